@@ -1,0 +1,211 @@
+// The op layer: every numerical operation kasmina performs, dispatched on the device of its
+// tensors. Each op has a CPU implementation (src/ops/cpu/, the reference "twin", templated over
+// float and double) and, in CUDA builds, a CUDA launcher (src/ops/cuda/ + kernels/). Only this
+// directory and kernels/ know about CUDA.
+//
+// Conventions
+// - All tensors of one call live on one device. Shapes are checked; a mismatch is an
+//   InternalError naming the op.
+// - Outputs are preallocated by the caller (a training step allocates nothing). Unless an op
+//   says "accumulates", it overwrites every element of its outputs.
+// - CPU ops accept float32 and float64 (the float64 path exists for finite-difference tests);
+//   CUDA ops accept float32.
+// - Scalars that change from step to step (the step counter, the batch cursor) are read from
+//   device tensors, so that a captured CUDA graph replays without host involvement.
+// - Ops never synchronise the host with the device, except those documented as doing so.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "nn/lr_schedule.hpp"
+
+namespace kasmina::ops {
+
+// ---------------------------------------------------------------------------------------------
+// Runtime
+// ---------------------------------------------------------------------------------------------
+
+// Registers the CUDA memory backend when the build has CUDA and a device exists. Idempotent.
+void init();
+bool cuda_built();      // compiled with CUDA
+bool cuda_available();  // compiled with CUDA and at least one device present
+
+struct CudaDeviceInfo {
+  int index = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;
+  size_t total_bytes = 0, free_bytes = 0;
+  int multiprocessors = 0;
+  std::string driver_version, runtime_version;
+};
+std::vector<CudaDeviceInfo> list_cuda_devices();  // empty without CUDA or devices
+
+// Makes `dev` current for the calling thread and checks that it exists (UserError otherwise).
+void use_device(Device dev);
+// Host waits until all work queued on `dev` is done (no-op on CPU).
+void synchronize(Device dev);
+
+// float32 matrix math: exact fp32 (default) or TF32 tensor cores (CUDA only; CPU ignores it).
+enum class MathMode : uint8_t { fp32, tf32 };
+void set_math_mode(Device dev, MathMode m);
+// Deterministic mode (default on): fixed algorithms, no atomics in reductions.
+void set_deterministic(Device dev, bool on);
+
+// A training step recorded once and replayed. capture() does not run `fn`: on CUDA it records
+// it into a CUDA graph (run `fn` once plainly before capturing, so lazy set-up such as GEMM
+// algorithm choice happens outside the capture); if capture is impossible it returns false with
+// the reason and replay() then calls `fn` with plain launches. On CPU replay() calls `fn`.
+class StepGraph {
+ public:
+  explicit StepGraph(Device dev);
+  ~StepGraph();
+  StepGraph(const StepGraph&) = delete;
+  StepGraph& operator=(const StepGraph&) = delete;
+  bool capture(std::function<void()> fn, std::string* reason);
+  void replay();
+  bool captured() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise utilities
+// ---------------------------------------------------------------------------------------------
+
+void fill(Tensor& t, double value);                 // f32/f64/i32/i64
+void counter_add(Tensor& counter, int64_t delta);   // i64[1] += delta, on the device
+
+// ---------------------------------------------------------------------------------------------
+// Linear layers (GEMMs; cuBLASLt with fused epilogues on CUDA, OpenBLAS on CPU)
+// ---------------------------------------------------------------------------------------------
+
+enum class Activation : uint8_t { none, relu, gelu };
+const char* activation_name(Activation a);
+
+// GELU is the tanh approximation (as cuBLASLt's GELU epilogues compute it):
+//   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+// Saved state of a fused linear layer for its backward pass; contents are backend-defined
+// (pre-activation values on CPU; cuBLASLt's aux format on CUDA). Undefined tensor for `none`.
+Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt = DType::f32);
+
+// y = act(x · Wᵀ + b).  x [M,K], w [N,K], b [N], y [M,N]; aux from make_linear_aux(M, N, act).
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
+                    Tensor& aux);
+
+// Input gradient of a linear layer: g = dy · W  ([M,N]·[N,K] -> [M,K]).
+// If the layer's input was the output of a fused linear+activation layer (activation in_act,
+// saved state in_aux, shape [M,K]), the activation's backward is fused in:
+//   dx = g ⊙ in_act'(pre)   and, when in_dbias is non-null, in_dbias[k] = Σ_m dx[m,k]
+// (the bias gradient of that earlier layer). With in_act == none, dx = g and in_dbias must be
+// null.
+void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
+                           const Tensor& in_aux, Tensor& dx, Tensor* in_dbias);
+
+// Weight gradient dW = dyᵀ · x ([N,M]·[M,K] -> [N,K]); db[n] = Σ_m dy[m,n] when db is non-null.
+void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db);
+
+// Backward through the activation of a fused linear layer when the next layer is not a linear
+// one: dpre = dy ⊙ act'(pre), with pre recovered from aux.
+void activation_backward_aux(Activation act, const Tensor& dy, const Tensor& aux, Tensor& dpre);
+
+// Standalone activation (after layernorm, dropout, ...): y = act(x); dx = dy ⊙ act'(x).
+void activation_forward(Activation act, const Tensor& x, Tensor& y);
+void activation_backward(Activation act, const Tensor& dy, const Tensor& x, Tensor& dx);
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm over the last dimension: y = (x - mean) * rstd * gamma + beta
+// ---------------------------------------------------------------------------------------------
+
+// x, y [M,N]; gamma, beta [N]; mean, rstd [M] (saved for backward).
+void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                       Tensor& y, Tensor& mean, Tensor& rstd);
+// dx [M,N]; dgamma, dbeta [N] (overwritten; reduction over rows is deterministic).
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                        const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                        Tensor& dbeta);
+
+// ---------------------------------------------------------------------------------------------
+// Dropout (inverted): y = x * keep / (1 - p), keep = u >= p with u = philox_uniform_at(seed,
+// stream, step[0], element index). The same (seed, stream, step) gives the same mask on every
+// device. mask is u8 [same shape] (1 = kept).
+// ---------------------------------------------------------------------------------------------
+
+void dropout_forward(const Tensor& x, float p, uint64_t seed, uint32_t stream, const Tensor& step,
+                     Tensor& y, Tensor& mask);
+void dropout_backward(const Tensor& dy, const Tensor& mask, float p, Tensor& dx);
+
+// ---------------------------------------------------------------------------------------------
+// Softmax cross-entropy, fused loss + gradient + accuracy
+// ---------------------------------------------------------------------------------------------
+
+// logits [B,C] (f32/f64), labels i32 [B].
+// loss_sum (f64[1]) accumulates: += Σ_b -log softmax(logits_b)[label_b].
+// correct (i64[1], optional) accumulates: += #{b : argmax logits_b == label_b} (first max wins).
+// dlogits (optional, [B,C]) = (softmax - onehot) * grad_scale (overwritten).
+void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor* dlogits,
+                  Tensor& loss_sum, Tensor* correct);
+
+// ---------------------------------------------------------------------------------------------
+// Data: batch gather from a device-resident dataset
+// ---------------------------------------------------------------------------------------------
+
+// images [N,D] (u8 or f32), labels i32 [N], perm i32 [P], cursor i64[1] (a batch index read on
+// the device). For b < B: r = perm[cursor*B + b];  x[b,:] = images[r,:] * scale + shift (f32),
+// y[b] = labels[r]. Rows past the end of perm are an error the caller prevents.
+void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& perm,
+                  const Tensor& cursor, float scale, float shift, Tensor& x, Tensor& y);
+
+// ---------------------------------------------------------------------------------------------
+// Optimizers: one fused multi-tensor launch over all parameters
+// ---------------------------------------------------------------------------------------------
+
+// The parameter set an optimizer updates, prepared once (on CUDA this uploads a descriptor
+// table of pointers and sizes). m and v are the moment buffers (v unused by SGD).
+class MultiTensorPlan {
+ public:
+  MultiTensorPlan(std::vector<Tensor> params, std::vector<Tensor> grads, std::vector<Tensor> m,
+                  std::vector<Tensor> v);
+  ~MultiTensorPlan();
+  MultiTensorPlan(MultiTensorPlan&&) noexcept;
+  MultiTensorPlan& operator=(MultiTensorPlan&&) noexcept;
+  const std::vector<Tensor>& params() const { return params_; }
+  const std::vector<Tensor>& grads() const { return grads_; }
+  const std::vector<Tensor>& m() const { return m_; }
+  const std::vector<Tensor>& v() const { return v_; }
+  Device device() const;
+  int64_t total_elements() const;
+  struct Backend;  // device-side descriptor table (CUDA)
+  Backend* backend() const { return backend_.get(); }
+
+ private:
+  std::vector<Tensor> params_, grads_, m_, v_;
+  std::unique_ptr<Backend> backend_;
+};
+
+struct AdamWHyper {
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.01f;
+};
+struct SgdHyper {
+  float momentum = 0.9f, weight_decay = 0.0f;
+  bool nesterov = false;
+};
+
+// step: i64[1] on the device = number of steps already taken (t = step + 1 for bias correction;
+// lr = lr_at(schedule, step)). Not modified (the trainer advances it with counter_add).
+// AdamW (decoupled decay, PyTorch semantics):
+//   p -= lr*wd*p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;
+//   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+// SGD (PyTorch semantics): g += wd p;  m = mom m + g (m = g at t = 1);  d = nesterov ? g + mom m : m;
+//   p -= lr d
+void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
+                const Tensor& step);
+void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step);
+
+}  // namespace kasmina::ops

@@ -1,0 +1,114 @@
+// Device runtime entry points, the multi-tensor plan and the step graph; CUDA parts are
+// delegated to src/ops/cuda/.
+#include "kasmina_build_config.hpp"
+#include "ops/backend_ops.hpp"
+
+namespace kasmina::ops {
+
+bool cuda_built() { return KASMINA_HAS_CUDA != 0; }
+
+#if KASMINA_HAS_CUDA
+void init() { cuda::init(); }
+bool cuda_available() { return cuda::available(); }
+std::vector<CudaDeviceInfo> list_cuda_devices() { return cuda::list_devices(); }
+void use_device(Device dev) {
+  if (dev.is_cuda()) cuda::use_device(dev);
+}
+void synchronize(Device dev) {
+  if (dev.is_cuda()) cuda::synchronize(dev);
+}
+void set_math_mode(Device dev, MathMode m) {
+  if (dev.is_cuda()) cuda::set_math_mode(dev, m);
+}
+void set_deterministic(Device dev, bool on) {
+  if (dev.is_cuda()) cuda::set_deterministic(dev, on);
+}
+#else
+void init() {}
+bool cuda_available() { return false; }
+std::vector<CudaDeviceInfo> list_cuda_devices() { return {}; }
+void use_device(Device dev) {
+  if (dev.is_cuda())
+    throw UserError("device " + dev.str() +
+                    ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
+}
+void synchronize(Device) {}
+void set_math_mode(Device, MathMode) {}
+void set_deterministic(Device, bool) {}
+#endif
+
+// ---- MultiTensorPlan ----
+
+MultiTensorPlan::MultiTensorPlan(std::vector<Tensor> params, std::vector<Tensor> grads,
+                                 std::vector<Tensor> m, std::vector<Tensor> v)
+    : params_(std::move(params)), grads_(std::move(grads)), m_(std::move(m)), v_(std::move(v)) {
+  KASMINA_CHECK(grads_.size() == params_.size() && m_.size() == params_.size() &&
+                    (v_.empty() || v_.size() == params_.size()),
+                "MultiTensorPlan: parameter, gradient and moment lists differ in length");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    KASMINA_CHECK(grads_[i].numel() == params_[i].numel() && m_[i].numel() == params_[i].numel() &&
+                      (v_.empty() || v_[i].numel() == params_[i].numel()),
+                  "MultiTensorPlan: tensor " + std::to_string(i) + " sizes differ");
+    KASMINA_CHECK(params_[i].device() == params_.front().device(),
+                  "MultiTensorPlan: tensors on different devices");
+  }
+#if KASMINA_HAS_CUDA
+  if (!params_.empty() && params_.front().device().is_cuda()) backend_ = cuda::make_plan_backend(*this);
+#endif
+}
+
+MultiTensorPlan::~MultiTensorPlan() = default;
+MultiTensorPlan::MultiTensorPlan(MultiTensorPlan&&) noexcept = default;
+MultiTensorPlan& MultiTensorPlan::operator=(MultiTensorPlan&&) noexcept = default;
+
+Device MultiTensorPlan::device() const {
+  return params_.empty() ? Device::cpu() : params_.front().device();
+}
+
+int64_t MultiTensorPlan::total_elements() const {
+  int64_t n = 0;
+  for (const Tensor& p : params_) n += p.numel();
+  return n;
+}
+
+// ---- StepGraph ----
+
+struct StepGraph::Impl {
+  Device dev;
+  std::function<void()> fn;
+  void* exec = nullptr;
+};
+
+StepGraph::StepGraph(Device dev) : impl_(std::make_unique<Impl>()) { impl_->dev = dev; }
+
+StepGraph::~StepGraph() {
+#if KASMINA_HAS_CUDA
+  if (impl_ && impl_->exec) cuda::graph_destroy(impl_->exec);
+#endif
+}
+
+bool StepGraph::capture(std::function<void()> fn, std::string* reason) {
+  impl_->fn = std::move(fn);
+#if KASMINA_HAS_CUDA
+  if (impl_->dev.is_cuda()) {
+    impl_->exec = cuda::graph_capture(impl_->dev, impl_->fn, reason);
+    return impl_->exec != nullptr;
+  }
+#endif
+  if (reason) *reason = "CPU device: steps run directly";
+  return false;
+}
+
+void StepGraph::replay() {
+#if KASMINA_HAS_CUDA
+  if (impl_->exec) {
+    cuda::graph_replay(impl_->dev, impl_->exec);
+    return;
+  }
+#endif
+  impl_->fn();
+}
+
+bool StepGraph::captured() const { return impl_->exec != nullptr; }
+
+}  // namespace kasmina::ops
