@@ -1,2 +1,45 @@
 #include "cli/app.hpp"
-int kasmina::cli::run(int, char**) { return 0; }
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "kasmina_build_config.hpp"
+
+namespace kasmina::cli {
+
+int run(int argc, char** argv) {
+  CLI::App app{"kasmina: morphogenetic training — networks that grow capacity while they train"};
+  app.set_version_flag("--version",
+                       std::string("kasmina ") + KASMINA_VERSION + " (" + KASMINA_GIT_COMMIT +
+                           ", " + KASMINA_BUILD_TYPE + ", CUDA " +
+                           (KASMINA_HAS_CUDA ? "enabled" : "disabled") + ")");
+  app.require_subcommand(1);
+  int exit_code = 0;
+  add_train_command(app, exit_code);
+  add_device_command(app, exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "kasmina: error: %s\n", e.what());
+    std::fprintf(stderr, "Run with --help for more information.\n");
+    return 2;
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "kasmina: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kasmina: internal error: %s\n", e.what());
+    return 1;
+  }
+  return exit_code;
+}
+
+}  // namespace kasmina::cli

@@ -1,0 +1,14 @@
+// Every subcommand registers itself on the CLI11 app through one of these functions; its
+// callback stores the process exit code in `exit_code`. app.cpp lists them in one place.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace kasmina::cli {
+
+void add_train_command(CLI::App& app, int& exit_code);
+void add_device_command(CLI::App& app, int& exit_code);
+
+}  // namespace kasmina::cli

@@ -1,0 +1,169 @@
+// `kasmina train CONFIG`: parse -> validate -> load data -> train -> write the run directory.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/run_output.hpp"
+#include "config/config.hpp"
+#include "core/progress.hpp"
+#include "data/dataset.hpp"
+#include "kasmina_build_config.hpp"
+#include "nn/trainer.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina::cli {
+
+namespace {
+
+struct TrainOptions {
+  std::string config_path;
+  std::vector<std::string> sets;
+  std::string device;
+  std::string data_dir;
+  std::string out;
+  int64_t seed = -1;
+};
+
+// Prints one line per epoch (always) and a progress bar on a terminal.
+class ConsoleObserver final : public TrainerObserver {
+ public:
+  explicit ConsoleObserver(bool tty) : tty_(tty), bar_(stdout) {}
+  bool wants_progress() const override { return tty_; }
+  void on_progress(const ProgressReport& p) override {
+    char text[160];
+    std::snprintf(text, sizeof text, "%ld/%ld  loss %.4f  %.0f samples/s  ETA %s",
+                  static_cast<long>(p.step), static_cast<long>(p.steps_per_epoch), p.loss,
+                  p.samples_per_second, format_duration(p.eta_seconds).c_str());
+    bar_.draw("epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs),
+              static_cast<double>(p.step) / static_cast<double>(p.steps_per_epoch), text);
+  }
+  void on_epoch(const EpochReport& r) override {
+    bar_.clear();
+    std::string val;
+    if (r.validation) {
+      char v[96];
+      std::snprintf(v, sizeof v, "  val loss %.4f  val acc %.4f", r.validation->loss,
+                    r.validation->accuracy);
+      val = v;
+    }
+    std::printf("epoch %ld/%ld  train loss %.4f%s  test loss %.4f  test acc %.4f  %.2fs  %.0f samples/s\n",
+                static_cast<long>(r.epoch), static_cast<long>(r.epochs), r.train_loss, val.c_str(),
+                r.test.loss, r.test.accuracy, r.seconds, r.samples_per_second);
+    std::fflush(stdout);
+  }
+  void on_message(const std::string& m) override {
+    bar_.clear();
+    std::printf("%s\n", m.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  bool tty_;
+  ProgressBar bar_;
+};
+
+nlohmann::json eval_json(const EvalResult& r) {
+  return {{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
+}
+
+std::string summary_json(const Config& cfg, const TrainSummary& s, double data_seconds) {
+  nlohmann::json j;
+  j["kasmina_version"] = KASMINA_VERSION;
+  j["config"] = cfg.name;
+  j["seed"] = cfg.seed;
+  j["device"] = s.device;
+  if (!s.device_name.empty()) j["device_name"] = s.device_name;
+  j["epochs"] = s.epochs;
+  j["steps"] = s.steps;
+  j["batch_size"] = cfg.train.batch_size;
+  j["parameters"] = s.parameters;
+  j["data_seconds"] = data_seconds;
+  j["train_seconds"] = s.train_seconds;
+  j["eval_seconds"] = s.eval_seconds;
+  j["samples_per_second"] = s.samples_per_second;
+  j["train_loss"] = s.final_train_loss;
+  j["test_loss"] = s.test.loss;
+  j["test_accuracy"] = s.test.accuracy;
+  if (s.validation) {
+    j["validation_loss"] = s.validation->loss;
+    j["validation_accuracy"] = s.validation->accuracy;
+  }
+  j["cuda_graph"] = s.graph_captured;
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const EpochReport& r : s.epoch_reports) {
+    nlohmann::json e = {{"epoch", r.epoch},
+                        {"train_loss", r.train_loss},
+                        {"train_accuracy", r.train_accuracy},
+                        {"test", eval_json(r.test)},
+                        {"seconds", r.seconds},
+                        {"samples_per_second", r.samples_per_second}};
+    if (r.validation) e["validation"] = eval_json(*r.validation);
+    epochs.push_back(e);
+  }
+  j["history"] = epochs;
+  return j.dump(2) + "\n";
+}
+
+int run_train(const TrainOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  // Data directory precedence: --data-dir > KASMINA_DATA_DIR > data.dir in the config.
+  Overrides ov;
+  if (const char* env = std::getenv("KASMINA_DATA_DIR"); env && *env && o.data_dir.empty())
+    ov.sets.push_back(std::string("data.dir=") + env);
+  for (const auto& s : o.sets) ov.sets.push_back(s);
+  if (!o.data_dir.empty()) ov.sets.push_back("data.dir=" + o.data_dir);
+  if (!o.device.empty()) ov.sets.push_back("device=" + o.device);
+  if (o.seed >= 0) ov.sets.push_back("seed=" + std::to_string(o.seed));
+
+  const Config cfg = load_config(o.config_path, ov);
+  const Device dev = Device::parse(cfg.device);
+  ops::init();
+  ops::use_device(dev);
+
+  const std::string resolved = to_yaml(cfg);
+  std::printf("# kasmina %s — resolved configuration\n%s\n", KASMINA_VERSION, resolved.c_str());
+  std::fflush(stdout);
+
+  const auto d0 = Clock::now();
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+  Trainer trainer(cfg, data, dev);
+  const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
+
+  std::printf("data: %s (loaded and placed on %s in %.2fs)\n", data.description.c_str(),
+              dev.str().c_str(), data_seconds);
+  std::printf("model: %ld parameters\n", static_cast<long>(trainer.model().parameter_count()));
+  for (const std::string& line : trainer.model().describe()) std::printf("  %s\n", line.c_str());
+
+  RunDirectory run_dir(o.out.empty() ? default_run_path(cfg.name) : std::filesystem::path(o.out));
+  run_dir.write_file("config.yaml", resolved);
+  std::printf("run directory: %s\n", run_dir.path().c_str());
+  std::fflush(stdout);
+
+  ConsoleObserver obs(is_terminal(stdout));
+  const TrainSummary s = trainer.run(obs);
+  run_dir.write_file("summary.json", summary_json(cfg, s, data_seconds));
+  run_dir.commit();
+  std::printf("done: %s  %ld epochs  %.2fs training (+%.2fs data)  %.0f samples/s  test loss %.4f  test acc %.4f  %ld parameters\n",
+              s.device.c_str(), static_cast<long>(s.epochs), s.train_seconds, data_seconds,
+              s.samples_per_second, s.test.loss, s.test.accuracy, static_cast<long>(s.parameters));
+  return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, int& exit_code) {
+  auto opts = std::make_shared<TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "Train the network described by a YAML config");
+  cmd->add_option("config", opts->config_path, "YAML config file")->required();
+  cmd->add_option("--set", opts->sets, "Override a config value: key.path=value (repeatable)");
+  cmd->add_option("--device", opts->device, "cpu | cuda | cuda:N (overrides the config)");
+  cmd->add_option("--data-dir", opts->data_dir, "Dataset directory (overrides KASMINA_DATA_DIR and the config)");
+  cmd->add_option("--out", opts->out, "Run directory (default runs/<config name>-<timestamp>)");
+  cmd->add_option("--seed", opts->seed, "Random seed (overrides the config)")->check(CLI::NonNegativeNumber);
+  cmd->callback([opts, &exit_code] { exit_code = run_train(*opts); });
+}
+
+}  // namespace kasmina::cli

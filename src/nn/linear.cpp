@@ -1,0 +1,99 @@
+#include "nn/linear.hpp"
+
+#include <cmath>
+
+#include "core/rng.hpp"
+
+namespace kasmina {
+
+InitScheme parse_init_scheme(const std::string& name) {
+  if (name == "kaiming_uniform") return InitScheme::kaiming_uniform;
+  if (name == "xavier_uniform") return InitScheme::xavier_uniform;
+  if (name == "normal") return InitScheme::normal;
+  throw UserError("model.init: '" + name +
+                  "' is not allowed (allowed: kaiming_uniform, xavier_uniform, normal)");
+}
+
+LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act)
+    : name_(std::move(name)), in_(in), out_(out), has_bias_(bias), act_(act) {
+  weight_.name = name_ + ".weight";
+  bias_.name = name_ + ".bias";
+}
+
+std::string LinearLayer::describe() const {
+  std::string s = "linear " + std::to_string(in_) + " -> " + std::to_string(out_);
+  if (!has_bias_) s += " (no bias)";
+  if (act_ != ops::Activation::none) s += std::string(" + ") + ops::activation_name(act_) + " (fused)";
+  return s;
+}
+
+std::vector<Parameter*> LinearLayer::parameters() {
+  if (has_bias_) return {&weight_, &bias_};
+  return {&weight_};
+}
+
+void LinearLayer::prepare(int64_t max_batch, Device dev) {
+  KASMINA_CHECK(weight_.value.defined() && weight_.value.device() == dev,
+                name_ + ": prepare() before initialize() on " + dev.str());
+  y_ = Tensor::empty({max_batch, out_}, DType::f32, dev);
+  aux_ = ops::make_linear_aux(max_batch, out_, act_, dev);
+  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, DType::f32, dev);
+}
+
+void LinearLayer::initialize(InitScheme scheme, Rng& rng, Device dev) {
+  std::vector<float> w(static_cast<size_t>(out_ * in_)), b(static_cast<size_t>(out_), 0.0f);
+  const double fan_in = static_cast<double>(in_);
+  switch (scheme) {
+    case InitScheme::kaiming_uniform: {
+      const double bound = 1.0 / std::sqrt(fan_in);
+      for (float& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
+      if (has_bias_)
+        for (float& v : b) v = static_cast<float>(rng.uniform(-bound, bound));
+      break;
+    }
+    case InitScheme::xavier_uniform: {
+      const double bound = std::sqrt(6.0 / (fan_in + static_cast<double>(out_)));
+      for (float& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
+      break;
+    }
+    case InitScheme::normal: {
+      const double sd = 1.0 / std::sqrt(fan_in);
+      for (float& v : w) v = static_cast<float>(rng.normal() * sd);
+      break;
+    }
+  }
+  // A layer without bias still feeds a zero bias to the fused GEMM epilogue.
+  weight_.value = Tensor::from_vector(w, {out_, in_}, dev);
+  bias_.value = Tensor::from_vector(b, {out_}, dev);
+  weight_.grad = Tensor::zeros({out_, in_}, DType::f32, dev);
+  bias_.grad = Tensor::zeros({out_}, DType::f32, dev);
+}
+
+Tensor LinearLayer::forward(const Tensor& x, Mode, const StepContext&) {
+  const int64_t B = x.dim(0);
+  Tensor y = y_.rows(0, B);
+  aux_batch_ = aux_.defined() ? aux_.rows(0, B) : Tensor();
+  x_batch_ = x;
+  ops::linear_forward(x, weight_.value, bias_.value, act_, y, aux_batch_);
+  return y;
+}
+
+Tensor LinearLayer::pre_activation_grad(const Tensor& dy) {
+  if (act_ == ops::Activation::none) return dy;
+  Tensor dpre = dpre_.rows(0, dy.dim(0));
+  ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
+  return dpre;
+}
+
+void LinearLayer::weight_grads(const Tensor& dpre, bool bias_done) {
+  Tensor* db = (has_bias_ && !bias_done) ? &bias_.grad : nullptr;
+  ops::linear_backward_weight(dpre, x_batch_, weight_.grad, db);
+}
+
+void LinearLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
+  const Tensor dpre = pre_activation_grad(dy);
+  weight_grads(dpre, false);
+  if (dx) ops::linear_backward_input(dpre, weight_.value, ops::Activation::none, Tensor(), *dx, nullptr);
+}
+
+}  // namespace kasmina

@@ -1,0 +1,57 @@
+// Linear layer y = act(x·Wᵀ + b), with an optional fused activation (relu/gelu). The model
+// builder fuses `linear` + `relu|gelu` config entries into one LinearLayer so the CUDA path can
+// use cuBLASLt's bias+activation epilogues forward and its dReLU/dGELU+bias-gradient
+// epilogues backward.
+#pragma once
+#include "nn/layer.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina {
+
+class Rng;
+
+enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
+InitScheme parse_init_scheme(const std::string& name);  // UserError on unknown names
+
+class LinearLayer final : public Layer {
+ public:
+  LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act);
+
+  std::string type() const override { return "linear"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return in_; }
+  int64_t out_width() const override { return out_; }
+  std::vector<Parameter*> parameters() override;
+  void prepare(int64_t max_batch, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+  // Initialises W (and b) on the host from `rng` and copies them to the layer's device:
+  // kaiming_uniform = PyTorch's nn.Linear default (W, b ~ U(±1/sqrt(in)));
+  // xavier_uniform = W ~ U(±sqrt(6/(in+out))), b = 0; normal = W ~ N(0, 1/in), b = 0.
+  // The parameters are created on `dev`.
+  void initialize(InitScheme scheme, Rng& rng, Device dev);
+
+  // Pieces of backward the model composes to fuse across layers:
+  ops::Activation activation() const { return act_; }
+  const Tensor& aux() const { return aux_batch_; }
+  const Tensor& weight() const { return weight_.value; }
+  Tensor& bias_grad() { return bias_.grad; }
+  bool has_bias() const { return has_bias_; }
+  // Gradient w.r.t. the pre-activation from the gradient w.r.t. the output (identity when the
+  // layer has no activation).
+  Tensor pre_activation_grad(const Tensor& dy);
+  // dW (and db unless `bias_done`) from the pre-activation gradient.
+  void weight_grads(const Tensor& dpre, bool bias_done);
+
+ private:
+  std::string name_;
+  int64_t in_, out_;
+  bool has_bias_;
+  ops::Activation act_;
+  Parameter weight_, bias_;
+  Tensor y_, aux_, dpre_;     // buffers for max_batch rows
+  Tensor x_batch_, aux_batch_;  // last forward's input and aux (views)
+};
+
+}  // namespace kasmina

@@ -1,0 +1,44 @@
+// The host network: a sequence of layers built from the model config, with the backward pass
+// composed so that a linear layer's input gradient fuses the previous layer's activation
+// backward and bias gradient (cuBLASLt DRELU_BGRAD / DGELU_BGRAD on CUDA).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "nn/layer.hpp"
+
+namespace kasmina {
+
+class Model {
+ public:
+  // Builds the layers for inputs of width `in_features`, initialising parameters
+  // deterministically from `seed` directly on `dev`.
+  Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device dev);
+  // Takes ownership of already-built layers (tests, later layer types).
+  Model(std::vector<std::unique_ptr<Layer>> layers, Device dev);
+
+  Device device() const { return dev_; }
+  int64_t in_width() const;
+  int64_t out_width() const;
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  std::vector<Parameter*> parameters();
+  int64_t parameter_count();
+  std::vector<std::string> describe() const;  // one line per layer
+
+  // Allocates every buffer for batches of up to max_batch rows (forward and backward).
+  void prepare(int64_t max_batch);
+  // x [B, in] -> logits [B, out] (a view of the last layer's buffer).
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx);
+  // dlogits [B, out] of the last forward; writes every parameter gradient.
+  void backward(const Tensor& dlogits, const StepContext& ctx);
+
+ private:
+  Device dev_;
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i (i >= 1)
+  int64_t max_batch_ = 0;
+};
+
+}  // namespace kasmina

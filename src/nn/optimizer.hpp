@@ -1,0 +1,35 @@
+// The optimizer of the host network: moment buffers on the model's device and one fused
+// multi-tensor update per step (ops::adamw_step / ops::sgd_step). The learning rate is computed
+// on the device from the schedule and the device step counter.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "nn/layer.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina {
+
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& cfg, const LrSchedule& schedule,
+            const std::vector<Parameter*>& params, Device dev);
+  // Updates every parameter from its gradient; `step` (i64[1], device) = steps taken so far.
+  void step(const Tensor& step);
+  float lr_at_step(int64_t step) const { return lr_at(schedule_, step); }
+  const LrSchedule& schedule() const { return schedule_; }
+  // Moment buffers (for checkpoints): m, and v for AdamW (empty for SGD).
+  const std::vector<Tensor>& first_moments() const { return plan_.m(); }
+  const std::vector<Tensor>& second_moments() const { return plan_.v(); }
+
+ private:
+  OptimizerConfig cfg_;
+  LrSchedule schedule_;
+  ops::MultiTensorPlan plan_;
+};
+
+LrSchedule make_schedule(const OptimizerConfig& opt, const ScheduleConfig& sched,
+                         int64_t total_steps);
+
+}  // namespace kasmina

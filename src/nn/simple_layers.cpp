@@ -1,0 +1,103 @@
+#include "nn/simple_layers.hpp"
+
+#include <sstream>
+
+namespace kasmina {
+
+// ---- ActivationLayer ----
+
+std::string ActivationLayer::describe() const {
+  return std::string(ops::activation_name(act_)) + " (" + std::to_string(width_) + ")";
+}
+
+void ActivationLayer::prepare(int64_t max_batch, Device dev) {
+  y_ = Tensor::empty({max_batch, width_}, DType::f32, dev);
+}
+
+Tensor ActivationLayer::forward(const Tensor& x, Mode, const StepContext&) {
+  Tensor y = y_.rows(0, x.dim(0));
+  x_batch_ = x;
+  ops::activation_forward(act_, x, y);
+  return y;
+}
+
+void ActivationLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
+  if (dx) ops::activation_backward(act_, dy, x_batch_, *dx);
+}
+
+// ---- LayerNormLayer ----
+
+LayerNormLayer::LayerNormLayer(std::string name, int64_t width, float eps, Device dev)
+    : width_(width), eps_(eps) {
+  gamma_.name = name + ".weight";
+  beta_.name = name + ".bias";
+  gamma_.value = Tensor::empty({width}, DType::f32, dev);
+  ops::fill(gamma_.value, 1.0);
+  beta_.value = Tensor::zeros({width}, DType::f32, dev);
+  gamma_.grad = Tensor::zeros({width}, DType::f32, dev);
+  beta_.grad = Tensor::zeros({width}, DType::f32, dev);
+}
+
+std::string LayerNormLayer::describe() const {
+  std::ostringstream o;
+  o << "layernorm " << width_ << " (eps " << eps_ << ")";
+  return o.str();
+}
+
+void LayerNormLayer::prepare(int64_t max_batch, Device dev) {
+  y_ = Tensor::empty({max_batch, width_}, DType::f32, dev);
+  mean_ = Tensor::empty({max_batch}, DType::f32, dev);
+  rstd_ = Tensor::empty({max_batch}, DType::f32, dev);
+}
+
+Tensor LayerNormLayer::forward(const Tensor& x, Mode, const StepContext&) {
+  const int64_t B = x.dim(0);
+  Tensor y = y_.rows(0, B), mean = mean_.rows(0, B), rstd = rstd_.rows(0, B);
+  x_batch_ = x;
+  ops::layernorm_forward(x, gamma_.value, beta_.value, eps_, y, mean, rstd);
+  return y;
+}
+
+void LayerNormLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
+  const int64_t B = dy.dim(0);
+  Tensor mean = mean_.rows(0, B), rstd = rstd_.rows(0, B);
+  // The input gradient is always needed by the formula's structure; use dx when given, else
+  // a scratch view of the output buffer (the output is no longer needed in backward).
+  Tensor scratch = y_.rows(0, B);
+  ops::layernorm_backward(dy, x_batch_, gamma_.value, mean, rstd, dx ? *dx : scratch, gamma_.grad,
+                          beta_.grad);
+}
+
+// ---- DropoutLayer ----
+
+std::string DropoutLayer::describe() const {
+  std::ostringstream o;
+  o << "dropout p=" << p_ << " (" << width_ << ")";
+  return o.str();
+}
+
+void DropoutLayer::prepare(int64_t max_batch, Device dev) {
+  y_ = Tensor::empty({max_batch, width_}, DType::f32, dev);
+  mask_ = Tensor::empty({max_batch, width_}, DType::u8, dev);
+}
+
+Tensor DropoutLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
+  last_was_identity_ = mode == Mode::eval || p_ == 0.0f;
+  if (last_was_identity_) return x;
+  const int64_t B = x.dim(0);
+  Tensor y = y_.rows(0, B);
+  mask_batch_ = mask_.rows(0, B);
+  ops::dropout_forward(x, p_, ctx.seed, stream_, ctx.step, y, mask_batch_);
+  return y;
+}
+
+void DropoutLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
+  if (!dx) return;
+  if (last_was_identity_) {
+    dx->copy_from(dy);
+    return;
+  }
+  ops::dropout_backward(dy, mask_batch_, p_, *dx);
+}
+
+}  // namespace kasmina

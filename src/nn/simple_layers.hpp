@@ -1,0 +1,66 @@
+// Parameter-light layers of the host network: standalone activations, LayerNorm, dropout.
+#pragma once
+#include "nn/layer.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina {
+
+// relu / gelu not fused into a preceding linear layer (e.g. after layernorm).
+class ActivationLayer final : public Layer {
+ public:
+  ActivationLayer(ops::Activation act, int64_t width) : act_(act), width_(width) {}
+  std::string type() const override { return ops::activation_name(act_); }
+  std::string describe() const override;
+  int64_t in_width() const override { return width_; }
+  int64_t out_width() const override { return width_; }
+  void prepare(int64_t max_batch, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  ops::Activation act_;
+  int64_t width_;
+  Tensor y_, x_batch_;
+};
+
+class LayerNormLayer final : public Layer {
+ public:
+  LayerNormLayer(std::string name, int64_t width, float eps, Device dev);
+  std::string type() const override { return "layernorm"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return width_; }
+  int64_t out_width() const override { return width_; }
+  std::vector<Parameter*> parameters() override { return {&gamma_, &beta_}; }
+  void prepare(int64_t max_batch, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  int64_t width_;
+  float eps_;
+  Parameter gamma_, beta_;
+  Tensor y_, mean_, rstd_, x_batch_;
+};
+
+// Inverted dropout; the identity (no copy) in eval mode or with p = 0. The mask stream is
+// (run seed, layer index, step), so CPU and CUDA runs draw the same masks.
+class DropoutLayer final : public Layer {
+ public:
+  DropoutLayer(float p, int64_t width, uint32_t stream) : p_(p), width_(width), stream_(stream) {}
+  std::string type() const override { return "dropout"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return width_; }
+  int64_t out_width() const override { return width_; }
+  void prepare(int64_t max_batch, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  float p_;
+  int64_t width_;
+  uint32_t stream_;
+  Tensor y_, mask_, mask_batch_;
+  bool last_was_identity_ = true;
+};
+
+}  // namespace kasmina

@@ -1,0 +1,206 @@
+#include "nn/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace kasmina {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double read_f64(const Tensor& t) { return t.to_vector<double>()[0]; }
+int64_t read_i64(const Tensor& t) { return t.to_vector<int64_t>()[0]; }
+
+}  // namespace
+
+Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(cfg), dev_(dev) {
+  ops::use_device(dev_);
+  ops::set_math_mode(dev_, cfg.train.precision == PrecisionMode::tf32 ? ops::MathMode::tf32
+                                                                       : ops::MathMode::fp32);
+  ops::set_deterministic(dev_, cfg.train.deterministic);
+
+  batch_ = cfg.train.batch_size;
+  eval_batch_ = cfg.train.eval_batch_size;
+  const int64_t n_train = data.train.size();
+  if (batch_ > n_train) {
+    throw UserError("train.batch_size: " + std::to_string(batch_) + " is larger than the " +
+                    std::to_string(n_train) + " training samples");
+  }
+  steps_per_epoch_ = n_train / batch_;  // the last partial batch is dropped (reshuffled next epoch)
+
+  train_ = upload(data.train);
+  validation_ = upload(data.validation);
+  test_ = upload(data.test);
+
+  model_ = std::make_unique<Model>(cfg.model, data.train.features(), cfg.seed, dev_);
+  model_->prepare(std::max(batch_, eval_batch_));
+  const LrSchedule sched =
+      make_schedule(cfg.optimizer, cfg.schedule, steps_per_epoch_ * cfg.train.epochs);
+  optimizer_ = std::make_unique<Optimizer>(cfg.optimizer, sched, model_->parameters(), dev_);
+
+  ctx_.seed = derive_seed(cfg.seed, "dropout");
+  ctx_.step = Tensor::zeros({1}, DType::i64, dev_);
+  cursor_ = Tensor::zeros({1}, DType::i64, dev_);
+  zero_cursor_ = Tensor::zeros({1}, DType::i64, dev_);
+  perm_ = Tensor::zeros({n_train}, DType::i32, dev_);
+  const int64_t classes = model_->out_width();
+  x_ = Tensor::empty({batch_, data.train.features()}, DType::f32, dev_);
+  y_ = Tensor::empty({batch_}, DType::i32, dev_);
+  dlogits_ = Tensor::empty({batch_, classes}, DType::f32, dev_);
+  loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
+  correct_ = Tensor::zeros({1}, DType::i64, dev_);
+  eval_x_ = Tensor::empty({eval_batch_, data.train.features()}, DType::f32, dev_);
+  eval_y_ = Tensor::empty({eval_batch_}, DType::i32, dev_);
+  eval_loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
+  eval_correct_ = Tensor::zeros({1}, DType::i64, dev_);
+}
+
+Trainer::~Trainer() = default;
+
+Trainer::DeviceSplit Trainer::upload(const Dataset& d) {
+  DeviceSplit s;
+  s.size = d.size();
+  if (s.size == 0) return s;
+  s.images = d.images.to(dev_);
+  s.labels = d.labels.to(dev_);
+  std::vector<int32_t> ident(static_cast<size_t>(s.size));
+  for (int64_t i = 0; i < s.size; ++i) ident[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+  s.identity_perm = Tensor::from_vector(ident, {s.size}, dev_);
+  s.scale = d.scale;
+  s.shift = d.shift;
+  return s;
+}
+
+void Trainer::begin_epoch(int64_t epoch) {
+  // The host copy stays alive (a member) while the stream-ordered upload may be in flight.
+  perm_host_ = Tensor::from_vector(epoch_permutation(cfg_.seed, epoch, train_.size), {train_.size});
+  perm_.copy_from(perm_host_);
+  ops::fill(cursor_, 0.0);
+  ops::fill(loss_sum_, 0.0);
+  ops::fill(correct_, 0.0);
+}
+
+void Trainer::train_step() {
+  ops::gather_batch(train_.images, train_.labels, perm_, cursor_, train_.scale, train_.shift, x_, y_);
+  const Tensor logits = model_->forward(x_, Mode::train, ctx_);
+  ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
+  model_->backward(dlogits_, ctx_);
+  optimizer_->step(ctx_.step);
+  ops::counter_add(ctx_.step, 1);
+  ops::counter_add(cursor_, 1);
+}
+
+EvalResult Trainer::evaluate(const std::string& split) {
+  const DeviceSplit& s = split == "test" ? test_ : split == "validation" ? validation_ : train_;
+  EvalResult r;
+  r.samples = s.size;
+  if (s.size == 0) return r;
+  ops::fill(eval_loss_sum_, 0.0);
+  ops::fill(eval_correct_, 0.0);
+  const int64_t classes = model_->out_width();
+  for (int64_t begin = 0; begin < s.size; begin += eval_batch_) {
+    const int64_t n = std::min(eval_batch_, s.size - begin);
+    Tensor x = eval_x_.rows(0, n), y = eval_y_.rows(0, n);
+    ops::gather_batch(s.images, s.labels, s.identity_perm.rows(begin, begin + n), zero_cursor_,
+                      s.scale, s.shift, x, y);
+    const Tensor logits = model_->forward(x, Mode::eval, ctx_);
+    KASMINA_CHECK(logits.dim(1) == classes, "eval logits width");
+    ops::softmax_xent(logits, y, 1.0f, nullptr, eval_loss_sum_, &eval_correct_);
+  }
+  r.loss = read_f64(eval_loss_sum_) / static_cast<double>(s.size);
+  r.accuracy = static_cast<double>(read_i64(eval_correct_)) / static_cast<double>(s.size);
+  return r;
+}
+
+TrainSummary Trainer::run(TrainerObserver& obs) {
+  TrainSummary sum;
+  sum.device = dev_.str();
+  if (dev_.is_cuda()) {
+    for (const auto& info : ops::list_cuda_devices())
+      if (info.index == dev_.index) sum.device_name = info.name;
+  }
+  sum.epochs = cfg_.train.epochs;
+  sum.parameters = model_->parameter_count();
+
+  ops::StepGraph graph(dev_);
+  bool graph_tried = false;
+  const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
+  const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;
+  double step_seconds_total = 0.0;
+  const auto run_t0 = Clock::now();
+
+  for (int64_t epoch = 0; epoch < cfg_.train.epochs; ++epoch) {
+    const auto t0 = Clock::now();
+    begin_epoch(epoch);
+    for (int64_t s = 0; s < steps_per_epoch_; ++s) {
+      if (graph_tried) {
+        graph.replay();
+      } else {
+        train_step();  // the first step runs plainly: lazy set-up happens outside any capture
+        if (dev_.is_cuda() && cfg_.train.graph) {
+          std::string reason;
+          if (!graph.capture([this] { train_step(); }, &reason)) {
+            sum.graph_note = reason;
+            obs.on_message("CUDA graph capture failed, running plain launches: " + reason);
+          } else {
+            obs.on_message("training step captured in a CUDA graph");
+          }
+        } else {
+          graph.capture([this] { train_step(); }, &sum.graph_note);
+        }
+        graph_tried = true;
+      }
+      if (progress && ((s + 1) % cfg_.train.log_every_steps == 0 || s + 1 == steps_per_epoch_)) {
+        ProgressReport p;
+        p.epoch = epoch + 1;
+        p.epochs = cfg_.train.epochs;
+        p.step = s + 1;
+        p.steps_per_epoch = steps_per_epoch_;
+        p.loss = read_f64(loss_sum_) / static_cast<double>((s + 1) * batch_);
+        const double el = seconds_since(t0);
+        p.samples_per_second = static_cast<double>((s + 1) * batch_) / std::max(el, 1e-9);
+        const int64_t done = epoch * steps_per_epoch_ + s + 1;
+        const double per_step = seconds_since(run_t0) / static_cast<double>(done);
+        p.eta_seconds = per_step * static_cast<double>(total_steps - done);
+        obs.on_progress(p);
+      }
+    }
+    ops::synchronize(dev_);
+    const double step_seconds = seconds_since(t0);
+    step_seconds_total += step_seconds;
+
+    EpochReport rep;
+    rep.epoch = epoch + 1;
+    rep.epochs = cfg_.train.epochs;
+    const double n = static_cast<double>(steps_per_epoch_ * batch_);
+    rep.train_loss = read_f64(loss_sum_) / n;
+    rep.train_accuracy = static_cast<double>(read_i64(correct_)) / n;
+    const auto e0 = Clock::now();
+    if (validation_.size > 0) rep.validation = evaluate("validation");
+    rep.test = evaluate("test");
+    sum.eval_seconds += seconds_since(e0);
+    rep.step_seconds = step_seconds;
+    rep.seconds = seconds_since(t0);
+    rep.samples_per_second = n / std::max(step_seconds, 1e-9);
+    obs.on_epoch(rep);
+    sum.epoch_reports.push_back(rep);
+  }
+  sum.train_seconds = seconds_since(run_t0);
+  sum.steps = total_steps;
+  sum.graph_captured = graph.captured();
+  sum.samples_per_second =
+      static_cast<double>(total_steps * batch_) / std::max(step_seconds_total, 1e-9);
+  if (!sum.epoch_reports.empty()) {
+    sum.test = sum.epoch_reports.back().test;
+    sum.validation = sum.epoch_reports.back().validation;
+    sum.final_train_loss = sum.epoch_reports.back().train_loss;
+  }
+  return sum;
+}
+
+}  // namespace kasmina

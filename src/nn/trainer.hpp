@@ -1,0 +1,107 @@
+// The training loop: the whole dataset resident on the training device, batches gathered on
+// the device from a device-side permutation, the step (gather, forward, loss, backward,
+// optimizer) captured once in a CUDA graph and replayed. The host reads device values only at
+// epoch ends and, when a progress display wants it, every `train.log_every_steps` steps.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "data/dataset.hpp"
+#include "nn/model.hpp"
+#include "nn/optimizer.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina {
+
+struct EvalResult {
+  double loss = 0.0;      // mean cross-entropy
+  double accuracy = 0.0;  // fraction correct
+  int64_t samples = 0;
+};
+
+struct EpochReport {
+  int64_t epoch = 0;  // 1-based
+  int64_t epochs = 0;
+  double train_loss = 0.0, train_accuracy = 0.0;
+  std::optional<EvalResult> validation;
+  EvalResult test;
+  double seconds = 0.0;        // whole epoch, evaluation included
+  double step_seconds = 0.0;   // training steps only
+  double samples_per_second = 0.0;  // training samples / step_seconds
+};
+
+struct ProgressReport {
+  int64_t epoch = 0, epochs = 0;       // 1-based epoch
+  int64_t step = 0, steps_per_epoch = 0;  // steps done in this epoch
+  double loss = 0.0;                   // mean training loss so far in this epoch
+  double samples_per_second = 0.0;
+  double eta_seconds = 0.0;            // whole run
+};
+
+struct TrainSummary {
+  std::string device;       // "cpu", "cuda:0"
+  std::string device_name;  // e.g. the GPU name
+  int64_t epochs = 0, steps = 0, parameters = 0;
+  double train_seconds = 0.0;  // the training loop (per-epoch evaluation included)
+  double eval_seconds = 0.0;
+  double samples_per_second = 0.0;  // training samples / time spent in training steps
+  EvalResult test;
+  std::optional<EvalResult> validation;
+  double final_train_loss = 0.0;
+  bool graph_captured = false;
+  std::string graph_note;  // why steps were not captured, when they were not
+  std::vector<EpochReport> epoch_reports;
+};
+
+class TrainerObserver {
+ public:
+  virtual ~TrainerObserver() = default;
+  virtual bool wants_progress() const { return false; }
+  virtual void on_progress(const ProgressReport&) {}
+  virtual void on_epoch(const EpochReport&) {}
+  virtual void on_message(const std::string&) {}
+};
+
+class Trainer {
+ public:
+  // Builds the model on `dev` and uploads the data. UserError for impossible settings (e.g. a
+  // batch larger than the training set).
+  Trainer(const Config& cfg, const DataSplits& data, Device dev);
+  ~Trainer();
+
+  TrainSummary run(TrainerObserver& observer);
+  Model& model() { return *model_; }
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  // Evaluates the model on one split held on the device.
+  EvalResult evaluate(const std::string& split);
+
+  // One training step exactly as run() performs it (used by tests comparing devices).
+  void train_step();
+  // Prepares the epoch `epoch` (0-based): uploads its permutation, resets the cursor and the
+  // loss accumulators.
+  void begin_epoch(int64_t epoch);
+
+ private:
+  struct DeviceSplit {
+    Tensor images, labels, identity_perm;
+    float scale = 1.0f, shift = 0.0f;
+    int64_t size = 0;
+  };
+  DeviceSplit upload(const Dataset& d);
+
+  Config cfg_;
+  Device dev_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Optimizer> optimizer_;
+  DeviceSplit train_, validation_, test_;
+  int64_t batch_ = 0, eval_batch_ = 0, steps_per_epoch_ = 0;
+  StepContext ctx_;
+  Tensor cursor_, zero_cursor_, perm_, perm_host_;
+  Tensor x_, y_, dlogits_, loss_sum_, correct_;
+  Tensor eval_x_, eval_y_, eval_loss_sum_, eval_correct_;
+};
+
+}  // namespace kasmina
