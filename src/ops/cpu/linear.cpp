@@ -1,0 +1,93 @@
+// CPU twins of the fused linear layer ops: OpenBLAS GEMMs, with bias, activation and the
+// activation backward applied in one pass over the GEMM output. The saved state (aux) of a
+// fused layer on the CPU is its pre-activation x·Wᵀ + b, [M,N], in the layer's dtype.
+#include "ops/backend_ops.hpp"
+#include "ops/cpu/activation_arrays.hpp"
+#include "ops/cpu/blas_gemm.hpp"
+#include "ops/cpu/column_sums.hpp"
+#include "ops/cpu/cpu_common.hpp"
+
+namespace kasmina::ops::cpu {
+
+Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt) {
+  KASMINA_CHECK(dev.is_cpu(), "make_linear_aux: CPU twin asked for device " + dev.str());
+  KASMINA_CHECK(dt == DType::f32 || dt == DType::f64,
+                std::string("make_linear_aux: unsupported dtype ") + dtype_name(dt));
+  if (act == Activation::none) return Tensor();
+  return Tensor::empty({rows, cols}, dt, dev);
+}
+
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
+                    Tensor& aux) {
+  constexpr const char* op = "linear_forward";
+  const auto [m, k] = matrix_dims(op, "x", x);
+  const auto [n, wk] = matrix_dims(op, "w", w);
+  KASMINA_CHECK(wk == k, std::string(op) + ": x " + shape_str(x.shape()) + " and w " +
+                             shape_str(w.shape()) + " disagree on the input width");
+  check_dtype(op, "w", w, x.dtype());
+  if (b.defined()) check_tensor(op, "b", b, x.dtype(), {n});
+  check_tensor(op, "y", y, x.dtype(), {m, n});
+  if (act != Activation::none) check_tensor(op, "aux", aux, x.dtype(), {m, n});
+  dispatch_float(op, x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* out = y.data<T>();
+    gemm<T>(op, {.m = m, .n = n, .k = k, .trans_b = true}, x.data<T>(), w.data<T>(), out);
+    const T* bias = b.defined() ? b.data<T>() : nullptr;
+    T* pre = act == Activation::none ? nullptr : aux.data<T>();
+    for (int64_t i = 0; i < m; ++i) {
+      T* row = out + i * n;
+      if (bias) {
+        for (int64_t j = 0; j < n; ++j) row[j] += bias[j];
+      }
+      if (pre) {
+        T* pre_row = pre + i * n;
+        for (int64_t j = 0; j < n; ++j) pre_row[j] = row[j];
+        activation_values<T>(act, pre_row, row, n);
+      }
+    }
+  });
+}
+
+void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
+                           const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
+  constexpr const char* op = "linear_backward_input";
+  const auto [m, n] = matrix_dims(op, "dy", dy);
+  const auto [wn, k] = matrix_dims(op, "w", w);
+  KASMINA_CHECK(wn == n, std::string(op) + ": dy " + shape_str(dy.shape()) + " and w " +
+                             shape_str(w.shape()) + " disagree on the output width");
+  check_dtype(op, "w", w, dy.dtype());
+  check_tensor(op, "dx", dx, dy.dtype(), {m, k});
+  if (in_act == Activation::none) {
+    KASMINA_CHECK(in_dbias == nullptr,
+                  std::string(op) + ": in_dbias given without an input activation");
+  } else {
+    check_tensor(op, "in_aux", in_aux, dy.dtype(), {m, k});
+    if (in_dbias) check_tensor(op, "in_dbias", *in_dbias, dy.dtype(), {k});
+  }
+  dispatch_float(op, dy.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* g = dx.data<T>();
+    gemm<T>(op, {.m = m, .n = k, .k = n}, dy.data<T>(), w.data<T>(), g);
+    if (in_act == Activation::none) return;
+    activation_gradients<T>(in_act, g, in_aux.data<T>(), g, m * k);
+    if (in_dbias) column_sums<T>(g, m, k, in_dbias->data<T>());
+  });
+}
+
+void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
+  constexpr const char* op = "linear_backward_weight";
+  const auto [m, n] = matrix_dims(op, "dy", dy);
+  const auto [xm, k] = matrix_dims(op, "x", x);
+  KASMINA_CHECK(xm == m, std::string(op) + ": dy " + shape_str(dy.shape()) + " and x " +
+                             shape_str(x.shape()) + " disagree on the number of rows");
+  check_dtype(op, "x", x, dy.dtype());
+  check_tensor(op, "dw", dw, dy.dtype(), {n, k});
+  if (db) check_tensor(op, "db", *db, dy.dtype(), {n});
+  dispatch_float(op, dy.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    gemm<T>(op, {.m = n, .n = k, .k = m, .trans_a = true}, dy.data<T>(), x.data<T>(), dw.data<T>());
+    if (db) column_sums<T>(dy.data<T>(), m, n, db->data<T>());
+  });
+}
+
+}  // namespace kasmina::ops::cpu

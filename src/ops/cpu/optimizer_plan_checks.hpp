@@ -1,0 +1,31 @@
+// Argument checks shared by the CPU optimizer steps: every tensor of the plan on the CPU, and
+// each parameter's gradient and moment buffers of the parameter's float dtype.
+#pragma once
+#include <string>
+
+#include "ops/backend_ops.hpp"
+#include "ops/cpu/cpu_common.hpp"
+
+namespace kasmina::ops::cpu {
+
+inline void check_plan(const char* op, const MultiTensorPlan& plan, bool needs_second_moment) {
+  KASMINA_CHECK(!needs_second_moment || plan.v().size() == plan.params().size(),
+                std::string(op) + ": the plan has no second-moment buffers");
+  for (size_t i = 0; i < plan.params().size(); ++i) {
+    const Tensor& p = plan.params()[i];
+    check_cpu_tensor(op, "param", p);
+    KASMINA_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64,
+                  std::string(op) + ": parameter " + std::to_string(i) + " is " +
+                      dtype_name(p.dtype()) + ", expected float32 or float64");
+    check_cpu_tensor(op, "grad", plan.grads()[i]);
+    check_dtype(op, "grad", plan.grads()[i], p.dtype());
+    check_cpu_tensor(op, "m", plan.m()[i]);
+    check_dtype(op, "m", plan.m()[i], p.dtype());
+    if (needs_second_moment) {
+      check_cpu_tensor(op, "v", plan.v()[i]);
+      check_dtype(op, "v", plan.v()[i], p.dtype());
+    }
+  }
+}
+
+}  // namespace kasmina::ops::cpu
