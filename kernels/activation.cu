@@ -1,0 +1,207 @@
+// Standalone activations (y = act(x), dx = dy ⊙ act'(x)), the activation backward of a fused
+// linear layer from its cuBLASLt aux (ReLU bit mask or GELU pre-activation), and the fused
+// bias + activation forward used when a cuBLASLt epilogue is unavailable.
+#include "kernels/activation_math.cuh"
+#include "ops/backend_ops.hpp"
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/launch.hpp"
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+using kernels::activation_derivative;
+using kernels::activation_value;
+
+constexpr int kThreads = 256;
+
+__global__ void activation_forward_kernel(Activation act, const float* __restrict__ x,
+                                          float* __restrict__ y, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    y[i] = activation_value(act, x[i]);
+  }
+}
+
+__global__ void activation_forward_vec4_kernel(Activation act, const float4* __restrict__ x,
+                                               float4* __restrict__ y, int64_t n4) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4;
+       i += stride) {
+    const float4 v = x[i];
+    y[i] = make_float4(activation_value(act, v.x), activation_value(act, v.y),
+                       activation_value(act, v.z), activation_value(act, v.w));
+  }
+}
+
+__global__ void activation_backward_kernel(Activation act, const float* __restrict__ dy,
+                                           const float* __restrict__ x, float* __restrict__ dx,
+                                           int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    dx[i] = dy[i] * activation_derivative(act, x[i]);
+  }
+}
+
+__global__ void activation_backward_vec4_kernel(Activation act, const float4* __restrict__ dy,
+                                                const float4* __restrict__ x,
+                                                float4* __restrict__ dx, int64_t n4) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4;
+       i += stride) {
+    const float4 g = dy[i], v = x[i];
+    dx[i] =
+        make_float4(g.x * activation_derivative(act, v.x), g.y * activation_derivative(act, v.y),
+                    g.z * activation_derivative(act, v.z), g.w * activation_derivative(act, v.w));
+  }
+}
+
+// dpre = dy ⊙ act'(pre) with pre from aux (dy and dpre may alias: no __restrict__).
+__global__ void backward_from_aux_kernel(Activation act, const float* dy, const void* aux,
+                                         int64_t aux_ld, float* dpre, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const int64_t r = i / cols, c = i - r * cols;
+    float d = 0.0f;
+    if (act == Activation::relu) {
+      d = kernels::relu_mask_bit(static_cast<const uint8_t*>(aux), aux_ld, r, c) ? 1.0f : 0.0f;
+    } else if (act == Activation::gelu) {
+      d = kernels::gelu_derivative(static_cast<const float*>(aux)[r * aux_ld + c]);
+    } else {
+      d = 1.0f;
+    }
+    dpre[i] = dy[i] * d;
+  }
+}
+
+// GELU / none: one thread per element; y = act(y + b), aux = y + b (GELU input).
+__global__ void bias_activation_kernel(float* y, const float* bias, int64_t rows, int64_t cols,
+                                       Activation act, float* aux, int64_t aux_ld) {
+  const int64_t n = rows * cols;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const int64_t r = i / cols, c = i - r * cols;
+    const float pre = y[i] + (bias ? bias[c] : 0.0f);
+    if (aux) aux[r * aux_ld + c] = pre;
+    y[i] = activation_value(act, pre);
+  }
+}
+
+// ReLU: one thread per 32-bit word of the mask (32 columns of one row), so that no two threads
+// write the same mask byte; bits past the last column are zero.
+__global__ void bias_relu_mask_kernel(float* y, const float* bias, int64_t rows, int64_t cols,
+                                      uint32_t* mask, int64_t aux_ld) {
+  const int64_t words_per_row = aux_ld / 32;
+  const int64_t n = rows * words_per_row;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t w = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; w < n;
+       w += stride) {
+    const int64_t r = w / words_per_row, c0 = (w - r * words_per_row) * 32;
+    uint32_t bits = 0;
+    for (int j = 0; j < 32 && c0 + j < cols; ++j) {
+      const int64_t i = r * cols + c0 + j;
+      const float pre = y[i] + (bias ? bias[c0 + j] : 0.0f);
+      if (pre > 0.0f) bits |= 1u << j;
+      y[i] = pre > 0.0f ? pre : 0.0f;
+    }
+    mask[w] = bits;
+  }
+}
+
+}  // namespace
+
+void launch_bias_activation_forward(cudaStream_t s, float* y, const float* bias, int64_t rows,
+                                    int64_t cols, Activation act, void* aux, int64_t aux_ld) {
+  if (rows * cols == 0) return;
+  if (act == Activation::relu) {
+    KASMINA_CHECK(aux && aux_ld % 128 == 0, "bias_relu forward: ReLU mask missing or misaligned");
+    bias_relu_mask_kernel<<<grid_for(rows * aux_ld / 32, kThreads), kThreads, 0, s>>>(
+        y, bias, rows, cols, static_cast<uint32_t*>(aux), aux_ld);
+    KASMINA_LAUNCH_CHECK("bias_relu_mask_kernel");
+    return;
+  }
+  bias_activation_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
+      y, bias, rows, cols, act, static_cast<float*>(aux), aux_ld);
+  KASMINA_LAUNCH_CHECK("bias_activation_kernel");
+}
+
+void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const float* dy,
+                                         const void* aux, int64_t aux_ld, float* dpre, int64_t rows,
+                                         int64_t cols) {
+  if (rows * cols == 0) return;
+  backward_from_aux_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
+      act, dy, aux, aux_ld, dpre, rows, cols);
+  KASMINA_LAUNCH_CHECK("backward_from_aux_kernel");
+}
+
+Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt) {
+  KASMINA_CHECK(dt == DType::f32,
+                std::string("make_linear_aux: CUDA ops take float32, got ") + dtype_name(dt));
+  if (act == Activation::none) return Tensor();
+  const int64_t ld = linear_aux_ld(act, cols);
+  // Fresh allocations come from the caching allocator: 512-byte aligned at least.
+  if (act == Activation::relu) return Tensor::empty({rows, ld / 8}, DType::u8, dev);
+  return Tensor::empty({rows, ld}, DType::f32, dev);
+}
+
+void activation_forward(Activation act, const Tensor& x, Tensor& y) {
+  constexpr const char* op = "activation_forward";
+  const Device dev = x.device();
+  check_arg(op, "x", x, dev, DType::f32);
+  check_arg(op, "y", y, dev, DType::f32, x.shape());
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  const cudaStream_t s = stream(dev);
+  if (n % 4 == 0 && aligned16(x.raw()) && aligned16(y.raw())) {
+    activation_forward_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
+        act, static_cast<const float4*>(x.raw()), static_cast<float4*>(y.raw()), n / 4);
+    KASMINA_LAUNCH_CHECK("activation_forward_vec4_kernel");
+  } else {
+    activation_forward_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(act, x.data<float>(),
+                                                                         y.data<float>(), n);
+    KASMINA_LAUNCH_CHECK("activation_forward_kernel");
+  }
+}
+
+void activation_backward(Activation act, const Tensor& dy, const Tensor& x, Tensor& dx) {
+  constexpr const char* op = "activation_backward";
+  const Device dev = dy.device();
+  check_arg(op, "dy", dy, dev, DType::f32);
+  check_arg(op, "x", x, dev, DType::f32, dy.shape());
+  check_arg(op, "dx", dx, dev, DType::f32, dy.shape());
+  const int64_t n = dy.numel();
+  if (n == 0) return;
+  const cudaStream_t s = stream(dev);
+  if (n % 4 == 0 && aligned16(dy.raw()) && aligned16(x.raw()) && aligned16(dx.raw())) {
+    activation_backward_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
+        act, static_cast<const float4*>(dy.raw()), static_cast<const float4*>(x.raw()),
+        static_cast<float4*>(dx.raw()), n / 4);
+    KASMINA_LAUNCH_CHECK("activation_backward_vec4_kernel");
+  } else {
+    activation_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
+        act, dy.data<float>(), x.data<float>(), dx.data<float>(), n);
+    KASMINA_LAUNCH_CHECK("activation_backward_kernel");
+  }
+}
+
+void activation_backward_aux(Activation act, const Tensor& dy, const Tensor& aux, Tensor& dpre) {
+  constexpr const char* op = "activation_backward_aux";
+  const Device dev = dy.device();
+  check_arg(op, "dy", dy, dev, DType::f32);
+  const auto [rows, cols] = matrix_dims(op, "dy", dy);
+  check_arg(op, "dpre", dpre, dev, DType::f32, dy.shape());
+  if (act == Activation::none) {
+    if (dpre.raw() != dy.raw()) dpre.copy_from(dy);
+    return;
+  }
+  check_linear_aux(op, act, aux, rows, cols, dev);
+  launch_activation_backward_from_aux(stream(dev), act, dy.data<float>(), aux.raw(),
+                                      linear_aux_ld(act, cols), dpre.data<float>(), rows, cols);
+}
+
+}  // namespace kasmina::ops::cuda

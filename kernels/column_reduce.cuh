@@ -1,0 +1,94 @@
+// Deterministic column reductions over a row-major [rows, cols] matrix without atomics:
+// stage 1 sums a fixed chunk of rows per block (32 columns x 8 row lanes, lanes combined in a
+// fixed order) into partials[out][chunk][col]; stage 2 adds the chunk partials of each column in
+// ascending chunk order. The chunking depends only on the shape, so results are bitwise
+// reproducible run to run.
+#pragma once
+#include <cstdint>
+
+#include "ops/cuda/cuda_common.hpp"
+
+namespace kasmina::kernels {
+
+constexpr int kColumnTile = 32;
+constexpr int kRowLanes = 8;
+
+struct ColumnChunks {
+  int64_t chunk_rows = 0;
+  int64_t chunks = 0;
+};
+
+// At most 1024 chunks of at least 256 rows (multiples of the row lanes).
+inline ColumnChunks column_chunks(int64_t rows) {
+  int64_t chunk_rows = 256;
+  while ((rows + chunk_rows - 1) / chunk_rows > 1024) chunk_rows *= 2;
+  const int64_t chunks = rows == 0 ? 1 : (rows + chunk_rows - 1) / chunk_rows;
+  return {chunk_rows, chunks};
+}
+
+// term(r, c, v) writes the NOUT values that row r contributes to column c into v.
+template <int NOUT, class Term>
+__global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk_rows,
+                                       int64_t chunks, Term term, float* partials) {
+  __shared__ float tile[NOUT][kRowLanes][kColumnTile + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kColumnTile + tx;
+  const int64_t chunk = blockIdx.y;
+  const int64_t r0 = chunk * chunk_rows;
+  const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
+  float acc[NOUT];
+#pragma unroll
+  for (int o = 0; o < NOUT; ++o) acc[o] = 0.0f;
+  if (c < cols) {
+    for (int64_t r = r0 + ty; r < r1; r += kRowLanes) {
+      float v[NOUT];
+      term(r, c, v);
+#pragma unroll
+      for (int o = 0; o < NOUT; ++o) acc[o] += v[o];
+    }
+  }
+#pragma unroll
+  for (int o = 0; o < NOUT; ++o) tile[o][ty][tx] = acc[o];
+  __syncthreads();
+  if (ty == 0 && c < cols) {
+#pragma unroll
+    for (int o = 0; o < NOUT; ++o) {
+      float s = 0.0f;
+      for (int l = 0; l < kRowLanes; ++l) s += tile[o][l][tx];
+      partials[(o * chunks + chunk) * cols + c] = s;
+    }
+  }
+}
+
+template <int NOUT>
+__global__ void column_finalize_kernel(const float* partials, int64_t chunks, int64_t cols,
+                                       float* out0, float* out1) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+#pragma unroll
+  for (int o = 0; o < NOUT; ++o) {
+    float s = 0.0f;
+    for (int64_t k = 0; k < chunks; ++k) s += partials[(o * chunks + k) * cols + c];
+    (o == 0 ? out0 : out1)[c] = s;
+  }
+}
+
+// Runs both stages on stream `s`; `partials` holds NOUT * chunks * cols floats.
+template <int NOUT, class Term>
+void column_reduce(cudaStream_t s, int64_t rows, int64_t cols, Term term, float* partials,
+                   float* out0, float* out1) {
+  const ColumnChunks ch = column_chunks(rows);
+  const dim3 block(kColumnTile, kRowLanes);
+  const dim3 grid(static_cast<unsigned>((cols + kColumnTile - 1) / kColumnTile),
+                  static_cast<unsigned>(ch.chunks));
+  column_partials_kernel<NOUT>
+      <<<grid, block, 0, s>>>(rows, cols, ch.chunk_rows, ch.chunks, term, partials);
+  KASMINA_LAUNCH_CHECK("column_partials_kernel");
+  const int threads = 256;
+  column_finalize_kernel<NOUT>
+      <<<static_cast<unsigned>((cols + threads - 1) / threads), threads, 0, s>>>(
+          partials, ch.chunks, cols, out0, out1);
+  KASMINA_LAUNCH_CHECK("column_finalize_kernel");
+}
+
+}  // namespace kasmina::kernels

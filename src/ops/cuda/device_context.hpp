@@ -1,0 +1,52 @@
+// Per-device state of the CUDA engine: the compute stream, the cuBLASLt handle and its
+// workspace, math/determinism settings, the GEMM algorithm cache and a scratch buffer for
+// reductions. Created lazily on first use and kept for the life of the process.
+#pragma once
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ops/cuda/cuda_common.hpp"
+#include "ops/cuda/gemm_algo_cache.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina::ops::cuda {
+
+struct DeviceContext {
+  int index = 0;
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+  int sms = 0;
+  MathMode math = MathMode::fp32;
+  bool deterministic = true;
+  GemmAlgoCache algos;
+  // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
+};
+
+// cuBLASLt workspace per device (Hopper kernels use up to 32 MiB).
+constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
+
+// Number of CUDA devices (0 when no driver or device; never throws).
+int device_count();
+// The context of `dev`; makes it the current device of the calling thread. Throws UserError
+// when the device does not exist.
+DeviceContext& context(Device dev);
+// A scratch buffer of at least `bytes` on the context's device, ordered on its stream.
+void* scratch(DeviceContext& ctx, size_t bytes);
+
+// Throws InternalError naming the call when a cuBLASLt status is not success.
+void check_cublas(cublasStatus_t status, const char* call, const char* file, int line);
+
+}  // namespace kasmina::ops::cuda
+
+#define KASMINA_CUBLAS_CHECK(expr) \
+  ::kasmina::ops::cuda::check_cublas((expr), #expr, __FILE__, __LINE__)

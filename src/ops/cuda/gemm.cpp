@@ -1,0 +1,164 @@
+#include "ops/cuda/gemm.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+int32_t alignment_of(const void* p) {
+  if (!p) return 256;
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  int32_t a = 1;
+  while (a < 256 && (addr % (2 * a)) == 0) a *= 2;
+  return a;
+}
+
+bool epilogue_uses_aux(cublasLtEpilogue_t e) {
+  return e == CUBLASLT_EPILOGUE_RELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS ||
+         e == CUBLASLT_EPILOGUE_RELU_AUX || e == CUBLASLT_EPILOGUE_GELU_AUX ||
+         e == CUBLASLT_EPILOGUE_DRELU || e == CUBLASLT_EPILOGUE_DRELU_BGRAD ||
+         e == CUBLASLT_EPILOGUE_DGELU || e == CUBLASLT_EPILOGUE_DGELU_BGRAD;
+}
+
+bool epilogue_uses_bias(cublasLtEpilogue_t e) {
+  return e == CUBLASLT_EPILOGUE_BIAS || e == CUBLASLT_EPILOGUE_RELU_AUX_BIAS ||
+         e == CUBLASLT_EPILOGUE_GELU_AUX_BIAS || e == CUBLASLT_EPILOGUE_RELU_BIAS ||
+         e == CUBLASLT_EPILOGUE_GELU_BIAS || e == CUBLASLT_EPILOGUE_DRELU_BGRAD ||
+         e == CUBLASLT_EPILOGUE_DGELU_BGRAD || e == CUBLASLT_EPILOGUE_BGRADA ||
+         e == CUBLASLT_EPILOGUE_BGRADB;
+}
+
+// RAII holders for the cuBLASLt descriptors of one call.
+struct Descriptors {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~Descriptors() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+template <class T>
+void set_op_attr(cublasLtMatmulDesc_t op, cublasLtMatmulDescAttributes_t attr, const T& value) {
+  KASMINA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, attr, &value, sizeof(value)));
+}
+
+template <class T>
+void set_pref_attr(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr,
+                   const T& value) {
+  KASMINA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, attr, &value, sizeof(value)));
+}
+
+std::string describe(const GemmSpec& s) {
+  return "m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
+         " transa=" + std::to_string(s.trans_a) + " transb=" + std::to_string(s.trans_b) +
+         " epilogue=" + std::to_string(static_cast<int>(s.epilogue));
+}
+
+}  // namespace
+
+bool gemm(DeviceContext& ctx, const GemmSpec& s) {
+  KASMINA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm: empty problem " + describe(s));
+  const bool with_aux = epilogue_uses_aux(s.epilogue);
+  const bool with_bias = epilogue_uses_bias(s.epilogue);
+  const cublasComputeType_t compute =
+      ctx.math == MathMode::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+
+  Descriptors desc;
+  KASMINA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.op, compute, CUDA_R_32F));
+  const cublasOperation_t ta = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t tb = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, ta);
+  set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, tb);
+  set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE, s.epilogue);
+  if (with_bias) {
+    set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, s.bias);
+    set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_32F);
+  }
+  if (with_aux) {
+    set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, static_cast<void*>(s.aux));
+    set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, s.aux_ld);
+  }
+  // A is op(A) [m,k]: stored [m,k] (N) or [k,m] (T), column-major.
+  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.a, CUDA_R_32F, s.trans_a ? s.k : s.m,
+                                                  s.trans_a ? s.m : s.k, s.lda));
+  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.b, CUDA_R_32F, s.trans_b ? s.n : s.k,
+                                                  s.trans_b ? s.k : s.n, s.ldb));
+  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.d, CUDA_R_32F, s.m, s.n, s.ldd));
+
+  GemmKey key;
+  key.m = s.m;
+  key.n = s.n;
+  key.k = s.k;
+  key.lda = s.lda;
+  key.ldb = s.ldb;
+  key.ldd = s.ldd;
+  key.aux_ld = with_aux ? s.aux_ld : 0;
+  key.trans_a = s.trans_a;
+  key.trans_b = s.trans_b;
+  key.epilogue = static_cast<int32_t>(s.epilogue);
+  key.compute = static_cast<int32_t>(compute);
+  key.deterministic = ctx.deterministic;
+  key.align_a = alignment_of(s.a);
+  key.align_b = alignment_of(s.b);
+  key.align_d = alignment_of(s.d);
+  key.align_bias = with_bias ? alignment_of(s.bias) : 0;
+  key.align_aux = with_aux ? alignment_of(s.aux) : 0;
+
+  auto it = ctx.algos.find(key);
+  if (it == ctx.algos.end()) {
+    GemmChoice choice;
+    KASMINA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&desc.pref));
+    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ctx.workspace_bytes);
+    // Deterministic mode: no split-K reductions at all (one dot-product sequence per output).
+    const uint32_t schemes = ctx.deterministic
+                                 ? static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE)
+                                 : static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_MASK);
+    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, schemes);
+    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                  static_cast<uint32_t>(key.align_a));
+    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                  static_cast<uint32_t>(key.align_b));
+    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                  static_cast<uint32_t>(key.align_d));
+    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                  static_cast<uint32_t>(key.align_d));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
+        ctx.lt, desc.op, desc.a, desc.b, desc.d, desc.d, desc.pref, 1, &result, &found);
+    if (st == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS &&
+        result.workspaceSize <= ctx.workspace_bytes) {
+      choice.available = true;
+      choice.algo = result.algo;
+      choice.workspace_bytes = result.workspaceSize;
+    } else if (s.epilogue == CUBLASLT_EPILOGUE_DEFAULT) {
+      throw InternalError("cuBLASLt found no algorithm for a plain GEMM (" + describe(s) +
+                          ", status " + std::to_string(static_cast<int>(st)) + ")");
+    }
+    it = ctx.algos.emplace(key, choice).first;
+  }
+  if (!it->second.available) return false;
+
+  const float alpha = 1.0f, beta = 0.0f;
+  const cublasStatus_t st = cublasLtMatmul(ctx.lt, desc.op, &alpha, s.a, desc.a, s.b, desc.b, &beta,
+                                           s.d, desc.d, s.d, desc.d, &it->second.algo,
+                                           ctx.workspace, it->second.workspace_bytes, ctx.stream);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED && s.epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
+    it->second.available = false;  // remember: use the fallback for this configuration
+    return false;
+  }
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    throw InternalError("cublasLtMatmul failed (" + describe(s) + "): status " +
+                        std::to_string(static_cast<int>(st)));
+  }
+  return true;
+}
+
+}  // namespace kasmina::ops::cuda

@@ -1,0 +1,46 @@
+// Host-side launchers of internal CUDA kernels (defined in kernels/*.cu) that the C++ op code in
+// src/ops/cuda/ combines with cuBLASLt calls. All are asynchronous on `s`.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/device_context.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina::ops::cuda {
+
+// Leading dimension (in elements; bits for ReLU) of the aux matrix of a fused linear layer with
+// `cols` outputs, as cuBLASLt requires it: ReLU bit mask ld % 128 == 0, GELU input ld % 8 == 0.
+constexpr int64_t linear_aux_ld(Activation act, int64_t cols) {
+  const int64_t q = act == Activation::relu ? 128 : 8;
+  return (cols + q - 1) / q * q;
+}
+
+// Checks that `aux` is the saved state make_linear_aux(rows, cols, act) returns on `dev`.
+inline void check_linear_aux(const char* op, Activation act, const Tensor& aux, int64_t rows,
+                             int64_t cols, Device dev) {
+  const int64_t ld = linear_aux_ld(act, cols);
+  if (act == Activation::relu) {
+    check_arg(op, "aux", aux, dev, DType::u8, {rows, ld / 8});
+  } else if (act == Activation::gelu) {
+    check_arg(op, "aux", aux, dev, DType::f32, {rows, ld});
+  }
+}
+
+// y[M,N] = act(y + bias) in place (bias may be null); writes aux in cuBLASLt's format
+// (aux may be null when act == none). Fallback for unavailable forward epilogues.
+void launch_bias_activation_forward(cudaStream_t s, float* y, const float* bias, int64_t rows,
+                                    int64_t cols, Activation act, void* aux, int64_t aux_ld);
+
+// dpre[M,N] = dy ⊙ act'(pre) with pre recovered from aux (dy and dpre may alias).
+void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const float* dy,
+                                         const void* aux, int64_t aux_ld, float* dpre, int64_t rows,
+                                         int64_t cols);
+
+// out[c] = Σ_r x[r,c] over a row-major [rows, cols] matrix; deterministic two-stage reduction
+// (partials per row chunk in the context's scratch buffer, then a fixed-order sum).
+void launch_column_sums(DeviceContext& ctx, const float* x, int64_t rows, int64_t cols, float* out);
+
+}  // namespace kasmina::ops::cuda

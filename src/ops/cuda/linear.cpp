@@ -1,0 +1,184 @@
+// Linear layers on CUDA: cuBLASLt GEMMs with fused epilogues, falling back to a plain GEMM plus
+// our own elementwise kernels when an epilogue is unavailable for a configuration.
+//
+// Row-major tensors are column-major transposes, so each product is computed transposed:
+//   forward      yᵀ[N,M]  = W(col-major [K,N])ᵀ · xᵀ(col-major [K,M])     m=N n=M k=K
+//   input grad   dxᵀ[K,M] = W(col-major [K,N])  · dyᵀ(col-major [N,M])    m=K n=M k=N
+//   weight grad  dWᵀ[K,N] = xᵀ(col-major [K,M]) · (dyᵀ(col-major [N,M]))ᵀ m=K n=N k=M
+// Bias vectors run along cuBLASLt's m (forward, DRELU/DGELU_BGRAD) or n (BGRADB) dimension.
+#include "ops/backend_ops.hpp"
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/gemm.hpp"
+#include "ops/cuda/launch.hpp"
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+cublasLtEpilogue_t forward_epilogue(Activation act, bool bias) {
+  switch (act) {
+    case Activation::relu:
+      return bias ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_RELU_AUX;
+    case Activation::gelu:
+      return bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+    case Activation::none:
+      break;
+  }
+  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+cublasLtEpilogue_t input_grad_epilogue(Activation in_act, bool dbias) {
+  switch (in_act) {
+    case Activation::relu:
+      return dbias ? CUBLASLT_EPILOGUE_DRELU_BGRAD : CUBLASLT_EPILOGUE_DRELU;
+    case Activation::gelu:
+      return dbias ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
+    case Activation::none:
+      break;
+  }
+  return CUBLASLT_EPILOGUE_DEFAULT;
+}
+
+void zero(Tensor& t) {
+  if (t.numel() > 0) t.fill_zero();
+}
+
+}  // namespace
+
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
+                    Tensor& aux) {
+  constexpr const char* op = "linear_forward";
+  const Device dev = x.device();
+  check_arg(op, "x", x, dev, DType::f32);
+  const auto [m, k] = matrix_dims(op, "x", x);
+  check_arg(op, "w", w, dev, DType::f32);
+  const int64_t n = matrix_dims(op, "w", w).rows;
+  check_arg(op, "w", w, dev, DType::f32, {n, k});
+  const bool with_bias = b.defined();
+  if (with_bias) check_arg(op, "b", b, dev, DType::f32, {n});
+  check_arg(op, "y", y, dev, DType::f32, {m, n});
+  check_linear_aux(op, act, aux, m, n, dev);
+  if (m == 0 || n == 0) return;
+  DeviceContext& ctx = context(dev);
+  const int64_t aux_ld = linear_aux_ld(act, n);
+  void* aux_ptr = act == Activation::none ? nullptr : aux.raw();
+  const float* bias = with_bias ? b.data<float>() : nullptr;
+  if (k == 0) {  // empty product: y = act(b)
+    zero(y);
+    launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+    return;
+  }
+  GemmSpec g;
+  g.trans_a = true;
+  g.m = n;
+  g.n = m;
+  g.k = k;
+  g.a = w.data<float>();
+  g.lda = k;
+  g.b = x.data<float>();
+  g.ldb = k;
+  g.d = y.data<float>();
+  g.ldd = n;
+  g.epilogue = forward_epilogue(act, with_bias);
+  g.bias = bias;
+  g.aux = aux_ptr;
+  g.aux_ld = aux_ld;
+  if (gemm(ctx, g)) return;
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  g.bias = nullptr;
+  g.aux = nullptr;
+  gemm(ctx, g);
+  launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+}
+
+void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
+                           const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
+  constexpr const char* op = "linear_backward_input";
+  const Device dev = dy.device();
+  check_arg(op, "dy", dy, dev, DType::f32);
+  const auto [m, n] = matrix_dims(op, "dy", dy);
+  check_arg(op, "w", w, dev, DType::f32);
+  const int64_t k = matrix_dims(op, "w", w).cols;
+  check_arg(op, "w", w, dev, DType::f32, {n, k});
+  check_arg(op, "dx", dx, dev, DType::f32, {m, k});
+  KASMINA_CHECK(in_act != Activation::none || in_dbias == nullptr,
+                std::string(op) + ": in_dbias requires a fused input activation");
+  check_linear_aux(op, in_act, in_aux, m, k, dev);
+  if (in_dbias) check_arg(op, "in_dbias", *in_dbias, dev, DType::f32, {k});
+  if (k == 0) return;
+  DeviceContext& ctx = context(dev);
+  float* dbias = in_dbias ? in_dbias->data<float>() : nullptr;
+  if (m == 0 || n == 0) {  // empty product: all gradients are zero
+    zero(dx);
+    if (in_dbias) zero(*in_dbias);
+    return;
+  }
+  const int64_t aux_ld = linear_aux_ld(in_act, k);
+  GemmSpec g;
+  g.m = k;
+  g.n = m;
+  g.k = n;
+  g.a = w.data<float>();
+  g.lda = k;
+  g.b = dy.data<float>();
+  g.ldb = n;
+  g.d = dx.data<float>();
+  g.ldd = k;
+  g.epilogue = input_grad_epilogue(in_act, dbias != nullptr);
+  if (in_act != Activation::none) {
+    g.aux = const_cast<void*>(in_aux.raw());
+    g.aux_ld = aux_ld;
+    g.bias = dbias;
+  }
+  if (gemm(ctx, g)) return;
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  g.aux = nullptr;
+  g.bias = nullptr;
+  gemm(ctx, g);
+  launch_activation_backward_from_aux(ctx.stream, in_act, dx.data<float>(), in_aux.raw(), aux_ld,
+                                      dx.data<float>(), m, k);
+  if (dbias) launch_column_sums(ctx, dx.data<float>(), m, k, dbias);
+}
+
+void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
+  constexpr const char* op = "linear_backward_weight";
+  const Device dev = dy.device();
+  check_arg(op, "dy", dy, dev, DType::f32);
+  const auto [m, n] = matrix_dims(op, "dy", dy);
+  check_arg(op, "x", x, dev, DType::f32);
+  const int64_t k = matrix_dims(op, "x", x).cols;
+  check_arg(op, "x", x, dev, DType::f32, {m, k});
+  check_arg(op, "dw", dw, dev, DType::f32, {n, k});
+  if (db) check_arg(op, "db", *db, dev, DType::f32, {n});
+  if (n == 0) return;
+  DeviceContext& ctx = context(dev);
+  if (m == 0) {
+    zero(dw);
+    if (db) zero(*db);
+    return;
+  }
+  if (k == 0) {
+    if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+    return;
+  }
+  GemmSpec g;
+  g.trans_b = true;
+  g.m = k;
+  g.n = n;
+  g.k = m;
+  g.a = x.data<float>();
+  g.lda = k;
+  g.b = dy.data<float>();
+  g.ldb = n;
+  g.d = dw.data<float>();
+  g.ldd = k;
+  g.epilogue = db ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT;
+  g.bias = db ? db->data<float>() : nullptr;
+  if (gemm(ctx, g)) return;
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  g.bias = nullptr;
+  gemm(ctx, g);
+  launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+}
+
+}  // namespace kasmina::ops::cuda
