@@ -1,0 +1,60 @@
+// Checkpoints: everything a run needs to resume, in one HDF5 file (layout: docs/FORMATS.md).
+//
+// write_checkpoint() is atomic: it writes a temporary file in the destination directory,
+// fsyncs it, renames it into place and fsyncs the directory, so a crash or kill at any moment
+// leaves either the complete new file or nothing under the final name. Every dataset carries a
+// CRC-32 `checksum` attribute; read_checkpoint(verify) checks all of them.
+//
+// Fault injection for tests: with KASMINA_FAULT_PAUSE_IN_CHECKPOINT_WRITE=SECONDS in the
+// environment, the writer flushes and sleeps that long after half of the tensors are written.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+
+namespace kasmina::io {
+
+struct NamedTensor {
+  std::string name;  // '/'-separated path, e.g. "model.0.weight", "seeds/kasmina1/stage"
+  Tensor tensor;     // any device (copied to the host to write); not bf16
+};
+
+struct CheckpointState {
+  std::string config_yaml;  // the resolved configuration
+  std::string config_name;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t epoch_position = 0;  // samples of the current epoch already consumed
+  // Model parameters, optimizer moments, seed-state arrays (seeds/<layer>/<field>), blueprint
+  // pools, RNG states, controller state: written and read back in this order.
+  std::vector<NamedTensor> tensors;
+  std::map<std::string, int64_t> ints;
+  std::map<std::string, double> floats;
+  std::map<std::string, std::string> strings;
+  std::map<std::string, double> metrics;  // metrics at save time
+
+  // The tensor with this name, or nullptr.
+  const Tensor* find_tensor(const std::string& name) const;
+};
+
+// Writes `state` atomically to `path` (creating its directory). Throws InternalError.
+void write_checkpoint(const std::string& path, const CheckpointState& state);
+
+// Reads a checkpoint (tensors come back on the CPU). With `verify`, every checksum is checked
+// and the first failing dataset is named: UserError "PATH: truncated or damaged: checksum
+// mismatch in dataset /tensors/model.0.weight (...)". Other bad files: see file_format.hpp.
+CheckpointState read_checkpoint(const std::string& path, bool verify = true);
+
+struct CheckpointVerification {
+  bool ok = false;
+  std::string failed_dataset;  // the first dataset that failed ("" when ok or not per-dataset)
+  std::string message;         // the full one-line error ("" when ok)
+};
+
+// Reads and verifies every dataset; never throws for a bad file.
+CheckpointVerification verify_checkpoint(const std::string& path);
+
+}  // namespace kasmina::io

@@ -1,0 +1,155 @@
+// write_checkpoint: temporary file -> fsync -> rename -> fsync(directory).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "io/checkpoint.hpp"
+#include "io/checkpoint_layout.hpp"
+#include "io/checksum.hpp"
+#include "io/file_format.hpp"
+#include "io/hdf5_io.hpp"
+
+namespace kasmina::io {
+
+namespace fs = std::filesystem;
+namespace layout = checkpoint_layout;
+
+const Tensor* CheckpointState::find_tensor(const std::string& name) const {
+  for (const auto& t : tensors)
+    if (t.name == name) return &t.tensor;
+  return nullptr;
+}
+
+namespace {
+
+void check_tensor_name(const std::string& name) {
+  bool ok = !name.empty() && name.front() != '/' && name.back() != '/' &&
+            name.find("//") == std::string::npos;
+  for (size_t start = 0; ok && start < name.size();) {
+    size_t end = name.find('/', start);
+    if (end == std::string::npos) end = name.size();
+    const std::string part = name.substr(start, end - start);
+    ok = part != "." && part != "..";
+    start = end + 1;
+  }
+  KASMINA_CHECK(ok, "checkpoint tensor name '" + name +
+                        "' must be non-empty '/'-separated parts without '.' or '..' parts");
+}
+
+void write_checked_array(hid_t file, const std::string& name, const HostArray& a) {
+  H5Id ds = write_array(file, name, a.dtype, a.shape, a.bytes.data());
+  write_attribute_u32(ds, "checksum", crc32_update(0, a.bytes.data(), a.bytes.size()));
+}
+
+void write_checked_strings(hid_t file, const std::string& name,
+                           const std::vector<std::string>& values, bool scalar) {
+  H5Id ds = write_strings(file, name, values, scalar);
+  write_attribute_u32(ds, "checksum", crc32_update_strings(0, values));
+}
+
+template <class T>
+HostArray host_vector(const std::vector<T>& v) {
+  HostArray a;
+  a.dtype = dtype_of<T>::value;
+  a.shape = {static_cast<int64_t>(v.size())};
+  a.bytes.resize(v.size() * sizeof(T));
+  if (!v.empty()) std::memcpy(a.bytes.data(), v.data(), a.bytes.size());
+  return a;
+}
+
+// <group>/names and <group>/values for one map of named scalars.
+template <class T>
+void write_named_scalars(hid_t file, const std::string& group, const std::map<std::string, T>& m) {
+  std::vector<std::string> names;
+  std::vector<T> values;
+  for (const auto& [k, v] : m) {
+    names.push_back(k);
+    values.push_back(v);
+  }
+  write_checked_strings(file, group + "/names", names, false);
+  if constexpr (std::is_same_v<T, std::string>)
+    write_checked_strings(file, group + "/values", values, false);
+  else
+    write_checked_array(file, group + "/values", host_vector(values));
+}
+
+// The test hook: flush what is written so far and sleep, so a test can kill the writer.
+void fault_pause(hid_t file) {
+  const char* env = std::getenv(layout::kFaultPauseEnv);
+  if (!env || !*env) return;
+  const double seconds = std::atof(env);
+  H5Fflush(file, H5F_SCOPE_GLOBAL);
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+}
+
+void write_contents(hid_t file, const CheckpointState& s) {
+  write_root_attributes(file, kCheckpointFormat, s.config_yaml);
+  write_attribute_string(file, "config_name", s.config_name);
+  write_attribute_i64(file, "step", s.step);
+  write_attribute_i64(file, "epoch", s.epoch);
+  write_attribute_i64(file, "epoch_position", s.epoch_position);
+  write_attribute_string(file, "created", utc_timestamp_now());
+
+  std::vector<std::string> names;
+  for (const auto& t : s.tensors) {
+    check_tensor_name(t.name);
+    names.push_back(t.name);
+  }
+  write_checked_strings(file, layout::kTensorNames, names, false);
+  create_group(file, layout::kTensorsGroup);
+  const size_t half = s.tensors.size() / 2;
+  for (size_t i = 0; i < s.tensors.size(); ++i) {
+    if (i == half) fault_pause(file);
+    const NamedTensor& t = s.tensors[i];
+    KASMINA_CHECK(t.tensor.defined(), "checkpoint tensor '" + t.name + "' is undefined");
+    write_checked_array(file, std::string(layout::kTensorsGroup) + "/" + t.name,
+                        to_host_array(t.tensor));
+  }
+  if (s.tensors.empty()) fault_pause(file);
+  write_named_scalars(file, layout::kIntsGroup, s.ints);
+  write_named_scalars(file, layout::kFloatsGroup, s.floats);
+  write_named_scalars(file, layout::kStringsGroup, s.strings);
+  write_named_scalars(file, layout::kMetricsGroup, s.metrics);
+}
+
+void fsync_path(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  if (fd < 0) throw InternalError("open " + p.string() + " for fsync: " + std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) throw InternalError("fsync " + p.string() + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const CheckpointState& state) {
+  const fs::path final_path(path);
+  fs::path dir = final_path.parent_path();
+  if (dir.empty()) dir = ".";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw InternalError("create directory " + dir.string() + ": " + ec.message());
+  const fs::path tmp = dir / ("." + final_path.filename().string() + ".tmp-" +
+                              std::to_string(static_cast<long>(::getpid())));
+  try {
+    H5Id file = create_file(tmp.string());
+    write_contents(file, state);
+    file.close("close " + tmp.string());
+    fsync_path(tmp, false);
+    fs::rename(tmp, final_path, ec);
+    if (ec) throw InternalError("rename " + tmp.string() + " to " + path + ": " + ec.message());
+    fsync_path(dir, true);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace kasmina::io

@@ -1,0 +1,70 @@
+#include "io/file_format.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "io/checksum.hpp"
+#include "io/hdf5_io.hpp"
+#include "kasmina_build_config.hpp"
+
+namespace kasmina::io {
+
+H5Id create_file(const std::string& path) {
+  hdf5_init();
+  H5Id fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
+  // Closing the file closes every object in it, so a close really puts the data on disk.
+  h5_check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "set file close degree");
+  return own_file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
+                  "create file '" + path + "'");
+}
+
+void write_root_attributes(hid_t file, const std::string& format, const std::string& config_yaml) {
+  write_attribute_string(file, "format", format);
+  write_attribute_i64(file, "schema_version", kSchemaVersion);
+  write_attribute_string(file, "kasmina_version", KASMINA_VERSION);
+  write_attribute_string(file, "checksum_algorithm", kChecksumAlgorithm);
+  write_attribute_string(file, "config", config_yaml);
+}
+
+H5Id open_kasmina_file(const std::string& path, const std::string& expected_format) {
+  hdf5_init();
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(status)) throw UserError(path + ": no such file");
+  if (std::filesystem::is_directory(status)) throw UserError(path + ": is a directory");
+  const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
+  H5Eclear2(H5E_DEFAULT);
+  if (is_hdf5 <= 0) throw UserError(path + ": not an HDF5 file");
+
+  return translate_damage(path, [&] {
+    H5Id fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
+    // Readers must work while a trainer holds the file open for writing.
+    h5_check(H5Pset_file_locking(fapl, false, true), "disable file locking");
+    H5Id file = own_file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl), "open");
+    if (!has_attribute(file, "format"))
+      throw UserError(path + ": not a kasmina file (no 'format' attribute)");
+    const std::string format = read_attribute_string(file, "format");
+    if (format != expected_format)
+      throw UserError(path + ": is a " + format + " file, expected " + expected_format);
+    const int64_t version = read_attribute_i64(file, "schema_version");
+    if (version > kSchemaVersion)
+      throw UserError(path + ": schema_version " + std::to_string(version) +
+                      " is newer than this kasmina supports (" + std::to_string(kSchemaVersion) +
+                      ")");
+    if (version < 1)
+      throw UserError(path + ": truncated or damaged: schema_version " + std::to_string(version));
+    return file;
+  });
+}
+
+std::string utc_timestamp_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace kasmina::io
