@@ -1,0 +1,201 @@
+// Fused multi-tensor optimizers: ONE launch updates every parameter of a MultiTensorPlan.
+// make_plan_backend uploads a descriptor table once: a TensorDesc (pointers to p, g, m, v and
+// the element count) per parameter, followed by a ChunkDesc (tensor index, first element) per
+// work chunk of kChunkElements; block b of the launch updates chunk b. The learning rate is
+// lr_at(schedule, step[0]), computed in the kernel from the device step counter, so a captured
+// graph replays with no host upload.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "ops/backend_ops.hpp"
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/cuda_common.hpp"
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+constexpr int64_t kChunkElements = 16384;
+constexpr int kThreads = 256;
+
+struct TensorDesc {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;  // null for SGD plans
+  int64_t n;
+  int64_t vectorised;  // all pointers 16-byte aligned and n % 4 == 0
+};
+
+struct ChunkDesc {
+  int64_t tensor;
+  int64_t start;
+};
+
+struct TableView {
+  const TensorDesc* tensors;
+  const ChunkDesc* chunks;
+};
+
+TableView table_view(const MultiTensorPlan& plan) {
+  const MultiTensorPlan::Backend* be = plan.backend();
+  KASMINA_CHECK(be != nullptr && be->table.defined(),
+                "optimizer: the plan has no CUDA descriptor table");
+  const auto* base = static_cast<const char*>(be->table.raw());
+  return {reinterpret_cast<const TensorDesc*>(base),
+          reinterpret_cast<const ChunkDesc*>(base + plan.params().size() * sizeof(TensorDesc))};
+}
+
+struct AdamWUpdate {
+  float lr, wd, b1, omb1, b2, omb2, eps, bc1, bc2;
+  __device__ void operator()(float& p, float g, float& m, float& v) const {
+    float param = p - lr * wd * p;
+    const float mi = b1 * m + omb1 * g;
+    const float vi = b2 * v + omb2 * g * g;
+    m = mi;
+    v = vi;
+    p = param - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+  }
+};
+
+struct SgdUpdate {
+  float lr, wd, mom;
+  bool first, nesterov;
+  __device__ void operator()(float& p, float g, float& m, float&) const {
+    const float grad = g + wd * p;
+    const float buf = first ? grad : mom * m + grad;
+    m = buf;
+    const float d = nesterov ? grad + mom * buf : buf;
+    p = p - lr * d;
+  }
+};
+
+template <class Update>
+__device__ void update_chunk(const TensorDesc& t, int64_t start, const Update& u) {
+  const int64_t end = start + kChunkElements < t.n ? start + kChunkElements : t.n;
+  if (t.vectorised) {  // start is a multiple of kChunkElements, hence of 4
+    for (int64_t i = start + 4 * threadIdx.x; i < end; i += 4 * blockDim.x) {
+      float4 p = *reinterpret_cast<float4*>(t.p + i);
+      const float4 g = *reinterpret_cast<const float4*>(t.g + i);
+      float4 m = *reinterpret_cast<float4*>(t.m + i);
+      float4 v = t.v ? *reinterpret_cast<float4*>(t.v + i) : make_float4(0, 0, 0, 0);
+      u(p.x, g.x, m.x, v.x);
+      u(p.y, g.y, m.y, v.y);
+      u(p.z, g.z, m.z, v.z);
+      u(p.w, g.w, m.w, v.w);
+      *reinterpret_cast<float4*>(t.p + i) = p;
+      *reinterpret_cast<float4*>(t.m + i) = m;
+      if (t.v) *reinterpret_cast<float4*>(t.v + i) = v;
+    }
+    return;
+  }
+  for (int64_t i = start + threadIdx.x; i < end; i += blockDim.x) {
+    float p = t.p[i], m = t.m[i], v = t.v ? t.v[i] : 0.0f;
+    u(p, t.g[i], m, v);
+    t.p[i] = p;
+    t.m[i] = m;
+    if (t.v) t.v[i] = v;
+  }
+}
+
+__global__ void adamw_kernel(TableView table, AdamWHyper h, LrSchedule s,
+                             const int64_t* __restrict__ step) {
+  const int64_t taken = step[0];
+  const double t = static_cast<double>(taken + 1);
+  AdamWUpdate u;
+  u.lr = lr_at(s, taken);
+  u.wd = h.weight_decay;
+  u.b1 = h.beta1;
+  u.omb1 = 1.0f - h.beta1;
+  u.b2 = h.beta2;
+  u.omb2 = 1.0f - h.beta2;
+  u.eps = h.eps;
+  u.bc1 = static_cast<float>(1.0 - pow(static_cast<double>(h.beta1), t));
+  u.bc2 = static_cast<float>(1.0 - pow(static_cast<double>(h.beta2), t));
+  const ChunkDesc c = table.chunks[blockIdx.x];
+  update_chunk(table.tensors[c.tensor], c.start, u);
+}
+
+__global__ void sgd_kernel(TableView table, SgdHyper h, LrSchedule s,
+                           const int64_t* __restrict__ step) {
+  const int64_t taken = step[0];
+  SgdUpdate u;
+  u.lr = lr_at(s, taken);
+  u.wd = h.weight_decay;
+  u.mom = h.momentum;
+  u.first = taken == 0;
+  u.nesterov = h.nesterov;
+  const ChunkDesc c = table.chunks[blockIdx.x];
+  update_chunk(table.tensors[c.tensor], c.start, u);
+}
+
+void check_plan(const char* op, const MultiTensorPlan& plan, bool needs_v, const Tensor& step) {
+  const Device dev = plan.device();
+  check_arg(op, "step", step, dev, DType::i64, {1});
+  KASMINA_CHECK(!needs_v || plan.v().size() == plan.params().size(),
+                std::string(op) + ": the plan has no second-moment buffers");
+  for (size_t i = 0; i < plan.params().size(); ++i) {
+    check_arg(op, "param", plan.params()[i], dev, DType::f32);
+    check_arg(op, "grad", plan.grads()[i], dev, DType::f32);
+    check_arg(op, "m", plan.m()[i], dev, DType::f32);
+    if (needs_v) check_arg(op, "v", plan.v()[i], dev, DType::f32);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPlan& plan) {
+  const size_t count = plan.params().size();
+  const bool with_v = plan.v().size() == count;
+  std::vector<TensorDesc> tensors(count);
+  std::vector<ChunkDesc> chunks;
+  for (size_t i = 0; i < count; ++i) {
+    TensorDesc& d = tensors[i];
+    d.p = static_cast<float*>(plan.params()[i].raw());
+    d.g = static_cast<const float*>(plan.grads()[i].raw());
+    d.m = static_cast<float*>(plan.m()[i].raw());
+    d.v = with_v ? static_cast<float*>(plan.v()[i].raw()) : nullptr;
+    d.n = plan.params()[i].numel();
+    d.vectorised = d.n % 4 == 0 && aligned16(d.p) && aligned16(d.g) && aligned16(d.m) &&
+                   (!d.v || aligned16(d.v));
+    for (int64_t start = 0; start < d.n; start += kChunkElements) {
+      chunks.push_back({static_cast<int64_t>(i), start});
+    }
+  }
+  std::vector<uint8_t> bytes(count * sizeof(TensorDesc) + chunks.size() * sizeof(ChunkDesc));
+  if (count) std::memcpy(bytes.data(), tensors.data(), count * sizeof(TensorDesc));
+  if (!chunks.empty()) {
+    std::memcpy(bytes.data() + count * sizeof(TensorDesc), chunks.data(),
+                chunks.size() * sizeof(ChunkDesc));
+  }
+  auto be = std::make_unique<MultiTensorPlan::Backend>();
+  be->chunks = static_cast<int64_t>(chunks.size());
+  if (!bytes.empty()) {
+    be->table = Tensor::from_vector(bytes, {static_cast<int64_t>(bytes.size())}, plan.device());
+  }
+  return be;
+}
+
+void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
+                const Tensor& step) {
+  check_plan("adamw_step", plan, true, step);
+  const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
+  if (chunks == 0) return;
+  KASMINA_CHECK(chunks <= 2147483647, "adamw_step: too many chunks");
+  adamw_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
+      table_view(plan), h, s, step.data<int64_t>());
+  KASMINA_LAUNCH_CHECK("adamw_kernel");
+}
+
+void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step) {
+  check_plan("sgd_step", plan, false, step);
+  const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
+  if (chunks == 0) return;
+  KASMINA_CHECK(chunks <= 2147483647, "sgd_step: too many chunks");
+  sgd_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
+      table_view(plan), h, s, step.data<int64_t>());
+  KASMINA_LAUNCH_CHECK("sgd_kernel");
+}
+
+}  // namespace kasmina::ops::cuda
