@@ -6,6 +6,12 @@
 
 namespace kasmina {
 
+Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype, Device dev) {
+  if (dtype == DType::f64) return Tensor::from_vector(v, shape, dev);
+  KASMINA_CHECK(dtype == DType::f32, "parameters are float32 or float64");
+  return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, dev);
+}
+
 InitScheme parse_init_scheme(const std::string& name) {
   if (name == "kaiming_uniform") return InitScheme::kaiming_uniform;
   if (name == "xavier_uniform") return InitScheme::xavier_uniform;
@@ -14,8 +20,9 @@ InitScheme parse_init_scheme(const std::string& name) {
                   "' is not allowed (allowed: kaiming_uniform, xavier_uniform, normal)");
 }
 
-LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act)
-    : name_(std::move(name)), in_(in), out_(out), has_bias_(bias), act_(act) {
+LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act,
+                         DType dtype)
+    : name_(std::move(name)), in_(in), out_(out), has_bias_(bias), act_(act), dtype_(dtype) {
   weight_.name = name_ + ".weight";
   bias_.name = name_ + ".bias";
 }
@@ -35,38 +42,40 @@ std::vector<Parameter*> LinearLayer::parameters() {
 void LinearLayer::prepare(int64_t max_batch, Device dev) {
   KASMINA_CHECK(weight_.value.defined() && weight_.value.device() == dev,
                 name_ + ": prepare() before initialize() on " + dev.str());
-  y_ = Tensor::empty({max_batch, out_}, DType::f32, dev);
-  aux_ = ops::make_linear_aux(max_batch, out_, act_, dev);
-  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, DType::f32, dev);
+  y_ = Tensor::empty({max_batch, out_}, dtype_, dev);
+  aux_ = ops::make_linear_aux(max_batch, out_, act_, dev, dtype_);
+  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, dtype_, dev);
 }
 
 void LinearLayer::initialize(InitScheme scheme, Rng& rng, Device dev) {
-  std::vector<float> w(static_cast<size_t>(out_ * in_)), b(static_cast<size_t>(out_), 0.0f);
+  std::vector<double> w(static_cast<size_t>(out_ * in_)), b(static_cast<size_t>(out_), 0.0);
   const double fan_in = static_cast<double>(in_);
   switch (scheme) {
     case InitScheme::kaiming_uniform: {
       const double bound = 1.0 / std::sqrt(fan_in);
-      for (float& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
+      for (double& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
       if (has_bias_)
-        for (float& v : b) v = static_cast<float>(rng.uniform(-bound, bound));
+        for (double& v : b) v = static_cast<float>(rng.uniform(-bound, bound));
       break;
     }
     case InitScheme::xavier_uniform: {
       const double bound = std::sqrt(6.0 / (fan_in + static_cast<double>(out_)));
-      for (float& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
+      for (double& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
       break;
     }
     case InitScheme::normal: {
       const double sd = 1.0 / std::sqrt(fan_in);
-      for (float& v : w) v = static_cast<float>(rng.normal() * sd);
+      for (double& v : w) v = static_cast<float>(rng.normal() * sd);
       break;
     }
   }
   // A layer without bias still feeds a zero bias to the fused GEMM epilogue.
-  weight_.value = Tensor::from_vector(w, {out_, in_}, dev);
-  bias_.value = Tensor::from_vector(b, {out_}, dev);
-  weight_.grad = Tensor::zeros({out_, in_}, DType::f32, dev);
-  bias_.grad = Tensor::zeros({out_}, DType::f32, dev);
+  // Values are drawn in double and rounded to float, so float32 and float64 models start from
+  // the same numbers.
+  weight_.value = tensor_from_doubles(w, {out_, in_}, dtype_, dev);
+  bias_.value = tensor_from_doubles(b, {out_}, dtype_, dev);
+  weight_.grad = Tensor::zeros({out_, in_}, dtype_, dev);
+  bias_.grad = Tensor::zeros({out_}, dtype_, dev);
 }
 
 Tensor LinearLayer::forward(const Tensor& x, Mode, const StepContext&) {

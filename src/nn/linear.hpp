@@ -12,10 +12,14 @@ class Rng;
 
 enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
 InitScheme parse_init_scheme(const std::string& name);  // UserError on unknown names
+// A float32 or float64 tensor on `dev` holding `v`.
+Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype, Device dev);
 
 class LinearLayer final : public Layer {
  public:
-  LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act);
+  // dtype: float32 for training; float64 on the CPU for finite-difference tests.
+  LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act,
+              DType dtype = DType::f32);
 
   std::string type() const override { return "linear"; }
   std::string describe() const override;
@@ -49,6 +53,7 @@ class LinearLayer final : public Layer {
   int64_t in_, out_;
   bool has_bias_;
   ops::Activation act_;
+  DType dtype_;
   Parameter weight_, bias_;
   Tensor y_, aux_, dpre_;     // buffers for max_batch rows
   Tensor x_batch_, aux_batch_;  // last forward's input and aux (views)

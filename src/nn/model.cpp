@@ -14,7 +14,8 @@ ops::Activation activation_of(LayerType t) {
 
 }  // namespace
 
-Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device dev) : dev_(dev) {
+Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device dev, DType dtype)
+    : dev_(dev), dtype_(dtype) {
   const InitScheme init = parse_init_scheme(cfg.init);
   int64_t width = in_features;
   const auto& L = cfg.layers;
@@ -28,7 +29,7 @@ Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device 
         if (i + 1 < L.size() && (L[i + 1].type == LayerType::relu || L[i + 1].type == LayerType::gelu)) {
           act = activation_of(L[i + 1].type);
         }
-        auto layer = std::make_unique<LinearLayer>(name, width, lc.out, lc.bias, act);
+        auto layer = std::make_unique<LinearLayer>(name, width, lc.out, lc.bias, act, dtype);
         Rng rng(derive_seed(seed, "init.linear", i));
         layer->initialize(init, rng, dev);
         width = lc.out;
@@ -38,23 +39,23 @@ Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device 
       }
       case LayerType::relu:
       case LayerType::gelu:
-        layers_.push_back(std::make_unique<ActivationLayer>(activation_of(lc.type), width));
+        layers_.push_back(std::make_unique<ActivationLayer>(activation_of(lc.type), width, dtype));
         break;
       case LayerType::layernorm:
         layers_.push_back(
-            std::make_unique<LayerNormLayer>(name, width, static_cast<float>(lc.eps), dev));
+            std::make_unique<LayerNormLayer>(name, width, static_cast<float>(lc.eps), dev, dtype));
         break;
       case LayerType::dropout:
         layers_.push_back(std::make_unique<DropoutLayer>(static_cast<float>(lc.p), width,
-                                                         static_cast<uint32_t>(i)));
+                                                         static_cast<uint32_t>(i), dtype));
         break;
     }
   }
   KASMINA_CHECK(!layers_.empty(), "model has no layers");
 }
 
-Model::Model(std::vector<std::unique_ptr<Layer>> layers, Device dev)
-    : dev_(dev), layers_(std::move(layers)) {
+Model::Model(std::vector<std::unique_ptr<Layer>> layers, Device dev, DType dtype)
+    : dev_(dev), dtype_(dtype), layers_(std::move(layers)) {
   KASMINA_CHECK(!layers_.empty(), "model has no layers");
 }
 
@@ -85,7 +86,7 @@ void Model::prepare(int64_t max_batch) {
   grad_in_.assign(layers_.size(), Tensor());
   for (size_t i = 0; i < layers_.size(); ++i) {
     layers_[i]->prepare(max_batch, dev_);
-    if (i > 0) grad_in_[i] = Tensor::empty({max_batch, layers_[i]->in_width()}, DType::f32, dev_);
+    if (i > 0) grad_in_[i] = Tensor::empty({max_batch, layers_[i]->in_width()}, dtype_, dev_);
   }
 }
 

@@ -14,10 +14,11 @@ namespace kasmina {
 class Model {
  public:
   // Builds the layers for inputs of width `in_features`, initialising parameters
-  // deterministically from `seed` directly on `dev`.
-  Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device dev);
+  // deterministically from `seed` directly on `dev`. dtype float64 (CPU) is for tests.
+  Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device dev,
+        DType dtype = DType::f32);
   // Takes ownership of already-built layers (tests, later layer types).
-  Model(std::vector<std::unique_ptr<Layer>> layers, Device dev);
+  Model(std::vector<std::unique_ptr<Layer>> layers, Device dev, DType dtype = DType::f32);
 
   Device device() const { return dev_; }
   int64_t in_width() const;
@@ -36,6 +37,7 @@ class Model {
 
  private:
   Device dev_;
+  DType dtype_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i (i >= 1)
   int64_t max_batch_ = 0;

@@ -11,7 +11,7 @@ std::string ActivationLayer::describe() const {
 }
 
 void ActivationLayer::prepare(int64_t max_batch, Device dev) {
-  y_ = Tensor::empty({max_batch, width_}, DType::f32, dev);
+  y_ = Tensor::empty({max_batch, width_}, dtype_, dev);
 }
 
 Tensor ActivationLayer::forward(const Tensor& x, Mode, const StepContext&) {
@@ -27,15 +27,15 @@ void ActivationLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&)
 
 // ---- LayerNormLayer ----
 
-LayerNormLayer::LayerNormLayer(std::string name, int64_t width, float eps, Device dev)
-    : width_(width), eps_(eps) {
+LayerNormLayer::LayerNormLayer(std::string name, int64_t width, float eps, Device dev, DType dtype)
+    : width_(width), eps_(eps), dtype_(dtype) {
   gamma_.name = name + ".weight";
   beta_.name = name + ".bias";
-  gamma_.value = Tensor::empty({width}, DType::f32, dev);
+  gamma_.value = Tensor::empty({width}, dtype, dev);
   ops::fill(gamma_.value, 1.0);
-  beta_.value = Tensor::zeros({width}, DType::f32, dev);
-  gamma_.grad = Tensor::zeros({width}, DType::f32, dev);
-  beta_.grad = Tensor::zeros({width}, DType::f32, dev);
+  beta_.value = Tensor::zeros({width}, dtype, dev);
+  gamma_.grad = Tensor::zeros({width}, dtype, dev);
+  beta_.grad = Tensor::zeros({width}, dtype, dev);
 }
 
 std::string LayerNormLayer::describe() const {
@@ -45,9 +45,9 @@ std::string LayerNormLayer::describe() const {
 }
 
 void LayerNormLayer::prepare(int64_t max_batch, Device dev) {
-  y_ = Tensor::empty({max_batch, width_}, DType::f32, dev);
-  mean_ = Tensor::empty({max_batch}, DType::f32, dev);
-  rstd_ = Tensor::empty({max_batch}, DType::f32, dev);
+  y_ = Tensor::empty({max_batch, width_}, dtype_, dev);
+  mean_ = Tensor::empty({max_batch}, dtype_, dev);
+  rstd_ = Tensor::empty({max_batch}, dtype_, dev);
 }
 
 Tensor LayerNormLayer::forward(const Tensor& x, Mode, const StepContext&) {
@@ -77,7 +77,7 @@ std::string DropoutLayer::describe() const {
 }
 
 void DropoutLayer::prepare(int64_t max_batch, Device dev) {
-  y_ = Tensor::empty({max_batch, width_}, DType::f32, dev);
+  y_ = Tensor::empty({max_batch, width_}, dtype_, dev);
   mask_ = Tensor::empty({max_batch, width_}, DType::u8, dev);
 }
 

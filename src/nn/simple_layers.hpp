@@ -8,7 +8,8 @@ namespace kasmina {
 // relu / gelu not fused into a preceding linear layer (e.g. after layernorm).
 class ActivationLayer final : public Layer {
  public:
-  ActivationLayer(ops::Activation act, int64_t width) : act_(act), width_(width) {}
+  ActivationLayer(ops::Activation act, int64_t width, DType dtype = DType::f32)
+      : act_(act), width_(width), dtype_(dtype) {}
   std::string type() const override { return ops::activation_name(act_); }
   std::string describe() const override;
   int64_t in_width() const override { return width_; }
@@ -20,12 +21,13 @@ class ActivationLayer final : public Layer {
  private:
   ops::Activation act_;
   int64_t width_;
+  DType dtype_;
   Tensor y_, x_batch_;
 };
 
 class LayerNormLayer final : public Layer {
  public:
-  LayerNormLayer(std::string name, int64_t width, float eps, Device dev);
+  LayerNormLayer(std::string name, int64_t width, float eps, Device dev, DType dtype = DType::f32);
   std::string type() const override { return "layernorm"; }
   std::string describe() const override;
   int64_t in_width() const override { return width_; }
@@ -38,6 +40,7 @@ class LayerNormLayer final : public Layer {
  private:
   int64_t width_;
   float eps_;
+  DType dtype_;
   Parameter gamma_, beta_;
   Tensor y_, mean_, rstd_, x_batch_;
 };
@@ -46,7 +49,8 @@ class LayerNormLayer final : public Layer {
 // (run seed, layer index, step), so CPU and CUDA runs draw the same masks.
 class DropoutLayer final : public Layer {
  public:
-  DropoutLayer(float p, int64_t width, uint32_t stream) : p_(p), width_(width), stream_(stream) {}
+  DropoutLayer(float p, int64_t width, uint32_t stream, DType dtype = DType::f32)
+      : p_(p), width_(width), stream_(stream), dtype_(dtype) {}
   std::string type() const override { return "dropout"; }
   std::string describe() const override;
   int64_t in_width() const override { return width_; }
@@ -59,6 +63,7 @@ class DropoutLayer final : public Layer {
   float p_;
   int64_t width_;
   uint32_t stream_;
+  DType dtype_;
   Tensor y_, mask_, mask_batch_;
   bool last_was_identity_ = true;
 };

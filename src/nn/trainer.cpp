@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "core/rng.hpp"
+
 namespace kasmina {
 
 namespace {
