@@ -1,0 +1,329 @@
+#include "morph/kasmina_layer.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/blueprint_pool.hpp"
+#include "morph/grafting.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina::morph {
+
+namespace {
+
+[[noreturn]] void bad_option(const MorphConfig& c, const std::string& key,
+                             const std::string& what) {
+  throw UserError("kasmina layer " + std::to_string(c.layer_index) + ": key '" + key + "' " + what);
+}
+
+}  // namespace
+
+KasminaLayer::KasminaLayer(const MorphConfig& cfg, DType dtype) : cfg_(cfg), dtype_(dtype) {
+  validate();
+}
+
+void KasminaLayer::validate() const {
+  const MorphConfig& c = cfg_;
+  if (c.width <= 0) bad_option(c, "width", "is " + std::to_string(c.width) + " (allowed: > 0)");
+  if (c.seeds <= 0) bad_option(c, "seeds", "is " + std::to_string(c.seeds) + " (allowed: > 0)");
+  if (c.width % c.seeds != 0)
+    bad_option(c, "seeds",
+               "is " + std::to_string(c.seeds) + ", which does not divide the width " +
+                   std::to_string(c.width) + " (allowed: a divisor of the width)");
+  if (c.width / c.seeds > kMaxChunk)
+    bad_option(c, "seeds",
+               "gives chunks of " + std::to_string(c.width / c.seeds) +
+                   " values (allowed: width/seeds <= " + std::to_string(kMaxChunk) + ")");
+  if (c.hidden < 1 || c.hidden > kMaxHidden)
+    bad_option(
+        c, "hidden",
+        "is " + std::to_string(c.hidden) + " (allowed: 1.." + std::to_string(kMaxHidden) + ")");
+  if (c.rank < 1 || c.rank > kMaxHidden)
+    bad_option(
+        c, "rank",
+        "is " + std::to_string(c.rank) + " (allowed: 1.." + std::to_string(kMaxHidden) + ")");
+  if (c.allowed_blueprints.empty())
+    bad_option(c, "blueprints", "is empty (allowed: residual_mlp, low_rank, diag_scale)");
+  if (c.pool_slots < 1)
+    bad_option(c, "pool_slots", "is " + std::to_string(c.pool_slots) + " (allowed: >= 1)");
+  if (c.telemetry_every < 1)
+    bad_option(c, "telemetry_every",
+               "is " + std::to_string(c.telemetry_every) + " (allowed: >= 1)");
+  if (c.event_capacity < 1)
+    bad_option(c, "event_capacity", "is " + std::to_string(c.event_capacity) + " (allowed: >= 1)");
+  if (c.command_capacity < 1)
+    bad_option(c, "command_capacity",
+               "is " + std::to_string(c.command_capacity) + " (allowed: >= 1)");
+  if (c.grafting_params.ramp_steps < 1)
+    bad_option(c, "grafting.ramp_steps",
+               "is " + std::to_string(c.grafting_params.ramp_steps) + " (allowed: >= 1)");
+  if (!(c.lifecycle.ema_decay >= 0.0f && c.lifecycle.ema_decay < 1.0f))
+    bad_option(c, "lifecycle.ema_decay",
+               "is " + std::to_string(c.lifecycle.ema_decay) + " (allowed: [0, 1))");
+  if (c.lifecycle.max_training_seeds < 1)
+    bad_option(c, "lifecycle.max_training_seeds",
+               "is " + std::to_string(c.lifecycle.max_training_seeds) + " (allowed: >= 1)");
+  for (int32_t i = 0; i < kStageCount; ++i) {
+    if (c.lifecycle.min_steps[i] < 0)
+      bad_option(c, std::string("lifecycle.min_steps.") + stage_name(static_cast<Stage>(i)),
+                 "is negative (allowed: >= 0)");
+  }
+  if (!(c.optimizer.lr >= 0.0f)) bad_option(c, "optimizer.lr", "is negative (allowed: >= 0)");
+  if (dtype_ != DType::f32 && dtype_ != DType::f64)
+    throw InternalError("KasminaLayer: element type must be f32 or f64");
+}
+
+std::string KasminaLayer::describe() const {
+  std::ostringstream o;
+  o << "kasmina " << cfg_.width << " (" << cfg_.seeds << " seeds x " << chunk() << ", pool "
+    << cfg_.pool_slots << " slots, grafting " << grafting_name(cfg_.grafting) << ")";
+  return o.str();
+}
+
+void KasminaLayer::prepare(int64_t max_batch, Device dev) {
+  KASMINA_CHECK(max_batch > 0, "KasminaLayer::prepare: max_batch must be positive");
+  if (dev.is_cuda() && dtype_ != DType::f32)
+    throw UserError("kasmina layer " + std::to_string(cfg_.layer_index) + ": CUDA needs float32");
+  dev_ = dev;
+  max_batch_ = max_batch;
+  const int32_t S = cfg_.seeds;
+  state_ = SeedState(S, dev);
+  buf_ = ops::MorphLayerBuffers{};
+  buf_.seeds = S;
+  buf_.shape.chunk = chunk();
+  buf_.shape.hidden = cfg_.hidden;
+  buf_.shape.rank = cfg_.rank;
+  buf_.state = state_.storage();
+  int32_t max_params = 0;
+  for (BlueprintKind k : cfg_.allowed_blueprints)
+    max_params = std::max(max_params, blueprint_param_count(static_cast<int32_t>(k), buf_.shape));
+  buf_.pool_region = pool_region_width(max_params);
+  buf_.pool_slots = cfg_.pool_slots;
+  buf_.pool = Tensor::zeros(
+      {static_cast<int64_t>(cfg_.pool_slots) * buf_.pool_region * kPoolRegionCount}, dtype_, dev);
+  buf_.slot_owner =
+      Tensor::from_vector(std::vector<int32_t>(cfg_.pool_slots, -1), {cfg_.pool_slots}, dev);
+  const int64_t row_tiles =
+      dev.is_cuda() ? (max_batch + ops::kMorphRowsPerTile - 1) / ops::kMorphRowsPerTile : 1;
+  buf_.partials = Tensor::empty({row_tiles, S, ops::kMorphPartialStats}, DType::f32, dev);
+  buf_.step_stats = Tensor::zeros({S, ops::kMorphStepStats}, DType::f32, dev);
+  buf_.telemetry = Tensor::zeros({S, ops::kMorphTelemetryStats}, DType::f64, dev);
+  buf_.grad_norm = Tensor::zeros({S}, DType::f32, dev);
+  buf_.eval_zero = Tensor::zeros({S}, DType::u8, dev);
+  buf_.command_capacity = cfg_.command_capacity;
+  buf_.event_capacity = cfg_.event_capacity;
+  const int64_t cmd_bytes = sizeof(CommandBufferHeader) +
+                            sizeof(MorphCommand) * static_cast<int64_t>(cfg_.command_capacity);
+  buf_.commands = Tensor::zeros({cmd_bytes}, DType::u8, dev);
+  command_staging_ = Tensor::zeros({cmd_bytes}, DType::u8, Device::cpu());
+  const int64_t ev_bytes =
+      sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
+  buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
+  out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
+  ring_tail_ = 0;
+  dropped_events_ = 0;
+  boundaries_ = 0;
+  active_hint_ = 0;
+  eval_mask_active_ = false;
+  stats_fresh_ = grads_fresh_ = false;
+  prepared_ = true;
+}
+
+bool KasminaLayer::telemetry_due() const {
+  return (boundaries_ + 1) % cfg_.telemetry_every == 0;
+}
+
+Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
+  KASMINA_CHECK(prepared_, "KasminaLayer::forward before prepare");
+  KASMINA_CHECK(x.ndim() == 2 && x.dim(1) == cfg_.width && x.dim(0) <= max_batch_,
+                "KasminaLayer::forward: input " + shape_str(x.shape()) + " for width " +
+                    std::to_string(cfg_.width) + " and max batch " + std::to_string(max_batch_));
+  const bool train = mode == Mode::train;
+  last_train_ = train;
+  x_saved_ = x;
+  const bool collect = train && (active_hint_ > 0 || telemetry_due());
+  if (active_hint_ == 0 && !collect) {
+    // Dormant fast path: every seed is the identity and no statistics are due.
+    last_identity_ = true;
+    return x;
+  }
+  last_identity_ = false;
+  Tensor out = out_.rows(0, x.dim(0));
+  ops::MorphForwardOptions opt;
+  opt.collect_stats = collect;
+  opt.use_eval_mask = !train && eval_mask_active_;
+  opt.dead_eps = cfg_.dead_eps;
+  ops::morph_forward(buf_, x, out, opt);
+  if (collect) stats_fresh_ = true;
+  return out;
+}
+
+void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
+  KASMINA_CHECK(x_saved_.defined(), "KasminaLayer::backward without a forward");
+  KASMINA_CHECK(dy.shape() == x_saved_.shape(), "KasminaLayer::backward: dy shape differs from x");
+  if (last_identity_ || active_hint_ == 0) {
+    if (dx) dx->copy_from(dy);
+    return;
+  }
+  ops::morph_backward(buf_, x_saved_, dy, dx, last_train_);
+  if (last_train_) grads_fresh_ = true;
+}
+
+void KasminaLayer::enqueue(const MorphCommand& c) {
+  queue_.push_back(c);
+}
+
+void KasminaLayer::germinate(int32_t seed, BlueprintKind blueprint) {
+  enqueue(
+      {static_cast<int32_t>(CommandType::germinate), seed, static_cast<int32_t>(blueprint), 0.0f});
+}
+void KasminaLayer::request_transition(int32_t seed, Stage to) {
+  enqueue({static_cast<int32_t>(CommandType::transition), seed, static_cast<int32_t>(to), 0.0f});
+}
+void KasminaLayer::set_eval_score(int32_t seed, float score) {
+  enqueue({static_cast<int32_t>(CommandType::set_eval_score), seed, 0, score});
+}
+void KasminaLayer::set_improvement(int32_t seed, float improvement) {
+  enqueue({static_cast<int32_t>(CommandType::set_improvement), seed, 0, improvement});
+}
+
+void KasminaLayer::upload_commands() {
+  const int32_t n = static_cast<int32_t>(
+      std::min<size_t>(queue_.size(), static_cast<size_t>(cfg_.command_capacity)));
+  auto* bytes = command_staging_.data<uint8_t>();
+  CommandBufferHeader header{};
+  header.count = n;
+  std::memcpy(bytes, &header, sizeof header);
+  auto* list = reinterpret_cast<MorphCommand*>(bytes + sizeof(CommandBufferHeader));
+  for (int32_t i = 0; i < n; ++i) {
+    list[i] = queue_.front();
+    queue_.pop_front();
+    if (list[i].type == static_cast<int32_t>(CommandType::germinate)) ++active_hint_;
+  }
+  // Stream-ordered upload of the header and the used part of the list.
+  const int64_t used = static_cast<int64_t>(sizeof(CommandBufferHeader) + sizeof(MorphCommand) * n);
+  Tensor dst = buf_.commands.flat_range(0, {used});
+  dst.copy_from(command_staging_.flat_range(0, {used}));
+}
+
+void KasminaLayer::end_step(const StepContext& ctx) {
+  KASMINA_CHECK(prepared_, "KasminaLayer::end_step before prepare");
+  const bool has_commands = !queue_.empty();
+  if (active_hint_ > 0 || has_commands) {
+    if (grads_fresh_) ops::morph_optimizer_step(buf_, cfg_.optimizer);
+    if (has_commands) upload_commands();
+    ops::MorphLifecycleArgs a;
+    a.lifecycle = cfg_.lifecycle;
+    a.grafting = cfg_.grafting_params;
+    a.rules.layer = cfg_.layer_index;
+    for (BlueprintKind k : cfg_.allowed_blueprints)
+      a.rules.allowed_blueprints |= 1u << static_cast<int32_t>(k);
+    a.rules.strategy = static_cast<int32_t>(cfg_.grafting);
+    a.rules.shape = buf_.shape;
+    a.rules.run_seed = ctx.seed;
+    a.stats_fresh = stats_fresh_;
+    a.grads_fresh = grads_fresh_;
+    KASMINA_CHECK(ctx.step.defined(), "KasminaLayer::end_step: StepContext::step is not set");
+    ops::morph_lifecycle_step(buf_, a, ctx.step);
+  }
+  stats_fresh_ = grads_fresh_ = false;
+  ++boundaries_;
+  if (boundaries_ % cfg_.telemetry_every == 0) {
+    drain_ring();
+    last_telemetry_ = read_telemetry();
+  }
+}
+
+void KasminaLayer::drain_ring() {
+  const std::vector<uint8_t> bytes = buf_.events.to_vector<uint8_t>();
+  EventRingHeader header;
+  std::memcpy(&header, bytes.data(), sizeof header);
+  const auto* ring = reinterpret_cast<const MorphEvent*>(bytes.data() + sizeof(EventRingHeader));
+  const int64_t cap = cfg_.event_capacity;
+  if (header.head - ring_tail_ > cap) {
+    dropped_events_ += header.head - ring_tail_ - cap;
+    ring_tail_ = header.head - cap;
+  }
+  for (int64_t i = ring_tail_; i < header.head; ++i) events_.push_back(ring[i % cap]);
+  ring_tail_ = header.head;
+  refresh_active_from_device();
+}
+
+void KasminaLayer::refresh_active_from_device() {
+  const std::vector<int32_t> stages =
+      state_.storage().flat_range(0, {cfg_.seeds}).to_vector<int32_t>();
+  active_hint_ = static_cast<int32_t>(std::count_if(stages.begin(), stages.end(), [](int32_t s) {
+    return s != static_cast<int32_t>(Stage::dormant);
+  }));
+}
+
+std::vector<MorphEvent> KasminaLayer::drain_events() {
+  KASMINA_CHECK(prepared_, "KasminaLayer::drain_events before prepare");
+  drain_ring();
+  std::vector<MorphEvent> out;
+  out.swap(events_);
+  return out;
+}
+
+std::vector<SeedTelemetry> KasminaLayer::read_telemetry() {
+  KASMINA_CHECK(prepared_, "KasminaLayer::read_telemetry before prepare");
+  const std::vector<double> t = buf_.telemetry.to_vector<double>();
+  HostSeedState h = state_.download();
+  SeedStateView v = h.view();
+  buf_.telemetry.fill_zero();
+  std::vector<SeedTelemetry> out(static_cast<size_t>(cfg_.seeds));
+  for (int32_t s = 0; s < cfg_.seeds; ++s) {
+    SeedTelemetry& r = out[static_cast<size_t>(s)];
+    const double* a = t.data() + static_cast<size_t>(s) * ops::kMorphTelemetryStats;
+    r.seed = s;
+    r.stage = static_cast<Stage>(v.stage[s]);
+    r.blueprint = v.blueprint[s];
+    r.alpha = v.alpha[s];
+    r.samples = a[0];
+    if (a[0] > 0.0) {
+      r.mean = a[1] / a[0];
+      r.variance = std::max(0.0, a[2] / a[0] - r.mean * r.mean);
+      r.dead_fraction = a[3] / a[0];
+    }
+    r.max_abs = a[4];
+    r.iso_loss_ema = v.iso_loss_ema[s];
+    r.drift_ema = v.drift_ema[s];
+    r.grad_norm_ema = v.grad_norm_ema[s];
+    r.eval_score = v.eval_score[s];
+  }
+  return out;
+}
+
+void KasminaLayer::set_eval_alpha_zero(const std::vector<int32_t>& seeds) {
+  KASMINA_CHECK(prepared_, "KasminaLayer::set_eval_alpha_zero before prepare");
+  std::vector<uint8_t> mask(static_cast<size_t>(cfg_.seeds), 0);
+  for (int32_t s : seeds) {
+    if (s < 0 || s >= cfg_.seeds)
+      throw UserError("kasmina layer " + std::to_string(cfg_.layer_index) + ": seed " +
+                      std::to_string(s) + " out of range (allowed: 0.." +
+                      std::to_string(cfg_.seeds - 1) + ")");
+    mask[static_cast<size_t>(s)] = 1;
+  }
+  buf_.eval_zero.copy_from(Tensor::from_vector(mask, {cfg_.seeds}));
+  eval_mask_active_ = true;
+}
+
+void KasminaLayer::clear_eval_alpha_zero() {
+  eval_mask_active_ = false;
+}
+
+void KasminaLayer::restore_state(const HostSeedState& state,
+                                 const std::vector<int32_t>& slot_owner) {
+  KASMINA_CHECK(prepared_, "KasminaLayer::restore_state before prepare");
+  KASMINA_CHECK(static_cast<int32_t>(slot_owner.size()) == cfg_.pool_slots,
+                "KasminaLayer::restore_state: slot table size differs from pool_slots");
+  state_.upload(state);
+  buf_.slot_owner.copy_from(Tensor::from_vector(slot_owner, {cfg_.pool_slots}));
+  refresh_active_from_device();
+}
+
+}  // namespace kasmina::morph

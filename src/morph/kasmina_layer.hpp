@@ -1,0 +1,136 @@
+// KasminaLayer: the morphogenetic layer. Width H split into S chunks of C = H/S; seed s watches
+// chunk s and may grow a blueprint there. Dormant seeds are the identity; all seeds of the
+// layer are processed by the fused ops of src/ops/morph/ (one launch per op), with the seed
+// state and the blueprint pool on the layer's device.
+//
+// Step protocol (the trainer calls these in order each training step):
+//   y = forward(x, train, ctx);  backward(dy, &dx, ctx);  <host optimizer>;  end_step(ctx)
+// end_step is the step boundary: blueprint AdamW (when a backward ran), the lifecycle step
+// (time/gate transitions, then the queued host commands), and every `telemetry_every`
+// boundaries a host read of events and telemetry (the only synchronisation of the layer).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "morph/morph_config.hpp"
+#include "morph/morph_events.hpp"
+#include "morph/seed_state.hpp"
+#include "nn/layer.hpp"
+#include "ops/morph/morph_ops.hpp"
+
+namespace kasmina::morph {
+
+// Per-seed statistics over the steps since the previous read (mean/var/dead fraction/max |x| of
+// the chunk's input activations) and the seed's lifecycle values at the read.
+struct SeedTelemetry {
+  int32_t seed = 0;
+  Stage stage = Stage::dormant;
+  int32_t blueprint = -1;
+  float alpha = 0.0f;
+  double samples = 0.0;  // activation values accumulated
+  double mean = 0.0;
+  double variance = 0.0;
+  double dead_fraction = 0.0;
+  double max_abs = 0.0;
+  float iso_loss_ema = -1.0f;
+  float drift_ema = 0.0f;
+  float grad_norm_ema = -1.0f;
+  float eval_score = 0.0f;
+};
+
+class KasminaLayer final : public Layer {
+ public:
+  // Validates the options (UserError naming the key and what is allowed). dtype f64 is for the
+  // CPU reference (finite-difference tests); CUDA needs f32.
+  explicit KasminaLayer(const MorphConfig& cfg, DType dtype = DType::f32);
+
+  std::string type() const override { return "kasmina"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return cfg_.width; }
+  int64_t out_width() const override { return cfg_.width; }
+  // Blueprint parameters live in the layer's pool and are stepped by end_step, so the host
+  // optimizer sees none.
+  std::vector<Parameter*> parameters() override { return {}; }
+  void prepare(int64_t max_batch, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+  // The step boundary (see the header comment).
+  void end_step(const StepContext& ctx);
+
+  // Host commands, queued and applied at the next end_step in queue order (refusals come back
+  // as events with a refused_* reason).
+  void germinate(int32_t seed, BlueprintKind blueprint);
+  void cancel(int32_t seed) { request_transition(seed, Stage::cancelled); }
+  void cull(int32_t seed) { request_transition(seed, Stage::culled); }
+  void rollback(int32_t seed) { request_transition(seed, Stage::rolled_back); }
+  void request_transition(int32_t seed, Stage to);
+  // Evaluation score of a seed in EVALUATING (> 0: the seed improved the held-out loss).
+  void set_eval_score(int32_t seed, float score);
+  // Held-out loss improvement, read by the performance_linked grafting strategy.
+  void set_improvement(int32_t seed, float improvement);
+  size_t queued_commands() const { return queue_.size(); }
+
+  // Masked evaluation: in eval-mode forwards the listed seeds act with alpha 0 (identity), so a
+  // trainer can compare the held-out loss with and without them.
+  void set_eval_alpha_zero(const std::vector<int32_t>& seeds);
+  void clear_eval_alpha_zero();
+
+  // Events recorded since the previous call: those drained at the telemetry cadence plus a
+  // fresh drain of the device ring (synchronous).
+  std::vector<MorphEvent> drain_events();
+  // Events lost because the ring overflowed between two drains.
+  int64_t dropped_events() const { return dropped_events_; }
+  // Telemetry accumulated since the previous read (synchronous); resets the accumulators.
+  std::vector<SeedTelemetry> read_telemetry();
+  // The telemetry read at the last cadence boundary (empty before the first).
+  const std::vector<SeedTelemetry>& last_telemetry() const { return last_telemetry_; }
+
+  const MorphConfig& config() const { return cfg_; }
+  int32_t chunk() const { return static_cast<int32_t>(cfg_.width / cfg_.seeds); }
+  DType dtype() const { return dtype_; }
+  Device device() const { return dev_; }
+  SeedState& seed_state() { return state_; }
+  const ops::MorphLayerBuffers& buffers() const { return buf_; }
+  // Overwrites the seed state and slot ownership (checkpoint restore, tests); the host's view
+  // of which seeds are active is recomputed.
+  void restore_state(const HostSeedState& state, const std::vector<int32_t>& slot_owner);
+  // Whether the last forward took the dormant fast path (output aliased the input).
+  bool last_forward_was_identity() const { return last_identity_; }
+  int64_t boundaries() const { return boundaries_; }
+
+ private:
+  void validate() const;
+  void enqueue(const MorphCommand& c);
+  void upload_commands();
+  void drain_ring();
+  void refresh_active_from_device();
+  bool telemetry_due() const;
+
+  MorphConfig cfg_;
+  DType dtype_;
+  Device dev_ = Device::cpu();
+  int64_t max_batch_ = 0;
+  bool prepared_ = false;
+  SeedState state_;
+  ops::MorphLayerBuffers buf_;
+  Tensor out_;
+  Tensor x_saved_;
+  Tensor command_staging_;
+  std::deque<MorphCommand> queue_;
+  std::vector<MorphEvent> events_;
+  std::vector<SeedTelemetry> last_telemetry_;
+  int64_t ring_tail_ = 0;
+  int64_t dropped_events_ = 0;
+  int64_t boundaries_ = 0;
+  int32_t active_hint_ = 0;  // seeds that may be non-dormant (exact after each drain)
+  bool eval_mask_active_ = false;
+  bool stats_fresh_ = false;
+  bool grads_fresh_ = false;
+  bool last_identity_ = false;
+  bool last_train_ = false;
+};
+
+}  // namespace kasmina::morph

@@ -1,0 +1,484 @@
+// The seed lifecycle: ONE table of allowed transitions, the minimum steps and gates that guard
+// them, and the per-seed rules the batched lifecycle step applies (CPU twin and CUDA kernel run
+// these same functions; they differ only in how seeds are spread over threads).
+//
+// Allowed transitions (everything else is refused with Reason::refused_illegal):
+//   DORMANT       -> GERMINATED                         (host: germinate)
+//   GERMINATED    -> TRAINING                           (auto: a training slot is free)
+//                 -> CANCELLED                          (host)
+//   TRAINING      -> GRAFTING                           (gate: isolated-loss EMA < threshold)
+//                 -> CULLED | CANCELLED                 (auto timeout | host)
+//   GRAFTING      -> STABILIZATION                      (gate: alpha == 1)
+//                 -> CULLED | ROLLED_BACK               (host, or non-finite emergency exit)
+//   STABILIZATION -> EVALUATING                         (time)
+//                 -> CULLED | ROLLED_BACK
+//   EVALUATING    -> FINE_TUNING                        (gate: evaluation score > 0)
+//                 -> CULLED | ROLLED_BACK               (score <= 0 or timeout | host)
+//   FINE_TUNING   -> FOSSILIZED                         (time)
+//                 -> CULLED | ROLLED_BACK
+//   FOSSILIZED    -> (none: kept for good)
+//   CULLED | CANCELLED | ROLLED_BACK -> DORMANT          (next boundary: slot freed)
+// Minimum steps (LifecycleParams::min_steps[from]) guard every move to a non-exit stage, from
+// time, gates or host requests alike; exits (CULLED, CANCELLED, ROLLED_BACK) requested by the
+// host are emergency brakes and are never delayed.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "core/hd.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/blueprint_pool.hpp"
+#include "morph/grafting.hpp"
+#include "morph/morph_config.hpp"
+#include "morph/morph_events.hpp"
+#include "morph/seed_state.hpp"
+#include "morph/stage.hpp"
+
+namespace kasmina::morph {
+
+KASMINA_HD uint32_t stage_bit(Stage s) {
+  return 1u << static_cast<int32_t>(s);
+}
+
+// The transition table: bit `to` of allowed_targets(from) is set when from -> to is allowed.
+KASMINA_HD uint32_t allowed_targets(int32_t from) {
+  const uint32_t graft_exits = stage_bit(Stage::culled) | stage_bit(Stage::rolled_back);
+  switch (from) {
+    case static_cast<int32_t>(Stage::dormant):
+      return stage_bit(Stage::germinated);
+    case static_cast<int32_t>(Stage::germinated):
+      return stage_bit(Stage::training) | stage_bit(Stage::cancelled);
+    case static_cast<int32_t>(Stage::training):
+      return stage_bit(Stage::grafting) | stage_bit(Stage::culled) | stage_bit(Stage::cancelled);
+    case static_cast<int32_t>(Stage::grafting):
+      return stage_bit(Stage::stabilization) | graft_exits;
+    case static_cast<int32_t>(Stage::stabilization):
+      return stage_bit(Stage::evaluating) | graft_exits;
+    case static_cast<int32_t>(Stage::evaluating):
+      return stage_bit(Stage::fine_tuning) | graft_exits;
+    case static_cast<int32_t>(Stage::fine_tuning):
+      return stage_bit(Stage::fossilized) | graft_exits;
+    case static_cast<int32_t>(Stage::culled):
+    case static_cast<int32_t>(Stage::cancelled):
+    case static_cast<int32_t>(Stage::rolled_back):
+      return stage_bit(Stage::dormant);
+    case static_cast<int32_t>(Stage::fossilized):
+    default:
+      return 0u;
+  }
+}
+
+KASMINA_HD bool transition_allowed(int32_t from, int32_t to) {
+  return to >= 0 && to < kStageCount && from >= 0 && from < kStageCount &&
+         (allowed_targets(from) >> to & 1u) != 0u;
+}
+
+// A decision of the lifecycle rules: `to` < 0 means "stay".
+struct TransitionDecision {
+  int32_t to = -1;
+  int32_t reason = 0;
+  float value = 0.0f;
+};
+
+KASMINA_HD TransitionDecision make_decision(Stage to, Reason r, float value) {
+  TransitionDecision d;
+  d.to = static_cast<int32_t>(to);
+  d.reason = static_cast<int32_t>(r);
+  d.value = value;
+  return d;
+}
+
+// Validates a request to move seed s to `to` (pair, minimum steps, gate). Returns the decision
+// with reason `accept_reason` when it may be applied, or a refusal reason.
+KASMINA_HD TransitionDecision check_transition(const SeedStateView& st, int32_t s, int32_t to,
+                                               const LifecycleParams& lp, int32_t training_count,
+                                               Reason accept_reason) {
+  TransitionDecision d;
+  d.to = to;
+  const int32_t from = st.stage[s];
+  if (!transition_allowed(from, to)) {
+    d.reason = static_cast<int32_t>(Reason::refused_illegal);
+    return d;
+  }
+  if (!stage_is_exit(to) && to != static_cast<int32_t>(Stage::dormant) &&
+      st.steps_in_stage[s] < lp.min_steps[from]) {
+    d.reason = static_cast<int32_t>(Reason::refused_min_steps);
+    d.value = static_cast<float>(st.steps_in_stage[s]);
+    return d;
+  }
+  if (to == static_cast<int32_t>(Stage::training) && training_count >= lp.max_training_seeds) {
+    d.reason = static_cast<int32_t>(Reason::refused_gate);
+    d.value = static_cast<float>(training_count);
+    return d;
+  }
+  if (from == static_cast<int32_t>(Stage::training) &&
+      to == static_cast<int32_t>(Stage::grafting)) {
+    const float ema = st.iso_loss_ema[s];
+    if (!(ema >= 0.0f && ema < lp.training_loss_threshold)) {
+      d.reason = static_cast<int32_t>(Reason::refused_gate);
+      d.value = ema;
+      return d;
+    }
+  }
+  if (to == static_cast<int32_t>(Stage::stabilization) && !(st.alpha[s] >= 1.0f)) {
+    d.reason = static_cast<int32_t>(Reason::refused_gate);
+    d.value = st.alpha[s];
+    return d;
+  }
+  if (to == static_cast<int32_t>(Stage::fine_tuning) &&
+      !(st.has_eval_score[s] != 0 && st.eval_score[s] > 0.0f)) {
+    d.reason = static_cast<int32_t>(Reason::refused_gate);
+    d.value = st.eval_score[s];
+    return d;
+  }
+  d.reason = static_cast<int32_t>(accept_reason);
+  return d;
+}
+
+// Copies `count` values (used for snapshots); start/stride let a thread block share the work.
+template <class T>
+KASMINA_HD void pool_copy(T* dst, const T* src, int32_t count, int32_t start, int32_t stride) {
+  for (int32_t i = start; i < count; i += stride) dst[i] = src[i];
+}
+
+// Initialises a freshly allocated slot: parameters from blueprint_init_value, moments, gradient
+// and snapshot zeroed. start/stride split the work over threads (0/1 on the CPU).
+template <class T>
+KASMINA_HD void init_slot(const PoolView<T>& pool, int32_t slot, int32_t kind,
+                          const BlueprintShape& sh, uint64_t run_seed, int32_t layer, int32_t seed,
+                          int32_t start, int32_t stride) {
+  const int32_t n = blueprint_param_count(kind, sh);
+  T* base = pool.at(slot, PoolRegion::params);
+  for (int64_t i = start; i < pool.slot_stride(); i += stride) {
+    base[i] = i < n ? static_cast<T>(blueprint_init_value(kind, sh, static_cast<int32_t>(i),
+                                                          run_seed, layer, seed))
+                    : T(0);
+  }
+}
+
+// Applies an accepted transition of seed s (the caller has validated it). Snapshots and
+// restores touch the seed's own slot only, so seeds can be processed in parallel.
+template <class T>
+KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
+                                 const PoolView<T>& pool) {
+  const int32_t from = st.stage[s];
+  const int32_t slot = st.slot[s];
+  st.parent_stage[s] = from;
+  st.stage[s] = to;
+  st.steps_in_stage[s] = 0;
+  switch (to) {
+    case static_cast<int32_t>(Stage::training):
+      st.iso_loss_ema[s] = -1.0f;
+      break;
+    case static_cast<int32_t>(Stage::grafting): {
+      const int32_t n = pool.region;
+      pool_copy(pool.at(slot, PoolRegion::snapshot_params), pool.at(slot, PoolRegion::params), n, 0,
+                1);
+      pool_copy(pool.at(slot, PoolRegion::snapshot_moment1), pool.at(slot, PoolRegion::moment1), n,
+                0, 1);
+      pool_copy(pool.at(slot, PoolRegion::snapshot_moment2), pool.at(slot, PoolRegion::moment2), n,
+                0, 1);
+      st.snapshot_opt_step[s] = st.opt_step[s];
+      st.has_snapshot[s] = 1;
+      st.alpha[s] = 0.0f;
+      st.ramp_steps[s] = 0;
+      st.grad_norm_ema[s] = -1.0f;
+      break;
+    }
+    case static_cast<int32_t>(Stage::stabilization):
+      st.alpha[s] = 1.0f;
+      break;
+    case static_cast<int32_t>(Stage::evaluating):
+      st.has_eval_score[s] = 0;
+      st.eval_score[s] = 0.0f;
+      break;
+    case static_cast<int32_t>(Stage::rolled_back): {
+      if (st.has_snapshot[s] != 0 && slot >= 0) {
+        const int32_t n = pool.region;
+        pool_copy(pool.at(slot, PoolRegion::params), pool.at(slot, PoolRegion::snapshot_params), n,
+                  0, 1);
+        pool_copy(pool.at(slot, PoolRegion::moment1), pool.at(slot, PoolRegion::snapshot_moment1),
+                  n, 0, 1);
+        pool_copy(pool.at(slot, PoolRegion::moment2), pool.at(slot, PoolRegion::snapshot_moment2),
+                  n, 0, 1);
+        st.opt_step[s] = st.snapshot_opt_step[s];
+      }
+      st.alpha[s] = 0.0f;
+      break;
+    }
+    case static_cast<int32_t>(Stage::culled):
+    case static_cast<int32_t>(Stage::cancelled):
+      st.alpha[s] = 0.0f;
+      break;
+    case static_cast<int32_t>(Stage::dormant): {
+      if (slot >= 0) pool.owner[slot] = -1;
+      st.slot[s] = -1;
+      st.blueprint[s] = -1;
+      st.alpha[s] = 0.0f;
+      st.error_count[s] = 0;
+      st.eval_score[s] = 0.0f;
+      st.has_eval_score[s] = 0;
+      st.iso_loss_ema[s] = -1.0f;
+      st.drift_ema[s] = 0.0f;
+      st.input_ms_ema[s] = -1.0f;
+      st.grad_norm_ema[s] = -1.0f;
+      st.improvement[s] = 0.0f;
+      st.ramp_steps[s] = 0;
+      st.opt_step[s] = 0;
+      st.snapshot_opt_step[s] = 0;
+      st.has_snapshot[s] = 0;
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+// Measurements of the step that just ended, per seed (written by the fused forward/backward).
+struct SeedMeasurements {
+  bool stats_fresh = false;  // a train-mode forward ran with statistics this step
+  float input_mean_square = 0.0f;
+  float iso_loss = 0.0f;     // isolated reconstruction loss (TRAINING seeds)
+  bool grads_fresh = false;  // a backward ran this step
+  float grad_norm = 0.0f;    // blueprint gradient norm (training stages)
+};
+
+KASMINA_HD float ema_update(float ema, float value, float decay) {
+  return ema < 0.0f ? value : decay * ema + (1.0f - decay) * value;
+}
+
+// Pass A of the lifecycle step for one seed: counts the step, folds this step's measurements
+// into the EMAs, advances alpha, and decides the transition that time or a gate causes
+// (GERMINATED -> TRAINING is decided by pass B, which needs the layer-wide training count).
+KASMINA_HD TransitionDecision advance_seed(const SeedStateView& st, int32_t s,
+                                           const LifecycleParams& lp, const GraftingParams& gp,
+                                           const SeedMeasurements& m) {
+  TransitionDecision none;
+  const int32_t stage = st.stage[s];
+  if (stage == static_cast<int32_t>(Stage::dormant)) return none;
+  const int32_t steps = ++st.steps_in_stage[s];
+
+  if (m.stats_fresh) {
+    const float ref = st.input_ms_ema[s];
+    if (ref >= 0.0f) {
+      const float drift = fabsf(m.input_mean_square - ref) / (ref + 1e-12f);
+      if (finite_value(drift))
+        st.drift_ema[s] = lp.ema_decay * st.drift_ema[s] + (1.0f - lp.ema_decay) * drift;
+    }
+    if (finite_value(m.input_mean_square))
+      st.input_ms_ema[s] = ema_update(ref, m.input_mean_square, lp.ema_decay);
+    if (stage == static_cast<int32_t>(Stage::training)) {
+      if (finite_value(m.iso_loss)) {
+        st.iso_loss_ema[s] = ema_update(st.iso_loss_ema[s], m.iso_loss, lp.ema_decay);
+      } else {
+        st.error_count[s] += 1;
+      }
+    }
+  }
+  if (m.grads_fresh && stage_trains(stage)) {
+    if (finite_value(m.grad_norm)) {
+      st.grad_norm_ema[s] = ema_update(st.grad_norm_ema[s], m.grad_norm, lp.ema_decay);
+    } else {
+      st.error_count[s] += 1;
+    }
+  }
+  if (st.error_count[s] > lp.max_errors && !stage_is_exit(stage) &&
+      stage != static_cast<int32_t>(Stage::fossilized)) {
+    const Stage exit = st.has_snapshot[s] != 0 ? Stage::rolled_back : Stage::culled;
+    if (transition_allowed(stage, static_cast<int32_t>(exit)))
+      return make_decision(exit, Reason::non_finite, static_cast<float>(st.error_count[s]));
+  }
+
+  switch (stage) {
+    case static_cast<int32_t>(Stage::culled):
+    case static_cast<int32_t>(Stage::cancelled):
+    case static_cast<int32_t>(Stage::rolled_back):
+      return make_decision(Stage::dormant, Reason::released, 0.0f);
+    case static_cast<int32_t>(Stage::training): {
+      const float ema = st.iso_loss_ema[s];
+      if (steps >= lp.min_steps[stage] && ema >= 0.0f && ema < lp.training_loss_threshold)
+        return make_decision(Stage::grafting, Reason::loss_gate, ema);
+      if (steps >= lp.max_training_steps)
+        return make_decision(Stage::culled, Reason::training_timeout, ema);
+      return none;
+    }
+    case static_cast<int32_t>(Stage::grafting): {
+      GraftingContext c;
+      c.alpha = st.alpha[s];
+      c.ramp_steps = st.ramp_steps[s];
+      c.drift_ema = st.drift_ema[s];
+      c.grad_norm_ema = st.grad_norm_ema[s];
+      c.improvement = st.improvement[s];
+      const int32_t kind = st.strategy[s];
+      if (c.alpha < 1.0f && !grafting_should_pause(kind, gp, c)) {
+        st.alpha[s] = grafting_next_alpha(kind, gp, c);
+        st.ramp_steps[s] = c.ramp_steps + 1;
+      }
+      if (st.alpha[s] >= 1.0f && steps >= lp.min_steps[stage])
+        return make_decision(Stage::stabilization, Reason::alpha_complete, st.alpha[s]);
+      return none;
+    }
+    case static_cast<int32_t>(Stage::stabilization):
+      if (steps >= lp.min_steps[stage])
+        return make_decision(Stage::evaluating, Reason::stabilized, 0.0f);
+      return none;
+    case static_cast<int32_t>(Stage::evaluating):
+      if (steps >= lp.min_steps[stage] && st.has_eval_score[s] != 0) {
+        const float score = st.eval_score[s];
+        return score > 0.0f ? make_decision(Stage::fine_tuning, Reason::improved, score)
+                            : make_decision(Stage::culled, Reason::not_improved, score);
+      }
+      if (steps >= lp.max_evaluating_steps)
+        return make_decision(Stage::culled, Reason::evaluation_timeout, 0.0f);
+      return none;
+    case static_cast<int32_t>(Stage::fine_tuning):
+      if (steps >= lp.min_steps[stage])
+        return make_decision(Stage::fossilized, Reason::fine_tuned, 0.0f);
+      return none;
+    default:
+      return none;
+  }
+}
+
+// Pass B: whether a GERMINATED seed is ready to take a training slot (the caller grants slots in
+// seed order while fewer than max_training_seeds seeds are TRAINING).
+KASMINA_HD bool wants_training_slot(const SeedStateView& st, int32_t s, const LifecycleParams& lp) {
+  return st.stage[s] == static_cast<int32_t>(Stage::germinated) &&
+         st.steps_in_stage[s] >= lp.min_steps[static_cast<int32_t>(Stage::germinated)];
+}
+
+// Static facts of one layer the lifecycle rules need.
+struct LayerRules {
+  int32_t layer = 0;
+  uint32_t allowed_blueprints = 0;  // bit k: BlueprintKind k may be germinated
+  int32_t strategy = 0;             // GraftingKind given to new seeds
+  BlueprintShape shape;
+  uint64_t run_seed = 0;
+};
+
+// Result of a host command: the event to record and, for an accepted germination, the slot to
+// initialise (-1 otherwise).
+struct CommandOutcome {
+  MorphEvent event;
+  int32_t init_slot = -1;
+};
+
+// Applies one host command serially (commands are few; the caller initialises the slot of an
+// accepted germination, possibly with many threads). `training_count` is kept up to date.
+template <class T>
+KASMINA_HD CommandOutcome apply_command(const MorphCommand& cmd, const SeedStateView& st,
+                                        const PoolView<T>& pool, const LifecycleParams& lp,
+                                        const LayerRules& rules, int64_t step,
+                                        int32_t* training_count) {
+  CommandOutcome out;
+  MorphEvent& e = out.event;
+  e.step = step;
+  e.layer = rules.layer;
+  e.seed = cmd.seed;
+  e.from = -1;
+  e.to = -1;
+  e.blueprint = -1;
+  e.reason = static_cast<int32_t>(Reason::command);
+  e.value = 0.0f;
+  e.pad = 0;
+  const int32_t s = cmd.seed;
+  if (s < 0 || s >= st.seeds) {
+    e.reason = static_cast<int32_t>(Reason::refused_bad_seed);
+    e.value = static_cast<float>(s);
+    if (cmd.type == static_cast<int32_t>(CommandType::germinate)) e.blueprint = cmd.arg;
+    return out;
+  }
+  const int32_t from = st.stage[s];
+  e.from = from;
+  e.blueprint = st.blueprint[s];
+  switch (cmd.type) {
+    case static_cast<int32_t>(CommandType::germinate): {
+      e.to = static_cast<int32_t>(Stage::germinated);
+      e.blueprint = cmd.arg;
+      if (!transition_allowed(from, e.to)) {
+        e.reason = static_cast<int32_t>(Reason::refused_illegal);
+        return out;
+      }
+      if (cmd.arg < 0 || cmd.arg >= kBlueprintKindCount ||
+          ((rules.allowed_blueprints >> cmd.arg) & 1u) == 0u) {
+        e.reason = static_cast<int32_t>(Reason::refused_blueprint);
+        e.value = static_cast<float>(cmd.arg);
+        return out;
+      }
+      int32_t slot = -1;
+      for (int32_t i = 0; i < pool.slots; ++i) {
+        if (pool.owner[i] < 0) {
+          slot = i;
+          break;
+        }
+      }
+      if (slot < 0) {
+        e.reason = static_cast<int32_t>(Reason::refused_pool_exhausted);
+        e.value = static_cast<float>(pool.slots);
+        return out;
+      }
+      pool.owner[slot] = s;
+      st.slot[s] = slot;
+      st.blueprint[s] = cmd.arg;
+      st.strategy[s] = rules.strategy;
+      st.parent_stage[s] = from;
+      st.stage[s] = e.to;
+      st.steps_in_stage[s] = 0;
+      st.alpha[s] = 0.0f;
+      st.opt_step[s] = 0;
+      st.has_snapshot[s] = 0;
+      e.value = static_cast<float>(slot);
+      out.init_slot = slot;
+      return out;
+    }
+    case static_cast<int32_t>(CommandType::transition): {
+      const TransitionDecision d =
+          check_transition(st, s, cmd.arg, lp, *training_count, Reason::command);
+      e.to = cmd.arg;
+      e.reason = d.reason;
+      e.value = d.value;
+      if (d.reason == static_cast<int32_t>(Reason::command)) {
+        if (from == static_cast<int32_t>(Stage::training)) *training_count -= 1;
+        if (cmd.arg == static_cast<int32_t>(Stage::training)) *training_count += 1;
+        apply_transition(st, s, cmd.arg, pool);
+      }
+      return out;
+    }
+    case static_cast<int32_t>(CommandType::set_eval_score):
+      e.to = from;
+      e.value = cmd.value;
+      e.reason = static_cast<int32_t>(Reason::score_set);
+      st.eval_score[s] = cmd.value;
+      st.has_eval_score[s] = 1;
+      return out;
+    case static_cast<int32_t>(CommandType::set_improvement):
+      e.to = from;
+      e.value = cmd.value;
+      e.reason = static_cast<int32_t>(Reason::improvement_set);
+      st.improvement[s] = cmd.value;
+      return out;
+    default:
+      e.to = from;
+      e.reason = static_cast<int32_t>(Reason::refused_bad_command);
+      e.value = static_cast<float>(cmd.type);
+      return out;
+  }
+}
+
+// Fills the event of an automatic (pass A or B) transition.
+KASMINA_HD MorphEvent make_event(int64_t step, int32_t layer, int32_t seed, int32_t from,
+                                 int32_t blueprint, const TransitionDecision& d) {
+  MorphEvent e;
+  e.step = step;
+  e.layer = layer;
+  e.seed = seed;
+  e.from = from;
+  e.to = d.to;
+  e.blueprint = blueprint;
+  e.reason = d.reason;
+  e.value = d.value;
+  e.pad = 0;
+  return e;
+}
+
+}  // namespace kasmina::morph

@@ -1,0 +1,108 @@
+#include "morph/seed_state.hpp"
+
+#include "core/error.hpp"
+#include "morph/stage.hpp"
+
+namespace kasmina::morph {
+
+const char* seed_field_name(SeedField f) {
+  switch (f) {
+    case SeedField::stage:
+      return "stage";
+    case SeedField::blueprint:
+      return "blueprint";
+    case SeedField::slot:
+      return "slot";
+    case SeedField::steps_in_stage:
+      return "steps_in_stage";
+    case SeedField::strategy:
+      return "strategy";
+    case SeedField::alpha:
+      return "alpha";
+    case SeedField::parent_stage:
+      return "parent_stage";
+    case SeedField::error_count:
+      return "error_count";
+    case SeedField::eval_score:
+      return "eval_score";
+    case SeedField::has_eval_score:
+      return "has_eval_score";
+    case SeedField::iso_loss_ema:
+      return "iso_loss_ema";
+    case SeedField::drift_ema:
+      return "drift_ema";
+    case SeedField::input_ms_ema:
+      return "input_ms_ema";
+    case SeedField::grad_norm_ema:
+      return "grad_norm_ema";
+    case SeedField::improvement:
+      return "improvement";
+    case SeedField::ramp_steps:
+      return "ramp_steps";
+    case SeedField::opt_step:
+      return "opt_step";
+    case SeedField::snapshot_opt_step:
+      return "snapshot_opt_step";
+    case SeedField::has_snapshot:
+      return "has_snapshot";
+  }
+  return "?";
+}
+
+bool seed_field_is_float(SeedField f) {
+  switch (f) {
+    case SeedField::alpha:
+    case SeedField::eval_score:
+    case SeedField::iso_loss_ema:
+    case SeedField::drift_ema:
+    case SeedField::input_ms_ema:
+    case SeedField::grad_norm_ema:
+    case SeedField::improvement:
+      return true;
+    default:
+      return false;
+  }
+}
+
+SeedState::SeedState(int32_t seeds, Device dev) : seeds_(seeds) {
+  KASMINA_CHECK(seeds > 0, "SeedState: seed count must be positive");
+  storage_ = Tensor::empty({kSeedFieldCount, seeds}, DType::i32, dev);
+  reset();
+}
+
+HostSeedState SeedState::initial_host_state(int32_t seeds) {
+  HostSeedState h;
+  h.seeds = seeds;
+  h.words.assign(static_cast<size_t>(kSeedFieldCount) * seeds, 0);
+  SeedStateView v = h.view();
+  for (int32_t s = 0; s < seeds; ++s) {
+    v.stage[s] = static_cast<int32_t>(Stage::dormant);
+    v.parent_stage[s] = static_cast<int32_t>(Stage::dormant);
+    v.blueprint[s] = -1;
+    v.slot[s] = -1;
+    v.iso_loss_ema[s] = -1.0f;
+    v.input_ms_ema[s] = -1.0f;
+    v.grad_norm_ema[s] = -1.0f;
+  }
+  return h;
+}
+
+void SeedState::reset() {
+  upload(initial_host_state(seeds_));
+}
+
+HostSeedState SeedState::download() const {
+  HostSeedState h;
+  h.seeds = seeds_;
+  h.words = storage_.to_vector<int32_t>();
+  return h;
+}
+
+void SeedState::upload(const HostSeedState& host) {
+  KASMINA_CHECK(
+      host.seeds == seeds_ && host.words.size() == static_cast<size_t>(kSeedFieldCount) * seeds_,
+      "SeedState::upload: host state has a different seed count");
+  storage_.copy_from(Tensor::from_vector(host.words, {kSeedFieldCount, seeds_}));
+}
+
+}  // namespace kasmina::morph

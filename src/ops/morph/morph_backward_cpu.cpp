@@ -1,0 +1,94 @@
+// CPU twin of morph_backward.
+#include <cmath>
+
+#include "morph/blueprint.hpp"
+#include "ops/morph/morph_backend.hpp"
+#include "ops/morph/morph_checks.hpp"
+
+namespace kasmina::ops::cpu {
+
+namespace {
+
+using namespace kasmina::morph;
+
+template <class T>
+void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                   bool param_grads) {
+  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x");
+  KASMINA_CHECK(dy.shape() == x.shape() && dy.dtype() == x.dtype(),
+                "morph_backward: dy shape/dtype differs from x");
+  if (dx) {
+    KASMINA_CHECK(dx->shape() == x.shape() && dx->dtype() == x.dtype(),
+                  "morph_backward: dx shape/dtype differs from x");
+  }
+  const SeedStateView st = morph_detail::state_view(L);
+  const PoolView<T> pool = morph_detail::pool_view<T>(L);
+  const int32_t C = L.shape.chunk;
+  const int64_t H = morph_detail::morph_width(L);
+  const T* xp = x.data<T>();
+  const T* dyp = dy.data<T>();
+  T* dxp = dx ? dx->data<T>() : nullptr;
+  float* gnorm = L.grad_norm.data<float>();
+  const T iso_scale = T(2) / (static_cast<T>(B) * static_cast<T>(C));
+  T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk];
+
+  for (int32_t s = 0; s < L.seeds; ++s) {
+    const int32_t stage = st.stage[s];
+    const T alpha = static_cast<T>(st.alpha[s]);
+    const bool blended = stage_is_blended(stage) && st.alpha[s] > 0.0f;
+    const bool global_grads = param_grads && stage_trains_global(stage);
+    const bool iso_grads = param_grads && stage_trains_isolated(stage);
+    const int32_t slot = st.slot[s];
+    const int32_t kind = st.blueprint[s];
+    const T* params = slot >= 0 ? pool.at(slot, PoolRegion::params) : nullptr;
+    T* dp = (global_grads || iso_grads) ? pool.at(slot, PoolRegion::grad) : nullptr;
+    if (dp) {
+      for (int32_t i = 0; i < pool.region; ++i) dp[i] = T(0);
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t off = b * H + static_cast<int64_t>(s) * C;
+      const T* xr = xp + off;
+      const T* dyr = dyp + off;
+      if (blended || global_grads) {
+        for (int32_t c = 0; c < C; ++c) {
+          g[c] = alpha * dyr[c];
+          jt[c] = T(0);
+        }
+        blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, blended ? jt : nullptr,
+                                         global_grads ? dp : nullptr);
+      }
+      if (iso_grads) {
+        blueprint_delta<kMaxChunk, T>(kind, L.shape, params, xr, delta);
+        for (int32_t c = 0; c < C; ++c) g[c] = iso_scale * delta[c];
+        blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, nullptr, dp);
+      }
+      if (dxp) {
+        T* dxr = dxp + off;
+        if (blended) {
+          for (int32_t c = 0; c < C; ++c) dxr[c] = dyr[c] + jt[c];
+        } else {
+          for (int32_t c = 0; c < C; ++c) dxr[c] = dyr[c];
+        }
+      }
+    }
+    if (param_grads) {
+      double sq = 0.0;
+      if (dp) {
+        const int32_t n = blueprint_param_count(kind, L.shape);
+        for (int32_t i = 0; i < n; ++i) sq += static_cast<double>(dp[i]) * dp[i];
+      }
+      gnorm[s] = static_cast<float>(std::sqrt(sq));
+    }
+  }
+}
+
+}  // namespace
+
+void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                    bool param_grads) {
+  if (x.dtype() == DType::f64) return backward_impl<double>(L, x, dy, dx, param_grads);
+  x.check_dtype(DType::f32);
+  backward_impl<float>(L, x, dy, dx, param_grads);
+}
+
+}  // namespace kasmina::ops::cpu

@@ -1,0 +1,56 @@
+// Shape checks and raw views shared by the CPU twins and the CUDA launchers of the morph ops.
+#pragma once
+#include <string>
+
+#include "morph/blueprint_pool.hpp"
+#include "morph/seed_state.hpp"
+#include "ops/morph/morph_ops.hpp"
+
+namespace kasmina::ops::morph_detail {
+
+inline int64_t morph_width(const MorphLayerBuffers& L) {
+  return static_cast<int64_t>(L.seeds) * L.shape.chunk;
+}
+
+// x-like tensor [B, S*C] of the layer's element type; returns B.
+inline int64_t check_activations(const MorphLayerBuffers& L, const Tensor& t, const char* op,
+                                 const char* what) {
+  KASMINA_CHECK(t.ndim() == 2 && t.dim(1) == morph_width(L),
+                std::string(op) + ": " + what + " has shape " + shape_str(t.shape()) +
+                    ", expected [B, " + std::to_string(morph_width(L)) + "]");
+  KASMINA_CHECK(t.dtype() == L.pool.dtype(),
+                std::string(op) + ": " + what + " dtype differs from the blueprint pool");
+  KASMINA_CHECK(t.device() == L.device(), std::string(op) + ": " + what + " on another device");
+  return t.dim(0);
+}
+
+inline morph::SeedStateView state_view(const MorphLayerBuffers& L) {
+  return morph::make_seed_state_view(L.state.raw(), L.seeds);
+}
+
+template <class T>
+morph::PoolView<T> pool_view(const MorphLayerBuffers& L) {
+  morph::PoolView<T> p;
+  p.base = static_cast<T*>(L.pool.raw());
+  p.owner = L.slot_owner.data<int32_t>();
+  p.slots = L.pool_slots;
+  p.region = L.pool_region;
+  return p;
+}
+
+inline morph::EventRingHeader* event_header(const MorphLayerBuffers& L) {
+  return static_cast<morph::EventRingHeader*>(L.events.raw());
+}
+inline morph::MorphEvent* event_ring(const MorphLayerBuffers& L) {
+  return reinterpret_cast<morph::MorphEvent*>(static_cast<char*>(L.events.raw()) +
+                                              sizeof(morph::EventRingHeader));
+}
+inline morph::CommandBufferHeader* command_header(const MorphLayerBuffers& L) {
+  return static_cast<morph::CommandBufferHeader*>(L.commands.raw());
+}
+inline morph::MorphCommand* command_list(const MorphLayerBuffers& L) {
+  return reinterpret_cast<morph::MorphCommand*>(static_cast<char*>(L.commands.raw()) +
+                                                sizeof(morph::CommandBufferHeader));
+}
+
+}  // namespace kasmina::ops::morph_detail

@@ -1,0 +1,91 @@
+// The fused ops of a morphogenetic layer (KasminaLayer). Each processes ALL seeds of a layer in
+// one pass (one launch per op on CUDA; no per-seed host loops) and reads the seed state from
+// the device. CPU twins (float and double) and CUDA launchers (float) share the per-seed math
+// of src/morph/{blueprint,grafting,lifecycle}.hpp.
+//
+// Activations are x [B, S*C] row-major; seed s watches columns [s*C, (s+1)*C).
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.hpp"
+#include "morph/lifecycle.hpp"
+#include "morph/morph_config.hpp"
+
+namespace kasmina::ops {
+
+// Rows of x one CUDA forward block reduces into one partial (the statistics partial buffer has
+// ceil(max_batch / kMorphRowsPerTile) row tiles).
+inline constexpr int64_t kMorphRowsPerTile = 32;
+// Per (row tile, seed) partial statistics of the forward: sum, sum of squares, dead count,
+// max |x|, isolated-loss sum.
+inline constexpr int64_t kMorphPartialStats = 5;
+// Accumulated telemetry per seed (f64): element count, sum, sum of squares, dead count, max |x|.
+inline constexpr int64_t kMorphTelemetryStats = 5;
+// Per-step measurements per seed (f32): input mean square, isolated (reconstruction) loss.
+inline constexpr int64_t kMorphStepStats = 2;
+
+// Every buffer the fused ops of one layer touch; all on one device. Created by KasminaLayer.
+struct MorphLayerBuffers {
+  int32_t seeds = 0;
+  morph::BlueprintShape shape;  // shape.chunk = C
+  Tensor state;                 // i32 [kSeedFieldCount, S] (SeedState storage)
+  Tensor pool;                  // f32 (f64 on CPU) [slots * region * kPoolRegionCount]
+  Tensor slot_owner;            // i32 [slots]
+  int32_t pool_slots = 0;
+  int32_t pool_region = 0;  // pool_region_width(largest parameter count)
+  Tensor partials;          // f32 [row tiles, S, kMorphPartialStats] (forward scratch)
+  Tensor step_stats;        // f32 [S, kMorphStepStats]
+  Tensor telemetry;         // f64 [S, kMorphTelemetryStats] (accumulates)
+  Tensor grad_norm;         // f32 [S] blueprint gradient norm of the last backward
+  Tensor eval_zero;         // u8 [S]: 1 = alpha forced to 0 in masked evaluation
+  Tensor commands;          // u8: CommandBufferHeader + command_capacity MorphCommand
+  Tensor events;            // u8: EventRingHeader + event_capacity MorphEvent
+  int32_t command_capacity = 0;
+  int32_t event_capacity = 0;
+  Device device() const { return state.device(); }
+};
+
+struct MorphForwardOptions {
+  // Statistics pass: accumulate telemetry (input sum, sum of squares, dead count, max |x|) and
+  // write the step measurements (input mean square; isolated loss of TRAINING seeds).
+  bool collect_stats = true;
+  // Seeds with eval_zero[s] = 1 are treated as identity (alpha forced to 0).
+  bool use_eval_mask = false;
+  float dead_eps = 1e-6f;
+};
+
+// out = x for seeds that are not blended; out = x + alpha * delta(x) for blended seeds (stage
+// GRAFTING..FOSSILIZED with alpha > 0). x, out [B, S*C] (f32, or f64 on CPU); out may not alias
+// x. Statistics as in MorphForwardOptions; telemetry accumulates, step_stats is overwritten.
+void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+                   const MorphForwardOptions& opt);
+
+// Backward of the last forward (collect_stats and no eval mask):
+//   dx = dy for identity seeds; dx = dy + alpha * J_delta(x)^T dy for blended seeds.
+// With param_grads, the gradient region of every training seed's slot is overwritten:
+//   GRAFTING / FINE_TUNING: dL/dp = alpha * J_p(x)^T dy (the global loss);
+//   TRAINING: dL_iso/dp with L_iso = mean over the B*C chunk values of delta(x)^2 (the isolated
+//   reconstruction objective |f(x) - x|^2; it never reaches dx);
+// and grad_norm[s] = ||dL/dp||_2 (0 for other seeds). dx may be null.
+void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                    bool param_grads);
+
+// AdamW over the pool (PyTorch semantics, per-seed step counters for bias correction) for seeds
+// in TRAINING, GRAFTING or FINE_TUNING whose last gradient norm is finite.
+void morph_optimizer_step(const MorphLayerBuffers& L, const morph::BlueprintOptimizer& h);
+
+struct MorphLifecycleArgs {
+  morph::LifecycleParams lifecycle;
+  morph::GraftingParams grafting;
+  morph::LayerRules rules;
+  bool stats_fresh = false;  // step_stats were written by this step's forward
+  bool grads_fresh = false;  // grad_norm was written by this step's backward
+};
+
+// The step boundary: pass A (time and gates, every seed), pass B (GERMINATED -> TRAINING in seed
+// order while training slots are free), then the queued host commands in order; the command
+// count is reset to 0. Events go to the ring in that order. step: i64[1] (read on the device).
+void morph_lifecycle_step(const MorphLayerBuffers& L, const MorphLifecycleArgs& a,
+                          const Tensor& step);
+
+}  // namespace kasmina::ops
