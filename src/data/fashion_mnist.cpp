@@ -1,6 +1,7 @@
 // Fashion-MNIST: 28x28 greyscale images in 10 classes, stored as IDX files.
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <string>
 
 #include "core/error.hpp"
@@ -68,10 +69,16 @@ DataSplits load_fashion_mnist(const DataConfig& cfg, uint64_t seed) {
   const std::filesystem::path dir(cfg.dir);
   auto file = [&](const char* name) { return (dir / name).string(); };
 
+  // The test files are inflated on a second thread while the (larger) training files are
+  // read here. An error in the training files is reported first, whatever happens to the test
+  // files, so messages do not depend on timing.
+  std::future<Dataset> test =
+      std::async(std::launch::async, read_split, file("t10k-images-idx3-ubyte.gz"),
+                 file("t10k-labels-idx1-ubyte.gz"), std::string("test"));
   DataSplits s;
   s.train =
       read_split(file("train-images-idx3-ubyte.gz"), file("train-labels-idx1-ubyte.gz"), "train");
-  s.test = read_split(file("t10k-images-idx3-ubyte.gz"), file("t10k-labels-idx1-ubyte.gz"), "test");
+  s.test = test.get();
   s.validation = carve_validation(s.train, cfg.validation, seed, "fashion_mnist");
 
   std::string normalisation;
