@@ -1,6 +1,7 @@
 // CPU twin of the fused softmax cross-entropy: loss, accuracy count and logit gradient in one
 // pass per row. Each row subtracts its maximum before exponentiating; the exponentials, their
-// sum and the row's loss log(Σ exp(z - max)) - (z_label - max) are computed in double, and the
+// sum and the row's loss log(Σ exp(z - max)) - (z_label - max) are computed in double (the
+// exponentials are stored in the output dtype between the loss and gradient passes), and the
 // losses are added to loss_sum in row order.
 #include <cmath>
 
@@ -35,17 +36,23 @@ void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, 
       for (int64_t c = 1; c < classes; ++c) {
         if (z[c] > z[argmax]) argmax = c;
       }
-      const double zmax = static_cast<double>(z[argmax]);
-      double denom = 0.0;
-      for (int64_t c = 0; c < classes; ++c) denom += std::exp(static_cast<double>(z[c]) - zmax);
       const int64_t y = label[b];
-      loss += std::log(denom) - (static_cast<double>(z[y]) - zmax);
+      const double zmax = static_cast<double>(z[argmax]);
+      const double zy = static_cast<double>(z[y]);  // read before dlogits (may alias) is written
+      // With a gradient to write, the exponentials are kept in dlogits between the two passes.
+      T* d = dlogits ? dlogits->data<T>() + b * classes : nullptr;
+      double denom = 0.0;
+      for (int64_t c = 0; c < classes; ++c) {
+        const double e = std::exp(static_cast<double>(z[c]) - zmax);
+        denom += e;
+        if (d) d[c] = static_cast<T>(e);
+      }
+      loss += std::log(denom) - (zy - zmax);
       hits += argmax == y ? 1 : 0;
-      if (dlogits) {
-        T* d = dlogits->data<T>() + b * classes;
+      if (d) {
         const double inv = 1.0 / denom;
         for (int64_t c = 0; c < classes; ++c) {
-          const double prob = std::exp(static_cast<double>(z[c]) - zmax) * inv;
+          const double prob = static_cast<double>(d[c]) * inv;
           d[c] = static_cast<T>((prob - (c == y ? 1.0 : 0.0)) * scale);
         }
       }
