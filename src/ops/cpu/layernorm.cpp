@@ -31,6 +31,8 @@ void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     const T* g = gamma.data<T>();
     const T* bt = beta.data<T>();
     T* ys = y.data<T>();
+    T* means = mean.data<T>();
+    T* rstds = rstd.data<T>();
     for (int64_t i = 0; i < m; ++i) {
       const T* row = xs + i * n;
       double sum = 0.0;
@@ -43,8 +45,8 @@ void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       }
       const double var = sq / static_cast<double>(n);
       const double rs = 1.0 / std::sqrt(var + static_cast<double>(eps));
-      mean.data<T>()[i] = static_cast<T>(mu);
-      rstd.data<T>()[i] = static_cast<T>(rs);
+      means[i] = static_cast<T>(mu);
+      rstds[i] = static_cast<T>(rs);
       const T mu_t = static_cast<T>(mu), rs_t = static_cast<T>(rs);
       T* out = ys + i * n;
       for (int64_t j = 0; j < n; ++j) out[j] = (row[j] - mu_t) * rs_t * g[j] + bt[j];
@@ -67,13 +69,16 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
   dispatch_float(op, dt, [&](auto zero) {
     using T = decltype(zero);
     const T* g = gamma.data<T>();
+    const T *dys = dy.data<T>(), *xs = x.data<T>(), *means = mean.data<T>(),
+            *rstds = rstd.data<T>();
+    T* dxs = dx.data<T>();
     std::vector<double> dgamma_acc(static_cast<size_t>(n), 0.0);
     std::vector<double> dbeta_acc(static_cast<size_t>(n), 0.0);
     for (int64_t i = 0; i < m; ++i) {
-      const T* dyr = dy.data<T>() + i * n;
-      const T* xr = x.data<T>() + i * n;
-      T* dxr = dx.data<T>() + i * n;
-      const T mu = mean.data<T>()[i], rs = rstd.data<T>()[i];
+      const T* dyr = dys + i * n;
+      const T* xr = xs + i * n;
+      T* dxr = dxs + i * n;
+      const T mu = means[i], rs = rstds[i];
       double sum_g = 0.0, sum_gx = 0.0;
       for (int64_t j = 0; j < n; ++j) {
         const double xhat = static_cast<double>((xr[j] - mu) * rs);
@@ -90,9 +95,11 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
         dxr[j] = rs * (dyr[j] * g[j] - mean_g - xhat * mean_gx);
       }
     }
+    T* dg = dgamma.data<T>();
+    T* db = dbeta.data<T>();
     for (int64_t j = 0; j < n; ++j) {
-      dgamma.data<T>()[j] = static_cast<T>(dgamma_acc[static_cast<size_t>(j)]);
-      dbeta.data<T>()[j] = static_cast<T>(dbeta_acc[static_cast<size_t>(j)]);
+      dg[j] = static_cast<T>(dgamma_acc[static_cast<size_t>(j)]);
+      db[j] = static_cast<T>(dbeta_acc[static_cast<size_t>(j)]);
     }
   });
 }

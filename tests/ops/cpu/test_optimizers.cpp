@@ -129,6 +129,7 @@ TEST_P(CpuOptimizer, AdamWMatchesHandComputedSteps) {
 struct SgdCase {
   bool nesterov;
   float weight_decay;
+  bool cosine_schedule;  // warm-up + cosine, else the linear decay
 };
 
 void run_sgd_case(DType dt, const SgdCase& c) {
@@ -148,7 +149,7 @@ void run_sgd_case(DType dt, const SgdCase& c) {
   std::vector<std::vector<double>> rp = start, rm = {{0, 0, 0}, {0, 0}};
   Tensor step = Tensor::zeros({1}, DType::i64);
   for (int64_t s = 0; s < 5; ++s) {
-    const double lr = linear_decay_lr(s);
+    const double lr = c.cosine_schedule ? warmup_cosine_lr(s) : linear_decay_lr(s);
     for (int k = 0; k < 2; ++k) {
       const std::vector<double> g = gradient_at(s, k + 2, start[k].size());
       set_values(grads[k], g);  // shares storage with the plan's gradient
@@ -160,7 +161,7 @@ void run_sgd_case(DType dt, const SgdCase& c) {
       }
     }
     const std::vector<double> grad_before = values(plan.grads()[1]);
-    cpu::sgd_step(plan, h, linear_decay(), step);
+    cpu::sgd_step(plan, h, c.cosine_schedule ? warmup_cosine() : linear_decay(), step);
     EXPECT_EQ(step.to_vector<int64_t>()[0], s) << "sgd_step must not advance the step";
     EXPECT_EQ(values(plan.grads()[1]), grad_before) << "sgd_step must not modify gradients";
     for (int k = 0; k < 2; ++k) {
@@ -173,15 +174,15 @@ void run_sgd_case(DType dt, const SgdCase& c) {
 }
 
 TEST_P(CpuOptimizer, SgdMomentumMatchesHandComputedSteps) {
-  run_sgd_case(GetParam(), {.nesterov = false, .weight_decay = 0.0f});
+  run_sgd_case(GetParam(), {.nesterov = false, .weight_decay = 0.0f, .cosine_schedule = false});
 }
 
 TEST_P(CpuOptimizer, SgdNesterovWithWeightDecayMatchesHandComputedSteps) {
-  run_sgd_case(GetParam(), {.nesterov = true, .weight_decay = 0.125f});
+  run_sgd_case(GetParam(), {.nesterov = true, .weight_decay = 0.125f, .cosine_schedule = true});
 }
 
 TEST_P(CpuOptimizer, SgdMomentumWithWeightDecayMatchesHandComputedSteps) {
-  run_sgd_case(GetParam(), {.nesterov = false, .weight_decay = 0.125f});
+  run_sgd_case(GetParam(), {.nesterov = false, .weight_decay = 0.125f, .cosine_schedule = false});
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CpuOptimizer, ::testing::Values(DType::f32, DType::f64),
