@@ -20,28 +20,35 @@ enum class PrecisionMode { fp32, tf32 };
 struct DataConfig {
   DatasetKind dataset = DatasetKind::fashion_mnist;
   std::string dir = "/usr/share/datasets/fashion-mnist";  // fashion_mnist only
-  int64_t validation = 0;    // samples carved from the training set for validation (0 = none)
-  bool normalize = true;     // fashion_mnist: (x/255 - mean) / std with the training-set statistics
+  int64_t validation = 0;  // samples carved from the training set for validation (0 = none)
+  bool normalize = true;   // fashion_mnist: (x/255 - mean) / std with the training-set statistics
   // spirals only: two interleaved spirals in 2-D
   int64_t spirals_train = 2000;
   int64_t spirals_test = 1000;
   double spirals_noise = 0.05;
   double spirals_turns = 1.5;
+
+  bool operator==(const DataConfig&) const = default;
 };
 
 struct LayerConfig {
   LayerType type = LayerType::linear;
-  int64_t out = 0;        // linear: output width
-  int64_t in = 0;         // linear: optional declared input width (0 = inferred); checked
-  bool bias = true;       // linear
-  double p = 0.1;         // dropout probability
-  double eps = 1e-5;      // layernorm epsilon
-  int line = 0;           // line in the config file (for messages)
+  int64_t out = 0;    // linear: output width
+  int64_t in = 0;     // linear: optional declared input width (0 = inferred); checked
+  bool bias = true;   // linear
+  double p = 0.1;     // dropout probability
+  double eps = 1e-5;  // layernorm epsilon
+  int line = 0;       // line in the config file (for messages; not part of the YAML)
+
+  bool operator==(const LayerConfig&) const = default;
 };
 
 struct ModelConfig {
   std::vector<LayerConfig> layers;
-  std::string init = "kaiming_uniform";  // kaiming_uniform (PyTorch's Linear default) | xavier_uniform | normal
+  // kaiming_uniform (PyTorch's Linear default) | xavier_uniform | normal
+  std::string init = "kaiming_uniform";
+
+  bool operator==(const ModelConfig&) const = default;
 };
 
 struct OptimizerConfig {
@@ -51,12 +58,16 @@ struct OptimizerConfig {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // adamw
   double momentum = 0.9;                          // sgd
   bool nesterov = false;                          // sgd
+
+  bool operator==(const OptimizerConfig&) const = default;
 };
 
 struct ScheduleConfig {
   LrScheduleType type = LrScheduleType::constant;
   int64_t warmup_steps = 0;
   double min_lr = 0.0;
+
+  bool operator==(const ScheduleConfig&) const = default;
 };
 
 struct TrainConfig {
@@ -65,13 +76,15 @@ struct TrainConfig {
   int64_t eval_batch_size = 1000;
   PrecisionMode precision = PrecisionMode::fp32;
   bool deterministic = true;
-  int64_t log_every_steps = 50;   // progress refresh cadence (the only per-step host read)
-  bool graph = true;              // capture the step in a CUDA graph (CUDA only)
+  int64_t log_every_steps = 50;  // progress refresh cadence (the only per-step host read)
+  bool graph = true;             // capture the step in a CUDA graph (CUDA only)
+
+  bool operator==(const TrainConfig&) const = default;
 };
 
 struct Config {
-  std::string name;          // defaults to the config file's stem
-  std::string source_path;   // file the config was read from
+  std::string name;         // defaults to the config file's stem
+  std::string source_path;  // file the config was read from
   uint64_t seed = 1;
   std::string device = "cpu";  // cpu | cuda | cuda:N
   DataConfig data;
@@ -79,7 +92,18 @@ struct Config {
   OptimizerConfig optimizer;
   ScheduleConfig schedule;
   TrainConfig train;
+
+  bool operator==(const Config&) const = default;
 };
+
+// What a dataset presents to the model: input features per sample, number of classes and
+// training-set size (before the validation split). Used to check the model's widths.
+struct DatasetShape {
+  int64_t features = 0;
+  int64_t classes = 0;
+  int64_t train_samples = 0;
+};
+DatasetShape dataset_shape(const DataConfig& data);
 
 struct Overrides {
   std::vector<std::string> sets;  // "key.path=value" from --set, applied in order

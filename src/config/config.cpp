@@ -1,0 +1,90 @@
+// load_config / parse_config / to_yaml: YAML text -> overrides -> schema tables -> Config.
+#include "config/config.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <system_error>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/config_schema.hpp"
+#include "config/overrides.hpp"
+#include "config/read_context.hpp"
+#include "core/error.hpp"
+
+namespace kasmina {
+
+namespace {
+
+using config_detail::config_table;
+using config_detail::ReadContext;
+
+YAML::Node parse_yaml(const std::string& text, const std::string& path) {
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);  // empty file
+    return root;
+  } catch (const YAML::Exception& e) {
+    const std::string line = e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "";
+    throw UserError(path + line + ": invalid YAML: " + e.msg);
+  }
+}
+
+std::string default_name(const std::string& path) {
+  const std::string stem = std::filesystem::path(path).stem().string();
+  return stem.empty() ? std::string("config") : stem;
+}
+
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& path,
+                    const Overrides& overrides) {
+  ReadContext ctx(path);
+  YAML::Node root = parse_yaml(yaml_text, path);
+  const auto& table = config_table();
+  if (!root.IsMap()) {
+    ctx.fail_at(root, "",
+                "the top level must be a mapping of keys (allowed: " +
+                    config_detail::join(table.shape()->names()) + "), got " +
+                    config_detail::describe_node(root));
+  }
+  config_detail::apply_overrides(root, overrides.sets, *table.shape(), ctx);
+  Config config;
+  try {
+    table.read(config, root, ctx, "");
+  } catch (const YAML::Exception& e) {
+    throw InternalError(path + ": reading the configuration failed in yaml-cpp: " + e.msg);
+  }
+  if (config.name.empty()) config.name = default_name(path);
+  config.source_path = path;
+  return config;
+}
+
+Config load_config(const std::string& path, const Overrides& overrides) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw UserError(path + ": cannot read the config file: it does not exist");
+  }
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw UserError(path + ": cannot read the config file: it is not a regular file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string text;
+  if (in) text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  if (!in.is_open() || in.bad()) {
+    throw UserError(path + ": cannot read the config file (permission denied or I/O error)");
+  }
+  return parse_config(text, path, overrides);
+}
+
+std::string to_yaml(const Config& c) {
+  YAML::Emitter out;
+  config_table().write(c, out);
+  if (!out.good()) {
+    throw InternalError("writing the resolved configuration failed: " + out.GetLastError());
+  }
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace kasmina

@@ -1,0 +1,90 @@
+// The YAML names of the config enums, one table per enum: the reader, the writer and
+// to_string() all use these tables, so a new enum value is one line here.
+#pragma once
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace kasmina::config_detail {
+
+template <class E>
+struct EnumNames;  // specialised below: `values`, an array of (name, value) pairs
+
+template <>
+struct EnumNames<DatasetKind> {
+  static constexpr std::array<std::pair<std::string_view, DatasetKind>, 2> values{{
+      {"fashion_mnist", DatasetKind::fashion_mnist},
+      {"spirals", DatasetKind::spirals},
+  }};
+};
+
+template <>
+struct EnumNames<LayerType> {
+  static constexpr std::array<std::pair<std::string_view, LayerType>, 5> values{{
+      {"linear", LayerType::linear},
+      {"relu", LayerType::relu},
+      {"gelu", LayerType::gelu},
+      {"layernorm", LayerType::layernorm},
+      {"dropout", LayerType::dropout},
+  }};
+};
+
+template <>
+struct EnumNames<OptimizerType> {
+  static constexpr std::array<std::pair<std::string_view, OptimizerType>, 2> values{{
+      {"adamw", OptimizerType::adamw},
+      {"sgd", OptimizerType::sgd},
+  }};
+};
+
+template <>
+struct EnumNames<LrScheduleType> {
+  static constexpr std::array<std::pair<std::string_view, LrScheduleType>, 3> values{{
+      {"constant", LrScheduleType::constant},
+      {"cosine", LrScheduleType::cosine},
+      {"linear", LrScheduleType::linear},
+  }};
+};
+
+template <>
+struct EnumNames<PrecisionMode> {
+  static constexpr std::array<std::pair<std::string_view, PrecisionMode>, 2> values{{
+      {"fp32", PrecisionMode::fp32},
+      {"tf32", PrecisionMode::tf32},
+  }};
+};
+
+template <class E>
+concept NamedEnum = requires {
+  EnumNames<E>::values;
+};
+
+template <NamedEnum E>
+constexpr const char* enum_name(E value) {
+  for (const auto& [name, v] : EnumNames<E>::values) {
+    if (v == value) return name.data();  // the literals are NUL-terminated
+  }
+  return "unknown";
+}
+
+template <NamedEnum E>
+std::optional<E> enum_from_name(std::string_view text) {
+  for (const auto& [name, v] : EnumNames<E>::values) {
+    if (name == text) return v;
+  }
+  return std::nullopt;
+}
+
+template <NamedEnum E>
+std::vector<std::string> enum_names() {
+  std::vector<std::string> out;
+  for (const auto& entry : EnumNames<E>::values) out.emplace_back(entry.first);
+  return out;
+}
+
+}  // namespace kasmina::config_detail

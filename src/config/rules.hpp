@@ -1,0 +1,30 @@
+// Rules for single config values (ranges, allowed strings), used in the schema tables.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config/schema.hpp"
+
+namespace kasmina::config_detail {
+
+// Numbers in messages as the user would write them: 1, 0.5, 1e-08.
+std::string number_text(double value);
+
+// value >= min                         "must be >= 1, got 0"
+Rule<int64_t> at_least(int64_t min);
+// value >= 0                           "must be >= 0, got -1"
+Rule<double> non_negative();
+// value > min                          "must be > 0, got 0"
+Rule<double> above(double min);
+// lo <= value < hi                     "must be in [0, 1), got 1"
+Rule<double> in_half_open(double lo, double hi);
+// one of the listed strings            "'x' is not allowed (allowed: a, b)"
+Rule<std::string> one_of(std::vector<std::string> allowed);
+// any non-empty string                "must not be empty"
+Rule<std::string> non_empty();
+// a non-empty name without '/' or control characters (used in file names)
+Rule<std::string> plain_name();
+// cpu, cuda or cuda:N
+Rule<std::string> device_name();
+
+}  // namespace kasmina::config_detail

@@ -1,0 +1,55 @@
+#include "config/scalar_codec.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace kasmina::config_detail {
+
+namespace {
+
+// Parses all of `text` as a T with std::from_chars (a leading '+' is allowed).
+template <class T, class... Args>
+std::optional<T> parse_whole(std::string_view text, Args... args) {
+  if (text.starts_with('+')) text.remove_prefix(1);
+  if (text.empty()) return std::nullopt;
+  T value{};
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value, args...);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+std::optional<double> parse_double(std::string_view text) {
+  std::optional<double> v = parse_whole<double>(text, std::chars_format::general);
+  if (!v || !std::isfinite(*v)) return std::nullopt;
+  return v;
+}
+
+std::optional<int64_t> parse_int64(std::string_view text) {
+  return parse_whole<int64_t>(text);
+}
+
+std::optional<uint64_t> parse_uint64(std::string_view text) {
+  if (text.starts_with('-')) return std::nullopt;
+  return parse_whole<uint64_t>(text);
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return std::nullopt;
+}
+
+std::string format_double(double value) {
+  char buffer[64];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  std::string text(buffer, ec == std::errc() ? end : buffer);
+  if (text.find_first_of(".ni") != std::string::npos) return text;  // has a '.', or inf/nan
+  const std::size_t exponent = text.find('e');
+  if (exponent == std::string::npos) return text + ".0";
+  return text.insert(exponent, ".0");
+}
+
+}  // namespace kasmina::config_detail

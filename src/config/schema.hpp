@@ -1,0 +1,249 @@
+// A small field-descriptor toolkit: each config struct is described once, as a table of
+// fields (name, member, rule), and that table drives reading, validation of single values,
+// writing the resolved YAML and the key lookup of --set. Adding a key is one line in a table.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/read_context.hpp"
+#include "config/scalar_codec.hpp"
+#include "config/suggest.hpp"
+
+namespace kasmina::config_detail {
+
+// The shape of the schema without the C++ types: what --set walks along a dotted path.
+struct Shape {
+  enum class Kind { value, section, list };
+  Kind kind = Kind::value;
+  std::vector<std::pair<std::string, std::shared_ptr<const Shape>>> children;  // section
+  std::shared_ptr<const Shape> element;                                        // list
+
+  const Shape* child(std::string_view name) const {
+    for (const auto& [key, shape] : children) {
+      if (key == name) return shape.get();
+    }
+    return nullptr;
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& entry : children) out.push_back(entry.first);
+    return out;
+  }
+};
+
+// "unknown key 'x' in 'section' (did you mean 'y'? allowed: a, b)"
+std::string unknown_key_message(std::string_view key, std::string_view section_path,
+                                const std::vector<std::string>& allowed);
+
+// A check of one value; returns the message tail ("must be >= 1, got 0") when it fails.
+// `text` is the value as the user wrote it.
+template <class T>
+using Rule = std::function<std::optional<std::string>(const T& value, const std::string& text)>;
+
+template <class S>
+struct Field {
+  using Reader = std::function<void(S&, const YAML::Node&, const ReadContext&, const std::string&)>;
+  using Writer = std::function<void(const S&, YAML::Emitter&)>;
+
+  std::string name;
+  std::shared_ptr<const Shape> shape;
+  std::string expected;  // a single value: what it must be ("a number"); empty for sections
+  Reader read;
+  Writer write;
+  std::function<bool(const S&)> applies;  // empty: the key applies to every S
+
+  // Restricts the key to structs for which `predicate` holds (e.g. one layer type); the
+  // predicate sees the fields above this one already read.
+  Field&& only_if(std::function<bool(const S&)> predicate) && {
+    applies = std::move(predicate);
+    return std::move(*this);
+  }
+  bool applies_to(const S& s) const { return !applies || applies(s); }
+};
+
+// The table of one struct. `check` runs after its fields are read, for rules that involve
+// several fields; it gets the section's node to point messages at the right line.
+template <class S>
+class Section {
+ public:
+  using Check = std::function<void(S&, const YAML::Node&, const ReadContext&, const std::string&)>;
+  enum class Style { block, flow };
+
+  explicit Section(std::vector<Field<S>> fields, Check check = {}, Style style = Style::block)
+      : fields_(std::move(fields)), check_(std::move(check)), style_(style) {
+    auto shape = std::make_shared<Shape>();
+    shape->kind = Shape::Kind::section;
+    for (const Field<S>& f : fields_) shape->children.emplace_back(f.name, f.shape);
+    shape_ = std::move(shape);
+  }
+
+  const std::shared_ptr<const Shape>& shape() const { return shape_; }
+
+  // Names of the keys that apply to `s`, in table order.
+  std::vector<std::string> allowed(const S& s) const {
+    std::vector<std::string> out;
+    for (const Field<S>& f : fields_) {
+      if (f.applies_to(s)) out.push_back(f.name);
+    }
+    return out;
+  }
+
+  // Reads `node` (a mapping, or nothing: all defaults) into `s`; keys not given keep the
+  // value `s` already has.
+  void read(S& s, const YAML::Node& node, const ReadContext& ctx, const std::string& path) const {
+    const bool empty = !node.IsDefined() || node.IsNull();
+    if (!empty && !node.IsMap()) {
+      ctx.fail(
+          node, path,
+          "expected a mapping with the keys " + join(allowed(s)) + ", got " + describe_node(node));
+    }
+    const std::map<std::string, Entry> entries =
+        empty ? std::map<std::string, Entry>{} : collect(node, ctx, path);
+    for (const Field<S>& f : fields_) {
+      const auto it = entries.find(f.name);
+      if (it == entries.end()) continue;
+      const std::string key_path = child_path(path, f.name);
+      const Entry& entry = it->second;
+      if (!f.applies_to(s)) {
+        ctx.fail_at(entry.key, key_path, unknown_key_message(f.name, path, allowed(s)));
+      }
+      if (entry.value.IsNull() && !f.expected.empty()) {
+        // yaml-cpp places an empty value on the next token's line: point at the key instead.
+        ctx.fail(entry.key, key_path, "expected " + f.expected + ", got nothing");
+      }
+      f.read(s, entry.value, ctx, key_path);
+    }
+    for (const auto& [name, entry] : entries) {
+      if (!known(name)) {
+        ctx.fail_at(entry.key, child_path(path, name), unknown_key_message(name, path, allowed(s)));
+      }
+    }
+    if (check_) check_(s, node, ctx, path);
+  }
+
+  void write(const S& s, YAML::Emitter& out) const {
+    if (style_ == Style::flow) out << YAML::Flow;
+    out << YAML::BeginMap;
+    for (const Field<S>& f : fields_) {
+      if (!f.applies_to(s)) continue;
+      out << YAML::Key << f.name << YAML::Value;
+      f.write(s, out);
+    }
+    out << YAML::EndMap;
+  }
+
+ private:
+  struct Entry {
+    YAML::Node key, value;
+  };
+
+  bool known(const std::string& name) const {
+    for (const Field<S>& f : fields_) {
+      if (f.name == name) return true;
+    }
+    return false;
+  }
+
+  // The mapping's entries by key; a key that is not a plain name or that appears twice is an
+  // error.
+  static std::map<std::string, Entry> collect(const YAML::Node& node, const ReadContext& ctx,
+                                              const std::string& path) {
+    std::map<std::string, Entry> entries;
+    for (const auto& pair : node) {
+      const YAML::Node key = pair.first;
+      if (!key.IsScalar()) {
+        ctx.fail_at(key, path,
+                    "in '" + section_label(path) + "': a key must be a plain name, got " +
+                        describe_node(key));
+      }
+      const auto [pos, inserted] = entries.emplace(key.Scalar(), Entry{key, pair.second});
+      if (!inserted) {
+        const std::string key_path = child_path(path, key.Scalar());
+        ctx.fail(key, key_path,
+                 "given twice (first at " + ctx.where(pos->second.key, key_path) + ")");
+      }
+    }
+    return entries;
+  }
+
+  std::vector<Field<S>> fields_;
+  Check check_;
+  Style style_;
+  std::shared_ptr<const Shape> shape_;
+};
+
+std::shared_ptr<const Shape> value_shape();
+
+// A scalar key stored in `member` (number, integer, boolean, string or named enum), with an
+// optional rule for its value.
+template <class S, class T>
+Field<S> value(std::string name, T S::*member, std::type_identity_t<Rule<T>> rule = {}) {
+  Field<S> f;
+  f.name = std::move(name);
+  f.shape = value_shape();
+  f.expected = expected_text<T>();
+  f.read = [member, rule](S& s, const YAML::Node& node, const ReadContext& ctx,
+                          const std::string& path) {
+    T v = read_scalar<T>(node, ctx, path);
+    if (rule) {
+      if (std::optional<std::string> problem = rule(v, node.Scalar()))
+        ctx.fail(node, path, *problem);
+    }
+    s.*member = std::move(v);
+  };
+  f.write = [member](const S& s, YAML::Emitter& out) { emit_scalar(out, s.*member); };
+  return f;
+}
+
+// A nested section stored in `member`, described by `table`.
+template <class S, class T>
+Field<S> section(std::string name, T S::*member, const Section<T>& table) {
+  Field<S> f;
+  f.name = std::move(name);
+  f.shape = table.shape();
+  f.read = [member, &table](S& s, const YAML::Node& node, const ReadContext& ctx,
+                            const std::string& path) { table.read(s.*member, node, ctx, path); };
+  f.write = [member, &table](const S& s, YAML::Emitter& out) { table.write(s.*member, out); };
+  return f;
+}
+
+// A list of sections stored in `member`; the list in the YAML replaces the default list.
+template <class S, class T>
+Field<S> list(std::string name, std::vector<T> S::*member, const Section<T>& table) {
+  Field<S> f;
+  f.name = std::move(name);
+  auto shape = std::make_shared<Shape>();
+  shape->kind = Shape::Kind::list;
+  shape->element = table.shape();
+  f.shape = std::move(shape);
+  f.read = [member, &table](S& s, const YAML::Node& node, const ReadContext& ctx,
+                            const std::string& path) {
+    std::vector<T> items;
+    if (node.IsDefined() && !node.IsNull()) {
+      if (!node.IsSequence()) ctx.fail(node, path, "expected a list, got " + describe_node(node));
+      for (std::size_t i = 0; i < node.size(); ++i) {
+        T item{};
+        table.read(item, node[i], ctx, element_path(path, i));
+        items.push_back(std::move(item));
+      }
+    }
+    s.*member = std::move(items);
+  };
+  f.write = [member, &table](const S& s, YAML::Emitter& out) {
+    out << YAML::BeginSeq;
+    for (const T& item : s.*member) table.write(item, out);
+    out << YAML::EndSeq;
+  };
+  return f;
+}
+
+}  // namespace kasmina::config_detail

@@ -1,0 +1,62 @@
+// Helpers for the config tests: a minimal valid config and a check that parsing fails with a
+// UserError whose message contains given pieces.
+#pragma once
+#include <functional>
+#include <initializer_list>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "config/config.hpp"
+#include "core/error.hpp"
+
+namespace kasmina::testing {
+
+// A valid config: a 784-32-10 MLP on Fashion-MNIST (line numbers are used by tests:
+// line 1 name, 2 seed, 3 data, 4 dataset, 5 model, 6 layers, 7 linear, 8 relu, 9 linear,
+// 10 optimizer, 11 lr, 12 train, 13 epochs).
+inline const char* kMinimalYaml =
+    "name: tiny\n"
+    "seed: 7\n"
+    "data:\n"
+    "  dataset: fashion_mnist\n"
+    "model:\n"
+    "  layers:\n"
+    "    - {type: linear, out: 32}\n"
+    "    - {type: relu}\n"
+    "    - {type: linear, out: 10}\n"
+    "optimizer:\n"
+    "  lr: 0.002\n"
+    "train:\n"
+    "  epochs: 2\n";
+
+// The message of the UserError that `run` throws; fails the test when it throws nothing or
+// something else.
+inline std::string user_error_message(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const UserError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected a UserError, got another exception: " << e.what();
+    return {};
+  }
+  ADD_FAILURE() << "expected a UserError, nothing was thrown";
+  return {};
+}
+
+// The message of parsing `yaml` (as file `path`, with `sets` as --set overrides).
+inline std::string parse_error(const std::string& yaml, const std::string& path = "cfg.yaml",
+                               std::initializer_list<std::string> sets = {}) {
+  return user_error_message([&] { parse_config(yaml, path, Overrides{sets}); });
+}
+
+// Asserts that `message` contains every piece.
+inline void expect_contains(const std::string& message, std::initializer_list<std::string> pieces) {
+  for (const std::string& piece : pieces) {
+    EXPECT_NE(message.find(piece), std::string::npos)
+        << "message: " << message << "\nmissing: " << piece;
+  }
+}
+
+}  // namespace kasmina::testing

@@ -1,0 +1,148 @@
+// --set key.path=value: applied in order to the YAML before validation; mistakes name the --set.
+#include <gtest/gtest.h>
+
+#include "config/config.hpp"
+#include "config_test_util.hpp"
+
+namespace kasmina {
+namespace {
+
+using testing::expect_contains;
+using testing::kMinimalYaml;
+using testing::parse_error;
+
+Config parse_with(std::initializer_list<std::string> sets) {
+  return parse_config(kMinimalYaml, "cfg.yaml", Overrides{sets});
+}
+
+TEST(ConfigOverrides, ReplacesScalars) {
+  const Config c = parse_with({"train.epochs=7", "optimizer.lr=3e-4", "seed=99", "name=other"});
+  EXPECT_EQ(c.train.epochs, 7);
+  EXPECT_DOUBLE_EQ(c.optimizer.lr, 3e-4);
+  EXPECT_EQ(c.seed, 99u);
+  EXPECT_EQ(c.name, "other");
+}
+
+TEST(ConfigOverrides, AddsKeysAndSectionsTheFileLacks) {
+  const Config c = parse_with({"schedule.type=cosine", "data.dir=/tmp/fm", "train.graph=false"});
+  EXPECT_EQ(c.schedule.type, LrScheduleType::cosine);
+  EXPECT_EQ(c.data.dir, "/tmp/fm");
+  EXPECT_FALSE(c.train.graph);
+}
+
+TEST(ConfigOverrides, AppliedInOrderLastWins) {
+  const Config c = parse_with({"train.epochs=3", "train.epochs=4"});
+  EXPECT_EQ(c.train.epochs, 4);
+}
+
+TEST(ConfigOverrides, ListElementByIndex) {
+  const Config c = parse_with({"model.layers.0.out=512", "model.layers.1.type=gelu"});
+  ASSERT_EQ(c.model.layers.size(), 3u);
+  EXPECT_EQ(c.model.layers[0].out, 512);
+  EXPECT_EQ(c.model.layers[1].type, LayerType::gelu);
+  EXPECT_EQ(c.model.layers[2].out, 10);
+}
+
+TEST(ConfigOverrides, FlowValuesReplaceWholeEntries) {
+  const Config c = parse_with(
+      {"model.layers.1={type: dropout, p: 0.3}", "optimizer={type: sgd, lr: 0.1, momentum: 0.5}"});
+  EXPECT_EQ(c.model.layers[1].type, LayerType::dropout);
+  EXPECT_DOUBLE_EQ(c.model.layers[1].p, 0.3);
+  EXPECT_EQ(c.optimizer.type, OptimizerType::sgd);
+  EXPECT_DOUBLE_EQ(c.optimizer.momentum, 0.5);
+  const Config whole =
+      parse_with({"model.layers=[{type: linear, out: 64}, {type: gelu}, "
+                  "{type: linear, out: 10}]"});
+  ASSERT_EQ(whole.model.layers.size(), 3u);
+  EXPECT_EQ(whole.model.layers[0].out, 64);
+  EXPECT_EQ(whole.model.layers[1].type, LayerType::gelu);
+}
+
+TEST(ConfigOverrides, IndexPastTheEndAppends) {
+  const Config c =
+      parse_with({"model.layers.3={type: relu}", "model.layers.4.out=10", "model.layers.2.out=20"});
+  ASSERT_EQ(c.model.layers.size(), 5u);
+  EXPECT_EQ(c.model.layers[2].out, 20);
+  EXPECT_EQ(c.model.layers[3].type, LayerType::relu);
+  EXPECT_EQ(c.model.layers[4].type, LayerType::linear);
+  EXPECT_EQ(c.model.layers[4].out, 10);
+}
+
+TEST(ConfigOverrides, ValueErrorsNameTheSet) {
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"train.epochs=abc"}),
+            "--set train.epochs=abc: train.epochs: expected an integer, got 'abc'");
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"train.batch_size=0"}),
+            "--set train.batch_size=0: train.batch_size: must be >= 1, got 0");
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"optimizer.type=adam"}),
+            "--set optimizer.type=adam: optimizer.type: 'adam' is not allowed (allowed: adamw, "
+            "sgd)");
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.2.out=11"}),
+            "--set model.layers.2.out=11: model.layers[2].out: is 11 but the model must end with "
+            "a linear layer with out: 10 (one score per fashion_mnist class)");
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"device=tpu"}),
+            "--set device=tpu: device: 'tpu' is not allowed (allowed: cpu, cuda, cuda:N with N a "
+            "device index)");
+}
+
+TEST(ConfigOverrides, ErrorsOutsideTheOverrideStillNameTheFile) {
+  // The override is fine; the file's own mistake keeps its line.
+  const std::string yaml = std::string(kMinimalYaml) + "  batch_size: 0\n";
+  EXPECT_EQ(parse_error(yaml, "cfg.yaml", {"train.epochs=3"}),
+            "cfg.yaml:14: train.batch_size: must be >= 1, got 0");
+}
+
+TEST(ConfigOverrides, OverrideFixesTheFile) {
+  const std::string yaml = std::string(kMinimalYaml) + "  batch_size: 0\n";
+  EXPECT_EQ(parse_config(yaml, "cfg.yaml", Overrides{{"train.batch_size=16"}}).train.batch_size,
+            16);
+}
+
+TEST(ConfigOverrides, UnknownPathSuggests) {
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layrs=3"}),
+            "--set model.layrs=3: unknown key 'layrs' in 'model' (did you mean 'layers'? allowed: "
+            "layers, init)");
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"optimiser.lr=1"}),
+            "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean "
+            "'optimizer'? allowed: name, seed, device, data, model, optimizer, schedule, train)");
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.0.outt=5"}),
+            "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean "
+            "'out'? allowed: type, out, in, bias, p, eps)");
+}
+
+TEST(ConfigOverrides, KeyOfAnotherLayerTypeNamesTheSet) {
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.0.p=0.5"}),
+            "--set model.layers.0.p=0.5: unknown key 'p' in 'model.layers[0]' (allowed: type, out, "
+            "in, bias)");
+}
+
+TEST(ConfigOverrides, MalformedOverrides) {
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"train.epochs"}),
+            "--set train.epochs: expected key.path=value (there is no '=')");
+  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"train..epochs=3"}),
+                  {"--set train..epochs=3: empty key"});
+  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"=3"}), {"--set =3: empty key"});
+  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"train.epochs=[1,"}),
+                  {"--set train.epochs=[1,: the value is not valid YAML"});
+}
+
+TEST(ConfigOverrides, BadListIndex) {
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.7.out=5"}),
+            "--set model.layers.7.out=5: '7' is not an index of model.layers (it has 3 entries: "
+            "use 0..3, where 3 appends one)");
+  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.first.out=5"}),
+                  {"--set model.layers.first.out=5: 'first' is not an index of model.layers"});
+}
+
+TEST(ConfigOverrides, CannotDescendIntoAValue) {
+  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"seed.low=3"}),
+            "--set seed.low=3: seed is a single value; it has no key 'low'");
+}
+
+TEST(ConfigOverrides, RefusesToReplaceAScalarSectionSilently) {
+  const std::string yaml = "train: 5\nmodel:\n  layers: [{type: linear, out: 10}]\n";
+  EXPECT_EQ(parse_error(yaml, "cfg.yaml", {"train.epochs=3"}),
+            "--set train.epochs=3: train is '5' at cfg.yaml:1, not a mapping");
+}
+
+}  // namespace
+}  // namespace kasmina

@@ -1,0 +1,147 @@
+// to_yaml() writes every key; parse_config(to_yaml(c)) gives back c.
+#include <random>
+
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include "config/config.hpp"
+#include "config_test_util.hpp"
+
+namespace kasmina {
+namespace {
+
+// The fields that are not part of the YAML: where the config came from.
+Config without_origin(Config c) {
+  c.source_path.clear();
+  for (LayerConfig& layer : c.model.layers) layer.line = 0;
+  return c;
+}
+
+void expect_round_trip(const Config& c) {
+  const std::string yaml = to_yaml(c);
+  const Config back = parse_config(yaml, "resolved.yaml");
+  EXPECT_EQ(without_origin(back), without_origin(c)) << yaml;
+  // Writing again gives the same text.
+  EXPECT_EQ(to_yaml(back), yaml);
+}
+
+TEST(ConfigRoundTrip, MinimalConfig) {
+  expect_round_trip(parse_config(testing::kMinimalYaml, "tiny.yaml"));
+}
+
+TEST(ConfigRoundTrip, EveryKeyIsWritten) {
+  const Config c = parse_config(
+      "model:\n  layers: [{type: layernorm}, {type: dropout}, {type: linear, out: 10}]\n"
+      "optimizer: {type: adamw}\n",
+      "every.yaml");
+  const YAML::Node root = YAML::Load(to_yaml(c));
+  const std::vector<std::string> top = {"name",  "seed",      "device",   "data",
+                                        "model", "optimizer", "schedule", "train"};
+  for (const std::string& key : top) EXPECT_TRUE(root[key].IsDefined()) << key;
+  for (const char* key : {"dataset", "dir", "validation", "normalize", "spirals_train",
+                          "spirals_test", "spirals_noise", "spirals_turns"}) {
+    EXPECT_TRUE(root["data"][key].IsDefined()) << key;
+  }
+  EXPECT_TRUE(root["model"]["init"].IsDefined());
+  for (const char* key : {"type", "lr", "weight_decay", "beta1", "beta2", "eps"}) {
+    EXPECT_TRUE(root["optimizer"][key].IsDefined()) << key;
+  }
+  for (const char* key : {"type", "warmup_steps", "min_lr"}) {
+    EXPECT_TRUE(root["schedule"][key].IsDefined()) << key;
+  }
+  for (const char* key : {"epochs", "batch_size", "eval_batch_size", "precision", "deterministic",
+                          "log_every_steps", "graph"}) {
+    EXPECT_TRUE(root["train"][key].IsDefined()) << key;
+  }
+  const YAML::Node layers = root["model"]["layers"];
+  ASSERT_EQ(layers.size(), 3u);
+  EXPECT_EQ(layers[0]["type"].as<std::string>(), "layernorm");
+  EXPECT_TRUE(layers[0]["eps"].IsDefined());
+  EXPECT_FALSE(layers[0]["out"].IsDefined());  // only the keys of a layer's own type
+  EXPECT_EQ(layers[1]["p"].Scalar(), "0.1");
+  for (const char* key : {"type", "out", "in", "bias"}) {
+    EXPECT_TRUE(layers[2][key].IsDefined()) << key;
+  }
+  // Reals always carry a '.', so YAML 1.1 readers see floats too.
+  EXPECT_EQ(root["optimizer"]["eps"].Scalar(), "1.0e-08");
+  EXPECT_EQ(root["schedule"]["min_lr"].Scalar(), "0.0");
+  EXPECT_EQ(root["optimizer"]["lr"].Scalar(), "0.001");
+  EXPECT_EQ(root["name"].Scalar(), "every");
+}
+
+// A random valid config: every field drawn from its allowed range.
+Config random_config(std::mt19937_64& rng) {
+  auto uniform = [&](double lo, double hi) {
+    return std::uniform_real_distribution<>(lo, hi)(rng);
+  };
+  auto integer = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  auto coin = [&] { return integer(0, 1) == 1; };
+  Config c;
+  c.name = "run_" + std::to_string(integer(0, 1 << 20));
+  c.seed = rng();
+  c.device = coin() ? "cpu" : "cuda:" + std::to_string(integer(0, 7));
+  c.data.dataset = coin() ? DatasetKind::spirals : DatasetKind::fashion_mnist;
+  c.data.dir = "/data/set " + std::to_string(integer(0, 99)) + ": \"quoted\"";
+  c.data.normalize = coin();
+  c.data.spirals_train = integer(2, 5000);
+  c.data.spirals_test = integer(1, 5000);
+  c.data.spirals_noise = uniform(0.0, 0.5);
+  c.data.spirals_turns = uniform(0.1, 4.0);
+  c.data.validation = integer(0, dataset_shape(c.data).train_samples - 1);
+  const DatasetShape shape = dataset_shape(c.data);
+  const int hidden = static_cast<int>(integer(0, 4));
+  int64_t width = shape.features;
+  for (int i = 0; i <= hidden; ++i) {
+    LayerConfig linear;
+    linear.out = i == hidden ? shape.classes : integer(1, 1024);
+    linear.bias = coin();
+    linear.in = coin() ? width : 0;  // declared or inferred
+    width = linear.out;
+    c.model.layers.push_back(linear);
+    if (i == hidden) break;
+    LayerConfig extra;
+    extra.type = static_cast<LayerType>(integer(1, 4));
+    if (extra.type == LayerType::dropout) extra.p = uniform(0.0, 0.9);
+    if (extra.type == LayerType::layernorm) extra.eps = uniform(1e-7, 1e-3);
+    c.model.layers.push_back(extra);
+  }
+  const char* inits[] = {"kaiming_uniform", "xavier_uniform", "normal"};
+  c.model.init = inits[integer(0, 2)];
+  c.optimizer.type = coin() ? OptimizerType::sgd : OptimizerType::adamw;
+  c.optimizer.lr = uniform(1e-6, 1.0);
+  c.optimizer.weight_decay = uniform(0.0, 0.1);
+  if (c.optimizer.type == OptimizerType::adamw) {
+    c.optimizer.beta1 = uniform(0.0, 0.99);
+    c.optimizer.beta2 = uniform(0.9, 0.9999);
+    c.optimizer.eps = uniform(1e-12, 1e-6);
+  } else {
+    c.optimizer.momentum = uniform(0.0, 0.99);
+    c.optimizer.nesterov = coin();
+  }
+  c.schedule.type = static_cast<LrScheduleType>(integer(0, 2));
+  c.schedule.warmup_steps = integer(0, 1000);
+  c.schedule.min_lr = uniform(0.0, c.optimizer.lr);
+  c.train.epochs = integer(1, 100);
+  c.train.batch_size = integer(1, 4096);
+  c.train.eval_batch_size = integer(1, 4096);
+  c.train.precision = coin() ? PrecisionMode::tf32 : PrecisionMode::fp32;
+  c.train.deterministic = coin();
+  c.train.log_every_steps = integer(1, 500);
+  c.train.graph = coin();
+  return c;
+}
+
+TEST(ConfigRoundTrip, RandomConfigs) {
+  std::mt19937_64 rng(20240611);
+  for (int i = 0; i < 200; ++i) {
+    const Config c = random_config(rng);
+    SCOPED_TRACE("config " + std::to_string(i));
+    expect_round_trip(c);
+    if (::testing::Test::HasFailure()) break;
+  }
+}
+
+}  // namespace
+}  // namespace kasmina
