@@ -361,6 +361,7 @@ struct LayerRules {
 struct CommandOutcome {
   MorphEvent event;
   int32_t init_slot = -1;
+  int32_t init_blueprint = -1;
 };
 
 // Applies one host command serially (commands are few; the caller initialises the slot of an
@@ -391,18 +392,28 @@ KASMINA_HD CommandOutcome apply_command(const MorphCommand& cmd, const SeedState
   const int32_t from = st.stage[s];
   e.from = from;
   e.blueprint = st.blueprint[s];
-  switch (cmd.type) {
+  int32_t type = cmd.type;
+  int32_t blueprint_arg = cmd.arg;
+  if (type == static_cast<int32_t>(CommandType::transition) &&
+      cmd.arg == static_cast<int32_t>(Stage::germinated)) {
+    // A plain request for GERMINATED germinates the layer's first allowed blueprint.
+    type = static_cast<int32_t>(CommandType::germinate);
+    blueprint_arg = -1;
+    for (int32_t k = kBlueprintKindCount - 1; k >= 0; --k)
+      if ((rules.allowed_blueprints >> k) & 1u) blueprint_arg = k;
+  }
+  switch (type) {
     case static_cast<int32_t>(CommandType::germinate): {
       e.to = static_cast<int32_t>(Stage::germinated);
-      e.blueprint = cmd.arg;
+      e.blueprint = blueprint_arg;
       if (!transition_allowed(from, e.to)) {
         e.reason = static_cast<int32_t>(Reason::refused_illegal);
         return out;
       }
-      if (cmd.arg < 0 || cmd.arg >= kBlueprintKindCount ||
-          ((rules.allowed_blueprints >> cmd.arg) & 1u) == 0u) {
+      if (blueprint_arg < 0 || blueprint_arg >= kBlueprintKindCount ||
+          ((rules.allowed_blueprints >> blueprint_arg) & 1u) == 0u) {
         e.reason = static_cast<int32_t>(Reason::refused_blueprint);
-        e.value = static_cast<float>(cmd.arg);
+        e.value = static_cast<float>(blueprint_arg);
         return out;
       }
       int32_t slot = -1;
@@ -419,7 +430,7 @@ KASMINA_HD CommandOutcome apply_command(const MorphCommand& cmd, const SeedState
       }
       pool.owner[slot] = s;
       st.slot[s] = slot;
-      st.blueprint[s] = cmd.arg;
+      st.blueprint[s] = blueprint_arg;
       st.strategy[s] = rules.strategy;
       st.parent_stage[s] = from;
       st.stage[s] = e.to;
@@ -429,6 +440,7 @@ KASMINA_HD CommandOutcome apply_command(const MorphCommand& cmd, const SeedState
       st.has_snapshot[s] = 0;
       e.value = static_cast<float>(slot);
       out.init_slot = slot;
+      out.init_blueprint = blueprint_arg;
       return out;
     }
     case static_cast<int32_t>(CommandType::transition): {

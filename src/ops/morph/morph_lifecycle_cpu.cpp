@@ -61,7 +61,7 @@ void lifecycle_impl(const MorphLayerBuffers& L, const MorphLifecycleArgs& a, con
     const CommandOutcome o = apply_command(cmds[i], st, pool, lp, a.rules, now, &training);
     emit(o.event);
     if (o.init_slot >= 0) {
-      init_slot(pool, o.init_slot, cmds[i].arg, a.rules.shape, a.rules.run_seed, a.rules.layer,
+      init_slot(pool, o.init_slot, o.init_blueprint, a.rules.shape, a.rules.run_seed, a.rules.layer,
                 cmds[i].seed, 0, 1);
     }
   }

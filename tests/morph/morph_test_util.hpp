@@ -1,0 +1,108 @@
+// Helpers shared by the morph tests: configs, step contexts, random activations and a way to
+// place seeds directly into chosen lifecycle stages.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "core/tensor.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/blueprint_pool.hpp"
+#include "morph/kasmina_layer.hpp"
+#include "morph/seed_state.hpp"
+
+namespace kasmina::morph::testing {
+
+inline MorphConfig small_config(int64_t width, int32_t seeds, int32_t slots = 16) {
+  MorphConfig c;
+  c.width = width;
+  c.seeds = seeds;
+  c.pool_slots = slots;
+  c.telemetry_every = 1000000;
+  return c;
+}
+
+struct StepClock {
+  explicit StepClock(Device dev, uint64_t seed = 1234) {
+    ctx.step = Tensor::zeros({1}, DType::i64, dev);
+    ctx.seed = seed;
+  }
+  void set(int64_t step) { ctx.step.copy_from(Tensor::from_vector<int64_t>({step}, {1})); }
+  StepContext ctx;
+};
+
+template <class T>
+Tensor random_tensor(const Shape& shape, uint64_t seed, Device dev = Device::cpu(),
+                     double scale = 1.0) {
+  Rng rng(seed);
+  std::vector<T> v(static_cast<size_t>(shape_numel(shape)));
+  for (T& x : v) x = static_cast<T>(rng.normal() * scale);
+  return Tensor::from_vector(v, shape, dev);
+}
+
+// What one seed should look like.
+struct SeedSetup {
+  int32_t seed = 0;
+  Stage stage = Stage::dormant;
+  BlueprintKind blueprint = BlueprintKind::residual_mlp;
+  float alpha = 0.0f;
+  int32_t steps_in_stage = 0;
+};
+
+// Places seeds directly into stages: slots are given in list order and initialised with the
+// blueprint's initial parameters (perturbed by `jitter` so that zero-initialised parts such as
+// biases are exercised), moments zero.
+inline void arrange(KasminaLayer& layer, const std::vector<SeedSetup>& setups, uint64_t seed = 7,
+                    double jitter = 0.0) {
+  const ops::MorphLayerBuffers& L = layer.buffers();
+  HostSeedState h = SeedState::initial_host_state(L.seeds);
+  SeedStateView v = h.view();
+  std::vector<int32_t> owner(static_cast<size_t>(L.pool_slots), -1);
+  const DType dt = L.pool.dtype();
+  const int64_t n = L.pool.numel();
+  std::vector<double> pool(static_cast<size_t>(n), 0.0);
+  Rng rng(seed);
+  PoolView<double> pv;
+  pv.base = pool.data();
+  pv.slots = L.pool_slots;
+  pv.region = L.pool_region;
+  int32_t slot = 0;
+  for (const SeedSetup& s : setups) {
+    v.stage[s.seed] = static_cast<int32_t>(s.stage);
+    v.steps_in_stage[s.seed] = s.steps_in_stage;
+    v.alpha[s.seed] = s.alpha;
+    v.strategy[s.seed] = static_cast<int32_t>(layer.config().grafting);
+    if (s.stage == Stage::dormant) continue;
+    v.blueprint[s.seed] = static_cast<int32_t>(s.blueprint);
+    v.slot[s.seed] = slot;
+    owner[static_cast<size_t>(slot)] = s.seed;
+    double* p = pv.at(slot, PoolRegion::params);
+    const int32_t np = blueprint_param_count(static_cast<int32_t>(s.blueprint), L.shape);
+    for (int32_t i = 0; i < np; ++i)
+      p[i] = blueprint_init_value(static_cast<int32_t>(s.blueprint), L.shape, i, seed, 0, s.seed) +
+             jitter * rng.normal();
+    ++slot;
+  }
+  layer.restore_state(h, owner);
+  Tensor pool_t = L.pool;
+  if (dt == DType::f64) {
+    pool_t.copy_from(Tensor::from_vector(pool, {n}));
+  } else {
+    std::vector<float> f(pool.begin(), pool.end());
+    pool_t.copy_from(Tensor::from_vector(f, {n}));
+  }
+}
+
+template <class T>
+std::vector<T> pool_values(const KasminaLayer& layer) {
+  return layer.buffers().pool.to_vector<T>();
+}
+
+inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const Tensor ha = a.to(Device::cpu()), hb = b.to(Device::cpu());
+  return std::memcmp(ha.raw(), hb.raw(), ha.nbytes()) == 0;
+}
+
+}  // namespace kasmina::morph::testing
