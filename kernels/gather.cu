@@ -15,9 +15,15 @@ namespace {
 
 constexpr int kThreads = 128;
 
+// x * scale + shift, rounded after each operation (no FMA contraction) to match the CPU twin.
+__device__ __forceinline__ float affine(float x, float scale, float shift) {
+  return __fadd_rn(__fmul_rn(x, scale), shift);
+}
+
 __device__ __forceinline__ float4 scaled(float a, float b, float c, float d, float scale,
                                          float shift) {
-  return make_float4(a * scale + shift, b * scale + shift, c * scale + shift, d * scale + shift);
+  return make_float4(affine(a, scale, shift), affine(b, scale, shift), affine(c, scale, shift),
+                     affine(d, scale, shift));
 }
 
 template <class Pixel>
@@ -61,7 +67,7 @@ __global__ void gather_kernel(const Pixel* __restrict__ images, const int32_t* _
     return;
   }
   for (int64_t j = threadIdx.x; j < width; j += blockDim.x) {
-    dst[j] = static_cast<float>(src[j]) * scale + shift;
+    dst[j] = affine(static_cast<float>(src[j]), scale, shift);
   }
 }
 

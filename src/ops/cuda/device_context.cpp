@@ -76,9 +76,8 @@ DeviceContext& context(Device dev) {
 void* scratch(DeviceContext& ctx, size_t bytes) {
   if (bytes <= ctx.scratch_bytes) return ctx.scratch;
   const Device dev = Device::cuda(ctx.index);
-  // The old buffer goes back to the caching allocator; as all use is ordered on the one
-  // stream, its later reuse cannot overlap earlier kernels that read it.
-  if (ctx.scratch) caching_allocator().deallocate(dev, ctx.scratch, ctx.scratch_bytes);
+  // The old buffer stays allocated: a captured CUDA graph may still point at it.
+  if (ctx.scratch) ctx.retired_scratch.push_back(ctx.scratch);
   size_t grown = ctx.scratch_bytes ? ctx.scratch_bytes : size_t{1} << 20;
   while (grown < bytes) grown *= 2;
   ctx.scratch = caching_allocator().allocate(dev, grown);

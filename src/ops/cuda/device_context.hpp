@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "ops/cuda/cuda_common.hpp"
 #include "ops/cuda/gemm_algo_cache.hpp"
@@ -30,6 +31,7 @@ struct DeviceContext {
   // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
+  std::vector<void*> retired_scratch;  // outgrown buffers, kept for graphs that captured them
 };
 
 // cuBLASLt workspace per device (Hopper kernels use up to 32 MiB).

@@ -1,0 +1,177 @@
+// Helpers of the CUDA-vs-CPU suite: random inputs, NaN-poisoned CUDA outputs, and comparisons
+// whose failure message names the op, the case, the error and the first mismatching index.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/tensor.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina::cuda_test {
+
+inline Device gpu() {
+  return Device::cuda(0);
+}
+
+// Skips the calling test unless a CUDA device can run it.
+#define KASMINA_REQUIRE_CUDA()                                                                  \
+  do {                                                                                          \
+    ::kasmina::ops::init();                                                                     \
+    if (!::kasmina::ops::cuda_built())                                                          \
+      GTEST_SKIP() << "no CUDA device: this build has no CUDA support (-Dcuda=disabled)";       \
+    if (!::kasmina::ops::cuda_available())                                                      \
+      GTEST_SKIP() << "no CUDA device: none visible to the CUDA runtime";                       \
+    ::kasmina::ops::set_math_mode(::kasmina::cuda_test::gpu(), ::kasmina::ops::MathMode::fp32); \
+    ::kasmina::ops::set_deterministic(::kasmina::cuda_test::gpu(), true);                       \
+  } while (0)
+
+// Uniform random float32 values in [lo, hi) on the CPU.
+inline Tensor random_f32(const Shape& shape, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (float& x : v) x = dist(rng);
+  return Tensor::from_vector(v, shape);
+}
+
+// Values with |x| in [gap, 1) and random sign: safely away from an activation's kink at 0.
+inline Tensor random_away_from_zero(const Shape& shape, uint64_t seed, float gap = 0.05f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> mag(gap, 1.0f);
+  std::bernoulli_distribution sign(0.5);
+  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
+  for (float& x : v) x = sign(rng) ? mag(rng) : -mag(rng);
+  return Tensor::from_vector(v, shape);
+}
+
+// A CUDA tensor whose every byte is garbage: NaN for floats, 0xCD.. for integers, so that an
+// output element a kernel fails to write cannot pass.
+inline Tensor poisoned(const Shape& shape, DType dt) {
+  Tensor t = Tensor::empty(shape, dt, gpu());
+  if (t.numel() == 0) return t;
+  if (dt == DType::f32 || dt == DType::f64) {
+    ops::fill(t, std::numeric_limits<double>::quiet_NaN());
+  } else {
+    backend(DeviceType::cuda).fill_bytes(t.raw(), gpu(), 0xCD, t.nbytes());
+  }
+  return t;
+}
+
+inline Tensor on_gpu(const Tensor& t) {
+  return t.to(gpu());
+}
+
+template <class T>
+std::vector<double> as_doubles(const Tensor& t) {
+  const std::vector<T> v = t.to_vector<T>();
+  return std::vector<double>(v.begin(), v.end());
+}
+
+inline std::vector<double> host_values(const Tensor& t) {
+  switch (t.dtype()) {
+    case DType::f32:
+      return as_doubles<float>(t);
+    case DType::f64:
+      return as_doubles<double>(t);
+    case DType::i32:
+      return as_doubles<int32_t>(t);
+    case DType::i64:
+      return as_doubles<int64_t>(t);
+    case DType::u8:
+      return as_doubles<uint8_t>(t);
+    default:
+      return {};
+  }
+}
+
+// Passes when every CUDA value is finite and ‖out − ref‖₂ ≤ tol · max(‖ref‖₂, 1e-30)
+// (for an all-zero reference: ‖out‖₂ ≤ tol). On failure the message lists the op and case,
+// the relative and max abs errors, the non-finite count and the first index where
+// |out − ref| > tol · max(|ref|, rms(ref)).
+inline ::testing::AssertionResult close(const std::string& what, const Tensor& cuda_out,
+                                        const Tensor& cpu_ref, double tol) {
+  if (cuda_out.numel() != cpu_ref.numel()) {
+    return ::testing::AssertionFailure() << what << ": " << cuda_out.numel() << " CUDA values vs "
+                                         << cpu_ref.numel() << " reference values";
+  }
+  const std::vector<double> out = host_values(cuda_out), ref = host_values(cpu_ref);
+  double diff2 = 0.0, ref2 = 0.0, max_abs = 0.0;
+  int64_t non_finite = 0, first_bad = -1, bad = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ref2 += ref[i] * ref[i];
+    if (!std::isfinite(out[i])) {
+      ++non_finite;
+      continue;
+    }
+    const double d = std::fabs(out[i] - ref[i]);
+    diff2 += d * d;
+    max_abs = std::max(max_abs, d);
+  }
+  const double ref_norm = std::sqrt(ref2);
+  const double rms = ref.empty() ? 0.0 : ref_norm / std::sqrt(static_cast<double>(ref.size()));
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = std::fabs(out[i] - ref[i]);
+    if (!std::isfinite(out[i]) || d > tol * std::max(std::fabs(ref[i]), rms)) {
+      if (first_bad < 0) first_bad = static_cast<int64_t>(i);
+      ++bad;
+    }
+  }
+  const double rel = ref_norm > 0.0 ? std::sqrt(diff2) / ref_norm : std::sqrt(diff2);
+  if (non_finite == 0 && rel <= tol) return ::testing::AssertionSuccess();
+  std::ostringstream m;
+  m << what << " " << shape_str(cpu_ref.shape()) << ": rel error " << rel << " (tol " << tol
+    << "), max abs error " << max_abs << ", " << non_finite << " non-finite CUDA values, " << bad
+    << " elements off";
+  if (first_bad >= 0) {
+    m << "; first at flat index " << first_bad << ": cuda " << out[first_bad] << " vs cpu "
+      << ref[first_bad];
+  }
+  return ::testing::AssertionFailure() << m.str();
+}
+
+// Bitwise/exact equality (integers, masks, gathered rows).
+inline ::testing::AssertionResult same(const std::string& what, const Tensor& cuda_out,
+                                       const Tensor& cpu_ref) {
+  if (cuda_out.numel() != cpu_ref.numel() || cuda_out.dtype() != cpu_ref.dtype()) {
+    return ::testing::AssertionFailure() << what << ": size or dtype differs";
+  }
+  const std::vector<double> out = host_values(cuda_out), ref = host_values(cpu_ref);
+  int64_t bad = 0, first = -1;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const bool equal = out[i] == ref[i] || (std::isnan(out[i]) && std::isnan(ref[i]));
+    if (!equal) {
+      if (first < 0) first = static_cast<int64_t>(i);
+      ++bad;
+    }
+  }
+  if (bad == 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << " " << shape_str(cpu_ref.shape()) << ": " << bad
+                                       << " elements differ; first at flat index " << first
+                                       << ": cuda " << out[first] << " vs cpu " << ref[first];
+}
+
+// Two CUDA results bitwise identical (run-to-run determinism).
+inline ::testing::AssertionResult bitwise_equal(const std::string& what, const Tensor& a,
+                                                const Tensor& b) {
+  const Tensor ha = a.to(Device::cpu()), hb = b.to(Device::cpu());
+  if (ha.nbytes() != hb.nbytes()) return ::testing::AssertionFailure() << what << ": sizes differ";
+  const auto* pa = static_cast<const unsigned char*>(ha.raw());
+  const auto* pb = static_cast<const unsigned char*>(hb.raw());
+  for (size_t i = 0; i < ha.nbytes(); ++i) {
+    if (pa[i] != pb[i]) {
+      return ::testing::AssertionFailure()
+             << what << " " << shape_str(a.shape()) << ": runs differ first at byte " << i;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace kasmina::cuda_test

@@ -1,0 +1,136 @@
+// Fused multi-tensor AdamW and SGD against the CPU twins: several tensors of odd sizes, every
+// learning-rate schedule, a few consecutive steps with the device step counter advanced.
+#include <string>
+#include <vector>
+
+#include "tests/ops/cuda/compare.hpp"
+
+namespace kasmina::cuda_test {
+namespace {
+
+enum class Optimizer { adamw, sgd, sgd_nesterov };
+
+struct OptimizerCase {
+  Optimizer opt;
+  LrScheduleType schedule;
+};
+
+const char* optimizer_name(Optimizer o) {
+  switch (o) {
+    case Optimizer::adamw:
+      return "adamw";
+    case Optimizer::sgd:
+      return "sgd";
+    case Optimizer::sgd_nesterov:
+      return "sgd_nesterov";
+  }
+  return "?";
+}
+
+const char* schedule_name(LrScheduleType t) {
+  switch (t) {
+    case LrScheduleType::constant:
+      return "constant";
+    case LrScheduleType::cosine:
+      return "cosine";
+    case LrScheduleType::linear:
+      return "linear";
+  }
+  return "?";
+}
+
+// Parameters, gradients and moments of one device, built from the same host values.
+struct ParamSet {
+  std::vector<Tensor> p, g, m, v;
+};
+
+ParamSet make_set(const std::vector<int64_t>& sizes, Device dev, uint64_t seed) {
+  ParamSet s;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const Shape shape = {sizes[i]};
+    s.p.push_back(random_f32(shape, seed + i).to(dev));
+    s.g.push_back(random_f32(shape, seed + 100 + i).to(dev));
+    s.m.push_back(Tensor::zeros(shape, DType::f32, dev));
+    s.v.push_back(Tensor::zeros(shape, DType::f32, dev));
+  }
+  return s;
+}
+
+class OptimizerVsCpu : public ::testing::TestWithParam<OptimizerCase> {
+ protected:
+  void SetUp() override { KASMINA_REQUIRE_CUDA(); }
+};
+
+TEST_P(OptimizerVsCpu, Steps) {
+  const OptimizerCase c = GetParam();
+  const std::vector<int64_t> sizes = {1, 3, 1023, 4000, 16385, 70001};
+  ParamSet cpu = make_set(sizes, Device::cpu(), 7);
+  ParamSet gpu_set = make_set(sizes, gpu(), 7);
+  const bool adam = c.opt == Optimizer::adamw;
+  ops::MultiTensorPlan plan_cpu(cpu.p, cpu.g, cpu.m, adam ? cpu.v : std::vector<Tensor>{});
+  ops::MultiTensorPlan plan_gpu(gpu_set.p, gpu_set.g, gpu_set.m,
+                                adam ? gpu_set.v : std::vector<Tensor>{});
+  LrSchedule sched;
+  sched.type = c.schedule;
+  sched.base_lr = 0.05f;
+  sched.min_lr = 0.001f;
+  sched.warmup_steps = 2;
+  sched.total_steps = 6;
+  ops::AdamWHyper ah;
+  ah.weight_decay = 0.1f;
+  ops::SgdHyper sh;
+  sh.momentum = 0.9f;
+  sh.weight_decay = 0.01f;
+  sh.nesterov = c.opt == Optimizer::sgd_nesterov;
+  Tensor step_cpu = Tensor::zeros({1}, DType::i64);
+  Tensor step_gpu = Tensor::zeros({1}, DType::i64, gpu());
+  for (int step = 0; step < 4; ++step) {
+    // Fresh gradients every step (same values on both devices).
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const Tensor g = random_f32({sizes[i]}, 1000 * (step + 1) + i);
+      cpu.g[i].copy_from(g);
+      gpu_set.g[i].copy_from(g);
+    }
+    if (adam) {
+      ops::adamw_step(plan_cpu, ah, sched, step_cpu);
+      ops::adamw_step(plan_gpu, ah, sched, step_gpu);
+    } else {
+      ops::sgd_step(plan_cpu, sh, sched, step_cpu);
+      ops::sgd_step(plan_gpu, sh, sched, step_gpu);
+    }
+    ops::counter_add(step_cpu, 1);
+    ops::counter_add(step_gpu, 1);
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const std::string what = std::string(optimizer_name(c.opt)) +
+                               " schedule=" + schedule_name(c.schedule) +
+                               " step=" + std::to_string(step) + " tensor " + std::to_string(i) +
+                               " (n=" + std::to_string(sizes[i]) + ")";
+      ASSERT_TRUE(close(what + " param", gpu_set.p[i], cpu.p[i], 1e-5));
+      ASSERT_TRUE(close(what + " m", gpu_set.m[i], cpu.m[i], 1e-5));
+      if (adam) {
+        ASSERT_TRUE(close(what + " v", gpu_set.v[i], cpu.v[i], 1e-5));
+      }
+    }
+  }
+  EXPECT_TRUE(same("step counter", step_gpu, step_cpu));
+}
+
+std::vector<OptimizerCase> optimizer_cases() {
+  std::vector<OptimizerCase> out;
+  for (Optimizer o : {Optimizer::adamw, Optimizer::sgd, Optimizer::sgd_nesterov}) {
+    for (LrScheduleType t :
+         {LrScheduleType::constant, LrScheduleType::cosine, LrScheduleType::linear}) {
+      out.push_back({o, t});
+    }
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ops, OptimizerVsCpu, ::testing::ValuesIn(optimizer_cases()),
+                         [](const ::testing::TestParamInfo<OptimizerCase>& i) {
+                           return std::string(optimizer_name(i.param.opt)) + "_" +
+                                  schedule_name(i.param.schedule);
+                         });
+
+}  // namespace
+}  // namespace kasmina::cuda_test
