@@ -2,6 +2,7 @@
 // philox_uniform_at(seed, stream, step[0], i) >= p, exactly as the CPU twin decides, and kept
 // values are divided by 1 - p. The step is read on the device (graph replays need no upload).
 #include "core/philox.hpp"
+#include "kernels/vector_io.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -12,29 +13,66 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// V = 4: float4 data and uchar4 mask accesses (n % 4 == 0, aligned); V = 1 otherwise.
+template <int V>
 __global__ void dropout_forward_kernel(const float* __restrict__ x, float p, float keep_prob,
                                        uint64_t seed, uint32_t rng_stream,
                                        const int64_t* __restrict__ step, float* __restrict__ y,
                                        uint8_t* __restrict__ mask, int64_t n) {
   const auto step_value = static_cast<uint64_t>(step[0]);
+  const int64_t groups = n / V;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    const float u = philox_uniform_at(seed, rng_stream, step_value, static_cast<uint64_t>(i));
-    const bool keep = u >= p;
-    mask[i] = keep ? 1 : 0;
-    y[i] = keep ? x[i] / keep_prob : 0.0f;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += stride) {
+    const int64_t i0 = g * V;
+    float in[V], out[V];
+    uint8_t keep[V];
+    kernels::load_floats<V>(x, i0, in);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const float u =
+          philox_uniform_at(seed, rng_stream, step_value, static_cast<uint64_t>(i0 + j));
+      keep[j] = u >= p ? 1 : 0;
+      out[j] = keep[j] ? in[j] / keep_prob : 0.0f;
+    }
+    kernels::store_floats<V>(y, i0, out);
+    if constexpr (V == 4) {
+      *reinterpret_cast<uchar4*>(mask + i0) = make_uchar4(keep[0], keep[1], keep[2], keep[3]);
+    } else {
+      mask[i0] = keep[0];
+    }
   }
 }
 
+template <int V>
 __global__ void dropout_backward_kernel(const float* __restrict__ dy,
                                         const uint8_t* __restrict__ mask, float keep_prob,
                                         float* __restrict__ dx, int64_t n) {
+  const int64_t groups = n / V;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    dx[i] = mask[i] ? dy[i] / keep_prob : 0.0f;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += stride) {
+    const int64_t i0 = g * V;
+    float in[V], out[V];
+    uint8_t keep[V];
+    kernels::load_floats<V>(dy, i0, in);
+    if constexpr (V == 4) {
+      const uchar4 k = *reinterpret_cast<const uchar4*>(mask + i0);
+      keep[0] = k.x;
+      keep[1] = k.y;
+      keep[2] = k.z;
+      keep[3] = k.w;
+    } else {
+      keep[0] = mask[i0];
+    }
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = keep[j] ? in[j] / keep_prob : 0.0f;
+    kernels::store_floats<V>(dx, i0, out);
   }
+}
+
+bool aligned4(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 3u) == 0;
 }
 
 void check_probability(const char* op, float p) {
@@ -55,7 +93,9 @@ void dropout_forward(const Tensor& x, float p, uint64_t seed, uint32_t rng_strea
   check_arg(op, "mask", mask, dev, DType::u8, x.shape());
   const int64_t n = x.numel();
   if (n == 0) return;
-  dropout_forward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(dev)>>>(
+  const bool vec = n % 4 == 0 && aligned16(x.raw()) && aligned16(y.raw()) && aligned4(mask.raw());
+  auto kernel = vec ? dropout_forward_kernel<4> : dropout_forward_kernel<1>;
+  kernel<<<grid_for(vec ? n / 4 : n, kThreads), kThreads, 0, stream(dev)>>>(
       x.data<float>(), p, 1.0f - p, seed, rng_stream, step.data<int64_t>(), y.data<float>(),
       mask.data<uint8_t>(), n);
   KASMINA_LAUNCH_CHECK("dropout_forward_kernel");
@@ -70,7 +110,9 @@ void dropout_backward(const Tensor& dy, const Tensor& mask, float p, Tensor& dx)
   check_arg(op, "dx", dx, dev, DType::f32, dy.shape());
   const int64_t n = dy.numel();
   if (n == 0) return;
-  dropout_backward_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(dev)>>>(
+  const bool vec = n % 4 == 0 && aligned16(dy.raw()) && aligned16(dx.raw()) && aligned4(mask.raw());
+  auto kernel = vec ? dropout_backward_kernel<4> : dropout_backward_kernel<1>;
+  kernel<<<grid_for(vec ? n / 4 : n, kThreads), kThreads, 0, stream(dev)>>>(
       dy.data<float>(), mask.data<uint8_t>(), 1.0f - p, dx.data<float>(), n);
   KASMINA_LAUNCH_CHECK("dropout_backward_kernel");
 }

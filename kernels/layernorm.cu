@@ -3,6 +3,7 @@
 // Backward: dx = rstd (g - mean(g) - x̂ mean(g x̂)) with g = dy gamma (warp per row);
 // dgamma = Σ dy x̂ and dbeta = Σ dy by the deterministic two-stage column reduction.
 #include "kernels/column_reduce.cuh"
+#include "kernels/vector_io.cuh"
 #include "kernels/warp_reduce.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -14,6 +15,8 @@ namespace {
 
 constexpr int kRowsPerBlock = 8;
 
+// V = 4: 16-byte accesses (cols % 4 == 0 and 16-byte aligned rows); V = 1 otherwise.
+template <int V>
 __global__ void layernorm_forward_kernel(const float* __restrict__ x,
                                          const float* __restrict__ gamma,
                                          const float* __restrict__ beta, float eps, int64_t rows,
@@ -24,23 +27,42 @@ __global__ void layernorm_forward_kernel(const float* __restrict__ x,
   if (row >= rows) return;
   const float* xr = x + row * cols;
   float sum = 0.0f;
-  for (int64_t c = lane; c < cols; c += 32) sum += xr[c];
+  for (int64_t c = lane * V; c < cols; c += 32 * V) {
+    float v[V];
+    kernels::load_floats<V>(xr, c, v);
+#pragma unroll
+    for (int j = 0; j < V; ++j) sum += v[j];
+  }
   const float mu = kernels::warp_sum(sum) / static_cast<float>(cols);
   float sq = 0.0f;
-  for (int64_t c = lane; c < cols; c += 32) {
-    const float d = xr[c] - mu;
-    sq += d * d;
+  for (int64_t c = lane * V; c < cols; c += 32 * V) {
+    float v[V];
+    kernels::load_floats<V>(xr, c, v);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const float d = v[j] - mu;
+      sq += d * d;
+    }
   }
   const float var = kernels::warp_sum(sq) / static_cast<float>(cols);
   const float rs = 1.0f / sqrtf(var + eps);
   float* yr = y + row * cols;
-  for (int64_t c = lane; c < cols; c += 32) yr[c] = (xr[c] - mu) * rs * gamma[c] + beta[c];
+  for (int64_t c = lane * V; c < cols; c += 32 * V) {
+    float v[V], g[V], b[V], out[V];
+    kernels::load_floats<V>(xr, c, v);
+    kernels::load_floats<V>(gamma, c, g);
+    kernels::load_floats<V>(beta, c, b);
+#pragma unroll
+    for (int j = 0; j < V; ++j) out[j] = (v[j] - mu) * rs * g[j] + b[j];
+    kernels::store_floats<V>(yr, c, out);
+  }
   if (lane == 0) {
     mean[row] = mu;
     rstd[row] = rs;
   }
 }
 
+template <int V>
 __global__ void layernorm_backward_dx_kernel(const float* __restrict__ dy,
                                              const float* __restrict__ x,
                                              const float* __restrict__ gamma,
@@ -54,17 +76,32 @@ __global__ void layernorm_backward_dx_kernel(const float* __restrict__ dy,
   const float* xr = x + row * cols;
   const float mu = mean[row], rs = rstd[row];
   float sum_g = 0.0f, sum_gx = 0.0f;
-  for (int64_t c = lane; c < cols; c += 32) {
-    const float g = dyr[c] * gamma[c];
-    sum_g += g;
-    sum_gx += g * ((xr[c] - mu) * rs);
+  for (int64_t c = lane * V; c < cols; c += 32 * V) {
+    float d[V], v[V], gm[V];
+    kernels::load_floats<V>(dyr, c, d);
+    kernels::load_floats<V>(xr, c, v);
+    kernels::load_floats<V>(gamma, c, gm);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const float g = d[j] * gm[j];
+      sum_g += g;
+      sum_gx += g * ((v[j] - mu) * rs);
+    }
   }
   const float mean_g = kernels::warp_sum(sum_g) / static_cast<float>(cols);
   const float mean_gx = kernels::warp_sum(sum_gx) / static_cast<float>(cols);
   float* dxr = dx + row * cols;
-  for (int64_t c = lane; c < cols; c += 32) {
-    const float xhat = (xr[c] - mu) * rs;
-    dxr[c] = rs * (dyr[c] * gamma[c] - mean_g - xhat * mean_gx);
+  for (int64_t c = lane * V; c < cols; c += 32 * V) {
+    float d[V], v[V], gm[V], out[V];
+    kernels::load_floats<V>(dyr, c, d);
+    kernels::load_floats<V>(xr, c, v);
+    kernels::load_floats<V>(gamma, c, gm);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      const float xhat = (v[j] - mu) * rs;
+      out[j] = rs * (d[j] * gm[j] - mean_g - xhat * mean_gx);
+    }
+    kernels::store_floats<V>(dxr, c, out);
   }
 }
 
@@ -99,7 +136,10 @@ void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   check_arg(op, "rstd", rstd, dev, DType::f32, {rows});
   if (rows == 0) return;
   const auto blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  layernorm_forward_kernel<<<blocks, kRowsPerBlock * 32, 0, stream(dev)>>>(
+  const bool vec = cols % 4 == 0 && aligned16(x.raw()) && aligned16(gamma.raw()) &&
+                   aligned16(beta.raw()) && aligned16(y.raw());
+  auto kernel = vec ? layernorm_forward_kernel<4> : layernorm_forward_kernel<1>;
+  kernel<<<blocks, kRowsPerBlock * 32, 0, stream(dev)>>>(
       x.data<float>(), gamma.data<float>(), beta.data<float>(), eps, rows, cols, y.data<float>(),
       mean.data<float>(), rstd.data<float>());
   KASMINA_LAUNCH_CHECK("layernorm_forward_kernel");
@@ -122,7 +162,10 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
   DeviceContext& ctx = context(dev);
   if (rows > 0) {
     const auto blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-    layernorm_backward_dx_kernel<<<blocks, kRowsPerBlock * 32, 0, ctx.stream>>>(
+    const bool vec = cols % 4 == 0 && aligned16(dy.raw()) && aligned16(x.raw()) &&
+                     aligned16(gamma.raw()) && aligned16(dx.raw());
+    auto kernel = vec ? layernorm_backward_dx_kernel<4> : layernorm_backward_dx_kernel<1>;
+    kernel<<<blocks, kRowsPerBlock * 32, 0, ctx.stream>>>(
         dy.data<float>(), x.data<float>(), gamma.data<float>(), mean.data<float>(),
         rstd.data<float>(), rows, cols, dx.data<float>());
     KASMINA_LAUNCH_CHECK("layernorm_backward_dx_kernel");
