@@ -1,0 +1,198 @@
+// `kasmina train` with bad input: exit code 2, one line `kasmina: error: ...` on stderr that
+// names the file, line, key and what is allowed, no crash output, and no run directory.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "run_process.hpp"
+
+namespace kasmina {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ProcessResult;
+using testing::TempDir;
+
+// A valid Fashion-MNIST config; line 8 is `lr`, line 10 is `epochs`.
+const char* kValidYaml =
+    "seed: 1\n"                        // 1
+    "model:\n"                         // 2
+    "  layers:\n"                      // 3
+    "    - {type: linear, out: 16}\n"  // 4
+    "    - {type: relu}\n"             // 5
+    "    - {type: linear, out: 10}\n"  // 6
+    "optimizer:\n"                     // 7
+    "  lr: 0.001\n"                    // 8
+    "train:\n"                         // 9
+    "  epochs: 1\n";                   // 10
+
+std::string kasmina_binary() {
+  const char* bin = std::getenv("KASMINA_BIN");
+  return bin != nullptr ? bin : "";
+}
+
+fs::path real_data_dir() {
+  const char* env = std::getenv("KASMINA_DATA_DIR");
+  return env != nullptr && *env != '\0' ? fs::path(env)
+                                        : fs::path("/usr/share/datasets/fashion-mnist");
+}
+
+class CliErrors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (kasmina_binary().empty()) GTEST_FAIL() << "KASMINA_BIN is not set (run through meson test)";
+    ASSERT_TRUE(fs::exists(kasmina_binary())) << kasmina_binary();
+  }
+
+  fs::path write_config(const std::string& name, const std::string& text) const {
+    const fs::path path = dir_.path() / name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  fs::path out_dir() const { return dir_.path() / "run-out"; }
+
+  // Runs `kasmina train CONFIG ARGS... --out <tmp>/run-out` in the temp dir.
+  ProcessResult train(const fs::path& config, std::vector<std::string> args = {}) const {
+    std::vector<std::string> all{"train", config.string()};
+    all.insert(all.end(), args.begin(), args.end());
+    all.push_back("--out");
+    all.push_back(out_dir().string());
+    return testing::run_process(kasmina_binary(), all, dir_.path());
+  }
+
+  // The checks every user error shares; `pieces` must all appear in the message.
+  void expect_user_error(const ProcessResult& r, const std::vector<std::string>& pieces) const {
+    ASSERT_TRUE(r.exited) << "killed by signal " << r.signal << "\nstderr: " << r.err;
+    EXPECT_EQ(r.exit_code, 2) << "stderr: " << r.err;
+    EXPECT_TRUE(r.err.starts_with("kasmina: error: ")) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "expected one line: " << r.err;
+    for (const std::string& piece : pieces) {
+      EXPECT_NE(r.err.find(piece), std::string::npos)
+          << "stderr: " << r.err << "\nmissing: " << piece;
+    }
+    for (const char* crash : {"terminate called", "what():", "Aborted", "core dumped",
+                              "Segmentation fault", "stack trace", "Backtrace"}) {
+      EXPECT_EQ(r.err.find(crash), std::string::npos) << "crash output: " << r.err;
+    }
+    EXPECT_FALSE(fs::exists(out_dir())) << "the run directory was created";
+    EXPECT_FALSE(fs::exists(dir_.path() / "runs")) << "a default run directory was created";
+  }
+
+  TempDir dir_;
+};
+
+std::string replace_line(const std::string& text, int line, const std::string& with) {
+  std::string out = text;
+  std::size_t begin = 0;
+  for (int i = 1; i < line; ++i) begin = out.find('\n', begin) + 1;
+  return out.replace(begin, out.find('\n', begin) - begin, with);
+}
+
+TEST_F(CliErrors, UnknownKeyWithSuggestion) {
+  const fs::path cfg = write_config("typo.yaml", replace_line(kValidYaml, 7, "optimiser:"));
+  expect_user_error(train(cfg), {cfg.string() + ":7: unknown key 'optimiser' in 'top level'",
+                                 "did you mean 'optimizer'?",
+                                 "allowed: name, seed, device, data, model, optimizer, schedule, "
+                                 "train"});
+}
+
+TEST_F(CliErrors, WrongType) {
+  const fs::path cfg = write_config("type.yaml", replace_line(kValidYaml, 8, "  lr: fast"));
+  expect_user_error(train(cfg), {cfg.string() + ":8: optimizer.lr: expected a number, got 'fast'"});
+}
+
+TEST_F(CliErrors, OutOfRange) {
+  const fs::path cfg = write_config("range.yaml", replace_line(kValidYaml, 10, "  epochs: 0"));
+  expect_user_error(train(cfg), {cfg.string() + ":10: train.epochs: must be >= 1, got 0"});
+}
+
+TEST_F(CliErrors, EnumNotAllowed) {
+  const fs::path cfg = write_config("enum.yaml", replace_line(kValidYaml, 5, "    - {type: tanh}"));
+  expect_user_error(train(cfg), {cfg.string() + ":5: model.layers[1].type: 'tanh' is not allowed",
+                                 "(allowed: linear, relu, gelu, layernorm, dropout)"});
+}
+
+TEST_F(CliErrors, WidthsThatDoNotChain) {
+  const fs::path cfg = write_config(
+      "widths.yaml", replace_line(kValidYaml, 6, "    - {type: linear, in: 32, out: 10}"));
+  expect_user_error(
+      train(cfg),
+      {cfg.string() + ":6: model.layers[2].in: is 32 but the previous layer produces 16"});
+  const fs::path last =
+      write_config("classes.yaml", replace_line(kValidYaml, 6, "    - {type: linear, out: 9}"));
+  expect_user_error(train(last), {last.string() + ":6: model.layers[2].out: is 9",
+                                  "with out: 10 (one score per fashion_mnist class)"});
+}
+
+TEST_F(CliErrors, InvalidYamlSyntax) {
+  const fs::path cfg =
+      write_config("syntax.yaml", replace_line(kValidYaml, 4, "    - {type: linear, out: 16"));
+  expect_user_error(train(cfg), {cfg.string() + ":", "invalid YAML"});
+}
+
+TEST_F(CliErrors, UnreadableConfig) {
+  const fs::path missing = dir_.path() / "no-such-config.yaml";
+  expect_user_error(train(missing), {missing.string() + ": cannot read the config file"});
+}
+
+TEST_F(CliErrors, UnknownSetPath) {
+  const fs::path cfg = write_config("ok.yaml", kValidYaml);
+  expect_user_error(train(cfg, {"--set", "model.layrs=3"}),
+                    {"--set model.layrs=3: unknown key 'layrs' in 'model' (did you mean 'layers'? "
+                     "allowed: layers, init)"});
+}
+
+TEST_F(CliErrors, BadSetValue) {
+  const fs::path cfg = write_config("ok.yaml", kValidYaml);
+  expect_user_error(train(cfg, {"--set", "train.epochs=abc"}),
+                    {"--set train.epochs=abc: train.epochs: expected an integer, got 'abc'"});
+  expect_user_error(train(cfg, {"--set", "train.epochs"}),
+                    {"--set train.epochs: expected key.path=value"});
+}
+
+TEST_F(CliErrors, BadDevice) {
+  const fs::path cfg = write_config("ok.yaml", kValidYaml);
+  expect_user_error(train(cfg, {"--device", "gpu"}),
+                    {"device: 'gpu' is not allowed (allowed: cpu, cuda, cuda:N"});
+}
+
+TEST_F(CliErrors, MissingDatasetFile) {
+  const fs::path cfg = write_config("ok.yaml", kValidYaml);
+  const fs::path data = dir_.path() / "empty-data";
+  fs::create_directory(data);
+  const ProcessResult r = train(cfg, {"--data-dir", data.string()});
+  expect_user_error(r, {(data / "train-images-idx3-ubyte.gz").string()});
+}
+
+TEST_F(CliErrors, TruncatedDatasetFile) {
+  const fs::path real = real_data_dir();
+  const char* names[] = {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+  for (const char* name : names) {
+    if (!fs::exists(real / name)) GTEST_SKIP() << "no Fashion-MNIST data in " << real;
+  }
+  const fs::path data = dir_.path() / "truncated-data";
+  fs::create_directory(data);
+  for (const char* name : names) fs::create_symlink(real / name, data / name);
+  // Replace the training labels by their first half.
+  const fs::path victim = data / "train-labels-idx1-ubyte.gz";
+  fs::remove(victim);
+  {
+    std::ifstream in(real / "train-labels-idx1-ubyte.gz", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_GT(bytes.size(), 100u);
+    std::ofstream(victim, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  const fs::path cfg = write_config("ok.yaml", kValidYaml);
+  expect_user_error(train(cfg, {"--data-dir", data.string()}), {victim.string(), "truncated"});
+}
+
+}  // namespace
+}  // namespace kasmina
