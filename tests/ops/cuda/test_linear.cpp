@@ -152,9 +152,9 @@ TEST_P(LinearVsCpu, BackwardWeight) {
     Tensor db_gpu = poisoned({c.n}, DType::f32);
     ops::linear_backward_weight(on_gpu(dy), on_gpu(x), dw_gpu, with_db ? &db_gpu : nullptr);
     EXPECT_TRUE(close(what + " dw", dw_gpu, dw_cpu, gemm_tol(c.math)));
-    // The bias gradient is a plain column sum: fp32 accuracy in either math mode.
+    // cuBLASLt's BGRADB may reduce TF32-rounded operands: GEMM tolerance.
     if (with_db) {
-      EXPECT_TRUE(close(what + " db", db_gpu, db_cpu, 1e-4));
+      EXPECT_TRUE(close(what + " db", db_gpu, db_cpu, gemm_tol(c.math)));
     }
   }
 }
