@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iterator>
 #include <system_error>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -21,14 +22,21 @@ using config_detail::config_table;
 using config_detail::ReadContext;
 
 YAML::Node parse_yaml(const std::string& text, const std::string& path) {
+  std::vector<YAML::Node> documents;
   try {
-    YAML::Node root = YAML::Load(text);
-    if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);  // empty file
-    return root;
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     const std::string line = e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "";
     throw UserError(path + line + ": invalid YAML: " + e.msg);
   }
+  if (documents.size() > 1) {
+    throw UserError(ReadContext(path).where(documents[1], "") +
+                    ": a config is one YAML document, "
+                    "this file holds " +
+                    std::to_string(documents.size()) + " (remove the '---')");
+  }
+  if (documents.empty() || documents[0].IsNull()) return YAML::Node(YAML::NodeType::Map);
+  return documents[0];
 }
 
 std::string default_name(const std::string& path) {

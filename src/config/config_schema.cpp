@@ -1,5 +1,5 @@
 // Every key of the configuration, its type (from the member), its rule and, where it applies
-// only to some variants (a layer type, an optimizer), the condition. configs/README.md
+// only to some variants (a layer type), the condition. configs/README.md
 // documents the same keys.
 #include "config/config_schema.hpp"
 
@@ -13,11 +13,6 @@ namespace {
 template <LayerType T>
 bool layer_is(const LayerConfig& layer) {
   return layer.type == T;
-}
-
-template <OptimizerType T>
-bool optimizer_is(const OptimizerConfig& optimizer) {
-  return optimizer.type == T;
 }
 
 const Section<DataConfig>& data_table() {
@@ -56,18 +51,18 @@ const Section<ModelConfig>& model_table() {
   return table;
 }
 
+// Every optimizer key is accepted whatever the type (a key of the other optimizer is unused),
+// so that `--set optimizer.type=sgd` works on a config written for AdamW.
 const Section<OptimizerConfig>& optimizer_table() {
-  constexpr auto adamw = optimizer_is<OptimizerType::adamw>;
-  constexpr auto sgd = optimizer_is<OptimizerType::sgd>;
   static const Section<OptimizerConfig> table({
       value("type", &OptimizerConfig::type),
       value("lr", &OptimizerConfig::lr, above(0.0)),
       value("weight_decay", &OptimizerConfig::weight_decay, non_negative()),
-      value("beta1", &OptimizerConfig::beta1, in_half_open(0.0, 1.0)).only_if(adamw),
-      value("beta2", &OptimizerConfig::beta2, in_half_open(0.0, 1.0)).only_if(adamw),
-      value("eps", &OptimizerConfig::eps, above(0.0)).only_if(adamw),
-      value("momentum", &OptimizerConfig::momentum, in_half_open(0.0, 1.0)).only_if(sgd),
-      value("nesterov", &OptimizerConfig::nesterov).only_if(sgd),
+      value("beta1", &OptimizerConfig::beta1, in_half_open(0.0, 1.0)),
+      value("beta2", &OptimizerConfig::beta2, in_half_open(0.0, 1.0)),
+      value("eps", &OptimizerConfig::eps, above(0.0)),
+      value("momentum", &OptimizerConfig::momentum, in_half_open(0.0, 1.0)),
+      value("nesterov", &OptimizerConfig::nesterov),
   });
   return table;
 }

@@ -72,10 +72,14 @@ TEST(ConfigErrors, KeyOfAnotherLayerTypeIsUnknown) {
             "cfg.yaml:7: unknown key 'pp' in 'model.layers[0]' (allowed: type, out, in, bias)");
 }
 
-TEST(ConfigErrors, KeyOfAnotherOptimizerIsUnknown) {
-  const std::string msg = parse_error(minimal_with_inserted(12, "  momentum: 0.9"));
-  expect_contains(msg, {"cfg.yaml:12: unknown key 'momentum' in 'optimizer'",
-                        "allowed: type, lr, weight_decay, beta1, beta2, eps)"});
+TEST(ConfigErrors, KeysOfTheOtherOptimizerAreAccepted) {
+  // So that --set optimizer.type=sgd works on a config written for AdamW.
+  const Config c = parse_config(minimal_with_inserted(12, "  momentum: 0.5"), "cfg.yaml",
+                                Overrides{{"optimizer.type=sgd"}});
+  EXPECT_EQ(c.optimizer.type, OptimizerType::sgd);
+  EXPECT_DOUBLE_EQ(c.optimizer.momentum, 0.5);
+  EXPECT_EQ(parse_error(minimal_with_inserted(12, "  momentum: 1.5")),
+            "cfg.yaml:12: optimizer.momentum: must be in [0, 1), got 1.5");
 }
 
 TEST(ConfigErrors, DuplicateKey) {
@@ -241,6 +245,11 @@ TEST(ConfigErrors, InvalidYamlSyntaxNamesTheLine) {
   expect_contains(msg, {"cfg.yaml:", "invalid YAML"});
   const std::string msg2 = parse_error("seed: 1\ntrain:\n  epochs: 3\n   batch_size: 4\n");
   expect_contains(msg2, {"cfg.yaml:4: invalid YAML"});
+}
+
+TEST(ConfigErrors, OneDocumentOnly) {
+  const std::string msg = parse_error(std::string(kMinimalYaml) + "---\nseed: 2\n");
+  expect_contains(msg, {"cfg.yaml:", "a config is one YAML document, this file holds 2"});
 }
 
 TEST(ConfigErrors, TopLevelMustBeAMapping) {

@@ -43,7 +43,8 @@ TEST(ConfigRoundTrip, EveryKeyIsWritten) {
     EXPECT_TRUE(root["data"][key].IsDefined()) << key;
   }
   EXPECT_TRUE(root["model"]["init"].IsDefined());
-  for (const char* key : {"type", "lr", "weight_decay", "beta1", "beta2", "eps"}) {
+  for (const char* key :
+       {"type", "lr", "weight_decay", "beta1", "beta2", "eps", "momentum", "nesterov"}) {
     EXPECT_TRUE(root["optimizer"][key].IsDefined()) << key;
   }
   for (const char* key : {"type", "warmup_steps", "min_lr"}) {
@@ -112,14 +113,11 @@ Config random_config(std::mt19937_64& rng) {
   c.optimizer.type = coin() ? OptimizerType::sgd : OptimizerType::adamw;
   c.optimizer.lr = uniform(1e-6, 1.0);
   c.optimizer.weight_decay = uniform(0.0, 0.1);
-  if (c.optimizer.type == OptimizerType::adamw) {
-    c.optimizer.beta1 = uniform(0.0, 0.99);
-    c.optimizer.beta2 = uniform(0.9, 0.9999);
-    c.optimizer.eps = uniform(1e-12, 1e-6);
-  } else {
-    c.optimizer.momentum = uniform(0.0, 0.99);
-    c.optimizer.nesterov = coin();
-  }
+  c.optimizer.beta1 = uniform(0.0, 0.99);
+  c.optimizer.beta2 = uniform(0.9, 0.9999);
+  c.optimizer.eps = uniform(1e-12, 1e-6);
+  c.optimizer.momentum = uniform(0.0, 0.99);
+  c.optimizer.nesterov = coin();
   c.schedule.type = static_cast<LrScheduleType>(integer(0, 2));
   c.schedule.warmup_steps = integer(0, 1000);
   c.schedule.min_lr = uniform(0.0, c.optimizer.lr);
