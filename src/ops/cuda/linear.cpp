@@ -178,7 +178,7 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
   g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   g.bias = nullptr;
   gemm(ctx, g);
-  launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+  if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
 }
 
 }  // namespace kasmina::ops::cuda
