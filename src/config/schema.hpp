@@ -2,8 +2,8 @@
 // fields (name, member, rule), and that table drives reading, validation of single values,
 // writing the resolved YAML and the key lookup of --set. Adding a key is one line in a table.
 #pragma once
+#include <algorithm>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -106,13 +106,13 @@ class Section {
           node, path,
           "expected a mapping with the keys " + join(allowed(s)) + ", got " + describe_node(node));
     }
-    const std::map<std::string, Entry> entries =
-        empty ? std::map<std::string, Entry>{} : collect(node, ctx, path);
+    const std::vector<Entry> entries = empty ? std::vector<Entry>{} : collect(node, ctx, path);
     for (const Field<S>& f : fields_) {
-      const auto it = entries.find(f.name);
+      const auto it = std::find_if(entries.begin(), entries.end(),
+                                   [&](const Entry& e) { return e.name == f.name; });
       if (it == entries.end()) continue;
       const std::string key_path = child_path(path, f.name);
-      const Entry& entry = it->second;
+      const Entry& entry = *it;
       if (!f.applies_to(s)) {
         ctx.fail_at(entry.key, key_path, unknown_key_message(f.name, path, allowed(s)));
       }
@@ -122,9 +122,10 @@ class Section {
       }
       f.read(s, entry.value, ctx, key_path);
     }
-    for (const auto& [name, entry] : entries) {
-      if (!known(name)) {
-        ctx.fail_at(entry.key, child_path(path, name), unknown_key_message(name, path, allowed(s)));
+    for (const Entry& entry : entries) {  // in file order
+      if (!known(entry.name)) {
+        ctx.fail_at(entry.key, child_path(path, entry.name),
+                    unknown_key_message(entry.name, path, allowed(s)));
       }
     }
     if (check_) check_(s, node, ctx, path);
@@ -143,6 +144,7 @@ class Section {
 
  private:
   struct Entry {
+    std::string name;
     YAML::Node key, value;
   };
 
@@ -153,11 +155,11 @@ class Section {
     return false;
   }
 
-  // The mapping's entries by key; a key that is not a plain name or that appears twice is an
-  // error.
-  static std::map<std::string, Entry> collect(const YAML::Node& node, const ReadContext& ctx,
-                                              const std::string& path) {
-    std::map<std::string, Entry> entries;
+  // The mapping's entries in file order; a key that is not a plain name or that appears twice
+  // is an error.
+  static std::vector<Entry> collect(const YAML::Node& node, const ReadContext& ctx,
+                                    const std::string& path) {
+    std::vector<Entry> entries;
     for (const auto& pair : node) {
       const YAML::Node key = pair.first;
       if (!key.IsScalar()) {
@@ -165,12 +167,12 @@ class Section {
                     "in '" + section_label(path) + "': a key must be a plain name, got " +
                         describe_node(key));
       }
-      const auto [pos, inserted] = entries.emplace(key.Scalar(), Entry{key, pair.second});
-      if (!inserted) {
+      for (const Entry& earlier : entries) {
+        if (earlier.name != key.Scalar()) continue;
         const std::string key_path = child_path(path, key.Scalar());
-        ctx.fail(key, key_path,
-                 "given twice (first at " + ctx.where(pos->second.key, key_path) + ")");
+        ctx.fail(key, key_path, "given twice (first at " + ctx.where(earlier.key, key_path) + ")");
       }
+      entries.push_back(Entry{key.Scalar(), key, pair.second});
     }
     return entries;
   }

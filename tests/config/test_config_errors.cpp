@@ -51,6 +51,11 @@ TEST(ConfigErrors, UnknownKeyWithoutCloseMatchHasNoSuggestion) {
             "model, optimizer, schedule, train)");
 }
 
+TEST(ConfigErrors, FirstUnknownKeyInFileOrderIsReported) {
+  const std::string msg = parse_error(minimal_with_inserted(3, "zeta: 1\nalpha: 2"));
+  expect_contains(msg, {"cfg.yaml:3: unknown key 'zeta' in 'top level'"});
+}
+
 TEST(ConfigErrors, UnknownKeyPrefixIsSuggested) {
   const std::string msg = parse_error(minimal_with_line(12, "tr:"));
   expect_contains(msg, {"cfg.yaml:12: unknown key 'tr' in 'top level' (did you mean 'train'?"});
