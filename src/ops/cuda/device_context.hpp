@@ -27,6 +27,7 @@ struct DeviceContext {
   int sms = 0;
   MathMode math = MathMode::fp32;
   bool deterministic = true;
+  bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)
   GemmAlgoCache algos;
   // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).
   void* scratch = nullptr;

@@ -1,5 +1,7 @@
 #include "ops/cuda/gemm.hpp"
 
+#include "ops/cuda/gemm_options.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -63,8 +65,17 @@ std::string describe(const GemmSpec& s) {
 
 }  // namespace
 
+void set_fused_epilogues(Device dev, bool on) {
+  context(dev).fused_epilogues = on;
+}
+
+bool fused_epilogues(Device dev) {
+  return context(dev).fused_epilogues;
+}
+
 bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   KASMINA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm: empty problem " + describe(s));
+  if (!ctx.fused_epilogues && s.epilogue != CUBLASLT_EPILOGUE_DEFAULT) return false;
   const bool with_aux = epilogue_uses_aux(s.epilogue);
   const bool with_bias = epilogue_uses_bias(s.epilogue);
   const cublasComputeType_t compute =

@@ -3,7 +3,11 @@
 #include <tuple>
 #include <vector>
 
+#include "kasmina_build_config.hpp"
 #include "tests/ops/cuda/compare.hpp"
+#if KASMINA_HAS_CUDA
+#include "ops/cuda/gemm_options.hpp"
+#endif
 
 namespace kasmina::cuda_test {
 namespace {
@@ -15,17 +19,28 @@ struct LinearCase {
   int64_t m, n, k;
   Activation act;
   MathMode math;
+  bool fused = true;  // false: plain GEMM + kasmina's epilogue kernels
 };
+
+void use_fused_epilogues(bool on) {
+#if KASMINA_HAS_CUDA
+  ops::cuda::set_fused_epilogues(gpu(), on);
+#else
+  (void)on;
+#endif
+}
 
 std::string case_name(const LinearCase& c) {
   return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
-         ops::activation_name(c.act) + (c.math == MathMode::tf32 ? "_tf32" : "_fp32");
+         ops::activation_name(c.act) + (c.math == MathMode::tf32 ? "_tf32" : "_fp32") +
+         (c.fused ? "" : "_unfused");
 }
 
 std::string describe(const char* op, const LinearCase& c) {
   return std::string(op) + " [M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) +
          " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) +
-         (c.math == MathMode::tf32 ? " tf32]" : " fp32]");
+         (c.math == MathMode::tf32 ? " tf32" : " fp32") +
+         (c.fused ? " cuBLASLt epilogues]" : " plain GEMM + own epilogue kernels]");
 }
 
 double gemm_tol(MathMode math) {
@@ -43,9 +58,13 @@ class LinearVsCpu : public ::testing::TestWithParam<LinearCase> {
   void SetUp() override {
     KASMINA_REQUIRE_CUDA();
     ops::set_math_mode(gpu(), GetParam().math);
+    use_fused_epilogues(GetParam().fused);
   }
   void TearDown() override {
-    if (ops::cuda_available()) ops::set_math_mode(gpu(), MathMode::fp32);
+    if (ops::cuda_available()) {
+      ops::set_math_mode(gpu(), MathMode::fp32);
+      use_fused_epilogues(true);
+    }
   }
 };
 
@@ -180,6 +199,15 @@ std::vector<LinearCase> linear_cases() {
     out.push_back({129, 33, 784, act, MathMode::tf32});
     out.push_back({4099, 1023, 10, act, MathMode::tf32});
     out.push_back({8192, 256, 784, act, MathMode::tf32});
+  }
+  // kasmina's own epilogue kernels (bias + activation forward with cuBLASLt's aux format,
+  // activation backward from aux, deterministic bias-gradient sums) after plain GEMMs.
+  for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
+    out.push_back({1, 1, 1, act, MathMode::fp32, false});
+    out.push_back({7, 33, 10, act, MathMode::fp32, false});
+    out.push_back({129, 1023, 784, act, MathMode::fp32, false});
+    out.push_back({1000, 3, 1023, act, MathMode::fp32, false});
+    out.push_back({4099, 130, 33, act, MathMode::fp32, false});
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include "tests/ops/cuda/compare.hpp"
 #if KASMINA_HAS_CUDA
 #include "ops/cuda/allocator.hpp"
+#include "ops/cuda/gemm_options.hpp"
 #endif
 
 namespace kasmina::cuda_test {
@@ -154,27 +155,37 @@ TEST_F(CudaRuntime, DeterministicModeIsBitwiseReproducible) {
   const Tensor dy = random_f32({m, n}, 1).to(gpu()), w = random_f32({n, k}, 2).to(gpu());
   const Tensor x = random_f32({m, k}, 3).to(gpu());
   const Tensor pre = random_away_from_zero({m, k}, 4).to(gpu());
-  for (Activation act : {Activation::relu, Activation::gelu}) {
-    // Saved state from an identity-weight forward of `pre`.
-    Tensor eye = Tensor::zeros({k, k});
-    for (int64_t i = 0; i < k; ++i) eye.data<float>()[i * k + i] = 1.0f;
-    Tensor aux = ops::make_linear_aux(m, k, act, gpu());
-    Tensor out = Tensor::empty({m, k}, DType::f32, gpu());
-    ops::linear_forward(pre, on_gpu(eye), on_gpu(Tensor::zeros({k})), act, out, aux);
-    std::vector<Tensor> runs;
-    for (int r = 0; r < 2; ++r) {
-      Tensor dx = poisoned({m, k}, DType::f32), dbias = poisoned({k}, DType::f32);
-      Tensor dw = poisoned({n, k}, DType::f32), db = poisoned({n}, DType::f32);
-      ops::linear_backward_input(dy, w, act, aux, dx, &dbias);
-      ops::linear_backward_weight(dy, x, dw, &db);
-      runs.insert(runs.end(), {dx, dbias, dw, db});
+  // Both GEMM paths: cuBLASLt epilogues and plain GEMM + kasmina's epilogue kernels.
+  for (bool fused : {true, false}) {
+#if KASMINA_HAS_CUDA
+    ops::cuda::set_fused_epilogues(gpu(), fused);
+#endif
+    const std::string path = fused ? " (cuBLASLt epilogues)" : " (own epilogue kernels)";
+    for (Activation act : {Activation::relu, Activation::gelu}) {
+      // Saved state from an identity-weight forward of `pre`.
+      Tensor eye = Tensor::zeros({k, k});
+      for (int64_t i = 0; i < k; ++i) eye.data<float>()[i * k + i] = 1.0f;
+      Tensor aux = ops::make_linear_aux(m, k, act, gpu());
+      Tensor out = Tensor::empty({m, k}, DType::f32, gpu());
+      ops::linear_forward(pre, on_gpu(eye), on_gpu(Tensor::zeros({k})), act, out, aux);
+      std::vector<Tensor> runs;
+      for (int r = 0; r < 2; ++r) {
+        Tensor dx = poisoned({m, k}, DType::f32), dbias = poisoned({k}, DType::f32);
+        Tensor dw = poisoned({n, k}, DType::f32), db = poisoned({n}, DType::f32);
+        ops::linear_backward_input(dy, w, act, aux, dx, &dbias);
+        ops::linear_backward_weight(dy, x, dw, &db);
+        runs.insert(runs.end(), {dx, dbias, dw, db});
+      }
+      const std::string a = ops::activation_name(act);
+      EXPECT_TRUE(bitwise_equal("linear_backward_input dx " + a + path, runs[0], runs[4]));
+      EXPECT_TRUE(bitwise_equal("linear_backward_input in_dbias " + a + path, runs[1], runs[5]));
+      EXPECT_TRUE(bitwise_equal("linear_backward_weight dw" + path, runs[2], runs[6]));
+      EXPECT_TRUE(bitwise_equal("linear_backward_weight db" + path, runs[3], runs[7]));
     }
-    const std::string a = ops::activation_name(act);
-    EXPECT_TRUE(bitwise_equal("linear_backward_input dx " + a, runs[0], runs[4]));
-    EXPECT_TRUE(bitwise_equal("linear_backward_input in_dbias " + a, runs[1], runs[5]));
-    EXPECT_TRUE(bitwise_equal("linear_backward_weight dw", runs[2], runs[6]));
-    EXPECT_TRUE(bitwise_equal("linear_backward_weight db", runs[3], runs[7]));
   }
+#if KASMINA_HAS_CUDA
+  ops::cuda::set_fused_epilogues(gpu(), true);
+#endif
   const Tensor gamma = random_f32({k}, 5).to(gpu()), beta = random_f32({k}, 6).to(gpu());
   Tensor y = Tensor::empty({m, k}, DType::f32, gpu()), mean = Tensor::empty({m}, DType::f32, gpu()),
          rstd = Tensor::empty({m}, DType::f32, gpu());

@@ -1,0 +1,13 @@
+// Switches of the CUDA GEMM path for tests and benchmarks (plain C++, no CUDA headers).
+#pragma once
+#include "core/device.hpp"
+
+namespace kasmina::ops::cuda {
+
+// With fused epilogues off, every linear op runs a plain cuBLASLt GEMM followed by kasmina's
+// own bias/activation/bias-gradient kernels (the path taken when cuBLASLt lacks an epilogue),
+// so that path can be tested on hardware where the epilogues exist. Default: on.
+void set_fused_epilogues(Device dev, bool on);
+bool fused_epilogues(Device dev);
+
+}  // namespace kasmina::ops::cuda
