@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "idx_files.hpp"
 #include "user_error.hpp"
@@ -205,4 +206,51 @@ TEST(ReadIdx, AbsurdDimensionsAreRejectedBeforeAllocating) {
   EXPECT_EQ(user_error_message([&] { read_idx(dir.file("big.gz")); }),
             dir.file("big.gz") +
                 ": truncated: expected 4294901760 bytes of data after the header, found 3");
+}
+
+TEST(ReadIdx, RandomDamageIsDetectedOrHarmless) {
+  // Flipped bytes and cut-offs anywhere in plain and gzip files. A cut-off file is always a
+  // UserError naming the file; a flipped byte is either a UserError or harmless: a flip in the
+  // pixels of a plain file changes exactly that pixel, and a flip in the unchecked fields of the
+  // gzip header (time stamp, OS) leaves the data intact. Never another exception, never a crash.
+  ScratchDir dir;
+  const std::vector<uint32_t> dims = {20, 7, 3};
+  const auto data = dt::random_bytes(20 * 7 * 3, 1001, 16);
+  const auto plain = dt::idx_bytes(dims, data);
+  const auto gzip = dt::gzip_bytes(plain);
+  const size_t header = plain.size() - data.size();
+  Rng rng(1002);
+  const std::string path = dir.file("damaged");
+  for (int trial = 0; trial < 400; ++trial) {
+    const bool is_gzip = trial % 2 == 1, cut = trial % 4 >= 2;
+    auto bytes = is_gzip ? gzip : plain;
+    size_t where = rng.below(bytes.size());
+    if (cut) {
+      bytes.resize(where);
+    } else {
+      bytes[where] ^= static_cast<uint8_t>(1 + rng.below(255));
+    }
+    dt::write_file(path, bytes);
+    SCOPED_TRACE((is_gzip ? "gzip, " : "plain, ") + std::string(cut ? "cut at " : "flip at ") +
+                 std::to_string(where));
+    try {
+      const IdxArray a = read_idx(path);
+      EXPECT_FALSE(cut) << "a cut-off file was accepted";
+      EXPECT_EQ(a.dims, (std::vector<int64_t>{20, 7, 3}));
+      ASSERT_EQ(a.data.size(), data.size());
+      size_t changed = 0;
+      for (size_t i = 0; i < data.size(); ++i) changed += a.data[i] != data[i];
+      if (is_gzip) {
+        EXPECT_EQ(changed, 0u);
+      } else {
+        EXPECT_GE(where, header);
+        EXPECT_EQ(changed, 1u);
+      }
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();
+      if (!is_gzip && !cut) {
+        EXPECT_LT(where, header) << "a flipped pixel is not an error";
+      }
+    }
+  }
 }
