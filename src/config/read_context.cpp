@@ -51,7 +51,12 @@ std::string ReadContext::where(const YAML::Node& node, std::string_view key_path
     const YAML::Mark mark = node.Mark();
     if (mark.line >= 0) return file_ + ":" + std::to_string(mark.line + 1);
   }
-  return file_;
+  // A node without a position was made by kasmina: by an override below this key, or as the
+  // empty mapping of an empty file.
+  for (auto it = overrides_.rbegin(); it != overrides_.rend(); ++it) {
+    if (is_under(it->key_path, key_path)) return "--set " + it->set_text;
+  }
+  return file_ + ":1";
 }
 
 void ReadContext::fail(const YAML::Node& node, std::string_view key_path,

@@ -28,7 +28,8 @@ class ReadContext {
   void add_override(std::string key_path, std::string set_text);
 
   // "FILE:LINE" for a node from the file; "--set key=value" when the key path lies under an
-  // override (the latest such override wins); "FILE" when the node has no position.
+  // override (the latest such override wins). A node without a position (made by an override
+  // deeper down, or the empty mapping of an empty file) gives that override, else "FILE:1".
   std::string where(const YAML::Node& node, std::string_view key_path) const;
 
   // Throws UserError "WHERE: KEY_PATH: MESSAGE".

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 
 #include <gtest/gtest.h>
 
@@ -33,48 +34,177 @@ std::string minimal_with_inserted(int line, const std::string& text) {
   return yaml.insert(begin, text + "\n");
 }
 
+const std::string kTopKeys = "name, seed, device, data, model, optimizer, schedule, train";
+const std::string kTrainKeys =
+    "epochs, batch_size, eval_batch_size, precision, deterministic, log_every_steps, graph";
+const std::string kEndsWith10 =
+    "the model must end with a linear layer with out: 10 (one score per fashion_mnist class)";
+
+// A config text and the exact message parsing it (as cfg.yaml) must give.
+struct MessageCase {
+  std::string label;
+  std::string yaml;
+  std::string message;
+};
+
+std::ostream& operator<<(std::ostream& os, const MessageCase& c) {
+  return os << c.label;
+}
+
+const MessageCase kMessageCases[] = {
+    // unknown keys
+    {"unknown_top_level_key_with_suggestion", minimal_with_line(10, "optimiser:"),
+     "cfg.yaml:10: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? allowed: " +
+         kTopKeys + ")"},
+    {"unknown_key_without_close_match", minimal_with_inserted(3, "colour: blue"),
+     "cfg.yaml:3: unknown key 'colour' in 'top level' (allowed: " + kTopKeys + ")"},
+    {"unknown_key_prefix_suggested", minimal_with_line(12, "tr:"),
+     "cfg.yaml:12: unknown key 'tr' in 'top level' (did you mean 'train'? allowed: " + kTopKeys +
+         ")"},
+    {"first_unknown_key_in_file_order", minimal_with_inserted(3, "colour: 1\nalpha: 2"),
+     "cfg.yaml:3: unknown key 'colour' in 'top level' (allowed: " + kTopKeys + ")"},
+    {"unknown_nested_key_names_its_section", minimal_with_line(13, "  epocs: 2"),
+     "cfg.yaml:13: unknown key 'epocs' in 'train' (did you mean 'epochs'? allowed: " + kTrainKeys +
+         ")"},
+    {"key_of_another_layer_type", minimal_with_line(8, "    - {type: relu, out: 5}"),
+     "cfg.yaml:8: unknown key 'out' in 'model.layers[1]' (allowed: type)"},
+    {"unknown_layer_key", minimal_with_line(7, "    - {type: linear, out: 32, pp: 0.5}"),
+     "cfg.yaml:7: unknown key 'pp' in 'model.layers[0]' (allowed: type, out, in, bias)"},
+    {"duplicate_key", minimal_with_inserted(2, "seed: 8"),
+     "cfg.yaml:3: seed: given twice (first at cfg.yaml:2)"},
+    // wrong types
+    {"number", minimal_with_line(11, "  lr: fast"),
+     "cfg.yaml:11: optimizer.lr: expected a number, got 'fast'"},
+    {"not_a_number", minimal_with_line(11, "  lr: nan"),
+     "cfg.yaml:11: optimizer.lr: expected a number, got 'nan'"},
+    {"missing_value", minimal_with_line(11, "  lr:"),
+     "cfg.yaml:11: optimizer.lr: expected a number, got nothing"},
+    {"integer", minimal_with_line(13, "  epochs: 2.5"),
+     "cfg.yaml:13: train.epochs: expected an integer, got '2.5'"},
+    {"non_negative_integer", minimal_with_line(2, "seed: -4"),
+     "cfg.yaml:2: seed: expected a non-negative integer, got '-4'"},
+    {"boolean", minimal_with_inserted(14, "  graph: maybe"),
+     "cfg.yaml:14: train.graph: expected true or false, got 'maybe'"},
+    {"string_got_a_list", minimal_with_line(1, "name: [a, b]"),
+     "cfg.yaml:1: name: expected a string, got a list"},
+    {"section_not_a_mapping", "model:\n  layers: [{type: linear, out: 10}]\ntrain: 5\n",
+     "cfg.yaml:3: train: expected a mapping with the keys " + kTrainKeys + ", got '5'"},
+    {"layers_not_a_list", "model:\n  layers: 3\n",
+     "cfg.yaml:2: model.layers: expected a list, got '3'"},
+    // enums and choices
+    {"optimizer_type", minimal_with_inserted(11, "  type: adam"),
+     "cfg.yaml:11: optimizer.type: 'adam' is not allowed (allowed: adamw, sgd)"},
+    {"layer_type", minimal_with_line(8, "    - {type: tanh}"),
+     "cfg.yaml:8: model.layers[1].type: 'tanh' is not allowed (allowed: linear, relu, gelu, "
+     "layernorm, dropout)"},
+    {"dataset", minimal_with_line(4, "  dataset: mnist"),
+     "cfg.yaml:4: data.dataset: 'mnist' is not allowed (allowed: fashion_mnist, spirals)"},
+    {"init", minimal_with_inserted(6, "  init: zeros"),
+     "cfg.yaml:6: model.init: 'zeros' is not allowed (allowed: kaiming_uniform, xavier_uniform, "
+     "normal)"},
+    {"device", minimal_with_inserted(3, "device: gpu"),
+     "cfg.yaml:3: device: 'gpu' is not allowed (allowed: cpu, cuda, cuda:N with N a device "
+     "index)"},
+    {"device_index", minimal_with_inserted(3, "device: cuda:x"),
+     "cfg.yaml:3: device: 'cuda:x' is not allowed (allowed: cpu, cuda, cuda:N with N a device "
+     "index)"},
+    {"name_with_slash", minimal_with_line(1, "name: a/b"),
+     "cfg.yaml:1: name: must not contain '/' or control characters, got 'a/b'"},
+    {"empty_name", minimal_with_line(1, "name: ''"), "cfg.yaml:1: name: must not be empty"},
+    // ranges
+    {"batch_size", minimal_with_inserted(14, "  batch_size: 0"),
+     "cfg.yaml:14: train.batch_size: must be >= 1, got 0"},
+    {"epochs", minimal_with_line(13, "  epochs: 0"),
+     "cfg.yaml:13: train.epochs: must be >= 1, got 0"},
+    {"lr_zero", minimal_with_line(11, "  lr: 0"), "cfg.yaml:11: optimizer.lr: must be > 0, got 0"},
+    {"lr_negative", minimal_with_line(11, "  lr: -1e-3"),
+     "cfg.yaml:11: optimizer.lr: must be > 0, got -1e-3"},
+    {"beta1", minimal_with_inserted(12, "  beta1: 1.0"),
+     "cfg.yaml:12: optimizer.beta1: must be in [0, 1), got 1.0"},
+    {"beta2", minimal_with_inserted(12, "  beta2: -0.1"),
+     "cfg.yaml:12: optimizer.beta2: must be in [0, 1), got -0.1"},
+    {"eps", minimal_with_inserted(12, "  eps: 0"),
+     "cfg.yaml:12: optimizer.eps: must be > 0, got 0"},
+    {"momentum", minimal_with_inserted(12, "  momentum: 1.5"),
+     "cfg.yaml:12: optimizer.momentum: must be in [0, 1), got 1.5"},
+    {"weight_decay", minimal_with_inserted(12, "  weight_decay: -0.01"),
+     "cfg.yaml:12: optimizer.weight_decay: must be >= 0, got -0.01"},
+    {"dropout_p", minimal_with_line(8, "    - {type: dropout, p: 1}"),
+     "cfg.yaml:8: model.layers[1].p: must be in [0, 1), got 1"},
+    {"linear_out", minimal_with_line(7, "    - {type: linear, out: 0}"),
+     "cfg.yaml:7: model.layers[0].out: must be >= 1, got 0"},
+    {"validation_negative", minimal_with_inserted(5, "  validation: -1"),
+     "cfg.yaml:5: data.validation: must be >= 0, got -1"},
+    {"validation_whole_training_set", minimal_with_inserted(5, "  validation: 60000"),
+     "cfg.yaml:5: data.validation: must be in [0, 60000) (the fashion_mnist training set has "
+     "60000 samples), got 60000"},
+    {"validation_spirals",
+     "data: {dataset: spirals, spirals_train: 300, validation: 300}\n"
+     "model:\n  layers: [{type: linear, out: 2}]\n",
+     "cfg.yaml:1: data.validation: must be in [0, 300) (the spirals training set has 300 "
+     "samples), got 300"},
+    {"schedule_floor_above_lr", minimal_with_inserted(12, "schedule: {type: cosine, min_lr: 0.01}"),
+     "cfg.yaml:12: schedule.min_lr: must be <= optimizer.lr (0.002), got 0.01"},
+    // widths
+    {"declared_in_does_not_chain",
+     "model:\n  layers:\n    - {type: linear, out: 256}\n    - {type: relu}\n"
+     "    - type: linear\n      in: 128\n      out: 10\n",
+     "cfg.yaml:6: model.layers[2].in: is 128 but the previous layer produces 256"},
+    {"declared_in_of_first_layer", "model:\n  layers:\n    - {type: linear, in: 28, out: 10}\n",
+     "cfg.yaml:3: model.layers[0].in: is 28 but the fashion_mnist input has 784 features"},
+    {"last_layer_out", minimal_with_line(9, "    - {type: linear, out: 12}"),
+     "cfg.yaml:9: model.layers[2].out: is 12 but " + kEndsWith10},
+    {"last_layer_out_spirals", "data: {dataset: spirals}\nmodel:\n  layers:\n    - {out: 10}\n",
+     "cfg.yaml:4: model.layers[0].out: is 10 but the model must end with a linear layer with "
+     "out: 2 (one score per spirals class)"},
+    {"last_layer_not_linear", minimal_with_inserted(10, "    - {type: relu}"),
+     "cfg.yaml:10: model.layers[3]: is a relu layer; " + kEndsWith10},
+    {"no_linear_layer", "seed: 1\nmodel:\n  layers: [{type: relu}]\n",
+     "cfg.yaml:3: model.layers: needs at least one linear layer; " + kEndsWith10},
+    {"no_model", "seed: 1\n",
+     "cfg.yaml:1: model.layers: needs at least one linear layer; " + kEndsWith10},
+    {"linear_without_out", minimal_with_line(7, "    - {type: linear}"),
+     "cfg.yaml:7: model.layers[0]: a linear layer needs 'out' (its output width, >= 1)"},
+    // the file as a whole
+    {"top_level_list", "- a\n- b\n",
+     "cfg.yaml:1: the top level must be a mapping of keys (allowed: " + kTopKeys + "), got a list"},
+    {"top_level_text", "just text\n",
+     "cfg.yaml:1: the top level must be a mapping of keys (allowed: " + kTopKeys +
+         "), got 'just text'"},
+    {"two_documents", std::string(kMinimalYaml) + "---\nseed: 2\n",
+     "cfg.yaml:15: a config is one YAML document, this file holds 2 (remove the '---')"},
+    {"syntax_flow_not_closed", "seed: 1\nmodel:\n  layers: [{type: linear\ntrain: {\n",
+     "cfg.yaml:4: invalid YAML: end of map flow not found"},
+    {"syntax_indentation", "seed: 1\ntrain:\n  epochs: 3\n   batch_size: 4\n",
+     "cfg.yaml:4: invalid YAML: illegal map value"},
+};
+
+class ConfigMessage : public ::testing::TestWithParam<MessageCase> {};
+
+TEST_P(ConfigMessage, IsExact) {
+  EXPECT_EQ(parse_error(GetParam().yaml), GetParam().message) << GetParam().yaml;
+}
+
+INSTANTIATE_TEST_SUITE_P(ConfigErrors, ConfigMessage, ::testing::ValuesIn(kMessageCases),
+                         [](const auto& info) { return info.param.label; });
+
 TEST(ConfigErrors, MinimalConfigIsValid) {
   EXPECT_NO_THROW(parse_config(kMinimalYaml, "a.yaml"));
 }
 
-TEST(ConfigErrors, UnknownTopLevelKeySuggestsTheClosest) {
-  const std::string msg = parse_error(minimal_with_line(10, "optimiser:"), "runs/my.yaml");
-  EXPECT_EQ(msg,
-            "runs/my.yaml:10: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? "
-            "allowed: name, seed, device, data, model, optimizer, schedule, train)");
+TEST(ConfigErrors, MessagesNameTheGivenPath) {
+  EXPECT_EQ(parse_error(minimal_with_line(11, "  lr: fast"), "runs/sub dir/my.yaml"),
+            "runs/sub dir/my.yaml:11: optimizer.lr: expected a number, got 'fast'");
 }
 
-TEST(ConfigErrors, UnknownKeyWithoutCloseMatchHasNoSuggestion) {
-  const std::string msg = parse_error(minimal_with_inserted(3, "colour: blue"));
-  EXPECT_EQ(msg,
-            "cfg.yaml:3: unknown key 'colour' in 'top level' (allowed: name, seed, device, data, "
-            "model, optimizer, schedule, train)");
-}
-
-TEST(ConfigErrors, FirstUnknownKeyInFileOrderIsReported) {
-  const std::string msg = parse_error(minimal_with_inserted(3, "zeta: 1\nalpha: 2"));
-  expect_contains(msg, {"cfg.yaml:3: unknown key 'zeta' in 'top level'"});
-}
-
-TEST(ConfigErrors, UnknownKeyPrefixIsSuggested) {
-  const std::string msg = parse_error(minimal_with_line(12, "tr:"));
-  expect_contains(msg, {"cfg.yaml:12: unknown key 'tr' in 'top level' (did you mean 'train'?"});
-}
-
-TEST(ConfigErrors, UnknownNestedKeyNamesItsSection) {
-  const std::string msg = parse_error(minimal_with_line(13, "  epocs: 2"));
-  EXPECT_EQ(msg,
-            "cfg.yaml:13: unknown key 'epocs' in 'train' (did you mean 'epochs'? allowed: epochs, "
-            "batch_size, eval_batch_size, precision, deterministic, log_every_steps, graph)");
-}
-
-TEST(ConfigErrors, KeyOfAnotherLayerTypeIsUnknown) {
-  const std::string msg = parse_error(minimal_with_line(8, "    - {type: relu, out: 5}"));
-  EXPECT_EQ(msg, "cfg.yaml:8: unknown key 'out' in 'model.layers[1]' (allowed: type)");
-  const std::string msg2 =
-      parse_error(minimal_with_line(7, "    - {type: linear, out: 32, pp: 0.5}"));
-  EXPECT_EQ(msg2,
-            "cfg.yaml:7: unknown key 'pp' in 'model.layers[0]' (allowed: type, out, in, bias)");
+TEST(ConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
+  EXPECT_NO_THROW(parse_config(minimal_with_inserted(5, "  validation: 59999"), "cfg.yaml"));
+  EXPECT_NO_THROW(parse_config(minimal_with_inserted(12, "  beta1: 0\n  weight_decay: 0"), "c"));
+  EXPECT_NO_THROW(parse_config(minimal_with_line(8, "    - {type: dropout, p: 0}"), "cfg.yaml"));
+  EXPECT_NO_THROW(
+      parse_config("model:\n  layers: [{type: linear, in: 784, out: 64}, {type: linear, in: 64, "
+                   "out: 10}]\n",
+                   "ok.yaml"));
 }
 
 TEST(ConfigErrors, KeysOfTheOtherOptimizerAreAccepted) {
@@ -83,192 +213,6 @@ TEST(ConfigErrors, KeysOfTheOtherOptimizerAreAccepted) {
                                 Overrides{{"optimizer.type=sgd"}});
   EXPECT_EQ(c.optimizer.type, OptimizerType::sgd);
   EXPECT_DOUBLE_EQ(c.optimizer.momentum, 0.5);
-  EXPECT_EQ(parse_error(minimal_with_inserted(12, "  momentum: 1.5")),
-            "cfg.yaml:12: optimizer.momentum: must be in [0, 1), got 1.5");
-}
-
-TEST(ConfigErrors, DuplicateKey) {
-  const std::string msg = parse_error(minimal_with_inserted(2, "seed: 8"));
-  expect_contains(msg, {"cfg.yaml:3: seed: given twice (first at cfg.yaml:2)"});
-}
-
-TEST(ConfigErrors, WrongTypeNumber) {
-  const std::string msg = parse_error(minimal_with_line(11, "  lr: fast"));
-  EXPECT_EQ(msg, "cfg.yaml:11: optimizer.lr: expected a number, got 'fast'");
-}
-
-TEST(ConfigErrors, WrongTypeInteger) {
-  EXPECT_EQ(parse_error(minimal_with_line(13, "  epochs: 2.5")),
-            "cfg.yaml:13: train.epochs: expected an integer, got '2.5'");
-  EXPECT_EQ(parse_error(minimal_with_line(2, "seed: -4")),
-            "cfg.yaml:2: seed: expected a non-negative integer, got '-4'");
-}
-
-TEST(ConfigErrors, WrongTypeBoolean) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(14, "  graph: maybe")),
-            "cfg.yaml:14: train.graph: expected true or false, got 'maybe'");
-}
-
-TEST(ConfigErrors, WrongTypeStringGotAList) {
-  EXPECT_EQ(parse_error(minimal_with_line(1, "name: [a, b]")),
-            "cfg.yaml:1: name: expected a string, got a list");
-}
-
-TEST(ConfigErrors, MissingValue) {
-  EXPECT_EQ(parse_error(minimal_with_line(11, "  lr:")),
-            "cfg.yaml:11: optimizer.lr: expected a number, got nothing");
-}
-
-TEST(ConfigErrors, NotANumberIsNotANumber) {
-  EXPECT_EQ(parse_error(minimal_with_line(11, "  lr: nan")),
-            "cfg.yaml:11: optimizer.lr: expected a number, got 'nan'");
-}
-
-TEST(ConfigErrors, EnumNotAllowed) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(11, "  type: adam")),
-            "cfg.yaml:11: optimizer.type: 'adam' is not allowed (allowed: adamw, sgd)");
-  EXPECT_EQ(parse_error(minimal_with_line(8, "    - {type: tanh}")),
-            "cfg.yaml:8: model.layers[1].type: 'tanh' is not allowed (allowed: linear, relu, "
-            "gelu, layernorm, dropout)");
-  EXPECT_EQ(parse_error(minimal_with_line(4, "  dataset: mnist")),
-            "cfg.yaml:4: data.dataset: 'mnist' is not allowed (allowed: fashion_mnist, spirals)");
-}
-
-TEST(ConfigErrors, StringChoiceNotAllowed) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(6, "  init: zeros")),
-            "cfg.yaml:6: model.init: 'zeros' is not allowed (allowed: kaiming_uniform, "
-            "xavier_uniform, normal)");
-  expect_contains(parse_error(minimal_with_inserted(3, "device: gpu")),
-                  {"cfg.yaml:3: device: 'gpu' is not allowed (allowed: cpu, cuda, cuda:N"});
-  expect_contains(parse_error(minimal_with_inserted(3, "device: cuda:x")),
-                  {"cfg.yaml:3: device: 'cuda:x' is not allowed"});
-}
-
-TEST(ConfigErrors, SectionThatIsNotAMapping) {
-  EXPECT_EQ(parse_error("model:\n  layers: [{type: linear, out: 10}]\ntrain: 5\n"),
-            "cfg.yaml:3: train: expected a mapping with the keys epochs, batch_size, "
-            "eval_batch_size, precision, deterministic, log_every_steps, graph, got '5'");
-}
-
-TEST(ConfigErrors, OutOfRange) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(14, "  batch_size: 0")),
-            "cfg.yaml:14: train.batch_size: must be >= 1, got 0");
-  EXPECT_EQ(parse_error(minimal_with_line(13, "  epochs: 0")),
-            "cfg.yaml:13: train.epochs: must be >= 1, got 0");
-  EXPECT_EQ(parse_error(minimal_with_line(11, "  lr: 0")),
-            "cfg.yaml:11: optimizer.lr: must be > 0, got 0");
-  EXPECT_EQ(parse_error(minimal_with_line(11, "  lr: -1e-3")),
-            "cfg.yaml:11: optimizer.lr: must be > 0, got -1e-3");
-  EXPECT_EQ(parse_error(minimal_with_inserted(12, "  beta1: 1.0")),
-            "cfg.yaml:12: optimizer.beta1: must be in [0, 1), got 1.0");
-  EXPECT_EQ(parse_error(minimal_with_inserted(12, "  beta2: -0.1")),
-            "cfg.yaml:12: optimizer.beta2: must be in [0, 1), got -0.1");
-  EXPECT_EQ(parse_error(minimal_with_inserted(12, "  eps: 0")),
-            "cfg.yaml:12: optimizer.eps: must be > 0, got 0");
-  EXPECT_EQ(parse_error(minimal_with_inserted(12, "  weight_decay: -0.01")),
-            "cfg.yaml:12: optimizer.weight_decay: must be >= 0, got -0.01");
-  EXPECT_EQ(parse_error(minimal_with_line(8, "    - {type: dropout, p: 1}")),
-            "cfg.yaml:8: model.layers[1].p: must be in [0, 1), got 1");
-  EXPECT_EQ(parse_error(minimal_with_line(7, "    - {type: linear, out: 0}")),
-            "cfg.yaml:7: model.layers[0].out: must be >= 1, got 0");
-}
-
-TEST(ConfigErrors, ValidationMustLeaveTrainingSamples) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(5, "  validation: 60000")),
-            "cfg.yaml:5: data.validation: must be in [0, 60000) (the fashion_mnist training set "
-            "has 60000 samples), got 60000");
-  EXPECT_EQ(parse_error(minimal_with_inserted(5, "  validation: -1")),
-            "cfg.yaml:5: data.validation: must be >= 0, got -1");
-  EXPECT_NO_THROW(parse_config(minimal_with_inserted(5, "  validation: 59999"), "cfg.yaml"));
-  const std::string spirals =
-      "data: {dataset: spirals, spirals_train: 300, validation: 300}\n"
-      "model:\n  layers: [{type: linear, out: 2}]\n";
-  expect_contains(parse_error(spirals),
-                  {"cfg.yaml:1: data.validation: must be in [0, 300) (the spirals training set"});
-}
-
-TEST(ConfigErrors, ScheduleFloorAboveLearningRate) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(12, "schedule: {type: cosine, min_lr: 0.01}")),
-            "cfg.yaml:12: schedule.min_lr: must be <= optimizer.lr (0.002), got 0.01");
-}
-
-TEST(ConfigErrors, DeclaredInputWidthMustChain) {
-  const std::string yaml =
-      "model:\n"
-      "  layers:\n"
-      "    - {type: linear, out: 256}\n"
-      "    - {type: relu}\n"
-      "    - type: linear\n"
-      "      in: 128\n"
-      "      out: 10\n";
-  EXPECT_EQ(parse_error(yaml),
-            "cfg.yaml:6: model.layers[2].in: is 128 but the previous layer produces 256");
-  EXPECT_EQ(parse_error("model:\n  layers:\n    - {type: linear, in: 28, out: 10}\n"),
-            "cfg.yaml:3: model.layers[0].in: is 28 but the fashion_mnist input has 784 features");
-  EXPECT_NO_THROW(
-      parse_config("model:\n  layers: [{type: linear, in: 784, out: 64}, {type: linear, in: 64, "
-                   "out: 10}]\n",
-                   "ok.yaml"));
-}
-
-TEST(ConfigErrors, LastLayerMustProduceTheClasses) {
-  EXPECT_EQ(parse_error(minimal_with_line(9, "    - {type: linear, out: 12}")),
-            "cfg.yaml:9: model.layers[2].out: is 12 but the model must end with a linear layer "
-            "with out: 10 (one score per fashion_mnist class)");
-  const std::string spirals =
-      "data: {dataset: spirals}\nmodel:\n  layers:\n    - {type: linear, out: 10}\n";
-  expect_contains(parse_error(spirals), {"cfg.yaml:4: model.layers[0].out: is 10 but",
-                                         "with out: 2", "(one score per spirals class)"});
-}
-
-TEST(ConfigErrors, LastLayerMustBeLinear) {
-  EXPECT_EQ(parse_error(minimal_with_inserted(10, "    - {type: relu}")),
-            "cfg.yaml:10: model.layers[3]: is a relu layer; the model must end with a linear "
-            "layer with out: 10 (one score per fashion_mnist class)");
-}
-
-TEST(ConfigErrors, ModelNeedsALinearLayer) {
-  EXPECT_EQ(parse_error("seed: 1\nmodel:\n  layers: [{type: relu}]\n"),
-            "cfg.yaml:3: model.layers: needs at least one linear layer; the model must end with a "
-            "linear layer with out: 10 (one score per fashion_mnist class)");
-  expect_contains(parse_error("seed: 1\n"),
-                  {"cfg.yaml:1: model.layers: needs at least one linear"});
-}
-
-TEST(ConfigErrors, LinearLayerNeedsOut) {
-  EXPECT_EQ(parse_error(minimal_with_line(7, "    - {type: linear}")),
-            "cfg.yaml:7: model.layers[0]: a linear layer needs 'out' (its output width, >= 1)");
-}
-
-TEST(ConfigErrors, LayersMustBeAList) {
-  EXPECT_EQ(parse_error("model:\n  layers: 3\n"),
-            "cfg.yaml:2: model.layers: expected a list, got '3'");
-}
-
-TEST(ConfigErrors, InvalidYamlSyntaxNamesTheLine) {
-  const std::string msg = parse_error("seed: 1\nmodel:\n  layers: [{type: linear\ntrain: {\n");
-  expect_contains(msg, {"cfg.yaml:", "invalid YAML"});
-  const std::string msg2 = parse_error("seed: 1\ntrain:\n  epochs: 3\n   batch_size: 4\n");
-  expect_contains(msg2, {"cfg.yaml:4: invalid YAML"});
-}
-
-TEST(ConfigErrors, OneDocumentOnly) {
-  const std::string msg = parse_error(std::string(kMinimalYaml) + "---\nseed: 2\n");
-  expect_contains(msg, {"cfg.yaml:", "a config is one YAML document, this file holds 2"});
-}
-
-TEST(ConfigErrors, TopLevelMustBeAMapping) {
-  EXPECT_EQ(parse_error("- a\n- b\n"),
-            "cfg.yaml:1: the top level must be a mapping of keys (allowed: name, seed, device, "
-            "data, model, optimizer, schedule, train), got a list");
-  expect_contains(parse_error("just text\n"),
-                  {"cfg.yaml:1: the top level must be a mapping", "got 'just text'"});
-}
-
-TEST(ConfigErrors, NameMustBeUsableInFileNames) {
-  EXPECT_EQ(parse_error(minimal_with_line(1, "name: a/b")),
-            "cfg.yaml:1: name: must not contain '/' or control characters, got 'a/b'");
-  EXPECT_EQ(parse_error(minimal_with_line(1, "name: ''")), "cfg.yaml:1: name: must not be empty");
 }
 
 TEST(ConfigErrors, MissingOrUnreadableFile) {
@@ -284,8 +228,8 @@ TEST(ConfigErrors, EmptyFileNeedsAModel) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("kasmina_empty_" + std::to_string(::getpid()) + ".yaml");
   std::ofstream(path).close();
-  expect_contains(testing::user_error_message([&] { load_config(path.string()); }),
-                  {path.string() + ":", "model.layers: needs at least one linear layer"});
+  EXPECT_EQ(testing::user_error_message([&] { load_config(path.string()); }),
+            path.string() + ":1: model.layers: needs at least one linear layer; " + kEndsWith10);
   std::filesystem::remove(path);
 }
 

@@ -84,6 +84,17 @@ TEST(ConfigOverrides, ValueErrorsNameTheSet) {
             "device index)");
 }
 
+TEST(ConfigOverrides, ErrorAboveAnOverrideThatCreatedTheListNamesIt) {
+  EXPECT_EQ(parse_error("seed: 1\n", "cfg.yaml", {"model.layers.0={type: relu}"}),
+            "--set model.layers.0={type: relu}: model.layers: needs at least one linear layer; "
+            "the model must end with a linear layer with out: 10 (one score per fashion_mnist "
+            "class)");
+  const Config c =
+      parse_config("seed: 1\n", "cfg.yaml", Overrides{{"model.layers.0={type: linear, out: 10}"}});
+  ASSERT_EQ(c.model.layers.size(), 1u);
+  EXPECT_EQ(c.model.layers[0].out, 10);
+}
+
 TEST(ConfigOverrides, ErrorsOutsideTheOverrideStillNameTheFile) {
   // The override is fine; the file's own mistake keeps its line.
   const std::string yaml = std::string(kMinimalYaml) + "  batch_size: 0\n";
