@@ -28,6 +28,7 @@ struct DeviceContext {
   MathMode math = MathMode::fp32;
   bool deterministic = true;
   bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)
+  int64_t epilogues_fused = 0, epilogues_unavailable = 0, epilogues_forced = 0;
   GemmAlgoCache algos;
   // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).
   void* scratch = nullptr;

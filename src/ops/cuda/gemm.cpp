@@ -73,9 +73,18 @@ bool fused_epilogues(Device dev) {
   return context(dev).fused_epilogues;
 }
 
+GemmEpilogueStats gemm_epilogue_stats(Device dev) {
+  const DeviceContext& ctx = context(dev);
+  return {ctx.epilogues_fused, ctx.epilogues_unavailable, ctx.epilogues_forced};
+}
+
 bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   KASMINA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm: empty problem " + describe(s));
-  if (!ctx.fused_epilogues && s.epilogue != CUBLASLT_EPILOGUE_DEFAULT) return false;
+  const bool fused = s.epilogue != CUBLASLT_EPILOGUE_DEFAULT;
+  if (fused && !ctx.fused_epilogues) {
+    ++ctx.epilogues_forced;
+    return false;
+  }
   const bool with_aux = epilogue_uses_aux(s.epilogue);
   const bool with_bias = epilogue_uses_bias(s.epilogue);
   const cublasComputeType_t compute =
@@ -155,7 +164,10 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     }
     it = ctx.algos.emplace(key, choice).first;
   }
-  if (!it->second.available) return false;
+  if (!it->second.available) {
+    ++ctx.epilogues_unavailable;
+    return false;
+  }
 
   const float alpha = 1.0f, beta = 0.0f;
   const cublasStatus_t st = cublasLtMatmul(ctx.lt, desc.op, &alpha, s.a, desc.a, s.b, desc.b, &beta,
@@ -163,12 +175,14 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
                                            ctx.workspace, it->second.workspace_bytes, ctx.stream);
   if (st == CUBLAS_STATUS_NOT_SUPPORTED && s.epilogue != CUBLASLT_EPILOGUE_DEFAULT) {
     it->second.available = false;  // remember: use the fallback for this configuration
+    ++ctx.epilogues_unavailable;
     return false;
   }
   if (st != CUBLAS_STATUS_SUCCESS) {
     throw InternalError("cublasLtMatmul failed (" + describe(s) + "): status " +
                         std::to_string(static_cast<int>(st)));
   }
+  if (fused) ++ctx.epilogues_fused;
   return true;
 }
 

@@ -1,5 +1,7 @@
 // Switches of the CUDA GEMM path for tests and benchmarks (plain C++, no CUDA headers).
 #pragma once
+#include <cstdint>
+
 #include "core/device.hpp"
 
 namespace kasmina::ops::cuda {
@@ -9,5 +11,13 @@ namespace kasmina::ops::cuda {
 // so that path can be tested on hardware where the epilogues exist. Default: on.
 void set_fused_epilogues(Device dev, bool on);
 bool fused_epilogues(Device dev);
+
+// How the linear ops' epilogues ran on a device so far.
+struct GemmEpilogueStats {
+  int64_t fused = 0;        // cuBLASLt epilogue used
+  int64_t unavailable = 0;  // cuBLASLt had no algorithm: own kernels used
+  int64_t forced = 0;       // fused epilogues switched off: own kernels used
+};
+GemmEpilogueStats gemm_epilogue_stats(Device dev);
 
 }  // namespace kasmina::ops::cuda
