@@ -1,4 +1,6 @@
 // --set key.path=value: applied in order to the YAML before validation; mistakes name the --set.
+#include <ostream>
+
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
@@ -7,7 +9,6 @@
 namespace kasmina {
 namespace {
 
-using testing::expect_contains;
 using testing::kMinimalYaml;
 using testing::parse_error;
 
@@ -68,27 +69,7 @@ TEST(ConfigOverrides, IndexPastTheEndAppends) {
   EXPECT_EQ(c.model.layers[4].out, 10);
 }
 
-TEST(ConfigOverrides, ValueErrorsNameTheSet) {
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"train.epochs=abc"}),
-            "--set train.epochs=abc: train.epochs: expected an integer, got 'abc'");
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"train.batch_size=0"}),
-            "--set train.batch_size=0: train.batch_size: must be >= 1, got 0");
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"optimizer.type=adam"}),
-            "--set optimizer.type=adam: optimizer.type: 'adam' is not allowed (allowed: adamw, "
-            "sgd)");
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.2.out=11"}),
-            "--set model.layers.2.out=11: model.layers[2].out: is 11 but the model must end with "
-            "a linear layer with out: 10 (one score per fashion_mnist class)");
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"device=tpu"}),
-            "--set device=tpu: device: 'tpu' is not allowed (allowed: cpu, cuda, cuda:N with N a "
-            "device index)");
-}
-
-TEST(ConfigOverrides, ErrorAboveAnOverrideThatCreatedTheListNamesIt) {
-  EXPECT_EQ(parse_error("seed: 1\n", "cfg.yaml", {"model.layers.0={type: relu}"}),
-            "--set model.layers.0={type: relu}: model.layers: needs at least one linear layer; "
-            "the model must end with a linear layer with out: 10 (one score per fashion_mnist "
-            "class)");
+TEST(ConfigOverrides, CreatesTheListAFileLacks) {
   const Config c =
       parse_config("seed: 1\n", "cfg.yaml", Overrides{{"model.layers.0={type: linear, out: 10}"}});
   ASSERT_EQ(c.model.layers.size(), 1u);
@@ -108,52 +89,78 @@ TEST(ConfigOverrides, OverrideFixesTheFile) {
             16);
 }
 
-TEST(ConfigOverrides, UnknownPathSuggests) {
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layrs=3"}),
-            "--set model.layrs=3: unknown key 'layrs' in 'model' (did you mean 'layers'? allowed: "
-            "layers, init)");
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"optimiser.lr=1"}),
-            "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean "
-            "'optimizer'? allowed: name, seed, device, data, model, optimizer, schedule, train)");
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.0.outt=5"}),
-            "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean "
-            "'out'? allowed: type, out, in, bias, p, eps)");
+// One --set applied to kMinimalYaml (unless `yaml` is given) and the exact message.
+struct SetCase {
+  std::string label;
+  std::string set;
+  std::string message;
+  std::string yaml = kMinimalYaml;
+};
+
+std::ostream& operator<<(std::ostream& os, const SetCase& c) {
+  return os << c.label;
 }
 
-TEST(ConfigOverrides, KeyOfAnotherLayerTypeNamesTheSet) {
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.0.p=0.5"}),
-            "--set model.layers.0.p=0.5: unknown key 'p' in 'model.layers[0]' (allowed: type, out, "
-            "in, bias)");
+const std::string kEndsWith10 =
+    "the model must end with a linear layer with out: 10 (one score per fashion_mnist class)";
+
+const SetCase kSetCases[] = {
+    // values are checked like the file's, and name the --set
+    {"integer", "train.epochs=abc",
+     "--set train.epochs=abc: train.epochs: expected an integer, got 'abc'"},
+    {"range", "train.batch_size=0",
+     "--set train.batch_size=0: train.batch_size: must be >= 1, got 0"},
+    {"enum", "optimizer.type=adam",
+     "--set optimizer.type=adam: optimizer.type: 'adam' is not allowed (allowed: adamw, sgd)"},
+    {"last_layer_width", "model.layers.2.out=11",
+     "--set model.layers.2.out=11: model.layers[2].out: is 11 but " + kEndsWith10},
+    {"device", "device=tpu",
+     "--set device=tpu: device: 'tpu' is not allowed (allowed: cpu, cuda, cuda:N with N a device "
+     "index)"},
+    {"key_of_another_layer_type", "model.layers.0.p=0.5",
+     "--set model.layers.0.p=0.5: unknown key 'p' in 'model.layers[0]' (allowed: type, out, in, "
+     "bias)"},
+    {"created_list_without_linear", "model.layers.0={type: relu}",
+     "--set model.layers.0={type: relu}: model.layers: needs at least one linear layer; " +
+         kEndsWith10,
+     "seed: 1\n"},
+    // paths outside the schema
+    {"unknown_key", "model.layrs=3",
+     "--set model.layrs=3: unknown key 'layrs' in 'model' (did you mean 'layers'? allowed: "
+     "layers, init)"},
+    {"unknown_section", "optimiser.lr=1",
+     "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? "
+     "allowed: name, seed, device, data, model, optimizer, schedule, train)"},
+    {"unknown_layer_key", "model.layers.0.outt=5",
+     "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean 'out'? "
+     "allowed: type, out, in, bias, p, eps)"},
+    {"index_out_of_range", "model.layers.7.out=5",
+     "--set model.layers.7.out=5: '7' is not an index of model.layers (it has 3 entries: use "
+     "0..3, where 3 appends one)"},
+    {"index_not_a_number", "model.layers.first.out=5",
+     "--set model.layers.first.out=5: 'first' is not an index of model.layers (it has 3 entries: "
+     "use 0..3, where 3 appends one)"},
+    {"into_a_value", "seed.low=3", "--set seed.low=3: seed is a single value; it has no key 'low'"},
+    {"scalar_section_in_file", "train.epochs=3",
+     "--set train.epochs=3: train is '5' at cfg.yaml:1, not a mapping",
+     "train: 5\nmodel:\n  layers: [{type: linear, out: 10}]\n"},
+    // malformed
+    {"no_equals", "train.epochs", "--set train.epochs: expected key.path=value (there is no '=')"},
+    {"empty_segment", "train..epochs=3",
+     "--set train..epochs=3: empty key in 'train..epochs' (expected key.path=value)"},
+    {"empty_path", "=3", "--set =3: empty key in '' (expected key.path=value)"},
+    {"bad_yaml_value", "train.epochs=[1,",
+     "--set train.epochs=[1,: the value is not valid YAML: end of sequence flow not found"},
+};
+
+class SetMessage : public ::testing::TestWithParam<SetCase> {};
+
+TEST_P(SetMessage, IsExact) {
+  EXPECT_EQ(parse_error(GetParam().yaml, "cfg.yaml", {GetParam().set}), GetParam().message);
 }
 
-TEST(ConfigOverrides, MalformedOverrides) {
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"train.epochs"}),
-            "--set train.epochs: expected key.path=value (there is no '=')");
-  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"train..epochs=3"}),
-                  {"--set train..epochs=3: empty key"});
-  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"=3"}), {"--set =3: empty key"});
-  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"train.epochs=[1,"}),
-                  {"--set train.epochs=[1,: the value is not valid YAML"});
-}
-
-TEST(ConfigOverrides, BadListIndex) {
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.7.out=5"}),
-            "--set model.layers.7.out=5: '7' is not an index of model.layers (it has 3 entries: "
-            "use 0..3, where 3 appends one)");
-  expect_contains(parse_error(kMinimalYaml, "cfg.yaml", {"model.layers.first.out=5"}),
-                  {"--set model.layers.first.out=5: 'first' is not an index of model.layers"});
-}
-
-TEST(ConfigOverrides, CannotDescendIntoAValue) {
-  EXPECT_EQ(parse_error(kMinimalYaml, "cfg.yaml", {"seed.low=3"}),
-            "--set seed.low=3: seed is a single value; it has no key 'low'");
-}
-
-TEST(ConfigOverrides, RefusesToReplaceAScalarSectionSilently) {
-  const std::string yaml = "train: 5\nmodel:\n  layers: [{type: linear, out: 10}]\n";
-  EXPECT_EQ(parse_error(yaml, "cfg.yaml", {"train.epochs=3"}),
-            "--set train.epochs=3: train is '5' at cfg.yaml:1, not a mapping");
-}
+INSTANTIATE_TEST_SUITE_P(ConfigOverrides, SetMessage, ::testing::ValuesIn(kSetCases),
+                         [](const auto& info) { return info.param.label; });
 
 }  // namespace
 }  // namespace kasmina
