@@ -5,6 +5,7 @@
 #include <exception>
 
 #include "cli/commands.hpp"
+#include "cli/inspect.hpp"
 #include "core/error.hpp"
 #include "kasmina_build_config.hpp"
 
@@ -20,6 +21,7 @@ int run(int argc, char** argv) {
   int exit_code = 0;
   add_train_command(app, exit_code);
   add_device_command(app, exit_code);
+  add_inspect_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

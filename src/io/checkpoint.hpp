@@ -48,6 +48,18 @@ void write_checkpoint(const std::string& path, const CheckpointState& state);
 // mismatch in dataset /tensors/model.0.weight (...)". Other bad files: see file_format.hpp.
 CheckpointState read_checkpoint(const std::string& path, bool verify = true);
 
+// The root attributes of a checkpoint, read without touching its datasets.
+struct CheckpointHeader {
+  int64_t schema_version = 0;
+  std::string kasmina_version;
+  std::string created;  // ISO 8601 UTC
+  std::string config_name;
+  int64_t step = 0;
+  int64_t epoch = 0;
+  int64_t epoch_position = 0;
+};
+CheckpointHeader read_checkpoint_header(const std::string& path);
+
 struct CheckpointVerification {
   bool ok = false;
   std::string failed_dataset;  // the first dataset that failed ("" when ok or not per-dataset)

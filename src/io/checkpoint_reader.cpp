@@ -115,6 +115,21 @@ CheckpointState read_checkpoint(const std::string& path, bool verify) {
   return translate_damage(path, [&] { return read_contents(path, verify); });
 }
 
+CheckpointHeader read_checkpoint_header(const std::string& path) {
+  return translate_damage(path, [&] {
+    H5Id file = open_kasmina_file(path, kCheckpointFormat);
+    CheckpointHeader h;
+    h.schema_version = read_attribute_i64(file, "schema_version");
+    h.kasmina_version = read_attribute_string(file, "kasmina_version");
+    h.created = read_attribute_string(file, "created");
+    h.config_name = read_attribute_string(file, "config_name");
+    h.step = read_attribute_i64(file, "step");
+    h.epoch = read_attribute_i64(file, "epoch");
+    h.epoch_position = read_attribute_i64(file, "epoch_position");
+    return h;
+  });
+}
+
 CheckpointVerification verify_checkpoint(const std::string& path) {
   CheckpointVerification v;
   try {

@@ -48,12 +48,18 @@ H5Id open_kasmina_file(const std::string& path, const std::string& expected_form
     if (format != expected_format)
       throw UserError(path + ": is a " + format + " file, expected " + expected_format);
     const int64_t version = read_attribute_i64(file, "schema_version");
-    if (version > kSchemaVersion)
-      throw UserError(path + ": schema_version " + std::to_string(version) +
-                      " is newer than this kasmina supports (" + std::to_string(kSchemaVersion) +
-                      ")");
-    if (version < 1)
-      throw UserError(path + ": truncated or damaged: schema_version " + std::to_string(version));
+    if (version > kSchemaVersion) {
+      std::string msg = path;
+      msg.append(": schema_version ").append(std::to_string(version));
+      msg.append(" is newer than this kasmina supports (");
+      msg.append(std::to_string(kSchemaVersion)).append(")");
+      throw UserError(msg);
+    }
+    if (version < 1) {
+      std::string msg = path;
+      msg.append(": truncated or damaged: schema_version ").append(std::to_string(version));
+      throw UserError(msg);
+    }
     return file;
   });
 }

@@ -35,7 +35,7 @@ void check_checksum(hid_t dataset, const std::string& name, uint32_t computed) {
   }
 }
 
-Column read_column(hid_t file, const std::string& name, bool verify) {
+Column read_column_unchecked(hid_t file, const std::string& name, bool verify) {
   H5Id ds = open_dataset(file, name);
   const int64_t rows = verified_rows(ds, name);
   if (is_string_dataset(ds)) {
@@ -46,6 +46,17 @@ Column read_column(hid_t file, const std::string& name, bool verify) {
   HostArray a = read_array(ds, rows);
   if (verify) check_checksum(ds, name, crc32_update(0, a.bytes.data(), a.bytes.size()));
   return a;
+}
+
+// Reads one column; any failure names the dataset.
+Column read_column(hid_t file, const std::string& name, bool verify) {
+  try {
+    return read_column_unchecked(file, name, verify);
+  } catch (const Hdf5Error& e) {
+    const std::string what = e.what();
+    if (what.find(name) != std::string::npos) throw;
+    throw Hdf5Error("dataset " + name + ": " + what);
+  }
 }
 
 int64_t column_rows(const Column& c) {
