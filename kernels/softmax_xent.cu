@@ -6,6 +6,7 @@
 // prevent; the CPU twin rejects it) makes the loss NaN.
 #include <cmath>
 
+#include "kernels/vector_io.cuh"
 #include "kernels/warp_reduce.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -18,6 +19,8 @@ namespace {
 constexpr int kRowsPerBlock = 8;  // warps per block
 constexpr int kFinalThreads = 1024;
 
+// V = 4: float4 accesses (classes % 4 == 0, 16-byte aligned rows); V = 1 otherwise.
+template <int V>
 __global__ void softmax_xent_rows_kernel(const float* __restrict__ logits,
                                          const int32_t* __restrict__ labels, int64_t rows,
                                          int64_t classes, float grad_scale,
@@ -29,25 +32,40 @@ __global__ void softmax_xent_rows_kernel(const float* __restrict__ logits,
   const float* z = logits + row * classes;
   float best = -INFINITY;
   int64_t best_idx = classes;  // larger than any index: loses every tie
-  for (int64_t c = lane; c < classes; c += 32) {
-    const float v = z[c];
-    if (v > best || (v == best && c < best_idx)) {
-      best = v;
-      best_idx = c;
+  for (int64_t c = lane * V; c < classes; c += 32 * V) {
+    float v[V];
+    kernels::load_floats<V>(z, c, v);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      if (v[j] > best || (v[j] == best && c + j < best_idx)) {
+        best = v[j];
+        best_idx = c + j;
+      }
     }
   }
   kernels::warp_argmax(best, best_idx);
   float sum = 0.0f;
-  for (int64_t c = lane; c < classes; c += 32) sum += expf(z[c] - best);
+  for (int64_t c = lane * V; c < classes; c += 32 * V) {
+    float v[V];
+    kernels::load_floats<V>(z, c, v);
+#pragma unroll
+    for (int j = 0; j < V; ++j) sum += expf(v[j] - best);
+  }
   sum = kernels::warp_sum(sum);
   const int32_t label = labels[row];
   const bool valid = label >= 0 && label < classes;
   if (dlogits) {
     const float inv = 1.0f / sum;
     float* d = dlogits + row * classes;
-    for (int64_t c = lane; c < classes; c += 32) {
-      const float prob = expf(z[c] - best) * inv;
-      d[c] = (prob - (c == label ? 1.0f : 0.0f)) * grad_scale;
+    for (int64_t c = lane * V; c < classes; c += 32 * V) {
+      float v[V], g[V];
+      kernels::load_floats<V>(z, c, v);
+#pragma unroll
+      for (int j = 0; j < V; ++j) {
+        const float prob = expf(v[j] - best) * inv;
+        g[j] = (prob - (c + j == label ? 1.0f : 0.0f)) * grad_scale;
+      }
+      kernels::store_floats<V>(d, c, g);
     }
   }
   if (lane == 0) {
@@ -107,7 +125,10 @@ void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, 
   auto* row_loss = reinterpret_cast<double*>(buffer);
   auto* row_hit = reinterpret_cast<int32_t*>(buffer + loss_bytes);
   const auto blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  softmax_xent_rows_kernel<<<blocks, kRowsPerBlock * 32, 0, ctx.stream>>>(
+  const bool vec =
+      classes % 4 == 0 && aligned16(logits.raw()) && (!dlogits || aligned16(dlogits->raw()));
+  auto rows_kernel = vec ? softmax_xent_rows_kernel<4> : softmax_xent_rows_kernel<1>;
+  rows_kernel<<<blocks, kRowsPerBlock * 32, 0, ctx.stream>>>(
       logits.data<float>(), labels.data<int32_t>(), rows, classes, grad_scale,
       dlogits ? dlogits->data<float>() : nullptr, row_loss, row_hit);
   KASMINA_LAUNCH_CHECK("softmax_xent_rows_kernel");

@@ -112,7 +112,7 @@ TEST_P(SoftmaxXentVsCpu, LossGradCorrect) {
 std::vector<RowsCols> softmax_cases() {
   std::vector<RowsCols> out;
   for (int64_t b : {1, 7, 129, 1000, 8192}) {
-    for (int64_t n : {1, 3, 10, 33, 1023}) out.push_back({b, n});
+    for (int64_t n : {1, 3, 4, 10, 33, 1000, 1023}) out.push_back({b, n});
   }
   return out;
 }
