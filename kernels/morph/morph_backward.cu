@@ -23,7 +23,7 @@ constexpr int kSeedsPerBlock = 32;
 constexpr int kRowLanes = 8;
 constexpr int kRowsPerBlock = 32;
 constexpr int kGradThreads = 128;
-constexpr int kGradSmemFloats = 12288;  // 48 KiB of per-row gradient contributions
+constexpr int kGradSmemFloats = 11264;  // 44 KiB of per-row gradient contributions
 constexpr int kGradMaxRowsPerTile = 64;
 
 template <int CMAX>
@@ -85,7 +85,9 @@ __global__ void __launch_bounds__(kGradThreads)
   const float alpha = st.alpha[s];
   const float iso_scale = 2.0f / (static_cast<float>(B) * static_cast<float>(C));
   int rows_per_tile = kGradSmemFloats / (P > 0 ? P : 1);
-  rows_per_tile = rows_per_tile < 1 ? 1 : (rows_per_tile > kGradMaxRowsPerTile ? kGradMaxRowsPerTile : rows_per_tile);
+  rows_per_tile = rows_per_tile < 1
+                      ? 1
+                      : (rows_per_tile > kGradMaxRowsPerTile ? kGradMaxRowsPerTile : rows_per_tile);
   for (int i = threadIdx.x; i < pool.region; i += kGradThreads) grad[i] = 0.0f;
   for (int64_t r0 = 0; r0 < B; r0 += rows_per_tile) {
     const int rows = static_cast<int>(B - r0 < rows_per_tile ? B - r0 : rows_per_tile);
@@ -132,8 +134,9 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   KASMINA_CHECK(dy.shape() == x.shape() && dy.dtype() == x.dtype() && dy.device() == x.device(),
                 "morph_backward: dy shape/dtype/device differs from x");
   if (dx) {
-    KASMINA_CHECK(dx->shape() == x.shape() && dx->dtype() == x.dtype() && dx->device() == x.device(),
-                  "morph_backward: dx shape/dtype/device differs from x");
+    KASMINA_CHECK(
+        dx->shape() == x.shape() && dx->dtype() == x.dtype() && dx->device() == x.device(),
+        "morph_backward: dx shape/dtype/device differs from x");
   }
   if (B == 0) return;
   const int32_t C = L.shape.chunk;
@@ -142,7 +145,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const SeedStateView sv = morph_detail::state_view(L);
   const PoolView<float> pv = morph_detail::pool_view<float>(L);
   if (dx) {
-    const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && aligned16(dx->raw());
+    const bool vec =
+        C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && aligned16(dx->raw());
     const dim3 grid(static_cast<unsigned>((L.seeds + kSeedsPerBlock - 1) / kSeedsPerBlock),
                     static_cast<unsigned>((B + kRowsPerBlock - 1) / kRowsPerBlock));
     const dim3 block(kSeedsPerBlock, kRowLanes);

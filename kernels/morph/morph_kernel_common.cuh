@@ -54,7 +54,9 @@ __device__ __forceinline__ void store_chunk(float* __restrict__ dst, int32_t C, 
   }
 }
 
-inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+inline bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
 
 // Calls f.template operator()<CMAX>() with the smallest supported bound >= C.
 template <class F>

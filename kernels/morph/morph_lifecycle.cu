@@ -85,7 +85,8 @@ __global__ void __launch_bounds__(kThreads)
     if (want && rank < granted) {
       const TransitionDecision d = make_decision(Stage::training, Reason::training_slot,
                                                  static_cast<float>(training + rank));
-      ring[(head + rank) % ring_cap] = make_event(now, rules.layer, s, st.stage[s], st.blueprint[s], d);
+      ring[(head + rank) % ring_cap] =
+          make_event(now, rules.layer, s, st.stage[s], st.blueprint[s], d);
       apply_transition(st, s, d.to, pool);
     }
     __syncthreads();

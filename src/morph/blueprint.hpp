@@ -23,7 +23,7 @@
 #include "morph/morph_config.hpp"
 
 // Unrolls the fixed-bound chunk loops in kernels (so a row stays in registers).
-#if defined(__CUDACC__)
+#if defined(__CUDA_ARCH__)
 #define KASMINA_MORPH_UNROLL _Pragma("unroll")
 #else
 #define KASMINA_MORPH_UNROLL

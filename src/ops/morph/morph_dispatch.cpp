@@ -4,15 +4,6 @@
 
 namespace kasmina::ops {
 
-namespace {
-
-[[noreturn]] void no_cuda(const char* op) {
-  throw UserError(std::string(op) +
-                  ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
-}
-
-}  // namespace
-
 #if KASMINA_HAS_CUDA
 #define KASMINA_MORPH_ROUTE(dev, name, ...) \
   do {                                      \
@@ -22,6 +13,15 @@ namespace {
     return cuda::name(__VA_ARGS__);         \
   } while (0)
 #else
+namespace {
+
+[[noreturn]] void no_cuda(const char* op) {
+  throw UserError(std::string(op) +
+                  ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
+}
+
+}  // namespace
+
 #define KASMINA_MORPH_ROUTE(dev, name, ...) \
   do {                                      \
     if ((dev).is_cpu()) {                   \
