@@ -109,6 +109,11 @@ struct Overrides {
   std::vector<std::string> sets;  // "key.path=value" from --set, applied in order
 };
 
+// "key.path=VALUE" with VALUE quoted as a YAML string, for overrides built from text that must
+// stay a string whatever it contains (a directory such as "~", "#1" or "a: b"):
+// Overrides::sets.push_back(string_override("data.dir", dir)).
+std::string string_override(const std::string& key_path, const std::string& value);
+
 // Reads and validates a config; applies --set overrides before validation.
 // Throws UserError (file:line: key: message) on any problem.
 Config load_config(const std::string& path, const Overrides& overrides = {});

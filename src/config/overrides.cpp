@@ -1,5 +1,6 @@
 #include "config/overrides.hpp"
 
+#include "config/config.hpp"
 #include "config/scalar_codec.hpp"
 #include "core/error.hpp"
 
@@ -122,6 +123,20 @@ class OverrideApplier {
 };
 
 }  // namespace
+
+}  // namespace kasmina::config_detail
+
+namespace kasmina {
+
+std::string string_override(const std::string& key_path, const std::string& value) {
+  YAML::Emitter quoted;
+  quoted << YAML::DoubleQuoted << value;
+  return key_path + "=" + quoted.c_str();
+}
+
+}  // namespace kasmina
+
+namespace kasmina::config_detail {
 
 void apply_overrides(YAML::Node& root, const std::vector<std::string>& sets, const Shape& top,
                      ReadContext& ctx) {

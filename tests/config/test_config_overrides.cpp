@@ -31,6 +31,15 @@ TEST(ConfigOverrides, AddsKeysAndSectionsTheFileLacks) {
   EXPECT_FALSE(c.train.graph);
 }
 
+TEST(ConfigOverrides, StringOverrideKeepsAnyTextAString) {
+  for (const std::string dir : {"/plain/dir", "~", "#1", "a: b", "[x]", "say \"hi\"", "back\\slash",
+                                "* star", "true", "12", "tab\there", "caf\u00e9"}) {
+    const std::string set = string_override("data.dir", dir);
+    EXPECT_EQ(parse_with({set}).data.dir, dir) << set;
+  }
+  EXPECT_EQ(string_override("data.dir", "/d"), "data.dir=\"/d\"");
+}
+
 TEST(ConfigOverrides, AppliedInOrderLastWins) {
   const Config c = parse_with({"train.epochs=3", "train.epochs=4"});
   EXPECT_EQ(c.train.epochs, 4);
