@@ -1,6 +1,13 @@
 // Every key of the configuration, its type (from the member), its rule and, where it applies
-// only to some variants (a layer type), the condition. configs/README.md
-// documents the same keys.
+// only to some variants (a layer type), the condition. configs/README.md documents the same
+// keys.
+//
+// To add a key: add the member (with its default) to the struct in config.hpp and one
+// `value(...)` line to the struct's table below; reading, range checking, --set, the resolved
+// YAML and the error messages follow. A new section is a struct, a table function and one
+// `section(...)` line in its parent; a list of sections is `list(...)`; a new enum needs its
+// names in enum_names.hpp; a key for one layer type only takes `.only_if(layer_is<...>)`.
+// Rules between keys go in config_checks.cpp.
 #include "config/config_schema.hpp"
 
 #include "config/config_checks.hpp"

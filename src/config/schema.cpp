@@ -17,4 +17,11 @@ std::shared_ptr<const Shape> value_shape() {
   return shape;
 }
 
+std::shared_ptr<const Shape> list_shape(std::shared_ptr<const Shape> element) {
+  auto shape = std::make_shared<Shape>();
+  shape->kind = Shape::Kind::list;
+  shape->element = std::move(element);
+  return shape;
+}
+
 }  // namespace kasmina::config_detail

@@ -185,6 +185,30 @@ class Section {
 
 std::shared_ptr<const Shape> value_shape();
 
+// Reads a scalar and applies `rule` to it.
+template <class T>
+T read_checked(const YAML::Node& node, const Rule<T>& rule, const ReadContext& ctx,
+               const std::string& path) {
+  T v = read_scalar<T>(node, ctx, path);
+  if (rule) {
+    if (std::optional<std::string> problem = rule(v, node.Scalar())) ctx.fail(node, path, *problem);
+  }
+  return v;
+}
+
+// Calls visit(element, element_path) for each element of the list `node` (nothing: no
+// elements); anything but a list is an error.
+template <class Visit>
+void for_each_element(const YAML::Node& node, const ReadContext& ctx, const std::string& path,
+                      Visit visit) {
+  if (!node.IsDefined() || node.IsNull()) return;
+  if (!node.IsSequence()) ctx.fail(node, path, "expected a list, got " + describe_node(node));
+  for (std::size_t i = 0; i < node.size(); ++i) visit(node[i], element_path(path, i));
+}
+
+// The shape of a list whose elements have shape `element`.
+std::shared_ptr<const Shape> list_shape(std::shared_ptr<const Shape> element);
+
 // A scalar key stored in `member` (number, integer, boolean, string or named enum), with an
 // optional rule for its value.
 template <class S, class T>
@@ -195,11 +219,7 @@ Field<S> value(std::string name, T S::*member, std::type_identity_t<Rule<T>> rul
   f.expected = expected_text<T>();
   f.read = [member, rule](S& s, const YAML::Node& node, const ReadContext& ctx,
                           const std::string& path) {
-    T v = read_scalar<T>(node, ctx, path);
-    if (rule) {
-      if (std::optional<std::string> problem = rule(v, node.Scalar()))
-        ctx.fail(node, path, *problem);
-    }
+    T v = read_checked<T>(node, rule, ctx, path);
     s.*member = std::move(v);
   };
   f.write = [member](const S& s, YAML::Emitter& out) { emit_scalar(out, s.*member); };
@@ -223,26 +243,44 @@ template <class S, class T>
 Field<S> list(std::string name, std::vector<T> S::*member, const Section<T>& table) {
   Field<S> f;
   f.name = std::move(name);
-  auto shape = std::make_shared<Shape>();
-  shape->kind = Shape::Kind::list;
-  shape->element = table.shape();
-  f.shape = std::move(shape);
+  f.shape = list_shape(table.shape());
   f.read = [member, &table](S& s, const YAML::Node& node, const ReadContext& ctx,
                             const std::string& path) {
     std::vector<T> items;
-    if (node.IsDefined() && !node.IsNull()) {
-      if (!node.IsSequence()) ctx.fail(node, path, "expected a list, got " + describe_node(node));
-      for (std::size_t i = 0; i < node.size(); ++i) {
-        T item{};
-        table.read(item, node[i], ctx, element_path(path, i));
-        items.push_back(std::move(item));
-      }
-    }
+    for_each_element(node, ctx, path, [&](const YAML::Node& element, const std::string& key) {
+      T item{};
+      table.read(item, element, ctx, key);
+      items.push_back(std::move(item));
+    });
     s.*member = std::move(items);
   };
   f.write = [member, &table](const S& s, YAML::Emitter& out) {
     out << YAML::BeginSeq;
     for (const T& item : s.*member) table.write(item, out);
+    out << YAML::EndSeq;
+  };
+  return f;
+}
+
+// A list of scalars (numbers, strings, enums) stored in `member`, e.g. `blueprints: [a, b]`;
+// each element is read and checked like a single value (`rule` applies to every element).
+template <class S, class T>
+Field<S> value_list(std::string name, std::vector<T> S::*member,
+                    std::type_identity_t<Rule<T>> rule = {}) {
+  Field<S> f;
+  f.name = std::move(name);
+  f.shape = list_shape(value_shape());
+  f.read = [member, rule](S& s, const YAML::Node& node, const ReadContext& ctx,
+                          const std::string& path) {
+    std::vector<T> items;
+    for_each_element(node, ctx, path, [&](const YAML::Node& element, const std::string& key) {
+      items.push_back(read_checked<T>(element, rule, ctx, key));
+    });
+    s.*member = std::move(items);
+  };
+  f.write = [member](const S& s, YAML::Emitter& out) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const T& item : s.*member) emit_scalar(out, item);
     out << YAML::EndSeq;
   };
   return f;

@@ -168,18 +168,21 @@ std::string format_checkpoint_summary(const json& j) {
                 "elements");
   o << line;
   for (const auto& g : j["tensor_groups"]) {
+    const auto& tensors = g["tensors"];
+    if (tensors.size() == 1 && tensors[0]["name"] == g["name"]) {  // a group of its own
+      const auto& t = tensors[0];
+      std::snprintf(line, sizeof line, "  %-44s %-9s %-18s %12lld\n",
+                    t["name"].get<std::string>().c_str(), t["dtype"].get<std::string>().c_str(),
+                    shape_text(t["shape"]).c_str(),
+                    static_cast<long long>(t["elements"].get<int64_t>()));
+      o << line;
+      continue;
+    }
     std::snprintf(line, sizeof line, "  %-44s %-9s %-18s %12lld\n",
                   g["name"].get<std::string>().c_str(), "", "",
                   static_cast<long long>(g["elements"].get<int64_t>()));
     o << line;
-    if (g["tensors"].size() == 1 && g["tensors"][0]["name"] == g["name"]) {
-      const auto& t = g["tensors"][0];
-      std::snprintf(line, sizeof line, "    %-42s %-9s %-18s\n", "",
-                    t["dtype"].get<std::string>().c_str(), shape_text(t["shape"]).c_str());
-      o << line;
-      continue;
-    }
-    for (const auto& t : g["tensors"]) {
+    for (const auto& t : tensors) {
       std::snprintf(line, sizeof line, "    %-42s %-9s %-18s %12lld\n",
                     t["name"].get<std::string>().c_str(), t["dtype"].get<std::string>().c_str(),
                     shape_text(t["shape"]).c_str(),

@@ -15,6 +15,10 @@ namespace {
 
 using nlohmann::json;
 
+constexpr const char* kEpochMetrics[] = {
+    "train_loss", "train_accuracy", "validation_loss", "validation_accuracy",
+    "test_loss",  "test_accuracy",  "seconds"};
+
 // A NaN-aware JSON number (NaN -> null).
 json number(double v) {
   return std::isnan(v) ? json(nullptr) : json(v);
@@ -198,9 +202,10 @@ std::string format_telemetry_summary(const json& j) {
     std::snprintf(line, sizeof line, "\n  %-22s %12s %8s %12s\n", "epoch metric", "best", "epoch",
                   "final");
     o << line;
-    for (const auto& [name, m] : j["epoch_metrics"].items()) {
-      std::snprintf(line, sizeof line, "  %-22s %12s %8s %12s\n", name.c_str(),
-                    fmt(m["best"]).c_str(), fmt(m["best_epoch"]).c_str(), fmt(m["final"]).c_str());
+    for (const char* name : kEpochMetrics) {
+      const json& m = j["epoch_metrics"][name];
+      std::snprintf(line, sizeof line, "  %-22s %12s %8s %12s\n", name, fmt(m["best"]).c_str(),
+                    fmt(m["best_epoch"]).c_str(), fmt(m["final"]).c_str());
       o << line;
     }
   }

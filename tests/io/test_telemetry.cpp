@@ -231,6 +231,8 @@ TEST(Telemetry, ReadableAfterSigkillUpToTheLastFlush) {
   char byte = 0;
   ASSERT_EQ(read(ready[0], &byte, 1), 1);
   close(ready[0]);
+  // While the writer still holds the file open (as during a run), a reader sees the flushed rows.
+  run.expect_matches(read_telemetry(path));
   ASSERT_EQ(kill(child, SIGKILL), 0);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
