@@ -219,8 +219,7 @@ Field<S> value(std::string name, T S::*member, std::type_identity_t<Rule<T>> rul
   f.expected = expected_text<T>();
   f.read = [member, rule](S& s, const YAML::Node& node, const ReadContext& ctx,
                           const std::string& path) {
-    T v = read_checked<T>(node, rule, ctx, path);
-    s.*member = std::move(v);
+    s.*member = read_checked<T>(node, rule, ctx, path);
   };
   f.write = [member](const S& s, YAML::Emitter& out) { emit_scalar(out, s.*member); };
   return f;
