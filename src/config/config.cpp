@@ -1,6 +1,8 @@
 // load_config / parse_config / to_yaml: YAML text -> overrides -> schema tables -> Config.
 #include "config/config.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -71,18 +73,23 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
 
 Config load_config(const std::string& path, const Overrides& overrides) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw UserError(path + ": cannot read the config file: it does not exist");
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    throw UserError(
+        path + ": cannot read the config file: " +
+        (ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "it does not exist"));
   }
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  if (!std::filesystem::is_regular_file(status)) {
     throw UserError(path + ": cannot read the config file: it is not a regular file");
   }
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  std::string text;
-  if (in) text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  if (!in.is_open() || in.bad()) {
-    throw UserError(path + ": cannot read the config file (permission denied or I/O error)");
+  if (!in.is_open()) {
+    throw UserError(path + ": cannot read the config file: " +
+                    (errno != 0 ? std::strerror(errno) : "open failed"));
   }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw UserError(path + ": cannot read the config file: I/O error");
   return parse_config(text, path, overrides);
 }
 

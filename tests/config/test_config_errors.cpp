@@ -5,6 +5,8 @@
 #include <fstream>
 #include <ostream>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
@@ -222,6 +224,17 @@ TEST(ConfigErrors, MissingOrUnreadableFile) {
   const std::string dir = std::filesystem::temp_directory_path().string();
   expect_contains(testing::user_error_message([&] { load_config(dir); }),
                   {dir + ": cannot read the config file: it is not a regular file"});
+}
+
+TEST(ConfigErrors, FileWithoutReadPermission) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads files whatever their permissions";
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("kasmina_noread_" + std::to_string(::getpid()) + ".yaml");
+  std::ofstream(path) << testing::kMinimalYaml;
+  std::filesystem::permissions(path, std::filesystem::perms::none);
+  EXPECT_EQ(testing::user_error_message([&] { load_config(path.string()); }),
+            path.string() + ": cannot read the config file: Permission denied");
+  std::filesystem::remove(path);
 }
 
 TEST(ConfigErrors, EmptyFileNeedsAModel) {
