@@ -180,6 +180,12 @@ KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
                 0, 1);
       st.snapshot_opt_step[s] = st.opt_step[s];
       st.has_snapshot[s] = 1;
+      // The objective changes from the isolated loss to the global one: fresh AdamW moments.
+      for (int32_t i = 0; i < n; ++i) {
+        pool.at(slot, PoolRegion::moment1)[i] = T(0);
+        pool.at(slot, PoolRegion::moment2)[i] = T(0);
+      }
+      st.opt_step[s] = 0;
       st.alpha[s] = 0.0f;
       st.ramp_steps[s] = 0;
       st.grad_norm_ema[s] = -1.0f;

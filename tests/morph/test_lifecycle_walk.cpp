@@ -3,6 +3,7 @@
 // events are recorded in order.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -124,6 +125,13 @@ TEST(MorphLifecycleWalk, RollbackRestoresPreGraftState) {
         grafting = true;
         const std::vector<float> pool = L.pool.to_vector<float>();
         at_graft.assign(pool.begin(), pool.begin() + n);  // slot 0 parameters
+        // Fresh AdamW state for the global objective; the snapshot kept the trained moments.
+        const auto m1 = pool.begin() + L.pool_region * static_cast<int32_t>(PoolRegion::moment1);
+        const auto snap_m1 =
+            pool.begin() + L.pool_region * static_cast<int32_t>(PoolRegion::snapshot_moment1);
+        EXPECT_TRUE(std::all_of(m1, m1 + n, [](float v) { return v == 0.0f; }));
+        EXPECT_FALSE(std::all_of(snap_m1, snap_m1 + n, [](float v) { return v == 0.0f; }));
+        EXPECT_EQ(layer.seed_state().download().view().opt_step[0], 0);
       }
     }
     if (grafting) ++graft_steps;
