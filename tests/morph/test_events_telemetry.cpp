@@ -62,7 +62,9 @@ TEST(MorphTelemetry, DormantLayerSamplesOnlyTheStepBeforeEachRead) {
     layer.forward(last_x, Mode::train, clock.ctx);
     identity.push_back(layer.last_forward_was_identity());
     layer.end_step(clock.ctx);
-    if (step < 2) EXPECT_TRUE(layer.last_telemetry().empty());
+    if (step < 2) {
+      EXPECT_TRUE(layer.last_telemetry().empty());
+    }
   }
   EXPECT_EQ(identity, (std::vector<bool>{true, true, false, true, true, false}));
   const std::vector<SeedTelemetry>& t = layer.last_telemetry();

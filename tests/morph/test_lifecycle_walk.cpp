@@ -75,10 +75,12 @@ TEST(MorphLifecycleWalk, ScheduleDrivesSeedsToFossilizedAndCulled) {
   EXPECT_EQ(events.front().blueprint, static_cast<int32_t>(BlueprintKind::residual_mlp));
   for (const MorphEvent& e : events) EXPECT_FALSE(reason_is_refusal(static_cast<Reason>(e.reason)));
   for (const MorphEvent& e : events) {
-    if (e.seed == 2 && e.to == static_cast<int32_t>(S::culled) && e.from != e.to)
+    if (e.seed == 2 && e.to == static_cast<int32_t>(S::culled) && e.from != e.to) {
       EXPECT_EQ(e.reason, static_cast<int32_t>(Reason::not_improved));
-    if (e.seed == 1 && e.to == static_cast<int32_t>(S::grafting))
+    }
+    if (e.seed == 1 && e.to == static_cast<int32_t>(S::grafting)) {
       EXPECT_EQ(e.reason, static_cast<int32_t>(Reason::loss_gate));
+    }
   }
   // The fossilized seed is applied; the culled one is the identity again and its slot is free.
   const Tensor x = testing::random_tensor<float>({16, 32}, 77);
