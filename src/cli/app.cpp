@@ -22,6 +22,7 @@ int run(int argc, char** argv) {
   add_train_command(app, exit_code);
   add_device_command(app, exit_code);
   add_inspect_command(app, exit_code);
+  add_bench_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

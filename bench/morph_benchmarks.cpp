@@ -1,0 +1,171 @@
+// Benchmarks of the fused morphogenetic ops (src/ops/morph/) at the target shapes: forward with
+// telemetry (B 512 S 1024 C 16; B 256 S 1000 C 16), forward + backward (B 512 S 1024 C 16),
+// the lifecycle step and the blueprint optimizer. 10% of the seeds are active, with the
+// residual_mlp blueprint (hidden 4): every other active seed TRAINING (isolated loss, no
+// blend), the rest GRAFTING with alpha 0.5 (blended into the output). The lifecycle is
+// configured so that no seed changes stage while the benchmark runs (steady state).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/registry.hpp"
+#include "bench/timed_loop.hpp"
+#include "core/rng.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/blueprint_pool.hpp"
+#include "morph/kasmina_layer.hpp"
+#include "ops/morph/morph_ops.hpp"
+
+namespace kasmina::bench {
+
+namespace {
+
+constexpr int32_t kChunk = 16;
+constexpr int32_t kHidden = 4;
+constexpr int32_t kActiveEvery = 10;  // 10% of the seeds active
+
+struct MorphShape {
+  int64_t batch;
+  int32_t seeds;
+  std::string name() const {
+    return "B" + std::to_string(batch) + "_S" + std::to_string(seeds) + "_C" +
+           std::to_string(kChunk);
+  }
+  int32_t active() const { return (seeds + kActiveEvery - 1) / kActiveEvery; }
+  double elements() const { return static_cast<double>(batch) * seeds * kChunk; }
+  // residual_mlp: C -> hidden -> C, a multiply-add per weight, for each active (seed, row).
+  double blueprint_flops() const {
+    return 2.0 * 2.0 * kChunk * kHidden * active() * static_cast<double>(batch);
+  }
+};
+
+morph::MorphConfig bench_config(const MorphShape& sh) {
+  morph::MorphConfig c;
+  c.width = static_cast<int64_t>(sh.seeds) * kChunk;
+  c.seeds = sh.seeds;
+  c.hidden = kHidden;
+  c.pool_slots = sh.active();
+  c.telemetry_every = 1 << 30;
+  // Steady state: nothing leaves its stage while the benchmark runs.
+  for (int32_t& m : c.lifecycle.min_steps) m = 1 << 30;
+  c.lifecycle.training_loss_threshold = 0.0f;
+  c.lifecycle.max_training_steps = 1 << 30;
+  c.grafting_params.ramp_steps = 1 << 30;
+  return c;
+}
+
+// A prepared layer with its seeds placed (see the file comment) and its inputs.
+struct MorphFixture {
+  MorphFixture(const MorphShape& sh, Device dev) : shape(sh), layer(bench_config(sh)) {
+    layer.prepare(sh.batch, dev);
+    place_seeds();
+    const int64_t width = static_cast<int64_t>(sh.seeds) * kChunk;
+    x = random_normal({sh.batch, width}, 50, dev);
+    dy = random_normal({sh.batch, width}, 51, dev, 0.01);
+    out = Tensor::empty({sh.batch, width}, DType::f32, dev);
+    dx = Tensor::empty({sh.batch, width}, DType::f32, dev);
+    step = Tensor::zeros({1}, DType::i64, dev);
+  }
+
+  void place_seeds() {
+    const ops::MorphLayerBuffers& L = layer.buffers();
+    morph::HostSeedState h = morph::SeedState::initial_host_state(L.seeds);
+    morph::SeedStateView v = h.view();
+    std::vector<int32_t> owner(static_cast<size_t>(L.pool_slots), -1);
+    std::vector<float> pool(static_cast<size_t>(L.pool.numel()), 0.0f);
+    morph::PoolView<float> pv;
+    pv.base = pool.data();
+    pv.slots = L.pool_slots;
+    pv.region = L.pool_region;
+    const auto kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+    const int32_t np = morph::blueprint_param_count(kind, L.shape);
+    int32_t slot = 0;
+    for (int32_t s = 0; s < L.seeds; s += kActiveEvery, ++slot) {
+      const bool grafting = slot % 2 == 1;
+      v.stage[s] = static_cast<int32_t>(grafting ? morph::Stage::grafting : morph::Stage::training);
+      v.alpha[s] = grafting ? 0.5f : 0.0f;
+      v.blueprint[s] = kind;
+      v.slot[s] = slot;
+      owner[static_cast<size_t>(slot)] = s;
+      float* p = pv.at(slot, morph::PoolRegion::params);
+      Rng rng(static_cast<uint64_t>(s) + 1);
+      // Initial values plus a perturbation, so that zero-initialised weights take part.
+      for (int32_t i = 0; i < np; ++i)
+        p[i] = morph::blueprint_init_value(kind, L.shape, i, 7, 0, s) +
+               0.05f * static_cast<float>(rng.normal());
+    }
+    layer.restore_state(h, owner);
+    Tensor pool_t = L.pool;
+    pool_t.copy_from(Tensor::from_vector(pool, {L.pool.numel()}));
+  }
+
+  ops::MorphLifecycleArgs lifecycle_args() const {
+    const morph::MorphConfig& c = layer.config();
+    ops::MorphLifecycleArgs a;
+    a.lifecycle = c.lifecycle;
+    a.grafting = c.grafting_params;
+    a.rules.allowed_blueprints = 1u << static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+    a.rules.strategy = static_cast<int32_t>(c.grafting);
+    a.rules.shape = layer.buffers().shape;
+    a.rules.run_seed = 1;
+    a.stats_fresh = true;
+    a.grads_fresh = true;
+    return a;
+  }
+
+  MorphShape shape;
+  morph::KasminaLayer layer;
+  Tensor x, dy, out, dx, step;
+};
+
+void register_forward(const MorphShape& sh, Device dev) {
+  register_timed("morph/forward_telemetry/" + sh.name(), [sh, dev](benchmark::State& s) {
+    MorphFixture f(sh, dev);
+    ops::MorphForwardOptions opt;
+    timed_loop(s, [&] { ops::morph_forward(f.layer.buffers(), f.x, f.out, opt); },
+               {.bytes = 4.0 * 2.0 * sh.elements(), .flops = sh.blueprint_flops()});
+  });
+}
+
+}  // namespace
+
+void register_morph_benchmarks(Device dev) {
+  const MorphShape big{512, 1024}, odd{256, 1000};
+  register_forward(big, dev);
+  register_forward(odd, dev);
+  register_timed("morph/forward_backward/" + big.name(), [big, dev](benchmark::State& s) {
+    MorphFixture f(big, dev);
+    ops::MorphForwardOptions opt;
+    timed_loop(s,
+               [&] {
+                 ops::morph_forward(f.layer.buffers(), f.x, f.out, opt);
+                 ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
+               },
+               {.bytes = 4.0 * 5.0 * big.elements(), .flops = 3.0 * big.blueprint_flops()});
+  });
+  register_timed("morph/lifecycle_step/S" + std::to_string(big.seeds),
+                 [big, dev](benchmark::State& s) {
+                   MorphFixture f(big, dev);
+                   ops::MorphForwardOptions opt;
+                   ops::morph_forward(f.layer.buffers(), f.x, f.out, opt);
+                   ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
+                   const ops::MorphLifecycleArgs a = f.lifecycle_args();
+                   timed_loop(s, [&] { ops::morph_lifecycle_step(f.layer.buffers(), a, f.step); },
+                              {.bytes = 4.0 * morph::kSeedFieldCount * big.seeds});
+                 });
+  register_timed("morph/optimizer_step/S" + std::to_string(big.seeds) + "_active" +
+                     std::to_string(big.active()),
+                 [big, dev](benchmark::State& s) {
+                   MorphFixture f(big, dev);
+                   ops::MorphForwardOptions opt;
+                   ops::morph_forward(f.layer.buffers(), f.x, f.out, opt);
+                   ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
+                   const morph::BlueprintOptimizer h = f.layer.config().optimizer;
+                   const double params =
+                       static_cast<double>(f.layer.buffers().pool_region) * big.active();
+                   timed_loop(s, [&] { ops::morph_optimizer_step(f.layer.buffers(), h); },
+                              {.bytes = 4.0 * 7.0 * params, .flops = 16.0 * params});
+                 });
+}
+
+}  // namespace kasmina::bench
