@@ -112,10 +112,10 @@ int run_train(const TrainOptions& o) {
   // Data directory precedence: --data-dir > KASMINA_DATA_DIR > data.dir in the config.
   Overrides ov;
   if (const char* env = std::getenv("KASMINA_DATA_DIR"); env && *env && o.data_dir.empty())
-    ov.sets.push_back(std::string("data.dir=") + env);
+    ov.sets.push_back(string_override("data.dir", env));
   for (const auto& s : o.sets) ov.sets.push_back(s);
-  if (!o.data_dir.empty()) ov.sets.push_back("data.dir=" + o.data_dir);
-  if (!o.device.empty()) ov.sets.push_back("device=" + o.device);
+  if (!o.data_dir.empty()) ov.sets.push_back(string_override("data.dir", o.data_dir));
+  if (!o.device.empty()) ov.sets.push_back(string_override("device", o.device));
   if (o.seed >= 0) ov.sets.push_back("seed=" + std::to_string(o.seed));
 
   const Config cfg = load_config(o.config_path, ov);

@@ -36,7 +36,7 @@ void compare_steps(const std::vector<std::string>& sets, double tol) {
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
   Overrides ov;
   ov.sets = sets;
-  if (const char* d = std::getenv("KASMINA_DATA_DIR")) ov.sets.push_back(std::string("data.dir=") + d);
+  if (const char* d = std::getenv("KASMINA_DATA_DIR")) ov.sets.push_back(string_override("data.dir", d));
   const Config cfg = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer cpu(cfg, data, Device::cpu()), gpu(cfg, data, Device::cuda(0));
