@@ -13,7 +13,8 @@
 namespace kasmina {
 
 enum class DatasetKind { fashion_mnist, spirals };
-enum class LayerType { linear, relu, gelu, layernorm, dropout };
+enum class LayerType { linear, relu, gelu, layernorm, dropout, kasmina };
+enum class ControllerType { none, schedule, heuristic };
 enum class OptimizerType { adamw, sgd };
 enum class PrecisionMode { fp32, tf32 };
 
@@ -40,7 +41,83 @@ struct LayerConfig {
   double eps = 1e-5;  // layernorm epsilon
   int line = 0;       // line in the config file (for messages; not part of the YAML)
 
+  // ---- kasmina (morphogenetic layer; width = the previous layer's width, in == out) ----
+  // Defaults mirror morph::MorphConfig (src/morph/morph_config.hpp), which documents them.
+  int64_t seeds = 0;  // S (required; width % S == 0, chunk C = width / S <= 64)
+  // blueprints germination may use: residual_mlp, low_rank, diag_scale
+  std::vector<std::string> blueprints = {"residual_mlp", "low_rank", "diag_scale"};
+  int64_t hidden = 4;  // residual_mlp hidden width (1..32)
+  int64_t rank = 4;    // low_rank rank (1..32)
+  // grafting strategy: fixed_ramp | performance_linked | drift_controlled | grad_norm_gated
+  std::string grafting = "fixed_ramp";
+  int64_t ramp_steps = 100;
+  double performance_gain = 10.0;
+  double drift_threshold = 0.1;
+  double grad_norm_lo = 0.0, grad_norm_hi = 10.0;
+  // lifecycle: minimum steps per stage, gates and limits
+  int64_t min_germinated_steps = 1, min_training_steps = 50, min_grafting_steps = 1;
+  int64_t min_stabilization_steps = 20, min_evaluating_steps = 20, min_fine_tuning_steps = 50;
+  double training_loss_threshold = 1e-3;  // TRAINING -> GRAFTING gate (isolated loss EMA)
+  int64_t max_training_steps = 500;       // else TRAINING -> CULLED after this many steps
+  int64_t max_evaluating_steps = 1000;    // EVALUATING -> CULLED without a score by then
+  int64_t max_training_seeds = 8;         // seeds of the layer in TRAINING at once
+  double ema_decay = 0.9;
+  int64_t max_errors = 3;
+  // blueprint optimizer (AdamW, constant lr)
+  double blueprint_lr = 1e-3;
+  double blueprint_weight_decay = 0.0;
+  int64_t pool_slots = 64;        // blueprints the layer can hold at once
+  int64_t telemetry_every = 100;  // steps between host reads of the layer's telemetry/events
+  double dead_eps = 1e-6;         // |x| below this counts as dead
+
   bool operator==(const LayerConfig&) const = default;
+};
+
+// One hand-scheduled germination (top-level `schedule:` list): at training step `step`, seed
+// `seed` of the `layer`-th kasmina layer (0-based, in model order) grows `blueprint`.
+struct GerminationConfig {
+  int64_t step = 0;
+  int64_t layer = 0;
+  int64_t seed = 0;
+  std::string blueprint = "residual_mlp";
+  int line = 0;
+
+  bool operator==(const GerminationConfig&) const = default;
+};
+
+// The growth controller (issue: controller, event bus, rollback).
+struct ControllerConfig {
+  ControllerType type = ControllerType::none;  // none | schedule (the `schedule:` list) | heuristic
+  // heuristic: plateau detection on the validation loss, evaluated every `eval_every` steps
+  int64_t eval_every = 200;       // steps between validation measurements
+  int64_t eval_batches = 4;       // validation batches per measurement
+  int64_t patience = 3;           // measurements without improvement = plateau
+  double min_delta = 1e-3;        // improvement smaller than this does not count
+  int64_t max_active = 2;         // seeds in TRAINING/GRAFTING at once (all layers)
+  int64_t max_added_parameters = 100000;
+  int64_t embargo_steps = 2000;   // a culled seed may not germinate again for this many steps
+  double ucb_c = 1.0;             // exploration constant of the blueprint bandit
+  // emergency rollback
+  double spike_factor = 3.0;      // loss > factor x running mean while grafting -> rollback
+  int64_t debug_nan_step = -1;    // debug hook: inject a NaN loss at this step (-1 = never)
+
+  bool operator==(const ControllerConfig&) const = default;
+};
+
+struct TelemetryConfig {
+  bool enabled = true;          // write RUN_DIR/telemetry.h5
+  int64_t every_steps = 50;     // per-step metrics cadence (host read)
+
+  bool operator==(const TelemetryConfig&) const = default;
+};
+
+struct CheckpointConfig {
+  int64_t every_steps = 0;   // 0 = not by steps
+  int64_t every_epochs = 1;  // 0 = not by epochs
+  int64_t keep = 3;          // newest checkpoints kept
+  bool at_end = true;
+
+  bool operator==(const CheckpointConfig&) const = default;
 };
 
 struct ModelConfig {
@@ -90,8 +167,12 @@ struct Config {
   DataConfig data;
   ModelConfig model;
   OptimizerConfig optimizer;
-  ScheduleConfig schedule;
+  ScheduleConfig lr_schedule;                  // `lr_schedule:` in YAML
+  std::vector<GerminationConfig> schedule;     // `schedule:` germinations by hand
+  ControllerConfig controller;
   TrainConfig train;
+  TelemetryConfig telemetry;
+  CheckpointConfig checkpoint;
 
   bool operator==(const Config&) const = default;
 };

@@ -18,10 +18,10 @@ void check_validation_split(const Config& c, const YAML::Node& root, const ReadC
 }
 
 void check_schedule_floor(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  if (c.schedule.min_lr <= c.optimizer.lr) return;
-  ctx.fail(locate(root, "schedule", "min_lr"), "schedule.min_lr",
+  if (c.lr_schedule.min_lr <= c.optimizer.lr) return;
+  ctx.fail(locate(root, "lr_schedule", "min_lr"), "lr_schedule.min_lr",
            "must be <= optimizer.lr (" + number_text(c.optimizer.lr) + "), got " +
-               number_text(c.schedule.min_lr));
+               number_text(c.lr_schedule.min_lr));
 }
 
 // Walks the layers with the running width: a declared `in` must match it, and the last layer

@@ -107,7 +107,7 @@ const Section<Config>& config_table() {
           section("data", &Config::data, data_table()),
           section("model", &Config::model, model_table()),
           section("optimizer", &Config::optimizer, optimizer_table()),
-          section("schedule", &Config::schedule, schedule_table()),
+          section("lr_schedule", &Config::lr_schedule, schedule_table()),
           section("train", &Config::train, train_table()),
       },
       [](Config& c, const YAML::Node& root, const ReadContext& ctx, const std::string&) {

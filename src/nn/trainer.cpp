@@ -42,7 +42,7 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   model_ = std::make_unique<Model>(cfg.model, data.train.features(), cfg.seed, dev_);
   model_->prepare(std::max(batch_, eval_batch_));
   const LrSchedule sched =
-      make_schedule(cfg.optimizer, cfg.schedule, steps_per_epoch_ * cfg.train.epochs);
+      make_schedule(cfg.optimizer, cfg.lr_schedule, steps_per_epoch_ * cfg.train.epochs);
   optimizer_ = std::make_unique<Optimizer>(cfg.optimizer, sched, model_->parameters(), dev_);
 
   ctx_.seed = derive_seed(cfg.seed, "dropout");
