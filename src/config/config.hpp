@@ -89,24 +89,24 @@ struct GerminationConfig {
 struct ControllerConfig {
   ControllerType type = ControllerType::none;  // none | schedule (the `schedule:` list) | heuristic
   // heuristic: plateau detection on the validation loss, evaluated every `eval_every` steps
-  int64_t eval_every = 200;       // steps between validation measurements
-  int64_t eval_batches = 4;       // validation batches per measurement
-  int64_t patience = 3;           // measurements without improvement = plateau
-  double min_delta = 1e-3;        // improvement smaller than this does not count
-  int64_t max_active = 2;         // seeds in TRAINING/GRAFTING at once (all layers)
+  int64_t eval_every = 200;  // steps between validation measurements
+  int64_t eval_batches = 4;  // validation batches per measurement
+  int64_t patience = 3;      // measurements without improvement = plateau
+  double min_delta = 1e-3;   // improvement smaller than this does not count
+  int64_t max_active = 2;    // seeds in TRAINING/GRAFTING at once (all layers)
   int64_t max_added_parameters = 100000;
-  int64_t embargo_steps = 2000;   // a culled seed may not germinate again for this many steps
-  double ucb_c = 1.0;             // exploration constant of the blueprint bandit
+  int64_t embargo_steps = 2000;  // a culled seed may not germinate again for this many steps
+  double ucb_c = 1.0;            // exploration constant of the blueprint bandit
   // emergency rollback
-  double spike_factor = 3.0;      // loss > factor x running mean while grafting -> rollback
-  int64_t debug_nan_step = -1;    // debug hook: inject a NaN loss at this step (-1 = never)
+  double spike_factor = 3.0;    // loss > factor x running mean while grafting -> rollback
+  int64_t debug_nan_step = -1;  // debug hook: inject a NaN loss at this step (-1 = never)
 
   bool operator==(const ControllerConfig&) const = default;
 };
 
 struct TelemetryConfig {
-  bool enabled = true;          // write RUN_DIR/telemetry.h5
-  int64_t every_steps = 50;     // per-step metrics cadence (host read)
+  bool enabled = true;       // write RUN_DIR/telemetry.h5
+  int64_t every_steps = 50;  // per-step metrics cadence (host read)
 
   bool operator==(const TelemetryConfig&) const = default;
 };
@@ -167,8 +167,8 @@ struct Config {
   DataConfig data;
   ModelConfig model;
   OptimizerConfig optimizer;
-  ScheduleConfig lr_schedule;                  // `lr_schedule:` in YAML
-  std::vector<GerminationConfig> schedule;     // `schedule:` germinations by hand
+  ScheduleConfig lr_schedule;               // `lr_schedule:` in YAML
+  std::vector<GerminationConfig> schedule;  // `schedule:` germinations by hand
   ControllerConfig controller;
   TrainConfig train;
   TelemetryConfig telemetry;
@@ -208,6 +208,7 @@ std::string to_yaml(const Config& c);
 // Names for messages and the resolved YAML.
 const char* to_string(DatasetKind);
 const char* to_string(LayerType);
+const char* to_string(ControllerType);
 const char* to_string(OptimizerType);
 const char* to_string(LrScheduleType);
 const char* to_string(PrecisionMode);

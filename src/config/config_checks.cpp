@@ -1,11 +1,18 @@
 #include "config/config_checks.hpp"
 
+#include <algorithm>
+
 #include "config/enum_names.hpp"
+#include "config/morph_names.hpp"
 #include "config/rules.hpp"
+#include "config/suggest.hpp"
 
 namespace kasmina::config_detail {
 
 namespace {
+
+// The fused morph kernels handle chunks (width / seeds) of at most this many values.
+constexpr int64_t kMaxChunk = 64;
 
 void check_validation_split(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   const DatasetShape shape = dataset_shape(c.data);
@@ -24,8 +31,37 @@ void check_schedule_floor(const Config& c, const YAML::Node& root, const ReadCon
                number_text(c.lr_schedule.min_lr));
 }
 
-// Walks the layers with the running width: a declared `in` must match it, and the last layer
-// must be linear and produce one score per class.
+// "2, 4, 5, 10, 20, 25, 50, 100": the seed counts a kasmina layer of `width` accepts.
+std::string allowed_seed_counts(int64_t width) {
+  std::string out;
+  for (int64_t seeds = 1; seeds <= width; ++seeds) {
+    if (width % seeds != 0 || width / seeds > kMaxChunk) continue;
+    out += (out.empty() ? "" : ", ") + std::to_string(seeds);
+  }
+  return out;
+}
+
+// A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
+// each at most kMaxChunk values wide.
+void check_kasmina_seeds(const LayerConfig& layer, std::size_t index, int64_t width,
+                         const YAML::Node& root, const ReadContext& ctx) {
+  const bool divides = width % layer.seeds == 0;
+  if (divides && width / layer.seeds <= kMaxChunk) return;
+  const std::string w = std::to_string(width);
+  const std::string allowed = "(allowed: the divisors of " + w + " with " + w +
+                              "/seeds <= " + std::to_string(kMaxChunk) + ": " +
+                              allowed_seed_counts(width) + ")";
+  const std::string problem =
+      divides ? "gives chunks of " + std::to_string(width / layer.seeds) +
+                    " values but the kernels handle chunks of at most " + std::to_string(kMaxChunk)
+              : "does not divide the layer's width " + w + " (the width it receives)";
+  ctx.fail(locate(root, "model", "layers", index, "seeds"),
+           element_path("model.layers", index) + ".seeds",
+           "is " + std::to_string(layer.seeds) + " but " + problem + " " + allowed);
+}
+
+// Walks the layers with the running width: a declared `in` must match it, a kasmina layer's
+// seeds must split it, and the last layer must be linear and produce one score per class.
 void check_model_widths(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   const DatasetShape shape = dataset_shape(c.data);
   const std::string dataset = enum_name(c.data.dataset);
@@ -34,6 +70,7 @@ void check_model_widths(const Config& c, const YAML::Node& root, const ReadConte
   bool any_linear = false;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerConfig& layer = layers[i];
+    if (layer.type == LayerType::kasmina) check_kasmina_seeds(layer, i, width, root, ctx);
     if (layer.type != LayerType::linear) continue;
     const bool first_linear = !any_linear;
     any_linear = true;
@@ -65,12 +102,99 @@ void check_model_widths(const Config& c, const YAML::Node& root, const ReadConte
   }
 }
 
+// Indices in model.layers of the kasmina layers, in model order (schedule entries count them).
+std::vector<std::size_t> kasmina_layer_indices(const ModelConfig& model) {
+  std::vector<std::size_t> out;
+  for (std::size_t i = 0; i < model.layers.size(); ++i) {
+    if (model.layers[i].type == LayerType::kasmina) out.push_back(i);
+  }
+  return out;
+}
+
+// Each germination must name an existing kasmina layer, one of its seeds and one of its
+// blueprints.
+void check_germinations(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+  const std::vector<std::size_t> kasmina = kasmina_layer_indices(c.model);
+  const auto count = static_cast<int64_t>(kasmina.size());
+  for (std::size_t j = 0; j < c.schedule.size(); ++j) {
+    const GerminationConfig& entry = c.schedule[j];
+    const std::string path = element_path("schedule", j);
+    if (entry.layer >= count) {
+      const std::string has = count == 0
+                                  ? "the model has no kasmina layer (add one to model.layers, e.g. "
+                                    "{type: kasmina, seeds: 8})"
+                                  : "the model has " + std::to_string(count) + " kasmina layer" +
+                                        (count == 1 ? "" : "s") + " (allowed: 0.." +
+                                        std::to_string(count - 1) + ", counted in model order)";
+      ctx.fail(locate(root, "schedule", j, "layer"), path + ".layer",
+               "is " + std::to_string(entry.layer) + " but " + has);
+    }
+    const std::size_t index = kasmina[static_cast<std::size_t>(entry.layer)];
+    const LayerConfig& layer = c.model.layers[index];
+    const std::string layer_text = "kasmina layer " + std::to_string(entry.layer) + " (" +
+                                   element_path("model.layers", index) + ")";
+    if (entry.seed >= layer.seeds) {
+      ctx.fail(locate(root, "schedule", j, "seed"), path + ".seed",
+               "is " + std::to_string(entry.seed) + " but " + layer_text + " has " +
+                   std::to_string(layer.seeds) + " seeds (allowed: 0.." +
+                   std::to_string(layer.seeds - 1) + ")");
+    }
+    if (std::find(layer.blueprints.begin(), layer.blueprints.end(), entry.blueprint) ==
+        layer.blueprints.end()) {
+      ctx.fail(locate(root, "schedule", j, "blueprint"), path + ".blueprint",
+               "'" + entry.blueprint + "' is not one of the blueprints of " + layer_text +
+                   " (allowed: " + join(layer.blueprints) + ")");
+    }
+  }
+}
+
+// The controller runs the schedule (type schedule) or decides on its own from the validation
+// loss (type heuristic).
+void check_controller(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+  const ControllerType type = c.controller.type;
+  if (type == ControllerType::none && !c.schedule.empty()) {
+    const std::size_t n = c.schedule.size();
+    ctx.fail(locate(root, "schedule"), "schedule",
+             "has " + std::to_string(n) + " germination" + (n == 1 ? "" : "s") +
+                 " but controller.type is none, which runs no schedule (set controller.type: "
+                 "schedule)");
+  }
+  if (type == ControllerType::schedule && c.schedule.empty()) {
+    ctx.fail(locate(root, "controller", "type"), "controller.type",
+             "is schedule but the 'schedule' list is empty (add germinations such as "
+             "{step: 100, layer: 0, seed: 0, blueprint: residual_mlp}, or use none or heuristic)");
+  }
+  if (type == ControllerType::heuristic && c.data.validation == 0) {
+    ctx.fail(locate(root, "controller", "type"), "controller.type",
+             "is heuristic, which needs a validation split: set data.validation > 0 (its "
+             "decisions must not use the test split)");
+  }
+}
+
+// A kasmina layer's blueprint list: at least one name, each at most once.
+void check_blueprint_list(const LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+                          const std::string& path) {
+  const std::string list_path = path + ".blueprints";
+  if (layer.blueprints.empty()) {
+    ctx.fail(locate(node, "blueprints"), list_path,
+             "must name at least one blueprint (allowed: " + join(blueprint_names()) + ")");
+  }
+  for (std::size_t k = 1; k < layer.blueprints.size(); ++k) {
+    const auto end = layer.blueprints.begin() + static_cast<std::ptrdiff_t>(k);
+    if (std::find(layer.blueprints.begin(), end, layer.blueprints[k]) == end) continue;
+    ctx.fail(locate(node, "blueprints", k), element_path(list_path, k),
+             "'" + layer.blueprints[k] + "' is listed twice (each blueprint at most once)");
+  }
+}
+
 }  // namespace
 
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_validation_split(c, root, ctx);
   check_schedule_floor(c, root, ctx);
   check_model_widths(c, root, ctx);
+  check_germinations(c, root, ctx);
+  check_controller(c, root, ctx);
 }
 
 void check_layer(LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
@@ -79,6 +203,22 @@ void check_layer(LayerConfig& layer, const YAML::Node& node, const ReadContext& 
   if (layer.type == LayerType::linear && layer.out == 0) {
     ctx.fail(node, path, "a linear layer needs 'out' (its output width, >= 1)");
   }
+  if (layer.type != LayerType::kasmina) return;
+  if (layer.seeds == 0) {
+    ctx.fail(node, path,
+             "a kasmina layer needs 'seeds' (how many chunks its width is split into, >= 1)");
+  }
+  check_blueprint_list(layer, node, ctx, path);
+  if (layer.grad_norm_lo > layer.grad_norm_hi) {
+    ctx.fail(locate(node, "grad_norm_lo"), path + ".grad_norm_lo",
+             "must be <= grad_norm_hi (" + number_text(layer.grad_norm_hi) + "), got " +
+                 number_text(layer.grad_norm_lo));
+  }
+}
+
+void check_germination(GerminationConfig& entry, const YAML::Node& node, const ReadContext&,
+                       const std::string&) {
+  entry.line = node.IsDefined() ? node.Mark().line + 1 : 0;
 }
 
 }  // namespace kasmina::config_detail

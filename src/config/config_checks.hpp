@@ -1,5 +1,7 @@
-// Rules that involve more than one key: the model's widths against the dataset, the
-// validation split against the training set, the schedule floor against the learning rate.
+// Rules that involve more than one key: the model's widths against the dataset (and the
+// kasmina layers' seeds against their width), the validation split against the training set,
+// the LR schedule floor against the learning rate, the germination schedule against the
+// kasmina layers, and the controller against the schedule and the validation split.
 #pragma once
 #include <string>
 
@@ -13,8 +15,13 @@ namespace kasmina::config_detail {
 // `root` is the whole (overridden) YAML tree, used to point messages at the right line.
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx);
 
-// A linear layer must say how wide it is.
+// A linear layer must say how wide it is; a kasmina layer how many seeds it has, which
+// blueprints (a non-empty list without repeats) and a grad-norm band with lo <= hi.
 void check_layer(LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
                  const std::string& path);
+
+// Records the entry's line (the rules against the model are in check_config).
+void check_germination(GerminationConfig& entry, const YAML::Node& node, const ReadContext& ctx,
+                       const std::string& path);
 
 }  // namespace kasmina::config_detail

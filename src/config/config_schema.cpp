@@ -11,6 +11,7 @@
 #include "config/config_schema.hpp"
 
 #include "config/config_checks.hpp"
+#include "config/morph_names.hpp"
 #include "config/rules.hpp"
 
 namespace kasmina::config_detail {
@@ -37,6 +38,7 @@ const Section<DataConfig>& data_table() {
 }
 
 const Section<LayerConfig>& layer_table() {
+  constexpr auto kasmina = layer_is<LayerType::kasmina>;
   static const Section<LayerConfig> table(
       {
           value("type", &LayerConfig::type),
@@ -45,6 +47,51 @@ const Section<LayerConfig>& layer_table() {
           value("bias", &LayerConfig::bias).only_if(layer_is<LayerType::linear>),
           value("p", &LayerConfig::p, in_half_open(0.0, 1.0)).only_if(layer_is<LayerType::dropout>),
           value("eps", &LayerConfig::eps, above(0.0)).only_if(layer_is<LayerType::layernorm>),
+          // kasmina: seeds and blueprints
+          value("seeds", &LayerConfig::seeds, int32_at_least(1)).only_if(kasmina),
+          value_list("blueprints", &LayerConfig::blueprints, one_of(blueprint_names()))
+              .only_if(kasmina),
+          value("hidden", &LayerConfig::hidden, in_range(1, 32)).only_if(kasmina),
+          value("rank", &LayerConfig::rank, in_range(1, 32)).only_if(kasmina),
+          // kasmina: grafting
+          value("grafting", &LayerConfig::grafting, one_of(grafting_names())).only_if(kasmina),
+          value("ramp_steps", &LayerConfig::ramp_steps, int32_at_least(1)).only_if(kasmina),
+          value("performance_gain", &LayerConfig::performance_gain, non_negative())
+              .only_if(kasmina),
+          value("drift_threshold", &LayerConfig::drift_threshold, above(0.0)).only_if(kasmina),
+          value("grad_norm_lo", &LayerConfig::grad_norm_lo, non_negative()).only_if(kasmina),
+          value("grad_norm_hi", &LayerConfig::grad_norm_hi, non_negative()).only_if(kasmina),
+          // kasmina: lifecycle
+          value("min_germinated_steps", &LayerConfig::min_germinated_steps, int32_at_least(0))
+              .only_if(kasmina),
+          value("min_training_steps", &LayerConfig::min_training_steps, int32_at_least(0))
+              .only_if(kasmina),
+          value("min_grafting_steps", &LayerConfig::min_grafting_steps, int32_at_least(0))
+              .only_if(kasmina),
+          value("min_stabilization_steps", &LayerConfig::min_stabilization_steps, int32_at_least(0))
+              .only_if(kasmina),
+          value("min_evaluating_steps", &LayerConfig::min_evaluating_steps, int32_at_least(0))
+              .only_if(kasmina),
+          value("min_fine_tuning_steps", &LayerConfig::min_fine_tuning_steps, int32_at_least(0))
+              .only_if(kasmina),
+          value("training_loss_threshold", &LayerConfig::training_loss_threshold, above(0.0))
+              .only_if(kasmina),
+          value("max_training_steps", &LayerConfig::max_training_steps, int32_at_least(1))
+              .only_if(kasmina),
+          value("max_evaluating_steps", &LayerConfig::max_evaluating_steps, int32_at_least(1))
+              .only_if(kasmina),
+          value("max_training_seeds", &LayerConfig::max_training_seeds, int32_at_least(1))
+              .only_if(kasmina),
+          value("ema_decay", &LayerConfig::ema_decay, in_half_open(0.0, 1.0)).only_if(kasmina),
+          value("max_errors", &LayerConfig::max_errors, int32_at_least(1)).only_if(kasmina),
+          // kasmina: blueprint optimizer, pool, telemetry
+          value("blueprint_lr", &LayerConfig::blueprint_lr, above(0.0)).only_if(kasmina),
+          value("blueprint_weight_decay", &LayerConfig::blueprint_weight_decay, non_negative())
+              .only_if(kasmina),
+          value("pool_slots", &LayerConfig::pool_slots, int32_at_least(1)).only_if(kasmina),
+          value("telemetry_every", &LayerConfig::telemetry_every, int32_at_least(1))
+              .only_if(kasmina),
+          value("dead_eps", &LayerConfig::dead_eps, non_negative()).only_if(kasmina),
       },
       check_layer, Section<LayerConfig>::Style::flow);
   return table;
@@ -74,11 +121,59 @@ const Section<OptimizerConfig>& optimizer_table() {
   return table;
 }
 
-const Section<ScheduleConfig>& schedule_table() {
+const Section<ScheduleConfig>& lr_schedule_table() {
   static const Section<ScheduleConfig> table({
       value("type", &ScheduleConfig::type),
       value("warmup_steps", &ScheduleConfig::warmup_steps, at_least(0)),
       value("min_lr", &ScheduleConfig::min_lr, non_negative()),
+  });
+  return table;
+}
+
+// One entry of the top-level `schedule:` list (written in flow style, one line each).
+const Section<GerminationConfig>& germination_table() {
+  static const Section<GerminationConfig> table(
+      {
+          value("step", &GerminationConfig::step, at_least(0)),
+          value("layer", &GerminationConfig::layer, at_least(0)),
+          value("seed", &GerminationConfig::seed, at_least(0)),
+          value("blueprint", &GerminationConfig::blueprint, one_of(blueprint_names())),
+      },
+      check_germination, Section<GerminationConfig>::Style::flow);
+  return table;
+}
+
+const Section<ControllerConfig>& controller_table() {
+  static const Section<ControllerConfig> table({
+      value("type", &ControllerConfig::type),
+      value("eval_every", &ControllerConfig::eval_every, at_least(1)),
+      value("eval_batches", &ControllerConfig::eval_batches, at_least(1)),
+      value("patience", &ControllerConfig::patience, at_least(1)),
+      value("min_delta", &ControllerConfig::min_delta, non_negative()),
+      value("max_active", &ControllerConfig::max_active, at_least(1)),
+      value("max_added_parameters", &ControllerConfig::max_added_parameters, at_least(0)),
+      value("embargo_steps", &ControllerConfig::embargo_steps, at_least(0)),
+      value("ucb_c", &ControllerConfig::ucb_c, non_negative()),
+      value("spike_factor", &ControllerConfig::spike_factor, above(1.0)),
+      value("debug_nan_step", &ControllerConfig::debug_nan_step, at_least(-1)),
+  });
+  return table;
+}
+
+const Section<TelemetryConfig>& telemetry_table() {
+  static const Section<TelemetryConfig> table({
+      value("enabled", &TelemetryConfig::enabled),
+      value("every_steps", &TelemetryConfig::every_steps, at_least(1)),
+  });
+  return table;
+}
+
+const Section<CheckpointConfig>& checkpoint_table() {
+  static const Section<CheckpointConfig> table({
+      value("every_steps", &CheckpointConfig::every_steps, at_least(0)),
+      value("every_epochs", &CheckpointConfig::every_epochs, at_least(0)),
+      value("keep", &CheckpointConfig::keep, at_least(1)),
+      value("at_end", &CheckpointConfig::at_end),
   });
   return table;
 }
@@ -107,8 +202,12 @@ const Section<Config>& config_table() {
           section("data", &Config::data, data_table()),
           section("model", &Config::model, model_table()),
           section("optimizer", &Config::optimizer, optimizer_table()),
-          section("lr_schedule", &Config::lr_schedule, schedule_table()),
+          section("lr_schedule", &Config::lr_schedule, lr_schedule_table()),
+          list("schedule", &Config::schedule, germination_table()),
+          section("controller", &Config::controller, controller_table()),
           section("train", &Config::train, train_table()),
+          section("telemetry", &Config::telemetry, telemetry_table()),
+          section("checkpoint", &Config::checkpoint, checkpoint_table()),
       },
       [](Config& c, const YAML::Node& root, const ReadContext& ctx, const std::string&) {
         check_config(c, root, ctx);

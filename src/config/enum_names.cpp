@@ -8,6 +8,9 @@ const char* to_string(DatasetKind v) {
 const char* to_string(LayerType v) {
   return config_detail::enum_name(v);
 }
+const char* to_string(ControllerType v) {
+  return config_detail::enum_name(v);
+}
 const char* to_string(OptimizerType v) {
   return config_detail::enum_name(v);
 }

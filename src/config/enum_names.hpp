@@ -25,12 +25,22 @@ struct EnumNames<DatasetKind> {
 
 template <>
 struct EnumNames<LayerType> {
-  static constexpr std::array<std::pair<std::string_view, LayerType>, 5> values{{
+  static constexpr std::array<std::pair<std::string_view, LayerType>, 6> values{{
       {"linear", LayerType::linear},
       {"relu", LayerType::relu},
       {"gelu", LayerType::gelu},
       {"layernorm", LayerType::layernorm},
       {"dropout", LayerType::dropout},
+      {"kasmina", LayerType::kasmina},
+  }};
+};
+
+template <>
+struct EnumNames<ControllerType> {
+  static constexpr std::array<std::pair<std::string_view, ControllerType>, 3> values{{
+      {"none", ControllerType::none},
+      {"schedule", ControllerType::schedule},
+      {"heuristic", ControllerType::heuristic},
   }};
 };
 

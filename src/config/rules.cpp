@@ -1,6 +1,8 @@
 #include "config/rules.hpp"
 
 #include <charconv>
+#include <cstdint>
+#include <limits>
 
 namespace kasmina::config_detail {
 
@@ -14,6 +16,22 @@ Rule<int64_t> at_least(int64_t min) {
   return [min](const int64_t& v, const std::string& text) -> std::optional<std::string> {
     if (v >= min) return std::nullopt;
     return "must be >= " + std::to_string(min) + ", got " + text;
+  };
+}
+
+Rule<int64_t> in_range(int64_t lo, int64_t hi) {
+  return [lo, hi](const int64_t& v, const std::string& text) -> std::optional<std::string> {
+    if (v >= lo && v <= hi) return std::nullopt;
+    return "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + text;
+  };
+}
+
+Rule<int64_t> int32_at_least(int64_t min) {
+  return [min](const int64_t& v, const std::string& text) -> std::optional<std::string> {
+    constexpr int64_t max = std::numeric_limits<int32_t>::max();
+    if (v < min) return "must be >= " + std::to_string(min) + ", got " + text;
+    if (v > max) return "must be <= " + std::to_string(max) + ", got " + text;
+    return std::nullopt;
   };
 }
 

@@ -12,6 +12,11 @@ std::string number_text(double value);
 
 // value >= min                         "must be >= 1, got 0"
 Rule<int64_t> at_least(int64_t min);
+// lo <= value <= hi                    "must be in [1, 32], got 40"
+Rule<int64_t> in_range(int64_t lo, int64_t hi);
+// min <= value <= 2^31-1, for counts the layers keep as 32-bit integers
+//                                      "must be >= 1, got 0" / "must be <= 2147483647, got 2^31"
+Rule<int64_t> int32_at_least(int64_t min);
 // value >= 0                           "must be >= 0, got -1"
 Rule<double> non_negative();
 // value > min                          "must be > 0, got 0"
