@@ -137,28 +137,47 @@ bool KasminaLayer::telemetry_due() const {
   return (boundaries_ + 1) % cfg_.telemetry_every == 0;
 }
 
+KasminaLayer::StepPlan KasminaLayer::plan(bool train) const {
+  StepPlan p;
+  p.collect = train && (active_hint_ > 0 || telemetry_due());
+  // Dormant fast path: every seed is the identity and no statistics are due.
+  p.identity = active_hint_ == 0 && !p.collect;
+  return p;
+}
+
+uint32_t KasminaLayer::train_step_key() const {
+  const StepPlan p = plan(true);
+  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u);
+}
+
+void KasminaLayer::note_plan(const StepPlan& p, bool train) {
+  last_train_ = train;
+  last_identity_ = p.identity;
+  if (p.collect) stats_fresh_ = true;
+}
+
+void KasminaLayer::replayed_train_step() {
+  const StepPlan p = plan(true);
+  note_plan(p, true);
+  if (!p.identity) grads_fresh_ = true;
+}
+
 Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
   KASMINA_CHECK(prepared_, "KasminaLayer::forward before prepare");
   KASMINA_CHECK(x.ndim() == 2 && x.dim(1) == cfg_.width && x.dim(0) <= max_batch_,
                 "KasminaLayer::forward: input " + shape_str(x.shape()) + " for width " +
                     std::to_string(cfg_.width) + " and max batch " + std::to_string(max_batch_));
   const bool train = mode == Mode::train;
-  last_train_ = train;
+  const StepPlan p = plan(train);
+  note_plan(p, train);
   x_saved_ = x;
-  const bool collect = train && (active_hint_ > 0 || telemetry_due());
-  if (active_hint_ == 0 && !collect) {
-    // Dormant fast path: every seed is the identity and no statistics are due.
-    last_identity_ = true;
-    return x;
-  }
-  last_identity_ = false;
+  if (p.identity) return x;
   Tensor out = out_.rows(0, x.dim(0));
   ops::MorphForwardOptions opt;
-  opt.collect_stats = collect;
+  opt.collect_stats = p.collect;
   opt.use_eval_mask = !train && eval_mask_active_;
   opt.dead_eps = cfg_.dead_eps;
   ops::morph_forward(buf_, x, out, opt);
-  if (collect) stats_fresh_ = true;
   return out;
 }
 

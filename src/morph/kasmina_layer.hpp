@@ -60,6 +60,17 @@ class KasminaLayer final : public Layer {
   // The step boundary (see the header comment).
   void end_step(const StepContext& ctx);
 
+  // The host-side decisions of the next training step's forward/backward (dormant fast path,
+  // statistics collection) select which kernels run, so a CUDA graph captured for one key
+  // replays that step exactly; the trainer keeps one graph per combination of layer keys.
+  uint32_t train_step_key() const;
+  // The host bookkeeping of a training forward+backward whose launches were replayed from a
+  // captured graph instead of being issued by forward()/backward().
+  void replayed_train_step();
+  // True when the last forward aliased its input: the backward is the identity too, and the
+  // model passes the gradient straight through without calling backward().
+  bool passes_gradient_through() const override { return last_identity_; }
+
   // Host commands, queued and applied at the next end_step in queue order (refusals come back
   // as events with a refused_* reason).
   void germinate(int32_t seed, BlueprintKind blueprint);
@@ -102,6 +113,12 @@ class KasminaLayer final : public Layer {
   int64_t boundaries() const { return boundaries_; }
 
  private:
+  struct StepPlan {
+    bool identity = false;  // output aliases the input
+    bool collect = false;   // statistics accumulated in this forward
+  };
+  StepPlan plan(bool train) const;
+  void note_plan(const StepPlan& p, bool train);
   void validate() const;
   void enqueue(const MorphCommand& c);
   void upload_commands();

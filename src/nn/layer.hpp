@@ -40,6 +40,9 @@ class Layer {
   // dy [B, out] for the last forward's input; writes parameter gradients and, when dx is not
   // null, the gradient with respect to the input ([B, in]).
   virtual void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) = 0;
+  // True when the last forward returned its input unchanged (an identity step): the model then
+  // passes the gradient through without calling backward() and without a copy.
+  virtual bool passes_gradient_through() const { return false; }
 };
 
 }  // namespace kasmina

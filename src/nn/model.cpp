@@ -1,6 +1,8 @@
 #include "nn/model.hpp"
 
 #include "core/rng.hpp"
+#include "morph/kasmina_layer.hpp"
+#include "morph/morph_from_config.hpp"
 #include "nn/linear.hpp"
 #include "nn/simple_layers.hpp"
 
@@ -49,6 +51,14 @@ Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device 
         layers_.push_back(std::make_unique<DropoutLayer>(static_cast<float>(lc.p), width,
                                                          static_cast<uint32_t>(i), dtype));
         break;
+      case LayerType::kasmina: {
+        const auto index = static_cast<int32_t>(morph_layers_.size());
+        auto layer = std::make_unique<morph::KasminaLayer>(
+            morph::morph_config_from(lc, width, index), dtype);
+        morph_layers_.push_back(layer.get());
+        layers_.push_back(std::move(layer));
+        break;
+      }
     }
   }
   KASMINA_CHECK(!layers_.empty(), "model has no layers");
@@ -57,6 +67,8 @@ Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device 
 Model::Model(std::vector<std::unique_ptr<Layer>> layers, Device dev, DType dtype)
     : dev_(dev), dtype_(dtype), layers_(std::move(layers)) {
   KASMINA_CHECK(!layers_.empty(), "model has no layers");
+  for (auto& l : layers_)
+    if (auto* k = dynamic_cast<morph::KasminaLayer*>(l.get())) morph_layers_.push_back(k);
 }
 
 int64_t Model::in_width() const { return layers_.front()->in_width(); }
@@ -99,10 +111,11 @@ Tensor Model::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
 
 void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
   const int64_t B = dlogits.dim(0);
-  Tensor g = dlogits;   // gradient w.r.t. the output of layer i ...
-  bool g_is_pre = false;  // ... or w.r.t. its pre-activation, when fused by the layer above
+  Tensor g = dlogits;      // gradient w.r.t. the output of layer i ...
+  bool g_is_pre = false;   // ... or w.r.t. its pre-activation, when fused by the layer above
   bool bias_done = false;  // ... in which case the bias gradient may be done as well
   for (size_t i = layers_.size(); i-- > 0;) {
+    if (layers_[i]->passes_gradient_through()) continue;  // an identity step: g is unchanged
     Tensor dx = i > 0 ? grad_in_[i].rows(0, B) : Tensor();
     auto* lin = dynamic_cast<LinearLayer*>(layers_[i].get());
     if (!lin) {
@@ -114,7 +127,12 @@ void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
     const Tensor dpre = g_is_pre ? g : lin->pre_activation_grad(g);
     lin->weight_grads(dpre, bias_done);
     if (i == 0) break;
-    auto* prev = dynamic_cast<LinearLayer*>(layers_[i - 1].get());
+    // The layer whose output this linear read, skipping identity steps in between.
+    size_t below = i - 1;
+    while (below > 0 && layers_[below]->passes_gradient_through()) --below;
+    auto* prev = layers_[below]->passes_gradient_through()
+                     ? nullptr
+                     : dynamic_cast<LinearLayer*>(layers_[below].get());
     if (prev && prev->activation() != ops::Activation::none) {
       Tensor* prev_db = prev->has_bias() ? &prev->bias_grad() : nullptr;
       ops::linear_backward_input(dpre, lin->weight(), prev->activation(), prev->aux(), dx, prev_db);
@@ -126,6 +144,20 @@ void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
     }
     g = dx;
   }
+}
+
+uint64_t Model::train_step_key() const {
+  uint64_t key = 0;
+  for (const morph::KasminaLayer* k : morph_layers_) key = key * 4 + k->train_step_key();
+  return key;
+}
+
+void Model::replayed_train_step() {
+  for (morph::KasminaLayer* k : morph_layers_) k->replayed_train_step();
+}
+
+void Model::end_step(const StepContext& ctx) {
+  for (morph::KasminaLayer* k : morph_layers_) k->end_step(ctx);
 }
 
 }  // namespace kasmina

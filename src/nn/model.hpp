@@ -11,6 +11,10 @@
 
 namespace kasmina {
 
+namespace morph {
+class KasminaLayer;
+}
+
 class Model {
  public:
   // Builds the layers for inputs of width `in_features`, initialising parameters
@@ -35,10 +39,21 @@ class Model {
   // dlogits [B, out] of the last forward; writes every parameter gradient.
   void backward(const Tensor& dlogits, const StepContext& ctx);
 
+  // Morphogenetic layers, in model order (their index is MorphConfig::layer_index).
+  const std::vector<morph::KasminaLayer*>& morph_layers() const { return morph_layers_; }
+  // The step boundary of every morphogenetic layer (after the optimizer step).
+  void end_step(const StepContext& ctx);
+  // Host-side decisions of the next training step (see KasminaLayer::train_step_key): a CUDA
+  // graph captured under one key replays that step exactly.
+  uint64_t train_step_key() const;
+  // Host bookkeeping of a training step whose launches were replayed from a graph.
+  void replayed_train_step();
+
  private:
   Device dev_;
   DType dtype_;
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<morph::KasminaLayer*> morph_layers_;
   std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i (i >= 1)
   int64_t max_batch_ = 0;
 };

@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cmath>
 
+#include "control/growth_driver.hpp"
 #include "core/rng.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/kasmina_layer.hpp"
 
 namespace kasmina {
 
@@ -56,6 +59,9 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   dlogits_ = Tensor::empty({batch_, classes}, DType::f32, dev_);
   loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
   correct_ = Tensor::zeros({1}, DType::i64, dev_);
+  std::function<double()> val_loss;
+  if (validation_.size > 0) val_loss = [this] { return evaluate("validation").loss; };
+  growth_ = std::make_unique<control::GrowthDriver>(cfg_, model_->morph_layers(), val_loss);
   eval_x_ = Tensor::empty({eval_batch_, data.train.features()}, DType::f32, dev_);
   eval_y_ = Tensor::empty({eval_batch_}, DType::i32, dev_);
   eval_loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
@@ -119,6 +125,86 @@ EvalResult Trainer::evaluate(const std::string& split) {
   return r;
 }
 
+void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
+  growth_->before_step(global_step_);
+  const uint64_t key = model_->train_step_key();
+  const bool use_graphs = dev_.is_cuda() && cfg_.train.graph;
+  auto it = graphs_.find(key);
+  if (use_graphs && it != graphs_.end() && it->second->captured()) {
+    it->second->replay();
+    model_->replayed_train_step();
+  } else if (use_graphs && it == graphs_.end() && key_steps_[key] >= 1) {
+    // Capture after one plain step with this key, so lazy set-up (GEMM algorithm choice,
+    // scratch buffers) happens outside the capture.
+    auto graph = std::make_unique<ops::StepGraph>(dev_);
+    std::string reason;
+    if (graph->capture([this] { train_step(); }, &reason)) {
+      obs.on_message("training step captured in a CUDA graph (step key " + std::to_string(key) + ")");
+      graph->replay();
+      model_->replayed_train_step();
+    } else {
+      sum.graph_note = reason;
+      obs.on_message("CUDA graph capture failed, running plain launches: " + reason);
+      train_step();
+    }
+    graphs_[key] = std::move(graph);
+  } else {
+    train_step();
+    ++key_steps_[key];
+  }
+  model_->end_step(ctx_);
+  growth_->after_step();
+  ++global_step_;
+}
+
+void Trainer::report_growth(TrainerObserver& obs, TrainSummary&) {
+  for (const control::GrowthEvent& g : growth_->take_events()) {
+    const morph::MorphEvent& e = g.event;
+    if (morph::reason_is_refusal(static_cast<morph::Reason>(e.reason)))
+      ++refusal_counts_[e.layer];
+    else if (e.from != e.to)
+      ++transition_counts_[{e.layer, e.to}];
+    std::string line = "  growth: " + control::describe_event(g.event);
+    if (!g.note.empty()) line += "  " + g.note;
+    obs.on_growth_event(line);
+  }
+}
+
+std::vector<LayerGrowth> Trainer::growth_summary() const {
+  std::vector<LayerGrowth> out;
+  for (morph::KasminaLayer* k : model_->morph_layers()) {
+    LayerGrowth g;
+    g.layer = k->config().layer_index;
+    g.seeds = k->config().seeds;
+    g.stage_counts.assign(morph::kStageCount, 0);
+    morph::HostSeedState host = k->seed_state().download();
+    const morph::SeedStateView st = host.view();
+    morph::BlueprintShape shape;
+    shape.chunk = k->chunk();
+    shape.hidden = k->config().hidden;
+    shape.rank = k->config().rank;
+    for (int32_t s = 0; s < g.seeds; ++s) {
+      const int32_t stage = st.stage[s];
+      ++g.stage_counts[static_cast<size_t>(stage)];
+      if (stage != static_cast<int32_t>(morph::Stage::dormant) && st.blueprint[s] >= 0)
+        g.parameters_added += morph::blueprint_param_count(st.blueprint[s], shape);
+    }
+    for (const auto& [key, n] : transition_counts_) {
+      if (key.first != g.layer) continue;
+      switch (static_cast<morph::Stage>(key.second)) {
+        case morph::Stage::germinated: g.germinated += n; break;
+        case morph::Stage::fossilized: g.fossilized += n; break;
+        case morph::Stage::culled: g.culled += n; break;
+        case morph::Stage::rolled_back: g.rolled_back += n; break;
+        default: break;
+      }
+    }
+    if (auto r = refusal_counts_.find(g.layer); r != refusal_counts_.end()) g.refused = r->second;
+    out.push_back(g);
+  }
+  return out;
+}
+
 TrainSummary Trainer::run(TrainerObserver& obs) {
   TrainSummary sum;
   sum.device = dev_.str();
@@ -129,8 +215,6 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   sum.epochs = cfg_.train.epochs;
   sum.parameters = model_->parameter_count();
 
-  ops::StepGraph graph(dev_);
-  bool graph_tried = false;
   const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
   const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;
   double step_seconds_total = 0.0;
@@ -140,23 +224,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
     const auto t0 = Clock::now();
     begin_epoch(epoch);
     for (int64_t s = 0; s < steps_per_epoch_; ++s) {
-      if (graph_tried) {
-        graph.replay();
-      } else {
-        train_step();  // the first step runs plainly: lazy set-up happens outside any capture
-        if (dev_.is_cuda() && cfg_.train.graph) {
-          std::string reason;
-          if (!graph.capture([this] { train_step(); }, &reason)) {
-            sum.graph_note = reason;
-            obs.on_message("CUDA graph capture failed, running plain launches: " + reason);
-          } else {
-            obs.on_message("training step captured in a CUDA graph");
-          }
-        } else {
-          graph.capture([this] { train_step(); }, &sum.graph_note);
-        }
-        graph_tried = true;
-      }
+      run_step(obs, sum);
       if (progress && ((s + 1) % cfg_.train.log_every_steps == 0 || s + 1 == steps_per_epoch_)) {
         ProgressReport p;
         p.epoch = epoch + 1;
@@ -174,6 +242,8 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
     }
     ops::synchronize(dev_);
     const double step_seconds = seconds_since(t0);
+    growth_->flush();
+    report_growth(obs, sum);
     step_seconds_total += step_seconds;
 
     EpochReport rep;
@@ -194,7 +264,12 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   }
   sum.train_seconds = seconds_since(run_t0);
   sum.steps = total_steps;
-  sum.graph_captured = graph.captured();
+  growth_->flush();
+  report_growth(obs, sum);
+  sum.graphs_captured = 0;
+  for (const auto& [key, g] : graphs_) sum.graphs_captured += g->captured() ? 1 : 0;
+  sum.graph_captured = sum.graphs_captured > 0;
+  sum.growth = growth_summary();
   sum.samples_per_second =
       static_cast<double>(total_steps * batch_) / std::max(step_seconds_total, 1e-9);
   if (!sum.epoch_reports.empty()) {

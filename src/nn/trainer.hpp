@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
 #include "config/config.hpp"
 #include "data/dataset.hpp"
 #include "nn/model.hpp"
@@ -41,6 +43,15 @@ struct ProgressReport {
   double eta_seconds = 0.0;            // whole run
 };
 
+// Growth of one morphogenetic layer over the run.
+struct LayerGrowth {
+  int32_t layer = 0;
+  int32_t seeds = 0;
+  std::vector<int64_t> stage_counts;  // seeds per lifecycle stage at the end (11 entries)
+  int64_t parameters_added = 0;       // blueprint parameters held by non-dormant seeds at the end
+  int64_t germinated = 0, fossilized = 0, culled = 0, rolled_back = 0, refused = 0;
+};
+
 struct TrainSummary {
   std::string device;       // "cpu", "cuda:0"
   std::string device_name;  // e.g. the GPU name
@@ -54,6 +65,8 @@ struct TrainSummary {
   bool graph_captured = false;
   std::string graph_note;  // why steps were not captured, when they were not
   std::vector<EpochReport> epoch_reports;
+  std::vector<LayerGrowth> growth;  // one entry per kasmina layer
+  int64_t graphs_captured = 0;      // distinct step graphs (one per host-side step key)
 };
 
 class TrainerObserver {
@@ -63,7 +76,13 @@ class TrainerObserver {
   virtual void on_progress(const ProgressReport&) {}
   virtual void on_epoch(const EpochReport&) {}
   virtual void on_message(const std::string&) {}
+  // A lifecycle event of a morphogenetic layer (with the numbers of the decision in `note`).
+  virtual void on_growth_event(const std::string& line) { on_message(line); }
 };
+
+namespace control {
+class GrowthDriver;
+}
 
 class Trainer {
  public:
@@ -91,11 +110,21 @@ class Trainer {
     int64_t size = 0;
   };
   DeviceSplit upload(const Dataset& d);
+  // One training step through the graph cache (CUDA) or plainly, then the step boundary.
+  void run_step(TrainerObserver& obs, TrainSummary& sum);
+  void report_growth(TrainerObserver& obs, TrainSummary& sum);
+  std::vector<LayerGrowth> growth_summary() const;
 
   Config cfg_;
   Device dev_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::unique_ptr<control::GrowthDriver> growth_;
+  std::map<uint64_t, std::unique_ptr<ops::StepGraph>> graphs_;  // by Model::train_step_key()
+  std::map<uint64_t, int64_t> key_steps_;                        // plain steps run per key
+  int64_t global_step_ = 0;
+  std::map<std::pair<int32_t, int32_t>, int64_t> transition_counts_;  // (layer, to stage)
+  std::map<int32_t, int64_t> refusal_counts_;                         // by layer
   DeviceSplit train_, validation_, test_;
   int64_t batch_ = 0, eval_batch_ = 0, steps_per_epoch_ = 0;
   StepContext ctx_;

@@ -1,0 +1,55 @@
+// Drives growth between training steps, talking to the morphogenetic layers only through their
+// command/event interface: it queues the germinations of the hand schedule when their step
+// comes, collects the lifecycle events the layers drain at their telemetry cadence, and judges
+// every seed that reaches EVALUATING by its measured effect on the validation loss (alpha 1
+// against alpha 0 on the same validation batches; the test split is never used).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "morph/germination_schedule.hpp"
+#include "morph/kasmina_layer.hpp"
+#include "morph/morph_events.hpp"
+
+namespace kasmina::control {
+
+// A lifecycle event with the numbers of the decision behind it.
+struct GrowthEvent {
+  morph::MorphEvent event;
+  std::string note;  // e.g. "validation loss 0.3120 with the seed, 0.3185 without: +0.0065"
+};
+
+class GrowthDriver {
+ public:
+  // `validation_loss` evaluates the current model on the validation split (mean loss); it is
+  // empty when the run has no validation split (seeds in EVALUATING then time out).
+  GrowthDriver(const Config& cfg, std::vector<morph::KasminaLayer*> layers,
+               std::function<double()> validation_loss);
+
+  // Before the training step with index `step` (0-based): queue what is due.
+  void before_step(int64_t step);
+  // After the step boundary of all layers: when a layer drained its events at this boundary,
+  // collect them and answer seeds that entered EVALUATING.
+  void after_step();
+  // Drains every layer now (synchronous) and collects the events (end of an epoch or run).
+  void flush();
+  // Events collected since the last call.
+  std::vector<GrowthEvent> take_events();
+  bool active() const { return !layers_.empty(); }
+
+ private:
+  void collect(morph::KasminaLayer& layer);
+  void evaluate_seed(morph::KasminaLayer& layer, int32_t seed);
+
+  std::vector<morph::KasminaLayer*> layers_;
+  morph::GerminationSchedule schedule_;
+  std::function<double()> validation_loss_;
+  std::vector<GrowthEvent> pending_;
+};
+
+// One line describing an event: "step 1200  layer 0 seed 3  TRAINING -> GRAFTING  loss_gate 0.0008".
+std::string describe_event(const morph::MorphEvent& e);
+
+}  // namespace kasmina::control

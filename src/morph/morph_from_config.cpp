@@ -1,0 +1,70 @@
+#include "morph/morph_from_config.hpp"
+
+#include "core/error.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/grafting.hpp"
+
+namespace kasmina::morph {
+
+namespace {
+
+BlueprintKind blueprint_of(const std::string& name) {
+  BlueprintKind k;
+  if (!parse_blueprint(name.c_str(), &k)) {
+    throw UserError("unknown blueprint '" + name + "' (allowed: residual_mlp, low_rank, diag_scale)");
+  }
+  return k;
+}
+
+int32_t i32(int64_t v) { return static_cast<int32_t>(v); }
+
+}  // namespace
+
+MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer_index) {
+  MorphConfig m;
+  m.width = width;
+  m.seeds = i32(l.seeds);
+  m.layer_index = layer_index;
+  m.allowed_blueprints.clear();
+  for (const std::string& b : l.blueprints) m.allowed_blueprints.push_back(blueprint_of(b));
+  m.hidden = i32(l.hidden);
+  m.rank = i32(l.rank);
+  if (!parse_grafting(l.grafting.c_str(), &m.grafting)) {
+    throw UserError("unknown grafting strategy '" + l.grafting +
+                    "' (allowed: fixed_ramp, performance_linked, drift_controlled, grad_norm_gated)");
+  }
+  m.grafting_params.ramp_steps = i32(l.ramp_steps);
+  m.grafting_params.performance_gain = static_cast<float>(l.performance_gain);
+  m.grafting_params.drift_threshold = static_cast<float>(l.drift_threshold);
+  m.grafting_params.grad_norm_lo = static_cast<float>(l.grad_norm_lo);
+  m.grafting_params.grad_norm_hi = static_cast<float>(l.grad_norm_hi);
+  LifecycleParams& lc = m.lifecycle;
+  lc.min_steps[static_cast<int>(Stage::germinated)] = i32(l.min_germinated_steps);
+  lc.min_steps[static_cast<int>(Stage::training)] = i32(l.min_training_steps);
+  lc.min_steps[static_cast<int>(Stage::grafting)] = i32(l.min_grafting_steps);
+  lc.min_steps[static_cast<int>(Stage::stabilization)] = i32(l.min_stabilization_steps);
+  lc.min_steps[static_cast<int>(Stage::evaluating)] = i32(l.min_evaluating_steps);
+  lc.min_steps[static_cast<int>(Stage::fine_tuning)] = i32(l.min_fine_tuning_steps);
+  lc.training_loss_threshold = static_cast<float>(l.training_loss_threshold);
+  lc.max_training_steps = i32(l.max_training_steps);
+  lc.max_evaluating_steps = i32(l.max_evaluating_steps);
+  lc.max_training_seeds = i32(l.max_training_seeds);
+  lc.ema_decay = static_cast<float>(l.ema_decay);
+  lc.max_errors = i32(l.max_errors);
+  m.optimizer.lr = static_cast<float>(l.blueprint_lr);
+  m.optimizer.weight_decay = static_cast<float>(l.blueprint_weight_decay);
+  m.pool_slots = i32(l.pool_slots);
+  m.telemetry_every = i32(l.telemetry_every);
+  m.dead_eps = static_cast<float>(l.dead_eps);
+  return m;
+}
+
+GerminationSchedule schedule_from(const std::vector<GerminationConfig>& entries) {
+  std::vector<ScheduledGermination> out;
+  for (const GerminationConfig& g : entries) {
+    out.push_back({g.step, i32(g.layer), i32(g.seed), blueprint_of(g.blueprint)});
+  }
+  return GerminationSchedule(std::move(out));
+}
+
+}  // namespace kasmina::morph
