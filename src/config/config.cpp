@@ -11,6 +11,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/config_checks.hpp"
 #include "config/config_schema.hpp"
 #include "config/overrides.hpp"
 #include "config/read_context.hpp"
@@ -60,6 +61,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
                     config_detail::describe_node(root));
   }
   config_detail::apply_overrides(root, overrides.sets, *table.shape(), ctx);
+  config_detail::check_renamed_keys(root, ctx);
   Config config;
   try {
     table.read(config, root, ctx, "");

@@ -33,11 +33,17 @@ void check_schedule_floor(const Config& c, const YAML::Node& root, const ReadCon
 
 // "2, 4, 5, 10, 20, 25, 50, 100": the seed counts a kasmina layer of `width` accepts.
 std::string allowed_seed_counts(int64_t width) {
-  std::string out;
-  for (int64_t seeds = 1; seeds <= width; ++seeds) {
-    if (width % seeds != 0 || width / seeds > kMaxChunk) continue;
-    out += (out.empty() ? "" : ", ") + std::to_string(seeds);
+  std::vector<int64_t> counts;
+  for (int64_t d = 1; d <= width / d; ++d) {  // divisor pairs (d, width / d)
+    if (width % d != 0) continue;
+    for (const int64_t seeds : {d, width / d}) {
+      const bool listed = std::find(counts.begin(), counts.end(), seeds) != counts.end();
+      if (width / seeds <= kMaxChunk && !listed) counts.push_back(seeds);
+    }
   }
+  std::sort(counts.begin(), counts.end());
+  std::string out;
+  for (const int64_t seeds : counts) out += (out.empty() ? "" : ", ") + std::to_string(seeds);
   return out;
 }
 
@@ -53,11 +59,11 @@ void check_kasmina_seeds(const LayerConfig& layer, std::size_t index, int64_t wi
                               allowed_seed_counts(width) + ")";
   const std::string problem =
       divides ? "gives chunks of " + std::to_string(width / layer.seeds) +
-                    " values but the kernels handle chunks of at most " + std::to_string(kMaxChunk)
-              : "does not divide the layer's width " + w + " (the width it receives)";
+                    " values; the kernels handle chunks of at most " + std::to_string(kMaxChunk)
+              : "does not divide the width " + w + " that the layer receives";
   ctx.fail(locate(root, "model", "layers", index, "seeds"),
            element_path("model.layers", index) + ".seeds",
-           "is " + std::to_string(layer.seeds) + " but " + problem + " " + allowed);
+           "is " + std::to_string(layer.seeds) + ", which " + problem + " " + allowed);
 }
 
 // Walks the layers with the running width: a declared `in` must match it, a kasmina layer's
@@ -188,6 +194,14 @@ void check_blueprint_list(const LayerConfig& layer, const YAML::Node& node, cons
 }
 
 }  // namespace
+
+void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx) {
+  const YAML::Node schedule = locate(root, "schedule");
+  if (schedule.is(root) || !schedule.IsMap()) return;
+  ctx.fail(schedule, "schedule",
+           "expected a list of germinations {step, layer, seed, blueprint}, got a mapping (the "
+           "learning-rate schedule is now 'lr_schedule')");
+}
 
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_validation_split(c, root, ctx);

@@ -12,6 +12,10 @@
 
 namespace kasmina::config_detail {
 
+// Keys whose meaning changed: `schedule:` written as a mapping is the learning-rate schedule of
+// older configs, now `lr_schedule:`. Runs on the (overridden) tree before it is read.
+void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx);
+
 // `root` is the whole (overridden) YAML tree, used to point messages at the right line.
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx);
 

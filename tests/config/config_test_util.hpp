@@ -51,6 +51,21 @@ inline std::string parse_error(const std::string& yaml, const std::string& path 
   return user_error_message([&] { parse_config(yaml, path, Overrides{sets}); });
 }
 
+// `yaml` with line `line` (1-based) replaced by `text`.
+inline std::string replace_line(std::string yaml, int line, const std::string& text) {
+  std::size_t begin = 0;
+  for (int i = 1; i < line; ++i) begin = yaml.find('\n', begin) + 1;
+  const std::size_t end = yaml.find('\n', begin);
+  return yaml.replace(begin, end - begin, text);
+}
+
+// `yaml` with `text` inserted as new lines before line `line` (1-based).
+inline std::string insert_line(std::string yaml, int line, const std::string& text) {
+  std::size_t begin = 0;
+  for (int i = 1; i < line; ++i) begin = yaml.find('\n', begin) + 1;
+  return yaml.insert(begin, text + "\n");
+}
+
 // Asserts that `message` contains every piece.
 inline void expect_contains(const std::string& message, std::initializer_list<std::string> pieces) {
   for (const std::string& piece : pieces) {

@@ -29,7 +29,7 @@ TEST(ConfigDefaults, MinimalConfigReadsGivenKeysAndFillsTheRest) {
   OptimizerConfig optimizer;
   optimizer.lr = 0.002;
   EXPECT_EQ(c.optimizer, optimizer);
-  EXPECT_EQ(c.schedule, ScheduleConfig{});
+  EXPECT_EQ(c.lr_schedule, ScheduleConfig{});
   TrainConfig train;
   train.epochs = 2;
   EXPECT_EQ(c.train, train);
@@ -56,10 +56,11 @@ TEST(ConfigDefaults, NameDefaultsToTheFileStem) {
 
 TEST(ConfigDefaults, EmptySectionsKeepDefaults) {
   const Config c = parse_config(
-      "optimizer:\ntrain:\nschedule: {}\nmodel:\n  layers: [{type: linear, out: 10}]\n", "x.yaml");
+      "optimizer:\ntrain:\nlr_schedule: {}\nmodel:\n  layers: [{type: linear, out: 10}]\n",
+      "x.yaml");
   EXPECT_EQ(c.optimizer, OptimizerConfig{});
   EXPECT_EQ(c.train, TrainConfig{});
-  EXPECT_EQ(c.schedule, ScheduleConfig{});
+  EXPECT_EQ(c.lr_schedule, ScheduleConfig{});
 }
 
 TEST(ConfigDefaults, EveryKeyIsReadable) {
@@ -78,7 +79,7 @@ TEST(ConfigDefaults, EveryKeyIsReadable) {
       "    - {type: dropout, p: 0.25}\n"
       "    - {type: linear, in: 16, out: 2}\n"
       "optimizer: {type: sgd, lr: 0.05, weight_decay: 0.0005, momentum: 0.8, nesterov: true}\n"
-      "schedule: {type: linear, warmup_steps: 40, min_lr: 0.001}\n"
+      "lr_schedule: {type: linear, warmup_steps: 40, min_lr: 0.001}\n"
       "train: {epochs: 4, batch_size: 32, eval_batch_size: 64, precision: tf32,\n"
       "        deterministic: false, log_every_steps: 5, graph: false}\n";
   const Config c = parse_config(yaml, "every.yaml");
@@ -107,9 +108,9 @@ TEST(ConfigDefaults, EveryKeyIsReadable) {
   EXPECT_DOUBLE_EQ(c.optimizer.weight_decay, 0.0005);
   EXPECT_DOUBLE_EQ(c.optimizer.momentum, 0.8);
   EXPECT_TRUE(c.optimizer.nesterov);
-  EXPECT_EQ(c.schedule.type, LrScheduleType::linear);
-  EXPECT_EQ(c.schedule.warmup_steps, 40);
-  EXPECT_DOUBLE_EQ(c.schedule.min_lr, 0.001);
+  EXPECT_EQ(c.lr_schedule.type, LrScheduleType::linear);
+  EXPECT_EQ(c.lr_schedule.warmup_steps, 40);
+  EXPECT_DOUBLE_EQ(c.lr_schedule.min_lr, 0.001);
   EXPECT_EQ(c.train.epochs, 4);
   EXPECT_EQ(c.train.batch_size, 32);
   EXPECT_EQ(c.train.eval_batch_size, 64);

@@ -36,7 +36,9 @@ std::string minimal_with_inserted(int line, const std::string& text) {
   return yaml.insert(begin, text + "\n");
 }
 
-const std::string kTopKeys = "name, seed, device, data, model, optimizer, schedule, train";
+const std::string kTopKeys =
+    "name, seed, device, data, model, optimizer, lr_schedule, schedule, controller, train, "
+    "telemetry, checkpoint";
 const std::string kTrainKeys =
     "epochs, batch_size, eval_batch_size, precision, deterministic, log_every_steps, graph";
 const std::string kEndsWith10 =
@@ -98,7 +100,7 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:11: optimizer.type: 'adam' is not allowed (allowed: adamw, sgd)"},
     {"layer_type", minimal_with_line(8, "    - {type: tanh}"),
      "cfg.yaml:8: model.layers[1].type: 'tanh' is not allowed (allowed: linear, relu, gelu, "
-     "layernorm, dropout)"},
+     "layernorm, dropout, kasmina)"},
     {"dataset", minimal_with_line(4, "  dataset: mnist"),
      "cfg.yaml:4: data.dataset: 'mnist' is not allowed (allowed: fashion_mnist, spirals)"},
     {"init", minimal_with_inserted(6, "  init: zeros"),
@@ -145,8 +147,9 @@ const MessageCase kMessageCases[] = {
      "model:\n  layers: [{type: linear, out: 2}]\n",
      "cfg.yaml:1: data.validation: must be in [0, 300) (the spirals training set has 300 "
      "samples), got 300"},
-    {"schedule_floor_above_lr", minimal_with_inserted(12, "schedule: {type: cosine, min_lr: 0.01}"),
-     "cfg.yaml:12: schedule.min_lr: must be <= optimizer.lr (0.002), got 0.01"},
+    {"schedule_floor_above_lr",
+     minimal_with_inserted(12, "lr_schedule: {type: cosine, min_lr: 0.01}"),
+     "cfg.yaml:12: lr_schedule.min_lr: must be <= optimizer.lr (0.002), got 0.01"},
     // widths
     {"declared_in_does_not_chain",
      "model:\n  layers:\n    - {type: linear, out: 256}\n    - {type: relu}\n"

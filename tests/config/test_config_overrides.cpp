@@ -25,8 +25,8 @@ TEST(ConfigOverrides, ReplacesScalars) {
 }
 
 TEST(ConfigOverrides, AddsKeysAndSectionsTheFileLacks) {
-  const Config c = parse_with({"schedule.type=cosine", "data.dir=/tmp/fm", "train.graph=false"});
-  EXPECT_EQ(c.schedule.type, LrScheduleType::cosine);
+  const Config c = parse_with({"lr_schedule.type=cosine", "data.dir=/tmp/fm", "train.graph=false"});
+  EXPECT_EQ(c.lr_schedule.type, LrScheduleType::cosine);
   EXPECT_EQ(c.data.dir, "/tmp/fm");
   EXPECT_FALSE(c.train.graph);
 }
@@ -139,10 +139,16 @@ const SetCase kSetCases[] = {
      "layers, init)"},
     {"unknown_section", "optimiser.lr=1",
      "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? "
-     "allowed: name, seed, device, data, model, optimizer, schedule, train)"},
+     "allowed: name, seed, device, data, model, optimizer, lr_schedule, schedule, controller, "
+     "train, telemetry, checkpoint)"},
     {"unknown_layer_key", "model.layers.0.outt=5",
      "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean 'out'? "
-     "allowed: type, out, in, bias, p, eps)"},
+     "allowed: type, out, in, bias, p, eps, seeds, blueprints, hidden, rank, grafting, "
+     "ramp_steps, performance_gain, drift_threshold, grad_norm_lo, grad_norm_hi, "
+     "min_germinated_steps, min_training_steps, min_grafting_steps, min_stabilization_steps, "
+     "min_evaluating_steps, min_fine_tuning_steps, training_loss_threshold, max_training_steps, "
+     "max_evaluating_steps, max_training_seeds, ema_decay, max_errors, blueprint_lr, "
+     "blueprint_weight_decay, pool_slots, telemetry_every, dead_eps)"},
     {"index_out_of_range", "model.layers.7.out=5",
      "--set model.layers.7.out=5: '7' is not an index of model.layers (it has 3 entries: use "
      "0..3, where 3 appends one)"},

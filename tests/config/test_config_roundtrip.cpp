@@ -1,5 +1,8 @@
 // to_yaml() writes every key; parse_config(to_yaml(c)) gives back c.
+#include <algorithm>
 #include <random>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -14,6 +17,7 @@ namespace {
 Config without_origin(Config c) {
   c.source_path.clear();
   for (LayerConfig& layer : c.model.layers) layer.line = 0;
+  for (GerminationConfig& entry : c.schedule) entry.line = 0;
   return c;
 }
 
@@ -35,8 +39,9 @@ TEST(ConfigRoundTrip, EveryKeyIsWritten) {
       "optimizer: {type: adamw}\n",
       "every.yaml");
   const YAML::Node root = YAML::Load(to_yaml(c));
-  const std::vector<std::string> top = {"name",  "seed",      "device",   "data",
-                                        "model", "optimizer", "schedule", "train"};
+  const std::vector<std::string> top = {"name",       "seed",      "device",      "data",
+                                        "model",      "optimizer", "lr_schedule", "schedule",
+                                        "controller", "train",     "telemetry",   "checkpoint"};
   for (const std::string& key : top) EXPECT_TRUE(root[key].IsDefined()) << key;
   for (const char* key : {"dataset", "dir", "validation", "normalize", "spirals_train",
                           "spirals_test", "spirals_noise", "spirals_turns"}) {
@@ -48,7 +53,7 @@ TEST(ConfigRoundTrip, EveryKeyIsWritten) {
     EXPECT_TRUE(root["optimizer"][key].IsDefined()) << key;
   }
   for (const char* key : {"type", "warmup_steps", "min_lr"}) {
-    EXPECT_TRUE(root["schedule"][key].IsDefined()) << key;
+    EXPECT_TRUE(root["lr_schedule"][key].IsDefined()) << key;
   }
   for (const char* key : {"epochs", "batch_size", "eval_batch_size", "precision", "deterministic",
                           "log_every_steps", "graph"}) {
@@ -65,9 +70,97 @@ TEST(ConfigRoundTrip, EveryKeyIsWritten) {
   }
   // Reals always carry a '.', so YAML 1.1 readers see floats too.
   EXPECT_EQ(root["optimizer"]["eps"].Scalar(), "1.0e-08");
-  EXPECT_EQ(root["schedule"]["min_lr"].Scalar(), "0.0");
+  EXPECT_EQ(root["lr_schedule"]["min_lr"].Scalar(), "0.0");
   EXPECT_EQ(root["optimizer"]["lr"].Scalar(), "0.001");
   EXPECT_EQ(root["name"].Scalar(), "every");
+}
+
+// A random valid kasmina layer for the running width `width`.
+LayerConfig random_kasmina_layer(std::mt19937_64& rng, int64_t width) {
+  auto uniform = [&](double lo, double hi) {
+    return std::uniform_real_distribution<>(lo, hi)(rng);
+  };
+  auto integer = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  std::vector<int64_t> seed_counts;  // divisors with chunks of at most 64 values
+  for (int64_t s = 1; s <= width; ++s) {
+    if (width % s == 0 && width / s <= 64) seed_counts.push_back(s);
+  }
+  LayerConfig k;
+  k.type = LayerType::kasmina;
+  k.seeds = seed_counts[static_cast<std::size_t>(integer(0, std::ssize(seed_counts) - 1))];
+  std::vector<std::string> names = {"residual_mlp", "low_rank", "diag_scale"};
+  std::shuffle(names.begin(), names.end(), rng);
+  names.resize(static_cast<std::size_t>(integer(1, 3)));
+  k.blueprints = names;
+  k.hidden = integer(1, 32);
+  k.rank = integer(1, 32);
+  const char* strategies[] = {"fixed_ramp", "performance_linked", "drift_controlled",
+                              "grad_norm_gated"};
+  k.grafting = strategies[integer(0, 3)];
+  k.ramp_steps = integer(1, 1000);
+  k.performance_gain = uniform(0.0, 50.0);
+  k.drift_threshold = uniform(1e-3, 1.0);
+  k.grad_norm_lo = uniform(0.0, 1.0);
+  k.grad_norm_hi = k.grad_norm_lo + uniform(0.0, 20.0);
+  k.min_germinated_steps = integer(0, 10);
+  k.min_training_steps = integer(0, 200);
+  k.min_grafting_steps = integer(0, 10);
+  k.min_stabilization_steps = integer(0, 100);
+  k.min_evaluating_steps = integer(0, 100);
+  k.min_fine_tuning_steps = integer(0, 100);
+  k.training_loss_threshold = uniform(1e-6, 1e-1);
+  k.max_training_steps = integer(1, 5000);
+  k.max_evaluating_steps = integer(1, 5000);
+  k.max_training_seeds = integer(1, 64);
+  k.ema_decay = uniform(0.0, 0.999);
+  k.max_errors = integer(1, 10);
+  k.blueprint_lr = uniform(1e-6, 1e-1);
+  k.blueprint_weight_decay = uniform(0.0, 0.1);
+  k.pool_slots = integer(1, 256);
+  k.telemetry_every = integer(1, 1000);
+  k.dead_eps = uniform(0.0, 1e-3);
+  return k;
+}
+
+// A random germination schedule over the model's kasmina layers and a controller that fits it.
+void add_random_growth(std::mt19937_64& rng, Config& c) {
+  auto integer = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  std::vector<const LayerConfig*> kasmina;
+  for (const LayerConfig& layer : c.model.layers) {
+    if (layer.type == LayerType::kasmina) kasmina.push_back(&layer);
+  }
+  const int64_t entries = kasmina.empty() ? 0 : integer(0, 4);
+  for (int64_t i = 0; i < entries; ++i) {
+    GerminationConfig g;
+    g.step = integer(0, 100000);
+    g.layer = integer(0, std::ssize(kasmina) - 1);
+    const LayerConfig& layer = *kasmina[static_cast<std::size_t>(g.layer)];
+    g.seed = integer(0, layer.seeds - 1);
+    g.blueprint =
+        layer.blueprints[static_cast<std::size_t>(integer(0, std::ssize(layer.blueprints) - 1))];
+    c.schedule.push_back(g);
+  }
+  const bool can_heuristic = c.data.validation > 0 && integer(0, 1) == 1;
+  c.controller.type = can_heuristic        ? ControllerType::heuristic
+                      : c.schedule.empty() ? ControllerType::none
+                                           : ControllerType::schedule;
+  auto uniform = [&](double lo, double hi) {
+    return std::uniform_real_distribution<>(lo, hi)(rng);
+  };
+  c.controller.eval_every = integer(1, 1000);
+  c.controller.eval_batches = integer(1, 16);
+  c.controller.patience = integer(1, 10);
+  c.controller.min_delta = uniform(0.0, 0.1);
+  c.controller.max_active = integer(1, 8);
+  c.controller.max_added_parameters = integer(0, 1000000);
+  c.controller.embargo_steps = integer(0, 10000);
+  c.controller.ucb_c = uniform(0.0, 3.0);
+  c.controller.spike_factor = uniform(1.01, 10.0);
+  c.controller.debug_nan_step = integer(-1, 1000);
 }
 
 // A random valid config: every field drawn from its allowed range.
@@ -103,9 +196,10 @@ Config random_config(std::mt19937_64& rng) {
     c.model.layers.push_back(linear);
     if (i == hidden) break;
     LayerConfig extra;
-    extra.type = static_cast<LayerType>(integer(1, 4));
+    extra.type = static_cast<LayerType>(integer(1, 5));
     if (extra.type == LayerType::dropout) extra.p = uniform(0.0, 0.9);
     if (extra.type == LayerType::layernorm) extra.eps = uniform(1e-7, 1e-3);
+    if (extra.type == LayerType::kasmina) extra = random_kasmina_layer(rng, width);
     c.model.layers.push_back(extra);
   }
   const char* inits[] = {"kaiming_uniform", "xavier_uniform", "normal"};
@@ -118,9 +212,9 @@ Config random_config(std::mt19937_64& rng) {
   c.optimizer.eps = uniform(1e-12, 1e-6);
   c.optimizer.momentum = uniform(0.0, 0.99);
   c.optimizer.nesterov = coin();
-  c.schedule.type = static_cast<LrScheduleType>(integer(0, 2));
-  c.schedule.warmup_steps = integer(0, 1000);
-  c.schedule.min_lr = uniform(0.0, c.optimizer.lr);
+  c.lr_schedule.type = static_cast<LrScheduleType>(integer(0, 2));
+  c.lr_schedule.warmup_steps = integer(0, 1000);
+  c.lr_schedule.min_lr = uniform(0.0, c.optimizer.lr);
   c.train.epochs = integer(1, 100);
   c.train.batch_size = integer(1, 4096);
   c.train.eval_batch_size = integer(1, 4096);
@@ -128,6 +222,13 @@ Config random_config(std::mt19937_64& rng) {
   c.train.deterministic = coin();
   c.train.log_every_steps = integer(1, 500);
   c.train.graph = coin();
+  add_random_growth(rng, c);
+  c.telemetry.enabled = coin();
+  c.telemetry.every_steps = integer(1, 1000);
+  c.checkpoint.every_steps = integer(0, 5000);
+  c.checkpoint.every_epochs = integer(0, 10);
+  c.checkpoint.keep = integer(1, 20);
+  c.checkpoint.at_end = coin();
   return c;
 }
 

@@ -50,8 +50,8 @@ TEST(ShippedConfigs, FmnistMlp) {
   EXPECT_DOUBLE_EQ(c.optimizer.beta1, 0.9);
   EXPECT_DOUBLE_EQ(c.optimizer.beta2, 0.999);
   EXPECT_DOUBLE_EQ(c.optimizer.eps, 1e-8);
-  EXPECT_EQ(c.schedule.type, LrScheduleType::cosine);
-  EXPECT_DOUBLE_EQ(c.schedule.min_lr, 0.0);
+  EXPECT_EQ(c.lr_schedule.type, LrScheduleType::cosine);
+  EXPECT_DOUBLE_EQ(c.lr_schedule.min_lr, 0.0);
   EXPECT_EQ(c.train.epochs, 20);
   EXPECT_EQ(c.train.batch_size, 128);
   EXPECT_EQ(c.train.eval_batch_size, 1000);

@@ -16,13 +16,16 @@ TEST(Suggest, EditDistance) {
 }
 
 TEST(Suggest, ClosestName) {
-  const std::vector<std::string> top = {"name",  "seed",      "device",   "data",
-                                        "model", "optimizer", "schedule", "train"};
+  const std::vector<std::string> top = {"name",       "seed",      "device",      "data",
+                                        "model",      "optimizer", "lr_schedule", "schedule",
+                                        "controller", "train",     "telemetry",   "checkpoint"};
   EXPECT_EQ(closest_name("optimiser", top), "optimizer");
   EXPECT_EQ(closest_name("trian", top), "train");
-  EXPECT_EQ(closest_name("sched", top), "schedule");       // a prefix
-  EXPECT_EQ(closest_name("trainer", top), "train");        // 2 edits
-  EXPECT_EQ(closest_name("devices_list", top), "device");  // the allowed name is a prefix
+  EXPECT_EQ(closest_name("sched", top), "schedule");        // a prefix
+  EXPECT_EQ(closest_name("lr_sched", top), "lr_schedule");  // a prefix
+  EXPECT_EQ(closest_name("controler", top), "controller");  // 1 edit
+  EXPECT_EQ(closest_name("trainer", top), "train");         // 2 edits
+  EXPECT_EQ(closest_name("devices_list", top), "device");   // the allowed name is a prefix
   EXPECT_EQ(closest_name("colour", top), std::nullopt);
   EXPECT_EQ(closest_name("p", {"type", "out", "in", "bias"}), std::nullopt);
   EXPECT_EQ(closest_name("", top), std::nullopt);
