@@ -1,5 +1,6 @@
 // `kasmina train CONFIG`: parse -> validate -> load data -> train -> write the run directory.
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +12,7 @@
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
 #include "kasmina_build_config.hpp"
+#include "morph/stage.hpp"
 #include "nn/trainer.hpp"
 #include "ops/ops.hpp"
 
@@ -65,6 +67,12 @@ class ConsoleObserver final : public TrainerObserver {
   ProgressBar bar_;
 };
 
+std::string stage_label(int stage) {
+  std::string s = morph::stage_name(static_cast<morph::Stage>(stage));
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 nlohmann::json eval_json(const EvalResult& r) {
   return {{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
 }
@@ -79,7 +87,11 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   j["epochs"] = s.epochs;
   j["steps"] = s.steps;
   j["batch_size"] = cfg.train.batch_size;
-  j["parameters"] = s.parameters;
+  int64_t added = 0;
+  for (const LayerGrowth& g : s.growth) added += g.parameters_added;
+  j["parameters"] = s.parameters + added;
+  j["host_parameters"] = s.parameters;
+  j["parameters_added"] = added;
   j["data_seconds"] = data_seconds;
   j["train_seconds"] = s.train_seconds;
   j["eval_seconds"] = s.eval_seconds;
@@ -92,6 +104,23 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
     j["validation_accuracy"] = s.validation->accuracy;
   }
   j["cuda_graph"] = s.graph_captured;
+  j["cuda_graphs"] = s.graphs_captured;
+  nlohmann::json growth = nlohmann::json::array();
+  for (const LayerGrowth& g : s.growth) {
+    nlohmann::json stages = nlohmann::json::object();
+    for (size_t i = 0; i < g.stage_counts.size(); ++i)
+      stages[stage_label(static_cast<int>(i))] = g.stage_counts[i];
+    growth.push_back({{"layer", g.layer},
+                      {"seeds", g.seeds},
+                      {"stages", stages},
+                      {"parameters_added", g.parameters_added},
+                      {"germinated", g.germinated},
+                      {"fossilized", g.fossilized},
+                      {"culled", g.culled},
+                      {"rolled_back", g.rolled_back},
+                      {"refused", g.refused}});
+  }
+  j["growth"] = growth;
   nlohmann::json epochs = nlohmann::json::array();
   for (const EpochReport& r : s.epoch_reports) {
     nlohmann::json e = {{"epoch", r.epoch},
@@ -146,9 +175,23 @@ int run_train(const TrainOptions& o) {
   const TrainSummary s = trainer.run(obs);
   run_dir.write_file("summary.json", summary_json(cfg, s, data_seconds));
   run_dir.commit();
-  std::printf("done: %s  %ld epochs  %.2fs training (+%.2fs data)  %.0f samples/s  test loss %.4f  test acc %.4f  %ld parameters\n",
+  int64_t added = 0;
+  for (const LayerGrowth& g : s.growth) {
+    added += g.parameters_added;
+    std::printf("growth: layer %d (%d seeds): germinated %ld, fossilized %ld, culled %ld, rolled back %ld, refused %ld; %ld parameters added; at the end:",
+                g.layer, g.seeds, static_cast<long>(g.germinated), static_cast<long>(g.fossilized),
+                static_cast<long>(g.culled), static_cast<long>(g.rolled_back),
+                static_cast<long>(g.refused), static_cast<long>(g.parameters_added));
+    for (size_t i = 0; i < g.stage_counts.size(); ++i)
+      if (g.stage_counts[i] > 0)
+        std::printf(" %ld %s", static_cast<long>(g.stage_counts[i]), stage_label(static_cast<int>(i)).c_str());
+    std::printf("\n");
+  }
+  std::printf("done: %s  %ld epochs  %.2fs training (+%.2fs data)  %.0f samples/s  test loss %.4f  test acc %.4f  %ld parameters%s\n",
               s.device.c_str(), static_cast<long>(s.epochs), s.train_seconds, data_seconds,
-              s.samples_per_second, s.test.loss, s.test.accuracy, static_cast<long>(s.parameters));
+              s.samples_per_second, s.test.loss, s.test.accuracy,
+              static_cast<long>(s.parameters + added),
+              added > 0 ? (" (" + std::to_string(added) + " grown)").c_str() : "");
   return 0;
 }
 
