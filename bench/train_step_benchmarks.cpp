@@ -36,7 +36,7 @@ Config fmnist_mlp_config(int64_t batch) {
   c.optimizer.type = OptimizerType::adamw;
   c.optimizer.lr = 1e-3;
   c.optimizer.weight_decay = 0.01;
-  c.schedule.type = LrScheduleType::cosine;
+  c.lr_schedule.type = LrScheduleType::cosine;
   c.train.epochs = 20;
   c.train.batch_size = batch;
   c.train.eval_batch_size = kTestImages;

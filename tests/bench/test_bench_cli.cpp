@@ -1,0 +1,211 @@
+// `kasmina bench` run as the real binary (KASMINA_BIN): the JSON it writes follows Google
+// Benchmark's schema with kasmina's context, --filter selects, --save-baseline / --baseline
+// compare with the right exit codes, and mistakes exit 2 with a message.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "run_process.hpp"
+
+namespace kasmina {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ProcessResult;
+using testing::TempDir;
+
+// A fast benchmark and options that keep a run short.
+const std::vector<std::string> kFastRun = {
+    "bench", "--device", "cpu", "--filter", "^ops/softmax_xent", "--min-time", "0.01"};
+
+std::string binary() {
+  const char* bin = std::getenv("KASMINA_BIN");
+  return bin != nullptr ? bin : "";
+}
+
+json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return json::parse(in);
+}
+
+void write_json(const fs::path& p, const json& j) {
+  std::ofstream(p) << j.dump(2);
+}
+
+class BenchCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(binary().empty()) << "KASMINA_BIN is not set (run through meson test)";
+    ASSERT_TRUE(fs::exists(binary())) << binary();
+  }
+  ProcessResult run(std::vector<std::string> args) const {
+    return testing::run_process(binary(), args, dir_.path());
+  }
+  static std::vector<std::string> with(std::vector<std::string> a,
+                                       const std::vector<std::string>& more) {
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  }
+  void expect_user_error(const ProcessResult& r, const std::string& part) const {
+    ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err.rfind("kasmina: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(part), std::string::npos) << r.err;
+  }
+  TempDir dir_;
+};
+
+// One real run shared by the tests below (a few seconds: the peaks are measured every run).
+class BenchRun : public BenchCli {
+ protected:
+  static void SetUpTestSuite() {
+    ASSERT_FALSE(binary().empty());
+    run_dir_ = new TempDir();
+    result_ = new ProcessResult(
+        testing::run_process(binary(),
+                             with(kFastRun, {"--repetitions", "2", "--format", "json", "--out",
+                                             "out.json", "--save-baseline", "baseline.json"}),
+                             run_dir_->path()));
+  }
+  static void TearDownTestSuite() {
+    delete result_;
+    delete run_dir_;
+  }
+  static fs::path path(const std::string& name) { return run_dir_->path() / name; }
+  static TempDir* run_dir_;
+  static ProcessResult* result_;
+};
+TempDir* BenchRun::run_dir_ = nullptr;
+ProcessResult* BenchRun::result_ = nullptr;
+
+TEST_F(BenchRun, JsonFollowsGoogleBenchmarkSchemaWithKasminaContext) {
+  ASSERT_TRUE(result_->exited);
+  ASSERT_EQ(result_->exit_code, 0) << result_->err;
+  const json stdout_json = json::parse(result_->out.substr(0, result_->out.rfind('}') + 1));
+  const json file = read_json(path("out.json"));
+  for (const json* j : {&stdout_json, &file}) {
+    const json& ctx = (*j)["context"];
+    for (const char* key :
+         {"date", "host_name", "num_cpus", "library_build_type", "kasmina_version",
+          "kasmina_git_commit", "kasmina_build_type", "kasmina_device", "kasmina_device_name",
+          "peak_bandwidth_bytes_per_second", "peak_flops"})
+      EXPECT_TRUE(ctx.contains(key)) << key;
+    EXPECT_EQ(ctx["kasmina_device"], "cpu");
+    EXPECT_GT(std::stod(ctx["peak_bandwidth_bytes_per_second"].get<std::string>()), 1e8);
+    EXPECT_GT(std::stod(ctx["peak_flops"].get<std::string>()), 1e8);
+    const json& benchmarks = (*j)["benchmarks"];
+    int iterations = 0, aggregates = 0;
+    for (const json& b : benchmarks) {
+      EXPECT_EQ(b["run_name"].get<std::string>().rfind("ops/softmax_xent/", 0), 0u) << b.dump();
+      for (const char* key : {"name", "run_name", "run_type", "repetitions", "real_time",
+                              "cpu_time", "time_unit", "iterations"})
+        EXPECT_TRUE(b.contains(key)) << key << " in " << b.dump();
+      if (b["run_type"] == "iteration") {
+        ++iterations;
+        EXPECT_GT(b["real_time"].get<double>(), 0.0);
+        EXPECT_GT(b["bytes_per_second"].get<double>(), 0.0);
+        const double frac = b["frac_of_peak_bw"].get<double>();
+        EXPECT_GT(frac, 0.0);
+        EXPECT_LT(frac, 10.0);
+      } else {
+        ++aggregates;
+        EXPECT_EQ(b["run_type"], "aggregate");
+      }
+    }
+    EXPECT_EQ(iterations, 2);  // --repetitions 2
+    EXPECT_GE(aggregates, 3);  // mean, median, stddev
+  }
+  EXPECT_EQ(read_json(path("baseline.json")), file);
+}
+
+TEST_F(BenchRun, SameResultsAgainstThemselvesPass) {
+  const ProcessResult r = testing::run_process(
+      binary(), {"bench", "--baseline", "baseline.json", "--results", "out.json"},
+      run_dir_->path());
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("ops/softmax_xent/B128_C10/manual_time"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0 regressed"), std::string::npos) << r.out;
+}
+
+TEST_F(BenchRun, TwiceAsSlowAsTheBaselineExitsOne) {
+  json base = read_json(path("baseline.json"));
+  for (json& b : base["benchmarks"]) b["real_time"] = b["real_time"].get<double>() / 2.0;
+  write_json(path("fast_baseline.json"), base);
+  const ProcessResult r = testing::run_process(
+      binary(), {"bench", "--baseline", "fast_baseline.json", "--results", "out.json"},
+      run_dir_->path());
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("REGRESSED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("+100.0%"), std::string::npos) << r.out;
+}
+
+TEST_F(BenchRun, BaselineFromAnotherDeviceIsRefused) {
+  json base = read_json(path("baseline.json"));
+  base["context"]["kasmina_device"] = "cuda:0";
+  base["context"]["kasmina_device_name"] = "NVIDIA H100 80GB HBM3";
+  write_json(path("gpu_baseline.json"), base);
+  const ProcessResult r = testing::run_process(
+      binary(), {"bench", "--baseline", "gpu_baseline.json", "--results", "out.json"},
+      run_dir_->path());
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("gpu_baseline.json was measured on device 'cuda:0'"), std::string::npos)
+      << r.err;
+
+  json other_build = read_json(path("baseline.json"));
+  other_build["context"]["kasmina_build_type"] = "debug";
+  write_json(path("debug_baseline.json"), other_build);
+  const ProcessResult d = testing::run_process(
+      binary(), {"bench", "--baseline", "debug_baseline.json", "--results", "out.json"},
+      run_dir_->path());
+  EXPECT_EQ(d.exit_code, 2);
+  EXPECT_NE(d.err.find("build type 'debug'"), std::string::npos) << d.err;
+}
+
+TEST_F(BenchCli, ListHonoursTheFilter) {
+  const ProcessResult r = run({"bench", "--device", "cpu", "--list", "--filter", "^morph/"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<std::string> names;
+  for (std::string l; std::getline(lines, l);) names.push_back(l);
+  ASSERT_EQ(names.size(), 5u) << r.out;
+  for (const std::string& n : names) EXPECT_EQ(n.rfind("morph/", 0), 0u) << n;
+  const ProcessResult all = run({"bench", "--device", "cpu", "--list"});
+  EXPECT_NE(all.out.find("peak/gemm/"), std::string::npos);
+  EXPECT_NE(all.out.find("train_step/fmnist_mlp_784-256-128-10/B256"), std::string::npos);
+  const ProcessResult neg =
+      run({"bench", "--device", "cpu", "--list", "--filter", "-^(ops|morph|peak)/"});
+  EXPECT_EQ(
+      neg.out,
+      "train_step/fmnist_mlp_784-256-128-10/B128\ntrain_step/fmnist_mlp_784-256-128-10/B256\n");
+}
+
+TEST_F(BenchCli, MistakesExitTwo) {
+  expect_user_error(run(with(kFastRun, {"--filter", "^no_such_benchmark$"})),
+                    "matches no benchmark");
+  expect_user_error(run(with(kFastRun, {"--filter", "ops/(("})), "not a valid regular expression");
+  expect_user_error(run(with(kFastRun, {"--format", "xml"})),
+                    "--format: 'xml' is not allowed (allowed: console, json)");
+  expect_user_error(run(with(kFastRun, {"--repetitions", "0"})),
+                    "--repetitions: must be at least 1");
+  expect_user_error(run(with(kFastRun, {"--baseline", "missing.json"})),
+                    "missing.json: cannot read");
+  expect_user_error(run({"bench", "--results", "x.json"}), "--results: needs --baseline");
+  expect_user_error(run({"bench", "--device", "tpu", "--list"}), "tpu");
+  std::ofstream(dir_.path() / "garbage.json") << "{\"benchmarks\": 3}";
+  expect_user_error(run({"bench", "--baseline", "garbage.json", "--results", "garbage.json"}),
+                    "garbage.json: not a Google Benchmark JSON result");
+  EXPECT_FALSE(fs::exists(dir_.path() / "missing.json"));
+}
+
+}  // namespace
+}  // namespace kasmina
