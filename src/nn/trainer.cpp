@@ -157,8 +157,9 @@ void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
   ++global_step_;
 }
 
-void Trainer::report_growth(TrainerObserver& obs, TrainSummary&) {
+void Trainer::report_growth(TrainerObserver& obs, TrainSummary& sum) {
   for (const control::GrowthEvent& g : growth_->take_events()) {
+    sum.growth_events.push_back(g.event);
     const morph::MorphEvent& e = g.event;
     if (morph::reason_is_refusal(static_cast<morph::Reason>(e.reason)))
       ++refusal_counts_[e.layer];

@@ -12,6 +12,7 @@
 
 #include "config/config.hpp"
 #include "data/dataset.hpp"
+#include "morph/morph_events.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
 #include "ops/ops.hpp"
@@ -66,6 +67,7 @@ struct TrainSummary {
   std::string graph_note;  // why steps were not captured, when they were not
   std::vector<EpochReport> epoch_reports;
   std::vector<LayerGrowth> growth;  // one entry per kasmina layer
+  std::vector<morph::MorphEvent> growth_events;  // every lifecycle event of the run, in order
   int64_t graphs_captured = 0;      // distinct step graphs (one per host-side step key)
 };
 
