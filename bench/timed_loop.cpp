@@ -22,8 +22,8 @@ BenchEnv& bench_env() {
   return env;
 }
 
-void timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
-                const std::function<void()>& before, int warmup) {
+double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
+                  const std::function<void()>& before, int warmup) {
   const Device dev = bench_env().device;
   Tensor flush;
   if (dev.is_cuda()) flush = Tensor::empty({kL2FlushBytes / 4}, DType::f32, dev);
@@ -44,8 +44,8 @@ void timed_loop(benchmark::State& state, const std::function<void()>& fn, const 
     state.SetIterationTime(s);
     total += s;
   }
-  if (total <= 0.0) return;
   const double iters = static_cast<double>(state.iterations());
+  if (total <= 0.0 || iters <= 0.0) return 0.0;
   const BenchEnv& env = bench_env();
   if (work.bytes > 0.0) {
     const double bw = work.bytes * iters / total;
@@ -57,6 +57,7 @@ void timed_loop(benchmark::State& state, const std::function<void()>& fn, const 
     state.counters["flops_per_second"] = fl;
     if (env.peak_flops > 0.0) state.counters["frac_of_peak_flops"] = fl / env.peak_flops;
   }
+  return total / iters;
 }
 
 namespace {

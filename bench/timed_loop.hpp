@@ -22,9 +22,10 @@ struct Work {
 
 // Runs `fn` once per iteration (after `warmup` untimed calls) and sets the counters
 // bytes_per_second, flops_per_second, frac_of_peak_bw and frac_of_peak_flops (those with
-// non-zero work). `before` (optional) runs untimed before each iteration.
-void timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
-                const std::function<void()>& before = {}, int warmup = 3);
+// non-zero work). `before` (optional) runs untimed before each iteration. Returns the mean
+// seconds per timed iteration (0 when none ran).
+double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
+                  const std::function<void()>& before = {}, int warmup = 3);
 
 // Registers a benchmark that uses timed_loop: manual time, microseconds. The name is recorded
 // (registered_benchmark_names) so a filter can be checked before anything runs.

@@ -3,6 +3,12 @@
 // Trainer::train_step, at batch 128 (the config's) and 256. On CUDA the step is captured once in
 // a CUDA graph and replayed, as `kasmina train` runs it. The data are synthetic images of the
 // Fashion-MNIST shape (the values do not change the work done).
+//
+// The same step with a dormant kasmina layer after each hidden layer (256 -> 16 seeds of 16,
+// 128 -> 8 seeds of 16, no germination) measures what an idle morphogenetic layer costs: its
+// counter dormant_overhead is (time with / time without) - 1, against the plain benchmark of the
+// same batch when that ran earlier in the same process.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,7 +27,7 @@ constexpr int64_t kClasses = 10;
 constexpr int64_t kTrainImages = 60000;
 constexpr int64_t kTestImages = 1000;
 
-Config fmnist_mlp_config(int64_t batch) {
+Config fmnist_mlp_config(int64_t batch, bool dormant_kasmina) {
   Config c;
   c.name = "fmnist_mlp";
   auto linear = [](int64_t out) {
@@ -32,7 +38,17 @@ Config fmnist_mlp_config(int64_t batch) {
   };
   LayerConfig relu;
   relu.type = LayerType::relu;
-  c.model.layers = {linear(256), relu, linear(128), relu, linear(kClasses)};
+  auto kasmina = [](int64_t seeds) {
+    LayerConfig l;
+    l.type = LayerType::kasmina;
+    l.seeds = seeds;
+    return l;
+  };
+  if (dormant_kasmina)
+    c.model.layers = {linear(256), relu,       kasmina(16),     linear(128),
+                      relu,        kasmina(8), linear(kClasses)};
+  else
+    c.model.layers = {linear(256), relu, linear(128), relu, linear(kClasses)};
   c.optimizer.type = OptimizerType::adamw;
   c.optimizer.lr = 1e-3;
   c.optimizer.weight_decay = 0.01;
@@ -63,12 +79,18 @@ Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed) {
   return d;
 }
 
-void train_step_benchmark(benchmark::State& s, int64_t batch, Device dev) {
+// Mean step seconds of the plain model per batch size, for the dormant-overhead counter.
+std::map<int64_t, double>& plain_step_seconds() {
+  static std::map<int64_t, double> m;
+  return m;
+}
+
+void train_step_benchmark(benchmark::State& s, int64_t batch, bool dormant_kasmina, Device dev) {
   DataSplits data;
   data.train = synthetic_split("train", kTrainImages, 1);
   data.test = synthetic_split("test", kTestImages, 2);
   data.description = "synthetic images of the Fashion-MNIST shape";
-  Trainer trainer(fmnist_mlp_config(batch), data, dev);
+  Trainer trainer(fmnist_mlp_config(batch, dormant_kasmina), data, dev);
   int64_t epoch = 0, step_in_epoch = 0;
   trainer.begin_epoch(epoch);
   auto next_epoch_if_due = [&] {
@@ -86,23 +108,32 @@ void train_step_benchmark(benchmark::State& s, int64_t batch, Device dev) {
   double weights = 0.0;
   for (const Parameter* p : trainer.model().parameters())
     weights += static_cast<double>(p->value.numel());
-  timed_loop(
+  const double seconds = timed_loop(
       s,
       [&] {
         graph.replay();
         ++step_in_epoch;
       },
       {.flops = 6.0 * weights * static_cast<double>(batch)}, next_epoch_if_due);
-  s.counters["samples_per_second"] =
-      benchmark::Counter(static_cast<double>(batch), benchmark::Counter::kIsIterationInvariantRate);
+  if (seconds > 0.0) s.counters["samples_per_second"] = static_cast<double>(batch) / seconds;
+  if (!dormant_kasmina) {
+    plain_step_seconds()[batch] = seconds;
+  } else if (const auto it = plain_step_seconds().find(batch);
+             it != plain_step_seconds().end() && it->second > 0.0) {
+    s.counters["dormant_overhead"] = seconds / it->second - 1.0;
+  }
 }
 
 }  // namespace
 
 void register_train_step_benchmarks(Device dev) {
   for (int64_t batch : {int64_t{128}, int64_t{256}}) {
-    register_timed("train_step/fmnist_mlp_784-256-128-10/B" + std::to_string(batch),
-                   [batch, dev](benchmark::State& s) { train_step_benchmark(s, batch, dev); });
+    register_timed(
+        "train_step/fmnist_mlp_784-256-128-10/B" + std::to_string(batch),
+        [batch, dev](benchmark::State& s) { train_step_benchmark(s, batch, false, dev); });
+    register_timed(
+        "train_step/fmnist_mlp_dormant_kasmina/B" + std::to_string(batch),
+        [batch, dev](benchmark::State& s) { train_step_benchmark(s, batch, true, dev); });
   }
 }
 
