@@ -1,0 +1,149 @@
+#include "control/heuristic_policy.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "control/health_score.hpp"
+#include "core/error.hpp"
+#include "morph/blueprint.hpp"
+
+namespace kasmina::control {
+
+HeuristicPolicy::HeuristicPolicy(const ControllerConfig& cfg,
+                                 const std::vector<LayerObservation>& layers)
+    : cfg_(cfg) {
+  for (const LayerObservation& l : layers)
+    bandits_.emplace(l.layer, BlueprintBandit(l.allowed, cfg.ucb_c));
+}
+
+double HeuristicPolicy::fossil_reward(double score) const {
+  if (!(score > 0.0)) return 0.0;
+  return score / (score + cfg_.min_delta);
+}
+
+int64_t HeuristicPolicy::embargo_until(int32_t layer, int32_t seed) const {
+  const auto it = embargo_.find({layer, seed});
+  return it == embargo_.end() ? 0 : it->second;
+}
+
+void HeuristicPolicy::learn(const Observation& obs) {
+  for (const SeedOutcome& o : obs.outcomes) {
+    auto it = bandits_.find(o.layer);
+    const double reward = o.outcome == Outcome::fossilized ? fossil_reward(o.eval_score) : 0.0;
+    if (it != bandits_.end()) it->second.record(o.blueprint, reward);
+    if (o.outcome != Outcome::fossilized) embargo_[{o.layer, o.seed}] = o.step + cfg_.embargo_steps;
+  }
+}
+
+void HeuristicPolicy::track_plateau(const Observation& obs) {
+  const size_t n = obs.validation_losses.size();
+  const size_t fresh =
+      static_cast<size_t>(std::min<int64_t>(obs.new_validation, static_cast<int64_t>(n)));
+  for (size_t i = n - fresh; i < n; ++i) {
+    const double loss = obs.validation_losses[i];
+    if (!has_best_ || loss < best_loss_ - cfg_.min_delta) {
+      best_loss_ = loss;
+      has_best_ = true;
+      since_improvement_ = 0;
+    } else {
+      ++since_improvement_;
+    }
+  }
+}
+
+bool HeuristicPolicy::germinate(const Observation& obs, std::vector<Command>& out) {
+  if (obs.active_seeds >= cfg_.max_active) return false;
+  struct Candidate {
+    double need;
+    size_t layer_pos;
+    int32_t seed;
+  };
+  std::vector<Candidate> candidates;
+  for (size_t li = 0; li < obs.layers.size(); ++li) {
+    const LayerObservation& l = obs.layers[li];
+    for (size_t s = 0; s < l.seeds.size(); ++s) {
+      const SeedObservation& so = l.seeds[s];
+      if (so.stage != morph::Stage::dormant || !so.has_telemetry) continue;
+      if (obs.step < embargo_until(l.layer, static_cast<int32_t>(s))) continue;
+      candidates.push_back({capacity_need(so.telemetry), li, static_cast<int32_t>(s)});
+    }
+  }
+  // Highest need first; ties in layer then seed order (stable sort over that order).
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.need > b.need; });
+  const int64_t room = cfg_.max_added_parameters - obs.added_parameters;
+  for (const Candidate& c : candidates) {
+    const LayerObservation& l = obs.layers[c.layer_pos];
+    const auto bit = bandits_.find(l.layer);
+    KASMINA_CHECK(bit != bandits_.end(), "HeuristicPolicy: layer without a bandit");
+    const BlueprintBandit& bandit = bit->second;
+    std::vector<bool> fits(bandit.arms().size());
+    for (size_t a = 0; a < fits.size(); ++a) {
+      fits[a] =
+          morph::blueprint_param_count(static_cast<int32_t>(bandit.arms()[a]), l.shape) <= room;
+    }
+    const int32_t arm = bandit.choose(fits);
+    if (arm < 0) continue;
+    Command cmd;
+    cmd.kind = CommandKind::germinate;
+    cmd.layer = l.layer;
+    cmd.seed = c.seed;
+    cmd.blueprint = bandit.arms()[arm];
+    char why[200];
+    std::snprintf(why, sizeof why,
+                  "plateau: %ld measurements without improvement (best %.6f); need %.4f; ucb %.4f",
+                  static_cast<long>(since_improvement_), best_loss_, c.need, bandit.ucb(arm));
+    cmd.reason = why;
+    out.push_back(std::move(cmd));
+    return true;
+  }
+  return false;
+}
+
+std::vector<Command> HeuristicPolicy::decide(const Observation& obs) {
+  learn(obs);
+  track_plateau(obs);
+  std::vector<Command> out;
+  if (has_best_ && since_improvement_ >= cfg_.patience && germinate(obs, out))
+    since_improvement_ = 0;
+  return out;
+}
+
+void HeuristicPolicy::save(ControllerState& out) const {
+  for (const auto& [layer, b] : bandits_) {
+    const std::string p = "heuristic/bandit/layer" + std::to_string(layer) + "/";
+    const int64_t arms = static_cast<int64_t>(b.arms().size());
+    out.tensors.emplace_back(p + "plays", Tensor::from_vector(b.plays(), {arms}));
+    out.tensors.emplace_back(p + "reward_sums", Tensor::from_vector(b.reward_sums(), {arms}));
+  }
+  std::vector<int64_t> table;
+  for (const auto& [key, until] : embargo_) {
+    table.push_back(key.first);
+    table.push_back(key.second);
+    table.push_back(until);
+  }
+  out.tensors.emplace_back("heuristic/embargo",
+                           Tensor::from_vector(table, {static_cast<int64_t>(embargo_.size()), 3}));
+  out.ints["heuristic/has_best"] = has_best_ ? 1 : 0;
+  out.ints["heuristic/since_improvement"] = since_improvement_;
+  out.floats["heuristic/best_loss"] = best_loss_;
+}
+
+void HeuristicPolicy::restore(const ControllerState& in) {
+  for (auto& [layer, b] : bandits_) {
+    const std::string p = "heuristic/bandit/layer" + std::to_string(layer) + "/";
+    b.restore(in.get(p + "plays", DType::i64).to_vector<int64_t>(),
+              in.get(p + "reward_sums", DType::f64).to_vector<double>());
+  }
+  const std::vector<int64_t> table = in.get("heuristic/embargo", DType::i64).to_vector<int64_t>();
+  KASMINA_CHECK(table.size() % 3 == 0, "controller state: embargo table is not [n, 3]");
+  embargo_.clear();
+  for (size_t i = 0; i < table.size(); i += 3) {
+    embargo_[{static_cast<int32_t>(table[i]), static_cast<int32_t>(table[i + 1])}] = table[i + 2];
+  }
+  has_best_ = in.get_int("heuristic/has_best") != 0;
+  since_improvement_ = in.get_int("heuristic/since_improvement");
+  best_loss_ = in.get_float("heuristic/best_loss");
+}
+
+}  // namespace kasmina::control

@@ -1,0 +1,56 @@
+// The heuristic growth policy (ControllerConfig::type = heuristic).
+//
+// When: plateau detection on the validation loss. Each new measurement that is lower than the
+// best so far by more than min_delta becomes the best and resets the counter; any other one
+// counts. After `patience` counted measurements the loss has plateaued: the policy germinates
+// one seed (if the budgets allow) and resets the counter, so the next germination needs another
+// `patience` measurements without improvement.
+// Which seed: the dormant seed with the highest capacity_need (health_score.hpp) over all
+// layers, ties to the lower layer then seed; seeds without telemetry and seeds under embargo
+// (until the step of their CULLED / ROLLED_BACK event + embargo_steps) are skipped.
+// Which blueprint: the layer's UCB1 bandit (blueprint_bandit.hpp) over the allowed blueprints
+// that fit the parameter budget. Rewards: FOSSILIZED = score / (score + min_delta) with the
+// seed's evaluation score (improvement of validation loss; 0.5 at an improvement of min_delta),
+// CULLED or ROLLED_BACK = 0.
+// Budgets: no germination while active_seeds >= max_active, or when added_parameters plus the
+// blueprint's parameter count would exceed max_added_parameters.
+#pragma once
+#include <map>
+#include <utility>
+
+#include "control/blueprint_bandit.hpp"
+#include "control/policy.hpp"
+
+namespace kasmina::control {
+
+class HeuristicPolicy final : public Policy {
+ public:
+  HeuristicPolicy(const ControllerConfig& cfg, const std::vector<LayerObservation>& layers);
+  const char* name() const override { return "heuristic"; }
+  std::vector<Command> decide(const Observation& obs) override;
+  void save(ControllerState& out) const override;
+  void restore(const ControllerState& in) override;
+
+  // Introspection (tests, reports).
+  const BlueprintBandit& bandit(int32_t layer) const { return bandits_.at(layer); }
+  double best_loss() const { return best_loss_; }
+  int64_t since_improvement() const { return since_improvement_; }
+  // First step at which (layer, seed) may germinate again (0 when not embargoed).
+  int64_t embargo_until(int32_t layer, int32_t seed) const;
+  // Reward of a fossilized seed with evaluation score `score`.
+  double fossil_reward(double score) const;
+
+ private:
+  void learn(const Observation& obs);
+  void track_plateau(const Observation& obs);
+  bool germinate(const Observation& obs, std::vector<Command>& out);
+
+  ControllerConfig cfg_;
+  std::map<int32_t, BlueprintBandit> bandits_;  // by layer index
+  std::map<std::pair<int32_t, int32_t>, int64_t> embargo_;
+  double best_loss_ = 0.0;
+  bool has_best_ = false;
+  int64_t since_improvement_ = 0;
+};
+
+}  // namespace kasmina::control

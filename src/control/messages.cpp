@@ -1,0 +1,135 @@
+#include "control/messages.hpp"
+
+#include <cstdio>
+
+#include "morph/blueprint.hpp"
+#include "morph/stage.hpp"
+
+namespace kasmina::control {
+
+const char* topic_name(Topic t) {
+  switch (t) {
+    case Topic::telemetry:
+      return "telemetry";
+    case Topic::commands:
+      return "commands";
+    case Topic::lifecycle:
+      return "lifecycle";
+    case Topic::metrics:
+      return "metrics";
+    case Topic::alerts:
+      return "alerts";
+  }
+  return "?";
+}
+
+const char* command_kind_name(CommandKind k) {
+  switch (k) {
+    case CommandKind::germinate:
+      return "germinate";
+    case CommandKind::cancel:
+      return "cancel";
+    case CommandKind::cull:
+      return "cull";
+    case CommandKind::rollback:
+      return "rollback";
+    case CommandKind::set_eval_score:
+      return "set_eval_score";
+  }
+  return "?";
+}
+
+const char* alert_kind_name(AlertKind k) {
+  switch (k) {
+    case AlertKind::non_finite_loss:
+      return "non_finite_loss";
+    case AlertKind::loss_spike:
+      return "loss_spike";
+    case AlertKind::rollback:
+      return "rollback";
+    case AlertKind::queue_refused:
+      return "queue_refused";
+  }
+  return "?";
+}
+
+namespace {
+
+struct TopicOf {
+  Topic operator()(const HealthReport&) const { return Topic::telemetry; }
+  Topic operator()(const Command&) const { return Topic::commands; }
+  Topic operator()(const LifecycleEvent&) const { return Topic::lifecycle; }
+  Topic operator()(const ValidationMeasurement&) const { return Topic::metrics; }
+  Topic operator()(const Alert&) const { return Topic::alerts; }
+};
+
+struct KindOf {
+  std::string operator()(const HealthReport&) const { return "health"; }
+  std::string operator()(const Command& c) const { return command_kind_name(c.kind); }
+  std::string operator()(const LifecycleEvent&) const { return "event"; }
+  std::string operator()(const ValidationMeasurement&) const { return "validation"; }
+  std::string operator()(const Alert& a) const {
+    return std::string("alert:") + alert_kind_name(a.kind);
+  }
+};
+
+std::string format(const char* fmt, auto... args) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  return buf;
+}
+
+struct TextOf {
+  std::string operator()(const HealthReport& h) const {
+    std::string out = format("layer %d seeds %zu", h.layer, h.seeds.size());
+    for (const morph::SeedTelemetry& s : h.seeds) {
+      out += format("; seed %d %s alpha %.4g mean %.5g var %.5g dead %.4g max %.5g grad %.5g",
+                    s.seed, morph::stage_name(s.stage), static_cast<double>(s.alpha), s.mean,
+                    s.variance, s.dead_fraction, s.max_abs, static_cast<double>(s.grad_norm_ema));
+    }
+    return out;
+  }
+  std::string operator()(const Command& c) const {
+    std::string out = format("layer %d seed %d", c.layer, c.seed);
+    if (c.kind == CommandKind::germinate)
+      out += std::string(" blueprint ") + morph::blueprint_name(c.blueprint);
+    if (c.kind == CommandKind::set_eval_score)
+      out += format(" score %.6g", static_cast<double>(c.value));
+    if (!c.reason.empty()) out += " (" + c.reason + ")";
+    return out;
+  }
+  std::string operator()(const LifecycleEvent& e) const {
+    const morph::MorphEvent& m = e.event;
+    const auto reason = static_cast<morph::Reason>(m.reason);
+    std::string out = format("layer %d seed %d %s -> %s %s%s %.6g", m.layer, m.seed,
+                             morph::stage_name(static_cast<morph::Stage>(m.from)),
+                             morph::stage_name(static_cast<morph::Stage>(m.to)),
+                             morph::reason_is_refusal(reason) ? "REFUSED " : "",
+                             morph::reason_name(reason), static_cast<double>(m.value));
+    if (!e.note.empty()) out += " (" + e.note + ")";
+    return out;
+  }
+  std::string operator()(const ValidationMeasurement& v) const {
+    return format("epoch %ld loss %.6f batches %ld", static_cast<long>(v.epoch), v.loss,
+                  static_cast<long>(v.batches));
+  }
+  std::string operator()(const Alert& a) const {
+    std::string out = format("layer %d seed %d value %.6g", a.layer, a.seed, a.value);
+    if (!a.detail.empty()) out += " (" + a.detail + ")";
+    return out;
+  }
+};
+
+}  // namespace
+
+Topic topic_of(const Payload& p) {
+  return std::visit(TopicOf{}, p);
+}
+std::string payload_kind(const Payload& p) {
+  return std::visit(KindOf{}, p);
+}
+std::string payload_text(const Payload& p) {
+  return std::visit(TextOf{}, p);
+}
+
+}  // namespace kasmina::control
