@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "run_process.hpp"
+#include "tests/cli/run_process.hpp"
 
 namespace kasmina {
 namespace {
@@ -22,6 +22,7 @@ using testing::ProcessResult;
 using testing::TempDir;
 
 // A fast benchmark and options that keep a run short.
+const std::vector<std::string> kCpuArgs = {"bench", "--device", "cpu", "--min-time", "0.01"};
 const std::vector<std::string> kFastRun = {
     "bench", "--device", "cpu", "--filter", "^ops/softmax_xent", "--min-time", "0.01"};
 
@@ -186,13 +187,14 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
       run({"bench", "--device", "cpu", "--list", "--filter", "-^(ops|morph|peak)/"});
   EXPECT_EQ(
       neg.out,
-      "train_step/fmnist_mlp_784-256-128-10/B128\ntrain_step/fmnist_mlp_784-256-128-10/B256\n");
+      "train_step/fmnist_mlp_784-256-128-10/B128\ntrain_step/fmnist_mlp_dormant_kasmina/B128\n"
+      "train_step/fmnist_mlp_784-256-128-10/B256\ntrain_step/fmnist_mlp_dormant_kasmina/B256\n");
 }
 
 TEST_F(BenchCli, MistakesExitTwo) {
-  expect_user_error(run(with(kFastRun, {"--filter", "^no_such_benchmark$"})),
+  expect_user_error(run(with(kCpuArgs, {"--filter", "^no_such_benchmark$"})),
                     "matches no benchmark");
-  expect_user_error(run(with(kFastRun, {"--filter", "ops/(("})), "not a valid regular expression");
+  expect_user_error(run(with(kCpuArgs, {"--filter", "ops/(("})), "not a valid regular expression");
   expect_user_error(run(with(kFastRun, {"--format", "xml"})),
                     "--format: 'xml' is not allowed (allowed: console, json)");
   expect_user_error(run(with(kFastRun, {"--repetitions", "0"})),
