@@ -31,7 +31,7 @@ double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(num / std::max(den, 1e-300));
 }
 
-void compare_steps(const std::vector<std::string>& sets, double tol) {
+void compare_steps(const std::vector<std::string>& sets, double tol, double grad_tol) {
   ops::init();
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
   Overrides ov;
@@ -52,14 +52,16 @@ void compare_steps(const std::vector<std::string>& sets, double tol) {
     for (float v : a) ASSERT_TRUE(std::isfinite(v)) << pc[i]->name;
     EXPECT_LT(rel_error(a, b), tol) << pc[i]->name;
     const auto ga = pg[i]->grad.to_vector<float>(), gb = pc[i]->grad.to_vector<float>();
-    EXPECT_LT(rel_error(ga, gb), 100 * tol) << pc[i]->name << " gradient";
+    EXPECT_LT(rel_error(ga, gb), grad_tol) << pc[i]->name << " gradient";
   }
 }
 
 }  // namespace
 
-TEST(CudaModelStep, FmnistMlpMatchesCpuFp32) { compare_steps({"device=cpu"}, 1e-4); }
+TEST(CudaModelStep, FmnistMlpMatchesCpuFp32) { compare_steps({"device=cpu"}, 1e-4, 1e-3); }
 
 TEST(CudaModelStep, FmnistMlpMatchesCpuTf32) {
-  compare_steps({"train.precision=tf32"}, 3e-3);
+  // TF32 rounds products to 10 mantissa bits: gradients differ by ~1e-3, and AdamW turns a
+  // flipped sign of a near-zero gradient into a full-size update (6e-3 measured on the H100).
+  compare_steps({"train.precision=tf32"}, 2e-2, 2e-2);
 }

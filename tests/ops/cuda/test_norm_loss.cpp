@@ -1,4 +1,5 @@
 // LayerNorm forward/backward and the fused softmax cross-entropy against the CPU twins.
+#include <cmath>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,7 +54,13 @@ TEST_P(LayerNormVsCpu, ForwardBackward) {
          db_gpu = poisoned({c.cols}, DType::f32);
   ops::layernorm_backward(on_gpu(dy), xg, gg, on_gpu(mean_cpu), on_gpu(rstd_cpu), dx_gpu, dg_gpu,
                           db_gpu);
-  EXPECT_TRUE(close(rc_what("layernorm_backward dx", c), dx_gpu, dx_cpu, 1e-4));
+  if (c.cols == 1) {
+    // One feature: x - mean is 0, so dx is 0 mathematically; the CPU gets exactly 0 and the GPU
+    // a rounding residual scaled by rstd = 1/sqrt(eps) = 316. Bound it absolutely.
+    for (float v : dx_gpu.to_vector<float>()) EXPECT_LE(std::fabs(v), 1e-4f) << rc_what("dx", c);
+  } else {
+    EXPECT_TRUE(close(rc_what("layernorm_backward dx", c), dx_gpu, dx_cpu, 1e-4));
+  }
   EXPECT_TRUE(close(rc_what("layernorm_backward dgamma", c), dg_gpu, dg_cpu, 1e-4));
   EXPECT_TRUE(close(rc_what("layernorm_backward dbeta", c), db_gpu, db_cpu, 1e-4));
 }
