@@ -99,8 +99,9 @@ TEST_F(CliErrors, UnknownKeyWithSuggestion) {
   const fs::path cfg = write_config("typo.yaml", replace_line(kValidYaml, 7, "optimiser:"));
   expect_user_error(train(cfg), {cfg.string() + ":7: unknown key 'optimiser' in 'top level'",
                                  "did you mean 'optimizer'?",
-                                 "allowed: name, seed, device, data, model, optimizer, schedule, "
-                                 "train"});
+                                 "allowed: name, seed, device, data, model, optimizer, "
+                                 "lr_schedule, schedule, controller, train, telemetry, "
+                                 "checkpoint"});
 }
 
 TEST_F(CliErrors, WrongType) {
@@ -116,7 +117,7 @@ TEST_F(CliErrors, OutOfRange) {
 TEST_F(CliErrors, EnumNotAllowed) {
   const fs::path cfg = write_config("enum.yaml", replace_line(kValidYaml, 5, "    - {type: tanh}"));
   expect_user_error(train(cfg), {cfg.string() + ":5: model.layers[1].type: 'tanh' is not allowed",
-                                 "(allowed: linear, relu, gelu, layernorm, dropout)"});
+                                 "(allowed: linear, relu, gelu, layernorm, dropout, kasmina)"});
 }
 
 TEST_F(CliErrors, WidthsThatDoNotChain) {
@@ -155,6 +156,31 @@ TEST_F(CliErrors, BadSetValue) {
                     {"--set train.epochs=abc: train.epochs: expected an integer, got 'abc'"});
   expect_user_error(train(cfg, {"--set", "train.epochs"}),
                     {"--set train.epochs: expected key.path=value"});
+}
+
+TEST_F(CliErrors, KasminaSeedsThatDoNotSplitTheWidth) {
+  const fs::path cfg =
+      write_config("seeds.yaml", replace_line(kValidYaml, 5, "    - {type: kasmina, seeds: 3}"));
+  expect_user_error(train(cfg), {cfg.string() + ":5: model.layers[1].seeds: is 3, which does not "
+                                                "divide the width 16 that the layer receives "
+                                                "(allowed: the divisors of 16 with 16/seeds <= "
+                                                "64: 1, 2, 4, 8, 16)"});
+}
+
+TEST_F(CliErrors, LearningRateScheduleUnderItsOldKey) {
+  const fs::path cfg =
+      write_config("old.yaml", std::string(kValidYaml) + "schedule: {type: cosine}\n");
+  expect_user_error(train(cfg),
+                    {cfg.string() + ":11: schedule: expected a list of germinations "
+                                    "{step, layer, seed, blueprint}, got a mapping (the "
+                                    "learning-rate schedule is now 'lr_schedule')"});
+}
+
+TEST_F(CliErrors, HeuristicControllerWithoutValidation) {
+  const fs::path cfg = write_config("ok.yaml", kValidYaml);
+  expect_user_error(train(cfg, {"--set", "controller.type=heuristic"}),
+                    {"--set controller.type=heuristic: controller.type: is heuristic, which needs "
+                     "a validation split: set data.validation > 0"});
 }
 
 TEST_F(CliErrors, BadDevice) {
