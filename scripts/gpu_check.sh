@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs the GPU checks from a bundle made by the gpu-bundle tool (BUNDLE/run wrapper, bin/ with
+# the build's executables): device listing, the CUDA-vs-CPU suites, the whole-model step test,
+# a CUDA training run of configs/fmnist_mlp.yaml, and (when asked) benchmarks. Logs go to
+# OUT_DIR (default ./gpu-logs); a summary table is printed last.
+#   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--sanitize]
+set -uo pipefail
+bundle=$1; shift
+out=${1:-gpu-logs}; [ $# -gt 0 ] && shift
+train=1; bench=""; sanitize=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --no-train) train=0 ;;
+    --bench) bench=$2; shift ;;
+    --sanitize) sanitize=1 ;;
+  esac
+  shift
+done
+mkdir -p "$out"
+export KASMINA_SOURCE_ROOT=$PWD OPENBLAS_NUM_THREADS=8
+run=("$bundle/run")
+declare -a rows
+step() {  # name, command...
+  local name=$1; shift
+  local t0=$(date +%s%N)
+  "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  rows+=("$(printf '%-28s rc=%-3s %7sms  %s' "$name" "$rc" "$ms" "$(grep -E 'PASSED|FAILED|tests ran|done:' "$out/$name.log" | tail -2 | tr '\n' ' ' | cut -c1-110)")")
+}
+step device "${run[@]}" bin/kasmina device
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/nvidia-smi.csv" 2>&1
+for t in tests/ops/cuda/test_ops_cuda_vs_cpu tests/nn/test_nn tests/morph/test_morph tests/core/test_core; do
+  [ -x "$bundle/bin/$t" ] && step "$(basename "$t")" "${run[@]}" "bin/$t"
+done
+if [ $sanitize = 1 ]; then
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    step "sanitizer-$tool" env LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64" KASMINA_DATA_DIR="$bundle/data/fashion-mnist" \
+      "$cs" --tool "$tool" --error-exitcode 99 "$bundle/bin/tests/ops/cuda/test_ops_cuda_vs_cpu" --gtest_brief=1
+  done
+fi
+if [ $train = 1 ]; then
+  step train-fmnist-cuda "${run[@]}" bin/kasmina train configs/fmnist_mlp.yaml --device cuda --out "$out/run-fmnist-cuda"
+  step train-fmnist-cuda-2 "${run[@]}" bin/kasmina train configs/fmnist_mlp.yaml --device cuda --out "$out/run-fmnist-cuda-2"
+fi
+if [ -n "$bench" ]; then
+  step bench "${run[@]}" bin/kasmina bench --device cuda --filter "$bench" --format json --out "$out/bench.json"
+fi
+printf '%s\n' "${rows[@]}"
