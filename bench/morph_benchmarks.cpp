@@ -4,6 +4,7 @@
 // residual_mlp blueprint (hidden 4): every other active seed TRAINING (isolated loss, no
 // blend), the rest GRAFTING with alpha 0.5 (blended into the output). The lifecycle is
 // configured so that no seed changes stage while the benchmark runs (steady state).
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,8 +29,9 @@ struct MorphShape {
   int64_t batch;
   int32_t seeds;
   std::string name() const {
-    return "B" + std::to_string(batch) + "_S" + std::to_string(seeds) + "_C" +
-           std::to_string(kChunk);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "B%ld_S%d_C%d", static_cast<long>(batch), seeds, kChunk);
+    return buf;
   }
   int32_t active() const { return (seeds + kActiveEvery - 1) / kActiveEvery; }
   double elements() const { return static_cast<double>(batch) * seeds * kChunk; }
