@@ -24,11 +24,11 @@ constexpr int kThreads = 512;
 __global__ void __launch_bounds__(kThreads)
     morph_lifecycle_kernel(SeedStateView st, PoolView<float> pool,
                            const float* __restrict__ step_stats, const float* __restrict__ gnorm,
-                           const int64_t* __restrict__ step, LifecycleParams lp, GraftingParams gp,
-                           LayerRules rules, bool stats_fresh, bool grads_fresh,
-                           EventRingHeader* ring_header, MorphEvent* ring, int32_t ring_cap,
-                           CommandBufferHeader* cmd_header, const MorphCommand* cmds,
-                           int32_t cmd_cap) {
+                           const int64_t* __restrict__ step, const int32_t* __restrict__ loss_alarm,
+                           LifecycleParams lp, GraftingParams gp, LayerRules rules,
+                           bool stats_fresh, bool grads_fresh, EventRingHeader* ring_header,
+                           MorphEvent* ring, int32_t ring_cap, CommandBufferHeader* cmd_header,
+                           const MorphCommand* cmds, int32_t cmd_cap) {
   using Scan = cub::BlockScan<int, kThreads>;
   using Reduce = cub::BlockReduce<int, kThreads>;
   __shared__ typename Scan::TempStorage scan_tmp;
@@ -37,6 +37,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int32_t training;
   __shared__ int32_t init_slot_s, init_kind_s, init_seed_s;
   const int64_t now = *step;
+  const int32_t alarm = loss_alarm != nullptr ? *loss_alarm : 0;
   const int32_t S = st.seeds;
   if (threadIdx.x == 0) head = ring_header->head;
   __syncthreads();
@@ -48,6 +49,7 @@ __global__ void __launch_bounds__(kThreads)
     int32_t from = 0;
     if (s < S) {
       SeedMeasurements m;
+      m.loss_alarm = alarm;
       m.stats_fresh = stats_fresh;
       m.input_mean_square = step_stats[s * kMorphStepStats + 0];
       m.iso_loss = step_stats[s * kMorphStepStats + 1];
@@ -130,9 +132,16 @@ void morph_lifecycle_step(const MorphLayerBuffers& L, const MorphLifecycleArgs& 
   KASMINA_CHECK(step.numel() == 1 && step.dtype() == DType::i64 && step.device() == L.device(),
                 "morph_lifecycle_step: step must be i64[1] on the layer's device");
   L.pool.check_dtype(DType::f32);
+  const int32_t* alarm = nullptr;
+  if (a.loss_alarm.defined()) {
+    KASMINA_CHECK(a.loss_alarm.numel() == 1 && a.loss_alarm.dtype() == DType::i32 &&
+                      a.loss_alarm.device() == L.device(),
+                  "morph_lifecycle_step: loss_alarm must be i32[1] on the layer's device");
+    alarm = a.loss_alarm.data<int32_t>();
+  }
   morph_lifecycle_kernel<<<1, kThreads, 0, stream(L.device())>>>(
       morph_detail::state_view(L), morph_detail::pool_view<float>(L), L.step_stats.data<float>(),
-      L.grad_norm.data<float>(), step.data<int64_t>(), a.lifecycle, a.grafting, a.rules,
+      L.grad_norm.data<float>(), step.data<int64_t>(), alarm, a.lifecycle, a.grafting, a.rules,
       a.stats_fresh, a.grads_fresh, morph_detail::event_header(L), morph_detail::event_ring(L),
       L.event_capacity, morph_detail::command_header(L), morph_detail::command_list(L),
       L.command_capacity);

@@ -229,6 +229,16 @@ void KasminaLayer::upload_commands() {
   dst.copy_from(command_staging_.flat_range(0, {used}));
 }
 
+void KasminaLayer::set_loss_alarm(const Tensor& flag) {
+  if (flag.defined()) {
+    KASMINA_CHECK(flag.numel() == 1 && flag.dtype() == DType::i32,
+                  "KasminaLayer::set_loss_alarm: the flag must be an i32[1] tensor");
+    KASMINA_CHECK(!prepared_ || flag.device() == dev_,
+                  "KasminaLayer::set_loss_alarm: the flag is not on the layer's device");
+  }
+  loss_alarm_ = flag;
+}
+
 void KasminaLayer::end_step(const StepContext& ctx) {
   KASMINA_CHECK(prepared_, "KasminaLayer::end_step before prepare");
   const bool has_commands = !queue_.empty();
@@ -246,6 +256,7 @@ void KasminaLayer::end_step(const StepContext& ctx) {
     a.rules.run_seed = ctx.seed;
     a.stats_fresh = stats_fresh_;
     a.grads_fresh = grads_fresh_;
+    a.loss_alarm = loss_alarm_;
     KASMINA_CHECK(ctx.step.defined(), "KasminaLayer::end_step: StepContext::step is not set");
     ops::morph_lifecycle_step(buf_, a, ctx.step);
   }

@@ -84,6 +84,12 @@ class KasminaLayer final : public Layer {
   void set_improvement(int32_t seed, float improvement);
   size_t queued_commands() const { return queue_.size(); }
 
+  // Emergency rollback on the device: `flag` (i32[1] on the layer's device, the loss guard's
+  // flag, ops/guard/loss_guard.hpp) is read by every lifecycle step; when it is nonzero, seeds in
+  // GRAFTING / STABILIZATION / FINE_TUNING go to ROLLED_BACK (reason loss_alarm), restoring
+  // their pre-graft parameters and optimizer state. An undefined tensor disconnects the guard.
+  void set_loss_alarm(const Tensor& flag);
+
   // Masked evaluation: in eval-mode forwards the listed seeds act with alpha 0 (identity), so a
   // trainer can compare the held-out loss with and without them.
   void set_eval_alpha_zero(const std::vector<int32_t>& seeds);
@@ -136,6 +142,7 @@ class KasminaLayer final : public Layer {
   Tensor out_;
   Tensor x_saved_;
   Tensor command_staging_;
+  Tensor loss_alarm_;  // the loss guard's flag (undefined: none)
   std::deque<MorphCommand> queue_;
   std::vector<MorphEvent> events_;
   std::vector<SeedTelemetry> last_telemetry_;

@@ -76,6 +76,8 @@ const char* reason_name(Reason r) {
       return "score_set";
     case Reason::improvement_set:
       return "improvement_set";
+    case Reason::loss_alarm:
+      return "loss_alarm";
     case Reason::refused_illegal:
       return "refused_illegal";
     case Reason::refused_min_steps:

@@ -247,6 +247,7 @@ struct SeedMeasurements {
   float iso_loss = 0.0f;     // isolated reconstruction loss (TRAINING seeds)
   bool grads_fresh = false;  // a backward ran this step
   float grad_norm = 0.0f;    // blueprint gradient norm (training stages)
+  int32_t loss_alarm = 0;    // the loss guard's flag for this step (0: none; ops/guard/)
 };
 
 KASMINA_HD float ema_update(float ema, float value, float decay) {
@@ -294,6 +295,14 @@ KASMINA_HD TransitionDecision advance_seed(const SeedStateView& st, int32_t s,
     if (transition_allowed(stage, static_cast<int32_t>(exit)))
       return make_decision(exit, Reason::non_finite, static_cast<float>(st.error_count[s]));
   }
+
+  // Emergency rollback: a non-finite or spiking loss while the seed shapes the host's output and
+  // is trained by the global loss restores its pre-graft snapshot.
+  if (m.loss_alarm != 0 && st.has_snapshot[s] != 0 &&
+      (stage == static_cast<int32_t>(Stage::grafting) ||
+       stage == static_cast<int32_t>(Stage::stabilization) ||
+       stage == static_cast<int32_t>(Stage::fine_tuning)))
+    return make_decision(Stage::rolled_back, Reason::loss_alarm, static_cast<float>(m.loss_alarm));
 
   switch (stage) {
     case static_cast<int32_t>(Stage::culled):

@@ -22,6 +22,7 @@ enum class Reason : int32_t {
   non_finite = 11,               // emergency exit after too many non-finite losses / gradients
   score_set = 12,                // evaluation score recorded (from == to; value = score)
   improvement_set = 13,          // held-out improvement recorded (from == to; value)
+  loss_alarm = 14,               // -> ROLLED_BACK: loss guard flag (value 1 NaN/Inf, 2 spike)
   refused_illegal = 100,         // pair not in the transition table
   refused_min_steps = 101,       // minimum steps in the current stage not reached (value)
   refused_gate = 102,            // the gate of the transition is closed (value = gate input)

@@ -27,9 +27,15 @@ void lifecycle_impl(const MorphLayerBuffers& L, const MorphLifecycleArgs& a, con
   const float* gnorm = L.grad_norm.data<float>();
   const LifecycleParams& lp = a.lifecycle;
 
+  if (a.loss_alarm.defined())
+    KASMINA_CHECK(a.loss_alarm.numel() == 1 && a.loss_alarm.device().is_cpu(),
+                  "morph_lifecycle_step: loss_alarm must be i32[1] on the layer's device");
+  const int32_t alarm = a.loss_alarm.defined() ? a.loss_alarm.data<int32_t>()[0] : 0;
+
   // Pass A: time and gates.
   for (int32_t s = 0; s < L.seeds; ++s) {
     SeedMeasurements m;
+    m.loss_alarm = alarm;
     m.stats_fresh = a.stats_fresh;
     m.input_mean_square = step_stats[s * kMorphStepStats + 0];
     m.iso_loss = step_stats[s * kMorphStepStats + 1];

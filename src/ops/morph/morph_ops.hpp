@@ -80,6 +80,10 @@ struct MorphLifecycleArgs {
   morph::LayerRules rules;
   bool stats_fresh = false;  // step_stats were written by this step's forward
   bool grads_fresh = false;  // grad_norm was written by this step's backward
+  // i32[1] on the layer's device: the loss guard's flag (ops/guard/loss_guard.hpp), read on the
+  // device; when nonzero, seeds in GRAFTING / STABILIZATION / FINE_TUNING roll back (reason
+  // loss_alarm). Undefined: no guard.
+  Tensor loss_alarm;
 };
 
 // The step boundary: pass A (time and gates, every seed), pass B (GERMINATED -> TRAINING in seed
