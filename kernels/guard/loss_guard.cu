@@ -16,8 +16,8 @@ constexpr int kThreads = 256;
 __global__ void loss_guard_kernel(double* __restrict__ sum, double* __restrict__ mark,
                                   double* __restrict__ running, int64_t* __restrict__ accepted,
                                   int64_t* __restrict__ flagged, double* __restrict__ last_flagged,
-                                  int32_t* __restrict__ flag_out, double batch, double spike,
-                                  int32_t warmup, double decay) {
+                                  int32_t* __restrict__ last_kind, int32_t* __restrict__ flag_out,
+                                  double batch, double spike, int32_t warmup, double decay) {
   const double mean = __ddiv_rn(__dsub_rn(sum[0], mark[0]), batch);
   int32_t flag = 0;
   if (!isfinite(mean)) {
@@ -29,6 +29,7 @@ __global__ void loss_guard_kernel(double* __restrict__ sum, double* __restrict__
     sum[0] = mark[0];
     flagged[0] += 1;
     last_flagged[0] = mean;
+    last_kind[0] = flag;
   } else {
     const double r = running[0];
     if (accepted[0] < warmup) {
@@ -74,8 +75,8 @@ void loss_guard(Tensor& loss_sum, int64_t batch, const LossGuardParams& p, LossG
   loss_guard_kernel<<<1, 1, 0, s>>>(
       loss_sum.data<double>(), st.mark.data<double>(), st.running.data<double>(),
       st.accepted.data<int64_t>(), st.flagged.data<int64_t>(), st.last_flagged_mean.data<double>(),
-      st.flag.data<int32_t>(), static_cast<double>(batch), static_cast<double>(p.spike_factor),
-      p.warmup_steps, static_cast<double>(p.ema_decay));
+      st.last_flagged_kind.data<int32_t>(), st.flag.data<int32_t>(), static_cast<double>(batch),
+      static_cast<double>(p.spike_factor), p.warmup_steps, static_cast<double>(p.ema_decay));
   KASMINA_LAUNCH_CHECK("loss_guard_kernel");
   if (dlogits != nullptr && dlogits->numel() > 0) {
     const int64_t n = dlogits->numel();

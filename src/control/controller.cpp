@@ -149,6 +149,7 @@ void Controller::on_validation(const ValidationMeasurement& v) {
 
 void Controller::on_alert(const Message& m) {
   const Alert& a = std::get<Alert>(m.payload);
+  if (!rollback_on_alert_) return;
   if (a.kind != AlertKind::non_finite_loss && a.kind != AlertKind::loss_spike) return;
   for (LayerObservation& l : obs_.layers) {
     for (size_t s = 0; s < l.seeds.size(); ++s) {

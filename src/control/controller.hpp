@@ -31,6 +31,10 @@ class Controller {
   // builds the observation, asks the policy and publishes its commands. Returns how many.
   size_t decide(int64_t step, int64_t epoch);
 
+  // The host-side rollback on loss alerts (default on). Turn it off when the layers are
+  // connected to the device guard (KasminaLayer::set_loss_alarm), which already rolled them back.
+  void set_rollback_on_alert(bool on) { rollback_on_alert_ = on; }
+
   const Observation& observation() const { return obs_; }
   const Policy& policy() const { return *policy_; }
   ControllerState save() const;
@@ -49,7 +53,8 @@ class Controller {
   EventBus& bus_;
   std::unique_ptr<Policy> policy_;
   Observation obs_;
-  std::map<std::pair<int32_t, int32_t>, float> scores_;  // last evaluation score per seed
+  std::map<std::pair<int32_t, int32_t>, float> scores_;
+  bool rollback_on_alert_ = true;  // last evaluation score per seed
 };
 
 }  // namespace kasmina::control

@@ -58,15 +58,31 @@ size_t LayerAdapter::publish_telemetry(int64_t step) {
   return n;
 }
 
+void LayerAdapter::publish_event(int64_t step, const morph::MorphEvent& e,
+                                 const std::string& note) {
+  bus_.publish(step, LifecycleEvent{e, note});
+  const auto reason = static_cast<morph::Reason>(e.reason);
+  if (e.to != static_cast<int32_t>(morph::Stage::rolled_back) || e.from == e.to ||
+      morph::reason_is_refusal(reason))
+    return;
+  Alert a;
+  a.kind = AlertKind::rollback;
+  a.layer = e.layer;
+  a.seed = e.seed;
+  a.value = e.value;
+  a.detail = std::string("seed rolled back to its pre-graft state: ") + morph::reason_name(reason);
+  bus_.publish(step, std::move(a));
+}
+
 void LayerAdapter::publish_events(int64_t step, const std::vector<GrowthEvent>& events) {
-  for (const GrowthEvent& g : events) bus_.publish(step, LifecycleEvent{g.event, g.note});
+  for (const GrowthEvent& g : events) publish_event(step, g.event, g.note);
 }
 
 size_t LayerAdapter::drain_and_publish(int64_t step) {
   size_t n = 0;
   for (morph::KasminaLayer* l : layers_) {
     for (const morph::MorphEvent& e : l->drain_events()) {
-      bus_.publish(step, LifecycleEvent{e, ""});
+      publish_event(step, e, "");
       ++n;
     }
   }

@@ -4,6 +4,7 @@
 // messages. Nothing else talks to the layers on the controller's behalf.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "control/event_bus.hpp"
@@ -24,7 +25,8 @@ class LayerAdapter {
   // telemetry at this boundary (boundaries() % telemetry_every == 0), from last_telemetry().
   // Returns how many reports were published.
   size_t publish_telemetry(int64_t step);
-  // Publishes lifecycle events collected elsewhere (e.g. GrowthDriver::take_events()).
+  // Publishes lifecycle events collected elsewhere (e.g. GrowthDriver::take_events()). Every
+  // event that rolls a seed back is followed by an Alert (kind rollback) naming the cause.
   void publish_events(int64_t step, const std::vector<GrowthEvent>& events);
   // Drains every layer (synchronous) and publishes its events; for runs without a GrowthDriver.
   size_t drain_and_publish(int64_t step);
@@ -36,6 +38,7 @@ class LayerAdapter {
 
  private:
   void apply(const Message& m);
+  void publish_event(int64_t step, const morph::MorphEvent& e, const std::string& note);
   morph::KasminaLayer* find(int32_t layer) const;
 
   EventBus& bus_;

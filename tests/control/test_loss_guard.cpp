@@ -68,6 +68,7 @@ TEST(LossGuard, WarmupThenSpikeIsFlaggedAndLeftOutOfTheAccumulator) {
   EXPECT_DOUBLE_EQ(read_f64(r.loss_sum), 4.0 * 21.5);
   EXPECT_EQ(read_i64(r.state.flagged), 1);
   EXPECT_DOUBLE_EQ(read_f64(r.state.last_flagged_mean), 25.0);
+  EXPECT_EQ(read_i32(r.state.last_flagged_kind), 2);
   for (float g : r.dlogits.to_vector<float>()) EXPECT_EQ(g, 0.0f);
   // 21 < 21.5: accepted; after warm-up the running value is an EMA.
   EXPECT_EQ(r.step(21.0, ones(8)), 0);
@@ -87,6 +88,8 @@ TEST(LossGuard, NonFiniteLossIsFlaggedAndDoesNotPoisonLaterSteps) {
   EXPECT_EQ(r.step(std::numeric_limits<double>::infinity(), ones(24)), 1);
   EXPECT_DOUBLE_EQ(read_f64(r.loss_sum), 16.0);
   EXPECT_EQ(read_i64(r.state.flagged), 2);
+  EXPECT_EQ(read_i32(r.state.last_flagged_kind), 1);
+  EXPECT_TRUE(std::isinf(read_f64(r.state.last_flagged_mean)));
   EXPECT_EQ(r.step(3.0, ones(24)), 0);
   EXPECT_DOUBLE_EQ(read_f64(r.loss_sum), 40.0);
   EXPECT_DOUBLE_EQ(read_f64(r.state.running), 2.5);
@@ -178,6 +181,10 @@ TEST(LossGuardCuda, MatchesTheCpuTwinOnRandomRuns) {
                   1e-13 * std::abs(read_f64(c.state.running)));
       ASSERT_EQ(read_i64(c.state.accepted), read_i64(g.state.accepted));
       ASSERT_EQ(read_i64(c.state.flagged), read_i64(g.state.flagged));
+      ASSERT_EQ(read_i32(c.state.last_flagged_kind), read_i32(g.state.last_flagged_kind));
+      const double mc = read_f64(c.state.last_flagged_mean),
+                   mg = read_f64(g.state.last_flagged_mean);
+      ASSERT_TRUE(mc == mg || (std::isnan(mc) && std::isnan(mg)));
       ASSERT_EQ(c.dlogits.to_vector<float>(), g.dlogits.to_vector<float>());
     }
     EXPECT_GT(flagged, 5);

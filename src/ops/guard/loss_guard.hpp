@@ -10,7 +10,7 @@
 //          0 otherwise.
 //   flagged step: loss_sum is set back to mark (the step's loss is left out of the epoch's
 //                 accumulator, so one NaN does not poison the rest of the epoch), `flagged`
-//                 += 1, last_flagged_mean = mean, and dlogits (when given) is zeroed, so the
+//                 += 1, last_flagged_mean = mean, last_flagged_kind = flag, and dlogits (when given) is zeroed, so the
 //                 backward of this step produces zero (finite) gradients.
 //   accepted step: running = running + (mean - running) / (accepted + 1) while
 //                 accepted < warmup_steps (the plain average of the first steps), else
@@ -44,6 +44,7 @@ struct LossGuardState {
   Tensor accepted;           // i64[1] steps accepted so far
   Tensor flagged;            // i64[1] steps flagged so far
   Tensor last_flagged_mean;  // f64[1] mean loss of the last flagged step
+  Tensor last_flagged_kind;  // i32[1] LossGuardFlag of the last flagged step (0: none yet)
   Tensor flag;               // i32[1] LossGuardFlag of the last guarded step
 };
 

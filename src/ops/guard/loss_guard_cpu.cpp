@@ -25,6 +25,7 @@ void loss_guard(Tensor& loss_sum, int64_t batch, const LossGuardParams& p, LossG
     sum[0] = mark[0];
     st.flagged.data<int64_t>()[0] += 1;
     st.last_flagged_mean.data<double>()[0] = mean;
+    st.last_flagged_kind.data<int32_t>()[0] = flag;
     if (dlogits != nullptr) {
       float* g = dlogits->data<float>();
       std::fill(g, g + dlogits->numel(), 0.0f);

@@ -41,6 +41,7 @@ void check_loss_guard_args(const char* op, const Tensor& loss_sum, const LossGua
   check_scalar(op, "accepted", st.accepted, dev, DType::i64);
   check_scalar(op, "flagged", st.flagged, dev, DType::i64);
   check_scalar(op, "last_flagged_mean", st.last_flagged_mean, dev, DType::f64);
+  check_scalar(op, "last_flagged_kind", st.last_flagged_kind, dev, DType::i32);
   check_scalar(op, "flag", st.flag, dev, DType::i32);
   if (dlogits != nullptr) check_same_device(op, "dlogits", *dlogits, dev, DType::f32);
 }
@@ -52,6 +53,7 @@ LossGuardState make_loss_guard_state(Device dev) {
   st.accepted = Tensor::zeros({1}, DType::i64, dev);
   st.flagged = Tensor::zeros({1}, DType::i64, dev);
   st.last_flagged_mean = Tensor::zeros({1}, DType::f64, dev);
+  st.last_flagged_kind = Tensor::zeros({1}, DType::i32, dev);
   st.flag = Tensor::zeros({1}, DType::i32, dev);
   return st;
 }
