@@ -13,8 +13,8 @@
 
 namespace kasmina::io {
 
-// The summary as JSON (see docs/FORMATS.md for the fields). `verified`: every checksum was
-// checked while reading `state`.
+// The summary as JSON (fields: docs/FORMATS.md, "kasmina inspect --json output"). `verified`: every
+// checksum was checked while reading `state`.
 nlohmann::json summarize_checkpoint(const std::string& path, const CheckpointHeader& header,
                                     const CheckpointState& state, bool verified);
 

@@ -1,5 +1,7 @@
 // Helpers shared by the io tests: a temporary directory, random data, synthetic states.
 #pragma once
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -32,6 +34,32 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// Kills and reaps a forked child at scope exit unless it was reaped already (so a failed
+// assertion never leaves a child behind).
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ~ChildGuard() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  ChildGuard(const ChildGuard&) = delete;
+  ChildGuard& operator=(const ChildGuard&) = delete;
+  // SIGKILLs the child and reaps it; returns the wait status.
+  int kill_and_reap() {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_;
 };
 
 inline Tensor random_f32(std::mt19937_64& rng, const Shape& shape) {

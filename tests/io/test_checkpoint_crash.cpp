@@ -24,10 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-void kill_and_reap(pid_t child) {
-  ASSERT_EQ(kill(child, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+void kill_and_reap(test::ChildGuard& child) {
+  const int status = child.kill_and_reap();
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child exited early";
 }
 
@@ -55,6 +53,7 @@ TEST(CheckpointCrash, KillDuringFaultPauseKeepsThePreviousCheckpoint) {
     }
     _exit(0);
   }
+  test::ChildGuard guard(child);
   // Wait for the temporary file, then give the writer time to reach the pause (it writes a few
   // kilobytes; the pause lasts a minute).
   const fs::path tmp =
@@ -64,7 +63,7 @@ TEST(CheckpointCrash, KillDuringFaultPauseKeepsThePreviousCheckpoint) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(fs::exists(tmp)) << "the child never started writing";
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  kill_and_reap(child);
+  kill_and_reap(guard);
 
   EXPECT_TRUE(fs::exists(tmp));  // the half file exists, but only under its temporary name
   EXPECT_FALSE(fs::exists(checkpoint_path(dir.path(), 200)));
@@ -104,8 +103,9 @@ TEST(CheckpointCrash, KillAtRandomMomentsNeverLeavesAHalfFinalFile) {
       }
       _exit(0);
     }
+    test::ChildGuard guard(child);
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
-    kill_and_reap(child);
+    kill_and_reap(guard);
     for (const CheckpointFile& f : list_checkpoints(dir.path())) {
       const CheckpointVerification v = verify_checkpoint(f.path);
       EXPECT_TRUE(v.ok) << f.path << ": " << v.message;

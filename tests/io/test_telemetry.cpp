@@ -227,15 +227,14 @@ TEST(Telemetry, ReadableAfterSigkillUpToTheLastFlush) {
     if (write(ready[1], &byte, 1) != 1) _exit(3);
     for (;;) pause();
   }
+  test::ChildGuard guard(child);
   close(ready[1]);
   char byte = 0;
   ASSERT_EQ(read(ready[0], &byte, 1), 1);
   close(ready[0]);
   // While the writer still holds the file open (as during a run), a reader sees the flushed rows.
   run.expect_matches(read_telemetry(path));
-  ASSERT_EQ(kill(child, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
+  const int status = guard.kill_and_reap();
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
   // Plain HDF5 API first: the file opens and holds the flushed rows.
