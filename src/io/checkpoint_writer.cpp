@@ -42,9 +42,14 @@ void check_tensor_name(const std::string& name) {
                         "' must be non-empty '/'-separated parts without '.' or '..' parts");
 }
 
+void write_checked_array(hid_t file, const std::string& name, DType dtype, const Shape& shape,
+                         const void* data, size_t bytes) {
+  H5Id ds = write_array(file, name, dtype, shape, data);
+  write_attribute_u32(ds, "checksum", crc32_update(0, data, bytes));
+}
+
 void write_checked_array(hid_t file, const std::string& name, const HostArray& a) {
-  H5Id ds = write_array(file, name, a.dtype, a.shape, a.bytes.data());
-  write_attribute_u32(ds, "checksum", crc32_update(0, a.bytes.data(), a.bytes.size()));
+  write_checked_array(file, name, a.dtype, a.shape, a.bytes.data(), a.bytes.size());
 }
 
 void write_checked_strings(hid_t file, const std::string& name,
@@ -108,8 +113,10 @@ void write_contents(hid_t file, const CheckpointState& s) {
     if (i == half) fault_pause(file);
     const NamedTensor& t = s.tensors[i];
     KASMINA_CHECK(t.tensor.defined(), "checkpoint tensor '" + t.name + "' is undefined");
-    write_checked_array(file, std::string(layout::kTensorsGroup) + "/" + t.name,
-                        to_host_array(t.tensor));
+    // Host tensors are written from their own memory; device tensors are copied first.
+    const Tensor host = t.tensor.device().is_cpu() ? t.tensor : t.tensor.to(Device::cpu());
+    write_checked_array(file, std::string(layout::kTensorsGroup) + "/" + t.name, host.dtype(),
+                        host.shape(), host.raw(), host.nbytes());
   }
   if (s.tensors.empty()) fault_pause(file);
   write_named_scalars(file, layout::kIntsGroup, s.ints);
@@ -136,8 +143,10 @@ void write_checkpoint(const std::string& path, const CheckpointState& state) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw InternalError("create directory " + dir.string() + ": " + ec.message());
-  const fs::path tmp = dir / ("." + final_path.filename().string() + ".tmp-" +
-                              std::to_string(static_cast<long>(::getpid())));
+  std::string tmp_name = ".";
+  tmp_name.append(final_path.filename().string()).append(".tmp-");
+  tmp_name.append(std::to_string(static_cast<long>(::getpid())));
+  const fs::path tmp = dir / tmp_name;
   try {
     H5Id file = create_file(tmp.string());
     write_contents(file, state);
