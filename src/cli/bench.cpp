@@ -127,9 +127,11 @@ int compare_with_baseline(const BenchOptions& o, const bench::ResultSet& current
   co.threshold_pct = o.threshold_pct;
   co.alpha = o.alpha;
   const bench::Comparison c = bench::compare_results(baseline, current, co);
-  std::printf("\ncomparison with baseline %s\n%s", o.baseline.c_str(),
-              bench::format_comparison(c, co).c_str());
-  std::fflush(stdout);
+  // With JSON on stdout, the table goes to stderr so that stdout stays one JSON document.
+  std::FILE* table = o.format == "json" && o.results.empty() ? stderr : stdout;
+  std::fprintf(table, "\ncomparison with baseline %s\n%s", o.baseline.c_str(),
+               bench::format_comparison(c, co).c_str());
+  std::fflush(table);
   return c.any_regression() ? 1 : 0;
 }
 
@@ -168,7 +170,8 @@ int run_bench(const BenchOptions& o) {
   if (!o.out.empty()) write_file_atomically(o.out, json);
   if (!o.save_baseline.empty()) {
     write_file_atomically(o.save_baseline, json);
-    std::printf("baseline written to %s\n", o.save_baseline.c_str());
+    std::fprintf(o.format == "json" ? stderr : stdout, "baseline written to %s\n",
+                 o.save_baseline.c_str());
   }
   if (o.baseline.empty()) return 0;
   return compare_with_baseline(o, bench::parse_results(json, "this run"));
