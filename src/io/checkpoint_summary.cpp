@@ -12,7 +12,7 @@ namespace kasmina::io {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 std::string group_of(const std::string& name) {
   const size_t slash = name.rfind('/');

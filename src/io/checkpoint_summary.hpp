@@ -15,10 +15,10 @@ namespace kasmina::io {
 
 // The summary as JSON (fields: docs/FORMATS.md, "kasmina inspect --json output"). `verified`: every
 // checksum was checked while reading `state`.
-nlohmann::json summarize_checkpoint(const std::string& path, const CheckpointHeader& header,
-                                    const CheckpointState& state, bool verified);
+nlohmann::ordered_json summarize_checkpoint(const std::string& path, const CheckpointHeader& header,
+                                            const CheckpointState& state, bool verified);
 
 // The summary as human-readable text.
-std::string format_checkpoint_summary(const nlohmann::json& summary);
+std::string format_checkpoint_summary(const nlohmann::ordered_json& summary);
 
 }  // namespace kasmina::io

@@ -13,7 +13,7 @@ namespace kasmina::io {
 
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* kEpochMetrics[] = {
     "train_loss", "train_accuracy", "validation_loss", "validation_accuracy",

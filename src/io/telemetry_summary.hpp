@@ -14,9 +14,9 @@
 
 namespace kasmina::io {
 
-nlohmann::json summarize_telemetry(const std::string& path, const TelemetryData& data,
-                                   int timeline_rows = 8);
+nlohmann::ordered_json summarize_telemetry(const std::string& path, const TelemetryData& data,
+                                           int timeline_rows = 8);
 
-std::string format_telemetry_summary(const nlohmann::json& summary);
+std::string format_telemetry_summary(const nlohmann::ordered_json& summary);
 
 }  // namespace kasmina::io
