@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Profiles on the GPU machine with Nsight Compute (per-kernel durations of a training step and
+# of the morphogenetic benchmarks) from a gpu-bundle folder. Writes CSVs to OUT_DIR.
+#   scripts/gpu_profile.sh BUNDLE OUT_DIR
+set -uo pipefail
+bundle=$1; out=$2; mkdir -p "$out"
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || echo /usr/local/cuda/bin/ncu)
+export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export KASMINA_DATA_DIR="$bundle/data/fashion-mnist"
+metrics=gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size,launch__block_size,dram__bytes.sum
+# Steps 200.. of epoch 1 (graph replays; ncu profiles each graph node as a kernel).
+"$ncu" --graph-profiling node --launch-skip 400 --launch-count 60 --metrics "$metrics" --csv \
+  "$bundle/bin/kasmina" train configs/fmnist_mlp.yaml --device cuda --set train.epochs=1 \
+  --out "$out/prof-run" > "$out/ncu_train.csv" 2> "$out/ncu_train.err"
+"$ncu" -k regex:morph --launch-skip 20 --launch-count 40 --metrics "$metrics" --csv \
+  "$bundle/bin/kasmina" bench --device cuda --filter 'morph/' --min-time 0.05 \
+  > "$out/ncu_morph.csv" 2> "$out/ncu_morph.err"
+python3 - "$out" <<'PY'
+import csv, sys, collections
+out = sys.argv[1]
+for name in ("ncu_train.csv", "ncu_morph.csv"):
+    rows = [r for r in csv.reader(open(f"{out}/{name}")) if len(r) > 10]
+    if not rows: print(name, "no rows"); continue
+    hdr = rows[0]; ki = hdr.index("Kernel Name"); mi = hdr.index("Metric Name"); vi = hdr.index("Metric Value"); ii = hdr.index("ID")
+    per = collections.OrderedDict()
+    for r in rows[1:]:
+        per.setdefault((r[ii], r[ki][:70]), {})[r[mi]] = r[vi]
+    print("==", name)
+    for (i, k), m in list(per.items())[:40]:
+        print(f"{i:>4} {k:70s} {m.get('gpu__time_duration.sum','?'):>10} ns  regs {m.get('launch__registers_per_thread','?'):>4} grid {m.get('launch__grid_size','?'):>7} blk {m.get('launch__block_size','?'):>5} dram {m.get('dram__bytes.sum','?')}")
+PY
