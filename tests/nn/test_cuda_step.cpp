@@ -1,7 +1,7 @@
 // Whole-model check: one training step of configs/fmnist_mlp.yaml on CUDA matches the same
-// step on the CPU (parameters after two AdamW steps within tolerance; AdamW normalises each
-// update, so a gradient element near zero may flip sign between devices: the bound is on the
-// whole tensor). Skips without a GPU.
+// step on the CPU: the gradients of the step and the parameters after it within tolerance
+// (AdamW normalises each update, so a gradient element near zero may flip sign between
+// devices: the bound is on the whole tensor). Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -43,7 +43,6 @@ void compare_steps(const std::vector<std::string>& sets, double tol, double grad
   for (Trainer* t : {&cpu, &gpu}) {
     t->begin_epoch(0);
     t->train_step();
-    t->train_step();
   }
   auto pc = cpu.model().parameters(), pg = gpu.model().parameters();
   ASSERT_EQ(pc.size(), pg.size());
@@ -62,6 +61,7 @@ TEST(CudaModelStep, FmnistMlpMatchesCpuFp32) { compare_steps({"device=cpu"}, 1e-
 
 TEST(CudaModelStep, FmnistMlpMatchesCpuTf32) {
   // TF32 rounds products to 10 mantissa bits: gradients differ by ~1e-3, and AdamW turns a
-  // flipped sign of a near-zero gradient into a full-size update (6e-3 measured on the H100).
-  compare_steps({"train.precision=tf32"}, 2e-2, 2e-2);
+  // flipped sign of a near-zero gradient into a full-size update (6e-3 measured on the H100
+  // after two steps).
+  compare_steps({"train.precision=tf32"}, 2e-2, 1e-2);
 }
