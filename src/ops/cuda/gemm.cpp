@@ -2,6 +2,7 @@
 
 #include "ops/cuda/gemm_options.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -55,6 +56,19 @@ template <class T>
 void set_pref_attr(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t attr,
                    const T& value) {
   KASMINA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(p, attr, &value, sizeof(value)));
+}
+
+// Split-K is offered to the heuristic only for long reductions over a small output: K at least
+// kSplitKMinK and at least the larger output side (e.g. the first forward layer, K = 784 over a
+// 256 x batch output), where without it a handful of CTAs walk the whole K. For short K (weight
+// gradients reduce over the batch; the later layers have K <= 256) the heuristic's split-K
+// choices are pathological (tens of slices of a few elements plus a reduction kernel). cuBLASLt's
+// reduction schemes add the slices in a fixed order (INPLACE serialises them with counters,
+// COMPUTE_TYPE and OUTPUT_TYPE reduce in the workspace), so an allowed split-K is deterministic.
+constexpr int64_t kSplitKMinK = 512;
+
+bool split_k_allowed(const GemmSpec& s) {
+  return s.k >= kSplitKMinK && s.k >= std::max(s.m, s.n);
 }
 
 std::string describe(const GemmSpec& s) {
@@ -136,12 +150,11 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     GemmChoice choice;
     KASMINA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&desc.pref));
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ctx.workspace_bytes);
-    // Split-K is allowed in deterministic mode too: cuBLASLt's reduction schemes sum the K
-    // slices in a fixed order (INPLACE serialises them with counters, COMPUTE_TYPE and
-    // OUTPUT_TYPE reduce in the workspace), and the algorithm is fixed per shape by the cache,
-    // so results repeat bit for bit (checked by the suite's determinism tests). At these
-    // small M x N with long K (784) split-K is what fills the GPU.
-    const uint32_t schemes = static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_MASK);
+    // Split-K only where it pays (see split_k_allowed); in both modes, so that the rule, not
+    // timing, fixes the algorithm per shape and deterministic results repeat bit for bit.
+    const uint32_t schemes = split_k_allowed(s)
+                                 ? static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_MASK)
+                                 : static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE);
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, schemes);
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
                   static_cast<uint32_t>(key.align_a));
