@@ -1,14 +1,17 @@
-// Fused backward of a morphogenetic layer, two launches:
+// Fused backward of a morphogenetic layer, three launches:
 //  1. input gradient over all seeds and rows (grid/block as the forward): dx = dy for identity
 //     seeds, dx = dy + alpha * J^T dy for blended seeds. Bytes: read x, dy; write dx (12*B*S*C).
-//  2. blueprint gradients, one block per seed (seeds whose stage does not train exit at once):
-//     rows are processed in tiles; each row's parameter-gradient contribution goes to shared
-//     memory and every parameter is summed by one thread in row order, so the result is
-//     deterministic without atomics. Writes the slot's gradient region and grad_norm[s].
-//     Bytes: read x and dy of training seeds' chunks, write their gradients.
+//  2. blueprint gradients of training seeds, parallel over seeds and row groups: a partial
+//     kernel (grid S x ceil(B/64), seeds that do not train exit at once) has each lane sum its
+//     rows' parameter-gradient contributions in row order and the block add its lanes in lane
+//     order into a scratch partial per (seed, row group); a fold kernel (one block per seed)
+//     adds the row groups in order into the slot's gradient region and writes grad_norm[s].
+//     Fixed orders throughout: deterministic without atomics.
+//     Bytes: read x (and dy) of training seeds' chunks, 4*S_train*groups*P of partials.
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/morph/morph_kernel_common.cuh"
+#include "ops/cuda/device_context.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -22,9 +25,10 @@ using namespace kasmina::ops::cuda::morph_kernels;
 constexpr int kSeedsPerBlock = 32;
 constexpr int kRowLanes = 8;
 constexpr int kRowsPerBlock = 32;
-constexpr int kGradThreads = 128;
-constexpr int kGradSmemFloats = 11264;  // 44 KiB of per-row gradient contributions
-constexpr int kGradMaxRowsPerTile = 64;
+constexpr int kGradLanes = 64;          // threads of a partial-gradient block
+constexpr int kGradRowsPerGroup = 64;   // rows per partial-gradient block
+constexpr int kGradSmemFloats = 11264;  // 44 KiB: one gradient slice per lane
+constexpr int kFoldThreads = 128;
 
 template <int CMAX>
 __global__ void __launch_bounds__(kSeedsPerBlock* kRowLanes)
@@ -62,65 +66,87 @@ __global__ void __launch_bounds__(kSeedsPerBlock* kRowLanes)
   }
 }
 
+// Row-group partial gradients of one seed: block (s, g) handles rows [g*R, (g+1)*R) of a
+// training seed (others exit at once). Lane t accumulates its rows t, t+T, ... in order into its
+// own shared slice (odd stride: no bank conflicts in the fold); then thread i adds parameter i
+// over the lanes in lane order and writes it to part[(s * groups + g) * region + i].
 template <int CMAX>
-__global__ void __launch_bounds__(kGradThreads)
-    morph_blueprint_grad_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                int64_t B, int64_t H, BlueprintShape sh, SeedStateView st,
-                                PoolView<float> pool, float* __restrict__ grad_norm) {
-  extern __shared__ float rowbuf[];
-  using Reduce = cub::BlockReduce<float, kGradThreads>;
-  __shared__ typename Reduce::TempStorage reduce_tmp;
+__global__ void __launch_bounds__(kGradLanes)
+    morph_blueprint_grad_partial_kernel(const float* __restrict__ x, const float* __restrict__ dy,
+                                        int64_t B, int64_t H, BlueprintShape sh, SeedStateView st,
+                                        PoolView<float> pool, bool vec, float* __restrict__ part) {
+  extern __shared__ float lanebuf[];
   const int32_t s = blockIdx.x;
   const int32_t stage = st.stage[s];
-  if (!stage_trains(stage) || st.slot[s] < 0) {
-    if (threadIdx.x == 0) grad_norm[s] = 0.0f;
-    return;
-  }
+  if (!stage_trains(stage) || st.slot[s] < 0) return;
   const bool isolated = stage_trains_isolated(stage);
   const int32_t C = sh.chunk;
   const int32_t kind = st.blueprint[s];
   const int32_t P = blueprint_param_count(kind, sh);
+  const int32_t stride = P | 1;
   const float* params = pool.at(st.slot[s], PoolRegion::params);
-  float* grad = pool.at(st.slot[s], PoolRegion::grad);
   const float alpha = st.alpha[s];
   const float iso_scale = 2.0f / (static_cast<float>(B) * static_cast<float>(C));
-  int rows_per_tile = kGradSmemFloats / (P > 0 ? P : 1);
-  rows_per_tile = rows_per_tile < 1
-                      ? 1
-                      : (rows_per_tile > kGradMaxRowsPerTile ? kGradMaxRowsPerTile : rows_per_tile);
-  for (int i = threadIdx.x; i < pool.region; i += kGradThreads) grad[i] = 0.0f;
-  for (int64_t r0 = 0; r0 < B; r0 += rows_per_tile) {
-    const int rows = static_cast<int>(B - r0 < rows_per_tile ? B - r0 : rows_per_tile);
-    for (int i = threadIdx.x; i < rows * P; i += kGradThreads) rowbuf[i] = 0.0f;
-    __syncthreads();
-    if (threadIdx.x < rows) {
-      const int64_t off = (r0 + threadIdx.x) * H + static_cast<int64_t>(s) * C;
+  int lanes = kGradSmemFloats / stride;
+  lanes = lanes < 1 ? 1 : (lanes > kGradLanes ? kGradLanes : lanes);
+  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kGradRowsPerGroup;
+  const int64_t row_end = row0 + kGradRowsPerGroup < B ? row0 + kGradRowsPerGroup : B;
+  const int lane = static_cast<int>(threadIdx.x);
+  if (lane < lanes) {
+    float* mine = lanebuf + lane * stride;
+    for (int i = 0; i < P; ++i) mine[i] = 0.0f;
+    for (int64_t r = row0 + lane; r < row_end; r += lanes) {
+      const int64_t off = r * H + static_cast<int64_t>(s) * C;
       float xr[CMAX], g[CMAX];
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c)
-        if (c < C) xr[c] = x[off + c];
+      load_chunk<CMAX>(x + off, C, vec, xr);
       if (isolated) {
         blueprint_delta<CMAX, float>(kind, sh, params, xr, g);
         KASMINA_MORPH_UNROLL
         for (int c = 0; c < CMAX; ++c)
           if (c < C) g[c] = iso_scale * g[c];
       } else {
+        load_chunk<CMAX>(dy + off, C, vec, g);
         KASMINA_MORPH_UNROLL
         for (int c = 0; c < CMAX; ++c)
-          if (c < C) g[c] = alpha * dy[off + c];
+          if (c < C) g[c] = alpha * g[c];
       }
-      blueprint_backward<CMAX, float>(kind, sh, params, xr, g, nullptr, rowbuf + threadIdx.x * P);
+      blueprint_backward<CMAX, float>(kind, sh, params, xr, g, nullptr, mine);
     }
-    __syncthreads();
-    for (int i = threadIdx.x; i < P; i += kGradThreads) {
-      float acc = grad[i];
-      for (int r = 0; r < rows; ++r) acc += rowbuf[r * P + i];
-      grad[i] = acc;
-    }
-    __syncthreads();
   }
+  __syncthreads();
+  float* out = part + (static_cast<int64_t>(s) * gridDim.y + blockIdx.y) * pool.region;
+  for (int i = lane; i < P; i += kGradLanes) {
+    float acc = lanebuf[i];
+    for (int l = 1; l < lanes; ++l) acc += lanebuf[l * stride + i];
+    out[i] = acc;
+  }
+}
+
+// One block per seed: adds the row-group partials in group order into the slot's gradient
+// region (zero past the parameter count) and writes grad_norm[s] (0 for seeds that do not train).
+__global__ void __launch_bounds__(kFoldThreads)
+    morph_blueprint_grad_fold_kernel(const float* __restrict__ part, int32_t groups,
+                                     BlueprintShape sh, SeedStateView st, PoolView<float> pool,
+                                     float* __restrict__ grad_norm) {
+  using Reduce = cub::BlockReduce<float, kFoldThreads>;
+  __shared__ typename Reduce::TempStorage reduce_tmp;
+  const int32_t s = blockIdx.x;
+  if (!stage_trains(st.stage[s]) || st.slot[s] < 0) {
+    if (threadIdx.x == 0) grad_norm[s] = 0.0f;
+    return;
+  }
+  const int32_t P = blueprint_param_count(st.blueprint[s], sh);
+  float* grad = pool.at(st.slot[s], PoolRegion::grad);
+  const float* mine = part + static_cast<int64_t>(s) * groups * pool.region;
   float sq = 0.0f;
-  for (int i = threadIdx.x; i < P; i += kGradThreads) sq += grad[i] * grad[i];
+  for (int i = threadIdx.x; i < pool.region; i += kFoldThreads) {
+    float acc = 0.0f;
+    if (i < P) {
+      for (int32_t g = 0; g < groups; ++g) acc += mine[static_cast<int64_t>(g) * pool.region + i];
+    }
+    grad[i] = acc;
+    sq += acc * acc;
+  }
   const float total = Reduce(reduce_tmp).Sum(sq);
   if (threadIdx.x == 0) grad_norm[s] = sqrtf(total);
 }
@@ -157,12 +183,21 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     KASMINA_LAUNCH_CHECK("morph_backward_input_kernel");
   }
   if (param_grads) {
+    const int32_t groups = static_cast<int32_t>((B + kGradRowsPerGroup - 1) / kGradRowsPerGroup);
+    auto* part = static_cast<float*>(scratch(
+        context(L.device()),
+        sizeof(float) * static_cast<size_t>(L.seeds) * static_cast<size_t>(groups) * pv.region));
+    const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw());
     const size_t smem = sizeof(float) * kGradSmemFloats;
+    const dim3 grid(static_cast<unsigned>(L.seeds), static_cast<unsigned>(groups));
     dispatch_chunk(C, [&]<int CMAX>() {
-      morph_blueprint_grad_kernel<CMAX><<<L.seeds, kGradThreads, smem, st>>>(
-          x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv, L.grad_norm.data<float>());
+      morph_blueprint_grad_partial_kernel<CMAX><<<grid, kGradLanes, smem, st>>>(
+          x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv, vec, part);
     });
-    KASMINA_LAUNCH_CHECK("morph_blueprint_grad_kernel");
+    KASMINA_LAUNCH_CHECK("morph_blueprint_grad_partial_kernel");
+    morph_blueprint_grad_fold_kernel<<<L.seeds, kFoldThreads, 0, st>>>(
+        part, groups, L.shape, sv, pv, L.grad_norm.data<float>());
+    KASMINA_LAUNCH_CHECK("morph_blueprint_grad_fold_kernel");
   }
 }
 
