@@ -1,6 +1,8 @@
-// Fused backward of a morphogenetic layer, three launches:
-//  1. input gradient over all seeds and rows (grid/block as the forward): dx = dy for identity
-//     seeds, dx = dy + alpha * J^T dy for blended seeds. Bytes: read x, dy; write dx (12*B*S*C).
+// Fused backward of a morphogenetic layer, four launches:
+//  1. input gradient, copy: dx = dy over all seeds and rows (grid (ceil(S/32), ceil(B/32)),
+//     block (32 seeds, 8 row lanes), 16-byte accesses when C % 4 == 0). Bytes: 8*B*S*C.
+//     Then, one block per seed, blended seeds overwrite their chunk with dy + alpha * J^T dy
+//     (others exit at once). Bytes: x, dy read and dx written for blended chunks only.
 //  2. blueprint gradients of training seeds, parallel over seeds and row groups: a partial
 //     kernel (grid S x ceil(B/64), seeds that do not train exit at once) has each lane sum its
 //     rows' parameter-gradient contributions in row order and the block add its lanes in lane
@@ -25,43 +27,55 @@ using namespace kasmina::ops::cuda::morph_kernels;
 constexpr int kSeedsPerBlock = 32;
 constexpr int kRowLanes = 8;
 constexpr int kRowsPerBlock = 32;
+constexpr int kBlendThreads = 128;
 constexpr int kGradLanes = 64;          // threads of a partial-gradient block
 constexpr int kGradRowsPerGroup = 64;   // rows per partial-gradient block
 constexpr int kGradSmemFloats = 11264;  // 44 KiB: one gradient slice per lane
 constexpr int kFoldThreads = 128;
 
+// dx = dy over all seeds and rows (grid/block as the forward stream kernel).
 template <int CMAX>
 __global__ void __launch_bounds__(kSeedsPerBlock* kRowLanes)
-    morph_backward_input_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                float* __restrict__ dx, int64_t B, int64_t H, BlueprintShape sh,
-                                SeedStateView st, PoolView<float> pool, bool vec) {
+    morph_backward_copy_kernel(const float* __restrict__ dy, float* __restrict__ dx, int64_t B,
+                               int64_t H, int32_t S, int32_t C, bool vec) {
   const int32_t s = blockIdx.x * kSeedsPerBlock + threadIdx.x;
-  if (s >= st.seeds) return;
-  const int32_t C = sh.chunk;
-  const int32_t stage = st.stage[s];
-  const float alpha = st.alpha[s];
-  const bool blended = stage_is_blended(stage) && alpha > 0.0f;
-  const int32_t kind = st.blueprint[s];
-  const float* params = st.slot[s] >= 0 ? pool.at(st.slot[s], PoolRegion::params) : nullptr;
+  if (s >= S) return;
   const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kRowsPerBlock;
   const int64_t row_end = row0 + kRowsPerBlock < B ? row0 + kRowsPerBlock : B;
-  float g[CMAX], xr[CMAX], jt[CMAX];
+  float g[CMAX];
   for (int64_t r = row0 + threadIdx.y; r < row_end; r += kRowLanes) {
     const int64_t off = r * H + static_cast<int64_t>(s) * C;
     load_chunk<CMAX>(dy + off, C, vec, g);
-    if (blended) {
-      load_chunk<CMAX>(x + off, C, vec, xr);
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c) jt[c] = 0.0f;
-      float ga[CMAX];
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c)
-        if (c < C) ga[c] = alpha * g[c];
-      blueprint_backward<CMAX, float>(kind, sh, params, xr, ga, jt, nullptr);
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c)
-        if (c < C) g[c] = g[c] + jt[c];
+    store_chunk<CMAX>(dx + off, C, vec, g);
+  }
+}
+
+// One block per seed: blended seeds overwrite their chunk with dy + alpha * J^T dy; others exit.
+template <int CMAX>
+__global__ void __launch_bounds__(kBlendThreads)
+    morph_backward_blend_kernel(const float* __restrict__ x, const float* __restrict__ dy,
+                                float* __restrict__ dx, int64_t B, int64_t H, BlueprintShape sh,
+                                SeedStateView st, PoolView<float> pool, bool vec) {
+  const int32_t s = blockIdx.x;
+  const float alpha = st.alpha[s];
+  if (!stage_is_blended(st.stage[s]) || !(alpha > 0.0f)) return;
+  const int32_t C = sh.chunk;
+  const int32_t kind = st.blueprint[s];
+  const float* params = st.slot[s] >= 0 ? pool.at(st.slot[s], PoolRegion::params) : nullptr;
+  float g[CMAX], xr[CMAX], jt[CMAX], ga[CMAX];
+  for (int64_t r = threadIdx.x; r < B; r += kBlendThreads) {
+    const int64_t off = r * H + static_cast<int64_t>(s) * C;
+    load_chunk<CMAX>(dy + off, C, vec, g);
+    load_chunk<CMAX>(x + off, C, vec, xr);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c) {
+      jt[c] = 0.0f;
+      if (c < C) ga[c] = alpha * g[c];
     }
+    blueprint_backward<CMAX, float>(kind, sh, params, xr, ga, jt, nullptr);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) g[c] = g[c] + jt[c];
     store_chunk<CMAX>(dx + off, C, vec, g);
   }
 }
@@ -163,6 +177,9 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     KASMINA_CHECK(
         dx->shape() == x.shape() && dx->dtype() == x.dtype() && dx->device() == x.device(),
         "morph_backward: dx shape/dtype/device differs from x");
+    // The copy kernel writes dx before the blend and gradient kernels read x and dy.
+    KASMINA_CHECK(dx->raw() != x.raw() && dx->raw() != dy.raw(),
+                  "morph_backward: dx may not alias x or dy");
   }
   if (B == 0) return;
   const int32_t C = L.shape.chunk;
@@ -177,10 +194,15 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                     static_cast<unsigned>((B + kRowsPerBlock - 1) / kRowsPerBlock));
     const dim3 block(kSeedsPerBlock, kRowLanes);
     dispatch_chunk(C, [&]<int CMAX>() {
-      morph_backward_input_kernel<CMAX><<<grid, block, 0, st>>>(
+      morph_backward_copy_kernel<CMAX>
+          <<<grid, block, 0, st>>>(dy.data<float>(), dx->data<float>(), B, H, L.seeds, C, vec);
+    });
+    KASMINA_LAUNCH_CHECK("morph_backward_copy_kernel");
+    dispatch_chunk(C, [&]<int CMAX>() {
+      morph_backward_blend_kernel<CMAX><<<L.seeds, kBlendThreads, 0, st>>>(
           x.data<float>(), dy.data<float>(), dx->data<float>(), B, H, L.shape, sv, pv, vec);
     });
-    KASMINA_LAUNCH_CHECK("morph_backward_input_kernel");
+    KASMINA_LAUNCH_CHECK("morph_backward_blend_kernel");
   }
   if (param_grads) {
     const int32_t groups = static_cast<int32_t>((B + kGradRowsPerGroup - 1) / kGradRowsPerGroup);
