@@ -3,20 +3,13 @@
 #include <cstdio>
 
 #include "morph/blueprint.hpp"
-#include "morph/morph_from_config.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::control {
 
-GrowthDriver::GrowthDriver(const Config& cfg, std::vector<morph::KasminaLayer*> layers,
+GrowthDriver::GrowthDriver(std::vector<morph::KasminaLayer*> layers,
                            std::function<double()> validation_loss)
-    : layers_(std::move(layers)), validation_loss_(std::move(validation_loss)) {
-  if (cfg.controller.type == ControllerType::schedule) schedule_ = morph::schedule_from(cfg.schedule);
-}
-
-void GrowthDriver::before_step(int64_t step) {
-  if (!schedule_.entries().empty()) schedule_.apply(step, layers_);
-}
+    : layers_(std::move(layers)), validation_loss_(std::move(validation_loss)) {}
 
 void GrowthDriver::after_step() {
   for (morph::KasminaLayer* l : layers_) {

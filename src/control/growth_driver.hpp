@@ -1,15 +1,12 @@
-// Drives growth between training steps, talking to the morphogenetic layers only through their
-// command/event interface: it queues the germinations of the hand schedule when their step
-// comes, collects the lifecycle events the layers drain at their telemetry cadence, and judges
-// every seed that reaches EVALUATING by its measured effect on the validation loss (alpha 1
-// against alpha 0 on the same validation batches; the test split is never used).
+// Collects the lifecycle events the morphogenetic layers drain at their telemetry cadence and
+// judges every seed that reaches EVALUATING by its measured effect on the validation loss
+// (alpha 1 against alpha 0 on the same validation batches; the test split is never used). The
+// decisions to grow come from the controller (src/control/controller.hpp) over the event bus.
 #pragma once
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
-#include "morph/germination_schedule.hpp"
 #include "morph/kasmina_layer.hpp"
 #include "morph/morph_events.hpp"
 
@@ -25,11 +22,8 @@ class GrowthDriver {
  public:
   // `validation_loss` evaluates the current model on the validation split (mean loss); it is
   // empty when the run has no validation split (seeds in EVALUATING then time out).
-  GrowthDriver(const Config& cfg, std::vector<morph::KasminaLayer*> layers,
-               std::function<double()> validation_loss);
+  GrowthDriver(std::vector<morph::KasminaLayer*> layers, std::function<double()> validation_loss);
 
-  // Before the training step with index `step` (0-based): queue what is due.
-  void before_step(int64_t step);
   // After the step boundary of all layers: when a layer drained its events at this boundary,
   // collect them and answer seeds that entered EVALUATING.
   void after_step();
@@ -44,7 +38,6 @@ class GrowthDriver {
   void evaluate_seed(morph::KasminaLayer& layer, int32_t seed);
 
   std::vector<morph::KasminaLayer*> layers_;
-  morph::GerminationSchedule schedule_;
   std::function<double()> validation_loss_;
   std::vector<GrowthEvent> pending_;
 };

@@ -4,7 +4,12 @@
 #include <chrono>
 #include <cmath>
 
+#include "control/controller.hpp"
+#include "control/event_bus.hpp"
 #include "control/growth_driver.hpp"
+#include "control/guard_monitor.hpp"
+#include "control/layer_adapter.hpp"
+#include "control/policy.hpp"
 #include "core/rng.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/kasmina_layer.hpp"
@@ -61,7 +66,22 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   correct_ = Tensor::zeros({1}, DType::i64, dev_);
   std::function<double()> val_loss;
   if (validation_.size > 0) val_loss = [this] { return evaluate("validation").loss; };
-  growth_ = std::make_unique<control::GrowthDriver>(cfg_, model_->morph_layers(), val_loss);
+  growth_ = std::make_unique<control::GrowthDriver>(model_->morph_layers(), val_loss);
+  const auto& layers = model_->morph_layers();
+  bus_ = std::make_unique<control::EventBus>();
+  adapter_ = std::make_unique<control::LayerAdapter>(*bus_, layers);
+  const auto described = control::LayerAdapter::describe(layers);
+  controller_ = std::make_unique<control::Controller>(*bus_, control::make_policy(cfg_, described),
+                                                      described);
+  guarded_ = !layers.empty() || cfg_.controller.debug_nan_step >= 0;
+  if (guarded_) {
+    guard_ = ops::make_loss_guard_state(dev_);
+    guard_params_.spike_factor = static_cast<float>(cfg_.controller.spike_factor);
+    guard_monitor_ = std::make_unique<control::GuardMonitor>(*bus_, guard_);
+    // The layers roll their seeds back on the device in the same step's boundary.
+    for (morph::KasminaLayer* l : layers) l->set_loss_alarm(guard_.flag);
+    controller_->set_rollback_on_alert(false);
+  }
   eval_x_ = Tensor::empty({eval_batch_, data.train.features()}, DType::f32, dev_);
   eval_y_ = Tensor::empty({eval_batch_}, DType::i32, dev_);
   eval_loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
@@ -85,26 +105,34 @@ Trainer::DeviceSplit Trainer::upload(const Dataset& d) {
 }
 
 void Trainer::begin_epoch(int64_t epoch) {
+  epoch_ = epoch;
   // The host copy stays alive (a member) while the stream-ordered upload may be in flight.
   perm_host_ = Tensor::from_vector(epoch_permutation(cfg_.seed, epoch, train_.size), {train_.size});
   perm_.copy_from(perm_host_);
   ops::fill(cursor_, 0.0);
   ops::fill(loss_sum_, 0.0);
   ops::fill(correct_, 0.0);
+  if (guarded_) ops::fill(guard_.mark, 0.0);
 }
 
 void Trainer::train_step() {
   ops::gather_batch(train_.images, train_.labels, perm_, cursor_, train_.scale, train_.shift, x_, y_);
   const Tensor logits = model_->forward(x_, Mode::train, ctx_);
   ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
+  if (guarded_) {
+    ops::inject_nan_at_step(ctx_.step, cfg_.controller.debug_nan_step, loss_sum_, &dlogits_);
+    ops::loss_guard(loss_sum_, batch_, guard_params_, guard_, &dlogits_);
+  }
   model_->backward(dlogits_, ctx_);
   optimizer_->step(ctx_.step);
   ops::counter_add(ctx_.step, 1);
   ops::counter_add(cursor_, 1);
 }
 
-EvalResult Trainer::evaluate(const std::string& split) {
-  const DeviceSplit& s = split == "test" ? test_ : split == "validation" ? validation_ : train_;
+EvalResult Trainer::evaluate(const std::string& split, int64_t max_batches) {
+  const DeviceSplit& full = split == "test" ? test_ : split == "validation" ? validation_ : train_;
+  DeviceSplit s = full;
+  if (max_batches > 0) s.size = std::min(full.size, max_batches * eval_batch_);
   EvalResult r;
   r.samples = s.size;
   if (s.size == 0) return r;
@@ -125,8 +153,25 @@ EvalResult Trainer::evaluate(const std::string& split) {
   return r;
 }
 
+void Trainer::measure_validation_for_controller() {
+  if (validation_.size == 0) return;
+  const EvalResult v = evaluate("validation", cfg_.controller.eval_batches);
+  bus_->publish(global_step_, control::ValidationMeasurement{epoch_, v.loss, cfg_.controller.eval_batches});
+}
+
+std::vector<control::MessageRecord> Trainer::take_bus_log() { return bus_->take_log(); }
+
 void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
-  growth_->before_step(global_step_);
+  if (!model_->morph_layers().empty()) {
+    // The controller decides from what the bus delivered; its commands reach the layers
+    // through the bus (the adapter queues them for the next step boundary).
+    if (cfg_.controller.type == ControllerType::heuristic && global_step_ > 0 &&
+        global_step_ % cfg_.controller.eval_every == 0)
+      measure_validation_for_controller();
+    bus_->dispatch();
+    controller_->decide(global_step_, epoch_);
+    bus_->dispatch();
+  }
   const uint64_t key = model_->train_step_key();
   const bool use_graphs = dev_.is_cuda() && cfg_.train.graph;
   auto it = graphs_.find(key);
@@ -154,11 +199,24 @@ void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
   }
   model_->end_step(ctx_);
   growth_->after_step();
+  if (!model_->morph_layers().empty()) {
+    adapter_->publish_telemetry(global_step_);
+    std::vector<control::GrowthEvent> events = growth_->take_events();
+    if (!events.empty()) {
+      adapter_->publish_events(global_step_, events);
+      pending_events_.insert(pending_events_.end(), events.begin(), events.end());
+    }
+  }
+  if (guard_monitor_ && (global_step_ + 1) % cfg_.telemetry.every_steps == 0)
+    guard_monitor_->poll(global_step_);
   ++global_step_;
 }
 
 void Trainer::report_growth(TrainerObserver& obs, TrainSummary& sum) {
-  for (const control::GrowthEvent& g : growth_->take_events()) {
+  std::vector<control::GrowthEvent> events = std::move(pending_events_);
+  pending_events_.clear();
+  for (control::GrowthEvent& g : growth_->take_events()) events.push_back(std::move(g));
+  for (const control::GrowthEvent& g : events) {
     sum.growth_events.push_back(g.event);
     const morph::MorphEvent& e = g.event;
     if (morph::reason_is_refusal(static_cast<morph::Reason>(e.reason)))
@@ -250,8 +308,14 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
     EpochReport rep;
     rep.epoch = epoch + 1;
     rep.epochs = cfg_.train.epochs;
+    // Steps the loss guard rejected are left out of the epoch's loss accumulator.
+    int64_t flagged_now = 0;
+    if (guarded_) {
+      flagged_now = read_i64(guard_.flagged) - sum.flagged_steps;
+      sum.flagged_steps += flagged_now;
+    }
     const double n = static_cast<double>(steps_per_epoch_ * batch_);
-    rep.train_loss = read_f64(loss_sum_) / n;
+    rep.train_loss = read_f64(loss_sum_) / static_cast<double>((steps_per_epoch_ - flagged_now) * batch_);
     rep.train_accuracy = static_cast<double>(read_i64(correct_)) / n;
     const auto e0 = Clock::now();
     if (validation_.size > 0) rep.validation = evaluate("validation");

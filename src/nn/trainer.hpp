@@ -15,6 +15,7 @@
 #include "morph/morph_events.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
+#include "ops/guard/loss_guard.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina {
@@ -69,6 +70,7 @@ struct TrainSummary {
   std::vector<LayerGrowth> growth;  // one entry per kasmina layer
   std::vector<morph::MorphEvent> growth_events;  // every lifecycle event of the run, in order
   int64_t graphs_captured = 0;      // distinct step graphs (one per host-side step key)
+  int64_t flagged_steps = 0;        // steps the loss guard rejected (NaN/Inf or spike)
 };
 
 class TrainerObserver {
@@ -84,6 +86,12 @@ class TrainerObserver {
 
 namespace control {
 class GrowthDriver;
+class EventBus;
+class LayerAdapter;
+class Controller;
+class GuardMonitor;
+struct GrowthEvent;
+struct MessageRecord;
 }
 
 class Trainer {
@@ -96,8 +104,11 @@ class Trainer {
   TrainSummary run(TrainerObserver& observer);
   Model& model() { return *model_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
-  // Evaluates the model on one split held on the device.
-  EvalResult evaluate(const std::string& split);
+  // Evaluates the model on one split held on the device (the first `max_batches` eval batches
+  // when max_batches > 0).
+  EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
+  // Every message delivered on the event bus since the last call (the run's record).
+  std::vector<control::MessageRecord> take_bus_log();
 
   // One training step exactly as run() performs it (used by tests comparing devices).
   void train_step();
@@ -116,12 +127,23 @@ class Trainer {
   void run_step(TrainerObserver& obs, TrainSummary& sum);
   void report_growth(TrainerObserver& obs, TrainSummary& sum);
   std::vector<LayerGrowth> growth_summary() const;
+  void measure_validation_for_controller();
 
   Config cfg_;
   Device dev_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
   std::unique_ptr<control::GrowthDriver> growth_;
+  // Growth control: the layers and the controller talk only through the bus.
+  std::unique_ptr<control::EventBus> bus_;
+  std::unique_ptr<control::LayerAdapter> adapter_;
+  std::unique_ptr<control::Controller> controller_;
+  std::unique_ptr<control::GuardMonitor> guard_monitor_;
+  bool guarded_ = false;  // loss guard in the step (morphogenetic layers or the NaN hook)
+  ops::LossGuardState guard_;
+  ops::LossGuardParams guard_params_;
+  std::vector<control::GrowthEvent> pending_events_;
+  int64_t epoch_ = 0;
   std::map<uint64_t, std::unique_ptr<ops::StepGraph>> graphs_;  // by Model::train_step_key()
   std::map<uint64_t, int64_t> key_steps_;                        // plain steps run per key
   int64_t global_step_ = 0;
