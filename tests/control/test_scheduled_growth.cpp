@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "config/config.hpp"
@@ -93,4 +94,53 @@ TEST(ScheduledGrowth, FashionMnistWalksSeedsToFossilizedAndCulled) {
     for (int seed : {0, 9, 17, 4, 11}) some_full_walk |= walk(s, layer, seed) == kFullWalk;
   EXPECT_TRUE(some_full_walk);
   EXPECT_GE(s.test.accuracy, 0.80);
+}
+
+TEST(HeuristicGrowth, SpiralsGerminatesFossilizesAndCullsDeterministically) {
+  const TrainSummary s = run_config("spirals_grow.yaml", {});
+  int64_t germinated = 0, fossilized = 0, culled = 0;
+  for (const LayerGrowth& g : s.growth) {
+    germinated += g.germinated;
+    fossilized += g.fossilized;
+    culled += g.culled;
+  }
+  EXPECT_GE(germinated, 3);
+  EXPECT_GE(fossilized, 1);
+  EXPECT_GE(culled, 1);
+  // Every germination came from the controller's commands, none from a hand schedule.
+  for (const auto& e : s.growth_events) {
+    if (e.to == static_cast<int32_t>(Stage::germinated) && e.from == 0)
+      EXPECT_EQ(e.reason, static_cast<int32_t>(morph::Reason::command));
+  }
+  const TrainSummary again = run_config("spirals_grow.yaml", {});
+  ASSERT_EQ(again.growth_events.size(), s.growth_events.size());
+  for (size_t i = 0; i < s.growth_events.size(); ++i) {
+    EXPECT_EQ(again.growth_events[i].step, s.growth_events[i].step) << i;
+    EXPECT_EQ(again.growth_events[i].seed, s.growth_events[i].seed) << i;
+    EXPECT_EQ(again.growth_events[i].blueprint, s.growth_events[i].blueprint) << i;
+  }
+  EXPECT_EQ(again.final_train_loss, s.final_train_loss);
+}
+
+TEST(EmergencyRollback, InjectedNanRollsBackGraftingSeedsAndTrainingCompletes) {
+  // Step 110 of configs/spirals_seeds.yaml: seeds 0, 3 and 5 of layer 0 are GRAFTING.
+  const TrainSummary s = run_config("spirals_seeds.yaml", {"controller.debug_nan_step=110"});
+  std::vector<int32_t> rolled;
+  for (const auto& e : s.growth_events) {
+    if (e.to == static_cast<int32_t>(Stage::rolled_back)) {
+      EXPECT_EQ(e.reason, static_cast<int32_t>(morph::Reason::loss_alarm));
+      EXPECT_EQ(e.from, static_cast<int32_t>(Stage::grafting));
+      EXPECT_EQ(e.step, 111);  // rolled back in the boundary of the poisoned step itself
+      rolled.push_back(e.seed);
+    }
+  }
+  EXPECT_EQ(rolled, (std::vector<int32_t>{0, 3, 5}));
+  EXPECT_EQ(s.flagged_steps, 1);
+  for (const EpochReport& r : s.epoch_reports) {
+    EXPECT_TRUE(std::isfinite(r.train_loss)) << "epoch " << r.epoch;
+    EXPECT_TRUE(std::isfinite(r.test.loss)) << "epoch " << r.epoch;
+  }
+  EXPECT_EQ(s.epoch_reports.size(), 20u);
+  EXPECT_GE(s.test.accuracy, 0.95);
+  EXPECT_EQ(s.growth[0].rolled_back, 3);
 }
