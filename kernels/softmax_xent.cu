@@ -1,9 +1,11 @@
-// Fused softmax cross-entropy: per row (one warp per row) the max-shifted softmax, the loss
-// log Σ exp(z - max) - (z_label - max), the first argmax and, optionally, the logit gradient
-// (softmax - onehot) * grad_scale. Row losses and hits go to a scratch buffer; a single block
-// then adds them in a fixed order and accumulates into loss_sum (f64) and correct (i64): no
-// atomics, bitwise reproducible, graph-capturable. A label outside [0, C) (which the caller must
-// prevent; the CPU twin rejects it) makes the loss NaN.
+// Fused softmax cross-entropy in one launch: per row (one warp per row) the max-shifted softmax,
+// the loss log Σ exp(z - max) - (z_label - max), the first argmax and, optionally, the logit
+// gradient (softmax - onehot) * grad_scale. Row losses and hits go to a scratch buffer; the last
+// block to finish (a ticket counter taken after a memory fence) adds them in a fixed order and
+// accumulates into loss_sum (f64) and correct (i64), then resets the ticket. The sum does not
+// depend on which block is last: bitwise reproducible, no float atomics, graph-capturable. A
+// label outside [0, C) (which the caller must prevent; the CPU twin rejects it) makes the loss
+// NaN.
 #include <cmath>
 
 #include "kernels/vector_io.cuh"
@@ -17,18 +19,14 @@ namespace kasmina::ops::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 8;  // warps per block
-constexpr int kFinalThreads = 1024;
+constexpr int kThreads = kRowsPerBlock * 32;
 
-// V = 4: float4 accesses (classes % 4 == 0, 16-byte aligned rows); V = 1 otherwise.
+// One row (one warp): loss, hit and optional gradient; lane 0 writes row_loss and row_hit.
 template <int V>
-__global__ void softmax_xent_rows_kernel(const float* __restrict__ logits,
-                                         const int32_t* __restrict__ labels, int64_t rows,
-                                         int64_t classes, float grad_scale,
-                                         float* __restrict__ dlogits, double* __restrict__ row_loss,
-                                         int32_t* __restrict__ row_hit) {
-  const int lane = threadIdx.x & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
-  if (row >= rows) return;
+__device__ void softmax_xent_row(const float* __restrict__ logits,
+                                 const int32_t* __restrict__ labels, int64_t row, int lane,
+                                 int64_t classes, float grad_scale, float* __restrict__ dlogits,
+                                 double* __restrict__ row_loss, int32_t* __restrict__ row_hit) {
   const float* z = logits + row * classes;
   float best = -INFINITY;
   int64_t best_idx = classes;  // larger than any index: loses every tie
@@ -76,23 +74,22 @@ __global__ void softmax_xent_rows_kernel(const float* __restrict__ logits,
   }
 }
 
-// One block: thread t adds rows t, t + T, ... in order; then a fixed shared-memory tree.
-__global__ void softmax_xent_total_kernel(const double* __restrict__ row_loss,
-                                          const int32_t* __restrict__ row_hit, int64_t rows,
-                                          double* __restrict__ loss_sum,
-                                          int64_t* __restrict__ correct) {
-  __shared__ double loss_part[kFinalThreads];
-  __shared__ long long hit_part[kFinalThreads];
+// Thread t adds rows t, t + T, ... in order; then a fixed shared-memory tree. Reads bypass L1
+// (the rows were written by other blocks).
+__device__ void add_rows(const double* row_loss, const int32_t* row_hit, int64_t rows,
+                         double* __restrict__ loss_sum, int64_t* __restrict__ correct) {
+  __shared__ double loss_part[kThreads];
+  __shared__ long long hit_part[kThreads];
   double l = 0.0;
   long long h = 0;
-  for (int64_t r = threadIdx.x; r < rows; r += kFinalThreads) {
-    l += row_loss[r];
-    h += row_hit[r];
+  for (int64_t r = threadIdx.x; r < rows; r += kThreads) {
+    l += __ldcg(row_loss + r);
+    h += __ldcg(row_hit + r);
   }
   loss_part[threadIdx.x] = l;
   hit_part[threadIdx.x] = h;
   __syncthreads();
-  for (int width = kFinalThreads / 2; width > 0; width >>= 1) {
+  for (int width = kThreads / 2; width > 0; width >>= 1) {
     if (static_cast<int>(threadIdx.x) < width) {
       loss_part[threadIdx.x] += loss_part[threadIdx.x + width];
       hit_part[threadIdx.x] += hit_part[threadIdx.x + width];
@@ -103,6 +100,30 @@ __global__ void softmax_xent_total_kernel(const double* __restrict__ row_loss,
     loss_sum[0] += loss_part[0];
     if (correct) correct[0] += hit_part[0];
   }
+}
+
+// V = 4: float4 accesses (classes % 4 == 0, 16-byte aligned rows); V = 1 otherwise.
+template <int V>
+__global__ void __launch_bounds__(kThreads)
+    softmax_xent_kernel(const float* __restrict__ logits, const int32_t* __restrict__ labels,
+                        int64_t rows, int64_t classes, float grad_scale,
+                        float* __restrict__ dlogits, double* __restrict__ row_loss,
+                        int32_t* __restrict__ row_hit, unsigned int* ticket,
+                        double* __restrict__ loss_sum, int64_t* __restrict__ correct) {
+  const int lane = threadIdx.x & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
+  if (row < rows)
+    softmax_xent_row<V>(logits, labels, row, lane, classes, grad_scale, dlogits, row_loss, row_hit);
+  // Last block done: publish this block's rows, take a ticket; the last block adds all rows.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(ticket, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  add_rows(row_loss, row_hit, rows, loss_sum, correct);
+  if (threadIdx.x == 0) *ticket = 0u;
 }
 
 }  // namespace
@@ -127,15 +148,13 @@ void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, 
   const auto blocks = static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   const bool vec =
       classes % 4 == 0 && aligned16(logits.raw()) && (!dlogits || aligned16(dlogits->raw()));
-  auto rows_kernel = vec ? softmax_xent_rows_kernel<4> : softmax_xent_rows_kernel<1>;
-  rows_kernel<<<blocks, kRowsPerBlock * 32, 0, ctx.stream>>>(
+  auto kernel = vec ? softmax_xent_kernel<4> : softmax_xent_kernel<1>;
+  kernel<<<blocks, kThreads, 0, ctx.stream>>>(
       logits.data<float>(), labels.data<int32_t>(), rows, classes, grad_scale,
-      dlogits ? dlogits->data<float>() : nullptr, row_loss, row_hit);
-  KASMINA_LAUNCH_CHECK("softmax_xent_rows_kernel");
-  softmax_xent_total_kernel<<<1, kFinalThreads, 0, ctx.stream>>>(
-      row_loss, row_hit, rows, loss_sum.data<double>(),
+      dlogits ? dlogits->data<float>() : nullptr, row_loss, row_hit,
+      ctx.tickets + kTicketSoftmaxXent, loss_sum.data<double>(),
       correct ? correct->data<int64_t>() : nullptr);
-  KASMINA_LAUNCH_CHECK("softmax_xent_total_kernel");
+  KASMINA_LAUNCH_CHECK("softmax_xent_kernel");
 }
 
 }  // namespace kasmina::ops::cuda

@@ -22,6 +22,8 @@ DeviceContext* create_context(int index) {
   KASMINA_CUDA_CHECK(cudaDeviceGetAttribute(&ctx->sms, cudaDevAttrMultiProcessorCount, index));
   ctx->workspace_bytes = kGemmWorkspaceBytes;
   KASMINA_CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
+  KASMINA_CUDA_CHECK(cudaMalloc(&ctx->tickets, sizeof(unsigned int) * kTicketCount));
+  KASMINA_CUDA_CHECK(cudaMemset(ctx->tickets, 0, sizeof(unsigned int) * kTicketCount));
   return ctx;
 }
 

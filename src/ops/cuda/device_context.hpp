@@ -34,7 +34,14 @@ struct DeviceContext {
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
   std::vector<void*> retired_scratch;  // outgrown buffers, kept for graphs that captured them
+  // Zero-initialised counters for single-launch reductions ("last block done": each block takes
+  // a ticket, the last one reduces the partials in a fixed order and resets its counter to 0).
+  unsigned int* tickets = nullptr;  // [kTicketCount]
 };
+
+// Ticket counters by user (one kernel at a time per counter; stream order keeps them apart).
+constexpr int kTicketCount = 8;
+constexpr int kTicketSoftmaxXent = 0;
 
 // cuBLASLt workspace per device (Hopper kernels use up to 32 MiB).
 constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;
