@@ -66,9 +66,50 @@ void set_pref_attr(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttribu
 // reduction schemes add the slices in a fixed order (INPLACE serialises them with counters,
 // COMPUTE_TYPE and OUTPUT_TYPE reduce in the workspace), so an allowed split-K is deterministic.
 constexpr int64_t kSplitKMinK = 512;
+// Shortest K slice an admitted split-K algorithm may use (the pathological choices split K
+// into slices of a few elements).
+constexpr int64_t kMinSplitKSlice = 32;
+constexpr int kHeuristicCandidates = 8;
 
 bool split_k_allowed(const GemmSpec& s) {
   return s.k >= kSplitKMinK && s.k >= std::max(s.m, s.n);
+}
+
+// Split count of a candidate algorithm (1 when it does not split K).
+int32_t split_k_of(const cublasLtMatmulAlgo_t& algo) {
+  int32_t splits = 1;
+  size_t written = 0;
+  if (cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits,
+                                           sizeof(splits), &written) != CUBLAS_STATUS_SUCCESS) {
+    return 1;
+  }
+  return splits < 1 ? 1 : splits;
+}
+
+// Asks the heuristic for up to kHeuristicCandidates algorithms with the given reduction schemes
+// and takes the first, in the heuristic's order, that fits the workspace and whose K slices
+// are at least kMinSplitKSlice long. Returns the heuristic's status.
+cublasStatus_t pick_candidate(DeviceContext& ctx, Descriptors& desc, const GemmSpec& s,
+                              cublasLtReductionScheme_t schemes, GemmChoice& choice) {
+  set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                static_cast<uint32_t>(schemes));
+  cublasLtMatmulHeuristicResult_t results[kHeuristicCandidates] = {};
+  int found = 0;
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(ctx.lt, desc.op, desc.a, desc.b, desc.d, desc.d, desc.pref,
+                                     kHeuristicCandidates, results, &found);
+  if (st != CUBLAS_STATUS_SUCCESS) return st;
+  for (int i = 0; i < found; ++i) {
+    const cublasLtMatmulHeuristicResult_t& r = results[i];
+    if (r.state != CUBLAS_STATUS_SUCCESS || r.workspaceSize > ctx.workspace_bytes) continue;
+    const int32_t splits = split_k_of(r.algo);
+    if (splits > 1 && s.k / splits < kMinSplitKSlice) continue;
+    choice.available = true;
+    choice.algo = r.algo;
+    choice.workspace_bytes = r.workspaceSize;
+    return st;
+  }
+  return st;
 }
 
 std::string describe(const GemmSpec& s) {
@@ -150,12 +191,6 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     GemmChoice choice;
     KASMINA_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&desc.pref));
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, ctx.workspace_bytes);
-    // Split-K only where it pays (see split_k_allowed); in both modes, so that the rule, not
-    // timing, fixes the algorithm per shape and deterministic results repeat bit for bit.
-    const uint32_t schemes = split_k_allowed(s)
-                                 ? static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_MASK)
-                                 : static_cast<uint32_t>(CUBLASLT_REDUCTION_SCHEME_NONE);
-    set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, schemes);
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
                   static_cast<uint32_t>(key.align_a));
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
@@ -164,16 +199,16 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
                   static_cast<uint32_t>(key.align_d));
     set_pref_attr(desc.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                   static_cast<uint32_t>(key.align_d));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(
-        ctx.lt, desc.op, desc.a, desc.b, desc.d, desc.d, desc.pref, 1, &result, &found);
-    if (st == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS &&
-        result.workspaceSize <= ctx.workspace_bytes) {
-      choice.available = true;
-      choice.algo = result.algo;
-      choice.workspace_bytes = result.workspaceSize;
-    } else if (s.epilogue == CUBLASLT_EPILOGUE_DEFAULT) {
+    // Split-K only where it pays (see split_k_allowed), and never with slices shorter than
+    // kMinSplitKSlice; otherwise the best candidate without split-K. A fixed rule in both
+    // modes (no timing), so the algorithm per shape never changes between runs.
+    cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
+    if (split_k_allowed(s)) {
+      st = pick_candidate(ctx, desc, s, CUBLASLT_REDUCTION_SCHEME_MASK, choice);
+    }
+    if (!choice.available)
+      st = pick_candidate(ctx, desc, s, CUBLASLT_REDUCTION_SCHEME_NONE, choice);
+    if (!choice.available && s.epilogue == CUBLASLT_EPILOGUE_DEFAULT) {
       throw InternalError("cuBLASLt found no algorithm for a plain GEMM (" + describe(s) +
                           ", status " + std::to_string(static_cast<int>(st)) + ")");
     }
