@@ -4,6 +4,7 @@
 // residual_mlp blueprint (hidden 4): every other active seed TRAINING (isolated loss, no
 // blend), the rest GRAFTING with alpha 0.5 (blended into the output). The lifecycle is
 // configured so that no seed changes stage while the benchmark runs (steady state).
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -15,6 +16,9 @@
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
 #include "morph/kasmina_layer.hpp"
+#include "ops/guard/loss_guard.hpp"
+#include "ops/ops.hpp"
+#include "ops/guard/loss_guard.hpp"
 #include "ops/morph/morph_ops.hpp"
 
 namespace kasmina::bench {
@@ -86,6 +90,7 @@ struct MorphFixture {
       const bool grafting = slot % 2 == 1;
       v.stage[s] = static_cast<int32_t>(grafting ? morph::Stage::grafting : morph::Stage::training);
       v.alpha[s] = grafting ? 0.5f : 0.0f;
+      v.has_snapshot[s] = grafting ? 1 : 0;  // grafting seeds hold their pre-graft snapshot
       v.blueprint[s] = kind;
       v.slot[s] = slot;
       owner[static_cast<size_t>(slot)] = s;
@@ -129,12 +134,41 @@ void register_forward(const MorphShape& sh, Device dev) {
   });
 }
 
+// Emergency rollback latency: from a non-finite step loss to the seeds being ROLLED_BACK on the
+// device — the loss guard flags the step, the lifecycle step of the same boundary rolls back
+// every GRAFTING seed (restoring its pre-graft parameters and optimizer state). Timed: both
+// launches; untimed before each iteration: the seeds are placed in GRAFTING again.
+void register_rollback(const MorphShape& sh, Device dev) {
+  register_timed("morph/rollback_latency/" + sh.name(), [sh, dev](benchmark::State& s) {
+    MorphFixture f(sh, dev);
+    ops::LossGuardState guard = ops::make_loss_guard_state(dev);
+    ops::MorphLifecycleArgs a = f.lifecycle_args();
+    a.loss_alarm = guard.flag;
+    Tensor loss_sum = Tensor::zeros({1}, DType::f64, dev);
+    const ops::LossGuardParams p;
+    timed_loop(
+        s,
+        [&] {
+          ops::loss_guard(loss_sum, sh.batch, p, guard, nullptr);
+          ops::morph_lifecycle_step(f.layer.buffers(), a, f.step);
+        },
+        {.bytes = 4.0 * morph::kSeedFieldCount * sh.seeds +
+                  8.0 * static_cast<double>(f.layer.buffers().pool_region) * sh.active()},
+        [&] {
+          f.place_seeds();
+          ops::fill(guard.mark, 0.0);
+          ops::fill(loss_sum, std::nan(""));
+        });
+  });
+}
+
 }  // namespace
 
 void register_morph_benchmarks(Device dev) {
   const MorphShape big{512, 1024}, odd{256, 1000};
   register_forward(big, dev);
   register_forward(odd, dev);
+  register_rollback(big, dev);
   register_timed("morph/forward_backward/" + big.name(), [big, dev](benchmark::State& s) {
     MorphFixture f(big, dev);
     ops::MorphForwardOptions opt;
