@@ -3,16 +3,19 @@
 # the build's executables): device listing, the CUDA-vs-CPU suites, the whole-model step test,
 # a CUDA training run of configs/fmnist_mlp.yaml, and (when asked) benchmarks. Logs go to
 # OUT_DIR (default ./gpu-logs); a summary table is printed last.
-#   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--sanitize]
+#   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--repetitions N]
+#                        [--experiment] [--sanitize GTEST_FILTER]
 set -uo pipefail
 bundle=$1; shift
 out=${1:-gpu-logs}; [ $# -gt 0 ] && shift
-train=1; bench=""; sanitize=0
+train=1; bench=""; sanitize=""; reps=1; experiment=0
 while [ $# -gt 0 ]; do
   case $1 in
     --no-train) train=0 ;;
     --bench) bench=$2; shift ;;
-    --sanitize) sanitize=1 ;;
+    --sanitize) sanitize=$2; shift ;;
+    --repetitions) reps=$2; shift ;;
+    --experiment) experiment=1 ;;
   esac
   shift
 done
@@ -33,18 +36,23 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu 
 for t in tests/ops/cuda/test_ops_cuda_vs_cpu tests/nn/test_nn tests/morph/test_morph tests/control/test_control tests/core/test_core; do
   [ -x "$bundle/bin/$t" ] && step "$(basename "$t")" "${run[@]}" "bin/$t"
 done
-if [ $sanitize = 1 ]; then
-  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  for tool in memcheck racecheck; do
-    step "sanitizer-$tool" env LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64" KASMINA_DATA_DIR="$bundle/data/fashion-mnist" \
-      "$cs" --tool "$tool" --error-exitcode 99 "$bundle/bin/tests/ops/cuda/test_ops_cuda_vs_cpu" --gtest_brief=1
-  done
-fi
 if [ $train = 1 ]; then
   step train-fmnist-cuda "${run[@]}" bin/kasmina train configs/fmnist_mlp.yaml --device cuda --out "$out/run-fmnist-cuda"
   step train-fmnist-cuda-2 "${run[@]}" bin/kasmina train configs/fmnist_mlp.yaml --device cuda --out "$out/run-fmnist-cuda-2"
 fi
 if [ -n "$bench" ]; then
-  step bench "${run[@]}" bin/kasmina bench --device cuda --filter "$bench" --format json --out "$out/bench.json"
+  step bench "${run[@]}" bin/kasmina bench --device cuda --filter "$bench" --repetitions "$reps" \
+    --out "$out/bench.json" --save-baseline "$out/h100.json"
+  step bench-model "${run[@]}" bin/kasmina bench --device cuda --model configs/fmnist_mlp.yaml --iterations 200
+fi
+if [ $experiment = 1 ]; then
+  step growth-experiment bash scripts/growth_experiment.sh "${run[@]}" bin/kasmina -- "$out/growth" --device cuda
+fi
+if [ -n "$sanitize" ]; then
+  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    step "sanitizer-$tool" env LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64" KASMINA_DATA_DIR="$bundle/data/fashion-mnist" \
+      timeout 150 "$cs" --tool "$tool" --error-exitcode 99 "$bundle/bin/tests/ops/cuda/test_ops_cuda_vs_cpu" --gtest_brief=1 "--gtest_filter=$sanitize"
+  done
 fi
 printf '%s\n' "${rows[@]}"
