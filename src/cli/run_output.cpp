@@ -27,6 +27,12 @@ RunDirectory::RunDirectory(fs::path path) : path_(std::move(path)) {
   created_ = true;
 }
 
+RunDirectory::RunDirectory(fs::path path, Existing) : path_(std::move(path)), keep_(true) {
+  std::error_code ec;
+  if (!fs::is_directory(path_, ec))
+    throw UserError("--resume: run directory " + path_.string() + " does not exist");
+}
+
 RunDirectory::~RunDirectory() {
   if (keep_) return;
   std::error_code ec;

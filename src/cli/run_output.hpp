@@ -11,6 +11,9 @@ class RunDirectory {
  public:
   // Creates `path` (and parents). UserError if it exists and is not an empty directory.
   explicit RunDirectory(std::filesystem::path path);
+  // An existing run directory continued by `--resume`: never removed, even on failure.
+  struct Existing {};
+  RunDirectory(std::filesystem::path path, Existing);
   ~RunDirectory();  // removes the directory unless commit() was called
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;

@@ -1,5 +1,12 @@
-// `kasmina train CONFIG`: parse -> validate -> load data -> train -> write the run directory.
+// `kasmina train CONFIG`: parse -> validate -> load data -> train -> write the run directory
+// (config.yaml, telemetry.h5, checkpoints/step_<N>.h5, summary.json). `--resume PATH` continues
+// a run from a checkpoint into the same run directory. SIGINT finishes the current step, writes
+// a checkpoint and exits with 130; a second SIGINT exits at once.
+#include <signal.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -11,6 +18,10 @@
 #include "config/config.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
+#include "io/checkpoint_files.hpp"
+#include "io/resume_config.hpp"
+#include "io/run_checkpoint.hpp"
+#include "io/run_telemetry.hpp"
 #include "kasmina_build_config.hpp"
 #include "morph/stage.hpp"
 #include "nn/trainer.hpp"
@@ -27,6 +38,39 @@ struct TrainOptions {
   std::string data_dir;
   std::string out;
   int64_t seed = -1;
+  std::string resume;
+};
+
+// ---- SIGINT: the trainer polls the flag once per step ----
+
+std::atomic<int> g_interrupts{0};
+
+extern "C" void on_interrupt(int) {
+  if (g_interrupts.fetch_add(1) >= 1) _exit(130);
+  static const char msg[] =
+      "\ninterrupted: finishing the current step and writing a checkpoint (interrupt again to quit "
+      "at once)\n";
+  const ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  (void)ignored;
+}
+
+// Installs the handler for the lifetime of the object.
+class InterruptHandler {
+ public:
+  InterruptHandler() {
+    g_interrupts.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_);
+  }
+  ~InterruptHandler() { ::sigaction(SIGINT, &old_, nullptr); }
+  InterruptHandler(const InterruptHandler&) = delete;
+  InterruptHandler& operator=(const InterruptHandler&) = delete;
+  bool requested() const { return g_interrupts.load(std::memory_order_relaxed) > 0; }
+
+ private:
+  struct sigaction old_ {};
 };
 
 // Prints one line per epoch (always) and a progress bar on a terminal.
@@ -51,9 +95,10 @@ class ConsoleObserver final : public TrainerObserver {
                     r.validation->accuracy);
       val = v;
     }
-    std::printf("epoch %ld/%ld  train loss %.4f%s  test loss %.4f  test acc %.4f  %.2fs  %.0f samples/s\n",
-                static_cast<long>(r.epoch), static_cast<long>(r.epochs), r.train_loss, val.c_str(),
-                r.test.loss, r.test.accuracy, r.seconds, r.samples_per_second);
+    std::printf(
+        "epoch %ld/%ld  train loss %.4f%s  test loss %.4f  test acc %.4f  %.2fs  %.0f samples/s\n",
+        static_cast<long>(r.epoch), static_cast<long>(r.epochs), r.train_loss, val.c_str(),
+        r.test.loss, r.test.accuracy, r.seconds, r.samples_per_second);
     std::fflush(stdout);
   }
   void on_message(const std::string& m) override {
@@ -65,6 +110,64 @@ class ConsoleObserver final : public TrainerObserver {
  private:
   bool tty_;
   ProgressBar bar_;
+};
+
+// The console plus the run directory's telemetry and checkpoints.
+class RunObserver final : public TrainerObserver {
+ public:
+  RunObserver(TrainerObserver& console, io::RunTelemetry* telemetry, const Config& cfg,
+              const std::string& config_yaml, std::string run_dir, const InterruptHandler& sigint)
+      : console_(console),
+        tel_(telemetry),
+        cfg_(cfg),
+        yaml_(config_yaml),
+        run_dir_(std::move(run_dir)),
+        sigint_(sigint) {}
+
+  bool wants_progress() const override { return console_.wants_progress(); }
+  void on_progress(const ProgressReport& p) override { console_.on_progress(p); }
+  void on_epoch(const EpochReport& r) override {
+    console_.on_epoch(r);
+    if (tel_) tel_->epoch(r);
+  }
+  void on_message(const std::string& m) override { console_.on_message(m); }
+  void on_growth_event(const std::string& line) override { console_.on_growth_event(line); }
+
+  int64_t metrics_every() const override { return tel_ ? cfg_.telemetry.every_steps : 0; }
+  void on_step_metrics(const StepMetrics& m) override { tel_->step(m); }
+  void on_seed_telemetry(int32_t layer_index, const morph::KasminaLayer& layer,
+                         int64_t step) override {
+    if (tel_) tel_->seed_stats(layer_index, layer, step);
+  }
+  void on_lifecycle_event(const morph::MorphEvent& e, const std::string& note) override {
+    if (tel_) tel_->event(e, note);
+  }
+  bool wants_bus_log() const override { return tel_ != nullptr; }
+  void on_bus_messages(std::vector<control::MessageRecord> log) override { tel_->messages(log); }
+  void on_flush_point() override {
+    if (tel_) tel_->flush();
+  }
+
+  bool wants_checkpoints() const override { return true; }
+  void on_checkpoint(Trainer& trainer) override {
+    const RunState state = trainer.capture_state();
+    const std::string path = io::checkpoint_path(run_dir_, state.global_step);
+    io::write_checkpoint(path, io::to_checkpoint(state, yaml_, cfg_.name));
+    io::prune_checkpoints(run_dir_, cfg_.checkpoint.keep);
+    last_checkpoint_ = path;
+    console_.on_message("checkpoint: " + path);
+  }
+  bool stop_requested() const override { return sigint_.requested(); }
+  const std::string& last_checkpoint() const { return last_checkpoint_; }
+
+ private:
+  TrainerObserver& console_;
+  io::RunTelemetry* tel_;
+  const Config& cfg_;
+  const std::string& yaml_;
+  std::string run_dir_;
+  const InterruptHandler& sigint_;
+  std::string last_checkpoint_;
 };
 
 std::string stage_label(int stage) {
@@ -105,6 +208,9 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   }
   j["cuda_graph"] = s.graph_captured;
   j["cuda_graphs"] = s.graphs_captured;
+  j["interrupted"] = s.interrupted;
+  if (s.resumed_from_step >= 0) j["resumed_from_step"] = s.resumed_from_step;
+  j["flagged_steps"] = s.flagged_steps;
   nlohmann::json growth = nlohmann::json::array();
   for (const LayerGrowth& g : s.growth) {
     nlohmann::json stages = nlohmann::json::object();
@@ -147,7 +253,34 @@ int run_train(const TrainOptions& o) {
   if (!o.device.empty()) ov.sets.push_back(string_override("device", o.device));
   if (o.seed >= 0) ov.sets.push_back("seed=" + std::to_string(o.seed));
 
-  const Config cfg = load_config(o.config_path, ov);
+  // --resume: the checkpoint (verified), its run directory and the configuration it was
+  // written with; a config given on the command line may change only what keeps the run exact.
+  std::string resume_file;
+  io::CheckpointState checkpoint;
+  Config cfg;
+  if (!o.resume.empty()) {
+    resume_file = io::resolve_resume_path(o.resume);
+    checkpoint = io::read_checkpoint(resume_file, /*verify=*/true);
+    const Config saved = parse_config(checkpoint.config_yaml, resume_file + " (stored config)");
+    cfg = o.config_path.empty() ? parse_config(checkpoint.config_yaml, resume_file, ov)
+                                : load_config(o.config_path, ov);
+    const io::ConfigChanges changes = io::compare_for_resume(saved, cfg);
+    if (!changes.refused.empty()) {
+      std::string msg = "--resume " + resume_file +
+                        ": the configuration differs from the checkpoint's in what the run "
+                        "state depends on:";
+      for (const std::string& r : changes.refused) msg += "\n  " + r;
+      msg +=
+          "\n(only train.epochs/eval_batch_size/log_every_steps/graph, telemetry, checkpoint, "
+          "device, name and data.dir may change)";
+      throw UserError(msg);
+    }
+    for (const std::string& a : changes.allowed) std::printf("resume: changed %s\n", a.c_str());
+  } else {
+    if (o.config_path.empty())
+      throw UserError("train: a CONFIG file (or --resume PATH) is required");
+    cfg = load_config(o.config_path, ov);
+  }
   const Device dev = Device::parse(cfg.device);
   ops::init();
   ops::use_device(dev);
@@ -160,38 +293,83 @@ int run_train(const TrainOptions& o) {
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer trainer(cfg, data, dev);
   const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
+  int64_t epochs_done = 0;
+  if (!resume_file.empty()) {
+    const RunState state = io::from_checkpoint(checkpoint);
+    trainer.restore_state(state);
+    epochs_done = state.get_int("trainer/epoch_reports");
+    std::printf("resumed from %s: step %ld (epoch %ld, %ld steps into it)\n", resume_file.c_str(),
+                static_cast<long>(state.global_step), static_cast<long>(state.epoch + 1),
+                static_cast<long>(state.epoch_step));
+    checkpoint = {};
+  }
 
   std::printf("data: %s (loaded and placed on %s in %.2fs)\n", data.description.c_str(),
               dev.str().c_str(), data_seconds);
   std::printf("model: %ld parameters\n", static_cast<long>(trainer.model().parameter_count()));
   for (const std::string& line : trainer.model().describe()) std::printf("  %s\n", line.c_str());
 
-  RunDirectory run_dir(o.out.empty() ? default_run_path(cfg.name) : std::filesystem::path(o.out));
-  run_dir.write_file("config.yaml", resolved);
-  std::printf("run directory: %s\n", run_dir.path().c_str());
+  std::unique_ptr<RunDirectory> run_dir;
+  if (!resume_file.empty())
+    run_dir = std::make_unique<RunDirectory>(io::run_dir_of_checkpoint(resume_file),
+                                             RunDirectory::Existing{});
+  else
+    run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
+                                                           : std::filesystem::path(o.out));
+  run_dir->write_file("config.yaml", resolved);
+  std::printf("run directory: %s\n", run_dir->path().c_str());
   std::fflush(stdout);
 
-  ConsoleObserver obs(is_terminal(stdout));
+  std::unique_ptr<io::RunTelemetry> telemetry;
+  if (cfg.telemetry.enabled) {
+    io::TelemetryRunInfo info;
+    info.config_yaml = resolved;
+    info.config_name = cfg.name;
+    info.device = dev.str();
+    if (dev.is_cuda())
+      for (const auto& d : ops::list_cuda_devices())
+        if (d.index == dev.index) info.device += " (" + d.name + ")";
+    const std::string path = (run_dir->path() / "telemetry.h5").string();
+    const auto& layers = trainer.model().morph_layers();
+    telemetry = resume_file.empty() ? std::make_unique<io::RunTelemetry>(path, info, layers)
+                                    : io::RunTelemetry::resume(path, info, layers,
+                                                               trainer.global_step(), epochs_done);
+  }
+
+  ConsoleObserver console(is_terminal(stdout));
+  InterruptHandler sigint;
+  RunObserver obs(console, telemetry.get(), cfg, resolved, run_dir->path().string(), sigint);
   const TrainSummary s = trainer.run(obs);
-  run_dir.write_file("summary.json", summary_json(cfg, s, data_seconds));
-  run_dir.commit();
+  if (telemetry) telemetry->flush();
+  run_dir->write_file("summary.json", summary_json(cfg, s, data_seconds));
+  run_dir->commit();
+  if (s.interrupted) {
+    std::printf("interrupted at step %ld; continue with: kasmina train --resume %s\n",
+                static_cast<long>(s.steps), run_dir->path().c_str());
+    std::fflush(stdout);
+    return 130;
+  }
   int64_t added = 0;
   for (const LayerGrowth& g : s.growth) {
     added += g.parameters_added;
-    std::printf("growth: layer %d (%d seeds): germinated %ld, fossilized %ld, culled %ld, rolled back %ld, refused %ld; %ld parameters added; at the end:",
-                g.layer, g.seeds, static_cast<long>(g.germinated), static_cast<long>(g.fossilized),
-                static_cast<long>(g.culled), static_cast<long>(g.rolled_back),
-                static_cast<long>(g.refused), static_cast<long>(g.parameters_added));
+    std::printf(
+        "growth: layer %d (%d seeds): germinated %ld, fossilized %ld, culled %ld, rolled back %ld, "
+        "refused %ld; %ld parameters added; at the end:",
+        g.layer, g.seeds, static_cast<long>(g.germinated), static_cast<long>(g.fossilized),
+        static_cast<long>(g.culled), static_cast<long>(g.rolled_back), static_cast<long>(g.refused),
+        static_cast<long>(g.parameters_added));
     for (size_t i = 0; i < g.stage_counts.size(); ++i)
       if (g.stage_counts[i] > 0)
-        std::printf(" %ld %s", static_cast<long>(g.stage_counts[i]), stage_label(static_cast<int>(i)).c_str());
+        std::printf(" %ld %s", static_cast<long>(g.stage_counts[i]),
+                    stage_label(static_cast<int>(i)).c_str());
     std::printf("\n");
   }
-  std::printf("done: %s  %ld epochs  %.2fs training (+%.2fs data)  %.0f samples/s  test loss %.4f  test acc %.4f  %ld parameters%s\n",
-              s.device.c_str(), static_cast<long>(s.epochs), s.train_seconds, data_seconds,
-              s.samples_per_second, s.test.loss, s.test.accuracy,
-              static_cast<long>(s.parameters + added),
-              added > 0 ? (" (" + std::to_string(added) + " grown)").c_str() : "");
+  std::printf(
+      "done: %s  %ld epochs  %.2fs training (+%.2fs data)  %.0f samples/s  test loss %.4f  test "
+      "acc %.4f  %ld parameters%s\n",
+      s.device.c_str(), static_cast<long>(s.epochs), s.train_seconds, data_seconds,
+      s.samples_per_second, s.test.loss, s.test.accuracy, static_cast<long>(s.parameters + added),
+      added > 0 ? (" (" + std::to_string(added) + " grown)").c_str() : "");
   return 0;
 }
 
@@ -200,12 +378,18 @@ int run_train(const TrainOptions& o) {
 void add_train_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "Train the network described by a YAML config");
-  cmd->add_option("config", opts->config_path, "YAML config file")->required();
+  cmd->add_option("config", opts->config_path,
+                  "YAML config file (optional with --resume: the checkpoint's config is used)");
   cmd->add_option("--set", opts->sets, "Override a config value: key.path=value (repeatable)");
   cmd->add_option("--device", opts->device, "cpu | cuda | cuda:N (overrides the config)");
-  cmd->add_option("--data-dir", opts->data_dir, "Dataset directory (overrides KASMINA_DATA_DIR and the config)");
+  cmd->add_option("--data-dir", opts->data_dir,
+                  "Dataset directory (overrides KASMINA_DATA_DIR and the config)");
   cmd->add_option("--out", opts->out, "Run directory (default runs/<config name>-<timestamp>)");
-  cmd->add_option("--seed", opts->seed, "Random seed (overrides the config)")->check(CLI::NonNegativeNumber);
+  cmd->add_option(
+      "--resume", opts->resume,
+      "Continue a run: a checkpoint file, or a run directory (its newest valid checkpoint)");
+  cmd->add_option("--seed", opts->seed, "Random seed (overrides the config)")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([opts, &exit_code] { exit_code = run_train(*opts); });
 }
 

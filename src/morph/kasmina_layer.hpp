@@ -117,6 +117,19 @@ class KasminaLayer final : public Layer {
   // Whether the last forward took the dormant fast path (output aliased the input).
   bool last_forward_was_identity() const { return last_identity_; }
   int64_t boundaries() const { return boundaries_; }
+  // Host counters a checkpoint carries for a bit-exact resume: step boundaries seen (the
+  // telemetry cadence) and the event-ring read position.
+  struct HostCounters {
+    int64_t boundaries = 0;
+    int64_t ring_tail = 0;
+    int64_t dropped_events = 0;
+  };
+  HostCounters host_counters() const { return {boundaries_, ring_tail_, dropped_events_}; }
+  void restore_host_counters(const HostCounters& c) {
+    boundaries_ = c.boundaries;
+    ring_tail_ = c.ring_tail;
+    dropped_events_ = c.dropped_events;
+  }
 
  private:
   struct StepPlan {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "control/controller.hpp"
 #include "control/event_bus.hpp"
@@ -13,6 +14,7 @@
 #include "core/rng.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/kasmina_layer.hpp"
+#include "morph/seed_state.hpp"
 
 namespace kasmina {
 
@@ -23,15 +25,19 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-double read_f64(const Tensor& t) { return t.to_vector<double>()[0]; }
-int64_t read_i64(const Tensor& t) { return t.to_vector<int64_t>()[0]; }
+double read_f64(const Tensor& t) {
+  return t.to_vector<double>()[0];
+}
+int64_t read_i64(const Tensor& t) {
+  return t.to_vector<int64_t>()[0];
+}
 
 }  // namespace
 
 Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(cfg), dev_(dev) {
   ops::use_device(dev_);
-  ops::set_math_mode(dev_, cfg.train.precision == PrecisionMode::tf32 ? ops::MathMode::tf32
-                                                                       : ops::MathMode::fp32);
+  ops::set_math_mode(
+      dev_, cfg.train.precision == PrecisionMode::tf32 ? ops::MathMode::tf32 : ops::MathMode::fp32);
   ops::set_deterministic(dev_, cfg.train.deterministic);
 
   batch_ = cfg.train.batch_size;
@@ -116,7 +122,8 @@ void Trainer::begin_epoch(int64_t epoch) {
 }
 
 void Trainer::train_step() {
-  ops::gather_batch(train_.images, train_.labels, perm_, cursor_, train_.scale, train_.shift, x_, y_);
+  ops::gather_batch(train_.images, train_.labels, perm_, cursor_, train_.scale, train_.shift, x_,
+                    y_);
   const Tensor logits = model_->forward(x_, Mode::train, ctx_);
   ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
   if (guarded_) {
@@ -156,10 +163,13 @@ EvalResult Trainer::evaluate(const std::string& split, int64_t max_batches) {
 void Trainer::measure_validation_for_controller() {
   if (validation_.size == 0) return;
   const EvalResult v = evaluate("validation", cfg_.controller.eval_batches);
-  bus_->publish(global_step_, control::ValidationMeasurement{epoch_, v.loss, cfg_.controller.eval_batches});
+  bus_->publish(global_step_,
+                control::ValidationMeasurement{epoch_, v.loss, cfg_.controller.eval_batches});
 }
 
-std::vector<control::MessageRecord> Trainer::take_bus_log() { return bus_->take_log(); }
+std::vector<control::MessageRecord> Trainer::take_bus_log() {
+  return bus_->take_log();
+}
 
 void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
   if (!model_->morph_layers().empty()) {
@@ -184,7 +194,8 @@ void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
     auto graph = std::make_unique<ops::StepGraph>(dev_);
     std::string reason;
     if (graph->capture([this] { train_step(); }, &reason)) {
-      obs.on_message("training step captured in a CUDA graph (step key " + std::to_string(key) + ")");
+      obs.on_message("training step captured in a CUDA graph (step key " + std::to_string(key) +
+                     ")");
       graph->replay();
       model_->replayed_train_step();
     } else {
@@ -199,6 +210,9 @@ void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
   }
   model_->end_step(ctx_);
   growth_->after_step();
+  for (morph::KasminaLayer* l : model_->morph_layers())
+    if (l->boundaries() % l->config().telemetry_every == 0)
+      obs.on_seed_telemetry(l->config().layer_index, *l, global_step_ + 1);
   if (!model_->morph_layers().empty()) {
     adapter_->publish_telemetry(global_step_);
     std::vector<control::GrowthEvent> events = growth_->take_events();
@@ -223,6 +237,7 @@ void Trainer::report_growth(TrainerObserver& obs, TrainSummary& sum) {
       ++refusal_counts_[e.layer];
     else if (e.from != e.to)
       ++transition_counts_[{e.layer, e.to}];
+    obs.on_lifecycle_event(g.event, g.note);
     std::string line = "  growth: " + control::describe_event(g.event);
     if (!g.note.empty()) line += "  " + g.note;
     obs.on_growth_event(line);
@@ -251,17 +266,40 @@ std::vector<LayerGrowth> Trainer::growth_summary() const {
     for (const auto& [key, n] : transition_counts_) {
       if (key.first != g.layer) continue;
       switch (static_cast<morph::Stage>(key.second)) {
-        case morph::Stage::germinated: g.germinated += n; break;
-        case morph::Stage::fossilized: g.fossilized += n; break;
-        case morph::Stage::culled: g.culled += n; break;
-        case morph::Stage::rolled_back: g.rolled_back += n; break;
-        default: break;
+        case morph::Stage::germinated:
+          g.germinated += n;
+          break;
+        case morph::Stage::fossilized:
+          g.fossilized += n;
+          break;
+        case morph::Stage::culled:
+          g.culled += n;
+          break;
+        case morph::Stage::rolled_back:
+          g.rolled_back += n;
+          break;
+        default:
+          break;
       }
     }
     if (auto r = refusal_counts_.find(g.layer); r != refusal_counts_.end()) g.refused = r->second;
     out.push_back(g);
   }
   return out;
+}
+
+void Trainer::hand_over_bus_log(TrainerObserver& obs) {
+  if (obs.wants_bus_log()) obs.on_bus_messages(bus_->take_log());
+}
+
+void Trainer::checkpoint_now(TrainerObserver& obs, TrainSummary& sum) {
+  // Deliver what the last boundary published, so the controller state holds it and nothing is
+  // left queued on the bus (the next step's dispatch would deliver the same, in the same order).
+  bus_->dispatch();
+  report_growth(obs, sum);
+  hand_over_bus_log(obs);
+  obs.on_checkpoint(*this);
+  obs.on_flush_point();
 }
 
 TrainSummary Trainer::run(TrainerObserver& obs) {
@@ -273,31 +311,78 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   }
   sum.epochs = cfg_.train.epochs;
   sum.parameters = model_->parameter_count();
+  sum.resumed_from_step = resumed_from_;
 
   const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
   const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;
+  const int64_t metrics_every = obs.metrics_every();
+  const bool checkpoints = obs.wants_checkpoints();
+  const CheckpointConfig& ck = cfg_.checkpoint;
   double step_seconds_total = 0.0;
+  int64_t steps_this_run = 0;
+  const int64_t first_global_step = global_step_;
   const auto run_t0 = Clock::now();
+  const int64_t start_epoch = pending_restore_ ? epoch_ : 0;
 
-  for (int64_t epoch = 0; epoch < cfg_.train.epochs; ++epoch) {
+  for (int64_t epoch = start_epoch; epoch < cfg_.train.epochs; ++epoch) {
     const auto t0 = Clock::now();
-    begin_epoch(epoch);
-    for (int64_t s = 0; s < steps_per_epoch_; ++s) {
+    int64_t first = 0;
+    if (pending_restore_) {
+      first = epoch_step_;
+      begin_epoch(epoch);
+      apply_restore();
+    } else {
+      begin_epoch(epoch);
+    }
+    epoch_step_ = first;
+    bool stop = false;
+    for (int64_t s = first; s < steps_per_epoch_; ++s) {
       run_step(obs, sum);
-      if (progress && ((s + 1) % cfg_.train.log_every_steps == 0 || s + 1 == steps_per_epoch_)) {
-        ProgressReport p;
-        p.epoch = epoch + 1;
-        p.epochs = cfg_.train.epochs;
-        p.step = s + 1;
-        p.steps_per_epoch = steps_per_epoch_;
-        p.loss = read_f64(loss_sum_) / static_cast<double>((s + 1) * batch_);
+      epoch_step_ = s + 1;
+      ++steps_this_run;
+      const bool progress_due =
+          progress && ((s + 1) % cfg_.train.log_every_steps == 0 || s + 1 == steps_per_epoch_);
+      const bool metrics_due = metrics_every > 0 && global_step_ % metrics_every == 0;
+      if (progress_due || metrics_due) {
+        // The one host read of the cadence serves the display and the telemetry.
+        const double loss = read_f64(loss_sum_) / static_cast<double>((s + 1) * batch_);
         const double el = seconds_since(t0);
-        p.samples_per_second = static_cast<double>((s + 1) * batch_) / std::max(el, 1e-9);
-        const int64_t done = epoch * steps_per_epoch_ + s + 1;
-        const double per_step = seconds_since(run_t0) / static_cast<double>(done);
-        p.eta_seconds = per_step * static_cast<double>(total_steps - done);
-        obs.on_progress(p);
+        const double sps = static_cast<double>((s + 1 - first) * batch_) / std::max(el, 1e-9);
+        if (progress_due) {
+          ProgressReport p;
+          p.epoch = epoch + 1;
+          p.epochs = cfg_.train.epochs;
+          p.step = s + 1;
+          p.steps_per_epoch = steps_per_epoch_;
+          p.loss = loss;
+          p.samples_per_second = sps;
+          const int64_t done = global_step_ - first_global_step;
+          const double per_step =
+              seconds_since(run_t0) / static_cast<double>(std::max<int64_t>(done, 1));
+          p.eta_seconds =
+              per_step * static_cast<double>(std::max<int64_t>(total_steps - global_step_, 0));
+          obs.on_progress(p);
+        }
+        if (metrics_due) {
+          StepMetrics m;
+          m.step = global_step_;
+          m.epoch = epoch + 1;
+          m.loss = loss;
+          m.lr = optimizer_->lr_at_step(global_step_ - 1);
+          m.samples_per_second = sps;
+          obs.on_step_metrics(m);
+        }
       }
+      if (s + 1 < steps_per_epoch_) {  // the epoch's last step is handled after its report
+        stop = obs.stop_requested();
+        if (checkpoints && (stop || (ck.every_steps > 0 && global_step_ % ck.every_steps == 0)))
+          checkpoint_now(obs, sum);
+        if (stop) break;
+      }
+    }
+    if (stop) {
+      sum.interrupted = true;
+      break;
     }
     ops::synchronize(dev_);
     const double step_seconds = seconds_since(t0);
@@ -311,11 +396,12 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
     // Steps the loss guard rejected are left out of the epoch's loss accumulator.
     int64_t flagged_now = 0;
     if (guarded_) {
-      flagged_now = read_i64(guard_.flagged) - sum.flagged_steps;
-      sum.flagged_steps += flagged_now;
+      flagged_now = read_i64(guard_.flagged) - flagged_steps_;
+      flagged_steps_ += flagged_now;
     }
     const double n = static_cast<double>(steps_per_epoch_ * batch_);
-    rep.train_loss = read_f64(loss_sum_) / static_cast<double>((steps_per_epoch_ - flagged_now) * batch_);
+    rep.train_loss =
+        read_f64(loss_sum_) / static_cast<double>((steps_per_epoch_ - flagged_now) * batch_);
     rep.train_accuracy = static_cast<double>(read_i64(correct_)) / n;
     const auto e0 = Clock::now();
     if (validation_.size > 0) rep.validation = evaluate("validation");
@@ -323,26 +409,300 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
     sum.eval_seconds += seconds_since(e0);
     rep.step_seconds = step_seconds;
     rep.seconds = seconds_since(t0);
-    rep.samples_per_second = n / std::max(step_seconds, 1e-9);
+    rep.samples_per_second =
+        static_cast<double>((steps_per_epoch_ - first) * batch_) / std::max(step_seconds, 1e-9);
     obs.on_epoch(rep);
-    sum.epoch_reports.push_back(rep);
+    epoch_reports_.push_back(rep);
+    hand_over_bus_log(obs);
+
+    // The boundary after the epoch: the next step is the first of the next epoch.
+    epoch_ = epoch + 1;
+    epoch_step_ = 0;
+    const bool last = epoch + 1 == cfg_.train.epochs;
+    stop = obs.stop_requested();
+    const bool due = stop || (last && ck.at_end) ||
+                     (ck.every_epochs > 0 && (epoch + 1) % ck.every_epochs == 0) ||
+                     (ck.every_steps > 0 && global_step_ % ck.every_steps == 0);
+    if (checkpoints && due)
+      checkpoint_now(obs, sum);
+    else
+      obs.on_flush_point();
+    if (stop && !last) {
+      sum.interrupted = true;
+      break;
+    }
   }
   sum.train_seconds = seconds_since(run_t0);
-  sum.steps = total_steps;
+  sum.steps = global_step_;
   growth_->flush();
   report_growth(obs, sum);
+  hand_over_bus_log(obs);
   sum.graphs_captured = 0;
   for (const auto& [key, g] : graphs_) sum.graphs_captured += g->captured() ? 1 : 0;
   sum.graph_captured = sum.graphs_captured > 0;
   sum.growth = growth_summary();
+  sum.flagged_steps = flagged_steps_;
   sum.samples_per_second =
-      static_cast<double>(total_steps * batch_) / std::max(step_seconds_total, 1e-9);
+      static_cast<double>(steps_this_run * batch_) / std::max(step_seconds_total, 1e-9);
+  sum.epoch_reports = epoch_reports_;
   if (!sum.epoch_reports.empty()) {
     sum.test = sum.epoch_reports.back().test;
     sum.validation = sum.epoch_reports.back().validation;
     sum.final_train_loss = sum.epoch_reports.back().train_loss;
   }
   return sum;
+}
+
+// ---- checkpoint state ----
+
+namespace {
+
+std::string layer_prefix(int32_t k) {
+  return "seeds/kasmina" + std::to_string(k) + "/";
+}
+
+void load_into(const RunState& st, const std::string& name, Tensor dst) {
+  const Tensor& src = st.get(name);
+  if (src.shape() != dst.shape() || src.dtype() != dst.dtype()) {
+    std::string a, b;
+    for (int64_t d : src.shape()) a += (a.empty() ? "" : "x") + std::to_string(d);
+    for (int64_t d : dst.shape()) b += (b.empty() ? "" : "x") + std::to_string(d);
+    throw UserError("checkpoint: tensor '" + name + "' has shape [" + a +
+                    "] but this run's model has [" + b + "] (a different model configuration)");
+  }
+  if (dst.numel() > 0) dst.copy_from(src);
+}
+
+void put_report(RunState& st, size_t i, const EpochReport& r) {
+  const std::string p = "trainer/epochs/" + std::to_string(i) + "/";
+  st.ints[p + "epoch"] = r.epoch;
+  st.floats[p + "train_loss"] = r.train_loss;
+  st.floats[p + "train_accuracy"] = r.train_accuracy;
+  st.ints[p + "has_validation"] = r.validation ? 1 : 0;
+  if (r.validation) {
+    st.floats[p + "validation_loss"] = r.validation->loss;
+    st.floats[p + "validation_accuracy"] = r.validation->accuracy;
+    st.ints[p + "validation_samples"] = r.validation->samples;
+  }
+  st.floats[p + "test_loss"] = r.test.loss;
+  st.floats[p + "test_accuracy"] = r.test.accuracy;
+  st.ints[p + "test_samples"] = r.test.samples;
+  st.floats[p + "seconds"] = r.seconds;
+  st.floats[p + "step_seconds"] = r.step_seconds;
+  st.floats[p + "samples_per_second"] = r.samples_per_second;
+}
+
+EpochReport get_report(const RunState& st, int64_t i, int64_t epochs) {
+  const std::string p = "trainer/epochs/" + std::to_string(i) + "/";
+  EpochReport r;
+  r.epoch = st.get_int(p + "epoch");
+  r.epochs = epochs;
+  r.train_loss = st.get_float(p + "train_loss");
+  r.train_accuracy = st.get_float(p + "train_accuracy");
+  if (st.get_int(p + "has_validation") != 0)
+    r.validation =
+        EvalResult{st.get_float(p + "validation_loss"), st.get_float(p + "validation_accuracy"),
+                   st.get_int(p + "validation_samples")};
+  r.test = EvalResult{st.get_float(p + "test_loss"), st.get_float(p + "test_accuracy"),
+                      st.get_int(p + "test_samples")};
+  r.seconds = st.get_float(p + "seconds");
+  r.step_seconds = st.get_float(p + "step_seconds");
+  r.samples_per_second = st.get_float(p + "samples_per_second");
+  return r;
+}
+
+}  // namespace
+
+RunState Trainer::capture_state() {
+  ops::synchronize(dev_);
+  RunState st;
+  st.global_step = global_step_;
+  st.epoch = epoch_;
+  st.epoch_step = epoch_step_;
+  auto add = [&st](const std::string& name, const Tensor& t) {
+    st.tensors.emplace_back(name, host_copy(t));
+  };
+  const std::vector<Parameter*> params = model_->parameters();
+  for (const Parameter* p : params) add(p->name, p->value);
+  const auto& m = optimizer_->first_moments();
+  const auto& v = optimizer_->second_moments();
+  KASMINA_CHECK(m.empty() || m.size() == params.size(), "optimizer moments per parameter");
+  KASMINA_CHECK(v.empty() || v.size() == params.size(), "optimizer moments per parameter");
+  for (size_t i = 0; i < m.size(); ++i) add("optimizer/m/" + params[i]->name, m[i]);
+  for (size_t i = 0; i < v.size(); ++i) add("optimizer/v/" + params[i]->name, v[i]);
+
+  add("trainer/step", ctx_.step);
+  add("trainer/cursor", cursor_);
+  add("trainer/loss_sum", loss_sum_);
+  add("trainer/correct", correct_);
+  add("data/permutation", perm_);
+  st.ints["data/seed"] = cfg_.seed;
+  st.ints["data/train_size"] = train_.size;
+  st.ints["data/batch_size"] = batch_;
+  if (guarded_) {
+    add("guard/mark", guard_.mark);
+    add("guard/running", guard_.running);
+    add("guard/accepted", guard_.accepted);
+    add("guard/flagged", guard_.flagged);
+    add("guard/last_flagged_mean", guard_.last_flagged_mean);
+    add("guard/last_flagged_kind", guard_.last_flagged_kind);
+    add("guard/flag", guard_.flag);
+  }
+
+  for (morph::KasminaLayer* l : model_->morph_layers()) {
+    KASMINA_CHECK(l->queued_commands() == 0, "checkpoint with lifecycle commands still queued");
+    const std::string p = layer_prefix(l->config().layer_index);
+    const morph::HostSeedState host = l->seed_state().download();
+    const int64_t S = host.seeds;
+    for (int32_t f = 0; f < morph::kSeedFieldCount; ++f) {
+      const auto field = static_cast<morph::SeedField>(f);
+      const int32_t* words = host.words.data() + static_cast<size_t>(f) * static_cast<size_t>(S);
+      Tensor t = Tensor::empty({S}, morph::seed_field_is_float(field) ? DType::f32 : DType::i32);
+      std::memcpy(t.raw(), words, static_cast<size_t>(S) * sizeof(int32_t));
+      st.tensors.emplace_back(p + morph::seed_field_name(field), t);
+    }
+    const ops::MorphLayerBuffers& b = l->buffers();
+    add(p + "pool", b.pool);
+    add(p + "slot_owner", b.slot_owner);
+    add(p + "step_stats", b.step_stats);
+    add(p + "telemetry", b.telemetry);
+    add(p + "grad_norm", b.grad_norm);
+    add(p + "event_ring", b.events);
+    const auto c = l->host_counters();
+    st.ints[p + "boundaries"] = c.boundaries;
+    st.ints[p + "ring_tail"] = c.ring_tail;
+    st.ints[p + "dropped_events"] = c.dropped_events;
+  }
+
+  const control::ControllerState cs = controller_->save();
+  for (const auto& [name, t] : cs.tensors) add("controller/" + name, t);
+  for (const auto& [name, x] : cs.ints) st.ints["controller/" + name] = x;
+  for (const auto& [name, x] : cs.floats) st.floats["controller/" + name] = x;
+
+  st.ints["trainer/flagged_steps"] = flagged_steps_;
+  for (const auto& [key, n] : transition_counts_)
+    st.ints["trainer/transitions/" + std::to_string(key.first) + "/" + std::to_string(key.second)] =
+        n;
+  for (const auto& [layer, n] : refusal_counts_)
+    st.ints["trainer/refusals/" + std::to_string(layer)] = n;
+  st.ints["trainer/epoch_reports"] = static_cast<int64_t>(epoch_reports_.size());
+  for (size_t i = 0; i < epoch_reports_.size(); ++i) put_report(st, i, epoch_reports_[i]);
+  return st;
+}
+
+void Trainer::restore_state(const RunState& st) {
+  if (st.ints.count("data/train_size") && st.get_int("data/train_size") != train_.size)
+    throw UserError("checkpoint: the training split has " +
+                    std::to_string(st.get_int("data/train_size")) + " samples there but " +
+                    std::to_string(train_.size) + " in this run");
+  if (st.epoch < 0 || st.epoch_step < 0 || st.epoch_step >= steps_per_epoch_)
+    throw UserError("checkpoint: position (epoch " + std::to_string(st.epoch) + ", step " +
+                    std::to_string(st.epoch_step) + ") does not fit " +
+                    std::to_string(steps_per_epoch_) + " steps per epoch");
+  const std::vector<Parameter*> params = model_->parameters();
+  for (Parameter* p : params) load_into(st, p->name, p->value);
+  const auto& m = optimizer_->first_moments();
+  const auto& v = optimizer_->second_moments();
+  for (size_t i = 0; i < m.size(); ++i) load_into(st, "optimizer/m/" + params[i]->name, m[i]);
+  for (size_t i = 0; i < v.size(); ++i) load_into(st, "optimizer/v/" + params[i]->name, v[i]);
+  load_into(st, "trainer/step", ctx_.step);
+
+  for (morph::KasminaLayer* l : model_->morph_layers()) {
+    const std::string p = layer_prefix(l->config().layer_index);
+    morph::HostSeedState host = morph::SeedState::initial_host_state(l->config().seeds);
+    const int64_t S = host.seeds;
+    for (int32_t f = 0; f < morph::kSeedFieldCount; ++f) {
+      const auto field = static_cast<morph::SeedField>(f);
+      const std::string name = p + morph::seed_field_name(field);
+      const Tensor& t = st.get(name);
+      if (t.numel() != S ||
+          t.dtype() != (morph::seed_field_is_float(field) ? DType::f32 : DType::i32))
+        throw UserError("checkpoint: '" + name + "' holds " + std::to_string(t.numel()) +
+                        " seeds but this run's layer has " + std::to_string(S));
+      std::memcpy(host.words.data() + static_cast<size_t>(f) * static_cast<size_t>(S), t.raw(),
+                  static_cast<size_t>(S) * sizeof(int32_t));
+    }
+    const Tensor& owners = st.get(p + "slot_owner");
+    if (owners.numel() != l->config().pool_slots || owners.dtype() != DType::i32)
+      throw UserError("checkpoint: '" + p + "slot_owner' does not fit this run's pool_slots");
+    l->restore_state(host, owners.to_vector<int32_t>());
+    const ops::MorphLayerBuffers& b = l->buffers();
+    load_into(st, p + "pool", b.pool);
+    load_into(st, p + "step_stats", b.step_stats);
+    load_into(st, p + "telemetry", b.telemetry);
+    load_into(st, p + "grad_norm", b.grad_norm);
+    load_into(st, p + "event_ring", b.events);
+    l->restore_host_counters({st.get_int(p + "boundaries"), st.get_int(p + "ring_tail"),
+                              st.get_int(p + "dropped_events")});
+  }
+
+  if (guarded_) {
+    load_into(st, "guard/running", guard_.running);
+    load_into(st, "guard/accepted", guard_.accepted);
+    load_into(st, "guard/flagged", guard_.flagged);
+    load_into(st, "guard/last_flagged_mean", guard_.last_flagged_mean);
+    load_into(st, "guard/last_flagged_kind", guard_.last_flagged_kind);
+    load_into(st, "guard/flag", guard_.flag);
+    // The monitor counts the flagged steps it has reported; let it catch up now (its alerts
+    // reach the controller, whose state is restored right after).
+    if (guard_monitor_) {
+      guard_monitor_->poll(st.global_step - 1);
+      bus_->dispatch();
+    }
+  }
+  control::ControllerState cs;
+  const std::string cp = "controller/";
+  for (const auto& [name, t] : st.tensors)
+    if (name.rfind(cp, 0) == 0) cs.tensors.emplace_back(name.substr(cp.size()), t);
+  for (const auto& [name, x] : st.ints)
+    if (name.rfind(cp, 0) == 0) cs.ints[name.substr(cp.size())] = x;
+  for (const auto& [name, x] : st.floats)
+    if (name.rfind(cp, 0) == 0) cs.floats[name.substr(cp.size())] = x;
+  controller_->restore(cs);
+  bus_->take_log();  // the catch-up above is not part of the run's record
+
+  flagged_steps_ = st.get_int("trainer/flagged_steps");
+  transition_counts_.clear();
+  refusal_counts_.clear();
+  const std::string tp = "trainer/transitions/", rp = "trainer/refusals/";
+  for (const auto& [name, n] : st.ints) {
+    if (name.rfind(tp, 0) == 0) {
+      const std::string rest = name.substr(tp.size());
+      const size_t slash = rest.find('/');
+      transition_counts_[{std::stoi(rest.substr(0, slash)), std::stoi(rest.substr(slash + 1))}] = n;
+    } else if (name.rfind(rp, 0) == 0) {
+      refusal_counts_[std::stoi(name.substr(rp.size()))] = n;
+    }
+  }
+  epoch_reports_.clear();
+  const int64_t reports = st.get_int("trainer/epoch_reports");
+  for (int64_t i = 0; i < reports; ++i)
+    epoch_reports_.push_back(get_report(st, i, cfg_.train.epochs));
+
+  global_step_ = st.global_step;
+  epoch_ = st.epoch;
+  epoch_step_ = st.epoch_step;
+  resumed_from_ = st.global_step;
+  pending_restore_ = std::make_unique<RunState>(st);
+}
+
+void Trainer::apply_restore() {
+  // After begin_epoch(epoch_): a checkpoint inside an epoch carries the epoch's cursor, loss
+  // accumulators and permutation (the permutation is a pure function of (seed, epoch); the
+  // stored one is checked against it).
+  const RunState& st = *pending_restore_;
+  if (st.epoch_step > 0) {
+    const Tensor& perm = st.get("data/permutation");
+    if (perm.to_vector<int32_t>() != perm_host_.to_vector<int32_t>())
+      throw UserError("checkpoint: the stored batch order of epoch " +
+                      std::to_string(st.epoch + 1) +
+                      " differs from this run's (another seed or dataset)");
+    load_into(st, "trainer/cursor", cursor_);
+    load_into(st, "trainer/loss_sum", loss_sum_);
+    load_into(st, "trainer/correct", correct_);
+    if (guarded_) load_into(st, "guard/mark", guard_.mark);
+  }
+  pending_restore_.reset();
 }
 
 }  // namespace kasmina

@@ -11,10 +11,12 @@
 #include <map>
 
 #include "config/config.hpp"
+#include "control/event_bus.hpp"
 #include "data/dataset.hpp"
 #include "morph/morph_events.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
+#include "nn/run_state.hpp"
 #include "ops/guard/loss_guard.hpp"
 #include "ops/ops.hpp"
 
@@ -32,17 +34,17 @@ struct EpochReport {
   double train_loss = 0.0, train_accuracy = 0.0;
   std::optional<EvalResult> validation;
   EvalResult test;
-  double seconds = 0.0;        // whole epoch, evaluation included
-  double step_seconds = 0.0;   // training steps only
+  double seconds = 0.0;             // whole epoch, evaluation included
+  double step_seconds = 0.0;        // training steps only
   double samples_per_second = 0.0;  // training samples / step_seconds
 };
 
 struct ProgressReport {
-  int64_t epoch = 0, epochs = 0;       // 1-based epoch
+  int64_t epoch = 0, epochs = 0;          // 1-based epoch
   int64_t step = 0, steps_per_epoch = 0;  // steps done in this epoch
-  double loss = 0.0;                   // mean training loss so far in this epoch
+  double loss = 0.0;                      // mean training loss so far in this epoch
   double samples_per_second = 0.0;
-  double eta_seconds = 0.0;            // whole run
+  double eta_seconds = 0.0;  // whole run
 };
 
 // Growth of one morphogenetic layer over the run.
@@ -67,11 +69,27 @@ struct TrainSummary {
   bool graph_captured = false;
   std::string graph_note;  // why steps were not captured, when they were not
   std::vector<EpochReport> epoch_reports;
-  std::vector<LayerGrowth> growth;  // one entry per kasmina layer
+  std::vector<LayerGrowth> growth;               // one entry per kasmina layer
   std::vector<morph::MorphEvent> growth_events;  // every lifecycle event of the run, in order
-  int64_t graphs_captured = 0;      // distinct step graphs (one per host-side step key)
-  int64_t flagged_steps = 0;        // steps the loss guard rejected (NaN/Inf or spike)
+  int64_t graphs_captured = 0;     // distinct step graphs (one per host-side step key)
+  int64_t flagged_steps = 0;       // steps the loss guard rejected (NaN/Inf or spike)
+  bool interrupted = false;        // stopped on request before the last epoch ended
+  int64_t resumed_from_step = -1;  // the checkpoint step the run continued from (-1: none)
 };
+
+// Per-step metrics at the telemetry cadence (the same host read as the progress display).
+struct StepMetrics {
+  int64_t step = 0;   // optimizer steps taken (global)
+  int64_t epoch = 0;  // 1-based
+  double loss = 0.0;  // mean training loss so far in this epoch
+  double lr = 0.0;    // learning rate of the last step
+  double samples_per_second = 0.0;
+};
+
+class Trainer;
+namespace morph {
+class KasminaLayer;
+}
 
 class TrainerObserver {
  public:
@@ -82,6 +100,28 @@ class TrainerObserver {
   virtual void on_message(const std::string&) {}
   // A lifecycle event of a morphogenetic layer (with the numbers of the decision in `note`).
   virtual void on_growth_event(const std::string& line) { on_message(line); }
+
+  // Telemetry. Steps between on_step_metrics calls (0: none); called after the step whose
+  // global count is a multiple of it.
+  virtual int64_t metrics_every() const { return 0; }
+  virtual void on_step_metrics(const StepMetrics&) {}
+  // A morphogenetic layer read its telemetry at this boundary (layer.last_telemetry()).
+  virtual void on_seed_telemetry(int32_t layer_index, const morph::KasminaLayer&, int64_t step) {}
+  // Every lifecycle event (also refusals), with the numbers of the decision in `note`.
+  virtual void on_lifecycle_event(const morph::MorphEvent&, const std::string& note) {}
+  // When true the trainer hands the recorded bus messages over at epoch ends and checkpoints.
+  virtual bool wants_bus_log() const { return false; }
+  virtual void on_bus_messages(std::vector<control::MessageRecord>) {}
+  // Epoch end or checkpoint: a point where buffered telemetry should reach the disk.
+  virtual void on_flush_point() {}
+
+  // Checkpoints. When wants_checkpoints(), the trainer calls on_checkpoint at the cadences of
+  // the `checkpoint` config section (and before stopping); the observer reads
+  // trainer.capture_state() and writes it.
+  virtual bool wants_checkpoints() const { return false; }
+  virtual void on_checkpoint(Trainer&) {}
+  // Polled once per step: finish the step, checkpoint and return (TrainSummary::interrupted).
+  virtual bool stop_requested() const { return false; }
 };
 
 namespace control {
@@ -92,7 +132,7 @@ class Controller;
 class GuardMonitor;
 struct GrowthEvent;
 struct MessageRecord;
-}
+}  // namespace control
 
 class Trainer {
  public:
@@ -109,6 +149,13 @@ class Trainer {
   EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
   // Every message delivered on the event bus since the last call (the run's record).
   std::vector<control::MessageRecord> take_bus_log();
+
+  // The state at the current step boundary (host copies; synchronous). Only between steps.
+  RunState capture_state();
+  // Continue from `state` at the next run() (call before run()). UserError when the state does
+  // not fit this model (tensor missing or of another shape).
+  void restore_state(const RunState& state);
+  int64_t global_step() const { return global_step_; }
 
   // One training step exactly as run() performs it (used by tests comparing devices).
   void train_step();
@@ -128,6 +175,11 @@ class Trainer {
   void report_growth(TrainerObserver& obs, TrainSummary& sum);
   std::vector<LayerGrowth> growth_summary() const;
   void measure_validation_for_controller();
+  // Brings host bookkeeping to a clean point (bus delivered, growth reported) and calls the
+  // observer's on_checkpoint.
+  void checkpoint_now(TrainerObserver& obs, TrainSummary& sum);
+  void apply_restore();
+  void hand_over_bus_log(TrainerObserver& obs);
 
   Config cfg_;
   Device dev_;
@@ -145,8 +197,13 @@ class Trainer {
   std::vector<control::GrowthEvent> pending_events_;
   int64_t epoch_ = 0;
   std::map<uint64_t, std::unique_ptr<ops::StepGraph>> graphs_;  // by Model::train_step_key()
-  std::map<uint64_t, int64_t> key_steps_;                        // plain steps run per key
+  std::map<uint64_t, int64_t> key_steps_;                       // plain steps run per key
   int64_t global_step_ = 0;
+  int64_t epoch_step_ = 0;  // steps of epoch_ taken
+  int64_t flagged_steps_ = 0;
+  std::vector<EpochReport> epoch_reports_;
+  std::unique_ptr<RunState> pending_restore_;
+  int64_t resumed_from_ = -1;
   std::map<std::pair<int32_t, int32_t>, int64_t> transition_counts_;  // (layer, to stage)
   std::map<int32_t, int64_t> refusal_counts_;                         // by layer
   DeviceSplit train_, validation_, test_;

@@ -1,0 +1,52 @@
+// RunTelemetry: what the trainer reports (step metrics, epoch reports, per-seed statistics,
+// lifecycle events, bus messages) as rows of RUN_DIR/telemetry.h5 (docs/FORMATS.md). All input
+// is host data the trainer already read at its cadences; nothing here touches the device.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "control/event_bus.hpp"
+#include "io/telemetry_records.hpp"
+#include "io/telemetry_writer.hpp"
+#include "morph/morph_events.hpp"
+#include "nn/trainer.hpp"
+
+namespace kasmina::io {
+
+// The per-seed statistics stored for every telemetry read of a kasmina layer (K fields).
+const std::vector<std::string>& seed_stat_fields();
+
+// "kasmina<k>": the name of the k-th morphogenetic layer in files.
+std::string morph_layer_name(int32_t layer_index);
+
+class RunTelemetry {
+ public:
+  // A new file at `path` (truncated).
+  RunTelemetry(const std::string& path, const TelemetryRunInfo& info,
+               const std::vector<morph::KasminaLayer*>& layers);
+  // Continuing a run from a checkpoint at `step` (`epochs_done` epochs finished): the rows of
+  // the existing file up to that point are kept (rows written after it by the interrupted run
+  // are dropped, the resumed run writes them again), the rest is appended. The file is
+  // rewritten under a temporary name and renamed into place.
+  static std::unique_ptr<RunTelemetry> resume(const std::string& path, const TelemetryRunInfo& info,
+                                              const std::vector<morph::KasminaLayer*>& layers,
+                                              int64_t step, int64_t epochs_done);
+
+  void step(const StepMetrics& m);
+  void epoch(const EpochReport& r);
+  void seed_stats(int32_t layer_index, const morph::KasminaLayer& layer, int64_t step);
+  void event(const morph::MorphEvent& e, const std::string& note);
+  void messages(const std::vector<control::MessageRecord>& log);
+  void flush();
+  TelemetryWriter& writer() { return *writer_; }
+
+ private:
+  RunTelemetry() = default;
+  void declare_layers(const std::vector<morph::KasminaLayer*>& layers);
+  std::unique_ptr<TelemetryWriter> writer_;
+  std::vector<float> scratch_;
+};
+
+}  // namespace kasmina::io
