@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(kBlendThreads)
 // Row-group partial gradients of one seed: block (s, g) handles rows [g*R, (g+1)*R) of a
 // training seed (others exit at once). Lane t accumulates its rows t, t+T, ... in order into its
 // own shared slice (odd stride: no bank conflicts in the fold); then thread i adds parameter i
-// over the lanes in lane order and writes it to part[(s * groups + g) * region + i].
+// over the lanes in a fixed order and writes it to part[(s * groups + g) * region + i].
 template <int CMAX>
 __global__ void __launch_bounds__(kGradLanes)
     morph_blueprint_grad_partial_kernel(const float* __restrict__ x, const float* __restrict__ dy,
@@ -129,10 +129,19 @@ __global__ void __launch_bounds__(kGradLanes)
   }
   __syncthreads();
   float* out = part + (static_cast<int64_t>(s) * gridDim.y + blockIdx.y) * pool.region;
+  // Four interleaved accumulators (lanes l % 4) combined as (a0 + a1) + (a2 + a3): a fixed
+  // order with four independent add chains instead of one.
   for (int i = lane; i < P; i += kGradLanes) {
-    float acc = lanebuf[i];
-    for (int l = 1; l < lanes; ++l) acc += lanebuf[l * stride + i];
-    out[i] = acc;
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    int l = 0;
+    for (; l + 4 <= lanes; l += 4) {
+      a0 += lanebuf[l * stride + i];
+      a1 += lanebuf[(l + 1) * stride + i];
+      a2 += lanebuf[(l + 2) * stride + i];
+      a3 += lanebuf[(l + 3) * stride + i];
+    }
+    for (; l < lanes; ++l) a0 += lanebuf[l * stride + i];
+    out[i] = (a0 + a1) + (a2 + a3);
   }
 }
 
