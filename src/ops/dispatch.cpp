@@ -1,41 +1,17 @@
 // Routes each public op to the CPU twin or the CUDA launcher by the device of its tensors.
-#include "kasmina_build_config.hpp"
 #include "ops/backend_ops.hpp"
+#include "ops/route.hpp"
 
 namespace kasmina::ops {
 
-namespace {
-
-[[noreturn]] void no_cuda(const char* op) {
-  throw UserError(std::string(op) +
-                  ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
-}
-
-}  // namespace
-
-#if KASMINA_HAS_CUDA
-#define KASMINA_ROUTE(dev, name, ...)      \
-  do {                                     \
-    if ((dev).is_cpu()) {                  \
-      return cpu::name(__VA_ARGS__);       \
-    }                                      \
-    return cuda::name(__VA_ARGS__);        \
-  } while (0)
-#else
-#define KASMINA_ROUTE(dev, name, ...) \
-  do {                                \
-    if ((dev).is_cpu()) {             \
-      return cpu::name(__VA_ARGS__);  \
-    }                                 \
-    no_cuda(#name);                   \
-  } while (0)
-#endif
-
 const char* activation_name(Activation a) {
   switch (a) {
-    case Activation::none: return "none";
-    case Activation::relu: return "relu";
-    case Activation::gelu: return "gelu";
+    case Activation::none:
+      return "none";
+    case Activation::relu:
+      return "relu";
+    case Activation::gelu:
+      return "gelu";
   }
   return "?";
 }
@@ -67,9 +43,8 @@ void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                        Tensor& y, Tensor& mean, Tensor& rstd) {
   KASMINA_ROUTE(x.device(), layernorm_forward, x, gamma, beta, eps, y, mean, rstd);
 }
-void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                        const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
-                        Tensor& dbeta) {
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                        const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   KASMINA_ROUTE(dy.device(), layernorm_backward, dy, x, gamma, mean, rstd, dx, dgamma, dbeta);
 }
 void dropout_forward(const Tensor& x, float p, uint64_t seed, uint32_t stream, const Tensor& step,
@@ -88,7 +63,9 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& perm
                   const Tensor& cursor, float scale, float shift, Tensor& x, Tensor& y) {
   KASMINA_ROUTE(images.device(), gather_batch, images, labels, perm, cursor, scale, shift, x, y);
 }
-void fill(Tensor& t, double value) { KASMINA_ROUTE(t.device(), fill, t, value); }
+void fill(Tensor& t, double value) {
+  KASMINA_ROUTE(t.device(), fill, t, value);
+}
 void counter_add(Tensor& counter, int64_t delta) {
   KASMINA_ROUTE(counter.device(), counter_add, counter, delta);
 }

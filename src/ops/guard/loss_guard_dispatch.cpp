@@ -6,6 +6,7 @@
 #include "kasmina_build_config.hpp"
 #include "ops/guard/guard_backend.hpp"
 #include "ops/ops.hpp"
+#include "ops/route.hpp"
 
 namespace kasmina::ops {
 
@@ -22,13 +23,6 @@ void check_scalar(const char* op, const char* name, const Tensor& t, Device dev,
   check_same_device(op, name, t, dev, dtype);
   KASMINA_CHECK(t.numel() == 1, std::string(op) + ": " + name + " must hold one element");
 }
-
-#if !KASMINA_HAS_CUDA
-[[noreturn]] void no_cuda(const char* op) {
-  throw UserError(std::string(op) +
-                  ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
-}
-#endif
 
 }  // namespace
 
@@ -75,7 +69,7 @@ void loss_guard(Tensor& loss_sum, int64_t batch, const LossGuardParams& p, LossG
 #if KASMINA_HAS_CUDA
   return cuda::loss_guard(loss_sum, batch, p, st, dlogits);
 #else
-  no_cuda("loss_guard");
+  throw_no_cuda("loss_guard");
 #endif
 }
 
@@ -90,7 +84,7 @@ void inject_nan_at_step(const Tensor& step, int64_t nan_step, Tensor& loss_sum, 
 #if KASMINA_HAS_CUDA
   return cuda::inject_nan_at_step(step, nan_step, loss_sum, dlogits);
 #else
-  no_cuda("inject_nan_at_step");
+  throw_no_cuda("inject_nan_at_step");
 #endif
 }
 
