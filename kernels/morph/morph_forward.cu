@@ -6,8 +6,9 @@
 //     Bytes: read x and write out once (8*B*S*C) + 16*S*ceil(B/32) of partials.
 //  2. seed kernel, one block per seed: blended seeds (GRAFTING..FOSSILIZED, alpha > 0, not
 //     masked) overwrite their chunk with x + alpha * delta(x); TRAINING seeds add up their
-//     isolated loss |delta|^2 (fixed-order block reduction); with statistics on, thread 0 folds
-//     the row-tile partials in tile order into the step measurements and the f64 telemetry.
+//     isolated loss |delta|^2; with statistics on, the block folds the row-tile partials and the
+//     isolated loss in one fixed-order f64 block reduction into the step measurements and the
+//     telemetry.
 //     Seeds with nothing to do exit at once. Bytes: x and out of active seeds' chunks.
 // Fixed reduction orders throughout: deterministic, no float atomics.
 #include <cub/block/block_reduce.cuh>
@@ -77,6 +78,18 @@ __global__ void __launch_bounds__(kSeedsPerBlock* kRowLanes)
   }
 }
 
+// Per-seed statistics folded by the seed kernel (f64).
+struct SeedStats {
+  double sum, sumsq, dead, maxabs, iso;
+};
+
+struct CombineStats {
+  __device__ SeedStats operator()(const SeedStats& a, const SeedStats& b) const {
+    return {a.sum + b.sum, a.sumsq + b.sumsq, a.dead + b.dead, fmax(a.maxabs, b.maxabs),
+            a.iso + b.iso};
+  }
+};
+
 template <int CMAX>
 __global__ void __launch_bounds__(kSeedThreads)
     morph_forward_seed_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t B,
@@ -84,7 +97,7 @@ __global__ void __launch_bounds__(kSeedThreads)
                               const uint8_t* __restrict__ mask, bool use_mask, bool collect,
                               bool vec, const float* __restrict__ partials, int64_t tiles,
                               float* __restrict__ step_stats, double* __restrict__ telemetry) {
-  using Reduce = cub::BlockReduce<double, kSeedThreads>;
+  using Reduce = cub::BlockReduce<SeedStats, kSeedThreads>;
   __shared__ typename Reduce::TempStorage reduce_tmp;
   const int32_t s = blockIdx.x;
   const int32_t C = sh.chunk;
@@ -116,25 +129,27 @@ __global__ void __launch_bounds__(kSeedThreads)
     }
   }
   if (!collect) return;
-  const double iso_total = isolated ? Reduce(reduce_tmp).Sum(static_cast<double>(iso)) : 0.0;
+  // Fold: thread t takes row tiles t, t + T, ... (in order), then one fixed-order block
+  // reduction of all five statistics.
+  SeedStats mine{0.0, 0.0, 0.0, 0.0, static_cast<double>(iso)};
+  for (int64_t t = threadIdx.x; t < tiles; t += kSeedThreads) {
+    const float* p = partials + (t * st.seeds + s) * kMorphPartialStats;
+    mine.sum += p[0];
+    mine.sumsq += p[1];
+    mine.dead += p[2];
+    mine.maxabs = fmax(mine.maxabs, static_cast<double>(p[3]));
+  }
+  const SeedStats total = Reduce(reduce_tmp).Reduce(mine, CombineStats{});
   if (threadIdx.x != 0) return;
   const double n = static_cast<double>(B) * C;
-  double sum = 0.0, sumsq = 0.0, dead = 0.0, maxabs = 0.0;
-  for (int64_t t = 0; t < tiles; ++t) {
-    const float* p = partials + (t * st.seeds + s) * kMorphPartialStats;
-    sum += p[0];
-    sumsq += p[1];
-    dead += p[2];
-    maxabs = fmax(maxabs, static_cast<double>(p[3]));
-  }
-  step_stats[s * kMorphStepStats + 0] = static_cast<float>(sumsq / n);
-  step_stats[s * kMorphStepStats + 1] = static_cast<float>(iso_total / n);
+  step_stats[s * kMorphStepStats + 0] = static_cast<float>(total.sumsq / n);
+  step_stats[s * kMorphStepStats + 1] = static_cast<float>(total.iso / n);
   double* tel = telemetry + static_cast<int64_t>(s) * kMorphTelemetryStats;
   tel[0] += n;
-  tel[1] += sum;
-  tel[2] += sumsq;
-  tel[3] += dead;
-  tel[4] = fmax(tel[4], maxabs);
+  tel[1] += total.sum;
+  tel[2] += total.sumsq;
+  tel[3] += total.dead;
+  tel[4] = fmax(tel[4], total.maxabs);
 }
 
 }  // namespace
