@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "morph_test_util.hpp"
+#include "ops/morph/morph_ops.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::morph {
@@ -155,6 +156,22 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
   expect_close(cpu.forward(x, Mode::eval, ccpu.ctx).to_vector<float>(),
                gpu.forward(x.to(Device::cuda(0)), Mode::eval, cgpu.ctx).to_vector<float>(), 1e-5,
                1e-5, tag + " masked eval out");
+}
+
+// The CUDA input gradient writes dx = dy before the blend and gradient kernels read x and dy,
+// so dx may alias neither.
+TEST(MorphCudaBackward, RejectsDxAliasingAnInput) {
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const MorphConfig cfg = testing::small_config(64, 4);
+  KasminaLayer gpu(cfg);
+  gpu.prepare(8, Device::cuda(0));
+  Tensor x = testing::random_tensor<float>({8, cfg.width}, 81).to(Device::cuda(0));
+  Tensor dy = testing::random_tensor<float>({8, cfg.width}, 82).to(Device::cuda(0));
+  EXPECT_THROW(ops::morph_backward(gpu.buffers(), x, dy, &x, true), InternalError);
+  EXPECT_THROW(ops::morph_backward(gpu.buffers(), x, dy, &dy, true), InternalError);
+  Tensor dx = Tensor::zeros({8, cfg.width}, DType::f32, Device::cuda(0));
+  EXPECT_NO_THROW(ops::morph_backward(gpu.buffers(), x, dy, &dx, true));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MorphCudaCompare,
