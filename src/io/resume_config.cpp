@@ -7,8 +7,23 @@ namespace {
 std::string describe_layer(const LayerConfig& l) {
   std::string s = to_string(l.type);
   if (l.out > 0) s += " out " + std::to_string(l.out);
-  if (l.type == LayerType::kasmina) s += " seeds " + std::to_string(l.seeds);
+  if (l.type == LayerType::kasmina) {
+    s += " seeds " + std::to_string(l.seeds) + " hidden " + std::to_string(l.hidden) + " rank " +
+         std::to_string(l.rank) + " pool_slots " + std::to_string(l.pool_slots) + " blueprints [";
+    for (size_t i = 0; i < l.blueprints.size(); ++i) s += (i ? "," : "") + l.blueprints[i];
+    s += "]";
+  }
   return s;
+}
+
+// Config structs compared without the source line numbers they carry for messages.
+LayerConfig without_line(LayerConfig l) {
+  l.line = 0;
+  return l;
+}
+std::vector<GerminationConfig> without_lines(std::vector<GerminationConfig> g) {
+  for (GerminationConfig& x : g) x.line = 0;
+  return g;
 }
 
 }  // namespace
@@ -27,7 +42,7 @@ ConfigChanges compare_for_resume(const Config& saved, const Config& now) {
                          " layers in the checkpoint, " + std::to_string(lb.size()) + " now");
   } else {
     for (size_t i = 0; i < la.size(); ++i)
-      if (!(la[i] == lb[i]))
+      if (!(without_line(la[i]) == without_line(lb[i])))
         ch.refused.push_back(
             "model.layers[" + std::to_string(i) + "]: " + describe_layer(la[i]) +
             " in the checkpoint, " + describe_layer(lb[i]) + " now" +
@@ -40,7 +55,8 @@ ConfigChanges compare_for_resume(const Config& saved, const Config& now) {
         number("seed", static_cast<int64_t>(saved.seed), static_cast<int64_t>(now.seed)));
   if (!(saved.optimizer == now.optimizer)) ch.refused.push_back("optimizer: differs");
   if (!(saved.lr_schedule == now.lr_schedule)) ch.refused.push_back("lr_schedule: differs");
-  if (!(saved.schedule == now.schedule)) ch.refused.push_back("schedule: differs");
+  if (!(without_lines(saved.schedule) == without_lines(now.schedule)))
+    ch.refused.push_back("schedule: differs");
   if (!(saved.controller == now.controller)) ch.refused.push_back("controller: differs");
 
   DataConfig da = saved.data, db = now.data;

@@ -130,6 +130,11 @@ class KasminaLayer final : public Layer {
     ring_tail_ = c.ring_tail;
     dropped_events_ = c.dropped_events;
   }
+  // The host commands queued for the next boundary (checkpoint), and putting them back.
+  std::vector<MorphCommand> queued_command_list() const { return {queue_.begin(), queue_.end()}; }
+  void restore_queued_commands(const std::vector<MorphCommand>& c) {
+    queue_.assign(c.begin(), c.end());
+  }
 
  private:
   struct StepPlan {

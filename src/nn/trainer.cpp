@@ -550,7 +550,6 @@ RunState Trainer::capture_state() {
   }
 
   for (morph::KasminaLayer* l : model_->morph_layers()) {
-    KASMINA_CHECK(l->queued_commands() == 0, "checkpoint with lifecycle commands still queued");
     const std::string p = layer_prefix(l->config().layer_index);
     const morph::HostSeedState host = l->seed_state().download();
     const int64_t S = host.seeds;
@@ -572,6 +571,14 @@ RunState Trainer::capture_state() {
     st.ints[p + "boundaries"] = c.boundaries;
     st.ints[p + "ring_tail"] = c.ring_tail;
     st.ints[p + "dropped_events"] = c.dropped_events;
+    // Commands queued for the next boundary (e.g. an evaluation score set at this one).
+    const std::vector<morph::MorphCommand> queued = l->queued_command_list();
+    st.ints[p + "queued_commands"] = static_cast<int64_t>(queued.size());
+    if (!queued.empty()) {
+      Tensor q = Tensor::empty({static_cast<int64_t>(queued.size()), 4}, DType::i32);
+      std::memcpy(q.raw(), queued.data(), queued.size() * sizeof(morph::MorphCommand));
+      st.tensors.emplace_back(p + "queued_commands", q);
+    }
   }
 
   const control::ControllerState cs = controller_->save();
@@ -632,6 +639,14 @@ void Trainer::restore_state(const RunState& st) {
     load_into(st, p + "telemetry", b.telemetry);
     load_into(st, p + "grad_norm", b.grad_norm);
     load_into(st, p + "event_ring", b.events);
+    std::vector<morph::MorphCommand> queued(static_cast<size_t>(st.get_int(p + "queued_commands")));
+    if (!queued.empty()) {
+      const Tensor& q = st.get(p + "queued_commands");
+      if (q.nbytes() != queued.size() * sizeof(morph::MorphCommand))
+        throw UserError("checkpoint: '" + p + "queued_commands' has the wrong size");
+      std::memcpy(queued.data(), q.raw(), q.nbytes());
+    }
+    l->restore_queued_commands(queued);
     l->restore_host_counters({st.get_int(p + "boundaries"), st.get_int(p + "ring_tail"),
                               st.get_int(p + "dropped_events")});
   }

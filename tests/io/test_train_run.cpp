@@ -1,0 +1,492 @@
+// The real trainer's telemetry, checkpoints and resume: bit-exact resume in-process (seeds in
+// the middle of their lifecycle, controller and loss guard included) and through
+// `kasmina train --resume`, SIGINT, a kill during a checkpoint write, a damaged checkpoint, a
+// resume with a different model, and the telemetry file's layout read with the HDF5 API.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "data/dataset.hpp"
+#include "io/checkpoint.hpp"
+#include "io/checkpoint_files.hpp"
+#include "io/checkpoint_layout.hpp"
+#include "io/run_checkpoint.hpp"
+#include "io/telemetry_reader.hpp"
+#include "io_test_util.hpp"
+#include "nn/trainer.hpp"
+
+namespace kasmina::io {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string source_root() {
+  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
+  return r ? r : ".";
+}
+std::string seeds_config() {
+  return source_root() + "/configs/spirals_seeds.yaml";
+}
+
+Config spirals_seeds(int64_t epochs) {
+  Overrides ov;
+  ov.sets = {"train.epochs=" + std::to_string(epochs), "telemetry.enabled=false"};
+  return load_config(seeds_config(), ov);
+}
+
+// Stops the run after `stop_at` steps and keeps the state captured at that checkpoint.
+class StopAt final : public TrainerObserver {
+ public:
+  explicit StopAt(int64_t stop_at) : stop_at_(stop_at) {}
+  void attach(Trainer& t) { trainer_ = &t; }
+  bool wants_checkpoints() const override { return true; }
+  void on_checkpoint(Trainer& t) override {
+    if (t.global_step() == stop_at_) {
+      saved = t.capture_state();
+      captured = true;
+    }
+  }
+  bool stop_requested() const override { return trainer_->global_step() >= stop_at_; }
+  RunState saved;
+  bool captured = false;
+
+ private:
+  int64_t stop_at_;
+  Trainer* trainer_ = nullptr;
+};
+
+void expect_same_state(const RunState& a, const RunState& b) {
+  ASSERT_EQ(a.global_step, b.global_step);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    const auto& [name, ta] = a.tensors[i];
+    const Tensor& tb = b.tensors[i].second;
+    ASSERT_EQ(name, b.tensors[i].first);
+    ASSERT_EQ(ta.shape(), tb.shape()) << name;
+    ASSERT_EQ(ta.dtype(), tb.dtype()) << name;
+    EXPECT_EQ(std::memcmp(ta.raw(), tb.raw(), ta.nbytes()), 0) << "tensor " << name << " differs";
+  }
+  for (const auto& [name, v] : a.ints) EXPECT_EQ(b.ints.at(name), v) << name;
+}
+
+// N steps straight against k steps, a checkpoint file, and a resumed trainer for the rest.
+void check_resume_in_process(int64_t epochs, int64_t stop_at) {
+  const Config cfg = spirals_seeds(epochs);
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+
+  Trainer straight(cfg, data, Device::cpu());
+  TrainerObserver quiet;
+  const TrainSummary a = straight.run(quiet);
+  const RunState end_a = straight.capture_state();
+
+  StopAt stopper(stop_at);
+  Trainer first(cfg, data, Device::cpu());
+  stopper.attach(first);
+  const TrainSummary b = first.run(stopper);
+  ASSERT_TRUE(b.interrupted);
+  ASSERT_TRUE(stopper.captured);
+  EXPECT_EQ(b.steps, stop_at);
+
+  test::TempDir dir;
+  const std::string file = checkpoint_path(dir.path(), stop_at);
+  write_checkpoint(file, to_checkpoint(stopper.saved, to_yaml(cfg), cfg.name));
+  Trainer resumed(cfg, data, Device::cpu());
+  resumed.restore_state(from_checkpoint(read_checkpoint(file)));
+  const TrainSummary c = resumed.run(quiet);
+  EXPECT_FALSE(c.interrupted);
+  EXPECT_EQ(c.resumed_from_step, stop_at);
+  const RunState end_c = resumed.capture_state();
+  expect_same_state(end_a, end_c);
+
+  ASSERT_EQ(a.epoch_reports.size(), c.epoch_reports.size());
+  for (size_t i = 0; i < a.epoch_reports.size(); ++i) {
+    EXPECT_EQ(a.epoch_reports[i].train_loss, c.epoch_reports[i].train_loss) << "epoch " << i + 1;
+    EXPECT_EQ(a.epoch_reports[i].train_accuracy, c.epoch_reports[i].train_accuracy);
+    EXPECT_EQ(a.epoch_reports[i].test.loss, c.epoch_reports[i].test.loss);
+    EXPECT_EQ(a.epoch_reports[i].validation->loss, c.epoch_reports[i].validation->loss);
+  }
+  ASSERT_EQ(a.growth.size(), c.growth.size());
+  for (size_t i = 0; i < a.growth.size(); ++i) {
+    EXPECT_EQ(a.growth[i].stage_counts, c.growth[i].stage_counts);
+    EXPECT_EQ(a.growth[i].germinated, c.growth[i].germinated);
+    EXPECT_EQ(a.growth[i].fossilized, c.growth[i].fossilized);
+    EXPECT_EQ(a.growth[i].culled, c.growth[i].culled);
+  }
+}
+
+TEST(TrainResume, MidEpochWithSeedsMidLifecycleIsBitExact) {
+  // 31 steps per epoch; the schedule germinates at steps 60..100, so at step 113 seeds are in
+  // TRAINING/GRAFTING, commands and evaluation scores may be queued, and the stop is 20 steps
+  // into epoch 4 (cursor, epoch loss accumulators and permutation restored).
+  check_resume_in_process(9, 113);
+}
+
+TEST(TrainResume, AtAnEpochBoundaryIsBitExact) {
+  check_resume_in_process(6, 93);
+}
+
+TEST(TrainResume, StateOfAnotherModelIsRefused) {
+  const Config cfg = spirals_seeds(1);
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+  StopAt stopper(5);
+  Trainer t(cfg, data, Device::cpu());
+  stopper.attach(t);
+  t.run(stopper);
+  ASSERT_TRUE(stopper.captured);
+  RunState st = stopper.saved;
+  for (auto& [name, tensor] : st.tensors)
+    if (name == "layers.0.weight") tensor = Tensor::zeros({16, 2});
+  Trainer other(cfg, data, Device::cpu());
+  try {
+    other.restore_state(st);
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("'layers.0.weight' has shape [16x2]"), std::string::npos)
+        << e.what();
+  }
+}
+
+// ---- the binary ----
+
+std::string bin() {
+  const char* b = std::getenv("KASMINA_BIN");
+  return b ? b : "";
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::map<std::string, std::string>& env = {}) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    std::string b = bin();
+    argv.push_back(b.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(b.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_cli(const std::vector<std::string>& args, const std::string& log) {
+  return wait_exit(spawn(args, log));
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Waits up to 60 s for `pred`.
+template <class F>
+bool wait_for(F pred) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+#define REQUIRE_BINARY() \
+  if (bin().empty()) GTEST_SKIP() << "KASMINA_BIN not set"
+
+TEST(TrainCli, ResumeFromRunDirectoryEqualsTheStraightRun) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string a = dir.file("a"), b = dir.file("b");
+  const std::vector<std::string> common = {
+      "train", seeds_config(),      "--set", "train.epochs=5", "--set", "checkpoint.every_steps=40",
+      "--set", "checkpoint.keep=10"};
+  auto with_out = [&](const std::string& out) {
+    auto v = common;
+    v.insert(v.end(), {"--out", out});
+    return v;
+  };
+  ASSERT_EQ(run_cli(with_out(a), dir.file("a.log")), 0) << slurp(dir.file("a.log"));
+  ASSERT_EQ(run_cli(with_out(b), dir.file("b.log")), 0);
+  // Throw away b's checkpoints after step 120 and continue from the newest left (step 120,
+  // 27 steps into epoch 4).
+  for (const CheckpointFile& f : list_checkpoints(b))
+    if (f.step > 120) fs::remove(f.path);
+  ASSERT_EQ(latest_checkpoint(b)->step, 120);
+  ASSERT_EQ(run_cli({"train", "--resume", b}, dir.file("b2.log")), 0) << slurp(dir.file("b2.log"));
+  EXPECT_NE(slurp(dir.file("b2.log")).find("resumed from"), std::string::npos);
+
+  const CheckpointState end_a = read_checkpoint(checkpoint_path(a, 155));
+  const CheckpointState end_b = read_checkpoint(checkpoint_path(b, 155));
+  ASSERT_EQ(end_a.tensors.size(), end_b.tensors.size());
+  for (size_t i = 0; i < end_a.tensors.size(); ++i) {
+    ASSERT_EQ(end_a.tensors[i].name, end_b.tensors[i].name);
+    const Tensor& x = end_a.tensors[i].tensor;
+    const Tensor& y = end_b.tensors[i].tensor;
+    ASSERT_EQ(x.nbytes(), y.nbytes());
+    EXPECT_EQ(std::memcmp(x.raw(), y.raw(), x.nbytes()), 0) << end_a.tensors[i].name;
+  }
+  const auto sa = nlohmann::json::parse(slurp(a + "/summary.json"));
+  const auto sb = nlohmann::json::parse(slurp(b + "/summary.json"));
+  EXPECT_EQ(sa["test_loss"], sb["test_loss"]);
+  EXPECT_EQ(sa["train_loss"], sb["train_loss"]);
+  EXPECT_EQ(sa["growth"], sb["growth"]);
+  EXPECT_EQ(sb["resumed_from_step"], 120);
+
+  // The resumed telemetry continues the file: every epoch once, steps in order without repeats.
+  const TelemetryData ta = read_telemetry(a + "/telemetry.h5");
+  const TelemetryData tb = read_telemetry(b + "/telemetry.h5");
+  ASSERT_EQ(tb.epochs.size(), 5u);
+  ASSERT_EQ(ta.steps.size(), tb.steps.size());
+  for (size_t i = 0; i < ta.steps.size(); ++i) {
+    EXPECT_EQ(ta.steps[i].step, tb.steps[i].step);
+    EXPECT_EQ(ta.steps[i].loss, tb.steps[i].loss);
+  }
+  for (size_t i = 0; i < ta.epochs.size(); ++i)
+    EXPECT_EQ(ta.epochs[i].test_loss, tb.epochs[i].test_loss);
+  ASSERT_EQ(ta.events.size(), tb.events.size());
+  for (size_t i = 0; i < ta.events.size(); ++i) {
+    EXPECT_EQ(ta.events[i].step, tb.events[i].step);
+    EXPECT_EQ(ta.events[i].to, tb.events[i].to);
+  }
+  ASSERT_EQ(ta.seed_layers.size(), tb.seed_layers.size());
+  EXPECT_EQ(ta.seed_layers[0].steps, tb.seed_layers[0].steps);
+  EXPECT_EQ(ta.seed_layers[0].stats, tb.seed_layers[0].stats);
+}
+
+TEST(TrainCli, SigintWritesACheckpointAndExits130) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  const pid_t pid = spawn({"train", seeds_config(), "--set", "train.epochs=100000", "--out", run},
+                          dir.file("log"));
+  test::ChildGuard guard(pid);
+  ASSERT_TRUE(wait_for([&] { return !list_checkpoints(run).empty(); })) << slurp(dir.file("log"));
+  ::kill(pid, SIGINT);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << slurp(dir.file("log"));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const auto latest = latest_checkpoint(run);
+  ASSERT_TRUE(latest.has_value());
+  const auto summary = nlohmann::json::parse(slurp(run + "/summary.json"));
+  EXPECT_EQ(summary["interrupted"], true);
+  EXPECT_EQ(summary["steps"], latest->step);
+  EXPECT_TRUE(read_telemetry(run + "/telemetry.h5").epochs.size() >= 1);
+
+  // It resumes (with fewer epochs: an allowed change) and ends one epoch later.
+  const int64_t epoch = read_checkpoint_header(latest->path).epoch;
+  ASSERT_EQ(
+      run_cli({"train", "--resume", run, "--set", "train.epochs=" + std::to_string(epoch + 1)},
+              dir.file("resume.log")),
+      0)
+      << slurp(dir.file("resume.log"));
+  EXPECT_NE(slurp(dir.file("resume.log")).find("changed train.epochs"), std::string::npos);
+  EXPECT_EQ(latest_checkpoint(run)->step, (epoch + 1) * 31);
+}
+
+TEST(TrainCli, KillDuringACheckpointWriteLeavesThePreviousOneUsable) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  const pid_t pid = spawn({"train", seeds_config(), "--set", "train.epochs=100000", "--out", run},
+                          dir.file("log"), {{checkpoint_layout::kFaultPauseEnv, "1"}});
+  test::ChildGuard guard(pid);
+  // The first checkpoint (step 31) completes; kill while the second one is half written.
+  ASSERT_TRUE(wait_for([&] { return fs::exists(checkpoint_path(run, 31)); }));
+  auto temporary = [&] {
+    for (const auto& e : fs::directory_iterator(run + "/checkpoints"))
+      if (e.path().filename().string().rfind(".step_62.h5.tmp", 0) == 0) return true;
+    return false;
+  };
+  ASSERT_TRUE(wait_for(temporary));
+  guard.kill_and_reap();
+  const auto latest = latest_checkpoint(run);
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->step, 31);
+  EXPECT_TRUE(verify_checkpoint(latest->path).ok);
+  EXPECT_GE(read_telemetry(run + "/telemetry.h5").epochs.size(), 1u);
+  ASSERT_EQ(run_cli({"train", "--resume", run, "--set", "train.epochs=2"}, dir.file("resume.log")),
+            0)
+      << slurp(dir.file("resume.log"));
+  EXPECT_TRUE(verify_checkpoint(checkpoint_path(run, 62)).ok);
+}
+
+TEST(TrainCli, DamagedCheckpointIsRefusedNamingTheDataset) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  ASSERT_EQ(
+      run_cli({"train", seeds_config(), "--set", "train.epochs=1", "--out", run}, dir.file("log")),
+      0);
+  const std::string file = checkpoint_path(run, 31);
+  {
+    // Overwrite the weights in place; the stored checksum stays the old one.
+    hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    hid_t d = H5Dopen2(f, "/tensors/layers.0.weight", H5P_DEFAULT);
+    ASSERT_GE(d, 0);
+    std::vector<float> junk(64, 0.5f);
+    ASSERT_GE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, junk.data()), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+  }
+  EXPECT_EQ(run_cli({"train", "--resume", file}, dir.file("err")), 2);
+  const std::string err = slurp(dir.file("err"));
+  EXPECT_NE(err.find("checksum mismatch in dataset /tensors/layers.0.weight"), std::string::npos)
+      << err;
+  // The run directory has no other checkpoint: resuming the directory says so.
+  EXPECT_EQ(run_cli({"train", "--resume", run}, dir.file("err2")), 2);
+  EXPECT_NE(slurp(dir.file("err2")).find("none of its 1 checkpoints verifies"), std::string::npos)
+      << slurp(dir.file("err2"));
+}
+
+TEST(TrainCli, ResumeWithAnotherModelShapeIsRefused) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  ASSERT_EQ(
+      run_cli({"train", seeds_config(), "--set", "train.epochs=1", "--out", run}, dir.file("log")),
+      0);
+  std::string yaml = slurp(seeds_config());
+  const std::string from = "{type: linear, out: 32}";
+  yaml.replace(yaml.find(from), from.size(), "{type: linear, out: 48}");
+  const std::string other = dir.file("wider.yaml");
+  std::ofstream(other) << yaml;
+  EXPECT_EQ(run_cli({"train", other, "--resume", run}, dir.file("err")), 2);
+  const std::string err = slurp(dir.file("err"));
+  EXPECT_NE(err.find("model.layers[0]: linear out 32 in the checkpoint, linear out 48 now"),
+            std::string::npos)
+      << err;
+  // Nothing was written: the only checkpoint is still the first run's.
+  EXPECT_EQ(list_checkpoints(run).size(), 1u);
+}
+
+// ---- telemetry layout, read with the HDF5 API ----
+
+std::vector<hsize_t> dims_of(hid_t file, const std::string& path) {
+  hid_t d = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
+  if (d < 0) return {};
+  hid_t s = H5Dget_space(d);
+  std::vector<hsize_t> dims(static_cast<size_t>(H5Sget_simple_extent_ndims(s)));
+  H5Sget_simple_extent_dims(s, dims.data(), nullptr);
+  H5Sclose(s);
+  H5Dclose(d);
+  return dims;
+}
+
+template <class T>
+std::vector<T> read_column(hid_t file, const std::string& path, hid_t type) {
+  const auto dims = dims_of(file, path);
+  std::vector<T> v(dims.empty() ? 0 : dims[0]);
+  hid_t d = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
+  if (!v.empty()) H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data());
+  H5Dclose(d);
+  return v;
+}
+
+TEST(TrainCli, TelemetryOfARealRunHasTheDocumentedLayout) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  ASSERT_EQ(run_cli({"train", seeds_config(), "--set", "train.epochs=6", "--set",
+                     "telemetry.every_steps=10", "--out", run},
+                    dir.file("log")),
+            0);
+  const std::string path = run + "/telemetry.h5";
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  for (const char* attr : {"format", "schema_version", "kasmina_version", "config", "device"})
+    EXPECT_GT(H5Aexists(f, attr), 0) << attr;
+
+  // 186 steps: metrics at steps 10, 20, ..., 180.
+  const auto steps = read_column<int64_t>(f, "/steps/step", H5T_NATIVE_INT64);
+  ASSERT_EQ(steps.size(), 18u);
+  for (size_t i = 0; i < steps.size(); ++i) EXPECT_EQ(steps[i], static_cast<int64_t>(10 * (i + 1)));
+  const auto loss = read_column<double>(f, "/steps/loss", H5T_NATIVE_DOUBLE);
+  const auto lr = read_column<double>(f, "/steps/lr", H5T_NATIVE_DOUBLE);
+  ASSERT_EQ(loss.size(), 18u);
+  for (size_t i = 0; i < loss.size(); ++i) {
+    EXPECT_GT(loss[i], 0.0);
+    EXPECT_LT(loss[i], 1.0);
+    EXPECT_GT(lr[i], 0.0);
+  }
+  EXPECT_EQ(lr[0], static_cast<double>(1.0e-2f * 10.0f / 50.0f));  // warm-up: base * 10 / 50
+
+  const auto epochs = read_column<int64_t>(f, "/epochs/epoch", H5T_NATIVE_INT64);
+  EXPECT_EQ(epochs, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  const auto val = read_column<double>(f, "/epochs/validation_accuracy", H5T_NATIVE_DOUBLE);
+  ASSERT_EQ(val.size(), 6u);
+  const auto summary = nlohmann::json::parse(slurp(run + "/summary.json"));
+  for (size_t i = 0; i < 6; ++i)
+    EXPECT_EQ(val[i], summary["history"][i]["validation"]["accuracy"].get<double>()) << i;
+
+  // Per-seed statistics every 10 boundaries (the layers' telemetry_every): [T, S, K].
+  const auto stats0 = dims_of(f, "/seeds/kasmina0/stats");
+  ASSERT_EQ(stats0.size(), 3u);
+  EXPECT_EQ(stats0[0], 18u);
+  EXPECT_EQ(stats0[1], 8u);
+  EXPECT_EQ(stats0[2], 12u);
+  EXPECT_EQ(dims_of(f, "/seeds/kasmina1/stats")[1], 4u);
+  EXPECT_EQ(read_column<int64_t>(f, "/seeds/kasmina0/step", H5T_NATIVE_INT64)[2], 30);
+
+  // The schedule's germinations at steps 60..100 and what followed.
+  const auto from = read_column<int32_t>(f, "/events/from", H5T_NATIVE_INT32);
+  const auto to = read_column<int32_t>(f, "/events/to", H5T_NATIVE_INT32);
+  const auto ev_step = read_column<int64_t>(f, "/events/step", H5T_NATIVE_INT64);
+  ASSERT_GE(from.size(), 10u);
+  int germinated = 0;
+  for (size_t i = 0; i < from.size(); ++i) {
+    if (from[i] == 0 && to[i] == 1) {
+      ++germinated;
+      EXPECT_GE(ev_step[i], 60);
+    }
+  }
+  EXPECT_EQ(germinated, 5);
+  EXPECT_GT(dims_of(f, "/messages/step")[0], 0u);
+  H5Fclose(f);
+
+  // The same through the reader: stage codes in the statistics follow the events.
+  const TelemetryData t = read_telemetry(path);
+  ASSERT_EQ(t.seed_layers.size(), 2u);
+  const SeedLayerTelemetry& l0 = t.seed_layers[0];
+  EXPECT_EQ(l0.name, "kasmina0");
+  const size_t K = l0.fields.size();
+  EXPECT_EQ(l0.fields[5], "stage");
+  const float* last = l0.stats.data() + (l0.steps.size() - 1) * 8 * K;
+  int non_dormant = 0;
+  for (size_t s = 0; s < 8; ++s) non_dormant += last[s * K + 5] != 0.0f;
+  EXPECT_EQ(non_dormant, 4);  // four seeds of layer 0 were germinated
+  bool command_message = false;
+  for (const BusMessageRecord& m : t.messages) command_message |= m.topic == "commands";
+  EXPECT_TRUE(command_message);
+}
+
+}  // namespace
+}  // namespace kasmina::io
