@@ -1,5 +1,6 @@
 #include "io/run_telemetry.hpp"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -39,8 +40,20 @@ std::unique_ptr<RunTelemetry> RunTelemetry::resume(const std::string& path,
                                                    int64_t step, int64_t epochs_done) {
   namespace fs = std::filesystem;
   TelemetryData old;
-  const bool have_old = fs::exists(path);
-  if (have_old) old = read_telemetry(path);
+  bool have_old = fs::exists(path);
+  if (have_old) {
+    try {
+      old = read_telemetry(path);
+    } catch (const std::exception& e) {
+      // Keep the unreadable file for inspection and start a new one; the run itself is intact.
+      const std::string kept = path + ".unreadable";
+      std::fprintf(stderr, "warning: %s; kept as %s, the resumed run starts a new telemetry file\n",
+                   e.what(), kept.c_str());
+      fs::rename(path, kept);
+      old = TelemetryData{};
+      have_old = false;
+    }
+  }
   TelemetryRunInfo kept = info;
   if (have_old && !old.start_time.empty()) kept.start_time = old.start_time;
   const std::string tmp = path + ".resume.tmp";

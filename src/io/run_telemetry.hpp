@@ -29,7 +29,8 @@ class RunTelemetry {
   // Continuing a run from a checkpoint at `step` (`epochs_done` epochs finished): the rows of
   // the existing file up to that point are kept (rows written after it by the interrupted run
   // are dropped, the resumed run writes them again), the rest is appended. The file is
-  // rewritten under a temporary name and renamed into place.
+  // rewritten under a temporary name and renamed into place. An unreadable file is renamed to
+  // PATH.unreadable (with a warning) and a new one started.
   static std::unique_ptr<RunTelemetry> resume(const std::string& path, const TelemetryRunInfo& info,
                                               const std::vector<morph::KasminaLayer*>& layers,
                                               int64_t step, int64_t epochs_done);

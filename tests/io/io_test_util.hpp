@@ -49,6 +49,13 @@ class ChildGuard {
   }
   ChildGuard(const ChildGuard&) = delete;
   ChildGuard& operator=(const ChildGuard&) = delete;
+  // Waits for the child to exit by itself and reaps it; returns the wait status.
+  int wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
   // SIGKILLs the child and reaps it; returns the wait status.
   int kill_and_reap() {
     ::kill(pid_, SIGKILL);

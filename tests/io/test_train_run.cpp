@@ -289,8 +289,7 @@ TEST(TrainCli, SigintWritesACheckpointAndExits130) {
   test::ChildGuard guard(pid);
   ASSERT_TRUE(wait_for([&] { return !list_checkpoints(run).empty(); })) << slurp(dir.file("log"));
   ::kill(pid, SIGINT);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  const int status = guard.wait();
   ASSERT_TRUE(WIFEXITED(status)) << slurp(dir.file("log"));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   const auto latest = latest_checkpoint(run);
@@ -309,6 +308,37 @@ TEST(TrainCli, SigintWritesACheckpointAndExits130) {
       << slurp(dir.file("resume.log"));
   EXPECT_NE(slurp(dir.file("resume.log")).find("changed train.epochs"), std::string::npos);
   EXPECT_EQ(latest_checkpoint(run)->step, (epoch + 1) * 31);
+}
+
+TEST(TrainCli, SecondSigintExitsAtOnce) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  // Only the interrupt writes a checkpoint, and the fault hook holds that write for 30 s.
+  const pid_t pid =
+      spawn({"train", seeds_config(), "--set", "train.epochs=100000", "--set",
+             "checkpoint.every_epochs=0", "--set", "checkpoint.at_end=false", "--out", run},
+            dir.file("log"), {{checkpoint_layout::kFaultPauseEnv, "30"}});
+  test::ChildGuard guard(pid);
+  ASSERT_TRUE(
+      wait_for([&] { return slurp(dir.file("log")).find("epoch 1/") != std::string::npos; }));
+  ::kill(pid, SIGINT);
+  auto temporary = [&] {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(run + "/checkpoints", ec))
+      if (e.path().filename().string().find(".tmp") != std::string::npos) return true;
+    return false;
+  };
+  ASSERT_TRUE(wait_for(temporary));
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(pid, SIGINT);
+  const int status = guard.wait();
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_LT(waited, 10.0);  // not the 30 s the checkpoint write was held for
+  EXPECT_TRUE(list_checkpoints(run).empty());
 }
 
 TEST(TrainCli, KillDuringACheckpointWriteLeavesThePreviousOneUsable) {
