@@ -44,10 +44,13 @@ std::string seeds_config() {
   return source_root() + "/configs/spirals_seeds.yaml";
 }
 
-Config spirals_seeds(int64_t epochs) {
+Config spirals_config(const std::string& name, int64_t epochs) {
   Overrides ov;
   ov.sets = {"train.epochs=" + std::to_string(epochs), "telemetry.enabled=false"};
-  return load_config(seeds_config(), ov);
+  return load_config(source_root() + "/configs/" + name + ".yaml", ov);
+}
+Config spirals_seeds(int64_t epochs) {
+  return spirals_config("spirals_seeds", epochs);
 }
 
 // Stops the run after `stop_at` steps and keeps the state captured at that checkpoint.
@@ -86,8 +89,7 @@ void expect_same_state(const RunState& a, const RunState& b) {
 }
 
 // N steps straight against k steps, a checkpoint file, and a resumed trainer for the rest.
-void check_resume_in_process(int64_t epochs, int64_t stop_at) {
-  const Config cfg = spirals_seeds(epochs);
+void check_resume_in_process(const Config& cfg, int64_t stop_at) {
   const DataSplits data = load_data(cfg.data, cfg.seed);
 
   Trainer straight(cfg, data, Device::cpu());
@@ -134,11 +136,18 @@ TEST(TrainResume, MidEpochWithSeedsMidLifecycleIsBitExact) {
   // 31 steps per epoch; the schedule germinates at steps 60..100, so at step 113 seeds are in
   // TRAINING/GRAFTING, commands and evaluation scores may be queued, and the stop is 20 steps
   // into epoch 4 (cursor, epoch loss accumulators and permutation restored).
-  check_resume_in_process(9, 113);
+  check_resume_in_process(spirals_seeds(9), 113);
 }
 
 TEST(TrainResume, AtAnEpochBoundaryIsBitExact) {
-  check_resume_in_process(6, 93);
+  check_resume_in_process(spirals_seeds(6), 93);
+}
+
+TEST(TrainResume, HeuristicControllerIsBitExact) {
+  // The heuristic controller (validation measurements on the bus, plateau detection, bandit
+  // state) germinates seeds and culls them on timeouts; stop 8 steps into epoch 13, with a
+  // seed germinated at step 376 in TRAINING.
+  check_resume_in_process(spirals_config("spirals_grow", 14), 380);
 }
 
 TEST(TrainResume, StateOfAnotherModelIsRefused) {
