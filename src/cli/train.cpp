@@ -255,11 +255,15 @@ int run_train(const TrainOptions& o) {
 
   // --resume: the checkpoint (verified), its run directory and the configuration it was
   // written with; a config given on the command line may change only what keeps the run exact.
-  std::string resume_file;
+  std::string resume_file, resume_dir;
   io::CheckpointState checkpoint;
   Config cfg;
   if (!o.resume.empty()) {
+    if (!o.out.empty())
+      throw UserError(
+          "--out cannot be combined with --resume (the run continues in its own directory)");
     resume_file = io::resolve_resume_path(o.resume);
+    resume_dir = io::run_dir_of_checkpoint(resume_file);
     checkpoint = io::read_checkpoint(resume_file, /*verify=*/true);
     const Config saved = parse_config(checkpoint.config_yaml, resume_file + " (stored config)");
     cfg = o.config_path.empty() ? parse_config(checkpoint.config_yaml, resume_file, ov)
@@ -311,8 +315,7 @@ int run_train(const TrainOptions& o) {
 
   std::unique_ptr<RunDirectory> run_dir;
   if (!resume_file.empty())
-    run_dir = std::make_unique<RunDirectory>(io::run_dir_of_checkpoint(resume_file),
-                                             RunDirectory::Existing{});
+    run_dir = std::make_unique<RunDirectory>(resume_dir, RunDirectory::Existing{});
   else
     run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
                                                            : std::filesystem::path(o.out));
