@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bench/bench_env.hpp"
+#include "bench/seed_placement.hpp"
 #include "bench/timed_loop.hpp"
 #include "config/config.hpp"
 #include "core/error.hpp"
@@ -144,31 +145,9 @@ struct MorphProbeState {
   MorphProbeState() : layer(config()) {
     layer.prepare(64, kCpu);
     const ops::MorphLayerBuffers& L = layer.buffers();
-    morph::HostSeedState h = morph::SeedState::initial_host_state(L.seeds);
-    morph::SeedStateView v = h.view();
-    std::vector<int32_t> owner(static_cast<size_t>(L.pool_slots), -1);
-    std::vector<float> pool(static_cast<size_t>(L.pool.numel()), 0.0f);
-    morph::PoolView<float> pv;
-    pv.base = pool.data();
-    pv.slots = L.pool_slots;
-    pv.region = L.pool_region;
-    const auto kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
-    int32_t slot = 0;
-    for (int32_t s = 0; s < L.seeds; s += 10, ++slot) {
-      const bool grafting = slot % 2 == 1;
-      v.stage[s] = static_cast<int32_t>(grafting ? morph::Stage::grafting : morph::Stage::training);
-      v.alpha[s] = grafting ? 0.5f : 0.0f;
-      v.blueprint[s] = kind;
-      v.slot[s] = slot;
-      owner[static_cast<size_t>(slot)] = s;
-      float* p = pv.at(slot, morph::PoolRegion::params);
-      for (int32_t i = 0; i < morph::blueprint_param_count(kind, L.shape); ++i)
-        p[i] = morph::blueprint_init_value(kind, L.shape, i, 7, 0, s) +
-               0.01f * static_cast<float>(i % 7);
-    }
-    layer.restore_state(h, owner);
-    Tensor pool_t = L.pool;
-    pool_t.copy_from(Tensor::from_vector(pool, {L.pool.numel()}));
+    SeedPlacement placement;
+    placement.perturbation = [](int32_t, int32_t i) { return 0.01f * static_cast<float>(i % 7); };
+    place_active_seeds(layer, placement);
     x = random_normal({64, 256 * 16}, 40, kCpu);
     dy = random_normal({64, 256 * 16}, 41, kCpu, 0.01);
     out = Tensor::empty({64, 256 * 16}, DType::f32, kCpu);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/registry.hpp"
+#include "bench/seed_placement.hpp"
 #include "bench/timed_loop.hpp"
 #include "core/rng.hpp"
 #include "morph/blueprint.hpp"
@@ -74,36 +75,15 @@ struct MorphFixture {
   }
 
   void place_seeds() {
-    const ops::MorphLayerBuffers& L = layer.buffers();
-    morph::HostSeedState h = morph::SeedState::initial_host_state(L.seeds);
-    morph::SeedStateView v = h.view();
-    std::vector<int32_t> owner(static_cast<size_t>(L.pool_slots), -1);
-    std::vector<float> pool(static_cast<size_t>(L.pool.numel()), 0.0f);
-    morph::PoolView<float> pv;
-    pv.base = pool.data();
-    pv.slots = L.pool_slots;
-    pv.region = L.pool_region;
-    const auto kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
-    const int32_t np = morph::blueprint_param_count(kind, L.shape);
-    int32_t slot = 0;
-    for (int32_t s = 0; s < L.seeds; s += kActiveEvery, ++slot) {
-      const bool grafting = slot % 2 == 1;
-      v.stage[s] = static_cast<int32_t>(grafting ? morph::Stage::grafting : morph::Stage::training);
-      v.alpha[s] = grafting ? 0.5f : 0.0f;
-      v.has_snapshot[s] = grafting ? 1 : 0;  // grafting seeds hold their pre-graft snapshot
-      v.blueprint[s] = kind;
-      v.slot[s] = slot;
-      owner[static_cast<size_t>(slot)] = s;
-      float* p = pv.at(slot, morph::PoolRegion::params);
-      Rng rng(static_cast<uint64_t>(s) + 1);
-      // Initial values plus a perturbation, so that zero-initialised weights take part.
-      for (int32_t i = 0; i < np; ++i)
-        p[i] = morph::blueprint_init_value(kind, L.shape, i, 7, 0, s) +
-               0.05f * static_cast<float>(rng.normal());
-    }
-    layer.restore_state(h, owner);
-    Tensor pool_t = L.pool;
-    pool_t.copy_from(Tensor::from_vector(pool, {L.pool.numel()}));
+    SeedPlacement p;
+    p.every = kActiveEvery;
+    p.snapshots = true;  // grafting seeds can be rolled back (rollback benchmark)
+    p.perturbation = [](int32_t s, int32_t i) {
+      // A per-seed stream: the same values whatever order the parameters are visited in.
+      Rng rng(static_cast<uint64_t>(s) * 1000003u + static_cast<uint64_t>(i) + 1);
+      return 0.05f * static_cast<float>(rng.normal());
+    };
+    place_active_seeds(layer, p);
   }
 
   ops::MorphLifecycleArgs lifecycle_args() const {

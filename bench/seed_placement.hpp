@@ -1,0 +1,24 @@
+// The steady state the morphogenetic benchmarks and the instruction probe measure: every
+// `every`-th seed of a layer active with the residual_mlp blueprint, alternately TRAINING
+// (alpha 0) and GRAFTING (alpha 0.5), parameters at their initial values plus a perturbation so
+// that zero-initialised weights take part.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "morph/kasmina_layer.hpp"
+
+namespace kasmina::bench {
+
+struct SeedPlacement {
+  int32_t every = 10;  // 10% of the seeds active
+  // Added to parameter i of seed s's blueprint.
+  std::function<float(int32_t seed, int32_t i)> perturbation;
+  // GRAFTING seeds hold a pre-graft snapshot (so a loss alarm can roll them back).
+  bool snapshots = false;
+};
+
+// Overwrites the layer's seed state and pool (synchronous upload).
+void place_active_seeds(morph::KasminaLayer& layer, const SeedPlacement& p);
+
+}  // namespace kasmina::bench
