@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "core/error.hpp"
+#include "tests/common/user_error.hpp"
 
 namespace kasmina::testing {
 
@@ -29,21 +30,6 @@ inline const char* kMinimalYaml =
     "  lr: 0.002\n"
     "train:\n"
     "  epochs: 2\n";
-
-// The message of the UserError that `run` throws; fails the test when it throws nothing or
-// something else.
-inline std::string user_error_message(const std::function<void()>& run) {
-  try {
-    run();
-  } catch (const UserError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected a UserError, got another exception: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "expected a UserError, nothing was thrown";
-  return {};
-}
 
 // The message of parsing `yaml` (as file `path`, with `sets` as --set overrides).
 inline std::string parse_error(const std::string& yaml, const std::string& path = "cfg.yaml",

@@ -3,12 +3,12 @@
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "idx_files.hpp"
-#include "user_error.hpp"
+#include "tests/common/user_error.hpp"
 
 using namespace kasmina;
 namespace dt = kasmina::datatest;
 using dt::ScratchDir;
-using dt::user_error_message;
+using kasmina::testing::user_error_message;
 
 namespace {
 

@@ -6,10 +6,10 @@
 
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
-#include "user_error.hpp"
+#include "tests/common/user_error.hpp"
 
 using namespace kasmina;
-using kasmina::datatest::user_error_message;
+using kasmina::testing::user_error_message;
 
 namespace {
 

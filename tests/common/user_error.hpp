@@ -1,5 +1,6 @@
-// Runs a callable that must throw kasmina::UserError and returns the message (empty, with a
-// test failure, when it does not throw one).
+// Test helpers shared by the test areas: the message of a kasmina::UserError a callable must
+// throw (empty, with a test failure, when it throws nothing or something else), and
+// EXPECT_CONTAINS.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -7,7 +8,7 @@
 
 #include "core/error.hpp"
 
-namespace kasmina::datatest {
+namespace kasmina::testing {
 
 template <class F>
 std::string user_error_message(F&& f) {
@@ -23,7 +24,7 @@ std::string user_error_message(F&& f) {
   return {};
 }
 
-}  // namespace kasmina::datatest
+}  // namespace kasmina::testing
 
 // EXPECT_CONTAINS(text, part): `part` occurs in `text` (both printed on failure).
 #define EXPECT_CONTAINS(text, part)                                                       \
