@@ -25,8 +25,8 @@ __global__ void fill_vec4_kernel(float4* __restrict__ out, float value, int64_t 
   }
 }
 
-__global__ void counter_add_kernel(int64_t* counter, int64_t delta) {
-  counter[0] += delta;
+__global__ void counter_add_kernel(int64_t* counter, int64_t n, int64_t delta) {
+  if (threadIdx.x < n) counter[threadIdx.x] += delta;
 }
 
 template <class T>
@@ -67,9 +67,13 @@ void fill(Tensor& t, double value) {
 }
 
 void counter_add(Tensor& counter, int64_t delta) {
-  check_arg("counter_add", "counter", counter, counter.device(), DType::i64, {1});
+  KASMINA_CHECK(counter.ndim() == 1 && counter.numel() >= 1 && counter.numel() <= kMaxCounters,
+                "counter_add: counter must be i64[n] with 1 <= n <= 64");
+  check_arg("counter_add", "counter", counter, counter.device(), DType::i64, {counter.numel()});
   KASMINA_CHECK(counter.device().is_cuda(), "counter_add: counter is not on a CUDA device");
-  counter_add_kernel<<<1, 1, 0, stream(counter.device())>>>(counter.data<int64_t>(), delta);
+  const int64_t n = counter.numel();
+  counter_add_kernel<<<1, static_cast<unsigned>(n), 0, stream(counter.device())>>>(
+      counter.data<int64_t>(), n, delta);
   KASMINA_LAUNCH_CHECK("counter_add_kernel");
 }
 

@@ -4,11 +4,11 @@
 # a CUDA training run of configs/fmnist_mlp.yaml, and (when asked) benchmarks. Logs go to
 # OUT_DIR (default ./gpu-logs); a summary table is printed last.
 #   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--repetitions N]
-#                        [--experiment] [--sanitize GTEST_FILTER]
+#                        [--experiment] [--sanitize GTEST_FILTER] [--resume-check]
 set -uo pipefail
 bundle=$1; shift
 out=${1:-gpu-logs}; [ $# -gt 0 ] && shift
-train=1; bench=""; sanitize=""; reps=1; experiment=0
+train=1; bench=""; sanitize=""; reps=1; experiment=0; resume=0
 while [ $# -gt 0 ]; do
   case $1 in
     --no-train) train=0 ;;
@@ -16,6 +16,7 @@ while [ $# -gt 0 ]; do
     --sanitize) sanitize=$2; shift ;;
     --repetitions) reps=$2; shift ;;
     --experiment) experiment=1 ;;
+    --resume-check) resume=1 ;;
   esac
   shift
 done
@@ -29,7 +30,7 @@ step() {  # name, command...
   "$@" > "$out/$name.log" 2>&1
   local rc=$?
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  rows+=("$(printf '%-28s rc=%-3s %7sms  %s' "$name" "$rc" "$ms" "$(grep -E 'PASSED|FAILED|tests ran|done:' "$out/$name.log" | tail -2 | tr '\n' ' ' | cut -c1-110)")")
+  rows+=("$(printf '%-28s rc=%-3s %7sms  %s' "$name" "$rc" "$ms" "$(grep -E 'PASSED|FAILED|tests ran|done:|BITWISE|DIFFERENT|differs|identical' "$out/$name.log" | tail -2 | tr '\n' ' ' | cut -c1-110)")")
 }
 step device "${run[@]}" bin/kasmina device
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/nvidia-smi.csv" 2>&1
@@ -47,6 +48,10 @@ if [ -n "$bench" ]; then
 fi
 if [ $experiment = 1 ]; then
   step growth-experiment bash scripts/growth_experiment.sh "${run[@]}" bin/kasmina -- "$out/growth" --device cuda
+fi
+if [ $resume = 1 ]; then  # CUDA resume equality (scripts/gpu_resume_check.sh)
+  step resume-spirals-seeds bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/spirals_seeds.yaml "$out/resume-spirals" 10
+  step resume-fmnist bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/fmnist_mlp.yaml "$out/resume-fmnist" 0
 fi
 if [ -n "$sanitize" ]; then
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)

@@ -7,7 +7,7 @@ bundle=$1; out=$2; mkdir -p "$out"
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || echo /usr/local/cuda/bin/ncu)
 export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export KASMINA_DATA_DIR="$bundle/data/fashion-mnist"
-metrics=gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size,launch__block_size,dram__bytes.sum
+metrics=gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size,launch__block_size,dram__bytes.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active
 # Steps 200.. of epoch 1 (graph replays; ncu profiles each graph node as a kernel).
 "$ncu" --graph-profiling node --launch-skip 400 --launch-count 60 --metrics "$metrics" --csv \
   "$bundle/bin/kasmina" train configs/fmnist_mlp.yaml --device cuda --set train.epochs=1 \
@@ -27,5 +27,5 @@ for name in ("ncu_train.csv", "ncu_morph.csv"):
         per.setdefault((r[ii], r[ki][:70]), {})[r[mi]] = r[vi]
     print("==", name)
     for (i, k), m in list(per.items())[:40]:
-        print(f"{i:>4} {k:70s} {m.get('gpu__time_duration.sum','?'):>10} ns  regs {m.get('launch__registers_per_thread','?'):>4} grid {m.get('launch__grid_size','?'):>7} blk {m.get('launch__block_size','?'):>5} dram {m.get('dram__bytes.sum','?')}")
+        print(f"{i:>4} {k:70s} {m.get('gpu__time_duration.sum','?'):>10} ns  regs {m.get('launch__registers_per_thread','?'):>4} grid {m.get('launch__grid_size','?'):>7} blk {m.get('launch__block_size','?'):>5} dram {m.get('dram__bytes.sum','?')} dram% {m.get('dram__throughput.avg.pct_of_peak_sustained_elapsed','?')} occ% {m.get('sm__warps_active.avg.pct_of_peak_sustained_active','?')}")
 PY

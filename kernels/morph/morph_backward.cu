@@ -1,6 +1,6 @@
 // Fused backward of a morphogenetic layer, four launches:
-//  1. input gradient, copy: dx = dy over all seeds and rows (grid (ceil(S/32), ceil(B/32)),
-//     block (32 seeds, 8 row lanes), 16-byte accesses when C % 4 == 0). Bytes: 8*B*S*C.
+//  1. input gradient, copy: dx = dy over all seeds and rows (the coalesced stream kernel of
+//     morph_stream.cuh without statistics). Bytes: 8*B*S*C.
 //     Then, one block per seed, blended seeds overwrite their chunk with dy + alpha * J^T dy
 //     (others exit at once). Bytes: x, dy read and dx written for blended chunks only.
 //  2. blueprint gradients of training seeds, parallel over seeds and row groups: a partial
@@ -13,6 +13,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/morph/morph_kernel_common.cuh"
+#include "kernels/morph/morph_stream.cuh"
 #include "ops/cuda/device_context.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
@@ -24,31 +25,11 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kSeedsPerBlock = 32;
-constexpr int kRowLanes = 8;
-constexpr int kRowsPerBlock = 32;
 constexpr int kBlendThreads = 128;
 constexpr int kGradLanes = 64;          // threads of a partial-gradient block
 constexpr int kGradRowsPerGroup = 64;   // rows per partial-gradient block
 constexpr int kGradSmemFloats = 11264;  // 44 KiB: one gradient slice per lane
 constexpr int kFoldThreads = 128;
-
-// dx = dy over all seeds and rows (grid/block as the forward stream kernel).
-template <int CMAX>
-__global__ void __launch_bounds__(kSeedsPerBlock* kRowLanes)
-    morph_backward_copy_kernel(const float* __restrict__ dy, float* __restrict__ dx, int64_t B,
-                               int64_t H, int32_t S, int32_t C, bool vec) {
-  const int32_t s = blockIdx.x * kSeedsPerBlock + threadIdx.x;
-  if (s >= S) return;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kRowsPerBlock;
-  const int64_t row_end = row0 + kRowsPerBlock < B ? row0 + kRowsPerBlock : B;
-  float g[CMAX];
-  for (int64_t r = row0 + threadIdx.y; r < row_end; r += kRowLanes) {
-    const int64_t off = r * H + static_cast<int64_t>(s) * C;
-    load_chunk<CMAX>(dy + off, C, vec, g);
-    store_chunk<CMAX>(dx + off, C, vec, g);
-  }
-}
 
 // One block per seed: blended seeds overwrite their chunk with dy + alpha * J^T dy; others exit.
 template <int CMAX>
@@ -199,14 +180,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   if (dx) {
     const bool vec =
         C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && aligned16(dx->raw());
-    const dim3 grid(static_cast<unsigned>((L.seeds + kSeedsPerBlock - 1) / kSeedsPerBlock),
-                    static_cast<unsigned>((B + kRowsPerBlock - 1) / kRowsPerBlock));
-    const dim3 block(kSeedsPerBlock, kRowLanes);
-    dispatch_chunk(C, [&]<int CMAX>() {
-      morph_backward_copy_kernel<CMAX>
-          <<<grid, block, 0, st>>>(dy.data<float>(), dx->data<float>(), B, H, L.seeds, C, vec);
-    });
-    KASMINA_LAUNCH_CHECK("morph_backward_copy_kernel");
+    launch_morph_stream(dy.data<float>(), dx->data<float>(), B, H, L.seeds, C, false, 0.0f,
+                        nullptr, st, "morph_backward_copy_kernel");
     dispatch_chunk(C, [&]<int CMAX>() {
       morph_backward_blend_kernel<CMAX><<<L.seeds, kBlendThreads, 0, st>>>(
           x.data<float>(), dy.data<float>(), dx->data<float>(), B, H, L.shape, sv, pv, vec);

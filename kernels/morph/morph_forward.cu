@@ -1,8 +1,7 @@
 // Fused forward of a morphogenetic layer, two launches:
-//  1. stream kernel over all seeds and rows: out = x, and per-seed input statistics (sum, sum of
-//     squares, dead count, max |x|) reduced per block into partials. No blueprint code, so it is
-//     a lean copy at memory speed. Grid (ceil(S/32), ceil(B/32)), block (32 seeds, 8 row lanes);
-//     a warp is one row of 32 consecutive chunks (16-byte accesses when C % 4 == 0).
+//  1. stream kernel over all seeds and rows (morph_stream.cuh): out = x, and per-seed input
+//     statistics (sum, sum of squares, dead count, max |x|) reduced per block into partials. No
+//     blueprint code and coalesced rows, so it is a lean copy at memory speed.
 //     Bytes: read x and write out once (8*B*S*C) + 16*S*ceil(B/32) of partials.
 //  2. seed kernel, one block per seed: blended seeds (GRAFTING..FOSSILIZED, alpha > 0, not
 //     masked) overwrite their chunk with x + alpha * delta(x); TRAINING seeds add up their
@@ -14,6 +13,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/morph/morph_kernel_common.cuh"
+#include "kernels/morph/morph_stream.cuh"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -24,59 +24,7 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kSeedsPerBlock = 32;
-constexpr int kRowLanes = 8;
 constexpr int kSeedThreads = 128;
-constexpr int kStreamStats = 4;  // partial statistics the stream kernel writes (not iso)
-static_assert(kMorphRowsPerTile % kRowLanes == 0, "row tile must be a multiple of the row lanes");
-static_assert(kStreamStats <= kRowLanes, "one row lane folds each statistic");
-
-template <int CMAX>
-__global__ void __launch_bounds__(kSeedsPerBlock* kRowLanes)
-    morph_forward_stream_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t B,
-                                int64_t H, int32_t S, int32_t C, bool collect, float dead_eps,
-                                bool vec, float* __restrict__ partials) {
-  __shared__ float red[kStreamStats][kRowLanes][kSeedsPerBlock];
-  const int32_t s = blockIdx.x * kSeedsPerBlock + threadIdx.x;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kMorphRowsPerTile;
-  const int64_t row_end = row0 + kMorphRowsPerTile < B ? row0 + kMorphRowsPerTile : B;
-  float sum = 0.0f, sumsq = 0.0f, dead = 0.0f, maxabs = 0.0f;
-  if (s < S) {
-    float xr[CMAX];
-    for (int64_t r = row0 + threadIdx.y; r < row_end; r += kRowLanes) {
-      const int64_t off = r * H + static_cast<int64_t>(s) * C;
-      load_chunk<CMAX>(x + off, C, vec, xr);
-      store_chunk<CMAX>(out + off, C, vec, xr);
-      if (collect) {
-        KASMINA_MORPH_UNROLL
-        for (int c = 0; c < CMAX; ++c) {
-          if (c < C) {
-            const float v = xr[c];
-            sum += v;
-            sumsq += v * v;
-            dead += fabsf(v) < dead_eps ? 1.0f : 0.0f;
-            maxabs = fmaxf(maxabs, fabsf(v));
-          }
-        }
-      }
-    }
-  }
-  if (!collect) return;
-  red[0][threadIdx.y][threadIdx.x] = sum;
-  red[1][threadIdx.y][threadIdx.x] = sumsq;
-  red[2][threadIdx.y][threadIdx.x] = dead;
-  red[3][threadIdx.y][threadIdx.x] = maxabs;
-  __syncthreads();
-  if (threadIdx.y < kStreamStats && s < S) {
-    const int k = threadIdx.y;
-    float acc = red[k][0][threadIdx.x];
-    for (int l = 1; l < kRowLanes; ++l) {
-      const float v = red[k][l][threadIdx.x];
-      acc = k == 3 ? fmaxf(acc, v) : acc + v;
-    }
-    partials[(static_cast<int64_t>(blockIdx.y) * S + s) * kMorphPartialStats + k] = acc;
-  }
-}
 
 // Per-seed statistics folded by the seed kernel (f64).
 struct SeedStats {
@@ -169,17 +117,10 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const int64_t H = morph_detail::morph_width(L);
   const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(out.raw());
   cudaStream_t st = stream(L.device());
-  const dim3 grid(static_cast<unsigned>((L.seeds + kSeedsPerBlock - 1) / kSeedsPerBlock),
-                  static_cast<unsigned>(tiles));
-  const dim3 block(kSeedsPerBlock, kRowLanes);
   const SeedStateView sv = morph_detail::state_view(L);
   const PoolView<float> pv = morph_detail::pool_view<float>(L);
-  dispatch_chunk(C, [&]<int CMAX>() {
-    morph_forward_stream_kernel<CMAX>
-        <<<grid, block, 0, st>>>(x.data<float>(), out.data<float>(), B, H, L.seeds, C,
-                                 opt.collect_stats, opt.dead_eps, vec, L.partials.data<float>());
-  });
-  KASMINA_LAUNCH_CHECK("morph_forward_stream_kernel");
+  launch_morph_stream(x.data<float>(), out.data<float>(), B, H, L.seeds, C, opt.collect_stats,
+                      opt.dead_eps, L.partials.data<float>(), st, "morph_forward_stream_kernel");
   dispatch_chunk(C, [&]<int CMAX>() {
     morph_forward_seed_kernel<CMAX><<<L.seeds, kSeedThreads, 0, st>>>(
         x.data<float>(), out.data<float>(), B, H, L.shape, sv, pv, L.eval_zero.data<uint8_t>(),

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "io/checksum.hpp"
 #include "io/seed_stage_names.hpp"
 
 namespace kasmina::io {
@@ -120,7 +121,8 @@ json summarize_checkpoint(const std::string& path, const CheckpointHeader& heade
     group["tensors"].push_back({{"name", t.name},
                                 {"dtype", dtype_name(t.tensor.dtype())},
                                 {"shape", t.tensor.shape()},
-                                {"elements", n}});
+                                {"elements", n},
+                                {"crc32", crc32_update(0, t.tensor.raw(), t.tensor.nbytes())}});
     total += n;
   }
   j["tensor_groups"] = groups;

@@ -118,18 +118,26 @@ class KasminaLayer final : public Layer {
   bool last_forward_was_identity() const { return last_identity_; }
   int64_t boundaries() const { return boundaries_; }
   // Host counters a checkpoint carries for a bit-exact resume: step boundaries seen (the
-  // telemetry cadence) and the event-ring read position.
+  // telemetry cadence), the event-ring read position, and the host's count of seeds that may be
+  // active (it selects the step's kernels and the trainer's loss guard; an upper bound between
+  // drains, so it is carried rather than recomputed). active_hint < 0: recompute it.
   struct HostCounters {
     int64_t boundaries = 0;
     int64_t ring_tail = 0;
     int64_t dropped_events = 0;
+    int64_t active_hint = -1;
   };
-  HostCounters host_counters() const { return {boundaries_, ring_tail_, dropped_events_}; }
+  HostCounters host_counters() const {
+    return {boundaries_, ring_tail_, dropped_events_, active_hint_};
+  }
   void restore_host_counters(const HostCounters& c) {
     boundaries_ = c.boundaries;
     ring_tail_ = c.ring_tail;
     dropped_events_ = c.dropped_events;
+    if (c.active_hint >= 0) active_hint_ = static_cast<int32_t>(c.active_hint);
   }
+  // Whether any seed may be out of DORMANT (host view, no sync).
+  bool may_have_active_seeds() const { return active_hint_ > 0; }
   // The host commands queued for the next boundary (checkpoint), and putting them back.
   std::vector<MorphCommand> queued_command_list() const { return {queue_.begin(), queue_.end()}; }
   void restore_queued_commands(const std::vector<MorphCommand>& c) {

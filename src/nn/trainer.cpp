@@ -60,8 +60,10 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   optimizer_ = std::make_unique<Optimizer>(cfg.optimizer, sched, model_->parameters(), dev_);
 
   ctx_.seed = derive_seed(cfg.seed, "dropout");
-  ctx_.step = Tensor::zeros({1}, DType::i64, dev_);
-  cursor_ = Tensor::zeros({1}, DType::i64, dev_);
+  // The step counter and the epoch's batch cursor side by side: one launch advances both.
+  counters_ = Tensor::zeros({2}, DType::i64, dev_);
+  ctx_.step = counters_.rows(0, 1);
+  cursor_ = counters_.rows(1, 2);
   zero_cursor_ = Tensor::zeros({1}, DType::i64, dev_);
   perm_ = Tensor::zeros({n_train}, DType::i32, dev_);
   const int64_t classes = model_->out_width();
@@ -126,14 +128,29 @@ void Trainer::train_step() {
                     y_);
   const Tensor logits = model_->forward(x_, Mode::train, ctx_);
   ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
-  if (guarded_) {
+  if (guard_on_) {
     ops::inject_nan_at_step(ctx_.step, cfg_.controller.debug_nan_step, loss_sum_, &dlogits_);
     ops::loss_guard(loss_sum_, batch_, guard_params_, guard_, &dlogits_);
   }
   model_->backward(dlogits_, ctx_);
   optimizer_->step(ctx_.step);
-  ops::counter_add(ctx_.step, 1);
-  ops::counter_add(cursor_, 1);
+  ops::counter_add(counters_, 1);  // step and cursor
+}
+
+void Trainer::update_guard() {
+  bool on = guarded_ && cfg_.controller.debug_nan_step >= 0;
+  for (const morph::KasminaLayer* l : model_->morph_layers())
+    on = on || (guarded_ && l->may_have_active_seeds());
+  if (on == guard_on_) return;
+  if (on) {
+    // After every guarded step mark == loss_sum (a flagged step sets loss_sum back to mark), so
+    // taking the accumulator as the mark resumes the guard exactly where an always-on guard
+    // would be.
+    guard_.mark.copy_from(loss_sum_);
+  } else {
+    ops::fill(guard_.flag, 0.0);  // no stale alarm while the guard is off
+  }
+  guard_on_ = on;
 }
 
 EvalResult Trainer::evaluate(const std::string& split, int64_t max_batches) {
@@ -182,7 +199,8 @@ void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
     controller_->decide(global_step_, epoch_);
     bus_->dispatch();
   }
-  const uint64_t key = model_->train_step_key();
+  update_guard();
+  const uint64_t key = model_->train_step_key() * 2 + (guard_on_ ? 1 : 0);
   const bool use_graphs = dev_.is_cuda() && cfg_.train.graph;
   auto it = graphs_.find(key);
   if (use_graphs && it != graphs_.end() && it->second->captured()) {
@@ -571,6 +589,7 @@ RunState Trainer::capture_state() {
     st.ints[p + "boundaries"] = c.boundaries;
     st.ints[p + "ring_tail"] = c.ring_tail;
     st.ints[p + "dropped_events"] = c.dropped_events;
+    st.ints[p + "active_hint"] = c.active_hint;
     // Commands queued for the next boundary (e.g. an evaluation score set at this one).
     const std::vector<morph::MorphCommand> queued = l->queued_command_list();
     st.ints[p + "queued_commands"] = static_cast<int64_t>(queued.size());
@@ -647,8 +666,10 @@ void Trainer::restore_state(const RunState& st) {
       std::memcpy(queued.data(), q.raw(), q.nbytes());
     }
     l->restore_queued_commands(queued);
-    l->restore_host_counters({st.get_int(p + "boundaries"), st.get_int(p + "ring_tail"),
-                              st.get_int(p + "dropped_events")});
+    l->restore_host_counters(
+        {st.get_int(p + "boundaries"), st.get_int(p + "ring_tail"),
+         st.get_int(p + "dropped_events"),
+         st.ints.count(p + "active_hint") ? st.get_int(p + "active_hint") : -1});
   }
 
   if (guarded_) {

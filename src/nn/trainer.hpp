@@ -191,7 +191,11 @@ class Trainer {
   std::unique_ptr<control::LayerAdapter> adapter_;
   std::unique_ptr<control::Controller> controller_;
   std::unique_ptr<control::GuardMonitor> guard_monitor_;
-  bool guarded_ = false;  // loss guard in the step (morphogenetic layers or the NaN hook)
+  bool guarded_ = false;  // the run has a loss guard (morphogenetic layers or the NaN hook)
+  // The guard is in the step while a seed may be active (or the NaN hook is set): with every
+  // seed dormant the network is the plain one and there is nothing to roll back.
+  bool guard_on_ = false;
+  void update_guard();
   ops::LossGuardState guard_;
   ops::LossGuardParams guard_params_;
   std::vector<control::GrowthEvent> pending_events_;
@@ -209,6 +213,7 @@ class Trainer {
   DeviceSplit train_, validation_, test_;
   int64_t batch_ = 0, eval_batch_ = 0, steps_per_epoch_ = 0;
   StepContext ctx_;
+  Tensor counters_;  // i64[2]: ctx_.step and cursor_ are views of it
   Tensor cursor_, zero_cursor_, perm_, perm_host_;
   Tensor x_, y_, dlogits_, loss_sum_, correct_;
   Tensor eval_x_, eval_y_, eval_loss_sum_, eval_correct_;

@@ -38,6 +38,7 @@ struct MultiTensorPlan::Backend {
                     const Tensor& cursor, float scale, float shift, Tensor& x, Tensor& y);      \
   void fill(Tensor& t, double value);                                                           \
   void counter_add(Tensor& counter, int64_t delta);                                             \
+  void column_sums(const Tensor& x, Tensor& out);                                               \
   void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,              \
                   const Tensor& step);                                                          \
   void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s,                  \

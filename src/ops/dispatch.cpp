@@ -69,6 +69,9 @@ void fill(Tensor& t, double value) {
 void counter_add(Tensor& counter, int64_t delta) {
   KASMINA_ROUTE(counter.device(), counter_add, counter, delta);
 }
+void column_sums(const Tensor& x, Tensor& out) {
+  KASMINA_ROUTE(x.device(), column_sums, x, out);
+}
 void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
                 const Tensor& step) {
   KASMINA_ROUTE(plan.device(), adamw_step, plan, h, s, step);

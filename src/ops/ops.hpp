@@ -79,7 +79,13 @@ class StepGraph {
 // ---------------------------------------------------------------------------------------------
 
 void fill(Tensor& t, double value);                 // f32/f64/i32/i64
-void counter_add(Tensor& counter, int64_t delta);   // i64[1] += delta, on the device
+// Counters: i64[n], 1 <= n <= kMaxCounters; every element += delta, on the device, in one
+// launch (the trainer keeps its step and data cursor side by side and advances both at once).
+inline constexpr int64_t kMaxCounters = 64;
+void counter_add(Tensor& counter, int64_t delta);
+// out[c] = sum over r of x[r, c]; x f32 [R, C], out f32 [C]. Deterministic (fixed order; the CPU
+// twin accumulates in double). Reads x once and writes C floats: also the benchmarks' L2 flush.
+void column_sums(const Tensor& x, Tensor& out);
 
 // ---------------------------------------------------------------------------------------------
 // Linear layers (GEMMs; cuBLASLt with fused epilogues on CUDA, OpenBLAS on CPU)

@@ -144,3 +144,27 @@ TEST(EmergencyRollback, InjectedNanRollsBackGraftingSeedsAndTrainingCompletes) {
   EXPECT_GE(s.test.accuracy, 0.95);
   EXPECT_EQ(s.growth[0].rolled_back, 3);
 }
+
+// The loss guard runs only while a seed may be active: configs/spirals_seeds.yaml schedules its
+// first germinations at step 60, applied at that step's boundary, so a run that ends before has
+// no guarded step, and a longer run guards every step from 61 on.
+TEST(LossGuard, RunsOnlyWhileSeedsMayBeActive) {
+  auto accepted_after = [](int epochs) {
+    Overrides ov;
+    ov.sets = {"train.epochs=" + std::to_string(epochs)};
+    const Config cfg = load_config(source_root() + "/configs/spirals_seeds.yaml", ov);
+    const DataSplits data = load_data(cfg.data, cfg.seed);
+    Trainer t(cfg, data, Device::cpu());
+    Quiet q;
+    const TrainSummary s = t.run(q);
+    EXPECT_EQ(s.flagged_steps, 0);
+    const RunState st = t.capture_state();
+    return std::make_pair(st.get("guard/accepted").to_vector<int64_t>()[0], t.global_step());
+  };
+  const auto [before, steps_before] = accepted_after(1);  // 31 steps, all seeds dormant
+  EXPECT_EQ(steps_before, 31);
+  EXPECT_EQ(before, 0);
+  const auto [after, steps_after] = accepted_after(3);  // 93 steps
+  EXPECT_EQ(steps_after, 93);
+  EXPECT_EQ(after, 93 - 61);
+}

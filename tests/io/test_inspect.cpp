@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/inspect.hpp"
+#include "io/checksum.hpp"
 #include "io/checkpoint.hpp"
 #include "io/checkpoint_files.hpp"
 #include "io/hdf5_handle.hpp"
@@ -91,6 +92,12 @@ TEST(Inspect, CheckpointSummaryTextAndJson) {
   EXPECT_EQ(groups[0]["name"], "model.0");
   EXPECT_EQ(groups[0]["elements"], 16 * 8 + 16);
   EXPECT_EQ(groups[0]["tensors"][0]["shape"], json::array({16, 8}));
+  // Each tensor's crc32 is that of its bytes (the dataset checksum), so two checkpoints can be
+  // compared tensor by tensor.
+  const Tensor& w0 = *state.find_tensor(groups[0]["tensors"][0]["name"].get<std::string>());
+  EXPECT_EQ(groups[0]["tensors"][0]["crc32"].get<uint32_t>(),
+            crc32_update(0, w0.raw(), w0.nbytes()));
+  EXPECT_NE(groups[0]["tensors"][0]["crc32"], groups[1]["tensors"][0]["crc32"]);
   EXPECT_EQ(groups[1]["name"], "model.2");
   EXPECT_EQ(groups[1]["elements"], 4 * 16 + 4);
   int64_t total = 0;

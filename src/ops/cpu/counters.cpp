@@ -1,7 +1,9 @@
-// CPU twins of the elementwise utilities: fill a tensor with one value, add to a counter.
+// CPU twins of the elementwise utilities: fill a tensor with one value, add to a counter, sum
+// the columns of a matrix.
 #include <algorithm>
 
 #include "ops/backend_ops.hpp"
+#include "ops/cpu/column_sums.hpp"
 #include "ops/cpu/cpu_common.hpp"
 
 namespace kasmina::ops::cpu {
@@ -34,8 +36,19 @@ void fill(Tensor& t, double value) {
 }
 
 void counter_add(Tensor& counter, int64_t delta) {
-  check_tensor("counter_add", "counter", counter, DType::i64, {1});
-  counter.data<int64_t>()[0] += delta;
+  KASMINA_CHECK(counter.ndim() == 1 && counter.numel() >= 1 && counter.numel() <= kMaxCounters,
+                "counter_add: counter must be i64[n] with 1 <= n <= 64");
+  check_tensor("counter_add", "counter", counter, DType::i64, {counter.numel()});
+  int64_t* c = counter.data<int64_t>();
+  for (int64_t i = 0; i < counter.numel(); ++i) c[i] += delta;
+}
+
+void column_sums(const Tensor& x, Tensor& out) {
+  check_cpu_tensor("column_sums", "x", x);
+  check_dtype("column_sums", "x", x, DType::f32);
+  KASMINA_CHECK(x.ndim() == 2, "column_sums: x must be a matrix, got " + shape_str(x.shape()));
+  check_tensor("column_sums", "out", out, DType::f32, {x.dim(1)});
+  column_sums<float>(x.data<float>(), x.dim(0), x.dim(1), out.data<float>());
 }
 
 }  // namespace kasmina::ops::cpu

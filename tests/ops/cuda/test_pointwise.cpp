@@ -1,4 +1,5 @@
-// Standalone activations, dropout, fill, counter_add and gather_batch against the CPU twins.
+// Standalone activations, dropout, fill, counter_add, column_sums and gather_batch against the
+// CPU twins.
 #include <algorithm>
 #include <numeric>
 #include <random>
@@ -87,6 +88,29 @@ TEST_P(PointwiseVsCpu, FillAndCounter) {
     ops::counter_add(counter_gpu, delta);
   }
   EXPECT_TRUE(same("counter_add", counter_gpu, counter_cpu));
+  // A vector of counters, every element advanced by one launch; the largest allowed length.
+  std::vector<int64_t> start(static_cast<size_t>(ops::kMaxCounters));
+  std::iota(start.begin(), start.end(), -20);
+  Tensor many_cpu = Tensor::from_vector<int64_t>(start, {ops::kMaxCounters});
+  Tensor many_gpu = on_gpu(many_cpu);
+  ops::counter_add(many_cpu, 3);
+  ops::counter_add(many_gpu, 3);
+  EXPECT_TRUE(same("counter_add vector", many_gpu, many_cpu));
+  EXPECT_EQ(many_gpu.to(Device::cpu()).to_vector<int64_t>().back(), ops::kMaxCounters - 20 + 2);
+}
+
+TEST_P(PointwiseVsCpu, ColumnSums) {
+  const Shape shape = GetParam();
+  const Tensor x = random_f32(shape, 9000 + static_cast<uint64_t>(shape[0] * 31 + shape[1]));
+  Tensor cpu = Tensor::empty({shape[1]});
+  ops::column_sums(x, cpu);
+  Tensor g = poisoned({shape[1]}, DType::f32);
+  ops::column_sums(on_gpu(x), g);
+  // Float partial sums on the GPU against a double accumulation: ~sqrt(rows) ulps.
+  EXPECT_TRUE(close("column_sums", g, cpu, 1e-5));
+  Tensor again = poisoned({shape[1]}, DType::f32);
+  ops::column_sums(on_gpu(x), again);
+  EXPECT_TRUE(bitwise_equal("column_sums run to run", again, g));
 }
 
 INSTANTIATE_TEST_SUITE_P(Ops, PointwiseVsCpu, ::testing::ValuesIn(pointwise_shapes()),
