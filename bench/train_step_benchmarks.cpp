@@ -7,7 +7,8 @@
 // The same step with a dormant kasmina layer after each hidden layer (256 -> 16 seeds of 16,
 // 128 -> 8 seeds of 16, no germination) measures what an idle morphogenetic layer costs: its
 // counter dormant_overhead is (time with / time without) - 1, against the plain benchmark of the
-// same batch when that ran earlier in the same process.
+// same batch when that ran earlier in the same process. With every seed dormant the trainer runs
+// the step without the loss guard (Trainer::update_guard), so Trainer::train_step is that step.
 #include <map>
 #include <string>
 #include <vector>
