@@ -1,8 +1,9 @@
 // Fused backward of a morphogenetic layer, four launches:
 //  1. input gradient, copy: dx = dy over all seeds and rows (the coalesced stream kernel of
 //     morph_stream.cuh without statistics). Bytes: 8*B*S*C.
-//     Then, one block per seed, blended seeds overwrite their chunk with dy + alpha * J^T dy
-//     (others exit at once). Bytes: x, dy read and dx written for blended chunks only.
+//     Then blocks over (seed, 128-row group), blended seeds overwrite their chunk with
+//     dy + alpha * J^T dy (others exit at once; parameters staged in shared memory). Bytes: x,
+//     dy read and dx written for blended chunks only.
 //  2. blueprint gradients of training seeds, parallel over seeds and row groups: a partial
 //     kernel (grid S x ceil(B/64), seeds that do not train exit at once) has each lane sum its
 //     rows' parameter-gradient contributions in row order and the block add its lanes in lane
@@ -10,6 +11,8 @@
 //     adds the row groups in order into the slot's gradient region and writes grad_norm[s].
 //     Fixed orders throughout: deterministic without atomics.
 //     Bytes: read x (and dy) of training seeds' chunks, 4*S_train*groups*P of partials.
+#include <algorithm>
+
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/morph/morph_kernel_common.cuh"
@@ -25,40 +28,50 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kBlendThreads = 128;
+constexpr int kBlendRows = 128;
 constexpr int kGradLanes = 64;          // threads of a partial-gradient block
 constexpr int kGradRowsPerGroup = 64;   // rows per partial-gradient block
-constexpr int kGradSmemFloats = 11264;  // 44 KiB: one gradient slice per lane
+constexpr int kGradSmemFloats = 11264;  // 44 KiB: staged parameters + one gradient slice per lane
+constexpr int kGradStagedParamsMax = 2048;  // parameter regions up to this are staged in smem
 constexpr int kFoldThreads = 128;
 
-// One block per seed: blended seeds overwrite their chunk with dy + alpha * J^T dy; others exit.
+// Blocks over (seed, group of kBlendRows rows), one row per thread: blended seeds overwrite
+// their chunk with dy + alpha * J^T dy (the parameters staged in shared memory); others exit.
 template <int CMAX>
-__global__ void __launch_bounds__(kBlendThreads)
+__global__ void __launch_bounds__(kBlendRows)
     morph_backward_blend_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                 float* __restrict__ dx, int64_t B, int64_t H, BlueprintShape sh,
                                 SeedStateView st, PoolView<float> pool, bool vec) {
+  extern __shared__ float sparams[];
   const int32_t s = blockIdx.x;
   const float alpha = st.alpha[s];
   if (!stage_is_blended(st.stage[s]) || !(alpha > 0.0f)) return;
   const int32_t C = sh.chunk;
   const int32_t kind = st.blueprint[s];
-  const float* params = st.slot[s] >= 0 ? pool.at(st.slot[s], PoolRegion::params) : nullptr;
-  float g[CMAX], xr[CMAX], jt[CMAX], ga[CMAX];
-  for (int64_t r = threadIdx.x; r < B; r += kBlendThreads) {
-    const int64_t off = r * H + static_cast<int64_t>(s) * C;
-    load_chunk<CMAX>(dy + off, C, vec, g);
-    load_chunk<CMAX>(x + off, C, vec, xr);
-    KASMINA_MORPH_UNROLL
-    for (int c = 0; c < CMAX; ++c) {
-      jt[c] = 0.0f;
-      if (c < C) ga[c] = alpha * g[c];
-    }
-    blueprint_backward<CMAX, float>(kind, sh, params, xr, ga, jt, nullptr);
-    KASMINA_MORPH_UNROLL
-    for (int c = 0; c < CMAX; ++c)
-      if (c < C) g[c] = g[c] + jt[c];
-    store_chunk<CMAX>(dx + off, C, vec, g);
+  const bool has_params = st.slot[s] >= 0;
+  if (has_params) {
+    const float* gp = pool.at(st.slot[s], PoolRegion::params);
+    const int32_t P = blueprint_param_count(kind, sh);
+    for (int32_t i = threadIdx.x; i < P; i += kBlendRows) sparams[i] = gp[i];
   }
+  __syncthreads();
+  const float* params = has_params ? sparams : nullptr;
+  const int64_t r = static_cast<int64_t>(blockIdx.y) * kBlendRows + threadIdx.x;
+  if (r >= B) return;
+  float g[CMAX], xr[CMAX], jt[CMAX], ga[CMAX];
+  const int64_t off = r * H + static_cast<int64_t>(s) * C;
+  load_chunk<CMAX>(dy + off, C, vec, g);
+  load_chunk<CMAX>(x + off, C, vec, xr);
+  KASMINA_MORPH_UNROLL
+  for (int c = 0; c < CMAX; ++c) {
+    jt[c] = 0.0f;
+    if (c < C) ga[c] = alpha * g[c];
+  }
+  blueprint_backward<CMAX, float>(kind, sh, params, xr, ga, jt, nullptr);
+  KASMINA_MORPH_UNROLL
+  for (int c = 0; c < CMAX; ++c)
+    if (c < C) g[c] = g[c] + jt[c];
+  store_chunk<CMAX>(dx + off, C, vec, g);
 }
 
 // Row-group partial gradients of one seed: block (s, g) handles rows [g*R, (g+1)*R) of a
@@ -69,8 +82,9 @@ template <int CMAX>
 __global__ void __launch_bounds__(kGradLanes)
     morph_blueprint_grad_partial_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                         int64_t B, int64_t H, BlueprintShape sh, SeedStateView st,
-                                        PoolView<float> pool, bool vec, float* __restrict__ part) {
-  extern __shared__ float lanebuf[];
+                                        PoolView<float> pool, bool vec, bool stage_params,
+                                        int32_t lane_floats, float* __restrict__ part) {
+  extern __shared__ float grad_smem[];
   const int32_t s = blockIdx.x;
   const int32_t stage = st.stage[s];
   if (!stage_trains(stage) || st.slot[s] < 0) return;
@@ -80,9 +94,16 @@ __global__ void __launch_bounds__(kGradLanes)
   const int32_t P = blueprint_param_count(kind, sh);
   const int32_t stride = P | 1;
   const float* params = pool.at(st.slot[s], PoolRegion::params);
+  // [staged parameters (pool.region floats, when stage_params)] [lane slices (lane_floats)]
+  float* lanebuf = grad_smem + (stage_params ? pool.region : 0);
+  if (stage_params) {
+    for (int32_t i = threadIdx.x; i < P; i += kGradLanes) grad_smem[i] = params[i];
+    __syncthreads();
+    params = grad_smem;
+  }
   const float alpha = st.alpha[s];
   const float iso_scale = 2.0f / (static_cast<float>(B) * static_cast<float>(C));
-  int lanes = kGradSmemFloats / stride;
+  int lanes = lane_floats / stride;
   lanes = lanes < 1 ? 1 : (lanes > kGradLanes ? kGradLanes : lanes);
   const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kGradRowsPerGroup;
   const int64_t row_end = row0 + kGradRowsPerGroup < B ? row0 + kGradRowsPerGroup : B;
@@ -182,8 +203,11 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
         C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && aligned16(dx->raw());
     launch_morph_stream(dy.data<float>(), dx->data<float>(), B, H, L.seeds, C, false, 0.0f,
                         nullptr, st, "morph_backward_copy_kernel");
+    const dim3 blend_grid(static_cast<unsigned>(L.seeds),
+                          static_cast<unsigned>((B + kBlendRows - 1) / kBlendRows));
+    const size_t blend_smem = sizeof(float) * static_cast<size_t>(pv.region);
     dispatch_chunk(C, [&]<int CMAX>() {
-      morph_backward_blend_kernel<CMAX><<<L.seeds, kBlendThreads, 0, st>>>(
+      morph_backward_blend_kernel<CMAX><<<blend_grid, kBlendRows, blend_smem, st>>>(
           x.data<float>(), dy.data<float>(), dx->data<float>(), B, H, L.shape, sv, pv, vec);
     });
     KASMINA_LAUNCH_CHECK("morph_backward_blend_kernel");
@@ -194,11 +218,18 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
         context(L.device()),
         sizeof(float) * static_cast<size_t>(L.seeds) * static_cast<size_t>(groups) * pv.region));
     const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw());
-    const size_t smem = sizeof(float) * kGradSmemFloats;
+    // Shared memory: the parameters (when small enough) and one gradient slice per lane, no
+    // more than the widest blueprint of the layer needs (more resident blocks for small ones).
+    const bool stage_params = pv.region <= kGradStagedParamsMax;
+    const int32_t staged = stage_params ? pv.region : 0;
+    const int32_t lane_floats =
+        std::min(kGradSmemFloats - staged, kGradLanes * (pv.region | 1));
+    const size_t smem = sizeof(float) * static_cast<size_t>(staged + lane_floats);
     const dim3 grid(static_cast<unsigned>(L.seeds), static_cast<unsigned>(groups));
     dispatch_chunk(C, [&]<int CMAX>() {
       morph_blueprint_grad_partial_kernel<CMAX><<<grid, kGradLanes, smem, st>>>(
-          x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv, vec, part);
+          x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv, vec, stage_params,
+          lane_floats, part);
     });
     KASMINA_LAUNCH_CHECK("morph_blueprint_grad_partial_kernel");
     morph_blueprint_grad_fold_kernel<<<L.seeds, kFoldThreads, 0, st>>>(
