@@ -1,14 +1,13 @@
-// Fused backward of a morphogenetic layer, four launches:
-//  1. input gradient, copy: dx = dy over all seeds and rows (the coalesced stream kernel of
-//     morph_stream.cuh without statistics). Bytes: 8*B*S*C.
-//     Then blocks over (seed, 128-row group), blended seeds overwrite their chunk with
-//     dy + alpha * J^T dy (others exit at once; parameters staged in shared memory). Bytes: x,
-//     dy read and dx written for blended chunks only.
-//  2. blueprint gradients of training seeds, parallel over seeds and row groups: a partial
-//     kernel (grid S x ceil(B/64), seeds that do not train exit at once) has each lane sum its
-//     rows' parameter-gradient contributions in row order and the block add its lanes in lane
-//     order into a scratch partial per (seed, row group); a fold kernel (one block per seed)
-//     adds the row groups in order into the slot's gradient region and writes grad_norm[s].
+// Fused backward of a morphogenetic layer, three launches:
+//  1. input gradient: one launch of the stream kernel (kernels/morph/morph_stream.cuh): dx = dy
+//     for every seed at memory speed, blended seeds then get dy + alpha * J^T dy from the block
+//     that copied their tile. Bytes: 8*B*S*C + x of blended chunks.
+//  2. blueprint gradients of training seeds, parallel over groups of 8 seeds and row groups: a
+//     partial kernel (grid ceil(S/8) x ceil(B/64); a block compacts its training seeds and takes
+//     them in turn) has each lane sum its rows' parameter-gradient contributions in row order
+//     and the block add its lanes in lane order into a scratch partial per (seed, row group); a
+//     fold kernel (a block per 8 seeds) adds the row groups in order into the slot's gradient
+//     region and writes grad_norm[s].
 //     Fixed orders throughout: deterministic without atomics.
 //     Bytes: read x (and dy) of training seeds' chunks, 4*S_train*groups*P of partials.
 #include <algorithm>
@@ -28,56 +27,36 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kBlendRows = 128;
 constexpr int kGradLanes = 64;          // threads of a partial-gradient block
 constexpr int kGradRowsPerGroup = 64;   // rows per partial-gradient block
 constexpr int kGradSmemFloats = 11264;  // 44 KiB: staged parameters + one gradient slice per lane
 constexpr int kGradStagedParamsMax = 2048;  // parameter regions up to this are staged in smem
 constexpr int kFoldThreads = 128;
+constexpr int kGradSeedsPerBlock = 8;  // seeds scanned by one partial-gradient block
+constexpr int kFoldSeedsPerBlock = 8;  // seeds scanned by one fold block
 
-// Blocks over (seed, group of kBlendRows rows), one row per thread: blended seeds overwrite
-// their chunk with dy + alpha * J^T dy (the parameters staged in shared memory); others exit.
-template <int CMAX>
-__global__ void __launch_bounds__(kBlendRows)
-    morph_backward_blend_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                float* __restrict__ dx, int64_t B, int64_t H, BlueprintShape sh,
-                                SeedStateView st, PoolView<float> pool, bool vec) {
-  extern __shared__ float sparams[];
-  const int32_t s = blockIdx.x;
-  const float alpha = st.alpha[s];
-  if (!stage_is_blended(st.stage[s]) || !(alpha > 0.0f)) return;
-  const int32_t C = sh.chunk;
-  const int32_t kind = st.blueprint[s];
-  const bool has_params = st.slot[s] >= 0;
-  if (has_params) {
-    const float* gp = pool.at(st.slot[s], PoolRegion::params);
-    const int32_t P = blueprint_param_count(kind, sh);
-    for (int32_t i = threadIdx.x; i < P; i += kBlendRows) sparams[i] = gp[i];
+// Indices of the seeds in [s0, s0 + n) (n <= 32) that train (stage and slot), in seed order,
+// compacted by warp 0 into list; returns the count to every thread (ends with a block barrier).
+__device__ int training_seeds(const SeedStateView& st, int32_t s0, int n, int32_t* list,
+                              int* count) {
+  if (threadIdx.x < 32) {
+    const int t = static_cast<int>(threadIdx.x);
+    const int32_t s = s0 + t;
+    const bool trains = t < n && s < st.seeds && stage_trains(st.stage[s]) && st.slot[s] >= 0;
+    const unsigned m = __ballot_sync(0xffffffffu, trains);
+    if (trains) list[__popc(m & ((1u << t) - 1u))] = s;
+    if (t == 0) *count = __popc(m);
   }
   __syncthreads();
-  const float* params = has_params ? sparams : nullptr;
-  const int64_t r = static_cast<int64_t>(blockIdx.y) * kBlendRows + threadIdx.x;
-  if (r >= B) return;
-  float g[CMAX], xr[CMAX], jt[CMAX], ga[CMAX];
-  const int64_t off = r * H + static_cast<int64_t>(s) * C;
-  load_chunk<CMAX>(dy + off, C, vec, g);
-  load_chunk<CMAX>(x + off, C, vec, xr);
-  KASMINA_MORPH_UNROLL
-  for (int c = 0; c < CMAX; ++c) {
-    jt[c] = 0.0f;
-    if (c < C) ga[c] = alpha * g[c];
-  }
-  blueprint_backward<CMAX, float>(kind, sh, params, xr, ga, jt, nullptr);
-  KASMINA_MORPH_UNROLL
-  for (int c = 0; c < CMAX; ++c)
-    if (c < C) g[c] = g[c] + jt[c];
-  store_chunk<CMAX>(dx + off, C, vec, g);
+  return *count;
 }
 
-// Row-group partial gradients of one seed: block (s, g) handles rows [g*R, (g+1)*R) of a
-// training seed (others exit at once). Lane t accumulates its rows t, t+T, ... in order into its
-// own shared slice (odd stride: no bank conflicts in the fold); then thread i adds parameter i
-// over the lanes in a fixed order and writes it to part[(s * groups + g) * region + i].
+// Row-group partial gradients: block (b, g) handles rows [g*R, (g+1)*R) of the training seeds
+// among seeds [b*kGradSeedsPerBlock, (b+1)*kGradSeedsPerBlock), one after another (few blocks,
+// so the many seeds that do not train cost one stage read per block, not a block each). Per
+// seed: lane t accumulates its rows t, t+T, ... in order into its own shared slice (odd stride:
+// no bank conflicts in the fold); then thread i adds parameter i over the lanes in a fixed order
+// and writes it to part[(s * groups + g) * region + i].
 template <int CMAX>
 __global__ void __launch_bounds__(kGradLanes)
     morph_blueprint_grad_partial_kernel(const float* __restrict__ x, const float* __restrict__ dy,
@@ -85,95 +64,108 @@ __global__ void __launch_bounds__(kGradLanes)
                                         PoolView<float> pool, bool vec, bool stage_params,
                                         int32_t lane_floats, float* __restrict__ part) {
   extern __shared__ float grad_smem[];
-  const int32_t s = blockIdx.x;
-  const int32_t stage = st.stage[s];
-  if (!stage_trains(stage) || st.slot[s] < 0) return;
-  const bool isolated = stage_trains_isolated(stage);
+  __shared__ int32_t list[kGradSeedsPerBlock];
+  __shared__ int count;
+  const int n = training_seeds(st, static_cast<int32_t>(blockIdx.x) * kGradSeedsPerBlock,
+                               kGradSeedsPerBlock, list, &count);
   const int32_t C = sh.chunk;
-  const int32_t kind = st.blueprint[s];
-  const int32_t P = blueprint_param_count(kind, sh);
-  const int32_t stride = P | 1;
-  const float* params = pool.at(st.slot[s], PoolRegion::params);
-  // [staged parameters (pool.region floats, when stage_params)] [lane slices (lane_floats)]
-  float* lanebuf = grad_smem + (stage_params ? pool.region : 0);
-  if (stage_params) {
-    for (int32_t i = threadIdx.x; i < P; i += kGradLanes) grad_smem[i] = params[i];
-    __syncthreads();
-    params = grad_smem;
-  }
-  const float alpha = st.alpha[s];
   const float iso_scale = 2.0f / (static_cast<float>(B) * static_cast<float>(C));
-  int lanes = lane_floats / stride;
-  lanes = lanes < 1 ? 1 : (lanes > kGradLanes ? kGradLanes : lanes);
   const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kGradRowsPerGroup;
   const int64_t row_end = row0 + kGradRowsPerGroup < B ? row0 + kGradRowsPerGroup : B;
   const int lane = static_cast<int>(threadIdx.x);
-  if (lane < lanes) {
-    float* mine = lanebuf + lane * stride;
-    for (int i = 0; i < P; ++i) mine[i] = 0.0f;
-    for (int64_t r = row0 + lane; r < row_end; r += lanes) {
-      const int64_t off = r * H + static_cast<int64_t>(s) * C;
-      float xr[CMAX], g[CMAX];
-      load_chunk<CMAX>(x + off, C, vec, xr);
-      if (isolated) {
-        blueprint_delta<CMAX, float>(kind, sh, params, xr, g);
-        KASMINA_MORPH_UNROLL
-        for (int c = 0; c < CMAX; ++c)
-          if (c < C) g[c] = iso_scale * g[c];
-      } else {
-        load_chunk<CMAX>(dy + off, C, vec, g);
-        KASMINA_MORPH_UNROLL
-        for (int c = 0; c < CMAX; ++c)
-          if (c < C) g[c] = alpha * g[c];
+  // [staged parameters (pool.region floats, when stage_params)] [lane slices (lane_floats)]
+  float* lanebuf = grad_smem + (stage_params ? pool.region : 0);
+  for (int j = 0; j < n; ++j) {
+    const int32_t s = list[j];
+    const int32_t stage = st.stage[s];
+    const bool isolated = stage_trains_isolated(stage);
+    const int32_t kind = st.blueprint[s];
+    const int32_t P = blueprint_param_count(kind, sh);
+    const int32_t stride = P | 1;
+    const float* params = pool.at(st.slot[s], PoolRegion::params);
+    if (j > 0) __syncthreads();  // the previous seed's fold has read the shared memory
+    if (stage_params) {
+      for (int32_t i = lane; i < P; i += kGradLanes) grad_smem[i] = params[i];
+      __syncthreads();
+      params = grad_smem;
+    }
+    const float alpha = st.alpha[s];
+    int lanes = lane_floats / stride;
+    lanes = lanes < 1 ? 1 : (lanes > kGradLanes ? kGradLanes : lanes);
+    if (lane < lanes) {
+      float* mine = lanebuf + lane * stride;
+      for (int i = 0; i < P; ++i) mine[i] = 0.0f;
+      for (int64_t r = row0 + lane; r < row_end; r += lanes) {
+        const int64_t off = r * H + static_cast<int64_t>(s) * C;
+        float xr[CMAX], g[CMAX];
+        load_chunk<CMAX>(x + off, C, vec, xr);
+        if (isolated) {
+          blueprint_delta<CMAX, float>(kind, sh, params, xr, g);
+          KASMINA_MORPH_UNROLL
+          for (int c = 0; c < CMAX; ++c)
+            if (c < C) g[c] = iso_scale * g[c];
+        } else {
+          load_chunk<CMAX>(dy + off, C, vec, g);
+          KASMINA_MORPH_UNROLL
+          for (int c = 0; c < CMAX; ++c)
+            if (c < C) g[c] = alpha * g[c];
+        }
+        blueprint_backward<CMAX, float>(kind, sh, params, xr, g, nullptr, mine);
       }
-      blueprint_backward<CMAX, float>(kind, sh, params, xr, g, nullptr, mine);
     }
-  }
-  __syncthreads();
-  float* out = part + (static_cast<int64_t>(s) * gridDim.y + blockIdx.y) * pool.region;
-  // Four interleaved accumulators (lanes l % 4) combined as (a0 + a1) + (a2 + a3): a fixed
-  // order with four independent add chains instead of one.
-  for (int i = lane; i < P; i += kGradLanes) {
-    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-    int l = 0;
-    for (; l + 4 <= lanes; l += 4) {
-      a0 += lanebuf[l * stride + i];
-      a1 += lanebuf[(l + 1) * stride + i];
-      a2 += lanebuf[(l + 2) * stride + i];
-      a3 += lanebuf[(l + 3) * stride + i];
+    __syncthreads();
+    float* out = part + (static_cast<int64_t>(s) * gridDim.y + blockIdx.y) * pool.region;
+    // Four interleaved accumulators (lanes l % 4) combined as (a0 + a1) + (a2 + a3): a fixed
+    // order with four independent add chains instead of one.
+    for (int i = lane; i < P; i += kGradLanes) {
+      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+      int l = 0;
+      for (; l + 4 <= lanes; l += 4) {
+        a0 += lanebuf[l * stride + i];
+        a1 += lanebuf[(l + 1) * stride + i];
+        a2 += lanebuf[(l + 2) * stride + i];
+        a3 += lanebuf[(l + 3) * stride + i];
+      }
+      for (; l < lanes; ++l) a0 += lanebuf[l * stride + i];
+      out[i] = (a0 + a1) + (a2 + a3);
     }
-    for (; l < lanes; ++l) a0 += lanebuf[l * stride + i];
-    out[i] = (a0 + a1) + (a2 + a3);
   }
 }
 
-// One block per seed: adds the row-group partials in group order into the slot's gradient
-// region (zero past the parameter count) and writes grad_norm[s] (0 for seeds that do not train).
+// Block b folds seeds [b*kFoldSeedsPerBlock, ...): grad_norm = 0 for seeds that do not train;
+// for each training seed, the row-group partials are added in group order into the slot's
+// gradient region (zero past the parameter count) and grad_norm[s] is written.
 __global__ void __launch_bounds__(kFoldThreads)
     morph_blueprint_grad_fold_kernel(const float* __restrict__ part, int32_t groups,
                                      BlueprintShape sh, SeedStateView st, PoolView<float> pool,
                                      float* __restrict__ grad_norm) {
   using Reduce = cub::BlockReduce<float, kFoldThreads>;
   __shared__ typename Reduce::TempStorage reduce_tmp;
-  const int32_t s = blockIdx.x;
-  if (!stage_trains(st.stage[s]) || st.slot[s] < 0) {
-    if (threadIdx.x == 0) grad_norm[s] = 0.0f;
-    return;
-  }
-  const int32_t P = blueprint_param_count(st.blueprint[s], sh);
-  float* grad = pool.at(st.slot[s], PoolRegion::grad);
-  const float* mine = part + static_cast<int64_t>(s) * groups * pool.region;
-  float sq = 0.0f;
-  for (int i = threadIdx.x; i < pool.region; i += kFoldThreads) {
-    float acc = 0.0f;
-    if (i < P) {
-      for (int32_t g = 0; g < groups; ++g) acc += mine[static_cast<int64_t>(g) * pool.region + i];
+  __shared__ int32_t list[kFoldSeedsPerBlock];
+  __shared__ int count;
+  const int32_t s0 = static_cast<int32_t>(blockIdx.x) * kFoldSeedsPerBlock;
+  if (threadIdx.x < kFoldSeedsPerBlock && s0 + static_cast<int32_t>(threadIdx.x) < st.seeds)
+    grad_norm[s0 + threadIdx.x] = 0.0f;  // overwritten below for training seeds
+  const int n = training_seeds(st, s0, kFoldSeedsPerBlock, list, &count);
+  for (int j = 0; j < n; ++j) {
+    const int32_t s = list[j];
+    const int32_t P = blueprint_param_count(st.blueprint[s], sh);
+    float* grad = pool.at(st.slot[s], PoolRegion::grad);
+    const float* mine = part + static_cast<int64_t>(s) * groups * pool.region;
+    float sq = 0.0f;
+    for (int i = threadIdx.x; i < pool.region; i += kFoldThreads) {
+      float acc = 0.0f;
+      if (i < P) {
+        for (int32_t g = 0; g < groups; ++g)
+          acc += mine[static_cast<int64_t>(g) * pool.region + i];
+      }
+      grad[i] = acc;
+      sq += acc * acc;
     }
-    grad[i] = acc;
-    sq += acc * acc;
+    if (j > 0) __syncthreads();  // reduce_tmp reuse
+    const float total = Reduce(reduce_tmp).Sum(sq);
+    if (threadIdx.x == 0) grad_norm[s] = sqrtf(total);
   }
-  const float total = Reduce(reduce_tmp).Sum(sq);
-  if (threadIdx.x == 0) grad_norm[s] = sqrtf(total);
 }
 
 }  // namespace
@@ -199,18 +191,18 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const SeedStateView sv = morph_detail::state_view(L);
   const PoolView<float> pv = morph_detail::pool_view<float>(L);
   if (dx) {
-    const bool vec =
-        C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && aligned16(dx->raw());
-    launch_morph_stream(dy.data<float>(), dx->data<float>(), B, H, L.seeds, C, false, 0.0f,
-                        nullptr, st, "morph_backward_copy_kernel");
-    const dim3 blend_grid(static_cast<unsigned>(L.seeds),
-                          static_cast<unsigned>((B + kBlendRows - 1) / kBlendRows));
-    const size_t blend_smem = sizeof(float) * static_cast<size_t>(pv.region);
-    dispatch_chunk(C, [&]<int CMAX>() {
-      morph_backward_blend_kernel<CMAX><<<blend_grid, kBlendRows, blend_smem, st>>>(
-          x.data<float>(), dy.data<float>(), dx->data<float>(), B, H, L.shape, sv, pv, vec);
-    });
-    KASMINA_LAUNCH_CHECK("morph_backward_blend_kernel");
+    MorphStreamArgs a;
+    a.src = dy.data<float>();
+    a.dst = dx->data<float>();
+    a.x = x.data<float>();
+    a.B = B;
+    a.H = H;
+    a.S = L.seeds;
+    a.C = C;
+    a.sh = L.shape;
+    a.st = sv;
+    a.pool = pv;
+    launch_morph_stream<true>(a, st, "morph_stream_kernel (backward)");
   }
   if (param_grads) {
     const int32_t groups = static_cast<int32_t>((B + kGradRowsPerGroup - 1) / kGradRowsPerGroup);
@@ -225,14 +217,17 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     const int32_t lane_floats =
         std::min(kGradSmemFloats - staged, kGradLanes * (pv.region | 1));
     const size_t smem = sizeof(float) * static_cast<size_t>(staged + lane_floats);
-    const dim3 grid(static_cast<unsigned>(L.seeds), static_cast<unsigned>(groups));
+    const dim3 grid(static_cast<unsigned>((L.seeds + kGradSeedsPerBlock - 1) / kGradSeedsPerBlock),
+                    static_cast<unsigned>(groups));
     dispatch_chunk(C, [&]<int CMAX>() {
       morph_blueprint_grad_partial_kernel<CMAX><<<grid, kGradLanes, smem, st>>>(
           x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv, vec, stage_params,
           lane_floats, part);
     });
     KASMINA_LAUNCH_CHECK("morph_blueprint_grad_partial_kernel");
-    morph_blueprint_grad_fold_kernel<<<L.seeds, kFoldThreads, 0, st>>>(
+    morph_blueprint_grad_fold_kernel<<<
+        static_cast<unsigned>((L.seeds + kFoldSeedsPerBlock - 1) / kFoldSeedsPerBlock),
+        kFoldThreads, 0, st>>>(
         part, groups, L.shape, sv, pv, L.grad_norm.data<float>());
     KASMINA_LAUNCH_CHECK("morph_blueprint_grad_fold_kernel");
   }
