@@ -12,14 +12,18 @@ metrics=gpu__time_duration.sum,launch__registers_per_thread,launch__grid_size,la
 "$ncu" --graph-profiling node --launch-skip 400 --launch-count 60 --metrics "$metrics" --csv \
   "$bundle/bin/kasmina" train configs/fmnist_mlp.yaml --device cuda --set train.epochs=1 \
   --out "$out/prof-run" > "$out/ncu_train.csv" 2> "$out/ncu_train.err"
-"$ncu" -k regex:morph --launch-skip 20 --launch-count 40 --metrics "$metrics" --csv \
-  "$bundle/bin/kasmina" bench --device cuda --filter 'morph/' --min-time 0.05 \
-  > "$out/ncu_morph.csv" 2> "$out/ncu_morph.err"
+# Each morph benchmark on its own (warm-up launches skipped), so every kernel of it shows.
+for b in forward_telemetry/B512 forward_telemetry/B256 forward_backward; do
+  "$ncu" -k regex:morph --launch-skip 12 --launch-count 8 --metrics "$metrics" --csv \
+    "$bundle/bin/kasmina" bench --device cuda --filter "morph/$b" --min-time 0.01 \
+    >> "$out/ncu_morph.csv" 2>> "$out/ncu_morph.err"
+done
 python3 - "$out" <<'PY'
 import csv, sys, collections
 out = sys.argv[1]
 for name in ("ncu_train.csv", "ncu_morph.csv"):
     rows = [r for r in csv.reader(open(f"{out}/{name}")) if len(r) > 10]
+    rows = rows[:1] + [r for r in rows[1:] if r != rows[0]]  # one header per appended run
     if not rows: print(name, "no rows"); continue
     hdr = rows[0]; ki = hdr.index("Kernel Name"); mi = hdr.index("Metric Name"); vi = hdr.index("Metric Value"); ii = hdr.index("ID")
     per = collections.OrderedDict()
