@@ -23,13 +23,16 @@ import csv, sys, collections
 out = sys.argv[1]
 for name in ("ncu_train.csv", "ncu_morph.csv"):
     rows = [r for r in csv.reader(open(f"{out}/{name}")) if len(r) > 10]
-    rows = rows[:1] + [r for r in rows[1:] if r != rows[0]]  # one header per appended run
     if not rows: print(name, "no rows"); continue
     hdr = rows[0]; ki = hdr.index("Kernel Name"); mi = hdr.index("Metric Name"); vi = hdr.index("Metric Value"); ii = hdr.index("ID")
     per = collections.OrderedDict()
+    run = 0
     for r in rows[1:]:
-        per.setdefault((r[ii], r[ki][:70]), {})[r[mi]] = r[vi]
+        if r == hdr:  # the next appended run (its IDs start again at 0)
+            run += 1
+            continue
+        per.setdefault((run, r[ii], r[ki][:70]), {})[r[mi]] = r[vi]
     print("==", name)
-    for (i, k), m in list(per.items())[:40]:
+    for (run, i, k), m in list(per.items())[:60]:
         print(f"{i:>4} {k:70s} {m.get('gpu__time_duration.sum','?'):>10} ns  regs {m.get('launch__registers_per_thread','?'):>4} grid {m.get('launch__grid_size','?'):>7} blk {m.get('launch__block_size','?'):>5} dram {m.get('dram__bytes.sum','?')} dram% {m.get('dram__throughput.avg.pct_of_peak_sustained_elapsed','?')} occ% {m.get('sm__warps_active.avg.pct_of_peak_sustained_active','?')}")
 PY
