@@ -1,7 +1,7 @@
 // Fused backward of a morphogenetic layer, three launches:
 //  1. input gradient: one launch of the stream kernel (kernels/morph/morph_stream.cuh): dx = dy
-//     for every seed at memory speed, blended seeds then get dy + alpha * J^T dy from the block
-//     that copied their tile. Bytes: 8*B*S*C + x of blended chunks.
+//     for every seed at memory speed, dy + alpha * J^T dy for blended seeds from seed blocks
+//     that run beside the copy. Bytes: 8*B*S*C + x of blended chunks.
 //  2. blueprint gradients of training seeds, parallel over groups of 8 seeds and row groups: a
 //     partial kernel (grid ceil(S/8) x ceil(B/64); a block compacts its training seeds and takes
 //     them in turn) has each lane sum its rows' parameter-gradient contributions in row order

@@ -1,11 +1,11 @@
 // Fused forward of a morphogenetic layer: one launch of the stream kernel
-// (kernels/morph/morph_stream.cuh). out = x for every seed at memory speed (coalesced rows);
-// blended seeds (GRAFTING..FOSSILIZED, alpha > 0, not masked) get x + alpha * delta(x) from the
-// block that copied their tile; with statistics on, per-seed input statistics and the isolated
-// loss of TRAINING seeds per row tile, folded (f64, fixed order) into the step measurements and
-// the telemetry by the last block of each column.
-// Bytes: read x and write out once (8*B*S*C), x of active chunks again (L1/L2), 20*S*ceil(B/32)
-// of partials. Deterministic, no float atomics.
+// (kernels/morph/morph_stream.cuh). out = x for every seed at memory speed (coalesced rows),
+// x + alpha * delta(x) for blended seeds (GRAFTING..FOSSILIZED, alpha > 0, not masked) from
+// seed blocks that run beside the copy; with statistics on, per-seed input statistics and the
+// isolated loss of TRAINING seeds per row tile, folded (f64, fixed order) into the step
+// measurements and the telemetry by the last block of each column of seeds.
+// Bytes: read x and write out once (8*B*S*C), x of active chunks again, 20*S*ceil(B/32) of
+// partials. Deterministic, no float atomics.
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "kernels/morph/morph_stream.cuh"
 #include "ops/morph/morph_backend.hpp"
@@ -44,7 +44,6 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.dead_eps = opt.dead_eps;
   a.partials = L.partials.data<float>();
   a.tickets = L.tickets.data<int32_t>();
-  a.tiles = tiles;
   a.step_stats = L.step_stats.data<float>();
   a.telemetry = L.telemetry.data<double>();
   launch_morph_stream<false>(a, stream(L.device()), "morph_stream_kernel (forward)");

@@ -1,28 +1,32 @@
 // The one-launch pass of the morph forward and of the backward input gradient over a
 // [B, H = S*C] activation matrix.
 //
-// Forward  (kBackward = false): out = x for every seed; blended seeds (GRAFTING..FOSSILIZED,
-//   alpha > 0, not masked) then get x + alpha * delta(x); with statistics on, per-seed input
-//   statistics (sum, sum of squares, dead count, max |x|) and the isolated loss |delta|^2 of
-//   TRAINING seeds per row tile, folded into the step measurements and the telemetry by the
-//   last block of each column of blocks.
-// Backward (kBackward = true): dx = dy for every seed; blended seeds then get
-//   dy + alpha * J^T dy.
+// Forward  (kBackward = false): out = x for every seed, x + alpha * delta(x) for blended seeds
+//   (GRAFTING..FOSSILIZED, alpha > 0, not masked); with statistics on, per-seed input statistics
+//   (sum, sum of squares, dead count, max |x|) and the isolated loss |delta|^2 of TRAINING seeds
+//   per row tile, folded into the step measurements and the telemetry.
+// Backward (kBackward = true): dx = dy for every seed, dy + alpha * J^T dy for blended seeds.
 //
-// Layout. A block covers spb whole seeds (columns) and one kMorphRowsPerTile-row tile. Copy
-// phase: a thread owns W consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0
-// and the pointers are 16-byte aligned; else 1), consecutive threads own consecutive floats, so
-// a warp reads and writes 32*W contiguous floats; block (cols = spb * C / W, kStreamRowLanes);
-// each thread issues its kStreamRowsPerThread loads before its stores. Seed phase: the block's
-// active seeds (stage read at the start, compacted in seed order) are taken by its warps in
-// turn, one row of the tile per lane, the blueprint's parameters staged in the warp's shared
-// memory when they fit; it overwrites the chunks the copy wrote (after a block barrier).
-// Statistics: each thread accumulates its W columns; the block folds row lanes, then the seed's
-// columns, in a fixed order into partials[(tile * S + s) * kMorphPartialStats + k]; TRAINING
-// seeds add the tile's isolated loss at k = 4 (a fixed shuffle tree). After a fence each block
-// takes a ticket of its column; the last one folds the column's tiles in tile order (f64) and
-// resets the ticket. Deterministic: no float atomics, every order fixed.
+// One 1-D grid, two kinds of block, so that the latency-bound blueprint rows overlap the
+// bandwidth-bound copy instead of following it:
+//  - seed blocks (the first S * G, G = ceil(B / kSeedRows)): block (s, g) computes rows
+//    [g * kSeedRows, ...) of seed s, one per thread, with the blueprint's parameters staged in
+//    shared memory; seeds without row work leave at once. Blended rows are written here; the
+//    isolated loss of a TRAINING seed is summed per row tile (a warp is a tile: fixed shuffle
+//    tree) into partials[tile][s][4].
+//  - stream blocks (the rest): block (column c, tile t) copies the rows of tile t for the spb
+//    seeds of column c, except the chunks of blended seeds (their seed blocks write those), and
+//    with statistics on folds the tile's statistics per seed (row lanes, then the seed's
+//    columns, fixed order) into partials[t][s][0..3]. A thread owns W consecutive floats of a row
+//    (W = 4, one 16-byte access, when C % 4 == 0 and the pointers are 16-byte aligned; else 1),
+//    so a warp reads and writes 32*W contiguous floats; each thread issues its
+//    kStreamRowsPerThread loads before its stores.
+// With statistics on, every block of column c (its tiles' stream blocks and its seeds' seed
+// blocks) takes a ticket after a fence; the last one folds the column's seeds over all tiles in
+// tile order (f64) and resets the ticket. Deterministic: no float atomics, every order fixed,
+// and no two blocks write the same element.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/morph/morph_kernel_common.cuh"
@@ -35,53 +39,40 @@
 
 namespace kasmina::ops::cuda::morph_kernels {
 
+inline constexpr int kStreamThreads = 256;
 inline constexpr int kStreamCols = 64;
-inline constexpr int kStreamRowLanes = 4;
-inline constexpr int kStreamThreads = kStreamCols * kStreamRowLanes;
-inline constexpr int kStreamWarps = kStreamThreads / 32;
+inline constexpr int kStreamRowLanes = kStreamThreads / kStreamCols;
 inline constexpr int kStreamRowsPerThread = static_cast<int>(kMorphRowsPerTile) / kStreamRowLanes;
 inline constexpr int kStreamStats = 4;  // sum, sum of squares, dead count, max |x|
-inline constexpr int kStreamMaxSeeds = kStreamCols;  // spb <= 64
-inline constexpr int kWarpParamsMax = 512;  // parameter regions staged per warp up to this
-static_assert(kMorphRowsPerTile == 32, "a warp of the seed phase is one row tile");
+inline constexpr int kSeedRows = kStreamThreads;  // rows of a seed block, one per thread
+static_assert(kMorphRowsPerTile == 32, "a warp of a seed block is one row tile");
 static_assert(kMorphRowsPerTile % kStreamRowLanes == 0, "row tile must split over the lanes");
 static_assert(kStreamStats < kMorphPartialStats, "partials hold the statistics and the iso loss");
-
-// Launch geometry for chunk width C and vector width W.
-struct StreamGeometry {
-  int units;  // threads per seed in the copy phase (C / W)
-  int spb;    // seeds per block
-  int cols;   // threads per row lane (spb * units)
-};
-
-inline StreamGeometry stream_geometry(int32_t C, int W) {
-  StreamGeometry g{};
-  g.units = C / W;
-  g.spb = g.units >= kStreamCols ? 1 : kStreamCols / g.units;
-  g.cols = g.spb * g.units;
-  return g;
-}
 
 struct MorphStreamArgs {
   const float* src = nullptr;  // x (forward) or dy (backward)
   float* dst = nullptr;        // out or dx
-  const float* x = nullptr;    // the layer input (backward blend)
+  const float* x = nullptr;    // the layer input (seed blocks)
   int64_t B = 0, H = 0;
-  int32_t S = 0, C = 0, spb = 0;
+  int32_t S = 0, C = 0;
   morph::BlueprintShape sh;
   morph::SeedStateView st;
   morph::PoolView<float> pool;
   const uint8_t* mask = nullptr;
   bool use_mask = false;
-  bool collect = false;        // forward statistics
-  bool vec_chunk = false;      // 16-byte chunk accesses in the seed phase
-  bool stage_params = false;   // parameters staged per warp (region <= kWarpParamsMax)
+  bool collect = false;  // forward statistics
   float dead_eps = 0.0f;
   float* partials = nullptr;
-  int32_t* tickets = nullptr;  // [>= ceil(S / spb)], zero between launches
-  int64_t tiles = 0;
+  int32_t* tickets = nullptr;  // [>= columns], zero between launches
   float* step_stats = nullptr;
   double* telemetry = nullptr;
+  // Geometry (set by launch_morph_stream).
+  int32_t units = 0;        // stream threads per seed (C / W)
+  int32_t spb = 0;          // seeds per column
+  int32_t cols = 0;         // stream threads per row lane (spb * units)
+  int32_t seed_groups = 0;  // G
+  int64_t tiles = 0;
+  bool vec_chunk = false;   // 16-byte chunk accesses in seed blocks
 };
 
 template <int W>
@@ -113,187 +104,147 @@ struct StreamVec<1> {
   }
 };
 
-// Grid (ceil(S / spb), tiles), block (cols, kStreamRowLanes); dynamic shared memory as
-// stream_smem_bytes().
-template <int W, int CMAX, bool kBackward>
-__global__ void __launch_bounds__(kStreamThreads, 3) morph_stream_kernel(const MorphStreamArgs a) {
-  using V = typename StreamVec<W>::type;
-  extern __shared__ float stream_smem[];
-  __shared__ int32_t active[kStreamMaxSeeds];
-  __shared__ int32_t n_active;
-  __shared__ bool last_block;
-  const int units = a.C / W;
-  const int cols = blockDim.x;
-  const int col = threadIdx.x;
-  const int lane_y = threadIdx.y;
-  const int tid = lane_y * cols + col;
-  const int32_t s0 = blockIdx.x * a.spb;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kMorphRowsPerTile;
+// Whether seed s's output (forward) or input gradient (backward) is blended.
+template <bool kBackward>
+__device__ __forceinline__ bool seed_blended(const MorphStreamArgs& a, int32_t s) {
+  return morph::stage_is_blended(a.st.stage[s]) && a.st.alpha[s] > 0.0f &&
+         !(!kBackward && a.use_mask && a.mask[s] != 0);
+}
 
-  // Which of the block's seeds have row work (their stage loads overlap the copy below).
-  int32_t my_stage = 0;
-  bool my_active = false;
-  if (tid < a.spb && s0 + tid < a.S) {
-    const int32_t s = s0 + tid;
-    my_stage = a.st.stage[s];
-    const float alpha = a.st.alpha[s];
-    const bool blended = morph::stage_is_blended(my_stage) && alpha > 0.0f &&
-                         !(!kBackward && a.use_mask && a.mask[s] != 0);
-    const bool isolated = !kBackward && a.collect && morph::stage_trains_isolated(my_stage);
-    my_active = blended || isolated;
+// Seed block (s, g). Block-uniform control flow.
+template <int CMAX, bool kBackward>
+__device__ void morph_seed_block(const MorphStreamArgs& a, int32_t s, int32_t g, float* smem) {
+  const bool blended = seed_blended<kBackward>(a, s);
+  const bool isolated =
+      !kBackward && a.collect && morph::stage_trains_isolated(a.st.stage[s]);
+  if (!blended && !isolated) return;
+  const int32_t kind = a.st.blueprint[s];
+  const float alpha = a.st.alpha[s];
+  const float* params = nullptr;
+  if (a.st.slot[s] >= 0) {
+    const float* gp = a.pool.at(a.st.slot[s], morph::PoolRegion::params);
+    const int32_t P = morph::blueprint_param_count(kind, a.sh);
+    for (int32_t i = threadIdx.x; i < P; i += kSeedRows) smem[i] = gp[i];
+    params = smem;
   }
-
-  // Copy phase (+ statistics).
-  float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
-  const int32_t s_copy = s0 + col / units;
-  if (s_copy < a.S) {
-    const int64_t c0 = static_cast<int64_t>(s_copy) * a.C + static_cast<int64_t>(col % units) * W;
-    const V* in = reinterpret_cast<const V*>(a.src + c0);
-    V* out = reinterpret_cast<V*>(a.dst + c0);
-    const int64_t ld = a.H / W;
-    V v[kStreamRowsPerThread];
-#pragma unroll
-    for (int i = 0; i < kStreamRowsPerThread; ++i) {
-      const int64_t r = row0 + lane_y + static_cast<int64_t>(i) * kStreamRowLanes;
-      if (r < a.B) v[i] = __ldg(in + r * ld);
-    }
-#pragma unroll
-    for (int i = 0; i < kStreamRowsPerThread; ++i) {
-      const int64_t r = row0 + lane_y + static_cast<int64_t>(i) * kStreamRowLanes;
-      if (r < a.B) {
-        out[r * ld] = v[i];
-        if (!kBackward && a.collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
+  __syncthreads();
+  const int64_t r = static_cast<int64_t>(g) * kSeedRows + threadIdx.x;
+  float iso = 0.0f;
+  if (r < a.B) {
+    const int64_t off = r * a.H + static_cast<int64_t>(s) * a.C;
+    float xr[CMAX];
+    load_chunk<CMAX>(a.x + off, a.C, a.vec_chunk, xr);
+    if constexpr (kBackward) {
+      float gr[CMAX], ga[CMAX], jt[CMAX];
+      load_chunk<CMAX>(a.src + off, a.C, a.vec_chunk, gr);
+      KASMINA_MORPH_UNROLL
+      for (int c = 0; c < CMAX; ++c) {
+        jt[c] = 0.0f;
+        if (c < a.C) ga[c] = alpha * gr[c];
+      }
+      morph::blueprint_backward<CMAX, float>(kind, a.sh, params, xr, ga, jt, nullptr);
+      KASMINA_MORPH_UNROLL
+      for (int c = 0; c < CMAX; ++c)
+        if (c < a.C) gr[c] = gr[c] + jt[c];
+      store_chunk<CMAX>(a.dst + off, a.C, a.vec_chunk, gr);
+    } else {
+      float delta[CMAX];
+      morph::blueprint_delta<CMAX, float>(kind, a.sh, params, xr, delta);
+      if (isolated) {
+        KASMINA_MORPH_UNROLL
+        for (int c = 0; c < CMAX; ++c)
+          if (c < a.C) iso += delta[c] * delta[c];
+      }
+      if (blended) {
+        KASMINA_MORPH_UNROLL
+        for (int c = 0; c < CMAX; ++c)
+          if (c < a.C) xr[c] = xr[c] + alpha * delta[c];
+        store_chunk<CMAX>(a.dst + off, a.C, a.vec_chunk, xr);
       }
     }
   }
+  if (!isolated) return;
+  for (int o = 16; o > 0; o >>= 1) iso += __shfl_down_sync(0xffffffffu, iso, o);
+  const int64_t tile = (static_cast<int64_t>(g) * kSeedRows + threadIdx.x) / kMorphRowsPerTile;
+  if ((threadIdx.x & 31) == 0 && tile * kMorphRowsPerTile < a.B)
+    a.partials[(tile * a.S + s) * kMorphPartialStats + 4] = iso;
+}
 
-  // Compact the active seeds in seed order (warp 0 holds the flags: spb <= 64 needs two
-  // ballots).
-  if (tid < 32) {
-    const unsigned lo = __ballot_sync(0xffffffffu, my_active);
-    const bool hi_active = [&] {
-      const int t = tid + 32;
-      if (t >= a.spb || s0 + t >= a.S) return false;
-      const int32_t s = s0 + t;
-      const int32_t stg = a.st.stage[s];
-      const bool blended = morph::stage_is_blended(stg) && a.st.alpha[s] > 0.0f &&
-                           !(!kBackward && a.use_mask && a.mask[s] != 0);
-      return blended || (!kBackward && a.collect && morph::stage_trains_isolated(stg));
-    }();
-    const unsigned hi = __ballot_sync(0xffffffffu, hi_active);
-    if (my_active) active[__popc(lo & ((1u << tid) - 1u))] = s0 + tid;
-    if (hi_active) active[__popc(lo) + __popc(hi & ((1u << tid) - 1u))] = s0 + tid + 32;
-    if (tid == 0) n_active = __popc(lo) + __popc(hi);
+// Stream block (column, tile). Block-uniform control flow.
+template <int W, bool kBackward>
+__device__ void morph_stream_block(const MorphStreamArgs& a, int32_t column, int64_t tile,
+                                   float* smem) {
+  using V = typename StreamVec<W>::type;
+  const int cols = a.cols, units = a.units;
+  const int tid = static_cast<int>(threadIdx.x);
+  const bool worker = tid < cols * kStreamRowLanes;
+  const int col = tid % cols, lane_y = tid / cols;
+  const int32_t s0 = column * a.spb;
+  const int32_t s = s0 + col / units;
+  const int64_t row0 = tile * kMorphRowsPerTile;
+  const bool collect = !kBackward && a.collect;
+  float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
+  if (worker && s < a.S) {
+    const bool skip = seed_blended<kBackward>(a, s);  // its seed block writes the chunk
+    const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
+    const V* in = reinterpret_cast<const V*>(a.src + c0);
+    V* out = reinterpret_cast<V*>(a.dst + c0);
+    const int64_t ld = a.H / W;
+    if (!skip || collect) {
+      V v[kStreamRowsPerThread];
+#pragma unroll
+      for (int i = 0; i < kStreamRowsPerThread; ++i) {
+        const int64_t r = row0 + lane_y + static_cast<int64_t>(i) * kStreamRowLanes;
+        if (r < a.B) v[i] = __ldg(in + r * ld);
+      }
+#pragma unroll
+      for (int i = 0; i < kStreamRowsPerThread; ++i) {
+        const int64_t r = row0 + lane_y + static_cast<int64_t>(i) * kStreamRowLanes;
+        if (r < a.B) {
+          if (!skip) out[r * ld] = v[i];
+          if (collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
+        }
+      }
+    }
   }
-
-  float* red = stream_smem;  // [k][lane][col] then [k][col]
+  if (!collect) return;
+  float* red = smem;  // [k][lane][col], then [k][col]
   float* colred = red + kStreamStats * kStreamRowLanes * cols;
-  float* wparams = colred + kStreamStats * cols;  // kStreamWarps * region when staged
-  if (!kBackward && a.collect) {
+  if (worker) {
     red[(0 * kStreamRowLanes + lane_y) * cols + col] = sum;
     red[(1 * kStreamRowLanes + lane_y) * cols + col] = sq;
     red[(2 * kStreamRowLanes + lane_y) * cols + col] = dead;
     red[(3 * kStreamRowLanes + lane_y) * cols + col] = mx;
   }
-  __syncthreads();  // copies done (seed phase overwrites), flags and statistics visible
-  if (!kBackward && a.collect) {
-    if (lane_y < kStreamStats) {
-      const int k = lane_y;
-      float acc = red[(k * kStreamRowLanes) * cols + col];
-      for (int l = 1; l < kStreamRowLanes; ++l) {
-        const float v = red[(k * kStreamRowLanes + l) * cols + col];
-        acc = k == 3 ? fmaxf(acc, v) : acc + v;
-      }
-      colred[k * cols + col] = acc;
+  __syncthreads();
+  if (worker && lane_y < kStreamStats) {
+    const int k = lane_y;
+    float acc = red[(k * kStreamRowLanes) * cols + col];
+    for (int l = 1; l < kStreamRowLanes; ++l) {
+      const float v = red[(k * kStreamRowLanes + l) * cols + col];
+      acc = k == 3 ? fmaxf(acc, v) : acc + v;
     }
-    __syncthreads();
-    if (tid < kStreamStats * a.spb) {
-      const int k = tid / a.spb, q = tid % a.spb;
-      if (s0 + q < a.S) {
-        const float* c = colred + k * cols + q * units;
-        float acc = c[0];
-        for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];
-        a.partials[(static_cast<int64_t>(blockIdx.y) * a.S + s0 + q) * kMorphPartialStats + k] =
-            acc;
-      }
+    colred[k * cols + col] = acc;
+  }
+  __syncthreads();
+  if (tid < kStreamStats * a.spb) {
+    const int k = tid / a.spb, q = tid % a.spb;
+    if (s0 + q < a.S) {
+      const float* c = colred + k * cols + q * units;
+      float acc = c[0];
+      for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];
+      a.partials[(tile * a.S + s0 + q) * kMorphPartialStats + k] = acc;
     }
   }
+}
 
-  // Seed phase: full warp w takes active seeds w, w + nwarps, ...; lane = row of the tile.
-  const int warp = tid / 32, lane = tid % 32;
-  const int nwarps = static_cast<int>(blockDim.x * blockDim.y) / 32;  // full warps only
-  for (int i = warp < nwarps ? warp : n_active; i < n_active; i += nwarps) {
-    const int32_t s = active[i];
-    const int32_t stage = a.st.stage[s];
-    const float alpha = a.st.alpha[s];
-    const bool blended = morph::stage_is_blended(stage) && alpha > 0.0f &&
-                         !(!kBackward && a.use_mask && a.mask[s] != 0);
-    const bool isolated = !kBackward && a.collect && morph::stage_trains_isolated(stage);
-    const int32_t kind = a.st.blueprint[s];
-    const float* params = nullptr;
-    if (a.st.slot[s] >= 0) {
-      params = a.pool.at(a.st.slot[s], morph::PoolRegion::params);
-      if (a.stage_params) {
-        float* mine = wparams + warp * a.pool.region;
-        const int32_t P = morph::blueprint_param_count(kind, a.sh);
-        for (int32_t p = lane; p < P; p += 32) mine[p] = params[p];
-        __syncwarp();
-        params = mine;
-      }
-    }
-    const int64_t r = row0 + lane;
-    float iso = 0.0f;
-    if (r < a.B) {
-      const int64_t off = r * a.H + static_cast<int64_t>(s) * a.C;
-      float xr[CMAX];
-      load_chunk<CMAX>(a.x + off, a.C, a.vec_chunk, xr);
-      if constexpr (kBackward) {
-        float g[CMAX], ga[CMAX], jt[CMAX];
-        load_chunk<CMAX>(a.src + off, a.C, a.vec_chunk, g);
-        KASMINA_MORPH_UNROLL
-        for (int c = 0; c < CMAX; ++c) {
-          jt[c] = 0.0f;
-          if (c < a.C) ga[c] = alpha * g[c];
-        }
-        morph::blueprint_backward<CMAX, float>(kind, a.sh, params, xr, ga, jt, nullptr);
-        KASMINA_MORPH_UNROLL
-        for (int c = 0; c < CMAX; ++c)
-          if (c < a.C) g[c] = g[c] + jt[c];
-        store_chunk<CMAX>(a.dst + off, a.C, a.vec_chunk, g);
-      } else {
-        float delta[CMAX];
-        morph::blueprint_delta<CMAX, float>(kind, a.sh, params, xr, delta);
-        if (isolated) {
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < a.C) iso += delta[c] * delta[c];
-        }
-        if (blended) {
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < a.C) xr[c] = xr[c] + alpha * delta[c];
-          store_chunk<CMAX>(a.dst + off, a.C, a.vec_chunk, xr);
-        }
-      }
-    }
-    if (isolated) {  // the tile's isolated loss: a fixed shuffle tree, lane 0 writes it
-      for (int o = 16; o > 0; o >>= 1) iso += __shfl_down_sync(0xffffffffu, iso, o);
-      if (lane == 0)
-        a.partials[(static_cast<int64_t>(blockIdx.y) * a.S + s) * kMorphPartialStats + 4] = iso;
-    }
-    __syncwarp();  // the staged parameters are reused by the warp's next seed
-  }
-  if (kBackward || !a.collect) return;
-
-  // Last block of the column folds its seeds over all tiles.
-  __threadfence();
-  __syncthreads();
-  if (tid == 0) last_block = atomicAdd(a.tickets + blockIdx.x, 1) == static_cast<int>(gridDim.y) - 1;
-  __syncthreads();
-  if (!last_block) return;
-  __threadfence();
-  for (int q = warp < nwarps ? warp : a.spb; q < a.spb; q += nwarps) {
-    const int32_t s = s0 + q;
+// The column's seeds over all tiles, by the column's last block (warps over seeds, lanes over
+// tiles in order, a fixed xor-shuffle tree).
+__device__ inline void morph_fold_column(const MorphStreamArgs& a, int32_t column) {
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  constexpr int kWarps = kStreamThreads / 32;
+  for (int q = warp; q < a.spb; q += kWarps) {
+    const int32_t s = column * a.spb + q;
     if (s >= a.S) break;
     const bool isolated = morph::stage_trains_isolated(a.st.stage[s]);
     double fs = 0.0, fq = 0.0, fd = 0.0, fm = 0.0, fi = 0.0;
@@ -324,36 +275,64 @@ __global__ void __launch_bounds__(kStreamThreads, 3) morph_stream_kernel(const M
       tel[4] = fmax(tel[4], fm);
     }
   }
-  if (tid == 0) a.tickets[blockIdx.x] = 0;
 }
 
-// Statistics scratch ([k][lane][col] and [k][col]; reserved in every mode, so the staged
-// parameters have one offset) plus kStreamWarps parameter regions when staged.
-inline size_t stream_smem_bytes(const StreamGeometry& g, bool stage_params, int32_t region) {
-  size_t floats = static_cast<size_t>(kStreamStats) * (kStreamRowLanes + 1) * g.cols;
-  if (stage_params) floats += static_cast<size_t>(kStreamWarps) * region;
-  return sizeof(float) * floats;
+template <int W, int CMAX, bool kBackward>
+__global__ void __launch_bounds__(kStreamThreads, 2) morph_stream_kernel(const MorphStreamArgs a) {
+  extern __shared__ float stream_smem[];
+  __shared__ bool last_block;
+  const int64_t seed_blocks = static_cast<int64_t>(a.S) * a.seed_groups;
+  int32_t column;
+  if (static_cast<int64_t>(blockIdx.x) < seed_blocks) {
+    const int32_t s = static_cast<int32_t>(blockIdx.x / a.seed_groups);
+    column = s / a.spb;
+    morph_seed_block<CMAX, kBackward>(a, s, static_cast<int32_t>(blockIdx.x % a.seed_groups),
+                                      stream_smem);
+  } else {
+    const int64_t j = static_cast<int64_t>(blockIdx.x) - seed_blocks;
+    column = static_cast<int32_t>(j / a.tiles);
+    morph_stream_block<W, kBackward>(a, column, j % a.tiles, stream_smem);
+  }
+  if (kBackward || !a.collect) return;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    const int32_t in_column = min(a.spb, a.S - column * a.spb);
+    const int32_t expected = static_cast<int32_t>(a.tiles) + in_column * a.seed_groups;
+    last_block = atomicAdd(a.tickets + column, 1) == expected - 1;
+  }
+  __syncthreads();
+  if (!last_block) return;
+  __threadfence();
+  morph_fold_column(a, column);
+  if (threadIdx.x == 0) a.tickets[column] = 0;
 }
 
-// Fills the geometry-dependent fields of `a` (spb, stage_params, vec_chunk) and launches.
+// Fills the geometry of `a` and launches the kernel.
 template <bool kBackward>
 void launch_morph_stream(MorphStreamArgs a, cudaStream_t stream, const char* what) {
-  const bool vec = a.C % 4 == 0 && aligned16(a.src) && aligned16(a.dst) &&
-                   (a.x == nullptr || aligned16(a.x));
+  const bool vec = a.C % 4 == 0 && aligned16(a.src) && aligned16(a.dst) && aligned16(a.x);
   const int W = vec ? 4 : 1;
-  const StreamGeometry g = stream_geometry(a.C, W);
-  a.spb = g.spb;
+  a.units = a.C / W;
+  a.spb = a.units >= kStreamCols ? 1 : kStreamCols / a.units;
+  a.cols = a.spb * a.units;
+  a.seed_groups = static_cast<int32_t>((a.B + kSeedRows - 1) / kSeedRows);
+  a.tiles = (a.B + kMorphRowsPerTile - 1) / kMorphRowsPerTile;
   a.vec_chunk = vec;
-  a.stage_params = a.pool.region <= kWarpParamsMax;
-  const dim3 grid(static_cast<unsigned>((a.S + g.spb - 1) / g.spb),
-                  static_cast<unsigned>((a.B + kMorphRowsPerTile - 1) / kMorphRowsPerTile));
-  const dim3 block(static_cast<unsigned>(g.cols), kStreamRowLanes);
-  const size_t smem = stream_smem_bytes(g, a.stage_params, a.pool.region);
+  const int64_t columns = (a.S + a.spb - 1) / a.spb;
+  const int64_t blocks = static_cast<int64_t>(a.S) * a.seed_groups + columns * a.tiles;
+  // Shared memory: the stream blocks' statistics scratch or a seed block's parameters.
+  const size_t smem =
+      sizeof(float) * std::max<size_t>(static_cast<size_t>(kStreamStats) * (kStreamRowLanes + 1) *
+                                           static_cast<size_t>(a.cols),
+                                       static_cast<size_t>(a.pool.region));
   dispatch_chunk(a.C, [&]<int CMAX>() {
     if (vec)
-      morph_stream_kernel<4, CMAX, kBackward><<<grid, block, smem, stream>>>(a);
+      morph_stream_kernel<4, CMAX, kBackward>
+          <<<static_cast<unsigned>(blocks), kStreamThreads, smem, stream>>>(a);
     else
-      morph_stream_kernel<1, CMAX, kBackward><<<grid, block, smem, stream>>>(a);
+      morph_stream_kernel<1, CMAX, kBackward>
+          <<<static_cast<unsigned>(blocks), kStreamThreads, smem, stream>>>(a);
   });
   KASMINA_LAUNCH_CHECK(what);
 }
