@@ -1,7 +1,7 @@
 // Fused backward of a morphogenetic layer, three launches:
-//  1. input gradient: one launch of the stream kernel (kernels/morph/morph_stream.cuh): dx = dy
-//     for every seed at memory speed, dy + alpha * J^T dy for blended seeds from seed blocks
-//     that run beside the copy. Bytes: 8*B*S*C + x of blended chunks.
+//  1. input gradient: one launch (morph_input_grad_kernel, kernels/morph/morph_stream.cuh):
+//     dx = dy for every seed at memory speed, dy + alpha * J^T dy for blended seeds from seed
+//     blocks that run beside the copy. Bytes: 8*B*S*C + x of blended chunks.
 //  2. blueprint gradients of training seeds, parallel over groups of 8 seeds and row groups: a
 //     partial kernel (grid ceil(S/8) x ceil(B/64); a block compacts its training seeds and takes
 //     them in turn) has each lane sum its rows' parameter-gradient contributions in row order
@@ -191,9 +191,9 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const SeedStateView sv = morph_detail::state_view(L);
   const PoolView<float> pv = morph_detail::pool_view<float>(L);
   if (dx) {
-    MorphStreamArgs a;
-    a.src = dy.data<float>();
-    a.dst = dx->data<float>();
+    MorphInputGradArgs a;
+    a.dy = dy.data<float>();
+    a.dx = dx->data<float>();
     a.x = x.data<float>();
     a.B = B;
     a.H = H;
@@ -202,7 +202,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     a.sh = L.shape;
     a.st = sv;
     a.pool = pv;
-    launch_morph_stream<true>(a, st, "morph_stream_kernel (backward)");
+    launch_morph_input_grad(a, st);
   }
   if (param_grads) {
     const int32_t groups = static_cast<int32_t>((B + kGradRowsPerGroup - 1) / kGradRowsPerGroup);

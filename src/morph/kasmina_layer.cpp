@@ -114,7 +114,6 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   buf_.telemetry = Tensor::zeros({S, ops::kMorphTelemetryStats}, DType::f64, dev);
   buf_.grad_norm = Tensor::zeros({S}, DType::f32, dev);
   buf_.eval_zero = Tensor::zeros({S}, DType::u8, dev);
-  buf_.tickets = Tensor::zeros({S}, DType::i32, dev);
   buf_.command_capacity = cfg_.command_capacity;
   buf_.event_capacity = cfg_.event_capacity;
   const int64_t cmd_bytes = sizeof(CommandBufferHeader) +

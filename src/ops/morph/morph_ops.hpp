@@ -38,7 +38,6 @@ struct MorphLayerBuffers {
   Tensor telemetry;         // f64 [S, kMorphTelemetryStats] (accumulates)
   Tensor grad_norm;         // f32 [S] blueprint gradient norm of the last backward
   Tensor eval_zero;         // u8 [S]: 1 = alpha forced to 0 in masked evaluation
-  Tensor tickets;           // i32 [S], zero between launches (CUDA forward: last-block fold)
   Tensor commands;          // u8: CommandBufferHeader + command_capacity MorphCommand
   Tensor events;            // u8: EventRingHeader + event_capacity MorphEvent
   int32_t command_capacity = 0;
