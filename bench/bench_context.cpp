@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "core/git_commit.hpp"
 #include "kasmina_build_config.hpp"
 #include "ops/ops.hpp"
 
@@ -27,7 +28,7 @@ std::string cpu_model_name() {
 std::vector<std::pair<std::string, std::string>> run_context(Device dev) {
   std::vector<std::pair<std::string, std::string>> ctx = {
       {kCtxVersion, KASMINA_VERSION},
-      {kCtxGitCommit, KASMINA_GIT_COMMIT},
+      {kCtxGitCommit, git_commit()},
       {kCtxBuildType, KASMINA_BUILD_TYPE},
       {kCtxDevice, dev.str()},
   };

@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/inspect.hpp"
 #include "core/error.hpp"
+#include "core/git_commit.hpp"
 #include "kasmina_build_config.hpp"
 
 namespace kasmina::cli {
@@ -14,7 +15,7 @@ namespace kasmina::cli {
 int run(int argc, char** argv) {
   CLI::App app{"kasmina: morphogenetic training — networks that grow capacity while they train"};
   app.set_version_flag("--version",
-                       std::string("kasmina ") + KASMINA_VERSION + " (" + KASMINA_GIT_COMMIT +
+                       std::string("kasmina ") + KASMINA_VERSION + " (" + git_commit() +
                            ", " + KASMINA_BUILD_TYPE + ", CUDA " +
                            (KASMINA_HAS_CUDA ? "enabled" : "disabled") + ")");
   app.require_subcommand(1);
