@@ -156,8 +156,7 @@ __global__ void __launch_bounds__(kFoldThreads)
     for (int i = threadIdx.x; i < pool.region; i += kFoldThreads) {
       float acc = 0.0f;
       if (i < P) {
-        for (int32_t g = 0; g < groups; ++g)
-          acc += mine[static_cast<int64_t>(g) * pool.region + i];
+        for (int32_t g = 0; g < groups; ++g) acc += mine[static_cast<int64_t>(g) * pool.region + i];
       }
       grad[i] = acc;
       sq += acc * acc;
@@ -214,21 +213,20 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     // more than the widest blueprint of the layer needs (more resident blocks for small ones).
     const bool stage_params = pv.region <= kGradStagedParamsMax;
     const int32_t staged = stage_params ? pv.region : 0;
-    const int32_t lane_floats =
-        std::min(kGradSmemFloats - staged, kGradLanes * (pv.region | 1));
+    const int32_t lane_floats = std::min(kGradSmemFloats - staged, kGradLanes * (pv.region | 1));
     const size_t smem = sizeof(float) * static_cast<size_t>(staged + lane_floats);
     const dim3 grid(static_cast<unsigned>((L.seeds + kGradSeedsPerBlock - 1) / kGradSeedsPerBlock),
                     static_cast<unsigned>(groups));
     dispatch_chunk(C, [&]<int CMAX>() {
-      morph_blueprint_grad_partial_kernel<CMAX><<<grid, kGradLanes, smem, st>>>(
-          x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv, vec, stage_params,
-          lane_floats, part);
+      morph_blueprint_grad_partial_kernel<CMAX>
+          <<<grid, kGradLanes, smem, st>>>(x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv,
+                                           vec, stage_params, lane_floats, part);
     });
     KASMINA_LAUNCH_CHECK("morph_blueprint_grad_partial_kernel");
-    morph_blueprint_grad_fold_kernel<<<
-        static_cast<unsigned>((L.seeds + kFoldSeedsPerBlock - 1) / kFoldSeedsPerBlock),
-        kFoldThreads, 0, st>>>(
-        part, groups, L.shape, sv, pv, L.grad_norm.data<float>());
+    morph_blueprint_grad_fold_kernel<<<static_cast<unsigned>((L.seeds + kFoldSeedsPerBlock - 1) /
+                                                             kFoldSeedsPerBlock),
+                                       kFoldThreads, 0, st>>>(part, groups, L.shape, sv, pv,
+                                                              L.grad_norm.data<float>());
     KASMINA_LAUNCH_CHECK("morph_blueprint_grad_fold_kernel");
   }
 }

@@ -5,10 +5,10 @@
 //   blended chunks.
 // morph_input_grad_kernel (backward): dx = dy for every seed and dy + alpha * J^T dy for blended
 //   seeds in one launch with two kinds of block, so that the latency-bound blueprint rows overlap
-//   the bandwidth-bound copy: seed blocks (the first S * G, G = ceil(B / kInputGradSeedRows); block (s, g)
-//   computes rows [g * kInputGradSeedRows, ...) of a blended seed, one per thread, parameters staged in
-//   shared memory; other seeds leave at once) and copy blocks that skip the blended chunks (no
-//   two blocks write the same element).
+//   the bandwidth-bound copy: seed blocks (the first S * G, G = ceil(B / kInputGradSeedRows); block
+//   (s, g) computes rows [g * kInputGradSeedRows, ...) of a blended seed, one per thread,
+//   parameters staged in shared memory; other seeds leave at once) and copy blocks that skip the
+//   blended chunks (no two blocks write the same element).
 //
 // Copy layout (both): a block covers spb whole seeds (a column) and one kMorphRowsPerTile-row
 // tile; a thread owns W consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0
@@ -21,12 +21,12 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "ops/cuda/cuda_common.hpp"
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
 #include "morph/seed_state.hpp"
 #include "morph/stage.hpp"
+#include "ops/cuda/cuda_common.hpp"
 #include "ops/morph/morph_ops.hpp"
 
 namespace kasmina::ops::cuda::morph_kernels {
@@ -89,9 +89,9 @@ struct StreamVec<1> {
 // when `stats`.
 template <int W>
 __device__ __forceinline__ void copy_rows(const float* __restrict__ src, float* __restrict__ dst,
-                                          int64_t B, int64_t H, int64_t c0, int64_t row0,
-                                          int lane, bool skip, bool stats, float dead_eps,
-                                          float& sum, float& sq, float& dead, float& mx) {
+                                          int64_t B, int64_t H, int64_t c0, int64_t row0, int lane,
+                                          bool skip, bool stats, float dead_eps, float& sum,
+                                          float& sq, float& dead, float& mx) {
   using V = typename StreamVec<W>::type;
   const V* in = reinterpret_cast<const V*>(src + c0);
   V* out = reinterpret_cast<V*>(dst + c0);
@@ -186,7 +186,6 @@ inline void launch_morph_stream(const float* src, float* dst, int64_t B, int64_t
   KASMINA_LAUNCH_CHECK(what);
 }
 
-
 // Arguments of the one-launch input gradient.
 struct MorphInputGradArgs {
   const float* dy = nullptr;
@@ -248,8 +247,7 @@ __global__ void __launch_bounds__(kStreamThreads, 2)
   const int64_t seed_blocks = static_cast<int64_t>(a.S) * a.seed_groups;
   if (static_cast<int64_t>(blockIdx.x) < seed_blocks) {
     input_grad_seed_block<CMAX>(a, static_cast<int32_t>(blockIdx.x / a.seed_groups),
-                                static_cast<int32_t>(blockIdx.x % a.seed_groups),
-                                grad_stream_smem);
+                                static_cast<int32_t>(blockIdx.x % a.seed_groups), grad_stream_smem);
     return;
   }
   const int64_t j = static_cast<int64_t>(blockIdx.x) - seed_blocks;

@@ -14,10 +14,9 @@ namespace kasmina::cli {
 
 int run(int argc, char** argv) {
   CLI::App app{"kasmina: morphogenetic training — networks that grow capacity while they train"};
-  app.set_version_flag("--version",
-                       std::string("kasmina ") + KASMINA_VERSION + " (" + git_commit() +
-                           ", " + KASMINA_BUILD_TYPE + ", CUDA " +
-                           (KASMINA_HAS_CUDA ? "enabled" : "disabled") + ")");
+  app.set_version_flag("--version", std::string("kasmina ") + KASMINA_VERSION + " (" +
+                                        git_commit() + ", " + KASMINA_BUILD_TYPE + ", CUDA " +
+                                        (KASMINA_HAS_CUDA ? "enabled" : "disabled") + ")");
   app.require_subcommand(1);
   int exit_code = 0;
   add_train_command(app, exit_code);

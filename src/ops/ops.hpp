@@ -78,7 +78,7 @@ class StepGraph {
 // Elementwise utilities
 // ---------------------------------------------------------------------------------------------
 
-void fill(Tensor& t, double value);                 // f32/f64/i32/i64
+void fill(Tensor& t, double value);  // f32/f64/i32/i64
 // Counters: i64[n], 1 <= n <= kMaxCounters; every element += delta, on the device, in one
 // launch (the trainer keeps its step and data cursor side by side and advances both at once).
 inline constexpr int64_t kMaxCounters = 64;
@@ -99,7 +99,8 @@ const char* activation_name(Activation a);
 
 // Saved state of a fused linear layer for its backward pass; contents are backend-defined
 // (pre-activation values on CPU; cuBLASLt's aux format on CUDA). Undefined tensor for `none`.
-Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt = DType::f32);
+Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev,
+                       DType dt = DType::f32);
 
 // y = act(x · Wᵀ + b).  x [M,K], w [N,K], b [N], y [M,N]; aux from make_linear_aux(M, N, act).
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
@@ -133,9 +134,8 @@ void activation_backward(Activation act, const Tensor& dy, const Tensor& x, Tens
 void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                        Tensor& y, Tensor& mean, Tensor& rstd);
 // dx [M,N]; dgamma, dbeta [N] (overwritten; reduction over rows is deterministic).
-void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                        const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
-                        Tensor& dbeta);
+void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                        const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 
 // ---------------------------------------------------------------------------------------------
 // Dropout (inverted): y = x * keep / (1 - p), keep = u >= p with u = philox_uniform_at(seed,
@@ -208,7 +208,8 @@ struct SgdHyper {
 // AdamW (decoupled decay, PyTorch semantics):
 //   p -= lr*wd*p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;
 //   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
-// SGD (PyTorch semantics): g += wd p;  m = mom m + g (m = g at t = 1);  d = nesterov ? g + mom m : m;
+// SGD (PyTorch semantics): g += wd p;  m = mom m + g (m = g at t = 1);  d = nesterov ? g + mom m :
+// m;
 //   p -= lr d
 void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
                 const Tensor& step);

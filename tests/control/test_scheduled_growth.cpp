@@ -26,7 +26,8 @@ std::string source_root() {
 TrainSummary run_config(const std::string& name, const std::vector<std::string>& sets) {
   Overrides ov;
   ov.sets = sets;
-  if (const char* d = std::getenv("KASMINA_DATA_DIR")) ov.sets.push_back(string_override("data.dir", d));
+  if (const char* d = std::getenv("KASMINA_DATA_DIR"))
+    ov.sets.push_back(string_override("data.dir", d));
   const Config cfg = load_config(source_root() + "/configs/" + name, ov);
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer t(cfg, data, Device::cpu());
@@ -46,10 +47,9 @@ std::vector<Stage> walk(const TrainSummary& s, int layer, int seed) {
   return stages;
 }
 
-const std::vector<Stage> kFullWalk = {Stage::dormant,       Stage::germinated, Stage::training,
-                                      Stage::grafting,      Stage::stabilization,
-                                      Stage::evaluating,    Stage::fine_tuning,
-                                      Stage::fossilized};
+const std::vector<Stage> kFullWalk = {Stage::dormant,     Stage::germinated,    Stage::training,
+                                      Stage::grafting,    Stage::stabilization, Stage::evaluating,
+                                      Stage::fine_tuning, Stage::fossilized};
 
 }  // namespace
 
@@ -60,7 +60,7 @@ TEST(ScheduledGrowth, SpiralsFossilizesAndCulls) {
   EXPECT_EQ(walk(s, 0, 7), kFullWalk);
   // Layer 1's gate cannot be passed: TRAINING times out, the seed is culled and released.
   EXPECT_EQ(walk(s, 1, 2), (std::vector<Stage>{Stage::dormant, Stage::germinated, Stage::training,
-                                                Stage::culled, Stage::dormant}));
+                                               Stage::culled, Stage::dormant}));
   EXPECT_GE(s.growth[0].fossilized, 1);
   EXPECT_EQ(s.growth[1].culled, 1);
   EXPECT_EQ(s.growth[0].stage_counts[static_cast<int>(Stage::fossilized)], s.growth[0].fossilized);

@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/inspect.hpp"
-#include "io/checksum.hpp"
 #include "io/checkpoint.hpp"
 #include "io/checkpoint_files.hpp"
+#include "io/checksum.hpp"
 #include "io/hdf5_handle.hpp"
 #include "io/hdf5_io.hpp"
 #include "io/telemetry_writer.hpp"

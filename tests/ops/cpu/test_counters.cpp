@@ -49,8 +49,8 @@ TEST(CpuCounterAdd, AddsOnEveryCounterOfAVector) {
 }
 
 TEST(CpuColumnSums, SumsEveryColumn) {
-  Tensor x = Tensor::from_vector<float>({1.0f, 2.0f, 3.0f, -4.0f, 0.5f, 1e8f, 4.0f, 0.25f, -1e8f},
-                                        {3, 3});
+  Tensor x =
+      Tensor::from_vector<float>({1.0f, 2.0f, 3.0f, -4.0f, 0.5f, 1e8f, 4.0f, 0.25f, -1e8f}, {3, 3});
   Tensor out = Tensor::empty({3});
   cpu::column_sums(x, out);
   // Accumulated in double: 1e8 + 1 - 1e8 keeps the 3 that float32 arithmetic would lose.
