@@ -52,6 +52,9 @@ fi
 if [ $resume = 1 ]; then  # CUDA resume equality (scripts/gpu_resume_check.sh)
   step resume-spirals-seeds bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/spirals_seeds.yaml "$out/resume-spirals" 10
   step resume-fmnist bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/fmnist_mlp.yaml "$out/resume-fmnist" 0
+  # From inside an epoch (31 and 468 steps per epoch): cursor, partial loss sums, guard mark.
+  step resume-spirals-mid-epoch bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/spirals_seeds.yaml "$out/resume-spirals-mid" 7 322
+  step resume-fmnist-mid-epoch bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/fmnist_mlp.yaml "$out/resume-fmnist-mid" 100 4700
 fi
 if [ -n "$sanitize" ]; then
   cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)

@@ -3,13 +3,15 @@
 # resumed from a checkpoint in the middle; compares the final summaries bit for bit and, on a
 # difference, names the tensors that differ in the first checkpoint both runs wrote after the
 # resume point (per-tensor CRC-32 from `kasmina inspect checkpoint --json`).
-#   scripts/gpu_resume_check.sh KASMINA_COMMAND... -- CONFIG OUT_DIR [EVERY_STEPS]
+#   scripts/gpu_resume_check.sh KASMINA_COMMAND... -- CONFIG OUT_DIR [EVERY_STEPS [RESUME_STEP]]
 # EVERY_STEPS (default 0): also write a checkpoint every that many steps (else once per epoch).
+# RESUME_STEP: resume from the checkpoint of that step (default: the middle one), e.g. one inside
+# an epoch.
 set -euo pipefail
 cmd=()
 while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
 shift
-config=$1; out=$2; every=${3:-0}
+config=$1; out=$2; every=${3:-0}; resume_step=${4:-}
 device=${KASMINA_DEVICE:-cuda}  # cpu: the same check on the CPU engine
 rm -rf "$out"; mkdir -p "$out"
 "${cmd[@]}" train "$config" --device "$device" --set checkpoint.every_epochs=1 \
@@ -17,6 +19,8 @@ rm -rf "$out"; mkdir -p "$out"
   --out "$out/straight" > "$out/straight.log"
 cp -r "$out/straight" "$out/resumed"
 mid=$(ls "$out/resumed/checkpoints" | sort -t_ -k2 -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}')
+if [ -n "$resume_step" ]; then mid=step_$resume_step.h5; fi
+[ -f "$out/resumed/checkpoints/$mid" ] || { echo "no checkpoint $mid" >&2; exit 2; }
 # The resumed run rewrites the checkpoints after mid; drop the straight run's copies first.
 for f in "$out/resumed/checkpoints"/step_*.h5; do
   n=$(basename "$f" .h5); n=${n#step_}
