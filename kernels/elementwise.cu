@@ -67,8 +67,7 @@ void fill(Tensor& t, double value) {
 }
 
 void counter_add(Tensor& counter, int64_t delta) {
-  KASMINA_CHECK(counter.ndim() == 1 && counter.numel() >= 1 && counter.numel() <= kMaxCounters,
-                "counter_add: counter must be i64[n] with 1 <= n <= 64");
+  check_counter_shape(counter);
   check_arg("counter_add", "counter", counter, counter.device(), DType::i64, {counter.numel()});
   KASMINA_CHECK(counter.device().is_cuda(), "counter_add: counter is not on a CUDA device");
   const int64_t n = counter.numel();

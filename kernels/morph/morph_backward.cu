@@ -61,7 +61,7 @@ template <int CMAX>
 __global__ void __launch_bounds__(kGradLanes)
     morph_blueprint_grad_partial_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                         int64_t B, int64_t H, BlueprintShape sh, SeedStateView st,
-                                        PoolView<float> pool, bool vec, bool stage_params,
+                                        PoolView<float> pool, bool vec, bool params_in_smem,
                                         int32_t lane_floats, float* __restrict__ part) {
   extern __shared__ float grad_smem[];
   __shared__ int32_t list[kGradSeedsPerBlock];
@@ -73,8 +73,8 @@ __global__ void __launch_bounds__(kGradLanes)
   const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kGradRowsPerGroup;
   const int64_t row_end = row0 + kGradRowsPerGroup < B ? row0 + kGradRowsPerGroup : B;
   const int lane = static_cast<int>(threadIdx.x);
-  // [staged parameters (pool.region floats, when stage_params)] [lane slices (lane_floats)]
-  float* lanebuf = grad_smem + (stage_params ? pool.region : 0);
+  // [staged parameters (pool.region floats, when params_in_smem)] [lane slices (lane_floats)]
+  float* lanebuf = grad_smem + (params_in_smem ? pool.region : 0);
   for (int j = 0; j < n; ++j) {
     const int32_t s = list[j];
     const int32_t stage = st.stage[s];
@@ -84,8 +84,8 @@ __global__ void __launch_bounds__(kGradLanes)
     const int32_t stride = P | 1;
     const float* params = pool.at(st.slot[s], PoolRegion::params);
     if (j > 0) __syncthreads();  // the previous seed's fold has read the shared memory
-    if (stage_params) {
-      for (int32_t i = lane; i < P; i += kGradLanes) grad_smem[i] = params[i];
+    if (params_in_smem) {
+      stage_params(params, P, grad_smem, lane, kGradLanes);
       __syncthreads();
       params = grad_smem;
     }
@@ -211,8 +211,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw());
     // Shared memory: the parameters (when small enough) and one gradient slice per lane, no
     // more than the widest blueprint of the layer needs (more resident blocks for small ones).
-    const bool stage_params = pv.region <= kGradStagedParamsMax;
-    const int32_t staged = stage_params ? pv.region : 0;
+    const bool params_in_smem = pv.region <= kGradStagedParamsMax;
+    const int32_t staged = params_in_smem ? pv.region : 0;
     const int32_t lane_floats = std::min(kGradSmemFloats - staged, kGradLanes * (pv.region | 1));
     const size_t smem = sizeof(float) * static_cast<size_t>(staged + lane_floats);
     const dim3 grid(static_cast<unsigned>((L.seeds + kGradSeedsPerBlock - 1) / kGradSeedsPerBlock),
@@ -220,7 +220,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     dispatch_chunk(C, [&]<int CMAX>() {
       morph_blueprint_grad_partial_kernel<CMAX>
           <<<grid, kGradLanes, smem, st>>>(x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv,
-                                           vec, stage_params, lane_floats, part);
+                                           vec, params_in_smem, lane_floats, part);
     });
     KASMINA_LAUNCH_CHECK("morph_blueprint_grad_partial_kernel");
     morph_blueprint_grad_fold_kernel<<<static_cast<unsigned>((L.seeds + kFoldSeedsPerBlock - 1) /

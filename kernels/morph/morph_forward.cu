@@ -40,15 +40,14 @@ __global__ void __launch_bounds__(kSeedRows)
   const int32_t C = sh.chunk;
   const int32_t stage = st.stage[s];
   const float alpha = st.alpha[s];
-  const bool blended = stage_is_blended(stage) && alpha > 0.0f && !(use_mask && mask[s] != 0);
+  const bool blended = blend_applies(stage, alpha) && !(use_mask && mask[s] != 0);
   const bool isolated = collect && stage_trains_isolated(stage);
   if (!blended && !isolated) return;
   const int32_t kind = st.blueprint[s];
   const bool has_params = st.slot[s] >= 0;
   if (has_params) {
-    const float* gp = pool.at(st.slot[s], PoolRegion::params);
-    const int32_t P = blueprint_param_count(kind, sh);
-    for (int32_t i = threadIdx.x; i < P; i += kSeedRows) sparams[i] = gp[i];
+    stage_params(pool.at(st.slot[s], PoolRegion::params), blueprint_param_count(kind, sh), sparams,
+                 threadIdx.x, kSeedRows);
   }
   __syncthreads();
   const float* params = has_params ? sparams : nullptr;

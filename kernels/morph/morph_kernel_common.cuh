@@ -54,6 +54,13 @@ __device__ __forceinline__ void store_chunk(float* __restrict__ dst, int32_t C, 
   }
 }
 
+// Copies the P parameters of a blueprint into shared memory, thread t taking t, t + T, ...
+// (T = threads taking part); the caller synchronises before reading them.
+__device__ __forceinline__ void stage_params(const float* __restrict__ src, int32_t P,
+                                             float* __restrict__ smem, int t, int T) {
+  for (int32_t i = t; i < P; i += T) smem[i] = src[i];
+}
+
 inline bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }

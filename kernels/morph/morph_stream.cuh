@@ -58,21 +58,6 @@ inline StreamGeometry stream_geometry(int32_t C, int W) {
 template <int W>
 struct StreamVec;
 template <>
-struct StreamVec<4> {
-  using type = float4;
-  __device__ static void add_stats(const float4& v, float eps, float& sum, float& sq, float& dead,
-                                   float& mx) {
-    const float e[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      sum += e[i];
-      sq += e[i] * e[i];
-      dead += fabsf(e[i]) < eps ? 1.0f : 0.0f;
-      mx = fmaxf(mx, fabsf(e[i]));
-    }
-  }
-};
-template <>
 struct StreamVec<1> {
   using type = float;
   __device__ static void add_stats(float v, float eps, float& sum, float& sq, float& dead,
@@ -81,6 +66,17 @@ struct StreamVec<1> {
     sq += v * v;
     dead += fabsf(v) < eps ? 1.0f : 0.0f;
     mx = fmaxf(mx, fabsf(v));
+  }
+};
+template <>
+struct StreamVec<4> {
+  using type = float4;
+  __device__ static void add_stats(const float4& v, float eps, float& sum, float& sq, float& dead,
+                                   float& mx) {
+    StreamVec<1>::add_stats(v.x, eps, sum, sq, dead, mx);
+    StreamVec<1>::add_stats(v.y, eps, sum, sq, dead, mx);
+    StreamVec<1>::add_stats(v.z, eps, sum, sq, dead, mx);
+    StreamVec<1>::add_stats(v.w, eps, sum, sq, dead, mx);
   }
 };
 
@@ -167,8 +163,7 @@ __global__ void __launch_bounds__(kStreamCols* kStreamRowLanes)
 inline void launch_morph_stream(const float* src, float* dst, int64_t B, int64_t H, int32_t S,
                                 int32_t C, bool collect, float dead_eps, float* partials,
                                 cudaStream_t stream, const char* what) {
-  const bool vec = C % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 15u) == 0 &&
-                   (reinterpret_cast<uintptr_t>(dst) & 15u) == 0;
+  const bool vec = C % 4 == 0 && aligned16(src) && aligned16(dst);
   const int W = vec ? 4 : 1;
   const StreamGeometry g = stream_geometry(C, W);
   const dim3 grid(static_cast<unsigned>((S + g.spb - 1) / g.spb),
@@ -203,7 +198,7 @@ struct MorphInputGradArgs {
 };
 
 __device__ __forceinline__ bool grad_blended(const MorphInputGradArgs& a, int32_t s) {
-  return morph::stage_is_blended(a.st.stage[s]) && a.st.alpha[s] > 0.0f;
+  return morph::blend_applies(a.st.stage[s], a.st.alpha[s]);
 }
 
 // Seed block (s, g): rows [g * kInputGradSeedRows, ...) of a blended seed get dy + alpha * J^T dy.
@@ -215,9 +210,8 @@ __device__ void input_grad_seed_block(const MorphInputGradArgs& a, int32_t s, in
   const float alpha = a.st.alpha[s];
   const float* params = nullptr;
   if (a.st.slot[s] >= 0) {
-    const float* gp = a.pool.at(a.st.slot[s], morph::PoolRegion::params);
-    const int32_t P = morph::blueprint_param_count(kind, a.sh);
-    for (int32_t i = threadIdx.x; i < P; i += kInputGradSeedRows) smem[i] = gp[i];
+    stage_params(a.pool.at(a.st.slot[s], morph::PoolRegion::params),
+                 morph::blueprint_param_count(kind, a.sh), smem, threadIdx.x, kInputGradSeedRows);
     params = smem;
   }
   __syncthreads();

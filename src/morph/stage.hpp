@@ -46,6 +46,11 @@ KASMINA_HD bool stage_is_blended(int32_t s) {
          s == static_cast<int32_t>(Stage::fossilized);
 }
 
+// The blend applies to a seed: a blended stage with alpha > 0.
+KASMINA_HD bool blend_applies(int32_t stage, float alpha) {
+  return stage_is_blended(stage) && alpha > 0.0f;
+}
+
 // The blueprint learns in isolation (reconstruction objective), host untouched.
 KASMINA_HD bool stage_trains_isolated(int32_t s) {
   return s == static_cast<int32_t>(Stage::training);

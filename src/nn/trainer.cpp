@@ -138,9 +138,11 @@ void Trainer::train_step() {
 }
 
 void Trainer::update_guard() {
-  bool on = guarded_ && cfg_.controller.debug_nan_step >= 0;
-  for (const morph::KasminaLayer* l : model_->morph_layers())
-    on = on || (guarded_ && l->may_have_active_seeds());
+  const auto& layers = model_->morph_layers();
+  const bool on = guarded_ && (cfg_.controller.debug_nan_step >= 0 ||
+                               std::any_of(layers.begin(), layers.end(), [](const auto* l) {
+                                 return l->may_have_active_seeds();
+                               }));
   if (on == guard_on_) return;
   if (on) {
     // After every guarded step mark == loss_sum (a flagged step sets loss_sum back to mark), so

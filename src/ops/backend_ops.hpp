@@ -6,6 +6,12 @@
 
 namespace kasmina::ops {
 
+// counter_add's counter: i64[n], 1 <= n <= kMaxCounters (dtype and device: each twin's check).
+inline void check_counter_shape(const Tensor& counter) {
+  KASMINA_CHECK(counter.ndim() == 1 && counter.numel() >= 1 && counter.numel() <= kMaxCounters,
+                "counter_add: counter must be i64[n] with 1 <= n <= 64");
+}
+
 // Device-side state of a MultiTensorPlan: an opaque byte table on the plan's device (the CUDA
 // launcher lays out pointer/size descriptors in it) plus the number of work chunks.
 struct MultiTensorPlan::Backend {

@@ -36,8 +36,7 @@ void fill(Tensor& t, double value) {
 }
 
 void counter_add(Tensor& counter, int64_t delta) {
-  KASMINA_CHECK(counter.ndim() == 1 && counter.numel() >= 1 && counter.numel() <= kMaxCounters,
-                "counter_add: counter must be i64[n] with 1 <= n <= 64");
+  check_counter_shape(counter);
   check_tensor("counter_add", "counter", counter, DType::i64, {counter.numel()});
   int64_t* c = counter.data<int64_t>();
   for (int64_t i = 0; i < counter.numel(); ++i) c[i] += delta;

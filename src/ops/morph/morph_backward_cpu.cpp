@@ -35,7 +35,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
   for (int32_t s = 0; s < L.seeds; ++s) {
     const int32_t stage = st.stage[s];
     const T alpha = static_cast<T>(st.alpha[s]);
-    const bool blended = stage_is_blended(stage) && st.alpha[s] > 0.0f;
+    const bool blended = blend_applies(stage, st.alpha[s]);
     const bool global_grads = param_grads && stage_trains_global(stage);
     const bool iso_grads = param_grads && stage_trains_isolated(stage);
     const int32_t slot = st.slot[s];

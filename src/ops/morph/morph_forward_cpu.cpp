@@ -35,8 +35,7 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   for (int32_t s = 0; s < L.seeds; ++s) {
     const int32_t stage = st.stage[s];
     const float alpha = st.alpha[s];
-    const bool blended =
-        stage_is_blended(stage) && alpha > 0.0f && !(opt.use_eval_mask && mask[s] != 0);
+    const bool blended = blend_applies(stage, alpha) && !(opt.use_eval_mask && mask[s] != 0);
     const bool isolated = opt.collect_stats && stage_trains_isolated(stage);
     const T* params = st.slot[s] >= 0 ? pool.at(st.slot[s], PoolRegion::params) : nullptr;
     double sum = 0.0, sumsq = 0.0, dead = 0.0, maxabs = 0.0, iso = 0.0;
