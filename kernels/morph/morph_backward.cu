@@ -1,15 +1,21 @@
-// Fused backward of a morphogenetic layer, three launches:
-//  1. input gradient: one launch (morph_input_grad_kernel, kernels/morph/morph_stream.cuh):
-//     dx = dy for every seed at memory speed, dy + alpha * J^T dy for blended seeds from seed
-//     blocks that run beside the copy. Bytes: 8*B*S*C + x of blended chunks.
-//  2. blueprint gradients of training seeds, parallel over groups of 8 seeds and row groups: a
-//     partial kernel (grid ceil(S/8) x ceil(B/64); a block compacts its training seeds and takes
-//     them in turn) has each lane sum its rows' parameter-gradient contributions in row order
-//     and the block add its lanes in lane order into a scratch partial per (seed, row group); a
-//     fold kernel (a block per 8 seeds) adds the row groups in order into the slot's gradient
-//     region and writes grad_norm[s].
-//     Fixed orders throughout: deterministic without atomics.
-//     Bytes: read x (and dy) of training seeds' chunks, 4*S_train*groups*P of partials.
+// Fused backward of a morphogenetic layer: two kernels that run at the same time.
+//  - On the compute stream (when dx is wanted), the stream kernel (morph_stream.cuh): dx = dy for
+//    every chunk that is not blended, at memory speed. Bytes: 8*B*S*C.
+//  - On the side stream, the seed kernel: a block per seed with work (blended, when dx is
+//    wanted; training, when parameter gradients are), taken from a work list
+//    (morph_kernel_common.cuh), its parameters staged in shared memory. It walks the rows in
+//    tiles of up to kSeedThreads rows, one row per thread:
+//      phase A: g = alpha * dy (or, for TRAINING, the isolated reconstruction gradient
+//               2/(B*C) * delta(x)); blended seeds write dx = dy + J^T g to their chunk;
+//               training seeds write the row's gradient factors (src/morph/blueprint.hpp) to
+//               shared memory;
+//      phase B: thread i adds parameter i's products of factors over the tile's rows in row
+//               order (two interleaved chains) into a register accumulator.
+//    At the end the gradients go to the slot's gradient region (zero past the parameter count)
+//    and grad_norm[s] = their norm (a fixed-order block reduction); seeds that do not train get
+//    grad_norm 0.
+//    Fixed orders throughout: deterministic without atomics.
+//    Bytes: x and dy of those seeds' chunks, dx of the blended ones, their parameters.
 #include <algorithm>
 
 #include <cub/block/block_reduce.cuh>
@@ -27,144 +33,187 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kGradLanes = 64;          // threads of a partial-gradient block
-constexpr int kGradRowsPerGroup = 64;   // rows per partial-gradient block
-constexpr int kGradSmemFloats = 11264;  // 44 KiB: staged parameters + one gradient slice per lane
-constexpr int kGradStagedParamsMax = 2048;  // parameter regions up to this are staged in smem
-constexpr int kFoldThreads = 128;
-constexpr int kGradSeedsPerBlock = 8;  // seeds scanned by one partial-gradient block
-constexpr int kFoldSeedsPerBlock = 8;  // seeds scanned by one fold block
+constexpr int kSmemBytes = 48 * 1024;   // shared memory of a seed block
+constexpr int kStagedParamsMax = 2048;  // parameter regions up to this are staged
+constexpr int kFactorRowsAlign = 32;    // factor rows per tile: a multiple of a warp
 
-// Indices of the seeds in [s0, s0 + n) (n <= 32) that train (stage and slot), in seed order,
-// compacted by warp 0 into list; returns the count to every thread (ends with a block barrier).
-__device__ int training_seeds(const SeedStateView& st, int32_t s0, int n, int32_t* list,
-                              int* count) {
-  if (threadIdx.x < 32) {
-    const int t = static_cast<int>(threadIdx.x);
-    const int32_t s = s0 + t;
-    const bool trains = t < n && s < st.seeds && stage_trains(st.stage[s]) && st.slot[s] >= 0;
-    const unsigned m = __ballot_sync(0xffffffffu, trains);
-    if (trains) list[__popc(m & ((1u << t) - 1u))] = s;
-    if (t == 0) *count = __popc(m);
-  }
-  __syncthreads();
-  return *count;
+// Largest parameter count of any blueprint for chunks up to CMAX (hidden width and rank <= 32).
+template <int CMAX>
+constexpr int max_param_count() {
+  return 2 * kMaxHidden * CMAX + kMaxHidden + CMAX;
+}
+// Parameters a thread of a seed block owns in phase B.
+template <int CMAX>
+constexpr int params_per_thread() {
+  return (max_param_count<CMAX>() + kSeedThreads - 1) / kSeedThreads;
 }
 
-// Row-group partial gradients: block (b, g) handles rows [g*R, (g+1)*R) of the training seeds
-// among seeds [b*kGradSeedsPerBlock, (b+1)*kGradSeedsPerBlock), one after another (few blocks,
-// so the many seeds that do not train cost one stage read per block, not a block each). Per
-// seed: lane t accumulates its rows t, t+T, ... in order into its own shared slice (odd stride:
-// no bank conflicts in the fold); then thread i adds parameter i over the lanes in a fixed order
-// and writes it to part[(s * groups + g) * region + i].
+struct SeedBackwardArgs {
+  const float* x = nullptr;
+  const float* dy = nullptr;
+  float* dx = nullptr;  // null: no input gradient
+  int64_t B = 0, H = 0;
+  BlueprintShape sh;
+  SeedStateView st;
+  PoolView<float> pool;
+  bool param_grads = false;
+  bool vec = false;
+  bool params_in_smem = false;
+  int32_t tile_rows = 0;  // rows per tile (factor rows in shared memory)
+  int32_t fstride = 0;    // floats per factor row (odd: conflict-free row writes)
+  float* grad_norm = nullptr;
+};
+
+__device__ __forceinline__ bool seed_trains(const SeedBackwardArgs& a, const SeedFlags& f) {
+  return a.param_grads & stage_trains(f.stage) & (f.slot >= 0);
+}
+__device__ __forceinline__ bool seed_input_grad(const SeedBackwardArgs& a, const SeedFlags& f) {
+  return (a.dx != nullptr) & blend_applies(f.stage, f.alpha);
+}
+
+// One thread's row of a seed: its x and dy chunks (loaded before the compute).
 template <int CMAX>
-__global__ void __launch_bounds__(kGradLanes)
-    morph_blueprint_grad_partial_kernel(const float* __restrict__ x, const float* __restrict__ dy,
-                                        int64_t B, int64_t H, BlueprintShape sh, SeedStateView st,
-                                        PoolView<float> pool, bool vec, bool params_in_smem,
-                                        int32_t lane_floats, float* __restrict__ part) {
-  extern __shared__ float grad_smem[];
-  __shared__ int32_t list[kGradSeedsPerBlock];
-  __shared__ int count;
-  const int n = training_seeds(st, static_cast<int32_t>(blockIdx.x) * kGradSeedsPerBlock,
-                               kGradSeedsPerBlock, list, &count);
-  const int32_t C = sh.chunk;
-  const float iso_scale = 2.0f / (static_cast<float>(B) * static_cast<float>(C));
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kGradRowsPerGroup;
-  const int64_t row_end = row0 + kGradRowsPerGroup < B ? row0 + kGradRowsPerGroup : B;
-  const int lane = static_cast<int>(threadIdx.x);
-  // [staged parameters (pool.region floats, when params_in_smem)] [lane slices (lane_floats)]
-  float* lanebuf = grad_smem + (params_in_smem ? pool.region : 0);
-  for (int j = 0; j < n; ++j) {
-    const int32_t s = list[j];
-    const int32_t stage = st.stage[s];
-    const bool isolated = stage_trains_isolated(stage);
-    const int32_t kind = st.blueprint[s];
-    const int32_t P = blueprint_param_count(kind, sh);
-    const int32_t stride = P | 1;
-    const float* params = pool.at(st.slot[s], PoolRegion::params);
-    if (j > 0) __syncthreads();  // the previous seed's fold has read the shared memory
-    if (params_in_smem) {
-      stage_params(params, P, grad_smem, lane, kGradLanes);
-      __syncthreads();
-      params = grad_smem;
-    }
-    const float alpha = st.alpha[s];
-    int lanes = lane_floats / stride;
-    lanes = lanes < 1 ? 1 : (lanes > kGradLanes ? kGradLanes : lanes);
-    if (lane < lanes) {
-      float* mine = lanebuf + lane * stride;
-      for (int i = 0; i < P; ++i) mine[i] = 0.0f;
-      for (int64_t r = row0 + lane; r < row_end; r += lanes) {
-        const int64_t off = r * H + static_cast<int64_t>(s) * C;
-        float xr[CMAX], g[CMAX];
-        load_chunk<CMAX>(x + off, C, vec, xr);
-        if (isolated) {
-          blueprint_delta<CMAX, float>(kind, sh, params, xr, g);
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < C) g[c] = iso_scale * g[c];
-        } else {
-          load_chunk<CMAX>(dy + off, C, vec, g);
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < C) g[c] = alpha * g[c];
-        }
-        blueprint_backward<CMAX, float>(kind, sh, params, xr, g, nullptr, mine);
-      }
+struct SeedRow {
+  float x[CMAX], dy[CMAX];
+};
+
+template <int CMAX>
+__device__ __forceinline__ void load_row(const SeedBackwardArgs& a, int64_t off, bool need_dy,
+                                         SeedRow<CMAX>& row) {
+  load_chunk<CMAX>(a.x + off, a.sh.chunk, a.vec, row.x);
+  if (need_dy) load_chunk<CMAX>(a.dy + off, a.sh.chunk, a.vec, row.dy);
+}
+
+// Phase A for one row (offset off): g, the blended input gradient, the gradient factors F.
+template <int CMAX>
+__device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t off,
+                                             const SeedRow<CMAX>& row, int32_t kind,
+                                             const float* params, float alpha, bool blended,
+                                             bool isolated, float* F) {
+  const int32_t C = a.sh.chunk;
+  float g[CMAX], jt[CMAX];
+  if (isolated) {
+    const float iso_scale = 2.0f / (static_cast<float>(a.B) * static_cast<float>(C));
+    blueprint_delta<CMAX, float>(kind, a.sh, params, row.x, g);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) g[c] = iso_scale * g[c];
+  } else {
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) g[c] = alpha * row.dy[c];
+  }
+  if (blended) {
+    // (a separate call for each case keeps jt in registers)
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c) jt[c] = 0.0f;
+    blueprint_backward<CMAX, float>(kind, a.sh, params, row.x, g, jt, F);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) jt[c] = row.dy[c] + jt[c];
+    store_chunk<CMAX>(a.dx + off, C, a.vec, jt);
+  } else {
+    blueprint_backward<CMAX, float>(kind, a.sh, params, row.x, g, nullptr, F);
+  }
+}
+
+// Grid: seed_kernel_blocks; dynamic shared memory: the work list, the parameters (when staged),
+// tile_rows factor rows of fstride floats.
+template <int CMAX, bool EXACT>
+// Chunks up to 16: at most 128 registers, so that a block fits on an SM beside two blocks of
+// the copy (wider chunks need more registers than that without spilling).
+__global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
+    morph_seed_backward_kernel(const SeedBackwardArgs args) {
+  SeedBackwardArgs a = args;
+  a.sh = exact_chunk<CMAX, EXACT>(args.sh);
+  constexpr int kOwn = params_per_thread<CMAX>();
+  using Reduce = cub::BlockReduce<float, kSeedThreads>;
+  __shared__ typename Reduce::TempStorage reduce_tmp;
+  extern __shared__ float seed_smem[];
+  int32_t* list = reinterpret_cast<int32_t*>(seed_smem);
+  float* sparams = seed_smem + kWorkListSeeds;
+  float* factors = sparams + (a.params_in_smem ? a.pool.region : 0);
+  const int tid = static_cast<int>(threadIdx.x);
+  const int32_t S = a.st.seeds;
+  if (a.param_grads) {  // seeds that do not train: grad_norm 0 (the others below)
+    for (int64_t s = static_cast<int64_t>(blockIdx.x) * kSeedThreads + tid; s < S;
+         s += static_cast<int64_t>(gridDim.x) * kSeedThreads)
+      if (!seed_trains(a, seed_flags(a.st, static_cast<int32_t>(s), nullptr)))
+        a.grad_norm[s] = 0.0f;
+  }
+  auto has_work = [&](int32_t s) {
+    const SeedFlags f = seed_flags(a.st, s, nullptr);
+    return seed_input_grad(a, f) | seed_trains(a, f);
+  };
+  auto body = [&](int32_t s) {
+    const SeedFlags f = seed_flags(a.st, s, nullptr);
+    const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
+    const bool isolated = trains && stage_trains_isolated(f.stage);
+    const int32_t kind = f.kind;
+    const int32_t P = blueprint_param_count(kind, a.sh);
+    const int64_t cs = static_cast<int64_t>(s) * a.sh.chunk;
+    float* F = trains ? factors + static_cast<int64_t>(tid) * a.fstride : nullptr;
+    // The first tile's rows are in flight while the parameters are staged.
+    SeedRow<CMAX> row;
+    if (tid < std::min<int64_t>(a.tile_rows, a.B))
+      load_row<CMAX>(a, tid * a.H + cs, !isolated, row);
+    const float* params = f.slot >= 0 ? a.pool.at(f.slot, PoolRegion::params) : nullptr;
+    if (params && a.params_in_smem) {
+      stage_params(params, P, sparams, tid, kSeedThreads);
+      params = sparams;
     }
     __syncthreads();
-    float* out = part + (static_cast<int64_t>(s) * gridDim.y + blockIdx.y) * pool.region;
-    // Four interleaved accumulators (lanes l % 4) combined as (a0 + a1) + (a2 + a3): a fixed
-    // order with four independent add chains instead of one.
-    for (int i = lane; i < P; i += kGradLanes) {
-      float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-      int l = 0;
-      for (; l + 4 <= lanes; l += 4) {
-        a0 += lanebuf[l * stride + i];
-        a1 += lanebuf[(l + 1) * stride + i];
-        a2 += lanebuf[(l + 2) * stride + i];
-        a3 += lanebuf[(l + 3) * stride + i];
+    float acc[kOwn];
+    KASMINA_MORPH_UNROLL
+    for (int q = 0; q < kOwn; ++q) acc[q] = 0.0f;
+    for (int64_t r0 = 0; r0 < a.B; r0 += a.tile_rows) {
+      const int64_t rows = std::min<int64_t>(a.tile_rows, a.B - r0);
+      if (tid < rows) {
+        const int64_t off = (r0 + tid) * a.H + cs;
+        if (r0 > 0) load_row<CMAX>(a, off, !isolated, row);
+        backward_row<CMAX>(a, off, row, kind, params, f.alpha, blended, isolated, F);
       }
-      for (; l < lanes; ++l) a0 += lanebuf[l * stride + i];
-      out[i] = (a0 + a1) + (a2 + a3);
-    }
-  }
-}
-
-// Block b folds seeds [b*kFoldSeedsPerBlock, ...): grad_norm = 0 for seeds that do not train;
-// for each training seed, the row-group partials are added in group order into the slot's
-// gradient region (zero past the parameter count) and grad_norm[s] is written.
-__global__ void __launch_bounds__(kFoldThreads)
-    morph_blueprint_grad_fold_kernel(const float* __restrict__ part, int32_t groups,
-                                     BlueprintShape sh, SeedStateView st, PoolView<float> pool,
-                                     float* __restrict__ grad_norm) {
-  using Reduce = cub::BlockReduce<float, kFoldThreads>;
-  __shared__ typename Reduce::TempStorage reduce_tmp;
-  __shared__ int32_t list[kFoldSeedsPerBlock];
-  __shared__ int count;
-  const int32_t s0 = static_cast<int32_t>(blockIdx.x) * kFoldSeedsPerBlock;
-  if (threadIdx.x < kFoldSeedsPerBlock && s0 + static_cast<int32_t>(threadIdx.x) < st.seeds)
-    grad_norm[s0 + threadIdx.x] = 0.0f;  // overwritten below for training seeds
-  const int n = training_seeds(st, s0, kFoldSeedsPerBlock, list, &count);
-  for (int j = 0; j < n; ++j) {
-    const int32_t s = list[j];
-    const int32_t P = blueprint_param_count(st.blueprint[s], sh);
-    float* grad = pool.at(st.slot[s], PoolRegion::grad);
-    const float* mine = part + static_cast<int64_t>(s) * groups * pool.region;
-    float sq = 0.0f;
-    for (int i = threadIdx.x; i < pool.region; i += kFoldThreads) {
-      float acc = 0.0f;
-      if (i < P) {
-        for (int32_t g = 0; g < groups; ++g) acc += mine[static_cast<int64_t>(g) * pool.region + i];
+      if (!trains) continue;  // block-uniform
+      __syncthreads();
+      KASMINA_MORPH_UNROLL
+      for (int q = 0; q < kOwn; ++q) {
+        const int32_t i = tid + q * kSeedThreads;
+        if (i < P) {
+          const GradTerm t = blueprint_grad_term(kind, a.sh, i);
+          const float* fa = factors + t.a;
+          const float* fb = factors + t.b;
+          const int64_t fs = a.fstride;
+          float e = 0.0f, o = 0.0f;  // even and odd rows
+          int64_t k = 0;
+#pragma unroll 4
+          for (; k + 1 < rows; k += 2) {
+            e += fa[k * fs] * fb[k * fs];
+            o += fa[(k + 1) * fs] * fb[(k + 1) * fs];
+          }
+          if (k < rows) e += fa[k * fs] * fb[k * fs];
+          acc[q] += e + o;
+        }
       }
-      grad[i] = acc;
-      sq += acc * acc;
+      __syncthreads();  // the factor rows are rewritten by the next tile
     }
-    if (j > 0) __syncthreads();  // reduce_tmp reuse
-    const float total = Reduce(reduce_tmp).Sum(sq);
-    if (threadIdx.x == 0) grad_norm[s] = sqrtf(total);
-  }
+    if (trains) {
+      float* grad = a.pool.at(f.slot, PoolRegion::grad);
+      float sq = 0.0f;
+      KASMINA_MORPH_UNROLL
+      for (int q = 0; q < kOwn; ++q) {
+        const int32_t i = tid + q * kSeedThreads;
+        if (i < P) {
+          grad[i] = acc[q];
+          sq += acc[q] * acc[q];
+        }
+      }
+      for (int32_t i = P + tid; i < a.pool.region; i += kSeedThreads) grad[i] = 0.0f;
+      const float total = Reduce(reduce_tmp).Sum(sq);
+      if (tid == 0) a.grad_norm[s] = sqrtf(total);
+    }
+    __syncthreads();  // the parameters and the reduction storage are reused by the next seed
+  };
+  for_each_work_seed(S, has_work, body, list);
 }
 
 }  // namespace
@@ -179,56 +228,66 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     KASMINA_CHECK(
         dx->shape() == x.shape() && dx->dtype() == x.dtype() && dx->device() == x.device(),
         "morph_backward: dx shape/dtype/device differs from x");
-    // The copy kernel writes dx before the blend and gradient kernels read x and dy.
+    // The copy and the seed kernel write dx while they (and each other) read x and dy.
     KASMINA_CHECK(dx->raw() != x.raw() && dx->raw() != dy.raw(),
                   "morph_backward: dx may not alias x or dy");
   }
-  if (B == 0) return;
+  if (B == 0 || (!dx && !param_grads)) return;
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
-  cudaStream_t st = stream(L.device());
+  DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
-  const PoolView<float> pv = morph_detail::pool_view<float>(L);
-  if (dx) {
-    MorphInputGradArgs a;
-    a.dy = dy.data<float>();
-    a.dx = dx->data<float>();
-    a.x = x.data<float>();
-    a.B = B;
-    a.H = H;
-    a.S = L.seeds;
-    a.C = C;
-    a.sh = L.shape;
-    a.st = sv;
-    a.pool = pv;
-    launch_morph_input_grad(a, st);
-  }
-  if (param_grads) {
-    const int32_t groups = static_cast<int32_t>((B + kGradRowsPerGroup - 1) / kGradRowsPerGroup);
-    auto* part = static_cast<float*>(scratch(
-        context(L.device()),
-        sizeof(float) * static_cast<size_t>(L.seeds) * static_cast<size_t>(groups) * pv.region));
-    const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw());
-    // Shared memory: the parameters (when small enough) and one gradient slice per lane, no
-    // more than the widest blueprint of the layer needs (more resident blocks for small ones).
-    const bool params_in_smem = pv.region <= kGradStagedParamsMax;
-    const int32_t staged = params_in_smem ? pv.region : 0;
-    const int32_t lane_floats = std::min(kGradSmemFloats - staged, kGradLanes * (pv.region | 1));
-    const size_t smem = sizeof(float) * static_cast<size_t>(staged + lane_floats);
-    const dim3 grid(static_cast<unsigned>((L.seeds + kGradSeedsPerBlock - 1) / kGradSeedsPerBlock),
-                    static_cast<unsigned>(groups));
-    dispatch_chunk(C, [&]<int CMAX>() {
-      morph_blueprint_grad_partial_kernel<CMAX>
-          <<<grid, kGradLanes, smem, st>>>(x.data<float>(), dy.data<float>(), B, H, L.shape, sv, pv,
-                                           vec, params_in_smem, lane_floats, part);
+
+  SeedBackwardArgs b;
+  b.x = x.data<float>();
+  b.dy = dy.data<float>();
+  b.dx = dx ? dx->data<float>() : nullptr;
+  b.B = B;
+  b.H = H;
+  b.sh = L.shape;
+  b.st = sv;
+  b.pool = morph_detail::pool_view<float>(L);
+  b.param_grads = param_grads;
+  b.vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && (!dx || aligned16(dx->raw()));
+  b.params_in_smem = b.pool.region <= kStagedParamsMax;
+  b.grad_norm = L.grad_norm.data<float>();
+  int32_t factors = 1 + 2 * C;
+  for (int32_t k = 0; k < kBlueprintKindCount; ++k)
+    factors = std::max(factors, blueprint_factor_count(k, L.shape));
+  b.fstride = factors | 1;
+  const size_t fixed =
+      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.pool.region : 0);
+  const int64_t fit = (kSmemBytes - static_cast<int64_t>(fixed)) / (4 * b.fstride);
+  b.tile_rows = static_cast<int32_t>(
+      std::min<int64_t>(kSeedThreads, fit / kFactorRowsAlign * kFactorRowsAlign));
+  KASMINA_CHECK(b.tile_rows >= kFactorRowsAlign, "morph_backward: factor tile does not fit");
+  const size_t smem = fixed + sizeof(float) * static_cast<size_t>(b.tile_rows) * b.fstride;
+  const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
+
+  auto launch_seed_kernel = [&](cudaStream_t st) {
+    dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+      morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, st>>>(b);
     });
-    KASMINA_LAUNCH_CHECK("morph_blueprint_grad_partial_kernel");
-    morph_blueprint_grad_fold_kernel<<<static_cast<unsigned>((L.seeds + kFoldSeedsPerBlock - 1) /
-                                                             kFoldSeedsPerBlock),
-                                       kFoldThreads, 0, st>>>(part, groups, L.shape, sv, pv,
-                                                              L.grad_norm.data<float>());
-    KASMINA_LAUNCH_CHECK("morph_blueprint_grad_fold_kernel");
+    KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
+  };
+  if (!dx) {
+    launch_seed_kernel(ctx.stream);
+    return;
   }
+  // The copy is queued first, so that it starts at once; the seed kernel joins it on the side.
+  side_fork(ctx);
+  MorphStreamArgs a;
+  a.src = b.dy;
+  a.dst = b.dx;
+  a.B = B;
+  a.H = H;
+  a.S = L.seeds;
+  a.C = C;
+  a.st = sv;
+  const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
+  launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
+  launch_seed_kernel(side_begin(ctx));
+  side_end(ctx);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -1,19 +1,27 @@
-// Fused forward of a morphogenetic layer, two or three launches:
-//  1. stream kernel over all seeds and rows (morph_stream.cuh): out = x, and per-seed input
-//     statistics (sum, sum of squares, dead count, max |x|) reduced per block into partials. No
-//     blueprint code and coalesced rows, so it is a lean copy at memory speed.
-//     Bytes: read x and write out once (8*B*S*C) + 16*S*ceil(B/32) of partials.
-//  2. seed kernel over (seed, group of kSeedRows rows), one row per thread: blended seeds
-//     (GRAFTING..FOSSILIZED, alpha > 0, not masked) overwrite their chunk with
-//     x + alpha * delta(x); TRAINING seeds sum their isolated loss |delta|^2 per row tile (one
-//     warp = one tile, fixed shuffle order) into partials[tile][s][4]. The blueprint's
-//     parameters are staged in shared memory once per block. Blocks of seeds with nothing to do
-//     exit at once. Bytes: x and out of active seeds' chunks.
-//  3. with statistics on, a fold kernel (one warp per seed) adds the row-tile partials in f64
-//     in a fixed order into the step measurements and the telemetry.
-// Fixed reduction orders throughout: deterministic, no float atomics.
+// Fused forward of a morphogenetic layer: two kernels at the same time, and a third when the
+// layer is too narrow for one block per column.
+//  - On the compute stream, the stream kernel (morph_stream.cuh): out = x for every chunk that
+//    is not blended, at memory speed, with the per-seed input statistics (sum, sum of squares,
+//    dead count, max |x|): finished in the kernel (step measurements, telemetry) when a block
+//    covers all rows of its seeds, else per-(row tile, seed) partials.
+//    Bytes: read x, write out (8*B*S*C) (+ 16*S*ceil(B/32) of partials).
+//  - For partials, the fold kernel, launched as a programmatic dependent of the stream kernel
+//    (Hopper): it starts while the copy finishes, waits for the copy's grid, then adds each
+//    seed's tile partials in tile order (f64).
+//  - On the side stream, the seed kernel: a block per seed with work (blended: GRAFTING..
+//    FOSSILIZED, alpha > 0, not masked; or TRAINING while collecting), taken from a work list
+//    (morph_kernel_common.cuh); each thread loads its rows, the block stages the blueprint
+//    parameters in shared memory meanwhile, then computes: blended seeds write
+//    x + alpha * delta(x) to their chunk; TRAINING seeds sum their isolated loss |delta|^2 (a
+//    fixed-order block reduction, f64) into the step measurements. Bytes: x and out of those
+//    seeds' chunks.
+// The latency-bound blueprint rows hide under the bandwidth-bound copy. No two kernels write the
+// same element. Fixed reduction orders throughout: deterministic, no float atomics.
+#include <cub/block/block_reduce.cuh>
+
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "kernels/morph/morph_stream.cuh"
+#include "ops/cuda/device_context.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -24,101 +32,129 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kSeedRows = 128;  // rows of a seed-kernel block, one per thread (4 row tiles)
-constexpr int kFoldSeeds = 4;   // seeds per fold block, one warp each
-static_assert(kSeedRows % kMorphRowsPerTile == 0 && kMorphRowsPerTile == 32,
-              "a warp of the seed kernel is one row tile");
-
-template <int CMAX>
-__global__ void __launch_bounds__(kSeedRows)
-    morph_forward_seed_kernel(const float* __restrict__ x, float* __restrict__ out, int64_t B,
-                              int64_t H, BlueprintShape sh, SeedStateView st, PoolView<float> pool,
-                              const uint8_t* __restrict__ mask, bool use_mask, bool collect,
-                              bool vec, float* __restrict__ partials) {
-  extern __shared__ float sparams[];
-  const int32_t s = blockIdx.x;
-  const int32_t C = sh.chunk;
-  const int32_t stage = st.stage[s];
-  const float alpha = st.alpha[s];
-  const bool blended = blend_applies(stage, alpha) && !(use_mask && mask[s] != 0);
-  const bool isolated = collect && stage_trains_isolated(stage);
-  if (!blended && !isolated) return;
-  const int32_t kind = st.blueprint[s];
-  const bool has_params = st.slot[s] >= 0;
-  if (has_params) {
-    stage_params(pool.at(st.slot[s], PoolRegion::params), blueprint_param_count(kind, sh), sparams,
-                 threadIdx.x, kSeedRows);
-  }
-  __syncthreads();
-  const float* params = has_params ? sparams : nullptr;
-  const int64_t r = static_cast<int64_t>(blockIdx.y) * kSeedRows + threadIdx.x;
-  float iso = 0.0f;
-  if (r < B) {
-    const int64_t off = r * H + static_cast<int64_t>(s) * C;
-    float xr[CMAX], delta[CMAX];
-    load_chunk<CMAX>(x + off, C, vec, xr);
-    blueprint_delta<CMAX, float>(kind, sh, params, xr, delta);
-    if (isolated) {
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c)
-        if (c < C) iso += delta[c] * delta[c];
-    }
-    if (blended) {
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c)
-        if (c < C) xr[c] = xr[c] + alpha * delta[c];
-      store_chunk<CMAX>(out + off, C, vec, xr);
-    }
-  }
-  if (!isolated) return;
-  // One warp = one row tile: a fixed shuffle tree, lane 0 writes the tile's isolated loss.
-  for (int o = 16; o > 0; o >>= 1) iso += __shfl_down_sync(0xffffffffu, iso, o);
-  const int64_t tile = (static_cast<int64_t>(blockIdx.y) * kSeedRows + threadIdx.x) / 32;
-  if ((threadIdx.x & 31) == 0 && tile * kMorphRowsPerTile < B)
-    partials[(tile * st.seeds + s) * kMorphPartialStats + 4] = iso;
-}
-
-// Per-seed statistics folded in f64.
-struct SeedStats {
-  double sum, sumsq, dead, maxabs, iso;
+struct SeedForwardArgs {
+  const float* x = nullptr;
+  float* out = nullptr;
+  int64_t B = 0, H = 0;
+  BlueprintShape sh;
+  SeedStateView st;
+  PoolView<float> pool;
+  const uint8_t* mask = nullptr;
+  bool collect = false;
+  bool vec = false;
+  float* step_stats = nullptr;
 };
 
-// One warp per seed: lane l adds row tiles l, l + 32, ... in order, then a fixed xor-shuffle
-// tree combines the lanes; lane 0 writes the step measurements and accumulates the telemetry.
-__global__ void __launch_bounds__(kFoldSeeds * 32)
+constexpr int kFoldThreads = 256;
+constexpr int kFoldBatch = 8;  // tile partials a fold thread has in flight together
+
+// Thread t adds statistic t % kStreamStats of seed t / kStreamStats over the row tiles in tile
+// order (f64) and finishes it (finish_seed_stat).
+__global__ void __launch_bounds__(kFoldThreads)
     morph_forward_fold_kernel(int64_t B, int32_t C, SeedStateView st,
                               const float* __restrict__ partials, int64_t tiles,
                               float* __restrict__ step_stats, double* __restrict__ telemetry) {
-  const int32_t s = blockIdx.x * kFoldSeeds + threadIdx.x / 32;
-  if (s >= st.seeds) return;
-  const int lane = threadIdx.x & 31;
-  const bool isolated = stage_trains_isolated(st.stage[s]);
-  SeedStats m{0.0, 0.0, 0.0, 0.0, 0.0};
-  for (int64_t t = lane; t < tiles; t += 32) {
-    const float* p = partials + (t * st.seeds + s) * kMorphPartialStats;
-    m.sum += p[0];
-    m.sumsq += p[1];
-    m.dead += p[2];
-    m.maxabs = fmax(m.maxabs, static_cast<double>(p[3]));
-    if (isolated) m.iso += p[4];
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * kFoldThreads + threadIdx.x;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaGridDependencySynchronize();  // the stream kernel's partials are complete and visible
+#endif
+  if (t >= static_cast<int64_t>(st.seeds) * kStreamStats) return;
+  const int32_t s = static_cast<int32_t>(t / kStreamStats);
+  const int k = static_cast<int>(t % kStreamStats);
+  double acc = 0.0;
+  for (int64_t i0 = 0; i0 < tiles; i0 += kFoldBatch) {
+    float v[kFoldBatch];
+#pragma unroll
+    for (int j = 0; j < kFoldBatch; ++j)
+      v[j] = i0 + j < tiles ? partials[((i0 + j) * st.seeds + s) * kMorphPartialStats + k] : 0.0f;
+#pragma unroll
+    for (int j = 0; j < kFoldBatch; ++j)
+      if (i0 + j < tiles) acc = k == 3 ? fmax(acc, static_cast<double>(v[j])) : acc + v[j];
   }
-  for (int o = 16; o > 0; o >>= 1) {
-    m.sum += __shfl_xor_sync(0xffffffffu, m.sum, o);
-    m.sumsq += __shfl_xor_sync(0xffffffffu, m.sumsq, o);
-    m.dead += __shfl_xor_sync(0xffffffffu, m.dead, o);
-    m.maxabs = fmax(m.maxabs, __shfl_xor_sync(0xffffffffu, m.maxabs, o));
-    m.iso += __shfl_xor_sync(0xffffffffu, m.iso, o);
-  }
-  if (lane != 0) return;
-  const double n = static_cast<double>(B) * C;
-  step_stats[s * kMorphStepStats + 0] = static_cast<float>(m.sumsq / n);
-  step_stats[s * kMorphStepStats + 1] = static_cast<float>(m.iso / n);
-  double* tel = telemetry + static_cast<int64_t>(s) * kMorphTelemetryStats;
-  tel[0] += n;
-  tel[1] += m.sum;
-  tel[2] += m.sumsq;
-  tel[3] += m.dead;
-  tel[4] = fmax(tel[4], m.maxabs);
+  finish_seed_stat(B, C, st, s, k, acc, step_stats, telemetry);
+}
+
+// One row of a seed: delta(x), the blend written when `blended`, |delta|^2 added to iso.
+template <int CMAX>
+__device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
+                                         const float* params, float alpha, bool blended,
+                                         const float (&xr)[CMAX], int64_t off, float& iso) {
+  const int32_t C = a.sh.chunk;
+  float delta[CMAX], o[CMAX];
+  blueprint_delta<CMAX, float>(kind, a.sh, params, xr, delta);
+  KASMINA_MORPH_UNROLL
+  for (int c = 0; c < CMAX; ++c)
+    if (c < C) {
+      iso += delta[c] * delta[c];
+      o[c] = xr[c] + alpha * delta[c];
+    }
+  if (blended) store_chunk<CMAX>(a.out + off, C, a.vec, o);
+}
+
+// Grid: seed_kernel_blocks; dynamic shared memory: the work list, then pool.region floats.
+template <int CMAX, bool EXACT>
+__global__ void __launch_bounds__(kSeedThreads)
+    morph_seed_forward_kernel(const SeedForwardArgs args) {
+  SeedForwardArgs a = args;
+  a.sh = exact_chunk<CMAX, EXACT>(args.sh);
+  using Reduce = cub::BlockReduce<double, kSeedThreads>;
+  __shared__ typename Reduce::TempStorage reduce_tmp;
+  extern __shared__ float seed_smem[];
+  int32_t* list = reinterpret_cast<int32_t*>(seed_smem);
+  float* sparams = seed_smem + kWorkListSeeds;
+  const SeedStateView& st = a.st;
+  auto isolated = [&](const SeedFlags& f) { return a.collect & stage_trains_isolated(f.stage); };
+  auto has_work = [&](int32_t s) {
+    const SeedFlags f = seed_flags(st, s, a.mask);
+    return seed_blended(f) | isolated(f);
+  };
+  for_each_work_seed(
+      st.seeds, has_work,
+      [&](int32_t s) {
+        const SeedFlags f = seed_flags(st, s, a.mask);
+        const bool blended = seed_blended(f), iso_on = isolated(f);
+        const int32_t kind = f.kind;
+        const int32_t C = a.sh.chunk;
+        const int64_t cs = static_cast<int64_t>(s) * C;
+        // kRows rows per thread per pass, all loaded before any is computed; the first pass's loads
+        // are in flight while the parameters are staged.
+        constexpr int kRows = CMAX <= 16 ? 2 : 1;
+        constexpr int64_t kPass = kRows * kSeedThreads;
+        float xr[kRows][CMAX];
+        auto load_pass = [&](int64_t r0) {
+#pragma unroll
+          for (int i = 0; i < kRows; ++i) {
+            const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
+            if (r < a.B) load_chunk<CMAX>(a.x + r * a.H + cs, C, a.vec, xr[i]);
+          }
+        };
+        load_pass(threadIdx.x);
+        const float* params = nullptr;
+        if (f.slot >= 0) {
+          stage_params(a.pool.at(f.slot, PoolRegion::params), blueprint_param_count(kind, a.sh),
+                       sparams, threadIdx.x, kSeedThreads);
+          params = sparams;
+        }
+        __syncthreads();
+        float iso = 0.0f;
+        for (int64_t r0 = threadIdx.x; r0 < a.B; r0 += kPass) {
+          if (r0 != threadIdx.x) load_pass(r0);
+#pragma unroll
+          for (int i = 0; i < kRows; ++i) {
+            const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
+            if (r < a.B)
+              seed_row<CMAX>(a, kind, params, f.alpha, blended, xr[i], r * a.H + cs, iso);
+          }
+        }
+        if (iso_on) {
+          const double total = Reduce(reduce_tmp).Sum(static_cast<double>(iso));
+          if (threadIdx.x == 0)
+            a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] =
+                static_cast<float>(total / (static_cast<double>(a.B) * C));
+        }
+        __syncthreads();  // the parameters and the reduction storage are reused by the next seed
+      },
+      list);
 }
 
 }  // namespace
@@ -137,26 +173,65 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
   const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(out.raw());
-  cudaStream_t st = stream(L.device());
+  DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
-  const PoolView<float> pv = morph_detail::pool_view<float>(L);
-  launch_morph_stream(x.data<float>(), out.data<float>(), B, H, L.seeds, C, opt.collect_stats,
-                      opt.dead_eps, L.partials.data<float>(), st, "morph_forward_stream_kernel");
-  const dim3 seed_grid(static_cast<unsigned>(L.seeds),
-                       static_cast<unsigned>((B + kSeedRows - 1) / kSeedRows));
-  const size_t seed_smem = sizeof(float) * static_cast<size_t>(pv.region);
-  dispatch_chunk(C, [&]<int CMAX>() {
-    morph_forward_seed_kernel<CMAX><<<seed_grid, kSeedRows, seed_smem, st>>>(
-        x.data<float>(), out.data<float>(), B, H, L.shape, sv, pv, L.eval_zero.data<uint8_t>(),
-        opt.use_eval_mask, opt.collect_stats, vec, L.partials.data<float>());
+  const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
+
+  SeedForwardArgs f;
+  f.x = x.data<float>();
+  f.out = out.data<float>();
+  f.B = B;
+  f.H = H;
+  f.sh = L.shape;
+  f.st = sv;
+  f.pool = morph_detail::pool_view<float>(L);
+  f.mask = mask;
+  f.collect = opt.collect_stats;
+  f.vec = vec;
+  f.step_stats = L.step_stats.data<float>();
+  const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
+  const size_t smem = sizeof(int32_t) * kWorkListSeeds + sizeof(float) * f.pool.region;
+
+  // The copy is queued first, so that it starts at once; the seed kernel joins it on the side.
+  side_fork(ctx);
+  MorphStreamArgs a;
+  a.src = f.x;
+  a.dst = f.out;
+  a.B = B;
+  a.H = H;
+  a.S = L.seeds;
+  a.C = C;
+  a.st = sv;
+  a.mask = mask;
+  a.collect = opt.collect_stats;
+  a.dead_eps = opt.dead_eps;
+  a.partials = L.partials.data<float>();
+  a.step_stats = f.step_stats;
+  a.telemetry = L.telemetry.data<double>();
+  const bool final_stats =
+      launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
+  if (opt.collect_stats && !final_stats) {
+    // A programmatic dependent of the stream kernel: launched while the copy runs.
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(static_cast<unsigned>(
+        (static_cast<int64_t>(L.seeds) * kStreamStats + kFoldThreads - 1) / kFoldThreads));
+    cfg.blockDim = dim3(kFoldThreads);
+    cfg.stream = ctx.stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    KASMINA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, morph_forward_fold_kernel, B, C, sv,
+                                          static_cast<const float*>(a.partials), tiles,
+                                          a.step_stats, a.telemetry));
+  }
+  cudaStream_t side = side_begin(ctx);
+  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+    morph_seed_forward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, side>>>(f);
   });
-  KASMINA_LAUNCH_CHECK("morph_forward_seed_kernel");
-  if (!opt.collect_stats) return;
-  morph_forward_fold_kernel<<<static_cast<unsigned>((L.seeds + kFoldSeeds - 1) / kFoldSeeds),
-                              kFoldSeeds * 32, 0, st>>>(B, C, sv, L.partials.data<float>(), tiles,
-                                                        L.step_stats.data<float>(),
-                                                        L.telemetry.data<double>());
-  KASMINA_LAUNCH_CHECK("morph_forward_fold_kernel");
+  KASMINA_LAUNCH_CHECK("morph_seed_forward_kernel");
+  side_end(ctx);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -1,7 +1,11 @@
 // Helpers shared by the morph kernels: row loads/stores of a seed's chunk (16-byte vectors when
-// the chunk width and the pointers allow it) and the dispatch of the compile-time chunk bound.
+// the chunk width and the pointers allow it), the dispatch of the compile-time chunk bound and
+// the work list of the per-seed kernels.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+
+#include <cub/block/block_scan.cuh>
 
 #include "morph/blueprint.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -61,19 +65,84 @@ __device__ __forceinline__ void stage_params(const float* __restrict__ src, int3
   for (int32_t i = t; i < P; i += T) smem[i] = src[i];
 }
 
+// Per-seed kernels: a block of kSeedThreads threads takes whole seeds (all rows) from a work
+// list. Every block finds the seeds with work by scanning the seed state (a few small arrays,
+// cached), kWorkListSeeds seeds per pass, so the grid needs about as many blocks as there are
+// seeds with work instead of a block per seed that mostly reads a stage and leaves.
+inline constexpr int kSeedThreads = 256;
+inline constexpr int kWorkListSeeds = 1024;
+inline constexpr int kWorkSeedsPerThread = kWorkListSeeds / kSeedThreads;
+static_assert(kWorkListSeeds % kSeedThreads == 0 && kWorkSeedsPerThread <= 32);
+
+// Calls body(s), uniformly across the block, for the seeds s with has_work(s) that fall to this
+// block: the seeds with work are numbered in seed order and block b takes the numbers
+// b, b + gridDim.x, ... `list` is kWorkListSeeds ints of shared memory. body may synchronise the
+// block. has_work should read the state without short-circuits (see seed_flags). The assignment
+// depends only on the seed state and the grid: deterministic.
+template <class Pred, class Body>
+__device__ void for_each_work_seed(int32_t S, Pred has_work, Body body, int32_t* list) {
+  using Scan = cub::BlockScan<int, kSeedThreads>;
+  __shared__ typename Scan::TempStorage scan_tmp;
+  const int64_t grid = gridDim.x;
+  int64_t base = 0;  // seeds with work before this pass
+  for (int32_t s0 = 0; s0 < S; s0 += kWorkListSeeds) {
+    const int32_t first = s0 + static_cast<int32_t>(threadIdx.x) * kWorkSeedsPerThread;
+    // Every seed's state is read unconditionally (indices clamped), so that all the loads are
+    // in flight together instead of one round trip per seed.
+    bool work[kWorkSeedsPerThread];
+#pragma unroll
+    for (int k = 0; k < kWorkSeedsPerThread; ++k) work[k] = has_work(min(first + k, S - 1));
+    unsigned bits = 0;
+#pragma unroll
+    for (int k = 0; k < kWorkSeedsPerThread; ++k) bits |= (work[k] && first + k < S) ? 1u << k : 0u;
+    int pos = 0, n = 0;
+    Scan(scan_tmp).ExclusiveSum(__popc(bits), pos, n);
+#pragma unroll
+    for (int k = 0; k < kWorkSeedsPerThread; ++k)
+      if ((bits >> k) & 1u) list[pos++] = first + k;
+    __syncthreads();
+    for (int64_t j = ((static_cast<int64_t>(blockIdx.x) - base) % grid + grid) % grid; j < n;
+         j += grid)
+      body(list[j]);
+    base += n;
+    __syncthreads();  // the list and the scan storage are reused by the next pass
+  }
+}
+
+// Blocks for a per-seed kernel: no more than the seeds, the pool slots (seeds with parameters)
+// or two per SM.
+inline unsigned seed_kernel_blocks(int32_t seeds, int32_t pool_slots, int sms) {
+  int64_t n = std::min<int64_t>(seeds, std::max<int32_t>(pool_slots, 1));
+  n = std::min<int64_t>(n, 2 * static_cast<int64_t>(sms));
+  return static_cast<unsigned>(std::max<int64_t>(n, 1));
+}
+
 inline bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
-// Calls f.template operator()<CMAX>() with the smallest supported bound >= C.
+// Calls f.template operator()<CMAX, EXACT>() with the smallest supported bound CMAX >= C and
+// EXACT = (C == CMAX): a kernel instantiated with EXACT sees the chunk width as a constant (see
+// exact_chunk), so its chunk loops need no bounds tests and its offsets are constants.
 template <class F>
 void dispatch_chunk(int32_t C, F&& f) {
-  if (C <= 4) return f.template operator()<4>();
-  if (C <= 8) return f.template operator()<8>();
-  if (C <= 16) return f.template operator()<16>();
-  if (C <= 32) return f.template operator()<32>();
+  auto go = [&]<int CMAX>() {
+    if (C == CMAX) return f.template operator()<CMAX, true>();
+    return f.template operator()<CMAX, false>();
+  };
+  if (C <= 4) return go.template operator()<4>();
+  if (C <= 8) return go.template operator()<8>();
+  if (C <= 16) return go.template operator()<16>();
+  if (C <= 32) return go.template operator()<32>();
   static_assert(morph::kMaxChunk == 64, "dispatch_chunk covers chunks up to 64");
-  return f.template operator()<64>();
+  return go.template operator()<64>();
+}
+
+// The blueprint shape a kernel instantiated by dispatch_chunk works with.
+template <int CMAX, bool EXACT>
+__device__ __forceinline__ morph::BlueprintShape exact_chunk(morph::BlueprintShape sh) {
+  if constexpr (EXACT) sh.chunk = CMAX;
+  return sh;
 }
 
 }  // namespace kasmina::ops::cuda::morph_kernels

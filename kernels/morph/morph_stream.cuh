@@ -1,29 +1,28 @@
-// The streaming passes of the morph kernels over a [B, H = S*C] activation matrix.
+// The streaming pass of the morph kernels over a [B, H = S*C] activation matrix: dst = src for
+// every seed whose chunk is not blended (forward: out = x; backward: dx = dy), with optional
+// per-seed input statistics (sum, sum of squares, dead count, max |x|). The blended chunks are
+// written by the per-seed kernels, which run at the same time on the side stream (no two
+// kernels write the same element).
 //
-// morph_stream_kernel (forward): out = x with optional per-seed input statistics (sum, sum of
-//   squares, dead count, max |x|) per row tile; the forward's seed kernel then rewrites the few
-//   blended chunks.
-// morph_input_grad_kernel (backward): dx = dy for every seed and dy + alpha * J^T dy for blended
-//   seeds in one launch with two kinds of block, so that the latency-bound blueprint rows overlap
-//   the bandwidth-bound copy: seed blocks (the first S * G, G = ceil(B / kInputGradSeedRows); block
-//   (s, g) computes rows [g * kInputGradSeedRows, ...) of a blended seed, one per thread,
-//   parameters staged in shared memory; other seeds leave at once) and copy blocks that skip the
-//   blended chunks (no two blocks write the same element).
-//
-// Copy layout (both): a block covers spb whole seeds (a column) and one kMorphRowsPerTile-row
-// tile; a thread owns W consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0
-// and the pointers are 16-byte aligned; else 1), consecutive threads own consecutive floats, so
-// a warp reads and writes 32*W contiguous floats; each thread issues its kStreamRowsPerThread
-// loads before its stores. Statistics: each thread accumulates its W columns; the block folds
-// row lanes, then the seed's columns, in a fixed order into
-// partials[(tile * S + s) * kMorphPartialStats + k] (k < kStreamStats). Deterministic.
+// Layout: a block covers spb whole seeds (a column) and a range of rows; a thread owns W
+// consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0 and the pointers are
+// 16-byte aligned; else 1), consecutive threads own consecutive floats, so a warp reads and
+// writes 32*W contiguous floats; each thread issues a batch of row loads before its
+// stores. With enough columns for every SM, a block covers all rows of its column (16 threads
+// across — 4 seeds at C = 16, 256 bytes per row — and 16 row lanes); else a block covers a
+// kMorphRowsPerTile-row tile (64 threads across, 4 row lanes).
+// Statistics: each thread accumulates its W columns; the block folds row lanes, then the seed's
+// columns, in a fixed order; a block covering all rows finishes its seeds' statistics (step
+// measurements, telemetry), a tile block writes partials[(tile * S + s) * kMorphPartialStats + k]
+// that the fold kernel (morph_forward.cu) adds in tile order. Deterministic. Every block lets a
+// programmatic dependent launch (the fold) start as soon as it runs, so that the dependent's
+// launch overlaps this kernel.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "morph/blueprint.hpp"
-#include "morph/blueprint_pool.hpp"
 #include "morph/seed_state.hpp"
 #include "morph/stage.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -36,23 +35,80 @@ inline constexpr int kStreamRowLanes = 4;
 inline constexpr int kStreamRowsPerThread = static_cast<int>(kMorphRowsPerTile) / kStreamRowLanes;
 inline constexpr int kStreamStats = 4;  // sum, sum of squares, dead count, max |x|
 inline constexpr int kStreamThreads = kStreamCols * kStreamRowLanes;
-inline constexpr int kInputGradSeedRows = kStreamThreads;  // rows of a seed block, one per thread
+// One block per column: threads across a row (16 float4 = 256 contiguous bytes at C % 4 == 0;
+// 8 measured slower, item 24 of bench/RESULTS.md).
+inline constexpr int kFullColumnCols = 16;
 static_assert(kMorphRowsPerTile % kStreamRowLanes == 0, "row tile must split over the lanes");
-static_assert(kStreamStats <= kMorphPartialStats, "partials hold the stream statistics");
+static_assert(kStreamStats == kMorphPartialStats, "partials hold the stream statistics");
 
-// Launch geometry of the stream kernel for chunk width C and vector width W.
-struct StreamGeometry {
-  int units;  // threads per seed (C / W)
-  int spb;    // seeds per block
-  int cols;   // threads per row lane (spb * units)
+// The state of one seed the morph kernels decide on, read with plain loads (no
+// short-circuits), so that a thread's loads for several seeds are in flight together.
+struct SeedFlags {
+  int32_t stage, slot, kind;
+  float alpha;
+  bool masked;
+};
+__device__ __forceinline__ SeedFlags seed_flags(const morph::SeedStateView& st, int32_t s,
+                                                const uint8_t* mask) {
+  SeedFlags f;
+  f.stage = st.stage[s];
+  f.slot = st.slot[s];
+  f.kind = st.blueprint[s];
+  f.alpha = st.alpha[s];
+  f.masked = mask != nullptr && mask[s] != 0;
+  return f;
+}
+// Seeds whose chunk a per-seed kernel writes: blended, and not masked to identity.
+__device__ __forceinline__ bool seed_blended(const SeedFlags& f) {
+  return morph::blend_applies(f.stage, f.alpha) & !f.masked;
+}
+
+struct MorphStreamArgs {
+  const float* src = nullptr;
+  float* dst = nullptr;
+  int64_t B = 0, H = 0;
+  int32_t S = 0, C = 0;
+  morph::SeedStateView st;
+  const uint8_t* mask = nullptr;  // forward in masked evaluation: masked seeds are copied
+  // Statistics (when collect): with one block per column (finalize) the block writes the step
+  // measurements and the telemetry itself; else partials [tiles, S, kStreamStats] for the fold.
+  bool collect = false;
+  float dead_eps = 0.0f;
+  float* partials = nullptr;
+  float* step_stats = nullptr;
+  double* telemetry = nullptr;
+  // Geometry (set by launch_morph_stream).
+  int spb = 0;
+  int64_t rows_per_block = 0;
+  bool finalize = false;
 };
 
-inline StreamGeometry stream_geometry(int32_t C, int W) {
-  StreamGeometry g{};
-  g.units = C / W;
-  g.spb = g.units >= kStreamCols ? 1 : kStreamCols / g.units;
-  g.cols = g.spb * g.units;
-  return g;
+// The end of a seed's statistic k (0 sum, 1 sum of squares, 2 dead count, 3 max |x|) over all
+// rows: the step measurements (input mean square; isolated loss 0 for seeds that do not train
+// in isolation — the seed kernel writes the others) and the telemetry.
+__device__ __forceinline__ void finish_seed_stat(int64_t B, int32_t C,
+                                                 const morph::SeedStateView& st, int32_t s, int k,
+                                                 double acc, float* step_stats, double* telemetry) {
+  const double n = static_cast<double>(B) * C;
+  float* step = step_stats + static_cast<int64_t>(s) * kMorphStepStats;
+  double* tel = telemetry + static_cast<int64_t>(s) * kMorphTelemetryStats;
+  switch (k) {
+    case 0:
+      tel[0] += n;
+      tel[1] += acc;
+      if (!morph::stage_trains_isolated(st.stage[s])) step[1] = 0.0f;
+      break;
+    case 1:
+      tel[2] += acc;
+      step[0] = static_cast<float>(acc / n);
+      break;
+    case 2:
+      tel[3] += acc;
+      break;
+    default:
+      tel[4] = fmax(tel[4], acc);
+      break;
+  }
 }
 
 template <int W>
@@ -80,205 +136,130 @@ struct StreamVec<4> {
   }
 };
 
-// One thread's share of a copy block: rows row0 + lane, row0 + lane + kStreamRowLanes, ... of
-// the W floats at c0; all loads before the stores; stores skipped when `skip`; statistics added
-// when `stats`.
-template <int W>
-__device__ __forceinline__ void copy_rows(const float* __restrict__ src, float* __restrict__ dst,
-                                          int64_t B, int64_t H, int64_t c0, int64_t row0, int lane,
-                                          bool skip, bool stats, float dead_eps, float& sum,
-                                          float& sq, float& dead, float& mx) {
-  using V = typename StreamVec<W>::type;
-  const V* in = reinterpret_cast<const V*>(src + c0);
-  V* out = reinterpret_cast<V*>(dst + c0);
-  const int64_t ld = H / W;  // row stride in V units (H % W == 0 since C % W == 0)
-  V v[kStreamRowsPerThread];
-#pragma unroll
-  for (int i = 0; i < kStreamRowsPerThread; ++i) {
-    const int64_t r = row0 + lane + static_cast<int64_t>(i) * kStreamRowLanes;
-    if (r < B) v[i] = __ldg(in + r * ld);
-  }
-#pragma unroll
-  for (int i = 0; i < kStreamRowsPerThread; ++i) {
-    const int64_t r = row0 + lane + static_cast<int64_t>(i) * kStreamRowLanes;
-    if (r < B) {
-      if (!skip) out[r * ld] = v[i];
-      if (stats) StreamVec<W>::add_stats(v[i], dead_eps, sum, sq, dead, mx);
-    }
-  }
-}
+// The kernel and its launchers have internal linkage: every translation unit that includes
+// this header gets its own copy (whole-program device compilation), not a merged host stub.
+namespace {
 
-// Grid (ceil(S / spb), row tiles), block (cols, kStreamRowLanes); dynamic shared memory
-// 4 * kStreamStats * (kStreamRowLanes + 1) * cols bytes when collecting.
+// Grid (columns of spb seeds, row blocks), block (spb * C / W, lanes): block (x, y) covers rows
+// [y * rows_per_block, ...) of its seeds, lane l taking rows l, l + lanes, ... in batches of
+// kStreamRowsPerThread (all loads of a batch before its stores). Dynamic shared memory
+// 4 * kStreamStats * (lanes + 1) * blockDim.x bytes when collecting. At most 80 registers
+// (3 blocks of 256 threads per SM), which leaves room on an SM for a block of the seed kernel
+// that runs beside this one.
 template <int W>
-__global__ void __launch_bounds__(kStreamCols* kStreamRowLanes)
-    morph_stream_kernel(const float* __restrict__ src, float* __restrict__ dst, int64_t B,
-                        int64_t H, int32_t S, int32_t C, int spb, bool collect, float dead_eps,
-                        float* __restrict__ partials) {
+__global__ void __launch_bounds__(kStreamThreads, 3) morph_stream_kernel(const MorphStreamArgs a) {
+  using V = typename StreamVec<W>::type;
   extern __shared__ float stream_smem[];
-  const int units = C / W;
-  const int cols = blockDim.x;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+  const int units = a.C / W;
+  const int cols = blockDim.x, lanes = blockDim.y;
   const int col = threadIdx.x;
   const int lane = threadIdx.y;
-  const int32_t s = blockIdx.x * spb + col / units;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kMorphRowsPerTile;
+  const int32_t s = blockIdx.x * a.spb + col / units;
+  const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * a.rows_per_block;
+  const int64_t row_end = row_begin + a.rows_per_block < a.B ? row_begin + a.rows_per_block : a.B;
   float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
-  if (s < S) {
-    const int64_t c0 = static_cast<int64_t>(s) * C + static_cast<int64_t>(col % units) * W;
-    copy_rows<W>(src, dst, B, H, c0, row0, lane, false, collect, dead_eps, sum, sq, dead, mx);
+  if (s < a.S) {
+    const bool skip = seed_blended(seed_flags(a.st, s, a.mask));
+    const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
+    const V* in = reinterpret_cast<const V*>(a.src + c0);
+    V* out = reinterpret_cast<V*>(a.dst + c0);
+    const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
+    for (int64_t r0 = row_begin + lane; r0 < row_end;
+         r0 += static_cast<int64_t>(lanes) * kStreamRowsPerThread) {
+      V v[kStreamRowsPerThread];
+#pragma unroll
+      for (int i = 0; i < kStreamRowsPerThread; ++i) {
+        const int64_t r = r0 + static_cast<int64_t>(i) * lanes;
+        if (r < row_end) v[i] = __ldg(in + r * ld);
+      }
+#pragma unroll
+      for (int i = 0; i < kStreamRowsPerThread; ++i) {
+        const int64_t r = r0 + static_cast<int64_t>(i) * lanes;
+        if (r < row_end) {
+          if (!skip) out[r * ld] = v[i];
+          if (a.collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
+        }
+      }
+    }
   }
-  if (!collect) return;
+  if (!a.collect) return;
   // [k][lane][col], then the lane-folded [k][col] after it.
   float* red = stream_smem;
-  float* colred = stream_smem + kStreamStats * kStreamRowLanes * cols;
-  red[(0 * kStreamRowLanes + lane) * cols + col] = sum;
-  red[(1 * kStreamRowLanes + lane) * cols + col] = sq;
-  red[(2 * kStreamRowLanes + lane) * cols + col] = dead;
-  red[(3 * kStreamRowLanes + lane) * cols + col] = mx;
+  float* colred = stream_smem + kStreamStats * lanes * cols;
+  red[(0 * lanes + lane) * cols + col] = sum;
+  red[(1 * lanes + lane) * cols + col] = sq;
+  red[(2 * lanes + lane) * cols + col] = dead;
+  red[(3 * lanes + lane) * cols + col] = mx;
   __syncthreads();
   if (lane < kStreamStats) {  // lane k folds statistic k of its column over the row lanes
     const int k = lane;
-    float acc = red[(k * kStreamRowLanes) * cols + col];
-    for (int l = 1; l < kStreamRowLanes; ++l) {
-      const float x = red[(k * kStreamRowLanes + l) * cols + col];
+    float acc = red[(k * lanes) * cols + col];
+    for (int l = 1; l < lanes; ++l) {
+      const float x = red[(k * lanes + l) * cols + col];
       acc = k == 3 ? fmaxf(acc, x) : acc + x;
     }
     colred[k * cols + col] = acc;
   }
   __syncthreads();
   const int t = lane * cols + col;
-  if (t < kStreamStats * spb) {  // thread t folds statistic t / spb of seed t % spb
-    const int k = t / spb, q = t % spb;
-    const int32_t seed = blockIdx.x * spb + q;
-    if (seed < S) {
+  if (t < kStreamStats * a.spb) {  // thread t folds statistic t / spb of seed t % spb
+    const int k = t / a.spb, q = t % a.spb;
+    const int32_t seed = blockIdx.x * a.spb + q;
+    if (seed < a.S) {
       const float* c = colred + k * cols + q * units;
       float acc = c[0];
       for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];
-      partials[(static_cast<int64_t>(blockIdx.y) * S + seed) * kMorphPartialStats + k] = acc;
+      if (a.finalize)
+        finish_seed_stat(a.B, a.C, a.st, seed, k, acc, a.step_stats, a.telemetry);
+      else
+        a.partials[(static_cast<int64_t>(blockIdx.y) * a.S + seed) * kMorphPartialStats + k] = acc;
     }
   }
 }
 
-// dst = src (and the statistics when collect) over all rows and seeds: one launch.
-inline void launch_morph_stream(const float* src, float* dst, int64_t B, int64_t H, int32_t S,
-                                int32_t C, bool collect, float dead_eps, float* partials,
-                                cudaStream_t stream, const char* what) {
-  const bool vec = C % 4 == 0 && aligned16(src) && aligned16(dst);
-  const int W = vec ? 4 : 1;
-  const StreamGeometry g = stream_geometry(C, W);
-  const dim3 grid(static_cast<unsigned>((S + g.spb - 1) / g.spb),
-                  static_cast<unsigned>((B + kMorphRowsPerTile - 1) / kMorphRowsPerTile));
-  const dim3 block(static_cast<unsigned>(g.cols), kStreamRowLanes);
-  const size_t smem =
-      collect ? sizeof(float) * kStreamStats * (kStreamRowLanes + 1) * static_cast<size_t>(g.cols)
-              : 0;
-  if (vec)
-    morph_stream_kernel<4>
-        <<<grid, block, smem, stream>>>(src, dst, B, H, S, C, g.spb, collect, dead_eps, partials);
-  else
-    morph_stream_kernel<1>
-        <<<grid, block, smem, stream>>>(src, dst, B, H, S, C, g.spb, collect, dead_eps, partials);
+// Launches the stream kernel on `stream` (a.dst = a.src except blended chunks, the statistics
+// when a.collect). Two layouts: when there are at least `sms` columns of kFullColumnCols
+// threads, a block per column covers all rows and finishes its seeds' statistics itself (no
+// partials, no fold); else blocks of kMorphRowsPerTile-row tiles write partials for the fold
+// kernel. Returns whether the statistics are final.
+template <int W>
+bool launch_morph_stream(MorphStreamArgs a, int sms, cudaStream_t stream, const char* what) {
+  const int units = a.C / W;
+  const int full_spb = units >= kFullColumnCols ? 1 : kFullColumnCols / units;
+  const int64_t full_columns = (a.S + full_spb - 1) / full_spb;
+  int lanes;
+  dim3 grid;
+  if (full_columns >= sms) {
+    a.spb = full_spb;
+    lanes = kStreamThreads / (a.spb * units);
+    a.rows_per_block = a.B;
+    grid = dim3(static_cast<unsigned>(full_columns), 1);
+  } else {
+    a.spb = units >= kStreamCols ? 1 : kStreamCols / units;
+    lanes = kStreamRowLanes;
+    a.rows_per_block = kMorphRowsPerTile;
+    grid = dim3(static_cast<unsigned>((a.S + a.spb - 1) / a.spb),
+                static_cast<unsigned>((a.B + kMorphRowsPerTile - 1) / kMorphRowsPerTile));
+  }
+  a.finalize = a.collect && grid.y == 1;
+  const int cols = a.spb * units;
+  const size_t stats_bytes =
+      a.collect ? sizeof(float) * kStreamStats * (lanes + 1) * static_cast<size_t>(cols) : 0;
+  const dim3 block(static_cast<unsigned>(cols), static_cast<unsigned>(lanes));
+  morph_stream_kernel<W><<<grid, block, stats_bytes, stream>>>(a);
   KASMINA_LAUNCH_CHECK(what);
+  return a.finalize;
 }
 
-// Arguments of the one-launch input gradient.
-struct MorphInputGradArgs {
-  const float* dy = nullptr;
-  float* dx = nullptr;
-  const float* x = nullptr;
-  int64_t B = 0, H = 0;
-  int32_t S = 0, C = 0;
-  morph::BlueprintShape sh;
-  morph::SeedStateView st;
-  morph::PoolView<float> pool;
-  // Geometry (set by launch_morph_input_grad).
-  int32_t units = 0, spb = 0, cols = 0, seed_groups = 0;
-  int64_t tiles = 0;
-  bool vec_chunk = false;
-};
-
-__device__ __forceinline__ bool grad_blended(const MorphInputGradArgs& a, int32_t s) {
-  return morph::blend_applies(a.st.stage[s], a.st.alpha[s]);
+bool launch_morph_stream(const MorphStreamArgs& a, bool vec, int sms, cudaStream_t stream,
+                         const char* what) {
+  return vec ? launch_morph_stream<4>(a, sms, stream, what)
+             : launch_morph_stream<1>(a, sms, stream, what);
 }
 
-// Seed block (s, g): rows [g * kInputGradSeedRows, ...) of a blended seed get dy + alpha * J^T dy.
-template <int CMAX>
-__device__ void input_grad_seed_block(const MorphInputGradArgs& a, int32_t s, int32_t g,
-                                      float* smem) {
-  if (!grad_blended(a, s)) return;  // block-uniform
-  const int32_t kind = a.st.blueprint[s];
-  const float alpha = a.st.alpha[s];
-  const float* params = nullptr;
-  if (a.st.slot[s] >= 0) {
-    stage_params(a.pool.at(a.st.slot[s], morph::PoolRegion::params),
-                 morph::blueprint_param_count(kind, a.sh), smem, threadIdx.x, kInputGradSeedRows);
-    params = smem;
-  }
-  __syncthreads();
-  const int64_t r = static_cast<int64_t>(g) * kInputGradSeedRows + threadIdx.x;
-  if (r >= a.B) return;
-  const int64_t off = r * a.H + static_cast<int64_t>(s) * a.C;
-  float xr[CMAX], gr[CMAX], ga[CMAX], jt[CMAX];
-  load_chunk<CMAX>(a.x + off, a.C, a.vec_chunk, xr);
-  load_chunk<CMAX>(a.dy + off, a.C, a.vec_chunk, gr);
-  KASMINA_MORPH_UNROLL
-  for (int c = 0; c < CMAX; ++c) {
-    jt[c] = 0.0f;
-    if (c < a.C) ga[c] = alpha * gr[c];
-  }
-  morph::blueprint_backward<CMAX, float>(kind, a.sh, params, xr, ga, jt, nullptr);
-  KASMINA_MORPH_UNROLL
-  for (int c = 0; c < CMAX; ++c)
-    if (c < a.C) gr[c] = gr[c] + jt[c];
-  store_chunk<CMAX>(a.dx + off, a.C, a.vec_chunk, gr);
-}
-
-// 1-D grid: S * G seed blocks, then columns * tiles copy blocks; kStreamThreads threads.
-template <int W, int CMAX>
-__global__ void __launch_bounds__(kStreamThreads, 2)
-    morph_input_grad_kernel(const MorphInputGradArgs a) {
-  extern __shared__ float grad_stream_smem[];
-  const int64_t seed_blocks = static_cast<int64_t>(a.S) * a.seed_groups;
-  if (static_cast<int64_t>(blockIdx.x) < seed_blocks) {
-    input_grad_seed_block<CMAX>(a, static_cast<int32_t>(blockIdx.x / a.seed_groups),
-                                static_cast<int32_t>(blockIdx.x % a.seed_groups), grad_stream_smem);
-    return;
-  }
-  const int64_t j = static_cast<int64_t>(blockIdx.x) - seed_blocks;
-  const int32_t column = static_cast<int32_t>(j / a.tiles);
-  const int tid = static_cast<int>(threadIdx.x);
-  if (tid >= a.cols * kStreamRowLanes) return;
-  const int col = tid % a.cols, lane = tid / a.cols;
-  const int32_t s = column * a.spb + col / a.units;
-  if (s >= a.S) return;
-  const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % a.units) * W;
-  float unused = 0.0f;
-  copy_rows<W>(a.dy, a.dx, a.B, a.H, c0, (j % a.tiles) * kMorphRowsPerTile, lane,
-               grad_blended(a, s), false, 0.0f, unused, unused, unused, unused);
-}
-
-inline void launch_morph_input_grad(MorphInputGradArgs a, cudaStream_t stream) {
-  const bool vec = a.C % 4 == 0 && aligned16(a.dy) && aligned16(a.dx) && aligned16(a.x);
-  const int W = vec ? 4 : 1;
-  const StreamGeometry g = stream_geometry(a.C, W);
-  a.units = g.units;
-  a.spb = g.spb;
-  a.cols = g.cols;
-  a.seed_groups = static_cast<int32_t>((a.B + kInputGradSeedRows - 1) / kInputGradSeedRows);
-  a.tiles = (a.B + kMorphRowsPerTile - 1) / kMorphRowsPerTile;
-  a.vec_chunk = vec;
-  const int64_t columns = (a.S + a.spb - 1) / a.spb;
-  const int64_t blocks = static_cast<int64_t>(a.S) * a.seed_groups + columns * a.tiles;
-  const size_t smem = sizeof(float) * static_cast<size_t>(a.pool.region);  // seed blocks
-  dispatch_chunk(a.C, [&]<int CMAX>() {
-    if (vec)
-      morph_input_grad_kernel<4, CMAX>
-          <<<static_cast<unsigned>(blocks), kStreamThreads, smem, stream>>>(a);
-    else
-      morph_input_grad_kernel<1, CMAX>
-          <<<static_cast<unsigned>(blocks), kStreamThreads, smem, stream>>>(a);
-  });
-  KASMINA_LAUNCH_CHECK("morph_input_grad_kernel");
-}
+}  // namespace
 
 }  // namespace kasmina::ops::cuda::morph_kernels

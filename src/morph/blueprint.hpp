@@ -4,7 +4,9 @@
 //   - blueprint_init_value(...): deterministic initial value of parameter i,
 //   - blueprint_delta(...): delta(x) = f(x) - x for one row of the chunk,
 //   - blueprint_backward(...): given g = dL/d delta for one row, accumulates J_x^T g into dx and
-//     the parameter gradient into dp.
+//     writes the row's gradient factors F,
+//   - blueprint_factor_count / blueprint_grad_blocks: the parameter gradient as a sum over rows
+//     of products of two factors each.
 // The blend is out = (1 - alpha) x + alpha f(x) = x + alpha * delta(x).
 //
 // Built-ins (parameters packed in this order, row-major):
@@ -22,11 +24,16 @@
 #include "core/philox.hpp"
 #include "morph/morph_config.hpp"
 
-// Unrolls the fixed-bound chunk loops in kernels (so a row stays in registers).
+// Unrolls the fixed-bound chunk loops in kernels (so a row stays in registers), and the forward's
+// hidden loops by 4 (their units are independent until they add into the output, so the
+// unrolled dot products and GELUs interleave instead of running one after another; the
+// backward's would need more registers than its kernel can have beside the copy).
 #if defined(__CUDA_ARCH__)
 #define KASMINA_MORPH_UNROLL _Pragma("unroll")
+#define KASMINA_MORPH_UNROLL4 _Pragma("unroll 4")
 #else
 #define KASMINA_MORPH_UNROLL
+#define KASMINA_MORPH_UNROLL4
 #endif
 
 namespace kasmina::morph {
@@ -113,6 +120,7 @@ KASMINA_HD void blueprint_delta(int32_t kind, const BlueprintShape& sh, const T*
       KASMINA_MORPH_UNROLL
       for (int c = 0; c < CMAX; ++c)
         if (c < C) delta[c] = b2[c];
+      KASMINA_MORPH_UNROLL4
       for (int j = 0; j < h; ++j) {
         T pre = b1[j];
         KASMINA_MORPH_UNROLL
@@ -132,6 +140,7 @@ KASMINA_HD void blueprint_delta(int32_t kind, const BlueprintShape& sh, const T*
       KASMINA_MORPH_UNROLL
       for (int c = 0; c < CMAX; ++c)
         if (c < C) delta[c] = T(0);
+      KASMINA_MORPH_UNROLL4
       for (int j = 0; j < r; ++j) {
         T u = T(0);
         KASMINA_MORPH_UNROLL
@@ -159,13 +168,102 @@ KASMINA_HD void blueprint_delta(int32_t kind, const BlueprintShape& sh, const T*
   }
 }
 
+// Parameter gradients are sums over rows of products of per-row factors. For one row the
+// backward writes the factor vector F (blueprint_factor_count floats):
+//   F[0] = 1, F[1..C] = x, F[1+C..1+2C) = g, then the blueprint's hidden values and their
+//   gradients (residual_mlp: gelu(pre)[h], d pre[h]; low_rank: u = A x [r], du = B^T g [r]),
+// and the gradient of parameter i is
+//   dL/dp[i] = sum over rows of F[t.a] * F[t.b],  t = blueprint_grad_term(kind, shape, i),
+// the parameters forming blocks of outer (or diagonal) products (blueprint_grad_blocks).
+// So a kernel reduces any blueprint's parameter gradient as a small product over its rows'
+// factors (biases pair a factor with F[0] = 1; diag_scale pairs g_c with x_c).
+inline constexpr int32_t kMaxFactors = 1 + 2 * kMaxChunk + 2 * kMaxHidden;
+
+KASMINA_HD int32_t blueprint_factor_count(int32_t kind, const BlueprintShape& sh) {
+  const int32_t base = 1 + 2 * sh.chunk;
+  switch (kind) {
+    case static_cast<int32_t>(BlueprintKind::residual_mlp):
+      return base + 2 * sh.hidden;
+    case static_cast<int32_t>(BlueprintKind::low_rank):
+      return base + 2 * sh.rank;
+    default:
+      return base;
+  }
+}
+
+// The parameters of a blueprint as consecutive blocks; the gradient of block k's parameter
+// (ja, jb) (row-major, na x nb) is the sum over rows of F[a0 + ja] * F[b0 + jb]; a diagonal
+// block has na = nb parameters (ja = jb).
+struct GradBlock {
+  int32_t a0, na, b0, nb;
+  bool diag;
+  KASMINA_HD int32_t size() const { return diag ? na : na * nb; }
+};
+inline constexpr int32_t kMaxGradBlocks = 4;
+
+// Fills blocks (kMaxGradBlocks entries) and returns their count; the sizes add up to
+// blueprint_param_count.
+KASMINA_HD int32_t blueprint_grad_blocks(int32_t kind, const BlueprintShape& sh,
+                                         GradBlock* blocks) {
+  const int32_t C = sh.chunk, X = 1, G = 1 + C, H = 1 + 2 * C;
+  switch (kind) {
+    case static_cast<int32_t>(BlueprintKind::residual_mlp): {
+      const int32_t h = sh.hidden, A = H, D = H + h;
+      blocks[0] = {D, h, X, C, false};  // W1[j][c]: dpre_j x_c
+      blocks[1] = {D, h, 0, 1, false};  // b1[j]: dpre_j
+      blocks[2] = {G, C, A, h, false};  // W2[c][j]: g_c a_j
+      blocks[3] = {G, C, 0, 1, false};  // b2[c]: g_c
+      return 4;
+    }
+    case static_cast<int32_t>(BlueprintKind::low_rank): {
+      const int32_t r = sh.rank, U = H, DU = H + r;
+      blocks[0] = {DU, r, X, C, false};  // A[j][c]: du_j x_c
+      blocks[1] = {G, C, U, r, false};   // B[c][j]: g_c u_j
+      return 2;
+    }
+    case static_cast<int32_t>(BlueprintKind::diag_scale):
+      blocks[0] = {G, C, X, C, true};   // s[c]: g_c x_c
+      blocks[1] = {G, C, 0, 1, false};  // t[c]: g_c
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+struct GradTerm {
+  int32_t a, b;  // factor indices
+};
+
+// The factor pair of parameter i (0 <= i < blueprint_param_count).
+KASMINA_HD GradTerm blueprint_grad_term(int32_t kind, const BlueprintShape& sh, int32_t i) {
+  GradBlock blocks[kMaxGradBlocks];
+  const int32_t n = blueprint_grad_blocks(kind, sh, blocks);
+  for (int32_t k = 0; k < n; ++k) {
+    const GradBlock& b = blocks[k];
+    if (i < b.size())
+      return b.diag ? GradTerm{b.a0 + i, b.b0 + i} : GradTerm{b.a0 + i / b.nb, b.b0 + i % b.nb};
+    i -= b.size();
+  }
+  return {0, 0};
+}
+
 // Backward of delta for one row with upstream gradient g = dL/d delta:
 //   dx[c] += (J_x^T g)[c]   (when dx is not null)
-//   dp[i] += dL/dp[i]       (when dp is not null)
+//   F = the row's gradient factors (when F is not null; see above).
 template <int CMAX, class T>
 KASMINA_HD void blueprint_backward(int32_t kind, const BlueprintShape& sh, const T* p, const T* x,
-                                   const T* g, T* dx, T* dp) {
+                                   const T* g, T* dx, T* F) {
   const int32_t C = sh.chunk;
+  if (F) {
+    F[0] = T(1);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) {
+        F[1 + c] = x[c];
+        F[1 + C + c] = g[c];
+      }
+  }
+  T* hid = F ? F + 1 + 2 * C : nullptr;
   switch (kind) {
     case static_cast<int32_t>(BlueprintKind::residual_mlp): {
       const int32_t h = sh.hidden;
@@ -189,20 +287,10 @@ KASMINA_HD void blueprint_backward(int32_t kind, const BlueprintShape& sh, const
           for (int c = 0; c < CMAX; ++c)
             if (c < C) dx[c] += W1[j * C + c] * dpre;
         }
-        if (dp) {
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < C) dp[j * C + c] += dpre * x[c];
-          dp[h * C + j] += dpre;
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < C) dp[h * C + h + c * h + j] += g[c] * a;
+        if (hid) {
+          hid[j] = a;
+          hid[h + j] = dpre;
         }
-      }
-      if (dp) {
-        KASMINA_MORPH_UNROLL
-        for (int c = 0; c < CMAX; ++c)
-          if (c < C) dp[2 * h * C + h + c] += g[c];
       }
       return;
     }
@@ -223,32 +311,43 @@ KASMINA_HD void blueprint_backward(int32_t kind, const BlueprintShape& sh, const
           for (int c = 0; c < CMAX; ++c)
             if (c < C) dx[c] += A[j * C + c] * du;
         }
-        if (dp) {
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c)
-            if (c < C) {
-              dp[j * C + c] += du * x[c];
-              dp[r * C + c * r + j] += g[c] * u;
-            }
+        if (hid) {
+          hid[j] = u;
+          hid[r + j] = du;
         }
       }
       return;
     }
     case static_cast<int32_t>(BlueprintKind::diag_scale): {
       const T* s = p;
-      KASMINA_MORPH_UNROLL
-      for (int c = 0; c < CMAX; ++c)
-        if (c < C) {
-          if (dx) dx[c] += g[c] * (s[c] - T(1));
-          if (dp) {
-            dp[c] += g[c] * x[c];
-            dp[C + c] += g[c];
-          }
-        }
+      if (dx) {
+        KASMINA_MORPH_UNROLL
+        for (int c = 0; c < CMAX; ++c)
+          if (c < C) dx[c] += g[c] * (s[c] - T(1));
+      }
       return;
     }
     default:
       return;
+  }
+}
+
+// dp[i] += dL/dp[i] of one row from its factors F (the CPU twins' per-row accumulation).
+template <class T>
+KASMINA_HD void blueprint_add_grad(int32_t kind, const BlueprintShape& sh, const T* F, T* dp) {
+  GradBlock blocks[kMaxGradBlocks];
+  const int32_t n = blueprint_grad_blocks(kind, sh, blocks);
+  for (int32_t k = 0; k < n; ++k) {
+    const GradBlock& b = blocks[k];
+    if (b.diag) {
+      for (int32_t j = 0; j < b.na; ++j) dp[j] += F[b.a0 + j] * F[b.b0 + j];
+    } else {
+      for (int32_t ja = 0; ja < b.na; ++ja) {
+        const T fa = F[b.a0 + ja];
+        for (int32_t jb = 0; jb < b.nb; ++jb) dp[ja * b.nb + jb] += fa * F[b.b0 + jb];
+      }
+    }
+    dp += b.size();
   }
 }
 

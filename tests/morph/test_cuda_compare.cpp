@@ -158,8 +158,72 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
                1e-5, tag + " masked eval out");
 }
 
-// The CUDA input gradient writes dx = dy before the blend and gradient kernels read x and dy,
-// so dx may alias neither.
+// The fused ops on two streams (copy on the compute stream, per-seed kernels beside it) give
+// the same bits run after run, and replayed from a captured CUDA graph (where the two streams
+// become parallel branches, and the statistics fold a programmatic dependent of the copy) the
+// same bits as plain launches.
+TEST(MorphCudaStreams, RepeatableAndGraphReplayBitwise) {
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const int32_t S = 1024, C = 16;
+  const int64_t B = 512;
+  MorphConfig cfg = testing::small_config(static_cast<int64_t>(S) * C, S, S);
+  cfg.hidden = 4;
+  cfg.rank = 3;
+  Rng rng(2026);
+  std::vector<testing::SeedSetup> mix;
+  for (int32_t s = 0; s < S; ++s) {
+    testing::SeedSetup u;
+    u.seed = s;
+    u.stage = static_cast<Stage>(rng.below(kStageCount));
+    u.blueprint = static_cast<BlueprintKind>(rng.below(kBlueprintKindCount));
+    u.alpha = stage_is_blended(static_cast<int32_t>(u.stage))
+                  ? static_cast<float>(rng.uniform(0.1, 1.0))
+                  : 0.0f;
+    mix.push_back(u);
+  }
+  const Device dev = Device::cuda(0);
+  KasminaLayer layer(cfg);
+  layer.prepare(B, dev);
+  testing::arrange(layer, mix, 5, 0.2);
+  const ops::MorphLayerBuffers& L = layer.buffers();
+  const Tensor x = testing::random_tensor<float>({B, cfg.width}, 91, dev);
+  const Tensor dy = testing::random_tensor<float>({B, cfg.width}, 92, dev);
+  Tensor out = Tensor::zeros({B, cfg.width}, DType::f32, dev);
+  Tensor dx = Tensor::zeros({B, cfg.width}, DType::f32, dev);
+  const ops::MorphForwardOptions opt;
+  auto step = [&] {
+    ops::morph_forward(L, x, out, opt);
+    ops::morph_backward(L, x, dy, &dx, true);
+  };
+  auto snapshot = [&] {
+    std::vector<std::vector<float>> v;
+    v.push_back(out.to_vector<float>());
+    v.push_back(dx.to_vector<float>());
+    v.push_back(L.pool.to_vector<float>());
+    v.push_back(L.grad_norm.to_vector<float>());
+    v.push_back(L.step_stats.to_vector<float>());
+    return v;
+  };
+  step();
+  const auto first = snapshot();
+  for (Tensor* t : {&out, &dx}) ops::fill(*t, 0.0);
+  step();
+  EXPECT_TRUE(first == snapshot()) << "second plain run differs";
+  for (Tensor* t : {&out, &dx}) ops::fill(*t, 0.0);
+  ops::StepGraph graph(dev);
+  std::string why;
+  ASSERT_TRUE(graph.capture(step, &why)) << why;
+  graph.replay();
+  EXPECT_TRUE(first == snapshot()) << "graph replay differs from plain launches";
+  // Three forwards so far, each adding B*C samples per seed.
+  const std::vector<double> tel = L.telemetry.to_vector<double>();
+  for (int32_t s = 0; s < S; ++s)
+    ASSERT_EQ(tel[static_cast<size_t>(s) * ops::kMorphTelemetryStats], 3.0 * B * C) << s;
+}
+
+// The CUDA input gradient's copy and seed kernels write dx while they read x and dy, so dx may
+// alias neither.
 TEST(MorphCudaBackward, RejectsDxAliasingAnInput) {
   ops::init();
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";

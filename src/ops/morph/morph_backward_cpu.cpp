@@ -30,7 +30,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
   T* dxp = dx ? dx->data<T>() : nullptr;
   float* gnorm = L.grad_norm.data<float>();
   const T iso_scale = T(2) / (static_cast<T>(B) * static_cast<T>(C));
-  T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk];
+  T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk], F[kMaxFactors];
 
   for (int32_t s = 0; s < L.seeds; ++s) {
     const int32_t stage = st.stage[s];
@@ -55,12 +55,14 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
           jt[c] = T(0);
         }
         blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, blended ? jt : nullptr,
-                                         global_grads ? dp : nullptr);
+                                         global_grads ? F : nullptr);
+        if (global_grads) blueprint_add_grad<T>(kind, L.shape, F, dp);
       }
       if (iso_grads) {
         blueprint_delta<kMaxChunk, T>(kind, L.shape, params, xr, delta);
         for (int32_t c = 0; c < C; ++c) g[c] = iso_scale * delta[c];
-        blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, nullptr, dp);
+        blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, nullptr, F);
+        blueprint_add_grad<T>(kind, L.shape, F, dp);
       }
       if (dxp) {
         T* dxr = dxp + off;

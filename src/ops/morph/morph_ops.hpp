@@ -16,9 +16,9 @@ namespace kasmina::ops {
 // Rows of x one CUDA forward block reduces into one partial (the statistics partial buffer has
 // ceil(max_batch / kMorphRowsPerTile) row tiles).
 inline constexpr int64_t kMorphRowsPerTile = 32;
-// Per (row tile, seed) partial statistics of the forward: sum, sum of squares, dead count,
-// max |x|, isolated-loss sum.
-inline constexpr int64_t kMorphPartialStats = 5;
+// Per (row tile, seed) partial statistics of the CUDA forward: sum, sum of squares, dead count,
+// max |x|.
+inline constexpr int64_t kMorphPartialStats = 4;
 // Accumulated telemetry per seed (f64): element count, sum, sum of squares, dead count, max |x|.
 inline constexpr int64_t kMorphTelemetryStats = 5;
 // Per-step measurements per seed (f32): input mean square, isolated (reconstruction) loss.
