@@ -1,10 +1,11 @@
 // Fused backward of a morphogenetic layer: two kernels that run at the same time.
-//  - On the compute stream (when dx is wanted), the stream kernel (morph_stream.cuh): dx = dy for
-//    every chunk that is not blended, at memory speed. Bytes: 8*B*S*C.
-//  - On the side stream, the seed kernel: a block per seed with work (blended, when dx is
-//    wanted; training, when parameter gradients are), taken from a work list
-//    (morph_kernel_common.cuh), its parameters staged in shared memory. It walks the rows in
-//    tiles of up to kSeedThreads rows, one row per thread:
+//  - When dx is wanted, the stream kernel (morph_stream.cuh): dx = dy for every chunk that is
+//    not blended, at memory speed. Bytes: 8*B*S*C.
+//  - The seed kernel, launched as a programmatic dependent of the copy (Hopper), so that it runs
+//    beside it: a block per seed with work (blended, when dx is wanted; training, when parameter
+//    gradients are), taken from a work list (morph_kernel_common.cuh), its parameters staged in
+//    shared memory while its first rows load. It walks the rows in tiles of up to kSeedThreads
+//    rows, one row per thread:
 //      phase A: g = alpha * dy (or, for TRAINING, the isolated reconstruction gradient
 //               2/(B*C) * delta(x)); blended seeds write dx = dy + J^T g to their chunk;
 //               training seeds write the row's gradient factors (src/morph/blueprint.hpp) to
@@ -14,8 +15,8 @@
 //    At the end the gradients go to the slot's gradient region (zero past the parameter count)
 //    and grad_norm[s] = their norm (a fixed-order block reduction); seeds that do not train get
 //    grad_norm 0.
-//    Fixed orders throughout: deterministic without atomics.
-//    Bytes: x and dy of those seeds' chunks, dx of the blended ones, their parameters.
+//    No two kernels write the same element. Fixed orders throughout: deterministic without
+//    atomics. Bytes: x and dy of those seeds' chunks, dx of the blended ones, their parameters.
 #include <algorithm>
 
 #include <cub/block/block_reduce.cuh>
@@ -214,6 +215,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   };
   for_each_work_seed(S, has_work, body, list);
+  complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
 }  // namespace
@@ -238,19 +240,19 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
 
-  SeedBackwardArgs b;
-  b.x = x.data<float>();
-  b.dy = dy.data<float>();
-  b.dx = dx ? dx->data<float>() : nullptr;
-  b.B = B;
-  b.H = H;
-  b.sh = L.shape;
-  b.st = sv;
-  b.pool = morph_detail::pool_view<float>(L);
-  b.param_grads = param_grads;
-  b.vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) && (!dx || aligned16(dx->raw()));
+  SeedBackwardArgs b{.x = x.data<float>(),
+                     .dy = dy.data<float>(),
+                     .dx = dx ? dx->data<float>() : nullptr,
+                     .B = B,
+                     .H = H,
+                     .sh = L.shape,
+                     .st = sv,
+                     .pool = morph_detail::pool_view<float>(L),
+                     .param_grads = param_grads,
+                     .vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) &&
+                            (!dx || aligned16(dx->raw())),
+                     .grad_norm = L.grad_norm.data<float>()};
   b.params_in_smem = b.pool.region <= kStagedParamsMax;
-  b.grad_norm = L.grad_norm.data<float>();
   int32_t factors = 1 + 2 * C;
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)
     factors = std::max(factors, blueprint_factor_count(k, L.shape));
@@ -264,30 +266,15 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const size_t smem = fixed + sizeof(float) * static_cast<size_t>(b.tile_rows) * b.fstride;
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
 
-  auto launch_seed_kernel = [&](cudaStream_t st) {
-    dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
-      morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, st>>>(b);
-    });
-    KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
-  };
-  if (!dx) {
-    launch_seed_kernel(ctx.stream);
-    return;
+  if (dx) {  // the copy first; the seed kernel runs beside it (a programmatic dependent)
+    const MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
+    const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
+    launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
-  // The copy is queued first, so that it starts at once; the seed kernel joins it on the side.
-  side_fork(ctx);
-  MorphStreamArgs a;
-  a.src = b.dy;
-  a.dst = b.dx;
-  a.B = B;
-  a.H = H;
-  a.S = L.seeds;
-  a.C = C;
-  a.st = sv;
-  const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
-  launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
-  launch_seed_kernel(side_begin(ctx));
-  side_end(ctx);
+  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+    launch_programmatic(morph_seed_backward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
+                        smem, ctx.stream, b);
+  });
 }
 
 }  // namespace kasmina::ops::cuda

@@ -1,20 +1,19 @@
 // Fused forward of a morphogenetic layer: two kernels at the same time, and a third when the
 // layer is too narrow for one block per column.
-//  - On the compute stream, the stream kernel (morph_stream.cuh): out = x for every chunk that
-//    is not blended, at memory speed, with the per-seed input statistics (sum, sum of squares,
-//    dead count, max |x|): finished in the kernel (step measurements, telemetry) when a block
-//    covers all rows of its seeds, else per-(row tile, seed) partials.
+//  - The stream kernel (morph_stream.cuh): out = x for every chunk that is not blended, at
+//    memory speed, with the per-seed input statistics (sum, sum of squares, dead count,
+//    max |x|): finished in the kernel (step measurements, telemetry) when a block covers all
+//    rows of its seeds, else per-(row tile, seed) partials.
 //    Bytes: read x, write out (8*B*S*C) (+ 16*S*ceil(B/32) of partials).
-//  - For partials, the fold kernel, launched as a programmatic dependent of the stream kernel
-//    (Hopper): it starts while the copy finishes, waits for the copy's grid, then adds each
-//    seed's tile partials in tile order (f64).
-//  - On the side stream, the seed kernel: a block per seed with work (blended: GRAFTING..
-//    FOSSILIZED, alpha > 0, not masked; or TRAINING while collecting), taken from a work list
-//    (morph_kernel_common.cuh); each thread loads its rows, the block stages the blueprint
-//    parameters in shared memory meanwhile, then computes: blended seeds write
-//    x + alpha * delta(x) to their chunk; TRAINING seeds sum their isolated loss |delta|^2 (a
-//    fixed-order block reduction, f64) into the step measurements. Bytes: x and out of those
-//    seeds' chunks.
+//  - The seed kernel, launched as a programmatic dependent of the stream kernel (Hopper), so
+//    that it runs beside the copy: a block per seed with work (blended: GRAFTING..FOSSILIZED,
+//    alpha > 0, not masked; or TRAINING while collecting), taken from a work list
+//    (morph_kernel_common.cuh); each thread loads its rows while the block stages the blueprint
+//    parameters in shared memory, then computes: blended seeds write x + alpha * delta(x) to
+//    their chunk; TRAINING seeds sum their isolated loss |delta|^2 (a fixed-order block
+//    reduction, f64) into the step measurements. Bytes: x and out of those seeds' chunks.
+//  - For partials, the fold kernel (a programmatic dependent too): it waits for the grids
+//    before it, then adds each seed's tile partials in tile order (f64).
 // The latency-bound blueprint rows hide under the bandwidth-bound copy. No two kernels write the
 // same element. Fixed reduction orders throughout: deterministic, no float atomics.
 #include <cub/block/block_reduce.cuh>
@@ -55,12 +54,16 @@ __global__ void __launch_bounds__(kFoldThreads)
                               const float* __restrict__ partials, int64_t tiles,
                               float* __restrict__ step_stats, double* __restrict__ telemetry) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kFoldThreads + threadIdx.x;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cudaGridDependencySynchronize();  // the stream kernel's partials are complete and visible
-#endif
-  if (t >= static_cast<int64_t>(st.seeds) * kStreamStats) return;
-  const int32_t s = static_cast<int32_t>(t / kStreamStats);
+  const bool live = t < static_cast<int64_t>(st.seeds) * kStreamStats;
+  const int32_t s = live ? static_cast<int32_t>(t / kStreamStats) : 0;
   const int k = static_cast<int>(t % kStreamStats);
+  const StatPrior prior = load_stat_prior(st, s, k, telemetry);  // before the wait
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // The seed kernel before this one completes after the stream kernel: its partials are
+  // complete and visible.
+  cudaGridDependencySynchronize();
+#endif
+  if (!live) return;
   double acc = 0.0;
   for (int64_t i0 = 0; i0 < tiles; i0 += kFoldBatch) {
     float v[kFoldBatch];
@@ -71,7 +74,7 @@ __global__ void __launch_bounds__(kFoldThreads)
     for (int j = 0; j < kFoldBatch; ++j)
       if (i0 + j < tiles) acc = k == 3 ? fmax(acc, static_cast<double>(v[j])) : acc + v[j];
   }
-  finish_seed_stat(B, C, st, s, k, acc, step_stats, telemetry);
+  finish_seed_stat(B, C, s, k, acc, prior, step_stats, telemetry);
 }
 
 // One row of a seed: delta(x), the blend written when `blended`, |delta|^2 added to iso.
@@ -155,6 +158,7 @@ __global__ void __launch_bounds__(kSeedThreads)
         __syncthreads();  // the parameters and the reduction storage are reused by the next seed
       },
       list);
+  complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
 }  // namespace
@@ -177,31 +181,23 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const SeedStateView sv = morph_detail::state_view(L);
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
 
-  SeedForwardArgs f;
-  f.x = x.data<float>();
-  f.out = out.data<float>();
-  f.B = B;
-  f.H = H;
-  f.sh = L.shape;
-  f.st = sv;
-  f.pool = morph_detail::pool_view<float>(L);
-  f.mask = mask;
-  f.collect = opt.collect_stats;
-  f.vec = vec;
-  f.step_stats = L.step_stats.data<float>();
+  const SeedForwardArgs f{.x = x.data<float>(),
+                          .out = out.data<float>(),
+                          .B = B,
+                          .H = H,
+                          .sh = L.shape,
+                          .st = sv,
+                          .pool = morph_detail::pool_view<float>(L),
+                          .mask = mask,
+                          .collect = opt.collect_stats,
+                          .vec = vec,
+                          .step_stats = L.step_stats.data<float>()};
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   const size_t smem = sizeof(int32_t) * kWorkListSeeds + sizeof(float) * f.pool.region;
 
-  // The copy is queued first, so that it starts at once; the seed kernel joins it on the side.
-  side_fork(ctx);
-  MorphStreamArgs a;
-  a.src = f.x;
-  a.dst = f.out;
-  a.B = B;
-  a.H = H;
-  a.S = L.seeds;
-  a.C = C;
-  a.st = sv;
+  // The copy first; the seed kernel and the fold are programmatic dependents of the kernel
+  // before them, so the seed kernel runs beside the copy (it does not read the copy's output).
+  MorphStreamArgs a = stream_copy_args(sv, C, f.x, f.out, B, H);
   a.mask = mask;
   a.collect = opt.collect_stats;
   a.dead_eps = opt.dead_eps;
@@ -210,28 +206,17 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.telemetry = L.telemetry.data<double>();
   const bool final_stats =
       launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
-  if (opt.collect_stats && !final_stats) {
-    // A programmatic dependent of the stream kernel: launched while the copy runs.
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(static_cast<unsigned>(
-        (static_cast<int64_t>(L.seeds) * kStreamStats + kFoldThreads - 1) / kFoldThreads));
-    cfg.blockDim = dim3(kFoldThreads);
-    cfg.stream = ctx.stream;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    KASMINA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, morph_forward_fold_kernel, B, C, sv,
-                                          static_cast<const float*>(a.partials), tiles,
-                                          a.step_stats, a.telemetry));
-  }
-  cudaStream_t side = side_begin(ctx);
   dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
-    morph_seed_forward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, side>>>(f);
+    launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
+                        smem, ctx.stream, f);
   });
-  KASMINA_LAUNCH_CHECK("morph_seed_forward_kernel");
-  side_end(ctx);
+  if (opt.collect_stats && !final_stats) {
+    const unsigned fold_blocks = static_cast<unsigned>(
+        (static_cast<int64_t>(L.seeds) * kStreamStats + kFoldThreads - 1) / kFoldThreads);
+    launch_programmatic(morph_forward_fold_kernel, dim3(fold_blocks), dim3(kFoldThreads), 0,
+                        ctx.stream, B, C, sv, static_cast<const float*>(a.partials), tiles,
+                        a.step_stats, a.telemetry);
+  }
 }
 
 }  // namespace kasmina::ops::cuda

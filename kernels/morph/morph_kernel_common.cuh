@@ -4,6 +4,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include <cub/block/block_scan.cuh>
 
@@ -115,6 +116,35 @@ inline unsigned seed_kernel_blocks(int32_t seeds, int32_t pool_slots, int sms) {
   int64_t n = std::min<int64_t>(seeds, std::max<int32_t>(pool_slots, 1));
   n = std::min<int64_t>(n, 2 * static_cast<int64_t>(sms));
   return static_cast<unsigned>(std::max<int64_t>(n, 1));
+}
+
+// Launches kernel on `stream` as a programmatic dependent of the kernel queued before it
+// (Hopper; elsewhere an ordinary launch): it may start as soon as every block of that kernel has
+// started or called cudaTriggerProgrammaticLaunchCompletion. A dependent that reads what its
+// predecessor writes calls cudaGridDependencySynchronize first; one that does not must still not
+// complete before it (see the seed kernels), so that later work on the stream finds both done.
+template <class... P, class... A>
+void launch_programmatic(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                         cudaStream_t stream, A&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  KASMINA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...));
+}
+
+// The end of a kernel launched beside its predecessor without reading its results: block 0
+// waits for the predecessor's grid, so that this grid completes after it.
+__device__ __forceinline__ void complete_after_predecessor() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (blockIdx.x == 0) cudaGridDependencySynchronize();
+#endif
 }
 
 inline bool aligned16(const void* p) {

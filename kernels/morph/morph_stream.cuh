@@ -1,8 +1,8 @@
 // The streaming pass of the morph kernels over a [B, H = S*C] activation matrix: dst = src for
 // every seed whose chunk is not blended (forward: out = x; backward: dx = dy), with optional
 // per-seed input statistics (sum, sum of squares, dead count, max |x|). The blended chunks are
-// written by the per-seed kernels, which run at the same time on the side stream (no two
-// kernels write the same element).
+// written by the per-seed kernels, which run at the same time as programmatic dependents of this
+// one (no two kernels write the same element).
 //
 // Layout: a block covers spb whole seeds (a column) and a range of rows; a thread owns W
 // consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0 and the pointers are
@@ -15,8 +15,7 @@
 // columns, in a fixed order; a block covering all rows finishes its seeds' statistics (step
 // measurements, telemetry), a tile block writes partials[(tile * S + s) * kMorphPartialStats + k]
 // that the fold kernel (morph_forward.cu) adds in tile order. Deterministic. Every block lets a
-// programmatic dependent launch (the fold) start as soon as it runs, so that the dependent's
-// launch overlaps this kernel.
+// programmatic dependent (the seed kernel) start as soon as it runs.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -83,32 +82,54 @@ struct MorphStreamArgs {
   bool finalize = false;
 };
 
-// The end of a seed's statistic k (0 sum, 1 sum of squares, 2 dead count, 3 max |x|) over all
-// rows: the step measurements (input mean square; isolated loss 0 for seeds that do not train
-// in isolation — the seed kernel writes the others) and the telemetry.
-__device__ __forceinline__ void finish_seed_stat(int64_t B, int32_t C,
-                                                 const morph::SeedStateView& st, int32_t s, int k,
-                                                 double acc, float* step_stats, double* telemetry) {
+// What finishing statistic k (0 sum, 1 sum of squares, 2 dead count, 3 max |x|) of seed s
+// reads besides the statistic itself (the fold kernel loads it before it waits for the copy).
+struct StatPrior {
+  double count, value;  // telemetry[s][0] (k = 0) and telemetry[s][k + 1] before this step
+  bool isolated;        // the seed trains in isolation (the seed kernel writes its loss)
+};
+__device__ __forceinline__ StatPrior load_stat_prior(const morph::SeedStateView& st, int32_t s,
+                                                     int k, const double* telemetry) {
+  const double* tel = telemetry + static_cast<int64_t>(s) * kMorphTelemetryStats;
+  StatPrior p;
+  p.count = k == 0 ? tel[0] : 0.0;
+  p.value = tel[k + 1];
+  p.isolated = morph::stage_trains_isolated(st.stage[s]);
+  return p;
+}
+
+// The end of statistic k of seed s over all rows (acc): the step measurements (input mean
+// square; isolated loss 0 for seeds that do not train in isolation) and the telemetry.
+__device__ __forceinline__ void finish_seed_stat(int64_t B, int32_t C, int32_t s, int k, double acc,
+                                                 const StatPrior& prior, float* step_stats,
+                                                 double* telemetry) {
   const double n = static_cast<double>(B) * C;
   float* step = step_stats + static_cast<int64_t>(s) * kMorphStepStats;
   double* tel = telemetry + static_cast<int64_t>(s) * kMorphTelemetryStats;
   switch (k) {
     case 0:
-      tel[0] += n;
-      tel[1] += acc;
-      if (!morph::stage_trains_isolated(st.stage[s])) step[1] = 0.0f;
+      tel[0] = prior.count + n;
+      tel[1] = prior.value + acc;
+      if (!prior.isolated) step[1] = 0.0f;
       break;
     case 1:
-      tel[2] += acc;
+      tel[2] = prior.value + acc;
       step[0] = static_cast<float>(acc / n);
       break;
     case 2:
-      tel[3] += acc;
+      tel[3] = prior.value + acc;
       break;
     default:
-      tel[4] = fmax(tel[4], acc);
+      tel[4] = fmax(prior.value, acc);
       break;
   }
+}
+
+// The copy src -> dst of a layer's activations [B, S*C] (no statistics, no mask).
+inline MorphStreamArgs stream_copy_args(const morph::SeedStateView& st, int32_t C, const float* src,
+                                        float* dst, int64_t B, int64_t H) {
+  MorphStreamArgs a{.src = src, .dst = dst, .B = B, .H = H, .S = st.seeds, .C = C, .st = st};
+  return a;
 }
 
 template <int W>
@@ -143,11 +164,11 @@ namespace {
 // Grid (columns of spb seeds, row blocks), block (spb * C / W, lanes): block (x, y) covers rows
 // [y * rows_per_block, ...) of its seeds, lane l taking rows l, l + lanes, ... in batches of
 // kStreamRowsPerThread (all loads of a batch before its stores). Dynamic shared memory
-// 4 * kStreamStats * (lanes + 1) * blockDim.x bytes when collecting. At most 80 registers
-// (3 blocks of 256 threads per SM), which leaves room on an SM for a block of the seed kernel
-// that runs beside this one.
+// 4 * kStreamStats * (lanes + 1) * blockDim.x bytes when collecting. At most 64 registers (4
+// blocks of 256 threads per SM): an SM running two blocks of the whole-column layout keeps half
+// its registers for a block of the seed kernel beside it (up to 128 registers x 256 threads).
 template <int W>
-__global__ void __launch_bounds__(kStreamThreads, 3) morph_stream_kernel(const MorphStreamArgs a) {
+__global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const MorphStreamArgs a) {
   using V = typename StreamVec<W>::type;
   extern __shared__ float stream_smem[];
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -167,19 +188,20 @@ __global__ void __launch_bounds__(kStreamThreads, 3) morph_stream_kernel(const M
     const V* in = reinterpret_cast<const V*>(a.src + c0);
     V* out = reinterpret_cast<V*>(a.dst + c0);
     const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
+    const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
     for (int64_t r0 = row_begin + lane; r0 < row_end;
          r0 += static_cast<int64_t>(lanes) * kStreamRowsPerThread) {
+      const int64_t n = (row_end - r0 + lanes - 1) / lanes;  // rows of this batch (>= 1)
+      const V* src = in + r0 * ld;
+      V* dst = out + r0 * ld;
       V v[kStreamRowsPerThread];
 #pragma unroll
-      for (int i = 0; i < kStreamRowsPerThread; ++i) {
-        const int64_t r = r0 + static_cast<int64_t>(i) * lanes;
-        if (r < row_end) v[i] = __ldg(in + r * ld);
-      }
+      for (int i = 0; i < kStreamRowsPerThread; ++i)
+        if (i < n) v[i] = __ldg(src + i * step);
 #pragma unroll
       for (int i = 0; i < kStreamRowsPerThread; ++i) {
-        const int64_t r = r0 + static_cast<int64_t>(i) * lanes;
-        if (r < row_end) {
-          if (!skip) out[r * ld] = v[i];
+        if (i < n) {
+          if (!skip) dst[i * step] = v[i];
           if (a.collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
         }
       }
@@ -206,14 +228,15 @@ __global__ void __launch_bounds__(kStreamThreads, 3) morph_stream_kernel(const M
   __syncthreads();
   const int t = lane * cols + col;
   if (t < kStreamStats * a.spb) {  // thread t folds statistic t / spb of seed t % spb
-    const int k = t / a.spb, q = t % a.spb;
-    const int32_t seed = blockIdx.x * a.spb + q;
+    const int k = t / a.spb;
+    const int32_t seed = blockIdx.x * a.spb + t % a.spb;
     if (seed < a.S) {
-      const float* c = colred + k * cols + q * units;
+      const float* c = colred + k * cols + (t % a.spb) * units;
       float acc = c[0];
       for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];
       if (a.finalize)
-        finish_seed_stat(a.B, a.C, a.st, seed, k, acc, a.step_stats, a.telemetry);
+        finish_seed_stat(a.B, a.C, seed, k, acc, load_stat_prior(a.st, seed, k, a.telemetry),
+                         a.step_stats, a.telemetry);
       else
         a.partials[(static_cast<int64_t>(blockIdx.y) * a.S + seed) * kMorphPartialStats + k] = acc;
     }

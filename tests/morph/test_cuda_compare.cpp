@@ -31,6 +31,24 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, doub
   }
 }
 
+// Every seed in a random stage with a random blueprint (alpha in [0.1, 1) when blended) and a
+// random time in its stage.
+std::vector<testing::SeedSetup> random_stage_mix(int32_t seeds, Rng& rng) {
+  std::vector<testing::SeedSetup> mix;
+  for (int32_t s = 0; s < seeds; ++s) {
+    testing::SeedSetup u;
+    u.seed = s;
+    u.stage = static_cast<Stage>(rng.below(kStageCount));
+    u.blueprint = static_cast<BlueprintKind>(rng.below(kBlueprintKindCount));
+    u.alpha = stage_is_blended(static_cast<int32_t>(u.stage))
+                  ? static_cast<float>(rng.uniform(0.1, 1.0))
+                  : 0.0f;
+    u.steps_in_stage = static_cast<int32_t>(rng.below(100));
+    mix.push_back(u);
+  }
+  return mix;
+}
+
 class MorphCudaCompare : public ::testing::TestWithParam<Case> {};
 
 TEST_P(MorphCudaCompare, TwinsAgree) {
@@ -44,18 +62,7 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
   cfg.lifecycle.training_loss_threshold = 0.05f;
   cfg.grafting = GraftingKind::fixed_ramp;
   Rng rng(static_cast<uint64_t>(k.seeds) * 131 + k.chunk * 7 + k.batch);
-  std::vector<testing::SeedSetup> mix;
-  for (int32_t s = 0; s < k.seeds; ++s) {
-    testing::SeedSetup u;
-    u.seed = s;
-    u.stage = static_cast<Stage>(rng.below(kStageCount));
-    u.blueprint = static_cast<BlueprintKind>(rng.below(kBlueprintKindCount));
-    u.alpha = stage_is_blended(static_cast<int32_t>(u.stage))
-                  ? static_cast<float>(rng.uniform(0.1, 1.0))
-                  : 0.0f;
-    u.steps_in_stage = static_cast<int32_t>(rng.below(100));
-    mix.push_back(u);
-  }
+  const std::vector<testing::SeedSetup> mix = random_stage_mix(k.seeds, rng);
   cfg.pool_slots = k.seeds + 4;
   KasminaLayer cpu(cfg), gpu(cfg);
   cpu.prepare(k.batch, Device::cpu());
@@ -158,10 +165,9 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
                1e-5, tag + " masked eval out");
 }
 
-// The fused ops on two streams (copy on the compute stream, per-seed kernels beside it) give
-// the same bits run after run, and replayed from a captured CUDA graph (where the two streams
-// become parallel branches, and the statistics fold a programmatic dependent of the copy) the
-// same bits as plain launches.
+// The fused ops with their per-seed kernels running beside the copies (programmatic dependent
+// launches) give the same bits run after run, and replayed from a captured CUDA graph the same
+// bits as plain launches.
 TEST(MorphCudaStreams, RepeatableAndGraphReplayBitwise) {
   ops::init();
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";
@@ -171,17 +177,7 @@ TEST(MorphCudaStreams, RepeatableAndGraphReplayBitwise) {
   cfg.hidden = 4;
   cfg.rank = 3;
   Rng rng(2026);
-  std::vector<testing::SeedSetup> mix;
-  for (int32_t s = 0; s < S; ++s) {
-    testing::SeedSetup u;
-    u.seed = s;
-    u.stage = static_cast<Stage>(rng.below(kStageCount));
-    u.blueprint = static_cast<BlueprintKind>(rng.below(kBlueprintKindCount));
-    u.alpha = stage_is_blended(static_cast<int32_t>(u.stage))
-                  ? static_cast<float>(rng.uniform(0.1, 1.0))
-                  : 0.0f;
-    mix.push_back(u);
-  }
+  const std::vector<testing::SeedSetup> mix = random_stage_mix(S, rng);
   const Device dev = Device::cuda(0);
   KasminaLayer layer(cfg);
   layer.prepare(B, dev);

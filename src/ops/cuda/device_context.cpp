@@ -18,11 +18,6 @@ DeviceContext* create_context(int index) {
   ctx->index = index;
   KASMINA_CUDA_CHECK(cudaSetDevice(index));
   KASMINA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));
-  int least = 0, greatest = 0;
-  KASMINA_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-  KASMINA_CUDA_CHECK(cudaStreamCreateWithPriority(&ctx->side, cudaStreamNonBlocking, greatest));
-  KASMINA_CUDA_CHECK(cudaEventCreateWithFlags(&ctx->side_fork, cudaEventDisableTiming));
-  KASMINA_CUDA_CHECK(cudaEventCreateWithFlags(&ctx->side_join, cudaEventDisableTiming));
   KASMINA_CUBLAS_CHECK(cublasLtCreate(&ctx->lt));
   KASMINA_CUDA_CHECK(cudaDeviceGetAttribute(&ctx->sms, cudaDevAttrMultiProcessorCount, index));
   ctx->workspace_bytes = kGemmWorkspaceBytes;
@@ -90,20 +85,6 @@ void* scratch(DeviceContext& ctx, size_t bytes) {
   ctx.scratch = caching_allocator().allocate(dev, grown);
   ctx.scratch_bytes = grown;
   return ctx.scratch;
-}
-
-void side_fork(DeviceContext& ctx) {
-  KASMINA_CUDA_CHECK(cudaEventRecord(ctx.side_fork, ctx.stream));
-}
-
-cudaStream_t side_begin(DeviceContext& ctx) {
-  KASMINA_CUDA_CHECK(cudaStreamWaitEvent(ctx.side, ctx.side_fork, 0));
-  return ctx.side;
-}
-
-void side_end(DeviceContext& ctx) {
-  KASMINA_CUDA_CHECK(cudaEventRecord(ctx.side_join, ctx.side));
-  KASMINA_CUDA_CHECK(cudaStreamWaitEvent(ctx.stream, ctx.side_join, 0));
 }
 
 cudaStream_t stream(Device dev) {

@@ -21,10 +21,6 @@ namespace kasmina::ops::cuda {
 struct DeviceContext {
   int index = 0;
   cudaStream_t stream = nullptr;
-  // A second stream (highest priority) for latency-bound work that runs beside a
-  // bandwidth-bound kernel of the compute stream; see side_begin/side_end.
-  cudaStream_t side = nullptr;
-  cudaEvent_t side_fork = nullptr, side_join = nullptr;
   cublasLtHandle_t lt = nullptr;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
@@ -57,17 +53,6 @@ int device_count();
 DeviceContext& context(Device dev);
 // A scratch buffer of at least `bytes` on the context's device, ordered on its stream.
 void* scratch(DeviceContext& ctx, size_t bytes);
-
-// Work beside the compute stream, in three calls: side_fork marks the point of the compute
-// stream that the side work depends on; kernels queued on the compute stream after it (the long
-// one first, so that it starts at once) do not hold the side work back; side_begin makes the side
-// stream wait for the fork point and returns it; side_end makes the compute stream wait for
-// everything queued on the side stream. Kernels on the two streams may run at the same time, so
-// they must not write the same memory. Host calls only (no synchronisation); valid inside CUDA
-// graph capture, where the two streams become parallel branches.
-void side_fork(DeviceContext& ctx);
-cudaStream_t side_begin(DeviceContext& ctx);
-void side_end(DeviceContext& ctx);
 
 // Throws InternalError naming the call when a cuBLASLt status is not success.
 void check_cublas(cublasStatus_t status, const char* call, const char* file, int line);
