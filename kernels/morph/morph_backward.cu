@@ -1,11 +1,9 @@
 // Fused backward of a morphogenetic layer: two kernels that run at the same time.
-//  - When dx is wanted, the stream kernel (morph_stream.cuh): dx = dy for every chunk that is
-//    not blended, at memory speed. Bytes: 8*B*S*C.
-//  - The seed kernel, launched as a programmatic dependent of the copy (Hopper), so that it runs
-//    beside it: a block per seed with work (blended, when dx is wanted; training, when parameter
-//    gradients are), taken from a work list (morph_kernel_common.cuh), its parameters staged in
-//    shared memory while its first rows load. It walks the rows in tiles of up to kSeedThreads
-//    rows, one row per thread:
+//  - The seed kernel, queued first (an ordinary launch that lets its dependent start at once):
+//    a block per seed with work (blended, when dx is wanted; training, when parameter gradients
+//    are), taken from a work list (morph_kernel_common.cuh), its parameters staged in shared
+//    memory while its first rows load. It walks the rows in tiles of up to kSeedThreads rows,
+//    one row per thread:
 //      phase A: g = alpha * dy (or, for TRAINING, the isolated reconstruction gradient
 //               2/(B*C) * delta(x)); blended seeds write dx = dy + J^T g to their chunk;
 //               training seeds write the row's gradient factors (src/morph/blueprint.hpp) to
@@ -14,9 +12,13 @@
 //               order (two interleaved chains) into a register accumulator.
 //    At the end the gradients go to the slot's gradient region (zero past the parameter count)
 //    and grad_norm[s] = their norm (a fixed-order block reduction); seeds that do not train get
-//    grad_norm 0.
-//    No two kernels write the same element. Fixed orders throughout: deterministic without
-//    atomics. Bytes: x and dy of those seeds' chunks, dx of the blended ones, their parameters.
+//    grad_norm 0. Bytes: x and dy of those seeds' chunks, dx of the blended ones, their
+//    parameters.
+//  - When dx is wanted, the stream kernel (morph_stream.cuh) as a programmatic dependent of the
+//    seed kernel (Hopper): dx = dy for every chunk that is not blended, at memory speed, on the
+//    SM room the seed blocks leave (queued first, the seed kernel — the long pole — gets its SMs
+//    before the copy fills them; item 33 of bench/RESULTS.md). Bytes: 8*B*S*C.
+// No two kernels write the same element. Fixed orders throughout: deterministic without atomics.
 #include <algorithm>
 
 #include <cub/block/block_reduce.cuh>
@@ -121,10 +123,13 @@ __device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t 
 // Grid: seed_kernel_blocks; dynamic shared memory: the work list, the parameters (when staged),
 // tile_rows factor rows of fstride floats.
 template <int CMAX, bool EXACT>
-// Chunks up to 16: at most 128 registers, so that a block fits on an SM beside two blocks of
-// the copy (wider chunks need more registers than that without spilling).
+// Chunks up to 16: at most 128 registers, so that two blocks of the copy fit on an SM beside a
+// block (wider chunks need more registers than that without spilling).
 __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     morph_seed_backward_kernel(const SeedBackwardArgs args) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();  // the copy queued after this kernel runs beside it
+#endif
   SeedBackwardArgs a = args;
   a.sh = exact_chunk<CMAX, EXACT>(args.sh);
   constexpr int kOwn = params_per_thread<CMAX>();
@@ -215,7 +220,6 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   };
   for_each_work_seed(S, has_work, body, list);
-  complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
 }  // namespace
@@ -266,15 +270,20 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const size_t smem = fixed + sizeof(float) * static_cast<size_t>(b.tile_rows) * b.fstride;
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
 
-  if (dx) {  // the copy first; the seed kernel runs beside it (a programmatic dependent)
-    const MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
+  // The seed kernel first, as an ordinary launch (it reads x and dy, which the kernels before it
+  // write); the copy is its programmatic dependent, so the seed blocks — the long pole — are
+  // placed first and the copy fills the rest of the SMs (its block 0 waits for the seed kernel's
+  // grid at its end, so later work finds both done).
+  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+    morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
+  });
+  KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
+  if (dx) {
+    MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
+    a.dependent = true;
     const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
     launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
-  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
-    launch_programmatic(morph_seed_backward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
-                        smem, ctx.stream, b);
-  });
 }
 
 }  // namespace kasmina::ops::cuda

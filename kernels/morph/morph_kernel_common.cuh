@@ -122,7 +122,8 @@ inline unsigned seed_kernel_blocks(int32_t seeds, int32_t pool_slots, int sms) {
 // (Hopper; elsewhere an ordinary launch): it may start as soon as every block of that kernel has
 // started or called cudaTriggerProgrammaticLaunchCompletion. A dependent that reads what its
 // predecessor writes calls cudaGridDependencySynchronize first; one that does not must still not
-// complete before it (see the seed kernels), so that later work on the stream finds both done.
+// complete before it (complete_after_predecessor), so that later work on the stream finds both
+// done.
 template <class... P, class... A>
 void launch_programmatic(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                          cudaStream_t stream, A&&... args) {

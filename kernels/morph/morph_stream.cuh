@@ -1,8 +1,10 @@
 // The streaming pass of the morph kernels over a [B, H = S*C] activation matrix: dst = src for
 // every seed whose chunk is not blended (forward: out = x; backward: dx = dy), with optional
 // per-seed input statistics (sum, sum of squares, dead count, max |x|). The blended chunks are
-// written by the per-seed kernels, which run at the same time as programmatic dependents of this
-// one (no two kernels write the same element).
+// written by the per-seed kernels, which run at the same time (no two kernels write the same
+// element): in the forward the seed kernel is a programmatic dependent of this one, in the
+// backward this one is a programmatic dependent of the seed kernel (a.dependent; its block 0
+// then waits for the seed kernel's grid at its end).
 //
 // Layout: a block covers spb whole seeds (a column) and a range of rows; a thread owns W
 // consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0 and the pointers are
@@ -15,9 +17,8 @@
 // columns, in a fixed order; a block covering all rows finishes its seeds' statistics (step
 // measurements, telemetry), a tile block writes partials[(tile * S + s) * kMorphPartialStats + k]
 // that the fold kernel (morph_forward.cu) adds in tile order. Deterministic. Every block lets a
-// programmatic dependent (the seed kernel) start as soon as it runs.
+// programmatic dependent start as soon as it runs.
 #pragma once
-#include <algorithm>
 #include <cstdint>
 
 #include "kernels/morph/morph_kernel_common.cuh"
@@ -80,6 +81,7 @@ struct MorphStreamArgs {
   int spb = 0;
   int64_t rows_per_block = 0;
   bool finalize = false;
+  bool dependent = false;  // launch as a programmatic dependent of the kernel queued before
 };
 
 // What finishing statistic k (0 sum, 1 sum of squares, 2 dead count, 3 max |x|) of seed s
@@ -168,12 +170,9 @@ namespace {
 // blocks of 256 threads per SM): an SM running two blocks of the whole-column layout keeps half
 // its registers for a block of the seed kernel beside it (up to 128 registers x 256 threads).
 template <int W>
-__global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const MorphStreamArgs a) {
+__device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   using V = typename StreamVec<W>::type;
   extern __shared__ float stream_smem[];
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  cudaTriggerProgrammaticLaunchCompletion();
-#endif
   const int units = a.C / W;
   const int cols = blockDim.x, lanes = blockDim.y;
   const int col = threadIdx.x;
@@ -185,15 +184,15 @@ __global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const M
   if (s < a.S) {
     const bool skip = seed_blended(seed_flags(a.st, s, a.mask));
     const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
-    const V* in = reinterpret_cast<const V*>(a.src + c0);
-    V* out = reinterpret_cast<V*>(a.dst + c0);
     const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
+    const V* src = reinterpret_cast<const V*>(a.src + c0) + (row_begin + lane) * ld;
+    V* dst = reinterpret_cast<V*>(a.dst + c0) + (row_begin + lane) * ld;
     const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
-    for (int64_t r0 = row_begin + lane; r0 < row_end;
-         r0 += static_cast<int64_t>(lanes) * kStreamRowsPerThread) {
-      const int64_t n = (row_end - r0 + lanes - 1) / lanes;  // rows of this batch (>= 1)
-      const V* src = in + r0 * ld;
-      V* dst = out + r0 * ld;
+    const int64_t batch = step * kStreamRowsPerThread;      // between a thread's batches
+    // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts).
+    const int rows = static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes);
+    for (int r = 0; r < rows; r += kStreamRowsPerThread, src += batch, dst += batch) {
+      const int n = rows - r;  // rows left (>= 1); this batch takes min(n, kStreamRowsPerThread)
       V v[kStreamRowsPerThread];
 #pragma unroll
       for (int i = 0; i < kStreamRowsPerThread; ++i)
@@ -243,6 +242,15 @@ __global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const M
   }
 }
 
+template <int W>
+__global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const MorphStreamArgs a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  cudaTriggerProgrammaticLaunchCompletion();
+#endif
+  morph_stream_body<W>(a);
+  if (a.dependent) complete_after_predecessor();
+}
+
 // Launches the stream kernel on `stream` (a.dst = a.src except blended chunks, the statistics
 // when a.collect). Two layouts: when there are at least `sms` columns of kFullColumnCols
 // threads, a block per column covers all rows and finishes its seeds' statistics itself (no
@@ -272,7 +280,10 @@ bool launch_morph_stream(MorphStreamArgs a, int sms, cudaStream_t stream, const 
   const size_t stats_bytes =
       a.collect ? sizeof(float) * kStreamStats * (lanes + 1) * static_cast<size_t>(cols) : 0;
   const dim3 block(static_cast<unsigned>(cols), static_cast<unsigned>(lanes));
-  morph_stream_kernel<W><<<grid, block, stats_bytes, stream>>>(a);
+  if (a.dependent)
+    launch_programmatic(morph_stream_kernel<W>, grid, block, stats_bytes, stream, a);
+  else
+    morph_stream_kernel<W><<<grid, block, stats_bytes, stream>>>(a);
   KASMINA_LAUNCH_CHECK(what);
   return a.finalize;
 }
