@@ -272,8 +272,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
 
   // The seed kernel first, as an ordinary launch (it reads x and dy, which the kernels before it
   // write); the copy is its programmatic dependent, so the seed blocks — the long pole — are
-  // placed first and the copy fills the rest of the SMs (its block 0 waits for the seed kernel's
-  // grid at its end, so later work finds both done).
+  // placed first and the copy fills the rest of the SMs (its first block waits for the seed
+  // kernel's grid at its end, so later work finds both done).
   dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
     morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
   });

@@ -119,11 +119,11 @@ inline unsigned seed_kernel_blocks(int32_t seeds, int32_t pool_slots, int sms) {
 }
 
 // Launches kernel on `stream` as a programmatic dependent of the kernel queued before it
-// (Hopper; elsewhere an ordinary launch): it may start as soon as every block of that kernel has
-// started or called cudaTriggerProgrammaticLaunchCompletion. A dependent that reads what its
-// predecessor writes calls cudaGridDependencySynchronize first; one that does not must still not
-// complete before it (complete_after_predecessor), so that later work on the stream finds both
-// done.
+// (Hopper; the device-side calls are compiled for sm_90 and later only): it may start as soon as
+// every block of that kernel has started or called cudaTriggerProgrammaticLaunchCompletion. A
+// dependent that reads what its predecessor writes calls cudaGridDependencySynchronize first; one
+// that does not must still not complete before it (complete_after_predecessor), so that later work
+// on the stream finds both done.
 template <class... P, class... A>
 void launch_programmatic(void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                          cudaStream_t stream, A&&... args) {
@@ -140,11 +140,12 @@ void launch_programmatic(void (*kernel)(P...), dim3 grid, dim3 block, size_t sme
   KASMINA_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...));
 }
 
-// The end of a kernel launched beside its predecessor without reading its results: block 0
-// waits for the predecessor's grid, so that this grid completes after it.
+// The end of a kernel launched beside its predecessor without reading its results: the grid's
+// first block (of a 1-, 2- or 3-D grid) waits for the predecessor's grid, so that this grid
+// completes after it; one waiting block is enough, and the others leave without holding an SM.
 __device__ __forceinline__ void complete_after_predecessor() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (blockIdx.x == 0) cudaGridDependencySynchronize();
+  if ((blockIdx.x | blockIdx.y | blockIdx.z) == 0) cudaGridDependencySynchronize();
 #endif
 }
 

@@ -3,8 +3,8 @@
 // per-seed input statistics (sum, sum of squares, dead count, max |x|). The blended chunks are
 // written by the per-seed kernels, which run at the same time (no two kernels write the same
 // element): in the forward the seed kernel is a programmatic dependent of this one, in the
-// backward this one is a programmatic dependent of the seed kernel (a.dependent; its block 0
-// then waits for the seed kernel's grid at its end).
+// backward this one is a programmatic dependent of the seed kernel (a.dependent; its first
+// block then waits for the seed kernel's grid at its end).
 //
 // Layout: a block covers spb whole seeds (a column) and a range of rows; a thread owns W
 // consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0 and the pointers are
