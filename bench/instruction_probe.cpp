@@ -26,8 +26,8 @@
 #include "kasmina_build_config.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
-#include "morph/kasmina_layer.hpp"
-#include "nn/trainer.hpp"
+#include "nn/kasmina_layer.hpp"
+#include "train/trainer.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "ops/ops.hpp"
 

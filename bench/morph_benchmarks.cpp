@@ -16,7 +16,7 @@
 #include "core/rng.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "ops/guard/loss_guard.hpp"
 #include "ops/ops.hpp"
 #include "ops/guard/loss_guard.hpp"

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::bench {
 

@@ -17,7 +17,7 @@
 #include "bench/timed_loop.hpp"
 #include "config/config.hpp"
 #include "data/dataset.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 
 namespace kasmina::bench {
 

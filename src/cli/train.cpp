@@ -24,7 +24,7 @@
 #include "io/run_telemetry.hpp"
 #include "kasmina_build_config.hpp"
 #include "morph/stage.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::cli {

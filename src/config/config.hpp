@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/lr_schedule.hpp"
+#include "core/lr_schedule.hpp"
 
 namespace kasmina {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "morph/morph_events.hpp"
 
 namespace kasmina::control {

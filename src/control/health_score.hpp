@@ -5,7 +5,7 @@
 //   gradient  = g / (1 + g), g = grad_norm_ema      (0 when no gradient was measured, g < 0)
 // A seed without samples in the telemetry window has need 0 (nothing is known about it).
 #pragma once
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::control {
 

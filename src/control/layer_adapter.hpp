@@ -10,7 +10,7 @@
 #include "control/event_bus.hpp"
 #include "control/growth_driver.hpp"
 #include "control/policy.hpp"
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::control {
 

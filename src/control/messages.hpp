@@ -7,7 +7,7 @@
 #include <variant>
 #include <vector>
 
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "morph/morph_config.hpp"
 #include "morph/morph_events.hpp"
 

@@ -2,7 +2,7 @@
 #include "control/heuristic_policy.hpp"
 #include "control/policy.hpp"
 #include "control/schedule_policy.hpp"
-#include "morph/morph_from_config.hpp"
+#include "nn/morph_from_config.hpp"
 
 namespace kasmina::control {
 

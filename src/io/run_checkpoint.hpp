@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "io/checkpoint.hpp"
-#include "nn/run_state.hpp"
+#include "train/run_state.hpp"
 
 namespace kasmina::io {
 

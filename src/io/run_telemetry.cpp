@@ -6,7 +6,7 @@
 #include "core/error.hpp"
 #include "io/telemetry_reader.hpp"
 #include "morph/blueprint.hpp"
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::io {

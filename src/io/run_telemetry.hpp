@@ -11,7 +11,7 @@
 #include "io/telemetry_records.hpp"
 #include "io/telemetry_writer.hpp"
 #include "morph/morph_events.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 
 namespace kasmina::io {
 

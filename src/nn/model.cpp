@@ -1,8 +1,8 @@
 #include "nn/model.hpp"
 
 #include "core/rng.hpp"
-#include "morph/kasmina_layer.hpp"
-#include "morph/morph_from_config.hpp"
+#include "nn/kasmina_layer.hpp"
+#include "nn/morph_from_config.hpp"
 #include "nn/linear.hpp"
 #include "nn/simple_layers.hpp"
 

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
-#include "nn/lr_schedule.hpp"
+#include "core/lr_schedule.hpp"
 
 namespace kasmina::ops {
 

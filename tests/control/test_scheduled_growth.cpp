@@ -9,7 +9,7 @@
 #include "config/config.hpp"
 #include "data/dataset.hpp"
 #include "morph/stage.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace kasmina;
 using morph::Stage;

@@ -29,7 +29,7 @@
 #include "io/run_checkpoint.hpp"
 #include "io/telemetry_reader.hpp"
 #include "io_test_util.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 
 namespace kasmina::io {
 namespace {

@@ -9,7 +9,7 @@
 #include "core/tensor.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "morph/seed_state.hpp"
 
 namespace kasmina::morph::testing {

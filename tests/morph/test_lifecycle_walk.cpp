@@ -7,7 +7,7 @@
 #include <map>
 #include <utility>
 
-#include "morph/germination_schedule.hpp"
+#include "control/germination_schedule.hpp"
 #include "morph_test_util.hpp"
 
 namespace kasmina::morph {

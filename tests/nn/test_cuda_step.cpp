@@ -9,7 +9,7 @@
 
 #include "config/config.hpp"
 #include "data/dataset.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 #include "ops/ops.hpp"
 
 using namespace kasmina;

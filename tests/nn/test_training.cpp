@@ -7,7 +7,7 @@
 
 #include "config/config.hpp"
 #include "data/dataset.hpp"
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 
 using namespace kasmina;
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "nn/lr_schedule.hpp"
+#include "core/lr_schedule.hpp"
 
 namespace kasmina {
 namespace {

@@ -5,7 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "morph/kasmina_layer.hpp"
+#include "config/config.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::morph {
 
@@ -28,5 +29,8 @@ class GerminationSchedule {
  private:
   std::vector<ScheduledGermination> entries_;  // sorted by step (stable)
 };
+
+// The schedule of the config's `schedule:` list.
+GerminationSchedule schedule_from(const std::vector<GerminationConfig>& entries);
 
 }  // namespace kasmina::morph

@@ -1,4 +1,4 @@
-#include "nn/run_state.hpp"
+#include "train/run_state.hpp"
 
 #include "core/error.hpp"
 

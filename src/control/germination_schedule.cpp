@@ -1,9 +1,10 @@
-#include "morph/germination_schedule.hpp"
+#include "control/germination_schedule.hpp"
 
 #include <algorithm>
 #include <string>
 
 #include "core/error.hpp"
+#include "nn/morph_from_config.hpp"
 
 namespace kasmina::morph {
 
@@ -31,6 +32,15 @@ int32_t GerminationSchedule::apply(int64_t step, const std::vector<KasminaLayer*
     ++queued;
   }
   return queued;
+}
+
+GerminationSchedule schedule_from(const std::vector<GerminationConfig>& entries) {
+  std::vector<ScheduledGermination> out;
+  for (const GerminationConfig& g : entries) {
+    out.push_back({g.step, static_cast<int32_t>(g.layer), static_cast<int32_t>(g.seed),
+                   blueprint_of(g.blueprint)});
+  }
+  return GerminationSchedule(std::move(out));
 }
 
 }  // namespace kasmina::morph

@@ -1,4 +1,4 @@
-#include "nn/trainer.hpp"
+#include "train/trainer.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -13,7 +13,7 @@
 #include "control/policy.hpp"
 #include "core/rng.hpp"
 #include "morph/blueprint.hpp"
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "morph/seed_state.hpp"
 
 namespace kasmina {

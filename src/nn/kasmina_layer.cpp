@@ -1,4 +1,4 @@
-#include "morph/kasmina_layer.hpp"
+#include "nn/kasmina_layer.hpp"
 
 #include <algorithm>
 #include <cmath>

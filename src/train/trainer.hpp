@@ -16,7 +16,7 @@
 #include "morph/morph_events.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
-#include "nn/run_state.hpp"
+#include "train/run_state.hpp"
 #include "ops/guard/loss_guard.hpp"
 #include "ops/ops.hpp"
 

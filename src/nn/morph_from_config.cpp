@@ -1,4 +1,4 @@
-#include "morph/morph_from_config.hpp"
+#include "nn/morph_from_config.hpp"
 
 #include "core/error.hpp"
 #include "morph/blueprint.hpp"
@@ -6,17 +6,20 @@
 
 namespace kasmina::morph {
 
-namespace {
-
 BlueprintKind blueprint_of(const std::string& name) {
   BlueprintKind k;
   if (!parse_blueprint(name.c_str(), &k)) {
-    throw UserError("unknown blueprint '" + name + "' (allowed: residual_mlp, low_rank, diag_scale)");
+    throw UserError("unknown blueprint '" + name +
+                    "' (allowed: residual_mlp, low_rank, diag_scale)");
   }
   return k;
 }
 
-int32_t i32(int64_t v) { return static_cast<int32_t>(v); }
+namespace {
+
+int32_t i32(int64_t v) {
+  return static_cast<int32_t>(v);
+}
 
 }  // namespace
 
@@ -30,8 +33,9 @@ MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer
   m.hidden = i32(l.hidden);
   m.rank = i32(l.rank);
   if (!parse_grafting(l.grafting.c_str(), &m.grafting)) {
-    throw UserError("unknown grafting strategy '" + l.grafting +
-                    "' (allowed: fixed_ramp, performance_linked, drift_controlled, grad_norm_gated)");
+    throw UserError(
+        "unknown grafting strategy '" + l.grafting +
+        "' (allowed: fixed_ramp, performance_linked, drift_controlled, grad_norm_gated)");
   }
   m.grafting_params.ramp_steps = i32(l.ramp_steps);
   m.grafting_params.performance_gain = static_cast<float>(l.performance_gain);
@@ -57,14 +61,6 @@ MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer
   m.telemetry_every = i32(l.telemetry_every);
   m.dead_eps = static_cast<float>(l.dead_eps);
   return m;
-}
-
-GerminationSchedule schedule_from(const std::vector<GerminationConfig>& entries) {
-  std::vector<ScheduledGermination> out;
-  for (const GerminationConfig& g : entries) {
-    out.push_back({g.step, i32(g.layer), i32(g.seed), blueprint_of(g.blueprint)});
-  }
-  return GerminationSchedule(std::move(out));
 }
 
 }  // namespace kasmina::morph
