@@ -5,7 +5,8 @@
 #   scripts/same_results.sh record KASMINA_COMMAND... -- OUT_DIR [--device D] [--epochs N] CONFIG...
 #   scripts/same_results.sh compare A.json B.json
 # `record` writes OUT_DIR/results.json (and the runs under OUT_DIR/runs/). The default configs
-# are quickstart, spirals_seeds, spirals_grow and fmnist_grow for 2 epochs on the CPU.
+# are quickstart, spirals_seeds, spirals_grow and fmnist_grow on the CPU, each for the epochs of
+# its config (--epochs N shortens them all).
 set -euo pipefail
 mode=$1; shift
 if [ "$mode" = compare ]; then
@@ -37,7 +38,7 @@ cmd=()
 while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
 shift
 out=$1; shift
-device=cpu; epochs=2; configs=()
+device=cpu; epochs=; configs=()
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift ;;
@@ -51,7 +52,7 @@ done
 rm -rf "$out/runs"; mkdir -p "$out/runs"
 for c in "${configs[@]}"; do
   name=$(basename "$c" .yaml)
-  "${cmd[@]}" train "$c" --device "$device" --set train.epochs="$epochs" \
+  "${cmd[@]}" train "$c" --device "$device" ${epochs:+--set train.epochs="$epochs"} \
     --set checkpoint.every_epochs=1 --set checkpoint.keep=1000 --out "$out/runs/$name" \
     > "$out/runs/$name.log" 2>&1
 done
