@@ -17,10 +17,11 @@
 
 #include "control/event_bus.hpp"
 #include "control/policy.hpp"
+#include "core/stateful.hpp"
 
 namespace kasmina::control {
 
-class Controller {
+class Controller final : public Stateful {
  public:
   // `layers`: one entry per morphogenetic layer (LayerAdapter::describe), seeds sized.
   Controller(EventBus& bus, std::unique_ptr<Policy> policy, std::vector<LayerObservation> layers);
@@ -39,6 +40,10 @@ class Controller {
   const Policy& policy() const { return *policy_; }
   ControllerState save() const;
   void restore(const ControllerState& state);
+  // Checkpoint section "controller/": the entries of save() under that prefix
+  // (control/controller_state.cpp).
+  void save_state(StateWriter& out) const override;
+  void load_state(const StateReader& in) override;
 
  private:
   void on_health(const HealthReport& h);

@@ -1,5 +1,7 @@
 #include "control/controller_state.hpp"
 
+#include "control/controller.hpp"
+
 #include "core/error.hpp"
 
 namespace kasmina::control {
@@ -30,6 +32,23 @@ double ControllerState::get_float(const std::string& name) const {
   const auto it = floats.find(name);
   KASMINA_CHECK(it != floats.end(), "controller state: number '" + name + "' missing");
   return it->second;
+}
+
+void Controller::save_state(StateWriter& root) const {
+  StateWriter out = root.section("controller");
+  const ControllerState cs = save();
+  for (const auto& [name, t] : cs.tensors) out.tensor(name, t);
+  for (const auto& [name, x] : cs.ints) out.integer(name, x);
+  for (const auto& [name, x] : cs.floats) out.number(name, x);
+}
+
+void Controller::load_state(const StateReader& root) {
+  const StateReader in = root.section("controller");
+  ControllerState cs;
+  cs.tensors = in.tensors();
+  cs.ints = in.integers();
+  cs.floats = in.numbers();
+  restore(cs);
 }
 
 }  // namespace kasmina::control

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "io/checkpoint.hpp"
-#include "train/run_state.hpp"
+#include "core/run_state.hpp"
 
 namespace kasmina::io {
 

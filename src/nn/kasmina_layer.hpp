@@ -144,6 +144,11 @@ class KasminaLayer final : public Layer {
     queue_.assign(c.begin(), c.end());
   }
 
+  // Checkpoint section "seeds/kasmina<layer_index>/" (nn/kasmina_layer_state.cpp): the seed
+  // state arrays, the pool and the layer's device buffers, its host counters and queued commands.
+  void save_state(StateWriter& out) const override;
+  void load_state(const StateReader& in) override;
+
  private:
   struct StepPlan {
     bool identity = false;  // output aliases the input

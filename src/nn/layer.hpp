@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/stateful.hpp"
 #include "core/tensor.hpp"
 
 namespace kasmina {
@@ -24,7 +25,7 @@ struct StepContext {
   uint64_t seed = 0;  // run seed (dropout and blueprint streams derive from it)
 };
 
-class Layer {
+class Layer : public Stateful {
  public:
   virtual ~Layer() = default;
   virtual std::string type() const = 0;      // config type name: "linear", "relu", ...
@@ -43,6 +44,12 @@ class Layer {
   // True when the last forward returned its input unchanged (an identity step): the model then
   // passes the gradient through without calling backward() and without a copy.
   virtual bool passes_gradient_through() const { return false; }
+
+  // Checkpoint section (core/stateful.hpp), given the root view: by default the layer's
+  // parameters under their own names ("layers.0.weight"); a layer with more state adds its own
+  // entries (nn/layer_state.cpp).
+  void save_state(StateWriter& out) const override;
+  void load_state(const StateReader& in) override;
 };
 
 }  // namespace kasmina

@@ -49,6 +49,10 @@ class Model {
   // Host bookkeeping of a training step whose launches were replayed from a graph.
   void replayed_train_step();
 
+  // Checkpoint sections of every layer, in model order (nn/model_state.cpp).
+  void save_state(StateWriter& out) const;
+  void load_state(const StateReader& in);
+
  private:
   Device dev_;
   DType dtype_;

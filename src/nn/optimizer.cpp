@@ -11,7 +11,8 @@ ops::MultiTensorPlan make_plan(const OptimizerConfig& cfg, const std::vector<Par
     p.push_back(prm->value);
     g.push_back(prm->grad);
     m.push_back(Tensor::zeros(prm->value.shape(), DType::f32, dev));
-    if (cfg.type == OptimizerType::adamw) v.push_back(Tensor::zeros(prm->value.shape(), DType::f32, dev));
+    if (cfg.type == OptimizerType::adamw)
+      v.push_back(Tensor::zeros(prm->value.shape(), DType::f32, dev));
   }
   return ops::MultiTensorPlan(std::move(p), std::move(g), std::move(m), std::move(v));
 }
@@ -31,7 +32,9 @@ LrSchedule make_schedule(const OptimizerConfig& opt, const ScheduleConfig& sched
 
 Optimizer::Optimizer(const OptimizerConfig& cfg, const LrSchedule& schedule,
                      const std::vector<Parameter*>& params, Device dev)
-    : cfg_(cfg), schedule_(schedule), plan_(make_plan(cfg, params, dev)) {}
+    : cfg_(cfg), schedule_(schedule), plan_(make_plan(cfg, params, dev)) {
+  for (const Parameter* p : params) names_.push_back(p->name);
+}
 
 void Optimizer::step(const Tensor& step) {
   if (cfg_.type == OptimizerType::adamw) {

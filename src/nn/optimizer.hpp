@@ -3,15 +3,19 @@
 // on the device from the schedule and the device step counter.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/stateful.hpp"
 #include "nn/layer.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina {
 
-class Optimizer {
+// Checkpoint section: the moments under "optimizer/m/<parameter>" and "optimizer/v/<parameter>"
+// (nn/optimizer_state.cpp).
+class Optimizer final : public Stateful {
  public:
   Optimizer(const OptimizerConfig& cfg, const LrSchedule& schedule,
             const std::vector<Parameter*>& params, Device dev);
@@ -22,11 +26,14 @@ class Optimizer {
   // Moment buffers (for checkpoints): m, and v for AdamW (empty for SGD).
   const std::vector<Tensor>& first_moments() const { return plan_.m(); }
   const std::vector<Tensor>& second_moments() const { return plan_.v(); }
+  void save_state(StateWriter& out) const override;
+  void load_state(const StateReader& in) override;
 
  private:
   OptimizerConfig cfg_;
   LrSchedule schedule_;
   ops::MultiTensorPlan plan_;
+  std::vector<std::string> names_;  // parameter names, in plan order
 };
 
 LrSchedule make_schedule(const OptimizerConfig& opt, const ScheduleConfig& sched,

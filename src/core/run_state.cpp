@@ -1,4 +1,4 @@
-#include "train/run_state.hpp"
+#include "core/run_state.hpp"
 
 #include "core/error.hpp"
 

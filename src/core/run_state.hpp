@@ -1,6 +1,7 @@
-// RunState: everything the trainer needs to continue a run bit for bit from a step boundary
-// (host copies of every device tensor plus the host counters). src/io/run_checkpoint.hpp maps
-// it to and from a checkpoint file. Names follow the checkpoint layout of docs/FORMATS.md:
+// RunState: everything a run needs to continue bit for bit from a step boundary (host copies of
+// every device tensor plus the host counters). Each stateful component writes and reads its own
+// section of it through core/stateful.hpp; src/io/run_checkpoint.hpp maps it to and from a
+// checkpoint file. Names follow the checkpoint layout of docs/FORMATS.md:
 // model parameters under their own names ("layers.0.weight"), optimizer moments under
 // "optimizer/m/..." and "optimizer/v/...", seed state under "seeds/kasmina<k>/<field>".
 #pragma once

@@ -1,0 +1,14 @@
+// The model's checkpoint state: each layer's own section, in model order.
+#include "nn/model.hpp"
+
+namespace kasmina {
+
+void Model::save_state(StateWriter& out) const {
+  for (const auto& l : layers_) l->save_state(out);
+}
+
+void Model::load_state(const StateReader& in) {
+  for (const auto& l : layers_) l->load_state(in);
+}
+
+}  // namespace kasmina

@@ -1,0 +1,41 @@
+// The order in which the training samples are seen: one seeded permutation per epoch (a pure
+// function of the run seed and the epoch), uploaded to the device at the epoch's start, and
+// the device cursor of the next batch, which the training step advances on the device.
+//
+// Checkpoint entries: "data/permutation" (the current epoch's order), "data/seed",
+// "data/train_size", "data/batch_size" and the cursor "trainer/cursor".
+#pragma once
+#include <cstdint>
+
+#include "core/stateful.hpp"
+#include "train/device_data.hpp"
+
+namespace kasmina {
+
+class DataOrder final : public Stateful {
+ public:
+  // `train` must outlive the order. `cursor` (i64[1] on `dev`) is the batch cursor, advanced by
+  // the training step; batches of `batch` rows (the last partial batch of an epoch is dropped).
+  DataOrder(uint64_t seed, const DeviceSplit& train, int64_t batch, Tensor cursor, Device dev);
+
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  // Uploads the order of `epoch` (0-based) and sets the cursor to its first batch.
+  void begin_epoch(int64_t epoch);
+  // Gathers the batch at the cursor into x [batch, features] and y [batch] (normalised).
+  void gather(Tensor& x, Tensor& y) const;
+
+  void save_state(StateWriter& out) const override;
+  // Checks that the state fits this run (training-set size, position within steps_per_epoch).
+  // A state inside an epoch also sets up that epoch here (its order, checked against the stored
+  // one, and the cursor), so the loop continues it without begin_epoch.
+  void load_state(const StateReader& in) override;
+
+ private:
+  uint64_t seed_ = 0;
+  const DeviceSplit& train_;
+  int64_t batch_ = 0, steps_per_epoch_ = 0;
+  Tensor cursor_, perm_;
+  Tensor perm_host_;  // stays alive while the stream-ordered upload may be in flight
+};
+
+}  // namespace kasmina

@@ -1,0 +1,46 @@
+#include "train/evaluator.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "ops/ops.hpp"
+
+namespace kasmina {
+
+Evaluator::Evaluator(const DeviceData& data, Model& model, const StepContext& ctx,
+                     int64_t eval_batch, int64_t features, Device dev)
+    : data_(data), model_(model), ctx_(ctx), eval_batch_(eval_batch) {
+  zero_cursor_ = Tensor::zeros({1}, DType::i64, dev);
+  x_ = Tensor::empty({eval_batch_, features}, DType::f32, dev);
+  y_ = Tensor::empty({eval_batch_}, DType::i32, dev);
+  loss_sum_ = Tensor::zeros({1}, DType::f64, dev);
+  correct_ = Tensor::zeros({1}, DType::i64, dev);
+}
+
+EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches) {
+  const DeviceSplit& full = split == "test"         ? data_.test
+                            : split == "validation" ? data_.validation
+                                                    : data_.train;
+  DeviceSplit s = full;
+  if (max_batches > 0) s.size = std::min(full.size, max_batches * eval_batch_);
+  EvalResult r;
+  r.samples = s.size;
+  if (s.size == 0) return r;
+  ops::fill(loss_sum_, 0.0);
+  ops::fill(correct_, 0.0);
+  const int64_t classes = model_.out_width();
+  for (int64_t begin = 0; begin < s.size; begin += eval_batch_) {
+    const int64_t n = std::min(eval_batch_, s.size - begin);
+    Tensor x = x_.rows(0, n), y = y_.rows(0, n);
+    ops::gather_batch(s.images, s.labels, s.identity_perm.rows(begin, begin + n), zero_cursor_,
+                      s.scale, s.shift, x, y);
+    const Tensor logits = model_.forward(x, Mode::eval, ctx_);
+    KASMINA_CHECK(logits.dim(1) == classes, "eval logits width");
+    ops::softmax_xent(logits, y, 1.0f, nullptr, loss_sum_, &correct_);
+  }
+  r.loss = loss_sum_.to_vector<double>()[0] / static_cast<double>(s.size);
+  r.accuracy = static_cast<double>(correct_.to_vector<int64_t>()[0]) / static_cast<double>(s.size);
+  return r;
+}
+
+}  // namespace kasmina

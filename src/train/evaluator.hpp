@@ -1,0 +1,34 @@
+// Evaluation of the model on a split held on the device: eval-mode forwards over batches in
+// the split's own order, the loss and the correct count accumulated on the device and read
+// once at the end.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "nn/model.hpp"
+#include "train/device_data.hpp"
+#include "train/train_report.hpp"
+
+namespace kasmina {
+
+class Evaluator {
+ public:
+  // `data`, `model` and `ctx` must outlive the evaluator; batches of up to `eval_batch` rows of
+  // `features` columns.
+  Evaluator(const DeviceData& data, Model& model, const StepContext& ctx, int64_t eval_batch,
+            int64_t features, Device dev);
+
+  // "train", "validation" or "test"; the first `max_batches` eval batches when max_batches > 0.
+  EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
+  bool has_validation() const { return data_.validation.size > 0; }
+
+ private:
+  const DeviceData& data_;
+  Model& model_;
+  const StepContext& ctx_;
+  int64_t eval_batch_ = 0;
+  Tensor zero_cursor_;
+  Tensor x_, y_, loss_sum_, correct_;
+};
+
+}  // namespace kasmina

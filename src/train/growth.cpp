@@ -1,0 +1,167 @@
+#include "train/growth.hpp"
+
+#include <functional>
+#include <string>
+
+#include "control/controller.hpp"
+#include "control/guard_monitor.hpp"
+#include "control/layer_adapter.hpp"
+#include "control/policy.hpp"
+#include "morph/blueprint.hpp"
+#include "morph/seed_state.hpp"
+#include "nn/kasmina_layer.hpp"
+
+namespace kasmina {
+
+Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard)
+    : cfg_(cfg), model_(model), eval_(eval) {
+  std::function<double()> val_loss;
+  if (eval_.has_validation()) val_loss = [this] { return eval_.evaluate("validation").loss; };
+  const auto& layers = model_.morph_layers();
+  driver_ = std::make_unique<control::GrowthDriver>(layers, val_loss);
+  bus_ = std::make_unique<control::EventBus>();
+  adapter_ = std::make_unique<control::LayerAdapter>(*bus_, layers);
+  const auto described = control::LayerAdapter::describe(layers);
+  controller_ = std::make_unique<control::Controller>(*bus_, control::make_policy(cfg_, described),
+                                                      described);
+  if (guard.present()) {
+    guard_monitor_ = std::make_unique<control::GuardMonitor>(*bus_, guard.state());
+    // The layers roll their seeds back on the device in the same step's boundary.
+    for (morph::KasminaLayer* l : layers) l->set_loss_alarm(guard.state().flag);
+    controller_->set_rollback_on_alert(false);
+  }
+}
+
+Growth::~Growth() = default;
+
+void Growth::before_step(int64_t step, int64_t epoch) {
+  if (model_.morph_layers().empty()) return;
+  if (cfg_.controller.type == ControllerType::heuristic && step > 0 &&
+      step % cfg_.controller.eval_every == 0 && eval_.has_validation()) {
+    const EvalResult v = eval_.evaluate("validation", cfg_.controller.eval_batches);
+    bus_->publish(step,
+                  control::ValidationMeasurement{epoch, v.loss, cfg_.controller.eval_batches});
+  }
+  bus_->dispatch();
+  controller_->decide(step, epoch);
+  bus_->dispatch();
+}
+
+void Growth::after_step(int64_t step, TrainerObserver& obs) {
+  driver_->after_step();
+  const auto& layers = model_.morph_layers();
+  for (morph::KasminaLayer* l : layers)
+    if (l->boundaries() % l->config().telemetry_every == 0)
+      obs.on_seed_telemetry(l->config().layer_index, *l, step + 1);
+  if (!layers.empty()) {
+    adapter_->publish_telemetry(step);
+    std::vector<control::GrowthEvent> events = driver_->take_events();
+    if (!events.empty()) {
+      adapter_->publish_events(step, events);
+      pending_events_.insert(pending_events_.end(), events.begin(), events.end());
+    }
+  }
+  if (guard_monitor_ && (step + 1) % cfg_.telemetry.every_steps == 0) guard_monitor_->poll(step);
+}
+
+void Growth::flush() {
+  driver_->flush();
+}
+
+void Growth::deliver() {
+  bus_->dispatch();
+}
+
+std::vector<control::MessageRecord> Growth::take_bus_log() {
+  return bus_->take_log();
+}
+
+void Growth::report(TrainerObserver& obs, TrainSummary& sum) {
+  std::vector<control::GrowthEvent> events = std::move(pending_events_);
+  pending_events_.clear();
+  for (control::GrowthEvent& g : driver_->take_events()) events.push_back(std::move(g));
+  for (const control::GrowthEvent& g : events) {
+    sum.growth_events.push_back(g.event);
+    const morph::MorphEvent& e = g.event;
+    if (morph::reason_is_refusal(static_cast<morph::Reason>(e.reason)))
+      ++refusal_counts_[e.layer];
+    else if (e.from != e.to)
+      ++transition_counts_[{e.layer, e.to}];
+    obs.on_lifecycle_event(g.event, g.note);
+    std::string line = "  growth: " + control::describe_event(g.event);
+    if (!g.note.empty()) line += "  " + g.note;
+    obs.on_growth_event(line);
+  }
+}
+
+std::vector<LayerGrowth> Growth::summary() const {
+  std::vector<LayerGrowth> out;
+  for (morph::KasminaLayer* k : model_.morph_layers()) {
+    LayerGrowth g;
+    g.layer = k->config().layer_index;
+    g.seeds = k->config().seeds;
+    g.stage_counts.assign(morph::kStageCount, 0);
+    morph::HostSeedState host = k->seed_state().download();
+    const morph::SeedStateView st = host.view();
+    morph::BlueprintShape shape;
+    shape.chunk = k->chunk();
+    shape.hidden = k->config().hidden;
+    shape.rank = k->config().rank;
+    for (int32_t s = 0; s < g.seeds; ++s) {
+      const int32_t stage = st.stage[s];
+      ++g.stage_counts[static_cast<size_t>(stage)];
+      if (stage != static_cast<int32_t>(morph::Stage::dormant) && st.blueprint[s] >= 0)
+        g.parameters_added += morph::blueprint_param_count(st.blueprint[s], shape);
+    }
+    for (const auto& [key, n] : transition_counts_) {
+      if (key.first != g.layer) continue;
+      switch (static_cast<morph::Stage>(key.second)) {
+        case morph::Stage::germinated:
+          g.germinated += n;
+          break;
+        case morph::Stage::fossilized:
+          g.fossilized += n;
+          break;
+        case morph::Stage::culled:
+          g.culled += n;
+          break;
+        case morph::Stage::rolled_back:
+          g.rolled_back += n;
+          break;
+        default:
+          break;
+      }
+    }
+    if (auto r = refusal_counts_.find(g.layer); r != refusal_counts_.end()) g.refused = r->second;
+    out.push_back(g);
+  }
+  return out;
+}
+
+void Growth::save_state(StateWriter& out) const {
+  controller_->save_state(out);
+  for (const auto& [key, n] : transition_counts_)
+    out.integer(
+        "trainer/transitions/" + std::to_string(key.first) + "/" + std::to_string(key.second), n);
+  for (const auto& [layer, n] : refusal_counts_)
+    out.integer("trainer/refusals/" + std::to_string(layer), n);
+}
+
+void Growth::load_state(const StateReader& in) {
+  if (guard_monitor_) {
+    guard_monitor_->poll(in.run().global_step - 1);
+    bus_->dispatch();
+  }
+  controller_->load_state(in);
+  bus_->take_log();  // the catch-up above is not part of the run's record
+  transition_counts_.clear();
+  refusal_counts_.clear();
+  for (const auto& [rest, n] : in.section("trainer/transitions").integers()) {
+    const size_t slash = rest.find('/');
+    transition_counts_[{std::stoi(rest.substr(0, slash)), std::stoi(rest.substr(slash + 1))}] = n;
+  }
+  for (const auto& [layer, n] : in.section("trainer/refusals").integers())
+    refusal_counts_[std::stoi(layer)] = n;
+}
+
+}  // namespace kasmina
