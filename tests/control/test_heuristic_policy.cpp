@@ -7,6 +7,7 @@
 #include <random>
 
 #include "control/health_score.hpp"
+#include "core/stateful.hpp"
 #include "tests/control/control_test_rig.hpp"
 
 namespace kasmina::control {
@@ -282,6 +283,30 @@ TEST(ControllerState, RoundTripRestoresBitForBit) {
     EXPECT_EQ(ca[i].reason, cb[i].reason);
   }
   expect_same_state(a.controller->save(), b.controller->save());
+}
+
+TEST(ControllerState, CheckpointSectionIsSaveUnderControllerPrefix) {
+  ControllerConfig cfg = testing::heuristic_config();
+  cfg.patience = 2;
+  Rig a(cfg);
+  drive(a, 0, 200, 5);
+  RunState run;
+  StateWriter out(run);
+  a.controller->save_state(out);
+  const ControllerState direct = a.controller->save();
+  ASSERT_EQ(run.tensors.size(), direct.tensors.size());
+  for (size_t i = 0; i < run.tensors.size(); ++i)
+    EXPECT_EQ(run.tensors[i].first, "controller/" + direct.tensors[i].first);
+  EXPECT_EQ(run.ints.size(), direct.ints.size());
+  EXPECT_EQ(run.floats.size(), direct.floats.size());
+  for (const auto& [k, v] : direct.ints) EXPECT_EQ(run.ints.at("controller/" + k), v);
+
+  // Entries of other sections beside it are not the controller's.
+  StateWriter(run).integer("controllers/x", 1);
+  StateWriter(run).section("trainer").integer("flagged_steps", 0);
+  Rig b(cfg);
+  b.controller->load_state(StateReader(run));
+  expect_same_state(direct, b.controller->save());
 }
 
 }  // namespace
