@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "io/checkpoint.hpp"
 #include "core/run_state.hpp"
+#include "io/checkpoint.hpp"
 
 namespace kasmina::io {
 

@@ -4,7 +4,6 @@
 #include <chrono>
 
 #include "core/rng.hpp"
-#include "nn/kasmina_layer.hpp"
 #include "train/data_order.hpp"
 #include "train/device_data.hpp"
 #include "train/evaluator.hpp"
