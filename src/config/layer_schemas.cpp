@@ -4,6 +4,15 @@
 
 namespace kasmina::config_detail {
 
+// The schemas of the layer types, each defined in its file in src/config/layers/.
+LayerSchema linear_layer_schema();
+LayerSchema relu_layer_schema();
+LayerSchema gelu_layer_schema();
+LayerSchema layernorm_layer_schema();
+LayerSchema dropout_layer_schema();
+LayerSchema kasmina_layer_schema();
+LayerSchema residual_layer_schema();
+
 const std::vector<LayerSchema>& layer_schemas() {
   // One line per layer type.
   static const std::vector<LayerSchema> schemas = {

@@ -6,8 +6,8 @@
 // widths through here.
 //
 // To add a layer type: a value in LayerType (config.hpp) with its name (enum_names.hpp), its
-// fields in LayerConfig, a file src/config/layers/<type>.cpp defining its LayerSchema, and one
-// line in layer_schemas.cpp.
+// fields in LayerConfig, a file src/config/layers/<type>.cpp defining its LayerSchema, and its
+// line (and declaration) in layer_schemas.cpp.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -71,14 +71,5 @@ std::vector<LayerRef> all_layers(const std::vector<LayerConfig>& layers,
 // exists it hands its shape to the nested list (layers/residual.cpp) for --set paths.
 const Section<LayerConfig>& layer_table();
 void link_nested_layers_shape(std::shared_ptr<const Shape> layer_shape);
-
-// The schemas of the built-in types (src/config/layers/).
-LayerSchema linear_layer_schema();
-LayerSchema relu_layer_schema();
-LayerSchema gelu_layer_schema();
-LayerSchema layernorm_layer_schema();
-LayerSchema dropout_layer_schema();
-LayerSchema kasmina_layer_schema();
-LayerSchema residual_layer_schema();
 
 }  // namespace kasmina::config_detail
