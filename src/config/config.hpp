@@ -13,7 +13,7 @@
 namespace kasmina {
 
 enum class DatasetKind { fashion_mnist, spirals };
-enum class LayerType { linear, relu, gelu, layernorm, dropout, kasmina };
+enum class LayerType { linear, relu, gelu, layernorm, dropout, kasmina, residual };
 enum class ControllerType { none, schedule, heuristic };
 enum class OptimizerType { adamw, sgd };
 enum class PrecisionMode { fp32, tf32 };
@@ -32,6 +32,9 @@ struct DataConfig {
   bool operator==(const DataConfig&) const = default;
 };
 
+// One entry of model.layers. Each type's keys, their rules and its width are registered in
+// src/config/layer_schemas.cpp (one file per type in src/config/layers/); a key of another type
+// is an error.
 struct LayerConfig {
   LayerType type = LayerType::linear;
   int64_t out = 0;    // linear: output width
@@ -69,6 +72,9 @@ struct LayerConfig {
   int64_t pool_slots = 64;        // blueprints the layer can hold at once
   int64_t telemetry_every = 100;  // steps between host reads of the layer's telemetry/events
   double dead_eps = 1e-6;         // |x| below this counts as dead
+
+  // ---- residual (a block whose output is its input plus its layers' output) ----
+  std::vector<LayerConfig> layers;  // its body; their widths return to the block's width
 
   bool operator==(const LayerConfig&) const = default;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config/enum_names.hpp"
+#include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
 #include "config/suggest.hpp"
@@ -47,48 +48,19 @@ std::string allowed_seed_counts(int64_t width) {
   return out;
 }
 
-// A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
-// each at most kMaxChunk values wide.
-void check_kasmina_seeds(const LayerConfig& layer, std::size_t index, int64_t width,
-                         const YAML::Node& root, const ReadContext& ctx) {
-  const bool divides = width % layer.seeds == 0;
-  if (divides && width / layer.seeds <= kMaxChunk) return;
-  const std::string w = std::to_string(width);
-  const std::string allowed = "(allowed: the divisors of " + w + " with " + w +
-                              "/seeds <= " + std::to_string(kMaxChunk) + ": " +
-                              allowed_seed_counts(width) + ")";
-  const std::string problem =
-      divides ? "gives chunks of " + std::to_string(width / layer.seeds) +
-                    " values; the kernels handle chunks of at most " + std::to_string(kMaxChunk)
-              : "does not divide the width " + w + " that the layer receives";
-  ctx.fail(locate(root, "model", "layers", index, "seeds"),
-           element_path("model.layers", index) + ".seeds",
-           "is " + std::to_string(layer.seeds) + ", which " + problem + " " + allowed);
-}
-
-// Walks the layers with the running width: a declared `in` must match it, a kasmina layer's
-// seeds must split it, and the last layer must be linear and produce one score per class.
+// Walks the layers with the running width (each layer type's schema checks what it receives:
+// a declared `in`, a kasmina layer's seeds, a residual block's return to its width), and the
+// last layer must be linear and produce one score per class.
 void check_model_widths(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   const DatasetShape shape = dataset_shape(c.data);
   const std::string dataset = enum_name(c.data.dataset);
   const std::vector<LayerConfig>& layers = c.model.layers;
-  int64_t width = shape.features;
+  WidthWalk walk{shape.features,
+                 "the " + dataset + " input has " + std::to_string(shape.features) + " features"};
+  walk_layer_widths(layers, locate(root, "model", "layers"), "model.layers", walk, ctx);
   bool any_linear = false;
-  for (std::size_t i = 0; i < layers.size(); ++i) {
-    const LayerConfig& layer = layers[i];
-    if (layer.type == LayerType::kasmina) check_kasmina_seeds(layer, i, width, root, ctx);
-    if (layer.type != LayerType::linear) continue;
-    const bool first_linear = !any_linear;
-    any_linear = true;
-    if (layer.in != 0 && layer.in != width) {
-      const std::string source =
-          first_linear ? "the " + dataset + " input has " + std::to_string(width) + " features"
-                       : "the previous layer produces " + std::to_string(width);
-      ctx.fail(locate(root, "model", "layers", i, "in"), element_path("model.layers", i) + ".in",
-               "is " + std::to_string(layer.in) + " but " + source);
-    }
-    width = layer.out;
-  }
+  for (const LayerRef& ref : all_layers(layers, locate(root, "model", "layers"), "model.layers"))
+    any_linear = any_linear || ref.layer->type == LayerType::linear;
   const std::string expected =
       "the model must end with a linear layer with out: " + std::to_string(shape.classes) +
       " (one score per " + dataset + " class)";
@@ -108,19 +80,18 @@ void check_model_widths(const Config& c, const YAML::Node& root, const ReadConte
   }
 }
 
-// Indices in model.layers of the kasmina layers, in model order (schedule entries count them).
-std::vector<std::size_t> kasmina_layer_indices(const ModelConfig& model) {
-  std::vector<std::size_t> out;
-  for (std::size_t i = 0; i < model.layers.size(); ++i) {
-    if (model.layers[i].type == LayerType::kasmina) out.push_back(i);
-  }
+// The kasmina layers in model order (schedule entries count them), blocks included.
+std::vector<LayerRef> kasmina_layers(const ModelConfig& model, const YAML::Node& root) {
+  std::vector<LayerRef> out;
+  for (LayerRef& ref : all_layers(model.layers, locate(root, "model", "layers"), "model.layers"))
+    if (ref.layer->type == LayerType::kasmina) out.push_back(std::move(ref));
   return out;
 }
 
 // Each germination must name an existing kasmina layer, one of its seeds and one of its
 // blueprints.
 void check_germinations(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  const std::vector<std::size_t> kasmina = kasmina_layer_indices(c.model);
+  const std::vector<LayerRef> kasmina = kasmina_layers(c.model, root);
   const auto count = static_cast<int64_t>(kasmina.size());
   for (std::size_t j = 0; j < c.schedule.size(); ++j) {
     const GerminationConfig& entry = c.schedule[j];
@@ -135,10 +106,10 @@ void check_germinations(const Config& c, const YAML::Node& root, const ReadConte
       ctx.fail(locate(root, "schedule", j, "layer"), path + ".layer",
                "is " + std::to_string(entry.layer) + " but " + has);
     }
-    const std::size_t index = kasmina[static_cast<std::size_t>(entry.layer)];
-    const LayerConfig& layer = c.model.layers[index];
-    const std::string layer_text = "kasmina layer " + std::to_string(entry.layer) + " (" +
-                                   element_path("model.layers", index) + ")";
+    const LayerRef& ref = kasmina[static_cast<std::size_t>(entry.layer)];
+    const LayerConfig& layer = *ref.layer;
+    const std::string layer_text =
+        "kasmina layer " + std::to_string(entry.layer) + " (" + ref.path + ")";
     if (entry.seed >= layer.seeds) {
       ctx.fail(locate(root, "schedule", j, "seed"), path + ".seed",
                "is " + std::to_string(entry.seed) + " but " + layer_text + " has " +
@@ -177,23 +148,23 @@ void check_controller(const Config& c, const YAML::Node& root, const ReadContext
   }
 }
 
-// A kasmina layer's blueprint list: at least one name, each at most once.
-void check_blueprint_list(const LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
-                          const std::string& path) {
-  const std::string list_path = path + ".blueprints";
-  if (layer.blueprints.empty()) {
-    ctx.fail(locate(node, "blueprints"), list_path,
-             "must name at least one blueprint (allowed: " + join(blueprint_names()) + ")");
-  }
-  for (std::size_t k = 1; k < layer.blueprints.size(); ++k) {
-    const auto end = layer.blueprints.begin() + static_cast<std::ptrdiff_t>(k);
-    if (std::find(layer.blueprints.begin(), end, layer.blueprints[k]) == end) continue;
-    ctx.fail(locate(node, "blueprints", k), element_path(list_path, k),
-             "'" + layer.blueprints[k] + "' is listed twice (each blueprint at most once)");
-  }
-}
-
 }  // namespace
+
+void check_kasmina_seeds(const LayerConfig& layer, int64_t width, const YAML::Node& node,
+                         const std::string& path, const ReadContext& ctx) {
+  const bool divides = width % layer.seeds == 0;
+  if (divides && width / layer.seeds <= kMaxChunk) return;
+  const std::string w = std::to_string(width);
+  const std::string allowed = "(allowed: the divisors of " + w + " with " + w +
+                              "/seeds <= " + std::to_string(kMaxChunk) + ": " +
+                              allowed_seed_counts(width) + ")";
+  const std::string problem =
+      divides ? "gives chunks of " + std::to_string(width / layer.seeds) +
+                    " values; the kernels handle chunks of at most " + std::to_string(kMaxChunk)
+              : "does not divide the width " + w + " that the layer receives";
+  ctx.fail(locate(node, "seeds"), path + ".seeds",
+           "is " + std::to_string(layer.seeds) + ", which " + problem + " " + allowed);
+}
 
 void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx) {
   const YAML::Node schedule = locate(root, "schedule");
@@ -209,25 +180,6 @@ void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_model_widths(c, root, ctx);
   check_germinations(c, root, ctx);
   check_controller(c, root, ctx);
-}
-
-void check_layer(LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
-                 const std::string& path) {
-  layer.line = node.IsDefined() ? node.Mark().line + 1 : 0;
-  if (layer.type == LayerType::linear && layer.out == 0) {
-    ctx.fail(node, path, "a linear layer needs 'out' (its output width, >= 1)");
-  }
-  if (layer.type != LayerType::kasmina) return;
-  if (layer.seeds == 0) {
-    ctx.fail(node, path,
-             "a kasmina layer needs 'seeds' (how many chunks its width is split into, >= 1)");
-  }
-  check_blueprint_list(layer, node, ctx, path);
-  if (layer.grad_norm_lo > layer.grad_norm_hi) {
-    ctx.fail(locate(node, "grad_norm_lo"), path + ".grad_norm_lo",
-             "must be <= grad_norm_hi (" + number_text(layer.grad_norm_hi) + "), got " +
-                 number_text(layer.grad_norm_lo));
-  }
 }
 
 void check_germination(GerminationConfig& entry, const YAML::Node& node, const ReadContext&,

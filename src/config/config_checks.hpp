@@ -19,10 +19,10 @@ void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx);
 // `root` is the whole (overridden) YAML tree, used to point messages at the right line.
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx);
 
-// A linear layer must say how wide it is; a kasmina layer how many seeds it has, which
-// blueprints (a non-empty list without repeats) and a grad-norm band with lo <= hi.
-void check_layer(LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
-                 const std::string& path);
+// A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
+// each at most kMaxChunk values wide (node: the layer's mapping; path: "model.layers[1]").
+void check_kasmina_seeds(const LayerConfig& layer, int64_t width, const YAML::Node& node,
+                         const std::string& path, const ReadContext& ctx);
 
 // Records the entry's line (the rules against the model are in check_config).
 void check_germination(GerminationConfig& entry, const YAML::Node& node, const ReadContext& ctx,

@@ -6,22 +6,18 @@
 // `value(...)` line to the struct's table below; reading, range checking, --set, the resolved
 // YAML and the error messages follow. A new section is a struct, a table function and one
 // `section(...)` line in its parent; a list of sections is `list(...)`; a new enum needs its
-// names in enum_names.hpp; a key for one layer type only takes `.only_if(layer_is<...>)`.
+// names in enum_names.hpp; a layer type's keys are in its schema (layer_schemas.hpp).
 // Rules between keys go in config_checks.cpp.
 #include "config/config_schema.hpp"
 
 #include "config/config_checks.hpp"
+#include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
 
 namespace kasmina::config_detail {
 
 namespace {
-
-template <LayerType T>
-bool layer_is(const LayerConfig& layer) {
-  return layer.type == T;
-}
 
 const Section<DataConfig>& data_table() {
   static const Section<DataConfig> table({
@@ -34,66 +30,6 @@ const Section<DataConfig>& data_table() {
       value("spirals_noise", &DataConfig::spirals_noise, non_negative()),
       value("spirals_turns", &DataConfig::spirals_turns, above(0.0)),
   });
-  return table;
-}
-
-const Section<LayerConfig>& layer_table() {
-  constexpr auto kasmina = layer_is<LayerType::kasmina>;
-  static const Section<LayerConfig> table(
-      {
-          value("type", &LayerConfig::type),
-          value("out", &LayerConfig::out, at_least(1)).only_if(layer_is<LayerType::linear>),
-          value("in", &LayerConfig::in, at_least(0)).only_if(layer_is<LayerType::linear>),
-          value("bias", &LayerConfig::bias).only_if(layer_is<LayerType::linear>),
-          value("p", &LayerConfig::p, in_half_open(0.0, 1.0)).only_if(layer_is<LayerType::dropout>),
-          value("eps", &LayerConfig::eps, above(0.0)).only_if(layer_is<LayerType::layernorm>),
-          // kasmina: seeds and blueprints
-          value("seeds", &LayerConfig::seeds, int32_at_least(1)).only_if(kasmina),
-          value_list("blueprints", &LayerConfig::blueprints, one_of(blueprint_names()))
-              .only_if(kasmina),
-          value("hidden", &LayerConfig::hidden, in_range(1, 32)).only_if(kasmina),
-          value("rank", &LayerConfig::rank, in_range(1, 32)).only_if(kasmina),
-          // kasmina: grafting
-          value("grafting", &LayerConfig::grafting, one_of(grafting_names())).only_if(kasmina),
-          value("ramp_steps", &LayerConfig::ramp_steps, int32_at_least(1)).only_if(kasmina),
-          value("performance_gain", &LayerConfig::performance_gain, non_negative())
-              .only_if(kasmina),
-          value("drift_threshold", &LayerConfig::drift_threshold, above(0.0)).only_if(kasmina),
-          value("grad_norm_lo", &LayerConfig::grad_norm_lo, non_negative()).only_if(kasmina),
-          value("grad_norm_hi", &LayerConfig::grad_norm_hi, non_negative()).only_if(kasmina),
-          // kasmina: lifecycle
-          value("min_germinated_steps", &LayerConfig::min_germinated_steps, int32_at_least(0))
-              .only_if(kasmina),
-          value("min_training_steps", &LayerConfig::min_training_steps, int32_at_least(0))
-              .only_if(kasmina),
-          value("min_grafting_steps", &LayerConfig::min_grafting_steps, int32_at_least(0))
-              .only_if(kasmina),
-          value("min_stabilization_steps", &LayerConfig::min_stabilization_steps, int32_at_least(0))
-              .only_if(kasmina),
-          value("min_evaluating_steps", &LayerConfig::min_evaluating_steps, int32_at_least(0))
-              .only_if(kasmina),
-          value("min_fine_tuning_steps", &LayerConfig::min_fine_tuning_steps, int32_at_least(0))
-              .only_if(kasmina),
-          value("training_loss_threshold", &LayerConfig::training_loss_threshold, above(0.0))
-              .only_if(kasmina),
-          value("max_training_steps", &LayerConfig::max_training_steps, int32_at_least(1))
-              .only_if(kasmina),
-          value("max_evaluating_steps", &LayerConfig::max_evaluating_steps, int32_at_least(1))
-              .only_if(kasmina),
-          value("max_training_seeds", &LayerConfig::max_training_seeds, int32_at_least(1))
-              .only_if(kasmina),
-          value("ema_decay", &LayerConfig::ema_decay, in_half_open(0.0, 1.0)).only_if(kasmina),
-          value("max_errors", &LayerConfig::max_errors, int32_at_least(1)).only_if(kasmina),
-          // kasmina: blueprint optimizer, pool, telemetry
-          value("blueprint_lr", &LayerConfig::blueprint_lr, above(0.0)).only_if(kasmina),
-          value("blueprint_weight_decay", &LayerConfig::blueprint_weight_decay, non_negative())
-              .only_if(kasmina),
-          value("pool_slots", &LayerConfig::pool_slots, int32_at_least(1)).only_if(kasmina),
-          value("telemetry_every", &LayerConfig::telemetry_every, int32_at_least(1))
-              .only_if(kasmina),
-          value("dead_eps", &LayerConfig::dead_eps, non_negative()).only_if(kasmina),
-      },
-      check_layer, Section<LayerConfig>::Style::flow);
   return table;
 }
 
@@ -192,6 +128,34 @@ const Section<TrainConfig>& train_table() {
 }
 
 }  // namespace
+
+// `type`, then every registered layer type's keys, each restricted to its type; the rules of a
+// layer's own keys run after they are read.
+const Section<LayerConfig>& layer_table() {
+  static const Section<LayerConfig> table = [] {
+    std::vector<Field<LayerConfig>> fields;
+    fields.push_back(value("type", &LayerConfig::type));
+    for (const LayerSchema& schema : layer_schemas()) {
+      const LayerType type = schema.type;
+      for (Field<LayerConfig>& f : schema.fields()) {
+        fields.push_back(
+            std::move(f).only_if([type](const LayerConfig& layer) { return layer.type == type; }));
+      }
+    }
+    return Section<LayerConfig>(
+        std::move(fields),
+        [](LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+           const std::string& path) {
+          layer.line = node.IsDefined() ? node.Mark().line + 1 : 0;
+          const LayerSchema& schema = layer_schema(layer.type);
+          if (schema.check) schema.check(layer, node, ctx, path);
+        },
+        Section<LayerConfig>::Style::flow);
+  }();
+  static const bool linked = (link_nested_layers_shape(table.shape()), true);
+  (void)linked;
+  return table;
+}
 
 const Section<Config>& config_table() {
   static const Section<Config> table(

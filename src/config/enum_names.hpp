@@ -25,13 +25,14 @@ struct EnumNames<DatasetKind> {
 
 template <>
 struct EnumNames<LayerType> {
-  static constexpr std::array<std::pair<std::string_view, LayerType>, 6> values{{
+  static constexpr std::array<std::pair<std::string_view, LayerType>, 7> values{{
       {"linear", LayerType::linear},
       {"relu", LayerType::relu},
       {"gelu", LayerType::gelu},
       {"layernorm", LayerType::layernorm},
       {"dropout", LayerType::dropout},
       {"kasmina", LayerType::kasmina},
+      {"residual", LayerType::residual},
   }};
 };
 

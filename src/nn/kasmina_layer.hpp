@@ -70,6 +70,7 @@ class KasminaLayer final : public Layer {
   // True when the last forward aliased its input: the backward is the identity too, and the
   // model passes the gradient straight through without calling backward().
   bool passes_gradient_through() const override { return last_identity_; }
+  void collect_morph_layers(std::vector<KasminaLayer*>& out) override { out.push_back(this); }
 
   // Host commands, queued and applied at the next end_step in queue order (refusals come back
   // as events with a refused_* reason).

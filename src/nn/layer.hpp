@@ -8,16 +8,35 @@
 
 #include "core/stateful.hpp"
 #include "core/tensor.hpp"
+#include "ops/ops.hpp"
 
 namespace kasmina {
+
+namespace morph {
+class KasminaLayer;
+}
 
 struct Parameter {
   std::string name;  // "layers.0.weight"
   Tensor value;
-  Tensor grad;       // same shape; overwritten by each backward
+  Tensor grad;  // same shape; overwritten by each backward
 };
 
 enum class Mode { train, eval };
+
+// What a layer lets the layer above fuse into the computation of the gradient with respect to
+// its output: a linear layer with a fused activation offers that activation's backward (from
+// its saved pre-activation `aux`) and its bias gradient, so the next linear layer's input
+// gradient GEMM applies them in its epilogue (cuBLASLt DRELU_BGRAD / DGELU_BGRAD on CUDA).
+struct GradEpilogue {
+  ops::Activation activation = ops::Activation::none;  // none: nothing to fuse
+  Tensor aux;                                          // the layer's saved pre-activation state
+  Tensor* bias_grad = nullptr;  // written by the fused epilogue when not null
+};
+
+// The form of a gradient handed from one layer to the one below: with respect to its output,
+// or (after a fused epilogue) with respect to its pre-activation, its bias gradient done.
+enum class GradForm { output, pre_activation };
 
 // Per-step values shared by all layers, living on the model's device.
 struct StepContext {
@@ -50,6 +69,32 @@ class Layer : public Stateful {
   // entries (nn/layer_state.cpp).
   void save_state(StateWriter& out) const override;
   void load_state(const StateReader& in) override;
+
+  // ---- Hooks through which the model composes layers (defaults: no fusion, no growth) ----
+
+  // A pointwise activation layer returns its activation (the layer before it may absorb it).
+  virtual ops::Activation pointwise_activation() const { return ops::Activation::none; }
+  // Offered the layer that follows in the config before prepare(); returns true when this layer
+  // absorbs it (a linear layer fuses a following relu/gelu into its GEMM epilogue); the model
+  // then drops `next`.
+  virtual bool absorb_next(const Layer& next) {
+    (void)next;
+    return false;
+  }
+  // See GradEpilogue; valid after a forward.
+  virtual GradEpilogue output_grad_epilogue() { return {}; }
+  // backward() with fusion across layers: `dy` is in `form` (pre_activation only when this
+  // layer offered a non-empty output_grad_epilogue()), `below` is what the layer below offers
+  // (applied when this layer computes dx with a GEMM). Returns the form of *dx.
+  virtual GradForm backward_fused(const Tensor& dy, GradForm form, Tensor* dx,
+                                  const GradEpilogue& below, const StepContext& ctx) {
+    (void)form;
+    (void)below;
+    backward(dy, dx, ctx);
+    return GradForm::output;
+  }
+  // Appends the morphogenetic layers this layer is or contains, in model order.
+  virtual void collect_morph_layers(std::vector<morph::KasminaLayer*>& out) { (void)out; }
 };
 
 }  // namespace kasmina

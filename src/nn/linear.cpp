@@ -3,10 +3,12 @@
 #include <cmath>
 
 #include "core/rng.hpp"
+#include "nn/layer_registry.hpp"
 
 namespace kasmina {
 
-Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype, Device dev) {
+Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype,
+                           Device dev) {
   if (dtype == DType::f64) return Tensor::from_vector(v, shape, dev);
   KASMINA_CHECK(dtype == DType::f32, "parameters are float32 or float64");
   return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, dev);
@@ -30,7 +32,8 @@ LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, o
 std::string LinearLayer::describe() const {
   std::string s = "linear " + std::to_string(in_) + " -> " + std::to_string(out_);
   if (!has_bias_) s += " (no bias)";
-  if (act_ != ops::Activation::none) s += std::string(" + ") + ops::activation_name(act_) + " (fused)";
+  if (act_ != ops::Activation::none)
+    s += std::string(" + ") + ops::activation_name(act_) + " (fused)";
   return s;
 }
 
@@ -87,22 +90,51 @@ Tensor LinearLayer::forward(const Tensor& x, Mode, const StepContext&) {
   return y;
 }
 
-Tensor LinearLayer::pre_activation_grad(const Tensor& dy) {
-  if (act_ == ops::Activation::none) return dy;
-  Tensor dpre = dpre_.rows(0, dy.dim(0));
-  ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
-  return dpre;
+bool LinearLayer::absorb_next(const Layer& next) {
+  const ops::Activation act = next.pointwise_activation();
+  if (act_ != ops::Activation::none || act == ops::Activation::none) return false;
+  KASMINA_CHECK(!y_.defined(), name_ + ": absorb_next() after prepare()");
+  act_ = act;
+  return true;
 }
 
-void LinearLayer::weight_grads(const Tensor& dpre, bool bias_done) {
-  Tensor* db = (has_bias_ && !bias_done) ? &bias_.grad : nullptr;
+GradEpilogue LinearLayer::output_grad_epilogue() {
+  if (act_ == ops::Activation::none) return {};
+  return GradEpilogue{act_, aux_batch_, has_bias_ ? &bias_.grad : nullptr};
+}
+
+GradForm LinearLayer::backward_fused(const Tensor& dy, GradForm form, Tensor* dx,
+                                     const GradEpilogue& below, const StepContext&) {
+  // The gradient w.r.t. the pre-activation; when it comes from the layer above's fused
+  // epilogue, the bias gradient was written there too.
+  const bool fused_in = form == GradForm::pre_activation;
+  Tensor dpre = dy;
+  if (!fused_in && act_ != ops::Activation::none) {
+    dpre = dpre_.rows(0, dy.dim(0));
+    ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
+  }
+  Tensor* db = (has_bias_ && !fused_in) ? &bias_.grad : nullptr;
   ops::linear_backward_weight(dpre, x_batch_, weight_.grad, db);
+  if (!dx) return GradForm::output;
+  if (below.activation != ops::Activation::none) {
+    ops::linear_backward_input(dpre, weight_.value, below.activation, below.aux, *dx,
+                               below.bias_grad);
+    return GradForm::pre_activation;
+  }
+  ops::linear_backward_input(dpre, weight_.value, ops::Activation::none, Tensor(), *dx, nullptr);
+  return GradForm::output;
 }
 
-void LinearLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
-  const Tensor dpre = pre_activation_grad(dy);
-  weight_grads(dpre, false);
-  if (dx) ops::linear_backward_input(dpre, weight_.value, ops::Activation::none, Tensor(), *dx, nullptr);
+void LinearLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
+  backward_fused(dy, GradForm::output, dx, GradEpilogue{}, ctx);
+}
+
+std::unique_ptr<Layer> build_linear_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
+  auto layer = std::make_unique<LinearLayer>(ctx.name, ctx.width, cfg.out, cfg.bias,
+                                             ops::Activation::none, ctx.dtype);
+  Rng rng(derive_seed(ctx.seed, "init.linear", ctx.position));
+  layer->initialize(parse_init_scheme(ctx.init), rng, ctx.dev);
+  return layer;
 }
 
 }  // namespace kasmina

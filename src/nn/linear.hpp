@@ -3,17 +3,22 @@
 // use cuBLASLt's bias+activation epilogues forward and its dReLU/dGELU+bias-gradient
 // epilogues backward.
 #pragma once
+#include <memory>
+
+#include "config/config.hpp"
 #include "nn/layer.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina {
 
 class Rng;
+struct LayerBuildContext;
 
 enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
 InitScheme parse_init_scheme(const std::string& name);  // UserError on unknown names
 // A float32 or float64 tensor on `dev` holding `v`.
-Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype, Device dev);
+Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype,
+                           Device dev);
 
 class LinearLayer final : public Layer {
  public:
@@ -36,17 +41,14 @@ class LinearLayer final : public Layer {
   // The parameters are created on `dev`.
   void initialize(InitScheme scheme, Rng& rng, Device dev);
 
-  // Pieces of backward the model composes to fuse across layers:
+  // Fusion hooks (see Layer): absorbs a directly following relu/gelu layer into the GEMM
+  // epilogue; offers that activation's backward and the bias gradient to the layer above; and
+  // fuses the layer below's offer into its input-gradient GEMM.
+  bool absorb_next(const Layer& next) override;
+  GradEpilogue output_grad_epilogue() override;
+  GradForm backward_fused(const Tensor& dy, GradForm form, Tensor* dx, const GradEpilogue& below,
+                          const StepContext& ctx) override;
   ops::Activation activation() const { return act_; }
-  const Tensor& aux() const { return aux_batch_; }
-  const Tensor& weight() const { return weight_.value; }
-  Tensor& bias_grad() { return bias_.grad; }
-  bool has_bias() const { return has_bias_; }
-  // Gradient w.r.t. the pre-activation from the gradient w.r.t. the output (identity when the
-  // layer has no activation).
-  Tensor pre_activation_grad(const Tensor& dy);
-  // dW (and db unless `bias_done`) from the pre-activation gradient.
-  void weight_grads(const Tensor& dpre, bool bias_done);
 
  private:
   std::string name_;
@@ -55,8 +57,12 @@ class LinearLayer final : public Layer {
   ops::Activation act_;
   DType dtype_;
   Parameter weight_, bias_;
-  Tensor y_, aux_, dpre_;     // buffers for max_batch rows
+  Tensor y_, aux_, dpre_;       // buffers for max_batch rows
   Tensor x_batch_, aux_batch_;  // last forward's input and aux (views)
 };
+
+// The registry's builder for `type: linear` (initialised from the run seed and the entry's
+// position).
+std::unique_ptr<Layer> build_linear_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
 
 }  // namespace kasmina

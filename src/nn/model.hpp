@@ -1,13 +1,17 @@
-// The host network: a sequence of layers built from the model config, with the backward pass
-// composed so that a linear layer's input gradient fuses the previous layer's activation
-// backward and bias gradient (cuBLASLt DRELU_BGRAD / DGELU_BGRAD on CUDA).
+// The host network: a graph of layers (a sequence whose entries may be residual blocks) built
+// from the model config through the layer registry (nn/layer_registry.hpp), with the backward
+// pass composed so that a linear layer's input gradient fuses the previous layer's activation
+// backward and bias gradient (cuBLASLt DRELU_BGRAD / DGELU_BGRAD on CUDA; see LayerSequence).
+// All parameter gradients live in one flat buffer (gradient_buffer()).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "nn/gradient_buffer.hpp"
 #include "nn/layer.hpp"
+#include "nn/layer_sequence.hpp"
 
 namespace kasmina {
 
@@ -27,7 +31,7 @@ class Model {
   Device device() const { return dev_; }
   int64_t in_width() const;
   int64_t out_width() const;
-  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return body_.layers(); }
   std::vector<Parameter*> parameters();
   int64_t parameter_count();
   std::vector<std::string> describe() const;  // one line per layer
@@ -38,6 +42,10 @@ class Model {
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx);
   // dlogits [B, out] of the last forward; writes every parameter gradient.
   void backward(const Tensor& dlogits, const StepContext& ctx);
+
+  // Every parameter gradient in one flat, aligned buffer (each Parameter::grad is a view into
+  // it): a data-parallel all-reduce of the gradients is one call on gradient_buffer().flat().
+  GradientBuffer& gradient_buffer() { return grads_; }
 
   // Morphogenetic layers, in model order (their index is MorphConfig::layer_index).
   const std::vector<morph::KasminaLayer*>& morph_layers() const { return morph_layers_; }
@@ -54,11 +62,13 @@ class Model {
   void load_state(const StateReader& in);
 
  private:
+  void finish();  // after the layers are built: morph layers, gradient buffer
+
   Device dev_;
   DType dtype_;
-  std::vector<std::unique_ptr<Layer>> layers_;
+  LayerSequence body_;
   std::vector<morph::KasminaLayer*> morph_layers_;
-  std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i (i >= 1)
+  GradientBuffer grads_;
   int64_t max_batch_ = 0;
 };
 

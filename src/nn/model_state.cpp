@@ -4,11 +4,11 @@
 namespace kasmina {
 
 void Model::save_state(StateWriter& out) const {
-  for (const auto& l : layers_) l->save_state(out);
+  for (const auto& l : body_.layers()) l->save_state(out);
 }
 
 void Model::load_state(const StateReader& in) {
-  for (const auto& l : layers_) l->load_state(in);
+  for (const auto& l : body_.layers()) l->load_state(in);
 }
 
 }  // namespace kasmina

@@ -3,6 +3,8 @@
 #include "core/error.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/grafting.hpp"
+#include "nn/kasmina_layer.hpp"
+#include "nn/layer_registry.hpp"
 
 namespace kasmina::morph {
 
@@ -61,6 +63,11 @@ MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer
   m.telemetry_every = i32(l.telemetry_every);
   m.dead_eps = static_cast<float>(l.dead_eps);
   return m;
+}
+
+std::unique_ptr<Layer> build_kasmina_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
+  return std::make_unique<KasminaLayer>(morph_config_from(cfg, ctx.width, ctx.morph_layers++),
+                                        ctx.dtype);
 }
 
 }  // namespace kasmina::morph

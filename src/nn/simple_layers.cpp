@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "nn/layer_registry.hpp"
+
 namespace kasmina {
 
 // ---- ActivationLayer ----
@@ -98,6 +100,25 @@ void DropoutLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
     return;
   }
   ops::dropout_backward(dy, mask_batch_, p_, *dx);
+}
+
+// ---- builders ----
+
+std::unique_ptr<Layer> build_activation_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
+  const ops::Activation act =
+      cfg.type == LayerType::relu ? ops::Activation::relu : ops::Activation::gelu;
+  return std::make_unique<ActivationLayer>(act, ctx.width, ctx.dtype);
+}
+
+std::unique_ptr<Layer> build_layernorm_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
+  return std::make_unique<LayerNormLayer>(ctx.name, ctx.width, static_cast<float>(cfg.eps), ctx.dev,
+                                          ctx.dtype);
+}
+
+// The mask stream is the entry's position (its index in model.layers without blocks).
+std::unique_ptr<Layer> build_dropout_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
+  return std::make_unique<DropoutLayer>(static_cast<float>(cfg.p), ctx.width,
+                                        static_cast<uint32_t>(ctx.position), ctx.dtype);
 }
 
 }  // namespace kasmina

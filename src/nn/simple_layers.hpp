@@ -1,9 +1,14 @@
 // Parameter-light layers of the host network: standalone activations, LayerNorm, dropout.
 #pragma once
+#include <memory>
+
+#include "config/config.hpp"
 #include "nn/layer.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina {
+
+struct LayerBuildContext;
 
 // relu / gelu not fused into a preceding linear layer (e.g. after layernorm).
 class ActivationLayer final : public Layer {
@@ -12,6 +17,7 @@ class ActivationLayer final : public Layer {
       : act_(act), width_(width), dtype_(dtype) {}
   std::string type() const override { return ops::activation_name(act_); }
   std::string describe() const override;
+  ops::Activation pointwise_activation() const override { return act_; }
   int64_t in_width() const override { return width_; }
   int64_t out_width() const override { return width_; }
   void prepare(int64_t max_batch, Device dev) override;
@@ -67,5 +73,10 @@ class DropoutLayer final : public Layer {
   Tensor y_, mask_, mask_batch_;
   bool last_was_identity_ = true;
 };
+
+// The registry's builders for `type: relu | gelu`, `layernorm` and `dropout`.
+std::unique_ptr<Layer> build_activation_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+std::unique_ptr<Layer> build_layernorm_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+std::unique_ptr<Layer> build_dropout_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
 
 }  // namespace kasmina

@@ -45,6 +45,7 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
 
   model_ = std::make_unique<Model>(cfg.model, data.train.features(), cfg.seed, dev_);
   model_->prepare(std::max(batch_, eval_batch));
+  comm_ = ops::make_communicator("single_process", {.device = dev_});
   steps_per_epoch_ = n_train / batch_;  // the last partial batch is dropped (reshuffled next epoch)
   const LrSchedule sched =
       make_schedule(cfg.optimizer, cfg.lr_schedule, steps_per_epoch_ * cfg.train.epochs);
@@ -84,6 +85,7 @@ void Trainer::train_step() {
   ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
   guard_->guard_step(ctx_.step, loss_sum_, batch_, &dlogits_);
   model_->backward(dlogits_, ctx_);
+  comm_->all_reduce_mean(model_->gradient_buffer().flat());
   optimizer_->step(ctx_.step);
   ops::counter_add(counters_, 1);  // step and cursor
 }

@@ -22,6 +22,7 @@
 #include "data/dataset.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
+#include "ops/collective/communicator.hpp"
 #include "ops/ops.hpp"
 #include "train/train_report.hpp"
 #include "train/trainer_observer.hpp"
@@ -84,6 +85,9 @@ class Trainer {
   std::unique_ptr<DeviceData> data_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
+  // Averages the flat gradient buffer over the processes of the run (one call per step; the
+  // single-process backend for now).
+  std::unique_ptr<ops::Communicator> comm_;
   StepContext ctx_;
   Tensor counters_;  // i64[2]: ctx_.step and the data order's cursor are views of it
   std::unique_ptr<DataOrder> order_;

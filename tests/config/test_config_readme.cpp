@@ -35,7 +35,7 @@ TEST(ConfigReadme, YamlExamplesParse) {
   ASSERT_TRUE(in.is_open());
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::vector<std::string> blocks = yaml_blocks(text);
-  ASSERT_EQ(blocks.size(), 2u);
+  ASSERT_EQ(blocks.size(), 3u);
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     EXPECT_NO_THROW(parse_config(blocks[i], "README example " + std::to_string(i))) << blocks[i];
   }
@@ -43,6 +43,11 @@ TEST(ConfigReadme, YamlExamplesParse) {
   EXPECT_EQ(grow.model.layers[2].type, LayerType::kasmina);
   EXPECT_EQ(grow.controller.type, ControllerType::schedule);
   EXPECT_EQ(grow.schedule.size(), 2u);
+  const Config residual = parse_config(blocks[2], "residual.yaml");
+  ASSERT_EQ(residual.model.layers.size(), 5u);
+  EXPECT_EQ(residual.model.layers[2].type, LayerType::residual);
+  EXPECT_EQ(residual.model.layers[2].layers.size(), 4u);
+  EXPECT_EQ(residual.model.layers[3].layers[0].type, LayerType::kasmina);
 }
 
 }  // namespace

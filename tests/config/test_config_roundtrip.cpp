@@ -13,10 +13,17 @@
 namespace kasmina {
 namespace {
 
+void clear_lines(std::vector<LayerConfig>& layers) {
+  for (LayerConfig& layer : layers) {
+    layer.line = 0;
+    clear_lines(layer.layers);
+  }
+}
+
 // The fields that are not part of the YAML: where the config came from.
 Config without_origin(Config c) {
   c.source_path.clear();
-  for (LayerConfig& layer : c.model.layers) layer.line = 0;
+  clear_lines(c.model.layers);
   for (GerminationConfig& entry : c.schedule) entry.line = 0;
   return c;
 }
@@ -201,6 +208,18 @@ Config random_config(std::mt19937_64& rng) {
     if (extra.type == LayerType::layernorm) extra.eps = uniform(1e-7, 1e-3);
     if (extra.type == LayerType::kasmina) extra = random_kasmina_layer(rng, width);
     c.model.layers.push_back(extra);
+    if (integer(0, 3) != 0) continue;
+    // A residual block that returns to the width: linear, relu, linear (declared in or not).
+    LayerConfig block;
+    block.type = LayerType::residual;
+    LayerConfig up, act, down;
+    up.out = integer(1, 512);
+    up.bias = coin();
+    act.type = coin() ? LayerType::relu : LayerType::gelu;
+    down.out = width;
+    down.in = coin() ? up.out : 0;
+    block.layers = {up, act, down};
+    c.model.layers.push_back(block);
   }
   const char* inits[] = {"kaiming_uniform", "xavier_uniform", "normal"};
   c.model.init = inits[integer(0, 2)];

@@ -1,7 +1,7 @@
-// Whole-model check: one training step of configs/fmnist_mlp.yaml on CUDA matches the same
-// step on the CPU: the gradients of the step and the parameters after it within tolerance
-// (AdamW normalises each update, so a gradient element near zero may flip sign between
-// devices: the bound is on the whole tensor). Skips without a GPU.
+// Whole-model check: one training step of configs/fmnist_mlp.yaml (and of a variant with
+// residual blocks) on CUDA matches the same step on the CPU: the gradients of the step and the
+// parameters after it within tolerance (AdamW normalises each update, so a gradient element near
+// zero may flip sign between devices: the bound is on the whole tensor). Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,8 +9,8 @@
 
 #include "config/config.hpp"
 #include "data/dataset.hpp"
-#include "train/trainer.hpp"
 #include "ops/ops.hpp"
+#include "train/trainer.hpp"
 
 using namespace kasmina;
 
@@ -36,7 +36,8 @@ void compare_steps(const std::vector<std::string>& sets, double tol, double grad
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
   Overrides ov;
   ov.sets = sets;
-  if (const char* d = std::getenv("KASMINA_DATA_DIR")) ov.sets.push_back(string_override("data.dir", d));
+  if (const char* d = std::getenv("KASMINA_DATA_DIR"))
+    ov.sets.push_back(string_override("data.dir", d));
   const Config cfg = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer cpu(cfg, data, Device::cpu()), gpu(cfg, data, Device::cuda(0));
@@ -57,11 +58,23 @@ void compare_steps(const std::vector<std::string>& sets, double tol, double grad
 
 }  // namespace
 
-TEST(CudaModelStep, FmnistMlpMatchesCpuFp32) { compare_steps({"device=cpu"}, 1e-4, 1e-3); }
+TEST(CudaModelStep, FmnistMlpMatchesCpuFp32) {
+  compare_steps({"device=cpu"}, 1e-4, 1e-3);
+}
 
 TEST(CudaModelStep, FmnistMlpMatchesCpuTf32) {
   // TF32 rounds products to 10 mantissa bits: gradients differ by ~1e-3, and AdamW turns a
   // flipped sign of a near-zero gradient into a full-size update (6e-3 measured on the H100
   // after two steps; gradients of one step differ by up to 1.6e-2 relative, measured).
   compare_steps({"train.precision=tf32"}, 2e-2, 3e-2);
+}
+
+TEST(CudaModelStep, ResidualBlocksMatchCpuFp32) {
+  // Residual blocks (residual_add on the device, fusion inside a block, a block of one layer,
+  // nested blocks) on the fmnist_mlp data and optimizer.
+  compare_steps({"model.layers=[{type: linear, out: 64}, {type: relu}, {type: residual, layers: "
+                 "[{type: layernorm}, {type: linear, out: 128}, {type: gelu}, {type: linear, "
+                 "out: 64}]}, {type: residual, layers: [{type: residual, layers: [{type: linear, "
+                 "out: 64}, {type: relu}]}]}, {type: linear, out: 10}]"},
+                1e-4, 1e-3);
 }

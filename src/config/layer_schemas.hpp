@@ -1,0 +1,75 @@
+// The config side of the layer registry (the builders are in src/nn/layer_registry.cpp, keyed
+// by the same `type` names): each layer type registers its keys, the rules between them and its
+// shape inference (the width it produces from the width it receives, with file:line:key errors
+// when it cannot take that width). The model table (config_schema.cpp) takes every type's keys
+// from here, each restricted to its type, and the model checks (config_checks.cpp) walk the
+// widths through here.
+//
+// To add a layer type: a value in LayerType (config.hpp) with its name (enum_names.hpp), its
+// fields in LayerConfig, a file src/config/layers/<type>.cpp defining its LayerSchema, and its
+// line (and declaration) in layer_schemas.cpp.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/config.hpp"
+#include "config/read_context.hpp"
+#include "config/schema.hpp"
+
+namespace kasmina::config_detail {
+
+// The state of the walk along a list of layers: the width the next layer receives and where it
+// comes from, for messages ("the fashion_mnist input has 784 features", "the previous layer
+// produces 256").
+struct WidthWalk {
+  int64_t width = 0;
+  std::string source;
+};
+
+struct LayerSchema {
+  LayerType type;
+  // The type's keys (besides `type`), in the order of the resolved YAML and of messages.
+  std::function<std::vector<Field<LayerConfig>>()> fields;
+  // Rules between the type's own keys, run after they are read (node: the layer's mapping;
+  // path: "model.layers[2]"). May be empty.
+  std::function<void(LayerConfig&, const YAML::Node&, const ReadContext&, const std::string&)>
+      check;
+  // Shape inference: the width the layer produces when it receives walk.width. Fails through
+  // ctx when it cannot take that width. Empty: the layer keeps its width.
+  std::function<int64_t(const LayerConfig&, const YAML::Node&, const std::string&, const WidthWalk&,
+                        const ReadContext&)>
+      out_width;
+  // After such a layer, messages say "the previous layer produces W".
+  bool sets_width = false;
+};
+
+// Every registered type, in registration order.
+const std::vector<LayerSchema>& layer_schemas();
+const LayerSchema& layer_schema(LayerType type);
+
+// Walks `layers` (the list at `list_node`, message path `list_path`) from walk.width, checking
+// each layer's width through its schema; leaves walk at the output width.
+void walk_layer_widths(const std::vector<LayerConfig>& layers, const YAML::Node& list_node,
+                       const std::string& list_path, WidthWalk& walk, const ReadContext& ctx);
+
+// A layer of the model with its YAML node and message path, in model order (a block's layers
+// after the block).
+struct LayerRef {
+  const LayerConfig* layer;
+  YAML::Node node;
+  std::string path;
+};
+std::vector<LayerRef> all_layers(const std::vector<LayerConfig>& layers,
+                                 const YAML::Node& list_node, const std::string& list_path);
+
+// The table of one model.layers entry (config_schema.cpp); residual blocks nest it, so once it
+// exists it hands its shape to the nested list (layers/residual.cpp) for --set paths.
+const Section<LayerConfig>& layer_table();
+void link_nested_layers_shape(std::shared_ptr<const Shape> layer_shape);
+
+}  // namespace kasmina::config_detail

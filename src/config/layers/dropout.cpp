@@ -1,0 +1,16 @@
+// `type: dropout`: p in [0, 1); keeps its width.
+#include "config/layer_schemas.hpp"
+#include "config/rules.hpp"
+
+namespace kasmina::config_detail {
+
+LayerSchema dropout_layer_schema() {
+  LayerSchema s;
+  s.type = LayerType::dropout;
+  s.fields = [] {
+    return std::vector<Field<LayerConfig>>{value("p", &LayerConfig::p, in_half_open(0.0, 1.0))};
+  };
+  return s;
+}
+
+}  // namespace kasmina::config_detail

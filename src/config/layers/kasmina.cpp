@@ -1,0 +1,97 @@
+// `type: kasmina` (the morphogenetic layer): seeds (required), blueprints, their sizes, the
+// grafting strategy, lifecycle limits, the blueprint optimizer, pool and telemetry. Keeps its
+// width, which its seeds must split (check_kasmina_seeds, with the morph limits).
+#include <algorithm>
+
+#include "config/config_checks.hpp"
+#include "config/layer_schemas.hpp"
+#include "config/morph_names.hpp"
+#include "config/rules.hpp"
+
+namespace kasmina::config_detail {
+
+namespace {
+
+std::vector<Field<LayerConfig>> kasmina_fields() {
+  return {
+      // seeds and blueprints
+      value("seeds", &LayerConfig::seeds, int32_at_least(1)),
+      value_list("blueprints", &LayerConfig::blueprints, one_of(blueprint_names())),
+      value("hidden", &LayerConfig::hidden, in_range(1, 32)),
+      value("rank", &LayerConfig::rank, in_range(1, 32)),
+      // grafting
+      value("grafting", &LayerConfig::grafting, one_of(grafting_names())),
+      value("ramp_steps", &LayerConfig::ramp_steps, int32_at_least(1)),
+      value("performance_gain", &LayerConfig::performance_gain, non_negative()),
+      value("drift_threshold", &LayerConfig::drift_threshold, above(0.0)),
+      value("grad_norm_lo", &LayerConfig::grad_norm_lo, non_negative()),
+      value("grad_norm_hi", &LayerConfig::grad_norm_hi, non_negative()),
+      // lifecycle
+      value("min_germinated_steps", &LayerConfig::min_germinated_steps, int32_at_least(0)),
+      value("min_training_steps", &LayerConfig::min_training_steps, int32_at_least(0)),
+      value("min_grafting_steps", &LayerConfig::min_grafting_steps, int32_at_least(0)),
+      value("min_stabilization_steps", &LayerConfig::min_stabilization_steps, int32_at_least(0)),
+      value("min_evaluating_steps", &LayerConfig::min_evaluating_steps, int32_at_least(0)),
+      value("min_fine_tuning_steps", &LayerConfig::min_fine_tuning_steps, int32_at_least(0)),
+      value("training_loss_threshold", &LayerConfig::training_loss_threshold, above(0.0)),
+      value("max_training_steps", &LayerConfig::max_training_steps, int32_at_least(1)),
+      value("max_evaluating_steps", &LayerConfig::max_evaluating_steps, int32_at_least(1)),
+      value("max_training_seeds", &LayerConfig::max_training_seeds, int32_at_least(1)),
+      value("ema_decay", &LayerConfig::ema_decay, in_half_open(0.0, 1.0)),
+      value("max_errors", &LayerConfig::max_errors, int32_at_least(1)),
+      // blueprint optimizer, pool, telemetry
+      value("blueprint_lr", &LayerConfig::blueprint_lr, above(0.0)),
+      value("blueprint_weight_decay", &LayerConfig::blueprint_weight_decay, non_negative()),
+      value("pool_slots", &LayerConfig::pool_slots, int32_at_least(1)),
+      value("telemetry_every", &LayerConfig::telemetry_every, int32_at_least(1)),
+      value("dead_eps", &LayerConfig::dead_eps, non_negative()),
+  };
+}
+
+// The blueprint list: at least one name, each at most once.
+void check_blueprint_list(const LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+                          const std::string& path) {
+  const std::string list_path = path + ".blueprints";
+  if (layer.blueprints.empty()) {
+    ctx.fail(locate(node, "blueprints"), list_path,
+             "must name at least one blueprint (allowed: " + join(blueprint_names()) + ")");
+  }
+  for (std::size_t k = 1; k < layer.blueprints.size(); ++k) {
+    const auto end = layer.blueprints.begin() + static_cast<std::ptrdiff_t>(k);
+    if (std::find(layer.blueprints.begin(), end, layer.blueprints[k]) == end) continue;
+    ctx.fail(locate(node, "blueprints", k), element_path(list_path, k),
+             "'" + layer.blueprints[k] + "' is listed twice (each blueprint at most once)");
+  }
+}
+
+// Seeds are required; the grad-norm band has lo <= hi.
+void check_kasmina_keys(LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+                        const std::string& path) {
+  if (layer.seeds == 0) {
+    ctx.fail(node, path,
+             "a kasmina layer needs 'seeds' (how many chunks its width is split into, >= 1)");
+  }
+  check_blueprint_list(layer, node, ctx, path);
+  if (layer.grad_norm_lo > layer.grad_norm_hi) {
+    ctx.fail(locate(node, "grad_norm_lo"), path + ".grad_norm_lo",
+             "must be <= grad_norm_hi (" + number_text(layer.grad_norm_hi) + "), got " +
+                 number_text(layer.grad_norm_lo));
+  }
+}
+
+}  // namespace
+
+LayerSchema kasmina_layer_schema() {
+  LayerSchema s;
+  s.type = LayerType::kasmina;
+  s.fields = kasmina_fields;
+  s.check = check_kasmina_keys;
+  s.out_width = [](const LayerConfig& layer, const YAML::Node& node, const std::string& path,
+                   const WidthWalk& walk, const ReadContext& ctx) {
+    check_kasmina_seeds(layer, walk.width, node, path, ctx);
+    return walk.width;
+  };
+  return s;
+}
+
+}  // namespace kasmina::config_detail

@@ -1,0 +1,60 @@
+#include "nn/layer_registry.hpp"
+
+#include <array>
+#include <utility>
+
+#include "core/error.hpp"
+#include "nn/linear.hpp"
+#include "nn/morph_from_config.hpp"
+#include "nn/residual_block.hpp"
+#include "nn/simple_layers.hpp"
+
+namespace kasmina {
+
+namespace {
+
+// One line per layer type, keyed by the YAML `type` name.
+constexpr std::array<std::pair<std::string_view, LayerBuilder>, 7> kBuilders{{
+    {"linear", build_linear_layer},
+    {"relu", build_activation_layer},
+    {"gelu", build_activation_layer},
+    {"layernorm", build_layernorm_layer},
+    {"dropout", build_dropout_layer},
+    {"kasmina", morph::build_kasmina_layer},
+    {"residual", build_residual_block},
+}};
+
+}  // namespace
+
+LayerBuilder find_layer_builder(std::string_view type) {
+  for (const auto& [name, builder] : kBuilders)
+    if (name == type) return builder;
+  return nullptr;
+}
+
+std::vector<std::string> layer_builder_names() {
+  std::vector<std::string> out;
+  for (const auto& entry : kBuilders) out.emplace_back(entry.first);
+  return out;
+}
+
+std::vector<std::unique_ptr<Layer>> build_layers(const std::vector<LayerConfig>& configs,
+                                                 LayerBuildContext& ctx) {
+  std::vector<std::unique_ptr<Layer>> layers;
+  const std::string prefix = ctx.prefix;
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const std::string type = to_string(configs[i].type);
+    const LayerBuilder builder = find_layer_builder(type);
+    KASMINA_CHECK(builder != nullptr, "no layer builder registered for type '" + type + "'");
+    ctx.name = prefix + "." + std::to_string(i);
+    ctx.position = ctx.next_position++;
+    std::unique_ptr<Layer> layer = builder(configs[i], ctx);
+    ctx.prefix = prefix;
+    ctx.width = layer->out_width();
+    if (!layers.empty() && layers.back()->absorb_next(*layer)) continue;
+    layers.push_back(std::move(layer));
+  }
+  return layers;
+}
+
+}  // namespace kasmina

@@ -1,0 +1,50 @@
+#include "nn/layer_sequence.hpp"
+
+#include "core/error.hpp"
+
+namespace kasmina {
+
+LayerSequence::LayerSequence(std::vector<std::unique_ptr<Layer>> layers)
+    : layers_(std::move(layers)) {}
+
+void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width,
+                            bool input_grad) {
+  input_grad_ = input_grad;
+  grad_in_.assign(layers_.size(), Tensor());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->prepare(max_batch, dev);
+    const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
+    if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({max_batch, width}, dtype, dev);
+  }
+}
+
+Tensor LayerSequence::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
+  Tensor h = x;
+  for (auto& l : layers_) h = l->forward(h, mode, ctx);
+  return h;
+}
+
+Tensor LayerSequence::backward(const Tensor& dy, const StepContext& ctx) {
+  const int64_t B = dy.dim(0);
+  Tensor g = dy;                     // gradient w.r.t. the output of layer i, in form `form`
+  GradForm form = GradForm::output;  // (pre_activation: the layer above fused its epilogue)
+  for (size_t i = layers_.size(); i-- > 0;) {
+    if (layers_[i]->passes_gradient_through()) continue;  // an identity step: g is unchanged
+    const bool want_dx = i > 0 || input_grad_;
+    Tensor dx = want_dx ? grad_in_[i].rows(0, B) : Tensor();
+    // What the layer whose output this one read offers to fuse, skipping identity steps.
+    GradEpilogue below;
+    if (i > 0) {
+      size_t j = i - 1;
+      while (j > 0 && layers_[j]->passes_gradient_through()) --j;
+      if (!layers_[j]->passes_gradient_through()) below = layers_[j]->output_grad_epilogue();
+    }
+    form = layers_[i]->backward_fused(g, form, want_dx ? &dx : nullptr, below, ctx);
+    if (!want_dx) return Tensor();
+    g = dx;
+  }
+  KASMINA_CHECK(form == GradForm::output, "a sequence's input gradient is never pre-activation");
+  return input_grad_ ? g : Tensor();
+}
+
+}  // namespace kasmina

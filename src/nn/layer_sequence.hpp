@@ -1,0 +1,35 @@
+// A chain of layers run in order: the body of the model and of a residual block. The backward
+// pass hands each layer what the layer below offers to fuse (Layer::output_grad_epilogue), so a
+// linear layer's input-gradient GEMM applies the previous layer's activation backward and bias
+// gradient (cuBLASLt DRELU_BGRAD / DGELU_BGRAD on CUDA); identity steps are skipped.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/layer.hpp"
+
+namespace kasmina {
+
+class LayerSequence {
+ public:
+  explicit LayerSequence(std::vector<std::unique_ptr<Layer>> layers);
+
+  const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
+  bool empty() const { return layers_.empty(); }
+
+  // Allocates every layer's buffers and the input-gradient buffers between them; with
+  // `input_grad`, also the gradient w.r.t. the sequence's input (of width `in_width`).
+  void prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width, bool input_grad);
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx);
+  // dy [B, out] of the last forward; writes every parameter gradient. Returns the gradient
+  // w.r.t. the sequence's input when prepared with `input_grad` (it may be `dy` itself when
+  // every layer passed its gradient through), else an undefined tensor.
+  Tensor backward(const Tensor& dy, const StepContext& ctx);
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i
+  bool input_grad_ = false;
+};
+
+}  // namespace kasmina

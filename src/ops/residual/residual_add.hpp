@@ -1,0 +1,12 @@
+// The sum of a residual connection: out = a + b elementwise (a residual block's output is its
+// input plus its body's output; its input gradient is the output gradient plus the body's input
+// gradient). a, b, out: same shape, float32 or float64 (CUDA: float32), one device; out may be
+// a or b. Each element is one correctly rounded addition, so CPU and CUDA agree exactly.
+#pragma once
+#include "core/tensor.hpp"
+
+namespace kasmina::ops {
+
+void residual_add(const Tensor& a, const Tensor& b, Tensor& out);
+
+}  // namespace kasmina::ops

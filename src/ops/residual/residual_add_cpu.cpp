@@ -1,0 +1,35 @@
+// CPU twin of residual_add.
+#include <string>
+
+#include "core/error.hpp"
+#include "ops/residual/residual_backend.hpp"
+
+namespace kasmina::ops::cpu {
+
+namespace {
+
+template <class T>
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  const int64_t n = out.numel();
+  for (int64_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
+}
+
+}  // namespace
+
+void residual_add(const Tensor& a, const Tensor& b, Tensor& out) {
+  check_residual_add_args(a, b, out);
+  switch (out.dtype()) {
+    case DType::f32:
+      return add<float>(a, b, out);
+    case DType::f64:
+      return add<double>(a, b, out);
+    default:
+      KASMINA_CHECK(false, std::string("residual_add: unsupported dtype ") +
+                               dtype_name(out.dtype()) + " (allowed: float32, float64)");
+  }
+}
+
+}  // namespace kasmina::ops::cpu
