@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/adamw.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -51,15 +52,11 @@ TableView table_view(const MultiTensorPlan& plan) {
           reinterpret_cast<const ChunkDesc*>(base + plan.params().size() * sizeof(TensorDesc))};
 }
 
+// AdamW per element: core/adamw.hpp's adamw_update, shared with the CPU twin.
 struct AdamWUpdate {
-  float lr, wd, b1, omb1, b2, omb2, eps, bc1, bc2;
+  AdamWCoefficients<float> c;
   __device__ void operator()(float& p, float g, float& m, float& v) const {
-    float param = p - lr * wd * p;
-    const float mi = b1 * m + omb1 * g;
-    const float vi = b2 * v + omb2 * g * g;
-    m = mi;
-    v = vi;
-    p = param - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    adamw_update(c, p, g, m, v);
   }
 };
 
@@ -118,17 +115,8 @@ __device__ void update_chunk(const TensorDesc& t, int64_t start, const Update& u
 __global__ void adamw_kernel(TableView table, AdamWHyper h, LrSchedule s,
                              const int64_t* __restrict__ step) {
   const int64_t taken = step[0];
-  const double t = static_cast<double>(taken + 1);
-  AdamWUpdate u;
-  u.lr = lr_at(s, taken);
-  u.wd = h.weight_decay;
-  u.b1 = h.beta1;
-  u.omb1 = 1.0f - h.beta1;
-  u.b2 = h.beta2;
-  u.omb2 = 1.0f - h.beta2;
-  u.eps = h.eps;
-  u.bc1 = static_cast<float>(1.0 - pow(static_cast<double>(h.beta1), t));
-  u.bc2 = static_cast<float>(1.0 - pow(static_cast<double>(h.beta2), t));
+  const AdamWUpdate u{adamw_coefficients<float>(lr_at(s, taken), h.weight_decay, h.beta1, h.beta2,
+                                                h.eps, static_cast<double>(taken + 1))};
   const ChunkDesc c = table.chunks[blockIdx.x];
   update_chunk(table.tensors[c.tensor], c.start, u);
 }
