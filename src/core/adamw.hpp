@@ -34,13 +34,17 @@ KASMINA_HD double adamw_sqrt(double x) {
   return sqrt(x);
 }
 
-// One element's step: updates p, m and v in place from the gradient g.
+// One element's step: updates p, m and v in place from the gradient g. The coefficients come by
+// value and every input is read before the first store, so a loop over arrays stays
+// vectorisable (no store can alias a coefficient).
 template <class T>
-KASMINA_HD void adamw_update(const AdamWCoefficients<T>& c, T& p, T g, T& m, T& v) {
+KASMINA_HD void adamw_update(const AdamWCoefficients<T> c, T& p, T g, T& m, T& v) {
   const T decayed = p - c.lr_wd * p;
-  m = c.beta1 * m + c.one_minus_beta1 * g;
-  v = c.beta2 * v + c.one_minus_beta2 * g * g;
-  p = decayed - c.lr * (m / c.bias1) / (adamw_sqrt(v / c.bias2) + c.eps);
+  const T mi = c.beta1 * m + c.one_minus_beta1 * g;
+  const T vi = c.beta2 * v + c.one_minus_beta2 * g * g;
+  m = mi;
+  v = vi;
+  p = decayed - c.lr * (mi / c.bias1) / (adamw_sqrt(vi / c.bias2) + c.eps);
 }
 
 // The model optimizer's coefficients for step t (t = steps taken + 1): lr, wd, b1, b2 and eps

@@ -235,8 +235,7 @@ std::string format_telemetry_summary(const json& j) {
     std::set<int64_t> codes;
     for (const auto& row : l["stage_timeline"])
       for (const auto& [stage, n] : row["counts"].items())
-        for (size_t c = 0; c < kSeedStageNames.size(); ++c)
-          if (stage == kSeedStageNames[c]) codes.insert(static_cast<int64_t>(c));
+        if (const int64_t c = seed_stage_code(stage); c >= 0) codes.insert(c);
     std::snprintf(line, sizeof line, "  %-10s", "step");
     std::string header = line;
     for (int64_t c : codes) {
