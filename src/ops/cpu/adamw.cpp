@@ -3,6 +3,8 @@
 // (core/adamw.hpp: adamw_coefficients, the bias corrections in double rounded to the parameter
 // dtype T) and every element takes core/adamw.hpp's adamw_update, as the CUDA kernel does.
 // The step counter is not modified.
+#include <type_traits>
+
 #include "core/adamw.hpp"
 
 #include "ops/backend_ops.hpp"
@@ -26,16 +28,12 @@ void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
   check_plan(op, plan, /*needs_second_moment=*/true);
   const int64_t taken = read_counter(op, "step", step);
   const float lr = lr_at(s, taken);
-  for (size_t i = 0; i < plan.params().size(); ++i) {
-    const Tensor& p = plan.params()[i];
-    dispatch_float(op, p.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      const auto c = adamw_coefficients<T>(lr, h.weight_decay, h.beta1, h.beta2, h.eps,
-                                           static_cast<double>(taken + 1));
-      adamw_update_all<T>(c, p.data<T>(), plan.grads()[i].data<T>(), plan.m()[i].data<T>(),
-                          plan.v()[i].data<T>(), p.numel());
-    });
-  }
+  for_each_param(op, plan, [&](auto* p, const auto* g, auto* m, auto* v, int64_t n) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    const auto c = adamw_coefficients<T>(lr, h.weight_decay, h.beta1, h.beta2, h.eps,
+                                         static_cast<double>(taken + 1));
+    adamw_update_all<T>(c, p, g, m, v, n);
+  });
 }
 
 }  // namespace kasmina::ops::cpu

@@ -7,6 +7,8 @@
 //   d  = nesterov ? g' + momentum * m : m
 //   p  = p - lr * d
 // The gradient and the step counter are not modified.
+#include <type_traits>
+
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/cpu_common.hpp"
 #include "ops/cpu/optimizer_plan_checks.hpp"
@@ -66,14 +68,10 @@ void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, con
   check_plan(op, plan, /*needs_second_moment=*/false);
   const int64_t taken = read_counter(op, "step", step);
   const float lr = lr_at(s, taken);
-  for (size_t i = 0; i < plan.params().size(); ++i) {
-    const Tensor& p = plan.params()[i];
-    dispatch_float(op, p.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      sgd_tensor<T>(h, lr, taken == 0, p.data<T>(), plan.grads()[i].data<T>(),
-                    plan.m()[i].data<T>(), p.numel());
-    });
-  }
+  for_each_param(op, plan, [&](auto* p, const auto* g, auto* m, auto*, int64_t n) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    sgd_tensor<T>(h, lr, taken == 0, p, g, m, n);
+  });
 }
 
 }  // namespace kasmina::ops::cpu
