@@ -84,11 +84,8 @@ std::string shape_text(const json& shape) {
 
 json summarize_checkpoint(const std::string& path, const CheckpointHeader& header,
                           const CheckpointState& state, bool verified) {
-  json j;
-  j["file"] = path;
-  j["format"] = "kasmina-checkpoint";
-  j["schema_version"] = header.schema_version;
-  j["kasmina_version"] = header.kasmina_version;
+  json j =
+      summary_identity(path, "kasmina-checkpoint", header.schema_version, header.kasmina_version);
   j["created"] = header.created;
   j["config_name"] = state.config_name;
   j["step"] = state.step;

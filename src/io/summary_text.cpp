@@ -15,6 +15,17 @@ std::string summary_number(const nlohmann::ordered_json& v, const char* spec) {
   return buf;
 }
 
+nlohmann::ordered_json summary_identity(const std::string& path, const char* format,
+                                        int64_t schema_version,
+                                        const std::string& kasmina_version) {
+  nlohmann::ordered_json j;
+  j["file"] = path;
+  j["format"] = format;
+  j["schema_version"] = schema_version;
+  j["kasmina_version"] = kasmina_version;
+  return j;
+}
+
 std::string summary_head(const char* kind, const nlohmann::ordered_json& j,
                          const std::string& written_suffix) {
   char label[32];

@@ -86,11 +86,7 @@ json stage_timeline(const std::string& layer, int64_t num_seeds,
 }  // namespace
 
 json summarize_telemetry(const std::string& path, const TelemetryData& d, int timeline_rows) {
-  json j;
-  j["file"] = path;
-  j["format"] = "kasmina-telemetry";
-  j["schema_version"] = d.schema_version;
-  j["kasmina_version"] = d.kasmina_version;
+  json j = summary_identity(path, "kasmina-telemetry", d.schema_version, d.kasmina_version);
   j["config_name"] = d.config_name;
   j["device"] = d.device;
   j["start_time"] = d.start_time;
