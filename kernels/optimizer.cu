@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/adamw.hpp"
+#include "core/sgd.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -64,11 +65,7 @@ struct SgdUpdate {
   float lr, wd, mom;
   bool first, nesterov;
   __device__ void operator()(float& p, float g, float& m, float&) const {
-    const float grad = g + wd * p;
-    const float buf = first ? grad : mom * m + grad;
-    m = buf;
-    const float d = nesterov ? grad + mom * buf : buf;
-    p = p - lr * d;
+    sgd_update(lr, wd, mom, first, nesterov, p, g, m);
   }
 };
 
@@ -181,25 +178,32 @@ std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPla
   return be;
 }
 
-void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
-                const Tensor& step) {
-  check_plan("adamw_step", plan, true, step);
+namespace {
+
+// Checks the plan and launches `kernel` (one block per chunk) with the hyperparameters `h`.
+template <class Hyper>
+void launch_step(const char* op, const char* kernel_name,
+                 void (*kernel)(TableView, Hyper, LrSchedule, const int64_t*),
+                 MultiTensorPlan& plan, const Hyper& h, const LrSchedule& s, const Tensor& step,
+                 bool needs_v) {
+  check_plan(op, plan, needs_v, step);
   const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
   if (chunks == 0) return;
-  KASMINA_CHECK(chunks <= 2147483647, "adamw_step: too many chunks");
-  adamw_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
+  KASMINA_CHECK(chunks <= 2147483647, std::string(op) + ": too many chunks");
+  kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
       table_view(plan), h, s, step.data<int64_t>());
-  KASMINA_LAUNCH_CHECK("adamw_kernel");
+  KASMINA_LAUNCH_CHECK(kernel_name);
+}
+
+}  // namespace
+
+void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
+                const Tensor& step) {
+  launch_step("adamw_step", "adamw_kernel", adamw_kernel, plan, h, s, step, true);
 }
 
 void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step) {
-  check_plan("sgd_step", plan, false, step);
-  const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
-  if (chunks == 0) return;
-  KASMINA_CHECK(chunks <= 2147483647, "sgd_step: too many chunks");
-  sgd_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
-      table_view(plan), h, s, step.data<int64_t>());
-  KASMINA_LAUNCH_CHECK("sgd_kernel");
+  launch_step("sgd_step", "sgd_kernel", sgd_kernel, plan, h, s, step, false);
 }
 
 }  // namespace kasmina::ops::cuda
