@@ -20,7 +20,11 @@ __global__ void dropout_forward_kernel(const float* __restrict__ x, float p, flo
                                        const int64_t* __restrict__ step, float* __restrict__ y,
                                        uint8_t* __restrict__ mask, int64_t n) {
   const auto step_value = static_cast<uint64_t>(step[0]);
-  kernels::for_each_group<V>(n, [&](int64_t i0) {
+  const int64_t groups = n / V;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += stride) {
+    const int64_t i0 = g * V;
     float in[V], out[V];
     uint8_t keep[V];
     kernels::load_floats<V>(x, i0, in);
@@ -32,23 +36,27 @@ __global__ void dropout_forward_kernel(const float* __restrict__ x, float p, flo
       out[j] = keep[j] ? in[j] / keep_prob : 0.0f;
     }
     kernels::store_floats<V>(y, i0, out);
-    kernels::store_bytes<V>(mask, i0, keep);
-  });
+    kernels::store_vec<V>(mask, i0, keep);
+  }
 }
 
 template <int V>
 __global__ void dropout_backward_kernel(const float* __restrict__ dy,
                                         const uint8_t* __restrict__ mask, float keep_prob,
                                         float* __restrict__ dx, int64_t n) {
-  kernels::for_each_group<V>(n, [&](int64_t i0) {
-    float in[V], out[V];
+  const int64_t groups = n / V;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
+       g += stride) {
+    const int64_t i0 = g * V;
     uint8_t keep[V];
+    kernels::load_vec<V>(mask, i0, keep);
+    float in[V], out[V];
     kernels::load_floats<V>(dy, i0, in);
-    kernels::load_bytes<V>(mask, i0, keep);
 #pragma unroll
     for (int j = 0; j < V; ++j) out[j] = keep[j] ? in[j] / keep_prob : 0.0f;
     kernels::store_floats<V>(dx, i0, out);
-  });
+  }
 }
 
 bool aligned4(const void* p) {

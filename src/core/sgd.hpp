@@ -15,12 +15,11 @@ namespace kasmina {
 template <class T>
 KASMINA_HD void sgd_update(T lr, T weight_decay, T momentum, bool first_step, bool nesterov, T& p,
                            T g, T& m) {
-  const T param = p;
-  const T grad = g + weight_decay * param;
+  const T grad = g + weight_decay * p;
   const T buf = first_step ? grad : momentum * m + grad;
-  const T d = nesterov ? grad + momentum * buf : buf;
   m = buf;
-  p = param - lr * d;
+  const T d = nesterov ? grad + momentum * buf : buf;
+  p = p - lr * d;
 }
 
 }  // namespace kasmina

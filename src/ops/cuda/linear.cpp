@@ -15,29 +15,29 @@ namespace kasmina::ops::cuda {
 
 namespace {
 
-cublasLtEpilogue_t forward_epilogue(Activation act, bool bias) {
-  switch (act) {
-    case Activation::relu:
-      return bias ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_RELU_AUX;
-    case Activation::gelu:
-      return bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
-    case Activation::none:
-      break;
-  }
-  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-}
+// A GEMM's epilogue for each activation, without and with the bias (or bias gradient).
+struct EpilogueTable {
+  cublasLtEpilogue_t none[2], relu[2], gelu[2];
 
-cublasLtEpilogue_t input_grad_epilogue(Activation in_act, bool dbias) {
-  switch (in_act) {
-    case Activation::relu:
-      return dbias ? CUBLASLT_EPILOGUE_DRELU_BGRAD : CUBLASLT_EPILOGUE_DRELU;
-    case Activation::gelu:
-      return dbias ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
-    case Activation::none:
-      break;
+  cublasLtEpilogue_t pick(Activation act, bool bias) const {
+    const cublasLtEpilogue_t* row = act == Activation::relu   ? relu
+                                    : act == Activation::gelu ? gelu
+                                                              : none;
+    return row[bias ? 1 : 0];
   }
-  return CUBLASLT_EPILOGUE_DEFAULT;
-}
+};
+
+// Forward: y = act(x W^T + b).
+constexpr EpilogueTable kForwardEpilogues{
+    {CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_BIAS},
+    {CUBLASLT_EPILOGUE_RELU_AUX, CUBLASLT_EPILOGUE_RELU_AUX_BIAS},
+    {CUBLASLT_EPILOGUE_GELU_AUX, CUBLASLT_EPILOGUE_GELU_AUX_BIAS}};
+
+// Input gradient through the input's activation (the bias gradient needs an activation).
+constexpr EpilogueTable kInputGradEpilogues{
+    {CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_DEFAULT},
+    {CUBLASLT_EPILOGUE_DRELU, CUBLASLT_EPILOGUE_DRELU_BGRAD},
+    {CUBLASLT_EPILOGUE_DGELU, CUBLASLT_EPILOGUE_DGELU_BGRAD}};
 
 void zero(Tensor& t) {
   if (t.numel() > 0) t.fill_zero();
@@ -101,7 +101,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
   }
   GemmSpec g =
       product(true, false, n, m, k, w.data<float>(), k, x.data<float>(), k, y.data<float>(), n);
-  g.epilogue = forward_epilogue(act, with_bias);
+  g.epilogue = kForwardEpilogues.pick(act, with_bias);
   g.bias = bias;
   g.aux = aux_ptr;
   g.aux_ld = aux_ld;
@@ -135,7 +135,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
   const int64_t aux_ld = linear_aux_ld(in_act, k);
   GemmSpec g =
       product(false, false, k, m, n, w.data<float>(), k, dy.data<float>(), n, dx.data<float>(), k);
-  g.epilogue = input_grad_epilogue(in_act, dbias != nullptr);
+  g.epilogue = kInputGradEpilogues.pick(in_act, dbias != nullptr);
   if (in_act != Activation::none) {
     g.aux = const_cast<void*>(in_aux.raw());
     g.aux_ld = aux_ld;
