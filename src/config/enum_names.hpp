@@ -91,4 +91,10 @@ std::vector<std::string> enum_names() {
   return kasmina::enum_name_list(EnumNames<E>::values);
 }
 
+// "a, b, c": the names for "(allowed: ...)" and "one of ..." in messages.
+template <NamedEnum E>
+std::string enum_allowed() {
+  return kasmina::enum_allowed(EnumNames<E>::values);
+}
+
 }  // namespace kasmina::config_detail

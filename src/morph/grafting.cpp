@@ -16,6 +16,14 @@ const char* grafting_name(GraftingKind k) {
   return enum_name(kGraftingNames, k);
 }
 
+std::vector<std::string> grafting_name_list() {
+  return enum_name_list(kGraftingNames);
+}
+
+std::string grafting_names_allowed() {
+  return enum_allowed(kGraftingNames);
+}
+
 bool parse_grafting(const char* name, GraftingKind* out) {
   const auto k = enum_parse(kGraftingNames, name ? name : "");
   if (k) *out = *k;
