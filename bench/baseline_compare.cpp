@@ -6,26 +6,22 @@
 
 #include "bench/bench_context.hpp"
 #include "bench/mann_whitney.hpp"
+#include "core/enum_table.hpp"
 #include "core/error.hpp"
 
 namespace kasmina::bench {
 
+constexpr EnumTable<Verdict, 6> kVerdictNames{{
+    {"same", Verdict::same},
+    {"noise", Verdict::noise},
+    {"REGRESSED", Verdict::regressed},
+    {"improved", Verdict::improved},
+    {"missing", Verdict::missing},
+    {"new", Verdict::added},
+}};
+
 const char* verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::same:
-      return "same";
-    case Verdict::noise:
-      return "noise";
-    case Verdict::regressed:
-      return "REGRESSED";
-    case Verdict::improved:
-      return "improved";
-    case Verdict::missing:
-      return "missing";
-    case Verdict::added:
-      return "new";
-  }
-  return "?";
+  return enum_name(kVerdictNames, v);
 }
 
 bool Comparison::any_regression() const {

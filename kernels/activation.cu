@@ -70,7 +70,7 @@ __global__ void backward_from_aux_kernel(Activation act, const float* dy, const 
     if (act == Activation::relu) {
       d = kernels::relu_mask_bit(static_cast<const uint8_t*>(aux), aux_ld, r, c) ? 1.0f : 0.0f;
     } else if (act == Activation::gelu) {
-      d = kernels::gelu_derivative(static_cast<const float*>(aux)[r * aux_ld + c]);
+      d = kasmina::gelu_activation_derivative(static_cast<const float*>(aux)[r * aux_ld + c]);
     } else {
       d = 1.0f;
     }

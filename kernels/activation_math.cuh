@@ -1,35 +1,21 @@
-// Device-side activation functions, their derivatives and the ReLU bit-mask layout of
-// cuBLASLt's RELU_AUX epilogues (one bit per element, column-major in cuBLASLt's view, i.e. one
-// row of our row-major output per mask row of aux_ld bits; bit j of a row lives in byte j / 8 at
-// bit position j % 8).
+// Device-side activation functions (GELU from core/gelu.hpp, shared with the CPU twins), their
+// derivatives and the ReLU bit-mask layout of cuBLASLt's RELU_AUX epilogues (one bit per
+// element, column-major in cuBLASLt's view, i.e. one row of our row-major output per mask row of
+// aux_ld bits; bit j of a row lives in byte j / 8 at bit position j % 8).
 #pragma once
 #include <cstdint>
 
+#include "core/gelu.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::kernels {
-
-constexpr float kGeluSqrt2OverPi = 0.79788456080286535587989211986876f;
-constexpr float kGeluCubic = 0.044715f;
-
-__device__ __forceinline__ float gelu_value(float x) {
-  const float u = kGeluSqrt2OverPi * (x + kGeluCubic * x * x * x);
-  return 0.5f * x * (1.0f + tanhf(u));
-}
-
-__device__ __forceinline__ float gelu_derivative(float x) {
-  const float u = kGeluSqrt2OverPi * (x + kGeluCubic * x * x * x);
-  const float t = tanhf(u);
-  const float du = kGeluSqrt2OverPi * (1.0f + 3.0f * kGeluCubic * x * x);
-  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
-}
 
 __device__ __forceinline__ float activation_value(ops::Activation act, float x) {
   switch (act) {
     case ops::Activation::relu:
       return x > 0.0f ? x : 0.0f;
     case ops::Activation::gelu:
-      return gelu_value(x);
+      return kasmina::gelu_value(x);
     default:
       return x;
   }
@@ -40,7 +26,7 @@ __device__ __forceinline__ float activation_derivative(ops::Activation act, floa
     case ops::Activation::relu:
       return x > 0.0f ? 1.0f : 0.0f;
     case ops::Activation::gelu:
-      return gelu_derivative(x);
+      return kasmina::gelu_activation_derivative(x);
     default:
       return 1.0f;
   }

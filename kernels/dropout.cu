@@ -36,11 +36,7 @@ __global__ void dropout_forward_kernel(const float* __restrict__ x, float p, flo
       out[j] = keep[j] ? in[j] / keep_prob : 0.0f;
     }
     kernels::store_floats<V>(y, i0, out);
-    if constexpr (V == 4) {
-      *reinterpret_cast<uchar4*>(mask + i0) = make_uchar4(keep[0], keep[1], keep[2], keep[3]);
-    } else {
-      mask[i0] = keep[0];
-    }
+    kernels::store_vec<V>(mask, i0, keep);
   }
 }
 
@@ -53,18 +49,10 @@ __global__ void dropout_backward_kernel(const float* __restrict__ dy,
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < groups;
        g += stride) {
     const int64_t i0 = g * V;
-    float in[V], out[V];
     uint8_t keep[V];
+    kernels::load_vec<V>(mask, i0, keep);
+    float in[V], out[V];
     kernels::load_floats<V>(dy, i0, in);
-    if constexpr (V == 4) {
-      const uchar4 k = *reinterpret_cast<const uchar4*>(mask + i0);
-      keep[0] = k.x;
-      keep[1] = k.y;
-      keep[2] = k.z;
-      keep[3] = k.w;
-    } else {
-      keep[0] = mask[i0];
-    }
 #pragma unroll
     for (int j = 0; j < V; ++j) out[j] = keep[j] ? in[j] / keep_prob : 0.0f;
     kernels::store_floats<V>(dx, i0, out);

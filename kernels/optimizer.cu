@@ -8,6 +8,8 @@
 #include <cstring>
 #include <vector>
 
+#include "core/adamw.hpp"
+#include "core/sgd.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -51,15 +53,11 @@ TableView table_view(const MultiTensorPlan& plan) {
           reinterpret_cast<const ChunkDesc*>(base + plan.params().size() * sizeof(TensorDesc))};
 }
 
+// AdamW per element: core/adamw.hpp's adamw_update, shared with the CPU twin.
 struct AdamWUpdate {
-  float lr, wd, b1, omb1, b2, omb2, eps, bc1, bc2;
+  AdamWCoefficients<float> c;
   __device__ void operator()(float& p, float g, float& m, float& v) const {
-    float param = p - lr * wd * p;
-    const float mi = b1 * m + omb1 * g;
-    const float vi = b2 * v + omb2 * g * g;
-    m = mi;
-    v = vi;
-    p = param - lr * (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    adamw_update(c, p, g, m, v);
   }
 };
 
@@ -67,11 +65,7 @@ struct SgdUpdate {
   float lr, wd, mom;
   bool first, nesterov;
   __device__ void operator()(float& p, float g, float& m, float&) const {
-    const float grad = g + wd * p;
-    const float buf = first ? grad : mom * m + grad;
-    m = buf;
-    const float d = nesterov ? grad + mom * buf : buf;
-    p = p - lr * d;
+    sgd_update(lr, wd, mom, first, nesterov, p, g, m);
   }
 };
 
@@ -118,17 +112,8 @@ __device__ void update_chunk(const TensorDesc& t, int64_t start, const Update& u
 __global__ void adamw_kernel(TableView table, AdamWHyper h, LrSchedule s,
                              const int64_t* __restrict__ step) {
   const int64_t taken = step[0];
-  const double t = static_cast<double>(taken + 1);
-  AdamWUpdate u;
-  u.lr = lr_at(s, taken);
-  u.wd = h.weight_decay;
-  u.b1 = h.beta1;
-  u.omb1 = 1.0f - h.beta1;
-  u.b2 = h.beta2;
-  u.omb2 = 1.0f - h.beta2;
-  u.eps = h.eps;
-  u.bc1 = static_cast<float>(1.0 - pow(static_cast<double>(h.beta1), t));
-  u.bc2 = static_cast<float>(1.0 - pow(static_cast<double>(h.beta2), t));
+  const AdamWUpdate u{adamw_coefficients<float>(lr_at(s, taken), h.weight_decay, h.beta1, h.beta2,
+                                                h.eps, static_cast<double>(taken + 1))};
   const ChunkDesc c = table.chunks[blockIdx.x];
   update_chunk(table.tensors[c.tensor], c.start, u);
 }
@@ -193,25 +178,32 @@ std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPla
   return be;
 }
 
-void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
-                const Tensor& step) {
-  check_plan("adamw_step", plan, true, step);
+namespace {
+
+// Checks the plan and launches `kernel` (one block per chunk) with the hyperparameters `h`.
+template <class Hyper>
+void launch_step(const char* op, const char* kernel_name,
+                 void (*kernel)(TableView, Hyper, LrSchedule, const int64_t*),
+                 MultiTensorPlan& plan, const Hyper& h, const LrSchedule& s, const Tensor& step,
+                 bool needs_v) {
+  check_plan(op, plan, needs_v, step);
   const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
   if (chunks == 0) return;
-  KASMINA_CHECK(chunks <= 2147483647, "adamw_step: too many chunks");
-  adamw_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
+  KASMINA_CHECK(chunks <= 2147483647, std::string(op) + ": too many chunks");
+  kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
       table_view(plan), h, s, step.data<int64_t>());
-  KASMINA_LAUNCH_CHECK("adamw_kernel");
+  KASMINA_LAUNCH_CHECK(kernel_name);
+}
+
+}  // namespace
+
+void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
+                const Tensor& step) {
+  launch_step("adamw_step", "adamw_kernel", adamw_kernel, plan, h, s, step, true);
 }
 
 void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step) {
-  check_plan("sgd_step", plan, false, step);
-  const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
-  if (chunks == 0) return;
-  KASMINA_CHECK(chunks <= 2147483647, "sgd_step: too many chunks");
-  sgd_kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
-      table_view(plan), h, s, step.data<int64_t>());
-  KASMINA_LAUNCH_CHECK("sgd_kernel");
+  launch_step("sgd_step", "sgd_kernel", sgd_kernel, plan, h, s, step, false);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -1,15 +1,34 @@
-// Loads and stores of V consecutive floats (V = 1, or 4 as one 16-byte float4 access) so that a
-// kernel can be written once and instantiated vectorised when the shape and alignment allow.
+// Loads and stores of V consecutive elements (V = 1, or 4 as one vector access: float4 for
+// floats, uchar4 for bytes) so that a kernel can be written once and instantiated vectorised
+// when the shape and alignment allow.
 #pragma once
 #include <cstdint>
 
 namespace kasmina::kernels {
 
-template <int V>
-__device__ __forceinline__ void load_floats(const float* p, int64_t i, float (&out)[V]) {
+// The CUDA vector type of four T.
+template <class T>
+struct Vec4;
+template <>
+struct Vec4<float> {
+  using type = float4;
+  static __device__ __forceinline__ float4 make(float a, float b, float c, float d) {
+    return make_float4(a, b, c, d);
+  }
+};
+template <>
+struct Vec4<uint8_t> {
+  using type = uchar4;
+  static __device__ __forceinline__ uchar4 make(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+    return make_uchar4(a, b, c, d);
+  }
+};
+
+template <int V, class T>
+__device__ __forceinline__ void load_vec(const T* p, int64_t i, T (&out)[V]) {
   static_assert(V == 1 || V == 4, "V must be 1 or 4");
   if constexpr (V == 4) {
-    const float4 v = *reinterpret_cast<const float4*>(p + i);
+    const typename Vec4<T>::type v = *reinterpret_cast<const typename Vec4<T>::type*>(p + i);
     out[0] = v.x;
     out[1] = v.y;
     out[2] = v.z;
@@ -19,14 +38,24 @@ __device__ __forceinline__ void load_floats(const float* p, int64_t i, float (&o
   }
 }
 
-template <int V>
-__device__ __forceinline__ void store_floats(float* p, int64_t i, const float (&in)[V]) {
+template <int V, class T>
+__device__ __forceinline__ void store_vec(T* p, int64_t i, const T (&in)[V]) {
   static_assert(V == 1 || V == 4, "V must be 1 or 4");
   if constexpr (V == 4) {
-    *reinterpret_cast<float4*>(p + i) = make_float4(in[0], in[1], in[2], in[3]);
+    *reinterpret_cast<typename Vec4<T>::type*>(p + i) = Vec4<T>::make(in[0], in[1], in[2], in[3]);
   } else {
     p[i] = in[0];
   }
+}
+
+template <int V>
+__device__ __forceinline__ void load_floats(const float* p, int64_t i, float (&out)[V]) {
+  load_vec<V>(p, i, out);
+}
+
+template <int V>
+__device__ __forceinline__ void store_floats(float* p, int64_t i, const float (&in)[V]) {
+  store_vec<V>(p, i, in);
 }
 
 }  // namespace kasmina::kernels

@@ -1,5 +1,6 @@
-// The YAML names of the config enums, one table per enum: the reader, the writer and
-// to_string() all use these tables, so a new enum value is one line here.
+// The YAML names of the config enums, one table per enum (core/enum_table.hpp's EnumTable, an
+// array of (name, value) pairs): the reader, the writer and to_string() all use these tables, so
+// a new enum value is one line here.
 #pragma once
 #include <array>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/enum_table.hpp"
 
 namespace kasmina::config_detail {
 
@@ -77,25 +79,23 @@ concept NamedEnum = requires {
 
 template <NamedEnum E>
 constexpr const char* enum_name(E value) {
-  for (const auto& [name, v] : EnumNames<E>::values) {
-    if (v == value) return name.data();  // the literals are NUL-terminated
-  }
-  return "unknown";
+  return kasmina::enum_name(EnumNames<E>::values, value, "unknown");
 }
 
 template <NamedEnum E>
 std::optional<E> enum_from_name(std::string_view text) {
-  for (const auto& [name, v] : EnumNames<E>::values) {
-    if (name == text) return v;
-  }
-  return std::nullopt;
+  return kasmina::enum_parse(EnumNames<E>::values, text);
 }
 
 template <NamedEnum E>
 std::vector<std::string> enum_names() {
-  std::vector<std::string> out;
-  for (const auto& entry : EnumNames<E>::values) out.emplace_back(entry.first);
-  return out;
+  return kasmina::enum_name_list(EnumNames<E>::values);
+}
+
+// "a, b, c": the names for "(allowed: ...)" and "one of ..." in messages.
+template <NamedEnum E>
+std::string enum_allowed() {
+  return kasmina::enum_allowed(EnumNames<E>::values);
 }
 
 }  // namespace kasmina::config_detail

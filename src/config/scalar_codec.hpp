@@ -68,7 +68,7 @@ std::string expected_text() {
 }
 template <NamedEnum E>
 std::string expected_text() {
-  return "one of " + join(enum_names<E>());
+  return "one of " + enum_allowed<E>();
 }
 
 // Reads a scalar of type T from `node` (the value of key `path`); throws a UserError naming
@@ -95,7 +95,7 @@ E read_scalar(const YAML::Node& node, const ReadContext& ctx, const std::string&
   std::optional<E> value = enum_from_name<E>(node.Scalar());
   if (!value) {
     ctx.fail(node, path,
-             "'" + node.Scalar() + "' is not allowed (allowed: " + join(enum_names<E>()) + ")");
+             "'" + node.Scalar() + "' is not allowed (allowed: " + enum_allowed<E>() + ")");
   }
   return *value;
 }

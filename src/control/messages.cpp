@@ -2,55 +2,45 @@
 
 #include <cstdio>
 
+#include "core/enum_table.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::control {
 
+constexpr EnumTable<Topic, 5> kTopicNames{{
+    {"telemetry", Topic::telemetry},
+    {"commands", Topic::commands},
+    {"lifecycle", Topic::lifecycle},
+    {"metrics", Topic::metrics},
+    {"alerts", Topic::alerts},
+}};
+
 const char* topic_name(Topic t) {
-  switch (t) {
-    case Topic::telemetry:
-      return "telemetry";
-    case Topic::commands:
-      return "commands";
-    case Topic::lifecycle:
-      return "lifecycle";
-    case Topic::metrics:
-      return "metrics";
-    case Topic::alerts:
-      return "alerts";
-  }
-  return "?";
+  return enum_name(kTopicNames, t);
 }
+
+constexpr EnumTable<CommandKind, 5> kCommandKindNames{{
+    {"germinate", CommandKind::germinate},
+    {"cancel", CommandKind::cancel},
+    {"cull", CommandKind::cull},
+    {"rollback", CommandKind::rollback},
+    {"set_eval_score", CommandKind::set_eval_score},
+}};
 
 const char* command_kind_name(CommandKind k) {
-  switch (k) {
-    case CommandKind::germinate:
-      return "germinate";
-    case CommandKind::cancel:
-      return "cancel";
-    case CommandKind::cull:
-      return "cull";
-    case CommandKind::rollback:
-      return "rollback";
-    case CommandKind::set_eval_score:
-      return "set_eval_score";
-  }
-  return "?";
+  return enum_name(kCommandKindNames, k);
 }
 
+constexpr EnumTable<AlertKind, 4> kAlertKindNames{{
+    {"non_finite_loss", AlertKind::non_finite_loss},
+    {"loss_spike", AlertKind::loss_spike},
+    {"rollback", AlertKind::rollback},
+    {"queue_refused", AlertKind::queue_refused},
+}};
+
 const char* alert_kind_name(AlertKind k) {
-  switch (k) {
-    case AlertKind::non_finite_loss:
-      return "non_finite_loss";
-    case AlertKind::loss_spike:
-      return "loss_spike";
-    case AlertKind::rollback:
-      return "rollback";
-    case AlertKind::queue_refused:
-      return "queue_refused";
-  }
-  return "?";
+  return enum_name(kAlertKindNames, k);
 }
 
 namespace {

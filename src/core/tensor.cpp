@@ -2,18 +2,21 @@
 
 #include <sstream>
 
+#include "core/enum_table.hpp"
+
 namespace kasmina {
 
+constexpr EnumTable<DType, 6> kDTypeNames{{
+    {"float32", DType::f32},
+    {"float64", DType::f64},
+    {"int32", DType::i32},
+    {"int64", DType::i64},
+    {"uint8", DType::u8},
+    {"bfloat16", DType::bf16},
+}};
+
 const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::f32: return "float32";
-    case DType::f64: return "float64";
-    case DType::i32: return "int32";
-    case DType::i64: return "int64";
-    case DType::u8: return "uint8";
-    case DType::bf16: return "bfloat16";
-  }
-  return "?";
+  return enum_name(kDTypeNames, t);
 }
 
 std::string shape_str(const Shape& s) {
@@ -55,8 +58,9 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device dev) {
 
 template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& v, const Shape& shape, Device dev) {
-  KASMINA_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape),
-                "from_vector: " + std::to_string(v.size()) + " values for shape " + shape_str(shape));
+  KASMINA_CHECK(
+      static_cast<int64_t>(v.size()) == shape_numel(shape),
+      "from_vector: " + std::to_string(v.size()) + " values for shape " + shape_str(shape));
   Tensor t = empty(shape, dtype_of<T>::value, dev);
   backend(dev.type).copy(t.raw(), dev, v.data(), Device::cpu(), t.nbytes());
   return t;
@@ -77,9 +81,9 @@ Tensor Tensor::view(const Shape& shape) const {
 }
 
 Tensor Tensor::rows(int64_t begin, int64_t end) const {
-  KASMINA_CHECK(ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
-                "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " +
-                    shape_str(shape_));
+  KASMINA_CHECK(
+      ndim() >= 1 && 0 <= begin && begin <= end && end <= shape_[0],
+      "rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") of " + shape_str(shape_));
   const int64_t row = shape_[0] == 0 ? 0 : numel() / shape_[0];
   Tensor t = *this;
   t.shape_[0] = end - begin;
@@ -111,7 +115,9 @@ void Tensor::copy_from(const Tensor& src) {
   b.copy(raw(), d, src.raw(), s, nbytes());
 }
 
-void Tensor::fill_zero() { backend(device().type).fill_bytes(raw(), device(), 0, nbytes()); }
+void Tensor::fill_zero() {
+  backend(device().type).fill_bytes(raw(), device(), 0, nbytes());
+}
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
@@ -123,8 +129,8 @@ std::vector<T> Tensor::to_vector() const {
 }
 
 void Tensor::check_dtype(DType t) const {
-  KASMINA_CHECK(t == dtype_, std::string("tensor is ") + dtype_name(dtype_) + ", expected " +
-                                 dtype_name(t));
+  KASMINA_CHECK(t == dtype_,
+                std::string("tensor is ") + dtype_name(dtype_) + ", expected " + dtype_name(t));
 }
 
 void Tensor::check_shape(const Shape& s, const char* what) const {
@@ -132,7 +138,7 @@ void Tensor::check_shape(const Shape& s, const char* what) const {
                                  shape_str(shape_));
 }
 
-#define KASMINA_TENSOR_INSTANTIATE(T)                                                      \
+#define KASMINA_TENSOR_INSTANTIATE(T)                                                  \
   template Tensor Tensor::from_vector<T>(const std::vector<T>&, const Shape&, Device); \
   template std::vector<T> Tensor::to_vector<T>() const;
 KASMINA_TENSOR_INSTANTIATE(float)

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "core/enum_table.hpp"
 #include "core/error.hpp"
 #include "data/byte_source.hpp"
 #include "data/dataset.hpp"
@@ -24,23 +25,17 @@ std::string hex_byte(uint8_t b) {
   return buf;
 }
 
+constexpr EnumTable<uint8_t, 6> kIdxTypeNames{{
+    {"unsigned byte", 0x08},
+    {"signed byte", 0x09},
+    {"int16", 0x0B},
+    {"int32", 0x0C},
+    {"float32", 0x0D},
+    {"float64", 0x0E},
+}};
+
 const char* idx_type_name(uint8_t t) {
-  switch (t) {
-    case 0x08:
-      return "unsigned byte";
-    case 0x09:
-      return "signed byte";
-    case 0x0B:
-      return "int16";
-    case 0x0C:
-      return "int32";
-    case 0x0D:
-      return "float32";
-    case 0x0E:
-      return "float64";
-    default:
-      return "unknown";
-  }
+  return enum_name(kIdxTypeNames, t, "unknown");
 }
 
 std::string dims_str(const std::vector<int64_t>& dims) {

@@ -3,7 +3,7 @@
 
 #include "io/checkpoint.hpp"
 #include "io/checkpoint_layout.hpp"
-#include "io/checksum.hpp"
+#include "io/dataset_reader.hpp"
 #include "io/file_format.hpp"
 #include "io/hdf5_io.hpp"
 
@@ -13,24 +13,14 @@ namespace layout = checkpoint_layout;
 
 namespace {
 
-// A failure while reading one dataset: names it.
-class DatasetFailure : public Hdf5Error {
- public:
-  DatasetFailure(const std::string& dataset, const std::string& msg)
-      : Hdf5Error(msg), dataset_(dataset) {}
-  const std::string& dataset() const { return dataset_; }
-
- private:
-  std::string dataset_;
-};
-
-void check_checksum(hid_t ds, const std::string& name, uint32_t computed) {
-  const uint32_t stored = read_attribute_u32(ds, "checksum");
-  if (stored != computed) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " (stored %08x, computed %08x)", stored, computed);
-    throw DatasetFailure(name, "checksum mismatch in dataset " + name + buf);
-  }
+// The run's position (config name, step, epoch, samples into the epoch) from the root
+// attributes, into a CheckpointState or a CheckpointHeader.
+template <class Out>
+void read_position(hid_t file, Out& out) {
+  out.config_name = read_attribute_string(file, "config_name");
+  out.step = read_attribute_i64(file, "step");
+  out.epoch = read_attribute_i64(file, "epoch");
+  out.epoch_position = read_attribute_i64(file, "epoch_position");
 }
 
 // Runs `fn` for dataset `name`; any HDF5 failure is reported as a failure of that dataset.
@@ -48,18 +38,14 @@ auto for_dataset(const std::string& name, Fn&& fn) -> decltype(fn()) {
 HostArray read_checked_array(hid_t file, const std::string& name, bool verify) {
   return for_dataset(name, [&] {
     H5Id ds = open_dataset(file, name);
-    HostArray a = read_array(ds);
-    if (verify) check_checksum(ds, name, crc32_update(0, a.bytes.data(), a.bytes.size()));
-    return a;
+    return read_verified_array(ds, name, verify);
   });
 }
 
 std::vector<std::string> read_checked_strings(hid_t file, const std::string& name, bool verify) {
   return for_dataset(name, [&] {
     H5Id ds = open_dataset(file, name);
-    auto values = read_strings(ds);
-    if (verify) check_checksum(ds, name, crc32_update_strings(0, values));
-    return values;
+    return read_verified_strings(ds, name, verify);
   });
 }
 
@@ -94,10 +80,7 @@ CheckpointState read_contents(const std::string& path, bool verify) {
   H5Id file = open_kasmina_file(path, kCheckpointFormat);
   CheckpointState s;
   s.config_yaml = read_attribute_string(file, "config");
-  s.config_name = read_attribute_string(file, "config_name");
-  s.step = read_attribute_i64(file, "step");
-  s.epoch = read_attribute_i64(file, "epoch");
-  s.epoch_position = read_attribute_i64(file, "epoch_position");
+  read_position(file, s);
   for (const std::string& name : read_checked_strings(file, layout::kTensorNames, verify)) {
     const std::string dataset = std::string(layout::kTensorsGroup) + "/" + name;
     s.tensors.push_back({name, to_tensor(read_checked_array(file, dataset, verify))});
@@ -122,10 +105,7 @@ CheckpointHeader read_checkpoint_header(const std::string& path) {
     h.schema_version = read_attribute_i64(file, "schema_version");
     h.kasmina_version = read_attribute_string(file, "kasmina_version");
     h.created = read_attribute_string(file, "created");
-    h.config_name = read_attribute_string(file, "config_name");
-    h.step = read_attribute_i64(file, "step");
-    h.epoch = read_attribute_i64(file, "epoch");
-    h.epoch_position = read_attribute_i64(file, "epoch_position");
+    read_position(file, h);
     return h;
   });
 }

@@ -8,6 +8,7 @@
 
 #include "io/checksum.hpp"
 #include "io/seed_stage_names.hpp"
+#include "io/summary_text.hpp"
 
 namespace kasmina::io {
 
@@ -72,19 +73,6 @@ json seed_layer_summary(const std::string& layer, const Tensor& stage, const Ten
   return j;
 }
 
-std::string fmt_number(double v) {
-  if (std::isnan(v)) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", v);
-  return buf;
-}
-
-std::string fmt_json_number(const json& v) {
-  if (v.is_null()) return "-";
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  return fmt_number(v.get<double>());
-}
-
 std::string shape_text(const json& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i)
@@ -96,11 +84,8 @@ std::string shape_text(const json& shape) {
 
 json summarize_checkpoint(const std::string& path, const CheckpointHeader& header,
                           const CheckpointState& state, bool verified) {
-  json j;
-  j["file"] = path;
-  j["format"] = "kasmina-checkpoint";
-  j["schema_version"] = header.schema_version;
-  j["kasmina_version"] = header.kasmina_version;
+  json j =
+      summary_identity(path, "kasmina-checkpoint", header.schema_version, header.kasmina_version);
   j["created"] = header.created;
   j["config_name"] = state.config_name;
   j["step"] = state.step;
@@ -153,11 +138,7 @@ json summarize_checkpoint(const std::string& path, const CheckpointHeader& heade
 std::string format_checkpoint_summary(const json& j) {
   std::ostringstream o;
   char line[256];
-  o << "checkpoint  " << j["file"].get<std::string>() << "\n";
-  o << "format      " << j["format"].get<std::string>() << ", schema_version "
-    << j["schema_version"].get<int64_t>() << ", written by kasmina "
-    << j["kasmina_version"].get<std::string>() << " at " << j["created"].get<std::string>() << "\n";
-  o << "config      " << j["config_name"].get<std::string>() << "\n";
+  o << summary_head("checkpoint", j, " at " + j["created"].get<std::string>());
   o << "position    step " << j["step"].get<int64_t>() << ", epoch " << j["epoch"].get<int64_t>()
     << ", " << j["epoch_position"].get<int64_t>() << " samples into the epoch\n";
   o << "checksums   "
@@ -220,7 +201,7 @@ std::string format_checkpoint_summary(const json& j) {
     o << "\n" << title << "\n";
     for (const auto& [k, v] : m.items()) {
       std::snprintf(line, sizeof line, "  %-32s %s\n", k.c_str(),
-                    v.is_string() ? v.get<std::string>().c_str() : fmt_json_number(v).c_str());
+                    v.is_string() ? v.get<std::string>().c_str() : summary_number(v).c_str());
       o << line;
     }
   };

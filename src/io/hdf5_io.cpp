@@ -4,42 +4,44 @@
 
 namespace kasmina::io {
 
-hid_t file_type_of(DType t) {
+namespace {
+
+// The HDF5 types of a DType: the explicit little-endian type in files and the native type in
+// memory; nullopt for bf16 (not storable).
+struct Hdf5Types {
+  hid_t file, native;
+};
+
+std::optional<Hdf5Types> hdf5_types(DType t) {
   switch (t) {
     case DType::f32:
-      return H5T_IEEE_F32LE;
+      return Hdf5Types{H5T_IEEE_F32LE, H5T_NATIVE_FLOAT};
     case DType::f64:
-      return H5T_IEEE_F64LE;
+      return Hdf5Types{H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE};
     case DType::i32:
-      return H5T_STD_I32LE;
+      return Hdf5Types{H5T_STD_I32LE, H5T_NATIVE_INT32};
     case DType::i64:
-      return H5T_STD_I64LE;
+      return Hdf5Types{H5T_STD_I64LE, H5T_NATIVE_INT64};
     case DType::u8:
-      return H5T_STD_U8LE;
+      return Hdf5Types{H5T_STD_U8LE, H5T_NATIVE_UINT8};
     case DType::bf16:
       break;
   }
-  KASMINA_CHECK(false, std::string("no HDF5 file type for dtype ") + dtype_name(t));
-  return -1;
+  return std::nullopt;
+}
+
+}  // namespace
+
+hid_t file_type_of(DType t) {
+  const auto types = hdf5_types(t);
+  KASMINA_CHECK(types.has_value(), std::string("no HDF5 file type for dtype ") + dtype_name(t));
+  return types->file;
 }
 
 hid_t native_type_of(DType t) {
-  switch (t) {
-    case DType::f32:
-      return H5T_NATIVE_FLOAT;
-    case DType::f64:
-      return H5T_NATIVE_DOUBLE;
-    case DType::i32:
-      return H5T_NATIVE_INT32;
-    case DType::i64:
-      return H5T_NATIVE_INT64;
-    case DType::u8:
-      return H5T_NATIVE_UINT8;
-    case DType::bf16:
-      break;
-  }
-  KASMINA_CHECK(false, std::string("no HDF5 native type for dtype ") + dtype_name(t));
-  return -1;
+  const auto types = hdf5_types(t);
+  KASMINA_CHECK(types.has_value(), std::string("no HDF5 native type for dtype ") + dtype_name(t));
+  return types->native;
 }
 
 DType dtype_of_hdf5(hid_t type, const std::string& where) {

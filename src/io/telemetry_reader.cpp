@@ -5,7 +5,7 @@
 #include <map>
 #include <variant>
 
-#include "io/checksum.hpp"
+#include "io/dataset_reader.hpp"
 #include "io/file_format.hpp"
 #include "io/hdf5_io.hpp"
 #include "io/telemetry_layout.hpp"
@@ -15,7 +15,7 @@ namespace kasmina::io {
 namespace {
 
 // One column read up to its checksum_rows, verified when asked.
-using Column = std::variant<HostArray, std::vector<std::string>>;
+using Column = DatasetValues;
 
 int64_t verified_rows(hid_t dataset, const std::string& name) {
   const int64_t rows = read_attribute_i64(dataset, "checksum_rows");
@@ -26,26 +26,9 @@ int64_t verified_rows(hid_t dataset, const std::string& name) {
   return rows;
 }
 
-void check_checksum(hid_t dataset, const std::string& name, uint32_t computed) {
-  const uint32_t stored = read_attribute_u32(dataset, "checksum");
-  if (stored != computed) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, " (stored %08x, computed %08x)", stored, computed);
-    throw Hdf5Error("checksum mismatch in dataset " + name + buf);
-  }
-}
-
 Column read_column_unchecked(hid_t file, const std::string& name, bool verify) {
   H5Id ds = open_dataset(file, name);
-  const int64_t rows = verified_rows(ds, name);
-  if (is_string_dataset(ds)) {
-    auto values = read_strings(ds, rows);
-    if (verify) check_checksum(ds, name, crc32_update_strings(0, values));
-    return values;
-  }
-  HostArray a = read_array(ds, rows);
-  if (verify) check_checksum(ds, name, crc32_update(0, a.bytes.data(), a.bytes.size()));
-  return a;
+  return read_verified(ds, name, verify, verified_rows(ds, name));
 }
 
 // Reads one column; any failure names the dataset.

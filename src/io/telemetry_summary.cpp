@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "io/seed_stage_names.hpp"
+#include "io/summary_text.hpp"
 
 namespace kasmina::io {
 
@@ -82,22 +83,10 @@ json stage_timeline(const std::string& layer, int64_t num_seeds,
   return timeline;
 }
 
-std::string fmt(const json& v, const char* spec = "%.6g") {
-  if (v.is_null()) return "-";
-  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
-  char buf[32];
-  std::snprintf(buf, sizeof buf, spec, v.get<double>());
-  return buf;
-}
-
 }  // namespace
 
 json summarize_telemetry(const std::string& path, const TelemetryData& d, int timeline_rows) {
-  json j;
-  j["file"] = path;
-  j["format"] = "kasmina-telemetry";
-  j["schema_version"] = d.schema_version;
-  j["kasmina_version"] = d.kasmina_version;
+  json j = summary_identity(path, "kasmina-telemetry", d.schema_version, d.kasmina_version);
   j["config_name"] = d.config_name;
   j["device"] = d.device;
   j["start_time"] = d.start_time;
@@ -183,19 +172,16 @@ json summarize_telemetry(const std::string& path, const TelemetryData& d, int ti
 std::string format_telemetry_summary(const json& j) {
   std::ostringstream o;
   char line[256];
-  o << "telemetry   " << j["file"].get<std::string>() << "\n";
-  o << "format      " << j["format"].get<std::string>() << ", schema_version "
-    << j["schema_version"].get<int64_t>() << ", written by kasmina "
-    << j["kasmina_version"].get<std::string>() << "\n";
-  o << "config      " << j["config_name"].get<std::string>() << "\n";
+  o << summary_head("telemetry", j);
   o << "device      " << j["device"].get<std::string>() << "\n";
   o << "started     " << j["start_time"].get<std::string>() << "\n";
   const json& s = j["steps"];
   o << "steps       " << s["count"].get<int64_t>();
   if (s["count"].get<int64_t>() > 0)
     o << " (step " << s["first"].get<int64_t>() << " .. " << s["last"].get<int64_t>()
-      << "), final loss " << fmt(s["final_loss"]) << ", final lr " << fmt(s["final_lr"])
-      << ", mean " << fmt(s["mean_samples_per_second"], "%.0f") << " samples/s";
+      << "), final loss " << summary_number(s["final_loss"]) << ", final lr "
+      << summary_number(s["final_lr"]) << ", mean "
+      << summary_number(s["mean_samples_per_second"], "%.0f") << " samples/s";
   o << "\nepochs      " << j["epochs"].get<int64_t>() << "\n";
 
   if (j["epochs"].get<int64_t>() > 0) {
@@ -204,8 +190,9 @@ std::string format_telemetry_summary(const json& j) {
     o << line;
     for (const char* name : kEpochMetrics) {
       const json& m = j["epoch_metrics"][name];
-      std::snprintf(line, sizeof line, "  %-22s %12s %8s %12s\n", name, fmt(m["best"]).c_str(),
-                    fmt(m["best_epoch"]).c_str(), fmt(m["final"]).c_str());
+      std::snprintf(line, sizeof line, "  %-22s %12s %8s %12s\n", name,
+                    summary_number(m["best"]).c_str(), summary_number(m["best_epoch"]).c_str(),
+                    summary_number(m["final"]).c_str());
       o << line;
     }
   }
@@ -235,8 +222,7 @@ std::string format_telemetry_summary(const json& j) {
     std::set<int64_t> codes;
     for (const auto& row : l["stage_timeline"])
       for (const auto& [stage, n] : row["counts"].items())
-        for (size_t c = 0; c < kSeedStageNames.size(); ++c)
-          if (stage == kSeedStageNames[c]) codes.insert(static_cast<int64_t>(c));
+        if (const int64_t c = seed_stage_code(stage); c >= 0) codes.insert(c);
     std::snprintf(line, sizeof line, "  %-10s", "step");
     std::string header = line;
     for (int64_t c : codes) {

@@ -70,8 +70,7 @@ TelemetryWriter::TelemetryWriter(const std::string& path, const TelemetryRunInfo
   impl_->messages = create_columns(f, "messages", message_columns());
   create_group(f, "seeds");
   H5Id events = open_group(f, "events");
-  write_attribute_strings(events, "stage_names",
-                          std::vector<std::string>(kSeedStageNames.begin(), kSeedStageNames.end()));
+  write_attribute_strings(events, "stage_names", seed_stage_names());
   flush();
 }
 

@@ -14,6 +14,8 @@
 //                       includes alpha, so it is 0 at alpha 0: keep lo at 0 to let the ramp start.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "core/hd.hpp"
 #include "morph/morph_config.hpp"
@@ -30,6 +32,10 @@ struct GraftingContext {
 
 const char* grafting_name(GraftingKind k);
 bool parse_grafting(const char* name, GraftingKind* out);
+// Every strategy name in enum order, and joined ("fixed_ramp, performance_linked, ...") for
+// "(allowed: ...)" in messages.
+std::vector<std::string> grafting_name_list();
+std::string grafting_names_allowed();
 
 KASMINA_HD bool grafting_should_pause(int32_t kind, const GraftingParams& p,
                                       const GraftingContext& c) {

@@ -1,11 +1,12 @@
 // AdamW for blueprint parameters (PyTorch semantics, decoupled weight decay), one element at a
-// time, shared by the CPU twin and the CUDA kernel of morph_optimizer_step:
-//   p -= lr*wd*p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
-//   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+// time, shared by the CPU twin and the CUDA kernel of morph_optimizer_step. The element update
+// is core/adamw.hpp's (the model optimizer's too); the bias corrections 1 - b^t are computed here
+// in float (powf), the model optimizer's in double.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
+#include "core/adamw.hpp"
 #include "core/hd.hpp"
 #include "morph/morph_config.hpp"
 #include "morph/seed_state.hpp"
@@ -25,22 +26,22 @@ KASMINA_HD AdamWStepConstants adamw_constants(const BlueprintOptimizer& h, int32
   return k;
 }
 
-KASMINA_HD float adamw_sqrt(float x) {
-  return sqrtf(x);
-}
-KASMINA_HD double adamw_sqrt(double x) {
-  return sqrt(x);
-}
-
+// One element's step: core/adamw.hpp's adamw_update (shared with the model optimizer) with the
+// blueprint optimizer's coefficients, each formed in float and rounded to T.
 template <class T>
 KASMINA_HD void adamw_update(const BlueprintOptimizer& h, const AdamWStepConstants& k, T& p, T& m,
                              T& v, T g) {
-  p -= static_cast<T>(h.lr * h.weight_decay) * p;
-  m = static_cast<T>(h.beta1) * m + static_cast<T>(1.0f - h.beta1) * g;
-  v = static_cast<T>(h.beta2) * v + static_cast<T>(1.0f - h.beta2) * g * g;
-  const T mhat = m / static_cast<T>(k.bias1);
-  const T vhat = v / static_cast<T>(k.bias2);
-  p -= static_cast<T>(h.lr) * mhat / (adamw_sqrt(vhat) + static_cast<T>(h.eps));
+  AdamWCoefficients<T> c;
+  c.lr = static_cast<T>(h.lr);
+  c.lr_wd = static_cast<T>(h.lr * h.weight_decay);
+  c.beta1 = static_cast<T>(h.beta1);
+  c.one_minus_beta1 = static_cast<T>(1.0f - h.beta1);
+  c.beta2 = static_cast<T>(h.beta2);
+  c.one_minus_beta2 = static_cast<T>(1.0f - h.beta2);
+  c.bias1 = static_cast<T>(k.bias1);
+  c.bias2 = static_cast<T>(k.bias2);
+  c.eps = static_cast<T>(h.eps);
+  kasmina::adamw_update(c, p, g, m, v);
 }
 
 // A seed's blueprint is stepped when its stage trains and its last gradient was finite.

@@ -1,52 +1,35 @@
 #include "morph/seed_state.hpp"
 
+#include "core/enum_table.hpp"
 #include "core/error.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::morph {
 
+constexpr EnumTable<SeedField, 19> kSeedFieldNames{{
+    {"stage", SeedField::stage},
+    {"blueprint", SeedField::blueprint},
+    {"slot", SeedField::slot},
+    {"steps_in_stage", SeedField::steps_in_stage},
+    {"strategy", SeedField::strategy},
+    {"alpha", SeedField::alpha},
+    {"parent_stage", SeedField::parent_stage},
+    {"error_count", SeedField::error_count},
+    {"eval_score", SeedField::eval_score},
+    {"has_eval_score", SeedField::has_eval_score},
+    {"iso_loss_ema", SeedField::iso_loss_ema},
+    {"drift_ema", SeedField::drift_ema},
+    {"input_ms_ema", SeedField::input_ms_ema},
+    {"grad_norm_ema", SeedField::grad_norm_ema},
+    {"improvement", SeedField::improvement},
+    {"ramp_steps", SeedField::ramp_steps},
+    {"opt_step", SeedField::opt_step},
+    {"snapshot_opt_step", SeedField::snapshot_opt_step},
+    {"has_snapshot", SeedField::has_snapshot},
+}};
+
 const char* seed_field_name(SeedField f) {
-  switch (f) {
-    case SeedField::stage:
-      return "stage";
-    case SeedField::blueprint:
-      return "blueprint";
-    case SeedField::slot:
-      return "slot";
-    case SeedField::steps_in_stage:
-      return "steps_in_stage";
-    case SeedField::strategy:
-      return "strategy";
-    case SeedField::alpha:
-      return "alpha";
-    case SeedField::parent_stage:
-      return "parent_stage";
-    case SeedField::error_count:
-      return "error_count";
-    case SeedField::eval_score:
-      return "eval_score";
-    case SeedField::has_eval_score:
-      return "has_eval_score";
-    case SeedField::iso_loss_ema:
-      return "iso_loss_ema";
-    case SeedField::drift_ema:
-      return "drift_ema";
-    case SeedField::input_ms_ema:
-      return "input_ms_ema";
-    case SeedField::grad_norm_ema:
-      return "grad_norm_ema";
-    case SeedField::improvement:
-      return "improvement";
-    case SeedField::ramp_steps:
-      return "ramp_steps";
-    case SeedField::opt_step:
-      return "opt_step";
-    case SeedField::snapshot_opt_step:
-      return "snapshot_opt_step";
-    case SeedField::has_snapshot:
-      return "has_snapshot";
-  }
-  return "?";
+  return enum_name(kSeedFieldNames, f);
 }
 
 bool seed_field_is_float(SeedField f) {

@@ -35,9 +35,8 @@ MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer
   m.hidden = i32(l.hidden);
   m.rank = i32(l.rank);
   if (!parse_grafting(l.grafting.c_str(), &m.grafting)) {
-    throw UserError(
-        "unknown grafting strategy '" + l.grafting +
-        "' (allowed: fixed_ramp, performance_linked, drift_controlled, grad_norm_gated)");
+    throw UserError("unknown grafting strategy '" + l.grafting +
+                    "' (allowed: " + grafting_names_allowed() + ")");
   }
   m.grafting_params.ramp_steps = i32(l.ramp_steps);
   m.grafting_params.performance_gain = static_cast<float>(l.performance_gain);

@@ -1,19 +1,18 @@
 // Routes each public op to the CPU twin or the CUDA launcher by the device of its tensors.
+#include "core/enum_table.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/route.hpp"
 
 namespace kasmina::ops {
 
+constexpr EnumTable<Activation, 3> kActivationNames{{
+    {"none", Activation::none},
+    {"relu", Activation::relu},
+    {"gelu", Activation::gelu},
+}};
+
 const char* activation_name(Activation a) {
-  switch (a) {
-    case Activation::none:
-      return "none";
-    case Activation::relu:
-      return "relu";
-    case Activation::gelu:
-      return "gelu";
-  }
-  return "?";
+  return enum_name(kActivationNames, a);
 }
 
 Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt) {

@@ -35,7 +35,7 @@ void activation_gradients(Activation act, const T* dy, const T* pre, T* dx, int6
       for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * relu_derivative(pre[i]);
       return;
     case Activation::gelu:
-      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_derivative(pre[i]);
+      for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_activation_derivative(pre[i]);
       return;
   }
 }

@@ -1,14 +1,11 @@
 // CPU twin of the fused AdamW step (decoupled weight decay, PyTorch semantics). With
-// lr = lr_at(schedule, step[0]) and t = step[0] + 1, the bias corrections are computed once per
-// call in double and rounded to the parameter dtype T:
-//   bc1 = T(1 - b1^t),  bc2 = T(1 - b2^t)
-// and then, for every element, in T arithmetic (as the CUDA kernel computes it):
-//   p = p - lr * wd * p
-//   m = b1 * m + (1 - b1) * g
-//   v = b2 * v + (1 - b2) * g * g
-//   p = p - lr * (m / bc1) / (sqrt(v / bc2) + eps)
+// lr = lr_at(schedule, step[0]) and t = step[0] + 1, the coefficients are formed once per tensor
+// (core/adamw.hpp: adamw_coefficients, the bias corrections in double rounded to the parameter
+// dtype T) and every element takes core/adamw.hpp's adamw_update, as the CUDA kernel does.
 // The step counter is not modified.
-#include <cmath>
+#include <type_traits>
+
+#include "core/adamw.hpp"
 
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/cpu_common.hpp"
@@ -19,37 +16,8 @@ namespace kasmina::ops::cpu {
 namespace {
 
 template <class T>
-struct AdamWCoefficients {
-  T lr, weight_decay, beta1, one_minus_beta1, beta2, one_minus_beta2, eps, bc1, bc2;
-};
-
-template <class T>
-AdamWCoefficients<T> adamw_coefficients(const AdamWHyper& h, float lr, int64_t t) {
-  AdamWCoefficients<T> c;
-  c.lr = static_cast<T>(lr);
-  c.weight_decay = static_cast<T>(h.weight_decay);
-  c.beta1 = static_cast<T>(h.beta1);
-  c.one_minus_beta1 = T(1) - c.beta1;
-  c.beta2 = static_cast<T>(h.beta2);
-  c.one_minus_beta2 = T(1) - c.beta2;
-  c.eps = static_cast<T>(h.eps);
-  const auto td = static_cast<double>(t);
-  c.bc1 = static_cast<T>(1.0 - std::pow(static_cast<double>(h.beta1), td));
-  c.bc2 = static_cast<T>(1.0 - std::pow(static_cast<double>(h.beta2), td));
-  return c;
-}
-
-template <class T>
-void adamw_update(const AdamWCoefficients<T>& c, T* p, const T* g, T* m, T* v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    T param = p[i] - c.lr * c.weight_decay * p[i];
-    const T mi = c.beta1 * m[i] + c.one_minus_beta1 * g[i];
-    const T vi = c.beta2 * v[i] + c.one_minus_beta2 * g[i] * g[i];
-    m[i] = mi;
-    v[i] = vi;
-    param = param - c.lr * (mi / c.bc1) / (std::sqrt(vi / c.bc2) + c.eps);
-    p[i] = param;
-  }
+void adamw_update_all(const AdamWCoefficients<T>& c, T* p, const T* g, T* m, T* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) adamw_update(c, p[i], g[i], m[i], v[i]);
 }
 
 }  // namespace
@@ -60,15 +28,12 @@ void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
   check_plan(op, plan, /*needs_second_moment=*/true);
   const int64_t taken = read_counter(op, "step", step);
   const float lr = lr_at(s, taken);
-  for (size_t i = 0; i < plan.params().size(); ++i) {
-    const Tensor& p = plan.params()[i];
-    dispatch_float(op, p.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      adamw_update<T>(adamw_coefficients<T>(h, lr, taken + 1), p.data<T>(),
-                      plan.grads()[i].data<T>(), plan.m()[i].data<T>(), plan.v()[i].data<T>(),
-                      p.numel());
-    });
-  }
+  for_each_param(op, plan, [&](auto* p, const auto* g, auto* m, auto* v, int64_t n) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    const auto c = adamw_coefficients<T>(lr, h.weight_decay, h.beta1, h.beta2, h.eps,
+                                         static_cast<double>(taken + 1));
+    adamw_update_all<T>(c, p, g, m, v, n);
+  });
 }
 
 }  // namespace kasmina::ops::cpu

@@ -8,6 +8,21 @@
 
 namespace kasmina::ops::cpu {
 
+// Calls fn(p, g, m, v, n) with the typed buffers of every parameter of the plan (T its float
+// dtype; v is null for a plan without second moments).
+template <class Fn>
+void for_each_param(const char* op, MultiTensorPlan& plan, Fn&& fn) {
+  const bool with_v = plan.v().size() == plan.params().size();
+  for (size_t i = 0; i < plan.params().size(); ++i) {
+    const Tensor& p = plan.params()[i];
+    dispatch_float(op, p.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      fn(p.data<T>(), plan.grads()[i].template data<T>(), plan.m()[i].template data<T>(),
+         with_v ? plan.v()[i].template data<T>() : static_cast<T*>(nullptr), p.numel());
+    });
+  }
+}
+
 inline void check_plan(const char* op, const MultiTensorPlan& plan, bool needs_second_moment) {
   KASMINA_CHECK(!needs_second_moment || plan.v().size() == plan.params().size(),
                 std::string(op) + ": the plan has no second-moment buffers");

@@ -1,12 +1,10 @@
 // CPU twin of the fused SGD step (PyTorch semantics: momentum without dampening, optional
-// Nesterov, L2 weight decay added to the gradient). With lr = lr_at(schedule, step[0]), in the
-// parameter dtype T for every element:
-//   g' = g + wd * p
-//   m  = g'                 on the first step (step[0] == 0)
-//   m  = momentum * m + g'  afterwards
-//   d  = nesterov ? g' + momentum * m : m
-//   p  = p - lr * d
-// The gradient and the step counter are not modified.
+// Nesterov, L2 weight decay added to the gradient). With lr = lr_at(schedule, step[0]), every
+// element takes core/sgd.hpp's sgd_update in the parameter dtype T, as the CUDA kernel does; the
+// first step is step[0] == 0. The gradient and the step counter are not modified.
+#include <type_traits>
+
+#include "core/sgd.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/cpu_common.hpp"
 #include "ops/cpu/optimizer_plan_checks.hpp"
@@ -18,24 +16,8 @@ namespace {
 // One pass over a parameter; the first-step and Nesterov choices are compile-time so the loop
 // body has no branches (and the first step never reads the uninitialised momentum buffer).
 template <class T, bool kFirstStep, bool kNesterov>
-void sgd_update(T lr, T wd, T mom, T* p, const T* g, T* m, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T grad = g[i] + wd * p[i];
-    T buf;
-    if constexpr (kFirstStep) {
-      buf = grad;
-    } else {
-      buf = mom * m[i] + grad;
-    }
-    m[i] = buf;
-    T d;
-    if constexpr (kNesterov) {
-      d = grad + mom * buf;
-    } else {
-      d = buf;
-    }
-    p[i] = p[i] - lr * d;
-  }
+void sgd_update_all(T lr, T wd, T mom, T* p, const T* g, T* m, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) sgd_update(lr, wd, mom, kFirstStep, kNesterov, p[i], g[i], m[i]);
 }
 
 template <class T>
@@ -46,15 +28,15 @@ void sgd_tensor(const SgdHyper& h, float learning_rate, bool first_step, T* p, c
   const T mom = static_cast<T>(h.momentum);
   if (first_step) {
     if (h.nesterov) {
-      sgd_update<T, true, true>(lr, wd, mom, p, g, m, n);
+      sgd_update_all<T, true, true>(lr, wd, mom, p, g, m, n);
     } else {
-      sgd_update<T, true, false>(lr, wd, mom, p, g, m, n);
+      sgd_update_all<T, true, false>(lr, wd, mom, p, g, m, n);
     }
   } else {
     if (h.nesterov) {
-      sgd_update<T, false, true>(lr, wd, mom, p, g, m, n);
+      sgd_update_all<T, false, true>(lr, wd, mom, p, g, m, n);
     } else {
-      sgd_update<T, false, false>(lr, wd, mom, p, g, m, n);
+      sgd_update_all<T, false, false>(lr, wd, mom, p, g, m, n);
     }
   }
 }
@@ -66,14 +48,10 @@ void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, con
   check_plan(op, plan, /*needs_second_moment=*/false);
   const int64_t taken = read_counter(op, "step", step);
   const float lr = lr_at(s, taken);
-  for (size_t i = 0; i < plan.params().size(); ++i) {
-    const Tensor& p = plan.params()[i];
-    dispatch_float(op, p.dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      sgd_tensor<T>(h, lr, taken == 0, p.data<T>(), plan.grads()[i].data<T>(),
-                    plan.m()[i].data<T>(), p.numel());
-    });
-  }
+  for_each_param(op, plan, [&](auto* p, const auto* g, auto* m, auto*, int64_t n) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    sgd_tensor<T>(h, lr, taken == 0, p, g, m, n);
+  });
 }
 
 }  // namespace kasmina::ops::cpu

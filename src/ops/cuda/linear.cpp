@@ -15,32 +15,63 @@ namespace kasmina::ops::cuda {
 
 namespace {
 
-cublasLtEpilogue_t forward_epilogue(Activation act, bool bias) {
-  switch (act) {
-    case Activation::relu:
-      return bias ? CUBLASLT_EPILOGUE_RELU_AUX_BIAS : CUBLASLT_EPILOGUE_RELU_AUX;
-    case Activation::gelu:
-      return bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
-    case Activation::none:
-      break;
-  }
-  return bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-}
+// A GEMM's epilogue for each activation, without and with the bias (or bias gradient).
+struct EpilogueTable {
+  cublasLtEpilogue_t none[2], relu[2], gelu[2];
 
-cublasLtEpilogue_t input_grad_epilogue(Activation in_act, bool dbias) {
-  switch (in_act) {
-    case Activation::relu:
-      return dbias ? CUBLASLT_EPILOGUE_DRELU_BGRAD : CUBLASLT_EPILOGUE_DRELU;
-    case Activation::gelu:
-      return dbias ? CUBLASLT_EPILOGUE_DGELU_BGRAD : CUBLASLT_EPILOGUE_DGELU;
-    case Activation::none:
-      break;
+  cublasLtEpilogue_t pick(Activation act, bool bias) const {
+    const cublasLtEpilogue_t* row = act == Activation::relu   ? relu
+                                    : act == Activation::gelu ? gelu
+                                                              : none;
+    return row[bias ? 1 : 0];
   }
-  return CUBLASLT_EPILOGUE_DEFAULT;
-}
+};
+
+// Forward: y = act(x W^T + b).
+constexpr EpilogueTable kForwardEpilogues{
+    {CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_BIAS},
+    {CUBLASLT_EPILOGUE_RELU_AUX, CUBLASLT_EPILOGUE_RELU_AUX_BIAS},
+    {CUBLASLT_EPILOGUE_GELU_AUX, CUBLASLT_EPILOGUE_GELU_AUX_BIAS}};
+
+// Input gradient through the input's activation (the bias gradient needs an activation).
+constexpr EpilogueTable kInputGradEpilogues{
+    {CUBLASLT_EPILOGUE_DEFAULT, CUBLASLT_EPILOGUE_DEFAULT},
+    {CUBLASLT_EPILOGUE_DRELU, CUBLASLT_EPILOGUE_DRELU_BGRAD},
+    {CUBLASLT_EPILOGUE_DGELU, CUBLASLT_EPILOGUE_DGELU_BGRAD}};
 
 void zero(Tensor& t) {
   if (t.numel() > 0) t.fill_zero();
+}
+
+// The column-major product D[m,n] = op(A) op(B) of one of the three transposed products above,
+// with no epilogue yet.
+GemmSpec product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
+                 int64_t lda, const float* b, int64_t ldb, float* d, int64_t ldd) {
+  GemmSpec g;
+  g.trans_a = trans_a;
+  g.trans_b = trans_b;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a;
+  g.lda = lda;
+  g.b = b;
+  g.ldb = ldb;
+  g.d = d;
+  g.ldd = ldd;
+  return g;
+}
+
+// Runs g with its fused epilogue; when cuBLASLt has no algorithm for it, runs the plain GEMM
+// instead and then `fallback` (our own kernels for the epilogue's work) on the same stream.
+template <class Fallback>
+void gemm_with_fallback(DeviceContext& ctx, GemmSpec g, Fallback&& fallback) {
+  if (gemm(ctx, g)) return;
+  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+  g.bias = nullptr;
+  g.aux = nullptr;
+  gemm(ctx, g);
+  fallback();
 }
 
 }  // namespace
@@ -68,27 +99,15 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
     launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
     return;
   }
-  GemmSpec g;
-  g.trans_a = true;
-  g.m = n;
-  g.n = m;
-  g.k = k;
-  g.a = w.data<float>();
-  g.lda = k;
-  g.b = x.data<float>();
-  g.ldb = k;
-  g.d = y.data<float>();
-  g.ldd = n;
-  g.epilogue = forward_epilogue(act, with_bias);
+  GemmSpec g =
+      product(true, false, n, m, k, w.data<float>(), k, x.data<float>(), k, y.data<float>(), n);
+  g.epilogue = kForwardEpilogues.pick(act, with_bias);
   g.bias = bias;
   g.aux = aux_ptr;
   g.aux_ld = aux_ld;
-  if (gemm(ctx, g)) return;
-  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-  g.bias = nullptr;
-  g.aux = nullptr;
-  gemm(ctx, g);
-  launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+  gemm_with_fallback(ctx, g, [&] {
+    launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+  });
 }
 
 void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
@@ -114,30 +133,19 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     return;
   }
   const int64_t aux_ld = linear_aux_ld(in_act, k);
-  GemmSpec g;
-  g.m = k;
-  g.n = m;
-  g.k = n;
-  g.a = w.data<float>();
-  g.lda = k;
-  g.b = dy.data<float>();
-  g.ldb = n;
-  g.d = dx.data<float>();
-  g.ldd = k;
-  g.epilogue = input_grad_epilogue(in_act, dbias != nullptr);
+  GemmSpec g =
+      product(false, false, k, m, n, w.data<float>(), k, dy.data<float>(), n, dx.data<float>(), k);
+  g.epilogue = kInputGradEpilogues.pick(in_act, dbias != nullptr);
   if (in_act != Activation::none) {
     g.aux = const_cast<void*>(in_aux.raw());
     g.aux_ld = aux_ld;
     g.bias = dbias;
   }
-  if (gemm(ctx, g)) return;
-  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-  g.aux = nullptr;
-  g.bias = nullptr;
-  gemm(ctx, g);
-  launch_activation_backward_from_aux(ctx.stream, in_act, dx.data<float>(), in_aux.raw(), aux_ld,
-                                      dx.data<float>(), m, k);
-  if (dbias) launch_column_sums(ctx, dx.data<float>(), m, k, dbias);
+  gemm_with_fallback(ctx, g, [&] {
+    launch_activation_backward_from_aux(ctx.stream, in_act, dx.data<float>(), in_aux.raw(), aux_ld,
+                                        dx.data<float>(), m, k);
+    if (dbias) launch_column_sums(ctx, dx.data<float>(), m, k, dbias);
+  });
 }
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
@@ -161,24 +169,13 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
     if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
     return;
   }
-  GemmSpec g;
-  g.trans_b = true;
-  g.m = k;
-  g.n = n;
-  g.k = m;
-  g.a = x.data<float>();
-  g.lda = k;
-  g.b = dy.data<float>();
-  g.ldb = n;
-  g.d = dw.data<float>();
-  g.ldd = k;
+  GemmSpec g =
+      product(false, true, k, n, m, x.data<float>(), k, dy.data<float>(), n, dw.data<float>(), k);
   g.epilogue = db ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT;
   g.bias = db ? db->data<float>() : nullptr;
-  if (gemm(ctx, g)) return;
-  g.epilogue = CUBLASLT_EPILOGUE_DEFAULT;
-  g.bias = nullptr;
-  gemm(ctx, g);
-  if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+  gemm_with_fallback(ctx, g, [&] {
+    if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+  });
 }
 
 }  // namespace kasmina::ops::cuda
