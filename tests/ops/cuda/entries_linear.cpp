@@ -238,11 +238,7 @@ std::vector<op_table::OpCase> linear_cases_of(void (*fn)(const LinearCase&)) {
 
 // ---- gradients (float64, CPU) ----
 
-using op_table::expect_gradient;
-using op_table::numeric_gradient;
-using op_table::random_f64;
-using op_table::values;
-using op_table::weighted_sum;
+using namespace op_table;  // NOLINT: the gradient helpers
 
 // Pre-activations at least 1e-3 away from ReLU's kink (finite differences must be smooth).
 bool away_from_kink(Activation act, const Tensor& aux) {

@@ -205,17 +205,15 @@ void input_gradient(const Case& k) {
   }
 }
 
-// Forward + backward of a layer of S = 1024 seeds of C = 16 on a batch of 512.
-void morph_perf() {
+// Forward + backward of a layer of S seeds of C on a batch of B, every stage mixed in.
+void morph_perf(int32_t S, int32_t C, int64_t B) {
   const Device dev = op_table::perf_device();
-  const int32_t S = 1024, C = 16;
-  const int64_t B = 512;
   MorphConfig cfg = testing::small_config(static_cast<int64_t>(S) * C, S, S);
-  cfg.hidden = 4;
   cfg.rank = 3;
-  Rng rng(2026);
+  cfg.hidden = 4;
   KasminaLayer layer(cfg);
   layer.prepare(B, dev);
+  Rng rng(static_cast<uint64_t>(S) * 7 + C);
   testing::arrange(layer, testing::random_stage_mix(S, rng), 5, 0.2);
   const ops::MorphLayerBuffers& L = layer.buffers();
   const Tensor x = testing::random_tensor<float>({B, cfg.width}, 91, dev);
@@ -223,9 +221,9 @@ void morph_perf() {
   Tensor out = Tensor::zeros({B, cfg.width}, DType::f32, dev);
   Tensor dx = Tensor::zeros({B, cfg.width}, DType::f32, dev);
   const ops::MorphForwardOptions opt;
-  op_table::time_op("morph_forward S=1024 C=16 B=512", dev,
-                    [&] { ops::morph_forward(L, x, out, opt); });
-  op_table::time_op("morph_backward S=1024 C=16 B=512", dev,
+  const std::string tag = case_name({S, C, B});
+  op_table::time_op("morph_forward " + tag, dev, [&] { ops::morph_forward(L, x, out, opt); });
+  op_table::time_op("morph_backward " + tag, dev,
                     [&] { ops::morph_backward(L, x, dy, &dx, true); });
 }
 
@@ -253,7 +251,13 @@ KASMINA_OP_TABLE_ENTRY(morph) {
     }
     return out;
   };
-  e.perf = [] { return std::vector<OpCase>{{"S1024_C16_B512", &morph::morph_perf}}; };
+  e.perf = [] {
+    std::vector<OpCase> out;
+    for (const morph::Case& k : std::vector<morph::Case>{{1024, 16, 512}, {4096, 4, 1024}}) {
+      out.push_back({morph::case_name(k), [k] { morph::morph_perf(k.seeds, k.chunk, k.batch); }});
+    }
+    return out;
+  };
   return e;
 }
 

@@ -122,11 +122,7 @@ std::vector<op_table::OpCase> rc_cases(const std::vector<RowsCols>& cases,
 
 // ---- gradients (float64, CPU) ----
 
-using op_table::expect_gradient;
-using op_table::numeric_gradient;
-using op_table::random_f64;
-using op_table::values;
-using op_table::weighted_sum;
+using namespace op_table;  // NOLINT: the gradient helpers
 
 // layernorm_backward against differences of layernorm_forward (loss Σ r ⊙ y).
 void layernorm_gradient(const RowsCols& c) {

@@ -22,7 +22,7 @@ const std::vector<Shape>& pointwise_shapes() {
   return shapes;
 }
 
-using op_table::shape_name;
+using namespace op_table;  // NOLINT: the gradient helpers
 
 // The activation's forward (backward = false) or backward on one shape, every activation.
 void activation_case(const Shape& shape, bool backward) {

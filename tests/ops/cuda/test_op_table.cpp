@@ -8,7 +8,8 @@
 //
 // Choosing what runs:
 //   --mode=correctness,gradients,perf   (or KASMINA_OP_MODE; default correctness,gradients)
-//   --op=NAME[,NAME...]                 (or KASMINA_OP) entries whose name or ops contain NAME
+//   --op=NAME[,NAME...]                 (or KASMINA_OP) entries whose name contains NAME or
+//                                       that cover the op NAME
 //   --gtest_filter=...                  as usual; test names contain the entry's name
 #include <gtest/gtest.h>
 
@@ -84,15 +85,17 @@ struct Selection {
   bool correctness = true, gradients = true, perf = false;
   std::vector<std::string> ops;  // empty: all
 
+  // An entry is chosen when a wanted name is part of its name (--op=linear: every linear entry)
+  // or is exactly one of the ops it covers (--op=activation_backward_aux).
   bool wants(const OpTestEntry& e) const {
     if (ops.empty()) return true;
     for (const std::string& want : ops) {
       if (e.name.find(want) != std::string::npos) return true;
       for (const std::string& op : e.ops) {
-        if (op.find(want) != std::string::npos) return true;
+        if (op == want) return true;
       }
       for (const std::string& op : e.grad_ops) {
-        if (op.find(want) != std::string::npos) return true;
+        if (op == want) return true;
       }
     }
     return false;
