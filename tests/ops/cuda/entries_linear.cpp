@@ -49,7 +49,7 @@ std::string describe(const char* op, const LinearCase& c) {
 }
 
 double gemm_tol(MathMode math) {
-  return math == MathMode::tf32 ? 5e-3 : 1e-4;
+  return math == MathMode::tf32 ? kTolTf32 : kTolF32Reduce;
 }
 
 uint64_t seed_of(const LinearCase& c, uint64_t salt) {
@@ -93,7 +93,7 @@ SavedState saved_state_from(const Tensor& pre, Activation act) {
   ops::linear_forward(on_gpu(pre), on_gpu(w), on_gpu(b), act, y_gpu, s.gpu_aux);
   // GELU's tanh differs between the CPU's libm and the GPU by a few float ulps (measured on
   // the H100: 1.7e-6 relative), so the bound is float rounding, not exactness.
-  EXPECT_TRUE(close("identity linear_forward", y_gpu, y_cpu, 1e-5));
+  EXPECT_TRUE(close("identity linear_forward", y_gpu, y_cpu, kTolF32));
   return s;
 }
 

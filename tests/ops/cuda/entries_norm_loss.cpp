@@ -42,9 +42,9 @@ void layernorm_case(const RowsCols& c) {
   Tensor y_gpu = poisoned({c.rows, c.cols}, DType::f32), mean_gpu = poisoned({c.rows}, DType::f32),
          rstd_gpu = poisoned({c.rows}, DType::f32);
   ops::layernorm_forward(xg, gg, on_gpu(beta), eps, y_gpu, mean_gpu, rstd_gpu);
-  EXPECT_TRUE(close(rc_what("layernorm_forward y", c), y_gpu, y_cpu, 1e-5));
-  EXPECT_TRUE(close(rc_what("layernorm_forward mean", c), mean_gpu, mean_cpu, 1e-5));
-  EXPECT_TRUE(close(rc_what("layernorm_forward rstd", c), rstd_gpu, rstd_cpu, 1e-5));
+  EXPECT_TRUE(close(rc_what("layernorm_forward y", c), y_gpu, y_cpu, kTolF32));
+  EXPECT_TRUE(close(rc_what("layernorm_forward mean", c), mean_gpu, mean_cpu, kTolF32));
+  EXPECT_TRUE(close(rc_what("layernorm_forward rstd", c), rstd_gpu, rstd_cpu, kTolF32));
 
   // Backward from the CPU's saved statistics, so only the backward kernels are compared.
   Tensor dx_gpu = poisoned({c.rows, c.cols}, DType::f32), dg_gpu = poisoned({c.cols}, DType::f32),
@@ -56,10 +56,10 @@ void layernorm_case(const RowsCols& c) {
     // a rounding residual scaled by rstd = 1/sqrt(eps) = 316. Bound it absolutely.
     for (float v : dx_gpu.to_vector<float>()) EXPECT_LE(std::fabs(v), 1e-4f) << rc_what("dx", c);
   } else {
-    EXPECT_TRUE(close(rc_what("layernorm_backward dx", c), dx_gpu, dx_cpu, 1e-4));
+    EXPECT_TRUE(close(rc_what("layernorm_backward dx", c), dx_gpu, dx_cpu, kTolF32Reduce));
   }
-  EXPECT_TRUE(close(rc_what("layernorm_backward dgamma", c), dg_gpu, dg_cpu, 1e-4));
-  EXPECT_TRUE(close(rc_what("layernorm_backward dbeta", c), db_gpu, db_cpu, 1e-4));
+  EXPECT_TRUE(close(rc_what("layernorm_backward dgamma", c), dg_gpu, dg_cpu, kTolF32Reduce));
+  EXPECT_TRUE(close(rc_what("layernorm_backward dbeta", c), db_gpu, db_cpu, kTolF32Reduce));
 }
 
 std::vector<RowsCols> layernorm_cases() {
@@ -91,10 +91,10 @@ void softmax_xent_case(const RowsCols& c) {
     Tensor dl_gpu = poisoned({c.rows, c.cols}, DType::f32);
     ops::softmax_xent(on_gpu(logits), on_gpu(labels), scale, with_grad ? &dl_gpu : nullptr,
                       loss_gpu, &corr_gpu);
-    EXPECT_TRUE(close(what + " loss_sum", loss_gpu, loss_cpu, 1e-5));
+    EXPECT_TRUE(close(what + " loss_sum", loss_gpu, loss_cpu, kTolF32));
     EXPECT_TRUE(same(what + " correct", corr_gpu, corr_cpu));
     if (with_grad) {
-      EXPECT_TRUE(close(what + " dlogits", dl_gpu, dl_cpu, 1e-5));
+      EXPECT_TRUE(close(what + " dlogits", dl_gpu, dl_cpu, kTolF32));
     }
   }
   // Without the optional correct counter.
@@ -102,7 +102,7 @@ void softmax_xent_case(const RowsCols& c) {
   ops::softmax_xent(logits, labels, scale, nullptr, loss_cpu, nullptr);
   Tensor loss_gpu = on_gpu(Tensor::zeros({1}, DType::f64));
   ops::softmax_xent(on_gpu(logits), on_gpu(labels), scale, nullptr, loss_gpu, nullptr);
-  EXPECT_TRUE(close(rc_what("softmax_xent (no correct)", c), loss_gpu, loss_cpu, 1e-5));
+  EXPECT_TRUE(close(rc_what("softmax_xent (no correct)", c), loss_gpu, loss_cpu, kTolF32));
 }
 
 std::vector<RowsCols> softmax_cases() {

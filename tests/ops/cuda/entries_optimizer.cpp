@@ -102,10 +102,10 @@ void optimizer_case(const OptimizerCase& c) {
                                " schedule=" + schedule_name(c.schedule) +
                                " step=" + std::to_string(step) + " tensor " + std::to_string(i) +
                                " (n=" + std::to_string(sizes[i]) + ")";
-      ASSERT_TRUE(close(what + " param", gpu_set.p[i], cpu.p[i], 1e-5));
-      ASSERT_TRUE(close(what + " m", gpu_set.m[i], cpu.m[i], 1e-5));
+      ASSERT_TRUE(close(what + " param", gpu_set.p[i], cpu.p[i], kTolF32));
+      ASSERT_TRUE(close(what + " m", gpu_set.m[i], cpu.m[i], kTolF32));
       if (adam) {
-        ASSERT_TRUE(close(what + " v", gpu_set.v[i], cpu.v[i], 1e-5));
+        ASSERT_TRUE(close(what + " v", gpu_set.v[i], cpu.v[i], kTolF32));
       }
     }
   }

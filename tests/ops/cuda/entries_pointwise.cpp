@@ -35,13 +35,13 @@ void activation_case(const Shape& shape, bool backward) {
       ops::activation_forward(act, x, y_cpu);
       Tensor y_gpu = poisoned(shape, DType::f32);
       ops::activation_forward(act, on_gpu(x), y_gpu);
-      EXPECT_TRUE(close("activation_forward " + what, y_gpu, y_cpu, 1e-5));
+      EXPECT_TRUE(close("activation_forward " + what, y_gpu, y_cpu, kTolF32));
     } else {
       Tensor dx_cpu = Tensor::empty(shape);
       ops::activation_backward(act, dy, x, dx_cpu);
       Tensor dx_gpu = poisoned(shape, DType::f32);
       ops::activation_backward(act, on_gpu(dy), on_gpu(x), dx_gpu);
-      EXPECT_TRUE(close("activation_backward " + what, dx_gpu, dx_cpu, 1e-5));
+      EXPECT_TRUE(close("activation_backward " + what, dx_gpu, dx_cpu, kTolF32));
     }
   }
 }
@@ -107,7 +107,7 @@ void column_sums_case(const Shape& shape) {
   Tensor g = poisoned({shape[1]}, DType::f32);
   ops::column_sums(on_gpu(x), g);
   // Float partial sums on the GPU against a double accumulation: ~sqrt(rows) ulps.
-  EXPECT_TRUE(close("column_sums", g, cpu, 1e-5));
+  EXPECT_TRUE(close("column_sums", g, cpu, kTolF32));
   Tensor again = poisoned({shape[1]}, DType::f32);
   ops::column_sums(on_gpu(x), again);
   EXPECT_TRUE(bitwise_equal("column_sums run to run", again, g));
