@@ -195,7 +195,7 @@ std::vector<LinearCase> linear_cases() {
   std::vector<LinearCase> out;
   const std::vector<std::pair<int64_t, int64_t>> nk = {{1, 1},    {3, 10},   {10, 33},
                                                        {33, 784}, {1023, 3}, {784, 1023}};
-  for (int64_t m : {1, 7, 129, 1000, 4099}) {
+  for (int64_t m : op_table::odd_rows()) {
     for (const auto& [n, k] : nk) {
       for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
         out.push_back({m, n, k, act, MathMode::fp32});

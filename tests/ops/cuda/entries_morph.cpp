@@ -206,7 +206,9 @@ void input_gradient(const Case& k) {
 }
 
 // Forward + backward of a layer of S seeds of C on a batch of B, every stage mixed in.
-void morph_perf(int32_t S, int32_t C, int64_t B) {
+void morph_perf(const Case& k) {
+  const int32_t S = k.seeds, C = k.chunk;
+  const int64_t B = k.batch;
   const Device dev = op_table::perf_device();
   MorphConfig cfg = testing::small_config(static_cast<int64_t>(S) * C, S, S);
   cfg.rank = 3;
@@ -221,7 +223,7 @@ void morph_perf(int32_t S, int32_t C, int64_t B) {
   Tensor out = Tensor::zeros({B, cfg.width}, DType::f32, dev);
   Tensor dx = Tensor::zeros({B, cfg.width}, DType::f32, dev);
   const ops::MorphForwardOptions opt;
-  const std::string tag = case_name({S, C, B});
+  const std::string tag = case_name(k);
   op_table::time_op("morph_forward " + tag, dev, [&] { ops::morph_forward(L, x, out, opt); });
   op_table::time_op("morph_backward " + tag, dev,
                     [&] { ops::morph_backward(L, x, dy, &dx, true); });
@@ -237,26 +239,15 @@ KASMINA_OP_TABLE_ENTRY(morph) {
   e.ops = {"morph_forward", "morph_backward", "morph_optimizer_step", "morph_lifecycle_step"};
   e.grad_ops = {"morph_forward", "morph_backward"};
   e.correctness = [] {
-    std::vector<OpCase> out;
-    for (const morph::Case& k : morph::twin_cases()) {
-      out.push_back({morph::case_name(k), [k] { morph::twins_agree(k); }});
-    }
-    return out;
+    return cases_over(morph::twin_cases(), &morph::case_name, &morph::twins_agree);
   };
   e.gradients = [] {
-    std::vector<OpCase> out;
-    for (const morph::Case& k :
-         std::vector<morph::Case>{{1, 4, 1}, {6, 8, 3}, {5, 3, 2}, {12, 4, 1}}) {
-      out.push_back({morph::case_name(k), [k] { morph::input_gradient(k); }});
-    }
-    return out;
+    return cases_over(std::vector<morph::Case>{{1, 4, 1}, {6, 8, 3}, {5, 3, 2}, {12, 4, 1}},
+                      &morph::case_name, &morph::input_gradient);
   };
   e.perf = [] {
-    std::vector<OpCase> out;
-    for (const morph::Case& k : std::vector<morph::Case>{{1024, 16, 512}, {4096, 4, 1024}}) {
-      out.push_back({morph::case_name(k), [k] { morph::morph_perf(k.seeds, k.chunk, k.batch); }});
-    }
-    return out;
+    return cases_over(std::vector<morph::Case>{{1024, 16, 512}, {4096, 4, 1024}}, &morph::case_name,
+                      &morph::morph_perf);
   };
   return e;
 }

@@ -114,9 +114,7 @@ void column_sums_case(const Shape& shape) {
 }
 
 std::vector<op_table::OpCase> per_shape(void (*fn)(const Shape&)) {
-  std::vector<op_table::OpCase> out;
-  for (const Shape& s : pointwise_shapes()) out.push_back({shape_name(s), [s, fn] { fn(s); }});
-  return out;
+  return op_table::cases_over(pointwise_shapes(), &shape_name, fn);
 }
 
 // ---- gather_batch ----
@@ -174,13 +172,13 @@ std::vector<GatherCase> gather_cases() {
 }
 
 std::vector<op_table::OpCase> gather_case_list() {
-  std::vector<op_table::OpCase> out;
-  for (const GatherCase& c : gather_cases()) {
-    out.push_back({std::string(dtype_name(c.pixels)) + "_W" + std::to_string(c.width) + "_B" +
-                       std::to_string(c.batch),
-                   [c] { gather_case(c); }});
-  }
-  return out;
+  return op_table::cases_over(
+      gather_cases(),
+      [](const GatherCase& c) {
+        return std::string(dtype_name(c.pixels)) + "_W" + std::to_string(c.width) + "_B" +
+               std::to_string(c.batch);
+      },
+      &gather_case);
 }
 
 // ---- gradients (float64, CPU) ----

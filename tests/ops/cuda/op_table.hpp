@@ -54,6 +54,14 @@ struct EntryRegistration {
 
 // ---- case generators (the shapes the old hand-written suites used, and more) ----
 
+// One case per parameter set: named by name(p), running run(p).
+template <class P, class Name, class Run>
+std::vector<OpCase> cases_over(const std::vector<P>& params, Name name, Run run) {
+  std::vector<OpCase> out;
+  for (const P& p : params) out.push_back({name(p), [p, run] { run(p); }});
+  return out;
+}
+
 // Sizes that catch edge handling: 1, small odd, just past a power of two, large.
 inline const std::vector<int64_t>& odd_rows() {
   static const std::vector<int64_t> v = {1, 7, 129, 1000, 4099};
