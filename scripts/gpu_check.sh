@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs the GPU checks from a bundle made by the gpu-bundle tool (BUNDLE/run wrapper, bin/ with
-# the build's executables): device listing, the CUDA-vs-CPU suites, the whole-model step test,
-# a CUDA training run of configs/fmnist_mlp.yaml, and (when asked) benchmarks. Logs go to
+# the build's executables): device listing, the CUDA-vs-CPU suites (the op table driver
+# tests/ops/cuda/test_ops_cuda_vs_cpu in its correctness and gradient modes, the morph, control,
+# nn and core suites), the whole-model step test, a CUDA training run of configs/fmnist_mlp.yaml,
+# and (when asked) benchmarks and the op table's timings (--op-perf [OP[,OP]]). Logs go to
 # OUT_DIR (default ./gpu-logs); a summary table is printed last.
 #   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--repetitions N]
 #                        [--experiment] [--sanitize GTEST_FILTER] [--resume-check]
+#                        [--op-perf OPS]   (OPS: op names, or all)
 set -uo pipefail
 bundle=$1; shift
 out=${1:-gpu-logs}; [ $# -gt 0 ] && shift
-train=1; bench=""; sanitize=""; reps=1; experiment=0; resume=0
+train=1; bench=""; sanitize=""; reps=1; experiment=0; resume=0; op_perf=
 while [ $# -gt 0 ]; do
   case $1 in
     --no-train) train=0 ;;
@@ -17,6 +20,7 @@ while [ $# -gt 0 ]; do
     --repetitions) reps=$2; shift ;;
     --experiment) experiment=1 ;;
     --resume-check) resume=1 ;;
+    --op-perf) op_perf=$2; shift ;;
   esac
   shift
 done
@@ -45,6 +49,10 @@ if [ -n "$bench" ]; then
   step bench "${run[@]}" bin/kasmina bench --device cuda --filter "$bench" --repetitions "$reps" \
     --out "$out/bench.json" --save-baseline "$out/h100.json"
   step bench-model "${run[@]}" bin/kasmina bench --device cuda --model configs/fmnist_mlp.yaml --iterations 200
+fi
+if [ -n "$op_perf" ]; then  # the op table's timings (printed, never asserted)
+  opsel=(); [ "$op_perf" != all ] && opsel=("--op=$op_perf")
+  step op-table-perf "${run[@]}" bin/tests/ops/cuda/test_ops_cuda_vs_cpu --mode=perf "${opsel[@]}"
 fi
 if [ $experiment = 1 ]; then
   step growth-experiment bash scripts/growth_experiment.sh "${run[@]}" bin/kasmina -- "$out/growth" --device cuda

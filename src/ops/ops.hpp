@@ -1,7 +1,9 @@
 // The op layer: every numerical operation kasmina performs, dispatched on the device of its
 // tensors. Each op has a CPU implementation (src/ops/cpu/, the reference "twin", templated over
 // float and double) and, in CUDA builds, a CUDA launcher (src/ops/cuda/ + kernels/). Only this
-// directory and kernels/ know about CUDA.
+// directory and kernels/ know about CUDA. Each op is declared once, by KASMINA_OP
+// (op_registry.hpp): that line declares both twins, routes the public function and registers the
+// op for the op table tests.
 //
 // Conventions
 // - All tensors of one call live on one device. Shapes are checked; a mismatch is an
@@ -20,8 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.hpp"
 #include "core/lr_schedule.hpp"
+#include "core/tensor.hpp"
+#include "ops/op_registry.hpp"
 
 namespace kasmina::ops {
 
@@ -78,14 +81,15 @@ class StepGraph {
 // Elementwise utilities
 // ---------------------------------------------------------------------------------------------
 
-void fill(Tensor& t, double value);  // f32/f64/i32/i64
+// f32/f64/i32/i64
+KASMINA_OP(void, fill, (Tensor & t, double value), (t, value), t.device())
 // Counters: i64[n], 1 <= n <= kMaxCounters; every element += delta, on the device, in one
 // launch (the trainer keeps its step and data cursor side by side and advances both at once).
 inline constexpr int64_t kMaxCounters = 64;
-void counter_add(Tensor& counter, int64_t delta);
+KASMINA_OP(void, counter_add, (Tensor & counter, int64_t delta), (counter, delta), counter.device())
 // out[c] = sum over r of x[r, c]; x f32 [R, C], out f32 [C]. Deterministic (fixed order; the CPU
 // twin accumulates in double). Reads x once and writes C floats: also the benchmarks' L2 flush.
-void column_sums(const Tensor& x, Tensor& out);
+KASMINA_OP(void, column_sums, (const Tensor& x, Tensor& out), (x, out), x.device())
 
 // ---------------------------------------------------------------------------------------------
 // Linear layers (GEMMs; cuBLASLt with fused epilogues on CUDA, OpenBLAS on CPU)
@@ -99,12 +103,18 @@ const char* activation_name(Activation a);
 
 // Saved state of a fused linear layer for its backward pass; contents are backend-defined
 // (pre-activation values on CPU; cuBLASLt's aux format on CUDA). Undefined tensor for `none`.
-Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev,
-                       DType dt = DType::f32);
+KASMINA_OP(Tensor, make_linear_aux,
+           (int64_t rows, int64_t cols, Activation act, Device dev, DType dt),
+           (rows, cols, act, dev, dt), dev)
+inline Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev) {
+  return make_linear_aux(rows, cols, act, dev, DType::f32);
+}
 
 // y = act(x · Wᵀ + b).  x [M,K], w [N,K], b [N], y [M,N]; aux from make_linear_aux(M, N, act).
-void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
-                    Tensor& aux);
+KASMINA_OP(void, linear_forward,
+           (const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
+            Tensor& aux),
+           (x, w, b, act, y, aux), x.device())
 
 // Input gradient of a linear layer: g = dy · W  ([M,N]·[N,K] -> [M,K]).
 // If the layer's input was the output of a fused linear+activation layer (activation in_act,
@@ -112,30 +122,43 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
 //   dx = g ⊙ in_act'(pre)   and, when in_dbias is non-null, in_dbias[k] = Σ_m dx[m,k]
 // (the bias gradient of that earlier layer). With in_act == none, dx = g and in_dbias must be
 // null.
-void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
-                           const Tensor& in_aux, Tensor& dx, Tensor* in_dbias);
+KASMINA_OP(void, linear_backward_input,
+           (const Tensor& dy, const Tensor& w, Activation in_act, const Tensor& in_aux, Tensor& dx,
+            Tensor* in_dbias),
+           (dy, w, in_act, in_aux, dx, in_dbias), dy.device())
 
 // Weight gradient dW = dyᵀ · x ([N,M]·[M,K] -> [N,K]); db[n] = Σ_m dy[m,n] when db is non-null.
-void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db);
+KASMINA_OP(void, linear_backward_weight,
+           (const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db), (dy, x, dw, db),
+           dy.device())
 
 // Backward through the activation of a fused linear layer when the next layer is not a linear
 // one: dpre = dy ⊙ act'(pre), with pre recovered from aux.
-void activation_backward_aux(Activation act, const Tensor& dy, const Tensor& aux, Tensor& dpre);
+KASMINA_OP(void, activation_backward_aux,
+           (Activation act, const Tensor& dy, const Tensor& aux, Tensor& dpre),
+           (act, dy, aux, dpre), dy.device())
 
 // Standalone activation (after layernorm, dropout, ...): y = act(x); dx = dy ⊙ act'(x).
-void activation_forward(Activation act, const Tensor& x, Tensor& y);
-void activation_backward(Activation act, const Tensor& dy, const Tensor& x, Tensor& dx);
+KASMINA_OP(void, activation_forward, (Activation act, const Tensor& x, Tensor& y), (act, x, y),
+           x.device())
+KASMINA_OP(void, activation_backward,
+           (Activation act, const Tensor& dy, const Tensor& x, Tensor& dx), (act, dy, x, dx),
+           dy.device())
 
 // ---------------------------------------------------------------------------------------------
 // LayerNorm over the last dimension: y = (x - mean) * rstd * gamma + beta
 // ---------------------------------------------------------------------------------------------
 
 // x, y [M,N]; gamma, beta [N]; mean, rstd [M] (saved for backward).
-void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                       Tensor& y, Tensor& mean, Tensor& rstd);
+KASMINA_OP(void, layernorm_forward,
+           (const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
+            Tensor& mean, Tensor& rstd),
+           (x, gamma, beta, eps, y, mean, rstd), x.device())
 // dx [M,N]; dgamma, dbeta [N] (overwritten; reduction over rows is deterministic).
-void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                        const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+KASMINA_OP(void, layernorm_backward,
+           (const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+            const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta),
+           (dy, x, gamma, mean, rstd, dx, dgamma, dbeta), dy.device())
 
 // ---------------------------------------------------------------------------------------------
 // Dropout (inverted): y = x * keep / (1 - p), keep = u >= p with u = philox_uniform_at(seed,
@@ -143,9 +166,12 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
 // device. mask is u8 [same shape] (1 = kept).
 // ---------------------------------------------------------------------------------------------
 
-void dropout_forward(const Tensor& x, float p, uint64_t seed, uint32_t stream, const Tensor& step,
-                     Tensor& y, Tensor& mask);
-void dropout_backward(const Tensor& dy, const Tensor& mask, float p, Tensor& dx);
+KASMINA_OP(void, dropout_forward,
+           (const Tensor& x, float p, uint64_t seed, uint32_t stream, const Tensor& step, Tensor& y,
+            Tensor& mask),
+           (x, p, seed, stream, step, y, mask), x.device())
+KASMINA_OP(void, dropout_backward, (const Tensor& dy, const Tensor& mask, float p, Tensor& dx),
+           (dy, mask, p, dx), dy.device())
 
 // ---------------------------------------------------------------------------------------------
 // Softmax cross-entropy, fused loss + gradient + accuracy
@@ -155,8 +181,10 @@ void dropout_backward(const Tensor& dy, const Tensor& mask, float p, Tensor& dx)
 // loss_sum (f64[1]) accumulates: += Σ_b -log softmax(logits_b)[label_b].
 // correct (i64[1], optional) accumulates: += #{b : argmax logits_b == label_b} (first max wins).
 // dlogits (optional, [B,C]) = (softmax - onehot) * grad_scale (overwritten).
-void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor* dlogits,
-                  Tensor& loss_sum, Tensor* correct);
+KASMINA_OP(void, softmax_xent,
+           (const Tensor& logits, const Tensor& labels, float grad_scale, Tensor* dlogits,
+            Tensor& loss_sum, Tensor* correct),
+           (logits, labels, grad_scale, dlogits, loss_sum, correct), logits.device())
 
 // ---------------------------------------------------------------------------------------------
 // Data: batch gather from a device-resident dataset
@@ -165,8 +193,10 @@ void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, 
 // images [N,D] (u8 or f32), labels i32 [N], perm i32 [P], cursor i64[1] (a batch index read on
 // the device). For b < B: r = perm[cursor*B + b];  x[b,:] = images[r,:] * scale + shift (f32),
 // y[b] = labels[r]. Rows past the end of perm are an error the caller prevents.
-void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& perm,
-                  const Tensor& cursor, float scale, float shift, Tensor& x, Tensor& y);
+KASMINA_OP(void, gather_batch,
+           (const Tensor& images, const Tensor& labels, const Tensor& perm, const Tensor& cursor,
+            float scale, float shift, Tensor& x, Tensor& y),
+           (images, labels, perm, cursor, scale, shift, x, y), images.device())
 
 // ---------------------------------------------------------------------------------------------
 // Optimizers: one fused multi-tensor launch over all parameters
@@ -211,8 +241,11 @@ struct SgdHyper {
 // SGD (PyTorch semantics): g += wd p;  m = mom m + g (m = g at t = 1);  d = nesterov ? g + mom m :
 // m;
 //   p -= lr d
-void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
-                const Tensor& step);
-void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step);
+KASMINA_OP(void, adamw_step,
+           (MultiTensorPlan & plan, const AdamWHyper& h, const LrSchedule& s, const Tensor& step),
+           (plan, h, s, step), plan.device())
+KASMINA_OP(void, sgd_step,
+           (MultiTensorPlan & plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step),
+           (plan, h, s, step), plan.device())
 
 }  // namespace kasmina::ops

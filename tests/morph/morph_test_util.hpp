@@ -9,8 +9,8 @@
 #include "core/tensor.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
-#include "nn/kasmina_layer.hpp"
 #include "morph/seed_state.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::morph::testing {
 
@@ -97,6 +97,24 @@ inline void arrange(KasminaLayer& layer, const std::vector<SeedSetup>& setups, u
 template <class T>
 std::vector<T> pool_values(const KasminaLayer& layer) {
   return layer.buffers().pool.to_vector<T>();
+}
+
+// Every seed in a random stage with a random blueprint (alpha in [0.1, 1) when blended) and a
+// random time in its stage.
+inline std::vector<SeedSetup> random_stage_mix(int32_t seeds, Rng& rng) {
+  std::vector<SeedSetup> mix;
+  for (int32_t s = 0; s < seeds; ++s) {
+    SeedSetup u;
+    u.seed = s;
+    u.stage = static_cast<Stage>(rng.below(kStageCount));
+    u.blueprint = static_cast<BlueprintKind>(rng.below(kBlueprintKindCount));
+    u.alpha = stage_is_blended(static_cast<int32_t>(u.stage))
+                  ? static_cast<float>(rng.uniform(0.1, 1.0))
+                  : 0.0f;
+    u.steps_in_stage = static_cast<int32_t>(rng.below(100));
+    mix.push_back(u);
+  }
+  return mix;
 }
 
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {

@@ -10,8 +10,8 @@
 //          0 otherwise.
 //   flagged step: loss_sum is set back to mark (the step's loss is left out of the epoch's
 //                 accumulator, so one NaN does not poison the rest of the epoch), `flagged`
-//                 += 1, last_flagged_mean = mean, last_flagged_kind = flag, and dlogits (when given) is zeroed, so the
-//                 backward of this step produces zero (finite) gradients.
+//                 += 1, last_flagged_mean = mean, last_flagged_kind = flag, and dlogits (when
+//                 given) is zeroed, so the backward of this step produces zero (finite) gradients.
 //   accepted step: running = running + (mean - running) / (accepted + 1) while
 //                 accepted < warmup_steps (the plain average of the first steps), else
 //                 running = ema_decay * running + (1 - ema_decay) * mean; accepted += 1;
@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "core/tensor.hpp"
+#include "ops/op_registry.hpp"
 
 namespace kasmina::ops {
 
@@ -55,9 +56,14 @@ LossGuardState make_loss_guard_state(Device dev);
 // UserError for parameters out of range.
 void loss_guard(Tensor& loss_sum, int64_t batch, const LossGuardParams& p, LossGuardState& st,
                 Tensor* dlogits);
+KASMINA_OP_TWINS(void, loss_guard,
+                 (Tensor & loss_sum, int64_t batch, const LossGuardParams& p, LossGuardState& st,
+                  Tensor* dlogits))
 
 // Debug hook: when step (i64[1], the device step counter) == nan_step, loss_sum (f64[1]) +=
 // NaN and every element of dlogits (f32, or null) becomes NaN. nan_step < 0 never fires.
 void inject_nan_at_step(const Tensor& step, int64_t nan_step, Tensor& loss_sum, Tensor* dlogits);
+KASMINA_OP_TWINS(void, inject_nan_at_step,
+                 (const Tensor& step, int64_t nan_step, Tensor& loss_sum, Tensor* dlogits))
 
 }  // namespace kasmina::ops

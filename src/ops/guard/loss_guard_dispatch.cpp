@@ -3,7 +3,6 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "kasmina_build_config.hpp"
 #include "ops/guard/guard_backend.hpp"
 #include "ops/ops.hpp"
 #include "ops/route.hpp"
@@ -65,12 +64,7 @@ void loss_guard(Tensor& loss_sum, int64_t batch, const LossGuardParams& p, LossG
                     " (allowed: 0 <= ema_decay < 1)");
   KASMINA_CHECK(batch > 0, "loss_guard: batch must be positive");
   check_loss_guard_args("loss_guard", loss_sum, st, dlogits);
-  if (loss_sum.device().is_cpu()) return cpu::loss_guard(loss_sum, batch, p, st, dlogits);
-#if KASMINA_HAS_CUDA
-  return cuda::loss_guard(loss_sum, batch, p, st, dlogits);
-#else
-  throw_no_cuda("loss_guard");
-#endif
+  KASMINA_ROUTE(loss_sum.device(), loss_guard, loss_sum, batch, p, st, dlogits);
 }
 
 void inject_nan_at_step(const Tensor& step, int64_t nan_step, Tensor& loss_sum, Tensor* dlogits) {
@@ -80,12 +74,7 @@ void inject_nan_at_step(const Tensor& step, int64_t nan_step, Tensor& loss_sum, 
   if (dlogits != nullptr)
     check_same_device("inject_nan_at_step", "dlogits", *dlogits, dev, DType::f32);
   if (nan_step < 0) return;
-  if (dev.is_cpu()) return cpu::inject_nan_at_step(step, nan_step, loss_sum, dlogits);
-#if KASMINA_HAS_CUDA
-  return cuda::inject_nan_at_step(step, nan_step, loss_sum, dlogits);
-#else
-  throw_no_cuda("inject_nan_at_step");
-#endif
+  KASMINA_ROUTE(dev, inject_nan_at_step, step, nan_step, loss_sum, dlogits);
 }
 
 }  // namespace kasmina::ops

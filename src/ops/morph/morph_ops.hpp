@@ -1,7 +1,8 @@
 // The fused ops of a morphogenetic layer (KasminaLayer). Each processes ALL seeds of a layer in
 // one pass (one launch per op on CUDA; no per-seed host loops) and reads the seed state from
 // the device. CPU twins (float and double) and CUDA launchers (float) share the per-seed math
-// of src/morph/{blueprint,grafting,lifecycle}.hpp.
+// of src/morph/{blueprint,grafting,lifecycle}.hpp. Each op is declared once by KASMINA_OP
+// (ops/op_registry.hpp): its twins, its routing by the layer's device and its registration.
 //
 // Activations are x [B, S*C] row-major; seed s watches columns [s*C, (s+1)*C).
 #pragma once
@@ -10,6 +11,7 @@
 #include "core/tensor.hpp"
 #include "morph/lifecycle.hpp"
 #include "morph/morph_config.hpp"
+#include "ops/op_registry.hpp"
 
 namespace kasmina::ops {
 
@@ -57,8 +59,10 @@ struct MorphForwardOptions {
 // out = x for seeds that are not blended; out = x + alpha * delta(x) for blended seeds (stage
 // GRAFTING..FOSSILIZED with alpha > 0). x, out [B, S*C] (f32, or f64 on CPU); out may not alias
 // x. Statistics as in MorphForwardOptions; telemetry accumulates, step_stats is overwritten.
-void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
-                   const MorphForwardOptions& opt);
+KASMINA_OP(void, morph_forward,
+           (const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+            const MorphForwardOptions& opt),
+           (L, x, out, opt), L.device())
 
 // Backward of the last forward (collect_stats and no eval mask):
 //   dx = dy for identity seeds; dx = dy + alpha * J_delta(x)^T dy for blended seeds.
@@ -67,12 +71,15 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
 //   TRAINING: dL_iso/dp with L_iso = mean over the B*C chunk values of delta(x)^2 (the isolated
 //   reconstruction objective |f(x) - x|^2; it never reaches dx);
 // and grad_norm[s] = ||dL/dp||_2 (0 for other seeds). dx may be null.
-void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
-                    bool param_grads);
+KASMINA_OP(void, morph_backward,
+           (const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+            bool param_grads),
+           (L, x, dy, dx, param_grads), L.device())
 
 // AdamW over the pool (PyTorch semantics, per-seed step counters for bias correction) for seeds
 // in TRAINING, GRAFTING or FINE_TUNING whose last gradient norm is finite.
-void morph_optimizer_step(const MorphLayerBuffers& L, const morph::BlueprintOptimizer& h);
+KASMINA_OP(void, morph_optimizer_step,
+           (const MorphLayerBuffers& L, const morph::BlueprintOptimizer& h), (L, h), L.device())
 
 struct MorphLifecycleArgs {
   morph::LifecycleParams lifecycle;
@@ -89,7 +96,8 @@ struct MorphLifecycleArgs {
 // The step boundary: pass A (time and gates, every seed), pass B (GERMINATED -> TRAINING in seed
 // order while training slots are free), then the queued host commands in order; the command
 // count is reset to 0. Events go to the ring in that order. step: i64[1] (read on the device).
-void morph_lifecycle_step(const MorphLayerBuffers& L, const MorphLifecycleArgs& a,
-                          const Tensor& step);
+KASMINA_OP(void, morph_lifecycle_step,
+           (const MorphLayerBuffers& L, const MorphLifecycleArgs& a, const Tensor& step),
+           (L, a, step), L.device())
 
 }  // namespace kasmina::ops

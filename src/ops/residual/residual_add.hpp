@@ -2,11 +2,15 @@
 // input plus its body's output; its input gradient is the output gradient plus the body's input
 // gradient). a, b, out: same shape, float32 or float64 (CUDA: float32), one device; out may be
 // a or b. Each element is one correctly rounded addition, so CPU and CUDA agree exactly.
+// Registered with KASMINA_OP_TWINS (op_registry.hpp): the public function checks its arguments
+// before routing (residual_add_dispatch.cpp).
 #pragma once
 #include "core/tensor.hpp"
+#include "ops/op_registry.hpp"
 
 namespace kasmina::ops {
 
+KASMINA_OP_TWINS(void, residual_add, (const Tensor& a, const Tensor& b, Tensor& out))
 void residual_add(const Tensor& a, const Tensor& b, Tensor& out);
 
 }  // namespace kasmina::ops

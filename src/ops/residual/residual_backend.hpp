@@ -1,16 +1,9 @@
-// Per-device implementations of residual_add (CPU twin in namespace cpu, CUDA launcher in
-// namespace cuda, kernels/residual/) with the signature of residual_add.hpp.
+// What the twins of residual_add share (the twins themselves are declared by its KASMINA_OP_TWINS
+// line: the CPU twin in namespace cpu, the CUDA launcher in namespace cuda, kernels/residual/).
 #pragma once
 #include "ops/residual/residual_add.hpp"
 
 namespace kasmina::ops {
-namespace cpu {
-void residual_add(const Tensor& a, const Tensor& b, Tensor& out);
-}  // namespace cpu
-namespace cuda {
-void residual_add(const Tensor& a, const Tensor& b, Tensor& out);
-}  // namespace cuda
-
 // Argument checks shared by both twins (InternalError for a malformed call).
 void check_residual_add_args(const Tensor& a, const Tensor& b, const Tensor& out);
 

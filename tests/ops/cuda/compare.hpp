@@ -17,6 +17,12 @@
 
 namespace kasmina::cuda_test {
 
+// Relative tolerances of a CUDA result against its CPU twin, by the precision of the
+// computation (integers, masks and gathered rows are compared exactly with same()):
+inline constexpr double kTolF32 = 1e-5;        // float32, elementwise or short reductions
+inline constexpr double kTolF32Reduce = 1e-4;  // float32 GEMMs and long reductions (order differs)
+inline constexpr double kTolTf32 = 5e-3;       // TF32 tensor-core GEMMs (10-bit mantissa inputs)
+
 inline Device gpu() {
   return Device::cuda(0);
 }

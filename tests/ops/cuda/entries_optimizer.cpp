@@ -1,9 +1,12 @@
-// Fused multi-tensor AdamW and SGD against the CPU twins: several tensors of odd sizes, every
-// learning-rate schedule, a few consecutive steps with the device step counter advanced.
+// Op table entries of the fused multi-tensor AdamW and SGD: CUDA against the CPU twins on
+// several tensors of odd sizes, every learning-rate schedule, a few consecutive steps with the
+// device step counter advanced.
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "tests/ops/cuda/compare.hpp"
+#include "tests/ops/cuda/op_table.hpp"
 
 namespace kasmina::cuda_test {
 namespace {
@@ -56,13 +59,7 @@ ParamSet make_set(const std::vector<int64_t>& sizes, Device dev, uint64_t seed) 
   return s;
 }
 
-class OptimizerVsCpu : public ::testing::TestWithParam<OptimizerCase> {
- protected:
-  void SetUp() override { KASMINA_REQUIRE_CUDA(); }
-};
-
-TEST_P(OptimizerVsCpu, Steps) {
-  const OptimizerCase c = GetParam();
+void optimizer_case(const OptimizerCase& c) {
   const std::vector<int64_t> sizes = {1, 3, 1023, 4000, 16385, 70001};
   ParamSet cpu = make_set(sizes, Device::cpu(), 7);
   ParamSet gpu_set = make_set(sizes, gpu(), 7);
@@ -105,32 +102,71 @@ TEST_P(OptimizerVsCpu, Steps) {
                                " schedule=" + schedule_name(c.schedule) +
                                " step=" + std::to_string(step) + " tensor " + std::to_string(i) +
                                " (n=" + std::to_string(sizes[i]) + ")";
-      ASSERT_TRUE(close(what + " param", gpu_set.p[i], cpu.p[i], 1e-5));
-      ASSERT_TRUE(close(what + " m", gpu_set.m[i], cpu.m[i], 1e-5));
+      ASSERT_TRUE(close(what + " param", gpu_set.p[i], cpu.p[i], kTolF32));
+      ASSERT_TRUE(close(what + " m", gpu_set.m[i], cpu.m[i], kTolF32));
       if (adam) {
-        ASSERT_TRUE(close(what + " v", gpu_set.v[i], cpu.v[i], 1e-5));
+        ASSERT_TRUE(close(what + " v", gpu_set.v[i], cpu.v[i], kTolF32));
       }
     }
   }
   EXPECT_TRUE(same("step counter", step_gpu, step_cpu));
 }
 
-std::vector<OptimizerCase> optimizer_cases() {
-  std::vector<OptimizerCase> out;
-  for (Optimizer o : {Optimizer::adamw, Optimizer::sgd, Optimizer::sgd_nesterov}) {
+std::vector<op_table::OpCase> optimizer_case_list(std::vector<Optimizer> opts) {
+  std::vector<op_table::OpCase> out;
+  for (Optimizer o : opts) {
     for (LrScheduleType t :
          {LrScheduleType::constant, LrScheduleType::cosine, LrScheduleType::linear}) {
-      out.push_back({o, t});
+      const OptimizerCase c{o, t};
+      out.push_back(
+          {std::string(optimizer_name(o)) + "_" + schedule_name(t), [c] { optimizer_case(c); }});
     }
   }
   return out;
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, OptimizerVsCpu, ::testing::ValuesIn(optimizer_cases()),
-                         [](const ::testing::TestParamInfo<OptimizerCase>& i) {
-                           return std::string(optimizer_name(i.param.opt)) + "_" +
-                                  schedule_name(i.param.schedule);
-                         });
+// One step over the parameters of a 784-256-256-10 MLP.
+std::vector<op_table::OpCase> optimizer_perf(bool adam) {
+  return {{"mlp_784_256_256_10", [adam] {
+             const Device dev = op_table::perf_device();
+             const std::vector<int64_t> sizes = {256 * 784, 256, 256 * 256, 256, 10 * 256, 10};
+             ParamSet set = make_set(sizes, dev, 3);
+             ops::MultiTensorPlan plan(set.p, set.g, set.m, adam ? set.v : std::vector<Tensor>{});
+             LrSchedule sched;
+             sched.base_lr = 1e-3f;
+             const Tensor step = Tensor::zeros({1}, DType::i64, dev);
+             op_table::time_op(adam ? "adamw_step mlp" : "sgd_step mlp", dev, [&] {
+               if (adam) {
+                 ops::adamw_step(plan, ops::AdamWHyper{}, sched, step);
+               } else {
+                 ops::sgd_step(plan, ops::SgdHyper{}, sched, step);
+               }
+             });
+           }}};
+}
 
 }  // namespace
 }  // namespace kasmina::cuda_test
+
+namespace kasmina::op_table {
+
+KASMINA_OP_TABLE_ENTRY(adamw_step) {
+  OpTestEntry e;
+  e.ops = {"adamw_step"};
+  e.correctness = [] { return cuda_test::optimizer_case_list({cuda_test::Optimizer::adamw}); };
+  e.perf = [] { return cuda_test::optimizer_perf(true); };
+  return e;
+}
+
+KASMINA_OP_TABLE_ENTRY(sgd_step) {
+  OpTestEntry e;
+  e.ops = {"sgd_step"};
+  e.correctness = [] {
+    return cuda_test::optimizer_case_list(
+        {cuda_test::Optimizer::sgd, cuda_test::Optimizer::sgd_nesterov});
+  };
+  e.perf = [] { return cuda_test::optimizer_perf(false); };
+  return e;
+}
+
+}  // namespace kasmina::op_table

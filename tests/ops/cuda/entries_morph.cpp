@@ -1,0 +1,255 @@
+// Op table entry of the fused morph ops (morph_forward, morph_backward, morph_optimizer_step,
+// morph_lifecycle_step), driven through a KasminaLayer: the CPU twin against CUDA on random mixes
+// of every stage over a range of seed counts, chunk widths and batches; the input gradient
+// against finite differences in float64 over the same kind of mixes (the blueprint parameter
+// gradients are checked by tests/morph/test_gradients.cpp, next to the blueprint math).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ops/morph/morph_ops.hpp"
+#include "ops/ops.hpp"
+#include "tests/morph/morph_test_util.hpp"
+#include "tests/ops/cuda/op_table.hpp"
+
+namespace kasmina::morph {
+namespace {
+
+struct Case {
+  int32_t seeds, chunk;
+  int64_t batch;
+};
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
+                  const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const bool ok = std::fabs(double(a[i]) - b[i]) <= abs + rel * std::fabs(double(a[i])) &&
+                    !std::isnan(a[i]) && !std::isnan(b[i]);
+    if (!ok && reported++ < 5)
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a[i] << " cuda " << b[i];
+  }
+}
+
+// Forward, telemetry, backward, blueprint gradients, optimizer and lifecycle step on a random
+// mix of every stage: the CPU twin against CUDA.
+void twins_agree(const Case& k) {
+  MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
+  cfg.hidden = 4;
+  cfg.rank = 3;
+  cfg.lifecycle.max_training_seeds = 1 << 20;
+  cfg.lifecycle.training_loss_threshold = 0.05f;
+  cfg.grafting = GraftingKind::fixed_ramp;
+  Rng rng(static_cast<uint64_t>(k.seeds) * 131 + k.chunk * 7 + k.batch);
+  const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
+  cfg.pool_slots = k.seeds + 4;
+  KasminaLayer cpu(cfg), gpu(cfg);
+  cpu.prepare(k.batch, Device::cpu());
+  gpu.prepare(k.batch, Device::cuda(0));
+  testing::arrange(cpu, mix, 5, 0.2);
+  testing::arrange(gpu, mix, 5, 0.2);
+  testing::StepClock ccpu(Device::cpu()), cgpu(Device::cuda(0));
+  const int64_t H = cfg.width;
+  const Tensor x = testing::random_tensor<float>({k.batch, H}, 71);
+  const Tensor dy = testing::random_tensor<float>({k.batch, H}, 72);
+  const std::string tag = "S=" + std::to_string(k.seeds) + " C=" + std::to_string(k.chunk) +
+                          " B=" + std::to_string(k.batch);
+
+  const Tensor ycpu = cpu.forward(x, Mode::train, ccpu.ctx);
+  const Tensor ygpu = gpu.forward(x.to(Device::cuda(0)), Mode::train, cgpu.ctx);
+  expect_close(ycpu.to_vector<float>(), ygpu.to_vector<float>(), 1e-5, 1e-5, tag + " out");
+  expect_close(cpu.buffers().step_stats.to_vector<float>(),
+               gpu.buffers().step_stats.to_vector<float>(), 1e-4, 1e-6, tag + " step_stats");
+
+  Tensor dxcpu = Tensor::zeros({k.batch, H});
+  Tensor dxgpu = Tensor::zeros({k.batch, H}, DType::f32, Device::cuda(0));
+  cpu.backward(dy, &dxcpu, ccpu.ctx);
+  gpu.backward(dy.to(Device::cuda(0)), &dxgpu, cgpu.ctx);
+  expect_close(dxcpu.to_vector<float>(), dxgpu.to_vector<float>(), 1e-5, 1e-5, tag + " dx");
+  expect_close(cpu.buffers().grad_norm.to_vector<float>(),
+               gpu.buffers().grad_norm.to_vector<float>(), 1e-3, 1e-5, tag + " grad_norm");
+  // Gradients are sums over the batch in different orders: absolute slack grows with sqrt(B).
+  const double grad_abs = 2e-5 * std::sqrt(std::max<double>(1.0, k.batch / 64.0));
+  expect_close(cpu.buffers().pool.to_vector<float>(), gpu.buffers().pool.to_vector<float>(), 1e-3,
+               grad_abs, tag + " pool after backward (gradients)");
+  // AdamW turns tiny gradient differences into +-lr steps near zero gradients, so the
+  // optimizer and lifecycle comparison starts both devices from the CPU's pool.
+  Tensor gpu_pool = gpu.buffers().pool;
+  gpu_pool.copy_from(cpu.buffers().pool);
+
+  // Host commands on a few seeds, then the boundary (optimizer + lifecycle).
+  for (int32_t s = 0; s < k.seeds; s += 3) {
+    KasminaLayer* layers[] = {&cpu, &gpu};
+    for (KasminaLayer* l : layers) {
+      if (s % 2 == 0)
+        l->germinate(s, BlueprintKind::residual_mlp);
+      else
+        l->cull(s);
+      if (s % 5 == 0) l->set_eval_score(s, 0.5f);
+    }
+  }
+  ccpu.set(9);
+  cgpu.set(9);
+  cpu.end_step(ccpu.ctx);
+  gpu.end_step(cgpu.ctx);
+  expect_close(cpu.buffers().pool.to_vector<float>(), gpu.buffers().pool.to_vector<float>(), 1e-3,
+               1e-5, tag + " pool after optimizer and lifecycle");
+  HostSeedState hc = cpu.seed_state().download(), hg = gpu.seed_state().download();
+  for (int32_t f = 0; f < kSeedFieldCount; ++f) {
+    const auto field = static_cast<SeedField>(f);
+    std::vector<float> a, b;
+    for (int32_t s = 0; s < k.seeds; ++s) {
+      const int32_t wa = hc.words[f * k.seeds + s], wb = hg.words[f * k.seeds + s];
+      if (seed_field_is_float(field)) {
+        float fa, fb;
+        std::memcpy(&fa, &wa, 4);
+        std::memcpy(&fb, &wb, 4);
+        a.push_back(fa);
+        b.push_back(fb);
+      } else {
+        EXPECT_EQ(wa, wb) << tag << " " << seed_field_name(field) << "[" << s << "]";
+      }
+    }
+    if (!a.empty()) expect_close(a, b, 1e-3, 1e-5, tag + " " + seed_field_name(field));
+  }
+  EXPECT_EQ(cpu.buffers().slot_owner.to_vector<int32_t>(),
+            gpu.buffers().slot_owner.to_vector<int32_t>());
+  const std::vector<MorphEvent> ec = cpu.drain_events(), eg = gpu.drain_events();
+  ASSERT_EQ(ec.size(), eg.size()) << tag;
+  for (size_t i = 0; i < ec.size(); ++i) {
+    EXPECT_EQ(ec[i].seed, eg[i].seed) << tag << " event " << i;
+    EXPECT_EQ(ec[i].from, eg[i].from) << tag << " event " << i;
+    EXPECT_EQ(ec[i].to, eg[i].to) << tag << " event " << i;
+    EXPECT_EQ(ec[i].reason, eg[i].reason) << tag << " event " << i;
+    EXPECT_EQ(ec[i].step, 9);
+    EXPECT_EQ(eg[i].step, 9);
+  }
+  const std::vector<SeedTelemetry> tc = cpu.read_telemetry(), tg = gpu.read_telemetry();
+  ASSERT_EQ(tc.size(), tg.size());
+  for (size_t s = 0; s < tc.size(); ++s) {
+    EXPECT_EQ(tc[s].samples, tg[s].samples) << tag;
+    EXPECT_NEAR(tc[s].mean, tg[s].mean, 1e-4) << tag << " seed " << s;
+    EXPECT_NEAR(tc[s].variance, tg[s].variance, 1e-4 * (1 + tc[s].variance))
+        << tag << " seed " << s;
+    EXPECT_EQ(tc[s].dead_fraction, tg[s].dead_fraction) << tag << " seed " << s;
+    EXPECT_EQ(tc[s].max_abs, tg[s].max_abs) << tag << " seed " << s;
+  }
+  // A masked evaluation forward agrees too.
+  std::vector<int32_t> masked;
+  for (int32_t s = 0; s < k.seeds; s += 2) masked.push_back(s);
+  cpu.set_eval_alpha_zero(masked);
+  gpu.set_eval_alpha_zero(masked);
+  expect_close(cpu.forward(x, Mode::eval, ccpu.ctx).to_vector<float>(),
+               gpu.forward(x.to(Device::cuda(0)), Mode::eval, cgpu.ctx).to_vector<float>(), 1e-5,
+               1e-5, tag + " masked eval out");
+}
+
+const std::vector<Case>& twin_cases() {
+  static const std::vector<Case> v = {
+      {1, 4, 1},     {7, 12, 33},     {64, 16, 512}, {1000, 16, 256}, {1024, 16, 512},
+      {4096, 4, 64}, {128, 32, 4096}, {33, 64, 100}, {256, 8, 1000},  {3, 12, 4096}};
+  return v;
+}
+
+std::string case_name(const Case& k) {
+  return "S" + std::to_string(k.seeds) + "_C" + std::to_string(k.chunk) + "_B" +
+         std::to_string(k.batch);
+}
+
+// dx of morph_backward against central differences of the eval forward (loss Σ w ⊙ out), in
+// float64 on the CPU, on a random mix of every stage.
+void input_gradient(const Case& k) {
+  MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
+  cfg.hidden = 3;
+  cfg.rank = 2;
+  cfg.pool_slots = k.seeds + 4;
+  Rng rng(static_cast<uint64_t>(k.seeds) * 31 + k.chunk * 5 + k.batch);
+  const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
+  KasminaLayer layer(cfg, DType::f64);
+  layer.prepare(k.batch, Device::cpu());
+  testing::arrange(layer, mix, 9, 0.3);
+  testing::StepClock clock(Device::cpu());
+  const int64_t H = cfg.width;
+  const Tensor x = testing::random_tensor<double>({k.batch, H}, 41);
+  const Tensor w = testing::random_tensor<double>({k.batch, H}, 42);
+  const std::vector<double> wv = w.to_vector<double>();
+  const auto loss = [&](const std::vector<double>& xv) {
+    const Tensor y = layer.forward(Tensor::from_vector(xv, {k.batch, H}), Mode::eval, clock.ctx);
+    const std::vector<double> yv = y.to_vector<double>();
+    double l = 0;
+    for (size_t i = 0; i < yv.size(); ++i) l += yv[i] * wv[i];
+    return l;
+  };
+  layer.forward(x, Mode::train, clock.ctx);
+  Tensor dx = Tensor::zeros({k.batch, H}, DType::f64);
+  layer.backward(w, &dx, clock.ctx);
+  const std::vector<double> g = dx.to_vector<double>();
+  std::vector<double> xv = x.to_vector<double>();
+  const double h = 1e-6;
+  int reported = 0;
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const double keep = xv[i];
+    xv[i] = keep + h;
+    const double lp = loss(xv);
+    xv[i] = keep - h;
+    const double lm = loss(xv);
+    xv[i] = keep;
+    const double num = (lp - lm) / (2 * h);
+    if (!(std::fabs(g[i] - num) <= 1e-7 * (1 + std::fabs(g[i]))) && reported++ < 5)
+      ADD_FAILURE() << case_name(k) << " dx[" << i << "]: analytic " << g[i] << ", numeric " << num;
+  }
+}
+
+// Forward + backward of a layer of S seeds of C on a batch of B, every stage mixed in.
+void morph_perf(const Case& k) {
+  const int32_t S = k.seeds, C = k.chunk;
+  const int64_t B = k.batch;
+  const Device dev = op_table::perf_device();
+  MorphConfig cfg = testing::small_config(static_cast<int64_t>(S) * C, S, S);
+  cfg.rank = 3;
+  cfg.hidden = 4;
+  KasminaLayer layer(cfg);
+  layer.prepare(B, dev);
+  Rng rng(static_cast<uint64_t>(S) * 7 + C);
+  testing::arrange(layer, testing::random_stage_mix(S, rng), 5, 0.2);
+  const ops::MorphLayerBuffers& L = layer.buffers();
+  const Tensor x = testing::random_tensor<float>({B, cfg.width}, 91, dev);
+  const Tensor dy = testing::random_tensor<float>({B, cfg.width}, 92, dev);
+  Tensor out = Tensor::zeros({B, cfg.width}, DType::f32, dev);
+  Tensor dx = Tensor::zeros({B, cfg.width}, DType::f32, dev);
+  const ops::MorphForwardOptions opt;
+  const std::string tag = case_name(k);
+  op_table::time_op("morph_forward " + tag, dev, [&] { ops::morph_forward(L, x, out, opt); });
+  op_table::time_op("morph_backward " + tag, dev,
+                    [&] { ops::morph_backward(L, x, dy, &dx, true); });
+}
+
+}  // namespace
+}  // namespace kasmina::morph
+
+namespace kasmina::op_table {
+
+KASMINA_OP_TABLE_ENTRY(morph) {
+  OpTestEntry e;
+  e.ops = {"morph_forward", "morph_backward", "morph_optimizer_step", "morph_lifecycle_step"};
+  e.grad_ops = {"morph_forward", "morph_backward"};
+  e.correctness = [] {
+    return cases_over(morph::twin_cases(), &morph::case_name, &morph::twins_agree);
+  };
+  e.gradients = [] {
+    return cases_over(std::vector<morph::Case>{{1, 4, 1}, {6, 8, 3}, {5, 3, 2}, {12, 4, 1}},
+                      &morph::case_name, &morph::input_gradient);
+  };
+  e.perf = [] {
+    return cases_over(std::vector<morph::Case>{{1024, 16, 512}, {4096, 4, 1024}}, &morph::case_name,
+                      &morph::morph_perf);
+  };
+  return e;
+}
+
+}  // namespace kasmina::op_table
