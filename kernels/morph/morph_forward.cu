@@ -206,7 +206,8 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.telemetry = L.telemetry.data<double>();
   const bool final_stats =
       launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
-  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
     launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
                         smem, ctx.stream, f);
   });

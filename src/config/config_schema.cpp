@@ -13,6 +13,7 @@
 #include "config/config_checks.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
+#include "morph/morph_limits.hpp"
 
 namespace kasmina::config_detail {
 
@@ -51,8 +52,8 @@ const Section<LayerConfig>& layer_table() {
           value("seeds", &LayerConfig::seeds, int32_at_least(1)).only_if(kasmina),
           value_list("blueprints", &LayerConfig::blueprints, one_of(blueprint_names()))
               .only_if(kasmina),
-          value("hidden", &LayerConfig::hidden, in_range(1, 32)).only_if(kasmina),
-          value("rank", &LayerConfig::rank, in_range(1, 32)).only_if(kasmina),
+          value("hidden", &LayerConfig::hidden, in_range(1, morph::kMaxHidden)).only_if(kasmina),
+          value("rank", &LayerConfig::rank, in_range(1, morph::kMaxHidden)).only_if(kasmina),
           // kasmina: grafting
           value("grafting", &LayerConfig::grafting, one_of(grafting_names())).only_if(kasmina),
           value("ramp_steps", &LayerConfig::ramp_steps, int32_at_least(1)).only_if(kasmina),

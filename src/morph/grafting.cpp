@@ -1,4 +1,5 @@
-// Names of the grafting strategies (the rules are in grafting.hpp).
+// Names of the grafting strategies (kGraftingNames, morph_limits.hpp; the rules are in
+// grafting.hpp).
 #include "morph/grafting.hpp"
 
 #include <string>
@@ -6,17 +7,8 @@
 namespace kasmina::morph {
 
 const char* grafting_name(GraftingKind k) {
-  switch (k) {
-    case GraftingKind::fixed_ramp:
-      return "fixed_ramp";
-    case GraftingKind::performance_linked:
-      return "performance_linked";
-    case GraftingKind::drift_controlled:
-      return "drift_controlled";
-    case GraftingKind::grad_norm_gated:
-      return "grad_norm_gated";
-  }
-  return "?";
+  const auto i = static_cast<int32_t>(k);
+  return i >= 0 && i < kGraftingKindCount ? kGraftingNames[i] : "?";
 }
 
 bool parse_grafting(const char* name, GraftingKind* out) {

@@ -1,18 +1,13 @@
 #include "nn/morph_from_config.hpp"
 
 #include "core/error.hpp"
-#include "morph/blueprint.hpp"
+#include "morph/blueprint_registry.hpp"
 #include "morph/grafting.hpp"
 
 namespace kasmina::morph {
 
 BlueprintKind blueprint_of(const std::string& name) {
-  BlueprintKind k;
-  if (!parse_blueprint(name.c_str(), &k)) {
-    throw UserError("unknown blueprint '" + name +
-                    "' (allowed: residual_mlp, low_rank, diag_scale)");
-  }
-  return k;
+  return static_cast<BlueprintKind>(blueprint_named(name).kind);
 }
 
 namespace {
@@ -33,9 +28,9 @@ MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer
   m.hidden = i32(l.hidden);
   m.rank = i32(l.rank);
   if (!parse_grafting(l.grafting.c_str(), &m.grafting)) {
-    throw UserError(
-        "unknown grafting strategy '" + l.grafting +
-        "' (allowed: fixed_ramp, performance_linked, drift_controlled, grad_norm_gated)");
+    std::string allowed;
+    for (const char* n : kGraftingNames) allowed += (allowed.empty() ? "" : ", ") + std::string(n);
+    throw UserError("unknown grafting strategy '" + l.grafting + "' (allowed: " + allowed + ")");
   }
   m.grafting_params.ramp_steps = i32(l.ramp_steps);
   m.grafting_params.performance_gain = static_cast<float>(l.performance_gain);
