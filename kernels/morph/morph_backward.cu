@@ -286,6 +286,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
     a.dependent = true;
     const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
+    KASMINA_CHECK(C <= kRowChunk || copy_vec,
+                  "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx");
     launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
 }

@@ -90,7 +90,7 @@ struct GerminationConfig {
   int64_t step = 0;
   int64_t layer = 0;
   int64_t seed = 0;
-  std::string blueprint = "residual_mlp";
+  std::string blueprint = morph::kBuiltinBlueprintNames[0];  // residual_mlp
   int line = 0;
 
   bool operator==(const GerminationConfig&) const = default;

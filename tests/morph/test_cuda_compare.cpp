@@ -17,6 +17,7 @@ namespace {
 struct Case {
   int32_t seeds, chunk;
   int64_t batch;
+  int32_t hidden = 4, rank = 3;  // above kRowHidden (32): the wide instantiation
 };
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
@@ -56,8 +57,8 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";
   const Case k = GetParam();
   MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
-  cfg.hidden = 4;
-  cfg.rank = 3;
+  cfg.hidden = k.hidden;
+  cfg.rank = k.rank;
   cfg.lifecycle.max_training_seeds = 1 << 20;
   cfg.lifecycle.training_loss_threshold = 0.05f;
   cfg.grafting = GraftingKind::fixed_ramp;
@@ -74,7 +75,8 @@ TEST_P(MorphCudaCompare, TwinsAgree) {
   const Tensor x = testing::random_tensor<float>({k.batch, H}, 71);
   const Tensor dy = testing::random_tensor<float>({k.batch, H}, 72);
   const std::string tag = "S=" + std::to_string(k.seeds) + " C=" + std::to_string(k.chunk) +
-                          " B=" + std::to_string(k.batch);
+                          " B=" + std::to_string(k.batch) + " h=" + std::to_string(k.hidden) +
+                          " r=" + std::to_string(k.rank);
 
   const Tensor ycpu = cpu.forward(x, Mode::train, ccpu.ctx);
   const Tensor ygpu = gpu.forward(x.to(Device::cuda(0)), Mode::train, cgpu.ctx);
@@ -238,8 +240,13 @@ INSTANTIATE_TEST_SUITE_P(Shapes, MorphCudaCompare,
                          ::testing::Values(Case{1, 4, 1}, Case{7, 12, 33}, Case{64, 16, 512},
                                            Case{1000, 16, 256}, Case{1024, 16, 512},
                                            Case{4096, 4, 64}, Case{128, 32, 4096},
-                                           Case{33, 64, 100}, Case{256, 8, 1000},
-                                           Case{3, 12, 4096}));
+                                           Case{33, 64, 100}, Case{256, 8, 1000}, Case{3, 12, 4096},
+                                           // the wide instantiation: chunks past 64 (a
+                                           // multiple of 4, up to kMaxChunk = 128), hidden
+                                           // widths and ranks past 32 (up to 64)
+                                           Case{2, 128, 300}, Case{5, 100, 64},
+                                           Case{9, 68, 1000, 7, 5}, Case{6, 16, 256, 40, 33},
+                                           Case{3, 128, 513, 64, 64}, Case{4, 32, 100, 4, 64}));
 
 }  // namespace
 }  // namespace kasmina::morph

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 
+#include "morph/blueprint_pool.hpp"
 #include "morph/blueprint_registry.hpp"
 
 namespace kasmina::ops::morph_rows {
@@ -42,6 +43,19 @@ void add_grad(const BlueprintDescriptor* d, const BlueprintShape& sh, const T* F
   morph::GradBlock blocks[morph::kMaxGradBlocks];
   const int32_t n = d->grad_blocks(*d, sh, blocks);
   morph::add_grad_of<T>(blocks, n, F, dp);
+}
+
+// The initial parameters of a freshly allocated slot of a blueprint outside the kind table (one
+// registered at run time) from its descriptor; init_slot (lifecycle.hpp) has zeroed the slot.
+template <class T>
+void init_registered(const morph::PoolView<T>& pool, int32_t slot, int32_t kind,
+                     const BlueprintShape& sh, uint64_t run_seed, int32_t layer, int32_t seed) {
+  const BlueprintDescriptor* d = morph::find_blueprint(kind);
+  if (!d || d->in_fused_kernels) return;
+  T* p = pool.at(slot, morph::PoolRegion::params);
+  const int32_t n = d->param_count(*d, sh);
+  for (int32_t i = 0; i < n && i < pool.region; ++i)
+    p[i] = static_cast<T>(d->init_value(*d, sh, i, run_seed, layer, seed));
 }
 
 }  // namespace kasmina::ops::morph_rows
