@@ -29,16 +29,24 @@ template <class BP>
 int32_t grad_blocks_of(const BlueprintDescriptor&, const BlueprintShape& sh, GradBlock* blocks) {
   return BP::grad_blocks(sh, blocks);
 }
+// The CPU twin's row functions, with the chunk bound kRowChunk for row-sized chunks (the loops
+// run to the bound and test c < C) and kMaxChunk past it.
 template <class BP, class T>
 void delta_of(const BlueprintDescriptor&, const BlueprintShape& sh, const T* p, const T* x,
               T* delta) {
+  if (sh.chunk <= kRowChunk) return BP::template delta<kRowChunk, T>(sh, p, x, delta);
   BP::template delta<kMaxChunk, T>(sh, p, x, delta);
+}
+template <class BP, int CMAX, class T>
+void backward_bounded(const BlueprintShape& sh, const T* p, const T* x, const T* g, T* dx, T* F) {
+  T* hid = write_row_factors<CMAX, T>(sh, x, g, F);
+  BP::template backward<CMAX, T>(sh, p, x, g, dx, hid);
 }
 template <class BP, class T>
 void backward_of(const BlueprintDescriptor&, const BlueprintShape& sh, const T* p, const T* x,
                  const T* g, T* dx, T* F) {
-  T* hid = write_row_factors<kMaxChunk, T>(sh, x, g, F);
-  BP::template backward<kMaxChunk, T>(sh, p, x, g, dx, hid);
+  if (sh.chunk <= kRowChunk) return backward_bounded<BP, kRowChunk, T>(sh, p, x, g, dx, F);
+  backward_bounded<BP, kMaxChunk, T>(sh, p, x, g, dx, F);
 }
 
 template <class BP>
