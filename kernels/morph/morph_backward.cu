@@ -36,14 +36,16 @@ namespace {
 using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
-constexpr int kSmemBytes = 48 * 1024;   // shared memory of a seed block
-constexpr int kStagedParamsMax = 2048;  // parameter regions up to this are staged
-constexpr int kFactorRowsAlign = 32;    // factor rows per tile: a multiple of a warp
+constexpr int kSmemBytes = 48 * 1024;       // shared memory of a seed block
+constexpr int kWideSmemBytes = 128 * 1024;  // ... of the wide instantiation (opt-in)
+constexpr int kStagedParamsMax = 2048;      // parameter regions up to this are staged
+constexpr int kFactorRowsAlign = 32;        // factor rows per tile: a multiple of a warp
 
-// Largest parameter count of any blueprint for chunks up to CMAX (hidden width and rank <= 32).
+// Largest parameter count of any blueprint for chunks up to CMAX (hidden width and rank up to
+// hidden_bound<CMAX>: 32 for the row instantiations, as before the wide one existed).
 template <int CMAX>
 constexpr int max_param_count() {
-  return 2 * kMaxHidden * CMAX + kMaxHidden + CMAX;
+  return 2 * hidden_bound<CMAX>() * CMAX + hidden_bound<CMAX>() + CMAX;
 }
 // Parameters a thread of a seed block owns in phase B.
 template <int CMAX>
@@ -263,7 +265,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   b.fstride = factors | 1;
   const size_t fixed =
       sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.pool.region : 0);
-  const int64_t fit = (kSmemBytes - static_cast<int64_t>(fixed)) / (4 * b.fstride);
+  const int64_t budget = wide_instantiation(L.shape) ? kWideSmemBytes : kSmemBytes;
+  const int64_t fit = (budget - static_cast<int64_t>(fixed)) / (4 * b.fstride);
   b.tile_rows = static_cast<int32_t>(
       std::min<int64_t>(kSeedThreads, fit / kFactorRowsAlign * kFactorRowsAlign));
   KASMINA_CHECK(b.tile_rows >= kFactorRowsAlign, "morph_backward: factor tile does not fit");
@@ -274,7 +277,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   // write); the copy is its programmatic dependent, so the seed blocks — the long pole — are
   // placed first and the copy fills the rest of the SMs (its first block waits for the seed
   // kernel's grid at its end, so later work finds both done).
-  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+    opt_in_smem(morph_seed_backward_kernel<CMAX, EXACT>, smem);
     morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
   });
   KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
@@ -282,6 +286,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
     a.dependent = true;
     const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
+    KASMINA_CHECK(C <= kRowChunk || copy_vec,
+                  "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx");
     launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
 }

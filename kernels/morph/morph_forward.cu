@@ -177,6 +177,10 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
   const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(out.raw());
+  // The copy kernel takes at most kRowChunk threads across a chunk: wider ones move 4-float
+  // vectors.
+  KASMINA_CHECK(C <= kRowChunk || vec,
+                "morph_forward: chunks wider than 64 need 16-byte aligned x and out");
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
@@ -206,7 +210,8 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.telemetry = L.telemetry.data<double>();
   const bool final_stats =
       launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
-  dispatch_chunk(C, [&]<int CMAX, bool EXACT>() {
+  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
     launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
                         smem, ctx.stream, f);
   });

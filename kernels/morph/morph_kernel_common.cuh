@@ -153,21 +153,49 @@ inline bool aligned16(const void* p) {
   return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
+// Whether a layer of this shape runs in the wide instantiation (chunk bound kMaxChunk, hidden
+// bound kMaxHidden): chunks wider than kRowChunk or a hidden width / rank above kRowHidden. Its
+// rows and parameter gradients do not fit in registers (they spill to local memory) and its
+// shared memory may exceed the default 48 KB (opt_in_smem). Every other shape runs in the row
+// instantiations, the ones every benchmark uses.
+inline bool wide_instantiation(const morph::BlueprintShape& sh) {
+  return sh.chunk > morph::kRowChunk || std::max(sh.hidden, sh.rank) > morph::kRowHidden;
+}
+
+// The largest hidden width / rank an instantiation for chunk bound CMAX holds.
+template <int CMAX>
+constexpr int hidden_bound() {
+  return CMAX <= morph::kRowChunk ? morph::kRowHidden : morph::kMaxHidden;
+}
+
 // Calls f.template operator()<CMAX, EXACT>() with the smallest supported bound CMAX >= C and
 // EXACT = (C == CMAX): a kernel instantiated with EXACT sees the chunk width as a constant (see
-// exact_chunk), so its chunk loops need no bounds tests and its offsets are constants.
+// exact_chunk), so its chunk loops need no bounds tests and its offsets are constants. Wide
+// shapes (wide_instantiation) take CMAX = kMaxChunk, EXACT = false (one instantiation).
 template <class F>
-void dispatch_chunk(int32_t C, F&& f) {
+void dispatch_chunk(const morph::BlueprintShape& sh, F&& f) {
+  const int32_t C = sh.chunk;
   auto go = [&]<int CMAX>() {
     if (C == CMAX) return f.template operator()<CMAX, true>();
     return f.template operator()<CMAX, false>();
   };
+  static_assert(morph::kRowChunk == 64,
+                "dispatch_chunk's row instantiations cover chunks up to 64");
+  if (wide_instantiation(sh)) return f.template operator()<morph::kMaxChunk, false>();
   if (C <= 4) return go.template operator()<4>();
   if (C <= 8) return go.template operator()<8>();
   if (C <= 16) return go.template operator()<16>();
   if (C <= 32) return go.template operator()<32>();
-  static_assert(morph::kMaxChunk == 64, "dispatch_chunk covers chunks up to 64");
   return go.template operator()<64>();
+}
+
+// Lets `kernel` use `smem` bytes of dynamic shared memory when that is more than the default
+// 48 KB (the wide instantiation only; the row instantiations stay below it).
+template <class... P>
+void opt_in_smem(void (*kernel)(P...), size_t smem) {
+  if (smem <= 48 * 1024) return;
+  KASMINA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(smem)));
 }
 
 // The blueprint shape a kernel instantiated by dispatch_chunk works with.

@@ -24,7 +24,7 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) st.opt_step[s] = t;
   const AdamWStepConstants k = adamw_constants(h, t);
   const int32_t slot = st.slot[s];
-  const int32_t n = blueprint_param_count(st.blueprint[s], sh);
+  const int32_t n = optimizer_param_count(st.blueprint[s], sh, pool.region);
   float* p = pool.at(slot, PoolRegion::params);
   float* m = pool.at(slot, PoolRegion::moment1);
   float* v = pool.at(slot, PoolRegion::moment2);

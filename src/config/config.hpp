@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/lr_schedule.hpp"
+#include "morph/morph_limits.hpp"
 
 namespace kasmina {
 
@@ -45,33 +46,43 @@ struct LayerConfig {
   int line = 0;       // line in the config file (for messages; not part of the YAML)
 
   // ---- kasmina (morphogenetic layer; width = the previous layer's width, in == out) ----
-  // Defaults mirror morph::MorphConfig (src/morph/morph_config.hpp), which documents them.
-  int64_t seeds = 0;  // S (required; width % S == 0, chunk C = width / S <= 64)
-  // blueprints germination may use: residual_mlp, low_rank, diag_scale
-  std::vector<std::string> blueprints = {"residual_mlp", "low_rank", "diag_scale"};
-  int64_t hidden = 4;  // residual_mlp hidden width (1..32)
-  int64_t rank = 4;    // low_rank rank (1..32)
+  // Limits, names and defaults: src/morph/morph_limits.hpp (morph::MorphConfig documents them).
+  int64_t seeds = 0;  // S (required; width % S == 0, chunk C = width / S <= morph::kMaxChunk)
+  // blueprints germination may use: residual_mlp, low_rank, diag_scale (the built-ins)
+  std::vector<std::string> blueprints = {std::begin(morph::kBuiltinBlueprintNames),
+                                         std::end(morph::kBuiltinBlueprintNames)};
+  int64_t hidden = morph::kDefaultHidden;  // residual_mlp hidden width (1..morph::kMaxHidden)
+  int64_t rank = morph::kDefaultRank;      // low_rank rank (1..morph::kMaxHidden)
   // grafting strategy: fixed_ramp | performance_linked | drift_controlled | grad_norm_gated
-  std::string grafting = "fixed_ramp";
-  int64_t ramp_steps = 100;
-  double performance_gain = 10.0;
-  double drift_threshold = 0.1;
-  double grad_norm_lo = 0.0, grad_norm_hi = 10.0;
+  std::string grafting = morph::kGraftingNames[morph::kDefaultGrafting];
+  int64_t ramp_steps = morph::kDefaultRampSteps;
+  double performance_gain = morph::kDefaultPerformanceGain;
+  double drift_threshold = morph::kDefaultDriftThreshold;
+  double grad_norm_lo = morph::kDefaultGradNormLo, grad_norm_hi = morph::kDefaultGradNormHi;
   // lifecycle: minimum steps per stage, gates and limits
-  int64_t min_germinated_steps = 1, min_training_steps = 50, min_grafting_steps = 1;
-  int64_t min_stabilization_steps = 20, min_evaluating_steps = 20, min_fine_tuning_steps = 50;
-  double training_loss_threshold = 1e-3;  // TRAINING -> GRAFTING gate (isolated loss EMA)
-  int64_t max_training_steps = 500;       // else TRAINING -> CULLED after this many steps
-  int64_t max_evaluating_steps = 1000;    // EVALUATING -> CULLED without a score by then
-  int64_t max_training_seeds = 8;         // seeds of the layer in TRAINING at once
-  double ema_decay = 0.9;
-  int64_t max_errors = 3;
+  int64_t min_germinated_steps = morph::kDefaultMinGerminatedSteps;
+  int64_t min_training_steps = morph::kDefaultMinTrainingSteps;
+  int64_t min_grafting_steps = morph::kDefaultMinGraftingSteps;
+  int64_t min_stabilization_steps = morph::kDefaultMinStabilizationSteps;
+  int64_t min_evaluating_steps = morph::kDefaultMinEvaluatingSteps;
+  int64_t min_fine_tuning_steps = morph::kDefaultMinFineTuningSteps;
+  // TRAINING -> GRAFTING gate (isolated loss EMA)
+  double training_loss_threshold = morph::kDefaultTrainingLossThreshold;
+  // else TRAINING -> CULLED after this many steps
+  int64_t max_training_steps = morph::kDefaultMaxTrainingSteps;
+  // EVALUATING -> CULLED without a score by then
+  int64_t max_evaluating_steps = morph::kDefaultMaxEvaluatingSteps;
+  // seeds of the layer in TRAINING at once
+  int64_t max_training_seeds = morph::kDefaultMaxTrainingSeeds;
+  double ema_decay = morph::kDefaultEmaDecay;
+  int64_t max_errors = morph::kDefaultMaxErrors;
   // blueprint optimizer (AdamW, constant lr)
-  double blueprint_lr = 1e-3;
-  double blueprint_weight_decay = 0.0;
-  int64_t pool_slots = 64;        // blueprints the layer can hold at once
-  int64_t telemetry_every = 100;  // steps between host reads of the layer's telemetry/events
-  double dead_eps = 1e-6;         // |x| below this counts as dead
+  double blueprint_lr = morph::kDefaultBlueprintLr;
+  double blueprint_weight_decay = morph::kDefaultBlueprintWeightDecay;
+  int64_t pool_slots = morph::kDefaultPoolSlots;  // blueprints the layer can hold at once
+  // steps between host reads of the layer's telemetry/events
+  int64_t telemetry_every = morph::kDefaultTelemetryEvery;
+  double dead_eps = morph::kDefaultDeadEps;  // |x| below this counts as dead
 
   // ---- residual (a block whose output is its input plus its layers' output) ----
   std::vector<LayerConfig> layers;  // its body; their widths return to the block's width
@@ -85,7 +96,7 @@ struct GerminationConfig {
   int64_t step = 0;
   int64_t layer = 0;
   int64_t seed = 0;
-  std::string blueprint = "residual_mlp";
+  std::string blueprint = morph::kBuiltinBlueprintNames[0];  // residual_mlp
   int line = 0;
 
   bool operator==(const GerminationConfig&) const = default;

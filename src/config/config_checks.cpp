@@ -7,13 +7,11 @@
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
 #include "config/suggest.hpp"
+#include "morph/morph_limits.hpp"
 
 namespace kasmina::config_detail {
 
 namespace {
-
-// The fused morph kernels handle chunks (width / seeds) of at most this many values.
-constexpr int64_t kMaxChunk = 64;
 
 void check_validation_split(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   const DatasetShape shape = dataset_shape(c.data);
@@ -39,7 +37,7 @@ std::string allowed_seed_counts(int64_t width) {
     if (width % d != 0) continue;
     for (const int64_t seeds : {d, width / d}) {
       const bool listed = std::find(counts.begin(), counts.end(), seeds) != counts.end();
-      if (width / seeds <= kMaxChunk && !listed) counts.push_back(seeds);
+      if (morph::chunk_supported(width / seeds) && !listed) counts.push_back(seeds);
     }
   }
   std::sort(counts.begin(), counts.end());
@@ -150,17 +148,18 @@ void check_controller(const Config& c, const YAML::Node& root, const ReadContext
 
 }  // namespace
 
+// A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
+// each a width the kernels handle (morph::chunk_supported, src/morph/morph_limits.hpp).
 void check_kasmina_seeds(const LayerConfig& layer, int64_t width, const YAML::Node& node,
                          const std::string& path, const ReadContext& ctx) {
   const bool divides = width % layer.seeds == 0;
-  if (divides && width / layer.seeds <= kMaxChunk) return;
+  if (divides && morph::chunk_supported(width / layer.seeds)) return;
   const std::string w = std::to_string(width);
-  const std::string allowed = "(allowed: the divisors of " + w + " with " + w +
-                              "/seeds <= " + std::to_string(kMaxChunk) + ": " +
-                              allowed_seed_counts(width) + ")";
+  const std::string allowed = "(allowed: the divisors of " + w + " with " + w + "/seeds " +
+                              morph::kChunkRuleText + ": " + allowed_seed_counts(width) + ")";
   const std::string problem =
       divides ? "gives chunks of " + std::to_string(width / layer.seeds) +
-                    " values; the kernels handle chunks of at most " + std::to_string(kMaxChunk)
+                    " values; the kernels handle chunks " + morph::kChunkRuleText
               : "does not divide the width " + w + " that the layer receives";
   ctx.fail(locate(node, "seeds"), path + ".seeds",
            "is " + std::to_string(layer.seeds) + ", which " + problem + " " + allowed);

@@ -14,6 +14,7 @@
 #include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
+#include "morph/morph_limits.hpp"
 
 namespace kasmina::config_detail {
 

@@ -1,31 +1,33 @@
-// Names of the grafting strategies (the rules are in grafting.hpp).
+// Names of the grafting strategies (kGraftingTable, morph_limits.hpp; the rules are in
+// grafting.hpp).
 #include "morph/grafting.hpp"
 
 #include "core/enum_table.hpp"
 
 namespace kasmina::morph {
 
-constexpr EnumTable<GraftingKind, 4> kGraftingNames{{
-    {"fixed_ramp", GraftingKind::fixed_ramp},
-    {"performance_linked", GraftingKind::performance_linked},
-    {"drift_controlled", GraftingKind::drift_controlled},
-    {"grad_norm_gated", GraftingKind::grad_norm_gated},
+// The names are morph_limits.hpp's kGraftingNames, in GraftingKind order.
+constexpr EnumTable<GraftingKind, kGraftingCount> kGraftingTable{{
+    {kGraftingNames[0], GraftingKind::fixed_ramp},
+    {kGraftingNames[1], GraftingKind::performance_linked},
+    {kGraftingNames[2], GraftingKind::drift_controlled},
+    {kGraftingNames[3], GraftingKind::grad_norm_gated},
 }};
 
 const char* grafting_name(GraftingKind k) {
-  return enum_name(kGraftingNames, k);
+  return enum_name(kGraftingTable, k);
 }
 
 std::vector<std::string> grafting_name_list() {
-  return enum_name_list(kGraftingNames);
+  return enum_name_list(kGraftingTable);
 }
 
 std::string grafting_names_allowed() {
-  return enum_allowed(kGraftingNames);
+  return enum_allowed(kGraftingTable);
 }
 
 bool parse_grafting(const char* name, GraftingKind* out) {
-  const auto k = enum_parse(kGraftingNames, name ? name : "");
+  const auto k = enum_parse(kGraftingTable, name ? name : "");
   if (k) *out = *k;
   return k.has_value();
 }

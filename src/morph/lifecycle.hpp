@@ -365,7 +365,7 @@ KASMINA_HD bool wants_training_slot(const SeedStateView& st, int32_t s, const Li
 // Static facts of one layer the lifecycle rules need.
 struct LayerRules {
   int32_t layer = 0;
-  uint32_t allowed_blueprints = 0;  // bit k: BlueprintKind k may be germinated
+  uint32_t allowed_blueprints = 0;  // bit k: blueprint kind k may be germinated (k < 32)
   int32_t strategy = 0;             // GraftingKind given to new seeds
   BlueprintShape shape;
   uint64_t run_seed = 0;
@@ -414,7 +414,7 @@ KASMINA_HD CommandOutcome apply_command(const MorphCommand& cmd, const SeedState
     // A plain request for GERMINATED germinates the layer's first allowed blueprint.
     type = static_cast<int32_t>(CommandType::germinate);
     blueprint_arg = -1;
-    for (int32_t k = kBlueprintKindCount - 1; k >= 0; --k)
+    for (int32_t k = kMaxBlueprintKinds - 1; k >= 0; --k)
       if ((rules.allowed_blueprints >> k) & 1u) blueprint_arg = k;
   }
   switch (type) {
@@ -425,7 +425,7 @@ KASMINA_HD CommandOutcome apply_command(const MorphCommand& cmd, const SeedState
         e.reason = static_cast<int32_t>(Reason::refused_illegal);
         return out;
       }
-      if (blueprint_arg < 0 || blueprint_arg >= kBlueprintKindCount ||
+      if (blueprint_arg < 0 || blueprint_arg >= kMaxBlueprintKinds ||
           ((rules.allowed_blueprints >> blueprint_arg) & 1u) == 0u) {
         e.reason = static_cast<int32_t>(Reason::refused_blueprint);
         e.value = static_cast<float>(blueprint_arg);

@@ -8,6 +8,7 @@
 
 #include "core/adamw.hpp"
 #include "core/hd.hpp"
+#include "morph/blueprint.hpp"
 #include "morph/morph_config.hpp"
 #include "morph/seed_state.hpp"
 #include "morph/stage.hpp"
@@ -48,6 +49,15 @@ KASMINA_HD void adamw_update(const BlueprintOptimizer& h, const AdamWStepConstan
 KASMINA_HD bool seed_takes_optimizer_step(const SeedStateView& st, int32_t s,
                                           const float* grad_norm) {
   return stage_trains(st.stage[s]) && st.slot[s] >= 0 && finite_value(grad_norm[s]);
+}
+
+// Parameters the optimizer updates in a seed's slot: a built-in blueprint's own count (the
+// kind table); for a kind the fused kernels do not contain (registered at run time), the whole
+// parameter region of the slot (`region`): its parameters past the blueprint's count are zero
+// with zero gradients and moments, which AdamW (decay included) leaves at zero, so every device
+// updates the same values without reading the host-side registry.
+KASMINA_HD int32_t optimizer_param_count(int32_t kind, const BlueprintShape& sh, int32_t region) {
+  return kind >= 0 && kind < kBlueprintKindCount ? blueprint_param_count(kind, sh) : region;
 }
 
 }  // namespace kasmina::morph

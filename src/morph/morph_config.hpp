@@ -6,13 +6,17 @@
 #include <cstdint>
 #include <vector>
 
+#include "morph/morph_limits.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::morph {
 
-// Built-in blueprints (C -> C modules a seed can grow into). See blueprint.hpp for the math.
+// Built-in blueprints (C -> C modules a seed can grow into), the ids of their descriptors
+// (blueprint_registry.hpp; the math is in blueprint_<name>.hpp). Kinds registered at run time
+// take the ids from kBlueprintKindCount up (below kMaxBlueprintKinds).
 enum class BlueprintKind : int32_t { residual_mlp = 0, low_rank = 1, diag_scale = 2 };
-inline constexpr int32_t kBlueprintKindCount = 3;
+inline constexpr int32_t kBlueprintKindCount = kBuiltinBlueprintCount;
+static_assert(kBlueprintKindCount == 3);
 
 // Grafting strategies (how alpha ramps 0 -> 1 in GRAFTING). See grafting.hpp.
 enum class GraftingKind : int32_t {
@@ -21,77 +25,89 @@ enum class GraftingKind : int32_t {
   drift_controlled = 2,
   grad_norm_gated = 3,
 };
-inline constexpr int32_t kGraftingKindCount = 4;
+inline constexpr int32_t kGraftingKindCount = kGraftingCount;
+static_assert(kGraftingKindCount == 4);
 
 // Sizes of the blueprints for a chunk width C.
 struct BlueprintShape {
-  int32_t chunk = 16;  // C = H / S
-  int32_t hidden = 4;  // residual_mlp hidden width (1..32)
-  int32_t rank = 4;    // low_rank rank r (1..32)
+  int32_t chunk = 16;               // C = H / S
+  int32_t hidden = kDefaultHidden;  // residual_mlp hidden width (1..kMaxHidden)
+  int32_t rank = kDefaultRank;      // low_rank rank r (1..kMaxHidden)
 };
 
 struct GraftingParams {
   // Steps of a full 0 -> 1 ramp (all strategies advance by 1/ramp_steps per unpaused step;
   // performance_linked scales that increment).
-  int32_t ramp_steps = 100;
+  int32_t ramp_steps = kDefaultRampSteps;
   // performance_linked: increment = (1/ramp_steps) * clamp(1 + gain * improvement,
   // min_scale, max_scale); paused while improvement < -pause_below.
-  float performance_gain = 10.0f;
+  float performance_gain = static_cast<float>(kDefaultPerformanceGain);
   float performance_min_scale = 0.25f;
   float performance_max_scale = 4.0f;
   float performance_pause_below = 0.0f;
   // drift_controlled: paused while the activation-drift EMA is above this.
-  float drift_threshold = 0.1f;
+  float drift_threshold = static_cast<float>(kDefaultDriftThreshold);
   // grad_norm_gated: advances only while lo <= gradient-norm EMA <= hi.
-  float grad_norm_lo = 0.0f;
-  float grad_norm_hi = 10.0f;
+  float grad_norm_lo = static_cast<float>(kDefaultGradNormLo);
+  float grad_norm_hi = static_cast<float>(kDefaultGradNormHi);
 };
 
 struct LifecycleParams {
   // Minimum steps a seed spends in a stage before time or a gate may move it on (indexed by
   // Stage). Defaults: GERMINATED 1, TRAINING 50, GRAFTING 1 (alpha decides), STABILIZATION 20,
   // EVALUATING 20, FINE_TUNING 50; others 0 (exit stages always last exactly one boundary).
-  int32_t min_steps[kStageCount] = {0, 1, 50, 1, 20, 20, 50, 0, 0, 0, 0};
+  int32_t min_steps[kStageCount] = {0,
+                                    kDefaultMinGerminatedSteps,
+                                    kDefaultMinTrainingSteps,
+                                    kDefaultMinGraftingSteps,
+                                    kDefaultMinStabilizationSteps,
+                                    kDefaultMinEvaluatingSteps,
+                                    kDefaultMinFineTuningSteps,
+                                    0,
+                                    0,
+                                    0,
+                                    0};
   // TRAINING -> GRAFTING when the isolated-loss EMA is below this ...
-  float training_loss_threshold = 1e-3f;
+  float training_loss_threshold = static_cast<float>(kDefaultTrainingLossThreshold);
   // ... else TRAINING -> CULLED after this many steps in TRAINING.
-  int32_t max_training_steps = 500;
+  int32_t max_training_steps = kDefaultMaxTrainingSteps;
   // EVALUATING -> CULLED when no evaluation score arrived within this many steps.
-  int32_t max_evaluating_steps = 1000;
+  int32_t max_evaluating_steps = kDefaultMaxEvaluatingSteps;
   // GERMINATED -> TRAINING only while fewer than this many seeds of the layer are TRAINING.
-  int32_t max_training_seeds = 8;
+  int32_t max_training_seeds = kDefaultMaxTrainingSeeds;
   // Decay of the isolated-loss, drift and gradient-norm EMAs (ema = d*ema + (1-d)*value).
-  float ema_decay = 0.9f;
+  float ema_decay = static_cast<float>(kDefaultEmaDecay);
   // Non-finite losses/gradients tolerated before the emergency exit (ROLLED_BACK once a
   // pre-graft snapshot exists, CULLED before).
-  int32_t max_errors = 3;
+  int32_t max_errors = kDefaultMaxErrors;
 };
 
 // AdamW for the blueprint pool (PyTorch semantics, constant learning rate).
 struct BlueprintOptimizer {
-  float lr = 1e-3f;
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  float lr = static_cast<float>(kDefaultBlueprintLr);
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float weight_decay = static_cast<float>(kDefaultBlueprintWeightDecay);
 };
 
 struct MorphConfig {
   int64_t width = 0;        // H: layer width (in == out)
-  int32_t seeds = 1;        // S: H % S must be 0; C = H / S (C <= kMaxChunk)
+  int32_t seeds = 1;        // S: H % S must be 0; C = H / S (C <= kMaxChunk, morph_limits.hpp)
   int32_t layer_index = 0;  // index of this layer among the model's morphogenetic layers
   // Blueprints germination may use (default: all built-in ones).
   std::vector<BlueprintKind> allowed_blueprints = {
       BlueprintKind::residual_mlp, BlueprintKind::low_rank, BlueprintKind::diag_scale};
-  int32_t hidden = 4;  // residual_mlp hidden width
-  int32_t rank = 4;    // low_rank rank
-  GraftingKind grafting = GraftingKind::fixed_ramp;
+  int32_t hidden = kDefaultHidden;  // residual_mlp hidden width
+  int32_t rank = kDefaultRank;      // low_rank rank
+  GraftingKind grafting = static_cast<GraftingKind>(kDefaultGrafting);
   GraftingParams grafting_params;
   LifecycleParams lifecycle;
   BlueprintOptimizer optimizer;
   // Pool capacity: number of blueprint slots (seeds that can hold a blueprint at once).
-  int32_t pool_slots = 64;
+  int32_t pool_slots = kDefaultPoolSlots;
   // Telemetry: accumulated on the device, read by the host every `telemetry_every` steps.
-  int32_t telemetry_every = 100;
+  int32_t telemetry_every = kDefaultTelemetryEvery;
   // An activation counts as dead when |x| < dead_eps.
-  float dead_eps = 1e-6f;
+  float dead_eps = static_cast<float>(kDefaultDeadEps);
   // Device event ring capacity (events kept between two host drains).
   int32_t event_capacity = 4096;
   // Host commands uploaded per step boundary (more stay queued for the next boundary).

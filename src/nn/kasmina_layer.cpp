@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
+#include "morph/blueprint_registry.hpp"
 #include "morph/grafting.hpp"
 #include "ops/ops.hpp"
 
@@ -18,6 +19,12 @@ namespace {
 [[noreturn]] void bad_option(const MorphConfig& c, const std::string& key,
                              const std::string& what) {
   throw UserError("kasmina layer " + std::to_string(c.layer_index) + ": key '" + key + "' " + what);
+}
+
+std::string allowed_blueprint_list() {
+  std::string out;
+  for (const std::string& n : blueprint_names()) out += (out.empty() ? "" : ", ") + n;
+  return out;
 }
 
 }  // namespace
@@ -34,10 +41,10 @@ void KasminaLayer::validate() const {
     bad_option(c, "seeds",
                "is " + std::to_string(c.seeds) + ", which does not divide the width " +
                    std::to_string(c.width) + " (allowed: a divisor of the width)");
-  if (c.width / c.seeds > kMaxChunk)
+  if (!chunk_supported(c.width / c.seeds))
     bad_option(c, "seeds",
                "gives chunks of " + std::to_string(c.width / c.seeds) +
-                   " values (allowed: width/seeds <= " + std::to_string(kMaxChunk) + ")");
+                   " values (allowed: width/seeds " + kChunkRuleText + ")");
   if (c.hidden < 1 || c.hidden > kMaxHidden)
     bad_option(
         c, "hidden",
@@ -47,7 +54,7 @@ void KasminaLayer::validate() const {
         c, "rank",
         "is " + std::to_string(c.rank) + " (allowed: 1.." + std::to_string(kMaxHidden) + ")");
   if (c.allowed_blueprints.empty())
-    bad_option(c, "blueprints", "is empty (allowed: residual_mlp, low_rank, diag_scale)");
+    bad_option(c, "blueprints", "is empty (allowed: " + allowed_blueprint_list() + ")");
   if (c.pool_slots < 1)
     bad_option(c, "pool_slots", "is " + std::to_string(c.pool_slots) + " (allowed: >= 1)");
   if (c.telemetry_every < 1)
@@ -99,8 +106,10 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   buf_.shape.rank = cfg_.rank;
   buf_.state = state_.storage();
   int32_t max_params = 0;
-  for (BlueprintKind k : cfg_.allowed_blueprints)
-    max_params = std::max(max_params, blueprint_param_count(static_cast<int32_t>(k), buf_.shape));
+  for (BlueprintKind k : cfg_.allowed_blueprints) {
+    const BlueprintDescriptor* d = find_blueprint(static_cast<int32_t>(k));
+    if (d) max_params = std::max(max_params, d->param_count(*d, buf_.shape));
+  }
   buf_.pool_region = pool_region_width(max_params);
   buf_.pool_slots = cfg_.pool_slots;
   buf_.pool = Tensor::zeros(

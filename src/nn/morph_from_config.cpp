@@ -1,7 +1,7 @@
 #include "nn/morph_from_config.hpp"
 
 #include "core/error.hpp"
-#include "morph/blueprint.hpp"
+#include "morph/blueprint_registry.hpp"
 #include "morph/grafting.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "nn/layer_registry.hpp"
@@ -9,12 +9,7 @@
 namespace kasmina::morph {
 
 BlueprintKind blueprint_of(const std::string& name) {
-  BlueprintKind k;
-  if (!parse_blueprint(name.c_str(), &k)) {
-    throw UserError("unknown blueprint '" + name +
-                    "' (allowed: residual_mlp, low_rank, diag_scale)");
-  }
-  return k;
+  return static_cast<BlueprintKind>(blueprint_named(name).kind);
 }
 
 namespace {

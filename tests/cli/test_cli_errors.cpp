@@ -164,7 +164,8 @@ TEST_F(CliErrors, KasminaSeedsThatDoNotSplitTheWidth) {
   expect_user_error(train(cfg), {cfg.string() + ":5: model.layers[1].seeds: is 3, which does not "
                                                 "divide the width 16 that the layer receives "
                                                 "(allowed: the divisors of 16 with 16/seeds <= "
-                                                "64: 1, 2, 4, 8, 16)"});
+                                                "64, or a multiple of 4 up to 128: 1, 2, 4, 8, "
+                                                "16)"});
 }
 
 TEST_F(CliErrors, LearningRateScheduleUnderItsOldKey) {

@@ -47,8 +47,8 @@ std::string with_entry(const std::string& keys) {
 
 const std::string kBlueprints = "residual_mlp, low_rank, diag_scale";
 const std::string kSeeds128 =
-    "(allowed: the divisors of 128 with 128/seeds <= 64: 2, 4, 8, 16, "
-    "32, 64, 128)";
+    "(allowed: the divisors of 128 with 128/seeds <= 64, or a multiple of 4 up to 128: 1, 2, 4, "
+    "8, 16, 32, 64, 128)";
 
 struct MessageCase {
   std::string label;
@@ -83,10 +83,10 @@ const MessageCase kMessageCases[] = {
     {"grafting", with_layer("seeds: 8, grafting: linear"),
      "cfg.yaml:9: model.layers[2].grafting: 'linear' is not allowed (allowed: fixed_ramp, "
      "performance_linked, drift_controlled, grad_norm_gated)"},
-    {"hidden_too_wide", with_layer("seeds: 8, hidden: 33"),
-     "cfg.yaml:9: model.layers[2].hidden: must be in [1, 32], got 33"},
+    {"hidden_too_wide", with_layer("seeds: 8, hidden: 65"),
+     "cfg.yaml:9: model.layers[2].hidden: must be in [1, 64], got 65"},
     {"rank_zero", with_layer("seeds: 8, rank: 0"),
-     "cfg.yaml:9: model.layers[2].rank: must be in [1, 32], got 0"},
+     "cfg.yaml:9: model.layers[2].rank: must be in [1, 64], got 0"},
     {"ramp_steps", with_layer("seeds: 8, ramp_steps: 0"),
      "cfg.yaml:9: model.layers[2].ramp_steps: must be >= 1, got 0"},
     {"performance_gain", with_layer("seeds: 8, performance_gain: -1"),
@@ -136,16 +136,18 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:9: model.layers[2].seeds: is 3, which does not divide the width 128 that the "
      "layer receives " +
          kSeeds128},
-    {"chunk_wider_than_64", with_layer("seeds: 1"),
-     "cfg.yaml:9: model.layers[2].seeds: is 1, which gives chunks of 128 values; the kernels "
-     "handle chunks of at most 64 " +
-         kSeeds128},
+    {"chunk_wider_than_128",
+     replace_line(with_layer("seeds: 1"), 7, "    - {type: linear, out: 256}"),
+     "cfg.yaml:9: model.layers[2].seeds: is 1, which gives chunks of 256 values; the kernels "
+     "handle chunks <= 64, or a multiple of 4 up to 128 (allowed: the divisors of 256 with "
+     "256/seeds <= 64, or a multiple of 4 up to 128: 2, 4, 8, 16, 32, 64, 128, 256)"},
     {"kasmina_on_the_input_features",
      replace_line(replace_line(kMorphYaml, 7, "    - {type: kasmina, seeds: 8}"), 9,
                   "    - {type: relu}"),
      "cfg.yaml:7: model.layers[0].seeds: is 8, which gives chunks of 98 values; the kernels "
-     "handle chunks of at most 64 (allowed: the divisors of 784 with 784/seeds <= 64: 14, 16, "
-     "28, 49, 56, 98, 112, 196, 392, 784)"},
+     "handle chunks <= 64, or a multiple of 4 up to 128 (allowed: the divisors of 784 with "
+     "784/seeds <= 64, or a multiple of 4 up to 128: 7, 14, 16, 28, 49, 56, 98, 112, 196, 392, "
+     "784)"},
     {"kasmina_as_the_last_layer", insert_line(kMorphYaml, 11, "    - {type: kasmina, seeds: 5}"),
      "cfg.yaml:11: model.layers[4]: is a kasmina layer; the model must end with a linear layer "
      "with out: 10 (one score per fashion_mnist class)"},
@@ -249,13 +251,13 @@ TEST(MorphConfigErrors, BaseConfigIsValid) {
 
 TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
   const std::string edges =
-      "seeds: 128, hidden: 32, rank: 1, ramp_steps: 1, performance_gain: 0, grad_norm_lo: 3, "
+      "seeds: 128, hidden: 64, rank: 1, ramp_steps: 1, performance_gain: 0, grad_norm_lo: 3, "
       "grad_norm_hi: 3, min_germinated_steps: 0, min_fine_tuning_steps: 0, max_errors: 1, "
       "ema_decay: 0, blueprint_weight_decay: 0, pool_slots: 1, telemetry_every: 1, dead_eps: 0";
   const Config c = parse_config(with_entry("step: 0, layer: 0, seed: 127"), "cfg.yaml",
                                 Overrides{{"model.layers.2={type: kasmina, " + edges + "}"}});
   EXPECT_EQ(c.model.layers[2].seeds, 128);
-  EXPECT_EQ(c.model.layers[2].hidden, 32);
+  EXPECT_EQ(c.model.layers[2].hidden, 64);
   EXPECT_DOUBLE_EQ(c.model.layers[2].grad_norm_lo, 3.0);
   EXPECT_EQ(c.schedule[0].seed, 127);
   // chunk of exactly 64 values
@@ -263,6 +265,11 @@ TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
                 .model.layers[2]
                 .seeds,
             2);
+  // chunk of exactly 128 values (the largest)
+  EXPECT_EQ(parse_config(with_layer("seeds: 1"), "cfg.yaml", Overrides{{"schedule.0.seed=0"}})
+                .model.layers[2]
+                .seeds,
+            1);
   const std::string controller_edges =
       "controller: {type: schedule, eval_every: 1, eval_batches: 1, patience: 1, min_delta: 0, "
       "max_active: 1, max_added_parameters: 0, embargo_steps: 0, ucb_c: 0, spike_factor: 1.001, "

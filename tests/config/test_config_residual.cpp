@@ -150,7 +150,7 @@ INSTANTIATE_TEST_SUITE_P(
              replace_line(kBlockYaml, 11, "        - {type: kasmina, seeds: 5}"),
              "res.yaml:11: model.layers[2].layers[1].seeds: is 5, which does not divide the "
              "width 32 that the layer receives (allowed: the divisors of 32 with 32/seeds <= "
-             "64: 1, 2, 4, 8, 16, 32)"},
+             "64, or a multiple of 4 up to 128: 1, 2, 4, 8, 16, 32)"},
         Case{"block_as_last_layer", replace_line(kBlockYaml, 13, "#"),
              "res.yaml:8: model.layers[2]: is a residual layer; the model must end with a "
              "linear layer with out: 2 (one score per spirals class)"}),

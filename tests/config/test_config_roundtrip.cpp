@@ -90,9 +90,9 @@ LayerConfig random_kasmina_layer(std::mt19937_64& rng, int64_t width) {
   auto integer = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
   };
-  std::vector<int64_t> seed_counts;  // divisors with chunks of at most 64 values
+  std::vector<int64_t> seed_counts;  // divisors with chunks the kernels handle
   for (int64_t s = 1; s <= width; ++s) {
-    if (width % s == 0 && width / s <= 64) seed_counts.push_back(s);
+    if (width % s == 0 && morph::chunk_supported(width / s)) seed_counts.push_back(s);
   }
   LayerConfig k;
   k.type = LayerType::kasmina;

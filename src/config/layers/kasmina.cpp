@@ -7,6 +7,7 @@
 #include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
+#include "morph/morph_limits.hpp"
 
 namespace kasmina::config_detail {
 
@@ -17,8 +18,8 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
       // seeds and blueprints
       value("seeds", &LayerConfig::seeds, int32_at_least(1)),
       value_list("blueprints", &LayerConfig::blueprints, one_of(blueprint_names())),
-      value("hidden", &LayerConfig::hidden, in_range(1, 32)),
-      value("rank", &LayerConfig::rank, in_range(1, 32)),
+      value("hidden", &LayerConfig::hidden, in_range(1, morph::kMaxHidden)),
+      value("rank", &LayerConfig::rank, in_range(1, morph::kMaxHidden)),
       // grafting
       value("grafting", &LayerConfig::grafting, one_of(grafting_names())),
       value("ramp_steps", &LayerConfig::ramp_steps, int32_at_least(1)),

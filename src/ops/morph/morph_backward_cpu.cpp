@@ -1,7 +1,7 @@
 // CPU twin of morph_backward.
 #include <cmath>
 
-#include "morph/blueprint.hpp"
+#include "ops/morph/blueprint_rows.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -39,7 +39,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
     const bool global_grads = param_grads && stage_trains_global(stage);
     const bool iso_grads = param_grads && stage_trains_isolated(stage);
     const int32_t slot = st.slot[s];
-    const int32_t kind = st.blueprint[s];
+    const BlueprintDescriptor* bp = morph_rows::row_blueprint(st.blueprint[s]);
     const T* params = slot >= 0 ? pool.at(slot, PoolRegion::params) : nullptr;
     T* dp = (global_grads || iso_grads) ? pool.at(slot, PoolRegion::grad) : nullptr;
     if (dp) {
@@ -54,15 +54,15 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
           g[c] = alpha * dyr[c];
           jt[c] = T(0);
         }
-        blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, blended ? jt : nullptr,
-                                         global_grads ? F : nullptr);
-        if (global_grads) blueprint_add_grad<T>(kind, L.shape, F, dp);
+        morph_rows::backward<T>(bp, L.shape, params, xr, g, blended ? jt : nullptr,
+                                global_grads ? F : nullptr);
+        if (global_grads) morph_rows::add_grad<T>(bp, L.shape, F, dp);
       }
       if (iso_grads) {
-        blueprint_delta<kMaxChunk, T>(kind, L.shape, params, xr, delta);
+        morph_rows::delta<T>(bp, L.shape, params, xr, delta);
         for (int32_t c = 0; c < C; ++c) g[c] = iso_scale * delta[c];
-        blueprint_backward<kMaxChunk, T>(kind, L.shape, params, xr, g, nullptr, F);
-        blueprint_add_grad<T>(kind, L.shape, F, dp);
+        morph_rows::backward<T>(bp, L.shape, params, xr, g, nullptr, F);
+        morph_rows::add_grad<T>(bp, L.shape, F, dp);
       }
       if (dxp) {
         T* dxr = dxp + off;
@@ -76,7 +76,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
     if (param_grads) {
       double sq = 0.0;
       if (dp) {
-        const int32_t n = blueprint_param_count(kind, L.shape);
+        const int32_t n = morph_rows::param_count(bp, L.shape);
         for (int32_t i = 0; i < n; ++i) sq += static_cast<double>(dp[i]) * dp[i];
       }
       gnorm[s] = static_cast<float>(std::sqrt(sq));

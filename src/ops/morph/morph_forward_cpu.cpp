@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "morph/blueprint.hpp"
+#include "ops/morph/blueprint_rows.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -38,6 +38,8 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
     const bool blended = blend_applies(stage, alpha) && !(opt.use_eval_mask && mask[s] != 0);
     const bool isolated = opt.collect_stats && stage_trains_isolated(stage);
     const T* params = st.slot[s] >= 0 ? pool.at(st.slot[s], PoolRegion::params) : nullptr;
+    const BlueprintDescriptor* bp =
+        blended || isolated ? morph_rows::row_blueprint(st.blueprint[s]) : nullptr;
     double sum = 0.0, sumsq = 0.0, dead = 0.0, maxabs = 0.0, iso = 0.0;
     for (int64_t b = 0; b < B; ++b) {
       const T* xr = xp + b * H + static_cast<int64_t>(s) * C;
@@ -51,8 +53,7 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
           maxabs = std::max(maxabs, std::fabs(v));
         }
       }
-      if (blended || isolated)
-        blueprint_delta<kMaxChunk, T>(st.blueprint[s], L.shape, params, xr, delta);
+      if (blended || isolated) morph_rows::delta<T>(bp, L.shape, params, xr, delta);
       if (blended) {
         for (int32_t c = 0; c < C; ++c) orow[c] = xr[c] + static_cast<T>(alpha) * delta[c];
       } else {

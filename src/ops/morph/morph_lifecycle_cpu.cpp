@@ -1,6 +1,7 @@
 // CPU twin of morph_lifecycle_step: the same per-seed rules as the CUDA kernel, applied in
 // seed order (pass A, pass B), then the host commands in queue order.
 #include "morph/lifecycle.hpp"
+#include "ops/morph/blueprint_rows.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -69,6 +70,8 @@ void lifecycle_impl(const MorphLayerBuffers& L, const MorphLifecycleArgs& a, con
     if (o.init_slot >= 0) {
       init_slot(pool, o.init_slot, o.init_blueprint, a.rules.shape, a.rules.run_seed, a.rules.layer,
                 cmds[i].seed, 0, 1);
+      morph_rows::init_registered(pool, o.init_slot, o.init_blueprint, a.rules.shape,
+                                  a.rules.run_seed, a.rules.layer, cmds[i].seed);
     }
   }
   ch->count = 0;

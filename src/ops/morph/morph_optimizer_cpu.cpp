@@ -22,7 +22,7 @@ void optimizer_impl(const MorphLayerBuffers& L, const BlueprintOptimizer& h) {
     const int32_t slot = st.slot[s];
     const int32_t t = ++st.opt_step[s];
     const AdamWStepConstants k = adamw_constants(h, t);
-    const int32_t n = blueprint_param_count(st.blueprint[s], L.shape);
+    const int32_t n = optimizer_param_count(st.blueprint[s], L.shape, pool.region);
     T* p = pool.at(slot, PoolRegion::params);
     T* m = pool.at(slot, PoolRegion::moment1);
     T* v = pool.at(slot, PoolRegion::moment2);

@@ -22,6 +22,7 @@ namespace {
 struct Case {
   int32_t seeds, chunk;
   int64_t batch;
+  int32_t hidden = 4, rank = 3;  // above kRowHidden (32): the wide instantiation
 };
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
@@ -40,8 +41,8 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, doub
 // mix of every stage: the CPU twin against CUDA.
 void twins_agree(const Case& k) {
   MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
-  cfg.hidden = 4;
-  cfg.rank = 3;
+  cfg.hidden = k.hidden;
+  cfg.rank = k.rank;
   cfg.lifecycle.max_training_seeds = 1 << 20;
   cfg.lifecycle.training_loss_threshold = 0.05f;
   cfg.grafting = GraftingKind::fixed_ramp;
@@ -58,7 +59,8 @@ void twins_agree(const Case& k) {
   const Tensor x = testing::random_tensor<float>({k.batch, H}, 71);
   const Tensor dy = testing::random_tensor<float>({k.batch, H}, 72);
   const std::string tag = "S=" + std::to_string(k.seeds) + " C=" + std::to_string(k.chunk) +
-                          " B=" + std::to_string(k.batch);
+                          " B=" + std::to_string(k.batch) + " h=" + std::to_string(k.hidden) +
+                          " r=" + std::to_string(k.rank);
 
   const Tensor ycpu = cpu.forward(x, Mode::train, ccpu.ctx);
   const Tensor ygpu = gpu.forward(x.to(Device::cuda(0)), Mode::train, cgpu.ctx);
@@ -152,13 +154,20 @@ void twins_agree(const Case& k) {
 const std::vector<Case>& twin_cases() {
   static const std::vector<Case> v = {
       {1, 4, 1},     {7, 12, 33},     {64, 16, 512}, {1000, 16, 256}, {1024, 16, 512},
-      {4096, 4, 64}, {128, 32, 4096}, {33, 64, 100}, {256, 8, 1000},  {3, 12, 4096}};
+      {4096, 4, 64}, {128, 32, 4096}, {33, 64, 100}, {256, 8, 1000},  {3, 12, 4096},
+      // the wide instantiation: chunks past 64 (a multiple of 4, up to kMaxChunk = 128), hidden
+      // widths and ranks past 32 (up to 64)
+      {2, 128, 300}, {5, 100, 64}, {9, 68, 1000, 7, 5}, {6, 16, 256, 40, 33},
+      {3, 128, 513, 64, 64}, {4, 32, 100, 4, 64}};
   return v;
 }
 
 std::string case_name(const Case& k) {
-  return "S" + std::to_string(k.seeds) + "_C" + std::to_string(k.chunk) + "_B" +
-         std::to_string(k.batch);
+  std::string name = "S" + std::to_string(k.seeds) + "_C" + std::to_string(k.chunk) + "_B" +
+                     std::to_string(k.batch);
+  if (k.hidden != 4 || k.rank != 3)
+    name += "_h" + std::to_string(k.hidden) + "_r" + std::to_string(k.rank);
+  return name;
 }
 
 // dx of morph_backward against central differences of the eval forward (loss Σ w ⊙ out), in
