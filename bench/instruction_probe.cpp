@@ -27,9 +27,9 @@
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
 #include "nn/kasmina_layer.hpp"
-#include "train/trainer.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "ops/ops.hpp"
+#include "train/trainer.hpp"
 
 namespace kasmina::bench {
 namespace {

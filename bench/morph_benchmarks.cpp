@@ -18,9 +18,8 @@
 #include "morph/blueprint_pool.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/guard/loss_guard.hpp"
-#include "ops/ops.hpp"
-#include "ops/guard/loss_guard.hpp"
 #include "ops/morph/morph_ops.hpp"
+#include "ops/ops.hpp"
 
 namespace kasmina::bench {
 

@@ -24,8 +24,8 @@
 #include "io/run_telemetry.hpp"
 #include "kasmina_build_config.hpp"
 #include "morph/stage.hpp"
-#include "train/trainer.hpp"
 #include "ops/ops.hpp"
+#include "train/trainer.hpp"
 
 namespace kasmina::cli {
 

@@ -20,7 +20,8 @@ void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx);
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx);
 
 // A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
-// each a width the kernels handle (morph::chunk_supported) (node: the layer's mapping; path: "model.layers[1]").
+// each a width the kernels handle (morph::chunk_supported) (node: the layer's mapping; path:
+// "model.layers[1]").
 void check_kasmina_seeds(const LayerConfig& layer, int64_t width, const YAML::Node& node,
                          const std::string& path, const ReadContext& ctx);
 

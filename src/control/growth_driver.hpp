@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/kasmina_layer.hpp"
 #include "morph/morph_events.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::control {
 
@@ -42,7 +42,8 @@ class GrowthDriver {
   std::vector<GrowthEvent> pending_;
 };
 
-// One line describing an event: "step 1200  layer 0 seed 3  TRAINING -> GRAFTING  loss_gate 0.0008".
+// One line describing an event: "step 1200  layer 0 seed 3  TRAINING -> GRAFTING  loss_gate
+// 0.0008".
 std::string describe_event(const morph::MorphEvent& e);
 
 }  // namespace kasmina::control

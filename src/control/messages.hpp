@@ -7,9 +7,9 @@
 #include <variant>
 #include <vector>
 
-#include "nn/kasmina_layer.hpp"
 #include "morph/morph_config.hpp"
 #include "morph/morph_events.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::control {
 

@@ -1,7 +1,7 @@
 // The hand schedule as a policy: at step `step` it commands the germinations listed for it.
 #pragma once
-#include "control/policy.hpp"
 #include "control/germination_schedule.hpp"
+#include "control/policy.hpp"
 
 namespace kasmina::control {
 

@@ -6,8 +6,8 @@
 #include "core/error.hpp"
 #include "io/telemetry_reader.hpp"
 #include "morph/blueprint.hpp"
-#include "nn/kasmina_layer.hpp"
 #include "morph/stage.hpp"
+#include "nn/kasmina_layer.hpp"
 
 namespace kasmina::io {
 

@@ -116,8 +116,9 @@ TEST_F(CliErrors, OutOfRange) {
 
 TEST_F(CliErrors, EnumNotAllowed) {
   const fs::path cfg = write_config("enum.yaml", replace_line(kValidYaml, 5, "    - {type: tanh}"));
-  expect_user_error(train(cfg), {cfg.string() + ":5: model.layers[1].type: 'tanh' is not allowed",
-                                 "(allowed: linear, relu, gelu, layernorm, dropout, kasmina, residual)"});
+  expect_user_error(train(cfg),
+                    {cfg.string() + ":5: model.layers[1].type: 'tanh' is not allowed",
+                     "(allowed: linear, relu, gelu, layernorm, dropout, kasmina, residual)"});
 }
 
 TEST_F(CliErrors, WidthsThatDoNotChain) {
