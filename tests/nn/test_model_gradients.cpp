@@ -2,7 +2,9 @@
 // loss) against central finite differences, in float64 on the CPU.
 #include <gtest/gtest.h>
 
+#include "nn/linear.hpp"
 #include "nn/model.hpp"
+#include "tests/common/user_error.hpp"
 #include "tests/nn/gradient_check.hpp"
 
 using namespace kasmina;
@@ -38,4 +40,13 @@ TEST(ModelBuilder, FusesLinearWithFollowingActivation) {
             m2.parameters()[0]->value.to_vector<float>());
   EXPECT_NE(m.parameters()[0]->value.to_vector<float>(),
             m3.parameters()[0]->value.to_vector<float>());
+}
+
+TEST(ModelBuilder, InitSchemesByName) {
+  EXPECT_EQ(parse_init_scheme("kaiming_uniform"), InitScheme::kaiming_uniform);
+  EXPECT_EQ(parse_init_scheme("xavier_uniform"), InitScheme::xavier_uniform);
+  EXPECT_EQ(parse_init_scheme("normal"), InitScheme::normal);
+  EXPECT_EQ(
+      kasmina::testing::user_error_message([] { parse_init_scheme("zeros"); }),
+      "model.init: 'zeros' is not allowed (allowed: kaiming_uniform, xavier_uniform, normal)");
 }
