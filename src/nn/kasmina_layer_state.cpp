@@ -1,7 +1,10 @@
 // The checkpoint section of a morphogenetic layer, "seeds/kasmina<k>/" (docs/FORMATS.md): one
 // tensor per seed-state field, the blueprint pool and slot table, the step statistics,
 // telemetry, gradient norms and event ring, the host counters and the queued host commands.
+#include <array>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 #include "core/error.hpp"
 #include "nn/kasmina_layer.hpp"
@@ -12,6 +15,19 @@ namespace {
 
 std::string section_name(int32_t layer_index) {
   return "seeds/kasmina" + std::to_string(layer_index);
+}
+
+// The layer's device buffers in its section, in the order saved. `slot_owner` is checked and
+// restored with the seed states before the others load.
+template <class Buffers>
+auto buffer_entries(Buffers& b) {
+  using T = std::remove_reference_t<decltype((b.pool))>;  // Tensor or const Tensor
+  return std::array<std::pair<const char*, T*>, 6>{{{"pool", &b.pool},
+                                                    {"slot_owner", &b.slot_owner},
+                                                    {"step_stats", &b.step_stats},
+                                                    {"telemetry", &b.telemetry},
+                                                    {"grad_norm", &b.grad_norm},
+                                                    {"event_ring", &b.events}}};
 }
 
 }  // namespace
@@ -27,12 +43,7 @@ void KasminaLayer::save_state(StateWriter& root) const {
     std::memcpy(t.raw(), words, static_cast<size_t>(S) * sizeof(int32_t));
     out.tensor(seed_field_name(field), t);
   }
-  out.tensor("pool", buf_.pool);
-  out.tensor("slot_owner", buf_.slot_owner);
-  out.tensor("step_stats", buf_.step_stats);
-  out.tensor("telemetry", buf_.telemetry);
-  out.tensor("grad_norm", buf_.grad_norm);
-  out.tensor("event_ring", buf_.events);
+  for (const auto& [name, t] : buffer_entries(buf_)) out.tensor(name, *t);
   const HostCounters c = host_counters();
   out.integer("boundaries", c.boundaries);
   out.integer("ring_tail", c.ring_tail);
@@ -68,11 +79,8 @@ void KasminaLayer::load_state(const StateReader& root) {
     throw UserError("checkpoint: '" + in.prefix() +
                     "slot_owner' does not fit this run's pool_slots");
   restore_state(host, owners.to_vector<int32_t>());
-  in.load("pool", buf_.pool);
-  in.load("step_stats", buf_.step_stats);
-  in.load("telemetry", buf_.telemetry);
-  in.load("grad_norm", buf_.grad_norm);
-  in.load("event_ring", buf_.events);
+  for (const auto& [name, t] : buffer_entries(buf_))
+    if (t != &buf_.slot_owner) in.load(name, *t);
   std::vector<MorphCommand> queued(static_cast<size_t>(in.integer("queued_commands")));
   if (!queued.empty()) {
     const Tensor& q = in.tensor("queued_commands");

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/enum_table.hpp"
 #include "core/rng.hpp"
 #include "nn/layer_registry.hpp"
 
@@ -14,12 +15,20 @@ Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DTy
   return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, dev);
 }
 
+namespace {
+
+constexpr EnumTable<InitScheme, 3> kInitSchemeTable{{
+    {"kaiming_uniform", InitScheme::kaiming_uniform},
+    {"xavier_uniform", InitScheme::xavier_uniform},
+    {"normal", InitScheme::normal},
+}};
+
+}  // namespace
+
 InitScheme parse_init_scheme(const std::string& name) {
-  if (name == "kaiming_uniform") return InitScheme::kaiming_uniform;
-  if (name == "xavier_uniform") return InitScheme::xavier_uniform;
-  if (name == "normal") return InitScheme::normal;
+  if (const auto scheme = enum_parse(kInitSchemeTable, name)) return *scheme;
   throw UserError("model.init: '" + name +
-                  "' is not allowed (allowed: kaiming_uniform, xavier_uniform, normal)");
+                  "' is not allowed (allowed: " + enum_allowed(kInitSchemeTable) + ")");
 }
 
 LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act,

@@ -1,6 +1,9 @@
 #include "train/loss_guard.hpp"
 
 #include <algorithm>
+#include <array>
+#include <type_traits>
+#include <utility>
 
 #include "nn/kasmina_layer.hpp"
 #include "ops/ops.hpp"
@@ -45,27 +48,35 @@ int64_t LossGuard::flagged_total() const {
   return present_ ? state_.flagged.to_vector<int64_t>()[0] : 0;
 }
 
+namespace {
+
+// The guard's checkpoint section "guard/": one entry per state tensor, in the order saved.
+// `mark` is saved always and loaded only mid-epoch (an epoch starts from a zero mark).
+template <class State>
+auto guard_entries(State& s) {
+  using T = std::remove_reference_t<decltype((s.mark))>;  // Tensor or const Tensor
+  return std::array<std::pair<const char*, T*>, 7>{{{"mark", &s.mark},
+                                                    {"running", &s.running},
+                                                    {"accepted", &s.accepted},
+                                                    {"flagged", &s.flagged},
+                                                    {"last_flagged_mean", &s.last_flagged_mean},
+                                                    {"last_flagged_kind", &s.last_flagged_kind},
+                                                    {"flag", &s.flag}}};
+}
+
+}  // namespace
+
 void LossGuard::save_state(StateWriter& out) const {
   if (!present_) return;
   StateWriter g = out.section("guard");
-  g.tensor("mark", state_.mark);
-  g.tensor("running", state_.running);
-  g.tensor("accepted", state_.accepted);
-  g.tensor("flagged", state_.flagged);
-  g.tensor("last_flagged_mean", state_.last_flagged_mean);
-  g.tensor("last_flagged_kind", state_.last_flagged_kind);
-  g.tensor("flag", state_.flag);
+  for (const auto& [name, t] : guard_entries(state_)) g.tensor(name, *t);
 }
 
 void LossGuard::load_state(const StateReader& in) {
   if (!present_) return;
   const StateReader g = in.section("guard");
-  g.load("running", state_.running);
-  g.load("accepted", state_.accepted);
-  g.load("flagged", state_.flagged);
-  g.load("last_flagged_mean", state_.last_flagged_mean);
-  g.load("last_flagged_kind", state_.last_flagged_kind);
-  g.load("flag", state_.flag);
+  for (const auto& [name, t] : guard_entries(state_))
+    if (t != &state_.mark) g.load(name, *t);
   if (in.run().epoch_step > 0) g.load("mark", state_.mark);
 }
 

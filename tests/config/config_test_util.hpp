@@ -1,9 +1,10 @@
-// Helpers for the config tests: a minimal valid config and a check that parsing fails with a
-// UserError whose message contains given pieces.
+// Helpers for the config tests: a minimal valid config, a check that parsing fails with a
+// UserError whose message contains given pieces, and the resolved-YAML round trip.
 #pragma once
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -58,6 +59,33 @@ inline void expect_contains(const std::string& message, std::initializer_list<st
     EXPECT_NE(message.find(piece), std::string::npos)
         << "message: " << message << "\nmissing: " << piece;
   }
+}
+
+// Clears the line numbers of `layers` and of the layers of their blocks.
+inline void clear_lines(std::vector<LayerConfig>& layers) {
+  for (LayerConfig& layer : layers) {
+    layer.line = 0;
+    clear_lines(layer.layers);
+  }
+}
+
+// The fields that are not part of the YAML: where the config came from.
+inline Config without_origin(Config c) {
+  c.source_path.clear();
+  clear_lines(c.model.layers);
+  for (GerminationConfig& entry : c.schedule) entry.line = 0;
+  return c;
+}
+
+// Checks that parse_config(to_yaml(c)) gives back c and that writing again gives the same text;
+// returns the resolved YAML.
+inline std::string expect_round_trip(const Config& c) {
+  const std::string yaml = to_yaml(c);
+  const Config back = parse_config(yaml, "resolved.yaml");
+  EXPECT_EQ(without_origin(back), without_origin(c)) << yaml;
+  // Writing again gives the same text.
+  EXPECT_EQ(to_yaml(back), yaml);
+  return yaml;
 }
 
 }  // namespace kasmina::testing

@@ -13,28 +13,7 @@
 namespace kasmina {
 namespace {
 
-void clear_lines(std::vector<LayerConfig>& layers) {
-  for (LayerConfig& layer : layers) {
-    layer.line = 0;
-    clear_lines(layer.layers);
-  }
-}
-
-// The fields that are not part of the YAML: where the config came from.
-Config without_origin(Config c) {
-  c.source_path.clear();
-  clear_lines(c.model.layers);
-  for (GerminationConfig& entry : c.schedule) entry.line = 0;
-  return c;
-}
-
-void expect_round_trip(const Config& c) {
-  const std::string yaml = to_yaml(c);
-  const Config back = parse_config(yaml, "resolved.yaml");
-  EXPECT_EQ(without_origin(back), without_origin(c)) << yaml;
-  // Writing again gives the same text.
-  EXPECT_EQ(to_yaml(back), yaml);
-}
+using testing::expect_round_trip;
 
 TEST(ConfigRoundTrip, MinimalConfig) {
   expect_round_trip(parse_config(testing::kMinimalYaml, "tiny.yaml"));

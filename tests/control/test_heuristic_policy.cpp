@@ -2,12 +2,12 @@
 // worst-health seed, the bandit's blueprint, budgets, embargo, rewards, alerts.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <limits>
 #include <random>
 
 #include "control/health_score.hpp"
 #include "core/stateful.hpp"
+#include "tests/common/state_compare.hpp"
 #include "tests/control/control_test_rig.hpp"
 
 namespace kasmina::control {
@@ -231,22 +231,6 @@ void drive(Rig& rig, int64_t from, int64_t to, uint64_t seed) {
   }
 }
 
-bool same_tensor(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
-
-void expect_same_state(const ControllerState& a, const ControllerState& b) {
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (size_t i = 0; i < a.tensors.size(); ++i) {
-    EXPECT_EQ(a.tensors[i].first, b.tensors[i].first);
-    EXPECT_TRUE(same_tensor(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
-  }
-  EXPECT_EQ(a.ints, b.ints);
-  ASSERT_EQ(a.floats.size(), b.floats.size());
-  for (const auto& [k, v] : a.floats) EXPECT_EQ(std::memcmp(&v, &b.floats.at(k), sizeof v), 0) << k;
-}
-
 TEST(ControllerState, RoundTripRestoresBitForBit) {
   ControllerConfig cfg = testing::heuristic_config();
   cfg.embargo_steps = 40;
@@ -262,7 +246,7 @@ TEST(ControllerState, RoundTripRestoresBitForBit) {
 
   Rig b(cfg);
   b.controller->restore(saved);
-  expect_same_state(saved, b.controller->save());
+  kasmina::testing::expect_same_section(saved, b.controller->save());
   EXPECT_EQ(b.heuristic->best_loss(), a.heuristic->best_loss());
   // From here both see the same inputs; they must decide the same.
   a.commands.clear();
@@ -282,7 +266,7 @@ TEST(ControllerState, RoundTripRestoresBitForBit) {
     EXPECT_EQ(ca[i].blueprint, cb[i].blueprint);
     EXPECT_EQ(ca[i].reason, cb[i].reason);
   }
-  expect_same_state(a.controller->save(), b.controller->save());
+  kasmina::testing::expect_same_section(a.controller->save(), b.controller->save());
 }
 
 TEST(ControllerState, CheckpointSectionIsSaveUnderControllerPrefix) {
@@ -306,7 +290,7 @@ TEST(ControllerState, CheckpointSectionIsSaveUnderControllerPrefix) {
   StateWriter(run).section("trainer").integer("flagged_steps", 0);
   Rig b(cfg);
   b.controller->load_state(StateReader(run));
-  expect_same_state(direct, b.controller->save());
+  kasmina::testing::expect_same_section(direct, b.controller->save());
 }
 
 }  // namespace

@@ -2,24 +2,15 @@
 // user errors for a missing or mis-shaped entry (the texts `kasmina train --resume` prints).
 #include <gtest/gtest.h>
 
-#include <functional>
 #include <map>
 #include <string>
 
 #include "core/error.hpp"
 #include "core/stateful.hpp"
+#include "tests/common/user_error.hpp"
 
 namespace kasmina {
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no UserError)";
-}
 
 TEST(StateSections, WriterPrefixesNamesAndStoresHostCopies) {
   RunState st;
@@ -77,24 +68,26 @@ TEST(StateSections, MissingOrMisShapedEntriesAreUserErrorsNamingTheFullName) {
   StateWriter(st).tensor("layers.0.weight", Tensor::zeros({16, 2}));
   const StateReader root(st);
   const StateReader guard = root.section("guard");
-  EXPECT_EQ(error_of([&] { guard.tensor("flag"); }),
+  EXPECT_EQ(testing::user_error_message([&] { guard.tensor("flag"); }),
             "checkpoint: no tensor 'guard/flag' (was it written by another model?)");
-  EXPECT_EQ(error_of([&] { guard.load("flag", Tensor::zeros({1}, DType::i32)); }),
-            "checkpoint: no tensor 'guard/flag' (was it written by another model?)");
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(
+      testing::user_error_message([&] { guard.load("flag", Tensor::zeros({1}, DType::i32)); }),
+      "checkpoint: no tensor 'guard/flag' (was it written by another model?)");
+  EXPECT_EQ(testing::user_error_message([&] {
               root.load("layers.0.weight", Tensor::zeros({2, 16}));
             }),
             "checkpoint: tensor 'layers.0.weight' has shape [16x2] but this run's model has "
             "[2x16] (a different model configuration)");
   // Same shape, another dtype: refused the same way.
-  EXPECT_NE(error_of([&] {
+  EXPECT_NE(testing::user_error_message([&] {
               root.load("layers.0.weight", Tensor::zeros({16, 2}, DType::f64));
             }).find("'layers.0.weight' has shape [16x2]"),
             std::string::npos);
-  EXPECT_EQ(error_of([&] { root.section("trainer").integer("flagged_steps"); }),
+  EXPECT_EQ(testing::user_error_message([&] { root.section("trainer").integer("flagged_steps"); }),
             "checkpoint: no integer 'trainer/flagged_steps'");
-  EXPECT_EQ(error_of([&] { root.section("trainer").number("epochs/0/train_loss"); }),
-            "checkpoint: no number 'trainer/epochs/0/train_loss'");
+  EXPECT_EQ(
+      testing::user_error_message([&] { root.section("trainer").number("epochs/0/train_loss"); }),
+      "checkpoint: no number 'trainer/epochs/0/train_loss'");
 }
 
 }  // namespace

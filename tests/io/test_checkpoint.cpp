@@ -11,6 +11,7 @@
 #include "io/hdf5_io.hpp"
 #include "io/telemetry_writer.hpp"
 #include "io_test_util.hpp"
+#include "tests/common/user_error.hpp"
 
 namespace kasmina::io {
 namespace {
@@ -63,15 +64,6 @@ std::string copy_with_flipped_byte(const std::string& path, const std::string& d
   return copy;
 }
 
-std::string user_error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no UserError)";
-}
-
 TEST(Checkpoint, RoundTripOfEveryKindOfContent) {
   TempDir dir;
   const CheckpointState state = test::synthetic_state(11, 1234);
@@ -113,7 +105,8 @@ TEST(Checkpoint, FlippedByteIsFoundAndNamed) {
     const CheckpointVerification v = verify_checkpoint(damaged);
     EXPECT_FALSE(v.ok);
     EXPECT_EQ(v.failed_dataset, dataset);
-    const std::string msg = user_error_of([&] { read_checkpoint(damaged, true); });
+    const std::string msg =
+        kasmina::testing::user_error_message([&] { read_checkpoint(damaged, true); });
     EXPECT_EQ(
         msg.rfind(damaged + ": truncated or damaged: checksum mismatch in dataset " + dataset + " ",
                   0),
@@ -132,14 +125,16 @@ TEST(Checkpoint, BadFilesGiveOneClearUserError) {
   TempDir dir;
   const std::string text = dir.file("notes.h5");
   test::write_bytes(text, {'h', 'e', 'l', 'l', 'o', '\n'});
-  EXPECT_EQ(user_error_of([&] { read_checkpoint(text); }), text + ": not an HDF5 file");
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { read_checkpoint(text); }),
+            text + ": not an HDF5 file");
 
   const std::string missing = dir.file("missing.h5");
-  EXPECT_EQ(user_error_of([&] { read_checkpoint(missing); }), missing + ": no such file");
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { read_checkpoint(missing); }),
+            missing + ": no such file");
 
   const std::string telemetry = dir.file("telemetry.h5");
   { TelemetryWriter w(telemetry, {"a: 1\n", "cfg", "cpu", ""}); }
-  EXPECT_EQ(user_error_of([&] { read_checkpoint(telemetry); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { read_checkpoint(telemetry); }),
             telemetry + ": is a kasmina-telemetry file, expected kasmina-checkpoint");
 
   const std::string plain = dir.file("plain.h5");
@@ -147,7 +142,7 @@ TEST(Checkpoint, BadFilesGiveOneClearUserError) {
     hdf5_init();
     H5Id f = own_file(H5Fcreate(plain.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), "c");
   }
-  EXPECT_EQ(user_error_of([&] { read_checkpoint(plain); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { read_checkpoint(plain); }),
             plain + ": not a kasmina file (no 'format' attribute)");
 
   const std::string newer = checkpoint_path(dir.path(), 1);
@@ -156,7 +151,7 @@ TEST(Checkpoint, BadFilesGiveOneClearUserError) {
     H5Id f = own_file(H5Fopen(newer.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open");
     write_attribute_i64(f, "schema_version", 7);
   }
-  EXPECT_EQ(user_error_of([&] { read_checkpoint(newer); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { read_checkpoint(newer); }),
             newer + ": schema_version 7 is newer than this kasmina supports (1)");
 
   const std::string good = checkpoint_path(dir.path(), 2);
@@ -165,7 +160,8 @@ TEST(Checkpoint, BadFilesGiveOneClearUserError) {
   for (size_t keep : {bytes.size() / 2, bytes.size() - 16, size_t{1200}}) {
     const std::string truncated = dir.file("truncated_" + std::to_string(keep) + ".h5");
     test::write_bytes(truncated, {bytes.begin(), bytes.begin() + static_cast<long>(keep)});
-    const std::string msg = user_error_of([&] { read_checkpoint(truncated); });
+    const std::string msg =
+        kasmina::testing::user_error_message([&] { read_checkpoint(truncated); });
     EXPECT_EQ(msg.rfind(truncated + ": truncated or damaged: ", 0), 0u) << msg;
     EXPECT_FALSE(verify_checkpoint(truncated).ok);
   }

@@ -123,4 +123,31 @@ inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return std::memcmp(ha.raw(), hb.raw(), ha.nbytes()) == 0;
 }
 
+// A layer of `seeds` seeds of `chunk` (hidden 4, rank 3) on `dev` with every stage mixed in
+// (random_stage_mix from `mix_seed`, parameters jittered), a random input x and upstream
+// gradient dy on a batch of `batch`, and zeroed out and dx: the set-up of the fused-op runs on
+// CUDA (streams, graph replay, performance).
+struct MixedStageLayer {
+  MixedStageLayer(int32_t seeds, int32_t chunk, int64_t batch, Device dev, uint64_t mix_seed)
+      : cfg(with_blueprint_sizes(small_config(static_cast<int64_t>(seeds) * chunk, seeds, seeds))),
+        layer(cfg) {
+    layer.prepare(batch, dev);
+    Rng rng(mix_seed);
+    arrange(layer, random_stage_mix(seeds, rng), 5, 0.2);
+    x = random_tensor<float>({batch, cfg.width}, 91, dev);
+    dy = random_tensor<float>({batch, cfg.width}, 92, dev);
+    out = Tensor::zeros({batch, cfg.width}, DType::f32, dev);
+    dx = Tensor::zeros({batch, cfg.width}, DType::f32, dev);
+  }
+  static MorphConfig with_blueprint_sizes(MorphConfig c) {
+    c.hidden = 4;
+    c.rank = 3;
+    return c;
+  }
+
+  MorphConfig cfg;
+  KasminaLayer layer;
+  Tensor x, dy, out, dx;
+};
+
 }  // namespace kasmina::morph::testing

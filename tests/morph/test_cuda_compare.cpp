@@ -22,20 +22,11 @@ TEST(MorphCudaStreams, RepeatableAndGraphReplayBitwise) {
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";
   const int32_t S = 1024, C = 16;
   const int64_t B = 512;
-  MorphConfig cfg = testing::small_config(static_cast<int64_t>(S) * C, S, S);
-  cfg.hidden = 4;
-  cfg.rank = 3;
-  Rng rng(2026);
-  const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(S, rng);
   const Device dev = Device::cuda(0);
-  KasminaLayer layer(cfg);
-  layer.prepare(B, dev);
-  testing::arrange(layer, mix, 5, 0.2);
-  const ops::MorphLayerBuffers& L = layer.buffers();
-  const Tensor x = testing::random_tensor<float>({B, cfg.width}, 91, dev);
-  const Tensor dy = testing::random_tensor<float>({B, cfg.width}, 92, dev);
-  Tensor out = Tensor::zeros({B, cfg.width}, DType::f32, dev);
-  Tensor dx = Tensor::zeros({B, cfg.width}, DType::f32, dev);
+  testing::MixedStageLayer rig(S, C, B, dev, 2026);
+  const ops::MorphLayerBuffers& L = rig.layer.buffers();
+  const Tensor &x = rig.x, &dy = rig.dy;
+  Tensor &out = rig.out, &dx = rig.dx;
   const ops::MorphForwardOptions opt;
   auto step = [&] {
     ops::morph_forward(L, x, out, opt);

@@ -4,24 +4,14 @@
 // block.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
-#include "core/rng.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "nn/model.hpp"
-#include "ops/ops.hpp"
+#include "tests/nn/gradient_check.hpp"
 
 using namespace kasmina;
+using kasmina::testing::layer;
 
 namespace {
-
-LayerConfig layer(LayerType t, int64_t out = 0, double p = 0.0) {
-  LayerConfig l;
-  l.type = t;
-  l.out = out;
-  l.p = p;
-  return l;
-}
 
 LayerConfig residual(std::vector<LayerConfig> body) {
   LayerConfig l;
@@ -30,55 +20,12 @@ LayerConfig residual(std::vector<LayerConfig> body) {
   return l;
 }
 
-double loss_of(Model& m, const Tensor& x, const Tensor& y, const StepContext& ctx) {
-  Tensor sum = Tensor::zeros({1}, DType::f64);
-  const Tensor logits = m.forward(x, Mode::train, ctx);
-  ops::softmax_xent(logits, y, 1.0f, nullptr, sum, nullptr);
-  return sum.to_vector<double>()[0] / static_cast<double>(x.dim(0));
-}
-
-// Checks every parameter gradient of a float64 model against central differences; returns the
-// number of values checked.
+// Checks every parameter gradient against central differences (labels cycle through the
+// classes); returns the number of values checked.
 int check_gradients(const ModelConfig& cfg, int64_t D, int64_t classes) {
-  const int64_t B = 4;
-  Model m(cfg, D, 321, Device::cpu(), DType::f64);
-  m.prepare(B);
-  Rng rng(7);
-  std::vector<double> xv(static_cast<size_t>(B * D));
-  for (double& v : xv) v = rng.normal();
-  const Tensor x = Tensor::from_vector(xv, {B, D});
   std::vector<int32_t> labels;
-  for (int64_t b = 0; b < B; ++b) labels.push_back(static_cast<int32_t>(b % classes));
-  const Tensor y = Tensor::from_vector<int32_t>(labels, {B});
-  StepContext ctx;
-  ctx.seed = 5;
-  ctx.step = Tensor::from_vector<int64_t>({3}, {1});
-
-  Tensor sum = Tensor::zeros({1}, DType::f64);
-  Tensor dlogits = Tensor::empty({B, classes}, DType::f64);
-  const Tensor logits = m.forward(x, Mode::train, ctx);
-  ops::softmax_xent(logits, y, 1.0f / static_cast<float>(B), &dlogits, sum, nullptr);
-  m.backward(dlogits, ctx);
-
-  int checked = 0;
-  for (Parameter* p : m.parameters()) {
-    double* w = p->value.data<double>();
-    const std::vector<double> analytic = p->grad.to_vector<double>();
-    for (int64_t i = 0; i < p->value.numel(); ++i) {
-      const double keep = w[i], h = 1e-6;
-      w[i] = keep + h;
-      const double lp = loss_of(m, x, y, ctx);
-      w[i] = keep - h;
-      const double lm = loss_of(m, x, y, ctx);
-      w[i] = keep;
-      const double numeric = (lp - lm) / (2 * h);
-      EXPECT_NEAR(analytic[static_cast<size_t>(i)], numeric,
-                  1e-6 * std::max(1.0, std::fabs(numeric)))
-          << p->name << "[" << i << "]";
-      ++checked;
-    }
-  }
-  return checked;
+  for (int64_t b = 0; b < 4; ++b) labels.push_back(static_cast<int32_t>(b % classes));
+  return kasmina::testing::check_model_gradients(cfg, D, classes, 321, 7, labels);
 }
 
 }  // namespace

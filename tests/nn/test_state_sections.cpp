@@ -4,8 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-#include <cstring>
-#include <functional>
 #include <string>
 
 #include "config/config.hpp"
@@ -15,6 +13,8 @@
 #include "nn/kasmina_layer.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
+#include "tests/common/state_compare.hpp"
+#include "tests/common/user_error.hpp"
 #include "tests/morph/morph_test_util.hpp"
 #include "train/data_order.hpp"
 #include "train/device_data.hpp"
@@ -33,31 +33,6 @@ Config seeds_config() {
   Overrides ov;
   ov.sets = {"telemetry.enabled=false"};
   return load_config(source_root() + "/configs/spirals_seeds.yaml", ov);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "(no UserError)";
-}
-
-bool same_tensor(const Tensor& a, const Tensor& b) {
-  return a.dtype() == b.dtype() && a.shape() == b.shape() &&
-         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
-
-void expect_same(const RunState& a, const RunState& b) {
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (size_t i = 0; i < a.tensors.size(); ++i) {
-    EXPECT_EQ(a.tensors[i].first, b.tensors[i].first);
-    EXPECT_TRUE(same_tensor(a.tensors[i].second, b.tensors[i].second)) << a.tensors[i].first;
-  }
-  EXPECT_EQ(a.ints, b.ints);
-  ASSERT_EQ(a.floats.size(), b.floats.size());
-  for (const auto& [k, v] : a.floats) EXPECT_EQ(std::memcmp(&v, &b.floats.at(k), sizeof v), 0) << k;
 }
 
 template <class Component>
@@ -106,7 +81,7 @@ TEST(StateSections, ModelRoundTripRestoresParametersAndSeedsExactly) {
   auto b = std::make_unique<Model>(cfg.model, 2, 99, Device::cpu());  // other parameters
   b->prepare(16);
   b->load_state(StateReader(st));
-  expect_same(st, saved(*b));
+  kasmina::testing::expect_same_section(st, saved(*b));
   EXPECT_EQ(b->morph_layers()[0]->queued_commands(), 1u);
   EXPECT_TRUE(b->morph_layers()[0]->may_have_active_seeds());
 }
@@ -130,28 +105,28 @@ TEST(StateSections, ModelEntriesOfAnotherModelAreRefused) {
   b->prepare(16);
   RunState st = good;
   replace(st, "layers.0.weight", Tensor::zeros({16, 2}));
-  EXPECT_EQ(error_of([&] { b->load_state(StateReader(st)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
             "checkpoint: tensor 'layers.0.weight' has shape [16x2] but this run's model has "
             "[32x2] (a different model configuration)");
   st = good;
   erase(st, "layers.3.bias");
-  EXPECT_EQ(error_of([&] { b->load_state(StateReader(st)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
             "checkpoint: no tensor 'layers.3.bias' (was it written by another model?)");
   st = good;
   replace(st, "seeds/kasmina0/alpha", Tensor::zeros({3}));
-  EXPECT_EQ(error_of([&] { b->load_state(StateReader(st)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
             "checkpoint: 'seeds/kasmina0/alpha' holds 3 seeds but this run's layer has 8");
   st = good;
   replace(st, "seeds/kasmina1/slot_owner", Tensor::zeros({3}, DType::i32));
-  EXPECT_EQ(error_of([&] { b->load_state(StateReader(st)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
             "checkpoint: 'seeds/kasmina1/slot_owner' does not fit this run's pool_slots");
   st = good;
   replace(st, "seeds/kasmina0/queued_commands", Tensor::zeros({2, 4}, DType::i32));
-  EXPECT_EQ(error_of([&] { b->load_state(StateReader(st)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
             "checkpoint: 'seeds/kasmina0/queued_commands' has the wrong size");
   st = good;
   st.ints.erase("seeds/kasmina1/ring_tail");
-  EXPECT_EQ(error_of([&] { b->load_state(StateReader(st)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
             "checkpoint: no integer 'seeds/kasmina1/ring_tail'");
 }
 
@@ -174,11 +149,11 @@ TEST(StateSections, OptimizerRoundTripRestoresMomentsExactly) {
   m2.prepare(16);
   Optimizer b(cfg.optimizer, sched, m2.parameters(), Device::cpu());
   b.load_state(StateReader(st));
-  expect_same(st, saved(b));
+  kasmina::testing::expect_same_section(st, saved(b));
 
   RunState bad = st;
   erase(bad, "optimizer/v/layers.0.weight");
-  EXPECT_EQ(error_of([&] { b.load_state(StateReader(bad)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b.load_state(StateReader(bad)); }),
             "checkpoint: no tensor 'optimizer/v/layers.0.weight' (was it written by another "
             "model?)");
 }
@@ -202,7 +177,7 @@ TEST(StateSections, LossGuardRestoresItsMarkOnlyInsideAnEpoch) {
   st.epoch_step = 3;
   LossGuard c(cc, true, Device::cpu());
   c.load_state(StateReader(st));
-  expect_same(st, saved(c));
+  kasmina::testing::expect_same_section(st, saved(c));
 
   LossGuard absent(cc, false, Device::cpu());
   EXPECT_TRUE(saved(absent).tensors.empty());
@@ -227,21 +202,21 @@ TEST(StateSections, DataOrderChecksSizePositionAndBatchOrder) {
   Tensor cursor_b = Tensor::zeros({1}, DType::i64);
   DataOrder b(cfg.seed, train, batch, cursor_b, Device::cpu());
   b.load_state(StateReader(st));  // sets up epoch 2 at its sixth batch
-  expect_same(st, saved(b));
+  kasmina::testing::expect_same_section(st, saved(b));
 
   RunState bad = st;
   bad.ints["data/train_size"] = 10;
-  EXPECT_EQ(error_of([&] { b.load_state(StateReader(bad)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b.load_state(StateReader(bad)); }),
             "checkpoint: the training split has 10 samples there but " +
                 std::to_string(train.size) + " in this run");
   bad = st;
   bad.epoch_step = a.steps_per_epoch();
-  EXPECT_EQ(error_of([&] { b.load_state(StateReader(bad)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b.load_state(StateReader(bad)); }),
             "checkpoint: position (epoch 2, step " + std::to_string(a.steps_per_epoch()) +
                 ") does not fit " + std::to_string(a.steps_per_epoch()) + " steps per epoch");
   bad = st;
   bad.epoch = 1;
-  EXPECT_EQ(error_of([&] { b.load_state(StateReader(bad)); }),
+  EXPECT_EQ(kasmina::testing::user_error_message([&] { b.load_state(StateReader(bad)); }),
             "checkpoint: the stored batch order of epoch 2 differs from this run's (another seed "
             "or dataset)");
 }

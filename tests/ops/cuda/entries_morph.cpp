@@ -153,12 +153,24 @@ void twins_agree(const Case& k) {
 
 const std::vector<Case>& twin_cases() {
   static const std::vector<Case> v = {
-      {1, 4, 1},     {7, 12, 33},     {64, 16, 512}, {1000, 16, 256}, {1024, 16, 512},
-      {4096, 4, 64}, {128, 32, 4096}, {33, 64, 100}, {256, 8, 1000},  {3, 12, 4096},
+      {1, 4, 1},
+      {7, 12, 33},
+      {64, 16, 512},
+      {1000, 16, 256},
+      {1024, 16, 512},
+      {4096, 4, 64},
+      {128, 32, 4096},
+      {33, 64, 100},
+      {256, 8, 1000},
+      {3, 12, 4096},
       // the wide instantiation: chunks past 64 (a multiple of 4, up to kMaxChunk = 128), hidden
       // widths and ranks past 32 (up to 64)
-      {2, 128, 300}, {5, 100, 64}, {9, 68, 1000, 7, 5}, {6, 16, 256, 40, 33},
-      {3, 128, 513, 64, 64}, {4, 32, 100, 4, 64}};
+      {2, 128, 300},
+      {5, 100, 64},
+      {9, 68, 1000, 7, 5},
+      {6, 16, 256, 40, 33},
+      {3, 128, 513, 64, 64},
+      {4, 32, 100, 4, 64}};
   return v;
 }
 
@@ -219,18 +231,10 @@ void morph_perf(const Case& k) {
   const int32_t S = k.seeds, C = k.chunk;
   const int64_t B = k.batch;
   const Device dev = op_table::perf_device();
-  MorphConfig cfg = testing::small_config(static_cast<int64_t>(S) * C, S, S);
-  cfg.rank = 3;
-  cfg.hidden = 4;
-  KasminaLayer layer(cfg);
-  layer.prepare(B, dev);
-  Rng rng(static_cast<uint64_t>(S) * 7 + C);
-  testing::arrange(layer, testing::random_stage_mix(S, rng), 5, 0.2);
-  const ops::MorphLayerBuffers& L = layer.buffers();
-  const Tensor x = testing::random_tensor<float>({B, cfg.width}, 91, dev);
-  const Tensor dy = testing::random_tensor<float>({B, cfg.width}, 92, dev);
-  Tensor out = Tensor::zeros({B, cfg.width}, DType::f32, dev);
-  Tensor dx = Tensor::zeros({B, cfg.width}, DType::f32, dev);
+  testing::MixedStageLayer rig(S, C, B, dev, static_cast<uint64_t>(S) * 7 + C);
+  const ops::MorphLayerBuffers& L = rig.layer.buffers();
+  const Tensor &x = rig.x, &dy = rig.dy;
+  Tensor &out = rig.out, &dx = rig.dx;
   const ops::MorphForwardOptions opt;
   const std::string tag = case_name(k);
   op_table::time_op("morph_forward " + tag, dev, [&] { ops::morph_forward(L, x, out, opt); });

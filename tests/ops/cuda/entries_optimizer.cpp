@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "core/enum_table.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
 
@@ -18,28 +20,19 @@ struct OptimizerCase {
   LrScheduleType schedule;
 };
 
+constexpr EnumTable<Optimizer, 3> kOptimizerNames{{
+    {"adamw", Optimizer::adamw},
+    {"sgd", Optimizer::sgd},
+    {"sgd_nesterov", Optimizer::sgd_nesterov},
+}};
+
 const char* optimizer_name(Optimizer o) {
-  switch (o) {
-    case Optimizer::adamw:
-      return "adamw";
-    case Optimizer::sgd:
-      return "sgd";
-    case Optimizer::sgd_nesterov:
-      return "sgd_nesterov";
-  }
-  return "?";
+  return enum_name(kOptimizerNames, o);
 }
 
+// The schedule's YAML name (config's table).
 const char* schedule_name(LrScheduleType t) {
-  switch (t) {
-    case LrScheduleType::constant:
-      return "constant";
-    case LrScheduleType::cosine:
-      return "cosine";
-    case LrScheduleType::linear:
-      return "linear";
-  }
-  return "?";
+  return to_string(t);
 }
 
 // Parameters, gradients and moments of one device, built from the same host values.
