@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "ops/residual/residual_add.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
-#include "ops/residual/residual_add.hpp"
 #include "tests/ops/cuda/op_table.hpp"
 
 namespace kasmina::cuda_test {
