@@ -21,6 +21,7 @@
 #include "bench/seed_placement.hpp"
 #include "bench/timed_loop.hpp"
 #include "config/config.hpp"
+#include "config/layers/linear.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "kasmina_build_config.hpp"
@@ -208,12 +209,11 @@ void add_train_step_probe(std::vector<Probe>& p) {
   p.push_back({"train_step_fmnist_mlp_B128", 2, [] {
                  Config c;
                  auto linear = [](int64_t out) {
-                   LayerConfig l;
-                   l.out = out;
+                   LayerConfig l(LayerType::linear);
+                   l.as<LinearConfig>().out = out;
                    return l;
                  };
-                 LayerConfig relu;
-                 relu.type = LayerType::relu;
+                 const LayerConfig relu(LayerType::relu);
                  c.model.layers = {linear(256), relu, linear(128), relu, linear(10)};
                  c.lr_schedule.type = LrScheduleType::cosine;
                  c.train.batch_size = 128;

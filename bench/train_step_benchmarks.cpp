@@ -16,6 +16,8 @@
 #include "bench/registry.hpp"
 #include "bench/timed_loop.hpp"
 #include "config/config.hpp"
+#include "config/layers/kasmina.hpp"
+#include "config/layers/linear.hpp"
 #include "data/dataset.hpp"
 #include "train/trainer.hpp"
 
@@ -32,17 +34,14 @@ Config fmnist_mlp_config(int64_t batch, bool dormant_kasmina) {
   Config c;
   c.name = "fmnist_mlp";
   auto linear = [](int64_t out) {
-    LayerConfig l;
-    l.type = LayerType::linear;
-    l.out = out;
+    LayerConfig l(LayerType::linear);
+    l.as<LinearConfig>().out = out;
     return l;
   };
-  LayerConfig relu;
-  relu.type = LayerType::relu;
+  const LayerConfig relu(LayerType::relu);
   auto kasmina = [](int64_t seeds) {
-    LayerConfig l;
-    l.type = LayerType::kasmina;
-    l.seeds = seeds;
+    LayerConfig l(LayerType::kasmina);
+    l.as<KasminaConfig>().seeds = seeds;
     return l;
   };
   if (dormant_kasmina)

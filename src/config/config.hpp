@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/layer_params.hpp"
 #include "core/lr_schedule.hpp"
 #include "morph/morph_limits.hpp"
 
@@ -33,59 +34,28 @@ struct DataConfig {
   bool operator==(const DataConfig&) const = default;
 };
 
-// One entry of model.layers. Each type's keys, their rules and its width are registered in
-// src/config/layer_schemas.cpp (one file per type in src/config/layers/); a key of another type
-// is an error.
+// One entry of model.layers: its type, its line and the type's parameters. Each type owns its
+// parameter struct (src/config/layers/<type>.hpp, e.g. LinearConfig), its keys, their rules and
+// its width (src/config/layers/<type>.cpp, registered in src/config/layer_schemas.cpp); a key of
+// another type is an error. layer.as<LinearConfig>() reaches the parameters.
 struct LayerConfig {
+  // A linear layer with its defaults; LayerConfig(type): a `type` layer with that type's
+  // defaults (give another type through the constructor: `type` and `params` go together).
+  LayerConfig();
+  explicit LayerConfig(LayerType type);
+
   LayerType type = LayerType::linear;
-  int64_t out = 0;    // linear: output width
-  int64_t in = 0;     // linear: optional declared input width (0 = inferred); checked
-  bool bias = true;   // linear
-  double p = 0.1;     // dropout probability
-  double eps = 1e-5;  // layernorm epsilon
-  int line = 0;       // line in the config file (for messages; not part of the YAML)
+  int line = 0;        // line in the config file (for messages; not part of the YAML)
+  LayerParams params;  // the type's parameter struct (empty for a type without keys)
 
-  // ---- kasmina (morphogenetic layer; width = the previous layer's width, in == out) ----
-  // Limits, names and defaults: src/morph/morph_limits.hpp (morph::MorphConfig documents them).
-  int64_t seeds = 0;  // S (required; width % S == 0, chunk C = width / S <= morph::kMaxChunk)
-  // blueprints germination may use: residual_mlp, low_rank, diag_scale (the built-ins)
-  std::vector<std::string> blueprints = {std::begin(morph::kBuiltinBlueprintNames),
-                                         std::end(morph::kBuiltinBlueprintNames)};
-  int64_t hidden = morph::kDefaultHidden;  // residual_mlp hidden width (1..morph::kMaxHidden)
-  int64_t rank = morph::kDefaultRank;      // low_rank rank (1..morph::kMaxHidden)
-  // grafting strategy: fixed_ramp | performance_linked | drift_controlled | grad_norm_gated
-  std::string grafting = morph::kGraftingNames[morph::kDefaultGrafting];
-  int64_t ramp_steps = morph::kDefaultRampSteps;
-  double performance_gain = morph::kDefaultPerformanceGain;
-  double drift_threshold = morph::kDefaultDriftThreshold;
-  double grad_norm_lo = morph::kDefaultGradNormLo, grad_norm_hi = morph::kDefaultGradNormHi;
-  // lifecycle: minimum steps per stage, gates and limits
-  int64_t min_germinated_steps = morph::kDefaultMinGerminatedSteps;
-  int64_t min_training_steps = morph::kDefaultMinTrainingSteps;
-  int64_t min_grafting_steps = morph::kDefaultMinGraftingSteps;
-  int64_t min_stabilization_steps = morph::kDefaultMinStabilizationSteps;
-  int64_t min_evaluating_steps = morph::kDefaultMinEvaluatingSteps;
-  int64_t min_fine_tuning_steps = morph::kDefaultMinFineTuningSteps;
-  // TRAINING -> GRAFTING gate (isolated loss EMA)
-  double training_loss_threshold = morph::kDefaultTrainingLossThreshold;
-  // else TRAINING -> CULLED after this many steps
-  int64_t max_training_steps = morph::kDefaultMaxTrainingSteps;
-  // EVALUATING -> CULLED without a score by then
-  int64_t max_evaluating_steps = morph::kDefaultMaxEvaluatingSteps;
-  // seeds of the layer in TRAINING at once
-  int64_t max_training_seeds = morph::kDefaultMaxTrainingSeeds;
-  double ema_decay = morph::kDefaultEmaDecay;
-  int64_t max_errors = morph::kDefaultMaxErrors;
-  // blueprint optimizer (AdamW, constant lr)
-  double blueprint_lr = morph::kDefaultBlueprintLr;
-  double blueprint_weight_decay = morph::kDefaultBlueprintWeightDecay;
-  int64_t pool_slots = morph::kDefaultPoolSlots;  // blueprints the layer can hold at once
-  // steps between host reads of the layer's telemetry/events
-  int64_t telemetry_every = morph::kDefaultTelemetryEvery;
-  double dead_eps = morph::kDefaultDeadEps;  // |x| below this counts as dead
-
-  // ---- residual (a block whose output is its input plus its layers' output) ----
-  std::vector<LayerConfig> layers;  // its body; their widths return to the block's width
+  template <class T>
+  T& as() {
+    return params.as<T>();
+  }
+  template <class T>
+  const T& as() const {
+    return params.as<T>();
+  }
 
   bool operator==(const LayerConfig&) const = default;
 };

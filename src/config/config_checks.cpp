@@ -4,6 +4,7 @@
 
 #include "config/enum_names.hpp"
 #include "config/layer_schemas.hpp"
+#include "config/layers/linear.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
 #include "config/suggest.hpp"
@@ -72,9 +73,10 @@ void check_model_widths(const Config& c, const YAML::Node& root, const ReadConte
     ctx.fail(locate(root, "model", "layers", last), last_path,
              std::string("is a ") + enum_name(layers[last].type) + " layer; " + expected);
   }
-  if (layers[last].out != shape.classes) {
+  const int64_t out = layers[last].as<LinearConfig>().out;
+  if (out != shape.classes) {
     ctx.fail(locate(root, "model", "layers", last, "out"), last_path + ".out",
-             "is " + std::to_string(layers[last].out) + " but " + expected);
+             "is " + std::to_string(out) + " but " + expected);
   }
 }
 
@@ -105,7 +107,7 @@ void check_germinations(const Config& c, const YAML::Node& root, const ReadConte
                "is " + std::to_string(entry.layer) + " but " + has);
     }
     const LayerRef& ref = kasmina[static_cast<std::size_t>(entry.layer)];
-    const LayerConfig& layer = *ref.layer;
+    const KasminaConfig& layer = ref.layer->as<KasminaConfig>();
     const std::string layer_text =
         "kasmina layer " + std::to_string(entry.layer) + " (" + ref.path + ")";
     if (entry.seed >= layer.seeds) {
@@ -150,7 +152,7 @@ void check_controller(const Config& c, const YAML::Node& root, const ReadContext
 
 // A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
 // each a width the kernels handle (morph::chunk_supported, src/morph/morph_limits.hpp).
-void check_kasmina_seeds(const LayerConfig& layer, int64_t width, const YAML::Node& node,
+void check_kasmina_seeds(const KasminaConfig& layer, int64_t width, const YAML::Node& node,
                          const std::string& path, const ReadContext& ctx) {
   const bool divides = width % layer.seeds == 0;
   if (divides && morph::chunk_supported(width / layer.seeds)) return;

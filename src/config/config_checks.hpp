@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/config.hpp"
+#include "config/layers/kasmina.hpp"
 #include "config/read_context.hpp"
 
 namespace kasmina::config_detail {
@@ -22,7 +23,7 @@ void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx);
 // A kasmina layer keeps the width it receives and splits it into `seeds` chunks of equal size,
 // each a width the kernels handle (morph::chunk_supported) (node: the layer's mapping; path:
 // "model.layers[1]").
-void check_kasmina_seeds(const LayerConfig& layer, int64_t width, const YAML::Node& node,
+void check_kasmina_seeds(const KasminaConfig& layer, int64_t width, const YAML::Node& node,
                          const std::string& path, const ReadContext& ctx);
 
 // Records the entry's line (the rules against the model are in check_config).

@@ -135,12 +135,22 @@ const Section<TrainConfig>& train_table() {
 const Section<LayerConfig>& layer_table() {
   static const Section<LayerConfig> table = [] {
     std::vector<Field<LayerConfig>> fields;
-    fields.push_back(value("type", &LayerConfig::type));
+    // Reading `type` gives the layer that type's parameters with their defaults.
+    Field<LayerConfig> type_field = value("type", &LayerConfig::type);
+    type_field.read = [read = std::move(type_field.read)](
+                          LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+                          const std::string& path) {
+      read(layer, node, ctx, path);
+      layer.params = default_layer_params(layer.type);
+    };
+    fields.push_back(std::move(type_field));
     for (const LayerSchema& schema : layer_schemas()) {
       const LayerType type = schema.type;
       for (Field<LayerConfig>& f : schema.fields()) {
-        fields.push_back(
-            std::move(f).only_if([type](const LayerConfig& layer) { return layer.type == type; }));
+        auto own = f.applies;
+        fields.push_back(std::move(f).only_if([type, own](const LayerConfig& layer) {
+          return layer.type == type && (!own || own(layer));
+        }));
       }
     }
     return Section<LayerConfig>(

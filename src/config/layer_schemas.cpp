@@ -29,6 +29,11 @@ const LayerSchema& layer_schema(LayerType type) {
   throw InternalError(std::string("no config schema registered for layer type ") + to_string(type));
 }
 
+LayerParams default_layer_params(LayerType type) {
+  const LayerSchema& schema = layer_schema(type);
+  return schema.make_params ? schema.make_params() : LayerParams{};
+}
+
 void walk_layer_widths(const std::vector<LayerConfig>& layers, const YAML::Node& list_node,
                        const std::string& list_path, WidthWalk& walk, const ReadContext& ctx) {
   for (std::size_t i = 0; i < layers.size(); ++i) {
@@ -48,10 +53,21 @@ std::vector<LayerRef> all_layers(const std::vector<LayerConfig>& layers,
     const YAML::Node node = locate(list_node, i);
     const std::string path = element_path(list_path, i);
     out.push_back(LayerRef{&layers[i], node, path});
-    for (LayerRef& inner : all_layers(layers[i].layers, locate(node, "layers"), path + ".layers"))
+    const LayerSchema& schema = layer_schema(layers[i].type);
+    if (!schema.nested) continue;
+    for (LayerRef& inner :
+         all_layers(schema.nested(layers[i]), locate(node, "layers"), path + ".layers"))
       out.push_back(std::move(inner));
   }
   return out;
 }
 
 }  // namespace kasmina::config_detail
+
+namespace kasmina {
+
+LayerConfig::LayerConfig() : LayerConfig(LayerType::linear) {}
+
+LayerConfig::LayerConfig(LayerType t) : type(t), params(config_detail::default_layer_params(t)) {}
+
+}  // namespace kasmina

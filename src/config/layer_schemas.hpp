@@ -5,9 +5,10 @@
 // from here, each restricted to its type, and the model checks (config_checks.cpp) walk the
 // widths through here.
 //
-// To add a layer type: a value in LayerType (config.hpp) with its name (enum_names.hpp), its
-// fields in LayerConfig, a file src/config/layers/<type>.cpp defining its LayerSchema, and its
-// line (and declaration) in layer_schemas.cpp.
+// To add a layer type: a value in LayerType (config.hpp) with its name (enum_names.hpp), a
+// header src/config/layers/<type>.hpp with its parameter struct, a file
+// src/config/layers/<type>.cpp defining its LayerSchema, and its line (and declaration) in
+// layer_schemas.cpp.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -33,7 +34,11 @@ struct WidthWalk {
 
 struct LayerSchema {
   LayerType type;
-  // The type's keys (besides `type`), in the order of the resolved YAML and of messages.
+  // The type's parameter struct with its defaults (LayerParams::of(LinearConfig{})); empty for
+  // a type without keys.
+  std::function<LayerParams()> make_params;
+  // The type's keys (besides `type`), in the order of the resolved YAML and of messages; the
+  // type's table lifted by layer_fields().
   std::function<std::vector<Field<LayerConfig>>()> fields;
   // Rules between the type's own keys, run after they are read (node: the layer's mapping;
   // path: "model.layers[2]"). May be empty.
@@ -46,11 +51,42 @@ struct LayerSchema {
       out_width;
   // After such a layer, messages say "the previous layer produces W".
   bool sets_width = false;
+  // The layers nested in this one (a block's body), walked after it; empty: none.
+  std::function<const std::vector<LayerConfig>&(const LayerConfig&)> nested;
 };
+
+// The keys of a type whose parameters are a P: each field of P's table becomes a key of the
+// layer entry that reads and writes layer.as<P>().
+template <class P>
+std::vector<Field<LayerConfig>> layer_fields(std::vector<Field<P>> fields) {
+  std::vector<Field<LayerConfig>> out;
+  for (Field<P>& f : fields) {
+    Field<LayerConfig> g;
+    g.name = std::move(f.name);
+    g.shape = std::move(f.shape);
+    g.expected = std::move(f.expected);
+    g.read = [read = std::move(f.read)](LayerConfig& layer, const YAML::Node& node,
+                                        const ReadContext& ctx, const std::string& path) {
+      read(layer.as<P>(), node, ctx, path);
+    };
+    g.write = [write = std::move(f.write)](const LayerConfig& layer, YAML::Emitter& out) {
+      write(layer.as<P>(), out);
+    };
+    if (f.applies) {
+      g.applies = [applies = std::move(f.applies)](const LayerConfig& layer) {
+        return layer.params.holds<P>() && applies(layer.as<P>());
+      };
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
 
 // Every registered type, in registration order.
 const std::vector<LayerSchema>& layer_schemas();
 const LayerSchema& layer_schema(LayerType type);
+// The parameters of a `type` layer with their defaults.
+LayerParams default_layer_params(LayerType type);
 
 // Walks `layers` (the list at `list_node`, message path `list_path`) from walk.width, checking
 // each layer's width through its schema; leaves walk at the output width.

@@ -1,16 +1,21 @@
 #include "io/resume_config.hpp"
 
+#include "config/layers/kasmina.hpp"
+#include "config/layers/linear.hpp"
+
 namespace kasmina::io {
 
 namespace {
 
 std::string describe_layer(const LayerConfig& l) {
   std::string s = to_string(l.type);
-  if (l.out > 0) s += " out " + std::to_string(l.out);
+  if (l.params.holds<LinearConfig>() && l.as<LinearConfig>().out > 0)
+    s += " out " + std::to_string(l.as<LinearConfig>().out);
   if (l.type == LayerType::kasmina) {
-    s += " seeds " + std::to_string(l.seeds) + " hidden " + std::to_string(l.hidden) + " rank " +
-         std::to_string(l.rank) + " pool_slots " + std::to_string(l.pool_slots) + " blueprints [";
-    for (size_t i = 0; i < l.blueprints.size(); ++i) s += (i ? "," : "") + l.blueprints[i];
+    const KasminaConfig& k = l.as<KasminaConfig>();
+    s += " seeds " + std::to_string(k.seeds) + " hidden " + std::to_string(k.hidden) + " rank " +
+         std::to_string(k.rank) + " pool_slots " + std::to_string(k.pool_slots) + " blueprints [";
+    for (size_t i = 0; i < k.blueprints.size(); ++i) s += (i ? "," : "") + k.blueprints[i];
     s += "]";
   }
   return s;

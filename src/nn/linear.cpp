@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "config/layers/linear.hpp"
 #include "core/enum_table.hpp"
 #include "core/rng.hpp"
 #include "nn/layer_registry.hpp"
@@ -139,7 +140,8 @@ void LinearLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx)
 }
 
 std::unique_ptr<Layer> build_linear_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
-  auto layer = std::make_unique<LinearLayer>(ctx.name, ctx.width, cfg.out, cfg.bias,
+  const LinearConfig& p = cfg.as<LinearConfig>();
+  auto layer = std::make_unique<LinearLayer>(ctx.name, ctx.width, p.out, p.bias,
                                              ops::Activation::none, ctx.dtype);
   Rng rng(derive_seed(ctx.seed, "init.linear", ctx.position));
   layer->initialize(parse_init_scheme(ctx.init), rng, ctx.dev);

@@ -1,5 +1,6 @@
 #include "nn/morph_from_config.hpp"
 
+#include "config/layers/kasmina.hpp"
 #include "core/error.hpp"
 #include "morph/blueprint_registry.hpp"
 #include "morph/grafting.hpp"
@@ -20,7 +21,8 @@ int32_t i32(int64_t v) {
 
 }  // namespace
 
-MorphConfig morph_config_from(const LayerConfig& l, int64_t width, int32_t layer_index) {
+MorphConfig morph_config_from(const LayerConfig& layer, int64_t width, int32_t layer_index) {
+  const KasminaConfig& l = layer.as<KasminaConfig>();
   MorphConfig m;
   m.width = width;
   m.seeds = i32(l.seeds);

@@ -1,5 +1,6 @@
 #include "nn/residual_block.hpp"
 
+#include "config/layers/residual.hpp"
 #include "core/error.hpp"
 #include "nn/layer_registry.hpp"
 #include "ops/residual/residual_add.hpp"
@@ -54,7 +55,7 @@ std::unique_ptr<Layer> build_residual_block(const LayerConfig& cfg, LayerBuildCo
   const int64_t width = ctx.width;
   const std::string name = ctx.name;
   ctx.prefix = name + ".layers";
-  std::vector<std::unique_ptr<Layer>> body = build_layers(cfg.layers, ctx);
+  std::vector<std::unique_ptr<Layer>> body = build_layers(cfg.as<ResidualConfig>().layers, ctx);
   ctx.width = width;
   return std::make_unique<ResidualBlock>(name, width, std::move(body), ctx.dtype);
 }

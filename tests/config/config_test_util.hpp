@@ -9,6 +9,11 @@
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "config/layers/dropout.hpp"
+#include "config/layers/kasmina.hpp"
+#include "config/layers/layernorm.hpp"
+#include "config/layers/linear.hpp"
+#include "config/layers/residual.hpp"
 #include "core/error.hpp"
 #include "tests/common/user_error.hpp"
 
@@ -65,7 +70,7 @@ inline void expect_contains(const std::string& message, std::initializer_list<st
 inline void clear_lines(std::vector<LayerConfig>& layers) {
   for (LayerConfig& layer : layers) {
     layer.line = 0;
-    clear_lines(layer.layers);
+    if (layer.params.holds<ResidualConfig>()) clear_lines(layer.as<ResidualConfig>().layers);
   }
 }
 

@@ -37,11 +37,11 @@ TEST(ConfigDefaults, MinimalConfigReadsGivenKeysAndFillsTheRest) {
 
   ASSERT_EQ(c.model.layers.size(), 3u);
   EXPECT_EQ(c.model.layers[0].type, LayerType::linear);
-  EXPECT_EQ(c.model.layers[0].out, 32);
-  EXPECT_EQ(c.model.layers[0].in, 0);
-  EXPECT_TRUE(c.model.layers[0].bias);
+  EXPECT_EQ(c.model.layers[0].as<LinearConfig>().out, 32);
+  EXPECT_EQ(c.model.layers[0].as<LinearConfig>().in, 0);
+  EXPECT_TRUE(c.model.layers[0].as<LinearConfig>().bias);
   EXPECT_EQ(c.model.layers[1].type, LayerType::relu);
-  EXPECT_EQ(c.model.layers[2].out, 10);
+  EXPECT_EQ(c.model.layers[2].as<LinearConfig>().out, 10);
   // Each layer remembers its line for later messages.
   EXPECT_EQ(c.model.layers[0].line, 7);
   EXPECT_EQ(c.model.layers[1].line, 8);
@@ -96,13 +96,13 @@ TEST(ConfigDefaults, EveryKeyIsReadable) {
   EXPECT_DOUBLE_EQ(c.data.spirals_turns, 2.25);
   EXPECT_EQ(c.model.init, "xavier_uniform");
   ASSERT_EQ(c.model.layers.size(), 5u);
-  EXPECT_EQ(c.model.layers[0].in, 2);
-  EXPECT_FALSE(c.model.layers[0].bias);
+  EXPECT_EQ(c.model.layers[0].as<LinearConfig>().in, 2);
+  EXPECT_FALSE(c.model.layers[0].as<LinearConfig>().bias);
   EXPECT_EQ(c.model.layers[1].type, LayerType::layernorm);
-  EXPECT_DOUBLE_EQ(c.model.layers[1].eps, 1e-6);
+  EXPECT_DOUBLE_EQ(c.model.layers[1].as<LayerNormConfig>().eps, 1e-6);
   EXPECT_EQ(c.model.layers[2].type, LayerType::gelu);
   EXPECT_EQ(c.model.layers[3].type, LayerType::dropout);
-  EXPECT_DOUBLE_EQ(c.model.layers[3].p, 0.25);
+  EXPECT_DOUBLE_EQ(c.model.layers[3].as<DropoutConfig>().p, 0.25);
   EXPECT_EQ(c.optimizer.type, OptimizerType::sgd);
   EXPECT_DOUBLE_EQ(c.optimizer.lr, 0.05);
   EXPECT_DOUBLE_EQ(c.optimizer.weight_decay, 0.0005);
@@ -156,6 +156,34 @@ TEST(ConfigDefaults, DatasetShapes) {
   EXPECT_EQ(spirals.features, 2);
   EXPECT_EQ(spirals.classes, 2);
   EXPECT_EQ(spirals.train_samples, 1234);
+}
+
+// Each layer type owns its parameter struct; LayerConfig holds it by value.
+TEST(ConfigDefaults, LayerParametersAreTypedValues) {
+  LayerConfig dropout(LayerType::dropout);
+  EXPECT_DOUBLE_EQ(dropout.as<DropoutConfig>().p, 0.1);
+  try {
+    (void)dropout.as<LinearConfig>();
+    ADD_FAILURE() << "expected an InternalError";
+  } catch (const InternalError& e) {
+    EXPECT_STREQ(e.what(), "layer parameters: asked for LinearConfig but it holds DropoutConfig");
+  }
+  LayerConfig copy = dropout;
+  EXPECT_EQ(copy, dropout);
+  copy.as<DropoutConfig>().p = 0.5;
+  EXPECT_NE(copy, dropout);
+  EXPECT_DOUBLE_EQ(dropout.as<DropoutConfig>().p, 0.1);
+  EXPECT_EQ(LayerConfig(), LayerConfig(LayerType::linear));
+  EXPECT_EQ(LayerConfig().as<LinearConfig>(), LinearConfig{});
+  EXPECT_TRUE(LayerConfig(LayerType::relu).params.empty());
+  EXPECT_NE(LayerConfig(LayerType::relu), LayerConfig(LayerType::gelu));
+  EXPECT_NE(LayerConfig(LayerType::relu), LayerConfig(LayerType::linear));
+  try {
+    (void)LayerConfig(LayerType::gelu).as<KasminaConfig>();
+    ADD_FAILURE() << "expected an InternalError";
+  } catch (const InternalError& e) {
+    EXPECT_STREQ(e.what(), "layer parameters: asked for KasminaConfig but it holds nothing");
+  }
 }
 
 }  // namespace

@@ -80,18 +80,19 @@ TEST(MorphConfig, KasminaLayerDefaults) {
   ASSERT_EQ(c.model.layers.size(), 5u);
   const LayerConfig& layer = c.model.layers[1];
   EXPECT_EQ(layer.type, LayerType::kasmina);
-  EXPECT_EQ(layer.seeds, 16);
+  EXPECT_EQ(layer.as<KasminaConfig>().seeds, 16);
   EXPECT_EQ(layer.line, 5);
   // Everything but seeds (and the line) is the struct's default.
-  LayerConfig expected;
-  expected.type = LayerType::kasmina;
-  expected.seeds = 16;
+  LayerConfig expected(LayerType::kasmina);
+  expected.as<KasminaConfig>().seeds = 16;
   expected.line = 5;
   EXPECT_EQ(layer, expected);
-  EXPECT_EQ(layer.blueprints, (std::vector<std::string>{"residual_mlp", "low_rank", "diag_scale"}));
-  EXPECT_EQ(layer.grafting, "fixed_ramp");
-  EXPECT_EQ(layer.ramp_steps, 100);
-  EXPECT_EQ(c.model.layers[3].blueprints, std::vector<std::string>{"diag_scale"});
+  EXPECT_EQ(layer.as<KasminaConfig>().blueprints,
+            (std::vector<std::string>{"residual_mlp", "low_rank", "diag_scale"}));
+  EXPECT_EQ(layer.as<KasminaConfig>().grafting, "fixed_ramp");
+  EXPECT_EQ(layer.as<KasminaConfig>().ramp_steps, 100);
+  EXPECT_EQ(c.model.layers[3].as<KasminaConfig>().blueprints,
+            std::vector<std::string>{"diag_scale"});
 }
 
 TEST(MorphConfig, SectionDefaults) {
@@ -116,7 +117,7 @@ TEST(MorphConfig, SectionDefaults) {
 
 TEST(MorphConfig, EveryKeyIsRead) {
   const Config c = parse_config(kEveryKeyYaml, "every.yaml");
-  const LayerConfig& k = c.model.layers[1];
+  const KasminaConfig& k = c.model.layers[1].as<KasminaConfig>();
   EXPECT_EQ(k.seeds, 16);
   EXPECT_EQ(k.blueprints, (std::vector<std::string>{"low_rank", "residual_mlp"}));
   EXPECT_EQ(k.hidden, 8);
@@ -213,10 +214,11 @@ TEST(MorphConfig, SetIntoAKasminaLayer) {
                    Overrides{{"model.layers.1.seeds=8", "model.layers.1.grafting=drift_controlled",
                               "model.layers.3.blueprints=[low_rank, residual_mlp]",
                               "model.layers.1.ema_decay=0.5"}});
-  EXPECT_EQ(c.model.layers[1].seeds, 8);
-  EXPECT_EQ(c.model.layers[1].grafting, "drift_controlled");
-  EXPECT_DOUBLE_EQ(c.model.layers[1].ema_decay, 0.5);
-  EXPECT_EQ(c.model.layers[3].blueprints, (std::vector<std::string>{"low_rank", "residual_mlp"}));
+  EXPECT_EQ(c.model.layers[1].as<KasminaConfig>().seeds, 8);
+  EXPECT_EQ(c.model.layers[1].as<KasminaConfig>().grafting, "drift_controlled");
+  EXPECT_DOUBLE_EQ(c.model.layers[1].as<KasminaConfig>().ema_decay, 0.5);
+  EXPECT_EQ(c.model.layers[3].as<KasminaConfig>().blueprints,
+            (std::vector<std::string>{"low_rank", "residual_mlp"}));
 }
 
 TEST(MorphConfig, RoundTripOfEveryKey) {

@@ -256,18 +256,20 @@ TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
       "ema_decay: 0, blueprint_weight_decay: 0, pool_slots: 1, telemetry_every: 1, dead_eps: 0";
   const Config c = parse_config(with_entry("step: 0, layer: 0, seed: 127"), "cfg.yaml",
                                 Overrides{{"model.layers.2={type: kasmina, " + edges + "}"}});
-  EXPECT_EQ(c.model.layers[2].seeds, 128);
-  EXPECT_EQ(c.model.layers[2].hidden, 64);
-  EXPECT_DOUBLE_EQ(c.model.layers[2].grad_norm_lo, 3.0);
+  EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().seeds, 128);
+  EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().hidden, 64);
+  EXPECT_DOUBLE_EQ(c.model.layers[2].as<KasminaConfig>().grad_norm_lo, 3.0);
   EXPECT_EQ(c.schedule[0].seed, 127);
   // chunk of exactly 64 values
   EXPECT_EQ(parse_config(with_layer("seeds: 2"), "cfg.yaml", Overrides{{"schedule.0.seed=1"}})
                 .model.layers[2]
+                .as<KasminaConfig>()
                 .seeds,
             2);
   // chunk of exactly 128 values (the largest)
   EXPECT_EQ(parse_config(with_layer("seeds: 1"), "cfg.yaml", Overrides{{"schedule.0.seed=0"}})
                 .model.layers[2]
+                .as<KasminaConfig>()
                 .seeds,
             1);
   const std::string controller_edges =

@@ -48,23 +48,23 @@ TEST(ConfigOverrides, AppliedInOrderLastWins) {
 TEST(ConfigOverrides, ListElementByIndex) {
   const Config c = parse_with({"model.layers.0.out=512", "model.layers.1.type=gelu"});
   ASSERT_EQ(c.model.layers.size(), 3u);
-  EXPECT_EQ(c.model.layers[0].out, 512);
+  EXPECT_EQ(c.model.layers[0].as<LinearConfig>().out, 512);
   EXPECT_EQ(c.model.layers[1].type, LayerType::gelu);
-  EXPECT_EQ(c.model.layers[2].out, 10);
+  EXPECT_EQ(c.model.layers[2].as<LinearConfig>().out, 10);
 }
 
 TEST(ConfigOverrides, FlowValuesReplaceWholeEntries) {
   const Config c = parse_with(
       {"model.layers.1={type: dropout, p: 0.3}", "optimizer={type: sgd, lr: 0.1, momentum: 0.5}"});
   EXPECT_EQ(c.model.layers[1].type, LayerType::dropout);
-  EXPECT_DOUBLE_EQ(c.model.layers[1].p, 0.3);
+  EXPECT_DOUBLE_EQ(c.model.layers[1].as<DropoutConfig>().p, 0.3);
   EXPECT_EQ(c.optimizer.type, OptimizerType::sgd);
   EXPECT_DOUBLE_EQ(c.optimizer.momentum, 0.5);
   const Config whole =
       parse_with({"model.layers=[{type: linear, out: 64}, {type: gelu}, "
                   "{type: linear, out: 10}]"});
   ASSERT_EQ(whole.model.layers.size(), 3u);
-  EXPECT_EQ(whole.model.layers[0].out, 64);
+  EXPECT_EQ(whole.model.layers[0].as<LinearConfig>().out, 64);
   EXPECT_EQ(whole.model.layers[1].type, LayerType::gelu);
 }
 
@@ -72,17 +72,17 @@ TEST(ConfigOverrides, IndexPastTheEndAppends) {
   const Config c =
       parse_with({"model.layers.3={type: relu}", "model.layers.4.out=10", "model.layers.2.out=20"});
   ASSERT_EQ(c.model.layers.size(), 5u);
-  EXPECT_EQ(c.model.layers[2].out, 20);
+  EXPECT_EQ(c.model.layers[2].as<LinearConfig>().out, 20);
   EXPECT_EQ(c.model.layers[3].type, LayerType::relu);
   EXPECT_EQ(c.model.layers[4].type, LayerType::linear);
-  EXPECT_EQ(c.model.layers[4].out, 10);
+  EXPECT_EQ(c.model.layers[4].as<LinearConfig>().out, 10);
 }
 
 TEST(ConfigOverrides, CreatesTheListAFileLacks) {
   const Config c =
       parse_config("seed: 1\n", "cfg.yaml", Overrides{{"model.layers.0={type: linear, out: 10}"}});
   ASSERT_EQ(c.model.layers.size(), 1u);
-  EXPECT_EQ(c.model.layers[0].out, 10);
+  EXPECT_EQ(c.model.layers[0].as<LinearConfig>().out, 10);
 }
 
 TEST(ConfigOverrides, ErrorsOutsideTheOverrideStillNameTheFile) {

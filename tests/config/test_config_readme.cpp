@@ -8,6 +8,11 @@
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "config/layers/dropout.hpp"
+#include "config/layers/kasmina.hpp"
+#include "config/layers/layernorm.hpp"
+#include "config/layers/linear.hpp"
+#include "config/layers/residual.hpp"
 
 namespace kasmina {
 namespace {
@@ -46,8 +51,8 @@ TEST(ConfigReadme, YamlExamplesParse) {
   const Config residual = parse_config(blocks[2], "residual.yaml");
   ASSERT_EQ(residual.model.layers.size(), 5u);
   EXPECT_EQ(residual.model.layers[2].type, LayerType::residual);
-  EXPECT_EQ(residual.model.layers[2].layers.size(), 4u);
-  EXPECT_EQ(residual.model.layers[3].layers[0].type, LayerType::kasmina);
+  EXPECT_EQ(residual.model.layers[2].as<ResidualConfig>().layers.size(), 4u);
+  EXPECT_EQ(residual.model.layers[3].as<ResidualConfig>().layers[0].type, LayerType::kasmina);
 }
 
 }  // namespace

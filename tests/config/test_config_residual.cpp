@@ -38,11 +38,11 @@ TEST(ConfigResidual, ParsesABlockWithItsLayers) {
   const LayerConfig& block = c.model.layers[2];
   EXPECT_EQ(block.type, LayerType::residual);
   EXPECT_EQ(block.line, 8);
-  ASSERT_EQ(block.layers.size(), 3u);
-  EXPECT_EQ(block.layers[0].out, 32);
-  EXPECT_EQ(block.layers[0].line, 10);
-  EXPECT_EQ(block.layers[1].type, LayerType::gelu);
-  EXPECT_EQ(block.layers[2].out, 16);
+  ASSERT_EQ(block.as<ResidualConfig>().layers.size(), 3u);
+  EXPECT_EQ(block.as<ResidualConfig>().layers[0].as<LinearConfig>().out, 32);
+  EXPECT_EQ(block.as<ResidualConfig>().layers[0].line, 10);
+  EXPECT_EQ(block.as<ResidualConfig>().layers[1].type, LayerType::gelu);
+  EXPECT_EQ(block.as<ResidualConfig>().layers[2].as<LinearConfig>().out, 16);
   EXPECT_STREQ(to_string(LayerType::residual), "residual");
 }
 
@@ -59,8 +59,10 @@ TEST(ConfigResidual, NestedBlocksRoundTrip) {
   const std::string yaml = replace_line(
       kBlockYaml, 11, "        - {type: residual, layers: [{type: layernorm}, {type: relu}]}");
   const Config c = parse_config(yaml, "res.yaml");
-  ASSERT_EQ(c.model.layers[2].layers[1].layers.size(), 2u);
-  EXPECT_EQ(c.model.layers[2].layers[1].layers[0].type, LayerType::layernorm);
+  ASSERT_EQ(c.model.layers[2].as<ResidualConfig>().layers[1].as<ResidualConfig>().layers.size(),
+            2u);
+  EXPECT_EQ(c.model.layers[2].as<ResidualConfig>().layers[1].as<ResidualConfig>().layers[0].type,
+            LayerType::layernorm);
   const Config back = parse_config(to_yaml(c), "resolved.yaml");
   EXPECT_EQ(without_origin(back), without_origin(c));
 }
@@ -69,8 +71,8 @@ TEST(ConfigResidual, OverridesReachIntoABlock) {
   const Config c = parse_config(
       kBlockYaml, "res.yaml",
       Overrides{{"model.layers.2.layers.0.out=64", "model.layers.2.layers.1.type=relu"}});
-  EXPECT_EQ(c.model.layers[2].layers[0].out, 64);
-  EXPECT_EQ(c.model.layers[2].layers[1].type, LayerType::relu);
+  EXPECT_EQ(c.model.layers[2].as<ResidualConfig>().layers[0].as<LinearConfig>().out, 64);
+  EXPECT_EQ(c.model.layers[2].as<ResidualConfig>().layers[1].type, LayerType::relu);
 }
 
 struct Case {

@@ -73,8 +73,8 @@ LayerConfig random_kasmina_layer(std::mt19937_64& rng, int64_t width) {
   for (int64_t s = 1; s <= width; ++s) {
     if (width % s == 0 && morph::chunk_supported(width / s)) seed_counts.push_back(s);
   }
-  LayerConfig k;
-  k.type = LayerType::kasmina;
+  LayerConfig entry(LayerType::kasmina);
+  KasminaConfig& k = entry.as<KasminaConfig>();
   k.seeds = seed_counts[static_cast<std::size_t>(integer(0, std::ssize(seed_counts) - 1))];
   std::vector<std::string> names = {"residual_mlp", "low_rank", "diag_scale"};
   std::shuffle(names.begin(), names.end(), rng);
@@ -107,7 +107,7 @@ LayerConfig random_kasmina_layer(std::mt19937_64& rng, int64_t width) {
   k.pool_slots = integer(1, 256);
   k.telemetry_every = integer(1, 1000);
   k.dead_eps = uniform(0.0, 1e-3);
-  return k;
+  return entry;
 }
 
 // A random germination schedule over the model's kasmina layers and a controller that fits it.
@@ -124,7 +124,7 @@ void add_random_growth(std::mt19937_64& rng, Config& c) {
     GerminationConfig g;
     g.step = integer(0, 100000);
     g.layer = integer(0, std::ssize(kasmina) - 1);
-    const LayerConfig& layer = *kasmina[static_cast<std::size_t>(g.layer)];
+    const KasminaConfig& layer = kasmina[static_cast<std::size_t>(g.layer)]->as<KasminaConfig>();
     g.seed = integer(0, layer.seeds - 1);
     g.blueprint =
         layer.blueprints[static_cast<std::size_t>(integer(0, std::ssize(layer.blueprints) - 1))];
@@ -174,30 +174,29 @@ Config random_config(std::mt19937_64& rng) {
   const int hidden = static_cast<int>(integer(0, 4));
   int64_t width = shape.features;
   for (int i = 0; i <= hidden; ++i) {
-    LayerConfig linear;
-    linear.out = i == hidden ? shape.classes : integer(1, 1024);
-    linear.bias = coin();
-    linear.in = coin() ? width : 0;  // declared or inferred
-    width = linear.out;
+    LayerConfig linear(LayerType::linear);
+    LinearConfig& lin = linear.as<LinearConfig>();
+    lin.out = i == hidden ? shape.classes : integer(1, 1024);
+    lin.bias = coin();
+    lin.in = coin() ? width : 0;  // declared or inferred
+    width = lin.out;
     c.model.layers.push_back(linear);
     if (i == hidden) break;
-    LayerConfig extra;
-    extra.type = static_cast<LayerType>(integer(1, 5));
-    if (extra.type == LayerType::dropout) extra.p = uniform(0.0, 0.9);
-    if (extra.type == LayerType::layernorm) extra.eps = uniform(1e-7, 1e-3);
+    LayerConfig extra(static_cast<LayerType>(integer(1, 5)));
+    if (extra.type == LayerType::dropout) extra.as<DropoutConfig>().p = uniform(0.0, 0.9);
+    if (extra.type == LayerType::layernorm) extra.as<LayerNormConfig>().eps = uniform(1e-7, 1e-3);
     if (extra.type == LayerType::kasmina) extra = random_kasmina_layer(rng, width);
     c.model.layers.push_back(extra);
     if (integer(0, 3) != 0) continue;
     // A residual block that returns to the width: linear, relu, linear (declared in or not).
-    LayerConfig block;
-    block.type = LayerType::residual;
-    LayerConfig up, act, down;
-    up.out = integer(1, 512);
-    up.bias = coin();
-    act.type = coin() ? LayerType::relu : LayerType::gelu;
-    down.out = width;
-    down.in = coin() ? up.out : 0;
-    block.layers = {up, act, down};
+    LayerConfig block(LayerType::residual);
+    LayerConfig up(LayerType::linear), down(LayerType::linear);
+    const LayerConfig act(coin() ? LayerType::relu : LayerType::gelu);
+    up.as<LinearConfig>().out = integer(1, 512);
+    up.as<LinearConfig>().bias = coin();
+    down.as<LinearConfig>().out = width;
+    down.as<LinearConfig>().in = coin() ? up.as<LinearConfig>().out : 0;
+    block.as<ResidualConfig>().layers = {up, act, down};
     c.model.layers.push_back(block);
   }
   const char* inits[] = {"kaiming_uniform", "xavier_uniform", "normal"};

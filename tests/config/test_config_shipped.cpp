@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "config/layers/dropout.hpp"
+#include "config/layers/kasmina.hpp"
+#include "config/layers/layernorm.hpp"
+#include "config/layers/linear.hpp"
+#include "config/layers/residual.hpp"
 
 namespace kasmina {
 namespace {
@@ -18,7 +23,7 @@ std::string shipped(const std::string& name) {
 std::vector<int64_t> linear_widths(const Config& c) {
   std::vector<int64_t> widths;
   for (const LayerConfig& layer : c.model.layers) {
-    if (layer.type == LayerType::linear) widths.push_back(layer.out);
+    if (layer.type == LayerType::linear) widths.push_back(layer.as<LinearConfig>().out);
   }
   return widths;
 }

@@ -8,6 +8,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "config/layers/dropout.hpp"
+#include "config/layers/kasmina.hpp"
+#include "config/layers/layernorm.hpp"
+#include "config/layers/linear.hpp"
+#include "config/layers/residual.hpp"
 #include "core/rng.hpp"
 #include "nn/model.hpp"
 #include "ops/ops.hpp"
@@ -15,10 +20,9 @@
 namespace kasmina::testing {
 
 inline LayerConfig layer(LayerType t, int64_t out = 0, double p = 0.0) {
-  LayerConfig l;
-  l.type = t;
-  l.out = out;
-  l.p = p;
+  LayerConfig l(t);
+  if (t == LayerType::linear) l.as<LinearConfig>().out = out;
+  if (t == LayerType::dropout) l.as<DropoutConfig>().p = p;
   return l;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "config/layers/linear.hpp"
+#include "config/layers/residual.hpp"
 #include "core/rng.hpp"
 #include "nn/model.hpp"
 #include "ops/ops.hpp"
@@ -14,18 +16,16 @@ using namespace kasmina;
 namespace {
 
 LayerConfig layer(LayerType t, int64_t out = 0) {
-  LayerConfig l;
-  l.type = t;
-  l.out = out;
+  LayerConfig l(t);
+  if (t == LayerType::linear) l.as<LinearConfig>().out = out;
   return l;
 }
 
 ModelConfig mlp_with_block() {
   ModelConfig cfg;
-  LayerConfig block;
-  block.type = LayerType::residual;
-  block.layers = {layer(LayerType::layernorm), layer(LayerType::linear, 7), layer(LayerType::gelu),
-                  layer(LayerType::linear, 5)};
+  LayerConfig block(LayerType::residual);
+  block.as<ResidualConfig>().layers = {layer(LayerType::layernorm), layer(LayerType::linear, 7),
+                                       layer(LayerType::gelu), layer(LayerType::linear, 5)};
   cfg.layers = {layer(LayerType::linear, 5), layer(LayerType::relu), block,
                 layer(LayerType::linear, 3)};
   return cfg;

@@ -14,9 +14,8 @@ using kasmina::testing::layer;
 namespace {
 
 LayerConfig residual(std::vector<LayerConfig> body) {
-  LayerConfig l;
-  l.type = LayerType::residual;
-  l.layers = std::move(body);
+  LayerConfig l(LayerType::residual);
+  l.as<ResidualConfig>().layers = std::move(body);
   return l;
 }
 
@@ -105,9 +104,8 @@ TEST(ResidualBlock, SameConfigGivesTheSameParametersAsWithoutBlocksBeforeIt) {
 }
 
 TEST(ResidualBlock, MorphLayersInsideBlocksCountInModelOrder) {
-  LayerConfig k;
-  k.type = LayerType::kasmina;
-  k.seeds = 2;
+  LayerConfig k(LayerType::kasmina);
+  k.as<KasminaConfig>().seeds = 2;
   ModelConfig cfg;
   cfg.layers = {layer(LayerType::linear, 4), residual({k, layer(LayerType::linear, 4)}), k,
                 layer(LayerType::linear, 2)};

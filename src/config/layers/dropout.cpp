@@ -1,4 +1,6 @@
 // `type: dropout`: p in [0, 1); keeps its width.
+#include "config/layers/dropout.hpp"
+
 #include "config/layer_schemas.hpp"
 #include "config/rules.hpp"
 
@@ -7,8 +9,9 @@ namespace kasmina::config_detail {
 LayerSchema dropout_layer_schema() {
   LayerSchema s;
   s.type = LayerType::dropout;
+  s.make_params = [] { return LayerParams::of(DropoutConfig{}); };
   s.fields = [] {
-    return std::vector<Field<LayerConfig>>{value("p", &LayerConfig::p, in_half_open(0.0, 1.0))};
+    return layer_fields<DropoutConfig>({value("p", &DropoutConfig::p, in_half_open(0.0, 1.0))});
   };
   return s;
 }

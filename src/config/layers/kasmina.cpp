@@ -1,6 +1,8 @@
 // `type: kasmina` (the morphogenetic layer): seeds (required), blueprints, their sizes, the
 // grafting strategy, lifecycle limits, the blueprint optimizer, pool and telemetry. Keeps its
 // width, which its seeds must split (check_kasmina_seeds, with the morph limits).
+#include "config/layers/kasmina.hpp"
+
 #include <algorithm>
 
 #include "config/config_checks.hpp"
@@ -14,44 +16,44 @@ namespace kasmina::config_detail {
 namespace {
 
 std::vector<Field<LayerConfig>> kasmina_fields() {
-  return {
+  return layer_fields<KasminaConfig>({
       // seeds and blueprints
-      value("seeds", &LayerConfig::seeds, int32_at_least(1)),
-      value_list("blueprints", &LayerConfig::blueprints, one_of(blueprint_names())),
-      value("hidden", &LayerConfig::hidden, in_range(1, morph::kMaxHidden)),
-      value("rank", &LayerConfig::rank, in_range(1, morph::kMaxHidden)),
+      value("seeds", &KasminaConfig::seeds, int32_at_least(1)),
+      value_list("blueprints", &KasminaConfig::blueprints, one_of(blueprint_names())),
+      value("hidden", &KasminaConfig::hidden, in_range(1, morph::kMaxHidden)),
+      value("rank", &KasminaConfig::rank, in_range(1, morph::kMaxHidden)),
       // grafting
-      value("grafting", &LayerConfig::grafting, one_of(grafting_names())),
-      value("ramp_steps", &LayerConfig::ramp_steps, int32_at_least(1)),
-      value("performance_gain", &LayerConfig::performance_gain, non_negative()),
-      value("drift_threshold", &LayerConfig::drift_threshold, above(0.0)),
-      value("grad_norm_lo", &LayerConfig::grad_norm_lo, non_negative()),
-      value("grad_norm_hi", &LayerConfig::grad_norm_hi, non_negative()),
+      value("grafting", &KasminaConfig::grafting, one_of(grafting_names())),
+      value("ramp_steps", &KasminaConfig::ramp_steps, int32_at_least(1)),
+      value("performance_gain", &KasminaConfig::performance_gain, non_negative()),
+      value("drift_threshold", &KasminaConfig::drift_threshold, above(0.0)),
+      value("grad_norm_lo", &KasminaConfig::grad_norm_lo, non_negative()),
+      value("grad_norm_hi", &KasminaConfig::grad_norm_hi, non_negative()),
       // lifecycle
-      value("min_germinated_steps", &LayerConfig::min_germinated_steps, int32_at_least(0)),
-      value("min_training_steps", &LayerConfig::min_training_steps, int32_at_least(0)),
-      value("min_grafting_steps", &LayerConfig::min_grafting_steps, int32_at_least(0)),
-      value("min_stabilization_steps", &LayerConfig::min_stabilization_steps, int32_at_least(0)),
-      value("min_evaluating_steps", &LayerConfig::min_evaluating_steps, int32_at_least(0)),
-      value("min_fine_tuning_steps", &LayerConfig::min_fine_tuning_steps, int32_at_least(0)),
-      value("training_loss_threshold", &LayerConfig::training_loss_threshold, above(0.0)),
-      value("max_training_steps", &LayerConfig::max_training_steps, int32_at_least(1)),
-      value("max_evaluating_steps", &LayerConfig::max_evaluating_steps, int32_at_least(1)),
-      value("max_training_seeds", &LayerConfig::max_training_seeds, int32_at_least(1)),
-      value("ema_decay", &LayerConfig::ema_decay, in_half_open(0.0, 1.0)),
-      value("max_errors", &LayerConfig::max_errors, int32_at_least(1)),
+      value("min_germinated_steps", &KasminaConfig::min_germinated_steps, int32_at_least(0)),
+      value("min_training_steps", &KasminaConfig::min_training_steps, int32_at_least(0)),
+      value("min_grafting_steps", &KasminaConfig::min_grafting_steps, int32_at_least(0)),
+      value("min_stabilization_steps", &KasminaConfig::min_stabilization_steps, int32_at_least(0)),
+      value("min_evaluating_steps", &KasminaConfig::min_evaluating_steps, int32_at_least(0)),
+      value("min_fine_tuning_steps", &KasminaConfig::min_fine_tuning_steps, int32_at_least(0)),
+      value("training_loss_threshold", &KasminaConfig::training_loss_threshold, above(0.0)),
+      value("max_training_steps", &KasminaConfig::max_training_steps, int32_at_least(1)),
+      value("max_evaluating_steps", &KasminaConfig::max_evaluating_steps, int32_at_least(1)),
+      value("max_training_seeds", &KasminaConfig::max_training_seeds, int32_at_least(1)),
+      value("ema_decay", &KasminaConfig::ema_decay, in_half_open(0.0, 1.0)),
+      value("max_errors", &KasminaConfig::max_errors, int32_at_least(1)),
       // blueprint optimizer, pool, telemetry
-      value("blueprint_lr", &LayerConfig::blueprint_lr, above(0.0)),
-      value("blueprint_weight_decay", &LayerConfig::blueprint_weight_decay, non_negative()),
-      value("pool_slots", &LayerConfig::pool_slots, int32_at_least(1)),
-      value("telemetry_every", &LayerConfig::telemetry_every, int32_at_least(1)),
-      value("dead_eps", &LayerConfig::dead_eps, non_negative()),
-  };
+      value("blueprint_lr", &KasminaConfig::blueprint_lr, above(0.0)),
+      value("blueprint_weight_decay", &KasminaConfig::blueprint_weight_decay, non_negative()),
+      value("pool_slots", &KasminaConfig::pool_slots, int32_at_least(1)),
+      value("telemetry_every", &KasminaConfig::telemetry_every, int32_at_least(1)),
+      value("dead_eps", &KasminaConfig::dead_eps, non_negative()),
+  });
 }
 
 // The blueprint list: at least one name, each at most once.
-void check_blueprint_list(const LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
-                          const std::string& path) {
+void check_blueprint_list(const KasminaConfig& layer, const YAML::Node& node,
+                          const ReadContext& ctx, const std::string& path) {
   const std::string list_path = path + ".blueprints";
   if (layer.blueprints.empty()) {
     ctx.fail(locate(node, "blueprints"), list_path,
@@ -66,8 +68,9 @@ void check_blueprint_list(const LayerConfig& layer, const YAML::Node& node, cons
 }
 
 // Seeds are required; the grad-norm band has lo <= hi.
-void check_kasmina_keys(LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+void check_kasmina_keys(LayerConfig& entry, const YAML::Node& node, const ReadContext& ctx,
                         const std::string& path) {
+  const KasminaConfig& layer = entry.as<KasminaConfig>();
   if (layer.seeds == 0) {
     ctx.fail(node, path,
              "a kasmina layer needs 'seeds' (how many chunks its width is split into, >= 1)");
@@ -85,11 +88,12 @@ void check_kasmina_keys(LayerConfig& layer, const YAML::Node& node, const ReadCo
 LayerSchema kasmina_layer_schema() {
   LayerSchema s;
   s.type = LayerType::kasmina;
+  s.make_params = [] { return LayerParams::of(KasminaConfig{}); };
   s.fields = kasmina_fields;
   s.check = check_kasmina_keys;
   s.out_width = [](const LayerConfig& layer, const YAML::Node& node, const std::string& path,
                    const WidthWalk& walk, const ReadContext& ctx) {
-    check_kasmina_seeds(layer, walk.width, node, path, ctx);
+    check_kasmina_seeds(layer.as<KasminaConfig>(), walk.width, node, path, ctx);
     return walk.width;
   };
   return s;

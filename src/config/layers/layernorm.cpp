@@ -1,4 +1,6 @@
 // `type: layernorm`: eps; keeps its width.
+#include "config/layers/layernorm.hpp"
+
 #include "config/layer_schemas.hpp"
 #include "config/rules.hpp"
 
@@ -7,8 +9,9 @@ namespace kasmina::config_detail {
 LayerSchema layernorm_layer_schema() {
   LayerSchema s;
   s.type = LayerType::layernorm;
+  s.make_params = [] { return LayerParams::of(LayerNormConfig{}); };
   s.fields = [] {
-    return std::vector<Field<LayerConfig>>{value("eps", &LayerConfig::eps, above(0.0))};
+    return layer_fields<LayerNormConfig>({value("eps", &LayerNormConfig::eps, above(0.0))});
   };
   return s;
 }

@@ -1,4 +1,6 @@
 // `type: linear`: out (required), in (optional, checked against the width it receives), bias.
+#include "config/layers/linear.hpp"
+
 #include "config/layer_schemas.hpp"
 #include "config/rules.hpp"
 
@@ -7,19 +9,22 @@ namespace kasmina::config_detail {
 LayerSchema linear_layer_schema() {
   LayerSchema s;
   s.type = LayerType::linear;
+  s.make_params = [] { return LayerParams::of(LinearConfig{}); };
   s.fields = [] {
-    return std::vector<Field<LayerConfig>>{
-        value("out", &LayerConfig::out, at_least(1)),
-        value("in", &LayerConfig::in, at_least(0)),
-        value("bias", &LayerConfig::bias),
-    };
+    return layer_fields<LinearConfig>({
+        value("out", &LinearConfig::out, at_least(1)),
+        value("in", &LinearConfig::in, at_least(0)),
+        value("bias", &LinearConfig::bias),
+    });
   };
-  s.check = [](LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
+  s.check = [](LayerConfig& entry, const YAML::Node& node, const ReadContext& ctx,
                const std::string& path) {
-    if (layer.out == 0) ctx.fail(node, path, "a linear layer needs 'out' (its output width, >= 1)");
+    if (entry.as<LinearConfig>().out == 0)
+      ctx.fail(node, path, "a linear layer needs 'out' (its output width, >= 1)");
   };
-  s.out_width = [](const LayerConfig& layer, const YAML::Node& node, const std::string& path,
+  s.out_width = [](const LayerConfig& entry, const YAML::Node& node, const std::string& path,
                    const WidthWalk& walk, const ReadContext& ctx) {
+    const LinearConfig& layer = entry.as<LinearConfig>();
     if (layer.in != 0 && layer.in != walk.width) {
       ctx.fail(locate(node, "in"), path + ".in",
                "is " + std::to_string(layer.in) + " but " + walk.source);

@@ -1,5 +1,7 @@
 // `type: residual`: a block whose output is its input plus the output of its `layers` (a list
 // of model.layers entries, blocks included), which must return to the block's width.
+#include "config/layers/residual.hpp"
+
 #include "config/layer_schemas.hpp"
 
 namespace kasmina::config_detail {
@@ -30,11 +32,11 @@ Field<LayerConfig> nested_layers() {
       layer_table().read(item, element, ctx, key);
       items.push_back(std::move(item));
     });
-    s.layers = std::move(items);
+    s.as<ResidualConfig>().layers = std::move(items);
   };
   f.write = [](const LayerConfig& s, YAML::Emitter& out) {
     out << YAML::BeginSeq;
-    for (const LayerConfig& item : s.layers) layer_table().write(item, out);
+    for (const LayerConfig& item : s.as<ResidualConfig>().layers) layer_table().write(item, out);
     out << YAML::EndSeq;
   };
   return f;
@@ -49,17 +51,19 @@ void link_nested_layers_shape(std::shared_ptr<const Shape> layer_shape) {
 LayerSchema residual_layer_schema() {
   LayerSchema s;
   s.type = LayerType::residual;
+  s.make_params = [] { return LayerParams::of(ResidualConfig{}); };
   s.fields = [] { return std::vector<Field<LayerConfig>>{nested_layers()}; };
   s.check = [](LayerConfig& layer, const YAML::Node& node, const ReadContext& ctx,
                const std::string& path) {
-    if (!layer.layers.empty()) return;
+    if (!layer.as<ResidualConfig>().layers.empty()) return;
     ctx.fail(node, path,
              "a residual block needs 'layers' (a non-empty list of layers whose widths return "
              "to the block's width, e.g. [{type: linear, out: 64}, {type: relu}, {type: linear, "
              "out: W}])");
   };
-  s.out_width = [](const LayerConfig& layer, const YAML::Node& node, const std::string& path,
+  s.out_width = [](const LayerConfig& entry, const YAML::Node& node, const std::string& path,
                    const WidthWalk& walk, const ReadContext& ctx) {
+    const ResidualConfig& layer = entry.as<ResidualConfig>();
     WidthWalk inner = walk;
     const std::string list_path = path + ".layers";
     const YAML::Node list = locate(node, "layers");
@@ -73,6 +77,9 @@ LayerSchema residual_layer_schema() {
                    "output)");
     }
     return walk.width;
+  };
+  s.nested = [](const LayerConfig& layer) -> const std::vector<LayerConfig>& {
+    return layer.as<ResidualConfig>().layers;
   };
   return s;
 }
