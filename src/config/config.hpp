@@ -19,6 +19,8 @@ enum class LayerType { linear, relu, gelu, layernorm, dropout, kasmina, residual
 enum class ControllerType { none, schedule, heuristic };
 enum class OptimizerType { adamw, sgd };
 enum class PrecisionMode { fp32, tf32 };
+// Parameter initialisation of the linear layers (model.init; names in enum_names.hpp).
+enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
 
 struct DataConfig {
   DatasetKind dataset = DatasetKind::fashion_mnist;

@@ -11,6 +11,7 @@
 #include "config/config_schema.hpp"
 
 #include "config/config_checks.hpp"
+#include "config/enum_names.hpp"
 #include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
@@ -37,7 +38,7 @@ const Section<DataConfig>& data_table() {
 const Section<ModelConfig>& model_table() {
   static const Section<ModelConfig> table({
       list("layers", &ModelConfig::layers, layer_table()),
-      value("init", &ModelConfig::init, one_of({"kaiming_uniform", "xavier_uniform", "normal"})),
+      value("init", &ModelConfig::init, one_of(enum_names<InitScheme>())),
   });
   return table;
 }

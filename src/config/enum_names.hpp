@@ -72,6 +72,15 @@ struct EnumNames<PrecisionMode> {
   }};
 };
 
+template <>
+struct EnumNames<InitScheme> {
+  static constexpr std::array<std::pair<std::string_view, InitScheme>, 3> values{{
+      {"kaiming_uniform", InitScheme::kaiming_uniform},
+      {"xavier_uniform", InitScheme::xavier_uniform},
+      {"normal", InitScheme::normal},
+  }};
+};
+
 template <class E>
 concept NamedEnum = requires {
   EnumNames<E>::values;

@@ -2,8 +2,8 @@
 
 #include <cmath>
 
+#include "config/enum_names.hpp"
 #include "config/layers/linear.hpp"
-#include "core/enum_table.hpp"
 #include "core/rng.hpp"
 #include "nn/layer_registry.hpp"
 
@@ -16,20 +16,10 @@ Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DTy
   return Tensor::from_vector(std::vector<float>(v.begin(), v.end()), shape, dev);
 }
 
-namespace {
-
-constexpr EnumTable<InitScheme, 3> kInitSchemeTable{{
-    {"kaiming_uniform", InitScheme::kaiming_uniform},
-    {"xavier_uniform", InitScheme::xavier_uniform},
-    {"normal", InitScheme::normal},
-}};
-
-}  // namespace
-
 InitScheme parse_init_scheme(const std::string& name) {
-  if (const auto scheme = enum_parse(kInitSchemeTable, name)) return *scheme;
+  if (const auto scheme = config_detail::enum_from_name<InitScheme>(name)) return *scheme;
   throw UserError("model.init: '" + name +
-                  "' is not allowed (allowed: " + enum_allowed(kInitSchemeTable) + ")");
+                  "' is not allowed (allowed: " + config_detail::enum_allowed<InitScheme>() + ")");
 }
 
 LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, ops::Activation act,

@@ -14,7 +14,6 @@ namespace kasmina {
 class Rng;
 struct LayerBuildContext;
 
-enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
 InitScheme parse_init_scheme(const std::string& name);  // UserError on unknown names
 // A float32 or float64 tensor on `dev` holding `v`.
 Tensor tensor_from_doubles(const std::vector<double>& v, const Shape& shape, DType dtype,
