@@ -38,7 +38,7 @@ step() {  # name, command...
 }
 step device "${run[@]}" bin/kasmina device
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$out/nvidia-smi.csv" 2>&1
-for t in tests/ops/cuda/test_ops_cuda_vs_cpu tests/nn/test_nn tests/morph/test_morph tests/control/test_control tests/core/test_core; do
+for t in tests/ops/cuda/test_ops_cuda_vs_cpu tests/nn/test_nn tests/morph/test_morph tests/morph/test_blueprint_seam tests/control/test_control tests/core/test_core; do
   [ -x "$bundle/bin/$t" ] && step "$(basename "$t")" "${run[@]}" "bin/$t"
 done
 if [ $train = 1 ]; then
