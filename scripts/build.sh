@@ -2,10 +2,23 @@
 # Configures (once) and builds kasmina in BUILD_DIR (default: build). Extra arguments go to
 # `meson setup` on first configuration, e.g. scripts/build.sh build-cuda -Dcuda=enabled.
 # CUDA is built automatically when nvcc is found (-Dcuda=auto).
+#   scripts/build.sh [BUILD_DIR] [--target TARGET]... [MESON_SETUP_ARGS...]
+# --target builds only that target (e.g. `kasmina`: the binary without the test suites and
+# their executables); without it everything is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=${1:-build}
-shift || true
+dir=build
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then dir=$1; shift; fi
+targets=()
+setup_args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --target) [ $# -ge 2 ] || { echo "build.sh: --target needs a target name" >&2; exit 2; }
+              targets+=("$2"); shift 2 ;;
+    *) setup_args+=("$1"); shift ;;
+  esac
+done
+set -- "${setup_args[@]+"${setup_args[@]}"}"
 if [ ! -f "$dir/build.ninja" ]; then
   meson setup "$dir" --buildtype=release "$@"
 fi
@@ -21,4 +34,4 @@ if compgen -G "$dir/*.p/*.cu.o" > /dev/null; then
     fi
   done
 fi
-meson compile -C "$dir"
+meson compile -C "$dir" "${targets[@]+"${targets[@]}"}"
