@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -164,6 +165,9 @@ TEST(RunDirectory, ResumeIntoALiveRunIsRefusedAndTouchesNothing) {
   test::ChildGuard guard(pid);
   // Stopped, the live run writes nothing while its lock stays held.
   ASSERT_EQ(::kill(pid, SIGSTOP), 0);
+  int stopped = 0;
+  ASSERT_EQ(::waitpid(pid, &stopped, WUNTRACED), pid);
+  ASSERT_TRUE(WIFSTOPPED(stopped));
   const auto before = snapshot(run);
   const std::string checkpoint = list_checkpoints(run).front().path;
   for (const std::string& target : {run, checkpoint}) {
@@ -176,6 +180,43 @@ TEST(RunDirectory, ResumeIntoALiveRunIsRefusedAndTouchesNothing) {
   ::kill(pid, SIGCONT);
   ::kill(pid, SIGINT);
   EXPECT_EQ(exit_code(guard.wait()), 130) << slurp(dir.file("log"));
+}
+
+TEST(RunDirectory, RefusedResumeTouchesNothing) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  ASSERT_EQ(
+      run_cli({"train", seeds_config(), "--set", "train.epochs=1", "--out", run}, dir.file("log")),
+      0);
+  const auto before = snapshot(run);
+  // A change the run state depends on, and a model the checkpoint does not fit.
+  EXPECT_EQ(run_cli({"train", "--resume", run, "--set", "optimizer.lr=0.5"}, dir.file("err")), 2)
+      << slurp(dir.file("err"));
+  EXPECT_EQ(snapshot(run), before);
+  EXPECT_EQ(run_cli({"train", "--resume", run, "--set", "model.layers[0].out=48"}, dir.file("err")),
+            2)
+      << slurp(dir.file("err"));
+  EXPECT_EQ(snapshot(run), before);
+}
+
+TEST(RunDirectory, TwoRunsStartedTogetherLeaveOneCompleteRun) {
+  REQUIRE_BINARY();
+  for (int round = 0; round < 5; ++round) {
+    test::TempDir dir;
+    const std::string run = dir.file("run");
+    const std::vector<std::string> args = {"train",          seeds_config(), "--set",
+                                           "train.epochs=2", "--out",        run};
+    test::ChildGuard a(spawn(args, dir.file("a")));
+    test::ChildGuard b(spawn(args, dir.file("b")));
+    const int ca = exit_code(a.wait()), cb = exit_code(b.wait());
+    // One run completes; the other is refused (the directory is locked, or no longer empty).
+    EXPECT_EQ(std::min(ca, cb), 0) << slurp(dir.file("a")) << slurp(dir.file("b"));
+    EXPECT_EQ(std::max(ca, cb), 2) << slurp(dir.file("a")) << slurp(dir.file("b"));
+    ASSERT_TRUE(fs::exists(run + "/summary.json")) << "the loser removed the winner's run";
+    EXPECT_TRUE(fs::exists(run + "/config.yaml"));
+    EXPECT_EQ(latest_checkpoint(run)->step, 2 * 31);
+  }
 }
 
 TEST(RunDirectory, FailingRunKeepsItsCheckpointsAndTelemetry) {
