@@ -13,33 +13,70 @@ namespace fs = std::filesystem;
 
 namespace kasmina::cli {
 
-RunDirectory::RunDirectory(fs::path path) : path_(std::move(path)) {
+namespace {
+
+// The files a run writes at the top of its run directory, and its temporary files.
+const char* const kRunFiles[] = {"config.yaml", "summary.json", "telemetry.h5", "checkpoints"};
+const char* const kTemporaries[] = {".config.yaml.tmp", ".summary.json.tmp",
+                                    "telemetry.h5.resume.tmp"};
+
+bool only_lock_file(const fs::path& dir) {
   std::error_code ec;
-  if (fs::exists(path_, ec)) {
-    if (!fs::is_directory(path_, ec) || !fs::is_empty(path_, ec)) {
-      throw UserError("--out " + path_.string() +
-                      ": exists and is not an empty directory (choose a new run directory)");
-    }
-    return;
-  }
-  fs::create_directories(path_, ec);
-  if (ec) throw UserError("--out " + path_.string() + ": cannot create directory: " + ec.message());
-  created_ = true;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename() != RunLock::kFileName) return false;
+  return !ec;
 }
 
-RunDirectory::RunDirectory(fs::path path, Existing) : path_(std::move(path)), keep_(true) {
+}  // namespace
+
+RunDirectory::RunDirectory(fs::path path) : path_(std::move(path)) {
+  std::error_code ec;
+  const std::string refused = "--out " + path_.string() +
+                              ": exists and is not an empty directory (choose a new run " +
+                              "directory, or continue it with --resume)";
+  if (fs::exists(path_, ec)) {
+    if (!fs::is_directory(path_, ec)) throw UserError(refused);
+  } else {
+    // create_directories reports whether this process made the directory: when two runs
+    // race for it, only one of them did, and only that one may ever remove it.
+    created_ = fs::create_directories(path_, ec);
+    if (ec)
+      throw UserError("--out " + path_.string() + ": cannot create directory: " + ec.message());
+  }
+  lock_ = std::make_unique<RunLock>(path_, "--out");
+  if (!only_lock_file(path_)) throw UserError(refused);  // lock_ released and removed
+}
+
+RunDirectory::RunDirectory(fs::path path, Existing) : path_(std::move(path)), existing_(true) {
   std::error_code ec;
   if (!fs::is_directory(path_, ec))
     throw UserError("--resume: run directory " + path_.string() + " does not exist");
+  lock_ = std::make_unique<RunLock>(path_, "--resume");
+}
+
+void RunDirectory::remove_temporaries() const {
+  std::error_code ec;
+  for (const char* t : kTemporaries) fs::remove(path_ / t, ec);
+  // Checkpoint temporaries of this process (".step_<N>.h5.tmp-<pid>").
+  const std::string suffix = ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+  for (const auto& e : fs::directory_iterator(path_ / "checkpoints", ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.size() > suffix.size() && n[0] == '.' &&
+        n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
+      fs::remove(e.path(), ec);
+  }
 }
 
 RunDirectory::~RunDirectory() {
-  if (keep_) return;
+  if (keep_) return;  // lock_ is released after this body
   std::error_code ec;
+  remove_temporaries();
+  if (existing_ || valuable_) return;
   if (created_) {
     fs::remove_all(path_, ec);
   } else {
-    for (const auto& e : fs::directory_iterator(path_, ec)) fs::remove_all(e.path(), ec);
+    // An empty directory the user gave: remove only what this run wrote into it.
+    for (const char* f : kRunFiles) fs::remove_all(path_ / f, ec);
   }
 }
 

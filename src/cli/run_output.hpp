@@ -1,31 +1,47 @@
-// The run directory (`--out`): created only once everything has been validated and loaded;
-// files are written to a temporary name and renamed into place, and a run that fails removes
-// the directory it created, so a failure leaves nothing half-written.
+// The run directory (`--out`): created only once everything has been validated and loaded, and
+// locked (RUN_DIR/.lock, see run_lock.hpp) for the run's whole life, so a second run or a
+// `--resume` into a live run is refused. Files are written to a temporary name and renamed into
+// place. A run that fails removes only what it created and has not yet made valuable: once a
+// checkpoint verified or telemetry rows were flushed the directory is kept (only temporary files
+// are removed); otherwise the directory is removed if this run created it, or emptied of the
+// files this run wrote if it was an empty directory before. A directory this run did not create
+// is never removed.
 #pragma once
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "cli/run_lock.hpp"
 
 namespace kasmina::cli {
 
 class RunDirectory {
  public:
-  // Creates `path` (and parents). UserError if it exists and is not an empty directory.
+  // Creates `path` (and parents) and locks it. UserError if it exists and is not an empty
+  // directory (a stale lock file alone counts as empty), or a live run holds it.
   explicit RunDirectory(std::filesystem::path path);
-  // An existing run directory continued by `--resume`: never removed, even on failure.
+  // An existing run directory continued by `--resume`, locked: never removed, even on failure.
   struct Existing {};
   RunDirectory(std::filesystem::path path, Existing);
-  ~RunDirectory();  // removes the directory unless commit() was called
+  ~RunDirectory();  // unless commit() was called: cleans up as described above
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
   // Writes `contents` to path()/name atomically (temporary file, flush, rename).
   void write_file(const std::string& name, const std::string& contents) const;
+  // A checkpoint verified or telemetry rows were flushed: a failure keeps the directory.
+  void mark_valuable() { valuable_ = true; }
   void commit() { keep_ = true; }
 
  private:
+  void remove_temporaries() const;
+
   std::filesystem::path path_;
+  std::unique_ptr<RunLock> lock_;
   bool created_ = false;
+  bool existing_ = false;
+  bool valuable_ = false;
   bool keep_ = false;
 };
 

@@ -116,12 +116,13 @@ class ConsoleObserver final : public TrainerObserver {
 class RunObserver final : public TrainerObserver {
  public:
   RunObserver(TrainerObserver& console, io::RunTelemetry* telemetry, const Config& cfg,
-              const std::string& config_yaml, std::string run_dir, const InterruptHandler& sigint)
+              const std::string& config_yaml, RunDirectory& run_dir, const InterruptHandler& sigint)
       : console_(console),
         tel_(telemetry),
         cfg_(cfg),
         yaml_(config_yaml),
-        run_dir_(std::move(run_dir)),
+        dir_(run_dir),
+        run_dir_(run_dir.path().string()),
         sigint_(sigint) {}
 
   bool wants_progress() const override { return console_.wants_progress(); }
@@ -145,7 +146,9 @@ class RunObserver final : public TrainerObserver {
   bool wants_bus_log() const override { return tel_ != nullptr; }
   void on_bus_messages(std::vector<control::MessageRecord> log) override { tel_->messages(log); }
   void on_flush_point() override {
-    if (tel_) tel_->flush();
+    if (!tel_) return;
+    tel_->flush();
+    dir_.mark_valuable();  // flushed rows are kept even if the run fails later
   }
 
   bool wants_checkpoints() const override { return true; }
@@ -153,6 +156,7 @@ class RunObserver final : public TrainerObserver {
     const RunState state = trainer.capture_state();
     const std::string path = io::checkpoint_path(run_dir_, state.global_step);
     io::write_checkpoint(path, io::to_checkpoint(state, yaml_, cfg_.name));
+    dir_.mark_valuable();  // a written (verified) checkpoint is never removed by a failure
     io::prune_checkpoints(run_dir_, cfg_.checkpoint.keep);
     last_checkpoint_ = path;
     console_.on_message("checkpoint: " + path);
@@ -165,6 +169,7 @@ class RunObserver final : public TrainerObserver {
   io::RunTelemetry* tel_;
   const Config& cfg_;
   const std::string& yaml_;
+  RunDirectory& dir_;
   std::string run_dir_;
   const InterruptHandler& sigint_;
   std::string last_checkpoint_;
@@ -255,15 +260,23 @@ int run_train(const TrainOptions& o) {
 
   // --resume: the checkpoint (verified), its run directory and the configuration it was
   // written with; a config given on the command line may change only what keeps the run exact.
-  std::string resume_file, resume_dir;
+  // The run directory of a resume is locked before anything in it is read, and nothing in it
+  // is written before everything has been validated.
+  std::string resume_file;
   io::CheckpointState checkpoint;
   Config cfg;
+  std::unique_ptr<RunDirectory> run_dir;
   if (!o.resume.empty()) {
     if (!o.out.empty())
       throw UserError(
           "--out cannot be combined with --resume (the run continues in its own directory)");
+    std::error_code ec;
+    if (std::filesystem::is_directory(o.resume, ec))
+      run_dir = std::make_unique<RunDirectory>(o.resume, RunDirectory::Existing{});
     resume_file = io::resolve_resume_path(o.resume);
-    resume_dir = io::run_dir_of_checkpoint(resume_file);
+    if (!run_dir)
+      run_dir = std::make_unique<RunDirectory>(io::run_dir_of_checkpoint(resume_file),
+                                               RunDirectory::Existing{});
     checkpoint = io::read_checkpoint(resume_file, /*verify=*/true);
     const Config saved = parse_config(checkpoint.config_yaml, resume_file + " (stored config)");
     cfg = o.config_path.empty() ? parse_config(checkpoint.config_yaml, resume_file, ov)
@@ -313,10 +326,7 @@ int run_train(const TrainOptions& o) {
   std::printf("model: %ld parameters\n", static_cast<long>(trainer.model().parameter_count()));
   for (const std::string& line : trainer.model().describe()) std::printf("  %s\n", line.c_str());
 
-  std::unique_ptr<RunDirectory> run_dir;
-  if (!resume_file.empty())
-    run_dir = std::make_unique<RunDirectory>(resume_dir, RunDirectory::Existing{});
-  else
+  if (!run_dir)
     run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
                                                            : std::filesystem::path(o.out));
   run_dir->write_file("config.yaml", resolved);
@@ -341,7 +351,7 @@ int run_train(const TrainOptions& o) {
 
   ConsoleObserver console(is_terminal(stdout));
   InterruptHandler sigint;
-  RunObserver obs(console, telemetry.get(), cfg, resolved, run_dir->path().string(), sigint);
+  RunObserver obs(console, telemetry.get(), cfg, resolved, *run_dir, sigint);
   const TrainSummary s = trainer.run(obs);
   if (telemetry) telemetry->flush();
   run_dir->write_file("summary.json", summary_json(cfg, s, data_seconds));
