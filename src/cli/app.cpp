@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "cli/inspect.hpp"
@@ -23,6 +24,18 @@ int run(int argc, char** argv) {
   add_device_command(app, exit_code);
   add_inspect_command(app, exit_code);
   add_bench_command(app, exit_code);
+  // CLI11 would only say "A subcommand is required" for `kasmina frobnicate`.
+  std::string allowed;
+  bool known = false;
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+    allowed += (allowed.empty() ? "" : ", ") + sub->get_name();
+    known = known || (argc > 1 && sub->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known) {
+    std::fprintf(stderr, "kasmina: error: unknown command '%s' (allowed: %s)\n", argv[1],
+                 allowed.c_str());
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

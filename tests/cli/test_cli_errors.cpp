@@ -222,5 +222,14 @@ TEST_F(CliErrors, TruncatedDatasetFile) {
   expect_user_error(train(cfg, {"--data-dir", data.string()}), {victim.string(), "truncated"});
 }
 
+TEST_F(CliErrors, UnknownSubcommandIsNamed) {
+  const ProcessResult r = testing::run_process(kasmina_binary(), {"frobnicate"}, dir_.path());
+  ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "kasmina: error: unknown command 'frobnicate' (allowed: train, device, inspect, "
+            "bench)\n");
+}
+
 }  // namespace
 }  // namespace kasmina
