@@ -24,6 +24,18 @@ void check_validation_split(const Config& c, const YAML::Node& root, const ReadC
                std::to_string(c.data.validation));
 }
 
+// A batch must fit in the training samples left after the validation split.
+void check_batch_fits(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+  const DatasetShape shape = dataset_shape(c.data);
+  const int64_t n_train = shape.train_samples - c.data.validation;
+  if (c.train.batch_size <= n_train) return;
+  ctx.fail(locate(root, "train", "batch_size"), "train.batch_size",
+           "is " + std::to_string(c.train.batch_size) + ", larger than the " +
+               std::to_string(n_train) + " training samples (the " + enum_name(c.data.dataset) +
+               " training set has " + std::to_string(shape.train_samples) +
+               ", data.validation takes " + std::to_string(c.data.validation) + ")");
+}
+
 void check_schedule_floor(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   if (c.lr_schedule.min_lr <= c.optimizer.lr) return;
   ctx.fail(locate(root, "lr_schedule", "min_lr"), "lr_schedule.min_lr",
@@ -177,6 +189,7 @@ void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx) {
 
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_validation_split(c, root, ctx);
+  check_batch_fits(c, root, ctx);
   check_schedule_floor(c, root, ctx);
   check_model_widths(c, root, ctx);
   check_germinations(c, root, ctx);

@@ -13,6 +13,7 @@
 #include "config/config_checks.hpp"
 #include "config/enum_names.hpp"
 #include "config/layer_schemas.hpp"
+#include "config/limits.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
 #include "morph/morph_limits.hpp"
@@ -27,8 +28,10 @@ const Section<DataConfig>& data_table() {
       value("dir", &DataConfig::dir, non_empty()),
       value("validation", &DataConfig::validation, at_least(0)),
       value("normalize", &DataConfig::normalize),
-      value("spirals_train", &DataConfig::spirals_train, at_least(2)),
-      value("spirals_test", &DataConfig::spirals_test, at_least(1)),
+      value("spirals_train", &DataConfig::spirals_train,
+            bounded(2, config_limits::kMaxSpiralsSamples)),
+      value("spirals_test", &DataConfig::spirals_test,
+            bounded(1, config_limits::kMaxSpiralsSamples)),
       value("spirals_noise", &DataConfig::spirals_noise, non_negative()),
       value("spirals_turns", &DataConfig::spirals_turns, above(0.0)),
   });
@@ -119,8 +122,8 @@ const Section<CheckpointConfig>& checkpoint_table() {
 const Section<TrainConfig>& train_table() {
   static const Section<TrainConfig> table({
       value("epochs", &TrainConfig::epochs, at_least(1)),
-      value("batch_size", &TrainConfig::batch_size, at_least(1)),
-      value("eval_batch_size", &TrainConfig::eval_batch_size, at_least(1)),
+      value("batch_size", &TrainConfig::batch_size, bounded(1, config_limits::kMaxBatch)),
+      value("eval_batch_size", &TrainConfig::eval_batch_size, bounded(1, config_limits::kMaxBatch)),
       value("precision", &TrainConfig::precision),
       value("deterministic", &TrainConfig::deterministic),
       value("log_every_steps", &TrainConfig::log_every_steps, at_least(1)),

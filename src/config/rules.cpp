@@ -26,13 +26,16 @@ Rule<int64_t> in_range(int64_t lo, int64_t hi) {
   };
 }
 
-Rule<int64_t> int32_at_least(int64_t min) {
-  return [min](const int64_t& v, const std::string& text) -> std::optional<std::string> {
-    constexpr int64_t max = std::numeric_limits<int32_t>::max();
+Rule<int64_t> bounded(int64_t min, int64_t max) {
+  return [min, max](const int64_t& v, const std::string& text) -> std::optional<std::string> {
     if (v < min) return "must be >= " + std::to_string(min) + ", got " + text;
     if (v > max) return "must be <= " + std::to_string(max) + ", got " + text;
     return std::nullopt;
   };
+}
+
+Rule<int64_t> int32_at_least(int64_t min) {
+  return bounded(min, std::numeric_limits<int32_t>::max());
 }
 
 Rule<double> non_negative() {

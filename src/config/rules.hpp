@@ -14,6 +14,9 @@ std::string number_text(double value);
 Rule<int64_t> at_least(int64_t min);
 // lo <= value <= hi                    "must be in [1, 32], got 40"
 Rule<int64_t> in_range(int64_t lo, int64_t hi);
+// min <= value <= max, for sizes with an upper limit (config/limits.hpp)
+//                                      "must be >= 1, got 0" / "must be <= 65536, got 70000"
+Rule<int64_t> bounded(int64_t min, int64_t max);
 // min <= value <= 2^31-1, for counts the layers keep as 32-bit integers
 //                                      "must be >= 1, got 0" / "must be <= 2147483647, got 2^31"
 Rule<int64_t> int32_at_least(int64_t min);

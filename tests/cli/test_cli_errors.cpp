@@ -222,6 +222,47 @@ TEST_F(CliErrors, TruncatedDatasetFile) {
   expect_user_error(train(cfg, {"--data-dir", data.string()}), {victim.string(), "truncated"});
 }
 
+// Sizes that would exhaust memory are refused while the config is read (configs/README.md,
+// "Limits"), with the file, line, key and the limit.
+TEST_F(CliErrors, SizesAreBoundedBeforeAllocation) {
+  const std::string train_eval = std::string(kValidYaml) + "  eval_batch_size: ";
+  for (const std::string big : {"4611686018427387904", "9223372036854775807"}) {
+    const fs::path cfg = write_config("eval.yaml", train_eval + big + "\n");
+    const ProcessResult r = train(cfg);
+    expect_user_error(r, {});
+    EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() +
+                         ":11: train.eval_batch_size: must be <= 65536, got " + big + "\n");
+  }
+  const fs::path wide = write_config(
+      "wide.yaml", replace_line(kValidYaml, 4, "    - {type: linear, out: 2147483648}"));
+  ProcessResult r = train(wide);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + wide.string() +
+                       ":4: model.layers[0].out: must be <= 65536, got 2147483648\n");
+  const std::string spirals = replace_line(kValidYaml, 6, "    - {type: linear, out: 2}") +
+                              "data:\n  dataset: spirals\n";  // data is line 11
+  for (const std::string key : {"spirals_train", "spirals_test"}) {
+    const fs::path cfg =
+        write_config(key + ".yaml", spirals + "  " + key + ": 4611686018427387904\n");
+    r = train(cfg);
+    expect_user_error(r, {});
+    EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() + ":13: data." + key +
+                         ": must be <= 10000000, got 4611686018427387904\n");
+  }
+}
+
+TEST_F(CliErrors, BatchLargerThanTheDatasetNamesTheConfigLine) {
+  const std::string text = replace_line(kValidYaml, 6, "    - {type: linear, out: 2}") +
+                           "  batch_size: 3000\n"  // line 11
+                           "data: {dataset: spirals, spirals_train: 2000, validation: 100}\n";
+  const fs::path cfg = write_config("batch.yaml", text);
+  const ProcessResult r = train(cfg);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() +
+                       ":11: train.batch_size: is 3000, larger than the 1900 training samples "
+                       "(the spirals training set has 2000, data.validation takes 100)\n");
+}
+
 TEST_F(CliErrors, UnknownSubcommandIsNamed) {
   const ProcessResult r = testing::run_process(kasmina_binary(), {"frobnicate"}, dir_.path());
   ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;

@@ -203,7 +203,11 @@ TEST(ConfigErrors, MessagesNameTheGivenPath) {
 }
 
 TEST(ConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
-  EXPECT_NO_THROW(parse_config(minimal_with_inserted(5, "  validation: 59999"), "cfg.yaml"));
+  EXPECT_NO_THROW(parse_config(
+      minimal_with_inserted(5, "  validation: 59999") + "  batch_size: 1\n", "cfg.yaml"));
+  EXPECT_NO_THROW(parse_config(std::string(kMinimalYaml) + "  batch_size: 60000\n  "
+                                                           "eval_batch_size: 65536\n",
+                               "cfg.yaml"));
   EXPECT_NO_THROW(parse_config(minimal_with_inserted(12, "  beta1: 0\n  weight_decay: 0"), "c"));
   EXPECT_NO_THROW(parse_config(minimal_with_line(8, "    - {type: dropout, p: 0}"), "cfg.yaml"));
   EXPECT_NO_THROW(

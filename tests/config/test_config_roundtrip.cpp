@@ -213,7 +213,8 @@ Config random_config(std::mt19937_64& rng) {
   c.lr_schedule.warmup_steps = integer(0, 1000);
   c.lr_schedule.min_lr = uniform(0.0, c.optimizer.lr);
   c.train.epochs = integer(1, 100);
-  c.train.batch_size = integer(1, 4096);
+  const int64_t n_train = dataset_shape(c.data).train_samples - c.data.validation;
+  c.train.batch_size = integer(1, std::min<int64_t>(4096, n_train));
   c.train.eval_batch_size = integer(1, 4096);
   c.train.precision = coin() ? PrecisionMode::tf32 : PrecisionMode::fp32;
   c.train.deterministic = coin();

@@ -2,6 +2,7 @@
 #include "config/layers/linear.hpp"
 
 #include "config/layer_schemas.hpp"
+#include "config/limits.hpp"
 #include "config/rules.hpp"
 
 namespace kasmina::config_detail {
@@ -12,8 +13,8 @@ LayerSchema linear_layer_schema() {
   s.make_params = [] { return LayerParams::of(LinearConfig{}); };
   s.fields = [] {
     return layer_fields<LinearConfig>({
-        value("out", &LinearConfig::out, at_least(1)),
-        value("in", &LinearConfig::in, at_least(0)),
+        value("out", &LinearConfig::out, bounded(1, config_limits::kMaxWidth)),
+        value("in", &LinearConfig::in, bounded(0, config_limits::kMaxWidth)),
         value("bias", &LinearConfig::bias),
     });
   };
