@@ -21,6 +21,7 @@
 #include "bench/result_set.hpp"
 #include "cli/commands.hpp"
 #include "config/config.hpp"
+#include "config/limits.hpp"
 #include "core/error.hpp"
 #include "ops/ops.hpp"
 
@@ -30,9 +31,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Counts above these would only exhaust memory or time (each repetition keeps its results).
+constexpr int kMaxRepetitions = 1000;
+constexpr int kMaxIterations = 1'000'000;
+
+void check_count(const char* option, int64_t value, int64_t min, int64_t max) {
+  if (value < min)
+    throw UserError(std::string(option) + ": must be at least " + std::to_string(min) + ", got " +
+                    std::to_string(value));
+  if (value > max)
+    throw UserError(std::string(option) + ": must be at most " + std::to_string(max) + ", got " +
+                    std::to_string(value));
+}
+
 void validate(const BenchOptions& o) {
-  if (o.repetitions < 1)
-    throw UserError("--repetitions: must be at least 1, got " + std::to_string(o.repetitions));
+  check_count("--repetitions", o.repetitions, 1, kMaxRepetitions);
+  check_count("--iterations", o.iterations, 1, kMaxIterations);
+  check_count("--batch", o.batch, 0, config_limits::kMaxBatch);
   if (!(o.min_time > 0.0)) throw UserError("--min-time: must be a positive number of seconds");
   if (o.format != "console" && o.format != "json")
     throw UserError("--format: '" + o.format + "' is not allowed (allowed: console, json)");
@@ -184,7 +199,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       "Run the benchmarks (Google Benchmark), time a model per layer, or compare with a baseline");
   cmd->add_option("--filter", o->filter, "Regular expression selecting benchmarks (default: all)");
   cmd->add_option("--device", o->device, "cpu | cuda | cuda:N (default: cuda when available)");
-  cmd->add_option("--repetitions", o->repetitions, "Repetitions of each benchmark (default 1)");
+  cmd->add_option("--repetitions", o->repetitions,
+                  "Repetitions of each benchmark (default 1, at most 1000)");
   cmd->add_option("--min-time", o->min_time,
                   "Measured seconds per benchmark and repetition (default 0.1)");
   cmd->add_option("--format", o->format, "Output on stdout: console | json (default console)");
@@ -194,8 +210,9 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--model", o->model_config,
                   "Time each layer of this config's model (forward, backward)");
   cmd->add_option("--batch", o->batch,
-                  "--model: batch size (default: the config's train.batch_size)");
-  cmd->add_option("--iterations", o->iterations, "--model: timed calls per layer (default 50)");
+                  "--model: batch size (default: the config's train.batch_size; at most 65536)");
+  cmd->add_option("--iterations", o->iterations,
+                  "--model: timed calls per layer (default 50, at most 1000000)");
   cmd->add_option("--baseline", o->baseline,
                   "Compare with this result file; exit 1 when a benchmark regressed");
   cmd->add_option("--results", o->results,

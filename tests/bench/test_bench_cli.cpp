@@ -178,7 +178,8 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
   std::istringstream lines(r.out);
   std::vector<std::string> names;
   for (std::string l; std::getline(lines, l);) names.push_back(l);
-  ASSERT_EQ(names.size(), 6u) << r.out;  // forward x2, rollback, forward+backward, lifecycle, optimizer
+  ASSERT_EQ(names.size(), 6u)
+      << r.out;  // forward x2, rollback, forward+backward, lifecycle, optimizer
   for (const std::string& n : names) EXPECT_EQ(n.rfind("morph/", 0), 0u) << n;
   const ProcessResult all = run({"bench", "--device", "cpu", "--list"});
   EXPECT_NE(all.out.find("peak/gemm/"), std::string::npos);
@@ -207,6 +208,32 @@ TEST_F(BenchCli, MistakesExitTwo) {
   expect_user_error(run({"bench", "--baseline", "garbage.json", "--results", "garbage.json"}),
                     "garbage.json: not a Google Benchmark JSON result");
   EXPECT_FALSE(fs::exists(dir_.path() / "missing.json"));
+}
+
+// Counts that would only exhaust memory or time are refused before anything runs or is written.
+TEST_F(BenchCli, CountsAreBoundedBeforeAnythingRuns) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {with(kFastRun, {"--repetitions", "2147483647", "--out", "r.json"}),
+       "--repetitions: must be at most 1000, got 2147483647"},
+      {{"bench", "--device", "cpu", "--model", "m.yaml", "--iterations", "2147483647"},
+       "--iterations: must be at most 1000000, got 2147483647"},
+      {{"bench", "--device", "cpu", "--model", "m.yaml", "--iterations", "0"},
+       "--iterations: must be at least 1, got 0"},
+      {{"bench", "--device", "cpu", "--model", "m.yaml", "--batch", "4611686018427387904"},
+       "--batch: must be at most 65536, got 4611686018427387904"},
+  };
+  for (const Case& c : cases) {
+    const ProcessResult r = run(c.args);
+    ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err, "kasmina: error: " + c.message + "\n");
+    EXPECT_EQ(r.out, "");
+  }
+  EXPECT_FALSE(fs::exists(dir_.path() / "r.json"));
 }
 
 }  // namespace
