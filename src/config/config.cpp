@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "config/config_schema.hpp"
 #include "config/overrides.hpp"
 #include "config/read_context.hpp"
+#include "config/yaml_nesting.hpp"
 #include "core/error.hpp"
 
 namespace kasmina {
@@ -25,6 +27,10 @@ using config_detail::config_table;
 using config_detail::ReadContext;
 
 YAML::Node parse_yaml(const std::string& text, const std::string& path) {
+  if (const std::optional<int> line = config_detail::line_nesting_too_deep(text)) {
+    throw UserError(path + ":" + std::to_string(*line) +
+                    ": invalid YAML: " + config_detail::nesting_message(*line));
+  }
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(text);

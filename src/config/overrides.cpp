@@ -1,7 +1,10 @@
 #include "config/overrides.hpp"
 
+#include <optional>
+
 #include "config/config.hpp"
 #include "config/scalar_codec.hpp"
+#include "config/yaml_nesting.hpp"
 #include "core/error.hpp"
 
 namespace kasmina::config_detail {
@@ -32,6 +35,8 @@ class OverrideApplier {
   }
 
   YAML::Node parse_value(const std::string& text) const {
+    if (const std::optional<int> line = line_nesting_too_deep(text))
+      fail("the value is not valid YAML: " + nesting_message(*line));
     try {
       return YAML::Load(text);
     } catch (const YAML::Exception& e) {

@@ -263,6 +263,26 @@ TEST_F(CliErrors, BatchLargerThanTheDatasetNamesTheConfigLine) {
                        "(the spirals training set has 2000, data.validation takes 100)\n");
 }
 
+// YAML nested 10,000 deep (flow brackets on one line, or block indentation): the message says
+// what is wrong and where, before yaml-cpp's recursive parser sees the text.
+TEST_F(CliErrors, DeepNestingIsNamed) {
+  const std::string limit = " (a config nests at most 64 lists and mappings)\n";
+  const fs::path flow =
+      write_config("flow.yaml", std::string(kValidYaml) + "data: " + std::string(10000, '[') +
+                                    std::string(10000, ']') + "\n");
+  ProcessResult r = train(flow);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + flow.string() +
+                       ":11: invalid YAML: nesting deeper than 64 at line 11" + limit);
+  std::string text = "data:\n";
+  for (int i = 1; i <= 10000; ++i) text += std::string(i, ' ') + "k" + std::to_string(i) + ":\n";
+  const fs::path block = write_config("block.yaml", text);
+  r = train(block);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + block.string() +
+                       ":65: invalid YAML: nesting deeper than 64 at line 65" + limit);
+}
+
 TEST_F(CliErrors, UnknownSubcommandIsNamed) {
   const ProcessResult r = testing::run_process(kasmina_binary(), {"frobnicate"}, dir_.path());
   ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;
