@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include <yaml-cpp/yaml.h>
 
@@ -21,6 +22,11 @@ std::optional<bool> parse_bool(std::string_view text);  // true/false (any capit
 // The shortest text that reads back to exactly `value`, always with a '.' so that YAML 1.1
 // readers (PyYAML) see a float too: 0.001, 1.0e-08, 10.0.
 std::string format_double(double value);
+// The offset of the first byte of `text` that does not start a valid UTF-8 sequence (overlong
+// forms, surrogates and code points above U+10FFFF included), or nothing.
+std::optional<std::size_t> invalid_utf8_offset(std::string_view text);
+// "ff": two lowercase hex digits.
+std::string hex_byte(unsigned char byte);
 
 // Per type: `expected` (what the message asks for), parse(text) and emit(out, value).
 template <class T>
@@ -78,6 +84,16 @@ T read_scalar(const YAML::Node& node, const ReadContext& ctx, const std::string&
   if (!node.IsScalar()) {
     ctx.fail(node, path,
              "expected " + std::string(ScalarCodec<T>::expected) + ", got " + describe_node(node));
+  }
+  if constexpr (std::is_same_v<T, std::string>) {
+    // Strings reach file names, HDF5 attributes and JSON: bytes that are not UTF-8 are refused
+    // here rather than when the run writes its results.
+    if (const std::optional<std::size_t> at = invalid_utf8_offset(node.Scalar())) {
+      ctx.fail(node, path,
+               "is not valid UTF-8 (byte 0x" +
+                   hex_byte(static_cast<unsigned char>(node.Scalar()[*at])) + " at position " +
+                   std::to_string(*at + 1) + ")");
+    }
   }
   std::optional<T> value = ScalarCodec<T>::parse(node.Scalar());
   if (!value) {

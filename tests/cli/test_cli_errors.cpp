@@ -283,6 +283,16 @@ TEST_F(CliErrors, DeepNestingIsNamed) {
                        ":65: invalid YAML: nesting deeper than 64 at line 65" + limit);
 }
 
+// A name with bytes that are not UTF-8 is refused while the config is read, not after the run
+// when its results are written.
+TEST_F(CliErrors, NameThatIsNotUtf8) {
+  const fs::path cfg = write_config("latin1.yaml", "name: caf\xe9\n" + std::string(kValidYaml));
+  const ProcessResult r = train(cfg);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() +
+                       ":1: name: is not valid UTF-8 (byte 0xe9 at position 4)\n");
+}
+
 TEST_F(CliErrors, UnknownSubcommandIsNamed) {
   const ProcessResult r = testing::run_process(kasmina_binary(), {"frobnicate"}, dir_.path());
   ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;

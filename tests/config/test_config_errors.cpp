@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "config/scalar_codec.hpp"
 #include "config_test_util.hpp"
 
 namespace kasmina {
@@ -214,6 +215,18 @@ TEST(ConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
       parse_config("model:\n  layers: [{type: linear, in: 784, out: 64}, {type: linear, in: 64, "
                    "out: 10}]\n",
                    "ok.yaml"));
+}
+
+TEST(ConfigErrors, StringsMustBeUtf8) {
+  using config_detail::invalid_utf8_offset;
+  EXPECT_EQ(invalid_utf8_offset("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8c\xb1"), std::nullopt);
+  EXPECT_EQ(invalid_utf8_offset("caf\xe9"), 3u);           // Latin-1
+  EXPECT_EQ(invalid_utf8_offset("a\xc0\xaf"), 1u);         // overlong '/'
+  EXPECT_EQ(invalid_utf8_offset("\xed\xa0\x80"), 0u);      // a surrogate
+  EXPECT_EQ(invalid_utf8_offset("\xf4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(invalid_utf8_offset("ab\xe2\x82"), 2u);        // truncated
+  EXPECT_EQ(parse_error(minimal_with_line(1, "name: t\xffx")),
+            "cfg.yaml:1: name: is not valid UTF-8 (byte 0xff at position 2)");
 }
 
 TEST(ConfigErrors, KeysOfTheOtherOptimizerAreAccepted) {
