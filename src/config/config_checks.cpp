@@ -5,6 +5,7 @@
 #include "config/enum_names.hpp"
 #include "config/layer_schemas.hpp"
 #include "config/layers/linear.hpp"
+#include "config/limits.hpp"
 #include "config/morph_names.hpp"
 #include "config/rules.hpp"
 #include "config/suggest.hpp"
@@ -34,6 +35,25 @@ void check_batch_fits(const Config& c, const YAML::Node& root, const ReadContext
                std::to_string(n_train) + " training samples (the " + enum_name(c.data.dataset) +
                " training set has " + std::to_string(shape.train_samples) +
                ", data.validation takes " + std::to_string(c.data.validation) + ")");
+}
+
+// The largest batch times the widest layer bounds every activation the run allocates.
+void check_activation_size(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+  int64_t widest = dataset_shape(c.data).features;
+  for (const LayerRef& ref :
+       all_layers(c.model.layers, locate(root, "model", "layers"), "model.layers")) {
+    if (ref.layer->type == LayerType::linear)
+      widest = std::max(widest, ref.layer->as<LinearConfig>().out);
+  }
+  const bool eval = c.train.eval_batch_size > c.train.batch_size;
+  const int64_t batch = eval ? c.train.eval_batch_size : c.train.batch_size;
+  if (batch * widest <= config_limits::kMaxTensorValues) return;
+  const char* key = eval ? "eval_batch_size" : "batch_size";
+  ctx.fail(locate(root, "train", key), std::string("train.") + key,
+           "is " + std::to_string(batch) + ", which with the widest layer (" +
+               std::to_string(widest) + " units) makes activations of " +
+               std::to_string(batch * widest) + " values (at most " +
+               std::to_string(config_limits::kMaxTensorValues) + ")");
 }
 
 void check_schedule_floor(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
@@ -192,6 +212,7 @@ void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_batch_fits(c, root, ctx);
   check_schedule_floor(c, root, ctx);
   check_model_widths(c, root, ctx);
+  check_activation_size(c, root, ctx);
   check_germinations(c, root, ctx);
   check_controller(c, root, ctx);
 }

@@ -10,6 +10,9 @@ namespace kasmina::config_limits {
 inline constexpr int64_t kMaxBatch = 65536;
 // A layer's width (`out`, `in`): units of one layer.
 inline constexpr int64_t kMaxWidth = 65536;
+// Values in one tensor a config can size: a linear layer's weights (in x out) and a batch's
+// activations (batch x the widest layer). 2^31 fp32 values are 8 GiB.
+inline constexpr int64_t kMaxTensorValues = int64_t{1} << 31;
 // data.spirals_train and data.spirals_test: generated samples.
 inline constexpr int64_t kMaxSpiralsSamples = 10'000'000;
 

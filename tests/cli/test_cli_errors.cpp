@@ -251,6 +251,25 @@ TEST_F(CliErrors, SizesAreBoundedBeforeAllocation) {
   }
 }
 
+// Each size within its limit, but a weight matrix or a batch's activations too large.
+TEST_F(CliErrors, TensorsTheSizesMakeAreBounded) {
+  const fs::path weights =
+      write_config("weights.yaml", replace_line(kValidYaml, 5, "    - {type: linear, out: 65536}"));
+  const fs::path wide =
+      write_config("wide.yaml", replace_line(kValidYaml, 4, "    - {type: linear, out: 65536}"));
+  ProcessResult r = train(weights, {"--set", "model.layers.0.out=65536"});
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + weights.string() +
+                       ":5: model.layers[1].out: is 65536, which with the 65536 inputs it "
+                       "receives makes 4294967296 weights (at most 2147483648)\n");
+  r = train(wide, {"--set", "train.eval_batch_size=65536"});
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err,
+            "kasmina: error: --set train.eval_batch_size=65536: train.eval_batch_size: is 65536, "
+            "which with the widest layer (65536 units) makes activations of 4294967296 values "
+            "(at most 2147483648)\n");
+}
+
 TEST_F(CliErrors, BatchLargerThanTheDatasetNamesTheConfigLine) {
   const std::string text = replace_line(kValidYaml, 6, "    - {type: linear, out: 2}") +
                            "  batch_size: 3000\n"  // line 11

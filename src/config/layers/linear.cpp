@@ -30,6 +30,13 @@ LayerSchema linear_layer_schema() {
       ctx.fail(locate(node, "in"), path + ".in",
                "is " + std::to_string(layer.in) + " but " + walk.source);
     }
+    if (walk.width * layer.out > config_limits::kMaxTensorValues) {
+      ctx.fail(locate(node, "out"), path + ".out",
+               "is " + std::to_string(layer.out) + ", which with the " +
+                   std::to_string(walk.width) + " inputs it receives makes " +
+                   std::to_string(walk.width * layer.out) + " weights (at most " +
+                   std::to_string(config_limits::kMaxTensorValues) + ")");
+    }
     return layer.out;
   };
   s.sets_width = true;
