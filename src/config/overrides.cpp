@@ -18,7 +18,7 @@ class OverrideApplier {
       : text_(set_text), ctx_(ctx) {}
 
   [[noreturn]] void fail(const std::string& message) const {
-    throw UserError("--set " + text_ + ": " + message);
+    throw UserError("--set " + escape_invalid_utf8(text_) + ": " + message);
   }
 
   std::vector<std::string> split_path(const std::string& key) const {

@@ -1,5 +1,6 @@
 #include "config/read_context.hpp"
 
+#include "config/scalar_codec.hpp"
 #include "core/error.hpp"
 
 namespace kasmina::config_detail {
@@ -45,7 +46,7 @@ bool is_under(std::string_view path, std::string_view prefix) {
 
 std::string ReadContext::where(const YAML::Node& node, std::string_view key_path) const {
   for (auto it = overrides_.rbegin(); it != overrides_.rend(); ++it) {
-    if (is_under(key_path, it->key_path)) return "--set " + it->set_text;
+    if (is_under(key_path, it->key_path)) return "--set " + escape_invalid_utf8(it->set_text);
   }
   if (node.IsDefined()) {
     const YAML::Mark mark = node.Mark();
@@ -54,7 +55,7 @@ std::string ReadContext::where(const YAML::Node& node, std::string_view key_path
   // A node without a position was made by kasmina: by an override below this key, or as the
   // empty mapping of an empty file.
   for (auto it = overrides_.rbegin(); it != overrides_.rend(); ++it) {
-    if (is_under(it->key_path, key_path)) return "--set " + it->set_text;
+    if (is_under(it->key_path, key_path)) return "--set " + escape_invalid_utf8(it->set_text);
   }
   return file_ + ":1";
 }

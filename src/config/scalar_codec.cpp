@@ -76,6 +76,18 @@ std::optional<std::size_t> invalid_utf8_offset(std::string_view text) {
   return std::nullopt;
 }
 
+std::string escape_invalid_utf8(std::string_view text) {
+  std::string out;
+  while (!text.empty()) {
+    const std::size_t bad = invalid_utf8_offset(text).value_or(text.size());
+    out.append(text.substr(0, bad));
+    if (bad == text.size()) break;
+    out += "\\x" + hex_byte(static_cast<unsigned char>(text[bad]));
+    text.remove_prefix(bad + 1);
+  }
+  return out;
+}
+
 std::string hex_byte(unsigned char byte) {
   const char* digits = "0123456789abcdef";
   return {digits[byte >> 4], digits[byte & 0xF]};

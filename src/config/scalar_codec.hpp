@@ -25,6 +25,8 @@ std::string format_double(double value);
 // The offset of the first byte of `text` that does not start a valid UTF-8 sequence (overlong
 // forms, surrogates and code points above U+10FFFF included), or nothing.
 std::optional<std::size_t> invalid_utf8_offset(std::string_view text);
+// `text` with every byte that is not part of valid UTF-8 written as \xNN, for messages.
+std::string escape_invalid_utf8(std::string_view text);
 // "ff": two lowercase hex digits.
 std::string hex_byte(unsigned char byte);
 

@@ -310,6 +310,12 @@ TEST_F(CliErrors, NameThatIsNotUtf8) {
   expect_user_error(r, {});
   EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() +
                        ":1: name: is not valid UTF-8 (byte 0xe9 at position 4)\n");
+  // Through --set, the message shows the bytes escaped, so that it is UTF-8 itself.
+  const ProcessResult set = train(write_config("ok.yaml", kValidYaml), {"--set", "name=caf\xe9"});
+  expect_user_error(set, {});
+  EXPECT_EQ(set.err,
+            "kasmina: error: --set name=caf\\xe9: name: is not valid UTF-8 (byte 0xe9 at position "
+            "4)\n");
 }
 
 TEST_F(CliErrors, UnknownSubcommandIsNamed) {
