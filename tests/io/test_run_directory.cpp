@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_process.hpp"
 #include "io/checkpoint_files.hpp"
 #include "io/telemetry_reader.hpp"
 #include "io_test_util.hpp"
@@ -28,60 +29,7 @@ namespace kasmina::io {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string bin() {
-  const char* b = std::getenv("KASMINA_BIN");
-  return b ? b : "";
-}
-std::string seeds_config() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return std::string(r ? r : ".") + "/configs/spirals_seeds.yaml";
-}
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> argv;
-    std::string b = bin();
-    argv.push_back(b.data());
-    std::vector<std::string> copy = args;
-    for (std::string& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(b.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int exit_code(int status) {
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int run_cli(const std::vector<std::string>& args, const std::string& log) {
-  int status = 0;
-  ::waitpid(spawn(args, log), &status, 0);
-  return exit_code(status);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-template <class F>
-bool wait_for(F pred) {
-  const auto t0 = std::chrono::steady_clock::now();
-  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
+using namespace cli_process;  // NOLINT: the binary and the source tree
 
 // Every file under `dir` with its modification time and a hash of its bytes.
 std::map<std::string, std::string> snapshot(const std::string& dir) {
@@ -102,9 +50,6 @@ pid_t start_long_run(const std::string& run, const std::string& log) {
   EXPECT_TRUE(wait_for([&] { return !list_checkpoints(run).empty(); })) << slurp(log);
   return pid;
 }
-
-#define REQUIRE_BINARY() \
-  if (bin().empty()) GTEST_SKIP() << "KASMINA_BIN not set"
 
 TEST(RunDirectory, SecondRunIntoALockedDirectoryIsRefusedNamingTheHolder) {
   REQUIRE_BINARY();

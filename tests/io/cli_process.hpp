@@ -1,0 +1,91 @@
+// Running the `kasmina` binary from the io tests (KASMINA_BIN and KASMINA_SOURCE_ROOT, set by
+// meson test): the source tree's configs, start the binary with its output in a log file, wait
+// for its exit code, read files, poll for a condition.
+#pragma once
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace kasmina::io::cli_process {
+
+inline std::string source_root() {
+  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
+  return r ? r : ".";
+}
+
+inline std::string seeds_config() {
+  return source_root() + "/configs/spirals_seeds.yaml";
+}
+
+inline std::string bin() {
+  const char* b = std::getenv("KASMINA_BIN");
+  return b ? b : "";
+}
+
+// Starts `kasmina ARGS...` with stdout and stderr in `log` (and `env` added to its environment).
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+                   const std::map<std::string, std::string>& env = {}) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    std::string b = bin();
+    argv.push_back(b.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(b.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The exit code of a waitpid status (128 + the signal when killed).
+inline int exit_code(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return exit_code(status);
+}
+
+inline int run_cli(const std::vector<std::string>& args, const std::string& log) {
+  return wait_exit(spawn(args, log));
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Waits up to 60 s for `pred`.
+template <class F>
+bool wait_for(F pred) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+}  // namespace kasmina::io::cli_process
+
+#define REQUIRE_BINARY() \
+  if (::kasmina::io::cli_process::bin().empty()) GTEST_SKIP() << "KASMINA_BIN not set"

@@ -1,0 +1,152 @@
+// The real trainer's resume in-process: bit-exact from a mid-epoch checkpoint with seeds in the
+// middle of their lifecycle, at an epoch boundary, with the heuristic controller and loss guard,
+// and the state of another model refused.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli_process.hpp"
+#include "config/config.hpp"
+#include "data/dataset.hpp"
+#include "io/checkpoint_files.hpp"
+#include "io/run_checkpoint.hpp"
+#include "io_test_util.hpp"
+#include "train/trainer.hpp"
+
+namespace kasmina::io {
+namespace {
+
+using cli_process::source_root;
+
+Config spirals_config(const std::string& name, int64_t epochs) {
+  Overrides ov;
+  ov.sets = {"train.epochs=" + std::to_string(epochs), "telemetry.enabled=false"};
+  return load_config(source_root() + "/configs/" + name + ".yaml", ov);
+}
+Config spirals_seeds(int64_t epochs) {
+  return spirals_config("spirals_seeds", epochs);
+}
+
+// Stops the run after `stop_at` steps and keeps the state captured at that checkpoint.
+class StopAt final : public TrainerObserver {
+ public:
+  explicit StopAt(int64_t stop_at) : stop_at_(stop_at) {}
+  void attach(Trainer& t) { trainer_ = &t; }
+  bool wants_checkpoints() const override { return true; }
+  void on_checkpoint(Trainer& t) override {
+    if (t.global_step() == stop_at_) {
+      saved = t.capture_state();
+      captured = true;
+    }
+  }
+  bool stop_requested() const override { return trainer_->global_step() >= stop_at_; }
+  RunState saved;
+  bool captured = false;
+
+ private:
+  int64_t stop_at_;
+  Trainer* trainer_ = nullptr;
+};
+
+void expect_same_state(const RunState& a, const RunState& b) {
+  ASSERT_EQ(a.global_step, b.global_step);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    const auto& [name, ta] = a.tensors[i];
+    const Tensor& tb = b.tensors[i].second;
+    ASSERT_EQ(name, b.tensors[i].first);
+    ASSERT_EQ(ta.shape(), tb.shape()) << name;
+    ASSERT_EQ(ta.dtype(), tb.dtype()) << name;
+    EXPECT_EQ(std::memcmp(ta.raw(), tb.raw(), ta.nbytes()), 0) << "tensor " << name << " differs";
+  }
+  for (const auto& [name, v] : a.ints) EXPECT_EQ(b.ints.at(name), v) << name;
+}
+
+// N steps straight against k steps, a checkpoint file, and a resumed trainer for the rest.
+void check_resume_in_process(const Config& cfg, int64_t stop_at) {
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+
+  Trainer straight(cfg, data, Device::cpu());
+  TrainerObserver quiet;
+  const TrainSummary a = straight.run(quiet);
+  const RunState end_a = straight.capture_state();
+
+  StopAt stopper(stop_at);
+  Trainer first(cfg, data, Device::cpu());
+  stopper.attach(first);
+  const TrainSummary b = first.run(stopper);
+  ASSERT_TRUE(b.interrupted);
+  ASSERT_TRUE(stopper.captured);
+  EXPECT_EQ(b.steps, stop_at);
+
+  test::TempDir dir;
+  const std::string file = checkpoint_path(dir.path(), stop_at);
+  write_checkpoint(file, to_checkpoint(stopper.saved, to_yaml(cfg), cfg.name));
+  Trainer resumed(cfg, data, Device::cpu());
+  resumed.restore_state(from_checkpoint(read_checkpoint(file)));
+  const TrainSummary c = resumed.run(quiet);
+  EXPECT_FALSE(c.interrupted);
+  EXPECT_EQ(c.resumed_from_step, stop_at);
+  const RunState end_c = resumed.capture_state();
+  expect_same_state(end_a, end_c);
+
+  ASSERT_EQ(a.epoch_reports.size(), c.epoch_reports.size());
+  for (size_t i = 0; i < a.epoch_reports.size(); ++i) {
+    EXPECT_EQ(a.epoch_reports[i].train_loss, c.epoch_reports[i].train_loss) << "epoch " << i + 1;
+    EXPECT_EQ(a.epoch_reports[i].train_accuracy, c.epoch_reports[i].train_accuracy);
+    EXPECT_EQ(a.epoch_reports[i].test.loss, c.epoch_reports[i].test.loss);
+    EXPECT_EQ(a.epoch_reports[i].validation->loss, c.epoch_reports[i].validation->loss);
+  }
+  ASSERT_EQ(a.growth.size(), c.growth.size());
+  for (size_t i = 0; i < a.growth.size(); ++i) {
+    EXPECT_EQ(a.growth[i].stage_counts, c.growth[i].stage_counts);
+    EXPECT_EQ(a.growth[i].germinated, c.growth[i].germinated);
+    EXPECT_EQ(a.growth[i].fossilized, c.growth[i].fossilized);
+    EXPECT_EQ(a.growth[i].culled, c.growth[i].culled);
+  }
+}
+
+TEST(TrainResume, MidEpochWithSeedsMidLifecycleIsBitExact) {
+  // 31 steps per epoch; the schedule germinates at steps 60..100, so at step 113 seeds are in
+  // TRAINING/GRAFTING, commands and evaluation scores may be queued, and the stop is 20 steps
+  // into epoch 4 (cursor, epoch loss accumulators and permutation restored).
+  check_resume_in_process(spirals_seeds(9), 113);
+}
+
+TEST(TrainResume, AtAnEpochBoundaryIsBitExact) {
+  check_resume_in_process(spirals_seeds(6), 93);
+}
+
+TEST(TrainResume, HeuristicControllerIsBitExact) {
+  // The heuristic controller (validation measurements on the bus, plateau detection, bandit
+  // state) germinates seeds and culls them on timeouts; stop 8 steps into epoch 13, with a
+  // seed germinated at step 376 in TRAINING.
+  check_resume_in_process(spirals_config("spirals_grow", 14), 380);
+}
+
+TEST(TrainResume, StateOfAnotherModelIsRefused) {
+  const Config cfg = spirals_seeds(1);
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+  StopAt stopper(5);
+  Trainer t(cfg, data, Device::cpu());
+  stopper.attach(t);
+  t.run(stopper);
+  ASSERT_TRUE(stopper.captured);
+  RunState st = stopper.saved;
+  for (auto& [name, tensor] : st.tensors)
+    if (name == "layers.0.weight") tensor = Tensor::zeros({16, 2});
+  Trainer other(cfg, data, Device::cpu());
+  try {
+    other.restore_state(st);
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("'layers.0.weight' has shape [16x2]"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace kasmina::io
