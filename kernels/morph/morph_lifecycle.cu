@@ -9,7 +9,7 @@
 #include <cub/block/block_scan.cuh>
 
 #include "kernels/morph/morph_kernel_common.cuh"
-#include "morph/lifecycle.hpp"
+#include "morph/lifecycle_commands.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 

@@ -5,7 +5,7 @@
 #include <set>
 #include <utility>
 
-#include "morph/lifecycle.hpp"
+#include "morph/lifecycle_commands.hpp"
 #include "morph_test_util.hpp"
 
 namespace kasmina::morph {

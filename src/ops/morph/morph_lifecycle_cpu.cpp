@@ -1,6 +1,6 @@
 // CPU twin of morph_lifecycle_step: the same per-seed rules as the CUDA kernel, applied in
 // seed order (pass A, pass B), then the host commands in queue order.
-#include "morph/lifecycle.hpp"
+#include "morph/lifecycle_commands.hpp"
 #include "ops/morph/blueprint_rows.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"

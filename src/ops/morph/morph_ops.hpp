@@ -9,7 +9,7 @@
 #include <cstdint>
 
 #include "core/tensor.hpp"
-#include "morph/lifecycle.hpp"
+#include "morph/lifecycle_commands.hpp"
 #include "morph/morph_config.hpp"
 #include "ops/op_registry.hpp"
 
