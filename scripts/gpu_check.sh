@@ -47,7 +47,7 @@ if [ $train = 1 ]; then
 fi
 if [ -n "$bench" ]; then
   step bench "${run[@]}" bin/kasmina bench --device cuda --filter "$bench" --repetitions "$reps" \
-    --out "$out/bench.json" --save-baseline "$out/h100.json"
+    --out "$out/bench.json" --save-baseline "$out/baseline.json"
   step bench-model "${run[@]}" bin/kasmina bench --device cuda --model configs/fmnist_mlp.yaml --iterations 200
 fi
 if [ -n "$op_perf" ]; then  # the op table's timings (printed, never asserted)
