@@ -3,6 +3,8 @@
 // block size with an exclusive scan placing each tile's events in seed order; pass B grants
 // training slots in seed order (scan of candidates); then thread 0 applies the queued host
 // commands in order while the whole block initialises each accepted germination's slot.
+// Pass A's snapshots and rollbacks are applied in two parts: each seed's thread updates the seed
+// state, then the whole block shares the copies of the tile's parameter regions.
 // Bytes: the state (76*S), step stats and grad norms (12*S), events written, and for each
 // germination / snapshot / rollback the slot's parameter regions.
 #include <cub/block/block_reduce.cuh>
@@ -20,6 +22,50 @@ namespace {
 using namespace kasmina::morph;
 
 constexpr int kThreads = 512;
+constexpr int kInFlight = 4;  // region values each thread loads before it stores
+
+// The region work queued by a tile's transitions (snapshots, restores), shared by the block:
+// value idx of the flattened list is value idx % region of entry idx / region. Each thread
+// issues the loads of kInFlight values before their stores.
+__device__ void share_region_work(const PoolView<float>& pool, const int32_t* slots,
+                                  const RegionWork* works, int32_t entries) {
+  const int32_t n = pool.region;
+  const int32_t total = entries * n;
+  for (int32_t base = threadIdx.x; base < total; base += kThreads * kInFlight) {
+    float v[kInFlight][3];
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {
+      const int32_t idx = base + u * kThreads;
+      if (idx < total) {
+        const int32_t slot = slots[idx / n];
+        const int32_t i = idx % n;
+        const bool snap = works[idx / n] == RegionWork::snapshot;
+        v[u][0] = pool.at(slot, snap ? PoolRegion::params : PoolRegion::snapshot_params)[i];
+        v[u][1] = pool.at(slot, snap ? PoolRegion::moment1 : PoolRegion::snapshot_moment1)[i];
+        v[u][2] = pool.at(slot, snap ? PoolRegion::moment2 : PoolRegion::snapshot_moment2)[i];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kInFlight; ++u) {
+      const int32_t idx = base + u * kThreads;
+      if (idx < total) {
+        const int32_t slot = slots[idx / n];
+        const int32_t i = idx % n;
+        if (works[idx / n] == RegionWork::snapshot) {
+          pool.at(slot, PoolRegion::snapshot_params)[i] = v[u][0];
+          pool.at(slot, PoolRegion::snapshot_moment1)[i] = v[u][1];
+          pool.at(slot, PoolRegion::snapshot_moment2)[i] = v[u][2];
+          pool.at(slot, PoolRegion::moment1)[i] = 0.0f;
+          pool.at(slot, PoolRegion::moment2)[i] = 0.0f;
+        } else {
+          pool.at(slot, PoolRegion::params)[i] = v[u][0];
+          pool.at(slot, PoolRegion::moment1)[i] = v[u][1];
+          pool.at(slot, PoolRegion::moment2)[i] = v[u][2];
+        }
+      }
+    }
+  }
+}
 
 __global__ void __launch_bounds__(kThreads)
     morph_lifecycle_kernel(SeedStateView st, PoolView<float> pool,
@@ -36,6 +82,8 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int64_t head;
   __shared__ int32_t training;
   __shared__ int32_t init_slot_s, init_kind_s, init_seed_s;
+  __shared__ int32_t work_slot[kThreads];
+  __shared__ RegionWork work_kind[kThreads];
   const int64_t now = *step;
   const int32_t alarm = loss_alarm != nullptr ? *loss_alarm : 0;
   const int32_t S = st.seeds;
@@ -61,12 +109,23 @@ __global__ void __launch_bounds__(kThreads)
     const int flag = d.to >= 0 ? 1 : 0;
     int pos = 0, total = 0;
     Scan(scan_tmp).ExclusiveSum(flag, pos, total);
+    RegionWork work = RegionWork::none;
     if (flag) {
       ring[(head + pos) % ring_cap] = make_event(now, rules.layer, s, from, st.blueprint[s], d);
-      apply_transition(st, s, d.to, pool);
+      work = apply_transition_state(st, s, d.to, pool);
+    }
+    // The tile's region work, compacted in seed order and shared by the block.
+    const int has_work = work != RegionWork::none ? 1 : 0;
+    int wpos = 0, works = 0;
+    __syncthreads();  // scan_tmp is reused
+    Scan(scan_tmp).ExclusiveSum(has_work, wpos, works);
+    if (has_work) {
+      work_slot[wpos] = st.slot[s];
+      work_kind[wpos] = work;
     }
     __syncthreads();
     if (threadIdx.x == 0) head += total;
+    share_region_work(pool, work_slot, work_kind, works);
     __syncthreads();
   }
 

@@ -135,12 +135,6 @@ KASMINA_HD TransitionDecision check_transition(const SeedStateView& st, int32_t 
   return d;
 }
 
-// Copies `count` values (used for snapshots); start/stride let a thread block share the work.
-template <class T>
-KASMINA_HD void pool_copy(T* dst, const T* src, int32_t count, int32_t start, int32_t stride) {
-  for (int32_t i = start; i < count; i += stride) dst[i] = src[i];
-}
-
 // Initialises a freshly allocated slot: parameters from blueprint_init_value, moments, gradient
 // and snapshot zeroed. start/stride split the work over threads (0/1 on the CPU).
 template <class T>
@@ -156,41 +150,62 @@ KASMINA_HD void init_slot(const PoolView<T>& pool, int32_t slot, int32_t kind,
   }
 }
 
-// Applies an accepted transition of seed s (the caller has validated it). Snapshots and
-// restores touch the seed's own slot only, so seeds can be processed in parallel.
+// The parameter-region work of a transition: entering GRAFTING snapshots the slot's parameters
+// and moments (and zeroes the moments), ROLLED_BACK restores them from the snapshot.
+enum class RegionWork : int32_t { none = 0, snapshot = 1, restore = 2 };
+
+// The region work of one value i of a slot's regions; the three loads come before the stores,
+// so a caller may keep several values in flight (the CUDA lifecycle kernel shares this work
+// among a block's threads).
 template <class T>
-KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
-                                 const PoolView<T>& pool) {
+KASMINA_HD void apply_region_work(const PoolView<T>& pool, int32_t slot, RegionWork work,
+                                  int32_t i) {
+  if (work == RegionWork::snapshot) {
+    const T p = pool.at(slot, PoolRegion::params)[i];
+    const T m1 = pool.at(slot, PoolRegion::moment1)[i];
+    const T m2 = pool.at(slot, PoolRegion::moment2)[i];
+    pool.at(slot, PoolRegion::snapshot_params)[i] = p;
+    pool.at(slot, PoolRegion::snapshot_moment1)[i] = m1;
+    pool.at(slot, PoolRegion::snapshot_moment2)[i] = m2;
+    // The objective changes from the isolated loss to the global one: fresh AdamW moments.
+    pool.at(slot, PoolRegion::moment1)[i] = T(0);
+    pool.at(slot, PoolRegion::moment2)[i] = T(0);
+  } else if (work == RegionWork::restore) {
+    const T p = pool.at(slot, PoolRegion::snapshot_params)[i];
+    const T m1 = pool.at(slot, PoolRegion::snapshot_moment1)[i];
+    const T m2 = pool.at(slot, PoolRegion::snapshot_moment2)[i];
+    pool.at(slot, PoolRegion::params)[i] = p;
+    pool.at(slot, PoolRegion::moment1)[i] = m1;
+    pool.at(slot, PoolRegion::moment2)[i] = m2;
+  }
+}
+
+// Applies the seed-state part of an accepted transition of seed s (the caller has validated it)
+// and returns the region work the caller must then do on the seed's slot (st.slot[s], unchanged
+// by the transitions that have region work). Region work touches the seed's own slot only, so
+// seeds can be processed in parallel.
+template <class T>
+KASMINA_HD RegionWork apply_transition_state(const SeedStateView& st, int32_t s, int32_t to,
+                                             const PoolView<T>& pool) {
   const int32_t from = st.stage[s];
   const int32_t slot = st.slot[s];
   st.parent_stage[s] = from;
   st.stage[s] = to;
   st.steps_in_stage[s] = 0;
+  RegionWork work = RegionWork::none;
   switch (to) {
     case static_cast<int32_t>(Stage::training):
       st.iso_loss_ema[s] = -1.0f;
       break;
-    case static_cast<int32_t>(Stage::grafting): {
-      const int32_t n = pool.region;
-      pool_copy(pool.at(slot, PoolRegion::snapshot_params), pool.at(slot, PoolRegion::params), n, 0,
-                1);
-      pool_copy(pool.at(slot, PoolRegion::snapshot_moment1), pool.at(slot, PoolRegion::moment1), n,
-                0, 1);
-      pool_copy(pool.at(slot, PoolRegion::snapshot_moment2), pool.at(slot, PoolRegion::moment2), n,
-                0, 1);
+    case static_cast<int32_t>(Stage::grafting):
       st.snapshot_opt_step[s] = st.opt_step[s];
       st.has_snapshot[s] = 1;
-      // The objective changes from the isolated loss to the global one: fresh AdamW moments.
-      for (int32_t i = 0; i < n; ++i) {
-        pool.at(slot, PoolRegion::moment1)[i] = T(0);
-        pool.at(slot, PoolRegion::moment2)[i] = T(0);
-      }
       st.opt_step[s] = 0;
       st.alpha[s] = 0.0f;
       st.ramp_steps[s] = 0;
       st.grad_norm_ema[s] = -1.0f;
+      work = RegionWork::snapshot;
       break;
-    }
     case static_cast<int32_t>(Stage::stabilization):
       st.alpha[s] = 1.0f;
       break;
@@ -200,14 +215,8 @@ KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
       break;
     case static_cast<int32_t>(Stage::rolled_back): {
       if (st.has_snapshot[s] != 0 && slot >= 0) {
-        const int32_t n = pool.region;
-        pool_copy(pool.at(slot, PoolRegion::params), pool.at(slot, PoolRegion::snapshot_params), n,
-                  0, 1);
-        pool_copy(pool.at(slot, PoolRegion::moment1), pool.at(slot, PoolRegion::snapshot_moment1),
-                  n, 0, 1);
-        pool_copy(pool.at(slot, PoolRegion::moment2), pool.at(slot, PoolRegion::snapshot_moment2),
-                  n, 0, 1);
         st.opt_step[s] = st.snapshot_opt_step[s];
+        work = RegionWork::restore;
       }
       st.alpha[s] = 0.0f;
       break;
@@ -238,6 +247,16 @@ KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
     default:
       break;
   }
+  return work;
+}
+
+// Applies an accepted transition of seed s with its region work, by one thread.
+template <class T>
+KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
+                                 const PoolView<T>& pool) {
+  const RegionWork work = apply_transition_state(st, s, to, pool);
+  if (work == RegionWork::none) return;
+  for (int32_t i = 0; i < pool.region; ++i) apply_region_work(pool, st.slot[s], work, i);
 }
 
 // Measurements of the step that just ended, per seed (written by the fused forward/backward).
