@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
+  libopenmpi-dev openmpi-bin                 # multi-process runs (mpirun), the CPU collectives
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )
 

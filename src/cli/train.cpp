@@ -15,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/run_output.hpp"
+#include "cli/train_ranks.hpp"
 #include "config/config.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
@@ -249,6 +250,7 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
 
 int run_train(const TrainOptions& o) {
   using Clock = std::chrono::steady_clock;
+  const RankInfo ranks = start_ranks();  // rank 0 alone prints and writes the run directory
   // Data directory precedence: --data-dir > KASMINA_DATA_DIR > data.dir in the config.
   Overrides ov;
   if (const char* env = std::getenv("KASMINA_DATA_DIR"); env && *env && o.data_dir.empty())
@@ -271,10 +273,10 @@ int run_train(const TrainOptions& o) {
       throw UserError(
           "--out cannot be combined with --resume (the run continues in its own directory)");
     std::error_code ec;
-    if (std::filesystem::is_directory(o.resume, ec))
+    if (ranks.rank == 0 && std::filesystem::is_directory(o.resume, ec))
       run_dir = std::make_unique<RunDirectory>(o.resume, RunDirectory::Existing{});
     resume_file = io::resolve_resume_path(o.resume);
-    if (!run_dir)
+    if (!run_dir && ranks.rank == 0)
       run_dir = std::make_unique<RunDirectory>(io::run_dir_of_checkpoint(resume_file),
                                                RunDirectory::Existing{});
     checkpoint = io::read_checkpoint(resume_file, /*verify=*/true);
@@ -298,11 +300,12 @@ int run_train(const TrainOptions& o) {
       throw UserError("train: a CONFIG file (or --resume PATH) is required");
     cfg = load_config(o.config_path, ov);
   }
-  const Device dev = Device::parse(cfg.device);
+  const Device dev = Device::parse(rank_device(ranks, cfg.device));
   ops::init();
   ops::use_device(dev);
 
   const std::string resolved = to_yaml(cfg);
+  check_ranks_agree(ranks, resolved);
   std::printf("# kasmina %s — resolved configuration\n%s\n", KASMINA_VERSION, resolved.c_str());
   std::fflush(stdout);
 
@@ -326,6 +329,17 @@ int run_train(const TrainOptions& o) {
   std::printf("model: %ld parameters\n", static_cast<long>(trainer.model().parameter_count()));
   for (const std::string& line : trainer.model().describe()) std::printf("  %s\n", line.c_str());
 
+  if (ranks.multi_process)
+    std::printf("processes: %d (effective batch %ld = %d x %ld)\n", ranks.world_size,
+                static_cast<long>(cfg.train.batch_size * ranks.world_size), ranks.world_size,
+                static_cast<long>(cfg.train.batch_size));
+  if (ranks.rank != 0) {
+    InterruptHandler sigint;
+    FollowerObserver follower([&sigint] { return sigint.requested(); });
+    const bool interrupted = trainer.run(follower).interrupted;
+    dump_rank_state(ranks, trainer, resolved, cfg.name);
+    return interrupted ? 130 : 0;
+  }
   if (!run_dir)
     run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
                                                            : std::filesystem::path(o.out));
@@ -353,6 +367,7 @@ int run_train(const TrainOptions& o) {
   InterruptHandler sigint;
   RunObserver obs(console, telemetry.get(), cfg, resolved, *run_dir, sigint);
   const TrainSummary s = trainer.run(obs);
+  dump_rank_state(ranks, trainer, resolved, cfg.name);
   if (telemetry) telemetry->flush();
   run_dir->write_file("summary.json", summary_json(cfg, s, data_seconds));
   run_dir->commit();
@@ -403,7 +418,7 @@ void add_train_command(CLI::App& app, int& exit_code) {
       "Continue a run: a checkpoint file, or a run directory (its newest valid checkpoint)");
   cmd->add_option("--seed", opts->seed, "Random seed (overrides the config)")
       ->check(CLI::NonNegativeNumber);
-  cmd->callback([opts, &exit_code] { exit_code = run_train(*opts); });
+  cmd->callback([opts, &exit_code] { exit_code = run_on_ranks([&] { return run_train(*opts); }); });
 }
 
 }  // namespace kasmina::cli

@@ -8,8 +8,8 @@
 namespace kasmina {
 
 Evaluator::Evaluator(const DeviceData& data, Model& model, const StepContext& ctx,
-                     int64_t eval_batch, int64_t features, Device dev)
-    : data_(data), model_(model), ctx_(ctx), eval_batch_(eval_batch) {
+                     int64_t eval_batch, int64_t features, Device dev, ops::Communicator* host)
+    : data_(data), model_(model), ctx_(ctx), eval_batch_(eval_batch), host_(host) {
   zero_cursor_ = Tensor::zeros({1}, DType::i64, dev);
   x_ = Tensor::empty({eval_batch_, features}, DType::f32, dev);
   y_ = Tensor::empty({eval_batch_}, DType::i32, dev);
@@ -29,8 +29,11 @@ EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches) {
   ops::fill(loss_sum_, 0.0);
   ops::fill(correct_, 0.0);
   const int64_t classes = model_.out_width();
-  for (int64_t begin = 0; begin < s.size; begin += eval_batch_) {
-    const int64_t n = std::min(eval_batch_, s.size - begin);
+  // This rank's share [lo, hi) of the split (the whole split with one rank).
+  const int world = host_ ? host_->world_size() : 1, rank = host_ ? host_->rank() : 0;
+  const int64_t lo = s.size * rank / world, hi = s.size * (rank + 1) / world;
+  for (int64_t begin = lo; begin < hi; begin += eval_batch_) {
+    const int64_t n = std::min(eval_batch_, hi - begin);
     Tensor x = x_.rows(0, n), y = y_.rows(0, n);
     ops::gather_batch(s.images, s.labels, s.identity_perm.rows(begin, begin + n), zero_cursor_,
                       s.scale, s.shift, x, y);
@@ -38,8 +41,14 @@ EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches) {
     KASMINA_CHECK(logits.dim(1) == classes, "eval logits width");
     ops::softmax_xent(logits, y, 1.0f, nullptr, loss_sum_, &correct_);
   }
-  r.loss = loss_sum_.to_vector<double>()[0] / static_cast<double>(s.size);
-  r.accuracy = static_cast<double>(correct_.to_vector<int64_t>()[0]) / static_cast<double>(s.size);
+  Tensor sums = Tensor::from_vector(
+      std::vector<double>{loss_sum_.to_vector<double>()[0],
+                          static_cast<double>(correct_.to_vector<int64_t>()[0])},
+      {2});
+  if (world > 1) host_->all_reduce_sum(sums);
+  const std::vector<double> total = sums.to_vector<double>();
+  r.loss = total[0] / static_cast<double>(s.size);
+  r.accuracy = total[1] / static_cast<double>(s.size);
   return r;
 }
 

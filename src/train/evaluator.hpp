@@ -1,11 +1,13 @@
 // Evaluation of the model on a split held on the device: eval-mode forwards over batches in
 // the split's own order, the loss and the correct count accumulated on the device and read
-// once at the end.
+// once at the end. With several ranks each evaluates its contiguous share of the split and the
+// sums (loss, correct count) are reduced over the ranks (`host`).
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include "nn/model.hpp"
+#include "ops/collective/communicator.hpp"
 #include "train/device_data.hpp"
 #include "train/train_report.hpp"
 
@@ -16,7 +18,7 @@ class Evaluator {
   // `data`, `model` and `ctx` must outlive the evaluator; batches of up to `eval_batch` rows of
   // `features` columns.
   Evaluator(const DeviceData& data, Model& model, const StepContext& ctx, int64_t eval_batch,
-            int64_t features, Device dev);
+            int64_t features, Device dev, ops::Communicator* host = nullptr);
 
   // "train", "validation" or "test"; the first `max_batches` eval batches when max_batches > 0.
   EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
@@ -27,6 +29,7 @@ class Evaluator {
   Model& model_;
   const StepContext& ctx_;
   int64_t eval_batch_ = 0;
+  ops::Communicator* host_ = nullptr;
   Tensor zero_cursor_;
   Tensor x_, y_, loss_sum_, correct_;
 };

@@ -5,6 +5,7 @@
 
 #include "core/rng.hpp"
 #include "train/data_order.hpp"
+#include "train/data_parallel.hpp"
 #include "train/device_data.hpp"
 #include "train/evaluator.hpp"
 #include "train/growth.hpp"
@@ -34,19 +35,23 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
       dev_, cfg.train.precision == PrecisionMode::tf32 ? ops::MathMode::tf32 : ops::MathMode::fp32);
   ops::set_deterministic(dev_, cfg.train.deterministic);
 
+  dp_ = std::make_unique<DataParallel>(dev_, cfg.train.deterministic);
   batch_ = cfg.train.batch_size;
+  global_batch_ = batch_ * dp_->world_size();
   const int64_t eval_batch = cfg.train.eval_batch_size;
   const int64_t n_train = data.train.size();
-  if (batch_ > n_train) {
-    throw UserError("train.batch_size: " + std::to_string(batch_) + " is larger than the " +
-                    std::to_string(n_train) + " training samples");
+  if (global_batch_ > n_train) {
+    throw UserError("train.batch_size: " + std::to_string(batch_) +
+                    (dp_->multi() ? " x " + std::to_string(dp_->world_size()) + " processes" : "") +
+                    " is larger than the " + std::to_string(n_train) + " training samples");
   }
   data_ = std::make_unique<DeviceData>(upload_splits(data, dev_));
 
   model_ = std::make_unique<Model>(cfg.model, data.train.features(), cfg.seed, dev_);
   model_->prepare(std::max(batch_, eval_batch));
-  comm_ = ops::make_communicator("single_process", {.device = dev_});
-  steps_per_epoch_ = n_train / batch_;  // the last partial batch is dropped (reshuffled next epoch)
+  check_same_on_all_ranks(dp_->host(), parameter_hash(*model_), "the initial parameters");
+  steps_per_epoch_ =
+      n_train / global_batch_;  // the last partial batch is dropped (reshuffled next epoch)
   const LrSchedule sched =
       make_schedule(cfg.optimizer, cfg.lr_schedule, steps_per_epoch_ * cfg.train.epochs);
   optimizer_ = std::make_unique<Optimizer>(cfg.optimizer, sched, model_->parameters(), dev_);
@@ -55,15 +60,16 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   // The step counter and the epoch's batch cursor side by side: one launch advances both.
   counters_ = Tensor::zeros({2}, DType::i64, dev_);
   ctx_.step = counters_.rows(0, 1);
-  order_ = std::make_unique<DataOrder>(cfg.seed, data_->train, batch_, counters_.rows(1, 2), dev_);
+  order_ = std::make_unique<DataOrder>(cfg.seed, data_->train, batch_, counters_.rows(1, 2), dev_,
+                                       dp_->rank(), dp_->world_size());
   const int64_t classes = model_->out_width();
   x_ = Tensor::empty({batch_, data.train.features()}, DType::f32, dev_);
   y_ = Tensor::empty({batch_}, DType::i32, dev_);
   dlogits_ = Tensor::empty({batch_, classes}, DType::f32, dev_);
   loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
   correct_ = Tensor::zeros({1}, DType::i64, dev_);
-  evaluator_ =
-      std::make_unique<Evaluator>(*data_, *model_, ctx_, eval_batch, data.train.features(), dev_);
+  evaluator_ = std::make_unique<Evaluator>(*data_, *model_, ctx_, eval_batch, data.train.features(),
+                                           dev_, &dp_->host());
   const bool guarded = !model_->morph_layers().empty() || cfg_.controller.debug_nan_step >= 0;
   guard_ = std::make_unique<LossGuard>(cfg_.controller, guarded, dev_);
   growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_);
@@ -82,10 +88,12 @@ void Trainer::begin_epoch(int64_t epoch) {
 void Trainer::train_step() {
   order_->gather(x_, y_);
   const Tensor logits = model_->forward(x_, Mode::train, ctx_);
+  dp_->before_loss(loss_sum_);
   ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
-  guard_->guard_step(ctx_.step, loss_sum_, batch_, &dlogits_);
+  dp_->after_loss(loss_sum_);
+  guard_->guard_step(ctx_.step, loss_sum_, global_batch_, &dlogits_);
   model_->backward(dlogits_, ctx_);
-  comm_->all_reduce_mean(model_->gradient_buffer().flat());
+  dp_->gradients().all_reduce_mean(model_->gradient_buffer().flat());
   optimizer_->step(ctx_.step);
   ops::counter_add(counters_, 1);  // step and cursor
 }
@@ -131,6 +139,7 @@ void Trainer::run_step(TrainerObserver& obs, TrainSummary& sum) {
   growth_->before_step(global_step_, epoch_);
   guard_->update(model_->morph_layers(), loss_sum_);
   launch_step(obs, sum);
+  dp_->reduce_morph_layers(model_->morph_layers());
   model_->end_step(ctx_);
   growth_->after_step(global_step_, obs);
   ++global_step_;
@@ -146,6 +155,8 @@ void Trainer::checkpoint_now(TrainerObserver& obs, TrainSummary& sum) {
   growth_->deliver();
   growth_->report(obs, sum);
   hand_over_bus_log(obs);
+  dp_->gather_telemetry(model_->morph_layers());  // rank 0's checkpoint holds every rank's
+  dp_->gather_count(correct_);
   obs.on_checkpoint(*this);
   obs.on_flush_point();
 }
@@ -161,17 +172,17 @@ EpochReport Trainer::finish_epoch(int64_t epoch, int64_t first, double step_seco
     flagged_now = guard_->flagged_total() - flagged_steps_;
     flagged_steps_ += flagged_now;
   }
-  const double n = static_cast<double>(steps_per_epoch_ * batch_);
+  const double n = static_cast<double>(steps_per_epoch_ * global_batch_);
   rep.train_loss =
-      read_f64(loss_sum_) / static_cast<double>((steps_per_epoch_ - flagged_now) * batch_);
-  rep.train_accuracy = static_cast<double>(read_i64(correct_)) / n;
+      read_f64(loss_sum_) / static_cast<double>((steps_per_epoch_ - flagged_now) * global_batch_);
+  rep.train_accuracy = dp_->sum(static_cast<double>(read_i64(correct_))) / n;
   const auto e0 = Clock::now();
   if (evaluator_->has_validation()) rep.validation = evaluate("validation");
   rep.test = evaluate("test");
   sum.eval_seconds += seconds_since(e0);
   rep.step_seconds = step_seconds;
-  rep.samples_per_second =
-      static_cast<double>((steps_per_epoch_ - first) * batch_) / std::max(step_seconds, 1e-9);
+  rep.samples_per_second = static_cast<double>((steps_per_epoch_ - first) * global_batch_) /
+                           std::max(step_seconds, 1e-9);
   return rep;
 }
 
@@ -218,9 +229,10 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
       const bool metrics_due = metrics_every > 0 && global_step_ % metrics_every == 0;
       if (progress_due || metrics_due) {
         // The one host read of the cadence serves the display and the telemetry.
-        const double loss = read_f64(loss_sum_) / static_cast<double>((s + 1) * batch_);
+        const double loss = read_f64(loss_sum_) / static_cast<double>((s + 1) * global_batch_);
         const double el = seconds_since(t0);
-        const double sps = static_cast<double>((s + 1 - first) * batch_) / std::max(el, 1e-9);
+        const double sps =
+            static_cast<double>((s + 1 - first) * global_batch_) / std::max(el, 1e-9);
         if (progress_due) {
           ProgressReport p;
           p.epoch = epoch + 1;
@@ -247,7 +259,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
         }
       }
       if (s + 1 < steps_per_epoch_) {  // the epoch's last step is handled after its report
-        stop = obs.stop_requested();
+        stop = dp_->any(obs.stop_requested());
         if (checkpoints && (stop || (ck.every_steps > 0 && global_step_ % ck.every_steps == 0)))
           checkpoint_now(obs, sum);
         if (stop) break;
@@ -273,7 +285,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
     epoch_ = epoch + 1;
     epoch_step_ = 0;
     const bool last = epoch + 1 == cfg_.train.epochs;
-    stop = obs.stop_requested();
+    stop = dp_->any(obs.stop_requested());
     const bool due = stop || (last && ck.at_end) ||
                      (ck.every_epochs > 0 && (epoch + 1) % ck.every_epochs == 0) ||
                      (ck.every_steps > 0 && global_step_ % ck.every_steps == 0);
@@ -297,7 +309,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   sum.growth = growth_->summary();
   sum.flagged_steps = flagged_steps_;
   sum.samples_per_second =
-      static_cast<double>(steps_this_run * batch_) / std::max(step_seconds_total, 1e-9);
+      static_cast<double>(steps_this_run * global_batch_) / std::max(step_seconds_total, 1e-9);
   sum.epoch_reports = epoch_reports_;
   if (!sum.epoch_reports.empty()) {
     sum.test = sum.epoch_reports.back().test;

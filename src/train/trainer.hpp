@@ -34,6 +34,7 @@ class DataOrder;
 class Evaluator;
 class LossGuard;
 class Growth;
+class DataParallel;
 
 class Trainer {
  public:
@@ -57,6 +58,7 @@ class Trainer {
   // not fit this model (tensor missing or of another shape).
   void restore_state(const RunState& state);
   int64_t global_step() const { return global_step_; }
+  DataParallel& data_parallel() { return *dp_; }
 
   // One training step exactly as run() performs it (used by tests comparing devices).
   void train_step();
@@ -85,9 +87,9 @@ class Trainer {
   std::unique_ptr<DeviceData> data_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;
-  // Averages the flat gradient buffer over the processes of the run (one call per step; the
-  // single-process backend for now).
-  std::unique_ptr<ops::Communicator> comm_;
+  // The processes of the run (train/data_parallel.hpp): the flat gradient buffer is averaged
+  // over them once per step; with one process every reduction is a no-op.
+  std::unique_ptr<DataParallel> dp_;
   StepContext ctx_;
   Tensor counters_;  // i64[2]: ctx_.step and the data order's cursor are views of it
   std::unique_ptr<DataOrder> order_;
@@ -105,6 +107,7 @@ class Trainer {
   bool resumed_ = false;  // restore_state was called: run() continues at epoch_, epoch_step_
   int64_t resumed_from_ = -1;
   int64_t batch_ = 0, steps_per_epoch_ = 0;
+  int64_t global_batch_ = 0;  // world_size x batch_: the samples of one step over all ranks
   Tensor x_, y_, dlogits_, loss_sum_, correct_;
 };
 

@@ -3,6 +3,7 @@
 // step counter, the epoch's loss accumulators, the flagged-step count and the epoch reports)
 // lives here too.
 #include "train/data_order.hpp"
+#include "train/data_parallel.hpp"
 #include "train/device_data.hpp"
 #include "train/evaluator.hpp"
 #include "train/growth.hpp"
@@ -105,6 +106,7 @@ void Trainer::restore_state(const RunState& st) {
   // The guard before growth: the guard monitor catches up with the restored flagged count.
   guard_->load_state(in);
   growth_->load_state(in);
+  dp_->after_restore(model_->morph_layers(), correct_);
 
   global_step_ = st.global_step;
   epoch_ = st.epoch;

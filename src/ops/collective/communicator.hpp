@@ -2,9 +2,10 @@
 // flat buffer (nn/gradient_buffer.hpp), so a step's all-reduce is one call. A Communicator is
 // chosen by backend name from a registry (communicator_registry.cpp):
 //   single_process  world size 1, rank 0: every collective is the identity (this file's twin)
-// and, later, beside it in this folder: nccl (CUDA buffers, one process per GPU; CUDA code, so it
-// lives at the ops level) and mpi (host buffers, the CPU twin of nccl; also the launcher that
-// hands nccl its rank and unique id).
+//   mpi             host buffers over MPI_COMM_WORLD (mpi.hpp; builds with Open MPI): the CPU
+//                   twin of nccl, and the launcher that hands nccl its rank and unique id
+//   nccl            CUDA buffers, one process per GPU (nccl.hpp; CUDA builds with NCCL)
+// launch.hpp picks the backend of a run from the environment a launcher (mpirun, srun) sets.
 //
 // Collectives are queued on the buffer's device stream in issue order and do not synchronise
 // the host (a captured CUDA graph may contain them); every rank must issue the same calls in the
@@ -23,6 +24,10 @@ struct CommunicatorOptions {
   Device device = Device::cpu();  // where the buffers live
   int rank = 0;                   // this process (given by the launcher for multi-process backends)
   int world_size = 1;             // processes in the run
+  // A fixed reduction order (rank 0 + rank 1 + ...), so a run is bit-identical run to run at a
+  // fixed world size and every rank holds the same bits (mpi: gather to every rank, then sum in
+  // rank order; nccl: NCCL's own order under a pinned algorithm, see nccl.hpp).
+  bool deterministic = false;
 };
 
 class Communicator {
@@ -35,11 +40,16 @@ class Communicator {
   // float32 or float64, any shape (the flat gradient buffer).
   virtual void all_reduce_sum(Tensor& buffer) = 0;
   virtual void all_reduce_mean(Tensor& buffer) = 0;
+  // In place: the element-wise maximum over all ranks (statistics such as max |x|).
+  virtual void all_reduce_max(Tensor& buffer) = 0;
   // In place: every rank's buffer becomes root's (initial parameters, data order).
   virtual void broadcast(Tensor& buffer, int root) = 0;
   // Returns when every rank has reached it (host-side).
   virtual void barrier() = 0;
 };
+
+// KasminaError unless `buffer` is defined, on `dev` and float32/float64 (every backend's check).
+void check_collective_buffer(const Tensor& buffer, Device dev, const char* op);
 
 using CommunicatorFactory = std::unique_ptr<Communicator> (*)(const CommunicatorOptions& options);
 

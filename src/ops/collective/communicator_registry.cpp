@@ -5,18 +5,37 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "kasmina_build_config.hpp"
 #include "ops/collective/communicator.hpp"
+#include "ops/collective/mpi.hpp"
 #include "ops/collective/single_process.hpp"
+#if KASMINA_HAS_NCCL
+#include "ops/collective/nccl.hpp"
+#endif
 
 namespace kasmina::ops {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, CommunicatorFactory>, 1> kBackends{{
-    {"single_process", make_single_process_communicator},
-}};
+constexpr std::array kBackends {
+  std::pair<std::string_view, CommunicatorFactory>{"single_process",
+                                                   make_single_process_communicator},
+      std::pair<std::string_view, CommunicatorFactory>{"mpi", make_mpi_communicator},
+#if KASMINA_HAS_NCCL
+      std::pair<std::string_view, CommunicatorFactory>{"nccl", make_nccl_communicator},
+#endif
+};
 
 }  // namespace
+
+void check_collective_buffer(const Tensor& buffer, Device dev, const char* op) {
+  KASMINA_CHECK(buffer.defined(), std::string(op) + ": the buffer is undefined");
+  KASMINA_CHECK(buffer.device() == dev, std::string(op) + ": the buffer is on " +
+                                            buffer.device().str() + ", the communicator on " +
+                                            dev.str());
+  KASMINA_CHECK(buffer.dtype() == DType::f32 || buffer.dtype() == DType::f64,
+                std::string(op) + ": the buffer must be float32 or float64");
+}
 
 std::vector<std::string> communicator_backends() {
   std::vector<std::string> out;

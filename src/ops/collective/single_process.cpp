@@ -6,29 +6,22 @@
 
 namespace kasmina::ops {
 
-namespace {
-
-void check_buffer(const Tensor& buffer, Device dev, const char* op) {
-  KASMINA_CHECK(buffer.defined(), std::string(op) + ": the buffer is undefined");
-  KASMINA_CHECK(buffer.device() == dev, std::string(op) + ": the buffer is on " +
-                                            buffer.device().str() + ", the communicator on " +
-                                            dev.str());
-  KASMINA_CHECK(buffer.dtype() == DType::f32 || buffer.dtype() == DType::f64,
-                std::string(op) + ": the buffer must be float32 or float64");
-}
-
-}  // namespace
-
 void SingleProcessCommunicator::all_reduce_sum(Tensor& buffer) {
-  check_buffer(buffer, dev_, "all_reduce_sum");  // one rank: the sum is the buffer itself
+  check_collective_buffer(buffer, dev_,
+                          "all_reduce_sum");  // one rank: the sum is the buffer itself
 }
 
 void SingleProcessCommunicator::all_reduce_mean(Tensor& buffer) {
-  check_buffer(buffer, dev_, "all_reduce_mean");  // one rank: sum / 1
+  check_collective_buffer(buffer, dev_, "all_reduce_mean");  // one rank: sum / 1
+}
+
+void SingleProcessCommunicator::all_reduce_max(Tensor& buffer) {
+  check_collective_buffer(buffer, dev_,
+                          "all_reduce_max");  // one rank: the maximum is the buffer itself
 }
 
 void SingleProcessCommunicator::broadcast(Tensor& buffer, int root) {
-  check_buffer(buffer, dev_, "broadcast");
+  check_collective_buffer(buffer, dev_, "broadcast");
   KASMINA_CHECK(root == 0, "broadcast: root " + std::to_string(root) + " of a world of size 1");
 }
 

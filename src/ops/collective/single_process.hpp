@@ -1,4 +1,4 @@
-// The single-process communicator: world size 1, rank 0. All-reduce (sum and mean) and
+// The single-process communicator: world size 1, rank 0. All-reduce (sum, mean, max) and
 // broadcast leave the buffer as it is (the reduction over one rank is the identity, so results
 // stay bit-identical to a run without a communicator); barrier returns at once.
 #pragma once
@@ -14,6 +14,7 @@ class SingleProcessCommunicator final : public Communicator {
   int world_size() const override { return 1; }
   void all_reduce_sum(Tensor& buffer) override;
   void all_reduce_mean(Tensor& buffer) override;
+  void all_reduce_max(Tensor& buffer) override;
   void broadcast(Tensor& buffer, int root) override;
   void barrier() override {}
 
