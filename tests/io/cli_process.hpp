@@ -31,9 +31,10 @@ inline std::string bin() {
   return b ? b : "";
 }
 
-// Starts `kasmina ARGS...` with stdout and stderr in `log` (and `env` added to its environment).
-inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
-                   const std::map<std::string, std::string>& env = {}) {
+// Starts `program ARGS...` with stdout and stderr in `log` (and `env` added to its environment).
+inline pid_t spawn_program(const std::string& program, const std::vector<std::string>& args,
+                           const std::string& log,
+                           const std::map<std::string, std::string>& env = {}) {
   const pid_t pid = fork();
   if (pid == 0) {
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
@@ -41,7 +42,7 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     std::vector<char*> argv;
-    std::string b = bin();
+    std::string b = program;
     argv.push_back(b.data());
     std::vector<std::string> copy = args;
     for (std::string& a : copy) argv.push_back(a.data());
@@ -50,6 +51,12 @@ inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
     ::_exit(127);
   }
   return pid;
+}
+
+// Starts `kasmina ARGS...` (see spawn_program).
+inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+                   const std::map<std::string, std::string>& env = {}) {
+  return spawn_program(bin(), args, log, env);
 }
 
 // The exit code of a waitpid status (128 + the signal when killed).

@@ -3,6 +3,7 @@
 #define OMPI_SKIP_MPICXX 1  // the C API only (the C++ bindings are deprecated)
 #include <mpi.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -154,7 +155,9 @@ int mpi_local_rank() {
 }
 
 void mpi_abort(int code) {
-  if (mpi_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
+  // An exit without MPI_Finalize: the launcher ends the other ranks and reports this one (several
+  // ranks calling MPI_Abort at once can crash Open MPI's mpirun).
+  std::fflush(nullptr);
   std::_Exit(code);
 }
 

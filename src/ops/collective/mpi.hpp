@@ -3,9 +3,11 @@
 // launches a multi-process run (rank, world size, local rank, the NCCL unique id's broadcast).
 //
 // MPI is initialised on first use (mpi_init; MPI_THREAD_FUNNELED, errors returned rather than
-// fatal) and finalised at exit. A rank that fails alone calls mpi_abort, which ends every rank
-// (MPI_Abort); under mpirun a rank that dies also ends the others (mpirun's default), under srun
-// pass --kill-on-bad-exit. MPI has no timeout: a rank that hangs without dying holds the others.
+// fatal) and finalised at exit. A rank that fails calls mpi_abort: it exits at once without
+// MPI_Finalize, and the launcher ends the other ranks instead of leaving them waiting in a
+// collective (mpirun's default; under srun pass --kill-on-bad-exit). A rank that dies is
+// handled the same way by the launcher. MPI has no timeout: a rank that hangs without dying
+// holds the others.
 #pragma once
 #include <cstddef>
 #include <memory>
@@ -23,7 +25,7 @@ int mpi_rank();
 int mpi_world_size();
 // The rank among the processes of this host (rank -> local GPU).
 int mpi_local_rank();
-// Ends every rank of the run with `code` (after this rank's message was printed).
+// Exits this rank with `code` (after its message was printed); the launcher ends the others.
 [[noreturn]] void mpi_abort(int code);
 // In place, host bytes: every rank gets root's (the NCCL unique id, the rank checks).
 void mpi_broadcast_bytes(void* data, size_t bytes, int root);
