@@ -25,8 +25,12 @@ Launch detect_launch() {
 }
 
 std::unique_ptr<Communicator> make_run_communicator(Device dev, bool deterministic) {
-  if (!detect_launch().multi_process)
-    return make_communicator("single_process", {.device = dev, .deterministic = deterministic});
+  if (!detect_launch().multi_process) {
+    // KASMINA_COLLECTIVE=nccl: one process through the NCCL path (a check that it is exact).
+    const char* forced = std::getenv("KASMINA_COLLECTIVE");
+    return make_communicator(env_set("KASMINA_COLLECTIVE") ? forced : "single_process",
+                             {.device = dev, .deterministic = deterministic});
+  }
   mpi_init();
   const CommunicatorOptions o{.device = dev,
                               .rank = mpi_rank(),

@@ -20,7 +20,9 @@ struct Launch {
 Launch detect_launch();
 
 // The communicator of the run's gradients on `dev`: single_process when this process runs
-// alone, else mpi (CPU) or nccl (CUDA, when built). Initialises MPI when launched.
+// alone (or the backend KASMINA_COLLECTIVE names, world size 1: KASMINA_COLLECTIVE=nccl runs
+// one process through NCCL without MPI), else mpi (CPU) or nccl (CUDA, when built). Initialises
+// MPI when launched.
 std::unique_ptr<Communicator> make_run_communicator(Device dev, bool deterministic);
 // The communicator of host-side values every rank must agree on (evaluation sums, statistics,
 // the stop flag, checks): mpi in deterministic mode when launched, else single_process on the CPU.

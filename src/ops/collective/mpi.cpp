@@ -27,8 +27,8 @@ void check(int rc, const char* what) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(rc, text, &len);
-  throw InternalError(std::string("mpi: ") + what + " failed on rank " + std::to_string(mpi_rank()) +
-                     ": " + std::string(text, len));
+  throw InternalError(std::string("mpi: ") + what + " failed on rank " +
+                      std::to_string(mpi_rank()) + ": " + std::string(text, len));
 }
 
 MPI_Datatype mpi_type(const Tensor& t) {
