@@ -53,6 +53,8 @@ TEST(TensorBoardCli, RunWritesOneEventFileWithTheDocumentedTags) {
   const auto records = test::read_records(files[0]);
   ASSERT_GT(records.size(), 100u);
   EXPECT_EQ(test::proto_field(records[0], 3).bytes, "brain.Event:2");  // file_version
+  EXPECT_EQ(test::proto_field(records[1], 7).bytes, "\x08\x01");       // START, step 0
+  EXPECT_EQ(test::event_step(records[1]), 0);
   const auto tags = steps_by_tag(records);
   // 31 steps an epoch; telemetry.every_steps 50; the kasmina layers read every 10 steps.
   EXPECT_EQ(tags.at("config"), std::vector<int64_t>{0});

@@ -80,10 +80,11 @@ TEST(TensorBoardWriter, NewFileStartsWithTheFileVersion) {
     EXPECT_EQ(fs::file_size(w.path()), 0u);  // nothing before the first flush
     w.flush();
     const auto records = test::read_records(w.path());
-    ASSERT_EQ(records.size(), 2u);
+    ASSERT_EQ(records.size(), 3u);
     EXPECT_EQ(records[0].substr(0, 1), "\x09");
     EXPECT_EQ(hex(records[0].substr(9)), "1a0d627261696e2e4576656e743a32");
-    EXPECT_EQ(hex(records[1].substr(9)),
+    EXPECT_EQ(hex(records[1].substr(9)), "3a020801");  // step 0, SessionLog START
+    EXPECT_EQ(hex(records[2].substr(9)),
               "1001"
               "2a0d"
               "0a0b"

@@ -14,7 +14,8 @@ inline constexpr const char* kFileVersion = "brain.Event:2";
 inline constexpr const char* kTextPlugin = "text";
 
 std::string file_version_event(double wall_time);
-// SessionLog START at `step`: readers discard the records of steps >= `step` read before it.
+// SessionLog START at `step`: a restart of the run, after which readers discard the records of
+// steps >= `step` they read before it.
 std::string session_start_event(double wall_time, int64_t step);
 std::string scalar_event(double wall_time, int64_t step, const std::string& tag, float value);
 std::string histogram_event(double wall_time, int64_t step, const std::string& tag,

@@ -42,7 +42,7 @@ std::string number(double v) {
 
 RunTensorBoard::RunTensorBoard(const std::filesystem::path& dir, const std::string& config_yaml,
                                int64_t resume_step)
-    : writer_(dir, resume_step >= 0 ? resume_step + 1 : -1), resume_step_(resume_step) {
+    : writer_(dir, resume_step + 1), resume_step_(resume_step) {
   writer_.text("config", resume_step + 1,  // step 0 for a fresh run
                "```yaml\n" + config_yaml + (config_yaml.ends_with('\n') ? "" : "\n") + "```");
 }

@@ -22,10 +22,10 @@ namespace kasmina::io {
 
 class RunTensorBoard {
  public:
-  // A fresh run (`resume_step` < 0): a new event file in `dir` with the resolved configuration
-  // as the text "config" at step 0. A run resumed from a checkpoint at `resume_step`: a new
-  // event file that restarts the curves after it (SessionLog START at resume_step + 1, the
-  // configuration at that step) and holds only records of later steps.
+  // A fresh run (`resume_step` -1): a new event file in `dir` (SessionLog START at step 0) with
+  // the resolved configuration as the text "config" at step 0. A run resumed from a checkpoint
+  // at `resume_step`: a new event file that restarts the curves after it (SessionLog START at
+  // resume_step + 1, the configuration at that step) and holds only records of later steps.
   RunTensorBoard(const std::filesystem::path& dir, const std::string& config_yaml,
                  int64_t resume_step);
 

@@ -49,11 +49,11 @@ std::string new_event_file_name(const fs::path& dir) {
   return std::string(kPrefix) + stamp + "." + host + "." + std::to_string(::getpid());
 }
 
-TensorBoardWriter::TensorBoardWriter(const fs::path& dir, int64_t restart_step)
+TensorBoardWriter::TensorBoardWriter(const fs::path& dir, int64_t start_step)
     : file_((created_dir(dir) / new_event_file_name(dir)).string()) {
   const double now = wall_time_now();
   file_.append(file_version_event(now));
-  if (restart_step >= 0) file_.append(session_start_event(now, restart_step));
+  file_.append(session_start_event(now, start_step));
 }
 
 void TensorBoardWriter::scalar(const std::string& tag, int64_t step, double value) {

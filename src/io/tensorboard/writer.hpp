@@ -1,8 +1,8 @@
 // TensorBoardWriter: one event file of a TensorBoard run directory (docs/FORMATS.md). Each
 // writer starts a new file, events.out.tfevents.<seconds>.<host>.<pid>, whose first record is the
-// file version; its name sorts after every event file already in the directory, so readers
-// (which read a directory's files in name order) see its records last. Records are buffered
-// and reach the file at flush(). Not thread-safe: one writer thread.
+// file version and its second a SessionLog START; its name sorts after every event file already
+// in the directory, so readers (which read a directory's files in name order) see its records
+// last. Records are buffered and reach the file at flush(). Not thread-safe: one writer thread.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -15,10 +15,11 @@ namespace kasmina::io::tb {
 
 class TensorBoardWriter {
  public:
-  // A new event file in `dir` (created with its parents when missing). With `restart_step` >= 0
-  // the file's second record is a SessionLog START at that step: readers drop the records of
-  // steps >= restart_step that earlier files hold (a resumed run writes them again).
-  explicit TensorBoardWriter(const std::filesystem::path& dir, int64_t restart_step = -1);
+  // A new event file in `dir` (created with its parents when missing) whose session starts at
+  // `start_step`: readers drop the records of steps >= start_step that earlier files of the
+  // directory hold (a resumed run writes them again). TensorBoard's pages take the first START
+  // of a run for its beginning and only a later one for a restart, so every file has one.
+  explicit TensorBoardWriter(const std::filesystem::path& dir, int64_t start_step = 0);
 
   void scalar(const std::string& tag, int64_t step, double value);
   // The histogram of the finite values (histogram.hpp).
