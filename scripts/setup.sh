@@ -8,11 +8,13 @@ packages=(
   g++ meson ninja-build pkg-config          # build
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   libhdf5-dev hdf5-tools                     # telemetry and checkpoints (h5dump for users)
+  libprotobuf-dev protobuf-compiler          # TensorBoard event files (src/io/tensorboard/)
   libopenblas-dev                            # CPU GEMMs
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
   libopenmpi-dev openmpi-bin                 # multi-process runs (mpirun), the CPU collectives
+  python3-venv                               # the tensorboard package for its read-back test
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )
 
@@ -25,17 +27,27 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    as_root=(sudo)
+  fi
+  echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "setup: done"
 fi
 
-as_root=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  as_root=(sudo)
+# TensorBoard's reader for tests/io/tensorboard_readback.py: the `tensorboard` package from PyPI
+# in a virtual environment that also sees Debian's h5py and numpy, at $KASMINA_PYENV (default
+# ~/.cache/kasmina/pyenv; the test looks there too).
+pyenv=${KASMINA_PYENV:-${HOME:-~}/.cache/kasmina/pyenv}
+if "$pyenv/bin/python3" -c 'import tensorboard' 2>/dev/null; then
+  echo "setup: tensorboard already installed in $pyenv"
+else
+  echo "setup: installing the tensorboard package from PyPI into $pyenv"
+  /usr/bin/python3 -m venv --system-site-packages "$pyenv"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check tensorboard
 fi
-
-echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "setup: done"

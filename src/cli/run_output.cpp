@@ -16,7 +16,8 @@ namespace kasmina::cli {
 namespace {
 
 // The files a run writes at the top of its run directory, and its temporary files.
-const char* const kRunFiles[] = {"config.yaml", "summary.json", "telemetry.h5", "checkpoints"};
+const char* const kRunFiles[] = {"config.yaml", "summary.json", "telemetry.h5", "checkpoints",
+                                 "tensorboard"};
 const char* const kTemporaries[] = {".config.yaml.tmp", ".summary.json.tmp",
                                     "telemetry.h5.resume.tmp"};
 

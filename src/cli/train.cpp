@@ -1,7 +1,7 @@
 // `kasmina train CONFIG`: parse -> validate -> load data -> train -> write the run directory
-// (config.yaml, telemetry.h5, checkpoints/step_<N>.h5, summary.json). `--resume PATH` continues
-// a run from a checkpoint into the same run directory. SIGINT finishes the current step, writes
-// a checkpoint and exits with 130; a second SIGINT exits at once.
+// (config.yaml, telemetry.h5, tensorboard/, checkpoints/step_<N>.h5, summary.json). `--resume PATH`
+// continues a run from a checkpoint into the same run directory. SIGINT finishes the current step,
+// writes a checkpoint and exits with 130; a second SIGINT exits at once.
 #include <signal.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@
 #include "io/resume_config.hpp"
 #include "io/run_checkpoint.hpp"
 #include "io/run_telemetry.hpp"
+#include "io/tensorboard/run_tensorboard.hpp"
 #include "kasmina_build_config.hpp"
 #include "morph/stage.hpp"
 #include "ops/ops.hpp"
@@ -113,13 +114,16 @@ class ConsoleObserver final : public TrainerObserver {
   ProgressBar bar_;
 };
 
-// The console plus the run directory's telemetry and checkpoints.
+// The console plus the run directory's telemetry (telemetry.h5, tensorboard/) and checkpoints.
 class RunObserver final : public TrainerObserver {
  public:
-  RunObserver(TrainerObserver& console, io::RunTelemetry* telemetry, const Config& cfg,
-              const std::string& config_yaml, RunDirectory& run_dir, const InterruptHandler& sigint)
+  RunObserver(TrainerObserver& console, io::RunTelemetry* telemetry, io::RunTensorBoard* tb,
+              const Trainer& trainer, const Config& cfg, const std::string& config_yaml,
+              RunDirectory& run_dir, const InterruptHandler& sigint)
       : console_(console),
         tel_(telemetry),
+        tb_(tb),
+        trainer_(trainer),
         cfg_(cfg),
         yaml_(config_yaml),
         dir_(run_dir),
@@ -131,24 +135,31 @@ class RunObserver final : public TrainerObserver {
   void on_epoch(const EpochReport& r) override {
     console_.on_epoch(r);
     if (tel_) tel_->epoch(r);
+    if (tb_) tb_->epoch(r, trainer_.global_step());
   }
   void on_message(const std::string& m) override { console_.on_message(m); }
   void on_growth_event(const std::string& line) override { console_.on_growth_event(line); }
 
-  int64_t metrics_every() const override { return tel_ ? cfg_.telemetry.every_steps : 0; }
-  void on_step_metrics(const StepMetrics& m) override { tel_->step(m); }
+  int64_t metrics_every() const override { return tel_ || tb_ ? cfg_.telemetry.every_steps : 0; }
+  void on_step_metrics(const StepMetrics& m) override {
+    if (tel_) tel_->step(m);
+    if (tb_) tb_->step(m);
+  }
   void on_seed_telemetry(int32_t layer_index, const morph::KasminaLayer& layer,
                          int64_t step) override {
     if (tel_) tel_->seed_stats(layer_index, layer, step);
+    if (tb_) tb_->seed_stats(layer_index, layer, step);
   }
   void on_lifecycle_event(const morph::MorphEvent& e, const std::string& note) override {
     if (tel_) tel_->event(e, note);
+    if (tb_) tb_->event(e, note);
   }
   bool wants_bus_log() const override { return tel_ != nullptr; }
   void on_bus_messages(std::vector<control::MessageRecord> log) override { tel_->messages(log); }
   void on_flush_point() override {
-    if (!tel_) return;
-    tel_->flush();
+    if (!tel_ && !tb_) return;
+    if (tel_) tel_->flush();
+    if (tb_) tb_->flush();
     dir_.mark_valuable();  // flushed rows are kept even if the run fails later
   }
 
@@ -168,6 +179,8 @@ class RunObserver final : public TrainerObserver {
  private:
   TrainerObserver& console_;
   io::RunTelemetry* tel_;
+  io::RunTensorBoard* tb_;
+  const Trainer& trainer_;
   const Config& cfg_;
   const std::string& yaml_;
   RunDirectory& dir_;
@@ -363,12 +376,21 @@ int run_train(const TrainOptions& o) {
                                                                trainer.global_step(), epochs_done);
   }
 
+  // TensorBoard event files: a new file per run or resume (docs/FORMATS.md).
+  std::unique_ptr<io::RunTensorBoard> tensorboard;
+  if (cfg.telemetry.tensorboard)
+    tensorboard =
+        std::make_unique<io::RunTensorBoard>(run_dir->path() / "tensorboard", resolved,
+                                             resume_file.empty() ? -1 : trainer.global_step());
+
   ConsoleObserver console(is_terminal(stdout));
   InterruptHandler sigint;
-  RunObserver obs(console, telemetry.get(), cfg, resolved, *run_dir, sigint);
+  RunObserver obs(console, telemetry.get(), tensorboard.get(), trainer, cfg, resolved, *run_dir,
+                  sigint);
   const TrainSummary s = trainer.run(obs);
   dump_rank_state(ranks, trainer, resolved, cfg.name);
   if (telemetry) telemetry->flush();
+  if (tensorboard) tensorboard->flush();
   run_dir->write_file("summary.json", summary_json(cfg, s, data_seconds));
   run_dir->commit();
   if (s.interrupted) {

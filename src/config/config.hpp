@@ -96,6 +96,7 @@ struct ControllerConfig {
 struct TelemetryConfig {
   bool enabled = true;       // write RUN_DIR/telemetry.h5
   int64_t every_steps = 50;  // per-step metrics cadence (host read)
+  bool tensorboard = true;   // write TensorBoard event files to RUN_DIR/tensorboard/
 
   bool operator==(const TelemetryConfig&) const = default;
 };

@@ -105,6 +105,7 @@ const Section<TelemetryConfig>& telemetry_table() {
   static const Section<TelemetryConfig> table({
       value("enabled", &TelemetryConfig::enabled),
       value("every_steps", &TelemetryConfig::every_steps, at_least(1)),
+      value("tensorboard", &TelemetryConfig::tensorboard),
   });
   return table;
 }

@@ -59,6 +59,7 @@ std::unique_ptr<RunTelemetry> RunTelemetry::resume(const std::string& path,
   const std::string tmp = path + ".resume.tmp";
   std::unique_ptr<RunTelemetry> t(new RunTelemetry());
   t->writer_ = std::make_unique<TelemetryWriter>(tmp, kept);
+  t->resume_step_ = step;
   t->declare_layers(layers);
   TelemetryWriter& w = *t->writer_;
   for (const StepRecord& r : old.steps)
@@ -129,7 +130,7 @@ void RunTelemetry::seed_stats(int32_t layer_index, const morph::KasminaLayer& la
   writer_->append_seed_stats(morph_layer_name(layer_index), step, scratch_.data());
 }
 
-void RunTelemetry::event(const morph::MorphEvent& e, const std::string& note) {
+LifecycleEvent lifecycle_record(const morph::MorphEvent& e, const std::string& note) {
   LifecycleEvent r;
   r.step = e.step;
   r.layer = morph_layer_name(e.layer);
@@ -142,7 +143,12 @@ void RunTelemetry::event(const morph::MorphEvent& e, const std::string& note) {
   // The event table has no separate note column: the decision's numbers follow the reason.
   if (!note.empty()) r.reason += ": " + note;
   r.value = static_cast<double>(e.value);
-  writer_->append_event(r);
+  return r;
+}
+
+void RunTelemetry::event(const morph::MorphEvent& e, const std::string& note) {
+  if (e.step <= resume_step_) return;  // kept from the interrupted run (see resume)
+  writer_->append_event(lifecycle_record(e, note));
 }
 
 void RunTelemetry::messages(const std::vector<control::MessageRecord>& log) {

@@ -21,6 +21,10 @@ const std::vector<std::string>& seed_stat_fields();
 // "kasmina<k>": the name of the k-th morphogenetic layer in files.
 std::string morph_layer_name(int32_t layer_index);
 
+// A lifecycle event as the files record it: layer and blueprint by name, the reason's name
+// followed by the decision's numbers (`note`).
+LifecycleEvent lifecycle_record(const morph::MorphEvent& e, const std::string& note);
+
 class RunTelemetry {
  public:
   // A new file at `path` (truncated).
@@ -30,7 +34,9 @@ class RunTelemetry {
   // the existing file up to that point are kept (rows written after it by the interrupted run
   // are dropped, the resumed run writes them again), the rest is appended. The file is
   // rewritten under a temporary name and renamed into place. An unreadable file is renamed to
-  // PATH.unreadable (with a warning) and a new one started.
+  // PATH.unreadable (with a warning) and a new one started. Lifecycle events of steps up to the
+  // checkpoint that the resumed run drains again (they were still in the device's event ring
+  // at the checkpoint) are not appended: the interrupted run recorded them.
   static std::unique_ptr<RunTelemetry> resume(const std::string& path, const TelemetryRunInfo& info,
                                               const std::vector<morph::KasminaLayer*>& layers,
                                               int64_t step, int64_t epochs_done);
@@ -48,6 +54,7 @@ class RunTelemetry {
   void declare_layers(const std::vector<morph::KasminaLayer*>& layers);
   std::unique_ptr<TelemetryWriter> writer_;
   std::vector<float> scratch_;
+  int64_t resume_step_ = -1;  // the checkpoint's step when resumed
 };
 
 }  // namespace kasmina::io

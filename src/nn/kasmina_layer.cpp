@@ -91,6 +91,15 @@ std::string KasminaLayer::describe() const {
   return o.str();
 }
 
+int64_t KasminaLayer::blueprint_parameters(int32_t blueprint) const {
+  if (blueprint < 0) return 0;
+  BlueprintShape shape;
+  shape.chunk = chunk();
+  shape.hidden = cfg_.hidden;
+  shape.rank = cfg_.rank;
+  return blueprint_param_count(blueprint, shape);
+}
+
 void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   KASMINA_CHECK(max_batch > 0, "KasminaLayer::prepare: max_batch must be positive");
   if (dev.is_cuda() && dtype_ != DType::f32)

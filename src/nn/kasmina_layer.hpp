@@ -108,6 +108,8 @@ class KasminaLayer final : public Layer {
 
   const MorphConfig& config() const { return cfg_; }
   int32_t chunk() const { return static_cast<int32_t>(cfg_.width / cfg_.seeds); }
+  // Parameters a seed adds to the network while it holds `blueprint` (0 for none: < 0).
+  int64_t blueprint_parameters(int32_t blueprint) const;
   DType dtype() const { return dtype_; }
   Device device() const { return dev_; }
   SeedState& seed_state() { return state_; }

@@ -7,7 +7,6 @@
 #include "control/guard_monitor.hpp"
 #include "control/layer_adapter.hpp"
 #include "control/policy.hpp"
-#include "morph/blueprint.hpp"
 #include "morph/seed_state.hpp"
 #include "nn/kasmina_layer.hpp"
 
@@ -103,15 +102,11 @@ std::vector<LayerGrowth> Growth::summary() const {
     g.stage_counts.assign(morph::kStageCount, 0);
     morph::HostSeedState host = k->seed_state().download();
     const morph::SeedStateView st = host.view();
-    morph::BlueprintShape shape;
-    shape.chunk = k->chunk();
-    shape.hidden = k->config().hidden;
-    shape.rank = k->config().rank;
     for (int32_t s = 0; s < g.seeds; ++s) {
       const int32_t stage = st.stage[s];
       ++g.stage_counts[static_cast<size_t>(stage)];
-      if (stage != static_cast<int32_t>(morph::Stage::dormant) && st.blueprint[s] >= 0)
-        g.parameters_added += morph::blueprint_param_count(st.blueprint[s], shape);
+      if (stage != static_cast<int32_t>(morph::Stage::dormant))
+        g.parameters_added += k->blueprint_parameters(st.blueprint[s]);
     }
     for (const auto& [key, n] : transition_counts_) {
       if (key.first != g.layer) continue;

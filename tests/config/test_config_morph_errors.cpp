@@ -300,7 +300,7 @@ TEST(MorphConfigErrors, MistakesInOverridesNameTheSet) {
             "0..1, where 1 appends one)");
   EXPECT_EQ(parse_error(kMorphYaml, "cfg.yaml", {"telemetry.every=5"}),
             "--set telemetry.every=5: unknown key 'every' in 'telemetry' (did you mean "
-            "'every_steps'? allowed: enabled, every_steps)");
+            "'every_steps'? allowed: enabled, every_steps, tensorboard)");
 }
 
 }  // namespace
