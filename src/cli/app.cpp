@@ -51,6 +51,9 @@ int run(int argc, char** argv) {
   } catch (const UserError& e) {
     std::fprintf(stderr, "kasmina: error: %s\n", e.what());
     return 2;
+  } catch (const IoError& e) {
+    std::fprintf(stderr, "kasmina: error: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kasmina: internal error: %s\n", e.what());
     return 1;

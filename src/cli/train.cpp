@@ -249,6 +249,9 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
 
 int run_train(const TrainOptions& o) {
   using Clock = std::chrono::steady_clock;
+  // A file-size limit (ulimit -f) makes a write fail with "file too large", reported like a
+  // full disk, instead of killing the process.
+  ::signal(SIGXFSZ, SIG_IGN);
   // Data directory precedence: --data-dir > KASMINA_DATA_DIR > data.dir in the config.
   Overrides ov;
   if (const char* env = std::getenv("KASMINA_DATA_DIR"); env && *env && o.data_dir.empty())
@@ -306,6 +309,13 @@ int run_train(const TrainOptions& o) {
   std::printf("# kasmina %s — resolved configuration\n%s\n", KASMINA_VERSION, resolved.c_str());
   std::fflush(stdout);
 
+  // The run directory is created and locked before the data is loaded: an --out that cannot be
+  // created or written is refused at once (exit 2). A failure from here on removes only what
+  // this run created and has not made valuable (run_output.hpp).
+  if (!run_dir)
+    run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
+                                                           : std::filesystem::path(o.out));
+
   const auto d0 = Clock::now();
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer trainer(cfg, data, dev);
@@ -326,9 +336,6 @@ int run_train(const TrainOptions& o) {
   std::printf("model: %ld parameters\n", static_cast<long>(trainer.model().parameter_count()));
   for (const std::string& line : trainer.model().describe()) std::printf("  %s\n", line.c_str());
 
-  if (!run_dir)
-    run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
-                                                           : std::filesystem::path(o.out));
   run_dir->write_file("config.yaml", resolved);
   std::printf("run directory: %s\n", run_dir->path().c_str());
   std::fflush(stdout);

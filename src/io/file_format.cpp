@@ -10,15 +10,6 @@
 
 namespace kasmina::io {
 
-H5Id create_file(const std::string& path) {
-  hdf5_init();
-  H5Id fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
-  // Closing the file closes every object in it, so a close really puts the data on disk.
-  h5_check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "set file close degree");
-  return own_file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
-                  "create file '" + path + "'");
-}
-
 void write_root_attributes(hid_t file, const std::string& format, const std::string& config_yaml) {
   write_attribute_string(file, "format", format);
   write_attribute_i64(file, "schema_version", kSchemaVersion);
