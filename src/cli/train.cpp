@@ -322,8 +322,15 @@ int run_train(const TrainOptions& o) {
   const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
   int64_t epochs_done = 0;
   if (!resume_file.empty()) {
-    const RunState state = io::from_checkpoint(checkpoint);
-    trainer.restore_state(state);
+    RunState state;
+    try {
+      state = io::from_checkpoint(checkpoint);
+      trainer.restore_state(state);  // every value checked against this run's model
+    } catch (const UserError& e) {
+      std::string what = e.what();
+      if (what.rfind("checkpoint: ", 0) == 0) what.erase(0, 12);
+      throw UserError(resume_file + ": " + what);
+    }
     epochs_done = state.get_int("trainer/epoch_reports");
     std::printf("resumed from %s: step %ld (epoch %ld, %ld steps into it)\n", resume_file.c_str(),
                 static_cast<long>(state.global_step), static_cast<long>(state.epoch + 1),

@@ -4,6 +4,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "io/atomic_file.hpp"
 #include "io/checksum.hpp"
 #include "io/hdf5_io.hpp"
 #include "kasmina_build_config.hpp"
@@ -22,6 +23,9 @@ H5Id open_kasmina_file(const std::string& path, const std::string& expected_form
   hdf5_init();
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
+  // A symbolic-link loop, a component that is not a directory, a denied search: said as such.
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw UserError(path + ": " + errno_text(ec.value()));
   if (ec || !std::filesystem::exists(status)) throw UserError(path + ": no such file");
   if (std::filesystem::is_directory(status)) throw UserError(path + ": is a directory");
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());

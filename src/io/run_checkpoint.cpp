@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/checkpoint_files.hpp"
 
 namespace kasmina::io {
@@ -64,7 +65,11 @@ std::string resolve_resume_path(const std::string& path) {
     }
     return latest->path;
   }
-  if (!fs::exists(path, ec)) throw UserError("--resume " + path + ": no such file or directory");
+  if (!fs::exists(path, ec)) {
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      throw UserError("--resume " + path + ": " + errno_text(ec.value()));
+    throw UserError("--resume " + path + ": no such file or directory");
+  }
   return path;
 }
 
