@@ -25,9 +25,9 @@ void GrowthDriver::flush() {
 void GrowthDriver::collect(morph::KasminaLayer& layer) {
   for (const morph::MorphEvent& e : layer.drain_events()) {
     pending_.push_back({e, ""});
-    const bool entered_evaluating = e.to == static_cast<int32_t>(morph::Stage::evaluating) &&
-                                    e.from != e.to &&
-                                    !morph::reason_is_refusal(static_cast<morph::Reason>(e.reason));
+    const bool entered_evaluating =
+        e.to == static_cast<int32_t>(morph::Stage::evaluating) && e.from != e.to &&
+        !morph::reason_is_refusal(static_cast<morph::Reason>(e.reason));
     if (entered_evaluating) evaluate_seed(layer, e.seed);
   }
 }
@@ -45,8 +45,8 @@ void GrowthDriver::evaluate_seed(morph::KasminaLayer& layer, int32_t seed) {
   layer.set_eval_score(seed, static_cast<float>(score));
   char note[160];
   std::snprintf(note, sizeof note,
-                "validation loss %.5f with the seed, %.5f without (alpha 0): score %+.5f",
-                with_seed, without_seed, score);
+                "validation loss %.5f with the seed, %.5f without (alpha 0): score %+.5f", with_seed,
+                without_seed, score);
   pending_.back().note = note;
 }
 
@@ -59,9 +59,7 @@ std::vector<GrowthEvent> GrowthDriver::take_events() {
 std::string describe_event(const morph::MorphEvent& e) {
   const auto reason = static_cast<morph::Reason>(e.reason);
   char buf[200];
-  const char* bp = e.blueprint >= 0
-                       ? morph::blueprint_name(static_cast<morph::BlueprintKind>(e.blueprint))
-                       : "-";
+  const char* bp = e.blueprint >= 0 ? morph::blueprint_name(static_cast<morph::BlueprintKind>(e.blueprint)) : "-";
   std::snprintf(buf, sizeof buf, "step %ld  layer %d seed %d  %s -> %s  %s%s %g  (%s)",
                 static_cast<long>(e.step), e.layer, e.seed,
                 morph::stage_name(static_cast<morph::Stage>(e.from)),
