@@ -37,7 +37,8 @@ RunDirectory::RunDirectory(fs::path path) : path_(std::move(path)) {
     // race for it, only one of them did, and only that one may ever remove it.
     created_ = fs::create_directories(path_, ec);
     if (ec)
-      throw UserError("--out " + path_.string() + ": cannot create directory: " + ec.message());
+      throw UserError("--out " + path_.string() +
+                      ": cannot create directory: " + io::errno_text(ec.value()));
   }
   lock_ = std::make_unique<RunLock>(path_, "--out");
   if (!only_lock_file(path_)) throw UserError(refused);  // lock_ released and removed

@@ -60,8 +60,9 @@ std::string resolve_resume_path(const std::string& path) {
       if (all.empty())
         throw UserError("--resume " + path + ": no checkpoints in " +
                         (fs::path(path) / "checkpoints").string());
-      throw UserError("--resume " + path + ": none of its " + std::to_string(all.size()) +
-                      " checkpoints verifies (all damaged)");
+      throw UserError(
+          "--resume " + path + ": none of its " + std::to_string(all.size()) +
+          " checkpoints verifies (the newest: " + verify_checkpoint(all.back().path).message + ")");
     }
     return latest->path;
   }

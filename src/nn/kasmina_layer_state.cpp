@@ -57,13 +57,13 @@ void check_counters(const StateReader& in, const KasminaLayer::HostCounters& c) 
 std::vector<MorphCommand> stored_commands(const StateReader& in) {
   const int64_t n = in.integer("queued_commands");
   if (n == 0) return {};
-  const Tensor& q = in.tensor("queued_commands");
-  if (n < 0 || q.dtype() != DType::i32 || q.shape() != Shape{n, 4})
+  const Tensor* q = in.find("queued_commands");
+  if (n < 0 || q == nullptr || q->dtype() != DType::i32 || q->shape() != Shape{n, 4})
     throw UserError("checkpoint: '" + in.prefix() + "queued_commands' does not hold " +
                     std::to_string(n) + " commands (an int32 array [" + std::to_string(n) +
                     ", 4])");
   std::vector<MorphCommand> queued(static_cast<size_t>(n));
-  std::memcpy(queued.data(), q.raw(), q.nbytes());
+  std::memcpy(queued.data(), q->raw(), q->nbytes());
   return queued;
 }
 

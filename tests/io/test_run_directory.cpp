@@ -31,18 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace cli_process;  // NOLINT: the binary and the source tree
 
-// Every file under `dir` with its modification time and a hash of its bytes.
-std::map<std::string, std::string> snapshot(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    const std::string rel = fs::relative(e.path(), dir).string();
-    const auto mtime = fs::last_write_time(e.path()).time_since_epoch().count();
-    const size_t bytes = e.is_regular_file() ? std::hash<std::string>{}(slurp(e.path())) : 0;
-    files[rel] = std::to_string(mtime) + " " + std::to_string(bytes);
-  }
-  return files;
-}
-
 // A long run into `run`, waited for until its first checkpoint is in place.
 pid_t start_long_run(const std::string& run, const std::string& log) {
   const pid_t pid =
