@@ -1,8 +1,8 @@
 // The values of a checkpoint that can be judged without the model it belongs to (for `kasmina
-// inspect`; a resume checks everything against the model it restores into): each morphogenetic
-// layer's seed-state arrays (seeds/<layer>/<field>) are complete, of their dtypes and sizes, and
-// every code and index in them is in its range (morph/seed_state_check.hpp), blueprints being
-// any registered kind.
+// inspect`; a resume checks everything against the model it restores into): in each complete
+// seed state of a morphogenetic layer (seeds/<layer>/<field> and slot_owner, of the dtypes and
+// sizes a run writes), every code and index is in its range (morph/seed_state_check.hpp),
+// blueprints being any registered kind.
 #pragma once
 #include <string>
 
