@@ -72,6 +72,13 @@ inline int run_cli(const std::vector<std::string>& args, const std::string& log)
   return wait_exit(spawn(args, log));
 }
 
+// `kasmina train` of the seeds config for `epochs` epochs into `run` (output in `log`).
+inline int train_seeds(const std::string& run, int epochs, const std::string& log) {
+  return run_cli(
+      {"train", seeds_config(), "--set", "train.epochs=" + std::to_string(epochs), "--out", run},
+      log);
+}
+
 inline std::string slurp(const std::string& path) {
   std::ifstream f(path);
   std::stringstream s;

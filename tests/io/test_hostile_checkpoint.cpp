@@ -27,9 +27,7 @@ const std::string& base_run() {
   static test::TempDir dir;
   static const std::string run = [] {
     const std::string r = dir.file("run");
-    const int code =
-        run_cli({"train", seeds_config(), "--set", "train.epochs=1", "--out", r}, dir.file("log"));
-    EXPECT_EQ(code, 0) << slurp(dir.file("log"));
+    EXPECT_EQ(train_seeds(r, 1, dir.file("log")), 0) << slurp(dir.file("log"));
     return r;
   }();
   return run;

@@ -89,8 +89,7 @@ TEST(WriteFailures, FullDiskKeepsTheEarlierCheckpoints) {
     GTEST_SKIP() << "cannot mount a tmpfs here (needs root and mount permission): "
                  << small.error();
   const std::string run = mnt + "/run";
-  const int code =
-      run_cli({"train", seeds_config(), "--set", "train.epochs=20", "--out", run}, dir.file("log"));
+  const int code = train_seeds(run, 20, dir.file("log"));
   expect_clean_failure(code, slurp(dir.file("log")), run, run + "/checkpoints/step_62.h5",
                        "no space left on device", 31);
 }
@@ -99,10 +98,7 @@ TEST(WriteFailures, FileSizeLimitIsReportedLikeAFullDisk) {
   REQUIRE_BINARY();
   test::TempDir dir;
   const std::string run = dir.file("run");
-  ASSERT_EQ(
-      run_cli({"train", seeds_config(), "--set", "train.epochs=1", "--out", run}, dir.file("log")),
-      0)
-      << slurp(dir.file("log"));
+  ASSERT_EQ(train_seeds(run, 1, dir.file("log")), 0) << slurp(dir.file("log"));
   // Resumed under a limit of 300 KB per file: the telemetry (about 0.1 MB) fits, the next
   // checkpoint (about 0.7 MB) does not. SIGXFSZ keeps its default action (it would kill).
   const pid_t pid =
