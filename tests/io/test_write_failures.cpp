@@ -63,7 +63,8 @@ std::vector<std::string> hidden_files(const std::string& dir) {
 }
 
 // What a failed write must leave: one error line naming `file` and `what`, exit 1, the
-// checkpoint of step `kept` verified and the newest, no temporary file, readable telemetry.
+// checkpoint of step `kept` verified and the newest (none when kept < 0), no temporary file,
+// readable telemetry holding at least one epoch.
 void expect_clean_failure(int code, const std::string& log, const std::string& run,
                           const std::string& file, const std::string& what, int64_t kept) {
   EXPECT_EQ(code, 1) << log;  // not 139 (a crash at exit), not 153 (SIGXFSZ)
@@ -72,9 +73,13 @@ void expect_clean_failure(int code, const std::string& log, const std::string& r
   EXPECT_EQ(errors[0], "kasmina: error: cannot write " + file + ": " + what) << log;
   EXPECT_EQ(log.find("HDF5"), std::string::npos) << log;
   const auto latest = latest_checkpoint(run);
-  ASSERT_TRUE(latest.has_value()) << "the earlier checkpoint is gone";
-  EXPECT_EQ(latest->step, kept);
-  EXPECT_EQ(list_checkpoints(run).back().step, kept) << "a half checkpoint under a final name";
+  if (kept < 0) {
+    EXPECT_TRUE(list_checkpoints(run).empty());
+  } else {
+    ASSERT_TRUE(latest.has_value()) << "the earlier checkpoint is gone";
+    EXPECT_EQ(latest->step, kept);
+    EXPECT_EQ(list_checkpoints(run).back().step, kept) << "a half checkpoint under a final name";
+  }
   EXPECT_EQ(hidden_files(run), std::vector<std::string>{});
   EXPECT_GE(read_telemetry(run + "/telemetry.h5").epochs.size(), 1u);
 }
@@ -109,6 +114,24 @@ TEST(WriteFailures, FileSizeLimitIsReportedLikeAFullDisk) {
   const int code = wait_exit(pid);
   expect_clean_failure(code, slurp(dir.file("resume")), run, run + "/checkpoints/step_62.h5",
                        "file too large", 31);
+}
+
+TEST(WriteFailures, TelemetryThatOutgrowsTheLimitKeepsItsLastFlush) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run");
+  // No checkpoints, a telemetry row every step: the file passes 150 KB after a few epochs.
+  const pid_t pid = spawn(
+      {"train", seeds_config(), "--set", "train.epochs=40", "--set", "telemetry.every_steps=1",
+       "--set", "checkpoint.every_epochs=0", "--set", "checkpoint.at_end=false", "--out", run},
+      dir.file("log"), {}, [] {
+        const rlimit limit{150 * 1024, 150 * 1024};
+        ::setrlimit(RLIMIT_FSIZE, &limit);
+      });
+  const int code = wait_exit(pid);
+  expect_clean_failure(code, slurp(dir.file("log")), run, run + "/telemetry.h5", "file too large",
+                       -1);
+  EXPECT_LE(fs::file_size(run + "/telemetry.h5"), 150u * 1024);
 }
 
 // `--out target` with Fashion-MNIST from a directory that does not exist: refused for --out
