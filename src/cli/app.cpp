@@ -9,11 +9,13 @@
 #include "cli/inspect.hpp"
 #include "core/error.hpp"
 #include "core/git_commit.hpp"
+#include "io/hdf5_handle.hpp"
 #include "kasmina_build_config.hpp"
 
 namespace kasmina::cli {
 
 int run(int argc, char** argv) {
+  io::hdf5_init();  // HDF5 prints nothing itself: its failures become one kasmina message
   CLI::App app{"kasmina: morphogenetic training — networks that grow capacity while they train"};
   app.set_version_flag("--version", std::string("kasmina ") + KASMINA_VERSION + " (" +
                                         git_commit() + ", " + KASMINA_BUILD_TYPE + ", CUDA " +
@@ -51,6 +53,9 @@ int run(int argc, char** argv) {
   } catch (const UserError& e) {
     std::fprintf(stderr, "kasmina: error: %s\n", e.what());
     return 2;
+  } catch (const IoError& e) {
+    std::fprintf(stderr, "kasmina: error: %s\n", e.what());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kasmina: internal error: %s\n", e.what());
     return 1;

@@ -8,6 +8,7 @@
 
 #include "io/checkpoint.hpp"
 #include "io/checkpoint_summary.hpp"
+#include "io/checkpoint_values.hpp"
 #include "io/telemetry_reader.hpp"
 #include "io/telemetry_summary.hpp"
 
@@ -30,6 +31,7 @@ void inspect_checkpoint(const InspectOptions& o) {
   const io::CheckpointHeader header = io::read_checkpoint_header(o.file);
   // With --verify every checksum is checked; the first failing dataset is named (UserError).
   const io::CheckpointState state = io::read_checkpoint(o.file, o.verify);
+  io::check_checkpoint_values(o.file, state);  // codes and indices in range (UserError)
   const auto summary = io::summarize_checkpoint(o.file, header, state, o.verify);
   print(o.json ? summary.dump(2) + "\n" : io::format_checkpoint_summary(summary));
 }

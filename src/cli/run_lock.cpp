@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -48,7 +49,7 @@ RunLock::RunLock(const fs::path& dir, const std::string& what) : path_(dir / kFi
     const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
       throw UserError(what + " " + dir.string() + ": cannot create the lock file " +
-                      path_.string() + ": " + std::strerror(errno));
+                      path_.string() + ": " + io::errno_text(errno));
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int err = errno;
       const std::string holder = read_holder(fd);
@@ -57,7 +58,7 @@ RunLock::RunLock(const fs::path& dir, const std::string& what) : path_(dir / kFi
         throw UserError(what + " " + dir.string() + ": the run directory is in use by " +
                         describe_holder(holder) + " (lock " + path_.string() + ")");
       throw UserError(what + " " + dir.string() + ": cannot lock " + path_.string() + ": " +
-                      std::strerror(err));
+                      io::errno_text(err));
     }
     struct stat by_fd {
     }, by_path{};
@@ -75,7 +76,7 @@ RunLock::RunLock(const fs::path& dir, const std::string& what) : path_(dir / kFi
       const int err = errno;
       ::close(fd);
       throw UserError(what + " " + dir.string() + ": cannot write the lock file " + path_.string() +
-                      ": " + std::strerror(err));
+                      ": " + io::errno_text(err));
     }
     fd_ = fd;
     return;

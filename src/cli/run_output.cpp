@@ -1,13 +1,11 @@
 #include "cli/run_output.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <ctime>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -15,11 +13,9 @@ namespace kasmina::cli {
 
 namespace {
 
-// The files a run writes at the top of its run directory, and its temporary files.
+// The files a run writes at the top of its run directory.
 const char* const kRunFiles[] = {"config.yaml", "summary.json", "telemetry.h5", "checkpoints",
                                  "tensorboard"};
-const char* const kTemporaries[] = {".config.yaml.tmp", ".summary.json.tmp",
-                                    "telemetry.h5.resume.tmp"};
 
 bool only_lock_file(const fs::path& dir) {
   std::error_code ec;
@@ -42,7 +38,8 @@ RunDirectory::RunDirectory(fs::path path) : path_(std::move(path)) {
     // race for it, only one of them did, and only that one may ever remove it.
     created_ = fs::create_directories(path_, ec);
     if (ec)
-      throw UserError("--out " + path_.string() + ": cannot create directory: " + ec.message());
+      throw UserError("--out " + path_.string() +
+                      ": cannot create directory: " + io::errno_text(ec.value()));
   }
   lock_ = std::make_unique<RunLock>(path_, "--out");
   if (!only_lock_file(path_)) throw UserError(refused);  // lock_ released and removed
@@ -56,15 +53,17 @@ RunDirectory::RunDirectory(fs::path path, Existing) : path_(std::move(path)), ex
 }
 
 void RunDirectory::remove_temporaries() const {
-  std::error_code ec;
-  for (const char* t : kTemporaries) fs::remove(path_ / t, ec);
-  // Checkpoint temporaries of this process (".step_<N>.h5.tmp-<pid>").
+  // This process's temporary files (".NAME.tmp-<pid>", io/atomic_file.hpp), left only when a
+  // write was cut short without its own clean-up.
   const std::string suffix = ".tmp-" + std::to_string(static_cast<long>(::getpid()));
-  for (const auto& e : fs::directory_iterator(path_ / "checkpoints", ec)) {
-    const std::string n = e.path().filename().string();
-    if (n.size() > suffix.size() && n[0] == '.' &&
-        n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
-      fs::remove(e.path(), ec);
+  std::error_code ec;
+  for (const fs::path& dir : {path_, path_ / "checkpoints"}) {
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string n = e.path().filename().string();
+      if (n.size() > suffix.size() && n[0] == '.' &&
+          n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0)
+        fs::remove(e.path(), ec);
+    }
   }
 }
 
@@ -82,22 +81,7 @@ RunDirectory::~RunDirectory() {
 }
 
 void RunDirectory::write_file(const std::string& name, const std::string& contents) const {
-  const fs::path final_path = path_ / name;
-  const fs::path tmp = path_ / ("." + name + ".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw InternalError("cannot write " + tmp.string() + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + off, contents.size() - off);
-    if (n < 0) {
-      ::close(fd);
-      throw InternalError("cannot write " + tmp.string() + ": " + std::strerror(errno));
-    }
-    off += static_cast<size_t>(n);
-  }
-  ::fsync(fd);
-  ::close(fd);
-  fs::rename(tmp, final_path);
+  io::write_file_atomically((path_ / name).string(), contents);
 }
 
 fs::path default_run_path(const std::string& config_name) {

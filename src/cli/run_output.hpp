@@ -1,5 +1,6 @@
-// The run directory (`--out`): created only once everything has been validated and loaded, and
-// locked (RUN_DIR/.lock, see run_lock.hpp) for the run's whole life, so a second run or a
+// The run directory (`--out`): created once the configuration has been validated, before the data
+// is loaded (so an --out that cannot be created or written is refused at once), and locked
+// (RUN_DIR/.lock, see run_lock.hpp) for the run's whole life, so a second run or a
 // `--resume` into a live run is refused. Files are written to a temporary name and renamed into
 // place. A run that fails removes only what it created and has not yet made valuable: once a
 // checkpoint verified or telemetry rows were flushed the directory is kept (only temporary files
@@ -28,7 +29,7 @@ class RunDirectory {
   RunDirectory& operator=(const RunDirectory&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
-  // Writes `contents` to path()/name atomically (temporary file, flush, rename).
+  // Writes `contents` to path()/name atomically (io/atomic_file.hpp; IoError on failure).
   void write_file(const std::string& name, const std::string& contents) const;
   // A checkpoint verified or telemetry rows were flushed: a failure keeps the directory.
   void mark_valuable() { valuable_ = true; }

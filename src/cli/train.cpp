@@ -264,6 +264,9 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
 int run_train(const TrainOptions& o) {
   using Clock = std::chrono::steady_clock;
   const RankInfo ranks = start_ranks();  // rank 0 alone prints and writes the run directory
+  // A file-size limit (ulimit -f) makes a write fail with "file too large", reported like a
+  // full disk, instead of killing the process.
+  ::signal(SIGXFSZ, SIG_IGN);
   // Data directory precedence: --data-dir > KASMINA_DATA_DIR > data.dir in the config.
   Overrides ov;
   if (const char* env = std::getenv("KASMINA_DATA_DIR"); env && *env && o.data_dir.empty())
@@ -322,14 +325,28 @@ int run_train(const TrainOptions& o) {
   std::printf("# kasmina %s — resolved configuration\n%s\n", KASMINA_VERSION, resolved.c_str());
   std::fflush(stdout);
 
+  // The run directory is created and locked before the data is loaded: an --out that cannot be
+  // created or written is refused at once (exit 2). A failure from here on removes only what
+  // this run created and has not made valuable (run_output.hpp).
+  if (!run_dir && ranks.rank == 0)
+    run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
+                                                           : std::filesystem::path(o.out));
+
   const auto d0 = Clock::now();
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer trainer(cfg, data, dev);
   const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
   int64_t epochs_done = 0;
   if (!resume_file.empty()) {
-    const RunState state = io::from_checkpoint(checkpoint);
-    trainer.restore_state(state);
+    RunState state;
+    try {
+      state = io::from_checkpoint(checkpoint);
+      trainer.restore_state(state);  // every value checked against this run's model
+    } catch (const UserError& e) {
+      std::string what = e.what();
+      if (what.rfind("checkpoint: ", 0) == 0) what.erase(0, 12);
+      throw UserError(resume_file + ": " + what);
+    }
     epochs_done = state.get_int("trainer/epoch_reports");
     std::printf("resumed from %s: step %ld (epoch %ld, %ld steps into it)\n", resume_file.c_str(),
                 static_cast<long>(state.global_step), static_cast<long>(state.epoch + 1),
@@ -353,9 +370,6 @@ int run_train(const TrainOptions& o) {
     dump_rank_state(ranks, trainer, resolved, cfg.name);
     return interrupted ? 130 : 0;
   }
-  if (!run_dir)
-    run_dir = std::make_unique<RunDirectory>(o.out.empty() ? default_run_path(cfg.name)
-                                                           : std::filesystem::path(o.out));
   run_dir->write_file("config.yaml", resolved);
   std::printf("run directory: %s\n", run_dir->path().c_str());
   std::fflush(stdout);

@@ -2,8 +2,11 @@
 
 #include <array>
 
+#include "control/controller_state.hpp"
 #include "core/error.hpp"
 #include "morph/blueprint.hpp"
+#include "morph/blueprint_registry.hpp"
+#include "morph/stage.hpp"
 
 namespace kasmina::control {
 
@@ -243,20 +246,25 @@ void Controller::restore(const ControllerState& st) {
     const std::string p = "layer" + std::to_string(l.layer) + "/";
     const std::vector<int32_t> stage = st.get(p + "stage", DType::i32).to_vector<int32_t>();
     const std::vector<int32_t> blueprint = st.get(p + "blueprint", DType::i32).to_vector<int32_t>();
-    KASMINA_CHECK(stage.size() == l.seeds.size() && blueprint.size() == l.seeds.size(),
-                  "controller state: seed count of layer " + std::to_string(l.layer) + " differs");
+    if (stage.size() != l.seeds.size() || blueprint.size() != l.seeds.size())
+      unfit("seed count of layer " + std::to_string(l.layer) + " differs");
     const std::vector<double> health = st.get(p + "health", DType::f64).to_vector<double>();
-    KASMINA_CHECK(
-        health.size() == l.seeds.size() * kHealthFields,
-        "controller state: health table of layer " + std::to_string(l.layer) + " differs");
+    if (health.size() != l.seeds.size() * kHealthFields)
+      unfit("health table of layer " + std::to_string(l.layer) + " differs");
     for (size_t s = 0; s < l.seeds.size(); ++s) {
+      if (stage[s] < 0 || stage[s] >= morph::kStageCount)
+        unfit(p + "stage of seed " + std::to_string(s) + " is " + std::to_string(stage[s]) +
+              " (allowed: 0.." + std::to_string(morph::kStageCount - 1) + ", a stage code)");
+      if (blueprint[s] != -1 && morph::find_blueprint(blueprint[s]) == nullptr)
+        unfit(p + "blueprint of seed " + std::to_string(s) + " is " + std::to_string(blueprint[s]) +
+              " (allowed: -1 or a blueprint kind)");
       l.seeds[s] = seed_from_row(&health[s * kHealthFields]);
       l.seeds[s].stage = static_cast<Stage>(stage[s]);
       l.seeds[s].blueprint = blueprint[s];
     }
   }
   const std::vector<double> scores = st.get("scores", DType::f64).to_vector<double>();
-  KASMINA_CHECK(scores.size() % 3 == 0, "controller state: scores table is not [n, 3]");
+  if (scores.size() % 3 != 0) unfit("scores table is not [n, 3]");
   scores_.clear();
   for (size_t i = 0; i < scores.size(); i += 3) {
     scores_[{static_cast<int32_t>(scores[i]), static_cast<int32_t>(scores[i + 1])}] =

@@ -13,24 +13,29 @@ const Tensor* ControllerState::find(const std::string& name) const {
   return nullptr;
 }
 
+// A checkpoint's controller section that does not fit this run: UserError (exit 2).
+[[noreturn]] void unfit(const std::string& what) {
+  throw UserError("checkpoint: controller state: " + what);
+}
+
 const Tensor& ControllerState::get(const std::string& name, DType dtype) const {
   const Tensor* t = find(name);
-  KASMINA_CHECK(t != nullptr, "controller state: tensor '" + name + "' missing");
-  KASMINA_CHECK(t->dtype() == dtype, "controller state: tensor '" + name + "' has dtype " +
-                                         dtype_name(t->dtype()) + ", expected " +
-                                         dtype_name(dtype));
+  if (t == nullptr) unfit("tensor '" + name + "' missing");
+  if (t->dtype() != dtype)
+    unfit("tensor '" + name + "' has dtype " + dtype_name(t->dtype()) + ", expected " +
+          dtype_name(dtype));
   return *t;
 }
 
 int64_t ControllerState::get_int(const std::string& name) const {
   const auto it = ints.find(name);
-  KASMINA_CHECK(it != ints.end(), "controller state: integer '" + name + "' missing");
+  if (it == ints.end()) unfit("integer '" + name + "' missing");
   return it->second;
 }
 
 double ControllerState::get_float(const std::string& name) const {
   const auto it = floats.find(name);
-  KASMINA_CHECK(it != floats.end(), "controller state: number '" + name + "' missing");
+  if (it == floats.end()) unfit("number '" + name + "' missing");
   return it->second;
 }
 

@@ -18,10 +18,14 @@ struct ControllerState {
   std::map<std::string, double> floats;
 
   const Tensor* find(const std::string& name) const;
-  // The tensor `name`; InternalError naming it when missing or of another dtype.
+  // The tensor `name`; UserError naming it when missing or of another dtype (a checkpoint that
+  // does not fit this run), as for get_int and get_float.
   const Tensor& get(const std::string& name, DType dtype) const;
   int64_t get_int(const std::string& name) const;
   double get_float(const std::string& name) const;
 };
+
+// Throws UserError "checkpoint: controller state: <what>".
+[[noreturn]] void unfit(const std::string& what);
 
 }  // namespace kasmina::control

@@ -132,11 +132,14 @@ void HeuristicPolicy::save(ControllerState& out) const {
 void HeuristicPolicy::restore(const ControllerState& in) {
   for (auto& [layer, b] : bandits_) {
     const std::string p = "heuristic/bandit/layer" + std::to_string(layer) + "/";
-    b.restore(in.get(p + "plays", DType::i64).to_vector<int64_t>(),
-              in.get(p + "reward_sums", DType::f64).to_vector<double>());
+    const std::vector<int64_t> plays = in.get(p + "plays", DType::i64).to_vector<int64_t>();
+    const std::vector<double> sums = in.get(p + "reward_sums", DType::f64).to_vector<double>();
+    if (plays.size() != b.arms().size() || sums.size() != b.arms().size())
+      unfit(p + "plays and reward_sums do not hold one value per blueprint arm");
+    b.restore(plays, sums);
   }
   const std::vector<int64_t> table = in.get("heuristic/embargo", DType::i64).to_vector<int64_t>();
-  KASMINA_CHECK(table.size() % 3 == 0, "controller state: embargo table is not [n, 3]");
+  if (table.size() % 3 != 0) unfit("embargo table is not [n, 3]");
   embargo_.clear();
   for (size_t i = 0; i < table.size(); i += 3) {
     embargo_[{static_cast<int32_t>(table[i]), static_cast<int32_t>(table[i + 1])}] = table[i + 2];

@@ -59,7 +59,11 @@ const Tensor& StateReader::tensor(const std::string& name) const {
 
 void StateReader::load(const std::string& name, Tensor dst) const {
   const Tensor& src = tensor(name);
-  if (src.shape() != dst.shape() || src.dtype() != dst.dtype())
+  if (src.dtype() != dst.dtype())
+    throw UserError("checkpoint: tensor '" + prefix_ + name + "' has dtype " +
+                    dtype_name(src.dtype()) + " but this run's model has " +
+                    dtype_name(dst.dtype()));
+  if (src.shape() != dst.shape())
     throw UserError("checkpoint: tensor '" + prefix_ + name + "' has shape [" +
                     shape_text(src.shape()) + "] but this run's model has [" +
                     shape_text(dst.shape()) + "] (a different model configuration)");

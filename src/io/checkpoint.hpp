@@ -1,12 +1,13 @@
 // Checkpoints: everything a run needs to resume, in one HDF5 file (layout: docs/FORMATS.md).
 //
-// write_checkpoint() is atomic: it writes a temporary file in the destination directory,
-// fsyncs it, renames it into place and fsyncs the directory, so a crash or kill at any moment
-// leaves either the complete new file or nothing under the final name. Every dataset carries a
+// write_checkpoint() is atomic: it builds the file in memory, writes it to a temporary file in
+// the destination directory, fsyncs it, renames it into place and fsyncs the directory, so a
+// crash, a kill or a full disk at any moment leaves either the complete new file or nothing under
+// the final name. Every dataset carries a
 // CRC-32 `checksum` attribute; read_checkpoint(verify) checks all of them.
 //
 // Fault injection for tests: with KASMINA_FAULT_PAUSE_IN_CHECKPOINT_WRITE=SECONDS in the
-// environment, the writer flushes and sleeps that long after half of the tensors are written.
+// environment, the writer sleeps that long with half of the file's bytes in its temporary file.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -40,7 +41,8 @@ struct CheckpointState {
   const Tensor* find_tensor(const std::string& name) const;
 };
 
-// Writes `state` atomically to `path` (creating its directory). Throws InternalError.
+// Writes `state` atomically to `path` (creating its directory). Throws IoError naming the file
+// when the system refuses the write ("no space left on device"), InternalError otherwise.
 void write_checkpoint(const std::string& path, const CheckpointState& state);
 
 // Reads a checkpoint (tensors come back on the CPU). With `verify`, every checksum is checked

@@ -14,13 +14,18 @@ namespace layout = checkpoint_layout;
 namespace {
 
 // The run's position (config name, step, epoch, samples into the epoch) from the root
-// attributes, into a CheckpointState or a CheckpointHeader.
+// attributes, into a CheckpointState or a CheckpointHeader. UserError for a negative count.
 template <class Out>
-void read_position(hid_t file, Out& out) {
+void read_position(const std::string& path, hid_t file, Out& out) {
   out.config_name = read_attribute_string(file, "config_name");
-  out.step = read_attribute_i64(file, "step");
-  out.epoch = read_attribute_i64(file, "epoch");
-  out.epoch_position = read_attribute_i64(file, "epoch_position");
+  const std::pair<const char*, int64_t*> counts[] = {
+      {"step", &out.step}, {"epoch", &out.epoch}, {"epoch_position", &out.epoch_position}};
+  for (const auto& [name, value] : counts) {
+    *value = read_attribute_i64(file, name);
+    if (*value < 0)
+      throw UserError(path + ": attribute '" + name + "' is " + std::to_string(*value) +
+                      " (allowed: a count >= 0)");
+  }
 }
 
 // Runs `fn` for dataset `name`; any HDF5 failure is reported as a failure of that dataset.
@@ -80,7 +85,7 @@ CheckpointState read_contents(const std::string& path, bool verify) {
   H5Id file = open_kasmina_file(path, kCheckpointFormat);
   CheckpointState s;
   s.config_yaml = read_attribute_string(file, "config");
-  read_position(file, s);
+  read_position(path, file, s);
   for (const std::string& name : read_checked_strings(file, layout::kTensorNames, verify)) {
     const std::string dataset = std::string(layout::kTensorsGroup) + "/" + name;
     s.tensors.push_back({name, to_tensor(read_checked_array(file, dataset, verify))});
@@ -105,7 +110,7 @@ CheckpointHeader read_checkpoint_header(const std::string& path) {
     h.schema_version = read_attribute_i64(file, "schema_version");
     h.kasmina_version = read_attribute_string(file, "kasmina_version");
     h.created = read_attribute_string(file, "created");
-    read_position(file, h);
+    read_position(path, file, h);
     return h;
   });
 }

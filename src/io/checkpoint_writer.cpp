@@ -1,23 +1,20 @@
-// write_checkpoint: temporary file -> fsync -> rename -> fsync(directory).
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
+// write_checkpoint: the file is built in memory, then written to a temporary file, fsynced and
+// renamed into place (atomic_file.hpp).
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <thread>
 
+#include "io/atomic_file.hpp"
 #include "io/checkpoint.hpp"
 #include "io/checkpoint_layout.hpp"
 #include "io/checksum.hpp"
 #include "io/file_format.hpp"
 #include "io/hdf5_io.hpp"
+#include "io/memory_file.hpp"
 
 namespace kasmina::io {
 
-namespace fs = std::filesystem;
 namespace layout = checkpoint_layout;
 
 const Tensor* CheckpointState::find_tensor(const std::string& name) const {
@@ -84,13 +81,12 @@ void write_named_scalars(hid_t file, const std::string& group, const std::map<st
     write_checked_array(file, group + "/values", host_vector(values));
 }
 
-// The test hook: flush what is written so far and sleep, so a test can kill the writer.
-void fault_pause(hid_t file) {
+// The test hook: sleep with half of the file's bytes in its temporary file, so a test can kill
+// the writer in the middle of a write.
+void fault_pause() {
   const char* env = std::getenv(layout::kFaultPauseEnv);
   if (!env || !*env) return;
-  const double seconds = std::atof(env);
-  H5Fflush(file, H5F_SCOPE_GLOBAL);
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(env)));
 }
 
 void write_contents(hid_t file, const CheckpointState& s) {
@@ -108,57 +104,30 @@ void write_contents(hid_t file, const CheckpointState& s) {
   }
   write_checked_strings(file, layout::kTensorNames, names, false);
   create_group(file, layout::kTensorsGroup);
-  const size_t half = s.tensors.size() / 2;
-  for (size_t i = 0; i < s.tensors.size(); ++i) {
-    if (i == half) fault_pause(file);
-    const NamedTensor& t = s.tensors[i];
+  for (const NamedTensor& t : s.tensors) {
     KASMINA_CHECK(t.tensor.defined(), "checkpoint tensor '" + t.name + "' is undefined");
     // Host tensors are written from their own memory; device tensors are copied first.
     const Tensor host = t.tensor.device().is_cpu() ? t.tensor : t.tensor.to(Device::cpu());
     write_checked_array(file, std::string(layout::kTensorsGroup) + "/" + t.name, host.dtype(),
                         host.shape(), host.raw(), host.nbytes());
   }
-  if (s.tensors.empty()) fault_pause(file);
   write_named_scalars(file, layout::kIntsGroup, s.ints);
   write_named_scalars(file, layout::kFloatsGroup, s.floats);
   write_named_scalars(file, layout::kStringsGroup, s.strings);
   write_named_scalars(file, layout::kMetricsGroup, s.metrics);
 }
 
-void fsync_path(const fs::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  if (fd < 0) throw InternalError("open " + p.string() + " for fsync: " + std::strerror(errno));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) throw InternalError("fsync " + p.string() + ": " + std::strerror(err));
-}
-
 }  // namespace
 
 void write_checkpoint(const std::string& path, const CheckpointState& state) {
-  const fs::path final_path(path);
-  fs::path dir = final_path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw InternalError("create directory " + dir.string() + ": " + ec.message());
-  std::string tmp_name = ".";
-  tmp_name.append(final_path.filename().string()).append(".tmp-");
-  tmp_name.append(std::to_string(static_cast<long>(::getpid())));
-  const fs::path tmp = dir / tmp_name;
-  try {
-    H5Id file = create_file(tmp.string());
+  // Assembled in memory, then stored in one piece (memory_file.hpp, atomic_file.hpp).
+  std::vector<unsigned char> image;
+  {
+    H5Id file = create_memory_file(path);
     write_contents(file, state);
-    file.close("close " + tmp.string());
-    fsync_path(tmp, false);
-    fs::rename(tmp, final_path, ec);
-    if (ec) throw InternalError("rename " + tmp.string() + " to " + path + ": " + ec.message());
-    fsync_path(dir, true);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
+    image = file_image(file, path);
   }
+  write_file_atomically(path, image.data(), image.size(), fault_pause);
 }
 
 }  // namespace kasmina::io

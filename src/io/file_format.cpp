@@ -4,20 +4,12 @@
 #include <ctime>
 #include <filesystem>
 
+#include "io/atomic_file.hpp"
 #include "io/checksum.hpp"
 #include "io/hdf5_io.hpp"
 #include "kasmina_build_config.hpp"
 
 namespace kasmina::io {
-
-H5Id create_file(const std::string& path) {
-  hdf5_init();
-  H5Id fapl = own_plist(H5Pcreate(H5P_FILE_ACCESS), "file access property list");
-  // Closing the file closes every object in it, so a close really puts the data on disk.
-  h5_check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "set file close degree");
-  return own_file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
-                  "create file '" + path + "'");
-}
 
 void write_root_attributes(hid_t file, const std::string& format, const std::string& config_yaml) {
   write_attribute_string(file, "format", format);
@@ -31,6 +23,9 @@ H5Id open_kasmina_file(const std::string& path, const std::string& expected_form
   hdf5_init();
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
+  // A symbolic-link loop, a component that is not a directory, a denied search: said as such.
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    throw UserError(path + ": " + errno_text(ec.value()));
   if (ec || !std::filesystem::exists(status)) throw UserError(path + ": no such file");
   if (std::filesystem::is_directory(status)) throw UserError(path + ": is a directory");
   const htri_t is_hdf5 = H5Fis_hdf5(path.c_str());

@@ -1,6 +1,6 @@
 // What every kasmina HDF5 file shares: the root attributes that identify it (`format`,
-// `schema_version`, `kasmina_version`, `config`, `checksum_algorithm`), creation for writing,
-// and opening a user-given file for reading with plain, actionable errors.
+// `schema_version`, `kasmina_version`, `config`, `checksum_algorithm`) and opening a user-given
+// file for reading with plain, actionable errors.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,8 +16,6 @@ inline constexpr const char* kCheckpointFormat = "kasmina-checkpoint";
 // this one; a file with a newer version is refused with a UserError.
 inline constexpr int64_t kSchemaVersion = 1;
 
-// Creates (or truncates) `path` for writing. Throws Hdf5Error on failure.
-H5Id create_file(const std::string& path);
 // Writes `format`, `schema_version`, `kasmina_version`, `checksum_algorithm` and `config`.
 void write_root_attributes(hid_t file, const std::string& format, const std::string& config_yaml);
 

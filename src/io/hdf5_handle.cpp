@@ -26,6 +26,9 @@ std::string hdf5_error_detail() {
   std::string text;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_innermost, &text);
   H5Eclear2(H5E_DEFAULT);
+  // Some details span lines (a driver's "time = ..., filename = ..."): messages are one line.
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
   return text;
 }
 

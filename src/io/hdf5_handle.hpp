@@ -23,8 +23,8 @@ class Hdf5Error : public InternalError {
 // Switches off HDF5's automatic error printing (once per process). Cheap to call repeatedly.
 void hdf5_init();
 
-// The innermost description on HDF5's current error stack (empty when the stack is empty);
-// clears the stack.
+// The innermost description on HDF5's current error stack, on one line (empty when the stack is
+// empty); clears the stack.
 std::string hdf5_error_detail();
 
 // Throws Hdf5Error("<what>: <HDF5 detail>").

@@ -1,5 +1,6 @@
 #include "io/hdf5_io.hpp"
 
+#include <cstdio>
 #include <cstring>
 
 namespace kasmina::io {
@@ -303,6 +304,9 @@ Shape dataset_shape(hid_t dataset) {
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   if (rank > 0 && H5Sget_simple_extent_dims(space, dims.data(), nullptr) < 0)
     throw_hdf5("dataset dimensions");
+  for (hsize_t d : dims)
+    if (d > static_cast<hsize_t>(INT64_MAX))
+      throw Hdf5Error("dataset dimension " + std::to_string(d) + " is out of range");
   return Shape(dims.begin(), dims.end());
 }
 
@@ -331,6 +335,39 @@ std::pair<H5Id, Shape> select_rows(hid_t space, const Shape& full, std::optional
           shape};
 }
 
+// Deflate inflates at most 1032:1; the shuffle filter keeps the size.
+constexpr double kMaxInflation = 1100.0;
+
+// The bytes of a selection of `shape` (elements of `element_bytes`); HUGE_VAL past 2^64.
+double logical_bytes(const Shape& shape, size_t element_bytes) {
+  double bytes = static_cast<double>(element_bytes);
+  for (int64_t d : shape) bytes *= static_cast<double>(d);
+  return bytes;
+}
+
+// A dataset's dataspace is only a claim: before anything is allocated for reading `selected`,
+// the claim is checked against the bytes the file really stores for the dataset (times the
+// largest inflation of its filters), so a small file cannot make the reader allocate without
+// bound. Throws Hdf5Error "claims N elements (B bytes) but the file stores S bytes for it".
+void check_storage_covers(hid_t dataset, const Shape& selected) {
+  H5Id type = own_type(H5Dget_type(dataset), "dataset type");
+  // At least this many bytes per element in the file (a variable-length string's reference
+  // takes 16, its pointer in memory 8).
+  const size_t element_bytes = H5Tget_size(type);
+  const double wanted = logical_bytes(selected, element_bytes);
+  if (wanted == 0.0) return;
+  H5Id dcpl = own_plist(H5Dget_create_plist(dataset), "dataset creation properties");
+  const bool filtered = H5Pget_nfilters(dcpl) > 0;
+  const auto stored = static_cast<double>(H5Dget_storage_size(dataset));
+  if (wanted <= stored * (filtered ? kMaxInflation : 1.0)) return;
+  const double elements = logical_bytes(selected, 1);
+  char text[160];
+  std::snprintf(text, sizeof text,
+                "claims %.0f elements (%.0f bytes) but the file stores %.0f bytes for it", elements,
+                wanted, stored);
+  throw Hdf5Error(text);
+}
+
 }  // namespace
 
 HostArray read_array(hid_t dataset, std::optional<int64_t> rows) {
@@ -339,6 +376,7 @@ HostArray read_array(hid_t dataset, std::optional<int64_t> rows) {
   a.dtype = dtype_of_hdf5(type, "dataset");
   H5Id space = own_space(H5Dget_space(dataset), "dataset space");
   auto [mem_space, shape] = select_rows(space, dataset_shape(dataset), rows);
+  check_storage_covers(dataset, shape);
   a.shape = shape;
   a.bytes.resize(static_cast<size_t>(shape_numel(shape)) * dtype_size(a.dtype));
   if (!a.bytes.empty())
@@ -354,6 +392,7 @@ std::vector<std::string> read_strings(hid_t dataset, std::optional<int64_t> rows
   const Shape full = dataset_shape(dataset);
   if (full.size() > 1) throw Hdf5Error("string dataset of rank " + std::to_string(full.size()));
   auto [mem_space, shape] = select_rows(space, full, rows);
+  check_storage_covers(dataset, shape);
   const auto count = static_cast<size_t>(shape_numel(shape));
   if (count == 0) return {};
   return read_string_values(

@@ -26,6 +26,7 @@ RunTelemetry::RunTelemetry(const std::string& path, const TelemetryRunInfo& info
                            const std::vector<morph::KasminaLayer*>& layers)
     : writer_(std::make_unique<TelemetryWriter>(path, info)) {
   declare_layers(layers);
+  writer_->flush();
 }
 
 void RunTelemetry::declare_layers(const std::vector<morph::KasminaLayer*>& layers) {
@@ -56,9 +57,8 @@ std::unique_ptr<RunTelemetry> RunTelemetry::resume(const std::string& path,
   }
   TelemetryRunInfo kept = info;
   if (have_old && !old.start_time.empty()) kept.start_time = old.start_time;
-  const std::string tmp = path + ".resume.tmp";
   std::unique_ptr<RunTelemetry> t(new RunTelemetry());
-  t->writer_ = std::make_unique<TelemetryWriter>(tmp, kept);
+  t->writer_ = std::make_unique<TelemetryWriter>(path, kept);
   t->resume_step_ = step;
   t->declare_layers(layers);
   TelemetryWriter& w = *t->writer_;
@@ -79,8 +79,7 @@ std::unique_ptr<RunTelemetry> RunTelemetry::resume(const std::string& path,
     if (e.step <= step) w.append_event(e);
   for (const BusMessageRecord& m : old.messages)
     if (m.step < step) w.append_message(m);
-  w.flush();
-  fs::rename(tmp, path);  // the writer keeps the open file under its new name
+  w.flush();  // replaces the file in one piece: the kept rows and nothing after them
   return t;
 }
 

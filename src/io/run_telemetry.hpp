@@ -27,13 +27,13 @@ LifecycleEvent lifecycle_record(const morph::MorphEvent& e, const std::string& n
 
 class RunTelemetry {
  public:
-  // A new file at `path` (truncated).
+  // A new file at `path` (replacing any file there), stored at once with no rows.
   RunTelemetry(const std::string& path, const TelemetryRunInfo& info,
                const std::vector<morph::KasminaLayer*>& layers);
   // Continuing a run from a checkpoint at `step` (`epochs_done` epochs finished): the rows of
   // the existing file up to that point are kept (rows written after it by the interrupted run
   // are dropped, the resumed run writes them again), the rest is appended. The file is
-  // rewritten under a temporary name and renamed into place. An unreadable file is renamed to
+  // replaced in one piece (TelemetryWriter::flush). An unreadable file is renamed to
   // PATH.unreadable (with a warning) and a new one started. Lifecycle events of steps up to the
   // checkpoint that the resumed run drains again (they were still in the device's event ring
   // at the checkpoint) are not appended: the interrupted run recorded them.

@@ -1,12 +1,14 @@
 #include "io/telemetry_writer.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <iostream>
 #include <map>
 
 #include "io/extendable_column.hpp"
 #include "io/file_format.hpp"
 #include "io/hdf5_io.hpp"
+#include "io/memory_file.hpp"
 #include "io/seed_stage_names.hpp"
 #include "io/telemetry_layout.hpp"
 
@@ -37,7 +39,8 @@ struct TelemetryWriter::Impl {
   };
 
   std::string path;
-  H5Id file;
+  H5Id file;  // in memory (memory_file.hpp); stored at `path` by flush()
+  int uncaught_at_start = 0;
   std::vector<ExtendableColumn> steps, epochs, events, messages;
   std::map<std::string, SeedLayer> seed_layers;
 
@@ -57,7 +60,8 @@ struct TelemetryWriter::Impl {
 TelemetryWriter::TelemetryWriter(const std::string& path, const TelemetryRunInfo& info)
     : impl_(std::make_unique<Impl>()) {
   impl_->path = path;
-  impl_->file = create_file(path);
+  impl_->uncaught_at_start = std::uncaught_exceptions();
+  impl_->file = create_memory_file(path);
   const hid_t f = impl_->file;
   write_root_attributes(f, kTelemetryFormat, info.config_yaml);
   write_attribute_string(f, "config_name", info.config_name);
@@ -71,14 +75,16 @@ TelemetryWriter::TelemetryWriter(const std::string& path, const TelemetryRunInfo
   create_group(f, "seeds");
   H5Id events = open_group(f, "events");
   write_attribute_strings(events, "stage_names", seed_stage_names());
-  flush();
 }
 
 TelemetryWriter::~TelemetryWriter() {
   try {
     close();
   } catch (const std::exception& e) {
-    std::cerr << "kasmina: warning: closing " << impl_->path << ": " << e.what() << "\n";
+    // While an exception unwinds (a run failing, e.g. on a full disk) the last store is a best
+    // effort: the failure being reported is the one the user needs to see.
+    if (std::uncaught_exceptions() <= impl_->uncaught_at_start)
+      std::cerr << "kasmina: warning: closing " << impl_->path << ": " << e.what() << "\n";
   }
 }
 
@@ -158,16 +164,21 @@ void TelemetryWriter::append_message(const BusMessageRecord& m) {
 void TelemetryWriter::flush() {
   impl_->check_open();
   impl_->for_each_column([](ExtendableColumn& c) { c.write_pending(); });
-  h5_check(H5Fflush(impl_->file, H5F_SCOPE_GLOBAL), "flush " + impl_->path);
+  store_memory_file(impl_->file, impl_->path);
 }
 
 void TelemetryWriter::close() {
   if (!impl_->file.valid()) return;
+  // The in-memory file is released whether or not the last store succeeds.
+  struct Release {
+    Impl& impl;
+    ~Release() {
+      for (auto* table : {&impl.steps, &impl.epochs, &impl.events, &impl.messages}) table->clear();
+      impl.seed_layers.clear();
+      impl.file.reset();
+    }
+  } release{*impl_};
   flush();
-  for (auto* table : {&impl_->steps, &impl_->epochs, &impl_->events, &impl_->messages})
-    table->clear();
-  impl_->seed_layers.clear();
-  impl_->file.close("close " + impl_->path);
 }
 
 const std::string& TelemetryWriter::path() const {

@@ -1,9 +1,12 @@
 // TelemetryWriter: appends a run's telemetry to RUN_DIR/telemetry.h5 (layout: docs/FORMATS.md).
 //
-// Every append takes host data and only copies it into a buffer; the buffers go to the file
-// when a chunk is full or on flush(). flush() also flushes the HDF5 file (H5Fflush), so a run
-// that crashes or is killed afterwards leaves a readable file holding everything appended up to
-// that flush. Failures throw InternalError (Hdf5Error). Not thread-safe: one writer thread.
+// Every append takes host data and only copies it into a buffer; the buffers go to the HDF5 file
+// when a chunk is full or on flush(). The HDF5 file lives in memory (memory_file.hpp); flush()
+// stores all of it at `path` atomically (a temporary file, fsync, rename), so the file under
+// `path` is always complete: a run that crashes, is killed or runs out of disk space leaves a
+// readable file holding everything appended up to its last successful flush. Nothing is
+// written to `path` before the first flush(). A store that fails throws IoError naming the file
+// and leaves the previous file in place. Not thread-safe: one writer thread.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,9 +19,10 @@ namespace kasmina::io {
 
 class TelemetryWriter {
  public:
-  // Creates (truncates) `path` and writes the root attributes.
+  // A new telemetry file for `path` with its root attributes (in memory until the first flush).
   TelemetryWriter(const std::string& path, const TelemetryRunInfo& info);
-  // Flushes and closes; errors at this point are reported on stderr, never thrown.
+  // Flushes and closes; errors at this point are reported on stderr (not while an exception
+  // unwinds), never thrown.
   ~TelemetryWriter();
   TelemetryWriter(const TelemetryWriter&) = delete;
   TelemetryWriter& operator=(const TelemetryWriter&) = delete;
@@ -37,7 +41,7 @@ class TelemetryWriter {
   void append_event(const LifecycleEvent& e);
   void append_message(const BusMessageRecord& m);
 
-  // Writes every buffered row and flushes the file to disk.
+  // Writes every buffered row and stores the whole file at `path` (atomic replace).
   void flush();
   // Flushes and closes; further appends are internal errors.
   void close();

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "morph/seed_state_check.hpp"
 #include "nn/kasmina_layer.hpp"
 
 namespace kasmina::morph {
@@ -28,6 +29,42 @@ auto buffer_entries(Buffers& b) {
                                                     {"telemetry", &b.telemetry},
                                                     {"grad_norm", &b.grad_norm},
                                                     {"event_ring", &b.events}}};
+}
+
+// The event ring's write position: the header at the start of the stored ring.
+int64_t ring_head(const StateReader& in) {
+  const Tensor& ring = in.tensor("event_ring");
+  if (ring.dtype() != DType::u8 || ring.nbytes() < sizeof(EventRingHeader))
+    throw UserError("checkpoint: '" + in.prefix() + "event_ring' is not an event ring");
+  EventRingHeader header{};
+  std::memcpy(&header, ring.raw(), sizeof header);
+  return header.head;
+}
+
+void check_counters(const StateReader& in, const KasminaLayer::HostCounters& c) {
+  const int64_t head = ring_head(in);
+  auto bad = [&](const std::string& name, int64_t value, const std::string& allowed) {
+    return UserError("checkpoint: '" + in.prefix() + name + "' is " + std::to_string(value) +
+                     " (allowed: " + allowed + ")");
+  };
+  if (head < 0) throw bad("event_ring", head, "a write position >= 0");
+  if (c.ring_tail < 0) throw bad("ring_tail", c.ring_tail, "a read position >= 0");
+  if (c.boundaries < 0) throw bad("boundaries", c.boundaries, "a count >= 0");
+  if (c.dropped_events < 0) throw bad("dropped_events", c.dropped_events, "a count >= 0");
+}
+
+// The commands queued for the next boundary: `queued_commands` rows of [type, seed, arg, value].
+std::vector<MorphCommand> stored_commands(const StateReader& in) {
+  const int64_t n = in.integer("queued_commands");
+  if (n == 0) return {};
+  const Tensor* q = in.find("queued_commands");
+  if (n < 0 || q == nullptr || q->dtype() != DType::i32 || q->shape() != Shape{n, 4})
+    throw UserError("checkpoint: '" + in.prefix() + "queued_commands' does not hold " +
+                    std::to_string(n) + " commands (an int32 array [" + std::to_string(n) +
+                    ", 4])");
+  std::vector<MorphCommand> queued(static_cast<size_t>(n));
+  std::memcpy(queued.data(), q->raw(), q->nbytes());
+  return queued;
 }
 
 }  // namespace
@@ -67,7 +104,11 @@ void KasminaLayer::load_state(const StateReader& root) {
     const auto field = static_cast<SeedField>(f);
     const std::string name = seed_field_name(field);
     const Tensor& t = in.tensor(name);
-    if (t.numel() != S || t.dtype() != (seed_field_is_float(field) ? DType::f32 : DType::i32))
+    const DType want = seed_field_is_float(field) ? DType::f32 : DType::i32;
+    if (t.dtype() != want)
+      throw UserError("checkpoint: '" + in.prefix() + name + "' has dtype " +
+                      dtype_name(t.dtype()) + ", expected " + dtype_name(want));
+    if (t.numel() != S)
       throw UserError("checkpoint: '" + in.prefix() + name + "' holds " +
                       std::to_string(t.numel()) + " seeds but this run's layer has " +
                       std::to_string(S));
@@ -78,21 +119,20 @@ void KasminaLayer::load_state(const StateReader& root) {
   if (owners.numel() != cfg_.pool_slots || owners.dtype() != DType::i32)
     throw UserError("checkpoint: '" + in.prefix() +
                     "slot_owner' does not fit this run's pool_slots");
-  restore_state(host, owners.to_vector<int32_t>());
+  const std::vector<int32_t> slot_owner = owners.to_vector<int32_t>();
+  // Every code and index the kernels use is checked before the state reaches them.
+  if (const SeedStateProblem p = seed_state_problem(host, slot_owner, cfg_))
+    throw UserError("checkpoint: tensor '" + in.prefix() + p.field + "': " + p.text);
+  const HostCounters counters{in.integer("boundaries"), in.integer("ring_tail"),
+                              in.integer("dropped_events"),
+                              // absent from checkpoints written before it was carried: recomputed
+                              in.has_integer("active_hint") ? in.integer("active_hint") : -1};
+  check_counters(in, counters);
+  restore_state(host, slot_owner);
   for (const auto& [name, t] : buffer_entries(buf_))
     if (t != &buf_.slot_owner) in.load(name, *t);
-  std::vector<MorphCommand> queued(static_cast<size_t>(in.integer("queued_commands")));
-  if (!queued.empty()) {
-    const Tensor& q = in.tensor("queued_commands");
-    if (q.nbytes() != queued.size() * sizeof(MorphCommand))
-      throw UserError("checkpoint: '" + in.prefix() + "queued_commands' has the wrong size");
-    std::memcpy(queued.data(), q.raw(), q.nbytes());
-  }
-  restore_queued_commands(queued);
-  // active_hint is absent from checkpoints written before it was carried: recompute it then.
-  restore_host_counters({in.integer("boundaries"), in.integer("ring_tail"),
-                         in.integer("dropped_events"),
-                         in.has_integer("active_hint") ? in.integer("active_hint") : -1});
+  restore_queued_commands(stored_commands(in));
+  restore_host_counters(counters);
 }
 
 }  // namespace kasmina::morph

@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -31,13 +33,16 @@ inline std::string bin() {
   return b ? b : "";
 }
 
-// Starts `program ARGS...` with stdout and stderr in `log` (and `env` added to its environment).
+// Starts `program ARGS...` with stdout and stderr in `log` (and `env` added to its environment);
+// `in_child`, when given, runs in the child just before the program starts (e.g. setrlimit).
 inline pid_t spawn_program(const std::string& program, const std::vector<std::string>& args,
                            const std::string& log,
-                           const std::map<std::string, std::string>& env = {}) {
+                           const std::map<std::string, std::string>& env = {},
+                           const std::function<void()>& in_child = {}) {
   const pid_t pid = fork();
   if (pid == 0) {
     for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    if (in_child) in_child();
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
@@ -55,8 +60,9 @@ inline pid_t spawn_program(const std::string& program, const std::vector<std::st
 
 // Starts `kasmina ARGS...` (see spawn_program).
 inline pid_t spawn(const std::vector<std::string>& args, const std::string& log,
-                   const std::map<std::string, std::string>& env = {}) {
-  return spawn_program(bin(), args, log, env);
+                   const std::map<std::string, std::string>& env = {},
+                   const std::function<void()>& in_child = {}) {
+  return spawn_program(bin(), args, log, env, in_child);
 }
 
 // The exit code of a waitpid status (128 + the signal when killed).
@@ -74,11 +80,41 @@ inline int run_cli(const std::vector<std::string>& args, const std::string& log)
   return wait_exit(spawn(args, log));
 }
 
+// `kasmina train` of the seeds config for `epochs` epochs into `run` (output in `log`).
+inline int train_seeds(const std::string& run, int epochs, const std::string& log) {
+  return run_cli(
+      {"train", seeds_config(), "--set", "train.epochs=" + std::to_string(epochs), "--out", run},
+      log);
+}
+
 inline std::string slurp(const std::string& path) {
   std::ifstream f(path);
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// Every file under `dir` with its modification time and a hash of its bytes: equal snapshots
+// mean nothing was written, renamed, added or removed.
+inline std::map<std::string, std::string> snapshot(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    const std::string rel = fs::relative(e.path(), dir).string();
+    const auto mtime = fs::last_write_time(e.path()).time_since_epoch().count();
+    const size_t bytes = e.is_regular_file() ? std::hash<std::string>{}(slurp(e.path())) : 0;
+    files[rel] = std::to_string(mtime) + " " + std::to_string(bytes);
+  }
+  return files;
+}
+
+// The lines of `text` that contain `word`.
+inline std::vector<std::string> lines_with(const std::string& text, const std::string& word) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(word) != std::string::npos) out.push_back(line);
+  return out;
 }
 
 // Waits up to 60 s for `pred`.

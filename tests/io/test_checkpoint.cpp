@@ -213,7 +213,9 @@ TEST(Checkpoint, RejectsBadTensorNames) {
     EXPECT_THROW(write_checkpoint(path, s), InternalError) << bad;
     EXPECT_FALSE(fs::exists(path)) << bad;
   }
-  EXPECT_TRUE(fs::is_empty(dir.path() + "/checkpoints"));
+  // Nothing was written: not even the checkpoints directory holds a (temporary) file.
+  const std::string checkpoints = dir.path() + "/checkpoints";
+  EXPECT_TRUE(!fs::exists(checkpoints) || fs::is_empty(checkpoints));
 }
 
 }  // namespace

@@ -31,18 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 using namespace cli_process;  // NOLINT: the binary and the source tree
 
-// Every file under `dir` with its modification time and a hash of its bytes.
-std::map<std::string, std::string> snapshot(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(dir)) {
-    const std::string rel = fs::relative(e.path(), dir).string();
-    const auto mtime = fs::last_write_time(e.path()).time_since_epoch().count();
-    const size_t bytes = e.is_regular_file() ? std::hash<std::string>{}(slurp(e.path())) : 0;
-    files[rel] = std::to_string(mtime) + " " + std::to_string(bytes);
-  }
-  return files;
-}
-
 // A long run into `run`, waited for until its first checkpoint is in place.
 pid_t start_long_run(const std::string& run, const std::string& log) {
   const pid_t pid =
@@ -170,9 +158,9 @@ TEST(RunDirectory, FailingRunKeepsItsCheckpointsAndTelemetry) {
   const std::string run = dir.file("run");
   const pid_t pid = start_long_run(run, dir.file("log"));
   test::ChildGuard guard(pid);
-  // A directory where the run writes summary.json's temporary file: the interrupted run writes
-  // its checkpoint, then fails writing the summary.
-  fs::create_directory(run + "/.summary.json.tmp");
+  // A directory where the run puts summary.json: the interrupted run writes its checkpoint, then
+  // fails renaming the summary into place.
+  fs::create_directory(run + "/summary.json");
   ::kill(pid, SIGINT);
   EXPECT_EQ(exit_code(guard.wait()), 1) << slurp(dir.file("log"));
   ASSERT_TRUE(fs::is_directory(run)) << "the failing run removed its directory";
@@ -180,8 +168,13 @@ TEST(RunDirectory, FailingRunKeepsItsCheckpointsAndTelemetry) {
   ASSERT_TRUE(latest.has_value());
   EXPECT_GE(read_telemetry(run + "/telemetry.h5").epochs.size(), 1u);
   EXPECT_FALSE(fs::exists(run + "/.lock"));
-  EXPECT_FALSE(fs::exists(run + "/summary.json"));
+  EXPECT_TRUE(fs::is_empty(run + "/summary.json"));
+  EXPECT_NE(
+      slurp(dir.file("log")).find("cannot write " + run + "/summary.json: rename: is a directory"),
+      std::string::npos)
+      << slurp(dir.file("log"));
   // What it kept can be resumed.
+  fs::remove(run + "/summary.json");
   ASSERT_EQ(run_cli({"train", "--resume", run, "--set",
                      "train.epochs=" + std::to_string(latest->step / 31 + 1)},
                     dir.file("resume")),

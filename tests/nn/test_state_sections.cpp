@@ -123,7 +123,8 @@ TEST(StateSections, ModelEntriesOfAnotherModelAreRefused) {
   st = good;
   replace(st, "seeds/kasmina0/queued_commands", Tensor::zeros({2, 4}, DType::i32));
   EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
-            "checkpoint: 'seeds/kasmina0/queued_commands' has the wrong size");
+            "checkpoint: 'seeds/kasmina0/queued_commands' does not hold 1 commands (an int32 "
+            "array [1, 4])");
   st = good;
   st.ints.erase("seeds/kasmina1/ring_tail");
   EXPECT_EQ(kasmina::testing::user_error_message([&] { b->load_state(StateReader(st)); }),
