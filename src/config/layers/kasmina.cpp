@@ -19,7 +19,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
   return layer_fields<KasminaConfig>({
       // seeds and blueprints
       value("seeds", &KasminaConfig::seeds, int32_at_least(1)),
-      value_list("blueprints", &KasminaConfig::blueprints, one_of(blueprint_names())),
+      value_list("blueprints", &KasminaConfig::blueprints, registered_blueprint()),
       value("hidden", &KasminaConfig::hidden, in_range(1, morph::kMaxHidden)),
       value("rank", &KasminaConfig::rank, in_range(1, morph::kMaxHidden)),
       // grafting
