@@ -8,6 +8,7 @@
 #include "cli/commands.hpp"
 #include "config/blueprints.hpp"
 #include "ir/describe.hpp"
+#include "ir/kernel_cache.hpp"
 #include "morph/morph_limits.hpp"
 
 namespace kasmina::cli {
@@ -31,10 +32,40 @@ void check(const CheckOptions& o) {
   std::fflush(stdout);
 }
 
+ir::CacheOptions cache_options(const std::string& dir) {
+  ir::CacheOptions o;
+  o.dir = dir;
+  return o;
+}
+
+void print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+void cache_stats(const std::string& dir) {
+  const ir::CacheStats s = ir::KernelCache(cache_options(dir)).stats();
+  print("kernel cache " + dir + "\n  entries      " + std::to_string(s.entries) + " (" +
+        std::to_string(s.negative) + " failed compiles)\n  size         " +
+        std::to_string(s.bytes) + " bytes\n  quarantined  " + std::to_string(s.quarantined) +
+        "\n  unfinished   " + std::to_string(s.temporary) + " temporary file(s)\n");
+}
+
+// Exit 0 when every entry is valid; the bad ones are quarantined and listed (exit 2).
+int cache_verify(const std::string& dir) {
+  const ir::VerifyReport r = ir::KernelCache(cache_options(dir)).verify();
+  std::string out;
+  for (const std::string& q : r.quarantined) out += "quarantined " + q + "\n";
+  out += std::to_string(r.good) + " of " + std::to_string(r.checked) + " entries valid\n";
+  print(out);
+  return r.quarantined.empty() ? 0 : 2;
+}
+
 }  // namespace
 
 void add_blueprint_command(CLI::App& app, int& exit_code) {
-  CLI::App* bp = app.add_subcommand("blueprint", "Check blueprints written in the IR");
+  CLI::App* bp =
+      app.add_subcommand("blueprint", "Blueprints written in the IR: check, kernel cache");
   bp->require_subcommand(1);
   auto o = std::make_shared<CheckOptions>();
   CLI::App* chk = bp->add_subcommand(
@@ -50,6 +81,26 @@ void add_blueprint_command(CLI::App& app, int& exit_code) {
     check(*o);
     exit_code = 0;
   });
+
+  auto dir = std::make_shared<std::string>(ir::default_cache_dir());
+  CLI::App* cache = bp->add_subcommand("cache", "The kernel cache on disk: stats, verify, clear");
+  cache->add_option("--dir", *dir,
+                    "the cache directory (default $KASMINA_CACHE_DIR, else the user's cache "
+                    "directory/kasmina/kernels)");
+  cache->require_subcommand(1);
+  cache->add_subcommand("stats", "Entries, failed compiles, size, quarantined files")
+      ->callback([dir, &exit_code] {
+        cache_stats(*dir);
+        exit_code = 0;
+      });
+  cache->add_subcommand("verify", "Verify every entry; quarantine the bad ones (exit 2)")
+      ->callback([dir, &exit_code] { exit_code = cache_verify(*dir); });
+  cache->add_subcommand("clear", "Remove every entry, quarantined file and lock")
+      ->callback([dir, &exit_code] {
+        ir::KernelCache(cache_options(*dir)).clear();
+        print("cleared " + *dir + "\n");
+        exit_code = 0;
+      });
 }
 
 }  // namespace kasmina::cli
