@@ -14,10 +14,6 @@ namespace kasmina::ir {
 
 namespace {
 
-[[noreturn]] void fail(const Loc& loc, const std::string& key, const std::string& msg) {
-  throw GraphError(loc.line, key.empty() ? loc.key : loc.key + "." + key, msg);
-}
-
 std::string join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;

@@ -11,12 +11,6 @@ namespace kasmina::ir {
 
 namespace {
 
-std::string number_text(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 std::string param_text(const Param& p) {
   std::string out = "[";
   for (size_t i = 0; i < p.dims.size(); ++i) {
@@ -31,9 +25,9 @@ std::string param_text(const Param& p) {
 // The node's op and attributes, without its inputs and parameter ids.
 std::string attr_text(const Node& n) {
   std::string out = op_name(n.op);
-  if (n.op == Op::layernorm || n.op == Op::rmsnorm) out += " eps=" + number_text(n.eps);
+  if (n.op == Op::layernorm || n.op == Op::rmsnorm) out += " eps=" + exact_number_text(n.eps);
   if ((n.op == Op::scale || n.op == Op::shift) && n.param < 0)
-    out += " value=" + number_text(n.value);
+    out += " value=" + exact_number_text(n.value);
   if (n.op == Op::slice) out += " from=" + n.from.text() + " size=" + n.size.text();
   return out;
 }

@@ -82,6 +82,11 @@ class GraphError : public std::runtime_error {
   std::string key;
 };
 
+// Throws GraphError at `loc`, under its key path extended by `key` (when not empty).
+[[noreturn]] inline void fail(const Loc& loc, const std::string& key, const std::string& msg) {
+  throw GraphError(loc.line, key.empty() ? loc.key : loc.key + "." + key, msg);
+}
+
 // Checks the spec (known ops, names, the keys each op takes, cycles, shapes, every node and
 // parameter used) and returns the graph in canonical order with its hash. Throws GraphError.
 Graph build(const GraphSpec& spec);

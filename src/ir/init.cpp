@@ -24,13 +24,13 @@ std::optional<double> number(const std::string& s) {
   return v;
 }
 
-std::string number_text(double v) {
+}  // namespace
+
+std::string exact_number_text(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", v);
   return buf;
 }
-
-}  // namespace
 
 std::optional<Init> parse_init(const std::string& raw) {
   const std::string text = trim(raw);
@@ -66,11 +66,12 @@ std::string init_text(const Init& init) {
     case Init::Kind::ones:
       return "ones";
     case Init::Kind::constant:
-      return "constant(" + number_text(init.a) + ")";
+      return "constant(" + exact_number_text(init.a) + ")";
     case Init::Kind::uniform:
-      return "uniform(" + number_text(init.a) + ")";
+      return "uniform(" + exact_number_text(init.a) + ")";
     case Init::Kind::uniform_fan_in:
-      return init.a == 1.0 ? "uniform(fan_in)" : "uniform(fan_in, " + number_text(init.a) + ")";
+      return init.a == 1.0 ? "uniform(fan_in)"
+                           : "uniform(fan_in, " + exact_number_text(init.a) + ")";
   }
   return "zeros";
 }

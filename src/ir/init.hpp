@@ -19,6 +19,8 @@ struct Init {
 std::optional<Init> parse_init(const std::string& text);
 // The canonical text ("uniform(fan_in, 0.1)"), which parse_init reads back.
 std::string init_text(const Init& init);
+// A number as "%.17g" (read back exactly), for the canonical text.
+std::string exact_number_text(double v);
 // The initial value from the uniform draw u in [-1, 1) and the parameter's fan_in.
 float init_value(const Init& init, float u, int64_t fan_in);
 inline constexpr const char* kInitForms =

@@ -6,10 +6,6 @@ namespace kasmina::ir {
 
 namespace {
 
-[[noreturn]] void fail(const Loc& loc, const std::string& key, const std::string& msg) {
-  throw GraphError(loc.line, key.empty() ? loc.key : loc.key + "." + key, msg);
-}
-
 std::string dims_text(const std::vector<Dim>& dims) {
   std::string out = "[";
   for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + dims[i].text();
