@@ -9,6 +9,7 @@ packages=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   libhdf5-dev hdf5-tools                     # telemetry and checkpoints (h5dump for users)
   libopenblas-dev                            # CPU GEMMs
+  libsqlite3-dev                             # the kernel performance database
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
