@@ -40,8 +40,10 @@ bool bind(void* lib, const char* name, F* f) {
 Loaded load() {
   Loaded l;
   std::vector<std::string> names;
-  if (const char* env = std::getenv("KASMINA_NVRTC"); env && *env) names.push_back(env);
-  names.insert(names.end(), {"libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"});
+  if (const char* env = std::getenv("KASMINA_NVRTC"); env && *env)
+    names.push_back(env);  // only this one
+  else
+    names = {"libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"};
   void* lib = nullptr;
   std::string tried;
   for (const std::string& n : names) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,9 +24,10 @@ std::string source(const std::string& rel) {
   return std::string(root ? root : ".") + "/" + rel;
 }
 
-ProcessResult kasmina(const std::vector<std::string>& args, const fs::path& cwd) {
+ProcessResult kasmina(const std::vector<std::string>& args, const fs::path& cwd,
+                      const std::map<std::string, std::string>& env = {}) {
   const char* bin = std::getenv("KASMINA_BIN");
-  return testing::run_process(bin ? bin : "kasmina", args, cwd);
+  return testing::run_process(bin ? bin : "kasmina", args, cwd, env);
 }
 
 TEST(BlueprintCli, CheckPrintsShapesParametersAndHash) {
@@ -84,6 +86,28 @@ TEST(BlueprintCli, TrainsAConfigGrowingAnIrBlueprintOnTheCpu) {
       kasmina({"train", "--resume", run, "--set", "train.epochs=4"}, dir.path());
   ASSERT_EQ(again.exit_code, 0) << again.err << again.out;
   EXPECT_NE(again.out.find("epoch 4/4"), std::string::npos) << again.out;
+}
+
+TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
+  TempDir dir;
+  const std::string cache = (dir.path() / "cache").string();
+  const std::string file = source("configs/blueprints/builtins_ir.yaml");
+  // NVRTC missing (a path that does not exist): one line, exit 2, nothing cached.
+  const ProcessResult none = kasmina({"blueprint", "compile", file, "--dir", cache}, dir.path(),
+                                     {{"KASMINA_NVRTC", "/nonexistent/libnvrtc.so"}});
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_EQ(none.err,
+            "kasmina: error: NVRTC could not be loaded (tried /nonexistent/libnvrtc.so)\n");
+  const ProcessResult first = kasmina({"blueprint", "compile", file, "--dir", cache}, dir.path());
+  if (first.exit_code == 2 && first.err.find("NVRTC could not be loaded") != std::string::npos)
+    GTEST_SKIP() << first.err;
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.out.find("residual_mlp_ir "), std::string::npos);
+  EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
+  const ProcessResult second = kasmina({"blueprint", "compile", file, "--dir", cache}, dir.path());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
+  EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
 }
 
 TEST(BlueprintCli, CacheStatsVerifyAndClear) {
