@@ -16,6 +16,19 @@ T sigmoid_of(T a) {
   return T(1) / (T(1) + std::exp(-a));
 }
 
+// The mean (layernorm; 0 for rmsnorm) and r = 1 / sqrt(var + eps) of a[0..ni).
+template <class T>
+void norm_stats(const Node& n, const T* a, int32_t ni, T* mu, T* r) {
+  T m = T(0), ss = T(0);
+  if (n.op == Op::layernorm) {
+    for (int32_t i = 0; i < ni; ++i) m += a[i];
+    m /= T(ni);
+  }
+  for (int32_t i = 0; i < ni; ++i) ss += (a[i] - m) * (a[i] - m);
+  *mu = m;
+  *r = T(1) / std::sqrt(ss / T(ni) + static_cast<T>(n.eps));
+}
+
 // The node's parameter or constant for scale/shift, element i (a [1] parameter broadcasts).
 template <class T>
 T operand(const Node& n, const Plan& plan, const T* p, int32_t i) {
@@ -64,13 +77,8 @@ void node_forward(const Node& n, const Plan& plan, const T* p, const T* const* i
       return;
     case Op::layernorm:
     case Op::rmsnorm: {
-      T mu = T(0), ss = T(0);
-      if (n.op == Op::layernorm) {
-        for (int32_t i = 0; i < ni; ++i) mu += a[i];
-        mu /= T(ni);
-      }
-      for (int32_t i = 0; i < ni; ++i) ss += (a[i] - mu) * (a[i] - mu);
-      const T r = T(1) / std::sqrt(ss / T(ni) + static_cast<T>(n.eps));
+      T mu, r;
+      norm_stats(n, a, ni, &mu, &r);
       for (int32_t i = 0; i < ni; ++i) y[i] = (a[i] - mu) * r;
       return;
     }
@@ -155,13 +163,8 @@ void node_backward(const Node& n, const Plan& plan, const T* p, const T* const* 
     case Op::layernorm:
     case Op::rmsnorm: {
       // y = (a - mu) r: da = r (gy - mean(gy) [layernorm] - y mean(gy y)).
-      T mu = T(0), ss = T(0), mg = T(0), mgy = T(0);
-      if (n.op == Op::layernorm) {
-        for (int32_t i = 0; i < ni; ++i) mu += a[i];
-        mu /= T(ni);
-      }
-      for (int32_t i = 0; i < ni; ++i) ss += (a[i] - mu) * (a[i] - mu);
-      const T r = T(1) / std::sqrt(ss / T(ni) + static_cast<T>(n.eps));
+      T mu, r, mg = T(0), mgy = T(0);
+      norm_stats(n, a, ni, &mu, &r);
       for (int32_t i = 0; i < ni; ++i) {
         mg += gy[i];
         mgy += gy[i] * y[i];

@@ -48,6 +48,15 @@ struct Emitter {
     return "p[" + poff(n.param) + (scalar ? "" : " + " + i) + "]";
   }
   void line(const std::string& s) { out += "  " + s + "\n"; }
+  // Opens a block with the mean mu (layernorm; 0 for rmsnorm) and r = 1 / sqrt(var + eps) of A.
+  void norm_stats(const Node& n, int32_t ni, const std::string& A, const std::string& more) {
+    line("{ float mu = 0.0f, ss = 0.0f" + more + ";");
+    if (n.op == Op::layernorm)
+      line("  for (int i = 0; i < " + I(ni) + "; ++i) mu += " + A + "[i]; mu /= " + num(ni) + ";");
+    line("  for (int i = 0; i < " + I(ni) + "; ++i) ss += (" + A + "[i] - mu) * (" + A +
+         "[i] - mu);");
+    line("  const float r = 1.0f / sqrtf(ss / " + num(ni) + " + " + num(n.eps) + ");");
+  }
 
   void forward(size_t k) {
     const Node& n = g.nodes[k];
@@ -86,13 +95,7 @@ struct Emitter {
         return;
       case Op::layernorm:
       case Op::rmsnorm:
-        line("{ float mu = 0.0f, ss = 0.0f;");
-        if (n.op == Op::layernorm)
-          line("  for (int i = 0; i < " + I(ni) + "; ++i) mu += " + A + "[i]; mu /= " + num(ni) +
-               ";");
-        line("  for (int i = 0; i < " + I(ni) + "; ++i) ss += (" + A + "[i] - mu) * (" + A +
-             "[i] - mu);");
-        line("  const float r = 1.0f / sqrtf(ss / " + num(ni) + " + " + num(n.eps) + ");");
+        norm_stats(n, ni, A, "");
         line("  for (int i = 0; i < " + I(ni) + "; ++i) " + Y + "[i] = (" + A + "[i] - mu) * r; }");
         return;
       case Op::sum:
@@ -167,13 +170,7 @@ struct Emitter {
         return;
       case Op::layernorm:
       case Op::rmsnorm:
-        line("{ float mu = 0.0f, ss = 0.0f, mg = 0.0f, mgy = 0.0f;");
-        if (n.op == Op::layernorm)
-          line("  for (int i = 0; i < " + I(ni) + "; ++i) mu += " + A + "[i]; mu /= " + num(ni) +
-               ";");
-        line("  for (int i = 0; i < " + I(ni) + "; ++i) ss += (" + A + "[i] - mu) * (" + A +
-             "[i] - mu);");
-        line("  const float r = 1.0f / sqrtf(ss / " + num(ni) + " + " + num(n.eps) + ");");
+        norm_stats(n, ni, A, ", mg = 0.0f, mgy = 0.0f");
         line("  for (int i = 0; i < " + I(ni) + "; ++i) { mg += " + GY + "[i]; mgy += " + GY +
              "[i] * " + Y + "[i]; }");
         line(std::string("  mg = ") + (n.op == Op::layernorm ? "mg / " + num(ni) : "0.0f") +
