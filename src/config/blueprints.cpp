@@ -199,6 +199,24 @@ Field<Config> blueprints_field() {
   return f;
 }
 
+void check_ir_blueprint_shapes(const KasminaConfig& layer, int64_t width, const YAML::Node& node,
+                               const std::string& path, const ReadContext& ctx) {
+  if (layer.seeds <= 0 || width % layer.seeds != 0) return;  // refused by the seeds check
+  const morph::BlueprintShape sh{static_cast<int32_t>(width / layer.seeds),
+                                 static_cast<int32_t>(layer.hidden),
+                                 static_cast<int32_t>(layer.rank)};
+  for (size_t i = 0; i < layer.blueprints.size(); ++i) {
+    const morph::BlueprintDescriptor* d = morph::find_blueprint(layer.blueprints[i]);
+    const ir::IrBlueprint* bp = d ? ir::ir_blueprint_of(*d) : nullptr;
+    if (!bp) continue;
+    try {
+      bp->plan(sh);
+    } catch (const UserError& e) {
+      ctx.fail(locate(node, "blueprints", i), element_path(path + ".blueprints", i), e.what());
+    }
+  }
+}
+
 void check_blueprint_device(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   if (c.device == "cpu" || c.blueprints.empty()) return;
   const std::vector<std::string> ir_names = ir_blueprint_names(c);

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/config.hpp"
+#include "config/layers/kasmina.hpp"
 #include "config/read_context.hpp"
 #include "config/schema.hpp"
 #include "ir/graph.hpp"
@@ -22,6 +23,10 @@ ir::Graph build_blueprint(const ir::GraphSpec& spec, const ReadContext& ctx);
 void write_blueprint_specs(const std::vector<ir::GraphSpec>& specs, YAML::Emitter& out);
 // The `blueprints` key of the top level: read, built and registered.
 Field<Config> blueprints_field();
+// Each IR blueprint a kasmina layer names must fit the layer's shape (chunk = width / seeds,
+// hidden, rank): sizes of at least 1, slices within their inputs (node: the layer's mapping).
+void check_ir_blueprint_shapes(const KasminaConfig& layer, int64_t width, const YAML::Node& node,
+                               const std::string& path, const ReadContext& ctx);
 // An IR blueprint named by a kasmina layer on a CUDA device is refused (its kernel is not
 // generated yet).
 void check_blueprint_device(const Config& c, const YAML::Node& root, const ReadContext& ctx);

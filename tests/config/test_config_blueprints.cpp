@@ -71,5 +71,29 @@ TEST(ConfigBlueprints, ErrorsNameFileLineAndKey) {
             "runs on the CPU only so far (its CUDA kernel is not generated yet): use device: cpu");
 }
 
+TEST(ConfigBlueprints, AnIrBlueprintMustFitTheLayersShape) {
+  // A slice of 12 values fits chunks of 16 (width 32, 2 seeds) but not of 8 (4 seeds).
+  std::string yaml =
+      "blueprints:\n"                                                      // 1
+      "  head:\n"                                                          // 2
+      "    inputs: {x: [C]}\n"                                             // 3
+      "    params: {W: [C, 12]}\n"                                         // 4
+      "    nodes:\n"                                                       // 5
+      "      - {op: slice, in: x, size: 12, out: s}\n"                     // 6
+      "      - {op: linear, in: s, weight: W, out: y}\n"                   // 7
+      "    output: y\n"                                                    // 8
+      "data: {dataset: spirals}\n"                                         // 9
+      "model:\n"                                                           // 10
+      "  layers:\n"                                                        // 11
+      "    - {type: linear, out: 32}\n"                                    // 12
+      "    - {type: kasmina, seeds: 2, blueprints: [diag_scale, head]}\n"  // 13
+      "    - {type: linear, out: 2}\n";                                    // 14
+  EXPECT_NO_THROW(parse_config(yaml, "fit.yaml"));
+  yaml.replace(yaml.find("seeds: 2"), 8, "seeds: 4");
+  EXPECT_EQ(parse_error(yaml),
+            "cfg.yaml:13: model.layers[1].blueprints[1]: blueprint 'head' with C=8, h=4, r=4: the "
+            "slice 's' runs past the end of 'x'");
+}
+
 }  // namespace
 }  // namespace kasmina

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "config/blueprints.hpp"
 #include "config/config_checks.hpp"
 #include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
@@ -94,6 +95,7 @@ LayerSchema kasmina_layer_schema() {
   s.out_width = [](const LayerConfig& layer, const YAML::Node& node, const std::string& path,
                    const WidthWalk& walk, const ReadContext& ctx) {
     check_kasmina_seeds(layer.as<KasminaConfig>(), walk.width, node, path, ctx);
+    check_ir_blueprint_shapes(layer.as<KasminaConfig>(), walk.width, node, path, ctx);
     return walk.width;
   };
   return s;
