@@ -15,6 +15,7 @@ import sys
 LAYERS = [
     ["core"],                 # tensors, devices, RNG, errors, host/device math headers
     ["morph"],                # per-seed math shared by the fused kernels and their CPU twins
+    ["ir"],                   # blueprint IR: graph, shapes, canonical hash, CPU interpreter
     ["ops", "kernels"],       # the op registry: CPU twins, CUDA launchers and kernels
     ["config"],               # YAML -> typed, validated config structs
     ["data"],                 # datasets and batching

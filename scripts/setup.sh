@@ -10,6 +10,7 @@ packages=(
   libhdf5-dev hdf5-tools                     # telemetry and checkpoints (h5dump for users)
   libprotobuf-dev protobuf-compiler          # TensorBoard event files (src/io/tensorboard/)
   libopenblas-dev                            # CPU GEMMs
+  libsqlite3-dev                             # the kernel performance database
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py

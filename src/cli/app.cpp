@@ -26,6 +26,7 @@ int run(int argc, char** argv) {
   add_device_command(app, exit_code);
   add_inspect_command(app, exit_code);
   add_bench_command(app, exit_code);
+  add_blueprint_command(app, exit_code);
   // CLI11 would only say "A subcommand is required" for `kasmina frobnicate`.
   std::string allowed;
   bool known = false;

@@ -16,15 +16,13 @@
 #include "config/config_schema.hpp"
 #include "config/overrides.hpp"
 #include "config/read_context.hpp"
+#include "config/yaml_file.hpp"
 #include "config/yaml_nesting.hpp"
 #include "core/error.hpp"
 
 namespace kasmina {
 
-namespace {
-
-using config_detail::config_table;
-using config_detail::ReadContext;
+namespace config_detail {
 
 YAML::Node parse_yaml(const std::string& text, const std::string& path) {
   if (const std::optional<int> line = config_detail::line_nesting_too_deep(text)) {
@@ -48,6 +46,35 @@ YAML::Node parse_yaml(const std::string& text, const std::string& path) {
   return documents[0];
 }
 
+std::string read_yaml_text(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    throw UserError(
+        path + ": cannot read the config file: " +
+        (ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "it does not exist"));
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    throw UserError(path + ": cannot read the config file: it is not a regular file");
+  }
+  errno = 0;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    throw UserError(path + ": cannot read the config file: " +
+                    (errno != 0 ? std::strerror(errno) : "open failed"));
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw UserError(path + ": cannot read the config file: I/O error");
+  return text;
+}
+
+}  // namespace config_detail
+
+namespace {
+
+using config_detail::config_table;
+using config_detail::ReadContext;
+
 std::string default_name(const std::string& path) {
   const std::string stem = std::filesystem::path(path).stem().string();
   return stem.empty() ? std::string("config") : stem;
@@ -58,7 +85,7 @@ std::string default_name(const std::string& path) {
 Config parse_config(const std::string& yaml_text, const std::string& path,
                     const Overrides& overrides) {
   ReadContext ctx(path);
-  YAML::Node root = parse_yaml(yaml_text, path);
+  YAML::Node root = config_detail::parse_yaml(yaml_text, path);
   const auto& table = config_table();
   if (!root.IsMap()) {
     ctx.fail_at(root, "",
@@ -80,25 +107,7 @@ Config parse_config(const std::string& yaml_text, const std::string& path,
 }
 
 Config load_config(const std::string& path, const Overrides& overrides) {
-  std::error_code ec;
-  const std::filesystem::file_status status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status)) {
-    throw UserError(
-        path + ": cannot read the config file: " +
-        (ec && ec != std::errc::no_such_file_or_directory ? ec.message() : "it does not exist"));
-  }
-  if (!std::filesystem::is_regular_file(status)) {
-    throw UserError(path + ": cannot read the config file: it is not a regular file");
-  }
-  errno = 0;
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) {
-    throw UserError(path + ": cannot read the config file: " +
-                    (errno != 0 ? std::strerror(errno) : "open failed"));
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw UserError(path + ": cannot read the config file: I/O error");
-  return parse_config(text, path, overrides);
+  return parse_config(config_detail::read_yaml_text(path), path, overrides);
 }
 
 std::string to_yaml(const Config& c) {

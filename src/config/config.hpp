@@ -10,6 +10,7 @@
 
 #include "config/layer_params.hpp"
 #include "core/lr_schedule.hpp"
+#include "ir/spec.hpp"
 #include "morph/morph_limits.hpp"
 
 namespace kasmina {
@@ -163,6 +164,7 @@ struct Config {
   TrainConfig train;
   TelemetryConfig telemetry;
   CheckpointConfig checkpoint;
+  std::vector<ir::GraphSpec> blueprints;  // `blueprints:` (IR, src/config/blueprints.hpp)
 
   bool operator==(const Config&) const = default;
 };

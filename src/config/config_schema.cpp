@@ -10,6 +10,7 @@
 // Rules between keys go in config_checks.cpp.
 #include "config/config_schema.hpp"
 
+#include "config/blueprints.hpp"
 #include "config/config_checks.hpp"
 #include "config/enum_names.hpp"
 #include "config/layer_schemas.hpp"
@@ -78,7 +79,7 @@ const Section<GerminationConfig>& germination_table() {
           value("step", &GerminationConfig::step, at_least(0)),
           value("layer", &GerminationConfig::layer, at_least(0)),
           value("seed", &GerminationConfig::seed, at_least(0)),
-          value("blueprint", &GerminationConfig::blueprint, one_of(blueprint_names())),
+          value("blueprint", &GerminationConfig::blueprint, registered_blueprint()),
       },
       check_germination, Section<GerminationConfig>::Style::flow);
   return table;
@@ -179,6 +180,7 @@ const Section<Config>& config_table() {
           value("name", &Config::name, plain_name()),
           value("seed", &Config::seed),
           value("device", &Config::device, device_name()),
+          blueprints_field(),  // before the layers and the schedule that name them
           section("data", &Config::data, data_table()),
           section("model", &Config::model, model_table()),
           section("optimizer", &Config::optimizer, optimizer_table()),

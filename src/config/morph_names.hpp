@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config/rules.hpp"
 #include "morph/blueprint_registry.hpp"
 #include "morph/grafting.hpp"
 #include "morph/morph_limits.hpp"
@@ -13,6 +14,14 @@ namespace kasmina::config_detail {
 
 inline std::vector<std::string> blueprint_names() {
   return morph::blueprint_names();
+}
+
+// One of the registered blueprints, looked up when the value is read (the config's own
+// `blueprints:` section registers its IR blueprints before the layers are read).
+inline Rule<std::string> registered_blueprint() {
+  return [](const std::string& v, const std::string& text) {
+    return one_of(blueprint_names())(v, text);
+  };
 }
 
 inline std::vector<std::string> grafting_names() {

@@ -99,7 +99,7 @@ TEST_F(CliErrors, UnknownKeyWithSuggestion) {
   const fs::path cfg = write_config("typo.yaml", replace_line(kValidYaml, 7, "optimiser:"));
   expect_user_error(train(cfg), {cfg.string() + ":7: unknown key 'optimiser' in 'top level'",
                                  "did you mean 'optimizer'?",
-                                 "allowed: name, seed, device, data, model, optimizer, "
+                                 "allowed: name, seed, device, blueprints, data, model, optimizer, "
                                  "lr_schedule, schedule, controller, train, telemetry, "
                                  "checkpoint"});
 }
@@ -324,7 +324,7 @@ TEST_F(CliErrors, UnknownSubcommandIsNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "kasmina: error: unknown command 'frobnicate' (allowed: train, device, inspect, "
-            "bench)\n");
+            "bench, blueprint)\n");
 }
 
 }  // namespace

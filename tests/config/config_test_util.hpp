@@ -79,6 +79,11 @@ inline Config without_origin(Config c) {
   c.source_path.clear();
   clear_lines(c.model.layers);
   for (GerminationConfig& entry : c.schedule) entry.line = 0;
+  for (ir::GraphSpec& b : c.blueprints) {
+    b.loc = b.output_loc = {};
+    for (ir::ParamSpec& p : b.params) p.loc = {};
+    for (ir::NodeSpec& n : b.nodes) n.loc = {};
+  }
   return c;
 }
 

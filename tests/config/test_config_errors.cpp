@@ -38,7 +38,8 @@ std::string minimal_with_inserted(int line, const std::string& text) {
 }
 
 const std::string kTopKeys =
-    "name, seed, device, data, model, optimizer, lr_schedule, schedule, controller, train, "
+    "name, seed, device, blueprints, data, model, optimizer, lr_schedule, schedule, controller, "
+    "train, "
     "telemetry, checkpoint";
 const std::string kTrainKeys =
     "epochs, batch_size, eval_batch_size, precision, deterministic, log_every_steps, graph";

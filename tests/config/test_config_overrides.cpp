@@ -139,7 +139,8 @@ const SetCase kSetCases[] = {
      "layers, init)"},
     {"unknown_section", "optimiser.lr=1",
      "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? "
-     "allowed: name, seed, device, data, model, optimizer, lr_schedule, schedule, controller, "
+     "allowed: name, seed, device, blueprints, data, model, optimizer, lr_schedule, schedule, "
+     "controller, "
      "train, telemetry, checkpoint)"},
     {"unknown_layer_key", "model.layers.0.outt=5",
      "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean 'out'? "

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "config/blueprints.hpp"
 #include "config/config_checks.hpp"
 #include "config/layer_schemas.hpp"
 #include "config/morph_names.hpp"
@@ -19,7 +20,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
   return layer_fields<KasminaConfig>({
       // seeds and blueprints
       value("seeds", &KasminaConfig::seeds, int32_at_least(1)),
-      value_list("blueprints", &KasminaConfig::blueprints, one_of(blueprint_names())),
+      value_list("blueprints", &KasminaConfig::blueprints, registered_blueprint()),
       value("hidden", &KasminaConfig::hidden, in_range(1, morph::kMaxHidden)),
       value("rank", &KasminaConfig::rank, in_range(1, morph::kMaxHidden)),
       // grafting
@@ -94,6 +95,7 @@ LayerSchema kasmina_layer_schema() {
   s.out_width = [](const LayerConfig& layer, const YAML::Node& node, const std::string& path,
                    const WidthWalk& walk, const ReadContext& ctx) {
     check_kasmina_seeds(layer.as<KasminaConfig>(), walk.width, node, path, ctx);
+    check_ir_blueprint_shapes(layer.as<KasminaConfig>(), walk.width, node, path, ctx);
     return walk.width;
   };
   return s;

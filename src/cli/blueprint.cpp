@@ -1,0 +1,147 @@
+// `kasmina blueprint`: check FILE (the IR blueprints of a YAML file: shapes, parameter count,
+// canonical hash; exit 2 on errors), compile FILE (NVRTC into the kernel cache) and
+// cache stats|verify|clear (the kernel cache on disk).
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.hpp"
+#include "config/blueprints.hpp"
+#include "core/error.hpp"
+#include "ir/describe.hpp"
+#include "ir/kernel_cache.hpp"
+#include "morph/morph_limits.hpp"
+#include "ops/blueprint_compiler.hpp"
+
+namespace kasmina::cli {
+
+namespace {
+
+struct CheckOptions {
+  std::string file;
+  int chunk = 16;
+  int hidden = morph::kDefaultHidden;
+  int rank = morph::kDefaultRank;
+  std::string arch = "sm_90";                       // compile
+  std::string cache_dir = ir::default_cache_dir();  // compile
+};
+
+// The shape options of check and compile.
+void add_shape_options(CLI::App* cmd, CheckOptions& o) {
+  cmd->add_option("FILE", o.file, "a config or a file with a blueprints: mapping")->required();
+  cmd->add_option("--chunk", o.chunk, "C, the seed's chunk width, for the sizes (default 16)")
+      ->check(CLI::Range(1, morph::kMaxChunk));
+  cmd->add_option("--hidden", o.hidden, "h, the layer's hidden width")
+      ->check(CLI::Range(1, morph::kMaxHidden));
+  cmd->add_option("--rank", o.rank, "r, the layer's rank")->check(CLI::Range(1, morph::kMaxHidden));
+}
+
+void check(const CheckOptions& o) {
+  const std::vector<ir::Graph> graphs = load_blueprint_file(o.file);
+  const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
+  std::string out;
+  for (const ir::Graph& g : graphs) out += ir::describe(g, sh);
+  out += std::to_string(graphs.size()) + " blueprint(s) valid\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  std::fflush(stdout);
+}
+
+ir::CacheOptions cache_options(const std::string& dir) {
+  ir::CacheOptions o;
+  o.dir = dir;
+  return o;
+}
+
+void print(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
+}
+
+void cache_stats(const std::string& dir) {
+  const ir::CacheStats s = ir::KernelCache(cache_options(dir)).stats();
+  print("kernel cache " + dir + "\n  entries      " + std::to_string(s.entries) + " (" +
+        std::to_string(s.negative) + " failed compiles)\n  size         " +
+        std::to_string(s.bytes) + " bytes\n  quarantined  " + std::to_string(s.quarantined) +
+        "\n  unfinished   " + std::to_string(s.temporary) + " temporary file(s)\n");
+}
+
+// Exit 0 when every entry is valid; the bad ones are quarantined and listed (exit 2).
+int cache_verify(const std::string& dir) {
+  const ir::VerifyReport r = ir::KernelCache(cache_options(dir)).verify();
+  std::string out;
+  for (const std::string& q : r.quarantined) out += "quarantined " + q + "\n";
+  out += std::to_string(r.good) + " of " + std::to_string(r.checked) + " entries valid\n";
+  print(out);
+  return r.quarantined.empty() ? 0 : 2;
+}
+
+// Exit 0 when every blueprint compiled (now or from the cache), 2 when one failed (its log is
+// printed) or NVRTC cannot be loaded.
+int compile(const CheckOptions& o) {
+  const std::vector<ir::Graph> graphs = load_blueprint_file(o.file);
+  ops::BlueprintCompiler compiler(cache_options(o.cache_dir));
+  const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
+  int rc = 0;
+  for (const ir::Graph& g : graphs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const ops::CompiledBlueprint c = compiler.get(g, sh, o.arch);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (c.level == ops::CompileLevel::unavailable) throw UserError(c.log);
+    char line[256];
+    std::snprintf(line, sizeof line, "%s %s %s %s %.1f ms %zu bytes\n", g.name.c_str(),
+                  c.key.c_str(), o.arch.c_str(), ops::compile_level_name(c.level), ms,
+                  c.ok ? c.cubin.size() : size_t(0));
+    print(c.ok ? std::string(line) : std::string(line) + "failed:\n" + c.log + "\n");
+    if (!c.ok) rc = 2;
+  }
+  return rc;
+}
+
+}  // namespace
+
+void add_blueprint_command(CLI::App& app, int& exit_code) {
+  CLI::App* bp =
+      app.add_subcommand("blueprint", "Blueprints written in the IR: check, compile, kernel cache");
+  bp->require_subcommand(1);
+  auto o = std::make_shared<CheckOptions>();
+  CLI::App* chk = bp->add_subcommand(
+      "check", "Validate the blueprints: of a YAML file; print shapes, parameters and hash");
+  add_shape_options(chk, *o);
+  chk->callback([o, &exit_code] {
+    check(*o);
+    exit_code = 0;
+  });
+
+  auto co = std::make_shared<CheckOptions>();
+  CLI::App* comp = bp->add_subcommand(
+      "compile", "Generate and compile the blueprints of a file with NVRTC into the kernel cache");
+  add_shape_options(comp, *co);
+  comp->add_option("--arch", co->arch, "the GPU architecture (default sm_90)");
+  comp->add_option("--dir", co->cache_dir, "the kernel cache directory");
+  comp->callback([co, &exit_code] { exit_code = compile(*co); });
+
+  auto dir = std::make_shared<std::string>(ir::default_cache_dir());
+  CLI::App* cache = bp->add_subcommand("cache", "The kernel cache on disk: stats, verify, clear");
+  cache->add_option("--dir", *dir,
+                    "the cache directory (default $KASMINA_CACHE_DIR, else the user's cache "
+                    "directory/kasmina/kernels)");
+  cache->require_subcommand(1);
+  cache->add_subcommand("stats", "Entries, failed compiles, size, quarantined files")
+      ->callback([dir, &exit_code] {
+        cache_stats(*dir);
+        exit_code = 0;
+      });
+  cache->add_subcommand("verify", "Verify every entry; quarantine the bad ones (exit 2)")
+      ->callback([dir, &exit_code] { exit_code = cache_verify(*dir); });
+  cache->add_subcommand("clear", "Remove every entry, quarantined file and lock")
+      ->callback([dir, &exit_code] {
+        ir::KernelCache(cache_options(*dir)).clear();
+        print("cleared " + *dir + "\n");
+        exit_code = 0;
+      });
+}
+
+}  // namespace kasmina::cli

@@ -1,0 +1,287 @@
+#include "ops/blueprint_codegen.hpp"
+
+#include <cstdio>
+
+#include "core/gelu.hpp"
+#include "ir/ops.hpp"
+
+namespace kasmina::ops {
+
+namespace {
+
+using ir::Node;
+using ir::Op;
+
+std::string num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9ef", v);  // always a float literal (16 -> 1.6e+01f)
+  return buf;
+}
+
+std::string I(int64_t v) {
+  return std::to_string(v);
+}
+
+struct Emitter {
+  const ir::Graph& g;
+  const ir::Plan& plan;
+  std::string out;
+
+  int32_t size(int32_t v) const { return plan.size[static_cast<size_t>(v)]; }
+  // "v3", "g3" (appended, not concatenated: GCC 12 warns falsely on the short literal + string).
+  static std::string name(char prefix, int32_t v) {
+    std::string s(1, prefix);
+    s += I(v);
+    return s;
+  }
+  std::string val(int32_t v) const { return name('v', v); }
+  std::string grad(int32_t v) const { return name('g', v); }
+  std::string poff(int32_t p) const { return I(plan.param_offset[static_cast<size_t>(p)]); }
+  // Element i (an expression) of input j of node n, broadcasting a size-1 input.
+  std::string in_at(const Node& n, size_t j, const std::string& i, bool gradient = false) const {
+    const int32_t v = n.in[j];
+    return (gradient ? grad(v) : val(v)) + "[" + (size(v) == 1 ? "0" : i) + "]";
+  }
+  std::string operand(const Node& n, const std::string& i) const {
+    if (n.param < 0) return num(n.value);
+    const bool scalar = plan.param_size[static_cast<size_t>(n.param)] == 1;
+    return "p[" + poff(n.param) + (scalar ? "" : " + " + i) + "]";
+  }
+  void line(const std::string& s) { out += "  " + s + "\n"; }
+  // Opens a block with the mean mu (layernorm; 0 for rmsnorm) and r = 1 / sqrt(var + eps) of A.
+  void norm_stats(const Node& n, int32_t ni, const std::string& A, const std::string& more) {
+    line("{ float mu = 0.0f, ss = 0.0f" + more + ";");
+    if (n.op == Op::layernorm)
+      line("  for (int i = 0; i < " + I(ni) + "; ++i) mu += " + A + "[i]; mu /= " + num(ni) + ";");
+    line("  for (int i = 0; i < " + I(ni) + "; ++i) ss += (" + A + "[i] - mu) * (" + A +
+         "[i] - mu);");
+    line("  const float r = 1.0f / sqrtf(ss / " + num(ni) + " + " + num(n.eps) + ");");
+  }
+
+  void forward(size_t k) {
+    const Node& n = g.nodes[k];
+    const int32_t y = static_cast<int32_t>(k) + 1, ny = size(y);
+    const int32_t ni = size(n.in[0]);
+    const std::string Y = val(y), A = val(n.in[0]),
+                      loop = "for (int o = 0; o < " + I(ny) + "; ++o) ";
+    line("float " + Y + "[" + I(ny) + "];  // " + n.out + " = " + ir::op_name(n.op));
+    switch (n.op) {
+      case Op::linear:
+        line(loop + "{ float s = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") +
+             "; for (int i = 0; i < " + I(ni) + "; ++i) s += p[" + poff(n.weight) + " + o * " +
+             I(ni) + " + i] * " + A + "[i]; " + Y + "[o] = s; }");
+        return;
+      case Op::add:
+      case Op::sub:
+      case Op::mul: {
+        const char* sym = n.op == Op::add ? " + " : n.op == Op::sub ? " - " : " * ";
+        line(loop + Y + "[o] = " + in_at(n, 0, "o") + sym + in_at(n, 1, "o") + ";");
+        return;
+      }
+      case Op::relu:
+        line(loop + Y + "[o] = " + A + "[o] > 0.0f ? " + A + "[o] : 0.0f;");
+        return;
+      case Op::gelu:
+        line(loop + Y + "[o] = ks_gelu(" + A + "[o], nullptr);");
+        return;
+      case Op::sigmoid:
+        line(loop + Y + "[o] = ks_sigmoid(" + A + "[o]);");
+        return;
+      case Op::tanh:
+        line(loop + Y + "[o] = tanhf(" + A + "[o]);");
+        return;
+      case Op::silu:
+        line(loop + Y + "[o] = " + A + "[o] * ks_sigmoid(" + A + "[o]);");
+        return;
+      case Op::layernorm:
+      case Op::rmsnorm:
+        norm_stats(n, ni, A, "");
+        line("  for (int i = 0; i < " + I(ni) + "; ++i) " + Y + "[i] = (" + A + "[i] - mu) * r; }");
+        return;
+      case Op::sum:
+      case Op::mean:
+      case Op::max:
+        line("{ float s = " + std::string(n.op == Op::max ? A + "[0]" : "0.0f") +
+             "; for (int i = 0; i < " + I(ni) + "; ++i) s = " +
+             (n.op == Op::max ? "(" + A + "[i] > s ? " + A + "[i] : s)" : "s + " + A + "[i]") +
+             "; " + Y + "[0] = " + (n.op == Op::mean ? "s / " + num(ni) : "s") + "; }");
+        return;
+      case Op::scale:
+        line(loop + Y + "[o] = " + A + "[o] * " + operand(n, "o") + ";");
+        return;
+      case Op::shift:
+        line(loop + Y + "[o] = " + A + "[o] + " + operand(n, "o") + ";");
+        return;
+      case Op::concat: {
+        int32_t at = 0;
+        for (int32_t v : n.in) {
+          line("for (int i = 0; i < " + I(size(v)) + "; ++i) " + Y + "[" + I(at) +
+               " + i] = " + val(v) + "[i];");
+          at += size(v);
+        }
+        return;
+      }
+      case Op::slice:
+        line(loop + Y + "[o] = " + A + "[" + I(n.from.eval(plan.shape)) + " + o];");
+        return;
+    }
+  }
+
+  // The node's input gradients from its output's gradient (mirrors the interpreter).
+  void backward(size_t k) {
+    const Node& n = g.nodes[k];
+    const int32_t y = static_cast<int32_t>(k) + 1, ny = size(y), ni = size(n.in[0]);
+    const std::string Y = val(y), GY = grad(y), A = val(n.in[0]), GA = grad(n.in[0]);
+    const std::string loop = "for (int o = 0; o < " + I(ny) + "; ++o) ";
+    const bool direct = n.param >= 0 && plan.direct_factor[static_cast<size_t>(n.param)] >= 0;
+    const std::string D = direct ? "d" + I(n.param) : "";
+    switch (n.op) {
+      case Op::linear:
+        line(loop + "for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += p[" + poff(n.weight) +
+             " + o * " + I(ni) + " + i] * " + GY + "[o];");
+        return;
+      case Op::add:
+      case Op::sub:
+      case Op::mul: {
+        const std::string ga = in_at(n, 0, "o", true), gb = in_at(n, 1, "o", true);
+        if (n.op == Op::mul)
+          line(loop + "{ " + ga + " += " + GY + "[o] * " + in_at(n, 1, "o") + "; " + gb +
+               " += " + GY + "[o] * " + in_at(n, 0, "o") + "; }");
+        else
+          line(loop + "{ " + ga + " += " + GY + "[o]; " + gb + (n.op == Op::add ? " += " : " -= ") +
+               GY + "[o]; }");
+        return;
+      }
+      case Op::relu:
+        line(loop + GA + "[o] += " + A + "[o] > 0.0f ? " + GY + "[o] : 0.0f;");
+        return;
+      case Op::gelu:
+        line(loop + "{ float d; ks_gelu(" + A + "[o], &d); " + GA + "[o] += " + GY + "[o] * d; }");
+        return;
+      case Op::sigmoid:
+        line(loop + GA + "[o] += " + GY + "[o] * " + Y + "[o] * (1.0f - " + Y + "[o]);");
+        return;
+      case Op::tanh:
+        line(loop + GA + "[o] += " + GY + "[o] * (1.0f - " + Y + "[o] * " + Y + "[o]);");
+        return;
+      case Op::silu:
+        line(loop + "{ const float s = ks_sigmoid(" + A + "[o]); " + GA + "[o] += " + GY +
+             "[o] * (s + " + A + "[o] * s * (1.0f - s)); }");
+        return;
+      case Op::layernorm:
+      case Op::rmsnorm:
+        norm_stats(n, ni, A, ", mg = 0.0f, mgy = 0.0f");
+        line("  for (int i = 0; i < " + I(ni) + "; ++i) { mg += " + GY + "[i]; mgy += " + GY +
+             "[i] * " + Y + "[i]; }");
+        line(std::string("  mg = ") + (n.op == Op::layernorm ? "mg / " + num(ni) : "0.0f") +
+             "; mgy /= " + num(ni) + ";");
+        line("  for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += r * (" + GY +
+             "[i] - mg - " + Y + "[i] * mgy); }");
+        return;
+      case Op::sum:
+      case Op::mean:
+        line("for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += " + GY + "[0]" +
+             (n.op == Op::mean ? " / " + num(ni) : "") + ";");
+        return;
+      case Op::max:
+        line("{ int at = 0; for (int i = 1; i < " + I(ni) + "; ++i) if (" + A + "[i] > " + A +
+             "[at]) at = i; " + GA + "[at] += " + GY + "[0]; }");
+        return;
+      case Op::scale:
+        line(loop + "{ " + GA + "[o] += " + GY + "[o] * " + operand(n, "o") + ";" +
+             (direct ? " " + D + " += " + GY + "[o] * " + A + "[o];" : "") + " }");
+        return;
+      case Op::shift:
+        line(loop + "{ " + GA + "[o] += " + GY + "[o];" +
+             (direct ? " " + D + " += " + GY + "[o];" : "") + " }");
+        return;
+      case Op::concat: {
+        int32_t at = 0;
+        for (int32_t v : n.in) {
+          line("for (int i = 0; i < " + I(size(v)) + "; ++i) " + grad(v) + "[i] += " + GY + "[" +
+               I(at) + " + i];");
+          at += size(v);
+        }
+        return;
+      }
+      case Op::slice:
+        line(loop + GA + "[" + I(n.from.eval(plan.shape)) + " + o] += " + GY + "[o];");
+        return;
+    }
+  }
+
+  void load_input() {
+    line("const int row = blockIdx.x * blockDim.x + threadIdx.x;");
+    line("if (row >= rows) return;");
+    line("float v0[" + I(size(0)) + "];");
+    line("for (int c = 0; c < " + I(size(0)) + "; ++c) v0[c] = x[row * ldx + c];");
+    for (size_t k = 0; k < g.nodes.size(); ++k) forward(k);
+  }
+};
+
+std::string preamble(const ir::Graph& g, const ir::Plan& plan) {
+  const std::string k = num(GeluConstants<float>::k), c = num(GeluConstants<float>::c);
+  return "// kasmina IR blueprint '" + g.name + "' " + g.hash + "\n// C=" + I(plan.shape.chunk) +
+         " h=" + I(plan.shape.hidden) + " r=" + I(plan.shape.rank) + ", codegen " +
+         I(kBlueprintCodegenVersion) + ", " + I(plan.param_count) + " parameters, " +
+         I(plan.factor_count) +
+         " factors per row\n"
+         "__device__ __forceinline__ float ks_sigmoid(float a) { return 1.0f / (1.0f + expf(-a)); "
+         "}\n"
+         "// gelu as core/gelu.hpp (tanh form) with its derivative from the same tanh.\n"
+         "__device__ __forceinline__ float ks_gelu(float x, float* d) {\n"
+         "  const float t = tanhf(" +
+         k + " * (x + " + c +
+         " * x * x * x));\n"
+         "  if (d) *d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * " +
+         k + " * (1.0f + 3.0f * " + c +
+         " * x * x);\n"
+         "  return 0.5f * x * (1.0f + t);\n}\n";
+}
+
+}  // namespace
+
+std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan) {
+  Emitter e{g, plan, preamble(g, plan)};
+  e.out += std::string("extern \"C\" __global__ void ") + kIrDeltaKernel +
+           "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ p, "
+           "float* __restrict__ delta, long long ldd) {\n";
+  e.load_input();
+  e.line("for (int c = 0; c < " + I(plan.shape.chunk) +
+         "; ++c) delta[row * ldd + c] = " + e.val(g.output) + "[c];");
+  e.out += "}\n";
+  e.out += std::string("extern \"C\" __global__ void ") + kIrBackwardKernel +
+           "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ g, "
+           "long long ldg, const float* __restrict__ p, float* dx, long long lddx, float* F, "
+           "long long ldf) {\n";
+  e.load_input();
+  for (size_t v = 0; v <= g.nodes.size(); ++v)
+    e.line("float " + e.grad(static_cast<int32_t>(v)) + "[" + I(e.size(static_cast<int32_t>(v))) +
+           "] = {};");
+  for (size_t p = 0; p < g.params.size(); ++p)
+    if (plan.direct_factor[p] >= 0) e.line("float d" + I(static_cast<int64_t>(p)) + " = 0.0f;");
+  e.line("for (int c = 0; c < " + I(plan.shape.chunk) + "; ++c) " + e.grad(g.output) +
+         "[c] += g[row * ldg + c];");
+  for (size_t k = g.nodes.size(); k-- > 0;) e.backward(k);
+  e.line("if (dx) for (int c = 0; c < " + I(plan.shape.chunk) +
+         "; ++c) dx[row * lddx + c] += g0[c];");
+  e.line("if (!F) return;");
+  e.line("float* f = F + row * ldf;");
+  e.line("f[0] = 1.0f;");
+  e.line("for (int c = 0; c < " + I(plan.shape.chunk) + "; ++c) { f[1 + c] = v0[c]; f[" +
+         I(1 + plan.shape.chunk) + " + c] = g[row * ldg + c]; }");
+  for (const ir::FactorRef& f : plan.hidden) {
+    if (f.kind == ir::FactorRef::Kind::direct) {
+      e.line("f[" + I(plan.direct_factor[static_cast<size_t>(f.id)]) + "] = d" + I(f.id) + ";");
+      continue;
+    }
+    const bool gr = f.kind == ir::FactorRef::Kind::grad;
+    const int32_t at = (gr ? plan.grad_factor : plan.value_factor)[static_cast<size_t>(f.id)];
+    e.line("for (int i = 0; i < " + I(e.size(f.id)) + "; ++i) f[" + I(at) +
+           " + i] = " + (gr ? e.grad(f.id) : e.val(f.id)) + "[i];");
+  }
+  e.out += "}\n";
+  return e.out;
+}
+
+}  // namespace kasmina::ops

@@ -1,0 +1,52 @@
+// IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture -> the
+// compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC. The disk
+// key is the SHA-256 of everything the binary depends on: the canonical IR, the codegen version,
+// the generated source, the NVRTC version, the compile options and the architecture (no paths,
+// no times). A failed compile is cached too (with its log), so it is not retried every step.
+// Loading the cubin (driver API) and launching it is the GPU half, not built yet.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ir/graph.hpp"
+#include "ir/kernel_cache.hpp"
+#include "morph/morph_config.hpp"
+
+namespace kasmina::ops {
+
+enum class CompileLevel { memory, disk, compiled, unavailable };
+const char* compile_level_name(CompileLevel level);
+
+struct CompiledBlueprint {
+  std::string key;    // the disk key (empty when NVRTC is unavailable)
+  bool ok = false;    // false: failed now or before (log), or NVRTC unavailable (log says so)
+  std::string cubin;  // ok: the binary
+  std::string log;    // the compiler's log, or why nothing was compiled
+  CompileLevel level = CompileLevel::unavailable;
+};
+
+class BlueprintCompiler {
+ public:
+  explicit BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options = {});
+  // The kernels of `g` at shape `sh` for `arch` ("sm_90").
+  CompiledBlueprint get(const ir::Graph& g, const morph::BlueprintShape& sh,
+                        const std::string& arch);
+  int64_t nvrtc_calls() const { return nvrtc_calls_; }
+
+ private:
+  ir::KernelCache disk_;
+  std::vector<std::string> extra_options_;
+  std::mutex mutex_;
+  std::map<std::string, CompiledBlueprint> memory_;
+  int64_t nvrtc_calls_ = 0;
+};
+
+// The disk key (exposed for tests).
+std::string blueprint_kernel_key(const std::string& canonical_text, const std::string& source,
+                                 const std::string& nvrtc_version,
+                                 const std::vector<std::string>& options, const std::string& arch);
+
+}  // namespace kasmina::ops

@@ -1,0 +1,130 @@
+#include "ops/nvrtc.hpp"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <memory>
+
+namespace kasmina::ops {
+
+// The NVRTC entry points kasmina uses (nvrtc.h; declared here so no CUDA header is needed).
+struct Nvrtc::Api {
+  using Program = void*;
+  int (*version)(int*, int*);
+  int (*create)(Program*, const char*, const char*, int, const char* const*, const char* const*);
+  int (*compile)(Program, int, const char* const*);
+  int (*log_size)(Program, size_t*);
+  int (*log)(Program, char*);
+  int (*ptx_size)(Program, size_t*);
+  int (*ptx)(Program, char*);
+  int (*cubin_size)(Program, size_t*);
+  int (*cubin)(Program, char*);
+  int (*destroy)(Program*);
+  const char* (*error)(int);
+};
+
+namespace {
+
+struct Loaded {
+  std::unique_ptr<Nvrtc::Api> api;
+  std::unique_ptr<Nvrtc> nvrtc;
+  std::string why;
+};
+
+template <class F>
+bool bind(void* lib, const char* name, F* f) {
+  *f = reinterpret_cast<F>(::dlsym(lib, name));
+  return *f != nullptr;
+}
+
+Loaded load() {
+  Loaded l;
+  std::vector<std::string> names;
+  if (const char* env = std::getenv("KASMINA_NVRTC"); env && *env)
+    names.push_back(env);  // only this one
+  else
+    names = {"libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"};
+  void* lib = nullptr;
+  std::string tried;
+  for (const std::string& n : names) {
+    lib = ::dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib) break;
+    tried += (tried.empty() ? "" : ", ") + n;
+  }
+  if (!lib) {
+    l.why = "NVRTC could not be loaded (tried " + tried + ")";
+    return l;
+  }
+  auto api = std::make_unique<Nvrtc::Api>();
+  const bool ok =
+      bind(lib, "nvrtcVersion", &api->version) && bind(lib, "nvrtcCreateProgram", &api->create) &&
+      bind(lib, "nvrtcCompileProgram", &api->compile) &&
+      bind(lib, "nvrtcGetProgramLogSize", &api->log_size) &&
+      bind(lib, "nvrtcGetProgramLog", &api->log) && bind(lib, "nvrtcGetPTXSize", &api->ptx_size) &&
+      bind(lib, "nvrtcGetPTX", &api->ptx) && bind(lib, "nvrtcGetCUBINSize", &api->cubin_size) &&
+      bind(lib, "nvrtcGetCUBIN", &api->cubin) && bind(lib, "nvrtcDestroyProgram", &api->destroy) &&
+      bind(lib, "nvrtcGetErrorString", &api->error);
+  if (!ok) {
+    l.why = "NVRTC was loaded but lacks an entry point (" + std::string(::dlerror()) + ")";
+    return l;
+  }
+  l.nvrtc = std::make_unique<Nvrtc>(api.get());
+  l.api = std::move(api);
+  return l;
+}
+
+const Loaded& loaded() {
+  static const Loaded l = load();
+  return l;
+}
+
+}  // namespace
+
+const Nvrtc* Nvrtc::get() {
+  return loaded().nvrtc.get();
+}
+const std::string& Nvrtc::why() {
+  return loaded().why;
+}
+
+std::string Nvrtc::version() const {
+  int major = 0, minor = 0;
+  api_->version(&major, &minor);
+  return std::to_string(major) + "." + std::to_string(minor);
+}
+
+NvrtcOutput Nvrtc::compile(const std::string& source, const std::string& name,
+                           const std::vector<std::string>& options) const {
+  NvrtcOutput out;
+  Api::Program prog = nullptr;
+  int rc = api_->create(&prog, source.c_str(), name.c_str(), 0, nullptr, nullptr);
+  if (rc != 0) {
+    out.log = std::string("nvrtcCreateProgram: ") + api_->error(rc);
+    return out;
+  }
+  std::vector<const char*> opts;
+  bool cubin = false;
+  for (const std::string& o : options) {
+    opts.push_back(o.c_str());
+    cubin = cubin || o.rfind("--gpu-architecture=sm_", 0) == 0;
+  }
+  rc = api_->compile(prog, static_cast<int>(opts.size()), opts.data());
+  size_t n = 0;
+  api_->log_size(prog, &n);
+  out.log.assign(n, '\0');
+  if (n > 0) api_->log(prog, out.log.data());
+  while (!out.log.empty() && out.log.back() == '\0') out.log.pop_back();
+  if (rc == 0) {
+    n = 0;
+    (cubin ? api_->cubin_size : api_->ptx_size)(prog, &n);
+    out.binary.assign(n, '\0');
+    (cubin ? api_->cubin : api_->ptx)(prog, out.binary.data());
+    out.ok = true;
+  } else if (out.log.empty()) {
+    out.log = std::string("nvrtcCompileProgram: ") + api_->error(rc);
+  }
+  api_->destroy(&prog);
+  return out;
+}
+
+}  // namespace kasmina::ops

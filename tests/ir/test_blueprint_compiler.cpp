@@ -1,0 +1,83 @@
+// IR blueprint -> cubin through the caches, with the real NVRTC when it can be loaded: the first
+// request compiles, the next one in the process is a memory hit, a second compiler over the same
+// directory (another process) makes no NVRTC call; a corrupt entry is recompiled; a failed
+// compile is cached with its log; the key changes with the shape, the architecture and options.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "cache_test_util.hpp"
+#include "ir_test_util.hpp"
+#include "ops/blueprint_compiler.hpp"
+#include "ops/nvrtc.hpp"
+
+namespace kasmina::ops {
+namespace {
+
+ir::Graph gated() {
+  const char* root = std::getenv("KASMINA_SOURCE_ROOT");
+  return load_blueprint_file(std::string(root ? root : ".") + "/configs/blueprints/gated_mlp.yaml")
+      .at(0);
+}
+
+TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
+  if (!Nvrtc::get()) GTEST_SKIP() << Nvrtc::why();
+  ir::testing::CacheDir dir;
+  const ir::Graph g = gated();
+  const morph::BlueprintShape sh{16, 8, 4};
+  BlueprintCompiler first(dir.options());
+  const CompiledBlueprint a = first.get(g, sh, "sm_90");
+  ASSERT_TRUE(a.ok) << a.log;
+  EXPECT_EQ(a.level, CompileLevel::compiled);
+  EXPECT_EQ(a.cubin.substr(1, 3), "ELF");
+  EXPECT_EQ(first.get(g, sh, "sm_90").level, CompileLevel::memory);
+  EXPECT_EQ(first.nvrtc_calls(), 1);
+  BlueprintCompiler second(dir.options());  // as another process would
+  const CompiledBlueprint b = second.get(g, sh, "sm_90");
+  EXPECT_EQ(b.level, CompileLevel::disk);
+  EXPECT_EQ(b.cubin, a.cubin);
+  EXPECT_EQ(b.key, a.key);
+  EXPECT_EQ(second.nvrtc_calls(), 0);
+  // Another shape or architecture is another key.
+  EXPECT_NE(second.get(g, {32, 8, 4}, "sm_90").key, a.key);
+  EXPECT_NE(second.get(g, sh, "sm_80").key, a.key);
+  EXPECT_EQ(second.nvrtc_calls(), 2);
+  // A corrupt entry is quarantined and recompiled.
+  ir::testing::write_file(ir::KernelCache(dir.options()).entry_path(a.key), "truncated");
+  BlueprintCompiler third(dir.options());
+  const CompiledBlueprint c = third.get(g, sh, "sm_90");
+  EXPECT_EQ(c.level, CompileLevel::compiled);
+  EXPECT_EQ(c.cubin, a.cubin);
+  EXPECT_EQ(ir::KernelCache(dir.options()).stats().quarantined, 1);
+}
+
+TEST(BlueprintCompiler, AFailedCompileIsCachedWithItsLog) {
+  if (!Nvrtc::get()) GTEST_SKIP() << Nvrtc::why();
+  ir::testing::CacheDir dir;
+  const ir::Graph g = gated();
+  BlueprintCompiler first(dir.options(), {"--no-such-option"});
+  const CompiledBlueprint a = first.get(g, {16, 8, 4}, "sm_90");
+  EXPECT_FALSE(a.ok);
+  EXPECT_FALSE(a.log.empty());
+  BlueprintCompiler second(dir.options(), {"--no-such-option"});
+  const CompiledBlueprint b = second.get(g, {16, 8, 4}, "sm_90");
+  EXPECT_FALSE(b.ok);
+  EXPECT_EQ(b.level, CompileLevel::disk);
+  EXPECT_EQ(b.log, a.log);
+  EXPECT_EQ(second.nvrtc_calls(), 0);
+}
+
+TEST(BlueprintCompiler, TheKeyCoversEveryInput) {
+  const std::string k = blueprint_kernel_key("ir", "src", "12.4", {"-a"}, "sm_90");
+  EXPECT_EQ(k.size(), 64u);
+  EXPECT_EQ(blueprint_kernel_key("ir", "src", "12.4", {"-a"}, "sm_90"), k);
+  EXPECT_NE(blueprint_kernel_key("ir2", "src", "12.4", {"-a"}, "sm_90"), k);
+  EXPECT_NE(blueprint_kernel_key("ir", "src2", "12.4", {"-a"}, "sm_90"), k);
+  EXPECT_NE(blueprint_kernel_key("ir", "src", "12.5", {"-a"}, "sm_90"), k);
+  EXPECT_NE(blueprint_kernel_key("ir", "src", "12.4", {"-b"}, "sm_90"), k);
+  EXPECT_NE(blueprint_kernel_key("ir", "src", "12.4", {"-a"}, "sm_80"), k);
+  EXPECT_NE(blueprint_kernel_key("irs", "rc", "12.4", {"-a"}, "sm_90"), k);  // lengths count
+}
+
+}  // namespace
+}  // namespace kasmina::ops

@@ -1,0 +1,142 @@
+// CUDA source generated from the IR: compiled on the host as C++ (a few macros stand in for the
+// CUDA keywords) and run row by row, it gives the CPU interpreter's deltas, input gradients and
+// factors; NVRTC (when it can be loaded) compiles it to PTX and to an sm_90 cubin. Running it on
+// a GPU is a GPU check (see the report of this change).
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "cache_test_util.hpp"
+#include "ir/interpreter.hpp"
+#include "ir_test_util.hpp"
+#include "ops/blueprint_codegen.hpp"
+#include "ops/nvrtc.hpp"
+
+namespace kasmina::ir {
+namespace {
+
+std::vector<Graph> graphs() {
+  const char* root = std::getenv("KASMINA_SOURCE_ROOT");
+  const std::string dir = std::string(root ? root : ".") + "/configs/blueprints/";
+  std::vector<Graph> out = load_blueprint_file(dir + "builtins_ir.yaml");
+  out.push_back(load_blueprint_file(dir + "gated_mlp.yaml").at(0));
+  // Every other op once.
+  out.push_back(testing::graph_of(testing::blueprint(
+      "s: [C], a: [1], W: [C, 2*C], t: [1]",
+      {"{op: layernorm, in: x, out: n}", "{op: rmsnorm, in: n, out: r}",
+       "{op: silu, in: r, out: q}", "{op: tanh, in: q, out: th}", "{op: relu, in: th, out: re}",
+       "{op: scale, in: re, param: s, out: sc}", "{op: max, in: sc, out: mx}",
+       "{op: mean, in: x, out: mu}", "{op: sum, in: x, out: su}", "{op: sub, in: [x, mu], out: c}",
+       "{op: add, in: [c, mx], out: d}", "{op: scale, in: d, param: a, out: e}",
+       "{op: concat, in: [e, sc], out: cat}", "{op: slice, in: cat, from: 1, size: C, out: sl}",
+       "{op: mul, in: [sl, su], out: m}", "{op: concat, in: [m, x], out: m2}",
+       "{op: linear, in: m2, weight: W, out: l}", "{op: shift, in: l, param: t, out: y}"})));
+  return out;
+}
+
+using DeltaFn = void (*)(int, const float*, long long, const float*, float*, long long);
+using BackwardFn = void (*)(int, const float*, long long, const float*, long long, const float*,
+                            float*, long long, float*, long long);
+
+// The generated source built as a host library: each "thread" is one call with blockIdx.x = row.
+struct HostKernel {
+  void* lib = nullptr;
+  void (*set_row)(int) = nullptr;
+  DeltaFn delta = nullptr;
+  BackwardFn backward = nullptr;
+  ~HostKernel() {
+    if (lib) ::dlclose(lib);
+  }
+};
+
+bool build_on_host(const std::string& source, const std::string& dir, HostKernel* k) {
+  const std::string src = dir + "/kernel.cpp", so = dir + "/kernel.so";
+  std::ofstream(src) << "#include <math.h>\nstruct KsDim { int x; };\n"
+                        "static KsDim blockIdx{0}, threadIdx{0}, blockDim{1};\n"
+                        "#define __global__\n#define __device__\n#define __forceinline__ inline\n"
+                        "#define __restrict__ __restrict\n"
+                     << source << "extern \"C\" void ks_set_row(int r) { blockIdx.x = r; }\n";
+  const std::string cmd =
+      "c++ -O1 -shared -fPIC -ffp-contract=off -o " + so + " " + src + " > " + dir + "/cc.log 2>&1";
+  if (std::system(cmd.c_str()) != 0) return false;
+  k->lib = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!k->lib) return false;
+  k->set_row = reinterpret_cast<void (*)(int)>(::dlsym(k->lib, "ks_set_row"));
+  k->delta = reinterpret_cast<DeltaFn>(::dlsym(k->lib, ops::kIrDeltaKernel));
+  k->backward = reinterpret_cast<BackwardFn>(::dlsym(k->lib, ops::kIrBackwardKernel));
+  return k->set_row && k->delta && k->backward;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_NEAR(a[i], b[i], 2e-5f * (1.0f + std::fabs(b[i]))) << what << "[" << i << "]";
+}
+
+TEST(IrCodegen, GeneratedSourceComputesWhatTheInterpreterComputes) {
+  if (std::system("c++ --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no host C++ compiler";
+  const morph::BlueprintShape sh{8, 4, 3};
+  for (const Graph& g : graphs()) {
+    SCOPED_TRACE(g.name);
+    const Plan plan = make_plan(g, sh);
+    const std::string source = ops::generate_blueprint_source(g, plan);
+    EXPECT_NE(source.find(g.hash), std::string::npos);
+    testing::CacheDir dir;
+    HostKernel k;
+    ASSERT_TRUE(build_on_host(source, dir.path(), &k)) << testing::CacheDir().path();
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> U(-1.0f, 1.0f);
+    const int rows = 3, C = sh.chunk, nf = plan.factor_count;
+    std::vector<float> p(static_cast<size_t>(plan.param_count)), x(rows * C), gy(rows * C);
+    for (float& v : p) v = U(rng);
+    for (float& v : x) v = 2.0f * U(rng);
+    for (float& v : gy) v = U(rng);
+    std::vector<float> d_gen(rows * C), dx_gen(rows * C, 0.5f), F_gen(rows * nf);
+    for (int r = 0; r < rows; ++r) {
+      k.set_row(r);
+      k.delta(rows, x.data(), C, p.data(), d_gen.data(), C);
+      k.backward(rows, x.data(), C, gy.data(), C, p.data(), dx_gen.data(), C, F_gen.data(), nf);
+    }
+    std::vector<float> d_ref(rows * C), dx_ref(rows * C, 0.5f), F_ref(rows * nf);
+    for (int r = 0; r < rows; ++r) {
+      row_delta<float>(g, plan, p.data(), &x[r * C], &d_ref[r * C]);
+      row_backward<float>(g, plan, p.data(), &x[r * C], &gy[r * C], &dx_ref[r * C], &F_ref[r * nf]);
+    }
+    expect_close(d_gen, d_ref, "delta");
+    expect_close(dx_gen, dx_ref, "dx");
+    expect_close(F_gen, F_ref, "F");
+  }
+}
+
+TEST(IrCodegen, NvrtcCompilesTheGeneratedSourceToPtxAndCubin) {
+  const ops::Nvrtc* nvrtc = ops::Nvrtc::get();
+  if (!nvrtc) GTEST_SKIP() << ops::Nvrtc::why();
+  EXPECT_FALSE(nvrtc->version().empty());
+  for (const Graph& g : graphs()) {
+    SCOPED_TRACE(g.name);
+    const std::string src = ops::generate_blueprint_source(g, make_plan(g, {16, 4, 3}));
+    const ops::NvrtcOutput ptx =
+        nvrtc->compile(src, g.name + ".cu", {"--gpu-architecture=compute_90"});
+    ASSERT_TRUE(ptx.ok) << ptx.log;
+    EXPECT_NE(ptx.binary.find(".entry kasmina_ir_delta"), std::string::npos);
+    EXPECT_NE(ptx.binary.find(".entry kasmina_ir_backward"), std::string::npos);
+    const ops::NvrtcOutput cubin =
+        nvrtc->compile(src, g.name + ".cu", {"--gpu-architecture=sm_90"});
+    ASSERT_TRUE(cubin.ok) << cubin.log;
+    EXPECT_EQ(cubin.binary.substr(0, 4),
+              "\x7f"
+              "ELF");
+  }
+  const ops::NvrtcOutput bad =
+      nvrtc->compile("extern \"C\" __global__ void k() { undefined_name(); }", "bad.cu",
+                     {"--gpu-architecture=compute_90"});
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(bad.log.find("undefined_name"), std::string::npos) << bad.log;
+}
+
+}  // namespace
+}  // namespace kasmina::ir
