@@ -199,8 +199,9 @@ std::string format_run_comparison(const json& j) {
   std::vector<std::pair<std::string, std::vector<std::string>>> rows;
   rows.push_back({"", {}});
   for (size_t i = 0; i < n; ++i) {
-    std::string number = std::to_string(i + 1);
-    rows.back().second.push_back(number.insert(0, "[").append("]"));
+    char number[32];
+    std::snprintf(number, sizeof number, "[%zu]", i + 1);
+    rows.back().second.push_back(number);
   }
   if (j["differing_keys"].empty()) {
     rows.push_back({n > 1 ? "configuration: identical" : "configuration: one run", {}});
