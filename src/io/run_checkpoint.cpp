@@ -49,7 +49,7 @@ RunState from_checkpoint(const CheckpointState& ckpt) {
   return s;
 }
 
-std::string resolve_resume_path(const std::string& path) {
+std::string resolve_resume_path(const std::string& path, const std::string& role) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -57,14 +57,14 @@ std::string resolve_resume_path(const std::string& path) {
     const auto latest = latest_checkpoint(path);
     if (!latest) {
       if (all.empty())
-        throw UserError("--resume " + path + ": no checkpoints in " +
+        throw UserError(role + " " + path + ": no checkpoints in " +
                         (fs::path(path) / "checkpoints").string());
-      throw UserError("--resume " + path + ": none of its " + std::to_string(all.size()) +
+      throw UserError(role + " " + path + ": none of its " + std::to_string(all.size()) +
                       " checkpoints verifies (all damaged)");
     }
     return latest->path;
   }
-  if (!fs::exists(path, ec)) throw UserError("--resume " + path + ": no such file or directory");
+  if (!fs::exists(path, ec)) throw UserError(role + " " + path + ": no such file or directory");
   return path;
 }
 

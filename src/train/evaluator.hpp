@@ -1,6 +1,6 @@
 // Evaluation of the model on a split held on the device: eval-mode forwards over batches in
 // the split's own order, the loss and the correct count accumulated on the device and read
-// once at the end.
+// once at the end (and, for a confusion matrix, each batch's logits read to the host).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -19,7 +19,10 @@ class Evaluator {
             int64_t features, Device dev);
 
   // "train", "validation" or "test"; the first `max_batches` eval batches when max_batches > 0.
-  EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
+  // With `confusion`, each batch's logits and labels are also read to the host and counted into
+  // it (a synchronisation per batch, for reports; the training loop passes none).
+  EvalResult evaluate(const std::string& split, int64_t max_batches = 0,
+                      ConfusionMatrix* confusion = nullptr);
   bool has_validation() const { return data_.validation.size > 0; }
 
  private:

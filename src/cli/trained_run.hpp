@@ -1,0 +1,26 @@
+// A trained network named on the command line (`kasmina eval PATH`, `kasmina export PATH`): a
+// checkpoint file, or a run directory whose newest checkpoint that verifies is taken. The
+// checkpoint is read with every checksum verified, and its stored configuration is parsed with
+// the command's --device and --data-dir (data directory precedence as for `kasmina train`:
+// --data-dir > KASMINA_DATA_DIR > the stored data.dir).
+#pragma once
+#include <string>
+
+#include "config/config.hpp"
+#include "io/checkpoint.hpp"
+
+namespace kasmina::cli {
+
+struct TrainedRun {
+  std::string checkpoint_file;
+  io::CheckpointState checkpoint;
+  Config config;
+};
+
+// UserError (exit 2) for a path that is no checkpoint, a run directory without a checkpoint that
+// verifies, a damaged checkpoint, or a stored configuration that does not parse; messages start
+// with `command` and the path ("eval runs/x: no checkpoints in runs/x/checkpoints").
+TrainedRun load_trained_run(const std::string& command, const std::string& path,
+                            const std::string& device, const std::string& data_dir);
+
+}  // namespace kasmina::cli
