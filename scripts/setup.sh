@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
+  python3-numpy python3-venv                 # scripts/rebuild_torch.py, the PyPI venv below
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )
 
@@ -24,17 +25,31 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  as_root=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    as_root=(sudo)
+  fi
+  echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-as_root=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-  as_root=(sudo)
+# PyPI packages the tests and scripts use (the safetensors reader checks `kasmina export`), in a
+# virtual environment at .venv/ in the source tree (ignored by git) that also sees Debian's
+# numpy and h5py. Tests that need it skip with a message when it is missing.
+venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+pypi_packages=(safetensors)
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating the Python virtual environment $venv"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
-
-echo "setup: installing ${#missing[@]} missing packages: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${as_root[@]}" apt-get update -qq
-"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+for p in "${pypi_packages[@]}"; do
+  if ! "$venv/bin/python" -c "import $p" 2>/dev/null; then
+    echo "setup: installing $p from PyPI into $venv"
+    "$venv/bin/python" -m pip install -q "$p"
+  fi
+done
 echo "setup: done"
