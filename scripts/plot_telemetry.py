@@ -271,39 +271,36 @@ def plot_compare(run_dirs, out_dir):
     colours = plt.get_cmap("tab10")
     os.makedirs(out_dir, exist_ok=True)
 
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    for i, (label, steps, n_steps, epochs, n_epochs, ends) in enumerate(runs):
-        c = colours(i % 10)
+    def loss_curves(ax, i, label, steps, n_steps, epochs, n_epochs, ends):
         if n_steps:
             x, y = smoothed(steps["step"], steps["loss"])
-            ax.plot(x, y, lw=1.2, color=c, alpha=0.8, label=f"{label}: train loss")
+            ax.plot(x, y, lw=1.2, color=colours(i % 10), alpha=0.8, label=f"{label}: train loss")
         if n_epochs and np.any(np.isfinite(epochs["test_loss"])) and np.any(np.isfinite(ends)):
-            ax.plot(ends, epochs["test_loss"], "o--", ms=3, color=c, label=f"{label}: test loss")
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(f"loss of {len(runs)} runs")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "compare_loss.png"), dpi=120)
-    plt.close(fig)
+            ax.plot(ends, epochs["test_loss"], "o--", ms=3, color=colours(i % 10),
+                    label=f"{label}: test loss")
 
-    fig, ax = plt.subplots(figsize=(10, 5.5))
-    for i, (label, _, _, epochs, n_epochs, _) in enumerate(runs):
-        c = colours(i % 10)
-        if n_epochs and np.any(np.isfinite(epochs["test_accuracy"])):
-            ax.plot(epochs["epoch"], epochs["test_accuracy"], "o-", ms=3, color=c,
-                    label=f"{label}: test")
-        if n_epochs and np.any(np.isfinite(epochs["validation_accuracy"])):
-            ax.plot(epochs["epoch"], epochs["validation_accuracy"], ":", color=c,
-                    label=f"{label}: validation")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    ax.set_title(f"accuracy of {len(runs)} runs")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, "compare_accuracy.png"), dpi=120)
-    plt.close(fig)
-    return ["compare_loss.png", "compare_accuracy.png"]
+    def accuracy_curves(ax, i, label, steps, n_steps, epochs, n_epochs, ends):
+        for key, style in (("test_accuracy", "o-"), ("validation_accuracy", ":")):
+            if n_epochs and np.any(np.isfinite(epochs[key])):
+                ax.plot(epochs["epoch"], epochs[key], style, ms=3, color=colours(i % 10),
+                        label=f"{label}: {key.split('_')[0]}")
+
+    written = []
+    for name, curves, xlabel, ylabel, where in (
+            ("compare_loss.png", loss_curves, "step", "loss", "upper right"),
+            ("compare_accuracy.png", accuracy_curves, "epoch", "accuracy", "lower right")):
+        fig, ax = plt.subplots(figsize=(10, 5.5))
+        for i, run in enumerate(runs):
+            curves(ax, i, *run)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel} of {len(runs)} runs")
+        ax.legend(loc=where, fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, name), dpi=120)
+        plt.close(fig)
+        written.append(name)
+    return written
 
 
 def main(argv):

@@ -32,6 +32,7 @@ import sys
 
 import numpy as np
 
+BLUEPRINTS = ("residual_mlp", "low_rank", "diag_scale")
 BLENDED_STAGES = {3, 4, 5, 6, 7}  # GRAFTING, STABILIZATION, EVALUATING, FINE_TUNING, FOSSILIZED
 GELU_K = 0.7978845608028654  # sqrt(2/pi)
 GELU_C = 0.044715
@@ -77,6 +78,9 @@ def seed_plan(layer, tensors):
     for seed in layer["live_seeds"]:
         s = seed["seed"]
         if int(stage[s]) in BLENDED_STAGES and float(alpha[s]) > 0.0:
+            if seed["blueprint"] not in BLUEPRINTS:
+                raise InputError(f"seed {s} of {layer['name']} grew the blueprint "
+                                 f"'{seed['blueprint']}'; this script knows {', '.join(BLUEPRINTS)}")
             parts = {part: tensors[name] for part, name in seed["tensors"].items()}
             begin, end = seed["columns"]
             plan.append((begin, end, alpha[s], seed["blueprint"], parts))
@@ -128,15 +132,15 @@ def np_gelu(x):
     return half * x * (one + np.tanh(k * (x + c * x * x * x)))
 
 
-def np_delta(blueprint, p, x):
+def delta(blueprint, p, x, gelu):
+    """delta(x) = f(x) - x of a built-in blueprint with parameters p (NumPy arrays or torch
+    tensors alike) on the rows x of its chunk."""
     if blueprint == "residual_mlp":
-        return np_gelu(x @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
+        return gelu(x @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
     if blueprint == "low_rank":
         return (x @ p["A"].T) @ p["B"].T
-    if blueprint == "diag_scale":
-        return x * (p["s"] - np.float32(1.0)) + p["t"]
-    raise InputError(f"blueprint '{blueprint}' is not a built-in; this script knows "
-                     "residual_mlp, low_rank and diag_scale")
+    assert blueprint == "diag_scale", blueprint  # seed_plan admits only the built-ins
+    return x * (p["s"] - 1.0) + p["t"]
 
 
 def np_forward(layers, tensors, x):
@@ -164,7 +168,7 @@ def np_forward(layers, tensors, x):
             out = x.copy()
             for begin, end, alpha, blueprint, parts in seed_plan(layer, tensors):
                 chunk = x[:, begin:end]
-                out[:, begin:end] = chunk + alpha * np_delta(blueprint, parts, chunk)
+                out[:, begin:end] = chunk + alpha * delta(blueprint, parts, chunk, np_gelu)
             x = out
         else:
             raise InputError(f"layer {layer['name']}: unknown type '{kind}'")
@@ -189,37 +193,19 @@ def torch_module(description, tensors):
         def forward(self, x):
             return x + self.body(x)
 
-    class ResidualMlp(nn.Module):
-        def __init__(self, p):
+    class Seed(nn.Module):
+        """A grown seed's blueprint: its parameters by part name, delta(x) as forward."""
+
+        def __init__(self, blueprint, parts):
             super().__init__()
-            self.fc1 = nn.Linear(p["W1"].shape[1], p["W1"].shape[0])
-            self.fc2 = nn.Linear(p["W2"].shape[1], p["W2"].shape[0])
-            for lin, w, b in ((self.fc1, "W1", "b1"), (self.fc2, "W2", "b2")):
-                lin.weight = nn.Parameter(torch.from_numpy(np.array(p[w])), requires_grad=False)
-                lin.bias = nn.Parameter(torch.from_numpy(np.array(p[b])), requires_grad=False)
+            self.blueprint = blueprint
+            self.params = nn.ParameterDict(
+                {k: nn.Parameter(torch.from_numpy(np.array(v)), requires_grad=False)
+                 for k, v in parts.items()})
 
         def forward(self, x):
-            return self.fc2(nn.functional.gelu(self.fc1(x), approximate="tanh"))
-
-    class LowRank(nn.Module):
-        def __init__(self, p):
-            super().__init__()
-            self.A = nn.Parameter(torch.from_numpy(np.array(p["A"])), requires_grad=False)
-            self.B = nn.Parameter(torch.from_numpy(np.array(p["B"])), requires_grad=False)
-
-        def forward(self, x):
-            return (x @ self.A.T) @ self.B.T
-
-    class DiagScale(nn.Module):
-        def __init__(self, p):
-            super().__init__()
-            self.s = nn.Parameter(torch.from_numpy(np.array(p["s"])), requires_grad=False)
-            self.t = nn.Parameter(torch.from_numpy(np.array(p["t"])), requires_grad=False)
-
-        def forward(self, x):
-            return x * (self.s - 1.0) + self.t
-
-    blueprints = {"residual_mlp": ResidualMlp, "low_rank": LowRank, "diag_scale": DiagScale}
+            gelu = lambda v: nn.functional.gelu(v, approximate="tanh")  # noqa: E731
+            return delta(self.blueprint, self.params, x, gelu)
 
     class Kasmina(nn.Module):
         """The morphogenetic layer as grown: x, with alpha * delta(x) added in each blended
@@ -230,11 +216,9 @@ def torch_module(description, tensors):
             self.columns, self.alphas = [], []
             self.seeds = nn.ModuleList()
             for begin, end, alpha, blueprint, parts in seed_plan(layer, tensors):
-                if blueprint not in blueprints:
-                    raise InputError(f"blueprint '{blueprint}' is not a built-in")
                 self.columns.append((begin, end))
                 self.alphas.append(float(alpha))  # a float32 value, exact as a Python float
-                self.seeds.append(blueprints[blueprint](parts))
+                self.seeds.append(Seed(blueprint, parts))
 
         def forward(self, x):
             if not self.columns:
@@ -295,6 +279,7 @@ def evaluate(description, tensors, x, labels, check_numpy, device, batch):
             import torch
         except ImportError:
             raise InputError("PyTorch is not installed (use --check-numpy for the NumPy forward)")
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 GEMMs, as kasmina's fp32 mode
         model = torch_module(description, tensors).to(device)
 
         def forward(xb):

@@ -77,14 +77,10 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<EvalOptions>();
   CLI::App* cmd = app.add_subcommand(
       "eval", "Evaluate a trained network: loss, accuracy, per-class accuracy, confusion matrix");
-  cmd->add_option("RUN_DIR|CHECKPOINT", opts->path,
-                  "a run directory (its newest valid checkpoint) or a checkpoint file")
-      ->required();
+  add_trained_run_options(*cmd, opts->path, opts->data_dir, "");
   cmd->add_option("--split", opts->split, "test (default) or validation")
       ->check(CLI::IsMember({"test", "validation"}));
   cmd->add_option("--device", opts->device, "cpu | cuda | cuda:N (default: the run's device)");
-  cmd->add_option("--data-dir", opts->data_dir,
-                  "Dataset directory (overrides KASMINA_DATA_DIR and the run's config)");
   cmd->add_option("--json", opts->json_file,
                   "print the report as JSON, or with FILE write it there beside the text")
       ->expected(0, 1);

@@ -72,16 +72,11 @@ void add_export_command(CLI::App& app, int& exit_code) {
   auto opts = std::make_shared<ExportOptions>();
   CLI::App* cmd = app.add_subcommand(
       "export", "Write a trained network (grown seeds included) as a safetensors file");
-  cmd->add_option("RUN_DIR|CHECKPOINT", opts->path,
-                  "a run directory (its newest valid checkpoint) or a checkpoint file")
-      ->required();
+  add_trained_run_options(*cmd, opts->path, opts->data_dir, ", for the input normalisation");
   cmd->add_option("OUT", opts->out, "the file to write")->required();
   cmd->add_option("--format", opts->format, "safetensors")
       ->required()
       ->check(CLI::IsMember({"safetensors"}));
-  cmd->add_option("--data-dir", opts->data_dir,
-                  "Dataset directory, for the input normalisation (overrides KASMINA_DATA_DIR "
-                  "and the run's config)");
   cmd->callback([opts, &exit_code] { exit_code = run_export(*opts); });
 }
 

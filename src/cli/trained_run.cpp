@@ -1,10 +1,21 @@
 #include "cli/trained_run.hpp"
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 
 #include "io/run_checkpoint.hpp"
 
 namespace kasmina::cli {
+
+void add_trained_run_options(CLI::App& cmd, std::string& path, std::string& data_dir,
+                             const std::string& what_for) {
+  cmd.add_option("RUN_DIR|CHECKPOINT", path,
+                 "a run directory (its newest valid checkpoint) or a checkpoint file")
+      ->required();
+  cmd.add_option(
+      "--data-dir", data_dir,
+      "Dataset directory" + what_for + " (overrides KASMINA_DATA_DIR and the run's config)");
+}
 
 TrainedRun load_trained_run(const std::string& command, const std::string& path,
                             const std::string& device, const std::string& data_dir) {

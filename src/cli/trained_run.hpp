@@ -9,6 +9,10 @@
 #include "config/config.hpp"
 #include "io/checkpoint.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace kasmina::cli {
 
 struct TrainedRun {
@@ -20,6 +24,11 @@ struct TrainedRun {
 // UserError (exit 2) for a path that is no checkpoint, a run directory without a checkpoint that
 // verifies, a damaged checkpoint, or a stored configuration that does not parse; messages start
 // with `command` and the path ("eval runs/x: no checkpoints in runs/x/checkpoints").
+// Adds the options of a command on a trained run: the positional RUN_DIR|CHECKPOINT (required)
+// and --data-dir (`what_for`: why the command reads the data).
+void add_trained_run_options(CLI::App& cmd, std::string& path, std::string& data_dir,
+                             const std::string& what_for);
+
 TrainedRun load_trained_run(const std::string& command, const std::string& path,
                             const std::string& device, const std::string& data_dir);
 

@@ -19,17 +19,16 @@ std::string format_line(const char* spec, auto... values) {
 }  // namespace
 
 json eval_report_json(const EvalReportInput& in) {
-  json j;
-  j["checkpoint"] = in.checkpoint;
-  j["config_name"] = in.config_name;
-  j["step"] = in.step;
-  j["epoch"] = in.epoch;
-  j["split"] = in.split;
-  j["device"] = in.device;
-  j["data"] = in.data;
-  j["samples"] = in.result.samples;
-  j["loss"] = in.result.loss;
-  j["accuracy"] = in.result.accuracy;
+  json j = {{"checkpoint", in.checkpoint},
+            {"config_name", in.config_name},
+            {"step", in.step},
+            {"epoch", in.epoch},
+            {"split", in.split},
+            {"device", in.device},
+            {"data", in.data},
+            {"samples", in.result.samples},
+            {"loss", in.result.loss},
+            {"accuracy", in.result.accuracy}};
   const ConfusionMatrix& m = in.confusion;
   json classes = json::array();
   json matrix = json::array();

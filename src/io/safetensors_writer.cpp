@@ -2,6 +2,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "core/error.hpp"
 #include "io/atomic_file.hpp"
@@ -14,21 +15,16 @@ static_assert(std::endian::native == std::endian::little,
 
 namespace {
 
+// The safetensors name of the dtypes kasmina writes; null for another.
 const char* safetensors_dtype(DType t) {
-  switch (t) {
-    case DType::f32:
-      return "F32";
-    case DType::f64:
-      return "F64";
-    case DType::i32:
-      return "I32";
-    case DType::i64:
-      return "I64";
-    case DType::u8:
-      return "U8";
-    default:
-      return nullptr;
-  }
+  static constexpr std::pair<DType, const char*> kNames[] = {{DType::f32, "F32"},
+                                                             {DType::f64, "F64"},
+                                                             {DType::i32, "I32"},
+                                                             {DType::i64, "I64"},
+                                                             {DType::u8, "U8"}};
+  for (const auto& [dtype, name] : kNames)
+    if (dtype == t) return name;
+  return nullptr;
 }
 
 }  // namespace

@@ -4,15 +4,13 @@
 // confusion matrix agree with the accuracy, and bad inputs exit 2 with one line.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <filesystem>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cli_process.hpp"
-#include "io_test_util.hpp"
+#include "trained_runs_fixture.hpp"
 
 namespace kasmina::io {
 namespace {
@@ -21,31 +19,19 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace cli_process;  // NOLINT: the binary and the source tree
 
-class EvalCli : public testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (bin().empty()) return;
-    dir_ = std::make_unique<test::TempDir>();
-    trained_ = run_cli({"train", source_root() + "/configs/spirals_grow.yaml", "--out", run()},
-                       dir_->file("train.log")) == 0 &&
-               run_cli({"train", source_root() + "/configs/spirals.yaml", "--set", "train.epochs=1",
-                        "--out", plain()},
-                       dir_->file("plain.log")) == 0;
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
-  void SetUp() override {
-    REQUIRE_BINARY();
-    ASSERT_TRUE(trained_) << slurp(dir_->file("train.log")) << slurp(dir_->file("plain.log"));
+// A grown run and a run without a validation split.
+class EvalCli : public test::TrainedRunsTest<EvalCli> {
+ public:
+  static std::string train(const test::TempDir& dir) {
+    const std::string a = TrainedRunsTest::train(
+        dir, {"train", source_root() + "/configs/spirals_grow.yaml", "--out", dir.file("grow")});
+    return a + TrainedRunsTest::train(dir, {"train", source_root() + "/configs/spirals.yaml",
+                                            "--set", "train.epochs=1", "--out", dir.file("plain")});
   }
 
-  static std::string run() { return dir_->file("grow"); }
-  static std::string plain() { return dir_->file("plain"); }
-  static std::string file(const std::string& name) { return dir_->file(name); }
-  static std::pair<int, std::string> kasmina(const std::vector<std::string>& args) {
-    const std::string log = dir_->file("cmd.log");
-    const int rc = run_cli(args, log);
-    return {rc, slurp(log)};
-  }
+ protected:
+  static std::string run() { return file("grow"); }
+  static std::string plain() { return file("plain"); }
   // `kasmina eval ARGS --json FILE`: the report written to FILE.
   static json eval_json(std::vector<std::string> args) {
     args.insert(args.begin(), "eval");
@@ -54,12 +40,7 @@ class EvalCli : public testing::Test {
     EXPECT_EQ(rc, 0) << out;
     return json::parse(slurp(file("report.json")));
   }
-
-  static std::unique_ptr<test::TempDir> dir_;
-  static bool trained_;
 };
-std::unique_ptr<test::TempDir> EvalCli::dir_;
-bool EvalCli::trained_ = false;
 
 TEST_F(EvalCli, LastCheckpointReproducesTheFinalTestMetricsExactly) {
   const json s = json::parse(slurp(run() + "/summary.json"));
@@ -120,14 +101,6 @@ TEST_F(EvalCli, EarlierCheckpointAndValidationSplitReproduceTheirEpochs) {
   EXPECT_EQ(v["samples"], 400);
   EXPECT_EQ(v["loss"].get<double>(), s["validation_loss"].get<double>());
   EXPECT_EQ(v["accuracy"].get<double>(), s["validation_accuracy"].get<double>());
-}
-
-void expect_one_line_error(const std::pair<int, std::string>& r, const std::string& path,
-                           const std::string& problem) {
-  EXPECT_EQ(r.first, 2) << r.second;
-  EXPECT_EQ(std::count(r.second.begin(), r.second.end(), '\n'), 1) << r.second;
-  EXPECT_NE(r.second.find(path), std::string::npos) << r.second;
-  EXPECT_NE(r.second.find(problem), std::string::npos) << r.second;
 }
 
 TEST_F(EvalCli, BadInputsExitTwoWithOneLine) {

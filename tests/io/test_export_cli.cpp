@@ -4,10 +4,8 @@
 // alpha, and a model description in its metadata; bad inputs exit 2 and write nothing.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cstring>
 #include <filesystem>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -15,7 +13,7 @@
 #include "cli_process.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
-#include "io_test_util.hpp"
+#include "trained_runs_fixture.hpp"
 
 namespace kasmina::io {
 namespace {
@@ -24,32 +22,16 @@ namespace fs = std::filesystem;
 using json = nlohmann::ordered_json;
 using namespace cli_process;  // NOLINT: the binary and the source tree
 
-class ExportCli : public testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (bin().empty()) return;
-    dir_ = std::make_unique<test::TempDir>();
-    trained_ = run_cli({"train", source_root() + "/configs/spirals_grow.yaml", "--out", run()},
-                       dir_->file("train.log")) == 0;
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
-  void SetUp() override {
-    REQUIRE_BINARY();
-    ASSERT_TRUE(trained_) << slurp(dir_->file("train.log"));
-  }
-  static std::string run() { return dir_->file("grow"); }
-  static std::string file(const std::string& name) { return dir_->file(name); }
-  static std::pair<int, std::string> kasmina(const std::vector<std::string>& args) {
-    const std::string log = dir_->file("cmd.log");
-    const int rc = run_cli(args, log);
-    return {rc, slurp(log)};
+class ExportCli : public test::TrainedRunsTest<ExportCli> {
+ public:
+  static std::string train(const test::TempDir& dir) {
+    return TrainedRunsTest::train(
+        dir, {"train", source_root() + "/configs/spirals_grow.yaml", "--out", dir.file("grow")});
   }
 
-  static std::unique_ptr<test::TempDir> dir_;
-  static bool trained_;
+ protected:
+  static std::string run() { return file("grow"); }
 };
-std::unique_ptr<test::TempDir> ExportCli::dir_;
-bool ExportCli::trained_ = false;
 
 std::string tensor_bytes(const Tensor& t) {
   return std::string(static_cast<const char*>(t.raw()), t.nbytes());
@@ -143,16 +125,8 @@ TEST_F(ExportCli, RoundTripHoldsEveryParameterOfTheCheckpoint) {
   EXPECT_EQ(blending, 7);
   EXPECT_EQ(f.tensors.size(), expected_tensors);
   // Nothing but OUT was left in its directory (no temporary file).
-  for (const auto& e : fs::directory_iterator(dir_->path()))
+  for (const auto& e : fs::directory_iterator(fs::path(out).parent_path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << e.path();
-}
-
-void expect_one_line_error(const std::pair<int, std::string>& r, const std::string& path,
-                           const std::string& problem) {
-  EXPECT_EQ(r.first, 2) << r.second;
-  EXPECT_EQ(std::count(r.second.begin(), r.second.end(), '\n'), 1) << r.second;
-  EXPECT_NE(r.second.find(path), std::string::npos) << r.second;
-  EXPECT_NE(r.second.find(problem), std::string::npos) << r.second;
 }
 
 TEST_F(ExportCli, BadInputsExitTwoAndWriteNothing) {

@@ -6,13 +6,12 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cli_process.hpp"
-#include "io_test_util.hpp"
+#include "trained_runs_fixture.hpp"
 
 namespace kasmina::io {
 namespace {
@@ -25,13 +24,11 @@ std::string spirals_config() {
   return source_root() + "/configs/spirals.yaml";
 }
 
-// Two finished spirals runs, trained once for the suite: `a` as configured (2 epochs), `b` with
-// another learning rate and hidden width.
-class InspectRuns : public testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    if (bin().empty()) return;
-    dir_ = std::make_unique<test::TempDir>();
+// Two finished spirals runs: `a` as configured (2 epochs), `b` with another learning rate and
+// hidden width.
+class InspectRuns : public test::TrainedRunsTest<InspectRuns> {
+ public:
+  static std::string train(const test::TempDir& dir) {
     const std::vector<std::string> base = {"train", spirals_config(), "--set", "train.epochs=2"};
     auto with = [&](std::vector<std::string> extra, const std::string& out) {
       auto v = base;
@@ -39,31 +36,16 @@ class InspectRuns : public testing::Test {
       v.insert(v.end(), {"--out", out});
       return v;
     };
-    trained_ = run_cli(with({}, a()), dir_->file("a.log")) == 0 &&
-               run_cli(with({"--set", "optimizer.lr=0.003", "--set", "model.layers.0.out=32"}, b()),
-                       dir_->file("b.log")) == 0;
-  }
-  static void TearDownTestSuite() { dir_.reset(); }
-  void SetUp() override {
-    REQUIRE_BINARY();
-    ASSERT_TRUE(trained_) << slurp(dir_->file("a.log")) << slurp(dir_->file("b.log"));
+    return TrainedRunsTest::train(dir, with({}, dir.file("a"))) +
+           TrainedRunsTest::train(
+               dir, with({"--set", "optimizer.lr=0.003", "--set", "model.layers.0.out=32"},
+                         dir.file("b")));
   }
 
-  static std::string a() { return dir_->file("a"); }
-  static std::string b() { return dir_->file("b"); }
-  static std::string file(const std::string& name) { return dir_->file(name); }
-  // `kasmina ARGS` with its output in a log; returns the exit code and the log's text.
-  static std::pair<int, std::string> kasmina(const std::vector<std::string>& args) {
-    const std::string log = dir_->file("cmd.log");
-    const int rc = run_cli(args, log);
-    return {rc, slurp(log)};
-  }
-
-  static std::unique_ptr<test::TempDir> dir_;
-  static bool trained_;
+ protected:
+  static std::string a() { return file("a"); }
+  static std::string b() { return file("b"); }
 };
-std::unique_ptr<test::TempDir> InspectRuns::dir_;
-bool InspectRuns::trained_ = false;
 
 json summary_of(const std::string& run) {
   return json::parse(slurp(run + "/summary.json"));
@@ -139,15 +121,6 @@ TEST_F(InspectRuns, IncompleteRunAndTrainingFlops) {
   ASSERT_EQ(rc2, 0) << text;
   EXPECT_NE(text.find("1.235e+11"), std::string::npos) << text;
   EXPECT_NE(text.find("(spirals, incomplete)"), std::string::npos) << text;
-}
-
-// A failing command's whole output: one line naming the path and the problem.
-void expect_one_line_error(const std::pair<int, std::string>& r, const std::string& path,
-                           const std::string& problem) {
-  EXPECT_EQ(r.first, 2) << r.second;
-  EXPECT_EQ(std::count(r.second.begin(), r.second.end(), '\n'), 1) << r.second;
-  EXPECT_NE(r.second.find(path), std::string::npos) << r.second;
-  EXPECT_NE(r.second.find(problem), std::string::npos) << r.second;
 }
 
 TEST_F(InspectRuns, BadInputsExitTwoWithOneLine) {
