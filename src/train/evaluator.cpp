@@ -37,6 +37,10 @@ void count_predictions(const Tensor& logits, const Tensor& labels, ConfusionMatr
 
 EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches,
                                ConfusionMatrix* confusion) {
+  if (confusion) {
+    const int64_t k = model_.out_width();
+    *confusion = {k, std::vector<int64_t>(static_cast<size_t>(k * k))};
+  }
   const DeviceSplit& full = split == "test"         ? data_.test
                             : split == "validation" ? data_.validation
                                                     : data_.train;
@@ -48,8 +52,6 @@ EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches,
   ops::fill(loss_sum_, 0.0);
   ops::fill(correct_, 0.0);
   const int64_t classes = model_.out_width();
-  if (confusion)
-    *confusion = {classes, std::vector<int64_t>(static_cast<size_t>(classes * classes))};
   for (int64_t begin = 0; begin < s.size; begin += eval_batch_) {
     const int64_t n = std::min(eval_batch_, s.size - begin);
     Tensor x = x_.rows(0, n), y = y_.rows(0, n);

@@ -1,6 +1,6 @@
 // Evaluation of the model on a split held on the device: eval-mode forwards over batches in
 // the split's own order, the loss and the correct count accumulated on the device and read
-// once at the end (and, for a confusion matrix, each batch's logits read to the host).
+// once at the end.
 #pragma once
 #include <cstdint>
 #include <string>
