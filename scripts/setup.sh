@@ -9,10 +9,10 @@ packages=(
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   libhdf5-dev hdf5-tools                     # telemetry and checkpoints (h5dump for users)
   libopenblas-dev                            # CPU GEMMs
+  python3-numpy python3-venv                 # scripts/rebuild_torch.py, the PyPI venv below
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
-  python3-numpy python3-venv                 # scripts/rebuild_torch.py, the PyPI venv below
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )
 
