@@ -106,7 +106,7 @@ class Exporter {
     return j;
   }
 
-  void kasmina(const morph::KasminaLayer& layer, const std::string& name, int64_t width, json& j) {
+  void kasmina(morph::KasminaLayer& layer, const std::string& name, int64_t width, json& j) {
     const morph::MorphConfig& m = layer.config();
     const int32_t C = layer.chunk();
     j["width"] = width;
@@ -115,7 +115,7 @@ class Exporter {
     j["chunk"] = C;
     j["hidden"] = m.hidden;
     j["rank"] = m.rank;
-    morph::HostSeedState host = const_cast<morph::KasminaLayer&>(layer).seed_state().download();
+    morph::HostSeedState host = layer.seed_state().download();
     const morph::SeedStateView st = host.view();
     const auto seed_array = [&](const char* field, const void* values, DType dtype) {
       Tensor t = Tensor::empty({m.seeds}, dtype);

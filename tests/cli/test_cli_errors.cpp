@@ -324,7 +324,7 @@ TEST_F(CliErrors, UnknownSubcommandIsNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "kasmina: error: unknown command 'frobnicate' (allowed: train, device, inspect, "
-            "bench)\n");
+            "eval, export, bench)\n");
 }
 
 }  // namespace
