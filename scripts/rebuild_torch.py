@@ -20,7 +20,8 @@ the loss and accuracy.
 of correct samples must match within --tolerance-samples (default 0) and the loss within 1e-4
 relative; exit 1 otherwise. --check-numpy runs the same forward in NumPy instead of PyTorch
 (no PyTorch needed), float32 like kasmina. Needs the `safetensors` and `numpy` packages
-(scripts/setup.sh installs them in .venv/). Exit 2 for a bad input.
+(scripts/setup.sh installs them in ~/.cache/kasmina/pyenv, or $KASMINA_PYENV: run this script
+with that environment's python3). Exit 2 for a bad input.
 """
 import argparse
 import gzip
@@ -51,7 +52,7 @@ def load_network(path):
         from safetensors import safe_open
     except ImportError:
         raise InputError("the 'safetensors' package is not installed (scripts/setup.sh puts it "
-                         "in .venv/; run this script with .venv/bin/python)")
+                         "in ~/.cache/kasmina/pyenv: run this script with its bin/python3)")
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file")
     try:

@@ -8,11 +8,13 @@ packages=(
   g++ meson ninja-build pkg-config          # build
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
   libhdf5-dev hdf5-tools                     # telemetry and checkpoints (h5dump for users)
+  libprotobuf-dev protobuf-compiler          # TensorBoard event files (src/io/tensorboard/)
   libopenblas-dev                            # CPU GEMMs
-  python3-numpy python3-venv                 # scripts/rebuild_torch.py, the PyPI venv below
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
+  libopenmpi-dev openmpi-bin                 # multi-process runs (mpirun), the CPU collectives
+  python3-venv                               # the tensorboard package for its read-back test
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )
 
@@ -35,21 +37,26 @@ else
   export DEBIAN_FRONTEND=noninteractive
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "setup: done"
 fi
 
-# PyPI packages the tests and scripts use (the safetensors reader checks `kasmina export`), in a
-# virtual environment at .venv/ in the source tree (ignored by git) that also sees Debian's
-# numpy and h5py. Tests that need it skip with a message when it is missing.
-venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
-pypi_packages=(safetensors)
-if [ ! -x "$venv/bin/python" ]; then
-  echo "setup: creating the Python virtual environment $venv"
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
+# TensorBoard's reader for tests/io/tensorboard_readback.py: the `tensorboard` package from PyPI
+# in a virtual environment that also sees Debian's h5py and numpy, at $KASMINA_PYENV (default
+# ~/.cache/kasmina/pyenv; the test looks there too).
+pyenv=${KASMINA_PYENV:-${HOME:-~}/.cache/kasmina/pyenv}
+if "$pyenv/bin/python3" -c 'import tensorboard' 2>/dev/null; then
+  echo "setup: tensorboard already installed in $pyenv"
+else
+  echo "setup: installing the tensorboard package from PyPI into $pyenv"
+  /usr/bin/python3 -m venv --system-site-packages "$pyenv"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check tensorboard
 fi
-for p in "${pypi_packages[@]}"; do
-  if ! "$venv/bin/python" -c "import $p" 2>/dev/null; then
-    echo "setup: installing $p from PyPI into $venv"
-    "$venv/bin/python" -m pip install -q "$p"
-  fi
-done
-echo "setup: done"
+
+# The safetensors reader, from PyPI into the same environment: tests/io/test_export_safetensors.py
+# reads `kasmina export`'s files with it, and scripts/rebuild_torch.py loads them with it.
+if "$pyenv/bin/python3" -c 'import safetensors' 2>/dev/null; then
+  echo "setup: safetensors already installed in $pyenv"
+else
+  echo "setup: installing the safetensors package from PyPI into $pyenv"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check safetensors
+fi

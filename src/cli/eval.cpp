@@ -38,6 +38,7 @@ void print(const std::string& text) {
 }
 
 int run_eval(const EvalOptions& o) {
+  if (o.json && !o.json_file.empty()) check_output_file(o.json_file);
   TrainedRun run = load_trained_run("eval", o.path, o.device, o.data_dir);
   const Config& cfg = run.config;
   if (o.split == "validation" && cfg.data.validation == 0)

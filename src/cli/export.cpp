@@ -30,6 +30,7 @@ struct ExportOptions {
 };
 
 int run_export(const ExportOptions& o) {
+  check_output_file(o.out);
   const TrainedRun run = load_trained_run("export", o.path, "cpu", o.data_dir);
   const Config& cfg = run.config;
   ops::init();

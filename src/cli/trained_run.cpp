@@ -1,8 +1,13 @@
 #include "cli/trained_run.hpp"
 
+#include <unistd.h>
 #include <CLI/CLI.hpp>
-#include <cstdlib>
 
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+
+#include "io/atomic_file.hpp"
 #include "io/run_checkpoint.hpp"
 
 namespace kasmina::cli {
@@ -15,6 +20,18 @@ void add_trained_run_options(CLI::App& cmd, std::string& path, std::string& data
   cmd.add_option(
       "--data-dir", data_dir,
       "Dataset directory" + what_for + " (overrides KASMINA_DATA_DIR and the run's config)");
+}
+
+void check_output_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw UserError(path + ": cannot write: it is a directory");
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, ec))
+    throw UserError(path + ": cannot write: no such directory " + dir.string());
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw UserError(path + ": cannot write: " + io::errno_text(errno));
 }
 
 TrainedRun load_trained_run(const std::string& command, const std::string& path,

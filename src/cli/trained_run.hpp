@@ -29,6 +29,11 @@ struct TrainedRun {
 void add_trained_run_options(CLI::App& cmd, std::string& path, std::string& data_dir,
                              const std::string& what_for);
 
+// An output file named on the command line (`export OUT`, `eval --json FILE`), checked before
+// the work: its directory exists and is writable, and it is not itself a directory. UserError
+// "PATH: cannot write: <why>" otherwise. (The file is then written atomically, io/atomic_file.hpp.)
+void check_output_file(const std::string& path);
+
 TrainedRun load_trained_run(const std::string& command, const std::string& path,
                             const std::string& device, const std::string& data_dir);
 

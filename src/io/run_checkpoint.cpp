@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/checkpoint_files.hpp"
 
 namespace kasmina::io {
@@ -59,12 +60,17 @@ std::string resolve_resume_path(const std::string& path, const std::string& role
       if (all.empty())
         throw UserError(role + " " + path + ": no checkpoints in " +
                         (fs::path(path) / "checkpoints").string());
-      throw UserError(role + " " + path + ": none of its " + std::to_string(all.size()) +
-                      " checkpoints verifies (all damaged)");
+      throw UserError(
+          role + " " + path + ": none of its " + std::to_string(all.size()) +
+          " checkpoints verifies (the newest: " + verify_checkpoint(all.back().path).message + ")");
     }
     return latest->path;
   }
-  if (!fs::exists(path, ec)) throw UserError(role + " " + path + ": no such file or directory");
+  if (!fs::exists(path, ec)) {
+    if (ec && ec != std::errc::no_such_file_or_directory)
+      throw UserError(role + " " + path + ": " + errno_text(ec.value()));
+    throw UserError(role + " " + path + ": no such file or directory");
+  }
   return path;
 }
 

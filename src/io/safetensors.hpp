@@ -25,7 +25,7 @@ struct SafetensorsEntry {
 std::string safetensors_bytes(const std::vector<SafetensorsEntry>& tensors,
                               const std::map<std::string, std::string>& metadata);
 
-// Writes the file atomically (io/atomic_file.hpp).
+// Writes the file atomically (io/atomic_file.hpp: IoError when the system refuses it).
 void write_safetensors(const std::string& path, const std::vector<SafetensorsEntry>& tensors,
                        const std::map<std::string, std::string>& metadata);
 

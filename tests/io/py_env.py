@@ -2,9 +2,10 @@
 `kasmina` binary and the source tree (KASMINA_BIN, KASMINA_SOURCE_ROOT), and meson's skip code.
 
 require(*modules) returns when every module imports. Otherwise it starts the test again under
-the source tree's .venv/bin/python (where scripts/setup.sh installs the PyPI packages, seeing
-Debian's numpy and h5py) or Debian's /usr/bin/python3, and when none has them it exits with 77,
-which meson reports as a skipped test, naming what is missing.
+the Python of the virtual environment scripts/setup.sh installs the PyPI packages into
+($KASMINA_PYENV, default ~/.cache/kasmina/pyenv; it sees Debian's numpy and h5py) or Debian's
+/usr/bin/python3, and when none has them it exits with 77, which meson reports as a skipped
+test, naming what is missing.
 """
 import importlib
 import os
@@ -37,12 +38,13 @@ def require(*modules):
     if not missing:
         return
     tried = os.environ.get("KASMINA_PY_TRIED", "").split(os.pathsep)
-    for python in (os.path.join(source_root(), ".venv", "bin", "python"), "/usr/bin/python3"):
+    pyenv = os.environ.get("KASMINA_PYENV") or os.path.expanduser("~/.cache/kasmina/pyenv")
+    for python in (os.path.join(pyenv, "bin", "python3"), "/usr/bin/python3"):
         # Not resolved: a virtual environment's python links to the base interpreter.
         path = os.path.abspath(python)
         if os.access(path, os.X_OK) and path not in tried and os.path.abspath(sys.executable) != path:
             env = dict(os.environ, KASMINA_PY_TRIED=os.pathsep.join(tried + [path]))
             os.execve(path, [path, *sys.argv], env)
     print(f"skipped: the Python packages {', '.join(missing)} are not installed "
-          "(scripts/setup.sh installs them in .venv/)")
+          "(scripts/setup.sh installs them)")
     sys.exit(SKIP)
