@@ -2,18 +2,25 @@
 """Plot a kasmina run's telemetry (RUN_DIR/telemetry.h5) into RUN_DIR/plots/*.png.
 
     scripts/plot_telemetry.py RUN_DIR [--field NAME]
+    scripts/plot_telemetry.py RUN_DIR RUN_DIR... [--out DIR]
 
-Writes:
+Writes, for one run:
   loss.png                 training loss per step and per-epoch train/validation/test loss
   accuracy.png             per-epoch train/validation/test accuracy
   seed_timeline.png        one row per seed that ever left DORMANT, coloured by lifecycle stage,
                            with markers for germinate / fossilize / cull / rollback events
   seed_health_<layer>.png  one per-seed statistic (--field, default: the first) over time x seeds
 
-Runs without morphogenetic layers get only the curves. The layout read here is documented in
-docs/FORMATS.md. Needs python3-h5py and python3-matplotlib (headless: Agg backend).
+Runs without morphogenetic layers get only the curves. With several runs, their curves on one
+plot each, one colour per run, into --out (default ./plots-compare):
+  compare_loss.png         training loss per step (smoothed) and test loss per epoch
+  compare_accuracy.png     test accuracy per epoch (validation dashed, where recorded)
+`kasmina inspect runs RUN_DIR...` prints the same runs' differing settings and final metrics.
+The layout read here is documented in docs/FORMATS.md. Needs python3-h5py and
+python3-matplotlib (headless: Agg backend).
 """
 import argparse
+import json
 import os
 import sys
 
@@ -71,7 +78,7 @@ def load(path):
     return f
 
 
-def plot_curves(f, out_dir, title):
+def plot_curves(f, run_dir, out_dir, title):
     steps, n_steps = table(f, "steps")
     epochs, n_epochs = table(f, "epochs")
     written = []
@@ -81,14 +88,12 @@ def plot_curves(f, out_dir, title):
         ax.plot(steps["step"], steps["loss"], lw=0.6, alpha=0.5, color="#4292c6",
                 label="train loss (step)")
         if n_steps >= 20:
-            k = max(5, n_steps // 50)
-            smooth = np.convolve(steps["loss"], np.ones(k) / k, mode="valid")
-            ax.plot(steps["step"][k - 1:], smooth, lw=1.5, color="#08519c",
-                    label=f"train loss ({k}-step mean)")
+            x, smooth = smoothed(steps["step"], steps["loss"])
+            ax.plot(x, smooth, lw=1.5, color="#08519c",
+                    label=f"train loss ({n_steps - len(x) + 1}-step mean)")
     if n_epochs and n_steps:
         # place epoch metrics at the last step of each epoch
-        ends = [steps["step"][steps["epoch"] == e].max() if np.any(steps["epoch"] == e) else np.nan
-                for e in epochs["epoch"]]
+        ends = epoch_end_steps(run_dir, steps, n_steps, epochs)
         for key, colour in (("train_loss", "#08519c"), ("validation_loss", "#fd8d3c"),
                             ("test_loss", "#cb181d")):
             if np.any(np.isfinite(epochs[key])):
@@ -221,20 +226,110 @@ def plot_health(f, out_dir, title, field):
     return written
 
 
+def run_title(f, default="run"):
+    name = f.attrs.get("config_name", "")
+    return name.decode() if isinstance(name, bytes) else (name or default)
+
+
+def epoch_end_steps(run_dir, steps, n_steps, epochs):
+    """The step at which each recorded epoch ended: epoch x steps per epoch, from the run's
+    summary.json (steps / epochs) when it has one, else the last step row of each epoch."""
+    try:
+        with open(os.path.join(run_dir, "summary.json")) as f:
+            summary = json.load(f)
+        per_epoch = int(summary["steps"]) / int(summary["epochs"])
+        if per_epoch > 0:
+            return [e * per_epoch for e in epochs["epoch"]]
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        pass
+    if not n_steps:
+        return [np.nan] * len(epochs["epoch"])
+    return [steps["step"][steps["epoch"] == e].max() if np.any(steps["epoch"] == e) else np.nan
+            for e in epochs["epoch"]]
+
+
+def smoothed(steps, loss):
+    """The step losses as a running mean of about 1/50 of the run (at least 5 steps)."""
+    n = len(loss)
+    if n < 20:
+        return steps, loss
+    k = max(5, n // 50)
+    return steps[k - 1:], np.convolve(loss, np.ones(k) / k, mode="valid")
+
+
+def plot_compare(run_dirs, out_dir):
+    """Several runs' curves on one plot each; returns the files written."""
+    runs = []
+    for d in run_dirs:
+        f = load(os.path.join(d, "telemetry.h5"))
+        steps, n_steps = table(f, "steps")
+        epochs, n_epochs = table(f, "epochs")
+        label = f"{run_title(f)} ({os.path.basename(os.path.normpath(d))})"
+        ends = epoch_end_steps(d, steps, n_steps, epochs)
+        runs.append((label, steps, n_steps, epochs, n_epochs, ends))
+        f.close()
+    colours = plt.get_cmap("tab10")
+    os.makedirs(out_dir, exist_ok=True)
+
+    def loss_curves(ax, i, label, steps, n_steps, epochs, n_epochs, ends):
+        if n_steps:
+            x, y = smoothed(steps["step"], steps["loss"])
+            ax.plot(x, y, lw=1.2, color=colours(i % 10), alpha=0.8, label=f"{label}: train loss")
+        if n_epochs and np.any(np.isfinite(epochs["test_loss"])) and np.any(np.isfinite(ends)):
+            ax.plot(ends, epochs["test_loss"], "o--", ms=3, color=colours(i % 10),
+                    label=f"{label}: test loss")
+
+    def accuracy_curves(ax, i, label, steps, n_steps, epochs, n_epochs, ends):
+        for key, style in (("test_accuracy", "o-"), ("validation_accuracy", ":")):
+            if n_epochs and np.any(np.isfinite(epochs[key])):
+                ax.plot(epochs["epoch"], epochs[key], style, ms=3, color=colours(i % 10),
+                        label=f"{label}: {key.split('_')[0]}")
+
+    written = []
+    for name, curves, xlabel, ylabel, where in (
+            ("compare_loss.png", loss_curves, "step", "loss", "upper right"),
+            ("compare_accuracy.png", accuracy_curves, "epoch", "accuracy", "lower right")):
+        fig, ax = plt.subplots(figsize=(10, 5.5))
+        for i, run in enumerate(runs):
+            curves(ax, i, *run)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel} of {len(runs)} runs")
+        ax.legend(loc=where, fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, name), dpi=120)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir", help="run directory holding telemetry.h5")
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directory holding telemetry.h5 (several: compare them)")
     parser.add_argument("--field", help="per-seed statistic for the health heatmap "
                                         "(default: the first field of each layer)")
+    parser.add_argument("--out", help="with several runs: directory for the comparison plots "
+                                      "(default ./plots-compare)")
     args = parser.parse_args(argv)
+    if len(args.run_dirs) > 1:
+        out_dir = args.out or "plots-compare"
+        try:
+            written = plot_compare(args.run_dirs, out_dir)
+        except (TelemetryError, KeyError, OSError) as e:
+            print(f"plot_telemetry: error: {e}", file=sys.stderr)
+            return 2
+        for w in written:
+            print(os.path.join(out_dir, w))
+        return 0
+    args.run_dir = args.run_dirs[0]
     path = os.path.join(args.run_dir, "telemetry.h5")
     try:
         with load(path) as f:
-            name = f.attrs.get("config_name", "")
-            title = name.decode() if isinstance(name, bytes) else (name or "run")
+            title = run_title(f)
             out_dir = os.path.join(args.run_dir, "plots")
             os.makedirs(out_dir, exist_ok=True)
-            written = plot_curves(f, out_dir, title)
+            written = plot_curves(f, args.run_dir, out_dir, title)
             has_layers = "seeds" in f and len(f["seeds"]) > 0
             written += plot_timeline(f, out_dir, title)
             written += plot_health(f, out_dir, title, args.field)

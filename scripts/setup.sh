@@ -52,3 +52,12 @@ else
   /usr/bin/python3 -m venv --system-site-packages "$pyenv"
   "$pyenv/bin/pip" install --quiet --disable-pip-version-check tensorboard
 fi
+
+# The safetensors reader, from PyPI into the same environment: tests/io/test_export_safetensors.py
+# reads `kasmina export`'s files with it, and scripts/rebuild_torch.py loads them with it.
+if "$pyenv/bin/python3" -c 'import safetensors' 2>/dev/null; then
+  echo "setup: safetensors already installed in $pyenv"
+else
+  echo "setup: installing the safetensors package from PyPI into $pyenv"
+  "$pyenv/bin/pip" install --quiet --disable-pip-version-check safetensors
+fi

@@ -25,6 +25,8 @@ int run(int argc, char** argv) {
   add_train_command(app, exit_code);
   add_device_command(app, exit_code);
   add_inspect_command(app, exit_code);
+  add_eval_command(app, exit_code);
+  add_export_command(app, exit_code);
   add_bench_command(app, exit_code);
   add_blueprint_command(app, exit_code);
   // CLI11 would only say "A subcommand is required" for `kasmina frobnicate`.

@@ -1,14 +1,16 @@
-// `kasmina inspect`: parse -> read the file through src/io -> print text or JSON.
+// `kasmina inspect`: parse -> read the files through src/io -> print text or JSON.
 #include "cli/inspect.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "io/checkpoint.hpp"
 #include "io/checkpoint_summary.hpp"
 #include "io/checkpoint_values.hpp"
+#include "io/run_comparison.hpp"
 #include "io/telemetry_reader.hpp"
 #include "io/telemetry_summary.hpp"
 
@@ -42,6 +44,16 @@ void inspect_telemetry(const InspectOptions& o) {
   print(o.json ? summary.dump(2) + "\n" : io::format_telemetry_summary(summary));
 }
 
+struct InspectRunsOptions {
+  std::vector<std::string> dirs;
+  bool json = false;
+};
+
+void inspect_runs(const InspectRunsOptions& o) {
+  const auto comparison = io::compare_runs(o.dirs);
+  print(o.json ? comparison.dump(2) + "\n" : io::format_run_comparison(comparison));
+}
+
 }  // namespace
 
 void add_inspect_command(CLI::App& app, int& exit_code) {
@@ -68,6 +80,16 @@ void add_inspect_command(CLI::App& app, int& exit_code) {
   telemetry->add_flag("--json", telemetry_options->json, "print the summary as JSON");
   telemetry->callback([telemetry_options, &exit_code] {
     inspect_telemetry(*telemetry_options);
+    exit_code = 0;
+  });
+
+  auto runs_options = std::make_shared<InspectRunsOptions>();
+  CLI::App* runs = inspect->add_subcommand(
+      "runs", "Compare runs: the configuration keys that differ and the final metrics");
+  runs->add_option("DIR", runs_options->dirs, "run directories")->required();
+  runs->add_flag("--json", runs_options->json, "print the comparison as JSON");
+  runs->callback([runs_options, &exit_code] {
+    inspect_runs(*runs_options);
     exit_code = 0;
   });
 }

@@ -50,7 +50,7 @@ RunState from_checkpoint(const CheckpointState& ckpt) {
   return s;
 }
 
-std::string resolve_resume_path(const std::string& path) {
+std::string resolve_resume_path(const std::string& path, const std::string& role) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
@@ -58,18 +58,18 @@ std::string resolve_resume_path(const std::string& path) {
     const auto latest = latest_checkpoint(path);
     if (!latest) {
       if (all.empty())
-        throw UserError("--resume " + path + ": no checkpoints in " +
+        throw UserError(role + " " + path + ": no checkpoints in " +
                         (fs::path(path) / "checkpoints").string());
       throw UserError(
-          "--resume " + path + ": none of its " + std::to_string(all.size()) +
+          role + " " + path + ": none of its " + std::to_string(all.size()) +
           " checkpoints verifies (the newest: " + verify_checkpoint(all.back().path).message + ")");
     }
     return latest->path;
   }
   if (!fs::exists(path, ec)) {
     if (ec && ec != std::errc::no_such_file_or_directory)
-      throw UserError("--resume " + path + ": " + errno_text(ec.value()));
-    throw UserError("--resume " + path + ": no such file or directory");
+      throw UserError(role + " " + path + ": " + errno_text(ec.value()));
+    throw UserError(role + " " + path + ": no such file or directory");
   }
   return path;
 }

@@ -17,7 +17,30 @@ Evaluator::Evaluator(const DeviceData& data, Model& model, const StepContext& ct
   correct_ = Tensor::zeros({1}, DType::i64, dev);
 }
 
-EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches) {
+namespace {
+
+// Counts each row's prediction (its first maximal logit) against its label.
+void count_predictions(const Tensor& logits, const Tensor& labels, ConfusionMatrix& m) {
+  const std::vector<float> z = logits.to_vector<float>();
+  const std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const int64_t classes = m.classes;
+  for (size_t b = 0; b < y.size(); ++b) {
+    const float* row = z.data() + b * static_cast<size_t>(classes);
+    int64_t best = 0;
+    for (int64_t c = 1; c < classes; ++c)
+      if (row[c] > row[best]) best = c;
+    ++m.counts[static_cast<size_t>(y[b] * classes + best)];
+  }
+}
+
+}  // namespace
+
+EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches,
+                               ConfusionMatrix* confusion) {
+  if (confusion) {
+    const int64_t k = model_.out_width();
+    *confusion = {k, std::vector<int64_t>(static_cast<size_t>(k * k))};
+  }
   const DeviceSplit& full = split == "test"         ? data_.test
                             : split == "validation" ? data_.validation
                                                     : data_.train;
@@ -40,6 +63,7 @@ EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches) {
     const Tensor logits = model_.forward(x, Mode::eval, ctx_);
     KASMINA_CHECK(logits.dim(1) == classes, "eval logits width");
     ops::softmax_xent(logits, y, 1.0f, nullptr, loss_sum_, &correct_);
+    if (confusion) count_predictions(logits, y, *confusion);
   }
   Tensor sums = Tensor::from_vector(
       std::vector<double>{loss_sum_.to_vector<double>()[0],

@@ -21,7 +21,10 @@ class Evaluator {
             int64_t features, Device dev, ops::Communicator* host = nullptr);
 
   // "train", "validation" or "test"; the first `max_batches` eval batches when max_batches > 0.
-  EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
+  // With `confusion`, each batch's logits and labels are also read to the host and counted into
+  // it (a synchronisation per batch, for reports; the training loop passes none).
+  EvalResult evaluate(const std::string& split, int64_t max_batches = 0,
+                      ConfusionMatrix* confusion = nullptr);
   bool has_validation() const { return data_.validation.size > 0; }
 
  private:

@@ -16,6 +16,16 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
+// Which class the model predicts for each true class over an evaluation: counts[t * classes + p]
+// samples of true class t predicted as p (the first maximal logit, as the accuracy counts it).
+struct ConfusionMatrix {
+  int64_t classes = 0;
+  std::vector<int64_t> counts;
+  int64_t at(int64_t truth, int64_t predicted) const {
+    return counts[static_cast<size_t>(truth * classes + predicted)];
+  }
+};
+
 struct EpochReport {
   int64_t epoch = 0;  // 1-based
   int64_t epochs = 0;

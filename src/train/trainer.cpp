@@ -98,8 +98,9 @@ void Trainer::train_step() {
   ops::counter_add(counters_, 1);  // step and cursor
 }
 
-EvalResult Trainer::evaluate(const std::string& split, int64_t max_batches) {
-  return evaluator_->evaluate(split, max_batches);
+EvalResult Trainer::evaluate(const std::string& split, int64_t max_batches,
+                             ConfusionMatrix* confusion) {
+  return evaluator_->evaluate(split, max_batches, confusion);
 }
 
 std::vector<control::MessageRecord> Trainer::take_bus_log() {

@@ -47,8 +47,9 @@ class Trainer {
   Model& model() { return *model_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   // Evaluates the model on one split held on the device (the first `max_batches` eval batches
-  // when max_batches > 0).
-  EvalResult evaluate(const std::string& split, int64_t max_batches = 0);
+  // when max_batches > 0), counting predictions into `confusion` when given.
+  EvalResult evaluate(const std::string& split, int64_t max_batches = 0,
+                      ConfusionMatrix* confusion = nullptr);
   // Every message delivered on the event bus since the last call (the run's record).
   std::vector<control::MessageRecord> take_bus_log();
 

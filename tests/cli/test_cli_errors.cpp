@@ -324,7 +324,7 @@ TEST_F(CliErrors, UnknownSubcommandIsNamed) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "kasmina: error: unknown command 'frobnicate' (allowed: train, device, inspect, "
-            "bench, blueprint)\n");
+            "eval, export, bench, blueprint)\n");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "io/telemetry_writer.hpp"
@@ -90,6 +91,27 @@ TEST(PlotScript, RunWithoutMorphogeneticLayersGetsTheCurvesOnly) {
   EXPECT_TRUE(is_png(dir.file("plots/loss.png")));
   EXPECT_TRUE(is_png(dir.file("plots/accuracy.png")));
   EXPECT_FALSE(fs::exists(dir.file("plots/seed_timeline.png")));
+}
+
+TEST(PlotScript, SeveralRunsGetTheirCurvesOnOnePlot) {
+  if (!have_plot_dependencies()) GTEST_SKIP() << "python3-h5py / python3-matplotlib not installed";
+  TempDir dir;
+  for (const char* run : {"a", "b"}) {
+    fs::create_directories(dir.file(run));
+    TelemetryWriter w(dir.file(std::string(run) + "/telemetry.h5"), {"", run, "cpu", ""});
+    write_curves(w);
+  }
+  std::ofstream(dir.file("a/summary.json")) << R"({"steps": 400, "epochs": 4})";
+  std::string out;
+  ASSERT_EQ(run_script(dir.file("a") + " " + dir.file("b") + " --out " + dir.file("cmp"), out), 0)
+      << out;
+  EXPECT_TRUE(is_png(dir.file("cmp/compare_loss.png"))) << out;
+  EXPECT_TRUE(is_png(dir.file("cmp/compare_accuracy.png"))) << out;
+  EXPECT_FALSE(fs::exists(dir.file("a/plots")));
+  // A run without telemetry is named; nothing is plotted.
+  EXPECT_EQ(run_script(dir.file("a") + " " + dir.path() + " --out " + dir.file("cmp2"), out), 2);
+  EXPECT_NE(out.find(dir.path() + "/telemetry.h5: no such file"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir.file("cmp2")));
 }
 
 TEST(PlotScript, MissingTelemetryIsAnError) {

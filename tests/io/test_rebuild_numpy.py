@@ -1,0 +1,82 @@
+#!/usr/bin/python3
+"""scripts/rebuild_torch.py --check-numpy on a Fashion-MNIST network grown for two epochs (the
+heuristic controller with short lifecycle minimums, so seeds end fossilized, fine-tuning and
+grafting): the NumPy forward built from the exported file alone reproduces `kasmina eval`'s test
+accuracy and loss; a wrong expectation fails (exit 1) and a damaged file is refused (exit 2).
+Skips (exit 77) without safetensors/numpy or without the Fashion-MNIST files."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import py_env  # noqa: E402
+
+py_env.require("safetensors", "numpy")
+
+DATA_DIR = os.environ.get("KASMINA_DATA_DIR") or "/usr/share/datasets/fashion-mnist"
+GROWTH = ["train.epochs=2", "controller.eval_every=40", "controller.patience=1",
+          "controller.min_delta=0.05", "model.layers.2.min_training_steps=20",
+          "model.layers.2.training_loss_threshold=0.5", "model.layers.2.ramp_steps=600",
+          "model.layers.2.min_stabilization_steps=10", "model.layers.2.min_evaluating_steps=10",
+          "model.layers.2.min_fine_tuning_steps=20"]
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAILED: {what}")
+        sys.exit(1)
+
+
+def rebuild(*args):
+    script = os.path.join(py_env.source_root(), "scripts", "rebuild_torch.py")
+    return subprocess.run([sys.executable, script, "--data-dir", DATA_DIR, "--check-numpy", *args],
+                          capture_output=True, text=True)
+
+
+def main():
+    if not os.path.exists(os.path.join(DATA_DIR, "t10k-images-idx3-ubyte.gz")):
+        print(f"skipped: no Fashion-MNIST in {DATA_DIR}")
+        return py_env.SKIP
+    with tempfile.TemporaryDirectory() as tmp:
+        run = os.path.join(tmp, "grow")
+        sets = [a for s in GROWTH for a in ("--set", s)]
+        r = py_env.kasmina("train", os.path.join(py_env.source_root(), "configs", "fmnist_grow.yaml"),
+                           "--data-dir", DATA_DIR, "--out", run, *sets)
+        check(r.returncode == 0, f"train: {r.stdout[-2000:]}{r.stderr}")
+        net = os.path.join(tmp, "grow.safetensors")
+        r = py_env.kasmina("export", run, "--format", "safetensors", net, "--data-dir", DATA_DIR)
+        check(r.returncode == 0, f"export: {r.stdout}{r.stderr}")
+        report = os.path.join(tmp, "eval.json")
+        r = py_env.kasmina("eval", run, "--json", report, "--data-dir", DATA_DIR)
+        check(r.returncode == 0, f"eval: {r.stdout}{r.stderr}")
+
+        from safetensors import safe_open
+        with safe_open(net, framework="np") as f:
+            model = json.loads(f.metadata()["model"])
+        stages = {s["stage"] for layer in model["layers"] if layer["type"] == "kasmina"
+                  for s in layer["live_seeds"] if s["blended"]}
+        check(len(stages) >= 2, f"the run should end with seeds in several blending stages: {stages}")
+
+        r = rebuild(net, "--expect", report)
+        print(r.stdout, end="")
+        check(r.returncode == 0 and "-> match" in r.stdout, f"rebuild: {r.stdout}{r.stderr}")
+
+        expected = json.load(open(report))
+        expected["accuracy"] -= 2 / expected["samples"]
+        wrong = os.path.join(tmp, "wrong.json")
+        json.dump(expected, open(wrong, "w"))
+        r = rebuild(net, "--expect", wrong)
+        check(r.returncode == 1 and "MISMATCH" in r.stdout, f"a wrong expectation: {r.stdout}")
+
+        damaged = os.path.join(tmp, "damaged.safetensors")
+        with open(net, "rb") as src, open(damaged, "wb") as dst:
+            dst.write(src.read()[:1000])
+        r = rebuild(damaged)
+        check(r.returncode == 2 and "not a safetensors file" in r.stderr, f"damaged: {r.stderr}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
