@@ -176,7 +176,7 @@ void Controller::recount() {
         ++obs_.active_seeds;
       const auto stage = static_cast<int32_t>(s.stage);
       if (morph::stage_holds_slot(stage) && !morph::stage_is_exit(stage) && s.blueprint >= 0)
-        obs_.added_parameters += morph::blueprint_param_count(s.blueprint, l.shape);
+        obs_.added_parameters += morph::registered_param_count(s.blueprint, l.shape);
     }
   }
 }

@@ -6,6 +6,7 @@
 #include "control/health_score.hpp"
 #include "core/error.hpp"
 #include "morph/blueprint.hpp"
+#include "morph/blueprint_registry.hpp"
 
 namespace kasmina::control {
 
@@ -80,7 +81,7 @@ bool HeuristicPolicy::germinate(const Observation& obs, std::vector<Command>& ou
     std::vector<bool> fits(bandit.arms().size());
     for (size_t a = 0; a < fits.size(); ++a) {
       fits[a] =
-          morph::blueprint_param_count(static_cast<int32_t>(bandit.arms()[a]), l.shape) <= room;
+          morph::registered_param_count(static_cast<int32_t>(bandit.arms()[a]), l.shape) <= room;
     }
     const int32_t arm = bandit.choose(fits);
     if (arm < 0) continue;

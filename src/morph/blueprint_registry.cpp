@@ -109,6 +109,11 @@ const BlueprintDescriptor* find_blueprint(const std::string& name) {
   return nullptr;
 }
 
+int32_t registered_param_count(int32_t kind, const BlueprintShape& sh) {
+  const BlueprintDescriptor* d = find_blueprint(kind);
+  return d != nullptr ? d->param_count(*d, sh) : 0;
+}
+
 std::vector<std::string> blueprint_names() {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);

@@ -73,6 +73,10 @@ struct BlueprintDescriptor {
 const BlueprintDescriptor* find_blueprint(int32_t kind);
 // The descriptor named `name`, or null.
 const BlueprintDescriptor* find_blueprint(const std::string& name);
+// The parameter count of any registered blueprint (built-in or made at run time) at shape `sh`;
+// 0 for a kind with no blueprint. Host code counts parameters with this, never with the
+// built-ins' blueprint_param_count, which knows only the kinds compiled into the kernels.
+int32_t registered_param_count(int32_t kind, const BlueprintShape& sh);
 // The registered names in kind order ("residual_mlp, low_rank, diag_scale" for the built-ins).
 std::vector<std::string> blueprint_names();
 // The descriptor named `name`; UserError "unknown blueprint 'x' (allowed: ...)" otherwise.

@@ -97,7 +97,7 @@ int64_t KasminaLayer::blueprint_parameters(int32_t blueprint) const {
   shape.chunk = chunk();
   shape.hidden = cfg_.hidden;
   shape.rank = cfg_.rank;
-  return blueprint_param_count(blueprint, shape);
+  return registered_param_count(blueprint, shape);
 }
 
 void KasminaLayer::prepare(int64_t max_batch, Device dev) {

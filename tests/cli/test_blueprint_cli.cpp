@@ -81,6 +81,9 @@ TEST(BlueprintCli, TrainsAConfigGrowingAnIrBlueprintOnTheCpu) {
   EXPECT_NE(r.out.find("GRAFTING -> STABILIZATION  alpha_complete 1  (gated_mlp)"),
             std::string::npos)
       << r.out;
+  // Parameters added count the IR blueprint through the registry: gated_mlp on a chunk of 8 with
+  // hidden 8 has 3 * 8 * 8 + 8 = 200 parameters, residual_mlp 2 * 8 * 8 + 8 + 8 = 144.
+  EXPECT_NE(r.out.find("; 344 parameters added;"), std::string::npos) << r.out;
   // Resuming reads the blueprints back from the run's resolved config.
   const ProcessResult again =
       kasmina({"train", "--resume", run, "--set", "train.epochs=4"}, dir.path());
