@@ -37,7 +37,7 @@ struct BlueprintShape {
 
 struct GraftingParams {
   // Steps of a full 0 -> 1 ramp (all strategies advance by 1/ramp_steps per unpaused step;
-  // performance_linked scales that increment).
+  // performance_linked scales that increment). 0 counts as 1: alpha 1 at the first boundary.
   int32_t ramp_steps = kDefaultRampSteps;
   // performance_linked: increment = (1/ramp_steps) * clamp(1 + gain * improvement,
   // min_scale, max_scale); paused while improvement < -pause_below.

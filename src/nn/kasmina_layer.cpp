@@ -65,9 +65,9 @@ void KasminaLayer::validate() const {
   if (c.command_capacity < 1)
     bad_option(c, "command_capacity",
                "is " + std::to_string(c.command_capacity) + " (allowed: >= 1)");
-  if (c.grafting_params.ramp_steps < 1)
+  if (c.grafting_params.ramp_steps < 0)
     bad_option(c, "grafting.ramp_steps",
-               "is " + std::to_string(c.grafting_params.ramp_steps) + " (allowed: >= 1)");
+               "is " + std::to_string(c.grafting_params.ramp_steps) + " (allowed: >= 0)");
   if (!(c.lifecycle.ema_decay >= 0.0f && c.lifecycle.ema_decay < 1.0f))
     bad_option(c, "lifecycle.ema_decay",
                "is " + std::to_string(c.lifecycle.ema_decay) + " (allowed: [0, 1))");

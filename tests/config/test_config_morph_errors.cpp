@@ -87,8 +87,8 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:9: model.layers[2].hidden: must be in [1, 64], got 65"},
     {"rank_zero", with_layer("seeds: 8, rank: 0"),
      "cfg.yaml:9: model.layers[2].rank: must be in [1, 64], got 0"},
-    {"ramp_steps", with_layer("seeds: 8, ramp_steps: 0"),
-     "cfg.yaml:9: model.layers[2].ramp_steps: must be >= 1, got 0"},
+    {"ramp_steps", with_layer("seeds: 8, ramp_steps: -1"),
+     "cfg.yaml:9: model.layers[2].ramp_steps: must be >= 0, got -1"},
     {"performance_gain", with_layer("seeds: 8, performance_gain: -1"),
      "cfg.yaml:9: model.layers[2].performance_gain: must be >= 0, got -1"},
     {"drift_threshold", with_layer("seeds: 8, drift_threshold: 0"),
@@ -251,13 +251,14 @@ TEST(MorphConfigErrors, BaseConfigIsValid) {
 
 TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
   const std::string edges =
-      "seeds: 128, hidden: 64, rank: 1, ramp_steps: 1, performance_gain: 0, grad_norm_lo: 3, "
+      "seeds: 128, hidden: 64, rank: 1, ramp_steps: 0, performance_gain: 0, grad_norm_lo: 3, "
       "grad_norm_hi: 3, min_germinated_steps: 0, min_fine_tuning_steps: 0, max_errors: 1, "
       "ema_decay: 0, blueprint_weight_decay: 0, pool_slots: 1, telemetry_every: 1, dead_eps: 0";
   const Config c = parse_config(with_entry("step: 0, layer: 0, seed: 127"), "cfg.yaml",
                                 Overrides{{"model.layers.2={type: kasmina, " + edges + "}"}});
   EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().seeds, 128);
   EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().hidden, 64);
+  EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().ramp_steps, 0);  // no ramp
   EXPECT_DOUBLE_EQ(c.model.layers[2].as<KasminaConfig>().grad_norm_lo, 3.0);
   EXPECT_EQ(c.schedule[0].seed, 127);
   // chunk of exactly 64 values

@@ -24,7 +24,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
       value("rank", &KasminaConfig::rank, in_range(1, morph::kMaxHidden)),
       // grafting
       value("grafting", &KasminaConfig::grafting, one_of(grafting_names())),
-      value("ramp_steps", &KasminaConfig::ramp_steps, int32_at_least(1)),
+      value("ramp_steps", &KasminaConfig::ramp_steps, int32_at_least(0)),
       value("performance_gain", &KasminaConfig::performance_gain, non_negative()),
       value("drift_threshold", &KasminaConfig::drift_threshold, above(0.0)),
       value("grad_norm_lo", &KasminaConfig::grad_norm_lo, non_negative()),
