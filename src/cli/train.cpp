@@ -16,6 +16,7 @@
 #include "cli/commands.hpp"
 #include "cli/run_output.hpp"
 #include "config/config.hpp"
+#include "config/config_warnings.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
 #include "io/checkpoint_files.hpp"
@@ -298,6 +299,8 @@ int run_train(const TrainOptions& o) {
       throw UserError("train: a CONFIG file (or --resume PATH) is required");
     cfg = load_config(o.config_path, ov);
   }
+  for (const std::string& w : config_warnings(cfg))
+    std::fprintf(stderr, "kasmina: warning: %s\n", w.c_str());
   const Device dev = Device::parse(cfg.device);
   ops::init();
   ops::use_device(dev);

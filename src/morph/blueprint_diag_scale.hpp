@@ -8,6 +8,7 @@ namespace kasmina::morph {
 
 struct DiagScale {
   static constexpr BlueprintKind kind = BlueprintKind::diag_scale;
+  static constexpr bool affine = true;  // x (1 + s) + t
 
   static KASMINA_HD int32_t param_count(const BlueprintShape& sh) { return 2 * sh.chunk; }
   static KASMINA_HD int32_t hidden_factor_count(const BlueprintShape&) { return 0; }

@@ -12,6 +12,7 @@ namespace kasmina::morph {
 
 struct LowRank {
   static constexpr BlueprintKind kind = BlueprintKind::low_rank;
+  static constexpr bool affine = true;  // x + B A x
 
   static KASMINA_HD int32_t param_count(const BlueprintShape& sh) { return 2 * sh.rank * sh.chunk; }
   static KASMINA_HD int32_t hidden_factor_count(const BlueprintShape& sh) { return 2 * sh.rank; }

@@ -56,6 +56,7 @@ BlueprintDescriptor builtin() {
   d.name = kBuiltinBlueprintNames[d.kind];
   d.path = BlueprintPath::row;
   d.in_fused_kernels = true;
+  d.affine = BP::affine;
   d.param_count = &param_count_of<BP>;
   d.init_value = &init_value_of<BP>;
   d.factor_count = &factor_count_of<BP>;

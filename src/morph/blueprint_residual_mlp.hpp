@@ -14,6 +14,7 @@ namespace kasmina::morph {
 
 struct ResidualMlp {
   static constexpr BlueprintKind kind = BlueprintKind::residual_mlp;
+  static constexpr bool affine = false;  // the GELU
 
   static KASMINA_HD int32_t param_count(const BlueprintShape& sh) {
     return 2 * sh.hidden * sh.chunk + sh.hidden + sh.chunk;
