@@ -205,6 +205,7 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   j["train_seconds"] = s.train_seconds;
   j["eval_seconds"] = s.eval_seconds;
   j["samples_per_second"] = s.samples_per_second;
+  j["train_flops"] = s.train_flops;
   j["train_loss"] = s.final_train_loss;
   j["test_loss"] = s.test.loss;
   j["test_accuracy"] = s.test.accuracy;

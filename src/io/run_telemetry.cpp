@@ -84,7 +84,7 @@ std::unique_ptr<RunTelemetry> RunTelemetry::resume(const std::string& path,
 }
 
 void RunTelemetry::step(const StepMetrics& m) {
-  writer_->append_step({m.step, m.epoch, m.loss, m.lr, m.samples_per_second});
+  writer_->append_step({m.step, m.epoch, m.loss, m.lr, m.samples_per_second, m.train_flops});
 }
 
 void RunTelemetry::epoch(const EpochReport& r) {

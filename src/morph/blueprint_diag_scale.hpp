@@ -19,6 +19,12 @@ struct DiagScale {
     return 0.0f;
   }
 
+  // x s + t | - | g s | ds (g x, +), dt (+).
+  static BlueprintFlops flops(const BlueprintShape& sh) {
+    const int64_t C = sh.chunk;
+    return {2 * C, 0, 2 * C, 3 * C};
+  }
+
   static KASMINA_HD int32_t grad_blocks(const BlueprintShape& sh, GradBlock* blocks) {
     const int32_t C = sh.chunk, X = 1, G = 1 + C;
     blocks[0] = {G, C, X, C, true};   // s[c]: g_c x_c

@@ -22,6 +22,12 @@ struct LowRank {
     return 0.0f;                                                                 // B: zero
   }
 
+  // A x, B u | B^T g | A^T du | dA, dB.
+  static BlueprintFlops flops(const BlueprintShape& sh) {
+    const int64_t C = sh.chunk, r = sh.rank;
+    return {4 * r * C, 2 * C * r, 2 * r * C, 4 * r * C};
+  }
+
   static KASMINA_HD int32_t grad_blocks(const BlueprintShape& sh, GradBlock* blocks) {
     const int32_t C = sh.chunk, X = 1, G = 1 + C, H = 1 + 2 * C;
     const int32_t r = sh.rank, U = H, DU = H + r;

@@ -58,6 +58,8 @@ struct BlueprintDescriptor {
   int32_t (*factor_count)(const BlueprintDescriptor& d, const BlueprintShape& sh) = nullptr;
   int32_t (*grad_blocks)(const BlueprintDescriptor& d, const BlueprintShape& sh,
                          GradBlock* blocks) = nullptr;
+  // Analytic FLOPs per row (training-FLOP counts); null: not counted (0).
+  BlueprintFlops (*flops)(const BlueprintDescriptor& d, const BlueprintShape& sh) = nullptr;
   BlueprintRowFns<float> row_f32;                 // path row
   BlueprintRowFns<double> row_f64;                // path row
   std::shared_ptr<const BlueprintModule> module;  // not in the fused kernels: its device code

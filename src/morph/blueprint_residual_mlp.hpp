@@ -28,6 +28,13 @@ struct ResidualMlp {
     return 0.0f;                                                     // b1, W2, b2: zero
   }
 
+  // W1 x, + b1, gelu, W2 a, + b2 | W2^T g, gelu', * | W1^T dpre | dW1, db1, dW2, db2.
+  static BlueprintFlops flops(const BlueprintShape& sh) {
+    const int64_t C = sh.chunk, h = sh.hidden;
+    return {4 * h * C + h * (1 + kGeluForwardFlops) + C, 2 * C * h + h * (1 + kGeluBackwardFlops),
+            2 * h * C, 4 * h * C + h + C};
+  }
+
   static KASMINA_HD int32_t grad_blocks(const BlueprintShape& sh, GradBlock* blocks) {
     const int32_t C = sh.chunk, X = 1, G = 1 + C, H = 1 + 2 * C;
     const int32_t h = sh.hidden, A = H, D = H + h;

@@ -133,6 +133,7 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
       sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
+  flops_.reset(S, buf_.shape);
   ring_tail_ = 0;
   dropped_events_ = 0;
   boundaries_ = 0;
@@ -179,6 +180,7 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
   const bool train = mode == Mode::train;
   const StepPlan p = plan(train);
   note_plan(p, train);
+  if (train) flops_.set_batch(x.dim(0));
   x_saved_ = x;
   if (p.identity) return x;
   Tensor out = out_.rows(0, x.dim(0));
@@ -287,7 +289,10 @@ void KasminaLayer::drain_ring() {
     dropped_events_ += header.head - ring_tail_ - cap;
     ring_tail_ = header.head - cap;
   }
-  for (int64_t i = ring_tail_; i < header.head; ++i) events_.push_back(ring[i % cap]);
+  for (int64_t i = ring_tail_; i < header.head; ++i) {
+    events_.push_back(ring[i % cap]);
+    flops_.observe(events_.back());
+  }
   ring_tail_ = header.head;
   refresh_active_from_device();
 }
@@ -363,6 +368,12 @@ void KasminaLayer::restore_state(const HostSeedState& state,
   state_.upload(state);
   buf_.slot_owner.copy_from(Tensor::from_vector(slot_owner, {cfg_.pool_slots}));
   refresh_active_from_device();
+  const auto S = static_cast<size_t>(cfg_.seeds);
+  auto field = [&](SeedField f) {
+    const int32_t* w = state.words.data() + static_cast<size_t>(f) * S;
+    return std::vector<int32_t>(w, w + S);
+  };
+  flops_.adopt(field(SeedField::stage), field(SeedField::blueprint));
 }
 
 }  // namespace kasmina::morph

@@ -18,6 +18,7 @@
 #include "morph/morph_events.hpp"
 #include "morph/seed_state.hpp"
 #include "nn/layer.hpp"
+#include "nn/seed_flop_ledger.hpp"
 #include "ops/morph/morph_ops.hpp"
 
 namespace kasmina::morph {
@@ -70,6 +71,16 @@ class KasminaLayer final : public Layer {
   // True when the last forward aliased its input: the backward is the identity too, and the
   // model passes the gradient straight through without calling backward().
   bool passes_gradient_through() const override { return last_identity_; }
+  // Training FLOPs: a dormant seed's chunk is a copy (not counted); the seeds' FLOPs by stage are
+  // counted from the lifecycle events (SeedFlopLedger; exact once the events are drained).
+  double train_flops(int64_t batch, bool input_grad) const override {
+    (void)batch;
+    (void)input_grad;
+    return 0.0;
+  }
+  double counted_train_flops(int64_t last_boundary_step) const override {
+    return flops_.total(last_boundary_step);
+  }
   void collect_morph_layers(std::vector<KasminaLayer*>& out) override { out.push_back(this); }
 
   // Host commands, queued and applied at the next end_step in queue order (refusals come back
@@ -178,6 +189,7 @@ class KasminaLayer final : public Layer {
   std::deque<MorphCommand> queue_;
   std::vector<MorphEvent> events_;
   std::vector<SeedTelemetry> last_telemetry_;
+  SeedFlopLedger flops_;
   int64_t ring_tail_ = 0;
   int64_t dropped_events_ = 0;
   int64_t boundaries_ = 0;

@@ -57,6 +57,7 @@ void KasminaLayer::save_state(StateWriter& root) const {
     std::memcpy(q.raw(), queued.data(), queued.size() * sizeof(MorphCommand));
     out.tensor("queued_commands", q);
   }
+  flops_.save(out);
 }
 
 void KasminaLayer::load_state(const StateReader& root) {
@@ -93,6 +94,7 @@ void KasminaLayer::load_state(const StateReader& root) {
   restore_host_counters({in.integer("boundaries"), in.integer("ring_tail"),
                          in.integer("dropped_events"),
                          in.has_integer("active_hint") ? in.integer("active_hint") : -1});
+  flops_.load(in);
 }
 
 }  // namespace kasmina::morph

@@ -56,6 +56,11 @@ int64_t Model::parameter_count() {
   return n;
 }
 
+double Model::train_flops_per_step(int64_t batch, int optimizer_flops) {
+  return body_.train_flops(batch, /*input_grad=*/false) +
+         static_cast<double>(optimizer_flops) * static_cast<double>(parameter_count());
+}
+
 std::vector<std::string> Model::describe() const {
   std::vector<std::string> lines;
   for (const auto& l : layers()) lines.push_back(l->describe());

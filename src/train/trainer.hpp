@@ -57,6 +57,14 @@ class Trainer {
   // not fit this model (tensor missing or of another shape).
   void restore_state(const RunState& state);
   int64_t global_step() const { return global_step_; }
+  // Analytic training FLOPs of every step taken (forward, backward, optimizer): the host
+  // network's per-step formula (Model::train_flops_per_step) times the steps, plus what the
+  // kasmina layers count for their seeds by stage (exact once their events are drained: after
+  // a growth report). A function of the run state, so a resumed run continues it exactly.
+  double train_flops() const {
+    return static_flops_per_step_ * static_cast<double>(global_step_) +
+           model_->counted_train_flops(global_step_);
+  }
 
   // One training step exactly as run() performs it (used by tests comparing devices).
   void train_step();
@@ -105,6 +113,7 @@ class Trainer {
   bool resumed_ = false;  // restore_state was called: run() continues at epoch_, epoch_step_
   int64_t resumed_from_ = -1;
   int64_t batch_ = 0, steps_per_epoch_ = 0;
+  double static_flops_per_step_ = 0.0;
   Tensor x_, y_, dlogits_, loss_sum_, correct_;
 };
 

@@ -76,6 +76,8 @@ TEST(TrainCli, ResumeFromRunDirectoryEqualsTheStraightRun) {
   EXPECT_EQ(sa["test_loss"], sb["test_loss"]);
   EXPECT_EQ(sa["train_loss"], sb["train_loss"]);
   EXPECT_EQ(sa["growth"], sb["growth"]);
+  EXPECT_EQ(sa["train_flops"], sb["train_flops"]);  // the seeds' count carried by checkpoints
+  EXPECT_GT(sa["train_flops"].get<double>(), 0.0);
   EXPECT_EQ(sb["resumed_from_step"], 120);
 
   // The resumed telemetry continues the file: every epoch once, steps in order without repeats.
