@@ -16,8 +16,10 @@ bool is_rollback_candidate(Stage s) {
 }
 
 // One row of the saved health table: whether telemetry exists, alpha, then every field of the
-// last SeedTelemetry (all exactly representable as double).
-constexpr int64_t kHealthFields = 15;
+// last SeedTelemetry (all exactly representable as double). Tables of 15 fields (written before
+// grad_score) are read with grad_score unmeasured.
+constexpr int64_t kHealthFields = 16;
+constexpr int64_t kHealthFieldsBeforeGradScore = 15;
 
 std::array<double, kHealthFields> health_row(const SeedObservation& s) {
   const morph::SeedTelemetry& t = s.telemetry;
@@ -35,10 +37,11 @@ std::array<double, kHealthFields> health_row(const SeedObservation& s) {
           t.iso_loss_ema,
           t.drift_ema,
           t.grad_norm_ema,
-          t.eval_score};
+          t.eval_score,
+          t.grad_score};
 }
 
-SeedObservation seed_from_row(const double* r) {
+SeedObservation seed_from_row(const double* r, int64_t fields) {
   SeedObservation s;
   s.has_telemetry = r[0] != 0.0;
   s.alpha = static_cast<float>(r[1]);
@@ -56,6 +59,7 @@ SeedObservation seed_from_row(const double* r) {
   t.drift_ema = static_cast<float>(r[12]);
   t.grad_norm_ema = static_cast<float>(r[13]);
   t.eval_score = static_cast<float>(r[14]);
+  t.grad_score = fields > kHealthFieldsBeforeGradScore ? r[15] : -1.0;
   return s;
 }
 
@@ -246,11 +250,14 @@ void Controller::restore(const ControllerState& st) {
     KASMINA_CHECK(stage.size() == l.seeds.size() && blueprint.size() == l.seeds.size(),
                   "controller state: seed count of layer " + std::to_string(l.layer) + " differs");
     const std::vector<double> health = st.get(p + "health", DType::f64).to_vector<double>();
+    const int64_t fields =
+        l.seeds.empty() ? kHealthFields : static_cast<int64_t>(health.size() / l.seeds.size());
     KASMINA_CHECK(
-        health.size() == l.seeds.size() * kHealthFields,
+        (fields == kHealthFields || fields == kHealthFieldsBeforeGradScore) &&
+            health.size() == l.seeds.size() * static_cast<size_t>(fields),
         "controller state: health table of layer " + std::to_string(l.layer) + " differs");
     for (size_t s = 0; s < l.seeds.size(); ++s) {
-      l.seeds[s] = seed_from_row(&health[s * kHealthFields]);
+      l.seeds[s] = seed_from_row(&health[s * static_cast<size_t>(fields)], fields);
       l.seeds[s].stage = static_cast<Stage>(stage[s]);
       l.seeds[s].blueprint = blueprint[s];
     }

@@ -82,9 +82,13 @@ struct LifecycleParams {
   int32_t max_errors = kDefaultMaxErrors;
 };
 
-// AdamW for the blueprint pool (PyTorch semantics, constant learning rate).
+// AdamW for the blueprint pool (PyTorch semantics). Its learning rate is its own, not the host's
+// schedule, so a blueprint grown late starts with an undecayed rate; with warmup_steps > 0 it
+// rises linearly over a seed's first AdamW steps (t / warmup_steps, t = 1, 2, ... counted per
+// seed, from 1 again at grafting).
 struct BlueprintOptimizer {
   float lr = static_cast<float>(kDefaultBlueprintLr);
+  int32_t warmup_steps = 0;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   float weight_decay = static_cast<float>(kDefaultBlueprintWeightDecay);
 };
@@ -106,6 +110,9 @@ struct MorphConfig {
   int32_t pool_slots = kDefaultPoolSlots;
   // Telemetry: accumulated on the device, read by the host every `telemetry_every` steps.
   int32_t telemetry_every = kDefaultTelemetryEvery;
+  // Measure the chunks' gradient score (nn/gradient_score.hpp) for each telemetry read: set when
+  // the controller chooses seeds by it.
+  bool gradient_score = false;
   // An activation counts as dead when |x| < dead_eps.
   float dead_eps = static_cast<float>(kDefaultDeadEps);
   // Device event ring capacity (events kept between two host drains).

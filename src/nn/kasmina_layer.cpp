@@ -134,6 +134,7 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
   flops_.reset(S, buf_.shape);
+  grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);
   ring_tail_ = 0;
   dropped_events_ = 0;
   boundaries_ = 0;
@@ -141,6 +142,11 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   eval_mask_active_ = false;
   stats_fresh_ = grads_fresh_ = false;
   prepared_ = true;
+}
+
+void KasminaLayer::enable_gradient_score() {
+  cfg_.gradient_score = true;
+  if (prepared_ && !grad_score_.enabled()) grad_score_.prepare(true, cfg_.width, dtype_, dev_);
 }
 
 bool KasminaLayer::telemetry_due() const {
@@ -157,7 +163,7 @@ KasminaLayer::StepPlan KasminaLayer::plan(bool train) const {
 
 uint32_t KasminaLayer::train_step_key() const {
   const StepPlan p = plan(true);
-  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u);
+  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u) | (grad_score_due() ? 4u : 0u);
 }
 
 void KasminaLayer::note_plan(const StepPlan& p, bool train) {
@@ -170,6 +176,7 @@ void KasminaLayer::replayed_train_step() {
   const StepPlan p = plan(true);
   note_plan(p, true);
   if (!p.identity) grads_fresh_ = true;
+  if (grad_score_due()) grad_score_.note_replayed();
 }
 
 Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
@@ -195,6 +202,7 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
 void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
   KASMINA_CHECK(x_saved_.defined(), "KasminaLayer::backward without a forward");
   KASMINA_CHECK(dy.shape() == x_saved_.shape(), "KasminaLayer::backward: dy shape differs from x");
+  if (last_train_ && grad_score_due()) grad_score_.measure(dy, x_saved_);
   if (last_identity_ || active_hint_ == 0) {
     if (dx) dx->copy_from(dy);
     return;
@@ -319,6 +327,7 @@ std::vector<SeedTelemetry> KasminaLayer::read_telemetry() {
   HostSeedState h = state_.download();
   SeedStateView v = h.view();
   buf_.telemetry.fill_zero();
+  const std::vector<double> scores = grad_score_.take(cfg_.seeds);
   std::vector<SeedTelemetry> out(static_cast<size_t>(cfg_.seeds));
   for (int32_t s = 0; s < cfg_.seeds; ++s) {
     SeedTelemetry& r = out[static_cast<size_t>(s)];
@@ -338,6 +347,7 @@ std::vector<SeedTelemetry> KasminaLayer::read_telemetry() {
     r.drift_ema = v.drift_ema[s];
     r.grad_norm_ema = v.grad_norm_ema[s];
     r.eval_score = v.eval_score[s];
+    if (!scores.empty()) r.grad_score = scores[static_cast<size_t>(s)];
   }
   return out;
 }

@@ -17,6 +17,7 @@
 #include "morph/morph_config.hpp"
 #include "morph/morph_events.hpp"
 #include "morph/seed_state.hpp"
+#include "nn/gradient_score.hpp"
 #include "nn/layer.hpp"
 #include "nn/seed_flop_ledger.hpp"
 #include "ops/morph/morph_ops.hpp"
@@ -39,6 +40,9 @@ struct SeedTelemetry {
   float drift_ema = 0.0f;
   float grad_norm_ema = -1.0f;
   float eval_score = 0.0f;
+  // Gradient score of the chunk on the step before the read (nn/gradient_score.hpp): the sum
+  // over its output units j of ||E[g_j a]||; -1 when not measured.
+  double grad_score = -1.0;
 };
 
 class KasminaLayer final : public Layer {
@@ -117,6 +121,9 @@ class KasminaLayer final : public Layer {
   // The telemetry read at the last cadence boundary (empty before the first).
   const std::vector<SeedTelemetry>& last_telemetry() const { return last_telemetry_; }
 
+  // Measure the chunks' gradient score for each telemetry read from now on
+  // (MorphConfig::gradient_score; SeedTelemetry::grad_score).
+  void enable_gradient_score();
   const MorphConfig& config() const { return cfg_; }
   int32_t chunk() const { return static_cast<int32_t>(cfg_.width / cfg_.seeds); }
   DType dtype() const { return dtype_; }
@@ -174,6 +181,7 @@ class KasminaLayer final : public Layer {
   void drain_ring();
   void refresh_active_from_device();
   bool telemetry_due() const;
+  bool grad_score_due() const { return grad_score_.enabled() && telemetry_due(); }
 
   MorphConfig cfg_;
   DType dtype_;
@@ -190,6 +198,7 @@ class KasminaLayer final : public Layer {
   std::vector<MorphEvent> events_;
   std::vector<SeedTelemetry> last_telemetry_;
   SeedFlopLedger flops_;
+  GradientScore grad_score_;
   int64_t ring_tail_ = 0;
   int64_t dropped_events_ = 0;
   int64_t boundaries_ = 0;

@@ -83,7 +83,8 @@ void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
 
 uint64_t Model::train_step_key() const {
   uint64_t key = 0;
-  for (const morph::KasminaLayer* k : morph_layers_) key = key * 4 + k->train_step_key();
+  for (const morph::KasminaLayer* k : morph_layers_)
+    key = key * 8 + k->train_step_key();  // 3 bits a layer
   return key;
 }
 

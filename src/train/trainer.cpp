@@ -67,7 +67,8 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
       std::make_unique<Evaluator>(*data_, *model_, ctx_, eval_batch, data.train.features(), dev_);
   const bool guarded = !model_->morph_layers().empty() || cfg_.controller.debug_nan_step >= 0;
   guard_ = std::make_unique<LossGuard>(cfg_.controller, guarded, dev_);
-  growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_);
+  growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_,
+                                     steps_per_epoch_ * cfg_.train.epochs);
 }
 
 Trainer::~Trainer() = default;

@@ -129,8 +129,8 @@ const MessageCase kMessageCases[] = {
      "drift_threshold, grad_norm_lo, grad_norm_hi, min_germinated_steps, min_training_steps, "
      "min_grafting_steps, min_stabilization_steps, min_evaluating_steps, min_fine_tuning_steps, "
      "training_loss_threshold, max_training_steps, max_evaluating_steps, max_training_seeds, "
-     "ema_decay, max_errors, blueprint_lr, blueprint_weight_decay, pool_slots, telemetry_every, "
-     "dead_eps)"},
+     "ema_decay, max_errors, blueprint_lr, blueprint_weight_decay, blueprint_warmup_steps, "
+     "pool_slots, telemetry_every, dead_eps)"},
     // seeds against the width the layer receives
     {"seeds_do_not_divide_the_width", with_layer("seeds: 3"),
      "cfg.yaml:9: model.layers[2].seeds: is 3, which does not divide the width 128 that the "
@@ -199,7 +199,17 @@ const MessageCase kMessageCases[] = {
     {"controller_unknown_key", insert_line(kMorphYaml, 13, "  patiense: 3"),
      "cfg.yaml:13: unknown key 'patiense' in 'controller' (did you mean 'patience'? allowed: "
      "type, eval_every, eval_batches, patience, min_delta, max_active, max_added_parameters, "
-     "embargo_steps, ucb_c, spike_factor, debug_nan_step)"},
+     "embargo_steps, ucb_c, seed_choice, germination_window, grad_trigger_ratio, spike_factor, "
+     "debug_nan_step)"},
+    {"seed_choice", insert_line(kMorphYaml, 13, "  seed_choice: random"),
+     "cfg.yaml:13: controller.seed_choice: 'random' is not allowed (allowed: gradient, health)"},
+    {"germination_window_zero", insert_line(kMorphYaml, 13, "  germination_window: 0"),
+     "cfg.yaml:13: controller.germination_window: must be > 0, got 0"},
+    {"germination_window_past_the_run", insert_line(kMorphYaml, 13, "  germination_window: 1.5"),
+     "cfg.yaml:13: controller.germination_window: must be in (0, 1] (the fraction of the "
+     "training steps in which seeds may germinate), got 1.5"},
+    {"grad_trigger_ratio", insert_line(kMorphYaml, 13, "  grad_trigger_ratio: -1"),
+     "cfg.yaml:13: controller.grad_trigger_ratio: must be >= 0, got -1"},
     {"eval_every", insert_line(kMorphYaml, 13, "  eval_every: 0"),
      "cfg.yaml:13: controller.eval_every: must be >= 1, got 0"},
     {"eval_batches", insert_line(kMorphYaml, 13, "  eval_batches: 0"),
@@ -276,9 +286,10 @@ TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
   const std::string controller_edges =
       "controller: {type: schedule, eval_every: 1, eval_batches: 1, patience: 1, min_delta: 0, "
       "max_active: 1, max_added_parameters: 0, embargo_steps: 0, ucb_c: 0, spike_factor: 1.001, "
-      "debug_nan_step: -1}";
+      "debug_nan_step: -1, germination_window: 1, grad_trigger_ratio: 0}";
   const std::string yaml = replace_line(replace_line(kMorphYaml, 12, ""), 11, controller_edges);
   EXPECT_EQ(parse_config(yaml, "cfg.yaml").controller.max_added_parameters, 0);
+  EXPECT_EQ(parse_config(yaml, "cfg.yaml").controller.germination_window, 1.0);
   EXPECT_NO_THROW(parse_config(
       kMorphYaml, "cfg.yaml",
       Overrides{{"checkpoint={every_steps: 0, every_epochs: 0, keep: 1, at_end: false}"}}));

@@ -145,6 +145,9 @@ void add_random_growth(std::mt19937_64& rng, Config& c) {
   c.controller.max_added_parameters = integer(0, 1000000);
   c.controller.embargo_steps = integer(0, 10000);
   c.controller.ucb_c = uniform(0.0, 3.0);
+  c.controller.seed_choice = integer(0, 1) ? "gradient" : "health";
+  c.controller.germination_window = uniform(0.01, 1.0);
+  c.controller.grad_trigger_ratio = uniform(0.0, 3.0);
   c.controller.spike_factor = uniform(1.01, 10.0);
   c.controller.debug_nan_step = integer(-1, 1000);
 }

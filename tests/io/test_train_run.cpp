@@ -303,7 +303,7 @@ TEST(TrainCli, TelemetryOfARealRunHasTheDocumentedLayout) {
   ASSERT_EQ(stats0.size(), 3u);
   EXPECT_EQ(stats0[0], 18u);
   EXPECT_EQ(stats0[1], 8u);
-  EXPECT_EQ(stats0[2], 12u);
+  EXPECT_EQ(stats0[2], 13u);
   EXPECT_EQ(dims_of(f, "/seeds/kasmina1/stats")[1], 4u);
   EXPECT_EQ(read_column<int64_t>(f, "/seeds/kasmina0/step", H5T_NATIVE_INT64)[2], 30);
 

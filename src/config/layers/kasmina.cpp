@@ -45,6 +45,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
       // blueprint optimizer, pool, telemetry
       value("blueprint_lr", &KasminaConfig::blueprint_lr, above(0.0)),
       value("blueprint_weight_decay", &KasminaConfig::blueprint_weight_decay, non_negative()),
+      value("blueprint_warmup_steps", &KasminaConfig::blueprint_warmup_steps, int32_at_least(0)),
       value("pool_slots", &KasminaConfig::pool_slots, int32_at_least(1)),
       value("telemetry_every", &KasminaConfig::telemetry_every, int32_at_least(1)),
       value("dead_eps", &KasminaConfig::dead_eps, non_negative()),

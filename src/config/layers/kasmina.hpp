@@ -45,6 +45,8 @@ struct KasminaConfig {
   // blueprint optimizer (AdamW, constant lr)
   double blueprint_lr = morph::kDefaultBlueprintLr;
   double blueprint_weight_decay = morph::kDefaultBlueprintWeightDecay;
+  // its learning rate rises linearly over a seed's first this many AdamW steps (0: none)
+  int64_t blueprint_warmup_steps = 0;
   int64_t pool_slots = morph::kDefaultPoolSlots;  // blueprints the layer can hold at once
   // steps between host reads of the layer's telemetry/events
   int64_t telemetry_every = morph::kDefaultTelemetryEvery;
