@@ -52,6 +52,18 @@ struct GraftingParams {
   float grad_norm_hi = static_cast<float>(kDefaultGradNormHi);
 };
 
+// What TRAINING (the isolated stage: the host's outputs and gradients untouched) trains the
+// blueprint on.
+//   reconstruction: minimise mean(delta(x)^2) over the chunk (a zero-initialised blueprint
+//                   starts at its optimum); gate: its EMA below training_loss_threshold.
+//   task_gradient:  the task loss's gradient at the chunk, straight through as if the seed were
+//                   blended at alpha 1: dL/dp = J_p(x)^T dy, while the forward still returns the
+//                   host's output. The step's measurement is the first-order loss change the
+//                   seed would cause, sum over the batch of <delta(x), dy> (negative: a gain);
+//                   gate: the EMA of the estimated gain -<delta, dy> above
+//                   training_gain_threshold.
+enum class TrainingObjective : int32_t { reconstruction = 0, task_gradient = 1 };
+
 struct LifecycleParams {
   // Minimum steps a seed spends in a stage before time or a gate may move it on (indexed by
   // Stage). Defaults: GERMINATED 1, TRAINING 50, GRAFTING 1 (alpha decides), STABILIZATION 20,
@@ -67,8 +79,12 @@ struct LifecycleParams {
                                     0,
                                     0,
                                     0};
-  // TRAINING -> GRAFTING when the isolated-loss EMA is below this ...
+  // TRAINING's objective (TrainingObjective) ...
+  int32_t training_objective = 0;
+  // ... reconstruction: TRAINING -> GRAFTING when the isolated-loss EMA is below this ...
   float training_loss_threshold = static_cast<float>(kDefaultTrainingLossThreshold);
+  // ... task_gradient: when the EMA of the estimated gain -<delta(x), dy> is above this ...
+  float training_gain_threshold = 0.0f;
   // ... else TRAINING -> CULLED after this many steps in TRAINING.
   int32_t max_training_steps = kDefaultMaxTrainingSteps;
   // EVALUATING -> CULLED when no evaluation score arrived within this many steps.

@@ -124,6 +124,7 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   buf_.grad_norm = Tensor::zeros({S}, DType::f32, dev);
   buf_.eval_zero = Tensor::zeros({S}, DType::u8, dev);
   buf_.command_capacity = cfg_.command_capacity;
+  buf_.training_objective = cfg_.lifecycle.training_objective;
   buf_.event_capacity = cfg_.event_capacity;
   const int64_t cmd_bytes = sizeof(CommandBufferHeader) +
                             sizeof(MorphCommand) * static_cast<int64_t>(cfg_.command_capacity);
