@@ -24,6 +24,8 @@
 #                 window, gradient trigger)
 #   grown_plateau fmnist_grow with the earlier controller policy (seed_choice health, no window,
 #                 plateau trigger only)
+#   grown_task    fmnist_grow with TRAINING on the task gradient (training_objective
+#                 task_gradient) instead of reconstruction
 #   matched_size  static 784-H-10, H matching the grown runs' mean final parameter count
 #   matched_flops static 784-H-10, H matching the grown runs' mean training FLOPs
 #   baseline      fmnist_grow with --baseline-bin (only when given)
@@ -89,6 +91,8 @@ for s in $seeds; do
   want grown_plateau && queue grown_plateau "$s" "$bin" "$grow" "${common[@]}" \
     --set controller.seed_choice=health --set controller.germination_window=1 \
     --set controller.grad_trigger_ratio=0 "${extra[@]}" >> "$first"
+  want grown_task && queue grown_task "$s" "$bin" "$grow" "${common[@]}" \
+    --set model.layers.2.training_objective=task_gradient "${extra[@]}" >> "$first"
   if [ -n "$baseline" ] && want baseline; then
     queue baseline "$s" "$baseline" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
   fi

@@ -16,12 +16,13 @@ import statistics as st
 import sys
 
 ORDER = ["static8", "static16", "static32", "static64", "host", "grown", "grown_plateau",
-         "baseline", "matched_size", "matched_flops"]
+         "grown_task", "baseline", "matched_size", "matched_flops"]
 LABEL = {
     "static8": "static 784-8", "static16": "static 784-16", "static32": "static 784-32",
     "static64": "static 784-64", "host": "host, no growth (784-32 + dormant seeds)",
     "grown": "grown (gradient choice, window, trigger)",
     "grown_plateau": "grown (health choice, plateau only, no window)",
+    "grown_task": "grown, TRAINING on the task gradient",
     "baseline": "grown, baseline binary", "matched_size": "static, grown size",
     "matched_flops": "static, grown training FLOPs",
 }
