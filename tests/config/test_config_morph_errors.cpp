@@ -202,15 +202,6 @@ const MessageCase kMessageCases[] = {
      "type, eval_every, eval_batches, patience, min_delta, max_active, max_added_parameters, "
      "embargo_steps, ucb_c, seed_choice, germination_window, grad_trigger_ratio, spike_factor, "
      "debug_nan_step)"},
-    {"seed_choice", insert_line(kMorphYaml, 13, "  seed_choice: random"),
-     "cfg.yaml:13: controller.seed_choice: 'random' is not allowed (allowed: gradient, health)"},
-    {"germination_window_zero", insert_line(kMorphYaml, 13, "  germination_window: 0"),
-     "cfg.yaml:13: controller.germination_window: must be > 0, got 0"},
-    {"germination_window_past_the_run", insert_line(kMorphYaml, 13, "  germination_window: 1.5"),
-     "cfg.yaml:13: controller.germination_window: must be in (0, 1] (the fraction of the "
-     "training steps in which seeds may germinate), got 1.5"},
-    {"grad_trigger_ratio", insert_line(kMorphYaml, 13, "  grad_trigger_ratio: -1"),
-     "cfg.yaml:13: controller.grad_trigger_ratio: must be >= 0, got -1"},
     {"eval_every", insert_line(kMorphYaml, 13, "  eval_every: 0"),
      "cfg.yaml:13: controller.eval_every: must be >= 1, got 0"},
     {"eval_batches", insert_line(kMorphYaml, 13, "  eval_batches: 0"),
@@ -294,6 +285,20 @@ TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
   EXPECT_NO_THROW(parse_config(
       kMorphYaml, "cfg.yaml",
       Overrides{{"checkpoint={every_steps: 0, every_epochs: 0, keep: 1, at_end: false}"}}));
+}
+
+TEST(MorphConfigErrors, GrowthControlOptionsAreChecked) {
+  // {controller line, message}: the seed choice, the germination window, the gradient trigger.
+  const std::pair<std::string, std::string> cases[] = {
+      {"seed_choice: random", "seed_choice: 'random' is not allowed (allowed: gradient, health)"},
+      {"germination_window: 0", "germination_window: must be > 0, got 0"},
+      {"germination_window: 1.5",
+       "germination_window: must be in (0, 1] (the fraction of the training steps in which "
+       "seeds may germinate), got 1.5"},
+      {"grad_trigger_ratio: -1", "grad_trigger_ratio: must be >= 0, got -1"}};
+  for (const auto& [line, message] : cases)
+    EXPECT_EQ(parse_error(insert_line(kMorphYaml, 13, "  " + line), "cfg.yaml"),
+              "cfg.yaml:13: controller." + message);
 }
 
 TEST(MorphConfigErrors, MistakesInOverridesNameTheSet) {
