@@ -7,6 +7,8 @@
 #
 #   scripts/growth_experiment.sh [options] OUT_DIR [-- extra kasmina train arguments]
 #     --bin PATH           the kasmina binary (default build/kasmina)
+#     --wrapper CMD        run the binaries through CMD (e.g. a GPU bundle's run wrapper: CMD BIN
+#                          train ...); BIN is then not checked here
 #     --device DEV         cpu | cuda | cuda:N (default cuda)
 #     --epochs N           training epochs of every arm (default 20)
 #     --seeds "S..."       paired seeds (default "1 2 3 4 5")
@@ -16,6 +18,7 @@
 #     --arms "A..."        only these arms (default: all; names below)
 # e.g. on the GPU machine:
 #   scripts/growth_experiment.sh --bin build/kasmina --device cuda --jobs 4 runs/growth
+# (scripts/gpu_check.sh BUNDLE OUT --experiment runs it from a bundle.)
 #
 # Arms (configs/fmnist_static.yaml and configs/fmnist_grow.yaml):
 #   static8 static16 static32 static64  the capacity curve, static 784-H-10
@@ -33,10 +36,11 @@
 # blueprints, the grown topology from step 0, a naive (non-preserving) growth control.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin=build/kasmina device=cuda epochs=20 seeds="1 2 3 4 5" jobs=1 baseline="" arms=""
+bin=build/kasmina device=cuda epochs=20 seeds="1 2 3 4 5" jobs=1 baseline="" arms="" wrapper=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin=$2; shift 2 ;;
+    --wrapper) wrapper=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
@@ -49,7 +53,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -n "${out:-}" ] || { echo "usage: growth_experiment.sh [options] OUT_DIR [-- train args]" >&2; exit 2; }
-[ -x "$bin" ] || { echo "growth_experiment.sh: $bin is not an executable" >&2; exit 2; }
+[ -n "$wrapper" ] || [ -x "$bin" ] ||
+  { echo "growth_experiment.sh: $bin is not an executable" >&2; exit 2; }
+export GROWTH_WRAPPER=$wrapper
 extra=("$@")
 mkdir -p "$out"
 want() { [ -z "$arms" ] || [[ " $arms " == *" $1 "* ]]; }
@@ -72,7 +78,8 @@ run_queue() {
     arm=${a[0]} seed=${a[1]} b=${a[2]} cfg=${a[3]}
     dir="$2/$arm-seed$seed"
     rm -rf "$dir"
-    "$b" train "$cfg" --seed "$seed" "${a[@]:4}" --out "$dir" > "$dir.log" 2>&1 ||
+    # shellcheck disable=SC2086
+    $GROWTH_WRAPPER "$b" train "$cfg" --seed "$seed" "${a[@]:4}" --out "$dir" > "$dir.log" 2>&1 ||
       { echo "failed: $arm seed $seed (see $dir.log)" >&2; exit 1; }
     echo "done: $arm seed $seed"' _ {} "$out" < "$list"
 }
