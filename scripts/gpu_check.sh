@@ -55,7 +55,8 @@ if [ -n "$op_perf" ]; then  # the op table's timings (printed, never asserted)
   step op-table-perf "${run[@]}" bin/tests/ops/cuda/test_ops_cuda_vs_cpu --mode=perf "${opsel[@]}"
 fi
 if [ $experiment = 1 ]; then
-  step growth-experiment bash scripts/growth_experiment.sh "${run[@]}" bin/kasmina -- "$out/growth" --device cuda
+  step growth-experiment bash scripts/growth_experiment.sh --wrapper "$bundle/run" --bin bin/kasmina \
+    --device cuda --jobs 4 "$out/growth"
 fi
 if [ $resume = 1 ]; then  # CUDA resume equality (scripts/gpu_resume_check.sh)
   step resume-spirals-seeds bash scripts/gpu_resume_check.sh "${run[@]}" bin/kasmina -- configs/spirals_seeds.yaml "$out/resume-spirals" 10

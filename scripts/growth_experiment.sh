@@ -1,53 +1,124 @@
 #!/usr/bin/env bash
-# The grown-vs-static experiment of docs/GROWTH.md: 3 seeds each of
-#   (a) the host of configs/fmnist_grow.yaml without growth (controller none: seeds stay dormant,
-#       the layer is the identity),
-#   (b) a static 784-H-10 network (configs/fmnist_static.yaml) whose parameter count matches the
-#       grown network's mean final count,
-#   (c) the grown network (configs/fmnist_grow.yaml, heuristic controller).
-#   scripts/growth_experiment.sh KASMINA_COMMAND... -- OUT_DIR [extra train args]
-# e.g. scripts/growth_experiment.sh .gpu/run bin/kasmina -- runs/growth --device cuda
+# The grown-vs-static experiment of docs/GROWTH.md on Fashion-MNIST: every arm with the same
+# recipe (AdamW, cosine, batch 128, 5,000 validation samples carved from train; test read once at
+# the end), paired seeds, then a table (mean ± std test accuracy, parameters, training FLOPs, wall
+# time) from the runs' summary.json files, and a plot of test accuracy against training FLOPs
+# when matplotlib is installed (scripts/growth_table.py).
+#
+#   scripts/growth_experiment.sh [options] OUT_DIR [-- extra kasmina train arguments]
+#     --bin PATH           the kasmina binary (default build/kasmina)
+#     --wrapper CMD        run the binaries through CMD (e.g. a GPU bundle's run wrapper: CMD BIN
+#                          train ...); BIN is then not checked here
+#     --device DEV         cpu | cuda | cuda:N (default cuda)
+#     --epochs N           training epochs of every arm (default 20)
+#     --seeds "S..."       paired seeds (default "1 2 3 4 5")
+#     --jobs N             runs at once (default 1; a few small runs share one GPU well)
+#     --baseline-bin PATH  also run the grown arm with another binary (e.g. a build of the commit
+#                          before a change), labelled "grown, baseline binary"
+#     --arms "A..."        only these arms (default: all; names below)
+# e.g. on the GPU machine:
+#   scripts/growth_experiment.sh --bin build/kasmina --device cuda --jobs 4 runs/growth
+# (scripts/gpu_check.sh BUNDLE OUT --experiment runs it from a bundle.)
+#
+# Arms (configs/fmnist_static.yaml and configs/fmnist_grow.yaml):
+#   static8 static16 static32 static64  the capacity curve, static 784-H-10
+#   host          fmnist_grow without growth (controller none: the kasmina layer is the identity)
+#   grown         fmnist_grow as shipped (heuristic controller: gradient seed choice, germination
+#                 window, gradient trigger)
+#   grown_plateau fmnist_grow with the earlier controller policy (seed_choice health, no window,
+#                 plateau trigger only)
+#   grown_task    fmnist_grow with TRAINING on the task gradient (training_objective
+#                 task_gradient) instead of reconstruction
+#   matched_size  static 784-H-10, H matching the grown runs' mean final parameter count
+#   matched_flops static 784-H-10, H matching the grown runs' mean training FLOPs
+#   baseline      fmnist_grow with --baseline-bin (only when given)
+# Not runnable yet (mechanisms of issue 15 not built): width growth 8->32 / 16->64, whole-layer
+# blueprints, the grown topology from step 0, a naive (non-preserving) growth control.
 set -euo pipefail
-cmd=()
-while [ "$1" != "--" ]; do cmd+=("$1"); shift; done
-shift
-out=$1; shift
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=build/kasmina device=cuda epochs=20 seeds="1 2 3 4 5" jobs=1 baseline="" arms="" wrapper=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --bin) bin=$2; shift 2 ;;
+    --wrapper) wrapper=$2; shift 2 ;;
+    --device) device=$2; shift 2 ;;
+    --epochs) epochs=$2; shift 2 ;;
+    --seeds) seeds=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    --baseline-bin) baseline=$2; shift 2 ;;
+    --arms) arms=$2; shift 2 ;;
+    --) shift; break ;;
+    -*) echo "growth_experiment.sh: unknown option $1" >&2; exit 2 ;;
+    *) out=$1; shift ;;
+  esac
+done
+[ -n "${out:-}" ] || { echo "usage: growth_experiment.sh [options] OUT_DIR [-- train args]" >&2; exit 2; }
+[ -n "$wrapper" ] || [ -x "$bin" ] ||
+  { echo "growth_experiment.sh: $bin is not an executable" >&2; exit 2; }
+export GROWTH_WRAPPER=$wrapper
+extra=("$@")
 mkdir -p "$out"
-seeds=(1 2 3)
-for s in "${seeds[@]}"; do
-  "${cmd[@]}" train configs/fmnist_grow.yaml --seed "$s" --set controller.type=none "$@" \
-    --out "$out/a-host-seed$s" > "$out/a-host-seed$s.log"
-  "${cmd[@]}" train configs/fmnist_grow.yaml --seed "$s" "$@" --out "$out/c-grown-seed$s" \
-    > "$out/c-grown-seed$s.log"
+want() { [ -z "$arms" ] || [[ " $arms " == *" $1 "* ]]; }
+static="$root/configs/fmnist_static.yaml" grow="$root/configs/fmnist_grow.yaml"
+common=(--device "$device" --set "train.epochs=$epochs" --set checkpoint.at_end=false
+        --set checkpoint.every_epochs=0)
+
+# One line per run: ARM SEED BINARY CONFIG [--set ...]; run with up to $jobs at once.
+queue() {
+  local arm=$1 seed=$2 b=$3 cfg=$4; shift 4
+  printf '%s\0' "$arm" "$seed" "$b" "$cfg" "$@" | base64 -w0
+  echo
+}
+run_queue() {
+  local list=$1
+  [ -s "$list" ] || return 0
+  # shellcheck disable=SC2016
+  xargs -P "$jobs" -I{} bash -c '
+    mapfile -d "" -t a < <(printf %s "$1" | base64 -d)
+    arm=${a[0]} seed=${a[1]} b=${a[2]} cfg=${a[3]}
+    dir="$2/$arm-seed$seed"
+    rm -rf "$dir"
+    # shellcheck disable=SC2086
+    $GROWTH_WRAPPER "$b" train "$cfg" --seed "$seed" "${a[@]:4}" --out "$dir" > "$dir.log" 2>&1 ||
+      { echo "failed: $arm seed $seed (see $dir.log)" >&2; exit 1; }
+    echo "done: $arm seed $seed"' _ {} "$out" < "$list"
+}
+
+first="$out/.queue1" second="$out/.queue2"
+: > "$first"
+: > "$second"
+for s in $seeds; do
+  for h in 8 16 32 64; do
+    want "static$h" && queue "static$h" "$s" "$bin" "$static" "${common[@]}" \
+      --set "model.layers.0.out=$h" "${extra[@]}" >> "$first"
+  done
+  want host && queue host "$s" "$bin" "$grow" "${common[@]}" --set controller.type=none \
+    "${extra[@]}" >> "$first"
+  want grown && queue grown "$s" "$bin" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
+  want grown_plateau && queue grown_plateau "$s" "$bin" "$grow" "${common[@]}" \
+    --set controller.seed_choice=health --set controller.germination_window=1 \
+    --set controller.grad_trigger_ratio=0 "${extra[@]}" >> "$first"
+  want grown_task && queue grown_task "$s" "$bin" "$grow" "${common[@]}" \
+    --set model.layers.2.training_objective=task_gradient "${extra[@]}" >> "$first"
+  if [ -n "$baseline" ] && want baseline; then
+    queue baseline "$s" "$baseline" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
+  fi
 done
-# H for (b): 784*H + H + 10*H + 10 parameters = the grown networks' mean parameter count.
-hidden=$(python3 - "$out" <<'PY'
-import json, sys, glob
-ps = [json.load(open(f))["parameters"] for f in glob.glob(sys.argv[1] + "/c-grown-seed*/summary.json")]
-print(max(1, round((sum(ps) / len(ps) - 10) / 795)))
-PY
-)
-for s in "${seeds[@]}"; do
-  "${cmd[@]}" train configs/fmnist_static.yaml --seed "$s" --set "model.layers.0.out=$hidden" "$@" \
-    --out "$out/b-static-seed$s" > "$out/b-static-seed$s.log"
-done
-python3 - "$out" <<'PY'
-import json, sys, glob, statistics as st
-out = sys.argv[1]
-rows = []
-for tag, name in (("a-host", "(a) host, no growth"), ("b-static", "(b) static, grown size"), ("c-grown", "(c) grown")):
-    runs = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{tag}-seed*/summary.json"))]
-    acc = [r["test_accuracy"] for r in runs]
-    par = [r["parameters"] for r in runs]
-    sec = [r["train_seconds"] for r in runs]
-    val = [r.get("validation_accuracy", float("nan")) for r in runs]
-    grown = [sum(g["fossilized"] for g in r.get("growth", [])) for r in runs]
-    culled = [sum(g["culled"] for g in r.get("growth", [])) for r in runs]
-    rows.append((name, st.mean(acc), st.stdev(acc), st.mean(val), min(par), max(par), st.mean(sec), acc, grown, culled))
-print("| run | test accuracy (mean ± std, 3 seeds) | validation accuracy | parameters | training seconds | per seed | fossilized | culled |")
-print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-for name, m, sd, v, pmin, pmax, sec, acc, g, c in rows:
-    pr = f"{pmin}" if pmin == pmax else f"{pmin}–{pmax}"
-    print(f"| {name} | {m:.4f} ± {sd:.4f} | {v:.4f} | {pr} | {sec:.2f} | {', '.join(f'{a:.4f}' for a in acc)} | {g} | {c} |")
-PY
-echo "static hidden width H = $hidden"
+t0=$(date +%s)
+run_queue "$first"
+
+# The matched static widths, from the grown runs (and the static runs' FLOPs per hidden unit).
+if want matched_size || want matched_flops; then
+  read -r hsize hflops < <(python3 "$root/scripts/growth_table.py" --match "$out")
+  for s in $seeds; do
+    want matched_size && queue matched_size "$s" "$bin" "$static" "${common[@]}" \
+      --set "model.layers.0.out=$hsize" "${extra[@]}" >> "$second"
+    want matched_flops && queue matched_flops "$s" "$bin" "$static" "${common[@]}" \
+      --set "model.layers.0.out=$hflops" "${extra[@]}" >> "$second"
+  done
+  run_queue "$second"
+  echo "matched static widths: H = $hsize (parameters), H = $hflops (training FLOPs)"
+fi
+rm -f "$first" "$second"
+echo "all runs: $(( $(date +%s) - t0 )) s"
+python3 "$root/scripts/growth_table.py" "$out"

@@ -5,7 +5,9 @@
 //    memory while its first rows load. It walks the rows in tiles of up to kSeedThreads rows,
 //    one row per thread:
 //      phase A: g = alpha * dy (or, for TRAINING, the isolated reconstruction gradient
-//               2/(B*C) * delta(x)); blended seeds write dx = dy + J^T g to their chunk;
+//               2/(B*C) * delta(x), or under the task_gradient objective dy itself, straight
+//               through, each row adding <delta(x), dy> to the thread's sum, reduced into
+//               step_stats[s][1] at the end); blended seeds write dx = dy + J^T g to their chunk;
 //               training seeds write the row's gradient factors (src/morph/blueprint.hpp) to
 //               shared memory;
 //      phase B: thread i adds parameter i's products of factors over the tile's rows in row
@@ -67,6 +69,8 @@ struct SeedBackwardArgs {
   int32_t tile_rows = 0;  // rows per tile (factor rows in shared memory)
   int32_t fstride = 0;    // floats per factor row (odd: conflict-free row writes)
   float* grad_norm = nullptr;
+  bool task = false;            // TRAINING under the task_gradient objective
+  float* step_stats = nullptr;  // [S, kMorphStepStats]: task_gradient writes [s][1]
 };
 
 __device__ __forceinline__ bool seed_trains(const SeedBackwardArgs& a, const SeedFlags& f) {
@@ -94,10 +98,18 @@ template <int CMAX>
 __device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t off,
                                              const SeedRow<CMAX>& row, int32_t kind,
                                              const float* params, float alpha, bool blended,
-                                             bool isolated, float* F) {
+                                             bool isolated, float* F, float& change) {
   const int32_t C = a.sh.chunk;
   float g[CMAX], jt[CMAX];
-  if (isolated) {
+  if (isolated && a.task) {
+    blueprint_delta<CMAX, float>(kind, a.sh, params, row.x, g);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) {
+        change += g[c] * row.dy[c];
+        g[c] = row.dy[c];
+      }
+  } else if (isolated) {
     const float iso_scale = 2.0f / (static_cast<float>(a.B) * static_cast<float>(C));
     blueprint_delta<CMAX, float>(kind, a.sh, params, row.x, g);
     KASMINA_MORPH_UNROLL
@@ -157,14 +169,14 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     const SeedFlags f = seed_flags(a.st, s, nullptr);
     const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
     const bool isolated = trains && stage_trains_isolated(f.stage);
+    const bool need_dy = !isolated || a.task;
     const int32_t kind = f.kind;
     const int32_t P = blueprint_param_count(kind, a.sh);
     const int64_t cs = static_cast<int64_t>(s) * a.sh.chunk;
     float* F = trains ? factors + static_cast<int64_t>(tid) * a.fstride : nullptr;
     // The first tile's rows are in flight while the parameters are staged.
     SeedRow<CMAX> row;
-    if (tid < std::min<int64_t>(a.tile_rows, a.B))
-      load_row<CMAX>(a, tid * a.H + cs, !isolated, row);
+    if (tid < std::min<int64_t>(a.tile_rows, a.B)) load_row<CMAX>(a, tid * a.H + cs, need_dy, row);
     const float* params = f.slot >= 0 ? a.pool.at(f.slot, PoolRegion::params) : nullptr;
     if (params && a.params_in_smem) {
       stage_params(params, P, sparams, tid, kSeedThreads);
@@ -174,12 +186,13 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     float acc[kOwn];
     KASMINA_MORPH_UNROLL
     for (int q = 0; q < kOwn; ++q) acc[q] = 0.0f;
+    float change = 0.0f;  // task_gradient: this thread's rows' <delta, dy>
     for (int64_t r0 = 0; r0 < a.B; r0 += a.tile_rows) {
       const int64_t rows = std::min<int64_t>(a.tile_rows, a.B - r0);
       if (tid < rows) {
         const int64_t off = (r0 + tid) * a.H + cs;
-        if (r0 > 0) load_row<CMAX>(a, off, !isolated, row);
-        backward_row<CMAX>(a, off, row, kind, params, f.alpha, blended, isolated, F);
+        if (r0 > 0) load_row<CMAX>(a, off, need_dy, row);
+        backward_row<CMAX>(a, off, row, kind, params, f.alpha, blended, isolated, F, change);
       }
       if (!trains) continue;  // block-uniform
       __syncthreads();
@@ -218,6 +231,11 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
       for (int32_t i = P + tid; i < a.pool.region; i += kSeedThreads) grad[i] = 0.0f;
       const float total = Reduce(reduce_tmp).Sum(sq);
       if (tid == 0) a.grad_norm[s] = sqrtf(total);
+      if (isolated && a.task) {  // block-uniform
+        __syncthreads();         // the reduction storage is reused
+        const float total_change = Reduce(reduce_tmp).Sum(change);
+        if (tid == 0) a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] = total_change;
+      }
     }
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   };
@@ -257,7 +275,10 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                      .param_grads = param_grads,
                      .vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) &&
                             (!dx || aligned16(dx->raw())),
-                     .grad_norm = L.grad_norm.data<float>()};
+                     .grad_norm = L.grad_norm.data<float>(),
+                     .task = L.training_objective ==
+                             static_cast<int32_t>(kasmina::morph::TrainingObjective::task_gradient),
+                     .step_stats = L.step_stats.data<float>()};
   b.params_in_smem = b.pool.region <= kStagedParamsMax;
   int32_t factors = 1 + 2 * C;
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)

@@ -17,6 +17,7 @@
 #include "cli/run_output.hpp"
 #include "cli/train_ranks.hpp"
 #include "config/config.hpp"
+#include "config/config_warnings.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
 #include "io/checkpoint_files.hpp"
@@ -218,6 +219,7 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   j["train_seconds"] = s.train_seconds;
   j["eval_seconds"] = s.eval_seconds;
   j["samples_per_second"] = s.samples_per_second;
+  j["train_flops"] = s.train_flops;
   j["train_loss"] = s.final_train_loss;
   j["test_loss"] = s.test.loss;
   j["test_accuracy"] = s.test.accuracy;
@@ -316,6 +318,9 @@ int run_train(const TrainOptions& o) {
       throw UserError("train: a CONFIG file (or --resume PATH) is required");
     cfg = load_config(o.config_path, ov);
   }
+  if (ranks.rank == 0)
+    for (const std::string& w : config_warnings(cfg))
+      std::fprintf(stderr, "kasmina: warning: %s\n", w.c_str());
   const Device dev = Device::parse(rank_device(ranks, cfg.device));
   ops::init();
   ops::use_device(dev);

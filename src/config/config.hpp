@@ -87,6 +87,14 @@ struct ControllerConfig {
   int64_t max_added_parameters = 100000;
   int64_t embargo_steps = 2000;  // a culled seed may not germinate again for this many steps
   double ucb_c = 1.0;            // exploration constant of the blueprint bandit
+  // heuristic: which dormant seed grows: gradient (the chunk's gradient score,
+  // nn/gradient_score.hpp) | health (capacity need from the activation statistics)
+  std::string seed_choice = "gradient";
+  // heuristic: germinations only during the first fraction (0, 1] of the training steps
+  double germination_window = 0.5;
+  // heuristic: besides a plateau, germinate when the best dormant chunk's gradient score is at
+  // least this many times the mean chunk score of its layer (0: on plateaus only)
+  double grad_trigger_ratio = 1.5;
   // emergency rollback
   double spike_factor = 3.0;    // loss > factor x running mean while grafting -> rollback
   int64_t debug_nan_step = -1;  // debug hook: inject a NaN loss at this step (-1 = never)

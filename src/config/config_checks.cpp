@@ -179,6 +179,12 @@ void check_controller(const Config& c, const YAML::Node& root, const ReadContext
              "is heuristic, which needs a validation split: set data.validation > 0 (its "
              "decisions must not use the test split)");
   }
+  if (c.controller.germination_window > 1.0) {
+    ctx.fail(locate(root, "controller", "germination_window"), "controller.germination_window",
+             "must be in (0, 1] (the fraction of the training steps in which seeds may "
+             "germinate), got " +
+                 number_text(c.controller.germination_window));
+  }
 }
 
 }  // namespace

@@ -19,8 +19,10 @@ bool is_rollback_candidate(Stage s) {
 }
 
 // One row of the saved health table: whether telemetry exists, alpha, then every field of the
-// last SeedTelemetry (all exactly representable as double).
-constexpr int64_t kHealthFields = 15;
+// last SeedTelemetry (all exactly representable as double). Tables of 15 fields (written before
+// grad_score) are read with grad_score unmeasured.
+constexpr int64_t kHealthFields = 16;
+constexpr int64_t kHealthFieldsBeforeGradScore = 15;
 
 std::array<double, kHealthFields> health_row(const SeedObservation& s) {
   const morph::SeedTelemetry& t = s.telemetry;
@@ -38,10 +40,11 @@ std::array<double, kHealthFields> health_row(const SeedObservation& s) {
           t.iso_loss_ema,
           t.drift_ema,
           t.grad_norm_ema,
-          t.eval_score};
+          t.eval_score,
+          t.grad_score};
 }
 
-SeedObservation seed_from_row(const double* r) {
+SeedObservation seed_from_row(const double* r, int64_t fields) {
   SeedObservation s;
   s.has_telemetry = r[0] != 0.0;
   s.alpha = static_cast<float>(r[1]);
@@ -59,6 +62,7 @@ SeedObservation seed_from_row(const double* r) {
   t.drift_ema = static_cast<float>(r[12]);
   t.grad_norm_ema = static_cast<float>(r[13]);
   t.eval_score = static_cast<float>(r[14]);
+  t.grad_score = fields > kHealthFieldsBeforeGradScore ? r[15] : -1.0;
   return s;
 }
 
@@ -249,7 +253,10 @@ void Controller::restore(const ControllerState& st) {
     if (stage.size() != l.seeds.size() || blueprint.size() != l.seeds.size())
       unfit("seed count of layer " + std::to_string(l.layer) + " differs");
     const std::vector<double> health = st.get(p + "health", DType::f64).to_vector<double>();
-    if (health.size() != l.seeds.size() * kHealthFields)
+    const int64_t fields =
+        l.seeds.empty() ? kHealthFields : static_cast<int64_t>(health.size() / l.seeds.size());
+    if ((fields != kHealthFields && fields != kHealthFieldsBeforeGradScore) ||
+        health.size() != l.seeds.size() * static_cast<size_t>(fields))
       unfit("health table of layer " + std::to_string(l.layer) + " differs");
     for (size_t s = 0; s < l.seeds.size(); ++s) {
       if (stage[s] < 0 || stage[s] >= morph::kStageCount)
@@ -258,7 +265,7 @@ void Controller::restore(const ControllerState& st) {
       if (blueprint[s] != -1 && morph::find_blueprint(blueprint[s]) == nullptr)
         unfit(p + "blueprint of seed " + std::to_string(s) + " is " + std::to_string(blueprint[s]) +
               " (allowed: -1 or a blueprint kind)");
-      l.seeds[s] = seed_from_row(&health[s * kHealthFields]);
+      l.seeds[s] = seed_from_row(&health[s * static_cast<size_t>(fields)], fields);
       l.seeds[s].stage = static_cast<Stage>(stage[s]);
       l.seeds[s].blueprint = blueprint[s];
     }

@@ -35,6 +35,8 @@ class Controller final : public Stateful {
   // The host-side rollback on loss alerts (default on). Turn it off when the layers are
   // connected to the device guard (KasminaLayer::set_loss_alarm), which already rolled them back.
   void set_rollback_on_alert(bool on) { rollback_on_alert_ = on; }
+  // The run's training steps (Observation::total_steps: the germination window).
+  void set_total_steps(int64_t n) { obs_.total_steps = n; }
 
   const Observation& observation() const { return obs_; }
   const Policy& policy() const { return *policy_; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 
 #include "control/health_score.hpp"
 #include "core/error.hpp"
@@ -52,28 +53,45 @@ void HeuristicPolicy::track_plateau(const Observation& obs) {
   }
 }
 
-bool HeuristicPolicy::germinate(const Observation& obs, std::vector<Command>& out) {
-  if (obs.active_seeds >= cfg_.max_active) return false;
-  struct Candidate {
-    double need;
-    size_t layer_pos;
-    int32_t seed;
-  };
-  std::vector<Candidate> candidates;
+bool HeuristicPolicy::in_window(const Observation& obs) const {
+  return obs.total_steps <= 0 || static_cast<double>(obs.step) <
+                                     cfg_.germination_window * static_cast<double>(obs.total_steps);
+}
+
+std::vector<HeuristicPolicy::Candidate> HeuristicPolicy::candidates(const Observation& obs) const {
+  const bool by_gradient = cfg_.seed_choice == "gradient";
+  std::vector<Candidate> out;
   for (size_t li = 0; li < obs.layers.size(); ++li) {
     const LayerObservation& l = obs.layers[li];
+    double sum = 0.0;  // the layer's mean chunk score (seeds with a measured score)
+    int64_t measured = 0;
+    for (const SeedObservation& so : l.seeds)
+      if (so.has_telemetry && so.telemetry.grad_score >= 0.0)
+        sum += so.telemetry.grad_score, ++measured;
+    const double mean = measured > 0 ? sum / static_cast<double>(measured) : 0.0;
     for (size_t s = 0; s < l.seeds.size(); ++s) {
       const SeedObservation& so = l.seeds[s];
       if (so.stage != morph::Stage::dormant || !so.has_telemetry) continue;
       if (obs.step < embargo_until(l.layer, static_cast<int32_t>(s))) continue;
-      candidates.push_back({capacity_need(so.telemetry), li, static_cast<int32_t>(s)});
+      if (!by_gradient) {
+        out.push_back({capacity_need(so.telemetry), li, static_cast<int32_t>(s)});
+      } else if (so.telemetry.grad_score >= 0.0 && mean > 0.0) {
+        out.push_back({so.telemetry.grad_score / mean, li, static_cast<int32_t>(s)});
+      }
     }
   }
   // Highest need first; ties in layer then seed order (stable sort over that order).
-  std::stable_sort(candidates.begin(), candidates.end(),
+  std::stable_sort(out.begin(), out.end(),
                    [](const Candidate& a, const Candidate& b) { return a.need > b.need; });
+  return out;
+}
+
+bool HeuristicPolicy::germinate(const Observation& obs, const std::string& trigger, double min_need,
+                                std::vector<Command>& out) {
+  if (obs.active_seeds >= cfg_.max_active) return false;
   const int64_t room = cfg_.max_added_parameters - obs.added_parameters;
-  for (const Candidate& c : candidates) {
+  for (const Candidate& c : candidates(obs)) {
+    if (c.need < min_need) break;
     const LayerObservation& l = obs.layers[c.layer_pos];
     const auto bit = bandits_.find(l.layer);
     KASMINA_CHECK(bit != bandits_.end(), "HeuristicPolicy: layer without a bandit");
@@ -91,10 +109,10 @@ bool HeuristicPolicy::germinate(const Observation& obs, std::vector<Command>& ou
     cmd.seed = c.seed;
     cmd.blueprint = bandit.arms()[arm];
     char why[200];
-    std::snprintf(why, sizeof why,
-                  "plateau: %ld measurements without improvement (best %.6f); need %.4f; ucb %.4f",
-                  static_cast<long>(since_improvement_), best_loss_, c.need, bandit.ucb(arm));
-    cmd.reason = why;
+    std::snprintf(why, sizeof why, "; %s %.4f; ucb %.4f",
+                  cfg_.seed_choice == "gradient" ? "gradient ratio" : "need", c.need,
+                  bandit.ucb(arm));
+    cmd.reason = trigger + why;
     out.push_back(std::move(cmd));
     return true;
   }
@@ -105,8 +123,18 @@ std::vector<Command> HeuristicPolicy::decide(const Observation& obs) {
   learn(obs);
   track_plateau(obs);
   std::vector<Command> out;
-  if (has_best_ && since_improvement_ >= cfg_.patience && germinate(obs, out))
-    since_improvement_ = 0;
+  if (!in_window(obs)) return out;
+  char why[160];
+  if (has_best_ && since_improvement_ >= cfg_.patience) {
+    std::snprintf(why, sizeof why, "plateau: %ld measurements without improvement (best %.6f)",
+                  static_cast<long>(since_improvement_), best_loss_);
+    if (germinate(obs, why, -std::numeric_limits<double>::infinity(), out)) since_improvement_ = 0;
+    return out;
+  }
+  if (cfg_.seed_choice == "gradient" && cfg_.grad_trigger_ratio > 0.0) {
+    std::snprintf(why, sizeof why, "gradient: ratio at least %.4g", cfg_.grad_trigger_ratio);
+    germinate(obs, why, cfg_.grad_trigger_ratio, out);
+  }
   return out;
 }
 

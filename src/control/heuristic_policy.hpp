@@ -1,13 +1,21 @@
 // The heuristic growth policy (ControllerConfig::type = heuristic).
 //
-// When: plateau detection on the validation loss. Each new measurement that is lower than the
-// best so far by more than min_delta becomes the best and resets the counter; any other one
-// counts. After `patience` counted measurements the loss has plateaued: the policy germinates
-// one seed (if the budgets allow) and resets the counter, so the next germination needs another
-// `patience` measurements without improvement.
-// Which seed: the dormant seed with the highest capacity_need (health_score.hpp) over all
-// layers, ties to the lower layer then seed; seeds without telemetry and seeds under embargo
-// (until the step of their CULLED / ROLLED_BACK event + embargo_steps) are skipped.
+// When: only inside the germination window (the first `germination_window` of the run's
+// steps; Observation::total_steps, no window when unknown), on either trigger:
+//  - plateau: each new validation measurement lower than the best so far by more than
+//    min_delta becomes the best and resets the counter; any other one counts. After `patience`
+//    counted measurements the loss has plateaued: one seed germinates (budgets permitting) and
+//    the counter restarts, so the next plateau needs another `patience` measurements;
+//  - gradient (seed_choice gradient, grad_trigger_ratio > 0): the best dormant chunk's gradient
+//    score is at least grad_trigger_ratio times its layer's mean chunk score (the gradient a
+//    new unit there would get, relative to the layer's existing units), checked at every
+//    decision, so growth proceeds early, as fast as max_active and the budget allow.
+// Which seed (ties to the lower layer then seed; seeds without telemetry and seeds under
+// embargo, until the step of their CULLED / ROLLED_BACK event + embargo_steps, are skipped):
+//  - seed_choice gradient (default): the dormant seed with the highest gradient ratio, its
+//    chunk's gradient score (SeedTelemetry::grad_score, nn/gradient_score.hpp) over the mean
+//    score of its layer's chunks; seeds whose score was not measured are skipped;
+//  - seed_choice health: the highest capacity_need (health_score.hpp).
 // Which blueprint: the layer's UCB1 bandit (blueprint_bandit.hpp) over the allowed blueprints
 // that fit the parameter budget. Rewards: FOSSILIZED = score / (score + min_delta) with the
 // seed's evaluation score (improvement of validation loss; 0.5 at an improvement of min_delta),
@@ -43,7 +51,17 @@ class HeuristicPolicy final : public Policy {
  private:
   void learn(const Observation& obs);
   void track_plateau(const Observation& obs);
-  bool germinate(const Observation& obs, std::vector<Command>& out);
+  // Germinates the best candidate with need >= min_need that the budgets allow.
+  bool germinate(const Observation& obs, const std::string& trigger, double min_need,
+                 std::vector<Command>& out);
+  bool in_window(const Observation& obs) const;
+  // The dormant candidates, best first: (need, layer position, seed).
+  struct Candidate {
+    double need;
+    size_t layer_pos;
+    int32_t seed;
+  };
+  std::vector<Candidate> candidates(const Observation& obs) const;
 
   ControllerConfig cfg_;
   std::map<int32_t, BlueprintBandit> bandits_;  // by layer index

@@ -73,9 +73,10 @@ struct TextOf {
   std::string operator()(const HealthReport& h) const {
     std::string out = format("layer %d seeds %zu", h.layer, h.seeds.size());
     for (const morph::SeedTelemetry& s : h.seeds) {
-      out += format("; seed %d %s alpha %.4g mean %.5g var %.5g dead %.4g max %.5g grad %.5g",
-                    s.seed, morph::stage_name(s.stage), static_cast<double>(s.alpha), s.mean,
-                    s.variance, s.dead_fraction, s.max_abs, static_cast<double>(s.grad_norm_ema));
+      out += format(
+          "; seed %d %s alpha %.4g mean %.5g var %.5g dead %.4g max %.5g grad %.5g score %.5g",
+          s.seed, morph::stage_name(s.stage), static_cast<double>(s.alpha), s.mean, s.variance,
+          s.dead_fraction, s.max_abs, static_cast<double>(s.grad_norm_ema), s.grad_score);
     }
     return out;
   }

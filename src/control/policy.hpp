@@ -45,7 +45,8 @@ struct SeedOutcome {
 };
 
 struct Observation {
-  int64_t step = 0;  // the training step the decision is for
+  int64_t step = 0;         // the training step the decision is for
+  int64_t total_steps = 0;  // the run's training steps (0: unknown, no germination window)
   int64_t epoch = 0;
   std::vector<double> validation_losses;  // every measurement so far, oldest first
   int64_t new_validation = 0;             // how many of them arrived since the last decision

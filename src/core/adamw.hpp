@@ -17,6 +17,10 @@
 
 namespace kasmina {
 
+// Analytic FLOPs of adamw_update per parameter (training-FLOP counts): decay 2, first moment 3,
+// second moment 4, the step 7 (two bias corrections, sqrt, + eps, division, product, subtraction).
+inline constexpr int kAdamWFlopsPerParameter = 16;
+
 template <class T>
 struct AdamWCoefficients {
   T lr;                      // learning rate

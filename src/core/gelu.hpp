@@ -15,6 +15,12 @@
 
 namespace kasmina {
 
+// Analytic FLOPs per element (training-FLOP counts): the forward counts the operations of gelu()
+// (c x x x, +, k *, tanh, 1 +, 0.5 x, *); the backward those of the derivative from the
+// forward's tanh (13) and the product with the incoming gradient.
+inline constexpr int kGeluForwardFlops = 9;
+inline constexpr int kGeluBackwardFlops = 14;
+
 // The GELU constants: k = sqrt(2/pi), c = 0.044715.
 template <class T>
 struct GeluConstants {

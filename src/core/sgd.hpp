@@ -12,6 +12,12 @@
 
 namespace kasmina {
 
+// Analytic FLOPs of sgd_update per parameter (training-FLOP counts): decay 2, momentum 2, the
+// Nesterov term 2, the step 2 (the first step's momentum counted like the others).
+constexpr int sgd_flops_per_parameter(bool nesterov) {
+  return nesterov ? 8 : 6;
+}
+
 template <class T>
 KASMINA_HD void sgd_update(T lr, T weight_decay, T momentum, bool first_step, bool nesterov, T& p,
                            T g, T& m) {

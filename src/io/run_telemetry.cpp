@@ -13,8 +13,9 @@ namespace kasmina::io {
 
 const std::vector<std::string>& seed_stat_fields() {
   static const std::vector<std::string> fields = {
-      "mean",      "variance",     "dead_fraction", "max_abs",       "alpha",      "stage",
-      "blueprint", "iso_loss_ema", "drift_ema",     "grad_norm_ema", "eval_score", "samples"};
+      "mean",       "variance",  "dead_fraction", "max_abs",   "alpha",
+      "stage",      "blueprint", "iso_loss_ema",  "drift_ema", "grad_norm_ema",
+      "eval_score", "samples",   "grad_score"};
   return fields;
 }
 
@@ -84,7 +85,7 @@ std::unique_ptr<RunTelemetry> RunTelemetry::resume(const std::string& path,
 }
 
 void RunTelemetry::step(const StepMetrics& m) {
-  writer_->append_step({m.step, m.epoch, m.loss, m.lr, m.samples_per_second});
+  writer_->append_step({m.step, m.epoch, m.loss, m.lr, m.samples_per_second, m.train_flops});
 }
 
 void RunTelemetry::epoch(const EpochReport& r) {
@@ -125,6 +126,7 @@ void RunTelemetry::seed_stats(int32_t layer_index, const morph::KasminaLayer& la
     row[9] = t.grad_norm_ema;
     row[10] = t.eval_score;
     row[11] = static_cast<float>(t.samples);
+    row[12] = static_cast<float>(t.grad_score);
   }
   writer_->append_seed_stats(morph_layer_name(layer_index), step, scratch_.data());
 }

@@ -24,7 +24,8 @@ inline std::vector<ColumnSpec> step_columns() {
           {"epoch", DType::i64},
           {"loss", DType::f64},
           {"lr", DType::f64},
-          {"samples_per_second", DType::f64}};
+          {"samples_per_second", DType::f64},
+          {"train_flops", DType::f64}};
 }
 
 inline std::vector<ColumnSpec> epoch_columns() {

@@ -130,7 +130,8 @@ TelemetryData read_all(const std::string& path, const TelemetryReadOptions& opti
   for (int64_t i = 0; i < steps.rows; ++i)
     d.steps.push_back({steps.value<int64_t>("step", i), steps.value<int64_t>("epoch", i),
                        steps.value<double>("loss", i), steps.value<double>("lr", i),
-                       steps.value<double>("samples_per_second", i)});
+                       steps.value<double>("samples_per_second", i),
+                       steps.value<double>("train_flops", i)});
 
   const Table epochs = read_table(file, "epochs", epoch_columns(), options.verify);
   for (int64_t i = 0; i < epochs.rows; ++i)

@@ -17,6 +17,7 @@ struct StepRecord {
   double loss = kAbsent;
   double lr = kAbsent;
   double samples_per_second = kAbsent;
+  double train_flops = kAbsent;  // analytic training FLOPs of the run up to this step
 };
 
 // One finished epoch: /epochs. NaN where a metric was not measured (e.g. no validation set).

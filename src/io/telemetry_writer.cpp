@@ -96,6 +96,7 @@ void TelemetryWriter::append_step(const StepRecord& r) {
   c[2].append_value(r.loss);
   c[3].append_value(r.lr);
   c[4].append_value(r.samples_per_second);
+  c[5].append_value(r.train_flops);
 }
 
 void TelemetryWriter::append_epoch(const EpochRecord& r) {

@@ -44,6 +44,17 @@ struct GradBlock {
 };
 inline constexpr int32_t kMaxGradBlocks = 4;
 
+// Analytic FLOPs of one row of a blueprint (2 per multiply-add, 1 per elementwise operation;
+// recomputation inside a kernel is not counted): the forward delta(x); the backward's hidden
+// gradients (needed by both the input and the parameter gradient), its input gradient J^T g,
+// and its parameter gradient. Training-FLOP counts (morph/seed_flops.hpp) combine them by stage.
+struct BlueprintFlops {
+  int64_t forward = 0;
+  int64_t backward_hidden = 0;
+  int64_t backward_input = 0;
+  int64_t backward_params = 0;
+};
+
 struct GradTerm {
   int32_t a, b;  // factor indices
 };

@@ -1,6 +1,7 @@
 // Built-in blueprint low_rank: f(x) = x + B (A x), rank r.
 // Parameters (packed in this order, row-major): A[r][C] B[C][r].
-// Init: A ~ U(+-1/sqrt(C)), B ~ U(+-0.1/sqrt(r)) (small).
+// Init: A ~ U(+-1/sqrt(C)), B = 0: delta = 0 until the blueprint learns (function-preserving
+// graft; the first step's gradient reaches B, g u^T, and through it A).
 // Hidden factors: u = A x [r], du = B^T g [r] (blueprint_layout.hpp).
 #pragma once
 #include <cmath>
@@ -11,13 +12,20 @@ namespace kasmina::morph {
 
 struct LowRank {
   static constexpr BlueprintKind kind = BlueprintKind::low_rank;
+  static constexpr bool affine = true;  // x + B A x
 
   static KASMINA_HD int32_t param_count(const BlueprintShape& sh) { return 2 * sh.rank * sh.chunk; }
   static KASMINA_HD int32_t hidden_factor_count(const BlueprintShape& sh) { return 2 * sh.rank; }
 
   static KASMINA_HD float init(const BlueprintShape& sh, int32_t i, float u) {
     if (i < sh.rank * sh.chunk) return u / sqrtf(static_cast<float>(sh.chunk));  // A
-    return 0.1f * u / sqrtf(static_cast<float>(sh.rank));                        // B (small)
+    return 0.0f;                                                                 // B: zero
+  }
+
+  // A x, B u | B^T g | A^T du | dA, dB.
+  static BlueprintFlops flops(const BlueprintShape& sh) {
+    const int64_t C = sh.chunk, r = sh.rank;
+    return {4 * r * C, 2 * C * r, 2 * r * C, 4 * r * C};
   }
 
   static KASMINA_HD int32_t grad_blocks(const BlueprintShape& sh, GradBlock* blocks) {

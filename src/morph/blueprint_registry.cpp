@@ -26,6 +26,10 @@ int32_t factor_count_of(const BlueprintDescriptor&, const BlueprintShape& sh) {
   return 1 + 2 * sh.chunk + BP::hidden_factor_count(sh);
 }
 template <class BP>
+BlueprintFlops flops_of(const BlueprintDescriptor&, const BlueprintShape& sh) {
+  return BP::flops(sh);
+}
+template <class BP>
 int32_t grad_blocks_of(const BlueprintDescriptor&, const BlueprintShape& sh, GradBlock* blocks) {
   return BP::grad_blocks(sh, blocks);
 }
@@ -56,10 +60,12 @@ BlueprintDescriptor builtin() {
   d.name = kBuiltinBlueprintNames[d.kind];
   d.path = BlueprintPath::row;
   d.in_fused_kernels = true;
+  d.affine = BP::affine;
   d.param_count = &param_count_of<BP>;
   d.init_value = &init_value_of<BP>;
   d.factor_count = &factor_count_of<BP>;
   d.grad_blocks = &grad_blocks_of<BP>;
+  d.flops = &flops_of<BP>;
   d.row_f32 = {&delta_of<BP, float>, &backward_of<BP, float>};
   d.row_f64 = {&delta_of<BP, double>, &backward_of<BP, double>};
   return d;

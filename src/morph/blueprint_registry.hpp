@@ -48,6 +48,9 @@ struct BlueprintDescriptor {
   int32_t kind = -1;  // set by the registry
   BlueprintPath path = BlueprintPath::row;
   bool in_fused_kernels = false;  // a built-in: the fused CUDA kernels compute it (blueprint.hpp)
+  // f is an affine map of its chunk (low_rank, diag_scale): a linear layer right after the
+  // kasmina layer absorbs it exactly, so it adds no function there (a config warning says so).
+  bool affine = false;
   int32_t (*param_count)(const BlueprintDescriptor& d, const BlueprintShape& sh) = nullptr;
   float (*init_value)(const BlueprintDescriptor& d, const BlueprintShape& sh, int32_t i,
                       uint64_t run_seed, int32_t layer, int32_t seed) = nullptr;
@@ -55,6 +58,8 @@ struct BlueprintDescriptor {
   int32_t (*factor_count)(const BlueprintDescriptor& d, const BlueprintShape& sh) = nullptr;
   int32_t (*grad_blocks)(const BlueprintDescriptor& d, const BlueprintShape& sh,
                          GradBlock* blocks) = nullptr;
+  // Analytic FLOPs per row (training-FLOP counts); null: not counted (0).
+  BlueprintFlops (*flops)(const BlueprintDescriptor& d, const BlueprintShape& sh) = nullptr;
   BlueprintRowFns<float> row_f32;                 // path row
   BlueprintRowFns<double> row_f64;                // path row
   std::shared_ptr<const BlueprintModule> module;  // not in the fused kernels: its device code

@@ -1,6 +1,8 @@
 // Built-in blueprint residual_mlp: f(x) = x + W2 gelu(W1 x + b1) + b2, hidden width h.
 // Parameters (packed in this order, row-major): W1[h][C] b1[h] W2[C][h] b2[C].
-// Init: W1 ~ U(+-1/sqrt(C)), W2 ~ U(+-0.1/sqrt(h)) (small), biases 0.
+// Init: W1 ~ U(+-1/sqrt(C)), W2 = 0, biases 0: delta = 0 until the blueprint learns, so a
+// grafted seed preserves the host's function at any alpha (the first step's gradient reaches W2,
+// g a^T, and through it W1).
 // Hidden factors: gelu(pre)[h], d pre[h] (blueprint_layout.hpp).
 #pragma once
 #include <cmath>
@@ -12,6 +14,7 @@ namespace kasmina::morph {
 
 struct ResidualMlp {
   static constexpr BlueprintKind kind = BlueprintKind::residual_mlp;
+  static constexpr bool affine = false;  // the GELU
 
   static KASMINA_HD int32_t param_count(const BlueprintShape& sh) {
     return 2 * sh.hidden * sh.chunk + sh.hidden + sh.chunk;
@@ -20,11 +23,16 @@ struct ResidualMlp {
 
   // Initial value of parameter i from its uniform draw u in [-1, 1).
   static KASMINA_HD float init(const BlueprintShape& sh, int32_t i, float u) {
-    const int32_t C = sh.chunk, h = sh.hidden;
-    if (i < h * C) return u / sqrtf(static_cast<float>(C));                 // W1
-    if (i < h * C + h) return 0.0f;                                         // b1
-    if (i < 2 * h * C + h) return 0.1f * u / sqrtf(static_cast<float>(h));  // W2 (small)
-    return 0.0f;                                                            // b2
+    const int32_t C = sh.chunk;
+    if (i < sh.hidden * C) return u / sqrtf(static_cast<float>(C));  // W1
+    return 0.0f;                                                     // b1, W2, b2: zero
+  }
+
+  // W1 x, + b1, gelu, W2 a, + b2 | W2^T g, gelu', * | W1^T dpre | dW1, db1, dW2, db2.
+  static BlueprintFlops flops(const BlueprintShape& sh) {
+    const int64_t C = sh.chunk, h = sh.hidden;
+    return {4 * h * C + h * (1 + kGeluForwardFlops) + C, 2 * C * h + h * (1 + kGeluBackwardFlops),
+            2 * h * C, 4 * h * C + h + C};
   }
 
   static KASMINA_HD int32_t grad_blocks(const BlueprintShape& sh, GradBlock* blocks) {

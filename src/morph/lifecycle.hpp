@@ -88,6 +88,19 @@ KASMINA_HD TransitionDecision make_decision(Stage to, Reason r, float value) {
   return d;
 }
 
+// The TRAINING -> GRAFTING gate on the seed's TRAINING EMA (iso_loss_ema): the reconstruction
+// loss below its threshold, or (task_gradient) the estimated gain above its threshold. Under
+// task_gradient the EMA holds the measured sum of <delta, dy> (negative: a gain), so the gain
+// is -ema; it is set from the seed's first TRAINING boundary on (steps_in_stage >= 1).
+KASMINA_HD bool task_objective(const LifecycleParams& lp) {
+  return lp.training_objective == static_cast<int32_t>(TrainingObjective::task_gradient);
+}
+KASMINA_HD bool training_gate_open(const SeedStateView& st, int32_t s, const LifecycleParams& lp) {
+  const float ema = st.iso_loss_ema[s];
+  if (task_objective(lp)) return st.steps_in_stage[s] >= 1 && -ema > lp.training_gain_threshold;
+  return ema >= 0.0f && ema < lp.training_loss_threshold;
+}
+
 // Validates a request to move seed s to `to` (pair, minimum steps, gate). Returns the decision
 // with reason `accept_reason` when it may be applied, or a refusal reason.
 KASMINA_HD TransitionDecision check_transition(const SeedStateView& st, int32_t s, int32_t to,
@@ -112,13 +125,10 @@ KASMINA_HD TransitionDecision check_transition(const SeedStateView& st, int32_t 
     return d;
   }
   if (from == static_cast<int32_t>(Stage::training) &&
-      to == static_cast<int32_t>(Stage::grafting)) {
-    const float ema = st.iso_loss_ema[s];
-    if (!(ema >= 0.0f && ema < lp.training_loss_threshold)) {
-      d.reason = static_cast<int32_t>(Reason::refused_gate);
-      d.value = ema;
-      return d;
-    }
+      to == static_cast<int32_t>(Stage::grafting) && !training_gate_open(st, s, lp)) {
+    d.reason = static_cast<int32_t>(Reason::refused_gate);
+    d.value = st.iso_loss_ema[s];
+    return d;
   }
   if (to == static_cast<int32_t>(Stage::stabilization) && !(st.alpha[s] >= 1.0f)) {
     d.reason = static_cast<int32_t>(Reason::refused_gate);
@@ -263,7 +273,9 @@ KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
 struct SeedMeasurements {
   bool stats_fresh = false;  // a train-mode forward ran with statistics this step
   float input_mean_square = 0.0f;
-  float iso_loss = 0.0f;     // isolated reconstruction loss (TRAINING seeds)
+  // TRAINING seeds: the isolated reconstruction loss, or (task_gradient) the sum over the batch
+  // of <delta(x), dy> (written by the backward)
+  float iso_loss = 0.0f;
   bool grads_fresh = false;  // a backward ran this step
   float grad_norm = 0.0f;    // blueprint gradient norm (training stages)
   int32_t loss_alarm = 0;    // the loss guard's flag for this step (0: none; ops/guard/)
@@ -295,7 +307,13 @@ KASMINA_HD TransitionDecision advance_seed(const SeedStateView& st, int32_t s,
       st.input_ms_ema[s] = ema_update(ref, m.input_mean_square, lp.ema_decay);
     if (stage == static_cast<int32_t>(Stage::training)) {
       if (finite_value(m.iso_loss)) {
-        st.iso_loss_ema[s] = ema_update(st.iso_loss_ema[s], m.iso_loss, lp.ema_decay);
+        const float prev = st.iso_loss_ema[s];
+        // (task_gradient: the measurement may be negative, so the EMA starts at the first one)
+        if (!task_objective(lp))
+          st.iso_loss_ema[s] = ema_update(prev, m.iso_loss, lp.ema_decay);
+        else
+          st.iso_loss_ema[s] =
+              steps == 1 ? m.iso_loss : lp.ema_decay * prev + (1.0f - lp.ema_decay) * m.iso_loss;
       } else {
         st.error_count[s] += 1;
       }
@@ -330,7 +348,7 @@ KASMINA_HD TransitionDecision advance_seed(const SeedStateView& st, int32_t s,
       return make_decision(Stage::dormant, Reason::released, 0.0f);
     case static_cast<int32_t>(Stage::training): {
       const float ema = st.iso_loss_ema[s];
-      if (steps >= lp.min_steps[stage] && ema >= 0.0f && ema < lp.training_loss_threshold)
+      if (steps >= lp.min_steps[stage] && training_gate_open(st, s, lp))
         return make_decision(Stage::grafting, Reason::loss_gate, ema);
       if (steps >= lp.max_training_steps)
         return make_decision(Stage::culled, Reason::training_timeout, ema);

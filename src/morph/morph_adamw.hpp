@@ -18,12 +18,16 @@ namespace kasmina::morph {
 struct AdamWStepConstants {
   float bias1 = 1.0f;  // 1 - b1^t
   float bias2 = 1.0f;  // 1 - b2^t
+  float lr = 0.0f;     // lr, times the warm-up factor min(1, t / warmup_steps)
 };
 
 KASMINA_HD AdamWStepConstants adamw_constants(const BlueprintOptimizer& h, int32_t t) {
   AdamWStepConstants k;
   k.bias1 = 1.0f - powf(h.beta1, static_cast<float>(t));
   k.bias2 = 1.0f - powf(h.beta2, static_cast<float>(t));
+  k.lr = h.warmup_steps > 0 && t < h.warmup_steps
+             ? h.lr * (static_cast<float>(t) / static_cast<float>(h.warmup_steps))
+             : h.lr;
   return k;
 }
 
@@ -33,8 +37,8 @@ template <class T>
 KASMINA_HD void adamw_update(const BlueprintOptimizer& h, const AdamWStepConstants& k, T& p, T& m,
                              T& v, T g) {
   AdamWCoefficients<T> c;
-  c.lr = static_cast<T>(h.lr);
-  c.lr_wd = static_cast<T>(h.lr * h.weight_decay);
+  c.lr = static_cast<T>(k.lr);
+  c.lr_wd = static_cast<T>(k.lr * h.weight_decay);
   c.beta1 = static_cast<T>(h.beta1);
   c.one_minus_beta1 = static_cast<T>(1.0f - h.beta1);
   c.beta2 = static_cast<T>(h.beta2);

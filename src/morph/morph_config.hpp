@@ -37,7 +37,7 @@ struct BlueprintShape {
 
 struct GraftingParams {
   // Steps of a full 0 -> 1 ramp (all strategies advance by 1/ramp_steps per unpaused step;
-  // performance_linked scales that increment).
+  // performance_linked scales that increment). 0 counts as 1: alpha 1 at the first boundary.
   int32_t ramp_steps = kDefaultRampSteps;
   // performance_linked: increment = (1/ramp_steps) * clamp(1 + gain * improvement,
   // min_scale, max_scale); paused while improvement < -pause_below.
@@ -51,6 +51,18 @@ struct GraftingParams {
   float grad_norm_lo = static_cast<float>(kDefaultGradNormLo);
   float grad_norm_hi = static_cast<float>(kDefaultGradNormHi);
 };
+
+// What TRAINING (the isolated stage: the host's outputs and gradients untouched) trains the
+// blueprint on.
+//   reconstruction: minimise mean(delta(x)^2) over the chunk (a zero-initialised blueprint
+//                   starts at its optimum); gate: its EMA below training_loss_threshold.
+//   task_gradient:  the task loss's gradient at the chunk, straight through as if the seed were
+//                   blended at alpha 1: dL/dp = J_p(x)^T dy, while the forward still returns the
+//                   host's output. The step's measurement is the first-order loss change the
+//                   seed would cause, sum over the batch of <delta(x), dy> (negative: a gain);
+//                   gate: the EMA of the estimated gain -<delta, dy> above
+//                   training_gain_threshold.
+enum class TrainingObjective : int32_t { reconstruction = 0, task_gradient = 1 };
 
 struct LifecycleParams {
   // Minimum steps a seed spends in a stage before time or a gate may move it on (indexed by
@@ -67,8 +79,12 @@ struct LifecycleParams {
                                     0,
                                     0,
                                     0};
-  // TRAINING -> GRAFTING when the isolated-loss EMA is below this ...
+  // TRAINING's objective (TrainingObjective) ...
+  int32_t training_objective = 0;
+  // ... reconstruction: TRAINING -> GRAFTING when the isolated-loss EMA is below this ...
   float training_loss_threshold = static_cast<float>(kDefaultTrainingLossThreshold);
+  // ... task_gradient: when the EMA of the estimated gain -<delta(x), dy> is above this ...
+  float training_gain_threshold = 0.0f;
   // ... else TRAINING -> CULLED after this many steps in TRAINING.
   int32_t max_training_steps = kDefaultMaxTrainingSteps;
   // EVALUATING -> CULLED when no evaluation score arrived within this many steps.
@@ -82,9 +98,13 @@ struct LifecycleParams {
   int32_t max_errors = kDefaultMaxErrors;
 };
 
-// AdamW for the blueprint pool (PyTorch semantics, constant learning rate).
+// AdamW for the blueprint pool (PyTorch semantics). Its learning rate is its own, not the host's
+// schedule, so a blueprint grown late starts with an undecayed rate; with warmup_steps > 0 it
+// rises linearly over a seed's first AdamW steps (t / warmup_steps, t = 1, 2, ... counted per
+// seed, from 1 again at grafting).
 struct BlueprintOptimizer {
   float lr = static_cast<float>(kDefaultBlueprintLr);
+  int32_t warmup_steps = 0;
   float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
   float weight_decay = static_cast<float>(kDefaultBlueprintWeightDecay);
 };
@@ -106,6 +126,9 @@ struct MorphConfig {
   int32_t pool_slots = kDefaultPoolSlots;
   // Telemetry: accumulated on the device, read by the host every `telemetry_every` steps.
   int32_t telemetry_every = kDefaultTelemetryEvery;
+  // Measure the chunks' gradient score (nn/gradient_score.hpp) for each telemetry read: set when
+  // the controller chooses seeds by it.
+  bool gradient_score = false;
   // An activation counts as dead when |x| < dead_eps.
   float dead_eps = static_cast<float>(kDefaultDeadEps);
   // Device event ring capacity (events kept between two host drains).

@@ -65,9 +65,9 @@ void KasminaLayer::validate() const {
   if (c.command_capacity < 1)
     bad_option(c, "command_capacity",
                "is " + std::to_string(c.command_capacity) + " (allowed: >= 1)");
-  if (c.grafting_params.ramp_steps < 1)
+  if (c.grafting_params.ramp_steps < 0)
     bad_option(c, "grafting.ramp_steps",
-               "is " + std::to_string(c.grafting_params.ramp_steps) + " (allowed: >= 1)");
+               "is " + std::to_string(c.grafting_params.ramp_steps) + " (allowed: >= 0)");
   if (!(c.lifecycle.ema_decay >= 0.0f && c.lifecycle.ema_decay < 1.0f))
     bad_option(c, "lifecycle.ema_decay",
                "is " + std::to_string(c.lifecycle.ema_decay) + " (allowed: [0, 1))");
@@ -133,6 +133,7 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   buf_.grad_norm = Tensor::zeros({S}, DType::f32, dev);
   buf_.eval_zero = Tensor::zeros({S}, DType::u8, dev);
   buf_.command_capacity = cfg_.command_capacity;
+  buf_.training_objective = cfg_.lifecycle.training_objective;
   buf_.event_capacity = cfg_.event_capacity;
   const int64_t cmd_bytes = sizeof(CommandBufferHeader) +
                             sizeof(MorphCommand) * static_cast<int64_t>(cfg_.command_capacity);
@@ -142,6 +143,8 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
       sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
+  flops_.reset(S, buf_.shape);
+  grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);
   ring_tail_ = 0;
   dropped_events_ = 0;
   boundaries_ = 0;
@@ -149,6 +152,11 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   eval_mask_active_ = false;
   stats_fresh_ = grads_fresh_ = false;
   prepared_ = true;
+}
+
+void KasminaLayer::enable_gradient_score() {
+  cfg_.gradient_score = true;
+  if (prepared_ && !grad_score_.enabled()) grad_score_.prepare(true, cfg_.width, dtype_, dev_);
 }
 
 bool KasminaLayer::telemetry_due() const {
@@ -165,7 +173,7 @@ KasminaLayer::StepPlan KasminaLayer::plan(bool train) const {
 
 uint32_t KasminaLayer::train_step_key() const {
   const StepPlan p = plan(true);
-  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u);
+  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u) | (grad_score_due() ? 4u : 0u);
 }
 
 void KasminaLayer::note_plan(const StepPlan& p, bool train) {
@@ -178,6 +186,7 @@ void KasminaLayer::replayed_train_step() {
   const StepPlan p = plan(true);
   note_plan(p, true);
   if (!p.identity) grads_fresh_ = true;
+  if (grad_score_due()) grad_score_.note_replayed();
 }
 
 Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
@@ -188,6 +197,7 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
   const bool train = mode == Mode::train;
   const StepPlan p = plan(train);
   note_plan(p, train);
+  if (train) flops_.set_batch(x.dim(0));
   x_saved_ = x;
   if (p.identity) return x;
   Tensor out = out_.rows(0, x.dim(0));
@@ -202,6 +212,7 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
 void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
   KASMINA_CHECK(x_saved_.defined(), "KasminaLayer::backward without a forward");
   KASMINA_CHECK(dy.shape() == x_saved_.shape(), "KasminaLayer::backward: dy shape differs from x");
+  if (last_train_ && grad_score_due()) grad_score_.measure(dy, x_saved_);
   if (last_identity_ || active_hint_ == 0) {
     if (dx) dx->copy_from(dy);
     return;
@@ -296,7 +307,10 @@ void KasminaLayer::drain_ring() {
     dropped_events_ += header.head - ring_tail_ - cap;
     ring_tail_ = header.head - cap;
   }
-  for (int64_t i = ring_tail_; i < header.head; ++i) events_.push_back(ring[i % cap]);
+  for (int64_t i = ring_tail_; i < header.head; ++i) {
+    events_.push_back(ring[i % cap]);
+    flops_.observe(events_.back());
+  }
   ring_tail_ = header.head;
   refresh_active_from_device();
 }
@@ -323,6 +337,7 @@ std::vector<SeedTelemetry> KasminaLayer::read_telemetry() {
   HostSeedState h = state_.download();
   SeedStateView v = h.view();
   buf_.telemetry.fill_zero();
+  const std::vector<double> scores = grad_score_.take(cfg_.seeds);
   std::vector<SeedTelemetry> out(static_cast<size_t>(cfg_.seeds));
   for (int32_t s = 0; s < cfg_.seeds; ++s) {
     SeedTelemetry& r = out[static_cast<size_t>(s)];
@@ -342,6 +357,7 @@ std::vector<SeedTelemetry> KasminaLayer::read_telemetry() {
     r.drift_ema = v.drift_ema[s];
     r.grad_norm_ema = v.grad_norm_ema[s];
     r.eval_score = v.eval_score[s];
+    if (!scores.empty()) r.grad_score = scores[static_cast<size_t>(s)];
   }
   return out;
 }
@@ -372,6 +388,12 @@ void KasminaLayer::restore_state(const HostSeedState& state,
   state_.upload(state);
   buf_.slot_owner.copy_from(Tensor::from_vector(slot_owner, {cfg_.pool_slots}));
   refresh_active_from_device();
+  const auto S = static_cast<size_t>(cfg_.seeds);
+  auto field = [&](SeedField f) {
+    const int32_t* w = state.words.data() + static_cast<size_t>(f) * S;
+    return std::vector<int32_t>(w, w + S);
+  };
+  flops_.adopt(field(SeedField::stage), field(SeedField::blueprint));
 }
 
 }  // namespace kasmina::morph

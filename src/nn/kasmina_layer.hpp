@@ -17,7 +17,9 @@
 #include "morph/morph_config.hpp"
 #include "morph/morph_events.hpp"
 #include "morph/seed_state.hpp"
+#include "nn/gradient_score.hpp"
 #include "nn/layer.hpp"
+#include "nn/seed_flop_ledger.hpp"
 #include "ops/morph/morph_ops.hpp"
 
 namespace kasmina::morph {
@@ -38,6 +40,9 @@ struct SeedTelemetry {
   float drift_ema = 0.0f;
   float grad_norm_ema = -1.0f;
   float eval_score = 0.0f;
+  // Gradient score of the chunk on the step before the read (nn/gradient_score.hpp): the sum
+  // over its output units j of ||E[g_j a]||; -1 when not measured.
+  double grad_score = -1.0;
 };
 
 class KasminaLayer final : public Layer {
@@ -70,6 +75,16 @@ class KasminaLayer final : public Layer {
   // True when the last forward aliased its input: the backward is the identity too, and the
   // model passes the gradient straight through without calling backward().
   bool passes_gradient_through() const override { return last_identity_; }
+  // Training FLOPs: a dormant seed's chunk is a copy (not counted); the seeds' FLOPs by stage are
+  // counted from the lifecycle events (SeedFlopLedger; exact once the events are drained).
+  double train_flops(int64_t batch, bool input_grad) const override {
+    (void)batch;
+    (void)input_grad;
+    return 0.0;
+  }
+  double counted_train_flops(int64_t last_boundary_step) const override {
+    return flops_.total(last_boundary_step);
+  }
   void collect_morph_layers(std::vector<KasminaLayer*>& out) override { out.push_back(this); }
 
   // Host commands, queued and applied at the next end_step in queue order (refusals come back
@@ -106,6 +121,9 @@ class KasminaLayer final : public Layer {
   // The telemetry read at the last cadence boundary (empty before the first).
   const std::vector<SeedTelemetry>& last_telemetry() const { return last_telemetry_; }
 
+  // Measure the chunks' gradient score for each telemetry read from now on
+  // (MorphConfig::gradient_score; SeedTelemetry::grad_score).
+  void enable_gradient_score();
   const MorphConfig& config() const { return cfg_; }
   int32_t chunk() const { return static_cast<int32_t>(cfg_.width / cfg_.seeds); }
   // Parameters a seed adds to the network while it holds `blueprint` (0 for none: < 0).
@@ -165,6 +183,7 @@ class KasminaLayer final : public Layer {
   void drain_ring();
   void refresh_active_from_device();
   bool telemetry_due() const;
+  bool grad_score_due() const { return grad_score_.enabled() && telemetry_due(); }
 
   MorphConfig cfg_;
   DType dtype_;
@@ -180,6 +199,8 @@ class KasminaLayer final : public Layer {
   std::deque<MorphCommand> queue_;
   std::vector<MorphEvent> events_;
   std::vector<SeedTelemetry> last_telemetry_;
+  SeedFlopLedger flops_;
+  GradientScore grad_score_;
   int64_t ring_tail_ = 0;
   int64_t dropped_events_ = 0;
   int64_t boundaries_ = 0;

@@ -94,6 +94,7 @@ void KasminaLayer::save_state(StateWriter& root) const {
     std::memcpy(q.raw(), queued.data(), queued.size() * sizeof(MorphCommand));
     out.tensor("queued_commands", q);
   }
+  flops_.save(out);
 }
 
 void KasminaLayer::load_state(const StateReader& root) {
@@ -133,6 +134,7 @@ void KasminaLayer::load_state(const StateReader& root) {
     if (t != &buf_.slot_owner) in.load(name, *t);
   restore_queued_commands(stored_commands(in));
   restore_host_counters(counters);
+  flops_.load(in);
 }
 
 }  // namespace kasmina::morph

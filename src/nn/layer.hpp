@@ -70,6 +70,20 @@ class Layer : public Stateful {
   void save_state(StateWriter& out) const override;
   void load_state(const StateReader& in) override;
 
+  // ---- Training FLOPs (analytic; summary.json `train_flops`, the telemetry column) ----
+  // FLOPs of one training step of this layer on `batch` rows: its forward, and its backward with
+  // the input gradient only when `input_grad` (the model's first layer computes none). 2 per
+  // multiply-add, 1 per elementwise operation, the layer's formula beside it (nn/flops.hpp holds
+  // the shared ones). The optimizer's update of parameters() is counted by the model.
+  virtual double train_flops(int64_t batch, bool input_grad) const = 0;
+  // FLOPs the layer counts itself because its cost changes during the run (a kasmina layer's
+  // seeds, by stage), over every training step up to the boundary whose StepContext step is
+  // `last_boundary_step`; added to the per-step formula.
+  virtual double counted_train_flops(int64_t last_boundary_step) const {
+    (void)last_boundary_step;
+    return 0.0;
+  }
+
   // ---- Hooks through which the model composes layers (defaults: no fusion, no growth) ----
 
   // A pointwise activation layer returns its activation (the layer before it may absorb it).

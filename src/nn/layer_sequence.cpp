@@ -24,6 +24,19 @@ Tensor LayerSequence::forward(const Tensor& x, Mode mode, const StepContext& ctx
   return h;
 }
 
+double LayerSequence::train_flops(int64_t batch, bool input_grad) const {
+  double f = 0.0;
+  for (size_t i = 0; i < layers_.size(); ++i)
+    f += layers_[i]->train_flops(batch, i > 0 || input_grad);
+  return f;
+}
+
+double LayerSequence::counted_train_flops(int64_t last_boundary_step) const {
+  double f = 0.0;
+  for (const auto& l : layers_) f += l->counted_train_flops(last_boundary_step);
+  return f;
+}
+
 Tensor LayerSequence::backward(const Tensor& dy, const StepContext& ctx) {
   const int64_t B = dy.dim(0);
   Tensor g = dy;                     // gradient w.r.t. the output of layer i, in form `form`

@@ -26,6 +26,11 @@ class LayerSequence {
   // every layer passed its gradient through), else an undefined tensor.
   Tensor backward(const Tensor& dy, const StepContext& ctx);
 
+  // Training FLOPs of the layers (Layer::train_flops; the first layer's input gradient only with
+  // `input_grad`), and what they count themselves (Layer::counted_train_flops).
+  double train_flops(int64_t batch, bool input_grad) const;
+  double counted_train_flops(int64_t last_boundary_step) const;
+
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i

@@ -5,6 +5,7 @@
 #include "config/enum_names.hpp"
 #include "config/layers/linear.hpp"
 #include "core/rng.hpp"
+#include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
 
 namespace kasmina {
@@ -27,6 +28,15 @@ LinearLayer::LinearLayer(std::string name, int64_t in, int64_t out, bool bias, o
     : name_(std::move(name)), in_(in), out_(out), has_bias_(bias), act_(act), dtype_(dtype) {
   weight_.name = name_ + ".weight";
   bias_.name = name_ + ".bias";
+}
+
+double LinearLayer::train_flops(int64_t batch, bool input_grad) const {
+  const double gemm = flops::gemm(batch, in_, out_);
+  const double outs = static_cast<double>(batch * out_);
+  const double bias = has_bias_ ? outs : 0.0;
+  return gemm + bias + flops::activation(act_, outs, false) +  // forward
+         flops::activation(act_, outs, true) + gemm + bias +   // backward: activation, dW, db
+         (input_grad ? gemm : 0.0);                            // dx
 }
 
 std::string LinearLayer::describe() const {

@@ -30,6 +30,10 @@ class LinearLayer final : public Layer {
   int64_t in_width() const override { return in_; }
   int64_t out_width() const override { return out_; }
   std::vector<Parameter*> parameters() override;
+  // Forward: x Wᵀ (2 B in out), + b (B out), the fused activation. Backward: the activation's
+  // backward, dW = dyᵀ x (2 B in out), db (B out), and with the input gradient dx = dy W
+  // (2 B in out).
+  double train_flops(int64_t batch, bool input_grad) const override;
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;

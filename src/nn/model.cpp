@@ -56,6 +56,11 @@ int64_t Model::parameter_count() {
   return n;
 }
 
+double Model::train_flops_per_step(int64_t batch, int optimizer_flops) {
+  return body_.train_flops(batch, /*input_grad=*/false) +
+         static_cast<double>(optimizer_flops) * static_cast<double>(parameter_count());
+}
+
 std::vector<std::string> Model::describe() const {
   std::vector<std::string> lines;
   for (const auto& l : layers()) lines.push_back(l->describe());
@@ -78,7 +83,8 @@ void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
 
 uint64_t Model::train_step_key() const {
   uint64_t key = 0;
-  for (const morph::KasminaLayer* k : morph_layers_) key = key * 4 + k->train_step_key();
+  for (const morph::KasminaLayer* k : morph_layers_)
+    key = key * 8 + k->train_step_key();  // 3 bits a layer
   return key;
 }
 

@@ -36,6 +36,15 @@ class Model {
   int64_t parameter_count();
   std::vector<std::string> describe() const;  // one line per layer
 
+  // Analytic training FLOPs (Layer::train_flops): of one step on `batch` rows of the layers'
+  // forward and backward (no input gradient for the first layer) plus `optimizer_flops` per
+  // parameter; and what layers count themselves (a kasmina layer's seeds, by stage) over every
+  // step up to the boundary whose StepContext step is `last_boundary_step`.
+  double train_flops_per_step(int64_t batch, int optimizer_flops);
+  double counted_train_flops(int64_t last_boundary_step) const {
+    return body_.counted_train_flops(last_boundary_step);
+  }
+
   // Allocates every buffer for batches of up to max_batch rows (forward and backward).
   void prepare(int64_t max_batch);
   // x [B, in] -> logits [B, out] (a view of the last layer's buffer).

@@ -55,6 +55,11 @@ MorphConfig morph_config_from(const LayerConfig& layer, int64_t width, int32_t l
   lc.max_errors = i32(l.max_errors);
   m.optimizer.lr = static_cast<float>(l.blueprint_lr);
   m.optimizer.weight_decay = static_cast<float>(l.blueprint_weight_decay);
+  m.optimizer.warmup_steps = i32(l.blueprint_warmup_steps);
+  m.lifecycle.training_objective = static_cast<int32_t>(l.training_objective == "task_gradient"
+                                                            ? TrainingObjective::task_gradient
+                                                            : TrainingObjective::reconstruction);
+  m.lifecycle.training_gain_threshold = static_cast<float>(l.training_gain_threshold);
   m.pool_slots = i32(l.pool_slots);
   m.telemetry_every = i32(l.telemetry_every);
   m.dead_eps = static_cast<float>(l.dead_eps);

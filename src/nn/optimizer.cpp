@@ -1,5 +1,8 @@
 #include "nn/optimizer.hpp"
 
+#include "core/adamw.hpp"
+#include "core/sgd.hpp"
+
 namespace kasmina {
 
 namespace {
@@ -34,6 +37,11 @@ Optimizer::Optimizer(const OptimizerConfig& cfg, const LrSchedule& schedule,
                      const std::vector<Parameter*>& params, Device dev)
     : cfg_(cfg), schedule_(schedule), plan_(make_plan(cfg, params, dev)) {
   for (const Parameter* p : params) names_.push_back(p->name);
+}
+
+int Optimizer::flops_per_parameter() const {
+  return cfg_.type == OptimizerType::adamw ? kAdamWFlopsPerParameter
+                                           : sgd_flops_per_parameter(cfg_.nesterov);
 }
 
 void Optimizer::step(const Tensor& step) {

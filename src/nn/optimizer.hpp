@@ -22,6 +22,8 @@ class Optimizer final : public Stateful {
   // Updates every parameter from its gradient; `step` (i64[1], device) = steps taken so far.
   void step(const Tensor& step);
   float lr_at_step(int64_t step) const { return lr_at(schedule_, step); }
+  // Analytic FLOPs of one update of one parameter (core/adamw.hpp, core/sgd.hpp).
+  int flops_per_parameter() const;
   const LrSchedule& schedule() const { return schedule_; }
   // Moment buffers (for checkpoints): m, and v for AdamW (empty for SGD).
   const std::vector<Tensor>& first_moments() const { return plan_.m(); }

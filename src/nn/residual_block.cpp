@@ -30,6 +30,11 @@ std::vector<Parameter*> ResidualBlock::parameters() {
   return ps;
 }
 
+double ResidualBlock::train_flops(int64_t batch, bool input_grad) const {
+  const double adds = static_cast<double>(batch * width_) * (input_grad ? 2 : 1);
+  return body_.train_flops(batch, /*input_grad=*/true) + adds;
+}
+
 void ResidualBlock::prepare(int64_t max_batch, Device dev) {
   body_.prepare(max_batch, dev, dtype_, width_, /*input_grad=*/true);
   y_ = Tensor::empty({max_batch, width_}, dtype_, dev);

@@ -25,6 +25,12 @@ class ResidualBlock final : public Layer {
   int64_t in_width() const override { return width_; }
   int64_t out_width() const override { return width_; }
   std::vector<Parameter*> parameters() override;
+  // The body's (which always computes its input gradient), the add x + body(x) (B width) and,
+  // with the input gradient, the add dy + body'(x)ᵀ dy (B width).
+  double train_flops(int64_t batch, bool input_grad) const override;
+  double counted_train_flops(int64_t last_boundary_step) const override {
+    return body_.counted_train_flops(last_boundary_step);
+  }
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;

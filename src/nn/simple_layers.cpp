@@ -4,11 +4,17 @@
 
 #include "config/layers/dropout.hpp"
 #include "config/layers/layernorm.hpp"
+#include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
 
 namespace kasmina {
 
 // ---- ActivationLayer ----
+
+double ActivationLayer::train_flops(int64_t batch, bool input_grad) const {
+  const double n = static_cast<double>(batch * width_);
+  return flops::activation(act_, n, false) + (input_grad ? flops::activation(act_, n, true) : 0.0);
+}
 
 std::string ActivationLayer::describe() const {
   return std::string(ops::activation_name(act_)) + " (" + std::to_string(width_) + ")";
@@ -42,6 +48,11 @@ LayerNormLayer::LayerNormLayer(std::string name, int64_t width, float eps, Devic
   beta_.grad = Tensor::zeros({width}, dtype, dev);
 }
 
+double LayerNormLayer::train_flops(int64_t batch, bool input_grad) const {
+  const double n = static_cast<double>(batch * width_);
+  return n * (8 + 3 + (input_grad ? 8 : 0));
+}
+
 std::string LayerNormLayer::describe() const {
   std::ostringstream o;
   o << "layernorm " << width_ << " (eps " << eps_ << ")";
@@ -73,6 +84,12 @@ void LayerNormLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) 
 }
 
 // ---- DropoutLayer ----
+
+double DropoutLayer::train_flops(int64_t batch, bool input_grad) const {
+  if (p_ <= 0.0f) return 0.0;
+  const double n = static_cast<double>(batch * width_);
+  return n * (input_grad ? 2 : 1);
+}
 
 std::string DropoutLayer::describe() const {
   std::ostringstream o;

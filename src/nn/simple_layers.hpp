@@ -20,6 +20,8 @@ class ActivationLayer final : public Layer {
   ops::Activation pointwise_activation() const override { return act_; }
   int64_t in_width() const override { return width_; }
   int64_t out_width() const override { return width_; }
+  // The activation forward and, with the input gradient, its backward (nn/flops.hpp).
+  double train_flops(int64_t batch, bool input_grad) const override;
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
@@ -39,6 +41,10 @@ class LayerNormLayer final : public Layer {
   int64_t in_width() const override { return width_; }
   int64_t out_width() const override { return width_; }
   std::vector<Parameter*> parameters() override { return {&gamma_, &beta_}; }
+  // Per element: forward 8 (mean 1, variance 3, normalise 2, scale and shift 2); backward 3 for
+  // dgamma and dbeta and, with the input gradient, 8 more (dy gamma, the two row means 3,
+  // rstd (dxhat - m1 - xhat m2) 4).
+  double train_flops(int64_t batch, bool input_grad) const override;
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
@@ -61,6 +67,9 @@ class DropoutLayer final : public Layer {
   std::string describe() const override;
   int64_t in_width() const override { return width_; }
   int64_t out_width() const override { return width_; }
+  // The mask product forward and backward (1 per element each; the mask draw is not counted);
+  // 0 with p = 0 (the identity).
+  double train_flops(int64_t batch, bool input_grad) const override;
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;

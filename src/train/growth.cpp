@@ -12,7 +12,8 @@
 
 namespace kasmina {
 
-Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard)
+Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard,
+               int64_t total_steps)
     : cfg_(cfg), model_(model), eval_(eval) {
   std::function<double()> val_loss;
   if (eval_.has_validation()) val_loss = [this] { return eval_.evaluate("validation").loss; };
@@ -23,6 +24,10 @@ Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard
   const auto described = control::LayerAdapter::describe(layers);
   controller_ = std::make_unique<control::Controller>(*bus_, control::make_policy(cfg_, described),
                                                       described);
+  controller_->set_total_steps(total_steps);
+  if (cfg_.controller.type == ControllerType::heuristic &&
+      cfg_.controller.seed_choice == "gradient")
+    for (morph::KasminaLayer* l : layers) l->enable_gradient_score();
   if (guard.present()) {
     guard_monitor_ = std::make_unique<control::GuardMonitor>(*bus_, guard.state());
     // The layers roll their seeds back on the device in the same step's boundary.

@@ -36,7 +36,10 @@ class Growth final : public Stateful {
   // `model`, `eval` and `guard` must outlive the growth object. When the guard is present the
   // layers roll their seeds back on its device flag and a monitor brings its verdicts onto the
   // bus.
-  Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard);
+  // `total_steps`: the run's training steps (the controller's germination window). With the
+  // heuristic controller choosing seeds by gradient, the layers measure their gradient score.
+  Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard,
+         int64_t total_steps);
   ~Growth() override;
 
   // Before training step `step` of `epoch` (0-based): the validation measurement at the

@@ -58,6 +58,7 @@ struct TrainSummary {
   std::string device;       // "cpu", "cuda:0"
   std::string device_name;  // e.g. the GPU name
   int64_t epochs = 0, steps = 0, parameters = 0;
+  double train_flops = 0.0;    // analytic training FLOPs of every step taken (Trainer::train_flops)
   double train_seconds = 0.0;  // the training loop (per-epoch evaluation included)
   double eval_seconds = 0.0;
   double samples_per_second = 0.0;  // training samples / time spent in training steps
@@ -82,6 +83,7 @@ struct StepMetrics {
   double loss = 0.0;  // mean training loss so far in this epoch
   double lr = 0.0;    // learning rate of the last step
   double samples_per_second = 0.0;
+  double train_flops = 0.0;  // analytic training FLOPs so far (Trainer::train_flops)
 };
 
 }  // namespace kasmina

@@ -55,6 +55,7 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   const LrSchedule sched =
       make_schedule(cfg.optimizer, cfg.lr_schedule, steps_per_epoch_ * cfg.train.epochs);
   optimizer_ = std::make_unique<Optimizer>(cfg.optimizer, sched, model_->parameters(), dev_);
+  static_flops_per_step_ = model_->train_flops_per_step(batch_, optimizer_->flops_per_parameter());
 
   ctx_.seed = derive_seed(cfg.seed, "dropout");
   // The step counter and the epoch's batch cursor side by side: one launch advances both.
@@ -72,7 +73,8 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
                                            dev_, &dp_->host());
   const bool guarded = !model_->morph_layers().empty() || cfg_.controller.debug_nan_step >= 0;
   guard_ = std::make_unique<LossGuard>(cfg_.controller, guarded, dev_);
-  growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_);
+  growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_,
+                                     steps_per_epoch_ * cfg_.train.epochs);
 }
 
 Trainer::~Trainer() = default;
@@ -256,6 +258,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
           m.loss = loss;
           m.lr = optimizer_->lr_at_step(global_step_ - 1);
           m.samples_per_second = sps;
+          m.train_flops = train_flops();
           obs.on_step_metrics(m);
         }
       }
@@ -308,6 +311,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   for (const auto& [key, g] : graphs_) sum.graphs_captured += g->captured() ? 1 : 0;
   sum.graph_captured = sum.graphs_captured > 0;
   sum.growth = growth_->summary();
+  sum.train_flops = train_flops();
   sum.flagged_steps = flagged_steps_;
   sum.samples_per_second =
       static_cast<double>(steps_this_run * global_batch_) / std::max(step_seconds_total, 1e-9);

@@ -60,6 +60,17 @@ class Trainer {
   void restore_state(const RunState& state);
   int64_t global_step() const { return global_step_; }
   DataParallel& data_parallel() { return *dp_; }
+  // Analytic training FLOPs of every step taken (forward, backward, optimizer): the host
+  // network's per-step formula (Model::train_flops_per_step) times the steps, plus what the
+  // kasmina layers count for their seeds by stage (exact once their events are drained: after
+  // a growth report). A function of the run state, so a resumed run continues it exactly. In a
+  // data-parallel run every rank does the same work on its share of the global batch, so the
+  // run's FLOPs are the world size times this rank's.
+  double train_flops() const {
+    const double ranks = batch_ > 0 ? static_cast<double>(global_batch_ / batch_) : 1.0;
+    return ranks * (static_flops_per_step_ * static_cast<double>(global_step_) +
+                    model_->counted_train_flops(global_step_));
+  }
 
   // One training step exactly as run() performs it (used by tests comparing devices).
   void train_step();
@@ -109,6 +120,7 @@ class Trainer {
   int64_t resumed_from_ = -1;
   int64_t batch_ = 0, steps_per_epoch_ = 0;
   int64_t global_batch_ = 0;  // world_size x batch_: the samples of one step over all ranks
+  double static_flops_per_step_ = 0.0;
   Tensor x_, y_, dlogits_, loss_sum_, correct_;
 };
 

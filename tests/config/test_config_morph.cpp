@@ -46,6 +46,8 @@ const std::string kEveryKeyYaml =
     "      min_evaluating_steps: 11\n"
     "      min_fine_tuning_steps: 12\n"
     "      training_loss_threshold: 0.002\n"
+    "      training_objective: task_gradient\n"
+    "      training_gain_threshold: 0.125\n"
     "      max_training_steps: 400\n"
     "      max_evaluating_steps: 900\n"
     "      max_training_seeds: 3\n"
@@ -53,6 +55,7 @@ const std::string kEveryKeyYaml =
     "      max_errors: 5\n"
     "      blueprint_lr: 0.0005\n"
     "      blueprint_weight_decay: 0.01\n"
+    "      blueprint_warmup_steps: 25\n"
     "      pool_slots: 12\n"
     "      telemetry_every: 40\n"
     "      dead_eps: 1.0e-5\n"
@@ -70,6 +73,9 @@ const std::string kEveryKeyYaml =
     "  max_added_parameters: 5000\n"
     "  embargo_steps: 300\n"
     "  ucb_c: 0.5\n"
+    "  seed_choice: health\n"
+    "  germination_window: 0.25\n"
+    "  grad_trigger_ratio: 2.5\n"
     "  spike_factor: 2.5\n"
     "  debug_nan_step: 77\n"
     "telemetry: {enabled: false, every_steps: 10}\n"
@@ -135,6 +141,8 @@ TEST(MorphConfig, EveryKeyIsRead) {
   EXPECT_EQ(k.min_evaluating_steps, 11);
   EXPECT_EQ(k.min_fine_tuning_steps, 12);
   EXPECT_DOUBLE_EQ(k.training_loss_threshold, 0.002);
+  EXPECT_EQ(k.training_objective, "task_gradient");
+  EXPECT_DOUBLE_EQ(k.training_gain_threshold, 0.125);
   EXPECT_EQ(k.max_training_steps, 400);
   EXPECT_EQ(k.max_evaluating_steps, 900);
   EXPECT_EQ(k.max_training_seeds, 3);
@@ -142,13 +150,14 @@ TEST(MorphConfig, EveryKeyIsRead) {
   EXPECT_EQ(k.max_errors, 5);
   EXPECT_DOUBLE_EQ(k.blueprint_lr, 0.0005);
   EXPECT_DOUBLE_EQ(k.blueprint_weight_decay, 0.01);
+  EXPECT_EQ(k.blueprint_warmup_steps, 25);
   EXPECT_EQ(k.pool_slots, 12);
   EXPECT_EQ(k.telemetry_every, 40);
   EXPECT_DOUBLE_EQ(k.dead_eps, 1e-5);
 
   ASSERT_EQ(c.schedule.size(), 2u);
-  EXPECT_EQ(c.schedule[0], (GerminationConfig{10, 0, 15, "low_rank", 35}));
-  EXPECT_EQ(c.schedule[1], (GerminationConfig{0, 0, 2, "residual_mlp", 36}));
+  EXPECT_EQ(c.schedule[0], (GerminationConfig{10, 0, 15, "low_rank", 38}));
+  EXPECT_EQ(c.schedule[1], (GerminationConfig{0, 0, 2, "residual_mlp", 39}));
 
   const ControllerConfig& ctl = c.controller;
   EXPECT_EQ(ctl.type, ControllerType::heuristic);
@@ -160,6 +169,9 @@ TEST(MorphConfig, EveryKeyIsRead) {
   EXPECT_EQ(ctl.max_added_parameters, 5000);
   EXPECT_EQ(ctl.embargo_steps, 300);
   EXPECT_DOUBLE_EQ(ctl.ucb_c, 0.5);
+  EXPECT_EQ(ctl.seed_choice, "health");
+  EXPECT_DOUBLE_EQ(ctl.germination_window, 0.25);
+  EXPECT_DOUBLE_EQ(ctl.grad_trigger_ratio, 2.5);
   EXPECT_DOUBLE_EQ(ctl.spike_factor, 2.5);
   EXPECT_EQ(ctl.debug_nan_step, 77);
 
@@ -234,7 +246,7 @@ TEST(MorphConfig, RoundTripOfEveryKey) {
   EXPECT_EQ(root["controller"]["type"].as<std::string>(), "heuristic");
   const YAML::Node kasmina = root["model"]["layers"][1];
   EXPECT_EQ(kasmina["type"].as<std::string>(), "kasmina");
-  EXPECT_EQ(kasmina.size(), 28u);  // type and the 27 kasmina keys, nothing else
+  EXPECT_EQ(kasmina.size(), 31u);  // type and the 30 kasmina keys, nothing else
   EXPECT_FALSE(kasmina["out"].IsDefined());
   EXPECT_EQ(kasmina["blueprints"].size(), 2u);
   EXPECT_EQ(root["model"]["layers"][0]["seeds"].IsDefined(), false);

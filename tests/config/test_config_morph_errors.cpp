@@ -87,8 +87,8 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:9: model.layers[2].hidden: must be in [1, 64], got 65"},
     {"rank_zero", with_layer("seeds: 8, rank: 0"),
      "cfg.yaml:9: model.layers[2].rank: must be in [1, 64], got 0"},
-    {"ramp_steps", with_layer("seeds: 8, ramp_steps: 0"),
-     "cfg.yaml:9: model.layers[2].ramp_steps: must be >= 1, got 0"},
+    {"ramp_steps", with_layer("seeds: 8, ramp_steps: -1"),
+     "cfg.yaml:9: model.layers[2].ramp_steps: must be >= 0, got -1"},
     {"performance_gain", with_layer("seeds: 8, performance_gain: -1"),
      "cfg.yaml:9: model.layers[2].performance_gain: must be >= 0, got -1"},
     {"drift_threshold", with_layer("seeds: 8, drift_threshold: 0"),
@@ -128,9 +128,10 @@ const MessageCase kMessageCases[] = {
      "allowed: type, seeds, blueprints, hidden, rank, grafting, ramp_steps, performance_gain, "
      "drift_threshold, grad_norm_lo, grad_norm_hi, min_germinated_steps, min_training_steps, "
      "min_grafting_steps, min_stabilization_steps, min_evaluating_steps, min_fine_tuning_steps, "
-     "training_loss_threshold, max_training_steps, max_evaluating_steps, max_training_seeds, "
-     "ema_decay, max_errors, blueprint_lr, blueprint_weight_decay, pool_slots, telemetry_every, "
-     "dead_eps)"},
+     "training_objective, training_loss_threshold, training_gain_threshold, max_training_steps, "
+     "max_evaluating_steps, max_training_seeds, "
+     "ema_decay, max_errors, blueprint_lr, blueprint_weight_decay, blueprint_warmup_steps, "
+     "pool_slots, telemetry_every, dead_eps)"},
     // seeds against the width the layer receives
     {"seeds_do_not_divide_the_width", with_layer("seeds: 3"),
      "cfg.yaml:9: model.layers[2].seeds: is 3, which does not divide the width 128 that the "
@@ -199,7 +200,8 @@ const MessageCase kMessageCases[] = {
     {"controller_unknown_key", insert_line(kMorphYaml, 13, "  patiense: 3"),
      "cfg.yaml:13: unknown key 'patiense' in 'controller' (did you mean 'patience'? allowed: "
      "type, eval_every, eval_batches, patience, min_delta, max_active, max_added_parameters, "
-     "embargo_steps, ucb_c, spike_factor, debug_nan_step)"},
+     "embargo_steps, ucb_c, seed_choice, germination_window, grad_trigger_ratio, spike_factor, "
+     "debug_nan_step)"},
     {"eval_every", insert_line(kMorphYaml, 13, "  eval_every: 0"),
      "cfg.yaml:13: controller.eval_every: must be >= 1, got 0"},
     {"eval_batches", insert_line(kMorphYaml, 13, "  eval_batches: 0"),
@@ -251,13 +253,14 @@ TEST(MorphConfigErrors, BaseConfigIsValid) {
 
 TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
   const std::string edges =
-      "seeds: 128, hidden: 64, rank: 1, ramp_steps: 1, performance_gain: 0, grad_norm_lo: 3, "
+      "seeds: 128, hidden: 64, rank: 1, ramp_steps: 0, performance_gain: 0, grad_norm_lo: 3, "
       "grad_norm_hi: 3, min_germinated_steps: 0, min_fine_tuning_steps: 0, max_errors: 1, "
       "ema_decay: 0, blueprint_weight_decay: 0, pool_slots: 1, telemetry_every: 1, dead_eps: 0";
   const Config c = parse_config(with_entry("step: 0, layer: 0, seed: 127"), "cfg.yaml",
                                 Overrides{{"model.layers.2={type: kasmina, " + edges + "}"}});
   EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().seeds, 128);
   EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().hidden, 64);
+  EXPECT_EQ(c.model.layers[2].as<KasminaConfig>().ramp_steps, 0);  // no ramp
   EXPECT_DOUBLE_EQ(c.model.layers[2].as<KasminaConfig>().grad_norm_lo, 3.0);
   EXPECT_EQ(c.schedule[0].seed, 127);
   // chunk of exactly 64 values
@@ -275,12 +278,27 @@ TEST(MorphConfigErrors, ValuesAtTheEdgeOfTheirRangeAreAccepted) {
   const std::string controller_edges =
       "controller: {type: schedule, eval_every: 1, eval_batches: 1, patience: 1, min_delta: 0, "
       "max_active: 1, max_added_parameters: 0, embargo_steps: 0, ucb_c: 0, spike_factor: 1.001, "
-      "debug_nan_step: -1}";
+      "debug_nan_step: -1, germination_window: 1, grad_trigger_ratio: 0}";
   const std::string yaml = replace_line(replace_line(kMorphYaml, 12, ""), 11, controller_edges);
   EXPECT_EQ(parse_config(yaml, "cfg.yaml").controller.max_added_parameters, 0);
+  EXPECT_EQ(parse_config(yaml, "cfg.yaml").controller.germination_window, 1.0);
   EXPECT_NO_THROW(parse_config(
       kMorphYaml, "cfg.yaml",
       Overrides{{"checkpoint={every_steps: 0, every_epochs: 0, keep: 1, at_end: false}"}}));
+}
+
+TEST(MorphConfigErrors, GrowthControlOptionsAreChecked) {
+  // {controller line, message}: the seed choice, the germination window, the gradient trigger.
+  const std::pair<std::string, std::string> cases[] = {
+      {"seed_choice: random", "seed_choice: 'random' is not allowed (allowed: gradient, health)"},
+      {"germination_window: 0", "germination_window: must be > 0, got 0"},
+      {"germination_window: 1.5",
+       "germination_window: must be in (0, 1] (the fraction of the training steps in which "
+       "seeds may germinate), got 1.5"},
+      {"grad_trigger_ratio: -1", "grad_trigger_ratio: must be >= 0, got -1"}};
+  for (const auto& [line, message] : cases)
+    EXPECT_EQ(parse_error(insert_line(kMorphYaml, 13, "  " + line), "cfg.yaml"),
+              "cfg.yaml:13: controller." + message);
 }
 
 TEST(MorphConfigErrors, MistakesInOverridesNameTheSet) {

@@ -147,9 +147,11 @@ const SetCase kSetCases[] = {
      "allowed: type, out, in, bias, p, eps, seeds, blueprints, hidden, rank, grafting, "
      "ramp_steps, performance_gain, drift_threshold, grad_norm_lo, grad_norm_hi, "
      "min_germinated_steps, min_training_steps, min_grafting_steps, min_stabilization_steps, "
-     "min_evaluating_steps, min_fine_tuning_steps, training_loss_threshold, max_training_steps, "
+     "min_evaluating_steps, min_fine_tuning_steps, training_objective, training_loss_threshold, "
+     "training_gain_threshold, max_training_steps, "
      "max_evaluating_steps, max_training_seeds, ema_decay, max_errors, blueprint_lr, "
-     "blueprint_weight_decay, pool_slots, telemetry_every, dead_eps, layers)"},
+     "blueprint_weight_decay, blueprint_warmup_steps, pool_slots, telemetry_every, dead_eps, "
+     "layers)"},
     {"index_out_of_range", "model.layers.7.out=5",
      "--set model.layers.7.out=5: '7' is not an index of model.layers (it has 3 entries: use "
      "0..3, where 3 appends one)"},

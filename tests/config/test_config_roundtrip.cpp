@@ -97,6 +97,8 @@ LayerConfig random_kasmina_layer(std::mt19937_64& rng, int64_t width) {
   k.min_evaluating_steps = integer(0, 100);
   k.min_fine_tuning_steps = integer(0, 100);
   k.training_loss_threshold = uniform(1e-6, 1e-1);
+  k.training_objective = integer(0, 1) ? "task_gradient" : "reconstruction";
+  k.training_gain_threshold = uniform(0.0, 1.0);
   k.max_training_steps = integer(1, 5000);
   k.max_evaluating_steps = integer(1, 5000);
   k.max_training_seeds = integer(1, 64);
@@ -145,6 +147,9 @@ void add_random_growth(std::mt19937_64& rng, Config& c) {
   c.controller.max_added_parameters = integer(0, 1000000);
   c.controller.embargo_steps = integer(0, 10000);
   c.controller.ucb_c = uniform(0.0, 3.0);
+  c.controller.seed_choice = integer(0, 1) ? "gradient" : "health";
+  c.controller.germination_window = uniform(0.01, 1.0);
+  c.controller.grad_trigger_ratio = uniform(0.0, 3.0);
   c.controller.spike_factor = uniform(1.01, 10.0);
   c.controller.debug_nan_step = integer(-1, 1000);
 }

@@ -34,6 +34,7 @@ inline ControllerConfig heuristic_config() {
   c.max_added_parameters = 100000;
   c.embargo_steps = 500;
   c.ucb_c = 1.0;
+  c.seed_choice = "health";  // these tests choose by health; gradient: test_gradient_policy.cpp
   return c;
 }
 

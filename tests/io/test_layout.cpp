@@ -163,6 +163,7 @@ TEST(Layout, TelemetryMatchesFormatsMd) {
       {"/steps/loss", Elem::f64, 1},
       {"/steps/lr", Elem::f64, 1},
       {"/steps/samples_per_second", Elem::f64, 1},
+      {"/steps/train_flops", Elem::f64, 1},
       {"/epochs/epoch", Elem::i64, 1},
       {"/epochs/train_loss", Elem::f64, 1},
       {"/epochs/train_accuracy", Elem::f64, 1},

@@ -46,7 +46,7 @@ struct SyntheticRun {
     std::uniform_real_distribution<double> u(0.0, 1.0);
     std::normal_distribution<float> n(0.0f, 1.0f);
     for (int64_t i = 0; i < num_steps; ++i)
-      steps.push_back({i, i / 1000, u(rng) * 3, 1e-3 * u(rng), 1e5 * u(rng)});
+      steps.push_back({i, i / 1000, u(rng) * 3, 1e-3 * u(rng), 1e5 * u(rng), 1e9 * u(rng)});
     for (int64_t e = 0; e < num_steps / 1000; ++e)
       epochs.push_back({e, u(rng), u(rng), e % 2 ? kAbsent : u(rng), e % 2 ? kAbsent : u(rng),
                         u(rng), u(rng), 10 * u(rng)});
@@ -94,6 +94,7 @@ struct SyntheticRun {
       EXPECT_EQ(d.steps[i].loss, steps[i].loss);
       EXPECT_EQ(d.steps[i].lr, steps[i].lr);
       EXPECT_EQ(d.steps[i].samples_per_second, steps[i].samples_per_second);
+      EXPECT_EQ(d.steps[i].train_flops, steps[i].train_flops);
     }
     ASSERT_EQ(d.epochs.size(), epochs.size());
     for (size_t i = 0; i < epochs.size(); ++i) {

@@ -100,6 +100,8 @@ void check_resume_in_process(const Config& cfg, int64_t stop_at) {
     EXPECT_EQ(a.epoch_reports[i].test.loss, c.epoch_reports[i].test.loss);
     EXPECT_EQ(a.epoch_reports[i].validation->loss, c.epoch_reports[i].validation->loss);
   }
+  EXPECT_EQ(a.train_flops, c.train_flops);  // the seeds' FLOP ledger is carried exactly
+  EXPECT_GT(a.train_flops, 0.0);
   ASSERT_EQ(a.growth.size(), c.growth.size());
   for (size_t i = 0; i < a.growth.size(); ++i) {
     EXPECT_EQ(a.growth[i].stage_counts, c.growth[i].stage_counts);
@@ -121,9 +123,9 @@ TEST(TrainResume, AtAnEpochBoundaryIsBitExact) {
 }
 
 TEST(TrainResume, HeuristicControllerIsBitExact) {
-  // The heuristic controller (validation measurements on the bus, plateau detection, bandit
-  // state) germinates seeds and culls them on timeouts; stop 8 steps into epoch 13, with a
-  // seed germinated at step 376 in TRAINING.
+  // The heuristic controller (validation measurements on the bus, plateau detection, the
+  // chunks' gradient scores and its trigger inside the germination window, bandit state)
+  // germinates seeds; stop 8 steps into epoch 13.
   check_resume_in_process(spirals_config("spirals_grow", 14), 380);
 }
 

@@ -1,8 +1,12 @@
 // Helpers shared by the morph tests: configs, step contexts, random activations and a way to
 // place seeds directly into chosen lifecycle stages.
 #pragma once
+#include <gtest/gtest.h>
+
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/rng.hpp"
@@ -115,6 +119,28 @@ inline std::vector<SeedSetup> random_stage_mix(int32_t seeds, Rng& rng) {
     mix.push_back(u);
   }
   return mix;
+}
+
+// Central differences (h = 1e-6) of `objective()` in each parameter pool[pofs + i], i < n (the
+// objective reads `pool`), against analytic[i]; returns the sum of the analytic values' squares.
+template <class F>
+double expect_finite_difference_gradient(std::vector<double>& pool, int64_t pofs,
+                                         const double* analytic, int32_t n, F&& objective,
+                                         const std::string& what) {
+  const double h = 1e-6;
+  double gsq = 0.0;
+  for (int32_t i = 0; i < n; ++i) {
+    const double keep = pool[static_cast<size_t>(pofs + i)];
+    pool[static_cast<size_t>(pofs + i)] = keep + h;
+    const double lp = objective();
+    pool[static_cast<size_t>(pofs + i)] = keep - h;
+    const double lm = objective();
+    pool[static_cast<size_t>(pofs + i)] = keep;
+    gsq += analytic[i] * analytic[i];
+    EXPECT_NEAR(analytic[i], (lp - lm) / (2 * h), 1e-7 * (1 + std::fabs(analytic[i])))
+        << what << " param " << i;
+  }
+  return gsq;
 }
 
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {

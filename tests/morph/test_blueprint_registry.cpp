@@ -95,16 +95,13 @@ TEST(BlueprintRegistry, InitialValuesMatchTheKindTableAndTheirRanges) {
         const float u = init_uniform(i, 0x1234567890abcdefull, 2, 5);
         ASSERT_TRUE(u >= -1.0f && u < 1.0f);
         if (k == static_cast<int32_t>(BlueprintKind::diag_scale)) {
-          EXPECT_EQ(v, i < sh.chunk ? 1.0f : 0.0f);  // identity
+          EXPECT_EQ(v, 0.0f);  // s = t = 0: the identity
         } else if (k == static_cast<int32_t>(BlueprintKind::low_rank)) {
-          const bool a = i < sh.rank * sh.chunk;
-          EXPECT_EQ(v, a ? u / std::sqrt(float(sh.chunk)) : 0.1f * u / std::sqrt(float(sh.rank)));
+          const bool a = i < sh.rank * sh.chunk;  // A random, B zero (function-preserving)
+          EXPECT_EQ(v, a ? u / std::sqrt(float(sh.chunk)) : 0.0f);
         } else {
-          const int32_t h = sh.hidden, C = sh.chunk;
-          const bool bias = (i >= h * C && i < h * C + h) || i >= 2 * h * C + h;  // b1, b2
-          if (bias) {
-            EXPECT_EQ(v, 0.0f);
-          }
+          const bool w1 = i < sh.hidden * sh.chunk;  // W1 random; b1, W2, b2 zero
+          EXPECT_EQ(v, w1 ? u / std::sqrt(float(sh.chunk)) : 0.0f);
         }
       }
     }
@@ -153,8 +150,8 @@ void reference_row(int32_t kind, const BlueprintShape& sh, const std::vector<dou
     }
   } else {
     for (int32_t c = 0; c < C; ++c) {
-      delta[c] = x[c] * (p[c] - 1.0) + p[C + c];
-      dx[c] = g[c] * (p[c] - 1.0);
+      delta[c] = x[c] * p[c] + p[C + c];
+      dx[c] = g[c] * p[c];
     }
   }
 }

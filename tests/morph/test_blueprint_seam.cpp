@@ -52,8 +52,10 @@ TEST(BlueprintSeam, ChunksAndHiddenWidthsPastTheRowLimitsTrain) {
   c.rank = 36;
   KasminaLayer layer(c);
   layer.prepare(8, Device::cpu());
-  testing::arrange(layer, {{0, Stage::training, BlueprintKind::residual_mlp},
-                           {1, Stage::training, BlueprintKind::low_rank}});
+  testing::arrange(layer,
+                   {{0, Stage::training, BlueprintKind::residual_mlp},
+                    {1, Stage::training, BlueprintKind::low_rank}},
+                   7, /*jitter=*/0.3);  // away from the zero-delta init: something to reconstruct
   const std::vector<std::vector<float>> loss = train_isolated(layer, 8, 30);
   for (int32_t s = 0; s < 2; ++s) {
     ASSERT_TRUE(std::isfinite(loss[s].front()) && loss[s].front() > 0.0f);

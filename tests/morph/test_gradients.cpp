@@ -78,7 +78,6 @@ TEST(MorphGradients, BlueprintGradientsMatchFiniteDifferences) {
   const SeedStateView st = hs.view();
   Tensor pool_t = L.pool;
   const std::vector<double> xv = f.x.to_vector<double>();
-  const double h = 1e-6;
   int checked = 0;
   for (int32_t s = 0; s < kS; ++s) {
     const int32_t stage = st.stage[s], slot = st.slot[s], kind = st.blueprint[s];
@@ -101,20 +100,10 @@ TEST(MorphGradients, BlueprintGradientsMatchFiniteDifferences) {
       }
       return iso / (kB * kC);
     };
-    double gsq = 0;
-    for (int32_t i = 0; i < n; ++i) {
-      const double keep = pool[pofs + i];
-      pool[pofs + i] = keep + h;
-      const double lp = objective();
-      pool[pofs + i] = keep - h;
-      const double lm = objective();
-      pool[pofs + i] = keep;
-      const double an = analytic[gofs + i];
-      gsq += an * an;
-      EXPECT_NEAR(an, (lp - lm) / (2 * h), 1e-7 * (1 + std::fabs(an)))
-          << stage_name(static_cast<Stage>(stage)) << " seed " << s << " param " << i;
-      ++checked;
-    }
+    const double gsq = testing::expect_finite_difference_gradient(
+        pool, pofs, analytic.data() + gofs, n, objective,
+        std::string(stage_name(static_cast<Stage>(stage))) + " seed " + std::to_string(s));
+    checked += n;
     EXPECT_NEAR(L.grad_norm.to_vector<float>()[s], std::sqrt(gsq), 1e-5 * (1 + std::sqrt(gsq)));
     EXPECT_GT(gsq, 0.0) << "seed " << s;
   }

@@ -109,7 +109,9 @@ TEST(MorphLifecycleWalk, RollbackRestoresPreGraftState) {
   KasminaLayer layer(cfg);
   layer.prepare(8, Device::cpu());
   testing::StepClock clock(Device::cpu());
-  layer.germinate(0, BlueprintKind::residual_mlp);
+  // A seed already TRAINING with parameters away from the zero-delta init, so the isolated
+  // objective moves them and their moments (a fresh blueprint starts at its optimum, loss 0).
+  testing::arrange(layer, {{0, Stage::training, BlueprintKind::residual_mlp}}, 7, /*jitter=*/0.3);
   std::vector<float> at_graft;
   bool grafting = false;
   int graft_steps = 0;

@@ -16,10 +16,14 @@ TEST(MorphZeroCorruption, TrainingSeedsDoNotTouchOutputOrGradient) {
   KasminaLayer dormant(cfg), growing(cfg);
   dormant.prepare(64, Device::cpu());
   growing.prepare(64, Device::cpu());
-  testing::arrange(growing, {{1, Stage::training, BlueprintKind::residual_mlp},
-                             {2, Stage::germinated, BlueprintKind::low_rank},
-                             {5, Stage::training, BlueprintKind::low_rank},
-                             {6, Stage::training, BlueprintKind::residual_mlp}});
+  // Parameters jittered away from the zero-delta initial values (as after some learning), so the
+  // reconstruction objective has something to do.
+  testing::arrange(growing,
+                   {{1, Stage::training, BlueprintKind::residual_mlp},
+                    {2, Stage::germinated, BlueprintKind::low_rank},
+                    {5, Stage::training, BlueprintKind::low_rank},
+                    {6, Stage::training, BlueprintKind::residual_mlp}},
+                   7, /*jitter=*/0.3);
   testing::StepClock clock(Device::cpu());
   const std::vector<float> before = testing::pool_values<float>(growing);
   for (int step = 0; step < 3; ++step) {
@@ -65,7 +69,7 @@ TEST(MorphZeroCorruption, IsolatedTrainingLowersReconstructionLoss) {
   cfg.lifecycle.max_training_steps = 1000000;
   KasminaLayer layer(cfg);
   layer.prepare(32, Device::cpu());
-  testing::arrange(layer, {{2, Stage::training, BlueprintKind::residual_mlp}});
+  testing::arrange(layer, {{2, Stage::training, BlueprintKind::residual_mlp}}, 7, /*jitter=*/0.3);
   testing::StepClock clock(Device::cpu());
   float first = -1.0f, last = -1.0f;
   for (int step = 0; step < 60; ++step) {

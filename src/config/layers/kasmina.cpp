@@ -25,7 +25,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
       value("rank", &KasminaConfig::rank, in_range(1, morph::kMaxHidden)),
       // grafting
       value("grafting", &KasminaConfig::grafting, one_of(grafting_names())),
-      value("ramp_steps", &KasminaConfig::ramp_steps, int32_at_least(1)),
+      value("ramp_steps", &KasminaConfig::ramp_steps, int32_at_least(0)),
       value("performance_gain", &KasminaConfig::performance_gain, non_negative()),
       value("drift_threshold", &KasminaConfig::drift_threshold, above(0.0)),
       value("grad_norm_lo", &KasminaConfig::grad_norm_lo, non_negative()),
@@ -37,7 +37,10 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
       value("min_stabilization_steps", &KasminaConfig::min_stabilization_steps, int32_at_least(0)),
       value("min_evaluating_steps", &KasminaConfig::min_evaluating_steps, int32_at_least(0)),
       value("min_fine_tuning_steps", &KasminaConfig::min_fine_tuning_steps, int32_at_least(0)),
+      value("training_objective", &KasminaConfig::training_objective,
+            one_of({"reconstruction", "task_gradient"})),
       value("training_loss_threshold", &KasminaConfig::training_loss_threshold, above(0.0)),
+      value("training_gain_threshold", &KasminaConfig::training_gain_threshold, non_negative()),
       value("max_training_steps", &KasminaConfig::max_training_steps, int32_at_least(1)),
       value("max_evaluating_steps", &KasminaConfig::max_evaluating_steps, int32_at_least(1)),
       value("max_training_seeds", &KasminaConfig::max_training_seeds, int32_at_least(1)),
@@ -46,6 +49,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
       // blueprint optimizer, pool, telemetry
       value("blueprint_lr", &KasminaConfig::blueprint_lr, above(0.0)),
       value("blueprint_weight_decay", &KasminaConfig::blueprint_weight_decay, non_negative()),
+      value("blueprint_warmup_steps", &KasminaConfig::blueprint_warmup_steps, int32_at_least(0)),
       value("pool_slots", &KasminaConfig::pool_slots, int32_at_least(1)),
       value("telemetry_every", &KasminaConfig::telemetry_every, int32_at_least(1)),
       value("dead_eps", &KasminaConfig::dead_eps, non_negative()),

@@ -32,8 +32,12 @@ struct KasminaConfig {
   int64_t min_stabilization_steps = morph::kDefaultMinStabilizationSteps;
   int64_t min_evaluating_steps = morph::kDefaultMinEvaluatingSteps;
   int64_t min_fine_tuning_steps = morph::kDefaultMinFineTuningSteps;
-  // TRAINING -> GRAFTING gate (isolated loss EMA)
+  // what TRAINING trains on: reconstruction | task_gradient (morph::TrainingObjective)
+  std::string training_objective = "reconstruction";
+  // TRAINING -> GRAFTING gate: reconstruction, the isolated loss EMA below this ...
   double training_loss_threshold = morph::kDefaultTrainingLossThreshold;
+  // ... task_gradient: the EMA of the estimated gain -<delta(x), dy> above this
+  double training_gain_threshold = 0.0;
   // else TRAINING -> CULLED after this many steps
   int64_t max_training_steps = morph::kDefaultMaxTrainingSteps;
   // EVALUATING -> CULLED without a score by then
@@ -45,6 +49,8 @@ struct KasminaConfig {
   // blueprint optimizer (AdamW, constant lr)
   double blueprint_lr = morph::kDefaultBlueprintLr;
   double blueprint_weight_decay = morph::kDefaultBlueprintWeightDecay;
+  // its learning rate rises linearly over a seed's first this many AdamW steps (0: none)
+  int64_t blueprint_warmup_steps = 0;
   int64_t pool_slots = morph::kDefaultPoolSlots;  // blueprints the layer can hold at once
   // steps between host reads of the layer's telemetry/events
   int64_t telemetry_every = morph::kDefaultTelemetryEvery;

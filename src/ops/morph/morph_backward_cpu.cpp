@@ -29,6 +29,8 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
   const T* dyp = dy.data<T>();
   T* dxp = dx ? dx->data<T>() : nullptr;
   float* gnorm = L.grad_norm.data<float>();
+  float* step_stats = L.step_stats.data<float>();
+  const bool task = L.training_objective == static_cast<int32_t>(TrainingObjective::task_gradient);
   const T iso_scale = T(2) / (static_cast<T>(B) * static_cast<T>(C));
   T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk], F[kMaxFactors];
 
@@ -45,6 +47,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
     if (dp) {
       for (int32_t i = 0; i < pool.region; ++i) dp[i] = T(0);
     }
+    double change = 0.0;  // task_gradient: sum of <delta, dy> (the first-order loss change)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t off = b * H + static_cast<int64_t>(s) * C;
       const T* xr = xp + off;
@@ -60,7 +63,10 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
       }
       if (iso_grads) {
         morph_rows::delta<T>(bp, L.shape, params, xr, delta);
-        for (int32_t c = 0; c < C; ++c) g[c] = iso_scale * delta[c];
+        for (int32_t c = 0; c < C; ++c) {
+          g[c] = task ? dyr[c] : iso_scale * delta[c];
+          if (task) change += static_cast<double>(delta[c]) * dyr[c];
+        }
         morph_rows::backward<T>(bp, L.shape, params, xr, g, nullptr, F);
         morph_rows::add_grad<T>(bp, L.shape, F, dp);
       }
@@ -73,6 +79,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
         }
       }
     }
+    if (iso_grads && task) step_stats[s * kMorphStepStats + 1] = static_cast<float>(change);
     if (param_grads) {
       double sq = 0.0;
       if (dp) {

@@ -44,6 +44,7 @@ struct MorphLayerBuffers {
   Tensor events;            // u8: EventRingHeader + event_capacity MorphEvent
   int32_t command_capacity = 0;
   int32_t event_capacity = 0;
+  int32_t training_objective = 0;  // morph::TrainingObjective of TRAINING seeds (backward)
   Device device() const { return state.device(); }
 };
 
@@ -69,7 +70,9 @@ KASMINA_OP(void, morph_forward,
 // With param_grads, the gradient region of every training seed's slot is overwritten:
 //   GRAFTING / FINE_TUNING: dL/dp = alpha * J_p(x)^T dy (the global loss);
 //   TRAINING: dL_iso/dp with L_iso = mean over the B*C chunk values of delta(x)^2 (the isolated
-//   reconstruction objective |f(x) - x|^2; it never reaches dx);
+//   reconstruction objective |f(x) - x|^2; it never reaches dx); with L.training_objective
+//   task_gradient, J_p(x)^T dy instead (straight through, as if blended at alpha 1; it never
+//   reaches dx either), and step_stats[s][1] = sum over the batch of <delta(x), dy>;
 // and grad_norm[s] = ||dL/dp||_2 (0 for other seeds). dx may be null.
 KASMINA_OP(void, morph_backward,
            (const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,

@@ -23,6 +23,7 @@ struct Case {
   int32_t seeds, chunk;
   int64_t batch;
   int32_t hidden = 4, rank = 3;  // above kRowHidden (32): the wide instantiation
+  bool task = false;             // TRAINING under the task_gradient objective
 };
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
@@ -46,6 +47,8 @@ void twins_agree(const Case& k) {
   cfg.lifecycle.max_training_seeds = 1 << 20;
   cfg.lifecycle.training_loss_threshold = 0.05f;
   cfg.grafting = GraftingKind::fixed_ramp;
+  if (k.task)
+    cfg.lifecycle.training_objective = static_cast<int32_t>(TrainingObjective::task_gradient);
   Rng rng(static_cast<uint64_t>(k.seeds) * 131 + k.chunk * 7 + k.batch);
   const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
   cfg.pool_slots = k.seeds + 4;
@@ -60,7 +63,7 @@ void twins_agree(const Case& k) {
   const Tensor dy = testing::random_tensor<float>({k.batch, H}, 72);
   const std::string tag = "S=" + std::to_string(k.seeds) + " C=" + std::to_string(k.chunk) +
                           " B=" + std::to_string(k.batch) + " h=" + std::to_string(k.hidden) +
-                          " r=" + std::to_string(k.rank);
+                          " r=" + std::to_string(k.rank) + (k.task ? " task" : "");
 
   const Tensor ycpu = cpu.forward(x, Mode::train, ccpu.ctx);
   const Tensor ygpu = gpu.forward(x.to(Device::cuda(0)), Mode::train, cgpu.ctx);
@@ -73,6 +76,11 @@ void twins_agree(const Case& k) {
   cpu.backward(dy, &dxcpu, ccpu.ctx);
   gpu.backward(dy.to(Device::cuda(0)), &dxgpu, cgpu.ctx);
   expect_close(dxcpu.to_vector<float>(), dxgpu.to_vector<float>(), 1e-5, 1e-5, tag + " dx");
+  // (task_gradient: the backward wrote TRAINING seeds' sum <delta, dy>, a sum over the batch)
+  expect_close(cpu.buffers().step_stats.to_vector<float>(),
+               gpu.buffers().step_stats.to_vector<float>(), 1e-4,
+               1e-5 * std::sqrt(std::max<double>(1.0, k.batch / 64.0)),
+               tag + " step_stats after backward");
   expect_close(cpu.buffers().grad_norm.to_vector<float>(),
                gpu.buffers().grad_norm.to_vector<float>(), 1e-3, 1e-5, tag + " grad_norm");
   // Gradients are sums over the batch in different orders: absolute slack grows with sqrt(B).
@@ -170,7 +178,11 @@ const std::vector<Case>& twin_cases() {
       {9, 68, 1000, 7, 5},
       {6, 16, 256, 40, 33},
       {3, 128, 513, 64, 64},
-      {4, 32, 100, 4, 64}};
+      {4, 32, 100, 4, 64},
+      // TRAINING on the task gradient (straight through; the backward's measurement)
+      {7, 12, 33, 4, 3, true},
+      {256, 8, 1000, 4, 3, true},
+      {6, 16, 256, 40, 33, true}};
   return v;
 }
 
@@ -179,6 +191,7 @@ std::string case_name(const Case& k) {
                      std::to_string(k.batch);
   if (k.hidden != 4 || k.rank != 3)
     name += "_h" + std::to_string(k.hidden) + "_r" + std::to_string(k.rank);
+  if (k.task) name += "_task";
   return name;
 }
 

@@ -1,0 +1,19 @@
+// Warnings about a valid configuration: choices that run but cannot do what they seem to ask
+// for. Each warning is one line naming the file, line and key, printed by `kasmina train`
+// (which then goes on); an error would be a UserError instead.
+//
+// Today: a kasmina layer that may grow affine blueprints (low_rank, diag_scale: the registry's
+// `affine` flag) directly before a `linear` layer. The linear layer absorbs an affine map of its
+// input exactly (W (A x + b) + c is again a linear layer of the same size), so such a seed adds
+// no function the host could not already represent: it only re-parametrises the next layer.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace kasmina {
+
+std::vector<std::string> config_warnings(const Config& c);
+
+}  // namespace kasmina
