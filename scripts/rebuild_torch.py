@@ -11,7 +11,7 @@ A seed whose stage blends (GRAFTING .. FOSSILIZED) with alpha > 0 adds alpha * d
 columns [s*C, (s+1)*C) of the layer's input; its blueprint's delta is
   residual_mlp  W2 gelu(W1 x + b1) + b2
   low_rank      B (A x)
-  diag_scale    x * (s - 1) + t
+  diag_scale    x * s + t        (f(x) = x * (1 + s) + t)
 Then evaluates the Fashion-MNIST test split (t10k-*, plain or gzip IDX) with the input
 normalisation the network was trained with (x = pixel * scale + shift, in float32) and prints
 the loss and accuracy.
@@ -141,7 +141,7 @@ def delta(blueprint, p, x, gelu):
     if blueprint == "low_rank":
         return (x @ p["A"].T) @ p["B"].T
     assert blueprint == "diag_scale", blueprint  # seed_plan admits only the built-ins
-    return x * (p["s"] - 1.0) + p["t"]
+    return x * p["s"] + p["t"]  # f(x) = x * (1 + s) + t
 
 
 def np_forward(layers, tensors, x):

@@ -1,5 +1,5 @@
 // `kasmina eval` through the binary on a grown spirals run (configs/spirals_grow.yaml: seeds
-// fossilized and grafting at the end): the last checkpoint reproduces summary.json's final test
+// fossilized at the end): the last checkpoint reproduces summary.json's final test
 // and validation metrics exactly, an earlier checkpoint its epoch's, the per-class accuracy and
 // confusion matrix agree with the accuracy, and bad inputs exit 2 with one line.
 #include <gtest/gtest.h>
@@ -44,7 +44,7 @@ class EvalCli : public test::TrainedRunsTest<EvalCli> {
 
 TEST_F(EvalCli, LastCheckpointReproducesTheFinalTestMetricsExactly) {
   const json s = json::parse(slurp(run() + "/summary.json"));
-  // The run ends with grown seeds, some still blending: the evaluation needs their stage and alpha.
+  // The run ends with grown seeds blended in: the evaluation needs their stage and alpha.
   ASSERT_GT(s["parameters_added"].get<int64_t>(), 0);
   const json r = eval_json({run()});
   EXPECT_EQ(r["checkpoint"], run() + "/checkpoints/step_930.h5");

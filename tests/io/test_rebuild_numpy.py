@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """scripts/rebuild_torch.py --check-numpy on a Fashion-MNIST network grown for two epochs (the
-heuristic controller with short lifecycle minimums, so seeds end fossilized, fine-tuning and
-grafting): the NumPy forward built from the exported file alone reproduces `kasmina eval`'s test
+heuristic controller with short lifecycle minimums and a long ramp, so one seed ends grafting
+with 0 < alpha < 1 and another one in a later blending stage): the NumPy forward built from the exported file alone reproduces `kasmina eval`'s test
 accuracy and loss; a wrong expectation fails (exit 1) and a damaged file is refused (exit 2).
 Skips (exit 77) without safetensors/numpy or without the Fashion-MNIST files."""
 import json
@@ -18,7 +18,7 @@ py_env.require("safetensors", "numpy")
 DATA_DIR = os.environ.get("KASMINA_DATA_DIR") or "/usr/share/datasets/fashion-mnist"
 GROWTH = ["train.epochs=2", "controller.eval_every=40", "controller.patience=1",
           "controller.min_delta=0.05", "model.layers.2.min_training_steps=20",
-          "model.layers.2.training_loss_threshold=0.5", "model.layers.2.ramp_steps=600",
+          "model.layers.2.training_loss_threshold=0.5", "model.layers.2.ramp_steps=700",
           "model.layers.2.min_stabilization_steps=10", "model.layers.2.min_evaluating_steps=10",
           "model.layers.2.min_fine_tuning_steps=20"]
 
@@ -35,7 +35,35 @@ def rebuild(*args):
                           capture_output=True, text=True)
 
 
+def check_fresh_blueprints():
+    """The script's deltas are the built-ins' (src/morph/blueprint_*.hpp): diag_scale is
+    x * (1 + s) + t, so delta = x * s + t, and every blueprint at its initial values (the zero
+    last layer, s = t = 0) adds exactly nothing."""
+    import importlib.util
+    import numpy as np
+    path = os.path.join(py_env.source_root(), "scripts", "rebuild_torch.py")
+    spec = importlib.util.spec_from_file_location("rebuild_torch", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2, 2, (3, 4)).astype(np.float32)
+    s, t = (rng.uniform(-1, 1, 4).astype(np.float32) for _ in range(2))
+    got = script.delta("diag_scale", {"s": s, "t": t}, x, script.np_gelu)
+    check(np.array_equal(got, x * s + t), f"diag_scale delta {got} is not x * s + t")
+    zero = np.zeros(4, np.float32)
+    fresh = {"diag_scale": {"s": zero, "t": zero},
+             "low_rank": {"A": rng.uniform(-1, 1, (2, 4)).astype(np.float32),
+                          "B": np.zeros((4, 2), np.float32)},
+             "residual_mlp": {"W1": rng.uniform(-1, 1, (5, 4)).astype(np.float32),
+                              "b1": np.zeros(5, np.float32), "W2": np.zeros((4, 5), np.float32),
+                              "b2": zero}}
+    for name, p in fresh.items():
+        got = script.delta(name, p, x, script.np_gelu)
+        check(np.array_equal(got, np.zeros_like(x)), f"fresh {name} delta {got} is not 0")
+
+
 def main():
+    check_fresh_blueprints()
     if not os.path.exists(os.path.join(DATA_DIR, "t10k-images-idx3-ubyte.gz")):
         print(f"skipped: no Fashion-MNIST in {DATA_DIR}")
         return py_env.SKIP
@@ -58,6 +86,9 @@ def main():
         stages = {s["stage"] for layer in model["layers"] if layer["type"] == "kasmina"
                   for s in layer["live_seeds"] if s["blended"]}
         check(len(stages) >= 2, f"the run should end with seeds in several blending stages: {stages}")
+        alphas = [s["alpha"] for layer in model["layers"] if layer["type"] == "kasmina"
+                  for s in layer["live_seeds"] if s["blended"]]
+        check(any(0 < a < 1 for a in alphas), f"a seed should end part-way blended: {alphas}")
 
         r = rebuild(net, "--expect", report)
         print(r.stdout, end="")
