@@ -36,33 +36,14 @@ __device__ void share_region_work(const PoolView<float>& pool, const int32_t* sl
 #pragma unroll
     for (int u = 0; u < kInFlight; ++u) {
       const int32_t idx = base + u * kThreads;
-      if (idx < total) {
-        const int32_t slot = slots[idx / n];
-        const int32_t i = idx % n;
-        const bool snap = works[idx / n] == RegionWork::snapshot;
-        v[u][0] = pool.at(slot, snap ? PoolRegion::params : PoolRegion::snapshot_params)[i];
-        v[u][1] = pool.at(slot, snap ? PoolRegion::moment1 : PoolRegion::snapshot_moment1)[i];
-        v[u][2] = pool.at(slot, snap ? PoolRegion::moment2 : PoolRegion::snapshot_moment2)[i];
-      }
+      if (idx < total)
+        load_region_values(pool, slots[idx / n], region_move(works[idx / n]), idx % n, v[u]);
     }
 #pragma unroll
     for (int u = 0; u < kInFlight; ++u) {
       const int32_t idx = base + u * kThreads;
-      if (idx < total) {
-        const int32_t slot = slots[idx / n];
-        const int32_t i = idx % n;
-        if (works[idx / n] == RegionWork::snapshot) {
-          pool.at(slot, PoolRegion::snapshot_params)[i] = v[u][0];
-          pool.at(slot, PoolRegion::snapshot_moment1)[i] = v[u][1];
-          pool.at(slot, PoolRegion::snapshot_moment2)[i] = v[u][2];
-          pool.at(slot, PoolRegion::moment1)[i] = 0.0f;
-          pool.at(slot, PoolRegion::moment2)[i] = 0.0f;
-        } else {
-          pool.at(slot, PoolRegion::params)[i] = v[u][0];
-          pool.at(slot, PoolRegion::moment1)[i] = v[u][1];
-          pool.at(slot, PoolRegion::moment2)[i] = v[u][2];
-        }
-      }
+      if (idx < total)
+        store_region_values(pool, slots[idx / n], region_move(works[idx / n]), idx % n, v[u]);
     }
   }
 }

@@ -164,29 +164,41 @@ KASMINA_HD void init_slot(const PoolView<T>& pool, int32_t slot, int32_t kind,
 // and moments (and zeroes the moments), ROLLED_BACK restores them from the snapshot.
 enum class RegionWork : int32_t { none = 0, snapshot = 1, restore = 2 };
 
-// The region work of one value i of a slot's regions; the three loads come before the stores,
-// so a caller may keep several values in flight (the CUDA lifecycle kernel shares this work
-// among a block's threads).
+// Where the three values of a region work come from and go to: a snapshot copies the parameters
+// and both moments into the snapshot regions and zeroes the moments; a restore copies back.
+struct RegionMove {
+  PoolRegion from[3];
+  PoolRegion to[3];
+  bool zero_moments;
+};
+
+KASMINA_HD RegionMove region_move(RegionWork work) {
+  if (work == RegionWork::snapshot)
+    return {
+        {PoolRegion::params, PoolRegion::moment1, PoolRegion::moment2},
+        {PoolRegion::snapshot_params, PoolRegion::snapshot_moment1, PoolRegion::snapshot_moment2},
+        true};
+  return {{PoolRegion::snapshot_params, PoolRegion::snapshot_moment1, PoolRegion::snapshot_moment2},
+          {PoolRegion::params, PoolRegion::moment1, PoolRegion::moment2},
+          false};
+}
+
+// The two halves of the move of value i of a slot's regions: the loads, then the stores (so a
+// caller may keep several values in flight; the CUDA lifecycle kernel shares this work among a
+// block's threads).
 template <class T>
-KASMINA_HD void apply_region_work(const PoolView<T>& pool, int32_t slot, RegionWork work,
-                                  int32_t i) {
-  if (work == RegionWork::snapshot) {
-    const T p = pool.at(slot, PoolRegion::params)[i];
-    const T m1 = pool.at(slot, PoolRegion::moment1)[i];
-    const T m2 = pool.at(slot, PoolRegion::moment2)[i];
-    pool.at(slot, PoolRegion::snapshot_params)[i] = p;
-    pool.at(slot, PoolRegion::snapshot_moment1)[i] = m1;
-    pool.at(slot, PoolRegion::snapshot_moment2)[i] = m2;
-    // The objective changes from the isolated loss to the global one: fresh AdamW moments.
+KASMINA_HD void load_region_values(const PoolView<T>& pool, int32_t slot, const RegionMove& m,
+                                   int32_t i, T* v) {
+  for (int r = 0; r < 3; ++r) v[r] = pool.at(slot, m.from[r])[i];
+}
+template <class T>
+KASMINA_HD void store_region_values(const PoolView<T>& pool, int32_t slot, const RegionMove& m,
+                                    int32_t i, const T* v) {
+  for (int r = 0; r < 3; ++r) pool.at(slot, m.to[r])[i] = v[r];
+  // The objective changes from the isolated loss to the global one: fresh AdamW moments.
+  if (m.zero_moments) {
     pool.at(slot, PoolRegion::moment1)[i] = T(0);
     pool.at(slot, PoolRegion::moment2)[i] = T(0);
-  } else if (work == RegionWork::restore) {
-    const T p = pool.at(slot, PoolRegion::snapshot_params)[i];
-    const T m1 = pool.at(slot, PoolRegion::snapshot_moment1)[i];
-    const T m2 = pool.at(slot, PoolRegion::snapshot_moment2)[i];
-    pool.at(slot, PoolRegion::params)[i] = p;
-    pool.at(slot, PoolRegion::moment1)[i] = m1;
-    pool.at(slot, PoolRegion::moment2)[i] = m2;
   }
 }
 
@@ -266,7 +278,12 @@ KASMINA_HD void apply_transition(const SeedStateView& st, int32_t s, int32_t to,
                                  const PoolView<T>& pool) {
   const RegionWork work = apply_transition_state(st, s, to, pool);
   if (work == RegionWork::none) return;
-  for (int32_t i = 0; i < pool.region; ++i) apply_region_work(pool, st.slot[s], work, i);
+  const RegionMove m = region_move(work);
+  for (int32_t i = 0; i < pool.region; ++i) {
+    T v[3];
+    load_region_values(pool, st.slot[s], m, i, v);
+    store_region_values(pool, st.slot[s], m, i, v);
+  }
 }
 
 // Measurements of the step that just ended, per seed (written by the fused forward/backward).
