@@ -5,7 +5,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <system_error>
 #include <vector>
@@ -14,6 +13,7 @@
 
 #include "config/config_checks.hpp"
 #include "config/config_schema.hpp"
+#include "config/limits.hpp"
 #include "config/overrides.hpp"
 #include "config/read_context.hpp"
 #include "config/yaml_nesting.hpp"
@@ -53,10 +53,17 @@ std::string default_name(const std::string& path) {
   return stem.empty() ? std::string("config") : stem;
 }
 
+void check_config_size(uint64_t bytes, const std::string& path) {
+  if (bytes <= static_cast<uint64_t>(config_limits::kMaxConfigBytes)) return;
+  throw UserError(path + ": the config is " + std::to_string(bytes) + " bytes, more than the " +
+                  std::to_string(config_limits::kMaxConfigBytes) + " a config may hold");
+}
+
 }  // namespace
 
 Config parse_config(const std::string& yaml_text, const std::string& path,
                     const Overrides& overrides) {
+  check_config_size(yaml_text.size(), path);
   ReadContext ctx(path);
   YAML::Node root = parse_yaml(yaml_text, path);
   const auto& table = config_table();
@@ -90,13 +97,19 @@ Config load_config(const std::string& path, const Overrides& overrides) {
   if (!std::filesystem::is_regular_file(status)) {
     throw UserError(path + ": cannot read the config file: it is not a regular file");
   }
+  // The size first: a huge file is refused before it is read.
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec) check_config_size(size, path);
   errno = 0;
   std::ifstream in(path, std::ios::binary);
   if (!in.is_open()) {
     throw UserError(path + ": cannot read the config file: " +
                     (errno != 0 ? std::strerror(errno) : "open failed"));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // At most one byte past the limit, should the file have grown since.
+  std::string text(static_cast<size_t>(config_limits::kMaxConfigBytes) + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
   if (in.bad()) throw UserError(path + ": cannot read the config file: I/O error");
   return parse_config(text, path, overrides);
 }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,7 +48,7 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
 }  // namespace
 
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
-                          const std::filesystem::path& cwd) {
+                          const std::filesystem::path& cwd, const ProcessLimits& limits) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) fail("pipe");
   std::vector<std::string> argv_storage{program};
@@ -62,6 +63,10 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
     if (::chdir(cwd.c_str()) != 0 || ::dup2(out_pipe[1], STDOUT_FILENO) < 0 ||
         ::dup2(err_pipe[1], STDERR_FILENO) < 0) {
       ::_exit(126);
+    }
+    if (limits.address_space_bytes > 0) {
+      const rlimit as{limits.address_space_bytes, limits.address_space_bytes};
+      if (::setrlimit(RLIMIT_AS, &as) != 0) ::_exit(126);
     }
     ::execv(program.c_str(), argv.data());
     ::_exit(127);

@@ -14,10 +14,15 @@ struct ProcessResult {
   std::string out, err;
 };
 
+// Limits on the child (0: none).
+struct ProcessLimits {
+  unsigned long long address_space_bytes = 0;  // RLIMIT_AS: allocations beyond it fail
+};
+
 // Runs `program` with `args` in the working directory `cwd`, waits for it and returns what it
 // printed. Throws std::runtime_error when the process cannot be started.
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
-                          const std::filesystem::path& cwd);
+                          const std::filesystem::path& cwd, const ProcessLimits& limits = {});
 
 // A fresh directory under the system temp directory (mkdtemp), removed with its contents on
 // destruction.

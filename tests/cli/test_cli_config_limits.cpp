@@ -1,0 +1,59 @@
+// `kasmina train` with configs too large to read in bounded memory: a file over the size limit
+// is refused before it is read, a list over the length limit before its entries are read
+// (configs/README.md, "Size limits").
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "cli_errors.hpp"
+#include "run_process.hpp"
+
+namespace kasmina {
+namespace {
+
+using namespace clitest;
+
+// kValidYaml with a kasmina layer (line 5), so that `schedule:` entries are valid.
+std::string seeds_yaml() {
+  return replace_line(kValidYaml, 5, "    - {type: kasmina, seeds: 4}");
+}
+
+std::string schedule(int entries) {
+  std::string s = "schedule:\n";  // line 11
+  for (int i = 0; i < entries; ++i)
+    s += "  - {step: " + std::to_string(i + 1) + ", layer: 0, seed: " + std::to_string(i % 4) +
+         ", blueprint: residual_mlp}\n";
+  return s;
+}
+
+TEST_F(CliErrors, FiftyMegabyteConfigIsRefusedBeforeItIsRead) {
+  const std::string text = seeds_yaml() + schedule(1'000'000);
+  ASSERT_GT(text.size(), 50u << 20);
+  const fs::path cfg = write_config("huge.yaml", text);
+  const ProcessResult r = train(cfg);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() + ": the config is " +
+                       std::to_string(text.size()) +
+                       " bytes, more than the 1048576 a config may hold\n");
+}
+
+TEST_F(CliErrors, ListLongerThanTheLimitIsRefused) {
+  const fs::path cfg = write_config("long.yaml", seeds_yaml() + schedule(10'001));
+  ASSERT_LT(fs::file_size(cfg), 1u << 20);  // under the size limit
+  const ProcessResult r = train(cfg);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + cfg.string() +
+                       ":12: schedule: holds 10001 entries, more than the 10000 a list may hold\n");
+  std::string layers = "model:\n  layers:\n";
+  for (int i = 0; i < 10'001; ++i) layers += "    - {type: relu}\n";
+  const fs::path deep = write_config("layers.yaml", layers + "    - {type: linear, out: 10}\n");
+  const ProcessResult l = train(deep);
+  expect_user_error(l, {});
+  EXPECT_EQ(l.err, "kasmina: error: " + deep.string() +
+                       ":3: model.layers: holds 10002 entries, more than the 10000 a list may "
+                       "hold\n");
+}
+
+}  // namespace
+}  // namespace kasmina
