@@ -16,6 +16,7 @@
 #include "config/limits.hpp"
 #include "config/overrides.hpp"
 #include "config/read_context.hpp"
+#include "config/yaml_documents.hpp"
 #include "config/yaml_nesting.hpp"
 #include "core/error.hpp"
 
@@ -33,6 +34,13 @@ YAML::Node parse_yaml(const std::string& text, const std::string& path) {
   }
   std::vector<YAML::Node> documents;
   try {
+    if (const std::optional<YAML::Mark> stuck = config_detail::stuck_yaml_token(text)) {
+      const size_t at = static_cast<size_t>(stuck->pos);
+      throw UserError(path + ":" + std::to_string(stuck->line + 1) + ": invalid YAML: unexpected " +
+                      (at < text.size() ? "'" + text.substr(at, 1) + "'" : "end") + " at line " +
+                      std::to_string(stuck->line + 1) + ", column " +
+                      std::to_string(stuck->column + 1));
+    }
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     const std::string line = e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "";

@@ -19,6 +19,9 @@ namespace fs = std::filesystem;
 using testing::ProcessResult;
 using testing::TempDir;
 
+// Far more than a small run needs, far less than a config or data set that exhausts memory.
+inline constexpr unsigned long long kMemoryLimit = 2ull << 30;
+
 // A valid Fashion-MNIST config; line 8 is `lr`, line 10 is `epochs`.
 inline const char* const kValidYaml =
     "seed: 1\n"                        // 1
@@ -59,12 +62,15 @@ class CliErrors : public ::testing::Test {
   fs::path out_dir() const { return dir_.path() / "run-out"; }
 
   // Runs `kasmina train CONFIG ARGS... --out <tmp>/run-out` in the temp dir.
+  // Runs under an address-space limit, so that a config or data that would exhaust memory
+  // fails the test at once instead of the machine.
   ProcessResult train(const fs::path& config, std::vector<std::string> args = {}) const {
     std::vector<std::string> all{"train", config.string()};
     all.insert(all.end(), args.begin(), args.end());
     all.push_back("--out");
     all.push_back(out_dir().string());
-    return testing::run_process(kasmina_binary(), all, dir_.path());
+    return testing::run_process(kasmina_binary(), all, dir_.path(),
+                                {.address_space_bytes = kMemoryLimit});
   }
 
   // The checks every user error shares; `pieces` must all appear in the message.

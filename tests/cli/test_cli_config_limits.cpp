@@ -1,6 +1,6 @@
-// `kasmina train` with configs too large to read in bounded memory: a file over the size limit
-// is refused before it is read, a list over the length limit before its entries are read
-// (configs/README.md, "Size limits").
+// `kasmina train` with configs that would take unbounded memory: a file over the size limit is
+// refused before it is read, a list over the length limit before its entries are read
+// (configs/README.md, "Size limits"), YAML that yaml-cpp cannot get past before it is loaded.
 #include <filesystem>
 #include <string>
 
@@ -53,6 +53,23 @@ TEST_F(CliErrors, ListLongerThanTheLimitIsRefused) {
   EXPECT_EQ(l.err, "kasmina: error: " + deep.string() +
                        ":3: model.layers: holds 10002 entries, more than the 10000 a list may "
                        "hold\n");
+}
+
+// Found by fuzzing (tests/fuzz/config/regression-trailing-comma): yaml-cpp's LoadAll never gets
+// past a ',' after a complete document and makes empty documents until memory runs out.
+TEST_F(CliErrors, TrailingCommaAfterTheDocumentIsNamed) {
+  const fs::path flow =
+      write_config("flow.yaml", "{seed: 1, model: {layers: [{type: linear, out: 10}]}},\n");
+  ProcessResult r = train(flow);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + flow.string() +
+                       ":1: invalid YAML: unexpected ',' at line 1, column 54\n");
+  const fs::path next_line = write_config(
+      "next_line.yaml", "{seed: 1, model: {layers: [{type: linear, out: 10}]}}\n\n,\n");
+  r = train(next_line);
+  expect_user_error(r, {});
+  EXPECT_EQ(r.err, "kasmina: error: " + next_line.string() +
+                       ":3: invalid YAML: unexpected ',' at line 3, column 1\n");
 }
 
 }  // namespace

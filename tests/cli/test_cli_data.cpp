@@ -21,8 +21,6 @@ namespace dt = datatest;
 
 constexpr uint32_t kTrain = 100, kTest = 20;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
-// Far more than a small run needs, far less than a bomb would take.
-constexpr unsigned long long kMemoryLimit = 2ull << 30;
 
 class CliData : public CliErrors {
  protected:
