@@ -111,6 +111,7 @@ CheckpointHeader read_checkpoint_header(const std::string& path) {
 }
 
 CheckpointVerification verify_checkpoint(const std::string& path) {
+  const Hdf5ReadGuard guard(path);
   CheckpointVerification v;
   try {
     try {

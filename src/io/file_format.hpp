@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "io/hdf5_handle.hpp"
+#include "io/hdf5_read_guard.hpp"
 
 namespace kasmina::io {
 
@@ -31,8 +32,10 @@ void write_root_attributes(hid_t file, const std::string& format, const std::str
 H5Id open_kasmina_file(const std::string& path, const std::string& expected_format);
 
 // Runs `fn`; an Hdf5Error escaping it becomes UserError("PATH: truncated or damaged: ...").
+// A crash inside HDF5 meanwhile ends the process with that message (hdf5_read_guard.hpp).
 template <class Fn>
 auto translate_damage(const std::string& path, Fn&& fn) -> decltype(fn()) {
+  const Hdf5ReadGuard guard(path);
   try {
     return std::forward<Fn>(fn)();
   } catch (const Hdf5Error& e) {

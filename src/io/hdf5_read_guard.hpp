@@ -1,0 +1,36 @@
+// HDF5 1.10 crashes (SIGSEGV, SIGBUS) or loops forever on some damaged files instead of
+// returning an error: fuzzing found corrupt global heaps under variable-length string
+// attributes that make H5HG_read fault or spin (tests/fuzz/README.md). kasmina cannot fix the
+// library, so while a user-given file is read a guard is alive, and
+//  - a fault *inside libhdf5* ends the process with the one-line user error
+//      kasmina: error: PATH: truncated or damaged: the HDF5 library crashed reading it (SIGSEGV)
+//    and exit code 2; a fault anywhere else goes to the handler that was there before (a crash
+//    as usual, or a sanitizer's report), so kasmina's own bugs are not hidden;
+//  - a read that takes longer than its deadline (30 s plus 1 s per 8 MiB of file, far more
+//    than any real file needs; KASMINA_HDF5_READ_TIMEOUT=SECONDS replaces the 30) ends the
+//    process the same way: "... the HDF5 library made no progress reading it for N s" (a
+//    watchdog thread, one per outermost guard).
+// Nothing is written while a user-given file is read, so ending there leaves nothing half
+// done. Guards nest; the outermost one watches, the innermost names its file.
+#pragma once
+#include <csignal>
+#include <string>
+
+namespace kasmina::io {
+
+class Hdf5ReadGuard {
+ public:
+  explicit Hdf5ReadGuard(const std::string& path);
+  ~Hdf5ReadGuard();
+  Hdf5ReadGuard(const Hdf5ReadGuard&) = delete;
+  Hdf5ReadGuard& operator=(const Hdf5ReadGuard&) = delete;
+
+ private:
+  const char* previous_message_;
+  std::string message_stem_;
+  bool outermost_ = false;
+  struct sigaction old_segv_ {};
+  struct sigaction old_bus_ {};
+};
+
+}  // namespace kasmina::io

@@ -1,0 +1,55 @@
+// `kasmina inspect` on damaged files that crash or stall the HDF5 library itself (found by
+// fuzzing; tests/fuzz/hdf5_crashes/, tests/fuzz/README.md): exit 2 with one line naming the
+// file, never a segfault or a hang (src/io/hdf5_read_guard.hpp).
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "cli_errors.hpp"
+#include "run_process.hpp"
+
+namespace kasmina {
+namespace {
+
+using namespace clitest;
+
+struct Case {
+  const char* file;  // in tests/fuzz/hdf5_crashes
+  const char* what;  // the end of the message
+};
+
+class Hdf5Crashes : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Hdf5Crashes, AreAUserErrorNamingTheFile) {
+  ASSERT_FALSE(kasmina_binary().empty()) << "KASMINA_BIN is not set (run through meson test)";
+  const char* root = std::getenv("KASMINA_SOURCE_ROOT");
+  ASSERT_NE(root, nullptr);
+  const fs::path file = fs::path(root) / "tests/fuzz/hdf5_crashes" / GetParam().file;
+  ASSERT_TRUE(fs::exists(file)) << file;
+  const std::string kind =
+      std::string(GetParam().file).starts_with("telemetry") ? "telemetry" : "checkpoint";
+  ::setenv("KASMINA_HDF5_READ_TIMEOUT", "2", 1);  // a stalled read is given up after 2 s
+  const TempDir dir;
+  const ProcessResult r = testing::run_process(kasmina_binary(), {"inspect", kind, file.string()},
+                                               dir.path(), {.address_space_bytes = kMemoryLimit});
+  ::unsetenv("KASMINA_HDF5_READ_TIMEOUT");
+  ASSERT_TRUE(r.exited) << "killed by signal " << r.signal << "\n" << r.err;
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "kasmina: error: " + file.string() +
+                       ": truncated or damaged: the HDF5 library " + GetParam().what + "\n");
+  EXPECT_TRUE(fs::is_empty(dir.path())) << "inspect wrote something";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FoundByFuzzing, Hdf5Crashes,
+    ::testing::Values(
+        Case{"checkpoint-segv-global-heap.h5", "crashed reading it (SIGSEGV)"},
+        Case{"checkpoint-memcpy-global-heap.h5", "crashed reading it (SIGSEGV)"},
+        Case{"telemetry-memcpy-global-heap.h5", "crashed reading it (SIGSEGV)"},
+        Case{"checkpoint-stall-global-heap.h5", "made no progress reading it for 2 s"},
+        Case{"telemetry-stall-global-heap.h5", "made no progress reading it for 2 s"}));
+
+}  // namespace
+}  // namespace kasmina
