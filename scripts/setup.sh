@@ -11,6 +11,7 @@ packages=(
   libopenblas-dev                            # CPU GEMMs
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
+  clang libclang-rt-dev                      # libFuzzer + ASan for scripts/fuzz.sh
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )

@@ -73,6 +73,14 @@ class CliErrors : public ::testing::Test {
                                 {.address_space_bytes = kMemoryLimit});
   }
 
+  // Trains `config` and expects exactly the user error "kasmina: error: <config><rest>".
+  void expect_error_line(const fs::path& config, const std::string& rest,
+                         std::vector<std::string> args = {}) const {
+    const ProcessResult r = train(config, std::move(args));
+    expect_user_error(r, {});
+    EXPECT_EQ(r.err, "kasmina: error: " + config.string() + rest + "\n");
+  }
+
   // The checks every user error shares; `pieces` must all appear in the message.
   void expect_user_error(const ProcessResult& r, const std::vector<std::string>& pieces) const {
     ASSERT_TRUE(r.exited) << "killed by signal " << r.signal << "\nstderr: " << r.err;

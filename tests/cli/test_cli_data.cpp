@@ -48,46 +48,47 @@ class CliData : public CliErrors {
                                            {.address_space_bytes = kMemoryLimit});
     return {r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
   }
+
+  // small_data() with its file `name` replaced by a gzip bomb (write_idx_gzip_bomb).
+  fs::path bomb(const char* name, const std::vector<uint32_t>& dims, uint64_t zero_bytes) const {
+    const fs::path file = small_data() / name;
+    dt::write_idx_gzip_bomb(file.string(), dims, zero_bytes);
+    return file;
+  }
+
+  // Trains on the directory of `file` (a bomb) and expects the user error "<file>: <tail>",
+  // long before inflating the bomb could finish.
+  void expect_refused_quickly(const fs::path& file, const std::string& tail) const {
+    const auto [r, seconds] = train_on(write_config("ok.yaml", kValidYaml), file.parent_path());
+    expect_user_error(r, {});
+    EXPECT_EQ(r.err, "kasmina: error: " + file.string() + ": " + tail + "\n");
+    EXPECT_LT(seconds, 15.0) << "reading must stop long before the bomb is inflated";
+  }
 };
 
 // The data behind the bombs is made and run for real; refusing must not depend on inflating it.
 TEST_F(CliData, GzipStreamFarLongerThanItsHeaderIsRefusedQuickly) {
-  const fs::path data = small_data();
-  const fs::path images = data / "train-images-idx3-ubyte.gz";
-  dt::write_idx_gzip_bomb(images.string(), {kTrain, 28, 28}, 40 * kGiB);  // 40 GiB in 42 MB
-  const auto [r, seconds] = train_on(write_config("ok.yaml", kValidYaml), data);
-  expect_user_error(r, {});
-  EXPECT_EQ(r.err, "kasmina: error: " + images.string() +
-                       ": trailing data: the gzip stream inflates to more than the 78400 bytes "
-                       "the IDX header [100, 28, 28] declares (inflating stopped there)\n");
-  EXPECT_LT(seconds, 15.0) << "inflating 40 GiB takes far longer; reading must stop early";
+  // 40 GiB in 42 MB.
+  expect_refused_quickly(bomb("train-images-idx3-ubyte.gz", {kTrain, 28, 28}, 40 * kGiB),
+                         "trailing data: the gzip stream inflates to more than the 78400 bytes "
+                         "the IDX header [100, 28, 28] declares (inflating stopped there)");
 }
 
 TEST_F(CliData, HeaderDeclaringMillionsOfImagesIsRefusedBeforeInflating) {
-  const fs::path data = small_data();
-  const fs::path images = data / "train-images-idx3-ubyte.gz";
   // 3.9 GB of images in a 3.8 MB file, exactly what the header declares.
-  dt::write_idx_gzip_bomb(images.string(), {5'000'000, 28, 28}, uint64_t{5'000'000} * 784);
+  const fs::path images =
+      bomb("train-images-idx3-ubyte.gz", {5'000'000, 28, 28}, uint64_t{5'000'000} * 784);
   EXPECT_LT(fs::file_size(images), 5u << 20);
-  const auto [r, seconds] = train_on(write_config("ok.yaml", kValidYaml), data);
-  expect_user_error(r, {});
-  EXPECT_EQ(r.err, "kasmina: error: " + images.string() +
-                       ": IDX header declares 5000000 images, more than the 1000000 kasmina "
-                       "reads from one file (corrupt header?)\n");
-  EXPECT_LT(seconds, 15.0);
+  expect_refused_quickly(images,
+                         "IDX header declares 5000000 images, more than the 1000000 kasmina "
+                         "reads from one file (corrupt header?)");
 }
 
 // The test files are read on a second thread; a bomb there is refused the same way.
 TEST_F(CliData, LabelBombAmongTheTestFilesIsRefused) {
-  const fs::path data = small_data();
-  const fs::path labels = data / "t10k-labels-idx1-ubyte.gz";
-  dt::write_idx_gzip_bomb(labels.string(), {kTest}, 8 * kGiB);
-  const auto [r, seconds] = train_on(write_config("ok.yaml", kValidYaml), data);
-  expect_user_error(r, {});
-  EXPECT_EQ(r.err, "kasmina: error: " + labels.string() +
-                       ": trailing data: the gzip stream inflates to more than the 20 bytes the "
-                       "IDX header [20] declares (inflating stopped there)\n");
-  EXPECT_LT(seconds, 15.0);
+  expect_refused_quickly(bomb("t10k-labels-idx1-ubyte.gz", {kTest}, 8 * kGiB),
+                         "trailing data: the gzip stream inflates to more than the 20 bytes the "
+                         "IDX header [20] declares (inflating stopped there)");
 }
 
 // Fashion-MNIST-shaped files may hold fewer samples than the 60000 the config assumes: the
