@@ -3,6 +3,8 @@
 // (configs/README.md, "Size limits"), YAML that yaml-cpp cannot get past before it is loaded.
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -43,6 +45,30 @@ TEST_F(CliErrors, ListLongerThanTheLimitIsRefused) {
   for (int i = 0; i < 10'001; ++i) layers += "    - {type: relu}\n";
   expect_error_line(write_config("layers.yaml", layers + "    - {type: linear, out: 10}\n"),
                     ":3: model.layers: holds 10002 entries, more than the 10000 a list may hold");
+}
+
+// The size limits hold for values given with --set as for values in the file, and a value
+// beyond 64 bits is not an integer; nothing is left behind.
+TEST_F(CliErrors, SizesGivenWithSetAreBoundedToo) {
+  const fs::path spirals =
+      write_config("spirals.yaml",
+                   "model:\n  layers:\n    - {type: linear, out: 2}\ndata: {dataset: spirals}\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train.eval_batch_size=4611686018427387904",
+       "train.eval_batch_size: must be <= 65536, got 4611686018427387904"},
+      {"train.batch_size=9223372036854775807",
+       "train.batch_size: must be <= 65536, got 9223372036854775807"},
+      {"train.batch_size=9223372036854775808",
+       "train.batch_size: expected an integer, got '9223372036854775808'"},
+      {"data.spirals_train=4611686018427387904",
+       "data.spirals_train: must be <= 10000000, got 4611686018427387904"},
+      {"model.layers.0.out=2147483648", "model.layers[0].out: must be <= 65536, got 2147483648"},
+  };
+  for (const auto& [set, message] : cases) {
+    const ProcessResult r = train(spirals, {"--set", set});
+    expect_user_error(r, {});
+    EXPECT_EQ(r.err, "kasmina: error: --set " + set + ": " + message + "\n");
+  }
 }
 
 // Found by fuzzing (tests/fuzz/config/regression-trailing-comma): yaml-cpp's LoadAll never gets
