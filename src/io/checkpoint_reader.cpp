@@ -125,6 +125,9 @@ CheckpointVerification verify_checkpoint(const std::string& path) {
     v.message = path + ": truncated or damaged: " + e.what();
   } catch (const UserError& e) {
     v.message = e.what();
+  } catch (const std::bad_alloc&) {
+    v.message = path + ": truncated or damaged: reading it needs more memory than a file of its " +
+                "size may take";
   }
   return v;
 }

@@ -3,6 +3,7 @@
 // and opening a user-given file for reading with plain, actionable errors.
 #pragma once
 #include <cstdint>
+#include <new>
 #include <string>
 #include <utility>
 
@@ -40,6 +41,10 @@ auto translate_damage(const std::string& path, Fn&& fn) -> decltype(fn()) {
     return std::forward<Fn>(fn)();
   } catch (const Hdf5Error& e) {
     throw UserError(path + ": truncated or damaged: " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw UserError(path + ": truncated or damaged: reading it needs more than the " +
+                    std::to_string(hdf5_read_memory_budget(path)) +
+                    " bytes of memory a file of its size may take");
   }
 }
 

@@ -1,6 +1,7 @@
 #include "io/hdf5_read_guard.hpp"
 
 #include <link.h>
+#include <sys/resource.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -155,6 +156,12 @@ class Watchdog {
 
 std::unique_ptr<Watchdog> g_watchdog;
 
+uint64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(size);
+}
+
 double deadline_seconds(const std::string& path) {
   double base = 30.0;
   if (const char* env = std::getenv("KASMINA_HDF5_READ_TIMEOUT")) {
@@ -162,12 +169,24 @@ double deadline_seconds(const std::string& path) {
     const double v = std::strtod(env, &end);
     if (end != env && v > 0.0) base = v;
   }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  return base + (ec ? 0.0 : static_cast<double>(size) / (8 << 20));
+  return base + static_cast<double>(file_bytes(path)) / (8 << 20);
+}
+
+// The process's address space now (the first field of /proc/self/statm, in pages).
+uint64_t address_space_bytes() {
+  unsigned long long pages = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%llu", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return pages * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 }  // namespace
+
+uint64_t hdf5_read_memory_budget(const std::string& path) {
+  return (uint64_t{2} << 30) + 16 * file_bytes(path);
+}
 
 Hdf5ReadGuard::Hdf5ReadGuard(const std::string& path)
     : previous_message_(g_message.load()),
@@ -185,10 +204,21 @@ Hdf5ReadGuard::Hdf5ReadGuard(const std::string& path)
     g_old_bus = old_bus_;
   }
   g_message.store(message_stem_.c_str());
-  if (outermost_) g_watchdog = std::make_unique<Watchdog>(deadline_seconds(path));
+  if (!outermost_) return;
+  g_watchdog = std::make_unique<Watchdog>(deadline_seconds(path));
+  // HDF5 allocates what a damaged length declares before it fails (4 GiB per variable-length
+  // string); an address-space limit makes that allocation fail instead of the machine.
+  if (::getrlimit(RLIMIT_AS, &old_limit_) == 0) {
+    const uint64_t want = address_space_bytes() + hdf5_read_memory_budget(path);
+    if (old_limit_.rlim_cur == RLIM_INFINITY || want < old_limit_.rlim_cur) {
+      const rlimit limit{static_cast<rlim_t>(want), old_limit_.rlim_max};
+      limited_ = ::setrlimit(RLIMIT_AS, &limit) == 0;
+    }
+  }
 }
 
 Hdf5ReadGuard::~Hdf5ReadGuard() {
+  if (limited_) ::setrlimit(RLIMIT_AS, &old_limit_);
   if (outermost_) g_watchdog.reset();
   g_message.store(previous_message_);
   if (outermost_) {

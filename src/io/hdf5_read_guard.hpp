@@ -10,13 +10,24 @@
 //    than any real file needs; KASMINA_HDF5_READ_TIMEOUT=SECONDS replaces the 30) ends the
 //    process the same way: "... the HDF5 library made no progress reading it for N s" (a
 //    watchdog thread, one per outermost guard).
+//  - the address space may grow by at most hdf5_read_memory_budget() (RLIMIT_AS, restored
+//    afterwards): HDF5 allocates whatever length a damaged variable-length string declares
+//    (fuzzing found 24 KB checkpoints that took 12 GB), and that allocation now fails, which
+//    is an HDF5 error or std::bad_alloc, both a UserError of translate_damage().
 // Nothing is written while a user-given file is read, so ending there leaves nothing half
 // done. Guards nest; the outermost one watches, the innermost names its file.
 #pragma once
+#include <sys/resource.h>
+
 #include <csignal>
+#include <cstdint>
 #include <string>
 
 namespace kasmina::io {
+
+// What reading `path` may add to the address space: 2 GiB plus 16 times the file's size (a
+// real file's contents take about its size, compressed telemetry a few times more).
+uint64_t hdf5_read_memory_budget(const std::string& path);
 
 class Hdf5ReadGuard {
  public:
@@ -29,6 +40,8 @@ class Hdf5ReadGuard {
   const char* previous_message_;
   std::string message_stem_;
   bool outermost_ = false;
+  bool limited_ = false;
+  rlimit old_limit_{};
   struct sigaction old_segv_ {};
   struct sigaction old_bus_ {};
 };

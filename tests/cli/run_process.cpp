@@ -76,9 +76,11 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   ProcessResult result;
   drain(out_pipe[0], err_pipe[0], result.out, result.err);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) fail("waitpid");
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0) {
+    if (errno != EINTR) fail("wait4");
   }
+  result.max_rss_kb = usage.ru_maxrss;
   result.exited = WIFEXITED(status);
   if (result.exited) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);

@@ -11,6 +11,7 @@ struct ProcessResult {
   bool exited = false;  // false: killed by a signal
   int exit_code = -1;   // when exited
   int signal = 0;       // when killed
+  long max_rss_kb = 0;  // the child's peak resident memory
   std::string out, err;
 };
 
