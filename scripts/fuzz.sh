@@ -64,7 +64,8 @@ for t in "${targets[@]}"; do
     if grep -qE 'the HDF5 library (crashed|made no progress) reading it' "$log"; then
       echo "fuzz.sh: $t: HDF5 $(grep -oE '(crashed|made no progress) reading it[^"]*' "$log" |
         head -1) on $input (kasmina: exit 2)"
-    elif grep -m2 -E '^ +#[01] ' "$log" | grep -q libhdf5; then
+    elif grep -m2 -E '^ +#[01] ' "$log" | grep -q libhdf5 ||
+        { grep -q 'out-of-memory' "$log" && grep -E '^ +#1 ' "$log" | grep -q libhdf5; }; then
       echo "fuzz.sh: $t: HDF5 $(grep -m1 -oE '(ERROR: [A-Za-z]+: [a-z-]+|out-of-memory)' "$log") \
 inside libhdf5 on $input"
     elif ! grep -qE 'ERROR|Test unit written|deadly signal' "$log"; then
