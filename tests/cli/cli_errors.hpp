@@ -69,7 +69,7 @@ class CliErrors : public ::testing::Test {
     all.insert(all.end(), args.begin(), args.end());
     all.push_back("--out");
     all.push_back(out_dir().string());
-    return testing::run_process(kasmina_binary(), all, dir_.path(),
+    return testing::run_process(kasmina_binary(), all, dir_.path(), {},
                                 {.address_space_bytes = kMemoryLimit});
   }
 

@@ -48,7 +48,9 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
 }  // namespace
 
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
-                          const std::filesystem::path& cwd, const ProcessLimits& limits) {
+                          const std::filesystem::path& cwd,
+                          const std::map<std::string, std::string>& env,
+                          const ProcessLimits& limits) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) fail("pipe");
   std::vector<std::string> argv_storage{program};
@@ -56,6 +58,16 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment with `env` set, made before fork (the child only calls execve).
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    if (!env.contains(entry.substr(0, entry.find('=')))) env_storage.push_back(entry);
+  }
+  for (const auto& [k, v] : env) env_storage.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (std::string& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   const pid_t pid = ::fork();
   if (pid < 0) fail("fork");
@@ -68,7 +80,7 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
       const rlimit as{limits.address_space_bytes, limits.address_space_bytes};
       if (::setrlimit(RLIMIT_AS, &as) != 0) ::_exit(126);
     }
-    ::execv(program.c_str(), argv.data());
+    ::execve(program.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(out_pipe[1]);

@@ -2,6 +2,7 @@
 // exercise the real `kasmina` binary.
 #pragma once
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,13 @@ struct ProcessLimits {
   unsigned long long address_space_bytes = 0;  // RLIMIT_AS: allocations beyond it fail
 };
 
-// Runs `program` with `args` in the working directory `cwd`, waits for it and returns what it
-// printed. Throws std::runtime_error when the process cannot be started.
+// Runs `program` with `args` in the working directory `cwd` (with `env` added to the
+// environment, under `limits`), waits for it and returns what it printed. Throws
+// std::runtime_error when the process cannot be started.
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
-                          const std::filesystem::path& cwd, const ProcessLimits& limits = {});
+                          const std::filesystem::path& cwd,
+                          const std::map<std::string, std::string>& env = {},
+                          const ProcessLimits& limits = {});
 
 // A fresh directory under the system temp directory (mkdtemp), removed with its contents on
 // destruction.

@@ -44,7 +44,7 @@ class CliData : public CliErrors {
                                  data.string(), "--out",         out_dir().string()};
     all.insert(all.end(), args.begin(), args.end());
     const auto t0 = std::chrono::steady_clock::now();
-    ProcessResult r = testing::run_process(kasmina_binary(), all, dir_.path(),
+    ProcessResult r = testing::run_process(kasmina_binary(), all, dir_.path(), {},
                                            {.address_space_bytes = kMemoryLimit});
     return {r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()};
   }

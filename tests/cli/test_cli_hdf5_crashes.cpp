@@ -3,6 +3,7 @@
 // line naming the file, never a segfault, a hang or gigabytes (src/io/hdf5_read_guard.hpp).
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -30,12 +31,12 @@ TEST_P(Hdf5Crashes, AreAUserErrorNamingTheFile) {
   ASSERT_TRUE(fs::exists(file)) << file;
   const std::string kind =
       std::string(GetParam().file).starts_with("telemetry") ? "telemetry" : "checkpoint";
-  ::setenv("KASMINA_HDF5_READ_TIMEOUT", "2", 1);  // a stalled read is given up after 2 s
   const TempDir dir;
-  // 4 GiB of address space: room for the guard's budget, a bound on what HDF5 may take.
+  // A stalled read is given up after 2 s; 4 GiB of address space: room for the guard's
+  // budget, a bound on what HDF5 may take.
   const ProcessResult r = testing::run_process(kasmina_binary(), {"inspect", kind, file.string()},
-                                               dir.path(), {.address_space_bytes = 4ull << 30});
-  ::unsetenv("KASMINA_HDF5_READ_TIMEOUT");
+                                               dir.path(), {{"KASMINA_HDF5_READ_TIMEOUT", "2"}},
+                                               {.address_space_bytes = 4ull << 30});
   ASSERT_TRUE(r.exited) << "killed by signal " << r.signal << "\n" << r.err;
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err, "kasmina: error: " + file.string() +
