@@ -2,7 +2,8 @@
 // returning an error: fuzzing found corrupt global heaps under variable-length string
 // attributes that make H5HG_read fault or spin (tests/fuzz/README.md). kasmina cannot fix the
 // library, so while a user-given file is read a guard is alive, and
-//  - a fault *inside libhdf5* ends the process with the one-line user error
+//  - a fault *inside libhdf5* (or in a libc function it called), or an abort (the C library
+//    finding its heap damaged by HDF5), ends the process with the one-line user error
 //      kasmina: error: PATH: truncated or damaged: the HDF5 library crashed reading it (SIGSEGV)
 //    and exit code 2; a fault anywhere else goes to the handler that was there before (a crash
 //    as usual, or a sanitizer's report), so kasmina's own bugs are not hidden;
@@ -44,6 +45,7 @@ class Hdf5ReadGuard {
   rlimit old_limit_{};
   struct sigaction old_segv_ {};
   struct sigaction old_bus_ {};
+  struct sigaction old_abrt_ {};
 };
 
 }  // namespace kasmina::io
