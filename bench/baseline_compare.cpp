@@ -41,15 +41,17 @@ double median(std::vector<double> values) {
 }
 
 void check_compatible(const ResultSet& baseline, const ResultSet& current) {
+  for (const char* key : {kCtxDevice, kCtxDeviceName, kCtxBuildType}) {
+    if (baseline.context_value(key).empty())
+      throw UserError(baseline.source + ": not a kasmina benchmark result (context has no '" +
+                      std::string(key) + "'); make a baseline with kasmina bench --save-baseline");
+  }
   const std::string bdev = baseline.context_value(kCtxDevice);
-  if (bdev.empty())
-    throw UserError(baseline.source + ": not a kasmina benchmark result (context has no '" +
-                    std::string(kCtxDevice) +
-                    "'); make a baseline with kasmina bench --save-baseline");
   const std::string cdev = current.context_value(kCtxDevice);
   auto refuse = [&](const std::string& what, const std::string& b, const std::string& c) {
     throw UserError("baseline " + baseline.source + " was measured " + what + " '" + b +
-                    "', this run (" + current.source + ") " + what + " '" + c +
+                    "', this run" + (current.source.empty() ? "" : " (" + current.source + ")") +
+                    " " + what + " '" + c +
                     "'; a baseline only applies to the same device and build type: make one "
                     "here with kasmina bench --save-baseline FILE");
   };

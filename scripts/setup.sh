@@ -13,6 +13,7 @@ packages=(
   libsqlite3-dev                             # the kernel performance database
   libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
   valgrind                                   # instruction-count CPU regression gate
+  clang libclang-rt-dev                      # libFuzzer + ASan for scripts/fuzz.sh
   python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
   libopenmpi-dev openmpi-bin                 # multi-process runs (mpirun), the CPU collectives
   python3-venv                               # the tensorboard package for its read-back test

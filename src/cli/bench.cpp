@@ -178,8 +178,13 @@ int run_bench(const BenchOptions& o) {
   }
   ops::use_device(dev);
   if (!o.model_config.empty()) return run_model_timing(o, dev);
-  // Read the baseline first: a missing or foreign file is reported before minutes of running.
-  if (!o.baseline.empty()) (void)bench::load_results(o.baseline);
+  // The baseline first: a missing, corrupt or foreign file is refused before minutes of
+  // running, and nothing is written.
+  if (!o.baseline.empty()) {
+    bench::ResultSet here;  // the context this run will have (no source: "this run")
+    for (const auto& [key, value] : bench::run_context(dev)) here.context[key] = value;
+    bench::check_compatible(bench::load_results(o.baseline), here);
+  }
 
   const std::string json = run_benchmarks(o, dev);
   if (!o.out.empty()) write_file_atomically(o.out, json);

@@ -338,7 +338,10 @@ int run_train(const TrainOptions& o) {
                                                            : std::filesystem::path(o.out));
 
   const auto d0 = Clock::now();
-  const DataSplits data = load_data(cfg.data, cfg.seed);
+  const DataSplits data =
+      load_data(cfg.data, cfg.seed, [&cfg](int64_t train_samples, const std::string& source) {
+        check_data_size(cfg, train_samples, source);
+      });
   Trainer trainer(cfg, data, dev);
   const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
   int64_t epochs_done = 0;

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <optional>
 #include <system_error>
 #include <vector>
@@ -14,8 +13,10 @@
 
 #include "config/config_checks.hpp"
 #include "config/config_schema.hpp"
+#include "config/limits.hpp"
 #include "config/overrides.hpp"
 #include "config/read_context.hpp"
+#include "config/yaml_documents.hpp"
 #include "config/yaml_file.hpp"
 #include "config/yaml_nesting.hpp"
 #include "core/error.hpp"
@@ -24,6 +25,12 @@ namespace kasmina {
 
 namespace config_detail {
 
+void check_config_size(uint64_t bytes, const std::string& path) {
+  if (bytes <= static_cast<uint64_t>(config_limits::kMaxConfigBytes)) return;
+  throw UserError(path + ": the config is " + std::to_string(bytes) + " bytes, more than the " +
+                  std::to_string(config_limits::kMaxConfigBytes) + " a config may hold");
+}
+
 YAML::Node parse_yaml(const std::string& text, const std::string& path) {
   if (const std::optional<int> line = config_detail::line_nesting_too_deep(text)) {
     throw UserError(path + ":" + std::to_string(*line) +
@@ -31,6 +38,13 @@ YAML::Node parse_yaml(const std::string& text, const std::string& path) {
   }
   std::vector<YAML::Node> documents;
   try {
+    if (const std::optional<YAML::Mark> stuck = config_detail::stuck_yaml_token(text)) {
+      const size_t at = static_cast<size_t>(stuck->pos);
+      throw UserError(path + ":" + std::to_string(stuck->line + 1) + ": invalid YAML: unexpected " +
+                      (at < text.size() ? "'" + text.substr(at, 1) + "'" : "end") + " at line " +
+                      std::to_string(stuck->line + 1) + ", column " +
+                      std::to_string(stuck->column + 1));
+    }
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     const std::string line = e.mark.line >= 0 ? ":" + std::to_string(e.mark.line + 1) : "";
@@ -63,7 +77,13 @@ std::string read_yaml_text(const std::string& path) {
     throw UserError(path + ": cannot read the config file: " +
                     (errno != 0 ? std::strerror(errno) : "open failed"));
   }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The size first: a huge file is refused before it is read; then at most one byte past the
+  // limit, should the file have grown since.
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec) check_config_size(size, path);
+  std::string text(static_cast<size_t>(config_limits::kMaxConfigBytes) + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
   if (in.bad()) throw UserError(path + ": cannot read the config file: I/O error");
   return text;
 }
@@ -84,6 +104,7 @@ std::string default_name(const std::string& path) {
 
 Config parse_config(const std::string& yaml_text, const std::string& path,
                     const Overrides& overrides) {
+  config_detail::check_config_size(yaml_text.size(), path);
   ReadContext ctx(path);
   YAML::Node root = config_detail::parse_yaml(yaml_text, path);
   const auto& table = config_table();

@@ -4,6 +4,7 @@
 // Every user mistake is a UserError naming the file, line, key and what is allowed.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -173,6 +174,9 @@ struct Config {
   TelemetryConfig telemetry;
   CheckpointConfig checkpoint;
   std::vector<ir::GraphSpec> blueprints;  // `blueprints:` (IR, src/config/blueprints.hpp)
+  // Where the keys checked again once the data is loaded (data.validation, train.batch_size)
+  // were set: "FILE:LINE", or "--set key=value"; for messages, not part of the YAML.
+  std::map<std::string, std::string> origins;
 
   bool operator==(const Config&) const = default;
 };
@@ -185,6 +189,11 @@ struct DatasetShape {
   int64_t train_samples = 0;
 };
 DatasetShape dataset_shape(const DataConfig& data);
+
+// The sizes that depend on the data actually loaded (a Fashion-MNIST-shaped directory may hold
+// fewer samples than Fashion-MNIST's 60000): data.validation and train.batch_size against the
+// `train_samples` of the training file `source`. UserError naming where the key was set.
+void check_data_size(const Config& c, int64_t train_samples, const std::string& source);
 
 struct Overrides {
   std::vector<std::string> sets;  // "key.path=value" from --set, applied in order

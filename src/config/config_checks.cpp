@@ -16,28 +16,6 @@ namespace kasmina::config_detail {
 
 namespace {
 
-void check_validation_split(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  const DatasetShape shape = dataset_shape(c.data);
-  if (c.data.validation < shape.train_samples) return;
-  ctx.fail(locate(root, "data", "validation"), "data.validation",
-           "must be in [0, " + std::to_string(shape.train_samples) + ") (the " +
-               enum_name(c.data.dataset) + " training set has " +
-               std::to_string(shape.train_samples) + " samples), got " +
-               std::to_string(c.data.validation));
-}
-
-// A batch must fit in the training samples left after the validation split.
-void check_batch_fits(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  const DatasetShape shape = dataset_shape(c.data);
-  const int64_t n_train = shape.train_samples - c.data.validation;
-  if (c.train.batch_size <= n_train) return;
-  ctx.fail(locate(root, "train", "batch_size"), "train.batch_size",
-           "is " + std::to_string(c.train.batch_size) + ", larger than the " +
-               std::to_string(n_train) + " training samples (the " + enum_name(c.data.dataset) +
-               " training set has " + std::to_string(shape.train_samples) +
-               ", data.validation takes " + std::to_string(c.data.validation) + ")");
-}
-
 // The largest batch times the widest layer bounds every activation the run allocates.
 void check_activation_size(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   int64_t widest = dataset_shape(c.data).features;
@@ -215,8 +193,7 @@ void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx) {
 }
 
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  check_validation_split(c, root, ctx);
-  check_batch_fits(c, root, ctx);
+  check_training_set(c, root, ctx);
   check_schedule_floor(c, root, ctx);
   check_model_widths(c, root, ctx);
   check_activation_size(c, root, ctx);

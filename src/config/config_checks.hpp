@@ -17,6 +17,11 @@ namespace kasmina::config_detail {
 // older configs, now `lr_schedule:`. Runs on the (overridden) tree before it is read.
 void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx);
 
+// The validation split and the batch size against the training set's size as far as the config
+// knows it (data_size_checks.cpp); records where both keys were set, in Config::origins, for
+// check_data_size once the data is loaded.
+void check_training_set(Config& c, const YAML::Node& root, const ReadContext& ctx);
+
 // `root` is the whole (overridden) YAML tree, used to point messages at the right line.
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx);
 

@@ -16,4 +16,11 @@ inline constexpr int64_t kMaxTensorValues = int64_t{1} << 31;
 // data.spirals_train and data.spirals_test: generated samples.
 inline constexpr int64_t kMaxSpiralsSamples = 10'000'000;
 
+// A config file (and the config text a checkpoint stores): real configs are a few KB. Checked
+// before the file is read, so the YAML tree yaml-cpp builds (up to ~70x the text) stays small.
+inline constexpr int64_t kMaxConfigBytes = int64_t{1} << 20;
+// Entries of one list (model.layers, schedule, a residual block's layers, a kasmina layer's
+// blueprints), checked before the list's entries are read.
+inline constexpr int64_t kMaxListEntries = 10000;
+
 }  // namespace kasmina::config_limits

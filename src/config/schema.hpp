@@ -14,6 +14,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/limits.hpp"
 #include "config/read_context.hpp"
 #include "config/scalar_codec.hpp"
 #include "config/suggest.hpp"
@@ -203,7 +204,12 @@ void for_each_element(const YAML::Node& node, const ReadContext& ctx, const std:
                       Visit visit) {
   if (!node.IsDefined() || node.IsNull()) return;
   if (!node.IsSequence()) ctx.fail(node, path, "expected a list, got " + describe_node(node));
-  for (std::size_t i = 0; i < node.size(); ++i) visit(node[i], element_path(path, i));
+  const std::size_t n = node.size();
+  if (n > static_cast<std::size_t>(config_limits::kMaxListEntries))
+    ctx.fail(node, path,
+             "holds " + std::to_string(n) + " entries, more than the " +
+                 std::to_string(config_limits::kMaxListEntries) + " a list may hold");
+  for (std::size_t i = 0; i < n; ++i) visit(node[i], element_path(path, i));
 }
 
 // The shape of a list whose elements have shape `element`.

@@ -56,9 +56,34 @@ void read_header_bytes(data::ByteSource& src, const std::string& path, uint8_t* 
                   " bytes, the file holds " + std::to_string(already + got));
 }
 
-}  // namespace
+// The header's dimensions against what the caller expects, before any data is read.
+void check_shape(const std::string& path, const std::vector<int64_t>& dims, const IdxShape& shape) {
+  bool ok = dims.size() == 1 + shape.item_dims.size();
+  for (size_t i = 0; ok && i < shape.item_dims.size(); ++i) ok = dims[i + 1] == shape.item_dims[i];
+  if (!ok)
+    throw UserError(path + ": expected " + shape.expected + ", found dims " + dims_str(dims));
+  if (dims[0] > shape.max_items)
+    throw UserError(path + ": IDX header declares " + std::to_string(dims[0]) + " " + shape.items +
+                    ", more than the " + std::to_string(shape.max_items) +
+                    " kasmina reads from one file (corrupt header?)");
+}
 
-IdxArray read_idx(const std::string& path) {
+// Refuses data past the declared end. Reading stops at the first such byte: a gzip stream
+// that inflates to far more than the header declares is not inflated any further.
+void reject_trailing(data::ByteSource& src, const std::string& path, size_t expected,
+                     const std::vector<int64_t>& dims) {
+  uint8_t extra = 0;
+  if (src.read(&extra, 1) == 0) return;
+  const std::string declared =
+      std::to_string(expected) + " bytes the IDX header " + dims_str(dims) + " declares";
+  if (!src.compressed())
+    throw UserError(path + ": " + std::to_string(1 + src.max_remaining()) +
+                    " bytes of trailing data after the " + declared);
+  throw UserError(path + ": trailing data: the gzip stream inflates to more than the " + declared +
+                  " (inflating stopped there)");
+}
+
+IdxArray read_idx_checked(const std::string& path, const IdxShape* shape) {
   std::unique_ptr<data::ByteSource> src = data::open_byte_source(path);
 
   uint8_t magic[4];
@@ -81,21 +106,21 @@ IdxArray read_idx(const std::string& path) {
   read_header_bytes(*src, path, raw_dims, 4 * static_cast<size_t>(ndim), 4, header_size);
 
   IdxArray out;
-  uint64_t payload = 1;
-  bool absurd = false;
   for (int i = 0; i < ndim; ++i) {
     const uint8_t* b = raw_dims + 4 * i;
-    const uint64_t d =
-        (uint64_t{b[0]} << 24) | (uint64_t{b[1]} << 16) | (uint64_t{b[2]} << 8) | uint64_t{b[3]};
-    out.dims.push_back(static_cast<int64_t>(d));
-    // Multiplying a u32 into a product that is <= 2^32 cannot overflow 64 bits.
-    if (!absurd) payload *= d;
-    if (payload > kMaxPayloadBytes) absurd = true;
+    out.dims.push_back(static_cast<int64_t>((uint64_t{b[0]} << 24) | (uint64_t{b[1]} << 16) |
+                                            (uint64_t{b[2]} << 8) | uint64_t{b[3]}));
   }
-  if (absurd)
-    throw UserError(path + ": IDX header declares dimensions " + dims_str(out.dims) +
-                    ", more than the " + std::to_string(kMaxPayloadBytes) +
-                    " bytes kasmina accepts (corrupt header?)");
+  if (shape) check_shape(path, out.dims, *shape);
+  uint64_t payload = 1;
+  for (const int64_t d : out.dims) {
+    // Multiplying a u32 into a product that is <= 2^32 cannot overflow 64 bits.
+    payload *= static_cast<uint64_t>(d);
+    if (payload > kMaxPayloadBytes)
+      throw UserError(path + ": IDX header declares dimensions " + dims_str(out.dims) +
+                      ", more than the " + std::to_string(kMaxPayloadBytes) +
+                      " bytes kasmina accepts (corrupt header?)");
+  }
 
   // Size the buffer by what the file can possibly hold, not by the header alone, so a corrupt
   // header cannot trigger a huge allocation; grow only while data keeps arriving.
@@ -111,15 +136,18 @@ IdxArray read_idx(const std::string& path) {
     throw UserError(path + ": truncated: expected " + std::to_string(expected) +
                     " bytes of data after the header, found " + std::to_string(got));
   }
-
-  uint8_t scratch[1 << 12];
-  uint64_t trailing = 0;
-  for (size_t n; (n = src->read(scratch, sizeof scratch)) > 0;) trailing += n;
-  if (trailing > 0)
-    throw UserError(path + ": " + std::to_string(trailing) + " bytes of trailing data after the " +
-                    std::to_string(expected) + " bytes the IDX header " + dims_str(out.dims) +
-                    " declares");
+  reject_trailing(*src, path, expected, out.dims);
   return out;
+}
+
+}  // namespace
+
+IdxArray read_idx(const std::string& path) {
+  return read_idx_checked(path, nullptr);
+}
+
+IdxArray read_idx(const std::string& path, const IdxShape& shape) {
+  return read_idx_checked(path, &shape);
 }
 
 }  // namespace kasmina

@@ -4,10 +4,10 @@
 
 namespace kasmina {
 
-DataSplits load_data(const DataConfig& cfg, uint64_t seed) {
+DataSplits load_data(const DataConfig& cfg, uint64_t seed, const TrainSizeCheck& check_train_size) {
   switch (cfg.dataset) {
     case DatasetKind::fashion_mnist:
-      return data::load_fashion_mnist(cfg, seed);
+      return data::load_fashion_mnist(cfg, seed, check_train_size);
     case DatasetKind::spirals:
       return data::load_spirals(cfg, seed);
   }

@@ -8,7 +8,8 @@
 namespace kasmina::data {
 
 // Fashion-MNIST from the four standard IDX files in cfg.dir (gzip or plain).
-DataSplits load_fashion_mnist(const DataConfig& cfg, uint64_t seed);
+DataSplits load_fashion_mnist(const DataConfig& cfg, uint64_t seed,
+                              const TrainSizeCheck& check_train_size = {});
 
 // Two interleaved spirals, train and test drawn from independent seeds.
 DataSplits load_spirals(const DataConfig& cfg, uint64_t seed);

@@ -116,6 +116,7 @@ CheckpointHeader read_checkpoint_header(const std::string& path) {
 }
 
 CheckpointVerification verify_checkpoint(const std::string& path) {
+  const Hdf5ReadGuard guard(path);
   CheckpointVerification v;
   try {
     try {
@@ -129,6 +130,9 @@ CheckpointVerification verify_checkpoint(const std::string& path) {
     v.message = path + ": truncated or damaged: " + e.what();
   } catch (const UserError& e) {
     v.message = e.what();
+  } catch (const std::bad_alloc&) {
+    v.message = path + ": truncated or damaged: reading it needs more memory than a file of its " +
+                "size may take";
   }
   return v;
 }

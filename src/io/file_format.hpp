@@ -3,10 +3,12 @@
 // file for reading with plain, actionable errors.
 #pragma once
 #include <cstdint>
+#include <new>
 #include <string>
 #include <utility>
 
 #include "io/hdf5_handle.hpp"
+#include "io/hdf5_read_guard.hpp"
 
 namespace kasmina::io {
 
@@ -29,12 +31,18 @@ void write_root_attributes(hid_t file, const std::string& format, const std::str
 H5Id open_kasmina_file(const std::string& path, const std::string& expected_format);
 
 // Runs `fn`; an Hdf5Error escaping it becomes UserError("PATH: truncated or damaged: ...").
+// A crash inside HDF5 meanwhile ends the process with that message (hdf5_read_guard.hpp).
 template <class Fn>
 auto translate_damage(const std::string& path, Fn&& fn) -> decltype(fn()) {
+  const Hdf5ReadGuard guard(path);
   try {
     return std::forward<Fn>(fn)();
   } catch (const Hdf5Error& e) {
     throw UserError(path + ": truncated or damaged: " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw UserError(path + ": truncated or damaged: reading it needs more than the " +
+                    std::to_string(hdf5_read_memory_budget(path)) +
+                    " bytes of memory a file of its size may take");
   }
 }
 

@@ -3,6 +3,7 @@
 // compare with the right exit codes, and mistakes exit 2 with a message.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -170,6 +171,80 @@ TEST_F(BenchRun, BaselineFromAnotherDeviceIsRefused) {
       run_dir_->path());
   EXPECT_EQ(d.exit_code, 2);
   EXPECT_NE(d.err.find("build type 'debug'"), std::string::npos) << d.err;
+}
+
+// A corrupt baseline fails with exit 2 naming the problem; it never passes the gate.
+TEST_F(BenchRun, CorruptBaselinesAreRefused) {
+  const json good = read_json(path("baseline.json"));
+  const std::string first = good["benchmarks"][0]["run_name"].get<std::string>();
+  struct Case {
+    std::string file, text, message;
+  };
+  auto with_time = [&](const json& t) {
+    json j = good;
+    for (json& b : j["benchmarks"]) b["real_time"] = t;
+    return j.dump();
+  };
+  json no_time = good, no_name = good, no_benchmarks = good;
+  for (json& b : no_time["benchmarks"]) b.erase("real_time");
+  no_name["context"].erase("kasmina_device_name");
+  no_benchmarks["benchmarks"] = json::array();
+  std::string nan_text = with_time(1.0);
+  for (size_t at; (at = nan_text.find("\"real_time\":1.0")) != std::string::npos;)
+    nan_text.replace(at, 15, "\"real_time\":NaN");
+  const std::vector<Case> cases = {
+      {"negative.json", with_time(-1.0),
+       "negative.json: benchmark '" + first + "': real_time -1.0 is not a positive time"},
+      {"zero.json", with_time(0), "zero.json: benchmark '" + first + "': real_time 0 is not a"},
+      {"nan.json", nan_text, "nan.json: not valid JSON"},
+      {"huge.json", "{\"benchmarks\": [{\"name\": \"a\", \"real_time\": 1e999}]}",
+       "huge.json: not valid JSON"},
+      {"no_time.json", no_time.dump(),
+       "no_time.json: benchmark '" + first + "' has no numeric \"real_time\""},
+      {"no_name.json", no_name.dump(),
+       "no_name.json: not a kasmina benchmark result (context has no 'kasmina_device_name')"},
+      {"empty.json", no_benchmarks.dump(), "empty.json: holds no benchmark results"},
+      {"text.json", "median: 3 ms\n", "text.json: not valid JSON"},
+  };
+  for (const Case& c : cases) {
+    std::ofstream(path(c.file)) << c.text;
+    const ProcessResult r = testing::run_process(
+        binary(), {"bench", "--baseline", c.file, "--results", "out.json"}, run_dir_->path());
+    ASSERT_TRUE(r.exited) << c.file << ": killed by signal " << r.signal;
+    EXPECT_EQ(r.exit_code, 2) << c.file << ": " << r.out << r.err;
+    EXPECT_EQ(r.err.rfind("kasmina: error: " + c.message, 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+// A baseline that cannot apply is refused before the benchmarks run: nothing is measured,
+// printed or written.
+TEST_F(BenchRun, UnusableBaselineIsRefusedBeforeRunningAndWritesNothing) {
+  json gpu = read_json(path("baseline.json"));
+  gpu["context"]["kasmina_device"] = "cuda:0";
+  write_json(path("gpu.json"), gpu);
+  json negative = read_json(path("baseline.json"));
+  for (json& b : negative["benchmarks"]) b["real_time"] = -1.0;
+  write_json(path("negative.json"), negative);
+  for (const char* baseline : {"gpu.json", "negative.json"}) {
+    const ProcessResult r =
+        testing::run_process(binary(),
+                             with(kFastRun, {"--baseline", baseline, "--out", "refused_out.json",
+                                             "--save-baseline", "refused_baseline.json"}),
+                             run_dir_->path());
+    ASSERT_TRUE(r.exited);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_EQ(r.err.rfind(std::string("kasmina: error: "), 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(baseline), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "benchmarks ran";
+    EXPECT_FALSE(fs::exists(path("refused_out.json")));
+    EXPECT_FALSE(fs::exists(path("refused_baseline.json")));
+  }
+  const ProcessResult r =
+      testing::run_process(binary(), with(kFastRun, {"--baseline", "gpu.json"}), run_dir_->path());
+  EXPECT_NE(r.err.find("gpu.json was measured on device 'cuda:0', this run on device 'cpu'"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(BenchCli, ListHonoursTheFilter) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,7 +49,8 @@ void drain(int out_fd, int err_fd, std::string& out, std::string& err) {
 
 ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
                           const std::filesystem::path& cwd,
-                          const std::map<std::string, std::string>& env) {
+                          const std::map<std::string, std::string>& env,
+                          const ProcessLimits& limits) {
   int out_pipe[2], err_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) fail("pipe");
   std::vector<std::string> argv_storage{program};
@@ -74,6 +76,10 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
         ::dup2(err_pipe[1], STDERR_FILENO) < 0) {
       ::_exit(126);
     }
+    if (limits.address_space_bytes > 0) {
+      const rlimit as{limits.address_space_bytes, limits.address_space_bytes};
+      if (::setrlimit(RLIMIT_AS, &as) != 0) ::_exit(126);
+    }
     ::execve(program.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
@@ -82,9 +88,11 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   ProcessResult result;
   drain(out_pipe[0], err_pipe[0], result.out, result.err);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) fail("waitpid");
+  rusage usage{};
+  while (::wait4(pid, &status, 0, &usage) < 0) {
+    if (errno != EINTR) fail("wait4");
   }
+  result.max_rss_kb = usage.ru_maxrss;
   result.exited = WIFEXITED(status);
   if (result.exited) result.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);

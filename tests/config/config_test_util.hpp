@@ -77,6 +77,7 @@ inline void clear_lines(std::vector<LayerConfig>& layers) {
 // The fields that are not part of the YAML: where the config came from.
 inline Config without_origin(Config c) {
   c.source_path.clear();
+  c.origins.clear();
   clear_lines(c.model.layers);
   for (GerminationConfig& entry : c.schedule) entry.line = 0;
   for (ir::GraphSpec& b : c.blueprints) {
