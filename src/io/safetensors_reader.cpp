@@ -62,7 +62,12 @@ SafetensorsFile read_safetensors(const std::string& path) {
 
   SafetensorsFile out;
   out.data = file.substr(8 + n);
-  for (const auto& [name, entry] : header.items()) {
+  for (const auto& item : header.items()) {
+    // Named references, not a structured binding: a lambda below captures them (clang, which
+    // builds the fuzz targets, does not capture structured bindings before C++20's later
+    // versions).
+    const std::string& name = item.key();
+    const nlohmann::json& entry = item.value();
     if (name == "__metadata__") {
       if (!entry.is_object()) throw bad("__metadata__ is not an object");
       for (const auto& [k, v] : entry.items()) {
