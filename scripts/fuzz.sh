@@ -56,6 +56,10 @@ for t in "${targets[@]}"; do
     -artifact_prefix="$dir/crash-$t-" "${extra[@]}" "$corpus" "${seeds[@]}" \
     >"$dir/fuzz-$t.log" 2>&1 || true
   grep -E '^#[0-9]+: cov' "$dir/fuzz-$t.log" | tail -1 || true
+  # The input files of processes that crashed (tests/fuzz/fuzz_input_file.hpp).
+  for f in /dev/shm/kasmina-fuzz-*; do
+    if [ -e "$f" ] && ! kill -0 "${f##*-}" 2>/dev/null; then rm -f "$f"; fi
+  done
   for input in "$dir"/crash-"$t"-*; do
     [ -e "$input" ] || continue
     log=$input.log
