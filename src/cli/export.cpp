@@ -36,7 +36,7 @@ int run_export(const ExportOptions& o) {
   ops::init();
   ops::use_device(Device::cpu());
   const DataSplits data = load_data(cfg.data, cfg.seed);
-  Model model(cfg.model, data.train.features(), cfg.seed, Device::cpu());
+  Model model(cfg.model, dataset_shape(cfg.data).input(), cfg.seed, Device::cpu());
   model.prepare(1);
   const RunState state = io::from_checkpoint(run.checkpoint);
   model.load_state(StateReader(state));

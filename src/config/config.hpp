@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sample_shape.hpp"
 #include "config/layer_params.hpp"
 #include "core/lr_schedule.hpp"
 #include "ir/spec.hpp"
@@ -17,17 +18,44 @@
 namespace kasmina {
 
 enum class DatasetKind { fashion_mnist, spirals };
-enum class LayerType { linear, relu, gelu, layernorm, dropout, kasmina, residual };
+enum class LayerType {
+  linear,
+  relu,
+  gelu,
+  layernorm,
+  dropout,
+  kasmina,
+  residual,
+  conv2d,
+  batchnorm2d,
+  maxpool2d,
+  avgpool2d,
+  global_avgpool,
+  flatten,
+  patch_embed,
+  attention,
+  class_token,
+};
 enum class ControllerType { none, schedule, heuristic };
 enum class OptimizerType { adamw, sgd };
 enum class PrecisionMode { fp32, tf32 };
 // Parameter initialisation of the linear layers (model.init; names in enum_names.hpp).
 enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
 
+// Training-time augmentation of image datasets, on the device, deterministic from the run's seed
+// (data.augment).
+struct AugmentConfig {
+  int64_t crop_padding = 0;  // random crop from the image zero-padded by this many pixels; 0: none
+  bool flip = false;         // horizontal flip with probability 1/2
+  bool any() const { return crop_padding > 0 || flip; }
+  bool operator==(const AugmentConfig&) const = default;
+};
+
 struct DataConfig {
   DatasetKind dataset = DatasetKind::fashion_mnist;
   std::string dir = "/usr/share/datasets/fashion-mnist";  // fashion_mnist only
   int64_t validation = 0;  // samples carved from the training set for validation (0 = none)
+  AugmentConfig augment;   // training batches only; image datasets only
   bool normalize = true;   // fashion_mnist: (x/255 - mean) / std with the training-set statistics
   // spirals only: two interleaved spirals in 2-D
   int64_t spirals_train = 2000;
@@ -187,6 +215,10 @@ struct DatasetShape {
   int64_t features = 0;
   int64_t classes = 0;
   int64_t train_samples = 0;
+  std::optional<ImageShape> image;  // the samples are images (NHWC), flattened to `features`
+
+  // What the model's first layer receives: one row of `features`, an image when it is one.
+  SampleShape input() const { return SampleShape(1, features, image); }
 };
 DatasetShape dataset_shape(const DataConfig& data);
 

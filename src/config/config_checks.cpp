@@ -17,20 +17,17 @@ namespace kasmina::config_detail {
 namespace {
 
 // The largest batch times the widest layer bounds every activation the run allocates.
-void check_activation_size(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  int64_t widest = dataset_shape(c.data).features;
-  for (const LayerRef& ref :
-       all_layers(c.model.layers, locate(root, "model", "layers"), "model.layers")) {
-    if (ref.layer->type == LayerType::linear)
-      widest = std::max(widest, ref.layer->as<LinearConfig>().out);
-  }
+// `widest`: the most values per sample a layer produces (WidthWalk::largest), or the input's.
+void check_activation_size(const Config& c, int64_t widest, const YAML::Node& root,
+                           const ReadContext& ctx) {
+  widest = std::max(widest, dataset_shape(c.data).features);
   const bool eval = c.train.eval_batch_size > c.train.batch_size;
   const int64_t batch = eval ? c.train.eval_batch_size : c.train.batch_size;
   if (batch * widest <= config_limits::kMaxTensorValues) return;
   const char* key = eval ? "eval_batch_size" : "batch_size";
   ctx.fail(locate(root, "train", key), std::string("train.") + key,
            "is " + std::to_string(batch) + ", which with the widest layer (" +
-               std::to_string(widest) + " units) makes activations of " +
+               std::to_string(widest) + " values per sample) makes activations of " +
                std::to_string(batch * widest) + " values (at most " +
                std::to_string(config_limits::kMaxTensorValues) + ")");
 }
@@ -61,13 +58,21 @@ std::string allowed_seed_counts(int64_t width) {
 // Walks the layers with the running width (each layer type's schema checks what it receives:
 // a declared `in`, a kasmina layer's seeds, a residual block's return to its width), and the
 // last layer must be linear and produce one score per class.
-void check_model_widths(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+int64_t check_model_widths(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
   const DatasetShape shape = dataset_shape(c.data);
   const std::string dataset = enum_name(c.data.dataset);
   const std::vector<LayerConfig>& layers = c.model.layers;
   WidthWalk walk{shape.features,
                  "the " + dataset + " input has " + std::to_string(shape.features) + " features"};
+  walk.set(shape.input());
   walk_layer_widths(layers, locate(root, "model", "layers"), "model.layers", walk, ctx);
+  if (walk.rows != 1) {
+    const std::size_t last = layers.size() - 1;
+    ctx.fail(locate(locate(root, "model", "layers"), last), element_path("model.layers", last),
+             "the model ends with " + walk.shape().str() +
+                 " per sample; it must end with one row of class scores: pool the rows first "
+                 "(global_avgpool, class_token or flatten) and end with a linear layer");
+  }
   bool any_linear = false;
   for (const LayerRef& ref : all_layers(layers, locate(root, "model", "layers"), "model.layers"))
     any_linear = any_linear || ref.layer->type == LayerType::linear;
@@ -89,6 +94,15 @@ void check_model_widths(const Config& c, const YAML::Node& root, const ReadConte
     ctx.fail(locate(root, "model", "layers", last, "out"), last_path + ".out",
              "is " + std::to_string(out) + " but " + expected);
   }
+  return walk.largest;
+}
+
+// data.augment crops and flips images: the dataset must be one.
+void check_augment(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+  if (!c.data.augment.any() || dataset_shape(c.data).image) return;
+  ctx.fail(locate(root, "data", "augment"), "data.augment",
+           std::string("crops and flips images, but the ") + enum_name(c.data.dataset) +
+               " samples are not images (allowed: augment with fashion_mnist, or remove it)");
 }
 
 // The kasmina layers in model order (schedule entries count them), blocks included.
@@ -195,8 +209,8 @@ void check_renamed_keys(const YAML::Node& root, const ReadContext& ctx) {
 void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_training_set(c, root, ctx);
   check_schedule_floor(c, root, ctx);
-  check_model_widths(c, root, ctx);
-  check_activation_size(c, root, ctx);
+  check_augment(c, root, ctx);
+  check_activation_size(c, check_model_widths(c, root, ctx), root, ctx);
   check_germinations(c, root, ctx);
   check_controller(c, root, ctx);
   check_blueprint_device(c, root, ctx);

@@ -23,12 +23,23 @@ namespace kasmina::config_detail {
 
 namespace {
 
+const Section<AugmentConfig>& augment_table() {
+  static const Section<AugmentConfig> table(
+      {
+          value("crop_padding", &AugmentConfig::crop_padding, in_range(0, 16)),
+          value("flip", &AugmentConfig::flip),
+      },
+      {}, Section<AugmentConfig>::Style::flow);
+  return table;
+}
+
 const Section<DataConfig>& data_table() {
   static const Section<DataConfig> table({
       value("dataset", &DataConfig::dataset),
       value("dir", &DataConfig::dir, non_empty()),
       value("validation", &DataConfig::validation, at_least(0)),
       value("normalize", &DataConfig::normalize),
+      section("augment", &DataConfig::augment, augment_table()),
       value("spirals_train", &DataConfig::spirals_train,
             bounded(2, config_limits::kMaxSpiralsSamples)),
       value("spirals_test", &DataConfig::spirals_test,

@@ -8,7 +8,10 @@ DatasetShape dataset_shape(const DataConfig& data) {
       return {.features = 2, .classes = 2, .train_samples = data.spirals_train};
     case DatasetKind::fashion_mnist:
     default:
-      return {.features = 28 * 28, .classes = 10, .train_samples = 60000};
+      return {.features = 28 * 28,
+              .classes = 10,
+              .train_samples = 60000,
+              .image = ImageShape{28, 28, 1}};
   }
 }
 

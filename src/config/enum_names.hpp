@@ -27,7 +27,7 @@ struct EnumNames<DatasetKind> {
 
 template <>
 struct EnumNames<LayerType> {
-  static constexpr std::array<std::pair<std::string_view, LayerType>, 7> values{{
+  static constexpr std::array<std::pair<std::string_view, LayerType>, 16> values{{
       {"linear", LayerType::linear},
       {"relu", LayerType::relu},
       {"gelu", LayerType::gelu},
@@ -35,6 +35,15 @@ struct EnumNames<LayerType> {
       {"dropout", LayerType::dropout},
       {"kasmina", LayerType::kasmina},
       {"residual", LayerType::residual},
+      {"conv2d", LayerType::conv2d},
+      {"batchnorm2d", LayerType::batchnorm2d},
+      {"maxpool2d", LayerType::maxpool2d},
+      {"avgpool2d", LayerType::avgpool2d},
+      {"global_avgpool", LayerType::global_avgpool},
+      {"flatten", LayerType::flatten},
+      {"patch_embed", LayerType::patch_embed},
+      {"attention", LayerType::attention},
+      {"class_token", LayerType::class_token},
   }};
 };
 

@@ -1,5 +1,7 @@
 #include "config/layer_schemas.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 
 namespace kasmina::config_detail {
@@ -12,13 +14,25 @@ LayerSchema layernorm_layer_schema();
 LayerSchema dropout_layer_schema();
 LayerSchema kasmina_layer_schema();
 LayerSchema residual_layer_schema();
+LayerSchema conv2d_layer_schema();
+LayerSchema batchnorm2d_layer_schema();
+LayerSchema maxpool2d_layer_schema();
+LayerSchema avgpool2d_layer_schema();
+LayerSchema global_avgpool_layer_schema();
+LayerSchema flatten_layer_schema();
+LayerSchema patch_embed_layer_schema();
+LayerSchema attention_layer_schema();
+LayerSchema class_token_layer_schema();
 
 const std::vector<LayerSchema>& layer_schemas() {
   // One line per layer type.
   static const std::vector<LayerSchema> schemas = {
       linear_layer_schema(),   relu_layer_schema(),      gelu_layer_schema(),
       dropout_layer_schema(),  layernorm_layer_schema(), kasmina_layer_schema(),
-      residual_layer_schema(),
+      residual_layer_schema(), conv2d_layer_schema(),    batchnorm2d_layer_schema(),
+      maxpool2d_layer_schema(), avgpool2d_layer_schema(), global_avgpool_layer_schema(),
+      flatten_layer_schema(),  patch_embed_layer_schema(), attention_layer_schema(),
+      class_token_layer_schema(),
   };
   return schemas;
 }
@@ -38,11 +52,20 @@ void walk_layer_widths(const std::vector<LayerConfig>& layers, const YAML::Node&
                        const std::string& list_path, WidthWalk& walk, const ReadContext& ctx) {
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerSchema& schema = layer_schema(layers[i].type);
-    if (!schema.out_width) continue;
-    walk.width =
-        schema.out_width(layers[i], locate(list_node, i), element_path(list_path, i), walk, ctx);
-    if (schema.sets_width)
-      walk.source = "the previous layer produces " + std::to_string(walk.width);
+    const YAML::Node node = locate(list_node, i);
+    const std::string path = element_path(list_path, i);
+    if (schema.reshape) {
+      schema.reshape(layers[i], node, path, walk, ctx);
+    } else if (schema.out_width) {
+      walk.set(advance_rowwise(walk.shape(), schema.out_width(layers[i], node, path, walk, ctx)));
+    } else {
+      continue;
+    }
+    walk.largest = std::max(walk.largest, walk.rows * walk.width);
+    if (schema.sets_width || schema.reshape) {
+      walk.source = "the previous layer produces " +
+                    (walk.rows == 1 && !walk.image ? std::to_string(walk.width) : walk.shape().str());
+    }
   }
 }
 
@@ -55,9 +78,9 @@ std::vector<LayerRef> all_layers(const std::vector<LayerConfig>& layers,
     out.push_back(LayerRef{&layers[i], node, path});
     const LayerSchema& schema = layer_schema(layers[i].type);
     if (!schema.nested) continue;
-    for (LayerRef& inner :
-         all_layers(schema.nested(layers[i]), locate(node, "layers"), path + ".layers"))
-      out.push_back(std::move(inner));
+    for (const auto& [key, list] : schema.nested(layers[i]))
+      for (LayerRef& inner : all_layers(*list, locate(node, key), path + "." + key))
+        out.push_back(std::move(inner));
   }
   return out;
 }

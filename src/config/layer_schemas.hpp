@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,15 +22,28 @@
 #include "config/config.hpp"
 #include "config/read_context.hpp"
 #include "config/schema.hpp"
+#include "core/sample_shape.hpp"
 
 namespace kasmina::config_detail {
 
 // The state of the walk along a list of layers: the width the next layer receives and where it
 // comes from, for messages ("the fashion_mnist input has 784 features", "the previous layer
 // produces 256").
+// The shape of a sample travels with it (core/sample_shape.hpp): `rows` per sample (pixels of
+// a feature map, tokens) and the image the rows are, when they are one.
 struct WidthWalk {
   int64_t width = 0;
   std::string source;
+  int64_t rows = 1;
+  std::optional<ImageShape> image;
+  int64_t largest = 0;  // the most values per sample any layer of the walk produced
+
+  SampleShape shape() const { return SampleShape(rows, width, image); }
+  void set(const SampleShape& s) {
+    width = s.width;
+    rows = s.rows;
+    image = s.image;
+  }
 };
 
 struct LayerSchema {
@@ -49,10 +63,19 @@ struct LayerSchema {
   std::function<int64_t(const LayerConfig&, const YAML::Node&, const std::string&, const WidthWalk&,
                         const ReadContext&)>
       out_width;
+  // Shape inference for a layer that changes more than the width (a convolution, a pooling, a
+  // patch embedding, a block with a shortcut): sets the whole shape of walk from what it
+  // receives. When present, out_width is not used.
+  std::function<void(const LayerConfig&, const YAML::Node&, const std::string&, WidthWalk&,
+                     const ReadContext&)>
+      reshape;
   // After such a layer, messages say "the previous layer produces W".
   bool sets_width = false;
-  // The layers nested in this one (a block's body), walked after it; empty: none.
-  std::function<const std::vector<LayerConfig>&(const LayerConfig&)> nested;
+  // The lists of layers nested in this one, each with its key (a block's `layers`, its
+  // `shortcut`), walked after it in this order; empty: none.
+  std::function<std::vector<std::pair<std::string, const std::vector<LayerConfig>*>>(
+      const LayerConfig&)>
+      nested;
 };
 
 // The keys of a type whose parameters are a P: each field of P's table becomes a key of the

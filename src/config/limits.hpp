@@ -16,6 +16,11 @@ inline constexpr int64_t kMaxTensorValues = int64_t{1} << 31;
 // data.spirals_train and data.spirals_test: generated samples.
 inline constexpr int64_t kMaxSpiralsSamples = 10'000'000;
 
+// Self-attention (type: attention, patch_embed's tokens): rows (tokens) per sample and the
+// width of one head, the sizes the fused attention kernel handles (ops/transformer_ops.hpp).
+inline constexpr int64_t kMaxAttentionTokens = 256;
+inline constexpr int64_t kMaxAttentionHeadWidth = 64;
+
 // A config file (and the config text a checkpoint stores): real configs are a few KB. Checked
 // before the file is read, so the YAML tree yaml-cpp builds (up to ~70x the text) stays small.
 inline constexpr int64_t kMaxConfigBytes = int64_t{1} << 20;

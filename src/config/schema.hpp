@@ -36,7 +36,8 @@ struct Shape {
   }
   std::vector<std::string> names() const {
     std::vector<std::string> out;
-    for (const auto& entry : children) out.push_back(entry.first);
+    for (const auto& entry : children)  // keys several layer types share are named once
+      if (std::find(out.begin(), out.end(), entry.first) == out.end()) out.push_back(entry.first);
     return out;
   }
 };
@@ -115,6 +116,9 @@ class Section {
       const std::string key_path = child_path(path, f.name);
       const Entry& entry = *it;
       if (!f.applies_to(s)) {
+        // Several structs may share a key name (each layer type's `out`): the one that applies
+        // reads it.
+        if (applies_by_name(f.name, s)) continue;
         ctx.fail_at(entry.key, key_path, unknown_key_message(f.name, path, allowed(s)));
       }
       if (entry.value.IsNull() && !f.expected.empty()) {
@@ -148,6 +152,13 @@ class Section {
     std::string name;
     YAML::Node key, value;
   };
+
+  bool applies_by_name(const std::string& name, const S& s) const {
+    for (const Field<S>& f : fields_) {
+      if (f.name == name && f.applies_to(s)) return true;
+    }
+    return false;
+  }
 
   bool known(const std::string& name) const {
     for (const Field<S>& f : fields_) {

@@ -92,16 +92,26 @@ class Exporter {
       case LayerType::residual: {
         j["width"] = width;
         int64_t body_width = width;
-        j["layers"] = layers(c.as<ResidualConfig>().layers, name + ".", body_width);
+        const ResidualConfig& r = c.as<ResidualConfig>();
+        if (!r.shortcut.empty()) {
+          throw UserError("export: the residual block " + name +
+                          " has a shortcut, which export does not write yet");
+        }
+        j["layers"] = layers(r.layers, name + ".", body_width);
         break;
       }
       case LayerType::kasmina:
         KASMINA_CHECK(next_morph_ < model_.morph_layers().size(), "export: kasmina layer count");
         kasmina(*model_.morph_layers()[next_morph_++], name, width, j);
         break;
-      default:  // relu, gelu
+      case LayerType::relu:
+      case LayerType::gelu:
         j["width"] = width;
         break;
+      default:
+        throw UserError("export: the layer " + name + " (type " + to_string(c.type) +
+                        ") cannot be exported yet: export writes networks of linear, relu, "
+                        "gelu, layernorm, dropout, residual and kasmina layers");
     }
     return j;
   }

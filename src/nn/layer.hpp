@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sample_shape.hpp"
 #include "core/stateful.hpp"
 #include "core/tensor.hpp"
 #include "ops/ops.hpp"
@@ -49,13 +50,27 @@ class Layer : public Stateful {
   virtual ~Layer() = default;
   virtual std::string type() const = 0;      // config type name: "linear", "relu", ...
   virtual std::string describe() const = 0;  // one line: "linear 784 -> 256 (+relu fused)"
+  // Widths are features per row. A sample is `in_rows()` rows of in_width() features (one row
+  // in an MLP; the pixels of a feature map or the tokens of a transformer otherwise:
+  // core/sample_shape.hpp), so a batch of B samples is a [B * in_rows(), in_width()] matrix.
   virtual int64_t in_width() const = 0;
   virtual int64_t out_width() const = 0;
+  int64_t in_rows() const { return in_rows_; }
+  int64_t out_rows() const { return out_shape(SampleShape(in_rows_, in_width())).rows; }
+  // The shape the layer produces from the shape it receives: by default, each row mapped to
+  // out_width() features (advance_rowwise); layers that change the rows (a convolution with a
+  // stride, a pooling, a patch embedding) say what they produce.
+  virtual SampleShape out_shape(const SampleShape& in) const {
+    return advance_rowwise(in, out_width());
+  }
+  // Set by the builder of the model (nn/layer_registry.cpp) from the shape the layer receives.
+  void set_in_rows(int64_t rows) { in_rows_ = rows; }
   virtual std::vector<Parameter*> parameters() { return {}; }
-  // Allocates buffers for batches of up to `max_batch` rows on `dev`.
-  virtual void prepare(int64_t max_batch, Device dev) = 0;
-  // x [B, in] with B <= max_batch; returns [B, out], a view of a buffer the layer owns that
-  // stays valid until the layer's next forward.
+  // Allocates buffers for inputs of up to `max_rows` rows (max_batch * in_rows()) on `dev`.
+  virtual void prepare(int64_t max_rows, Device dev) = 0;
+  // x [B, in] with B <= max_rows rows (B / in_rows() samples); returns [B', out] (B' = B for a
+  // layer that keeps the rows), a view of a buffer the layer owns that stays valid until the
+  // layer's next forward.
   virtual Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) = 0;
   // dy [B, out] for the last forward's input; writes parameter gradients and, when dx is not
   // null, the gradient with respect to the input ([B, in]).
@@ -71,7 +86,7 @@ class Layer : public Stateful {
   void load_state(const StateReader& in) override;
 
   // ---- Training FLOPs (analytic; summary.json `train_flops`, the telemetry column) ----
-  // FLOPs of one training step of this layer on `batch` rows: its forward, and its backward with
+  // FLOPs of one training step of this layer on `batch` input rows: its forward, and its backward with
   // the input gradient only when `input_grad` (the model's first layer computes none). 2 per
   // multiply-add, 1 per elementwise operation, the layer's formula beside it (nn/flops.hpp holds
   // the shared ones). The optimizer's update of parameters() is counted by the model.
@@ -109,6 +124,9 @@ class Layer : public Stateful {
   }
   // Appends the morphogenetic layers this layer is or contains, in model order.
   virtual void collect_morph_layers(std::vector<morph::KasminaLayer*>& out) { (void)out; }
+
+ private:
+  int64_t in_rows_ = 1;
 };
 
 }  // namespace kasmina

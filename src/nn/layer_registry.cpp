@@ -48,9 +48,11 @@ std::vector<std::unique_ptr<Layer>> build_layers(const std::vector<LayerConfig>&
     KASMINA_CHECK(builder != nullptr, "no layer builder registered for type '" + type + "'");
     ctx.name = prefix + "." + std::to_string(i);
     ctx.position = ctx.next_position++;
+    const SampleShape in = ctx.shape;
     std::unique_ptr<Layer> layer = builder(configs[i], ctx);
+    layer->set_in_rows(in.rows);
     ctx.prefix = prefix;
-    ctx.width = layer->out_width();
+    ctx.shape = layer->out_shape(in);
     if (!layers.empty() && layers.back()->absorb_next(*layer)) continue;
     layers.push_back(std::move(layer));
   }

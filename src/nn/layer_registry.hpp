@@ -20,7 +20,7 @@ namespace kasmina {
 
 // What a builder needs besides the layer's own config; build_layers() advances it.
 struct LayerBuildContext {
-  int64_t width = 0;  // width of the layer's input
+  SampleShape shape;  // what the layer receives (its width: shape.width)
   uint64_t seed = 0;  // run seed (parameter initialisation streams)
   Device dev = Device::cpu();
   DType dtype = DType::f32;
@@ -41,8 +41,8 @@ using LayerBuilder = std::unique_ptr<Layer> (*)(const LayerConfig& cfg, LayerBui
 LayerBuilder find_layer_builder(std::string_view type);
 std::vector<std::string> layer_builder_names();
 
-// Builds `configs` in order starting from ctx.width; a layer may absorb the one that follows
-// it (Layer::absorb_next: linear + relu/gelu). Leaves ctx.width at the output width.
+// Builds `configs` in order starting from ctx.shape; a layer may absorb the one that follows
+// it (Layer::absorb_next: linear + relu/gelu). Leaves ctx.shape at the output shape.
 std::vector<std::unique_ptr<Layer>> build_layers(const std::vector<LayerConfig>& configs,
                                                  LayerBuildContext& ctx);
 

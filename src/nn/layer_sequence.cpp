@@ -7,14 +7,23 @@ namespace kasmina {
 LayerSequence::LayerSequence(std::vector<std::unique_ptr<Layer>> layers)
     : layers_(std::move(layers)) {}
 
+int64_t LayerSequence::in_rows() const {
+  return layers_.front()->in_rows();
+}
+
+int64_t LayerSequence::out_rows() const {
+  return layers_.back()->out_rows();
+}
+
 void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width,
                             bool input_grad) {
   input_grad_ = input_grad;
   grad_in_.assign(layers_.size(), Tensor());
   for (size_t i = 0; i < layers_.size(); ++i) {
-    layers_[i]->prepare(max_batch, dev);
+    const int64_t rows = max_batch * layers_[i]->in_rows();
+    layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
-    if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({max_batch, width}, dtype, dev);
+    if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({rows, width}, dtype, dev);
   }
 }
 
@@ -27,7 +36,7 @@ Tensor LayerSequence::forward(const Tensor& x, Mode mode, const StepContext& ctx
 double LayerSequence::train_flops(int64_t batch, bool input_grad) const {
   double f = 0.0;
   for (size_t i = 0; i < layers_.size(); ++i)
-    f += layers_[i]->train_flops(batch, i > 0 || input_grad);
+    f += layers_[i]->train_flops(batch * layers_[i]->in_rows(), i > 0 || input_grad);
   return f;
 }
 
@@ -38,13 +47,13 @@ double LayerSequence::counted_train_flops(int64_t last_boundary_step) const {
 }
 
 Tensor LayerSequence::backward(const Tensor& dy, const StepContext& ctx) {
-  const int64_t B = dy.dim(0);
+  const int64_t B = dy.dim(0) / out_rows();  // samples
   Tensor g = dy;                     // gradient w.r.t. the output of layer i, in form `form`
   GradForm form = GradForm::output;  // (pre_activation: the layer above fused its epilogue)
   for (size_t i = layers_.size(); i-- > 0;) {
     if (layers_[i]->passes_gradient_through()) continue;  // an identity step: g is unchanged
     const bool want_dx = i > 0 || input_grad_;
-    Tensor dx = want_dx ? grad_in_[i].rows(0, B) : Tensor();
+    Tensor dx = want_dx ? grad_in_[i].rows(0, B * layers_[i]->in_rows()) : Tensor();
     // What the layer whose output this one read offers to fuse, skipping identity steps.
     GradEpilogue below;
     if (i > 0) {

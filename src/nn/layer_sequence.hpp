@@ -17,17 +17,22 @@ class LayerSequence {
   const std::vector<std::unique_ptr<Layer>>& layers() const { return layers_; }
   bool empty() const { return layers_.empty(); }
 
-  // Allocates every layer's buffers and the input-gradient buffers between them; with
-  // `input_grad`, also the gradient w.r.t. the sequence's input (of width `in_width`).
+  // Rows per sample of the sequence's input and output (Layer::in_rows).
+  int64_t in_rows() const;
+  int64_t out_rows() const;
+
+  // Allocates every layer's buffers for batches of up to `max_batch` samples and the
+  // input-gradient buffers between them; with `input_grad`, also the gradient w.r.t. the
+  // sequence's input (of width `in_width`).
   void prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width, bool input_grad);
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx);
-  // dy [B, out] of the last forward; writes every parameter gradient. Returns the gradient
+  // dy [B * out_rows(), out] of the last forward; writes every parameter gradient. Returns the gradient
   // w.r.t. the sequence's input when prepared with `input_grad` (it may be `dy` itself when
   // every layer passed its gradient through), else an undefined tensor.
   Tensor backward(const Tensor& dy, const StepContext& ctx);
 
-  // Training FLOPs of the layers (Layer::train_flops; the first layer's input gradient only with
-  // `input_grad`), and what they count themselves (Layer::counted_train_flops).
+  // Training FLOPs of the layers on `batch` samples (Layer::train_flops; the first layer's input
+  // gradient only with `input_grad`), and what they count themselves (Layer::counted_train_flops).
   double train_flops(int64_t batch, bool input_grad) const;
   double counted_train_flops(int64_t last_boundary_step) const;
 

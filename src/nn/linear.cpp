@@ -141,7 +141,7 @@ void LinearLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx)
 
 std::unique_ptr<Layer> build_linear_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
   const LinearConfig& p = cfg.as<LinearConfig>();
-  auto layer = std::make_unique<LinearLayer>(ctx.name, ctx.width, p.out, p.bias,
+  auto layer = std::make_unique<LinearLayer>(ctx.name, ctx.shape.width, p.out, p.bias,
                                              ops::Activation::none, ctx.dtype);
   Rng rng(derive_seed(ctx.seed, "init.linear", ctx.position));
   layer->initialize(parse_init_scheme(ctx.init), rng, ctx.dev);

@@ -7,10 +7,11 @@ namespace kasmina {
 
 namespace {
 
-std::vector<std::unique_ptr<Layer>> build_model_layers(const ModelConfig& cfg, int64_t in_features,
-                                                       uint64_t seed, Device dev, DType dtype) {
+std::vector<std::unique_ptr<Layer>> build_model_layers(const ModelConfig& cfg,
+                                                       const SampleShape& input, uint64_t seed,
+                                                       Device dev, DType dtype) {
   LayerBuildContext ctx;
-  ctx.width = in_features;
+  ctx.shape = input;
   ctx.seed = seed;
   ctx.dev = dev;
   ctx.dtype = dtype;
@@ -20,8 +21,9 @@ std::vector<std::unique_ptr<Layer>> build_model_layers(const ModelConfig& cfg, i
 
 }  // namespace
 
-Model::Model(const ModelConfig& cfg, int64_t in_features, uint64_t seed, Device dev, DType dtype)
-    : dev_(dev), dtype_(dtype), body_(build_model_layers(cfg, in_features, seed, dev, dtype)) {
+Model::Model(const ModelConfig& cfg, const SampleShape& input, uint64_t seed, Device dev,
+             DType dtype)
+    : dev_(dev), dtype_(dtype), body_(build_model_layers(cfg, input, seed, dev, dtype)) {
   finish();
 }
 
@@ -32,6 +34,8 @@ Model::Model(std::vector<std::unique_ptr<Layer>> layers, Device dev, DType dtype
 
 void Model::finish() {
   KASMINA_CHECK(!body_.empty(), "model has no layers");
+  KASMINA_CHECK(body_.layers().front()->in_rows() == 1 && body_.out_rows() == 1,
+                "a model reads and produces one row per sample");
   for (const auto& l : body_.layers()) l->collect_morph_layers(morph_layers_);
   grads_ = GradientBuffer(parameters(), dev_, dtype_);
 }

@@ -67,7 +67,7 @@ MorphConfig morph_config_from(const LayerConfig& layer, int64_t width, int32_t l
 }
 
 std::unique_ptr<Layer> build_kasmina_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
-  return std::make_unique<KasminaLayer>(morph_config_from(cfg, ctx.width, ctx.morph_layers++),
+  return std::make_unique<KasminaLayer>(morph_config_from(cfg, ctx.shape.width, ctx.morph_layers++),
                                         ctx.dtype);
 }
 

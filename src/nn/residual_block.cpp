@@ -7,70 +7,124 @@
 
 namespace kasmina {
 
-ResidualBlock::ResidualBlock(std::string name, int64_t width,
-                             std::vector<std::unique_ptr<Layer>> body, DType dtype)
-    : name_(std::move(name)), width_(width), dtype_(dtype), body_(std::move(body)) {
+ResidualBlock::ResidualBlock(std::string name, const SampleShape& in,
+                             std::vector<std::unique_ptr<Layer>> body,
+                             std::vector<std::unique_ptr<Layer>> shortcut, DType dtype)
+    : name_(std::move(name)),
+      in_(in),
+      dtype_(dtype),
+      body_(std::move(body)),
+      shortcut_(std::move(shortcut)) {
   KASMINA_CHECK(!body_.empty(), name_ + ": a residual block needs at least one layer");
-  KASMINA_CHECK(
-      body_.layers().front()->in_width() == width_ && body_.layers().back()->out_width() == width_,
-      name_ + ": the block's body must return to its width " + std::to_string(width_));
+  KASMINA_CHECK(body_.layers().front()->in_width() == in_.width &&
+                    body_.in_rows() == in_.rows,
+                name_ + ": the block's body must read the block's input");
+  out_ = SampleShape(body_.out_rows(), body_.layers().back()->out_width());
+  const SampleShape skip = shortcut_.empty()
+                               ? SampleShape(in_.rows, in_.width)
+                               : SampleShape(shortcut_.out_rows(),
+                                             shortcut_.layers().back()->out_width());
+  KASMINA_CHECK(skip.rows == out_.rows && skip.width == out_.width,
+                name_ + ": the block's body and shortcut must produce the same shape");
+}
+
+void ResidualBlock::set_out_image(std::optional<ImageShape> image) {
+  out_.image = image;
+}
+
+std::vector<Layer*> ResidualBlock::all_layers() const {
+  std::vector<Layer*> out;
+  for (const auto& l : body_.layers()) out.push_back(l.get());
+  for (const auto& l : shortcut_.layers()) out.push_back(l.get());
+  return out;
 }
 
 std::string ResidualBlock::describe() const {
-  std::string s = "residual " + std::to_string(width_) + " [";
+  std::string s = "residual " + std::to_string(in_.width) + " [";
   for (size_t i = 0; i < body_.layers().size(); ++i)
     s += (i ? ", " : "") + body_.layers()[i]->describe();
+  s += "]";
+  if (shortcut_.empty()) return s;
+  s += " + shortcut [";
+  for (size_t i = 0; i < shortcut_.layers().size(); ++i)
+    s += (i ? ", " : "") + shortcut_.layers()[i]->describe();
   return s + "]";
 }
 
 std::vector<Parameter*> ResidualBlock::parameters() {
   std::vector<Parameter*> ps;
-  for (const auto& l : body_.layers())
+  for (Layer* l : all_layers())
     for (Parameter* p : l->parameters()) ps.push_back(p);
   return ps;
 }
 
-double ResidualBlock::train_flops(int64_t batch, bool input_grad) const {
-  const double adds = static_cast<double>(batch * width_) * (input_grad ? 2 : 1);
-  return body_.train_flops(batch, /*input_grad=*/true) + adds;
+double ResidualBlock::train_flops(int64_t rows, bool input_grad) const {
+  const int64_t batch = rows / in_.rows;
+  const double adds = static_cast<double>(batch * out_.values()) * (input_grad ? 2 : 1);
+  const double skip = shortcut_.empty() ? 0.0 : shortcut_.train_flops(batch, /*input_grad=*/true);
+  return body_.train_flops(batch, /*input_grad=*/true) + skip + adds;
 }
 
-void ResidualBlock::prepare(int64_t max_batch, Device dev) {
-  body_.prepare(max_batch, dev, dtype_, width_, /*input_grad=*/true);
-  y_ = Tensor::empty({max_batch, width_}, dtype_, dev);
+void ResidualBlock::prepare(int64_t max_rows, Device dev) {
+  const int64_t max_batch = max_rows / in_.rows;
+  body_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true);
+  if (!shortcut_.empty()) {
+    shortcut_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true);
+    dx_shortcut_ = Tensor::empty({max_rows, in_.width}, dtype_, dev);
+  }
+  y_ = Tensor::empty({max_batch * out_.rows, out_.width}, dtype_, dev);
 }
 
 Tensor ResidualBlock::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
   const Tensor h = body_.forward(x, mode, ctx);
-  Tensor y = y_.rows(0, x.dim(0));
-  ops::residual_add(x, h, y);
+  const Tensor skip = shortcut_.empty() ? x : shortcut_.forward(x, mode, ctx);
+  Tensor y = y_.rows(0, h.dim(0));
+  ops::residual_add(skip, h, y);
   return y;
 }
 
 void ResidualBlock::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
   const Tensor g = body_.backward(dy, ctx);  // the body's input gradient (may be dy itself)
-  if (dx) ops::residual_add(dy, g, *dx);
+  if (shortcut_.empty()) {
+    if (dx) ops::residual_add(dy, g, *dx);
+    return;
+  }
+  // The body's gradient is a view of its own buffer, which the shortcut's backward does not
+  // touch; the shortcut's may be dy itself.
+  const Tensor gs = shortcut_.backward(dy, ctx);
+  if (dx) ops::residual_add(gs, g, *dx);
 }
 
 void ResidualBlock::collect_morph_layers(std::vector<morph::KasminaLayer*>& out) {
-  for (const auto& l : body_.layers()) l->collect_morph_layers(out);
+  for (Layer* l : all_layers()) l->collect_morph_layers(out);
 }
 
 std::unique_ptr<Layer> build_residual_block(const LayerConfig& cfg, LayerBuildContext& ctx) {
-  const int64_t width = ctx.width;
+  const ResidualConfig& r = cfg.as<ResidualConfig>();
+  const SampleShape in = ctx.shape;
   const std::string name = ctx.name;
   ctx.prefix = name + ".layers";
-  std::vector<std::unique_ptr<Layer>> body = build_layers(cfg.as<ResidualConfig>().layers, ctx);
-  ctx.width = width;
-  return std::make_unique<ResidualBlock>(name, width, std::move(body), ctx.dtype);
+  std::vector<std::unique_ptr<Layer>> body = build_layers(r.layers, ctx);
+  const SampleShape out = ctx.shape;
+  std::vector<std::unique_ptr<Layer>> shortcut;
+  if (!r.shortcut.empty()) {
+    ctx.shape = in;
+    ctx.prefix = name + ".shortcut";
+    shortcut = build_layers(r.shortcut, ctx);
+  }
+  ctx.shape = in;
+  auto block = std::make_unique<ResidualBlock>(name, in, std::move(body), std::move(shortcut),
+                                               ctx.dtype);
+  block->set_out_image(out.image);
+  return block;
 }
 
 void ResidualBlock::save_state(StateWriter& out) const {
-  for (const auto& l : body_.layers()) l->save_state(out);
+  for (Layer* l : all_layers()) l->save_state(out);
 }
 
 void ResidualBlock::load_state(const StateReader& in) {
-  for (const auto& l : body_.layers()) l->load_state(in);
+  for (Layer* l : all_layers()) l->load_state(in);
 }
 
 }  // namespace kasmina

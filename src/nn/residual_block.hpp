@@ -1,7 +1,9 @@
-// A residual block: y = x + body(x), where the body is a sequence of layers that returns to the
-// block's width (`{type: residual, layers: [...]}` in YAML; configs/README.md). Its backward is
-// dx = dy + body'(x)ᵀ dy; inside the body, linear layers fuse as in the model. Parameters are
-// named "<block>.layers.<i>.<name>" ("layers.2.layers.0.weight").
+// A residual block: y = shortcut(x) + body(x), where the body is a sequence of layers and the
+// shortcut is the identity or a sequence (a projection: a strided 1x1 convolution and a
+// normalisation) producing the body's shape (`{type: residual, layers: [...], shortcut: [...]}`
+// in YAML; configs/README.md). Its backward is dx = shortcut'(x)ᵀ dy + body'(x)ᵀ dy; inside
+// each sequence, linear layers fuse as in the model. Parameters are named
+// "<block>.layers.<i>.<name>" and "<block>.shortcut.<i>.<name>" ("layers.2.layers.0.weight").
 #pragma once
 #include <memory>
 #include <string>
@@ -17,36 +19,45 @@ struct LayerBuildContext;
 
 class ResidualBlock final : public Layer {
  public:
-  ResidualBlock(std::string name, int64_t width, std::vector<std::unique_ptr<Layer>> body,
-                DType dtype = DType::f32);
+  // `in` is the shape the block receives; an empty `shortcut` is the identity.
+  ResidualBlock(std::string name, const SampleShape& in, std::vector<std::unique_ptr<Layer>> body,
+                std::vector<std::unique_ptr<Layer>> shortcut = {}, DType dtype = DType::f32);
 
   std::string type() const override { return "residual"; }
   std::string describe() const override;
-  int64_t in_width() const override { return width_; }
-  int64_t out_width() const override { return width_; }
+  int64_t in_width() const override { return in_.width; }
+  int64_t out_width() const override { return out_.width; }
+  SampleShape out_shape(const SampleShape&) const override { return out_; }
   std::vector<Parameter*> parameters() override;
-  // The body's (which always computes its input gradient), the add x + body(x) (B width) and,
-  // with the input gradient, the add dy + body'(x)ᵀ dy (B width).
+  // The body's and the shortcut's (which always compute their input gradients), the add
+  // shortcut(x) + body(x) and, with the input gradient, the add of the two input gradients.
   double train_flops(int64_t batch, bool input_grad) const override;
   double counted_train_flops(int64_t last_boundary_step) const override {
-    return body_.counted_train_flops(last_boundary_step);
+    return body_.counted_train_flops(last_boundary_step) +
+           (shortcut_.empty() ? 0.0 : shortcut_.counted_train_flops(last_boundary_step));
   }
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
   void collect_morph_layers(std::vector<morph::KasminaLayer*>& out) override;
-  // The block's checkpoint section: each body layer's own, in order.
+  // The block's checkpoint section: each body layer's own, then each shortcut layer's, in order.
   void save_state(StateWriter& out) const override;
   void load_state(const StateReader& in) override;
 
   const LayerSequence& body() const { return body_; }
+  const LayerSequence& shortcut() const { return shortcut_; }
+  // The image the block's output rows are (its builder knows it from the body's walk).
+  void set_out_image(std::optional<ImageShape> image);
 
  private:
+  std::vector<Layer*> all_layers() const;  // the body's, then the shortcut's
+
   std::string name_;
-  int64_t width_;
+  SampleShape in_, out_;
   DType dtype_;
   LayerSequence body_;
-  Tensor y_;
+  LayerSequence shortcut_;  // empty: the identity
+  Tensor y_, dx_shortcut_;
 };
 
 // The registry's builder for `type: residual` (builds the body through the registry).

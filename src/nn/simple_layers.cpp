@@ -126,17 +126,17 @@ void DropoutLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
 std::unique_ptr<Layer> build_activation_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
   const ops::Activation act =
       cfg.type == LayerType::relu ? ops::Activation::relu : ops::Activation::gelu;
-  return std::make_unique<ActivationLayer>(act, ctx.width, ctx.dtype);
+  return std::make_unique<ActivationLayer>(act, ctx.shape.width, ctx.dtype);
 }
 
 std::unique_ptr<Layer> build_layernorm_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
   return std::make_unique<LayerNormLayer>(
-      ctx.name, ctx.width, static_cast<float>(cfg.as<LayerNormConfig>().eps), ctx.dev, ctx.dtype);
+      ctx.name, ctx.shape.width, static_cast<float>(cfg.as<LayerNormConfig>().eps), ctx.dev, ctx.dtype);
 }
 
 // The mask stream is the entry's position (its index in model.layers without blocks).
 std::unique_ptr<Layer> build_dropout_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
-  return std::make_unique<DropoutLayer>(static_cast<float>(cfg.as<DropoutConfig>().p), ctx.width,
+  return std::make_unique<DropoutLayer>(static_cast<float>(cfg.as<DropoutConfig>().p), ctx.shape.width,
                                         static_cast<uint32_t>(ctx.position), ctx.dtype);
 }
 

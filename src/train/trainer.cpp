@@ -47,7 +47,7 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   }
   data_ = std::make_unique<DeviceData>(upload_splits(data, dev_));
 
-  model_ = std::make_unique<Model>(cfg.model, data.train.features(), cfg.seed, dev_);
+  model_ = std::make_unique<Model>(cfg.model, dataset_shape(cfg.data).input(), cfg.seed, dev_);
   model_->prepare(std::max(batch_, eval_batch));
   check_same_on_all_ranks(dp_->host(), parameter_hash(*model_), "the initial parameters");
   steps_per_epoch_ =

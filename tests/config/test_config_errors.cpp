@@ -102,7 +102,8 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:11: optimizer.type: 'adam' is not allowed (allowed: adamw, sgd)"},
     {"layer_type", minimal_with_line(8, "    - {type: tanh}"),
      "cfg.yaml:8: model.layers[1].type: 'tanh' is not allowed (allowed: linear, relu, gelu, "
-     "layernorm, dropout, kasmina, residual)"},
+     "layernorm, dropout, kasmina, residual, conv2d, batchnorm2d, maxpool2d, avgpool2d, "
+     "global_avgpool, flatten, patch_embed, attention, class_token)"},
     {"dataset", minimal_with_line(4, "  dataset: mnist"),
      "cfg.yaml:4: data.dataset: 'mnist' is not allowed (allowed: fashion_mnist, spirals)"},
     {"init", minimal_with_inserted(6, "  init: zeros"),

@@ -151,7 +151,8 @@ const SetCase kSetCases[] = {
      "training_gain_threshold, max_training_steps, "
      "max_evaluating_steps, max_training_seeds, ema_decay, max_errors, blueprint_lr, "
      "blueprint_weight_decay, blueprint_warmup_steps, pool_slots, telemetry_every, dead_eps, "
-     "layers)"},
+     "layers, shortcut, kernel, stride, padding, groups, momentum, patch, dim, class_token, "
+     "heads)"},
     {"index_out_of_range", "model.layers.7.out=5",
      "--set model.layers.7.out=5: '7' is not an index of model.layers (it has 3 entries: use "
      "0..3, where 3 appends one)"},

@@ -50,7 +50,7 @@ TEST(ConfigResidual, RoundTripsThroughTheResolvedYaml) {
   const Config c = parse_config(kBlockYaml, "res.yaml");
   const std::string yaml = testing::expect_round_trip(c);
   EXPECT_NE(yaml.find("{type: residual, layers: [{type: linear, out: 32, in: 0, bias: true}, "
-                      "{type: gelu}, {type: linear, out: 16, in: 0, bias: true}]}"),
+                      "{type: gelu}, {type: linear, out: 16, in: 0, bias: true}], shortcut: []}"),
             std::string::npos)
       << yaml;
 }
@@ -96,7 +96,7 @@ std::string block_at_line_8(const std::string& text) {
 
 const std::string kReturn =
     "its layers must return to that width (the block adds its input to "
-    "their output)";
+    "their output, or needs a 'shortcut' that produces their shape)";
 
 INSTANTIATE_TEST_SUITE_P(
     ConfigResidual, ResidualMessage,

@@ -74,7 +74,8 @@ TEST(Schema, ListElementsAreCheckedOneByOne) {
   EXPECT_EQ(toy_error("rates: [0.5, -1]"), "toy.yaml:1: rates[1]: must be > 0, got -1");
   EXPECT_EQ(toy_error("kinds:\n  - relu\n  - tanh\n"),
             "toy.yaml:3: kinds[1]: 'tanh' is not allowed (allowed: linear, relu, gelu, layernorm, "
-            "dropout, kasmina, residual)");
+            "dropout, kasmina, residual, conv2d, batchnorm2d, maxpool2d, avgpool2d, "
+            "global_avgpool, flatten, patch_embed, attention, class_token)");
   EXPECT_EQ(toy_error("rates: 0.5"), "toy.yaml:1: rates: expected a list, got '0.5'");
   EXPECT_EQ(toy_error("rates: [[1]]"), "toy.yaml:1: rates[0]: expected a number, got a list");
 }

@@ -1,5 +1,5 @@
 // The parameters of `type: residual` (keys and rules: residual.cpp): a block whose output is its
-// input plus its layers' output.
+// input (or its shortcut's output) plus its layers' output.
 #pragma once
 #include <vector>
 
@@ -9,7 +9,10 @@ namespace kasmina {
 
 struct ResidualConfig {
   static constexpr const char* kName = "ResidualConfig";
-  std::vector<LayerConfig> layers;  // its body; their widths return to the block's width
+  std::vector<LayerConfig> layers;  // its body
+  // The path of the input to the add (a projection: a 1x1 convolution with a stride, a
+  // normalisation); empty: the identity. The body and the shortcut produce the same shape.
+  std::vector<LayerConfig> shortcut;
 
   bool operator==(const ResidualConfig&) const = default;
 };
