@@ -100,11 +100,6 @@ __global__ void batchnorm_dx_kernel(const float* __restrict__ dy, const float* _
   }
 }
 
-void check_channels(const char* op, Device dev, int64_t c,
-                    std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
-  for (const auto& [name, t] : ts) check_arg(op, name, *t, dev, DType::f32, {c});
-}
-
 float* partials_for(DeviceContext& ctx, int nout, int64_t rows, int64_t cols) {
   const kernels::ColumnChunks ch = kernels::column_chunks(rows);
   return static_cast<float*>(
@@ -116,19 +111,10 @@ float* partials_for(DeviceContext& ctx, int nout, int64_t rows, int64_t cols) {
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const BatchNormParams& p, Tensor& running_mean, Tensor& running_var,
                              Tensor& y, Tensor& save_mean, Tensor& save_rstd) {
-  constexpr const char* op = "batchnorm_forward_train";
-  const Device dev = x.device();
-  check_arg(op, "x", x, dev, DType::f32);
-  const BatchNormDims d = batchnorm_dims(op, x.shape(), true);
-  check_channels(op, dev, d.cols,
-                 {{"gamma", &gamma},
-                  {"beta", &beta},
-                  {"running_mean", &running_mean},
-                  {"running_var", &running_var},
-                  {"save_mean", &save_mean},
-                  {"save_rstd", &save_rstd}});
-  check_arg(op, "y", y, dev, DType::f32, {d.rows, d.cols});
-  DeviceContext& ctx = context(dev);
+  const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
+                                                        y, save_mean, save_rstd);
+  check_arg("batchnorm_forward_train", "x", x, x.device(), DType::f32);
+  DeviceContext& ctx = context(x.device());
   const float* xs = x.data<float>();
   float *mean = save_mean.data<float>(), *rstd = save_rstd.data<float>();
   const auto rows = static_cast<float>(d.rows);
@@ -151,18 +137,11 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                             const BatchNormParams& p, const Tensor& running_mean,
                             const Tensor& running_var, Tensor& y) {
-  constexpr const char* op = "batchnorm_forward_eval";
-  const Device dev = x.device();
-  check_arg(op, "x", x, dev, DType::f32);
-  const BatchNormDims d = batchnorm_dims(op, x.shape(), false);
-  check_channels(op, dev, d.cols,
-                 {{"gamma", &gamma},
-                  {"beta", &beta},
-                  {"running_mean", &running_mean},
-                  {"running_var", &running_var}});
-  check_arg(op, "y", y, dev, DType::f32, {d.rows, d.cols});
+  const BatchNormDims d =
+      check_batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, y);
+  check_arg("batchnorm_forward_eval", "x", x, x.device(), DType::f32);
   const int64_t n = d.rows * d.cols;
-  const cudaStream_t s = stream(dev);
+  const cudaStream_t s = stream(x.device());
   batchnorm_apply_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
       x.data<float>(), running_mean.data<float>(), nullptr, running_var.data<float>(), p.eps,
       gamma.data<float>(), beta.data<float>(), p.relu, n, d.cols, y.data<float>());
@@ -172,20 +151,10 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
 void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, const Tensor& gamma,
                         const Tensor& save_mean, const Tensor& save_rstd, const BatchNormParams& p,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  constexpr const char* op = "batchnorm_backward";
-  const Device dev = dy.device();
-  check_arg(op, "dy", dy, dev, DType::f32);
-  const BatchNormDims d = batchnorm_dims(op, dy.shape(), true);
-  check_arg(op, "x", x, dev, DType::f32, {d.rows, d.cols});
-  if (p.relu) check_arg(op, "y", y, dev, DType::f32, {d.rows, d.cols});
-  check_channels(op, dev, d.cols,
-                 {{"gamma", &gamma},
-                  {"save_mean", &save_mean},
-                  {"save_rstd", &save_rstd},
-                  {"dgamma", &dgamma},
-                  {"dbeta", &dbeta}});
-  check_arg(op, "dx", dx, dev, DType::f32, {d.rows, d.cols});
-  DeviceContext& ctx = context(dev);
+  const BatchNormDims d =
+      check_batchnorm_backward(dy, x, y, gamma, save_mean, save_rstd, p.relu, dx, dgamma, dbeta);
+  check_arg("batchnorm_backward", "dy", dy, dy.device(), DType::f32);
+  DeviceContext& ctx = context(dy.device());
   const float* ys = p.relu ? y.data<float>() : nullptr;
   const BackwardTerm term{dy.data<float>(),        x.data<float>(),         ys,
                           save_mean.data<float>(), save_rstd.data<float>(), d.cols};

@@ -41,10 +41,8 @@ __global__ void global_avgpool_backward_kernel(const float* __restrict__ dy, int
 }  // namespace
 
 void global_avgpool_forward(const Tensor& x, Tensor& y) {
-  constexpr const char* op = "global_avgpool_forward";
-  check_arg(op, "x", x, x.device(), DType::f32);
-  const SeqDims d = global_avgpool_dims(op, x.shape());
-  check_arg(op, "y", y, x.device(), DType::f32, {d.n, d.c});
+  const SeqDims d = check_global_avgpool("global_avgpool_forward", x, y);
+  check_arg("global_avgpool_forward", "x", x, x.device(), DType::f32);
   if (y.numel() == 0) return;
   global_avgpool_forward_kernel<<<grid_for(d.n * d.c, kThreads), kThreads, 0, stream(x.device())>>>(
       x.data<float>(), d.n, d.s, d.c, y.data<float>());
@@ -52,10 +50,8 @@ void global_avgpool_forward(const Tensor& x, Tensor& y) {
 }
 
 void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
-  constexpr const char* op = "global_avgpool_backward";
-  check_arg(op, "dx", dx, dx.device(), DType::f32);
-  const SeqDims d = global_avgpool_dims(op, dx.shape());
-  check_arg(op, "dy", dy, dx.device(), DType::f32, {d.n, d.c});
+  const SeqDims d = check_global_avgpool("global_avgpool_backward", dx, dy);
+  check_arg("global_avgpool_backward", "dx", dx, dx.device(), DType::f32);
   const int64_t total = dx.numel();
   if (total == 0) return;
   global_avgpool_backward_kernel<<<grid_for(total, kThreads), kThreads, 0, stream(dx.device())>>>(

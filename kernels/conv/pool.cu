@@ -1,9 +1,10 @@
 // Max and average pooling over square windows of NHWC float32 maps, and their launchers
-// (namespace kasmina::ops::cuda). Forward: one thread per output element (channel fastest, so
-// a warp reads consecutive channels of one position). Backward: one thread per INPUT element,
-// gathering the gradients of the windows that cover it (covering_outputs) in ascending output
-// order: no atomics, deterministic, and the same additions in the same order as the CPU twins'
-// scatter.
+// (namespace kasmina::ops::cuda). Forward: one thread per output element (channel fastest, so a
+// warp reads consecutive channels of one position), the window visited by for_pool_window in
+// row-major order as on the CPU. Backward: one thread per INPUT element, gathering the gradients
+// of the windows that cover it (covering_outputs) in ascending output order: no atomics,
+// deterministic, and the same additions in the same order as the CPU twins' scatter.
+// Every kernel has one signature: (src, argmax in, dims, threads, 1/k², dst, argmax out).
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -19,55 +20,45 @@ struct Dims {
   int64_t h, w, c, ho, wo, k, stride, padding;
 };
 
-Dims dims_of(const PoolGeometry& g) {
-  return {g.h, g.w, g.c, g.ho, g.wo, g.k, g.stride, g.padding};
+// Output element o: its window's (oh, ow) and the offset of its image and channel in x.
+struct OutputIndex {
+  int64_t oh, ow, base;
+};
+__device__ OutputIndex output_index(const Dims& d, int64_t o) {
+  const int64_t c = o % d.c, ow = (o / d.c) % d.wo, oh = (o / (d.c * d.wo)) % d.ho;
+  return {oh, ow, o / (d.c * d.wo * d.ho) * d.h * d.w * d.c + c};
 }
 
-__global__ void maxpool_forward_kernel(const float* __restrict__ x, Dims d, int64_t total,
-                                       float* __restrict__ y, int32_t* __restrict__ argmax) {
+__global__ void maxpool_forward_kernel(const float* __restrict__ x, const int32_t*, Dims d,
+                                       int64_t total, float, float* __restrict__ y,
+                                       int32_t* __restrict__ argmax) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
        o += stride) {
-    const int64_t c = o % d.c, ow = (o / d.c) % d.wo, oh = (o / (d.c * d.wo)) % d.ho;
-    const int64_t n = o / (d.c * d.wo * d.ho);
-    const float* img = x + n * d.h * d.w * d.c + c;
+    const OutputIndex at = output_index(d, o);
     int64_t best = -1;
     float best_v = 0.0f;
-    for (int64_t i = 0; i < d.k; ++i) {
-      const int64_t ih = oh * d.stride - d.padding + i;
-      if (ih < 0 || ih >= d.h) continue;
-      for (int64_t j = 0; j < d.k; ++j) {
-        const int64_t iw = ow * d.stride - d.padding + j;
-        if (iw < 0 || iw >= d.w) continue;
-        const float v = img[(ih * d.w + iw) * d.c];
-        if (best < 0 || v > best_v) {
-          best = ih * d.w + iw;
-          best_v = v;
-        }
+    for_pool_window(at.oh, at.ow, d.k, d.stride, d.padding, d.h, d.w, [&](int64_t ih, int64_t iw) {
+      const float v = x[at.base + (ih * d.w + iw) * d.c];
+      if (best < 0 || v > best_v) {
+        best = ih * d.w + iw;
+        best_v = v;
       }
-    }
+    });
     y[o] = best_v;
     argmax[o] = static_cast<int32_t>(best);
   }
 }
 
-__global__ void avgpool_forward_kernel(const float* __restrict__ x, Dims d, int64_t total,
-                                       float inv, float* __restrict__ y) {
+__global__ void avgpool_forward_kernel(const float* __restrict__ x, const int32_t*, Dims d,
+                                       int64_t total, float inv, float* __restrict__ y, int32_t*) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
        o += stride) {
-    const int64_t c = o % d.c, ow = (o / d.c) % d.wo, oh = (o / (d.c * d.wo)) % d.ho;
-    const int64_t n = o / (d.c * d.wo * d.ho);
-    const float* img = x + n * d.h * d.w * d.c + c;
+    const OutputIndex at = output_index(d, o);
     float s = 0.0f;
-    for (int64_t i = 0; i < d.k; ++i) {
-      const int64_t ih = oh * d.stride - d.padding + i;
-      if (ih < 0 || ih >= d.h) continue;
-      for (int64_t j = 0; j < d.k; ++j) {
-        const int64_t iw = ow * d.stride - d.padding + j;
-        if (iw >= 0 && iw < d.w) s += img[(ih * d.w + iw) * d.c];
-      }
-    }
+    for_pool_window(at.oh, at.ow, d.k, d.stride, d.padding, d.h, d.w,
+                    [&](int64_t ih, int64_t iw) { s += x[at.base + (ih * d.w + iw) * d.c]; });
     y[o] = __fmul_rn(s, inv);
   }
 }
@@ -77,7 +68,7 @@ __global__ void avgpool_forward_kernel(const float* __restrict__ x, Dims d, int6
 template <bool kMax>
 __global__ void pool_backward_kernel(const float* __restrict__ dy,
                                      const int32_t* __restrict__ argmax, Dims d, int64_t total,
-                                     float inv, float* __restrict__ dx) {
+                                     float inv, float* __restrict__ dx, int32_t*) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += stride) {
@@ -101,57 +92,46 @@ __global__ void pool_backward_kernel(const float* __restrict__ dy,
   }
 }
 
-PoolGeometry checked(const char* op, const Tensor& x, const char* xname, const Tensor& y,
-                     const char* yname, const Pool2dParams& p) {
-  check_arg(op, xname, x, x.device(), DType::f32);
-  const PoolGeometry g = pool_geometry(op, x.shape(), p);
-  check_arg(op, yname, y, x.device(), DType::f32, g.y_shape());
-  return g;
+using PoolKernel = void (*)(const float*, const int32_t*, Dims, int64_t, float, float*, int32_t*);
+
+// Checks a pooling call (`in` input-shaped, `out` output-shaped) and launches `kernel` with one
+// thread per output element (forward: in -> out) or per input element (backward: out -> in).
+void launch(const char* op, const char* name, PoolKernel kernel, const Tensor& in,
+            const Tensor& out, const Tensor* argmax, const Pool2dParams& p, bool backward) {
+  const PoolGeometry g = check_pool(op, in, out, argmax, p);
+  check_arg(op, "input", in, in.device(), DType::f32);
+  const int64_t total = backward ? in.numel() : out.numel();
+  if (total == 0) return;
+  const Tensor& src = backward ? out : in;
+  const Tensor& dst = backward ? in : out;
+  int32_t* am = argmax ? argmax->data<int32_t>() : nullptr;
+  kernel<<<grid_for(total, kThreads), kThreads, 0, stream(in.device())>>>(
+      src.data<float>(), backward ? am : nullptr,
+      Dims{g.h, g.w, g.c, g.ho, g.wo, g.k, g.stride, g.padding}, total,
+      1.0f / static_cast<float>(g.k * g.k), dst.data<float>(), backward ? nullptr : am);
+  KASMINA_LAUNCH_CHECK(name);
 }
 
 }  // namespace
 
 void maxpool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax) {
-  constexpr const char* op = "maxpool2d_forward";
-  const PoolGeometry g = checked(op, x, "x", y, "y", p);
-  check_arg(op, "argmax", argmax, x.device(), DType::i32, g.y_shape());
-  const int64_t total = y.numel();
-  if (total == 0) return;
-  maxpool_forward_kernel<<<grid_for(total, kThreads), kThreads, 0, stream(x.device())>>>(
-      x.data<float>(), dims_of(g), total, y.data<float>(), argmax.data<int32_t>());
-  KASMINA_LAUNCH_CHECK("maxpool_forward_kernel");
+  launch("maxpool2d_forward", "maxpool_forward_kernel", &maxpool_forward_kernel, x, y, &argmax, p,
+         false);
 }
 
 void maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Pool2dParams& p, Tensor& dx) {
-  constexpr const char* op = "maxpool2d_backward";
-  const PoolGeometry g = checked(op, dx, "dx", dy, "dy", p);
-  check_arg(op, "argmax", argmax, dx.device(), DType::i32, g.y_shape());
-  const int64_t total = dx.numel();
-  if (total == 0) return;
-  pool_backward_kernel<true><<<grid_for(total, kThreads), kThreads, 0, stream(dx.device())>>>(
-      dy.data<float>(), argmax.data<int32_t>(), dims_of(g), total, 0.0f, dx.data<float>());
-  KASMINA_LAUNCH_CHECK("pool_backward_kernel<max>");
+  launch("maxpool2d_backward", "pool_backward_kernel<max>", &pool_backward_kernel<true>, dx, dy,
+         &argmax, p, true);
 }
 
 void avgpool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) {
-  constexpr const char* op = "avgpool2d_forward";
-  const PoolGeometry g = checked(op, x, "x", y, "y", p);
-  const int64_t total = y.numel();
-  if (total == 0) return;
-  avgpool_forward_kernel<<<grid_for(total, kThreads), kThreads, 0, stream(x.device())>>>(
-      x.data<float>(), dims_of(g), total, 1.0f / static_cast<float>(g.k * g.k), y.data<float>());
-  KASMINA_LAUNCH_CHECK("avgpool_forward_kernel");
+  launch("avgpool2d_forward", "avgpool_forward_kernel", &avgpool_forward_kernel, x, y, nullptr, p,
+         false);
 }
 
 void avgpool2d_backward(const Tensor& dy, const Pool2dParams& p, Tensor& dx) {
-  constexpr const char* op = "avgpool2d_backward";
-  const PoolGeometry g = checked(op, dx, "dx", dy, "dy", p);
-  const int64_t total = dx.numel();
-  if (total == 0) return;
-  pool_backward_kernel<false><<<grid_for(total, kThreads), kThreads, 0, stream(dx.device())>>>(
-      dy.data<float>(), nullptr, dims_of(g), total, 1.0f / static_cast<float>(g.k * g.k),
-      dx.data<float>());
-  KASMINA_LAUNCH_CHECK("pool_backward_kernel<avg>");
+  launch("avgpool2d_backward", "pool_backward_kernel<avg>", &pool_backward_kernel<false>, dx, dy,
+         nullptr, p, true);
 }
 
 }  // namespace kasmina::ops::cuda

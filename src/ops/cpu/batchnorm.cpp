@@ -29,29 +29,16 @@ void apply(const BatchNormDims& d, const T* x, const T* mean, const T* rstd, con
   }
 }
 
-void check_channel_vectors(const char* op, DType dt, int64_t c,
-                           std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
-  for (const auto& [name, t] : ts) check_tensor(op, name, *t, dt, {c});
-}
-
 }  // namespace
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                              const BatchNormParams& p, Tensor& running_mean, Tensor& running_var,
                              Tensor& y, Tensor& save_mean, Tensor& save_rstd) {
   constexpr const char* op = "batchnorm_forward_train";
+  const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
+                                                        y, save_mean, save_rstd);
   check_cpu_tensor(op, "x", x);
-  const BatchNormDims d = batchnorm_dims(op, x.shape(), true);
-  const DType dt = x.dtype();
-  check_channel_vectors(op, dt, d.cols,
-                        {{"gamma", &gamma},
-                         {"beta", &beta},
-                         {"running_mean", &running_mean},
-                         {"running_var", &running_var},
-                         {"save_mean", &save_mean},
-                         {"save_rstd", &save_rstd}});
-  check_tensor(op, "y", y, dt, {d.rows, d.cols});
-  dispatch_float(op, dt, [&](auto zero) {
+  dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* xs = x.data<T>();
     const auto cols = static_cast<size_t>(d.cols);
@@ -84,16 +71,10 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const BatchNormParams& p, const Tensor& running_mean,
                             const Tensor& running_var, Tensor& y) {
   constexpr const char* op = "batchnorm_forward_eval";
+  const BatchNormDims d =
+      check_batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, y);
   check_cpu_tensor(op, "x", x);
-  const BatchNormDims d = batchnorm_dims(op, x.shape(), false);
-  const DType dt = x.dtype();
-  check_channel_vectors(op, dt, d.cols,
-                        {{"gamma", &gamma},
-                         {"beta", &beta},
-                         {"running_mean", &running_mean},
-                         {"running_var", &running_var}});
-  check_tensor(op, "y", y, dt, {d.rows, d.cols});
-  dispatch_float(op, dt, [&](auto zero) {
+  dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* rv = running_var.data<T>();
     std::vector<T> rstd(static_cast<size_t>(d.cols));
@@ -110,19 +91,10 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
                         const Tensor& save_mean, const Tensor& save_rstd, const BatchNormParams& p,
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   constexpr const char* op = "batchnorm_backward";
+  const BatchNormDims d =
+      check_batchnorm_backward(dy, x, y, gamma, save_mean, save_rstd, p.relu, dx, dgamma, dbeta);
   check_cpu_tensor(op, "dy", dy);
-  const BatchNormDims d = batchnorm_dims(op, dy.shape(), true);
-  const DType dt = dy.dtype();
-  check_tensor(op, "x", x, dt, {d.rows, d.cols});
-  if (p.relu) check_tensor(op, "y", y, dt, {d.rows, d.cols});
-  check_channel_vectors(op, dt, d.cols,
-                        {{"gamma", &gamma},
-                         {"save_mean", &save_mean},
-                         {"save_rstd", &save_rstd},
-                         {"dgamma", &dgamma},
-                         {"dbeta", &dbeta}});
-  check_tensor(op, "dx", dx, dt, {d.rows, d.cols});
-  dispatch_float(op, dt, [&](auto zero) {
+  dispatch_float(op, dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T *dys = dy.data<T>(), *xs = x.data<T>(), *ys = p.relu ? y.data<T>() : nullptr;
     const T *mean = save_mean.data<T>(), *rstd = save_rstd.data<T>(), *gm = gamma.data<T>();

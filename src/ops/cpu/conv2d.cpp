@@ -15,16 +15,6 @@ namespace kasmina::ops::cpu {
 
 namespace {
 
-// Checks the device and dtype of every tensor against x's (float32 or float64).
-void check_conv_tensors(const char* op, const Tensor& x, const char* xname,
-                        std::initializer_list<std::pair<const char*, const Tensor*>> others) {
-  check_cpu_tensor(op, xname, x);
-  for (const auto& [name, t] : others) {
-    check_cpu_tensor(op, name, *t);
-    check_dtype(op, name, *t, x.dtype());
-  }
-}
-
 template <class T>
 void forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y) {
   const int64_t p = g.ho * g.wo, kk = g.k * g.k * g.cin_g(), cog = g.cout_g();
@@ -103,10 +93,8 @@ void backward_weight(const ConvGeometry& g, const T* dy, const T* x, T* dw, T* d
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                     Tensor& y) {
   constexpr const char* op = "conv2d_forward";
-  check_conv_tensors(op, x, "x", {{"w", &w}, {"y", &y}});
-  const ConvGeometry g = conv_geometry(op, x.shape(), w.shape(), p);
-  check_shape(op, "y", y, g.y_shape());
-  if (bias.defined()) check_tensor(op, "bias", bias, x.dtype(), {g.cout});
+  const ConvGeometry g = check_conv2d_forward(x, w, bias, p, y);
+  check_cpu_tensor(op, "x", x);
   dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     forward<T>(g, x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>());
@@ -115,9 +103,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 
 void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
   constexpr const char* op = "conv2d_backward_input";
-  check_conv_tensors(op, dy, "dy", {{"w", &w}, {"dx", &dx}});
-  const ConvGeometry g = conv_geometry(op, dx.shape(), w.shape(), p);
-  check_shape(op, "dy", dy, g.y_shape());
+  const ConvGeometry g = check_conv2d_backward_input(dy, w, p, dx);
+  check_cpu_tensor(op, "dy", dy);
   dispatch_float(op, dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     backward_input<T>(g, dy.data<T>(), w.data<T>(), dx.data<T>());
@@ -127,10 +114,8 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParams& p, Tensor& dw,
                             Tensor* db) {
   constexpr const char* op = "conv2d_backward_weight";
-  check_conv_tensors(op, dy, "dy", {{"x", &x}, {"dw", &dw}});
-  const ConvGeometry g = conv_geometry(op, x.shape(), dw.shape(), p);
-  check_shape(op, "dy", dy, g.y_shape());
-  if (db) check_tensor(op, "db", *db, dy.dtype(), {g.cout});
+  const ConvGeometry g = check_conv2d_backward_weight(dy, x, p, dw, db);
+  check_cpu_tensor(op, "dy", dy);
   dispatch_float(op, dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     backward_weight<T>(g, dy.data<T>(), x.data<T>(), dw.data<T>(), db ? db->data<T>() : nullptr);

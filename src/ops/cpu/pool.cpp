@@ -12,20 +12,8 @@ namespace kasmina::ops::cpu {
 
 namespace {
 
-// Calls fn(ih, iw) for the in-range input positions of output (oh, ow), in row-major order.
-template <class Fn>
-void for_window(const PoolGeometry& g, int64_t oh, int64_t ow, Fn&& fn) {
-  for (int64_t i = 0; i < g.k; ++i) {
-    const int64_t ih = oh * g.stride - g.padding + i;
-    if (ih < 0 || ih >= g.h) continue;
-    for (int64_t j = 0; j < g.k; ++j) {
-      const int64_t iw = ow * g.stride - g.padding + j;
-      if (iw >= 0 && iw < g.w) fn(ih, iw);
-    }
-  }
-}
-
-// Calls fn(n, oh, ow, c, out_index, image_offset) for every output element.
+// Calls fn(oh, ow, c, output index, offset of the image in the input) for every output element,
+// in ascending output order.
 template <class Fn>
 void for_outputs(const PoolGeometry& g, Fn&& fn) {
   for (int64_t n = 0; n < g.n; ++n) {
@@ -39,20 +27,79 @@ void for_outputs(const PoolGeometry& g, Fn&& fn) {
   }
 }
 
-PoolGeometry checked_pool(const char* op, const Tensor& x, const char* xname, const Tensor& y,
-                          const char* yname, const Pool2dParams& p) {
-  check_cpu_tensor(op, xname, x);
-  const PoolGeometry g = pool_geometry(op, x.shape(), p);
-  check_tensor(op, yname, y, x.dtype(), g.y_shape());
+// fn(ih, iw) over the window of output (oh, ow).
+template <class Fn>
+void for_window(const PoolGeometry& g, int64_t oh, int64_t ow, Fn&& fn) {
+  for_pool_window(oh, ow, g.k, g.stride, g.padding, g.h, g.w, fn);
+}
+
+// Checks a pooling call whose reference tensor (`in`) must be on the CPU.
+PoolGeometry checked(const char* op, const Tensor& in, const Tensor& out, const Tensor* argmax,
+                     const Pool2dParams& p) {
+  const PoolGeometry g = check_pool(op, in, out, argmax, p);
+  check_cpu_tensor(op, "input", in);
   return g;
+}
+
+// Average pooling: forward y = Σ_window x / k² (in = x, out = y), or backward (in = dx,
+// out = dy) scattering dy / k² onto each window.
+void average(const char* op, const Tensor& in, const Tensor& out, const Pool2dParams& p,
+             bool backward) {
+  const PoolGeometry g = checked(op, in, out, nullptr, p);
+  dispatch_float(op, in.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* xs = in.data<T>();
+    T* ys = out.data<T>();
+    const T inv = T(1) / static_cast<T>(g.k * g.k);
+    if (backward) {
+      for (int64_t i = 0; i < in.numel(); ++i) xs[i] = T(0);
+    }
+    for_outputs(g, [&](int64_t oh, int64_t ow, int64_t c, int64_t o, int64_t img) {
+      const auto at = [&](int64_t ih, int64_t iw) -> T& {
+        return xs[img + (ih * g.w + iw) * g.c + c];
+      };
+      if (backward) {
+        const T v = ys[o] * inv;
+        for_window(g, oh, ow, [&](int64_t ih, int64_t iw) { at(ih, iw) += v; });
+        return;
+      }
+      T s = T(0);
+      for_window(g, oh, ow, [&](int64_t ih, int64_t iw) { s += at(ih, iw); });
+      ys[o] = s * inv;
+    });
+  });
+}
+
+// The mean over the middle dimension: forward y[n,c] = Σ_s x[n,s,c] / S (sums in double; in = x,
+// out = y), or backward dx[n,s,c] = dy[n,c] / S (in = dx, out = dy).
+void sequence_mean(const char* op, const Tensor& in, const Tensor& out, bool backward) {
+  const SeqDims d = check_global_avgpool(op, in, out);
+  check_cpu_tensor(op, "x", in);
+  dispatch_float(op, in.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* xs = in.data<T>();
+    T* ys = out.data<T>();
+    for (int64_t n = 0; n < d.n; ++n) {
+      for (int64_t c = 0; c < d.c; ++c) {
+        T* col = xs + n * d.s * d.c + c;
+        if (backward) {
+          const T v = ys[n * d.c + c] * (T(1) / static_cast<T>(d.s));
+          for (int64_t t = 0; t < d.s; ++t) col[t * d.c] = v;
+          continue;
+        }
+        double s = 0.0;
+        for (int64_t t = 0; t < d.s; ++t) s += static_cast<double>(col[t * d.c]);
+        ys[n * d.c + c] = static_cast<T>(s / static_cast<double>(d.s));
+      }
+    }
+  });
 }
 
 }  // namespace
 
 void maxpool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor& argmax) {
   constexpr const char* op = "maxpool2d_forward";
-  const PoolGeometry g = checked_pool(op, x, "x", y, "y", p);
-  check_tensor(op, "argmax", argmax, DType::i32, g.y_shape());
+  const PoolGeometry g = checked(op, x, y, &argmax, p);
   int32_t* am = argmax.data<int32_t>();
   dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -76,8 +123,7 @@ void maxpool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y, Tensor
 
 void maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Pool2dParams& p, Tensor& dx) {
   constexpr const char* op = "maxpool2d_backward";
-  const PoolGeometry g = checked_pool(op, dx, "dx", dy, "dy", p);
-  check_tensor(op, "argmax", argmax, DType::i32, g.y_shape());
+  const PoolGeometry g = checked(op, dx, dy, &argmax, p);
   const int32_t* am = argmax.data<int32_t>();
   dispatch_float(op, dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -92,74 +138,19 @@ void maxpool2d_backward(const Tensor& dy, const Tensor& argmax, const Pool2dPara
 }
 
 void avgpool2d_forward(const Tensor& x, const Pool2dParams& p, Tensor& y) {
-  constexpr const char* op = "avgpool2d_forward";
-  const PoolGeometry g = checked_pool(op, x, "x", y, "y", p);
-  dispatch_float(op, x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* xs = x.data<T>();
-    T* ys = y.data<T>();
-    const T inv = T(1) / static_cast<T>(g.k * g.k);
-    for_outputs(g, [&](int64_t oh, int64_t ow, int64_t c, int64_t o, int64_t img) {
-      T s = T(0);
-      for_window(g, oh, ow,
-                 [&](int64_t ih, int64_t iw) { s += xs[img + (ih * g.w + iw) * g.c + c]; });
-      ys[o] = s * inv;
-    });
-  });
+  average("avgpool2d_forward", x, y, p, false);
 }
 
 void avgpool2d_backward(const Tensor& dy, const Pool2dParams& p, Tensor& dx) {
-  constexpr const char* op = "avgpool2d_backward";
-  const PoolGeometry g = checked_pool(op, dx, "dx", dy, "dy", p);
-  dispatch_float(op, dy.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* dys = dy.data<T>();
-    T* dxs = dx.data<T>();
-    const T inv = T(1) / static_cast<T>(g.k * g.k);
-    for (int64_t i = 0; i < dx.numel(); ++i) dxs[i] = T(0);
-    for_outputs(g, [&](int64_t oh, int64_t ow, int64_t c, int64_t o, int64_t img) {
-      const T v = dys[o] * inv;
-      for_window(g, oh, ow,
-                 [&](int64_t ih, int64_t iw) { dxs[img + (ih * g.w + iw) * g.c + c] += v; });
-    });
-  });
+  average("avgpool2d_backward", dx, dy, p, true);
 }
 
 void global_avgpool_forward(const Tensor& x, Tensor& y) {
-  constexpr const char* op = "global_avgpool_forward";
-  check_cpu_tensor(op, "x", x);
-  const SeqDims d = global_avgpool_dims(op, x.shape());
-  check_tensor(op, "y", y, x.dtype(), {d.n, d.c});
-  dispatch_float(op, x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* xs = x.data<T>();
-    T* ys = y.data<T>();
-    for (int64_t n = 0; n < d.n; ++n) {
-      for (int64_t c = 0; c < d.c; ++c) {
-        double s = 0.0;
-        for (int64_t t = 0; t < d.s; ++t) s += static_cast<double>(xs[(n * d.s + t) * d.c + c]);
-        ys[n * d.c + c] = static_cast<T>(s / static_cast<double>(d.s));
-      }
-    }
-  });
+  sequence_mean("global_avgpool_forward", x, y, false);
 }
 
 void global_avgpool_backward(const Tensor& dy, Tensor& dx) {
-  constexpr const char* op = "global_avgpool_backward";
-  check_cpu_tensor(op, "dx", dx);
-  const SeqDims d = global_avgpool_dims(op, dx.shape());
-  check_tensor(op, "dy", dy, dx.dtype(), {d.n, d.c});
-  dispatch_float(op, dy.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    const T* dys = dy.data<T>();
-    T* dxs = dx.data<T>();
-    const T inv = T(1) / static_cast<T>(d.s);
-    for (int64_t n = 0; n < d.n; ++n) {
-      for (int64_t t = 0; t < d.s; ++t) {
-        for (int64_t c = 0; c < d.c; ++c) dxs[(n * d.s + t) * d.c + c] = dys[n * d.c + c] * inv;
-      }
-    }
-  });
+  sequence_mean("global_avgpool_backward", dx, dy, true);
 }
 
 }  // namespace kasmina::ops::cpu

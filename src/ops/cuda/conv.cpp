@@ -64,123 +64,117 @@ cudnnMathType_t query_math(const DeviceContext& ctx) {
   return ctx.math == MathMode::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
-const ConvAlgo& forward_algo(DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
-                             const ConvGeometry& g) {
-  if (p.fwd.chosen) return p.fwd;
+// The algorithm of one direction, chosen on first use: count(&n) asks cuDNN how many candidates
+// it may return, query(n, &found, results) ranks them.
+template <class Perf, class Count, class Query>
+const ConvAlgo& choose(ConvAlgo& slot, const DeviceContext& ctx, const ConvPlan& p,
+                       const char* direction, const ConvGeometry& g, Count count, Query query) {
+  if (slot.chosen) return slot;
   KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
   int max_count = 0, found = 0;
-  KASMINA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_count));
-  std::vector<cudnnConvolutionFwdAlgoPerf_t> r(static_cast<size_t>(max_count));
-  KASMINA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, max_count,
-                                                             &found, r.data()));
-  p.fwd = pick(r, found, ctx, "forward", g);
-  return p.fwd;
+  KASMINA_CUDNN_CHECK(count(&max_count));
+  std::vector<Perf> results(static_cast<size_t>(max_count));
+  KASMINA_CUDNN_CHECK(query(max_count, &found, results.data()));
+  slot = pick(results, found, ctx, direction, g);
+  return slot;
 }
 
-const ConvAlgo& backward_data_algo(DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
-                                   const ConvGeometry& g) {
-  if (p.bwd_data.chosen) return p.bwd_data;
-  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
-  int max_count = 0, found = 0;
-  KASMINA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max_count));
-  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> r(static_cast<size_t>(max_count));
-  KASMINA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x,
-                                                                  max_count, &found, r.data()));
-  p.bwd_data = pick(r, found, ctx, "backward-data", g);
-  return p.bwd_data;
+enum class Direction { forward, backward_data, backward_filter };
+
+// What one cuDNN call needs: the handle, the plan, its algorithm (the descriptor's math type set
+// to it) and the workspace.
+struct ConvLaunch {
+  cudnnHandle_t h;
+  const ConvPlan& plan;
+  const ConvAlgo& algo;
+  void* workspace;
+};
+
+const ConvAlgo& algo_for(Direction d, DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
+                         const ConvGeometry& g) {
+  switch (d) {
+    case Direction::forward:
+      return choose<cudnnConvolutionFwdAlgoPerf_t>(
+          p.fwd, ctx, p, "forward", g,
+          [&](int* n) { return cudnnGetConvolutionForwardAlgorithmMaxCount(h, n); },
+          [&](int n, int* found, cudnnConvolutionFwdAlgoPerf_t* r) {
+            return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, n, found, r);
+          });
+    case Direction::backward_data:
+      return choose<cudnnConvolutionBwdDataAlgoPerf_t>(
+          p.bwd_data, ctx, p, "backward-data", g,
+          [&](int* n) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n); },
+          [&](int n, int* found, cudnnConvolutionBwdDataAlgoPerf_t* r) {
+            return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, n, found,
+                                                               r);
+          });
+    case Direction::backward_filter:
+      break;
+  }
+  return choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      p.bwd_filter, ctx, p, "backward-filter", g,
+      [&](int* n) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, n); },
+      [&](int n, int* found, cudnnConvolutionBwdFilterAlgoPerf_t* r) {
+        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, n, found, r);
+      });
 }
 
-const ConvAlgo& backward_filter_algo(DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
-                                     const ConvGeometry& g) {
-  if (p.bwd_filter.chosen) return p.bwd_filter;
-  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
-  int max_count = 0, found = 0;
-  KASMINA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max_count));
-  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> r(static_cast<size_t>(max_count));
-  KASMINA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w,
-                                                                    max_count, &found, r.data()));
-  p.bwd_filter = pick(r, found, ctx, "backward-filter", g);
-  return p.bwd_filter;
+ConvLaunch prepare(DeviceContext& ctx, const ConvGeometry& g, Direction d) {
+  const cudnnHandle_t h = cudnn_context(ctx).handle;
+  ConvPlan& plan = conv_plan(ctx, g);
+  const ConvAlgo& a = algo_for(d, ctx, h, plan, g);
+  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+  return {h, plan, a, a.workspace_bytes ? scratch(ctx, a.workspace_bytes) : nullptr};
 }
 
-// The workspace of a chosen algorithm (null when it needs none); sets the descriptor's math.
-void* prepare(DeviceContext& ctx, ConvPlan& p, const ConvAlgo& a) {
-  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, a.math));
-  return a.workspace_bytes ? scratch(ctx, a.workspace_bytes) : nullptr;
-}
+constexpr float kOne = 1.0f, kZero = 0.0f;
 
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                     Tensor& y) {
-  constexpr const char* op = "conv2d_forward";
-  const Device dev = x.device();
-  check_arg(op, "x", x, dev, DType::f32);
-  check_arg(op, "w", w, dev, DType::f32);
-  const ConvGeometry g = conv_geometry(op, x.shape(), w.shape(), p);
-  check_arg(op, "y", y, dev, DType::f32, g.y_shape());
-  if (bias.defined()) check_arg(op, "bias", bias, dev, DType::f32, {g.cout});
+  const ConvGeometry g = check_conv2d_forward(x, w, bias, p, y);
+  check_arg("conv2d_forward", "x", x, x.device(), DType::f32);
   if (g.n == 0) return;
-  DeviceContext& ctx = context(dev);
-  const cudnnHandle_t h = cudnn_context(ctx).handle;
-  ConvPlan& plan = conv_plan(ctx, g);
-  const ConvAlgo& a = forward_algo(ctx, h, plan, g);
-  void* ws = prepare(ctx, plan, a);
-  const float one = 1.0f, zero = 0.0f;
-  KASMINA_CUDNN_CHECK(cudnnConvolutionForward(h, &one, plan.x, x.raw(), plan.w, w.raw(), plan.conv,
-                                              static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws,
-                                              a.workspace_bytes, &zero, plan.y, y.raw()));
+  DeviceContext& ctx = context(x.device());
+  const ConvLaunch l = prepare(ctx, g, Direction::forward);
+  KASMINA_CUDNN_CHECK(
+      cudnnConvolutionForward(l.h, &kOne, l.plan.x, x.raw(), l.plan.w, w.raw(), l.plan.conv,
+                              static_cast<cudnnConvolutionFwdAlgo_t>(l.algo.algo), l.workspace,
+                              l.algo.workspace_bytes, &kZero, l.plan.y, y.raw()));
   if (bias.defined()) {
-    KASMINA_CUDNN_CHECK(cudnnAddTensor(h, &one, plan.bias, bias.raw(), &one, plan.y, y.raw()));
+    KASMINA_CUDNN_CHECK(
+        cudnnAddTensor(l.h, &kOne, l.plan.bias, bias.raw(), &kOne, l.plan.y, y.raw()));
   }
 }
 
 void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
-  constexpr const char* op = "conv2d_backward_input";
-  const Device dev = dy.device();
-  check_arg(op, "dy", dy, dev, DType::f32);
-  check_arg(op, "w", w, dev, DType::f32);
-  check_arg(op, "dx", dx, dev, DType::f32);
-  const ConvGeometry g = conv_geometry(op, dx.shape(), w.shape(), p);
-  check_arg(op, "dy", dy, dev, DType::f32, g.y_shape());
+  const ConvGeometry g = check_conv2d_backward_input(dy, w, p, dx);
+  check_arg("conv2d_backward_input", "dy", dy, dy.device(), DType::f32);
   if (g.n == 0) return;
-  DeviceContext& ctx = context(dev);
-  const cudnnHandle_t h = cudnn_context(ctx).handle;
-  ConvPlan& plan = conv_plan(ctx, g);
-  const ConvAlgo& a = backward_data_algo(ctx, h, plan, g);
-  void* ws = prepare(ctx, plan, a);
-  const float one = 1.0f, zero = 0.0f;
-  KASMINA_CUDNN_CHECK(
-      cudnnConvolutionBackwardData(h, &one, plan.w, w.raw(), plan.y, dy.raw(), plan.conv,
-                                   static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo), ws,
-                                   a.workspace_bytes, &zero, plan.x, dx.raw()));
+  DeviceContext& ctx = context(dy.device());
+  const ConvLaunch l = prepare(ctx, g, Direction::backward_data);
+  KASMINA_CUDNN_CHECK(cudnnConvolutionBackwardData(
+      l.h, &kOne, l.plan.w, w.raw(), l.plan.y, dy.raw(), l.plan.conv,
+      static_cast<cudnnConvolutionBwdDataAlgo_t>(l.algo.algo), l.workspace, l.algo.workspace_bytes,
+      &kZero, l.plan.x, dx.raw()));
 }
 
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParams& p, Tensor& dw,
                             Tensor* db) {
-  constexpr const char* op = "conv2d_backward_weight";
-  const Device dev = dy.device();
-  check_arg(op, "dy", dy, dev, DType::f32);
-  check_arg(op, "x", x, dev, DType::f32);
-  check_arg(op, "dw", dw, dev, DType::f32);
-  const ConvGeometry g = conv_geometry(op, x.shape(), dw.shape(), p);
-  check_arg(op, "dy", dy, dev, DType::f32, g.y_shape());
-  if (db) check_arg(op, "db", *db, dev, DType::f32, {g.cout});
+  const ConvGeometry g = check_conv2d_backward_weight(dy, x, p, dw, db);
+  check_arg("conv2d_backward_weight", "dy", dy, dy.device(), DType::f32);
   if (g.n == 0) {
     fill(dw, 0.0);
     if (db) fill(*db, 0.0);
     return;
   }
-  DeviceContext& ctx = context(dev);
-  const cudnnHandle_t h = cudnn_context(ctx).handle;
-  ConvPlan& plan = conv_plan(ctx, g);
-  const ConvAlgo& a = backward_filter_algo(ctx, h, plan, g);
-  void* ws = prepare(ctx, plan, a);
-  const float one = 1.0f, zero = 0.0f;
-  KASMINA_CUDNN_CHECK(
-      cudnnConvolutionBackwardFilter(h, &one, plan.x, x.raw(), plan.y, dy.raw(), plan.conv,
-                                     static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws,
-                                     a.workspace_bytes, &zero, plan.w, dw.raw()));
+  DeviceContext& ctx = context(dy.device());
+  const ConvLaunch l = prepare(ctx, g, Direction::backward_filter);
+  KASMINA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      l.h, &kOne, l.plan.x, x.raw(), l.plan.y, dy.raw(), l.plan.conv,
+      static_cast<cudnnConvolutionBwdFilterAlgo_t>(l.algo.algo), l.workspace,
+      l.algo.workspace_bytes, &kZero, l.plan.w, dw.raw()));
   // The bias gradient: a deterministic column sum of dy viewed as [N*Ho*Wo, Cout].
   if (db) {
     launch_column_sums(ctx, dy.data<float>(), g.n * g.ho * g.wo, g.cout, db->data<float>());

@@ -57,18 +57,9 @@ CudnnContext& cudnn_context(DeviceContext& ctx) {
 
 ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g) {
   CudnnContext& cc = cudnn_context(ctx);
-  ConvPlanKey key;
-  key.n = g.n;
-  key.h = g.h;
-  key.w = g.w;
-  key.cin = g.cin;
-  key.cout = g.cout;
-  key.k = g.k;
-  key.stride = g.stride;
-  key.padding = g.padding;
-  key.groups = g.groups;
-  key.math = static_cast<int32_t>(ctx.math);
-  key.deterministic = ctx.deterministic;
+  const int32_t math = static_cast<int32_t>(ctx.math), det = ctx.deterministic;
+  const ConvPlanKey key{g.n,      g.h,       g.w,      g.cin, g.cout, g.k,
+                        g.stride, g.padding, g.groups, math,  det};
   auto it = cc.plans.find(key);
   if (it != cc.plans.end()) return *it->second;
   // cuDNN's legacy API addresses tensors with int strides.

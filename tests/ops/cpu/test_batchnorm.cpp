@@ -12,12 +12,6 @@
 namespace kasmina::ops {
 namespace {
 
-using cpu_test::expect_gradient_matches;
-using cpu_test::numeric_gradient;
-using cpu_test::random_tensor;
-using cpu_test::values;
-using cpu_test::weighted_sum;
-
 TEST(CpuBatchNorm, TrainingStatisticsAndRunningUpdateByHand) {
   // Channel 0: 1, 2, 3, 6 (mean 3, squared deviations 14: biased var 3.5, unbiased 14/3).
   // Channel 1: constant 5 (var 0: normalises to beta).
@@ -71,25 +65,28 @@ TEST(CpuBatchNorm, GradientsMatchFiniteDifferences) {
   for (bool relu : {false, true}) {
     Rng rng(relu ? 91 : 90);
     const int64_t r = 6, c = 3;
-    Tensor x = random_tensor(rng, {r, c}, DType::f64, -2.0, 2.0);
-    Tensor gamma = random_tensor(rng, {c}, DType::f64, 0.5, 1.5);
-    Tensor beta = random_tensor(rng, {c}, DType::f64, -0.3, 0.3);
-    const Tensor w = random_tensor(rng, {r, c}, DType::f64);
+    Tensor x = cpu_test::random_tensor(rng, {r, c}, DType::f64, -2.0, 2.0);
+    Tensor gamma = cpu_test::random_tensor(rng, {c}, DType::f64, 0.5, 1.5);
+    Tensor beta = cpu_test::random_tensor(rng, {c}, DType::f64, -0.3, 0.3);
+    const Tensor w = cpu_test::random_tensor(rng, {r, c}, DType::f64);
     Tensor rm = Tensor::zeros({c}, DType::f64), rv = Tensor::zeros({c}, DType::f64);
     Tensor y = Tensor::empty({r, c}, DType::f64), mean = Tensor::empty({c}, DType::f64),
            rstd = Tensor::empty({c}, DType::f64);
     const BatchNormParams p{.relu = relu};
     const auto loss = [&] {
       batchnorm_forward_train(x, gamma, beta, p, rm, rv, y, mean, rstd);
-      return weighted_sum(y, w);
+      return cpu_test::weighted_sum(y, w);
     };
     loss();
     Tensor dx = Tensor::empty({r, c}, DType::f64), dg = Tensor::empty({c}, DType::f64),
            db = Tensor::empty({c}, DType::f64);
     batchnorm_backward(w, x, y, gamma, mean, rstd, p, dx, dg, db);
-    expect_gradient_matches(values(dx), numeric_gradient(x, loss), "dx", 1e-5);
-    expect_gradient_matches(values(dg), numeric_gradient(gamma, loss), "dgamma");
-    expect_gradient_matches(values(db), numeric_gradient(beta, loss), "dbeta");
+    cpu_test::expect_gradient_matches(cpu_test::values(dx), cpu_test::numeric_gradient(x, loss),
+                                      "dx", 1e-5);
+    cpu_test::expect_gradient_matches(cpu_test::values(dg), cpu_test::numeric_gradient(gamma, loss),
+                                      "dgamma");
+    cpu_test::expect_gradient_matches(cpu_test::values(db), cpu_test::numeric_gradient(beta, loss),
+                                      "dbeta");
   }
 }
 

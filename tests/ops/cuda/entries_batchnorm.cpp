@@ -139,20 +139,20 @@ std::vector<op_table::OpCase> bn_perf_cases() {
 }
 
 }  // namespace
-}  // namespace kasmina::cuda_test
 
-namespace kasmina::op_table {
+// The entry (registered with the op table driver from this file).
+using op_table::cases_over;
+using op_table::OpCase;
+using op_table::OpTestEntry;
 
 KASMINA_OP_TABLE_ENTRY(batchnorm) {
   OpTestEntry e;
   e.ops = {"batchnorm_forward_train", "batchnorm_forward_eval", "batchnorm_backward"};
   e.grad_ops = {"batchnorm_forward_train", "batchnorm_backward"};
-  e.correctness = [] {
-    return cases_over(cuda_test::bn_cases(), &cuda_test::bn_name, &cuda_test::batchnorm_case);
-  };
-  e.gradients = &cuda_test::bn_gradient_cases;
-  e.perf = &cuda_test::bn_perf_cases;
+  e.correctness = [] { return cases_over(bn_cases(), &bn_name, &batchnorm_case); };
+  e.gradients = &bn_gradient_cases;
+  e.perf = &bn_perf_cases;
   return e;
 }
 
-}  // namespace kasmina::op_table
+}  // namespace kasmina::cuda_test

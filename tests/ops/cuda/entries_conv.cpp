@@ -11,9 +11,11 @@
 // sequential one (eps32 * sqrt(n) at n = 2e5), hence kTolF32Reduce = 1e-4. Winograd and FFT
 // algorithms (if cuDNN's heuristic picks them) add a transform error of a few eps32 per term,
 // also far below it. TF32 rounds the inputs to 10-bit mantissas: kTolTf32.
+#include <iterator>
 #include <string>
 #include <vector>
 
+#include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
@@ -27,26 +29,20 @@ struct ConvCase {
   bool bias = true;
   Shape x() const { return {n, h, w, cin}; }
   Shape wt() const { return {cout, k, k, cin / groups}; }
-  Shape y() const {
-    return {n, ops::conv_out_size(h, k, stride, padding), ops::conv_out_size(w, k, stride, padding),
-            cout};
-  }
   ops::Conv2dParams params() const {
     return {.stride = stride, .padding = padding, .groups = groups};
   }
+  Shape y() const { return ops::conv_geometry("test", x(), wt(), params()).y_shape(); }
 };
 
 std::string conv_name(const ConvCase& c) {
-  return op_table::dims({{"N", c.n},
-                         {"H", c.h},
-                         {"W", c.w},
-                         {"Cin", c.cin},
-                         {"Cout", c.cout},
-                         {"k", c.k},
-                         {"s", c.stride},
-                         {"p", c.padding},
-                         {"g", c.groups}}) +
-         (c.bias ? "" : "_nobias");
+  const char* keys[] = {"N", "H", "W", "Cin", "Cout", "k", "s", "p", "g"};
+  const int64_t vals[] = {c.n, c.h, c.w, c.cin, c.cout, c.k, c.stride, c.padding, c.groups};
+  std::string out;
+  for (size_t i = 0; i < std::size(keys); ++i) {
+    out += (i ? "_" : "") + std::string(keys[i]) + std::to_string(vals[i]);
+  }
+  return c.bias ? out : out + "_nobias";
 }
 
 // The CPU twin's results and the CUDA ones for the same inputs.
@@ -72,13 +68,13 @@ void conv_case(const ConvCase& c) {
   const Tensor x = random_f32(c.x(), s + 1), w = random_f32(c.wt(), s + 2),
                b = random_f32({c.cout}, s + 3), dy = random_f32(c.y(), s + 4);
   const ConvResults cpu = run_conv(c, x, w, b, dy, Device::cpu());
-  const ConvResults gpu = run_conv(c, x, w, b, dy, cuda_test::gpu());
+  const ConvResults cuda = run_conv(c, x, w, b, dy, gpu());
   const std::string what = "conv2d " + conv_name(c);
-  EXPECT_TRUE(close(what + " y", gpu.y, cpu.y, kTolF32Reduce));
-  EXPECT_TRUE(close(what + " dx", gpu.dx, cpu.dx, kTolF32Reduce));
-  EXPECT_TRUE(close(what + " dw", gpu.dw, cpu.dw, kTolF32Reduce));
+  EXPECT_TRUE(close(what + " y", cuda.y, cpu.y, kTolF32Reduce));
+  EXPECT_TRUE(close(what + " dx", cuda.dx, cpu.dx, kTolF32Reduce));
+  EXPECT_TRUE(close(what + " dw", cuda.dw, cpu.dw, kTolF32Reduce));
   if (c.bias) {
-    EXPECT_TRUE(close(what + " db", gpu.db, cpu.db, kTolF32Reduce));
+    EXPECT_TRUE(close(what + " db", cuda.db, cpu.db, kTolF32Reduce));
   }
 }
 
@@ -198,31 +194,29 @@ std::vector<op_table::OpCase> conv_perf_cases() {
 }
 
 }  // namespace
-}  // namespace kasmina::cuda_test
 
-namespace kasmina::op_table {
+// The entry (registered with the op table driver from this file).
+using op_table::cases_over;
+using op_table::OpCase;
+using op_table::OpTestEntry;
 
 KASMINA_OP_TABLE_ENTRY(conv2d) {
   OpTestEntry e;
   e.ops = {"conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"};
   e.grad_ops = e.ops;
   e.correctness = [] {
-    using cuda_test::ConvCase;
-    std::vector<OpCase> out =
-        cases_over(cuda_test::conv_cases(), &cuda_test::conv_name, &cuda_test::conv_case);
+    std::vector<OpCase> out = cases_over(conv_cases(), &conv_name, &conv_case);
     const ConvCase tf32{16, 14, 14, 32, 64, 3, 1, 1, 1};
-    out.push_back(
-        {"tf32_" + cuda_test::conv_name(tf32), [tf32] { cuda_test::conv_tf32_case(tf32); }});
+    out.push_back({"tf32_" + conv_name(tf32), [tf32] { conv_tf32_case(tf32); }});
     for (const ConvCase& c :
          {ConvCase{64, 28, 28, 32, 32, 3, 1, 1, 1}, ConvCase{64, 14, 14, 64, 64, 3, 1, 1, 64}}) {
-      out.push_back({"deterministic_" + cuda_test::conv_name(c),
-                     [c] { cuda_test::conv_deterministic_case(c); }});
+      out.push_back({"deterministic_" + conv_name(c), [c] { conv_deterministic_case(c); }});
     }
     return out;
   };
-  e.gradients = &cuda_test::conv_gradient_cases;
-  e.perf = &cuda_test::conv_perf_cases;
+  e.gradients = &conv_gradient_cases;
+  e.perf = &conv_perf_cases;
   return e;
 }
 
-}  // namespace kasmina::op_table
+}  // namespace kasmina::cuda_test

@@ -22,21 +22,14 @@ namespace {
 struct PoolCase {
   int64_t n, h, w, c, k, stride, padding;
   Shape x() const { return {n, h, w, c}; }
-  Shape y() const {
-    return {n, ops::conv_out_size(h, k, stride, padding), ops::conv_out_size(w, k, stride, padding),
-            c};
-  }
+  int64_t out(int64_t in) const { return ops::conv_out_size(in, k, stride, padding); }
+  Shape y() const { return {n, out(h), out(w), c}; }
   ops::Pool2dParams params() const { return {.kernel = k, .stride = stride, .padding = padding}; }
 };
 
 std::string pool_name(const PoolCase& c) {
-  return op_table::dims({{"N", c.n},
-                         {"H", c.h},
-                         {"W", c.w},
-                         {"C", c.c},
-                         {"k", c.k},
-                         {"s", c.stride},
-                         {"p", c.padding}});
+  return op_table::shape_name(c.x()) + "_k" + std::to_string(c.k) + "_s" +
+         std::to_string(c.stride) + "_p" + std::to_string(c.padding);
 }
 
 // Values from {-2, -1, 0, 1, 2}: many ties inside a window.
@@ -139,10 +132,15 @@ void pool_gradient(const PoolCase& c, bool max) {
   EXPECT_GT(expect_gradient(values(dx), numeric_gradient(x, loss), "dx"), 1e-2);
 }
 
-std::vector<op_table::OpCase> pool_gradient_cases(bool max) {
-  return op_table::cases_over(
-      std::vector<PoolCase>{{2, 5, 5, 3, 2, 2, 0}, {1, 7, 6, 2, 3, 2, 1}, {1, 5, 5, 3, 3, 1, 1}},
-      &pool_name, [max](const PoolCase& c) { pool_gradient(c, max); });
+std::vector<op_table::OpCase> pool_gradient_cases() {
+  std::vector<op_table::OpCase> out;
+  for (const PoolCase& c :
+       std::vector<PoolCase>{{2, 5, 5, 3, 2, 2, 0}, {1, 7, 6, 2, 3, 2, 1}, {1, 5, 5, 3, 3, 1, 1}}) {
+    for (bool max : {true, false}) {
+      out.push_back({(max ? "max_" : "avg_") + pool_name(c), [c, max] { pool_gradient(c, max); }});
+    }
+  }
+  return out;
 }
 
 void global_avgpool_gradient(const SeqCase& c) {
@@ -192,30 +190,26 @@ std::vector<op_table::OpCase> global_avgpool_perf_cases() {
 }
 
 }  // namespace
-}  // namespace kasmina::cuda_test
 
-namespace kasmina::op_table {
+// The entry (registered with the op table driver from this file).
+using op_table::cases_over;
+using op_table::OpCase;
+using op_table::OpTestEntry;
 
-KASMINA_OP_TABLE_ENTRY(maxpool2d) {
+KASMINA_OP_TABLE_ENTRY(pool2d) {
   OpTestEntry e;
-  e.ops = {"maxpool2d_forward", "maxpool2d_backward"};
+  e.ops = {"maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"};
   e.grad_ops = e.ops;
   e.correctness = [] {
-    return cases_over(cuda_test::pool_cases(), &cuda_test::pool_name, &cuda_test::maxpool_case);
+    std::vector<OpCase> out;
+    for (const PoolCase& c : pool_cases()) {
+      out.push_back({"max_" + pool_name(c), [c] { maxpool_case(c); }});
+      out.push_back({"avg_" + pool_name(c), [c] { avgpool_case(c); }});
+    }
+    return out;
   };
-  e.gradients = [] { return cuda_test::pool_gradient_cases(true); };
-  e.perf = &cuda_test::pool_perf_cases;
-  return e;
-}
-
-KASMINA_OP_TABLE_ENTRY(avgpool2d) {
-  OpTestEntry e;
-  e.ops = {"avgpool2d_forward", "avgpool2d_backward"};
-  e.grad_ops = e.ops;
-  e.correctness = [] {
-    return cases_over(cuda_test::pool_cases(), &cuda_test::pool_name, &cuda_test::avgpool_case);
-  };
-  e.gradients = [] { return cuda_test::pool_gradient_cases(false); };
+  e.gradients = [] { return pool_gradient_cases(); };
+  e.perf = &pool_perf_cases;
   return e;
 }
 
@@ -225,16 +219,15 @@ KASMINA_OP_TABLE_ENTRY(global_avgpool) {
   e.grad_ops = e.ops;
   e.correctness = [] {
     return cases_over(
-        std::vector<cuda_test::SeqCase>{
-            {1, 1, 1}, {3, 50, 5}, {7, 49, 128}, {128, 196, 64}, {4, 197, 33}},
-        &cuda_test::seq_name, &cuda_test::global_avgpool_case);
+        std::vector<SeqCase>{{1, 1, 1}, {3, 50, 5}, {7, 49, 128}, {128, 196, 64}, {4, 197, 33}},
+        &seq_name, &global_avgpool_case);
   };
   e.gradients = [] {
-    return cases_over(std::vector<cuda_test::SeqCase>{{2, 3, 4}, {1, 5, 3}, {3, 1, 2}},
-                      &cuda_test::seq_name, &cuda_test::global_avgpool_gradient);
+    return cases_over(std::vector<SeqCase>{{2, 3, 4}, {1, 5, 3}, {3, 1, 2}}, &seq_name,
+                      &global_avgpool_gradient);
   };
-  e.perf = &cuda_test::global_avgpool_perf_cases;
+  e.perf = &global_avgpool_perf_cases;
   return e;
 }
 
-}  // namespace kasmina::op_table
+}  // namespace kasmina::cuda_test
