@@ -4,12 +4,14 @@
 // Algorithms: on the first call of a shape (and math mode, determinism setting) and direction,
 // cudnnGet{Forward,BackwardData,BackwardFilter}Algorithm_v7 ranks cuDNN's algorithms by its
 // heuristic (a fixed rule: no timing, so the choice never changes between runs, and no device
-// work or allocation) and the first one that succeeded, fits kConvWorkspaceLimit, is
-// deterministic in deterministic mode (CUDNN_DETERMINISTIC: this excludes the atomics-based
-// backward-data and backward-filter algorithms) and honours the math mode is kept in the plan
-// (cudnn_context.hpp). Math: fp32 mode sets CUDNN_FMA_MATH on the descriptor and accepts only
-// FMA algorithms (on Ampere and later cuDNN's default math would use TF32 for float32 data);
-// tf32 mode sets CUDNN_DEFAULT_MATH (TF32 tensor cores allowed).
+// work or allocation). The acceptable ones are kept in the plan (cudnn_context.hpp) in that
+// order: succeeded, at most kConvWorkspaceLimit of workspace, deterministic in deterministic mode
+// (CUDNN_DETERMINISTIC: this excludes the atomics-based backward-data and backward-filter
+// algorithms), honouring the math mode. The first is used; should cuDNN fail to run it on that
+// first call, the next is tried, and the first that runs stays. Math: fp32 mode sets
+// CUDNN_FMA_MATH on the descriptor and accepts only FMA algorithms (on Ampere and later cuDNN's
+// default math would use TF32 for float32 data); tf32 mode sets CUDNN_DEFAULT_MATH (TF32 tensor
+// cores allowed).
 //
 // Workspace: the device context's scratch buffer (caching allocator; grows, never shrinks, old
 // buffers kept for graphs that captured them). Graph capture: the first call of a shape creates
@@ -38,93 +40,109 @@ std::string describe(const ConvGeometry& g) {
          std::to_string(g.groups);
 }
 
-// The first acceptable candidate of cuDNN's ranked list (see the file comment).
+// The acceptable candidates of cuDNN's ranked list, in its order (see the file comment).
 template <class Perf>
-ConvAlgo pick(const std::vector<Perf>& results, int found, const DeviceContext& ctx,
-              const char* direction, const ConvGeometry& g) {
+std::vector<ConvAlgo> acceptable(const std::vector<Perf>& results, int found,
+                                 const DeviceContext& ctx, const char* direction,
+                                 const ConvGeometry& g) {
+  std::vector<ConvAlgo> out;
   for (int i = 0; i < found; ++i) {
     const Perf& r = results[static_cast<size_t>(i)];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kConvWorkspaceLimit) continue;
     if (ctx.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
     if (ctx.math == MathMode::fp32 && r.mathType != CUDNN_FMA_MATH) continue;
-    ConvAlgo a;
-    a.chosen = true;
-    a.algo = static_cast<int>(r.algo);
-    a.math = r.mathType;
-    a.workspace_bytes = r.memory;
-    return a;
+    out.push_back({static_cast<int>(r.algo), r.mathType, r.memory});
   }
-  throw InternalError(std::string("cuDNN has no acceptable ") + direction + " algorithm for " +
-                      describe(g) + " (" + std::to_string(found) + " candidates; math " +
-                      (ctx.math == MathMode::fp32 ? "fp32" : "tf32") +
-                      (ctx.deterministic ? ", deterministic" : "") + ")");
+  if (out.empty()) {
+    throw InternalError(std::string("cuDNN has no acceptable ") + direction + " algorithm for " +
+                        describe(g) + " (" + std::to_string(found) + " candidates; math " +
+                        (ctx.math == MathMode::fp32 ? "fp32" : "tf32") +
+                        (ctx.deterministic ? ", deterministic" : "") + ")");
+  }
+  return out;
 }
 
 cudnnMathType_t query_math(const DeviceContext& ctx) {
   return ctx.math == MathMode::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
-// The algorithm of one direction, chosen on first use: count(&n) asks cuDNN how many candidates
-// it may return, query(n, &found, results) ranks them.
+// Ranks the candidates of one direction on first use: count(&n) asks cuDNN how many it may
+// return, query(n, &found, results) ranks them.
 template <class Perf, class Count, class Query>
-const ConvAlgo& choose(ConvAlgo& slot, const DeviceContext& ctx, const ConvPlan& p,
-                       const char* direction, const ConvGeometry& g, Count count, Query query) {
-  if (slot.chosen) return slot;
+void rank(ConvDirection& dir, const DeviceContext& ctx, const ConvPlan& p, const char* direction,
+          const ConvGeometry& g, Count count, Query query) {
+  if (!dir.candidates.empty()) return;
   KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
   int max_count = 0, found = 0;
   KASMINA_CUDNN_CHECK(count(&max_count));
   std::vector<Perf> results(static_cast<size_t>(max_count));
   KASMINA_CUDNN_CHECK(query(max_count, &found, results.data()));
-  slot = pick(results, found, ctx, direction, g);
-  return slot;
+  dir.candidates = acceptable(results, found, ctx, direction, g);
 }
 
 enum class Direction { forward, backward_data, backward_filter };
 
-// What one cuDNN call needs: the handle, the plan, its algorithm (the descriptor's math type set
-// to it) and the workspace.
-struct ConvLaunch {
-  cudnnHandle_t h;
-  const ConvPlan& plan;
-  const ConvAlgo& algo;
-  void* workspace;
-};
+const char* direction_name(Direction d) {
+  return d == Direction::forward         ? "forward"
+         : d == Direction::backward_data ? "backward-data"
+                                         : "backward-filter";
+}
 
-const ConvAlgo& algo_for(Direction d, DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
-                         const ConvGeometry& g) {
-  switch (d) {
-    case Direction::forward:
-      return choose<cudnnConvolutionFwdAlgoPerf_t>(
-          p.fwd, ctx, p, "forward", g,
-          [&](int* n) { return cudnnGetConvolutionForwardAlgorithmMaxCount(h, n); },
-          [&](int n, int* found, cudnnConvolutionFwdAlgoPerf_t* r) {
-            return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, n, found, r);
-          });
-    case Direction::backward_data:
-      return choose<cudnnConvolutionBwdDataAlgoPerf_t>(
-          p.bwd_data, ctx, p, "backward-data", g,
-          [&](int* n) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n); },
-          [&](int n, int* found, cudnnConvolutionBwdDataAlgoPerf_t* r) {
-            return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, n, found,
-                                                               r);
-          });
-    case Direction::backward_filter:
-      break;
+ConvDirection& ranked(Direction d, const DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
+                      const ConvGeometry& g) {
+  const char* name = direction_name(d);
+  if (d == Direction::forward) {
+    rank<cudnnConvolutionFwdAlgoPerf_t>(
+        p.fwd, ctx, p, name, g,
+        [&](int* n) { return cudnnGetConvolutionForwardAlgorithmMaxCount(h, n); },
+        [&](int n, int* found, cudnnConvolutionFwdAlgoPerf_t* r) {
+          return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, n, found, r);
+        });
+    return p.fwd;
   }
-  return choose<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      p.bwd_filter, ctx, p, "backward-filter", g,
+  if (d == Direction::backward_data) {
+    rank<cudnnConvolutionBwdDataAlgoPerf_t>(
+        p.bwd_data, ctx, p, name, g,
+        [&](int* n) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n); },
+        [&](int n, int* found, cudnnConvolutionBwdDataAlgoPerf_t* r) {
+          return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, n, found, r);
+        });
+    return p.bwd_data;
+  }
+  rank<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      p.bwd_filter, ctx, p, name, g,
       [&](int* n) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, n); },
       [&](int n, int* found, cudnnConvolutionBwdFilterAlgoPerf_t* r) {
         return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, n, found, r);
       });
+  return p.bwd_filter;
 }
 
-ConvLaunch prepare(DeviceContext& ctx, const ConvGeometry& g, Direction d) {
+// Runs one direction: run(handle, plan, algorithm, workspace) makes the cuDNN call and returns its
+// status. Until a call has succeeded, a failing algorithm is passed over for the next candidate
+// (all of this happens on the first call, outside any graph capture); after that a failure is an
+// InternalError.
+template <class Run>
+void execute(DeviceContext& ctx, const ConvGeometry& g, Direction d, Run run) {
   const cudnnHandle_t h = cudnn_context(ctx).handle;
   ConvPlan& plan = conv_plan(ctx, g);
-  const ConvAlgo& a = algo_for(d, ctx, h, plan, g);
-  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
-  return {h, plan, a, a.workspace_bytes ? scratch(ctx, a.workspace_bytes) : nullptr};
+  ConvDirection& dir = ranked(d, ctx, h, plan, g);
+  for (;;) {
+    const ConvAlgo& a = dir.candidates[dir.current];
+    KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+    void* ws = a.workspace_bytes ? scratch(ctx, a.workspace_bytes) : nullptr;
+    const cudnnStatus_t st = run(h, plan, a, ws);
+    if (st == CUDNN_STATUS_SUCCESS) {
+      dir.confirmed = true;
+      return;
+    }
+    if (dir.confirmed || dir.current + 1 >= dir.candidates.size()) {
+      throw InternalError(std::string("cuDNN ") + direction_name(d) + " convolution failed for " +
+                          describe(g) + " with algorithm " + std::to_string(a.algo) + ": " +
+                          cudnnGetErrorString(st));
+    }
+    ++dir.current;
+  }
 }
 
 constexpr float kOne = 1.0f, kZero = 0.0f;
@@ -137,14 +155,16 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   check_arg("conv2d_forward", "x", x, x.device(), DType::f32);
   if (g.n == 0) return;
   DeviceContext& ctx = context(x.device());
-  const ConvLaunch l = prepare(ctx, g, Direction::forward);
-  KASMINA_CUDNN_CHECK(
-      cudnnConvolutionForward(l.h, &kOne, l.plan.x, x.raw(), l.plan.w, w.raw(), l.plan.conv,
-                              static_cast<cudnnConvolutionFwdAlgo_t>(l.algo.algo), l.workspace,
-                              l.algo.workspace_bytes, &kZero, l.plan.y, y.raw()));
+  execute(ctx, g, Direction::forward,
+          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+            return cudnnConvolutionForward(h, &kOne, l.x, x.raw(), l.w, w.raw(), l.conv,
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws,
+                                           a.workspace_bytes, &kZero, l.y, y.raw());
+          });
   if (bias.defined()) {
+    const ConvPlan& l = conv_plan(ctx, g);
     KASMINA_CUDNN_CHECK(
-        cudnnAddTensor(l.h, &kOne, l.plan.bias, bias.raw(), &kOne, l.plan.y, y.raw()));
+        cudnnAddTensor(cudnn_context(ctx).handle, &kOne, l.bias, bias.raw(), &kOne, l.y, y.raw()));
   }
 }
 
@@ -152,12 +172,12 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams
   const ConvGeometry g = check_conv2d_backward_input(dy, w, p, dx);
   check_arg("conv2d_backward_input", "dy", dy, dy.device(), DType::f32);
   if (g.n == 0) return;
-  DeviceContext& ctx = context(dy.device());
-  const ConvLaunch l = prepare(ctx, g, Direction::backward_data);
-  KASMINA_CUDNN_CHECK(cudnnConvolutionBackwardData(
-      l.h, &kOne, l.plan.w, w.raw(), l.plan.y, dy.raw(), l.plan.conv,
-      static_cast<cudnnConvolutionBwdDataAlgo_t>(l.algo.algo), l.workspace, l.algo.workspace_bytes,
-      &kZero, l.plan.x, dx.raw()));
+  execute(context(dy.device()), g, Direction::backward_data,
+          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+            return cudnnConvolutionBackwardData(h, &kOne, l.w, w.raw(), l.y, dy.raw(), l.conv,
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo),
+                                                ws, a.workspace_bytes, &kZero, l.x, dx.raw());
+          });
 }
 
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParams& p, Tensor& dw,
@@ -170,11 +190,13 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
     return;
   }
   DeviceContext& ctx = context(dy.device());
-  const ConvLaunch l = prepare(ctx, g, Direction::backward_filter);
-  KASMINA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
-      l.h, &kOne, l.plan.x, x.raw(), l.plan.y, dy.raw(), l.plan.conv,
-      static_cast<cudnnConvolutionBwdFilterAlgo_t>(l.algo.algo), l.workspace,
-      l.algo.workspace_bytes, &kZero, l.plan.w, dw.raw()));
+  execute(ctx, g, Direction::backward_filter,
+          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+            return cudnnConvolutionBackwardFilter(
+                h, &kOne, l.x, x.raw(), l.y, dy.raw(), l.conv,
+                static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws, a.workspace_bytes, &kZero,
+                l.w, dw.raw());
+          });
   // The bias gradient: a deterministic column sum of dy viewed as [N*Ho*Wo, Cout].
   if (db) {
     launch_column_sums(ctx, dy.data<float>(), g.n * g.ho * g.wo, g.cout, db->data<float>());

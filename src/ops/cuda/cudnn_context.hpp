@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "ops/conv_geometry.hpp"
 #include "ops/cuda/device_context.hpp"
@@ -25,19 +26,27 @@ struct ConvPlanKey {
   friend bool operator<(const ConvPlanKey& a, const ConvPlanKey& b) { return a.tie() < b.tie(); }
 };
 
-// The algorithm of one direction (forward, backward data, backward filter).
+// One algorithm of one direction (forward, backward data, backward filter).
 struct ConvAlgo {
-  bool chosen = false;
   int algo = 0;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspace_bytes = 0;
+};
+
+// The acceptable algorithms of one direction in cuDNN's order (filled on first use) and the one
+// in use: the first, or the next when a call with it failed before any succeeded (a heuristic
+// choice cuDNN then cannot run); once a call succeeds the choice is fixed.
+struct ConvDirection {
+  std::vector<ConvAlgo> candidates;
+  size_t current = 0;
+  bool confirmed = false;
 };
 
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  ConvAlgo fwd, bwd_data, bwd_filter;
+  ConvDirection fwd, bwd_data, bwd_filter;
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
   ConvPlan& operator=(const ConvPlan&) = delete;
