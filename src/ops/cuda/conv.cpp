@@ -66,17 +66,20 @@ cudnnMathType_t query_math(const DeviceContext& ctx) {
   return ctx.math == MathMode::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
-// Ranks the candidates of one direction on first use: count(&n) asks cuDNN how many it may
-// return, query(n, &found, results) ranks them.
-template <class Perf, class Count, class Query>
-void rank(ConvDirection& dir, const DeviceContext& ctx, const ConvPlan& p, const char* direction,
-          const ConvGeometry& g, Count count, Query query) {
+// Ranks the candidates of one direction on first use: count asks cuDNN how many it may return,
+// query (a cudnnGet*Algorithm_v7) ranks them for the descriptors a, b, c.
+template <class A, class B, class C, class Perf>
+void rank(ConvDirection& dir, const DeviceContext& ctx, cudnnHandle_t h, const ConvPlan& p,
+          const char* direction, const ConvGeometry& g, cudnnStatus_t (*count)(cudnnHandle_t, int*),
+          cudnnStatus_t (*query)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, C, int, int*,
+                                 Perf*),
+          A a, B b, C c) {
   if (!dir.candidates.empty()) return;
   KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
   int max_count = 0, found = 0;
-  KASMINA_CUDNN_CHECK(count(&max_count));
+  KASMINA_CUDNN_CHECK(count(h, &max_count));
   std::vector<Perf> results(static_cast<size_t>(max_count));
-  KASMINA_CUDNN_CHECK(query(max_count, &found, results.data()));
+  KASMINA_CUDNN_CHECK(query(h, a, b, p.conv, c, max_count, &found, results.data()));
   dir.candidates = acceptable(results, found, ctx, direction, g);
 }
 
@@ -92,29 +95,17 @@ ConvDirection& ranked(Direction d, const DeviceContext& ctx, cudnnHandle_t h, Co
                       const ConvGeometry& g) {
   const char* name = direction_name(d);
   if (d == Direction::forward) {
-    rank<cudnnConvolutionFwdAlgoPerf_t>(
-        p.fwd, ctx, p, name, g,
-        [&](int* n) { return cudnnGetConvolutionForwardAlgorithmMaxCount(h, n); },
-        [&](int n, int* found, cudnnConvolutionFwdAlgoPerf_t* r) {
-          return cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, n, found, r);
-        });
+    rank(p.fwd, ctx, h, p, name, g, &cudnnGetConvolutionForwardAlgorithmMaxCount,
+         &cudnnGetConvolutionForwardAlgorithm_v7, p.x, p.w, p.y);
     return p.fwd;
   }
   if (d == Direction::backward_data) {
-    rank<cudnnConvolutionBwdDataAlgoPerf_t>(
-        p.bwd_data, ctx, p, name, g,
-        [&](int* n) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n); },
-        [&](int n, int* found, cudnnConvolutionBwdDataAlgoPerf_t* r) {
-          return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, n, found, r);
-        });
+    rank(p.bwd_data, ctx, h, p, name, g, &cudnnGetConvolutionBackwardDataAlgorithmMaxCount,
+         &cudnnGetConvolutionBackwardDataAlgorithm_v7, p.w, p.y, p.x);
     return p.bwd_data;
   }
-  rank<cudnnConvolutionBwdFilterAlgoPerf_t>(
-      p.bwd_filter, ctx, p, name, g,
-      [&](int* n) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, n); },
-      [&](int n, int* found, cudnnConvolutionBwdFilterAlgoPerf_t* r) {
-        return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, n, found, r);
-      });
+  rank(p.bwd_filter, ctx, h, p, name, g, &cudnnGetConvolutionBackwardFilterAlgorithmMaxCount,
+       &cudnnGetConvolutionBackwardFilterAlgorithm_v7, p.x, p.y, p.w);
   return p.bwd_filter;
 }
 
