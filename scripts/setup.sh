@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what kasmina needs to build, test and train on Debian (bookworm or newer).
-# Idempotent: installs only missing packages and says which. The CUDA toolkit is optional
+# Idempotent: installs only missing packages and says which. The CUDA toolkit (and cuDNN 9,
+# which a CUDA build links for its convolutions) is optional
 # (a build without it has the CPU engine only) and is not installed here.
 set -euo pipefail
 

@@ -1,0 +1,197 @@
+// CUDA launchers of the convolution ops (conv_ops.hpp) through cuDNN's convolution API, NHWC
+// float32 tensors and an OHWI filter.
+//
+// Algorithms: on the first call of a shape (and math mode, determinism setting) and direction,
+// cudnnGet{Forward,BackwardData,BackwardFilter}Algorithm_v7 ranks cuDNN's algorithms by its
+// heuristic (a fixed rule: no timing, so the choice never changes between runs, and no device
+// work or allocation). The acceptable ones are kept in the plan (cudnn_context.hpp) in that
+// order: succeeded, at most kConvWorkspaceLimit of workspace, deterministic in deterministic mode
+// (CUDNN_DETERMINISTIC: this excludes the atomics-based backward-data and backward-filter
+// algorithms), honouring the math mode. The first is used; should cuDNN fail to run it on that
+// first call, the next is tried, and the first that runs stays. Math: fp32 mode sets
+// CUDNN_FMA_MATH on the descriptor and accepts only FMA algorithms (on Ampere and later cuDNN's
+// default math would use TF32 for float32 data); tf32 mode sets CUDNN_DEFAULT_MATH (TF32 tensor
+// cores allowed).
+//
+// Workspace: the device context's scratch buffer (caching allocator; grows, never shrinks, old
+// buffers kept for graphs that captured them). Graph capture: the first call of a shape creates
+// descriptors, chooses algorithms and may grow the scratch buffer (a cudaMalloc), so it must run
+// outside a capture (StepGraph runs the step once before capturing); every later call only sets
+// the descriptor's math type (host memory) and launches on the context's stream: capturable,
+// with no allocation and no synchronisation.
+#include <cudnn.h>
+
+#include <string>
+#include <vector>
+
+#include "ops/conv_geometry.hpp"
+#include "ops/conv_ops.hpp"
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/cudnn_context.hpp"
+#include "ops/cuda/launch.hpp"
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+std::string describe(const ConvGeometry& g) {
+  return "x " + shape_str(g.x_shape()) + ", w " + shape_str(g.w_shape()) + ", stride " +
+         std::to_string(g.stride) + ", padding " + std::to_string(g.padding) + ", groups " +
+         std::to_string(g.groups);
+}
+
+// The acceptable candidates of cuDNN's ranked list, in its order (see the file comment).
+template <class Perf>
+std::vector<ConvAlgo> acceptable(const std::vector<Perf>& results, int found,
+                                 const DeviceContext& ctx, const char* direction,
+                                 const ConvGeometry& g) {
+  std::vector<ConvAlgo> out;
+  for (int i = 0; i < found; ++i) {
+    const Perf& r = results[static_cast<size_t>(i)];
+    if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kConvWorkspaceLimit) continue;
+    if (ctx.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
+    if (ctx.math == MathMode::fp32 && r.mathType != CUDNN_FMA_MATH) continue;
+    out.push_back({static_cast<int>(r.algo), r.mathType, r.memory});
+  }
+  if (out.empty()) {
+    throw InternalError(std::string("cuDNN has no acceptable ") + direction + " algorithm for " +
+                        describe(g) + " (" + std::to_string(found) + " candidates; math " +
+                        (ctx.math == MathMode::fp32 ? "fp32" : "tf32") +
+                        (ctx.deterministic ? ", deterministic" : "") + ")");
+  }
+  return out;
+}
+
+cudnnMathType_t query_math(const DeviceContext& ctx) {
+  return ctx.math == MathMode::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+}
+
+// Ranks the candidates of one direction on first use: count asks cuDNN how many it may return,
+// query (a cudnnGet*Algorithm_v7) ranks them for the descriptors a, b, c.
+template <class A, class B, class C, class Perf>
+void rank(ConvDirection& dir, const DeviceContext& ctx, cudnnHandle_t h, const ConvPlan& p,
+          const char* direction, const ConvGeometry& g, cudnnStatus_t (*count)(cudnnHandle_t, int*),
+          cudnnStatus_t (*query)(cudnnHandle_t, A, B, cudnnConvolutionDescriptor_t, C, int, int*,
+                                 Perf*),
+          A a, B b, C c) {
+  if (!dir.candidates.empty()) return;
+  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
+  int max_count = 0, found = 0;
+  KASMINA_CUDNN_CHECK(count(h, &max_count));
+  std::vector<Perf> results(static_cast<size_t>(max_count));
+  KASMINA_CUDNN_CHECK(query(h, a, b, p.conv, c, max_count, &found, results.data()));
+  dir.candidates = acceptable(results, found, ctx, direction, g);
+}
+
+enum class Direction { forward, backward_data, backward_filter };
+
+const char* direction_name(Direction d) {
+  return d == Direction::forward         ? "forward"
+         : d == Direction::backward_data ? "backward-data"
+                                         : "backward-filter";
+}
+
+ConvDirection& ranked(Direction d, const DeviceContext& ctx, cudnnHandle_t h, ConvPlan& p,
+                      const ConvGeometry& g) {
+  const char* name = direction_name(d);
+  if (d == Direction::forward) {
+    rank(p.fwd, ctx, h, p, name, g, &cudnnGetConvolutionForwardAlgorithmMaxCount,
+         &cudnnGetConvolutionForwardAlgorithm_v7, p.x, p.w, p.y);
+    return p.fwd;
+  }
+  if (d == Direction::backward_data) {
+    rank(p.bwd_data, ctx, h, p, name, g, &cudnnGetConvolutionBackwardDataAlgorithmMaxCount,
+         &cudnnGetConvolutionBackwardDataAlgorithm_v7, p.w, p.y, p.x);
+    return p.bwd_data;
+  }
+  rank(p.bwd_filter, ctx, h, p, name, g, &cudnnGetConvolutionBackwardFilterAlgorithmMaxCount,
+       &cudnnGetConvolutionBackwardFilterAlgorithm_v7, p.x, p.y, p.w);
+  return p.bwd_filter;
+}
+
+// Runs one direction: run(handle, plan, algorithm, workspace) makes the cuDNN call and returns its
+// status. Until a call has succeeded, a failing algorithm is passed over for the next candidate
+// (all of this happens on the first call, outside any graph capture); after that a failure is an
+// InternalError.
+template <class Run>
+void execute(DeviceContext& ctx, const ConvGeometry& g, Direction d, Run run) {
+  const cudnnHandle_t h = cudnn_context(ctx).handle;
+  ConvPlan& plan = conv_plan(ctx, g);
+  ConvDirection& dir = ranked(d, ctx, h, plan, g);
+  for (;;) {
+    const ConvAlgo& a = dir.candidates[dir.current];
+    KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));
+    void* ws = a.workspace_bytes ? scratch(ctx, a.workspace_bytes) : nullptr;
+    const cudnnStatus_t st = run(h, plan, a, ws);
+    if (st == CUDNN_STATUS_SUCCESS) {
+      dir.confirmed = true;
+      return;
+    }
+    if (dir.confirmed || dir.current + 1 >= dir.candidates.size()) {
+      throw InternalError(std::string("cuDNN ") + direction_name(d) + " convolution failed for " +
+                          describe(g) + " with algorithm " + std::to_string(a.algo) + ": " +
+                          cudnnGetErrorString(st));
+    }
+    ++dir.current;
+  }
+}
+
+constexpr float kOne = 1.0f, kZero = 0.0f;
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
+                    Tensor& y) {
+  const ConvGeometry g = check_conv2d_forward(x, w, bias, p, y);
+  check_arg("conv2d_forward", "x", x, x.device(), DType::f32);
+  if (g.n == 0) return;
+  DeviceContext& ctx = context(x.device());
+  execute(ctx, g, Direction::forward,
+          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+            return cudnnConvolutionForward(h, &kOne, l.x, x.raw(), l.w, w.raw(), l.conv,
+                                           static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws,
+                                           a.workspace_bytes, &kZero, l.y, y.raw());
+          });
+  if (bias.defined()) {
+    const ConvPlan& l = conv_plan(ctx, g);
+    KASMINA_CUDNN_CHECK(
+        cudnnAddTensor(cudnn_context(ctx).handle, &kOne, l.bias, bias.raw(), &kOne, l.y, y.raw()));
+  }
+}
+
+void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
+  const ConvGeometry g = check_conv2d_backward_input(dy, w, p, dx);
+  check_arg("conv2d_backward_input", "dy", dy, dy.device(), DType::f32);
+  if (g.n == 0) return;
+  execute(context(dy.device()), g, Direction::backward_data,
+          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+            return cudnnConvolutionBackwardData(h, &kOne, l.w, w.raw(), l.y, dy.raw(), l.conv,
+                                                static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo),
+                                                ws, a.workspace_bytes, &kZero, l.x, dx.raw());
+          });
+}
+
+void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParams& p, Tensor& dw,
+                            Tensor* db) {
+  const ConvGeometry g = check_conv2d_backward_weight(dy, x, p, dw, db);
+  check_arg("conv2d_backward_weight", "dy", dy, dy.device(), DType::f32);
+  if (g.n == 0) {
+    fill(dw, 0.0);
+    if (db) fill(*db, 0.0);
+    return;
+  }
+  DeviceContext& ctx = context(dy.device());
+  execute(ctx, g, Direction::backward_filter,
+          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+            return cudnnConvolutionBackwardFilter(
+                h, &kOne, l.x, x.raw(), l.y, dy.raw(), l.conv,
+                static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws, a.workspace_bytes, &kZero,
+                l.w, dw.raw());
+          });
+  // The bias gradient: a deterministic column sum of dy viewed as [N*Ho*Wo, Cout].
+  if (db) {
+    launch_column_sums(ctx, dy.data<float>(), g.n * g.ho * g.wo, g.cout, db->data<float>());
+  }
+}
+
+}  // namespace kasmina::ops::cuda

@@ -1,0 +1,77 @@
+// Per-device cuDNN state of the convolution launchers (conv.cpp): the cuDNN handle of a device
+// context, bound to its compute stream, and the convolution plans, one per shape, math mode and
+// determinism setting: the NHWC descriptors (created once) and, per direction, the algorithm
+// chosen on first use (cuDNN's heuristic, cudnnGet*Algorithm_v7: a fixed rule, no timing and no
+// device allocation) with its workspace size.
+#pragma once
+#include <cudnn.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+#include <vector>
+
+#include "ops/conv_geometry.hpp"
+#include "ops/cuda/device_context.hpp"
+
+namespace kasmina::ops::cuda {
+
+struct ConvPlanKey {
+  int64_t n = 0, h = 0, w = 0, cin = 0, cout = 0, k = 0, stride = 0, padding = 0, groups = 0;
+  int32_t math = 0, deterministic = 0;
+  auto tie() const {
+    return std::tie(n, h, w, cin, cout, k, stride, padding, groups, math, deterministic);
+  }
+  friend bool operator<(const ConvPlanKey& a, const ConvPlanKey& b) { return a.tie() < b.tie(); }
+};
+
+// One algorithm of one direction (forward, backward data, backward filter).
+struct ConvAlgo {
+  int algo = 0;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace_bytes = 0;
+};
+
+// The acceptable algorithms of one direction in cuDNN's order (filled on first use) and the one
+// in use: the first, or the next when a call with it failed before any succeeded (a heuristic
+// choice cuDNN then cannot run); once a call succeeds the choice is fixed.
+struct ConvDirection {
+  std::vector<ConvAlgo> candidates;
+  size_t current = 0;
+  bool confirmed = false;
+};
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  ConvDirection fwd, bwd_data, bwd_filter;
+  ConvPlan() = default;
+  ConvPlan(const ConvPlan&) = delete;
+  ConvPlan& operator=(const ConvPlan&) = delete;
+  ~ConvPlan();
+};
+
+struct CudnnContext {
+  cudnnHandle_t handle = nullptr;
+  std::map<ConvPlanKey, std::unique_ptr<ConvPlan>> plans;
+};
+
+// Largest workspace an algorithm may ask for; algorithms needing more are passed over.
+constexpr size_t kConvWorkspaceLimit = size_t{256} << 20;
+
+// The cuDNN state of `ctx` (created on first use: cudnnCreate, cudnnSetStream(ctx.stream)).
+CudnnContext& cudnn_context(DeviceContext& ctx);
+
+// The plan of geometry `g` under the context's math mode and determinism setting (descriptors
+// created on first use; algorithms are chosen by the launchers, see conv.cpp).
+ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g);
+
+// Throws InternalError naming the call when a cuDNN status is not success.
+void check_cudnn(cudnnStatus_t status, const char* call, const char* file, int line);
+
+}  // namespace kasmina::ops::cuda
+
+#define KASMINA_CUDNN_CHECK(expr) \
+  ::kasmina::ops::cuda::check_cudnn((expr), #expr, __FILE__, __LINE__)
