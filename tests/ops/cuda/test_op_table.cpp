@@ -63,11 +63,14 @@ namespace {
 // Ops whose backward is checked against finite differences (their gradient cases must exist).
 const std::vector<std::string>& differentiable_ops() {
   static const std::vector<std::string> v = {
-      "linear_forward",     "linear_backward_input", "linear_backward_weight",
-      "activation_forward", "activation_backward",   "activation_backward_aux",
-      "layernorm_forward",  "layernorm_backward",    "dropout_forward",
-      "dropout_backward",   "softmax_xent",          "morph_forward",
-      "morph_backward",     "residual_add"};
+      "linear_forward", "linear_backward_input", "linear_backward_weight", "activation_forward",
+      "activation_backward", "activation_backward_aux", "layernorm_forward", "layernorm_backward",
+      "dropout_forward", "dropout_backward", "softmax_xent", "morph_forward", "morph_backward",
+      "residual_add",
+      // transformer ops (src/ops/transformer_ops.hpp)
+      "attention_forward", "attention_backward", "patchify_forward", "patchify_backward",
+      "tokens_assemble_forward", "tokens_assemble_backward", "select_token_forward",
+      "select_token_backward"};
   return v;
 }
 
