@@ -225,11 +225,12 @@ void attention_forward(const Tensor& qkv, int64_t heads, Tensor& out, Tensor& ls
   if (a.batch == 0) return;
   const Geom g = kernels::attention::geom_of(a);
   const size_t bytes = floats_bytes(2LL * g.tokens * g.stride + kWarps * (g.head_dim + g.tokens));
+  const cudaStream_t s = stream(qkv.device());  // also makes the device current
   kernels::attention::with_keys_per_lane(g.tokens, [&](auto kpl) {
     auto* kernel = attention_forward_kernel<decltype(kpl)::value>;
     kernels::attention::allow_shared_memory(kernel, bytes, qkv.device(), op);
-    kernel<<<grid_of(a), kThreads, bytes, stream(qkv.device())>>>(
-        qkv.data<float>(), g, out.data<float>(), lse.data<float>());
+    kernel<<<grid_of(a), kThreads, bytes, s>>>(qkv.data<float>(), g, out.data<float>(),
+                                               lse.data<float>());
     KASMINA_LAUNCH_CHECK("attention_forward_kernel");
   });
 }
@@ -241,7 +242,7 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse
   check_arg(op, "dout", dout, dout.device(), DType::f32);
   if (a.batch == 0) return;
   const Geom g = kernels::attention::geom_of(a);
-  DeviceContext& ctx = context(dout.device());
+  DeviceContext& ctx = context(dout.device());  // also makes the device current
   auto* row_terms = static_cast<float*>(scratch(ctx, floats_bytes(a.batch * a.heads * a.tokens)));
   const size_t q_bytes =
       floats_bytes(2LL * g.tokens * g.stride + kWarps * (2 * g.head_dim + g.tokens));

@@ -5,7 +5,11 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "core/tensor.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -94,10 +98,16 @@ __device__ __forceinline__ float combine_rows(const float* w, const float* rows,
 }
 
 // Allows `kernel` `bytes` of dynamic shared memory (above the default 48 KiB when T and dh are
-// large); an InternalError when the device offers less.
+// large); an InternalError when the device offers less. The attribute is set once per kernel,
+// device and size (outside any graph capture, since the plain run before a capture sets it).
 template <class Kernel>
 void allow_shared_memory(Kernel* kernel, size_t bytes, Device dev, const char* op) {
   if (bytes <= 48 * 1024) return;
+  static std::mutex mutex;
+  static std::map<std::pair<int, const void*>, size_t> allowed;
+  const std::lock_guard<std::mutex> lock(mutex);
+  size_t& done = allowed[{dev.index, reinterpret_cast<const void*>(kernel)}];
+  if (bytes <= done) return;
   int optin = 0;
   KASMINA_CUDA_CHECK(
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev.index));
@@ -107,6 +117,7 @@ void allow_shared_memory(Kernel* kernel, size_t bytes, Device dev, const char* o
                     std::to_string(optin));
   KASMINA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(bytes)));
+  done = bytes;
 }
 
 }  // namespace kasmina::kernels::attention
