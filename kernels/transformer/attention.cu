@@ -53,6 +53,25 @@ __device__ __forceinline__ int64_t stat_index(const Geom& g, const Block& k, int
   return (static_cast<int64_t>(k.b) * g.heads + k.h) * g.tokens + i;
 }
 
+// K and V of the block's head in shared memory (rows of g.stride floats) and the calling warp's
+// scratch area behind them.
+struct Staged {
+  const float* ks;
+  const float* vs;
+  float* warp_area;
+};
+
+// Loads K and V (the whole block cooperates, then synchronises); `per_warp` floats of scratch.
+__device__ Staged stage_keys_values(const float* __restrict__ qkv, const Geom& g, const Block& k,
+                                    int per_warp, float* smem) {
+  const int64_t ld = 3LL * g.width;
+  float* vs = smem + g.tokens * g.stride;
+  load_rows(qkv + k.head + g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, smem);
+  load_rows(qkv + k.head + 2 * g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, vs);
+  __syncthreads();
+  return {smem, vs, vs + g.tokens * g.stride + k.warp * per_warp};
+}
+
 template <int KPL>
 __global__ void __launch_bounds__(kThreads)
     attention_forward_kernel(const float* __restrict__ qkv, Geom g, float* __restrict__ out,
@@ -60,13 +79,10 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ float smem[];
   const Block k = block_of(g);
   const int64_t ld = 3LL * g.width;
-  float* ks = smem;
-  float* vs = ks + g.tokens * g.stride;
-  float* qb = vs + g.tokens * g.stride + k.warp * (g.head_dim + g.tokens);
-  float* pb = qb + g.head_dim;
-  load_rows(qkv + k.head + g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, ks);
-  load_rows(qkv + k.head + 2 * g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, vs);
-  __syncthreads();
+  const Staged st = stage_keys_values(qkv, g, k, g.head_dim + g.tokens, smem);
+  const float *ks = st.ks, *vs = st.vs;
+  float* qb = st.warp_area;     // q_i · scale
+  float* pb = qb + g.head_dim;  // p_i
   for (int i = k.row_begin; i < k.row_end; i += kWarps) {
     for (int d = k.lane; d < g.head_dim; d += 32) qb[d] = qkv[k.head + i * ld + d] * g.scale;
     __syncwarp();
@@ -110,14 +126,11 @@ __global__ void __launch_bounds__(kThreads)
   extern __shared__ float smem[];
   const Block k = block_of(g);
   const int64_t ld = 3LL * g.width;
-  float* ks = smem;
-  float* vs = ks + g.tokens * g.stride;
-  float* qb = vs + g.tokens * g.stride + k.warp * (2 * g.head_dim + g.tokens);
-  float* gb = qb + g.head_dim;
-  float* sb = gb + g.head_dim;
-  load_rows(qkv + k.head + g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, ks);
-  load_rows(qkv + k.head + 2 * g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, vs);
-  __syncthreads();
+  const Staged st = stage_keys_values(qkv, g, k, 2 * g.head_dim + g.tokens, smem);
+  const float *ks = st.ks, *vs = st.vs;
+  float* qb = st.warp_area;     // q_i · scale
+  float* gb = qb + g.head_dim;  // dO_i
+  float* sb = gb + g.head_dim;  // dS_i
   for (int i = k.row_begin; i < k.row_end; i += kWarps) {
     const int64_t orow = (static_cast<int64_t>(k.b) * g.tokens + i) * g.width + k.h * g.head_dim;
     for (int d = k.lane; d < g.head_dim; d += 32) {

@@ -26,16 +26,23 @@ __global__ void patch_gather_kernel(const float* __restrict__ src, PatchGeom g, 
   }
 }
 
+// (b, t, c) of flat element i of a [B, tokens, width] tensor.
+struct TokenIndex {
+  int64_t b, t, c;
+};
+__device__ __forceinline__ TokenIndex token_index(int64_t i, int64_t tokens, int64_t width) {
+  const int64_t bt = i / width;
+  return {bt / tokens, bt % tokens, i % width};
+}
+
 __global__ void tokens_assemble_kernel(const float* __restrict__ x, const float* __restrict__ cls,
                                        const float* __restrict__ pos, TokenDims d,
                                        float* __restrict__ y, int64_t n) {
   const int64_t skip = d.cls ? 1 : 0;
   KASMINA_GRID_STRIDE(i, n) {
-    const int64_t c = i % d.width;
-    const int64_t bt = i / d.width;
-    const int64_t t = bt % d.out_tokens, b = bt / d.out_tokens;
-    const float v = t < skip ? cls[c] : x[(b * d.tokens + t - skip) * d.width + c];
-    y[i] = __fadd_rn(v, pos[t * d.width + c]);
+    const TokenIndex k = token_index(i, d.out_tokens, d.width);
+    const float v = k.t < skip ? cls[k.c] : x[(k.b * d.tokens + k.t - skip) * d.width + k.c];
+    y[i] = __fadd_rn(v, pos[k.t * d.width + k.c]);
   }
 }
 
@@ -44,10 +51,8 @@ __global__ void tokens_strip_kernel(const float* __restrict__ dy, TokenDims d,
                                     float* __restrict__ dx, int64_t n) {
   const int64_t skip = d.cls ? 1 : 0;
   KASMINA_GRID_STRIDE(i, n) {
-    const int64_t c = i % d.width;
-    const int64_t bt = i / d.width;
-    const int64_t t = bt % d.tokens, b = bt / d.tokens;
-    dx[i] = dy[(b * d.out_tokens + t + skip) * d.width + c];
+    const TokenIndex k = token_index(i, d.tokens, d.width);
+    dx[i] = dy[(k.b * d.out_tokens + k.t + skip) * d.width + k.c];
   }
 }
 
@@ -56,56 +61,61 @@ __global__ void tokens_strip_kernel(const float* __restrict__ dy, TokenDims d,
 __global__ void select_token_kernel(const float* __restrict__ src, SelectDims s, int64_t token,
                                     bool backward, float* __restrict__ dst, int64_t n) {
   KASMINA_GRID_STRIDE(i, n) {
-    const int64_t c = i % s.width;
     if (!backward) {
-      dst[i] = src[((i / s.width) * s.tokens + token) * s.width + c];
+      dst[i] = src[((i / s.width) * s.tokens + token) * s.width + i % s.width];
     } else {
-      const int64_t bt = i / s.width;
-      dst[i] = bt % s.tokens == token ? src[(bt / s.tokens) * s.width + c] : 0.0f;
+      const TokenIndex k = token_index(i, s.tokens, s.width);
+      dst[i] = k.t == token ? src[k.b * s.width + k.c] : 0.0f;
     }
   }
 }
 
 #undef KASMINA_GRID_STRIDE
 
-PatchGeom geom_of(const PatchDims& p) {
-  return {p.height, p.width, p.channels, p.patch, p.grid_w, p.tokens, p.patch_len};
+// One thread per element of an n-element output (grid-stride); nothing to do when n is 0.
+template <class... Params, class... Args>
+void launch_elements(const char* name, Device dev, int64_t n, void (*kernel)(Params...),
+                     Args... args) {
+  if (n == 0) return;
+  kernel<<<grid_for(n, kThreads), kThreads, 0, stream(dev)>>>(args..., n);
+  KASMINA_LAUNCH_CHECK(name);
 }
 
-void patch_gather(const Tensor& src, const PatchDims& p, bool to_patches, Tensor& dst) {
-  const int64_t n = dst.numel();
-  if (n == 0) return;
-  patch_gather_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(dst.device())>>>(
-      src.data<float>(), geom_of(p), to_patches, dst.data<float>(), n);
-  KASMINA_LAUNCH_CHECK("patch_gather_kernel");
+// patch_gather_kernel from src (the image forward, the patches backward) into dst.
+void launch_patch_gather(const char* op, const Tensor& src, const PatchDims& p, bool to_patches,
+                         Tensor& dst) {
+  check_arg(op, "input", src, src.device(), DType::f32);
+  launch_elements("patch_gather_kernel", src.device(), dst.numel(), patch_gather_kernel,
+                  src.data<float>(), p.geom, to_patches, dst.data<float>());
+}
+
+// select_token_kernel from src ([B,T,D] forward, [B,D] backward) into dst.
+void launch_select(const char* op, const Tensor& src, const SelectDims& s, int64_t token,
+                   bool backward, Tensor& dst) {
+  check_arg(op, "input", src, src.device(), DType::f32);
+  launch_elements("select_token_kernel", src.device(), dst.numel(), select_token_kernel,
+                  src.data<float>(), s, token, backward, dst.data<float>());
 }
 
 }  // namespace
 
 void patchify_forward(const Tensor& img, int64_t patch, Tensor& patches) {
   constexpr const char* op = "patchify_forward";
-  const PatchDims p = check_patchify_args(op, img, patch, patches);
-  check_arg(op, "img", img, img.device(), DType::f32);
-  patch_gather(img, p, true, patches);
+  launch_patch_gather(op, img, check_patchify_args(op, img, patch, patches), true, patches);
 }
 
 void patchify_backward(const Tensor& dpatches, int64_t patch, Tensor& dimg) {
   constexpr const char* op = "patchify_backward";
-  const PatchDims p = check_patchify_args(op, dimg, patch, dpatches);
-  check_arg(op, "dpatches", dpatches, dpatches.device(), DType::f32);
-  patch_gather(dpatches, p, false, dimg);
+  launch_patch_gather(op, dpatches, check_patchify_args(op, dimg, patch, dpatches), false, dimg);
 }
 
 void tokens_assemble_forward(const Tensor& x, const Tensor& cls, const Tensor& pos, Tensor& y) {
   constexpr const char* op = "tokens_assemble_forward";
   const TokenDims d = check_tokens_assemble_forward_args(x, cls, pos, y);
   check_arg(op, "x", x, x.device(), DType::f32);
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  tokens_assemble_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(x.device())>>>(
-      x.data<float>(), d.cls ? cls.data<float>() : nullptr, pos.data<float>(), d, y.data<float>(),
-      n);
-  KASMINA_LAUNCH_CHECK("tokens_assemble_kernel");
+  const float* cls_data = d.cls ? cls.data<float>() : nullptr;
+  launch_elements("tokens_assemble_kernel", x.device(), y.numel(), tokens_assemble_kernel,
+                  x.data<float>(), cls_data, pos.data<float>(), d, y.data<float>());
 }
 
 void tokens_assemble_backward(const Tensor& dy, Tensor& dx, Tensor* dcls, Tensor& dpos) {
@@ -113,12 +123,8 @@ void tokens_assemble_backward(const Tensor& dy, Tensor& dx, Tensor* dcls, Tensor
   const TokenDims d = check_tokens_assemble_backward_args(dy, dx, dcls, dpos);
   check_arg(op, "dy", dy, dy.device(), DType::f32);
   DeviceContext& ctx = context(dy.device());
-  const int64_t n = dx.numel();
-  if (n > 0) {
-    tokens_strip_kernel<<<grid_for(n, kThreads), kThreads, 0, ctx.stream>>>(dy.data<float>(), d,
-                                                                            dx.data<float>(), n);
-    KASMINA_LAUNCH_CHECK("tokens_strip_kernel");
-  }
+  launch_elements("tokens_strip_kernel", dy.device(), dx.numel(), tokens_strip_kernel,
+                  dy.data<float>(), d, dx.data<float>());
   if (dpos.numel() == 0) return;
   if (d.batch == 0) {
     ops::cuda::fill(dpos, 0.0);
@@ -133,24 +139,12 @@ void tokens_assemble_backward(const Tensor& dy, Tensor& dx, Tensor* dcls, Tensor
 
 void select_token_forward(const Tensor& x, int64_t token, Tensor& y) {
   constexpr const char* op = "select_token_forward";
-  const SelectDims s = check_select_token_args(op, x, token, y);
-  check_arg(op, "x", x, x.device(), DType::f32);
-  const int64_t n = y.numel();
-  if (n == 0) return;
-  select_token_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(x.device())>>>(
-      x.data<float>(), s, token, false, y.data<float>(), n);
-  KASMINA_LAUNCH_CHECK("select_token_kernel");
+  launch_select(op, x, check_select_token_args(op, x, token, y), token, false, y);
 }
 
 void select_token_backward(const Tensor& dy, int64_t token, Tensor& dx) {
   constexpr const char* op = "select_token_backward";
-  const SelectDims s = check_select_token_args(op, dx, token, dy);
-  check_arg(op, "dy", dy, dy.device(), DType::f32);
-  const int64_t n = dx.numel();
-  if (n == 0) return;
-  select_token_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(dy.device())>>>(
-      dy.data<float>(), s, token, true, dx.data<float>(), n);
-  KASMINA_LAUNCH_CHECK("select_token_kernel");
+  launch_select(op, dy, check_select_token_args(op, dx, token, dy), token, true, dx);
 }
 
 }  // namespace kasmina::ops::cuda

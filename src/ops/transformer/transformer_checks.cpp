@@ -91,20 +91,15 @@ PatchDims check_patchify_args(const char* op, const Tensor& img, int64_t patch,
                               const Tensor& patches) {
   check_same_kind(op, {{"img", &img}, {"patches", &patches}});
   check_rank(op, "img", img, 4, "[B, H, W, C] (NHWC)");
-  PatchDims p;
-  p.batch = img.dim(0);
-  p.height = img.dim(1);
-  p.width = img.dim(2);
-  p.channels = img.dim(3);
-  p.patch = patch;
-  KASMINA_CHECK(patch >= 1 && p.height % patch == 0 && p.width % patch == 0,
+  const int64_t height = img.dim(1), width = img.dim(2), channels = img.dim(3);
+  KASMINA_CHECK(patch >= 1 && height % patch == 0 && width % patch == 0,
                 std::string(op) + ": patches of " + num(patch) + "x" + num(patch) +
-                    " do not tile an image of " + num(p.height) + "x" + num(p.width) +
+                    " do not tile an image of " + num(height) + "x" + num(width) +
                     " (the patch size must divide the height and the width)");
-  p.grid_w = p.width / patch;
-  p.tokens = (p.height / patch) * p.grid_w;
-  p.patch_len = patch * patch * p.channels;
-  check_shape(op, "patches", patches, {p.batch, p.tokens, p.patch_len});
+  const int64_t grid_w = width / patch;
+  const PatchDims p{img.dim(0), PatchGeom{height, width, channels, patch, grid_w,
+                                          (height / patch) * grid_w, patch * patch * channels}};
+  check_shape(op, "patches", patches, {p.batch, p.geom.tokens, p.geom.patch_len});
   return p;
 }
 

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/tensor.hpp"
+#include "ops/transformer/patch_index.hpp"
 
 namespace kasmina::ops {
 
@@ -25,8 +26,8 @@ AttentionDims check_attention_backward_args(const Tensor& dout, const Tensor& qk
                                             const Tensor& lse, int64_t heads, const Tensor& dqkv);
 
 struct PatchDims {
-  int64_t batch = 0, height = 0, width = 0, channels = 0, patch = 0;
-  int64_t grid_w = 0, tokens = 0, patch_len = 0;  // W/p, (H/p)(W/p), p·p·C
+  int64_t batch = 0;
+  PatchGeom geom{};  // H, W, C, p, W/p, T = (H/p)(W/p), p·p·C
 };
 // img [B,H,W,C] and patches [B,T,p·p·C]; p divides H and W.
 PatchDims check_patchify_args(const char* op, const Tensor& img, int64_t patch,

@@ -111,21 +111,18 @@ void attention_perf() {
 }
 
 }  // namespace
-}  // namespace kasmina::cuda_test
 
-namespace kasmina::op_table {
-
+// The entry, registered from the cuda_test namespace (the macro names the op table's types in
+// full).
 KASMINA_OP_TABLE_ENTRY(attention) {
-  OpTestEntry e;
-  e.ops = {"attention_forward", "attention_backward"};
-  e.grad_ops = {"attention_forward", "attention_backward"};
+  op_table::OpTestEntry e;
+  e.ops = e.grad_ops = {"attention_forward", "attention_backward"};
   e.correctness = [] {
-    return cases_over(cuda_test::attention_cases(), &cuda_test::attn_name,
-                      &cuda_test::attention_case);
+    return op_table::cases_over(attention_cases(), &attn_name, &attention_case);
   };
-  e.gradients = &cuda_test::attention_gradient_cases;
-  e.perf = [] { return std::vector<OpCase>{{"B128_T50_D128_H4", &cuda_test::attention_perf}}; };
+  e.gradients = &attention_gradient_cases;
+  e.perf = [] { return std::vector<op_table::OpCase>{{"B128_T50_D128_H4", &attention_perf}}; };
   return e;
 }
 
-}  // namespace kasmina::op_table
+}  // namespace kasmina::cuda_test

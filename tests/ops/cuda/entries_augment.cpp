@@ -59,7 +59,7 @@ void augment_perf() {
 namespace kasmina::op_table {
 
 KASMINA_OP_TABLE_ENTRY(augment_crop_flip) {
-  OpTestEntry e;
+  OpTestEntry e;  // no gradient cases: it acts on the input batch
   e.ops = {"augment_crop_flip"};
   e.correctness = [] {
     return cases_over(cuda_test::augment_shapes(), &shape_name, &cuda_test::augment_case);

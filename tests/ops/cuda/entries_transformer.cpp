@@ -2,6 +2,7 @@
 // compared exactly), class token + position embedding (forward exact: one addition per element;
 // backward: dx exact, the column sums dpos/dcls to kTolF32Reduce) and class-token selection
 // (exact). Gradients of all three by finite differences in float64.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,19 +49,30 @@ const std::vector<PatchCase>& patch_cases() {
   return v;
 }
 
-void patchify_gradient(const PatchCase& c) {
-  Rng rng(1100 + static_cast<uint64_t>(c.height * 7 + c.patch));
-  Tensor img = random_f64(rng, c.img());
-  const Tensor r = random_f64(rng, c.patches());
-  Tensor patches = Tensor::empty(c.patches(), DType::f64);
+// For an op linear in its one input: backward(r) against central differences of
+// Σ r ⊙ forward(x), x and r random in float64.
+void linear_op_gradient(uint64_t seed, const Shape& in, const Shape& out,
+                        const std::function<void(const Tensor&, Tensor&)>& forward,
+                        const std::function<void(const Tensor&, Tensor&)>& backward,
+                        const std::string& what) {
+  Rng rng(seed);
+  Tensor x = random_f64(rng, in);
+  const Tensor r = random_f64(rng, out);
+  Tensor y = Tensor::empty(out, DType::f64), dx = Tensor::empty(in, DType::f64);
   const auto loss = [&] {
-    ops::patchify_forward(img, c.patch, patches);
-    return weighted_sum(patches, r);
+    forward(x, y);
+    return weighted_sum(y, r);
   };
-  Tensor dimg = Tensor::empty(c.img(), DType::f64);
-  ops::patchify_backward(r, c.patch, dimg);
-  EXPECT_GT(expect_gradient(values(dimg), numeric_gradient(img, loss), "dimg " + patch_name(c)),
-            1e-2);
+  backward(r, dx);
+  EXPECT_GT(expect_gradient(values(dx), numeric_gradient(x, loss), what), 1e-2);
+}
+
+void patchify_gradient(const PatchCase& c) {
+  linear_op_gradient(
+      1100 + static_cast<uint64_t>(c.height * 7 + c.patch), c.img(), c.patches(),
+      [&](const Tensor& x, Tensor& y) { ops::patchify_forward(x, c.patch, y); },
+      [&](const Tensor& dy, Tensor& dx) { ops::patchify_backward(dy, c.patch, dx); },
+      "dimg " + patch_name(c));
 }
 
 // ---- class token + position embedding ----
@@ -155,17 +167,12 @@ void select_case(const SelectCase& c) {
 }
 
 void select_gradient(const SelectCase& c) {
-  Rng rng(1300 + static_cast<uint64_t>(c.tokens * 11 + c.token));
-  Tensor x = random_f64(rng, {c.batch, c.tokens, c.width});
-  const Tensor r = random_f64(rng, {c.batch, c.width});
-  Tensor y = Tensor::empty(r.shape(), DType::f64);
-  const auto loss = [&] {
-    ops::select_token_forward(x, c.token, y);
-    return weighted_sum(y, r);
-  };
-  Tensor dx = Tensor::empty(x.shape(), DType::f64);
-  ops::select_token_backward(r, c.token, dx);
-  EXPECT_GT(expect_gradient(values(dx), numeric_gradient(x, loss), "dx " + select_name(c)), 1e-2);
+  linear_op_gradient(
+      1300 + static_cast<uint64_t>(c.tokens * 11 + c.token), {c.batch, c.tokens, c.width},
+      {c.batch, c.width},
+      [&](const Tensor& x, Tensor& y) { ops::select_token_forward(x, c.token, y); },
+      [&](const Tensor& dy, Tensor& dx) { ops::select_token_backward(dy, c.token, dx); },
+      "dx " + select_name(c));
 }
 
 // ---- perf: the ViT of the issue (B 128, 28x28x1 images, 4x4 patches, D 128) ----
@@ -192,53 +199,42 @@ void tokens_perf() {
           [&] { ops::select_token_backward(row, 0, y); });
 }
 
+// An entry over two ops (forward, backward) whose correctness and gradient cases are lists of
+// one case type C, named by `name`.
+template <class C>
+op_table::OpTestEntry paired_entry(const char* forward, const char* backward,
+                                   std::vector<C> correct, void (*run)(const C&),
+                                   std::vector<C> grads, void (*grad)(const C&),
+                                   std::string (*name)(const C&)) {
+  op_table::OpTestEntry e;
+  e.ops = e.grad_ops = {forward, backward};
+  e.correctness = [=] { return cases_over(correct, name, run); };
+  e.gradients = [=] { return cases_over(grads, name, grad); };
+  return e;
+}
+
 }  // namespace
-}  // namespace kasmina::cuda_test
 
-namespace kasmina::op_table {
-
+// Permutations: CUDA equals the CPU exactly; the backward is checked as a linear op's.
 KASMINA_OP_TABLE_ENTRY(patchify) {
-  OpTestEntry e;
-  e.ops = e.grad_ops = {"patchify_forward", "patchify_backward"};
-  e.correctness = [] {
-    return cases_over(cuda_test::patch_cases(), &cuda_test::patch_name, &cuda_test::patchify_case);
-  };
-  e.gradients = [] {
-    return cases_over(std::vector<cuda_test::PatchCase>{{1, 4, 4, 1, 2}, {2, 6, 3, 2, 3}},
-                      &cuda_test::patch_name, &cuda_test::patchify_gradient);
-  };
-  e.perf = [] { return std::vector<OpCase>{{"vit_tokens", &cuda_test::tokens_perf}}; };
+  op_table::OpTestEntry e = paired_entry<PatchCase>(
+      "patchify_forward", "patchify_backward", patch_cases(), &patchify_case,
+      {{1, 4, 4, 1, 2}, {2, 6, 3, 2, 3}}, &patchify_gradient, &patch_name);
+  e.perf = [] { return std::vector<op_table::OpCase>{{"vit_tokens", &tokens_perf}}; };
   return e;
 }
 
 KASMINA_OP_TABLE_ENTRY(tokens_assemble) {
-  OpTestEntry e;
-  e.ops = e.grad_ops = {"tokens_assemble_forward", "tokens_assemble_backward"};
-  e.correctness = [] {
-    return cases_over(cuda_test::token_cases(), &cuda_test::token_name, &cuda_test::tokens_case);
-  };
-  e.gradients = [] {
-    return cases_over(
-        std::vector<cuda_test::TokenCase>{{2, 3, 4, true}, {3, 2, 5, false}, {1, 1, 3, true}},
-        &cuda_test::token_name, &cuda_test::tokens_gradient);
-  };
-  return e;
+  return paired_entry<TokenCase>(
+      "tokens_assemble_forward", "tokens_assemble_backward", token_cases(), &tokens_case,
+      {{2, 3, 4, true}, {3, 2, 5, false}, {1, 1, 3, true}}, &tokens_gradient, &token_name);
 }
 
 KASMINA_OP_TABLE_ENTRY(select_token) {
-  OpTestEntry e;
-  e.ops = e.grad_ops = {"select_token_forward", "select_token_backward"};
-  e.correctness = [] {
-    return cases_over(
-        std::vector<cuda_test::SelectCase>{
-            {1, 1, 1, 0}, {128, 50, 128, 0}, {3, 7, 33, 6}, {2, 5, 4, 2}},
-        &cuda_test::select_name, &cuda_test::select_case);
-  };
-  e.gradients = [] {
-    return cases_over(std::vector<cuda_test::SelectCase>{{2, 3, 4, 0}, {3, 4, 2, 3}},
-                      &cuda_test::select_name, &cuda_test::select_gradient);
-  };
-  return e;
+  return paired_entry<SelectCase>("select_token_forward", "select_token_backward",
+                                  {{1, 1, 1, 0}, {128, 50, 128, 0}, {3, 7, 33, 6}, {2, 5, 4, 2}},
+                                  &select_case, {{2, 3, 4, 0}, {3, 4, 2, 3}}, &select_gradient,
+                                  &select_name);
 }
 
-}  // namespace kasmina::op_table
+}  // namespace kasmina::cuda_test
