@@ -1,8 +1,8 @@
 // Multi-head self-attention, fused (layout and math: src/ops/transformer_ops.hpp). One block of
-// 8 warps per (batch, head, tile of 64 rows); a warp owns one row at a time, its lanes own the
-// keys l, l+32, ... (scores in registers, at most 8 per lane) and then the output columns l and
-// l+32. Shared-memory rows use an odd pitch so a warp reading one column of 32 rows is free of
-// bank conflicts.
+// up to 8 warps per (batch, head, tile of 64 rows); a warp owns kRows = 4 rows at a time (each
+// 16-byte shared-memory load of a staged row serves the 4 of them), its lanes own the keys
+// l, l+32, ... (scores in registers, at most 8 per lane per row) and then the output columns l
+// and l+32. Staging and inner loops: attention_common.cuh.
 //   forward:     K, V of the head in shared memory; per query row i: s = (q_i·scale)·K_j, stable
 //                softmax (warp max, exp, warp sum), o_i = Σ_j p_j V_j; lse_i = max + log(sum).
 //   backward dQ: K, V in shared memory; per query row i: recompute p_ij = exp(s_ij - lse_i),
@@ -26,15 +26,18 @@ namespace {
 using kernels::attention::combine_rows;
 using kernels::attention::Geom;
 using kernels::attention::kMaxDimsPerLane;
+using kernels::attention::kMaxWarps;
+using kernels::attention::kRows;
 using kernels::attention::kRowsPerBlock;
-using kernels::attention::kThreads;
-using kernels::attention::kWarps;
 using kernels::attention::load_rows;
+using kernels::attention::load_warp_rows;
 using kernels::attention::row_dots;
 
 struct Block {
-  int b, h, lane, warp, row_begin, row_end;
-  int64_t head;  // offset of (b, row 0, part q, head h) in qkv
+  int b, h, lane, warp, warps;
+  int first, last, step;  // the warp's first row group, the tile's last row, the group stride
+  int64_t head;           // offset of (b, row 0, part q, head h) in qkv
+  int64_t dout_head;      // offset of (b, row 0, head h) in out / dout
 };
 
 __device__ Block block_of(const Geom& g) {
@@ -43,9 +46,12 @@ __device__ Block block_of(const Geom& g) {
   k.h = static_cast<int>(blockIdx.x) % g.heads;
   k.lane = threadIdx.x & 31;
   k.warp = threadIdx.x >> 5;
-  k.row_begin = static_cast<int>(blockIdx.y) * kRowsPerBlock + k.warp;
-  k.row_end = min(g.tokens, static_cast<int>(blockIdx.y + 1) * kRowsPerBlock);
+  k.warps = blockDim.x >> 5;
+  k.first = static_cast<int>(blockIdx.y) * kRowsPerBlock + k.warp * kRows;
+  k.last = min(g.tokens, static_cast<int>(blockIdx.y + 1) * kRowsPerBlock) - 1;
+  k.step = k.warps * kRows;
   k.head = static_cast<int64_t>(k.b) * g.tokens * 3 * g.width + k.h * g.head_dim;
+  k.dout_head = static_cast<int64_t>(k.b) * g.tokens * g.width + k.h * g.head_dim;
   return k;
 }
 
@@ -53,167 +59,196 @@ __device__ __forceinline__ int64_t stat_index(const Geom& g, const Block& k, int
   return (static_cast<int64_t>(k.b) * g.heads + k.h) * g.tokens + i;
 }
 
-// K and V of the block's head in shared memory (rows of g.stride floats) and the calling warp's
-// scratch area behind them.
-struct Staged {
-  const float* ks;
-  const float* vs;
-  float* warp_area;
-};
+__device__ __forceinline__ float* shared_floats() {
+  extern __shared__ float4 smem4[];  // float4: 16-byte alignment for the vector loads
+  return reinterpret_cast<float*>(smem4);
+}
 
-// Loads K and V (the whole block cooperates, then synchronises); `per_warp` floats of scratch.
-__device__ Staged stage_keys_values(const float* __restrict__ qkv, const Geom& g, const Block& k,
+// Loads K and V of the block's head into shared memory (K rows first, V after; the whole block
+// cooperates, then synchronises) and returns the calling warp's scratch area of `per_warp` floats
+// behind them.
+__device__ float* stage_keys_values(const float* __restrict__ qkv, const Geom& g, const Block& k,
                                     int per_warp, float* smem) {
   const int64_t ld = 3LL * g.width;
-  float* vs = smem + g.tokens * g.stride;
-  load_rows(qkv + k.head + g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, smem);
-  load_rows(qkv + k.head + 2 * g.width, ld, g.tokens, g.head_dim, g.stride, 1.0f, vs);
+  float* vs = smem + g.t4 * g.stride;
+  load_rows(qkv + k.head + g.width, ld, g, 1.0f, smem);
+  load_rows(qkv + k.head + 2 * g.width, ld, g, 1.0f, vs);
   __syncthreads();
-  return {smem, vs, vs + g.tokens * g.stride + k.warp * per_warp};
+  return vs + g.t4 * g.stride + k.warp * per_warp;
 }
 
 template <int KPL>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kMaxWarps * 32)
     attention_forward_kernel(const float* __restrict__ qkv, Geom g, float* __restrict__ out,
                              float* __restrict__ lse) {
-  extern __shared__ float smem[];
+  float* smem = shared_floats();
   const Block k = block_of(g);
-  const int64_t ld = 3LL * g.width;
-  const Staged st = stage_keys_values(qkv, g, k, g.head_dim + g.tokens, smem);
-  const float *ks = st.ks, *vs = st.vs;
-  float* qb = st.warp_area;     // q_i · scale
-  float* pb = qb + g.head_dim;  // p_i
-  for (int i = k.row_begin; i < k.row_end; i += kWarps) {
-    for (int d = k.lane; d < g.head_dim; d += 32) qb[d] = qkv[k.head + i * ld + d] * g.scale;
+  const float* ks = smem;
+  const float* vs = smem + g.t4 * g.stride;
+  float* qa = stage_keys_values(qkv, g, k, kRows * (g.dh4 + g.t4), smem);  // [kRows][dh4]
+  float* pw = qa + kRows * g.dh4;                                          // [kRows][t4]
+  for (int i0 = k.first; i0 <= k.last; i0 += k.step) {
+    load_warp_rows(qkv + k.head, 3LL * g.width, i0, k.last, g, g.scale, k.lane, qa);
     __syncwarp();
-    float s[KPL];
-    row_dots<KPL>(qb, ks, g, k.lane, s);
-    float m = -INFINITY;
+    float s[kRows][KPL];
+    row_dots<KPL>(qa, ks, g, k.lane, s);
+    float lse_r[kRows];
 #pragma unroll
-    for (int kk = 0; kk < KPL; ++kk) {
-      if (k.lane + 32 * kk < g.tokens) m = fmaxf(m, s[kk]);
-    }
-    m = kernels::warp_max(m);
-    float l = 0.0f;
+    for (int r = 0; r < kRows; ++r) {
+      float m = -INFINITY;
 #pragma unroll
-    for (int kk = 0; kk < KPL; ++kk) {
-      s[kk] = k.lane + 32 * kk < g.tokens ? expf(s[kk] - m) : 0.0f;
-      l += s[kk];
-    }
-    l = kernels::warp_sum(l);
-    const float inv = 1.0f / l;
+      for (int kk = 0; kk < KPL; ++kk) {
+        if (k.lane + 32 * kk < g.tokens) m = fmaxf(m, s[r][kk]);
+      }
+      m = kernels::warp_max(m);
+      float l = 0.0f;
 #pragma unroll
-    for (int kk = 0; kk < KPL; ++kk) {
-      if (k.lane + 32 * kk < g.tokens) pb[k.lane + 32 * kk] = s[kk] * inv;
+      for (int kk = 0; kk < KPL; ++kk) {
+        s[r][kk] = k.lane + 32 * kk < g.tokens ? expf(s[r][kk] - m) : 0.0f;
+        l += s[r][kk];
+      }
+      l = kernels::warp_sum(l);
+      const float inv = 1.0f / l;
+#pragma unroll
+      for (int kk = 0; kk < KPL; ++kk) {
+        const int j = k.lane + 32 * kk;
+        if (j < g.t4) pw[r * g.t4 + j] = s[r][kk] * inv;  // 0 past T
+      }
+      lse_r[r] = m + logf(l);
     }
     __syncwarp();
-    float* orow = out + (static_cast<int64_t>(k.b) * g.tokens + i) * g.width + k.h * g.head_dim;
 #pragma unroll
     for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
       const int d = k.lane + 32 * dd;
-      if (d < g.head_dim) orow[d] = combine_rows(pb, vs, g, d);
+      if (d >= g.head_dim) continue;
+      float acc[kRows];
+      combine_rows(pw, vs, g, d, acc);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (i0 + r <= k.last)
+          out[k.dout_head + static_cast<int64_t>(i0 + r) * g.width + d] = acc[r];
+      }
     }
-    if (k.lane == 0) lse[stat_index(g, k, i)] = m + logf(l);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (k.lane == r && i0 + r <= k.last) lse[stat_index(g, k, i0 + r)] = lse_r[r];
+    }
     __syncwarp();
   }
 }
 
 template <int KPL>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kMaxWarps * 32)
     attention_backward_q_kernel(const float* __restrict__ dout, const float* __restrict__ qkv,
                                 const float* __restrict__ lse, Geom g, float* __restrict__ dqkv,
                                 float* __restrict__ row_terms) {
-  extern __shared__ float smem[];
+  float* smem = shared_floats();
   const Block k = block_of(g);
   const int64_t ld = 3LL * g.width;
-  const Staged st = stage_keys_values(qkv, g, k, 2 * g.head_dim + g.tokens, smem);
-  const float *ks = st.ks, *vs = st.vs;
-  float* qb = st.warp_area;     // q_i · scale
-  float* gb = qb + g.head_dim;  // dO_i
-  float* sb = gb + g.head_dim;  // dS_i
-  for (int i = k.row_begin; i < k.row_end; i += kWarps) {
-    const int64_t orow = (static_cast<int64_t>(k.b) * g.tokens + i) * g.width + k.h * g.head_dim;
-    for (int d = k.lane; d < g.head_dim; d += 32) {
-      qb[d] = qkv[k.head + i * ld + d] * g.scale;
-      gb[d] = dout[orow + d];
-    }
+  const float* ks = smem;
+  const float* vs = smem + g.t4 * g.stride;
+  float* qa = stage_keys_values(qkv, g, k, kRows * (2 * g.dh4 + g.t4), smem);  // q_i · scale
+  float* ga = qa + kRows * g.dh4;                                              // dO_i
+  float* sw = ga + kRows * g.dh4;                                              // dS_i [t4]
+  for (int i0 = k.first; i0 <= k.last; i0 += k.step) {
+    load_warp_rows(qkv + k.head, ld, i0, k.last, g, g.scale, k.lane, qa);
+    load_warp_rows(dout + k.dout_head, g.width, i0, k.last, g, 1.0f, k.lane, ga);
     __syncwarp();
-    float s[KPL], dp[KPL];
-    row_dots<KPL>(qb, ks, g, k.lane, s);
-    row_dots<KPL>(gb, vs, g, k.lane, dp);
-    const float row_lse = lse[stat_index(g, k, i)];
-    float part = 0.0f;
+    float s[kRows][KPL], dp[kRows][KPL];
+    row_dots<KPL>(qa, ks, g, k.lane, s);
+    row_dots<KPL>(ga, vs, g, k.lane, dp);
+    float di[kRows];
 #pragma unroll
-    for (int kk = 0; kk < KPL; ++kk) {
-      s[kk] = k.lane + 32 * kk < g.tokens ? expf(s[kk] - row_lse) : 0.0f;
-      part += s[kk] * dp[kk];
-    }
-    const float di = kernels::warp_sum(part);
+    for (int r = 0; r < kRows; ++r) {
+      const float row_lse = lse[stat_index(g, k, min(i0 + r, k.last))];
+      float part = 0.0f;
 #pragma unroll
-    for (int kk = 0; kk < KPL; ++kk) {
-      if (k.lane + 32 * kk < g.tokens) sb[k.lane + 32 * kk] = s[kk] * (dp[kk] - di);
-    }
-    __syncwarp();
+      for (int kk = 0; kk < KPL; ++kk) {
+        s[r][kk] = k.lane + 32 * kk < g.tokens ? expf(s[r][kk] - row_lse) : 0.0f;
+        part += s[r][kk] * dp[r][kk];
+      }
+      di[r] = kernels::warp_sum(part);
 #pragma unroll
-    for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
-      const int d = k.lane + 32 * dd;
-      if (d < g.head_dim) dqkv[k.head + i * ld + d] = g.scale * combine_rows(sb, ks, g, d);
-    }
-    if (k.lane == 0) row_terms[stat_index(g, k, i)] = di;
-    __syncwarp();
-  }
-}
-
-template <int KPL>
-__global__ void __launch_bounds__(kThreads)
-    attention_backward_kv_kernel(const float* __restrict__ dout, const float* __restrict__ qkv,
-                                 const float* __restrict__ lse, const float* __restrict__ row_terms,
-                                 Geom g, float* __restrict__ dqkv) {
-  extern __shared__ float smem[];
-  const Block k = block_of(g);
-  const int64_t ld = 3LL * g.width;
-  float* qs = smem;
-  float* gs = qs + g.tokens * g.stride;
-  float* ls = gs + g.tokens * g.stride;
-  float* di = ls + g.tokens;
-  float* kb = di + g.tokens + k.warp * (2 * g.head_dim + 2 * g.tokens);
-  float* vb = kb + g.head_dim;
-  float* pb = vb + g.head_dim;
-  float* sb = pb + g.tokens;
-  const int64_t dout_head = static_cast<int64_t>(k.b) * g.tokens * g.width + k.h * g.head_dim;
-  load_rows(qkv + k.head, ld, g.tokens, g.head_dim, g.stride, 1.0f, qs);
-  load_rows(dout + dout_head, g.width, g.tokens, g.head_dim, g.stride, 1.0f, gs);
-  for (int t = threadIdx.x; t < g.tokens; t += blockDim.x) {
-    ls[t] = lse[stat_index(g, k, t)];
-    di[t] = row_terms[stat_index(g, k, t)];
-  }
-  __syncthreads();
-  for (int j = k.row_begin; j < k.row_end; j += kWarps) {
-    const int64_t krow = k.head + j * ld + g.width;  // k_j; v_j at + D
-    for (int d = k.lane; d < g.head_dim; d += 32) {
-      kb[d] = qkv[krow + d] * g.scale;
-      vb[d] = qkv[krow + g.width + d];
-    }
-    __syncwarp();
-    float s[KPL], dp[KPL];
-    row_dots<KPL>(kb, qs, g, k.lane, s);  // over query rows i = lane + 32 kk
-    row_dots<KPL>(vb, gs, g, k.lane, dp);
-#pragma unroll
-    for (int kk = 0; kk < KPL; ++kk) {
-      const int i = k.lane + 32 * kk;
-      if (i < g.tokens) {
-        const float p = expf(s[kk] - ls[i]);
-        pb[i] = p;
-        sb[i] = p * (dp[kk] - di[i]);
+      for (int kk = 0; kk < KPL; ++kk) {
+        const int j = k.lane + 32 * kk;
+        if (j < g.t4) sw[r * g.t4 + j] = s[r][kk] * (dp[r][kk] - di[r]);  // 0 past T
       }
     }
     __syncwarp();
 #pragma unroll
     for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
       const int d = k.lane + 32 * dd;
-      if (d < g.head_dim) {
-        dqkv[krow + d] = g.scale * combine_rows(sb, qs, g, d);
-        dqkv[krow + g.width + d] = combine_rows(pb, gs, g, d);
+      if (d >= g.head_dim) continue;
+      float acc[kRows];
+      combine_rows(sw, ks, g, d, acc);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (i0 + r <= k.last) dqkv[k.head + (i0 + r) * ld + d] = g.scale * acc[r];
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (k.lane == r && i0 + r <= k.last) row_terms[stat_index(g, k, i0 + r)] = di[r];
+    }
+    __syncwarp();
+  }
+}
+
+template <int KPL>
+__global__ void __launch_bounds__(kMaxWarps * 32)
+    attention_backward_kv_kernel(const float* __restrict__ dout, const float* __restrict__ qkv,
+                                 const float* __restrict__ lse, const float* __restrict__ row_terms,
+                                 Geom g, float* __restrict__ dqkv) {
+  float* smem = shared_floats();
+  const Block k = block_of(g);
+  const int64_t ld = 3LL * g.width;
+  float* qs = smem;
+  float* gs = qs + g.t4 * g.stride;
+  float* ls = gs + g.t4 * g.stride;
+  float* dis = ls + g.t4;
+  float* ka = dis + g.t4 + k.warp * kRows * (2 * g.dh4 + 2 * g.t4);  // k_j · scale
+  float* va = ka + kRows * g.dh4;                                    // v_j
+  float* pw = va + kRows * g.dh4;                                    // p_.j [t4]
+  float* sw = pw + kRows * g.t4;                                     // dS_.j [t4]
+  load_rows(qkv + k.head, ld, g, 1.0f, qs);
+  load_rows(dout + k.dout_head, g.width, g, 1.0f, gs);
+  for (int t = threadIdx.x; t < g.tokens; t += blockDim.x) {
+    ls[t] = lse[stat_index(g, k, t)];
+    dis[t] = row_terms[stat_index(g, k, t)];
+  }
+  __syncthreads();
+  for (int j0 = k.first; j0 <= k.last; j0 += k.step) {
+    load_warp_rows(qkv + k.head + g.width, ld, j0, k.last, g, g.scale, k.lane, ka);
+    load_warp_rows(qkv + k.head + 2 * g.width, ld, j0, k.last, g, 1.0f, k.lane, va);
+    __syncwarp();
+    float s[kRows][KPL], dp[kRows][KPL];  // over query rows i = lane + 32 kk
+    row_dots<KPL>(ka, qs, g, k.lane, s);
+    row_dots<KPL>(va, gs, g, k.lane, dp);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+      for (int kk = 0; kk < KPL; ++kk) {
+        const int i = k.lane + 32 * kk;
+        if (i >= g.t4) continue;
+        const float p = i < g.tokens ? expf(s[r][kk] - ls[i]) : 0.0f;
+        pw[r * g.t4 + i] = p;
+        sw[r * g.t4 + i] = i < g.tokens ? p * (dp[r][kk] - dis[i]) : 0.0f;
+      }
+    }
+    __syncwarp();
+#pragma unroll
+    for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
+      const int d = k.lane + 32 * dd;
+      if (d >= g.head_dim) continue;
+      float dk[kRows], dv[kRows];
+      combine_rows(sw, qs, g, d, dk);
+      combine_rows(pw, gs, g, d, dv);
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        if (j0 + r > k.last) continue;
+        const int64_t row = k.head + (j0 + r) * ld + g.width;  // dK_j; dV_j at + D
+        dqkv[row + d] = g.scale * dk[r];
+        dqkv[row + g.width + d] = dv[r];
       }
     }
     __syncwarp();
@@ -237,13 +272,15 @@ void attention_forward(const Tensor& qkv, int64_t heads, Tensor& out, Tensor& ls
   check_arg(op, "qkv", qkv, qkv.device(), DType::f32);
   if (a.batch == 0) return;
   const Geom g = kernels::attention::geom_of(a);
-  const size_t bytes = floats_bytes(2LL * g.tokens * g.stride + kWarps * (g.head_dim + g.tokens));
   const cudaStream_t s = stream(qkv.device());  // also makes the device current
+  const auto bytes = [&](int warps) {
+    return floats_bytes(2LL * g.t4 * g.stride + warps * kRows * (g.dh4 + g.t4));
+  };
   kernels::attention::with_keys_per_lane(g.tokens, [&](auto kpl) {
     auto* kernel = attention_forward_kernel<decltype(kpl)::value>;
-    kernels::attention::allow_shared_memory(kernel, bytes, qkv.device(), op);
-    kernel<<<grid_of(a), kThreads, bytes, s>>>(qkv.data<float>(), g, out.data<float>(),
-                                               lse.data<float>());
+    const int warps = kernels::attention::prepare_launch(kernel, bytes, qkv.device(), op);
+    kernel<<<grid_of(a), warps * 32, bytes(warps), s>>>(qkv.data<float>(), g, out.data<float>(),
+                                                        lse.data<float>());
     KASMINA_LAUNCH_CHECK("attention_forward_kernel");
   });
 }
@@ -257,19 +294,21 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse
   const Geom g = kernels::attention::geom_of(a);
   DeviceContext& ctx = context(dout.device());  // also makes the device current
   auto* row_terms = static_cast<float*>(scratch(ctx, floats_bytes(a.batch * a.heads * a.tokens)));
-  const size_t q_bytes =
-      floats_bytes(2LL * g.tokens * g.stride + kWarps * (2 * g.head_dim + g.tokens));
-  const size_t kv_bytes = floats_bytes(2LL * g.tokens * g.stride + 2 * g.tokens +
-                                       kWarps * (2 * g.head_dim + 2 * g.tokens));
+  const auto q_bytes = [&](int warps) {
+    return floats_bytes(2LL * g.t4 * g.stride + warps * kRows * (2 * g.dh4 + g.t4));
+  };
+  const auto kv_bytes = [&](int warps) {
+    return floats_bytes(2LL * g.t4 * g.stride + 2 * g.t4 + warps * kRows * (2 * g.dh4 + 2 * g.t4));
+  };
   kernels::attention::with_keys_per_lane(g.tokens, [&](auto kpl) {
     auto* q_kernel = attention_backward_q_kernel<decltype(kpl)::value>;
-    kernels::attention::allow_shared_memory(q_kernel, q_bytes, dout.device(), op);
-    q_kernel<<<grid_of(a), kThreads, q_bytes, ctx.stream>>>(
+    const int q_warps = kernels::attention::prepare_launch(q_kernel, q_bytes, dout.device(), op);
+    q_kernel<<<grid_of(a), q_warps * 32, q_bytes(q_warps), ctx.stream>>>(
         dout.data<float>(), qkv.data<float>(), lse.data<float>(), g, dqkv.data<float>(), row_terms);
     KASMINA_LAUNCH_CHECK("attention_backward_q_kernel");
     auto* kv_kernel = attention_backward_kv_kernel<decltype(kpl)::value>;
-    kernels::attention::allow_shared_memory(kv_kernel, kv_bytes, dout.device(), op);
-    kv_kernel<<<grid_of(a), kThreads, kv_bytes, ctx.stream>>>(
+    const int kv_warps = kernels::attention::prepare_launch(kv_kernel, kv_bytes, dout.device(), op);
+    kv_kernel<<<grid_of(a), kv_warps * 32, kv_bytes(kv_warps), ctx.stream>>>(
         dout.data<float>(), qkv.data<float>(), lse.data<float>(), row_terms, g, dqkv.data<float>());
     KASMINA_LAUNCH_CHECK("attention_backward_kv_kernel");
   });
