@@ -59,6 +59,33 @@ __device__ __forceinline__ int64_t stat_index(const Geom& g, const Block& k, int
   return (static_cast<int64_t>(k.b) * g.heads + k.h) * g.tokens + i;
 }
 
+// Lane r stores vals[r] for row i0 + r of the group (when inside the tile): one per row.
+__device__ __forceinline__ void store_row_stats(const Geom& g, const Block& k, int i0,
+                                                const float (&vals)[kRows], float* stats) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    if (k.lane == r && i0 + r <= k.last) stats[stat_index(g, k, i0 + r)] = vals[r];
+  }
+}
+
+// For each output column d the lane owns: the kRows weighted sums of the staged rows
+// (combine_rows), stored with store(row, d, value) for the group's rows inside the tile.
+template <class Store>
+__device__ __forceinline__ void combine_and_store(const float* w, const float* rows, const Geom& g,
+                                                  const Block& k, int i0, Store store) {
+#pragma unroll
+  for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
+    const int d = k.lane + 32 * dd;
+    if (d >= g.head_dim) continue;
+    float acc[kRows];
+    combine_rows(w, rows, g, d, acc);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      if (i0 + r <= k.last) store(i0 + r, d, acc[r]);
+    }
+  }
+}
+
 __device__ __forceinline__ float* shared_floats() {
   extern __shared__ float4 smem4[];  // float4: 16-byte alignment for the vector loads
   return reinterpret_cast<float*>(smem4);
@@ -117,22 +144,10 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
       lse_r[r] = m + logf(l);
     }
     __syncwarp();
-#pragma unroll
-    for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
-      const int d = k.lane + 32 * dd;
-      if (d >= g.head_dim) continue;
-      float acc[kRows];
-      combine_rows(pw, vs, g, d, acc);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (i0 + r <= k.last)
-          out[k.dout_head + static_cast<int64_t>(i0 + r) * g.width + d] = acc[r];
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (k.lane == r && i0 + r <= k.last) lse[stat_index(g, k, i0 + r)] = lse_r[r];
-    }
+    combine_and_store(pw, vs, g, k, i0, [&](int i, int d, float v) {
+      out[k.dout_head + static_cast<int64_t>(i) * g.width + d] = v;
+    });
+    store_row_stats(g, k, i0, lse_r, lse);
     __syncwarp();
   }
 }
@@ -175,21 +190,9 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
       }
     }
     __syncwarp();
-#pragma unroll
-    for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
-      const int d = k.lane + 32 * dd;
-      if (d >= g.head_dim) continue;
-      float acc[kRows];
-      combine_rows(sw, ks, g, d, acc);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (i0 + r <= k.last) dqkv[k.head + (i0 + r) * ld + d] = g.scale * acc[r];
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      if (k.lane == r && i0 + r <= k.last) row_terms[stat_index(g, k, i0 + r)] = di[r];
-    }
+    combine_and_store(sw, ks, g, k, i0,
+                      [&](int i, int d, float v) { dqkv[k.head + i * ld + d] = g.scale * v; });
+    store_row_stats(g, k, i0, di, row_terms);
     __syncwarp();
   }
 }
@@ -236,21 +239,12 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
       }
     }
     __syncwarp();
-#pragma unroll
-    for (int dd = 0; dd < kMaxDimsPerLane; ++dd) {
-      const int d = k.lane + 32 * dd;
-      if (d >= g.head_dim) continue;
-      float dk[kRows], dv[kRows];
-      combine_rows(sw, qs, g, d, dk);
-      combine_rows(pw, gs, g, d, dv);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        if (j0 + r > k.last) continue;
-        const int64_t row = k.head + (j0 + r) * ld + g.width;  // dK_j; dV_j at + D
-        dqkv[row + d] = g.scale * dk[r];
-        dqkv[row + g.width + d] = dv[r];
-      }
-    }
+    // dK_j = scale Σ_i dS_ij Q_i at row j, part k; dV_j = Σ_i p_ij dO_i at part v.
+    combine_and_store(sw, qs, g, k, j0, [&](int j, int d, float v) {
+      dqkv[k.head + j * ld + g.width + d] = g.scale * v;
+    });
+    combine_and_store(pw, gs, g, k, j0,
+                      [&](int j, int d, float v) { dqkv[k.head + j * ld + 2 * g.width + d] = v; });
     __syncwarp();
   }
 }
