@@ -63,15 +63,19 @@ namespace {
 // Ops whose backward is checked against finite differences (their gradient cases must exist).
 const std::vector<std::string>& differentiable_ops() {
   static const std::vector<std::string> v = {
-      "linear_forward",         "linear_backward_input",  "linear_backward_weight",
-      "activation_forward",     "activation_backward",    "activation_backward_aux",
-      "layernorm_forward",      "layernorm_backward",     "dropout_forward",
-      "dropout_backward",       "softmax_xent",           "morph_forward",
-      "morph_backward",         "residual_add",           "conv2d_forward",
-      "conv2d_backward_input",  "conv2d_backward_weight", "batchnorm_forward_train",
-      "batchnorm_backward",     "maxpool2d_forward",      "maxpool2d_backward",
-      "avgpool2d_forward",      "avgpool2d_backward",     "global_avgpool_forward",
-      "global_avgpool_backward"};
+      "linear_forward", "linear_backward_input", "linear_backward_weight", "activation_forward",
+      "activation_backward", "activation_backward_aux", "layernorm_forward", "layernorm_backward",
+      "dropout_forward", "dropout_backward", "softmax_xent", "morph_forward", "morph_backward",
+      "residual_add",
+      // conv-net ops (src/ops/conv_ops.hpp)
+      "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
+      "batchnorm_forward_train", "batchnorm_backward", "maxpool2d_forward", "maxpool2d_backward",
+      "avgpool2d_forward", "avgpool2d_backward", "global_avgpool_forward",
+      "global_avgpool_backward",
+      // transformer ops (src/ops/transformer_ops.hpp)
+      "attention_forward", "attention_backward", "patchify_forward", "patchify_backward",
+      "tokens_assemble_forward", "tokens_assemble_backward", "select_token_forward",
+      "select_token_backward"};
   return v;
 }
 

@@ -1,0 +1,128 @@
+// Op table entry of multi-head self-attention (forward + backward): CUDA against the CPU twin
+// over token counts that cross the kernel's keys-per-lane steps (1, 7, 32/33, 50, 64/65, 129,
+// 197, 256), head dimensions 7 (odd pitch), 8, 16, 24, 32, 63 and 64 and batches 1 to 128,
+// including the largest shared-memory configuration (T 256, dh 64: above the 48 KiB default);
+// the backward also twice, bitwise equal (no atomics). Gradients: finite differences in float64.
+#include <string>
+#include <vector>
+
+#include "ops/transformer_ops.hpp"
+#include "tests/ops/cuda/compare.hpp"
+#include "tests/ops/cuda/grad_check.hpp"
+#include "tests/ops/cuda/op_table.hpp"
+
+namespace kasmina::cuda_test {
+namespace {
+
+struct AttnCase {
+  int64_t batch, tokens, heads, head_dim;
+};
+
+std::string attn_name(const AttnCase& c) {
+  return op_table::dims({{"B", c.batch}, {"T", c.tokens}, {"H", c.heads}, {"dh", c.head_dim}});
+}
+
+Shape qkv_shape(const AttnCase& c) {
+  return {c.batch, c.tokens, 3 * c.heads * c.head_dim};
+}
+
+// Tolerance of both directions: relative L2 error 1e-4 (kTolF32Reduce). Each output element is a
+// float32 sum of at most 256 products (dot products of <= 64 terms inside), an exp and, for the
+// backward, a second such sum; float32 rounding of sums of n terms grows like sqrt(n)·6e-8, about
+// 1e-6 here, so 1e-4 leaves two orders of magnitude while a wrong index or a missed key shows
+// errors of order 1.
+void attention_case(const AttnCase& c) {
+  const uint64_t s = static_cast<uint64_t>(c.batch * 7919 + c.tokens * 31 + c.head_dim);
+  const Tensor qkv = random_f32(qkv_shape(c), s + 1, -2.0f, 2.0f);
+  const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
+  const Shape lse_shape{c.batch, c.heads, c.tokens};
+  const Tensor dout = random_f32(out_shape, s + 2);
+  Tensor out_cpu = Tensor::empty(out_shape), lse_cpu = Tensor::empty(lse_shape);
+  ops::attention_forward(qkv, c.heads, out_cpu, lse_cpu);
+  Tensor dqkv_cpu = Tensor::empty(qkv_shape(c));
+  ops::attention_backward(dout, qkv, lse_cpu, c.heads, dqkv_cpu);
+
+  const std::string what = "attention " + attn_name(c);
+  const Tensor qkv_gpu = on_gpu(qkv);
+  Tensor out_gpu = poisoned(out_shape, DType::f32), lse_gpu = poisoned(lse_shape, DType::f32);
+  ops::attention_forward(qkv_gpu, c.heads, out_gpu, lse_gpu);
+  EXPECT_TRUE(close(what + " out", out_gpu, out_cpu, kTolF32Reduce));
+  EXPECT_TRUE(close(what + " lse", lse_gpu, lse_cpu, kTolF32Reduce));
+
+  // The backward from the CPU's lse, so only the backward kernels are compared.
+  const Tensor dout_gpu = on_gpu(dout), lse_ref = on_gpu(lse_cpu);
+  Tensor dqkv_gpu = poisoned(qkv_shape(c), DType::f32);
+  ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, dqkv_gpu);
+  EXPECT_TRUE(close(what + " dqkv", dqkv_gpu, dqkv_cpu, kTolF32Reduce));
+  Tensor again = poisoned(qkv_shape(c), DType::f32);
+  ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, again);
+  EXPECT_TRUE(bitwise_equal(what + " dqkv run to run", again, dqkv_gpu));
+}
+
+std::vector<AttnCase> attention_cases() {
+  return {{1, 1, 1, 8},    {128, 1, 4, 32}, {1, 7, 2, 8},   {3, 7, 1, 32},    {3, 13, 3, 7},
+          {2, 32, 2, 16},  {5, 33, 2, 64},  {1, 50, 4, 32}, {128, 50, 4, 32}, {128, 50, 2, 64},
+          {7, 50, 16, 8},  {2, 64, 1, 24},  {2, 65, 2, 63}, {4, 129, 1, 32},  {2, 197, 3, 64},
+          {1, 256, 2, 64}, {3, 256, 4, 8}};
+}
+
+// ---- gradients (float64, CPU) ----
+
+// attention_backward's dqkv against central differences of Σ r ⊙ attention_forward(qkv).
+void attention_gradient(const AttnCase& c) {
+  Rng rng(900 + static_cast<uint64_t>(c.tokens * 17 + c.head_dim * 5 + c.heads));
+  Tensor qkv = op_table::random_f64(rng, qkv_shape(c), -1.5, 1.5);
+  const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
+  const Tensor r = op_table::random_f64(rng, out_shape);
+  Tensor out = Tensor::empty(out_shape, DType::f64);
+  Tensor lse = Tensor::empty({c.batch, c.heads, c.tokens}, DType::f64);
+  const auto loss = [&] {
+    ops::attention_forward(qkv, c.heads, out, lse);
+    return op_table::weighted_sum(out, r);
+  };
+  loss();
+  Tensor dqkv = Tensor::empty(qkv_shape(c), DType::f64);
+  ops::attention_backward(r, qkv, lse, c.heads, dqkv);
+  const double largest = op_table::expect_gradient(
+      op_table::values(dqkv), op_table::numeric_gradient(qkv, loss), "dqkv " + attn_name(c));
+  EXPECT_GT(largest, 1e-2);
+}
+
+std::vector<op_table::OpCase> attention_gradient_cases() {
+  return op_table::cases_over(
+      std::vector<AttnCase>{{1, 1, 1, 2}, {2, 3, 1, 4}, {1, 5, 2, 3}, {2, 4, 2, 2}, {1, 6, 3, 1}},
+      &attn_name, &attention_gradient);
+}
+
+// The ViT of the issue: B 128, T 50 (49 patches + class token), D 128, 4 heads.
+void attention_perf() {
+  const Device dev = op_table::perf_device();
+  const AttnCase c{128, 50, 4, 32};
+  const Tensor qkv = random_f32(qkv_shape(c), 1).to(dev);
+  const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
+  const Tensor dout = random_f32(out_shape, 2).to(dev);
+  Tensor out = Tensor::empty(out_shape, DType::f32, dev);
+  Tensor lse = Tensor::empty({c.batch, c.heads, c.tokens}, DType::f32, dev);
+  Tensor dqkv = Tensor::empty(qkv_shape(c), DType::f32, dev);
+  op_table::time_op("attention_forward B128 T50 D128 H4", dev,
+                    [&] { ops::attention_forward(qkv, c.heads, out, lse); });
+  op_table::time_op("attention_backward B128 T50 D128 H4", dev,
+                    [&] { ops::attention_backward(dout, qkv, lse, c.heads, dqkv); });
+}
+
+}  // namespace
+
+// The entry, registered from the cuda_test namespace (the macro names the op table's types in
+// full).
+KASMINA_OP_TABLE_ENTRY(attention) {
+  op_table::OpTestEntry e;
+  e.ops = e.grad_ops = {"attention_forward", "attention_backward"};
+  e.correctness = [] {
+    return op_table::cases_over(attention_cases(), &attn_name, &attention_case);
+  };
+  e.gradients = &attention_gradient_cases;
+  e.perf = [] { return std::vector<op_table::OpCase>{{"B128_T50_D128_H4", &attention_perf}}; };
+  return e;
+}
+
+}  // namespace kasmina::cuda_test
