@@ -63,7 +63,8 @@ ModelTiming time_model(const Config& cfg, Device dev, int64_t batch, int iterati
     lt.description = layer.describe();
     lt.forward_seconds =
         median_seconds(dev, iterations, [&] { layer.forward(inputs[i], Mode::train, ctx); });
-    const Tensor dy = random_normal({batch * layer.out_rows(), layer.out_width()}, seed++, dev, 0.01);
+    const Tensor dy =
+        random_normal({batch * layer.out_rows(), layer.out_width()}, seed++, dev, 0.01);
     Tensor dx = Tensor::empty({batch * layer.in_rows(), layer.in_width()}, DType::f32, dev);
     Tensor* dx_ptr = i > 0 ? &dx : nullptr;  // the first layer's input is data
     lt.backward_seconds = median_seconds(dev, iterations, [&] { layer.backward(dy, dx_ptr, ctx); });

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/sample_shape.hpp"
 #include "config/layer_params.hpp"
 #include "core/lr_schedule.hpp"
+#include "core/sample_shape.hpp"
 #include "ir/spec.hpp"
 #include "morph/morph_limits.hpp"
 

@@ -27,11 +27,11 @@ LayerSchema class_token_layer_schema();
 const std::vector<LayerSchema>& layer_schemas() {
   // One line per layer type.
   static const std::vector<LayerSchema> schemas = {
-      linear_layer_schema(),   relu_layer_schema(),      gelu_layer_schema(),
-      dropout_layer_schema(),  layernorm_layer_schema(), kasmina_layer_schema(),
-      residual_layer_schema(), conv2d_layer_schema(),    batchnorm2d_layer_schema(),
-      maxpool2d_layer_schema(), avgpool2d_layer_schema(), global_avgpool_layer_schema(),
-      flatten_layer_schema(),  patch_embed_layer_schema(), attention_layer_schema(),
+      linear_layer_schema(),      relu_layer_schema(),        gelu_layer_schema(),
+      dropout_layer_schema(),     layernorm_layer_schema(),   kasmina_layer_schema(),
+      residual_layer_schema(),    conv2d_layer_schema(),      batchnorm2d_layer_schema(),
+      maxpool2d_layer_schema(),   avgpool2d_layer_schema(),   global_avgpool_layer_schema(),
+      flatten_layer_schema(),     patch_embed_layer_schema(), attention_layer_schema(),
       class_token_layer_schema(),
   };
   return schemas;
@@ -63,8 +63,9 @@ void walk_layer_widths(const std::vector<LayerConfig>& layers, const YAML::Node&
     }
     walk.largest = std::max(walk.largest, walk.rows * walk.width);
     if (schema.sets_width || schema.reshape) {
-      walk.source = "the previous layer produces " +
-                    (walk.rows == 1 && !walk.image ? std::to_string(walk.width) : walk.shape().str());
+      walk.source =
+          "the previous layer produces " +
+          (walk.rows == 1 && !walk.image ? std::to_string(walk.width) : walk.shape().str());
     }
   }
 }

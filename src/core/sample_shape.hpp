@@ -42,9 +42,7 @@ struct SampleShape {
   // The rows are an image's pixels.
   bool pixel_rows() const { return image && rows == image->h * image->w && width == image->c; }
   // The sample is one row holding an image flattened.
-  bool flat_image() const {
-    return image && rows == 1 && width == image->h * image->w * image->c;
-  }
+  bool flat_image() const { return image && rows == 1 && width == image->h * image->w * image->c; }
   // "28x28x1 image", "49 rows of 128", "256 features": for messages.
   std::string str() const {
     if (pixel_rows() || flat_image()) {
@@ -68,17 +66,6 @@ inline SampleShape advance_rowwise(const SampleShape& in, int64_t width) {
     out.image.reset();
   }
   return out;
-}
-
-}  // namespace kasmina
-
-namespace kasmina {
-
-// The output size of a convolution or pooling window along one axis: floor((n + 2p - k) / s) + 1
-// (PyTorch's rule); 0 when the window does not fit.
-inline int64_t window_out_size(int64_t n, int64_t kernel, int64_t stride, int64_t padding) {
-  const int64_t span = n + 2 * padding - kernel;
-  return span < 0 ? 0 : span / stride + 1;
 }
 
 }  // namespace kasmina

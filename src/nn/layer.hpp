@@ -86,8 +86,8 @@ class Layer : public Stateful {
   void load_state(const StateReader& in) override;
 
   // ---- Training FLOPs (analytic; summary.json `train_flops`, the telemetry column) ----
-  // FLOPs of one training step of this layer on `batch` input rows: its forward, and its backward with
-  // the input gradient only when `input_grad` (the model's first layer computes none). 2 per
+  // FLOPs of one training step of this layer on `batch` input rows: its forward, and its backward
+  // with the input gradient only when `input_grad` (the model's first layer computes none). 2 per
   // multiply-add, 1 per elementwise operation, the layer's formula beside it (nn/flops.hpp holds
   // the shared ones). The optimizer's update of parameters() is counted by the model.
   virtual double train_flops(int64_t batch, bool input_grad) const = 0;

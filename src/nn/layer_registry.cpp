@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "nn/conv_layers.hpp"
 #include "nn/linear.hpp"
 #include "nn/morph_from_config.hpp"
 #include "nn/residual_block.hpp"
@@ -14,7 +15,7 @@ namespace kasmina {
 namespace {
 
 // One line per layer type, keyed by the YAML `type` name.
-constexpr std::array<std::pair<std::string_view, LayerBuilder>, 7> kBuilders{{
+constexpr std::array<std::pair<std::string_view, LayerBuilder>, 13> kBuilders{{
     {"linear", build_linear_layer},
     {"relu", build_activation_layer},
     {"gelu", build_activation_layer},
@@ -22,6 +23,12 @@ constexpr std::array<std::pair<std::string_view, LayerBuilder>, 7> kBuilders{{
     {"dropout", build_dropout_layer},
     {"kasmina", morph::build_kasmina_layer},
     {"residual", build_residual_block},
+    {"conv2d", build_conv2d_layer},
+    {"batchnorm2d", build_batchnorm_layer},
+    {"maxpool2d", build_pool2d_layer},
+    {"avgpool2d", build_pool2d_layer},
+    {"global_avgpool", build_global_avgpool_layer},
+    {"flatten", build_flatten_layer},
 }};
 
 }  // namespace

@@ -26,9 +26,9 @@ class LayerSequence {
   // sequence's input (of width `in_width`).
   void prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width, bool input_grad);
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx);
-  // dy [B * out_rows(), out] of the last forward; writes every parameter gradient. Returns the gradient
-  // w.r.t. the sequence's input when prepared with `input_grad` (it may be `dy` itself when
-  // every layer passed its gradient through), else an undefined tensor.
+  // dy [B * out_rows(), out] of the last forward; writes every parameter gradient. Returns the
+  // gradient w.r.t. the sequence's input when prepared with `input_grad` (it may be `dy` itself
+  // when every layer passed its gradient through), else an undefined tensor.
   Tensor backward(const Tensor& dy, const StepContext& ctx);
 
   // Training FLOPs of the layers on `batch` samples (Layer::train_flops; the first layer's input

@@ -21,8 +21,8 @@ class KasminaLayer;
 
 class Model {
  public:
-  // Builds the layers for inputs of shape `input` (a width: one row of features), initialising parameters
-  // deterministically from `seed` directly on `dev`. dtype float64 (CPU) is for tests.
+  // Builds the layers for inputs of shape `input` (a width: one row of features), initialising
+  // parameters deterministically from `seed` directly on `dev`. dtype float64 (CPU) is for tests.
   Model(const ModelConfig& cfg, const SampleShape& input, uint64_t seed, Device dev,
         DType dtype = DType::f32);
   // Takes ownership of already-built layers (tests, later layer types).

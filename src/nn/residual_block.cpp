@@ -16,14 +16,12 @@ ResidualBlock::ResidualBlock(std::string name, const SampleShape& in,
       body_(std::move(body)),
       shortcut_(std::move(shortcut)) {
   KASMINA_CHECK(!body_.empty(), name_ + ": a residual block needs at least one layer");
-  KASMINA_CHECK(body_.layers().front()->in_width() == in_.width &&
-                    body_.in_rows() == in_.rows,
+  KASMINA_CHECK(body_.layers().front()->in_width() == in_.width && body_.in_rows() == in_.rows,
                 name_ + ": the block's body must read the block's input");
   out_ = SampleShape(body_.out_rows(), body_.layers().back()->out_width());
-  const SampleShape skip = shortcut_.empty()
-                               ? SampleShape(in_.rows, in_.width)
-                               : SampleShape(shortcut_.out_rows(),
-                                             shortcut_.layers().back()->out_width());
+  const SampleShape skip =
+      shortcut_.empty() ? SampleShape(in_.rows, in_.width)
+                        : SampleShape(shortcut_.out_rows(), shortcut_.layers().back()->out_width());
   KASMINA_CHECK(skip.rows == out_.rows && skip.width == out_.width,
                 name_ + ": the block's body and shortcut must produce the same shape");
 }
@@ -113,8 +111,8 @@ std::unique_ptr<Layer> build_residual_block(const LayerConfig& cfg, LayerBuildCo
     shortcut = build_layers(r.shortcut, ctx);
   }
   ctx.shape = in;
-  auto block = std::make_unique<ResidualBlock>(name, in, std::move(body), std::move(shortcut),
-                                               ctx.dtype);
+  auto block =
+      std::make_unique<ResidualBlock>(name, in, std::move(body), std::move(shortcut), ctx.dtype);
   block->set_out_image(out.image);
   return block;
 }

@@ -130,14 +130,16 @@ std::unique_ptr<Layer> build_activation_layer(const LayerConfig& cfg, LayerBuild
 }
 
 std::unique_ptr<Layer> build_layernorm_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
-  return std::make_unique<LayerNormLayer>(
-      ctx.name, ctx.shape.width, static_cast<float>(cfg.as<LayerNormConfig>().eps), ctx.dev, ctx.dtype);
+  return std::make_unique<LayerNormLayer>(ctx.name, ctx.shape.width,
+                                          static_cast<float>(cfg.as<LayerNormConfig>().eps),
+                                          ctx.dev, ctx.dtype);
 }
 
 // The mask stream is the entry's position (its index in model.layers without blocks).
 std::unique_ptr<Layer> build_dropout_layer(const LayerConfig& cfg, LayerBuildContext& ctx) {
-  return std::make_unique<DropoutLayer>(static_cast<float>(cfg.as<DropoutConfig>().p), ctx.shape.width,
-                                        static_cast<uint32_t>(ctx.position), ctx.dtype);
+  return std::make_unique<DropoutLayer>(static_cast<float>(cfg.as<DropoutConfig>().p),
+                                        ctx.shape.width, static_cast<uint32_t>(ctx.position),
+                                        ctx.dtype);
 }
 
 }  // namespace kasmina

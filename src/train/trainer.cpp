@@ -1,9 +1,12 @@
 #include "train/trainer.hpp"
 
+#include "ops/augment_ops.hpp"
+
 #include <algorithm>
 #include <chrono>
 
 #include "core/rng.hpp"
+#include "ops/augment_ops.hpp"
 #include "train/data_order.hpp"
 #include "train/data_parallel.hpp"
 #include "train/device_data.hpp"
@@ -65,6 +68,11 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
                                        dp_->rank(), dp_->world_size());
   const int64_t classes = model_->out_width();
   x_ = Tensor::empty({batch_, data.train.features()}, DType::f32, dev_);
+  if (cfg.data.augment.any()) {
+    const ImageShape img = *dataset_shape(cfg.data).image;  // checked with the config
+    x_aug_ = Tensor::empty({batch_, img.h, img.w, img.c}, DType::f32, dev_);
+    augment_seed_ = derive_seed(cfg.seed, "augment");
+  }
   y_ = Tensor::empty({batch_}, DType::i32, dev_);
   dlogits_ = Tensor::empty({batch_, classes}, DType::f32, dev_);
   loss_sum_ = Tensor::zeros({1}, DType::f64, dev_);
@@ -87,9 +95,21 @@ void Trainer::begin_epoch(int64_t epoch) {
   guard_->begin_epoch();
 }
 
+Tensor Trainer::augmented_batch() {
+  if (!x_aug_.defined()) return x_;
+  // Random crops pad with the normalised value of a black pixel (as torchvision pads before it
+  // normalises); the draws are keyed by (seed, step, the sample's index in the global batch), so
+  // a resumed run and any number of ranks augment alike.
+  const AugmentConfig& a = cfg_.data.augment;
+  ops::augment_crop_flip(x_.view(x_aug_.shape()), a.crop_padding, a.flip, data_->train.shift,
+                         augment_seed_, ctx_.step, static_cast<int64_t>(dp_->rank()) * batch_,
+                         x_aug_);
+  return x_aug_.view(x_.shape());
+}
+
 void Trainer::train_step() {
   order_->gather(x_, y_);
-  const Tensor logits = model_->forward(x_, Mode::train, ctx_);
+  const Tensor logits = model_->forward(augmented_batch(), Mode::train, ctx_);
   dp_->before_loss(loss_sum_);
   ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
   dp_->after_loss(loss_sum_);

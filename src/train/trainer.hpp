@@ -74,6 +74,7 @@ class Trainer {
 
   // One training step exactly as run() performs it (used by tests comparing devices).
   void train_step();
+  Tensor augmented_batch();  // the gathered batch, augmented when data.augment asks
   // Prepares the epoch `epoch` (0-based): uploads its permutation, resets the cursor and the
   // loss accumulators.
   void begin_epoch(int64_t epoch);
@@ -122,6 +123,9 @@ class Trainer {
   int64_t global_batch_ = 0;  // world_size x batch_: the samples of one step over all ranks
   double static_flops_per_step_ = 0.0;
   Tensor x_, y_, dlogits_, loss_sum_, correct_;
+  // data.augment: the augmented batch the model reads (undefined without augmentation).
+  Tensor x_aug_;
+  uint64_t augment_seed_ = 0;
 };
 
 }  // namespace kasmina

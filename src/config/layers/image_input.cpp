@@ -1,5 +1,7 @@
 #include "config/layers/image_input.hpp"
 
+#include "ops/conv_ops.hpp"
+
 namespace kasmina::config_detail {
 
 ImageShape require_image(const WidthWalk& walk, const YAML::Node& node, const std::string& path,
@@ -32,8 +34,8 @@ ImageShape window_output(const ImageShape& in, int64_t kernel, int64_t stride, i
                  " image it receives (a stride must divide the height and the width, so that "
                  "no pixel row or column is dropped)");
   }
-  return ImageShape{window_out_size(in.h, kernel, stride, padding),
-                    window_out_size(in.w, kernel, stride, padding), in.c};
+  return ImageShape{ops::conv_out_size(in.h, kernel, stride, padding),
+                    ops::conv_out_size(in.w, kernel, stride, padding), in.c};
 }
 
 }  // namespace kasmina::config_detail

@@ -25,6 +25,13 @@ LayerSchema pool2d_schema(LayerType type, const char* name) {
                      WidthWalk& walk, const ReadContext& ctx) {
     const Pool2dConfig& p = entry.as<Pool2dConfig>();
     const ImageShape in = require_image(walk, node, path, ctx, name);
+    if (2 * p.padding > p.kernel) {
+      ctx.fail(locate(node, "padding"), path + ".padding",
+               "is " + std::to_string(p.padding) +
+                   " but a pooling's padding must be at most "
+                   "half its kernel (" +
+                   std::to_string(p.kernel) + ")");
+    }
     walk.set(SampleShape::pixels(
         window_output(in, p.kernel, p.effective_stride(), p.padding, node, path, ctx)));
   };

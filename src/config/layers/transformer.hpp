@@ -7,9 +7,9 @@ namespace kasmina {
 
 struct PatchEmbedConfig {
   static constexpr const char* kName = "PatchEmbedConfig";
-  int64_t patch = 4;         // square patches of patch x patch pixels
-  int64_t dim = 0;           // token width (required)
-  bool class_token = true;   // a learned token prepended to the patches
+  int64_t patch = 4;        // square patches of patch x patch pixels
+  int64_t dim = 0;          // token width (required)
+  bool class_token = true;  // a learned token prepended to the patches
   bool operator==(const PatchEmbedConfig&) const = default;
 };
 

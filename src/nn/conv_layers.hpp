@@ -1,0 +1,151 @@
+// The layers of convolutional networks, on NHWC feature maps whose pixels are rows
+// (core/sample_shape.hpp): a sample of an H x W x C map is H*W rows of C features, so a batch is
+// the [B*H*W, C] matrix the conv ops view as [B, H, W, C] (src/ops/conv_ops.hpp).
+//   conv2d          cuDNN on CUDA, im2col + OpenBLAS on the CPU
+//   batchnorm2d     per-feature batch statistics over all rows; absorbs a following relu
+//   maxpool2d, avgpool2d
+//   global_avgpool  the mean of a sample's rows (pixels, or a transformer's tokens) -> one row
+//   flatten         a sample's rows side by side in one row (NHWC order)
+#pragma once
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/layers/batchnorm.hpp"
+#include "nn/layer.hpp"
+#include "ops/conv_ops.hpp"
+
+namespace kasmina {
+
+struct LayerBuildContext;
+
+class Conv2dLayer final : public Layer {
+ public:
+  Conv2dLayer(std::string name, ImageShape in, int64_t out_channels, int64_t kernel,
+              ops::Conv2dParams p, bool bias, DType dtype);
+  // PyTorch's default initialisation: weights and bias uniform in ±1/sqrt(fan_in), fan_in =
+  // kernel² · in channels / groups (drawn in double, rounded to the dtype).
+  void initialize(uint64_t seed, uint64_t position, Device dev);
+
+  std::string type() const override { return "conv2d"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return in_.c; }
+  int64_t out_width() const override { return out_.c; }
+  SampleShape out_shape(const SampleShape&) const override { return SampleShape::pixels(out_); }
+  std::vector<Parameter*> parameters() override;
+  double train_flops(int64_t rows, bool input_grad) const override;
+  void prepare(int64_t max_rows, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  std::string name_;
+  ImageShape in_, out_;
+  int64_t kernel_;
+  ops::Conv2dParams p_;
+  bool has_bias_;
+  DType dtype_;
+  Parameter weight_, bias_;
+  Tensor y_, x_batch_;
+  int64_t batch_ = 0;
+};
+
+class BatchNormLayer final : public Layer {
+ public:
+  BatchNormLayer(std::string name, int64_t width, const BatchNormConfig& cfg, Device dev,
+                 DType dtype);
+
+  std::string type() const override { return "batchnorm2d"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return width_; }
+  int64_t out_width() const override { return width_; }
+  std::vector<Parameter*> parameters() override { return {&gamma_, &beta_}; }
+  double train_flops(int64_t rows, bool input_grad) const override;
+  bool absorb_next(const Layer& next) override;  // a relu: fused into the normalisation
+  void prepare(int64_t max_rows, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+  // Parameters, then "<name>.running_mean" and "<name>.running_var".
+  void save_state(StateWriter& out) const override;
+  void load_state(const StateReader& in) override;
+
+ private:
+  std::string name_;
+  int64_t width_;
+  ops::BatchNormParams p_;
+  DType dtype_;
+  Parameter gamma_, beta_;
+  Tensor running_mean_, running_var_, save_mean_, save_rstd_;
+  Tensor y_, x_batch_, y_batch_, scratch_;
+};
+
+class Pool2dLayer final : public Layer {
+ public:
+  Pool2dLayer(bool max, ImageShape in, ops::Pool2dParams p, DType dtype);
+
+  std::string type() const override { return max_ ? "maxpool2d" : "avgpool2d"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return in_.c; }
+  int64_t out_width() const override { return out_.c; }
+  SampleShape out_shape(const SampleShape&) const override { return SampleShape::pixels(out_); }
+  double train_flops(int64_t rows, bool input_grad) const override;
+  void prepare(int64_t max_rows, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  bool max_;
+  ImageShape in_, out_;
+  ops::Pool2dParams p_;
+  DType dtype_;
+  Tensor y_, argmax_;
+  int64_t batch_ = 0;
+};
+
+class GlobalAvgPoolLayer final : public Layer {
+ public:
+  GlobalAvgPoolLayer(int64_t rows, int64_t width, DType dtype);
+
+  std::string type() const override { return "global_avgpool"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return width_; }
+  int64_t out_width() const override { return width_; }
+  SampleShape out_shape(const SampleShape&) const override { return SampleShape(width_); }
+  double train_flops(int64_t rows, bool input_grad) const override;
+  void prepare(int64_t max_rows, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  int64_t rows_, width_;
+  DType dtype_;
+  Tensor y_;
+};
+
+class FlattenLayer final : public Layer {
+ public:
+  explicit FlattenLayer(const SampleShape& in) : in_(in) {}
+
+  std::string type() const override { return "flatten"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return in_.width; }
+  int64_t out_width() const override { return in_.values(); }
+  SampleShape out_shape(const SampleShape&) const override;
+  double train_flops(int64_t, bool) const override { return 0.0; }
+  void prepare(int64_t, Device) override {}
+  // A view of its input; the backward copies the gradient into the input's shape.
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+
+ private:
+  SampleShape in_;
+};
+
+// The registry's builders (src/nn/layer_registry.cpp).
+std::unique_ptr<Layer> build_conv2d_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+std::unique_ptr<Layer> build_batchnorm_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+std::unique_ptr<Layer> build_pool2d_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+std::unique_ptr<Layer> build_global_avgpool_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+std::unique_ptr<Layer> build_flatten_layer(const LayerConfig& cfg, LayerBuildContext& ctx);
+
+}  // namespace kasmina
