@@ -2,6 +2,7 @@
 
 #include "nn/kasmina_layer.hpp"
 #include "nn/layer_registry.hpp"
+#include "nn/width_grow_linear.hpp"
 
 namespace kasmina {
 
@@ -33,6 +34,7 @@ Model::Model(std::vector<std::unique_ptr<Layer>> layers, Device dev, DType dtype
 void Model::finish() {
   KASMINA_CHECK(!body_.empty(), "model has no layers");
   for (const auto& l : body_.layers()) l->collect_morph_layers(morph_layers_);
+  width_layers_ = attach_width_layers(body_.layers());
   grads_ = GradientBuffer(parameters(), dev_, dtype_);
 }
 
@@ -90,6 +92,10 @@ uint64_t Model::train_step_key() const {
 
 void Model::replayed_train_step() {
   for (morph::KasminaLayer* k : morph_layers_) k->replayed_train_step();
+}
+
+void Model::begin_epoch(int64_t epoch, int64_t step) {
+  for (WidthGrowLinear* w : width_layers_) w->begin_epoch(epoch, step);
 }
 
 void Model::end_step(const StepContext& ctx) {

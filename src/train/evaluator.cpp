@@ -1,6 +1,7 @@
 #include "train/evaluator.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.hpp"
 #include "ops/ops.hpp"
@@ -33,7 +34,48 @@ void count_predictions(const Tensor& logits, const Tensor& labels, ConfusionMatr
   }
 }
 
+// -log softmax(row)[label] in double.
+double row_loss(const float* row, int64_t classes, int32_t label) {
+  double m = row[0];
+  for (int64_t c = 1; c < classes; ++c) m = std::max(m, static_cast<double>(row[c]));
+  double s = 0.0;
+  for (int64_t c = 0; c < classes; ++c) s += std::exp(static_cast<double>(row[c]) - m);
+  return m + std::log(s) - static_cast<double>(row[label]);
+}
+
 }  // namespace
+
+const DeviceSplit& Evaluator::split_named(const std::string& split) const {
+  return split == "test" ? data_.test : split == "validation" ? data_.validation : data_.train;
+}
+
+std::vector<double> Evaluator::sample_losses(const std::string& split) {
+  const DeviceSplit& s = split_named(split);
+  const int world = host_ ? host_->world_size() : 1, rank = host_ ? host_->rank() : 0;
+  const int64_t lo = s.size * rank / world, hi = s.size * (rank + 1) / world;
+  const int64_t classes = model_.out_width();
+  std::vector<double> out;
+  out.reserve(static_cast<size_t>(hi - lo));
+  for (int64_t begin = lo; begin < hi; begin += eval_batch_) {
+    const int64_t n = std::min(eval_batch_, hi - begin);
+    Tensor x = x_.rows(0, n), y = y_.rows(0, n);
+    ops::gather_batch(s.images, s.labels, s.identity_perm.rows(begin, begin + n), zero_cursor_,
+                      s.scale, s.shift, x, y);
+    const Tensor logits = model_.forward(x, Mode::eval, ctx_);
+    const std::vector<float> z = logits.to_vector<float>();
+    const std::vector<int32_t> labels = y.to_vector<int32_t>();
+    for (int64_t b = 0; b < n; ++b)
+      out.push_back(row_loss(z.data() + b * classes, classes, labels[static_cast<size_t>(b)]));
+  }
+  return out;
+}
+
+void Evaluator::sum_over_ranks(std::vector<double>& v) {
+  if (!host_ || host_->world_size() <= 1) return;
+  Tensor t = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
+  host_->all_reduce_sum(t);
+  v = t.to_vector<double>();
+}
 
 EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches,
                                ConfusionMatrix* confusion) {
@@ -41,9 +83,7 @@ EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches,
     const int64_t k = model_.out_width();
     *confusion = {k, std::vector<int64_t>(static_cast<size_t>(k * k))};
   }
-  const DeviceSplit& full = split == "test"         ? data_.test
-                            : split == "validation" ? data_.validation
-                                                    : data_.train;
+  const DeviceSplit& full = split_named(split);
   DeviceSplit s = full;
   if (max_batches > 0) s.size = std::min(full.size, max_batches * eval_batch_);
   EvalResult r;
