@@ -39,6 +39,8 @@
 #   width8_32_naive width16_64_naive  the naive control: random outgoing weights at activation
 #   layer_seed    configs/fmnist_grow_layer.yaml: a whole-layer seed (residual_mlp 32 -> 64 -> 32,
 #                 zero last layer) germinated at the start of epoch 2
+#   layer_host    fmnist_grow_layer without growth (the whole-layer seed's host: 784-32-10 with a
+#                 dormant kasmina layer, its own initialisation streams)
 #   layer_seed_step0  the same seed germinated at step 0 (its topology trained from the start)
 #   layer_seed_z0 layer_seed with the keep/cull test on the mean gain only (controller.eval_z 0)
 #   matched_layer_size matched_layer_flops  static 784-H-10 matching layer_seed's parameters /
@@ -124,6 +126,8 @@ for s in $seeds; do
   want width8_32_late && queue width8_32_late "$s" "$bin" "$static" "${common[@]}" \
     --set model.layers.0.out=32 --set model.layers.0.grow_from=8 \
     --set "model.layers.0.grow_first_epoch=$late" "${extra[@]}" >> "$first"
+  want layer_host && queue layer_host "$s" "$bin" "$layer" "${common[@]}" \
+    --set controller.type=none --set 'schedule=[]' "${extra[@]}" >> "$first"
   want layer_seed && queue layer_seed "$s" "$bin" "$layer" "${common[@]}" "${extra[@]}" >> "$first"
   want layer_seed_step0 && queue layer_seed_step0 "$s" "$bin" "$layer" "${common[@]}" \
     --set schedule.0.step=0 "${extra[@]}" >> "$first"
@@ -136,31 +140,26 @@ done
 t0=$(date +%s)
 run_queue "$first"
 
-# The matched static widths, from the grown runs (and the static runs' FLOPs per hidden unit).
-if { want matched_size || want matched_flops; } && [ -d "$out/grown-seed${seeds%% *}" ]; then
-  read -r hsize hflops < <(python3 "$root/scripts/growth_table.py" --match "$out")
-  for s in $seeds; do
-    want matched_size && queue matched_size "$s" "$bin" "$static" "${common[@]}" \
-      --set "model.layers.0.out=$hsize" "${extra[@]}" >> "$second"
-    want matched_flops && queue matched_flops "$s" "$bin" "$static" "${common[@]}" \
-      --set "model.layers.0.out=$hflops" "${extra[@]}" >> "$second"
-  done
-  run_queue "$second"
-  echo "matched static widths: H = $hsize (parameters), H = $hflops (training FLOPs)"
-fi
-if { want matched_layer_size || want matched_layer_flops; } &&
-   [ -d "$out/layer_seed-seed${seeds%% *}" ]; then
-  read -r hsize hflops < <(python3 "$root/scripts/growth_table.py" --match "$out" layer_seed)
+# Static widths matched to an arm's runs: ARM PREFIX (the arms PREFIX_size, PREFIX_flops match
+# its mean final parameter count and its mean training FLOPs, from the static runs' FLOPs per
+# hidden unit).
+matched() {
+  local arm=$1 prefix=$2 hsize hflops
+  { want "${prefix}_size" || want "${prefix}_flops"; } && [ -d "$out/$arm-seed${seeds%% *}" ] ||
+    return 0
+  read -r hsize hflops < <(python3 "$root/scripts/growth_table.py" --match "$out" "$arm")
   : > "$second"
   for s in $seeds; do
-    want matched_layer_size && queue matched_layer_size "$s" "$bin" "$static" "${common[@]}" \
+    want "${prefix}_size" && queue "${prefix}_size" "$s" "$bin" "$static" "${common[@]}" \
       --set "model.layers.0.out=$hsize" "${extra[@]}" >> "$second"
-    want matched_layer_flops && queue matched_layer_flops "$s" "$bin" "$static" "${common[@]}" \
+    want "${prefix}_flops" && queue "${prefix}_flops" "$s" "$bin" "$static" "${common[@]}" \
       --set "model.layers.0.out=$hflops" "${extra[@]}" >> "$second"
   done
   run_queue "$second"
-  echo "static widths matched to layer_seed: H = $hsize (parameters), H = $hflops (training FLOPs)"
-fi
+  echo "static widths matched to $arm: H = $hsize (parameters), H = $hflops (training FLOPs)"
+}
+matched grown matched
+matched layer_seed matched_layer
 rm -f "$first" "$second"
 echo "all runs: $(( $(date +%s) - t0 )) s"
 python3 "$root/scripts/growth_table.py" "$out"

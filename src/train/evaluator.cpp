@@ -49,24 +49,31 @@ const DeviceSplit& Evaluator::split_named(const std::string& split) const {
   return split == "test" ? data_.test : split == "validation" ? data_.validation : data_.train;
 }
 
-std::vector<double> Evaluator::sample_losses(const std::string& split) {
-  const DeviceSplit& s = split_named(split);
+void Evaluator::forward_share(const DeviceSplit& s,
+                              const std::function<void(const Tensor&, const Tensor&)>& fn) {
+  // This rank's share [lo, hi) of the split (the whole split with one rank).
   const int world = host_ ? host_->world_size() : 1, rank = host_ ? host_->rank() : 0;
   const int64_t lo = s.size * rank / world, hi = s.size * (rank + 1) / world;
-  const int64_t classes = model_.out_width();
-  std::vector<double> out;
-  out.reserve(static_cast<size_t>(hi - lo));
   for (int64_t begin = lo; begin < hi; begin += eval_batch_) {
     const int64_t n = std::min(eval_batch_, hi - begin);
     Tensor x = x_.rows(0, n), y = y_.rows(0, n);
     ops::gather_batch(s.images, s.labels, s.identity_perm.rows(begin, begin + n), zero_cursor_,
                       s.scale, s.shift, x, y);
     const Tensor logits = model_.forward(x, Mode::eval, ctx_);
+    KASMINA_CHECK(logits.dim(1) == model_.out_width(), "eval logits width");
+    fn(logits, y);
+  }
+}
+
+std::vector<double> Evaluator::sample_losses(const std::string& split) {
+  const int64_t classes = model_.out_width();
+  std::vector<double> out;
+  forward_share(split_named(split), [&](const Tensor& logits, const Tensor& y) {
     const std::vector<float> z = logits.to_vector<float>();
     const std::vector<int32_t> labels = y.to_vector<int32_t>();
-    for (int64_t b = 0; b < n; ++b)
-      out.push_back(row_loss(z.data() + b * classes, classes, labels[static_cast<size_t>(b)]));
-  }
+    for (size_t b = 0; b < labels.size(); ++b)
+      out.push_back(row_loss(z.data() + b * static_cast<size_t>(classes), classes, labels[b]));
+  });
   return out;
 }
 
@@ -91,25 +98,15 @@ EvalResult Evaluator::evaluate(const std::string& split, int64_t max_batches,
   if (s.size == 0) return r;
   ops::fill(loss_sum_, 0.0);
   ops::fill(correct_, 0.0);
-  const int64_t classes = model_.out_width();
-  // This rank's share [lo, hi) of the split (the whole split with one rank).
-  const int world = host_ ? host_->world_size() : 1, rank = host_ ? host_->rank() : 0;
-  const int64_t lo = s.size * rank / world, hi = s.size * (rank + 1) / world;
-  for (int64_t begin = lo; begin < hi; begin += eval_batch_) {
-    const int64_t n = std::min(eval_batch_, hi - begin);
-    Tensor x = x_.rows(0, n), y = y_.rows(0, n);
-    ops::gather_batch(s.images, s.labels, s.identity_perm.rows(begin, begin + n), zero_cursor_,
-                      s.scale, s.shift, x, y);
-    const Tensor logits = model_.forward(x, Mode::eval, ctx_);
-    KASMINA_CHECK(logits.dim(1) == classes, "eval logits width");
+  forward_share(s, [&](const Tensor& logits, const Tensor& y) {
     ops::softmax_xent(logits, y, 1.0f, nullptr, loss_sum_, &correct_);
     if (confusion) count_predictions(logits, y, *confusion);
-  }
+  });
   Tensor sums = Tensor::from_vector(
       std::vector<double>{loss_sum_.to_vector<double>()[0],
                           static_cast<double>(correct_.to_vector<int64_t>()[0])},
       {2});
-  if (world > 1) host_->all_reduce_sum(sums);
+  if (host_ && host_->world_size() > 1) host_->all_reduce_sum(sums);
   const std::vector<double> total = sums.to_vector<double>();
   r.loss = total[0] / static_cast<double>(s.size);
   r.accuracy = total[1] / static_cast<double>(s.size);

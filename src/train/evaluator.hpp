@@ -4,6 +4,7 @@
 // sums (loss, correct count) are reduced over the ranks (`host`).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,9 @@ class Evaluator {
 
  private:
   const DeviceSplit& split_named(const std::string& split) const;
+  // Eval-mode forwards over this rank's share of `s` in batches, in order: fn(logits, labels).
+  void forward_share(const DeviceSplit& s,
+                     const std::function<void(const Tensor&, const Tensor&)>& fn);
   const DeviceData& data_;
   Model& model_;
   const StepContext& ctx_;
