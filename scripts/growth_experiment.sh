@@ -32,8 +32,21 @@
 #   matched_size  static 784-H-10, H matching the grown runs' mean final parameter count
 #   matched_flops static 784-H-10, H matching the grown runs' mean training FLOPs
 #   baseline      fmnist_grow with --baseline-bin (only when given)
-# Not runnable yet (mechanisms of issue 15 not built): width growth 8->32 / 16->64, whole-layer
-# blueprints, the grown topology from step 0, a naive (non-preserving) growth control.
+#   width8_32 width16_64  width seeds (fmnist_static with linear grow_from): 8 -> 32 / 16 -> 64
+#                 hidden units, activated at the start of epochs 1, 2, 3, zero outgoing weights
+#                 (their final topology from step 0 is static32 / static64)
+#   width8_32_late  8 -> 32 from 60% of the epochs (epochs 12-14 of 20)
+#   width8_32_naive width16_64_naive  the naive control: random outgoing weights at activation
+#   layer_seed    configs/fmnist_grow_layer.yaml: a whole-layer seed (residual_mlp 32 -> 64 -> 32,
+#                 zero last layer) germinated at the start of epoch 2
+#   layer_host    fmnist_grow_layer without growth (the whole-layer seed's host: 784-32-10 with a
+#                 dormant kasmina layer, its own initialisation streams)
+#   layer_seed_step0  the same seed germinated at step 0 (its topology trained from the start)
+#   layer_seed_z0 layer_seed with the keep/cull test on the mean gain only (controller.eval_z 0)
+#   matched_layer_size matched_layer_flops  static 784-H-10 matching layer_seed's parameters /
+#                 training FLOPs
+# Not built: width seeds under the controller (the schedule is fixed), whole-layer blueprints
+# on the GEMM path (the 32 -> 64 -> 32 blueprint runs on the per-row path).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=build/kasmina device=cuda epochs=20 seeds="1 2 3 4 5" jobs=1 baseline="" arms="" wrapper=""
@@ -60,6 +73,8 @@ extra=("$@")
 mkdir -p "$out"
 want() { [ -z "$arms" ] || [[ " $arms " == *" $1 "* ]]; }
 static="$root/configs/fmnist_static.yaml" grow="$root/configs/fmnist_grow.yaml"
+layer="$root/configs/fmnist_grow_layer.yaml"
+late=$(( epochs * 3 / 5 ))
 common=(--device "$device" --set "train.epochs=$epochs" --set checkpoint.at_end=false
         --set checkpoint.every_epochs=0)
 
@@ -100,6 +115,24 @@ for s in $seeds; do
     --set controller.grad_trigger_ratio=0 "${extra[@]}" >> "$first"
   want grown_task && queue grown_task "$s" "$bin" "$grow" "${common[@]}" \
     --set model.layers.2.training_objective=task_gradient "${extra[@]}" >> "$first"
+  for w in "8 32" "16 64"; do
+    read -r lo hi <<< "$w"
+    want "width${lo}_$hi" && queue "width${lo}_$hi" "$s" "$bin" "$static" "${common[@]}" \
+      --set "model.layers.0.out=$hi" --set "model.layers.0.grow_from=$lo" "${extra[@]}" >> "$first"
+    want "width${lo}_${hi}_naive" && queue "width${lo}_${hi}_naive" "$s" "$bin" "$static" \
+      "${common[@]}" --set "model.layers.0.out=$hi" --set "model.layers.0.grow_from=$lo" \
+      --set model.layers.0.grow_init=naive "${extra[@]}" >> "$first"
+  done
+  want width8_32_late && queue width8_32_late "$s" "$bin" "$static" "${common[@]}" \
+    --set model.layers.0.out=32 --set model.layers.0.grow_from=8 \
+    --set "model.layers.0.grow_first_epoch=$late" "${extra[@]}" >> "$first"
+  want layer_host && queue layer_host "$s" "$bin" "$layer" "${common[@]}" \
+    --set controller.type=none --set 'schedule=[]' "${extra[@]}" >> "$first"
+  want layer_seed && queue layer_seed "$s" "$bin" "$layer" "${common[@]}" "${extra[@]}" >> "$first"
+  want layer_seed_step0 && queue layer_seed_step0 "$s" "$bin" "$layer" "${common[@]}" \
+    --set schedule.0.step=0 "${extra[@]}" >> "$first"
+  want layer_seed_z0 && queue layer_seed_z0 "$s" "$bin" "$layer" "${common[@]}" \
+    --set controller.eval_z=0 "${extra[@]}" >> "$first"
   if [ -n "$baseline" ] && want baseline; then
     queue baseline "$s" "$baseline" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
   fi
@@ -107,18 +140,26 @@ done
 t0=$(date +%s)
 run_queue "$first"
 
-# The matched static widths, from the grown runs (and the static runs' FLOPs per hidden unit).
-if want matched_size || want matched_flops; then
-  read -r hsize hflops < <(python3 "$root/scripts/growth_table.py" --match "$out")
+# Static widths matched to an arm's runs: ARM PREFIX (the arms PREFIX_size, PREFIX_flops match
+# its mean final parameter count and its mean training FLOPs, from the static runs' FLOPs per
+# hidden unit).
+matched() {
+  local arm=$1 prefix=$2 hsize hflops
+  { want "${prefix}_size" || want "${prefix}_flops"; } && [ -d "$out/$arm-seed${seeds%% *}" ] ||
+    return 0
+  read -r hsize hflops < <(python3 "$root/scripts/growth_table.py" --match "$out" "$arm")
+  : > "$second"
   for s in $seeds; do
-    want matched_size && queue matched_size "$s" "$bin" "$static" "${common[@]}" \
+    want "${prefix}_size" && queue "${prefix}_size" "$s" "$bin" "$static" "${common[@]}" \
       --set "model.layers.0.out=$hsize" "${extra[@]}" >> "$second"
-    want matched_flops && queue matched_flops "$s" "$bin" "$static" "${common[@]}" \
+    want "${prefix}_flops" && queue "${prefix}_flops" "$s" "$bin" "$static" "${common[@]}" \
       --set "model.layers.0.out=$hflops" "${extra[@]}" >> "$second"
   done
   run_queue "$second"
-  echo "matched static widths: H = $hsize (parameters), H = $hflops (training FLOPs)"
-fi
+  echo "static widths matched to $arm: H = $hsize (parameters), H = $hflops (training FLOPs)"
+}
+matched grown matched
+matched layer_seed matched_layer
 rm -f "$first" "$second"
 echo "all runs: $(( $(date +%s) - t0 )) s"
 python3 "$root/scripts/growth_table.py" "$out"

@@ -4,10 +4,11 @@
   growth_table.py OUT_DIR           markdown table: per arm mean ± std test accuracy, parameters,
                                     training FLOPs, training seconds, germinated/fossilized/culled;
                                     OUT_DIR/accuracy_vs_flops.png when matplotlib is installed
-  growth_table.py --match OUT_DIR   prints two hidden widths H of a static 784-H-10 network: the
-                                    one matching the grown runs' mean final parameter count, and
-                                    the one matching their mean training FLOPs (from the static
-                                    runs' FLOPs, linear in H)
+  growth_table.py --match OUT_DIR [ARM]
+                                    prints two hidden widths H of a static 784-H-10 network: the
+                                    one matching the ARM runs' (default grown) mean final
+                                    parameter count, and the one matching their mean training
+                                    FLOPs (from the static runs' FLOPs, linear in H)
 """
 import glob
 import json
@@ -16,7 +17,9 @@ import statistics as st
 import sys
 
 ORDER = ["static8", "static16", "static32", "static64", "host", "grown", "grown_plateau",
-         "grown_task", "baseline", "matched_size", "matched_flops"]
+         "grown_task", "baseline", "matched_size", "matched_flops", "width8_32", "width16_64",
+         "width8_32_late", "width8_32_naive", "width16_64_naive", "layer_host", "layer_seed", "layer_seed_step0",
+         "layer_seed_z0", "matched_layer_size", "matched_layer_flops"]
 LABEL = {
     "static8": "static 784-8", "static16": "static 784-16", "static32": "static 784-32",
     "static64": "static 784-64", "host": "host, no growth (784-32 + dormant seeds)",
@@ -25,6 +28,17 @@ LABEL = {
     "grown_task": "grown, TRAINING on the task gradient",
     "baseline": "grown, baseline binary", "matched_size": "static, grown size",
     "matched_flops": "static, grown training FLOPs",
+    "width8_32": "width seeds 8 -> 32 (epochs 1-3)",
+    "width16_64": "width seeds 16 -> 64 (epochs 1-3)",
+    "width8_32_late": "width seeds 8 -> 32, late (from 60% of the epochs)",
+    "width8_32_naive": "width 8 -> 32, naive (random outgoing weights)",
+    "width16_64_naive": "width 16 -> 64, naive (random outgoing weights)",
+    "layer_host": "whole-layer seed's host, no growth (784-32 + dormant seed)",
+    "layer_seed": "whole-layer seed 32 -> 64 -> 32 at epoch 2",
+    "layer_seed_step0": "whole-layer seed from step 0 (its topology from the start)",
+    "layer_seed_z0": "whole-layer seed, keep/cull by the mean only (eval_z 0)",
+    "matched_layer_size": "static, whole-layer seed's size",
+    "matched_layer_flops": "static, whole-layer seed's training FLOPs",
 }
 
 
@@ -40,11 +54,11 @@ def mean_sd(v):
     return st.mean(v), (st.stdev(v) if len(v) > 1 else 0.0)
 
 
-def match(out):
+def match(out, arm="grown"):
     arms = runs(out)
-    grown = arms.get("grown", [])
+    grown = arms.get(arm, [])
     if not grown:
-        sys.exit("growth_table.py: no grown runs in " + out)
+        sys.exit("growth_table.py: no " + arm + " runs in " + out)
     params = st.mean(r["parameters"] for r in grown)
     flops = st.mean(r.get("train_flops", 0.0) for r in grown)
     # 784-H-10: 795 H + 10 parameters; training FLOPs linear in H (two static runs give the line).
@@ -104,8 +118,8 @@ def table(out):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--match":
-        match(sys.argv[2])
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--match":
+        match(*sys.argv[2:])
     elif len(sys.argv) == 2:
         table(sys.argv[1])
     else:

@@ -124,6 +124,9 @@ struct ControllerConfig {
   // heuristic: besides a plateau, germinate when the best dormant chunk's gradient score is at
   // least this many times the mean chunk score of its layer (0: on plateaus only)
   double grad_trigger_ratio = 1.5;
+  // keep/cull of a seed in EVALUATING: its paired gain on the validation loss (per sample, with
+  // vs without the seed) must exceed this many standard errors (control/causal_eval.hpp)
+  double eval_z = 2.0;
   // emergency rollback
   double spike_factor = 3.0;    // loss > factor x running mean while grafting -> rollback
   int64_t debug_nan_step = -1;  // debug hook: inject a NaN loss at this step (-1 = never)

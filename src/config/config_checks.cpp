@@ -105,6 +105,39 @@ void check_augment(const Config& c, const YAML::Node& root, const ReadContext& c
                " samples are not images (allowed: augment with fashion_mnist, or remove it)");
 }
 
+// Width seeds (linear grow_from): the next linear layer holds the new units' outgoing weights,
+// and only layers whose output is 0 at 0 may lie between (relu, gelu, dropout); top level only.
+void check_width_seeds(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
+  const std::vector<LayerConfig>& layers = c.model.layers;
+  const YAML::Node list = locate(root, "model", "layers");
+  for (const LayerRef& ref : all_layers(layers, list, "model.layers")) {
+    const bool grows =
+        ref.layer->type == LayerType::linear && ref.layer->as<LinearConfig>().grow_from > 0;
+    const bool top = std::any_of(layers.begin(), layers.end(),
+                                 [&](const LayerConfig& l) { return &l == ref.layer; });
+    if (grows && !top)
+      ctx.fail(locate(ref.node, "grow_from"), ref.path + ".grow_from",
+               "is set inside a residual block (allowed: width seeds on top-level linear layers)");
+  }
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].type != LayerType::linear || layers[i].as<LinearConfig>().grow_from == 0)
+      continue;
+    std::size_t j = i + 1;
+    while (j < layers.size() &&
+           (layers[j].type == LayerType::relu || layers[j].type == LayerType::gelu ||
+            layers[j].type == LayerType::dropout))
+      ++j;
+    if (j < layers.size() && layers[j].type == LayerType::linear) continue;
+    const std::string path = element_path("model.layers", i);
+    ctx.fail(locate(list, i, "grow_from"), path + ".grow_from",
+             std::string("needs a linear layer after it (the new units' outgoing weights) with "
+                         "only relu, gelu or dropout between; ") +
+                 (j < layers.size() ? element_path("model.layers", j) + " is a " +
+                                          enum_name(layers[j].type) + " layer"
+                                    : "nothing follows it"));
+  }
+}
+
 // The kasmina layers in model order (schedule entries count them), blocks included.
 std::vector<LayerRef> kasmina_layers(const ModelConfig& model, const YAML::Node& root) {
   std::vector<LayerRef> out;
@@ -210,7 +243,9 @@ void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_training_set(c, root, ctx);
   check_schedule_floor(c, root, ctx);
   check_augment(c, root, ctx);
-  check_activation_size(c, check_model_widths(c, root, ctx), root, ctx);
+  const int64_t largest = check_model_widths(c, root, ctx);
+  check_width_seeds(c, root, ctx);
+  check_activation_size(c, largest, root, ctx);
   check_germinations(c, root, ctx);
   check_controller(c, root, ctx);
   check_blueprint_device(c, root, ctx);

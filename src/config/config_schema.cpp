@@ -110,6 +110,7 @@ const Section<ControllerConfig>& controller_table() {
       value("seed_choice", &ControllerConfig::seed_choice, one_of({"gradient", "health"})),
       value("germination_window", &ControllerConfig::germination_window, above(0.0)),
       value("grad_trigger_ratio", &ControllerConfig::grad_trigger_ratio, non_negative()),
+      value("eval_z", &ControllerConfig::eval_z, non_negative()),
       value("spike_factor", &ControllerConfig::spike_factor, above(1.0)),
       value("debug_nan_step", &ControllerConfig::debug_nan_step, at_least(-1)),
   });

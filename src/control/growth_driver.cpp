@@ -2,14 +2,19 @@
 
 #include <cstdio>
 
+#include "control/causal_eval.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::control {
 
 GrowthDriver::GrowthDriver(std::vector<morph::KasminaLayer*> layers,
-                           std::function<double()> validation_loss)
-    : layers_(std::move(layers)), validation_loss_(std::move(validation_loss)) {}
+                           std::function<std::vector<double>()> sample_losses,
+                           std::function<void(std::vector<double>&)> sum_over_ranks, double z)
+    : layers_(std::move(layers)),
+      sample_losses_(std::move(sample_losses)),
+      sum_over_ranks_(std::move(sum_over_ranks)),
+      z_(z) {}
 
 void GrowthDriver::after_step() {
   for (morph::KasminaLayer* l : layers_) {
@@ -25,28 +30,37 @@ void GrowthDriver::flush() {
 void GrowthDriver::collect(morph::KasminaLayer& layer) {
   for (const morph::MorphEvent& e : layer.drain_events()) {
     pending_.push_back({e, ""});
-    const bool entered_evaluating =
-        e.to == static_cast<int32_t>(morph::Stage::evaluating) && e.from != e.to &&
-        !morph::reason_is_refusal(static_cast<morph::Reason>(e.reason));
+    const bool entered_evaluating = e.to == static_cast<int32_t>(morph::Stage::evaluating) &&
+                                    e.from != e.to &&
+                                    !morph::reason_is_refusal(static_cast<morph::Reason>(e.reason));
     if (entered_evaluating) evaluate_seed(layer, e.seed);
   }
 }
 
 void GrowthDriver::evaluate_seed(morph::KasminaLayer& layer, int32_t seed) {
-  if (!validation_loss_) {
+  if (!sample_losses_) {
     pending_.back().note = "no validation split: the seed cannot be judged and will time out";
     return;
   }
-  const double with_seed = validation_loss_();
+  const std::vector<double> with_seed = sample_losses_();
   layer.set_eval_alpha_zero({seed});
-  const double without_seed = validation_loss_();
+  const std::vector<double> without_seed = sample_losses_();
   layer.clear_eval_alpha_zero();
-  const double score = without_seed - with_seed;  // > 0: the seed lowers the validation loss
-  layer.set_eval_score(seed, static_cast<float>(score));
-  char note[160];
+  std::vector<double> sums = paired_sums(with_seed, without_seed);
+  double with_sum = 0.0;
+  for (double l : with_seed) with_sum += l;
+  sums.push_back(with_sum);
+  if (sum_over_ranks_) sum_over_ranks_(sums);
+  const double mean_with = sums[0] > 0.0 ? sums[3] / sums[0] : 0.0;
+  sums.pop_back();
+  const PairedGain g = paired_gain(sums, z_);
+  // > 0 keeps the seed: its gain on the validation loss exceeds z standard errors.
+  layer.set_eval_score(seed, static_cast<float>(g.score));
+  char note[200];
   std::snprintf(note, sizeof note,
-                "validation loss %.5f with the seed, %.5f without (alpha 0): score %+.5f", with_seed,
-                without_seed, score);
+                "validation loss %.5f with the seed, %.5f without (alpha 0) over %.0f samples: "
+                "gain %+.5f, se %.5f, score (gain - %.1f se) %+.5f",
+                mean_with, mean_with + g.gain, g.n, g.gain, g.se, z_, g.score);
   pending_.back().note = note;
 }
 
@@ -59,7 +73,9 @@ std::vector<GrowthEvent> GrowthDriver::take_events() {
 std::string describe_event(const morph::MorphEvent& e) {
   const auto reason = static_cast<morph::Reason>(e.reason);
   char buf[200];
-  const char* bp = e.blueprint >= 0 ? morph::blueprint_name(static_cast<morph::BlueprintKind>(e.blueprint)) : "-";
+  const char* bp = e.blueprint >= 0
+                       ? morph::blueprint_name(static_cast<morph::BlueprintKind>(e.blueprint))
+                       : "-";
   std::snprintf(buf, sizeof buf, "step %ld  layer %d seed %d  %s -> %s  %s%s %g  (%s)",
                 static_cast<long>(e.step), e.layer, e.seed,
                 morph::stage_name(static_cast<morph::Stage>(e.from)),

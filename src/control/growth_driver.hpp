@@ -1,6 +1,8 @@
 // Collects the lifecycle events the morphogenetic layers drain at their telemetry cadence and
-// judges every seed that reaches EVALUATING by its measured effect on the validation loss
-// (alpha 1 against alpha 0 on the same validation batches; the test split is never used). The
+// judges every seed that reaches EVALUATING by its measured effect on the validation loss: the
+// per-sample losses with the seed (alpha 1) and without it (alpha 0) on the whole validation
+// split, paired, and a gain above `z` standard errors to keep it (control/causal_eval.hpp; the
+// test split is never used). The
 // decisions to grow come from the controller (src/control/controller.hpp) over the event bus.
 #pragma once
 #include <functional>
@@ -20,9 +22,13 @@ struct GrowthEvent {
 
 class GrowthDriver {
  public:
-  // `validation_loss` evaluates the current model on the validation split (mean loss); it is
-  // empty when the run has no validation split (seeds in EVALUATING then time out).
-  GrowthDriver(std::vector<morph::KasminaLayer*> layers, std::function<double()> validation_loss);
+  // `sample_losses` evaluates the current model on the validation split (each sample's loss, of
+  // this rank's share); it is empty when the run has no validation split (seeds in EVALUATING
+  // then time out). `sum_over_ranks` adds a vector over the ranks of a data-parallel run (empty:
+  // one rank). `z` >= 0: the standard errors a seed's gain must exceed.
+  GrowthDriver(std::vector<morph::KasminaLayer*> layers,
+               std::function<std::vector<double>()> sample_losses,
+               std::function<void(std::vector<double>&)> sum_over_ranks, double z);
 
   // After the step boundary of all layers: when a layer drained its events at this boundary,
   // collect them and answer seeds that entered EVALUATING.
@@ -38,7 +44,9 @@ class GrowthDriver {
   void evaluate_seed(morph::KasminaLayer& layer, int32_t seed);
 
   std::vector<morph::KasminaLayer*> layers_;
-  std::function<double()> validation_loss_;
+  std::function<std::vector<double>()> sample_losses_;
+  std::function<void(std::vector<double>&)> sum_over_ranks_;
+  double z_ = 2.0;
   std::vector<GrowthEvent> pending_;
 };
 

@@ -7,6 +7,7 @@
 #include "core/rng.hpp"
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
+#include "nn/width_grow_linear.hpp"
 
 namespace kasmina {
 
@@ -145,6 +146,7 @@ std::unique_ptr<Layer> build_linear_layer(const LayerConfig& cfg, LayerBuildCont
                                              ops::Activation::none, ctx.dtype);
   Rng rng(derive_seed(ctx.seed, "init.linear", ctx.position));
   layer->initialize(parse_init_scheme(ctx.init), rng, ctx.dev);
+  if (p.grow_from > 0) return make_width_grow_linear(std::move(layer), p, ctx);
   return layer;
 }
 

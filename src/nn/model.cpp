@@ -2,6 +2,7 @@
 
 #include "nn/kasmina_layer.hpp"
 #include "nn/layer_registry.hpp"
+#include "nn/width_grow_linear.hpp"
 
 namespace kasmina {
 
@@ -37,6 +38,7 @@ void Model::finish() {
   KASMINA_CHECK(body_.layers().front()->in_rows() == 1 && body_.out_rows() == 1,
                 "a model reads and produces one row per sample");
   for (const auto& l : body_.layers()) l->collect_morph_layers(morph_layers_);
+  width_layers_ = attach_width_layers(body_.layers());
   grads_ = GradientBuffer(parameters(), dev_, dtype_);
 }
 
@@ -94,6 +96,10 @@ uint64_t Model::train_step_key() const {
 
 void Model::replayed_train_step() {
   for (morph::KasminaLayer* k : morph_layers_) k->replayed_train_step();
+}
+
+void Model::begin_epoch(int64_t epoch, int64_t step) {
+  for (WidthGrowLinear* w : width_layers_) w->begin_epoch(epoch, step);
 }
 
 void Model::end_step(const StepContext& ctx) {

@@ -18,6 +18,7 @@ namespace kasmina {
 namespace morph {
 class KasminaLayer;
 }
+class WidthGrowLinear;
 
 class Model {
  public:
@@ -66,6 +67,10 @@ class Model {
   // Host bookkeeping of a training step whose launches were replayed from a graph.
   void replayed_train_step();
 
+  // Start of training epoch `epoch` (0-based) before global step `step`: width seeds due then
+  // are activated (nn/width_grow_linear.hpp).
+  void begin_epoch(int64_t epoch, int64_t step);
+
   // Checkpoint sections of every layer, in model order (nn/model_state.cpp).
   void save_state(StateWriter& out) const;
   void load_state(const StateReader& in);
@@ -77,6 +82,7 @@ class Model {
   DType dtype_;
   LayerSequence body_;
   std::vector<morph::KasminaLayer*> morph_layers_;
+  std::vector<WidthGrowLinear*> width_layers_;
   GradientBuffer grads_;
   int64_t max_batch_ = 0;
 };

@@ -4,7 +4,9 @@
 // sums (loss, correct count) are reduced over the ranks (`host`).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "nn/model.hpp"
 #include "ops/collective/communicator.hpp"
@@ -25,9 +27,19 @@ class Evaluator {
   // it (a synchronisation per batch, for reports; the training loop passes none).
   EvalResult evaluate(const std::string& split, int64_t max_batches = 0,
                       ConfusionMatrix* confusion = nullptr);
+  // Each sample's loss (-log softmax of its label, in double from the logits read to the host) on
+  // this rank's share of the split, in the split's order: the paired keep/cull test of a seed
+  // (control/causal_eval.hpp). Synchronises once per batch.
+  std::vector<double> sample_losses(const std::string& split);
+  // Adds `v` over the ranks (no-op with one rank).
+  void sum_over_ranks(std::vector<double>& v);
   bool has_validation() const { return data_.validation.size > 0; }
 
  private:
+  const DeviceSplit& split_named(const std::string& split) const;
+  // Eval-mode forwards over this rank's share of `s` in batches, in order: fn(logits, labels).
+  void forward_share(const DeviceSplit& s,
+                     const std::function<void(const Tensor&, const Tensor&)>& fn);
   const DeviceData& data_;
   Model& model_;
   const StepContext& ctx_;

@@ -15,10 +15,12 @@ namespace kasmina {
 Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard,
                int64_t total_steps)
     : cfg_(cfg), model_(model), eval_(eval) {
-  std::function<double()> val_loss;
-  if (eval_.has_validation()) val_loss = [this] { return eval_.evaluate("validation").loss; };
+  std::function<std::vector<double>()> val_losses;
+  if (eval_.has_validation()) val_losses = [this] { return eval_.sample_losses("validation"); };
   const auto& layers = model_.morph_layers();
-  driver_ = std::make_unique<control::GrowthDriver>(layers, val_loss);
+  driver_ = std::make_unique<control::GrowthDriver>(
+      layers, val_losses, [this](std::vector<double>& v) { eval_.sum_over_ranks(v); },
+      cfg_.controller.eval_z);
   bus_ = std::make_unique<control::EventBus>();
   adapter_ = std::make_unique<control::LayerAdapter>(*bus_, layers);
   const auto described = control::LayerAdapter::describe(layers);

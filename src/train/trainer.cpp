@@ -90,6 +90,7 @@ Trainer::~Trainer() = default;
 void Trainer::begin_epoch(int64_t epoch) {
   epoch_ = epoch;
   order_->begin_epoch(epoch);
+  model_->begin_epoch(epoch, global_step_);
   ops::fill(loss_sum_, 0.0);
   ops::fill(correct_, 0.0);
   guard_->begin_epoch();

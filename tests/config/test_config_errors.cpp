@@ -75,7 +75,8 @@ const MessageCase kMessageCases[] = {
     {"key_of_another_layer_type", minimal_with_line(8, "    - {type: relu, out: 5}"),
      "cfg.yaml:8: unknown key 'out' in 'model.layers[1]' (allowed: type)"},
     {"unknown_layer_key", minimal_with_line(7, "    - {type: linear, out: 32, pp: 0.5}"),
-     "cfg.yaml:7: unknown key 'pp' in 'model.layers[0]' (allowed: type, out, in, bias)"},
+     "cfg.yaml:7: unknown key 'pp' in 'model.layers[0]' (allowed: type, out, in, bias"
+     ", grow_from, grow_first_epoch, grow_epochs, grow_init)"},
     {"duplicate_key", minimal_with_inserted(2, "seed: 8"),
      "cfg.yaml:3: seed: given twice (first at cfg.yaml:2)"},
     // wrong types

@@ -122,7 +122,8 @@ const MessageCase kMessageCases[] = {
     {"dead_eps", with_layer("seeds: 8, dead_eps: -1e-6"),
      "cfg.yaml:9: model.layers[2].dead_eps: must be >= 0, got -1e-6"},
     {"kasmina_key_on_a_linear_layer", replace_line(kMorphYaml, 7, "    - {out: 128, seeds: 4}"),
-     "cfg.yaml:7: unknown key 'seeds' in 'model.layers[0]' (allowed: type, out, in, bias)"},
+     "cfg.yaml:7: unknown key 'seeds' in 'model.layers[0]' (allowed: type, out, in, bias"
+     ", grow_from, grow_first_epoch, grow_epochs, grow_init)"},
     {"misspelt_kasmina_key", with_layer("seeds: 8, ramp_step: 10"),
      "cfg.yaml:9: unknown key 'ramp_step' in 'model.layers[2]' (did you mean 'ramp_steps'? "
      "allowed: type, seeds, blueprints, hidden, rank, grafting, ramp_steps, performance_gain, "
@@ -200,7 +201,8 @@ const MessageCase kMessageCases[] = {
     {"controller_unknown_key", insert_line(kMorphYaml, 13, "  patiense: 3"),
      "cfg.yaml:13: unknown key 'patiense' in 'controller' (did you mean 'patience'? allowed: "
      "type, eval_every, eval_batches, patience, min_delta, max_active, max_added_parameters, "
-     "embargo_steps, ucb_c, seed_choice, germination_window, grad_trigger_ratio, spike_factor, "
+     "embargo_steps, ucb_c, seed_choice, germination_window, grad_trigger_ratio, eval_z, "
+     "spike_factor, "
      "debug_nan_step)"},
     {"eval_every", insert_line(kMorphYaml, 13, "  eval_every: 0"),
      "cfg.yaml:13: controller.eval_every: must be >= 1, got 0"},

@@ -128,7 +128,7 @@ const SetCase kSetCases[] = {
      "index)"},
     {"key_of_another_layer_type", "model.layers.0.p=0.5",
      "--set model.layers.0.p=0.5: unknown key 'p' in 'model.layers[0]' (allowed: type, out, in, "
-     "bias)"},
+     "bias, grow_from, grow_first_epoch, grow_epochs, grow_init)"},
     {"created_list_without_linear", "model.layers.0={type: relu}",
      "--set model.layers.0={type: relu}: model.layers: needs at least one linear layer; " +
          kEndsWith10,
@@ -144,7 +144,8 @@ const SetCase kSetCases[] = {
      "train, telemetry, checkpoint)"},
     {"unknown_layer_key", "model.layers.0.outt=5",
      "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean 'out'? "
-     "allowed: type, out, in, bias, p, eps, seeds, blueprints, hidden, rank, grafting, "
+     "allowed: type, out, in, bias, grow_from, grow_first_epoch, grow_epochs, grow_init, p, eps, "
+     "seeds, blueprints, hidden, rank, grafting, "
      "ramp_steps, performance_gain, drift_threshold, grad_norm_lo, grad_norm_hi, "
      "min_germinated_steps, min_training_steps, min_grafting_steps, min_stabilization_steps, "
      "min_evaluating_steps, min_fine_tuning_steps, training_objective, training_loss_threshold, "

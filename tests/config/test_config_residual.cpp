@@ -49,8 +49,11 @@ TEST(ConfigResidual, ParsesABlockWithItsLayers) {
 TEST(ConfigResidual, RoundTripsThroughTheResolvedYaml) {
   const Config c = parse_config(kBlockYaml, "res.yaml");
   const std::string yaml = testing::expect_round_trip(c);
-  EXPECT_NE(yaml.find("{type: residual, layers: [{type: linear, out: 32, in: 0, bias: true}, "
-                      "{type: gelu}, {type: linear, out: 16, in: 0, bias: true}], shortcut: []}"),
+  EXPECT_NE(yaml.find("{type: residual, layers: [{type: linear, out: 32, in: 0, bias: true, "
+                      "grow_from: 0, grow_first_epoch: 1, grow_epochs: 3, grow_init: "
+                      "\"preserving\"}, {type: gelu}, {type: linear, out: 16, in: 0, bias: true, "
+                      "grow_from: 0, grow_first_epoch: 1, grow_epochs: 3, grow_init: "
+                      "\"preserving\"}], shortcut: []}"),
             std::string::npos)
       << yaml;
 }

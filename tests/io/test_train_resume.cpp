@@ -129,6 +129,17 @@ TEST(TrainResume, HeuristicControllerIsBitExact) {
   check_resume_in_process(spirals_config("spirals_grow", 14), 380);
 }
 
+TEST(TrainResume, WidthSeedsAreBitExact) {
+  // configs/spirals.yaml with its second hidden layer growing 16 -> 64 at the start of epochs
+  // 1, 2, 3 (31 steps per epoch): stopped after the first growth, 7 steps into epoch 2, and at
+  // the epoch boundary before the second growth.
+  for (int64_t stop : {69, 62}) {
+    Overrides ov;
+    ov.sets = {"train.epochs=5", "telemetry.enabled=false", "model.layers.2.grow_from=16"};
+    check_resume_in_process(load_config(source_root() + "/configs/spirals.yaml", ov), stop);
+  }
+}
+
 TEST(TrainResume, StateOfAnotherModelIsRefused) {
   const Config cfg = spirals_seeds(1);
   const DataSplits data = load_data(cfg.data, cfg.seed);

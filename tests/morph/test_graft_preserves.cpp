@@ -26,6 +26,31 @@ MorphConfig graft_config() {
   return c;
 }
 
+// Steps `layer` (width W, seeds 0..n-1 germinated) until every seed is blended at alpha 1,
+// checking at each step (and including that forward) that the output and the input gradient
+// are bitwise the host's. Returns whether alpha 1 was reached within 40 steps.
+bool steps_until_alpha_one(KasminaLayer& layer, testing::StepClock& clock, int32_t n, int64_t W) {
+  bool all_at_alpha_one = false;
+  for (int64_t step = 0; step < 40 && !all_at_alpha_one; ++step) {
+    clock.set(step);
+    HostSeedState h = layer.seed_state().download();
+    const SeedStateView v = h.view();
+    all_at_alpha_one = true;
+    for (int32_t s = 0; s < n; ++s)
+      all_at_alpha_one = all_at_alpha_one && v.stage[s] == static_cast<int32_t>(Stage::grafting) &&
+                         v.alpha[s] == 1.0f;
+    const Tensor x = random_tensor<float>({16, W}, 300 + step);
+    EXPECT_TRUE(bitwise_equal(layer.forward(x, Mode::eval, clock.ctx), x)) << "step " << step;
+    EXPECT_TRUE(bitwise_equal(layer.forward(x, Mode::train, clock.ctx), x)) << "step " << step;
+    const Tensor dy = random_tensor<float>({16, W}, 400 + step);
+    Tensor dx = Tensor::zeros({16, W});
+    layer.backward(dy, &dx, clock.ctx);
+    EXPECT_TRUE(bitwise_equal(dx, dy)) << "step " << step;
+    layer.end_step(clock.ctx);
+  }
+  return all_at_alpha_one;
+}
+
 TEST(MorphGraftPreserves, GerminatedTrainedAndGraftedSeedsLeaveOutputsBitwiseEqual) {
   KasminaLayer layer(graft_config());
   layer.prepare(16, Device::cpu());
@@ -33,26 +58,8 @@ TEST(MorphGraftPreserves, GerminatedTrainedAndGraftedSeedsLeaveOutputsBitwiseEqu
   layer.germinate(0, BlueprintKind::residual_mlp);
   layer.germinate(1, BlueprintKind::low_rank);
   layer.germinate(2, BlueprintKind::diag_scale);
-  int64_t step = 0;
-  bool all_at_alpha_one = false;
   // Until every seed is blended at alpha 1 (and including that forward), nothing changes.
-  for (; step < 40 && !all_at_alpha_one; ++step) {
-    clock.set(step);
-    HostSeedState h = layer.seed_state().download();
-    const SeedStateView v = h.view();
-    all_at_alpha_one = true;
-    for (int32_t s = 0; s < 3; ++s)
-      all_at_alpha_one = all_at_alpha_one && v.stage[s] == static_cast<int32_t>(Stage::grafting) &&
-                         v.alpha[s] == 1.0f;
-    const Tensor x = random_tensor<float>({16, 24}, 300 + step);
-    EXPECT_TRUE(bitwise_equal(layer.forward(x, Mode::eval, clock.ctx), x)) << "step " << step;
-    EXPECT_TRUE(bitwise_equal(layer.forward(x, Mode::train, clock.ctx), x)) << "step " << step;
-    const Tensor dy = random_tensor<float>({16, 24}, 400 + step);
-    Tensor dx = Tensor::zeros({16, 24});
-    layer.backward(dy, &dx, clock.ctx);
-    EXPECT_TRUE(bitwise_equal(dx, dy)) << "step " << step;
-    layer.end_step(clock.ctx);
-  }
+  const bool all_at_alpha_one = steps_until_alpha_one(layer, clock, 3, 24);
   ASSERT_TRUE(all_at_alpha_one) << "the seeds did not reach GRAFTING at alpha 1";
   // The path went through TRAINING (gate passed at loss 0) and GRAFTING with no ramp.
   int grafted = 0;
@@ -96,6 +103,30 @@ TEST(MorphGraftPreserves, InitialBlueprintsHaveZeroDeltaAndNonZeroLastLayerGradi
   EXPECT_TRUE(bitwise_equal(dx, dy));
   const std::vector<float> gn = layer.buffers().grad_norm.to_vector<float>();
   for (int32_t s = 0; s < 3; ++s) EXPECT_GT(gn[static_cast<size_t>(s)], 1e-3f) << "seed " << s;
+}
+
+TEST(MorphGraftPreserves, AWholeLayerSeedLeavesOutputsBitwiseEqualThenLearns) {
+  // One seed whose chunk is the whole 32-wide layer, residual_mlp 32 -> 64 -> 32 (hidden past
+  // the register path's 32: CUDA's wide instantiation): the whole-layer blueprint of
+  // configs/fmnist_grow_layer.yaml.
+  MorphConfig c = graft_config();
+  c.width = 32;
+  c.seeds = 1;
+  c.hidden = 64;
+  c.allowed_blueprints = {BlueprintKind::residual_mlp};
+  KasminaLayer layer(c);
+  layer.prepare(16, Device::cpu());
+  testing::StepClock clock(Device::cpu());
+  layer.germinate(0, BlueprintKind::residual_mlp);
+  ASSERT_TRUE(steps_until_alpha_one(layer, clock, 1, 32));
+  EXPECT_EQ(layer.blueprint_parameters(0), 64 * 32 + 64 + 32 * 64 + 32);
+  // After the step at alpha 1 the blueprint changes every unit of the layer.
+  const Tensor x = random_tensor<float>({16, 32}, 999);
+  const std::vector<float> xv = x.to_vector<float>();
+  const std::vector<float> yv = layer.forward(x, Mode::eval, clock.ctx).to_vector<float>();
+  int differ = 0;
+  for (size_t i = 0; i < xv.size(); ++i) differ += yv[i] != xv[i];
+  EXPECT_GT(differ, 16 * 32 * 3 / 4);
 }
 
 }  // namespace

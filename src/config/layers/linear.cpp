@@ -16,12 +16,25 @@ LayerSchema linear_layer_schema() {
         value("out", &LinearConfig::out, bounded(1, config_limits::kMaxWidth)),
         value("in", &LinearConfig::in, bounded(0, config_limits::kMaxWidth)),
         value("bias", &LinearConfig::bias),
+        value("grow_from", &LinearConfig::grow_from, bounded(0, config_limits::kMaxWidth)),
+        value("grow_first_epoch", &LinearConfig::grow_first_epoch, at_least(0)),
+        value("grow_epochs", &LinearConfig::grow_epochs, bounded(1, config_limits::kMaxWidth)),
+        value("grow_init", &LinearConfig::grow_init, one_of({"preserving", "naive"})),
     });
   };
   s.check = [](LayerConfig& entry, const YAML::Node& node, const ReadContext& ctx,
                const std::string& path) {
-    if (entry.as<LinearConfig>().out == 0)
-      ctx.fail(node, path, "a linear layer needs 'out' (its output width, >= 1)");
+    const LinearConfig& p = entry.as<LinearConfig>();
+    if (p.out == 0) ctx.fail(node, path, "a linear layer needs 'out' (its output width, >= 1)");
+    if (p.grow_from > p.out)
+      ctx.fail(locate(node, "grow_from"), path + ".grow_from",
+               "is " + std::to_string(p.grow_from) + " (allowed: 0 = no growth, or 1.." +
+                   std::to_string(p.out) + ", at most 'out')");
+    if (p.grow_from > 0 && (p.out - p.grow_from) % p.grow_epochs != 0)
+      ctx.fail(locate(node, "grow_epochs"), path + ".grow_epochs",
+               "is " + std::to_string(p.grow_epochs) +
+                   ", which does not divide out - grow_from = " +
+                   std::to_string(p.out - p.grow_from) + " (allowed: a divisor of it)");
   };
   s.out_width = [](const LayerConfig& entry, const YAML::Node& node, const std::string& path,
                    const WidthWalk& walk, const ReadContext& ctx) {

@@ -1,0 +1,106 @@
+// Width seeds: a linear layer allocated at its maximum width `out` whose units become active in
+// chunks on a fixed early schedule (config keys grow_from, grow_first_epoch, grow_epochs,
+// grow_init of `type: linear`; docs/GROWTH.md). Units [active, out) are dormant: their incoming
+// weights and bias are zero and the next linear layer's columns for them are zero, so they
+// output 0 and — through relu/gelu, whose value at 0 is 0 — receive exactly zero gradients and
+// AdamW moments, and stay zero. At the start of epochs grow_first_epoch .. grow_first_epoch +
+// grow_epochs - 1 the next (out - grow_from) / grow_epochs units are activated:
+// - preserving (default): random incoming weights and bias (U(±1/sqrt(in)), a fresh stream of
+//   the run seed, the layer and the unit), zero outgoing weights: the network's outputs are
+//   bitwise unchanged, and the outgoing weights learn from the next step's gradient g hᵀ;
+// - naive: the outgoing weights are random too (U(±1/sqrt(active width))), the control arm of
+//   a non-preserving graft.
+// Shapes never change, so the optimizer state and checkpoints keep their shapes; the active
+// width and the growth steps are checkpoint entries "<name>.active_width", "<name>.grow_steps".
+// Training FLOPs count the active width only (the layer's GEMMs and the next layer's GEMMs over
+// the active inputs); the optimizer's per-parameter FLOPs are counted at the full width.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/layers/linear.hpp"
+#include "nn/layer.hpp"
+#include "nn/layer_registry.hpp"
+#include "nn/linear.hpp"
+
+namespace kasmina {
+
+struct WidthSchedule {
+  int64_t from = 0;         // active units at the start
+  int64_t first_epoch = 1;  // the first epoch (0-based) at whose start units are activated
+  int64_t epochs = 1;       // growth events, one per epoch
+  bool naive = false;       // random outgoing weights at activation (not function-preserving)
+  uint64_t seed = 0;        // run seed
+  uint64_t position = 0;    // the layer's config position (its initialisation stream)
+  std::string name;         // the layer's name ("layers.0"): its checkpoint entries
+};
+
+class WidthGrowLinear final : public Layer {
+ public:
+  WidthGrowLinear(std::unique_ptr<LinearLayer> inner, WidthSchedule schedule);
+
+  std::string type() const override { return "linear"; }
+  std::string describe() const override;
+  int64_t in_width() const override { return inner_->in_width(); }
+  int64_t out_width() const override { return inner_->out_width(); }
+  std::vector<Parameter*> parameters() override { return inner_->parameters(); }
+  void prepare(int64_t max_batch, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override {
+    return inner_->forward(x, mode, ctx);
+  }
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override {
+    inner_->backward(dy, dx, ctx);
+  }
+  bool absorb_next(const Layer& next) override { return inner_->absorb_next(next); }
+  GradEpilogue output_grad_epilogue() override { return inner_->output_grad_epilogue(); }
+  GradForm backward_fused(const Tensor& dy, GradForm form, Tensor* dx, const GradEpilogue& below,
+                          const StepContext& ctx) override {
+    return inner_->backward_fused(dy, form, dx, below, ctx);
+  }
+
+  // The layer's FLOPs at the initial width, minus the next layer's GEMMs over dormant inputs;
+  // growth events add theirs through counted_train_flops.
+  double train_flops(int64_t batch, bool input_grad) const override;
+  double counted_train_flops(int64_t last_boundary_step) const override;
+
+  // Connects the next linear layer (the one reading this layer's units) and makes the dormant
+  // units exactly zero (this layer's rows and bias, the next layer's columns). The next layer's
+  // active columns and bias are rescaled by sqrt(out / from), so the active network starts as a
+  // static network of width `from` would (fan-in `from`). Called once, before prepare.
+  void attach_next(LinearLayer& next);
+  bool attached() const { return next_ != nullptr; }
+  LinearLayer& linear() { return *inner_; }
+  // At the start of epoch `epoch` (0-based), before global step `step`: activates the units due
+  // by then (idempotent: a resumed run calls it again).
+  void begin_epoch(int64_t epoch, int64_t step);
+  int64_t active_width() const { return active_; }
+  int64_t chunk() const;
+
+  void save_state(StateWriter& out) const override;
+  void load_state(const StateReader& in) override;
+
+ private:
+  void activate_chunk(int64_t step);
+  double chunk_flops_per_step() const;
+
+  std::unique_ptr<LinearLayer> inner_;
+  WidthSchedule sched_;
+  LinearLayer* next_ = nullptr;
+  int64_t active_ = 0;
+  std::vector<int64_t> grow_steps_;  // the global step of each growth event so far
+  mutable int64_t flops_batch_ = 0;  // the batch and input gradient of the last train_flops call
+  mutable bool flops_input_grad_ = false;
+};
+
+// The builder's wrapping of a `type: linear` entry with grow_from > 0.
+std::unique_ptr<Layer> make_width_grow_linear(std::unique_ptr<LinearLayer> layer,
+                                              const LinearConfig& cfg,
+                                              const LayerBuildContext& ctx);
+
+// Connects every width-growing linear layer of `layers` (top level) to the linear layer after
+// it; UserError when there is none or something other than relu, gelu or dropout lies between.
+std::vector<WidthGrowLinear*> attach_width_layers(
+    const std::vector<std::unique_ptr<Layer>>& layers);
+
+}  // namespace kasmina

@@ -1,0 +1,82 @@
+// The keep/cull test of a seed (control/causal_eval.hpp) on constructed per-sample losses: the
+// hand-computed statistics, a gain inside its noise culled and the same gain accepted at z = 0,
+// a clear gain kept, a loss culled, and sums from two ranks equal to the whole.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "control/causal_eval.hpp"
+
+using namespace kasmina::control;
+
+namespace {
+
+// with_i = 0.5 and without_i = 0.5 + gain + noise * (-1)^i over n samples.
+void losses(int n, double gain, double noise, std::vector<double>& with,
+            std::vector<double>& without) {
+  with.assign(static_cast<size_t>(n), 0.5);
+  without.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i)
+    without[static_cast<size_t>(i)] = 0.5 + gain + (i % 2 == 0 ? noise : -noise);
+}
+
+TEST(CausalEval, HandComputedStatistics) {
+  // d = {0.5, 0.5, -1}: mean 0, sample variance (0.25 + 0.25 + 1) / 2 = 0.75, se sqrt(0.25).
+  const PairedGain g = paired_gain(paired_sums({1.0, 2.0, 3.0}, {1.5, 2.5, 2.0}), 2.0);
+  EXPECT_EQ(g.n, 3.0);
+  EXPECT_DOUBLE_EQ(g.gain, 0.0);
+  EXPECT_DOUBLE_EQ(g.se, 0.5);
+  EXPECT_DOUBLE_EQ(g.score, -1.0);
+  EXPECT_FALSE(g.keep);
+}
+
+TEST(CausalEval, AGainInsideItsNoiseIsCulledUnlessZIsZero) {
+  // 5,000 samples, gain 0.001, per-sample noise 0.1: se ~ 0.0014, so gain - 2 se < 0.
+  std::vector<double> with, without;
+  losses(5000, 0.001, 0.1, with, without);
+  const std::vector<double> sums = paired_sums(with, without);
+  const PairedGain strict = paired_gain(sums, 2.0);
+  EXPECT_NEAR(strict.gain, 0.001, 1e-12);
+  EXPECT_NEAR(strict.se, 0.1 * std::sqrt(5000.0 / 4999.0) / std::sqrt(5000.0), 1e-9);
+  EXPECT_FALSE(strict.keep);
+  EXPECT_LT(strict.score, 0.0);
+  const PairedGain mean_only = paired_gain(sums, 0.0);  // the earlier with-vs-without test
+  EXPECT_TRUE(mean_only.keep);
+  EXPECT_NEAR(mean_only.score, 0.001, 1e-12);
+}
+
+TEST(CausalEval, AClearGainIsKeptAndALossCulled) {
+  std::vector<double> with, without;
+  losses(5000, 0.01, 0.1, with, without);  // gain ~ 7 standard errors
+  PairedGain g = paired_gain(paired_sums(with, without), 2.0);
+  EXPECT_TRUE(g.keep);
+  EXPECT_NEAR(g.score, 0.01 - 2.0 * g.se, 1e-12);
+  losses(5000, -0.01, 0.1, with, without);
+  g = paired_gain(paired_sums(with, without), 2.0);
+  EXPECT_FALSE(g.keep);
+  EXPECT_NEAR(g.gain, -0.01, 1e-12);
+  // A constant gain has no noise: kept however small.
+  losses(100, 1e-6, 0.0, with, without);
+  g = paired_gain(paired_sums(with, without), 2.0);
+  EXPECT_TRUE(g.keep);
+  EXPECT_NEAR(g.se, 0.0, 1e-12);
+}
+
+TEST(CausalEval, SumsOverRanksEqualTheWhole) {
+  std::vector<double> with, without;
+  losses(10, 0.02, 0.05, with, without);
+  without[3] += 0.3;
+  const std::vector<double> whole = paired_sums(with, without);
+  std::vector<double> a =
+      paired_sums({with.begin(), with.begin() + 4}, {without.begin(), without.begin() + 4});
+  const std::vector<double> b =
+      paired_sums({with.begin() + 4, with.end()}, {without.begin() + 4, without.end()});
+  for (size_t i = 0; i < 3; ++i) a[i] += b[i];
+  const PairedGain gw = paired_gain(whole, 2.0), gr = paired_gain(a, 2.0);
+  EXPECT_NEAR(gw.gain, gr.gain, 1e-15);
+  EXPECT_NEAR(gw.se, gr.se, 1e-15);
+  EXPECT_EQ(gw.n, 10.0);
+}
+
+}  // namespace
