@@ -40,7 +40,7 @@ variant's step time relative to eager+fp32. Exit 0 when every variant ran, 1 whe
 
 On the GPU machine (PyTorch preinstalled), with the data folder of the GPU bundle:
     python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --json torch-step.json
-    python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --variants compile
+    python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --models resnet --variants compile
     python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --mode train --epochs 10 \
         --models resnet --variants eager+fp32,graph+tf32+cl
 """
@@ -52,11 +52,12 @@ import sys
 import time
 import traceback
 
-import torch
+sys.dont_write_bytecode = True  # no __pycache__ beside the script
+import torch  # noqa: E402
 
-from torch_reference_data import FashionMNIST
-from torch_reference_models import build_model, parameter_count
-from torch_reference_steps import Trainer, Variant, learning_rate, recipe
+from torch_reference_data import FashionMNIST  # noqa: E402
+from torch_reference_models import build_model, parameter_count  # noqa: E402
+from torch_reference_steps import Trainer, Variant, learning_rate, recipe  # noqa: E402
 
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
 MODELS = ("resnet", "vit", "mlp")

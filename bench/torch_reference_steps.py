@@ -46,15 +46,11 @@ class Variant:
 
 
 def set_tf32(enabled):
-    """TF32 for float32 GEMMs and convolutions on or off (the new precision API where this
-    PyTorch has it, else the allow_tf32 flags)."""
-    mode = "tf32" if enabled else "ieee"
-    try:
-        torch.backends.cuda.matmul.fp32_precision = mode
-        torch.backends.cudnn.conv.fp32_precision = mode
-    except AttributeError:
-        torch.backends.cuda.matmul.allow_tf32 = enabled
-        torch.backends.cudnn.allow_tf32 = enabled
+    """TF32 for float32 GEMMs and convolutions on or off. The allow_tf32 flags: PyTorch 2.9+
+    keeps them consistent with its per-backend fp32_precision settings, whereas setting only some
+    of the latter makes a later read of the flags (inductor reads them) raise."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
 
 
 def recipe(model_name, optimizer):
