@@ -27,9 +27,6 @@ Field<Config> blueprints_field();
 // hidden, rank): sizes of at least 1, slices within their inputs (node: the layer's mapping).
 void check_ir_blueprint_shapes(const KasminaConfig& layer, int64_t width, const YAML::Node& node,
                                const std::string& path, const ReadContext& ctx);
-// An IR blueprint named by a kasmina layer on a CUDA device is refused (its kernel is not
-// generated yet).
-void check_blueprint_device(const Config& c, const YAML::Node& root, const ReadContext& ctx);
 
 }  // namespace kasmina::config_detail
 
