@@ -227,4 +227,9 @@ std::vector<ir::Graph> load_blueprint_file(const std::string& path) {
   return graphs;
 }
 
+bool file_has_model(const std::string& path) {
+  const YAML::Node root = config_detail::load_yaml_file(path);
+  return root.IsMap() && root["model"].IsDefined();
+}
+
 }  // namespace kasmina

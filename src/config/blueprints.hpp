@@ -35,5 +35,7 @@ namespace kasmina {
 // The blueprints of a YAML file (a config, or a file holding only `blueprints:`), checked, in
 // file order. UserError (file:line: key: ...) when the file or a blueprint is invalid.
 std::vector<ir::Graph> load_blueprint_file(const std::string& path);
+// Whether the YAML file is a config with a `model:` section (else a file of blueprints only).
+bool file_has_model(const std::string& path);
 
 }  // namespace kasmina
