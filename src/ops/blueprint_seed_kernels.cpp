@@ -96,22 +96,38 @@ __device__ __forceinline__ const float* ks_params(const KsSeedArgs& a, int slot,
   __syncthreads();
   return sp;
 }
+// Seed s's state when it is of this kernel's kind.
+struct KsSeed {
+  int stage, slot;
+  float alpha;
+};
+__device__ __forceinline__ bool ks_seed(const KsSeedArgs& a, int s, KsSeed* q) {
+  if (a.blueprint[s] != a.kind) return false;
+  q->stage = a.stage[s];
+  q->slot = a.slot[s];
+  q->alpha = a.alpha[s];
+  return true;
+}
+// The shared memory: blockDim.x doubles for the reductions, then the staged parameters (KS_PS
+// floats), then the backward's factor tile.
+extern __shared__ double ks_smem[];
+__device__ __forceinline__ float* ks_staged() {
+  return reinterpret_cast<float*>(ks_smem + blockDim.x);
+}
 )";
 
 constexpr const char* kForward = R"(
 extern "C" __global__ void kasmina_ir_seed_forward(const KsSeedArgs a) {
-  extern __shared__ double ks_smem[];
-  double* red = ks_smem;
-  float* sp = reinterpret_cast<float*>(ks_smem + blockDim.x);
   const int t = threadIdx.x;
   for (int s = blockIdx.x; s < a.seeds; s += gridDim.x) {
-    if (a.blueprint[s] != a.kind) continue;
-    const int stage = a.stage[s], slot = a.slot[s];
-    const float alpha = a.alpha[s];
-    const bool blended = ks_in(KS_BLENDED, stage) && alpha > 0.0f && !(a.mask && a.mask[s] != 0);
-    const bool iso = a.collect != 0 && ks_in(KS_ISOLATED, stage);
-    if (!(blended || iso) || slot < 0) continue;
-    const float* p = ks_params(a, slot, sp);
+    KsSeed q;
+    if (!ks_seed(a, s, &q)) continue;
+    const float alpha = q.alpha;
+    const bool blended =
+        ks_in(KS_BLENDED, q.stage) && alpha > 0.0f && !(a.mask && a.mask[s] != 0);
+    const bool iso = a.collect != 0 && ks_in(KS_ISOLATED, q.stage);
+    if (!(blended || iso) || q.slot < 0) continue;
+    const float* p = ks_params(a, q.slot, ks_staged());
     double iso_sum = 0.0;
     for (long long r = t; r < a.B; r += blockDim.x) {
       const long long off = r * a.H + (long long)s * KS_C;
@@ -124,7 +140,7 @@ extern "C" __global__ void kasmina_ir_seed_forward(const KsSeedArgs a) {
         for (int c = 0; c < KS_C; ++c) iso_sum += (double)d[c] * d[c];
     }
     if (iso) {
-      const double total = ks_block_sum(red, iso_sum);
+      const double total = ks_block_sum(ks_smem, iso_sum);
       if (t == 0) a.step_stats[s * 2 + 1] = (float)(total / ((double)a.B * KS_C));
     }
     __syncthreads();
@@ -134,20 +150,18 @@ extern "C" __global__ void kasmina_ir_seed_forward(const KsSeedArgs a) {
 
 constexpr const char* kBackward = R"(
 extern "C" __global__ void kasmina_ir_seed_backward(const KsSeedArgs a) {
-  extern __shared__ double ks_smem[];
-  double* red = ks_smem;
-  float* sp = reinterpret_cast<float*>(ks_smem + blockDim.x);
-  float* fac = sp + KS_PS;
+  float* fac = ks_staged() + KS_PS;
   const int t = threadIdx.x, T = blockDim.x;
   for (int s = blockIdx.x; s < a.seeds; s += gridDim.x) {
-    if (a.blueprint[s] != a.kind) continue;
-    const int stage = a.stage[s], slot = a.slot[s];
-    const float alpha = a.alpha[s];
-    const bool blended = a.out != nullptr && ks_in(KS_BLENDED, stage) && alpha > 0.0f;
-    const bool trains = a.param_grads != 0 && ks_in(KS_TRAINS, stage) && slot >= 0;
-    const bool isolated = trains && ks_in(KS_ISOLATED, stage);
+    KsSeed q;
+    if (!ks_seed(a, s, &q)) continue;
+    const int slot = q.slot;
+    const float alpha = q.alpha;
+    const bool blended = a.out != nullptr && ks_in(KS_BLENDED, q.stage) && alpha > 0.0f;
+    const bool trains = a.param_grads != 0 && ks_in(KS_TRAINS, q.stage) && slot >= 0;
+    const bool isolated = trains && ks_in(KS_ISOLATED, q.stage);
     if (!(blended || trains) || slot < 0) continue;
-    const float* p = ks_params(a, slot, sp);
+    const float* p = ks_params(a, slot, ks_staged());
     float* grad = a.pool + slot * a.slot_stride + KS_GRAD * a.region;
     const float iso_scale = 2.0f / ((float)a.B * (float)KS_C);
     double change = 0.0;
@@ -187,10 +201,10 @@ extern "C" __global__ void kasmina_ir_seed_backward(const KsSeedArgs a) {
     if (trains) {
       double sq = 0.0;
       for (int i = t; i < KS_P; i += T) sq += (double)grad[i] * grad[i];
-      const double total = ks_block_sum(red, sq);
+      const double total = ks_block_sum(ks_smem, sq);
       if (t == 0) a.grad_norm[s] = (float)sqrt(total);
       if (isolated && a.task) {
-        const double c = ks_block_sum(red, change);
+        const double c = ks_block_sum(ks_smem, change);
         if (t == 0) a.step_stats[s * 2 + 1] = (float)c;
       }
     }

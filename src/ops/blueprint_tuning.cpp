@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 
 #include "core/error.hpp"
 #include "ir/kernel_cache.hpp"
@@ -10,20 +11,19 @@
 
 namespace kasmina::ops {
 
-std::vector<int32_t> tune_candidates(const ir::Plan& plan, bool backward, int64_t max_smem) {
+std::vector<int32_t> tune_candidates(const ir::Plan& plan, bool backward, const KernelLimits& lim) {
   std::vector<int32_t> out;
   for (int32_t t : kSeedKernelThreads)
-    if (seed_kernel_smem(plan, backward, t) <= max_smem) out.push_back(t);
+    if (t <= lim.threads && seed_kernel_smem(plan, backward, t) <= lim.smem) out.push_back(t);
   return out;
 }
 
-int32_t default_threads(const ir::Plan& plan, bool backward, int64_t max_smem) {
-  const int64_t budget = std::min(max_smem, kDefaultSmemBytes);
+int32_t default_threads(const ir::Plan& plan, bool backward, const KernelLimits& lim) {
+  const std::vector<int32_t> fit = tune_candidates(plan, backward, lim);
   int32_t best = 0;
-  for (int32_t t : kSeedKernelThreads)
-    if (t <= 256 && seed_kernel_smem(plan, backward, t) <= budget) best = t;
+  for (int32_t t : fit)
+    if (t <= 256 && seed_kernel_smem(plan, backward, t) <= kDefaultSmemBytes) best = t;
   if (best > 0) return best;
-  const std::vector<int32_t> fit = tune_candidates(plan, backward, max_smem);
   return fit.empty() ? 0 : fit.front();
 }
 
@@ -46,10 +46,12 @@ std::string default_perf_db_path() {
 }
 
 LaunchChoice choose_launch(const std::string& db_path, const ir::PerfKey& key, const ir::Plan& plan,
-                           bool backward, int64_t max_smem, std::string* note) {
-  LaunchChoice c{default_threads(plan, backward, max_smem), "default"};
+                           bool backward, const KernelLimits& lim, std::string* note) {
+  LaunchChoice c{default_threads(plan, backward, lim), "default"};
   std::optional<ir::LaunchConfig> found;
   bool exact = false;
+  std::error_code ec;
+  if (!std::filesystem::exists(db_path, ec)) return c;  // nothing tuned yet: not created here
   try {
     ir::PerfDb db(db_path);
     found = db.winner(key);
@@ -60,7 +62,7 @@ LaunchChoice choose_launch(const std::string& db_path, const ir::PerfKey& key, c
     return c;
   }
   if (!found) return c;
-  const std::vector<int32_t> fit = tune_candidates(plan, backward, max_smem);
+  const std::vector<int32_t> fit = tune_candidates(plan, backward, lim);
   if (std::find(fit.begin(), fit.end(), found->block) == fit.end()) return c;
   return {found->block, exact ? "tuned" : "nearest"};
 }

@@ -19,12 +19,19 @@ namespace kasmina::ops {
 inline constexpr int64_t kDefaultSmemBytes = 48 * 1024;  // without the opt-in
 inline constexpr int32_t kSeedKernelThreads[] = {32, 64, 128, 256, 512};
 
-// The block sizes whose shared memory fits max_smem, smallest first.
-std::vector<int32_t> tune_candidates(const ir::Plan& plan, bool backward, int64_t max_smem);
+// What a device allows a kernel: opt-in shared memory per block, and threads per block (the
+// compiled kernel's limit, from its register use).
+struct KernelLimits {
+  int64_t smem = kDefaultSmemBytes;
+  int32_t threads = 1024;
+};
+
+// The block sizes within the limits, smallest first.
+std::vector<int32_t> tune_candidates(const ir::Plan& plan, bool backward, const KernelLimits& lim);
 // Without a measurement: the largest block up to 256 whose shared memory (parameters, and the
 // backward's factor tile) fits the default 48 KB, else the smallest candidate that fits max_smem
 // (opt-in); 0 when none fits.
-int32_t default_threads(const ir::Plan& plan, bool backward, int64_t max_smem);
+int32_t default_threads(const ir::Plan& plan, bool backward, const KernelLimits& lim);
 
 // The GPU a measurement belongs to.
 struct GpuId {
@@ -43,10 +50,10 @@ struct LaunchChoice {
   std::string source;  // "tuned" (exact shape), "nearest" (another shape's winner), "default"
 };
 // The block size a layer uses: the perf DB's winner for this shape, else the nearest measured
-// shape's, when it is a candidate that fits max_smem; else the default. A database that cannot
-// be opened counts as empty (the reason in *note when given).
+// shape's, when it is a candidate within the limits; else the default. A database that does not
+// exist is not created; one that cannot be opened counts as empty (the reason in *note).
 LaunchChoice choose_launch(const std::string& db_path, const ir::PerfKey& key, const ir::Plan& plan,
-                           bool backward, int64_t max_smem, std::string* note = nullptr);
+                           bool backward, const KernelLimits& lim, std::string* note = nullptr);
 
 }  // namespace kasmina::ops
 

@@ -47,6 +47,16 @@ std::shared_ptr<IrKernels> load_ir_kernels(const std::string& cubin, std::string
   }
   k->forward = reinterpret_cast<const void*>(f);
   k->backward = reinterpret_cast<const void*>(b);
+  cudaFuncAttributes fa{}, ba{};
+  rc = cudaFuncGetAttributes(&fa, k->forward);
+  if (rc == cudaSuccess) rc = cudaFuncGetAttributes(&ba, k->backward);
+  if (rc != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("the compiled kernels cannot be queried: ") + cudaGetErrorString(rc);
+    return nullptr;
+  }
+  k->forward_threads = fa.maxThreadsPerBlock;
+  k->backward_threads = ba.maxThreadsPerBlock;
   return k;
 }
 
@@ -153,36 +163,50 @@ std::shared_ptr<cuda::IrKernels> loaded_kernels(const std::string& id, const std
 
 }  // namespace
 
+namespace cuda {
+
+LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev) {
+  LoadedIr l;
+  std::string arch;
+  l.gpu = gpu_id(dev, &l.max_smem, &arch);
+  l.compiled = process_blueprint_compiler().get(bp.graph(), sh, arch);
+  const CompiledBlueprint& c = l.compiled;
+  if (!c.ok) {
+    l.why = c.level == CompileLevel::unavailable ? c.log : "compiling it failed: " + c.log;
+    return l;
+  }
+  l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin, &l.why);
+  return l;
+}
+
+}  // namespace cuda
+
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
                               const morph::BlueprintShape& sh, Device dev, int64_t max_batch) {
   PreparedModule out;
   const auto t0 = std::chrono::steady_clock::now();
-  int64_t max_smem = 0;
-  std::string arch;
-  const GpuId gpu = cuda::gpu_id(dev, &max_smem, &arch);
-  const ir::Plan& plan = bp.plan(sh);
-  const CompiledBlueprint c = process_blueprint_compiler().get(bp.graph(), sh, arch);
+  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
+  const CompiledBlueprint& c = l.compiled;
   out.key = c.key;
   out.level = compile_level_name(c.level);
-  if (!c.ok) {
-    out.why = c.level == CompileLevel::unavailable ? c.log : "compiling it failed: " + c.log;
-    return out;
-  }
-  std::shared_ptr<cuda::IrKernels> k =
-      loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin, &out.why);
-  if (!k) return out;
+  out.why = l.why;
+  if (!l.kernels) return out;
+  const cuda::IrKernels& k = *l.kernels;
+  const ir::Plan& plan = bp.plan(sh);
+  const int64_t max_smem = l.max_smem;
+  const GpuId& gpu = l.gpu;
   std::string note;
   const std::string db = default_perf_db_path();
   const LaunchChoice f = choose_launch(db, seed_kernel_perf_key(c.key, false, max_batch, sh, gpu),
-                                       plan, false, max_smem, &note);
+                                       plan, false, cuda::kernel_limits(k, false, max_smem), &note);
   const LaunchChoice b = choose_launch(db, seed_kernel_perf_key(c.key, true, max_batch, sh, gpu),
-                                       plan, true, max_smem, &note);
+                                       plan, true, cuda::kernel_limits(k, true, max_smem), &note);
   if (f.threads == 0 || b.threads == 0) {
-    out.why = "its seed kernels need more shared memory than the device has";
+    out.why = "its seed kernels need more shared memory or registers than the device has";
     return out;
   }
   out.note = note;
-  out.module = std::make_shared<IrModule>(std::move(k), kind, plan, f.threads, b.threads);
+  out.module = std::make_shared<IrModule>(l.kernels, kind, plan, f.threads, b.threads);
   out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   out.level += ", launch " + f.source + "/" + b.source;
   return out;

@@ -6,7 +6,9 @@
 #include <memory>
 #include <string>
 
+#include "ir/blueprint.hpp"
 #include "ops/blueprint_codegen.hpp"
+#include "ops/blueprint_compiler.hpp"
 #include "ops/blueprint_tuning.hpp"
 #include "ops/morph/morph_ops.hpp"
 
@@ -16,6 +18,7 @@ struct IrKernels {
   void* library = nullptr;  // cudaLibrary_t
   const void* forward = nullptr;
   const void* backward = nullptr;
+  int32_t forward_threads = 0, backward_threads = 0;  // their maxThreadsPerBlock
   IrKernels() = default;
   IrKernels(const IrKernels&) = delete;
   IrKernels& operator=(const IrKernels&) = delete;
@@ -31,5 +34,20 @@ void launch_seed_kernel(const void* kernel, const IrSeedArgs& a, int32_t threads
 int32_t seed_grid(int32_t seeds, int sms);
 // The device's name, SM count and driver; its opt-in shared memory per block and "sm_XY".
 GpuId gpu_id(Device dev, int64_t* max_smem, std::string* arch);
+// An IR blueprint's seed kernels for a device: compiled through the caches for its architecture
+// and loaded (the in-memory LRU of loaded kernels first); kernels null with `why` otherwise.
+struct LoadedIr {
+  GpuId gpu;
+  int64_t max_smem = 0;
+  CompiledBlueprint compiled;
+  std::shared_ptr<IrKernels> kernels;
+  std::string why;
+};
+LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev);
+
+// The limits of one of the kernels on a device with max_smem opt-in shared memory.
+inline KernelLimits kernel_limits(const IrKernels& k, bool backward, int64_t max_smem) {
+  return {max_smem, backward ? k.backward_threads : k.forward_threads};
+}
 
 }  // namespace kasmina::ops::cuda

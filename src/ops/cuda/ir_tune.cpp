@@ -69,19 +69,15 @@ TuneReport tune_blueprint_kernels(const ir::IrBlueprint& bp, const morph::Bluepr
                                   Device dev, int64_t batch, int32_t seeds, int32_t active,
                                   const std::string& db_path, int32_t repeats) {
   TuneReport r;
-  int64_t max_smem = 0;
-  std::string arch;
-  const GpuId gpu = cuda::gpu_id(dev, &max_smem, &arch);
+  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
+  r.key = l.compiled.key;
+  r.level = compile_level_name(l.compiled.level);
+  r.why = l.why;
+  if (!l.kernels) return r;
+  const cuda::IrKernels* k = l.kernels.get();
   const ir::Plan& plan = bp.plan(sh);
-  const CompiledBlueprint c = process_blueprint_compiler().get(bp.graph(), sh, arch);
-  r.key = c.key;
-  r.level = compile_level_name(c.level);
-  if (!c.ok) {
-    r.why = c.level == CompileLevel::unavailable ? c.log : "compiling it failed: " + c.log;
-    return r;
-  }
-  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(c.cubin, &r.why);
-  if (!k) return r;
+  const int64_t max_smem = l.max_smem;
+  const GpuId& gpu = l.gpu;
   const MorphLayerBuffers L = synthetic_layer(plan, dev, seeds, std::min(active, seeds));
   const int64_t H = static_cast<int64_t>(seeds) * sh.chunk;
   Tensor x = Tensor::zeros({batch, H}, DType::f32, dev),
@@ -98,7 +94,8 @@ TuneReport tune_blueprint_kernels(const ir::IrBlueprint& bp, const morph::Bluepr
     a.param_grads = backward ? 1 : 0;
     const void* kernel = backward ? k->backward : k->forward;
     std::vector<ir::Measurement> tried;
-    for (const int32_t t : tune_candidates(plan, backward, max_smem)) {
+    for (const int32_t t :
+         tune_candidates(plan, backward, cuda::kernel_limits(*k, backward, max_smem))) {
       const int64_t smem = seed_kernel_smem(plan, backward, t);
       cuda::allow_smem(kernel, smem);
       ir::Measurement m;
@@ -108,11 +105,11 @@ TuneReport tune_blueprint_kernels(const ir::IrBlueprint& bp, const morph::Bluepr
       tried.push_back(m);
     }
     if (tried.empty()) {
-      r.why = "no block size fits the device's shared memory";
+      r.why = "no block size fits the device's shared memory and registers";
       return r;
     }
     const ir::LaunchConfig best =
-        db.record(seed_kernel_perf_key(c.key, backward, batch, sh, gpu), tried);
+        db.record(seed_kernel_perf_key(r.key, backward, batch, sh, gpu), tried);
     (backward ? r.backward : r.forward) = tried;
     (backward ? r.backward_best : r.forward_best) = best.block;
   }
