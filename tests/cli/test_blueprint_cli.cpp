@@ -182,8 +182,11 @@ TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
       dir.path(), env);
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
   EXPECT_EQ(b.err.find("warning"), std::string::npos) << b.err;
-  for (const char* piece : {"DORMANT -> GERMINATED  command 0  (gated_mlp)",
-                            "TRAINING -> GRAFTING  loss_gate 0  (gated_mlp)"})
+  // The layer's note: compiled now (a fresh cache), the launch configuration, the time.
+  for (const char* piece :
+       {"kasmina layer 0: blueprint 'gated_mlp': kasmina_ir_seed_forward b",
+        "(compiled, launch default/default, ", "DORMANT -> GERMINATED  command 0  (gated_mlp)",
+        "TRAINING -> GRAFTING  loss_gate 0  (gated_mlp)"})
     EXPECT_NE(b.out.find(piece), std::string::npos) << piece << "\n" << b.out;
   const nlohmann::json sa = summary(cpu), sb = summary(gpu);
   EXPECT_EQ(sb["growth"][0]["parameters_added"], sa["growth"][0]["parameters_added"]);
