@@ -82,7 +82,8 @@ struct IrRig {
     c.hidden = 4;
     c.rank = 3;
     c.allowed_blueprints = {BlueprintKind::residual_mlp};
-    for (int32_t k : kinds) c.allowed_blueprints.push_back(as_kind(k));
+    for (int32_t k : kinds)
+      if (as_kind(k) != BlueprintKind::residual_mlp) c.allowed_blueprints.push_back(as_kind(k));
     return c;
   }
   MorphConfig cfg;
