@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/ir_blueprints.hpp"
 #include "bench/registry.hpp"
 #include "bench/seed_placement.hpp"
 #include "bench/timed_loop.hpp"
@@ -45,8 +46,9 @@ struct MorphShape {
   }
 };
 
-morph::MorphConfig bench_config(const MorphShape& sh) {
+morph::MorphConfig bench_config(const MorphShape& sh, int32_t kind) {
   morph::MorphConfig c;
+  c.allowed_blueprints = {static_cast<morph::BlueprintKind>(kind)};
   c.width = static_cast<int64_t>(sh.seeds) * kChunk;
   c.seeds = sh.seeds;
   c.hidden = kHidden;
@@ -62,7 +64,9 @@ morph::MorphConfig bench_config(const MorphShape& sh) {
 
 // A prepared layer with its seeds placed (see the file comment) and its inputs.
 struct MorphFixture {
-  MorphFixture(const MorphShape& sh, Device dev) : shape(sh), layer(bench_config(sh)) {
+  MorphFixture(const MorphShape& sh, Device dev,
+               int32_t kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp))
+      : shape(sh), kind(kind), layer(bench_config(sh, kind)) {
     layer.prepare(sh.batch, dev);
     place_seeds();
     const int64_t width = static_cast<int64_t>(sh.seeds) * kChunk;
@@ -77,6 +81,7 @@ struct MorphFixture {
     SeedPlacement p;
     p.every = kActiveEvery;
     p.snapshots = true;  // grafting seeds can be rolled back (rollback benchmark)
+    p.kind = kind;
     p.perturbation = [](int32_t s, int32_t i) {
       // A per-seed stream: the same values whatever order the parameters are visited in.
       Rng rng(static_cast<uint64_t>(s) * 1000003u + static_cast<uint64_t>(i) + 1);
@@ -90,7 +95,7 @@ struct MorphFixture {
     ops::MorphLifecycleArgs a;
     a.lifecycle = c.lifecycle;
     a.grafting = c.grafting_params;
-    a.rules.allowed_blueprints = 1u << static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+    a.rules.allowed_blueprints = 1u << kind;
     a.rules.strategy = static_cast<int32_t>(c.grafting);
     a.rules.shape = layer.buffers().shape;
     a.rules.run_seed = 1;
@@ -100,9 +105,44 @@ struct MorphFixture {
   }
 
   MorphShape shape;
+  int32_t kind;
   morph::KasminaLayer layer;
   Tensor x, dy, out, dx, step;
 };
+
+// The same seeds running residual_mlp_ir, the IR re-statement of residual_mlp, through its
+// generated kernels (after the fused ops, which skip them): compare with
+// morph/forward_telemetry and morph/forward_backward at the same shape (the issue's "costs what a
+// built-in kernel costs"). CUDA only (on the CPU both run the same row functions' twins).
+void register_ir(const MorphShape& sh, Device dev) {
+  const auto check = [](benchmark::State& s, const MorphFixture& f) {
+    if (!f.layer.buffers().modules.empty()) return true;
+    const std::vector<std::string>& notes = f.layer.module_notes();
+    s.SkipWithError(notes.empty() ? "no module for residual_mlp_ir" : notes[0].c_str());
+    return false;
+  };
+  register_timed("morph/ir_forward_telemetry/residual_mlp_ir/" + sh.name(),
+                 [sh, dev, check](benchmark::State& s) {
+                   MorphFixture f(sh, dev, residual_mlp_ir_kind());
+                   if (!check(s, f)) return;
+                   ops::MorphForwardOptions opt;
+                   timed_loop(s, [&] { ops::morph_forward(f.layer.buffers(), f.x, f.out, opt); },
+                              {.bytes = 4.0 * 2.0 * sh.elements(), .flops = sh.blueprint_flops()});
+                 });
+  register_timed("morph/ir_forward_backward/residual_mlp_ir/" + sh.name(),
+                 [sh, dev, check](benchmark::State& s) {
+                   MorphFixture f(sh, dev, residual_mlp_ir_kind());
+                   if (!check(s, f)) return;
+                   ops::MorphForwardOptions opt;
+                   timed_loop(
+                       s,
+                       [&] {
+                         ops::morph_forward(f.layer.buffers(), f.x, f.out, opt);
+                         ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
+                       },
+                       {.bytes = 4.0 * 5.0 * sh.elements(), .flops = 3.0 * sh.blueprint_flops()});
+                 });
+}
 
 void register_forward(const MorphShape& sh, Device dev) {
   register_timed("morph/forward_telemetry/" + sh.name(), [sh, dev](benchmark::State& s) {
@@ -148,6 +188,7 @@ void register_morph_benchmarks(Device dev) {
   register_forward(big, dev);
   register_forward(odd, dev);
   register_rollback(big, dev);
+  if (dev.is_cuda()) register_ir(big, dev);
   register_timed("morph/forward_backward/" + big.name(), [big, dev](benchmark::State& s) {
     MorphFixture f(big, dev);
     ops::MorphForwardOptions opt;

@@ -4,6 +4,7 @@
 
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
+#include "morph/blueprint_registry.hpp"
 
 namespace kasmina::bench {
 
@@ -17,8 +18,9 @@ void place_active_seeds(morph::KasminaLayer& layer, const SeedPlacement& p) {
   pv.base = pool.data();
   pv.slots = L.pool_slots;
   pv.region = L.pool_region;
-  const auto kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
-  const int32_t np = morph::blueprint_param_count(kind, L.shape);
+  const int32_t kind = p.kind;
+  const morph::BlueprintDescriptor& d = *morph::find_blueprint(kind);
+  const int32_t np = d.param_count(d, L.shape);
   int32_t slot = 0;
   for (int32_t s = 0; s < L.seeds; s += p.every, ++slot) {
     const bool grafting = slot % 2 == 1;
@@ -30,8 +32,7 @@ void place_active_seeds(morph::KasminaLayer& layer, const SeedPlacement& p) {
     owner[static_cast<size_t>(slot)] = s;
     float* w = pv.at(slot, morph::PoolRegion::params);
     for (int32_t i = 0; i < np; ++i)
-      w[i] = morph::blueprint_init_value(kind, L.shape, i, 7, 0, s) +
-             (p.perturbation ? p.perturbation(s, i) : 0.0f);
+      w[i] = d.init_value(d, L.shape, i, 7, 0, s) + (p.perturbation ? p.perturbation(s, i) : 0.0f);
   }
   layer.restore_state(h, owner);
   Tensor pool_t = L.pool;

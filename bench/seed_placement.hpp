@@ -1,11 +1,12 @@
 // The steady state the morphogenetic benchmarks and the instruction probe measure: every
-// `every`-th seed of a layer active with the residual_mlp blueprint, alternately TRAINING
-// (alpha 0) and GRAFTING (alpha 0.5), parameters at their initial values plus a perturbation so
-// that zero-initialised weights take part.
+// `every`-th seed of a layer active with the residual_mlp blueprint (or another kind), alternately
+// TRAINING (alpha 0) and GRAFTING (alpha 0.5), parameters at their initial values plus a
+// perturbation so that zero-initialised weights take part.
 #pragma once
 #include <cstdint>
 #include <functional>
 
+#include "morph/blueprint.hpp"
 #include "nn/kasmina_layer.hpp"
 
 namespace kasmina::bench {
@@ -16,6 +17,9 @@ struct SeedPlacement {
   std::function<float(int32_t seed, int32_t i)> perturbation;
   // GRAFTING seeds hold a pre-graft snapshot (so a loss alarm can roll them back).
   bool snapshots = false;
+  // The blueprint kind of the active seeds (residual_mlp, or a registered blueprint such as its
+  // IR re-statement); initial values from its descriptor.
+  int32_t kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
 };
 
 // Overwrites the layer's seed state and pool (synchronous upload).

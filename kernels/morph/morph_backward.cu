@@ -28,6 +28,7 @@
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "kernels/morph/morph_stream.cuh"
 #include "ops/cuda/device_context.hpp"
+#include "ops/morph/blueprint_module.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -311,6 +312,8 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                   "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx");
     launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
+  // The seeds of blueprints outside the kind table (no gradient above): their modules.
+  for (const auto& m : L.modules) m->backward(L, x, dy, dx, param_grads);
 }
 
 }  // namespace kasmina::ops::cuda

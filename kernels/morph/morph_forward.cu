@@ -21,6 +21,7 @@
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "kernels/morph/morph_stream.cuh"
 #include "ops/cuda/device_context.hpp"
+#include "ops/morph/blueprint_module.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -222,6 +223,8 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                         ctx.stream, B, C, sv, static_cast<const float*>(a.partials), tiles,
                         a.step_stats, a.telemetry);
   }
+  // The seeds of blueprints outside the kind table (delta 0 above): their modules, in order.
+  for (const auto& m : L.modules) m->forward(L, x, out, opt);
 }
 
 }  // namespace kasmina::ops::cuda

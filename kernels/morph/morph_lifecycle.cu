@@ -10,6 +10,7 @@
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 
+#include "ir/init.hpp"
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "morph/lifecycle_commands.hpp"
 #include "ops/morph/morph_backend.hpp"
@@ -55,7 +56,7 @@ __global__ void __launch_bounds__(kThreads)
                            LifecycleParams lp, GraftingParams gp, LayerRules rules,
                            bool stats_fresh, bool grads_fresh, EventRingHeader* ring_header,
                            MorphEvent* ring, int32_t ring_cap, CommandBufferHeader* cmd_header,
-                           const MorphCommand* cmds, int32_t cmd_cap) {
+                           const MorphCommand* cmds, int32_t cmd_cap, const int32_t* init_table) {
   using Scan = cub::BlockScan<int, kThreads>;
   using Reduce = cub::BlockReduce<int, kThreads>;
   __shared__ typename Scan::TempStorage scan_tmp;
@@ -156,6 +157,18 @@ __global__ void __launch_bounds__(kThreads)
     if (init_slot_s >= 0) {
       init_slot(pool, init_slot_s, init_kind_s, rules.shape, rules.run_seed, rules.layer,
                 init_seed_s, static_cast<int32_t>(threadIdx.x), kThreads);
+      // A blueprint outside the kind table: its initialisers (each thread writes the values
+      // init_slot gave it, so no barrier between the two).
+      if (init_table && init_kind_s >= 0 && init_kind_s < kMaxBlueprintKinds &&
+          init_table[2 * init_kind_s] >= 0) {
+        const int32_t* e = init_table + init_table[2 * init_kind_s];
+        const int32_t n = min(init_table[2 * init_kind_s + 1], pool.region);
+        float* p = pool.at(init_slot_s, PoolRegion::params);
+        for (int32_t i = static_cast<int32_t>(threadIdx.x); i < n; i += kThreads)
+          p[i] = ir::init_value_of(e[3 * i], __int_as_float(e[3 * i + 1]),
+                                   init_uniform(i, rules.run_seed, rules.layer, init_seed_s),
+                                   e[3 * i + 2]);
+      }
     }
     __syncthreads();
   }
@@ -184,7 +197,8 @@ void morph_lifecycle_step(const MorphLayerBuffers& L, const MorphLifecycleArgs& 
       L.grad_norm.data<float>(), step.data<int64_t>(), alarm, a.lifecycle, a.grafting, a.rules,
       a.stats_fresh, a.grads_fresh, morph_detail::event_header(L), morph_detail::event_ring(L),
       L.event_capacity, morph_detail::command_header(L), morph_detail::command_list(L),
-      L.command_capacity);
+      L.command_capacity,
+      L.registered_init.defined() ? L.registered_init.data<int32_t>() : nullptr);
   KASMINA_LAUNCH_CHECK("morph_lifecycle_kernel");
 }
 

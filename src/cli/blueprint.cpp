@@ -1,12 +1,13 @@
 // `kasmina blueprint`: check FILE (the IR blueprints of a YAML file: shapes, parameter count,
-// canonical hash; exit 2 on errors), compile FILE (NVRTC into the kernel cache) and
-// cache stats|verify|clear (the kernel cache on disk).
+// canonical hash; exit 2 on errors), compile FILE|CONFIG (NVRTC into the kernel cache),
+// tune CONFIG (blueprint_tune.cpp) and cache stats|verify|clear (the kernel cache on disk).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
 
+#include "cli/blueprint_config.hpp"
 #include "cli/commands.hpp"
 #include "config/blueprints.hpp"
 #include "core/error.hpp"
@@ -24,7 +25,7 @@ struct CheckOptions {
   int chunk = 16;
   int hidden = morph::kDefaultHidden;
   int rank = morph::kDefaultRank;
-  std::string arch = "sm_90";                       // compile
+  std::string arch;                                 // compile (empty: the GPU's, else sm_90)
   std::string cache_dir = ir::default_cache_dir();  // compile
 };
 
@@ -77,26 +78,40 @@ int cache_verify(const std::string& dir) {
   return r.quarantined.empty() ? 0 : 2;
 }
 
+// One compile (now or from the caches) and its line; false when it failed (its log printed).
+bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
+                 const morph::BlueprintShape& sh, const std::string& label,
+                 const std::string& arch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const ops::CompiledBlueprint c = compiler.get(g, sh, arch);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (c.level == ops::CompileLevel::unavailable) throw UserError(c.log);
+  char line[512];
+  std::snprintf(line, sizeof line, "%s %s %s %s %.1f ms %zu bytes\n", label.c_str(), c.key.c_str(),
+                arch.c_str(), ops::compile_level_name(c.level), ms,
+                c.ok ? c.cubin.size() : size_t(0));
+  print(c.ok ? std::string(line) : std::string(line) + "failed:\n" + c.log + "\n");
+  return c.ok;
+}
+
 // Exit 0 when every blueprint compiled (now or from the cache), 2 when one failed (its log is
-// printed) or NVRTC cannot be loaded.
+// printed) or NVRTC cannot be loaded. A config: every IR blueprint at each of its kasmina
+// layers' shapes; a file of blueprints: each at --chunk, --hidden, --rank.
 int compile(const CheckOptions& o) {
-  const std::vector<ir::Graph> graphs = load_blueprint_file(o.file);
   ops::BlueprintCompiler compiler(cache_options(o.cache_dir));
-  const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
+  const std::string arch = target_arch(o.arch);
   int rc = 0;
-  for (const ir::Graph& g : graphs) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const ops::CompiledBlueprint c = compiler.get(g, sh, o.arch);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    if (c.level == ops::CompileLevel::unavailable) throw UserError(c.log);
-    char line[256];
-    std::snprintf(line, sizeof line, "%s %s %s %s %.1f ms %zu bytes\n", g.name.c_str(),
-                  c.key.c_str(), o.arch.c_str(), ops::compile_level_name(c.level), ms,
-                  c.ok ? c.cubin.size() : size_t(0));
-    print(c.ok ? std::string(line) : std::string(line) + "failed:\n" + c.log + "\n");
-    if (!c.ok) rc = 2;
+  if (file_has_model(o.file)) {
+    const std::vector<IrLayerWork> work = ir_layer_work(o.file);
+    for (const IrLayerWork& w : work)
+      if (!compile_one(compiler, w.blueprint->graph(), w.shape, work_label(w), arch)) rc = 2;
+    if (work.empty()) print("no kasmina layer of the config names an IR blueprint\n");
+    return rc;
   }
+  const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
+  for (const ir::Graph& g : load_blueprint_file(o.file))
+    if (!compile_one(compiler, g, sh, g.name, arch)) rc = 2;
   return rc;
 }
 
@@ -117,9 +132,13 @@ void add_blueprint_command(CLI::App& app, int& exit_code) {
 
   auto co = std::make_shared<CheckOptions>();
   CLI::App* comp = bp->add_subcommand(
-      "compile", "Generate and compile the blueprints of a file with NVRTC into the kernel cache");
+      "compile",
+      "Compile the IR blueprints of a config (each kasmina layer's shape) or of a blueprints file "
+      "(--chunk, --hidden, --rank) with NVRTC into the kernel cache");
   add_shape_options(comp, *co);
-  comp->add_option("--arch", co->arch, "the GPU architecture (default sm_90)");
+  add_tune_command(bp, exit_code);
+  comp->add_option("--arch", co->arch,
+                   "the GPU architecture (default: the first CUDA device's, else sm_90)");
   comp->add_option("--dir", co->cache_dir, "the kernel cache directory");
   comp->callback([co, &exit_code] { exit_code = compile(*co); });
 

@@ -126,12 +126,6 @@ ir::GraphSpec read_spec(const YAML::Node& key, const YAML::Node& body, const Rea
   return s;
 }
 
-std::vector<std::string> ir_blueprint_names(const Config& c) {
-  std::vector<std::string> out;
-  for (const ir::GraphSpec& s : c.blueprints) out.push_back(s.name);
-  return out;
-}
-
 }  // namespace
 
 std::vector<ir::GraphSpec> read_blueprint_specs(const YAML::Node& node, const ReadContext& ctx,
@@ -217,22 +211,6 @@ void check_ir_blueprint_shapes(const KasminaConfig& layer, int64_t width, const 
   }
 }
 
-void check_blueprint_device(const Config& c, const YAML::Node& root, const ReadContext& ctx) {
-  if (c.device == "cpu" || c.blueprints.empty()) return;
-  const std::vector<std::string> ir_names = ir_blueprint_names(c);
-  for (const LayerRef& ref :
-       all_layers(c.model.layers, locate(root, "model", "layers"), "model.layers")) {
-    if (ref.layer->type != LayerType::kasmina) continue;
-    const KasminaConfig& k = ref.layer->as<KasminaConfig>();
-    for (size_t i = 0; i < k.blueprints.size(); ++i)
-      if (std::find(ir_names.begin(), ir_names.end(), k.blueprints[i]) != ir_names.end())
-        ctx.fail(locate(ref.node, "blueprints", i), element_path(ref.path + ".blueprints", i),
-                 "'" + k.blueprints[i] +
-                     "' is an IR blueprint, which runs on the CPU only so far "
-                     "(its CUDA kernel is not generated yet): use device: cpu");
-  }
-}
-
 }  // namespace kasmina::config_detail
 
 namespace kasmina {
@@ -247,6 +225,11 @@ std::vector<ir::Graph> load_blueprint_file(const std::string& path) {
        config_detail::read_blueprint_specs(root["blueprints"], ctx, "blueprints"))
     graphs.push_back(config_detail::build_blueprint(spec, ctx));
   return graphs;
+}
+
+bool file_has_model(const std::string& path) {
+  const YAML::Node root = config_detail::load_yaml_file(path);
+  return root.IsMap() && root["model"].IsDefined();
 }
 
 }  // namespace kasmina

@@ -27,9 +27,6 @@ Field<Config> blueprints_field();
 // hidden, rank): sizes of at least 1, slices within their inputs (node: the layer's mapping).
 void check_ir_blueprint_shapes(const KasminaConfig& layer, int64_t width, const YAML::Node& node,
                                const std::string& path, const ReadContext& ctx);
-// An IR blueprint named by a kasmina layer on a CUDA device is refused (its kernel is not
-// generated yet).
-void check_blueprint_device(const Config& c, const YAML::Node& root, const ReadContext& ctx);
 
 }  // namespace kasmina::config_detail
 
@@ -38,5 +35,7 @@ namespace kasmina {
 // The blueprints of a YAML file (a config, or a file holding only `blueprints:`), checked, in
 // file order. UserError (file:line: key: ...) when the file or a blueprint is invalid.
 std::vector<ir::Graph> load_blueprint_file(const std::string& path);
+// Whether the YAML file is a config with a `model:` section (else a file of blueprints only).
+bool file_has_model(const std::string& path);
 
 }  // namespace kasmina

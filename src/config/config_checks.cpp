@@ -248,7 +248,6 @@ void check_config(Config& c, const YAML::Node& root, const ReadContext& ctx) {
   check_activation_size(c, largest, root, ctx);
   check_germinations(c, root, ctx);
   check_controller(c, root, ctx);
-  check_blueprint_device(c, root, ctx);
 }
 
 void check_germination(GerminationConfig& entry, const YAML::Node& node, const ReadContext&,

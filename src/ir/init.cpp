@@ -77,21 +77,9 @@ std::string init_text(const Init& init) {
 }
 
 float init_value(const Init& init, float u, int64_t fan_in) {
-  switch (init.kind) {
-    case Init::Kind::zeros:
-      return 0.0f;
-    case Init::Kind::ones:
-      return 1.0f;
-    case Init::Kind::constant:
-      return static_cast<float>(init.a);
-    case Init::Kind::uniform:
-      return static_cast<float>(init.a) * u;
-    case Init::Kind::uniform_fan_in:
-      // The built-ins' rounding: (gain * u) / sqrt(fan_in) in float (gain 1: u / sqrt(fan_in)).
-      return (init.a == 1.0 ? u : static_cast<float>(init.a) * u) /
-             std::sqrt(static_cast<float>(fan_in));
-  }
-  return 0.0f;
+  static_assert(static_cast<int32_t>(Init::Kind::uniform_fan_in) == 4);
+  return init_value_of(static_cast<int32_t>(init.kind), static_cast<float>(init.a), u,
+                       static_cast<int32_t>(fan_in));
 }
 
 }  // namespace kasmina::ir

@@ -145,6 +145,7 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
   flops_.reset(S, buf_.shape);
   grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);
+  prepare_modules();
   ring_tail_ = 0;
   dropped_events_ = 0;
   boundaries_ = 0;
@@ -278,8 +279,7 @@ void KasminaLayer::end_step(const StepContext& ctx) {
     a.lifecycle = cfg_.lifecycle;
     a.grafting = cfg_.grafting_params;
     a.rules.layer = cfg_.layer_index;
-    for (BlueprintKind k : cfg_.allowed_blueprints)
-      a.rules.allowed_blueprints |= 1u << static_cast<int32_t>(k);
+    a.rules.allowed_blueprints = allowed_mask_;
     a.rules.strategy = static_cast<int32_t>(cfg_.grafting);
     a.rules.shape = buf_.shape;
     a.rules.run_seed = ctx.seed;

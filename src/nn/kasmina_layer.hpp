@@ -132,6 +132,12 @@ class KasminaLayer final : public Layer {
   Device device() const { return dev_; }
   SeedState& seed_state() { return state_; }
   const ops::MorphLayerBuffers& buffers() const { return buf_; }
+  // The blueprint kinds germinations may name (bit k: kind k): the config's, less the IR
+  // blueprints whose kernels could not be prepared on this device (kasmina_layer_modules.cpp).
+  uint32_t allowed_mask() const { return allowed_mask_; }
+  // What prepare said about the layer's IR blueprints on CUDA (one line each: compiled or found
+  // in the caches, or why a blueprint's germinations are refused on this device).
+  const std::vector<std::string>& module_notes() const { return module_notes_; }
   // Overwrites the seed state and slot ownership (checkpoint restore, tests); the host's view
   // of which seeds are active is recomputed.
   void restore_state(const HostSeedState& state, const std::vector<int32_t>& slot_owner);
@@ -178,6 +184,7 @@ class KasminaLayer final : public Layer {
   StepPlan plan(bool train) const;
   void note_plan(const StepPlan& p, bool train);
   void validate() const;
+  void prepare_modules();
   void enqueue(const MorphCommand& c);
   void upload_commands();
   void drain_ring();
@@ -210,6 +217,8 @@ class KasminaLayer final : public Layer {
   bool grads_fresh_ = false;
   bool last_identity_ = false;
   bool last_train_ = false;
+  uint32_t allowed_mask_ = 0;
+  std::vector<std::string> module_notes_;
 };
 
 }  // namespace kasmina::morph

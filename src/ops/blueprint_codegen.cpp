@@ -211,10 +211,8 @@ struct Emitter {
   }
 
   void load_input() {
-    line("const int row = blockIdx.x * blockDim.x + threadIdx.x;");
-    line("if (row >= rows) return;");
     line("float v0[" + I(size(0)) + "];");
-    line("for (int c = 0; c < " + I(size(0)) + "; ++c) v0[c] = x[row * ldx + c];");
+    line("for (int c = 0; c < " + I(size(0)) + "; ++c) v0[c] = xr[c];");
     for (size_t k = 0; k < g.nodes.size(); ++k) forward(k);
   }
 };
@@ -243,33 +241,29 @@ std::string preamble(const ir::Graph& g, const ir::Plan& plan) {
 
 std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan) {
   Emitter e{g, plan, preamble(g, plan)};
-  e.out += std::string("extern \"C\" __global__ void ") + kIrDeltaKernel +
-           "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ p, "
-           "float* __restrict__ delta, long long ldd) {\n";
+  const std::string C = I(plan.shape.chunk);
+  // The row functions: delta of one row, and its backward (dx += J^T g, the row's factors).
+  e.out +=
+      "__device__ __forceinline__ void ks_row_delta(const float* __restrict__ xr, "
+      "const float* __restrict__ p, float* __restrict__ out) {\n";
   e.load_input();
-  e.line("for (int c = 0; c < " + I(plan.shape.chunk) +
-         "; ++c) delta[row * ldd + c] = " + e.val(g.output) + "[c];");
-  e.out += "}\n";
-  e.out += std::string("extern \"C\" __global__ void ") + kIrBackwardKernel +
-           "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ g, "
-           "long long ldg, const float* __restrict__ p, float* dx, long long lddx, float* F, "
-           "long long ldf) {\n";
+  e.line("for (int c = 0; c < " + C + "; ++c) out[c] = " + e.val(g.output) + "[c];");
+  e.out +=
+      "}\n__device__ __forceinline__ void ks_row_backward(const float* __restrict__ xr, "
+      "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f) {\n";
   e.load_input();
   for (size_t v = 0; v <= g.nodes.size(); ++v)
     e.line("float " + e.grad(static_cast<int32_t>(v)) + "[" + I(e.size(static_cast<int32_t>(v))) +
            "] = {};");
   for (size_t p = 0; p < g.params.size(); ++p)
     if (plan.direct_factor[p] >= 0) e.line("float d" + I(static_cast<int64_t>(p)) + " = 0.0f;");
-  e.line("for (int c = 0; c < " + I(plan.shape.chunk) + "; ++c) " + e.grad(g.output) +
-         "[c] += g[row * ldg + c];");
+  e.line("for (int c = 0; c < " + C + "; ++c) " + e.grad(g.output) + "[c] += gr[c];");
   for (size_t k = g.nodes.size(); k-- > 0;) e.backward(k);
-  e.line("if (dx) for (int c = 0; c < " + I(plan.shape.chunk) +
-         "; ++c) dx[row * lddx + c] += g0[c];");
-  e.line("if (!F) return;");
-  e.line("float* f = F + row * ldf;");
+  e.line("if (dx) for (int c = 0; c < " + C + "; ++c) dx[c] += g0[c];");
+  e.line("if (!f) return;");
   e.line("f[0] = 1.0f;");
-  e.line("for (int c = 0; c < " + I(plan.shape.chunk) + "; ++c) { f[1 + c] = v0[c]; f[" +
-         I(1 + plan.shape.chunk) + " + c] = g[row * ldg + c]; }");
+  e.line("for (int c = 0; c < " + C + "; ++c) { f[1 + c] = v0[c]; f[" + I(1 + plan.shape.chunk) +
+         " + c] = gr[c]; }");
   for (const ir::FactorRef& f : plan.hidden) {
     if (f.kind == ir::FactorRef::Kind::direct) {
       e.line("f[" + I(plan.direct_factor[static_cast<size_t>(f.id)]) + "] = d" + I(f.id) + ";");
@@ -281,6 +275,22 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan) 
            " + i] = " + (gr ? e.grad(f.id) : e.val(f.id)) + "[i];");
   }
   e.out += "}\n";
+  // The row kernels: one thread per row.
+  e.out += std::string("extern \"C\" __global__ void ") + kIrDeltaKernel +
+           "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ p, "
+           "float* __restrict__ delta, long long ldd) {\n"
+           "  const int row = blockIdx.x * blockDim.x + threadIdx.x;\n"
+           "  if (row >= rows) return;\n"
+           "  ks_row_delta(x + row * ldx, p, delta + row * ldd);\n}\n";
+  e.out += std::string("extern \"C\" __global__ void ") + kIrBackwardKernel +
+           "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ g, "
+           "long long ldg, const float* __restrict__ p, float* dx, long long lddx, float* F, "
+           "long long ldf) {\n"
+           "  const int row = blockIdx.x * blockDim.x + threadIdx.x;\n"
+           "  if (row >= rows) return;\n"
+           "  ks_row_backward(x + row * ldx, g + row * ldg, p, dx ? dx + row * lddx : nullptr,\n"
+           "                  F ? F + row * ldf : nullptr);\n}\n";
+  e.out += seed_kernels_source(plan);
   return e.out;
 }
 

@@ -1,16 +1,22 @@
-// CUDA C++ source generated from an IR graph laid out for one blueprint shape (ir/plan.hpp):
-// the seam's row functions as two kernels, one thread per row of the seed's chunk, every value
-// in registers or local memory (sizes are compile-time constants):
-//   extern "C" __global__ void kasmina_ir_delta(int rows, const float* x, long long ldx,
-//       const float* p, float* delta, long long ldd)
-//   extern "C" __global__ void kasmina_ir_backward(int rows, const float* x, long long ldx,
-//       const float* g, long long ldg, const float* p, float* dx, long long lddx,
-//       float* F, long long ldf)
-// delta = f(x) - x per row; backward adds J^T g to dx (when not null) and writes the row's
-// gradient factors (plan.factor_count) to F (when not null), the parameter gradient being the
-// plan's blocks of factor products (as for the built-ins). The arithmetic follows the CPU
-// interpreter op for op (ir/interpreter.cpp), so the two agree within fp32 rounding.
+// CUDA C++ source generated from an IR graph laid out for one blueprint shape (ir/plan.hpp),
+// every value in registers or local memory (sizes are compile-time constants):
+//  - the seam's row functions, ks_row_delta (delta = f(x) - x of one row) and ks_row_backward
+//    (dx += J^T g when dx is not null; the row's gradient factors, plan.factor_count, into f when
+//    not null), and two row kernels over them, one thread per row (tests, benchmarks):
+//      extern "C" __global__ void kasmina_ir_delta(int rows, const float* x, long long ldx,
+//          const float* p, float* delta, long long ldd)
+//      extern "C" __global__ void kasmina_ir_backward(int rows, const float* x, long long ldx,
+//          const float* g, long long ldg, const float* p, float* dx, long long lddx,
+//          float* F, long long ldf)
+//  - the seed kernels a morphogenetic layer runs after its fused ops (blueprint_seed_kernels.cpp):
+//      extern "C" __global__ void kasmina_ir_seed_forward(const KsSeedArgs a)
+//      extern "C" __global__ void kasmina_ir_seed_backward(const KsSeedArgs a)
+//    each taking the seeds of its blueprint kind (a.kind) and doing for them what the fused
+//    kernels do for a built-in (IrSeedArgs below is KsSeedArgs on the host).
+// The arithmetic follows the CPU interpreter op for op (ir/interpreter.cpp), so the two agree
+// within fp32 rounding.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "ir/graph.hpp"
@@ -19,10 +25,38 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 1;
+inline constexpr int kBlueprintCodegenVersion = 2;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 
+inline constexpr const char* kIrSeedForwardKernel = "kasmina_ir_seed_forward";
+inline constexpr const char* kIrSeedBackwardKernel = "kasmina_ir_seed_backward";
+
+// The seed kernels' argument (KsSeedArgs in the generated source, which checks its size and
+// field offsets against this one). Launch: grid = blocks striding over the seeds, block = a
+// power of two (its threads take rows), dynamic shared memory = seed_kernel_smem().
+struct IrSeedArgs {
+  const float* x = nullptr;        // [B, H]
+  const float* dy = nullptr;       // backward: [B, H]
+  float* out = nullptr;            // forward: out [B, H]; backward: dx (null: none)
+  const int32_t* stage = nullptr;  // the seed state's fields (SeedStateView)
+  const int32_t* blueprint = nullptr;
+  const int32_t* slot = nullptr;
+  const float* alpha = nullptr;
+  const uint8_t* mask = nullptr;  // forward: eval_zero when masked, else null
+  float* pool = nullptr;          // PoolView::base
+  float* step_stats = nullptr;    // [S, 2]
+  float* grad_norm = nullptr;     // [S]
+  int64_t B = 0, H = 0;
+  int64_t slot_stride = 0, region = 0;  // PoolView
+  int32_t seeds = 0, kind = -1;
+  int32_t collect = 0, param_grads = 0, task = 0, pad = 0;
+};
+
 std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan);
+// The seed kernels' part of it (blueprint_seed_kernels.cpp).
+std::string seed_kernels_source(const ir::Plan& plan);
+// Dynamic shared memory of a seed kernel launched with `threads` threads per block.
+int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads);
 
 }  // namespace kasmina::ops

@@ -82,4 +82,13 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
   return out;
 }
 
+BlueprintCompiler& process_blueprint_compiler() {
+  static BlueprintCompiler compiler([] {
+    ir::CacheOptions o;
+    o.dir = ir::default_cache_dir();
+    return o;
+  }());
+  return compiler;
+}
+
 }  // namespace kasmina::ops

@@ -3,7 +3,7 @@
 // key is the SHA-256 of everything the binary depends on: the canonical IR, the codegen version,
 // the generated source, the NVRTC version, the compile options and the architecture (no paths,
 // no times). A failed compile is cached too (with its log), so it is not retried every step.
-// Loading the cubin (driver API) and launching it is the GPU half, not built yet.
+// Loading the cubin and launching it: src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -43,6 +43,11 @@ class BlueprintCompiler {
   std::map<std::string, CompiledBlueprint> memory_;
   int64_t nvrtc_calls_ = 0;
 };
+
+// The process's compiler over the default kernel cache (ir::default_cache_dir()): the one that
+// layers preparing IR blueprints share, so each (blueprint, shape, architecture) is looked up
+// in memory after its first use.
+BlueprintCompiler& process_blueprint_compiler();
 
 // The disk key (exposed for tests).
 std::string blueprint_kernel_key(const std::string& canonical_text, const std::string& source,

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "core/rng.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "ops/augment_ops.hpp"
 #include "train/data_order.hpp"
 #include "train/data_parallel.hpp"
@@ -220,6 +221,10 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   sum.epochs = cfg_.train.epochs;
   sum.parameters = model_->parameter_count();
   sum.resumed_from_step = resumed_from_;
+  // The kernels of IR blueprints prepared for this device (the cache level that served each, the
+  // time, the launch configuration), or why one's germinations are refused.
+  for (const morph::KasminaLayer* layer : model_->morph_layers())
+    for (const std::string& note : layer->module_notes()) obs.on_message(note);
 
   const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
   const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;

@@ -1,14 +1,20 @@
 // The IR blueprints through the binary: `kasmina blueprint check` (shapes, parameter count and
 // hash; exit 2 with one file:line: key line on errors), training a config that grows an IR
-// blueprint on the CPU to the end (and resuming it), `kasmina blueprint cache stats|verify|clear`.
+// blueprint on the CPU to the end (and resuming it), `kasmina blueprint compile FILE|CONFIG`,
+// `kasmina blueprint tune CONFIG` (exit 2 without a GPU), `kasmina blueprint cache
+// stats|verify|clear`; on a GPU (skipped without one): training it on CUDA as on the CPU, and
+// without NVRTC its germinations refused while training goes on.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "run_process.hpp"
 
@@ -111,6 +117,106 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
+}
+
+bool have_gpu(const fs::path& cwd) {
+  const ProcessResult r = kasmina({"device"}, cwd);
+  return r.exit_code == 0 && r.out.find("no CUDA device") == std::string::npos;
+}
+
+nlohmann::json summary(const fs::path& run) {
+  std::ifstream f(run / "summary.json");
+  return nlohmann::json::parse(f);
+}
+
+TEST(BlueprintCli, CompileAConfigWarmsEveryLayerShape) {
+  TempDir dir;
+  const std::string cache = (dir.path() / "cache").string();
+  const std::vector<std::string> args = {
+      "blueprint", "compile", source("configs/spirals_ir.yaml"), "--dir", cache, "--arch", "sm_90"};
+  const ProcessResult first = kasmina(args, dir.path());
+  if (first.exit_code == 2 && first.err.find("NVRTC could not be loaded") != std::string::npos)
+    GTEST_SKIP() << first.err;
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  // One IR blueprint at the one kasmina layer's shape: 32 wide, 4 seeds, hidden 8.
+  EXPECT_EQ(first.out.rfind("gated_mlp C=8 h=8 r=4 f32 ", 0), 0u) << first.out;
+  EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
+  EXPECT_EQ(std::count(first.out.begin(), first.out.end(), '\n'), 1) << first.out;
+  const ProcessResult second = kasmina(args, dir.path());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
+}
+
+TEST(BlueprintCli, TuneTimesOnTheGpuAndStoresTheWinners) {
+  TempDir dir;
+  const fs::path db = dir.path() / "perf.sqlite";
+  const ProcessResult r = kasmina({"blueprint", "tune", source("configs/spirals_ir.yaml"), "--db",
+                                   db.string(), "--repeats", "3"},
+                                  dir.path(), {{"KASMINA_CACHE_DIR", (dir.path() / "c").string()}});
+  if (!have_gpu(dir.path())) {
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_EQ(r.err.rfind("kasmina: error: blueprint tune times kernels on a GPU: ", 0), 0u)
+        << r.err;
+    EXPECT_FALSE(fs::exists(db));
+    return;
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  for (const char* piece : {"gated_mlp C=8 h=8 r=4 f32 layer 0 B=64 seeds 4 (4 active) ",
+                            "\n  forward: b32 ", "\n  backward: b32 ", "; best b"})
+    EXPECT_NE(r.out.find(piece), std::string::npos) << piece << "\n" << r.out;
+  EXPECT_TRUE(fs::exists(db));
+}
+
+TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
+  TempDir dir;
+  if (!have_gpu(dir.path())) GTEST_SKIP() << "no CUDA device";
+  const std::map<std::string, std::string> env = {
+      {"KASMINA_CACHE_DIR", (dir.path() / "cache").string()}};
+  const fs::path cpu = dir.path() / "cpu", gpu = dir.path() / "gpu";
+  const std::string cfg = source("configs/spirals_ir.yaml");
+  const ProcessResult a =
+      kasmina({"train", cfg, "--set", "train.epochs=3", "--out", cpu.string()}, dir.path(), env);
+  ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
+  const ProcessResult b = kasmina(
+      {"train", cfg, "--set", "train.epochs=3", "--set", "device=cuda", "--out", gpu.string()},
+      dir.path(), env);
+  ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
+  EXPECT_EQ(b.err.find("warning"), std::string::npos) << b.err;
+  // The layer's note: compiled now (a fresh cache), the launch configuration, the time.
+  for (const char* piece :
+       {"kasmina layer 0: blueprint 'gated_mlp': kasmina_ir_seed_forward b",
+        "(compiled, launch default/default, ", "DORMANT -> GERMINATED  command 0  (gated_mlp)",
+        "TRAINING -> GRAFTING  loss_gate 0  (gated_mlp)"})
+    EXPECT_NE(b.out.find(piece), std::string::npos) << piece << "\n" << b.out;
+  const nlohmann::json sa = summary(cpu), sb = summary(gpu);
+  EXPECT_EQ(sb["growth"][0]["parameters_added"], sa["growth"][0]["parameters_added"]);
+  EXPECT_NEAR(sb["test_accuracy"].get<double>(), sa["test_accuracy"].get<double>(), 0.05);
+  EXPECT_NEAR(sb["test_loss"].get<double>(), sa["test_loss"].get<double>(),
+              0.1 * sa["test_loss"].get<double>() + 0.02);
+}
+
+TEST(BlueprintCli, WithoutNvrtcCudaRefusesTheIrBlueprintAndTrainsOn) {
+  TempDir dir;
+  if (!have_gpu(dir.path())) GTEST_SKIP() << "no CUDA device";
+  const fs::path run = dir.path() / "run";
+  const ProcessResult r = kasmina({"train", source("configs/spirals_ir.yaml"), "--set",
+                                   "train.epochs=2", "--set", "device=cuda", "--out", run.string()},
+                                  dir.path(), {{"KASMINA_NVRTC", "/nonexistent/libnvrtc.so"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.err.find("kasmina: warning: kasmina layer 0: blueprint 'gated_mlp' cannot run on "
+                       "cuda:0 (NVRTC could not be loaded (tried /nonexistent/libnvrtc.so)); its "
+                       "germinations are refused\n"),
+            std::string::npos)
+      << r.err;
+  // The gated_mlp germination (command 0 of its boundary) is refused, residual_mlp's goes on.
+  const size_t refused = r.out.find("REFUSED refused_blueprint");
+  ASSERT_NE(refused, std::string::npos) << r.out;
+  const std::string line = r.out.substr(refused, r.out.find('\n', refused) - refused);
+  EXPECT_NE(line.find("(gated_mlp)"), std::string::npos) << line;
+  EXPECT_NE(r.out.find("DORMANT -> GERMINATED  command 1  (residual_mlp)"), std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("GERMINATED  command 0  (gated_mlp)"), std::string::npos) << r.out;
+  EXPECT_GE(summary(run)["growth"][0]["refused"].get<int>(), 1);
 }
 
 TEST(BlueprintCli, CacheStatsVerifyAndClear) {

@@ -1,16 +1,15 @@
-// CUDA source generated from the IR: compiled on the host as C++ (a few macros stand in for the
-// CUDA keywords) and run row by row, it gives the CPU interpreter's deltas, input gradients and
+// CUDA source generated from the IR: compiled on the host as C++ (host_kernel.hpp) and run row
+// by row, it gives the CPU interpreter's deltas, input gradients and
 // factors; NVRTC (when it can be loaded) compiles it to PTX and to an sm_90 cubin. Running it on
 // a GPU is a GPU check (see the report of this change).
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <random>
 
 #include "cache_test_util.hpp"
+#include "host_kernel.hpp"
 #include "ir/interpreter.hpp"
 #include "ir_test_util.hpp"
 #include "ops/blueprint_codegen.hpp"
@@ -42,35 +41,6 @@ using DeltaFn = void (*)(int, const float*, long long, const float*, float*, lon
 using BackwardFn = void (*)(int, const float*, long long, const float*, long long, const float*,
                             float*, long long, float*, long long);
 
-// The generated source built as a host library: each "thread" is one call with blockIdx.x = row.
-struct HostKernel {
-  void* lib = nullptr;
-  void (*set_row)(int) = nullptr;
-  DeltaFn delta = nullptr;
-  BackwardFn backward = nullptr;
-  ~HostKernel() {
-    if (lib) ::dlclose(lib);
-  }
-};
-
-bool build_on_host(const std::string& source, const std::string& dir, HostKernel* k) {
-  const std::string src = dir + "/kernel.cpp", so = dir + "/kernel.so";
-  std::ofstream(src) << "#include <math.h>\nstruct KsDim { int x; };\n"
-                        "static KsDim blockIdx{0}, threadIdx{0}, blockDim{1};\n"
-                        "#define __global__\n#define __device__\n#define __forceinline__ inline\n"
-                        "#define __restrict__ __restrict\n"
-                     << source << "extern \"C\" void ks_set_row(int r) { blockIdx.x = r; }\n";
-  const std::string cmd =
-      "c++ -O1 -shared -fPIC -ffp-contract=off -o " + so + " " + src + " > " + dir + "/cc.log 2>&1";
-  if (std::system(cmd.c_str()) != 0) return false;
-  k->lib = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!k->lib) return false;
-  k->set_row = reinterpret_cast<void (*)(int)>(::dlsym(k->lib, "ks_set_row"));
-  k->delta = reinterpret_cast<DeltaFn>(::dlsym(k->lib, ops::kIrDeltaKernel));
-  k->backward = reinterpret_cast<BackwardFn>(::dlsym(k->lib, ops::kIrBackwardKernel));
-  return k->set_row && k->delta && k->backward;
-}
-
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i)
@@ -78,7 +48,7 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, cons
 }
 
 TEST(IrCodegen, GeneratedSourceComputesWhatTheInterpreterComputes) {
-  if (std::system("c++ --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "no host C++ compiler";
+  if (!testing::host_compiler_present()) GTEST_SKIP() << "no host C++ compiler";
   const morph::BlueprintShape sh{8, 4, 3};
   for (const Graph& g : graphs()) {
     SCOPED_TRACE(g.name);
@@ -86,8 +56,11 @@ TEST(IrCodegen, GeneratedSourceComputesWhatTheInterpreterComputes) {
     const std::string source = ops::generate_blueprint_source(g, plan);
     EXPECT_NE(source.find(g.hash), std::string::npos);
     testing::CacheDir dir;
-    HostKernel k;
-    ASSERT_TRUE(build_on_host(source, dir.path(), &k)) << testing::CacheDir().path();
+    testing::HostKernel k;
+    ASSERT_TRUE(testing::build_on_host(source, dir.path(), &k)) << source;
+    const auto delta = k.symbol<DeltaFn>(ops::kIrDeltaKernel);
+    const auto backward = k.symbol<BackwardFn>(ops::kIrBackwardKernel);
+    ASSERT_TRUE(delta && backward);
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> U(-1.0f, 1.0f);
     const int rows = 3, C = sh.chunk, nf = plan.factor_count;
@@ -97,9 +70,9 @@ TEST(IrCodegen, GeneratedSourceComputesWhatTheInterpreterComputes) {
     for (float& v : gy) v = U(rng);
     std::vector<float> d_gen(rows * C), dx_gen(rows * C, 0.5f), F_gen(rows * nf);
     for (int r = 0; r < rows; ++r) {
-      k.set_row(r);
-      k.delta(rows, x.data(), C, p.data(), d_gen.data(), C);
-      k.backward(rows, x.data(), C, gy.data(), C, p.data(), dx_gen.data(), C, F_gen.data(), nf);
+      k.set_block(r);
+      delta(rows, x.data(), C, p.data(), d_gen.data(), C);
+      backward(rows, x.data(), C, gy.data(), C, p.data(), dx_gen.data(), C, F_gen.data(), nf);
     }
     std::vector<float> d_ref(rows * C), dx_ref(rows * C, 0.5f), F_ref(rows * nf);
     for (int r = 0; r < rows; ++r) {

@@ -7,11 +7,17 @@
 // Activations are x [B, S*C] row-major; seed s watches columns [s*C, (s+1)*C).
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "core/tensor.hpp"
 #include "morph/lifecycle_commands.hpp"
 #include "morph/morph_config.hpp"
 #include "ops/op_registry.hpp"
+
+namespace kasmina::morph {
+class BlueprintModule;  // ops/morph/blueprint_module.hpp
+}
 
 namespace kasmina::ops {
 
@@ -45,6 +51,12 @@ struct MorphLayerBuffers {
   int32_t command_capacity = 0;
   int32_t event_capacity = 0;
   int32_t training_objective = 0;  // morph::TrainingObjective of TRAINING seeds (backward)
+  // CUDA: the modules of the layer's blueprints the fused kernels do not contain (IR blueprints),
+  // run after each fused forward and backward (ops/morph/blueprint_module.hpp), and the table
+  // of their initialisers the lifecycle kernel reads at germination (registered_init_table;
+  // undefined: none). The CPU twins compute every blueprint from its descriptor instead.
+  std::vector<std::shared_ptr<const morph::BlueprintModule>> modules;
+  Tensor registered_init;
   Device device() const { return state.device(); }
 };
 

@@ -1,0 +1,59 @@
+// The layer's IR blueprints on CUDA (ops/morph/blueprint_module.hpp): at prepare time each one
+// the fused kernels do not contain gets its module (compiled now or found in the caches, never
+// during a step) and the lifecycle kernel the table of its initialisers. A blueprint whose module
+// cannot be had (NVRTC missing, a failed compile) is dropped from the kinds germinations may
+// name, so its germinations are refused (reason refused_blueprint, logged in the events) and
+// training goes on; the reason is printed once per process and blueprint.
+#include <cstdio>
+#include <mutex>
+#include <set>
+
+#include "nn/kasmina_layer.hpp"
+#include "ops/morph/blueprint_module.hpp"
+
+namespace kasmina::morph {
+
+namespace {
+
+void warn_once(const std::string& text) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (said.insert(text).second) std::fprintf(stderr, "kasmina: warning: %s\n", text.c_str());
+}
+
+}  // namespace
+
+void KasminaLayer::prepare_modules() {
+  allowed_mask_ = 0;
+  module_notes_.clear();
+  std::vector<int32_t> with_modules;
+  for (BlueprintKind k : cfg_.allowed_blueprints) {
+    const int32_t kind = static_cast<int32_t>(k);
+    const BlueprintDescriptor* d = find_blueprint(kind);
+    if (!dev_.is_cuda() || !d || d->in_fused_kernels) {
+      allowed_mask_ |= 1u << kind;
+      continue;
+    }
+    const ops::PreparedModule m = ops::prepare_blueprint_module(*d, buf_.shape, dev_, max_batch_);
+    const std::string where =
+        "kasmina layer " + std::to_string(cfg_.layer_index) + ": blueprint '" + d->name + "'";
+    if (!m.module) {
+      const std::string text =
+          where + " cannot run on " + dev_.str() + " (" + m.why + "); its germinations are refused";
+      module_notes_.push_back(text);
+      warn_once(text);
+      continue;
+    }
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
+    module_notes_.push_back(where + ": " + m.module->describe() + " (" + m.level + ", " + ms + ")");
+    if (!m.note.empty()) warn_once(where + ": " + m.note);
+    buf_.modules.push_back(m.module);
+    with_modules.push_back(kind);
+    allowed_mask_ |= 1u << kind;
+  }
+  buf_.registered_init = ops::registered_init_table(with_modules, buf_.shape, dev_);
+}
+
+}  // namespace kasmina::morph

@@ -1,0 +1,215 @@
+// The module of an IR blueprint on CUDA: its generated seed kernels (blueprint_codegen.hpp),
+// compiled by NVRTC through the caches (memory -> disk -> compile, blueprint_compiler.hpp) to a
+// cubin for the device's exact architecture, loaded with the runtime's library API
+// (cudaLibraryLoadData; no driver library linked) and launched with cudaLaunchKernel on the
+// layer's stream (graph capture records them like any launch). Loaded modules are kept in a
+// small in-memory LRU keyed by the kernel key and device, so layers of the same shape share one.
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <list>
+#include <mutex>
+
+#include "ir/blueprint.hpp"
+#include "ops/blueprint_codegen.hpp"
+#include "ops/blueprint_compiler.hpp"
+#include "ops/blueprint_tuning.hpp"
+#include "ops/cuda/device_context.hpp"
+#include "ops/cuda/ir_module.hpp"
+#include "ops/morph/blueprint_module.hpp"
+
+namespace kasmina::ops {
+
+namespace cuda {
+
+IrKernels::~IrKernels() {
+  if (library) cudaLibraryUnload(static_cast<cudaLibrary_t>(library));  // at exit: ignored
+}
+
+std::shared_ptr<IrKernels> load_ir_kernels(const std::string& cubin, std::string* why) {
+  auto k = std::make_shared<IrKernels>();
+  cudaLibrary_t lib = nullptr;
+  cudaError_t rc =
+      cudaLibraryLoadData(&lib, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+  if (rc != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("loading the compiled kernels failed: ") + cudaGetErrorString(rc);
+    return nullptr;
+  }
+  k->library = lib;
+  cudaKernel_t f = nullptr, b = nullptr;
+  rc = cudaLibraryGetKernel(&f, lib, kIrSeedForwardKernel);
+  if (rc == cudaSuccess) rc = cudaLibraryGetKernel(&b, lib, kIrSeedBackwardKernel);
+  if (rc != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("the compiled kernels lack an entry point: ") + cudaGetErrorString(rc);
+    return nullptr;
+  }
+  k->forward = reinterpret_cast<const void*>(f);
+  k->backward = reinterpret_cast<const void*>(b);
+  cudaFuncAttributes fa{}, ba{};
+  rc = cudaFuncGetAttributes(&fa, k->forward);
+  if (rc == cudaSuccess) rc = cudaFuncGetAttributes(&ba, k->backward);
+  if (rc != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("the compiled kernels cannot be queried: ") + cudaGetErrorString(rc);
+    return nullptr;
+  }
+  k->forward_threads = fa.maxThreadsPerBlock;
+  k->backward_threads = ba.maxThreadsPerBlock;
+  return k;
+}
+
+void allow_smem(const void* kernel, int64_t bytes) {
+  if (bytes <= kDefaultSmemBytes) return;
+  KASMINA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(bytes)));
+}
+
+void launch_seed_kernel(const void* kernel, const IrSeedArgs& a, int32_t threads, int64_t smem,
+                        int32_t grid, cudaStream_t stream) {
+  void* params[] = {const_cast<IrSeedArgs*>(&a)};
+  KASMINA_CUDA_CHECK(cudaLaunchKernel(kernel, dim3(static_cast<unsigned>(grid)),
+                                      dim3(static_cast<unsigned>(threads)), params,
+                                      static_cast<size_t>(smem), stream));
+}
+
+int32_t seed_grid(int32_t seeds, int sms) {
+  return std::max(1, std::min(seeds, 2 * sms));
+}
+
+GpuId gpu_id(Device dev, int64_t* max_smem, std::string* arch) {
+  cudaDeviceProp prop{};
+  KASMINA_CUDA_CHECK(cudaGetDeviceProperties(&prop, dev.index));
+  int driver = 0;
+  KASMINA_CUDA_CHECK(cudaDriverGetVersion(&driver));
+  if (max_smem) *max_smem = static_cast<int64_t>(prop.sharedMemPerBlockOptin);
+  if (arch) *arch = "sm_" + std::to_string(prop.major * 10 + prop.minor);
+  return {prop.name, prop.multiProcessorCount,
+          std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10)};
+}
+
+}  // namespace cuda
+
+namespace {
+
+class IrModule final : public morph::BlueprintModule {
+ public:
+  IrModule(std::shared_ptr<cuda::IrKernels> k, int32_t kind, const ir::Plan& plan,
+           int32_t fwd_threads, int32_t bwd_threads)
+      : k_(std::move(k)),
+        kind_(kind),
+        fwd_threads_(fwd_threads),
+        bwd_threads_(bwd_threads),
+        fwd_smem_(seed_kernel_smem(plan, false, fwd_threads)),
+        bwd_smem_(seed_kernel_smem(plan, true, bwd_threads)) {
+    cuda::allow_smem(k_->forward, fwd_smem_);
+    cuda::allow_smem(k_->backward, bwd_smem_);
+  }
+  int32_t kind() const override { return kind_; }
+  void forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+               const MorphForwardOptions& opt) const override {
+    IrSeedArgs a = seed_kernel_args(L, kind_, x);
+    a.out = out.data<float>();
+    a.mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
+    a.collect = opt.collect_stats ? 1 : 0;
+    cuda::DeviceContext& ctx = cuda::context(L.device());
+    cuda::launch_seed_kernel(k_->forward, a, fwd_threads_, fwd_smem_,
+                             cuda::seed_grid(L.seeds, ctx.sms), ctx.stream);
+  }
+  void backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                bool param_grads) const override {
+    IrSeedArgs a = seed_kernel_args(L, kind_, x);
+    a.dy = dy.data<float>();
+    a.out = dx ? dx->data<float>() : nullptr;
+    a.param_grads = param_grads ? 1 : 0;
+    a.task = L.training_objective == static_cast<int32_t>(morph::TrainingObjective::task_gradient)
+                 ? 1
+                 : 0;
+    cuda::DeviceContext& ctx = cuda::context(L.device());
+    cuda::launch_seed_kernel(k_->backward, a, bwd_threads_, bwd_smem_,
+                             cuda::seed_grid(L.seeds, ctx.sms), ctx.stream);
+  }
+  std::string describe() const override {
+    return std::string(kIrSeedForwardKernel) + " b" + std::to_string(fwd_threads_) + ", " +
+           kIrSeedBackwardKernel + " b" + std::to_string(bwd_threads_);
+  }
+
+ private:
+  std::shared_ptr<cuda::IrKernels> k_;
+  int32_t kind_, fwd_threads_, bwd_threads_;
+  int64_t fwd_smem_, bwd_smem_;
+};
+
+// Loaded kernels by (kernel key, device): the most recently used first, at most kLoadedMax.
+constexpr size_t kLoadedMax = 64;
+std::mutex loaded_mutex;
+std::list<std::pair<std::string, std::shared_ptr<cuda::IrKernels>>> loaded;
+
+std::shared_ptr<cuda::IrKernels> loaded_kernels(const std::string& id, const std::string& cubin,
+                                                std::string* why) {
+  std::lock_guard<std::mutex> lock(loaded_mutex);
+  for (auto it = loaded.begin(); it != loaded.end(); ++it)
+    if (it->first == id) {
+      loaded.splice(loaded.begin(), loaded, it);
+      return it->second;
+    }
+  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(cubin, why);
+  if (!k) return nullptr;
+  loaded.emplace_front(id, k);
+  if (loaded.size() > kLoadedMax) loaded.pop_back();  // layers holding it keep it alive
+  return k;
+}
+
+}  // namespace
+
+namespace cuda {
+
+LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev) {
+  LoadedIr l;
+  std::string arch;
+  l.gpu = gpu_id(dev, &l.max_smem, &arch);
+  l.compiled = process_blueprint_compiler().get(bp.graph(), sh, arch);
+  const CompiledBlueprint& c = l.compiled;
+  if (!c.ok) {
+    l.why = c.level == CompileLevel::unavailable ? c.log : "compiling it failed: " + c.log;
+    return l;
+  }
+  l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin, &l.why);
+  return l;
+}
+
+}  // namespace cuda
+
+PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch) {
+  PreparedModule out;
+  const auto t0 = std::chrono::steady_clock::now();
+  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
+  const CompiledBlueprint& c = l.compiled;
+  out.key = c.key;
+  out.level = compile_level_name(c.level);
+  out.why = l.why;
+  if (!l.kernels) return out;
+  const cuda::IrKernels& k = *l.kernels;
+  const ir::Plan& plan = bp.plan(sh);
+  const int64_t max_smem = l.max_smem;
+  const GpuId& gpu = l.gpu;
+  std::string note;
+  const std::string db = default_perf_db_path();
+  const LaunchChoice f = choose_launch(db, seed_kernel_perf_key(c.key, false, max_batch, sh, gpu),
+                                       plan, false, cuda::kernel_limits(k, false, max_smem), &note);
+  const LaunchChoice b = choose_launch(db, seed_kernel_perf_key(c.key, true, max_batch, sh, gpu),
+                                       plan, true, cuda::kernel_limits(k, true, max_smem), &note);
+  if (f.threads == 0 || b.threads == 0) {
+    out.why = "its seed kernels need more shared memory or registers than the device has";
+    return out;
+  }
+  out.note = note;
+  out.module = std::make_shared<IrModule>(l.kernels, kind, plan, f.threads, b.threads);
+  out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  out.level += ", launch " + f.source + "/" + b.source;
+  return out;
+}
+
+}  // namespace kasmina::ops

@@ -1,0 +1,53 @@
+// The loaded seed kernels of an IR blueprint and the launch helpers the module and the autotuner
+// share (src/ops/cuda/ir_module.cpp, ir_tune.cpp).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+
+#include "ir/blueprint.hpp"
+#include "ops/blueprint_codegen.hpp"
+#include "ops/blueprint_compiler.hpp"
+#include "ops/blueprint_tuning.hpp"
+#include "ops/morph/morph_ops.hpp"
+
+namespace kasmina::ops::cuda {
+
+struct IrKernels {
+  void* library = nullptr;  // cudaLibrary_t
+  const void* forward = nullptr;
+  const void* backward = nullptr;
+  int32_t forward_threads = 0, backward_threads = 0;  // their maxThreadsPerBlock
+  IrKernels() = default;
+  IrKernels(const IrKernels&) = delete;
+  IrKernels& operator=(const IrKernels&) = delete;
+  ~IrKernels();
+};
+
+// Null with *why when the cubin cannot be loaded.
+std::shared_ptr<IrKernels> load_ir_kernels(const std::string& cubin, std::string* why);
+// Lets `kernel` use `bytes` of dynamic shared memory past the default 48 KB.
+void allow_smem(const void* kernel, int64_t bytes);
+void launch_seed_kernel(const void* kernel, const IrSeedArgs& a, int32_t threads, int64_t smem,
+                        int32_t grid, cudaStream_t stream);
+int32_t seed_grid(int32_t seeds, int sms);
+// The device's name, SM count and driver; its opt-in shared memory per block and "sm_XY".
+GpuId gpu_id(Device dev, int64_t* max_smem, std::string* arch);
+// An IR blueprint's seed kernels for a device: compiled through the caches for its architecture
+// and loaded (the in-memory LRU of loaded kernels first); kernels null with `why` otherwise.
+struct LoadedIr {
+  GpuId gpu;
+  int64_t max_smem = 0;
+  CompiledBlueprint compiled;
+  std::shared_ptr<IrKernels> kernels;
+  std::string why;
+};
+LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev);
+
+// The limits of one of the kernels on a device with max_smem opt-in shared memory.
+inline KernelLimits kernel_limits(const IrKernels& k, bool backward, int64_t max_smem) {
+  return {max_smem, backward ? k.backward_threads : k.forward_threads};
+}
+
+}  // namespace kasmina::ops::cuda

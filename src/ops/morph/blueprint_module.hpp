@@ -1,0 +1,92 @@
+// The device code of a blueprint the fused morph kernels do not contain (src/morph/README.md,
+// "The blueprint seam"): a BlueprintModule runs after the fused forward and backward of a layer,
+// on the same stream, and owns its kind's seeds there (their chunk of out / dx, their isolated
+// loss, their slot's gradient and gradient norm). The IR blueprints' module is the generated
+// seed kernels (ops/blueprint_codegen.hpp) compiled by NVRTC and loaded with the CUDA runtime's
+// library API (src/ops/cuda/ir_module.cpp).
+//
+// Why one generated kernel per IR blueprint beside the fused kernels (and not one generated
+// fused kernel per layer): the fused kernels stay the ahead-of-time code every built-in runs,
+// unchanged and tuned; a layer with built-in and IR blueprints mixed runs the fused launches
+// plus one forward and one backward launch per IR blueprint kind it allows; and a module is
+// compiled once per (blueprint, shape, architecture), not per set of blueprints a layer allows.
+// The cost: an IR seed's chunk is written twice (x or dy by the fused op, then the blend).
+//
+// Slot initialisation at germination (the lifecycle kernel) reads a table of the initialisers
+// of the layer's IR blueprints (registered_init_table), so CUDA starts from the values the CPU
+// twin computes with the descriptor (both call ir::init_value_of on the same Philox draw).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/device.hpp"
+#include "core/tensor.hpp"
+#include "morph/blueprint_registry.hpp"
+#include "ops/blueprint_codegen.hpp"
+#include "ops/morph/morph_ops.hpp"
+
+namespace kasmina::morph {
+
+class BlueprintModule {
+ public:
+  virtual ~BlueprintModule() = default;
+  virtual int32_t kind() const = 0;
+  // After the fused morph_forward of L (same arguments): the blend of this kind's seeds, and
+  // their isolated loss when collecting.
+  virtual void forward(const ops::MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+                       const ops::MorphForwardOptions& opt) const = 0;
+  // After the fused morph_backward: dx of this kind's blended seeds, the parameter gradients and
+  // gradient norms of its training seeds (and the task_gradient measurement).
+  virtual void backward(const ops::MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
+                        Tensor* dx, bool param_grads) const = 0;
+  // "kasmina_ir_seed_forward b256, kasmina_ir_seed_backward b64" (logs).
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace kasmina::morph
+
+namespace kasmina::ops {
+
+struct PreparedModule {
+  std::shared_ptr<const morph::BlueprintModule> module;  // null: cannot run (why)
+  std::string why;
+  std::string key;    // the kernel cache key
+  std::string level;  // the cache level that served it (memory, disk, compiled)
+  double ms = 0.0;    // time to get it
+  std::string note;   // worth a warning though it runs (e.g. the perf DB could not be read)
+};
+
+// The module of registered blueprint `d` (not in the fused kernels) for a layer of shape `sh`
+// on CUDA device `dev` with batches up to max_batch: compiled, or found in the caches, now (at
+// prepare time, never in a step); its launch configuration from the performance database (the
+// tuned winner of the nearest shape) or the defaults. Null with a reason when it cannot run:
+// a build without CUDA, a blueprint that is not an IR graph, NVRTC missing, a failed compile.
+PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
+                                        const morph::BlueprintShape& sh, Device dev,
+                                        int64_t max_batch);
+
+// The arguments every seed-kernel launch of kind `kind` on L shares (state, pool, statistics,
+// x, B, H); each launch adds its own (out or dx, dy, mask, flags).
+IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x);
+
+// i32 table on `dev` for the lifecycle kernel: for kind k < kMaxBlueprintKinds, [2k] the offset
+// of its entries (-1: none) and [2k + 1] their count (its parameter count); entry i is three
+// words: the initialiser's kind, its constant as float bits, the parameter's fan_in. Kinds
+// without an IR graph get no entries. Undefined when `kinds` has none.
+Tensor registered_init_table(const std::vector<int32_t>& kinds, const morph::BlueprintShape& sh,
+                             Device dev);
+
+}  // namespace kasmina::ops
+
+namespace kasmina::ir {
+class IrBlueprint;
+}
+
+namespace kasmina::ops {
+// The CUDA half of prepare_blueprint_module for an IR blueprint (src/ops/cuda/ir_module.cpp;
+// CUDA builds only).
+PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch);
+}  // namespace kasmina::ops

@@ -1,0 +1,51 @@
+// The generated CUDA source built as a host library (a few definitions stand in for the CUDA
+// keywords): each kernel runs as a block of one thread, blockIdx.x set by ks_set_block, so the
+// row kernels run one row per call and the seed kernels take every seed in one call.
+#pragma once
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace kasmina::ir::testing {
+
+struct HostKernel {
+  void* lib = nullptr;
+  void (*set_block)(int) = nullptr;
+  HostKernel() = default;
+  HostKernel(const HostKernel&) = delete;
+  HostKernel& operator=(const HostKernel&) = delete;
+  ~HostKernel() {
+    if (lib) ::dlclose(lib);
+  }
+  template <class F>
+  F symbol(const char* name) const {
+    return reinterpret_cast<F>(::dlsym(lib, name));
+  }
+};
+
+inline bool host_compiler_present() {
+  return std::system("c++ --version > /dev/null 2>&1") == 0;
+}
+
+// Builds `source` in `dir` (its log in dir/cc.log); false when it does not compile or load.
+inline bool build_on_host(const std::string& source, const std::string& dir, HostKernel* k) {
+  const std::string src = dir + "/kernel.cpp", so = dir + "/kernel.so";
+  std::ofstream(src) << "#include <math.h>\nstruct KsDim { unsigned x; };\n"
+                        "static KsDim blockIdx{0}, threadIdx{0}, blockDim{1}, gridDim{1};\n"
+                        "#define __global__\n#define __device__\n#define __forceinline__ inline\n"
+                        "#define __restrict__ __restrict\n#define __shared__\n"
+                        "static inline void __syncthreads() {}\n"
+                        "double ks_smem[1 << 18];\n"
+                     << source << "extern \"C\" void ks_set_block(int b) { blockIdx.x = b; }\n";
+  const std::string cmd =
+      "c++ -O1 -shared -fPIC -ffp-contract=off -o " + so + " " + src + " > " + dir + "/cc.log 2>&1";
+  if (std::system(cmd.c_str()) != 0) return false;
+  k->lib = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!k->lib) return false;
+  k->set_block = k->symbol<void (*)(int)>("ks_set_block");
+  return k->set_block != nullptr;
+}
+
+}  // namespace kasmina::ir::testing

@@ -1,0 +1,165 @@
+// The generated seed kernels (ops/blueprint_codegen.hpp) built as a host library (one thread per
+// block, tests/ir/host_kernel.hpp) against the CPU twins of the fused ops, on a layer mixing every
+// computing stage of an IR seed with a built-in seed and a dormant one: after what the fused ops
+// leave for an IR seed (x / dy in its chunk, no isolated loss, a zero gradient), the seed kernels
+// give the twins' out, isolated loss, dx, parameter gradients, gradient norms and task_gradient
+// measurement, and touch no other seed. The same kernels on a GPU: test_ir_cuda.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "../ir/cache_test_util.hpp"
+#include "../ir/host_kernel.hpp"
+#include "ir/plan.hpp"
+#include "ir_layer_util.hpp"
+#include "ops/blueprint_codegen.hpp"
+#include "ops/morph/blueprint_module.hpp"
+#include "ops/morph/morph_ops.hpp"
+
+namespace kasmina::morph {
+namespace {
+
+using SeedKernel = void (*)(ops::IrSeedArgs);
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], 2e-5f + 1e-4f * std::fabs(b[i])) << what << "[" << i << "]";
+}
+
+void set(const Tensor& t, const std::vector<float>& v) {
+  Tensor u = t;
+  u.copy_from(Tensor::from_vector(v, t.shape()));
+}
+
+struct Case {
+  const char* file;
+  const char* name;
+};
+
+class IrSeedKernelsOnHost : public ::testing::TestWithParam<Case> {};
+
+TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
+  if (!ir::testing::host_compiler_present()) GTEST_SKIP() << "no host C++ compiler";
+  const int32_t K = testing::register_ir(GetParam().file, GetParam().name);
+  const int32_t C = 8, S = 8;
+  const int64_t B = 5, H = S * C;
+  testing::IrRig rig({K}, C, B, Device::cpu(), K);
+  ops::MorphLayerBuffers L = rig.layer.buffers();
+  const BlueprintDescriptor& d = *find_blueprint(K);
+  const ir::Plan& plan = ir::ir_blueprint_of(d)->plan(L.shape);
+  ir::testing::CacheDir dir;
+  ir::testing::HostKernel k;
+  const std::string source = ops::generate_blueprint_source(ir::ir_blueprint_of(d)->graph(), plan);
+  ASSERT_TRUE(ir::testing::build_on_host(source, dir.path(), &k)) << source;
+  const auto fwd = k.symbol<SeedKernel>(ops::kIrSeedForwardKernel);
+  const auto bwd = k.symbol<SeedKernel>(ops::kIrSeedBackwardKernel);
+  ASSERT_TRUE(fwd && bwd);
+
+  HostSeedState h = rig.layer.seed_state().download();
+  const SeedStateView v = h.view();
+  const std::vector<float> x = rig.x.to_vector<float>(), dy = rig.dy.to_vector<float>();
+  // m with the chunks of the IR seeds taken from src (what the fused ops write for them).
+  auto fused = [&](std::vector<float> m, const std::vector<float>& src) {
+    for (int32_t s = 0; s < S; ++s)
+      if (v.blueprint[s] == K)
+        for (int64_t r = 0; r < B; ++r)
+          for (int32_t c = 0; c < C; ++c) m[r * H + s * C + c] = src[r * H + s * C + c];
+    return m;
+  };
+
+  // Forward: the twin, then the seed kernel after the fused op's part.
+  ops::MorphForwardOptions opt;
+  ops::cpu::morph_forward(L, rig.x, rig.out, opt);
+  const std::vector<float> out_ref = rig.out.to_vector<float>();
+  const std::vector<float> stats_ref = L.step_stats.to_vector<float>();
+  EXPECT_GT(std::fabs(stats_ref[2 * 2 + 1]), 0.0f) << "the TRAINING seed has an isolated loss";
+  std::vector<float> stats = stats_ref;
+  stats[2 * 2 + 1] = 0.0f;
+  set(L.step_stats, stats);
+  ASSERT_NE(fused(out_ref, x), out_ref) << "the blended IR seeds change their chunks";
+  set(rig.out, fused(out_ref, x));
+  ops::IrSeedArgs a = ops::seed_kernel_args(L, K, rig.x);
+  a.out = rig.out.data<float>();
+  a.collect = 1;
+  fwd(a);
+  expect_close(rig.out.to_vector<float>(), out_ref, "out");
+  expect_close(L.step_stats.to_vector<float>(), stats_ref, "step_stats");
+
+  // Backward under both training objectives.
+  for (const TrainingObjective obj :
+       {TrainingObjective::reconstruction, TrainingObjective::task_gradient}) {
+    SCOPED_TRACE(static_cast<int>(obj));
+    L.training_objective = static_cast<int32_t>(obj);
+    const std::vector<float> pool0 = L.pool.to_vector<float>();
+    ops::cpu::morph_backward(L, rig.x, rig.dy, &rig.dx, true);
+    const std::vector<float> dx_ref = rig.dx.to_vector<float>();
+    const std::vector<float> pool_ref = L.pool.to_vector<float>();
+    const std::vector<float> norm_ref = L.grad_norm.to_vector<float>();
+    const std::vector<float> bstats_ref = L.step_stats.to_vector<float>();
+    // What the fused backward leaves for the IR seeds: dy, a zero gradient and norm, and (under
+    // task_gradient) a zero measurement.
+    std::vector<float> pool = pool_ref, norm = norm_ref, bstats = bstats_ref;
+    PoolView<float> pv{pool.data(), nullptr, L.pool_slots, L.pool_region};
+    for (int32_t s = 0; s < S; ++s) {
+      if (v.blueprint[s] != K) continue;
+      norm[s] = 0.0f;
+      if (v.slot[s] >= 0)
+        for (int32_t i = 0; i < L.pool_region; ++i) pv.at(v.slot[s], PoolRegion::grad)[i] = 0.0f;
+    }
+    if (obj == TrainingObjective::task_gradient) bstats[2 * 2 + 1] = 0.0f;
+    set(L.pool, pool);
+    set(L.grad_norm, norm);
+    set(L.step_stats, bstats);
+    ASSERT_NE(fused(dx_ref, dy), dx_ref) << "the blended IR seeds change their dx";
+    set(rig.dx, fused(dx_ref, dy));
+    ops::IrSeedArgs b = ops::seed_kernel_args(L, K, rig.x);
+    b.dy = rig.dy.data<float>();
+    b.out = rig.dx.data<float>();
+    b.param_grads = 1;
+    b.task = obj == TrainingObjective::task_gradient ? 1 : 0;
+    bwd(b);
+    expect_close(rig.dx.to_vector<float>(), dx_ref, "dx");
+    expect_close(L.pool.to_vector<float>(), pool_ref, "pool (gradients)");
+    expect_close(L.grad_norm.to_vector<float>(), norm_ref, "grad_norm");
+    expect_close(L.step_stats.to_vector<float>(), bstats_ref, "step_stats");
+    EXPECT_GT(norm_ref[1], 0.0f) << "the FINE_TUNING seed has a gradient";
+    set(L.pool, pool0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Blueprints, IrSeedKernelsOnHost,
+                         ::testing::Values(Case{"gated_mlp.yaml", "gated_mlp"},
+                                           Case{"builtins_ir.yaml", "residual_mlp_ir"},
+                                           Case{"builtins_ir.yaml", "low_rank_ir"},
+                                           Case{"builtins_ir.yaml", "diag_scale_ir"}),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+// The initialiser table of the CUDA lifecycle kernel gives the values the descriptor gives (the
+// CPU twin's initialisation), bit for bit.
+TEST(IrSeedKernels, InitTableMatchesTheDescriptor) {
+  const int32_t K = testing::register_ir("gated_mlp.yaml", "gated_mlp");
+  const BlueprintShape sh{8, 4, 3};
+  const Tensor t = ops::registered_init_table({K}, sh, Device::cpu());
+  ASSERT_TRUE(t.defined());
+  const std::vector<int32_t> w = t.to_vector<int32_t>();
+  const BlueprintDescriptor& d = *find_blueprint(K);
+  const int32_t n = d.param_count(d, sh);
+  ASSERT_EQ(w[2 * K + 1], n);
+  ASSERT_GE(w[2 * K], 2 * kMaxBlueprintKinds);
+  EXPECT_EQ(w[0], -1) << "residual_mlp has no entries";
+  int32_t nonzero = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t* e = &w[static_cast<size_t>(w[2 * K] + 3 * i)];
+    float a;
+    std::memcpy(&a, &e[1], sizeof a);
+    const float got = ir::init_value_of(e[0], a, init_uniform(i, 99, 2, 5), e[2]);
+    ASSERT_EQ(got, d.init_value(d, sh, i, 99, 2, 5)) << i;
+    nonzero += got != 0.0f ? 1 : 0;
+  }
+  EXPECT_GT(nonzero, 0);
+  EXPECT_FALSE(ops::registered_init_table({0, 1, 2}, sh, Device::cpu()).defined());
+}
+
+}  // namespace
+}  // namespace kasmina::morph
