@@ -1,7 +1,5 @@
 #include "train/trainer.hpp"
 
-#include "ops/augment_ops.hpp"
-
 #include <algorithm>
 #include <chrono>
 
