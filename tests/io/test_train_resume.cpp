@@ -14,6 +14,7 @@
 #include "io/checkpoint_files.hpp"
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
+#include "tests/data/idx_files.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::io {
@@ -138,6 +139,50 @@ TEST(TrainResume, WidthSeedsAreBitExact) {
     ov.sets = {"train.epochs=5", "telemetry.enabled=false", "model.layers.2.grow_from=16"};
     check_resume_in_process(load_config(source_root() + "/configs/spirals.yaml", ov), stop);
   }
+}
+
+// A tiny convolutional network with batchnorm (running statistics), a projection shortcut, max
+// pooling and device augmentation (crops and flips keyed by the step) on a small Fashion-MNIST-
+// shaped directory of random images: 96 training samples, batch 16, 6 steps an epoch.
+TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
+  datatest::ScratchDir dir;
+  const uint32_t n_train = 96, n_test = 32;
+  datatest::write_idx(dir.file("train-images-idx3-ubyte.gz"), {n_train, 28, 28},
+                      datatest::random_bytes(n_train * 784, 1), true);
+  datatest::write_idx(dir.file("train-labels-idx1-ubyte.gz"), {n_train},
+                      datatest::random_bytes(n_train, 2, 10), true);
+  datatest::write_idx(dir.file("t10k-images-idx3-ubyte.gz"), {n_test, 28, 28},
+                      datatest::random_bytes(n_test * 784, 3), true);
+  datatest::write_idx(dir.file("t10k-labels-idx1-ubyte.gz"), {n_test},
+                      datatest::random_bytes(n_test, 4, 10), true);
+  const std::string yaml = R"(name: tiny_convnet
+seed: 3
+data: {dataset: fashion_mnist, dir: )" +
+                           dir.path().string() +
+                           R"(, validation: 16, augment: {crop_padding: 2, flip: true}}
+model:
+  layers:
+    - {type: conv2d, out: 4, kernel: 3, padding: 1, bias: false}
+    - {type: batchnorm2d}
+    - {type: relu}
+    - {type: maxpool2d, kernel: 2}
+    - type: residual
+      layers:
+        - {type: conv2d, out: 6, kernel: 3, stride: 2, padding: 1}
+        - {type: batchnorm2d}
+        - {type: relu}
+        - {type: conv2d, out: 6, kernel: 3, padding: 1}
+      shortcut:
+        - {type: conv2d, out: 6, kernel: 1, stride: 2}
+        - {type: batchnorm2d}
+    - {type: global_avgpool}
+    - {type: linear, out: 10}
+optimizer: {type: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5.0e-4}
+train: {epochs: 3, batch_size: 16, eval_batch_size: 16}
+telemetry: {enabled: false}
+)";
+  const Config cfg = parse_config(yaml, "tiny_convnet.yaml");
+  check_resume_in_process(cfg, 8);  // 2 steps into epoch 2
 }
 
 TEST(TrainResume, StateOfAnotherModelIsRefused) {
