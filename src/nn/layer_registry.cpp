@@ -8,13 +8,14 @@
 #include "nn/morph_from_config.hpp"
 #include "nn/residual_block.hpp"
 #include "nn/simple_layers.hpp"
+#include "nn/transformer_layers.hpp"
 
 namespace kasmina {
 
 namespace {
 
 // One line per layer type, keyed by the YAML `type` name.
-constexpr std::array<std::pair<std::string_view, LayerBuilder>, 7> kBuilders{{
+constexpr std::array<std::pair<std::string_view, LayerBuilder>, 10> kBuilders{{
     {"linear", build_linear_layer},
     {"relu", build_activation_layer},
     {"gelu", build_activation_layer},
@@ -22,6 +23,9 @@ constexpr std::array<std::pair<std::string_view, LayerBuilder>, 7> kBuilders{{
     {"dropout", build_dropout_layer},
     {"kasmina", morph::build_kasmina_layer},
     {"residual", build_residual_block},
+    {"patch_embed", build_patch_embed_layer},
+    {"attention", build_attention_layer},
+    {"class_token", build_class_token_layer},
 }};
 
 }  // namespace
