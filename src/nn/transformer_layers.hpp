@@ -33,18 +33,17 @@ class PatchEmbedLayer final : public Layer {
   int64_t out_width() const override { return dim_; }
   SampleShape out_shape(const SampleShape& in) const override;
   std::vector<Parameter*> parameters() override;
+  // The projection from `scheme` (as a linear layer p·p·C -> D), the class token zeros and the
+  // position embedding N(0, 0.02²), all drawn from `rng` in that order.
+  void initialize(InitScheme scheme, Rng& rng, Device dev);
+  void prepare(int64_t max_rows, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
   // The projection's GEMMs on B·T patch rows (LinearLayer::train_flops, its input gradient only
   // with `input_grad`), the class token and position embedding additions forward (B T' D) and
   // the position (and class token) gradient sums backward (B T' D). Patchify and its backward
   // move data only (0).
   double train_flops(int64_t rows, bool input_grad) const override;
-  void prepare(int64_t max_rows, Device dev) override;
-  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
-  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
-
-  // The projection from `scheme` (as a linear layer p·p·C -> D), the class token zeros and the
-  // position embedding N(0, 0.02²), all drawn from `rng` in that order.
-  void initialize(InitScheme scheme, Rng& rng, Device dev);
 
  private:
   int64_t patch_tokens() const;  // (H/p)(W/p)
@@ -73,9 +72,14 @@ class AttentionLayer final : public Layer {
 
   std::string type() const override { return "attention"; }
   std::string describe() const override;
+  std::vector<Parameter*> parameters() override;
+  // Both projections from `scheme` (as linear layers), qkv first, drawn from `rng`.
+  void initialize(InitScheme scheme, Rng& rng, Device dev);
   int64_t in_width() const override { return dim_; }
   int64_t out_width() const override { return dim_; }
-  std::vector<Parameter*> parameters() override;
+  void prepare(int64_t max_rows, Device dev) override;
+  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
+  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
   // The two projections' GEMMs on B·T rows (LinearLayer::train_flops; the qkv projection's input
   // gradient only with `input_grad`) plus the attention per (sample, head): forward Q Kᵀ and P V
   // (4 T² dh) and the softmax (5 T²: scale, max-subtract, exp, sum, divide); backward S
@@ -83,12 +87,6 @@ class AttentionLayer final : public Layer {
   // attention backward runs whether or not the input gradient is asked for (the qkv weights
   // need it).
   double train_flops(int64_t rows, bool input_grad) const override;
-  void prepare(int64_t max_rows, Device dev) override;
-  Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
-  void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
-
-  // Both projections from `scheme` (as linear layers), qkv first, drawn from `rng`.
-  void initialize(InitScheme scheme, Rng& rng, Device dev);
 
  private:
   std::string name_;
@@ -107,18 +105,18 @@ class ClassTokenLayer final : public Layer {
 
   std::string type() const override { return "class_token"; }
   std::string describe() const override;
-  int64_t in_width() const override { return width_; }
-  int64_t out_width() const override { return width_; }
-  SampleShape out_shape(const SampleShape& in) const override { return SampleShape(in.width); }
   // Selecting and scattering a row move data only: 0.
   double train_flops(int64_t rows, bool input_grad) const override;
+  SampleShape out_shape(const SampleShape& in) const override { return SampleShape(in.width); }
+  int64_t in_width() const override { return width_; }
+  int64_t out_width() const override { return width_; }
   void prepare(int64_t max_rows, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
 
  private:
-  int64_t width_;
-  DType dtype_;
+  const int64_t width_;
+  const DType dtype_;
   Tensor y_;
 };
 

@@ -60,6 +60,12 @@ std::vector<double> normals(size_t n, uint64_t seed, double scale = 1.0) {
   return v;
 }
 
+std::vector<std::string> names_of(const std::vector<Parameter*>& ps) {
+  std::vector<std::string> out;
+  for (const Parameter* p : ps) out.push_back(p->name);
+  return out;
+}
+
 std::string source_root() {
   const char* r = std::getenv("KASMINA_SOURCE_ROOT");
   return r ? r : ".";
@@ -100,11 +106,8 @@ TEST(AttentionLayer, EqualsNaiveMultiHeadAttention) {
   const std::vector<double> got = y.to_vector<double>();
 
   const std::vector<Parameter*> ps = att.parameters();
-  ASSERT_EQ(ps.size(), 4u);
-  EXPECT_EQ(ps[0]->name, "a.qkv.weight");
-  EXPECT_EQ(ps[1]->name, "a.qkv.bias");
-  EXPECT_EQ(ps[2]->name, "a.proj.weight");
-  EXPECT_EQ(ps[3]->name, "a.proj.bias");
+  EXPECT_EQ(names_of(ps), (std::vector<std::string>{"a.qkv.weight", "a.qkv.bias", "a.proj.weight",
+                                                    "a.proj.bias"}));
   const auto wq = ps[0]->value.to_vector<double>(), bq = ps[1]->value.to_vector<double>();
   const auto wo = ps[2]->value.to_vector<double>(), bo = ps[3]->value.to_vector<double>();
 
@@ -154,18 +157,16 @@ TEST(PatchEmbedLayer, EqualsNaivePatchProjectionWithTokens) {
   pe.set_in_rows(1);
   EXPECT_EQ(pe.out_shape(pe.in_width()), SampleShape(T + 1, D));
   const std::vector<Parameter*> ps = pe.parameters();
-  ASSERT_EQ(ps.size(), 4u);
-  EXPECT_EQ(ps[0]->name, "pe.weight");
-  EXPECT_EQ(ps[1]->name, "pe.bias");
-  EXPECT_EQ(ps[2]->name, "pe.cls_token");
-  EXPECT_EQ(ps[3]->name, "pe.pos_embed");
+  EXPECT_EQ(names_of(ps),
+            (std::vector<std::string>{"pe.weight", "pe.bias", "pe.cls_token", "pe.pos_embed"}));
   EXPECT_EQ(ps[2]->value.to_vector<double>(), std::vector<double>(D, 0.0));
   // Position embedding N(0, 0.02²): small, not all equal.
   const auto pos = ps[3]->value.to_vector<double>();
   ASSERT_EQ(pos.size(), static_cast<size_t>((T + 1) * D));
   for (double v : pos) EXPECT_LT(std::fabs(v), 0.1);
   EXPECT_NE(pos[0], pos[1]);
-  ps[2]->value = Tensor::from_vector(normals(static_cast<size_t>(D), 4), {D});  // a non-zero class token
+  ps[2]->value =
+      Tensor::from_vector(normals(static_cast<size_t>(D), 4), {D});  // a non-zero class token
 
   pe.prepare(B, Device::cpu());
   const std::vector<double> xv = normals(static_cast<size_t>(B * Hh * W * C), 5);
