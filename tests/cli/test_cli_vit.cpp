@@ -73,35 +73,13 @@ TEST_F(CliVit, TinyVitTrainsOnTheCpuDeterministically) {
   EXPECT_EQ(test_part(done_b), test_part(done));
 }
 
-// A tiny ViT whose MLP holds a kasmina layer (4 seeds of 8 of the 32 hidden features of every
-// token) and a germination at step 2 with short stages.
-constexpr const char* kGrowingVit = R"(seed: 1
-data: {validation: 20}
-model:
-  layers:
-    - {type: patch_embed, patch: 7, dim: 16}
-    - {type: residual, layers: [{type: layernorm}, {type: attention, heads: 2}]}
-    - type: residual
-      layers:
-        - {type: layernorm}
-        - {type: linear, out: 32}
-        - {type: gelu}
-        - {type: kasmina, seeds: 4, blueprints: [residual_mlp], hidden: 4, ramp_steps: 2,
-           min_training_steps: 2, training_loss_threshold: 1.0, min_stabilization_steps: 2,
-           min_evaluating_steps: 2, min_fine_tuning_steps: 2, telemetry_every: 1}
-        - {type: linear, out: 16}
-    - {type: class_token}
-    - {type: linear, out: 10}
-controller: {type: schedule}
-schedule:
-  - {step: 2, layer: 0, seed: 1, blueprint: residual_mlp}
-train: {epochs: 6, batch_size: 20}
-)";
-
 TEST_F(CliVit, KasminaLayerInsideTheMlpGrowsASeed) {
   const fs::path data = write_small_fashion_mnist(dir_.path() / "data", 100, 20);
-  const ProcessResult r =
-      train(write_config("grow.yaml", kGrowingVit), {"--data-dir", data.string()});
+  // configs/tiny_vit_grow.yaml: a kasmina layer over the MLP's hidden features of every token
+  // and a germination at step 2; 4 steps an epoch here.
+  const ProcessResult r = train(source("configs/tiny_vit_grow.yaml"),
+                                {"--data-dir", data.string(), "--set", "data.validation=20",
+                                 "--set", "train.batch_size=20", "--set", "train.epochs=6"});
   ASSERT_TRUE(r.exited && r.exit_code == 0) << r.out << r.err;
   const std::string growth = line_starting(r.out, "growth: layer 0 (4 seeds): germinated 1,");
   EXPECT_FALSE(growth.empty()) << r.out;
