@@ -9,13 +9,14 @@
 #include "nn/morph_from_config.hpp"
 #include "nn/residual_block.hpp"
 #include "nn/simple_layers.hpp"
+#include "nn/transformer_layers.hpp"
 
 namespace kasmina {
 
 namespace {
 
 // One line per layer type, keyed by the YAML `type` name.
-constexpr std::array<std::pair<std::string_view, LayerBuilder>, 13> kBuilders{{
+constexpr std::array<std::pair<std::string_view, LayerBuilder>, 16> kBuilders{{
     {"linear", build_linear_layer},
     {"relu", build_activation_layer},
     {"gelu", build_activation_layer},
@@ -29,6 +30,9 @@ constexpr std::array<std::pair<std::string_view, LayerBuilder>, 13> kBuilders{{
     {"avgpool2d", build_pool2d_layer},
     {"global_avgpool", build_global_avgpool_layer},
     {"flatten", build_flatten_layer},
+    {"patch_embed", build_patch_embed_layer},
+    {"attention", build_attention_layer},
+    {"class_token", build_class_token_layer},
 }};
 
 }  // namespace

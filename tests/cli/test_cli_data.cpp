@@ -10,6 +10,7 @@
 
 #include "cli_errors.hpp"
 #include "run_process.hpp"
+#include "small_data.hpp"
 #include "tests/data/gzip_bomb.hpp"
 #include "tests/data/idx_files.hpp"
 
@@ -26,15 +27,7 @@ class CliData : public CliErrors {
  protected:
   // A Fashion-MNIST-shaped directory: kTrain training and kTest test images, gzip-compressed.
   fs::path small_data() const {
-    const fs::path d = dir_.path() / "data";
-    fs::create_directories(d);
-    for (const auto& [prefix, n] : {std::pair{"train", kTrain}, std::pair{"t10k", kTest}}) {
-      dt::write_idx((d / (std::string(prefix) + "-images-idx3-ubyte.gz")).string(), {n, 28, 28},
-                    dt::random_bytes(size_t{n} * 784, n), true);
-      dt::write_idx((d / (std::string(prefix) + "-labels-idx1-ubyte.gz")).string(), {n},
-                    dt::random_bytes(n, n + 1, 10), true);
-    }
-    return d;
+    return write_small_fashion_mnist(dir_.path() / "data", kTrain, kTest);
   }
 
   // Trains `config` on `data` under the memory limit; returns the result and its seconds.

@@ -40,7 +40,7 @@ TEST(ConfigReadme, YamlExamplesParse) {
   ASSERT_TRUE(in.is_open());
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const std::vector<std::string> blocks = yaml_blocks(text);
-  ASSERT_EQ(blocks.size(), 3u);
+  ASSERT_EQ(blocks.size(), 4u);
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     EXPECT_NO_THROW(parse_config(blocks[i], "README example " + std::to_string(i))) << blocks[i];
   }
@@ -53,6 +53,12 @@ TEST(ConfigReadme, YamlExamplesParse) {
   EXPECT_EQ(residual.model.layers[2].type, LayerType::residual);
   EXPECT_EQ(residual.model.layers[2].as<ResidualConfig>().layers.size(), 4u);
   EXPECT_EQ(residual.model.layers[3].as<ResidualConfig>().layers[0].type, LayerType::kasmina);
+  // The ViT example: patch embedding, attention and MLP blocks, class-token pooling.
+  const Config vit = parse_config(blocks[3], "vit.yaml");
+  ASSERT_EQ(vit.model.layers.size(), 6u);
+  EXPECT_EQ(vit.model.layers[0].type, LayerType::patch_embed);
+  EXPECT_EQ(vit.model.layers[1].as<ResidualConfig>().layers[1].type, LayerType::attention);
+  EXPECT_EQ(vit.model.layers[4].type, LayerType::class_token);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The real trainer's resume in-process: bit-exact from a mid-epoch checkpoint with seeds in the
-// middle of their lifecycle, at an epoch boundary, with the heuristic controller and loss guard,
-// and the state of another model refused.
+// middle of their lifecycle (on an MLP and on a ViT), at an epoch boundary, with the heuristic
+// controller and loss guard, and the state of another model refused.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
 #include "tests/data/idx_files.hpp"
+#include "tests/cli/small_data.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::io {
@@ -183,6 +184,17 @@ telemetry: {enabled: false}
 )";
   const Config cfg = parse_config(yaml, "tiny_convnet.yaml");
   check_resume_in_process(cfg, 8);  // 2 steps into epoch 2
+TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
+  // configs/tiny_vit_grow.yaml on 100 random images (80 to train, 4 steps an epoch): the
+  // transformer layers' parameters and optimizer moments, and a seed germinated at step 2 over
+  // the MLP's hidden features of every token; stop 2 steps into epoch 3.
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  Overrides ov;
+  ov.sets = {string_override("data.dir", data.string()), "data.validation=20",
+             "train.batch_size=20", "train.epochs=6", "telemetry.enabled=false"};
+  check_resume_in_process(load_config(source_root() + "/configs/tiny_vit_grow.yaml", ov), 10);
 }
 
 TEST(TrainResume, StateOfAnotherModelIsRefused) {

@@ -34,21 +34,21 @@ inline double loss_of(Model& m, const Tensor& x, const Tensor& y, const StepCont
   return sum.to_vector<double>()[0] / static_cast<double>(x.dim(0));
 }
 
-// Checks every parameter gradient of the float64 model of `cfg` (input width D, parameters from
-// `model_seed`) on a batch of normal inputs (from `input_seed`) with `labels` (one a sample, of
-// `classes` classes) against central differences; returns the number of values checked.
-// The input may be an image (a SampleShape with one row of its flattened pixels).
+// Checks every parameter gradient of the float64 model of `cfg` (inputs of shape `input`: a
+// width, or an image such as SampleShape::flat_image({4, 4, 1}); parameters from `model_seed`)
+// on a batch of normal inputs (from `input_seed`) with `labels` (one a sample, of `classes`
+// classes) against central differences; returns the number of values checked.
 inline int check_model_gradients(const ModelConfig& cfg, const SampleShape& input, int64_t classes,
                                  uint64_t model_seed, uint64_t input_seed,
                                  const std::vector<int32_t>& labels) {
   const auto B = static_cast<int64_t>(labels.size());
-  const int64_t D = input.width;
+  const int64_t D = input.values();
   Model m(cfg, input, model_seed, Device::cpu(), DType::f64);
   m.prepare(B);
   Rng rng(input_seed);
   std::vector<double> xv(static_cast<size_t>(B * D));
   for (double& v : xv) v = rng.normal();
-  const Tensor x = Tensor::from_vector(xv, {B, D});
+  const Tensor x = Tensor::from_vector(xv, {B * input.rows, input.width});
   const Tensor y = Tensor::from_vector<int32_t>(labels, {B});
   StepContext ctx;
   ctx.seed = 5;

@@ -1,7 +1,8 @@
 // Whole-model check: one training step of configs/fmnist_mlp.yaml (and of a variant with
-// residual blocks) on CUDA matches the same step on the CPU: the gradients of the step and the
-// parameters after it within tolerance (AdamW normalises each update, so a gradient element near
-// zero may flip sign between devices: the bound is on the whole tensor). Skips without a GPU.
+// residual blocks, and of a tiny ViT) on CUDA matches the same step on the CPU: the gradients of
+// the step and the parameters after it within tolerance (AdamW normalises each update, so a
+// gradient element near zero may flip sign between devices: the bound is on the whole tensor).
+// Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -76,5 +77,15 @@ TEST(CudaModelStep, ResidualBlocksMatchCpuFp32) {
                  "[{type: layernorm}, {type: linear, out: 128}, {type: gelu}, {type: linear, "
                  "out: 64}]}, {type: residual, layers: [{type: residual, layers: [{type: linear, "
                  "out: 64}, {type: relu}]}]}, {type: linear, out: 10}]"},
+                1e-4, 1e-3);
+}
+
+TEST(CudaModelStep, TinyVitMatchesCpuFp32) {
+  // The transformer layers (patch embedding, attention, class-token pooling) between pre-norm
+  // residual blocks, on the fmnist_mlp data and optimizer: 7x7 patches -> 16 tokens + class.
+  compare_steps({"model.layers=[{type: patch_embed, patch: 7, dim: 32}, {type: residual, layers: "
+                 "[{type: layernorm}, {type: attention, heads: 2}]}, {type: residual, layers: "
+                 "[{type: layernorm}, {type: linear, out: 64}, {type: gelu}, {type: linear, out: "
+                 "32}]}, {type: layernorm}, {type: class_token}, {type: linear, out: 10}]"},
                 1e-4, 1e-3);
 }
