@@ -41,7 +41,9 @@ TEST_F(CliErrors, EnumNotAllowed) {
   const fs::path cfg = write_config("enum.yaml", replace_line(kValidYaml, 5, "    - {type: tanh}"));
   expect_user_error(train(cfg),
                     {cfg.string() + ":5: model.layers[1].type: 'tanh' is not allowed",
-                     "(allowed: linear, relu, gelu, layernorm, dropout, kasmina, residual)"});
+                     "(allowed: linear, relu, gelu, layernorm, dropout, kasmina, residual, conv2d, "
+                     "batchnorm2d, maxpool2d, avgpool2d, global_avgpool, flatten, patch_embed, "
+                     "attention, class_token)"});
 }
 
 TEST_F(CliErrors, WidthsThatDoNotChain) {
@@ -189,7 +191,7 @@ TEST_F(CliErrors, TensorsTheSizesMakeAreBounded) {
   expect_user_error(r, {});
   EXPECT_EQ(r.err,
             "kasmina: error: --set train.eval_batch_size=65536: train.eval_batch_size: is 65536, "
-            "which with the widest layer (65536 units) makes activations of 4294967296 values "
+            "which with the widest layer (65536 values per sample) makes activations of 4294967296 values "
             "(at most 2147483648)\n");
 }
 
