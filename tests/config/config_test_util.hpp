@@ -70,7 +70,10 @@ inline void expect_contains(const std::string& message, std::initializer_list<st
 inline void clear_lines(std::vector<LayerConfig>& layers) {
   for (LayerConfig& layer : layers) {
     layer.line = 0;
-    if (layer.params.holds<ResidualConfig>()) clear_lines(layer.as<ResidualConfig>().layers);
+    if (layer.params.holds<ResidualConfig>()) {
+      clear_lines(layer.as<ResidualConfig>().layers);
+      clear_lines(layer.as<ResidualConfig>().shortcut);
+    }
   }
 }
 

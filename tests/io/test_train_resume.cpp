@@ -184,6 +184,8 @@ telemetry: {enabled: false}
 )";
   const Config cfg = parse_config(yaml, "tiny_convnet.yaml");
   check_resume_in_process(cfg, 8);  // 2 steps into epoch 2
+}
+
 TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
   // configs/tiny_vit_grow.yaml on 100 random images (80 to train, 4 steps an epoch): the
   // transformer layers' parameters and optimizer moments, and a seed germinated at step 2 over
