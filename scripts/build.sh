@@ -6,7 +6,7 @@
 # --target builds only that target (e.g. `kasmina`: the binary without the test suites and
 # their executables); without it everything is built. A first configuration for `--target kasmina`
 # alone leaves the test suites out (-Dtests=false: GoogleTest need not be installed) and compiles
-# with -O1 (about a third less compile time than release's -O3, the same results); a later build
+# with -O1 (less compile time than release's -O3, the same results); a later build
 # of everything configures again with the test suites and -O3 (the instruction-count gate's
 # baselines are of -O3) and finds what was installed since (e.g. MPI).
 set -euo pipefail
