@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
 # Installs what kasmina needs to build, test and train on Debian (bookworm or newer).
+#   scripts/setup.sh          everything: the test suites, benchmarks, fuzzing, MPI, Python tools
+#   scripts/setup.sh --train  only what `scripts/build.sh --target kasmina` and the quick start
+#                             need (the README's first command; no PyPI packages)
 # Idempotent: installs only missing packages and says which. The CUDA toolkit (and cuDNN 9,
 # which a CUDA build links for its convolutions) is optional
 # (a build without it has the CPU engine only) and is not installed here.
 set -euo pipefail
 
+mode=all
+case ${1-} in
+  "") ;;
+  --train) mode=train ;;
+  *) echo "setup.sh: unknown argument '$1' (allowed: --train)" >&2; exit 2 ;;
+esac
+
+# The `kasmina` binary and the quick start's data.
 packages=(
   g++ meson ninja-build pkg-config          # build
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev zlib1g-dev
-  libhdf5-dev hdf5-tools                     # telemetry and checkpoints (h5dump for users)
+  libhdf5-dev                                # telemetry and checkpoints
   libprotobuf-dev protobuf-compiler          # TensorBoard event files (src/io/tensorboard/)
   libopenblas-dev                            # CPU GEMMs
   libsqlite3-dev                             # the kernel performance database
-  libgtest-dev libgmock-dev libbenchmark-dev # tests and benchmarks
-  valgrind                                   # instruction-count CPU regression gate
-  clang libclang-rt-dev                      # libFuzzer + ASan for scripts/fuzz.sh
-  python3 python3-h5py python3-matplotlib    # scripts/plot_telemetry.py
-  libopenmpi-dev openmpi-bin                 # multi-process runs (mpirun), the CPU collectives
-  python3-venv                               # the tensorboard package for its read-back test
+  libbenchmark-dev                           # `kasmina bench` (linked into the binary)
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )
+# The rest: tests, tools and optional features.
+if [ "$mode" = all ]; then
+  packages+=(
+    hdf5-tools                               # h5dump for users
+    libgtest-dev libgmock-dev                # tests
+    valgrind                                 # instruction-count CPU regression gate
+    clang libclang-rt-dev                    # libFuzzer + ASan for scripts/fuzz.sh
+    python3 python3-h5py python3-matplotlib  # scripts/plot_telemetry.py
+    libopenmpi-dev openmpi-bin               # multi-process runs (mpirun), the CPU collectives
+    python3-venv                             # the tensorboard package for its read-back test
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -42,6 +60,7 @@ else
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
   echo "setup: done"
 fi
+if [ "$mode" = train ]; then exit 0; fi
 
 # TensorBoard's reader for tests/io/tensorboard_readback.py: the `tensorboard` package from PyPI
 # in a virtual environment that also sees Debian's h5py and numpy, at $KASMINA_PYENV (default

@@ -60,6 +60,7 @@ TEST(TensorBoardCli, RunWritesOneEventFileWithTheDocumentedTags) {
   EXPECT_EQ(tags.at("config"), std::vector<int64_t>{0});
   EXPECT_EQ(tags.at("steps/loss"), (std::vector<int64_t>{50}));
   EXPECT_EQ(tags.at("steps/lr"), (std::vector<int64_t>{50}));
+  EXPECT_EQ(tags.at("steps/train_flops"), (std::vector<int64_t>{50}));
   EXPECT_EQ(tags.at("epochs/test_accuracy"), (std::vector<int64_t>{31, 62, 93}));
   EXPECT_EQ(tags.at("epochs/validation_loss"), (std::vector<int64_t>{31, 62, 93}));
   const std::vector<int64_t> reads = {10, 20, 30, 40, 50, 60, 70, 80, 90};

@@ -52,6 +52,7 @@ void RunTensorBoard::step(const StepMetrics& m) {
   writer_.scalar("steps/loss", m.step, m.loss);
   writer_.scalar("steps/lr", m.step, m.lr);
   writer_.scalar("steps/samples_per_second", m.step, m.samples_per_second);
+  writer_.scalar("steps/train_flops", m.step, m.train_flops);
 }
 
 void RunTensorBoard::epoch(const EpochReport& r, int64_t step) {
