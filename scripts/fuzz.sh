@@ -65,9 +65,10 @@ for t in "${targets[@]}"; do
     log=$input.log
     "$dir/tests/fuzz/fuzz_$t" -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=1000000 \
       "$input" >"$log" 2>&1 || true
-    # The first frame of the report that is neither the sanitizer's, libFuzzer's nor libc's.
+    # The first frame of the report that is neither the sanitizer's, libFuzzer's nor libc's
+    # (an interceptor such as strdup is a frame of the fuzz binary without a source line).
     frame=$(grep -E '^ +#[0-9]+ ' "$log" |
-      grep -vE '__interceptor|__asan|__sanitizer|fuzzer::|libc\.so|sysdeps|operator new| in std::|include/c\+\+' |
+      grep -vE '__interceptor|__asan|__sanitizer|fuzzer::|libc\.so|sysdeps|operator new| in std::|include/c\+\+|/fuzz_[a-z]+\+0x' |
       head -1 || true)
     if grep -qE 'the HDF5 library (crashed|made no progress) reading it' "$log"; then
       echo "fuzz.sh: $t: HDF5 $(grep -oE '(crashed|made no progress) reading it[^"]*' "$log" |

@@ -68,12 +68,24 @@ void SeedFlopLedger::load(const StateReader& in) {
   const Tensor* stage = in.find("flops_stage");
   if (!stage) return;
   const auto n = static_cast<int64_t>(stage_.size());
-  for (const char* name : {"flops_stage", "flops_blueprint", "flops_cursor"})
-    if (in.tensor(name).numel() != n)
+  const std::pair<const char*, DType> entries[] = {
+      {"flops_stage", DType::i32}, {"flops_blueprint", DType::i32}, {"flops_cursor", DType::i64}};
+  for (const auto& [name, dtype] : entries) {
+    const Tensor& t = in.tensor(name);
+    if (t.dtype() != dtype)
+      throw UserError("checkpoint: '" + in.prefix() + name + "' has dtype " +
+                      dtype_name(t.dtype()) + ", expected " + dtype_name(dtype));
+    if (t.numel() != n)
       throw UserError("checkpoint: '" + in.prefix() + name + "' holds " +
-                      std::to_string(in.tensor(name).numel()) + " seeds but this run's layer has " +
+                      std::to_string(t.numel()) + " seeds but this run's layer has " +
                       std::to_string(n));
+  }
   stage_ = stage->to_vector<int32_t>();
+  for (size_t s = 0; s < stage_.size(); ++s)
+    if (stage_[s] < 0 || stage_[s] >= kStageCount)
+      throw UserError("checkpoint: '" + in.prefix() + "flops_stage': seed " + std::to_string(s) +
+                      " is " + std::to_string(stage_[s]) + " (allowed: 0.." +
+                      std::to_string(kStageCount - 1) + ", a stage code)");
   blueprint_ = in.tensor("flops_blueprint").to_vector<int32_t>();
   cursor_ = in.tensor("flops_cursor").to_vector<int64_t>();
   committed_ = in.number("flops_committed");

@@ -69,10 +69,22 @@ void DataOrder::load_state(const StateReader& in) {
   begin_epoch(at.epoch);
   const Tensor& perm = in.tensor("data/permutation");
   const Tensor& expected = world_ > 1 ? full_host_ : perm_host_;
+  if (perm.dtype() != DType::i32 || perm.shape() != expected.shape())
+    throw UserError("checkpoint: tensor '" + in.prefix() + "data/permutation' is " +
+                    dtype_name(perm.dtype()) + " " + shape_str(perm.shape()) +
+                    " (expected: int32 " + shape_str(expected.shape()) +
+                    ", this run's batch order of epoch " + std::to_string(at.epoch + 1) + ")");
   if (perm.to_vector<int32_t>() != expected.to_vector<int32_t>())
     throw UserError("checkpoint: the stored batch order of epoch " + std::to_string(at.epoch + 1) +
                     " differs from this run's (another seed or dataset)");
   in.load("trainer/cursor", cursor_);
+  // The batches of this epoch done so far: gather() starts at that batch of the permutation.
+  const int64_t cursor = in.tensor("trainer/cursor").to_vector<int64_t>()[0];
+  if (cursor != at.epoch_step)
+    throw UserError("checkpoint: tensor 'trainer/cursor' is " + std::to_string(cursor) +
+                    " (expected: " + std::to_string(at.epoch_step) + ", the batches of epoch " +
+                    std::to_string(at.epoch + 1) + " done at its step " +
+                    std::to_string(at.epoch_step) + ")");
 }
 
 }  // namespace kasmina

@@ -1,5 +1,7 @@
 #include "train/growth.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <functional>
 #include <string>
 
@@ -11,6 +13,25 @@
 #include "nn/kasmina_layer.hpp"
 
 namespace kasmina {
+
+namespace {
+
+// One number of a growth counter's name in a checkpoint ("trainer/transitions/<layer>/<stage>",
+// "trainer/refusals/<layer>"): decimal digits naming one of `allowed`; UserError naming the
+// integer (dataset /ints/names) and what is allowed.
+int32_t counter_part(const StateReader& in, const std::string& name, const std::string& part,
+                     const std::vector<int32_t>& allowed, const std::string& allowed_text) {
+  int32_t v = -1;
+  const char* end = part.data() + part.size();
+  const auto [ptr, ec] = std::from_chars(part.data(), end, v);
+  if (part.empty() || ec != std::errc() || ptr != end ||
+      std::find(allowed.begin(), allowed.end(), v) == allowed.end())
+    throw UserError("checkpoint: integer '" + in.prefix() + name + "' (dataset /ints/names): '" +
+                    part + "' is not " + allowed_text);
+  return v;
+}
+
+}  // namespace
 
 Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard& guard,
                int64_t total_steps)
@@ -158,12 +179,35 @@ void Growth::load_state(const StateReader& in) {
   bus_->take_log();  // the catch-up above is not part of the run's record
   transition_counts_.clear();
   refusal_counts_.clear();
-  for (const auto& [rest, n] : in.section("trainer/transitions").integers()) {
-    const size_t slash = rest.find('/');
-    transition_counts_[{std::stoi(rest.substr(0, slash)), std::stoi(rest.substr(slash + 1))}] = n;
+  // The counters' names come from the file: each number is checked before it is used.
+  std::vector<int32_t> layers, stages;
+  std::string layer_text = "a morphogenetic layer of this run's model (";
+  for (const morph::KasminaLayer* k : model_.morph_layers()) {
+    layer_text += (layers.empty() ? "" : ", ") + std::to_string(k->config().layer_index);
+    layers.push_back(k->config().layer_index);
   }
-  for (const auto& [layer, n] : in.section("trainer/refusals").integers())
-    refusal_counts_[std::stoi(layer)] = n;
+  layer_text += ")";
+  for (int32_t s = 0; s < morph::kStageCount; ++s) stages.push_back(s);
+  const std::string stage_text = "a stage code (0.." + std::to_string(morph::kStageCount - 1) + ")";
+  auto count = [&](const StateReader& section, const std::string& name, int64_t n) {
+    if (n < 0)
+      throw UserError("checkpoint: integer '" + section.prefix() + name + "' is " +
+                      std::to_string(n) + " (allowed: a count >= 0)");
+    return n;
+  };
+  const StateReader transitions = in.section("trainer/transitions");
+  for (const auto& [rest, n] : transitions.integers()) {
+    const size_t slash = rest.find('/');
+    const std::string layer = rest.substr(0, slash);
+    const std::string stage = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    transition_counts_[{counter_part(transitions, rest, layer, layers, layer_text),
+                        counter_part(transitions, rest, stage, stages, stage_text)}] =
+        count(transitions, rest, n);
+  }
+  const StateReader refusals = in.section("trainer/refusals");
+  for (const auto& [layer, n] : refusals.integers())
+    refusal_counts_[counter_part(refusals, layer, layer, layers, layer_text)] =
+        count(refusals, layer, n);
 }
 
 }  // namespace kasmina

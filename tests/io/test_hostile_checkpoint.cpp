@@ -5,13 +5,15 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "checkpoint_edit.hpp"
 #include "cli_process.hpp"
+#include "hostile_runs.hpp"
 #include "io/checksum.hpp"
 #include "io/hdf5_io.hpp"
 #include "io_test_util.hpp"
@@ -20,65 +22,15 @@ namespace kasmina::io {
 namespace {
 
 namespace fs = std::filesystem;
-using namespace cli_process;  // NOLINT: the binary and the source tree
-
-// A one-epoch run (checkpoints/step_31.h5, telemetry.h5), made once for every test.
-const std::string& base_run() {
-  static test::TempDir dir;
-  static const std::string run = [] {
-    const std::string r = dir.file("run");
-    EXPECT_EQ(train_seeds(r, 1, dir.file("log")), 0) << slurp(dir.file("log"));
-    return r;
-  }();
-  return run;
-}
-
-// ---- editing a checkpoint with the HDF5 C API, checksums recomputed as the reader verifies ----
-
-void store_checksum(hid_t ds, const HostArray& a) {
-  write_attribute_u32(ds, "checksum", crc32_update(0, a.bytes.data(), a.bytes.size()));
-}
-
-// Sets element `index` of the integer dataset `name` (int32 or int64) to `value`.
-void set_element(hid_t file, const std::string& name, size_t index, int64_t value) {
-  H5Id ds = open_dataset(file, name);
-  HostArray a = read_array(ds);
-  ASSERT_TRUE(a.dtype == DType::i32 || a.dtype == DType::i64) << name;
-  if (a.dtype == DType::i32) {
-    const auto v = static_cast<int32_t>(value);
-    std::memcpy(a.bytes.data() + index * sizeof v, &v, sizeof v);
-  } else {
-    std::memcpy(a.bytes.data() + index * sizeof value, &value, sizeof value);
-  }
-  ASSERT_GE(H5Dwrite(ds, native_type_of(a.dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, a.bytes.data()),
-            0);
-  store_checksum(ds, a);
-}
-
-// Sets the named integer `key` of /ints (parallel /ints/names and /ints/values).
-void set_int(hid_t file, const std::string& key, int64_t value) {
-  H5Id names = open_dataset(file, "/ints/names");
-  const std::vector<std::string> all = read_strings(names);
-  for (size_t i = 0; i < all.size(); ++i)
-    if (all[i] == key) return set_element(file, "/ints/values", i, value);
-  FAIL() << "no integer " << key;
-}
-
-// Replaces dataset `name` by one of `dtype` whose dataspace claims `dims` (nothing is written:
-// the file stores no bytes for it), checksum 0.
-void claim(hid_t file, const std::string& name, hid_t dtype, const std::vector<hsize_t>& dims) {
-  ASSERT_GE(H5Ldelete(file, name.c_str(), H5P_DEFAULT), 0);
-  H5Id space =
-      own_space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), "space");
-  H5Id ds = own_dataset(
-      H5Dcreate2(file, name.c_str(), dtype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name);
-  write_attribute_u32(ds, "checksum", 0);
-}
+using namespace cli_process;      // NOLINT: the binary and the source tree
+using namespace checkpoint_edit;  // NOLINT: the edits of a checkpoint
+using namespace hostile_runs;     // NOLINT: the runs whose checkpoints are edited
 
 struct Case {
   std::function<void(hid_t)> edit;
   std::string resume_says;   // in the one error line of `train --resume`
   std::string inspect_says;  // in the one error line of `inspect checkpoint`; "" when it passes
+  bool mid_epoch = false;    // edit mid_epoch_run()'s step_20.h5, not base_run()'s step_31.h5
 };
 
 // Copies the base run, edits its checkpoint, then checks the refused resume and inspect.
@@ -86,8 +38,9 @@ void expect_refused(const Case& c) {
   REQUIRE_BINARY();
   test::TempDir dir;
   const std::string run = dir.file("run");
-  fs::copy(base_run(), run, fs::copy_options::recursive);
-  const std::string ckpt = run + "/checkpoints/step_31.h5";
+  fs::copy(c.mid_epoch ? mid_epoch_run() : base_run(), run, fs::copy_options::recursive);
+  const std::string ckpt =
+      run + (c.mid_epoch ? "/checkpoints/step_20.h5" : "/checkpoints/step_31.h5");
   {
     hdf5_init();
     H5Id file = own_file(H5Fopen(ckpt.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), "open");
@@ -164,23 +117,9 @@ TEST(HostileCheckpoint, TenBillionTensorNames) {
 
 TEST(HostileCheckpoint, TensorOfAnotherDtype) {
   // inspect shows such a file (the dtype column says float64); a resume refuses it by dtype.
-  expect_refused(
-      {[](hid_t f) {
-         H5Id ds = open_dataset(f, "/tensors/layers.3.weight");
-         const HostArray a = read_array(ds);
-         ds.reset();
-         std::vector<double> wide(a.bytes.size() / sizeof(float));
-         for (size_t i = 0; i < wide.size(); ++i) {
-           float v = 0;
-           std::memcpy(&v, a.bytes.data() + i * sizeof v, sizeof v);
-           wide[i] = v;
-         }
-         ASSERT_GE(H5Ldelete(f, "/tensors/layers.3.weight", H5P_DEFAULT), 0);
-         H5Id w = write_array(f, "/tensors/layers.3.weight", DType::f64, a.shape, wide.data());
-         write_attribute_u32(w, "checksum",
-                             crc32_update(0, wide.data(), wide.size() * sizeof(double)));
-       },
-       "tensor 'layers.3.weight' has dtype float64 but this run's model has float32", ""});
+  expect_refused({[](hid_t f) { retype(f, "/tensors/layers.3.weight", DType::f64); },
+                  "tensor 'layers.3.weight' has dtype float64 but this run's model has float32",
+                  ""});
 }
 
 TEST(HostileCheckpoint, QueuedCommandCountOfATrillion) {
@@ -191,6 +130,45 @@ TEST(HostileCheckpoint, QueuedCommandCountOfATrillion) {
 TEST(HostileCheckpoint, ControllerStageThatIsNotAStage) {
   expect_refused({[](hid_t f) { set_element(f, "/tensors/controller/layer0/stage", 2, 77); },
                   "controller state: layer0/stage of seed 2 is 77 (allowed: 0..10", ""});
+}
+
+// The growth counters' names hold numbers (trainer/transitions/<layer>/<stage>,
+// trainer/refusals/<layer>): each is checked against the model before it is used.
+TEST(HostileCheckpoint, TransitionCounterOfALayerThatIsNotANumber) {
+  expect_refused(
+      {[](hid_t f) { rename_int(f, "seeds/kasmina0/active_hint", "trainer/transitions/x/2"); },
+       "integer 'trainer/transitions/x/2' (dataset /ints/names): 'x' is not a "
+       "morphogenetic layer of this run's model (0, 1)",
+       ""});
+}
+
+TEST(HostileCheckpoint, TransitionCounterOfAStageThatIsNotAStage) {
+  expect_refused(
+      {[](hid_t f) { rename_int(f, "seeds/kasmina0/active_hint", "trainer/transitions/1/77"); },
+       "integer 'trainer/transitions/1/77' (dataset /ints/names): '77' is not a "
+       "stage code (0..10)",
+       ""});
+}
+
+TEST(HostileCheckpoint, RefusalCounterOfALayerThatIsNotANumber) {
+  expect_refused(
+      {[](hid_t f) { rename_int(f, "seeds/kasmina0/active_hint", "trainer/refusals/2e3"); },
+       "integer 'trainer/refusals/2e3' (dataset /ints/names): '2e3' is not a "
+       "morphogenetic layer",
+       ""});
+}
+
+TEST(HostileCheckpoint, NegativeTransitionCount) {
+  expect_refused({[](hid_t f) {
+                    rename_int(f, "seeds/kasmina0/active_hint", "trainer/transitions/1/3");
+                    set_int(f, "trainer/transitions/1/3", -4);
+                  },
+                  "integer 'trainer/transitions/1/3' is -4 (allowed: a count >= 0)", ""});
+}
+
+TEST(HostileCheckpoint, BatchOrderOfAnotherDtype) {
+  expect_refused({[](hid_t f) { retype(f, "/tensors/data/permutation", DType::i64); },
+                  "tensor 'data/permutation' is int64 [2000] (expected: int32 [2000]", "", true});
 }
 
 TEST(Inspect, SymbolicLinkLoopIsNamedAsSuch) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <tuple>  // std::tie of matrix_dims (lambdas cannot capture structured bindings in clang 14)
 #include <utility>
 
 #include "core/tensor.hpp"

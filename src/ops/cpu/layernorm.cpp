@@ -16,7 +16,8 @@ namespace kasmina::ops::cpu {
 void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                        Tensor& y, Tensor& mean, Tensor& rstd) {
   constexpr const char* op = "layernorm_forward";
-  const auto [m, n] = matrix_dims(op, "x", x);
+  int64_t m = 0, n = 0;  // std::tie: clang 14 lets no lambda capture a structured binding
+  std::tie(m, n) = matrix_dims(op, "x", x);
   KASMINA_CHECK(n > 0, std::string(op) + ": rows of width 0 have no statistics");
   KASMINA_CHECK(eps >= 0.0f, std::string(op) + ": eps must be non-negative");
   const DType dt = x.dtype();
@@ -57,7 +58,8 @@ void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
                         const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   constexpr const char* op = "layernorm_backward";
-  const auto [m, n] = matrix_dims(op, "dy", dy);
+  int64_t m = 0, n = 0;
+  std::tie(m, n) = matrix_dims(op, "dy", dy);
   const DType dt = dy.dtype();
   check_tensor(op, "x", x, dt, {m, n});
   check_tensor(op, "gamma", gamma, dt, {n});

@@ -20,8 +20,10 @@ Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, D
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
                     Tensor& aux) {
   constexpr const char* op = "linear_forward";
-  const auto [m, k] = matrix_dims(op, "x", x);
-  const auto [n, wk] = matrix_dims(op, "w", w);
+  int64_t m = 0, k = 0;  // std::tie: clang 14 lets no lambda capture a structured binding
+  std::tie(m, k) = matrix_dims(op, "x", x);
+  int64_t n = 0, wk = 0;
+  std::tie(n, wk) = matrix_dims(op, "w", w);
   KASMINA_CHECK(wk == k, std::string(op) + ": x " + shape_str(x.shape()) + " and w " +
                              shape_str(w.shape()) + " disagree on the input width");
   check_dtype(op, "w", w, x.dtype());
@@ -51,8 +53,10 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
 void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
                            const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
   constexpr const char* op = "linear_backward_input";
-  const auto [m, n] = matrix_dims(op, "dy", dy);
-  const auto [wn, k] = matrix_dims(op, "w", w);
+  int64_t m = 0, n = 0;
+  std::tie(m, n) = matrix_dims(op, "dy", dy);
+  int64_t wn = 0, k = 0;
+  std::tie(wn, k) = matrix_dims(op, "w", w);
   KASMINA_CHECK(wn == n, std::string(op) + ": dy " + shape_str(dy.shape()) + " and w " +
                              shape_str(w.shape()) + " disagree on the output width");
   check_dtype(op, "w", w, dy.dtype());
@@ -76,8 +80,10 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
   constexpr const char* op = "linear_backward_weight";
-  const auto [m, n] = matrix_dims(op, "dy", dy);
-  const auto [xm, k] = matrix_dims(op, "x", x);
+  int64_t m = 0, n = 0;
+  std::tie(m, n) = matrix_dims(op, "dy", dy);
+  int64_t xm = 0, k = 0;
+  std::tie(xm, k) = matrix_dims(op, "x", x);
   KASMINA_CHECK(xm == m, std::string(op) + ": dy " + shape_str(dy.shape()) + " and x " +
                              shape_str(x.shape()) + " disagree on the number of rows");
   check_dtype(op, "x", x, dy.dtype());

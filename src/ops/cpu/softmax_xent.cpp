@@ -13,7 +13,8 @@ namespace kasmina::ops::cpu {
 void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor* dlogits,
                   Tensor& loss_sum, Tensor* correct) {
   constexpr const char* op = "softmax_xent";
-  const auto [rows, classes] = matrix_dims(op, "logits", logits);
+  int64_t rows = 0, classes = 0;  // std::tie: clang 14 lets no lambda capture a structured binding
+  std::tie(rows, classes) = matrix_dims(op, "logits", logits);
   KASMINA_CHECK(classes > 0, std::string(op) + ": logits have no classes");
   check_tensor(op, "labels", labels, DType::i32, {rows});
   check_tensor(op, "loss_sum", loss_sum, DType::f64, {1});
