@@ -7,6 +7,8 @@
 // float32 relative error of the sums near eps32 * sqrt(log R), so kTolF32Reduce = 1e-4 bounds
 // the statistics and everything computed from them (y, dx, dgamma, dbeta). The backward runs
 // from the CPU's saved statistics and (with ReLU) the CPU's y, so its mask is the same on both.
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -63,7 +65,22 @@ void batchnorm_case(const BnCase& c) {
          db_gpu = poisoned(ch, DType::f32);
   ops::batchnorm_backward(on_gpu(dy), xg, on_gpu(y_cpu), gg, on_gpu(mean_cpu), on_gpu(rstd_cpu), p,
                           dx_gpu, dg_gpu, db_gpu);
-  EXPECT_TRUE(close(what + " dx", dx_gpu, dx_cpu, kTolF32Reduce));
+  if (c.rows == 2) {
+    // With two rows x̂ = ±d/sqrt(d² + eps) and dx = γ·rstd·(g − mean(g) − x̂·mean(g·x̂)) is
+    // γ·rstd·(g1 − g2)/2 · eps/(d² + eps): nearly all of it cancels, so the twins agree to the
+    // rounding of terms of size |γ·rstd·g|, not to a fraction of the tiny result.
+    const std::vector<float> g = dy.to_vector<float>(), gm = gamma.to_vector<float>(),
+                             rs = rstd_cpu.to_vector<float>();
+    double scale = 0.0;
+    for (int64_t i = 0; i < c.rows * c.cols; ++i)
+      scale = std::max(scale, std::fabs(double{g[i]} * gm[i % c.cols] * rs[i % c.cols]));
+    const std::vector<float> a = dx_gpu.to(Device::cpu()).to_vector<float>(),
+                             b = dx_cpu.to_vector<float>();
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_LE(std::fabs(double{a[i]} - b[i]), 1e-5 * scale) << what << " dx[" << i << "]";
+  } else {
+    EXPECT_TRUE(close(what + " dx", dx_gpu, dx_cpu, kTolF32Reduce));
+  }
   EXPECT_TRUE(close(what + " dgamma", dg_gpu, dg_cpu, kTolF32Reduce));
   EXPECT_TRUE(close(what + " dbeta", db_gpu, db_cpu, kTolF32Reduce));
 }
