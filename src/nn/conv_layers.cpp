@@ -31,11 +31,17 @@ Tensor as_map(const Tensor& t, int64_t batch, const ImageShape& s) {
 
 // ---- Conv2dLayer ----
 
-Conv2dLayer::Conv2dLayer(std::string name, ImageShape in, int64_t out_channels, int64_t kernel,
-                         ops::Conv2dParams p, bool bias, DType dtype)
-    : name_(std::move(name)), in_(in), kernel_(kernel), p_(p), has_bias_(bias), dtype_(dtype) {
-  out_ = ImageShape{ops::conv_out_size(in.h, kernel, p.stride, p.padding),
-                    ops::conv_out_size(in.w, kernel, p.stride, p.padding), out_channels};
+Conv2dLayer::Conv2dLayer(std::string name, const SampleShape& in, int64_t out_channels,
+                         int64_t kernel, ops::Conv2dParams p, bool bias, DType dtype)
+    : name_(std::move(name)),
+      in_(in.image.value()),
+      in_width_(in.width),
+      kernel_(kernel),
+      p_(p),
+      has_bias_(bias),
+      dtype_(dtype) {
+  out_ = ImageShape{ops::conv_out_size(in_.h, kernel, p.stride, p.padding),
+                    ops::conv_out_size(in_.w, kernel, p.stride, p.padding), out_channels};
   weight_.name = name_ + ".weight";
   bias_.name = name_ + ".bias";
 }
@@ -186,10 +192,10 @@ void BatchNormLayer::load_state(const StateReader& in) {
 
 // ---- Pool2dLayer ----
 
-Pool2dLayer::Pool2dLayer(bool max, ImageShape in, ops::Pool2dParams p, DType dtype)
-    : max_(max), in_(in), p_(p), dtype_(dtype) {
-  out_ = ImageShape{ops::conv_out_size(in.h, p.kernel, p.stride, p.padding),
-                    ops::conv_out_size(in.w, p.kernel, p.stride, p.padding), in.c};
+Pool2dLayer::Pool2dLayer(bool max, const SampleShape& in, ops::Pool2dParams p, DType dtype)
+    : max_(max), in_(in.image.value()), in_width_(in.width), p_(p), dtype_(dtype) {
+  out_ = ImageShape{ops::conv_out_size(in_.h, p.kernel, p.stride, p.padding),
+                    ops::conv_out_size(in_.w, p.kernel, p.stride, p.padding), in_.c};
 }
 
 std::string Pool2dLayer::describe() const {
@@ -294,7 +300,7 @@ std::unique_ptr<Layer> build_conv2d_layer(const LayerConfig& cfg, LayerBuildCont
   const Conv2dConfig& c = cfg.as<Conv2dConfig>();
   KASMINA_CHECK(ctx.shape.image.has_value(), ctx.name + ": conv2d needs an image input");
   auto layer = std::make_unique<Conv2dLayer>(
-      ctx.name, *ctx.shape.image, c.out, c.kernel,
+      ctx.name, ctx.shape, c.out, c.kernel,
       ops::Conv2dParams{.stride = c.stride, .padding = c.padding, .groups = c.groups}, c.bias,
       ctx.dtype);
   layer->initialize(ctx.seed, ctx.position, ctx.dev);
@@ -310,7 +316,7 @@ std::unique_ptr<Layer> build_pool2d_layer(const LayerConfig& cfg, LayerBuildCont
   const Pool2dConfig& c = cfg.as<Pool2dConfig>();
   KASMINA_CHECK(ctx.shape.image.has_value(), ctx.name + ": pooling needs an image input");
   return std::make_unique<Pool2dLayer>(
-      cfg.type == LayerType::maxpool2d, *ctx.shape.image,
+      cfg.type == LayerType::maxpool2d, ctx.shape,
       ops::Pool2dParams{.kernel = c.kernel, .stride = c.effective_stride(), .padding = c.padding},
       ctx.dtype);
 }

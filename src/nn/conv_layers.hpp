@@ -21,7 +21,8 @@ struct LayerBuildContext;
 
 class Conv2dLayer final : public Layer {
  public:
-  Conv2dLayer(std::string name, ImageShape in, int64_t out_channels, int64_t kernel,
+  // `in`: what the layer receives, an image as pixel rows or flattened to one row.
+  Conv2dLayer(std::string name, const SampleShape& in, int64_t out_channels, int64_t kernel,
               ops::Conv2dParams p, bool bias, DType dtype);
   // PyTorch's default initialisation: weights and bias uniform in ±1/sqrt(fan_in), fan_in =
   // kernel² · in channels / groups (drawn in double, rounded to the dtype).
@@ -29,7 +30,7 @@ class Conv2dLayer final : public Layer {
 
   std::string type() const override { return "conv2d"; }
   std::string describe() const override;
-  int64_t in_width() const override { return in_.c; }
+  int64_t in_width() const override { return in_width_; }
   int64_t out_width() const override { return out_.c; }
   SampleShape out_shape(const SampleShape&) const override { return SampleShape::pixels(out_); }
   std::vector<Parameter*> parameters() override;
@@ -41,6 +42,7 @@ class Conv2dLayer final : public Layer {
  private:
   std::string name_;
   ImageShape in_, out_;
+  int64_t in_width_;  // of the rows it receives: in_.c, or h*w*c for a flattened image
   int64_t kernel_;
   ops::Conv2dParams p_;
   bool has_bias_;
@@ -81,11 +83,11 @@ class BatchNormLayer final : public Layer {
 
 class Pool2dLayer final : public Layer {
  public:
-  Pool2dLayer(bool max, ImageShape in, ops::Pool2dParams p, DType dtype);
+  Pool2dLayer(bool max, const SampleShape& in, ops::Pool2dParams p, DType dtype);
 
   std::string type() const override { return max_ ? "maxpool2d" : "avgpool2d"; }
   std::string describe() const override;
-  int64_t in_width() const override { return in_.c; }
+  int64_t in_width() const override { return in_width_; }
   int64_t out_width() const override { return out_.c; }
   SampleShape out_shape(const SampleShape&) const override { return SampleShape::pixels(out_); }
   double train_flops(int64_t rows, bool input_grad) const override;
@@ -96,6 +98,7 @@ class Pool2dLayer final : public Layer {
  private:
   bool max_;
   ImageShape in_, out_;
+  int64_t in_width_;
   ops::Pool2dParams p_;
   DType dtype_;
   Tensor y_, argmax_;

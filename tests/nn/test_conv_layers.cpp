@@ -94,6 +94,13 @@ TEST(ConvGradients, PoolingGroupsAndFlatten) {
   EXPECT_EQ(checked, (4 * 25 + 4) + (4 * 9 * 2 + 4) + (64 * 2 + 2));
 }
 
+TEST(ConvGradients, ConvolutionAfterALayerOfTheFlattenedImage) {
+  ModelConfig cfg;  // 4x4x1 -> layernorm over the 16 pixels -> conv 2 -> global_avgpool -> 2
+  cfg.layers = {layer(LayerType::layernorm), conv(2, 3, 1, 1), layer(LayerType::global_avgpool),
+                layer(LayerType::linear, 2)};
+  EXPECT_EQ(check(cfg, {4, 4, 1}, 2), 32 + 20 + 6);
+}
+
 TEST(ConvLayers, ShapesAndRowsThroughTheModel) {
   ModelConfig cfg;
   cfg.layers = {conv(8, 3, 2, 1), pool(LayerType::maxpool2d, 2, 2),
@@ -102,6 +109,8 @@ TEST(ConvLayers, ShapesAndRowsThroughTheModel) {
   const auto& ls = m.layers();
   ASSERT_EQ(ls.size(), 4u);
   EXPECT_EQ(ls[0]->in_rows(), 1);  // the dataset's flattened image
+  EXPECT_EQ(ls[0]->in_width(), 784);
+  EXPECT_EQ(ls[1]->in_width(), 8);
   EXPECT_EQ(ls[0]->out_rows(), 14 * 14);
   EXPECT_EQ(ls[1]->in_rows(), 14 * 14);
   EXPECT_EQ(ls[1]->out_rows(), 7 * 7);
