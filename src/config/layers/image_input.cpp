@@ -1,6 +1,5 @@
 #include "config/layers/image_input.hpp"
 
-#include "ops/conv_ops.hpp"
 
 namespace kasmina::config_detail {
 
@@ -34,8 +33,9 @@ ImageShape window_output(const ImageShape& in, int64_t kernel, int64_t stride, i
                  " image it receives (a stride must divide the height and the width, so that "
                  "no pixel row or column is dropped)");
   }
-  return ImageShape{ops::conv_out_size(in.h, kernel, stride, padding),
-                    ops::conv_out_size(in.w, kernel, stride, padding), in.c};
+  // PyTorch's output size (the window fits: checked above); the same rule as the conv ops'.
+  return ImageShape{(in.h + 2 * padding - kernel) / stride + 1,
+                    (in.w + 2 * padding - kernel) / stride + 1, in.c};
 }
 
 }  // namespace kasmina::config_detail
