@@ -191,7 +191,8 @@ TEST_F(CliErrors, TensorsTheSizesMakeAreBounded) {
   expect_user_error(r, {});
   EXPECT_EQ(r.err,
             "kasmina: error: --set train.eval_batch_size=65536: train.eval_batch_size: is 65536, "
-            "which with the widest layer (65536 values per sample) makes activations of 4294967296 values "
+            "which with the widest layer (65536 values per sample) makes activations of 4294967296 "
+            "values "
             "(at most 2147483648)\n");
 }
 

@@ -14,8 +14,8 @@
 #include "io/checkpoint_files.hpp"
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
-#include "tests/data/idx_files.hpp"
 #include "tests/cli/small_data.hpp"
+#include "tests/data/idx_files.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::io {

@@ -1,6 +1,5 @@
 #include "config/layers/image_input.hpp"
 
-
 namespace kasmina::config_detail {
 
 ImageShape require_image(const WidthWalk& walk, const YAML::Node& node, const std::string& path,
