@@ -9,6 +9,7 @@
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
 #include "nn/linear.hpp"
+#include "nn/simple_layers.hpp"
 
 namespace kasmina {
 
@@ -119,13 +120,7 @@ BatchNormLayer::BatchNormLayer(std::string name, int64_t width, const BatchNormC
     : name_(std::move(name)), width_(width), dtype_(dtype) {
   p_.eps = static_cast<float>(cfg.eps);
   p_.momentum = static_cast<float>(cfg.momentum);
-  gamma_.name = name_ + ".weight";
-  beta_.name = name_ + ".bias";
-  gamma_.value = Tensor::empty({width}, dtype, dev);
-  ops::fill(gamma_.value, 1.0);
-  beta_.value = Tensor::zeros({width}, dtype, dev);
-  gamma_.grad = Tensor::zeros({width}, dtype, dev);
-  beta_.grad = Tensor::zeros({width}, dtype, dev);
+  make_scale_and_shift(name_, width, dtype, dev, gamma_, beta_);
   running_mean_ = Tensor::zeros({width}, dtype, dev);
   running_var_ = Tensor::empty({width}, dtype, dev);
   ops::fill(running_var_, 1.0);

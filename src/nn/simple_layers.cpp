@@ -37,15 +37,20 @@ void ActivationLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&)
 
 // ---- LayerNormLayer ----
 
+void make_scale_and_shift(const std::string& name, int64_t width, DType dtype, Device dev,
+                          Parameter& gamma, Parameter& beta) {
+  gamma.name = name + ".weight";
+  beta.name = name + ".bias";
+  gamma.value = Tensor::empty({width}, dtype, dev);
+  ops::fill(gamma.value, 1.0);
+  beta.value = Tensor::zeros({width}, dtype, dev);
+  gamma.grad = Tensor::zeros({width}, dtype, dev);
+  beta.grad = Tensor::zeros({width}, dtype, dev);
+}
+
 LayerNormLayer::LayerNormLayer(std::string name, int64_t width, float eps, Device dev, DType dtype)
     : width_(width), eps_(eps), dtype_(dtype) {
-  gamma_.name = name + ".weight";
-  beta_.name = name + ".bias";
-  gamma_.value = Tensor::empty({width}, dtype, dev);
-  ops::fill(gamma_.value, 1.0);
-  beta_.value = Tensor::zeros({width}, dtype, dev);
-  gamma_.grad = Tensor::zeros({width}, dtype, dev);
-  beta_.grad = Tensor::zeros({width}, dtype, dev);
+  make_scale_and_shift(name, width, dtype, dev, gamma_, beta_);
 }
 
 double LayerNormLayer::train_flops(int64_t batch, bool input_grad) const {

@@ -33,6 +33,11 @@ class ActivationLayer final : public Layer {
   Tensor y_, x_batch_;
 };
 
+// A normalisation's affine parameters: "<name>.weight" = 1 and "<name>.bias" = 0 (width values),
+// with zero gradients (layernorm, batchnorm2d).
+void make_scale_and_shift(const std::string& name, int64_t width, DType dtype, Device dev,
+                          Parameter& gamma, Parameter& beta);
+
 class LayerNormLayer final : public Layer {
  public:
   LayerNormLayer(std::string name, int64_t width, float eps, Device dev, DType dtype = DType::f32);
