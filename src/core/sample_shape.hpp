@@ -43,6 +43,10 @@ struct SampleShape {
   bool pixel_rows() const { return image && rows == image->h * image->w && width == image->c; }
   // The sample is one row holding an image flattened.
   bool flat_image() const { return image && rows == 1 && width == image->h * image->w * image->c; }
+  // The sample's rows side by side in one row (NHWC order): a flattened image stays an image.
+  SampleShape flattened() const {
+    return pixel_rows() ? flat_image(*image) : SampleShape(values());
+  }
   // "28x28x1 image", "49 rows of 128", "256 features": for messages.
   std::string str() const {
     if (pixel_rows() || flat_image()) {

@@ -278,7 +278,7 @@ std::string FlattenLayer::describe() const {
 }
 
 SampleShape FlattenLayer::out_shape(const SampleShape&) const {
-  return in_.pixel_rows() ? SampleShape::flat_image(*in_.image) : SampleShape(in_.values());
+  return in_.flattened();
 }
 
 Tensor FlattenLayer::forward(const Tensor& x, Mode, const StepContext&) {

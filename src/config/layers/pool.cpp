@@ -64,9 +64,8 @@ LayerSchema global_avgpool_layer_schema() {
 }
 
 LayerSchema flatten_layer_schema() {
-  return row_regrouping_schema(LayerType::flatten, [](const SampleShape& in) {
-    return in.pixel_rows() ? SampleShape::flat_image(*in.image) : SampleShape(in.values());
-  });
+  return row_regrouping_schema(LayerType::flatten,
+                               [](const SampleShape& in) { return in.flattened(); });
 }
 
 LayerSchema class_token_layer_schema() {
