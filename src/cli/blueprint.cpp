@@ -9,6 +9,7 @@
 
 #include "cli/blueprint_config.hpp"
 #include "cli/commands.hpp"
+#include "cli/print.hpp"
 #include "config/blueprints.hpp"
 #include "core/error.hpp"
 #include "ir/describe.hpp"
@@ -53,11 +54,6 @@ ir::CacheOptions cache_options(const std::string& dir) {
   ir::CacheOptions o;
   o.dir = dir;
   return o;
-}
-
-void print(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
 }
 
 void cache_stats(const std::string& dir) {

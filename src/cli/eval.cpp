@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.hpp"
+#include "cli/print.hpp"
 #include "cli/trained_run.hpp"
 #include "data/class_names.hpp"
 #include "data/dataset.hpp"
@@ -31,11 +32,6 @@ struct EvalOptions {
   std::string json_file;  // "" with --json: print JSON instead of the text
   bool json = false;
 };
-
-void print(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-}
 
 int run_eval(const EvalOptions& o) {
   if (o.json && !o.json_file.empty()) check_output_file(o.json_file);

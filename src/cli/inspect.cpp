@@ -1,5 +1,6 @@
 // `kasmina inspect`: parse -> read the files through src/io -> print text or JSON.
 #include "cli/inspect.hpp"
+#include "cli/print.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -23,11 +24,6 @@ struct InspectOptions {
   bool verify = false;
   bool json = false;
 };
-
-void print(const std::string& text) {
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  std::fflush(stdout);
-}
 
 void inspect_checkpoint(const InspectOptions& o) {
   const io::CheckpointHeader header = io::read_checkpoint_header(o.file);
