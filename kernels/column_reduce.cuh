@@ -1,7 +1,9 @@
 // Deterministic column reductions over a row-major [rows, cols] matrix without atomics:
 // stage 1 sums a fixed chunk of rows per block (32 columns x 8 row lanes, lanes combined in a
-// fixed order) into partials[out][chunk][col]; stage 2 adds the chunk partials of each column in
-// ascending chunk order. The chunking depends only on the shape, so results are bitwise
+// fixed order) into partials[out][chunk][col]; stage 2 adds the chunk partials of each column
+// with 32 lanes per column (lane l takes chunks l, l + 32, ... in ascending order; the lanes are
+// then added in lane order), so a column of up to 1024 chunks costs 32 dependent loads rather
+// than 1024. The chunking and the order depend only on the shape, so results are bitwise
 // reproducible run to run.
 #pragma once
 #include <cstdint>
@@ -12,6 +14,7 @@ namespace kasmina::kernels {
 
 constexpr int kColumnTile = 32;
 constexpr int kRowLanes = 8;
+constexpr int kFinalLanes = 32;
 
 struct ColumnChunks {
   int64_t chunk_rows = 0;
@@ -40,6 +43,7 @@ __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk
 #pragma unroll
   for (int o = 0; o < NOUT; ++o) acc[o] = 0.0f;
   if (c < cols) {
+#pragma unroll 4
     for (int64_t r = r0 + ty; r < r1; r += kRowLanes) {
       float v[NOUT];
       term(r, c, v);
@@ -60,16 +64,30 @@ __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk
   }
 }
 
+// Block: kColumnTile columns x kFinalLanes lanes.
 template <int NOUT>
 __global__ void column_finalize_kernel(const float* partials, int64_t chunks, int64_t cols,
                                        float* out0, float* out1) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= cols) return;
+  __shared__ float tile[NOUT][kFinalLanes][kColumnTile + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kColumnTile + tx;
 #pragma unroll
   for (int o = 0; o < NOUT; ++o) {
     float s = 0.0f;
-    for (int64_t k = 0; k < chunks; ++k) s += partials[(o * chunks + k) * cols + c];
-    (o == 0 ? out0 : out1)[c] = s;
+    if (c < cols) {
+#pragma unroll 4
+      for (int64_t k = ty; k < chunks; k += kFinalLanes) s += partials[(o * chunks + k) * cols + c];
+    }
+    tile[o][ty][tx] = s;
+  }
+  __syncthreads();
+  if (ty == 0 && c < cols) {
+#pragma unroll
+    for (int o = 0; o < NOUT; ++o) {
+      float s = 0.0f;
+      for (int l = 0; l < kFinalLanes; ++l) s += tile[o][l][tx];
+      (o == 0 ? out0 : out1)[c] = s;
+    }
   }
 }
 
@@ -84,10 +102,8 @@ void column_reduce(cudaStream_t s, int64_t rows, int64_t cols, Term term, float*
   column_partials_kernel<NOUT>
       <<<grid, block, 0, s>>>(rows, cols, ch.chunk_rows, ch.chunks, term, partials);
   KASMINA_LAUNCH_CHECK("column_partials_kernel");
-  const int threads = 256;
   column_finalize_kernel<NOUT>
-      <<<static_cast<unsigned>((cols + threads - 1) / threads), threads, 0, s>>>(
-          partials, ch.chunks, cols, out0, out1);
+      <<<grid.x, dim3(kColumnTile, kFinalLanes), 0, s>>>(partials, ch.chunks, cols, out0, out1);
   KASMINA_LAUNCH_CHECK("column_finalize_kernel");
 }
 
