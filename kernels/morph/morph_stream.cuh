@@ -226,22 +226,37 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     const V* src = reinterpret_cast<const V*>(a.src + c0) + (row_begin + lane) * ld;
     V* dst = reinterpret_cast<V*>(a.dst + c0) + (row_begin + lane) * ld;
     const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
-    const int64_t batch = step * kStreamRowsPerThread;      // between a thread's batches
-    // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts).
+    static_assert(kStreamRowsPerThread % 2 == 0, "the rows in flight split into two halves");
+    // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts), in two
+    // register halves of kHalf rows: the loads of one half stay in flight while the other half
+    // is stored and its loads re-issued, so the thread never waits with no load in flight (one
+    // batch of kStreamRowsPerThread drained to zero before its next loads). Rows are stored and
+    // added to the statistics in the same order as in one batch.
     const int rows = static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes);
-    for (int r = 0; r < rows; r += kStreamRowsPerThread, src += batch, dst += batch) {
-      const int n = rows - r;  // rows left (>= 1); this batch takes min(n, kStreamRowsPerThread)
-      V v[kStreamRowsPerThread];
+    constexpr int kHalf = kStreamRowsPerThread / 2;
+    const int64_t half = step * kHalf;  // between a thread's halves
+    V va[kHalf], vb[kHalf];
+    auto load = [&](V(&v)[kHalf], const V* p, int n) {  // the first min(n, kHalf) rows at p
 #pragma unroll
-      for (int i = 0; i < kStreamRowsPerThread; ++i)
-        if (i < n) v[i] = __ldg(src + i * step);
+      for (int i = 0; i < kHalf; ++i)
+        if (i < n) v[i] = __ldg(p + i * step);
+    };
+    auto consume = [&](const V(&v)[kHalf], V* p, int n) {
 #pragma unroll
-      for (int i = 0; i < kStreamRowsPerThread; ++i) {
+      for (int i = 0; i < kHalf; ++i) {
         if (i < n) {
-          if (!skip) dst[i * step] = v[i];
+          if (!skip) p[i * step] = v[i];
           if (a.collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
         }
       }
+    };
+    load(va, src, rows);
+    load(vb, src + half, rows - kHalf);
+    for (int r = 0; r < rows; r += 2 * kHalf, src += 2 * half, dst += 2 * half) {
+      consume(va, dst, rows - r);
+      load(va, src + 2 * half, rows - r - 2 * kHalf);
+      consume(vb, dst + half, rows - r - kHalf);
+      load(vb, src + 3 * half, rows - r - 3 * kHalf);
     }
   }
   if (!a.collect) return;
