@@ -122,6 +122,20 @@ TEST(LossAlarmRollback, ZeroFlagOrNoGuardChangesNothing) {
   }
 }
 
+// Sets the guard flag `flag` on both layers (the second on the GPU) and runs the boundary of
+// step 40 on each.
+void alarm_boundary(KasminaLayer& cpu, KasminaLayer& dev, int32_t flag) {
+  const Device gpu = dev.buffers().device();
+  cpu.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}));
+  dev.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}, gpu));
+  testing::StepClock ccpu(Device::cpu()), cgpu(gpu);
+  ccpu.set(40);
+  cgpu.set(40);
+  cpu.end_step(ccpu.ctx);
+  dev.end_step(cgpu.ctx);
+  ops::synchronize(gpu);  // before the clocks' step counters are freed
+}
+
 TEST(LossAlarmRollbackCuda, MatchesTheCpuTwin) {
   ops::init();
   if (!ops::cuda_built()) GTEST_SKIP() << "no CUDA device: this build has no CUDA support";
@@ -133,13 +147,7 @@ TEST(LossAlarmRollbackCuda, MatchesTheCpuTwin) {
     dev.prepare(2, gpu);
     arrange_seeds(cpu);
     arrange_seeds(dev);
-    cpu.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}));
-    dev.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}, gpu));
-    testing::StepClock ccpu(Device::cpu()), cgpu(gpu);
-    ccpu.set(40);
-    cgpu.set(40);
-    cpu.end_step(ccpu.ctx);
-    dev.end_step(cgpu.ctx);
+    alarm_boundary(cpu, dev, flag);
     const std::vector<MorphEvent> ec = cpu.drain_events(), eg = dev.drain_events();
     ASSERT_EQ(ec.size(), eg.size()) << "flag " << flag;
     for (size_t i = 0; i < ec.size(); ++i) {
@@ -183,13 +191,7 @@ TEST(LossAlarmRollbackCuda, ManySeedsMatchTheCpuTwin) {
       testing::arrange(*l, setups, 7, 0.1);
       add_snapshots(*l, snapshotted);
     }
-    cpu.set_loss_alarm(Tensor::from_vector<int32_t>({1}, {1}));
-    dev.set_loss_alarm(Tensor::from_vector<int32_t>({1}, {1}, gpu));
-    testing::StepClock ccpu(Device::cpu()), cgpu(gpu);
-    ccpu.set(40);
-    cgpu.set(40);
-    cpu.end_step(ccpu.ctx);
-    dev.end_step(cgpu.ctx);
+    alarm_boundary(cpu, dev, 1);
     const std::vector<MorphEvent> ec = cpu.drain_events(), eg = dev.drain_events();
     ASSERT_EQ(ec.size(), snapshotted.size()) << seeds << " seeds";
     ASSERT_EQ(ec.size(), eg.size()) << seeds << " seeds";
