@@ -19,6 +19,8 @@
 // that the fold kernel (morph_forward.cu) adds in tile order. Deterministic. Every block lets a
 // programmatic dependent start as soon as it runs.
 #pragma once
+#include <cuda_pipeline.h>
+
 #include <cstdint>
 
 #include "kernels/morph/morph_kernel_common.cuh"
@@ -100,6 +102,31 @@ __device__ __forceinline__ StatPrior load_stat_prior(const morph::SeedStateView&
   return p;
 }
 
+// The priors of a block's statistic threads (t < kStreamStats * spb), copied asynchronously into
+// shared memory when the block starts, so that finishing the statistics after the copy costs no
+// memory round trip: telemetry[s][0] and [k + 1] (doubles), then the stage (int) per thread.
+struct PriorSlot {
+  double count, value;
+  int32_t stage;
+};
+__device__ __forceinline__ void prefetch_stat_prior(const morph::SeedStateView& st, int32_t s,
+                                                    int k, const double* telemetry,
+                                                    PriorSlot* slot) {
+  const double* tel = telemetry + static_cast<int64_t>(s) * kMorphTelemetryStats;
+  if (k == 0) __pipeline_memcpy_async(&slot->count, tel, sizeof(double));
+  __pipeline_memcpy_async(&slot->value, tel + k + 1, sizeof(double));
+  __pipeline_memcpy_async(&slot->stage, st.stage + s, sizeof(int32_t));
+  __pipeline_commit();
+}
+__device__ __forceinline__ StatPrior prefetched_stat_prior(int k, const PriorSlot* slot) {
+  __pipeline_wait_prior(0);
+  StatPrior p;
+  p.count = k == 0 ? slot->count : 0.0;
+  p.value = slot->value;
+  p.isolated = morph::stage_trains_isolated(slot->stage);
+  return p;
+}
+
 // The end of statistic k of seed s over all rows (acc): the step measurements (input mean
 // square; isolated loss 0 for seeds that do not train in isolation) and the telemetry.
 __device__ __forceinline__ void finish_seed_stat(int64_t B, int32_t C, int32_t s, int k, double acc,
@@ -166,7 +193,8 @@ namespace {
 // Grid (columns of spb seeds, row blocks), block (spb * C / W, lanes): block (x, y) covers rows
 // [y * rows_per_block, ...) of its seeds, lane l taking rows l, l + lanes, ... in batches of
 // kStreamRowsPerThread (all loads of a batch before its stores). Dynamic shared memory
-// 4 * kStreamStats * (lanes + 1) * blockDim.x bytes when collecting. At most 64 registers (4
+// 4 * kStreamStats * (lanes + 1) * blockDim.x bytes when collecting (+ the priors, PriorSlot per
+// statistic thread, when finishing). At most 64 registers (4
 // blocks of 256 threads per SM): an SM running two blocks of the whole-column layout keeps half
 // its registers for a block of the seed kernel beside it (up to 128 registers x 256 threads).
 template <int W>
@@ -181,6 +209,16 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   const int64_t row_begin = static_cast<int64_t>(blockIdx.y) * a.rows_per_block;
   const int64_t row_end = row_begin + a.rows_per_block < a.B ? row_begin + a.rows_per_block : a.B;
   float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
+  // [k][lane][col], then the lane-folded [k][col] after it, then the statistic threads' priors.
+  float* red = stream_smem;
+  float* colred = stream_smem + kStreamStats * lanes * cols;
+  PriorSlot* priors = reinterpret_cast<PriorSlot*>(colred + kStreamStats * cols);
+  const int t = lane * cols + col;
+  if (a.finalize &&
+      t < kStreamStats * a.spb) {  // thread t finishes statistic t / spb of seed t % spb
+    const int32_t seed = blockIdx.x * a.spb + t % a.spb;
+    if (seed < a.S) prefetch_stat_prior(a.st, seed, t / a.spb, a.telemetry, priors + t);
+  }
   if (s < a.S) {
     const bool skip = seed_blended(seed_flags(a.st, s, a.mask));
     const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
@@ -188,28 +226,40 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     const V* src = reinterpret_cast<const V*>(a.src + c0) + (row_begin + lane) * ld;
     V* dst = reinterpret_cast<V*>(a.dst + c0) + (row_begin + lane) * ld;
     const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
-    const int64_t batch = step * kStreamRowsPerThread;      // between a thread's batches
-    // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts).
+    static_assert(kStreamRowsPerThread % 2 == 0, "the rows in flight split into two halves");
+    // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts), in two
+    // register halves of kHalf rows: the loads of one half stay in flight while the other half
+    // is stored and its loads re-issued, so the thread never waits with no load in flight (one
+    // batch of kStreamRowsPerThread drained to zero before its next loads). Rows are stored and
+    // added to the statistics in the same order as in one batch.
     const int rows = static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes);
-    for (int r = 0; r < rows; r += kStreamRowsPerThread, src += batch, dst += batch) {
-      const int n = rows - r;  // rows left (>= 1); this batch takes min(n, kStreamRowsPerThread)
-      V v[kStreamRowsPerThread];
+    constexpr int kHalf = kStreamRowsPerThread / 2;
+    const int64_t half = step * kHalf;  // between a thread's halves
+    V va[kHalf], vb[kHalf];
+    auto load = [&](V(&v)[kHalf], const V* p, int n) {  // the first min(n, kHalf) rows at p
 #pragma unroll
-      for (int i = 0; i < kStreamRowsPerThread; ++i)
-        if (i < n) v[i] = __ldg(src + i * step);
+      for (int i = 0; i < kHalf; ++i)
+        if (i < n) v[i] = __ldg(p + i * step);
+    };
+    auto consume = [&](const V(&v)[kHalf], V* p, int n) {
 #pragma unroll
-      for (int i = 0; i < kStreamRowsPerThread; ++i) {
+      for (int i = 0; i < kHalf; ++i) {
         if (i < n) {
-          if (!skip) dst[i * step] = v[i];
+          if (!skip) p[i * step] = v[i];
           if (a.collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
         }
       }
+    };
+    load(va, src, rows);
+    load(vb, src + half, rows - kHalf);
+    for (int r = 0; r < rows; r += 2 * kHalf, src += 2 * half, dst += 2 * half) {
+      consume(va, dst, rows - r);
+      load(va, src + 2 * half, rows - r - 2 * kHalf);
+      consume(vb, dst + half, rows - r - kHalf);
+      load(vb, src + 3 * half, rows - r - 3 * kHalf);
     }
   }
   if (!a.collect) return;
-  // [k][lane][col], then the lane-folded [k][col] after it.
-  float* red = stream_smem;
-  float* colred = stream_smem + kStreamStats * lanes * cols;
   red[(0 * lanes + lane) * cols + col] = sum;
   red[(1 * lanes + lane) * cols + col] = sq;
   red[(2 * lanes + lane) * cols + col] = dead;
@@ -225,7 +275,6 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     colred[k * cols + col] = acc;
   }
   __syncthreads();
-  const int t = lane * cols + col;
   if (t < kStreamStats * a.spb) {  // thread t folds statistic t / spb of seed t % spb
     const int k = t / a.spb;
     const int32_t seed = blockIdx.x * a.spb + t % a.spb;
@@ -234,8 +283,8 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
       float acc = c[0];
       for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];
       if (a.finalize)
-        finish_seed_stat(a.B, a.C, seed, k, acc, load_stat_prior(a.st, seed, k, a.telemetry),
-                         a.step_stats, a.telemetry);
+        finish_seed_stat(a.B, a.C, seed, k, acc, prefetched_stat_prior(k, priors + t), a.step_stats,
+                         a.telemetry);
       else
         a.partials[(static_cast<int64_t>(blockIdx.y) * a.S + seed) * kMorphPartialStats + k] = acc;
     }
@@ -278,7 +327,9 @@ bool launch_morph_stream(MorphStreamArgs a, int sms, cudaStream_t stream, const 
   a.finalize = a.collect && grid.y == 1;
   const int cols = a.spb * units;
   const size_t stats_bytes =
-      a.collect ? sizeof(float) * kStreamStats * (lanes + 1) * static_cast<size_t>(cols) : 0;
+      a.collect ? sizeof(float) * kStreamStats * (lanes + 1) * static_cast<size_t>(cols) +
+                      (a.finalize ? sizeof(PriorSlot) * kStreamStats * a.spb : 0)
+                : 0;
   const dim3 block(static_cast<unsigned>(cols), static_cast<unsigned>(lanes));
   if (a.dependent)
     launch_programmatic(morph_stream_kernel<W>, grid, block, stats_bytes, stream, a);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/hd.hpp"
 #include "core/tensor.hpp"
 
 namespace kasmina::morph {
@@ -62,8 +63,9 @@ struct SeedStateView {
   int32_t* has_snapshot = nullptr;
 };
 
-// The view of a state block laid out as [kSeedFieldCount, seeds] 4-byte words at `base`.
-inline SeedStateView make_seed_state_view(void* base, int32_t seeds) {
+// The view of a state block laid out as [kSeedFieldCount, seeds] 4-byte words at `base` (host or
+// device memory; the CUDA lifecycle kernel also views a copy in shared memory).
+KASMINA_HD SeedStateView make_seed_state_view(void* base, int32_t seeds) {
   auto* w = static_cast<int32_t*>(base);
   auto i32 = [&](SeedField f) { return w + static_cast<int64_t>(f) * seeds; };
   auto f32 = [&](SeedField f) { return reinterpret_cast<float*>(i32(f)); };

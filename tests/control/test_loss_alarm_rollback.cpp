@@ -19,6 +19,30 @@ MorphConfig alarm_config() {
   return c;
 }
 
+// Gives every seed of `snapshotted` a pre-graft snapshot, and every slot's snapshot regions
+// distinct random values.
+void add_snapshots(KasminaLayer& layer, const std::vector<int32_t>& snapshotted) {
+  HostSeedState h = layer.seed_state().download();
+  for (int32_t s : snapshotted) h.view().has_snapshot[s] = 1;
+  layer.restore_state(h, layer.buffers().slot_owner.to_vector<int32_t>());
+  const ops::MorphLayerBuffers& L = layer.buffers();
+  std::vector<float> pool = testing::pool_values<float>(layer);
+  PoolView<float> pv;
+  pv.base = pool.data();
+  pv.slots = L.pool_slots;
+  pv.region = L.pool_region;
+  Rng rng(99);
+  for (int32_t slot = 0; slot < L.pool_slots; ++slot) {
+    for (PoolRegion r : {PoolRegion::snapshot_params, PoolRegion::snapshot_moment1,
+                         PoolRegion::snapshot_moment2}) {
+      float* p = pv.at(slot, r);
+      for (int32_t i = 0; i < L.pool_region; ++i) p[i] = static_cast<float>(rng.normal());
+    }
+  }
+  Tensor pool_t = L.pool;
+  pool_t.copy_from(Tensor::from_vector(pool, {static_cast<int64_t>(pool.size())}));
+}
+
 // Seeds: 0 GRAFTING, 1 TRAINING, 2 STABILIZATION, 3 EVALUATING, 4 FINE_TUNING (slot = seed);
 // every seed past TRAINING has a pre-graft snapshot with distinct random values.
 void arrange_seeds(KasminaLayer& layer) {
@@ -29,25 +53,7 @@ void arrange_seeds(KasminaLayer& layer) {
                     {3, Stage::evaluating, BlueprintKind::diag_scale, 1.0f, 2},
                     {4, Stage::fine_tuning, BlueprintKind::low_rank, 1.0f, 2}},
                    7, 0.1);
-  HostSeedState h = layer.seed_state().download();
-  for (int32_t s : {0, 2, 3, 4}) h.view().has_snapshot[s] = 1;
-  layer.restore_state(h, layer.buffers().slot_owner.to_vector<int32_t>());
-  const ops::MorphLayerBuffers& L = layer.buffers();
-  std::vector<float> pool = testing::pool_values<float>(layer);
-  PoolView<float> pv;
-  pv.base = pool.data();
-  pv.slots = L.pool_slots;
-  pv.region = L.pool_region;
-  Rng rng(99);
-  for (int32_t slot = 0; slot < 5; ++slot) {
-    for (PoolRegion r : {PoolRegion::snapshot_params, PoolRegion::snapshot_moment1,
-                         PoolRegion::snapshot_moment2}) {
-      float* p = pv.at(slot, r);
-      for (int32_t i = 0; i < L.pool_region; ++i) p[i] = static_cast<float>(rng.normal());
-    }
-  }
-  Tensor pool_t = L.pool;
-  pool_t.copy_from(Tensor::from_vector(pool, {static_cast<int64_t>(pool.size())}));
+  add_snapshots(layer, {0, 2, 3, 4});
 }
 
 std::vector<float> region(const KasminaLayer& layer, int32_t slot, PoolRegion r) {
@@ -116,6 +122,20 @@ TEST(LossAlarmRollback, ZeroFlagOrNoGuardChangesNothing) {
   }
 }
 
+// Sets the guard flag `flag` on both layers (the second on the GPU) and runs the boundary of
+// step 40 on each.
+void alarm_boundary(KasminaLayer& cpu, KasminaLayer& dev, int32_t flag) {
+  const Device gpu = dev.buffers().device();
+  cpu.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}));
+  dev.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}, gpu));
+  testing::StepClock ccpu(Device::cpu()), cgpu(gpu);
+  ccpu.set(40);
+  cgpu.set(40);
+  cpu.end_step(ccpu.ctx);
+  dev.end_step(cgpu.ctx);
+  ops::synchronize(gpu);  // before the clocks' step counters are freed
+}
+
 TEST(LossAlarmRollbackCuda, MatchesTheCpuTwin) {
   ops::init();
   if (!ops::cuda_built()) GTEST_SKIP() << "no CUDA device: this build has no CUDA support";
@@ -127,13 +147,7 @@ TEST(LossAlarmRollbackCuda, MatchesTheCpuTwin) {
     dev.prepare(2, gpu);
     arrange_seeds(cpu);
     arrange_seeds(dev);
-    cpu.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}));
-    dev.set_loss_alarm(Tensor::from_vector<int32_t>({flag}, {1}, gpu));
-    testing::StepClock ccpu(Device::cpu()), cgpu(gpu);
-    ccpu.set(40);
-    cgpu.set(40);
-    cpu.end_step(ccpu.ctx);
-    dev.end_step(cgpu.ctx);
+    alarm_boundary(cpu, dev, flag);
     const std::vector<MorphEvent> ec = cpu.drain_events(), eg = dev.drain_events();
     ASSERT_EQ(ec.size(), eg.size()) << "flag " << flag;
     for (size_t i = 0; i < ec.size(); ++i) {
@@ -145,6 +159,47 @@ TEST(LossAlarmRollbackCuda, MatchesTheCpuTwin) {
       EXPECT_EQ(hc.view().stage[s], hg.view().stage[s]);
       EXPECT_EQ(hc.view().alpha[s], hg.view().alpha[s]);
     }
+  }
+}
+
+// Many seeds (the CUDA kernel's queue of region work across tiles of 512 seeds, with the state in
+// shared memory at 1024 seeds and in global memory at 4096): every third seed active, cycling
+// GRAFTING / TRAINING / FINE_TUNING, the blended ones with snapshots; the alarm rolls them back
+// exactly as the CPU twin does (events, pool and state bit for bit).
+TEST(LossAlarmRollbackCuda, ManySeedsMatchTheCpuTwin) {
+  ops::init();
+  if (!ops::cuda_built()) GTEST_SKIP() << "no CUDA device: this build has no CUDA support";
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: none visible to the CUDA runtime";
+  const Device gpu = Device::cuda(0);
+  for (int32_t seeds : {1024, 4096}) {
+    std::vector<testing::SeedSetup> setups;
+    std::vector<int32_t> snapshotted;
+    const Stage cycle[] = {Stage::grafting, Stage::training, Stage::fine_tuning};
+    for (int32_t s = 0, k = 0; s < seeds; s += 3, ++k) {
+      const Stage st = cycle[k % 3];
+      setups.push_back(
+          {s, st, BlueprintKind::residual_mlp, st == Stage::training ? 0.0f : 0.5f, 2});
+      if (st != Stage::training) snapshotted.push_back(s);
+    }
+    MorphConfig cfg = testing::small_config(static_cast<int64_t>(seeds) * 4, seeds,
+                                            static_cast<int32_t>(setups.size()));
+    cfg.lifecycle.min_steps[static_cast<int32_t>(Stage::fine_tuning)] = 1000;
+    KasminaLayer cpu(cfg), dev(cfg);
+    cpu.prepare(2, Device::cpu());
+    dev.prepare(2, gpu);
+    for (KasminaLayer* l : {&cpu, &dev}) {
+      testing::arrange(*l, setups, 7, 0.1);
+      add_snapshots(*l, snapshotted);
+    }
+    alarm_boundary(cpu, dev, 1);
+    const std::vector<MorphEvent> ec = cpu.drain_events(), eg = dev.drain_events();
+    ASSERT_EQ(ec.size(), snapshotted.size()) << seeds << " seeds";
+    ASSERT_EQ(ec.size(), eg.size()) << seeds << " seeds";
+    for (size_t i = 0; i < ec.size(); ++i)
+      EXPECT_EQ(std::memcmp(&ec[i], &eg[i], sizeof(MorphEvent)), 0) << "event " << i;
+    EXPECT_TRUE(testing::bitwise_equal(cpu.buffers().pool, dev.buffers().pool)) << seeds;
+    EXPECT_TRUE(testing::bitwise_equal(cpu.seed_state().storage(), dev.seed_state().storage()))
+        << seeds;
   }
 }
 
