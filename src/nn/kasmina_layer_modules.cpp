@@ -27,12 +27,14 @@ void warn_once(const std::string& text) {
 void KasminaLayer::prepare_modules() {
   allowed_mask_ = 0;
   module_notes_.clear();
+  buf_.fused_seeds = !dev_.is_cuda();
   std::vector<int32_t> with_modules;
   for (BlueprintKind k : cfg_.allowed_blueprints) {
     const int32_t kind = static_cast<int32_t>(k);
     const BlueprintDescriptor* d = find_blueprint(kind);
     if (!dev_.is_cuda() || !d || d->in_fused_kernels) {
       allowed_mask_ |= 1u << kind;
+      buf_.fused_seeds = true;
       continue;
     }
     const ops::PreparedModule m = ops::prepare_blueprint_module(*d, buf_.shape, dev_, max_batch_);

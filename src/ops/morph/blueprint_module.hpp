@@ -1,16 +1,18 @@
 // The device code of a blueprint the fused morph kernels do not contain (src/morph/README.md,
-// "The blueprint seam"): a BlueprintModule runs after the fused forward and backward of a layer,
-// on the same stream, and owns its kind's seeds there (their chunk of out / dx, their isolated
-// loss, their slot's gradient and gradient norm). The IR blueprints' module is the generated
-// seed kernels (ops/blueprint_codegen.hpp) compiled by NVRTC and loaded with the CUDA runtime's
-// library API (src/ops/cuda/ir_module.cpp).
+// "The blueprint seam"): a BlueprintModule's kernels run inside the fused forward and backward
+// of a layer, where the fused seed kernels run (beside the streaming copy, on the same stream),
+// and own its kind's seeds (their chunk of out / dx, their isolated loss, their slot's gradient
+// and gradient norm); the fused seed kernels skip kinds outside their table, and a layer that
+// allows no built-in blueprint does not launch them (MorphLayerBuffers::fused_seeds). The IR
+// blueprints' module is the generated seed kernels (ops/blueprint_codegen.hpp: the fused
+// seed-kernel template with the blueprint's row functions) compiled by NVRTC and loaded with the
+// CUDA runtime's library API (src/ops/cuda/ir_module.cpp).
 //
-// Why one generated kernel per IR blueprint beside the fused kernels (and not one generated
-// fused kernel per layer): the fused kernels stay the ahead-of-time code every built-in runs,
-// unchanged and tuned; a layer with built-in and IR blueprints mixed runs the fused launches
-// plus one forward and one backward launch per IR blueprint kind it allows; and a module is
-// compiled once per (blueprint, shape, architecture), not per set of blueprints a layer allows.
-// The cost: an IR seed's chunk is written twice (x or dy by the fused op, then the blend).
+// Why one generated seed kernel per IR blueprint (and not one generated kernel per layer): the
+// fused kernels stay the ahead-of-time code every built-in runs, unchanged and tuned; a layer of
+// IR blueprints runs the same launches as a layer of built-ins (the copy, one seed kernel per
+// kind, one pass over the data); and a module is compiled once per (blueprint, shape,
+// architecture), not per set of blueprints a layer allows.
 //
 // Slot initialisation at germination (the lifecycle kernel) reads a table of the initialisers
 // of the layer's IR blueprints (registered_init_table), so CUDA starts from the values the CPU
@@ -29,18 +31,26 @@
 
 namespace kasmina::morph {
 
+// How the fused ops queue a module's kernel.
+struct ModuleLaunch {
+  bool dependent = false;   // a programmatic dependent of the kernel queued before it (beside it)
+  bool zero_norms = false;  // backward: also grad_norm = 0 for the seeds of any kind that do not
+                            // train (no fused seed kernel runs to do it)
+};
+
 class BlueprintModule {
  public:
   virtual ~BlueprintModule() = default;
   virtual int32_t kind() const = 0;
-  // After the fused morph_forward of L (same arguments): the blend of this kind's seeds, and
-  // their isolated loss when collecting.
+  // Within the fused morph_forward of L (same arguments), beside its streaming copy: the blend
+  // of this kind's seeds, and their isolated loss when collecting.
   virtual void forward(const ops::MorphLayerBuffers& L, const Tensor& x, Tensor& out,
-                       const ops::MorphForwardOptions& opt) const = 0;
-  // After the fused morph_backward: dx of this kind's blended seeds, the parameter gradients and
-  // gradient norms of its training seeds (and the task_gradient measurement).
+                       const ops::MorphForwardOptions& opt, const ModuleLaunch& how) const = 0;
+  // Within the fused morph_backward, before its streaming copy: dx of this kind's blended seeds,
+  // the parameter gradients and gradient norms of its training seeds (and the task_gradient
+  // measurement).
   virtual void backward(const ops::MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
-                        Tensor* dx, bool param_grads) const = 0;
+                        Tensor* dx, bool param_grads, const ModuleLaunch& how) const = 0;
   // "kasmina_ir_seed_forward b256, kasmina_ir_seed_backward b64" (logs).
   virtual std::string describe() const = 0;
 };
