@@ -206,7 +206,8 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
 }  // namespace cuda
 
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
-                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch) {
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
+                              int32_t seeds, int32_t pool_slots) {
   PreparedModule out;
   const auto t0 = std::chrono::steady_clock::now();
   const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
@@ -221,10 +222,22 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   const GpuId& gpu = l.gpu;
   std::string note;
   const std::string db = default_perf_db_path();
-  const LaunchChoice f = choose_launch(db, seed_kernel_perf_key(c.key, false, max_batch, sh, gpu),
-                                       plan, false, cuda::kernel_limits(k, false, max_smem), &note);
-  const LaunchChoice b = choose_launch(db, seed_kernel_perf_key(c.key, true, max_batch, sh, gpu),
-                                       plan, true, cuda::kernel_limits(k, true, max_smem), &note);
+  const ir::PerfKey fk = seed_kernel_perf_key(c.key, false, max_batch, sh, gpu);
+  const ir::PerfKey bk = seed_kernel_perf_key(c.key, true, max_batch, sh, gpu);
+  const Autotune mode = autotune_mode();
+  if (mode != Autotune::off && should_tune(mode, perf_db_has_winners(db, {fk, bk}))) {
+    const auto t1 = std::chrono::steady_clock::now();
+    const TuneReport r =
+        tune_blueprint_kernels(bp, sh, dev, max_batch, std::max(seeds, 1),
+                               std::max(1, std::min(pool_slots, seeds)), db, kAutotuneRepeats);
+    if (!r.ok) note = "autotuning failed (" + r.why + "); launch configuration from the database";
+    out.tune_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  }
+  const LaunchChoice f =
+      choose_launch(db, fk, plan, false, cuda::kernel_limits(k, false, max_smem), &note);
+  const LaunchChoice b =
+      choose_launch(db, bk, plan, true, cuda::kernel_limits(k, true, max_smem), &note);
   if (f.threads == 0 || b.threads == 0) {
     out.why = "its seed kernels need more shared memory or registers than the device has";
     return out;
@@ -233,6 +246,7 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   out.module = std::make_shared<IrModule>(l.kernels, kind, plan, f.threads, b.threads);
   out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   out.level += ", launch " + f.source + "/" + b.source;
+  if (out.tune_ms >= 0.0) out.level += ", autotune " + std::string(autotune_name(mode));
   return out;
 }
 

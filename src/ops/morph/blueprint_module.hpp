@@ -62,20 +62,23 @@ namespace kasmina::ops {
 struct PreparedModule {
   std::shared_ptr<const morph::BlueprintModule> module;  // null: cannot run (why)
   std::string why;
-  std::string key;    // the kernel cache key
-  std::string level;  // the cache level that served it (memory, disk, compiled)
-  double ms = 0.0;    // time to get it
-  std::string note;   // worth a warning though it runs (e.g. the perf DB could not be read)
+  std::string key;        // the kernel cache key
+  std::string level;      // the cache level that served it (memory, disk, compiled)
+  double ms = 0.0;        // time to get it
+  std::string note;       // worth a warning though it runs (e.g. the perf DB could not be read)
+  double tune_ms = -1.0;  // >= 0: its launch configurations were timed now (`autotune:`)
 };
 
 // The module of registered blueprint `d` (not in the fused kernels) for a layer of shape `sh`
 // on CUDA device `dev` with batches up to max_batch: compiled, or found in the caches, now (at
 // prepare time, never in a step); its launch configuration from the performance database (the
-// tuned winner of the nearest shape) or the defaults. Null with a reason when it cannot run:
-// a build without CUDA, a blueprint that is not an IR graph, NVRTC missing, a failed compile.
+// tuned winner of the nearest shape) or the defaults, after timing the candidates on a layer of
+// `seeds` seeds (pool_slots of them active) when the process's autotune mode asks for it
+// (ops/blueprint_tuning.hpp). Null with a reason when it cannot run: a build without CUDA, a
+// blueprint that is not an IR graph, NVRTC missing, a failed compile.
 PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
                                         const morph::BlueprintShape& sh, Device dev,
-                                        int64_t max_batch);
+                                        int64_t max_batch, int32_t seeds, int32_t pool_slots);
 
 // The arguments every seed-kernel launch of kind `kind` on L shares (state, pool, statistics,
 // x, B, H); each launch adds its own (out or dx, dy, mask, flags).
@@ -98,5 +101,6 @@ namespace kasmina::ops {
 // The CUDA half of prepare_blueprint_module for an IR blueprint (src/ops/cuda/ir_module.cpp;
 // CUDA builds only).
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
-                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch);
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
+                              int32_t seeds, int32_t pool_slots);
 }  // namespace kasmina::ops
