@@ -188,6 +188,15 @@ __device__ void ks_for_each_work_seed(int S, Pred has_work, Body body) {
     __syncthreads();  // the list and the scratch are reused by the next pass
   }
 }
+// body(s, flags) for the seeds of this kernel's kind with a slot and work(flags).
+template <class Work, class Body>
+__device__ void ks_for_each_seed_of_kind(const KsSeedArgs& a, Work work, Body body) {
+  auto has_work = [&](int s) {
+    const KsFlags f = ks_flags(a, s);
+    return (f.kind == a.kind) & (f.slot >= 0) & work(f);
+  };
+  ks_for_each_work_seed(a.seeds, has_work, [&](int s) { body(s, ks_flags(a, s)); });
+}
 // The seed's parameters: staged in shared memory (sp) when they are few, else read in place.
 __device__ __forceinline__ const float* ks_params(const KsSeedArgs& a, int slot, float* sp) {
   const float* p = a.pool + slot * a.slot_stride + KS_PARAMS * a.region;
@@ -241,12 +250,8 @@ extern "C" __global__ void __launch_bounds__(256) kasmina_ir_seed_forward(const 
     return ks_in(KS_BLENDED, f.stage) & (f.alpha > 0.0f) & !f.masked;
   };
   auto iso_of = [&](const KsFlags& f) { return (a.collect != 0) & ks_in(KS_ISOLATED, f.stage); };
-  auto has_work = [&](int s) {
-    const KsFlags f = ks_flags(a, s);
-    return (f.kind == a.kind) & (f.slot >= 0) & (blended_of(f) | iso_of(f));
-  };
-  ks_for_each_work_seed(a.seeds, has_work, [&](int s) {
-    const KsFlags f = ks_flags(a, s);
+  auto work = [&](const KsFlags& f) { return blended_of(f) | iso_of(f); };
+  ks_for_each_seed_of_kind(a, work, [&](int s, const KsFlags& f) {
     const bool blended = blended_of(f), iso = iso_of(f);
     const long long cs = (long long)s * KS_C;
     const long long pass = (long long)KS_ROWS * T;
@@ -307,12 +312,8 @@ extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
     for (long long s = (long long)blockIdx.x * T + t; s < a.seeds; s += (long long)gridDim.x * T)
       if (!trains_of(ks_flags(a, (int)s))) a.grad_norm[s] = 0.0f;
   }
-  auto has_work = [&](int s) {
-    const KsFlags f = ks_flags(a, s);
-    return (f.kind == a.kind) & (f.slot >= 0) & (blended_of(f) | trains_of(f));
-  };
-  ks_for_each_work_seed(a.seeds, has_work, [&](int s) {
-    const KsFlags f = ks_flags(a, s);
+  auto work = [&](const KsFlags& f) { return blended_of(f) | trains_of(f); };
+  ks_for_each_seed_of_kind(a, work, [&](int s, const KsFlags& f) {
     const bool blended = blended_of(f), trains = trains_of(f);
     const bool isolated = trains && ks_in(KS_ISOLATED, f.stage);
     const bool need_dy = !isolated || a.task;

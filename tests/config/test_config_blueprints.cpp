@@ -115,7 +115,7 @@ TEST(ConfigBlueprints, AutotuneModes) {
     EXPECT_TRUE(ops::parse_autotune(c.autotune, &a)) << mode;
     EXPECT_EQ(ops::autotune_name(a), mode);
     const std::string yaml = expect_round_trip(c);
-    EXPECT_NE(yaml.find("autotune: " + mode), std::string::npos) << yaml;
+    EXPECT_NE(yaml.find("autotune: \"" + mode + "\""), std::string::npos) << yaml;
   }
   EXPECT_EQ(parse_error("autotune: always\n" + spirals_with(body)),
             "cfg.yaml:1: autotune: 'always' is not allowed (allowed: off, on_first_use, "
