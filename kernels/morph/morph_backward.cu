@@ -164,7 +164,8 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
   }
   auto has_work = [&](int32_t s) {
     const SeedFlags f = seed_flags(a.st, s, nullptr);
-    return seed_input_grad(a, f) | seed_trains(a, f);
+    return (seed_input_grad(a, f) | seed_trains(a, f)) &
+           (f.kind < kBlueprintKindCount);  // IR kinds: their modules
   };
   auto body = [&](int32_t s) {
     const SeedFlags f = seed_flags(a.st, s, nullptr);
@@ -299,11 +300,20 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   // write); the copy is its programmatic dependent, so the seed blocks — the long pole — are
   // placed first and the copy fills the rest of the SMs (its first block waits for the seed
   // kernel's grid at its end, so later work finds both done).
-  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_backward_kernel<CMAX, EXACT>, smem);
-    morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
-  });
-  KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
+  const bool fused = L.fused_seeds || L.modules.empty();
+  if (fused) {
+    dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+      opt_in_smem(morph_seed_backward_kernel<CMAX, EXACT>, smem);
+      morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
+    });
+    KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
+  }
+  // The seeds of blueprints outside the kind table (skipped above): their modules' seed kernels,
+  // each beside the one before it (the first an ordinary launch when no fused one ran, and then
+  // also the one that zeroes the gradient norms of the seeds that do not train).
+  for (size_t i = 0; i < L.modules.size(); ++i)
+    L.modules[i]->backward(L, x, dy, dx, param_grads,
+                           {.dependent = fused || i > 0, .zero_norms = !fused && i == 0});
   if (dx) {
     MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
     a.dependent = true;
@@ -312,8 +322,6 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                   "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx");
     launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
-  // The seeds of blueprints outside the kind table (no gradient above): their modules.
-  for (const auto& m : L.modules) m->backward(L, x, dy, dx, param_grads);
 }
 
 }  // namespace kasmina::ops::cuda

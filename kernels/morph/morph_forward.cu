@@ -43,6 +43,7 @@ struct SeedForwardArgs {
   bool collect = false;
   bool vec = false;
   float* step_stats = nullptr;
+  bool trigger = false;  // let the kernels queued after this one (IR seed kernels) start beside it
 };
 
 constexpr int kFoldThreads = 256;
@@ -99,6 +100,9 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
 template <int CMAX, bool EXACT>
 __global__ void __launch_bounds__(kSeedThreads)
     morph_seed_forward_kernel(const SeedForwardArgs args) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (args.trigger) cudaTriggerProgrammaticLaunchCompletion();
+#endif
   SeedForwardArgs a = args;
   a.sh = exact_chunk<CMAX, EXACT>(args.sh);
   using Reduce = cub::BlockReduce<double, kSeedThreads>;
@@ -110,7 +114,7 @@ __global__ void __launch_bounds__(kSeedThreads)
   auto isolated = [&](const SeedFlags& f) { return a.collect & stage_trains_isolated(f.stage); };
   auto has_work = [&](int32_t s) {
     const SeedFlags f = seed_flags(st, s, a.mask);
-    return seed_blended(f) | isolated(f);
+    return (seed_blended(f) | isolated(f)) & (f.kind < kBlueprintKindCount);  // IR: its module
   };
   for_each_work_seed(
       st.seeds, has_work,
@@ -211,11 +215,18 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.telemetry = L.telemetry.data<double>();
   const bool final_stats =
       launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
-  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
-    launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
-                        smem, ctx.stream, f);
-  });
+  if (L.fused_seeds || L.modules.empty()) {
+    SeedForwardArgs fa = f;
+    fa.trigger = !L.modules.empty();
+    dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+      opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
+      launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
+                          smem, ctx.stream, fa);
+    });
+  }
+  // The seeds of blueprints outside the kind table (skipped above): their modules' seed kernels,
+  // beside the copy as well (each a programmatic dependent of the kernel before it).
+  for (const auto& m : L.modules) m->forward(L, x, out, opt, {.dependent = true});
   if (opt.collect_stats && !final_stats) {
     const unsigned fold_blocks = static_cast<unsigned>(
         (static_cast<int64_t>(L.seeds) * kStreamStats + kFoldThreads - 1) / kFoldThreads);
@@ -223,8 +234,6 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                         ctx.stream, B, C, sv, static_cast<const float*>(a.partials), tiles,
                         a.step_stats, a.telemetry);
   }
-  // The seeds of blueprints outside the kind table (delta 0 above): their modules, in order.
-  for (const auto& m : L.modules) m->forward(L, x, out, opt);
 }
 
 }  // namespace kasmina::ops::cuda

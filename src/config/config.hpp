@@ -205,6 +205,9 @@ struct Config {
   TelemetryConfig telemetry;
   CheckpointConfig checkpoint;
   std::vector<ir::GraphSpec> blueprints;  // `blueprints:` (IR, src/config/blueprints.hpp)
+  // When layers time their generated kernels: off | on_first_use | exhaustive
+  // (ops/blueprint_tuning.hpp, Autotune).
+  std::string autotune = "off";
   // Where the keys checked again once the data is loaded (data.validation, train.batch_size)
   // were set: "FILE:LINE", or "--set key=value"; for messages, not part of the YAML.
   std::map<std::string, std::string> origins;

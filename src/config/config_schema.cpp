@@ -196,6 +196,7 @@ const Section<Config>& config_table() {
           value("seed", &Config::seed),
           value("device", &Config::device, device_name()),
           blueprints_field(),  // before the layers and the schedule that name them
+          value("autotune", &Config::autotune, one_of({"off", "on_first_use", "exhaustive"})),
           section("data", &Config::data, data_table()),
           section("model", &Config::model, model_table()),
           section("optimizer", &Config::optimizer, optimizer_table()),

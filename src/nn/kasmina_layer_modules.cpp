@@ -27,15 +27,18 @@ void warn_once(const std::string& text) {
 void KasminaLayer::prepare_modules() {
   allowed_mask_ = 0;
   module_notes_.clear();
+  buf_.fused_seeds = !dev_.is_cuda();
   std::vector<int32_t> with_modules;
   for (BlueprintKind k : cfg_.allowed_blueprints) {
     const int32_t kind = static_cast<int32_t>(k);
     const BlueprintDescriptor* d = find_blueprint(kind);
     if (!dev_.is_cuda() || !d || d->in_fused_kernels) {
       allowed_mask_ |= 1u << kind;
+      buf_.fused_seeds = true;
       continue;
     }
-    const ops::PreparedModule m = ops::prepare_blueprint_module(*d, buf_.shape, dev_, max_batch_);
+    const ops::PreparedModule m = ops::prepare_blueprint_module(*d, buf_.shape, dev_, max_batch_,
+                                                                cfg_.seeds, cfg_.pool_slots);
     const std::string where =
         "kasmina layer " + std::to_string(cfg_.layer_index) + ": blueprint '" + d->name + "'";
     if (!m.module) {
@@ -45,9 +48,14 @@ void KasminaLayer::prepare_modules() {
       warn_once(text);
       continue;
     }
-    char ms[32];
-    std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
-    module_notes_.push_back(where + ": " + m.module->describe() + " (" + m.level + ", " + ms + ")");
+    char ms[64];
+    if (m.tune_ms >= 0.0)
+      std::snprintf(ms, sizeof ms, "%.1f ms, of which timing %.1f ms", m.ms, m.tune_ms);
+    else
+      std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
+    // The compile (and tune) event of the run log: key, cache level that served it, time.
+    module_notes_.push_back(where + ": " + m.module->describe() + " (key " + m.key.substr(0, 16) +
+                            ", " + m.level + ", " + ms + ")");
     if (!m.note.empty()) warn_once(where + ": " + m.note);
     buf_.modules.push_back(m.module);
     with_modules.push_back(kind);

@@ -8,11 +8,13 @@
 //      extern "C" __global__ void kasmina_ir_backward(int rows, const float* x, long long ldx,
 //          const float* g, long long ldg, const float* p, float* dx, long long lddx,
 //          float* F, long long ldf)
-//  - the seed kernels a morphogenetic layer runs after its fused ops (blueprint_seed_kernels.cpp):
+//  - the seed kernels a morphogenetic layer runs beside its streaming copy, in the place of (or
+//    next to) the fused seed kernels (blueprint_seed_kernels.cpp):
 //      extern "C" __global__ void kasmina_ir_seed_forward(const KsSeedArgs a)
 //      extern "C" __global__ void kasmina_ir_seed_backward(const KsSeedArgs a)
-//    each taking the seeds of its blueprint kind (a.kind) and doing for them what the fused
-//    kernels do for a built-in (IrSeedArgs below is KsSeedArgs on the host).
+//    the fused seed-kernel template with the row functions plugged in, each taking the seeds of
+//    its blueprint kind (a.kind) and doing for them what the fused kernels do for a built-in
+//    (IrSeedArgs below is KsSeedArgs on the host).
 // The arithmetic follows the CPU interpreter op for op (ir/interpreter.cpp), so the two agree
 // within fp32 rounding.
 #pragma once
@@ -25,7 +27,7 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 2;
+inline constexpr int kBlueprintCodegenVersion = 3;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 
@@ -33,8 +35,9 @@ inline constexpr const char* kIrSeedForwardKernel = "kasmina_ir_seed_forward";
 inline constexpr const char* kIrSeedBackwardKernel = "kasmina_ir_seed_backward";
 
 // The seed kernels' argument (KsSeedArgs in the generated source, which checks its size and
-// field offsets against this one). Launch: grid = blocks striding over the seeds, block = a
-// power of two (its threads take rows), dynamic shared memory = seed_kernel_smem().
+// field offsets against this one). Launch: grid = seed_kernel_blocks (as the fused seed
+// kernels), block = a power of two (its threads take rows), dynamic shared memory =
+// seed_kernel_smem(); a programmatic dependent of the kernel before it on sm_90 and later.
 struct IrSeedArgs {
   const float* x = nullptr;        // [B, H]
   const float* dy = nullptr;       // backward: [B, H]
@@ -50,7 +53,11 @@ struct IrSeedArgs {
   int64_t B = 0, H = 0;
   int64_t slot_stride = 0, region = 0;  // PoolView
   int32_t seeds = 0, kind = -1;
-  int32_t collect = 0, param_grads = 0, task = 0, pad = 0;
+  int32_t collect = 0, param_grads = 0, task = 0;
+  int32_t vec = 0;         // 16-byte row accesses (C % 4 == 0, every row pointer aligned)
+  int32_t zero_norms = 0;  // backward: also grad_norm = 0 for the seeds of any kind that do not
+                           // train (when no fused seed kernel runs to do it)
+  int32_t pad = 0;
 };
 
 std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan);

@@ -1,15 +1,27 @@
-// The seed kernels of a generated blueprint: what the fused morph kernels do for a built-in
-// (kernels/morph/morph_forward.cu, morph_backward.cu), for the seeds of one IR blueprint kind,
-// launched after the fused op on the same stream (the fused kernels give such a seed delta 0 and
-// no gradient; these kernels then own its chunk of out / dx, its isolated loss, its slot's
-// gradient and its gradient norm). The arithmetic of each seed follows the CPU twins
+// The seed kernels of a generated blueprint: the fused morph kernels' seed-kernel template
+// (kernels/morph/morph_forward.cu, morph_backward.cu) with the blueprint's row functions plugged
+// in, for the seeds of one IR blueprint kind. A layer launches them where it launches the
+// built-in seed kernels (one pass over the data, beside the streaming copy): the forward as a
+// programmatic dependent of the copy (out = x + alpha * delta(x) of its blended seeds, the
+// isolated loss of its TRAINING seeds), the backward before the copy (dx of its blended seeds,
+// its slots' gradients and gradient norms, the task_gradient measurement). The copy skips every
+// blended chunk and the fused seed kernels skip every kind outside their table, so no two
+// kernels write the same element. The arithmetic of each seed follows the CPU twins
 // (src/ops/morph/morph_forward_cpu.cpp, morph_backward_cpu.cpp) line for line.
 //
-// A block takes seeds blockIdx.x, blockIdx.x + gridDim.x, ...; its threads take rows (thread t:
-// rows t, t + T, ...). Dynamic shared memory: T doubles (reductions, a fixed-order tree:
-// deterministic), the parameters when they are few (staged), and in the backward a tile of T
-// factor rows. The parameter gradient is the plan's blocks of factor products: thread i adds
-// parameter i's products over a tile's rows, in row order, into the slot's gradient region.
+// As in the built-in template: every block scans the seed state for the seeds of its kind with
+// work (KS_WPT seeds per thread per pass, all loads in flight together; a fixed-order scan
+// numbers them in seed order) and takes the numbers b, b + gridDim.x, ...; its threads take rows
+// (forward: KS_ROWS rows per thread per pass, all loaded before any is computed, the first
+// pass's loads in flight while the parameters are staged; 16-byte loads and stores when the
+// chunk width and the pointers allow). Each kernel lets its programmatic dependent start at once
+// and its first block waits for its predecessor's grid at the end (both only on sm_90 and later),
+// so the chain of launches completes in order. Dynamic shared memory: T doubles (reductions, a
+// fixed-order tree: deterministic; the scan's scratch), the work list (T * KS_WPT 16-bit seed
+// offsets), the parameters when they are few (staged), and in the backward a tile of T factor
+// rows. The parameter gradient is the plan's blocks of factor products: thread i adds parameter
+// i's products over a tile's rows, in row order (two interleaved chains), into the slot's
+// gradient region.
 #include <cstddef>
 
 #include "morph/blueprint_pool.hpp"
@@ -21,6 +33,7 @@ namespace kasmina::ops {
 namespace {
 
 constexpr int32_t kStagedParamsMax = 4096;  // parameters staged in shared memory up to this
+constexpr int32_t kWorkSeedsPerThread = 4;  // seeds a thread checks per work-list pass
 
 std::string I(int64_t v) {
   return std::to_string(v);
@@ -35,6 +48,10 @@ int64_t staged_floats(const ir::Plan& plan) {
 int32_t factor_stride(const ir::Plan& plan) {
   return plan.factor_count | 1;  // odd: row writes spread over the banks
 }
+// Rows a forward thread loads before computing them (the built-in's kRows).
+int32_t forward_rows(const ir::Plan& plan) {
+  return plan.shape.chunk <= 16 ? 2 : 1;
+}
 
 uint32_t stage_mask(bool (*pred)(int32_t)) {
   uint32_t m = 0;
@@ -46,7 +63,7 @@ uint32_t stage_mask(bool (*pred)(int32_t)) {
 // the same ABI; the host checks the offsets below).
 static_assert(offsetof(IrSeedArgs, B) == 11 * sizeof(void*) &&
                   offsetof(IrSeedArgs, seeds) == 11 * sizeof(void*) + 4 * sizeof(int64_t) &&
-                  sizeof(IrSeedArgs) == 11 * sizeof(void*) + 4 * sizeof(int64_t) + 24,
+                  sizeof(IrSeedArgs) == 11 * sizeof(void*) + 4 * sizeof(int64_t) + 32,
               "IrSeedArgs: pointers, then 64-bit integers, then 32-bit integers, no padding");
 std::string args_struct() {
   std::string s =
@@ -55,7 +72,7 @@ std::string args_struct() {
       "  const int* stage; const int* blueprint; const int* slot; const float* alpha;\n"
       "  const unsigned char* mask; float* pool; float* step_stats; float* grad_norm;\n"
       "  long long B, H, slot_stride, region;\n"
-      "  int seeds, kind, collect, param_grads, task, pad;\n};\n";
+      "  int seeds, kind, collect, param_grads, task, vec, zero_norms, pad;\n};\n";
   s += "static_assert(sizeof(KsSeedArgs) == " + I(sizeof(IrSeedArgs)) + ", \"KsSeedArgs\");\n";
   return s;
 }
@@ -72,8 +89,29 @@ std::string grad_term(const ir::Plan& plan) {
 }
 
 constexpr const char* kCommon = R"(
+// The shared memory: blockDim.x doubles (reductions; the scan's scratch), the work list
+// (blockDim.x * KS_WPT seed offsets), the staged parameters (KS_PS floats), the factor tile.
+extern __shared__ double ks_smem[];
+__device__ __forceinline__ unsigned short* ks_list() {
+  return reinterpret_cast<unsigned short*>(ks_smem + blockDim.x);
+}
+__device__ __forceinline__ float* ks_staged() {
+  return reinterpret_cast<float*>(ks_smem + 2 * blockDim.x);
+}
+// Programmatic dependent launch (sm_90 and later; elsewhere the launches are plain).
+__device__ __forceinline__ void ks_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void ks_complete_after_predecessor() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (blockIdx.x == 0) asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
 // The block's sum of v (a fixed-order tree over blockDim.x, a power of two).
-__device__ double ks_block_sum(double* red, double v) {
+__device__ double ks_block_sum(double v) {
+  double* red = ks_smem;
   const int t = threadIdx.x;
   red[t] = v;
   __syncthreads();
@@ -85,8 +123,79 @@ __device__ double ks_block_sum(double* red, double v) {
   __syncthreads();
   return r;
 }
+// The exclusive prefix sum of v over the block's threads (fixed order) and the total.
+__device__ int ks_block_scan(int v, int* total) {
+  int* sc = reinterpret_cast<int*>(ks_smem);
+  const int t = threadIdx.x, T = blockDim.x;
+  sc[t] = v;
+  __syncthreads();
+  for (int off = 1; off < T; off *= 2) {
+    const int add = t >= off ? sc[t - off] : 0;
+    __syncthreads();
+    sc[t] += add;
+    __syncthreads();
+  }
+  const int incl = sc[t];
+  *total = sc[T - 1];
+  __syncthreads();
+  return incl - v;
+}
 __device__ __forceinline__ bool ks_in(unsigned mask, int stage) {
   return stage >= 0 && stage < 32 && ((mask >> stage) & 1u) != 0u;
+}
+// A seed's state, read with plain loads (no short-circuits: a thread's loads for several seeds
+// are in flight together).
+struct KsFlags {
+  int stage, slot, kind;
+  float alpha;
+  bool masked;
+};
+__device__ __forceinline__ KsFlags ks_flags(const KsSeedArgs& a, int s) {
+  KsFlags f;
+  f.stage = a.stage[s];
+  f.slot = a.slot[s];
+  f.kind = a.blueprint[s];
+  f.alpha = a.alpha[s];
+  f.masked = a.mask != nullptr && a.mask[s] != 0;
+  return f;
+}
+// Calls body(s), uniformly across the block, for the seeds s with has_work(s) that fall to this
+// block: the seeds with work numbered in seed order, block b taking b, b + gridDim.x, ...
+// Deterministic: the assignment depends only on the seed state and the grid.
+template <class Pred, class Body>
+__device__ void ks_for_each_work_seed(int S, Pred has_work, Body body) {
+  unsigned short* list = ks_list();
+  const int t = threadIdx.x, T = blockDim.x;
+  const long long grid = gridDim.x;
+  long long base = 0;  // seeds with work before this pass
+  for (int s0 = 0; s0 < S; s0 += T * KS_WPT) {
+    const int first = s0 + t * KS_WPT;
+    bool work[KS_WPT];
+#pragma unroll
+    for (int k = 0; k < KS_WPT; ++k) work[k] = has_work(first + k < S ? first + k : S - 1);
+    int mine = 0;
+#pragma unroll
+    for (int k = 0; k < KS_WPT; ++k) mine += (work[k] && first + k < S) ? 1 : 0;
+    int n = 0;
+    int pos = ks_block_scan(mine, &n);
+#pragma unroll
+    for (int k = 0; k < KS_WPT; ++k)
+      if (work[k] && first + k < S) list[pos++] = (unsigned short)(first + k - s0);
+    __syncthreads();
+    for (long long j = (((long long)blockIdx.x - base) % grid + grid) % grid; j < n; j += grid)
+      body(s0 + (int)list[j]);
+    base += n;
+    __syncthreads();  // the list and the scratch are reused by the next pass
+  }
+}
+// body(s, flags) for the seeds of this kernel's kind with a slot and work(flags).
+template <class Work, class Body>
+__device__ void ks_for_each_seed_of_kind(const KsSeedArgs& a, Work work, Body body) {
+  auto has_work = [&](int s) {
+    const KsFlags f = ks_flags(a, s);
+    return (f.kind == a.kind) & (f.slot >= 0) & work(f);
+  };
+  ks_for_each_work_seed(a.seeds, has_work, [&](int s) { body(s, ks_flags(a, s)); });
 }
 // The seed's parameters: staged in shared memory (sp) when they are few, else read in place.
 __device__ __forceinline__ const float* ks_params(const KsSeedArgs& a, int slot, float* sp) {
@@ -96,127 +205,198 @@ __device__ __forceinline__ const float* ks_params(const KsSeedArgs& a, int slot,
   __syncthreads();
   return sp;
 }
-// Seed s's state when it is of this kernel's kind.
-struct KsSeed {
-  int stage, slot;
-  float alpha;
-};
-__device__ __forceinline__ bool ks_seed(const KsSeedArgs& a, int s, KsSeed* q) {
-  if (a.blueprint[s] != a.kind) return false;
-  q->stage = a.stage[s];
-  q->slot = a.slot[s];
-  q->alpha = a.alpha[s];
-  return true;
+// A row chunk of KS_C floats to and from registers (16-byte vectors when vec).
+__device__ __forceinline__ void ks_load(const float* __restrict__ src, int vec, float* v) {
+#if defined(__CUDA_ARCH__)
+  if (KS_C % 4 == 0 && vec) {
+#pragma unroll
+    for (int c = 0; c < KS_C / 4; ++c) {
+      const float4 q = __ldg(reinterpret_cast<const float4*>(src) + c);
+      v[4 * c] = q.x;
+      v[4 * c + 1] = q.y;
+      v[4 * c + 2] = q.z;
+      v[4 * c + 3] = q.w;
+    }
+    return;
+  }
+#pragma unroll
+  for (int c = 0; c < KS_C; ++c) v[c] = __ldg(src + c);
+#else
+  (void)vec;
+  for (int c = 0; c < KS_C; ++c) v[c] = src[c];
+#endif
 }
-// The shared memory: blockDim.x doubles for the reductions, then the staged parameters (KS_PS
-// floats), then the backward's factor tile.
-extern __shared__ double ks_smem[];
-__device__ __forceinline__ float* ks_staged() {
-  return reinterpret_cast<float*>(ks_smem + blockDim.x);
+__device__ __forceinline__ void ks_store(float* __restrict__ dst, int vec, const float* v) {
+#if defined(__CUDA_ARCH__)
+  if (KS_C % 4 == 0 && vec) {
+#pragma unroll
+    for (int c = 0; c < KS_C / 4; ++c)
+      reinterpret_cast<float4*>(dst)[c] = make_float4(v[4 * c], v[4 * c + 1], v[4 * c + 2],
+                                                      v[4 * c + 3]);
+    return;
+  }
+#endif
+  (void)vec;
+#pragma unroll
+  for (int c = 0; c < KS_C; ++c) dst[c] = v[c];
 }
 )";
 
 constexpr const char* kForward = R"(
-extern "C" __global__ void kasmina_ir_seed_forward(const KsSeedArgs a) {
-  const int t = threadIdx.x;
-  for (int s = blockIdx.x; s < a.seeds; s += gridDim.x) {
-    KsSeed q;
-    if (!ks_seed(a, s, &q)) continue;
-    const float alpha = q.alpha;
-    const bool blended =
-        ks_in(KS_BLENDED, q.stage) && alpha > 0.0f && !(a.mask && a.mask[s] != 0);
-    const bool iso = a.collect != 0 && ks_in(KS_ISOLATED, q.stage);
-    if (!(blended || iso) || q.slot < 0) continue;
-    const float* p = ks_params(a, q.slot, ks_staged());
-    double iso_sum = 0.0;
-    for (long long r = t; r < a.B; r += blockDim.x) {
-      const long long off = r * a.H + (long long)s * KS_C;
-      const float* xr = a.x + off;
-      float d[KS_C];
-      ks_row_delta(xr, p, d);
-      if (blended)
-        for (int c = 0; c < KS_C; ++c) a.out[off + c] = xr[c] + alpha * d[c];
-      if (iso)
-        for (int c = 0; c < KS_C; ++c) iso_sum += (double)d[c] * d[c];
+extern "C" __global__ void __launch_bounds__(256) kasmina_ir_seed_forward(const KsSeedArgs a) {
+  ks_launch_dependents();  // a kernel queued after this one may run beside it
+  const int t = threadIdx.x, T = blockDim.x;
+  auto blended_of = [&](const KsFlags& f) {
+    return ks_in(KS_BLENDED, f.stage) & (f.alpha > 0.0f) & !f.masked;
+  };
+  auto iso_of = [&](const KsFlags& f) { return (a.collect != 0) & ks_in(KS_ISOLATED, f.stage); };
+  auto work = [&](const KsFlags& f) { return blended_of(f) | iso_of(f); };
+  ks_for_each_seed_of_kind(a, work, [&](int s, const KsFlags& f) {
+    const bool blended = blended_of(f), iso = iso_of(f);
+    const long long cs = (long long)s * KS_C;
+    const long long pass = (long long)KS_ROWS * T;
+    float xr[KS_ROWS][KS_C];
+    auto load_pass = [&](long long r0) {
+#pragma unroll
+      for (int i = 0; i < KS_ROWS; ++i) {
+        const long long r = r0 + (long long)i * T;
+        if (r < a.B) ks_load(a.x + r * a.H + cs, a.vec, xr[i]);
+      }
+    };
+    load_pass(t);  // in flight while the parameters are staged
+    const float* p = ks_params(a, f.slot, ks_staged());
+    float iso_sum = 0.0f;  // per thread in f32, over the block in f64 (as the built-in)
+    for (long long r0 = t; r0 < a.B; r0 += pass) {
+      if (r0 != t) load_pass(r0);
+#pragma unroll
+      for (int i = 0; i < KS_ROWS; ++i) {
+        const long long r = r0 + (long long)i * T;
+        if (r >= a.B) continue;
+        float d[KS_C], o[KS_C];
+        ks_row_delta(xr[i], p, d);
+if (iso)
+#pragma unroll
+          for (int c = 0; c < KS_C; ++c) iso_sum += d[c] * d[c];
+        if (blended) {
+#pragma unroll
+          for (int c = 0; c < KS_C; ++c) o[c] = xr[i][c] + f.alpha * d[c];
+          ks_store(a.out + r * a.H + cs, a.vec, o);
+        }
+      }
     }
     if (iso) {
-      const double total = ks_block_sum(ks_smem, iso_sum);
+      const double total = ks_block_sum((double)iso_sum);
       if (t == 0) a.step_stats[s * 2 + 1] = (float)(total / ((double)a.B * KS_C));
     }
-    __syncthreads();
-  }
+    __syncthreads();  // the parameters and the reduction storage are reused by the next seed
+  });
+  ks_complete_after_predecessor();
 }
 )";
 
 constexpr const char* kBackward = R"(
-extern "C" __global__ void kasmina_ir_seed_backward(const KsSeedArgs a) {
+// At most 256 threads; chunks up to 16 at most 128 registers, so that two blocks of the copy fit
+// on an SM beside a block (as the fused seed kernel).
+extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
+    kasmina_ir_seed_backward(const KsSeedArgs a) {
+  ks_launch_dependents();  // the copy queued after this kernel runs beside it
   float* fac = ks_staged() + KS_PS;
   const int t = threadIdx.x, T = blockDim.x;
-  for (int s = blockIdx.x; s < a.seeds; s += gridDim.x) {
-    KsSeed q;
-    if (!ks_seed(a, s, &q)) continue;
-    const int slot = q.slot;
-    const float alpha = q.alpha;
-    const bool blended = a.out != nullptr && ks_in(KS_BLENDED, q.stage) && alpha > 0.0f;
-    const bool trains = a.param_grads != 0 && ks_in(KS_TRAINS, q.stage) && slot >= 0;
-    const bool isolated = trains && ks_in(KS_ISOLATED, q.stage);
-    if (!(blended || trains) || slot < 0) continue;
-    const float* p = ks_params(a, slot, ks_staged());
-    float* grad = a.pool + slot * a.slot_stride + KS_GRAD * a.region;
+  auto blended_of = [&](const KsFlags& f) {
+    return (a.out != nullptr) & ks_in(KS_BLENDED, f.stage) & (f.alpha > 0.0f);
+  };
+  auto trains_of = [&](const KsFlags& f) {
+    return (a.param_grads != 0) & ks_in(KS_TRAINS, f.stage) & (f.slot >= 0);
+  };
+  if (a.zero_norms && a.param_grads) {  // seeds of any kind that do not train: norm 0
+    for (long long s = (long long)blockIdx.x * T + t; s < a.seeds; s += (long long)gridDim.x * T)
+      if (!trains_of(ks_flags(a, (int)s))) a.grad_norm[s] = 0.0f;
+  }
+  auto work = [&](const KsFlags& f) { return blended_of(f) | trains_of(f); };
+  ks_for_each_seed_of_kind(a, work, [&](int s, const KsFlags& f) {
+    const bool blended = blended_of(f), trains = trains_of(f);
+    const bool isolated = trains && ks_in(KS_ISOLATED, f.stage);
+    const bool need_dy = !isolated || a.task;
+    const long long cs = (long long)s * KS_C;
+    float* grad = a.pool + f.slot * a.slot_stride + KS_GRAD * a.region;
     const float iso_scale = 2.0f / ((float)a.B * (float)KS_C);
+    float xr[KS_C], dyr[KS_C];
+    auto load_row = [&](long long r) {
+      ks_load(a.x + r * a.H + cs, a.vec, xr);
+      if (need_dy) ks_load(a.dy + r * a.H + cs, a.vec, dyr);
+    };
+    if (t < a.B) load_row(t);  // in flight while the parameters are staged
+    const float* p = ks_params(a, f.slot, ks_staged());
     double change = 0.0;
     for (long long r0 = 0; r0 < a.B; r0 += T) {
       const long long rows = a.B - r0 < T ? a.B - r0 : T;
       if (t < rows) {
-        const long long off = (r0 + t) * a.H + (long long)s * KS_C;
-        const float* xr = a.x + off;
-        const float* dyr = a.dy + off;
+        if (r0 > 0) load_row(r0 + t);
         float g[KS_C], jt[KS_C];
         if (isolated) {
           float d[KS_C];
           ks_row_delta(xr, p, d);
+#pragma unroll
           for (int c = 0; c < KS_C; ++c) {
             g[c] = a.task ? dyr[c] : iso_scale * d[c];
             if (a.task) change += (double)d[c] * dyr[c];
           }
         } else {
-          for (int c = 0; c < KS_C; ++c) g[c] = alpha * dyr[c];
+#pragma unroll
+          for (int c = 0; c < KS_C; ++c) g[c] = f.alpha * dyr[c];
         }
+#pragma unroll
         for (int c = 0; c < KS_C; ++c) jt[c] = 0.0f;
-        ks_row_backward(xr, g, p, blended ? jt : nullptr, trains ? fac + t * KS_FS : nullptr);
-        if (blended)
-          for (int c = 0; c < KS_C; ++c) a.out[off + c] = dyr[c] + jt[c];
+        float* F = trains ? fac + t * KS_FS : nullptr;
+        if (blended) {  // (a separate call for each case keeps jt in registers)
+          ks_row_backward(xr, g, p, jt, F);
+#pragma unroll
+          for (int c = 0; c < KS_C; ++c) jt[c] = dyr[c] + jt[c];
+          ks_store(a.out + (r0 + t) * a.H + cs, a.vec, jt);
+        } else {
+          ks_row_backward(xr, g, p, nullptr, F);
+        }
       }
-      if (!trains) continue;
+      if (!trains) continue;  // block-uniform
       __syncthreads();
       for (int i = t; i < KS_P; i += T) {
         int fa, fb;
         ks_grad_term(i, &fa, &fb);
-        float e = 0.0f;
-        for (long long k = 0; k < rows; ++k) e += fac[k * KS_FS + fa] * fac[k * KS_FS + fb];
-        grad[i] = (r0 == 0 ? 0.0f : grad[i]) + e;
+        const float* ra = fac + fa;
+        const float* rb = fac + fb;
+        float e = 0.0f, o = 0.0f;  // even and odd rows
+        long long k = 0;
+        for (; k + 1 < rows; k += 2) {
+          e += ra[k * KS_FS] * rb[k * KS_FS];
+          o += ra[(k + 1) * KS_FS] * rb[(k + 1) * KS_FS];
+        }
+        if (k < rows) e += ra[k * KS_FS] * rb[k * KS_FS];
+        grad[i] = (r0 == 0 ? 0.0f : grad[i]) + (e + o);
       }
-      __syncthreads();
+      __syncthreads();  // the factor rows are rewritten by the next tile
     }
     if (trains) {
       double sq = 0.0;
       for (int i = t; i < KS_P; i += T) sq += (double)grad[i] * grad[i];
-      const double total = ks_block_sum(ks_smem, sq);
+      const double total = ks_block_sum(sq);
       if (t == 0) a.grad_norm[s] = (float)sqrt(total);
       if (isolated && a.task) {
-        const double c = ks_block_sum(ks_smem, change);
+        const double c = ks_block_sum(change);
         if (t == 0) a.step_stats[s * 2 + 1] = (float)c;
       }
     }
-    __syncthreads();
-  }
+    __syncthreads();  // the parameters and the reduction storage are reused by the next seed
+  });
+  ks_complete_after_predecessor();
 }
 )";
 
 }  // namespace
 
 int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
-  int64_t bytes = 8 * int64_t{threads} + 4 * staged_floats(plan);
+  // Reductions (doubles), the work list (16-bit offsets), the staged parameters.
+  int64_t bytes =
+      8 * int64_t{threads} + 2 * int64_t{threads} * kWorkSeedsPerThread + 4 * staged_floats(plan);
   if (backward) bytes += 4 * int64_t{threads} * factor_stride(plan);
   return bytes;
 }
@@ -226,6 +406,7 @@ std::string seed_kernels_source(const ir::Plan& plan) {
   s += "#define KS_C " + I(plan.shape.chunk) + "\n#define KS_P " + I(plan.param_count) +
        "\n#define KS_FS " + I(factor_stride(plan)) + "\n#define KS_STAGED " +
        I(staged(plan) ? 1 : 0) + "\n#define KS_PS " + I(staged_floats(plan)) +
+       "\n#define KS_ROWS " + I(forward_rows(plan)) + "\n#define KS_WPT " + I(kWorkSeedsPerThread) +
        "\n#define KS_PARAMS " + I(static_cast<int32_t>(morph::PoolRegion::params)) +
        "\n#define KS_GRAD " + I(static_cast<int32_t>(morph::PoolRegion::grad)) +
        "\n#define KS_BLENDED " + I(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +

@@ -1,8 +1,10 @@
 #include "ops/blueprint_tuning.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <iterator>
 
 #include "core/error.hpp"
 #include "ir/kernel_cache.hpp"
@@ -43,6 +45,61 @@ std::string default_perf_db_path() {
   std::string dir = ir::default_cache_dir();
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir + "-perf.sqlite";
+}
+
+namespace {
+std::atomic<int32_t> g_autotune{static_cast<int32_t>(Autotune::off)};
+constexpr const char* kAutotuneNames[] = {"off", "on_first_use", "exhaustive"};
+}  // namespace
+
+const char* autotune_name(Autotune a) {
+  return kAutotuneNames[static_cast<int32_t>(a)];
+}
+
+bool parse_autotune(const std::string& name, Autotune* out) {
+  for (int32_t i = 0; i < 3; ++i)
+    if (name == kAutotuneNames[i]) {
+      *out = static_cast<Autotune>(i);
+      return true;
+    }
+  return false;
+}
+
+std::vector<std::string> autotune_names() {
+  return {std::begin(kAutotuneNames), std::end(kAutotuneNames)};
+}
+
+void set_autotune(Autotune a) {
+  g_autotune.store(static_cast<int32_t>(a));
+}
+
+Autotune autotune_mode() {
+  return static_cast<Autotune>(g_autotune.load());
+}
+
+bool should_tune(Autotune a, bool have_exact_winners) {
+  switch (a) {
+    case Autotune::off:
+      return false;
+    case Autotune::on_first_use:
+      return !have_exact_winners;
+    case Autotune::exhaustive:
+      return true;
+  }
+  return false;
+}
+
+bool perf_db_has_winners(const std::string& db_path, const std::vector<ir::PerfKey>& keys) {
+  std::error_code ec;
+  if (!std::filesystem::exists(db_path, ec)) return false;
+  try {
+    ir::PerfDb db(db_path);
+    for (const ir::PerfKey& k : keys)
+      if (!db.winner(k)) return false;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 LaunchChoice choose_launch(const std::string& db_path, const ir::PerfKey& key, const ir::Plan& plan,

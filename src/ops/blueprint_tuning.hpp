@@ -49,6 +49,29 @@ struct LaunchChoice {
   int32_t threads = 0;
   std::string source;  // "tuned" (exact shape), "nearest" (another shape's winner), "default"
 };
+
+// When a layer times its generated kernels itself (the config's top-level `autotune:`), at
+// prepare time (never inside a step or a graph capture):
+//  - off: never; the perf DB's winner for the shape, else the nearest shape's, else the default
+//    (runs repeat bit for bit: the block size sets the reduction order);
+//  - on_first_use: when the perf DB has no winner for this (kernel, shape, GPU, driver), time
+//    every candidate once, store all measurements, use the winner; later runs read it;
+//  - exhaustive: time every candidate at every prepare, even over a stored winner (after a
+//    driver or clock change), and store the new measurements.
+// Process-wide (like the blueprint registry and the caches); default off.
+enum class Autotune : int32_t { off, on_first_use, exhaustive };
+const char* autotune_name(Autotune a);
+bool parse_autotune(const std::string& name, Autotune* out);
+std::vector<std::string> autotune_names();
+void set_autotune(Autotune a);
+Autotune autotune_mode();
+// Whether a layer times its kernels now, given whether the perf DB holds the exact shape's winner
+// for both of them.
+bool should_tune(Autotune a, bool have_exact_winners);
+// Whether the perf DB at db_path holds a winner for every key (false when it does not exist or
+// cannot be read).
+bool perf_db_has_winners(const std::string& db_path, const std::vector<ir::PerfKey>& keys);
+inline constexpr int32_t kAutotuneRepeats = 20;  // timed launches per candidate at prepare time
 // The block size a layer uses: the perf DB's winner for this shape, else the nearest measured
 // shape's, when it is a candidate within the limits; else the default. A database that does not
 // exist is not created; one that cannot be opened counts as empty (the reason in *note).

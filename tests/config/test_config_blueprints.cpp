@@ -1,11 +1,13 @@
 // The config's `blueprints:` section: IR blueprints are registered before the layers read their
 // `blueprints:` lists, written back by to_yaml, registered once however often the config is
-// read, accepted on CUDA, refused when a name is redefined; IR errors carry file:line: key.
+// read, accepted on CUDA, refused when a name is redefined; IR errors carry file:line: key; the
+// `autotune:` mode of their generated kernels.
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
 #include "config_test_util.hpp"
 #include "morph/blueprint_registry.hpp"
+#include "ops/blueprint_tuning.hpp"
 
 namespace kasmina {
 namespace {
@@ -99,6 +101,28 @@ TEST(ConfigBlueprints, AnIrBlueprintMustFitTheLayersShape) {
   EXPECT_EQ(parse_error(yaml),
             "cfg.yaml:13: model.layers[1].blueprints[1]: blueprint 'head' with C=8, h=4, r=4: the "
             "slice 's' runs past the end of 'x'");
+}
+
+// `autotune:` (when layers time their generated kernels): off by default, the three modes the
+// tuner knows read and written back, anything else refused with file:line: key.
+TEST(ConfigBlueprints, AutotuneModes) {
+  const std::string body = "{op: tanh, in: u, out: v}";
+  EXPECT_EQ(parse_config(spirals_with(body), "ir.yaml").autotune, "off");
+  for (const std::string& mode : ops::autotune_names()) {
+    const Config c = parse_config("autotune: " + mode + "\n" + spirals_with(body), "ir.yaml");
+    EXPECT_EQ(c.autotune, mode);
+    ops::Autotune a = ops::Autotune::off;
+    EXPECT_TRUE(ops::parse_autotune(c.autotune, &a)) << mode;
+    EXPECT_EQ(ops::autotune_name(a), mode);
+    const std::string yaml = expect_round_trip(c);
+    EXPECT_NE(yaml.find("autotune: \"" + mode + "\""), std::string::npos) << yaml;
+  }
+  EXPECT_EQ(parse_error("autotune: always\n" + spirals_with(body)),
+            "cfg.yaml:1: autotune: 'always' is not allowed (allowed: off, on_first_use, "
+            "exhaustive)");
+  EXPECT_EQ(parse_error(spirals_with(body), "cfg.yaml", {"autotune=true"}),
+            "--set autotune=true: autotune: 'true' is not allowed (allowed: off, on_first_use, "
+            "exhaustive)");
 }
 
 }  // namespace

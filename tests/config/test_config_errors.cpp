@@ -38,7 +38,8 @@ std::string minimal_with_inserted(int line, const std::string& text) {
 }
 
 const std::string kTopKeys =
-    "name, seed, device, blueprints, data, model, optimizer, lr_schedule, schedule, controller, "
+    "name, seed, device, blueprints, autotune, data, model, optimizer, lr_schedule, schedule, "
+    "controller, "
     "train, "
     "telemetry, checkpoint";
 const std::string kTrainKeys =

@@ -139,7 +139,8 @@ const SetCase kSetCases[] = {
      "layers, init)"},
     {"unknown_section", "optimiser.lr=1",
      "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? "
-     "allowed: name, seed, device, blueprints, data, model, optimizer, lr_schedule, schedule, "
+     "allowed: name, seed, device, blueprints, autotune, data, model, optimizer, lr_schedule, "
+     "schedule, "
      "controller, "
      "train, telemetry, checkpoint)"},
     {"unknown_layer_key", "model.layers.0.outt=5",

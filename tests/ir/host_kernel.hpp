@@ -35,6 +35,7 @@ inline bool build_on_host(const std::string& source, const std::string& dir, Hos
   std::ofstream(src) << "#include <math.h>\nstruct KsDim { unsigned x; };\n"
                         "static KsDim blockIdx{0}, threadIdx{0}, blockDim{1}, gridDim{1};\n"
                         "#define __global__\n#define __device__\n#define __forceinline__ inline\n"
+                        "#define __launch_bounds__(...)\n"
                         "#define __restrict__ __restrict\n#define __shared__\n"
                         "static inline void __syncthreads() {}\n"
                         "double ks_smem[1 << 18];\n"

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "cache_test_util.hpp"
 #include "ir_test_util.hpp"
@@ -25,11 +26,11 @@ TEST(BlueprintTuning, SharedMemoryAndCandidates) {
   const Graph g = gated();
   const Plan plan = make_plan(g, {16, 32, 4});
   ASSERT_EQ(plan.param_count, 1568);
-  // T doubles for the reductions, the staged parameters, and in the backward T factor rows of
-  // an odd stride.
+  // T doubles for the reductions, the work list (4 seeds per thread, 16-bit offsets), the
+  // staged parameters, and in the backward T factor rows of an odd stride.
   const int64_t fs = plan.factor_count | 1;
-  EXPECT_EQ(ops::seed_kernel_smem(plan, false, 128), 8 * 128 + 4 * 1568);
-  EXPECT_EQ(ops::seed_kernel_smem(plan, true, 64), 8 * 64 + 4 * 1568 + 4 * 64 * fs);
+  EXPECT_EQ(ops::seed_kernel_smem(plan, false, 128), 8 * 128 + 2 * 4 * 128 + 4 * 1568);
+  EXPECT_EQ(ops::seed_kernel_smem(plan, true, 64), 8 * 64 + 2 * 4 * 64 + 4 * 1568 + 4 * 64 * fs);
   const std::vector<int32_t> all = ops::tune_candidates(plan, true, {1 << 30, 1024});
   EXPECT_EQ(all, (std::vector<int32_t>{32, 64, 128, 256, 512}));
   const std::vector<int32_t> small = ops::tune_candidates(plan, true, {48 * 1024, 1024});
@@ -45,6 +46,48 @@ TEST(BlueprintTuning, SharedMemoryAndCandidates) {
   EXPECT_EQ(ops::default_threads(plan, true, {227 * 1024, 1024}),
             small.back() > 256 ? 256 : small.back());
   EXPECT_EQ(ops::default_threads(plan, true, {100, 1024}), 0);
+}
+
+// The autotune modes: names, and when a layer times its kernels at prepare time.
+TEST(BlueprintTuning, AutotuneModes) {
+  EXPECT_EQ(ops::autotune_names(), (std::vector<std::string>{"off", "on_first_use", "exhaustive"}));
+  ops::Autotune a = ops::Autotune::exhaustive;
+  EXPECT_FALSE(ops::parse_autotune("first_use", &a));
+  EXPECT_EQ(a, ops::Autotune::exhaustive) << "untouched on failure";
+  EXPECT_FALSE(ops::should_tune(ops::Autotune::off, false));
+  EXPECT_FALSE(ops::should_tune(ops::Autotune::off, true));
+  EXPECT_TRUE(ops::should_tune(ops::Autotune::on_first_use, false));
+  EXPECT_FALSE(ops::should_tune(ops::Autotune::on_first_use, true));
+  EXPECT_TRUE(ops::should_tune(ops::Autotune::exhaustive, false));
+  EXPECT_TRUE(ops::should_tune(ops::Autotune::exhaustive, true));
+  EXPECT_EQ(ops::autotune_mode(), ops::Autotune::off) << "the process default";
+  ops::set_autotune(ops::Autotune::on_first_use);
+  EXPECT_EQ(ops::autotune_mode(), ops::Autotune::on_first_use);
+  ops::set_autotune(ops::Autotune::off);
+}
+
+// Whether the perf DB holds the exact winners a layer needs (on_first_use times when it does
+// not): a missing database, one key of two, both.
+TEST(BlueprintTuning, PerfDbWinnersDecideOnFirstUse) {
+  testing::CacheDir dir;
+  const std::string db_path = dir.path() + "/perf.sqlite";
+  const ops::GpuId gpu{"NVIDIA H200", 132, "12.8"};
+  const PerfKey f = ops::seed_kernel_perf_key("k", false, 512, {16, 4, 4}, gpu);
+  const PerfKey b = ops::seed_kernel_perf_key("k", true, 512, {16, 4, 4}, gpu);
+  EXPECT_FALSE(ops::perf_db_has_winners(db_path, {f, b}));
+  EXPECT_FALSE(std::filesystem::exists(db_path)) << "not created by the question";
+  {
+    PerfDb db(db_path);
+    Measurement m;
+    m.config.block = 128;
+    m.config.rows_per_block = 128;
+    m.time_us = 3.0;
+    db.record(f, {m});
+  }
+  EXPECT_FALSE(ops::perf_db_has_winners(db_path, {f, b}));
+  EXPECT_TRUE(ops::perf_db_has_winners(db_path, {f}));
+  EXPECT_FALSE(
+      ops::should_tune(ops::Autotune::on_first_use, ops::perf_db_has_winners(db_path, {f})));
 }
 
 TEST(BlueprintTuning, PerfKeysSeparateTheKernelsAndCarryTheShape) {

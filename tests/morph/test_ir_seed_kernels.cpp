@@ -12,6 +12,7 @@
 #include "../ir/host_kernel.hpp"
 #include "ir/plan.hpp"
 #include "ir_layer_util.hpp"
+#include "morph/stage.hpp"
 #include "ops/blueprint_codegen.hpp"
 #include "ops/morph/blueprint_module.hpp"
 #include "ops/morph/morph_ops.hpp"
@@ -108,6 +109,17 @@ TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
         for (int32_t i = 0; i < L.pool_region; ++i) pv.at(v.slot[s], PoolRegion::grad)[i] = 0.0f;
     }
     if (obj == TrainingObjective::task_gradient) bstats[2 * 2 + 1] = 0.0f;
+    // Under task_gradient the kernel also owns the zero norms of the seeds (of any kind) that do
+    // not train, as when no fused seed kernel runs: start those from garbage.
+    const bool zero_norms = obj == TrainingObjective::task_gradient;
+    int32_t poisoned = 0;
+    for (int32_t s = 0; s < S && zero_norms; ++s)
+      if (!(stage_trains(v.stage[s]) && v.slot[s] >= 0)) {
+        EXPECT_EQ(norm_ref[s], 0.0f) << s;
+        norm[s] = 7.0f;
+        ++poisoned;
+      }
+    EXPECT_TRUE(!zero_norms || poisoned >= 2) << "dormant and identity seeds";
     set(L.pool, pool);
     set(L.grad_norm, norm);
     set(L.step_stats, bstats);
@@ -118,6 +130,7 @@ TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
     b.out = rig.dx.data<float>();
     b.param_grads = 1;
     b.task = obj == TrainingObjective::task_gradient ? 1 : 0;
+    b.zero_norms = zero_norms ? 1 : 0;
     bwd(b);
     expect_close(rig.dx.to_vector<float>(), dx_ref, "dx");
     expect_close(L.pool.to_vector<float>(), pool_ref, "pool (gradients)");

@@ -1,12 +1,16 @@
 // The module of an IR blueprint on CUDA: its generated seed kernels (blueprint_codegen.hpp),
 // compiled by NVRTC through the caches (memory -> disk -> compile, blueprint_compiler.hpp) to a
 // cubin for the device's exact architecture, loaded with the runtime's library API
-// (cudaLibraryLoadData; no driver library linked) and launched with cudaLaunchKernel on the
-// layer's stream (graph capture records them like any launch). Loaded modules are kept in a
-// small in-memory LRU keyed by the kernel key and device, so layers of the same shape share one.
+// (cudaLibraryLoadData; no driver library linked) and launched with cudaLaunchKernelExC on the
+// layer's stream where the fused seed kernels launch (a programmatic dependent of the kernel
+// before it when the fused op says so; graph capture records them like any launch). Loaded modules
+// are kept in a small in-memory LRU keyed by the kernel key and device, so layers of the same shape
+// share one.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <list>
 #include <mutex>
 
@@ -67,15 +71,27 @@ void allow_smem(const void* kernel, int64_t bytes) {
 }
 
 void launch_seed_kernel(const void* kernel, const IrSeedArgs& a, int32_t threads, int64_t smem,
-                        int32_t grid, cudaStream_t stream) {
+                        int32_t grid, cudaStream_t stream, bool dependent) {
   void* params[] = {const_cast<IrSeedArgs*>(&a)};
-  KASMINA_CUDA_CHECK(cudaLaunchKernel(kernel, dim3(static_cast<unsigned>(grid)),
-                                      dim3(static_cast<unsigned>(threads)), params,
-                                      static_cast<size_t>(smem), stream));
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(grid));
+  cfg.blockDim = dim3(static_cast<unsigned>(threads));
+  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = dependent ? 1 : 0;
+  KASMINA_CUDA_CHECK(cudaLaunchKernelExC(&cfg, kernel, params));
 }
 
-int32_t seed_grid(int32_t seeds, int sms) {
-  return std::max(1, std::min(seeds, 2 * sms));
+int32_t seed_grid(int32_t seeds, int32_t pool_slots, int sms) {
+  return std::max(1, std::min({seeds, std::max(pool_slots, 1), 2 * sms}));
+}
+
+bool aligned16(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
 GpuId gpu_id(Device dev, int64_t* max_smem, std::string* arch) {
@@ -108,17 +124,19 @@ class IrModule final : public morph::BlueprintModule {
   }
   int32_t kind() const override { return kind_; }
   void forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
-               const MorphForwardOptions& opt) const override {
+               const MorphForwardOptions& opt, const morph::ModuleLaunch& how) const override {
     IrSeedArgs a = seed_kernel_args(L, kind_, x);
     a.out = out.data<float>();
     a.mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
     a.collect = opt.collect_stats ? 1 : 0;
+    a.vec = L.shape.chunk % 4 == 0 && cuda::aligned16(a.x) && cuda::aligned16(a.out) ? 1 : 0;
     cuda::DeviceContext& ctx = cuda::context(L.device());
     cuda::launch_seed_kernel(k_->forward, a, fwd_threads_, fwd_smem_,
-                             cuda::seed_grid(L.seeds, ctx.sms), ctx.stream);
+                             cuda::seed_grid(L.seeds, L.pool_slots, ctx.sms), ctx.stream,
+                             how.dependent);
   }
   void backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
-                bool param_grads) const override {
+                bool param_grads, const morph::ModuleLaunch& how) const override {
     IrSeedArgs a = seed_kernel_args(L, kind_, x);
     a.dy = dy.data<float>();
     a.out = dx ? dx->data<float>() : nullptr;
@@ -126,9 +144,15 @@ class IrModule final : public morph::BlueprintModule {
     a.task = L.training_objective == static_cast<int32_t>(morph::TrainingObjective::task_gradient)
                  ? 1
                  : 0;
+    a.vec = L.shape.chunk % 4 == 0 && cuda::aligned16(a.x) && cuda::aligned16(a.dy) &&
+                    (!a.out || cuda::aligned16(a.out))
+                ? 1
+                : 0;
+    a.zero_norms = how.zero_norms ? 1 : 0;
     cuda::DeviceContext& ctx = cuda::context(L.device());
     cuda::launch_seed_kernel(k_->backward, a, bwd_threads_, bwd_smem_,
-                             cuda::seed_grid(L.seeds, ctx.sms), ctx.stream);
+                             cuda::seed_grid(L.seeds, L.pool_slots, ctx.sms), ctx.stream,
+                             how.dependent);
   }
   std::string describe() const override {
     return std::string(kIrSeedForwardKernel) + " b" + std::to_string(fwd_threads_) + ", " +
@@ -182,7 +206,8 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
 }  // namespace cuda
 
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
-                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch) {
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
+                              int32_t seeds, int32_t pool_slots) {
   PreparedModule out;
   const auto t0 = std::chrono::steady_clock::now();
   const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
@@ -197,10 +222,22 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   const GpuId& gpu = l.gpu;
   std::string note;
   const std::string db = default_perf_db_path();
-  const LaunchChoice f = choose_launch(db, seed_kernel_perf_key(c.key, false, max_batch, sh, gpu),
-                                       plan, false, cuda::kernel_limits(k, false, max_smem), &note);
-  const LaunchChoice b = choose_launch(db, seed_kernel_perf_key(c.key, true, max_batch, sh, gpu),
-                                       plan, true, cuda::kernel_limits(k, true, max_smem), &note);
+  const ir::PerfKey fk = seed_kernel_perf_key(c.key, false, max_batch, sh, gpu);
+  const ir::PerfKey bk = seed_kernel_perf_key(c.key, true, max_batch, sh, gpu);
+  const Autotune mode = autotune_mode();
+  if (mode != Autotune::off && should_tune(mode, perf_db_has_winners(db, {fk, bk}))) {
+    const auto t1 = std::chrono::steady_clock::now();
+    const TuneReport r =
+        tune_blueprint_kernels(bp, sh, dev, max_batch, std::max(seeds, 1),
+                               std::max(1, std::min(pool_slots, seeds)), db, kAutotuneRepeats);
+    if (!r.ok) note = "autotuning failed (" + r.why + "); launch configuration from the database";
+    out.tune_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+  }
+  const LaunchChoice f =
+      choose_launch(db, fk, plan, false, cuda::kernel_limits(k, false, max_smem), &note);
+  const LaunchChoice b =
+      choose_launch(db, bk, plan, true, cuda::kernel_limits(k, true, max_smem), &note);
   if (f.threads == 0 || b.threads == 0) {
     out.why = "its seed kernels need more shared memory or registers than the device has";
     return out;
@@ -209,6 +246,7 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   out.module = std::make_shared<IrModule>(l.kernels, kind, plan, f.threads, b.threads);
   out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   out.level += ", launch " + f.source + "/" + b.source;
+  if (out.tune_ms >= 0.0) out.level += ", autotune " + std::string(autotune_name(mode));
   return out;
 }
 

@@ -29,9 +29,13 @@ struct IrKernels {
 std::shared_ptr<IrKernels> load_ir_kernels(const std::string& cubin, std::string* why);
 // Lets `kernel` use `bytes` of dynamic shared memory past the default 48 KB.
 void allow_smem(const void* kernel, int64_t bytes);
+// dependent: a programmatic dependent of the kernel queued before it (runs beside it).
 void launch_seed_kernel(const void* kernel, const IrSeedArgs& a, int32_t threads, int64_t smem,
-                        int32_t grid, cudaStream_t stream);
-int32_t seed_grid(int32_t seeds, int sms);
+                        int32_t grid, cudaStream_t stream, bool dependent = false);
+// Blocks of a seed kernel: no more than the seeds, the pool slots or two per SM (as the fused
+// seed kernels' seed_kernel_blocks).
+int32_t seed_grid(int32_t seeds, int32_t pool_slots, int sms);
+bool aligned16(const void* p);
 // The device's name, SM count and driver; its opt-in shared memory per block and "sm_XY".
 GpuId gpu_id(Device dev, int64_t* max_smem, std::string* arch);
 // An IR blueprint's seed kernels for a device: compiled through the caches for its architecture

@@ -84,7 +84,7 @@ TuneReport tune_blueprint_kernels(const ir::IrBlueprint& bp, const morph::Bluepr
          dy = Tensor::zeros({batch, H}, DType::f32, dev);
   Tensor out = Tensor::zeros({batch, H}, DType::f32, dev);
   cuda::DeviceContext& ctx = cuda::context(dev);
-  const int32_t grid = cuda::seed_grid(seeds, ctx.sms);
+  const int32_t grid = cuda::seed_grid(seeds, L.pool_slots, ctx.sms);
   ir::PerfDb db(db_path);
   for (const bool backward : {false, true}) {
     IrSeedArgs a = seed_kernel_args(L, kTuneKind, x);
@@ -92,6 +92,7 @@ TuneReport tune_blueprint_kernels(const ir::IrBlueprint& bp, const morph::Bluepr
     a.dy = dy.data<float>();
     a.collect = 1;
     a.param_grads = backward ? 1 : 0;
+    a.vec = sh.chunk % 4 == 0 ? 1 : 0;  // fresh allocations: aligned
     const void* kernel = backward ? k->backward : k->forward;
     std::vector<ir::Measurement> tried;
     for (const int32_t t :

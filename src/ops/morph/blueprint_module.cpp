@@ -12,7 +12,7 @@ namespace kasmina::ops {
 
 PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
                                         const morph::BlueprintShape& sh, Device dev,
-                                        int64_t max_batch) {
+                                        int64_t max_batch, int32_t seeds, int32_t pool_slots) {
   PreparedModule out;
   const ir::IrBlueprint* bp = ir::ir_blueprint_of(d);
   if (!bp) {
@@ -20,11 +20,13 @@ PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
     return out;
   }
 #if KASMINA_HAS_CUDA
-  return load_ir_module(*bp, d.kind, sh, dev, max_batch);
+  return load_ir_module(*bp, d.kind, sh, dev, max_batch, seeds, pool_slots);
 #else
   (void)sh;
   (void)dev;
   (void)max_batch;
+  (void)seeds;
+  (void)pool_slots;
   out.why = "this build has no CUDA";
   return out;
 #endif

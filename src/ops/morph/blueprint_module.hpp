@@ -1,16 +1,18 @@
 // The device code of a blueprint the fused morph kernels do not contain (src/morph/README.md,
-// "The blueprint seam"): a BlueprintModule runs after the fused forward and backward of a layer,
-// on the same stream, and owns its kind's seeds there (their chunk of out / dx, their isolated
-// loss, their slot's gradient and gradient norm). The IR blueprints' module is the generated
-// seed kernels (ops/blueprint_codegen.hpp) compiled by NVRTC and loaded with the CUDA runtime's
-// library API (src/ops/cuda/ir_module.cpp).
+// "The blueprint seam"): a BlueprintModule's kernels run inside the fused forward and backward
+// of a layer, where the fused seed kernels run (beside the streaming copy, on the same stream),
+// and own its kind's seeds (their chunk of out / dx, their isolated loss, their slot's gradient
+// and gradient norm); the fused seed kernels skip kinds outside their table, and a layer that
+// allows no built-in blueprint does not launch them (MorphLayerBuffers::fused_seeds). The IR
+// blueprints' module is the generated seed kernels (ops/blueprint_codegen.hpp: the fused
+// seed-kernel template with the blueprint's row functions) compiled by NVRTC and loaded with the
+// CUDA runtime's library API (src/ops/cuda/ir_module.cpp).
 //
-// Why one generated kernel per IR blueprint beside the fused kernels (and not one generated
-// fused kernel per layer): the fused kernels stay the ahead-of-time code every built-in runs,
-// unchanged and tuned; a layer with built-in and IR blueprints mixed runs the fused launches
-// plus one forward and one backward launch per IR blueprint kind it allows; and a module is
-// compiled once per (blueprint, shape, architecture), not per set of blueprints a layer allows.
-// The cost: an IR seed's chunk is written twice (x or dy by the fused op, then the blend).
+// Why one generated seed kernel per IR blueprint (and not one generated kernel per layer): the
+// fused kernels stay the ahead-of-time code every built-in runs, unchanged and tuned; a layer of
+// IR blueprints runs the same launches as a layer of built-ins (the copy, one seed kernel per
+// kind, one pass over the data); and a module is compiled once per (blueprint, shape,
+// architecture), not per set of blueprints a layer allows.
 //
 // Slot initialisation at germination (the lifecycle kernel) reads a table of the initialisers
 // of the layer's IR blueprints (registered_init_table), so CUDA starts from the values the CPU
@@ -29,18 +31,26 @@
 
 namespace kasmina::morph {
 
+// How the fused ops queue a module's kernel.
+struct ModuleLaunch {
+  bool dependent = false;   // a programmatic dependent of the kernel queued before it (beside it)
+  bool zero_norms = false;  // backward: also grad_norm = 0 for the seeds of any kind that do not
+                            // train (no fused seed kernel runs to do it)
+};
+
 class BlueprintModule {
  public:
   virtual ~BlueprintModule() = default;
   virtual int32_t kind() const = 0;
-  // After the fused morph_forward of L (same arguments): the blend of this kind's seeds, and
-  // their isolated loss when collecting.
+  // Within the fused morph_forward of L (same arguments), beside its streaming copy: the blend
+  // of this kind's seeds, and their isolated loss when collecting.
   virtual void forward(const ops::MorphLayerBuffers& L, const Tensor& x, Tensor& out,
-                       const ops::MorphForwardOptions& opt) const = 0;
-  // After the fused morph_backward: dx of this kind's blended seeds, the parameter gradients and
-  // gradient norms of its training seeds (and the task_gradient measurement).
+                       const ops::MorphForwardOptions& opt, const ModuleLaunch& how) const = 0;
+  // Within the fused morph_backward, before its streaming copy: dx of this kind's blended seeds,
+  // the parameter gradients and gradient norms of its training seeds (and the task_gradient
+  // measurement).
   virtual void backward(const ops::MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
-                        Tensor* dx, bool param_grads) const = 0;
+                        Tensor* dx, bool param_grads, const ModuleLaunch& how) const = 0;
   // "kasmina_ir_seed_forward b256, kasmina_ir_seed_backward b64" (logs).
   virtual std::string describe() const = 0;
 };
@@ -52,20 +62,23 @@ namespace kasmina::ops {
 struct PreparedModule {
   std::shared_ptr<const morph::BlueprintModule> module;  // null: cannot run (why)
   std::string why;
-  std::string key;    // the kernel cache key
-  std::string level;  // the cache level that served it (memory, disk, compiled)
-  double ms = 0.0;    // time to get it
-  std::string note;   // worth a warning though it runs (e.g. the perf DB could not be read)
+  std::string key;        // the kernel cache key
+  std::string level;      // the cache level that served it (memory, disk, compiled)
+  double ms = 0.0;        // time to get it
+  std::string note;       // worth a warning though it runs (e.g. the perf DB could not be read)
+  double tune_ms = -1.0;  // >= 0: its launch configurations were timed now (`autotune:`)
 };
 
 // The module of registered blueprint `d` (not in the fused kernels) for a layer of shape `sh`
 // on CUDA device `dev` with batches up to max_batch: compiled, or found in the caches, now (at
 // prepare time, never in a step); its launch configuration from the performance database (the
-// tuned winner of the nearest shape) or the defaults. Null with a reason when it cannot run:
-// a build without CUDA, a blueprint that is not an IR graph, NVRTC missing, a failed compile.
+// tuned winner of the nearest shape) or the defaults, after timing the candidates on a layer of
+// `seeds` seeds (pool_slots of them active) when the process's autotune mode asks for it
+// (ops/blueprint_tuning.hpp). Null with a reason when it cannot run: a build without CUDA, a
+// blueprint that is not an IR graph, NVRTC missing, a failed compile.
 PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
                                         const morph::BlueprintShape& sh, Device dev,
-                                        int64_t max_batch);
+                                        int64_t max_batch, int32_t seeds, int32_t pool_slots);
 
 // The arguments every seed-kernel launch of kind `kind` on L shares (state, pool, statistics,
 // x, B, H); each launch adds its own (out or dx, dy, mask, flags).
@@ -88,5 +101,6 @@ namespace kasmina::ops {
 // The CUDA half of prepare_blueprint_module for an IR blueprint (src/ops/cuda/ir_module.cpp;
 // CUDA builds only).
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
-                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch);
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
+                              int32_t seeds, int32_t pool_slots);
 }  // namespace kasmina::ops

@@ -52,11 +52,12 @@ struct MorphLayerBuffers {
   int32_t event_capacity = 0;
   int32_t training_objective = 0;  // morph::TrainingObjective of TRAINING seeds (backward)
   // CUDA: the modules of the layer's blueprints the fused kernels do not contain (IR blueprints),
-  // run after each fused forward and backward (ops/morph/blueprint_module.hpp), and the table
+  // run within each fused forward and backward (ops/morph/blueprint_module.hpp), and the table
   // of their initialisers the lifecycle kernel reads at germination (registered_init_table;
   // undefined: none). The CPU twins compute every blueprint from its descriptor instead.
   std::vector<std::shared_ptr<const morph::BlueprintModule>> modules;
   Tensor registered_init;
+  bool fused_seeds = true;  // CUDA: the fused seed kernels run (false: no built-in is allowed)
   Device device() const { return state.device(); }
 };
 
