@@ -164,9 +164,8 @@ void morph_gemm_gather(const MorphLayerBuffers& L, int32_t seed, const Tensor& x
                 "morph_gemm_gather: params must hold " + std::to_string(a.lay.total) + " floats");
   if (xs) check_chunk(a, *xs, "morph_gemm_gather", "xs");
   DeviceContext& ctx = context(L.device());
-  gather_kernel<<<grid_for(std::max<int64_t>(B * a.C, a.param_count)), kThreads, 0,
-                  ctx.stream>>>(a, x.data<float>(), params.data<float>(),
-                                xs ? xs->data<float>() : nullptr);
+  gather_kernel<<<grid_for(std::max<int64_t>(B * a.C, a.param_count)), kThreads, 0, ctx.stream>>>(
+      a, x.data<float>(), params.data<float>(), xs ? xs->data<float>() : nullptr);
   KASMINA_LAUNCH_CHECK("morph_gemm_gather_kernel");
 }
 
@@ -210,10 +209,9 @@ void morph_gemm_scatter(const MorphLayerBuffers& L, int32_t seed, const Tensor& 
   KASMINA_CHECK(grads.numel() == a.lay.total && grads.dtype() == DType::f32,
                 "morph_gemm_scatter: grads must hold " + std::to_string(a.lay.total) + " floats");
   DeviceContext& ctx = context(L.device());
-  scatter_kernel<<<grid_for(std::max<int64_t>(B * a.C, a.pool.region)), kThreads, 0,
-                   ctx.stream>>>(a, param_grads, dy.data<float>(), jt.data<float>(),
-                                 dx ? dx->data<float>() : nullptr, grads.data<float>(),
-                                 L.grad_norm.data<float>());
+  scatter_kernel<<<grid_for(std::max<int64_t>(B * a.C, a.pool.region)), kThreads, 0, ctx.stream>>>(
+      a, param_grads, dy.data<float>(), jt.data<float>(), dx ? dx->data<float>() : nullptr,
+      grads.data<float>(), L.grad_norm.data<float>());
   KASMINA_LAUNCH_CHECK("morph_gemm_scatter_kernel");
 }
 

@@ -55,7 +55,7 @@ __device__ __forceinline__ SeedFlags seed_flags(const morph::SeedStateView& st, 
   SeedFlags f;
   f.kind = st.blueprint[s];
   f.stage = morph::on_gemm_path(gemm_kinds, f.kind) ? static_cast<int32_t>(morph::Stage::dormant)
-                                                     : st.stage[s];
+                                                    : st.stage[s];
   f.slot = st.slot[s];
   f.alpha = st.alpha[s];
   f.masked = mask != nullptr && mask[s] != 0;

@@ -143,13 +143,12 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
       sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
-  const bool mlp_allowed =
-      std::find(cfg_.allowed_blueprints.begin(), cfg_.allowed_blueprints.end(),
-                BlueprintKind::residual_mlp) != cfg_.allowed_blueprints.end();
-  buf_.gemm_kinds = mlp_allowed && residual_mlp_on_gemm(buf_.shape.chunk, buf_.shape.hidden, S,
-                                                        cfg_.seed_path)
-                        ? 1u << static_cast<int32_t>(BlueprintKind::residual_mlp)
-                        : 0u;
+  const bool mlp_allowed = std::find(cfg_.allowed_blueprints.begin(), cfg_.allowed_blueprints.end(),
+                                     BlueprintKind::residual_mlp) != cfg_.allowed_blueprints.end();
+  buf_.gemm_kinds =
+      mlp_allowed && residual_mlp_on_gemm(buf_.shape.chunk, buf_.shape.hidden, S, cfg_.seed_path)
+          ? 1u << static_cast<int32_t>(BlueprintKind::residual_mlp)
+          : 0u;
   gemm_.prepare(buf_, max_batch);
   flops_.reset(S, buf_.shape);
   grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);

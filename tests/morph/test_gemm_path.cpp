@@ -68,7 +68,8 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, doub
   int reported = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     const bool ok = std::fabs(double(a[i]) - b[i]) <= tol * (1.0 + std::fabs(double(a[i])));
-    if (!ok && reported++ < 5) ADD_FAILURE() << what << "[" << i << "]: row " << a[i] << " gemm " << b[i];
+    if (!ok && reported++ < 5)
+      ADD_FAILURE() << what << "[" << i << "]: row " << a[i] << " gemm " << b[i];
   }
 }
 
@@ -164,14 +165,14 @@ TEST_P(MorphGemmWalk, GemmAndRowPathsAgreeThroughTheLifecycle) {
   if (k.seeds == 1) EXPECT_TRUE(testing::bitwise_equal(ym, xe)) << "masked whole-layer seed";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, MorphGemmWalk,
-    ::testing::Values(WalkCase{32, 1, 64, false}, WalkCase{32, 1, 64, true},
-                      WalkCase{136, 2, 8, false}, WalkCase{24, 3, 5, true}),
-    [](const ::testing::TestParamInfo<WalkCase>& i) {
-      return "H" + std::to_string(i.param.width) + "_S" + std::to_string(i.param.seeds) + "_h" +
-             std::to_string(i.param.hidden) + (i.param.task ? "_task" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, MorphGemmWalk,
+                         ::testing::Values(WalkCase{32, 1, 64, false}, WalkCase{32, 1, 64, true},
+                                           WalkCase{136, 2, 8, false}, WalkCase{24, 3, 5, true}),
+                         [](const ::testing::TestParamInfo<WalkCase>& i) {
+                           return "H" + std::to_string(i.param.width) + "_S" +
+                                  std::to_string(i.param.seeds) + "_h" +
+                                  std::to_string(i.param.hidden) + (i.param.task ? "_task" : "");
+                         });
 
 TEST(MorphGemmPath, WholeLayerSeedPreservesTheHostBitwise) {
   // TRAINING (straight through) and a fresh graft at alpha 1 (zero last layer): the host's

@@ -169,7 +169,8 @@ void morph_gemm_delta_grad(const MorphLayerBuffers& L, int32_t seed, const Tenso
 void morph_gemm_scatter(const MorphLayerBuffers& L, int32_t seed, const Tensor& dy,
                         const Tensor& jt, Tensor* dx, const Tensor& grads, bool param_grads) {
   check_seed(L, seed, "morph_gemm_scatter");
-  if (dy.dtype() == DType::f64) return scatter_impl<double>(L, seed, dy, jt, dx, grads, param_grads);
+  if (dy.dtype() == DType::f64)
+    return scatter_impl<double>(L, seed, dy, jt, dx, grads, param_grads);
   scatter_impl<float>(L, seed, dy, jt, dx, grads, param_grads);
 }
 
