@@ -143,6 +143,14 @@ double expect_finite_difference_gradient(std::vector<double>& pool, int64_t pofs
   return gsq;
 }
 
+// How many elements of y differ from those of x (same shape, f32).
+inline int count_changed(const Tensor& y, const Tensor& x) {
+  const std::vector<float> yv = y.to_vector<float>(), xv = x.to_vector<float>();
+  int differ = 0;
+  for (size_t i = 0; i < xv.size() && i < yv.size(); ++i) differ += yv[i] != xv[i];
+  return differ;
+}
+
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   const Tensor ha = a.to(Device::cpu()), hb = b.to(Device::cpu());
