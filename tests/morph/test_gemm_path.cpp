@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "morph_test_util.hpp"
+#include "ops/ops.hpp"
 
 namespace kasmina::morph {
 namespace {
@@ -198,6 +199,48 @@ TEST(MorphGemmPath, WholeLayerSeedPreservesTheHostBitwise) {
   }
   layer.end_step(clock.ctx);  // AdamW moves W2 off zero
   EXPECT_GT(testing::count_changed(layer.forward(x, Mode::eval, clock.ctx), x), 16 * 32 * 3 / 4);
+}
+
+// On CUDA (skips without a device): the whole-layer seed's training forward + backward through
+// the layer is repeatable bitwise and a captured graph replays it bitwise (no host decision in
+// the GEMM path).
+TEST(MorphGemmPath, CudaRepeatableAndGraphReplayBitwise) {
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  const Device dev = Device::cuda(0);
+  constexpr int64_t kB = 128;
+  KasminaLayer layer(whole_layer(32, 1, 64, SeedPath::automatic, false));
+  layer.prepare(kB, dev);
+  ASSERT_TRUE(layer.gemm_path());
+  testing::arrange(layer, {{0, Stage::grafting, BlueprintKind::residual_mlp, 1.0f}}, 7, 0.1);
+  testing::StepClock clock(dev);
+  const Tensor x = testing::random_tensor<float>({kB, 32}, 5, dev);
+  const Tensor dy = testing::random_tensor<float>({kB, 32}, 6, dev);
+  Tensor dx = Tensor::zeros({kB, 32}, DType::f32, dev);
+  Tensor y;
+  auto step = [&] {
+    y = layer.forward(x, Mode::train, clock.ctx);
+    layer.backward(dy, &dx, clock.ctx);
+  };
+  const ops::MorphLayerBuffers& L = layer.buffers();
+  auto snapshot = [&] {
+    return std::vector<std::vector<float>>{
+        y.to_vector<float>(), dx.to_vector<float>(), L.pool.to_vector<float>(),
+        L.grad_norm.to_vector<float>(), L.step_stats.to_vector<float>()};
+  };
+  step();
+  const auto first = snapshot();
+  EXPECT_GT(testing::count_changed(y, x), kB * 32 / 2);
+  EXPECT_GT(L.grad_norm.to_vector<float>()[0], 0.0f);
+  ops::fill(dx, 0.0);
+  step();
+  EXPECT_TRUE(first == snapshot()) << "second plain run differs";
+  ops::fill(dx, 0.0);
+  ops::StepGraph graph(dev);
+  std::string why;
+  ASSERT_TRUE(graph.capture(step, &why)) << why;
+  graph.replay();
+  EXPECT_TRUE(first == snapshot()) << "graph replay differs from plain launches";
 }
 
 }  // namespace
