@@ -236,11 +236,7 @@ TEST(MorphGemmPath, CudaRepeatableAndGraphReplayBitwise) {
   step();
   EXPECT_TRUE(first == snapshot()) << "second plain run differs";
   ops::fill(dx, 0.0);
-  ops::StepGraph graph(dev);
-  std::string why;
-  ASSERT_TRUE(graph.capture(step, &why)) << why;
-  graph.replay();
-  EXPECT_TRUE(first == snapshot()) << "graph replay differs from plain launches";
+  testing::expect_graph_replay_equal(dev, step, snapshot, first);
 }
 
 }  // namespace
