@@ -10,6 +10,7 @@ namespace kasmina::bench {
 
 void register_engine_op_benchmarks(Device dev);
 void register_morph_benchmarks(Device dev);
+void register_whole_layer_benchmarks(Device dev);
 void register_train_step_benchmarks(Device dev);
 
 // Every benchmark above plus peak/copy and peak/gemm (registered first).

@@ -23,9 +23,9 @@ void place_active_seeds(morph::KasminaLayer& layer, const SeedPlacement& p) {
   const int32_t np = d.param_count(d, L.shape);
   int32_t slot = 0;
   for (int32_t s = 0; s < L.seeds; s += p.every, ++slot) {
-    const bool grafting = slot % 2 == 1;
+    const bool grafting = p.grafting_alpha > 0.0f || slot % 2 == 1;
     v.stage[s] = static_cast<int32_t>(grafting ? morph::Stage::grafting : morph::Stage::training);
-    v.alpha[s] = grafting ? 0.5f : 0.0f;
+    v.alpha[s] = grafting ? (p.grafting_alpha > 0.0f ? p.grafting_alpha : 0.5f) : 0.0f;
     v.blueprint[s] = kind;
     v.slot[s] = slot;
     v.has_snapshot[s] = p.snapshots && grafting ? 1 : 0;

@@ -20,6 +20,8 @@ struct SeedPlacement {
   // The blueprint kind of the active seeds (residual_mlp, or a registered blueprint such as its
   // IR re-statement); initial values from its descriptor.
   int32_t kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+  // Every active seed GRAFTING at this alpha instead of the alternation (0: the alternation).
+  float grafting_alpha = 0.0f;
 };
 
 // Overwrites the layer's seed state and pool (synchronous upload).

@@ -65,6 +65,7 @@ struct SeedBackwardArgs {
   SeedStateView st;
   PoolView<float> pool;
   bool param_grads = false;
+  uint32_t gemm_kinds = 0;  // seeds of these kinds: the GEMM path (morph/seed_path.hpp)
   bool vec = false;
   bool params_in_smem = false;
   int32_t tile_rows = 0;  // rows per tile (factor rows in shared memory)
@@ -159,16 +160,16 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
   if (a.param_grads) {  // seeds that do not train: grad_norm 0 (the others below)
     for (int64_t s = static_cast<int64_t>(blockIdx.x) * kSeedThreads + tid; s < S;
          s += static_cast<int64_t>(gridDim.x) * kSeedThreads)
-      if (!seed_trains(a, seed_flags(a.st, static_cast<int32_t>(s), nullptr)))
+      if (!seed_trains(a, seed_flags(a.st, static_cast<int32_t>(s), nullptr, a.gemm_kinds)))
         a.grad_norm[s] = 0.0f;
   }
   auto has_work = [&](int32_t s) {
-    const SeedFlags f = seed_flags(a.st, s, nullptr);
+    const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     return (seed_input_grad(a, f) | seed_trains(a, f)) &
            (f.kind < kBlueprintKindCount);  // IR kinds: their modules
   };
   auto body = [&](int32_t s) {
-    const SeedFlags f = seed_flags(a.st, s, nullptr);
+    const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
     const bool isolated = trains && stage_trains_isolated(f.stage);
     const bool need_dy = !isolated || a.task;
@@ -275,6 +276,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                      .st = sv,
                      .pool = morph_detail::pool_view<float>(L),
                      .param_grads = param_grads,
+                     .gemm_kinds = L.gemm_kinds,
                      .vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) &&
                             (!dx || aligned16(dx->raw())),
                      .grad_norm = L.grad_norm.data<float>(),
@@ -317,6 +319,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   if (dx) {
     MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
     a.dependent = true;
+    a.gemm_kinds = L.gemm_kinds;
     const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
     KASMINA_CHECK(C <= kRowChunk || copy_vec,
                   "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx");

@@ -40,6 +40,7 @@ struct SeedForwardArgs {
   SeedStateView st;
   PoolView<float> pool;
   const uint8_t* mask = nullptr;
+  uint32_t gemm_kinds = 0;
   bool collect = false;
   bool vec = false;
   float* step_stats = nullptr;
@@ -113,13 +114,13 @@ __global__ void __launch_bounds__(kSeedThreads)
   const SeedStateView& st = a.st;
   auto isolated = [&](const SeedFlags& f) { return a.collect & stage_trains_isolated(f.stage); };
   auto has_work = [&](int32_t s) {
-    const SeedFlags f = seed_flags(st, s, a.mask);
+    const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
     return (seed_blended(f) | isolated(f)) & (f.kind < kBlueprintKindCount);  // IR: its module
   };
   for_each_work_seed(
       st.seeds, has_work,
       [&](int32_t s) {
-        const SeedFlags f = seed_flags(st, s, a.mask);
+        const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
         const bool blended = seed_blended(f), iso_on = isolated(f);
         const int32_t kind = f.kind;
         const int32_t C = a.sh.chunk;
@@ -198,6 +199,7 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                           .st = sv,
                           .pool = morph_detail::pool_view<float>(L),
                           .mask = mask,
+                          .gemm_kinds = L.gemm_kinds,
                           .collect = opt.collect_stats,
                           .vec = vec,
                           .step_stats = L.step_stats.data<float>()};
@@ -208,6 +210,7 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   // before them, so the seed kernel runs beside the copy (it does not read the copy's output).
   MorphStreamArgs a = stream_copy_args(sv, C, f.x, f.out, B, H);
   a.mask = mask;
+  a.gemm_kinds = L.gemm_kinds;
   a.collect = opt.collect_stats;
   a.dead_eps = opt.dead_eps;
   a.partials = L.partials.data<float>();

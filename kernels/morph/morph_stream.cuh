@@ -50,12 +50,15 @@ struct SeedFlags {
   float alpha;
   bool masked;
 };
+// A seed of a kind in gemm_kinds reads as DORMANT: the GEMM path computes it after these
+// kernels (morph/seed_path.hpp).
 __device__ __forceinline__ SeedFlags seed_flags(const morph::SeedStateView& st, int32_t s,
-                                                const uint8_t* mask) {
+                                                const uint8_t* mask, uint32_t gemm_kinds) {
   SeedFlags f;
-  f.stage = st.stage[s];
-  f.slot = st.slot[s];
   f.kind = st.blueprint[s];
+  f.stage = morph::on_gemm_path(gemm_kinds, f.kind) ? static_cast<int32_t>(morph::Stage::dormant)
+                                                    : st.stage[s];
+  f.slot = st.slot[s];
   f.alpha = st.alpha[s];
   f.masked = mask != nullptr && mask[s] != 0;
   return f;
@@ -72,6 +75,7 @@ struct MorphStreamArgs {
   int32_t S = 0, C = 0;
   morph::SeedStateView st;
   const uint8_t* mask = nullptr;  // forward in masked evaluation: masked seeds are copied
+  uint32_t gemm_kinds = 0;        // seeds of these kinds are copied (the GEMM path blends them)
   // Statistics (when collect): with one block per column (finalize) the block writes the step
   // measurements and the telemetry itself; else partials [tiles, S, kStreamStats] for the fold.
   bool collect = false;
@@ -220,7 +224,7 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     if (seed < a.S) prefetch_stat_prior(a.st, seed, t / a.spb, a.telemetry, priors + t);
   }
   if (s < a.S) {
-    const bool skip = seed_blended(seed_flags(a.st, s, a.mask));
+    const bool skip = seed_blended(seed_flags(a.st, s, a.mask, a.gemm_kinds));
     const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
     const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
     const V* src = reinterpret_cast<const V*>(a.src + c0) + (row_begin + lane) * ld;

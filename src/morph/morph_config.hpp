@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "morph/morph_limits.hpp"
+#include "morph/seed_path.hpp"
 #include "morph/stage.hpp"
 
 namespace kasmina::morph {
@@ -135,6 +136,8 @@ struct MorphConfig {
   int32_t event_capacity = 4096;
   // Host commands uploaded per step boundary (more stay queued for the next boundary).
   int32_t command_capacity = 256;
+  // Which code computes residual_mlp seeds (seed_path.hpp: automatic by the shape).
+  SeedPath seed_path = SeedPath::automatic;
 };
 
 }  // namespace kasmina::morph

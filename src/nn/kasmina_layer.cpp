@@ -143,6 +143,13 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
       sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
+  const bool mlp_allowed = std::find(cfg_.allowed_blueprints.begin(), cfg_.allowed_blueprints.end(),
+                                     BlueprintKind::residual_mlp) != cfg_.allowed_blueprints.end();
+  buf_.gemm_kinds =
+      mlp_allowed && residual_mlp_on_gemm(buf_.shape.chunk, buf_.shape.hidden, S, cfg_.seed_path)
+          ? 1u << static_cast<int32_t>(BlueprintKind::residual_mlp)
+          : 0u;
+  gemm_.prepare(buf_, max_batch);
   flops_.reset(S, buf_.shape);
   grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);
   prepare_modules();
@@ -207,6 +214,7 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
   opt.use_eval_mask = !train && eval_mask_active_;
   opt.dead_eps = cfg_.dead_eps;
   ops::morph_forward(buf_, x, out, opt);
+  if (gemm_.enabled()) gemm_.forward(buf_, x, out, opt);
   return out;
 }
 
@@ -219,6 +227,7 @@ void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx
     return;
   }
   ops::morph_backward(buf_, x_saved_, dy, dx, last_train_);
+  if (gemm_.enabled()) gemm_.backward(buf_, x_saved_, dy, dx, last_train_);
   if (last_train_) grads_fresh_ = true;
 }
 

@@ -20,6 +20,7 @@
 #include "nn/gradient_score.hpp"
 #include "nn/layer.hpp"
 #include "nn/seed_flop_ledger.hpp"
+#include "ops/morph/morph_gemm_path.hpp"
 #include "ops/morph/morph_ops.hpp"
 
 namespace kasmina::morph {
@@ -132,6 +133,8 @@ class KasminaLayer final : public Layer {
   Device device() const { return dev_; }
   SeedState& seed_state() { return state_; }
   const ops::MorphLayerBuffers& buffers() const { return buf_; }
+  // Whether this layer's residual_mlp seeds run on the GEMM path (morph/seed_path.hpp).
+  bool gemm_path() const { return buf_.gemm_kinds != 0; }
   // The blueprint kinds germinations may name (bit k: kind k): the config's, less the IR
   // blueprints whose kernels could not be prepared on this device (kasmina_layer_modules.cpp).
   uint32_t allowed_mask() const { return allowed_mask_; }
@@ -199,6 +202,7 @@ class KasminaLayer final : public Layer {
   bool prepared_ = false;
   SeedState state_;
   ops::MorphLayerBuffers buf_;
+  ops::MorphGemmPath gemm_;
   Tensor out_;
   Tensor x_saved_;
   Tensor command_staging_;

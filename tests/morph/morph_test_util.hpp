@@ -15,6 +15,7 @@
 #include "morph/blueprint_pool.hpp"
 #include "morph/seed_state.hpp"
 #include "nn/kasmina_layer.hpp"
+#include "ops/ops.hpp"
 
 namespace kasmina::morph::testing {
 
@@ -141,6 +142,25 @@ double expect_finite_difference_gradient(std::vector<double>& pool, int64_t pofs
         << what << " param " << i;
   }
   return gsq;
+}
+
+// How many elements of y differ from those of x (same shape, f32).
+inline int count_changed(const Tensor& y, const Tensor& x) {
+  const std::vector<float> yv = y.to_vector<float>(), xv = x.to_vector<float>();
+  int differ = 0;
+  for (size_t i = 0; i < xv.size() && i < yv.size(); ++i) differ += yv[i] != xv[i];
+  return differ;
+}
+
+// Records `step` in a CUDA graph on `dev`, replays it once and expects snapshot() to equal
+// `first` (the state after a plain run of step).
+template <class Step, class Snapshot, class State>
+void expect_graph_replay_equal(Device dev, Step&& step, Snapshot&& snapshot, const State& first) {
+  ops::StepGraph graph(dev);
+  std::string why;
+  ASSERT_TRUE(graph.capture(step, &why)) << why;
+  graph.replay();
+  EXPECT_TRUE(first == snapshot()) << "graph replay differs from plain launches";
 }
 
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {

@@ -1,5 +1,7 @@
 // The fused CPU twins in float64 against central finite differences: input gradient and the
-// blueprint gradients (global loss through the blend; isolated reconstruction loss).
+// blueprint gradients (global loss through the blend; isolated reconstruction loss), with the
+// residual_mlp seeds on the per-row path and on the GEMM path (morph/seed_path.hpp; a layer
+// mixing both: its low_rank and diag_scale seeds stay on the fused ops).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -36,15 +38,19 @@ struct Fixture {
   }
 };
 
-MorphConfig config() {
+MorphConfig config(SeedPath path) {
   MorphConfig c = testing::small_config(kH, kS);
   c.hidden = 3;
   c.rank = 2;
+  c.seed_path = path;
   return c;
 }
 
-TEST(MorphGradients, InputGradientMatchesFiniteDifferences) {
-  Fixture f(config());
+class MorphGradients : public ::testing::TestWithParam<SeedPath> {};
+
+TEST_P(MorphGradients, InputGradientMatchesFiniteDifferences) {
+  Fixture f(config(GetParam()));
+  EXPECT_EQ(f.layer.gemm_path(), GetParam() == SeedPath::gemm);
   f.layer.forward(f.x, Mode::train, f.clock.ctx);
   Tensor dx = Tensor::zeros({kB, kH}, DType::f64);
   f.layer.backward(f.w, &dx, f.clock.ctx);
@@ -62,8 +68,8 @@ TEST(MorphGradients, InputGradientMatchesFiniteDifferences) {
   }
 }
 
-TEST(MorphGradients, BlueprintGradientsMatchFiniteDifferences) {
-  Fixture f(config());
+TEST_P(MorphGradients, BlueprintGradientsMatchFiniteDifferences) {
+  Fixture f(config(GetParam()));
   f.layer.forward(f.x, Mode::train, f.clock.ctx);
   Tensor dx = Tensor::zeros({kB, kH}, DType::f64);
   f.layer.backward(f.w, &dx, f.clock.ctx);
@@ -110,6 +116,11 @@ TEST(MorphGradients, BlueprintGradientsMatchFiniteDifferences) {
   pool_t.copy_from(Tensor::from_vector(analytic, {static_cast<int64_t>(analytic.size())}));
   EXPECT_GT(checked, 100);
 }
+
+INSTANTIATE_TEST_SUITE_P(Paths, MorphGradients, ::testing::Values(SeedPath::row, SeedPath::gemm),
+                         [](const ::testing::TestParamInfo<SeedPath>& i) {
+                           return std::string(i.param == SeedPath::gemm ? "gemm" : "row");
+                         });
 
 }  // namespace
 }  // namespace kasmina::morph

@@ -159,11 +159,7 @@ TEST(IrCudaGraph, ReplayMatchesPlainLaunchesBitwise) {
   const auto first = snapshot();
   ops::fill(gpu.out, 0.0);
   ops::fill(gpu.dx, 0.0);
-  ops::StepGraph graph(Device::cuda(0));
-  std::string why;
-  ASSERT_TRUE(graph.capture(step, &why)) << why;
-  graph.replay();
-  EXPECT_TRUE(first == snapshot()) << "graph replay differs from plain launches";
+  testing::expect_graph_replay_equal(Device::cuda(0), step, snapshot, first);
 }
 
 }  // namespace

@@ -35,7 +35,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
   T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk], F[kMaxFactors];
 
   for (int32_t s = 0; s < L.seeds; ++s) {
-    const int32_t stage = st.stage[s];
+    const int32_t stage = morph_detail::fused_stage(L, st, s);
     const T alpha = static_cast<T>(st.alpha[s]);
     const bool blended = blend_applies(stage, st.alpha[s]);
     const bool global_grads = param_grads && stage_trains_global(stage);

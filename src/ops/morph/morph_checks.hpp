@@ -3,6 +3,7 @@
 #include <string>
 
 #include "morph/blueprint_pool.hpp"
+#include "morph/seed_path.hpp"
 #include "morph/seed_state.hpp"
 #include "ops/morph/morph_ops.hpp"
 
@@ -26,6 +27,13 @@ inline int64_t check_activations(const MorphLayerBuffers& L, const Tensor& t, co
 
 inline morph::SeedStateView state_view(const MorphLayerBuffers& L) {
   return morph::make_seed_state_view(L.state.raw(), L.seeds);
+}
+
+// The stage the fused ops act on for seed s: DORMANT for a seed the GEMM path computes.
+inline int32_t fused_stage(const MorphLayerBuffers& L, const morph::SeedStateView& st, int32_t s) {
+  return morph::on_gemm_path(L.gemm_kinds, st.blueprint[s])
+             ? static_cast<int32_t>(morph::Stage::dormant)
+             : st.stage[s];
 }
 
 template <class T>

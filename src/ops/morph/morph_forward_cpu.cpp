@@ -33,7 +33,7 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   T delta[kMaxChunk];
 
   for (int32_t s = 0; s < L.seeds; ++s) {
-    const int32_t stage = st.stage[s];
+    const int32_t stage = morph_detail::fused_stage(L, st, s);
     const float alpha = st.alpha[s];
     const bool blended = blend_applies(stage, alpha) && !(opt.use_eval_mask && mask[s] != 0);
     const bool isolated = opt.collect_stats && stage_trains_isolated(stage);

@@ -51,6 +51,10 @@ struct MorphLayerBuffers {
   int32_t command_capacity = 0;
   int32_t event_capacity = 0;
   int32_t training_objective = 0;  // morph::TrainingObjective of TRAINING seeds (backward)
+  // Bit k: seeds of blueprint kind k are computed by the GEMM path (morph/seed_path.hpp,
+  // ops/morph/morph_gemm_path.hpp), run after the fused ops; the fused ops treat them as
+  // DORMANT (their chunk copied, no blend, no gradient, no step measurement).
+  uint32_t gemm_kinds = 0;
   // CUDA: the modules of the layer's blueprints the fused kernels do not contain (IR blueprints),
   // run within each fused forward and backward (ops/morph/blueprint_module.hpp), and the table
   // of their initialisers the lifecycle kernel reads at germination (registered_init_table;

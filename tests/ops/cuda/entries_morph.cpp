@@ -1,8 +1,9 @@
-// Op table entry of the fused morph ops (morph_forward, morph_backward, morph_optimizer_step,
-// morph_lifecycle_step), driven through a KasminaLayer: the CPU twin against CUDA on random mixes
-// of every stage over a range of seed counts, chunk widths and batches; the input gradient
-// against finite differences in float64 over the same kind of mixes (the blueprint parameter
-// gradients are checked by tests/morph/test_gradients.cpp, next to the blueprint math).
+// Op table entries of the fused morph ops (morph_forward, morph_backward, morph_optimizer_step,
+// morph_lifecycle_step) and of the GEMM path's ops (morph_gemm_*, with the linear ops' GEMMs,
+// ops/morph/morph_gemm_path.hpp), driven through a KasminaLayer: the CPU twin against CUDA on
+// random mixes of every stage over a range of seed counts, chunk widths and batches; the input
+// gradient against finite differences in float64 over the same kind of mixes (the blueprint
+// parameter gradients are checked by tests/morph/test_gradients.cpp, next to the blueprint math).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/morph/morph_gemm_ops.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "ops/ops.hpp"
 #include "tests/morph/morph_test_util.hpp"
@@ -22,8 +24,9 @@ namespace {
 struct Case {
   int32_t seeds, chunk;
   int64_t batch;
-  int32_t hidden = 4, rank = 3;  // above kRowHidden (32): the wide instantiation
-  bool task = false;             // TRAINING under the task_gradient objective
+  int32_t hidden = 4, rank = 3;         // above kRowHidden (32): the wide instantiation
+  bool task = false;                    // TRAINING under the task_gradient objective
+  SeedPath path = SeedPath::automatic;  // gemm: residual_mlp seeds on the GEMM path
 };
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
@@ -47,6 +50,7 @@ void twins_agree(const Case& k) {
   cfg.lifecycle.max_training_seeds = 1 << 20;
   cfg.lifecycle.training_loss_threshold = 0.05f;
   cfg.grafting = GraftingKind::fixed_ramp;
+  cfg.seed_path = k.path;
   if (k.task)
     cfg.lifecycle.training_objective = static_cast<int32_t>(TrainingObjective::task_gradient);
   Rng rng(static_cast<uint64_t>(k.seeds) * 131 + k.chunk * 7 + k.batch);
@@ -194,6 +198,7 @@ std::string case_name(const Case& k) {
   if (k.hidden != 4 || k.rank != 3)
     name += "_h" + std::to_string(k.hidden) + "_r" + std::to_string(k.rank);
   if (k.task) name += "_task";
+  if (k.path == SeedPath::gemm) name += "_gemm";
   return name;
 }
 
@@ -204,6 +209,7 @@ void input_gradient(const Case& k) {
   cfg.hidden = 3;
   cfg.rank = 2;
   cfg.pool_slots = k.seeds + 4;
+  cfg.seed_path = k.path;
   Rng rng(static_cast<uint64_t>(k.seeds) * 31 + k.chunk * 5 + k.batch);
   const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
   KasminaLayer layer(cfg, DType::f64);
@@ -276,6 +282,40 @@ KASMINA_OP_TABLE_ENTRY(morph) {
   e.perf = [] {
     return cases_over(std::vector<morph::Case>{{1024, 16, 512}, {4096, 4, 1024}}, &morph::case_name,
                       &morph::morph_perf);
+  };
+  return e;
+}
+
+}  // namespace kasmina::op_table
+
+namespace kasmina::op_table {
+
+// The GEMM path (residual_mlp seeds forced onto it; the layers mix in low_rank and diag_scale
+// seeds, which stay on the fused ops): the same layer-level comparison and input gradient. The
+// blueprint parameter gradients against finite differences: tests/morph/test_gradients.cpp
+// (both paths) and the per-row comparison tests/morph/test_gemm_path.cpp.
+KASMINA_OP_TABLE_ENTRY(morph_gemm) {
+  using morph::Case;
+  constexpr morph::SeedPath gemm = morph::SeedPath::gemm;
+  OpTestEntry e;
+  e.ops = {"morph_gemm_gather", "morph_gemm_blend", "morph_gemm_delta_grad", "morph_gemm_scatter"};
+  e.grad_ops = {"morph_gemm_blend", "morph_gemm_delta_grad", "morph_gemm_scatter"};
+  e.correctness = [] {
+    return cases_over(std::vector<Case>{{1, 32, 128, 64, 4, false, gemm},
+                                        {1, 32, 1000, 64, 4, true, gemm},
+                                        {1, 16, 7, 4, 3, false, gemm},
+                                        {7, 12, 33, 4, 3, false, gemm},
+                                        {7, 12, 33, 4, 3, true, gemm},
+                                        {2, 128, 300, 64, 4, false, gemm},
+                                        {3, 68, 513, 40, 4, true, gemm}},
+                      &morph::case_name, &morph::twins_agree);
+  };
+  e.gradients = [] {
+    return cases_over(std::vector<Case>{{1, 4, 1, 4, 3, false, gemm},
+                                        {6, 8, 3, 4, 3, false, gemm},
+                                        {1, 12, 5, 4, 3, false, gemm},
+                                        {5, 3, 2, 4, 3, false, gemm}},
+                      &morph::case_name, &morph::input_gradient);
   };
   return e;
 }

@@ -66,7 +66,7 @@ const std::vector<std::string>& differentiable_ops() {
       "linear_forward", "linear_backward_input", "linear_backward_weight", "activation_forward",
       "activation_backward", "activation_backward_aux", "layernorm_forward", "layernorm_backward",
       "dropout_forward", "dropout_backward", "softmax_xent", "morph_forward", "morph_backward",
-      "residual_add",
+      "residual_add", "morph_gemm_blend", "morph_gemm_delta_grad", "morph_gemm_scatter",
       // conv-net ops (src/ops/conv_ops.hpp)
       "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
       "batchnorm_forward_train", "batchnorm_backward", "maxpool2d_forward", "maxpool2d_backward",
