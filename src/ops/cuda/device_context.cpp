@@ -1,6 +1,7 @@
 #include "ops/cuda/device_context.hpp"
 
 #include <array>
+#include <cstdlib>
 #include <string>
 
 #include "ops/cuda/allocator.hpp"
@@ -24,6 +25,15 @@ DeviceContext* create_context(int index) {
   KASMINA_CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
   KASMINA_CUDA_CHECK(cudaMalloc(&ctx->tickets, sizeof(unsigned int) * kTicketCount));
   KASMINA_CUDA_CHECK(cudaMemset(ctx->tickets, 0, sizeof(unsigned int) * kTicketCount));
+  if (const char* p = std::getenv("KASMINA_GEMM_PATH"); p && *p)
+    ctx->gemm_path = parse_gemm_path(p, "environment variable KASMINA_GEMM_PATH");
+  if (const char* p = std::getenv("KASMINA_PDL"); p && *p) {
+    const std::string v = p;
+    if (v != "0" && v != "1")
+      throw UserError("environment variable KASMINA_PDL: '" + v +
+                      "' is not allowed (allowed: 0, 1)");
+    ctx->pdl = v == "1";
+  }
   return ctx;
 }
 

@@ -10,6 +10,7 @@
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/gemm.hpp"
 #include "ops/cuda/launch.hpp"
+#include "ops/cuda/small_gemm.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -74,6 +75,13 @@ void gemm_with_fallback(DeviceContext& ctx, GemmSpec g, Fallback&& fallback) {
   fallback();
 }
 
+// cuBLASLt or the own small GEMM (ops/gemm_route.hpp). With fused epilogues switched off the
+// call takes cuBLASLt's plain GEMM and kasmina's epilogue kernels, the path that switch tests.
+bool use_own_gemm(const DeviceContext& ctx, const GemmShape& s) {
+  return ctx.fused_epilogues &&
+         choose_gemm_path(s, ctx.math, ctx.gemm_path, gemm_route_table()) == GemmPath::own;
+}
+
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
@@ -97,6 +105,24 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
   if (k == 0) {  // empty product: y = act(b)
     zero(y);
     launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+    return;
+  }
+  if (use_own_gemm(ctx, {LinearGemm::forward, m, k, n, act})) {
+    launch_small_gemm(ctx, {.kind = LinearGemm::forward,
+                            .a = x.data<float>(),
+                            .a_i = k,
+                            .a_l = 1,
+                            .b = w.data<float>(),
+                            .b_l = 1,
+                            .b_j = k,
+                            .c = y.data<float>(),
+                            .I = m,
+                            .J = n,
+                            .L = k,
+                            .act = act,
+                            .bias = bias,
+                            .aux = aux_ptr,
+                            .aux_ld = aux_ld});
     return;
   }
   GemmSpec g =
@@ -133,6 +159,18 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     return;
   }
   const int64_t aux_ld = linear_aux_ld(in_act, k);
+  if (use_own_gemm(ctx, {LinearGemm::backward_input, m, k, n, in_act})) {
+    SmallGemm s = small_product(LinearGemm::backward_input, dy.data<float>(), n, 1, w.data<float>(),
+                                k, 1, dx.data<float>(), m, k, n);
+    s.act = in_act;
+    if (in_act != Activation::none) {
+      s.aux = const_cast<void*>(in_aux.raw());
+      s.aux_ld = aux_ld;
+    }
+    s.col_sums = dbias;
+    launch_small_gemm(ctx, s);
+    return;
+  }
   GemmSpec g =
       product(false, false, k, m, n, w.data<float>(), k, dy.data<float>(), n, dx.data<float>(), k);
   g.epilogue = kInputGradEpilogues.pick(in_act, dbias != nullptr);
@@ -167,6 +205,21 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
   }
   if (k == 0) {
     if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+    return;
+  }
+  if (use_own_gemm(ctx, {LinearGemm::backward_weight, m, k, n, Activation::none})) {
+    launch_small_gemm(ctx, {.kind = LinearGemm::backward_weight,
+                            .a = dy.data<float>(),
+                            .a_i = 1,
+                            .a_l = n,
+                            .b = x.data<float>(),
+                            .b_l = k,
+                            .b_j = 1,
+                            .c = dw.data<float>(),
+                            .I = n,
+                            .J = k,
+                            .L = m,
+                            .row_sums = db ? db->data<float>() : nullptr});
     return;
   }
   GemmSpec g =
