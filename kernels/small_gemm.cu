@@ -65,6 +65,25 @@ __device__ __forceinline__ void store_slice(bool l_inner, const float (&r)[Loads
   }
 }
 
+// out[c] (valid in the threads of row ty = 0) = Σ over the 16 thread rows, in order, of v[c] of
+// the thread (row, tx): column tx + 16 c of the tile. Uses `scratch` (16 x 16 RN floats).
+template <int RN>
+__device__ __forceinline__ void sum_thread_rows(const float (&v)[RN],
+                                                float (&scratch)[kSide][kSide * RN],
+                                                float (&out)[RN]) {
+  const int tx = static_cast<int>(threadIdx.x) % kSide, ty = static_cast<int>(threadIdx.x) / kSide;
+  __syncthreads();  // earlier readers of scratch are done
+#pragma unroll
+  for (int c = 0; c < RN; ++c) scratch[ty][tx + kSide * c] = v[c];
+  __syncthreads();
+#pragma unroll
+  for (int c = 0; c < RN; ++c) {
+    out[c] = 0.0f;
+    if (ty == 0)
+      for (int y = 0; y < kSide; ++y) out[c] += scratch[y][tx + kSide * c];
+  }
+}
+
 template <int RM, int RN>
 __global__ void __launch_bounds__(kThreads)
     small_gemm_kernel(SmallGemm g, float* __restrict__ partials, unsigned int* tickets) {
@@ -160,45 +179,43 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   if (g.col_sums == nullptr) return;
-    // Column sums: this tile's rows in ty order, then the row tiles in order.
-#pragma unroll
-  for (int c = 0; c < RN; ++c) col_part[ty][tx + kSide * c] = cs[c];
-  __syncthreads();
+  // Column sums: this tile's rows (ty order), then the row tiles' partials (strided over the
+  // 16 thread rows, then ty order). Fixed orders: the result does not depend on which block is
+  // last.
   float tile_sum[RN];
-#pragma unroll
-  for (int c = 0; c < RN; ++c) {
-    tile_sum[c] = 0.0f;
-    if (ty == 0)
-      for (int y = 0; y < kSide; ++y) tile_sum[c] += col_part[y][tx + kSide * c];
-  }
-  if (gridDim.y == 1) {
-#pragma unroll
-    for (int c = 0; c < RN; ++c) {
-      const int64_t j = j0 + tx + kSide * c;
-      if (ty == 0 && j < g.J) g.col_sums[j] = tile_sum[c];
-    }
-    return;
-  }
+  sum_thread_rows<RN>(cs, col_part, tile_sum);
+  const bool single = gridDim.y == 1;
 #pragma unroll
   for (int c = 0; c < RN; ++c) {
     const int64_t j = j0 + tx + kSide * c;
-    if (ty == 0 && j < g.J) partials[static_cast<int64_t>(blockIdx.y) * g.J + j] = tile_sum[c];
+    if (ty != 0 || j >= g.J) continue;
+    if (single) {
+      g.col_sums[j] = tile_sum[c];
+    } else {
+      partials[static_cast<int64_t>(blockIdx.y) * g.J + j] = tile_sum[c];
+    }
   }
+  if (single) return;
   __threadfence();
   __syncthreads();
   if (t == 0) last = atomicAdd(tickets + blockIdx.x, 1u) == gridDim.y - 1;
   __syncthreads();
   if (!last) return;
   __threadfence();
-  if (ty == 0) {
+  float strided[RN];
 #pragma unroll
-    for (int c = 0; c < RN; ++c) {
-      const int64_t j = j0 + tx + kSide * c;
-      if (j >= g.J) continue;
-      float sum = 0.0f;
-      for (unsigned y = 0; y < gridDim.y; ++y) sum += __ldcg(partials + y * g.J + j);
-      g.col_sums[j] = sum;
-    }
+  for (int c = 0; c < RN; ++c) {
+    const int64_t j = j0 + tx + kSide * c;
+    strided[c] = 0.0f;
+    if (j < g.J)
+      for (unsigned y = ty; y < gridDim.y; y += kSide) strided[c] += __ldcg(partials + y * g.J + j);
+  }
+  float total[RN];
+  sum_thread_rows<RN>(strided, col_part, total);
+#pragma unroll
+  for (int c = 0; c < RN; ++c) {
+    const int64_t j = j0 + tx + kSide * c;
+    if (ty == 0 && j < g.J) g.col_sums[j] = total[c];
   }
   if (t == 0) tickets[blockIdx.x] = 0u;
 }

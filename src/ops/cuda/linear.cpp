@@ -82,6 +82,23 @@ bool use_own_gemm(const DeviceContext& ctx, const GemmShape& s) {
          choose_gemm_path(s, ctx.math, ctx.gemm_path, gemm_route_table()) == GemmPath::own;
 }
 
+// The own small GEMM's product C[rows, cols] = Σ over depth of A(i,l) B(l,j) (small_gemm.hpp).
+SmallGemm own_product(LinearGemm kind, const float* a, int64_t a_i, int64_t a_l, const float* b,
+                      int64_t b_l, int64_t b_j, float* c, int64_t rows, int64_t cols,
+                      int64_t depth) {
+  return {.kind = kind,
+          .a = a,
+          .a_i = a_i,
+          .a_l = a_l,
+          .b = b,
+          .b_l = b_l,
+          .b_j = b_j,
+          .c = c,
+          .I = rows,
+          .J = cols,
+          .L = depth};
+}
+
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
@@ -108,21 +125,13 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
     return;
   }
   if (use_own_gemm(ctx, {LinearGemm::forward, m, k, n, act})) {
-    launch_small_gemm(ctx, {.kind = LinearGemm::forward,
-                            .a = x.data<float>(),
-                            .a_i = k,
-                            .a_l = 1,
-                            .b = w.data<float>(),
-                            .b_l = 1,
-                            .b_j = k,
-                            .c = y.data<float>(),
-                            .I = m,
-                            .J = n,
-                            .L = k,
-                            .act = act,
-                            .bias = bias,
-                            .aux = aux_ptr,
-                            .aux_ld = aux_ld});
+    SmallGemm g = own_product(LinearGemm::forward, x.data<float>(), k, 1, w.data<float>(), 1, k,
+                              y.data<float>(), m, n, k);
+    g.act = act;
+    g.bias = bias;
+    g.aux = aux_ptr;
+    g.aux_ld = aux_ld;
+    launch_small_gemm(ctx, g);
     return;
   }
   GemmSpec g =
@@ -160,15 +169,14 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
   }
   const int64_t aux_ld = linear_aux_ld(in_act, k);
   if (use_own_gemm(ctx, {LinearGemm::backward_input, m, k, n, in_act})) {
-    SmallGemm s = small_product(LinearGemm::backward_input, dy.data<float>(), n, 1, w.data<float>(),
-                                k, 1, dx.data<float>(), m, k, n);
-    s.act = in_act;
-    if (in_act != Activation::none) {
-      s.aux = const_cast<void*>(in_aux.raw());
-      s.aux_ld = aux_ld;
-    }
-    s.col_sums = dbias;
-    launch_small_gemm(ctx, s);
+    const bool masked = in_act != Activation::none;
+    SmallGemm g = own_product(LinearGemm::backward_input, dy.data<float>(), n, 1, w.data<float>(),
+                              k, 1, dx.data<float>(), m, k, n);
+    g.act = in_act;
+    g.aux = masked ? const_cast<void*>(in_aux.raw()) : nullptr;
+    g.aux_ld = masked ? aux_ld : 0;
+    g.col_sums = dbias;
+    launch_small_gemm(ctx, g);
     return;
   }
   GemmSpec g =
@@ -208,18 +216,10 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
     return;
   }
   if (use_own_gemm(ctx, {LinearGemm::backward_weight, m, k, n, Activation::none})) {
-    launch_small_gemm(ctx, {.kind = LinearGemm::backward_weight,
-                            .a = dy.data<float>(),
-                            .a_i = 1,
-                            .a_l = n,
-                            .b = x.data<float>(),
-                            .b_l = k,
-                            .b_j = 1,
-                            .c = dw.data<float>(),
-                            .I = n,
-                            .J = k,
-                            .L = m,
-                            .row_sums = db ? db->data<float>() : nullptr});
+    SmallGemm g = own_product(LinearGemm::backward_weight, dy.data<float>(), 1, n, x.data<float>(),
+                              k, 1, dw.data<float>(), n, k, m);
+    g.row_sums = db ? db->data<float>() : nullptr;
+    launch_small_gemm(ctx, g);
     return;
   }
   GemmSpec g =
