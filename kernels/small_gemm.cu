@@ -11,6 +11,8 @@
 // the scratch buffer, the last tile of a column, by ticket, adds them in row-tile order); the
 // bias gradient of a weight gradient (row sums of A, by the blocks of the first column tile).
 // Every sum has a fixed order: bitwise reproducible.
+#include <algorithm>
+
 #include "kernels/activation_math.cuh"
 #include "kernels/pdl.cuh"
 #include "kernels/warp_reduce.cuh"
@@ -84,6 +86,41 @@ __device__ __forceinline__ void sum_thread_rows(const float (&v)[RN],
   }
 }
 
+// Split-K: every block stores its partial tile in the scratch buffer ([split][I][J]); the last
+// block of the tile (ticket per tile) adds the partials in split order into acc and returns
+// true; the others return false. Fixed order: the sum does not depend on which block is last.
+template <int RM, int RN>
+__device__ bool reduce_splits(const SmallGemm& g, int64_t i0, int64_t j0, float* partials,
+                              unsigned int* tickets, float (&acc)[RM][RN]) {
+  __shared__ bool last;
+  const int tx = static_cast<int>(threadIdx.x) % kSide, ty = static_cast<int>(threadIdx.x) / kSide;
+  const int64_t plane = g.I * g.J;
+  auto each = [&](auto&& fn) {
+#pragma unroll
+    for (int r = 0; r < RM; ++r)
+#pragma unroll
+      for (int c = 0; c < RN; ++c) {
+        const int64_t i = i0 + ty + kSide * r, j = j0 + tx + kSide * c;
+        if (i < g.I && j < g.J) fn(acc[r][c], i * g.J + j);
+      }
+  };
+  each([&](float v, int64_t at) { partials[blockIdx.z * plane + at] = v; });
+  __threadfence();
+  __syncthreads();
+  const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
+  if (threadIdx.x == 0) last = atomicAdd(tickets + tile, 1u) == gridDim.z - 1;
+  __syncthreads();
+  if (!last) return false;
+  __threadfence();
+  each([&](float& v, int64_t at) {
+    float sum = 0.0f;
+    for (unsigned z = 0; z < gridDim.z; ++z) sum += __ldcg(partials + z * plane + at);
+    v = sum;
+  });
+  if (threadIdx.x == 0) tickets[tile] = 0u;
+  return true;
+}
+
 template <int RM, int RN>
 __global__ void __launch_bounds__(kThreads)
     small_gemm_kernel(SmallGemm g, float* __restrict__ partials, unsigned int* tickets) {
@@ -98,10 +135,14 @@ __global__ void __launch_bounds__(kThreads)
   const int t = threadIdx.x, tx = t % kSide, ty = t / kSide;
   const int64_t i0 = static_cast<int64_t>(blockIdx.y) * T::M;
   const int64_t j0 = static_cast<int64_t>(blockIdx.x) * T::N;
+  // Split-K: this block's part of the reduction, whole slices of TK (the last parts may be empty).
+  const int64_t per_split = (g.L + T::K * gridDim.z - 1) / (T::K * gridDim.z) * T::K;
+  const int64_t l_begin = blockIdx.z * per_split;
+  const int64_t l_end = l_begin + per_split < g.L ? l_begin + per_split : g.L;
   float ra[T::kLoadsA], rb[T::kLoadsB];
   auto load = [&](int64_t l0) {
-    load_slice<T::M, T::K>(g.a, g.a_i, g.a_l, i0, g.I, l0, g.L, ra);
-    load_slice<T::N, T::K>(g.b, g.b_j, g.b_l, j0, g.J, l0, g.L, rb);
+    load_slice<T::M, T::K>(g.a, g.a_i, g.a_l, i0, g.I, l0, l_end, ra);
+    load_slice<T::N, T::K>(g.b, g.b_j, g.b_l, j0, g.J, l0, l_end, rb);
   };
   auto store = [&] {
     store_slice<T::M, T::K>(g.a_l == 1, ra, as);
@@ -111,12 +152,12 @@ __global__ void __launch_bounds__(kThreads)
   float acc[RM][RN] = {};
   float rs[RM] = {};  // row sums of A (backward_weight's bias gradient)
   const bool row_sums = g.row_sums != nullptr && blockIdx.x == 0;
-  const int64_t slices = (g.L + T::K - 1) / T::K;
-  load(0);
+  const int64_t slices = l_end > l_begin ? (l_end - l_begin + T::K - 1) / T::K : 0;
+  load(l_begin);
   for (int64_t s = 0; s < slices; ++s) {
     store();
     __syncthreads();
-    if (s + 1 < slices) load((s + 1) * T::K);
+    if (s + 1 < slices) load(l_begin + (s + 1) * T::K);
 #pragma unroll 8
     for (int l = 0; l < T::K; ++l) {
       float av[RM], bv[RN];
@@ -136,6 +177,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
   }
+
+  if (gridDim.z > 1 && !reduce_splits<RM, RN>(g, i0, j0, partials, tickets, acc)) return;
 
   const bool relu = g.act == Activation::relu;
   const auto* mask = static_cast<const uint8_t*>(g.aux);
@@ -224,19 +267,58 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+// A launch configuration: tile (RM x RN outputs a thread) and split-K count.
+struct Plan {
+  int rm = 1;
+  int64_t splits = 1;
+  double cost = 0.0;
+};
+
+// Estimated SM cycles of a configuration. Shared-memory reads bound these kernels: a block
+// reads RM + RN wavefronts per warp (8 warps) and reduction step, 2048 per slice of K for every
+// tile (16 KB slices), which also covers the next slice's load (~800 cycles from L2 or memory)
+// when a slice takes longer than that. Split-K adds the last block's round trips and its reads
+// of the partial tiles (64 bytes a cycle).
 template <int RM, int RN>
-void launch_tiles(DeviceContext& ctx, const SmallGemm& g) {
+Plan plan_for(const SmallGemm& g, int sms, bool may_split) {
+  using T = Tile<RM, RN>;
+  constexpr double kRoundTrip = 800.0;
+  const int64_t blocks = ceil_div(g.I, T::M) * ceil_div(g.J, T::N);
+  const int64_t slices_total = ceil_div(g.L, T::K);
+  Plan p;
+  p.rm = RM;
+  if (may_split && blocks < sms && blocks <= kOwnGemmMaxColumnTiles)
+    p.splits = std::max<int64_t>(1, std::min<int64_t>({sms / blocks, slices_total, 16}));
+  const int64_t slices = ceil_div(slices_total, p.splits);
+  const int64_t waves = ceil_div(blocks * p.splits, sms);
+  const double per_slice = 8.0 * (RM + RN) * T::K;
+  p.cost = static_cast<double>(waves) *
+           (static_cast<double>(slices) * std::max(per_slice, kRoundTrip) + kRoundTrip);
+  if (p.splits > 1) {
+    p.cost += kRoundTrip * (2.0 + static_cast<double>(ceil_div(p.splits * RM * RN, 32))) +
+              static_cast<double>(T::M * T::N * p.splits) / 16.0;
+  }
+  return p;
+}
+
+template <int RM, int RN>
+void launch_tiles(DeviceContext& ctx, const SmallGemm& g, int64_t splits) {
   using T = Tile<RM, RN>;
   const int64_t gx = ceil_div(g.J, T::N), gy = ceil_div(g.I, T::M);
   KASMINA_CHECK(gx <= kOwnGemmMaxColumnTiles && gy <= 65535, "small_gemm: " + std::to_string(g.I) +
                                                                  " x " + std::to_string(g.J) +
                                                                  " outputs exceed the grid");
   float* partials = nullptr;
-  if (g.col_sums && gy > 1)
+  if (splits > 1) {
+    partials =
+        static_cast<float*>(scratch(ctx, static_cast<size_t>(splits * g.I * g.J) * sizeof(float)));
+  } else if (g.col_sums && gy > 1) {
     partials = static_cast<float*>(scratch(ctx, static_cast<size_t>(gy * g.J) * sizeof(float)));
-  launch_pdl(ctx, small_gemm_kernel<RM, RN>,
-             dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy)), dim3(kThreads),
-             "small_gemm_kernel", g, partials, ctx.tickets + kTicketSmallGemm);
+  }
+  launch_pdl(
+      ctx, small_gemm_kernel<RM, RN>,
+      dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(splits)),
+      dim3(kThreads), "small_gemm_kernel", g, partials, ctx.tickets + kTicketSmallGemm);
 }
 
 }  // namespace
@@ -246,14 +328,17 @@ void launch_small_gemm(DeviceContext& ctx, SmallGemm g) {
   KASMINA_CHECK(g.act == Activation::none || g.act == Activation::relu,
                 "small_gemm: activation must be none or relu");
   KASMINA_CHECK(g.act == Activation::none || g.aux != nullptr, "small_gemm: ReLU mask missing");
-  // 32 x 32 tiles (4 outputs a thread, half the shared-memory reads per multiply-add) where they
-  // still give every multiprocessor a block; 16 x 16 tiles otherwise.
-  const int64_t blocks32 = ceil_div(g.I, 32) * ceil_div(g.J, 32);
-  if (blocks32 >= ctx.sms && ceil_div(g.J, 32) <= kOwnGemmMaxColumnTiles) {
-    launch_tiles<2, 2>(ctx, g);
-  } else {
-    launch_tiles<1, 1>(ctx, g);
-  }
+  // The bias-gradient reductions need every row of a column (or all of K) in one block: no
+  // split-K for them. Larger tiles read shared memory less per multiply-add; split-K gives a
+  // small grid the SMs back. The cheapest estimate wins (ties: the larger tile).
+  const bool may_split = g.col_sums == nullptr && g.row_sums == nullptr;
+  Plan best = plan_for<4, 4>(g, ctx.sms, may_split);
+  for (const Plan& p :
+       {plan_for<2, 2>(g, ctx.sms, may_split), plan_for<1, 1>(g, ctx.sms, may_split)})
+    if (p.cost < best.cost) best = p;
+  if (best.rm == 4) return launch_tiles<4, 4>(ctx, g, best.splits);
+  if (best.rm == 2) return launch_tiles<2, 2>(ctx, g, best.splits);
+  launch_tiles<1, 1>(ctx, g, best.splits);
 }
 
 }  // namespace kasmina::ops::cuda
