@@ -181,7 +181,9 @@ void backward_input_case(const LinearCase& c) {
     ops::linear_backward_input(on_gpu(dy), on_gpu(w), c.act, saved.gpu_aux, dx_again,
                                with_dbias ? &db_again : nullptr);
     EXPECT_TRUE(same(what + " dx run to run", dx_again, dx_gpu));
-    if (with_dbias) EXPECT_TRUE(same(what + " in_dbias run to run", db_again, db_gpu));
+    if (with_dbias) {
+      EXPECT_TRUE(same(what + " in_dbias run to run", db_again, db_gpu));
+    }
   }
 }
 
@@ -201,7 +203,9 @@ void backward_weight_case(const LinearCase& c) {
     Tensor db_again = poisoned({c.n}, DType::f32);
     ops::linear_backward_weight(on_gpu(dy), on_gpu(x), dw_again, with_db ? &db_again : nullptr);
     EXPECT_TRUE(same(what + " dw run to run", dw_again, dw_gpu));
-    if (with_db) EXPECT_TRUE(same(what + " db run to run", db_again, db_gpu));
+    if (with_db) {
+      EXPECT_TRUE(same(what + " db run to run", db_again, db_gpu));
+    }
     // cuBLASLt's BGRADB may reduce TF32-rounded operands: GEMM tolerance.
     if (with_db) {
       EXPECT_TRUE(close(what + " db", db_gpu, db_cpu, gemm_tol(c.math)));
