@@ -7,6 +7,7 @@
 
 #include "bench/registry.hpp"
 #include "bench/timed_loop.hpp"
+#include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::bench {
@@ -39,26 +40,43 @@ double f32_bytes(double elements) {
   return 4.0 * elements;
 }
 
-void register_linear(Device dev) {
+// The GEMM path of one benchmark (automatic: the route table and rule of ops/gemm_route.hpp).
+struct GemmPathScope {
+  GemmPathScope(Device dev, ops::GemmPath p) : dev_(dev) { ops::set_gemm_path(dev, p); }
+  ~GemmPathScope() { ops::set_gemm_path(dev_, ops::GemmPath::automatic); }
+  Device dev_;
+};
+
+std::string path_suffix(ops::GemmPath p) {
+  return p == ops::GemmPath::automatic ? "" : std::string("/") + ops::gemm_path_name(p);
+}
+
+// Each linear op of the MLP at batch 128 and 256, through the path the route picks and through
+// cuBLASLt forced (suffix /cublaslt): the measurements behind the route table.
+void register_linear(Device dev, int64_t batch, ops::GemmPath path) {
+  const std::string tail = batch_suffix(batch) + path_suffix(path);
   for (size_t i = 0; i < kMlp.size(); ++i) {
     const LinearShape l = kMlp[i];
-    const double m = kBatch, k = static_cast<double>(l.in), n = static_cast<double>(l.out);
-    register_timed("ops/linear_forward/" + shape_name(l) + batch_suffix(kBatch),
-                   [dev, l, m, k, n](benchmark::State& s) {
-                     Tensor x = random_normal({kBatch, l.in}, 10, dev);
+    const double m = static_cast<double>(batch), k = static_cast<double>(l.in),
+                 n = static_cast<double>(l.out);
+    register_timed("ops/linear_forward/" + shape_name(l) + tail,
+                   [dev, l, m, k, n, batch, path](benchmark::State& s) {
+                     const GemmPathScope scope(dev, path);
+                     Tensor x = random_normal({batch, l.in}, 10, dev);
                      Tensor w = random_normal({l.out, l.in}, 11, dev, 0.05);
                      Tensor b = random_normal({l.out}, 12, dev, 0.1);
-                     Tensor y = Tensor::empty({kBatch, l.out}, DType::f32, dev);
-                     Tensor aux = ops::make_linear_aux(kBatch, l.out, l.act, dev);
+                     Tensor y = Tensor::empty({batch, l.out}, DType::f32, dev);
+                     Tensor aux = ops::make_linear_aux(batch, l.out, l.act, dev);
                      const double aux_elems = l.act == ops::Activation::none ? 0.0 : m * n;
                      timed_loop(s, [&] { ops::linear_forward(x, w, b, l.act, y, aux); },
                                 {.bytes = f32_bytes(m * k + n * k + n + m * n + aux_elems),
                                  .flops = 2.0 * m * n * k});
                    });
-    register_timed("ops/linear_backward_weight/" + shape_name(l) + batch_suffix(kBatch),
-                   [dev, l, m, k, n](benchmark::State& s) {
-                     Tensor dy = random_normal({kBatch, l.out}, 13, dev);
-                     Tensor x = random_normal({kBatch, l.in}, 14, dev);
+    register_timed("ops/linear_backward_weight/" + shape_name(l) + tail,
+                   [dev, l, m, k, n, batch, path](benchmark::State& s) {
+                     const GemmPathScope scope(dev, path);
+                     Tensor dy = random_normal({batch, l.out}, 13, dev);
+                     Tensor x = random_normal({batch, l.in}, 14, dev);
                      Tensor dw = Tensor::empty({l.out, l.in}, DType::f32, dev);
                      Tensor db = Tensor::empty({l.out}, DType::f32, dev);
                      timed_loop(s, [&] { ops::linear_backward_weight(dy, x, dw, &db); },
@@ -70,18 +88,19 @@ void register_linear(Device dev) {
     const LinearShape prev = kMlp[i - 1];
     register_timed(
         "ops/linear_backward_input/" + std::to_string(l.in) + "x" + std::to_string(l.out) + "_d" +
-            ops::activation_name(prev.act) + "_dbias" + batch_suffix(kBatch),
-        [dev, l, prev, m, k, n](benchmark::State& s) {
-          Tensor dy = random_normal({kBatch, l.out}, 15, dev);
+            ops::activation_name(prev.act) + "_dbias" + tail,
+        [dev, l, prev, m, k, n, batch, path](benchmark::State& s) {
+          const GemmPathScope scope(dev, path);
+          Tensor dy = random_normal({batch, l.out}, 15, dev);
           Tensor w = random_normal({l.out, l.in}, 16, dev, 0.05);
           // The previous layer's saved state, from a real forward.
-          Tensor px = random_normal({kBatch, prev.in}, 17, dev);
+          Tensor px = random_normal({batch, prev.in}, 17, dev);
           Tensor pw = random_normal({prev.out, prev.in}, 18, dev, 0.05);
           Tensor pb = random_normal({prev.out}, 19, dev, 0.1);
-          Tensor py = Tensor::empty({kBatch, prev.out}, DType::f32, dev);
-          Tensor aux = ops::make_linear_aux(kBatch, prev.out, prev.act, dev);
+          Tensor py = Tensor::empty({batch, prev.out}, DType::f32, dev);
+          Tensor aux = ops::make_linear_aux(batch, prev.out, prev.act, dev);
           ops::linear_forward(px, pw, pb, prev.act, py, aux);
-          Tensor dx = Tensor::empty({kBatch, l.in}, DType::f32, dev);
+          Tensor dx = Tensor::empty({batch, l.in}, DType::f32, dev);
           Tensor dbias = Tensor::empty({l.in}, DType::f32, dev);
           timed_loop(
               s, [&] { ops::linear_backward_input(dy, w, prev.act, aux, dx, &dbias); },
@@ -141,33 +160,43 @@ void register_softmax_layernorm_gather(Device dev) {
   });
 }
 
+// The fused AdamW step over the MLP's parameters; /advancing: the plan also advances the
+// trainer's [step, cursor] counters in the same launch (advance_after_step), as a training step
+// runs it.
 void register_optimizer(Device dev) {
-  register_timed("ops/adamw_step/fmnist_mlp_params", [dev](benchmark::State& s) {
-    std::vector<Tensor> params, grads, m, v;
-    uint64_t seed = 40;
-    for (const LinearShape& l : kMlp) {
-      for (const Shape& shape : {Shape{l.out, l.in}, Shape{l.out}}) {
-        params.push_back(random_normal(shape, seed++, dev, 0.05));
-        grads.push_back(random_normal(shape, seed++, dev, 0.01));
-        m.push_back(Tensor::zeros(shape, DType::f32, dev));
-        v.push_back(Tensor::zeros(shape, DType::f32, dev));
-      }
-    }
-    ops::MultiTensorPlan plan(params, grads, m, v);
-    const double n = static_cast<double>(plan.total_elements());
-    LrSchedule sched;
-    sched.type = LrScheduleType::cosine;
-    sched.total_steps = 1000000;
-    Tensor step = Tensor::zeros({1}, DType::i64, dev);
-    timed_loop(s, [&] { ops::adamw_step(plan, ops::AdamWHyper{}, sched, step); },
-               {.bytes = f32_bytes(7.0 * n), .flops = 16.0 * n});
-  });
+  for (bool advance : {false, true}) {
+    register_timed(std::string("ops/adamw_step/fmnist_mlp_params") + (advance ? "/advancing" : ""),
+                   [dev, advance](benchmark::State& s) {
+                     std::vector<Tensor> params, grads, m, v;
+                     uint64_t seed = 40;
+                     for (const LinearShape& l : kMlp) {
+                       for (const Shape& shape : {Shape{l.out, l.in}, Shape{l.out}}) {
+                         params.push_back(random_normal(shape, seed++, dev, 0.05));
+                         grads.push_back(random_normal(shape, seed++, dev, 0.01));
+                         m.push_back(Tensor::zeros(shape, DType::f32, dev));
+                         v.push_back(Tensor::zeros(shape, DType::f32, dev));
+                       }
+                     }
+                     ops::MultiTensorPlan plan(params, grads, m, v);
+                     const double n = static_cast<double>(plan.total_elements());
+                     LrSchedule sched;
+                     sched.type = LrScheduleType::cosine;
+                     sched.total_steps = 1000000;
+                     Tensor counters = Tensor::zeros({2}, DType::i64, dev);
+                     if (advance) plan.advance_after_step(counters);
+                     const Tensor step = counters.rows(0, 1);
+                     timed_loop(s, [&] { ops::adamw_step(plan, ops::AdamWHyper{}, sched, step); },
+                                {.bytes = f32_bytes(7.0 * n), .flops = 16.0 * n});
+                   });
+  }
 }
 
 }  // namespace
 
 void register_engine_op_benchmarks(Device dev) {
-  register_linear(dev);
+  for (int64_t batch : {kBatch, 2 * kBatch})
+    for (ops::GemmPath path : {ops::GemmPath::automatic, ops::GemmPath::cublaslt})
+      register_linear(dev, batch, path);
   register_softmax_layernorm_gather(dev);
   register_optimizer(dev);
 }

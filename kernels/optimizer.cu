@@ -3,13 +3,16 @@
 // the element count) per parameter, followed by a ChunkDesc (tensor index, first element) per
 // work chunk of kChunkElements; block b of the launch updates chunk b. The learning rate is
 // lr_at(schedule, step[0]), computed in the kernel from the device step counter, so a captured
-// graph replays with no host upload.
+// graph replays with no host upload. When the plan advances counters (advance_after_step), every
+// block takes a ticket after its threads have read the step counter; the last block adds 1 to
+// each counter and resets the ticket. Launched with programmatic dependent launch.
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "core/adamw.hpp"
 #include "core/sgd.hpp"
+#include "kernels/pdl.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -42,6 +45,9 @@ struct ChunkDesc {
 struct TableView {
   const TensorDesc* tensors;
   const ChunkDesc* chunks;
+  int64_t* advance;  // counters to add 1 to after the step (null: none)
+  int advance_n;
+  unsigned int* ticket;
 };
 
 TableView table_view(const MultiTensorPlan& plan) {
@@ -49,8 +55,15 @@ TableView table_view(const MultiTensorPlan& plan) {
   KASMINA_CHECK(be != nullptr && be->table.defined(),
                 "optimizer: the plan has no CUDA descriptor table");
   const auto* base = static_cast<const char*>(be->table.raw());
-  return {reinterpret_cast<const TensorDesc*>(base),
-          reinterpret_cast<const ChunkDesc*>(base + plan.params().size() * sizeof(TensorDesc))};
+  TableView t{};
+  t.tensors = reinterpret_cast<const TensorDesc*>(base);
+  t.chunks = reinterpret_cast<const ChunkDesc*>(base + plan.params().size() * sizeof(TensorDesc));
+  if (plan.advance().defined()) {
+    t.advance = static_cast<int64_t*>(const_cast<void*>(plan.advance().raw()));
+    t.advance_n = static_cast<int>(plan.advance().numel());
+  }
+  t.ticket = context(plan.device()).tickets + kTicketOptimizer;
+  return t;
 }
 
 // AdamW per element: core/adamw.hpp's adamw_update, shared with the CPU twin.
@@ -109,17 +122,32 @@ __device__ void update_chunk(const TensorDesc& t, int64_t start, const Update& u
   }
 }
 
-__global__ void adamw_kernel(TableView table, AdamWHyper h, LrSchedule s,
-                             const int64_t* __restrict__ step) {
+// After the block's update: the last block to finish advances the plan's counters.
+__device__ void advance_counters(const TableView& table) {
+  if (!table.advance) return;
+  __shared__ bool last;
+  __syncthreads();  // every thread of this block has read the step counter
+  if (threadIdx.x == 0) last = atomicAdd(table.ticket, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!last) return;
+  if (static_cast<int>(threadIdx.x) < table.advance_n) table.advance[threadIdx.x] += 1;
+  if (threadIdx.x == 0) *table.ticket = 0u;
+}
+
+__global__ void adamw_kernel(TableView table, AdamWHyper h, LrSchedule s, const int64_t* step) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int64_t taken = step[0];
   const AdamWUpdate u{adamw_coefficients<float>(lr_at(s, taken), h.weight_decay, h.beta1, h.beta2,
                                                 h.eps, static_cast<double>(taken + 1))};
   const ChunkDesc c = table.chunks[blockIdx.x];
   update_chunk(table.tensors[c.tensor], c.start, u);
+  advance_counters(table);
 }
 
-__global__ void sgd_kernel(TableView table, SgdHyper h, LrSchedule s,
-                           const int64_t* __restrict__ step) {
+__global__ void sgd_kernel(TableView table, SgdHyper h, LrSchedule s, const int64_t* step) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int64_t taken = step[0];
   SgdUpdate u;
   u.lr = lr_at(s, taken);
@@ -129,6 +157,7 @@ __global__ void sgd_kernel(TableView table, SgdHyper h, LrSchedule s,
   u.nesterov = h.nesterov;
   const ChunkDesc c = table.chunks[blockIdx.x];
   update_chunk(table.tensors[c.tensor], c.start, u);
+  advance_counters(table);
 }
 
 void check_plan(const char* op, const MultiTensorPlan& plan, bool needs_v, const Tensor& step) {
@@ -188,11 +217,13 @@ void launch_step(const char* op, const char* kernel_name,
                  bool needs_v) {
   check_plan(op, plan, needs_v, step);
   const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
-  if (chunks == 0) return;
+  if (chunks == 0) {
+    if (Tensor counters = plan.advance(); counters.defined()) counter_add(counters, 1);
+    return;
+  }
   KASMINA_CHECK(chunks <= 2147483647, std::string(op) + ": too many chunks");
-  kernel<<<static_cast<unsigned>(chunks), kThreads, 0, stream(plan.device())>>>(
-      table_view(plan), h, s, step.data<int64_t>());
-  KASMINA_LAUNCH_CHECK(kernel_name);
+  launch_pdl(context(plan.device()), kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads),
+             kernel_name, table_view(plan), h, s, step.data<int64_t>());
 }
 
 }  // namespace

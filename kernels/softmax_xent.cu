@@ -5,9 +5,10 @@
 // accumulates into loss_sum (f64) and correct (i64), then resets the ticket. The sum does not
 // depend on which block is last: bitwise reproducible, no float atomics, graph-capturable. A
 // label outside [0, C) (which the caller must prevent; the CPU twin rejects it) makes the loss
-// NaN.
+// NaN. Launched with programmatic dependent launch.
 #include <cmath>
 
+#include "kernels/pdl.cuh"
 #include "kernels/vector_io.cuh"
 #include "kernels/warp_reduce.cuh"
 #include "ops/backend_ops.hpp"
@@ -110,6 +111,8 @@ __global__ void __launch_bounds__(kThreads)
                         float* __restrict__ dlogits, double* __restrict__ row_loss,
                         int32_t* __restrict__ row_hit, unsigned int* ticket,
                         double* __restrict__ loss_sum, int64_t* __restrict__ correct) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int lane = threadIdx.x & 31;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + (threadIdx.x >> 5);
   if (row < rows)
@@ -149,12 +152,11 @@ void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, 
   const bool vec =
       classes % 4 == 0 && aligned16(logits.raw()) && (!dlogits || aligned16(dlogits->raw()));
   auto kernel = vec ? softmax_xent_kernel<4> : softmax_xent_kernel<1>;
-  kernel<<<blocks, kThreads, 0, ctx.stream>>>(
-      logits.data<float>(), labels.data<int32_t>(), rows, classes, grad_scale,
-      dlogits ? dlogits->data<float>() : nullptr, row_loss, row_hit,
-      ctx.tickets + kTicketSoftmaxXent, loss_sum.data<double>(),
-      correct ? correct->data<int64_t>() : nullptr);
-  KASMINA_LAUNCH_CHECK("softmax_xent_kernel");
+  launch_pdl(ctx, kernel, dim3(blocks), dim3(kThreads), "softmax_xent_kernel", logits.data<float>(),
+             labels.data<int32_t>(), rows, classes, grad_scale,
+             dlogits ? dlogits->data<float>() : nullptr, row_loss, row_hit,
+             ctx.tickets + kTicketSoftmaxXent, loss_sum.data<double>(),
+             correct ? correct->data<int64_t>() : nullptr);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -21,6 +21,9 @@ class Optimizer final : public Stateful {
             const std::vector<Parameter*>& params, Device dev);
   // Updates every parameter from its gradient; `step` (i64[1], device) = steps taken so far.
   void step(const Tensor& step);
+  // Each step() then also adds 1 to every element of `counters` in the optimizer's own launch
+  // (ops::MultiTensorPlan::advance_after_step), after reading `step`.
+  void advance_after_step(Tensor counters) { plan_.advance_after_step(std::move(counters)); }
   float lr_at_step(int64_t step) const { return lr_at(schedule_, step); }
   // Analytic FLOPs of one update of one parameter (core/adamw.hpp, core/sgd.hpp).
   int flops_per_parameter() const;

@@ -3,6 +3,7 @@
 // declared by the ops' KASMINA_OP lines in ops.hpp; this header adds what only the twins need:
 // shared argument checks, the plan's device table and the CUDA runtime's entry points.
 #pragma once
+#include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::ops {
@@ -29,6 +30,8 @@ void use_device(Device dev);
 void synchronize(Device dev);
 void set_math_mode(Device dev, MathMode m);
 void set_deterministic(Device dev, bool on);
+void set_programmatic_launch(Device dev, bool on);
+void set_gemm_path(Device dev, GemmPath p);
 std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPlan& plan);
 // CUDA graph of one step: returns an opaque executable graph, or nullptr with *reason set.
 void* graph_capture(Device dev, const std::function<void()>& fn, std::string* reason);

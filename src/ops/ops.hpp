@@ -57,6 +57,11 @@ enum class MathMode : uint8_t { fp32, tf32 };
 void set_math_mode(Device dev, MathMode m);
 // Deterministic mode (default on): fixed algorithms, no atomics in reductions.
 void set_deterministic(Device dev, bool on);
+// Programmatic dependent launch between kasmina's own kernels (CUDA; default on, or as the
+// environment variable KASMINA_PDL = 0 | 1 says when the device is first used): a kernel's
+// launch and set-up overlap the end of the kernel before it, which it waits for
+// (griddepcontrol.wait) before touching memory. Results are the same either way.
+void set_programmatic_launch(Device dev, bool on);
 
 // A training step recorded once and replayed. capture() does not run `fn`: on CUDA it records
 // it into a CUDA graph (run `fn` once plainly before capturing, so lazy set-up such as GEMM
@@ -217,11 +222,18 @@ class MultiTensorPlan {
   const std::vector<Tensor>& v() const { return v_; }
   Device device() const;
   int64_t total_elements() const;
+  // Every optimizer step over this plan then also adds 1 to every element of `counters`
+  // (i64[n], 1 <= n <= kMaxCounters, on the plan's device), after the step has read its step
+  // counter, in the same launch: the trainer's step counter and data cursor advance without a
+  // launch of their own. An undefined tensor switches it off (the default).
+  void advance_after_step(Tensor counters);
+  const Tensor& advance() const { return advance_; }
   struct Backend;  // device-side descriptor table (CUDA)
   Backend* backend() const { return backend_.get(); }
 
  private:
   std::vector<Tensor> params_, grads_, m_, v_;
+  Tensor advance_;
   std::unique_ptr<Backend> backend_;
 };
 
@@ -234,7 +246,7 @@ struct SgdHyper {
 };
 
 // step: i64[1] on the device = number of steps already taken (t = step + 1 for bias correction;
-// lr = lr_at(schedule, step)). Not modified (the trainer advances it with counter_add).
+// lr = lr_at(schedule, step)). Not modified, unless it is among the plan's advance() counters.
 // AdamW (decoupled decay, PyTorch semantics):
 //   p -= lr*wd*p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g²;
 //   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)

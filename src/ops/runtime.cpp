@@ -2,15 +2,24 @@
 // delegated to src/ops/cuda/.
 #include "kasmina_build_config.hpp"
 #include "ops/backend_ops.hpp"
+#include "ops/gemm_route.hpp"
 
 namespace kasmina::ops {
 
-bool cuda_built() { return KASMINA_HAS_CUDA != 0; }
+bool cuda_built() {
+  return KASMINA_HAS_CUDA != 0;
+}
 
 #if KASMINA_HAS_CUDA
-void init() { cuda::init(); }
-bool cuda_available() { return cuda::available(); }
-std::vector<CudaDeviceInfo> list_cuda_devices() { return cuda::list_devices(); }
+void init() {
+  cuda::init();
+}
+bool cuda_available() {
+  return cuda::available();
+}
+std::vector<CudaDeviceInfo> list_cuda_devices() {
+  return cuda::list_devices();
+}
 void use_device(Device dev) {
   if (dev.is_cuda()) cuda::use_device(dev);
 }
@@ -23,10 +32,20 @@ void set_math_mode(Device dev, MathMode m) {
 void set_deterministic(Device dev, bool on) {
   if (dev.is_cuda()) cuda::set_deterministic(dev, on);
 }
+void set_programmatic_launch(Device dev, bool on) {
+  if (dev.is_cuda()) cuda::set_programmatic_launch(dev, on);
+}
+void set_gemm_path(Device dev, GemmPath p) {
+  if (dev.is_cuda()) cuda::set_gemm_path(dev, p);
+}
 #else
 void init() {}
-bool cuda_available() { return false; }
-std::vector<CudaDeviceInfo> list_cuda_devices() { return {}; }
+bool cuda_available() {
+  return false;
+}
+std::vector<CudaDeviceInfo> list_cuda_devices() {
+  return {};
+}
 void use_device(Device dev) {
   if (dev.is_cuda())
     throw UserError("device " + dev.str() +
@@ -35,6 +54,8 @@ void use_device(Device dev) {
 void synchronize(Device) {}
 void set_math_mode(Device, MathMode) {}
 void set_deterministic(Device, bool) {}
+void set_programmatic_launch(Device, bool) {}
+void set_gemm_path(Device, GemmPath) {}
 #endif
 
 // ---- MultiTensorPlan ----
@@ -53,13 +74,23 @@ MultiTensorPlan::MultiTensorPlan(std::vector<Tensor> params, std::vector<Tensor>
                   "MultiTensorPlan: tensors on different devices");
   }
 #if KASMINA_HAS_CUDA
-  if (!params_.empty() && params_.front().device().is_cuda()) backend_ = cuda::make_plan_backend(*this);
+  if (!params_.empty() && params_.front().device().is_cuda())
+    backend_ = cuda::make_plan_backend(*this);
 #endif
 }
 
 MultiTensorPlan::~MultiTensorPlan() = default;
 MultiTensorPlan::MultiTensorPlan(MultiTensorPlan&&) noexcept = default;
 MultiTensorPlan& MultiTensorPlan::operator=(MultiTensorPlan&&) noexcept = default;
+
+void MultiTensorPlan::advance_after_step(Tensor counters) {
+  if (counters.defined()) {
+    check_counter_shape(counters);
+    KASMINA_CHECK(counters.dtype() == DType::i64 && counters.device() == device(),
+                  "MultiTensorPlan: the counters to advance must be i64 on the plan's device");
+  }
+  advance_ = std::move(counters);
+}
 
 Device MultiTensorPlan::device() const {
   return params_.empty() ? Device::cpu() : params_.front().device();
@@ -79,7 +110,9 @@ struct StepGraph::Impl {
   void* exec = nullptr;
 };
 
-StepGraph::StepGraph(Device dev) : impl_(std::make_unique<Impl>()) { impl_->dev = dev; }
+StepGraph::StepGraph(Device dev) : impl_(std::make_unique<Impl>()) {
+  impl_->dev = dev;
+}
 
 StepGraph::~StepGraph() {
 #if KASMINA_HAS_CUDA
@@ -109,6 +142,8 @@ void StepGraph::replay() {
   impl_->fn();
 }
 
-bool StepGraph::captured() const { return impl_->exec != nullptr; }
+bool StepGraph::captured() const {
+  return impl_->exec != nullptr;
+}
 
 }  // namespace kasmina::ops

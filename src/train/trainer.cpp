@@ -66,6 +66,7 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   // The step counter and the epoch's batch cursor side by side: one launch advances both.
   counters_ = Tensor::zeros({2}, DType::i64, dev_);
   ctx_.step = counters_.rows(0, 1);
+  optimizer_->advance_after_step(counters_);  // the optimizer's launch advances both
   order_ = std::make_unique<DataOrder>(cfg.seed, data_->train, batch_, counters_.rows(1, 2), dev_,
                                        dp_->rank(), dp_->world_size());
   const int64_t classes = model_->out_width();
@@ -119,8 +120,7 @@ void Trainer::train_step() {
   guard_->guard_step(ctx_.step, loss_sum_, global_batch_, &dlogits_);
   model_->backward(dlogits_, ctx_);
   dp_->gradients().all_reduce_mean(model_->gradient_buffer().flat());
-  optimizer_->step(ctx_.step);
-  ops::counter_add(counters_, 1);  // step and cursor
+  optimizer_->step(ctx_.step);  // and advances the step counter and the cursor
 }
 
 EvalResult Trainer::evaluate(const std::string& split, int64_t max_batches,

@@ -2,7 +2,7 @@
 // lr = lr_at(schedule, step[0]) and t = step[0] + 1, the coefficients are formed once per tensor
 // (core/adamw.hpp: adamw_coefficients, the bias corrections in double rounded to the parameter
 // dtype T) and every element takes core/adamw.hpp's adamw_update, as the CUDA kernel does.
-// The step counter is not modified.
+// The step counter is not modified, unless the plan advances it (advance_after_step).
 #include <type_traits>
 
 #include "core/adamw.hpp"
@@ -34,6 +34,7 @@ void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
                                          static_cast<double>(taken + 1));
     adamw_update_all<T>(c, p, g, m, v, n);
   });
+  if (Tensor counters = plan.advance(); counters.defined()) counter_add(counters, 1);
 }
 
 }  // namespace kasmina::ops::cpu

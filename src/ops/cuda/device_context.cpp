@@ -1,6 +1,7 @@
 #include "ops/cuda/device_context.hpp"
 
 #include <array>
+#include <cstdlib>
 #include <string>
 
 #include "ops/cuda/allocator.hpp"
@@ -13,8 +14,26 @@ constexpr int kMaxDevices = 64;
 std::mutex g_ctx_mu;
 std::array<DeviceContext*, kMaxDevices> g_contexts{};  // kept for the life of the process
 
+// The launch switches of the environment (KASMINA_GEMM_PATH, KASMINA_PDL), read before anything
+// is allocated so that a bad value leaves nothing behind.
+void read_environment(DeviceContext& ctx) {
+  if (const char* p = std::getenv("KASMINA_GEMM_PATH"); p && *p)
+    ctx.gemm_path = parse_gemm_path(p, "environment variable KASMINA_GEMM_PATH");
+  if (const char* p = std::getenv("KASMINA_PDL"); p && *p) {
+    const std::string v = p;
+    if (v != "0" && v != "1")
+      throw UserError("environment variable KASMINA_PDL: '" + v +
+                      "' is not allowed (allowed: 0, 1)");
+    ctx.pdl = v == "1";
+  }
+}
+
 DeviceContext* create_context(int index) {
+  DeviceContext settings;
+  read_environment(settings);
   auto* ctx = new DeviceContext();
+  ctx->gemm_path = settings.gemm_path;
+  ctx->pdl = settings.pdl;
   ctx->index = index;
   KASMINA_CUDA_CHECK(cudaSetDevice(index));
   KASMINA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));

@@ -14,6 +14,7 @@
 
 #include "ops/cuda/cuda_common.hpp"
 #include "ops/cuda/gemm_algo_cache.hpp"
+#include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::ops::cuda {
@@ -28,6 +29,8 @@ struct DeviceContext {
   MathMode math = MathMode::fp32;
   bool deterministic = true;
   bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)
+  GemmPath gemm_path = GemmPath::automatic;  // ops/gemm_route.hpp (KASMINA_GEMM_PATH)
+  bool pdl = true;  // programmatic dependent launch of own kernels (KASMINA_PDL)
   int64_t epilogues_fused = 0, epilogues_unavailable = 0, epilogues_forced = 0;
   GemmAlgoCache algos;
   // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).
@@ -40,8 +43,11 @@ struct DeviceContext {
 };
 
 // Ticket counters by user (one kernel at a time per counter; stream order keeps them apart).
-constexpr int kTicketCount = 8;
 constexpr int kTicketSoftmaxXent = 0;
+constexpr int kTicketOptimizer = 1;
+// The own small GEMMs' bias-gradient reduction: one counter per column tile.
+constexpr int kTicketSmallGemm = 8;
+constexpr int kTicketCount = kTicketSmallGemm + static_cast<int>(kOwnGemmMaxColumnTiles);
 
 // cuBLASLt workspace per device (Hopper kernels use up to 32 MiB).
 constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;

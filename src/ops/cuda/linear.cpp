@@ -10,6 +10,7 @@
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/gemm.hpp"
 #include "ops/cuda/launch.hpp"
+#include "ops/cuda/small_gemm.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -74,6 +75,30 @@ void gemm_with_fallback(DeviceContext& ctx, GemmSpec g, Fallback&& fallback) {
   fallback();
 }
 
+// cuBLASLt or the own small GEMM (ops/gemm_route.hpp). With fused epilogues switched off the
+// call takes cuBLASLt's plain GEMM and kasmina's epilogue kernels, the path that switch tests.
+bool use_own_gemm(const DeviceContext& ctx, const GemmShape& s) {
+  return ctx.fused_epilogues &&
+         choose_gemm_path(s, ctx.math, ctx.gemm_path, gemm_route_table()) == GemmPath::own;
+}
+
+// The own small GEMM's product C[rows, cols] = Σ over depth of A(i,l) B(l,j) (small_gemm.hpp).
+SmallGemm own_product(LinearGemm kind, const float* a, int64_t a_i, int64_t a_l, const float* b,
+                      int64_t b_l, int64_t b_j, float* c, int64_t rows, int64_t cols,
+                      int64_t depth) {
+  return {.kind = kind,
+          .a = a,
+          .a_i = a_i,
+          .a_l = a_l,
+          .b = b,
+          .b_l = b_l,
+          .b_j = b_j,
+          .c = c,
+          .I = rows,
+          .J = cols,
+          .L = depth};
+}
+
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
@@ -97,6 +122,16 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
   if (k == 0) {  // empty product: y = act(b)
     zero(y);
     launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+    return;
+  }
+  if (use_own_gemm(ctx, {LinearGemm::forward, m, k, n, act})) {
+    SmallGemm g = own_product(LinearGemm::forward, x.data<float>(), k, 1, w.data<float>(), 1, k,
+                              y.data<float>(), m, n, k);
+    g.act = act;
+    g.bias = bias;
+    g.aux = aux_ptr;
+    g.aux_ld = aux_ld;
+    launch_small_gemm(ctx, g);
     return;
   }
   GemmSpec g =
@@ -133,6 +168,17 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     return;
   }
   const int64_t aux_ld = linear_aux_ld(in_act, k);
+  if (use_own_gemm(ctx, {LinearGemm::backward_input, m, k, n, in_act})) {
+    const bool masked = in_act != Activation::none;
+    SmallGemm g = own_product(LinearGemm::backward_input, dy.data<float>(), n, 1, w.data<float>(),
+                              k, 1, dx.data<float>(), m, k, n);
+    g.act = in_act;
+    g.aux = masked ? const_cast<void*>(in_aux.raw()) : nullptr;
+    g.aux_ld = masked ? aux_ld : 0;
+    g.col_sums = dbias;
+    launch_small_gemm(ctx, g);
+    return;
+  }
   GemmSpec g =
       product(false, false, k, m, n, w.data<float>(), k, dy.data<float>(), n, dx.data<float>(), k);
   g.epilogue = kInputGradEpilogues.pick(in_act, dbias != nullptr);
@@ -167,6 +213,13 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
   }
   if (k == 0) {
     if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+    return;
+  }
+  if (use_own_gemm(ctx, {LinearGemm::backward_weight, m, k, n, Activation::none})) {
+    SmallGemm g = own_product(LinearGemm::backward_weight, dy.data<float>(), 1, n, x.data<float>(),
+                              k, 1, dw.data<float>(), n, k, m);
+    g.row_sums = db ? db->data<float>() : nullptr;
+    launch_small_gemm(ctx, g);
     return;
   }
   GemmSpec g =

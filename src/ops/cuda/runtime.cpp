@@ -84,4 +84,12 @@ void set_deterministic(Device dev, bool on) {
   context(dev).deterministic = on;
 }
 
+void set_programmatic_launch(Device dev, bool on) {
+  context(dev).pdl = on;
+}
+
+void set_gemm_path(Device dev, GemmPath p) {
+  context(dev).gemm_path = p;
+}
+
 }  // namespace kasmina::ops::cuda

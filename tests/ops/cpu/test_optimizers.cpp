@@ -195,5 +195,37 @@ TEST(CpuOptimizer, AdamWNeedsSecondMoments) {
                InternalError);
 }
 
+// A plan that advances [step, cursor]: the update reads the step before it is advanced, so two
+// steps with the plan advancing equal two steps with counter_add after each.
+TEST(CpuOptimizer, PlanAdvancesCountersAfterReadingTheStep) {
+  const LrSchedule sched = warmup_cosine();
+  auto run = [&](bool advance) {
+    std::vector<Tensor> p = {make_tensor({0.5, -1.0, 2.0}, DType::f32)};
+    std::vector<Tensor> g = {make_tensor({0.1, 0.2, -0.3}, DType::f32)};
+    std::vector<Tensor> m = {Tensor::zeros({3})}, v = {Tensor::zeros({3})};
+    MultiTensorPlan plan(p, g, m, v);
+    Tensor counters = Tensor::from_vector<int64_t>({0, 7}, {2});
+    if (advance) plan.advance_after_step(counters);
+    for (int i = 0; i < 2; ++i) {
+      cpu::adamw_step(plan, AdamWHyper{}, sched, counters.rows(0, 1));
+      if (!advance) cpu::counter_add(counters, 1);
+    }
+    EXPECT_EQ(counters.to_vector<int64_t>(), (std::vector<int64_t>{2, 9}));
+    return p[0].to_vector<float>();
+  };
+  const std::vector<float> advanced = run(true);
+  EXPECT_EQ(advanced, run(false));
+  EXPECT_NE(advanced, (std::vector<float>{0.5f, -1.0f, 2.0f}));
+  // SGD advances the same way.
+  std::vector<Tensor> p = {Tensor::zeros({2})}, g = {Tensor::zeros({2})}, m = {Tensor::zeros({2})};
+  MultiTensorPlan plan(p, g, m, {});
+  Tensor counters = Tensor::from_vector<int64_t>({3}, {1});
+  plan.advance_after_step(counters);
+  cpu::sgd_step(plan, SgdHyper{}, sched, counters);
+  EXPECT_EQ(counters.to_vector<int64_t>(), (std::vector<int64_t>{4}));
+  // Counters must be i64 on the plan's device.
+  EXPECT_THROW(plan.advance_after_step(Tensor::zeros({2})), InternalError);
+}
+
 }  // namespace
 }  // namespace kasmina::ops

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kasmina_build_config.hpp"
+#include "ops/gemm_route.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -24,7 +25,8 @@ struct LinearCase {
   int64_t m, n, k;
   Activation act;
   MathMode math;
-  bool fused = true;  // false: plain GEMM + kasmina's epilogue kernels
+  bool fused = true;                              // false: plain GEMM + kasmina's epilogue kernels
+  ops::GemmPath path = ops::GemmPath::automatic;  // forced cuBLASLt or own small GEMM
 };
 
 void use_fused_epilogues(bool on) {
@@ -38,14 +40,16 @@ void use_fused_epilogues(bool on) {
 std::string case_name(const LinearCase& c) {
   return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
          ops::activation_name(c.act) + (c.math == MathMode::tf32 ? "_tf32" : "_fp32") +
-         (c.fused ? "" : "_unfused");
+         (c.fused ? "" : "_unfused") +
+         (c.path == ops::GemmPath::automatic ? "" : std::string("_") + ops::gemm_path_name(c.path));
 }
 
 std::string describe(const char* op, const LinearCase& c) {
   return std::string(op) + " [M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) +
          " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) +
          (c.math == MathMode::tf32 ? " tf32" : " fp32") +
-         (c.fused ? " cuBLASLt epilogues]" : " plain GEMM + own epilogue kernels]");
+         (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") + " path " +
+         ops::gemm_path_name(c.path) + "]";
 }
 
 double gemm_tol(MathMode math) {
@@ -63,10 +67,12 @@ struct LinearSetup {
   explicit LinearSetup(const LinearCase& c) {
     ops::set_math_mode(gpu(), c.math);
     use_fused_epilogues(c.fused);
+    ops::set_gemm_path(gpu(), c.path);
   }
   ~LinearSetup() {
     ops::set_math_mode(gpu(), MathMode::fp32);
     use_fused_epilogues(true);
+    ops::set_gemm_path(gpu(), ops::GemmPath::automatic);
   }
 };
 
@@ -169,6 +175,15 @@ void backward_input_case(const LinearCase& c) {
     if (with_dbias) {
       EXPECT_TRUE(close(what + " in_dbias", db_gpu, db_cpu, gemm_tol(c.math)));
     }
+    // Deterministic mode: the same call gives the same bits (the bias-gradient reduction too).
+    Tensor dx_again = poisoned({c.m, c.k}, DType::f32);
+    Tensor db_again = poisoned({c.k}, DType::f32);
+    ops::linear_backward_input(on_gpu(dy), on_gpu(w), c.act, saved.gpu_aux, dx_again,
+                               with_dbias ? &db_again : nullptr);
+    EXPECT_TRUE(same(what + " dx run to run", dx_again, dx_gpu));
+    if (with_dbias) {
+      EXPECT_TRUE(same(what + " in_dbias run to run", db_again, db_gpu));
+    }
   }
 }
 
@@ -184,6 +199,13 @@ void backward_weight_case(const LinearCase& c) {
     Tensor db_gpu = poisoned({c.n}, DType::f32);
     ops::linear_backward_weight(on_gpu(dy), on_gpu(x), dw_gpu, with_db ? &db_gpu : nullptr);
     EXPECT_TRUE(close(what + " dw", dw_gpu, dw_cpu, gemm_tol(c.math)));
+    Tensor dw_again = poisoned({c.n, c.k}, DType::f32);
+    Tensor db_again = poisoned({c.n}, DType::f32);
+    ops::linear_backward_weight(on_gpu(dy), on_gpu(x), dw_again, with_db ? &db_again : nullptr);
+    EXPECT_TRUE(same(what + " dw run to run", dw_again, dw_gpu));
+    if (with_db) {
+      EXPECT_TRUE(same(what + " db run to run", db_again, db_gpu));
+    }
     // cuBLASLt's BGRADB may reduce TF32-rounded operands: GEMM tolerance.
     if (with_db) {
       EXPECT_TRUE(close(what + " db", db_gpu, db_cpu, gemm_tol(c.math)));
@@ -221,6 +243,27 @@ std::vector<LinearCase> linear_cases() {
     out.push_back({129, 1023, 784, act, MathMode::fp32, false});
     out.push_back({1000, 3, 1023, act, MathMode::fp32, false});
     out.push_back({4099, 130, 33, act, MathMode::fp32, false});
+  }
+  // kasmina's own small GEMM forced (edge tiles, both tile sizes, bias-gradient reductions over
+  // many row tiles) and the reference MLP's shapes on both paths.
+  using ops::GemmPath;
+  for (Activation act : {Activation::none, Activation::relu}) {
+    for (const auto& [m, n, k] :
+         std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1},
+                                                            {7, 33, 10},
+                                                            {129, 1023, 784},
+                                                            {1000, 3, 1023},
+                                                            {4099, 130, 33},
+                                                            {17, 17, 300}}) {
+      out.push_back({m, n, k, act, MathMode::fp32, true, GemmPath::own});
+    }
+    for (int64_t batch : {128, 256}) {
+      for (const auto& [n, k] :
+           std::vector<std::pair<int64_t, int64_t>>{{256, 784}, {128, 256}, {10, 128}}) {
+        out.push_back({batch, n, k, act, MathMode::fp32, true, GemmPath::own});
+        out.push_back({batch, n, k, act, MathMode::fp32, true, GemmPath::cublaslt});
+      }
+    }
   }
   return out;
 }

@@ -18,6 +18,8 @@ enum class Optimizer { adamw, sgd, sgd_nesterov };
 struct OptimizerCase {
   Optimizer opt;
   LrScheduleType schedule;
+  // The plan advances [step, cursor] itself (advance_after_step) instead of counter_add.
+  bool advance = false;
 };
 
 constexpr EnumTable<Optimizer, 3> kOptimizerNames{{
@@ -72,8 +74,15 @@ void optimizer_case(const OptimizerCase& c) {
   sh.momentum = 0.9f;
   sh.weight_decay = 0.01f;
   sh.nesterov = c.opt == Optimizer::sgd_nesterov;
-  Tensor step_cpu = Tensor::zeros({1}, DType::i64);
-  Tensor step_gpu = Tensor::zeros({1}, DType::i64, gpu());
+  // [step, cursor] as the trainer keeps them; the step is a view of the first element.
+  Tensor counters_cpu = Tensor::from_vector<int64_t>({0, 5}, {2});
+  Tensor counters_gpu = counters_cpu.to(gpu());
+  Tensor step_cpu = counters_cpu.rows(0, 1);
+  Tensor step_gpu = counters_gpu.rows(0, 1);
+  if (c.advance) {
+    plan_cpu.advance_after_step(counters_cpu);
+    plan_gpu.advance_after_step(counters_gpu);
+  }
   for (int step = 0; step < 4; ++step) {
     // Fresh gradients every step (same values on both devices).
     for (size_t i = 0; i < sizes.size(); ++i) {
@@ -88,8 +97,10 @@ void optimizer_case(const OptimizerCase& c) {
       ops::sgd_step(plan_cpu, sh, sched, step_cpu);
       ops::sgd_step(plan_gpu, sh, sched, step_gpu);
     }
-    ops::counter_add(step_cpu, 1);
-    ops::counter_add(step_gpu, 1);
+    if (!c.advance) {
+      ops::counter_add(counters_cpu, 1);
+      ops::counter_add(counters_gpu, 1);
+    }
     for (size_t i = 0; i < sizes.size(); ++i) {
       const std::string what = std::string(optimizer_name(c.opt)) +
                                " schedule=" + schedule_name(c.schedule) +
@@ -102,7 +113,8 @@ void optimizer_case(const OptimizerCase& c) {
       }
     }
   }
-  EXPECT_TRUE(same("step counter", step_gpu, step_cpu));
+  EXPECT_TRUE(same("step counter and cursor", counters_gpu, counters_cpu));
+  EXPECT_EQ(counters_gpu.to_vector<int64_t>(), (std::vector<int64_t>{4, 9}));
 }
 
 std::vector<op_table::OpCase> optimizer_case_list(std::vector<Optimizer> opts) {
@@ -110,9 +122,12 @@ std::vector<op_table::OpCase> optimizer_case_list(std::vector<Optimizer> opts) {
   for (Optimizer o : opts) {
     for (LrScheduleType t :
          {LrScheduleType::constant, LrScheduleType::cosine, LrScheduleType::linear}) {
-      const OptimizerCase c{o, t};
-      out.push_back(
-          {std::string(optimizer_name(o)) + "_" + schedule_name(t), [c] { optimizer_case(c); }});
+      for (bool advance : {false, true}) {
+        const OptimizerCase c{o, t, advance};
+        out.push_back({std::string(optimizer_name(o)) + "_" + schedule_name(t) +
+                           (advance ? "_advancing_counters" : ""),
+                       [c] { optimizer_case(c); }});
+      }
     }
   }
   return out;

@@ -112,6 +112,19 @@ struct StepState {
   }
 };
 
+// Two runs of the step agree bit for bit: counters, loss, hits, parameters, dropout mask.
+void expect_same_step(const std::string& what, const StepState& got, const StepState& want) {
+  EXPECT_TRUE(same(what + " step counter", got.step, want.step));
+  EXPECT_TRUE(same(what + " cursor", got.cursor, want.cursor));
+  EXPECT_TRUE(bitwise_equal(what + " loss_sum", got.loss, want.loss));
+  EXPECT_TRUE(bitwise_equal(what + " correct", got.correct, want.correct));
+  EXPECT_TRUE(bitwise_equal(what + " w1", got.w1, want.w1));
+  EXPECT_TRUE(bitwise_equal(what + " b1", got.b1, want.b1));
+  EXPECT_TRUE(bitwise_equal(what + " w2", got.w2, want.w2));
+  EXPECT_TRUE(bitwise_equal(what + " b2", got.b2, want.b2));
+  EXPECT_TRUE(bitwise_equal(what + " dropout mask", got.mask, want.mask));
+}
+
 TEST_F(CudaRuntime, GraphReplayMatchesPlainLaunches) {
   StepState plain(5), graphed(5);
   const int steps = 4;
@@ -127,15 +140,24 @@ TEST_F(CudaRuntime, GraphReplayMatchesPlainLaunches) {
   for (int i = 1; i < steps; ++i) graph.replay();
   ops::synchronize(gpu());
   EXPECT_EQ(graphed.step.to_vector<int64_t>()[0], steps) << "replays must advance the step";
-  EXPECT_TRUE(same("graph step counter", graphed.step, plain.step));
-  EXPECT_TRUE(same("graph cursor", graphed.cursor, plain.cursor));
-  EXPECT_TRUE(bitwise_equal("graph loss_sum", graphed.loss, plain.loss));
-  EXPECT_TRUE(bitwise_equal("graph correct", graphed.correct, plain.correct));
-  EXPECT_TRUE(bitwise_equal("graph w1", graphed.w1, plain.w1));
-  EXPECT_TRUE(bitwise_equal("graph b1", graphed.b1, plain.b1));
-  EXPECT_TRUE(bitwise_equal("graph w2", graphed.w2, plain.w2));
-  EXPECT_TRUE(bitwise_equal("graph b2", graphed.b2, plain.b2));
-  EXPECT_TRUE(bitwise_equal("graph dropout mask", graphed.mask, plain.mask));
+  expect_same_step("graph", graphed, plain);
+}
+
+// The step's own kernels (small GEMMs, softmax cross-entropy, the optimizer advancing its
+// counters) replayed with programmatic dependent launch give the same bits as plain launches
+// without it: a kernel that touched memory before its predecessor finished would differ.
+TEST_F(CudaRuntime, ProgrammaticLaunchChangesNoBits) {
+  StepState plain(6), graphed(6);
+  ops::set_programmatic_launch(gpu(), false);
+  for (int i = 0; i < 3; ++i) plain.run();
+  ops::set_programmatic_launch(gpu(), true);
+  graphed.run();
+  ops::StepGraph graph(gpu());
+  std::string reason;
+  ASSERT_TRUE(graph.capture([&] { graphed.run(); }, &reason)) << "capture failed: " << reason;
+  for (int i = 1; i < 3; ++i) graph.replay();
+  ops::synchronize(gpu());
+  expect_same_step("PDL graph", graphed, plain);
 }
 
 TEST_F(CudaRuntime, FailedCaptureLeavesStreamUsable) {

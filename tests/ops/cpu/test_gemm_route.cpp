@@ -1,0 +1,103 @@
+// The choice between cuBLASLt and the own small GEMM per linear op and shape
+// (ops/gemm_route.hpp): the default rule, the measured table and a forced path.
+#include <gtest/gtest.h>
+
+#include <array>
+
+#include "core/error.hpp"
+#include "ops/gemm_route.hpp"
+
+namespace kasmina::ops {
+namespace {
+
+constexpr std::span<const GemmRoute> kNoTable{};
+
+GemmShape shape(LinearGemm op, int64_t rows, int64_t in, int64_t out,
+                Activation act = Activation::none) {
+  return GemmShape{op, rows, in, out, act};
+}
+
+TEST(GemmRoute, DefaultRuleTakesOwnKernelsForTheReferenceMlp) {
+  // Every GEMM of the 784-256-128-10 step at batch 128 and 256.
+  for (int64_t batch : {128, 256}) {
+    for (const auto& [in, out] : {std::pair{784, 256}, {256, 128}, {128, 10}}) {
+      for (LinearGemm op :
+           {LinearGemm::forward, LinearGemm::backward_input, LinearGemm::backward_weight}) {
+        EXPECT_EQ(default_gemm_path(shape(op, batch, in, out, Activation::relu), MathMode::fp32),
+                  GemmPath::own)
+            << batch << " " << in << " " << out;
+      }
+    }
+  }
+}
+
+TEST(GemmRoute, DefaultRuleKeepsCublasLtForTf32GeluAndLargeGemms) {
+  const GemmShape small = shape(LinearGemm::forward, 128, 784, 256, Activation::relu);
+  EXPECT_EQ(default_gemm_path(small, MathMode::tf32), GemmPath::cublaslt);
+  EXPECT_EQ(default_gemm_path(shape(LinearGemm::forward, 128, 784, 256, Activation::gelu),
+                              MathMode::fp32),
+            GemmPath::cublaslt);
+  // The evaluation batch of 1000 through the first layer: 200.7 M multiply-adds.
+  EXPECT_EQ(default_gemm_path(shape(LinearGemm::forward, 1000, 784, 256), MathMode::fp32),
+            GemmPath::cublaslt);
+  // Exactly at the limit: own; one row more: cuBLASLt.
+  EXPECT_EQ(default_gemm_path(shape(LinearGemm::forward, 1024, 256, 256), MathMode::fp32),
+            GemmPath::own);
+  EXPECT_EQ(default_gemm_path(shape(LinearGemm::forward, 1025, 256, 256), MathMode::fp32),
+            GemmPath::cublaslt);
+}
+
+TEST(GemmRoute, TableRowOverridesTheRuleForItsShapeOnly) {
+  const std::array<GemmRoute, 2> table = {{
+      {LinearGemm::forward, 128, 784, 256, GemmPath::cublaslt},
+      {LinearGemm::forward, 2048, 784, 256, GemmPath::own},
+  }};
+  EXPECT_EQ(choose_gemm_path(shape(LinearGemm::forward, 128, 784, 256), MathMode::fp32,
+                             GemmPath::automatic, table),
+            GemmPath::cublaslt);
+  EXPECT_EQ(choose_gemm_path(shape(LinearGemm::forward, 2048, 784, 256), MathMode::fp32,
+                             GemmPath::automatic, table),
+            GemmPath::own);  // 411 M multiply-adds: the rule alone says cuBLASLt
+  // Same shape, other op: the rule.
+  EXPECT_EQ(choose_gemm_path(shape(LinearGemm::backward_weight, 128, 784, 256), MathMode::fp32,
+                             GemmPath::automatic, table),
+            GemmPath::own);
+}
+
+TEST(GemmRoute, ForcedPathWinsWhereTheOwnKernelsApply) {
+  const GemmShape relu = shape(LinearGemm::backward_input, 64, 32, 16, Activation::relu);
+  EXPECT_EQ(choose_gemm_path(relu, MathMode::fp32, GemmPath::cublaslt, kNoTable),
+            GemmPath::cublaslt);
+  EXPECT_EQ(choose_gemm_path(relu, MathMode::tf32, GemmPath::own, kNoTable), GemmPath::own);
+  // GELU has no own epilogue: cuBLASLt whatever is forced.
+  const GemmShape gelu = shape(LinearGemm::forward, 64, 32, 16, Activation::gelu);
+  EXPECT_EQ(choose_gemm_path(gelu, MathMode::fp32, GemmPath::own, kNoTable), GemmPath::cublaslt);
+  // More output columns than the bias-gradient reduction has tickets for.
+  const GemmShape wide =
+      shape(LinearGemm::backward_input, 4, 16 * kOwnGemmMaxColumnTiles + 1, 4, Activation::relu);
+  EXPECT_FALSE(own_gemm_supported(wide));
+  EXPECT_EQ(choose_gemm_path(wide, MathMode::fp32, GemmPath::own, kNoTable), GemmPath::cublaslt);
+}
+
+TEST(GemmRoute, ShippedTableHoldsOnlyDecidedRows) {
+  for (const GemmRoute& r : gemm_route_table()) {
+    EXPECT_NE(r.path, GemmPath::automatic);
+    EXPECT_GT(r.rows * r.in * r.out, 0);
+  }
+}
+
+TEST(GemmRoute, PathNamesParseAndUnknownNamesAreUserErrors) {
+  for (GemmPath p : {GemmPath::automatic, GemmPath::cublaslt, GemmPath::own})
+    EXPECT_EQ(parse_gemm_path(gemm_path_name(p), "KASMINA_GEMM_PATH"), p);
+  try {
+    parse_gemm_path("cublas", "environment variable KASMINA_GEMM_PATH");
+    FAIL() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_STREQ(e.what(),
+                 "environment variable KASMINA_GEMM_PATH: 'cublas' is not allowed (allowed: "
+                 "automatic, cublaslt, own)");
+  }
+}
+
+}  // namespace
+}  // namespace kasmina::ops
