@@ -28,6 +28,7 @@ std::vector<CudaDeviceInfo> list_devices();
 void use_device(Device dev);
 void synchronize(Device dev);
 void set_math_mode(Device dev, MathMode m);
+MathMode math_mode(Device dev);
 void set_deterministic(Device dev, bool on);
 std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPlan& plan);
 // CUDA graph of one step: returns an opaque executable graph, or nullptr with *reason set.

@@ -5,12 +5,28 @@
 
 namespace kasmina::ops {
 
-bool cuda_built() { return KASMINA_HAS_CUDA != 0; }
+bool cuda_built() {
+  return KASMINA_HAS_CUDA != 0;
+}
+
+namespace {
+// The CPU's math mode (the CPU twins compute fp32 for tf32; bf16 is read by the layers).
+MathMode& cpu_math_mode() {
+  static MathMode mode = MathMode::fp32;
+  return mode;
+}
+}  // namespace
 
 #if KASMINA_HAS_CUDA
-void init() { cuda::init(); }
-bool cuda_available() { return cuda::available(); }
-std::vector<CudaDeviceInfo> list_cuda_devices() { return cuda::list_devices(); }
+void init() {
+  cuda::init();
+}
+bool cuda_available() {
+  return cuda::available();
+}
+std::vector<CudaDeviceInfo> list_cuda_devices() {
+  return cuda::list_devices();
+}
 void use_device(Device dev) {
   if (dev.is_cuda()) cuda::use_device(dev);
 }
@@ -18,22 +34,35 @@ void synchronize(Device dev) {
   if (dev.is_cuda()) cuda::synchronize(dev);
 }
 void set_math_mode(Device dev, MathMode m) {
-  if (dev.is_cuda()) cuda::set_math_mode(dev, m);
+  if (dev.is_cuda()) return cuda::set_math_mode(dev, m);
+  cpu_math_mode() = m;
+}
+MathMode math_mode(Device dev) {
+  return dev.is_cuda() ? cuda::math_mode(dev) : cpu_math_mode();
 }
 void set_deterministic(Device dev, bool on) {
   if (dev.is_cuda()) cuda::set_deterministic(dev, on);
 }
 #else
 void init() {}
-bool cuda_available() { return false; }
-std::vector<CudaDeviceInfo> list_cuda_devices() { return {}; }
+bool cuda_available() {
+  return false;
+}
+std::vector<CudaDeviceInfo> list_cuda_devices() {
+  return {};
+}
 void use_device(Device dev) {
   if (dev.is_cuda())
     throw UserError("device " + dev.str() +
                     ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
 }
 void synchronize(Device) {}
-void set_math_mode(Device, MathMode) {}
+void set_math_mode(Device dev, MathMode m) {
+  if (dev.is_cpu()) cpu_math_mode() = m;
+}
+MathMode math_mode(Device dev) {
+  return dev.is_cpu() ? cpu_math_mode() : MathMode::fp32;
+}
 void set_deterministic(Device, bool) {}
 #endif
 
@@ -53,7 +82,8 @@ MultiTensorPlan::MultiTensorPlan(std::vector<Tensor> params, std::vector<Tensor>
                   "MultiTensorPlan: tensors on different devices");
   }
 #if KASMINA_HAS_CUDA
-  if (!params_.empty() && params_.front().device().is_cuda()) backend_ = cuda::make_plan_backend(*this);
+  if (!params_.empty() && params_.front().device().is_cuda())
+    backend_ = cuda::make_plan_backend(*this);
 #endif
 }
 
@@ -79,7 +109,9 @@ struct StepGraph::Impl {
   void* exec = nullptr;
 };
 
-StepGraph::StepGraph(Device dev) : impl_(std::make_unique<Impl>()) { impl_->dev = dev; }
+StepGraph::StepGraph(Device dev) : impl_(std::make_unique<Impl>()) {
+  impl_->dev = dev;
+}
 
 StepGraph::~StepGraph() {
 #if KASMINA_HAS_CUDA
@@ -109,6 +141,8 @@ void StepGraph::replay() {
   impl_->fn();
 }
 
-bool StepGraph::captured() const { return impl_->exec != nullptr; }
+bool StepGraph::captured() const {
+  return impl_->exec != nullptr;
+}
 
 }  // namespace kasmina::ops

@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "data/dataset.hpp"
 #include "io/checkpoint_files.hpp"
+#include "io/resume_config.hpp"
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
 #include "tests/cli/small_data.hpp"
@@ -197,6 +198,58 @@ TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
   ov.sets = {string_override("data.dir", data.string()), "data.validation=20",
              "train.batch_size=20", "train.epochs=6", "telemetry.enabled=false"};
   check_resume_in_process(load_config(source_root() + "/configs/tiny_vit_grow.yaml", ov), 10);
+}
+
+// configs/fmnist_mlp.yaml in bf16 (the CPU emulation of the bf16 GEMM inputs) on 100 random
+// images (80 to train, 4 steps an epoch): the checkpoint's fp32 master weights and fp32 AdamW
+// moments resume bit-exactly (the bf16 copies are remade from them every step); stop 2 steps
+// into epoch 2. The same checkpoint also resumes in fp32 (a precision switch is allowed).
+TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  Overrides ov;
+  ov.sets = {string_override("data.dir", data.string()),
+             "data.validation=20",
+             "train.batch_size=20",
+             "train.epochs=3",
+             "telemetry.enabled=false",
+             "train.precision=bf16"};
+  const Config bf16 = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+  check_resume_in_process(bf16, 6);
+
+  ov.sets.back() = "train.precision=fp32";
+  const Config fp32 = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+  const ConfigChanges changes = compare_for_resume(bf16, fp32);
+  EXPECT_TRUE(changes.refused.empty());
+  ASSERT_EQ(changes.allowed.size(), 1u);
+  EXPECT_EQ(changes.allowed[0], "train.precision: bf16 -> fp32");
+  const DataSplits splits = load_data(bf16.data, bf16.seed);
+  StopAt stopper(6);
+  Trainer first(bf16, splits, Device::cpu());
+  stopper.attach(first);
+  first.run(stopper);
+  ASSERT_TRUE(stopper.captured);
+  Trainer in_fp32(fp32, splits, Device::cpu());
+  in_fp32.restore_state(stopper.saved);
+  TrainerObserver quiet;
+  const TrainSummary switched = in_fp32.run(quiet);
+  EXPECT_EQ(switched.resumed_from_step, 6);
+  const RunState switched_end = in_fp32.capture_state();
+  EXPECT_EQ(switched_end.global_step, 12);
+  // A run in fp32 throughout ends elsewhere: the first 6 steps in bf16 rounded differently.
+  Trainer all_fp32(fp32, splits, Device::cpu());
+  all_fp32.run(quiet);
+  const RunState fp32_end = all_fp32.capture_state();
+  const auto weight = [](const RunState& s) {
+    for (const auto& [name, t] : s.tensors)
+      if (name == "layers.0.weight") return t;
+    return Tensor();
+  };
+  const Tensor a = weight(fp32_end), b = weight(switched_end);
+  ASSERT_TRUE(a.defined() && b.defined());
+  ASSERT_EQ(a.nbytes(), b.nbytes());
+  EXPECT_NE(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << "bf16 steps changed nothing";
 }
 
 TEST(TrainResume, StateOfAnotherModelIsRefused) {

@@ -1,0 +1,86 @@
+// Storage precision kernels of `train.precision: bf16`: the fp32 -> bf16 cast
+// (ops/precision_ops.hpp) and the deterministic column sums of a bf16 matrix (the bias gradient of
+// a bf16 weight-gradient GEMM when cuBLASLt has no BGRADB epilogue for it). The rounding is
+// core/bf16.hpp, the same function the CPU twin calls, so both round bit for bit alike.
+#include "core/bf16.hpp"
+#include "kernels/column_reduce.cuh"
+#include "ops/backend_ops.hpp"
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/launch.hpp"
+#include "ops/precision_ops.hpp"
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+// Four elements per thread when the buffers allow it: one float4 load, one 8-byte store.
+__global__ void cast_to_bf16_vec4_kernel(const float4* __restrict__ src, uint2* __restrict__ dst,
+                                         int64_t n4) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4;
+       i += stride) {
+    const float4 v = src[i];
+    uint2 out;
+    out.x = static_cast<uint32_t>(float_to_bf16_bits(v.x)) |
+            (static_cast<uint32_t>(float_to_bf16_bits(v.y)) << 16);
+    out.y = static_cast<uint32_t>(float_to_bf16_bits(v.z)) |
+            (static_cast<uint32_t>(float_to_bf16_bits(v.w)) << 16);
+    dst[i] = out;
+  }
+}
+
+__global__ void cast_to_bf16_kernel(const float* __restrict__ src, uint16_t* __restrict__ dst,
+                                    int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    dst[i] = float_to_bf16_bits(src[i]);
+  }
+}
+
+struct Bf16Term {
+  const uint16_t* x;
+  int64_t cols;
+  __device__ void operator()(int64_t r, int64_t c, float* v) const {
+    v[0] = bf16_bits_to_float(x[r * cols + c]);
+  }
+};
+
+}  // namespace
+
+void cast_to_bf16(const Tensor& src, Tensor& dst) {
+  constexpr const char* op = "cast_to_bf16";
+  const Device dev = src.device();
+  check_arg(op, "src", src, dev, DType::f32);
+  check_on_device(op, "dst", dst, dev);
+  KASMINA_CHECK(dst.dtype() == DType::bf16,
+                std::string(op) + ": dst is " + dtype_name(dst.dtype()) + ", expected bfloat16");
+  KASMINA_CHECK(src.numel() == dst.numel(), std::string(op) + ": src " + shape_str(src.shape()) +
+                                                " and dst " + shape_str(dst.shape()) +
+                                                " differ in element count");
+  const int64_t n = src.numel();
+  if (n == 0) return;
+  constexpr int kThreads = 256;
+  const cudaStream_t s = stream(dev);
+  if (n % 4 == 0 && aligned16(src.raw()) && (reinterpret_cast<uintptr_t>(dst.raw()) & 7u) == 0) {
+    cast_to_bf16_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
+        static_cast<const float4*>(src.raw()), static_cast<uint2*>(dst.raw()), n / 4);
+    KASMINA_LAUNCH_CHECK("cast_to_bf16_vec4_kernel");
+    return;
+  }
+  cast_to_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
+      src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
+  KASMINA_LAUNCH_CHECK("cast_to_bf16_kernel");
+}
+
+void launch_column_sums_bf16(DeviceContext& ctx, const void* x, int64_t rows, int64_t cols,
+                             float* out) {
+  if (cols == 0) return;
+  const kernels::ColumnChunks ch = kernels::column_chunks(rows);
+  auto* partials =
+      static_cast<float*>(scratch(ctx, static_cast<size_t>(ch.chunks * cols) * sizeof(float)));
+  kernels::column_reduce<1>(ctx.stream, rows, cols, Bf16Term{static_cast<const uint16_t*>(x), cols},
+                            partials, out, nullptr);
+}
+
+}  // namespace kasmina::ops::cuda
