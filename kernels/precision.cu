@@ -1,12 +1,9 @@
-// Storage precision kernels of `train.precision: bf16`: the fp32 -> bf16 cast
-// (ops/precision_ops.hpp) and the deterministic column sums of a bf16 matrix (the bias gradient of
-// a bf16 weight-gradient GEMM when cuBLASLt has no BGRADB epilogue for it). The rounding is
+// The fp32 -> bf16 cast of `train.precision: bf16` (ops/precision_ops.hpp). The rounding is
 // core/bf16.hpp, the same function the CPU twin calls, so both round bit for bit alike.
 #include "core/bf16.hpp"
-#include "kernels/column_reduce.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
-#include "ops/cuda/launch.hpp"
+#include "ops/cuda/cuda_common.hpp"
 #include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::cuda {
@@ -38,14 +35,6 @@ __global__ void cast_to_bf16_kernel(const float* __restrict__ src, uint16_t* __r
   }
 }
 
-struct Bf16Term {
-  const uint16_t* x;
-  int64_t cols;
-  __device__ void operator()(int64_t r, int64_t c, float* v) const {
-    v[0] = bf16_bits_to_float(x[r * cols + c]);
-  }
-};
-
 }  // namespace
 
 void cast_to_bf16(const Tensor& src, Tensor& dst) {
@@ -71,16 +60,6 @@ void cast_to_bf16(const Tensor& src, Tensor& dst) {
   cast_to_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
       src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
   KASMINA_LAUNCH_CHECK("cast_to_bf16_kernel");
-}
-
-void launch_column_sums_bf16(DeviceContext& ctx, const void* x, int64_t rows, int64_t cols,
-                             float* out) {
-  if (cols == 0) return;
-  const kernels::ColumnChunks ch = kernels::column_chunks(rows);
-  auto* partials =
-      static_cast<float*>(scratch(ctx, static_cast<size_t>(ch.chunks * cols) * sizeof(float)));
-  kernels::column_reduce<1>(ctx.stream, rows, cols, Bf16Term{static_cast<const uint16_t*>(x), cols},
-                            partials, out, nullptr);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -14,33 +14,24 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/dtype.hpp"
 #include "core/hd.hpp"
 
 namespace kasmina {
 
-KASMINA_HD uint32_t bf16_float_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(f);
-#else
-  uint32_t u = 0;
-  std::memcpy(&u, &f, sizeof(u));
-  return u;
-#endif
-}
-
-KASMINA_HD float bf16_bits_float(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float f = 0.0f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
-#endif
+// The bits of one value as another type of the same size (memcpy: defined behaviour, and
+// supported in CUDA device code).
+template <class To, class From>
+KASMINA_HD To bit_copy(const From& v) {
+  static_assert(sizeof(To) == sizeof(From), "bit_copy: sizes differ");
+  To out;
+  memcpy(&out, &v, sizeof(To));
+  return out;
 }
 
 // float32 -> bf16 bits, round to nearest, ties to even.
 KASMINA_HD uint16_t float_to_bf16_bits(float f) {
-  const uint32_t u = bf16_float_bits(f);
+  const uint32_t u = bit_copy<uint32_t>(f);
   if ((u & 0x7FFFFFFFu) > 0x7F800000u) {  // NaN: keep sign and payload top, set the quiet bit
     return static_cast<uint16_t>((u >> 16) | 0x0040u);
   }
@@ -51,7 +42,7 @@ KASMINA_HD uint16_t float_to_bf16_bits(float f) {
 }
 
 KASMINA_HD float bf16_bits_to_float(uint16_t b) {
-  return bf16_bits_float(static_cast<uint32_t>(b) << 16);
+  return bit_copy<float>(static_cast<uint32_t>(b) << 16);
 }
 
 // The value of f after one bf16 store and load (what the CPU emulation computes with).
@@ -73,5 +64,10 @@ struct bf16 {
   friend bool operator==(bf16 a, bf16 b) { return a.bits == b.bits; }
 };
 static_assert(sizeof(bf16) == 2, "bf16 is two bytes");
+
+template <>
+struct dtype_of<bf16> {
+  static constexpr DType value = DType::bf16;
+};
 
 }  // namespace kasmina

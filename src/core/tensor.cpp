@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/bf16.hpp"
 #include "core/enum_table.hpp"
 
 namespace kasmina {

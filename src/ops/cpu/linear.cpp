@@ -24,7 +24,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
                     Tensor& aux) {
   constexpr const char* op = "linear_forward";
   if (x.dtype() == DType::bf16)
-    return linear_forward(widen_bf16(op, "x", x), widen_bf16(op, "w", w), b, act, y, aux);
+    return cpu::linear_forward(widen_bf16(op, "x", x), widen_bf16(op, "w", w), b, act, y, aux);
   int64_t m = 0, k = 0;  // std::tie: clang 14 lets no lambda capture a structured binding
   std::tie(m, k) = matrix_dims(op, "x", x);
   int64_t n = 0, wk = 0;
@@ -59,8 +59,8 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
                            const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
   constexpr const char* op = "linear_backward_input";
   if (dy.dtype() == DType::bf16) {
-    return linear_backward_input(widen_bf16(op, "dy", dy), widen_bf16(op, "w", w), in_act, in_aux,
-                                 dx, in_dbias);
+    return cpu::linear_backward_input(widen_bf16(op, "dy", dy), widen_bf16(op, "w", w), in_act,
+                                      in_aux, dx, in_dbias);
   }
   int64_t m = 0, n = 0;
   std::tie(m, n) = matrix_dims(op, "dy", dy);
@@ -90,7 +90,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
   constexpr const char* op = "linear_backward_weight";
   if (dy.dtype() == DType::bf16)
-    return linear_backward_weight(widen_bf16(op, "dy", dy), widen_bf16(op, "x", x), dw, db);
+    return cpu::linear_backward_weight(widen_bf16(op, "dy", dy), widen_bf16(op, "x", x), dw, db);
   int64_t m = 0, n = 0;
   std::tie(m, n) = matrix_dims(op, "dy", dy);
   int64_t xm = 0, k = 0;

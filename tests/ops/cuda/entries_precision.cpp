@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bf16.hpp"
 #include "ops/precision_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
