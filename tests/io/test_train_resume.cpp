@@ -54,6 +54,16 @@ class StopAt final : public TrainerObserver {
   Trainer* trainer_ = nullptr;
 };
 
+// The state captured at step `stop_at` of a CPU run of `cfg` stopped there.
+RunState state_at_step(const Config& cfg, const DataSplits& data, int64_t stop_at) {
+  StopAt stopper(stop_at);
+  Trainer t(cfg, data, Device::cpu());
+  stopper.attach(t);
+  t.run(stopper);
+  EXPECT_TRUE(stopper.captured);
+  return stopper.saved;
+}
+
 void expect_same_state(const RunState& a, const RunState& b) {
   ASSERT_EQ(a.global_step, b.global_step);
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
@@ -225,13 +235,8 @@ TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
   ASSERT_EQ(changes.allowed.size(), 1u);
   EXPECT_EQ(changes.allowed[0], "train.precision: bf16 -> fp32");
   const DataSplits splits = load_data(bf16.data, bf16.seed);
-  StopAt stopper(6);
-  Trainer first(bf16, splits, Device::cpu());
-  stopper.attach(first);
-  first.run(stopper);
-  ASSERT_TRUE(stopper.captured);
   Trainer in_fp32(fp32, splits, Device::cpu());
-  in_fp32.restore_state(stopper.saved);
+  in_fp32.restore_state(state_at_step(bf16, splits, 6));
   TrainerObserver quiet;
   const TrainSummary switched = in_fp32.run(quiet);
   EXPECT_EQ(switched.resumed_from_step, 6);
@@ -255,12 +260,7 @@ TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
 TEST(TrainResume, StateOfAnotherModelIsRefused) {
   const Config cfg = spirals_seeds(1);
   const DataSplits data = load_data(cfg.data, cfg.seed);
-  StopAt stopper(5);
-  Trainer t(cfg, data, Device::cpu());
-  stopper.attach(t);
-  t.run(stopper);
-  ASSERT_TRUE(stopper.captured);
-  RunState st = stopper.saved;
+  RunState st = state_at_step(cfg, data, 5);
   for (auto& [name, tensor] : st.tensors)
     if (name == "layers.0.weight") tensor = Tensor::zeros({16, 2});
   Trainer other(cfg, data, Device::cpu());
