@@ -60,38 +60,41 @@ void cast_case(int64_t n, int64_t offset) {
                     << (first >= 0 ? want[first] : 0);
 }
 
+// One case per length and start offset (the vector and the scalar kernel, aligned or not).
+std::vector<op_table::OpCase> cast_cases() {
+  std::vector<op_table::OpCase> out;
+  for (int64_t n : {1, 7, 129, 1000, 4099, 200704}) {
+    for (int64_t offset : {0, 1, 4}) {
+      out.push_back({"N" + std::to_string(n) + "_off" + std::to_string(offset),
+                     [n, offset] { cast_case(n, offset); }});
+    }
+  }
+  return out;
+}
+
+// The cast of a weight matrix, of a wide layer's activations, of a 4096 x 4096 weight.
+std::vector<op_table::OpCase> cast_perf_cases() {
+  std::vector<op_table::OpCase> out;
+  for (int64_t n : {200704, 1048576, 16777216}) {
+    out.push_back({"N" + std::to_string(n), [n] {
+                     const Device dev = op_table::perf_device();
+                     const Tensor src = random_f32({n}, 1).to(dev);
+                     Tensor dst = Tensor::empty({n}, DType::bf16, dev);
+                     op_table::time_op("cast_to_bf16 " + std::to_string(n), dev,
+                                       [&] { ops::cast_to_bf16(src, dst); });
+                   }});
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace kasmina::cuda_test
 
-namespace kasmina::op_table {
-
+// Bit-exact CUDA against CPU (no gradient: the cast is not differentiated through).
 KASMINA_OP_TABLE_ENTRY(cast_to_bf16) {
-  OpTestEntry e;
+  kasmina::op_table::OpTestEntry e;
   e.ops = {"cast_to_bf16"};
-  e.correctness = [] {
-    std::vector<OpCase> out;
-    for (int64_t n : {1, 7, 129, 1000, 4099, 200704}) {
-      for (int64_t offset : {0, 1, 4}) {
-        out.push_back({"N" + std::to_string(n) + "_off" + std::to_string(offset),
-                       [n, offset] { cuda_test::cast_case(n, offset); }});
-      }
-    }
-    return out;
-  };
-  e.perf = [] {
-    std::vector<OpCase> out;
-    for (int64_t n : {200704, 1048576, 16777216}) {
-      out.push_back({"N" + std::to_string(n), [n] {
-                       const Device dev = perf_device();
-                       const Tensor src = cuda_test::random_f32({n}, 1).to(dev);
-                       Tensor dst = Tensor::empty({n}, DType::bf16, dev);
-                       time_op("cast_to_bf16 " + std::to_string(n), dev,
-                               [&] { ops::cast_to_bf16(src, dst); });
-                     }});
-    }
-    return out;
-  };
+  e.correctness = &kasmina::cuda_test::cast_cases;
+  e.perf = &kasmina::cuda_test::cast_perf_cases;
   return e;
 }
-
-}  // namespace kasmina::op_table
