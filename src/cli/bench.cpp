@@ -24,6 +24,7 @@
 #include "config/limits.hpp"
 #include "core/error.hpp"
 #include "ops/ops.hpp"
+#include "train/precision.hpp"
 
 namespace kasmina::cli {
 
@@ -153,8 +154,7 @@ int compare_with_baseline(const BenchOptions& o, const bench::ResultSet& current
 int run_model_timing(const BenchOptions& o, Device dev) {
   const Config cfg = load_config(o.model_config);
   const int64_t batch = o.batch > 0 ? o.batch : cfg.train.batch_size;
-  ops::set_math_mode(
-      dev, cfg.train.precision == PrecisionMode::tf32 ? ops::MathMode::tf32 : ops::MathMode::fp32);
+  ops::set_math_mode(dev, math_mode_of(cfg.train.precision));
   const bench::ModelTiming t = bench::time_model(cfg, dev, batch, o.iterations);
   std::printf("model of %s\n%s", o.model_config.c_str(), bench::format_model_timing(t).c_str());
   return 0;

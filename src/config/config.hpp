@@ -38,7 +38,7 @@ enum class LayerType {
 };
 enum class ControllerType { none, schedule, heuristic };
 enum class OptimizerType { adamw, sgd };
-enum class PrecisionMode { fp32, tf32 };
+enum class PrecisionMode { fp32, tf32, bf16 };
 // Parameter initialisation of the linear layers (model.init; names in enum_names.hpp).
 enum class InitScheme { kaiming_uniform, xavier_uniform, normal };
 

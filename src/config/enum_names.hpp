@@ -75,9 +75,10 @@ struct EnumNames<LrScheduleType> {
 
 template <>
 struct EnumNames<PrecisionMode> {
-  static constexpr std::array<std::pair<std::string_view, PrecisionMode>, 2> values{{
+  static constexpr std::array<std::pair<std::string_view, PrecisionMode>, 3> values{{
       {"fp32", PrecisionMode::fp32},
       {"tf32", PrecisionMode::tf32},
+      {"bf16", PrecisionMode::bf16},
   }};
 };
 

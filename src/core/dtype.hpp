@@ -1,5 +1,6 @@
 // Element types. float32 is the training type; float64 exists for the CPU reference (finite
-// differences in tests); int32/int64/uint8 for labels, counters and masks; bf16 is reserved.
+// differences in tests); int32/int64/uint8 for labels, counters and masks; bf16 holds the bf16
+// copies of `train.precision: bf16` (its element type and dtype_of: core/bf16.hpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>

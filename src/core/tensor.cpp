@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "core/bf16.hpp"
 #include "core/enum_table.hpp"
 
 namespace kasmina {
@@ -146,5 +147,6 @@ KASMINA_TENSOR_INSTANTIATE(double)
 KASMINA_TENSOR_INSTANTIATE(int32_t)
 KASMINA_TENSOR_INSTANTIATE(int64_t)
 KASMINA_TENSOR_INSTANTIATE(uint8_t)
+KASMINA_TENSOR_INSTANTIATE(bf16)
 
 }  // namespace kasmina

@@ -73,7 +73,11 @@ ConfigChanges compare_for_resume(const Config& saved, const Config& now) {
   const TrainConfig& tb = now.train;
   if (ta.batch_size != tb.batch_size)
     ch.refused.push_back(number("train.batch_size", ta.batch_size, tb.batch_size));
-  if (ta.precision != tb.precision) ch.refused.push_back("train.precision: differs");
+  // Checkpoints hold fp32 master weights in every precision, so the precision may change (as the
+  // device may): the run continues from the same weights with the new GEMM inputs.
+  if (ta.precision != tb.precision)
+    ch.allowed.push_back(std::string("train.precision: ") + to_string(ta.precision) + " -> " +
+                         to_string(tb.precision));
   if (ta.deterministic != tb.deterministic) ch.refused.push_back("train.deterministic: differs");
   if (ta.epochs != tb.epochs) ch.allowed.push_back(number("train.epochs", ta.epochs, tb.epochs));
   if (ta.eval_batch_size != tb.eval_batch_size)

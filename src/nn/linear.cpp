@@ -59,6 +59,7 @@ void LinearLayer::prepare(int64_t max_batch, Device dev) {
   y_ = Tensor::empty({max_batch, out_}, dtype_, dev);
   aux_ = ops::make_linear_aux(max_batch, out_, act_, dev, dtype_);
   if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, dtype_, dev);
+  bf16_.prepare(max_batch, in_, out_, dtype_, dev);
 }
 
 void LinearLayer::initialize(InitScheme scheme, Rng& rng, Device dev) {
@@ -96,8 +97,8 @@ Tensor LinearLayer::forward(const Tensor& x, Mode, const StepContext&) {
   const int64_t B = x.dim(0);
   Tensor y = y_.rows(0, B);
   aux_batch_ = aux_.defined() ? aux_.rows(0, B) : Tensor();
-  x_batch_ = x;
-  ops::linear_forward(x, weight_.value, bias_.value, act_, y, aux_batch_);
+  x_batch_ = bf16_.cast_input(x);  // bf16 mode: the bf16 copies are the GEMM's inputs
+  ops::linear_forward(x_batch_, bf16_.cast_weight(weight_.value), bias_.value, act_, y, aux_batch_);
   return y;
 }
 
@@ -125,14 +126,15 @@ GradForm LinearLayer::backward_fused(const Tensor& dy, GradForm form, Tensor* dx
     ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
   }
   Tensor* db = (has_bias_ && !fused_in) ? &bias_.grad : nullptr;
+  dpre = bf16_.cast_output_grad(dpre);
   ops::linear_backward_weight(dpre, x_batch_, weight_.grad, db);
   if (!dx) return GradForm::output;
+  const Tensor w = bf16_.weight(weight_.value);
   if (below.activation != ops::Activation::none) {
-    ops::linear_backward_input(dpre, weight_.value, below.activation, below.aux, *dx,
-                               below.bias_grad);
+    ops::linear_backward_input(dpre, w, below.activation, below.aux, *dx, below.bias_grad);
     return GradForm::pre_activation;
   }
-  ops::linear_backward_input(dpre, weight_.value, ops::Activation::none, Tensor(), *dx, nullptr);
+  ops::linear_backward_input(dpre, w, ops::Activation::none, Tensor(), *dx, nullptr);
   return GradForm::output;
 }
 

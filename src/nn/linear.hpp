@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "config/config.hpp"
+#include "nn/bf16_gemm_inputs.hpp"
 #include "nn/layer.hpp"
 #include "ops/ops.hpp"
 
@@ -61,7 +62,8 @@ class LinearLayer final : public Layer {
   DType dtype_;
   Parameter weight_, bias_;
   Tensor y_, aux_, dpre_;       // buffers for max_batch rows
-  Tensor x_batch_, aux_batch_;  // last forward's input and aux (views)
+  Tensor x_batch_, aux_batch_;  // last forward's GEMM input and aux (views)
+  Bf16GemmInputs bf16_;         // train.precision: bf16 (off otherwise)
 };
 
 // The registry's builder for `type: linear` (initialised from the run seed and the entry's

@@ -29,6 +29,7 @@ std::vector<CudaDeviceInfo> list_devices();
 void use_device(Device dev);
 void synchronize(Device dev);
 void set_math_mode(Device dev, MathMode m);
+MathMode math_mode(Device dev);
 void set_deterministic(Device dev, bool on);
 void set_programmatic_launch(Device dev, bool on);
 void set_gemm_path(Device dev, GemmPath p);

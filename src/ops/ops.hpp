@@ -52,9 +52,12 @@ void use_device(Device dev);
 // Host waits until all work queued on `dev` is done (no-op on CPU).
 void synchronize(Device dev);
 
-// float32 matrix math: exact fp32 (default) or TF32 tensor cores (CUDA only; CPU ignores it).
-enum class MathMode : uint8_t { fp32, tf32 };
+// float32 matrix math: exact fp32 (default) or TF32 tensor cores (CUDA only; CPU ignores it);
+// bf16: the layers feed their GEMMs bf16 copies (ops/precision_ops.hpp, docs/PRECISION.md) on
+// every device (the linear ops take the precision from their inputs' dtype, not from the mode).
+enum class MathMode : uint8_t { fp32, tf32, bf16 };
 void set_math_mode(Device dev, MathMode m);
+MathMode math_mode(Device dev);  // the last set_math_mode for dev (fp32 before any)
 // Deterministic mode (default on): fixed algorithms, no atomics in reductions.
 void set_deterministic(Device dev, bool on);
 // Programmatic dependent launch between kasmina's own kernels (CUDA; default on, or as the

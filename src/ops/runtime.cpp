@@ -10,6 +10,14 @@ bool cuda_built() {
   return KASMINA_HAS_CUDA != 0;
 }
 
+namespace {
+// The CPU's math mode (the CPU twins compute fp32 for tf32; bf16 is read by the layers).
+MathMode& cpu_math_mode() {
+  static MathMode mode = MathMode::fp32;
+  return mode;
+}
+}  // namespace
+
 #if KASMINA_HAS_CUDA
 void init() {
   cuda::init();
@@ -27,7 +35,11 @@ void synchronize(Device dev) {
   if (dev.is_cuda()) cuda::synchronize(dev);
 }
 void set_math_mode(Device dev, MathMode m) {
-  if (dev.is_cuda()) cuda::set_math_mode(dev, m);
+  if (dev.is_cuda()) return cuda::set_math_mode(dev, m);
+  cpu_math_mode() = m;
+}
+MathMode math_mode(Device dev) {
+  return dev.is_cuda() ? cuda::math_mode(dev) : cpu_math_mode();
 }
 void set_deterministic(Device dev, bool on) {
   if (dev.is_cuda()) cuda::set_deterministic(dev, on);
@@ -52,7 +64,12 @@ void use_device(Device dev) {
                     ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
 }
 void synchronize(Device) {}
-void set_math_mode(Device, MathMode) {}
+void set_math_mode(Device dev, MathMode m) {
+  if (dev.is_cpu()) cpu_math_mode() = m;
+}
+MathMode math_mode(Device dev) {
+  return dev.is_cpu() ? cpu_math_mode() : MathMode::fp32;
+}
 void set_deterministic(Device, bool) {}
 void set_programmatic_launch(Device, bool) {}
 void set_gemm_path(Device, GemmPath) {}

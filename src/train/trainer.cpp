@@ -13,6 +13,7 @@
 #include "train/evaluator.hpp"
 #include "train/growth.hpp"
 #include "train/loss_guard.hpp"
+#include "train/precision.hpp"
 
 namespace kasmina {
 
@@ -34,8 +35,7 @@ int64_t read_i64(const Tensor& t) {
 
 Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(cfg), dev_(dev) {
   ops::use_device(dev_);
-  ops::set_math_mode(
-      dev_, cfg.train.precision == PrecisionMode::tf32 ? ops::MathMode::tf32 : ops::MathMode::fp32);
+  ops::set_math_mode(dev_, math_mode_of(cfg.train.precision));  // before the layers are prepared
   ops::set_deterministic(dev_, cfg.train.deterministic);
 
   dp_ = std::make_unique<DataParallel>(dev_, cfg.train.deterministic);

@@ -142,6 +142,7 @@ TEST(ConfigDefaults, EnumNames) {
   EXPECT_STREQ(to_string(OptimizerType::adamw), "adamw");
   EXPECT_STREQ(to_string(LrScheduleType::cosine), "cosine");
   EXPECT_STREQ(to_string(PrecisionMode::tf32), "tf32");
+  EXPECT_STREQ(to_string(PrecisionMode::bf16), "bf16");
 }
 
 TEST(ConfigDefaults, DatasetShapes) {

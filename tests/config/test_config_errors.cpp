@@ -106,6 +106,8 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:8: model.layers[1].type: 'tanh' is not allowed (allowed: linear, relu, gelu, "
      "layernorm, dropout, kasmina, residual, conv2d, batchnorm2d, maxpool2d, avgpool2d, "
      "global_avgpool, flatten, patch_embed, attention, class_token)"},
+    {"precision", minimal_with_line(13, "  precision: fp16"),
+     "cfg.yaml:13: train.precision: 'fp16' is not allowed (allowed: fp32, tf32, bf16)"},
     {"dataset", minimal_with_line(4, "  dataset: mnist"),
      "cfg.yaml:4: data.dataset: 'mnist' is not allowed (allowed: fashion_mnist, spirals)"},
     {"init", minimal_with_inserted(6, "  init: zeros"),

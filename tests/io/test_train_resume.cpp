@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "data/dataset.hpp"
 #include "io/checkpoint_files.hpp"
+#include "io/resume_config.hpp"
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
 #include "tests/cli/small_data.hpp"
@@ -52,6 +53,16 @@ class StopAt final : public TrainerObserver {
   int64_t stop_at_;
   Trainer* trainer_ = nullptr;
 };
+
+// The state captured at step `stop_at` of a CPU run of `cfg` stopped there.
+RunState state_at_step(const Config& cfg, const DataSplits& data, int64_t stop_at) {
+  StopAt stopper(stop_at);
+  Trainer t(cfg, data, Device::cpu());
+  stopper.attach(t);
+  t.run(stopper);
+  EXPECT_TRUE(stopper.captured);
+  return stopper.saved;
+}
 
 void expect_same_state(const RunState& a, const RunState& b) {
   ASSERT_EQ(a.global_step, b.global_step);
@@ -199,15 +210,57 @@ TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
   check_resume_in_process(load_config(source_root() + "/configs/tiny_vit_grow.yaml", ov), 10);
 }
 
+// configs/fmnist_mlp.yaml in bf16 (the CPU emulation of the bf16 GEMM inputs) on 100 random
+// images (80 to train, 4 steps an epoch): the checkpoint's fp32 master weights and fp32 AdamW
+// moments resume bit-exactly (the bf16 copies are remade from them every step); stop 2 steps
+// into epoch 2. The same checkpoint also resumes in fp32 (a precision switch is allowed).
+TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  Overrides ov;
+  ov.sets = {string_override("data.dir", data.string()),
+             "data.validation=20",
+             "train.batch_size=20",
+             "train.epochs=3",
+             "telemetry.enabled=false",
+             "train.precision=bf16"};
+  const Config bf16 = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+  check_resume_in_process(bf16, 6);
+
+  ov.sets.back() = "train.precision=fp32";
+  const Config fp32 = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+  const ConfigChanges changes = compare_for_resume(bf16, fp32);
+  EXPECT_TRUE(changes.refused.empty());
+  ASSERT_EQ(changes.allowed.size(), 1u);
+  EXPECT_EQ(changes.allowed[0], "train.precision: bf16 -> fp32");
+  const DataSplits splits = load_data(bf16.data, bf16.seed);
+  Trainer in_fp32(fp32, splits, Device::cpu());
+  in_fp32.restore_state(state_at_step(bf16, splits, 6));
+  TrainerObserver quiet;
+  const TrainSummary switched = in_fp32.run(quiet);
+  EXPECT_EQ(switched.resumed_from_step, 6);
+  const RunState switched_end = in_fp32.capture_state();
+  EXPECT_EQ(switched_end.global_step, 12);
+  // A run in fp32 throughout ends elsewhere: the first 6 steps in bf16 rounded differently.
+  Trainer all_fp32(fp32, splits, Device::cpu());
+  all_fp32.run(quiet);
+  const RunState fp32_end = all_fp32.capture_state();
+  const auto weight = [](const RunState& s) {
+    for (const auto& [name, t] : s.tensors)
+      if (name == "layers.0.weight") return t;
+    return Tensor();
+  };
+  const Tensor a = weight(fp32_end), b = weight(switched_end);
+  ASSERT_TRUE(a.defined() && b.defined());
+  ASSERT_EQ(a.nbytes(), b.nbytes());
+  EXPECT_NE(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << "bf16 steps changed nothing";
+}
+
 TEST(TrainResume, StateOfAnotherModelIsRefused) {
   const Config cfg = spirals_seeds(1);
   const DataSplits data = load_data(cfg.data, cfg.seed);
-  StopAt stopper(5);
-  Trainer t(cfg, data, Device::cpu());
-  stopper.attach(t);
-  t.run(stopper);
-  ASSERT_TRUE(stopper.captured);
-  RunState st = stopper.saved;
+  RunState st = state_at_step(cfg, data, 5);
   for (auto& [name, tensor] : st.tensors)
     if (name == "layers.0.weight") tensor = Tensor::zeros({16, 2});
   Trainer other(cfg, data, Device::cpu());

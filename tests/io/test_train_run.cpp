@@ -131,6 +131,26 @@ TEST(TrainCli, SigintWritesACheckpointAndExits130) {
   EXPECT_EQ(latest_checkpoint(run)->step, (epoch + 1) * 31);
 }
 
+// A bf16 run (the CPU emulation: not an error without CUDA) resumes in fp32 from its fp32
+// master weights, and the resume lists the change.
+TEST(TrainCli, Bf16RunResumesInFp32AndSaysSo) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run"), log = dir.file("log");
+  const auto failure = [&](const std::vector<std::string>& args) {
+    return run_cli(args, log) == 0 ? std::string() : slurp(log);
+  };
+  ASSERT_EQ(failure({"train", seeds_config(), "--set", "train.epochs=1", "--set",
+                     "train.precision=bf16", "--out", run}),
+            "");
+  ASSERT_EQ(failure({"train", "--resume", run, "--set", "train.epochs=2", "--set",
+                     "train.precision=fp32"}),
+            "");
+  EXPECT_NE(slurp(log).find("resume: changed train.precision: bf16 -> fp32"), std::string::npos)
+      << slurp(log);
+  EXPECT_EQ(latest_checkpoint(run)->step, 2 * 31);
+}
+
 TEST(TrainCli, SecondSigintExitsAtOnce) {
   REQUIRE_BINARY();
   test::TempDir dir;

@@ -1,8 +1,11 @@
 // CPU twins of the fused linear layer ops: OpenBLAS GEMMs, with bias, activation and the
 // activation backward applied in one pass over the GEMM output. The saved state (aux) of a
 // fused layer on the CPU is its pre-activation x·Wᵀ + b, [M,N], in the layer's dtype.
+// bf16 GEMM inputs (x and w, dy and w, dy and x; `train.precision: bf16`) are widened to fp32
+// and run the fp32 path: outputs, aux and bias (gradients) stay fp32, as on CUDA.
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/activation_arrays.hpp"
+#include "ops/cpu/bf16_inputs.hpp"
 #include "ops/cpu/blas_gemm.hpp"
 #include "ops/cpu/column_sums.hpp"
 #include "ops/cpu/cpu_common.hpp"
@@ -20,6 +23,8 @@ Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, D
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
                     Tensor& aux) {
   constexpr const char* op = "linear_forward";
+  if (x.dtype() == DType::bf16)
+    return cpu::linear_forward(widen_bf16(op, "x", x), widen_bf16(op, "w", w), b, act, y, aux);
   int64_t m = 0, k = 0;  // std::tie: clang 14 lets no lambda capture a structured binding
   std::tie(m, k) = matrix_dims(op, "x", x);
   int64_t n = 0, wk = 0;
@@ -53,6 +58,10 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
 void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
                            const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
   constexpr const char* op = "linear_backward_input";
+  if (dy.dtype() == DType::bf16) {
+    return cpu::linear_backward_input(widen_bf16(op, "dy", dy), widen_bf16(op, "w", w), in_act,
+                                      in_aux, dx, in_dbias);
+  }
   int64_t m = 0, n = 0;
   std::tie(m, n) = matrix_dims(op, "dy", dy);
   int64_t wn = 0, k = 0;
@@ -80,6 +89,8 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
   constexpr const char* op = "linear_backward_weight";
+  if (dy.dtype() == DType::bf16)
+    return cpu::linear_backward_weight(widen_bf16(op, "dy", dy), widen_bf16(op, "x", x), dw, db);
   int64_t m = 0, n = 0;
   std::tie(m, n) = matrix_dims(op, "dy", dy);
   int64_t xm = 0, k = 0;

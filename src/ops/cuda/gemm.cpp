@@ -115,7 +115,8 @@ cublasStatus_t pick_candidate(DeviceContext& ctx, Descriptors& desc, const GemmS
 std::string describe(const GemmSpec& s) {
   return "m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
          " transa=" + std::to_string(s.trans_a) + " transb=" + std::to_string(s.trans_b) +
-         " epilogue=" + std::to_string(static_cast<int>(s.epilogue));
+         " epilogue=" + std::to_string(static_cast<int>(s.epilogue)) +
+         (s.ab_type == CUDA_R_16BF ? " bf16 inputs" : "");
 }
 
 }  // namespace
@@ -142,8 +143,12 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   }
   const bool with_aux = epilogue_uses_aux(s.epilogue);
   const bool with_bias = epilogue_uses_bias(s.epilogue);
-  const cublasComputeType_t compute =
-      ctx.math == MathMode::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  // bf16 inputs compute in fp32. Under bf16 mode, the GEMMs still fed fp32 (layers without a
+  // bf16 path yet) use TF32 tensor cores, as cuDNN's convolutions do (conv.cpp).
+  const bool bf16_inputs = s.ab_type == CUDA_R_16BF;
+  const cublasComputeType_t compute = !bf16_inputs && ctx.math != MathMode::fp32
+                                          ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                          : CUBLAS_COMPUTE_32F;
 
   Descriptors desc;
   KASMINA_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.op, compute, CUDA_R_32F));
@@ -161,9 +166,9 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     set_op_attr(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, s.aux_ld);
   }
   // A is op(A) [m,k]: stored [m,k] (N) or [k,m] (T), column-major.
-  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.a, CUDA_R_32F, s.trans_a ? s.k : s.m,
+  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.a, s.ab_type, s.trans_a ? s.k : s.m,
                                                   s.trans_a ? s.m : s.k, s.lda));
-  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.b, CUDA_R_32F, s.trans_b ? s.n : s.k,
+  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.b, s.ab_type, s.trans_b ? s.n : s.k,
                                                   s.trans_b ? s.k : s.n, s.ldb));
   KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.d, CUDA_R_32F, s.m, s.n, s.ldd));
 
@@ -179,6 +184,7 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   key.trans_b = s.trans_b;
   key.epilogue = static_cast<int32_t>(s.epilogue);
   key.compute = static_cast<int32_t>(compute);
+  key.ab_type = static_cast<int32_t>(s.ab_type);
   key.deterministic = ctx.deterministic;
   key.align_a = alignment_of(s.a);
   key.align_b = alignment_of(s.b);

@@ -42,5 +42,8 @@ void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const f
 // out[c] = Σ_r x[r,c] over a row-major [rows, cols] matrix; deterministic two-stage reduction
 // (partials per row chunk in the context's scratch buffer, then a fixed-order sum).
 void launch_column_sums(DeviceContext& ctx, const float* x, int64_t rows, int64_t cols, float* out);
+// The same over a bf16 matrix, summed in fp32.
+void launch_column_sums_bf16(DeviceContext& ctx, const void* x, int64_t rows, int64_t cols,
+                             float* out);
 
 }  // namespace kasmina::ops::cuda

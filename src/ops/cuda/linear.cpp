@@ -6,6 +6,8 @@
 //   input grad   dxᵀ[K,M] = W(col-major [K,N])  · dyᵀ(col-major [N,M])    m=K n=M k=N
 //   weight grad  dWᵀ[K,N] = xᵀ(col-major [K,M]) · (dyᵀ(col-major [N,M]))ᵀ m=K n=N k=M
 // Bias vectors run along cuBLASLt's m (forward, DRELU/DGELU_BGRAD) or n (BGRADB) dimension.
+// The GEMM inputs (x and W, dy and W, x and dy) are float32 or, for `train.precision: bf16`,
+// both bf16 (fp32 accumulation); outputs, bias (gradients) and aux are float32 either way.
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/gemm.hpp"
@@ -46,17 +48,18 @@ void zero(Tensor& t) {
 
 // The column-major product D[m,n] = op(A) op(B) of one of the three transposed products above,
 // with no epilogue yet.
-GemmSpec product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
-                 int64_t lda, const float* b, int64_t ldb, float* d, int64_t ldd) {
+GemmSpec product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const Tensor& a,
+                 int64_t lda, const Tensor& b, int64_t ldb, float* d, int64_t ldd) {
   GemmSpec g;
+  g.ab_type = gemm_type_of(a.dtype());
   g.trans_a = trans_a;
   g.trans_b = trans_b;
   g.m = m;
   g.n = n;
   g.k = k;
-  g.a = a;
+  g.a = a.raw();
   g.lda = lda;
-  g.b = b;
+  g.b = b.raw();
   g.ldb = ldb;
   g.d = d;
   g.ldd = ldd;
@@ -99,17 +102,22 @@ SmallGemm own_product(LinearGemm kind, const float* a, int64_t a_i, int64_t a_l,
           .L = depth};
 }
 
+// Column sums of a float32 or bf16 matrix (the bias gradient of a weight-gradient GEMM).
+void column_sums_of(DeviceContext& ctx, const Tensor& x, int64_t rows, int64_t cols, float* out) {
+  if (x.dtype() == DType::bf16) return launch_column_sums_bf16(ctx, x.raw(), rows, cols, out);
+  launch_column_sums(ctx, x.data<float>(), rows, cols, out);
+}
+
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
                     Tensor& aux) {
   constexpr const char* op = "linear_forward";
   const Device dev = x.device();
-  check_arg(op, "x", x, dev, DType::f32);
+  const DType in = gemm_input_dtype(op, "x", x, "w", w, dev);
   const auto [m, k] = matrix_dims(op, "x", x);
-  check_arg(op, "w", w, dev, DType::f32);
   const int64_t n = matrix_dims(op, "w", w).rows;
-  check_arg(op, "w", w, dev, DType::f32, {n, k});
+  check_arg(op, "w", w, dev, in, {n, k});
   const bool with_bias = b.defined();
   if (with_bias) check_arg(op, "b", b, dev, DType::f32, {n});
   check_arg(op, "y", y, dev, DType::f32, {m, n});
@@ -124,7 +132,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
     launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
     return;
   }
-  if (use_own_gemm(ctx, {LinearGemm::forward, m, k, n, act})) {
+  if (in == DType::f32 && use_own_gemm(ctx, {LinearGemm::forward, m, k, n, act})) {
     SmallGemm g = own_product(LinearGemm::forward, x.data<float>(), k, 1, w.data<float>(), 1, k,
                               y.data<float>(), m, n, k);
     g.act = act;
@@ -134,8 +142,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
     launch_small_gemm(ctx, g);
     return;
   }
-  GemmSpec g =
-      product(true, false, n, m, k, w.data<float>(), k, x.data<float>(), k, y.data<float>(), n);
+  GemmSpec g = product(true, false, n, m, k, w, k, x, k, y.data<float>(), n);
   g.epilogue = kForwardEpilogues.pick(act, with_bias);
   g.bias = bias;
   g.aux = aux_ptr;
@@ -149,11 +156,10 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
                            const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
   constexpr const char* op = "linear_backward_input";
   const Device dev = dy.device();
-  check_arg(op, "dy", dy, dev, DType::f32);
+  const DType in = gemm_input_dtype(op, "dy", dy, "w", w, dev);
   const auto [m, n] = matrix_dims(op, "dy", dy);
-  check_arg(op, "w", w, dev, DType::f32);
   const int64_t k = matrix_dims(op, "w", w).cols;
-  check_arg(op, "w", w, dev, DType::f32, {n, k});
+  check_arg(op, "w", w, dev, in, {n, k});
   check_arg(op, "dx", dx, dev, DType::f32, {m, k});
   KASMINA_CHECK(in_act != Activation::none || in_dbias == nullptr,
                 std::string(op) + ": in_dbias requires a fused input activation");
@@ -168,7 +174,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     return;
   }
   const int64_t aux_ld = linear_aux_ld(in_act, k);
-  if (use_own_gemm(ctx, {LinearGemm::backward_input, m, k, n, in_act})) {
+  if (in == DType::f32 && use_own_gemm(ctx, {LinearGemm::backward_input, m, k, n, in_act})) {
     const bool masked = in_act != Activation::none;
     SmallGemm g = own_product(LinearGemm::backward_input, dy.data<float>(), n, 1, w.data<float>(),
                               k, 1, dx.data<float>(), m, k, n);
@@ -179,8 +185,7 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     launch_small_gemm(ctx, g);
     return;
   }
-  GemmSpec g =
-      product(false, false, k, m, n, w.data<float>(), k, dy.data<float>(), n, dx.data<float>(), k);
+  GemmSpec g = product(false, false, k, m, n, w, k, dy, n, dx.data<float>(), k);
   g.epilogue = kInputGradEpilogues.pick(in_act, dbias != nullptr);
   if (in_act != Activation::none) {
     g.aux = const_cast<void*>(in_aux.raw());
@@ -197,11 +202,10 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {
   constexpr const char* op = "linear_backward_weight";
   const Device dev = dy.device();
-  check_arg(op, "dy", dy, dev, DType::f32);
+  const DType in = gemm_input_dtype(op, "dy", dy, "x", x, dev);
   const auto [m, n] = matrix_dims(op, "dy", dy);
-  check_arg(op, "x", x, dev, DType::f32);
   const int64_t k = matrix_dims(op, "x", x).cols;
-  check_arg(op, "x", x, dev, DType::f32, {m, k});
+  check_arg(op, "x", x, dev, in, {m, k});
   check_arg(op, "dw", dw, dev, DType::f32, {n, k});
   if (db) check_arg(op, "db", *db, dev, DType::f32, {n});
   if (n == 0) return;
@@ -212,22 +216,22 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
     return;
   }
   if (k == 0) {
-    if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+    if (db) column_sums_of(ctx, dy, m, n, db->data<float>());
     return;
   }
-  if (use_own_gemm(ctx, {LinearGemm::backward_weight, m, k, n, Activation::none})) {
+  if (in == DType::f32 &&
+      use_own_gemm(ctx, {LinearGemm::backward_weight, m, k, n, Activation::none})) {
     SmallGemm g = own_product(LinearGemm::backward_weight, dy.data<float>(), 1, n, x.data<float>(),
                               k, 1, dw.data<float>(), n, k, m);
     g.row_sums = db ? db->data<float>() : nullptr;
     launch_small_gemm(ctx, g);
     return;
   }
-  GemmSpec g =
-      product(false, true, k, n, m, x.data<float>(), k, dy.data<float>(), n, dw.data<float>(), k);
+  GemmSpec g = product(false, true, k, n, m, x, k, dy, n, dw.data<float>(), k);
   g.epilogue = db ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT;
   g.bias = db ? db->data<float>() : nullptr;
   gemm_with_fallback(ctx, g, [&] {
-    if (db) launch_column_sums(ctx, dy.data<float>(), m, n, db->data<float>());
+    if (db) column_sums_of(ctx, dy, m, n, db->data<float>());
   });
 }
 

@@ -80,6 +80,10 @@ void set_math_mode(Device dev, MathMode m) {
   context(dev).math = m;
 }
 
+MathMode math_mode(Device dev) {
+  return context(dev).math;
+}
+
 void set_deterministic(Device dev, bool on) {
   context(dev).deterministic = on;
 }

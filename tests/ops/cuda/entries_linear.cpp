@@ -1,6 +1,10 @@
 // Op table entries of the linear layers: linear_forward (with make_linear_aux and
 // activation_backward_aux on its saved state), linear_backward_input, linear_backward_weight.
-// Correctness: cuBLASLt epilogues and their fallbacks against the OpenBLAS CPU twins. Gradients:
+// Correctness: cuBLASLt epilogues and their fallbacks against the OpenBLAS CPU twins, with fp32,
+// TF32 and bf16 GEMM inputs (bf16: both sides read the same bf16-rounded inputs, the CPU twin
+// widened to fp32, and accumulate in fp32, so only the order of the sums differs: the fp32 GEMM
+// tolerance; the rounding bound against unrounded inputs is tests/ops/cpu/test_linear_bf16.cpp).
+// Gradients:
 // one layer and two fused layers against finite differences in float64.
 #include <string>
 #include <tuple>
@@ -8,6 +12,7 @@
 
 #include "kasmina_build_config.hpp"
 #include "ops/gemm_route.hpp"
+#include "ops/precision_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -37,17 +42,29 @@ void use_fused_epilogues(bool on) {
 #endif
 }
 
+const char* math_name(MathMode m) {
+  return m == MathMode::tf32 ? "tf32" : m == MathMode::bf16 ? "bf16" : "fp32";
+}
+
+// A GEMM input as the case feeds it to both devices: its bf16 copy (rounded on the CPU) in bf16
+// mode, the float32 tensor otherwise.
+Tensor gemm_input(const Tensor& t, MathMode m) {
+  if (m != MathMode::bf16) return t;
+  Tensor out = Tensor::empty(t.shape(), DType::bf16);
+  ops::cast_to_bf16(t, out);
+  return out;
+}
+
 std::string case_name(const LinearCase& c) {
   return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
-         ops::activation_name(c.act) + (c.math == MathMode::tf32 ? "_tf32" : "_fp32") +
-         (c.fused ? "" : "_unfused") +
+         ops::activation_name(c.act) + "_" + math_name(c.math) + (c.fused ? "" : "_unfused") +
          (c.path == ops::GemmPath::automatic ? "" : std::string("_") + ops::gemm_path_name(c.path));
 }
 
 std::string describe(const char* op, const LinearCase& c) {
   return std::string(op) + " [M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) +
-         " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) +
-         (c.math == MathMode::tf32 ? " tf32" : " fp32") +
+         " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) + " " +
+         math_name(c.math) +
          (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") + " path " +
          ops::gemm_path_name(c.path) + "]";
 }
@@ -106,8 +123,8 @@ SavedState saved_state_from(const Tensor& pre, Activation act) {
 void forward_case(const LinearCase& c) {
   for (bool with_bias : {true, false}) {
     const std::string what = describe("linear_forward", c) + (with_bias ? " bias" : " no-bias");
-    const Tensor x = random_f32({c.m, c.k}, seed_of(c, 1));
-    const Tensor w = random_f32({c.n, c.k}, seed_of(c, 2));
+    const Tensor x = gemm_input(random_f32({c.m, c.k}, seed_of(c, 1)), c.math);
+    const Tensor w = gemm_input(random_f32({c.n, c.k}, seed_of(c, 2)), c.math);
     const Tensor b = with_bias ? random_f32({c.n}, seed_of(c, 3)) : Tensor();
     Tensor y_cpu = Tensor::empty({c.m, c.n});
     Tensor aux_cpu = ops::make_linear_aux(c.m, c.n, c.act, Device::cpu());
@@ -154,8 +171,8 @@ void forward_case(const LinearCase& c) {
 }
 
 void backward_input_case(const LinearCase& c) {
-  const Tensor dy = random_f32({c.m, c.n}, seed_of(c, 5));
-  const Tensor w = random_f32({c.n, c.k}, seed_of(c, 6));
+  const Tensor dy = gemm_input(random_f32({c.m, c.n}, seed_of(c, 5)), c.math);
+  const Tensor w = gemm_input(random_f32({c.n, c.k}, seed_of(c, 6)), c.math);
   const Tensor pre = random_away_from_zero({c.m, c.k}, seed_of(c, 7));
   const SavedState saved = saved_state_from(pre, c.act);
   ops::set_math_mode(gpu(), c.math);
@@ -188,8 +205,8 @@ void backward_input_case(const LinearCase& c) {
 }
 
 void backward_weight_case(const LinearCase& c) {
-  const Tensor dy = random_f32({c.m, c.n}, seed_of(c, 8));
-  const Tensor x = random_f32({c.m, c.k}, seed_of(c, 9));
+  const Tensor dy = gemm_input(random_f32({c.m, c.n}, seed_of(c, 8)), c.math);
+  const Tensor x = gemm_input(random_f32({c.m, c.k}, seed_of(c, 9)), c.math);
   for (bool with_db : {true, false}) {
     const std::string what = describe("linear_backward_weight", c) + (with_db ? " +db" : "");
     Tensor dw_cpu = Tensor::empty({c.n, c.k});
@@ -234,6 +251,18 @@ std::vector<LinearCase> linear_cases() {
     out.push_back({129, 33, 784, act, MathMode::tf32});
     out.push_back({4099, 1023, 10, act, MathMode::tf32});
     out.push_back({8192, 256, 784, act, MathMode::tf32});
+  }
+  // bf16 GEMM inputs (train.precision: bf16), fused and through the fallback kernels (the bias
+  // gradient of a bf16 weight-gradient GEMM then sums the bf16 dy: launch_column_sums_bf16).
+  for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
+    out.push_back({1, 1, 1, act, MathMode::bf16});
+    out.push_back({7, 3, 10, act, MathMode::bf16});
+    out.push_back({129, 33, 784, act, MathMode::bf16});
+    out.push_back({4099, 1023, 10, act, MathMode::bf16});
+    out.push_back({8192, 256, 784, act, MathMode::bf16});
+    out.push_back({8192, 10, 256, act, MathMode::bf16});
+    out.push_back({7, 33, 10, act, MathMode::bf16, false});
+    out.push_back({1000, 3, 1023, act, MathMode::bf16, false});
   }
   // kasmina's own epilogue kernels (bias + activation forward with cuBLASLt's aux format,
   // activation backward from aux, deterministic bias-gradient sums) after plain GEMMs.
