@@ -120,7 +120,8 @@ WidthObservation* Controller::width_at(int32_t layer) {
 
 void Controller::on_width(const WidthReport& r) {
   WidthObservation* w = width_at(r.layer);
-  if (w == nullptr) return;
+  // A report measured before the layer's latest step is stale.
+  if (w == nullptr || r.steps_done < w->steps_done) return;
   w->report = r;
   w->active = r.active;
   w->steps_done = r.steps_done;

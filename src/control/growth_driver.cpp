@@ -100,15 +100,14 @@ bool GrowthDriver::compare_pregermination(int32_t layer, int32_t seed,
     note += "; no pre-germination losses kept";
     return false;
   }
-  const PairedGain p = paired_gain(sums, z_);
+  const PregerminationCheck c = check_pregermination(kept, sums, z_);
   char buf[200];
   std::snprintf(buf, sizeof buf,
-                "; over the pre-germination network: gain %+.5f, se %.5f, score %+.5f", p.gain,
-                p.se, p.score);
+                "; over the pre-germination network: gain %+.5f, se %.5f, score %+.5f",
+                c.over_pre.gain, c.over_pre.se, c.over_pre.score);
   note += buf;
-  const bool flag = kept && !p.keep;
-  if (flag) note += "; FLAGGED: removal hurts but no gain over the pre-germination network";
-  return flag;
+  if (c.flagged) note += "; FLAGGED: removal hurts but no gain over the pre-germination network";
+  return c.flagged;
 }
 
 std::vector<GrowthEvent> GrowthDriver::take_events() {
