@@ -31,7 +31,7 @@ TEST(ConfigWidth, KeysAreReadWithTheirDefaults) {
   EXPECT_EQ(l.grow_schedule, "fixed");
   EXPECT_EQ(c.controller.eval_z, 2.0);
   const Config e = parse_config(grow("grow_from: 8, grow_schedule: controller"), "w.yaml",
-                                Overrides{{"controller.type=heuristic"}});
+                                Overrides{{"controller.type=heuristic", "data.validation=100"}});
   EXPECT_EQ(e.model.layers[0].as<LinearConfig>().grow_schedule, "controller");
   testing::expect_round_trip(e);
   const Config d =
