@@ -18,14 +18,13 @@ WidthAdapter::WidthAdapter(EventBus& bus, std::vector<WidthGrowLinear*> layers, 
 std::vector<WidthObservation> WidthAdapter::describe(const std::vector<WidthGrowLinear*>& layers) {
   std::vector<WidthObservation> out;
   for (const WidthGrowLinear* l : layers) {
-    WidthObservation w;
-    w.layer = static_cast<int32_t>(l->position());
-    w.width = l->out_width();
-    w.chunk = l->chunk();
-    w.active = l->active_width();
-    w.steps_done = l->steps_done();
-    w.steps_total = l->steps_total();
-    out.push_back(w);
+    out.push_back({.layer = static_cast<int32_t>(l->position()),
+                   .width = l->out_width(),
+                   .chunk = l->chunk(),
+                   .active = l->active_width(),
+                   .steps_done = l->steps_done(),
+                   .steps_total = l->steps_total(),
+                   .report = {}});
   }
   return out;
 }
@@ -41,16 +40,15 @@ size_t WidthAdapter::publish_reports(int64_t step) {
                                 s.valid ? 1.0 : 0.0};
     if (sum_over_ranks_) sum_over_ranks_(sums);
     if (!(sums[2] > 0.0) || !(sums[1] > 0.0)) continue;
-    WidthReport r;
-    r.layer = static_cast<int32_t>(l->position());
-    r.active = l->active_width();
-    r.width = l->out_width();
-    r.steps_done = l->steps_done();
-    r.steps_total = l->steps_total();
-    r.new_units = sums[0] / sums[2];
-    r.active_units = sums[1] / sums[2];
-    r.ratio = r.new_units / r.active_units;
-    bus_.publish(step, r);
+    const double new_units = sums[0] / sums[2], active_units = sums[1] / sums[2];
+    bus_.publish(step, WidthReport{.layer = static_cast<int32_t>(l->position()),
+                                   .active = l->active_width(),
+                                   .width = l->out_width(),
+                                   .steps_done = l->steps_done(),
+                                   .steps_total = l->steps_total(),
+                                   .new_units = new_units,
+                                   .active_units = active_units,
+                                   .ratio = new_units / active_units});
     ++n;
   }
   return n;

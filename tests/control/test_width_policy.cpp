@@ -13,13 +13,7 @@ using testing::Rig;
 
 // The width-growing linear layer at config position 5: 8 of 32 units, steps of 8.
 WidthObservation width_layer() {
-  WidthObservation w;
-  w.layer = 5;
-  w.width = 32;
-  w.chunk = 8;
-  w.active = 8;
-  w.steps_total = 3;
-  return w;
+  return {.layer = 5, .width = 32, .chunk = 8, .active = 8, .steps_total = 3, .report = {}};
 }
 
 struct WidthRig : Rig {
@@ -36,16 +30,14 @@ struct WidthRig : Rig {
   }
   void report(int64_t step, double ratio) {
     const WidthObservation& w = controller->observation().widths.at(0);
-    WidthReport r;
-    r.layer = 5;
-    r.active = w.active;
-    r.width = 32;
-    r.steps_done = w.steps_done;
-    r.steps_total = 3;
-    r.new_units = 0.02 * ratio;
-    r.active_units = 0.02;
-    r.ratio = ratio;
-    bus.publish(step, r);
+    bus.publish(step, WidthReport{.layer = 5,
+                                  .active = w.active,
+                                  .width = 32,
+                                  .steps_done = w.steps_done,
+                                  .steps_total = 3,
+                                  .new_units = 0.02 * ratio,
+                                  .active_units = 0.02,
+                                  .ratio = ratio});
   }
   // The width adapter's answer to a grow_width command.
   void grown(int64_t step, int32_t index) {
@@ -94,13 +86,8 @@ TEST(WidthPolicy, NoStepOutsideTheWindowOrPastGrowEpochs) {
   // A report measured before the layer's latest step (steps_done 0 after step 0) is stale.
   WidthRig stale;
   stale.grown(9, 0);
-  WidthReport old;
-  old.layer = 5;
-  old.active = 8;
-  old.width = 32;
-  old.steps_total = 3;
-  old.ratio = 2.0;
-  stale.bus.publish(10, old);
+  stale.bus.publish(
+      10, WidthReport{.layer = 5, .active = 8, .width = 32, .steps_total = 3, .ratio = 2.0});
   EXPECT_TRUE(stale.decide(11).empty());
   EXPECT_EQ(stale.controller->observation().widths.at(0).steps_done, 1);
   EXPECT_TRUE(full.decide(41).empty());

@@ -18,19 +18,17 @@ namespace {
 // -0.25): |gᵀh| = 0.25, rms(h) = sqrt(5). New unit w = -1, b = 3 (relu): u = (2, 1),
 // |gᵀu| = 0.75, rms(u) = sqrt(2.5). Ratio (0.75 / sqrt(2.5)) / (0.25 / sqrt(5)) = 3 sqrt(2).
 WidthScoreInputs hand_case() {
-  WidthScoreInputs in;
-  in.batch = 2;
-  in.in = 1;
-  in.width = 2;
-  in.next_out = 1;
-  in.active = 1;
-  in.a = {1.0, 2.0};
-  in.h = {1.0, 0.0, 3.0, 0.0};
-  in.g = {0.5, -0.25};
-  in.w_new = {-1.0};
-  in.b_new = {3.0};
-  in.act = ops::Activation::relu;
-  return in;
+  return {.batch = 2,
+          .in = 1,
+          .width = 2,
+          .next_out = 1,
+          .active = 1,
+          .a = {1.0, 2.0},
+          .h = {1.0, 0.0, 3.0, 0.0},
+          .g = {0.5, -0.25},
+          .w_new = {-1.0},
+          .b_new = {3.0},
+          .act = ops::Activation::relu};
 }
 
 TEST(WidthScore, OutgoingGradientPerUnitOfActivationOnAHandCase) {
