@@ -1,7 +1,8 @@
 // Width seeds under the controller (linear grow_schedule: controller): the gradient score of a
 // width step (nn/width_score.hpp) on numbers worked by hand, and the layer's controlled steps:
 // no epoch schedule, each step function-preserving (host outputs bitwise unchanged), bounded by
-// grow_epochs, and the score read without touching the network.
+// grow_epochs, counted in the training FLOPs from its step, and the score read without touching
+// the network.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -82,6 +83,20 @@ TEST(WidthControlled, SameUnitsAsTheFixedSchedule) {
   ctl.grow->grow_step(40);
   EXPECT_TRUE(bitwise_equal(fixed.w1(), ctl.w1()));
   EXPECT_TRUE(bitwise_equal(fixed.w2(), ctl.w2()));
+}
+
+TEST(WidthControlled, TrainingFlopsCountEachStepFromItsStep) {
+  // Steps at 100 and 150 count as the fixed schedule's growth at those steps does.
+  Model fixed(grow_mlp(4), kIn, 1, Device::cpu());
+  Model ctl(grow_mlp(4, "preserving", LayerType::relu, "controller"), kIn, 1, Device::cpu());
+  EXPECT_EQ(fixed.train_flops_per_step(kBatch, 0), ctl.train_flops_per_step(kBatch, 0));
+  fixed.begin_epoch(1, 100);
+  fixed.begin_epoch(2, 150);
+  ctl.width_layers()[0]->grow_step(100);
+  ctl.width_layers()[0]->grow_step(150);
+  EXPECT_EQ(ctl.counted_train_flops(100), 0.0);
+  EXPECT_GT(ctl.counted_train_flops(180), 0.0);
+  EXPECT_EQ(ctl.counted_train_flops(180), fixed.counted_train_flops(180));
 }
 
 TEST(WidthControlled, ScoreIsReadWithoutTouchingTheNetwork) {
