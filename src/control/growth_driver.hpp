@@ -11,10 +11,10 @@
 // also paired with them. A seed whose removal hurts (kept by the paired test) but whose gain over
 // the pre-germination network does not exceed `z` standard errors is flagged — not culled: the
 // host came to depend on it without the network getting better than before it. The numbers go
-// into the event's note, and GrowthEvent::flagged is set. The kept losses are checkpoint entries
-// "growth/pregermination/<layer>/<seed>" (this rank's share; a data-parallel run keeps rank
-// 0's, so a multi-process run resumed from a checkpoint compares against rank 0's samples only
-// where the shares have equal sizes, and skips the comparison otherwise).
+// into the event's note, and GrowthEvent::flagged is set. The kept losses are this rank's share
+// and are not checkpointed (ranks hold different shares, and a checkpoint is rank 0's): a seed
+// germinated before a resume is judged without the comparison (its note says so). The flag
+// changes no decision, so a resumed run stays bit-exact.
 #pragma once
 #include <functional>
 #include <map>
@@ -22,7 +22,6 @@
 #include <utility>
 #include <vector>
 
-#include "core/stateful.hpp"
 #include "morph/morph_events.hpp"
 #include "nn/kasmina_layer.hpp"
 
@@ -59,8 +58,6 @@ class GrowthDriver {
   const std::map<std::pair<int32_t, int32_t>, std::vector<double>>& pregermination() const {
     return pre_;
   }
-  void save_state(StateWriter& out) const;
-  void load_state(const StateReader& in);
 
  private:
   void collect(morph::KasminaLayer& layer);

@@ -179,7 +179,6 @@ std::vector<LayerGrowth> Growth::summary() const {
 
 void Growth::save_state(StateWriter& out) const {
   controller_->save_state(out);
-  driver_->save_state(out);
   for (const auto& [key, n] : transition_counts_)
     out.integer(
         "trainer/transitions/" + std::to_string(key.first) + "/" + std::to_string(key.second), n);
@@ -193,7 +192,6 @@ void Growth::load_state(const StateReader& in) {
     bus_->dispatch();
   }
   controller_->load_state(in);
-  driver_->load_state(in);
   bus_->take_log();  // the catch-up above is not part of the run's record
   transition_counts_.clear();
   refusal_counts_.clear();
