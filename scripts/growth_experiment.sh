@@ -37,6 +37,12 @@
 #                 (their final topology from step 0 is static32 / static64)
 #   width8_32_late  8 -> 32 from 60% of the epochs (epochs 12-14 of 20)
 #   width8_32_naive width16_64_naive  the naive control: random outgoing weights at activation
+#   width8_32_ctl width16_64_ctl  the same width seeds under the heuristic controller
+#                 (grow_schedule controller): each of the 3 steps when the next group's gradient
+#                 ratio reaches grad_trigger_ratio (1.5) or on a validation plateau, inside the
+#                 germination window (the first half of the steps); "width_grown" lines of the
+#                 run logs give the steps
+#   width8_32_ctl12 width16_64_ctl12  the same with grad_trigger_ratio 1.2
 #   layer_seed    configs/fmnist_grow_layer.yaml: a whole-layer seed (residual_mlp 32 -> 64 -> 32,
 #                 zero last layer) germinated at the start of epoch 2
 #   layer_host    fmnist_grow_layer without growth (the whole-layer seed's host: 784-32-10 with a
@@ -45,8 +51,8 @@
 #   layer_seed_z0 layer_seed with the keep/cull test on the mean gain only (controller.eval_z 0)
 #   matched_layer_size matched_layer_flops  static 784-H-10 matching layer_seed's parameters /
 #                 training FLOPs
-# Not built: width seeds under the controller (the schedule is fixed), whole-layer blueprints
-# on the GEMM path (the 32 -> 64 -> 32 blueprint runs on the per-row path).
+# Not built: whole-layer blueprints on the GEMM path (the 32 -> 64 -> 32 blueprint runs on the
+# per-row path).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=build/kasmina device=cuda epochs=20 seeds="1 2 3 4 5" jobs=1 baseline="" arms="" wrapper=""
@@ -122,6 +128,12 @@ for s in $seeds; do
     want "width${lo}_${hi}_naive" && queue "width${lo}_${hi}_naive" "$s" "$bin" "$static" \
       "${common[@]}" --set "model.layers.0.out=$hi" --set "model.layers.0.grow_from=$lo" \
       --set model.layers.0.grow_init=naive "${extra[@]}" >> "$first"
+    ctl=(--set "model.layers.0.out=$hi" --set "model.layers.0.grow_from=$lo"
+         --set model.layers.0.grow_schedule=controller --set controller.type=heuristic)
+    want "width${lo}_${hi}_ctl" && queue "width${lo}_${hi}_ctl" "$s" "$bin" "$static" \
+      "${common[@]}" "${ctl[@]}" "${extra[@]}" >> "$first"
+    want "width${lo}_${hi}_ctl12" && queue "width${lo}_${hi}_ctl12" "$s" "$bin" "$static" \
+      "${common[@]}" "${ctl[@]}" --set controller.grad_trigger_ratio=1.2 "${extra[@]}" >> "$first"
   done
   want width8_32_late && queue width8_32_late "$s" "$bin" "$static" "${common[@]}" \
     --set model.layers.0.out=32 --set model.layers.0.grow_from=8 \

@@ -122,6 +122,12 @@ void check_width_seeds(const Config& c, const YAML::Node& root, const ReadContex
   for (std::size_t i = 0; i < layers.size(); ++i) {
     if (layers[i].type != LayerType::linear || layers[i].as<LinearConfig>().grow_from == 0)
       continue;
+    if (layers[i].as<LinearConfig>().grow_schedule == "controller" &&
+        c.controller.type != ControllerType::heuristic)
+      ctx.fail(locate(list, i, "grow_schedule"), element_path("model.layers", i) + ".grow_schedule",
+               std::string("is controller, but controller.type is ") +
+                   enum_name(c.controller.type) +
+                   " (allowed: controller with controller.type heuristic, or fixed)");
     std::size_t j = i + 1;
     while (j < layers.size() &&
            (layers[j].type == LayerType::relu || layers[j].type == LayerType::gelu ||

@@ -36,4 +36,11 @@ PairedGain paired_gain(const std::vector<double>& sums, double z) {
   return g;
 }
 
+PregerminationCheck check_pregermination(bool kept, const std::vector<double>& pre_sums, double z) {
+  PregerminationCheck c;
+  c.over_pre = paired_gain(pre_sums, z);
+  c.flagged = kept && !c.over_pre.keep;
+  return c;
+}
+
 }  // namespace kasmina::control

@@ -27,4 +27,16 @@ struct PairedGain {
 // From paired_sums' statistics; `z` >= 0.
 PairedGain paired_gain(const std::vector<double>& sums, double z);
 
+// The seed's gain over the network before its germination (issue 15, item 6), from the
+// paired_sums of the losses with the seed and the pre-germination losses on the same samples
+// (d_i = loss_pre_i - loss_with_i). Flagged when the seed was kept by the paired test (its
+// removal hurts) but this gain does not exceed `z` standard errors: the host came to depend on
+// the seed without the network getting better than it was before it. A flag is a note, not a
+// cull.
+struct PregerminationCheck {
+  PairedGain over_pre;
+  bool flagged = false;
+};
+PregerminationCheck check_pregermination(bool kept, const std::vector<double>& pre_sums, double z);
+
 }  // namespace kasmina::control

@@ -1,5 +1,6 @@
 #include "control/controller.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "control/controller_state.hpp"
@@ -23,6 +24,9 @@ bool is_rollback_candidate(Stage s) {
 // grad_score) are read with grad_score unmeasured.
 constexpr int64_t kHealthFields = 16;
 constexpr int64_t kHealthFieldsBeforeGradScore = 15;
+// One width layer's saved observation: fresh, active, steps done, then the newest report
+// (active, width, steps done, steps total, new units, active units, ratio).
+constexpr int64_t kWidthFields = 10;
 
 std::array<double, kHealthFields> health_row(const SeedObservation& s) {
   const morph::SeedTelemetry& t = s.telemetry;
@@ -73,8 +77,12 @@ Controller::Controller(EventBus& bus, std::unique_ptr<Policy> policy,
     : bus_(bus), policy_(std::move(policy)) {
   KASMINA_CHECK(policy_ != nullptr, "Controller: no policy");
   obs_.layers = std::move(layers);
-  bus_.subscribe(Topic::telemetry,
-                 [this](const Message& m) { on_health(std::get<HealthReport>(m.payload)); });
+  bus_.subscribe(Topic::telemetry, [this](const Message& m) {
+    if (const auto* w = std::get_if<WidthReport>(&m.payload))
+      on_width(*w);
+    else
+      on_health(std::get<HealthReport>(m.payload));
+  });
   bus_.subscribe(Topic::lifecycle, [this](const Message& m) { on_event(m); });
   bus_.subscribe(Topic::metrics, [this](const Message& m) {
     on_validation(std::get<ValidationMeasurement>(m.payload));
@@ -104,8 +112,34 @@ void Controller::on_health(const HealthReport& h) {
   recount();
 }
 
+WidthObservation* Controller::width_at(int32_t layer) {
+  for (WidthObservation& w : obs_.widths)
+    if (w.layer == layer) return &w;
+  return nullptr;
+}
+
+void Controller::on_width(const WidthReport& r) {
+  WidthObservation* w = width_at(r.layer);
+  // A report measured before the layer's latest step is stale.
+  if (w == nullptr || r.steps_done < w->steps_done) return;
+  w->report = r;
+  w->active = r.active;
+  w->steps_done = r.steps_done;
+  w->fresh = true;
+}
+
 void Controller::on_event(const Message& m) {
-  apply_event(std::get<LifecycleEvent>(m.payload).event);
+  const morph::MorphEvent& e = std::get<LifecycleEvent>(m.payload).event;
+  if (e.reason == static_cast<int32_t>(morph::Reason::width_grown)) {
+    // A width step: the layer's next group needs a fresh measurement before the next one.
+    if (WidthObservation* w = width_at(e.layer)) {
+      w->steps_done = e.seed + 1;
+      w->active = std::min(w->width, w->active + w->chunk);
+      w->fresh = false;
+    }
+    return;
+  }
+  apply_event(e);
   recount();
 }
 
@@ -186,6 +220,10 @@ void Controller::recount() {
 }
 
 void Controller::publish(int64_t step, Command c) {
+  if (c.kind == CommandKind::grow_width) {
+    // The report that asked for it is consumed (no second step on the same measurement).
+    if (WidthObservation* w = width_at(c.layer)) w->fresh = false;
+  }
   if (c.kind == CommandKind::germinate) {
     // Optimistic: the seed counts against the budgets from now on (a refusal undoes it).
     if (SeedObservation* so = seed_at(c.layer, c.seed);
@@ -230,6 +268,21 @@ ControllerState Controller::save() const {
     }
     st.tensors.emplace_back(p + "health", Tensor::from_vector(health, {seeds, kHealthFields}));
   }
+  for (const WidthObservation& w : obs_.widths) {
+    const WidthReport& r = w.report;
+    const std::vector<double> row = {w.fresh ? 1.0 : 0.0,
+                                     static_cast<double>(w.active),
+                                     static_cast<double>(w.steps_done),
+                                     static_cast<double>(r.active),
+                                     static_cast<double>(r.width),
+                                     static_cast<double>(r.steps_done),
+                                     static_cast<double>(r.steps_total),
+                                     r.new_units,
+                                     r.active_units,
+                                     r.ratio};
+    st.tensors.emplace_back("width/layer" + std::to_string(w.layer),
+                            Tensor::from_vector(row, {kWidthFields}));
+  }
   std::vector<double> scores;
   for (const auto& [key, v] : scores_) {
     scores.push_back(key.first);
@@ -269,6 +322,30 @@ void Controller::restore(const ControllerState& st) {
       l.seeds[s].stage = static_cast<Stage>(stage[s]);
       l.seeds[s].blueprint = blueprint[s];
     }
+  }
+  for (WidthObservation& w : obs_.widths) {
+    const std::string name = "width/layer" + std::to_string(w.layer);
+    const std::vector<double> r = st.get(name, DType::f64).to_vector<double>();
+    if (static_cast<int64_t>(r.size()) != kWidthFields)
+      unfit(name + " does not hold " + std::to_string(kWidthFields) + " values");
+    const auto count = [&](double v) {
+      if (!(v >= 0.0 && v <= static_cast<double>(w.width)) ||
+          v != static_cast<double>(static_cast<int64_t>(v)))
+        unfit(name + " holds " + std::to_string(v) + " where a count 0.." +
+              std::to_string(w.width) + " belongs");
+      return static_cast<int64_t>(v);
+    };
+    w.fresh = r[0] != 0.0;
+    w.active = count(r[1]);
+    w.steps_done = count(r[2]);
+    w.report.layer = w.layer;
+    w.report.active = count(r[3]);
+    w.report.width = count(r[4]);
+    w.report.steps_done = count(r[5]);
+    w.report.steps_total = count(r[6]);
+    w.report.new_units = r[7];
+    w.report.active_units = r[8];
+    w.report.ratio = r[9];
   }
   const std::vector<double> scores = st.get("scores", DType::f64).to_vector<double>();
   if (scores.size() % 3 != 0) unfit("scores table is not [n, 3]");

@@ -37,6 +37,8 @@ class Controller final : public Stateful {
   void set_rollback_on_alert(bool on) { rollback_on_alert_ = on; }
   // The run's training steps (Observation::total_steps: the germination window).
   void set_total_steps(int64_t n) { obs_.total_steps = n; }
+  // The width-growing linear layers under the controller (WidthAdapter::describe).
+  void set_width_layers(std::vector<WidthObservation> widths) { obs_.widths = std::move(widths); }
 
   const Observation& observation() const { return obs_; }
   const Policy& policy() const { return *policy_; }
@@ -49,6 +51,8 @@ class Controller final : public Stateful {
 
  private:
   void on_health(const HealthReport& h);
+  void on_width(const WidthReport& w);
+  WidthObservation* width_at(int32_t layer);
   void on_event(const Message& m);
   void apply_event(const morph::MorphEvent& e);
   void on_validation(const ValidationMeasurement& v);

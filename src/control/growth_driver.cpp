@@ -28,8 +28,18 @@ void GrowthDriver::flush() {
 }
 
 void GrowthDriver::collect(morph::KasminaLayer& layer) {
+  const int32_t index = layer.config().layer_index;
   for (const morph::MorphEvent& e : layer.drain_events()) {
     pending_.push_back({e, ""});
+    const auto reason = static_cast<morph::Reason>(e.reason);
+    const bool accepted = !morph::reason_is_refusal(reason) && e.from != e.to;
+    if (accepted && e.to == static_cast<int32_t>(morph::Stage::germinated))
+      keep_pregermination(layer, e.seed);
+    if (accepted && (e.to == static_cast<int32_t>(morph::Stage::culled) ||
+                     e.to == static_cast<int32_t>(morph::Stage::cancelled) ||
+                     e.to == static_cast<int32_t>(morph::Stage::rolled_back) ||
+                     e.to == static_cast<int32_t>(morph::Stage::fossilized)))
+      pre_.erase({index, e.seed});
     const bool entered_evaluating = e.to == static_cast<int32_t>(morph::Stage::evaluating) &&
                                     e.from != e.to &&
                                     !morph::reason_is_refusal(static_cast<morph::Reason>(e.reason));
@@ -61,7 +71,43 @@ void GrowthDriver::evaluate_seed(morph::KasminaLayer& layer, int32_t seed) {
                 "validation loss %.5f with the seed, %.5f without (alpha 0) over %.0f samples: "
                 "gain %+.5f, se %.5f, score (gain - %.1f se) %+.5f",
                 mean_with, mean_with + g.gain, g.n, g.gain, g.se, z_, g.score);
-  pending_.back().note = note;
+  std::string text = note;
+  const bool flag =
+      compare_pregermination(layer.config().layer_index, seed, with_seed, g.keep, text);
+  pending_.back().note = text;
+  pending_.back().flagged = flag;
+  if (flag) ++flagged_;
+}
+
+void GrowthDriver::keep_pregermination(morph::KasminaLayer& layer, int32_t seed) {
+  if (!sample_losses_) return;
+  // The network without the seed: before its germination (alpha 0 leaves the host untouched).
+  layer.set_eval_alpha_zero({seed});
+  pre_[{layer.config().layer_index, seed}] = sample_losses_();
+  layer.clear_eval_alpha_zero();
+}
+
+bool GrowthDriver::compare_pregermination(int32_t layer, int32_t seed,
+                                          const std::vector<double>& with_seed, bool kept,
+                                          std::string& note) {
+  const auto it = pre_.find({layer, seed});
+  std::vector<double> sums = {0.0, 0.0, 0.0};
+  const bool usable = it != pre_.end() && it->second.size() == with_seed.size();
+  if (usable) sums = paired_sums(with_seed, it->second);
+  if (sum_over_ranks_) sum_over_ranks_(sums);  // every rank takes part, usable or not
+  if (it != pre_.end()) pre_.erase(it);
+  if (!usable || !(sums[0] > 0.0)) {
+    note += "; no pre-germination losses kept";
+    return false;
+  }
+  const PregerminationCheck c = check_pregermination(kept, sums, z_);
+  char buf[200];
+  std::snprintf(buf, sizeof buf,
+                "; over the pre-germination network: gain %+.5f, se %.5f, score %+.5f",
+                c.over_pre.gain, c.over_pre.se, c.over_pre.score);
+  note += buf;
+  if (c.flagged) note += "; FLAGGED: removal hurts but no gain over the pre-germination network";
+  return c.flagged;
 }
 
 std::vector<GrowthEvent> GrowthDriver::take_events() {

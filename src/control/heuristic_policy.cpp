@@ -119,6 +119,36 @@ bool HeuristicPolicy::germinate(const Observation& obs, const std::string& trigg
   return false;
 }
 
+bool HeuristicPolicy::grow_width(const Observation& obs, const std::string& trigger,
+                                 double min_ratio, std::vector<Command>& out) const {
+  const bool plateau = min_ratio == -std::numeric_limits<double>::infinity();
+  const WidthObservation* best = nullptr;
+  for (const WidthObservation& w : obs.widths) {
+    if (!w.can_grow()) continue;
+    if (plateau) {
+      best = &w;
+      break;
+    }
+    if (w.fresh && w.report.ratio >= min_ratio && (!best || w.report.ratio > best->report.ratio))
+      best = &w;
+  }
+  if (best == nullptr) return false;
+  Command cmd;
+  cmd.kind = CommandKind::grow_width;
+  cmd.layer = best->layer;
+  cmd.seed = static_cast<int32_t>(best->steps_done);
+  cmd.value = best->fresh ? static_cast<float>(best->report.ratio) : 0.0f;
+  char why[200];
+  if (best->fresh)
+    std::snprintf(why, sizeof why, "; width ratio %.4f (new units %.5g, active units %.5g)",
+                  best->report.ratio, best->report.new_units, best->report.active_units);
+  else
+    std::snprintf(why, sizeof why, "; width not measured since its last step");
+  cmd.reason = trigger + why;
+  out.push_back(std::move(cmd));
+  return true;
+}
+
 std::vector<Command> HeuristicPolicy::decide(const Observation& obs) {
   learn(obs);
   track_plateau(obs);
@@ -128,12 +158,14 @@ std::vector<Command> HeuristicPolicy::decide(const Observation& obs) {
   if (has_best_ && since_improvement_ >= cfg_.patience) {
     std::snprintf(why, sizeof why, "plateau: %ld measurements without improvement (best %.6f)",
                   static_cast<long>(since_improvement_), best_loss_);
-    if (germinate(obs, why, -std::numeric_limits<double>::infinity(), out)) since_improvement_ = 0;
+    const double any = -std::numeric_limits<double>::infinity();
+    if (germinate(obs, why, any, out) || grow_width(obs, why, any, out)) since_improvement_ = 0;
     return out;
   }
   if (cfg_.seed_choice == "gradient" && cfg_.grad_trigger_ratio > 0.0) {
     std::snprintf(why, sizeof why, "gradient: ratio at least %.4g", cfg_.grad_trigger_ratio);
     germinate(obs, why, cfg_.grad_trigger_ratio, out);
+    grow_width(obs, why, cfg_.grad_trigger_ratio, out);
   }
   return out;
 }

@@ -22,6 +22,13 @@
 // CULLED or ROLLED_BACK = 0.
 // Budgets: no germination while active_seeds >= max_active, or when added_parameters plus the
 // blueprint's parameter count would exceed max_added_parameters.
+// Width steps (linear layers with grow_schedule: controller, Observation::widths), inside the
+// same window and on the same triggers, one step per decision: a plateau that germinated no
+// seed grows the first layer (model order) with units left; the gradient trigger grows the
+// layer with the highest fresh ratio (nn/width_score.hpp: the outgoing-gradient norm the next
+// group would get over the active units') when it is at least grad_trigger_ratio. A report is
+// consumed by the step it causes, so each step needs a new measurement. Width units are not
+// counted in max_added_parameters or max_active (the layer's `out` bounds them).
 #pragma once
 #include <map>
 #include <utility>
@@ -55,6 +62,10 @@ class HeuristicPolicy final : public Policy {
   bool germinate(const Observation& obs, const std::string& trigger, double min_need,
                  std::vector<Command>& out);
   bool in_window(const Observation& obs) const;
+  // One width step for `trigger` on a layer whose fresh ratio is >= min_ratio (plateau: any
+  // layer with units left, min_ratio -inf).
+  bool grow_width(const Observation& obs, const std::string& trigger, double min_ratio,
+                  std::vector<Command>& out) const;
   // The dormant candidates, best first: (need, layer position, seed).
   struct Candidate {
     double need;

@@ -16,6 +16,7 @@ morph::KasminaLayer* LayerAdapter::find(int32_t layer) const {
 
 void LayerAdapter::apply(const Message& m) {
   const Command& c = std::get<Command>(m.payload);
+  if (c.kind == CommandKind::grow_width) return;  // for the width adapter
   morph::KasminaLayer* l = find(c.layer);
   if (l == nullptr) {
     Alert a;
@@ -42,6 +43,8 @@ void LayerAdapter::apply(const Message& m) {
       break;
     case CommandKind::set_eval_score:
       l->set_eval_score(c.seed, c.value);
+      break;
+    case CommandKind::grow_width:
       break;
   }
   ++applied_;

@@ -20,12 +20,13 @@ const char* topic_name(Topic t) {
   return enum_name(kTopicNames, t);
 }
 
-constexpr EnumTable<CommandKind, 5> kCommandKindNames{{
+constexpr EnumTable<CommandKind, 6> kCommandKindNames{{
     {"germinate", CommandKind::germinate},
     {"cancel", CommandKind::cancel},
     {"cull", CommandKind::cull},
     {"rollback", CommandKind::rollback},
     {"set_eval_score", CommandKind::set_eval_score},
+    {"grow_width", CommandKind::grow_width},
 }};
 
 const char* command_kind_name(CommandKind k) {
@@ -48,6 +49,7 @@ namespace {
 struct TopicOf {
   Topic operator()(const HealthReport&) const { return Topic::telemetry; }
   Topic operator()(const Command&) const { return Topic::commands; }
+  Topic operator()(const WidthReport&) const { return Topic::telemetry; }
   Topic operator()(const LifecycleEvent&) const { return Topic::lifecycle; }
   Topic operator()(const ValidationMeasurement&) const { return Topic::metrics; }
   Topic operator()(const Alert&) const { return Topic::alerts; }
@@ -58,6 +60,7 @@ struct KindOf {
   std::string operator()(const Command& c) const { return command_kind_name(c.kind); }
   std::string operator()(const LifecycleEvent&) const { return "event"; }
   std::string operator()(const ValidationMeasurement&) const { return "validation"; }
+  std::string operator()(const WidthReport&) const { return "width"; }
   std::string operator()(const Alert& a) const {
     return std::string("alert:") + alert_kind_name(a.kind);
   }
@@ -99,6 +102,12 @@ struct TextOf {
                              morph::reason_name(reason), static_cast<double>(m.value));
     if (!e.note.empty()) out += " (" + e.note + ")";
     return out;
+  }
+  std::string operator()(const WidthReport& w) const {
+    return format("layer %d active %ld of %ld steps %ld/%ld new %.6g active %.6g ratio %.6g",
+                  w.layer, static_cast<long>(w.active), static_cast<long>(w.width),
+                  static_cast<long>(w.steps_done), static_cast<long>(w.steps_total), w.new_units,
+                  w.active_units, w.ratio);
   }
   std::string operator()(const ValidationMeasurement& v) const {
     return format("epoch %ld loss %.6f batches %ld", static_cast<long>(v.epoch), v.loss,

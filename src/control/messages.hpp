@@ -24,10 +24,12 @@ struct HealthReport {
   std::vector<morph::SeedTelemetry> seeds;
 };
 
-enum class CommandKind : int32_t { germinate, cancel, cull, rollback, set_eval_score };
+enum class CommandKind : int32_t { germinate, cancel, cull, rollback, set_eval_score, grow_width };
 const char* command_kind_name(CommandKind k);
 
 // A request for one seed of one layer; applied by the layer at its next step boundary.
+// grow_width: the next width step of the width-growing linear layer at config position `layer`
+// (`seed` unused), applied at once, before the step (control/width_adapter.hpp).
 struct Command {
   CommandKind kind = CommandKind::germinate;
   int32_t layer = 0;
@@ -35,6 +37,19 @@ struct Command {
   morph::BlueprintKind blueprint = morph::BlueprintKind::residual_mlp;  // germinate only
   float value = 0.0f;                                                   // set_eval_score only
   std::string reason;  // why the controller asked (recorded with the message)
+};
+
+// The gradient score of a width-growing linear layer under the controller (nn/width_score.hpp),
+// measured at the telemetry cadence: `layer` is its config position.
+struct WidthReport {
+  int32_t layer = 0;
+  int64_t active = 0;       // active units
+  int64_t width = 0;        // allocated units
+  int64_t steps_done = 0;   // width steps so far
+  int64_t steps_total = 0;  // grow_epochs
+  double new_units = 0.0;   // mean outgoing-gradient norm the next group would get
+  double active_units = 0.0;
+  double ratio = 0.0;  // new_units / active_units
 };
 
 // A lifecycle transition (or refusal) drained from a layer, with the numbers behind it.
@@ -62,7 +77,8 @@ struct Alert {
   std::string detail;
 };
 
-using Payload = std::variant<HealthReport, Command, LifecycleEvent, ValidationMeasurement, Alert>;
+using Payload =
+    std::variant<HealthReport, Command, LifecycleEvent, ValidationMeasurement, Alert, WidthReport>;
 
 Topic topic_of(const Payload& p);
 // Short name of the payload's type: "health", "germinate", "event", "validation", "alert:nan".

@@ -32,6 +32,20 @@ struct LayerObservation {
   std::vector<SeedObservation> seeds;         // one per seed
 };
 
+// What the controller knows about one width-growing linear layer under the controller (linear
+// grow_schedule: controller): its shape, its width steps, and its newest gradient score.
+struct WidthObservation {
+  int32_t layer = 0;  // config position
+  int64_t width = 0;
+  int64_t chunk = 0;  // units per width step
+  int64_t active = 0;
+  int64_t steps_done = 0;
+  int64_t steps_total = 0;
+  bool fresh = false;  // a report arrived since the last width step (or its command)
+  WidthReport report;  // the newest (valid when fresh)
+  bool can_grow() const { return steps_done < steps_total && active + chunk <= width; }
+};
+
 enum class Outcome : int32_t { fossilized, culled, rolled_back };
 
 // A seed that reached an outcome since the previous decision.
@@ -51,9 +65,10 @@ struct Observation {
   std::vector<double> validation_losses;  // every measurement so far, oldest first
   int64_t new_validation = 0;             // how many of them arrived since the last decision
   std::vector<LayerObservation> layers;
-  std::vector<SeedOutcome> outcomes;  // since the last decision
-  int32_t active_seeds = 0;           // GERMINATED/TRAINING/GRAFTING, all layers
-  int64_t added_parameters = 0;       // blueprint parameters of seeds holding a blueprint
+  std::vector<WidthObservation> widths;  // width-growing layers under the controller
+  std::vector<SeedOutcome> outcomes;     // since the last decision
+  int32_t active_seeds = 0;              // GERMINATED/TRAINING/GRAFTING, all layers
+  int64_t added_parameters = 0;          // blueprint parameters of seeds holding a blueprint
 };
 
 class Policy {

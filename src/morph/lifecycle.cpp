@@ -29,7 +29,7 @@ bool parse_stage(const char* name, Stage* out) {
   return s.has_value();
 }
 
-constexpr EnumTable<Reason, 22> kReasonNames{{
+constexpr EnumTable<Reason, 23> kReasonNames{{
     {"command", Reason::command},
     {"training_slot", Reason::training_slot},
     {"loss_gate", Reason::loss_gate},
@@ -45,6 +45,7 @@ constexpr EnumTable<Reason, 22> kReasonNames{{
     {"score_set", Reason::score_set},
     {"improvement_set", Reason::improvement_set},
     {"loss_alarm", Reason::loss_alarm},
+    {"width_grown", Reason::width_grown},
     {"refused_illegal", Reason::refused_illegal},
     {"refused_min_steps", Reason::refused_min_steps},
     {"refused_gate", Reason::refused_gate},

@@ -95,9 +95,32 @@ KASMINA_HD TransitionDecision make_decision(Stage to, Reason r, float value) {
 KASMINA_HD bool task_objective(const LifecycleParams& lp) {
   return lp.training_objective == static_cast<int32_t>(TrainingObjective::task_gradient);
 }
+// The standard error of that EMA under task_gradient (its noise, issue 15): over k =
+// steps_in_stage measurements, started at the first one, the EMA's weights are w_1 = d^(k-1),
+// w_i = (1 - d) d^(k-i), with W2 = sum w_i^2 = d^(2(k-1)) + (1 - d)(1 - d^(2(k-1))) / (1 + d);
+// (iso_sq_ema - ema^2) / (1 - W2) estimates the measurements' variance without bias, and the
+// EMA's variance is that times W2. FLT_MAX while there is no estimate (one measurement, or
+// W2 = 1), so the gate stays closed for any z > 0.
+KASMINA_HD float training_gain_se(const SeedStateView& st, int32_t s, const LifecycleParams& lp) {
+  const int32_t k = st.steps_in_stage[s];
+  const float d = lp.ema_decay;
+  const float dk = powf(d, 2.0f * static_cast<float>(k - 1));
+  const float w2 = dk + (1.0f - d) * (1.0f - dk) / (1.0f + d);
+  if (k < 2 || !(w2 < 1.0f)) return 3.402823466e38f;
+  const float mean = st.iso_loss_ema[s];
+  const float var = fmaxf(0.0f, st.iso_sq_ema[s] - mean * mean) / (1.0f - w2);
+  return sqrtf(var * w2);
+}
+// task_gradient: open when the gain exceeds the threshold by training_gain_z standard errors
+// (z = 0: the EMA alone, the earlier gate).
 KASMINA_HD bool training_gate_open(const SeedStateView& st, int32_t s, const LifecycleParams& lp) {
   const float ema = st.iso_loss_ema[s];
-  if (task_objective(lp)) return st.steps_in_stage[s] >= 1 && -ema > lp.training_gain_threshold;
+  if (task_objective(lp)) {
+    if (st.steps_in_stage[s] < 1) return false;
+    const float noise =
+        lp.training_gain_z > 0.0f ? lp.training_gain_z * training_gain_se(st, s, lp) : 0.0f;
+    return -ema - noise > lp.training_gain_threshold;
+  }
   return ema >= 0.0f && ema < lp.training_loss_threshold;
 }
 
@@ -218,6 +241,7 @@ KASMINA_HD RegionWork apply_transition_state(const SeedStateView& st, int32_t s,
   switch (to) {
     case static_cast<int32_t>(Stage::training):
       st.iso_loss_ema[s] = -1.0f;
+      st.iso_sq_ema[s] = 0.0f;
       break;
     case static_cast<int32_t>(Stage::grafting):
       st.snapshot_opt_step[s] = st.opt_step[s];
@@ -256,6 +280,7 @@ KASMINA_HD RegionWork apply_transition_state(const SeedStateView& st, int32_t s,
       st.eval_score[s] = 0.0f;
       st.has_eval_score[s] = 0;
       st.iso_loss_ema[s] = -1.0f;
+      st.iso_sq_ema[s] = 0.0f;
       st.drift_ema[s] = 0.0f;
       st.input_ms_ema[s] = -1.0f;
       st.grad_norm_ema[s] = -1.0f;
@@ -328,9 +353,13 @@ KASMINA_HD TransitionDecision advance_seed(const SeedStateView& st, int32_t s,
         // (task_gradient: the measurement may be negative, so the EMA starts at the first one)
         if (!task_objective(lp))
           st.iso_loss_ema[s] = ema_update(prev, m.iso_loss, lp.ema_decay);
-        else
+        else {
+          const float sq = m.iso_loss * m.iso_loss;
           st.iso_loss_ema[s] =
               steps == 1 ? m.iso_loss : lp.ema_decay * prev + (1.0f - lp.ema_decay) * m.iso_loss;
+          st.iso_sq_ema[s] =
+              steps == 1 ? sq : lp.ema_decay * st.iso_sq_ema[s] + (1.0f - lp.ema_decay) * sq;
+        }
       } else {
         st.error_count[s] += 1;
       }

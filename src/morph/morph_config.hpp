@@ -86,6 +86,9 @@ struct LifecycleParams {
   float training_loss_threshold = static_cast<float>(kDefaultTrainingLossThreshold);
   // ... task_gradient: when the EMA of the estimated gain -<delta(x), dy> is above this ...
   float training_gain_threshold = 0.0f;
+  // ... by this many standard errors of that EMA (lifecycle.hpp training_gain_se; 0: the EMA
+  // alone) ...
+  float training_gain_z = 2.0f;
   // ... else TRAINING -> CULLED after this many steps in TRAINING.
   int32_t max_training_steps = kDefaultMaxTrainingSteps;
   // EVALUATING -> CULLED when no evaluation score arrived within this many steps.

@@ -8,21 +8,23 @@ namespace kasmina::morph {
 // Why a transition happened or was refused. Codes >= kReasonRefusedFirst are refusals: the
 // request was logged and not applied (the event's `to` is the stage that was asked for).
 enum class Reason : int32_t {
-  command = 0,                   // a host command (germinate, cancel, cull, rollback, transition)
-  training_slot = 1,             // GERMINATED -> TRAINING: a training slot was free
-  loss_gate = 2,                 // TRAINING -> GRAFTING: isolated-loss EMA under threshold (value)
-  training_timeout = 3,          // TRAINING -> CULLED: loss still above threshold (value = EMA)
-  alpha_complete = 4,            // GRAFTING -> STABILIZATION: alpha reached 1
-  stabilized = 5,                // STABILIZATION -> EVALUATING: minimum steps done
-  improved = 6,                  // EVALUATING -> FINE_TUNING: score (value) > 0
-  not_improved = 7,              // EVALUATING -> CULLED: score (value) <= 0
-  evaluation_timeout = 8,        // EVALUATING -> CULLED: no score within max_evaluating_steps
-  fine_tuned = 9,                // FINE_TUNING -> FOSSILIZED
-  released = 10,                 // CULLED / CANCELLED / ROLLED_BACK -> DORMANT (slot freed)
-  non_finite = 11,               // emergency exit after too many non-finite losses / gradients
-  score_set = 12,                // evaluation score recorded (from == to; value = score)
-  improvement_set = 13,          // held-out improvement recorded (from == to; value)
-  loss_alarm = 14,               // -> ROLLED_BACK: loss guard flag (value 1 NaN/Inf, 2 spike)
+  command = 0,             // a host command (germinate, cancel, cull, rollback, transition)
+  training_slot = 1,       // GERMINATED -> TRAINING: a training slot was free
+  loss_gate = 2,           // TRAINING -> GRAFTING: isolated-loss EMA under threshold (value)
+  training_timeout = 3,    // TRAINING -> CULLED: loss still above threshold (value = EMA)
+  alpha_complete = 4,      // GRAFTING -> STABILIZATION: alpha reached 1
+  stabilized = 5,          // STABILIZATION -> EVALUATING: minimum steps done
+  improved = 6,            // EVALUATING -> FINE_TUNING: score (value) > 0
+  not_improved = 7,        // EVALUATING -> CULLED: score (value) <= 0
+  evaluation_timeout = 8,  // EVALUATING -> CULLED: no score within max_evaluating_steps
+  fine_tuned = 9,          // FINE_TUNING -> FOSSILIZED
+  released = 10,           // CULLED / CANCELLED / ROLLED_BACK -> DORMANT (slot freed)
+  non_finite = 11,         // emergency exit after too many non-finite losses / gradients
+  score_set = 12,          // evaluation score recorded (from == to; value = score)
+  improvement_set = 13,    // held-out improvement recorded (from == to; value)
+  loss_alarm = 14,         // -> ROLLED_BACK: loss guard flag (value 1 NaN/Inf, 2 spike)
+  width_grown = 15,  // a width step of a linear layer under the controller (layer = its config
+                     // position, seed = the step's index, DORMANT -> FOSSILIZED, value = ratio)
   refused_illegal = 100,         // pair not in the transition table
   refused_min_steps = 101,       // minimum steps in the current stage not reached (value)
   refused_gate = 102,            // the gate of the transition is closed (value = gate input)

@@ -6,7 +6,7 @@
 
 namespace kasmina::morph {
 
-constexpr EnumTable<SeedField, 19> kSeedFieldNames{{
+constexpr EnumTable<SeedField, 20> kSeedFieldNames{{
     {"stage", SeedField::stage},
     {"blueprint", SeedField::blueprint},
     {"slot", SeedField::slot},
@@ -26,6 +26,7 @@ constexpr EnumTable<SeedField, 19> kSeedFieldNames{{
     {"opt_step", SeedField::opt_step},
     {"snapshot_opt_step", SeedField::snapshot_opt_step},
     {"has_snapshot", SeedField::has_snapshot},
+    {"iso_sq_ema", SeedField::iso_sq_ema},
 }};
 
 const char* seed_field_name(SeedField f) {
@@ -41,6 +42,7 @@ bool seed_field_is_float(SeedField f) {
     case SeedField::input_ms_ema:
     case SeedField::grad_norm_ema:
     case SeedField::improvement:
+    case SeedField::iso_sq_ema:
       return true;
     default:
       return false;

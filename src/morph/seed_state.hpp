@@ -13,7 +13,7 @@
 namespace kasmina::morph {
 
 // Bump when fields are added, removed or change meaning (checkpoints store it).
-inline constexpr int32_t kSeedStateSchemaVersion = 1;
+inline constexpr int32_t kSeedStateSchemaVersion = 2;  // 2: iso_sq_ema
 
 enum class SeedField : int32_t {
   stage = 0,               // i32 Stage
@@ -35,8 +35,9 @@ enum class SeedField : int32_t {
   opt_step = 16,           // i32 AdamW steps taken by the seed's blueprint
   snapshot_opt_step = 17,  // i32 opt_step at graft start
   has_snapshot = 18,       // i32 1 when the pre-graft snapshot is valid
+  iso_sq_ema = 19,         // f32 TRAINING (task_gradient): EMA of the squared measurement, 0 unset
 };
-inline constexpr int32_t kSeedFieldCount = 19;
+inline constexpr int32_t kSeedFieldCount = 20;
 const char* seed_field_name(SeedField f);
 bool seed_field_is_float(SeedField f);
 
@@ -61,6 +62,7 @@ struct SeedStateView {
   int32_t* opt_step = nullptr;
   int32_t* snapshot_opt_step = nullptr;
   int32_t* has_snapshot = nullptr;
+  float* iso_sq_ema = nullptr;
 };
 
 // The view of a state block laid out as [kSeedFieldCount, seeds] 4-byte words at `base` (host or
@@ -90,6 +92,7 @@ KASMINA_HD SeedStateView make_seed_state_view(void* base, int32_t seeds) {
   v.opt_step = i32(SeedField::opt_step);
   v.snapshot_opt_step = i32(SeedField::snapshot_opt_step);
   v.has_snapshot = i32(SeedField::has_snapshot);
+  v.iso_sq_ema = f32(SeedField::iso_sq_ema);
   return v;
 }
 

@@ -104,6 +104,8 @@ void KasminaLayer::load_state(const StateReader& root) {
   for (int32_t f = 0; f < kSeedFieldCount; ++f) {
     const auto field = static_cast<SeedField>(f);
     const std::string name = seed_field_name(field);
+    // Checkpoints of schema 1 have no iso_sq_ema: it starts unset (0).
+    if (field == SeedField::iso_sq_ema && in.find(name) == nullptr) continue;
     const Tensor& t = in.tensor(name);
     const DType want = seed_field_is_float(field) ? DType::f32 : DType::i32;
     if (t.dtype() != want)

@@ -125,6 +125,7 @@ GradForm LinearLayer::backward_fused(const Tensor& dy, GradForm form, Tensor* dx
     dpre = dpre_.rows(0, dy.dim(0));
     ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
   }
+  dpre_batch_ = dpre;
   Tensor* db = (has_bias_ && !fused_in) ? &bias_.grad : nullptr;
   dpre = bf16_.cast_output_grad(dpre);
   ops::linear_backward_weight(dpre, x_batch_, weight_.grad, db);

@@ -53,6 +53,11 @@ class LinearLayer final : public Layer {
   GradForm backward_fused(const Tensor& dy, GradForm form, Tensor* dx, const GradEpilogue& below,
                           const StepContext& ctx) override;
   ops::Activation activation() const { return act_; }
+  // The last forward's input and the last backward's gradient with respect to the
+  // pre-activation (views of the step's buffers, valid until the next forward / backward):
+  // width seeds read them for their gradient score (nn/width_score.hpp).
+  const Tensor& last_input() const { return x_batch_; }
+  const Tensor& last_preactivation_grad() const { return dpre_batch_; }
 
  private:
   std::string name_;
@@ -63,6 +68,7 @@ class LinearLayer final : public Layer {
   Parameter weight_, bias_;
   Tensor y_, aux_, dpre_;       // buffers for max_batch rows
   Tensor x_batch_, aux_batch_;  // last forward's GEMM input and aux (views)
+  Tensor dpre_batch_;           // last backward's pre-activation gradient (a view)
   Bf16GemmInputs bf16_;         // train.precision: bf16 (off otherwise)
 };
 

@@ -59,6 +59,8 @@ class Model {
 
   // Morphogenetic layers, in model order (their index is MorphConfig::layer_index).
   const std::vector<morph::KasminaLayer*>& morph_layers() const { return morph_layers_; }
+  // Width-growing linear layers (linear grow_from), in model order.
+  const std::vector<WidthGrowLinear*>& width_layers() const { return width_layers_; }
   // The step boundary of every morphogenetic layer (after the optimizer step).
   void end_step(const StepContext& ctx);
   // Host-side decisions of the next training step (see KasminaLayer::train_step_key): a CUDA

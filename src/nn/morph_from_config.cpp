@@ -60,6 +60,7 @@ MorphConfig morph_config_from(const LayerConfig& layer, int64_t width, int32_t l
                                                             ? TrainingObjective::task_gradient
                                                             : TrainingObjective::reconstruction);
   m.lifecycle.training_gain_threshold = static_cast<float>(l.training_gain_threshold);
+  m.lifecycle.training_gain_z = static_cast<float>(l.training_gain_z);
   m.pool_slots = i32(l.pool_slots);
   m.telemetry_every = i32(l.telemetry_every);
   m.dead_eps = static_cast<float>(l.dead_eps);

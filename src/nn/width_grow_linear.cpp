@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/bf16.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "nn/flops.hpp"
@@ -13,6 +14,12 @@ namespace {
 
 std::vector<double> host_values(const Tensor& t) {
   if (t.dtype() == DType::f64) return t.to_vector<double>();
+  if (t.dtype() == DType::bf16) {  // the layer's input as its bf16 GEMM copy (train.precision)
+    const std::vector<bf16> v = t.to_vector<bf16>();
+    std::vector<double> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = v[i].to_float();
+    return out;
+  }
   const std::vector<float> f = t.to_vector<float>();
   return {f.begin(), f.end()};
 }
@@ -45,8 +52,11 @@ int64_t WidthGrowLinear::chunk() const {
 
 std::string WidthGrowLinear::describe() const {
   return inner_->describe() + " (width " + std::to_string(sched_.from) + " -> " +
-         std::to_string(inner_->out_width()) + " from epoch " + std::to_string(sched_.first_epoch) +
-         ", " + std::to_string(sched_.epochs) + " steps" + (sched_.naive ? ", naive init)" : ")");
+         std::to_string(inner_->out_width()) +
+         (sched_.controlled ? std::string() : " from epoch " + std::to_string(sched_.first_epoch)) +
+         ", " + std::to_string(sched_.epochs) + " steps" +
+         (sched_.controlled ? " when the controller asks" : "") +
+         (sched_.naive ? ", naive init)" : ")");
 }
 
 void WidthGrowLinear::prepare(int64_t max_batch, Device dev) {
@@ -83,20 +93,62 @@ void WidthGrowLinear::attach_next(LinearLayer& next) {
 }
 
 void WidthGrowLinear::begin_epoch(int64_t epoch, int64_t step) {
+  if (sched_.controlled) return;
   const int64_t due = std::clamp<int64_t>(epoch - sched_.first_epoch + 1, 0, sched_.epochs);
   while (active_ < sched_.from + due * chunk()) activate_chunk(step);
+}
+
+bool WidthGrowLinear::grow_step(int64_t step) {
+  if (active_ + chunk() > inner_->out_width() || chunk() == 0) return false;
+  activate_chunk(step);
+  return true;
+}
+
+Rng WidthGrowLinear::chunk_rng(int64_t first) const {
+  return Rng(derive_seed(sched_.seed, "grow.linear",
+                         (sched_.position << 24) | static_cast<uint64_t>(first)));
+}
+
+void WidthGrowLinear::draw_incoming(Rng& rng, std::vector<double>& w,
+                                    std::vector<double>& bias) const {
+  const int64_t in = inner_->in_width(), c = chunk();
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  w.assign(static_cast<size_t>(c * in), 0.0);
+  bias.assign(static_cast<size_t>(c), 0.0);
+  for (double& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
+  for (double& v : bias) v = static_cast<float>(rng.uniform(-bound, bound));
+}
+
+WidthScore WidthGrowLinear::measure_score() const {
+  WidthScore none;
+  if (!next_ || active_ + chunk() > inner_->out_width() || chunk() == 0) return none;
+  const Tensor& x = inner_->last_input();
+  const Tensor& g = next_->last_preactivation_grad();
+  if (!x.defined() || !g.defined() || !last_out_.defined() || x.dim(0) != g.dim(0) ||
+      x.dim(0) != last_out_.dim(0))
+    return none;
+  WidthScoreInputs in;
+  in.batch = x.dim(0);
+  in.in = inner_->in_width();
+  in.width = inner_->out_width();
+  in.next_out = next_->out_width();
+  in.active = active_;
+  in.a = host_values(x);
+  in.h = host_values(last_out_);
+  in.g = host_values(g);
+  in.act = inner_->activation();
+  Rng rng = chunk_rng(active_);
+  draw_incoming(rng, in.w_new, in.b_new);
+  return width_score(in);
 }
 
 void WidthGrowLinear::activate_chunk(int64_t step) {
   KASMINA_CHECK(next_ != nullptr, "WidthGrowLinear: growth before attach_next");
   const int64_t in = inner_->in_width(), out = inner_->out_width(), c = chunk();
   const int64_t a = active_, b = active_ + c;
-  Rng rng(
-      derive_seed(sched_.seed, "grow.linear", (sched_.position << 24) | static_cast<uint64_t>(a)));
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-  std::vector<double> w(static_cast<size_t>(c * in)), bias(static_cast<size_t>(c));
-  for (double& v : w) v = static_cast<float>(rng.uniform(-bound, bound));
-  for (double& v : bias) v = static_cast<float>(rng.uniform(-bound, bound));
+  Rng rng = chunk_rng(a);
+  std::vector<double> w, bias;
+  draw_incoming(rng, w, bias);
   Parameter& W = weight_of(*inner_);
   Tensor rows = W.value.flat_range(a * in, {c, in});
   store_values(rows, w);
@@ -178,6 +230,7 @@ std::unique_ptr<Layer> make_width_grow_linear(std::unique_ptr<LinearLayer> layer
   s.first_epoch = cfg.grow_first_epoch;
   s.epochs = cfg.grow_epochs;
   s.naive = cfg.grow_init == "naive";
+  s.controlled = cfg.grow_schedule == "controller";
   s.seed = ctx.seed;
   s.position = ctx.position;
   s.name = ctx.name;

@@ -9,8 +9,10 @@
 #include "control/guard_monitor.hpp"
 #include "control/layer_adapter.hpp"
 #include "control/policy.hpp"
+#include "control/width_adapter.hpp"
 #include "morph/seed_state.hpp"
 #include "nn/kasmina_layer.hpp"
+#include "nn/width_grow_linear.hpp"
 
 namespace kasmina {
 
@@ -48,6 +50,15 @@ Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard
   controller_ = std::make_unique<control::Controller>(*bus_, control::make_policy(cfg_, described),
                                                       described);
   controller_->set_total_steps(total_steps);
+  std::vector<WidthGrowLinear*> controlled;
+  for (WidthGrowLinear* w : model_.width_layers())
+    if (w->controlled()) controlled.push_back(w);
+  if (!controlled.empty()) {
+    width_adapter_ = std::make_unique<control::WidthAdapter>(
+        *bus_, controlled, cfg_.telemetry.every_steps,
+        [this](std::vector<double>& v) { eval_.sum_over_ranks(v); });
+    controller_->set_width_layers(control::WidthAdapter::describe(controlled));
+  }
   if (cfg_.controller.type == ControllerType::heuristic &&
       cfg_.controller.seed_choice == "gradient")
     for (morph::KasminaLayer* l : layers) l->enable_gradient_score();
@@ -62,7 +73,7 @@ Growth::Growth(const Config& cfg, Model& model, Evaluator& eval, const LossGuard
 Growth::~Growth() = default;
 
 void Growth::before_step(int64_t step, int64_t epoch) {
-  if (model_.morph_layers().empty()) return;
+  if (model_.morph_layers().empty() && !width_adapter_) return;
   if (cfg_.controller.type == ControllerType::heuristic && step > 0 &&
       step % cfg_.controller.eval_every == 0 && eval_.has_validation()) {
     const EvalResult v = eval_.evaluate("validation", cfg_.controller.eval_batches);
@@ -72,9 +83,14 @@ void Growth::before_step(int64_t step, int64_t epoch) {
   bus_->dispatch();
   controller_->decide(step, epoch);
   bus_->dispatch();
+  if (width_adapter_)
+    for (control::GrowthEvent& g : width_adapter_->take_events())
+      pending_events_.push_back(std::move(g));
 }
 
 void Growth::after_step(int64_t step, TrainerObserver& obs) {
+  // First: the width score reads this step's buffers, before any evaluation overwrites them.
+  if (width_adapter_) width_adapter_->publish_reports(step);
   driver_->after_step();
   const auto& layers = model_.morph_layers();
   for (morph::KasminaLayer* l : layers)
@@ -112,7 +128,7 @@ void Growth::report(TrainerObserver& obs, TrainSummary& sum) {
     const morph::MorphEvent& e = g.event;
     if (morph::reason_is_refusal(static_cast<morph::Reason>(e.reason)))
       ++refusal_counts_[e.layer];
-    else if (e.from != e.to)
+    else if (e.from != e.to && e.reason != static_cast<int32_t>(morph::Reason::width_grown))
       ++transition_counts_[{e.layer, e.to}];
     obs.on_lifecycle_event(g.event, g.note);
     std::string line = "  growth: " + control::describe_event(g.event);

@@ -29,6 +29,7 @@ namespace control {
 class LayerAdapter;
 class Controller;
 class GuardMonitor;
+class WidthAdapter;
 }  // namespace control
 
 class Growth final : public Stateful {
@@ -76,7 +77,8 @@ class Growth final : public Stateful {
   std::unique_ptr<control::LayerAdapter> adapter_;
   std::unique_ptr<control::Controller> controller_;
   std::unique_ptr<control::GuardMonitor> guard_monitor_;
-  std::vector<control::GrowthEvent> pending_events_;                  // published, not yet reported
+  std::unique_ptr<control::WidthAdapter> width_adapter_;  // width layers under the controller
+  std::vector<control::GrowthEvent> pending_events_;      // published, not yet reported
   std::map<std::pair<int32_t, int32_t>, int64_t> transition_counts_;  // (layer, to stage)
   std::map<int32_t, int64_t> refusal_counts_;                         // by layer
 };

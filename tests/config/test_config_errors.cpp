@@ -77,7 +77,7 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:8: unknown key 'out' in 'model.layers[1]' (allowed: type)"},
     {"unknown_layer_key", minimal_with_line(7, "    - {type: linear, out: 32, pp: 0.5}"),
      "cfg.yaml:7: unknown key 'pp' in 'model.layers[0]' (allowed: type, out, in, bias"
-     ", grow_from, grow_first_epoch, grow_epochs, grow_init)"},
+     ", grow_from, grow_first_epoch, grow_epochs, grow_init, grow_schedule)"},
     {"duplicate_key", minimal_with_inserted(2, "seed: 8"),
      "cfg.yaml:3: seed: given twice (first at cfg.yaml:2)"},
     // wrong types

@@ -48,6 +48,7 @@ const std::string kEveryKeyYaml =
     "      training_loss_threshold: 0.002\n"
     "      training_objective: task_gradient\n"
     "      training_gain_threshold: 0.125\n"
+    "      training_gain_z: 1.5\n"
     "      max_training_steps: 400\n"
     "      max_evaluating_steps: 900\n"
     "      max_training_seeds: 3\n"
@@ -143,6 +144,7 @@ TEST(MorphConfig, EveryKeyIsRead) {
   EXPECT_DOUBLE_EQ(k.training_loss_threshold, 0.002);
   EXPECT_EQ(k.training_objective, "task_gradient");
   EXPECT_DOUBLE_EQ(k.training_gain_threshold, 0.125);
+  EXPECT_DOUBLE_EQ(k.training_gain_z, 1.5);
   EXPECT_EQ(k.max_training_steps, 400);
   EXPECT_EQ(k.max_evaluating_steps, 900);
   EXPECT_EQ(k.max_training_seeds, 3);
@@ -156,8 +158,8 @@ TEST(MorphConfig, EveryKeyIsRead) {
   EXPECT_DOUBLE_EQ(k.dead_eps, 1e-5);
 
   ASSERT_EQ(c.schedule.size(), 2u);
-  EXPECT_EQ(c.schedule[0], (GerminationConfig{10, 0, 15, "low_rank", 38}));
-  EXPECT_EQ(c.schedule[1], (GerminationConfig{0, 0, 2, "residual_mlp", 39}));
+  EXPECT_EQ(c.schedule[0], (GerminationConfig{10, 0, 15, "low_rank", 39}));
+  EXPECT_EQ(c.schedule[1], (GerminationConfig{0, 0, 2, "residual_mlp", 40}));
 
   const ControllerConfig& ctl = c.controller;
   EXPECT_EQ(ctl.type, ControllerType::heuristic);
@@ -246,7 +248,7 @@ TEST(MorphConfig, RoundTripOfEveryKey) {
   EXPECT_EQ(root["controller"]["type"].as<std::string>(), "heuristic");
   const YAML::Node kasmina = root["model"]["layers"][1];
   EXPECT_EQ(kasmina["type"].as<std::string>(), "kasmina");
-  EXPECT_EQ(kasmina.size(), 31u);  // type and the 30 kasmina keys, nothing else
+  EXPECT_EQ(kasmina.size(), 32u);  // type and the 31 kasmina keys, nothing else
   EXPECT_FALSE(kasmina["out"].IsDefined());
   EXPECT_EQ(kasmina["blueprints"].size(), 2u);
   EXPECT_EQ(root["model"]["layers"][0]["seeds"].IsDefined(), false);

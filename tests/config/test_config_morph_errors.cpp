@@ -123,13 +123,14 @@ const MessageCase kMessageCases[] = {
      "cfg.yaml:9: model.layers[2].dead_eps: must be >= 0, got -1e-6"},
     {"kasmina_key_on_a_linear_layer", replace_line(kMorphYaml, 7, "    - {out: 128, seeds: 4}"),
      "cfg.yaml:7: unknown key 'seeds' in 'model.layers[0]' (allowed: type, out, in, bias"
-     ", grow_from, grow_first_epoch, grow_epochs, grow_init)"},
+     ", grow_from, grow_first_epoch, grow_epochs, grow_init, grow_schedule)"},
     {"misspelt_kasmina_key", with_layer("seeds: 8, ramp_step: 10"),
      "cfg.yaml:9: unknown key 'ramp_step' in 'model.layers[2]' (did you mean 'ramp_steps'? "
      "allowed: type, seeds, blueprints, hidden, rank, grafting, ramp_steps, performance_gain, "
      "drift_threshold, grad_norm_lo, grad_norm_hi, min_germinated_steps, min_training_steps, "
      "min_grafting_steps, min_stabilization_steps, min_evaluating_steps, min_fine_tuning_steps, "
-     "training_objective, training_loss_threshold, training_gain_threshold, max_training_steps, "
+     "training_objective, training_loss_threshold, training_gain_threshold, training_gain_z, "
+     "max_training_steps, "
      "max_evaluating_steps, max_training_seeds, "
      "ema_decay, max_errors, blueprint_lr, blueprint_weight_decay, blueprint_warmup_steps, "
      "pool_slots, telemetry_every, dead_eps)"},

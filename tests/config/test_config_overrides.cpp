@@ -128,7 +128,7 @@ const SetCase kSetCases[] = {
      "index)"},
     {"key_of_another_layer_type", "model.layers.0.p=0.5",
      "--set model.layers.0.p=0.5: unknown key 'p' in 'model.layers[0]' (allowed: type, out, in, "
-     "bias, grow_from, grow_first_epoch, grow_epochs, grow_init)"},
+     "bias, grow_from, grow_first_epoch, grow_epochs, grow_init, grow_schedule)"},
     {"created_list_without_linear", "model.layers.0={type: relu}",
      "--set model.layers.0={type: relu}: model.layers: needs at least one linear layer; " +
          kEndsWith10,
@@ -145,12 +145,13 @@ const SetCase kSetCases[] = {
      "train, telemetry, checkpoint)"},
     {"unknown_layer_key", "model.layers.0.outt=5",
      "--set model.layers.0.outt=5: unknown key 'outt' in 'model.layers[0]' (did you mean 'out'? "
-     "allowed: type, out, in, bias, grow_from, grow_first_epoch, grow_epochs, grow_init, p, eps, "
+     "allowed: type, out, in, bias, grow_from, grow_first_epoch, grow_epochs, grow_init, "
+     "grow_schedule, p, eps, "
      "seeds, blueprints, hidden, rank, grafting, "
      "ramp_steps, performance_gain, drift_threshold, grad_norm_lo, grad_norm_hi, "
      "min_germinated_steps, min_training_steps, min_grafting_steps, min_stabilization_steps, "
      "min_evaluating_steps, min_fine_tuning_steps, training_objective, training_loss_threshold, "
-     "training_gain_threshold, max_training_steps, "
+     "training_gain_threshold, training_gain_z, max_training_steps, "
      "max_evaluating_steps, max_training_seeds, ema_decay, max_errors, blueprint_lr, "
      "blueprint_weight_decay, blueprint_warmup_steps, pool_slots, telemetry_every, dead_eps, "
      "layers, shortcut, kernel, stride, padding, groups, momentum, patch, dim, class_token, "

@@ -51,9 +51,10 @@ TEST(ConfigResidual, RoundTripsThroughTheResolvedYaml) {
   const std::string yaml = testing::expect_round_trip(c);
   EXPECT_NE(yaml.find("{type: residual, layers: [{type: linear, out: 32, in: 0, bias: true, "
                       "grow_from: 0, grow_first_epoch: 1, grow_epochs: 3, grow_init: "
-                      "\"preserving\"}, {type: gelu}, {type: linear, out: 16, in: 0, bias: true, "
+                      "\"preserving\", grow_schedule: \"fixed\"}, {type: gelu}, {type: linear, "
+                      "out: 16, in: 0, bias: true, "
                       "grow_from: 0, grow_first_epoch: 1, grow_epochs: 3, grow_init: "
-                      "\"preserving\"}], shortcut: []}"),
+                      "\"preserving\", grow_schedule: \"fixed\"}], shortcut: []}"),
             std::string::npos)
       << yaml;
 }

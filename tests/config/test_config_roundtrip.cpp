@@ -99,6 +99,7 @@ LayerConfig random_kasmina_layer(std::mt19937_64& rng, int64_t width) {
   k.training_loss_threshold = uniform(1e-6, 1e-1);
   k.training_objective = integer(0, 1) ? "task_gradient" : "reconstruction";
   k.training_gain_threshold = uniform(0.0, 1.0);
+  k.training_gain_z = uniform(0.0, 4.0);
   k.max_training_steps = integer(1, 5000);
   k.max_evaluating_steps = integer(1, 5000);
   k.max_training_seeds = integer(1, 64);

@@ -1,6 +1,6 @@
 // Width seeds in the config (`type: linear` grow_from, grow_first_epoch, grow_epochs,
-// grow_init) and the keep/cull test's controller.eval_z: values read, and every mistake a
-// one-line UserError naming the file, the line, the key and what is allowed.
+// grow_init, grow_schedule) and the keep/cull test's controller.eval_z: values read, and every
+// mistake a one-line UserError naming the file, the line, the key and what is allowed.
 #include <gtest/gtest.h>
 
 #include "config_test_util.hpp"
@@ -28,7 +28,12 @@ TEST(ConfigWidth, KeysAreReadWithTheirDefaults) {
   EXPECT_EQ(l.grow_first_epoch, 1);
   EXPECT_EQ(l.grow_epochs, 3);
   EXPECT_EQ(l.grow_init, "preserving");
+  EXPECT_EQ(l.grow_schedule, "fixed");
   EXPECT_EQ(c.controller.eval_z, 2.0);
+  const Config e = parse_config(grow("grow_from: 8, grow_schedule: controller"), "w.yaml",
+                                Overrides{{"controller.type=heuristic", "data.validation=100"}});
+  EXPECT_EQ(e.model.layers[0].as<LinearConfig>().grow_schedule, "controller");
+  testing::expect_round_trip(e);
   const Config d =
       parse_config(grow("grow_from: 16, grow_first_epoch: 12, grow_epochs: 4, grow_init: naive"),
                    "w.yaml", Overrides{{"controller.eval_z=0"}});
@@ -48,6 +53,11 @@ TEST(ConfigWidth, MistakesNameFileLineKeyAndWhatIsAllowed) {
   expect_contains(parse_error(grow("grow_from: 8", "    - {type: layernorm}")),
                   {"cfg.yaml:7", "model.layers[0].grow_from", "needs a linear layer after it",
                    "model.layers[1] is a layernorm layer"});
+  expect_contains(parse_error(grow("grow_from: 8, grow_schedule: weekly")),
+                  {"cfg.yaml:7", "grow_schedule", "fixed, controller"});
+  expect_contains(parse_error(grow("grow_from: 8, grow_schedule: controller")),
+                  {"cfg.yaml:7", "model.layers[0].grow_schedule", "controller.type is none",
+                   "controller.type heuristic"});
   expect_contains(parse_error(grow("grow_from: 8"), "cfg.yaml", {"controller.eval_z=-1"}),
                   {"controller.eval_z", "-1"});
 }

@@ -80,3 +80,29 @@ TEST(CausalEval, SumsOverRanksEqualTheWhole) {
 }
 
 }  // namespace
+
+// Issue 15, item 6: a seed whose removal hurts but whose gain over the pre-germination network
+// is nil is flagged (not culled); a real gain over it, or a seed that was not kept, is not.
+TEST(CausalEval, FlagsASeedTheHostDependsOnWithoutAGainOverThePreGerminationNetwork) {
+  // Removing the seed costs 0.1 per sample (kept), but the losses with it equal the
+  // pre-germination ones up to +-0.05 noise: gain 0 over them.
+  std::vector<double> with, without, pre;
+  losses(5000, 0.1, 0.01, with, without);
+  losses(5000, 0.0, 0.05, with, pre);
+  const PairedGain removal = paired_gain(paired_sums(with, without), 2.0);
+  ASSERT_TRUE(removal.keep);
+  const PregerminationCheck dep = check_pregermination(removal.keep, paired_sums(with, pre), 2.0);
+  EXPECT_NEAR(dep.over_pre.gain, 0.0, 1e-12);
+  EXPECT_NEAR(dep.over_pre.se, 0.05 / std::sqrt(5000.0), 1e-6);
+  EXPECT_FALSE(dep.over_pre.keep);
+  EXPECT_TRUE(dep.flagged);
+  // A gain of 0.01 over the pre-germination network (7 standard errors): not flagged.
+  losses(5000, 0.01, 0.05, with, pre);
+  const PregerminationCheck gain = check_pregermination(true, paired_sums(with, pre), 2.0);
+  EXPECT_NEAR(gain.over_pre.gain, 0.01, 1e-12);
+  EXPECT_TRUE(gain.over_pre.keep);
+  EXPECT_FALSE(gain.flagged);
+  // A seed the paired test culled is never flagged, whatever its gain over the pre state.
+  losses(5000, 0.0, 0.05, with, pre);
+  EXPECT_FALSE(check_pregermination(false, paired_sums(with, pre), 2.0).flagged);
+}

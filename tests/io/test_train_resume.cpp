@@ -15,6 +15,7 @@
 #include "io/resume_config.hpp"
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
+#include "morph/morph_events.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/data/idx_files.hpp"
 #include "train/trainer.hpp"
@@ -79,7 +80,9 @@ void expect_same_state(const RunState& a, const RunState& b) {
 }
 
 // N steps straight against k steps, a checkpoint file, and a resumed trainer for the rest.
-void check_resume_in_process(const Config& cfg, int64_t stop_at) {
+void check_resume_in_process(const Config& cfg, int64_t stop_at,
+                             TrainSummary* straight_out = nullptr,
+                             TrainSummary* resumed_out = nullptr) {
   const DataSplits data = load_data(cfg.data, cfg.seed);
 
   Trainer straight(cfg, data, Device::cpu());
@@ -122,6 +125,8 @@ void check_resume_in_process(const Config& cfg, int64_t stop_at) {
     EXPECT_EQ(a.growth[i].fossilized, c.growth[i].fossilized);
     EXPECT_EQ(a.growth[i].culled, c.growth[i].culled);
   }
+  if (straight_out) *straight_out = a;
+  if (resumed_out) *resumed_out = c;
 }
 
 TEST(TrainResume, MidEpochWithSeedsMidLifecycleIsBitExact) {
@@ -150,6 +155,38 @@ TEST(TrainResume, WidthSeedsAreBitExact) {
     Overrides ov;
     ov.sets = {"train.epochs=5", "telemetry.enabled=false", "model.layers.2.grow_from=16"};
     check_resume_in_process(load_config(source_root() + "/configs/spirals.yaml", ov), stop);
+  }
+}
+
+TEST(TrainResume, WidthSeedsUnderTheControllerAreBitExact) {
+  // configs/spirals.yaml with its second hidden layer growing 16 -> 64 in 3 steps when the
+  // heuristic controller asks (width reports every 5 steps, trigger ratio 0.8): steps at 10, 15
+  // and 25 of the straight run. Stopped between the second and the third step, with a fresh
+  // report delivered to the controller (step 20), and right after the first (step 12).
+  for (int64_t stop : {20, 12}) {
+    Overrides ov;
+    ov.sets = {"train.epochs=3",
+               "telemetry.enabled=false",
+               "telemetry.every_steps=5",
+               "data.validation=200",
+               "model.layers.2.grow_from=16",
+               "model.layers.2.grow_schedule=controller",
+               "controller.type=heuristic",
+               "controller.grad_trigger_ratio=0.8",
+               "controller.eval_every=10"};
+    TrainSummary a, c;
+    check_resume_in_process(load_config(source_root() + "/configs/spirals.yaml", ov), stop, &a, &c);
+    std::vector<int64_t> steps_a, steps_c;
+    for (const auto& e : a.growth_events)
+      if (e.reason == static_cast<int32_t>(morph::Reason::width_grown)) steps_a.push_back(e.step);
+    for (const auto& e : c.growth_events)
+      if (e.reason == static_cast<int32_t>(morph::Reason::width_grown)) steps_c.push_back(e.step);
+    EXPECT_EQ(steps_a, (std::vector<int64_t>{10, 15, 25}));
+    // The resumed run takes the steps after the stop at the same steps.
+    std::vector<int64_t> after;
+    for (int64_t s : steps_a)
+      if (s >= stop) after.push_back(s);
+    EXPECT_EQ(steps_c, after) << "stop " << stop;
   }
 }
 

@@ -2,7 +2,7 @@
 // gradients stay bitwise those of a dormant layer while the blueprints learn from the task
 // gradient straight through; the step's measurement is sum <delta(x), dy>; the parameter
 // gradient matches finite differences of that linearised objective; the gate opens on the
-// estimated gain.
+// estimated gain, and (training_gain_z) only when that gain stands above its noise.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -129,6 +129,7 @@ TEST(TaskObjective, TheGateOpensOnTheEstimatedGain) {
   LifecycleParams lp;
   lp.training_objective = static_cast<int32_t>(TrainingObjective::task_gradient);
   lp.training_gain_threshold = 0.05f;
+  lp.training_gain_z = 0.0f;  // the EMA alone (its noise test: below)
   lp.min_steps[static_cast<int32_t>(Stage::training)] = 2;
   lp.ema_decay = 0.5f;
   SeedMeasurements m;
@@ -147,6 +148,58 @@ TEST(TaskObjective, TheGateOpensOnTheEstimatedGain) {
   v.iso_loss_ema[0] = -0.04f;
   m.iso_loss = -0.04f;
   EXPECT_LT(advance_seed(v, 0, lp, GraftingParams{}, m).to, 0);
+}
+
+// Feeds the per-step measurements `m` to one TRAINING seed; returns the step (1-based) at which
+// the gate opened, 0 if it stayed closed.
+int gate_step(const std::vector<float>& m, float z, float* se_at_end = nullptr) {
+  HostSeedState h = SeedState::initial_host_state(1);
+  SeedStateView v = h.view();
+  v.stage[0] = static_cast<int32_t>(Stage::training);
+  LifecycleParams lp;
+  lp.training_objective = static_cast<int32_t>(TrainingObjective::task_gradient);
+  lp.training_gain_threshold = 0.0f;
+  lp.training_gain_z = z;
+  lp.min_steps[static_cast<int32_t>(Stage::training)] = 1;
+  lp.max_training_steps = 100000;
+  lp.ema_decay = 0.9f;
+  SeedMeasurements sm;
+  sm.stats_fresh = true;
+  for (size_t i = 0; i < m.size(); ++i) {
+    sm.iso_loss = m[i];
+    if (advance_seed(v, 0, lp, GraftingParams{}, sm).to == static_cast<int32_t>(Stage::grafting))
+      return static_cast<int>(i + 1);
+  }
+  if (se_at_end) *se_at_end = training_gain_se(v, 0, lp);
+  return 0;
+}
+
+// Per-step measurements sum <delta, dy>: mean `mean` plus noise +-`noise` in a fixed pattern.
+std::vector<float> measurements(int n, float mean, float noise) {
+  std::vector<float> m(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) m[static_cast<size_t>(i)] = mean + (i % 3 == 1 ? noise : -noise / 2);
+  return m;
+}
+
+TEST(TaskObjective, TheGainMustStandAboveItsNoise) {
+  // Pure noise (mean 0, +-0.1): the EMA alone opens the gate at the first negative measurement;
+  // with z = 2 it never opens in 300 steps.
+  const std::vector<float> noise = measurements(300, 0.0f, 0.1f);
+  EXPECT_EQ(gate_step(noise, 0.0f), 1);
+  float se = 0.0f;
+  EXPECT_EQ(gate_step(noise, 2.0f, &se), 0);
+  // The EMA's standard error of that pattern: its spread (sd 0.0707) times sqrt(W2), W2 ->
+  // (1 - 0.9) / (1 + 0.9).
+  EXPECT_NEAR(se, 0.0707f * std::sqrt(0.1f / 1.9f), 0.004f);
+  // A clear gain (mean -0.05 with the same noise) opens it within a few steps, later than
+  // without the test: one measurement is no estimate of the noise.
+  const std::vector<float> gain = measurements(300, -0.05f, 0.1f);
+  EXPECT_EQ(gate_step(gain, 0.0f), 1);
+  const int at = gate_step(gain, 2.0f);
+  EXPECT_GT(at, 2);
+  EXPECT_LT(at, 60);
+  // Without noise the estimate is 0 from the second measurement on.
+  EXPECT_EQ(gate_step(std::vector<float>(10, -0.01f), 2.0f), 2);
 }
 
 }  // namespace

@@ -41,6 +41,7 @@ std::vector<Field<LayerConfig>> kasmina_fields() {
             one_of({"reconstruction", "task_gradient"})),
       value("training_loss_threshold", &KasminaConfig::training_loss_threshold, above(0.0)),
       value("training_gain_threshold", &KasminaConfig::training_gain_threshold, non_negative()),
+      value("training_gain_z", &KasminaConfig::training_gain_z, non_negative()),
       value("max_training_steps", &KasminaConfig::max_training_steps, int32_at_least(1)),
       value("max_evaluating_steps", &KasminaConfig::max_evaluating_steps, int32_at_least(1)),
       value("max_training_seeds", &KasminaConfig::max_training_seeds, int32_at_least(1)),

@@ -38,6 +38,8 @@ struct KasminaConfig {
   double training_loss_threshold = morph::kDefaultTrainingLossThreshold;
   // ... task_gradient: the EMA of the estimated gain -<delta(x), dy> above this
   double training_gain_threshold = 0.0;
+  // ... by this many standard errors of the gain EMA (0: the EMA alone)
+  double training_gain_z = 2.0;
   // else TRAINING -> CULLED after this many steps
   int64_t max_training_steps = morph::kDefaultMaxTrainingSteps;
   // EVALUATING -> CULLED without a score by then

@@ -20,6 +20,7 @@ LayerSchema linear_layer_schema() {
         value("grow_first_epoch", &LinearConfig::grow_first_epoch, at_least(0)),
         value("grow_epochs", &LinearConfig::grow_epochs, bounded(1, config_limits::kMaxWidth)),
         value("grow_init", &LinearConfig::grow_init, one_of({"preserving", "naive"})),
+        value("grow_schedule", &LinearConfig::grow_schedule, one_of({"fixed", "controller"})),
     });
   };
   s.check = [](LayerConfig& entry, const YAML::Node& node, const ReadContext& ctx,
