@@ -35,10 +35,6 @@ namespace {
 constexpr int32_t kStagedParamsMax = 4096;  // parameters staged in shared memory up to this
 constexpr int32_t kWorkSeedsPerThread = 4;  // seeds a thread checks per work-list pass
 
-std::string I(int64_t v) {
-  return std::to_string(v);
-}
-
 bool staged(const ir::Plan& plan) {
   return plan.param_count <= kStagedParamsMax;
 }
@@ -73,7 +69,8 @@ std::string args_struct() {
       "  const unsigned char* mask; float* pool; float* step_stats; float* grad_norm;\n"
       "  long long B, H, slot_stride, region;\n"
       "  int seeds, kind, collect, param_grads, task, vec, zero_norms, pad;\n};\n";
-  s += "static_assert(sizeof(KsSeedArgs) == " + I(sizeof(IrSeedArgs)) + ", \"KsSeedArgs\");\n";
+  s += "static_assert(sizeof(KsSeedArgs) == " + std::to_string(sizeof(IrSeedArgs)) +
+       ", \"KsSeedArgs\");\n";
   return s;
 }
 
@@ -81,9 +78,11 @@ std::string args_struct() {
 std::string grad_term(const ir::Plan& plan) {
   std::string s = "__device__ __forceinline__ void ks_grad_term(int i, int* a, int* b) {\n";
   for (const morph::GradBlock& b : plan.blocks) {
-    const std::string ja = b.diag ? "i" : "i / " + I(b.nb), jb = b.diag ? "i" : "i % " + I(b.nb);
-    s += "  if (i < " + I(b.size()) + ") { *a = " + I(b.a0) + " + " + ja + "; *b = " + I(b.b0) +
-         " + " + jb + "; return; }\n  i -= " + I(b.size()) + ";\n";
+    const std::string ja = b.diag ? "i" : "i / " + std::to_string(b.nb),
+                      jb = b.diag ? "i" : "i % " + std::to_string(b.nb);
+    s += "  if (i < " + std::to_string(b.size()) + ") { *a = " + std::to_string(b.a0) + " + " + ja +
+         "; *b = " + std::to_string(b.b0) + " + " + jb +
+         "; return; }\n  i -= " + std::to_string(b.size()) + ";\n";
   }
   return s + "  *a = 0; *b = 0;\n}\n";
 }
@@ -403,15 +402,17 @@ int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
 
 std::string seed_kernels_source(const ir::Plan& plan) {
   std::string s = "// The seed kernels (blueprint_seed_kernels.cpp).\n";
-  s += "#define KS_C " + I(plan.shape.chunk) + "\n#define KS_P " + I(plan.param_count) +
-       "\n#define KS_FS " + I(factor_stride(plan)) + "\n#define KS_STAGED " +
-       I(staged(plan) ? 1 : 0) + "\n#define KS_PS " + I(staged_floats(plan)) +
-       "\n#define KS_ROWS " + I(forward_rows(plan)) + "\n#define KS_WPT " + I(kWorkSeedsPerThread) +
-       "\n#define KS_PARAMS " + I(static_cast<int32_t>(morph::PoolRegion::params)) +
-       "\n#define KS_GRAD " + I(static_cast<int32_t>(morph::PoolRegion::grad)) +
-       "\n#define KS_BLENDED " + I(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
-       I(stage_mask(&morph::stage_trains)) + "u\n#define KS_ISOLATED " +
-       I(stage_mask(&morph::stage_trains_isolated)) + "u\n";
+  s += "#define KS_C " + std::to_string(plan.shape.chunk) + "\n#define KS_P " +
+       std::to_string(plan.param_count) + "\n#define KS_FS " + std::to_string(factor_stride(plan)) +
+       "\n#define KS_STAGED " + std::to_string(staged(plan) ? 1 : 0) + "\n#define KS_PS " +
+       std::to_string(staged_floats(plan)) + "\n#define KS_ROWS " +
+       std::to_string(forward_rows(plan)) + "\n#define KS_WPT " +
+       std::to_string(kWorkSeedsPerThread) + "\n#define KS_PARAMS " +
+       std::to_string(static_cast<int32_t>(morph::PoolRegion::params)) + "\n#define KS_GRAD " +
+       std::to_string(static_cast<int32_t>(morph::PoolRegion::grad)) + "\n#define KS_BLENDED " +
+       std::to_string(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
+       std::to_string(stage_mask(&morph::stage_trains)) + "u\n#define KS_ISOLATED " +
+       std::to_string(stage_mask(&morph::stage_trains_isolated)) + "u\n";
   s += args_struct() + grad_term(plan) + kCommon + kForward + kBackward;
   return s;
 }
