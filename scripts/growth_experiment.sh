@@ -51,8 +51,8 @@
 #   layer_seed_z0 layer_seed with the keep/cull test on the mean gain only (controller.eval_z 0)
 #   matched_layer_size matched_layer_flops  static 784-H-10 matching layer_seed's parameters /
 #                 training FLOPs
-# Not built: whole-layer blueprints on the GEMM path (the 32 -> 64 -> 32 blueprint runs on the
-# per-row path).
+# The whole-layer seed runs on the GEMM path (src/morph/seed_path.hpp: a single seed whose chunk
+# and hidden width reach 32 x 32).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=build/kasmina device=cuda epochs=20 seeds="1 2 3 4 5" jobs=1 baseline="" arms="" wrapper=""
