@@ -46,14 +46,15 @@ bool own_gemm_supported(const GemmShape& s) {
          column_tiles(s) <= kOwnGemmMaxColumnTiles;
 }
 
-GemmPath default_gemm_path(const GemmShape& s, MathMode math) {
+bool own_gemm_suits(const GemmShape& s, MathMode math) {
   const double fma =
       static_cast<double>(s.rows) * static_cast<double>(s.in) * static_cast<double>(s.out);
-  if (math == MathMode::fp32 && own_gemm_supported(s) &&
-      fma <= static_cast<double>(kOwnGemmMaxFma)) {
-    return GemmPath::own;
-  }
-  return GemmPath::cublaslt;
+  return math == MathMode::fp32 && own_gemm_supported(s) &&
+         fma <= static_cast<double>(kOwnGemmMaxFma);
+}
+
+GemmPath default_gemm_path(const GemmShape& s, MathMode math) {
+  return kOwnGemmByDefault && own_gemm_suits(s, math) ? GemmPath::own : GemmPath::cublaslt;
 }
 
 GemmPath choose_gemm_path(const GemmShape& s, MathMode math, GemmPath forced,

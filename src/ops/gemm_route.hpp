@@ -8,8 +8,12 @@
 //      KASMINA_GEMM_PATH = automatic | cublaslt | own read when the device is first used) wins
 //      where the own kernels support the call (activation none or relu);
 //   2. else the measured table (gemm_route_table(), one row per op and shape) decides;
-//   3. else the default rule: own kernels for float32 math, activation none or relu and at most
-//      kOwnGemmMaxFma multiply-adds; cuBLASLt otherwise (TF32, GELU, large GEMMs).
+//   3. else the default: cuBLASLt. The own kernels suit float32 math, activation none or relu and
+//      at most kOwnGemmMaxFma multiply-adds (own_gemm_suits), and they win most of the reference
+//      MLP's GEMMs when timed alone, but the whole training step measured slower with them as the
+//      default (H200, 2026-12-03: 784-256-128-10 step 89.9 us at B128 and 120 us at B256 against
+//      86.2 and 97.6 with cuBLASLt; bench/RESULTS.md), so kOwnGemmByDefault is false until table
+//      rows chosen from whole-step measurements say otherwise.
 // Plain C++ (no CUDA headers): the rule is tested on any build.
 #pragma once
 #include <cstdint>
@@ -43,7 +47,7 @@ struct GemmRoute {
   GemmPath path;  // cublaslt or own
 };
 
-// Multiply-adds up to which the default rule takes the own kernels (the reference MLP's largest
+// Multiply-adds up to which the own kernels suit a call (the reference MLP's largest
 // GEMM, 784 x 256 at batch 256, has 51.4 M).
 inline constexpr int64_t kOwnGemmMaxFma = int64_t{1} << 26;
 // Column tiles of 16 the own kernels' deterministic bias-gradient reduction can count.
@@ -53,7 +57,10 @@ inline constexpr int64_t kOwnGemmMaxColumnTiles = 1024;
 std::span<const GemmRoute> gemm_route_table();
 // Whether the own kernels implement this call at all.
 bool own_gemm_supported(const GemmShape& s);
-// The default rule (step 3 above).
+// Whether the own kernels suit a call (the candidates for table rows; see step 3 above).
+bool own_gemm_suits(const GemmShape& s, MathMode math);
+// Step 3 above: the own kernels where they suit a call only when kOwnGemmByDefault.
+inline constexpr bool kOwnGemmByDefault = false;
 GemmPath default_gemm_path(const GemmShape& s, MathMode math);
 // Steps 1-3 with the given table; never returns automatic.
 GemmPath choose_gemm_path(const GemmShape& s, MathMode math, GemmPath forced,

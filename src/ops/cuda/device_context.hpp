@@ -30,7 +30,9 @@ struct DeviceContext {
   bool deterministic = true;
   bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)
   GemmPath gemm_path = GemmPath::automatic;  // ops/gemm_route.hpp (KASMINA_GEMM_PATH)
-  bool pdl = true;  // programmatic dependent launch of own kernels (KASMINA_PDL)
+  // Programmatic dependent launch of own kernels (KASMINA_PDL=1). Off by default: measured on
+  // the H200 with the own GEMMs, +1.2 us per step at B128 but -8 us at B256 (bench/RESULTS.md).
+  bool pdl = false;
   int64_t epilogues_fused = 0, epilogues_unavailable = 0, epilogues_forced = 0;
   GemmAlgoCache algos;
   // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).

@@ -147,6 +147,7 @@ TEST_F(CudaRuntime, GraphReplayMatchesPlainLaunches) {
 // counters) replayed with programmatic dependent launch give the same bits as plain launches
 // without it: a kernel that touched memory before its predecessor finished would differ.
 TEST_F(CudaRuntime, ProgrammaticLaunchChangesNoBits) {
+  ops::set_gemm_path(gpu(), ops::GemmPath::own);  // not the default: the step's GEMMs are own
   StepState plain(6), graphed(6);
   ops::set_programmatic_launch(gpu(), false);
   for (int i = 0; i < 3; ++i) plain.run();
@@ -157,6 +158,8 @@ TEST_F(CudaRuntime, ProgrammaticLaunchChangesNoBits) {
   ASSERT_TRUE(graph.capture([&] { graphed.run(); }, &reason)) << "capture failed: " << reason;
   for (int i = 1; i < 3; ++i) graph.replay();
   ops::synchronize(gpu());
+  ops::set_programmatic_launch(gpu(), false);
+  ops::set_gemm_path(gpu(), ops::GemmPath::automatic);
   expect_same_step("PDL graph", graphed, plain);
 }
 
