@@ -8,6 +8,7 @@
 #if KASMINA_HAS_CUDA
 #include "ops/cuda/allocator.hpp"
 #include "ops/cuda/gemm_options.hpp"
+#include "ops/gemm_route.hpp"
 #endif
 
 namespace kasmina::cuda_test {
