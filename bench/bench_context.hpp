@@ -19,6 +19,9 @@ inline constexpr const char* kCtxGpuDriver = "gpu_driver_version";
 inline constexpr const char* kCtxCudaRuntime = "cuda_runtime_version";
 inline constexpr const char* kCtxPeakBandwidth = "peak_bandwidth_bytes_per_second";
 inline constexpr const char* kCtxPeakFlops = "peak_flops";
+// Only when a selected benchmark runs in that math (bench/peaks.hpp).
+inline constexpr const char* kCtxPeakFlopsTf32 = "peak_flops_tf32";
+inline constexpr const char* kCtxPeakFlopsBf16 = "peak_flops_bf16";
 
 // "cpu" or "cuda" from a context device value such as "cuda:0".
 std::string device_kind(const std::string& device_value);

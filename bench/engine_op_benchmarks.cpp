@@ -1,7 +1,8 @@
 // Benchmarks of the engine ops at the shapes of the reference Fashion-MNIST MLP
 // (configs/fmnist_mlp.yaml: 784-256-128-10, ReLU, batch 128): the linear layers with their fused
 // epilogues forward and backward, softmax cross-entropy, layernorm, the batch gather and the
-// fused AdamW step over all of the model's parameters.
+// fused AdamW step over all of the model's parameters; the linear ops also on bf16 GEMM inputs
+// (suffix /bf16).
 #include <array>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "bench/timed_loop.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::bench {
 
@@ -109,6 +111,71 @@ void register_linear(Device dev, int64_t batch, ops::GemmPath path) {
   }
 }
 
+// A bf16 copy of `t` (as the layers' Bf16GemmInputs make them).
+Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
+  ops::cast_to_bf16(t, out);
+  return out;
+}
+
+// The same linear ops on bf16 GEMM inputs (`train.precision: bf16`: bf16 tensor cores, fp32
+// sums; outputs, aux and bias gradients fp32), suffix /bf16; their frac_of_peak_flops is
+// relative to the run's bf16 GEMM peak. The route sends bf16 inputs to cuBLASLt.
+void register_linear_bf16(Device dev, int64_t batch) {
+  const std::string tail = batch_suffix(batch) + "/bf16";
+  constexpr double kBf16 = 2.0;
+  for (size_t i = 0; i < kMlp.size(); ++i) {
+    const LinearShape l = kMlp[i];
+    const double m = static_cast<double>(batch), k = static_cast<double>(l.in),
+                 n = static_cast<double>(l.out);
+    register_timed("ops/linear_forward/" + shape_name(l) + tail, [dev, l, m, k, n,
+                                                                  batch](benchmark::State& s) {
+      Tensor x = to_bf16(random_normal({batch, l.in}, 10, dev));
+      Tensor w = to_bf16(random_normal({l.out, l.in}, 11, dev, 0.05));
+      Tensor b = random_normal({l.out}, 12, dev, 0.1);
+      Tensor y = Tensor::empty({batch, l.out}, DType::f32, dev);
+      Tensor aux = ops::make_linear_aux(batch, l.out, l.act, dev);
+      const double aux_elems = l.act == ops::Activation::none ? 0.0 : m * n;
+      timed_loop(s, [&] { ops::linear_forward(x, w, b, l.act, y, aux); },
+                 {.bytes = kBf16 * (m * k + n * k) + f32_bytes(n + m * n + aux_elems),
+                  .flops = 2.0 * m * n * k,
+                  .math = ops::MathMode::bf16});
+    });
+    register_timed("ops/linear_backward_weight/" + shape_name(l) + tail,
+                   [dev, l, m, k, n, batch](benchmark::State& s) {
+                     Tensor dy = to_bf16(random_normal({batch, l.out}, 13, dev));
+                     Tensor x = to_bf16(random_normal({batch, l.in}, 14, dev));
+                     Tensor dw = Tensor::empty({l.out, l.in}, DType::f32, dev);
+                     Tensor db = Tensor::empty({l.out}, DType::f32, dev);
+                     timed_loop(s, [&] { ops::linear_backward_weight(dy, x, dw, &db); },
+                                {.bytes = kBf16 * (m * n + m * k) + f32_bytes(n * k + n),
+                                 .flops = 2.0 * m * n * k + m * n,
+                                 .math = ops::MathMode::bf16});
+                   });
+    if (i == 0) continue;  // the first layer's input is data: no input gradient
+    const LinearShape prev = kMlp[i - 1];
+    register_timed(
+        "ops/linear_backward_input/" + std::to_string(l.in) + "x" + std::to_string(l.out) + "_d" +
+            ops::activation_name(prev.act) + "_dbias" + tail,
+        [dev, l, prev, m, k, n, batch](benchmark::State& s) {
+          Tensor dy = to_bf16(random_normal({batch, l.out}, 15, dev));
+          Tensor w = to_bf16(random_normal({l.out, l.in}, 16, dev, 0.05));
+          Tensor px = to_bf16(random_normal({batch, prev.in}, 17, dev));
+          Tensor pw = to_bf16(random_normal({prev.out, prev.in}, 18, dev, 0.05));
+          Tensor pb = random_normal({prev.out}, 19, dev, 0.1);
+          Tensor py = Tensor::empty({batch, prev.out}, DType::f32, dev);
+          Tensor aux = ops::make_linear_aux(batch, prev.out, prev.act, dev);
+          ops::linear_forward(px, pw, pb, prev.act, py, aux);
+          Tensor dx = Tensor::empty({batch, l.in}, DType::f32, dev);
+          Tensor dbias = Tensor::empty({l.in}, DType::f32, dev);
+          timed_loop(s, [&] { ops::linear_backward_input(dy, w, prev.act, aux, dx, &dbias); },
+                     {.bytes = kBf16 * (m * n + n * k) + f32_bytes(2.0 * m * k + k),
+                      .flops = 2.0 * m * n * k,
+                      .math = ops::MathMode::bf16});
+        });
+  }
+}
+
 void register_softmax_layernorm_gather(Device dev) {
   register_timed("ops/softmax_xent/B128_C10", [dev](benchmark::State& s) {
     Tensor logits = random_normal({kBatch, kClasses}, 20, dev);
@@ -197,6 +264,7 @@ void register_engine_op_benchmarks(Device dev) {
   for (int64_t batch : {kBatch, 2 * kBatch})
     for (ops::GemmPath path : {ops::GemmPath::automatic, ops::GemmPath::cublaslt})
       register_linear(dev, batch, path);
+  for (int64_t batch : {kBatch, 2 * kBatch}) register_linear_bf16(dev, batch);
   register_softmax_layernorm_gather(dev);
   register_optimizer(dev);
 }

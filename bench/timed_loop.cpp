@@ -62,7 +62,10 @@ double timed_loop(benchmark::State& state, const std::function<void()>& fn, cons
   if (work.flops > 0.0) {
     const double fl = work.flops * iters / total;
     state.counters["flops_per_second"] = fl;
-    if (env.peak_flops > 0.0) state.counters["frac_of_peak_flops"] = fl / env.peak_flops;
+    const double peak = work.math == ops::MathMode::bf16   ? env.peak_flops_bf16
+                        : work.math == ops::MathMode::tf32 ? env.peak_flops_tf32
+                                                           : env.peak_flops;
+    if (peak > 0.0) state.counters["frac_of_peak_flops"] = fl / peak;
   }
   return total / iters;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/tensor.hpp"
+#include "ops/ops.hpp"
 
 namespace kasmina::bench {
 
@@ -18,6 +19,9 @@ namespace kasmina::bench {
 struct Work {
   double bytes = 0.0;  // bytes read + written
   double flops = 0.0;  // floating-point operations
+  // The math the FLOPs run in: frac_of_peak_flops is relative to the run's GEMM peak of that
+  // math (bench_env(): fp32, TF32 or bf16 tensor cores).
+  ops::MathMode math = ops::MathMode::fp32;
 };
 
 // Runs `fn` once per iteration (after `warmup` untimed calls) and sets the counters

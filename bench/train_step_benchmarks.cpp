@@ -1,8 +1,16 @@
-// The whole training step (gather, forward, loss, backward, optimizer) of the reference MLP
-// (configs/fmnist_mlp.yaml: 784-256-128-10, ReLU, AdamW, cosine schedule) through
-// Trainer::train_step, at batch 128 (the config's) and 256. On CUDA the step is captured once in
-// a CUDA graph and replayed, as `kasmina train` runs it. The data are synthetic images of the
-// Fashion-MNIST shape (the values do not change the work done).
+// The whole training step (gather, forward, loss, backward, optimizer) of an MLP through
+// Trainer::train_step. On CUDA the step is captured once in a CUDA graph and replayed, as
+// `kasmina train` runs it. The data are synthetic images of the Fashion-MNIST shape (the values
+// do not change the work done). All use AdamW and the cosine schedule, ReLU between the layers.
+//
+//   train_step/fmnist_mlp_784-256-128-10/B{128,256}[/bf16]   the reference MLP
+//       (configs/fmnist_mlp.yaml) at its batch and at 256; no suffix: train.precision fp32
+//   train_step/mlp_784-{1024-1024,4096-4096}-10/B4096/{fp32,tf32,bf16}   the wide MLPs in each
+//       train.precision (the 4096-wide ones are skipped on the CPU: a step is ~0.5 TFLOP)
+//
+// FLOPs per step are counted analytically: forward 2·B·Σ in·out over the linear layers, the
+// backward twice that; frac_of_peak_flops is relative to the GEMM peak of the step's math
+// measured in the same run (bench/peaks.hpp: fp32, TF32 or bf16 tensor cores).
 //
 // The same step with a dormant kasmina layer after each hidden layer (256 -> 16 seeds of 16,
 // 128 -> 8 seeds of 16, no germination) measures what an idle morphogenetic layer costs: its
@@ -19,6 +27,7 @@
 #include "config/layers/kasmina.hpp"
 #include "config/layers/linear.hpp"
 #include "data/dataset.hpp"
+#include "train/precision.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::bench {
@@ -30,7 +39,17 @@ constexpr int64_t kClasses = 10;
 constexpr int64_t kTrainImages = 60000;
 constexpr int64_t kTestImages = 1000;
 
-Config fmnist_mlp_config(int64_t batch, bool dormant_kasmina) {
+// The hidden widths of the reference MLP (configs/fmnist_mlp.yaml).
+const std::vector<int64_t> kReferenceHidden = {256, 128};
+
+struct StepCase {
+  std::vector<int64_t> hidden;  // hidden widths (784 -> hidden... -> 10)
+  int64_t batch = 128;
+  PrecisionMode precision = PrecisionMode::fp32;
+  bool dormant_kasmina = false;  // the reference MLP with a dormant kasmina layer per hidden layer
+};
+
+Config mlp_config(const StepCase& k) {
   Config c;
   c.name = "fmnist_mlp";
   auto linear = [](int64_t out) {
@@ -44,19 +63,33 @@ Config fmnist_mlp_config(int64_t batch, bool dormant_kasmina) {
     l.as<KasminaConfig>().seeds = seeds;
     return l;
   };
-  if (dormant_kasmina)
-    c.model.layers = {linear(256), relu,       kasmina(16),     linear(128),
-                      relu,        kasmina(8), linear(kClasses)};
-  else
-    c.model.layers = {linear(256), relu, linear(128), relu, linear(kClasses)};
+  for (int64_t width : k.hidden) {
+    c.model.layers.push_back(linear(width));
+    c.model.layers.push_back(relu);
+    if (k.dormant_kasmina) c.model.layers.push_back(kasmina(width / 16));
+  }
+  c.model.layers.push_back(linear(kClasses));
   c.optimizer.type = OptimizerType::adamw;
   c.optimizer.lr = 1e-3;
   c.optimizer.weight_decay = 0.01;
   c.lr_schedule.type = LrScheduleType::cosine;
   c.train.epochs = 20;
-  c.train.batch_size = batch;
+  c.train.batch_size = k.batch;
   c.train.eval_batch_size = kTestImages;
+  c.train.precision = k.precision;
   return c;
+}
+
+// 2·B·Σ in·out: the forward's multiply-adds of the linear layers.
+double forward_flops(const StepCase& k) {
+  double macs = 0.0;
+  int64_t in = kFeatures;
+  for (int64_t width : k.hidden) {
+    macs += static_cast<double>(in) * static_cast<double>(width);
+    in = width;
+  }
+  macs += static_cast<double>(in) * static_cast<double>(kClasses);
+  return 2.0 * static_cast<double>(k.batch) * macs;
 }
 
 Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed) {
@@ -79,18 +112,22 @@ Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed) {
   return d;
 }
 
-// Mean step seconds of the plain model per batch size, for the dormant-overhead counter.
+// Mean step seconds of the plain fp32 reference model per batch size, for the dormant-overhead
+// counter.
 std::map<int64_t, double>& plain_step_seconds() {
   static std::map<int64_t, double> m;
   return m;
 }
 
-void train_step_benchmark(benchmark::State& s, int64_t batch, bool dormant_kasmina, Device dev) {
+void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
   DataSplits data;
   data.train = synthetic_split("train", kTrainImages, 1);
   data.test = synthetic_split("test", kTestImages, 2);
   data.description = "synthetic images of the Fashion-MNIST shape";
-  Trainer trainer(fmnist_mlp_config(batch, dormant_kasmina), data, dev);
+  // The trainer sets the device's math mode from train.precision; the benchmarks after this one
+  // get the mode back.
+  const ops::MathMode mode_before = ops::math_mode(dev);
+  Trainer trainer(mlp_config(k), data, dev);
   int64_t epoch = 0, step_in_epoch = 0;
   trainer.begin_epoch(epoch);
   auto next_epoch_if_due = [&] {
@@ -105,35 +142,68 @@ void train_step_benchmark(benchmark::State& s, int64_t batch, bool dormant_kasmi
   // On the CPU replay() simply calls the step.
   if (!graph.capture([&] { trainer.train_step(); }, &reason) && dev.is_cuda())
     s.SetLabel("no CUDA graph: " + reason);
-  double weights = 0.0;
-  for (const Parameter* p : trainer.model().parameters())
-    weights += static_cast<double>(p->value.numel());
   const double seconds = timed_loop(
       s,
       [&] {
         graph.replay();
         ++step_in_epoch;
       },
-      {.flops = 6.0 * weights * static_cast<double>(batch)}, next_epoch_if_due);
-  if (seconds > 0.0) s.counters["samples_per_second"] = static_cast<double>(batch) / seconds;
-  if (!dormant_kasmina) {
-    plain_step_seconds()[batch] = seconds;
-  } else if (const auto it = plain_step_seconds().find(batch);
+      {.flops = 3.0 * forward_flops(k), .math = math_mode_of(k.precision)}, next_epoch_if_due);
+  ops::set_math_mode(dev, mode_before);
+  if (seconds > 0.0) s.counters["samples_per_second"] = static_cast<double>(k.batch) / seconds;
+  const bool plain_reference = k.hidden == kReferenceHidden && k.precision == PrecisionMode::fp32;
+  if (!plain_reference) return;
+  if (!k.dormant_kasmina) {
+    plain_step_seconds()[k.batch] = seconds;
+  } else if (const auto it = plain_step_seconds().find(k.batch);
              it != plain_step_seconds().end() && it->second > 0.0) {
     s.counters["dormant_overhead"] = seconds / it->second - 1.0;
   }
 }
 
+std::string widths_name(const std::vector<int64_t>& hidden) {
+  std::string n = std::to_string(kFeatures);
+  for (int64_t width : hidden) n += "-" + std::to_string(width);
+  return n + "-" + std::to_string(kClasses);
+}
+
+// A step of this many FLOPs and more is skipped on the CPU (minutes for a few iterations).
+constexpr double kMaxCpuStepFlops = 1e11;
+
 }  // namespace
 
 void register_train_step_benchmarks(Device dev) {
   for (int64_t batch : {int64_t{128}, int64_t{256}}) {
-    register_timed(
-        "train_step/fmnist_mlp_784-256-128-10/B" + std::to_string(batch),
-        [batch, dev](benchmark::State& s) { train_step_benchmark(s, batch, false, dev); });
-    register_timed(
-        "train_step/fmnist_mlp_dormant_kasmina/B" + std::to_string(batch),
-        [batch, dev](benchmark::State& s) { train_step_benchmark(s, batch, true, dev); });
+    const std::string b = "/B" + std::to_string(batch);
+    StepCase plain{kReferenceHidden, batch};
+    register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b,
+                   [plain, dev](benchmark::State& s) { train_step_benchmark(s, plain, dev); });
+    StepCase dormant = plain;
+    dormant.dormant_kasmina = true;
+    register_timed("train_step/fmnist_mlp_dormant_kasmina" + b,
+                   [dormant, dev](benchmark::State& s) { train_step_benchmark(s, dormant, dev); });
+    StepCase bf16 = plain;
+    bf16.precision = PrecisionMode::bf16;
+    register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/bf16",
+                   [bf16, dev](benchmark::State& s) { train_step_benchmark(s, bf16, dev); });
+  }
+  constexpr int64_t kWideBatch = 4096;
+  for (int64_t width : {int64_t{1024}, int64_t{4096}}) {
+    for (PrecisionMode p : {PrecisionMode::fp32, PrecisionMode::tf32, PrecisionMode::bf16}) {
+      const StepCase k{{width, width}, kWideBatch, p};
+      const bool skip = dev.is_cpu() && 3.0 * forward_flops(k) >= kMaxCpuStepFlops;
+      register_timed("train_step/mlp_" + widths_name(k.hidden) + "/B" + std::to_string(kWideBatch) +
+                         "/" + to_string(p),
+                     [k, dev, skip](benchmark::State& s) {
+                       if (skip) {
+                         s.SkipWithError(
+                             "skipped on the CPU (a step is about 0.5 TFLOP: minutes for a few "
+                             "iterations); run it with --device cuda");
+                         return;
+                       }
+                       train_step_benchmark(s, k, dev);
+                     });
+    }
   }
 }
 

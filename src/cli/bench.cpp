@@ -103,12 +103,18 @@ std::string run_benchmarks(const BenchOptions& o, Device dev) {
     throw UserError("--filter: '" + o.filter +
                     "' matches no benchmark (kasmina bench --list "
                     "shows them)");
-  const bench::Peaks peaks = bench::measure_peaks(dev);
+  const bench::Peaks peaks = bench::measure_peaks(dev, bench::peak_needs(selected));
   bench::bench_env().peak_bandwidth = peaks.bandwidth;
   bench::bench_env().peak_flops = peaks.flops;
+  bench::bench_env().peak_flops_tf32 = peaks.flops_tf32;
+  bench::bench_env().peak_flops_bf16 = peaks.flops_bf16;
   for (const auto& [key, value] : bench::run_context(dev)) benchmark::AddCustomContext(key, value);
   benchmark::AddCustomContext(bench::kCtxPeakBandwidth, std::to_string(peaks.bandwidth));
   benchmark::AddCustomContext(bench::kCtxPeakFlops, std::to_string(peaks.flops));
+  if (peaks.flops_tf32 > 0.0)
+    benchmark::AddCustomContext(bench::kCtxPeakFlopsTf32, std::to_string(peaks.flops_tf32));
+  if (peaks.flops_bf16 > 0.0)
+    benchmark::AddCustomContext(bench::kCtxPeakFlopsBf16, std::to_string(peaks.flops_bf16));
 
   // The JSON always goes to a private file first; it is copied to --out / --save-baseline once
   // the run is complete.

@@ -262,10 +262,23 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
   EXPECT_NE(all.out.find("train_step/fmnist_mlp_784-256-128-10/B256"), std::string::npos);
   const ProcessResult neg =
       run({"bench", "--device", "cpu", "--list", "--filter", "-^(ops|morph|peak)/"});
-  EXPECT_EQ(
-      neg.out,
-      "train_step/fmnist_mlp_784-256-128-10/B128\ntrain_step/fmnist_mlp_dormant_kasmina/B128\n"
-      "train_step/fmnist_mlp_784-256-128-10/B256\ntrain_step/fmnist_mlp_dormant_kasmina/B256\n");
+  EXPECT_EQ(neg.out,
+            "train_step/fmnist_mlp_784-256-128-10/B128\n"
+            "train_step/fmnist_mlp_dormant_kasmina/B128\n"
+            "train_step/fmnist_mlp_784-256-128-10/B128/bf16\n"
+            "train_step/fmnist_mlp_784-256-128-10/B256\n"
+            "train_step/fmnist_mlp_dormant_kasmina/B256\n"
+            "train_step/fmnist_mlp_784-256-128-10/B256/bf16\n"
+            "train_step/mlp_784-1024-1024-10/B4096/fp32\n"
+            "train_step/mlp_784-1024-1024-10/B4096/tf32\n"
+            "train_step/mlp_784-1024-1024-10/B4096/bf16\n"
+            "train_step/mlp_784-4096-4096-10/B4096/fp32\n"
+            "train_step/mlp_784-4096-4096-10/B4096/tf32\n"
+            "train_step/mlp_784-4096-4096-10/B4096/bf16\n");
+  const ProcessResult peaks = run({"bench", "--device", "cpu", "--list", "--filter", "^peak/gemm"});
+  EXPECT_EQ(peaks.out,
+            "peak/gemm/M1024_N1024_K1024\npeak/gemm_tf32/M1024_N1024_K1024\n"
+            "peak/gemm_bf16/M1024_N1024_K1024\n");
 }
 
 TEST_F(BenchCli, MistakesExitTwo) {
