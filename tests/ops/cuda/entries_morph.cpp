@@ -69,10 +69,13 @@ Tensor widen(const Tensor& t) {
   return Tensor::from_vector(std::vector<double>(v.begin(), v.end()), t.shape());
 }
 
-// The GEMM path's values at `idx` (one seed's chunk of dx, or its gradient region): CUDA must
-// be as close to the float64 result as the CPU twin's float32 result is (within 4x, plus 1e-6
-// of their norm for a twin that happens to be exact); the indices are then taken out of the
-// per-element comparison (their CUDA values replaced by the twin's).
+// The GEMM path's values at `idx` (one seed's chunk of dx, or its gradient region), judged
+// against the float64 run: CUDA's error norm at most 4x the CPU twin's float32 error, or 1e-5
+// of the values' norm. The floor is needed: measured on the H200, CUDA's GEMM path is off by
+// 2-3e-6 of the norm on every shape (cuBLASLt's GELU epilogue and its summation order) where
+// the twin's OpenBLAS path is off by 2-3e-7; a wrong seed, alpha or term is off by 1e-3 or
+// more. The indices are then taken out of the per-element comparison (their CUDA values
+// replaced by the twin's).
 void expect_as_accurate(const std::vector<float>& cpu, std::vector<float>& gpu,
                         const std::vector<double>& ref, const std::vector<int64_t>& idx,
                         const std::string& what) {
@@ -85,7 +88,7 @@ void expect_as_accurate(const std::vector<float>& cpu, std::vector<float>& gpu,
     if (std::isnan(gpu[u])) eg = std::numeric_limits<double>::infinity();
     gpu[u] = cpu[u];
   }
-  EXPECT_LE(std::sqrt(eg), 4 * std::sqrt(ec) + 1e-6 * std::sqrt(n))
+  EXPECT_LE(std::sqrt(eg), std::max(4 * std::sqrt(ec), 1e-5 * std::sqrt(n)))
       << what << ": CUDA's error against float64 vs the CPU twin's " << std::sqrt(ec) << " (norm "
       << std::sqrt(n) << ")";
 }
