@@ -49,7 +49,8 @@ std::vector<std::string> kernel_events(const fs::path& run) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> out;
   if (r.exit_code != 0) return out;
-  for (const auto& k : nlohmann::json::parse(r.out)["kernels"]) out.push_back(k.get<std::string>());
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const auto& k : j["kernels"]) out.push_back(k.get<std::string>());
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "ir/blueprint.hpp"
 #include "ir/program.hpp"
+#include "ops/cuda/cuda_common.hpp"
 #include "ops/cuda/device_context.hpp"
 #include "ops/cuda/ir_module.hpp"
 #include "ops/morph/blueprint_module.hpp"
@@ -56,6 +57,7 @@ void ir_interpret_row_delta(const ir::Graph& g, const ir::Plan& plan, const Tens
   const Uploaded u = upload(g, plan, rows, dev);
   launch_ir_interpret_rows_delta(u.q, rows, x.data<float>(), x.dim(1), p.data<float>(),
                                  delta.data<float>(), delta.dim(1), context(dev).stream);
+  KASMINA_CUDA_CHECK(cudaStreamSynchronize(context(dev).stream));  // before u is released
 }
 
 void ir_interpret_row_backward(const ir::Graph& g, const ir::Plan& plan, const Tensor& x,
@@ -67,6 +69,7 @@ void ir_interpret_row_backward(const ir::Graph& g, const ir::Plan& plan, const T
                                     gy.dim(1), p.data<float>(), dx ? dx->data<float>() : nullptr,
                                     dx ? dx->dim(1) : 0, F ? F->data<float>() : nullptr,
                                     F ? F->dim(1) : 0, context(dev).stream);
+  KASMINA_CUDA_CHECK(cudaStreamSynchronize(context(dev).stream));  // before u is released
 }
 
 }  // namespace cuda

@@ -48,7 +48,7 @@ void launch_ir_interpret_rows_backward(const IrInterpretProgram& q, int64_t rows
 
 // The row kernels on device tensors (tests): x, g [rows, C], p [param_count]; delta, dx [rows,
 // C], F [rows, factor_count] (dx and F may be null). The program and workspace are uploaded and
-// allocated per call.
+// allocated per call, and the call waits for the kernel (tests only).
 void ir_interpret_row_delta(const ir::Graph& g, const ir::Plan& plan, const Tensor& x,
                             const Tensor& p, Tensor& delta);
 void ir_interpret_row_backward(const ir::Graph& g, const ir::Plan& plan, const Tensor& x,
