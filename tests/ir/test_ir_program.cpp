@@ -90,7 +90,9 @@ TEST_P(IrProgramRows, InterpretedRowsMatchTheCpuInterpreter) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ChunkWidths, IrProgramRows, ::testing::Values(1, 5, 8, 13, 32),
-                         [](const auto& info) { return "C" + std::to_string(info.param); });
+                         [](const auto& info) {
+                           return std::string("C") + std::to_string(info.param);
+                         });
 
 }  // namespace
 }  // namespace kasmina::ir
