@@ -13,18 +13,15 @@
 #include "core/tensor.hpp"
 #include "ir/graph.hpp"
 #include "ir/plan.hpp"
+#include "kernels/morph/ir_interpret_seed.cuh"
 #include "ops/blueprint_codegen.hpp"
 
 namespace kasmina::ops::cuda {
 
 inline constexpr int32_t kIrInterpretThreads = 128;  // threads of every interpreting kernel
 
-struct IrInterpretProgram {
-  const int32_t* words = nullptr;  // the program on the device
-  float* ws = nullptr;             // workspace: stride floats per thread of the launch
-  int64_t stride = 0;
-  int32_t chunk = 0, scratch = 0, params = 0, factors = 0;
-};
+// The program on the device and the workspace (stride floats per thread of the launch).
+using IrInterpretProgram = ir_interp::Program;
 
 // Floats of workspace one thread of a seed kernel uses (values, their gradients, g, dx, factors).
 int64_t ir_interpret_stride(const ir::Plan& plan);

@@ -64,7 +64,7 @@ KASMINA_OP_TABLE_ENTRY(ir_interpret) {
     return op_table::cases_over(
         cases,
         [](const IrRowCase& c) {
-          return "graph" + std::to_string(c.graph) + "_" +
+          return std::string("graph") + std::to_string(c.graph) + "_" +
                  op_table::dims({{"C", c.chunk}, {"B", c.rows}});
         },
         ir_rows_case);
