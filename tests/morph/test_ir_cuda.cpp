@@ -92,6 +92,16 @@ TEST_P(IrCuda, GeneratedKernelsMatchTheCpuTwins) {
   REQUIRE_MODULE(gpu.layer);
   if (interpreted(gpu.layer)) GTEST_SKIP() << gpu.layer.module_notes()[0];
   ASSERT_EQ(gpu.layer.buffers().modules.size(), 1u);
+  // Its kernel record (the bus's kernel event): a cache level, the 64-hex key, a time.
+  ASSERT_EQ(gpu.layer.kernel_records().size(), 1u);
+  const ops::KernelRecord& rec = gpu.layer.kernel_records()[0];
+  EXPECT_TRUE(rec.level == "memory" || rec.level == "disk" || rec.level == "compiled") << rec.level;
+  EXPECT_EQ(rec.key.size(), 64u);
+  EXPECT_EQ(rec.key.find_first_not_of("0123456789abcdef"), std::string::npos) << rec.key;
+  EXPECT_EQ(rec.chunk, GetParam().chunk);
+  EXPECT_EQ(rec.blueprint, GetParam().name);
+  EXPECT_GE(rec.ms, 0.0);
+  EXPECT_NE(rec.launch.find("forward b"), std::string::npos) << rec.launch;
   std::printf("  %s\n", gpu.layer.module_notes()[0].c_str());
   run_and_compare(cpu, gpu);
 }
