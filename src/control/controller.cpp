@@ -80,8 +80,8 @@ Controller::Controller(EventBus& bus, std::unique_ptr<Policy> policy,
   bus_.subscribe(Topic::telemetry, [this](const Message& m) {
     if (const auto* w = std::get_if<WidthReport>(&m.payload))
       on_width(*w);
-    else
-      on_health(std::get<HealthReport>(m.payload));
+    else if (const auto* h = std::get_if<HealthReport>(&m.payload))
+      on_health(*h);  // kernel events are records only
   });
   bus_.subscribe(Topic::lifecycle, [this](const Message& m) { on_event(m); });
   bus_.subscribe(Topic::metrics, [this](const Message& m) {

@@ -53,6 +53,7 @@ struct TopicOf {
   Topic operator()(const LifecycleEvent&) const { return Topic::lifecycle; }
   Topic operator()(const ValidationMeasurement&) const { return Topic::metrics; }
   Topic operator()(const Alert&) const { return Topic::alerts; }
+  Topic operator()(const KernelEvent&) const { return Topic::telemetry; }
 };
 
 struct KindOf {
@@ -61,6 +62,7 @@ struct KindOf {
   std::string operator()(const LifecycleEvent&) const { return "event"; }
   std::string operator()(const ValidationMeasurement&) const { return "validation"; }
   std::string operator()(const WidthReport&) const { return "width"; }
+  std::string operator()(const KernelEvent&) const { return "kernel"; }
   std::string operator()(const Alert& a) const {
     return std::string("alert:") + alert_kind_name(a.kind);
   }
@@ -112,6 +114,14 @@ struct TextOf {
   std::string operator()(const ValidationMeasurement& v) const {
     return format("epoch %ld loss %.6f batches %ld", static_cast<long>(v.epoch), v.loss,
                   static_cast<long>(v.batches));
+  }
+  std::string operator()(const KernelEvent& k) const {
+    std::string out = format("layer %d blueprint %s C %d key %s level %s ms %.3f", k.layer,
+                             k.blueprint.c_str(), k.chunk, k.key.c_str(), k.level.c_str(), k.ms);
+    if (k.tune_ms >= 0.0) out += format(" tune_ms %.3f", k.tune_ms);
+    if (!k.launch.empty()) out += " launch " + k.launch;
+    if (!k.detail.empty()) out += " (" + k.detail + ")";
+    return out;
   }
   std::string operator()(const Alert& a) const {
     std::string out = format("layer %d seed %d value %.6g", a.layer, a.seed, a.value);

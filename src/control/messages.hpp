@@ -77,11 +77,26 @@ struct Alert {
   std::string detail;
 };
 
-using Payload =
-    std::variant<HealthReport, Command, LifecycleEvent, ValidationMeasurement, Alert, WidthReport>;
+// The kernel a morphogenetic layer obtained for one of its IR blueprints at prepare time
+// (ops/morph/kernel_record.hpp): published once per (layer, blueprint) at the run's first step.
+struct KernelEvent {
+  int32_t layer = 0;
+  std::string blueprint;
+  int32_t chunk = 0;
+  std::string key;    // kernel cache key, hex
+  std::string level;  // memory, disk, compiled, interpreter, refused, cpu-interpreter
+  double ms = 0.0;
+  double tune_ms = -1.0;  // >= 0: tuned now
+  std::string launch;     // the launch configuration (the tuning winner when tuned)
+  std::string detail;     // why it fell back or was refused
+};
+
+using Payload = std::variant<HealthReport, Command, LifecycleEvent, ValidationMeasurement, Alert,
+                             WidthReport, KernelEvent>;
 
 Topic topic_of(const Payload& p);
-// Short name of the payload's type: "health", "germinate", "event", "validation", "alert:nan".
+// Short name of the payload's type: "health", "germinate", "event", "validation", "alert:nan",
+// "kernel".
 std::string payload_kind(const Payload& p);
 // One line of text with every field of the payload (what the recorder stores).
 std::string payload_text(const Payload& p);

@@ -134,6 +134,11 @@ json summarize_telemetry(const std::string& path, const TelemetryData& d, int ti
   std::map<std::string, int64_t> topics;
   for (const auto& m : d.messages) ++topics[m.topic];
   j["messages"] = {{"total", static_cast<int64_t>(d.messages.size())}, {"topics", topics}};
+  // The kernels the IR blueprints got (kernel events: key, level that served it, time, tuning).
+  json kernels = json::array();
+  for (const auto& m : d.messages)
+    if (m.kind == "kernel") kernels.push_back(m.payload);
+  j["kernels"] = kernels;
 
   // Layers: those with statistics, plus those only seen in events.
   std::map<std::string, int64_t> seeds_of;
@@ -210,6 +215,11 @@ std::string format_telemetry_summary(const json& j) {
     std::snprintf(line, sizeof line, "  %-40s %8lld\n", topic.c_str(),
                   static_cast<long long>(n.get<int64_t>()));
     o << line;
+  }
+
+  if (!j["kernels"].empty()) {
+    o << "IR kernels: " << j["kernels"].size() << "\n";
+    for (const auto& k : j["kernels"]) o << "  " << k.get<std::string>() << "\n";
   }
 
   for (const auto& l : j["seed_layers"]) {

@@ -20,6 +20,7 @@
 #include "nn/gradient_score.hpp"
 #include "nn/layer.hpp"
 #include "nn/seed_flop_ledger.hpp"
+#include "ops/morph/kernel_record.hpp"
 #include "ops/morph/morph_gemm_path.hpp"
 #include "ops/morph/morph_ops.hpp"
 
@@ -141,6 +142,8 @@ class KasminaLayer final : public Layer {
   // What prepare said about the layer's IR blueprints on CUDA (one line each: compiled or found
   // in the caches, or why a blueprint's germinations are refused on this device).
   const std::vector<std::string>& module_notes() const { return module_notes_; }
+  // The same as records, one per IR blueprint the config allows (also on the CPU).
+  const std::vector<ops::KernelRecord>& kernel_records() const { return kernel_records_; }
   // Overwrites the seed state and slot ownership (checkpoint restore, tests); the host's view
   // of which seeds are active is recomputed.
   void restore_state(const HostSeedState& state, const std::vector<int32_t>& slot_owner);
@@ -223,6 +226,7 @@ class KasminaLayer final : public Layer {
   bool last_train_ = false;
   uint32_t allowed_mask_ = 0;
   std::vector<std::string> module_notes_;
+  std::vector<ops::KernelRecord> kernel_records_;
 };
 
 }  // namespace kasmina::morph

@@ -3,11 +3,16 @@
 // during a step) and the lifecycle kernel the table of its initialisers. A blueprint whose module
 // cannot be had (NVRTC missing, a failed compile) is dropped from the kinds germinations may
 // name, so its germinations are refused (reason refused_blueprint, logged in the events) and
-// training goes on; the reason is printed once per process and blueprint.
+// training goes on; the reason is printed once per process and blueprint. When the generated
+// kernels cannot be had, the IR-interpreting kernels run instead (ops/ir_backend.hpp) and the
+// reason is printed once. Each IR blueprint leaves a KernelRecord (the bus's kernel event); on
+// the CPU the CPU interpreter serves it (level cpu-interpreter, its time the plan's layout).
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <set>
 
+#include "ir/blueprint.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/morph/blueprint_module.hpp"
 
@@ -27,18 +32,42 @@ void warn_once(const std::string& text) {
 void KasminaLayer::prepare_modules() {
   allowed_mask_ = 0;
   module_notes_.clear();
+  kernel_records_.clear();
   buf_.fused_seeds = !dev_.is_cuda();
   std::vector<int32_t> with_modules;
   for (BlueprintKind k : cfg_.allowed_blueprints) {
     const int32_t kind = static_cast<int32_t>(k);
     const BlueprintDescriptor* d = find_blueprint(kind);
+    ops::KernelRecord rec;
+    if (d) {
+      rec.blueprint = d->name;
+      rec.kind = kind;
+      rec.chunk = buf_.shape.chunk;
+    }
     if (!dev_.is_cuda() || !d || d->in_fused_kernels) {
       allowed_mask_ |= 1u << kind;
       buf_.fused_seeds = true;
+      const ir::IrBlueprint* bp = d ? ir::ir_blueprint_of(*d) : nullptr;
+      if (bp && !dev_.is_cuda()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        (void)bp->plan(buf_.shape);
+        rec.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                     .count();
+        rec.key = bp->graph().hash;
+        rec.level = "cpu-interpreter";
+        kernel_records_.push_back(rec);
+      }
       continue;
     }
     const ops::PreparedModule m = ops::prepare_blueprint_module(*d, buf_.shape, dev_, max_batch_,
                                                                 cfg_.seeds, cfg_.pool_slots);
+    rec.key = m.key;
+    rec.level = m.module ? m.served_by : "refused";
+    rec.ms = m.ms;
+    rec.tune_ms = m.tune_ms;
+    rec.launch = m.launch;
+    rec.detail = m.module ? m.note : m.why;
+    kernel_records_.push_back(rec);
     const std::string where =
         "kasmina layer " + std::to_string(cfg_.layer_index) + ": blueprint '" + d->name + "'";
     if (!m.module) {

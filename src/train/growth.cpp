@@ -74,6 +74,14 @@ Growth::~Growth() = default;
 
 void Growth::before_step(int64_t step, int64_t epoch) {
   if (model_.morph_layers().empty() && !width_adapter_) return;
+  if (!kernels_published_) {  // the kernels the layers' IR blueprints got at prepare time
+    kernels_published_ = true;
+    for (const morph::KasminaLayer* l : model_.morph_layers())
+      for (const ops::KernelRecord& r : l->kernel_records())
+        bus_->publish(step,
+                      control::KernelEvent{l->config().layer_index, r.blueprint, r.chunk, r.key,
+                                           r.level, r.ms, r.tune_ms, r.launch, r.detail});
+  }
   if (cfg_.controller.type == ControllerType::heuristic && step > 0 &&
       step % cfg_.controller.eval_every == 0 && eval_.has_validation()) {
     const EvalResult v = eval_.evaluate("validation", cfg_.controller.eval_batches);

@@ -80,7 +80,8 @@ class Growth final : public Stateful {
   std::unique_ptr<control::WidthAdapter> width_adapter_;  // width layers under the controller
   std::vector<control::GrowthEvent> pending_events_;      // published, not yet reported
   std::map<std::pair<int32_t, int32_t>, int64_t> transition_counts_;  // (layer, to stage)
-  std::map<int32_t, int64_t> refusal_counts_;                         // by layer
+  std::map<int32_t, int64_t> refusal_counts_;
+  bool kernels_published_ = false;  // by layer
 };
 
 }  // namespace kasmina

@@ -2,8 +2,9 @@
 // hash; exit 2 with one file:line: key line on errors), training a config that grows an IR
 // blueprint on the CPU to the end (and resuming it), `kasmina blueprint compile FILE|CONFIG`,
 // `kasmina blueprint tune CONFIG` (exit 2 without a GPU), `kasmina blueprint cache
-// stats|verify|clear`; on a GPU (skipped without one): training it on CUDA as on the CPU, and
-// without NVRTC its germinations refused while training goes on.
+// stats|verify|clear`; the kernel events in the run's telemetry; on a GPU (skipped without one):
+// training it on CUDA as on the CPU, without NVRTC on the IR-interpreting kernels, and with
+// KASMINA_IR_BACKEND=compiled and no NVRTC its germinations refused while training goes on.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,6 +35,23 @@ ProcessResult kasmina(const std::vector<std::string>& args, const fs::path& cwd,
                       const std::map<std::string, std::string>& env = {}) {
   const char* bin = std::getenv("KASMINA_BIN");
   return testing::run_process(bin ? bin : "kasmina", args, cwd, env);
+}
+
+nlohmann::json summary(const fs::path& run) {
+  std::ifstream f(run / "summary.json");
+  return nlohmann::json::parse(f);
+}
+
+// The kernel events of a run's telemetry, as `kasmina inspect telemetry --json` lists them.
+std::vector<std::string> kernel_events(const fs::path& run) {
+  const ProcessResult r =
+      kasmina({"inspect", "telemetry", (run / "telemetry.h5").string(), "--json"}, run);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> out;
+  if (r.exit_code != 0) return out;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const auto& k : j["kernels"]) out.push_back(k.get<std::string>());
+  return out;
 }
 
 TEST(BlueprintCli, CheckPrintsShapesParametersAndHash) {
@@ -90,6 +108,18 @@ TEST(BlueprintCli, TrainsAConfigGrowingAnIrBlueprintOnTheCpu) {
   // Parameters added count the IR blueprint through the registry: gated_mlp on a chunk of 8 with
   // hidden 8 has 3 * 8 * 8 + 8 = 200 parameters, residual_mlp 2 * 8 * 8 + 8 + 8 = 144.
   EXPECT_NE(r.out.find("; 344 parameters added;"), std::string::npos) << r.out;
+  // The kernel event of the IR blueprint: on the CPU the CPU interpreter serves it (no compile);
+  // its key is the graph's canonical hash.
+  const std::vector<std::string> kernels = kernel_events(run);
+  ASSERT_EQ(kernels.size(), 1u);
+  const std::string& k = kernels[0];
+  EXPECT_EQ(k.rfind("layer 0 blueprint gated_mlp C 8 key ", 0), 0u) << k;
+  const std::string key = k.substr(std::string("layer 0 blueprint gated_mlp C 8 key ").size(), 64);
+  EXPECT_EQ(key.find_first_not_of("0123456789abcdef"), std::string::npos) << k;
+  EXPECT_NE(k.find(" level cpu-interpreter ms "), std::string::npos) << k;
+  const ProcessResult check = kasmina(
+      {"blueprint", "check", source("configs/spirals_ir.yaml"), "--hidden", "8"}, dir.path());
+  EXPECT_NE(check.out.find(key), std::string::npos) << "the key is the blueprint's hash";
   // Resuming reads the blueprints back from the run's resolved config.
   const ProcessResult again =
       kasmina({"train", "--resume", run, "--set", "train.epochs=4"}, dir.path());
@@ -122,11 +152,6 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
 bool have_gpu(const fs::path& cwd) {
   const ProcessResult r = kasmina({"device"}, cwd);
   return r.exit_code == 0 && r.out.find("no CUDA device") == std::string::npos;
-}
-
-nlohmann::json summary(const fs::path& run) {
-  std::ifstream f(run / "summary.json");
-  return nlohmann::json::parse(f);
 }
 
 TEST(BlueprintCli, CompileAConfigWarmsEveryLayerShape) {
@@ -195,7 +220,7 @@ TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
               0.1 * sa["test_loss"].get<double>() + 0.02);
 }
 
-TEST(BlueprintCli, WithoutNvrtcCudaRefusesTheIrBlueprintAndTrainsOn) {
+TEST(BlueprintCli, WithoutNvrtcCudaRunsTheInterpretedKernelsAndRecordsIt) {
   TempDir dir;
   if (!have_gpu(dir.path())) GTEST_SKIP() << "no CUDA device";
   const fs::path run = dir.path() / "run";
@@ -203,8 +228,32 @@ TEST(BlueprintCli, WithoutNvrtcCudaRefusesTheIrBlueprintAndTrainsOn) {
                                    "train.epochs=2", "--set", "device=cuda", "--out", run.string()},
                                   dir.path(), {{"KASMINA_NVRTC", "/nonexistent/libnvrtc.so"}});
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  const std::string warning =
+      "kasmina: warning: kasmina layer 0: blueprint 'gated_mlp': its generated kernels cannot be "
+      "had (NVRTC could not be loaded (tried /nonexistent/libnvrtc.so)); its seeds run the "
+      "IR-interpreting kernels (slow but correct)\n";
+  const size_t at = r.err.find(warning);
+  EXPECT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, at + 1), std::string::npos) << "said once";
+  EXPECT_NE(r.out.find("GERMINATED  command 0  (gated_mlp)"), std::string::npos) << r.out;
+  const std::vector<std::string> kernels = kernel_events(run);
+  ASSERT_EQ(kernels.size(), 1u);
+  EXPECT_NE(kernels[0].find(" level interpreter ms "), std::string::npos) << kernels[0];
+}
+
+TEST(BlueprintCli, CompiledOnlyWithoutNvrtcRefusesTheIrBlueprintAndTrainsOn) {
+  TempDir dir;
+  if (!have_gpu(dir.path())) GTEST_SKIP() << "no CUDA device";
+  const fs::path run = dir.path() / "run";
+  const ProcessResult r =
+      kasmina({"train", source("configs/spirals_ir.yaml"), "--set", "train.epochs=2", "--set",
+               "device=cuda", "--out", run.string()},
+              dir.path(),
+              {{"KASMINA_NVRTC", "/nonexistent/libnvrtc.so"}, {"KASMINA_IR_BACKEND", "compiled"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_NE(r.err.find("kasmina: warning: kasmina layer 0: blueprint 'gated_mlp' cannot run on "
-                       "cuda:0 (NVRTC could not be loaded (tried /nonexistent/libnvrtc.so)); its "
+                       "cuda:0 (NVRTC could not be loaded (tried /nonexistent/libnvrtc.so) "
+                       "(KASMINA_IR_BACKEND=compiled: no interpreter fallback)); its "
                        "germinations are refused\n"),
             std::string::npos)
       << r.err;
@@ -223,6 +272,9 @@ TEST(BlueprintCli, WithoutNvrtcCudaRefusesTheIrBlueprintAndTrainsOn) {
   EXPECT_TRUE(residual_germinated) << r.out;
   EXPECT_EQ(r.out.find("GERMINATED  command 0  (gated_mlp)"), std::string::npos) << r.out;
   EXPECT_GE(summary(run)["growth"][0]["refused"].get<int>(), 1);
+  const std::vector<std::string> kernels = kernel_events(run);
+  ASSERT_EQ(kernels.size(), 1u);
+  EXPECT_NE(kernels[0].find(" level refused ms "), std::string::npos) << kernels[0];
 }
 
 TEST(BlueprintCli, CacheStatsVerifyAndClear) {

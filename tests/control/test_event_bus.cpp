@@ -187,5 +187,36 @@ TEST(EventBus, RecordedLogEqualsDeliveredMessagesOnRandomTraffic) {
   }
 }
 
+// A kernel event (an IR blueprint's kernel, ops/morph/kernel_record.hpp) is a telemetry record:
+// recorded with every field, and a controller's telemetry handler need not read it.
+TEST(EventBus, KernelEventIsRecordedWithEveryField) {
+  EventBus bus;
+  int seen = 0;
+  bus.subscribe(Topic::telemetry, [&](const Message& m) {
+    if (std::get_if<KernelEvent>(&m.payload)) ++seen;
+  });
+  KernelEvent k{1,      "gated_mlp",       13,
+                "ab12", "interpreter",     2.5,
+                40.25,  "forward b128 db", "NVRTC could not be loaded"};
+  bus.publish(7, k);
+  k.tune_ms = -1.0;
+  k.launch.clear();
+  k.detail.clear();
+  k.level = "cpu-interpreter";
+  bus.publish(7, k);
+  bus.dispatch();
+  EXPECT_EQ(seen, 2);
+  const std::vector<MessageRecord> log = bus.take_log();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].step, 7);
+  EXPECT_EQ(log[0].topic, "telemetry");
+  EXPECT_EQ(log[0].kind, "kernel");
+  EXPECT_EQ(log[0].text,
+            "layer 1 blueprint gated_mlp C 13 key ab12 level interpreter ms 2.500 tune_ms 40.250 "
+            "launch forward b128 db (NVRTC could not be loaded)");
+  EXPECT_EQ(log[1].text,
+            "layer 1 blueprint gated_mlp C 13 key ab12 level cpu-interpreter ms 2.500");
+}
+
 }  // namespace
 }  // namespace kasmina::control

@@ -11,6 +11,7 @@
 #include "cache_test_util.hpp"
 #include "host_kernel.hpp"
 #include "ir/interpreter.hpp"
+#include "ir_graphs.hpp"
 #include "ir_test_util.hpp"
 #include "ops/blueprint_codegen.hpp"
 #include "ops/nvrtc.hpp"
@@ -19,22 +20,7 @@ namespace kasmina::ir {
 namespace {
 
 std::vector<Graph> graphs() {
-  const char* root = std::getenv("KASMINA_SOURCE_ROOT");
-  const std::string dir = std::string(root ? root : ".") + "/configs/blueprints/";
-  std::vector<Graph> out = load_blueprint_file(dir + "builtins_ir.yaml");
-  out.push_back(load_blueprint_file(dir + "gated_mlp.yaml").at(0));
-  // Every other op once.
-  out.push_back(testing::graph_of(testing::blueprint(
-      "s: [C], a: [1], W: [C, 2*C], t: [1]",
-      {"{op: layernorm, in: x, out: n}", "{op: rmsnorm, in: n, out: r}",
-       "{op: silu, in: r, out: q}", "{op: tanh, in: q, out: th}", "{op: relu, in: th, out: re}",
-       "{op: scale, in: re, param: s, out: sc}", "{op: max, in: sc, out: mx}",
-       "{op: mean, in: x, out: mu}", "{op: sum, in: x, out: su}", "{op: sub, in: [x, mu], out: c}",
-       "{op: add, in: [c, mx], out: d}", "{op: scale, in: d, param: a, out: e}",
-       "{op: concat, in: [e, sc], out: cat}", "{op: slice, in: cat, from: 1, size: C, out: sl}",
-       "{op: mul, in: [sl, su], out: m}", "{op: concat, in: [m, x], out: m2}",
-       "{op: linear, in: m2, weight: W, out: l}", "{op: shift, in: l, param: t, out: y}"})));
-  return out;
+  return testing::every_op_graphs();
 }
 
 using DeltaFn = void (*)(int, const float*, long long, const float*, float*, long long);

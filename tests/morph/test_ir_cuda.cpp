@@ -2,11 +2,13 @@
 // fused ops, against the CPU twins (forward, isolated loss, dx, parameter gradients, gradient
 // norms, task_gradient measurement) on a layer mixing IR and built-in seeds; an IR re-statement
 // of each built-in against the built-in's hand-written kernels on the GPU; a germination's
-// initial parameters (bitwise as on the CPU); graph replay (bitwise as plain launches). Skips
-// with a message without a CUDA device or without NVRTC.
+// initial parameters (bitwise as on the CPU); graph replay (bitwise as plain launches); the
+// IR-interpreting kernels (KASMINA_IR_BACKEND=interpreter) against the CPU twins and the
+// generated kernels. Skips with a message without a CUDA device or without NVRTC.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 
 #include "ir_layer_util.hpp"
 #include "ops/morph/blueprint_module.hpp"
@@ -34,6 +36,17 @@ void expect_close(const Tensor& got, const Tensor& want, const char* what, float
       GTEST_SKIP() << ((layer).module_notes().empty() ? std::string("no module")    \
                                                       : (layer).module_notes()[0]); \
   } while (0)
+
+// KASMINA_IR_BACKEND for the rigs made in a scope (the layer reads it at prepare time).
+struct Backend {
+  explicit Backend(const char* name) { ::setenv("KASMINA_IR_BACKEND", name, 1); }
+  ~Backend() { ::unsetenv("KASMINA_IR_BACKEND"); }
+};
+
+bool interpreted(const KasminaLayer& layer) {
+  return !layer.buffers().modules.empty() &&
+         layer.buffers().modules[0]->describe().find("IR-interpreting") != std::string::npos;
+}
 
 bool have_gpu() {
   ops::init();
@@ -77,7 +90,18 @@ TEST_P(IrCuda, GeneratedKernelsMatchTheCpuTwins) {
   testing::IrRig cpu({K}, GetParam().chunk, B, Device::cpu(), K);
   testing::IrRig gpu({K}, GetParam().chunk, B, Device::cuda(0), K);
   REQUIRE_MODULE(gpu.layer);
+  if (interpreted(gpu.layer)) GTEST_SKIP() << gpu.layer.module_notes()[0];
   ASSERT_EQ(gpu.layer.buffers().modules.size(), 1u);
+  // Its kernel record (the bus's kernel event): a cache level, the 64-hex key, a time.
+  ASSERT_EQ(gpu.layer.kernel_records().size(), 1u);
+  const ops::KernelRecord& rec = gpu.layer.kernel_records()[0];
+  EXPECT_TRUE(rec.level == "memory" || rec.level == "disk" || rec.level == "compiled") << rec.level;
+  EXPECT_EQ(rec.key.size(), 64u);
+  EXPECT_EQ(rec.key.find_first_not_of("0123456789abcdef"), std::string::npos) << rec.key;
+  EXPECT_EQ(rec.chunk, GetParam().chunk);
+  EXPECT_EQ(rec.blueprint, GetParam().name);
+  EXPECT_GE(rec.ms, 0.0);
+  EXPECT_NE(rec.launch.find("forward b"), std::string::npos) << rec.launch;
   std::printf("  %s\n", gpu.layer.module_notes()[0].c_str());
   run_and_compare(cpu, gpu);
 }
@@ -114,6 +138,50 @@ TEST(IrCudaBuiltins, IrRestatementsMatchTheBuiltinKernels) {
     run_and_compare(hand, gen);
   }
 }
+
+class IrCudaInterpreter : public ::testing::TestWithParam<Case> {};
+
+// The fallback chain's interpreter step: the IR-interpreting kernels (forced) against the CPU
+// twins, as the generated kernels above; needs no NVRTC.
+TEST_P(IrCudaInterpreter, InterpretedKernelsMatchTheCpuTwins) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int32_t K = testing::register_ir(GetParam().file, GetParam().name);
+  const int64_t B = 300;
+  testing::IrRig cpu({K}, GetParam().chunk, B, Device::cpu(), K);
+  const Backend forced("interpreter");
+  testing::IrRig gpu({K}, GetParam().chunk, B, Device::cuda(0), K);
+  ASSERT_TRUE(interpreted(gpu.layer));
+  ASSERT_FALSE(gpu.layer.kernel_records().empty());
+  EXPECT_EQ(gpu.layer.kernel_records()[0].level, "interpreter");
+  run_and_compare(cpu, gpu);
+}
+
+// The interpreted kernels against the generated ones on the same parameters (skips without NVRTC).
+TEST_P(IrCudaInterpreter, InterpretedKernelsMatchTheGeneratedKernels) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int32_t K = testing::register_ir(GetParam().file, GetParam().name);
+  const int64_t B = 300;
+  testing::IrRig gen({K}, GetParam().chunk, B, Device::cuda(0), K);
+  REQUIRE_MODULE(gen.layer);
+  if (interpreted(gen.layer)) GTEST_SKIP() << gen.layer.module_notes()[0];
+  const Backend forced("interpreter");
+  testing::IrRig interp({K}, GetParam().chunk, B, Device::cuda(0), K);
+  ASSERT_TRUE(interpreted(interp.layer));
+  Tensor pool = interp.layer.buffers().pool;
+  pool.copy_from(gen.layer.buffers().pool);
+  run_and_compare(gen, interp);
+}
+
+INSTANTIATE_TEST_SUITE_P(Blueprints, IrCudaInterpreter,
+                         ::testing::Values(Case{"gated_mlp.yaml", "gated_mlp", 16},
+                                           Case{"gated_mlp.yaml", "gated_mlp", 13},
+                                           Case{"builtins_ir.yaml", "residual_mlp_ir", 16},
+                                           Case{"builtins_ir.yaml", "low_rank_ir", 7},
+                                           Case{"builtins_ir.yaml", "diag_scale_ir", 32}),
+                         [](const auto& info) {
+                           return std::string(info.param.name) + "_C" +
+                                  std::to_string(info.param.chunk);
+                         });
 
 // A germination on the GPU initialises the IR slot as the CPU twin does, bit for bit.
 TEST(IrCudaLifecycle, GerminationInitialisesTheSlotAsOnTheCpu) {

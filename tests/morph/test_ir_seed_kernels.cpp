@@ -3,15 +3,19 @@
 // computing stage of an IR seed with a built-in seed and a dormant one: after what the fused ops
 // leave for an IR seed (x / dy in its chunk, no isolated loss, a zero gradient), the seed kernels
 // give the twins' out, isolated loss, dx, parameter gradients, gradient norms and task_gradient
-// measurement, and touch no other seed. The same kernels on a GPU: test_ir_cuda.cpp.
+// measurement, and touch no other seed. The IR-interpreting seed kernels
+// (kernels/morph/ir_interpret_seed.cuh) the same way. The same kernels on a GPU: test_ir_cuda.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "../ir/cache_test_util.hpp"
 #include "../ir/host_kernel.hpp"
 #include "ir/plan.hpp"
+#include "ir/program.hpp"
 #include "ir_layer_util.hpp"
+#include "kernels/morph/ir_interpret_seed.cuh"
 #include "morph/stage.hpp"
 #include "ops/blueprint_codegen.hpp"
 #include "ops/morph/blueprint_module.hpp"
@@ -38,24 +42,20 @@ struct Case {
   const char* name;
 };
 
-class IrSeedKernelsOnHost : public ::testing::TestWithParam<Case> {};
+using SeedFn = std::function<void(const ops::IrSeedArgs&)>;
+// Makes the seed kernels under test for kind K on the rig's layer shape (false: skip/fail).
+using MakeKernels =
+    std::function<bool(int32_t K, const BlueprintShape& sh, SeedFn* fwd, SeedFn* bwd)>;
 
-TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
-  if (!ir::testing::host_compiler_present()) GTEST_SKIP() << "no host C++ compiler";
-  const int32_t K = testing::register_ir(GetParam().file, GetParam().name);
+// After what the fused ops leave for the IR seeds, the seed kernels give the twins' values.
+void check_seed_kernels(const Case& c, const MakeKernels& make) {
+  const int32_t K = testing::register_ir(c.file, c.name);
   const int32_t C = 8, S = 8;
   const int64_t B = 5, H = S * C;
   testing::IrRig rig({K}, C, B, Device::cpu(), K);
   ops::MorphLayerBuffers L = rig.layer.buffers();
-  const BlueprintDescriptor& d = *find_blueprint(K);
-  const ir::Plan& plan = ir::ir_blueprint_of(d)->plan(L.shape);
-  ir::testing::CacheDir dir;
-  ir::testing::HostKernel k;
-  const std::string source = ops::generate_blueprint_source(ir::ir_blueprint_of(d)->graph(), plan);
-  ASSERT_TRUE(ir::testing::build_on_host(source, dir.path(), &k)) << source;
-  const auto fwd = k.symbol<SeedKernel>(ops::kIrSeedForwardKernel);
-  const auto bwd = k.symbol<SeedKernel>(ops::kIrSeedBackwardKernel);
-  ASSERT_TRUE(fwd && bwd);
+  SeedFn fwd, bwd;
+  ASSERT_TRUE(make(K, L.shape, &fwd, &bwd));
 
   HostSeedState h = rig.layer.seed_state().download();
   const SeedStateView v = h.view();
@@ -140,6 +140,70 @@ TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
     set(L.pool, pool0);
   }
 }
+
+class IrSeedKernelsOnHost : public ::testing::TestWithParam<Case> {};
+
+TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
+  if (!ir::testing::host_compiler_present()) GTEST_SKIP() << "no host C++ compiler";
+  ir::testing::CacheDir dir;
+  ir::testing::HostKernel k;
+  check_seed_kernels(
+      GetParam(), [&](int32_t K, const BlueprintShape& sh, SeedFn* fwd, SeedFn* bwd) {
+        const ir::IrBlueprint& bp = *ir::ir_blueprint_of(*find_blueprint(K));
+        const std::string source = ops::generate_blueprint_source(bp.graph(), bp.plan(sh));
+        EXPECT_TRUE(ir::testing::build_on_host(source, dir.path(), &k)) << source;
+        const auto f = k.symbol<SeedKernel>(ops::kIrSeedForwardKernel);
+        const auto b = k.symbol<SeedKernel>(ops::kIrSeedBackwardKernel);
+        *fwd = [f](const ops::IrSeedArgs& a) { f(a); };
+        *bwd = [b](const ops::IrSeedArgs& a) { b(a); };
+        return f && b;
+      });
+}
+
+// The IR-interpreting seed kernels (kernels/morph/ir_interpret_seed.cuh) as blocks of one thread
+// over a grid of 3 blocks (seeds b, b + 3, ...), on the program of the blueprint.
+class IrInterpretedSeedKernelsOnHost : public ::testing::TestWithParam<Case> {};
+
+TEST_P(IrInterpretedSeedKernelsOnHost, MatchTheCpuTwins) {
+  std::vector<int32_t> words;
+  std::vector<float> ws;
+  ir_interp::Program q;
+  check_seed_kernels(GetParam(),
+                     [&](int32_t K, const BlueprintShape& sh, SeedFn* fwd, SeedFn* bwd) {
+                       const ir::IrBlueprint& bp = *ir::ir_blueprint_of(*find_blueprint(K));
+                       const ir::Plan& plan = bp.plan(sh);
+                       words = ir::make_program(bp.graph(), plan);
+                       constexpr int32_t kGrid = 3;
+                       q.stride = 2 * plan.scratch + 2 * sh.chunk + (plan.factor_count | 1);
+                       ws.assign(static_cast<size_t>(kGrid * q.stride), 0.0f);
+                       q.words = words.data();
+                       q.ws = ws.data();
+                       q.chunk = sh.chunk;
+                       q.scratch = plan.scratch;
+                       q.params = plan.param_count;
+                       q.factors = plan.factor_count;
+                       auto over_blocks = [&](bool backward) {
+                         return [&, backward](const ops::IrSeedArgs& a) {
+                           double red[1];
+                           for (int32_t b = 0; b < kGrid; ++b) {
+                             const ir_interp::Place at{b, kGrid, 0, 1};
+                             backward ? ir_interp::seed_backward(a, q, at, red)
+                                      : ir_interp::seed_forward(a, q, at, red);
+                           }
+                         };
+                       };
+                       *fwd = over_blocks(false);
+                       *bwd = over_blocks(true);
+                       return true;
+                     });
+}
+
+INSTANTIATE_TEST_SUITE_P(Blueprints, IrInterpretedSeedKernelsOnHost,
+                         ::testing::Values(Case{"gated_mlp.yaml", "gated_mlp"},
+                                           Case{"builtins_ir.yaml", "residual_mlp_ir"},
+                                           Case{"builtins_ir.yaml", "low_rank_ir"},
+                                           Case{"builtins_ir.yaml", "diag_scale_ir"}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 INSTANTIATE_TEST_SUITE_P(Blueprints, IrSeedKernelsOnHost,
                          ::testing::Values(Case{"gated_mlp.yaml", "gated_mlp"},

@@ -20,6 +20,7 @@
 #include "ops/blueprint_tuning.hpp"
 #include "ops/cuda/device_context.hpp"
 #include "ops/cuda/ir_module.hpp"
+#include "ops/ir_backend.hpp"
 #include "ops/morph/blueprint_module.hpp"
 
 namespace kasmina::ops {
@@ -205,7 +206,10 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
 
 }  // namespace cuda
 
-PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
+namespace {
+
+// The generated kernels' module, or null with why (the first steps of the fallback chain).
+PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
                               const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
                               int32_t seeds, int32_t pool_slots) {
   PreparedModule out;
@@ -214,8 +218,13 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   const CompiledBlueprint& c = l.compiled;
   out.key = c.key;
   out.level = compile_level_name(c.level);
+  out.served_by = out.level;
   out.why = l.why;
-  if (!l.kernels) return out;
+  if (!l.kernels) {
+    out.ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+  }
   const cuda::IrKernels& k = *l.kernels;
   const ir::Plan& plan = bp.plan(sh);
   const int64_t max_smem = l.max_smem;
@@ -245,8 +254,42 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   out.note = note;
   out.module = std::make_shared<IrModule>(l.kernels, kind, plan, f.threads, b.threads);
   out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  out.launch = "forward b" + std::to_string(f.threads) + " " + f.source + ", backward b" +
+               std::to_string(b.threads) + " " + b.source;
   out.level += ", launch " + f.source + "/" + b.source;
   if (out.tune_ms >= 0.0) out.level += ", autotune " + std::string(autotune_name(mode));
+  return out;
+}
+
+}  // namespace
+
+PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
+                              int32_t seeds, int32_t pool_slots) {
+  const IrBackend backend = ir_backend();
+  std::string why = "KASMINA_IR_BACKEND=interpreter";
+  std::string key;
+  double ms = 0.0;
+  if (backend != IrBackend::interpreter) {
+    PreparedModule g = load_generated(bp, kind, sh, dev, max_batch, seeds, pool_slots);
+    if (g.module) return g;
+    const FallbackStep step = after_generated_failed(backend, g.why, true);
+    if (step.level == ServedBy::refused) {
+      g.served_by = served_by_name(ServedBy::refused);
+      g.why = step.why;
+      return g;
+    }
+    why = "its generated kernels cannot be had (" + step.why + ")";
+    key = g.key;
+    ms = g.ms;
+  }
+  PreparedModule out = load_interpreted_module(bp, kind, sh, dev, seeds, pool_slots);
+  out.key = key.empty() ? bp.graph().hash : key;
+  out.ms += ms;
+  if (out.module)
+    out.note = why + "; its seeds run the IR-interpreting kernels (slow but correct)";
+  else
+    out.why = why + "; " + out.why;
   return out;
 }
 

@@ -63,10 +63,13 @@ struct PreparedModule {
   std::shared_ptr<const morph::BlueprintModule> module;  // null: cannot run (why)
   std::string why;
   std::string key;        // the kernel cache key
-  std::string level;      // the cache level that served it (memory, disk, compiled)
+  std::string level;      // the cache level that served it, with the launch configuration
+  std::string served_by;  // the chain's level (ops/ir_backend.hpp): memory, disk, compiled,
+                          // interpreter or refused
   double ms = 0.0;        // time to get it
   std::string note;       // worth a warning though it runs (e.g. the perf DB could not be read)
   double tune_ms = -1.0;  // >= 0: its launch configurations were timed now (`autotune:`)
+  std::string launch;     // the launch configuration taken ("fwd b256 db, bwd b64 default")
 };
 
 // The module of registered blueprint `d` (not in the fused kernels) for a layer of shape `sh`
@@ -74,8 +77,10 @@ struct PreparedModule {
 // prepare time, never in a step); its launch configuration from the performance database (the
 // tuned winner of the nearest shape) or the defaults, after timing the candidates on a layer of
 // `seeds` seeds (pool_slots of them active) when the process's autotune mode asks for it
-// (ops/blueprint_tuning.hpp). Null with a reason when it cannot run: a build without CUDA, a
-// blueprint that is not an IR graph, NVRTC missing, a failed compile.
+// (ops/blueprint_tuning.hpp). When the generated kernels cannot be had (NVRTC missing, a failed
+// compile) or KASMINA_IR_BACKEND=interpreter, the IR-interpreting kernels (ops/ir_backend.hpp;
+// `note` says why). Null with a reason when nothing can run: a build without CUDA, a blueprint
+// that is not an IR graph, KASMINA_IR_BACKEND=compiled and no generated kernels.
 PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
                                         const morph::BlueprintShape& sh, Device dev,
                                         int64_t max_batch, int32_t seeds, int32_t pool_slots);
@@ -103,4 +108,8 @@ namespace kasmina::ops {
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
                               const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
                               int32_t seeds, int32_t pool_slots);
+// The IR-interpreting kernels' module (src/ops/cuda/ir_interpret.cpp; CUDA builds only).
+PreparedModule load_interpreted_module(const ir::IrBlueprint& bp, int32_t kind,
+                                       const morph::BlueprintShape& sh, Device dev, int32_t seeds,
+                                       int32_t pool_slots);
 }  // namespace kasmina::ops
