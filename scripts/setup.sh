@@ -23,6 +23,7 @@ packages=(
   libprotobuf-dev protobuf-compiler          # TensorBoard event files (src/io/tensorboard/)
   libopenblas-dev                            # CPU GEMMs
   libsqlite3-dev                             # the kernel performance database
+  libssl-dev                                 # SHA-256 (libcrypto) of blueprints and cached kernels
   libbenchmark-dev                           # `kasmina bench` (linked into the binary)
   dataset-fashion-mnist                      # /usr/share/datasets/fashion-mnist
 )

@@ -1,11 +1,14 @@
 // `kasmina blueprint`: check FILE (the IR blueprints of a YAML file: shapes, parameter count,
-// canonical hash; exit 2 on errors), compile FILE|CONFIG (NVRTC into the kernel cache),
+// canonical hash; exit 2 on errors), compile FILE|CONFIG (NVRTC into the kernel cache; with
+// --repeat N also the lookup times from memory and from disk),
 // tune CONFIG (blueprint_tune.cpp) and cache stats|verify|clear (the kernel cache on disk).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/blueprint_config.hpp"
 #include "cli/commands.hpp"
@@ -28,6 +31,7 @@ struct CheckOptions {
   int rank = morph::kDefaultRank;
   std::string arch;                                 // compile (empty: the GPU's, else sm_90)
   std::string cache_dir = ir::default_cache_dir();  // compile
+  int repeat = 0;  // compile: lookups timed after the first (memory, then disk)
 };
 
 // The shape options of check and compile.
@@ -74,10 +78,53 @@ int cache_verify(const std::string& dir) {
   return r.quarantined.empty() ? 0 : 2;
 }
 
+double micros_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// "median X us, p99 Y us" of `us` (sorted here; nearest-rank percentiles).
+std::string percentiles(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  const auto at = [&](double q) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())))];
+  };
+  char line[96];
+  std::snprintf(line, sizeof line, "median %.2f us, p99 %.2f us", at(0.5), at(0.99));
+  return line;
+}
+
+// --repeat N: N lookups of a compiled blueprint from the compiler's memory, then N through a
+// new compiler over the same directory each (the disk entry read and its SHA-256 verified;
+// loading the cubin into a CUDA module is not part of it), and the NVRTC calls those made.
+std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
+                          const morph::BlueprintShape& sh, const std::string& arch,
+                          const std::string& dir, int n) {
+  std::vector<double> memory, disk;
+  int64_t nvrtc = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    compiler.get(g, sh, arch);
+    memory.push_back(micros_since(t0));
+  }
+  for (int i = 0; i < n; ++i) {
+    ops::BlueprintCompiler fresh(cache_options(dir));
+    const auto t0 = std::chrono::steady_clock::now();
+    const ops::CompiledBlueprint c = fresh.get(g, sh, arch);
+    disk.push_back(micros_since(t0));
+    if (c.level != ops::CompileLevel::disk)
+      throw InternalError("blueprint compile --repeat: a new compiler did not find " + c.key +
+                          " on disk (level " + ops::compile_level_name(c.level) + ")");
+    nvrtc += fresh.nvrtc_calls();
+  }
+  return "  memory lookups " + std::to_string(n) + ": " + percentiles(memory) +
+         "\n  disk lookups   " + std::to_string(n) + ": " + percentiles(disk) + ", " +
+         std::to_string(nvrtc) + " NVRTC calls\n";
+}
+
 // One compile (now or from the caches) and its line; false when it failed (its log printed).
 bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
-                 const morph::BlueprintShape& sh, const std::string& label,
-                 const std::string& arch) {
+                 const morph::BlueprintShape& sh, const std::string& label, const std::string& arch,
+                 const CheckOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const ops::CompiledBlueprint c = compiler.get(g, sh, arch);
   const double ms =
@@ -86,9 +133,14 @@ bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
   char line[512];
   std::snprintf(line, sizeof line, "%s %s %s %s %.1f ms %zu bytes\n", label.c_str(), c.key.c_str(),
                 arch.c_str(), ops::compile_level_name(c.level), ms,
-                c.ok ? c.cubin.size() : size_t(0));
-  print(c.ok ? std::string(line) : std::string(line) + "failed:\n" + c.log + "\n");
-  return c.ok;
+                c.ok ? c.cubin().size() : size_t(0));
+  if (!c.ok) {
+    print(std::string(line) + "failed:\n" + c.log + "\n");
+    return false;
+  }
+  print(o.repeat > 0 ? line + timed_lookups(compiler, g, sh, arch, o.cache_dir, o.repeat)
+                     : std::string(line));
+  return true;
 }
 
 // Exit 0 when every blueprint compiled (now or from the cache), 2 when one failed (its log is
@@ -101,13 +153,13 @@ int compile(const CheckOptions& o) {
   if (file_has_model(o.file)) {
     const std::vector<IrLayerWork> work = ir_layer_work(o.file);
     for (const IrLayerWork& w : work)
-      if (!compile_one(compiler, w.blueprint->graph(), w.shape, work_label(w), arch)) rc = 2;
+      if (!compile_one(compiler, w.blueprint->graph(), w.shape, work_label(w), arch, o)) rc = 2;
     if (work.empty()) print("no kasmina layer of the config names an IR blueprint\n");
     return rc;
   }
   const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
   for (const ir::Graph& g : load_blueprint_file(o.file))
-    if (!compile_one(compiler, g, sh, g.name, arch)) rc = 2;
+    if (!compile_one(compiler, g, sh, g.name, arch, o)) rc = 2;
   return rc;
 }
 
@@ -136,6 +188,10 @@ void add_blueprint_command(CLI::App& app, int& exit_code) {
   comp->add_option("--arch", co->arch,
                    "the GPU architecture (default: the first CUDA device's, else sm_90)");
   comp->add_option("--dir", co->cache_dir, "the kernel cache directory");
+  comp->add_option("--repeat", co->repeat,
+                   "then time N lookups of each from memory and N from disk (a new compiler "
+                   "each): median and p99")
+      ->check(CLI::Range(1, 1000000));
   comp->callback([co, &exit_code] { exit_code = compile(*co); });
 
   auto dir = std::make_shared<std::string>(ir::default_cache_dir());

@@ -76,7 +76,10 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
     return ir::CompileOutcome{c.ok, c.binary, c.log};
   });
   out.ok = r.ok;
-  (r.ok ? out.cubin : out.log) = r.payload;
+  if (r.ok)
+    out.binary = std::make_shared<const std::string>(r.payload);
+  else
+    out.log = r.payload;
   out.level = r.source == ir::CacheSource::disk ? CompileLevel::disk : CompileLevel::compiled;
   memory_[memory_key] = out;
   return out;

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -21,11 +22,17 @@ enum class CompileLevel { memory, disk, compiled, unavailable };
 const char* compile_level_name(CompileLevel level);
 
 struct CompiledBlueprint {
-  std::string key;    // the disk key (empty when NVRTC is unavailable)
-  bool ok = false;    // false: failed now or before (log), or NVRTC unavailable (log says so)
-  std::string cubin;  // ok: the binary
-  std::string log;    // the compiler's log, or why nothing was compiled
+  std::string key;  // the disk key (empty when NVRTC is unavailable)
+  bool ok = false;  // false: failed now or before (log), or NVRTC unavailable (log says so)
+  std::shared_ptr<const std::string> binary;  // ok: the cubin, shared with the memory cache
+  std::string log;                            // the compiler's log, or why nothing was compiled
   CompileLevel level = CompileLevel::unavailable;
+
+  // The cubin (empty when not ok). A memory hit copies a pointer, not the binary.
+  const std::string& cubin() const {
+    static const std::string none;
+    return binary ? *binary : none;
+  }
 };
 
 class BlueprintCompiler {

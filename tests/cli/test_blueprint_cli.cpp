@@ -143,10 +143,23 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_NE(first.out.find("residual_mlp_ir "), std::string::npos);
   EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
-  const ProcessResult second = kasmina({"blueprint", "compile", file, "--dir", cache}, dir.path());
+  const ProcessResult second =
+      kasmina({"blueprint", "compile", file, "--dir", cache, "--repeat", "20"}, dir.path());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
+  // --repeat: each blueprint's timed lookups, the disk ones by new compilers, none compiling.
+  const auto count = [&](const std::string& what) {
+    size_t n = 0;
+    for (size_t at = second.out.find(what); at != std::string::npos;
+         at = second.out.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  const size_t blueprints = count(" sm_90 disk ");
+  EXPECT_GE(blueprints, 1u);
+  EXPECT_EQ(count("  memory lookups 20: median "), blueprints) << second.out;
+  EXPECT_EQ(count(" us, 0 NVRTC calls\n"), blueprints) << second.out;
 }
 
 bool have_gpu(const fs::path& cwd) {

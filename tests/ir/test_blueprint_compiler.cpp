@@ -29,13 +29,13 @@ TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
   const CompiledBlueprint a = first.get(g, sh, "sm_90");
   ASSERT_TRUE(a.ok) << a.log;
   EXPECT_EQ(a.level, CompileLevel::compiled);
-  EXPECT_EQ(a.cubin.substr(1, 3), "ELF");
+  EXPECT_EQ(a.cubin().substr(1, 3), "ELF");
   EXPECT_EQ(first.get(g, sh, "sm_90").level, CompileLevel::memory);
   EXPECT_EQ(first.nvrtc_calls(), 1);
   BlueprintCompiler second(dir.options());  // as another process would
   const CompiledBlueprint b = second.get(g, sh, "sm_90");
   EXPECT_EQ(b.level, CompileLevel::disk);
-  EXPECT_EQ(b.cubin, a.cubin);
+  EXPECT_EQ(b.cubin(), a.cubin());
   EXPECT_EQ(b.key, a.key);
   EXPECT_EQ(second.nvrtc_calls(), 0);
   // Another shape or architecture is another key.
@@ -47,7 +47,7 @@ TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
   BlueprintCompiler third(dir.options());
   const CompiledBlueprint c = third.get(g, sh, "sm_90");
   EXPECT_EQ(c.level, CompileLevel::compiled);
-  EXPECT_EQ(c.cubin, a.cubin);
+  EXPECT_EQ(c.cubin(), a.cubin());
   EXPECT_EQ(ir::KernelCache(dir.options()).stats().quarantined, 1);
 }
 

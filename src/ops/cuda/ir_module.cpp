@@ -200,7 +200,7 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
     l.why = c.level == CompileLevel::unavailable ? c.log : "compiling it failed: " + c.log;
     return l;
   }
-  l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin, &l.why);
+  l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin(), &l.why);
   return l;
 }
 
