@@ -213,8 +213,14 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     // kMinSplitKSlice; otherwise the best candidate without split-K. A fixed rule in both
     // modes (no timing), so the algorithm per shape never changes between runs.
     cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
+    // A bf16 output admits only the COMPUTE_TYPE scheme: INPLACE and OUTPUT_TYPE would add the
+    // K slices in the output's type, rounding each partial sum to bf16 (fp32 accumulation
+    // everywhere, and the CPU twin's one rounding, need the slices summed in fp32).
     if (split_k_allowed(s)) {
-      st = pick_candidate(ctx, desc, s, CUBLASLT_REDUCTION_SCHEME_MASK, choice);
+      st = pick_candidate(ctx, desc, s,
+                          s.d_type == CUDA_R_16BF ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE
+                                                  : CUBLASLT_REDUCTION_SCHEME_MASK,
+                          choice);
     }
     if (!choice.available)
       st = pick_candidate(ctx, desc, s, CUBLASLT_REDUCTION_SCHEME_NONE, choice);
