@@ -253,6 +253,52 @@ std::vector<op_table::OpCase> cases_of(void (*fn)(const Bf16OutCase&)) {
   return out;
 }
 
+// ---- perf: the MLP's layers at batch 8192 with bf16 outputs (compare the `_bf16` perf rows of
+// linear_forward / linear_backward_input, which write float32) ----
+
+std::vector<op_table::OpCase> perf_cases(bool forward) {
+  struct Shape3 {
+    int64_t m, n, k;
+  };
+  std::vector<op_table::OpCase> out;
+  for (const Shape3 p :
+       {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024}}) {
+    for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
+      out.push_back(
+          {op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" + ops::activation_name(act),
+           [p, act, forward] {
+             const Device dev = op_table::perf_device();
+             ops::set_math_mode(dev, ops::MathMode::bf16);
+             const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
+             const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
+             const Tensor b = random_f32({p.n}, 3).to(dev);
+             Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+             Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
+             ops::linear_forward(x, w, b, act, y, aux);
+             // The input gradient w.r.t. a [M, N] layer input whose saved state is `aux`.
+             const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
+             const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
+             Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+             Tensor db = Tensor::empty({p.n}, DType::f32, dev);
+             const std::string what =
+                 std::string(forward ? "linear_forward" : "linear_backward_input") +
+                 " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
+                 std::to_string(p.k) + " " + ops::activation_name(act);
+             op_table::time_op(what, dev, [&] {
+               if (forward) {
+                 ops::linear_forward(x, w, b, act, y, aux);
+               } else {
+                 ops::linear_backward_input(dy, wt, act, aux, dx,
+                                            act == Activation::none ? nullptr : &db);
+               }
+             });
+             ops::set_math_mode(dev, ops::MathMode::fp32);
+           }});
+    }
+  }
+  return out;
+}
+
 }  // namespace
 }  // namespace kasmina::cuda_test
 
@@ -262,6 +308,7 @@ KASMINA_OP_TABLE_ENTRY(linear_forward_bf16out) {
   OpTestEntry e;
   e.ops = {"linear_forward", "make_linear_aux", "activation_backward_aux"};
   e.correctness = [] { return cuda_test::cases_of(&cuda_test::forward_case); };
+  e.perf = [] { return cuda_test::perf_cases(true); };
   return e;
 }
 
@@ -269,6 +316,7 @@ KASMINA_OP_TABLE_ENTRY(linear_backward_input_bf16out) {
   OpTestEntry e;
   e.ops = {"linear_backward_input"};
   e.correctness = [] { return cuda_test::cases_of(&cuda_test::backward_input_case); };
+  e.perf = [] { return cuda_test::perf_cases(false); };
   return e;
 }
 
