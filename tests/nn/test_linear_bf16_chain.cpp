@@ -7,6 +7,7 @@
 // non-linear layer.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <tuple>
@@ -151,6 +152,43 @@ TEST(LinearBf16Chain, OutputsStayFp32OutsideBf16ModeAndBeforeOtherLayers) {
   LayerSequence seq(std::move(layers));
   seq.prepare(4, Device::cpu(), DType::f32, 8, false);
   EXPECT_EQ(first->output_dtype(), DType::f32);  // a standalone relu reads it: fp32
+}
+
+// A layer whose pre-activation gradient a width seed reads (keep_output_fp32) keeps an fp32
+// output and receives its gradient in fp32; the layer before it still hands it bf16.
+TEST(LinearBf16Chain, APinnedLayerKeepsFp32AndTheStepStillRuns) {
+  const MathModeScope bf16_mode(ops::MathMode::bf16);
+  Rng rng(8);
+  std::vector<std::unique_ptr<Layer>> layers;
+  std::vector<LinearLayer*> lin;
+  for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {7, 6}, {6, 4}}) {
+    auto l = std::make_unique<LinearLayer>("l" + std::to_string(lin.size()), a, b, true,
+                                           Activation::relu);
+    l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
+    lin.push_back(l.get());
+    layers.push_back(std::move(l));
+  }
+  lin[1]->keep_output_fp32();
+  LayerSequence seq(std::move(layers));
+  seq.prepare(5, Device::cpu(), DType::f32, 9, false);
+  EXPECT_EQ(lin[0]->output_dtype(), DType::bf16);
+  EXPECT_EQ(lin[1]->output_dtype(), DType::f32);
+  EXPECT_EQ(lin[2]->output_dtype(), DType::f32);
+  const StepContext ctx;
+  seq.forward(random_f32(rng, {5, 9}), Mode::train, ctx);
+  seq.backward(random_f32(rng, {5, 4}), ctx);
+  EXPECT_EQ(lin[1]->last_preactivation_grad().dtype(), DType::f32);
+  EXPECT_EQ(lin[1]->last_input().dtype(), DType::bf16);  // read by its GEMMs, no cast
+  double total = 0.0;
+  for (LinearLayer* l : lin) {
+    for (Parameter* p : l->parameters()) {
+      for (float g : p->grad.to_vector<float>()) {
+        ASSERT_TRUE(std::isfinite(g)) << p->name;
+        total += std::fabs(g);
+      }
+    }
+  }
+  EXPECT_GT(total, 0.0);
 }
 
 }  // namespace
