@@ -1,6 +1,8 @@
 // Standalone activations (y = act(x), dx = dy ⊙ act'(x)), the activation backward of a fused
 // linear layer from its cuBLASLt aux (ReLU bit mask or GELU pre-activation), and the fused
-// bias + activation forward used when a cuBLASLt epilogue is unavailable.
+// bias + activation forward used when a cuBLASLt epilogue is unavailable, with float32 or bf16
+// outputs (the bf16 activations between linear layers: fp32 math, one rounding at the store).
+#include "core/bf16.hpp"
 #include "kernels/activation_math.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -58,9 +60,25 @@ __global__ void activation_backward_vec4_kernel(Activation act, const float4* __
   }
 }
 
-// dpre = dy ⊙ act'(pre) with pre from aux (dy and dpre may alias: no __restrict__).
+// Element loads and stores of float32 or bf16 (uint16_t bits) buffers.
+__device__ __forceinline__ float load_value(const float* p, int64_t i) {
+  return p[i];
+}
+__device__ __forceinline__ float load_value(const uint16_t* p, int64_t i) {
+  return bf16_bits_to_float(p[i]);
+}
+__device__ __forceinline__ void store_value(float* p, int64_t i, float v) {
+  p[i] = v;
+}
+__device__ __forceinline__ void store_value(uint16_t* p, int64_t i, float v) {
+  p[i] = float_to_bf16_bits(v);
+}
+
+// dpre = dy ⊙ act'(pre) with pre from aux (GELU: AuxT values; ReLU: the bit mask), computed in
+// fp32 and stored as OutT (dy and dpre may alias: no __restrict__).
+template <class AuxT, class OutT>
 __global__ void backward_from_aux_kernel(Activation act, const float* dy, const void* aux,
-                                         int64_t aux_ld, float* dpre, int64_t rows, int64_t cols) {
+                                         int64_t aux_ld, OutT* dpre, int64_t rows, int64_t cols) {
   const int64_t n = rows * cols;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
@@ -70,32 +88,36 @@ __global__ void backward_from_aux_kernel(Activation act, const float* dy, const 
     if (act == Activation::relu) {
       d = kernels::relu_mask_bit(static_cast<const uint8_t*>(aux), aux_ld, r, c) ? 1.0f : 0.0f;
     } else if (act == Activation::gelu) {
-      d = kasmina::gelu_activation_derivative(static_cast<const float*>(aux)[r * aux_ld + c]);
+      d = kasmina::gelu_activation_derivative(
+          load_value(static_cast<const AuxT*>(aux), r * aux_ld + c));
     } else {
       d = 1.0f;
     }
-    dpre[i] = dy[i] * d;
+    store_value(dpre, i, dy[i] * d);
   }
 }
 
-// GELU / none: one thread per element; y = act(y + b), aux = y + b (GELU input).
-__global__ void bias_activation_kernel(float* y, const float* bias, int64_t rows, int64_t cols,
-                                       Activation act, float* aux, int64_t aux_ld) {
+// GELU / none: one thread per element; pre = acc + b (acc null: 0), aux = pre (GELU input, as
+// AuxT), y = act(pre) as YT. acc and y may alias (float32 in place).
+template <class YT, class AuxT>
+__global__ void bias_activation_kernel(const float* acc, YT* y, const float* bias, int64_t rows,
+                                       int64_t cols, Activation act, AuxT* aux, int64_t aux_ld) {
   const int64_t n = rows * cols;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
     const int64_t r = i / cols, c = i - r * cols;
-    const float pre = y[i] + (bias ? bias[c] : 0.0f);
-    if (aux) aux[r * aux_ld + c] = pre;
-    y[i] = activation_value(act, pre);
+    const float pre = (acc ? acc[i] : 0.0f) + (bias ? bias[c] : 0.0f);
+    if (aux) store_value(aux, r * aux_ld + c, pre);
+    store_value(y, i, activation_value(act, pre));
   }
 }
 
 // ReLU: one thread per 32-bit word of the mask (32 columns of one row), so that no two threads
 // write the same mask byte; bits past the last column are zero.
-__global__ void bias_relu_mask_kernel(float* y, const float* bias, int64_t rows, int64_t cols,
-                                      uint32_t* mask, int64_t aux_ld) {
+template <class YT>
+__global__ void bias_relu_mask_kernel(const float* acc, YT* y, const float* bias, int64_t rows,
+                                      int64_t cols, uint32_t* mask, int64_t aux_ld) {
   const int64_t words_per_row = aux_ld / 32;
   const int64_t n = rows * words_per_row;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -105,48 +127,76 @@ __global__ void bias_relu_mask_kernel(float* y, const float* bias, int64_t rows,
     uint32_t bits = 0;
     for (int j = 0; j < 32 && c0 + j < cols; ++j) {
       const int64_t i = r * cols + c0 + j;
-      const float pre = y[i] + (bias ? bias[c0 + j] : 0.0f);
+      const float pre = (acc ? acc[i] : 0.0f) + (bias ? bias[c0 + j] : 0.0f);
       if (pre > 0.0f) bits |= 1u << j;
-      y[i] = pre > 0.0f ? pre : 0.0f;
+      store_value(y, i, pre > 0.0f ? pre : 0.0f);
     }
     mask[w] = bits;
   }
 }
 
-}  // namespace
-
-void launch_bias_activation_forward(cudaStream_t s, float* y, const float* bias, int64_t rows,
-                                    int64_t cols, Activation act, void* aux, int64_t aux_ld) {
-  if (rows * cols == 0) return;
+template <class YT>
+void bias_activation(cudaStream_t s, const float* acc, YT* y, const float* bias, int64_t rows,
+                     int64_t cols, Activation act, void* aux, int64_t aux_ld) {
   if (act == Activation::relu) {
     KASMINA_CHECK(aux && aux_ld % 128 == 0, "bias_relu forward: ReLU mask missing or misaligned");
-    bias_relu_mask_kernel<<<grid_for(rows * aux_ld / 32, kThreads), kThreads, 0, s>>>(
-        y, bias, rows, cols, static_cast<uint32_t*>(aux), aux_ld);
+    bias_relu_mask_kernel<YT><<<grid_for(rows * aux_ld / 32, kThreads), kThreads, 0, s>>>(
+        acc, y, bias, rows, cols, static_cast<uint32_t*>(aux), aux_ld);
     KASMINA_LAUNCH_CHECK("bias_relu_mask_kernel");
     return;
   }
-  bias_activation_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
-      y, bias, rows, cols, act, static_cast<float*>(aux), aux_ld);
+  // The GELU aux has the output's type (cuBLASLt's rule for its GELU_AUX epilogues).
+  bias_activation_kernel<YT, YT><<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
+      acc, y, bias, rows, cols, act, static_cast<YT*>(aux), aux_ld);
   KASMINA_LAUNCH_CHECK("bias_activation_kernel");
 }
 
-void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const float* dy,
-                                         const void* aux, int64_t aux_ld, float* dpre, int64_t rows,
-                                         int64_t cols) {
-  if (rows * cols == 0) return;
-  backward_from_aux_kernel<<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
-      act, dy, aux, aux_ld, dpre, rows, cols);
+template <class AuxT, class OutT>
+void backward_from_aux(cudaStream_t s, Activation act, const float* dy, const void* aux,
+                       int64_t aux_ld, void* dpre, int64_t rows, int64_t cols) {
+  backward_from_aux_kernel<AuxT, OutT><<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
+      act, dy, aux, aux_ld, static_cast<OutT*>(dpre), rows, cols);
   KASMINA_LAUNCH_CHECK("backward_from_aux_kernel");
 }
 
+}  // namespace
+
+void launch_bias_activation_forward(cudaStream_t s, const float* acc, void* y, bool bf16_out,
+                                    const float* bias, int64_t rows, int64_t cols, Activation act,
+                                    void* aux, int64_t aux_ld) {
+  if (rows * cols == 0) return;
+  if (bf16_out) {
+    bias_activation(s, acc, static_cast<uint16_t*>(y), bias, rows, cols, act, aux, aux_ld);
+  } else {
+    bias_activation(s, acc, static_cast<float*>(y), bias, rows, cols, act, aux, aux_ld);
+  }
+}
+
+void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const float* dy,
+                                         const void* aux, int64_t aux_ld, bool bf16_aux, void* dpre,
+                                         bool bf16_out, int64_t rows, int64_t cols) {
+  if (rows * cols == 0) return;
+  if (bf16_aux && bf16_out) {
+    backward_from_aux<uint16_t, uint16_t>(s, act, dy, aux, aux_ld, dpre, rows, cols);
+  } else if (bf16_aux) {
+    backward_from_aux<uint16_t, float>(s, act, dy, aux, aux_ld, dpre, rows, cols);
+  } else if (bf16_out) {
+    backward_from_aux<float, uint16_t>(s, act, dy, aux, aux_ld, dpre, rows, cols);
+  } else {
+    backward_from_aux<float, float>(s, act, dy, aux, aux_ld, dpre, rows, cols);
+  }
+}
+
+// dt: the layer's output type, float32 or bf16 (the GELU aux then holds bf16 pre-activations).
 Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt) {
-  KASMINA_CHECK(dt == DType::f32,
-                std::string("make_linear_aux: CUDA ops take float32, got ") + dtype_name(dt));
+  KASMINA_CHECK(
+      dt == DType::f32 || dt == DType::bf16,
+      std::string("make_linear_aux: CUDA outputs are float32 or bfloat16, got ") + dtype_name(dt));
   if (act == Activation::none) return Tensor();
   const int64_t ld = linear_aux_ld(act, cols);
   // Fresh allocations come from the caching allocator: 512-byte aligned at least.
   if (act == Activation::relu) return Tensor::empty({rows, ld / 8}, DType::u8, dev);
-  return Tensor::empty({rows, ld}, DType::f32, dev);
+  return Tensor::empty({rows, ld}, dt, dev);
 }
 
 void activation_forward(Activation act, const Tensor& x, Tensor& y) {
@@ -199,9 +249,12 @@ void activation_backward_aux(Activation act, const Tensor& dy, const Tensor& aux
     if (dpre.raw() != dy.raw()) dpre.copy_from(dy);
     return;
   }
-  check_linear_aux(op, act, aux, rows, cols, dev);
+  // The saved state of a layer with a float32 or (bf16 activations) a bf16 output.
+  const DType aux_type = act == Activation::gelu ? aux.dtype() : DType::f32;
+  check_linear_aux(op, act, aux, rows, cols, dev, aux_type);
   launch_activation_backward_from_aux(stream(dev), act, dy.data<float>(), aux.raw(),
-                                      linear_aux_ld(act, cols), dpre.data<float>(), rows, cols);
+                                      linear_aux_ld(act, cols), aux_type == DType::bf16,
+                                      dpre.data<float>(), false, rows, cols);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -33,11 +33,11 @@ Tensor Bf16GemmInputs::cast_weight(const Tensor& w) {
 }
 
 Tensor Bf16GemmInputs::cast_input(const Tensor& x) {
-  return on() ? cast_rows(x, input_) : x;
+  return on() && x.dtype() != DType::bf16 ? cast_rows(x, input_) : x;
 }
 
 Tensor Bf16GemmInputs::cast_output_grad(const Tensor& dy) {
-  return on() ? cast_rows(dy, output_grad_) : dy;
+  return on() && dy.dtype() != DType::bf16 ? cast_rows(dy, output_grad_) : dy;
 }
 
 }  // namespace kasmina

@@ -1,6 +1,7 @@
 #include "nn/layer_sequence.hpp"
 
 #include "core/error.hpp"
+#include "nn/linear.hpp"
 
 namespace kasmina {
 
@@ -21,9 +22,18 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
   grad_in_.assign(layers_.size(), Tensor());
   for (size_t i = 0; i < layers_.size(); ++i) {
     const int64_t rows = max_batch * layers_[i]->in_rows();
+    // bf16 activations (docs/PRECISION.md): a linear layer directly followed by a linear layer
+    // hands it its output in bf16 when both GEMMs read bf16; the gradient w.r.t. that output
+    // (the next layer's dx) is then bf16 too.
+    if (auto* lin = dynamic_cast<LinearLayer*>(layers_[i].get())) {
+      lin->set_bf16_output(i + 1 < layers_.size() &&
+                           dynamic_cast<const LinearLayer*>(layers_[i + 1].get()) != nullptr);
+    }
     layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
-    if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({rows, width}, dtype, dev);
+    const auto* below = i > 0 ? dynamic_cast<const LinearLayer*>(layers_[i - 1].get()) : nullptr;
+    const DType grad_dtype = below && below->output_dtype() == DType::bf16 ? DType::bf16 : dtype;
+    if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({rows, width}, grad_dtype, dev);
   }
 }
 

@@ -56,10 +56,13 @@ std::vector<Parameter*> LinearLayer::parameters() {
 void LinearLayer::prepare(int64_t max_batch, Device dev) {
   KASMINA_CHECK(weight_.value.defined() && weight_.value.device() == dev,
                 name_ + ": prepare() before initialize() on " + dev.str());
-  y_ = Tensor::empty({max_batch, out_}, dtype_, dev);
-  aux_ = ops::make_linear_aux(max_batch, out_, act_, dev, dtype_);
-  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, dtype_, dev);
   bf16_.prepare(max_batch, in_, out_, dtype_, dev);
+  // The output (and a GELU layer's saved pre-activation) in bf16 for a linear layer after it.
+  const bool bf16_out = bf16_.on() && bf16_output_wanted_ && !output_fp32_pinned_;
+  const DType out = bf16_out ? DType::bf16 : dtype_;
+  y_ = Tensor::empty({max_batch, out_}, out, dev);
+  aux_ = ops::make_linear_aux(max_batch, out_, act_, dev, out);
+  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, dtype_, dev);
 }
 
 void LinearLayer::initialize(InitScheme scheme, Rng& rng, Device dev) {
@@ -120,8 +123,10 @@ GradForm LinearLayer::backward_fused(const Tensor& dy, GradForm form, Tensor* dx
   // The gradient w.r.t. the pre-activation; when it comes from the layer above's fused
   // epilogue, the bias gradient was written there too.
   const bool fused_in = form == GradForm::pre_activation;
-  Tensor dpre = dy;
+  Tensor dpre = dy;  // bf16 when the layer above wrote it for this layer's bf16 output
   if (!fused_in && act_ != ops::Activation::none) {
+    KASMINA_CHECK(dy.dtype() == dtype_,
+                  name_ + ": a bf16 output gradient arrives fused with the activation");
     dpre = dpre_.rows(0, dy.dim(0));
     ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
   }

@@ -53,9 +53,21 @@ class LinearLayer final : public Layer {
   GradForm backward_fused(const Tensor& dy, GradForm form, Tensor* dx, const GradEpilogue& below,
                           const StepContext& ctx) override;
   ops::Activation activation() const { return act_; }
+
+  // bf16 activations (docs/PRECISION.md): asks the layer to store its output (and its GELU
+  // pre-activation) in bf16 because the layer reading it is a linear layer whose GEMM reads bf16
+  // (set by the layer sequence before prepare()). Effective only when the layer's GEMMs run in
+  // bf16 (Bf16GemmInputs on) and keep_output_fp32() was not called; the gradient with respect to
+  // the output then arrives in bf16 too (written by the next layer's input-gradient GEMM).
+  void set_bf16_output(bool on) { bf16_output_wanted_ = on; }
+  // A width seed reads this layer's pre-activation gradient in float32: never bf16 output.
+  void keep_output_fp32() { output_fp32_pinned_ = true; }
+  // The dtype of the output after prepare(): the layer's dtype, or bf16 (set_bf16_output).
+  DType output_dtype() const { return y_.defined() ? y_.dtype() : dtype_; }
   // The last forward's input and the last backward's gradient with respect to the
   // pre-activation (views of the step's buffers, valid until the next forward / backward):
-  // width seeds read them for their gradient score (nn/width_score.hpp).
+  // width seeds read them for their gradient score (nn/width_score.hpp), float32 when they read
+  // them (WidthGrowLinear keeps its inner layer's input and its next layer's output fp32).
   const Tensor& last_input() const { return x_batch_; }
   const Tensor& last_preactivation_grad() const { return dpre_batch_; }
 
@@ -70,6 +82,7 @@ class LinearLayer final : public Layer {
   Tensor x_batch_, aux_batch_;  // last forward's GEMM input and aux (views)
   Tensor dpre_batch_;           // last backward's pre-activation gradient (a view)
   Bf16GemmInputs bf16_;         // train.precision: bf16 (off otherwise)
+  bool bf16_output_wanted_ = false, output_fp32_pinned_ = false;
 };
 
 // The registry's builder for `type: linear` (initialised from the run seed and the entry's

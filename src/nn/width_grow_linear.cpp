@@ -72,6 +72,7 @@ void WidthGrowLinear::attach_next(LinearLayer& next) {
   const int64_t in = inner_->in_width(), out = inner_->out_width();
   KASMINA_CHECK(next.in_width() == out, "WidthGrowLinear: the next layer's input width differs");
   next_ = &next;
+  next.keep_output_fp32();  // measure_score reads its pre-activation gradient in float32
   std::vector<double> w = host_values(weight_of(*inner_).value);
   std::fill(w.begin() + sched_.from * in, w.end(), 0.0);
   store_values(weight_of(*inner_).value, w);

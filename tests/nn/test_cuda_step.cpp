@@ -78,6 +78,15 @@ TEST(CudaModelStep, FmnistMlpMatchesCpuBf16) {
   compare_steps({"train.precision=bf16"}, 2e-2, 1e-2);
 }
 
+TEST(CudaModelStep, GeluMlpMatchesCpuBf16) {
+  // bf16 activations through GELU layers (bf16 pre-activations saved by the bf16-output GEMMs,
+  // DGELU reading them back) and through a linear layer without activation.
+  compare_steps({"train.precision=bf16",
+                 "model.layers=[{type: linear, out: 256}, {type: gelu}, {type: linear, out: 128}, "
+                 "{type: linear, out: 64}, {type: gelu}, {type: linear, out: 10}]"},
+                2e-2, 1e-2);
+}
+
 TEST(CudaModelStep, ResidualBlocksMatchCpuFp32) {
   // Residual blocks (residual_add on the device, fusion inside a block, a block of one layer,
   // nested blocks) on the fmnist_mlp data and optimizer.

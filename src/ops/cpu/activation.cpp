@@ -2,6 +2,7 @@
 // layer (whose saved state on the CPU is the pre-activation itself).
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/activation_arrays.hpp"
+#include "ops/cpu/bf16_inputs.hpp"
 #include "ops/cpu/cpu_common.hpp"
 
 namespace kasmina::ops::cpu {
@@ -43,8 +44,11 @@ void activation_backward(Activation act, const Tensor& dy, const Tensor& x, Tens
   gradient_through(op, act, dy, x, dx);
 }
 
+// A GELU layer with a bf16 output saved bf16 pre-activations (cpu/linear.cpp): widened.
 void activation_backward_aux(Activation act, const Tensor& dy, const Tensor& aux, Tensor& dpre) {
-  gradient_through("activation_backward_aux", act, dy, aux, dpre);
+  constexpr const char* op = "activation_backward_aux";
+  const bool bf16_aux = aux.defined() && aux.dtype() == DType::bf16;
+  gradient_through(op, act, dy, bf16_aux ? widen_bf16(op, "aux", aux) : aux, dpre);
 }
 
 }  // namespace kasmina::ops::cpu

@@ -2,27 +2,84 @@
 // activation backward applied in one pass over the GEMM output. The saved state (aux) of a
 // fused layer on the CPU is its pre-activation x·Wᵀ + b, [M,N], in the layer's dtype.
 // bf16 GEMM inputs (x and w, dy and w, dy and x; `train.precision: bf16`) are widened to fp32
-// and run the fp32 path: outputs, aux and bias (gradients) stay fp32, as on CUDA.
+// and run the fp32 path. With bf16 inputs the forward's y and the input gradient's dx may be bf16
+// (the activations between linear layers): the fp32 result, after bias and activation (or the
+// activation's derivative), is rounded once to bf16 where CUDA stores it, and so is a GELU
+// layer's saved pre-activation (cuBLASLt's aux takes the output's type); a ReLU layer keeps its
+// fp32 pre-activation (CUDA keeps a bit mask, and only the sign is read). The bias gradient of a
+// bf16 dx is the column sums of the stored bf16 values.
+// Biases, bias gradients and weight gradients are fp32 always.
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/activation_arrays.hpp"
 #include "ops/cpu/bf16_inputs.hpp"
 #include "ops/cpu/blas_gemm.hpp"
 #include "ops/cpu/column_sums.hpp"
 #include "ops/cpu/cpu_common.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::cpu {
 
+namespace {
+
+// The saved state's dtype of a layer whose output has dtype `out` (see the top).
+DType aux_dtype(Activation act, DType out) {
+  if (out != DType::bf16) return out;
+  return act == Activation::gelu ? DType::bf16 : DType::f32;
+}
+
+// y = act(x·Wᵀ + b) stored in bf16: the fp32 path on the widened inputs, rounded once.
+void forward_bf16_output(const Tensor& x, const Tensor& w, const Tensor& b, Activation act,
+                         Tensor& y, Tensor& aux) {
+  constexpr const char* op = "linear_forward";
+  check_cpu_tensor(op, "y", y);
+  check_dtype(op, "x", x, DType::bf16);  // a bf16 output needs bf16 inputs
+  Tensor y32 = Tensor::empty(y.shape(), DType::f32, Device::cpu());
+  Tensor pre = act == Activation::gelu ? Tensor::empty(y.shape(), DType::f32, Device::cpu()) : aux;
+  cpu::linear_forward(x, w, b, act, y32, pre);
+  cpu::cast_to_bf16(y32, y);
+  if (act != Activation::gelu) return;
+  check_tensor(op, "aux", aux, DType::bf16, y.shape());
+  cpu::cast_to_bf16(pre, aux);
+}
+
+// dx = (dy·W) ⊙ in_act'(pre) stored in bf16, in_dbias the column sums of the stored values.
+void backward_input_bf16_output(const Tensor& dy, const Tensor& w, Activation in_act,
+                                const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
+  constexpr const char* op = "linear_backward_input";
+  check_cpu_tensor(op, "dx", dx);
+  check_dtype(op, "dy", dy, DType::bf16);  // a bf16 output needs bf16 inputs
+  KASMINA_CHECK(in_act != Activation::none || in_dbias == nullptr,
+                std::string(op) + ": in_dbias given without an input activation");
+  Tensor g = Tensor::empty(dx.shape(), DType::f32, Device::cpu());
+  cpu::linear_backward_input(dy, w, Activation::none, Tensor(), g, nullptr);
+  const int64_t m = g.dim(0), k = g.dim(1);
+  if (in_act != Activation::none) {
+    check_tensor(op, "in_aux", in_aux, aux_dtype(in_act, DType::bf16), {m, k});
+    const Tensor pre = in_act == Activation::gelu ? widen_bf16(op, "in_aux", in_aux) : in_aux;
+    activation_gradients<float>(in_act, g.data<float>(), pre.data<float>(), g.data<float>(), m * k);
+  }
+  cpu::cast_to_bf16(g, dx);
+  if (!in_dbias) return;
+  check_tensor(op, "in_dbias", *in_dbias, DType::f32, {k});
+  const Tensor stored = widen_bf16(op, "dx", dx);
+  column_sums<float>(stored.data<float>(), m, k, in_dbias->data<float>());
+}
+
+}  // namespace
+
+// dt: the layer's output dtype (float32, float64, or bf16: see aux_dtype).
 Tensor make_linear_aux(int64_t rows, int64_t cols, Activation act, Device dev, DType dt) {
   KASMINA_CHECK(dev.is_cpu(), "make_linear_aux: CPU twin asked for device " + dev.str());
-  KASMINA_CHECK(dt == DType::f32 || dt == DType::f64,
+  KASMINA_CHECK(dt == DType::f32 || dt == DType::f64 || dt == DType::bf16,
                 std::string("make_linear_aux: unsupported dtype ") + dtype_name(dt));
   if (act == Activation::none) return Tensor();
-  return Tensor::empty({rows, cols}, dt, dev);
+  return Tensor::empty({rows, cols}, aux_dtype(act, dt), dev);
 }
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
                     Tensor& aux) {
   constexpr const char* op = "linear_forward";
+  if (y.dtype() == DType::bf16) return forward_bf16_output(x, w, b, act, y, aux);
   if (x.dtype() == DType::bf16)
     return cpu::linear_forward(widen_bf16(op, "x", x), widen_bf16(op, "w", w), b, act, y, aux);
   int64_t m = 0, k = 0;  // std::tie: clang 14 lets no lambda capture a structured binding
@@ -58,6 +115,8 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
 void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
                            const Tensor& in_aux, Tensor& dx, Tensor* in_dbias) {
   constexpr const char* op = "linear_backward_input";
+  if (dx.dtype() == DType::bf16)
+    return backward_input_bf16_output(dy, w, in_act, in_aux, dx, in_dbias);
   if (dy.dtype() == DType::bf16) {
     return cpu::linear_backward_input(widen_bf16(op, "dy", dy), widen_bf16(op, "w", w), in_act,
                                       in_aux, dx, in_dbias);

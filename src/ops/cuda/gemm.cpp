@@ -116,7 +116,8 @@ std::string describe(const GemmSpec& s) {
   return "m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k) +
          " transa=" + std::to_string(s.trans_a) + " transb=" + std::to_string(s.trans_b) +
          " epilogue=" + std::to_string(static_cast<int>(s.epilogue)) +
-         (s.ab_type == CUDA_R_16BF ? " bf16 inputs" : "");
+         (s.ab_type == CUDA_R_16BF ? " bf16 inputs" : "") +
+         (s.d_type == CUDA_R_16BF ? " bf16 output" : "");
 }
 
 }  // namespace
@@ -136,6 +137,8 @@ GemmEpilogueStats gemm_epilogue_stats(Device dev) {
 
 bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   KASMINA_CHECK(s.m > 0 && s.n > 0 && s.k > 0, "gemm: empty problem " + describe(s));
+  KASMINA_CHECK(s.d_type == CUDA_R_32F || s.ab_type == CUDA_R_16BF,
+                "gemm: a bf16 output needs bf16 inputs (" + describe(s) + ")");
   const bool fused = s.epilogue != CUBLASLT_EPILOGUE_DEFAULT;
   if (fused && !ctx.fused_epilogues) {
     ++ctx.epilogues_forced;
@@ -170,7 +173,7 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
                                                   s.trans_a ? s.m : s.k, s.lda));
   KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.b, s.ab_type, s.trans_b ? s.n : s.k,
                                                   s.trans_b ? s.k : s.n, s.ldb));
-  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.d, CUDA_R_32F, s.m, s.n, s.ldd));
+  KASMINA_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&desc.d, s.d_type, s.m, s.n, s.ldd));
 
   GemmKey key;
   key.m = s.m;
@@ -185,6 +188,7 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   key.epilogue = static_cast<int32_t>(s.epilogue);
   key.compute = static_cast<int32_t>(compute);
   key.ab_type = static_cast<int32_t>(s.ab_type);
+  key.d_type = static_cast<int32_t>(s.d_type);
   key.deterministic = ctx.deterministic;
   key.align_a = alignment_of(s.a);
   key.align_b = alignment_of(s.b);
@@ -209,8 +213,14 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     // kMinSplitKSlice; otherwise the best candidate without split-K. A fixed rule in both
     // modes (no timing), so the algorithm per shape never changes between runs.
     cublasStatus_t st = CUBLAS_STATUS_NOT_SUPPORTED;
+    // A bf16 output admits only the COMPUTE_TYPE scheme: INPLACE and OUTPUT_TYPE would add the
+    // K slices in the output's type, rounding each partial sum to bf16 (fp32 accumulation
+    // everywhere, and the CPU twin's one rounding, need the slices summed in fp32).
     if (split_k_allowed(s)) {
-      st = pick_candidate(ctx, desc, s, CUBLASLT_REDUCTION_SCHEME_MASK, choice);
+      st = pick_candidate(ctx, desc, s,
+                          s.d_type == CUDA_R_16BF ? CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE
+                                                  : CUBLASLT_REDUCTION_SCHEME_MASK,
+                          choice);
     }
     if (!choice.available)
       st = pick_candidate(ctx, desc, s, CUBLASLT_REDUCTION_SCHEME_NONE, choice);

@@ -1,7 +1,9 @@
 // Column-major GEMM through cuBLASLt with fused epilogues:
 //   D[m,n] = op(A) · op(B)  (+ epilogue), ld* in elements, beta = 0 (D is overwritten).
-// D, bias and aux are float32; A and B are float32 or both bf16 (`ab_type`; bf16 computes in
-// fp32, CUBLAS_COMPUTE_32F, whatever the math mode).
+// A and B are float32 or both bf16 (`ab_type`; bf16 computes in fp32, CUBLAS_COMPUTE_32F,
+// whatever the math mode). D is float32 or, with bf16 inputs, bf16 (`d_type`: the bf16
+// activations between linear layers); the bias and the bias gradient are float32 always
+// (BIAS_DATA_TYPE), the GELU aux takes D's type (cuBLASLt's rule) and the ReLU aux is a bit mask.
 // Row-major callers compute the transposed product (see linear.cpp).
 #pragma once
 #include <cublasLt.h>
@@ -21,8 +23,9 @@ struct GemmSpec {
   int64_t lda = 0;
   const void* b = nullptr;
   int64_t ldb = 0;
-  float* d = nullptr;
+  void* d = nullptr;
   int64_t ldd = 0;
+  cudaDataType_t d_type = CUDA_R_32F;  // CUDA_R_32F or (bf16 inputs only) CUDA_R_16BF
   cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
   const void* bias = nullptr;  // bias input (BIAS epilogues) or bias-gradient output (BGRAD)
   void* aux = nullptr;         // ReLU bit mask or GELU pre-activation

@@ -18,26 +18,32 @@ constexpr int64_t linear_aux_ld(Activation act, int64_t cols) {
   return (cols + q - 1) / q * q;
 }
 
-// Checks that `aux` is the saved state make_linear_aux(rows, cols, act) returns on `dev`.
+// Checks that `aux` is the saved state make_linear_aux(rows, cols, act, dev, out) returns: the
+// ReLU bit mask, or the GELU pre-activation in the output's type `out` (float32 or bf16).
 inline void check_linear_aux(const char* op, Activation act, const Tensor& aux, int64_t rows,
-                             int64_t cols, Device dev) {
+                             int64_t cols, Device dev, DType out = DType::f32) {
   const int64_t ld = linear_aux_ld(act, cols);
   if (act == Activation::relu) {
     check_arg(op, "aux", aux, dev, DType::u8, {rows, ld / 8});
   } else if (act == Activation::gelu) {
-    check_arg(op, "aux", aux, dev, DType::f32, {rows, ld});
+    check_arg(op, "aux", aux, dev, out, {rows, ld});
   }
 }
 
-// y[M,N] = act(y + bias) in place (bias may be null); writes aux in cuBLASLt's format
-// (aux may be null when act == none). Fallback for unavailable forward epilogues.
-void launch_bias_activation_forward(cudaStream_t s, float* y, const float* bias, int64_t rows,
-                                    int64_t cols, Activation act, void* aux, int64_t aux_ld);
+// y[M,N] = act(acc + bias) (acc may be y itself for a float32 y, or null for 0; bias may be
+// null), computed in fp32 and stored in float32 or (bf16_out) bf16; writes aux in cuBLASLt's
+// format (the GELU aux in y's type; aux may be null when act == none). Fallback for unavailable
+// forward epilogues.
+void launch_bias_activation_forward(cudaStream_t s, const float* acc, void* y, bool bf16_out,
+                                    const float* bias, int64_t rows, int64_t cols, Activation act,
+                                    void* aux, int64_t aux_ld);
 
-// dpre[M,N] = dy ⊙ act'(pre) with pre recovered from aux (dy and dpre may alias).
+// dpre[M,N] = dy ⊙ act'(pre) with pre recovered from aux (a GELU aux of bf16 values when
+// bf16_aux), computed in fp32 and stored in float32 or (bf16_out) bf16 (dy and dpre may alias
+// when both are float32).
 void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const float* dy,
-                                         const void* aux, int64_t aux_ld, float* dpre, int64_t rows,
-                                         int64_t cols);
+                                         const void* aux, int64_t aux_ld, bool bf16_aux, void* dpre,
+                                         bool bf16_out, int64_t rows, int64_t cols);
 
 // out[c] = Σ_r x[r,c] over a row-major [rows, cols] matrix; deterministic two-stage reduction
 // (partials per row chunk in the context's scratch buffer, then a fixed-order sum).

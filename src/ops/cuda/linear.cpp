@@ -7,7 +7,15 @@
 //   weight grad  dWᵀ[K,N] = xᵀ(col-major [K,M]) · (dyᵀ(col-major [N,M]))ᵀ m=K n=N k=M
 // Bias vectors run along cuBLASLt's m (forward, DRELU/DGELU_BGRAD) or n (BGRADB) dimension.
 // The GEMM inputs (x and W, dy and W, x and dy) are float32 or, for `train.precision: bf16`,
-// both bf16 (fp32 accumulation); outputs, bias (gradients) and aux are float32 either way.
+// both bf16 (fp32 accumulation). Outputs are float32, except that with bf16 inputs the forward's
+// y and the input gradient's dx may be bf16 (the activations handed from a linear layer to the
+// next one, docs/PRECISION.md): cuBLASLt writes D in bf16 (one rounding of the fp32 result after
+// the epilogue), the GELU aux then holds bf16 pre-activations (cuBLASLt's rule: aux takes D's
+// type), and a bf16 dx takes DRELU/DGELU without BGRAD (BGRAD would write the bias gradient in
+// bf16) and gets its fp32 bias gradient from kasmina's column sums over the bf16 dx. The
+// fallbacks for a bf16 output run the plain GEMM into an fp32 scratch matrix and round once in
+// kasmina's epilogue kernel, so they store what the fused epilogue stores.
+// Biases, bias gradients and weight gradients are float32 always.
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/gemm.hpp"
@@ -49,7 +57,7 @@ void zero(Tensor& t) {
 // The column-major product D[m,n] = op(A) op(B) of one of the three transposed products above,
 // with no epilogue yet.
 GemmSpec product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const Tensor& a,
-                 int64_t lda, const Tensor& b, int64_t ldb, float* d, int64_t ldd) {
+                 int64_t lda, const Tensor& b, int64_t ldb, void* d, int64_t ldd) {
   GemmSpec g;
   g.ab_type = gemm_type_of(a.dtype());
   g.trans_a = trans_a;
@@ -102,6 +110,22 @@ SmallGemm own_product(LinearGemm kind, const float* a, int64_t a_i, int64_t a_l,
           .L = depth};
 }
 
+// The output type of a linear op: float32, or bf16 when the GEMM inputs are bf16.
+DType output_dtype(const char* op, const char* name, const Tensor& out, DType in) {
+  const DType dt = out.dtype();
+  KASMINA_CHECK(dt == DType::f32 || (dt == DType::bf16 && in == DType::bf16),
+                std::string(op) + ": " + name + " is " + dtype_name(dt) +
+                    (in == DType::bf16 ? ", expected float32 or bfloat16"
+                                       : ", expected float32 (bf16 outputs need bf16 inputs)"));
+  return dt;
+}
+
+// An fp32 matrix of rows x cols in the context's scratch buffer (the fallbacks' GEMM result
+// before its one rounding to a bf16 output).
+float* fp32_scratch(DeviceContext& ctx, int64_t rows, int64_t cols) {
+  return static_cast<float*>(scratch(ctx, static_cast<size_t>(rows * cols) * sizeof(float)));
+}
+
 // Column sums of a float32 or bf16 matrix (the bias gradient of a weight-gradient GEMM).
 void column_sums_of(DeviceContext& ctx, const Tensor& x, int64_t rows, int64_t cols, float* out) {
   if (x.dtype() == DType::bf16) return launch_column_sums_bf16(ctx, x.raw(), rows, cols, out);
@@ -120,16 +144,19 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
   check_arg(op, "w", w, dev, in, {n, k});
   const bool with_bias = b.defined();
   if (with_bias) check_arg(op, "b", b, dev, DType::f32, {n});
-  check_arg(op, "y", y, dev, DType::f32, {m, n});
-  check_linear_aux(op, act, aux, m, n, dev);
+  check_on_device(op, "y", y, dev);
+  const DType out = output_dtype(op, "y", y, in);
+  const bool bf16_out = out == DType::bf16;
+  check_arg(op, "y", y, dev, out, {m, n});
+  check_linear_aux(op, act, aux, m, n, dev, out);
   if (m == 0 || n == 0) return;
   DeviceContext& ctx = context(dev);
   const int64_t aux_ld = linear_aux_ld(act, n);
   void* aux_ptr = act == Activation::none ? nullptr : aux.raw();
   const float* bias = with_bias ? b.data<float>() : nullptr;
   if (k == 0) {  // empty product: y = act(b)
-    zero(y);
-    launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
+    launch_bias_activation_forward(ctx.stream, nullptr, y.raw(), bf16_out, bias, m, n, act, aux_ptr,
+                                   aux_ld);
     return;
   }
   if (in == DType::f32 && use_own_gemm(ctx, {LinearGemm::forward, m, k, n, act})) {
@@ -142,14 +169,19 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activatio
     launch_small_gemm(ctx, g);
     return;
   }
-  GemmSpec g = product(true, false, n, m, k, w, k, x, k, y.data<float>(), n);
+  GemmSpec g = product(true, false, n, m, k, w, k, x, k, y.raw(), n);
+  g.d_type = gemm_type_of(out);
   g.epilogue = kForwardEpilogues.pick(act, with_bias);
   g.bias = bias;
   g.aux = aux_ptr;
   g.aux_ld = aux_ld;
-  gemm_with_fallback(ctx, g, [&] {
-    launch_bias_activation_forward(ctx.stream, y.data<float>(), bias, m, n, act, aux_ptr, aux_ld);
-  });
+  if (gemm(ctx, g)) return;
+  // No epilogue: the plain GEMM, then bias and activation in kasmina's kernel (in place for a
+  // float32 y; through an fp32 scratch result for a bf16 y, rounded once at the store).
+  float* acc = bf16_out ? fp32_scratch(ctx, m, n) : y.data<float>();
+  gemm(ctx, product(true, false, n, m, k, w, k, x, k, acc, n));
+  launch_bias_activation_forward(ctx.stream, acc, y.raw(), bf16_out, bias, m, n, act, aux_ptr,
+                                 aux_ld);
 }
 
 void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
@@ -160,10 +192,13 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
   const auto [m, n] = matrix_dims(op, "dy", dy);
   const int64_t k = matrix_dims(op, "w", w).cols;
   check_arg(op, "w", w, dev, in, {n, k});
-  check_arg(op, "dx", dx, dev, DType::f32, {m, k});
+  check_on_device(op, "dx", dx, dev);
+  const DType out = output_dtype(op, "dx", dx, in);
+  const bool bf16_out = out == DType::bf16;
+  check_arg(op, "dx", dx, dev, out, {m, k});
   KASMINA_CHECK(in_act != Activation::none || in_dbias == nullptr,
                 std::string(op) + ": in_dbias requires a fused input activation");
-  check_linear_aux(op, in_act, in_aux, m, k, dev);
+  check_linear_aux(op, in_act, in_aux, m, k, dev, out);
   if (in_dbias) check_arg(op, "in_dbias", *in_dbias, dev, DType::f32, {k});
   if (k == 0) return;
   DeviceContext& ctx = context(dev);
@@ -185,18 +220,27 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     launch_small_gemm(ctx, g);
     return;
   }
-  GemmSpec g = product(false, false, k, m, n, w, k, dy, n, dx.data<float>(), k);
-  g.epilogue = kInputGradEpilogues.pick(in_act, dbias != nullptr);
+  // A bf16 dx: DRELU/DGELU only, the bias gradient summed in fp32 over the stored bf16 dx.
+  const bool fused_dbias = dbias != nullptr && !bf16_out;
+  GemmSpec g = product(false, false, k, m, n, w, k, dy, n, dx.raw(), k);
+  g.d_type = gemm_type_of(out);
+  g.epilogue = kInputGradEpilogues.pick(in_act, fused_dbias);
   if (in_act != Activation::none) {
     g.aux = const_cast<void*>(in_aux.raw());
     g.aux_ld = aux_ld;
-    g.bias = dbias;
+    g.bias = fused_dbias ? dbias : nullptr;
   }
-  gemm_with_fallback(ctx, g, [&] {
-    launch_activation_backward_from_aux(ctx.stream, in_act, dx.data<float>(), in_aux.raw(), aux_ld,
-                                        dx.data<float>(), m, k);
-    if (dbias) launch_column_sums(ctx, dx.data<float>(), m, k, dbias);
-  });
+  const bool fused = gemm(ctx, g);
+  if (!fused) {
+    // No epilogue: the plain GEMM, then the activation's derivative in kasmina's kernel (in
+    // place for a float32 dx; through an fp32 scratch result for a bf16 dx).
+    float* acc = bf16_out ? fp32_scratch(ctx, m, k) : dx.data<float>();
+    gemm(ctx, product(false, false, k, m, n, w, k, dy, n, acc, k));
+    launch_activation_backward_from_aux(ctx.stream, in_act, acc, in_aux.raw(), aux_ld, bf16_out,
+                                        dx.raw(), bf16_out, m, k);
+  }
+  // The bias gradient where no epilogue wrote it.
+  if (dbias && !(fused && fused_dbias)) column_sums_of(ctx, dx, m, k, dbias);
 }
 
 void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tensor* db) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bf16.hpp"
 #include "core/tensor.hpp"
 #include "ops/ops.hpp"
 
@@ -93,6 +94,11 @@ inline std::vector<double> host_values(const Tensor& t) {
       return as_doubles<int64_t>(t);
     case DType::u8:
       return as_doubles<uint8_t>(t);
+    case DType::bf16: {
+      std::vector<double> out;
+      for (const bf16& b : t.to(Device::cpu()).to_vector<bf16>()) out.push_back(b.to_float());
+      return out;
+    }
     default:
       return {};
   }

@@ -1,0 +1,323 @@
+// Op table entry of the bf16 activations between linear layers (docs/PRECISION.md):
+// linear_forward with a bf16 y (cuBLASLt D in bf16 with the bias/ReLU/GELU epilogue, the GELU
+// aux then in bf16; or the fallback: plain GEMM into fp32 scratch + kasmina's bias/activation
+// kernel rounding once) and linear_backward_input with a bf16 dx (DRELU/DGELU without BGRAD,
+// the fp32 bias gradient from kasmina's column sums over the bf16 dx; or the fallback), and
+// activation_backward_aux on a bf16 GELU aux. Both sides read identical bf16 inputs and
+// accumulate in fp32, so their fp32 results differ only by the order of the sums, and after the
+// one rounding each stored element is the CPU's or one bf16 ulp (2^-8 relative) from it; a
+// rounding other than to nearest-even would move far more elements than the 2% allowed.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kasmina_build_config.hpp"
+#include "ops/precision_ops.hpp"
+#include "tests/ops/cuda/compare.hpp"
+#include "tests/ops/cuda/op_table.hpp"
+#if KASMINA_HAS_CUDA
+#include "ops/cuda/gemm_options.hpp"
+#endif
+
+namespace kasmina::cuda_test {
+namespace {
+
+using ops::Activation;
+
+struct Bf16OutCase {
+  int64_t m, n, k;
+  Activation act;
+  bool fused = true;  // false: plain GEMM + kasmina's epilogue kernels
+};
+
+std::string case_name(const Bf16OutCase& c) {
+  return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
+         ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused");
+}
+
+std::string describe(const char* op, const Bf16OutCase& c) {
+  return std::string(op) + " [M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) +
+         " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) + " bf16 output" +
+         (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") + "]";
+}
+
+uint64_t seed_of(const Bf16OutCase& c, uint64_t salt) {
+  return static_cast<uint64_t>(c.m * 1000003 + c.n * 1009 + c.k * 7 +
+                               static_cast<int>(c.act) * 31) ^
+         (salt * 0x9E3779B97F4A7C15ull);
+}
+
+Tensor bf16_of(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16);
+  ops::cast_to_bf16(t, out);
+  return out;
+}
+
+// bf16 mode and the case's epilogue path for the duration of one case.
+struct Bf16OutSetup {
+  explicit Bf16OutSetup(const Bf16OutCase& c) {
+    ops::set_math_mode(gpu(), ops::MathMode::bf16);
+#if KASMINA_HAS_CUDA
+    ops::cuda::set_fused_epilogues(gpu(), c.fused);
+#else
+    (void)c;
+#endif
+  }
+  ~Bf16OutSetup() {
+    ops::set_math_mode(gpu(), ops::MathMode::fp32);
+#if KASMINA_HAS_CUDA
+    ops::cuda::set_fused_epilogues(gpu(), true);
+#endif
+  }
+};
+
+// Every CUDA element finite and within one bf16 ulp of the CPU's (plus the fp32 sums' order
+// error, kTolF32Reduce of the reference's rms, for values that cancel), and at most 2% differ.
+::testing::AssertionResult within_one_ulp(const std::string& what, const Tensor& cuda_out,
+                                          const Tensor& cpu_ref) {
+  const std::vector<double> out = host_values(cuda_out), ref = host_values(cpu_ref);
+  if (out.size() != ref.size() || out.size() != static_cast<size_t>(cpu_ref.numel()))
+    return ::testing::AssertionFailure() << what << ": sizes differ";
+  double ref2 = 0.0;
+  for (double r : ref) ref2 += r * r;
+  const double rms = ref.empty() ? 0.0 : std::sqrt(ref2 / static_cast<double>(ref.size()));
+  int64_t differ = 0, bad = 0, first = -1;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double d = std::fabs(out[i] - ref[i]);
+    if (d != 0.0) ++differ;
+    const double allowed =
+        std::ldexp(std::max(std::fabs(out[i]), std::fabs(ref[i])), -8) + kTolF32Reduce * rms;
+    if (!std::isfinite(out[i]) || d > allowed) {
+      if (first < 0) first = static_cast<int64_t>(i);
+      ++bad;
+    }
+  }
+  const auto n = static_cast<int64_t>(ref.size());
+  if (bad == 0 && differ <= std::max<int64_t>(2, n / 50)) return ::testing::AssertionSuccess();
+  ::testing::AssertionResult r = ::testing::AssertionFailure();
+  r << what << " " << shape_str(cpu_ref.shape()) << ": " << bad << " elements beyond one ulp, "
+    << differ << " of " << n << " differ";
+  if (first >= 0)
+    r << "; first at " << first << ": cuda " << out[first] << " vs cpu " << ref[first];
+  return r;
+}
+
+// Column sums, in double, of the values a CUDA bf16 matrix holds.
+Tensor column_sums_of(const Tensor& cuda_bf16, int64_t rows, int64_t cols) {
+  const std::vector<double> v = host_values(cuda_bf16);
+  std::vector<float> out(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) {
+    double s = 0.0;
+    for (int64_t r = 0; r < rows; ++r) s += v[static_cast<size_t>(r * cols + c)];
+    out[static_cast<size_t>(c)] = static_cast<float>(s);
+  }
+  return Tensor::from_vector(out, {cols});
+}
+
+// The first `cols` columns of a CUDA matrix with padded rows (cuBLASLt's aux), as float32 on
+// the CPU.
+Tensor first_columns(const Tensor& cuda_padded, int64_t cols) {
+  const std::vector<double> v = host_values(cuda_padded);
+  const int64_t rows = cuda_padded.dim(0), ld = cuda_padded.dim(1);
+  std::vector<float> out;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) out.push_back(static_cast<float>(v[r * ld + c]));
+  }
+  return Tensor::from_vector(out, {rows, cols});
+}
+
+void forward_case(const Bf16OutCase& c) {
+  for (bool with_bias : {true, false}) {
+    const std::string what = describe("linear_forward", c) + (with_bias ? " bias" : " no-bias");
+    const Tensor x = bf16_of(random_f32({c.m, c.k}, seed_of(c, 1)));
+    const Tensor w = bf16_of(random_f32({c.n, c.k}, seed_of(c, 2)));
+    const Tensor b = with_bias ? random_f32({c.n}, seed_of(c, 3)) : Tensor();
+    Tensor y_cpu = Tensor::empty({c.m, c.n}, DType::bf16);
+    Tensor aux_cpu = ops::make_linear_aux(c.m, c.n, c.act, Device::cpu(), DType::bf16);
+    ops::linear_forward(x, w, b, c.act, y_cpu, aux_cpu);
+    Tensor y_gpu = poisoned({c.m, c.n}, DType::bf16);
+    Tensor aux_gpu = ops::make_linear_aux(c.m, c.n, c.act, gpu(), DType::bf16);
+    if (aux_gpu.defined()) aux_gpu = poisoned(aux_gpu.shape(), aux_gpu.dtype());
+    ops::linear_forward(on_gpu(x), on_gpu(w), with_bias ? on_gpu(b) : Tensor(), c.act, y_gpu,
+                        aux_gpu);
+    ASSERT_TRUE(within_one_ulp(what + " y", y_gpu, y_cpu));
+    Tensor y_again = poisoned({c.m, c.n}, DType::bf16);
+    ops::linear_forward(on_gpu(x), on_gpu(w), with_bias ? on_gpu(b) : Tensor(), c.act, y_again,
+                        aux_gpu);
+    EXPECT_TRUE(bitwise_equal(what + " y run to run", y_again, y_gpu));
+    if (c.act == Activation::none) continue;
+    // The saved state reproduces the activation's derivative (GELU: from the bf16 aux).
+    const Tensor dy = random_f32({c.m, c.n}, seed_of(c, 4));
+    Tensor dpre_gpu = poisoned({c.m, c.n}, DType::f32);
+    ops::activation_backward_aux(c.act, on_gpu(dy), aux_gpu, dpre_gpu);
+    if (c.act == Activation::gelu) {
+      EXPECT_TRUE(within_one_ulp(what + " gelu aux (bf16 pre-activation)",
+                                 first_columns(aux_gpu, c.n), aux_cpu));
+      Tensor dpre_cpu = Tensor::empty({c.m, c.n});
+      ops::activation_backward_aux(c.act, dy, aux_cpu, dpre_cpu);
+      // One bf16 ulp of the pre-activation moves gelu' by at most ~2^-8 of its scale.
+      EXPECT_TRUE(close(what + " activation_backward_aux(bf16 gelu aux)", dpre_gpu, dpre_cpu,
+                        std::ldexp(1.0, -7)));
+    } else {
+      // ReLU mask bit set exactly where the stored output is positive.
+      const std::vector<double> yv = host_values(y_gpu), dyv = host_values(dy);
+      std::vector<float> expect(yv.size());
+      for (size_t i = 0; i < yv.size(); ++i)
+        expect[i] = yv[i] > 0.0 ? static_cast<float>(dyv[i]) : 0.0f;
+      EXPECT_TRUE(same(what + " activation_backward_aux(relu mask) vs dy*(y>0)", dpre_gpu,
+                       Tensor::from_vector(expect, {c.m, c.n})));
+    }
+  }
+}
+
+// The saved state of a bf16-output layer whose pre-activation is exactly `pre` (bf16 values)
+// on both devices: an identity forward (exact).
+struct SavedState {
+  Tensor cpu_aux, gpu_aux;
+};
+
+SavedState saved_state_from(const Tensor& pre16, Activation act) {
+  const int64_t rows = pre16.dim(0), cols = pre16.dim(1);
+  SavedState s;
+  if (act == Activation::none) return s;
+  std::vector<float> eye(static_cast<size_t>(cols * cols), 0.0f);
+  for (int64_t i = 0; i < cols; ++i) eye[static_cast<size_t>(i * cols + i)] = 1.0f;
+  const Tensor w = bf16_of(Tensor::from_vector(eye, {cols, cols}));
+  Tensor y_cpu = Tensor::empty({rows, cols}, DType::bf16);
+  s.cpu_aux = ops::make_linear_aux(rows, cols, act, Device::cpu(), DType::bf16);
+  ops::linear_forward(pre16, w, Tensor(), act, y_cpu, s.cpu_aux);
+  Tensor y_gpu = poisoned({rows, cols}, DType::bf16);
+  s.gpu_aux = ops::make_linear_aux(rows, cols, act, gpu(), DType::bf16);
+  ops::linear_forward(on_gpu(pre16), on_gpu(w), Tensor(), act, y_gpu, s.gpu_aux);
+  EXPECT_TRUE(same("identity linear_forward (bf16 output)", y_gpu, y_cpu));
+  return s;
+}
+
+void backward_input_case(const Bf16OutCase& c) {
+  const Tensor dy = bf16_of(random_f32({c.m, c.n}, seed_of(c, 5)));
+  const Tensor w = bf16_of(random_f32({c.n, c.k}, seed_of(c, 6)));
+  const SavedState saved =
+      saved_state_from(bf16_of(random_away_from_zero({c.m, c.k}, seed_of(c, 7))), c.act);
+  for (bool with_dbias : {false, true}) {
+    if (with_dbias && c.act == Activation::none) continue;
+    const std::string what =
+        describe("linear_backward_input", c) + (with_dbias ? " +in_dbias" : "");
+    Tensor dx_cpu = Tensor::empty({c.m, c.k}, DType::bf16), db_cpu = Tensor::empty({c.k});
+    ops::linear_backward_input(dy, w, c.act, saved.cpu_aux, dx_cpu, with_dbias ? &db_cpu : nullptr);
+    Tensor dx_gpu = poisoned({c.m, c.k}, DType::bf16), db_gpu = poisoned({c.k}, DType::f32);
+    ops::linear_backward_input(on_gpu(dy), on_gpu(w), c.act, saved.gpu_aux, dx_gpu,
+                               with_dbias ? &db_gpu : nullptr);
+    EXPECT_TRUE(within_one_ulp(what + " dx", dx_gpu, dx_cpu));
+    if (with_dbias) {
+      // fp32 sums of the stored bf16 dx (the GPU's own values), and near the CPU twin's.
+      EXPECT_TRUE(close(what + " in_dbias vs sums of the CUDA dx", db_gpu,
+                        column_sums_of(dx_gpu, c.m, c.k), kTolF32Reduce));
+      EXPECT_TRUE(close(what + " in_dbias", db_gpu, db_cpu, std::ldexp(1.0, -7)));
+    }
+    Tensor dx_again = poisoned({c.m, c.k}, DType::bf16), db_again = poisoned({c.k}, DType::f32);
+    ops::linear_backward_input(on_gpu(dy), on_gpu(w), c.act, saved.gpu_aux, dx_again,
+                               with_dbias ? &db_again : nullptr);
+    EXPECT_TRUE(bitwise_equal(what + " dx run to run", dx_again, dx_gpu));
+    if (with_dbias) {
+      EXPECT_TRUE(bitwise_equal(what + " in_dbias run to run", db_again, db_gpu));
+    }
+  }
+}
+
+std::vector<Bf16OutCase> bf16out_cases() {
+  std::vector<Bf16OutCase> out;
+  for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
+    out.push_back({1, 1, 1, act});
+    out.push_back({7, 3, 10, act});
+    out.push_back({129, 33, 784, act});
+    out.push_back({4099, 1023, 10, act});
+    out.push_back({8192, 256, 784, act});  // the reference MLP's layers at a large batch
+    out.push_back({8192, 128, 256, act});
+    out.push_back({128, 256, 784, act});  // ... and at its batch of 128
+    out.push_back({128, 128, 256, act});
+    out.push_back({7, 33, 10, act, false});
+    out.push_back({1000, 3, 1023, act, false});
+    out.push_back({4099, 130, 33, act, false});
+  }
+  return out;
+}
+
+std::vector<op_table::OpCase> cases_of(void (*fn)(const Bf16OutCase&)) {
+  std::vector<op_table::OpCase> out;
+  for (const Bf16OutCase& c : bf16out_cases()) {
+    out.push_back({case_name(c), [c, fn] {
+                     const Bf16OutSetup setup(c);
+                     fn(c);
+                   }});
+  }
+  return out;
+}
+
+// ---- perf: the MLP's layers at batch 8192 with bf16 outputs (compare the `_bf16` perf rows of
+// linear_forward / linear_backward_input, which write float32) ----
+
+std::vector<op_table::OpCase> perf_cases(bool forward) {
+  struct Shape3 {
+    int64_t m, n, k;
+  };
+  std::vector<op_table::OpCase> out;
+  for (const Shape3 p :
+       {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024}}) {
+    for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
+      out.push_back(
+          {op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" + ops::activation_name(act),
+           [p, act, forward] {
+             const Device dev = op_table::perf_device();
+             ops::set_math_mode(dev, ops::MathMode::bf16);
+             const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
+             const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
+             const Tensor b = random_f32({p.n}, 3).to(dev);
+             Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+             Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
+             ops::linear_forward(x, w, b, act, y, aux);
+             // The input gradient w.r.t. a [M, N] layer input whose saved state is `aux`.
+             const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
+             const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
+             Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+             Tensor db = Tensor::empty({p.n}, DType::f32, dev);
+             const std::string what =
+                 std::string(forward ? "linear_forward" : "linear_backward_input") +
+                 " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
+                 std::to_string(p.k) + " " + ops::activation_name(act);
+             op_table::time_op(what, dev, [&] {
+               if (forward) {
+                 ops::linear_forward(x, w, b, act, y, aux);
+               } else {
+                 ops::linear_backward_input(dy, wt, act, aux, dx,
+                                            act == Activation::none ? nullptr : &db);
+               }
+             });
+             ops::set_math_mode(dev, ops::MathMode::fp32);
+           }});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace kasmina::cuda_test
+
+namespace kasmina::op_table {
+
+KASMINA_OP_TABLE_ENTRY(linear_forward_bf16out) {
+  OpTestEntry e;
+  e.ops = {"linear_forward", "make_linear_aux", "activation_backward_aux"};
+  e.correctness = [] { return cuda_test::cases_of(&cuda_test::forward_case); };
+  e.perf = [] { return cuda_test::perf_cases(true); };
+  return e;
+}
+
+KASMINA_OP_TABLE_ENTRY(linear_backward_input_bf16out) {
+  OpTestEntry e;
+  e.ops = {"linear_backward_input"};
+  e.correctness = [] { return cuda_test::cases_of(&cuda_test::backward_input_case); };
+  e.perf = [] { return cuda_test::perf_cases(false); };
+  return e;
+}
+
+}  // namespace kasmina::op_table
