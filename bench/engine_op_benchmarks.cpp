@@ -53,6 +53,29 @@ std::string path_suffix(ops::GemmPath p) {
   return p == ops::GemmPath::automatic ? "" : std::string("/") + ops::gemm_path_name(p);
 }
 
+// A bf16 copy of `t` (as the layers' Bf16GemmInputs make them).
+Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
+  ops::cast_to_bf16(t, out);
+  return out;
+}
+
+// The saved state (ReLU mask or GELU pre-activation) of the layer before an input-gradient
+// benchmark, from a real forward of it (on bf16 copies of its input and weight when `bf16`).
+Tensor previous_layer_state(const LinearShape& prev, int64_t batch, Device dev, bool bf16) {
+  Tensor px = random_normal({batch, prev.in}, 17, dev);
+  Tensor pw = random_normal({prev.out, prev.in}, 18, dev, 0.05);
+  if (bf16) {
+    px = to_bf16(px);
+    pw = to_bf16(pw);
+  }
+  Tensor pb = random_normal({prev.out}, 19, dev, 0.1);
+  Tensor py = Tensor::empty({batch, prev.out}, DType::f32, dev);
+  Tensor aux = ops::make_linear_aux(batch, prev.out, prev.act, dev);
+  ops::linear_forward(px, pw, pb, prev.act, py, aux);
+  return aux;
+}
+
 // Each linear op of the MLP at batch 128 and 256, through the path the route picks and through
 // cuBLASLt forced (suffix /cublaslt): the measurements behind the route table.
 void register_linear(Device dev, int64_t batch, ops::GemmPath path) {
@@ -95,13 +118,7 @@ void register_linear(Device dev, int64_t batch, ops::GemmPath path) {
           const GemmPathScope scope(dev, path);
           Tensor dy = random_normal({batch, l.out}, 15, dev);
           Tensor w = random_normal({l.out, l.in}, 16, dev, 0.05);
-          // The previous layer's saved state, from a real forward.
-          Tensor px = random_normal({batch, prev.in}, 17, dev);
-          Tensor pw = random_normal({prev.out, prev.in}, 18, dev, 0.05);
-          Tensor pb = random_normal({prev.out}, 19, dev, 0.1);
-          Tensor py = Tensor::empty({batch, prev.out}, DType::f32, dev);
-          Tensor aux = ops::make_linear_aux(batch, prev.out, prev.act, dev);
-          ops::linear_forward(px, pw, pb, prev.act, py, aux);
+          Tensor aux = previous_layer_state(prev, batch, dev, false);
           Tensor dx = Tensor::empty({batch, l.in}, DType::f32, dev);
           Tensor dbias = Tensor::empty({l.in}, DType::f32, dev);
           timed_loop(
@@ -109,13 +126,6 @@ void register_linear(Device dev, int64_t batch, ops::GemmPath path) {
               {.bytes = f32_bytes(m * n + n * k + 2.0 * m * k + k), .flops = 2.0 * m * n * k});
         });
   }
-}
-
-// A bf16 copy of `t` (as the layers' Bf16GemmInputs make them).
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
-  ops::cast_to_bf16(t, out);
-  return out;
 }
 
 // The same linear ops on bf16 GEMM inputs (`train.precision: bf16`: bf16 tensor cores, fp32
@@ -160,12 +170,7 @@ void register_linear_bf16(Device dev, int64_t batch) {
         [dev, l, prev, m, k, n, batch](benchmark::State& s) {
           Tensor dy = to_bf16(random_normal({batch, l.out}, 15, dev));
           Tensor w = to_bf16(random_normal({l.out, l.in}, 16, dev, 0.05));
-          Tensor px = to_bf16(random_normal({batch, prev.in}, 17, dev));
-          Tensor pw = to_bf16(random_normal({prev.out, prev.in}, 18, dev, 0.05));
-          Tensor pb = random_normal({prev.out}, 19, dev, 0.1);
-          Tensor py = Tensor::empty({batch, prev.out}, DType::f32, dev);
-          Tensor aux = ops::make_linear_aux(batch, prev.out, prev.act, dev);
-          ops::linear_forward(px, pw, pb, prev.act, py, aux);
+          Tensor aux = previous_layer_state(prev, batch, dev, true);
           Tensor dx = Tensor::empty({batch, l.in}, DType::f32, dev);
           Tensor dbias = Tensor::empty({l.in}, DType::f32, dev);
           timed_loop(s, [&] { ops::linear_backward_input(dy, w, prev.act, aux, dx, &dbias); },

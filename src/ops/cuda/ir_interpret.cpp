@@ -91,13 +91,7 @@ class InterpretedModule final : public morph::BlueprintModule {
   }
   void backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                 bool param_grads, const morph::ModuleLaunch& how) const override {
-    IrSeedArgs a = seed_kernel_args(L, kind_, x);
-    a.dy = dy.data<float>();
-    a.out = dx ? dx->data<float>() : nullptr;
-    a.param_grads = param_grads ? 1 : 0;
-    a.task = L.training_objective == static_cast<int32_t>(morph::TrainingObjective::task_gradient)
-                 ? 1
-                 : 0;
+    IrSeedArgs a = backward_seed_kernel_args(L, kind_, x, dy, dx, param_grads);
     a.zero_norms = how.zero_norms ? 1 : 0;
     cuda::launch_ir_interpret_seed_backward(a, u_.q, grid_, cuda::context(L.device()).stream);
   }

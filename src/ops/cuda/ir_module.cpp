@@ -138,13 +138,7 @@ class IrModule final : public morph::BlueprintModule {
   }
   void backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                 bool param_grads, const morph::ModuleLaunch& how) const override {
-    IrSeedArgs a = seed_kernel_args(L, kind_, x);
-    a.dy = dy.data<float>();
-    a.out = dx ? dx->data<float>() : nullptr;
-    a.param_grads = param_grads ? 1 : 0;
-    a.task = L.training_objective == static_cast<int32_t>(morph::TrainingObjective::task_gradient)
-                 ? 1
-                 : 0;
+    IrSeedArgs a = backward_seed_kernel_args(L, kind_, x, dy, dx, param_grads);
     a.vec = L.shape.chunk % 4 == 0 && cuda::aligned16(a.x) && cuda::aligned16(a.dy) &&
                     (!a.out || cuda::aligned16(a.out))
                 ? 1

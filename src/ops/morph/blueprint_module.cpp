@@ -53,6 +53,17 @@ IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tens
   return a;
 }
 
+IrSeedArgs backward_seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x,
+                                     const Tensor& dy, Tensor* dx, bool param_grads) {
+  IrSeedArgs a = seed_kernel_args(L, kind, x);
+  a.dy = dy.data<float>();
+  a.out = dx ? dx->data<float>() : nullptr;
+  a.param_grads = param_grads ? 1 : 0;
+  a.task =
+      L.training_objective == static_cast<int32_t>(morph::TrainingObjective::task_gradient) ? 1 : 0;
+  return a;
+}
+
 Tensor registered_init_table(const std::vector<int32_t>& kinds, const morph::BlueprintShape& sh,
                              Device dev) {
   std::vector<int32_t> t(2 * morph::kMaxBlueprintKinds, -1);

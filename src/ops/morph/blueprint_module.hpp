@@ -88,6 +88,10 @@ PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
 // The arguments every seed-kernel launch of kind `kind` on L shares (state, pool, statistics,
 // x, B, H); each launch adds its own (out or dx, dy, mask, flags).
 IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x);
+// ... and those of a backward launch: dy, dx (null: none), the parameter-gradient and
+// task-gradient flags.
+IrSeedArgs backward_seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x,
+                                     const Tensor& dy, Tensor* dx, bool param_grads);
 
 // i32 table on `dev` for the lifecycle kernel: for kind k < kMaxBlueprintKinds, [2k] the offset
 // of its entries (-1: none) and [2k + 1] their count (its parameter count); entry i is three

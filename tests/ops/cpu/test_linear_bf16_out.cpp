@@ -16,21 +16,13 @@
 #include "core/rng.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 
 namespace kasmina::ops {
 namespace {
 
-Tensor random_f32(Rng& rng, const Shape& shape, double scale = 1.0) {
-  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-scale, scale));
-  return Tensor::from_vector(v, shape);
-}
-
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
-  cast_to_bf16(t, out);
-  return out;
-}
+using bf16_test::random_f32;
+using bf16_test::to_bf16;
 
 // The float32 values of a bf16 tensor.
 std::vector<float> widened(const Tensor& t) {
