@@ -1,9 +1,32 @@
 #include "nn/layer_sequence.hpp"
 
+#include <cstdlib>
+#include <string>
+
 #include "core/error.hpp"
 #include "nn/linear.hpp"
 
 namespace kasmina {
+
+namespace {
+
+bool& bf16_activations_flag() {
+  static bool on = [] {
+    const char* v = std::getenv("KASMINA_BF16_ACTIVATIONS");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
+
+}  // namespace
+
+bool bf16_activations() {
+  return bf16_activations_flag();
+}
+
+void set_bf16_activations(bool on) {
+  bf16_activations_flag() = on;
+}
 
 LayerSequence::LayerSequence(std::vector<std::unique_ptr<Layer>> layers)
     : layers_(std::move(layers)) {}
@@ -26,7 +49,7 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     // hands it its output in bf16 when both GEMMs read bf16; the gradient w.r.t. that output
     // (the next layer's dx) is then bf16 too.
     if (auto* lin = dynamic_cast<LinearLayer*>(layers_[i].get())) {
-      lin->set_bf16_output(i + 1 < layers_.size() &&
+      lin->set_bf16_output(bf16_activations() && i + 1 < layers_.size() &&
                            dynamic_cast<const LinearLayer*>(layers_[i + 1].get()) != nullptr);
     }
     layers_[i]->prepare(rows, dev);

@@ -10,6 +10,14 @@
 
 namespace kasmina {
 
+// bf16 activations between linear layers (docs/PRECISION.md, "bf16 activations"): off by
+// default, because on the H200 the training steps were slower with them (ReLU MLPs: the bf16
+// output with the ReLU epilogue falls back to a plain GEMM and kasmina's epilogue kernel; see
+// bench/RESULTS.md). On when the environment variable KASMINA_BF16_ACTIVATIONS=1 is set when
+// first asked, or by set_bf16_activations (tests). Read by LayerSequence::prepare.
+bool bf16_activations();
+void set_bf16_activations(bool on);
+
 class LayerSequence {
  public:
   explicit LayerSequence(std::vector<std::unique_ptr<Layer>> layers);

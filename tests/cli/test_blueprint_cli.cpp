@@ -223,7 +223,7 @@ TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
   // The layer's note: compiled now (a fresh cache), the launch configuration, the time.
   for (const char* piece :
        {"kasmina layer 0: blueprint 'gated_mlp': kasmina_ir_seed_forward b",
-        "(compiled, launch default/default, ", "DORMANT -> GERMINATED  command 0  (gated_mlp)",
+        ", compiled, launch default/default, ", "DORMANT -> GERMINATED  command 0  (gated_mlp)",
         "TRAINING -> GRAFTING  loss_gate 0  (gated_mlp)"})
     EXPECT_NE(b.out.find(piece), std::string::npos) << piece << "\n" << b.out;
   const nlohmann::json sa = summary(cpu), sb = summary(gpu);

@@ -67,9 +67,17 @@ Chain make_chain(int64_t in, int64_t h1, int64_t h2, int64_t out, Activation act
   return c;
 }
 
+// The math mode, with bf16 activations switched on (they are off by default:
+// layer_sequence.hpp).
 struct MathModeScope {
-  explicit MathModeScope(ops::MathMode m) { ops::set_math_mode(Device::cpu(), m); }
-  ~MathModeScope() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+  explicit MathModeScope(ops::MathMode m) {
+    ops::set_math_mode(Device::cpu(), m);
+    set_bf16_activations(true);
+  }
+  ~MathModeScope() {
+    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+    set_bf16_activations(false);
+  }
 };
 
 void check_chain(Activation act1, Activation act2) {
@@ -189,6 +197,20 @@ TEST(LinearBf16Chain, APinnedLayerKeepsFp32AndTheStepStillRuns) {
     }
   }
   EXPECT_GT(total, 0.0);
+}
+
+}  // namespace
+}  // namespace kasmina
+
+namespace kasmina {
+namespace {
+
+TEST(LinearBf16Chain, OffByDefaultTheOutputsStayFp32InBf16Mode) {
+  ASSERT_FALSE(bf16_activations()) << "KASMINA_BF16_ACTIVATIONS is set in this environment";
+  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+  Chain c = make_chain(20, 16, 12, 5, Activation::relu, Activation::relu, 8);
+  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.linear[i]->output_dtype(), DType::f32) << i;
 }
 
 }  // namespace

@@ -85,8 +85,11 @@ struct Bf16OutSetup {
   for (size_t i = 0; i < ref.size(); ++i) {
     const double d = std::fabs(out[i] - ref[i]);
     if (d != 0.0) ++differ;
-    const double allowed =
-        std::ldexp(std::max(std::fabs(out[i]), std::fabs(ref[i])), -8) + kTolF32Reduce * rms;
+    // One bf16 ulp of the larger magnitude: 2^(e - 7) for a value in [2^e, 2^(e+1)) (8
+    // significant bits); sums in another order may round to the neighbouring bf16 value.
+    const double m = std::max(std::fabs(out[i]), std::fabs(ref[i]));
+    const double ulp = m > 0.0 && std::isfinite(m) ? std::ldexp(1.0, std::ilogb(m) - 7) : 0.0;
+    const double allowed = ulp + kTolF32Reduce * rms;
     if (!std::isfinite(out[i]) || d > allowed) {
       if (first < 0) first = static_cast<int64_t>(i);
       ++bad;
@@ -159,11 +162,16 @@ void forward_case(const Bf16OutCase& c) {
       EXPECT_TRUE(close(what + " activation_backward_aux(bf16 gelu aux)", dpre_gpu, dpre_cpu,
                         std::ldexp(1.0, -7)));
     } else {
-      // ReLU mask bit set exactly where the stored output is positive.
-      const std::vector<double> yv = host_values(y_gpu), dyv = host_values(dy);
+      // ReLU mask bit set exactly where the stored output is positive; where it is zero the
+      // pre-activation may have been a positive float32 subnormal that the bf16 store flushed
+      // to zero (seen once in 4.2M elements on the H200), so either answer is accepted there.
+      const std::vector<double> yv = host_values(y_gpu), dyv = host_values(dy),
+                                gv = host_values(dpre_gpu);
       std::vector<float> expect(yv.size());
-      for (size_t i = 0; i < yv.size(); ++i)
-        expect[i] = yv[i] > 0.0 ? static_cast<float>(dyv[i]) : 0.0f;
+      for (size_t i = 0; i < yv.size(); ++i) {
+        const bool pass = yv[i] > 0.0 || (yv[i] == 0.0 && gv[i] == dyv[i]);
+        expect[i] = pass ? static_cast<float>(dyv[i]) : 0.0f;
+      }
       EXPECT_TRUE(same(what + " activation_backward_aux(relu mask) vs dy*(y>0)", dpre_gpu,
                        Tensor::from_vector(expect, {c.m, c.n})));
     }
