@@ -1,5 +1,6 @@
 #include "ops/blueprint_compiler.hpp"
 
+#include "core/enum_table.hpp"
 #include "core/sha256.hpp"
 #include "ir/plan.hpp"
 #include "ops/blueprint_codegen.hpp"
@@ -16,20 +17,16 @@ void field(Sha256& h, const std::string& s) {
   h.update(s);
 }
 
+inline constexpr EnumTable<CompileLevel, 4> kCompileLevelNames{
+    {{"memory", CompileLevel::memory},
+     {"disk", CompileLevel::disk},
+     {"compiled", CompileLevel::compiled},
+     {"unavailable", CompileLevel::unavailable}}};
+
 }  // namespace
 
 const char* compile_level_name(CompileLevel level) {
-  switch (level) {
-    case CompileLevel::memory:
-      return "memory";
-    case CompileLevel::disk:
-      return "disk";
-    case CompileLevel::compiled:
-      return "compiled";
-    case CompileLevel::unavailable:
-      return "unavailable";
-  }
-  return "?";
+  return enum_name(kCompileLevelNames, level);
 }
 
 std::string blueprint_kernel_key(const std::string& canonical_text, const std::string& source,

@@ -2,27 +2,33 @@
 
 #include <cstdlib>
 
+#include "core/enum_table.hpp"
 #include "core/error.hpp"
 
 namespace kasmina::ops {
 
+namespace {
+
+inline constexpr EnumTable<IrBackend, 3> kIrBackendNames{{{"auto", IrBackend::automatic},
+                                                          {"compiled", IrBackend::compiled},
+                                                          {"interpreter", IrBackend::interpreter}}};
+inline constexpr EnumTable<ServedBy, 5> kServedByNames{{{"memory", ServedBy::memory},
+                                                        {"disk", ServedBy::disk},
+                                                        {"compiled", ServedBy::compiled},
+                                                        {"interpreter", ServedBy::interpreter},
+                                                        {"refused", ServedBy::refused}}};
+
+}  // namespace
+
 IrBackend parse_ir_backend(const std::string& text) {
-  if (text.empty() || text == "auto") return IrBackend::automatic;
-  if (text == "compiled") return IrBackend::compiled;
-  if (text == "interpreter") return IrBackend::interpreter;
-  throw UserError("KASMINA_IR_BACKEND: '" + text + "' is not one of auto, compiled, interpreter");
+  if (text.empty()) return IrBackend::automatic;
+  if (const auto b = enum_parse(kIrBackendNames, text)) return *b;
+  throw UserError("KASMINA_IR_BACKEND: '" + text + "' is not one of " +
+                  enum_allowed(kIrBackendNames));
 }
 
 const char* ir_backend_name(IrBackend b) {
-  switch (b) {
-    case IrBackend::automatic:
-      return "auto";
-    case IrBackend::compiled:
-      return "compiled";
-    case IrBackend::interpreter:
-      return "interpreter";
-  }
-  return "?";
+  return enum_name(kIrBackendNames, b);
 }
 
 IrBackend ir_backend() {
@@ -31,19 +37,7 @@ IrBackend ir_backend() {
 }
 
 const char* served_by_name(ServedBy s) {
-  switch (s) {
-    case ServedBy::memory:
-      return "memory";
-    case ServedBy::disk:
-      return "disk";
-    case ServedBy::compiled:
-      return "compiled";
-    case ServedBy::interpreter:
-      return "interpreter";
-    case ServedBy::refused:
-      return "refused";
-  }
-  return "?";
+  return enum_name(kServedByNames, s);
 }
 
 FallbackStep after_generated_failed(IrBackend b, const std::string& why, bool interpreter_built) {
