@@ -3,7 +3,8 @@
 // A and B are float32 or both bf16 (`ab_type`; bf16 computes in fp32, CUBLAS_COMPUTE_32F,
 // whatever the math mode). D is float32 or, with bf16 inputs, bf16 (`d_type`: the bf16
 // activations between linear layers); the bias and the bias gradient are float32 always
-// (BIAS_DATA_TYPE), the GELU aux takes D's type (cuBLASLt's rule) and the ReLU aux is a bit mask.
+// (BIAS_DATA_TYPE), the GELU aux takes D's type (cuBLASLt's rule) and the ReLU aux is a bit mask;
+// GELU/DGELU epilogues into a bf16 D are reported unavailable (inaccurate; gemm.cpp).
 // Row-major callers compute the transposed product (see linear.cpp).
 #pragma once
 #include <cublasLt.h>
