@@ -1,4 +1,4 @@
-// The whole-layer seed of configs/fmnist_grow_layer.yaml: one seed over the 32-wide hidden
+// The whole-layer seed of configs/fmnist_grow.yaml: one seed over the 32-wide hidden
 // layer, residual_mlp 32 -> 64 -> 32, GRAFTING at alpha 1 (blended; trained by the global loss),
 // on the per-row path (the fused kernels' wide instantiation, one block per seed) and on the
 // GEMM path (morph/seed_path.hpp; the config's automatic choice). Timed through the layer, as

@@ -20,18 +20,18 @@
 #   scripts/growth_experiment.sh --bin build/kasmina --device cuda --jobs 4 runs/growth
 # (scripts/gpu_check.sh BUNDLE OUT --experiment runs it from a bundle.)
 #
-# Arms (configs/fmnist_static.yaml and configs/fmnist_grow.yaml):
+# Arms (configs/fmnist_static.yaml and configs/fmnist_grow_chunks.yaml):
 #   static8 static16 static32 static64  the capacity curve, static 784-H-10
-#   host          fmnist_grow without growth (controller none: the kasmina layer is the identity)
-#   grown         fmnist_grow as shipped (heuristic controller: gradient seed choice, germination
+#   host          fmnist_grow_chunks without growth (controller none: the kasmina layer is the identity)
+#   grown         fmnist_grow_chunks as shipped (heuristic controller: gradient seed choice, germination
 #                 window, gradient trigger)
-#   grown_plateau fmnist_grow with the earlier controller policy (seed_choice health, no window,
+#   grown_plateau fmnist_grow_chunks with the earlier controller policy (seed_choice health, no window,
 #                 plateau trigger only)
-#   grown_task    fmnist_grow with TRAINING on the task gradient (training_objective
+#   grown_task    fmnist_grow_chunks with TRAINING on the task gradient (training_objective
 #                 task_gradient) instead of reconstruction
 #   matched_size  static 784-H-10, H matching the grown runs' mean final parameter count
 #   matched_flops static 784-H-10, H matching the grown runs' mean training FLOPs
-#   baseline      fmnist_grow with --baseline-bin (only when given)
+#   baseline      fmnist_grow_chunks with --baseline-bin (only when given)
 #   width8_32 width16_64  width seeds (fmnist_static with linear grow_from): 8 -> 32 / 16 -> 64
 #                 hidden units, activated at the start of epochs 1, 2, 3, zero outgoing weights
 #                 (their final topology from step 0 is static32 / static64)
@@ -43,12 +43,14 @@
 #                 germination window (the first half of the steps); "width_grown" lines of the
 #                 run logs give the steps
 #   width8_32_ctl12 width16_64_ctl12  the same with grad_trigger_ratio 1.2
-#   layer_seed    configs/fmnist_grow_layer.yaml: a whole-layer seed (residual_mlp 32 -> 64 -> 32,
+#   layer_seed    configs/fmnist_grow.yaml: a whole-layer seed (residual_mlp 32 -> 64 -> 32,
 #                 zero last layer) germinated at the start of epoch 2
-#   layer_host    fmnist_grow_layer without growth (the whole-layer seed's host: 784-32-10 with a
+#   layer_host    fmnist_grow without growth (the whole-layer seed's host: 784-32-10 with a
 #                 dormant kasmina layer, its own initialisation streams)
 #   layer_seed_step0  the same seed germinated at step 0 (its topology trained from the start)
 #   layer_seed_z0 layer_seed with the keep/cull test on the mean gain only (controller.eval_z 0)
+#   layer_seed_ctl the same seed germinated by the heuristic controller instead of the schedule
+#                 (its defaults: germination window, plateau or gradient trigger, paired test)
 #   matched_layer_size matched_layer_flops  static 784-H-10 matching layer_seed's parameters /
 #                 training FLOPs
 # The whole-layer seed runs on the GEMM path (src/morph/seed_path.hpp: a single seed whose chunk
@@ -78,8 +80,8 @@ export GROWTH_WRAPPER=$wrapper
 extra=("$@")
 mkdir -p "$out"
 want() { [ -z "$arms" ] || [[ " $arms " == *" $1 "* ]]; }
-static="$root/configs/fmnist_static.yaml" grow="$root/configs/fmnist_grow.yaml"
-layer="$root/configs/fmnist_grow_layer.yaml"
+static="$root/configs/fmnist_static.yaml" grow="$root/configs/fmnist_grow_chunks.yaml"
+layer="$root/configs/fmnist_grow.yaml"
 late=$(( epochs * 3 / 5 ))
 common=(--device "$device" --set "train.epochs=$epochs" --set checkpoint.at_end=false
         --set checkpoint.every_epochs=0)
@@ -145,6 +147,8 @@ for s in $seeds; do
     --set schedule.0.step=0 "${extra[@]}" >> "$first"
   want layer_seed_z0 && queue layer_seed_z0 "$s" "$bin" "$layer" "${common[@]}" \
     --set controller.eval_z=0 "${extra[@]}" >> "$first"
+  want layer_seed_ctl && queue layer_seed_ctl "$s" "$bin" "$layer" "${common[@]}" \
+    --set controller.type=heuristic --set 'schedule=[]' "${extra[@]}" >> "$first"
   if [ -n "$baseline" ] && want baseline; then
     queue baseline "$s" "$baseline" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
   fi

@@ -19,8 +19,9 @@ import sys
 ORDER = ["static8", "static16", "static32", "static64", "host", "grown", "grown_plateau",
          "grown_task", "baseline", "matched_size", "matched_flops", "width8_32", "width16_64",
          "width8_32_late", "width8_32_naive", "width16_64_naive", "width8_32_ctl",
-         "width16_64_ctl", "width8_32_ctl12", "width16_64_ctl12", "layer_host", "layer_seed", "layer_seed_step0",
-         "layer_seed_z0", "matched_layer_size", "matched_layer_flops"]
+         "width16_64_ctl", "width8_32_ctl12", "width16_64_ctl12", "layer_host", "layer_seed",
+         "layer_seed_step0", "layer_seed_z0", "layer_seed_ctl", "matched_layer_size",
+         "matched_layer_flops"]
 LABEL = {
     "static8": "static 784-8", "static16": "static 784-16", "static32": "static 784-32",
     "static64": "static 784-64", "host": "host, no growth (784-32 + dormant seeds)",
@@ -42,6 +43,7 @@ LABEL = {
     "layer_seed": "whole-layer seed 32 -> 64 -> 32 at epoch 2",
     "layer_seed_step0": "whole-layer seed from step 0 (its topology from the start)",
     "layer_seed_z0": "whole-layer seed, keep/cull by the mean only (eval_z 0)",
+    "layer_seed_ctl": "whole-layer seed germinated by the heuristic controller",
     "matched_layer_size": "static, whole-layer seed's size",
     "matched_layer_flops": "static, whole-layer seed's training FLOPs",
 }

@@ -5,7 +5,7 @@
 #   scripts/same_results.sh record KASMINA_COMMAND... -- OUT_DIR [--device D] [--epochs N] CONFIG...
 #   scripts/same_results.sh compare A.json B.json
 # `record` writes OUT_DIR/results.json (and the runs under OUT_DIR/runs/). The default configs
-# are quickstart, spirals_seeds, spirals_grow and fmnist_grow on the CPU, each for the epochs of
+# are quickstart, spirals_seeds, spirals_grow and fmnist_grow_chunks on the CPU, each for the epochs of
 # its config (--epochs N shortens them all).
 set -euo pipefail
 mode=$1; shift
@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ ${#configs[@]} -gt 0 ] || configs=(configs/quickstart.yaml configs/spirals_seeds.yaml \
-                                     configs/spirals_grow.yaml configs/fmnist_grow.yaml)
+                                     configs/spirals_grow.yaml configs/fmnist_grow_chunks.yaml)
 rm -rf "$out/runs"; mkdir -p "$out/runs"
 for c in "${configs[@]}"; do
   name=$(basename "$c" .yaml)

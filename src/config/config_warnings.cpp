@@ -1,8 +1,10 @@
-// config_warnings: affine blueprints directly before a linear layer (see the header).
+// config_warnings: affine blueprints directly before a linear layer; a kasmina layer of one seed
+// under the heuristic controller's gradient trigger (see the header).
 #include "config/config_warnings.hpp"
 
 #include "config/layers/kasmina.hpp"
 #include "config/layers/residual.hpp"
+#include "config/rules.hpp"
 #include "morph/blueprint_registry.hpp"
 
 namespace kasmina {
@@ -33,9 +35,19 @@ void check_sequence(const Config& c, const std::vector<LayerConfig>& layers,
       check_sequence(c, layer.as<ResidualConfig>().layers, at + ".layers", out);
       continue;
     }
-    if (layer.type != LayerType::kasmina || i + 1 >= layers.size() ||
-        layers[i + 1].type != LayerType::linear)
-      continue;
+    if (layer.type != LayerType::kasmina) continue;
+    const ControllerConfig& ctl = c.controller;
+    if (layer.as<KasminaConfig>().seeds == 1 && ctl.type == ControllerType::heuristic &&
+        ctl.seed_choice == "gradient" && ctl.grad_trigger_ratio > 1.0) {
+      out.push_back(
+          where(c, layer) + at +
+          ".seeds: a layer of one seed never meets controller.grad_trigger_ratio (" +
+          config_detail::number_text(ctl.grad_trigger_ratio) +
+          "): the gradient trigger compares a seed's chunk score with its layer's mean, "
+          "which is the seed's own, so only a validation plateau germinates it (germinate "
+          "it by a schedule:, or split the layer into several seeds)");
+    }
+    if (i + 1 >= layers.size() || layers[i + 1].type != LayerType::linear) continue;
     const std::string affine = affine_blueprints(layer.as<KasminaConfig>());
     if (affine.empty()) continue;
     out.push_back(where(c, layer) + at + ".blueprints: the affine blueprints (" + affine +

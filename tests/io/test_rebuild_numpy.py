@@ -70,7 +70,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         run = os.path.join(tmp, "grow")
         sets = [a for s in GROWTH for a in ("--set", s)]
-        r = py_env.kasmina("train", os.path.join(py_env.source_root(), "configs", "fmnist_grow.yaml"),
+        r = py_env.kasmina("train", os.path.join(py_env.source_root(), "configs", "fmnist_grow_chunks.yaml"),
                            "--data-dir", DATA_DIR, "--out", run, *sets)
         check(r.returncode == 0, f"train: {r.stdout[-2000:]}{r.stderr}")
         net = os.path.join(tmp, "grow.safetensors")

@@ -18,7 +18,7 @@ namespace kasmina::morph {
 namespace {
 
 TEST(MorphGemmPath, AutomaticRuleFollowsTheFusedKernelsShapes) {
-  // configs/fmnist_grow_layer.yaml: one seed over the 32-wide layer, hidden 64 (past kRowHidden).
+  // configs/fmnist_grow.yaml: one seed over the 32-wide layer, hidden 64 (past kRowHidden).
   EXPECT_TRUE(residual_mlp_on_gemm(32, 64, 1, SeedPath::automatic));
   // A whole-layer seed of 32 x 32 weights: one block per seed on the fused kernels.
   EXPECT_TRUE(residual_mlp_on_gemm(32, 32, 1, SeedPath::automatic));
@@ -44,7 +44,7 @@ TEST(MorphGemmPath, AutomaticRuleFollowsTheFusedKernelsShapes) {
   EXPECT_TRUE(mlp.gemm_path());
 }
 
-// The whole-layer seed of configs/fmnist_grow_layer.yaml (a short lifecycle).
+// The whole-layer seed of configs/fmnist_grow.yaml (a short lifecycle).
 MorphConfig whole_layer(int64_t width, int32_t seeds, int32_t hidden, SeedPath path, bool task) {
   MorphConfig c = testing::small_config(width, seeds);
   c.hidden = hidden;

@@ -108,7 +108,7 @@ TEST(MorphGraftPreserves, InitialBlueprintsHaveZeroDeltaAndNonZeroLastLayerGradi
 TEST(MorphGraftPreserves, AWholeLayerSeedLeavesOutputsBitwiseEqualThenLearns) {
   // One seed whose chunk is the whole 32-wide layer, residual_mlp 32 -> 64 -> 32 (hidden past
   // the register path's 32: CUDA's wide instantiation): the whole-layer blueprint of
-  // configs/fmnist_grow_layer.yaml.
+  // configs/fmnist_grow.yaml.
   MorphConfig c = graft_config();
   c.width = 32;
   c.seeds = 1;

@@ -269,7 +269,7 @@ const std::vector<Case>& twin_cases() {
       {6, 16, 256, 40, 33},
       {3, 128, 513, 64, 64},
       {4, 32, 100, 4, 64},
-      // a whole-layer seed (configs/fmnist_grow_layer.yaml: one seed, 32 -> 64 -> 32)
+      // a whole-layer seed (configs/fmnist_grow.yaml: one seed, 32 -> 64 -> 32)
       {1, 32, 128, 64, 4},
       // TRAINING on the task gradient (straight through; the backward's measurement)
       {7, 12, 33, 4, 3, true},
