@@ -43,6 +43,8 @@
 #                 germination window (the first half of the steps); "width_grown" lines of the
 #                 run logs give the steps
 #   width8_32_ctl12 width16_64_ctl12  the same with grad_trigger_ratio 1.2
+#   width8_32_ctl10 width16_64_ctl10  the same with grad_trigger_ratio 1.0 (grow as soon as the
+#                 new units would get at least the active units' gradient)
 #   layer_seed    configs/fmnist_grow.yaml: a whole-layer seed (residual_mlp 32 -> 64 -> 32,
 #                 zero last layer) germinated at the start of epoch 2
 #   layer_host    fmnist_grow without growth (the whole-layer seed's host: 784-32-10 with a
@@ -134,8 +136,11 @@ for s in $seeds; do
          --set model.layers.0.grow_schedule=controller --set controller.type=heuristic)
     want "width${lo}_${hi}_ctl" && queue "width${lo}_${hi}_ctl" "$s" "$bin" "$static" \
       "${common[@]}" "${ctl[@]}" "${extra[@]}" >> "$first"
-    want "width${lo}_${hi}_ctl12" && queue "width${lo}_${hi}_ctl12" "$s" "$bin" "$static" \
-      "${common[@]}" "${ctl[@]}" --set controller.grad_trigger_ratio=1.2 "${extra[@]}" >> "$first"
+    for r in 12 10; do
+      want "width${lo}_${hi}_ctl$r" && queue "width${lo}_${hi}_ctl$r" "$s" "$bin" "$static" \
+        "${common[@]}" "${ctl[@]}" --set "controller.grad_trigger_ratio=${r:0:1}.${r:1}" \
+        "${extra[@]}" >> "$first"
+    done
   done
   want width8_32_late && queue width8_32_late "$s" "$bin" "$static" "${common[@]}" \
     --set model.layers.0.out=32 --set model.layers.0.grow_from=8 \

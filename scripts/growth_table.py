@@ -19,7 +19,8 @@ import sys
 ORDER = ["static8", "static16", "static32", "static64", "host", "grown", "grown_plateau",
          "grown_task", "baseline", "matched_size", "matched_flops", "width8_32", "width16_64",
          "width8_32_late", "width8_32_naive", "width16_64_naive", "width8_32_ctl",
-         "width16_64_ctl", "width8_32_ctl12", "width16_64_ctl12", "layer_host", "layer_seed",
+         "width16_64_ctl", "width8_32_ctl12", "width16_64_ctl12",
+         "width8_32_ctl10", "width16_64_ctl10", "layer_host", "layer_seed",
          "layer_seed_step0", "layer_seed_z0", "layer_seed_ctl", "matched_layer_size",
          "matched_layer_flops"]
 LABEL = {
@@ -39,6 +40,8 @@ LABEL = {
     "width16_64_ctl": "width seeds 16 -> 64 under the controller",
     "width8_32_ctl12": "width seeds 8 -> 32 under the controller, trigger ratio 1.2",
     "width16_64_ctl12": "width seeds 16 -> 64 under the controller, trigger ratio 1.2",
+    "width8_32_ctl10": "width seeds 8 -> 32 under the controller, trigger ratio 1.0",
+    "width16_64_ctl10": "width seeds 16 -> 64 under the controller, trigger ratio 1.0",
     "layer_host": "whole-layer seed's host, no growth (784-32 + dormant seed)",
     "layer_seed": "whole-layer seed 32 -> 64 -> 32 at epoch 2",
     "layer_seed_step0": "whole-layer seed from step 0 (its topology from the start)",
