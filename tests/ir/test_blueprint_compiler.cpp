@@ -7,7 +7,9 @@
 #include <cstdlib>
 
 #include "cache_test_util.hpp"
+#include "ir/plan.hpp"
 #include "ir_test_util.hpp"
+#include "ops/blueprint_codegen.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/nvrtc.hpp"
 
@@ -65,6 +67,33 @@ TEST(BlueprintCompiler, AFailedCompileIsCachedWithItsLog) {
   EXPECT_EQ(b.level, CompileLevel::disk);
   EXPECT_EQ(b.log, a.log);
   EXPECT_EQ(second.nvrtc_calls(), 0);
+}
+
+// A layer launches only the seed kernels, so the module compiled for it holds only those (the row
+// kernels of the codegen tests would add a third to its compile time).
+TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
+  const ir::Graph g = gated();
+  const morph::BlueprintShape sh{16, 8, 4};
+  const std::string src = blueprint_module_source(g, sh);
+  EXPECT_NE(src.find(kIrSeedForwardKernel), std::string::npos);
+  EXPECT_NE(src.find(kIrSeedBackwardKernel), std::string::npos);
+  EXPECT_EQ(src.find(kIrDeltaKernel), std::string::npos);
+  EXPECT_EQ(src.find(kIrBackwardKernel), std::string::npos);
+  const std::string all = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::all);
+  const size_t rows_at = all.find(std::string("extern \"C\" __global__ void ") + kIrDeltaKernel);
+  ASSERT_NE(rows_at, std::string::npos);
+  EXPECT_EQ(src.substr(0, rows_at), all.substr(0, rows_at));  // the same row functions
+  const Nvrtc* nvrtc = Nvrtc::get();
+  if (!nvrtc) GTEST_SKIP() << Nvrtc::why();
+  const std::vector<std::string> options = blueprint_compile_options(*nvrtc, "sm_90");
+  EXPECT_EQ(options.at(0), "--gpu-architecture=sm_90");
+  ir::testing::CacheDir dir;
+  const CompiledBlueprint c = BlueprintCompiler(dir.options()).get(g, sh, "sm_90");
+  ASSERT_TRUE(c.ok) << c.log;
+  EXPECT_NE(c.cubin().find(kIrSeedForwardKernel), std::string::npos);
+  EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
+  EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);
+  EXPECT_EQ(c.key, blueprint_kernel_key(g.canonical_text, src, nvrtc->version(), options, "sm_90"));
 }
 
 TEST(BlueprintCompiler, TheKeyCoversEveryInput) {
