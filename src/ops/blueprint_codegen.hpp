@@ -4,7 +4,7 @@
 //    (dx += J^T g when dx is not null; the row's gradient factors, plan.factor_count, into f when
 //    not null), and (ModuleParts::all only) two row kernels over them, one thread per row (the
 //    codegen tests run them on the host; no layer launches them, so the module a layer compiles,
-//    ModuleParts::seed_kernels, leaves them out: they were a third of its compile time):
+//    ModuleParts::seed_kernels, leaves them out: they were a quarter of its compile time):
 //      extern "C" __global__ void kasmina_ir_delta(int rows, const float* x, long long ldx,
 //          const float* p, float* delta, long long ldd)
 //      extern "C" __global__ void kasmina_ir_backward(int rows, const float* x, long long ldx,

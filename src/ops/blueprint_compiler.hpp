@@ -60,8 +60,9 @@ BlueprintCompiler& process_blueprint_compiler();
 // The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
 std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);
 
-// NVRTC's options for that source (the architecture, the language, and on NVRTC 12.8 and later
-// the optimizer and ptxas on two threads each: --split-compile, the same machine code).
+// NVRTC's options for that source: the architecture, the language, and the optimizer (NVRTC
+// 12.4 and later) and ptxas (12.8 and later) on two threads each (--split-compile; the same
+// machine code).
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
 
 // The disk key (exposed for tests).
