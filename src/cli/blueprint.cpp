@@ -4,6 +4,7 @@
 // tune CONFIG (blueprint_tune.cpp) and cache stats|verify|clear (the kernel cache on disk).
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -31,7 +32,8 @@ struct CheckOptions {
   int rank = morph::kDefaultRank;
   std::string arch;                                 // compile (empty: the GPU's, else sm_90)
   std::string cache_dir = ir::default_cache_dir();  // compile
-  int repeat = 0;  // compile: lookups timed after the first (memory, then disk)
+  int repeat = 0;          // compile: lookups timed after the first (memory, then disk)
+  std::string source_dir;  // compile: also write each generated source there (debugging)
 };
 
 // The shape options of check and compile.
@@ -121,10 +123,26 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
          std::to_string(nvrtc) + " NVRTC calls\n";
 }
 
+// --source DIR: the CUDA source the compiler compiles for (g, sh), as DIR/LABEL.cu (LABEL's
+// characters outside [A-Za-z0-9_.-] as '_'), to time or inspect it with nvcc.
+void write_source(const ir::Graph& g, const morph::BlueprintShape& sh, const std::string& label,
+                  const std::string& dir) {
+  std::string name = label;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
+  const std::string path = dir + "/" + name + ".cu";
+  const std::string text = ops::blueprint_module_source(g, sh);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  const bool written = f && std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const bool closed = f && std::fclose(f) == 0;
+  if (!written || !closed) throw UserError("--source: cannot write " + path);
+}
+
 // One compile (now or from the caches) and its line; false when it failed (its log printed).
 bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
                  const morph::BlueprintShape& sh, const std::string& label, const std::string& arch,
                  const CheckOptions& o) {
+  if (!o.source_dir.empty()) write_source(g, sh, label, o.source_dir);
   const auto t0 = std::chrono::steady_clock::now();
   const ops::CompiledBlueprint c = compiler.get(g, sh, arch);
   const double ms =
@@ -192,6 +210,10 @@ void add_blueprint_command(CLI::App& app, int& exit_code) {
                    "then time N lookups of each from memory and N from disk (a new compiler "
                    "each): median and p99")
       ->check(CLI::Range(1, 1000000));
+  comp->add_option("--source", co->source_dir,
+                   "(debugging) also write each blueprint's generated CUDA source, as compiled, "
+                   "to DIR/NAME.cu")
+      ->check(CLI::ExistingDirectory);
   comp->callback([co, &exit_code] { exit_code = compile(*co); });
 
   auto dir = std::make_shared<std::string>(ir::default_cache_dir());

@@ -239,7 +239,7 @@ std::string preamble(const ir::Graph& g, const ir::Plan& plan) {
 
 }  // namespace
 
-std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan) {
+std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, ModuleParts parts) {
   Emitter e{g, plan, preamble(g, plan)};
   const std::string C = I(plan.shape.chunk);
   // The row functions: delta of one row, and its backward (dx += J^T g, the row's factors).
@@ -275,6 +275,7 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan) 
            " + i] = " + (gr ? e.grad(f.id) : e.val(f.id)) + "[i];");
   }
   e.out += "}\n";
+  if (parts == ModuleParts::seed_kernels) return e.out + seed_kernels_source(plan);
   // The row kernels: one thread per row.
   e.out += std::string("extern \"C\" __global__ void ") + kIrDeltaKernel +
            "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ p, "

@@ -2,7 +2,9 @@
 // every value in registers or local memory (sizes are compile-time constants):
 //  - the seam's row functions, ks_row_delta (delta = f(x) - x of one row) and ks_row_backward
 //    (dx += J^T g when dx is not null; the row's gradient factors, plan.factor_count, into f when
-//    not null), and two row kernels over them, one thread per row (tests, benchmarks):
+//    not null), and (ModuleParts::all only) two row kernels over them, one thread per row (the
+//    codegen tests run them on the host; no layer launches them, so the module a layer compiles,
+//    ModuleParts::seed_kernels, leaves them out: they were a quarter of its compile time):
 //      extern "C" __global__ void kasmina_ir_delta(int rows, const float* x, long long ldx,
 //          const float* p, float* delta, long long ldd)
 //      extern "C" __global__ void kasmina_ir_backward(int rows, const float* x, long long ldx,
@@ -27,7 +29,7 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 3;
+inline constexpr int kBlueprintCodegenVersion = 4;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 
@@ -60,7 +62,12 @@ struct IrSeedArgs {
   int32_t pad = 0;
 };
 
-std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan);
+// What a generated module holds: the row functions and the seed kernels (what a layer launches;
+// the module BlueprintCompiler compiles), or also the two row kernels (tests).
+enum class ModuleParts { seed_kernels, all };
+
+std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan,
+                                      ModuleParts parts = ModuleParts::all);
 // The seed kernels' part of it (blueprint_seed_kernels.cpp).
 std::string seed_kernels_source(const ir::Plan& plan);
 // Dynamic shared memory of a seed kernel launched with `threads` threads per block.

@@ -15,6 +15,7 @@
 #include "ir/graph.hpp"
 #include "ir/kernel_cache.hpp"
 #include "morph/morph_config.hpp"
+#include "ops/nvrtc.hpp"
 
 namespace kasmina::ops {
 
@@ -55,6 +56,14 @@ class BlueprintCompiler {
 // layers preparing IR blueprints share, so each (blueprint, shape, architecture) is looked up
 // in memory after its first use.
 BlueprintCompiler& process_blueprint_compiler();
+
+// The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
+std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);
+
+// NVRTC's options for that source: the architecture, the language, and the optimizer (NVRTC
+// 12.4 and later) and ptxas (12.8 and later) on two threads each (--split-compile; the same
+// machine code).
+std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
 
 // The disk key (exposed for tests).
 std::string blueprint_kernel_key(const std::string& canonical_text, const std::string& source,

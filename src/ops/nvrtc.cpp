@@ -93,6 +93,12 @@ std::string Nvrtc::version() const {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
+bool Nvrtc::version_at_least(int major, int minor) const {
+  int ma = 0, mi = 0;
+  api_->version(&ma, &mi);
+  return ma > major || (ma == major && mi >= minor);
+}
+
 NvrtcOutput Nvrtc::compile(const std::string& source, const std::string& name,
                            const std::vector<std::string>& options) const {
   NvrtcOutput out;

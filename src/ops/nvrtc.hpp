@@ -22,6 +22,7 @@ class Nvrtc {
   static const std::string& why();
   // "12.4"
   std::string version() const;
+  bool version_at_least(int major, int minor) const;
   // Compiles `source` (named `name` in messages) with `options` (e.g.
   // {"--gpu-architecture=sm_90", "-default-device"}); a cubin when the architecture is sm_XX.
   NvrtcOutput compile(const std::string& source, const std::string& name,

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -143,10 +144,17 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_NE(first.out.find("residual_mlp_ir "), std::string::npos);
   EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
-  const ProcessResult second =
-      kasmina({"blueprint", "compile", file, "--dir", cache, "--repeat", "20"}, dir.path());
+  const ProcessResult second = kasmina({"blueprint", "compile", file, "--dir", cache, "--repeat",
+                                        "20", "--source", dir.path().string()},
+                                       dir.path());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
+  // --source: the module as compiled, the seed kernels only.
+  std::ifstream in(dir.path() / "residual_mlp_ir.cu");
+  const std::string cu((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(cu.find("void __launch_bounds__(256) kasmina_ir_seed_forward("), std::string::npos);
+  EXPECT_NE(cu.find("kasmina_ir_seed_backward("), std::string::npos);
+  EXPECT_EQ(cu.find("kasmina_ir_delta"), std::string::npos);
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
   // --repeat: each blueprint's timed lookups, the disk ones by new compilers, none compiling.
   const auto count = [&](const std::string& what) {

@@ -4,10 +4,15 @@
 // compile is cached with its log; the key changes with the shape, the architecture and options.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <map>
 
 #include "cache_test_util.hpp"
+#include "ir/plan.hpp"
 #include "ir_test_util.hpp"
+#include "ops/blueprint_codegen.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/nvrtc.hpp"
 
@@ -18,6 +23,25 @@ ir::Graph gated() {
   const char* root = std::getenv("KASMINA_SOURCE_ROOT");
   return load_blueprint_file(std::string(root ? root : ".") + "/configs/blueprints/gated_mlp.yaml")
       .at(0);
+}
+
+// The machine code of a cubin (ELF64): its .text.* sections by name.
+std::map<std::string, std::string> text_sections(const std::string& elf) {
+  const auto at = [&](size_t off, size_t n) {
+    uint64_t v = 0;
+    std::memcpy(&v, elf.data() + off, n);  // little-endian, as every CUDA host
+    return v;
+  };
+  const size_t shoff = at(0x28, 8), shentsize = at(0x3A, 2), shnum = at(0x3C, 2);
+  const size_t strtab = shoff + at(0x3E, 2) * shentsize;
+  const size_t names = at(strtab + 0x18, 8);
+  std::map<std::string, std::string> out;
+  for (size_t i = 0; i < shnum; ++i) {
+    const size_t h = shoff + i * shentsize;
+    const std::string name = elf.c_str() + names + at(h, 4);
+    if (name.rfind(".text.", 0) == 0) out[name] = elf.substr(at(h + 0x18, 8), at(h + 0x20, 8));
+  }
+  return out;
 }
 
 TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
@@ -65,6 +89,40 @@ TEST(BlueprintCompiler, AFailedCompileIsCachedWithItsLog) {
   EXPECT_EQ(b.level, CompileLevel::disk);
   EXPECT_EQ(b.log, a.log);
   EXPECT_EQ(second.nvrtc_calls(), 0);
+}
+
+// A layer launches only the seed kernels, so the module compiled for it holds only those (the row
+// kernels of the codegen tests would add a third to its compile time), compiled with options that
+// leave the machine code as it is.
+TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
+  const ir::Graph g = gated();
+  const morph::BlueprintShape sh{16, 8, 4};
+  const std::string src = blueprint_module_source(g, sh);
+  EXPECT_NE(src.find(kIrSeedForwardKernel), std::string::npos);
+  EXPECT_NE(src.find(kIrSeedBackwardKernel), std::string::npos);
+  EXPECT_EQ(src.find(kIrDeltaKernel), std::string::npos);
+  EXPECT_EQ(src.find(kIrBackwardKernel), std::string::npos);
+  const std::string all = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::all);
+  const size_t rows_at = all.find(std::string("extern \"C\" __global__ void ") + kIrDeltaKernel);
+  ASSERT_NE(rows_at, std::string::npos);
+  EXPECT_EQ(src.substr(0, rows_at), all.substr(0, rows_at));  // the same row functions
+  const Nvrtc* nvrtc = Nvrtc::get();
+  if (!nvrtc) GTEST_SKIP() << Nvrtc::why();
+  const std::vector<std::string> options = blueprint_compile_options(*nvrtc, "sm_90");
+  EXPECT_EQ(options.at(0), "--gpu-architecture=sm_90");
+  ir::testing::CacheDir dir;
+  const CompiledBlueprint c = BlueprintCompiler(dir.options()).get(g, sh, "sm_90");
+  ASSERT_TRUE(c.ok) << c.log;
+  EXPECT_NE(c.cubin().find(kIrSeedForwardKernel), std::string::npos);
+  EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
+  EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);
+  EXPECT_EQ(c.key, blueprint_kernel_key(g.canonical_text, src, nvrtc->version(), options, "sm_90"));
+  // The split-compile options change the compile time, not the machine code.
+  const NvrtcOutput plain = nvrtc->compile(src, "plain.cu", {options[0], options[1]});
+  ASSERT_TRUE(plain.ok) << plain.log;
+  const std::map<std::string, std::string> text = text_sections(c.cubin());
+  EXPECT_EQ(text.size(), 2u);
+  EXPECT_TRUE(text == text_sections(plain.binary)) << "the options changed the machine code";
 }
 
 TEST(BlueprintCompiler, TheKeyCoversEveryInput) {
