@@ -158,6 +158,17 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
     ++ctx.epilogues_unavailable;
     return false;
   }
+  // A bias gradient over B's columns (BGRADB: a weight gradient's bias gradient, B = dy) with
+  // bf16 inputs whose B has a leading dimension that is not a multiple of 8 elements (16 bytes:
+  // a layer of 10 outputs) is treated as unavailable too: measured on the H200, cuBLASLt offers
+  // one algorithm for it, a SIMT kernel (164 us at m=1024 n=10 k=4096, 15 us at 256x10x256),
+  // where the plain GEMM takes 98 / 8 us and the callers' fallback sums the bias gradient in
+  // kasmina's column-sum kernel. (The linear op gives layers of up to 16 outputs kasmina's
+  // skinny weight-gradient kernel instead; this covers the wider unaligned ones.)
+  if (s.ab_type == CUDA_R_16BF && s.epilogue == CUBLASLT_EPILOGUE_BGRADB && s.ldb % 8 != 0) {
+    ++ctx.epilogues_unavailable;
+    return false;
+  }
   const bool with_aux = epilogue_uses_aux(s.epilogue);
   const bool with_bias = epilogue_uses_bias(s.epilogue);
   // bf16 inputs compute in fp32. Under bf16 mode, the GEMMs still fed fp32 (layers without a

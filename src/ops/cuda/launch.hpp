@@ -52,4 +52,12 @@ void launch_column_sums(DeviceContext& ctx, const float* x, int64_t rows, int64_
 void launch_column_sums_bf16(DeviceContext& ctx, const void* x, int64_t rows, int64_t cols,
                              float* out);
 
+// The weight gradient of a linear layer with at most kSkinnyMaxOut outputs over bf16 operands
+// (kernels/skinny_wgrad.cu): dw[o, c] = Σ_r dy[r, o] x[r, c] (dw row-major [n, cols]) and, when
+// db is not null, db[o] = Σ_r dy[r, o]; fp32 sums in a fixed order (the scratch buffer holds the
+// per-chunk partials).
+inline constexpr int64_t kSkinnyMaxOut = 16;
+void launch_skinny_weight_grad(DeviceContext& ctx, const Tensor& dy, const Tensor& x, float* dw,
+                               float* db);
+
 }  // namespace kasmina::ops::cuda

@@ -271,6 +271,12 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
     launch_small_gemm(ctx, g);
     return;
   }
+  // A bf16 layer of few outputs (the logits): kasmina's skinny kernel (cuBLASLt has no good
+  // algorithm for dy's leading dimension; kernels/skinny_wgrad.cu).
+  if (in == DType::bf16 && n <= kSkinnyMaxOut) {
+    launch_skinny_weight_grad(ctx, dy, x, dw.data<float>(), db ? db->data<float>() : nullptr);
+    return;
+  }
   GemmSpec g = product(false, true, k, n, m, x, k, dy, n, dw.data<float>(), k);
   g.epilogue = db ? CUBLASLT_EPILOGUE_BGRADB : CUBLASLT_EPILOGUE_DEFAULT;
   g.bias = db ? db->data<float>() : nullptr;

@@ -1,5 +1,5 @@
 // Runtime behaviour of the CUDA engine: device selection errors, graph capture and replay,
-// bitwise run-to-run determinism, and allocator reuse.
+// bitwise run-to-run determinism, allocator reuse, and the GEMM epilogue rules.
 #include <string>
 #include <vector>
 
@@ -9,6 +9,7 @@
 #include "ops/cuda/allocator.hpp"
 #include "ops/cuda/gemm_options.hpp"
 #include "ops/gemm_route.hpp"
+#include "ops/precision_ops.hpp"
 #endif
 
 namespace kasmina::cuda_test {
@@ -241,6 +242,49 @@ TEST_F(CudaRuntime, DeterministicModeIsBitwiseReproducible) {
   EXPECT_TRUE(bitwise_equal("softmax_xent loss_sum", sx[0], sx[3]));
   EXPECT_TRUE(bitwise_equal("softmax_xent correct", sx[1], sx[4]));
   EXPECT_TRUE(bitwise_equal("softmax_xent dlogits", sx[2], sx[5]));
+}
+
+// The weight gradient of a bf16 linear layer by its number of outputs n: up to 16 (10: the
+// logits) kasmina's skinny kernel, no cuBLASLt epilogue asked; 20 (dy's leading dimension of 40
+// bytes is not 16-byte aligned) cuBLASLt's BGRADB refused by gemm(), the plain GEMM plus column
+// sums instead; 24 the epilogue asked for as before. All agree with the CPU twin on the same
+// bf16 inputs, and the skinny kernel is bitwise reproducible.
+TEST_F(CudaRuntime, Bf16WeightGradientPathsByOutputCount) {
+#if KASMINA_HAS_CUDA
+  for (const int64_t n : {int64_t{1}, int64_t{10}, int64_t{16}, int64_t{20}, int64_t{24}}) {
+    const int64_t rows = 300, in = 67;  // a partial row chunk, an odd column count
+    Tensor dy = Tensor::empty({rows, n}, DType::bf16), x = Tensor::empty({rows, in}, DType::bf16);
+    ops::cast_to_bf16(random_f32({rows, n}, 31 + static_cast<uint64_t>(n)), dy);
+    ops::cast_to_bf16(random_f32({rows, in}, 57 + static_cast<uint64_t>(n)), x);
+    Tensor dw_cpu = Tensor::empty({n, in}), db_cpu = Tensor::empty({n});
+    ops::linear_backward_weight(dy, x, dw_cpu, &db_cpu);
+    const Tensor dy_gpu = dy.to(gpu()), x_gpu = x.to(gpu());
+    Tensor dw = Tensor::empty({n, in}, DType::f32, gpu()),
+           db = Tensor::empty({n}, DType::f32, gpu());
+    const ops::cuda::GemmEpilogueStats before = ops::cuda::gemm_epilogue_stats(gpu());
+    ops::linear_backward_weight(dy_gpu, x_gpu, dw, &db);
+    const ops::cuda::GemmEpilogueStats after = ops::cuda::gemm_epilogue_stats(gpu());
+    const std::string what = "n=" + std::to_string(n);
+    EXPECT_TRUE(close("dw, " + what, dw, dw_cpu, kTolF32Reduce));
+    EXPECT_TRUE(close("db, " + what, db, db_cpu, kTolF32Reduce));
+    if (n <= 16) {
+      EXPECT_EQ(after.fused, before.fused) << what;
+      EXPECT_EQ(after.unavailable, before.unavailable) << what;
+      Tensor dw2 = Tensor::empty({n, in}, DType::f32, gpu());
+      Tensor db2 = Tensor::empty({n}, DType::f32, gpu());
+      ops::linear_backward_weight(dy_gpu, x_gpu, dw2, &db2);
+      EXPECT_TRUE(bitwise_equal("dw run to run, " + what, dw, dw2));
+      EXPECT_TRUE(bitwise_equal("db run to run, " + what, db, db2));
+    } else if (n == 20) {
+      EXPECT_EQ(after.unavailable, before.unavailable + 1) << "BGRADB was not refused";
+      EXPECT_EQ(after.fused, before.fused);
+    } else {
+      EXPECT_EQ(after.fused + after.unavailable, before.fused + before.unavailable + 1) << what;
+    }
+  }
+#else
+  GTEST_SKIP() << "no CUDA device: this build has no CUDA support";
+#endif
 }
 
 TEST_F(CudaRuntime, AllocatorReusesMemory) {
