@@ -127,6 +127,7 @@ void launch_skinny_weight_grad(DeviceContext& ctx, const Tensor& dy, const Tenso
   const auto* xp = static_cast<const uint16_t*>(x.raw());
   const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
   const int64_t tiles = (cols + kTileCols - 1) / kTileCols;
+  KASMINA_CHECK(chunks <= 65535, "skinny weight gradient: more than 65535 x 128 rows");
   auto* partials = static_cast<float*>(
       scratch(ctx, static_cast<size_t>(chunks * n * (cols + 1)) * sizeof(float)));
   float* db_partials = partials + chunks * n * cols;
