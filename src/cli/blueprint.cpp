@@ -16,6 +16,7 @@
 #include "cli/print.hpp"
 #include "config/blueprints.hpp"
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "ir/describe.hpp"
 #include "ir/kernel_cache.hpp"
 #include "morph/morph_limits.hpp"
@@ -131,11 +132,11 @@ void write_source(const ir::Graph& g, const morph::BlueprintShape& sh, const std
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
   const std::string path = dir + "/" + name + ".cu";
-  const std::string text = ops::blueprint_module_source(g, sh);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  const bool written = f && std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const bool closed = f && std::fclose(f) == 0;
-  if (!written || !closed) throw UserError("--source: cannot write " + path);
+  try {
+    io::write_file_atomically(path, ops::blueprint_module_source(g, sh));
+  } catch (const IoError& e) {
+    throw UserError(std::string("--source: ") + e.what());
+  }
 }
 
 // One compile (now or from the caches) and its line; false when it failed (its log printed).
