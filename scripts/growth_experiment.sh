@@ -136,9 +136,9 @@ for s in $seeds; do
          --set model.layers.0.grow_schedule=controller --set controller.type=heuristic)
     want "width${lo}_${hi}_ctl" && queue "width${lo}_${hi}_ctl" "$s" "$bin" "$static" \
       "${common[@]}" "${ctl[@]}" "${extra[@]}" >> "$first"
-    for r in 12 10; do
-      want "width${lo}_${hi}_ctl$r" && queue "width${lo}_${hi}_ctl$r" "$s" "$bin" "$static" \
-        "${common[@]}" "${ctl[@]}" --set "controller.grad_trigger_ratio=${r:0:1}.${r:1}" \
+    for r in 1.2 1.0; do  # arms ..._ctl12, ..._ctl10
+      want "width${lo}_${hi}_ctl${r/./}" && queue "width${lo}_${hi}_ctl${r/./}" "$s" "$bin" \
+        "$static" "${common[@]}" "${ctl[@]}" --set "controller.grad_trigger_ratio=$r" \
         "${extra[@]}" >> "$first"
     done
   done
