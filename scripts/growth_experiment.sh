@@ -55,6 +55,12 @@
 #                 (its defaults: germination window, plateau or gradient trigger, paired test)
 #   matched_layer_size matched_layer_flops  static 784-H-10 matching layer_seed's parameters /
 #                 training FLOPs
+#   rows          configs/fmnist_grow_rows.yaml: four row seeds (row_mlp 32 -> 24 -> 8 each, reading
+#                 the whole layer, writing their own 8 units) germinated at the start of epoch 2
+#   rows_step0    the same four germinated at step 0 (their topology trained from the start)
+#   rows_ctl      the four row seeds under the heuristic controller (gradient seed choice,
+#                 germination window, plateau or gradient trigger, paired test per seed)
+#   matched_rows_size matched_rows_flops  static 784-H-10 matching rows' parameters / FLOPs
 # The whole-layer seed runs on the GEMM path (src/morph/seed_path.hpp: a single seed whose chunk
 # and hidden width reach 32 x 32).
 set -euo pipefail
@@ -83,7 +89,7 @@ extra=("$@")
 mkdir -p "$out"
 want() { [ -z "$arms" ] || [[ " $arms " == *" $1 "* ]]; }
 static="$root/configs/fmnist_static.yaml" grow="$root/configs/fmnist_grow_chunks.yaml"
-layer="$root/configs/fmnist_grow.yaml"
+layer="$root/configs/fmnist_grow.yaml" rows="$root/configs/fmnist_grow_rows.yaml"
 late=$(( epochs * 3 / 5 ))
 common=(--device "$device" --set "train.epochs=$epochs" --set checkpoint.at_end=false
         --set checkpoint.every_epochs=0)
@@ -154,6 +160,11 @@ for s in $seeds; do
     --set controller.eval_z=0 "${extra[@]}" >> "$first"
   want layer_seed_ctl && queue layer_seed_ctl "$s" "$bin" "$layer" "${common[@]}" \
     --set controller.type=heuristic --set 'schedule=[]' "${extra[@]}" >> "$first"
+  want rows && queue rows "$s" "$bin" "$rows" "${common[@]}" "${extra[@]}" >> "$first"
+  want rows_step0 && queue rows_step0 "$s" "$bin" "$rows" "${common[@]}" --set schedule.0.step=0 \
+    --set schedule.1.step=0 --set schedule.2.step=0 --set schedule.3.step=0 "${extra[@]}" >> "$first"
+  want rows_ctl && queue rows_ctl "$s" "$bin" "$rows" "${common[@]}" \
+    --set controller.type=heuristic --set 'schedule=[]' "${extra[@]}" >> "$first"
   if [ -n "$baseline" ] && want baseline; then
     queue baseline "$s" "$baseline" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
   fi
@@ -181,6 +192,7 @@ matched() {
 }
 matched grown matched
 matched layer_seed matched_layer
+matched rows matched_rows
 rm -f "$first" "$second"
 echo "all runs: $(( $(date +%s) - t0 )) s"
 python3 "$root/scripts/growth_table.py" "$out"

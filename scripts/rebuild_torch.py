@@ -12,6 +12,7 @@ columns [s*C, (s+1)*C) of the layer's input; its blueprint's delta is
   residual_mlp  W2 gelu(W1 x + b1) + b2
   low_rank      B (A x)
   diag_scale    x * s + t        (f(x) = x * (1 + s) + t)
+  row_mlp       W2 gelu(W1 x_row + b1) + b2   (reads the layer's whole input row x_row)
 Then evaluates the Fashion-MNIST test split (t10k-*, plain or gzip IDX) with the input
 normalisation the network was trained with (x = pixel * scale + shift, in float32) and prints
 the loss and accuracy.
@@ -33,7 +34,7 @@ import sys
 
 import numpy as np
 
-BLUEPRINTS = ("residual_mlp", "low_rank", "diag_scale")
+BLUEPRINTS = ("residual_mlp", "low_rank", "diag_scale", "row_mlp")
 BLENDED_STAGES = {3, 4, 5, 6, 7}  # GRAFTING, STABILIZATION, EVALUATING, FINE_TUNING, FOSSILIZED
 GELU_K = 0.7978845608028654  # sqrt(2/pi)
 GELU_C = 0.044715
@@ -135,13 +136,18 @@ def np_gelu(x):
 
 def delta(blueprint, p, x, gelu):
     """delta(x) = f(x) - x of a built-in blueprint with parameters p (NumPy arrays or torch
-    tensors alike) on the rows x of its chunk."""
-    if blueprint == "residual_mlp":
+    tensors alike) on the rows x of its chunk (row_mlp: on the whole rows; see reads())."""
+    if blueprint in ("residual_mlp", "row_mlp"):
         return gelu(x @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
     if blueprint == "low_rank":
         return (x @ p["A"].T) @ p["B"].T
     assert blueprint == "diag_scale", blueprint  # seed_plan admits only the built-ins
     return x * p["s"] + p["t"]  # f(x) = x * (1 + s) + t
+
+
+def reads(blueprint, x, begin, end):
+    """The input of a seed's blueprint: its chunk, or the whole row for row_mlp."""
+    return x if blueprint == "row_mlp" else x[:, begin:end]
 
 
 def np_forward(layers, tensors, x):
@@ -168,8 +174,8 @@ def np_forward(layers, tensors, x):
         elif kind == "kasmina":
             out = x.copy()
             for begin, end, alpha, blueprint, parts in seed_plan(layer, tensors):
-                chunk = x[:, begin:end]
-                out[:, begin:end] = chunk + alpha * delta(blueprint, parts, chunk, np_gelu)
+                out[:, begin:end] = x[:, begin:end] + alpha * delta(
+                    blueprint, parts, reads(blueprint, x, begin, end), np_gelu)
             x = out
         else:
             raise InputError(f"layer {layer['name']}: unknown type '{kind}'")
@@ -214,20 +220,21 @@ def torch_module(description, tensors):
 
         def __init__(self, layer):
             super().__init__()
-            self.columns, self.alphas = [], []
+            self.columns, self.alphas, self.kinds = [], [], []
             self.seeds = nn.ModuleList()
             for begin, end, alpha, blueprint, parts in seed_plan(layer, tensors):
                 self.columns.append((begin, end))
                 self.alphas.append(float(alpha))  # a float32 value, exact as a Python float
                 self.seeds.append(Seed(blueprint, parts))
+                self.kinds.append(blueprint)
 
         def forward(self, x):
             if not self.columns:
                 return x
             out = x.clone()
-            for (begin, end), alpha, seed in zip(self.columns, self.alphas, self.seeds):
-                chunk = x[:, begin:end]
-                out[:, begin:end] = chunk + alpha * seed(chunk)
+            for (begin, end), alpha, seed, kind in zip(self.columns, self.alphas, self.seeds,
+                                                       self.kinds):
+                out[:, begin:end] = x[:, begin:end] + alpha * seed(reads(kind, x, begin, end))
             return out
 
     def build(layers):

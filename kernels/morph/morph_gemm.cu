@@ -17,6 +17,8 @@ namespace kasmina::ops::cuda {
 namespace {
 
 using morph::PoolRegion;
+// The blueprint these ops compute.
+constexpr int32_t kResidual = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
 
 constexpr int kThreads = 256;
 using Reduce = cub::BlockReduce<double, kThreads>;
@@ -60,7 +62,7 @@ void check_chunk(const SeedArgs& a, const Tensor& t, const char* op, const char*
 __global__ void __launch_bounds__(kThreads)
     gather_kernel(SeedArgs a, const float* __restrict__ x, float* __restrict__ params,
                   float* __restrict__ xs) {
-  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, a.s, nullptr, false, false);
+  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, false);
   const float* src = r.on ? a.pool.at(a.st.slot[a.s], PoolRegion::params) : nullptr;
   const int64_t n = a.B * a.C;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
@@ -75,7 +77,7 @@ __global__ void __launch_bounds__(kThreads)
     blend_kernel(SeedArgs a, const uint8_t* mask, bool collect, const float* __restrict__ x,
                  const float* __restrict__ delta, float* __restrict__ out,
                  float* __restrict__ step_stats) {
-  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, a.s, mask, collect, false);
+  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, mask, collect, false);
   const int64_t n = a.B * a.C;
   if (r.blended) {
     const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
@@ -102,7 +104,7 @@ __global__ void __launch_bounds__(kThreads)
     delta_grad_kernel(SeedArgs a, bool param_grads, bool task, const float* __restrict__ dy,
                       const float* __restrict__ delta, float* __restrict__ g,
                       float* __restrict__ step_stats) {
-  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, a.s, nullptr, false, param_grads);
+  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, param_grads);
   const int64_t n = a.B * a.C;
   const float iso_scale = 2.0f / (static_cast<float>(a.B) * static_cast<float>(a.C));
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
@@ -126,7 +128,7 @@ __global__ void __launch_bounds__(kThreads)
     scatter_kernel(SeedArgs a, bool param_grads, const float* __restrict__ dy,
                    const float* __restrict__ jt, float* __restrict__ dx,
                    const float* __restrict__ grads, float* __restrict__ grad_norm) {
-  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, a.s, nullptr, false, param_grads);
+  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, param_grads);
   const int64_t n = a.B * a.C;
   const bool write_dx = dx != nullptr && r.blended;
   float* dp = r.trains ? a.pool.at(a.st.slot[a.s], PoolRegion::grad) : nullptr;

@@ -14,7 +14,7 @@ std::vector<IrLayerWork> ir_layer_work(const std::string& config_path) {
   std::vector<IrLayerWork> out;
   for (const morph::KasminaLayer* layer : model.morph_layers()) {
     const morph::MorphConfig& m = layer->config();
-    const morph::BlueprintShape sh{layer->chunk(), m.hidden, m.rank};
+    const morph::BlueprintShape sh = layer->blueprint_shape();
     for (const morph::BlueprintKind k : m.allowed_blueprints) {
       const morph::BlueprintDescriptor* d = morph::find_blueprint(static_cast<int32_t>(k));
       const ir::IrBlueprint* bp = d ? ir::ir_blueprint_of(*d) : nullptr;

@@ -100,9 +100,7 @@ std::vector<LayerObservation> LayerAdapter::describe(
     LayerObservation o;
     o.layer = cfg.layer_index;
     o.allowed = cfg.allowed_blueprints;
-    o.shape.chunk = l->chunk();
-    o.shape.hidden = cfg.hidden;
-    o.shape.rank = cfg.rank;
+    o.shape = l->blueprint_shape();
     o.seeds.resize(static_cast<size_t>(cfg.seeds));
     out.push_back(std::move(o));
   }

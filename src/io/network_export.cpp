@@ -25,7 +25,8 @@ const std::map<std::string, std::vector<std::string>>& part_names() {
   static const std::map<std::string, std::vector<std::string>> names = {
       {"residual_mlp", {"W1", "b1", "W2", "b2"}},
       {"low_rank", {"A", "B"}},
-      {"diag_scale", {"s", "t"}}};
+      {"diag_scale", {"s", "t"}},
+      {"row_mlp", {"W1", "b1", "W2", "b2"}}};
   return names;
 }
 

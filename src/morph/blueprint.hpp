@@ -4,8 +4,10 @@
 // call these functions, so a built-in is compiled into them; on the host every blueprint,
 // built-in or registered at run time, is a BlueprintDescriptor (blueprint_registry.hpp) whose
 // functions are, for the built-ins, these same ones. A kind the table does not know (a blueprint
-// on the GEMM path or compiled at run time) has no parameters, delta 0 and no gradient here:
-// the module its descriptor names computes it (src/morph/README.md, "The blueprint seam").
+// compiled at run time) has no parameters, delta 0 and no gradient here: the module its
+// descriptor names computes it (src/morph/README.md, "The blueprint seam"). The built-in GEMM-path
+// blueprint row_mlp has its size and initial values here (the lifecycle kernel initialises its
+// slots) but no row math: the GEMM path computes it.
 //
 //   - blueprint_param_count(kind, shape): parameters for chunk width C,
 //   - blueprint_init_value(...): deterministic initial value of parameter i,
@@ -24,6 +26,7 @@
 #include "morph/blueprint_layout.hpp"
 #include "morph/blueprint_low_rank.hpp"
 #include "morph/blueprint_residual_mlp.hpp"
+#include "morph/blueprint_row_mlp.hpp"
 #include "morph/morph_limits.hpp"
 
 namespace kasmina::morph {
@@ -41,6 +44,8 @@ KASMINA_HD int32_t blueprint_param_count(int32_t kind, const BlueprintShape& sh)
       return LowRank::param_count(sh);
     case static_cast<int32_t>(BlueprintKind::diag_scale):
       return DiagScale::param_count(sh);
+    case kRowMlpKind:
+      return RowMlp::param_count(sh);
     default:
       return 0;
   }
@@ -58,6 +63,8 @@ KASMINA_HD float blueprint_init_value(int32_t kind, const BlueprintShape& sh, in
       return LowRank::init(sh, i, u);
     case static_cast<int32_t>(BlueprintKind::diag_scale):
       return DiagScale::init(sh, i, u);
+    case kRowMlpKind:
+      return RowMlp::init(sh, i, u);
     default:
       return 0.0f;
   }

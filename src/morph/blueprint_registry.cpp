@@ -71,6 +71,26 @@ BlueprintDescriptor builtin() {
   return d;
 }
 
+// row_mlp (blueprint_row_mlp.hpp): a built-in on the GEMM path, after the fused kinds.
+BlueprintDescriptor row_mlp() {
+  BlueprintDescriptor d;
+  d.kind = kRowMlpKind;
+  d.name = kRowMlpName;
+  d.path = BlueprintPath::gemm;
+  d.in_fused_kernels = false;
+  d.affine = RowMlp::affine;
+  d.param_count = [](const BlueprintDescriptor&, const BlueprintShape& sh) {
+    return RowMlp::param_count(sh);
+  };
+  d.init_value = &init_value_of<RowMlp>;
+  d.factor_count = [](const BlueprintDescriptor&, const BlueprintShape& sh) {
+    return 1 + 2 * sh.chunk;
+  };
+  d.grad_blocks = &grad_blocks_of<RowMlp>;
+  d.flops = &flops_of<RowMlp>;
+  return d;
+}
+
 struct Registry {
   std::mutex mutex;  // registration; lookups read published entries
   std::array<std::unique_ptr<const BlueprintDescriptor>, kMaxBlueprintKinds> kinds;
@@ -80,6 +100,7 @@ struct Registry {
     add(builtin<ResidualMlp>());
     add(builtin<LowRank>());
     add(builtin<DiagScale>());
+    add(row_mlp());
   }
   void add(BlueprintDescriptor d) {
     KASMINA_CHECK(d.kind == count, "blueprint registry: built-in kinds out of order");

@@ -34,6 +34,7 @@ struct BlueprintShape {
   int32_t chunk = 16;               // C = H / S
   int32_t hidden = kDefaultHidden;  // residual_mlp hidden width (1..kMaxHidden)
   int32_t rank = kDefaultRank;      // low_rank rank r (1..kMaxHidden)
+  int32_t width = 0;                // H, the layer's width (row_mlp reads the whole row)
 };
 
 struct GraftingParams {

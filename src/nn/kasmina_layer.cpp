@@ -93,11 +93,7 @@ std::string KasminaLayer::describe() const {
 
 int64_t KasminaLayer::blueprint_parameters(int32_t blueprint) const {
   if (blueprint < 0) return 0;
-  BlueprintShape shape;
-  shape.chunk = chunk();
-  shape.hidden = cfg_.hidden;
-  shape.rank = cfg_.rank;
-  return registered_param_count(blueprint, shape);
+  return registered_param_count(blueprint, blueprint_shape());
 }
 
 void KasminaLayer::prepare(int64_t max_batch, Device dev) {
@@ -110,9 +106,7 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   state_ = SeedState(S, dev);
   buf_ = ops::MorphLayerBuffers{};
   buf_.seeds = S;
-  buf_.shape.chunk = chunk();
-  buf_.shape.hidden = cfg_.hidden;
-  buf_.shape.rank = cfg_.rank;
+  buf_.shape = blueprint_shape();
   buf_.state = state_.storage();
   int32_t max_params = 0;
   for (BlueprintKind k : cfg_.allowed_blueprints) {
@@ -143,13 +137,17 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
       sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
   out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
-  const bool mlp_allowed = std::find(cfg_.allowed_blueprints.begin(), cfg_.allowed_blueprints.end(),
-                                     BlueprintKind::residual_mlp) != cfg_.allowed_blueprints.end();
-  buf_.gemm_kinds =
-      mlp_allowed && residual_mlp_on_gemm(buf_.shape.chunk, buf_.shape.hidden, S, cfg_.seed_path)
-          ? 1u << static_cast<int32_t>(BlueprintKind::residual_mlp)
-          : 0u;
+  auto allowed = [&](int32_t kind) {
+    return std::find(cfg_.allowed_blueprints.begin(), cfg_.allowed_blueprints.end(),
+                     static_cast<BlueprintKind>(kind)) != cfg_.allowed_blueprints.end();
+  };
+  const int32_t mlp = static_cast<int32_t>(BlueprintKind::residual_mlp);
+  buf_.gemm_kinds = 0;
+  if (allowed(mlp) && residual_mlp_on_gemm(buf_.shape.chunk, buf_.shape.hidden, S, cfg_.seed_path))
+    buf_.gemm_kinds |= 1u << mlp;
+  if (allowed(kRowMlpKind)) buf_.gemm_kinds |= 1u << kRowMlpKind;  // only on the GEMM path
   gemm_.prepare(buf_, max_batch);
+  rows_.prepare(buf_, max_batch);
   flops_.reset(S, buf_.shape);
   grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);
   prepare_modules();
@@ -215,6 +213,7 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
   opt.dead_eps = cfg_.dead_eps;
   ops::morph_forward(buf_, x, out, opt);
   if (gemm_.enabled()) gemm_.forward(buf_, x, out, opt);
+  if (rows_.enabled()) rows_.forward(buf_, x, out, opt);
   return out;
 }
 
@@ -228,6 +227,7 @@ void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx
   }
   ops::morph_backward(buf_, x_saved_, dy, dx, last_train_);
   if (gemm_.enabled()) gemm_.backward(buf_, x_saved_, dy, dx, last_train_);
+  if (rows_.enabled()) rows_.backward(buf_, x_saved_, dy, dx, last_train_);
   if (last_train_) grads_fresh_ = true;
 }
 

@@ -23,6 +23,7 @@
 #include "ops/morph/kernel_record.hpp"
 #include "ops/morph/morph_gemm_path.hpp"
 #include "ops/morph/morph_ops.hpp"
+#include "ops/morph/morph_row_group.hpp"
 
 namespace kasmina::morph {
 
@@ -128,6 +129,10 @@ class KasminaLayer final : public Layer {
   void enable_gradient_score();
   const MorphConfig& config() const { return cfg_; }
   int32_t chunk() const { return static_cast<int32_t>(cfg_.width / cfg_.seeds); }
+  // The blueprints' sizes on this layer (chunk, hidden, rank, and the width row_mlp reads).
+  BlueprintShape blueprint_shape() const {
+    return {chunk(), cfg_.hidden, cfg_.rank, static_cast<int32_t>(cfg_.width)};
+  }
   // Parameters a seed adds to the network while it holds `blueprint` (0 for none: < 0).
   int64_t blueprint_parameters(int32_t blueprint) const;
   DType dtype() const { return dtype_; }
@@ -206,6 +211,7 @@ class KasminaLayer final : public Layer {
   SeedState state_;
   ops::MorphLayerBuffers buf_;
   ops::MorphGemmPath gemm_;
+  ops::MorphRowGroup rows_;  // row_mlp seeds (they read the whole row)
   Tensor out_;
   Tensor x_saved_;
   Tensor command_staging_;

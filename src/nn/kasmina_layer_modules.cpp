@@ -44,7 +44,9 @@ void KasminaLayer::prepare_modules() {
       rec.kind = kind;
       rec.chunk = buf_.shape.chunk;
     }
-    if (!dev_.is_cuda() || !d || d->in_fused_kernels) {
+    // The CPU twins compute every blueprint; on CUDA the fused kernels the built-ins and the
+    // row group (ops/morph/morph_row_group.hpp) the built-in GEMM-path blueprint.
+    if (!dev_.is_cuda() || !d || d->in_fused_kernels || kind == kRowMlpKind) {
       allowed_mask_ |= 1u << kind;
       buf_.fused_seeds = true;
       const ir::IrBlueprint* bp = d ? ir::ir_blueprint_of(*d) : nullptr;

@@ -45,7 +45,7 @@ std::string with_entry(const std::string& keys) {
   return replace_line(kMorphYaml, 14, "  - {" + keys + "}");
 }
 
-const std::string kBlueprints = "residual_mlp, low_rank, diag_scale";
+const std::string kBlueprints = "residual_mlp, low_rank, diag_scale, row_mlp";
 const std::string kSeeds128 =
     "(allowed: the divisors of 128 with 128/seeds <= 64, or a multiple of 4 up to 128: 1, 2, 4, "
     "8, 16, 32, 64, 128)";

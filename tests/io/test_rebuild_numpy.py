@@ -3,6 +3,8 @@
 heuristic controller with short lifecycle minimums and a long ramp, so one seed ends grafting
 with 0 < alpha < 1 and another one in a later blending stage): the NumPy forward built from the exported file alone reproduces `kasmina eval`'s test
 accuracy and loss; a wrong expectation fails (exit 1) and a damaged file is refused (exit 2).
+Then the same for configs/fmnist_grow_rows.yaml's row seeds (row_mlp, which read the whole row),
+germinated early so that they are blended and trained at the end of one epoch.
 Skips (exit 77) without safetensors/numpy or without the Fashion-MNIST files."""
 import json
 import os
@@ -56,10 +58,14 @@ def check_fresh_blueprints():
                           "B": np.zeros((4, 2), np.float32)},
              "residual_mlp": {"W1": rng.uniform(-1, 1, (5, 4)).astype(np.float32),
                               "b1": np.zeros(5, np.float32), "W2": np.zeros((4, 5), np.float32),
-                              "b2": zero}}
+                              "b2": zero},
+             "row_mlp": {"W1": rng.uniform(-1, 1, (5, 4)).astype(np.float32),
+                         "b1": np.zeros(5, np.float32), "W2": np.zeros((2, 5), np.float32),
+                         "b2": np.zeros(2, np.float32)}}
     for name, p in fresh.items():
         got = script.delta(name, p, x, script.np_gelu)
-        check(np.array_equal(got, np.zeros_like(x)), f"fresh {name} delta {got} is not 0")
+        want = np.zeros((3, 2) if name == "row_mlp" else x.shape, np.float32)
+        check(np.array_equal(got, want), f"fresh {name} delta {got} is not 0")
 
 
 def main():
@@ -106,6 +112,31 @@ def main():
             dst.write(src.read()[:1000])
         r = rebuild(damaged)
         check(r.returncode == 2 and "not a safetensors file" in r.stderr, f"damaged: {r.stderr}")
+
+        rows = os.path.join(tmp, "rows")
+        sets = ["train.epochs=1"] + [f"schedule.{i}.step=50" for i in range(4)]
+        r = py_env.kasmina("train", os.path.join(py_env.source_root(), "configs",
+                                                 "fmnist_grow_rows.yaml"),
+                           "--data-dir", DATA_DIR, "--out", rows,
+                           *[a for s in sets for a in ("--set", s)])
+        check(r.returncode == 0, f"train rows: {r.stdout[-2000:]}{r.stderr}")
+        net = os.path.join(tmp, "rows.safetensors")
+        r = py_env.kasmina("export", rows, "--format", "safetensors", net, "--data-dir", DATA_DIR)
+        check(r.returncode == 0, f"export rows: {r.stdout}{r.stderr}")
+        with safe_open(net, framework="np") as f:
+            model = json.loads(f.metadata()["model"])
+            seeds = [s for layer in model["layers"] if layer["type"] == "kasmina"
+                     for s in layer["live_seeds"] if s["blended"]]
+            check(len(seeds) == 4 and all(s["blueprint"] == "row_mlp" for s in seeds),
+                  f"four blended row seeds: {seeds}")
+            w2 = f.get_tensor(seeds[0]["tensors"]["W2"])
+            check(float(abs(w2).max()) > 0, "row seed 0 has not learned")
+        report = os.path.join(tmp, "rows-eval.json")
+        r = py_env.kasmina("eval", rows, "--json", report, "--data-dir", DATA_DIR)
+        check(r.returncode == 0, f"eval rows: {r.stdout}{r.stderr}")
+        r = rebuild(net, "--expect", report)
+        print(r.stdout, end="")
+        check(r.returncode == 0 and "-> match" in r.stdout, f"rebuild rows: {r.stdout}{r.stderr}")
     return 0
 
 

@@ -21,7 +21,7 @@ const std::vector<BlueprintShape> kShapes = {{4, 1, 1},    {12, 3, 2},   {16, 4,
 
 TEST(BlueprintRegistry, BuiltinsAreRegisteredInKindOrder) {
   EXPECT_EQ(blueprint_names(),
-            (std::vector<std::string>{"residual_mlp", "low_rank", "diag_scale"}));
+            (std::vector<std::string>{"residual_mlp", "low_rank", "diag_scale", "row_mlp"}));
   for (int32_t k = 0; k < kBuiltinBlueprintCount; ++k) {
     const BlueprintDescriptor* d = find_blueprint(k);
     ASSERT_NE(d, nullptr);
@@ -36,6 +36,31 @@ TEST(BlueprintRegistry, BuiltinsAreRegisteredInKindOrder) {
     ASSERT_TRUE(parse_blueprint(kBuiltinBlueprintNames[k], &parsed));
     EXPECT_EQ(static_cast<int32_t>(parsed), k);
   }
+  // row_mlp: built in, computed by the GEMM path (the row group), not by the fused kernels; its
+  // size and initial values are in the kind table (the lifecycle kernel initialises its slots).
+  const BlueprintDescriptor* row = find_blueprint(kRowMlpKind);
+  ASSERT_NE(row, nullptr);
+  EXPECT_EQ(row->name, "row_mlp");
+  EXPECT_EQ(row->path, BlueprintPath::gemm);
+  EXPECT_FALSE(row->in_fused_kernels);
+  EXPECT_FALSE(row->affine);
+  EXPECT_EQ(row->module, nullptr);
+  const BlueprintShape sh{8, 5, 3, 24};
+  EXPECT_EQ(row->param_count(*row, sh), 5 * 24 + 5 + 8 * 5 + 8);
+  EXPECT_EQ(blueprint_param_count(kRowMlpKind, sh), row->param_count(*row, sh));
+  GradBlock blocks[kMaxGradBlocks];
+  const int32_t nb = row->grad_blocks(*row, sh, blocks);
+  int32_t total = 0;
+  for (int32_t k = 0; k < nb; ++k) total += blocks[k].size();
+  EXPECT_EQ(total, row->param_count(*row, sh));
+  for (int32_t i = 0; i < row->param_count(*row, sh); ++i) {
+    const float v = row->init_value(*row, sh, i, 11, 2, 3);
+    EXPECT_EQ(v, blueprint_init_value(kRowMlpKind, sh, i, 11, 2, 3)) << i;
+    if (i < 5 * 24)
+      EXPECT_LE(std::fabs(v), 1.0f / std::sqrt(24.0f)) << i;  // W1 ~ U(+-1/sqrt(H))
+    else
+      EXPECT_EQ(v, 0.0f) << i;  // b1, W2, b2: function-preserving
+  }
   EXPECT_EQ(find_blueprint(-1), nullptr);
   EXPECT_EQ(find_blueprint(kMaxBlueprintKinds), nullptr);
 }
@@ -49,7 +74,8 @@ TEST(BlueprintRegistry, UnknownNamesAreRefusedWithTheAllowedList) {
     blueprint_named("mlp");
     FAIL() << "no error";
   } catch (const UserError& e) {
-    EXPECT_STREQ(e.what(), "unknown blueprint 'mlp' (allowed: residual_mlp, low_rank, diag_scale)");
+    EXPECT_STREQ(e.what(),
+                 "unknown blueprint 'mlp' (allowed: residual_mlp, low_rank, diag_scale, row_mlp)");
   }
   EXPECT_THROW(blueprint_of("Residual_MLP"), UserError);
   EXPECT_EQ(blueprint_of("low_rank"), BlueprintKind::low_rank);

@@ -53,21 +53,22 @@ KASMINA_HD int64_t gemm_param_index(const GemmParamLayout& p, int64_t i) {
 
 // What the GEMM path does for seed s this step (read on the device).
 struct GemmSeedRole {
-  bool on = false;        // holds a GEMM-path blueprint in a slot
+  bool on = false;        // holds the caller's GEMM-path blueprint in a slot
   bool blended = false;   // forward: out = x + alpha delta; backward: dx = dy + Jᵀ g
   bool isolated = false;  // TRAINING: forward measures |delta|^2, backward its own gradient
   bool trains = false;    // backward with parameter gradients: the slot's gradient is written
   float alpha = 0.0f;
 };
-// mask: the eval mask (null: none); collect: the forward's statistics pass; param_grads: the
-// backward's (the forward passes false, the backward collect = false).
+// kind: the blueprint the caller computes (a seed holding another kind is not `on`); mask: the
+// eval mask (null: none); collect: the forward's statistics pass; param_grads: the backward's
+// (the forward passes false, the backward collect = false).
 KASMINA_HD GemmSeedRole gemm_seed_role(const morph::SeedStateView& st, uint32_t gemm_kinds,
-                                       int32_t s, const uint8_t* mask, bool collect,
+                                       int32_t kind, int32_t s, const uint8_t* mask, bool collect,
                                        bool param_grads) {
   GemmSeedRole r;
   const int32_t stage = st.stage[s];
   r.alpha = st.alpha[s];
-  r.on = morph::on_gemm_path(gemm_kinds, st.blueprint[s]) && st.slot[s] >= 0;
+  r.on = st.blueprint[s] == kind && morph::on_gemm_path(gemm_kinds, kind) && st.slot[s] >= 0;
   const bool masked = mask != nullptr && mask[s] != 0;
   r.blended = r.on && morph::blend_applies(stage, r.alpha) && !masked;
   r.trains = r.on && param_grads && morph::stage_trains(stage);

@@ -1,6 +1,7 @@
 // The GEMM path's driver (morph_gemm_path.hpp).
 #include "ops/morph/morph_gemm_path.hpp"
 
+#include "morph/seed_path.hpp"
 #include "ops/morph/morph_gemm_ops.hpp"
 #include "ops/ops.hpp"
 
@@ -16,7 +17,8 @@ MorphGemmPath::Views MorphGemmPath::views(const Tensor& p, const morph::Blueprin
 void MorphGemmPath::prepare(const MorphLayerBuffers& L, int64_t max_batch) {
   seeds_.clear();
   g_ = dpre_ = jt_ = Tensor();
-  if (L.gemm_kinds == 0) return;
+  if (!morph::on_gemm_path(L.gemm_kinds, static_cast<int32_t>(morph::BlueprintKind::residual_mlp)))
+    return;
   const Device dev = L.device();
   const DType dt = L.pool.dtype();
   const int64_t C = L.shape.chunk, h = L.shape.hidden;

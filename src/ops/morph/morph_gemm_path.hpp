@@ -29,7 +29,8 @@ namespace kasmina::ops {
 
 class MorphGemmPath {
  public:
-  // Scratch for batches up to max_batch on L's device (nothing when L.gemm_kinds is 0).
+  // Scratch for batches up to max_batch on L's device (nothing when residual_mlp is not on the
+  // layer's GEMM path).
   void prepare(const MorphLayerBuffers& L, int64_t max_batch);
   bool enabled() const { return !seeds_.empty(); }
   // After morph_forward(L, x, out, opt) / morph_backward(L, x, dy, dx, param_grads); the

@@ -28,7 +28,24 @@ struct Case {
   int32_t hidden = 4, rank = 3;         // above kRowHidden (32): the wide instantiation
   bool task = false;                    // TRAINING under the task_gradient objective
   SeedPath path = SeedPath::automatic;  // gemm: residual_mlp seeds on the GEMM path
+  bool rows = false;                    // every other live seed holds row_mlp (the row group)
 };
+
+// The layer's config and seed mix of a case: with `rows`, row_mlp is allowed and every other
+// live seed of the random mix holds it.
+MorphConfig case_config(const Case& k) {
+  MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
+  if (k.rows) cfg.allowed_blueprints.push_back(static_cast<BlueprintKind>(kRowMlpKind));
+  return cfg;
+}
+std::vector<testing::SeedSetup> case_mix(const Case& k, Rng& rng) {
+  std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
+  int32_t live = 0;
+  for (testing::SeedSetup& s : mix)
+    if (k.rows && s.stage != Stage::dormant && live++ % 2 == 0)
+      s.blueprint = static_cast<BlueprintKind>(kRowMlpKind);
+  return mix;
+}
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
                   const std::string& what) {
@@ -96,7 +113,7 @@ void expect_as_accurate(const std::vector<float>& cpu, std::vector<float>& gpu,
 // Forward, telemetry, backward, blueprint gradients, optimizer and lifecycle step on a random
 // mix of every stage: the CPU twin against CUDA.
 void twins_agree(const Case& k) {
-  MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
+  MorphConfig cfg = case_config(k);
   cfg.hidden = k.hidden;
   cfg.rank = k.rank;
   cfg.lifecycle.max_training_seeds = 1 << 20;
@@ -106,7 +123,7 @@ void twins_agree(const Case& k) {
   if (k.task)
     cfg.lifecycle.training_objective = static_cast<int32_t>(TrainingObjective::task_gradient);
   Rng rng(static_cast<uint64_t>(k.seeds) * 131 + k.chunk * 7 + k.batch);
-  const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
+  const std::vector<testing::SeedSetup> mix = case_mix(k, rng);
   cfg.pool_slots = k.seeds + 4;
   KasminaLayer cpu(cfg), gpu(cfg);
   cpu.prepare(k.batch, Device::cpu());
@@ -149,7 +166,13 @@ void twins_agree(const Case& k) {
   }
   std::vector<float> dxg = dxgpu.to_vector<float>();
   const std::vector<float> dxc = dxcpu.to_vector<float>();
+  if (k.rows && !gs.seed.empty()) {  // row_mlp seeds add to dx over the whole row
+    std::vector<int64_t> idx(dxc.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+    expect_as_accurate(dxc, dxg, dx64, idx, tag + " dx (row group)");
+  }
   for (const int32_t s : gs.seed) {
+    if (k.rows) break;
     std::vector<int64_t> idx;
     for (int64_t b = 0; b < k.batch; ++b)
       for (int64_t c = 0; c < k.chunk; ++c) idx.push_back(b * H + int64_t{s} * k.chunk + c);
@@ -285,19 +308,20 @@ std::string case_name(const Case& k) {
     name += "_h" + std::to_string(k.hidden) + "_r" + std::to_string(k.rank);
   if (k.task) name += "_task";
   if (k.path == SeedPath::gemm) name += "_gemm";
+  if (k.rows) name += "_rows";
   return name;
 }
 
 // dx of morph_backward against central differences of the eval forward (loss Σ w ⊙ out), in
 // float64 on the CPU, on a random mix of every stage.
 void input_gradient(const Case& k) {
-  MorphConfig cfg = testing::small_config(static_cast<int64_t>(k.seeds) * k.chunk, k.seeds);
+  MorphConfig cfg = case_config(k);
   cfg.hidden = 3;
   cfg.rank = 2;
   cfg.pool_slots = k.seeds + 4;
   cfg.seed_path = k.path;
   Rng rng(static_cast<uint64_t>(k.seeds) * 31 + k.chunk * 5 + k.batch);
-  const std::vector<testing::SeedSetup> mix = testing::random_stage_mix(k.seeds, rng);
+  const std::vector<testing::SeedSetup> mix = case_mix(k, rng);
   KasminaLayer layer(cfg, DType::f64);
   layer.prepare(k.batch, Device::cpu());
   testing::arrange(layer, mix, 9, 0.3);
@@ -401,6 +425,39 @@ KASMINA_OP_TABLE_ENTRY(morph_gemm) {
                                         {6, 8, 3, 4, 3, false, gemm},
                                         {1, 12, 5, 4, 3, false, gemm},
                                         {5, 3, 2, 4, 3, false, gemm}},
+                      &morph::case_name, &morph::input_gradient);
+  };
+  return e;
+}
+
+}  // namespace kasmina::op_table
+
+namespace kasmina::op_table {
+
+// The row group (row_mlp seeds, which read the whole row; ops/morph/morph_rows.hpp) in layers
+// that mix them with the fused kinds and, in the `gemm` cases, with residual_mlp seeds on the
+// GEMM path: the same layer-level comparison and input gradient. The parameter gradients against
+// finite differences and a float64 reference: tests/morph/test_row_mlp.cpp.
+KASMINA_OP_TABLE_ENTRY(morph_rows) {
+  using morph::Case;
+  constexpr morph::SeedPath gemm = morph::SeedPath::gemm, autom = morph::SeedPath::automatic;
+  OpTestEntry e;
+  e.ops = {"morph_rows_gather", "morph_rows_blend", "morph_rows_delta_grad", "morph_rows_scatter"};
+  e.grad_ops = {"morph_rows_blend", "morph_rows_delta_grad", "morph_rows_scatter"};
+  e.correctness = [] {
+    return cases_over(std::vector<Case>{{1, 32, 128, 64, 4, false, autom, true},
+                                        {4, 8, 128, 16, 3, true, autom, true},
+                                        {4, 8, 1000, 16, 3, false, autom, true},
+                                        {7, 12, 33, 5, 3, false, autom, true},
+                                        {7, 12, 33, 5, 3, true, gemm, true},
+                                        {16, 16, 513, 32, 4, true, autom, true},
+                                        {3, 68, 300, 40, 4, false, gemm, true}},
+                      &morph::case_name, &morph::twins_agree);
+  };
+  e.gradients = [] {
+    return cases_over(std::vector<Case>{{1, 4, 1, 4, 3, false, autom, true},
+                                        {6, 8, 3, 4, 3, false, autom, true},
+                                        {5, 3, 2, 4, 3, false, gemm, true}},
                       &morph::case_name, &morph::input_gradient);
   };
   return e;

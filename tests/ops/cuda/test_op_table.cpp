@@ -67,6 +67,7 @@ const std::vector<std::string>& differentiable_ops() {
       "activation_backward", "activation_backward_aux", "layernorm_forward", "layernorm_backward",
       "dropout_forward", "dropout_backward", "softmax_xent", "morph_forward", "morph_backward",
       "residual_add", "morph_gemm_blend", "morph_gemm_delta_grad", "morph_gemm_scatter",
+      "morph_rows_blend", "morph_rows_delta_grad", "morph_rows_scatter",
       // conv-net ops (src/ops/conv_ops.hpp)
       "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
       "batchnorm_forward_train", "batchnorm_backward", "maxpool2d_forward", "maxpool2d_backward",
