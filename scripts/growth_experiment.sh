@@ -58,8 +58,12 @@
 #   rows          configs/fmnist_grow_rows.yaml: four row seeds (row_mlp 32 -> 24 -> 8 each, reading
 #                 the whole layer, writing their own 8 units) germinated at the start of epoch 2
 #   rows_step0    the same four germinated at step 0 (their topology trained from the start)
+#   rows_z0       rows with the keep/cull test on the mean gain only (controller.eval_z 0): each
+#                 seed is judged by its own removal, which four redundant seeds each pass narrowly
 #   rows_ctl      the four row seeds under the heuristic controller (gradient seed choice,
 #                 germination window, plateau or gradient trigger, paired test per seed)
+#   rows_ctl10    rows_ctl with grad_trigger_ratio 1.0 (germinate whenever max_active allows, the
+#                 best chunk by gradient score first)
 #   matched_rows_size matched_rows_flops  static 784-H-10 matching rows' parameters / FLOPs
 # The whole-layer seed runs on the GEMM path (src/morph/seed_path.hpp: a single seed whose chunk
 # and hidden width reach 32 x 32).
@@ -163,8 +167,13 @@ for s in $seeds; do
   want rows && queue rows "$s" "$bin" "$rows" "${common[@]}" "${extra[@]}" >> "$first"
   want rows_step0 && queue rows_step0 "$s" "$bin" "$rows" "${common[@]}" --set schedule.0.step=0 \
     --set schedule.1.step=0 --set schedule.2.step=0 --set schedule.3.step=0 "${extra[@]}" >> "$first"
+  want rows_z0 && queue rows_z0 "$s" "$bin" "$rows" "${common[@]}" --set controller.eval_z=0 \
+    "${extra[@]}" >> "$first"
   want rows_ctl && queue rows_ctl "$s" "$bin" "$rows" "${common[@]}" \
     --set controller.type=heuristic --set 'schedule=[]' "${extra[@]}" >> "$first"
+  want rows_ctl10 && queue rows_ctl10 "$s" "$bin" "$rows" "${common[@]}" \
+    --set controller.type=heuristic --set 'schedule=[]' --set controller.grad_trigger_ratio=1.0 \
+    "${extra[@]}" >> "$first"
   if [ -n "$baseline" ] && want baseline; then
     queue baseline "$s" "$baseline" "$grow" "${common[@]}" "${extra[@]}" >> "$first"
   fi

@@ -22,7 +22,7 @@ ORDER = ["static8", "static16", "static32", "static64", "host", "grown", "grown_
          "width16_64_ctl", "width8_32_ctl12", "width16_64_ctl12",
          "width8_32_ctl10", "width16_64_ctl10", "layer_host", "layer_seed",
          "layer_seed_step0", "layer_seed_z0", "layer_seed_ctl", "matched_layer_size",
-         "matched_layer_flops", "rows", "rows_step0", "rows_ctl", "matched_rows_size",
+         "matched_layer_flops", "rows", "rows_step0", "rows_z0", "rows_ctl", "rows_ctl10", "matched_rows_size",
          "matched_rows_flops"]
 LABEL = {
     "static8": "static 784-8", "static16": "static 784-16", "static32": "static 784-32",
@@ -52,7 +52,9 @@ LABEL = {
     "matched_layer_flops": "static, whole-layer seed's training FLOPs",
     "rows": "four row seeds 32 -> 24 -> 8 at epoch 2",
     "rows_step0": "four row seeds from step 0 (their topology from the start)",
+    "rows_z0": "four row seeds, keep/cull by the mean only (eval_z 0)",
     "rows_ctl": "four row seeds under the heuristic controller",
+    "rows_ctl10": "four row seeds under the controller, trigger ratio 1.0",
     "matched_rows_size": "static, row seeds' size",
     "matched_rows_flops": "static, row seeds' training FLOPs",
 }

@@ -68,6 +68,7 @@ struct SeedBackwardArgs {
   uint32_t gemm_kinds = 0;  // seeds of these kinds: the GEMM path (morph/seed_path.hpp)
   bool vec = false;
   bool params_in_smem = false;
+  int32_t staged = 0;  // floats of staged parameters (L.fused_region) when params_in_smem
   int32_t tile_rows = 0;  // rows per tile (factor rows in shared memory)
   int32_t fstride = 0;    // floats per factor row (odd: conflict-free row writes)
   float* grad_norm = nullptr;
@@ -154,7 +155,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
   extern __shared__ float seed_smem[];
   int32_t* list = reinterpret_cast<int32_t*>(seed_smem);
   float* sparams = seed_smem + kWorkListSeeds;
-  float* factors = sparams + (a.params_in_smem ? a.pool.region : 0);
+  float* factors = sparams + (a.params_in_smem ? a.staged : 0);
   const int tid = static_cast<int>(threadIdx.x);
   const int32_t S = a.st.seeds;
   if (a.param_grads) {  // seeds that do not train: grad_norm 0 (the others below)
@@ -283,13 +284,14 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                      .task = L.training_objective ==
                              static_cast<int32_t>(kasmina::morph::TrainingObjective::task_gradient),
                      .step_stats = L.step_stats.data<float>()};
-  b.params_in_smem = b.pool.region <= kStagedParamsMax;
+  b.staged = L.fused_region > 0 ? L.fused_region : b.pool.region;
+  b.params_in_smem = b.staged <= kStagedParamsMax;
   int32_t factors = 1 + 2 * C;
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)
     factors = std::max(factors, blueprint_factor_count(k, L.shape));
   b.fstride = factors | 1;
   const size_t fixed =
-      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.pool.region : 0);
+      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.staged : 0);
   const int64_t budget = wide_instantiation(L.shape) ? kWideSmemBytes : kSmemBytes;
   const int64_t fit = (budget - static_cast<int64_t>(fixed)) / (4 * b.fstride);
   b.tile_rows = static_cast<int32_t>(

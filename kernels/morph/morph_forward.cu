@@ -97,7 +97,8 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
   if (blended) store_chunk<CMAX>(a.out + off, C, a.vec, o);
 }
 
-// Grid: seed_kernel_blocks; dynamic shared memory: the work list, then pool.region floats.
+// Grid: seed_kernel_blocks; dynamic shared memory: the work list, then L.fused_region floats
+// (the largest parameter count of the kinds it computes).
 template <int CMAX, bool EXACT>
 __global__ void __launch_bounds__(kSeedThreads)
     morph_seed_forward_kernel(const SeedForwardArgs args) {
@@ -204,7 +205,8 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                           .vec = vec,
                           .step_stats = L.step_stats.data<float>()};
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
-  const size_t smem = sizeof(int32_t) * kWorkListSeeds + sizeof(float) * f.pool.region;
+  const int32_t staged = L.fused_region > 0 ? L.fused_region : f.pool.region;
+  const size_t smem = sizeof(int32_t) * kWorkListSeeds + sizeof(float) * staged;
 
   // The copy first; the seed kernel and the fold are programmatic dependents of the kernel
   // before them, so the seed kernel runs beside the copy (it does not read the copy's output).

@@ -189,11 +189,15 @@ void dispatch_chunk(const morph::BlueprintShape& sh, F&& f) {
   return go.template operator()<64>();
 }
 
-// Lets `kernel` use `smem` bytes of dynamic shared memory when that is more than the default
-// 48 KB (the wide instantiation only; the row instantiations stay below it).
+// Lets `kernel` use `smem` bytes of dynamic shared memory when that, with the kernel's static
+// shared memory (the block reductions' storage, under kStaticSmemReserve), may pass the default
+// 48 KB per block: without the opt-in, static + dynamic above 48 KB fails the launch. (The
+// backward sizes its factor tile to fill a 48 KB budget, so a few hundred bytes of static
+// storage decide it.)
+inline constexpr size_t kStaticSmemReserve = 8 * 1024;
 template <class... P>
 void opt_in_smem(void (*kernel)(P...), size_t smem) {
-  if (smem <= 48 * 1024) return;
+  if (smem + kStaticSmemReserve <= 48 * 1024) return;
   KASMINA_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(smem)));
 }

@@ -114,6 +114,11 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
     if (d) max_params = std::max(max_params, d->param_count(*d, buf_.shape));
   }
   buf_.pool_region = pool_region_width(max_params);
+  int32_t fused_params = 0;
+  for (BlueprintKind k : cfg_.allowed_blueprints)
+    if (static_cast<int32_t>(k) < kBlueprintKindCount)
+      fused_params = std::max(fused_params, blueprint_param_count(static_cast<int32_t>(k), buf_.shape));
+  buf_.fused_region = pool_region_width(std::max(fused_params, 1));
   buf_.pool_slots = cfg_.pool_slots;
   buf_.pool = Tensor::zeros(
       {static_cast<int64_t>(cfg_.pool_slots) * buf_.pool_region * kPoolRegionCount}, dtype_, dev);

@@ -41,6 +41,10 @@ struct MorphLayerBuffers {
   Tensor slot_owner;            // i32 [slots]
   int32_t pool_slots = 0;
   int32_t pool_region = 0;  // pool_region_width(largest parameter count)
+  // pool_region_width(largest parameter count of the kinds in the fused kernels' kind table):
+  // what the fused CUDA kernels stage in shared memory (a row_mlp seed's larger region is never
+  // staged there: the row group computes it). 0: pool_region.
+  int32_t fused_region = 0;
   Tensor partials;          // f32 [row tiles, S, kMorphPartialStats] (forward scratch)
   Tensor step_stats;        // f32 [S, kMorphStepStats]
   Tensor telemetry;         // f64 [S, kMorphTelemetryStats] (accumulates)
