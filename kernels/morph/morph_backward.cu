@@ -68,7 +68,7 @@ struct SeedBackwardArgs {
   uint32_t gemm_kinds = 0;  // seeds of these kinds: the GEMM path (morph/seed_path.hpp)
   bool vec = false;
   bool params_in_smem = false;
-  int32_t staged = 0;  // floats of staged parameters (L.fused_region) when params_in_smem
+  int32_t staged = 0;     // floats of staged parameters (L.fused_region) when params_in_smem
   int32_t tile_rows = 0;  // rows per tile (factor rows in shared memory)
   int32_t fstride = 0;    // floats per factor row (odd: conflict-free row writes)
   float* grad_norm = nullptr;

@@ -104,7 +104,8 @@ __global__ void __launch_bounds__(kThreads)
     delta_grad_kernel(SeedArgs a, bool param_grads, bool task, const float* __restrict__ dy,
                       const float* __restrict__ delta, float* __restrict__ g,
                       float* __restrict__ step_stats) {
-  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, param_grads);
+  const GemmSeedRole r =
+      gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, param_grads);
   const int64_t n = a.B * a.C;
   const float iso_scale = 2.0f / (static_cast<float>(a.B) * static_cast<float>(a.C));
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kThreads;
@@ -128,7 +129,8 @@ __global__ void __launch_bounds__(kThreads)
     scatter_kernel(SeedArgs a, bool param_grads, const float* __restrict__ dy,
                    const float* __restrict__ jt, float* __restrict__ dx,
                    const float* __restrict__ grads, float* __restrict__ grad_norm) {
-  const GemmSeedRole r = gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, param_grads);
+  const GemmSeedRole r =
+      gemm_seed_role(a.st, a.gemm_kinds, kResidual, a.s, nullptr, false, param_grads);
   const int64_t n = a.B * a.C;
   const bool write_dx = dx != nullptr && r.blended;
   float* dp = r.trains ? a.pool.at(a.st.slot[a.s], PoolRegion::grad) : nullptr;

@@ -117,7 +117,8 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   int32_t fused_params = 0;
   for (BlueprintKind k : cfg_.allowed_blueprints)
     if (static_cast<int32_t>(k) < kBlueprintKindCount)
-      fused_params = std::max(fused_params, blueprint_param_count(static_cast<int32_t>(k), buf_.shape));
+      fused_params =
+          std::max(fused_params, blueprint_param_count(static_cast<int32_t>(k), buf_.shape));
   buf_.fused_region = pool_region_width(std::max(fused_params, 1));
   buf_.pool_slots = cfg_.pool_slots;
   buf_.pool = Tensor::zeros(

@@ -247,6 +247,28 @@ TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
   check_resume_in_process(load_config(source_root() + "/configs/tiny_vit_grow.yaml", ov), 10);
 }
 
+TEST(TrainResume, RowSeedsMidLifecycleAreBitExact) {
+  // configs/fmnist_grow_rows.yaml (four row_mlp seeds, each reading the whole layer; the row
+  // group) on 100 random images (80 to train, 4 steps an epoch): germinated at steps 2, 2, 3 and
+  // 6, grafting 6 steps, so at the stop (step 11, 3 steps into epoch 3) seeds are in GRAFTING,
+  // STABILIZATION/EVALUATING and FINE_TUNING with their slots, moments and snapshots.
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  Overrides ov;
+  ov.sets = {string_override("data.dir", data.string()),
+             "data.validation=20",
+             "train.batch_size=20",
+             "train.epochs=6",
+             "telemetry.enabled=false",
+             "model.layers.2.min_grafting_steps=6",
+             "schedule.0.step=2",
+             "schedule.1.step=2",
+             "schedule.2.step=3",
+             "schedule.3.step=6"};
+  check_resume_in_process(load_config(source_root() + "/configs/fmnist_grow_rows.yaml", ov), 11);
+}
+
 // configs/fmnist_mlp.yaml in bf16 (the CPU emulation of the bf16 GEMM inputs) on 100 random
 // images (80 to train, 4 steps an epoch): the checkpoint's fp32 master weights and fp32 AdamW
 // moments resume bit-exactly (the bf16 copies are remade from them every step); stop 2 steps

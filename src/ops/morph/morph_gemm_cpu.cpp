@@ -64,7 +64,8 @@ void blend_impl(const MorphLayerBuffers& L, int32_t s, const Tensor& x, const Te
   check_chunk(L, delta, B, "morph_gemm_blend", "delta");
   const morph::SeedStateView st = morph_detail::state_view(L);
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
-  const GemmSeedRole r = gemm_seed_role(st, L.gemm_kinds, kResidual, s, mask, opt.collect_stats, false);
+  const GemmSeedRole r =
+      gemm_seed_role(st, L.gemm_kinds, kResidual, s, mask, opt.collect_stats, false);
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
   const T* xp = x.data<T>() + static_cast<int64_t>(s) * C;
@@ -90,7 +91,8 @@ void delta_grad_impl(const MorphLayerBuffers& L, int32_t s, const Tensor& dy, co
   check_chunk(L, delta, B, "morph_gemm_delta_grad", "delta");
   check_chunk(L, g, B, "morph_gemm_delta_grad", "g");
   const morph::SeedStateView st = morph_detail::state_view(L);
-  const GemmSeedRole r = gemm_seed_role(st, L.gemm_kinds, kResidual, s, nullptr, false, param_grads);
+  const GemmSeedRole r =
+      gemm_seed_role(st, L.gemm_kinds, kResidual, s, nullptr, false, param_grads);
   const bool task =
       L.training_objective == static_cast<int32_t>(morph::TrainingObjective::task_gradient);
   const int32_t C = L.shape.chunk;
@@ -119,7 +121,8 @@ void scatter_impl(const MorphLayerBuffers& L, int32_t s, const Tensor& dy, const
   KASMINA_CHECK(grads.numel() == lay.total && grads.dtype() == dy.dtype(),
                 "morph_gemm_scatter: grads must hold " + std::to_string(lay.total) + " values");
   const morph::SeedStateView st = morph_detail::state_view(L);
-  const GemmSeedRole r = gemm_seed_role(st, L.gemm_kinds, kResidual, s, nullptr, false, param_grads);
+  const GemmSeedRole r =
+      gemm_seed_role(st, L.gemm_kinds, kResidual, s, nullptr, false, param_grads);
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
   if (dx && r.blended) {

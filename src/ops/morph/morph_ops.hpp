@@ -45,13 +45,13 @@ struct MorphLayerBuffers {
   // what the fused CUDA kernels stage in shared memory (a row_mlp seed's larger region is never
   // staged there: the row group computes it). 0: pool_region.
   int32_t fused_region = 0;
-  Tensor partials;          // f32 [row tiles, S, kMorphPartialStats] (forward scratch)
-  Tensor step_stats;        // f32 [S, kMorphStepStats]
-  Tensor telemetry;         // f64 [S, kMorphTelemetryStats] (accumulates)
-  Tensor grad_norm;         // f32 [S] blueprint gradient norm of the last backward
-  Tensor eval_zero;         // u8 [S]: 1 = alpha forced to 0 in masked evaluation
-  Tensor commands;          // u8: CommandBufferHeader + command_capacity MorphCommand
-  Tensor events;            // u8: EventRingHeader + event_capacity MorphEvent
+  Tensor partials;    // f32 [row tiles, S, kMorphPartialStats] (forward scratch)
+  Tensor step_stats;  // f32 [S, kMorphStepStats]
+  Tensor telemetry;   // f64 [S, kMorphTelemetryStats] (accumulates)
+  Tensor grad_norm;   // f32 [S] blueprint gradient norm of the last backward
+  Tensor eval_zero;   // u8 [S]: 1 = alpha forced to 0 in masked evaluation
+  Tensor commands;    // u8: CommandBufferHeader + command_capacity MorphCommand
+  Tensor events;      // u8: EventRingHeader + event_capacity MorphEvent
   int32_t command_capacity = 0;
   int32_t event_capacity = 0;
   int32_t training_objective = 0;  // morph::TrainingObjective of TRAINING seeds (backward)
