@@ -247,6 +247,18 @@ TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
   check_resume_in_process(load_config(source_root() + "/configs/tiny_vit_grow.yaml", ov), 10);
 }
 
+// Overrides for a config trained on `data` (100 random images, 80 to train in batches of 20: 4
+// steps an epoch) for `epochs`, plus `more`.
+Overrides small_fmnist(const std::filesystem::path& data, int64_t epochs,
+                       const std::vector<std::string>& more) {
+  Overrides ov;
+  ov.sets = {string_override("data.dir", data.string()), "data.validation=20",
+             "train.batch_size=20", "train.epochs=" + std::to_string(epochs),
+             "telemetry.enabled=false"};
+  ov.sets.insert(ov.sets.end(), more.begin(), more.end());
+  return ov;
+}
+
 TEST(TrainResume, RowSeedsMidLifecycleAreBitExact) {
   // configs/fmnist_grow_rows.yaml (four row_mlp seeds, each reading the whole layer; the row
   // group) on 100 random images (80 to train, 4 steps an epoch): germinated at steps 2, 2, 3 and
@@ -255,17 +267,10 @@ TEST(TrainResume, RowSeedsMidLifecycleAreBitExact) {
   test::TempDir dir;
   const auto data =
       clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
-  Overrides ov;
-  ov.sets = {string_override("data.dir", data.string()),
-             "data.validation=20",
-             "train.batch_size=20",
-             "train.epochs=6",
-             "telemetry.enabled=false",
-             "model.layers.2.min_grafting_steps=6",
-             "schedule.0.step=2",
-             "schedule.1.step=2",
-             "schedule.2.step=3",
-             "schedule.3.step=6"};
+  const Overrides ov =
+      small_fmnist(data, 6,
+                   {"model.layers.2.min_grafting_steps=6", "schedule.0.step=2", "schedule.1.step=2",
+                    "schedule.2.step=3", "schedule.3.step=6"});
   check_resume_in_process(load_config(source_root() + "/configs/fmnist_grow_rows.yaml", ov), 11);
 }
 
@@ -277,13 +282,7 @@ TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
   test::TempDir dir;
   const auto data =
       clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
-  Overrides ov;
-  ov.sets = {string_override("data.dir", data.string()),
-             "data.validation=20",
-             "train.batch_size=20",
-             "train.epochs=3",
-             "telemetry.enabled=false",
-             "train.precision=bf16"};
+  Overrides ov = small_fmnist(data, 3, {"train.precision=bf16"});
   const Config bf16 = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
   check_resume_in_process(bf16, 6);
 

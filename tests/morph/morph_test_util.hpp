@@ -163,6 +163,34 @@ void expect_graph_replay_equal(Device dev, Step&& step, Snapshot&& snapshot, con
   EXPECT_TRUE(first == snapshot()) << "graph replay differs from plain launches";
 }
 
+// A layer's training forward + backward on (x, dy) into dx, run plainly twice and replayed from a
+// captured graph: all three leave the same output, input gradient, pool, gradient norms and
+// step measurements, bitwise. Returns the output of the first run (dx holds its gradient).
+inline Tensor expect_step_repeatable_and_replayed(Device dev, KasminaLayer& layer, const Tensor& x,
+                                                  const Tensor& dy, Tensor& dx,
+                                                  const StepContext& ctx) {
+  Tensor y;
+  auto step = [&] {
+    y = layer.forward(x, Mode::train, ctx);
+    layer.backward(dy, &dx, ctx);
+  };
+  const ops::MorphLayerBuffers& L = layer.buffers();
+  auto snapshot = [&] {
+    return std::vector<std::vector<float>>{
+        y.to_vector<float>(), dx.to_vector<float>(), L.pool.to_vector<float>(),
+        L.grad_norm.to_vector<float>(), L.step_stats.to_vector<float>()};
+  };
+  step();
+  const auto first = snapshot();
+  const Tensor y_first = y.to(Device::cpu());
+  ops::fill(dx, 0.0);
+  step();
+  EXPECT_TRUE(first == snapshot()) << "second plain run differs";
+  ops::fill(dx, 0.0);
+  expect_graph_replay_equal(dev, step, snapshot, first);
+  return y_first;
+}
+
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   const Tensor ha = a.to(Device::cpu()), hb = b.to(Device::cpu());
