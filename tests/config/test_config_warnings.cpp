@@ -25,15 +25,17 @@ TEST(ConfigWarnings, OneSeedLayerUnderTheGradientTriggerWarnsWithWhy) {
       "    - {type: relu}\n"
       "    - {type: kasmina, seeds: 1, blueprints: [residual_mlp]}\n"
       "    - {type: linear, out: 2}\n";
-  const std::vector<std::string> w = warnings_of(layers, "controller: {type: heuristic}\n");
+  const std::vector<std::string> w =
+      warnings_of(layers, "controller: {type: heuristic, grad_trigger_ratio: 1.5}\n");
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0],
             "cfg.yaml:6: model.layers[2].seeds: a layer of one seed never meets "
             "controller.grad_trigger_ratio (1.5): the gradient trigger compares a seed's chunk "
             "score with its layer's mean, which is the seed's own, so only a validation plateau "
             "germinates it (germinate it by a schedule:, or split the layer into several seeds)");
-  // Not with several seeds, a trigger ratio <= 1 (met at once), the health choice or another
-  // controller.
+  // Not with several seeds, a trigger ratio <= 1 (met at once; the default 1.0), the health
+  // choice or another controller.
+  EXPECT_TRUE(warnings_of(layers, "controller: {type: heuristic}\n").empty());
   const std::string four =
       "    - {type: linear, out: 32}\n"
       "    - {type: kasmina, seeds: 4, blueprints: [residual_mlp]}\n"

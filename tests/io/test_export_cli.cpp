@@ -121,10 +121,10 @@ TEST_F(ExportCli, RoundTripHoldsEveryParameterOfTheCheckpoint) {
       blending += seed["blended"].get<bool>() ? 1 : 0;
     }
   }
-  // spirals_grow ends with 3 fossilized seeds in its first kasmina layer (its second layer's
-  // seeds are culled).
-  EXPECT_EQ(live, 3);
-  EXPECT_EQ(blending, 3);
+  // spirals_grow (heuristic controller, gradient trigger 1.0) ends with 6 live seeds, all
+  // blended.
+  EXPECT_EQ(live, 6);
+  EXPECT_EQ(blending, 6);
   EXPECT_EQ(f.tensors.size(), expected_tensors);
   // Nothing but OUT was left in its directory (no temporary file).
   for (const auto& e : fs::directory_iterator(fs::path(out).parent_path()))

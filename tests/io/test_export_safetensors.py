@@ -87,7 +87,7 @@ def main():
                     same(f"{layer['name']}.seeds.{s}.{part}",
                          pool[offset:offset + n].reshape(shape))
                     offset += n
-        check(live == 3, f"{live} live seeds (spirals_grow ends with 3)")
+        check(live == 6, f"{live} live seeds (spirals_grow ends with 6)")
         check(set(tensors) == expected, f"unexpected tensors {set(tensors) - expected}")
         summary = json.load(open(os.path.join(run, "summary.json")))
         check(model["parameters"]["seeds"] == summary["parameters_added"], "grown parameters")
