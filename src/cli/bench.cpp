@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "config/limits.hpp"
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "ops/ops.hpp"
 #include "train/precision.hpp"
 
@@ -76,21 +77,13 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-// Writes `text` to `path` through a temporary file renamed into place.
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const fs::path target(path);
-  const fs::path tmp = target.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw UserError(path + ": cannot write (check that the directory exists)");
-    out << text;
-    if (!out.flush()) throw UserError(path + ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp);
-    throw UserError(path + ": cannot write (" + ec.message() + ")");
+// Writes `text` to `path` with the project's atomic writer (io/atomic_file.hpp: a complete
+// file or none, the directory created when missing); its failure is the user's (exit 2).
+void write_results(const std::string& path, const std::string& text) {
+  try {
+    io::write_file_atomically(path, text);
+  } catch (const IoError& e) {
+    throw UserError(e.what());
   }
 }
 
@@ -193,9 +186,9 @@ int run_bench(const BenchOptions& o) {
   }
 
   const std::string json = run_benchmarks(o, dev);
-  if (!o.out.empty()) write_file_atomically(o.out, json);
+  if (!o.out.empty()) write_results(o.out, json);
   if (!o.save_baseline.empty()) {
-    write_file_atomically(o.save_baseline, json);
+    write_results(o.save_baseline, json);
     std::fprintf(o.format == "json" ? stderr : stdout, "baseline written to %s\n",
                  o.save_baseline.c_str());
   }
