@@ -284,7 +284,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
                      .task = L.training_objective ==
                              static_cast<int32_t>(kasmina::morph::TrainingObjective::task_gradient),
                      .step_stats = L.step_stats.data<float>()};
-  b.staged = L.fused_region > 0 ? L.fused_region : b.pool.region;
+  b.staged = morph_detail::fused_region(L);
   b.params_in_smem = b.staged <= kStagedParamsMax;
   int32_t factors = 1 + 2 * C;
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)

@@ -205,8 +205,8 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                           .vec = vec,
                           .step_stats = L.step_stats.data<float>()};
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
-  const int32_t staged = L.fused_region > 0 ? L.fused_region : f.pool.region;
-  const size_t smem = sizeof(int32_t) * kWorkListSeeds + sizeof(float) * staged;
+  const size_t smem =
+      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * morph_detail::fused_region(L);
 
   // The copy first; the seed kernel and the fold are programmatic dependents of the kernel
   // before them, so the seed kernel runs beside the copy (it does not read the copy's output).

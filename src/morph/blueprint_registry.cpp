@@ -79,13 +79,9 @@ BlueprintDescriptor row_mlp() {
   d.path = BlueprintPath::gemm;
   d.in_fused_kernels = false;
   d.affine = RowMlp::affine;
-  d.param_count = [](const BlueprintDescriptor&, const BlueprintShape& sh) {
-    return RowMlp::param_count(sh);
-  };
+  d.param_count = &param_count_of<RowMlp>;
   d.init_value = &init_value_of<RowMlp>;
-  d.factor_count = [](const BlueprintDescriptor&, const BlueprintShape& sh) {
-    return 1 + 2 * sh.chunk;
-  };
+  d.factor_count = &factor_count_of<RowMlp>;
   d.grad_blocks = &grad_blocks_of<RowMlp>;
   d.flops = &flops_of<RowMlp>;
   return d;

@@ -28,6 +28,8 @@ struct RowMlp {
   static KASMINA_HD int32_t param_count(const BlueprintShape& sh) {
     return sh.hidden * sh.width + sh.hidden + sh.chunk * sh.hidden + sh.chunk;
   }
+  // No hidden row factors (see above): its gradient is not reduced from row factors.
+  static KASMINA_HD int32_t hidden_factor_count(const BlueprintShape&) { return 0; }
 
   // Initial value of parameter i from its uniform draw u in [-1, 1).
   static KASMINA_HD float init(const BlueprintShape& sh, int32_t i, float u) {

@@ -108,18 +108,18 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   buf_.seeds = S;
   buf_.shape = blueprint_shape();
   buf_.state = state_.storage();
-  int32_t max_params = 0;
+  // The pool region holds the largest allowed blueprint; the fused kernels stage only the
+  // largest of the kinds they compute (the kind table's fused kinds).
+  int32_t max_params = 0, fused_params = 1;
   for (BlueprintKind k : cfg_.allowed_blueprints) {
     const BlueprintDescriptor* d = find_blueprint(static_cast<int32_t>(k));
-    if (d) max_params = std::max(max_params, d->param_count(*d, buf_.shape));
+    if (!d) continue;
+    const int32_t n = d->param_count(*d, buf_.shape);
+    max_params = std::max(max_params, n);
+    if (d->kind < kBlueprintKindCount) fused_params = std::max(fused_params, n);
   }
   buf_.pool_region = pool_region_width(max_params);
-  int32_t fused_params = 0;
-  for (BlueprintKind k : cfg_.allowed_blueprints)
-    if (static_cast<int32_t>(k) < kBlueprintKindCount)
-      fused_params =
-          std::max(fused_params, blueprint_param_count(static_cast<int32_t>(k), buf_.shape));
-  buf_.fused_region = pool_region_width(std::max(fused_params, 1));
+  buf_.fused_region = pool_region_width(fused_params);
   buf_.pool_slots = cfg_.pool_slots;
   buf_.pool = Tensor::zeros(
       {static_cast<int64_t>(cfg_.pool_slots) * buf_.pool_region * kPoolRegionCount}, dtype_, dev);

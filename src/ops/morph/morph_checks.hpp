@@ -25,6 +25,12 @@ inline int64_t check_activations(const MorphLayerBuffers& L, const Tensor& t, co
   return t.dim(0);
 }
 
+// Floats of blueprint parameters the fused CUDA kernels stage per block (L.fused_region; a
+// buffer set without it, as in a hand-made test rig, stages the whole pool region).
+inline int32_t fused_region(const MorphLayerBuffers& L) {
+  return L.fused_region > 0 ? L.fused_region : L.pool_region;
+}
+
 inline morph::SeedStateView state_view(const MorphLayerBuffers& L) {
   return morph::make_seed_state_view(L.state.raw(), L.seeds);
 }
