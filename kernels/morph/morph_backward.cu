@@ -74,6 +74,10 @@ struct SeedBackwardArgs {
   float* grad_norm = nullptr;
   bool task = false;            // TRAINING under the task_gradient objective
   float* step_stats = nullptr;  // [S, kMorphStepStats]: task_gradient writes [s][1]
+  bool zero_norms = true;       // grad_norm = 0 for the seeds (of any kind) that do not train
+  // >= 0: only the seeds of this kind, computed as the built-in as_kind (morph_seed_backward_as);
+  // -1: the seeds of the built-in kinds.
+  int32_t only_kind = -1, as_kind = 0;
 };
 
 __device__ __forceinline__ bool seed_trains(const SeedBackwardArgs& a, const SeedFlags& f) {
@@ -158,7 +162,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
   float* factors = sparams + (a.params_in_smem ? a.staged : 0);
   const int tid = static_cast<int>(threadIdx.x);
   const int32_t S = a.st.seeds;
-  if (a.param_grads) {  // seeds that do not train: grad_norm 0 (the others below)
+  if (a.param_grads && a.zero_norms) {  // seeds that do not train: grad_norm 0 (others below)
     for (int64_t s = static_cast<int64_t>(blockIdx.x) * kSeedThreads + tid; s < S;
          s += static_cast<int64_t>(gridDim.x) * kSeedThreads)
       if (!seed_trains(a, seed_flags(a.st, static_cast<int32_t>(s), nullptr, a.gemm_kinds)))
@@ -166,15 +170,16 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
   }
   auto has_work = [&](int32_t s) {
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
-    return (seed_input_grad(a, f) | seed_trains(a, f)) &
-           (f.kind < kBlueprintKindCount);  // IR kinds: their modules
+    const bool mine = a.only_kind < 0 ? f.kind < kBlueprintKindCount  // IR kinds: their modules
+                                      : f.kind == a.only_kind;
+    return (seed_input_grad(a, f) | seed_trains(a, f)) & mine;
   };
   auto body = [&](int32_t s) {
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
     const bool isolated = trains && stage_trains_isolated(f.stage);
     const bool need_dy = !isolated || a.task;
-    const int32_t kind = f.kind;
+    const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
     const int32_t P = blueprint_param_count(kind, a.sh);
     const int64_t cs = static_cast<int64_t>(s) * a.sh.chunk;
     float* F = trains ? factors + static_cast<int64_t>(tid) * a.fstride : nullptr;
@@ -244,9 +249,72 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   };
   for_each_work_seed(S, has_work, body, list);
+  complete_after_predecessor();  // launched as a programmatic dependent (morph_seed_backward_as)
+}
+
+SeedBackwardArgs seed_backward_args(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
+                                    Tensor* dx, bool param_grads, int64_t B) {
+  return SeedBackwardArgs{
+      .x = x.data<float>(),
+      .dy = dy.data<float>(),
+      .dx = dx ? dx->data<float>() : nullptr,
+      .B = B,
+      .H = morph_detail::morph_width(L),
+      .sh = L.shape,
+      .st = morph_detail::state_view(L),
+      .pool = morph_detail::pool_view<float>(L),
+      .param_grads = param_grads,
+      .gemm_kinds = L.gemm_kinds,
+      .vec = L.shape.chunk % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) &&
+             (!dx || aligned16(dx->raw())),
+      .grad_norm = L.grad_norm.data<float>(),
+      .task = L.training_objective ==
+              static_cast<int32_t>(kasmina::morph::TrainingObjective::task_gradient),
+      .step_stats = L.step_stats.data<float>()};
+}
+
+// The staged parameters (`staged` floats, when few enough) and the factor tile (rows of
+// `factors` floats) in b; the dynamic shared memory they take.
+size_t plan_factor_tile(SeedBackwardArgs& b, int32_t staged, int32_t factors) {
+  b.staged = staged;
+  b.params_in_smem = b.staged <= kStagedParamsMax;
+  b.fstride = factors | 1;
+  const size_t fixed =
+      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.staged : 0);
+  const int64_t budget = wide_instantiation(b.sh) ? kWideSmemBytes : kSmemBytes;
+  const int64_t fit = (budget - static_cast<int64_t>(fixed)) / (4 * b.fstride);
+  b.tile_rows = static_cast<int32_t>(
+      std::min<int64_t>(kSeedThreads, fit / kFactorRowsAlign * kFactorRowsAlign));
+  KASMINA_CHECK(b.tile_rows >= kFactorRowsAlign, "morph_backward: factor tile does not fit");
+  return fixed + sizeof(float) * static_cast<size_t>(b.tile_rows) * b.fstride;
 }
 
 }  // namespace
+
+void morph_seed_backward_as(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
+                            Tensor* dx, bool param_grads, int32_t kind, int32_t as_kind,
+                            bool dependent, bool zero_norms) {
+  const int64_t B = x.dim(0);
+  if (B == 0 || (!dx && !param_grads)) return;
+  SeedBackwardArgs b = seed_backward_args(L, x, dy, dx, param_grads, B);
+  b.zero_norms = zero_norms;
+  b.only_kind = kind;
+  b.as_kind = as_kind;
+  const size_t smem =
+      plan_factor_tile(b, blueprint_param_count(as_kind, L.shape),
+                       std::max(1 + 2 * L.shape.chunk, blueprint_factor_count(as_kind, L.shape)));
+  DeviceContext& ctx = context(L.device());
+  const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
+  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+    opt_in_smem(morph_seed_backward_kernel<CMAX, EXACT>, smem);
+    if (dependent)
+      launch_programmatic(morph_seed_backward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
+                          smem, ctx.stream, b);
+    else
+      morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
+  });
+  KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
+}
 
 void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                     bool param_grads) {
@@ -264,40 +332,14 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   }
   if (B == 0 || (!dx && !param_grads)) return;
   const int32_t C = L.shape.chunk;
-  const int64_t H = morph_detail::morph_width(L);
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
 
-  SeedBackwardArgs b{.x = x.data<float>(),
-                     .dy = dy.data<float>(),
-                     .dx = dx ? dx->data<float>() : nullptr,
-                     .B = B,
-                     .H = H,
-                     .sh = L.shape,
-                     .st = sv,
-                     .pool = morph_detail::pool_view<float>(L),
-                     .param_grads = param_grads,
-                     .gemm_kinds = L.gemm_kinds,
-                     .vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) &&
-                            (!dx || aligned16(dx->raw())),
-                     .grad_norm = L.grad_norm.data<float>(),
-                     .task = L.training_objective ==
-                             static_cast<int32_t>(kasmina::morph::TrainingObjective::task_gradient),
-                     .step_stats = L.step_stats.data<float>()};
-  b.staged = morph_detail::fused_region(L);
-  b.params_in_smem = b.staged <= kStagedParamsMax;
   int32_t factors = 1 + 2 * C;
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)
     factors = std::max(factors, blueprint_factor_count(k, L.shape));
-  b.fstride = factors | 1;
-  const size_t fixed =
-      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.staged : 0);
-  const int64_t budget = wide_instantiation(L.shape) ? kWideSmemBytes : kSmemBytes;
-  const int64_t fit = (budget - static_cast<int64_t>(fixed)) / (4 * b.fstride);
-  b.tile_rows = static_cast<int32_t>(
-      std::min<int64_t>(kSeedThreads, fit / kFactorRowsAlign * kFactorRowsAlign));
-  KASMINA_CHECK(b.tile_rows >= kFactorRowsAlign, "morph_backward: factor tile does not fit");
-  const size_t smem = fixed + sizeof(float) * static_cast<size_t>(b.tile_rows) * b.fstride;
+  SeedBackwardArgs b = seed_backward_args(L, x, dy, dx, param_grads, B);
+  const size_t smem = plan_factor_tile(b, morph_detail::fused_region(L), factors);
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
 
   // The seed kernel first, as an ordinary launch (it reads x and dy, which the kernels before it
@@ -319,7 +361,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     L.modules[i]->backward(L, x, dy, dx, param_grads,
                            {.dependent = fused || i > 0, .zero_norms = !fused && i == 0});
   if (dx) {
-    MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, H);
+    MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, b.H);
     a.dependent = true;
     a.gemm_kinds = L.gemm_kinds;
     const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());

@@ -45,6 +45,9 @@ struct SeedForwardArgs {
   bool vec = false;
   float* step_stats = nullptr;
   bool trigger = false;  // let the kernels queued after this one (IR seed kernels) start beside it
+  // >= 0: only the seeds of this kind, computed as the built-in as_kind (morph_seed_forward_as);
+  // -1: the seeds of the built-in kinds.
+  int32_t only_kind = -1, as_kind = 0;
 };
 
 constexpr int kFoldThreads = 256;
@@ -116,14 +119,16 @@ __global__ void __launch_bounds__(kSeedThreads)
   auto isolated = [&](const SeedFlags& f) { return a.collect & stage_trains_isolated(f.stage); };
   auto has_work = [&](int32_t s) {
     const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
-    return (seed_blended(f) | isolated(f)) & (f.kind < kBlueprintKindCount);  // IR: its module
+    const bool mine = a.only_kind < 0 ? f.kind < kBlueprintKindCount  // IR: its module
+                                      : f.kind == a.only_kind;
+    return (seed_blended(f) | isolated(f)) & mine;
   };
   for_each_work_seed(
       st.seeds, has_work,
       [&](int32_t s) {
         const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
         const bool blended = seed_blended(f), iso_on = isolated(f);
-        const int32_t kind = f.kind;
+        const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
         const int32_t C = a.sh.chunk;
         const int64_t cs = static_cast<int64_t>(s) * C;
         // kRows rows per thread per pass, all loaded before any is computed; the first pass's loads
@@ -168,7 +173,58 @@ __global__ void __launch_bounds__(kSeedThreads)
   complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
+void launch_seed_forward(const BlueprintShape& sh, const SeedForwardArgs& a, unsigned blocks,
+                         size_t smem, cudaStream_t stream) {
+  dispatch_chunk(sh, [&]<int CMAX, bool EXACT>() {
+    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
+    launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
+                        smem, stream, a);
+  });
+}
+
+SeedForwardArgs seed_forward_args(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+                                  const MorphForwardOptions& opt, int64_t B, bool vec) {
+  return SeedForwardArgs{.x = x.data<float>(),
+                         .out = out.data<float>(),
+                         .B = B,
+                         .H = morph_detail::morph_width(L),
+                         .sh = L.shape,
+                         .st = morph_detail::state_view(L),
+                         .pool = morph_detail::pool_view<float>(L),
+                         .mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr,
+                         .gemm_kinds = L.gemm_kinds,
+                         .collect = opt.collect_stats,
+                         .vec = vec,
+                         .step_stats = L.step_stats.data<float>()};
+}
+
 }  // namespace
+
+void morph_seed_forward_as(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+                           const MorphForwardOptions& opt, int32_t kind, int32_t as_kind,
+                           bool dependent) {
+  const int64_t B = x.dim(0);
+  if (B == 0) return;
+  const int32_t C = L.shape.chunk;
+  SeedForwardArgs a = seed_forward_args(L, x, out, opt, B,
+                                        C % 4 == 0 && aligned16(x.raw()) && aligned16(out.raw()));
+  a.only_kind = kind;
+  a.as_kind = as_kind;
+  a.trigger = true;  // as an IR module's seed kernel: the next module's may start beside it
+  DeviceContext& ctx = context(L.device());
+  const size_t smem = sizeof(int32_t) * kWorkListSeeds +
+                      sizeof(float) * static_cast<size_t>(blueprint_param_count(as_kind, L.shape));
+  const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
+  if (dependent) {
+    launch_seed_forward(L.shape, a, blocks, smem, ctx.stream);
+    return;
+  }
+  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
+    morph_seed_forward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(a);
+  });
+  KASMINA_LAUNCH_CHECK("morph_seed_forward_kernel");
+}
 
 void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                    const MorphForwardOptions& opt) {
@@ -191,19 +247,7 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
-
-  const SeedForwardArgs f{.x = x.data<float>(),
-                          .out = out.data<float>(),
-                          .B = B,
-                          .H = H,
-                          .sh = L.shape,
-                          .st = sv,
-                          .pool = morph_detail::pool_view<float>(L),
-                          .mask = mask,
-                          .gemm_kinds = L.gemm_kinds,
-                          .collect = opt.collect_stats,
-                          .vec = vec,
-                          .step_stats = L.step_stats.data<float>()};
+  const SeedForwardArgs f = seed_forward_args(L, x, out, opt, B, vec);
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   const size_t smem =
       sizeof(int32_t) * kWorkListSeeds + sizeof(float) * morph_detail::fused_region(L);
@@ -223,11 +267,7 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   if (L.fused_seeds || L.modules.empty()) {
     SeedForwardArgs fa = f;
     fa.trigger = !L.modules.empty();
-    dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-      opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
-      launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
-                          smem, ctx.stream, fa);
-    });
+    launch_seed_forward(L.shape, fa, blocks, smem, ctx.stream);
   }
   // The seeds of blueprints outside the kind table (skipped above): their modules' seed kernels,
   // beside the copy as well (each a programmatic dependent of the kernel before it).

@@ -13,6 +13,7 @@
 
 #include "cli/blueprint_config.hpp"
 #include "cli/commands.hpp"
+#include "cli/kernel_events.hpp"
 #include "cli/print.hpp"
 #include "config/blueprints.hpp"
 #include "core/error.hpp"
@@ -35,6 +36,7 @@ struct CheckOptions {
   std::string cache_dir = ir::default_cache_dir();  // compile
   int repeat = 0;          // compile: lookups timed after the first (memory, then disk)
   std::string source_dir;  // compile: also write each generated source there (debugging)
+  std::string telemetry;   // compile: the kernel events as a telemetry file
 };
 
 // The shape options of check and compile.
@@ -139,16 +141,20 @@ void write_source(const ir::Graph& g, const morph::BlueprintShape& sh, const std
   }
 }
 
-// One compile (now or from the caches) and its line; false when it failed (its log printed).
+// One compile (now or from the caches), its kernel event (layer: the kasmina layer's index, -1
+// for a blueprints file) and its line; false when it failed (its log printed).
 bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
                  const morph::BlueprintShape& sh, const std::string& label, const std::string& arch,
-                 const CheckOptions& o) {
+                 const CheckOptions& o, int32_t layer, KernelEventLog& events) {
   if (!o.source_dir.empty()) write_source(g, sh, label, o.source_dir);
   const auto t0 = std::chrono::steady_clock::now();
   const ops::CompiledBlueprint c = compiler.get(g, sh, arch);
   const double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (c.level == ops::CompileLevel::unavailable) throw UserError(c.log);
+  events.publish(control::KernelEvent{layer, g.name, sh.chunk, c.key,
+                                      ops::compile_level_name(c.level), ms, -1.0, "",
+                                      c.ok ? std::string() : "compile failed"});
   char line[512];
   std::snprintf(line, sizeof line, "%s %s %s %s %.1f ms %zu bytes\n", label.c_str(), c.key.c_str(),
                 arch.c_str(), ops::compile_level_name(c.level), ms,
@@ -168,17 +174,21 @@ bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
 int compile(const CheckOptions& o) {
   ops::BlueprintCompiler compiler(cache_options(o.cache_dir));
   const std::string arch = target_arch(o.arch);
+  KernelEventLog events("blueprint compile", o.file, o.telemetry);
   int rc = 0;
   if (file_has_model(o.file)) {
     const std::vector<IrLayerWork> work = ir_layer_work(o.file);
     for (const IrLayerWork& w : work)
-      if (!compile_one(compiler, w.blueprint->graph(), w.shape, work_label(w), arch, o)) rc = 2;
+      if (!compile_one(compiler, w.blueprint->graph(), w.shape, work_label(w), arch, o, w.layer,
+                       events))
+        rc = 2;
     if (work.empty()) print("no kasmina layer of the config names an IR blueprint\n");
-    return rc;
+  } else {
+    const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
+    for (const ir::Graph& g : load_blueprint_file(o.file))
+      if (!compile_one(compiler, g, sh, g.name, arch, o, -1, events)) rc = 2;
   }
-  const morph::BlueprintShape sh{o.chunk, o.hidden, o.rank};
-  for (const ir::Graph& g : load_blueprint_file(o.file))
-    if (!compile_one(compiler, g, sh, g.name, arch, o)) rc = 2;
+  events.finish("NVRTC for " + arch);
   return rc;
 }
 
@@ -215,6 +225,9 @@ void add_blueprint_command(CLI::App& app, int& exit_code) {
                    "(debugging) also write each blueprint's generated CUDA source, as compiled, "
                    "to DIR/NAME.cu")
       ->check(CLI::ExistingDirectory);
+  comp->add_option("--telemetry", co->telemetry,
+                   "also write the kernel events (key, cache level, time) to this telemetry file "
+                   "(kasmina inspect telemetry FILE)");
   comp->callback([co, &exit_code] { exit_code = compile(*co); });
 
   auto dir = std::make_shared<std::string>(ir::default_cache_dir());

@@ -5,10 +5,12 @@
 // blueprint does not compile.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 
 #include "cli/blueprint_config.hpp"
+#include "cli/kernel_events.hpp"
 #include "core/error.hpp"
 #include "ops/blueprint_tuning.hpp"
 #include "ops/ops.hpp"
@@ -21,6 +23,7 @@ struct TuneOptions {
   std::string config;
   std::string db = ops::default_perf_db_path();
   int repeats = 20;
+  std::string telemetry;  // the kernel events as a telemetry file
 };
 
 std::string timings(const char* what, const std::vector<ir::Measurement>& tried, int32_t best) {
@@ -41,10 +44,20 @@ int tune(const TuneOptions& o) {
                     (ops::cuda_built() ? "no CUDA device found" : "this build has no CUDA"));
   int rc = 0;
   std::string out;
+  KernelEventLog events("blueprint tune", o.config, o.telemetry);
   for (const IrLayerWork& w : work) {
     const int32_t active = std::max(1, std::min(w.pool_slots, w.seeds));
+    const auto t0 = std::chrono::steady_clock::now();
     const ops::TuneReport r = ops::tune_blueprint_kernels(
         *w.blueprint, w.shape, Device::cuda(0), w.batch, w.seeds, active, o.db, o.repeats);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    events.publish(control::KernelEvent{w.layer, w.name, w.shape.chunk, r.key, r.level, ms,
+                                        r.ok ? ms : -1.0,
+                                        r.ok ? "forward b" + std::to_string(r.forward_best) +
+                                                   ", backward b" + std::to_string(r.backward_best)
+                                             : std::string(),
+                                        r.ok ? std::string() : r.why});
     out += work_label(w) + " layer " + std::to_string(w.layer) + " B=" + std::to_string(w.batch) +
            " seeds " + std::to_string(w.seeds) + " (" + std::to_string(active) + " active) " +
            r.key + " " + r.level + "\n";
@@ -62,6 +75,8 @@ int tune(const TuneOptions& o) {
     out += "results in " + o.db + "\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   std::fflush(stdout);
+  const std::vector<ops::CudaDeviceInfo> devices = ops::list_cuda_devices();
+  events.finish("cuda:0 (" + devices.at(0).name + ")");
   return rc;
 }
 
@@ -80,6 +95,9 @@ void add_tune_command(CLI::App* blueprint, int& exit_code) {
                   "cache)");
   cmd->add_option("--repeats", o->repeats, "timed launches per configuration (default 20)")
       ->check(CLI::Range(1, 100000));
+  cmd->add_option("--telemetry", o->telemetry,
+                  "also write the kernel events (key, cache level, tuning time and winners) to "
+                  "this telemetry file (kasmina inspect telemetry FILE)");
   cmd->callback([o, &exit_code] { exit_code = tune(*o); });
 }
 

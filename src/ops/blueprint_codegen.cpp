@@ -2,8 +2,10 @@
 
 #include <cstdio>
 
+#include "core/error.hpp"
 #include "core/gelu.hpp"
 #include "ir/ops.hpp"
+#include "ops/blueprint_stream.hpp"
 
 namespace kasmina::ops {
 
@@ -26,6 +28,7 @@ struct Emitter {
   const ir::Graph& g;
   const ir::Plan& plan;
   std::string out;
+  StreamPlan st = plan_stream(g, plan);
 
   int32_t size(int32_t v) const { return plan.size[static_cast<size_t>(v)]; }
   // "v3", "g3" (appended, not concatenated: GCC 12 warns falsely on the short literal + string).
@@ -37,17 +40,21 @@ struct Emitter {
   std::string val(int32_t v) const { return name('v', v); }
   std::string grad(int32_t v) const { return name('g', v); }
   std::string poff(int32_t p) const { return I(plan.param_offset[static_cast<size_t>(p)]); }
-  // Element i (an expression) of input j of node n, broadcasting a size-1 input.
+  // Element i (an expression) of input j of node n, broadcasting a size-1 input; a loop value
+  // is the scalar of this iteration.
   std::string in_at(const Node& n, size_t j, const std::string& i, bool gradient = false) const {
     const int32_t v = n.in[j];
-    return (gradient ? grad(v) : val(v)) + "[" + (size(v) == 1 ? "0" : i) + "]";
+    const std::string name = gradient ? grad(v) : val(v);
+    if (st.loop_value(v)) return name;
+    return name + "[" + (size(v) == 1 ? "0" : i) + "]";
   }
   std::string operand(const Node& n, const std::string& i) const {
     if (n.param < 0) return num(n.value);
     const bool scalar = plan.param_size[static_cast<size_t>(n.param)] == 1;
     return "p[" + poff(n.param) + (scalar ? "" : " + " + i) + "]";
   }
-  void line(const std::string& s) { out += "  " + s + "\n"; }
+  std::string indent = "  ";
+  void line(const std::string& s) { out += indent + s + "\n"; }
   // Opens a block with the mean mu (layernorm; 0 for rmsnorm) and r = 1 / sqrt(var + eps) of A.
   void norm_stats(const Node& n, int32_t ni, const std::string& A, const std::string& more) {
     line("{ float mu = 0.0f, ss = 0.0f" + more + ";");
@@ -210,10 +217,196 @@ struct Emitter {
     }
   }
 
-  void load_input() {
+  // Loop node k's scalar for this iteration o (ops/blueprint_stream.hpp).
+  void loop_forward(size_t k) {
+    const Node& n = g.nodes[k];
+    const std::string Y = val(static_cast<int32_t>(k) + 1), A = in_at(n, 0, "o");
+    const std::string def = "const float " + Y + " = ";
+    switch (n.op) {
+      case Op::linear: {
+        const int32_t ni = size(n.in[0]);
+        line("float " + Y + " = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") +
+             ";  // " + n.out + " = linear");
+        line("for (int i = 0; i < " + I(ni) + "; ++i) " + Y + " += p[" + poff(n.weight) +
+             " + o * " + I(ni) + " + i] * " + val(n.in[0]) + "[i];");
+        return;
+      }
+      case Op::add:
+      case Op::sub:
+      case Op::mul: {
+        const char* sym = n.op == Op::add ? " + " : n.op == Op::sub ? " - " : " * ";
+        line(def + A + sym + in_at(n, 1, "o") + ";");
+        return;
+      }
+      case Op::relu:
+        line(def + A + " > 0.0f ? " + A + " : 0.0f;");
+        return;
+      case Op::gelu:
+        line(def + "ks_gelu(" + A + ", nullptr);");
+        return;
+      case Op::sigmoid:
+        line(def + "ks_sigmoid(" + A + ");");
+        return;
+      case Op::tanh:
+        line(def + "tanhf(" + A + ");");
+        return;
+      case Op::silu:
+        line(def + A + " * ks_sigmoid(" + A + ");");
+        return;
+      case Op::scale:
+        line(def + A + " * " + operand(n, "o") + ";");
+        return;
+      case Op::shift:
+        line(def + A + " + " + operand(n, "o") + ";");
+        return;
+      default:
+        throw InternalError("codegen: a loop node of op " + std::string(ir::op_name(n.op)));
+    }
+  }
+  // Reduction k (a linear over a loop value): this iteration's term of each output, or (backward)
+  // of the input's gradient.
+  std::string reduction_term(size_t k, const std::string& c) const {
+    return "p[" + poff(g.nodes[k].weight) + " + " + c + " * " + I(st.length) + " + o]";
+  }
+  void loop_reduce(size_t k) {
+    const Node& n = g.nodes[k];
+    const int32_t y = static_cast<int32_t>(k) + 1;
+    line("for (int c = 0; c < " + I(size(y)) + "; ++c) " + val(y) +
+         "[c] += " + reduction_term(k, "c") + " * " + val(n.in[0]) + ";");
+  }
+  // Loop node k's input gradients from its scalar gradient (mirrors backward()).
+  void loop_backward(size_t k) {
+    const Node& n = g.nodes[k];
+    const int32_t y = static_cast<int32_t>(k) + 1;
+    const std::string Y = val(y), GY = grad(y), A = in_at(n, 0, "o"), GA = in_at(n, 0, "o", true);
+    const bool direct = n.param >= 0 && plan.direct_factor[static_cast<size_t>(n.param)] >= 0;
+    const std::string D = direct ? "d" + I(n.param) : "";
+    switch (n.op) {
+      case Op::linear: {
+        const int32_t ni = size(n.in[0]);
+        line("for (int i = 0; i < " + I(ni) + "; ++i) " + grad(n.in[0]) + "[i] += p[" +
+             poff(n.weight) + " + o * " + I(ni) + " + i] * " + GY + ";");
+        return;
+      }
+      case Op::add:
+      case Op::sub:
+      case Op::mul: {
+        const std::string gb = in_at(n, 1, "o", true);
+        if (n.op == Op::mul)
+          line(GA + " += " + GY + " * " + in_at(n, 1, "o") + "; " + gb + " += " + GY + " * " + A +
+               ";");
+        else
+          line(GA + " += " + GY + "; " + gb + (n.op == Op::add ? " += " : " -= ") + GY + ";");
+        return;
+      }
+      case Op::relu:
+        line(GA + " += " + A + " > 0.0f ? " + GY + " : 0.0f;");
+        return;
+      case Op::gelu:
+        line("{ float d; ks_gelu(" + A + ", &d); " + GA + " += " + GY + " * d; }");
+        return;
+      case Op::sigmoid:
+        line(GA + " += " + GY + " * " + Y + " * (1.0f - " + Y + ");");
+        return;
+      case Op::tanh:
+        line(GA + " += " + GY + " * (1.0f - " + Y + " * " + Y + ");");
+        return;
+      case Op::silu:
+        line("{ const float s = ks_sigmoid(" + A + "); " + GA + " += " + GY + " * (s + " + A +
+             " * s * (1.0f - s)); }");
+        return;
+      case Op::scale:
+        line(GA + " += " + GY + " * " + operand(n, "o") + ";" +
+             (direct ? " " + D + " += " + GY + " * " + A + ";" : ""));
+        return;
+      case Op::shift:
+        line(GA + " += " + GY + ";" + (direct ? " " + D + " += " + GY + ";" : ""));
+        return;
+      default:
+        throw InternalError("codegen: a loop node of op " + std::string(ir::op_name(n.op)));
+    }
+  }
+  void loop_reduce_backward(size_t k) {
+    const int32_t y = static_cast<int32_t>(k) + 1;
+    line("for (int c = 0; c < " + I(size(y)) + "; ++c) " + grad(g.nodes[k].in[0]) +
+         " += " + reduction_term(k, "c") + " * " + grad(y) + "[c];");
+  }
+  void open_loop() {
+    line("for (int o = 0; o < " + I(st.length) + "; ++o) {  // the loop nodes");
+    indent += "  ";
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+      if (st.in_loop[k]) loop_forward(k);
+  }
+  void close_loop() {
+    indent.resize(indent.size() - 2);
+    line("}");
+  }
+
+  // Whether the backward needs the reductions' sums (a node after the loop reads them, or one is
+  // a factor); when not, it computes only the nodes before the loop ahead of the gradients.
+  bool backward_needs_sums() const {
+    for (size_t k = 0; k < g.nodes.size(); ++k)
+      if ((st.post[k] && !st.reduction[k]) || (st.reduction[k] && plan.value_factor[k + 1] >= 0))
+        return true;
+    return false;
+  }
+  // x into v0, then every value: the nodes before the loop, the loop (its nodes' scalars and the
+  // reductions' sums), the nodes after it (for_backward: only what the backward reads).
+  void forward_all(bool for_backward) {
     line("float v0[" + I(size(0)) + "];");
     line("for (int c = 0; c < " + I(size(0)) + "; ++c) v0[c] = xr[c];");
-    for (size_t k = 0; k < g.nodes.size(); ++k) forward(k);
+    const size_t n = g.nodes.size();
+    if (st.length == 0) {
+      for (size_t k = 0; k < n; ++k) forward(k);
+      return;
+    }
+    for (size_t k = 0; k < n; ++k)
+      if (!st.in_loop[k] && !st.post[k]) forward(k);
+    if (for_backward && !backward_needs_sums()) return;
+    for (size_t k = 0; k < n; ++k) {
+      if (!st.reduction[k]) continue;
+      const Node& r = g.nodes[k];
+      const int32_t y = static_cast<int32_t>(k) + 1;
+      line("float " + val(y) + "[" + I(size(y)) + "];  // " + r.out + " = linear (over the loop)");
+      line("for (int c = 0; c < " + I(size(y)) + "; ++c) " + val(y) +
+           "[c] = " + (r.bias >= 0 ? "p[" + poff(r.bias) + " + c]" : "0.0f") + ";");
+    }
+    open_loop();
+    for (size_t k = 0; k < n; ++k)
+      if (st.reduction[k]) loop_reduce(k);
+    close_loop();
+    for (size_t k = 0; k < n; ++k)
+      if (st.post[k] && !st.reduction[k]) forward(k);
+  }
+
+  // The gradients, in reverse node order: the nodes after the loop, the loop (its nodes'
+  // scalars recomputed, their gradients, their factors), the nodes before it.
+  void backward_all() {
+    const size_t n = g.nodes.size();
+    if (st.length == 0) {
+      for (size_t k = n; k-- > 0;) backward(k);
+      return;
+    }
+    for (size_t k = n; k-- > 0;)
+      if (st.post[k] && !st.reduction[k]) backward(k);
+    open_loop();
+    for (size_t k = 0; k < n; ++k)
+      if (st.in_loop[k]) line("float " + grad(static_cast<int32_t>(k) + 1) + " = 0.0f;");
+    for (size_t k = n; k-- > 0;) {
+      if (st.reduction[k]) loop_reduce_backward(k);
+      if (st.in_loop[k]) loop_backward(k);
+    }
+    std::string stores;
+    for (const ir::FactorRef& f : plan.hidden) {
+      if (f.kind == ir::FactorRef::Kind::direct || !st.loop_value(f.id)) continue;
+      const bool gr = f.kind == ir::FactorRef::Kind::grad;
+      const int32_t at = (gr ? plan.grad_factor : plan.value_factor)[static_cast<size_t>(f.id)];
+      stores += " f[" + I(at) + " + o] = " + (gr ? grad(f.id) : val(f.id)) + ";";
+    }
+    if (!stores.empty()) line("if (f) {" + stores + " }");
+    close_loop();
+    for (size_t k = n; k-- > 0;)
+      if (!st.in_loop[k] && !st.post[k]) backward(k);
   }
 };
 
@@ -246,19 +439,18 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, 
   e.out +=
       "__device__ __forceinline__ void ks_row_delta(const float* __restrict__ xr, "
       "const float* __restrict__ p, float* __restrict__ out) {\n";
-  e.load_input();
+  e.forward_all(false);
   e.line("for (int c = 0; c < " + C + "; ++c) out[c] = " + e.val(g.output) + "[c];");
   e.out +=
       "}\n__device__ __forceinline__ void ks_row_backward(const float* __restrict__ xr, "
       "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f) {\n";
-  e.load_input();
-  for (size_t v = 0; v <= g.nodes.size(); ++v)
-    e.line("float " + e.grad(static_cast<int32_t>(v)) + "[" + I(e.size(static_cast<int32_t>(v))) +
-           "] = {};");
+  e.forward_all(true);
+  for (int32_t v = 0; v <= static_cast<int32_t>(g.nodes.size()); ++v)
+    if (!e.st.loop_value(v)) e.line("float " + e.grad(v) + "[" + I(e.size(v)) + "] = {};");
   for (size_t p = 0; p < g.params.size(); ++p)
     if (plan.direct_factor[p] >= 0) e.line("float d" + I(static_cast<int64_t>(p)) + " = 0.0f;");
   e.line("for (int c = 0; c < " + C + "; ++c) " + e.grad(g.output) + "[c] += gr[c];");
-  for (size_t k = g.nodes.size(); k-- > 0;) e.backward(k);
+  e.backward_all();
   e.line("if (dx) for (int c = 0; c < " + C + "; ++c) dx[c] += g0[c];");
   e.line("if (!f) return;");
   e.line("f[0] = 1.0f;");
@@ -269,6 +461,7 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, 
       e.line("f[" + I(plan.direct_factor[static_cast<size_t>(f.id)]) + "] = d" + I(f.id) + ";");
       continue;
     }
+    if (e.st.loop_value(f.id)) continue;  // stored in the loop
     const bool gr = f.kind == ir::FactorRef::Kind::grad;
     const int32_t at = (gr ? plan.grad_factor : plan.value_factor)[static_cast<size_t>(f.id)];
     e.line("for (int i = 0; i < " + I(e.size(f.id)) + "; ++i) f[" + I(at) +

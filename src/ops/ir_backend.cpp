@@ -9,12 +9,14 @@ namespace kasmina::ops {
 
 namespace {
 
-inline constexpr EnumTable<IrBackend, 3> kIrBackendNames{{{"auto", IrBackend::automatic},
+inline constexpr EnumTable<IrBackend, 4> kIrBackendNames{{{"auto", IrBackend::automatic},
                                                           {"compiled", IrBackend::compiled},
+                                                          {"builtin", IrBackend::builtin},
                                                           {"interpreter", IrBackend::interpreter}}};
-inline constexpr EnumTable<ServedBy, 5> kServedByNames{{{"memory", ServedBy::memory},
+inline constexpr EnumTable<ServedBy, 6> kServedByNames{{{"memory", ServedBy::memory},
                                                         {"disk", ServedBy::disk},
                                                         {"compiled", ServedBy::compiled},
+                                                        {"builtin", ServedBy::builtin},
                                                         {"interpreter", ServedBy::interpreter},
                                                         {"refused", ServedBy::refused}}};
 
@@ -40,17 +42,18 @@ const char* served_by_name(ServedBy s) {
   return enum_name(kServedByNames, s);
 }
 
-FallbackStep after_generated_failed(IrBackend b, const std::string& why, bool interpreter_built) {
+FallbackStep after_generated_failed(IrBackend b, const std::string& why, bool cuda_build,
+                                    int32_t builtin) {
   FallbackStep s;
   if (b == IrBackend::compiled) {
-    s.why = why + " (KASMINA_IR_BACKEND=compiled: no interpreter fallback)";
+    s.why = why + " (KASMINA_IR_BACKEND=compiled: no fallback)";
     return s;
   }
-  if (!interpreter_built) {
+  if (!cuda_build) {
     s.why = why + "; this build has no IR-interpreting kernels";
     return s;
   }
-  s.level = ServedBy::interpreter;
+  s.level = builtin >= 0 && b != IrBackend::interpreter ? ServedBy::builtin : ServedBy::interpreter;
   s.why = why;
   return s;
 }

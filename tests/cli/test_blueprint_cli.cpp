@@ -43,16 +43,21 @@ nlohmann::json summary(const fs::path& run) {
   return nlohmann::json::parse(f);
 }
 
-// The kernel events of a run's telemetry, as `kasmina inspect telemetry --json` lists them.
-std::vector<std::string> kernel_events(const fs::path& run) {
+// The kernel events of a telemetry file (a run's, or one `blueprint compile|tune --telemetry`
+// wrote), as `kasmina inspect telemetry --json` lists them.
+std::vector<std::string> kernel_events_in(const fs::path& file) {
   const ProcessResult r =
-      kasmina({"inspect", "telemetry", (run / "telemetry.h5").string(), "--json"}, run);
+      kasmina({"inspect", "telemetry", file.string(), "--json"}, file.parent_path());
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::vector<std::string> out;
   if (r.exit_code != 0) return out;
   const nlohmann::json j = nlohmann::json::parse(r.out);
   for (const auto& k : j["kernels"]) out.push_back(k.get<std::string>());
   return out;
+}
+
+std::vector<std::string> kernel_events(const fs::path& run) {
+  return kernel_events_in(run / "telemetry.h5");
 }
 
 TEST(BlueprintCli, CheckPrintsShapesParametersAndHash) {
@@ -180,7 +185,10 @@ TEST(BlueprintCli, CompileAConfigWarmsEveryLayerShape) {
   const std::string cache = (dir.path() / "cache").string();
   const std::vector<std::string> args = {
       "blueprint", "compile", source("configs/spirals_ir.yaml"), "--dir", cache, "--arch", "sm_90"};
-  const ProcessResult first = kasmina(args, dir.path());
+  const fs::path events1 = dir.path() / "compile1.h5", events2 = dir.path() / "compile2.h5";
+  std::vector<std::string> with_events = args;
+  with_events.insert(with_events.end(), {"--telemetry", events1.string()});
+  const ProcessResult first = kasmina(with_events, dir.path());
   if (first.exit_code == 2 && first.err.find("NVRTC could not be loaded") != std::string::npos)
     GTEST_SKIP() << first.err;
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -188,16 +196,28 @@ TEST(BlueprintCli, CompileAConfigWarmsEveryLayerShape) {
   EXPECT_EQ(first.out.rfind("gated_mlp C=8 h=8 r=4 f32 ", 0), 0u) << first.out;
   EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
   EXPECT_EQ(std::count(first.out.begin(), first.out.end(), '\n'), 1) << first.out;
-  const ProcessResult second = kasmina(args, dir.path());
+  with_events.back() = events2.string();
+  const ProcessResult second = kasmina(with_events, dir.path());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
+  // The kernel events (as a training run records its layers'): the key, compiled then disk.
+  const std::string key = first.out.substr(first.out.find(" f32 ") + 5, 64);
+  const std::vector<std::string> e1 = kernel_events_in(events1), e2 = kernel_events_in(events2);
+  ASSERT_EQ(e1.size(), 1u);
+  ASSERT_EQ(e2.size(), 1u);
+  EXPECT_EQ(e1[0].rfind("layer 0 blueprint gated_mlp C 8 key " + key + " level compiled ms ", 0),
+            0u)
+      << e1[0];
+  EXPECT_EQ(e2[0].rfind("layer 0 blueprint gated_mlp C 8 key " + key + " level disk ms ", 0), 0u)
+      << e2[0];
 }
 
 TEST(BlueprintCli, TuneTimesOnTheGpuAndStoresTheWinners) {
   TempDir dir;
   const fs::path db = dir.path() / "perf.sqlite";
+  const fs::path events = dir.path() / "tune.h5";
   const ProcessResult r = kasmina({"blueprint", "tune", source("configs/spirals_ir.yaml"), "--db",
-                                   db.string(), "--repeats", "3"},
+                                   db.string(), "--repeats", "3", "--telemetry", events.string()},
                                   dir.path(), {{"KASMINA_CACHE_DIR", (dir.path() / "c").string()}});
   if (!have_gpu(dir.path())) {
     EXPECT_EQ(r.exit_code, 2);
@@ -211,6 +231,12 @@ TEST(BlueprintCli, TuneTimesOnTheGpuAndStoresTheWinners) {
                             "\n  forward: b32 ", "\n  backward: b32 ", "; best b"})
     EXPECT_NE(r.out.find(piece), std::string::npos) << piece << "\n" << r.out;
   EXPECT_TRUE(fs::exists(db));
+  // Its kernel event: the tuning time and the winners.
+  const std::vector<std::string> e = kernel_events_in(events);
+  ASSERT_EQ(e.size(), 1u);
+  for (const char* piece :
+       {"layer 0 blueprint gated_mlp C 8 key ", " tune_ms ", " launch forward b", ", backward b"})
+    EXPECT_NE(e[0].find(piece), std::string::npos) << piece << "\n" << e[0];
 }
 
 TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
@@ -260,6 +286,56 @@ TEST(BlueprintCli, WithoutNvrtcCudaRunsTheInterpretedKernelsAndRecordsIt) {
   const std::vector<std::string> kernels = kernel_events(run);
   ASSERT_EQ(kernels.size(), 1u);
   EXPECT_NE(kernels[0].find(" level interpreter ms "), std::string::npos) << kernels[0];
+}
+
+// spirals_ir.yaml with residual_mlp restated in the IR in the place of gated_mlp.
+fs::path restatement_config(const fs::path& dir) {
+  std::ifstream in(source("configs/spirals_ir.yaml"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t from = text.find("  gated_mlp:"), to = text.find("\ndata:");
+  text.replace(from, to - from,
+               "  mlp:\n    inputs: {x: [C]}\n"
+               "    params: {W1: [h, C], b1: [h], W2: {shape: [C, h], init: zeros}, b2: [C]}\n"
+               "    nodes:\n      - {op: linear, in: x, weight: W1, bias: b1, out: pre}\n"
+               "      - {op: gelu, in: pre, out: a}\n"
+               "      - {op: linear, in: a, weight: W2, bias: b2, out: y}\n    output: y\n");
+  for (size_t at = text.find("gated_mlp"); at != std::string::npos; at = text.find("gated_mlp"))
+    text.replace(at, 9, "mlp");
+  const fs::path path = dir / "spirals_restated.yaml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+// NVRTC missing, a blueprint that restates residual_mlp: its seeds run the built-in's fused
+// kernels (not the interpreter), and the run is the one the generated kernels give.
+TEST(BlueprintCli, WithoutNvrtcARestatementRunsTheBuiltinKernels) {
+  TempDir dir;
+  if (!have_gpu(dir.path())) GTEST_SKIP() << "no CUDA device";
+  const fs::path cfg = restatement_config(dir.path());
+  const fs::path run = dir.path() / "run", gen = dir.path() / "gen";
+  const std::vector<std::string> args = {"train", cfg.string(),  "--set", "train.epochs=2",
+                                         "--set", "device=cuda", "--out"};
+  std::vector<std::string> a = args, b = args;
+  a.push_back(run.string());
+  b.push_back(gen.string());
+  const ProcessResult r = kasmina(a, dir.path(), {{"KASMINA_NVRTC", "/nonexistent/libnvrtc.so"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_NE(r.err.find("blueprint 'mlp': its generated kernels cannot be had (NVRTC could not be "
+                       "loaded (tried /nonexistent/libnvrtc.so)); its seeds run the built-in "
+                       "residual_mlp kernels, which it restates\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("GERMINATED  command 0  (mlp)"), std::string::npos) << r.out;
+  const std::vector<std::string> kernels = kernel_events(run);
+  ASSERT_EQ(kernels.size(), 1u);
+  EXPECT_NE(kernels[0].find(" level builtin ms "), std::string::npos) << kernels[0];
+  const ProcessResult g =
+      kasmina(b, dir.path(), {{"KASMINA_CACHE_DIR", (dir.path() / "cache").string()}});
+  ASSERT_EQ(g.exit_code, 0) << g.err << g.out;
+  const nlohmann::json sr = summary(run), sg = summary(gen);
+  EXPECT_EQ(sr["growth"][0]["parameters_added"], sg["growth"][0]["parameters_added"]);
+  EXPECT_NEAR(sr["test_loss"].get<double>(), sg["test_loss"].get<double>(),
+              1e-3 * sg["test_loss"].get<double>());
 }
 
 TEST(BlueprintCli, CompiledOnlyWithoutNvrtcRefusesTheIrBlueprintAndTrainsOn) {

@@ -12,7 +12,9 @@
 
 #include "cache_test_util.hpp"
 #include "core/error.hpp"
+#include "ir/builtin_ir.hpp"
 #include "ir_graphs.hpp"
+#include "morph/morph_config.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/ir_backend.hpp"
 #include "ops/nvrtc.hpp"
@@ -54,11 +56,51 @@ TEST(IrFallback, WithoutNvrtcTheChainTakesTheInterpreter) {
 
   const FallbackStep compiled_only = after_generated_failed(IrBackend::compiled, c.log, true);
   EXPECT_EQ(compiled_only.level, ServedBy::refused);
-  EXPECT_EQ(compiled_only.why, c.log + " (KASMINA_IR_BACKEND=compiled: no interpreter fallback)");
+  EXPECT_EQ(compiled_only.why, c.log + " (KASMINA_IR_BACKEND=compiled: no fallback)");
 
   const FallbackStep no_cuda = after_generated_failed(IrBackend::automatic, c.log, false);
   EXPECT_EQ(no_cuda.level, ServedBy::refused);
   EXPECT_NE(no_cuda.why.find("no IR-interpreting kernels"), std::string::npos);
+}
+
+// A graph that restates a built-in (by canonical hash, whatever its names and node order) takes
+// the built-in's kernels before the interpreter; any other graph the interpreter.
+TEST(IrFallback, WithoutNvrtcARestatementTakesTheBuiltinKernels) {
+  const std::vector<ir::Graph> graphs = ir::testing::every_op_graphs();
+  ASSERT_EQ(graphs.at(0).name, "residual_mlp_ir");
+  EXPECT_EQ(ir::builtin_restated_by(graphs.at(0)), int32_t(morph::BlueprintKind::residual_mlp));
+  EXPECT_EQ(ir::builtin_restated_by(graphs.at(1)), int32_t(morph::BlueprintKind::low_rank));
+  EXPECT_EQ(ir::builtin_restated_by(graphs.at(2)), int32_t(morph::BlueprintKind::diag_scale));
+  for (size_t i = 3; i < graphs.size(); ++i)
+    EXPECT_EQ(ir::builtin_restated_by(graphs[i]), -1) << graphs[i].name;
+  // Renamed throughout: the same computation.
+  const ir::Graph renamed = ir::testing::graph_of(ir::testing::blueprint(
+      "B: {shape: [C, r], init: zeros}, A: [r, C]",
+      {"{op: linear, in: x, weight: A, out: code}", "{op: linear, in: code, weight: B, out: y}"}));
+  EXPECT_EQ(ir::builtin_restated_by(renamed), int32_t(morph::BlueprintKind::low_rank));
+  // Another activation, another initialiser, a bias more: not the built-in.
+  const auto mlp = [](const std::string& act, const std::string& w2_init, bool b2) {
+    return ir::testing::graph_of(ir::testing::blueprint(
+        "W1: [h, C], b1: [h], W2: {shape: [C, h], init: " + w2_init + "}, b2: [C]",
+        {"{op: linear, in: x, weight: W1, bias: b1, out: pre}",
+         "{op: " + act + ", in: pre, out: a}",
+         std::string("{op: linear, in: a, weight: W2") + (b2 ? ", bias: b2" : "") + ", out: y}"}));
+  };
+  EXPECT_EQ(ir::builtin_restated_by(mlp("gelu", "zeros", true)),
+            int32_t(morph::BlueprintKind::residual_mlp));
+  EXPECT_EQ(ir::builtin_restated_by(mlp("relu", "zeros", true)), -1);
+  EXPECT_EQ(ir::builtin_restated_by(mlp("gelu", "uniform(fan_in)", true)), -1);
+
+  const std::string why = Nvrtc::why();
+  const FallbackStep step = after_generated_failed(IrBackend::automatic, why, true, 0);
+  EXPECT_EQ(step.level, ServedBy::builtin);
+  EXPECT_STREQ(served_by_name(step.level), "builtin");
+  EXPECT_EQ(after_generated_failed(IrBackend::builtin, why, true, 2).level, ServedBy::builtin);
+  EXPECT_EQ(after_generated_failed(IrBackend::builtin, why, true, -1).level, ServedBy::interpreter);
+  EXPECT_EQ(after_generated_failed(IrBackend::interpreter, why, true, 0).level,
+            ServedBy::interpreter);
+  EXPECT_EQ(after_generated_failed(IrBackend::compiled, why, true, 0).level, ServedBy::refused);
+  EXPECT_EQ(after_generated_failed(IrBackend::automatic, why, false, 0).level, ServedBy::refused);
 }
 
 TEST(IrFallback, BackendComesFromTheEnvironment) {
@@ -68,6 +110,8 @@ TEST(IrFallback, BackendComesFromTheEnvironment) {
   EXPECT_EQ(ir_backend(), IrBackend::interpreter);
   ::setenv("KASMINA_IR_BACKEND", "compiled", 1);
   EXPECT_EQ(ir_backend(), IrBackend::compiled);
+  ::setenv("KASMINA_IR_BACKEND", "builtin", 1);
+  EXPECT_EQ(ir_backend(), IrBackend::builtin);
   ::setenv("KASMINA_IR_BACKEND", "auto", 1);
   EXPECT_EQ(ir_backend(), IrBackend::automatic);
   ::setenv("KASMINA_IR_BACKEND", "nvcc", 1);
@@ -75,7 +119,8 @@ TEST(IrFallback, BackendComesFromTheEnvironment) {
     ir_backend();
     ADD_FAILURE() << "an unknown backend is a user error";
   } catch (const UserError& e) {
-    EXPECT_STREQ(e.what(), "KASMINA_IR_BACKEND: 'nvcc' is not one of auto, compiled, interpreter");
+    EXPECT_STREQ(e.what(),
+                 "KASMINA_IR_BACKEND: 'nvcc' is not one of auto, compiled, builtin, interpreter");
   }
   ::unsetenv("KASMINA_IR_BACKEND");
   EXPECT_STREQ(ir_backend_name(IrBackend::interpreter), "interpreter");

@@ -4,7 +4,8 @@
 // of each built-in against the built-in's hand-written kernels on the GPU; a germination's
 // initial parameters (bitwise as on the CPU); graph replay (bitwise as plain launches); the
 // IR-interpreting kernels (KASMINA_IR_BACKEND=interpreter) against the CPU twins and the
-// generated kernels. Skips with a message without a CUDA device or without NVRTC.
+// generated kernels; the built-in step (KASMINA_IR_BACKEND=builtin) against the CPU twins. Skips
+// with a message without a CUDA device or without NVRTC.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -138,6 +139,36 @@ TEST(IrCudaBuiltins, IrRestatementsMatchTheBuiltinKernels) {
     run_and_compare(hand, gen);
   }
 }
+
+class IrCudaBuiltinStep : public ::testing::TestWithParam<Case> {};
+
+// The fallback chain's built-in step (KASMINA_IR_BACKEND=builtin: NVRTC never asked): a
+// restatement's seeds computed by the fused seed kernels as the built-in, beside a built-in seed
+// of another kind in the same layer, against the CPU twins (which run the IR interpreter).
+TEST_P(IrCudaBuiltinStep, RestatementRunsAsTheBuiltinAgainstTheCpuTwins) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int32_t K = testing::register_ir(GetParam().file, GetParam().name);
+  const int64_t B = 300;
+  testing::IrRig cpu({K}, GetParam().chunk, B, Device::cpu(), K);
+  const Backend forced("builtin");
+  testing::IrRig gpu({K}, GetParam().chunk, B, Device::cuda(0), K);
+  ASSERT_EQ(gpu.layer.buffers().modules.size(), 1u);
+  EXPECT_NE(gpu.layer.buffers().modules[0]->describe().find("fused seed kernels as"),
+            std::string::npos);
+  ASSERT_EQ(gpu.layer.kernel_records().size(), 1u);
+  EXPECT_EQ(gpu.layer.kernel_records()[0].level, "builtin");
+  run_and_compare(cpu, gpu);
+}
+
+INSTANTIATE_TEST_SUITE_P(Blueprints, IrCudaBuiltinStep,
+                         ::testing::Values(Case{"builtins_ir.yaml", "residual_mlp_ir", 16},
+                                           Case{"builtins_ir.yaml", "residual_mlp_ir", 13},
+                                           Case{"builtins_ir.yaml", "low_rank_ir", 7},
+                                           Case{"builtins_ir.yaml", "diag_scale_ir", 32}),
+                         [](const auto& info) {
+                           return std::string(info.param.name) + "_C" +
+                                  std::to_string(info.param.chunk);
+                         });
 
 class IrCudaInterpreter : public ::testing::TestWithParam<Case> {};
 

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "ir/blueprint.hpp"
+#include "ir/builtin_ir.hpp"
 #include "ops/blueprint_codegen.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/blueprint_tuning.hpp"
@@ -261,29 +262,46 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
                               const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
                               int32_t seeds, int32_t pool_slots) {
   const IrBackend backend = ir_backend();
-  std::string why = "KASMINA_IR_BACKEND=interpreter";
+  std::string why = std::string("KASMINA_IR_BACKEND=") + ir_backend_name(backend);
   std::string key;
   double ms = 0.0;
-  if (backend != IrBackend::interpreter) {
+  if (backend == IrBackend::automatic || backend == IrBackend::compiled) {
     PreparedModule g = load_generated(bp, kind, sh, dev, max_batch, seeds, pool_slots);
     if (g.module) return g;
-    const FallbackStep step = after_generated_failed(backend, g.why, true);
-    if (step.level == ServedBy::refused) {
-      g.served_by = served_by_name(ServedBy::refused);
-      g.why = step.why;
-      return g;
-    }
-    why = "its generated kernels cannot be had (" + step.why + ")";
+    why = "its generated kernels cannot be had (" + g.why + ")";
     key = g.key;
     ms = g.ms;
+  }
+  const int32_t builtin = ir::builtin_restated_by(bp.graph());
+  FallbackStep step = after_generated_failed(backend, why, true, builtin);
+  if (step.level == ServedBy::builtin) {
+    PreparedModule b = load_builtin_module(bp, kind, builtin, sh, dev);
+    b.key = key.empty() ? bp.graph().hash : key;
+    b.ms += ms;
+    if (b.module) {
+      b.note = why + "; its seeds run the built-in " +
+               morph::blueprint_name(static_cast<morph::BlueprintKind>(builtin)) +
+               " kernels, which it restates";
+      return b;
+    }
+    step = after_generated_failed(backend, why + "; " + b.why, true);
+  }
+  if (step.level == ServedBy::refused) {
+    PreparedModule r;
+    r.key = key;
+    r.ms = ms;
+    r.served_by = served_by_name(ServedBy::refused);
+    r.level = r.served_by;
+    r.why = step.why;
+    return r;
   }
   PreparedModule out = load_interpreted_module(bp, kind, sh, dev, seeds, pool_slots);
   out.key = key.empty() ? bp.graph().hash : key;
   out.ms += ms;
   if (out.module)
-    out.note = why + "; its seeds run the IR-interpreting kernels (slow but correct)";
+    out.note = step.why + "; its seeds run the IR-interpreting kernels (slow but correct)";
   else
-    out.why = why + "; " + out.why;
+    out.why = step.why + "; " + out.why;
   return out;
 }
 

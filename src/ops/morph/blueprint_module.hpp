@@ -112,8 +112,25 @@ namespace kasmina::ops {
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
                               const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
                               int32_t seeds, int32_t pool_slots);
+// The module of an IR blueprint whose graph re-states built-in `as_kind` (ir/builtin_ir.hpp):
+// the fused seed kernels run its seeds as that built-in (src/ops/cuda/ir_builtin.cpp; CUDA
+// builds only). Null with why when the layer's shape is outside the fused kernels' range.
+PreparedModule load_builtin_module(const ir::IrBlueprint& bp, int32_t kind, int32_t as_kind,
+                                   const morph::BlueprintShape& sh, Device dev);
 // The IR-interpreting kernels' module (src/ops/cuda/ir_interpret.cpp; CUDA builds only).
 PreparedModule load_interpreted_module(const ir::IrBlueprint& bp, int32_t kind,
                                        const morph::BlueprintShape& sh, Device dev, int32_t seeds,
                                        int32_t pool_slots);
 }  // namespace kasmina::ops
+
+namespace kasmina::ops::cuda {
+// The fused seed kernels (kernels/morph) for the seeds of blueprint kind `kind` alone, computed
+// as the built-in `as_kind`, as a module's kernels are launched (ModuleLaunch): the module of an
+// IR blueprint that re-states a built-in, when its generated kernels cannot be had.
+void morph_seed_forward_as(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
+                           const MorphForwardOptions& opt, int32_t kind, int32_t as_kind,
+                           bool dependent);
+void morph_seed_backward_as(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
+                            Tensor* dx, bool param_grads, int32_t kind, int32_t as_kind,
+                            bool dependent, bool zero_norms);
+}  // namespace kasmina::ops::cuda
