@@ -350,7 +350,7 @@ TEST(BlueprintCli, CompiledOnlyWithoutNvrtcRefusesTheIrBlueprintAndTrainsOn) {
   ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
   EXPECT_NE(r.err.find("kasmina: warning: kasmina layer 0: blueprint 'gated_mlp' cannot run on "
                        "cuda:0 (NVRTC could not be loaded (tried /nonexistent/libnvrtc.so) "
-                       "(KASMINA_IR_BACKEND=compiled: no interpreter fallback)); its "
+                       "(KASMINA_IR_BACKEND=compiled: no fallback)); its "
                        "germinations are refused\n"),
             std::string::npos)
       << r.err;

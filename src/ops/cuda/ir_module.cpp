@@ -268,7 +268,9 @@ PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
   if (backend == IrBackend::automatic || backend == IrBackend::compiled) {
     PreparedModule g = load_generated(bp, kind, sh, dev, max_batch, seeds, pool_slots);
     if (g.module) return g;
-    why = "its generated kernels cannot be had (" + g.why + ")";
+    // Refused under `compiled` with the compiler's own reason; else the next step says why.
+    why = backend == IrBackend::compiled ? g.why
+                                         : "its generated kernels cannot be had (" + g.why + ")";
     key = g.key;
     ms = g.ms;
   }
