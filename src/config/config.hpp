@@ -211,6 +211,10 @@ struct Config {
   // When layers time their generated kernels: off | on_first_use | exhaustive
   // (ops/blueprint_tuning.hpp, Autotune).
   std::string autotune = "off";
+  // The time limit of compiling one IR blueprint's kernels with NVRTC, in seconds (0: none); past
+  // it the layer takes the next step of the fallback chain and the compile finishes in the
+  // background, for the kernel cache (ops/blueprint_compiler.hpp).
+  double compile_limit_s = 30.0;
   // Where the keys checked again once the data is loaded (data.validation, train.batch_size)
   // were set: "FILE:LINE", or "--set key=value"; for messages, not part of the YAML.
   std::map<std::string, std::string> origins;

@@ -197,6 +197,7 @@ const Section<Config>& config_table() {
           value("device", &Config::device, device_name()),
           blueprints_field(),  // before the layers and the schedule that name them
           value("autotune", &Config::autotune, one_of({"off", "on_first_use", "exhaustive"})),
+          value("compile_limit_s", &Config::compile_limit_s, in_range(0.0, 3600.0)),
           section("data", &Config::data, data_table()),
           section("model", &Config::model, model_table()),
           section("optimizer", &Config::optimizer, optimizer_table()),

@@ -1,5 +1,9 @@
 #include "ops/blueprint_compiler.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
 #include "core/enum_table.hpp"
 #include "core/sha256.hpp"
 #include "ir/plan.hpp"
@@ -17,11 +21,22 @@ void field(Sha256& h, const std::string& s) {
   h.update(s);
 }
 
-inline constexpr EnumTable<CompileLevel, 4> kCompileLevelNames{
+inline constexpr EnumTable<CompileLevel, 5> kCompileLevelNames{
     {{"memory", CompileLevel::memory},
      {"disk", CompileLevel::disk},
      {"compiled", CompileLevel::compiled},
-     {"unavailable", CompileLevel::unavailable}}};
+     {"unavailable", CompileLevel::unavailable},
+     {"timed_out", CompileLevel::timed_out}}};
+
+// 90 from "sm_90" (0 when it is not of that form).
+int arch_number(const std::string& arch) {
+  if (arch.rfind("sm_", 0) != 0) return 0;
+  try {
+    return std::stoi(arch.substr(3));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
 
 }  // namespace
 
@@ -47,6 +62,21 @@ std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintSh
   return generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::seed_kernels);
 }
 
+CompileTarget compile_target(const std::vector<int>& supported, const std::string& arch, bool ptx) {
+  const int want = arch_number(arch);
+  const bool can =
+      supported.empty() || std::find(supported.begin(), supported.end(), want) != supported.end();
+  if (can && !ptx) return {arch, false};
+  int best = want;
+  if (!can) {
+    best = 0;
+    for (int a : supported)
+      if (a <= want) best = std::max(best, a);
+    if (best == 0) best = supported.front();  // a device older than NVRTC knows: its oldest
+  }
+  return {"compute_" + std::to_string(best), true};
+}
+
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch) {
   std::vector<std::string> o = {"--gpu-architecture=" + arch, "--std=c++17"};
   // The optimizer and ptxas on two threads (the module's two kernels side by side): the same
@@ -54,37 +84,31 @@ std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std
   // 13.0), less wall time. NVRTC accepts --split-compile from 12.4 on (not checked before), its
   // ptxas --split-compile from 12.8 on (12.6 fails the compile).
   if (nvrtc.version_at_least(12, 4)) o.push_back("--split-compile=2");
-  if (nvrtc.version_at_least(12, 8)) o.push_back("--ptxas-options=--split-compile=2");
+  const bool cubin = arch.rfind("sm_", 0) == 0;
+  if (cubin && nvrtc.version_at_least(12, 8)) o.push_back("--ptxas-options=--split-compile=2");
   return o;
 }
 
 BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options)
     : disk_(std::move(disk)), extra_options_(std::move(extra_options)) {}
 
-CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::BlueprintShape& sh,
-                                         const std::string& arch) {
-  const std::string memory_key = g.hash + "/" + std::to_string(sh.chunk) + "/" +
-                                 std::to_string(sh.hidden) + "/" + std::to_string(sh.rank) + "/" +
-                                 arch;
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (const auto it = memory_.find(memory_key); it != memory_.end()) {
-    CompiledBlueprint hit = it->second;
-    hit.level = CompileLevel::memory;
-    return hit;
-  }
+BlueprintCompiler::~BlueprintCompiler() {
+  for (std::thread& t : threads_) t.join();
+}
+
+CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
+                                                 const std::string& key, const std::string& source,
+                                                 const std::string& name,
+                                                 const std::vector<std::string>& options,
+                                                 const CompileTarget& target) {
   CompiledBlueprint out;
-  const Nvrtc* nvrtc = Nvrtc::get();
-  if (!nvrtc) {
-    out.log = Nvrtc::why();
-    return out;  // not remembered: the caller falls back and says so once
-  }
-  const std::string source = blueprint_module_source(g, sh);
-  std::vector<std::string> options = blueprint_compile_options(*nvrtc, arch);
-  options.insert(options.end(), extra_options_.begin(), extra_options_.end());
-  out.key = blueprint_kernel_key(g.canonical_text, source, nvrtc->version(), options, arch);
-  const ir::CacheLookup r = disk_.get_or_compile(out.key, [&] {
+  out.key = key;
+  out.ptx = target.ptx;
+  out.target = target.name;
+  const ir::CacheLookup r = disk_.get_or_compile(key, [&] {
     ++nvrtc_calls_;
-    const NvrtcOutput c = nvrtc->compile(source, g.name + ".cu", options);
+    const NvrtcOutput c = compile_fn_ ? compile_fn_(source, name, options)
+                                      : Nvrtc::get()->compile(source, name, options);
     return ir::CompileOutcome{c.ok, c.binary, c.log};
   });
   out.ok = r.ok;
@@ -93,17 +117,90 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
   else
     out.log = r.payload;
   out.level = r.source == ir::CacheSource::disk ? CompileLevel::disk : CompileLevel::compiled;
+  std::lock_guard<std::mutex> lock(mutex_);
   memory_[memory_key] = out;
+  running_.erase(memory_key);
   return out;
 }
 
+CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::BlueprintShape& sh,
+                                         const std::string& arch, bool ptx) {
+  const std::string memory_key = g.hash + "/" + std::to_string(sh.chunk) + "/" +
+                                 std::to_string(sh.hidden) + "/" + std::to_string(sh.rank) + "/" +
+                                 arch + (ptx ? "/ptx" : "");
+  const auto limit = std::chrono::duration<double>(limit_s_);
+  std::shared_future<CompiledBlueprint> pending;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = memory_.find(memory_key); it != memory_.end()) {
+      CompiledBlueprint hit = it->second;
+      hit.level = CompileLevel::memory;
+      return hit;
+    }
+    if (const auto it = running_.find(memory_key); it != running_.end()) pending = it->second;
+  }
+  CompiledBlueprint out;
+  const auto timed_out = [&](const std::string& key) {
+    CompiledBlueprint t;
+    t.key = key;
+    t.level = CompileLevel::timed_out;
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "compiling it takes longer than the limit (%.3g s); it goes on in the "
+                  "background, and a later use finds it in the kernel cache",
+                  limit_s_);
+    t.log = buf;
+    return t;
+  };
+  if (pending.valid()) {  // compiling on another thread since an earlier get() timed out
+    if (pending.wait_for(limit) == std::future_status::ready) return pending.get();
+    return timed_out("");
+  }
+  const Nvrtc* nvrtc = Nvrtc::get();
+  if (!nvrtc && !compile_fn_) {
+    out.log = Nvrtc::why();
+    return out;  // not remembered: the caller falls back and says so once
+  }
+  const CompileTarget target =
+      compile_target(nvrtc ? nvrtc->supported_archs() : std::vector<int>{}, arch, ptx);
+  const std::string source = blueprint_module_source(g, sh);
+  std::vector<std::string> options;
+  if (nvrtc)
+    options = blueprint_compile_options(*nvrtc, target.name);
+  else
+    options = {"--gpu-architecture=" + target.name};
+  options.insert(options.end(), extra_options_.begin(), extra_options_.end());
+  const std::string key = blueprint_kernel_key(
+      g.canonical_text, source, nvrtc ? nvrtc->version() : "none", options, target.name);
+  const std::string name = g.name + ".cu";
+  if (limit_s_ <= 0.0) return compile_now(memory_key, key, source, name, options, target);
+  auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(
+      [this, memory_key, key, source, name, options, target] {
+        return compile_now(memory_key, key, source, name, options, target);
+      });
+  pending = task->get_future().share();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_[memory_key] = pending;
+    threads_.emplace_back([task] { (*task)(); });
+  }
+  if (pending.wait_for(limit) == std::future_status::ready) return pending.get();
+  return timed_out(key);
+}
+
 BlueprintCompiler& process_blueprint_compiler() {
-  static BlueprintCompiler compiler([] {
+  static BlueprintCompiler& compiler = []() -> BlueprintCompiler& {
     ir::CacheOptions o;
     o.dir = ir::default_cache_dir();
-    return o;
-  }());
+    static BlueprintCompiler c(o);
+    c.set_time_limit(kDefaultCompileLimitSeconds);
+    return c;
+  }();
   return compiler;
+}
+
+void set_compile_limit(double seconds) {
+  process_blueprint_compiler().set_time_limit(seconds);
 }
 
 }  // namespace kasmina::ops

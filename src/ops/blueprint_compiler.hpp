@@ -5,11 +5,15 @@
 // no times). A failed compile is cached too (with its log), so it is not retried every step.
 // Loading the cubin and launching it: src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
 #pragma once
+#include <atomic>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ir/graph.hpp"
@@ -19,43 +23,85 @@
 
 namespace kasmina::ops {
 
-enum class CompileLevel { memory, disk, compiled, unavailable };
+enum class CompileLevel { memory, disk, compiled, unavailable, timed_out };
 const char* compile_level_name(CompileLevel level);
 
 struct CompiledBlueprint {
   std::string key;  // the disk key (empty when NVRTC is unavailable)
-  bool ok = false;  // false: failed now or before (log), or NVRTC unavailable (log says so)
-  std::shared_ptr<const std::string> binary;  // ok: the cubin, shared with the memory cache
+  bool ok = false;  // false: failed now or before (log), NVRTC unavailable, or timed out (log)
+  std::shared_ptr<const std::string> binary;  // ok: the cubin or PTX, shared with the memory cache
   std::string log;                            // the compiler's log, or why nothing was compiled
   CompileLevel level = CompileLevel::unavailable;
+  bool ptx = false;    // binary is PTX text (the driver compiles it when it is loaded)
+  std::string target;  // "sm_90" (a cubin) or "compute_90" (PTX)
 
-  // The cubin (empty when not ok). A memory hit copies a pointer, not the binary.
+  // The binary (empty when not ok). A memory hit copies a pointer, not the binary.
   const std::string& cubin() const {
     static const std::string none;
     return binary ? *binary : none;
   }
 };
 
+// What NVRTC is asked for, for a device of architecture `arch` ("sm_90"): a cubin for it when
+// NVRTC can target it and PTX is not asked for; else PTX for the newest architecture NVRTC
+// supports up to the device's (the driver compiles PTX for a newer device when it loads it).
+// `supported`: NVRTC's architectures (empty: unknown, taken to include the device's).
+struct CompileTarget {
+  std::string name;  // "sm_90" or "compute_90"
+  bool ptx = false;
+};
+CompileTarget compile_target(const std::vector<int>& supported, const std::string& arch, bool ptx);
+
 class BlueprintCompiler {
  public:
+  // What compiles a source (NVRTC unless a test sets another): source, name, options.
+  using CompileFn = std::function<NvrtcOutput(const std::string&, const std::string&,
+                                              const std::vector<std::string>&)>;
+
   explicit BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options = {});
-  // The kernels of `g` at shape `sh` for `arch` ("sm_90").
+  // Waits for the compiles still running in the background (time limit).
+  ~BlueprintCompiler();
+  BlueprintCompiler(const BlueprintCompiler&) = delete;
+  BlueprintCompiler& operator=(const BlueprintCompiler&) = delete;
+
+  // The kernels of `g` at shape `sh` for a device of architecture `arch` ("sm_90"): a cubin, or
+  // PTX when `ptx` or when NVRTC cannot target the architecture (compile_target).
   CompiledBlueprint get(const ir::Graph& g, const morph::BlueprintShape& sh,
-                        const std::string& arch);
+                        const std::string& arch, bool ptx = false);
   int64_t nvrtc_calls() const { return nvrtc_calls_; }
 
+  // The time limit of one compile, in seconds (<= 0: none, the default). A compile still running
+  // at the limit goes on on its own thread; get() answers timed_out (not remembered), and once
+  // it ends its result is in memory and on disk for the next get().
+  void set_time_limit(double seconds) { limit_s_ = seconds; }
+  // Tests: compile with `fn` instead of NVRTC (the key still names NVRTC's version when it is
+  // loaded, else "none").
+  void set_compile_function(CompileFn fn) { compile_fn_ = std::move(fn); }
+
  private:
+  CompiledBlueprint compile_now(const std::string& memory_key, const std::string& key,
+                                const std::string& source, const std::string& name,
+                                const std::vector<std::string>& options,
+                                const CompileTarget& target);
+
   ir::KernelCache disk_;
   std::vector<std::string> extra_options_;
   std::mutex mutex_;
   std::map<std::string, CompiledBlueprint> memory_;
-  int64_t nvrtc_calls_ = 0;
+  std::map<std::string, std::shared_future<CompiledBlueprint>> running_;
+  std::vector<std::thread> threads_;
+  std::atomic<int64_t> nvrtc_calls_{0};
+  double limit_s_ = 0.0;
+  CompileFn compile_fn_;
 };
 
 // The process's compiler over the default kernel cache (ir::default_cache_dir()): the one that
 // layers preparing IR blueprints share, so each (blueprint, shape, architecture) is looked up
 // in memory after its first use.
 BlueprintCompiler& process_blueprint_compiler();
+// The process compiler's time limit (config `compile_limit_s`; 30 s unless set).
+void set_compile_limit(double seconds);
+inline constexpr double kDefaultCompileLimitSeconds = 30.0;
 
 // The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
 std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);

@@ -21,6 +21,8 @@ struct Nvrtc::Api {
   int (*cubin)(Program, char*);
   int (*destroy)(Program*);
   const char* (*error)(int);
+  int (*num_archs)(int*) = nullptr;  // optional (NVRTC 11.2 and later)
+  int (*archs)(int*) = nullptr;
 };
 
 namespace {
@@ -68,14 +70,19 @@ Loaded load() {
     l.why = "NVRTC was loaded but lacks an entry point (" + std::string(::dlerror()) + ")";
     return l;
   }
+  if (!bind(lib, "nvrtcGetNumSupportedArchs", &api->num_archs) ||
+      !bind(lib, "nvrtcGetSupportedArchs", &api->archs))
+    api->num_archs = nullptr;
   l.nvrtc = std::make_unique<Nvrtc>(api.get());
   l.api = std::move(api);
   return l;
 }
 
+// Never destroyed: a compile still running on another thread when the process exits
+// (BlueprintCompiler's time limit) keeps its entry points.
 const Loaded& loaded() {
-  static const Loaded l = load();
-  return l;
+  static const Loaded* l = new Loaded(load());
+  return *l;
 }
 
 }  // namespace
@@ -91,6 +98,15 @@ std::string Nvrtc::version() const {
   int major = 0, minor = 0;
   api_->version(&major, &minor);
   return std::to_string(major) + "." + std::to_string(minor);
+}
+
+std::vector<int> Nvrtc::supported_archs() const {
+  std::vector<int> out;
+  int n = 0;
+  if (!api_->num_archs || api_->num_archs(&n) != 0 || n <= 0) return out;
+  out.resize(static_cast<size_t>(n));
+  if (api_->archs(out.data()) != 0) out.clear();
+  return out;
 }
 
 bool Nvrtc::version_at_least(int major, int minor) const {

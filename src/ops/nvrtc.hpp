@@ -23,6 +23,8 @@ class Nvrtc {
   // "12.4"
   std::string version() const;
   bool version_at_least(int major, int minor) const;
+  // The architectures it compiles for (90 for sm_90), ascending; empty when it cannot say.
+  std::vector<int> supported_archs() const;
   // Compiles `source` (named `name` in messages) with `options` (e.g.
   // {"--gpu-architecture=sm_90", "-default-device"}); a cubin when the architecture is sm_XX.
   NvrtcOutput compile(const std::string& source, const std::string& name,

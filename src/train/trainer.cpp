@@ -6,6 +6,7 @@
 #include "core/rng.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/augment_ops.hpp"
+#include "ops/blueprint_compiler.hpp"
 #include "ops/blueprint_tuning.hpp"
 #include "train/data_order.hpp"
 #include "train/data_parallel.hpp"
@@ -52,6 +53,7 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
 
   ops::Autotune autotune = ops::Autotune::off;  // the layers' IR kernels read it when prepared
   if (ops::parse_autotune(cfg.autotune, &autotune)) ops::set_autotune(autotune);
+  ops::set_compile_limit(cfg.compile_limit_s);
   model_ = std::make_unique<Model>(cfg.model, dataset_shape(cfg.data).input(), cfg.seed, dev_);
   model_->prepare(std::max(batch_, eval_batch));
   check_same_on_all_ranks(dp_->host(), parameter_hash(*model_), "the initial parameters");

@@ -23,7 +23,7 @@ TEST_F(CliErrors, UnknownKeyWithSuggestion) {
   expect_user_error(
       train(cfg),
       {cfg.string() + ":7: unknown key 'optimiser' in 'top level'", "did you mean 'optimizer'?",
-       "allowed: name, seed, device, blueprints, autotune, data, model, optimizer, "
+       "allowed: name, seed, device, blueprints, autotune, compile_limit_s, data, model, optimizer, "
        "lr_schedule, schedule, controller, train, telemetry, "
        "checkpoint"});
 }

@@ -4,10 +4,12 @@
 // compile is cached with its log; the key changes with the shape, the architecture and options.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "cache_test_util.hpp"
 #include "ir/plan.hpp"
@@ -135,6 +137,95 @@ TEST(BlueprintCompiler, TheKeyCoversEveryInput) {
   EXPECT_NE(blueprint_kernel_key("ir", "src", "12.4", {"-b"}, "sm_90"), k);
   EXPECT_NE(blueprint_kernel_key("ir", "src", "12.4", {"-a"}, "sm_80"), k);
   EXPECT_NE(blueprint_kernel_key("irs", "rc", "12.4", {"-a"}, "sm_90"), k);  // lengths count
+}
+
+}  // namespace
+}  // namespace kasmina::ops
+
+namespace kasmina::ops {
+namespace {
+
+// What NVRTC is asked for: a cubin for the device when it can target it, else PTX for the newest
+// architecture it knows up to the device's (the driver compiles it), or PTX when asked.
+TEST(BlueprintCompiler, TargetIsACubinOrPtxTheDriverCanCompile) {
+  const std::vector<int> archs = {75, 80, 86, 89, 90};
+  const CompileTarget cubin = compile_target(archs, "sm_90", false);
+  EXPECT_EQ(cubin.name, "sm_90");
+  EXPECT_FALSE(cubin.ptx);
+  const CompileTarget newer = compile_target(archs, "sm_100", false);
+  EXPECT_EQ(newer.name, "compute_90");
+  EXPECT_TRUE(newer.ptx);
+  EXPECT_EQ(compile_target(archs, "sm_87", false).name, "compute_86");
+  EXPECT_EQ(compile_target(archs, "sm_90", true).name, "compute_90");
+  EXPECT_EQ(compile_target({}, "sm_120", false).name, "sm_120");  // NVRTC cannot say: trusted
+  EXPECT_EQ(compile_target(archs, "sm_70", false).name, "compute_75");
+}
+
+TEST(BlueprintCompiler, PtxIsCompiledAndCachedUnderItsOwnKey) {
+  const Nvrtc* nvrtc = Nvrtc::get();
+  if (!nvrtc) GTEST_SKIP() << Nvrtc::why();
+  ir::testing::CacheDir dir;
+  const ir::Graph g = gated();
+  BlueprintCompiler c(dir.options());
+  const CompiledBlueprint ptx = c.get(g, {16, 8, 4}, "sm_90", true);
+  ASSERT_TRUE(ptx.ok) << ptx.log;
+  EXPECT_TRUE(ptx.ptx);
+  EXPECT_EQ(ptx.target, "compute_90");
+  EXPECT_NE(ptx.cubin().find(".target sm_90"), std::string::npos);
+  EXPECT_NE(ptx.cubin().find(".entry kasmina_ir_seed_forward("), std::string::npos);
+  EXPECT_NE(ptx.cubin().find(".entry kasmina_ir_seed_backward("), std::string::npos);
+  const CompiledBlueprint cubin = c.get(g, {16, 8, 4}, "sm_90");
+  ASSERT_TRUE(cubin.ok) << cubin.log;
+  EXPECT_FALSE(cubin.ptx);
+  EXPECT_NE(cubin.key, ptx.key);
+  EXPECT_EQ(c.get(g, {16, 8, 4}, "sm_90", true).level, CompileLevel::memory);
+  BlueprintCompiler again(dir.options());
+  const CompiledBlueprint disk = again.get(g, {16, 8, 4}, "sm_90", true);
+  EXPECT_EQ(disk.level, CompileLevel::disk);
+  EXPECT_TRUE(disk.ptx);
+  EXPECT_EQ(disk.cubin(), ptx.cubin());
+}
+
+// A compile past the time limit: get() answers timed_out at the limit; the compile goes on on its
+// own thread and lands in memory and on disk, where the next get() (and another process) finds it.
+TEST(BlueprintCompiler, ACompilePastTheLimitFinishesInTheBackground) {
+  ir::testing::CacheDir dir;
+  const ir::Graph g = gated();
+  const auto slow = [](const std::string& source, const std::string&,
+                       const std::vector<std::string>&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    return NvrtcOutput{true, "fake binary of " + std::to_string(source.size()), ""};
+  };
+  int64_t calls = 0;
+  {
+    BlueprintCompiler c(dir.options());
+    c.set_compile_function(slow);
+    c.set_time_limit(0.1);
+    const auto t0 = std::chrono::steady_clock::now();
+    const CompiledBlueprint a = c.get(g, {16, 8, 4}, "sm_90");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_FALSE(a.ok);
+    EXPECT_EQ(a.level, CompileLevel::timed_out);
+    EXPECT_NE(a.log.find("longer than the limit (0.1 s)"), std::string::npos) << a.log;
+    EXPECT_GE(s, 0.09);
+    EXPECT_LT(s, 0.5);
+    // Still running: the same answer, no second compile.
+    EXPECT_EQ(c.get(g, {16, 8, 4}, "sm_90").level, CompileLevel::timed_out);
+    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+    const CompiledBlueprint b = c.get(g, {16, 8, 4}, "sm_90");
+    ASSERT_TRUE(b.ok) << b.log;
+    EXPECT_EQ(b.level, CompileLevel::memory);
+    EXPECT_EQ(b.cubin().rfind("fake binary of ", 0), 0u);
+    calls = c.nvrtc_calls();
+    // A compile still running when its compiler goes is waited for (the destructor joins).
+    c.get(g, {32, 8, 4}, "sm_90");
+  }
+  EXPECT_EQ(calls, 1);
+  BlueprintCompiler other(dir.options());
+  other.set_compile_function(slow);
+  EXPECT_EQ(other.get(g, {16, 8, 4}, "sm_90").level, CompileLevel::disk);
+  EXPECT_EQ(other.get(g, {32, 8, 4}, "sm_90").level, CompileLevel::disk);
+  EXPECT_EQ(other.nvrtc_calls(), 0);
 }
 
 }  // namespace

@@ -4,8 +4,9 @@
 // of each built-in against the built-in's hand-written kernels on the GPU; a germination's
 // initial parameters (bitwise as on the CPU); graph replay (bitwise as plain launches); the
 // IR-interpreting kernels (KASMINA_IR_BACKEND=interpreter) against the CPU twins and the
-// generated kernels; the built-in step (KASMINA_IR_BACKEND=builtin) against the CPU twins. Skips
-// with a message without a CUDA device or without NVRTC.
+// generated kernels; the built-in step (KASMINA_IR_BACKEND=builtin) and the kernels from PTX
+// (KASMINA_IR_TARGET=ptx) against the CPU twins. Skips with a message without a CUDA device or
+// without NVRTC.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -138,6 +139,23 @@ TEST(IrCudaBuiltins, IrRestatementsMatchTheBuiltinKernels) {
     pool.copy_from(hand.layer.buffers().pool);  // the built-in's parameters, slot for slot
     run_and_compare(hand, gen);
   }
+}
+
+// The generated kernels from PTX (KASMINA_IR_TARGET=ptx: what a device newer than NVRTC, or a
+// cubin the driver refuses, gets; the driver compiles the PTX when it loads it).
+TEST(IrCudaPtx, KernelsFromPtxMatchTheCpuTwins) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  const int32_t K = testing::register_ir("gated_mlp.yaml", "gated_mlp");
+  testing::IrRig cpu({K}, 16, 300, Device::cpu(), K);
+  ::setenv("KASMINA_IR_TARGET", "ptx", 1);
+  testing::IrRig gpu({K}, 16, 300, Device::cuda(0), K);
+  ::unsetenv("KASMINA_IR_TARGET");
+  REQUIRE_MODULE(gpu.layer);
+  if (interpreted(gpu.layer)) GTEST_SKIP() << gpu.layer.module_notes()[0];
+  ASSERT_EQ(gpu.layer.kernel_records().size(), 1u);
+  EXPECT_NE(gpu.layer.kernel_records()[0].launch.find(", from PTX for compute_"), std::string::npos)
+      << gpu.layer.kernel_records()[0].launch;
+  run_and_compare(cpu, gpu);
 }
 
 class IrCudaBuiltinStep : public ::testing::TestWithParam<Case> {};

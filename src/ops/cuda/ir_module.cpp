@@ -11,9 +11,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <list>
 #include <mutex>
 
+#include "core/error.hpp"
 #include "ir/blueprint.hpp"
 #include "ir/builtin_ir.hpp"
 #include "ops/blueprint_codegen.hpp"
@@ -189,13 +191,26 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
   LoadedIr l;
   std::string arch;
   l.gpu = gpu_id(dev, &l.max_smem, &arch);
-  l.compiled = process_blueprint_compiler().get(bp.graph(), sh, arch);
-  const CompiledBlueprint& c = l.compiled;
-  if (!c.ok) {
-    l.why = c.level == CompileLevel::unavailable ? c.log : "compiling it failed: " + c.log;
-    return l;
+  BlueprintCompiler& compiler = process_blueprint_compiler();
+  const char* target = std::getenv("KASMINA_IR_TARGET");
+  const bool ptx = target && std::string(target) == "ptx";
+  if (target && *target && !ptx && std::string(target) != "cubin")
+    throw UserError(std::string("KASMINA_IR_TARGET: '") + target + "' is not one of cubin, ptx");
+  for (bool as_ptx : {ptx, true}) {
+    l.compiled = compiler.get(bp.graph(), sh, arch, as_ptx);
+    const CompiledBlueprint& c = l.compiled;
+    if (!c.ok) {
+      l.why = c.level == CompileLevel::unavailable || c.level == CompileLevel::timed_out
+                  ? c.log
+                  : "compiling it failed: " + c.log;
+      return l;
+    }
+    l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin(), &l.why);
+    if (l.kernels || c.ptx) return l;
+    // The driver refused the cubin (one from an NVRTC newer than the driver): PTX, which the
+    // driver compiles itself, once.
+    l.why = "the cubin for " + c.target + " could not be loaded (" + l.why + ")";
   }
-  l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin(), &l.why);
   return l;
 }
 
@@ -251,6 +266,10 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
   out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   out.launch = "forward b" + std::to_string(f.threads) + " " + f.source + ", backward b" +
                std::to_string(b.threads) + " " + b.source;
+  if (c.ptx) {  // the driver compiled the kernels from PTX
+    out.launch += ", from PTX for " + c.target;
+    out.level += ", PTX for " + c.target;
+  }
   out.level += ", launch " + f.source + "/" + b.source;
   if (out.tune_ms >= 0.0) out.level += ", autotune " + std::string(autotune_name(mode));
   return out;
