@@ -27,6 +27,7 @@
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
+#include "ops/cuda/conv_tune.hpp"
 #include "ops/cuda/cudnn_context.hpp"
 #include "ops/cuda/launch.hpp"
 
@@ -118,6 +119,11 @@ void execute(DeviceContext& ctx, const ConvGeometry& g, Direction d, Run run) {
   const cudnnHandle_t h = cudnn_context(ctx).handle;
   ConvPlan& plan = conv_plan(ctx, g);
   ConvDirection& dir = ranked(d, ctx, h, plan, g);
+  if (!dir.confirmed && !dir.ordered) {  // the measured choice, when the config asks for it
+    dir.ordered = true;
+    order_by_measurement(ctx, g, direction_name(d), plan.conv, dir,
+                         [&](const ConvAlgo& a, void* ws) { return run(h, plan, a, ws); });
+  }
   for (;;) {
     const ConvAlgo& a = dir.candidates[dir.current];
     KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, a.math));

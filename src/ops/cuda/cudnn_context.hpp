@@ -40,6 +40,7 @@ struct ConvDirection {
   std::vector<ConvAlgo> candidates;
   size_t current = 0;
   bool confirmed = false;
+  bool ordered = false;  // the performance database / timing consulted (conv_tune.hpp)
 };
 
 struct ConvPlan {

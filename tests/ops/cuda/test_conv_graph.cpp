@@ -5,7 +5,12 @@
 // statistics included (deterministic mode). Skips without a GPU.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+
+#include "ir/perf_db.hpp"
+#include "ops/blueprint_tuning.hpp"
 
 #include "ops/conv_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
@@ -15,7 +20,9 @@ namespace {
 
 // N=8, 14x14x5 input, 3x3 conv to 7 channels (stride 1, padding 1), 2x2 max pooling.
 struct ConvBlock {
-  static constexpr int64_t n = 8, h = 14, cin = 5, cout = 7, ph = 7;
+  explicit ConvBlock(int64_t batch = 8) : n(batch) {}
+  const int64_t n;
+  static constexpr int64_t h = 14, cin = 5, cout = 7, ph = 7;
   const ops::Conv2dParams conv{.stride = 1, .padding = 1};
   const ops::Pool2dParams pool{.kernel = 2, .stride = 2};
   const ops::BatchNormParams bn{.relu = true};
@@ -73,6 +80,39 @@ TEST(ConvGraph, ReplayMatchesPlainLaunches) {
   for (const auto& [name, member] : outputs) {
     EXPECT_TRUE(bitwise_equal(std::string("conv block ") + name, graphed.*member, plain.*member));
   }
+}
+
+// autotune on_first_use (conv_tune.hpp): the first call of each direction times the acceptable
+// candidates on the op's own tensors and stores them with the winner; the block's results are
+// then what every later call gives (bit for bit, deterministic mode), and a graph captured after
+// it replays them. (A shape of its own: the plans are per process and shape.)
+TEST(ConvAlgorithms, TimedOnFirstUseStoredAndKept) {
+  KASMINA_REQUIRE_CUDA();
+  const std::string db = ::testing::TempDir() + "kasmina-conv-perf.sqlite";
+  std::remove(db.c_str());
+  ::setenv("KASMINA_PERF_DB", db.c_str(), 1);
+  ops::set_autotune(ops::Autotune::on_first_use);
+  ConvBlock tuned(5);
+  tuned.run();
+  ops::set_autotune(ops::Autotune::off);
+  ::unsetenv("KASMINA_PERF_DB");
+  const int64_t measured = ir::PerfDb(db).measurement_count();
+  // The directions with more than one acceptable candidate were timed (on the H200 two of the
+  // three at this shape; one has a single deterministic candidate).
+  EXPECT_GE(measured, 2);
+  const std::vector<float> y = tuned.y.to_vector<float>(), dx = tuned.dx.to_vector<float>(),
+                           dw = tuned.dw.to_vector<float>();
+  tuned.run();
+  EXPECT_EQ(tuned.y.to_vector<float>(), y);
+  EXPECT_EQ(tuned.dx.to_vector<float>(), dx);
+  EXPECT_EQ(tuned.dw.to_vector<float>(), dw);
+  ops::StepGraph graph(gpu());
+  std::string reason;
+  ASSERT_TRUE(graph.capture([&] { tuned.run(); }, &reason)) << reason;
+  graph.replay();
+  EXPECT_EQ(tuned.dw.to_vector<float>(), dw);
+  EXPECT_EQ(ir::PerfDb(db).measurement_count(), measured) << "timed once";
+  std::remove(db.c_str());
 }
 
 }  // namespace
