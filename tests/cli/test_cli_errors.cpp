@@ -20,12 +20,12 @@ using namespace clitest;
 
 TEST_F(CliErrors, UnknownKeyWithSuggestion) {
   const fs::path cfg = write_config("typo.yaml", replace_line(kValidYaml, 7, "optimiser:"));
-  expect_user_error(
-      train(cfg),
-      {cfg.string() + ":7: unknown key 'optimiser' in 'top level'", "did you mean 'optimizer'?",
-       "allowed: name, seed, device, blueprints, autotune, compile_limit_s, data, model, optimizer, "
-       "lr_schedule, schedule, controller, train, telemetry, "
-       "checkpoint"});
+  expect_user_error(train(cfg), {cfg.string() + ":7: unknown key 'optimiser' in 'top level'",
+                                 "did you mean 'optimizer'?",
+                                 "allowed: name, seed, device, blueprints, autotune, "
+                                 "compile_limit_s, data, model, optimizer, "
+                                 "lr_schedule, schedule, controller, train, telemetry, "
+                                 "checkpoint"});
 }
 
 TEST_F(CliErrors, WrongType) {

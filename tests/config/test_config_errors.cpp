@@ -38,7 +38,8 @@ std::string minimal_with_inserted(int line, const std::string& text) {
 }
 
 const std::string kTopKeys =
-    "name, seed, device, blueprints, autotune, compile_limit_s, data, model, optimizer, lr_schedule, schedule, "
+    "name, seed, device, blueprints, autotune, compile_limit_s, data, model, optimizer, "
+    "lr_schedule, schedule, "
     "controller, "
     "train, "
     "telemetry, checkpoint";

@@ -139,7 +139,8 @@ const SetCase kSetCases[] = {
      "layers, init)"},
     {"unknown_section", "optimiser.lr=1",
      "--set optimiser.lr=1: unknown key 'optimiser' in 'top level' (did you mean 'optimizer'? "
-     "allowed: name, seed, device, blueprints, autotune, compile_limit_s, data, model, optimizer, lr_schedule, "
+     "allowed: name, seed, device, blueprints, autotune, compile_limit_s, data, model, optimizer, "
+     "lr_schedule, "
      "schedule, "
      "controller, "
      "train, telemetry, checkpoint)"},

@@ -7,7 +7,9 @@
 // work or allocation). The acceptable ones are kept in the plan (cudnn_context.hpp) in that
 // order: succeeded, at most kConvWorkspaceLimit of workspace, deterministic in deterministic mode
 // (CUDNN_DETERMINISTIC: this excludes the atomics-based backward-data and backward-filter
-// algorithms), honouring the math mode. The first is used; should cuDNN fail to run it on that
+// algorithms), honouring the math mode. The performance database's stored winner goes first, or
+// under the config's `autotune: on_first_use|exhaustive` the fastest of them timed on that first
+// call (conv_tune.hpp). The first is used; should cuDNN fail to run it on that
 // first call, the next is tried, and the first that runs stays. Math: fp32 mode sets
 // CUDNN_FMA_MATH on the descriptor and accepts only FMA algorithms (on Ampere and later cuDNN's
 // default math would use TF32 for float32 data); tf32 mode sets CUDNN_DEFAULT_MATH (TF32 tensor
