@@ -112,7 +112,7 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
     memory.push_back(micros_since(t0));
   }
   for (int i = 0; i < n; ++i) {
-    ops::BlueprintCompiler fresh(cache_options(dir));
+    ops::BlueprintCompiler fresh(cache_options(dir), ops::nvrtc_options_from_env());
     const auto t0 = std::chrono::steady_clock::now();
     const ops::CompiledBlueprint c = fresh.get(g, sh, arch);
     disk.push_back(micros_since(t0));
@@ -172,7 +172,7 @@ bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
 // printed) or NVRTC cannot be loaded. A config: every IR blueprint at each of its kasmina
 // layers' shapes; a file of blueprints: each at --chunk, --hidden, --rank.
 int compile(const CheckOptions& o) {
-  ops::BlueprintCompiler compiler(cache_options(o.cache_dir));
+  ops::BlueprintCompiler compiler(cache_options(o.cache_dir), ops::nvrtc_options_from_env());
   const std::string arch = target_arch(o.arch);
   KernelEventLog events("blueprint compile", o.file, o.telemetry);
   int rc = 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
 
 #include "core/enum_table.hpp"
 #include "core/sha256.hpp"
@@ -188,11 +190,19 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
   return timed_out(key);
 }
 
+std::vector<std::string> nvrtc_options_from_env() {
+  std::vector<std::string> out;
+  const char* env = std::getenv("KASMINA_NVRTC_OPTIONS");
+  std::istringstream in(env ? env : "");
+  for (std::string o; in >> o;) out.push_back(o);
+  return out;
+}
+
 BlueprintCompiler& process_blueprint_compiler() {
   static BlueprintCompiler& compiler = []() -> BlueprintCompiler& {
     ir::CacheOptions o;
     o.dir = ir::default_cache_dir();
-    static BlueprintCompiler c(o);
+    static BlueprintCompiler c(o, nvrtc_options_from_env());
     c.set_time_limit(kDefaultCompileLimitSeconds);
     return c;
   }();

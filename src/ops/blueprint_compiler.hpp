@@ -95,6 +95,11 @@ class BlueprintCompiler {
   CompileFn compile_fn_;
 };
 
+// Extra NVRTC options from $KASMINA_NVRTC_OPTIONS (separated by spaces; e.g.
+// "--Ofast-compile=mid" for an A/B of compile time against kernel speed). They are part of the
+// kernel cache key. The process compiler and `kasmina blueprint compile` add them.
+std::vector<std::string> nvrtc_options_from_env();
+
 // The process's compiler over the default kernel cache (ir::default_cache_dir()): the one that
 // layers preparing IR blueprints share, so each (blueprint, shape, architecture) is looked up
 // in memory after its first use.

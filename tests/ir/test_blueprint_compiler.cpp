@@ -186,6 +186,14 @@ TEST(BlueprintCompiler, PtxIsCompiledAndCachedUnderItsOwnKey) {
   EXPECT_EQ(disk.cubin(), ptx.cubin());
 }
 
+TEST(BlueprintCompiler, ExtraOptionsComeFromTheEnvironment) {
+  ::setenv("KASMINA_NVRTC_OPTIONS", "  --Ofast-compile=mid   -lineinfo ", 1);
+  EXPECT_EQ(nvrtc_options_from_env(),
+            (std::vector<std::string>{"--Ofast-compile=mid", "-lineinfo"}));
+  ::unsetenv("KASMINA_NVRTC_OPTIONS");
+  EXPECT_TRUE(nvrtc_options_from_env().empty());
+}
+
 // A compile past the time limit: get() answers timed_out at the limit; the compile goes on on its
 // own thread and lands in memory and on disk, where the next get() (and another process) finds it.
 TEST(BlueprintCompiler, ACompilePastTheLimitFinishesInTheBackground) {
