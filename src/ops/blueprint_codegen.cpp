@@ -53,6 +53,77 @@ struct Emitter {
     const bool scalar = plan.param_size[static_cast<size_t>(n.param)] == 1;
     return "p[" + poff(n.param) + (scalar ? "" : " + " + i) + "]";
   }
+  // Element o of node output v (or its gradient): this iteration's scalar for a loop value.
+  std::string elem(int32_t v, bool gradient = false) const {
+    const std::string name = gradient ? grad(v) : val(v);
+    return st.loop_value(v) ? name : name + "[o]";
+  }
+  // Element o of elementwise node n (add, sub, mul, the activations, scale, shift), in a loop
+  // over o whether the node's values are arrays or loop scalars.
+  std::string elementwise_value(const Node& n) const {
+    const std::string A = in_at(n, 0, "o");
+    switch (n.op) {
+      case Op::add:
+        return A + " + " + in_at(n, 1, "o");
+      case Op::sub:
+        return A + " - " + in_at(n, 1, "o");
+      case Op::mul:
+        return A + " * " + in_at(n, 1, "o");
+      case Op::relu:
+        return A + " > 0.0f ? " + A + " : 0.0f";
+      case Op::gelu:
+        return "ks_gelu(" + A + ", nullptr)";
+      case Op::sigmoid:
+        return "ks_sigmoid(" + A + ")";
+      case Op::tanh:
+        return "tanhf(" + A + ")";
+      case Op::silu:
+        return A + " * ks_sigmoid(" + A + ")";
+      case Op::scale:
+        return A + " * " + operand(n, "o");
+      case Op::shift:
+        return A + " + " + operand(n, "o");
+      default:
+        throw InternalError("codegen: " + std::string(ir::op_name(n.op)) + " is not elementwise");
+    }
+  }
+  // The statements adding element o of elementwise node k's input gradients (and its [1]
+  // parameter's whole gradient) from its output's gradient (mirrors the interpreter).
+  std::string elementwise_grad(size_t k) const {
+    const Node& n = g.nodes[k];
+    const int32_t y = static_cast<int32_t>(k) + 1;
+    const std::string Y = elem(y), GY = elem(y, true), A = in_at(n, 0, "o"),
+                      GA = in_at(n, 0, "o", true);
+    const bool direct = n.param >= 0 && plan.direct_factor[static_cast<size_t>(n.param)] >= 0;
+    const std::string D = direct ? "d" + I(n.param) : "";
+    switch (n.op) {
+      case Op::add:
+      case Op::sub:
+        return GA + " += " + GY + "; " + in_at(n, 1, "o", true) +
+               (n.op == Op::add ? " += " : " -= ") + GY + ";";
+      case Op::mul:
+        return GA + " += " + GY + " * " + in_at(n, 1, "o") + "; " + in_at(n, 1, "o", true) +
+               " += " + GY + " * " + A + ";";
+      case Op::relu:
+        return GA + " += " + A + " > 0.0f ? " + GY + " : 0.0f;";
+      case Op::gelu:
+        return "float d; ks_gelu(" + A + ", &d); " + GA + " += " + GY + " * d;";
+      case Op::sigmoid:
+        return GA + " += " + GY + " * " + Y + " * (1.0f - " + Y + ");";
+      case Op::tanh:
+        return GA + " += " + GY + " * (1.0f - " + Y + " * " + Y + ");";
+      case Op::silu:
+        return "const float s = ks_sigmoid(" + A + "); " + GA + " += " + GY + " * (s + " + A +
+               " * s * (1.0f - s));";
+      case Op::scale:
+        return GA + " += " + GY + " * " + operand(n, "o") + ";" +
+               (direct ? " " + D + " += " + GY + " * " + A + ";" : "");
+      case Op::shift:
+        return GA + " += " + GY + ";" + (direct ? " " + D + " += " + GY + ";" : "");
+      default:
+        throw InternalError("codegen: " + std::string(ir::op_name(n.op)) + " is not elementwise");
+    }
+  }
   std::string indent = "  ";
   void line(const std::string& s) { out += indent + s + "\n"; }
   // Opens a block with the mean mu (layernorm; 0 for rmsnorm) and r = 1 / sqrt(var + eps) of A.
@@ -80,25 +151,15 @@ struct Emitter {
         return;
       case Op::add:
       case Op::sub:
-      case Op::mul: {
-        const char* sym = n.op == Op::add ? " + " : n.op == Op::sub ? " - " : " * ";
-        line(loop + Y + "[o] = " + in_at(n, 0, "o") + sym + in_at(n, 1, "o") + ";");
-        return;
-      }
+      case Op::mul:
       case Op::relu:
-        line(loop + Y + "[o] = " + A + "[o] > 0.0f ? " + A + "[o] : 0.0f;");
-        return;
       case Op::gelu:
-        line(loop + Y + "[o] = ks_gelu(" + A + "[o], nullptr);");
-        return;
       case Op::sigmoid:
-        line(loop + Y + "[o] = ks_sigmoid(" + A + "[o]);");
-        return;
       case Op::tanh:
-        line(loop + Y + "[o] = tanhf(" + A + "[o]);");
-        return;
       case Op::silu:
-        line(loop + Y + "[o] = " + A + "[o] * ks_sigmoid(" + A + "[o]);");
+      case Op::scale:
+      case Op::shift:
+        line(loop + Y + "[o] = " + elementwise_value(n) + ";");
         return;
       case Op::layernorm:
       case Op::rmsnorm:
@@ -112,12 +173,6 @@ struct Emitter {
              "; for (int i = 0; i < " + I(ni) + "; ++i) s = " +
              (n.op == Op::max ? "(" + A + "[i] > s ? " + A + "[i] : s)" : "s + " + A + "[i]") +
              "; " + Y + "[0] = " + (n.op == Op::mean ? "s / " + num(ni) : "s") + "; }");
-        return;
-      case Op::scale:
-        line(loop + Y + "[o] = " + A + "[o] * " + operand(n, "o") + ";");
-        return;
-      case Op::shift:
-        line(loop + Y + "[o] = " + A + "[o] + " + operand(n, "o") + ";");
         return;
       case Op::concat: {
         int32_t at = 0;
@@ -140,8 +195,6 @@ struct Emitter {
     const int32_t y = static_cast<int32_t>(k) + 1, ny = size(y), ni = size(n.in[0]);
     const std::string Y = val(y), GY = grad(y), A = val(n.in[0]), GA = grad(n.in[0]);
     const std::string loop = "for (int o = 0; o < " + I(ny) + "; ++o) ";
-    const bool direct = n.param >= 0 && plan.direct_factor[static_cast<size_t>(n.param)] >= 0;
-    const std::string D = direct ? "d" + I(n.param) : "";
     switch (n.op) {
       case Op::linear:
         line(loop + "for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += p[" + poff(n.weight) +
@@ -149,31 +202,15 @@ struct Emitter {
         return;
       case Op::add:
       case Op::sub:
-      case Op::mul: {
-        const std::string ga = in_at(n, 0, "o", true), gb = in_at(n, 1, "o", true);
-        if (n.op == Op::mul)
-          line(loop + "{ " + ga + " += " + GY + "[o] * " + in_at(n, 1, "o") + "; " + gb +
-               " += " + GY + "[o] * " + in_at(n, 0, "o") + "; }");
-        else
-          line(loop + "{ " + ga + " += " + GY + "[o]; " + gb + (n.op == Op::add ? " += " : " -= ") +
-               GY + "[o]; }");
-        return;
-      }
+      case Op::mul:
       case Op::relu:
-        line(loop + GA + "[o] += " + A + "[o] > 0.0f ? " + GY + "[o] : 0.0f;");
-        return;
       case Op::gelu:
-        line(loop + "{ float d; ks_gelu(" + A + "[o], &d); " + GA + "[o] += " + GY + "[o] * d; }");
-        return;
       case Op::sigmoid:
-        line(loop + GA + "[o] += " + GY + "[o] * " + Y + "[o] * (1.0f - " + Y + "[o]);");
-        return;
       case Op::tanh:
-        line(loop + GA + "[o] += " + GY + "[o] * (1.0f - " + Y + "[o] * " + Y + "[o]);");
-        return;
       case Op::silu:
-        line(loop + "{ const float s = ks_sigmoid(" + A + "[o]); " + GA + "[o] += " + GY +
-             "[o] * (s + " + A + "[o] * s * (1.0f - s)); }");
+      case Op::scale:
+      case Op::shift:
+        line(loop + "{ " + elementwise_grad(k) + " }");
         return;
       case Op::layernorm:
       case Op::rmsnorm:
@@ -194,14 +231,6 @@ struct Emitter {
         line("{ int at = 0; for (int i = 1; i < " + I(ni) + "; ++i) if (" + A + "[i] > " + A +
              "[at]) at = i; " + GA + "[at] += " + GY + "[0]; }");
         return;
-      case Op::scale:
-        line(loop + "{ " + GA + "[o] += " + GY + "[o] * " + operand(n, "o") + ";" +
-             (direct ? " " + D + " += " + GY + "[o] * " + A + "[o];" : "") + " }");
-        return;
-      case Op::shift:
-        line(loop + "{ " + GA + "[o] += " + GY + "[o];" +
-             (direct ? " " + D + " += " + GY + "[o];" : "") + " }");
-        return;
       case Op::concat: {
         int32_t at = 0;
         for (int32_t v : n.in) {
@@ -220,48 +249,16 @@ struct Emitter {
   // Loop node k's scalar for this iteration o (ops/blueprint_stream.hpp).
   void loop_forward(size_t k) {
     const Node& n = g.nodes[k];
-    const std::string Y = val(static_cast<int32_t>(k) + 1), A = in_at(n, 0, "o");
-    const std::string def = "const float " + Y + " = ";
-    switch (n.op) {
-      case Op::linear: {
-        const int32_t ni = size(n.in[0]);
-        line("float " + Y + " = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") +
-             ";  // " + n.out + " = linear");
-        line("for (int i = 0; i < " + I(ni) + "; ++i) " + Y + " += p[" + poff(n.weight) +
-             " + o * " + I(ni) + " + i] * " + val(n.in[0]) + "[i];");
-        return;
-      }
-      case Op::add:
-      case Op::sub:
-      case Op::mul: {
-        const char* sym = n.op == Op::add ? " + " : n.op == Op::sub ? " - " : " * ";
-        line(def + A + sym + in_at(n, 1, "o") + ";");
-        return;
-      }
-      case Op::relu:
-        line(def + A + " > 0.0f ? " + A + " : 0.0f;");
-        return;
-      case Op::gelu:
-        line(def + "ks_gelu(" + A + ", nullptr);");
-        return;
-      case Op::sigmoid:
-        line(def + "ks_sigmoid(" + A + ");");
-        return;
-      case Op::tanh:
-        line(def + "tanhf(" + A + ");");
-        return;
-      case Op::silu:
-        line(def + A + " * ks_sigmoid(" + A + ");");
-        return;
-      case Op::scale:
-        line(def + A + " * " + operand(n, "o") + ";");
-        return;
-      case Op::shift:
-        line(def + A + " + " + operand(n, "o") + ";");
-        return;
-      default:
-        throw InternalError("codegen: a loop node of op " + std::string(ir::op_name(n.op)));
+    const std::string Y = val(static_cast<int32_t>(k) + 1);
+    if (n.op != Op::linear) {
+      line("const float " + Y + " = " + elementwise_value(n) + ";");
+      return;
     }
+    const int32_t ni = size(n.in[0]);
+    line("float " + Y + " = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") + ";  // " +
+         n.out + " = linear");
+    line("for (int i = 0; i < " + I(ni) + "; ++i) " + Y + " += p[" + poff(n.weight) + " + o * " +
+         I(ni) + " + i] * " + val(n.in[0]) + "[i];");
   }
   // Reduction k (a linear over a loop value): this iteration's term of each output, or (backward)
   // of the input's gradient.
@@ -277,54 +274,13 @@ struct Emitter {
   // Loop node k's input gradients from its scalar gradient (mirrors backward()).
   void loop_backward(size_t k) {
     const Node& n = g.nodes[k];
-    const int32_t y = static_cast<int32_t>(k) + 1;
-    const std::string Y = val(y), GY = grad(y), A = in_at(n, 0, "o"), GA = in_at(n, 0, "o", true);
-    const bool direct = n.param >= 0 && plan.direct_factor[static_cast<size_t>(n.param)] >= 0;
-    const std::string D = direct ? "d" + I(n.param) : "";
-    switch (n.op) {
-      case Op::linear: {
-        const int32_t ni = size(n.in[0]);
-        line("for (int i = 0; i < " + I(ni) + "; ++i) " + grad(n.in[0]) + "[i] += p[" +
-             poff(n.weight) + " + o * " + I(ni) + " + i] * " + GY + ";");
-        return;
-      }
-      case Op::add:
-      case Op::sub:
-      case Op::mul: {
-        const std::string gb = in_at(n, 1, "o", true);
-        if (n.op == Op::mul)
-          line(GA + " += " + GY + " * " + in_at(n, 1, "o") + "; " + gb + " += " + GY + " * " + A +
-               ";");
-        else
-          line(GA + " += " + GY + "; " + gb + (n.op == Op::add ? " += " : " -= ") + GY + ";");
-        return;
-      }
-      case Op::relu:
-        line(GA + " += " + A + " > 0.0f ? " + GY + " : 0.0f;");
-        return;
-      case Op::gelu:
-        line("{ float d; ks_gelu(" + A + ", &d); " + GA + " += " + GY + " * d; }");
-        return;
-      case Op::sigmoid:
-        line(GA + " += " + GY + " * " + Y + " * (1.0f - " + Y + ");");
-        return;
-      case Op::tanh:
-        line(GA + " += " + GY + " * (1.0f - " + Y + " * " + Y + ");");
-        return;
-      case Op::silu:
-        line("{ const float s = ks_sigmoid(" + A + "); " + GA + " += " + GY + " * (s + " + A +
-             " * s * (1.0f - s)); }");
-        return;
-      case Op::scale:
-        line(GA + " += " + GY + " * " + operand(n, "o") + ";" +
-             (direct ? " " + D + " += " + GY + " * " + A + ";" : ""));
-        return;
-      case Op::shift:
-        line(GA + " += " + GY + ";" + (direct ? " " + D + " += " + GY + ";" : ""));
-        return;
-      default:
-        throw InternalError("codegen: a loop node of op " + std::string(ir::op_name(n.op)));
+    if (n.op != Op::linear) {
+      line("{ " + elementwise_grad(k) + " }");
+      return;
     }
+    const int32_t ni = size(n.in[0]);
+    line("for (int i = 0; i < " + I(ni) + "; ++i) " + grad(n.in[0]) + "[i] += p[" + poff(n.weight) +
+         " + o * " + I(ni) + " + i] * " + grad(static_cast<int32_t>(k) + 1) + ";");
   }
   void loop_reduce_backward(size_t k) {
     const int32_t y = static_cast<int32_t>(k) + 1;

@@ -27,14 +27,20 @@ bool elementwise(Op op) {
   }
 }
 
-// S for loop length L (empty when none is left), with the reductions and post nodes.
+// No loop: every node computed as an array.
+StreamPlan no_loop(size_t nodes) {
+  StreamPlan s;
+  s.in_loop.assign(nodes, false);
+  s.reduction.assign(nodes, false);
+  s.post.assign(nodes, false);
+  return s;
+}
+
+// S for loop length L (no_loop when none is left), with the reductions and post nodes.
 StreamPlan stream_of_length(const ir::Graph& g, const ir::Plan& plan, int32_t L) {
   const size_t n = g.nodes.size();
-  StreamPlan s;
+  StreamPlan s = no_loop(n);
   s.length = L;
-  s.in_loop.assign(n, false);
-  s.reduction.assign(n, false);
-  s.post.assign(n, false);
   const auto size = [&](int32_t v) { return plan.size[static_cast<size_t>(v)]; };
   for (size_t k = 0; k < n; ++k) {
     const ir::Node& node = g.nodes[k];
@@ -71,14 +77,13 @@ StreamPlan stream_of_length(const ir::Graph& g, const ir::Plan& plan, int32_t L)
     for (int32_t v : node.in) dep = dep || (v > 0 && (s.in_loop[v - 1] || s.post[v - 1]));
     if (s.in_loop[k]) {
       for (int32_t v : node.in)
-        if (v > 0 && !s.in_loop[v - 1] && s.post[v - 1]) return StreamPlan{};
+        if (v > 0 && !s.in_loop[v - 1] && s.post[v - 1]) return no_loop(n);
       continue;
     }
     s.post[k] = dep;
     s.reduction[k] = node.op == Op::linear && s.loop_value(node.in[0]);
   }
-  if (std::none_of(s.in_loop.begin(), s.in_loop.end(), [](bool b) { return b; }))
-    return StreamPlan{};
+  if (std::none_of(s.in_loop.begin(), s.in_loop.end(), [](bool b) { return b; })) return no_loop(n);
   return s;
 }
 
@@ -90,7 +95,7 @@ StreamPlan plan_stream(const ir::Graph& g, const ir::Plan& plan) {
     const int32_t L = plan.size[k + 1];
     if (L > 1) lengths.insert(L);
   }
-  StreamPlan best;
+  StreamPlan best = no_loop(g.nodes.size());
   size_t best_nodes = 0;
   for (int32_t L : lengths) {  // ascending: a tie goes to the longer
     StreamPlan s = stream_of_length(g, plan, L);
@@ -99,11 +104,6 @@ StreamPlan plan_stream(const ir::Graph& g, const ir::Plan& plan) {
       best = std::move(s);
       best_nodes = nodes;
     }
-  }
-  if (best.length == 0) {
-    best.in_loop.assign(g.nodes.size(), false);
-    best.reduction.assign(g.nodes.size(), false);
-    best.post.assign(g.nodes.size(), false);
   }
   return best;
 }
