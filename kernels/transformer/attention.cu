@@ -1,10 +1,11 @@
-// Multi-head self-attention, fused (layout and math: src/ops/transformer_ops.hpp). One block of
-// up to 8 warps per (batch, head, tile of 64 rows); a warp owns kRows = 4 rows at a time (each
-// 16-byte shared-memory load of a staged row serves the 4 of them), its lanes own the keys
-// l, l+32, ... (scores in registers, at most 8 per lane per row) and then the output columns l
-// and l+32. Staging and inner loops: attention_common.cuh.
-//   forward:     K, V of the head in shared memory; per query row i: s = (q_i·scale)·K_j, stable
-//                softmax (warp max, exp, warp sum), o_i = Σ_j p_j V_j; lse_i = max + log(sum).
+// Multi-head self-attention, fused (layout and math: src/ops/transformer_ops.hpp): the launchers.
+// The forward, and the backward of heads whose Q, K, V, dO, P and dS fit one block's shared
+// memory (T <= 128 at dh 32, <= 109 at dh 64 on an H100/H200), run the thread-per-row kernels of
+// attention_rows.cu. Longer sequences take the two-kernel backward below. One block of up to 8
+// warps per (batch, head, tile of 64 rows); a warp owns kRows = 4 rows at a time (each 16-byte
+// shared-memory load of a staged row serves the 4 of them), its lanes own the rows l, l+32, ...
+// of the other side (scores in registers, at most 8 per lane per row) and then the output
+// columns l and l+32. Staging and inner loops: attention_common.cuh.
 //   backward dQ: K, V in shared memory; per query row i: recompute p_ij = exp(s_ij - lse_i),
 //                dp_ij = dO_i·V_j, D_i = Σ_j p_ij dp_ij, dS_ij = p_ij (dp_ij - D_i),
 //                dQ_i = scale Σ_j dS_ij K_j; D_i to a scratch row.
@@ -15,6 +16,7 @@
 // bitwise reproducible. Graph-safe (no host synchronisation; the scratch row comes from the
 // device context's stream-ordered scratch buffer).
 #include "kernels/transformer/attention_common.cuh"
+#include "kernels/transformer/attention_rows.hpp"
 #include "kernels/warp_reduce.cuh"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/device_context.hpp"
@@ -102,54 +104,6 @@ __device__ float* stage_keys_values(const float* __restrict__ qkv, const Geom& g
   load_rows(qkv + k.head + 2 * g.width, ld, g, 1.0f, vs);
   __syncthreads();
   return vs + g.t4 * g.stride + k.warp * per_warp;
-}
-
-template <int KPL>
-__global__ void __launch_bounds__(kMaxWarps * 32)
-    attention_forward_kernel(const float* __restrict__ qkv, Geom g, float* __restrict__ out,
-                             float* __restrict__ lse) {
-  float* smem = shared_floats();
-  const Block k = block_of(g);
-  const float* ks = smem;
-  const float* vs = smem + g.t4 * g.stride;
-  float* qa = stage_keys_values(qkv, g, k, kRows * (g.dh4 + g.t4), smem);  // [kRows][dh4]
-  float* pw = qa + kRows * g.dh4;                                          // [kRows][t4]
-  for (int i0 = k.first; i0 <= k.last; i0 += k.step) {
-    load_warp_rows(qkv + k.head, 3LL * g.width, i0, k.last, g, g.scale, k.lane, qa);
-    __syncwarp();
-    float s[kRows][KPL];
-    row_dots<KPL>(qa, ks, g, k.lane, s);
-    float lse_r[kRows];
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      float m = -INFINITY;
-#pragma unroll
-      for (int kk = 0; kk < KPL; ++kk) {
-        if (k.lane + 32 * kk < g.tokens) m = fmaxf(m, s[r][kk]);
-      }
-      m = kernels::warp_max(m);
-      float l = 0.0f;
-#pragma unroll
-      for (int kk = 0; kk < KPL; ++kk) {
-        s[r][kk] = k.lane + 32 * kk < g.tokens ? expf(s[r][kk] - m) : 0.0f;
-        l += s[r][kk];
-      }
-      l = kernels::warp_sum(l);
-      const float inv = 1.0f / l;
-#pragma unroll
-      for (int kk = 0; kk < KPL; ++kk) {
-        const int j = k.lane + 32 * kk;
-        if (j < g.t4) pw[r * g.t4 + j] = s[r][kk] * inv;  // 0 past T
-      }
-      lse_r[r] = m + logf(l);
-    }
-    __syncwarp();
-    combine_and_store(pw, vs, g, k, i0, [&](int i, int d, float v) {
-      out[k.dout_head + static_cast<int64_t>(i) * g.width + d] = v;
-    });
-    store_row_stats(g, k, i0, lse_r, lse);
-    __syncwarp();
-  }
 }
 
 template <int KPL>
@@ -265,18 +219,9 @@ void attention_forward(const Tensor& qkv, int64_t heads, Tensor& out, Tensor& ls
   const AttentionDims a = check_attention_forward_args(qkv, heads, out, lse);
   check_arg(op, "qkv", qkv, qkv.device(), DType::f32);
   if (a.batch == 0) return;
-  const Geom g = kernels::attention::geom_of(a);
   const cudaStream_t s = stream(qkv.device());  // also makes the device current
-  const auto bytes = [&](int warps) {
-    return floats_bytes(2LL * g.t4 * g.stride + warps * kRows * (g.dh4 + g.t4));
-  };
-  kernels::attention::with_keys_per_lane(g.tokens, [&](auto kpl) {
-    auto* kernel = attention_forward_kernel<decltype(kpl)::value>;
-    const int warps = kernels::attention::prepare_launch(kernel, bytes, qkv.device(), op);
-    kernel<<<grid_of(a), warps * 32, bytes(warps), s>>>(qkv.data<float>(), g, out.data<float>(),
-                                                        lse.data<float>());
-    KASMINA_LAUNCH_CHECK("attention_forward_kernel");
-  });
+  attention_rows::forward(a, qkv.data<float>(), out.data<float>(), lse.data<float>(), qkv.device(),
+                          s);
 }
 
 void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse, int64_t heads,
@@ -285,8 +230,13 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse
   const AttentionDims a = check_attention_backward_args(dout, qkv, lse, heads, dqkv);
   check_arg(op, "dout", dout, dout.device(), DType::f32);
   if (a.batch == 0) return;
-  const Geom g = kernels::attention::geom_of(a);
   DeviceContext& ctx = context(dout.device());  // also makes the device current
+  if (attention_rows::backward_fits(a, dout.device())) {
+    attention_rows::backward(a, dout.data<float>(), qkv.data<float>(), lse.data<float>(),
+                             dqkv.data<float>(), dout.device(), ctx.stream);
+    return;
+  }
+  const Geom g = kernels::attention::geom_of(a);
   auto* row_terms = static_cast<float*>(scratch(ctx, floats_bytes(a.batch * a.heads * a.tokens)));
   const auto q_bytes = [&](int warps) {
     return floats_bytes(2LL * g.t4 * g.stride + warps * kRows * (2 * g.dh4 + g.t4));

@@ -13,8 +13,8 @@
 // Saved for backward: lse [B, heads, T] = log Σ_j exp(S_ij) per query row (max + log of the
 // sum); the backward recomputes P_ij = exp(S_ij - lse_i) rather than storing B·heads·T² floats.
 // Limits (both twins; an InternalError names the limit): T <= kAttentionMaxTokens, dh <=
-// kAttentionMaxHeadDim (the CUDA kernel keeps K and V, or Q and dO, of one head in shared memory
-// and each lane holds at most 8 scores).
+// kAttentionMaxHeadDim (the CUDA kernels keep K and V, or Q and dO, of one head in shared memory;
+// the two-kernel backward of long sequences holds at most 8 scores per lane).
 //
 // Why our own kernel and not cuDNN's fused attention: cuDNN's scaled-dot-product attention
 // (FlashAttention-2 style, reached only through the cudnn-frontend graph API) lists fp8, fp16 and
@@ -24,10 +24,10 @@
 // library and its graph build/plan cache). Our sizes are tiny anyway: at the ViT of the issue
 // (B = 128, T = 50, D = 128, 4 heads, dh = 32) one forward reads qkv 128·50·384·4 B = 9.8 MB
 // and writes out 3.3 MB + lse 0.1 MB, and computes 2 · 2·T²·dh · B·heads = 164 MFLOP
-// (QKᵀ and PV); the backward recomputes S and dP twice (once per query row, once per key row)
-// and forms dQ, dK, dV: 7 · 2·T²·dh · B·heads = 573 MFLOP, ~36 MB of traffic (qkv and dout read
-// twice, dqkv written once, lse and the row terms D_i). Both are a few microseconds of H200
-// bandwidth, where a flash kernel's tiling buys nothing at T = 50.
+// (QKᵀ and PV); the one-kernel backward (kernels/transformer/attention_rows.cu) keeps P and dS
+// of the head in shared memory and forms S, dP, dQ, dK, dV once: 5 · 2·T²·dh · B·heads =
+// 410 MFLOP, ~23 MB of traffic (qkv and dout read, dqkv written, lse). Both are a few
+// microseconds of H200 bandwidth, where a flash kernel's tiling buys nothing at T = 50.
 #pragma once
 #include <cstdint>
 

@@ -1,8 +1,11 @@
 // Op table entry of multi-head self-attention (forward + backward): CUDA against the CPU twin
-// over token counts that cross the kernel's keys-per-lane steps (1, 7, 32/33, 50, 64/65, 129,
-// 197, 256), head dimensions 7 (odd pitch), 8, 16, 24, 32, 63 and 64 and batches 1 to 128,
-// including the largest shared-memory configuration (T 256, dh 64: above the 48 KiB default);
-// the backward also twice, bitwise equal (no atomics). Gradients: finite differences in float64.
+// over token counts that cross the kernels' steps (1, 7, 32/33 and 128/129: threads per row of
+// attention_rows.cu; 64/65, 129, 197, 256: keys per lane of the two-kernel backward), head
+// dimensions 7 (odd pitch), 8, 16, 24, 32, 63 and 64 (padded to 8, 16, 32, 64) and batches 1 to
+// 128, including the largest shared-memory configuration (T 256, dh 64: above the 48 KiB
+// default). On an H200 the backward runs as one kernel per head up to T 128 at dh 32 (T 65 at
+// dh 63 above 48 KiB) and as two kernels for T 129, 197 and 256; the backward also twice,
+// bitwise equal (no atomics). Gradients: finite differences in float64.
 #include <string>
 #include <vector>
 
@@ -62,8 +65,8 @@ void attention_case(const AttnCase& c) {
 std::vector<AttnCase> attention_cases() {
   return {{1, 1, 1, 8},    {128, 1, 4, 32}, {1, 7, 2, 8},   {3, 7, 1, 32},    {3, 13, 3, 7},
           {2, 32, 2, 16},  {5, 33, 2, 64},  {1, 50, 4, 32}, {128, 50, 4, 32}, {128, 50, 2, 64},
-          {7, 50, 16, 8},  {2, 64, 1, 24},  {2, 65, 2, 63}, {4, 129, 1, 32},  {2, 197, 3, 64},
-          {1, 256, 2, 64}, {3, 256, 4, 8}};
+          {7, 50, 16, 8},  {2, 64, 1, 24},  {2, 65, 2, 63}, {2, 128, 2, 32},  {4, 129, 1, 32},
+          {2, 197, 3, 64}, {1, 256, 2, 64}, {3, 256, 4, 8}};
 }
 
 // ---- gradients (float64, CPU) ----
