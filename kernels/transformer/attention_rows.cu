@@ -71,25 +71,51 @@ __device__ __forceinline__ float* shared_floats() {
   return reinterpret_cast<float*>(smem4);
 }
 
-// dst row t (pitch g.pitch) = src[t·ld + d] for t < T, d < dh; zeros for dh <= d < DH. The whole
-// block cooperates.
+// One staged matrix: rows t < T of src (row pitch ld) into dst (pitch g.pitch).
+struct StageJob {
+  const float* src;
+  int64_t ld;
+  float* dst;
+};
+
+// Quad idx (row idx / (DH/4), columns 4·(idx % (DH/4)) ...) of a job's source; zeros past dh.
 template <int DH>
-__device__ __forceinline__ void stage(const float* __restrict__ src, int64_t ld, const RowGeom& g,
-                                      float* __restrict__ dst) {
-  constexpr int kQuads = DH / 4;
-  for (int idx = threadIdx.x; idx < g.tokens * kQuads; idx += blockDim.x) {
-    const int t = idx / kQuads, d = 4 * (idx % kQuads);
-    const float* row = src + t * ld;
-    float4 v;
-    if (g.vec4 && d < g.head_dim) {
-      v = *reinterpret_cast<const float4*>(row + d);
-    } else {
-      v.x = d < g.head_dim ? row[d] : 0.0f;
-      v.y = d + 1 < g.head_dim ? row[d + 1] : 0.0f;
-      v.z = d + 2 < g.head_dim ? row[d + 2] : 0.0f;
-      v.w = d + 3 < g.head_dim ? row[d + 3] : 0.0f;
+__device__ __forceinline__ float4 stage_quad(const StageJob& job, const RowGeom& g, int idx) {
+  const int t = idx / (DH / 4), d = 4 * (idx % (DH / 4));
+  const float* row = job.src + t * job.ld;
+  if (g.vec4 && d < g.head_dim) return *reinterpret_cast<const float4*>(row + d);
+  return make_float4(d < g.head_dim ? row[d] : 0.0f, d + 1 < g.head_dim ? row[d + 1] : 0.0f,
+                     d + 2 < g.head_dim ? row[d + 2] : 0.0f,
+                     d + 3 < g.head_dim ? row[d + 3] : 0.0f);
+}
+
+// dst row t = src row t for t < T, d < dh, zeros for dh <= d < DH, for N matrices. The whole
+// block cooperates; each thread issues the loads of kStageBatch quads of every matrix before
+// storing any, so the block waits for about one global round trip instead of one per quad.
+constexpr int kStageBatch = 4;
+template <int DH, int N>
+__device__ __forceinline__ void stage(const StageJob (&jobs)[N], const RowGeom& g) {
+  const int n = g.tokens * (DH / 4);
+  for (int base = threadIdx.x; base < n; base += kStageBatch * blockDim.x) {
+    float4 v[N][kStageBatch];
+#pragma unroll
+    for (int k = 0; k < kStageBatch; ++k) {
+      const int idx = base + k * static_cast<int>(blockDim.x);
+#pragma unroll
+      for (int m = 0; m < N; ++m) {
+        v[m][k] = idx < n ? stage_quad<DH>(jobs[m], g, idx) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
     }
-    *reinterpret_cast<float4*>(dst + t * g.pitch + d) = v;
+#pragma unroll
+    for (int k = 0; k < kStageBatch; ++k) {
+      const int idx = base + k * static_cast<int>(blockDim.x);
+      if (idx >= n) break;
+      const int t = idx / (DH / 4), d = 4 * (idx % (DH / 4));
+#pragma unroll
+      for (int m = 0; m < N; ++m) {
+        *reinterpret_cast<float4*>(jobs[m].dst + t * g.pitch + d) = v[m][k];
+      }
+    }
   }
 }
 
@@ -121,20 +147,22 @@ __device__ __forceinline__ void shared_row(const float* row, float mul, float (&
   }
 }
 
-// Σ_d a[d] · row[d] over a staged row, in ascending d.
+// Σ_d a[d] · row[d] over a staged row: even and odd quads in two chains (half the dependent
+// FMA latency), added at the end.
 template <int DH>
 __device__ __forceinline__ float dot_row(const float (&a)[DH], const float* row) {
   const auto* r4 = reinterpret_cast<const float4*>(row);
-  float acc = 0.0f;
+  float acc[2] = {0.0f, 0.0f};
 #pragma unroll
   for (int c = 0; c < DH / 4; ++c) {
     const float4 v = r4[c];
-    acc = fmaf(a[4 * c], v.x, acc);
-    acc = fmaf(a[4 * c + 1], v.y, acc);
-    acc = fmaf(a[4 * c + 2], v.z, acc);
-    acc = fmaf(a[4 * c + 3], v.w, acc);
+    float& x = acc[c & 1];
+    x = fmaf(a[4 * c], v.x, x);
+    x = fmaf(a[4 * c + 1], v.y, x);
+    x = fmaf(a[4 * c + 2], v.z, x);
+    x = fmaf(a[4 * c + 3], v.w, x);
   }
-  return acc;
+  return acc[0] + acc[1];
 }
 
 // acc[d] += w · row[d] over a staged row.
@@ -193,12 +221,12 @@ __global__ void __launch_bounds__(kMaxThreads)
   float* vs = ks + g.tokens * g.pitch;
   const int b = static_cast<int>(blockIdx.x) / g.heads, h = static_cast<int>(blockIdx.x) % g.heads;
   const float* head = qkv + static_cast<int64_t>(b) * g.tokens * g.ld + h * g.head_dim;
-  stage<DH>(head + g.width, g.ld, g, ks);
-  stage<DH>(head + 2 * g.width, g.ld, g, vs);
   const int i = static_cast<int>(threadIdx.x) / SPLIT, s = static_cast<int>(threadIdx.x) % SPLIT;
   const bool active = i < g.tokens;  // the rest of the last warp only joins the shuffles
   float q[DH];
-  global_row<DH>(head + min(i, g.tokens - 1) * g.ld, g, g.scale, q);
+  global_row<DH>(head + min(i, g.tokens - 1) * g.ld, g, g.scale, q);  // in flight while staging
+  const StageJob jobs[2] = {{head + g.width, g.ld, ks}, {head + 2 * g.width, g.ld, vs}};
+  stage<DH>(jobs, g);
   __syncthreads();
 
   float o[DH];
@@ -267,15 +295,17 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int b = static_cast<int>(blockIdx.x) / g.heads, h = static_cast<int>(blockIdx.x) % g.heads;
   const int64_t head_offset = static_cast<int64_t>(b) * g.tokens * g.ld + h * g.head_dim;
   const float* head = qkv + head_offset;
-  stage<DH>(head, g.ld, g, qs);
-  stage<DH>(head + g.width, g.ld, g, ks);
-  stage<DH>(head + 2 * g.width, g.ld, g, vs);
-  stage<DH>(dout + static_cast<int64_t>(b) * g.tokens * g.width + h * g.head_dim, g.width, g, gs);
   const int r = static_cast<int>(threadIdx.x) / SPLIT, s = static_cast<int>(threadIdx.x) % SPLIT;
   const bool active = r < g.tokens;  // the rest of the last warp only joins the shuffles
   const int end = active ? g.tokens : 0;
   const int rc = min(r, g.tokens - 1);
   const float row_lse = lse[(static_cast<int64_t>(b) * g.heads + h) * g.tokens + rc];
+  const float* dout_head = dout + static_cast<int64_t>(b) * g.tokens * g.width + h * g.head_dim;
+  const StageJob jobs[4] = {{head, g.ld, qs},
+                            {head + g.width, g.ld, ks},
+                            {head + 2 * g.width, g.ld, vs},
+                            {dout_head, g.width, gs}};
+  stage<DH>(jobs, g);
   __syncthreads();
 
   {  // Phase 1: query row i = r.
