@@ -8,6 +8,7 @@
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/device_context.hpp"
+#include "ops/cuda/side_lane.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -170,6 +171,8 @@ void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, 
         rstd.data<float>(), rows, cols, dx.data<float>());
     KASMINA_LAUNCH_CHECK("layernorm_backward_dx_kernel");
   }
+  // dgamma and dbeta only feed the optimizer: off the critical path inside an ops::OffPathScope.
+  const SideLane lane(ctx);
   const kernels::ColumnChunks ch = kernels::column_chunks(rows);
   auto* partials =
       static_cast<float*>(scratch(ctx, static_cast<size_t>(2 * ch.chunks * cols) * sizeof(float)));

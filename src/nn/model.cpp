@@ -84,7 +84,11 @@ Tensor Model::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
 }
 
 void Model::backward(const Tensor& dlogits, const StepContext& ctx) {
+  // Parameter gradients on the device's side stream beside the input-gradient chain, joined
+  // before anything after the backward (the optimizer, an all-reduce) reads them.
+  ops::OffPathScope off_path(dev_);
   body_.backward(dlogits, ctx);
+  off_path.close();
 }
 
 uint64_t Model::train_step_key() const {

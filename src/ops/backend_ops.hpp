@@ -32,6 +32,8 @@ void set_math_mode(Device dev, MathMode m);
 MathMode math_mode(Device dev);
 void set_deterministic(Device dev, bool on);
 void set_programmatic_launch(Device dev, bool on);
+void open_off_path(Device dev);
+void close_off_path(Device dev);
 void set_gemm_path(Device dev, GemmPath p);
 std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPlan& plan);
 // CUDA graph of one step: returns an opaque executable graph, or nullptr with *reason set.

@@ -66,6 +66,25 @@ void set_deterministic(Device dev, bool on);
 // (griddepcontrol.wait) before touching memory. Results are the same either way.
 void set_programmatic_launch(Device dev, bool on);
 
+// Parameter gradients off the critical path (CUDA; src/ops/cuda/side_lane.hpp): while a scope is
+// open on `dev`, the ops whose outputs are only parameter gradients (linear_backward_weight,
+// layernorm_backward's dgamma and dbeta) run on a second stream of the device beside the
+// input-gradient chain; closing the last scope joins that stream back into the device's (work
+// queued after it waits for the parameter gradients). The same kernels on the same inputs:
+// results are bitwise those of one stream. No effect on CPU or with KASMINA_SIDE_STREAM=0.
+class OffPathScope {
+ public:
+  explicit OffPathScope(Device dev);
+  ~OffPathScope();  // close() unless closed
+  OffPathScope(const OffPathScope&) = delete;
+  OffPathScope& operator=(const OffPathScope&) = delete;
+  void close();  // joins when it is the last open scope of the device
+
+ private:
+  Device dev_;
+  bool open_ = false;
+};
+
 // A training step recorded once and replayed. capture() does not run `fn`: on CUDA it records
 // it into a CUDA graph (run `fn` once plainly before capturing, so lazy set-up such as GEMM
 // algorithm choice happens outside the capture); if capture is impossible it returns false with

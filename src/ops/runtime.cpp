@@ -50,6 +50,15 @@ void set_programmatic_launch(Device dev, bool on) {
 void set_gemm_path(Device dev, GemmPath p) {
   if (dev.is_cuda()) cuda::set_gemm_path(dev, p);
 }
+OffPathScope::OffPathScope(Device dev) : dev_(dev) {
+  if (dev_.is_cuda()) cuda::open_off_path(dev_);
+  open_ = true;
+}
+void OffPathScope::close() {
+  if (!open_) return;
+  open_ = false;
+  if (dev_.is_cuda()) cuda::close_off_path(dev_);
+}
 #else
 void init() {}
 bool cuda_available() {
@@ -73,7 +82,18 @@ MathMode math_mode(Device dev) {
 void set_deterministic(Device, bool) {}
 void set_programmatic_launch(Device, bool) {}
 void set_gemm_path(Device, GemmPath) {}
+OffPathScope::OffPathScope(Device dev) : dev_(dev), open_(true) {}
+void OffPathScope::close() {
+  open_ = false;
+}
 #endif
+
+OffPathScope::~OffPathScope() {
+  try {
+    close();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor must not throw; the CUDA error
+  }                // stays sticky and the next launch reports it
+}
 
 // ---- MultiTensorPlan ----
 

@@ -26,6 +26,13 @@ void read_environment(DeviceContext& ctx) {
                       "' is not allowed (allowed: 0, 1)");
     ctx.pdl = v == "1";
   }
+  if (const char* p = std::getenv("KASMINA_SIDE_STREAM"); p && *p) {
+    const std::string v = p;
+    if (v != "0" && v != "1")
+      throw UserError("environment variable KASMINA_SIDE_STREAM: '" + v +
+                      "' is not allowed (allowed: 0, 1)");
+    ctx.side_stream = v == "1";
+  }
 }
 
 DeviceContext* create_context(int index) {
@@ -34,6 +41,7 @@ DeviceContext* create_context(int index) {
   auto* ctx = new DeviceContext();
   ctx->gemm_path = settings.gemm_path;
   ctx->pdl = settings.pdl;
+  ctx->side_stream = settings.side_stream;
   ctx->index = index;
   KASMINA_CUDA_CHECK(cudaSetDevice(index));
   KASMINA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));

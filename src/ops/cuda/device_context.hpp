@@ -42,6 +42,21 @@ struct DeviceContext {
   // Zero-initialised counters for single-launch reductions ("last block done": each block takes
   // a ticket, the last one reduces the partials in a fixed order and resets its counter to 0).
   unsigned int* tickets = nullptr;  // [kTicketCount]
+  // The side lane (side_lane.hpp): a second stream with a workspace, scratch and tickets of its
+  // own, swapped into the fields above while an off-path launch runs.
+  struct Lane {
+    cudaStream_t stream = nullptr;
+    void* workspace = nullptr;
+    void* scratch = nullptr;
+    size_t scratch_bytes = 0;
+    std::vector<void*> retired_scratch;
+    unsigned int* tickets = nullptr;
+  } side;
+  bool side_stream = true;    // KASMINA_SIDE_STREAM (default 1): off-path launches may use it
+  int off_path_scopes = 0;    // open ops::OffPathScope objects
+  bool on_side = false;       // the lane fields above are the side lane's now
+  bool side_pending = false;  // side work not yet joined into `stream`
+  cudaEvent_t fork_event = nullptr, join_event = nullptr;
 };
 
 // Ticket counters by user (one kernel at a time per counter; stream order keeps them apart).

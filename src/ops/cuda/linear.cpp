@@ -20,6 +20,7 @@
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/gemm.hpp"
 #include "ops/cuda/launch.hpp"
+#include "ops/cuda/side_lane.hpp"
 #include "ops/cuda/small_gemm.hpp"
 
 namespace kasmina::ops::cuda {
@@ -254,6 +255,7 @@ void linear_backward_weight(const Tensor& dy, const Tensor& x, Tensor& dw, Tenso
   if (db) check_arg(op, "db", *db, dev, DType::f32, {n});
   if (n == 0) return;
   DeviceContext& ctx = context(dev);
+  const SideLane lane(ctx);  // off the critical path inside an ops::OffPathScope
   if (m == 0) {
     zero(dw);
     if (db) zero(*db);

@@ -8,6 +8,7 @@
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/allocator.hpp"
 #include "ops/cuda/device_context.hpp"
+#include "ops/cuda/side_lane.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -73,7 +74,9 @@ void use_device(Device dev) {
 }
 
 void synchronize(Device dev) {
-  KASMINA_CUDA_CHECK(cudaStreamSynchronize(context(dev).stream));
+  DeviceContext& ctx = context(dev);
+  join_side_lane(ctx);
+  KASMINA_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
 
 void set_math_mode(Device dev, MathMode m) {
