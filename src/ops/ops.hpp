@@ -68,10 +68,10 @@ void set_programmatic_launch(Device dev, bool on);
 
 // Parameter gradients off the critical path (CUDA; src/ops/cuda/side_lane.hpp): while a scope is
 // open on `dev`, the ops whose outputs are only parameter gradients (linear_backward_weight,
-// layernorm_backward's dgamma and dbeta) run on a second stream of the device beside the
-// input-gradient chain; closing the last scope joins that stream back into the device's (work
-// queued after it waits for the parameter gradients). The same kernels on the same inputs:
-// results are bitwise those of one stream. No effect on CPU or with KASMINA_SIDE_STREAM=0.
+// conv2d_backward_weight, layernorm_backward's dgamma and dbeta) run on a second stream of the
+// device beside the input-gradient chain; closing the last scope joins that stream back into the
+// device's (work queued after it waits for the parameter gradients). The same kernels on the same
+// inputs: results are bitwise those of one stream. No effect on CPU or with KASMINA_SIDE_STREAM=0.
 class OffPathScope {
  public:
   explicit OffPathScope(Device dev);

@@ -32,6 +32,7 @@
 #include "ops/cuda/conv_tune.hpp"
 #include "ops/cuda/cudnn_context.hpp"
 #include "ops/cuda/launch.hpp"
+#include "ops/cuda/side_lane.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -118,7 +119,7 @@ ConvDirection& ranked(Direction d, const DeviceContext& ctx, cudnnHandle_t h, Co
 // InternalError.
 template <class Run>
 void execute(DeviceContext& ctx, const ConvGeometry& g, Direction d, Run run) {
-  const cudnnHandle_t h = cudnn_context(ctx).handle;
+  const cudnnHandle_t h = cudnn_context(ctx).handle(ctx);
   ConvPlan& plan = conv_plan(ctx, g);
   ConvDirection& dir = ranked(d, ctx, h, plan, g);
   if (!dir.confirmed && !dir.ordered) {  // the measured choice, when the config asks for it
@@ -162,8 +163,8 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
           });
   if (bias.defined()) {
     const ConvPlan& l = conv_plan(ctx, g);
-    KASMINA_CUDNN_CHECK(
-        cudnnAddTensor(cudnn_context(ctx).handle, &kOne, l.bias, bias.raw(), &kOne, l.y, y.raw()));
+    KASMINA_CUDNN_CHECK(cudnnAddTensor(cudnn_context(ctx).handle(ctx), &kOne, l.bias, bias.raw(),
+                                       &kOne, l.y, y.raw()));
   }
 }
 
@@ -189,6 +190,7 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
     return;
   }
   DeviceContext& ctx = context(dy.device());
+  const SideLane lane(ctx);  // off the critical path inside an ops::OffPathScope
   execute(ctx, g, Direction::backward_filter,
           [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
             return cudnnConvolutionBackwardFilter(

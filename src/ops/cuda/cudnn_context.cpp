@@ -48,9 +48,13 @@ CudnnContext& cudnn_context(DeviceContext& ctx) {
   CudnnContext*& c = g_cudnn[static_cast<size_t>(ctx.index)];
   if (!c) {
     auto* fresh = new CudnnContext();
-    KASMINA_CUDNN_CHECK(cudnnCreate(&fresh->handle));
-    KASMINA_CUDNN_CHECK(cudnnSetStream(fresh->handle, ctx.stream));
+    KASMINA_CUDNN_CHECK(cudnnCreate(&fresh->main));
+    KASMINA_CUDNN_CHECK(cudnnSetStream(fresh->main, ctx.on_side ? ctx.side.stream : ctx.stream));
     c = fresh;
+  }
+  if (ctx.on_side && !c->side) {  // ctx.stream is the side lane's now
+    KASMINA_CUDNN_CHECK(cudnnCreate(&c->side));
+    KASMINA_CUDNN_CHECK(cudnnSetStream(c->side, ctx.stream));
   }
   return *c;
 }

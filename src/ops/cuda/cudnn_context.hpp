@@ -55,14 +55,18 @@ struct ConvPlan {
 };
 
 struct CudnnContext {
-  cudnnHandle_t handle = nullptr;
+  cudnnHandle_t main = nullptr;  // on the device's stream
+  cudnnHandle_t side = nullptr;  // on the side lane's stream (side_lane.hpp), made on first use
   std::map<ConvPlanKey, std::unique_ptr<ConvPlan>> plans;
+  // The handle of the lane the context is on now.
+  cudnnHandle_t handle(const DeviceContext& ctx) const { return ctx.on_side ? side : main; }
 };
 
 // Largest workspace an algorithm may ask for; algorithms needing more are passed over.
 constexpr size_t kConvWorkspaceLimit = size_t{256} << 20;
 
-// The cuDNN state of `ctx` (created on first use: cudnnCreate, cudnnSetStream(ctx.stream)).
+// The cuDNN state of `ctx` (created on first use: cudnnCreate, cudnnSetStream), with the handle
+// of the lane the context is on now (the side lane's on the first off-path launch).
 CudnnContext& cudnn_context(DeviceContext& ctx);
 
 // The plan of geometry `g` under the context's math mode and determinism setting (descriptors

@@ -1,6 +1,7 @@
 // Parameter gradients off the critical path of the backward. While an ops::OffPathScope is open
 // on a device (Model::backward opens one), the launchers of ops whose outputs are only parameter
-// gradients (linear_backward_weight; the dgamma/dbeta reduction of layernorm_backward) run their
+// gradients (linear_backward_weight, conv2d_backward_weight (on a second cuDNN handle); the
+// dgamma/dbeta reduction of layernorm_backward) run their
 // launches on the device's side lane: a second stream, forked from the device's stream by an
 // event at the launch (so it sees everything queued before) and joined back when the last scope
 // closes. The input-gradient chain goes on meanwhile; the small weight-gradient GEMMs, their

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kasmina_build_config.hpp"
+#include "ops/conv_ops.hpp"
 #include "ops/ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #if KASMINA_HAS_CUDA
@@ -113,6 +114,70 @@ TEST_F(SideLane, OffPathScopeChangesNoBitsPlainOrGraphed) {
   for (int i = 0; i < 2; ++i) graph.replay();
   ops::synchronize(gpu());
   expect_same("off path, graph replay", graphed, one_stream);
+}
+
+// Three 3x3 convolutions backwards (NHWC, 16 -> 24 -> 24 -> 16 channels, the middle one with
+// stride 2): the cuDNN weight gradients (and bias gradients) on the side lane's own handle, the
+// input gradients on the device's stream; bitwise those of one stream, plainly and replayed.
+struct ConvChain {
+  static constexpr int kLayers = 3;
+  Tensor dy, x[kLayers], w[kLayers], dx[kLayers], dw[kLayers], db[kLayers];
+  ops::Conv2dParams p[kLayers];
+
+  explicit ConvChain(uint64_t seed) {
+    const Device g = gpu();
+    const int64_t n = 6, ch[kLayers + 1] = {16, 24, 24, 16}, side[kLayers + 1] = {20, 20, 10, 10};
+    for (int l = 0; l < kLayers; ++l) {
+      const uint64_t s = seed + 10 * static_cast<uint64_t>(l + 1);
+      p[l].stride = side[l] / side[l + 1];
+      p[l].padding = 1;
+      x[l] = random_f32({n, side[l], side[l], ch[l]}, s).to(g);
+      w[l] = random_f32({ch[l + 1], 3, 3, ch[l]}, s + 1, -0.3f, 0.3f).to(g);
+      dx[l] = Tensor::empty({n, side[l], side[l], ch[l]}, DType::f32, g);
+      dw[l] = Tensor::empty({ch[l + 1], 3, 3, ch[l]}, DType::f32, g);
+      db[l] = Tensor::empty({ch[l + 1]}, DType::f32, g);
+    }
+    dy = random_f32({n, side[kLayers], side[kLayers], ch[kLayers]}, seed).to(g);
+    ops::synchronize(g);
+  }
+
+  void backward() {
+    Tensor g = dy;
+    for (int l = kLayers; l-- > 0;) {
+      ops::conv2d_backward_weight(g, x[l], p[l], dw[l], &db[l]);
+      ops::conv2d_backward_input(g, w[l], p[l], dx[l]);
+      g = dx[l];
+    }
+  }
+
+  void expect_same(const std::string& what, const ConvChain& want) const {
+    for (int l = 0; l < kLayers; ++l) {
+      const std::string at = what + " layer " + std::to_string(l);
+      EXPECT_TRUE(bitwise_equal(at + " dx", dx[l], want.dx[l]));
+      EXPECT_TRUE(bitwise_equal(at + " dw", dw[l], want.dw[l]));
+      EXPECT_TRUE(bitwise_equal(at + " db", db[l], want.db[l]));
+    }
+  }
+};
+
+TEST_F(SideLane, ConvolutionWeightGradientsOffPath) {
+  ConvChain one_stream(21), plain(21), graphed(21);
+  one_stream.backward();
+  const auto off_path = [](ConvChain& c) {
+    ops::OffPathScope scope(gpu());
+    c.backward();
+    scope.close();
+  };
+  off_path(plain);
+  ops::synchronize(gpu());
+  plain.expect_same("off path, plain", one_stream);
+  off_path(graphed);
+  ops::StepGraph graph(gpu());
+  std::string reason;
+  ASSERT_TRUE(graph.capture([&] { off_path(graphed); }, &reason)) << "capture failed: " << reason;
+  graph.replay();
+  ops::synchronize(gpu());
+  graphed.expect_same("off path, graph replay", one_stream);
 }
 
 #if KASMINA_HAS_CUDA
