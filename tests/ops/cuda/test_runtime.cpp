@@ -4,11 +4,11 @@
 #include <vector>
 
 #include "kasmina_build_config.hpp"
+#include "ops/gemm_route.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #if KASMINA_HAS_CUDA
 #include "ops/cuda/allocator.hpp"
 #include "ops/cuda/gemm_options.hpp"
-#include "ops/gemm_route.hpp"
 #include "ops/precision_ops.hpp"
 #endif
 
