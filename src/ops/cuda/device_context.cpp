@@ -14,25 +14,24 @@ constexpr int kMaxDevices = 64;
 std::mutex g_ctx_mu;
 std::array<DeviceContext*, kMaxDevices> g_contexts{};  // kept for the life of the process
 
-// The launch switches of the environment (KASMINA_GEMM_PATH, KASMINA_PDL), read before anything
-// is allocated so that a bad value leaves nothing behind.
+// An on/off switch of the environment: `flag` unchanged when `name` is unset or empty.
+void read_switch(const char* name, bool& flag) {
+  const char* p = std::getenv(name);
+  if (!p || !*p) return;
+  const std::string v = p;
+  if (v != "0" && v != "1")
+    throw UserError(std::string("environment variable ") + name + ": '" + v +
+                    "' is not allowed (allowed: 0, 1)");
+  flag = v == "1";
+}
+
+// The launch switches of the environment (KASMINA_GEMM_PATH, KASMINA_PDL, KASMINA_SIDE_STREAM),
+// read before anything is allocated so that a bad value leaves nothing behind.
 void read_environment(DeviceContext& ctx) {
   if (const char* p = std::getenv("KASMINA_GEMM_PATH"); p && *p)
     ctx.gemm_path = parse_gemm_path(p, "environment variable KASMINA_GEMM_PATH");
-  if (const char* p = std::getenv("KASMINA_PDL"); p && *p) {
-    const std::string v = p;
-    if (v != "0" && v != "1")
-      throw UserError("environment variable KASMINA_PDL: '" + v +
-                      "' is not allowed (allowed: 0, 1)");
-    ctx.pdl = v == "1";
-  }
-  if (const char* p = std::getenv("KASMINA_SIDE_STREAM"); p && *p) {
-    const std::string v = p;
-    if (v != "0" && v != "1")
-      throw UserError("environment variable KASMINA_SIDE_STREAM: '" + v +
-                      "' is not allowed (allowed: 0, 1)");
-    ctx.side_stream = v == "1";
-  }
+  read_switch("KASMINA_PDL", ctx.pdl);
+  read_switch("KASMINA_SIDE_STREAM", ctx.side_stream);
 }
 
 DeviceContext* create_context(int index) {
