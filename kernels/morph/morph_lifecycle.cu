@@ -303,10 +303,7 @@ void morph_lifecycle_step(const MorphLayerBuffers& L, const MorphLifecycleArgs& 
   LifecycleSmem layout;
   layout.staged = true;
   layout.work_cap = (L.seeds + kThreads - 1) / kThreads * kThreads;
-  int optin = 0;
-  KASMINA_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin,
-                                            context(L.device()).index));
-  if (layout.bytes(L.seeds) + kStaticSmemMargin > static_cast<size_t>(optin)) layout = {};
+  if (layout.bytes(L.seeds) + kStaticSmemMargin > smem_optin(L.device())) layout = {};
   const size_t smem = layout.bytes(L.seeds);
   const PoolView<float> pool = morph_detail::pool_view<float>(L);
   const bool vec_regions = pool.region % 4 == 0 && morph_kernels::aligned16(pool.base);

@@ -161,18 +161,13 @@ template <class Kernel, class Bytes>
 int prepare_launch(Kernel* kernel, Bytes bytes, Device dev, const char* op) {
   static std::mutex mutex;
   static std::map<std::pair<int, const void*>, size_t> allowed;
-  int optin = 48 * 1024;
-  if (bytes(kMaxWarps) > static_cast<size_t>(optin)) {
-    KASMINA_CUDA_CHECK(
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev.index));
-  }
+  const size_t optin = ops::cuda::smem_optin(dev);
   int warps = kMaxWarps;
-  while (warps > 1 && bytes(warps) > static_cast<size_t>(optin)) warps /= 2;
+  while (warps > 1 && bytes(warps) > optin) warps /= 2;
   const size_t need = bytes(warps);
-  KASMINA_CHECK(need <= static_cast<size_t>(optin),
-                std::string(op) + ": needs " + std::to_string(need) +
-                    " bytes of shared memory per block, the device offers " +
-                    std::to_string(optin));
+  KASMINA_CHECK(need <= optin, std::string(op) + ": needs " + std::to_string(need) +
+                                   " bytes of shared memory per block, the device offers " +
+                                   std::to_string(optin));
   if (need > 48 * 1024) {
     const std::lock_guard<std::mutex> lock(mutex);
     size_t& done = allowed[{dev.index, reinterpret_cast<const void*>(kernel)}];

@@ -15,8 +15,6 @@
 //             dK_j = scale Σ_i dS_ij Q_i. Nothing is recomputed and D never leaves the block.
 // Every sum runs in a fixed order and each output element is written by one thread: no atomics,
 // bitwise reproducible. Head dimensions are padded to DH = 8, 16, 32 or 64 with zeros.
-#include <map>
-#include <mutex>
 #include <type_traits>
 
 #include "kernels/transformer/attention_common.cuh"
@@ -391,20 +389,6 @@ size_t backward_bytes(const RowGeom& g) {
   return (4 * t * g.pitch + 2 * t * g.ppitch) * sizeof(float);
 }
 
-// The device's opt-in shared memory per block, asked once per device.
-size_t optin_bytes(Device dev) {
-  static std::mutex mutex;
-  static std::map<int, int> known;
-  const std::lock_guard<std::mutex> lock(mutex);
-  const auto it = known.find(dev.index);
-  if (it != known.end()) return static_cast<size_t>(it->second);
-  int optin = 0;
-  KASMINA_CUDA_CHECK(
-      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev.index));
-  known[dev.index] = optin;
-  return static_cast<size_t>(optin);
-}
-
 }  // namespace
 
 void forward(const AttentionDims& a, const float* qkv, float* out, float* lse, Device dev,
@@ -422,7 +406,7 @@ void forward(const AttentionDims& a, const float* qkv, float* out, float* lse, D
 }
 
 bool backward_fits(const AttentionDims& a, Device dev) {
-  return backward_bytes(geom_of(a)) <= optin_bytes(dev);
+  return backward_bytes(geom_of(a)) <= smem_optin(dev);
 }
 
 void backward(const AttentionDims& a, const float* dout, const float* qkv, const float* lse,

@@ -12,6 +12,7 @@
 #include "ops/blueprint_tuning.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/ir_module.hpp"
+#include "ops/timer.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -77,25 +78,18 @@ void order_by_measurement(DeviceContext& ctx, const ConvGeometry& g, const char*
     }
   }
   if (mode == Autotune::off) return;
-  cudaEvent_t start = nullptr, stop = nullptr;
-  KASMINA_CUDA_CHECK(cudaEventCreate(&start));
-  KASMINA_CUDA_CHECK(cudaEventCreate(&stop));
+  DeviceTimer timer(Device::cuda(ctx.index));  // events on ctx.stream, where cuDNN runs
   std::vector<ir::Measurement> tried;
   for (const ConvAlgo& a : dir.candidates) {
     KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv, a.math));
     void* ws = a.workspace_bytes ? scratch(ctx, a.workspace_bytes) : nullptr;
     if (trial(a, ws) != CUDNN_STATUS_SUCCESS) continue;  // one cuDNN cannot run: not a candidate
-    KASMINA_CUDA_CHECK(cudaEventRecord(start, ctx.stream));
+    timer.start();
     bool ok = true;
     for (int r = 0; r < kConvTuneRepeats && ok; ++r) ok = trial(a, ws) == CUDNN_STATUS_SUCCESS;
-    KASMINA_CUDA_CHECK(cudaEventRecord(stop, ctx.stream));
-    KASMINA_CUDA_CHECK(cudaEventSynchronize(stop));
-    float ms = 0.0f;
-    KASMINA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    if (ok) tried.push_back({config_of(a), 1000.0 * ms / kConvTuneRepeats});
+    const double seconds = timer.stop();
+    if (ok) tried.push_back({config_of(a), 1e6 * seconds / kConvTuneRepeats});
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
   if (!tried.empty()) promote(dir, db->record(key, tried));
 }
 

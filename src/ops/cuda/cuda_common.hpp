@@ -17,6 +17,8 @@ namespace kasmina::ops::cuda {
 cudaStream_t stream(Device dev);
 // Number of streaming multiprocessors of a device.
 int num_sms(Device dev);
+// The most dynamic shared memory one block may opt in to on a device, in bytes.
+size_t smem_optin(Device dev);
 
 }  // namespace kasmina::ops::cuda
 

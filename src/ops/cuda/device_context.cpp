@@ -46,6 +46,8 @@ DeviceContext* create_context(int index) {
   KASMINA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));
   KASMINA_CUBLAS_CHECK(cublasLtCreate(&ctx->lt));
   KASMINA_CUDA_CHECK(cudaDeviceGetAttribute(&ctx->sms, cudaDevAttrMultiProcessorCount, index));
+  KASMINA_CUDA_CHECK(
+      cudaDeviceGetAttribute(&ctx->smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, index));
   ctx->workspace_bytes = kGemmWorkspaceBytes;
   KASMINA_CUDA_CHECK(cudaMalloc(&ctx->workspace, ctx->workspace_bytes));
   KASMINA_CUDA_CHECK(cudaMalloc(&ctx->tickets, sizeof(unsigned int) * kTicketCount));
@@ -119,6 +121,10 @@ cudaStream_t stream(Device dev) {
 
 int num_sms(Device dev) {
   return context(dev).sms;
+}
+
+size_t smem_optin(Device dev) {
+  return static_cast<size_t>(context(dev).smem_optin);
 }
 
 }  // namespace kasmina::ops::cuda

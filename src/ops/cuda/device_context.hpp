@@ -26,6 +26,7 @@ struct DeviceContext {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   int sms = 0;
+  int smem_optin = 0;  // opt-in shared memory per block, bytes
   MathMode math = MathMode::fp32;
   bool deterministic = true;
   bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)

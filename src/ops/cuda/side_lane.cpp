@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "ops/backend_ops.hpp"
+
 namespace kasmina::ops::cuda {
 
 namespace {

@@ -28,10 +28,9 @@ class SideLane {
   DeviceContext* ctx_ = nullptr;  // null: nothing switched
 };
 
-// ops::OffPathScope's CUDA side. close_off_path joins the side lane's work into the device's
-// stream when the last scope closes (the device's stream waits for an event of the lane).
-void open_off_path(Device dev);
-void close_off_path(Device dev);
+// ops::OffPathScope's CUDA side is open_off_path/close_off_path (ops/backend_ops.hpp);
+// close_off_path joins the side lane's work into the device's stream when the last scope closes
+// (the device's stream waits for an event of the lane).
 // Joins pending side-lane work into ctx.stream now (no-op when there is none).
 void join_side_lane(DeviceContext& ctx);
 
