@@ -1,17 +1,26 @@
 // Batch normalisation over the rows of [R, C] (an NHWC map viewed as [N*H*W, C]) and its
-// launchers (namespace kasmina::ops::cuda). Per-channel statistics are column reductions
-// (kernels/column_reduce.cuh: fixed chunking, no atomics, bitwise reproducible):
+// launchers (namespace kasmina::ops::cuda). Per-channel sums are column reductions in one launch
+// (kernels/conv/bn_columns.cuh: fixed chunks of rows, no atomics on data, bitwise reproducible;
+// the last block finishes the statistics), so each direction is two kernels:
 //   training forward  one pass of shifted sums Σd and Σd² with d = x - k, k = the channel's value
 //                     in row 0 (the shifted-data variance: k is a sample of the same channel, so
 //                     Σd²/R - (Σd/R)² does not cancel the way Σx²/R - mean² does for a channel
-//                     whose mean is large against its spread); a per-channel kernel saves
+//                     whose mean is large against its spread); the last block saves
 //                     mean = k + Σd/R and rstd = 1/sqrt(var + eps) and updates the running
 //                     statistics (running_var from the unbiased var·R/(R-1)); an elementwise
 //                     kernel applies y = (x - mean)·rstd·gamma + beta (then ReLU);
 //   eval forward      the elementwise kernel with the running statistics;
 //   backward          Σg and Σg·x̂ in one two-output reduction (g = dy, masked by y > 0 with the
-//                     fused ReLU), then dx = gamma·rstd·(g - Σg/R - x̂·Σg·x̂/R) elementwise.
+//                     fused ReLU) whose last block writes dbeta and dgamma, then
+//                     dx = gamma·rstd·(g - Σg/R - x̂·Σg·x̂/R) elementwise.
+// The elementwise kernels and the reductions take four channels per thread (16-byte accesses)
+// when C % 4 == 0 and every pointer is 16-byte aligned. More than 1024 channels take the
+// two-launch column_reduce.cuh path and a statistics kernel.
+#include <cstdint>
+
 #include "kernels/column_reduce.cuh"
+#include "kernels/conv/bn_columns.cuh"
+#include "kernels/conv/channel_vectors.cuh"
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -20,6 +29,10 @@
 namespace kasmina::ops::cuda {
 
 namespace {
+
+using kernels::by_width_and_index;
+using kernels::load_floats;
+using kernels::store_floats;
 
 constexpr int kThreads = 256;
 
@@ -31,6 +44,18 @@ struct ShiftedTerm {
     const float d = x[r * cols + c] - x[c];
     v[0] = d;
     v[1] = d * d;
+  }
+  template <int V>
+  __device__ void load(int64_t r, int c, float (&v)[2][V]) const {
+    float a[V], k[V];
+    load_floats<V>(x, r * cols + c, a);
+    load_floats<V>(x, c, k);
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      const float d = a[q] - k[q];
+      v[0][q] = d;
+      v[1][q] = d * d;
+    }
   }
 };
 
@@ -48,17 +73,36 @@ struct BackwardTerm {
     v[0] = g;
     v[1] = g * ((x[i] - mean[c]) * rstd[c]);
   }
+  template <int V>
+  __device__ void load(int64_t r, int c, float (&v)[2][V]) const {
+    const int64_t i = r * cols + c;
+    float g[V], xv[V], m[V], rs[V];
+    load_floats<V>(dy, i, g);
+    load_floats<V>(x, i, xv);
+    load_floats<V>(mean, c, m);
+    load_floats<V>(rstd, c, rs);
+    if (y) {
+      float yv[V];
+      load_floats<V>(y, i, yv);
+#pragma unroll
+      for (int q = 0; q < V; ++q)
+        if (!(yv[q] > 0.0f)) g[q] = 0.0f;
+    }
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      v[0][q] = g[q];
+      v[1][q] = g[q] * ((xv[q] - m[q]) * rs[q]);
+    }
+  }
 };
 
-// In place: mean and rstd from the shifted sums Σd (in `mean`) and Σd² (in `rstd`); running
-// updates.
-__global__ void batchnorm_stats_kernel(const float* x, float* mean, float* rstd,
-                                       float* running_mean, float* running_var, int64_t cols,
-                                       float rows, float eps, float momentum) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= cols) return;
-  const float md = mean[c] / rows;
-  const float var = fmaxf(rstd[c] / rows - md * md, 0.0f);
+// mean and rstd of column c from its shifted sums Σd, Σd²; running updates.
+__device__ __forceinline__ void finish_stats(int c, float sum_d, float sum_d2, const float* x,
+                                             float* mean, float* rstd, float* running_mean,
+                                             float* running_var, float rows, float eps,
+                                             float momentum) {
+  const float md = sum_d / rows;
+  const float var = fmaxf(sum_d2 / rows - md * md, 0.0f);
   const float mu = x[c] + md;
   mean[c] = mu;
   rstd[c] = 1.0f / sqrtf(var + eps);
@@ -66,54 +110,125 @@ __global__ void batchnorm_stats_kernel(const float* x, float* mean, float* rstd,
   running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (var * rows / (rows - 1.0f));
 }
 
-// y = (x - mean)·rstd·gamma + beta (ReLU when relu). With `var` non-null, rstd is computed from
-// it (evaluation: 1/sqrt(running_var + eps)). Index: uint32_t when n fits (the channel of an
-// element is i % cols, and a 64-bit remainder is a long instruction sequence), else int64_t.
-template <class Index>
+struct StatsFinish {
+  const float* x;
+  float *mean, *rstd, *running_mean, *running_var;
+  float rows, eps, momentum;
+  __device__ void operator()(int c, const float (&tot)[2]) const {
+    finish_stats(c, tot[0], tot[1], x, mean, rstd, running_mean, running_var, rows, eps, momentum);
+  }
+};
+
+struct GradFinish {
+  float *dbeta, *dgamma;
+  __device__ void operator()(int c, const float (&tot)[2]) const {
+    dbeta[c] = tot[0];
+    dgamma[c] = tot[1];
+  }
+};
+
+// The statistics kernel of the two-launch path: in place, mean and rstd from the shifted sums
+// Σd (in `mean`) and Σd² (in `rstd`).
+__global__ void batchnorm_stats_kernel(const float* x, float* mean, float* rstd,
+                                       float* running_mean, float* running_var, int64_t cols,
+                                       float rows, float eps, float momentum) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= cols) return;
+  finish_stats(static_cast<int>(c), mean[c], rstd[c], x, mean, rstd, running_mean, running_var,
+               rows, eps, momentum);
+}
+
+// y = (x - mean)·rstd·gamma + beta (ReLU when relu) over n / V vectors of V channels. With
+// `var` non-null, rstd is computed from it (evaluation: 1/sqrt(running_var + eps)). Index:
+// uint32_t when n fits (the channel of an element is e % cols, and a 64-bit remainder is a long
+// instruction sequence), else int64_t.
+template <int V, class Index>
 __global__ void batchnorm_apply_kernel(const float* __restrict__ x, const float* mean,
                                        const float* rstd, const float* var, float eps,
-                                       const float* gamma, const float* beta, bool relu, Index n,
-                                       Index cols, float* __restrict__ y) {
+                                       const float* gamma, const float* beta, bool relu,
+                                       Index vectors, Index cols, float* __restrict__ y) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
-  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const Index c = i % cols;
-    const float rs = var ? 1.0f / sqrtf(var[c] + eps) : rstd[c];
-    const float out = (x[i] - mean[c]) * rs * gamma[c] + beta[c];
-    y[i] = relu && out < 0.0f ? 0.0f : out;
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
+       i += stride) {
+    const Index e = i * V, c = e % cols;
+    float xv[V], m[V], rs[V], g[V], b[V], out[V];
+    load_floats<V>(x, e, xv);
+    load_floats<V>(mean, c, m);
+    load_floats<V>(var ? var : rstd, c, rs);
+    load_floats<V>(gamma, c, g);
+    load_floats<V>(beta, c, b);
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      const float r = var ? 1.0f / sqrtf(rs[q] + eps) : rs[q];
+      const float o = (xv[q] - m[q]) * r * g[q] + b[q];
+      out[q] = relu && o < 0.0f ? 0.0f : o;
+    }
+    store_floats<V>(y, e, out);
   }
 }
 
-template <class Index>
+template <int V, class Index>
 __global__ void batchnorm_dx_kernel(const float* __restrict__ dy, const float* __restrict__ x,
                                     const float* __restrict__ y, const float* mean,
                                     const float* rstd, const float* gamma, const float* dgamma,
-                                    const float* dbeta, float inv_rows, Index n, Index cols,
+                                    const float* dbeta, float inv_rows, Index vectors, Index cols,
                                     float* __restrict__ dx) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
-  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const Index c = i % cols;
-    const float g = y && !(y[i] > 0.0f) ? 0.0f : dy[i];
-    const float xhat = (x[i] - mean[c]) * rstd[c];
-    const float mean_g = dbeta[c] * inv_rows, mean_gx = dgamma[c] * inv_rows;
-    dx[i] = gamma[c] * rstd[c] * (g - mean_g - xhat * mean_gx);
+  for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
+       i += stride) {
+    const Index e = i * V, c = e % cols;
+    float g[V], xv[V], m[V], rs[V], gm[V], dg[V], db[V], out[V];
+    load_floats<V>(dy, e, g);
+    load_floats<V>(x, e, xv);
+    if (y) {
+      float yv[V];
+      load_floats<V>(y, e, yv);
+#pragma unroll
+      for (int q = 0; q < V; ++q)
+        if (!(yv[q] > 0.0f)) g[q] = 0.0f;
+    }
+    load_floats<V>(mean, c, m);
+    load_floats<V>(rstd, c, rs);
+    load_floats<V>(gamma, c, gm);
+    load_floats<V>(dgamma, c, dg);
+    load_floats<V>(dbeta, c, db);
+#pragma unroll
+    for (int q = 0; q < V; ++q) {
+      const float xhat = (xv[q] - m[q]) * rs[q];
+      const float mean_g = db[q] * inv_rows, mean_gx = dg[q] * inv_rows;
+      out[q] = gm[q] * rs[q] * (g[q] - mean_g - xhat * mean_gx);
+    }
+    store_floats<V>(dx, e, out);
   }
 }
 
-// Launches kernel<uint32_t> when n fits in 31 bits (so a grid-stride index never wraps), else
-// kernel<int64_t>.
-template <class Launch>
-void by_index_width(int64_t n, Launch launch) {
-  if (n <= static_cast<int64_t>(INT32_MAX)) {  // i + stride stays below 2^32
-    launch(uint32_t{});
-  } else {
-    launch(int64_t{});
+// Σ of the two outputs of `term` per column: one launch (bn_columns.cuh) handing the totals to
+// `finish`, or (too many columns) the two-launch column reduction into out0/out1 and false.
+template <class Term, class Finish>
+bool column_sums2(DeviceContext& ctx, int v, int64_t rows, int64_t cols, const Term& term,
+                  const Finish& finish, float* out0, float* out1) {
+  if (kernels::bn_columns_fit(cols, v)) {
+    const kernels::BnChunks ch = kernels::bn_chunks(rows);
+    auto* partials = static_cast<float*>(
+        scratch(ctx, static_cast<size_t>(2 * ch.chunks * cols) * sizeof(float)));
+    const auto launch = [&](auto kernel) {
+      kernel<<<static_cast<unsigned>(ch.chunks), kernels::kBnThreads, 0, ctx.stream>>>(
+          rows, static_cast<int>(cols), ch.chunk_rows, static_cast<int>(ch.chunks), term, finish,
+          partials, ctx.tickets + kTicketBatchnorm);
+    };
+    if (v == 4) {
+      launch(kernels::bn_columns_kernel<2, 4, Term, Finish>);
+    } else {
+      launch(kernels::bn_columns_kernel<2, 1, Term, Finish>);
+    }
+    KASMINA_LAUNCH_CHECK("bn_columns_kernel");
+    return true;
   }
-}
-
-float* partials_for(DeviceContext& ctx, int nout, int64_t rows, int64_t cols) {
   const kernels::ColumnChunks ch = kernels::column_chunks(rows);
-  return static_cast<float*>(
-      scratch(ctx, static_cast<size_t>(nout * ch.chunks * cols) * sizeof(float)));
+  auto* partials =
+      static_cast<float*>(scratch(ctx, static_cast<size_t>(2 * ch.chunks * cols) * sizeof(float)));
+  kernels::column_reduce<2>(ctx.stream, rows, cols, term, partials, out0, out1);
+  return false;
 }
 
 }  // namespace
@@ -122,25 +237,30 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              const BatchNormParams& p, Tensor& running_mean, Tensor& running_var,
                              Tensor& y, Tensor& save_mean, Tensor& save_rstd) {
   const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
-                                                        y, save_mean, save_rstd);
+                                                        y, save_mean, save_rstd, p.apply);
   check_arg("batchnorm_forward_train", "x", x, x.device(), DType::f32);
   DeviceContext& ctx = context(x.device());
   const float* xs = x.data<float>();
   float *mean = save_mean.data<float>(), *rstd = save_rstd.data<float>();
   const auto rows = static_cast<float>(d.rows);
-  float* partials = partials_for(ctx, 2, d.rows, d.cols);
-  kernels::column_reduce<2>(ctx.stream, d.rows, d.cols, ShiftedTerm{xs, d.cols}, partials, mean,
-                            rstd);
-  batchnorm_stats_kernel<<<grid_for(d.cols, kThreads), kThreads, 0, ctx.stream>>>(
-      xs, mean, rstd, running_mean.data<float>(), running_var.data<float>(), d.cols, rows, p.eps,
-      p.momentum);
-  KASMINA_LAUNCH_CHECK("batchnorm_stats_kernel");
+  const int v = kernels::channel_vector_width(d.cols, {xs, p.apply ? y.raw() : nullptr, mean, rstd,
+                                                       gamma.data<float>(), beta.data<float>()});
+  const StatsFinish finish{
+      xs,   mean,  rstd,      running_mean.data<float>(), running_var.data<float>(),
+      rows, p.eps, p.momentum};
+  if (!column_sums2(ctx, v, d.rows, d.cols, ShiftedTerm{xs, d.cols}, finish, mean, rstd)) {
+    batchnorm_stats_kernel<<<grid_for(d.cols, kThreads), kThreads, 0, ctx.stream>>>(
+        xs, mean, rstd, finish.running_mean, finish.running_var, d.cols, rows, p.eps, p.momentum);
+    KASMINA_LAUNCH_CHECK("batchnorm_stats_kernel");
+  }
+  if (!p.apply) return;
   const int64_t n = d.rows * d.cols;
-  by_index_width(n, [&](auto index) {
+  by_width_and_index(v, n, [&](auto vw, auto index) {
+    constexpr int V = decltype(vw)::value;
     using I = decltype(index);
-    batchnorm_apply_kernel<I><<<grid_for(n, kThreads), kThreads, 0, ctx.stream>>>(
+    batchnorm_apply_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
         xs, mean, rstd, nullptr, p.eps, gamma.data<float>(), beta.data<float>(), p.relu,
-        static_cast<I>(n), static_cast<I>(d.cols), y.data<float>());
+        static_cast<I>(n / V), static_cast<I>(d.cols), y.data<float>());
   });
   KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
 }
@@ -153,12 +273,15 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
   check_arg("batchnorm_forward_eval", "x", x, x.device(), DType::f32);
   const int64_t n = d.rows * d.cols;
   const cudaStream_t s = stream(x.device());
-  by_index_width(n, [&](auto index) {
+  const int v = kernels::channel_vector_width(
+      d.cols, {x.raw(), y.raw(), running_mean.raw(), running_var.raw(), gamma.raw(), beta.raw()});
+  by_width_and_index(v, n, [&](auto vw, auto index) {
+    constexpr int V = decltype(vw)::value;
     using I = decltype(index);
-    batchnorm_apply_kernel<I><<<grid_for(n, kThreads), kThreads, 0, s>>>(
+    batchnorm_apply_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, s>>>(
         x.data<float>(), running_mean.data<float>(), nullptr, running_var.data<float>(), p.eps,
-        gamma.data<float>(), beta.data<float>(), p.relu, static_cast<I>(n), static_cast<I>(d.cols),
-        y.data<float>());
+        gamma.data<float>(), beta.data<float>(), p.relu, static_cast<I>(n / V),
+        static_cast<I>(d.cols), y.data<float>());
   });
   KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
 }
@@ -173,15 +296,18 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
   const float* ys = p.relu ? y.data<float>() : nullptr;
   const BackwardTerm term{dy.data<float>(),        x.data<float>(),         ys,
                           save_mean.data<float>(), save_rstd.data<float>(), d.cols};
-  float* partials = partials_for(ctx, 2, d.rows, d.cols);
-  kernels::column_reduce<2>(ctx.stream, d.rows, d.cols, term, partials, dbeta.data<float>(),
-                            dgamma.data<float>());
+  const int v = kernels::channel_vector_width(
+      d.cols, {term.dy, term.x, ys, term.mean, term.rstd, gamma.data<float>(), dgamma.data<float>(),
+               dbeta.data<float>(), dx.data<float>()});
+  column_sums2(ctx, v, d.rows, d.cols, term, GradFinish{dbeta.data<float>(), dgamma.data<float>()},
+               dbeta.data<float>(), dgamma.data<float>());
   const int64_t n = d.rows * d.cols;
-  by_index_width(n, [&](auto index) {
+  by_width_and_index(v, n, [&](auto vw, auto index) {
+    constexpr int V = decltype(vw)::value;
     using I = decltype(index);
-    batchnorm_dx_kernel<I><<<grid_for(n, kThreads), kThreads, 0, ctx.stream>>>(
+    batchnorm_dx_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
         term.dy, term.x, ys, term.mean, term.rstd, gamma.data<float>(), dgamma.data<float>(),
-        dbeta.data<float>(), 1.0f / static_cast<float>(d.rows), static_cast<I>(n),
+        dbeta.data<float>(), 1.0f / static_cast<float>(d.rows), static_cast<I>(n / V),
         static_cast<I>(d.cols), dx.data<float>());
   });
   KASMINA_LAUNCH_CHECK("batchnorm_dx_kernel");

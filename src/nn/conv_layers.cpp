@@ -132,7 +132,17 @@ std::string BatchNormLayer::describe() const {
   std::ostringstream o;
   o << "batchnorm2d " << width_ << " (momentum " << p_.momentum << ", eps " << p_.eps << ")";
   if (p_.relu) o << " + relu (fused)";
+  if (deferred_) o << " (applied in the block's fused tail)";
   return o.str();
+}
+
+void BatchNormLayer::defer_apply() {
+  KASMINA_CHECK(!p_.relu, name_ + ": a normalisation with a fused relu cannot defer its apply");
+  deferred_ = true;
+}
+
+ops::BatchNormTerm BatchNormLayer::term() const {
+  return {&x_batch_, &gamma_.value, &beta_.value, &save_mean_, &save_rstd_};
 }
 
 double BatchNormLayer::train_flops(int64_t rows, bool input_grad) const {
@@ -161,6 +171,15 @@ Tensor BatchNormLayer::forward(const Tensor& x, Mode mode, const StepContext&) {
     return y;
   }
   x_batch_ = x;
+  if (deferred_) {
+    ops::BatchNormParams stats_only = p_;
+    stats_only.apply = false;
+    Tensor none;
+    ops::batchnorm_forward_train(x, gamma_.value, beta_.value, stats_only, running_mean_,
+                                 running_var_, none, save_mean_, save_rstd_);
+    mask_ = Tensor();  // the block sets it again when its relu is fused
+    return x;
+  }
   y_batch_ = y;
   ops::batchnorm_forward_train(x, gamma_.value, beta_.value, p_, running_mean_, running_var_, y,
                                save_mean_, save_rstd_);
@@ -169,8 +188,10 @@ Tensor BatchNormLayer::forward(const Tensor& x, Mode mode, const StepContext&) {
 
 void BatchNormLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
   Tensor scratch = scratch_.rows(0, dy.dim(0));
-  ops::batchnorm_backward(dy, x_batch_, y_batch_, gamma_.value, save_mean_, save_rstd_, p_,
-                          dx ? *dx : scratch, gamma_.grad, beta_.grad);
+  ops::BatchNormParams p = p_;
+  if (deferred_) p.relu = mask_.defined();
+  ops::batchnorm_backward(dy, x_batch_, deferred_ ? mask_ : y_batch_, gamma_.value, save_mean_,
+                          save_rstd_, p, dx ? *dx : scratch, gamma_.grad, beta_.grad);
 }
 
 void BatchNormLayer::save_state(StateWriter& out) const {

@@ -64,6 +64,14 @@ class BatchNormLayer final : public Layer {
   std::vector<Parameter*> parameters() override { return {&gamma_, &beta_}; }
   double train_flops(int64_t rows, bool input_grad) const override;
   bool absorb_next(const Layer& next) override;  // a relu: fused into the normalisation
+  bool fused_relu() const { return p_.relu; }
+  // The fused residual tail (nn/residual_block.cpp): from now on the training forward computes
+  // the statistics only and returns its input; the block applies them (term()) together with
+  // the skip and its ReLU, and hands the block's output as the backward's ReLU mask
+  // (mask_backward_by; none: the gradient is not masked). Evaluation is unchanged.
+  void defer_apply();
+  ops::BatchNormTerm term() const;
+  void mask_backward_by(const Tensor& y) { mask_ = y; }
   void prepare(int64_t max_rows, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
@@ -79,6 +87,8 @@ class BatchNormLayer final : public Layer {
   Parameter gamma_, beta_;
   Tensor running_mean_, running_var_, save_mean_, save_rstd_;
   Tensor y_, x_batch_, y_batch_, scratch_;
+  bool deferred_ = false;
+  Tensor mask_;
 };
 
 class Pool2dLayer final : public Layer {

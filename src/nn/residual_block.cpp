@@ -1,7 +1,11 @@
 #include "nn/residual_block.hpp"
 
+#include <cstdlib>
+#include <string>
+
 #include "config/layers/residual.hpp"
 #include "core/error.hpp"
+#include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
 #include "ops/residual/residual_add.hpp"
 
@@ -24,6 +28,23 @@ ResidualBlock::ResidualBlock(std::string name, const SampleShape& in,
                         : SampleShape(shortcut_.out_rows(), shortcut_.layers().back()->out_width());
   KASMINA_CHECK(skip.rows == out_.rows && skip.width == out_.width,
                 name_ + ": the block's body and shortcut must produce the same shape");
+  const char* env = std::getenv("KASMINA_FUSED_TAIL");
+  if (env && std::string(env) == "0") return;
+  auto* bn = dynamic_cast<BatchNormLayer*>(body_.layers().back().get());
+  auto* sbn =
+      shortcut_.empty() ? nullptr : dynamic_cast<BatchNormLayer*>(shortcut_.layers().back().get());
+  if (!bn || bn->fused_relu() || (!shortcut_.empty() && (!sbn || sbn->fused_relu()))) return;
+  tail_ = bn;
+  skip_tail_ = sbn;
+  tail_->defer_apply();
+  if (skip_tail_) skip_tail_->defer_apply();
+}
+
+bool ResidualBlock::absorb_next(const Layer& next) {
+  if (!tail_ || relu_ || next.pointwise_activation() != ops::Activation::relu) return false;
+  KASMINA_CHECK(!y_.defined(), name_ + ": absorb_next() after prepare()");
+  relu_ = true;
+  return true;
 }
 
 void ResidualBlock::set_out_image(std::optional<ImageShape> image) {
@@ -42,11 +63,14 @@ std::string ResidualBlock::describe() const {
   for (size_t i = 0; i < body_.layers().size(); ++i)
     s += (i ? ", " : "") + body_.layers()[i]->describe();
   s += "]";
-  if (shortcut_.empty()) return s;
-  s += " + shortcut [";
-  for (size_t i = 0; i < shortcut_.layers().size(); ++i)
-    s += (i ? ", " : "") + shortcut_.layers()[i]->describe();
-  return s + "]";
+  if (!shortcut_.empty()) {
+    s += " + shortcut [";
+    for (size_t i = 0; i < shortcut_.layers().size(); ++i)
+      s += (i ? ", " : "") + shortcut_.layers()[i]->describe();
+    s += "]";
+  }
+  if (tail_) s += relu_ ? " + relu (tail fused)" : " (tail fused)";
+  return s;
 }
 
 std::vector<Parameter*> ResidualBlock::parameters() {
@@ -60,7 +84,12 @@ double ResidualBlock::train_flops(int64_t rows, bool input_grad) const {
   const int64_t batch = rows / in_.rows;
   const double adds = static_cast<double>(batch * out_.values()) * (input_grad ? 2 : 1);
   const double skip = shortcut_.empty() ? 0.0 : shortcut_.train_flops(batch, /*input_grad=*/true);
-  return body_.train_flops(batch, /*input_grad=*/true) + skip + adds;
+  const double n = static_cast<double>(batch * out_.values());
+  const double relu =
+      relu_ ? flops::activation(ops::Activation::relu, n, false) +
+                  (input_grad ? flops::activation(ops::Activation::relu, n, true) : 0.0)
+            : 0.0;
+  return body_.train_flops(batch, /*input_grad=*/true) + skip + adds + relu;
 }
 
 void ResidualBlock::prepare(int64_t max_rows, Device dev) {
@@ -77,14 +106,33 @@ Tensor ResidualBlock::forward(const Tensor& x, Mode mode, const StepContext& ctx
   const Tensor h = body_.forward(x, mode, ctx);
   const Tensor skip = shortcut_.empty() ? x : shortcut_.forward(x, mode, ctx);
   Tensor y = y_.rows(0, h.dim(0));
+  if (tail_ && mode == Mode::train) {
+    // h and skip are the normalisations' inputs here (their apply is deferred to this pass).
+    const ops::BatchNormTerm body = tail_->term();
+    const ops::BatchNormTerm short_bn = skip_tail_ ? skip_tail_->term() : ops::BatchNormTerm{};
+    ops::batchnorm_residual_forward(body, skip_tail_ ? &short_bn : nullptr, skip, relu_, y);
+    if (relu_) {
+      tail_->mask_backward_by(y);
+      if (skip_tail_) skip_tail_->mask_backward_by(y);
+    }
+    return y;
+  }
   ops::residual_add(skip, h, y);
+  if (relu_) ops::activation_forward(ops::Activation::relu, y, y);
   return y;
 }
 
 void ResidualBlock::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
+  // With a fused relu, dy is the gradient w.r.t. the block's output after the relu: the
+  // normalisations at the ends of the body and the shortcut mask it themselves.
   const Tensor g = body_.backward(dy, ctx);  // the body's input gradient (may be dy itself)
   if (shortcut_.empty()) {
-    if (dx) ops::residual_add(dy, g, *dx);
+    if (!dx) return;
+    if (relu_) {
+      ops::relu_mask_add(dy, y_.rows(0, dy.dim(0)), g, *dx);
+    } else {
+      ops::residual_add(dy, g, *dx);
+    }
     return;
   }
   // The body's gradient is a view of its own buffer, which the shortcut's backward does not

@@ -4,12 +4,15 @@
 // in YAML; configs/README.md). Its backward is dx = shortcut'(x)ᵀ dy + body'(x)ᵀ dy; inside
 // each sequence, linear layers fuse as in the model. Parameters are named
 // "<block>.layers.<i>.<name>" and "<block>.shortcut.<i>.<name>" ("layers.2.layers.0.weight").
+// A block whose body (and projection shortcut) end with a batchnorm fuses its tail, and a relu
+// that follows the block joins it (see tail_ below).
 #pragma once
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "nn/conv_layers.hpp"
 #include "nn/layer.hpp"
 #include "nn/layer_sequence.hpp"
 
@@ -36,6 +39,8 @@ class ResidualBlock final : public Layer {
     return body_.counted_train_flops(last_boundary_step) +
            (shortcut_.empty() ? 0.0 : shortcut_.counted_train_flops(last_boundary_step));
   }
+  // A relu after a block with a fused tail (below) joins it.
+  bool absorb_next(const Layer& next) override;
   void prepare(int64_t max_batch, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
@@ -58,6 +63,13 @@ class ResidualBlock final : public Layer {
   LayerSequence body_;
   LayerSequence shortcut_;  // empty: the identity
   Tensor y_, dx_shortcut_;
+  // The fused tail: when the body ends with a batchnorm (without a fused relu) and the shortcut
+  // is the identity or ends with one too, the training forward applies both normalisations,
+  // the add and the block's relu in one pass (ops::batchnorm_residual_forward), and the
+  // normalisations mask their backward by the block's output. KASMINA_FUSED_TAIL=0 turns it off.
+  BatchNormLayer* tail_ = nullptr;
+  BatchNormLayer* skip_tail_ = nullptr;
+  bool relu_ = false;  // a following relu absorbed (only with a fused tail)
 };
 
 // The registry's builder for `type: residual` (builds the body through the registry).

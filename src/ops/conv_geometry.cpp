@@ -54,14 +54,14 @@ BatchNormDims batchnorm_dims(const char* op, const Tensor& x, bool training) {
 BatchNormDims check_batchnorm_forward(const char* op, bool training, const Tensor& x,
                                       const Tensor& gamma, const Tensor& beta,
                                       const Tensor& running_mean, const Tensor& running_var,
-                                      const Tensor& y) {
+                                      const Tensor& y, bool need_y = true) {
   const BatchNormDims d = batchnorm_dims(op, x, training);
   check_like(op, x, {d.cols},
              {{"gamma", &gamma},
               {"beta", &beta},
               {"running_mean", &running_mean},
               {"running_var", &running_var}});
-  check_like(op, x, x.shape(), {{"y", &y}});
+  if (need_y || y.defined()) check_like(op, x, x.shape(), {{"y", &y}});
   return d;
 }
 
@@ -133,10 +133,11 @@ ConvGeometry check_conv2d_backward_weight(const Tensor& dy, const Tensor& x, con
 BatchNormDims check_batchnorm_forward_train(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, const Tensor& running_mean,
                                             const Tensor& running_var, const Tensor& y,
-                                            const Tensor& save_mean, const Tensor& save_rstd) {
+                                            const Tensor& save_mean, const Tensor& save_rstd,
+                                            bool apply) {
   constexpr const char* op = "batchnorm_forward_train";
   const BatchNormDims d =
-      check_batchnorm_forward(op, true, x, gamma, beta, running_mean, running_var, y);
+      check_batchnorm_forward(op, true, x, gamma, beta, running_mean, running_var, y, apply);
   check_like(op, x, {d.cols}, {{"save_mean", &save_mean}, {"save_rstd", &save_rstd}});
   return d;
 }
@@ -162,6 +163,41 @@ BatchNormDims check_batchnorm_backward(const Tensor& dy, const Tensor& x, const 
               {"save_rstd", &save_rstd},
               {"dgamma", &dgamma},
               {"dbeta", &dbeta}});
+  return d;
+}
+
+namespace {
+
+// One normalisation of a fused tail: x [R, C] like `ref`, its four per-channel tensors [C].
+void check_term(const char* op, const char* what, const BatchNormTerm& t, const Tensor& ref) {
+  require(t.x && t.gamma && t.beta && t.mean && t.rstd, op,
+          std::string(what) + ": a batchnorm term needs x, gamma, beta, mean and rstd");
+  check_like(op, ref, ref.shape(), {{what, t.x}});
+  check_like(op, ref, {ref.dim(1)},
+             {{"gamma", t.gamma}, {"beta", t.beta}, {"mean", t.mean}, {"rstd", t.rstd}});
+}
+
+}  // namespace
+
+BatchNormDims check_batchnorm_residual_forward(const BatchNormTerm& body,
+                                               const BatchNormTerm* skip_bn, const Tensor& skip,
+                                               const Tensor& y) {
+  constexpr const char* op = "batchnorm_residual_forward";
+  const BatchNormDims d = batchnorm_dims(op, y, false);
+  check_term(op, "x", body, y);
+  if (skip_bn) {
+    check_term(op, "skip x", *skip_bn, y);
+  } else {
+    check_like(op, y, y.shape(), {{"skip", &skip}});
+  }
+  return d;
+}
+
+BatchNormDims check_relu_mask_add(const Tensor& dy, const Tensor& y, const Tensor& g,
+                                  const Tensor& dx) {
+  constexpr const char* op = "relu_mask_add";
+  const BatchNormDims d = batchnorm_dims(op, dx, false);
+  check_like(op, dx, dx.shape(), {{"dy", &dy}, {"y", &y}, {"g", &g}});
   return d;
 }
 

@@ -61,7 +61,8 @@ ConvGeometry check_conv2d_backward_weight(const Tensor& dy, const Tensor& x, con
 BatchNormDims check_batchnorm_forward_train(const Tensor& x, const Tensor& gamma,
                                             const Tensor& beta, const Tensor& running_mean,
                                             const Tensor& running_var, const Tensor& y,
-                                            const Tensor& save_mean, const Tensor& save_rstd);
+                                            const Tensor& save_mean, const Tensor& save_rstd,
+                                            bool apply = true);
 BatchNormDims check_batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                            const Tensor& running_mean, const Tensor& running_var,
                                            const Tensor& y);
@@ -69,6 +70,12 @@ BatchNormDims check_batchnorm_backward(const Tensor& dy, const Tensor& x, const 
                                        const Tensor& gamma, const Tensor& save_mean,
                                        const Tensor& save_rstd, bool relu, const Tensor& dx,
                                        const Tensor& dgamma, const Tensor& dbeta);
+// batchnorm_residual_forward and relu_mask_add.
+BatchNormDims check_batchnorm_residual_forward(const BatchNormTerm& body,
+                                               const BatchNormTerm* skip_bn, const Tensor& skip,
+                                               const Tensor& y);
+BatchNormDims check_relu_mask_add(const Tensor& dy, const Tensor& y, const Tensor& g,
+                                  const Tensor& dx);
 // A pooling call: `in` is input-shaped (x, or dx of a backward), `out` output-shaped (y or dy);
 // argmax (max pooling, optional) i32 output-shaped. Window: kernel >= 1, stride >= 1,
 // 0 <= padding <= kernel / 2, a positive output size.

@@ -49,6 +49,19 @@ struct BatchNormParams {
   float eps = 1e-5f;
   float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch statistic
   bool relu = false;      // fused ReLU: y = max(0, bn(x)); the backward masks dy by y > 0
+  // false: the training forward computes the statistics (saved and running) only and leaves y
+  // alone (undefined is allowed); a fused residual tail applies them (batchnorm_residual_forward)
+  bool apply = true;
+};
+
+// A batch normalisation as the fused residual tail reads it: its input and its training
+// statistics (save_mean, save_rstd of batchnorm_forward_train) and affine parameters.
+struct BatchNormTerm {
+  const Tensor* x = nullptr;  // [R, C]
+  const Tensor* gamma = nullptr;
+  const Tensor* beta = nullptr;
+  const Tensor* mean = nullptr;
+  const Tensor* rstd = nullptr;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -105,6 +118,27 @@ KASMINA_OP(void, batchnorm_backward,
             const Tensor& save_mean, const Tensor& save_rstd, const BatchNormParams& p, Tensor& dx,
             Tensor& dgamma, Tensor& dbeta),
            (dy, x, y, gamma, save_mean, save_rstd, p, dx, dgamma, dbeta), dy.device())
+
+// ---------------------------------------------------------------------------------------------
+// The fused tail of a residual block whose body ends with a batch normalisation (nn/
+// residual_block.cpp): the body's normalisation, the skip (the block's input, or a projection
+// shortcut's own normalisation), the add and the block's ReLU in one pass, and the identity
+// shortcut's gradient. CPU twins: src/ops/cpu/residual_tail.cpp; CUDA: kernels/conv/
+// residual_tail.cu.
+// ---------------------------------------------------------------------------------------------
+
+// y = act(gamma (x - mean) rstd + beta + s), per channel c of [R, C], act = ReLU when relu,
+// s = skip or, when skip_bn is non-null, gamma_s (x_s - mean_s) rstd_s + beta_s (skip is then
+// not read and may be undefined). Each normalisation is computed as batchnorm's apply computes
+// it, then the sum is one rounded addition. All tensors [R, C] or [C], one dtype and device.
+KASMINA_OP(void, batchnorm_residual_forward,
+           (const BatchNormTerm& body, const BatchNormTerm* skip_bn, const Tensor& skip, bool relu,
+            Tensor& y),
+           (body, skip_bn, skip, relu, y), y.device())
+// dx = (y > 0 ? dy : 0) + g: the gradient reaching an identity shortcut through the block's
+// ReLU, plus the body's input gradient g. One rounded addition per element; dx may be g.
+KASMINA_OP(void, relu_mask_add, (const Tensor& dy, const Tensor& y, const Tensor& g, Tensor& dx),
+           (dy, y, g, dx), dx.device())
 
 // ---------------------------------------------------------------------------------------------
 // Pooling over square windows of an NHWC map, per channel. x [N,H,W,C], y [N,Ho,Wo,C].

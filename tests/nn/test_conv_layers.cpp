@@ -2,13 +2,20 @@
 // (conv2d, batchnorm2d with and without a fused relu, residual blocks with projection
 // shortcuts, max and average pooling, global average pooling, flatten) against central finite
 // differences in float64 on the CPU; the shapes the layers produce; batchnorm's running
-// statistics (their update, their use in evaluation, their checkpoint entries).
+// statistics (their update, their use in evaluation, their checkpoint entries); residual blocks
+// with a fused tail (the last normalisations, the add and the block's relu in one pass) against
+// the same blocks unfused.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "config/layers/batchnorm.hpp"
 #include "config/layers/conv2d.hpp"
+#include "core/rng.hpp"
 #include "core/stateful.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/model.hpp"
@@ -75,6 +82,24 @@ TEST(ConvGradients, ResNetBlockWithProjectionShortcut) {
   const int checked = check(cfg, {6, 6, 2}, 3);
   // conv 3*3*3*2+3, bn 6, block: 4*3*3*3 + 8 + 4*3*3*4 + 8, shortcut 4*3 + 8, linear 4*3+3
   EXPECT_EQ(checked, 57 + 6 + 108 + 8 + 144 + 8 + 12 + 8 + 15);
+}
+
+TEST(ConvGradients, IdentityBlocksWithFusedTails) {
+  ModelConfig cfg;
+  // 5x5x2 -> conv 3 -> block [conv, bn+relu, conv, bn] -> relu (joins the block's tail) ->
+  // block [conv, bn] with no relu after it (a tail without relu) -> global_avgpool -> linear 2
+  cfg.layers = {
+      conv(3, 3, 1, 1),
+      block({conv(3, 3, 1, 1, false), layer(LayerType::batchnorm2d), layer(LayerType::relu),
+             conv(3, 3, 1, 1, false), layer(LayerType::batchnorm2d)},
+            {}),
+      layer(LayerType::relu),
+      block({conv(3, 1, 1, 0), layer(LayerType::batchnorm2d)}, {}),
+      layer(LayerType::global_avgpool),
+      layer(LayerType::linear, 2),
+  };
+  const int checked = check(cfg, {5, 5, 2}, 2);
+  EXPECT_EQ(checked, 57 + 81 + 6 + 81 + 6 + 12 + 6 + 8);
 }
 
 TEST(ConvGradients, PoolingGroupsAndFlatten) {
@@ -160,4 +185,80 @@ TEST(BatchNormLayer, RunningStatisticsUpdateAndCheckpoint) {
   other.prepare(4, Device::cpu());
   other.load_state(StateReader(state, ""));
   EXPECT_EQ(other.forward(x, Mode::eval, ctx).to_vector<double>(), e);
+}
+
+namespace {
+
+// One training step's logits, parameter gradients and evaluation logits of `cfg` on the CPU in
+// float32, with the residual tails fused or not.
+struct StepResult {
+  std::vector<std::string> describe;
+  std::vector<float> logits, eval_logits;
+  std::vector<std::vector<float>> grads;
+};
+
+StepResult run_step(const ModelConfig& cfg, bool fused) {
+  if (fused) {
+    unsetenv("KASMINA_FUSED_TAIL");
+  } else {
+    setenv("KASMINA_FUSED_TAIL", "0", 1);
+  }
+  Model m(cfg, SampleShape::flat_image({6, 6, 2}), 5, Device::cpu());
+  unsetenv("KASMINA_FUSED_TAIL");
+  const int64_t B = 3;
+  m.prepare(B);
+  StepContext ctx;
+  ctx.step = Tensor::zeros({1}, DType::i64);
+  Rng rng(77);
+  std::vector<float> xv(static_cast<size_t>(B * 72)), dv(static_cast<size_t>(B * 4));
+  for (float& v : xv) v = static_cast<float>(rng.uniform(-1.0, 1.5));
+  for (float& v : dv) v = static_cast<float>(rng.uniform(-1.0, 1.0));
+  const Tensor x = Tensor::from_vector<float>(xv, {B, 72});
+  StepResult r;
+  r.describe = m.describe();
+  r.logits = m.forward(x, Mode::train, ctx).to_vector<float>();
+  m.backward(Tensor::from_vector<float>(dv, {B, 4}), ctx);
+  for (Parameter* p : m.parameters()) r.grads.push_back(p->grad.to_vector<float>());
+  r.eval_logits = m.forward(x, Mode::eval, ctx).to_vector<float>();
+  return r;
+}
+
+}  // namespace
+
+TEST(ResidualTail, FusedBlocksMatchUnfusedBitwiseOnTheCpu) {
+  // The fused pass computes each normalisation as batchnorm's apply does and adds once, and the
+  // normalisations mask their backward by the block's output as the relu layer would: on the
+  // CPU (no FMA contraction) fused and unfused steps are bitwise equal.
+  ModelConfig cfg;
+  cfg.layers = {
+      conv(4, 3, 1, 1),
+      layer(LayerType::batchnorm2d),
+      layer(LayerType::relu),
+      block({conv(4, 3, 1, 1, false), layer(LayerType::batchnorm2d), layer(LayerType::relu),
+             conv(4, 3, 1, 1, false), layer(LayerType::batchnorm2d)},
+            {}),
+      layer(LayerType::relu),
+      block({conv(8, 3, 2, 1, false), layer(LayerType::batchnorm2d), layer(LayerType::relu),
+             conv(8, 3, 1, 1, false), layer(LayerType::batchnorm2d)},
+            {conv(8, 1, 2, 0, false), layer(LayerType::batchnorm2d)}),
+      layer(LayerType::relu),
+      block({conv(8, 3, 1, 1, false), layer(LayerType::batchnorm2d)}, {}),
+      layer(LayerType::global_avgpool),
+      layer(LayerType::linear, 4),
+  };
+  const StepResult fused = run_step(cfg, true), plain = run_step(cfg, false);
+  ASSERT_EQ(fused.describe.size(), 7u);  // the two relus after blocks joined them
+  ASSERT_EQ(plain.describe.size(), 9u);
+  EXPECT_NE(fused.describe[2].find("+ relu (tail fused)"), std::string::npos) << fused.describe[2];
+  EXPECT_NE(fused.describe[3].find("+ relu (tail fused)"), std::string::npos) << fused.describe[3];
+  EXPECT_NE(fused.describe[4].find("(tail fused)"), std::string::npos) << fused.describe[4];
+  EXPECT_EQ(plain.describe[2].find("tail fused"), std::string::npos) << plain.describe[2];
+  EXPECT_EQ(fused.logits, plain.logits);
+  EXPECT_EQ(fused.eval_logits, plain.eval_logits);
+  ASSERT_EQ(fused.grads.size(), plain.grads.size());
+  for (size_t i = 0; i < fused.grads.size(); ++i) EXPECT_EQ(fused.grads[i], plain.grads[i]) << i;
+  double largest = 0.0;
+  for (const auto& g : fused.grads)
+    for (float v : g) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+  EXPECT_GT(largest, 1e-3);  // the step moved something
 }

@@ -36,7 +36,7 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              Tensor& y, Tensor& save_mean, Tensor& save_rstd) {
   constexpr const char* op = "batchnorm_forward_train";
   const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
-                                                        y, save_mean, save_rstd);
+                                                        y, save_mean, save_rstd, p.apply);
   check_cpu_tensor(op, "x", x);
   dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -63,7 +63,7 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
       rm[c] = static_cast<T>((1.0 - m) * static_cast<double>(rm[c]) + m * sum[c]);
       rv[c] = static_cast<T>((1.0 - m) * static_cast<double>(rv[c]) + m * var * rows / (rows - 1));
     }
-    apply<T>(d, xs, mean, rstd, gamma.data<T>(), beta.data<T>(), p.relu, y.data<T>());
+    if (p.apply) apply<T>(d, xs, mean, rstd, gamma.data<T>(), beta.data<T>(), p.relu, y.data<T>());
   });
 }
 

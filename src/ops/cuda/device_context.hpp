@@ -63,6 +63,8 @@ struct DeviceContext {
 // Ticket counters by user (one kernel at a time per counter; stream order keeps them apart).
 constexpr int kTicketSoftmaxXent = 0;
 constexpr int kTicketOptimizer = 1;
+constexpr int kTicketBatchnorm =
+    2;  // kernels/conv/bn_columns.cuh (statistics, parameter gradients)
 // The own small GEMMs' bias-gradient reduction: one counter per column tile.
 constexpr int kTicketSmallGemm = 8;
 constexpr int kTicketCount = kTicketSmallGemm + static_cast<int>(kOwnGemmMaxColumnTiles);

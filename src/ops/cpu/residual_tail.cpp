@@ -1,0 +1,61 @@
+// CPU twins of the fused residual tail (conv_ops.hpp): batchnorm_residual_forward and
+// relu_mask_add, float32 and float64, rows in order. Each normalisation is batchnorm's apply,
+// (x - mean) * rstd * gamma + beta in the tensors' dtype, then one rounded addition.
+#include "ops/conv_geometry.hpp"
+#include "ops/conv_ops.hpp"
+#include "ops/cpu/cpu_common.hpp"
+
+namespace kasmina::ops::cpu {
+
+namespace {
+
+// The per-channel pointers of one normalisation.
+template <class T>
+struct Norm {
+  const T *x, *gamma, *beta, *mean, *rstd;
+  explicit Norm(const BatchNormTerm& t)
+      : x(t.x->data<T>()),
+        gamma(t.gamma->data<T>()),
+        beta(t.beta->data<T>()),
+        mean(t.mean->data<T>()),
+        rstd(t.rstd->data<T>()) {}
+  T at(int64_t i, int64_t c) const { return (x[i] - mean[c]) * rstd[c] * gamma[c] + beta[c]; }
+};
+
+}  // namespace
+
+void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* skip_bn,
+                                const Tensor& skip, bool relu, Tensor& y) {
+  constexpr const char* op = "batchnorm_residual_forward";
+  const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y);
+  check_cpu_tensor(op, "y", y);
+  dispatch_float(op, y.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const Norm<T> h(body), sn(skip_bn ? *skip_bn : body);  // sn: read only with skip_bn
+    const T* s = skip_bn ? nullptr : skip.data<T>();
+    T* out = y.data<T>();
+    for (int64_t r = 0; r < d.rows; ++r) {
+      for (int64_t c = 0; c < d.cols; ++c) {
+        const int64_t i = r * d.cols + c;
+        const T sv = skip_bn ? sn.at(i, c) : s[i];
+        const T o = h.at(i, c) + sv;
+        out[i] = relu && o < T(0) ? T(0) : o;
+      }
+    }
+  });
+}
+
+void relu_mask_add(const Tensor& dy, const Tensor& y, const Tensor& g, Tensor& dx) {
+  constexpr const char* op = "relu_mask_add";
+  const BatchNormDims d = check_relu_mask_add(dy, y, g, dx);
+  check_cpu_tensor(op, "dx", dx);
+  dispatch_float(op, dx.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T *dys = dy.data<T>(), *ys = y.data<T>(), *gs = g.data<T>();
+    T* out = dx.data<T>();
+    const int64_t n = d.rows * d.cols;
+    for (int64_t i = 0; i < n; ++i) out[i] = (ys[i] > T(0) ? dys[i] : T(0)) + gs[i];
+  });
+}
+
+}  // namespace kasmina::ops::cpu
