@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kasmina_build_config.hpp"
+#include "ops/gemm_route.hpp"
 #include "ops/precision_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -28,17 +29,29 @@ struct Bf16OutCase {
   int64_t m, n, k;
   Activation act;
   bool fused = true;  // false: plain GEMM + kasmina's epilogue kernels
+  // The input gradient's route (ops/gemm_route.hpp): automatic, or forced to cuBLASLt's
+  // DRELU/DGELU or to the plain GEMM + kasmina's pass.
+  ops::DactPath dact = ops::DactPath::automatic;
 };
+
+const char* dact_suffix(ops::DactPath p) {
+  return p == ops::DactPath::pass ? "_pass" : p == ops::DactPath::cublaslt ? "_cublaslt" : "";
+}
 
 std::string case_name(const Bf16OutCase& c) {
   return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
-         ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused");
+         ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused") +
+         dact_suffix(c.dact);
 }
 
 std::string describe(const char* op, const Bf16OutCase& c) {
   return std::string(op) + " [M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) +
          " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) + " bf16 output" +
-         (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") + "]";
+         (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") +
+         (c.dact == ops::DactPath::automatic
+              ? ""
+              : std::string(" route ") + ops::dact_path_name(c.dact)) +
+         "]";
 }
 
 uint64_t seed_of(const Bf16OutCase& c, uint64_t salt) {
@@ -57,6 +70,7 @@ Tensor bf16_of(const Tensor& t) {
 struct Bf16OutSetup {
   explicit Bf16OutSetup(const Bf16OutCase& c) {
     ops::set_math_mode(gpu(), ops::MathMode::bf16);
+    ops::set_dact_path(c.dact);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), c.fused);
 #else
@@ -65,6 +79,7 @@ struct Bf16OutSetup {
   }
   ~Bf16OutSetup() {
     ops::set_math_mode(gpu(), ops::MathMode::fp32);
+    ops::set_dact_path(ops::DactPath::automatic);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), true);
 #endif
@@ -246,6 +261,13 @@ std::vector<Bf16OutCase> bf16out_cases() {
     out.push_back({7, 33, 10, act, false});
     out.push_back({1000, 3, 1023, act, false});
     out.push_back({4099, 130, 33, act, false});
+    if (act == Activation::none) continue;
+    for (ops::DactPath p : {ops::DactPath::pass, ops::DactPath::cublaslt}) {
+      out.push_back({7, 3, 10, act, true, p});
+      out.push_back({129, 33, 784, act, true, p});
+      out.push_back({4099, 1023, 10, act, true, p});
+      out.push_back({1000, 256, 1024, act, true, p});
+    }
   }
   return out;
 }
@@ -262,46 +284,59 @@ std::vector<op_table::OpCase> cases_of(void (*fn)(const Bf16OutCase&)) {
 }
 
 // ---- perf: the MLP's layers at batch 8192 with bf16 outputs (compare the `_bf16` perf rows of
-// linear_forward / linear_backward_input, which write float32) ----
+// linear_forward / linear_backward_input, which write float32), and the wide MLP's input
+// gradients (4096 x 4096 x 4096, 4096 x 4096 x 10); the input gradients through an activation
+// once per route (ops/gemm_route.hpp) ----
 
 std::vector<op_table::OpCase> perf_cases(bool forward) {
   struct Shape3 {
     int64_t m, n, k;
   };
   std::vector<op_table::OpCase> out;
-  for (const Shape3 p :
-       {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024}}) {
+  for (const Shape3 p : {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024},
+                         Shape3{4096, 4096, 4096}, Shape3{4096, 4096, 10}, Shape3{256, 256, 128}}) {
     for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
-      out.push_back(
-          {op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" + ops::activation_name(act),
-           [p, act, forward] {
-             const Device dev = op_table::perf_device();
-             ops::set_math_mode(dev, ops::MathMode::bf16);
-             const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
-             const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
-             const Tensor b = random_f32({p.n}, 3).to(dev);
-             Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
-             Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
-             ops::linear_forward(x, w, b, act, y, aux);
-             // The input gradient w.r.t. a [M, N] layer input whose saved state is `aux`.
-             const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
-             const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
-             Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
-             Tensor db = Tensor::empty({p.n}, DType::f32, dev);
-             const std::string what =
-                 std::string(forward ? "linear_forward" : "linear_backward_input") +
-                 " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
-                 std::to_string(p.k) + " " + ops::activation_name(act);
-             op_table::time_op(what, dev, [&] {
-               if (forward) {
-                 ops::linear_forward(x, w, b, act, y, aux);
-               } else {
-                 ops::linear_backward_input(dy, wt, act, aux, dx,
-                                            act == Activation::none ? nullptr : &db);
-               }
-             });
-             ops::set_math_mode(dev, ops::MathMode::fp32);
-           }});
+      for (ops::DactPath route : {ops::DactPath::cublaslt, ops::DactPath::pass}) {
+        if ((forward || act == Activation::none) && route == ops::DactPath::pass) continue;
+        const ops::DactPath forced =
+            forward || act == Activation::none ? ops::DactPath::automatic : route;
+        out.push_back({op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" +
+                           ops::activation_name(act) + dact_suffix(forced),
+                       [p, act, forward, forced] {
+                         const Device dev = op_table::perf_device();
+                         ops::set_math_mode(dev, ops::MathMode::bf16);
+                         ops::set_dact_path(forced);
+                         const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
+                         const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
+                         const Tensor b = random_f32({p.n}, 3).to(dev);
+                         Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+                         Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
+                         ops::linear_forward(x, w, b, act, y, aux);
+                         // The input gradient w.r.t. a [M, N] layer input whose saved state is
+                         // `aux`.
+                         const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
+                         const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
+                         Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+                         Tensor db = Tensor::empty({p.n}, DType::f32, dev);
+                         const std::string what =
+                             std::string(forward ? "linear_forward" : "linear_backward_input") +
+                             " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) +
+                             "x" + std::to_string(p.k) + " " + ops::activation_name(act) +
+                             (forced == ops::DactPath::automatic
+                                  ? ""
+                                  : std::string(" route ") + ops::dact_path_name(forced));
+                         op_table::time_op(what, dev, [&] {
+                           if (forward) {
+                             ops::linear_forward(x, w, b, act, y, aux);
+                           } else {
+                             ops::linear_backward_input(dy, wt, act, aux, dx,
+                                                        act == Activation::none ? nullptr : &db);
+                           }
+                         });
+                         ops::set_math_mode(dev, ops::MathMode::fp32);
+                         ops::set_dact_path(ops::DactPath::automatic);
+                       }});
+      }
     }
   }
   return out;
