@@ -39,6 +39,14 @@ DactPath& forced_dact_flag() {
   return p;
 }
 
+bool& skinny_dgrad_flag() {
+  static bool on = [] {
+    const char* v = std::getenv("KASMINA_SKINNY_DGRAD");
+    return !(v != nullptr && std::string(v) == "0");
+  }();
+  return on;
+}
+
 int64_t column_tiles(const GemmShape& s) {
   // The own kernels' output columns: out (forward), in (input and weight gradients).
   const int64_t cols = s.op == LinearGemm::forward ? s.out : s.in;
@@ -125,6 +133,14 @@ void set_dact_path(DactPath p) {
 
 DactPath forced_dact_path() {
   return forced_dact_flag();
+}
+
+bool skinny_dgrad() {
+  return skinny_dgrad_flag();
+}
+
+void set_skinny_dgrad(bool on) {
+  skinny_dgrad_flag() = on;
 }
 
 }  // namespace kasmina::ops

@@ -107,5 +107,12 @@ DactPath choose_dact_path(const GemmShape& s);
 // Forces a path for the process (automatic: back to table + rule). Read by every device.
 void set_dact_path(DactPath p);
 DactPath forced_dact_path();
+// The pass route's one-kernel form on CUDA for an input gradient from a layer of at most 16
+// outputs (kernels/skinny_dgrad.cu: the product, the ReLU mask and the bias-gradient partials in
+// one pass, no product matrix in memory): on unless the environment variable
+// KASMINA_SKINNY_DGRAD=0 (read when first asked) or set_skinny_dgrad(false) switches it off,
+// leaving the plain GEMM + the pass. The same values either way up to the order of the fp32 sums.
+bool skinny_dgrad();
+void set_skinny_dgrad(bool on);
 
 }  // namespace kasmina::ops

@@ -70,4 +70,11 @@ inline constexpr int64_t kSkinnyMaxOut = 16;
 void launch_skinny_weight_grad(DeviceContext& ctx, const Tensor& dy, const Tensor& x, float* dw,
                                float* db);
 
+// The `pass` route of a bf16 input gradient of a layer with at most kSkinnyMaxOut outputs through
+// a ReLU, in one kernel (kernels/skinny_dgrad.cu): dx [rows, cols] = bf16(dy · w) masked by the
+// ReLU bit mask (mask_ld bits a row), and, when dbias is not null, dbias[c] = Σ_r dx[r, c] over
+// the stored values (fp32, fixed order; the scratch buffer holds the chunk partials).
+void launch_skinny_input_grad_relu(DeviceContext& ctx, const Tensor& dy, const Tensor& w,
+                                   const void* mask, int64_t mask_ld, Tensor& dx, float* dbias);
+
 }  // namespace kasmina::ops::cuda

@@ -138,11 +138,16 @@ void column_sums_of(DeviceContext& ctx, const Tensor& x, int64_t rows, int64_t c
 // kernels/activation_bf16.cu) instead of cuBLASLt's DRELU/DGELU epilogue. A ReLU's derivative
 // (0 or 1) commutes with the rounding, so the GEMM stores its result in bf16 straight into dx
 // and the pass masks it in place; a GELU's product is formed in fp32 (the GEMM into an fp32
-// scratch matrix) and rounded once by the pass.
+// scratch matrix) and rounded once by the pass. For a layer of at most 16 outputs the ReLU
+// case is one kernel (kernels/skinny_dgrad.cu) that forms the product itself.
 void backward_input_pass(DeviceContext& ctx, const Tensor& dy, const Tensor& w, Activation act,
                          const Tensor& aux, Tensor& dx, float* dbias, int64_t m, int64_t n,
                          int64_t k) {
   const bool in_place = act == Activation::relu;
+  if (in_place && n <= kSkinnyMaxOut && skinny_dgrad()) {  // the product in the pass itself
+    launch_skinny_input_grad_relu(ctx, dy, w, aux.raw(), linear_aux_ld(act, k), dx, dbias);
+    return;
+  }
   const int64_t acc_floats = in_place ? 0 : m * k;
   const int64_t parts = dbias ? activation_bf16_partials(m, k) : 0;
   float* buf = acc_floats + parts > 0

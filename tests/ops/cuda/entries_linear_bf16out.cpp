@@ -9,6 +9,7 @@
 // rounding other than to nearest-even would move far more elements than the 2% allowed.
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kasmina_build_config.hpp"
@@ -32,6 +33,7 @@ struct Bf16OutCase {
   // The input gradient's route (ops/gemm_route.hpp): automatic, or forced to cuBLASLt's
   // DRELU/DGELU or to the plain GEMM + kasmina's pass.
   ops::DactPath dact = ops::DactPath::automatic;
+  bool skinny = true;  // false: the pass route without its one-kernel form for <= 16 outputs
 };
 
 const char* dact_suffix(ops::DactPath p) {
@@ -41,7 +43,7 @@ const char* dact_suffix(ops::DactPath p) {
 std::string case_name(const Bf16OutCase& c) {
   return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
          ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused") +
-         dact_suffix(c.dact);
+         dact_suffix(c.dact) + (c.skinny ? "" : "_noskinny");
 }
 
 std::string describe(const char* op, const Bf16OutCase& c) {
@@ -71,6 +73,7 @@ struct Bf16OutSetup {
   explicit Bf16OutSetup(const Bf16OutCase& c) {
     ops::set_math_mode(gpu(), ops::MathMode::bf16);
     ops::set_dact_path(c.dact);
+    ops::set_skinny_dgrad(c.skinny);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), c.fused);
 #else
@@ -80,6 +83,7 @@ struct Bf16OutSetup {
   ~Bf16OutSetup() {
     ops::set_math_mode(gpu(), ops::MathMode::fp32);
     ops::set_dact_path(ops::DactPath::automatic);
+    ops::set_skinny_dgrad(true);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), true);
 #endif
@@ -268,6 +272,9 @@ std::vector<Bf16OutCase> bf16out_cases() {
       out.push_back({4099, 1023, 10, act, true, p});
       out.push_back({1000, 256, 1024, act, true, p});
     }
+    out.push_back({4099, 1023, 10, act, true, ops::DactPath::pass, false});
+    out.push_back({7, 3, 10, act, true, ops::DactPath::pass, false});
+    out.push_back({1000, 1024, 16, act, true, ops::DactPath::pass});
   }
   return out;
 }
@@ -296,16 +303,21 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
   for (const Shape3 p : {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024},
                          Shape3{4096, 4096, 4096}, Shape3{4096, 4096, 10}, Shape3{256, 256, 128}}) {
     for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
-      for (ops::DactPath route : {ops::DactPath::cublaslt, ops::DactPath::pass}) {
+      for (const auto& [route, skinny] : {std::pair{ops::DactPath::cublaslt, true},
+                                          {ops::DactPath::pass, true},
+                                          {ops::DactPath::pass, false}}) {
         if ((forward || act == Activation::none) && route == ops::DactPath::pass) continue;
+        if (!skinny && (act != Activation::relu || p.k > 16)) continue;
         const ops::DactPath forced =
             forward || act == Activation::none ? ops::DactPath::automatic : route;
         out.push_back({op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" +
-                           ops::activation_name(act) + dact_suffix(forced),
-                       [p, act, forward, forced] {
+                           ops::activation_name(act) + dact_suffix(forced) +
+                           (skinny ? "" : "_noskinny"),
+                       [p, act, forward, forced, skinny = skinny] {
                          const Device dev = op_table::perf_device();
                          ops::set_math_mode(dev, ops::MathMode::bf16);
                          ops::set_dact_path(forced);
+                         ops::set_skinny_dgrad(skinny);
                          const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
                          const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
                          const Tensor b = random_f32({p.n}, 3).to(dev);
@@ -324,7 +336,8 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
                              "x" + std::to_string(p.k) + " " + ops::activation_name(act) +
                              (forced == ops::DactPath::automatic
                                   ? ""
-                                  : std::string(" route ") + ops::dact_path_name(forced));
+                                  : std::string(" route ") + ops::dact_path_name(forced)) +
+                             (skinny ? "" : " (GEMM + pass for <= 16 outputs)");
                          op_table::time_op(what, dev, [&] {
                            if (forward) {
                              ops::linear_forward(x, w, b, act, y, aux);
@@ -335,9 +348,43 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
                          });
                          ops::set_math_mode(dev, ops::MathMode::fp32);
                          ops::set_dact_path(ops::DactPath::automatic);
+                         ops::set_skinny_dgrad(true);
                        }});
       }
     }
+  }
+  return out;
+}
+
+// The step before the bf16 gradient hand-off, for comparison with the rows above: DRELU_BGRAD
+// into an fp32 dx, then the layer below's cast of it to bf16.
+std::vector<op_table::OpCase> fp32_dx_perf_cases() {
+  std::vector<op_table::OpCase> out;
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{4096, 1024, 1024},
+                                {4096, 4096, 4096},
+                                {4096, 4096, 10},
+                                {256, 256, 128}}) {
+    out.push_back({op_table::dims({{"M", m}, {"N", n}, {"K", k}}) + "_relu_fp32dx_cast",
+                   [m = m, n = n, k = k] {
+                     const Device dev = op_table::perf_device();
+                     const Tensor x = bf16_of(random_f32({m, k}, 1)).to(dev);
+                     const Tensor w = bf16_of(random_f32({n, k}, 2)).to(dev);
+                     Tensor y = Tensor::empty({m, n}, DType::f32, dev);
+                     Tensor aux = ops::make_linear_aux(m, n, Activation::relu, dev);
+                     ops::linear_forward(x, w, Tensor(), Activation::relu, y, aux);
+                     const Tensor dy = bf16_of(random_f32({m, k}, 4)).to(dev);
+                     const Tensor wt = bf16_of(random_f32({k, n}, 5)).to(dev);
+                     Tensor dx = Tensor::empty({m, n}, DType::f32, dev);
+                     Tensor dx16 = Tensor::empty({m, n}, DType::bf16, dev);
+                     Tensor db = Tensor::empty({n}, DType::f32, dev);
+                     op_table::time_op(
+                         "linear_backward_input fp32 dx (DRELU_BGRAD) + cast " + std::to_string(m) +
+                             "x" + std::to_string(n) + "x" + std::to_string(k) + " relu",
+                         dev, [&] {
+                           ops::linear_backward_input(dy, wt, Activation::relu, aux, dx, &db);
+                           ops::cast_to_bf16(dx, dx16);
+                         });
+                   }});
   }
   return out;
 }
@@ -359,7 +406,11 @@ KASMINA_OP_TABLE_ENTRY(linear_backward_input_bf16out) {
   OpTestEntry e;
   e.ops = {"linear_backward_input"};
   e.correctness = [] { return cuda_test::cases_of(&cuda_test::backward_input_case); };
-  e.perf = [] { return cuda_test::perf_cases(false); };
+  e.perf = [] {
+    std::vector<OpCase> cases = cuda_test::perf_cases(false);
+    for (OpCase& c : cuda_test::fp32_dx_perf_cases()) cases.push_back(std::move(c));
+    return cases;
+  };
   return e;
 }
 
