@@ -365,6 +365,34 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
   return out;
 }
 
+// Today's forward of a ReLU layer before a linear layer, for comparison with the bf16-output
+// rows above: RELU_AUX_BIAS into an fp32 y, then the next layer's cast of it to bf16.
+std::vector<op_table::OpCase> fp32_y_perf_cases() {
+  std::vector<op_table::OpCase> out;
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{4096, 1024, 1024},
+                                {4096, 4096, 4096},
+                                {4096, 4096, 784}}) {
+    out.push_back({op_table::dims({{"M", m}, {"N", n}, {"K", k}}) + "_relu_fp32y_cast",
+                   [m = m, n = n, k = k] {
+                     const Device dev = op_table::perf_device();
+                     const Tensor x = bf16_of(random_f32({m, k}, 1)).to(dev);
+                     const Tensor w = bf16_of(random_f32({n, k}, 2)).to(dev);
+                     const Tensor b = random_f32({n}, 3).to(dev);
+                     Tensor y = Tensor::empty({m, n}, DType::f32, dev);
+                     Tensor y16 = Tensor::empty({m, n}, DType::bf16, dev);
+                     Tensor aux = ops::make_linear_aux(m, n, Activation::relu, dev);
+                     op_table::time_op("linear_forward fp32 y (RELU_AUX_BIAS) + cast " +
+                                           std::to_string(m) + "x" + std::to_string(n) + "x" +
+                                           std::to_string(k) + " relu",
+                                       dev, [&] {
+                                         ops::linear_forward(x, w, b, Activation::relu, y, aux);
+                                         ops::cast_to_bf16(y, y16);
+                                       });
+                   }});
+  }
+  return out;
+}
+
 // The step before the bf16 gradient hand-off, for comparison with the rows above: DRELU_BGRAD
 // into an fp32 dx, then the layer below's cast of it to bf16.
 std::vector<op_table::OpCase> fp32_dx_perf_cases() {
@@ -407,7 +435,11 @@ KASMINA_OP_TABLE_ENTRY(linear_forward_bf16out) {
   OpTestEntry e;
   e.ops = {"linear_forward", "make_linear_aux", "activation_backward_aux"};
   e.correctness = [] { return cuda_test::cases_of(&cuda_test::forward_case); };
-  e.perf = [] { return cuda_test::perf_cases(true); };
+  e.perf = [] {
+    std::vector<OpCase> cases = cuda_test::perf_cases(true);
+    for (OpCase& c : cuda_test::fp32_y_perf_cases()) cases.push_back(std::move(c));
+    return cases;
+  };
   return e;
 }
 
