@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "nn/linear.hpp"
+#include "ops/gemm_route.hpp"
 
 namespace kasmina {
 
@@ -16,6 +17,21 @@ bool& bf16_activations_flag() {
     return v != nullptr && std::string(v) == "1";
   }();
   return on;
+}
+
+// The bf16 gradient hand-off (docs/PRECISION.md): the gradient from linear layer `above` to
+// the ReLU linear layer `below` directly under it is stored in bf16 when both read bf16 and the
+// input-gradient GEMM of `above` takes kasmina's pass for this shape (ops/gemm_route.hpp): the
+// pass stores dx in bf16 with the bias gradient of `below`, and `below` reads it without a cast.
+// The route rule is the same on every device, so the CPU twin hands off the same bf16 values.
+bool bf16_gradient_handoff(const LinearLayer& below, const Layer& above, int64_t rows,
+                           int64_t width) {
+  const auto* lin = dynamic_cast<const LinearLayer*>(&above);
+  if (!lin || !lin->bf16_gemms() || !below.accepts_bf16_output_grad()) return false;
+  const ops::GemmShape s{ops::LinearGemm::backward_input, rows, width, lin->out_width(),
+                         below.activation()};
+  return below.activation() == ops::Activation::relu &&
+         ops::choose_dact_path(s) == ops::DactPath::pass;
 }
 
 }  // namespace
@@ -55,7 +71,9 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
     const auto* below = i > 0 ? dynamic_cast<const LinearLayer*>(layers_[i - 1].get()) : nullptr;
-    const DType grad_dtype = below && below->output_dtype() == DType::bf16 ? DType::bf16 : dtype;
+    const bool bf16_grad = below && (below->output_dtype() == DType::bf16 ||
+                                     bf16_gradient_handoff(*below, *layers_[i], rows, width));
+    const DType grad_dtype = bf16_grad ? DType::bf16 : dtype;
     if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({rows, width}, grad_dtype, dev);
   }
 }

@@ -64,6 +64,12 @@ class LinearLayer final : public Layer {
   void keep_output_fp32() { output_fp32_pinned_ = true; }
   // The dtype of the output after prepare(): the layer's dtype, or bf16 (set_bf16_output).
   DType output_dtype() const { return y_.defined() ? y_.dtype() : dtype_; }
+  // After prepare(): whether the layer's GEMMs read bf16 (train.precision: bf16, float32 layer).
+  bool bf16_gemms() const { return bf16_.on(); }
+  // After prepare(): whether the gradient w.r.t. this layer's output may arrive in bf16 although
+  // its output is not bf16 (the layer sequence's bf16 gradient hand-off): its GEMMs read bf16
+  // and no width seed reads its pre-activation gradient in float32.
+  bool accepts_bf16_output_grad() const { return bf16_.on() && !output_fp32_pinned_; }
   // The last forward's input and the last backward's gradient with respect to the
   // pre-activation (views of the step's buffers, valid until the next forward / backward):
   // width seeds read them for their gradient score (nn/width_score.hpp), float32 when they read

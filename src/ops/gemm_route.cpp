@@ -1,6 +1,7 @@
 #include "ops/gemm_route.hpp"
 
 #include <array>
+#include <cstdlib>
 
 #include "core/enum_table.hpp"
 #include "core/error.hpp"
@@ -18,6 +19,33 @@ inline constexpr EnumTable<GemmPath, 3> kGemmPathNames{
 // (one row per shape where the faster path is not the one the rule picks).
 // A row reads {LinearGemm::forward, 128, 784, 256, GemmPath::cublaslt} (op, rows, in, out, path).
 constexpr std::array<GemmRoute, 0> kRoutes{};
+
+inline constexpr EnumTable<DactPath, 3> kDactPathNames{{{"automatic", DactPath::automatic},
+                                                        {"cublaslt", DactPath::cublaslt},
+                                                        {"pass", DactPath::pass}}};
+
+// Measured exceptions to the default DRELU rule, by backward_input shape (rows = batch). Fill
+// from the op table's perf rows of linear_backward_input_bf16out under KASMINA_DACT_PATH=cublaslt
+// and =pass, checked against the whole step (kasmina bench). A row reads
+// {4096, 4096, 10, DactPath::pass} (rows, in, out, path).
+constexpr std::array<DactRoute, 0> kDactRoutes{};
+
+DactPath& forced_dact_flag() {
+  static DactPath p = [] {
+    const char* v = std::getenv("KASMINA_DACT_PATH");
+    return v && *v ? parse_dact_path(v, "environment variable KASMINA_DACT_PATH")
+                   : DactPath::automatic;
+  }();
+  return p;
+}
+
+bool& skinny_dgrad_flag() {
+  static bool on = [] {
+    const char* v = std::getenv("KASMINA_SKINNY_DGRAD");
+    return !(v != nullptr && std::string(v) == "0");
+  }();
+  return on;
+}
 
 int64_t column_tiles(const GemmShape& s) {
   // The own kernels' output columns: out (forward), in (input and weight gradients).
@@ -68,6 +96,51 @@ GemmPath choose_gemm_path(const GemmShape& s, MathMode math, GemmPath forced,
     }
   }
   return default_gemm_path(s, math);
+}
+
+const char* dact_path_name(DactPath p) {
+  return enum_name(kDactPathNames, p);
+}
+
+DactPath parse_dact_path(const std::string& name, const std::string& where) {
+  if (const auto p = enum_parse(kDactPathNames, name)) return *p;
+  throw UserError(where + ": '" + name +
+                  "' is not allowed (allowed: " + enum_allowed(kDactPathNames) + ")");
+}
+
+std::span<const DactRoute> dact_route_table() {
+  return kDactRoutes;
+}
+
+DactPath default_dact_path(const GemmShape& s, std::span<const DactRoute> table) {
+  for (const DactRoute& r : table) {
+    if (r.path != DactPath::automatic && r.rows == s.rows && r.in == s.in && r.out == s.out)
+      return r.path;
+  }
+  return s.act == Activation::relu && s.rows * s.in >= kDactPassMinElements ? DactPath::pass
+                                                                            : DactPath::cublaslt;
+}
+
+DactPath choose_dact_path(const GemmShape& s) {
+  if (s.act == Activation::none) return DactPath::cublaslt;  // no epilogue to replace
+  const DactPath forced = forced_dact_flag();
+  return forced != DactPath::automatic ? forced : default_dact_path(s, dact_route_table());
+}
+
+void set_dact_path(DactPath p) {
+  forced_dact_flag() = p;
+}
+
+DactPath forced_dact_path() {
+  return forced_dact_flag();
+}
+
+bool skinny_dgrad() {
+  return skinny_dgrad_flag();
+}
+
+void set_skinny_dgrad(bool on) {
+  skinny_dgrad_flag() = on;
 }
 
 }  // namespace kasmina::ops

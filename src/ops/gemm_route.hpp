@@ -70,4 +70,49 @@ GemmPath choose_gemm_path(const GemmShape& s, MathMode math, GemmPath forced,
 // on the CPU and in builds without CUDA.
 void set_gemm_path(Device dev, GemmPath p);
 
+// ---- The input gradient through the ReLU/GELU below a bf16 linear layer ----
+// linear_backward_input with bf16 operands, a fused input activation and a bf16 dx either runs
+// cuBLASLt's DRELU/DGELU epilogue (no BGRAD: the bias gradient is then kasmina's column sums
+// over the stored dx) or the plain GEMM followed by one pass of kasmina's
+// (activation_backward_aux_bf16, kernels/activation_bf16.cu: activation derivative, bf16 store,
+// bias-gradient column partials). Measured on the H200 (bench/RESULTS.md): cuBLASLt runs these
+// epilogues for large outputs as a separate kernel that costs about as much as the GEMM itself
+// (4096 x 4096 x 4096: 164 us plain, 298 us with DRELU_BGRAD). The layer sequence hands a bf16
+// gradient from one linear layer to the ReLU linear layer below it exactly when this choice is
+// `pass` for the batch it is prepared for (nn/layer_sequence.cpp), so the CPU twin makes the
+// same choice. The choice, per call and the same on every device:
+//   1. a path forced for the process (set_dact_path, or the environment variable
+//      KASMINA_DACT_PATH = automatic | cublaslt | pass read when first asked) wins;
+//   2. else the measured table (dact_route_table(), one row per shape) decides;
+//   3. else the default: `pass` for a ReLU input with at least kDactPassMinElements elements
+//      of dx, cuBLASLt otherwise (GELU: cuBLASLt; its bf16 DGELU is replaced by kasmina's
+//      epilogue kernel anyway, gemm.cpp).
+enum class DactPath : uint8_t { automatic, cublaslt, pass };
+
+struct DactRoute {
+  int64_t rows, in, out;  // dx [rows, in] = dy [rows, out] . W [out, in]
+  DactPath path;          // cublaslt or pass
+};
+
+inline constexpr int64_t kDactPassMinElements = int64_t{1} << 20;
+
+const char* dact_path_name(DactPath p);
+// "automatic", "cublaslt" or "pass"; anything else is a UserError naming `where`.
+DactPath parse_dact_path(const std::string& name, const std::string& where);
+std::span<const DactRoute> dact_route_table();
+// Steps 2-3 for a backward_input shape (s.act: the input's activation); never automatic.
+DactPath default_dact_path(const GemmShape& s, std::span<const DactRoute> table);
+// Steps 1-3 with the process's forced path.
+DactPath choose_dact_path(const GemmShape& s);
+// Forces a path for the process (automatic: back to table + rule). Read by every device.
+void set_dact_path(DactPath p);
+DactPath forced_dact_path();
+// The pass route's one-kernel form on CUDA for an input gradient from a layer of at most 16
+// outputs (kernels/skinny_dgrad.cu: the product, the ReLU mask and the bias-gradient partials in
+// one pass, no product matrix in memory): on unless the environment variable
+// KASMINA_SKINNY_DGRAD=0 (read when first asked) or set_skinny_dgrad(false) switches it off,
+// leaving the plain GEMM + the pass. The same values either way up to the order of the fp32 sums.
+bool skinny_dgrad();
+void set_skinny_dgrad(bool on);
+
 }  // namespace kasmina::ops

@@ -17,6 +17,7 @@
 #include "nn/layer_sequence.hpp"
 #include "nn/linear.hpp"
 #include "nn/simple_layers.hpp"
+#include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 #include "ops/precision_ops.hpp"
 
@@ -211,6 +212,119 @@ TEST(LinearBf16Chain, OffByDefaultTheOutputsStayFp32InBf16Mode) {
   Chain c = make_chain(20, 16, 12, 5, Activation::relu, Activation::relu, 8);
   ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(c.linear[i]->output_dtype(), DType::f32) << i;
+}
+
+}  // namespace
+}  // namespace kasmina
+
+// The bf16 gradient hand-off (docs/PRECISION.md): with the bf16 activations off, a linear layer
+// whose input-gradient GEMM takes kasmina's pass (ops/gemm_route.hpp) hands the ReLU linear layer
+// below it a bf16 gradient (the pass stores it, with that layer's bias gradient), which that
+// layer's weight-gradient GEMM reads without a cast; outputs stay fp32. The same step composed
+// from the ops, bit for bit; with the route forced to cuBLASLt the gradients stay fp32.
+namespace kasmina {
+namespace {
+
+struct DactScope {
+  explicit DactScope(ops::DactPath p) {
+    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+    ops::set_dact_path(p);
+  }
+  ~DactScope() {
+    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+    ops::set_dact_path(ops::DactPath::automatic);
+  }
+};
+
+TEST(LinearBf16Handoff, PassRouteHandsBf16GradientsAndMatchesTheOpsBitForBit) {
+  const DactScope scope(ops::DactPath::pass);
+  const int64_t B = 6, in = 20, h1 = 16, h2 = 12, out = 5;
+  Chain c = make_chain(in, h1, h2, out, Activation::relu, Activation::relu, 8);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.linear[i]->output_dtype(), DType::f32) << i;
+  Rng rng(4);
+  const Tensor x = random_f32(rng, {B, in}), dlogits = random_f32(rng, {B, out});
+  const StepContext ctx;
+  const Tensor logits = c.seq->forward(x, Mode::train, ctx);
+  c.seq->backward(dlogits, ctx);
+  EXPECT_EQ(c.linear[0]->last_preactivation_grad().dtype(), DType::bf16);
+  EXPECT_EQ(c.linear[1]->last_preactivation_grad().dtype(), DType::bf16);
+
+  std::vector<Tensor> w16, b;
+  for (LinearLayer* l : c.linear) {
+    w16.push_back(bf16_of(l->parameters()[0]->value));
+    b.push_back(l->parameters()[1]->value);
+  }
+  const Device cpu = Device::cpu();
+  const Tensor x16 = bf16_of(x);
+  Tensor y1 = Tensor::empty({B, h1}), y2 = Tensor::empty({B, h2}), y3 = Tensor::empty({B, out});
+  Tensor aux1 = ops::make_linear_aux(B, h1, Activation::relu, cpu);
+  Tensor aux2 = ops::make_linear_aux(B, h2, Activation::relu, cpu);
+  Tensor none;
+  ops::linear_forward(x16, w16[0], b[0], Activation::relu, y1, aux1);
+  const Tensor y1_16 = bf16_of(y1);
+  ops::linear_forward(y1_16, w16[1], b[1], Activation::relu, y2, aux2);
+  const Tensor y2_16 = bf16_of(y2);
+  ops::linear_forward(y2_16, w16[2], b[2], Activation::none, y3, none);
+  EXPECT_TRUE(same_bits(logits, y3));
+
+  const Tensor d3 = bf16_of(dlogits);
+  Tensor dw3 = Tensor::empty({out, h2}), db3 = Tensor::empty({out});
+  ops::linear_backward_weight(d3, y2_16, dw3, &db3);
+  Tensor d2 = Tensor::empty({B, h2}, DType::bf16), db2 = Tensor::empty({h2});
+  ops::linear_backward_input(d3, w16[2], Activation::relu, aux2, d2, &db2);
+  Tensor dw2 = Tensor::empty({h2, h1});
+  ops::linear_backward_weight(d2, y1_16, dw2, nullptr);
+  Tensor d1 = Tensor::empty({B, h1}, DType::bf16), db1 = Tensor::empty({h1});
+  ops::linear_backward_input(d2, w16[1], Activation::relu, aux1, d1, &db1);
+  Tensor dw1 = Tensor::empty({h1, in});
+  ops::linear_backward_weight(d1, x16, dw1, nullptr);
+
+  const auto grad = [&](size_t layer, size_t p) { return c.linear[layer]->parameters()[p]->grad; };
+  EXPECT_TRUE(same_bits(grad(2, 0), dw3));
+  EXPECT_TRUE(same_bits(grad(2, 1), db3));
+  EXPECT_TRUE(same_bits(grad(1, 0), dw2));
+  EXPECT_TRUE(same_bits(grad(1, 1), db2));
+  EXPECT_TRUE(same_bits(grad(0, 0), dw1));
+  EXPECT_TRUE(same_bits(grad(0, 1), db1));
+}
+
+TEST(LinearBf16Handoff, CublasLtRoutePinnedLayersAndGeluKeepFp32Gradients) {
+  const StepContext ctx;
+  Rng rng(6);
+  {
+    const DactScope scope(ops::DactPath::cublaslt);
+    Chain c = make_chain(20, 16, 12, 5, Activation::relu, Activation::relu, 8);
+    c.seq->forward(random_f32(rng, {6, 20}), Mode::train, ctx);
+    c.seq->backward(random_f32(rng, {6, 5}), ctx);
+    EXPECT_EQ(c.linear[0]->last_preactivation_grad().dtype(), DType::f32);
+    EXPECT_EQ(c.linear[1]->last_preactivation_grad().dtype(), DType::f32);
+  }
+  const DactScope scope(ops::DactPath::pass);
+  {
+    // GELU below: no hand-off (the pass stores a GELU layer's gradient only from an fp32
+    // product with a bf16 aux, which an fp32-output layer does not save).
+    Chain c = make_chain(20, 16, 12, 5, Activation::gelu, Activation::relu, 8);
+    c.seq->forward(random_f32(rng, {6, 20}), Mode::train, ctx);
+    c.seq->backward(random_f32(rng, {6, 5}), ctx);
+    EXPECT_EQ(c.linear[0]->last_preactivation_grad().dtype(), DType::f32);
+    EXPECT_EQ(c.linear[1]->last_preactivation_grad().dtype(), DType::bf16);
+  }
+  std::vector<std::unique_ptr<Layer>> layers;
+  std::vector<LinearLayer*> lin;
+  for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {7, 6}, {6, 4}}) {
+    auto l = std::make_unique<LinearLayer>("l" + std::to_string(lin.size()), a, b, true,
+                                           Activation::relu);
+    l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
+    lin.push_back(l.get());
+    layers.push_back(std::move(l));
+  }
+  lin[1]->keep_output_fp32();  // a width seed reads its pre-activation gradient
+  LayerSequence seq(std::move(layers));
+  seq.prepare(5, Device::cpu(), DType::f32, 9, false);
+  seq.forward(random_f32(rng, {5, 9}), Mode::train, ctx);
+  seq.backward(random_f32(rng, {5, 4}), ctx);
+  EXPECT_EQ(lin[1]->last_preactivation_grad().dtype(), DType::f32);
+  EXPECT_EQ(lin[0]->last_preactivation_grad().dtype(), DType::bf16);
 }
 
 }  // namespace

@@ -45,6 +45,16 @@ void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const f
                                          const void* aux, int64_t aux_ld, bool bf16_aux, void* dpre,
                                          bool bf16_out, int64_t rows, int64_t cols);
 
+// The pass of activation_backward_aux_bf16 (kernels/activation_bf16.cu): dx[M,N] = bf16(g ⊙
+// act'(pre)) with g float32 or (bf16_g; relu and none only) bf16 (g and dx may alias), pre from
+// aux (a GELU aux of bf16 values when bf16_aux); with dbias, dbias[c] = Σ_r dx[r,c] over the
+// stored values, fp32, fixed order, through `partials` (activation_bf16_partials(rows, cols)
+// floats of device memory, not overlapping g or dx).
+int64_t activation_bf16_partials(int64_t rows, int64_t cols);
+void launch_activation_backward_bf16(cudaStream_t s, Activation act, const void* g, bool bf16_g,
+                                     const void* aux, int64_t aux_ld, bool bf16_aux, void* dx,
+                                     int64_t rows, int64_t cols, float* partials, float* dbias);
+
 // out[c] = Σ_r x[r,c] over a row-major [rows, cols] matrix; deterministic two-stage reduction
 // (partials per row chunk in the context's scratch buffer, then a fixed-order sum).
 void launch_column_sums(DeviceContext& ctx, const float* x, int64_t rows, int64_t cols, float* out);
@@ -59,5 +69,12 @@ void launch_column_sums_bf16(DeviceContext& ctx, const void* x, int64_t rows, in
 inline constexpr int64_t kSkinnyMaxOut = 16;
 void launch_skinny_weight_grad(DeviceContext& ctx, const Tensor& dy, const Tensor& x, float* dw,
                                float* db);
+
+// The `pass` route of a bf16 input gradient of a layer with at most kSkinnyMaxOut outputs through
+// a ReLU, in one kernel (kernels/skinny_dgrad.cu): dx [rows, cols] = bf16(dy · w) masked by the
+// ReLU bit mask (mask_ld bits a row), and, when dbias is not null, dbias[c] = Σ_r dx[r, c] over
+// the stored values (fp32, fixed order; the scratch buffer holds the chunk partials).
+void launch_skinny_input_grad_relu(DeviceContext& ctx, const Tensor& dy, const Tensor& w,
+                                   const void* mask, int64_t mask_ld, Tensor& dx, float* dbias);
 
 }  // namespace kasmina::ops::cuda

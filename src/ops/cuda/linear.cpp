@@ -133,6 +133,35 @@ void column_sums_of(DeviceContext& ctx, const Tensor& x, int64_t rows, int64_t c
   launch_column_sums(ctx, x.data<float>(), rows, cols, out);
 }
 
+// The `pass` route of a bf16 dx through the input's activation (ops/gemm_route.hpp): the plain
+// GEMM, then kasmina's one pass (activation derivative, bf16 store, bias-gradient partials;
+// kernels/activation_bf16.cu) instead of cuBLASLt's DRELU/DGELU epilogue. A ReLU's derivative
+// (0 or 1) commutes with the rounding, so the GEMM stores its result in bf16 straight into dx
+// and the pass masks it in place; a GELU's product is formed in fp32 (the GEMM into an fp32
+// scratch matrix) and rounded once by the pass. For a layer of at most 16 outputs the ReLU
+// case is one kernel (kernels/skinny_dgrad.cu) that forms the product itself.
+void backward_input_pass(DeviceContext& ctx, const Tensor& dy, const Tensor& w, Activation act,
+                         const Tensor& aux, Tensor& dx, float* dbias, int64_t m, int64_t n,
+                         int64_t k) {
+  const bool in_place = act == Activation::relu;
+  if (in_place && n <= kSkinnyMaxOut && skinny_dgrad()) {  // the product in the pass itself
+    launch_skinny_input_grad_relu(ctx, dy, w, aux.raw(), linear_aux_ld(act, k), dx, dbias);
+    return;
+  }
+  const int64_t acc_floats = in_place ? 0 : m * k;
+  const int64_t parts = dbias ? activation_bf16_partials(m, k) : 0;
+  float* buf = acc_floats + parts > 0
+                   ? static_cast<float*>(scratch(ctx, static_cast<size_t>(acc_floats + parts) * 4))
+                   : nullptr;
+  void* acc = in_place ? dx.raw() : static_cast<void*>(buf);
+  GemmSpec g = product(false, false, k, m, n, w, k, dy, n, acc, k);
+  g.d_type = in_place ? CUDA_R_16BF : CUDA_R_32F;
+  gemm(ctx, g);
+  launch_activation_backward_bf16(ctx.stream, act, acc, in_place, aux.raw(), linear_aux_ld(act, k),
+                                  act == Activation::gelu, dx.raw(), m, k,
+                                  parts > 0 ? buf + acc_floats : nullptr, dbias);
+}
+
 }  // namespace
 
 void linear_forward(const Tensor& x, const Tensor& w, const Tensor& b, Activation act, Tensor& y,
@@ -219,6 +248,13 @@ void linear_backward_input(const Tensor& dy, const Tensor& w, Activation in_act,
     g.aux_ld = masked ? aux_ld : 0;
     g.col_sums = dbias;
     launch_small_gemm(ctx, g);
+    return;
+  }
+  // A bf16 dx through the input's activation: the plain GEMM and kasmina's pass, or (below)
+  // cuBLASLt's DRELU/DGELU, as ops/gemm_route.hpp chooses.
+  if (bf16_out && in_act != Activation::none && ctx.fused_epilogues &&
+      choose_dact_path({LinearGemm::backward_input, m, k, n, in_act}) == DactPath::pass) {
+    backward_input_pass(ctx, dy, w, in_act, in_aux, dx, dbias, m, n, k);
     return;
   }
   // A bf16 dx: DRELU/DGELU only, the bias gradient summed in fp32 over the stored bf16 dx.

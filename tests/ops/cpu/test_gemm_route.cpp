@@ -99,5 +99,62 @@ TEST(GemmRoute, PathNamesParseAndUnknownNamesAreUserErrors) {
   }
 }
 
+// ---- the input gradient through the ReLU below a bf16 linear layer ----
+
+constexpr std::span<const DactRoute> kNoDactTable{};
+
+TEST(DactRoute, PassForLargeReluInputGradientsCublasLtElsewhere) {
+  // The 4096-wide MLP at batch 4096: both input gradients (through the hidden layers' ReLUs).
+  EXPECT_EQ(default_dact_path(shape(LinearGemm::backward_input, 4096, 4096, 4096, Activation::relu),
+                              kNoDactTable),
+            DactPath::pass);
+  EXPECT_EQ(default_dact_path(shape(LinearGemm::backward_input, 4096, 4096, 10, Activation::relu),
+                              kNoDactTable),
+            DactPath::pass);
+  // The reference MLP at batch 256 (65 536 elements of dx): cuBLASLt's epilogue.
+  EXPECT_EQ(default_dact_path(shape(LinearGemm::backward_input, 256, 256, 128, Activation::relu),
+                              kNoDactTable),
+            DactPath::cublaslt);
+  // GELU: cuBLASLt (its bf16 DGELU already falls back to kasmina's kernel).
+  EXPECT_EQ(default_dact_path(shape(LinearGemm::backward_input, 4096, 4096, 4096, Activation::gelu),
+                              kNoDactTable),
+            DactPath::cublaslt);
+  // At the threshold exactly: the pass.
+  EXPECT_EQ(default_dact_path(shape(LinearGemm::backward_input, kDactPassMinElements / 1024, 1024,
+                                    7, Activation::relu),
+                              kNoDactTable),
+            DactPath::pass);
+}
+
+TEST(DactRoute, TableRowOverridesTheRuleAndForcedPathWins) {
+  const std::array<DactRoute, 1> table = {{{4096, 4096, 10, DactPath::cublaslt}}};
+  EXPECT_EQ(
+      default_dact_path(shape(LinearGemm::backward_input, 4096, 4096, 10, Activation::relu), table),
+      DactPath::cublaslt);
+  EXPECT_EQ(
+      default_dact_path(shape(LinearGemm::backward_input, 4096, 4096, 11, Activation::relu), table),
+      DactPath::pass);
+  const DactPath before = forced_dact_path();
+  const GemmShape small = shape(LinearGemm::backward_input, 8, 16, 4, Activation::relu);
+  set_dact_path(DactPath::pass);
+  EXPECT_EQ(choose_dact_path(small), DactPath::pass);
+  // No activation: nothing to replace, whatever is forced.
+  EXPECT_EQ(choose_dact_path(shape(LinearGemm::backward_input, 8, 16, 4)), DactPath::cublaslt);
+  set_dact_path(DactPath::cublaslt);
+  EXPECT_EQ(choose_dact_path(shape(LinearGemm::backward_input, 4096, 4096, 4096, Activation::relu)),
+            DactPath::cublaslt);
+  set_dact_path(before);
+}
+
+TEST(DactRoute, ShippedTableHoldsOnlyDecidedRowsAndNamesParse) {
+  for (const DactRoute& r : dact_route_table()) {
+    EXPECT_NE(r.path, DactPath::automatic);
+    EXPECT_GT(r.rows * r.in * r.out, 0);
+  }
+  for (DactPath p : {DactPath::automatic, DactPath::cublaslt, DactPath::pass})
+    EXPECT_EQ(parse_dact_path(dact_path_name(p), "KASMINA_DACT_PATH"), p);
+  EXPECT_THROW(parse_dact_path("own", "environment variable KASMINA_DACT_PATH"), UserError);
+}
+
 }  // namespace
 }  // namespace kasmina::ops

@@ -9,9 +9,11 @@
 // rounding other than to nearest-even would move far more elements than the 2% allowed.
 #include <cmath>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "kasmina_build_config.hpp"
+#include "ops/gemm_route.hpp"
 #include "ops/precision_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -28,17 +30,30 @@ struct Bf16OutCase {
   int64_t m, n, k;
   Activation act;
   bool fused = true;  // false: plain GEMM + kasmina's epilogue kernels
+  // The input gradient's route (ops/gemm_route.hpp): automatic, or forced to cuBLASLt's
+  // DRELU/DGELU or to the plain GEMM + kasmina's pass.
+  ops::DactPath dact = ops::DactPath::automatic;
+  bool skinny = true;  // false: the pass route without its one-kernel form for <= 16 outputs
 };
+
+const char* dact_suffix(ops::DactPath p) {
+  return p == ops::DactPath::pass ? "_pass" : p == ops::DactPath::cublaslt ? "_cublaslt" : "";
+}
 
 std::string case_name(const Bf16OutCase& c) {
   return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
-         ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused");
+         ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused") +
+         dact_suffix(c.dact) + (c.skinny ? "" : "_noskinny");
 }
 
 std::string describe(const char* op, const Bf16OutCase& c) {
   return std::string(op) + " [M=" + std::to_string(c.m) + " N=" + std::to_string(c.n) +
          " K=" + std::to_string(c.k) + " act=" + ops::activation_name(c.act) + " bf16 output" +
-         (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") + "]";
+         (c.fused ? " fused epilogues" : " plain GEMM + own epilogue kernels") +
+         (c.dact == ops::DactPath::automatic
+              ? ""
+              : std::string(" route ") + ops::dact_path_name(c.dact)) +
+         "]";
 }
 
 uint64_t seed_of(const Bf16OutCase& c, uint64_t salt) {
@@ -57,6 +72,8 @@ Tensor bf16_of(const Tensor& t) {
 struct Bf16OutSetup {
   explicit Bf16OutSetup(const Bf16OutCase& c) {
     ops::set_math_mode(gpu(), ops::MathMode::bf16);
+    ops::set_dact_path(c.dact);
+    ops::set_skinny_dgrad(c.skinny);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), c.fused);
 #else
@@ -65,6 +82,8 @@ struct Bf16OutSetup {
   }
   ~Bf16OutSetup() {
     ops::set_math_mode(gpu(), ops::MathMode::fp32);
+    ops::set_dact_path(ops::DactPath::automatic);
+    ops::set_skinny_dgrad(true);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), true);
 #endif
@@ -246,6 +265,23 @@ std::vector<Bf16OutCase> bf16out_cases() {
     out.push_back({7, 33, 10, act, false});
     out.push_back({1000, 3, 1023, act, false});
     out.push_back({4099, 130, 33, act, false});
+    if (act == Activation::none) continue;
+    for (ops::DactPath p : {ops::DactPath::pass, ops::DactPath::cublaslt}) {
+      out.push_back({7, 3, 10, act, true, p});
+      out.push_back({129, 33, 784, act, true, p});
+      out.push_back({4099, 1023, 10, act, true, p});
+      out.push_back({1000, 256, 1024, act, true, p});
+    }
+    // dy [m, n] with n <= 16 (the logits layer's input gradient): the skinny kernel under the
+    // pass route (odd and even widths of dx, one output), and the GEMM + pass without it.
+    for (ops::DactPath p : {ops::DactPath::pass, ops::DactPath::cublaslt}) {
+      out.push_back({4099, 10, 1023, act, true, p});
+      out.push_back({1000, 16, 1024, act, true, p});
+    }
+    out.push_back({129, 1, 256, act, true, ops::DactPath::pass});
+    if (act != Activation::relu) continue;  // (the skinny kernel is ReLU only)
+    out.push_back({4099, 10, 1023, act, true, ops::DactPath::pass, false});
+    out.push_back({1000, 16, 1024, act, true, ops::DactPath::pass, false});
   }
   return out;
 }
@@ -253,6 +289,8 @@ std::vector<Bf16OutCase> bf16out_cases() {
 std::vector<op_table::OpCase> cases_of(void (*fn)(const Bf16OutCase&)) {
   std::vector<op_table::OpCase> out;
   for (const Bf16OutCase& c : bf16out_cases()) {
+    // The route cases concern the input gradient only.
+    if (fn != &backward_input_case && (c.dact != ops::DactPath::automatic || !c.skinny)) continue;
     out.push_back({case_name(c), [c, fn] {
                      const Bf16OutSetup setup(c);
                      fn(c);
@@ -262,47 +300,128 @@ std::vector<op_table::OpCase> cases_of(void (*fn)(const Bf16OutCase&)) {
 }
 
 // ---- perf: the MLP's layers at batch 8192 with bf16 outputs (compare the `_bf16` perf rows of
-// linear_forward / linear_backward_input, which write float32) ----
+// linear_forward / linear_backward_input, which write float32), and the wide MLP's input
+// gradients (4096 x 4096 x 4096, 4096 x 4096 x 10); the input gradients through an activation
+// once per route (ops/gemm_route.hpp) ----
 
 std::vector<op_table::OpCase> perf_cases(bool forward) {
   struct Shape3 {
     int64_t m, n, k;
   };
   std::vector<op_table::OpCase> out;
-  for (const Shape3 p :
-       {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024}}) {
+  for (const Shape3 p : {Shape3{8192, 256, 784}, Shape3{8192, 128, 256}, Shape3{4096, 1024, 1024},
+                         Shape3{4096, 4096, 4096}, Shape3{4096, 4096, 10}, Shape3{256, 256, 128}}) {
     for (Activation act : {Activation::none, Activation::relu, Activation::gelu}) {
-      out.push_back(
-          {op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" + ops::activation_name(act),
-           [p, act, forward] {
-             const Device dev = op_table::perf_device();
-             ops::set_math_mode(dev, ops::MathMode::bf16);
-             const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
-             const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
-             const Tensor b = random_f32({p.n}, 3).to(dev);
-             Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
-             Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
-             ops::linear_forward(x, w, b, act, y, aux);
-             // The input gradient w.r.t. a [M, N] layer input whose saved state is `aux`.
-             const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
-             const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
-             Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
-             Tensor db = Tensor::empty({p.n}, DType::f32, dev);
-             const std::string what =
-                 std::string(forward ? "linear_forward" : "linear_backward_input") +
-                 " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
-                 std::to_string(p.k) + " " + ops::activation_name(act);
-             op_table::time_op(what, dev, [&] {
-               if (forward) {
-                 ops::linear_forward(x, w, b, act, y, aux);
-               } else {
-                 ops::linear_backward_input(dy, wt, act, aux, dx,
-                                            act == Activation::none ? nullptr : &db);
-               }
-             });
-             ops::set_math_mode(dev, ops::MathMode::fp32);
-           }});
+      for (const auto& [route, skinny] : {std::pair{ops::DactPath::cublaslt, true},
+                                          {ops::DactPath::pass, true},
+                                          {ops::DactPath::pass, false}}) {
+        if ((forward || act == Activation::none) && route == ops::DactPath::pass) continue;
+        if (!skinny && (act != Activation::relu || p.k > 16)) continue;
+        const ops::DactPath forced =
+            forward || act == Activation::none ? ops::DactPath::automatic : route;
+        out.push_back({op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" +
+                           ops::activation_name(act) + dact_suffix(forced) +
+                           (skinny ? "" : "_noskinny"),
+                       [p, act, forward, forced, skinny = skinny] {
+                         const Device dev = op_table::perf_device();
+                         ops::set_math_mode(dev, ops::MathMode::bf16);
+                         ops::set_dact_path(forced);
+                         ops::set_skinny_dgrad(skinny);
+                         const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
+                         const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
+                         const Tensor b = random_f32({p.n}, 3).to(dev);
+                         Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+                         Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
+                         ops::linear_forward(x, w, b, act, y, aux);
+                         // The input gradient w.r.t. a [M, N] layer input whose saved state is
+                         // `aux`.
+                         const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
+                         const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
+                         Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+                         Tensor db = Tensor::empty({p.n}, DType::f32, dev);
+                         const std::string what =
+                             std::string(forward ? "linear_forward" : "linear_backward_input") +
+                             " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) +
+                             "x" + std::to_string(p.k) + " " + ops::activation_name(act) +
+                             (forced == ops::DactPath::automatic
+                                  ? ""
+                                  : std::string(" route ") + ops::dact_path_name(forced)) +
+                             (skinny ? "" : " (GEMM + pass for <= 16 outputs)");
+                         op_table::time_op(what, dev, [&] {
+                           if (forward) {
+                             ops::linear_forward(x, w, b, act, y, aux);
+                           } else {
+                             ops::linear_backward_input(dy, wt, act, aux, dx,
+                                                        act == Activation::none ? nullptr : &db);
+                           }
+                         });
+                         ops::set_math_mode(dev, ops::MathMode::fp32);
+                         ops::set_dact_path(ops::DactPath::automatic);
+                         ops::set_skinny_dgrad(true);
+                       }});
+      }
     }
+  }
+  return out;
+}
+
+// Today's forward of a ReLU layer before a linear layer, for comparison with the bf16-output
+// rows above: RELU_AUX_BIAS into an fp32 y, then the next layer's cast of it to bf16.
+std::vector<op_table::OpCase> fp32_y_perf_cases() {
+  std::vector<op_table::OpCase> out;
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{4096, 1024, 1024},
+                                {4096, 4096, 4096},
+                                {4096, 4096, 784}}) {
+    out.push_back({op_table::dims({{"M", m}, {"N", n}, {"K", k}}) + "_relu_fp32y_cast",
+                   [m = m, n = n, k = k] {
+                     const Device dev = op_table::perf_device();
+                     const Tensor x = bf16_of(random_f32({m, k}, 1)).to(dev);
+                     const Tensor w = bf16_of(random_f32({n, k}, 2)).to(dev);
+                     const Tensor b = random_f32({n}, 3).to(dev);
+                     Tensor y = Tensor::empty({m, n}, DType::f32, dev);
+                     Tensor y16 = Tensor::empty({m, n}, DType::bf16, dev);
+                     Tensor aux = ops::make_linear_aux(m, n, Activation::relu, dev);
+                     op_table::time_op("linear_forward fp32 y (RELU_AUX_BIAS) + cast " +
+                                           std::to_string(m) + "x" + std::to_string(n) + "x" +
+                                           std::to_string(k) + " relu",
+                                       dev, [&] {
+                                         ops::linear_forward(x, w, b, Activation::relu, y, aux);
+                                         ops::cast_to_bf16(y, y16);
+                                       });
+                   }});
+  }
+  return out;
+}
+
+// The step before the bf16 gradient hand-off, for comparison with the rows above: DRELU_BGRAD
+// into an fp32 dx, then the layer below's cast of it to bf16.
+std::vector<op_table::OpCase> fp32_dx_perf_cases() {
+  std::vector<op_table::OpCase> out;
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{4096, 1024, 1024},
+                                {4096, 4096, 4096},
+                                {4096, 4096, 10},
+                                {256, 256, 128}}) {
+    out.push_back({op_table::dims({{"M", m}, {"N", n}, {"K", k}}) + "_relu_fp32dx_cast",
+                   [m = m, n = n, k = k] {
+                     const Device dev = op_table::perf_device();
+                     const Tensor x = bf16_of(random_f32({m, k}, 1)).to(dev);
+                     const Tensor w = bf16_of(random_f32({n, k}, 2)).to(dev);
+                     Tensor y = Tensor::empty({m, n}, DType::f32, dev);
+                     Tensor aux = ops::make_linear_aux(m, n, Activation::relu, dev);
+                     ops::linear_forward(x, w, Tensor(), Activation::relu, y, aux);
+                     const Tensor dy = bf16_of(random_f32({m, k}, 4)).to(dev);
+                     const Tensor wt = bf16_of(random_f32({k, n}, 5)).to(dev);
+                     Tensor dx = Tensor::empty({m, n}, DType::f32, dev);
+                     Tensor dx16 = Tensor::empty({m, n}, DType::bf16, dev);
+                     Tensor db = Tensor::empty({n}, DType::f32, dev);
+                     op_table::time_op(
+                         "linear_backward_input fp32 dx (DRELU_BGRAD) + cast " + std::to_string(m) +
+                             "x" + std::to_string(n) + "x" + std::to_string(k) + " relu",
+                         dev, [&] {
+                           ops::linear_backward_input(dy, wt, Activation::relu, aux, dx, &db);
+                           ops::cast_to_bf16(dx, dx16);
+                         });
+                   }});
   }
   return out;
 }
@@ -316,7 +435,11 @@ KASMINA_OP_TABLE_ENTRY(linear_forward_bf16out) {
   OpTestEntry e;
   e.ops = {"linear_forward", "make_linear_aux", "activation_backward_aux"};
   e.correctness = [] { return cuda_test::cases_of(&cuda_test::forward_case); };
-  e.perf = [] { return cuda_test::perf_cases(true); };
+  e.perf = [] {
+    std::vector<OpCase> cases = cuda_test::perf_cases(true);
+    for (OpCase& c : cuda_test::fp32_y_perf_cases()) cases.push_back(std::move(c));
+    return cases;
+  };
   return e;
 }
 
@@ -324,7 +447,11 @@ KASMINA_OP_TABLE_ENTRY(linear_backward_input_bf16out) {
   OpTestEntry e;
   e.ops = {"linear_backward_input"};
   e.correctness = [] { return cuda_test::cases_of(&cuda_test::backward_input_case); };
-  e.perf = [] { return cuda_test::perf_cases(false); };
+  e.perf = [] {
+    std::vector<OpCase> cases = cuda_test::perf_cases(false);
+    for (OpCase& c : cuda_test::fp32_dx_perf_cases()) cases.push_back(std::move(c));
+    return cases;
+  };
   return e;
 }
 
