@@ -42,7 +42,7 @@ DactPath& forced_dact_flag() {
 bool& skinny_dgrad_flag() {
   static bool on = [] {
     const char* v = std::getenv("KASMINA_SKINNY_DGRAD");
-    return !(v != nullptr && std::string(v) == "0");
+    return v != nullptr && std::string(v) == "1";
   }();
   return on;
 }
@@ -117,8 +117,7 @@ DactPath default_dact_path(const GemmShape& s, std::span<const DactRoute> table)
     if (r.path != DactPath::automatic && r.rows == s.rows && r.in == s.in && r.out == s.out)
       return r.path;
   }
-  return s.act == Activation::relu && s.rows * s.in >= kDactPassMinElements ? DactPath::pass
-                                                                            : DactPath::cublaslt;
+  return s.act == Activation::relu ? DactPath::pass : DactPath::cublaslt;
 }
 
 DactPath choose_dact_path(const GemmShape& s) {

@@ -1,10 +1,11 @@
 // Op table entry of activation_backward_aux_bf16 (ops/precision_ops.hpp, kernels/
 // activation_bf16.cu): the input gradient's activation backward as one pass storing bf16, with
 // the bias gradient summed over the stored values. ReLU and none: bit for bit the CPU twin (the
-// same fp32 product rounded by the same function); GELU: each element the CPU's or one bf16 ulp
-// from it (the derivative's tanh may differ in the last float32 bit); the bias gradient against
-// the sums of the CUDA dx and the CPU's; run to run bitwise. Shapes cover the vector kernel
-// (columns a multiple of 8) and the scalar one, a bf16 g masked in place, and the chunked rows.
+// same fp32 product rounded by the same function); GELU: each element within one bf16 ulp of the
+// CPU's plus 2^-20 |g| (the derivative's float32 tanh differs by about 1e-6 absolute); the bias
+// gradient against the sums of the CUDA dx and the CPU's; run to run bitwise. Shapes cover the
+// vector kernel (columns a multiple of 8) and the scalar one, a bf16 g masked in place, and the
+// chunked rows.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -49,17 +50,21 @@ Tensor gpu_aux_of(const Tensor& pre, Activation act) {
   return aux;
 }
 
-// Every element within one bf16 ulp of the CPU's, at most 1% differ.
+// Every element within one bf16 ulp of the CPU's plus 2^-20 |g| (the GELU derivative's
+// float32 tanh may differ by about 1e-6 absolute between the device and the CPU, which near the
+// derivative's zero crossing is many ulps of a tiny product), at most 1% differ.
 ::testing::AssertionResult within_one_ulp(const std::string& what, const Tensor& cuda_out,
-                                          const Tensor& cpu_ref) {
-  const std::vector<double> out = host_values(cuda_out), ref = host_values(cpu_ref);
+                                          const Tensor& cpu_ref, const Tensor& g) {
+  const std::vector<double> out = host_values(cuda_out), ref = host_values(cpu_ref),
+                            gv = host_values(g);
   int64_t differ = 0, bad = 0;
   for (size_t i = 0; i < ref.size(); ++i) {
     const double d = std::fabs(out[i] - ref[i]);
     if (d == 0.0) continue;
     ++differ;
     const double m = std::max(std::fabs(out[i]), std::fabs(ref[i]));
-    if (!std::isfinite(out[i]) || d > std::ldexp(1.0, std::ilogb(m) - 7)) ++bad;
+    const double bound = std::ldexp(1.0, std::ilogb(m) - 7) + std::ldexp(std::fabs(gv[i]), -20);
+    if (!std::isfinite(out[i]) || d > bound) ++bad;
   }
   const auto n = static_cast<int64_t>(ref.size());
   if (bad == 0 && differ <= std::max<int64_t>(2, n / 100)) return ::testing::AssertionSuccess();
@@ -102,7 +107,7 @@ void pass_case(const PassCase& c) {
     Tensor dx_gpu, db_gpu = poisoned({c.k}, DType::f32);
     run_gpu(dx_gpu, db_gpu);
     if (c.act == Activation::gelu) {
-      EXPECT_TRUE(within_one_ulp(what + " dx", dx_gpu, dx_cpu));
+      EXPECT_TRUE(within_one_ulp(what + " dx", dx_gpu, dx_cpu, g));
     } else {
       EXPECT_TRUE(same(what + " dx", dx_gpu, dx_cpu));
     }

@@ -70,7 +70,7 @@ Tensor bf16_of(const Tensor& t) {
 
 // bf16 mode and the case's epilogue path for the duration of one case.
 struct Bf16OutSetup {
-  explicit Bf16OutSetup(const Bf16OutCase& c) {
+  explicit Bf16OutSetup(const Bf16OutCase& c) : skinny_before(ops::skinny_dgrad()) {
     ops::set_math_mode(gpu(), ops::MathMode::bf16);
     ops::set_dact_path(c.dact);
     ops::set_skinny_dgrad(c.skinny);
@@ -83,11 +83,12 @@ struct Bf16OutSetup {
   ~Bf16OutSetup() {
     ops::set_math_mode(gpu(), ops::MathMode::fp32);
     ops::set_dact_path(ops::DactPath::automatic);
-    ops::set_skinny_dgrad(true);
+    ops::set_skinny_dgrad(skinny_before);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), true);
 #endif
   }
+  bool skinny_before;
 };
 
 // Every CUDA element finite and within one bf16 ulp of the CPU's (plus the fp32 sums' order
@@ -326,6 +327,7 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
                          const Device dev = op_table::perf_device();
                          ops::set_math_mode(dev, ops::MathMode::bf16);
                          ops::set_dact_path(forced);
+                         const bool skinny_before = ops::skinny_dgrad();
                          ops::set_skinny_dgrad(skinny);
                          const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
                          const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
@@ -357,7 +359,7 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
                          });
                          ops::set_math_mode(dev, ops::MathMode::fp32);
                          ops::set_dact_path(ops::DactPath::automatic);
-                         ops::set_skinny_dgrad(true);
+                         ops::set_skinny_dgrad(skinny_before);
                        }});
       }
     }
