@@ -428,7 +428,10 @@ std::string seed_kernels_source(const ir::Plan& plan) {
        std::to_string(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
        std::to_string(stage_mask(&morph::stage_trains)) + "u\n#define KS_ISOLATED " +
        std::to_string(stage_mask(&morph::stage_trains_isolated)) + "u\n";
-  s += args_struct() + grad_term(plan) + kCommon + kForward + kBackward;
+  // KS_PROGRAM 1 or 2 (BlueprintCompiler's two programs): the forward or the backward only.
+  s += args_struct() + grad_term(plan) + kCommon;
+  s += std::string("#if !defined(KS_PROGRAM) || KS_PROGRAM == 1") + kForward + "#endif\n";
+  s += std::string("#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n") + kBackward + "#endif\n";
   return s;
 }
 
