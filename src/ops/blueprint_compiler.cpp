@@ -102,16 +102,11 @@ CompileTarget compile_target(const std::vector<int>& supported, const std::strin
   return {"compute_" + std::to_string(best), true};
 }
 
-std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch) {
-  std::vector<std::string> o = {"--gpu-architecture=" + arch, "--std=c++17"};
-  // The optimizer and ptxas on two threads (the module's two kernels side by side): the same
-  // machine code (the cubins' text sections compared byte for byte on NVRTC 12.4, 12.6, 12.8 and
-  // 13.0), less wall time. NVRTC accepts --split-compile from 12.4 on (not checked before), its
-  // ptxas --split-compile from 12.8 on (12.6 fails the compile).
-  if (nvrtc.version_at_least(12, 4)) o.push_back("--split-compile=2");
-  const bool cubin = arch.rfind("sm_", 0) == 0;
-  if (cubin && nvrtc.version_at_least(12, 8)) o.push_back("--ptxas-options=--split-compile=2");
-  return o;
+std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::string& arch) {
+  // No --split-compile (up to codegen 6 it put the optimizer and ptxas of the module's two
+  // kernels on two threads): a program of one kernel has nothing to split, and the two programs
+  // already run side by side (with it they took the same time).
+  return {"--gpu-architecture=" + arch, "--std=c++17"};
 }
 
 BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options)

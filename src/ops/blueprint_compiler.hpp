@@ -124,9 +124,8 @@ std::string module_binary(const std::string& forward, const std::string& backwar
 // Its two binaries; false when `module` is not of that form.
 bool split_module_binary(const std::string& module, std::string* forward, std::string* backward);
 
-// NVRTC's options for that source: the architecture, the language, and the optimizer (NVRTC
-// 12.4 and later) and ptxas (12.8 and later) on two threads each (--split-compile; the same
-// machine code).
+// NVRTC's options for that source (each program adds its kModulePrograms option): the
+// architecture and the language.
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
 
 // The disk key (exposed for tests).

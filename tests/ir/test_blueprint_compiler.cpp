@@ -123,7 +123,7 @@ TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
   EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);
   EXPECT_EQ(c.key, blueprint_kernel_key(g.canonical_text, src, nvrtc->version(), options, "sm_90"));
-  // The two programs and the split-compile options change the compile time, not the machine code.
+  // The two programs change the compile time, not the machine code.
   const NvrtcOutput plain = nvrtc->compile(src, "plain.cu", {options[0], options[1]});
   ASSERT_TRUE(plain.ok) << plain.log;
   std::string forward, backward;
