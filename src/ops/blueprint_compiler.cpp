@@ -64,6 +64,29 @@ std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintSh
   return generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::seed_kernels);
 }
 
+namespace {
+constexpr const char* kModuleMagic = "kasmina-module 2 ";
+}  // namespace
+
+std::string module_binary(const std::string& forward, const std::string& backward) {
+  return kModuleMagic + std::to_string(forward.size()) + " " + std::to_string(backward.size()) +
+         "\n" + forward + backward;
+}
+
+bool split_module_binary(const std::string& module, std::string* forward, std::string* backward) {
+  const std::string magic = kModuleMagic;
+  const size_t eol = module.find('\n');
+  if (module.rfind(magic, 0) != 0 || eol == std::string::npos || eol > 64) return false;
+  unsigned long long n1 = 0, n2 = 0;
+  char tail = 0;
+  const std::string sizes = module.substr(magic.size(), eol - magic.size());
+  if (std::sscanf(sizes.c_str(), "%llu %llu%c", &n1, &n2, &tail) != 2) return false;
+  if (n1 > module.size() || n2 != module.size() - eol - 1 - n1) return false;
+  *forward = module.substr(eol + 1, n1);
+  *backward = module.substr(eol + 1 + n1);
+  return true;
+}
+
 CompileTarget compile_target(const std::vector<int>& supported, const std::string& arch, bool ptx) {
   const int want = arch_number(arch);
   const bool can =
@@ -79,16 +102,11 @@ CompileTarget compile_target(const std::vector<int>& supported, const std::strin
   return {"compute_" + std::to_string(best), true};
 }
 
-std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch) {
-  std::vector<std::string> o = {"--gpu-architecture=" + arch, "--std=c++17"};
-  // The optimizer and ptxas on two threads (the module's two kernels side by side): the same
-  // machine code (the cubins' text sections compared byte for byte on NVRTC 12.4, 12.6, 12.8 and
-  // 13.0), less wall time. NVRTC accepts --split-compile from 12.4 on (not checked before), its
-  // ptxas --split-compile from 12.8 on (12.6 fails the compile).
-  if (nvrtc.version_at_least(12, 4)) o.push_back("--split-compile=2");
-  const bool cubin = arch.rfind("sm_", 0) == 0;
-  if (cubin && nvrtc.version_at_least(12, 8)) o.push_back("--ptxas-options=--split-compile=2");
-  return o;
+std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::string& arch) {
+  // No --split-compile (up to codegen 6 it put the optimizer and ptxas of the module's two
+  // kernels on two threads): a program of one kernel has nothing to split, and the two programs
+  // already run side by side (with it they took the same time).
+  return {"--gpu-architecture=" + arch, "--std=c++17"};
 }
 
 BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options)
@@ -109,9 +127,21 @@ CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
   out.target = target.name;
   const ir::CacheLookup r = disk_.get_or_compile(key, [&] {
     ++nvrtc_calls_;
-    const NvrtcOutput c = compile_fn_ ? compile_fn_(source, name, options)
-                                      : Nvrtc::get()->compile(source, name, options);
-    return ir::CompileOutcome{c.ok, c.binary, c.log};
+    // The two programs side by side (the backward, the longer, on its own thread).
+    auto program = [&](int i) {
+      std::vector<std::string> o = options;
+      o.push_back(kModulePrograms[i]);
+      return compile_fn_ ? compile_fn_(source, name, o) : Nvrtc::get()->compile(source, name, o);
+    };
+    NvrtcOutput b;
+    std::thread backward([&] { b = program(1); });
+    const NvrtcOutput f = program(0);
+    backward.join();
+    if (!f.ok || !b.ok) {  // the log of each program that failed (once when they are alike)
+      const bool both = !f.ok && !b.ok && f.log != b.log;
+      return ir::CompileOutcome{false, "", both ? f.log + "\n" + b.log : f.ok ? b.log : f.log};
+    }
+    return ir::CompileOutcome{true, module_binary(f.binary, b.binary), f.log + b.log};
   });
   out.ok = r.ok;
   if (r.ok)

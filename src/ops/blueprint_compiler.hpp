@@ -1,9 +1,12 @@
 // IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture -> the
-// compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC. The disk
-// key is the SHA-256 of everything the binary depends on: the canonical IR, the codegen version,
-// the generated source, the NVRTC version, the compile options and the architecture (no paths,
-// no times). A failed compile is cached too (with its log), so it is not retried every step.
-// Loading the cubin and launching it: src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
+// compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC: the module's
+// source compiled as two programs side by side, on two threads, one for each seed kernel
+// (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the same as in one
+// program with both, and the wall time about that of the backward alone). The key is the SHA-256
+// of everything the binary depends on: the canonical IR, the codegen version, the generated
+// source, the NVRTC version, the compile options and the architecture (no paths, no times). A
+// failed compile is cached too (with its log), so it is not retried every step. Loading the cubin
+// and launching it: src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -29,13 +32,15 @@ const char* compile_level_name(CompileLevel level);
 struct CompiledBlueprint {
   std::string key;  // the disk key (empty when NVRTC is unavailable)
   bool ok = false;  // false: failed now or before (log), NVRTC unavailable, or timed out (log)
-  std::shared_ptr<const std::string> binary;  // ok: the cubin or PTX, shared with the memory cache
-  std::string log;                            // the compiler's log, or why nothing was compiled
+  // ok: the module (module_binary(): the two programs' cubins or PTX texts), shared with the
+  // memory cache
+  std::shared_ptr<const std::string> binary;
+  std::string log;  // the compiler's log, or why nothing was compiled
   CompileLevel level = CompileLevel::unavailable;
   bool ptx = false;    // binary is PTX text (the driver compiles it when it is loaded)
   std::string target;  // "sm_90" (a cubin) or "compute_90" (PTX)
 
-  // The binary (empty when not ok). A memory hit copies a pointer, not the binary.
+  // The module (empty when not ok). A memory hit copies a pointer, not the binary.
   const std::string& cubin() const {
     static const std::string none;
     return binary ? *binary : none;
@@ -108,12 +113,19 @@ BlueprintCompiler& process_blueprint_compiler();
 void set_compile_limit(double seconds);
 inline constexpr double kDefaultCompileLimitSeconds = 30.0;
 
-// The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
+// The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`),
+// once with each of kModulePrograms' options added.
 std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);
+inline constexpr const char* kModulePrograms[2] = {"-DKS_PROGRAM=1", "-DKS_PROGRAM=2"};
 
-// NVRTC's options for that source: the architecture, the language, and the optimizer (NVRTC
-// 12.4 and later) and ptxas (12.8 and later) on two threads each (--split-compile; the same
-// machine code).
+// A compiled module: "kasmina-module 2 N1 N2\n", then the forward program's binary (N1 bytes: a
+// cubin, or PTX text) and the backward program's (N2 bytes).
+std::string module_binary(const std::string& forward, const std::string& backward);
+// Its two binaries; false when `module` is not of that form.
+bool split_module_binary(const std::string& module, std::string* forward, std::string* backward);
+
+// NVRTC's options for that source (each program adds its kModulePrograms option): the
+// architecture and the language.
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
 
 // The disk key (exposed for tests).

@@ -114,6 +114,7 @@ __device__ double ks_block_sum(double v) {
   const int t = threadIdx.x;
   red[t] = v;
   __syncthreads();
+#pragma unroll 1
   for (int h = blockDim.x / 2; h > 0; h /= 2) {
     if (t < h) red[t] += red[t + h];
     __syncthreads();
@@ -128,6 +129,7 @@ __device__ int ks_block_scan(int v, int* total) {
   const int t = threadIdx.x, T = blockDim.x;
   sc[t] = v;
   __syncthreads();
+#pragma unroll 1
   for (int off = 1; off < T; off *= 2) {
     const int add = t >= off ? sc[t - off] : 0;
     __syncthreads();
@@ -165,8 +167,9 @@ template <class Pred, class Body>
 __device__ void ks_for_each_work_seed(int S, Pred has_work, Body body) {
   unsigned short* list = ks_list();
   const int t = threadIdx.x, T = blockDim.x;
-  const long long grid = gridDim.x;
-  long long base = 0;  // seeds with work before this pass
+  const int grid = gridDim.x;
+  int skip = blockIdx.x;  // this block's first number in this pass's list (below the grid)
+#pragma unroll 1
   for (int s0 = 0; s0 < S; s0 += T * KS_WPT) {
     const int first = s0 + t * KS_WPT;
     bool work[KS_WPT];
@@ -181,9 +184,10 @@ __device__ void ks_for_each_work_seed(int S, Pred has_work, Body body) {
     for (int k = 0; k < KS_WPT; ++k)
       if (work[k] && first + k < S) list[pos++] = (unsigned short)(first + k - s0);
     __syncthreads();
-    for (long long j = (((long long)blockIdx.x - base) % grid + grid) % grid; j < n; j += grid)
-      body(s0 + (int)list[j]);
-    base += n;
+    int j = skip;
+#pragma unroll 1
+    for (; j < n; j += grid) body(s0 + (int)list[j]);
+    skip = j - n;
     __syncthreads();  // the list and the scratch are reused by the next pass
   }
 }
@@ -196,13 +200,20 @@ __device__ void ks_for_each_seed_of_kind(const KsSeedArgs& a, Work work, Body bo
   };
   ks_for_each_work_seed(a.seeds, has_work, [&](int s) { body(s, ks_flags(a, s)); });
 }
-// The seed's parameters: staged in shared memory (sp) when they are few, else read in place.
-__device__ __forceinline__ const float* ks_params(const KsSeedArgs& a, int slot, float* sp) {
-  const float* p = a.pool + slot * a.slot_stride + KS_PARAMS * a.region;
-  if (!KS_STAGED) return p;
+// The seed's parameters: staged in shared memory when they are few (ks_stage_params, called by
+// every thread of the block), else read in place.
+__device__ __forceinline__ const float* ks_params_in_pool(const KsSeedArgs& a, int slot) {
+  return a.pool + slot * a.slot_stride + KS_PARAMS * a.region;
+}
+__device__ __forceinline__ const float* ks_params(const KsSeedArgs& a, int slot) {
+  return KS_STAGED ? ks_staged() : ks_params_in_pool(a, slot);
+}
+__device__ __forceinline__ void ks_stage_params(const KsSeedArgs& a, int slot) {
+  if (!KS_STAGED) return;
+  const float* p = ks_params_in_pool(a, slot);
+  float* sp = ks_staged();
   for (int i = threadIdx.x; i < KS_P; i += blockDim.x) sp[i] = p[i];
   __syncthreads();
-  return sp;
 }
 // A row chunk of KS_C floats to and from registers (16-byte vectors when vec).
 __device__ __forceinline__ void ks_load(const float* __restrict__ src, int vec, float* v) {
@@ -262,18 +273,19 @@ extern "C" __global__ void __launch_bounds__(256) kasmina_ir_seed_forward(const 
         if (r < a.B) ks_load(a.x + r * a.H + cs, a.vec, xr[i]);
       }
     };
-    load_pass(t);  // in flight while the parameters are staged
-    const float* p = ks_params(a, f.slot, ks_staged());
+    const float* p = ks_params(a, f.slot);
     float iso_sum = 0.0f;  // per thread in f32, over the block in f64 (as the built-in)
-    for (long long r0 = t; r0 < a.B; r0 += pass) {
-      if (r0 != t) load_pass(r0);
+#pragma unroll 1
+    for (long long r0 = t; r0 - t < a.B; r0 += pass) {  // the same passes for every thread
+      load_pass(r0);
+      if (r0 == t) ks_stage_params(a, f.slot);  // the first pass's loads in flight meanwhile
 #pragma unroll
       for (int i = 0; i < KS_ROWS; ++i) {
         const long long r = r0 + (long long)i * T;
         if (r >= a.B) continue;
         float d[KS_C], o[KS_C];
         ks_row_delta(xr[i], p, d);
-if (iso)
+        if (iso)
 #pragma unroll
           for (int c = 0; c < KS_C; ++c) iso_sum += d[c] * d[c];
         if (blended) {
@@ -308,6 +320,7 @@ extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
     return (a.param_grads != 0) & ks_in(KS_TRAINS, f.stage) & (f.slot >= 0);
   };
   if (a.zero_norms && a.param_grads) {  // seeds of any kind that do not train: norm 0
+#pragma unroll 1
     for (long long s = (long long)blockIdx.x * T + t; s < a.seeds; s += (long long)gridDim.x * T)
       if (!trains_of(ks_flags(a, (int)s))) a.grad_norm[s] = 0.0f;
   }
@@ -324,13 +337,14 @@ extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
       ks_load(a.x + r * a.H + cs, a.vec, xr);
       if (need_dy) ks_load(a.dy + r * a.H + cs, a.vec, dyr);
     };
-    if (t < a.B) load_row(t);  // in flight while the parameters are staged
-    const float* p = ks_params(a, f.slot, ks_staged());
+    const float* p = ks_params(a, f.slot);
     double change = 0.0;
+#pragma unroll 1
     for (long long r0 = 0; r0 < a.B; r0 += T) {
       const long long rows = a.B - r0 < T ? a.B - r0 : T;
+      if (t < rows) load_row(r0 + t);
+      if (r0 == 0) ks_stage_params(a, f.slot);  // the first tile's loads in flight meanwhile
       if (t < rows) {
-        if (r0 > 0) load_row(r0 + t);
         float g[KS_C], jt[KS_C];
         if (isolated) {
           float d[KS_C];
@@ -358,6 +372,7 @@ extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
       }
       if (!trains) continue;  // block-uniform
       __syncthreads();
+#pragma unroll 1
       for (int i = t; i < KS_P; i += T) {
         int fa, fb;
         ks_grad_term(i, &fa, &fb);
@@ -413,7 +428,10 @@ std::string seed_kernels_source(const ir::Plan& plan) {
        std::to_string(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
        std::to_string(stage_mask(&morph::stage_trains)) + "u\n#define KS_ISOLATED " +
        std::to_string(stage_mask(&morph::stage_trains_isolated)) + "u\n";
-  s += args_struct() + grad_term(plan) + kCommon + kForward + kBackward;
+  // KS_PROGRAM 1 or 2 (BlueprintCompiler's two programs): the forward or the backward only.
+  s += args_struct() + grad_term(plan) + kCommon;
+  s += std::string("#if !defined(KS_PROGRAM) || KS_PROGRAM == 1") + kForward + "#endif\n";
+  s += std::string("#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n") + kBackward + "#endif\n";
   return s;
 }
 

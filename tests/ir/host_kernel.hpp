@@ -1,6 +1,7 @@
 // The generated CUDA source built as a host library (a few definitions stand in for the CUDA
-// keywords): each kernel runs as a block of one thread, blockIdx.x set by ks_set_block, so the
-// row kernels run one row per call and the seed kernels take every seed in one call.
+// keywords): each kernel runs as a block of one thread, blockIdx.x set by ks_set_block and
+// gridDim.x by ks_set_grid (default 1), so the row kernels run one row per call and the seed
+// kernels take every seed in one call (a grid of one block) or their share of them.
 #pragma once
 #include <dlfcn.h>
 
@@ -13,6 +14,7 @@ namespace kasmina::ir::testing {
 struct HostKernel {
   void* lib = nullptr;
   void (*set_block)(int) = nullptr;
+  void (*set_grid)(int) = nullptr;
   HostKernel() = default;
   HostKernel(const HostKernel&) = delete;
   HostKernel& operator=(const HostKernel&) = delete;
@@ -39,14 +41,16 @@ inline bool build_on_host(const std::string& source, const std::string& dir, Hos
                         "#define __restrict__ __restrict\n#define __shared__\n"
                         "static inline void __syncthreads() {}\n"
                         "double ks_smem[1 << 18];\n"
-                     << source << "extern \"C\" void ks_set_block(int b) { blockIdx.x = b; }\n";
+                     << source << "extern \"C\" void ks_set_block(int b) { blockIdx.x = b; }\n"
+                     << "extern \"C\" void ks_set_grid(int g) { gridDim.x = g; }\n";
   const std::string cmd =
       "c++ -O1 -shared -fPIC -ffp-contract=off -o " + so + " " + src + " > " + dir + "/cc.log 2>&1";
   if (std::system(cmd.c_str()) != 0) return false;
   k->lib = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!k->lib) return false;
   k->set_block = k->symbol<void (*)(int)>("ks_set_block");
-  return k->set_block != nullptr;
+  k->set_grid = k->symbol<void (*)(int)>("ks_set_grid");
+  return k->set_block != nullptr && k->set_grid != nullptr;
 }
 
 }  // namespace kasmina::ir::testing

@@ -141,23 +141,40 @@ void check_seed_kernels(const Case& c, const MakeKernels& make) {
   }
 }
 
+// The generated seed kernels as blocks of one thread, over a grid of one block (every seed) and
+// of 3 blocks (seeds with work numbered n take blocks n mod 3; the work list's passes take
+// T * KS_WPT = 4 seeds each, so a block's turn carries over from one pass to the next).
 class IrSeedKernelsOnHost : public ::testing::TestWithParam<Case> {};
 
 TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
   if (!ir::testing::host_compiler_present()) GTEST_SKIP() << "no host C++ compiler";
   ir::testing::CacheDir dir;
   ir::testing::HostKernel k;
-  check_seed_kernels(
-      GetParam(), [&](int32_t K, const BlueprintShape& sh, SeedFn* fwd, SeedFn* bwd) {
-        const ir::IrBlueprint& bp = *ir::ir_blueprint_of(*find_blueprint(K));
-        const std::string source = ops::generate_blueprint_source(bp.graph(), bp.plan(sh));
-        EXPECT_TRUE(ir::testing::build_on_host(source, dir.path(), &k)) << source;
-        const auto f = k.symbol<SeedKernel>(ops::kIrSeedForwardKernel);
-        const auto b = k.symbol<SeedKernel>(ops::kIrSeedBackwardKernel);
-        *fwd = [f](const ops::IrSeedArgs& a) { f(a); };
-        *bwd = [b](const ops::IrSeedArgs& a) { b(a); };
-        return f && b;
-      });
+  for (const int32_t grid : {1, 3}) {
+    SCOPED_TRACE(grid);
+    check_seed_kernels(
+        GetParam(), [&](int32_t K, const BlueprintShape& sh, SeedFn* fwd, SeedFn* bwd) {
+          const ir::IrBlueprint& bp = *ir::ir_blueprint_of(*find_blueprint(K));
+          const std::string source = ops::generate_blueprint_source(bp.graph(), bp.plan(sh));
+          if (!k.lib) {
+            EXPECT_TRUE(ir::testing::build_on_host(source, dir.path(), &k)) << source;
+          }
+          const auto f = k.symbol<SeedKernel>(ops::kIrSeedForwardKernel);
+          const auto b = k.symbol<SeedKernel>(ops::kIrSeedBackwardKernel);
+          auto over_blocks = [&k, grid](SeedKernel kernel) {
+            return [&k, grid, kernel](const ops::IrSeedArgs& a) {
+              k.set_grid(grid);
+              for (int32_t i = 0; i < grid; ++i) {
+                k.set_block(i);
+                kernel(a);
+              }
+            };
+          };
+          *fwd = over_blocks(f);
+          *bwd = over_blocks(b);
+          return f && b;
+        });
+  }
 }
 
 // The IR-interpreting seed kernels (kernels/morph/ir_interpret_seed.cuh) as blocks of one thread

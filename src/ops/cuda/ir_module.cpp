@@ -1,6 +1,6 @@
 // The module of an IR blueprint on CUDA: its generated seed kernels (blueprint_codegen.hpp),
 // compiled by NVRTC through the caches (memory -> disk -> compile, blueprint_compiler.hpp) to a
-// cubin for the device's exact architecture, loaded with the runtime's library API
+// cubin per kernel for the device's exact architecture, loaded with the runtime's library API
 // (cudaLibraryLoadData; no driver library linked) and launched with cudaLaunchKernelExC on the
 // layer's stream where the fused seed kernels launch (a programmatic dependent of the kernel
 // before it when the fused op says so; graph capture records them like any launch). Loaded modules
@@ -31,32 +31,40 @@ namespace kasmina::ops {
 namespace cuda {
 
 IrKernels::~IrKernels() {
-  if (library) cudaLibraryUnload(static_cast<cudaLibrary_t>(library));  // at exit: ignored
+  for (void* lib : library)  // at exit: ignored
+    if (lib) cudaLibraryUnload(static_cast<cudaLibrary_t>(lib));
 }
 
-std::shared_ptr<IrKernels> load_ir_kernels(const std::string& cubin, std::string* why) {
+std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::string* why) {
   auto k = std::make_shared<IrKernels>();
-  cudaLibrary_t lib = nullptr;
-  cudaError_t rc =
-      cudaLibraryLoadData(&lib, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
-  if (rc != cudaSuccess) {
-    cudaGetLastError();
-    *why = std::string("loading the compiled kernels failed: ") + cudaGetErrorString(rc);
+  std::string binary[2];
+  if (!split_module_binary(module, &binary[0], &binary[1])) {
+    *why = "the compiled kernels are not a module of two programs";
     return nullptr;
   }
-  k->library = lib;
-  cudaKernel_t f = nullptr, b = nullptr;
-  rc = cudaLibraryGetKernel(&f, lib, kIrSeedForwardKernel);
-  if (rc == cudaSuccess) rc = cudaLibraryGetKernel(&b, lib, kIrSeedBackwardKernel);
-  if (rc != cudaSuccess) {
-    cudaGetLastError();
-    *why = std::string("the compiled kernels lack an entry point: ") + cudaGetErrorString(rc);
-    return nullptr;
+  cudaKernel_t kernel[2] = {};
+  const char* names[2] = {kIrSeedForwardKernel, kIrSeedBackwardKernel};
+  for (int i = 0; i < 2; ++i) {
+    cudaLibrary_t lib = nullptr;
+    cudaError_t rc =
+        cudaLibraryLoadData(&lib, binary[i].data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+    if (rc != cudaSuccess) {
+      cudaGetLastError();
+      *why = std::string("loading the compiled kernels failed: ") + cudaGetErrorString(rc);
+      return nullptr;
+    }
+    k->library[i] = lib;
+    rc = cudaLibraryGetKernel(&kernel[i], lib, names[i]);
+    if (rc != cudaSuccess) {
+      cudaGetLastError();
+      *why = std::string("the compiled kernels lack an entry point: ") + cudaGetErrorString(rc);
+      return nullptr;
+    }
   }
-  k->forward = reinterpret_cast<const void*>(f);
-  k->backward = reinterpret_cast<const void*>(b);
+  k->forward = reinterpret_cast<const void*>(kernel[0]);
+  k->backward = reinterpret_cast<const void*>(kernel[1]);
   cudaFuncAttributes fa{}, ba{};
-  rc = cudaFuncGetAttributes(&fa, k->forward);
+  cudaError_t rc = cudaFuncGetAttributes(&fa, k->forward);
   if (rc == cudaSuccess) rc = cudaFuncGetAttributes(&ba, k->backward);
   if (rc != cudaSuccess) {
     cudaGetLastError();

@@ -15,7 +15,7 @@
 namespace kasmina::ops::cuda {
 
 struct IrKernels {
-  void* library = nullptr;  // cudaLibrary_t
+  void* library[2] = {};  // cudaLibrary_t: the forward program's, the backward program's
   const void* forward = nullptr;
   const void* backward = nullptr;
   int32_t forward_threads = 0, backward_threads = 0;  // their maxThreadsPerBlock
@@ -25,8 +25,8 @@ struct IrKernels {
   ~IrKernels();
 };
 
-// Null with *why when the cubin cannot be loaded.
-std::shared_ptr<IrKernels> load_ir_kernels(const std::string& cubin, std::string* why);
+// Null with *why when the module (module_binary(): two cubins or PTX texts) cannot be loaded.
+std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::string* why);
 // Lets `kernel` use `bytes` of dynamic shared memory past the default 48 KB.
 void allow_smem(const void* kernel, int64_t bytes);
 // dependent: a programmatic dependent of the kernel queued before it (runs beside it).
