@@ -39,12 +39,14 @@ DactPath& forced_dact_flag() {
   return p;
 }
 
-bool& skinny_dgrad_flag() {
-  static bool on = [] {
+SkinnyDgrad& skinny_dgrad_flag() {
+  static SkinnyDgrad mode = [] {
     const char* v = std::getenv("KASMINA_SKINNY_DGRAD");
-    return v != nullptr && std::string(v) == "1";
+    if (v != nullptr && std::string(v) == "1") return SkinnyDgrad::on;
+    if (v != nullptr && std::string(v) == "0") return SkinnyDgrad::off;
+    return SkinnyDgrad::automatic;
   }();
-  return on;
+  return mode;
 }
 
 int64_t column_tiles(const GemmShape& s) {
@@ -134,12 +136,24 @@ DactPath forced_dact_path() {
   return forced_dact_flag();
 }
 
-bool skinny_dgrad() {
+bool use_skinny_dgrad(int64_t dx_elements) {
+  switch (skinny_dgrad_flag()) {
+    case SkinnyDgrad::on:
+      return true;
+    case SkinnyDgrad::off:
+      return false;
+    case SkinnyDgrad::automatic:
+      break;
+  }
+  return dx_elements <= kSkinnyDgradMaxElements;
+}
+
+SkinnyDgrad skinny_dgrad_mode() {
   return skinny_dgrad_flag();
 }
 
-void set_skinny_dgrad(bool on) {
-  skinny_dgrad_flag() = on;
+void set_skinny_dgrad_mode(SkinnyDgrad mode) {
+  skinny_dgrad_flag() = mode;
 }
 
 }  // namespace kasmina::ops

@@ -108,11 +108,17 @@ void set_dact_path(DactPath p);
 DactPath forced_dact_path();
 // The pass route's one-kernel form on CUDA for an input gradient from a layer of at most 16
 // outputs (kernels/skinny_dgrad.cu: the product, the ReLU mask and the bias-gradient partials in
-// one pass, no product matrix in memory): off unless the environment variable
-// KASMINA_SKINNY_DGRAD=1 (read when first asked) or set_skinny_dgrad(true) switches it on;
-// measured slower than the plain GEMM + the pass on the H200 (784-4096-4096-10 B4096 bf16 step
-// 1060 against 996 us). The same values either way up to the order of the fp32 sums.
-bool skinny_dgrad();
-void set_skinny_dgrad(bool on);
+// one pass, no product matrix in memory), chosen by the size of dx: used when dx has at most
+// kSkinnyDgradMaxElements elements. Measured on the H200 (bench/RESULTS.md, ninth session,
+// interleaved twice): faster at dx [128, 128] and [256, 128] (the reference MLP's bf16 step 74.7
+// -> 72.0 us at B128, 77.3 -> 74.2 us at B256), slower at [4096, 1024] (202 -> 213 us) and
+// [4096, 4096] (992 -> 1053 us); 2^18 lies between, unmeasured there. KASMINA_SKINNY_DGRAD=1 or
+// =0 (read when first asked) or set_skinny_dgrad_mode forces it on or off. The same values
+// either way up to the order of the fp32 bias sums.
+enum class SkinnyDgrad : uint8_t { automatic, on, off };
+inline constexpr int64_t kSkinnyDgradMaxElements = int64_t{1} << 18;
+bool use_skinny_dgrad(int64_t dx_elements);
+SkinnyDgrad skinny_dgrad_mode();
+void set_skinny_dgrad_mode(SkinnyDgrad mode);
 
 }  // namespace kasmina::ops

@@ -144,7 +144,7 @@ void backward_input_pass(DeviceContext& ctx, const Tensor& dy, const Tensor& w, 
                          const Tensor& aux, Tensor& dx, float* dbias, int64_t m, int64_t n,
                          int64_t k) {
   const bool in_place = act == Activation::relu;
-  if (in_place && n <= kSkinnyMaxOut && skinny_dgrad()) {  // the product in the pass itself
+  if (in_place && n <= kSkinnyMaxOut && use_skinny_dgrad(m * k)) {  // the product in the pass
     launch_skinny_input_grad_relu(ctx, dy, w, aux.raw(), linear_aux_ld(act, k), dx, dbias);
     return;
   }

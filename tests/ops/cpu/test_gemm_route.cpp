@@ -154,5 +154,19 @@ TEST(DactRoute, ShippedTableHoldsOnlyDecidedRowsAndNamesParse) {
   EXPECT_THROW(parse_dact_path("own", "environment variable KASMINA_DACT_PATH"), UserError);
 }
 
+TEST(SkinnyDgrad, SmallInputGradientsOnlyUnlessForced) {
+  const SkinnyDgrad before = skinny_dgrad_mode();
+  set_skinny_dgrad_mode(SkinnyDgrad::automatic);
+  EXPECT_TRUE(use_skinny_dgrad(128 * 128));  // the reference MLP's layer 2 at B128
+  EXPECT_TRUE(use_skinny_dgrad(kSkinnyDgradMaxElements));
+  EXPECT_FALSE(use_skinny_dgrad(kSkinnyDgradMaxElements + 1));
+  EXPECT_FALSE(use_skinny_dgrad(int64_t{4096} * 4096));
+  set_skinny_dgrad_mode(SkinnyDgrad::on);
+  EXPECT_TRUE(use_skinny_dgrad(int64_t{4096} * 4096));
+  set_skinny_dgrad_mode(SkinnyDgrad::off);
+  EXPECT_FALSE(use_skinny_dgrad(1));
+  set_skinny_dgrad_mode(before);
+}
+
 }  // namespace
 }  // namespace kasmina::ops

@@ -70,10 +70,10 @@ Tensor bf16_of(const Tensor& t) {
 
 // bf16 mode and the case's epilogue path for the duration of one case.
 struct Bf16OutSetup {
-  explicit Bf16OutSetup(const Bf16OutCase& c) : skinny_before(ops::skinny_dgrad()) {
+  explicit Bf16OutSetup(const Bf16OutCase& c) : skinny_before(ops::skinny_dgrad_mode()) {
     ops::set_math_mode(gpu(), ops::MathMode::bf16);
     ops::set_dact_path(c.dact);
-    ops::set_skinny_dgrad(c.skinny);
+    ops::set_skinny_dgrad_mode(c.skinny ? ops::SkinnyDgrad::on : ops::SkinnyDgrad::off);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), c.fused);
 #else
@@ -83,12 +83,12 @@ struct Bf16OutSetup {
   ~Bf16OutSetup() {
     ops::set_math_mode(gpu(), ops::MathMode::fp32);
     ops::set_dact_path(ops::DactPath::automatic);
-    ops::set_skinny_dgrad(skinny_before);
+    ops::set_skinny_dgrad_mode(skinny_before);
 #if KASMINA_HAS_CUDA
     ops::cuda::set_fused_epilogues(gpu(), true);
 #endif
   }
-  bool skinny_before;
+  ops::SkinnyDgrad skinny_before;
 };
 
 // Every CUDA element finite and within one bf16 ulp of the CPU's (plus the fp32 sums' order
@@ -320,47 +320,47 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
         if (!skinny && (act != Activation::relu || p.k > 16)) continue;
         const ops::DactPath forced =
             forward || act == Activation::none ? ops::DactPath::automatic : route;
-        out.push_back({op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" +
-                           ops::activation_name(act) + dact_suffix(forced) +
-                           (skinny ? "" : "_noskinny"),
-                       [p, act, forward, forced, skinny = skinny] {
-                         const Device dev = op_table::perf_device();
-                         ops::set_math_mode(dev, ops::MathMode::bf16);
-                         ops::set_dact_path(forced);
-                         const bool skinny_before = ops::skinny_dgrad();
-                         ops::set_skinny_dgrad(skinny);
-                         const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
-                         const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
-                         const Tensor b = random_f32({p.n}, 3).to(dev);
-                         Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
-                         Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
-                         ops::linear_forward(x, w, b, act, y, aux);
-                         // The input gradient w.r.t. a [M, N] layer input whose saved state is
-                         // `aux`.
-                         const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
-                         const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
-                         Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
-                         Tensor db = Tensor::empty({p.n}, DType::f32, dev);
-                         const std::string what =
-                             std::string(forward ? "linear_forward" : "linear_backward_input") +
-                             " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) +
-                             "x" + std::to_string(p.k) + " " + ops::activation_name(act) +
-                             (forced == ops::DactPath::automatic
-                                  ? ""
-                                  : std::string(" route ") + ops::dact_path_name(forced)) +
-                             (skinny ? "" : " (GEMM + pass for <= 16 outputs)");
-                         op_table::time_op(what, dev, [&] {
-                           if (forward) {
-                             ops::linear_forward(x, w, b, act, y, aux);
-                           } else {
-                             ops::linear_backward_input(dy, wt, act, aux, dx,
-                                                        act == Activation::none ? nullptr : &db);
-                           }
-                         });
-                         ops::set_math_mode(dev, ops::MathMode::fp32);
-                         ops::set_dact_path(ops::DactPath::automatic);
-                         ops::set_skinny_dgrad(skinny_before);
-                       }});
+        out.push_back(
+            {op_table::dims({{"M", p.m}, {"N", p.n}, {"K", p.k}}) + "_" +
+                 ops::activation_name(act) + dact_suffix(forced) + (skinny ? "" : "_noskinny"),
+             [p, act, forward, forced, skinny = skinny] {
+               const Device dev = op_table::perf_device();
+               ops::set_math_mode(dev, ops::MathMode::bf16);
+               ops::set_dact_path(forced);
+               const ops::SkinnyDgrad skinny_before = ops::skinny_dgrad_mode();
+               ops::set_skinny_dgrad_mode(skinny ? ops::SkinnyDgrad::on : ops::SkinnyDgrad::off);
+               const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
+               const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
+               const Tensor b = random_f32({p.n}, 3).to(dev);
+               Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+               Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
+               ops::linear_forward(x, w, b, act, y, aux);
+               // The input gradient w.r.t. a [M, N] layer input whose saved state is
+               // `aux`.
+               const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
+               const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
+               Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
+               Tensor db = Tensor::empty({p.n}, DType::f32, dev);
+               const std::string what =
+                   std::string(forward ? "linear_forward" : "linear_backward_input") +
+                   " bf16 output " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
+                   std::to_string(p.k) + " " + ops::activation_name(act) +
+                   (forced == ops::DactPath::automatic
+                        ? ""
+                        : std::string(" route ") + ops::dact_path_name(forced)) +
+                   (skinny ? "" : " (GEMM + pass for <= 16 outputs)");
+               op_table::time_op(what, dev, [&] {
+                 if (forward) {
+                   ops::linear_forward(x, w, b, act, y, aux);
+                 } else {
+                   ops::linear_backward_input(dy, wt, act, aux, dx,
+                                              act == Activation::none ? nullptr : &db);
+                 }
+               });
+               ops::set_math_mode(dev, ops::MathMode::fp32);
+               ops::set_dact_path(ops::DactPath::automatic);
+               ops::set_skinny_dgrad_mode(skinny_before);
+             }});
       }
     }
   }
