@@ -68,6 +68,36 @@ Chain make_chain(int64_t in, int64_t h1, int64_t h2, int64_t out, Activation act
   return c;
 }
 
+// Each layer's weight rounded to bf16 (what its GEMMs read), and its bias.
+std::vector<Tensor> bf16_weights(const Chain& c) {
+  std::vector<Tensor> out;
+  for (LinearLayer* l : c.linear) out.push_back(bf16_of(l->parameters()[0]->value));
+  return out;
+}
+std::vector<Tensor> biases(const Chain& c) {
+  std::vector<Tensor> out;
+  for (LinearLayer* l : c.linear) out.push_back(l->parameters()[1]->value);
+  return out;
+}
+
+// 9 -> 7 -> 6 -> 4, each layer with a fused ReLU, the middle one pinned to fp32
+// (keep_output_fp32: a width seed reads its pre-activation gradient), prepared for batch 5.
+Chain make_pinned_chain(Rng& rng) {
+  Chain c;
+  std::vector<std::unique_ptr<Layer>> layers;
+  for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {7, 6}, {6, 4}}) {
+    auto l = std::make_unique<LinearLayer>("l" + std::to_string(c.linear.size()), a, b, true,
+                                           Activation::relu);
+    l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
+    c.linear.push_back(l.get());
+    layers.push_back(std::move(l));
+  }
+  c.linear[1]->keep_output_fp32();
+  c.seq = std::make_unique<LayerSequence>(std::move(layers));
+  c.seq->prepare(5, Device::cpu(), DType::f32, 9, false);
+  return c;
+}
+
 // The math mode, with bf16 activations switched on (they are off by default:
 // layer_sequence.hpp).
 struct MathModeScope {
@@ -96,11 +126,7 @@ void check_chain(Activation act1, Activation act2) {
   c.seq->backward(dlogits, ctx);
 
   // The same step composed from the ops.
-  std::vector<Tensor> w16, b;
-  for (LinearLayer* l : c.linear) {
-    w16.push_back(bf16_of(l->parameters()[0]->value));
-    b.push_back(l->parameters()[1]->value);
-  }
+  const std::vector<Tensor> w16 = bf16_weights(c), b = biases(c);
   const Device cpu = Device::cpu();
   const Tensor x16 = bf16_of(x);
   Tensor y1 = Tensor::empty({B, h1}, DType::bf16), y2 = Tensor::empty({B, h2}, DType::bf16);
@@ -168,18 +194,9 @@ TEST(LinearBf16Chain, OutputsStayFp32OutsideBf16ModeAndBeforeOtherLayers) {
 TEST(LinearBf16Chain, APinnedLayerKeepsFp32AndTheStepStillRuns) {
   const MathModeScope bf16_mode(ops::MathMode::bf16);
   Rng rng(8);
-  std::vector<std::unique_ptr<Layer>> layers;
-  std::vector<LinearLayer*> lin;
-  for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {7, 6}, {6, 4}}) {
-    auto l = std::make_unique<LinearLayer>("l" + std::to_string(lin.size()), a, b, true,
-                                           Activation::relu);
-    l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
-    lin.push_back(l.get());
-    layers.push_back(std::move(l));
-  }
-  lin[1]->keep_output_fp32();
-  LayerSequence seq(std::move(layers));
-  seq.prepare(5, Device::cpu(), DType::f32, 9, false);
+  Chain c = make_pinned_chain(rng);
+  const std::vector<LinearLayer*>& lin = c.linear;
+  LayerSequence& seq = *c.seq;
   EXPECT_EQ(lin[0]->output_dtype(), DType::bf16);
   EXPECT_EQ(lin[1]->output_dtype(), DType::f32);
   EXPECT_EQ(lin[2]->output_dtype(), DType::f32);
@@ -249,11 +266,7 @@ TEST(LinearBf16Handoff, PassRouteHandsBf16GradientsAndMatchesTheOpsBitForBit) {
   EXPECT_EQ(c.linear[0]->last_preactivation_grad().dtype(), DType::bf16);
   EXPECT_EQ(c.linear[1]->last_preactivation_grad().dtype(), DType::bf16);
 
-  std::vector<Tensor> w16, b;
-  for (LinearLayer* l : c.linear) {
-    w16.push_back(bf16_of(l->parameters()[0]->value));
-    b.push_back(l->parameters()[1]->value);
-  }
+  const std::vector<Tensor> w16 = bf16_weights(c), b = biases(c);
   const Device cpu = Device::cpu();
   const Tensor x16 = bf16_of(x);
   Tensor y1 = Tensor::empty({B, h1}), y2 = Tensor::empty({B, h2}), y3 = Tensor::empty({B, out});
@@ -309,22 +322,11 @@ TEST(LinearBf16Handoff, CublasLtRoutePinnedLayersAndGeluKeepFp32Gradients) {
     EXPECT_EQ(c.linear[0]->last_preactivation_grad().dtype(), DType::f32);
     EXPECT_EQ(c.linear[1]->last_preactivation_grad().dtype(), DType::bf16);
   }
-  std::vector<std::unique_ptr<Layer>> layers;
-  std::vector<LinearLayer*> lin;
-  for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {7, 6}, {6, 4}}) {
-    auto l = std::make_unique<LinearLayer>("l" + std::to_string(lin.size()), a, b, true,
-                                           Activation::relu);
-    l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
-    lin.push_back(l.get());
-    layers.push_back(std::move(l));
-  }
-  lin[1]->keep_output_fp32();  // a width seed reads its pre-activation gradient
-  LayerSequence seq(std::move(layers));
-  seq.prepare(5, Device::cpu(), DType::f32, 9, false);
-  seq.forward(random_f32(rng, {5, 9}), Mode::train, ctx);
-  seq.backward(random_f32(rng, {5, 4}), ctx);
-  EXPECT_EQ(lin[1]->last_preactivation_grad().dtype(), DType::f32);
-  EXPECT_EQ(lin[0]->last_preactivation_grad().dtype(), DType::bf16);
+  Chain pinned = make_pinned_chain(rng);  // a width seed reads the middle layer's gradient
+  pinned.seq->forward(random_f32(rng, {5, 9}), Mode::train, ctx);
+  pinned.seq->backward(random_f32(rng, {5, 4}), ctx);
+  EXPECT_EQ(pinned.linear[1]->last_preactivation_grad().dtype(), DType::f32);
+  EXPECT_EQ(pinned.linear[0]->last_preactivation_grad().dtype(), DType::bf16);
 }
 
 }  // namespace

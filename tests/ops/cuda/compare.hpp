@@ -104,6 +104,18 @@ inline std::vector<double> host_values(const Tensor& t) {
   }
 }
 
+// Column sums, in double, of the values a CUDA matrix [rows, cols] holds, as float32.
+inline Tensor column_sums_of(const Tensor& cuda_bf16, int64_t rows, int64_t cols) {
+  const std::vector<double> v = host_values(cuda_bf16);
+  std::vector<float> out(static_cast<size_t>(cols));
+  for (int64_t c = 0; c < cols; ++c) {
+    double s = 0.0;
+    for (int64_t r = 0; r < rows; ++r) s += v[static_cast<size_t>(r * cols + c)];
+    out[static_cast<size_t>(c)] = static_cast<float>(s);
+  }
+  return Tensor::from_vector(out, {cols});
+}
+
 // Passes when every CUDA value is finite and ‖out − ref‖₂ ≤ tol · max(‖ref‖₂, 1e-30)
 // (for an all-zero reference: ‖out‖₂ ≤ tol). On failure the message lists the op and case,
 // the relative and max abs errors, the non-finite count and the first index where

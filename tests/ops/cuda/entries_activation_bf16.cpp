@@ -72,17 +72,6 @@ Tensor gpu_aux_of(const Tensor& pre, Activation act) {
                                        << differ << " of " << n << " differ";
 }
 
-Tensor column_sums_of(const Tensor& cuda_bf16, int64_t rows, int64_t cols) {
-  const std::vector<double> v = host_values(cuda_bf16);
-  std::vector<float> out(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) {
-    double s = 0.0;
-    for (int64_t r = 0; r < rows; ++r) s += v[static_cast<size_t>(r * cols + c)];
-    out[static_cast<size_t>(c)] = static_cast<float>(s);
-  }
-  return Tensor::from_vector(out, {cols});
-}
-
 void pass_case(const PassCase& c) {
   const uint64_t seed = static_cast<uint64_t>(c.m * 7919 + c.k * 31 + static_cast<int>(c.act));
   const Tensor g32 = random_f32({c.m, c.k}, seed, -2.0f, 2.0f);

@@ -125,18 +125,6 @@ struct Bf16OutSetup {
   return r;
 }
 
-// Column sums, in double, of the values a CUDA bf16 matrix holds.
-Tensor column_sums_of(const Tensor& cuda_bf16, int64_t rows, int64_t cols) {
-  const std::vector<double> v = host_values(cuda_bf16);
-  std::vector<float> out(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) {
-    double s = 0.0;
-    for (int64_t r = 0; r < rows; ++r) s += v[static_cast<size_t>(r * cols + c)];
-    out[static_cast<size_t>(c)] = static_cast<float>(s);
-  }
-  return Tensor::from_vector(out, {cols});
-}
-
 // The first `cols` columns of a CUDA matrix with padded rows (cuBLASLt's aux), as float32 on
 // the CPU.
 Tensor first_columns(const Tensor& cuda_padded, int64_t cols) {
