@@ -28,8 +28,8 @@ std::string tail_name(const TailCase& c) {
 struct NormTensors {
   Tensor x, gamma, beta, mean, rstd;
   ops::BatchNormTerm term() const { return {&x, &gamma, &beta, &mean, &rstd}; }
-  NormTensors to_gpu() const {
-    return {on_gpu(x), on_gpu(gamma), on_gpu(beta), on_gpu(mean), on_gpu(rstd)};
+  NormTensors to(Device dev) const {
+    return {x.to(dev), gamma.to(dev), beta.to(dev), mean.to(dev), rstd.to(dev)};
   }
 };
 
@@ -51,7 +51,7 @@ void tail_case(const TailCase& c) {
   const ops::BatchNormTerm bt = body.term(), st = skip_norm.term();
   Tensor y_cpu = Tensor::empty(rc);
   ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu, y_cpu);
-  const NormTensors gbody = body.to_gpu(), gskip = skip_norm.to_gpu();
+  const NormTensors gbody = body.to(gpu()), gskip = skip_norm.to(gpu());
   const ops::BatchNormTerm gbt = gbody.term(), gst = gskip.term();
   Tensor y_gpu = poisoned(rc, DType::f32);
   ops::batchnorm_residual_forward(gbt, c.skip_bn ? &gst : nullptr,
@@ -142,12 +142,9 @@ std::vector<op_table::OpCase> tail_perf_cases() {
                      const Device dev = op_table::perf_device();
                      const NormTensors hb = random_norm(c.rows, c.cols, 1),
                                        hs = random_norm(c.rows, c.cols, 2);
-                     const NormTensors b{hb.x.to(dev), hb.gamma.to(dev), hb.beta.to(dev),
-                                         hb.mean.to(dev), hb.rstd.to(dev)};
-                     const NormTensors sn{hs.x.to(dev), hs.gamma.to(dev), hs.beta.to(dev),
-                                          hs.mean.to(dev), hs.rstd.to(dev)};
+                     const NormTensors b = hb.to(dev), sn = hs.to(dev);
                      const ops::BatchNormTerm bt = b.term(), st = sn.term();
-                     const Tensor skip = hs.x.to(dev);
+                     const Tensor& skip = sn.x;
                      Tensor y = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
                      const std::string shape = " " + tail_name(c);
                      op_table::time_op("batchnorm_residual_forward" + shape, dev, [&] {
