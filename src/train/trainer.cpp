@@ -12,6 +12,7 @@
 #include "train/data_parallel.hpp"
 #include "train/device_data.hpp"
 #include "train/evaluator.hpp"
+#include "train/fused_mlp_step.hpp"
 #include "train/growth.hpp"
 #include "train/loss_guard.hpp"
 #include "train/precision.hpp"
@@ -88,6 +89,11 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   guard_ = std::make_unique<LossGuard>(cfg_.controller, guarded, dev_);
   growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_,
                                      steps_per_epoch_ * cfg_.train.epochs);
+  if (dev_.is_cuda()) {  // on the CPU the layered step (OpenBLAS) is the faster one
+    fused_ = FusedMlpStep::make(*model_, batch_, cfg.train.precision == PrecisionMode::fp32,
+                                !dp_->multi(), guard_->present(), &fused_note_);
+    if (fused_) fused_note_ = fused_->describe();
+  }
 }
 
 Trainer::~Trainer() = default;
@@ -115,12 +121,18 @@ Tensor Trainer::augmented_batch() {
 
 void Trainer::train_step() {
   order_->gather(x_, y_);
-  const Tensor logits = model_->forward(augmented_batch(), Mode::train, ctx_);
-  dp_->before_loss(loss_sum_);
-  ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_, &correct_);
-  dp_->after_loss(loss_sum_);
-  guard_->guard_step(ctx_.step, loss_sum_, global_batch_, &dlogits_);
-  model_->backward(dlogits_, ctx_);
+  if (fused_) {  // one process, no guard: the same values in one launch
+    fused_->run(augmented_batch(), y_, 1.0f / static_cast<float>(batch_), dlogits_, loss_sum_,
+                &correct_);
+  } else {
+    const Tensor logits = model_->forward(augmented_batch(), Mode::train, ctx_);
+    dp_->before_loss(loss_sum_);
+    ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_,
+                      &correct_);
+    dp_->after_loss(loss_sum_);
+    guard_->guard_step(ctx_.step, loss_sum_, global_batch_, &dlogits_);
+    model_->backward(dlogits_, ctx_);
+  }
   dp_->gradients().all_reduce_mean(model_->gradient_buffer().flat());
   optimizer_->step(ctx_.step);  // and advances the step counter and the cursor
 }
@@ -228,6 +240,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   // time, the launch configuration), or why one's germinations are refused.
   for (const morph::KasminaLayer* layer : model_->morph_layers())
     for (const std::string& note : layer->module_notes()) obs.on_message(note);
+  if (fused_) obs.on_message(fused_note_);
 
   const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
   const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;

@@ -35,6 +35,7 @@ class Evaluator;
 class LossGuard;
 class Growth;
 class DataParallel;
+class FusedMlpStep;
 
 class Trainer {
  public:
@@ -45,6 +46,8 @@ class Trainer {
 
   TrainSummary run(TrainerObserver& observer);
   Model& model() { return *model_; }
+  // Whether the training step is the fused MLP kernel (train/fused_mlp_step.hpp).
+  bool fused_step() const { return fused_ != nullptr; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   // Evaluates the model on one split held on the device (the first `max_batches` eval batches
   // when max_batches > 0), counting predictions into `confusion` when given.
@@ -109,6 +112,9 @@ class Trainer {
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<LossGuard> guard_;
   std::unique_ptr<Growth> growth_;
+  // The fused MLP step (train/fused_mlp_step.hpp) when the model qualifies, and why not.
+  std::unique_ptr<FusedMlpStep> fused_;
+  std::string fused_note_;
 
   std::map<uint64_t, std::unique_ptr<ops::StepGraph>> graphs_;  // by Model::train_step_key()
   std::map<uint64_t, int64_t> key_steps_;                       // plain steps run per key

@@ -67,7 +67,11 @@ constexpr int kTicketBatchnorm =
     2;  // kernels/conv/bn_columns.cuh (statistics, parameter gradients)
 // The own small GEMMs' bias-gradient reduction: one counter per column tile.
 constexpr int kTicketSmallGemm = 8;
-constexpr int kTicketCount = kTicketSmallGemm + static_cast<int>(kOwnGemmMaxColumnTiles);
+// The fused MLP step (kernels/mlp_step.cu): its grid barrier's arrival and exit counters, then
+// one counter per split-K tile of a phase (at most one per thread block of its grid).
+constexpr int kTicketMlpStep = kTicketSmallGemm + static_cast<int>(kOwnGemmMaxColumnTiles);
+constexpr int kMlpStepMaxBlocks = 1024;
+constexpr int kTicketCount = kTicketMlpStep + 2 + kMlpStepMaxBlocks;
 
 // cuBLASLt workspace per device (Hopper kernels use up to 32 MiB).
 constexpr size_t kGemmWorkspaceBytes = size_t{32} << 20;

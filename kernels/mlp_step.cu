@@ -1,0 +1,460 @@
+// The fused MLP training step (ops/mlp_step_ops.hpp) as one persistent kernel: one thread block
+// per SM walks the step's phases (each layer's forward; the loss; each layer's backward, its
+// weight gradient and the input gradient below it side by side), separated by a grid barrier.
+// A phase's work items are 32 x 32 output tiles (mlp_step_tile.cuh), split along k when the
+// tiles alone leave SMs idle; a split tile's partial sums go to scratch and the block that takes
+// the tile's last ticket adds them in split order and applies the epilogue (bias, ReLU, the
+// ReLU mask of the layer below, the bias gradient). With at most 32 classes the block that
+// finishes a logits tile computes its rows' softmax cross-entropy at once; otherwise the loss is
+// a phase of its own. Summation orders are fixed: deterministic, and graph-capturable (the
+// barrier's and tickets' counters return to zero by the end of every launch).
+//
+// The grid barrier needs every block resident at once: the grid is at most one block per SM and
+// the launcher checks that a block fits on an SM. Other kernels running beside it can delay
+// blocks but not deadlock them (they do not wait for this kernel).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/mlp_step_tile.cuh"
+#include "kernels/softmax_xent_row.cuh"
+#include "ops/backend_ops.hpp"
+#include "ops/cuda/checks.hpp"
+#include "ops/cuda/cuda_common.hpp"
+#include "ops/cuda/device_context.hpp"
+#include "ops/mlp_step_ops.hpp"
+
+namespace kasmina::ops::cuda {
+
+namespace {
+
+namespace mlp = kernels::mlp;
+
+enum GemmKind : int { kForward = 0, kInputGrad = 1, kWeightGrad = 2 };
+
+struct LayerDev {
+  const float* w;
+  const float* b;
+  float* y;
+  float* dw;
+  float* db;
+  const float* g;  // the gradient w.r.t. this layer's pre-activation (dlogits or dpre[l])
+  float* g_below;  // dpre[l - 1] (l > 0)
+  int in, out;
+  int relu;
+};
+
+// One GEMM of a phase: its kind and layer, tiles along m and n, k split into `splits` ranges of
+// k_per (a multiple of the slab), items = tiles * splits, and where its split tiles' tickets and
+// partial tiles start.
+struct GemmDev {
+  int kind, layer;
+  int tiles_m, tiles_n, splits, k_per;
+  int items;
+  int ticket0, partial0;
+};
+
+constexpr int kMaxPhases = 2 * kMlpStepMaxLayers + 1;
+
+struct PhaseDev {
+  int gemms;  // 0: the loss phase; else 1 to 3 GEMMs
+  GemmDev gemm[3];
+  int add_losses;  // the last block adds the rows' losses first (the first backward phase)
+};
+
+struct StepDev {
+  LayerDev layer[kMlpStepMaxLayers];
+  PhaseDev phase[kMaxPhases];
+  int layers, phases;
+  const float* x;
+  const int32_t* labels;
+  int rows, classes;
+  float grad_scale;
+  float* dlogits;
+  double* row_loss;
+  int32_t* row_hit;
+  double* loss_sum;
+  int64_t* correct;
+  float* partials;
+  unsigned int* tickets;  // [0]: barrier arrivals, [1]: exits, [2..]: split tiles
+  int loss_in_tile;       // the logits tile's block computes the softmax (classes <= 32)
+  int dx_in_tile;         // ... and the input gradient through the last layer for its rows
+};
+
+constexpr int kPartialFloats = mlp::kTileOutputs + mlp::kTile;
+
+// Waits until every block has arrived `target` times in all (target grows by gridDim.x per
+// barrier), publishing this block's writes first.
+__device__ void grid_barrier(unsigned int* arrivals, unsigned int& target) {
+  __syncthreads();
+  target += gridDim.x;
+  if (threadIdx.x == 0) {  // release: the block's writes (ordered by bar.sync) before arrival
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(arrivals) : "memory");
+    unsigned int seen = 0;
+    do {  // acquire: the other blocks' writes are visible once their arrivals are
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(seen) : "l"(arrivals) : "memory");
+    } while (seen < target);
+  }
+  __syncthreads();
+}
+
+__device__ const float* layer_input(const StepDev& s, int l) {
+  return l == 0 ? s.x : s.layer[l - 1].y;
+}
+
+// The operands and sizes of GEMM `gm`: C[m, n] = Σ_k A(m, k) B(n, k).
+__device__ void gemm_operands(const StepDev& s, const GemmDev& gm, mlp::Operand& A, mlp::Operand& B,
+                              int& M, int& N, int& K) {
+  const LayerDev& L = s.layer[gm.layer];
+  const float* in = layer_input(s, gm.layer);
+  const bool vin = L.in % 4 == 0 && reinterpret_cast<uintptr_t>(in) % 16 == 0;
+  const bool vout = L.out % 4 == 0 && reinterpret_cast<uintptr_t>(L.g) % 16 == 0;
+  const bool vw = L.in % 4 == 0 && reinterpret_cast<uintptr_t>(L.w) % 16 == 0;
+  if (gm.kind == kForward) {  // y[r, o] = Σ_i x[r, i] W[o, i]
+    A = {in, L.in, s.rows, true, vin};
+    B = {L.w, L.in, L.out, true, vw};
+    M = s.rows, N = L.out, K = L.in;
+  } else if (gm.kind == kInputGrad) {  // g_below[r, i] = Σ_o g[r, o] W[o, i]
+    A = {L.g, L.out, s.rows, true, vout};
+    B = {L.w, L.in, L.in, false, vw};
+    M = s.rows, N = L.in, K = L.out;
+  } else {  // dW[o, i] = Σ_r g[r, o] x[r, i]
+    A = {L.g, L.out, L.out, false, vout};
+    B = {in, L.in, L.in, false, vin};
+    M = L.out, N = L.in, K = s.rows;
+  }
+}
+
+// The epilogue's side input of output (m, n) of GEMM gm (the bias, or the value of the layer
+// below whose ReLU masks the input gradient): loaded for all of a thread's outputs before any
+// of them is stored, so the loads overlap.
+__device__ float side_input(const StepDev& s, const GemmDev& gm, int m, int n, int N) {
+  const LayerDev& L = s.layer[gm.layer];
+  if (gm.kind == kForward) return L.b ? __ldg(L.b + n) : 0.0f;
+  if (gm.kind == kInputGrad && s.layer[gm.layer - 1].relu)
+    return mlp::load_cg(s.layer[gm.layer - 1].y + static_cast<int64_t>(m) * N + n);
+  return 1.0f;
+}
+
+// Stores the finished output `at` = v of GEMM gm (bias and ReLU, the mask below, or the weight
+// gradient as is); returns the stored value.
+__device__ float finish_output(const StepDev& s, const GemmDev& gm, int64_t at, float v,
+                               float side) {
+  const LayerDev& L = s.layer[gm.layer];
+  if (gm.kind == kForward) {
+    if (L.b) v += side;
+    if (L.relu && !(v > 0.0f)) v = 0.0f;
+    L.y[at] = v;
+  } else if (gm.kind == kInputGrad) {
+    if (!(side > 0.0f)) v = 0.0f;
+    L.g_below[at] = v;
+  } else {
+    L.dw[at] = v;
+  }
+  return v;
+}
+
+constexpr int kZStride = mlp::kTile + 1;  // [row][class] tiles in shared memory
+
+// The softmax cross-entropy of the logits tile's rows [m0, m0 + 32) from zt (shared memory),
+// one warp a row, a lane a class: the arithmetic of softmax_xent_row (softmax_xent_row.cuh) with
+// one class a lane. Writes dlogits, the rows' losses and hits, and the gradient tile to dl.
+__device__ void tile_loss(const StepDev& s, int m0, const float* zt, float* dl) {
+  const int warp = threadIdx.x / 32, c = threadIdx.x % 32;
+  for (int ml = warp; ml < mlp::kTile && m0 + ml < s.rows; ml += mlp::kThreads / 32) {
+    const int r = m0 + ml;
+    const float z = c < s.classes ? zt[ml * kZStride + c] : 0.0f;
+    float best = -INFINITY;
+    int64_t best_idx = s.classes;
+    if (c < s.classes && (z > best || (z == best && c < best_idx))) best = z, best_idx = c;
+    kernels::warp_argmax(best, best_idx);
+    const float sum = kernels::warp_sum(c < s.classes ? expf(z - best) : 0.0f);
+    const int32_t label = s.labels[r];
+    const bool valid = label >= 0 && label < s.classes;
+    const float z_label = __shfl_sync(0xffffffffu, z, valid ? label : 0);
+    if (c < s.classes) {
+      const float prob = expf(z - best) * (1.0f / sum);
+      const float g = (prob - (c == label ? 1.0f : 0.0f)) * s.grad_scale;
+      s.dlogits[static_cast<int64_t>(r) * s.classes + c] = g;
+      dl[ml * kZStride + c] = g;
+    }
+    if (c == 0) {
+      s.row_loss[r] = valid ? static_cast<double>(logf(sum)) -
+                                  (static_cast<double>(z_label) - static_cast<double>(best))
+                            : static_cast<double>(NAN);
+      s.row_hit[r] = valid && best_idx == label ? 1 : 0;
+    }
+  }
+}
+
+// The input gradient through the last layer for the tile's rows: g_below[r, i] = Σ_c dl[r, c]
+// W[c, i] (c in order), masked by the ReLU below; W staged in shared memory (w_sh).
+__device__ void tile_input_grad(const StepDev& s, int m0, const float* dl, float* w_sh) {
+  const LayerDev& L = s.layer[s.layers - 1];
+  const LayerDev& P = s.layer[s.layers - 2];
+  const int in = L.in, classes = s.classes;
+  for (int e = threadIdx.x; e < classes * in; e += mlp::kThreads) w_sh[e] = __ldg(L.w + e);
+  __syncthreads();
+  const int n = min(mlp::kTile, s.rows - m0) * in;
+  constexpr int kPer = 8;
+  for (int base = 0; base < n; base += kPer * mlp::kThreads) {
+    float side[kPer];
+#pragma unroll
+    for (int q = 0; q < kPer; ++q) {
+      const int e = base + q * mlp::kThreads + threadIdx.x;
+      side[q] = e < n && P.relu ? mlp::load_cg(P.y + static_cast<int64_t>(m0) * in + e) : 1.0f;
+    }
+#pragma unroll
+    for (int q = 0; q < kPer; ++q) {
+      const int e = base + q * mlp::kThreads + threadIdx.x;
+      if (e >= n) break;
+      const int r = e / in, i = e % in;
+      float v = 0.0f;
+      for (int c = 0; c < classes; ++c) v = fmaf(dl[r * kZStride + c], w_sh[c * in + i], v);
+      L.g_below[static_cast<int64_t>(m0) * in + e] = side[q] > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+// One work item: split `split` of tile `tile` of GEMM gm.
+__device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::TileShared& sh) {
+  const int tile = item / gm.splits, split = item % gm.splits;
+  const int m0 = (tile / gm.tiles_n) * mlp::kTile, n0 = (tile % gm.tiles_n) * mlp::kTile;
+  mlp::Operand A, B;
+  int M, N, K;
+  gemm_operands(s, gm, A, B, M, N, K);
+  const bool row_sums = gm.kind == kWeightGrad && n0 == 0 && s.layer[gm.layer].db != nullptr;
+  const int k_begin = split * gm.k_per, k_end = min(K, k_begin + gm.k_per);
+  float acc[4][4], rsum[4];
+  mlp::tile_product(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
+  mlp::tile_reduce(A.k_major, B.k_major, row_sums, acc, rsum, sh);
+  float* sums = sh.a;  // kPartialFloats: the tile, then the row sums
+  if (gm.splits > 1) {
+    __shared__ bool last;
+    float* mine = s.partials + static_cast<int64_t>(gm.partial0 + item) * kPartialFloats;
+    for (int e = threadIdx.x; e < kPartialFloats; e += mlp::kThreads) mine[e] = sums[e];
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0)
+      last =
+          atomicAdd(s.tickets + 2 + gm.ticket0 + tile, 1u) == static_cast<unsigned>(gm.splits - 1);
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float* first =
+        s.partials + static_cast<int64_t>(gm.partial0 + tile * gm.splits) * kPartialFloats;
+    for (int e = threadIdx.x; e < kPartialFloats; e += mlp::kThreads) {
+      float v = mlp::load_cg(first + e);
+      for (int q = 1; q < gm.splits; ++q) v += mlp::load_cg(first + q * kPartialFloats + e);
+      sums[e] = v;
+    }
+    if (threadIdx.x == 0) s.tickets[2 + gm.ticket0 + tile] = 0u;
+    __syncthreads();
+  }
+  const bool logits = gm.kind == kForward && gm.layer == s.layers - 1 && s.loss_in_tile;
+  float* zt = sh.b;  // the logits tile (free: the reduction used sh.a only)
+  constexpr int kPer = mlp::kTileOutputs / mlp::kThreads;
+  float side[kPer];
+#pragma unroll
+  for (int q = 0; q < kPer; ++q) {
+    const int e = q * mlp::kThreads + threadIdx.x;
+    const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
+    side[q] = m < M && n < N ? side_input(s, gm, m, n, N) : 0.0f;
+  }
+#pragma unroll
+  for (int q = 0; q < kPer; ++q) {
+    const int e = q * mlp::kThreads + threadIdx.x;
+    const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
+    if (m < M && n < N) {
+      const float v = finish_output(s, gm, static_cast<int64_t>(m) * N + n, sums[e], side[q]);
+      if (logits) zt[(e / mlp::kTile) * kZStride + e % mlp::kTile] = v;
+    }
+  }
+  if (row_sums) {
+    for (int ml = threadIdx.x; ml < mlp::kTile && m0 + ml < M; ml += mlp::kThreads)
+      s.layer[gm.layer].db[m0 + ml] = sums[mlp::kTileOutputs + ml];
+  }
+  if (logits) {
+    float* dl = sh.b + mlp::kTile * kZStride;
+    __syncthreads();  // the tile's logits are in zt
+    tile_loss(s, m0, zt, dl);
+    if (s.dx_in_tile) {
+      __syncthreads();  // dl is complete; sums (sh.a) are no longer needed
+      tile_input_grad(s, m0, dl, sh.a);
+    }
+  }
+  __syncthreads();  // sh is reused by the next item
+}
+
+__global__ void __launch_bounds__(mlp::kThreads, 1)
+    mlp_step_kernel(const __grid_constant__ StepDev s) {
+  __shared__ mlp::TileShared sh;
+  unsigned int target = 0;
+  for (int p = 0; p < s.phases; ++p) {
+    if (p > 0) grid_barrier(s.tickets, target);
+    const PhaseDev& ph = s.phase[p];
+    if (ph.add_losses && blockIdx.x == gridDim.x - 1)
+      kernels::add_rows<mlp::kThreads>(s.row_loss, s.row_hit, s.rows, s.loss_sum, s.correct);
+    if (ph.gemms == 0) {  // the loss, one warp a row
+      const int warps = mlp::kThreads / 32;
+      for (int r = blockIdx.x * warps + threadIdx.x / 32; r < s.rows; r += gridDim.x * warps)
+        kernels::softmax_xent_row<1>(s.layer[s.layers - 1].y, s.labels, r, threadIdx.x % 32,
+                                     s.classes, s.grad_scale, s.dlogits, s.row_loss, s.row_hit);
+      continue;
+    }
+    int total = 0;
+    for (int q = 0; q < ph.gemms; ++q) total += ph.gemm[q].items;
+    for (int it = blockIdx.x; it < total; it += gridDim.x) {
+      int q = 0, at = it;
+      while (at >= ph.gemm[q].items) at -= ph.gemm[q++].items;
+      run_item(s, ph.gemm[q], at, sh);
+    }
+  }
+  // The last block out resets the barrier for the next launch.
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    if (atomicAdd(s.tickets + 1, 1u) == gridDim.x - 1) {
+      s.tickets[0] = 0u;
+      s.tickets[1] = 0u;
+    }
+  }
+}
+
+// Checks once per device that a block fits on an SM (the grid barrier needs all resident).
+void check_residency(Device dev) {
+  static bool checked[64] = {};
+  if (dev.index < 64 && checked[dev.index]) return;
+  int blocks = 0;
+  KASMINA_CUDA_CHECK(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, mlp_step_kernel, mlp::kThreads, 0));
+  KASMINA_CHECK(blocks >= 1, "mlp_train_step: a block of the fused MLP step does not fit on an SM");
+  if (dev.index < 64) checked[dev.index] = true;
+}
+
+int ceil_div(int64_t a, int64_t b) {
+  return static_cast<int>((a + b - 1) / b);
+}
+
+// Plans GEMM `kind` of layer l for a phase whose tiles (with the other GEMM's) number `tiles`.
+GemmDev plan_gemm(int kind, int l, int64_t M, int64_t N, int64_t K, int phase_tiles, int grid,
+                  int& tickets, int& partials) {
+  GemmDev g{};
+  g.kind = kind, g.layer = l;
+  g.tiles_m = ceil_div(M, mlp::kTile), g.tiles_n = ceil_div(N, mlp::kTile);
+  const int tiles = g.tiles_m * g.tiles_n, slabs = std::max(1, ceil_div(K, mlp::kSlab));
+  // Splits: the fewest slabs on the critical path, a split costing about as much as 3 slabs
+  // (its partial tile written and fenced, the ticket, the partials read back; measured in
+  // bench/RESULTS.md), with the phase's items within one round of the grid.
+  int want = 1;
+  for (int sp = 2; sp <= std::min(8, slabs); ++sp) {
+    if (phase_tiles * sp > grid) break;
+    if (ceil_div(slabs, sp) + 3 < ceil_div(slabs, want) + (want > 1 ? 3 : 0)) want = sp;
+  }
+  g.k_per = ceil_div(slabs, want) * mlp::kSlab;
+  g.splits = std::max(1, ceil_div(K, g.k_per));
+  g.items = tiles * g.splits;
+  if (g.splits > 1) {
+    g.ticket0 = tickets, g.partial0 = partials;
+    tickets += tiles, partials += g.items;
+  }
+  return g;
+}
+
+}  // namespace
+
+void mlp_train_step(const MlpStepArgs& a) {
+  constexpr const char* op = "mlp_train_step";
+  const int64_t rows = check_mlp_train_step(a);
+  const Device dev = a.x->device();
+  check_arg(op, "x", *a.x, dev, DType::f32);
+  DeviceContext& ctx = context(dev);
+  if (rows == 0) {  // no rows: the gradients are sums of nothing
+    for (const MlpLayerRefs& L : a.layers) {
+      KASMINA_CUDA_CHECK(cudaMemsetAsync(L.dw->raw(), 0, L.dw->nbytes(), ctx.stream));
+      if (L.db) KASMINA_CUDA_CHECK(cudaMemsetAsync(L.db->raw(), 0, L.db->nbytes(), ctx.stream));
+    }
+    return;
+  }
+  KASMINA_CHECK(rows <= (int64_t{1} << 30), std::string(op) + ": too many rows");
+  const int n = static_cast<int>(a.layers.size());
+  const int grid = std::min(num_sms(dev), kMlpStepMaxBlocks);
+  StepDev s{};
+  s.layers = n;
+  s.x = a.x->data<float>();
+  s.labels = a.labels->data<int32_t>();
+  s.rows = static_cast<int>(rows);
+  s.classes = static_cast<int>(a.layers.back().w->dim(0));
+  s.grad_scale = a.grad_scale;
+  s.dlogits = a.dlogits->data<float>();
+  s.loss_sum = a.loss_sum->data<double>();
+  s.correct = a.correct ? a.correct->data<int64_t>() : nullptr;
+  s.loss_in_tile = s.classes <= mlp::kTile ? 1 : 0;
+  for (int l = 0; l < n; ++l) {
+    const MlpLayerRefs& L = a.layers[static_cast<size_t>(l)];
+    LayerDev& d = s.layer[l];
+    d.w = L.w->data<float>();
+    d.b = L.b ? L.b->data<float>() : nullptr;
+    d.y = L.y->data<float>();
+    d.dw = L.dw->data<float>();
+    d.db = L.db ? L.db->data<float>() : nullptr;
+    d.g = l == n - 1 ? s.dlogits : a.dpre[static_cast<size_t>(l)]->data<float>();
+    d.g_below = l > 0 ? a.dpre[static_cast<size_t>(l - 1)]->data<float>() : nullptr;
+    d.in = static_cast<int>(L.w->dim(1));
+    d.out = static_cast<int>(L.w->dim(0));
+    d.relu = L.act == Activation::relu ? 1 : 0;
+  }
+  s.dx_in_tile = s.loss_in_tile && n >= 2 && s.classes * s.layer[n - 1].in <= mlp::kOperandFloats;
+  int max_tickets = 0, max_partials = 0;
+  struct Job {
+    int kind, layer;
+  };
+  // A phase of the GEMMs `jobs` (none: the loss phase).
+  auto add_phase = [&](const std::vector<Job>& jobs, bool add_losses) {
+    PhaseDev& ph = s.phase[s.phases++];
+    ph.gemms = static_cast<int>(jobs.size());
+    ph.add_losses = add_losses ? 1 : 0;
+    int tiles = 0;
+    int64_t dims[3][3];
+    for (size_t q = 0; q < jobs.size(); ++q) {
+      const LayerDev& L = s.layer[jobs[q].layer];
+      const int k = jobs[q].kind;
+      dims[q][0] = k == kWeightGrad ? L.out : rows;
+      dims[q][1] = k == kForward ? L.out : L.in;
+      dims[q][2] = k == kForward ? L.in : k == kInputGrad ? L.out : rows;
+      tiles += ceil_div(dims[q][0], mlp::kTile) * ceil_div(dims[q][1], mlp::kTile);
+    }
+    int tickets = 0, partials = 0;
+    for (size_t q = 0; q < jobs.size(); ++q)
+      ph.gemm[q] = plan_gemm(jobs[q].kind, jobs[q].layer, dims[q][0], dims[q][1], dims[q][2], tiles,
+                             grid, tickets, partials);
+    max_tickets = std::max(max_tickets, tickets);
+    max_partials = std::max(max_partials, partials);
+  };
+  for (int l = 0; l < n; ++l) add_phase({{kForward, l}}, false);
+  if (!s.loss_in_tile) add_phase({}, false);
+  // Backward: layer l's weight gradient beside the input gradient through it; the last layer's
+  // input gradient, when computed with the loss, leaves its weight gradient to join layer n-2's.
+  std::vector<Job> pending;
+  for (int l = n - 1; l >= 0; --l) {
+    pending.push_back({kWeightGrad, l});
+    if (l == n - 1 && s.dx_in_tile) continue;
+    if (l > 0) pending.push_back({kInputGrad, l});
+    add_phase(pending, s.phases == n + (s.loss_in_tile ? 0 : 1));
+    pending.clear();
+  }
+  KASMINA_CHECK(max_tickets <= kMlpStepMaxBlocks, std::string(op) + ": too many split tiles");
+  const size_t loss_bytes = static_cast<size_t>(rows) * (sizeof(double) + sizeof(int32_t));
+  const size_t partial_at = (loss_bytes + 255) / 256 * 256;
+  auto* buffer = static_cast<char*>(scratch(
+      ctx, partial_at + static_cast<size_t>(max_partials) * kPartialFloats * sizeof(float)));
+  s.row_loss = reinterpret_cast<double*>(buffer);
+  s.row_hit = reinterpret_cast<int32_t*>(buffer + static_cast<size_t>(rows) * sizeof(double));
+  s.partials = reinterpret_cast<float*>(buffer + partial_at);
+  s.tickets = ctx.tickets + kTicketMlpStep;
+  check_residency(dev);
+  mlp_step_kernel<<<grid, mlp::kThreads, 0, ctx.stream>>>(s);
+  KASMINA_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace kasmina::ops::cuda
