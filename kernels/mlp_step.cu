@@ -16,72 +16,23 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/mlp_step_tail.cuh"
 #include "kernels/mlp_step_tile.cuh"
+#include "kernels/mlp_step_types.cuh"
 #include "kernels/softmax_xent_row.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
 #include "ops/cuda/device_context.hpp"
+#include "ops/cuda/mlp_step_trace.hpp"
 #include "ops/mlp_step_ops.hpp"
 
 namespace kasmina::ops::cuda {
 
 namespace {
 
+using namespace kernels::mlp_step;
 namespace mlp = kernels::mlp;
-
-enum GemmKind : int { kForward = 0, kInputGrad = 1, kWeightGrad = 2 };
-
-struct LayerDev {
-  const float* w;
-  const float* b;
-  float* y;
-  float* dw;
-  float* db;
-  const float* g;  // the gradient w.r.t. this layer's pre-activation (dlogits or dpre[l])
-  float* g_below;  // dpre[l - 1] (l > 0)
-  int in, out;
-  int relu;
-};
-
-// One GEMM of a phase: its kind and layer, tiles along m and n, k split into `splits` ranges of
-// k_per (a multiple of the slab), items = tiles * splits, and where its split tiles' tickets and
-// partial tiles start.
-struct GemmDev {
-  int kind, layer;
-  int tiles_m, tiles_n, splits, k_per;
-  int items;
-  int ticket0, partial0;
-};
-
-constexpr int kMaxPhases = 2 * kMlpStepMaxLayers + 1;
-
-struct PhaseDev {
-  int gemms;  // 0: the loss phase; else 1 to 3 GEMMs
-  GemmDev gemm[3];
-  int add_losses;  // the last block adds the rows' losses first (the first backward phase)
-};
-
-struct StepDev {
-  LayerDev layer[kMlpStepMaxLayers];
-  PhaseDev phase[kMaxPhases];
-  int layers, phases;
-  const float* x;
-  const int32_t* labels;
-  int rows, classes;
-  float grad_scale;
-  float* dlogits;
-  double* row_loss;
-  int32_t* row_hit;
-  double* loss_sum;
-  int64_t* correct;
-  float* partials;
-  unsigned int* tickets;  // [0]: barrier arrivals, [1]: exits, [2..]: split tiles
-  int loss_in_tile;       // the logits tile's block computes the softmax (classes <= 32)
-  int dx_in_tile;         // ... and the input gradient through the last layer for its rows
-};
-
-constexpr int kPartialFloats = mlp::kTileOutputs + mlp::kTile;
 
 // Waits until every block has arrived `target` times in all (target grows by gridDim.x per
 // barrier), publishing this block's writes first.
@@ -152,68 +103,6 @@ __device__ float finish_output(const StepDev& s, const GemmDev& gm, int64_t at, 
     L.dw[at] = v;
   }
   return v;
-}
-
-constexpr int kZStride = mlp::kTile + 1;  // [row][class] tiles in shared memory
-
-// The softmax cross-entropy of the logits tile's rows [m0, m0 + 32) from zt (shared memory),
-// one warp a row, a lane a class: the arithmetic of softmax_xent_row (softmax_xent_row.cuh) with
-// one class a lane. Writes dlogits, the rows' losses and hits, and the gradient tile to dl.
-__device__ void tile_loss(const StepDev& s, int m0, const float* zt, float* dl) {
-  const int warp = threadIdx.x / 32, c = threadIdx.x % 32;
-  for (int ml = warp; ml < mlp::kTile && m0 + ml < s.rows; ml += mlp::kThreads / 32) {
-    const int r = m0 + ml;
-    const float z = c < s.classes ? zt[ml * kZStride + c] : 0.0f;
-    float best = -INFINITY;
-    int64_t best_idx = s.classes;
-    if (c < s.classes && (z > best || (z == best && c < best_idx))) best = z, best_idx = c;
-    kernels::warp_argmax(best, best_idx);
-    const float sum = kernels::warp_sum(c < s.classes ? expf(z - best) : 0.0f);
-    const int32_t label = s.labels[r];
-    const bool valid = label >= 0 && label < s.classes;
-    const float z_label = __shfl_sync(0xffffffffu, z, valid ? label : 0);
-    if (c < s.classes) {
-      const float prob = expf(z - best) * (1.0f / sum);
-      const float g = (prob - (c == label ? 1.0f : 0.0f)) * s.grad_scale;
-      s.dlogits[static_cast<int64_t>(r) * s.classes + c] = g;
-      dl[ml * kZStride + c] = g;
-    }
-    if (c == 0) {
-      s.row_loss[r] = valid ? static_cast<double>(logf(sum)) -
-                                  (static_cast<double>(z_label) - static_cast<double>(best))
-                            : static_cast<double>(NAN);
-      s.row_hit[r] = valid && best_idx == label ? 1 : 0;
-    }
-  }
-}
-
-// The input gradient through the last layer for the tile's rows: g_below[r, i] = Σ_c dl[r, c]
-// W[c, i] (c in order), masked by the ReLU below; W staged in shared memory (w_sh).
-__device__ void tile_input_grad(const StepDev& s, int m0, const float* dl, float* w_sh) {
-  const LayerDev& L = s.layer[s.layers - 1];
-  const LayerDev& P = s.layer[s.layers - 2];
-  const int in = L.in, classes = s.classes;
-  for (int e = threadIdx.x; e < classes * in; e += mlp::kThreads) w_sh[e] = __ldg(L.w + e);
-  __syncthreads();
-  const int n = min(mlp::kTile, s.rows - m0) * in;
-  constexpr int kPer = 8;
-  for (int base = 0; base < n; base += kPer * mlp::kThreads) {
-    float side[kPer];
-#pragma unroll
-    for (int q = 0; q < kPer; ++q) {
-      const int e = base + q * mlp::kThreads + threadIdx.x;
-      side[q] = e < n && P.relu ? mlp::load_cg(P.y + static_cast<int64_t>(m0) * in + e) : 1.0f;
-    }
-#pragma unroll
-    for (int q = 0; q < kPer; ++q) {
-      const int e = base + q * mlp::kThreads + threadIdx.x;
-      if (e >= n) break;
-      const int r = e / in, i = e % in;
-      float v = 0.0f;
-      for (int c = 0; c < classes; ++c) v = fmaf(dl[r * kZStride + c], w_sh[c * in + i], v);
-      L.g_below[static_cast<int64_t>(m0) * in + e] = side[q] > 0.0f ? v : 0.0f;
-    }
-  }
 }
 
 // One work item: split `split` of tile `tile` of GEMM gm.
@@ -292,6 +181,7 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
   unsigned int target = 0;
   for (int p = 0; p < s.phases; ++p) {
     if (p > 0) grid_barrier(s.tickets, target);
+    trace_time(s, p, 0);
     const PhaseDev& ph = s.phase[p];
     if (ph.add_losses && blockIdx.x == gridDim.x - 1)
       kernels::add_rows<mlp::kThreads>(s.row_loss, s.row_hit, s.rows, s.loss_sum, s.correct);
@@ -300,6 +190,8 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
       for (int r = blockIdx.x * warps + threadIdx.x / 32; r < s.rows; r += gridDim.x * warps)
         kernels::softmax_xent_row<1>(s.layer[s.layers - 1].y, s.labels, r, threadIdx.x % 32,
                                      s.classes, s.grad_scale, s.dlogits, s.row_loss, s.row_hit);
+      __syncthreads();
+      trace_time(s, p, 1);
       continue;
     }
     int total = 0;
@@ -309,6 +201,7 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
       while (at >= ph.gemm[q].items) at -= ph.gemm[q++].items;
       run_item(s, ph.gemm[q], at, sh);
     }
+    trace_time(s, p, 1);
   }
   // The last block out resets the barrier for the next launch.
   __syncthreads();
@@ -453,8 +346,28 @@ void mlp_train_step(const MlpStepArgs& a) {
   s.partials = reinterpret_cast<float*>(buffer + partial_at);
   s.tickets = ctx.tickets + kTicketMlpStep;
   check_residency(dev);
+  if (!mlp_step_trace_on()) {
+    mlp_step_kernel<<<grid, mlp::kThreads, 0, ctx.stream>>>(s);
+    KASMINA_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
+  Tensor trace = Tensor::zeros({static_cast<int64_t>(s.phases) * grid * 2}, DType::i64, dev);
+  s.trace = static_cast<unsigned long long*>(trace.raw());
   mlp_step_kernel<<<grid, mlp::kThreads, 0, ctx.stream>>>(s);
   KASMINA_CUDA_CHECK(cudaGetLastError());
+  const std::vector<int64_t> t = trace.to_vector<int64_t>();  // waits for the kernel
+  std::vector<std::string> names;
+  const char* kind_name[] = {"fwd", "dx", "dw"};
+  for (int p = 0; p < s.phases; ++p) {
+    std::string name = s.phase[p].gemms == 0 ? "loss" : "";
+    for (int q = 0; q < s.phase[p].gemms; ++q) {
+      const GemmDev& g = s.phase[p].gemm[q];
+      name += std::string(q ? " + " : "") + kind_name[g.kind] + std::to_string(g.layer) + " " +
+              std::to_string(g.tiles_m * g.tiles_n) + "x" + std::to_string(g.splits);
+    }
+    names.push_back(name);
+  }
+  print_mlp_step_trace(std::vector<uint64_t>(t.begin(), t.end()), grid, names);
 }
 
 }  // namespace kasmina::ops::cuda
