@@ -9,19 +9,16 @@
 #include "config/config.hpp"
 #include "data/dataset.hpp"
 #include "morph/stage.hpp"
+#include "tests/common/source_root.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
+using kasmina::testing::source_root;
 using morph::Stage;
 
 namespace {
 
 class Quiet final : public TrainerObserver {};
-
-std::string source_root() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return r ? r : ".";
-}
 
 TrainSummary run_config(const std::string& name, const std::vector<std::string>& sets) {
   Overrides ov;

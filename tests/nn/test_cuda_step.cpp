@@ -12,26 +12,15 @@
 #include "data/dataset.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
+#include "tests/common/rel_error.hpp"
+#include "tests/common/source_root.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
+using kasmina::testing::rel_error;
+using kasmina::testing::source_root;
 
 namespace {
-
-std::string source_root() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return r ? r : ".";
-}
-
-double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
-}
 
 void compare_steps(const std::vector<std::string>& sets, double tol, double grad_tol) {
   ops::init();

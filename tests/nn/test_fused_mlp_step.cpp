@@ -12,17 +12,16 @@
 #include "data/dataset.hpp"
 #include "nn/model.hpp"
 #include "ops/ops.hpp"
+#include "tests/common/rel_error.hpp"
+#include "tests/common/source_root.hpp"
 #include "train/fused_mlp_step.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
+using kasmina::testing::rel_error;
+using kasmina::testing::source_root;
 
 namespace {
-
-std::string source_root() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return r ? r : ".";
-}
 
 // The spirals config's model with its layers replaced (2 inputs).
 Config spirals_with(const std::string& layers) {
@@ -38,16 +37,6 @@ const char* kReluMlp =
 std::unique_ptr<FusedMlpStep> route(Model& m, int64_t batch, std::string* why, bool fp32 = true,
                                     bool single = true, bool guarded = false) {
   return FusedMlpStep::make(m, batch, fp32, single, guarded, why);
-}
-
-double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double d = static_cast<double>(a[i]) - b[i];
-    num += d * d;
-    den += static_cast<double>(b[i]) * b[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-300));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "nn/kasmina_layer.hpp"
 #include "nn/model.hpp"
 #include "nn/optimizer.hpp"
+#include "tests/common/source_root.hpp"
 #include "tests/common/state_compare.hpp"
 #include "tests/common/user_error.hpp"
 #include "tests/morph/morph_test_util.hpp"
@@ -21,13 +22,9 @@
 #include "train/loss_guard.hpp"
 
 using namespace kasmina;
+using kasmina::testing::source_root;
 
 namespace {
-
-std::string source_root() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return r ? r : ".";
-}
 
 Config seeds_config() {
   Overrides ov;

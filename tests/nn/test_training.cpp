@@ -7,18 +7,15 @@
 
 #include "config/config.hpp"
 #include "data/dataset.hpp"
+#include "tests/common/source_root.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
+using kasmina::testing::source_root;
 
 namespace {
 
 class Quiet final : public TrainerObserver {};
-
-std::string source_root() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return r ? r : ".";
-}
 
 TrainSummary train_spirals(const Overrides& ov = {}) {
   const Config cfg = load_config(source_root() + "/configs/spirals.yaml", ov);

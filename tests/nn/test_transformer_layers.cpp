@@ -13,9 +13,11 @@
 #include "core/rng.hpp"
 #include "nn/model.hpp"
 #include "nn/transformer_layers.hpp"
+#include "tests/common/source_root.hpp"
 #include "tests/nn/gradient_check.hpp"
 
 using namespace kasmina;
+using kasmina::testing::source_root;
 
 using kasmina::testing::layer;
 
@@ -64,11 +66,6 @@ std::vector<std::string> names_of(const std::vector<Parameter*>& ps) {
   std::vector<std::string> out;
   for (const Parameter* p : ps) out.push_back(p->name);
   return out;
-}
-
-std::string source_root() {
-  const char* r = std::getenv("KASMINA_SOURCE_ROOT");
-  return r ? r : ".";
 }
 
 }  // namespace

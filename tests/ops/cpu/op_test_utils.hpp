@@ -51,21 +51,26 @@ inline double weighted_sum(const Tensor& y, const Tensor& r) {
   return s;
 }
 
-// Central differences (loss(t + h e_i) - loss(t - h e_i)) / 2h for every element of the float64
-// tensor t, which is perturbed in place and restored.
+// The central difference (loss(t + h e_i) - loss(t - h e_i)) / 2h of `loss` with respect to
+// element i of the float64 tensor t (perturbed in place and restored).
+inline double central_difference(Tensor& t, int64_t i, const std::function<double()>& loss,
+                                 double h = 1e-5) {
+  double* data = t.data<double>();
+  const double saved = data[i];
+  data[i] = saved + h;
+  const double up = loss();
+  data[i] = saved - h;
+  const double down = loss();
+  data[i] = saved;
+  return (up - down) / (2.0 * h);
+}
+
+// central_difference for every element of t.
 inline std::vector<double> numeric_gradient(Tensor& t, const std::function<double()>& loss,
                                             double h = 1e-5) {
-  double* data = t.data<double>();
   std::vector<double> grad(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    const double saved = data[i];
-    data[i] = saved + h;
-    const double up = loss();
-    data[i] = saved - h;
-    const double down = loss();
-    data[i] = saved;
-    grad[static_cast<size_t>(i)] = (up - down) / (2.0 * h);
-  }
+  for (int64_t i = 0; i < t.numel(); ++i)
+    grad[static_cast<size_t>(i)] = central_difference(t, i, loss, h);
   return grad;
 }
 

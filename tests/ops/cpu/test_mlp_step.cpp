@@ -16,6 +16,7 @@
 #include "op_test_utils.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/mlp_step_ops.hpp"
+#include "tests/ops/mlp_step_tensors.hpp"
 
 namespace kasmina::ops {
 namespace {
@@ -48,33 +49,7 @@ const MlpSpec kTwoLayersNoBias{
     "two_layers_no_bias", 11, 29, {{17, kRelu, false}, {6, kNone, false}}};
 const MlpSpec kMixed{"mixed", 9, 21, {{15, kNone, true}, {12, kRelu, false}, {7, kNone, true}}};
 
-// The tensors of one step: the inputs (x, labels, w, b; b undefined without a bias) and every
-// output. args() points into the vectors, which are never resized afterwards.
-struct MlpTensors {
-  Tensor x, labels;
-  std::vector<Activation> act;
-  std::vector<Tensor> w, b, y, dw, db, dpre;
-  Tensor dlogits, loss_sum, correct;
-  float grad_scale = 1.0f;
-
-  size_t layers() const { return w.size(); }
-  MlpStepArgs args() {
-    MlpStepArgs a;
-    a.x = &x;
-    a.labels = &labels;
-    a.grad_scale = grad_scale;
-    for (size_t l = 0; l < layers(); ++l) {
-      const bool bias = b[l].defined();
-      a.layers.push_back(
-          {&w[l], bias ? &b[l] : nullptr, &y[l], &dw[l], bias ? &db[l] : nullptr, act[l]});
-      if (l + 1 < layers()) a.dpre.push_back(&dpre[l]);
-    }
-    a.dlogits = &dlogits;
-    a.loss_sum = &loss_sum;
-    a.correct = &correct;
-    return a;
-  }
-};
+using MlpTensors = mlp_step_test::MlpStepTensors;
 
 // Uniform inputs in [-1, 1), weights in ±sqrt(3 / in) (unit-variance pre-activations), biases in
 // ±0.3, random labels, grad_scale = 1/B. The same seed gives the same values (rounded) in both
@@ -299,18 +274,10 @@ TEST_P(CpuMlpStepGradient, MatchesFiniteDifferences) {
   const auto check = [&](Tensor& t, const std::vector<double>& analytic, const std::string& what) {
     const std::vector<int32_t> order = pick.permutation(t.numel());
     const size_t count = std::min<size_t>(20, order.size());
-    double* data = t.data<double>();
-    const double h = 1e-5;
     std::vector<double> want, numeric;
     for (size_t k = 0; k < count; ++k) {
       const auto i = static_cast<size_t>(order[k]);
-      const double saved = data[i];
-      data[i] = saved + h;
-      const double up = loss();
-      data[i] = saved - h;
-      const double down = loss();
-      data[i] = saved;
-      numeric.push_back((up - down) / (2.0 * h));
+      numeric.push_back(cpu_test::central_difference(t, static_cast<int64_t>(i), loss));
       want.push_back(analytic[i]);
     }
     expect_gradient_matches(want, numeric, what, 1e-6);

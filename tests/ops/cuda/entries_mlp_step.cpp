@@ -21,6 +21,7 @@
 #include "ops/mlp_step_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
+#include "tests/ops/mlp_step_tensors.hpp"
 
 namespace kasmina::cuda_test {
 namespace {
@@ -135,44 +136,7 @@ Problem make_problem(const MlpCase& c) {
   return p;
 }
 
-// The tensors of one step on one device; outputs NaN-poisoned, loss_sum starting at 1.25 and
-// correct at 3 (the op adds to them).
-struct StepTensors {
-  Tensor x, labels;
-  std::vector<Activation> act;
-  std::vector<Tensor> w, b, y, dw, db, dpre;
-  Tensor dlogits, loss_sum, correct;
-  float grad_scale = 1.0f;
-
-  ops::MlpStepArgs args(bool with_correct = true) {
-    ops::MlpStepArgs a;
-    a.x = &x;
-    a.labels = &labels;
-    a.grad_scale = grad_scale;
-    for (size_t l = 0; l < w.size(); ++l) {
-      const bool bias = b[l].defined();
-      a.layers.push_back(
-          {&w[l], bias ? &b[l] : nullptr, &y[l], &dw[l], bias ? &db[l] : nullptr, act[l]});
-      if (l + 1 < w.size()) a.dpre.push_back(&dpre[l]);
-    }
-    a.dlogits = &dlogits;
-    a.loss_sum = &loss_sum;
-    a.correct = with_correct ? &correct : nullptr;
-    return a;
-  }
-  // Every output but the accumulators, in a fixed order, with names.
-  std::vector<std::pair<std::string, Tensor*>> outputs() {
-    std::vector<std::pair<std::string, Tensor*>> out = {{"dlogits", &dlogits}};
-    for (size_t l = 0; l < w.size(); ++l) {
-      const std::string at = "layer " + std::to_string(l) + " ";
-      out.push_back({at + "y", &y[l]});
-      out.push_back({at + "dw", &dw[l]});
-      if (b[l].defined()) out.push_back({at + "db", &db[l]});
-      if (l + 1 < w.size()) out.push_back({at + "dpre", &dpre[l]});
-    }
-    return out;
-  }
-};
+using StepTensors = mlp_step_test::MlpStepTensors;
 
 Tensor garbage(const Shape& shape, Device dev) {
   Tensor t = Tensor::empty(shape, DType::f32, dev);
