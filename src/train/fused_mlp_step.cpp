@@ -49,7 +49,7 @@ std::unique_ptr<FusedMlpStep> FusedMlpStep::make(Model& model, int64_t batch, bo
   macs *= static_cast<double>(batch);
   if (macs > kFusedMlpMaxMacs)
     return no("a forward of " + std::to_string(static_cast<int64_t>(macs)) +
-              " multiply-adds (the library GEMMs above 2^27)");
+              " multiply-adds (the route takes at most 2^27)");
   const Device dev = model.device();
   ops::MlpStepArgs& a = step->args_;
   for (LinearLayer* lin : step->layers_) {

@@ -8,9 +8,10 @@
 // the CPU twin runs it on the CPU, for tests): train.precision fp32 (the kernel computes in exact
 // float32; TF32 and bf16 keep cuBLASLt's tensor-core GEMMs); one process; no loss guard; every
 // layer a float32 linear layer, ReLU or no activation, none on the last; at most 8 layers of at
-// most 4096 outputs; and at most kFusedMlpMaxMacs multiply-adds in the forward of a batch (above
-// that the library GEMMs are faster: see bench/RESULTS.md). KASMINA_FUSED_MLP=0 turns it off (A/B
-// runs).
+// most 4096 outputs; and at most kFusedMlpMaxMacs multiply-adds in the forward of a batch. That
+// bound is a conservative guess, not a measured crossover: the kernel is latency-bound small-GEMM
+// code, measured only at the reference MLP's size (bench/RESULTS.md), and larger steps are the
+// library GEMMs' ground. KASMINA_FUSED_MLP=0 turns it off (A/B runs).
 #pragma once
 #include <memory>
 #include <string>
