@@ -297,7 +297,8 @@ void mlp_train_step(const MlpStepArgs& a) {
     d.out = static_cast<int>(L.w->dim(0));
     d.relu = L.act == Activation::relu ? 1 : 0;
   }
-  s.dx_in_tile = s.loss_in_tile && n >= 2 && s.classes * s.layer[n - 1].in <= mlp::kOperandFloats;
+  s.dx_in_tile = s.loss_in_tile && n >= 2 && s.classes * s.layer[n - 1].in <= mlp::kOperandFloats &&
+                 mlp_step_dx_in_tile_allowed();
   int max_tickets = 0, max_partials = 0;
   struct Job {
     int kind, layer;

@@ -15,6 +15,14 @@ bool mlp_step_trace_on() {
   return on;
 }
 
+bool mlp_step_dx_in_tile_allowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("KASMINA_MLP_DX_IN_TILE");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+  }();
+  return allowed;
+}
+
 void print_mlp_step_trace(const std::vector<uint64_t>& times, int blocks,
                           const std::vector<std::string>& phase_names) {
   uint64_t t0 = UINT64_MAX;

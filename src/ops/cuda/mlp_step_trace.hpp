@@ -1,8 +1,8 @@
-// Diagnostics of the fused MLP step (kernels/mlp_step.cu): with KASMINA_MLP_STEP_TRACE=1 in the
-// environment every launch records, per thread block and phase, when the block started the
-// phase's work (after the grid barrier) and when it finished it (globaltimer, ns); the launcher
-// then waits for the kernel (a host synchronisation: diagnostics only, never in training) and
-// prints one line per phase to stderr.
+// Diagnostics and A/B switches of the fused MLP step (kernels/mlp_step.cu). With
+// KASMINA_MLP_STEP_TRACE=1 in the environment every launch records, per thread block and phase,
+// when the block started the phase's work (after the grid barrier) and when it finished it
+// (globaltimer, ns); the launcher then waits for the kernel (a host synchronisation: diagnostics
+// only, never in training) and prints one line per phase to stderr.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -11,6 +11,9 @@
 namespace kasmina::ops::cuda {
 
 bool mlp_step_trace_on();
+// KASMINA_MLP_DX_IN_TILE=0 (an A/B switch of the plan): the input gradient through the logits
+// layer as a GEMM phase of its own instead of computed by the logits tiles' blocks.
+bool mlp_step_dx_in_tile_allowed();
 // times[(phase * blocks + block) * 2 + {0: start, 1: end}].
 void print_mlp_step_trace(const std::vector<uint64_t>& times, int blocks,
                           const std::vector<std::string>& phase_names);
