@@ -1,13 +1,15 @@
 // The fused MLP training step (ops/mlp_step_ops.hpp) as one persistent kernel: one thread block
-// per SM walks the step's phases (each layer's forward; the loss; each layer's backward, its
-// weight gradient and the input gradient below it side by side), separated by a grid barrier.
-// A phase's work items are 32 x 32 output tiles (mlp_step_tile.cuh), split along k when the
-// tiles alone leave SMs idle; a split tile's partial sums go to scratch and the block that takes
+// per SM walks the step's phases (each layer's forward; each layer's backward, its weight
+// gradient beside the input gradient through it), separated by a grid barrier. A phase's work
+// items are 32 x 32 output tiles (mlp_step_tile.cuh), split along k where the plan estimates that
+// this shortens the phase; a split tile's partial sums go to scratch and the block that takes
 // the tile's last ticket adds them in split order and applies the epilogue (bias, ReLU, the
 // ReLU mask of the layer below, the bias gradient). With at most 32 classes the block that
-// finishes a logits tile computes its rows' softmax cross-entropy at once; otherwise the loss is
-// a phase of its own. Summation orders are fixed: deterministic, and graph-capturable (the
-// barrier's and tickets' counters return to zero by the end of every launch).
+// finishes a logits tile computes its rows' softmax cross-entropy at once, and the input gradient
+// through the last layer for those rows (mlp_step_tail.cuh); otherwise the loss is a phase of its
+// own. Summation orders are fixed: deterministic, and graph-capturable (the barrier's and
+// tickets' counters return to zero by the end of every launch). Where the time goes, per phase,
+// on the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
 //
 // The grid barrier needs every block resident at once: the grid is at most one block per SM and
 // the launcher checks that a block fits on an SM. Other kernels running beside it can delay
