@@ -90,9 +90,9 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_,
                                      steps_per_epoch_ * cfg_.train.epochs);
   if (dev_.is_cuda()) {  // on the CPU the layered step (OpenBLAS) is the faster one
+    std::string why_not;
     fused_ = FusedMlpStep::make(*model_, batch_, cfg.train.precision == PrecisionMode::fp32,
-                                !dp_->multi(), guard_->present(), &fused_note_);
-    if (fused_) fused_note_ = fused_->describe();
+                                !dp_->multi(), guard_->present(), &why_not);
   }
 }
 
@@ -121,14 +121,13 @@ Tensor Trainer::augmented_batch() {
 
 void Trainer::train_step() {
   order_->gather(x_, y_);
+  const float grad_scale = 1.0f / static_cast<float>(batch_);
   if (fused_) {  // one process, no guard: the same values in one launch
-    fused_->run(augmented_batch(), y_, 1.0f / static_cast<float>(batch_), dlogits_, loss_sum_,
-                &correct_);
+    fused_->run(augmented_batch(), y_, grad_scale, dlogits_, loss_sum_, &correct_);
   } else {
     const Tensor logits = model_->forward(augmented_batch(), Mode::train, ctx_);
     dp_->before_loss(loss_sum_);
-    ops::softmax_xent(logits, y_, 1.0f / static_cast<float>(batch_), &dlogits_, loss_sum_,
-                      &correct_);
+    ops::softmax_xent(logits, y_, grad_scale, &dlogits_, loss_sum_, &correct_);
     dp_->after_loss(loss_sum_);
     guard_->guard_step(ctx_.step, loss_sum_, global_batch_, &dlogits_);
     model_->backward(dlogits_, ctx_);
@@ -240,7 +239,7 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   // time, the launch configuration), or why one's germinations are refused.
   for (const morph::KasminaLayer* layer : model_->morph_layers())
     for (const std::string& note : layer->module_notes()) obs.on_message(note);
-  if (fused_) obs.on_message(fused_note_);
+  if (fused_) obs.on_message(fused_->describe());
 
   const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
   const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;

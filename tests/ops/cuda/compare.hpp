@@ -59,15 +59,15 @@ inline Tensor random_away_from_zero(const Shape& shape, uint64_t seed, float gap
   return Tensor::from_vector(v, shape);
 }
 
-// A CUDA tensor whose every byte is garbage: NaN for floats, 0xCD.. for integers, so that an
-// output element a kernel fails to write cannot pass.
-inline Tensor poisoned(const Shape& shape, DType dt) {
-  Tensor t = Tensor::empty(shape, dt, gpu());
+// A tensor (on the GPU unless `dev` says otherwise) whose every byte is garbage: NaN for floats,
+// 0xCD.. for integers, so that an output element a kernel or twin fails to write cannot pass.
+inline Tensor poisoned(const Shape& shape, DType dt, Device dev = gpu()) {
+  Tensor t = Tensor::empty(shape, dt, dev);
   if (t.numel() == 0) return t;
   if (dt == DType::f32 || dt == DType::f64) {
     ops::fill(t, std::numeric_limits<double>::quiet_NaN());
   } else {
-    backend(DeviceType::cuda).fill_bytes(t.raw(), gpu(), 0xCD, t.nbytes());
+    backend(dev.type).fill_bytes(t.raw(), dev, 0xCD, t.nbytes());
   }
   return t;
 }

@@ -138,12 +138,6 @@ Problem make_problem(const MlpCase& c) {
 
 using StepTensors = mlp_step_test::MlpStepTensors;
 
-Tensor garbage(const Shape& shape, Device dev) {
-  Tensor t = Tensor::empty(shape, DType::f32, dev);
-  if (t.numel() > 0) ops::fill(t, std::numeric_limits<double>::quiet_NaN());
-  return t;
-}
-
 StepTensors upload(const Problem& p, Device dev) {
   const int64_t rows = p.spec.batch;
   StepTensors t;
@@ -155,12 +149,12 @@ StepTensors upload(const Problem& p, Device dev) {
     t.act.push_back(p.spec.layers[l].act);
     t.w.push_back(p.w[l].to(dev));
     t.b.push_back(p.b[l].defined() ? p.b[l].to(dev) : Tensor());
-    t.y.push_back(garbage({rows, out}, dev));
-    t.dw.push_back(garbage(p.w[l].shape(), dev));
-    t.db.push_back(p.b[l].defined() ? garbage({out}, dev) : Tensor());
-    if (l + 1 < p.w.size()) t.dpre.push_back(garbage({rows, out}, dev));
+    t.y.push_back(poisoned({rows, out}, DType::f32, dev));
+    t.dw.push_back(poisoned(p.w[l].shape(), DType::f32, dev));
+    t.db.push_back(p.b[l].defined() ? poisoned({out}, DType::f32, dev) : Tensor());
+    if (l + 1 < p.w.size()) t.dpre.push_back(poisoned({rows, out}, DType::f32, dev));
   }
-  t.dlogits = garbage({rows, p.w.back().dim(0)}, dev);
+  t.dlogits = poisoned({rows, p.w.back().dim(0)}, DType::f32, dev);
   t.loss_sum = Tensor::from_vector<double>({1.25}, {1}).to(dev);
   t.correct = Tensor::from_vector<int64_t>({3}, {1}).to(dev);
   return t;
