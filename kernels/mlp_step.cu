@@ -1,15 +1,15 @@
 // The fused MLP training step (ops/mlp_step_ops.hpp) as one persistent kernel: one thread block
-// per SM walks the step's phases (each layer's forward; each layer's backward, its weight
-// gradient beside the input gradient through it), separated by a grid barrier. A phase's work
-// items are 32 x 32 output tiles (mlp_step_tile.cuh), split along k where the plan estimates that
-// this shortens the phase; a split tile's partial sums go to scratch and the block that takes
-// the tile's last ticket adds them in split order and applies the epilogue (bias, ReLU, the
-// ReLU mask of the layer below, the bias gradient). With at most 32 classes the block that
-// finishes a logits tile computes its rows' softmax cross-entropy at once, and the input gradient
-// through the last layer for those rows (mlp_step_tail.cuh); otherwise the loss is a phase of its
-// own. Summation orders are fixed: deterministic, and graph-capturable (the barrier's and
-// tickets' counters return to zero by the end of every launch). Where the time goes, per phase,
-// on the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
+// per SM walks the step's phases (the batch gather, with MlpStepGather; each layer's forward; the
+// loss, a row per warp, which with at most 32 classes also computes the input gradient through
+// the last layer (mlp_step_loss.cuh); each layer's backward, its weight gradient beside the input
+// gradient through it; the optimizer's update, with MlpStepUpdate (mlp_step_ends.cuh)),
+// separated by a grid barrier. A GEMM phase's work items are 32 x 32 output tiles
+// (mlp_step_tile.cuh), split along k where the plan estimates that this shortens the phase; a
+// split tile's partial sums go to scratch and the block that takes the tile's last ticket adds
+// them in split order and applies the epilogue (bias, ReLU, the ReLU mask of the layer below,
+// the bias gradient). Summation orders are fixed: deterministic, and graph-capturable (the
+// barrier's and tickets' counters return to zero by the end of every launch). Where the time
+// goes, per phase, on the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
 //
 // The grid barrier needs every block resident at once: the grid is at most one block per SM and
 // the launcher checks that a block fits on an SM. Other kernels running beside it can delay
@@ -18,7 +18,8 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/mlp_step_tail.cuh"
+#include "kernels/mlp_step_ends.cuh"
+#include "kernels/mlp_step_loss.cuh"
 #include "kernels/mlp_step_tile.cuh"
 #include "kernels/mlp_step_types.cuh"
 #include "kernels/softmax_xent_row.cuh"
@@ -35,6 +36,7 @@ namespace {
 
 using namespace kernels::mlp_step;
 namespace mlp = kernels::mlp;
+namespace optim = kernels::optim;
 
 // Waits until every block has arrived `target` times in all (target grows by gridDim.x per
 // barrier), publishing this block's writes first.
@@ -142,8 +144,6 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
     if (threadIdx.x == 0) s.tickets[2 + gm.ticket0 + tile] = 0u;
     __syncthreads();
   }
-  const bool logits = gm.kind == kForward && gm.layer == s.layers - 1 && s.loss_in_tile;
-  float* zt = sh.b;  // the logits tile (free: the reduction used sh.a only)
   constexpr int kPer = mlp::kTileOutputs / mlp::kThreads;
   float side[kPer];
 #pragma unroll
@@ -156,23 +156,11 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
   for (int q = 0; q < kPer; ++q) {
     const int e = q * mlp::kThreads + threadIdx.x;
     const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
-    if (m < M && n < N) {
-      const float v = finish_output(s, gm, static_cast<int64_t>(m) * N + n, sums[e], side[q]);
-      if (logits) zt[(e / mlp::kTile) * kZStride + e % mlp::kTile] = v;
-    }
+    if (m < M && n < N) finish_output(s, gm, static_cast<int64_t>(m) * N + n, sums[e], side[q]);
   }
   if (row_sums) {
     for (int ml = threadIdx.x; ml < mlp::kTile && m0 + ml < M; ml += mlp::kThreads)
       s.layer[gm.layer].db[m0 + ml] = sums[mlp::kTileOutputs + ml];
-  }
-  if (logits) {
-    float* dl = sh.b + mlp::kTile * kZStride;
-    __syncthreads();  // the tile's logits are in zt
-    tile_loss(s, m0, zt, dl);
-    if (s.dx_in_tile) {
-      __syncthreads();  // dl is complete; sums (sh.a) are no longer needed
-      tile_input_grad(s, m0, dl, sh.a);
-    }
   }
   __syncthreads();  // sh is reused by the next item
 }
@@ -180,6 +168,11 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
 __global__ void __launch_bounds__(mlp::kThreads, 1)
     mlp_step_kernel(const __grid_constant__ StepDev s) {
   __shared__ mlp::TileShared sh;
+  __shared__ UpdateCoefficients coef;
+  // The update's coefficients depend only on the step counter, which no phase changes: one
+  // thread computes them now, off the update phase's path (the last thread: idle in most
+  // gather rows).
+  if (s.updates && threadIdx.x == mlp::kThreads - 1) coef = update_coefficients(s);
   unsigned int target = 0;
   for (int p = 0; p < s.phases; ++p) {
     if (p > 0) grid_barrier(s.tickets, target);
@@ -187,32 +180,37 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
     const PhaseDev& ph = s.phase[p];
     if (ph.add_losses && blockIdx.x == gridDim.x - 1)
       kernels::add_rows<mlp::kThreads>(s.row_loss, s.row_hit, s.rows, s.loss_sum, s.correct);
-    if (ph.gemms == 0) {  // the loss, one warp a row
-      const int warps = mlp::kThreads / 32;
-      for (int r = blockIdx.x * warps + threadIdx.x / 32; r < s.rows; r += gridDim.x * warps)
-        kernels::softmax_xent_row<1>(s.layer[s.layers - 1].y, s.labels, r, threadIdx.x % 32,
-                                     s.classes, s.grad_scale, s.dlogits, s.row_loss, s.row_hit);
-      __syncthreads();
-      trace_time(s, p, 1);
-      continue;
-    }
-    int total = 0;
-    for (int q = 0; q < ph.gemms; ++q) total += ph.gemm[q].items;
-    for (int it = blockIdx.x; it < total; it += gridDim.x) {
-      int q = 0, at = it;
-      while (at >= ph.gemm[q].items) at -= ph.gemm[q++].items;
-      run_item(s, ph.gemm[q], at, sh);
+    if (ph.work == kGatherPhase) {
+      gather_phase(s);
+    } else if (ph.work == kUpdatePhase) {
+      update_phase(s, coef);
+    } else if (ph.work == kLossPhase) {
+      loss_phase(s, sh.a);
+    } else {
+      int total = 0;
+      for (int q = 0; q < ph.gemms; ++q) total += ph.gemm[q].items;
+      for (int it = blockIdx.x; it < total; it += gridDim.x) {
+        int q = 0, at = it;
+        while (at >= ph.gemm[q].items) at -= ph.gemm[q++].items;
+        run_item(s, ph.gemm[q], at, sh);
+      }
     }
     trace_time(s, p, 1);
   }
-  // The last block out resets the barrier for the next launch.
+  // The last block out advances the update's counters (every block has read the step counter
+  // and the cursor by now) and resets the barrier for the next launch.
+  __shared__ bool last_out;
   __syncthreads();
   if (threadIdx.x == 0) {
     __threadfence();
-    if (atomicAdd(s.tickets + 1, 1u) == gridDim.x - 1) {
-      s.tickets[0] = 0u;
-      s.tickets[1] = 0u;
-    }
+    last_out = atomicAdd(s.tickets + 1, 1u) == gridDim.x - 1;
+  }
+  __syncthreads();
+  if (!last_out) return;
+  if (s.updates) optim::advance_counters(s.update.table);
+  if (threadIdx.x == 0) {
+    s.tickets[0] = 0u;
+    s.tickets[1] = 0u;
   }
 }
 
@@ -238,13 +236,16 @@ GemmDev plan_gemm(int kind, int l, int64_t M, int64_t N, int64_t K, int phase_ti
   g.kind = kind, g.layer = l;
   g.tiles_m = ceil_div(M, mlp::kTile), g.tiles_n = ceil_div(N, mlp::kTile);
   const int tiles = g.tiles_m * g.tiles_n, slabs = std::max(1, ceil_div(K, mlp::kSlab));
-  // Splits: the fewest slabs on the critical path, a split costing about as much as 3 slabs
-  // (its partial tile written and fenced, the ticket, the partials read back; measured in
-  // bench/RESULTS.md), with the phase's items within one round of the grid.
+  // Splits: the fewest slabs on the critical path, a split costing about as much as 2 slabs
+  // (its partial tile written and fenced, the ticket, the partials read back: ~2.7 us against
+  // ~2.4 per further slab on the H200; a cost of 2 or 1 gave the same steps, 3 a slower one at
+  // B256: bench/RESULTS.md; KASMINA_MLP_SPLIT_COST changes it), with the phase's items within
+  // one round of the grid.
+  const int cost = mlp_step_split_cost();
   int want = 1;
   for (int sp = 2; sp <= std::min(8, slabs); ++sp) {
     if (phase_tiles * sp > grid) break;
-    if (ceil_div(slabs, sp) + 3 < ceil_div(slabs, want) + (want > 1 ? 3 : 0)) want = sp;
+    if (ceil_div(slabs, sp) + cost < ceil_div(slabs, want) + (want > 1 ? cost : 0)) want = sp;
   }
   g.k_per = ceil_div(slabs, want) * mlp::kSlab;
   g.splits = std::max(1, ceil_div(K, g.k_per));
@@ -264,10 +265,21 @@ void mlp_train_step(const MlpStepArgs& a) {
   const Device dev = a.x->device();
   check_arg(op, "x", *a.x, dev, DType::f32);
   DeviceContext& ctx = context(dev);
-  if (rows == 0) {  // no rows: the gradients are sums of nothing
+  GatherShape gs;
+  if (a.gather)
+    gs = check_gather_batch(op, *a.gather->images, *a.gather->labels, *a.gather->perm,
+                            *a.gather->cursor, *a.x, *a.labels);
+  if (a.update) check_optimizer_plan(op, *a.update->plan, !a.update->sgd, *a.update->step);
+  if (rows == 0) {  // no rows: the gradients are sums of nothing; the update still applies
     for (const MlpLayerRefs& L : a.layers) {
       KASMINA_CUDA_CHECK(cudaMemsetAsync(L.dw->raw(), 0, L.dw->nbytes(), ctx.stream));
       if (L.db) KASMINA_CUDA_CHECK(cudaMemsetAsync(L.db->raw(), 0, L.db->nbytes(), ctx.stream));
+    }
+    if (const MlpStepUpdate* u = a.update) {
+      if (u->sgd)
+        ops::sgd_step(*u->plan, u->sgd_hyper, u->schedule, *u->step);
+      else
+        ops::adamw_step(*u->plan, u->adamw, u->schedule, *u->step);
     }
     return;
   }
@@ -284,7 +296,6 @@ void mlp_train_step(const MlpStepArgs& a) {
   s.dlogits = a.dlogits->data<float>();
   s.loss_sum = a.loss_sum->data<double>();
   s.correct = a.correct ? a.correct->data<int64_t>() : nullptr;
-  s.loss_in_tile = s.classes <= mlp::kTile ? 1 : 0;
   for (int l = 0; l < n; ++l) {
     const MlpLayerRefs& L = a.layers[static_cast<size_t>(l)];
     LayerDev& d = s.layer[l];
@@ -299,8 +310,37 @@ void mlp_train_step(const MlpStepArgs& a) {
     d.out = static_cast<int>(L.w->dim(0));
     d.relu = L.act == Activation::relu ? 1 : 0;
   }
-  s.dx_in_tile = s.loss_in_tile && n >= 2 && s.classes * s.layer[n - 1].in <= mlp::kOperandFloats &&
-                 mlp_step_dx_in_tile_allowed();
+  s.dx_in_loss = s.classes <= 32 && n >= 2 &&
+                         s.classes * s.layer[n - 1].in <= mlp::kOperandFloats &&
+                         mlp_step_dx_in_loss()
+                     ? 1
+                     : 0;
+  if (a.gather) {
+    GatherDev& g = s.gather;
+    g.images = a.gather->images->raw();
+    g.labels = a.gather->labels->data<int32_t>();
+    g.perm = a.gather->perm->data<int32_t>();
+    g.cursor = a.gather->cursor->data<int64_t>();
+    g.count = gs.count, g.width = gs.width;
+    g.scale = a.gather->scale, g.shift = a.gather->shift;
+    g.u8 = a.gather->images->dtype() == DType::u8 ? 1 : 0;
+    g.vectorised = gs.vectorised ? 1 : 0;
+    g.x = a.x->data<float>();
+    g.y = a.labels->data<int32_t>();
+    s.gathers = 1;
+  }
+  if (a.update) {
+    UpdateDev& u = s.update;
+    u.table = optimizer_table(*a.update->plan);
+    u.sgd = a.update->sgd ? 1 : 0;
+    u.adamw = a.update->adamw;
+    u.sgd_hyper = a.update->sgd_hyper;
+    u.schedule = a.update->schedule;
+    u.step = a.update->step->data<int64_t>();
+    s.updates = 1;
+  }
+  auto add_work = [&](int work) { s.phase[s.phases++].work = work; };
+  if (s.gathers) add_work(kGatherPhase);
   int max_tickets = 0, max_partials = 0;
   struct Job {
     int kind, layer;
@@ -327,18 +367,20 @@ void mlp_train_step(const MlpStepArgs& a) {
     max_tickets = std::max(max_tickets, tickets);
     max_partials = std::max(max_partials, partials);
   };
+  const int first_forward = s.phases;
   for (int l = 0; l < n; ++l) add_phase({{kForward, l}}, false);
-  if (!s.loss_in_tile) add_phase({}, false);
+  add_work(kLossPhase);
   // Backward: layer l's weight gradient beside the input gradient through it; the last layer's
   // input gradient, when computed with the loss, leaves its weight gradient to join layer n-2's.
   std::vector<Job> pending;
   for (int l = n - 1; l >= 0; --l) {
     pending.push_back({kWeightGrad, l});
-    if (l == n - 1 && s.dx_in_tile) continue;
+    if (l == n - 1 && s.dx_in_loss) continue;
     if (l > 0) pending.push_back({kInputGrad, l});
-    add_phase(pending, s.phases == n + (s.loss_in_tile ? 0 : 1));
+    add_phase(pending, s.phases == first_forward + n + 1);
     pending.clear();
   }
+  if (s.updates) add_work(kUpdatePhase);
   KASMINA_CHECK(max_tickets <= kMlpStepMaxBlocks, std::string(op) + ": too many split tiles");
   const size_t loss_bytes = static_cast<size_t>(rows) * (sizeof(double) + sizeof(int32_t));
   const size_t partial_at = (loss_bytes + 255) / 256 * 256;
@@ -362,7 +404,8 @@ void mlp_train_step(const MlpStepArgs& a) {
   std::vector<std::string> names;
   const char* kind_name[] = {"fwd", "dx", "dw"};
   for (int p = 0; p < s.phases; ++p) {
-    std::string name = s.phase[p].gemms == 0 ? "loss" : "";
+    const char* work_name[] = {"", "loss", "gather", "update"};
+    std::string name = work_name[s.phase[p].work];
     for (int q = 0; q < s.phase[p].gemms; ++q) {
       const GemmDev& g = s.phase[p].gemm[q];
       name += std::string(q ? " + " : "") + kind_name[g.kind] + std::to_string(g.layer) + " " +

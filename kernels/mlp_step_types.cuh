@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernels/mlp_step_tile.cuh"
+#include "kernels/optimizer_chunk.cuh"
 #include "ops/mlp_step_ops.hpp"
 
 namespace kasmina::kernels::mlp_step {
@@ -33,12 +34,39 @@ struct GemmDev {
   int ticket0, partial0;
 };
 
-constexpr int kMaxPhases = 2 * ops::kMlpStepMaxLayers + 1;
+// The forward and backward phases, the loss, the gather and the update.
+constexpr int kMaxPhases = 2 * ops::kMlpStepMaxLayers + 3;
+
+enum PhaseWork : int { kGemmPhase = 0, kLossPhase = 1, kGatherPhase = 2, kUpdatePhase = 3 };
 
 struct PhaseDev {
-  int gemms;  // 0: the loss phase; else 1 to 3 GEMMs
+  int work;   // PhaseWork
+  int gemms;  // kGemmPhase: 1 to 3 GEMMs
   GemmDev gemm[3];
   int add_losses;  // the last block adds the rows' losses first (the first backward phase)
+};
+
+// The gather phase's arguments (ops::MlpStepGather; x and labels are the step's).
+struct GatherDev {
+  const void* images;  // u8 or f32 rows of `width`
+  const int32_t* labels;
+  const int32_t* perm;
+  const int64_t* cursor;
+  int64_t count, width;
+  float scale, shift;
+  int u8, vectorised;
+  float* x;
+  int32_t* y;
+};
+
+// The update phase's arguments (ops::MlpStepUpdate).
+struct UpdateDev {
+  optim::TableView table;
+  int sgd;
+  ops::AdamWHyper adamw;
+  ops::SgdHyper sgd_hyper;
+  LrSchedule schedule;
+  const int64_t* step;
 };
 
 struct StepDev {
@@ -56,9 +84,12 @@ struct StepDev {
   int64_t* correct;
   float* partials;
   unsigned int* tickets;      // [0]: barrier arrivals, [1]: exits, [2..]: split tiles
-  int loss_in_tile;           // the logits tile's block computes the softmax (classes <= 32)
-  int dx_in_tile;             // ... and the input gradient through the last layer for its rows
+  int dx_in_loss;             // the loss phase's warps (a row each, classes <= 32) compute the
+                              // input gradient through the last layer for their rows
   unsigned long long* trace;  // KASMINA_MLP_STEP_TRACE: per phase and block, start and end (ns)
+  int gathers, updates;       // the step has a gather phase, an update phase
+  GatherDev gather;
+  UpdateDev update;
 };
 
 __device__ void trace_time(const StepDev& s, int phase, int end) {

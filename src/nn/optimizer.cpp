@@ -44,21 +44,28 @@ int Optimizer::flops_per_parameter() const {
                                            : sgd_flops_per_parameter(cfg_.nesterov);
 }
 
+ops::MlpStepUpdate Optimizer::update_args(const Tensor& step) {
+  ops::MlpStepUpdate u;
+  u.plan = &plan_;
+  u.sgd = cfg_.type != OptimizerType::adamw;
+  u.adamw.beta1 = static_cast<float>(cfg_.beta1);
+  u.adamw.beta2 = static_cast<float>(cfg_.beta2);
+  u.adamw.eps = static_cast<float>(cfg_.eps);
+  u.adamw.weight_decay = static_cast<float>(cfg_.weight_decay);
+  u.sgd_hyper.momentum = static_cast<float>(cfg_.momentum);
+  u.sgd_hyper.weight_decay = static_cast<float>(cfg_.weight_decay);
+  u.sgd_hyper.nesterov = cfg_.nesterov;
+  u.schedule = schedule_;
+  u.step = &step;
+  return u;
+}
+
 void Optimizer::step(const Tensor& step) {
-  if (cfg_.type == OptimizerType::adamw) {
-    ops::AdamWHyper h;
-    h.beta1 = static_cast<float>(cfg_.beta1);
-    h.beta2 = static_cast<float>(cfg_.beta2);
-    h.eps = static_cast<float>(cfg_.eps);
-    h.weight_decay = static_cast<float>(cfg_.weight_decay);
-    ops::adamw_step(plan_, h, schedule_, step);
-  } else {
-    ops::SgdHyper h;
-    h.momentum = static_cast<float>(cfg_.momentum);
-    h.weight_decay = static_cast<float>(cfg_.weight_decay);
-    h.nesterov = cfg_.nesterov;
-    ops::sgd_step(plan_, h, schedule_, step);
-  }
+  const ops::MlpStepUpdate u = update_args(step);
+  if (u.sgd)
+    ops::sgd_step(plan_, u.sgd_hyper, schedule_, step);
+  else
+    ops::adamw_step(plan_, u.adamw, schedule_, step);
 }
 
 }  // namespace kasmina

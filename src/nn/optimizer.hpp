@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "core/stateful.hpp"
 #include "nn/layer.hpp"
+#include "ops/mlp_step_ops.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina {
@@ -21,6 +22,9 @@ class Optimizer final : public Stateful {
             const std::vector<Parameter*>& params, Device dev);
   // Updates every parameter from its gradient; `step` (i64[1], device) = steps taken so far.
   void step(const Tensor& step);
+  // The same update as the last part of the fused MLP step (ops::MlpStepUpdate; valid while
+  // this optimizer and `step` live).
+  ops::MlpStepUpdate update_args(const Tensor& step);
   // Each step() then also adds 1 to every element of `counters` in the optimizer's own launch
   // (ops::MultiTensorPlan::advance_after_step), after reading `step`.
   void advance_after_step(Tensor counters) { plan_.advance_after_step(std::move(counters)); }

@@ -71,6 +71,19 @@ int64_t check_mlp_train_step(const MlpStepArgs& a) {
   require_tensor(a.dlogits, "dlogits", dev, dt, {rows, in});
   require_tensor(a.loss_sum, "loss_sum", dev, DType::f64, {1});
   if (a.correct) require_tensor(a.correct, "correct", dev, DType::i64, {1});
+  if (a.gather) {
+    const MlpStepGather& g = *a.gather;
+    require(g.images && g.labels && g.perm && g.cursor,
+            "the gather needs images, labels, perm and cursor");
+    require(dt == DType::f32, "the gather writes float32 x");
+  }
+  if (a.update) {
+    require(a.update->plan != nullptr && a.update->step != nullptr,
+            "the update needs a plan and a step counter");
+    require(
+        a.update->plan->device() == dev,
+        "the update's plan is on " + a.update->plan->device().str() + ", expected " + dev.str());
+  }
   return rows;
 }
 

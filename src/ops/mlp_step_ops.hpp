@@ -26,9 +26,32 @@ struct MlpLayerRefs {
   Activation act = Activation::none;  // relu or none; the last layer: none
 };
 
+// Optional first part of the step: it gathers its batch, as
+// ops::gather_batch(*images, *labels, *perm, *cursor, scale, shift, x, labels) with the step's x
+// and labels as the outputs (the data order's batch; one launch fewer).
+struct MlpStepGather {
+  const Tensor* images = nullptr;  // [N, in] u8 or f32
+  const Tensor* labels = nullptr;  // i32 [N]
+  const Tensor* perm = nullptr;    // i32 [P]
+  const Tensor* cursor = nullptr;  // i64 [1]: the batch index
+  float scale = 1.0f, shift = 0.0f;
+};
+
+// Optional last part of the step: the optimizer's update of the plan's parameters from their
+// gradients, as ops::adamw_step(*plan, adamw, schedule, *step) (sgd: ops::sgd_step with
+// sgd_hyper), the advance of the plan's counters included.
+struct MlpStepUpdate {
+  MultiTensorPlan* plan = nullptr;
+  bool sgd = false;
+  AdamWHyper adamw;
+  SgdHyper sgd_hyper;
+  LrSchedule schedule;
+  const Tensor* step = nullptr;  // i64 [1]: the steps taken so far
+};
+
 struct MlpStepArgs {
-  const Tensor* x = nullptr;       // [B, in of the first layer]
-  const Tensor* labels = nullptr;  // i32 [B], each in [0, classes)
+  const Tensor* x = nullptr;       // [B, in of the first layer] (written first with `gather`)
+  const Tensor* labels = nullptr;  // i32 [B], each in [0, classes) (written first with `gather`)
   float grad_scale = 1.0f;         // dlogits = (softmax - onehot) * grad_scale
   std::vector<MlpLayerRefs> layers;
   // The gradient with respect to the pre-activation of every layer but the last: [B, out of
@@ -38,14 +61,19 @@ struct MlpStepArgs {
   Tensor* loss_sum = nullptr;  // f64 [1]: accumulates the sum of the rows' losses
   Tensor* correct = nullptr;   // i64 [1]: accumulates the rows whose first argmax is the label;
                                // may be nullptr
+  const MlpStepGather* gather = nullptr;  // may be nullptr: x and labels are given
+  const MlpStepUpdate* update = nullptr;  // may be nullptr: the gradients are the step's result
 };
 
 // The step's values, as the layered step computes them:
+//   gather    (with a.gather) x and labels from the dataset, as ops::gather_batch;
 //   forward   y_l = act_l(y_{l-1} W_lᵀ + b_l), y_{-1} = x;
 //   loss      per row, softmax_xent's loss, hit and dlogits (ops.hpp) of the last y;
 //   backward  g_{L-1} = dlogits; for l = L-1 .. 0: dW_l = g_lᵀ y_{l-1}, db_l = Σ_rows g_l, and
 //             for l > 0: g_{l-1} = (g_l W_l) ⊙ [y_{l-1} > 0] when act_{l-1} is relu, else g_l W_l
-//             (stored in dpre[l-1]).
+//             (stored in dpre[l-1]);
+//   update    (with a.update) the optimizer step over the plan, as ops::adamw_step/sgd_step, after
+//             every gradient is complete (the plan's gradients are the layers' dw and db).
 // Every sum is in the tensors' dtype (fp32 on CUDA: exact FMA, no TF32), in a fixed order:
 // deterministic. Labels must lie in [0, classes) (the CPU twin checks them, after the forward;
 // the CUDA op makes such a row's loss NaN, as softmax_xent does). No output may share memory

@@ -36,6 +36,17 @@ void DataOrder::gather(Tensor& x, Tensor& y) const {
   ops::gather_batch(train_.images, train_.labels, perm_, cursor_, train_.scale, train_.shift, x, y);
 }
 
+ops::MlpStepGather DataOrder::gather_args() const {
+  ops::MlpStepGather g;
+  g.images = &train_.images;
+  g.labels = &train_.labels;
+  g.perm = &perm_;
+  g.cursor = &cursor_;
+  g.scale = train_.scale;
+  g.shift = train_.shift;
+  return g;
+}
+
 void DataOrder::save_state(StateWriter& out) const {
   out.tensor("trainer/cursor", cursor_);
   out.tensor("data/permutation", world_ > 1 && full_host_.defined() ? full_host_ : perm_);

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "core/stateful.hpp"
+#include "ops/mlp_step_ops.hpp"
 #include "train/device_data.hpp"
 
 namespace kasmina {
@@ -31,6 +32,9 @@ class DataOrder final : public Stateful {
   void begin_epoch(int64_t epoch);
   // Gathers the batch at the cursor into x [batch, features] and y [batch] (normalised).
   void gather(Tensor& x, Tensor& y) const;
+  // The same gather as the first part of the fused MLP step (ops::MlpStepGather; the pointers
+  // stay valid while this order lives, the device buffers across epochs).
+  ops::MlpStepGather gather_args() const;
 
   void save_state(StateWriter& out) const override;
   // Checks that the state fits this run (training-set size, position within steps_per_epoch).

@@ -9,9 +9,11 @@ namespace kasmina {
 
 namespace {
 
-bool switched_off() {
+// KASMINA_FUSED_MLP: "0" the layered step, "step" the fused step without its gather and
+// update, anything else (or unset) all of it.
+bool switched_to(const char* mode) {
   const char* v = std::getenv("KASMINA_FUSED_MLP");
-  return v != nullptr && std::strcmp(v, "0") == 0;
+  return v != nullptr && std::strcmp(v, mode) == 0;
 }
 
 }  // namespace
@@ -23,7 +25,7 @@ std::unique_ptr<FusedMlpStep> FusedMlpStep::make(Model& model, int64_t batch, bo
     *why_not = why;
     return std::unique_ptr<FusedMlpStep>();
   };
-  if (switched_off()) return no("KASMINA_FUSED_MLP=0");
+  if (switched_to("0")) return no("KASMINA_FUSED_MLP=0");
   if (!fp32) return no("train.precision is not fp32");
   if (!single_process) return no("more than one process");
   if (guarded) return no("the loss guard is on");
@@ -31,6 +33,7 @@ std::unique_ptr<FusedMlpStep> FusedMlpStep::make(Model& model, int64_t batch, bo
   if (layers.empty() || static_cast<int>(layers.size()) > ops::kMlpStepMaxLayers)
     return no("not 1 to " + std::to_string(ops::kMlpStepMaxLayers) + " layers");
   auto step = std::unique_ptr<FusedMlpStep>(new FusedMlpStep());
+  step->takes_ends_ = !switched_to("step");
   double macs = 0.0;
   for (size_t l = 0; l < layers.size(); ++l) {
     auto* lin = dynamic_cast<LinearLayer*>(layers[l].get());
@@ -75,21 +78,26 @@ std::unique_ptr<FusedMlpStep> FusedMlpStep::make(Model& model, int64_t batch, bo
 }
 
 void FusedMlpStep::run(const Tensor& x, const Tensor& labels, float grad_scale, Tensor& dlogits,
-                       Tensor& loss_sum, Tensor* correct) {
+                       Tensor& loss_sum, Tensor* correct, const ops::MlpStepGather* gather,
+                       const ops::MlpStepUpdate* update) {
   args_.x = &x;
   args_.labels = &labels;
   args_.grad_scale = grad_scale;
   args_.dlogits = &dlogits;
   args_.loss_sum = &loss_sum;
   args_.correct = correct;
+  args_.gather = gather;
+  args_.update = update;
   ops::mlp_train_step(args_);
 }
 
 std::string FusedMlpStep::describe() const {
   std::string widths = std::to_string(layers_.front()->in_width());
   for (const LinearLayer* l : layers_) widths += "-" + std::to_string(l->out_width());
-  return "training step: one fused MLP kernel (" + widths +
-         "; forward, loss and backward in one launch; KASMINA_FUSED_MLP=0 for the layered step)";
+  return "training step: one fused MLP kernel (" + widths + "; " +
+         (takes_ends_ ? "batch gather, forward, loss, backward and optimizer"
+                      : "forward, loss and backward") +
+         " in one launch; KASMINA_FUSED_MLP=0 for the layered step)";
 }
 
 }  // namespace kasmina

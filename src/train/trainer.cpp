@@ -120,9 +120,23 @@ Tensor Trainer::augmented_batch() {
 }
 
 void Trainer::train_step() {
-  order_->gather(x_, y_);
   const float grad_scale = 1.0f / static_cast<float>(batch_);
-  if (fused_) {  // one process, no guard: the same values in one launch
+  if (fused_ && fused_->takes_ends()) {
+    // One process, no guard: the same values in one launch, the gather (unless augmentation
+    // follows it) and the optimizer's update (with its counter advance) included.
+    const ops::MlpStepUpdate update = optimizer_->update_args(ctx_.step);
+    if (x_aug_.defined()) {
+      order_->gather(x_, y_);
+      fused_->run(augmented_batch(), y_, grad_scale, dlogits_, loss_sum_, &correct_, nullptr,
+                  &update);
+    } else {
+      const ops::MlpStepGather gather = order_->gather_args();
+      fused_->run(x_, y_, grad_scale, dlogits_, loss_sum_, &correct_, &gather, &update);
+    }
+    return;
+  }
+  order_->gather(x_, y_);
+  if (fused_) {
     fused_->run(augmented_batch(), y_, grad_scale, dlogits_, loss_sum_, &correct_);
   } else {
     const Tensor logits = model_->forward(augmented_batch(), Mode::train, ctx_);

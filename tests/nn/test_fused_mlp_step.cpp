@@ -1,6 +1,7 @@
 // The trainer's fused MLP route (train/fused_mlp_step.hpp): which models it takes, that on the
 // CPU twin it gives the layered step's gradients, loss and hits, and on CUDA (skipped without a
-// GPU) that training through it follows the layered step and repeats bit for bit.
+// GPU) that training through it follows the layered step and repeats bit for bit, with the
+// batch gather and the optimizer inside the kernel or apart.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -122,21 +123,26 @@ TEST(FusedMlpRoute, CpuTwinGivesTheLayeredStep) {
   EXPECT_GT(loss.to_vector<double>()[0], 0.0);
 }
 
-// CUDA: three training steps of configs/fmnist_mlp.yaml through the fused kernel, against the
-// layered step (KASMINA_FUSED_MLP=0) and against a second fused run.
-TEST(FusedMlpRoute, CudaTrainingFollowsTheLayeredStepAndRepeats) {
-  ops::init();
-  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: fused MLP step not run";
+// CUDA: three training steps of configs/fmnist_mlp.yaml through the fused kernel (with its
+// gather and AdamW inside; with augmentation the gather stays outside), against the layered step
+// (KASMINA_FUSED_MLP=0), a second fused run, and the fused step with the gather and the
+// optimizer in launches of their own (KASMINA_FUSED_MLP=step: the same per-element code, so
+// the same bits).
+namespace {
+
+void follows_layered_step(bool augment) {
   Overrides ov;
   if (const char* d = std::getenv("KASMINA_DATA_DIR"))
     ov.sets.push_back(string_override("data.dir", d));
+  if (augment)
+    ov.sets.insert(ov.sets.end(), {"data.augment.crop_padding=2", "data.augment.flip=true"});
   const Config cfg = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
   const DataSplits data = load_data(cfg.data, cfg.seed);
-  auto steps = [&](bool fused) {
-    if (!fused) setenv("KASMINA_FUSED_MLP", "0", 1);
+  auto steps = [&](const char* mode) {
+    if (mode) setenv("KASMINA_FUSED_MLP", mode, 1);
     Trainer t(cfg, data, Device::cuda(0));
     unsetenv("KASMINA_FUSED_MLP");
-    EXPECT_EQ(t.fused_step(), fused);
+    EXPECT_EQ(t.fused_step(), mode == nullptr || std::strcmp(mode, "0") != 0);
     t.begin_epoch(0);
     for (int i = 0; i < 3; ++i) t.train_step();
     std::vector<std::vector<float>> out;
@@ -146,12 +152,28 @@ TEST(FusedMlpRoute, CudaTrainingFollowsTheLayeredStepAndRepeats) {
     }
     return out;
   };
-  const auto a = steps(true), b = steps(true), ref = steps(false);
+  const auto a = steps(nullptr), b = steps(nullptr), apart = steps("step"), ref = steps("0");
   ASSERT_EQ(a.size(), ref.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(std::memcmp(a[i].data(), b[i].data(), a[i].size() * sizeof(float)), 0)
         << "tensor " << i << ": two fused runs differ";
+    EXPECT_EQ(std::memcmp(a[i].data(), apart[i].data(), a[i].size() * sizeof(float)), 0)
+        << "tensor " << i << ": the gather and AdamW inside the kernel differ from their launches";
     // Values (even i): AdamW's normalised steps; gradients (odd i).
     EXPECT_LT(rel_error(a[i], ref[i]), i % 2 == 0 ? 1e-4 : 1e-3) << "tensor " << i;
   }
+}
+
+}  // namespace
+
+TEST(FusedMlpRoute, CudaTrainingFollowsTheLayeredStepAndRepeats) {
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: fused MLP step not run";
+  follows_layered_step(false);
+}
+
+TEST(FusedMlpRoute, CudaTrainingWithAugmentationFollowsTheLayeredStep) {
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: fused MLP step not run";
+  follows_layered_step(true);
 }

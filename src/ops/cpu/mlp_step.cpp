@@ -1,6 +1,7 @@
 // CPU twin of the fused MLP training step (mlp_step_ops.hpp): the layers one after the other in
 // plain loops, every sum in the tensors' dtype in index order; the loss is the CPU softmax_xent
-// twin's. float32 and float64 (the float64 path for finite-difference tests).
+// twin's; the optional gather and update are the CPU gather_batch and optimizer twins. float32
+// and float64 (the float64 path for finite-difference tests).
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/cpu_common.hpp"
 #include "ops/mlp_step_ops.hpp"
@@ -60,6 +61,11 @@ void mlp_train_step(const MlpStepArgs& a) {
   constexpr const char* op = "mlp_train_step";
   const int64_t rows = check_mlp_train_step(a);
   check_cpu_tensor(op, "x", *a.x);
+  if (a.gather) {  // the outputs are the step's x and labels (handles to their storage)
+    Tensor x = *a.x, labels = *a.labels;
+    ops::gather_batch(*a.gather->images, *a.gather->labels, *a.gather->perm, *a.gather->cursor,
+                      a.gather->scale, a.gather->shift, x, labels);
+  }
   const auto n = static_cast<int64_t>(a.layers.size());
   dispatch_float(op, a.x->dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -85,6 +91,12 @@ void mlp_train_step(const MlpStepArgs& a) {
                           a.dpre[static_cast<size_t>(l - 1)]->data<T>());
     }
   });
+  if (const MlpStepUpdate* u = a.update) {
+    if (u->sgd)
+      ops::sgd_step(*u->plan, u->sgd_hyper, u->schedule, *u->step);
+    else
+      ops::adamw_step(*u->plan, u->adamw, u->schedule, *u->step);
+  }
 }
 
 }  // namespace kasmina::ops::cpu

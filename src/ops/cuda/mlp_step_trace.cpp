@@ -15,12 +15,21 @@ bool mlp_step_trace_on() {
   return on;
 }
 
-bool mlp_step_dx_in_tile_allowed() {
-  static const bool allowed = [] {
-    const char* v = std::getenv("KASMINA_MLP_DX_IN_TILE");
+bool mlp_step_dx_in_loss() {
+  static const bool on = [] {
+    const char* v = std::getenv("KASMINA_MLP_DX_IN_LOSS");
     return v == nullptr || std::strcmp(v, "0") != 0;
   }();
-  return allowed;
+  return on;
+}
+
+int mlp_step_split_cost() {
+  static const int cost = [] {
+    const char* v = std::getenv("KASMINA_MLP_SPLIT_COST");
+    const int n = v ? std::atoi(v) : 0;
+    return n >= 1 && n <= 8 ? n : 2;
+  }();
+  return cost;
 }
 
 void print_mlp_step_trace(const std::vector<uint64_t>& times, int blocks,

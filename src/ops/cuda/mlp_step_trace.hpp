@@ -11,9 +11,12 @@
 namespace kasmina::ops::cuda {
 
 bool mlp_step_trace_on();
-// KASMINA_MLP_DX_IN_TILE=0 (an A/B switch of the plan): the input gradient through the logits
-// layer as a GEMM phase of its own instead of computed by the logits tiles' blocks.
-bool mlp_step_dx_in_tile_allowed();
+// KASMINA_MLP_DX_IN_LOSS=0 (an A/B switch of the plan): the input gradient through the logits
+// layer as a GEMM phase of its own instead of computed by the loss phase's warps.
+bool mlp_step_dx_in_loss();
+// KASMINA_MLP_SPLIT_COST=N (an A/B switch of the plan, 1 to 8; default 2): what one split of a
+// tile along k is assumed to cost, in slabs, when the plan weighs splitting a phase's tiles.
+int mlp_step_split_cost();
 // times[(phase * blocks + block) * 2 + {0: start, 1: end}].
 void print_mlp_step_trace(const std::vector<uint64_t>& times, int blocks,
                           const std::vector<std::string>& phase_names);

@@ -1,0 +1,110 @@
+// The loss phase of the fused MLP step (mlp_step.cu): one warp a row. With at most 32 classes a
+// lane holds a class (the arithmetic of softmax_xent_row, softmax_xent_row.cuh, with one class a
+// lane) and, when the last layer's weight fits shared memory, the warp goes on to the input
+// gradient through the last layer for its row, so that gradient needs no GEMM phase of its own.
+// More classes: softmax_xent_row itself, and the input gradient is a GEMM phase.
+//
+// Measured on the H200 (bench/RESULTS.md, eleventh session): this phase replaced the logits
+// tile's tail (the block that finished a logits tile computed its 32 rows' loss and input
+// gradient), which kept 4-8 blocks busy for ~13 us while the others waited at the barrier.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/mlp_step_tile.cuh"
+#include "kernels/mlp_step_types.cuh"
+#include "kernels/softmax_xent_row.cuh"
+#include "kernels/warp_reduce.cuh"
+
+namespace kasmina::kernels::mlp_step {
+
+constexpr int kRowChunk = 4;  // input-gradient values per lane whose mask loads go out together
+
+// One row, classes <= 32: loss, hit and dlogits; with w_sh (the last layer's weight [classes,
+// in] in shared memory), g_below[r, i] = Σ_c dlogits[r, c] W[c, i] (c in order), masked by the
+// ReLU below.
+__device__ void loss_row(const StepDev& s, int r, int lane, const float* w_sh) {
+  const LayerDev& L = s.layer[s.layers - 1];
+  const int classes = s.classes, c = lane;
+  const int32_t label = s.labels[r];
+  const float z = c < classes ? mlp::load_cg(L.y + static_cast<int64_t>(r) * classes + c) : 0.0f;
+  float best = -INFINITY;
+  int64_t best_idx = classes;
+  if (c < classes && (z > best || (z == best && c < best_idx))) best = z, best_idx = c;
+  warp_argmax(best, best_idx);
+  const float sum = warp_sum(c < classes ? expf(z - best) : 0.0f);
+  const bool valid = label >= 0 && label < classes;
+  const float z_label = __shfl_sync(0xffffffffu, z, valid ? label : 0);
+  float g = 0.0f;
+  if (c < classes) {
+    const float prob = expf(z - best) * (1.0f / sum);
+    g = (prob - (c == label ? 1.0f : 0.0f)) * s.grad_scale;
+    s.dlogits[static_cast<int64_t>(r) * classes + c] = g;
+  }
+  if (c == 0) {
+    s.row_loss[r] = valid ? static_cast<double>(logf(sum)) -
+                                (static_cast<double>(z_label) - static_cast<double>(best))
+                          : static_cast<double>(NAN);
+    s.row_hit[r] = valid && best_idx == label ? 1 : 0;
+  }
+  if (w_sh == nullptr) return;
+  const LayerDev& P = s.layer[s.layers - 2];
+  const int in = L.in;
+  const float* below = P.y + static_cast<int64_t>(r) * in;
+  float* out = L.g_below + static_cast<int64_t>(r) * in;
+  for (int i0 = 0; i0 < in; i0 += kRowChunk * 32) {  // warp-uniform: every lane shuffles
+    float side[kRowChunk];
+#pragma unroll
+    for (int q = 0; q < kRowChunk; ++q) {
+      const int i = i0 + q * 32 + lane;
+      side[q] = i < in && P.relu ? mlp::load_cg(below + i) : 1.0f;
+    }
+#pragma unroll
+    for (int q = 0; q < kRowChunk; ++q) {
+      const int i = i0 + q * 32 + lane;
+      float v = 0.0f;
+      for (int k = 0; k < classes; ++k)
+        v = fmaf(__shfl_sync(0xffffffffu, g, k), i < in ? w_sh[k * in + i] : 0.0f, v);
+      if (i < in) out[i] = side[q] > 0.0f ? v : 0.0f;
+    }
+  }
+}
+
+// The loss phase: the last layer's weight staged in `w_sh` (kOperandFloats, free between tiles)
+// when the phase computes the input gradient too, then a row per warp.
+__device__ void loss_phase(const StepDev& s, float* w_sh) {
+  const LayerDev& L = s.layer[s.layers - 1];
+  const int warps = mlp::kThreads / 32, lane = threadIdx.x % 32;
+  const int first = blockIdx.x * warps + threadIdx.x / 32;
+  if (s.dx_in_loss) {
+    if (blockIdx.x * warps >= s.rows) return;  // no row for this block
+    const int nw = s.classes * L.in;
+    constexpr int kPer = 8;  // loads in flight per thread
+    for (int base = 0; base < nw; base += kPer * mlp::kThreads) {
+      float w[kPer];
+#pragma unroll
+      for (int q = 0; q < kPer; ++q) {
+        const int e = base + q * mlp::kThreads + threadIdx.x;
+        w[q] = e < nw ? __ldg(L.w + e) : 0.0f;
+      }
+#pragma unroll
+      for (int q = 0; q < kPer; ++q) {
+        const int e = base + q * mlp::kThreads + threadIdx.x;
+        if (e < nw) w_sh[e] = w[q];
+      }
+    }
+    __syncthreads();
+    for (int r = first; r < s.rows; r += gridDim.x * warps) loss_row(s, r, lane, w_sh);
+    __syncthreads();  // w_sh is reused by the next phase's tiles
+    return;
+  }
+  for (int r = first; r < s.rows; r += gridDim.x * warps) {
+    if (s.classes <= 32)
+      loss_row(s, r, lane, nullptr);
+    else
+      kernels::softmax_xent_row<1>(L.y, s.labels, r, lane, s.classes, s.grad_scale, s.dlogits,
+                                   s.row_loss, s.row_hit);
+  }
+}
+
+}  // namespace kasmina::kernels::mlp_step
