@@ -65,18 +65,17 @@ __device__ void gemm_operands(const StepDev& s, const GemmDev& gm, mlp::Operand&
   const bool vin = L.in % 4 == 0 && reinterpret_cast<uintptr_t>(in) % 16 == 0;
   const bool vout = L.out % 4 == 0 && reinterpret_cast<uintptr_t>(L.g) % 16 == 0;
   const bool vw = L.in % 4 == 0 && reinterpret_cast<uintptr_t>(L.w) % 16 == 0;
+  const GemmDims d = gemm_dims(gm.kind, L.in, L.out, s.rows);
+  M = d.M, N = d.N, K = d.K;
   if (gm.kind == kForward) {  // y[r, o] = Σ_i x[r, i] W[o, i]
     A = {in, L.in, s.rows, true, vin};
     B = {L.w, L.in, L.out, true, vw};
-    M = s.rows, N = L.out, K = L.in;
   } else if (gm.kind == kInputGrad) {  // g_below[r, i] = Σ_o g[r, o] W[o, i]
     A = {L.g, L.out, s.rows, true, vout};
     B = {L.w, L.in, L.in, false, vw};
-    M = s.rows, N = L.in, K = L.out;
   } else {  // dW[o, i] = Σ_r g[r, o] x[r, i]
     A = {L.g, L.out, L.out, false, vout};
     B = {in, L.in, L.in, false, vin};
-    M = L.out, N = L.in, K = s.rows;
   }
 }
 
@@ -225,17 +224,18 @@ void check_residency(Device dev) {
   if (dev.index < 64) checked[dev.index] = true;
 }
 
-int ceil_div(int64_t a, int64_t b) {
-  return static_cast<int>((a + b - 1) / b);
+int int_ceil_div(int64_t a, int64_t b) {
+  return static_cast<int>(ceil_div(a, b));
 }
 
 // Plans GEMM `kind` of layer l for a phase whose tiles (with the other GEMM's) number `tiles`.
-GemmDev plan_gemm(int kind, int l, int64_t M, int64_t N, int64_t K, int phase_tiles, int grid,
-                  int& tickets, int& partials) {
+GemmDev plan_gemm(int kind, int l, const GemmDims& d, int phase_tiles, int grid, int& tickets,
+                  int& partials) {
+  const int64_t M = d.M, N = d.N, K = d.K;
   GemmDev g{};
   g.kind = kind, g.layer = l;
-  g.tiles_m = ceil_div(M, mlp::kTile), g.tiles_n = ceil_div(N, mlp::kTile);
-  const int tiles = g.tiles_m * g.tiles_n, slabs = std::max(1, ceil_div(K, mlp::kSlab));
+  g.tiles_m = int_ceil_div(M, mlp::kTile), g.tiles_n = int_ceil_div(N, mlp::kTile);
+  const int tiles = g.tiles_m * g.tiles_n, slabs = std::max(1, int_ceil_div(K, mlp::kSlab));
   // Splits: the fewest slabs on the critical path, a split costing about as much as 2 slabs
   // (its partial tile written and fenced, the ticket, the partials read back: ~2.7 us against
   // ~2.4 per further slab on the H200; a cost of 2 or 1 gave the same steps, 3 a slower one at
@@ -245,10 +245,11 @@ GemmDev plan_gemm(int kind, int l, int64_t M, int64_t N, int64_t K, int phase_ti
   int want = 1;
   for (int sp = 2; sp <= std::min(8, slabs); ++sp) {
     if (phase_tiles * sp > grid) break;
-    if (ceil_div(slabs, sp) + cost < ceil_div(slabs, want) + (want > 1 ? cost : 0)) want = sp;
+    if (int_ceil_div(slabs, sp) + cost < int_ceil_div(slabs, want) + (want > 1 ? cost : 0))
+      want = sp;
   }
-  g.k_per = ceil_div(slabs, want) * mlp::kSlab;
-  g.splits = std::max(1, ceil_div(K, g.k_per));
+  g.k_per = int_ceil_div(slabs, want) * mlp::kSlab;
+  g.splits = std::max(1, int_ceil_div(K, g.k_per));
   g.items = tiles * g.splits;
   if (g.splits > 1) {
     g.ticket0 = tickets, g.partial0 = partials;
@@ -351,19 +352,15 @@ void mlp_train_step(const MlpStepArgs& a) {
     ph.gemms = static_cast<int>(jobs.size());
     ph.add_losses = add_losses ? 1 : 0;
     int tiles = 0;
-    int64_t dims[3][3];
+    GemmDims dims[3];
     for (size_t q = 0; q < jobs.size(); ++q) {
       const LayerDev& L = s.layer[jobs[q].layer];
-      const int k = jobs[q].kind;
-      dims[q][0] = k == kWeightGrad ? L.out : rows;
-      dims[q][1] = k == kForward ? L.out : L.in;
-      dims[q][2] = k == kForward ? L.in : k == kInputGrad ? L.out : rows;
-      tiles += ceil_div(dims[q][0], mlp::kTile) * ceil_div(dims[q][1], mlp::kTile);
+      dims[q] = gemm_dims(jobs[q].kind, L.in, L.out, s.rows);
+      tiles += int_ceil_div(dims[q].M, mlp::kTile) * int_ceil_div(dims[q].N, mlp::kTile);
     }
     int tickets = 0, partials = 0;
     for (size_t q = 0; q < jobs.size(); ++q)
-      ph.gemm[q] = plan_gemm(jobs[q].kind, jobs[q].layer, dims[q][0], dims[q][1], dims[q][2], tiles,
-                             grid, tickets, partials);
+      ph.gemm[q] = plan_gemm(jobs[q].kind, jobs[q].layer, dims[q], tiles, grid, tickets, partials);
     max_tickets = std::max(max_tickets, tickets);
     max_partials = std::max(max_partials, partials);
   };

@@ -24,6 +24,18 @@ struct LayerDev {
   int relu;
 };
 
+// The sizes of GEMM `kind` of a layer, C[M, N] = Σ over K: the forward y [rows, out] over in;
+// the input gradient [rows, in] over out; the weight gradient [out, in] over the rows.
+struct GemmDims {
+  int M, N, K;
+};
+
+__host__ __device__ inline GemmDims gemm_dims(int kind, int in, int out, int rows) {
+  if (kind == kForward) return {rows, out, in};
+  if (kind == kInputGrad) return {rows, in, out};
+  return {out, in, rows};
+}
+
 // One GEMM of a phase: its kind and layer, tiles along m and n, k split into `splits` ranges of
 // k_per (a multiple of the slab), items = tiles * splits, and where its split tiles' tickets and
 // partial tiles start.

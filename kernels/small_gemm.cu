@@ -263,10 +263,6 @@ __global__ void __launch_bounds__(kThreads)
   if (t == 0) tickets[blockIdx.x] = 0u;
 }
 
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
-
 // A launch configuration: tile (RM x RN outputs a thread) and split-K count.
 struct Plan {
   int rm = 1;

@@ -20,6 +20,11 @@ int num_sms(Device dev);
 // The most dynamic shared memory one block may opt in to on a device, in bytes.
 size_t smem_optin(Device dev);
 
+// Blocks or tiles of b covering a (a >= 0, b > 0).
+constexpr int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
 }  // namespace kasmina::ops::cuda
 
 // Throws InternalError naming the call, file:line and the CUDA error string.
