@@ -1,12 +1,16 @@
 // The tensors of one fused MLP step (ops::mlp_train_step) for the tests of its CPU twin
 // (tests/ops/cpu/test_mlp_step.cpp) and its op-table entry (tests/ops/cuda/entries_mlp_step.cpp):
 // the inputs (x, labels, each layer's w and b; b undefined without a bias) and every output.
-// args() points into the vectors, which must not be resized afterwards.
+// args() points into the vectors, which must not be resized afterwards. expect_rejected() checks
+// a refused call (the CPU twins' argument-check tests).
 #pragma once
+#include <gtest/gtest.h>
+
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/error.hpp"
 #include "core/tensor.hpp"
 #include "ops/mlp_step_ops.hpp"
 
@@ -51,5 +55,21 @@ struct MlpStepTensors {
     return out;
   }
 };
+
+// The call throws InternalError naming the op and containing `fragment`, and writes nothing
+// (m's loss accumulator, set here, keeps its value).
+inline void expect_rejected(MlpStepTensors& m, const ops::MlpStepArgs& a,
+                            const std::string& fragment) {
+  ops::fill(m.loss_sum, 0.25);
+  try {
+    ops::mlp_train_step(a);
+    ADD_FAILURE() << "accepted; expected an error containing '" << fragment << "'";
+  } catch (const InternalError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("mlp_train_step"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
+  }
+  EXPECT_EQ(m.loss_sum.to_vector<double>()[0], 0.25) << fragment;
+}
 
 }  // namespace kasmina::mlp_step_test

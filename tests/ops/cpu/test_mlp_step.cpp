@@ -24,6 +24,7 @@ namespace {
 using cpu_test::expect_gradient_matches;
 using cpu_test::random_tensor;
 using cpu_test::values;
+using mlp_step_test::expect_rejected;
 
 struct LayerSpec {
   int64_t out;
@@ -353,20 +354,6 @@ TEST(CpuMlpStep, AccumulatesLossAndCorrectOverwritesTheRest) {
 }
 
 // ---- argument checks ----
-
-// The call throws InternalError naming the op and containing `fragment`, and writes nothing.
-void expect_rejected(MlpTensors& m, const MlpStepArgs& a, const std::string& fragment) {
-  ops::fill(m.loss_sum, 0.25);
-  try {
-    ops::mlp_train_step(a);
-    ADD_FAILURE() << "accepted; expected an error containing '" << fragment << "'";
-  } catch (const InternalError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("mlp_train_step"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
-  }
-  EXPECT_EQ(scalar_f64(m.loss_sum), 0.25) << fragment;
-}
 
 TEST(CpuMlpStep, RejectsBadArguments) {
   MlpTensors m = make_mlp(kThreeLayers, DType::f32, 5);
