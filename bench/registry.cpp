@@ -1,6 +1,7 @@
 #include "bench/registry.hpp"
 
 #include <regex>
+#include <string_view>
 
 #include "bench/peaks.hpp"
 #include "bench/timed_loop.hpp"
@@ -33,6 +34,18 @@ std::vector<std::string> matching_benchmarks(const std::string& filter) {
   for (const std::string& name : all)
     if (std::regex_search(name, re) != negate) out.push_back(name);
   return out;
+}
+
+std::string exact_filter(const std::vector<std::string>& names) {
+  std::string f = "^(";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) f += '|';
+    for (const char c : names[i]) {
+      if (std::string_view("\\^$.|?*+()[]{}").find(c) != std::string_view::npos) f += '\\';
+      f += c;
+    }
+  }
+  return f + ")/manual_time$";
 }
 
 }  // namespace kasmina::bench

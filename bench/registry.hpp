@@ -16,9 +16,14 @@ void register_train_step_benchmarks(Device dev);
 // Every benchmark above plus peak/copy and peak/gemm (registered first).
 void register_all_benchmarks(Device dev);
 
-// Registered names that Google Benchmark's --benchmark_filter would select: a POSIX extended
-// regular expression searched in the name; a leading '-' selects the names that do not match;
-// "" and "all" select everything. UserError naming --filter for an invalid expression.
+// Registered names that `filter` selects: a POSIX extended regular expression searched in the
+// name as `--list` prints it; a leading '-' selects the names that do not match; "" and "all"
+// select everything. UserError naming --filter for an invalid expression.
 std::vector<std::string> matching_benchmarks(const std::string& filter);
+
+// A --benchmark_filter for Google Benchmark that selects exactly `names` (registered names, which
+// Google Benchmark runs as "<name>/manual_time"), so a run runs what --list showed for the same
+// filter, an anchored one ("...B128$") included.
+std::string exact_filter(const std::vector<std::string>& names);
 
 }  // namespace kasmina::bench

@@ -26,6 +26,28 @@ BenchEnv& bench_env() {
   return env;
 }
 
+namespace {
+
+// The throughput counters of `iters` timed iterations of `work` that took `total` seconds.
+void set_counters(benchmark::State& state, const Work& work, double total, double iters) {
+  const BenchEnv& env = bench_env();
+  if (work.bytes > 0.0) {
+    const double bw = work.bytes * iters / total;
+    state.counters["bytes_per_second"] = bw;
+    if (env.peak_bandwidth > 0.0) state.counters["frac_of_peak_bw"] = bw / env.peak_bandwidth;
+  }
+  if (work.flops > 0.0) {
+    const double fl = work.flops * iters / total;
+    state.counters["flops_per_second"] = fl;
+    const double peak = work.math == ops::MathMode::bf16   ? env.peak_flops_bf16
+                        : work.math == ops::MathMode::tf32 ? env.peak_flops_tf32
+                                                           : env.peak_flops;
+    if (peak > 0.0) state.counters["frac_of_peak_flops"] = fl / peak;
+  }
+}
+
+}  // namespace
+
 double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
                   const std::function<void()>& before, int warmup) {
   const Device dev = bench_env().device;
@@ -53,20 +75,33 @@ double timed_loop(benchmark::State& state, const std::function<void()>& fn, cons
   }
   const double iters = static_cast<double>(state.iterations());
   if (total <= 0.0 || iters <= 0.0) return 0.0;
-  const BenchEnv& env = bench_env();
-  if (work.bytes > 0.0) {
-    const double bw = work.bytes * iters / total;
-    state.counters["bytes_per_second"] = bw;
-    if (env.peak_bandwidth > 0.0) state.counters["frac_of_peak_bw"] = bw / env.peak_bandwidth;
+  set_counters(state, work, total, iters);
+  return total / iters;
+}
+
+double timed_steady(benchmark::State& state, const std::function<void()>& fn, int steps,
+                    const Work& work, const std::function<void()>& before, int warmup) {
+  const Device dev = bench_env().device;
+  for (int i = 0; i < warmup; ++i) {
+    if (before) before();
+    fn();
   }
-  if (work.flops > 0.0) {
-    const double fl = work.flops * iters / total;
-    state.counters["flops_per_second"] = fl;
-    const double peak = work.math == ops::MathMode::bf16   ? env.peak_flops_bf16
-                        : work.math == ops::MathMode::tf32 ? env.peak_flops_tf32
-                                                           : env.peak_flops;
-    if (peak > 0.0) state.counters["frac_of_peak_flops"] = fl / peak;
+  ops::synchronize(dev);
+  ops::DeviceTimer timer(dev);
+  double total = 0.0;
+  for (auto _ : state) {
+    timer.start();
+    for (int i = 0; i < steps; ++i) {
+      if (before) before();
+      fn();
+    }
+    const double s = timer.stop() / steps;
+    state.SetIterationTime(s);
+    total += s;
   }
+  const double iters = static_cast<double>(state.iterations());
+  if (total <= 0.0 || iters <= 0.0) return 0.0;
+  set_counters(state, work, total, iters);
   return total / iters;
 }
 

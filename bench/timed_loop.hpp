@@ -31,6 +31,14 @@ struct Work {
 double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
                   const std::function<void()>& before = {}, int warmup = 3);
 
+// The steady state of a loop such as training: each timed iteration runs `before` and `fn`
+// `steps` times back to back between two device timestamps, with no L2 overwrite (the caches
+// stay as the previous calls left them, as between the steps of a training run, and as
+// bench/torch_reference.py times PyTorch's steps), and reports the time per call. Same counters
+// and return value as timed_loop, per call.
+double timed_steady(benchmark::State& state, const std::function<void()>& fn, int steps,
+                    const Work& work, const std::function<void()>& before = {}, int warmup = 3);
+
 // Registers a benchmark that uses timed_loop: manual time, microseconds. The name is recorded
 // (registered_benchmark_names) so a filter can be checked before anything runs.
 benchmark::internal::Benchmark* register_timed(const std::string& name,

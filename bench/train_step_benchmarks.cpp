@@ -5,6 +5,10 @@
 //
 //   train_step/fmnist_mlp_784-256-128-10/B{128,256}[/bf16]   the reference MLP
 //       (configs/fmnist_mlp.yaml) at its batch and at 256; no suffix: train.precision fp32
+//   train_step/fmnist_mlp_784-256-128-10/B{128,256}/steady   the same as a training run sees it:
+//       100 steps back to back per timed iteration, the L2 not overwritten between them (the
+//       weights and optimizer state stay cached from step to step, as in `kasmina train`; this is
+//       how bench/torch_reference.py times PyTorch's steps); the plain ones start each step cold
 //   train_step/mlp_784-{1024-1024,4096-4096}-10/B4096/{fp32,tf32,bf16}   the wide MLPs in each
 //       train.precision (the 4096-wide ones are skipped on the CPU: a step is ~0.5 TFLOP)
 //
@@ -47,7 +51,11 @@ struct StepCase {
   int64_t batch = 128;
   PrecisionMode precision = PrecisionMode::fp32;
   bool dormant_kasmina = false;  // the reference MLP with a dormant kasmina layer per hidden layer
+  bool steady = false;  // timed_steady: kSteadySteps steps back to back, L2 not overwritten
 };
+
+// Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps).
+constexpr int kSteadySteps = 100;
 
 Config mlp_config(const StepCase& k) {
   Config c;
@@ -142,14 +150,15 @@ void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
   // On the CPU replay() simply calls the step.
   if (!graph.capture([&] { trainer.train_step(); }, &reason) && dev.is_cuda())
     s.SetLabel("no CUDA graph: " + reason);
-  const double seconds = timed_loop(
-      s,
-      [&] {
-        graph.replay();
-        ++step_in_epoch;
-      },
-      {.flops = 3.0 * forward_flops(k), .math = math_mode_of(k.precision)}, next_epoch_if_due);
+  auto step = [&] {
+    graph.replay();
+    ++step_in_epoch;
+  };
+  const Work work{.flops = 3.0 * forward_flops(k), .math = math_mode_of(k.precision)};
+  const double seconds = k.steady ? timed_steady(s, step, kSteadySteps, work, next_epoch_if_due)
+                                  : timed_loop(s, step, work, next_epoch_if_due);
   ops::set_math_mode(dev, mode_before);
+  if (k.steady) return;
   if (seconds > 0.0) s.counters["samples_per_second"] = static_cast<double>(k.batch) / seconds;
   const bool plain_reference = k.hidden == kReferenceHidden && k.precision == PrecisionMode::fp32;
   if (!plain_reference) return;
@@ -178,6 +187,10 @@ void register_train_step_benchmarks(Device dev) {
     StepCase plain{kReferenceHidden, batch};
     register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b,
                    [plain, dev](benchmark::State& s) { train_step_benchmark(s, plain, dev); });
+    StepCase steady = plain;
+    steady.steady = true;
+    register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/steady",
+                   [steady, dev](benchmark::State& s) { train_step_benchmark(s, steady, dev); });
     StepCase dormant = plain;
     dormant.dormant_kasmina = true;
     register_timed("train_step/fmnist_mlp_dormant_kasmina" + b,

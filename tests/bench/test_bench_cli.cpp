@@ -264,9 +264,11 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
       run({"bench", "--device", "cpu", "--list", "--filter", "-^(ops|morph|peak)/"});
   EXPECT_EQ(neg.out,
             "train_step/fmnist_mlp_784-256-128-10/B128\n"
+            "train_step/fmnist_mlp_784-256-128-10/B128/steady\n"
             "train_step/fmnist_mlp_dormant_kasmina/B128\n"
             "train_step/fmnist_mlp_784-256-128-10/B128/bf16\n"
             "train_step/fmnist_mlp_784-256-128-10/B256\n"
+            "train_step/fmnist_mlp_784-256-128-10/B256/steady\n"
             "train_step/fmnist_mlp_dormant_kasmina/B256\n"
             "train_step/fmnist_mlp_784-256-128-10/B256/bf16\n"
             "train_step/mlp_784-1024-1024-10/B4096/fp32\n"

@@ -1,7 +1,8 @@
 // `kasmina bench` per math: the TF32 and bf16 GEMM peaks are measured (and recorded in the
 // context) when a selected benchmark runs in that math, a bf16 training step reports its FLOP
-// rate against the bf16 peak, and the 4096-wide steps are skipped on the CPU with a message.
-// Runs the real binary (KASMINA_BIN) on the CPU.
+// rate against the bf16 peak, and the 4096-wide steps are skipped on the CPU with a message; the
+// steady variant of the reference step reports a time per step (not per run of steps). Runs the
+// real binary (KASMINA_BIN) on the CPU.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -70,6 +71,33 @@ TEST(BenchPrecision, Bf16PeakAndStepOnTheCpu) {
   EXPECT_TRUE((*skipped)["error_occurred"].get<bool>());
   EXPECT_NE((*skipped)["error_message"].get<std::string>().find("skipped on the CPU"),
             std::string::npos);
+}
+
+// `.../B128/steady` times 100 steps per iteration and reports the time of one: on the CPU (no L2
+// overwrite either way) it is the plain benchmark's time, not 100 times it, and its FLOP rate is
+// that of one step.
+TEST(BenchPrecision, SteadyStepReportsTimePerStep) {
+  ASSERT_FALSE(binary().empty()) << "KASMINA_BIN is not set (run through meson test)";
+  TempDir dir;
+  const std::string plain = "train_step/fmnist_mlp_784-256-128-10/B128";
+  const ProcessResult r =
+      testing::run_process(binary(),
+                           {"bench", "--device", "cpu", "--filter", "^" + plain + "(/steady)?$",
+                            "--min-time", "0.05", "--format", "json"},
+                           dir.path());
+  ASSERT_TRUE(r.exited);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  const json* p = find_run(doc, plain + "/manual_time");
+  const json* s = find_run(doc, plain + "/steady/manual_time");
+  ASSERT_NE(p, nullptr) << r.out;
+  ASSERT_NE(s, nullptr) << r.out;
+  const double tp = (*p)["real_time"].get<double>(), ts = (*s)["real_time"].get<double>();
+  EXPECT_GT(ts, 0.4 * tp) << "steady " << ts << " us against " << tp << " us a step";
+  EXPECT_LT(ts, 2.5 * tp) << "steady " << ts << " us against " << tp << " us a step";
+  const double flops = 6.0 * 128 * (784.0 * 256 + 256.0 * 128 + 128.0 * 10);
+  EXPECT_NEAR((*s)["flops_per_second"].get<double>(), flops / (ts * 1e-6),
+              1e-6 * flops / (ts * 1e-6));
 }
 
 }  // namespace
