@@ -45,7 +45,7 @@ std::string exact_filter(const std::vector<std::string>& names) {
       f += c;
     }
   }
-  return f + ")/manual_time$";
+  return f + ")(/iterations:[0-9]+)?/manual_time$";
 }
 
 }  // namespace kasmina::bench

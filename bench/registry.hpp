@@ -22,7 +22,8 @@ void register_all_benchmarks(Device dev);
 std::vector<std::string> matching_benchmarks(const std::string& filter);
 
 // A --benchmark_filter for Google Benchmark that selects exactly `names` (registered names, which
-// Google Benchmark runs as "<name>/manual_time"), so a run runs what --list showed for the same
+// Google Benchmark runs as "<name>/manual_time", or "<name>/iterations:N/manual_time" with a fixed
+// count of iterations), so a run runs what --list showed for the same
 // filter, an anchored one ("...B128$") included.
 std::string exact_filter(const std::vector<std::string>& names);
 

@@ -6,7 +6,8 @@
 //   train_step/fmnist_mlp_784-256-128-10/B{128,256}[/bf16]   the reference MLP
 //       (configs/fmnist_mlp.yaml) at its batch and at 256; no suffix: train.precision fp32
 //   train_step/fmnist_mlp_784-256-128-10/B{128,256}/steady   the same as a training run sees it:
-//       100 steps back to back per timed iteration, the L2 not overwritten between them (the
+//       100 steps back to back per timed iteration (10 on the CPU), 20 iterations per repetition
+//       whatever --min-time says, the L2 not overwritten between them (the
 //       weights and optimizer state stay cached from step to step, as in `kasmina train`; this is
 //       how bench/torch_reference.py times PyTorch's steps); the plain ones start each step cold
 //   train_step/mlp_784-{1024-1024,4096-4096}-10/B4096/{fp32,tf32,bf16}   the wide MLPs in each
@@ -54,8 +55,14 @@ struct StepCase {
   bool steady = false;  // timed_steady: kSteadySteps steps back to back, L2 not overwritten
 };
 
-// Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps).
-constexpr int kSteadySteps = 100;
+// Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps; on
+// the CPU, where every step is synchronous, 10), and its fixed count of iterations per
+// repetition (Google Benchmark would size the count from the time per step, the manual time,
+// and run 100 times too many steps; the fixed count shows in the name: ".../iterations:20").
+// 2000 steps take ~0.15 s on the H200.
+constexpr int kSteadyStepsCuda = 100;
+constexpr int kSteadyStepsCpu = 10;
+constexpr int kSteadyIterations = 20;
 
 Config mlp_config(const StepCase& k) {
   Config c;
@@ -155,8 +162,10 @@ void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
     ++step_in_epoch;
   };
   const Work work{.flops = 3.0 * forward_flops(k), .math = math_mode_of(k.precision)};
-  const double seconds = k.steady ? timed_steady(s, step, kSteadySteps, work, next_epoch_if_due)
-                                  : timed_loop(s, step, work, next_epoch_if_due);
+  const double seconds =
+      k.steady ? timed_steady(s, step, dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu, work,
+                              next_epoch_if_due)
+               : timed_loop(s, step, work, next_epoch_if_due);
   ops::set_math_mode(dev, mode_before);
   if (k.steady) return;
   if (seconds > 0.0) s.counters["samples_per_second"] = static_cast<double>(k.batch) / seconds;
@@ -190,7 +199,8 @@ void register_train_step_benchmarks(Device dev) {
     StepCase steady = plain;
     steady.steady = true;
     register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/steady",
-                   [steady, dev](benchmark::State& s) { train_step_benchmark(s, steady, dev); });
+                   [steady, dev](benchmark::State& s) { train_step_benchmark(s, steady, dev); })
+        ->Iterations(kSteadyIterations);
     StepCase dormant = plain;
     dormant.dormant_kasmina = true;
     register_timed("train_step/fmnist_mlp_dormant_kasmina" + b,
