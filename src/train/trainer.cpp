@@ -90,9 +90,8 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   growth_ = std::make_unique<Growth>(cfg_, *model_, *evaluator_, *guard_,
                                      steps_per_epoch_ * cfg_.train.epochs);
   if (dev_.is_cuda()) {  // on the CPU the layered step (OpenBLAS) is the faster one
-    std::string why_not;
     fused_ = FusedMlpStep::make(*model_, batch_, cfg.train.precision == PrecisionMode::fp32,
-                                !dp_->multi(), guard_->present(), &why_not);
+                                !dp_->multi(), guard_->present(), &layered_why_);
   }
 }
 
@@ -253,7 +252,12 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
   // time, the launch configuration), or why one's germinations are refused.
   for (const morph::KasminaLayer* layer : model_->morph_layers())
     for (const std::string& note : layer->module_notes()) obs.on_message(note);
-  if (fused_) obs.on_message(fused_->describe());
+  if (fused_) {
+    obs.on_message(fused_->describe());
+  } else if (!layered_why_.empty()) {
+    obs.on_message("training step: layered launches (the fused MLP kernel does not apply: " +
+                   layered_why_ + ")");
+  }
 
   const int64_t total_steps = steps_per_epoch_ * cfg_.train.epochs;
   const bool progress = obs.wants_progress() && cfg_.train.log_every_steps > 0;

@@ -112,8 +112,10 @@ class Trainer {
   std::unique_ptr<Evaluator> evaluator_;
   std::unique_ptr<LossGuard> guard_;
   std::unique_ptr<Growth> growth_;
-  // The fused MLP step (train/fused_mlp_step.hpp) when the model qualifies.
+  // The fused MLP step (train/fused_mlp_step.hpp) when the model qualifies; on CUDA otherwise
+  // why not, said once at the start of run() (on the CPU the layered step is the chosen one).
   std::unique_ptr<FusedMlpStep> fused_;
+  std::string layered_why_;
 
   std::map<uint64_t, std::unique_ptr<ops::StepGraph>> graphs_;  // by Model::train_step_key()
   std::map<uint64_t, int64_t> key_steps_;                       // plain steps run per key
