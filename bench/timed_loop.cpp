@@ -48,28 +48,22 @@ void set_counters(benchmark::State& state, const Work& work, double total, doubl
 
 }  // namespace
 
-double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
-                  const std::function<void()>& before, int warmup) {
-  const Device dev = bench_env().device;
-  Tensor flush, flush_sums;
-  if (dev.is_cuda()) {
-    flush = Tensor::empty({kL2FlushBytes / 4 / kL2FlushCols, kL2FlushCols}, DType::f32, dev);
-    ops::fill(flush, 1.0);
-    flush_sums = Tensor::empty({kL2FlushCols}, DType::f32, dev);
-  }
+namespace {
+
+// `warmup` untimed calls of `before` and `fn`, then each benchmark iteration timed by
+// `iteration` (its seconds), and the counters; the mean seconds per iteration (0 when none ran).
+double measure(benchmark::State& state, const std::function<void()>& fn, const Work& work,
+               const std::function<void()>& before, int warmup,
+               const std::function<double(ops::DeviceTimer&)>& iteration) {
   for (int i = 0; i < warmup; ++i) {
     if (before) before();
     fn();
   }
-  ops::synchronize(dev);
-  ops::DeviceTimer timer(dev);
+  ops::synchronize(bench_env().device);
+  ops::DeviceTimer timer(bench_env().device);
   double total = 0.0;
   for (auto _ : state) {
-    if (before) before();
-    if (flush.defined()) ops::column_sums(flush, flush_sums);
-    timer.start();
-    fn();
-    const double s = timer.stop();
+    const double s = iteration(timer);
     state.SetIterationTime(s);
     total += s;
   }
@@ -79,30 +73,36 @@ double timed_loop(benchmark::State& state, const std::function<void()>& fn, cons
   return total / iters;
 }
 
+}  // namespace
+
+double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
+                  const std::function<void()>& before, int warmup) {
+  const Device dev = bench_env().device;
+  Tensor flush, flush_sums;
+  if (dev.is_cuda()) {
+    flush = Tensor::empty({kL2FlushBytes / 4 / kL2FlushCols, kL2FlushCols}, DType::f32, dev);
+    ops::fill(flush, 1.0);
+    flush_sums = Tensor::empty({kL2FlushCols}, DType::f32, dev);
+  }
+  return measure(state, fn, work, before, warmup, [&](ops::DeviceTimer& timer) {
+    if (before) before();
+    if (flush.defined()) ops::column_sums(flush, flush_sums);
+    timer.start();
+    fn();
+    return timer.stop();
+  });
+}
+
 double timed_steady(benchmark::State& state, const std::function<void()>& fn, int steps,
                     const Work& work, const std::function<void()>& before, int warmup) {
-  const Device dev = bench_env().device;
-  for (int i = 0; i < warmup; ++i) {
-    if (before) before();
-    fn();
-  }
-  ops::synchronize(dev);
-  ops::DeviceTimer timer(dev);
-  double total = 0.0;
-  for (auto _ : state) {
+  return measure(state, fn, work, before, warmup, [&](ops::DeviceTimer& timer) {
     timer.start();
     for (int i = 0; i < steps; ++i) {
       if (before) before();
       fn();
     }
-    const double s = timer.stop() / steps;
-    state.SetIterationTime(s);
-    total += s;
-  }
-  const double iters = static_cast<double>(state.iterations());
-  if (total <= 0.0 || iters <= 0.0) return 0.0;
-  set_counters(state, work, total, iters);
-  return total / iters;
+    return timer.stop() / steps;
+  });
 }
 
 namespace {
