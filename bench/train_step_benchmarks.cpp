@@ -7,9 +7,9 @@
 //       (configs/fmnist_mlp.yaml) at its batch and at 256; no suffix: train.precision fp32
 //   train_step/fmnist_mlp_784-256-128-10/B{128,256}/steady   the same as a training run sees it:
 //       100 steps back to back per timed iteration (10 on the CPU), 20 iterations per repetition
-//       whatever --min-time says, the L2 not overwritten between them (the
-//       weights and optimizer state stay cached from step to step, as in `kasmina train`; this is
-//       how bench/torch_reference.py times PyTorch's steps); the plain ones start each step cold
+//       whatever --min-time says, the L2 not overwritten between them (the weights and optimizer
+//       state stay cached from step to step, as in `kasmina train`; this is how
+//       bench/torch_reference.py times PyTorch's steps); the plain ones start each step cold
 //   train_step/mlp_784-{1024-1024,4096-4096}-10/B4096/{fp32,tf32,bf16}   the wide MLPs in each
 //       train.precision (the 4096-wide ones are skipped on the CPU: a step is ~0.5 TFLOP)
 //
@@ -52,7 +52,7 @@ struct StepCase {
   int64_t batch = 128;
   PrecisionMode precision = PrecisionMode::fp32;
   bool dormant_kasmina = false;  // the reference MLP with a dormant kasmina layer per hidden layer
-  bool steady = false;  // timed_steady: kSteadySteps steps back to back, L2 not overwritten
+  bool steady = false;           // timed_steady: steps back to back, the L2 not overwritten
 };
 
 // Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps; on
