@@ -283,6 +283,23 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
             "peak/gemm_bf16/M1024_N1024_K1024\n");
 }
 
+// A run runs exactly what --list selects for the same filter: an anchored filter ("...C10$")
+// matches the listed name, which Google Benchmark runs as ".../manual_time".
+TEST_F(BenchCli, AnchoredFilterRunsWhatItLists) {
+  const std::string name = "ops/softmax_xent/B128_C10";
+  const std::vector<std::string> filter = {"--filter", "^" + name + "$"};
+  const ProcessResult list = run(with({"bench", "--device", "cpu", "--list"}, filter));
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out, name + "\n");
+  const ProcessResult r = run(with(with(kCpuArgs, filter), {"--format", "json"}));
+  ASSERT_TRUE(r.exited);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  std::vector<std::string> ran;
+  for (const json& b : doc["benchmarks"]) ran.push_back(b["name"]);
+  EXPECT_EQ(ran, std::vector<std::string>{name + "/manual_time"}) << r.out;
+}
+
 TEST_F(BenchCli, MistakesExitTwo) {
   expect_user_error(run(with(kCpuArgs, {"--filter", "^no_such_benchmark$"})),
                     "matches no benchmark");
