@@ -21,10 +21,11 @@ void register_all_benchmarks(Device dev);
 // select everything. UserError naming --filter for an invalid expression.
 std::vector<std::string> matching_benchmarks(const std::string& filter);
 
-// A --benchmark_filter for Google Benchmark that selects exactly `names` (registered names, which
-// Google Benchmark runs as "<name>/manual_time", or "<name>/iterations:N/manual_time" with a fixed
-// count of iterations), so a run runs what --list showed for the same
-// filter, an anchored one ("...B128$") included.
+// The --benchmark_filter for Google Benchmark that selects exactly `names` (registered names,
+// which Google Benchmark runs as "<name>/manual_time", or "<name>/iterations:N/manual_time" with
+// a fixed count of iterations): "all" when they are every registered name, else an alternation
+// of the escaped names. A run then runs what --list showed for the same filter, an anchored one
+// ("...B128$") included.
 std::string exact_filter(const std::vector<std::string>& names);
 
 }  // namespace kasmina::bench

@@ -46,10 +46,6 @@ void set_counters(benchmark::State& state, const Work& work, double total, doubl
   }
 }
 
-}  // namespace
-
-namespace {
-
 // `warmup` untimed calls of `before` and `fn`, then each benchmark iteration timed by
 // `iteration` (its seconds), and the counters; the mean seconds per iteration (0 when none ran).
 double measure(benchmark::State& state, const std::function<void()>& fn, const Work& work,

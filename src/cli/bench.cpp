@@ -115,9 +115,7 @@ std::string run_benchmarks(const BenchOptions& o, Device dev) {
       fs::temp_directory_path() / ("kasmina-bench-" + std::to_string(::getpid()) + ".json");
   std::vector<std::string> args = {
       "kasmina bench",
-      "--benchmark_filter=" + (o.filter.empty() || o.filter == "all"
-                                   ? std::string("all")
-                                   : bench::exact_filter(selected)),
+      "--benchmark_filter=" + bench::exact_filter(selected),
       "--benchmark_repetitions=" + std::to_string(o.repetitions),
       "--benchmark_min_time=" + std::to_string(o.min_time),
       "--benchmark_format=" + o.format,
