@@ -1,9 +1,9 @@
 // Benchmarks of the fused morphogenetic ops (src/ops/morph/) at the target shapes: forward with
-// telemetry (B 512 S 1024 C 16; B 256 S 1000 C 16), forward + backward (B 512 S 1024 C 16),
-// the lifecycle step and the blueprint optimizer. 10% of the seeds are active, with the
-// residual_mlp blueprint (hidden 4): every other active seed TRAINING (isolated loss, no
-// blend), the rest GRAFTING with alpha 0.5 (blended into the output). The lifecycle is
-// configured so that no seed changes stage while the benchmark runs (steady state).
+// telemetry (B 512 S 1024 C 16; B 256 S 1000 C 16; float32 and bf16 activations), forward +
+// backward (B 512 S 1024 C 16), the lifecycle step and the blueprint optimizer. 10% of the seeds
+// are active, with the residual_mlp blueprint (hidden 4): every other active seed TRAINING
+// (isolated loss, no blend), the rest GRAFTING with alpha 0.5 (blended into the output). The
+// lifecycle is configured so that no seed changes stage while the benchmark runs (steady state).
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -21,6 +21,7 @@
 #include "ops/guard/loss_guard.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "ops/ops.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::bench {
 
@@ -150,6 +151,17 @@ void register_forward(const MorphShape& sh, Device dev) {
     ops::MorphForwardOptions opt;
     timed_loop(s, [&] { ops::morph_forward(f.layer.buffers(), f.x, f.out, opt); },
                {.bytes = 4.0 * 2.0 * sh.elements(), .flops = sh.blueprint_flops()});
+  });
+  // The same layer on bf16 activations (half the bytes; blueprint, blend and statistics in
+  // float32).
+  register_timed("morph/forward_telemetry/bf16/" + sh.name(), [sh, dev](benchmark::State& s) {
+    MorphFixture f(sh, dev);
+    Tensor x = Tensor::empty(f.x.shape(), DType::bf16, dev),
+           out = Tensor::empty(f.x.shape(), DType::bf16, dev);
+    ops::cast_to_bf16(f.x, x);
+    ops::MorphForwardOptions opt;
+    timed_loop(s, [&] { ops::morph_forward(f.layer.buffers(), x, out, opt); },
+               {.bytes = 2.0 * 2.0 * sh.elements(), .flops = sh.blueprint_flops()});
   });
 }
 

@@ -33,8 +33,8 @@ using namespace kasmina::morph;
 using namespace kasmina::ops::cuda::morph_kernels;
 
 struct SeedForwardArgs {
-  const float* x = nullptr;
-  float* out = nullptr;
+  const void* x = nullptr;  // float, or bf16 (the seed kernel's element type)
+  void* out = nullptr;
   int64_t B = 0, H = 0;
   BlueprintShape sh;
   SeedStateView st;
@@ -83,8 +83,9 @@ __global__ void __launch_bounds__(kFoldThreads)
   finish_seed_stat(B, C, s, k, acc, prior, step_stats, telemetry);
 }
 
-// One row of a seed: delta(x), the blend written when `blended`, |delta|^2 added to iso.
-template <int CMAX>
+// One row of a seed: delta(x), the blend written when `blended` (element type E), |delta|^2
+// added to iso.
+template <int CMAX, class E>
 __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
                                          const float* params, float alpha, bool blended,
                                          const float (&xr)[CMAX], int64_t off, float& iso) {
@@ -97,12 +98,13 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
       iso += delta[c] * delta[c];
       o[c] = xr[c] + alpha * delta[c];
     }
-  if (blended) store_chunk<CMAX>(a.out + off, C, a.vec, o);
+  if (blended) store_chunk<CMAX>(static_cast<E*>(a.out) + off, C, a.vec, o);
 }
 
 // Grid: seed_kernel_blocks; dynamic shared memory: the work list, then L.fused_region floats
-// (the largest parameter count of the kinds it computes).
-template <int CMAX, bool EXACT>
+// (the largest parameter count of the kinds it computes). E: the activations' element type
+// (float or bf16; the blueprint and the blend in float32 either way).
+template <int CMAX, bool EXACT, class E>
 __global__ void __launch_bounds__(kSeedThreads)
     morph_seed_forward_kernel(const SeedForwardArgs args) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -140,7 +142,8 @@ __global__ void __launch_bounds__(kSeedThreads)
 #pragma unroll
           for (int i = 0; i < kRows; ++i) {
             const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
-            if (r < a.B) load_chunk<CMAX>(a.x + r * a.H + cs, C, a.vec, xr[i]);
+            if (r < a.B)
+              load_chunk<CMAX>(static_cast<const E*>(a.x) + r * a.H + cs, C, a.vec, xr[i]);
           }
         };
         load_pass(threadIdx.x);
@@ -158,7 +161,7 @@ __global__ void __launch_bounds__(kSeedThreads)
           for (int i = 0; i < kRows; ++i) {
             const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
             if (r < a.B)
-              seed_row<CMAX>(a, kind, params, f.alpha, blended, xr[i], r * a.H + cs, iso);
+              seed_row<CMAX, E>(a, kind, params, f.alpha, blended, xr[i], r * a.H + cs, iso);
           }
         }
         if (iso_on) {
@@ -173,19 +176,20 @@ __global__ void __launch_bounds__(kSeedThreads)
   complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
+template <class E>
 void launch_seed_forward(const BlueprintShape& sh, const SeedForwardArgs& a, unsigned blocks,
                          size_t smem, cudaStream_t stream) {
   dispatch_chunk(sh, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
-    launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
+    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT, E>, smem);
+    launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT, E>, dim3(blocks), dim3(kSeedThreads),
                         smem, stream, a);
   });
 }
 
 SeedForwardArgs seed_forward_args(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                                   const MorphForwardOptions& opt, int64_t B, bool vec) {
-  return SeedForwardArgs{.x = x.data<float>(),
-                         .out = out.data<float>(),
+  return SeedForwardArgs{.x = x.raw(),
+                         .out = out.raw(),
                          .B = B,
                          .H = morph_detail::morph_width(L),
                          .sh = L.shape,
@@ -216,34 +220,39 @@ void morph_seed_forward_as(const MorphLayerBuffers& L, const Tensor& x, Tensor& 
                       sizeof(float) * static_cast<size_t>(blueprint_param_count(as_kind, L.shape));
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   if (dependent) {
-    launch_seed_forward(L.shape, a, blocks, smem, ctx.stream);
+    launch_seed_forward<float>(L.shape, a, blocks, smem, ctx.stream);
     return;
   }
   dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT>, smem);
-    morph_seed_forward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(a);
+    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT, float>, smem);
+    morph_seed_forward_kernel<CMAX, EXACT, float><<<blocks, kSeedThreads, smem, ctx.stream>>>(a);
   });
   KASMINA_LAUNCH_CHECK("morph_seed_forward_kernel");
 }
 
 void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                    const MorphForwardOptions& opt) {
-  const int64_t B = morph_detail::check_activations(L, x, "morph_forward", "x");
-  x.check_dtype(DType::f32);
+  const int64_t B = morph_detail::check_activations(L, x, "morph_forward", "x", true);
   KASMINA_CHECK(out.shape() == x.shape() && out.dtype() == x.dtype() && out.device() == x.device(),
                 "morph_forward: out shape/dtype/device differs from x");
   KASMINA_CHECK(out.raw() != x.raw(), "morph_forward: out may not alias x");
+  const bool half = x.dtype() == DType::bf16;
+  KASMINA_CHECK(!half || L.modules.empty(),
+                "morph_forward: bf16 activations with IR blueprints (their generated kernels read "
+                "float32)");
   if (B == 0) return;
   const int64_t tiles = (B + kMorphRowsPerTile - 1) / kMorphRowsPerTile;
   KASMINA_CHECK(!opt.collect_stats || L.partials.dim(0) >= tiles,
                 "morph_forward: batch larger than the layer was prepared for");
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
-  const bool vec = C % 4 == 0 && aligned16(x.raw()) && aligned16(out.raw());
-  // The copy kernel takes at most kRowChunk threads across a chunk: wider ones move 4-float
+  // 16-byte accesses: 4 floats or 8 bf16.
+  const bool vec = C % (half ? 8 : 4) == 0 && aligned16(x.raw()) && aligned16(out.raw());
+  // The copy kernel takes at most kRowChunk threads across a chunk: wider ones move 16-byte
   // vectors.
   KASMINA_CHECK(C <= kRowChunk || vec,
-                "morph_forward: chunks wider than 64 need 16-byte aligned x and out");
+                "morph_forward: chunks wider than 64 need 16-byte aligned x and out" +
+                    std::string(half ? " and, in bf16, a multiple of 8 wide" : ""));
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
@@ -263,11 +272,15 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.step_stats = f.step_stats;
   a.telemetry = L.telemetry.data<double>();
   const bool final_stats =
-      launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
+      half ? launch_morph_stream_bf16(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel")
+           : launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
   if (L.fused_seeds || L.modules.empty()) {
     SeedForwardArgs fa = f;
     fa.trigger = !L.modules.empty();
-    launch_seed_forward(L.shape, fa, blocks, smem, ctx.stream);
+    if (half)
+      launch_seed_forward<bf16>(L.shape, fa, blocks, smem, ctx.stream);
+    else
+      launch_seed_forward<float>(L.shape, fa, blocks, smem, ctx.stream);
   }
   // The seeds of blueprints outside the kind table (skipped above): their modules' seed kernels,
   // beside the copy as well (each a programmatic dependent of the kernel before it).

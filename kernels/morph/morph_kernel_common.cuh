@@ -1,6 +1,6 @@
-// Helpers shared by the morph kernels: row loads/stores of a seed's chunk (16-byte vectors when
-// the chunk width and the pointers allow it), the dispatch of the compile-time chunk bound and
-// the work list of the per-seed kernels.
+// Helpers shared by the morph kernels: row loads/stores of a seed's chunk (float32 or bf16;
+// 16-byte vectors when the chunk width and the pointers allow it), the dispatch of the compile-time
+// chunk bound and the work list of the per-seed kernels.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -8,6 +8,7 @@
 
 #include <cub/block/block_scan.cuh>
 
+#include "core/bf16.hpp"
 #include "morph/blueprint.hpp"
 #include "ops/cuda/cuda_common.hpp"
 
@@ -56,6 +57,60 @@ __device__ __forceinline__ void store_chunk(float* __restrict__ dst, int32_t C, 
     KASMINA_MORPH_UNROLL
     for (int c = 0; c < CMAX; ++c)
       if (c < C) dst[c] = v[c];
+  }
+}
+
+// bf16 chunks (the forward of bf16 activations): C values widened to float32 (exact), and
+// float32 values rounded to bf16 once on the store (core/bf16.hpp, as the CPU twin rounds).
+// vec: 8 values per 16-byte access (C % 8 == 0, 16-byte aligned).
+template <int CMAX>
+__device__ __forceinline__ void load_chunk(const bf16* __restrict__ src, int32_t C, bool vec,
+                                           float (&v)[CMAX]) {
+  const uint16_t* bits = reinterpret_cast<const uint16_t*>(src);
+  if (vec) {
+    const uint4* s8 = reinterpret_cast<const uint4*>(bits);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; c += 8) {
+      if (c < C) {
+        const uint4 q = __ldg(s8 + c / 8);
+        const uint32_t w[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          if (c + 2 * j < CMAX) v[c + 2 * j] = bit_copy<float>(w[j] << 16);
+          if (c + 2 * j + 1 < CMAX) v[c + 2 * j + 1] = bit_copy<float>(w[j] & 0xFFFF0000u);
+        }
+      }
+    }
+  } else {
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) v[c] = bf16_bits_to_float(__ldg(bits + c));
+  }
+}
+
+template <int CMAX>
+__device__ __forceinline__ void store_chunk(bf16* __restrict__ dst, int32_t C, bool vec,
+                                            const float (&v)[CMAX]) {
+  uint16_t* bits = reinterpret_cast<uint16_t*>(dst);
+  if (vec) {
+    uint4* d8 = reinterpret_cast<uint4*>(bits);
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; c += 8) {
+      if (c < C) {
+        uint32_t w[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t lo = c + 2 * j < CMAX ? float_to_bf16_bits(v[c + 2 * j]) : 0u;
+          const uint32_t hi = c + 2 * j + 1 < CMAX ? float_to_bf16_bits(v[c + 2 * j + 1]) : 0u;
+          w[j] = lo | hi << 16;
+        }
+        d8[c / 8] = make_uint4(w[0], w[1], w[2], w[3]);
+      }
+    }
+  } else {
+    KASMINA_MORPH_UNROLL
+    for (int c = 0; c < CMAX; ++c)
+      if (c < C) bits[c] = float_to_bf16_bits(v[c]);
   }
 }
 

@@ -6,13 +6,15 @@
 // backward this one is a programmatic dependent of the seed kernel (a.dependent; its first
 // block then waits for the seed kernel's grid at its end).
 //
-// Layout: a block covers spb whole seeds (a column) and a range of rows; a thread owns W
-// consecutive floats of a row (W = 4, one 16-byte access, when C % 4 == 0 and the pointers are
-// 16-byte aligned; else 1), consecutive threads own consecutive floats, so a warp reads and
-// writes 32*W contiguous floats; each thread issues a batch of row loads before its
-// stores. With enough columns for every SM, a block covers all rows of its column (16 threads
-// across — 4 seeds at C = 16, 256 bytes per row — and 16 row lanes); else a block covers a
-// kMorphRowsPerTile-row tile (64 threads across, 4 row lanes).
+// Elements are float32, or bf16 (the forward of bf16 activations: copied bit for bit, the
+// statistics of their float values). Layout: a block covers spb whole seeds (a column) and a
+// range of rows; a thread owns W consecutive elements of a row (16 bytes, W = 4 floats or 8
+// bf16, when C % W == 0 and the pointers are 16-byte aligned; else W = 1), consecutive threads
+// own consecutive elements, so a warp reads and writes 32*W contiguous elements; each thread
+// issues a batch of row loads before its stores. With enough columns for every SM, a block
+// covers all rows of its column (float32: 16 threads across — 4 seeds at C = 16, 256 bytes per
+// row — and 16 row lanes; bf16: 8 threads across — 4 seeds at C = 16, 128 bytes — and 32 row
+// lanes); else a block covers a kMorphRowsPerTile-row tile (64 threads across, 4 row lanes).
 // Statistics: each thread accumulates its W columns; the block folds row lanes, then the seed's
 // columns, in a fixed order; a block covering all rows finishes its seeds' statistics (step
 // measurements, telemetry), a tile block writes partials[(tile * S + s) * kMorphPartialStats + k]
@@ -20,6 +22,8 @@
 // programmatic dependent start as soon as it runs.
 #pragma once
 #include <cuda_pipeline.h>
+
+#include "core/bf16.hpp"
 
 #include <cstdint>
 
@@ -38,7 +42,8 @@ inline constexpr int kStreamRowsPerThread = static_cast<int>(kMorphRowsPerTile) 
 inline constexpr int kStreamStats = 4;  // sum, sum of squares, dead count, max |x|
 inline constexpr int kStreamThreads = kStreamCols * kStreamRowLanes;
 // One block per column: threads across a row (16 float4 = 256 contiguous bytes at C % 4 == 0;
-// 8 measured slower, item 24 of bench/RESULTS.md).
+// 8 measured slower, item 24 of bench/RESULTS.md). bf16 takes half as many (the same seeds per
+// block, so as many columns as float32 has).
 inline constexpr int kFullColumnCols = 16;
 static_assert(kMorphRowsPerTile % kStreamRowLanes == 0, "row tile must split over the lanes");
 static_assert(kStreamStats == kMorphPartialStats, "partials hold the stream statistics");
@@ -69,8 +74,8 @@ __device__ __forceinline__ bool seed_blended(const SeedFlags& f) {
 }
 
 struct MorphStreamArgs {
-  const float* src = nullptr;
-  float* dst = nullptr;
+  const void* src = nullptr;  // float, or bf16 (the kernel's element type)
+  void* dst = nullptr;
   int64_t B = 0, H = 0;
   int32_t S = 0, C = 0;
   morph::SeedStateView st;
@@ -159,34 +164,62 @@ __device__ __forceinline__ void finish_seed_stat(int64_t B, int32_t C, int32_t s
 }
 
 // The copy src -> dst of a layer's activations [B, S*C] (no statistics, no mask).
-inline MorphStreamArgs stream_copy_args(const morph::SeedStateView& st, int32_t C, const float* src,
-                                        float* dst, int64_t B, int64_t H) {
+inline MorphStreamArgs stream_copy_args(const morph::SeedStateView& st, int32_t C, const void* src,
+                                        void* dst, int64_t B, int64_t H) {
   MorphStreamArgs a{.src = src, .dst = dst, .B = B, .H = H, .S = st.seeds, .C = C, .st = st};
   return a;
 }
 
-template <int W>
+// The statistics of one value.
+__device__ __forceinline__ void add_stat(float v, float eps, float& sum, float& sq, float& dead,
+                                         float& mx) {
+  sum += v;
+  sq += v * v;
+  dead += fabsf(v) < eps ? 1.0f : 0.0f;
+  mx = fmaxf(mx, fabsf(v));
+}
+
+// A thread's access unit: W elements of type E, and the statistics of its values in order.
+template <class E, int W>
 struct StreamVec;
 template <>
-struct StreamVec<1> {
+struct StreamVec<float, 1> {
   using type = float;
   __device__ static void add_stats(float v, float eps, float& sum, float& sq, float& dead,
                                    float& mx) {
-    sum += v;
-    sq += v * v;
-    dead += fabsf(v) < eps ? 1.0f : 0.0f;
-    mx = fmaxf(mx, fabsf(v));
+    add_stat(v, eps, sum, sq, dead, mx);
   }
 };
 template <>
-struct StreamVec<4> {
+struct StreamVec<float, 4> {
   using type = float4;
   __device__ static void add_stats(const float4& v, float eps, float& sum, float& sq, float& dead,
                                    float& mx) {
-    StreamVec<1>::add_stats(v.x, eps, sum, sq, dead, mx);
-    StreamVec<1>::add_stats(v.y, eps, sum, sq, dead, mx);
-    StreamVec<1>::add_stats(v.z, eps, sum, sq, dead, mx);
-    StreamVec<1>::add_stats(v.w, eps, sum, sq, dead, mx);
+    add_stat(v.x, eps, sum, sq, dead, mx);
+    add_stat(v.y, eps, sum, sq, dead, mx);
+    add_stat(v.z, eps, sum, sq, dead, mx);
+    add_stat(v.w, eps, sum, sq, dead, mx);
+  }
+};
+template <>
+struct StreamVec<bf16, 1> {
+  using type = uint16_t;
+  __device__ static void add_stats(uint16_t v, float eps, float& sum, float& sq, float& dead,
+                                   float& mx) {
+    add_stat(bf16_bits_to_float(v), eps, sum, sq, dead, mx);
+  }
+};
+template <>
+struct StreamVec<bf16, 8> {
+  using type = uint4;  // 8 bf16, the first in the low half of .x
+  __device__ static void add_stats(const uint4& v, float eps, float& sum, float& sq, float& dead,
+                                   float& mx) {
+    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      add_stat(bit_copy<float>(w[i] << 16), eps, sum, sq, dead, mx);
+      add_stat(bit_copy<float>(w[i] & 0xFFFF0000u), eps, sum, sq, dead, mx);
+    }
   }
 };
 
@@ -201,9 +234,9 @@ namespace {
 // statistic thread, when finishing). At most 64 registers (4
 // blocks of 256 threads per SM): an SM running two blocks of the whole-column layout keeps half
 // its registers for a block of the seed kernel beside it (up to 128 registers x 256 threads).
-template <int W>
+template <class E, int W>
 __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
-  using V = typename StreamVec<W>::type;
+  using V = typename StreamVec<E, W>::type;
   extern __shared__ float stream_smem[];
   const int units = a.C / W;
   const int cols = blockDim.x, lanes = blockDim.y;
@@ -227,8 +260,9 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     const bool skip = seed_blended(seed_flags(a.st, s, a.mask, a.gemm_kinds));
     const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
     const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
-    const V* src = reinterpret_cast<const V*>(a.src + c0) + (row_begin + lane) * ld;
-    V* dst = reinterpret_cast<V*>(a.dst + c0) + (row_begin + lane) * ld;
+    const V* src =
+        reinterpret_cast<const V*>(static_cast<const E*>(a.src) + c0) + (row_begin + lane) * ld;
+    V* dst = reinterpret_cast<V*>(static_cast<E*>(a.dst) + c0) + (row_begin + lane) * ld;
     const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
     static_assert(kStreamRowsPerThread % 2 == 0, "the rows in flight split into two halves");
     // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts), in two
@@ -250,7 +284,7 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
       for (int i = 0; i < kHalf; ++i) {
         if (i < n) {
           if (!skip) p[i * step] = v[i];
-          if (a.collect) StreamVec<W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
+          if (a.collect) StreamVec<E, W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
         }
       }
     };
@@ -295,12 +329,12 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   }
 }
 
-template <int W>
+template <class E, int W>
 __global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const MorphStreamArgs a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   cudaTriggerProgrammaticLaunchCompletion();
 #endif
-  morph_stream_body<W>(a);
+  morph_stream_body<E, W>(a);
   if (a.dependent) complete_after_predecessor();
 }
 
@@ -309,10 +343,11 @@ __global__ void __launch_bounds__(kStreamThreads, 4) morph_stream_kernel(const M
 // threads, a block per column covers all rows and finishes its seeds' statistics itself (no
 // partials, no fold); else blocks of kMorphRowsPerTile-row tiles write partials for the fold
 // kernel. Returns whether the statistics are final.
-template <int W>
+template <class E, int W>
 bool launch_morph_stream(MorphStreamArgs a, int sms, cudaStream_t stream, const char* what) {
   const int units = a.C / W;
-  const int full_spb = units >= kFullColumnCols ? 1 : kFullColumnCols / units;
+  const int full_cols = sizeof(E) == 2 ? kFullColumnCols / 2 : kFullColumnCols;
+  const int full_spb = units >= full_cols ? 1 : full_cols / units;
   const int64_t full_columns = (a.S + full_spb - 1) / full_spb;
   int lanes;
   dim3 grid;
@@ -336,17 +371,24 @@ bool launch_morph_stream(MorphStreamArgs a, int sms, cudaStream_t stream, const 
                 : 0;
   const dim3 block(static_cast<unsigned>(cols), static_cast<unsigned>(lanes));
   if (a.dependent)
-    launch_programmatic(morph_stream_kernel<W>, grid, block, stats_bytes, stream, a);
+    launch_programmatic(morph_stream_kernel<E, W>, grid, block, stats_bytes, stream, a);
   else
-    morph_stream_kernel<W><<<grid, block, stats_bytes, stream>>>(a);
+    morph_stream_kernel<E, W><<<grid, block, stats_bytes, stream>>>(a);
   KASMINA_LAUNCH_CHECK(what);
   return a.finalize;
 }
 
+// float32 elements; vec: 16-byte accesses (C % 4 == 0, 16-byte aligned pointers).
 bool launch_morph_stream(const MorphStreamArgs& a, bool vec, int sms, cudaStream_t stream,
                          const char* what) {
-  return vec ? launch_morph_stream<4>(a, sms, stream, what)
-             : launch_morph_stream<1>(a, sms, stream, what);
+  return vec ? launch_morph_stream<float, 4>(a, sms, stream, what)
+             : launch_morph_stream<float, 1>(a, sms, stream, what);
+}
+// bf16 elements; vec: 16-byte accesses (C % 8 == 0, 16-byte aligned pointers).
+[[maybe_unused]] bool launch_morph_stream_bf16(const MorphStreamArgs& a, bool vec, int sms,
+                                               cudaStream_t stream, const char* what) {
+  return vec ? launch_morph_stream<bf16, 8>(a, sms, stream, what)
+             : launch_morph_stream<bf16, 1>(a, sms, stream, what);
 }
 
 }  // namespace

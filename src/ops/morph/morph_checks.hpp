@@ -14,13 +14,19 @@ inline int64_t morph_width(const MorphLayerBuffers& L) {
 }
 
 // x-like tensor [B, S*C] of the layer's element type; returns B.
+// The activations' element type is the pool's; with allow_bf16 (the forward) also bf16 over a
+// float32 pool (the blueprint computed in float32 on values read from bf16).
 inline int64_t check_activations(const MorphLayerBuffers& L, const Tensor& t, const char* op,
-                                 const char* what) {
+                                 const char* what, bool allow_bf16 = false) {
   KASMINA_CHECK(t.ndim() == 2 && t.dim(1) == morph_width(L),
                 std::string(op) + ": " + what + " has shape " + shape_str(t.shape()) +
                     ", expected [B, " + std::to_string(morph_width(L)) + "]");
-  KASMINA_CHECK(t.dtype() == L.pool.dtype(),
-                std::string(op) + ": " + what + " dtype differs from the blueprint pool");
+  const bool half = allow_bf16 && t.dtype() == DType::bf16 && L.pool.dtype() == DType::f32;
+  KASMINA_CHECK(half || t.dtype() == L.pool.dtype(),
+                std::string(op) + ": " + what + " is " + dtype_name(t.dtype()) +
+                    ", the blueprint pool " + dtype_name(L.pool.dtype()) +
+                    (allow_bf16 ? " (allowed: the pool's type, or bf16 over a float32 pool)"
+                                : " (allowed: the pool's type)"));
   KASMINA_CHECK(t.device() == L.device(), std::string(op) + ": " + what + " on another device");
   return t.dim(0);
 }

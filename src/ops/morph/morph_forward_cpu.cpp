@@ -1,8 +1,13 @@
-// CPU twin of morph_forward: the reference the CUDA kernel is compared against.
+// CPU twin of morph_forward: the reference the CUDA kernel is compared against. Activations of
+// element type E (float, double, or bf16); the blueprint and the blend computed in T (the pool's
+// type: float for bf16 activations, whose values are widened exactly and whose blend is rounded
+// to bf16 once on the store, as the CUDA kernel does).
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
+#include "core/bf16.hpp"
 #include "ops/morph/blueprint_rows.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
@@ -14,9 +19,24 @@ namespace {
 using namespace kasmina::morph;
 
 template <class T>
+T widen(T v) {
+  return v;
+}
+float widen(bf16 v) {
+  return v.to_float();
+}
+template <class E, class T>
+E narrow(T v) {
+  if constexpr (std::is_same_v<E, bf16>)
+    return bf16::from_float(v);
+  else
+    return v;
+}
+
+template <class E, class T>
 void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                   const MorphForwardOptions& opt) {
-  const int64_t B = morph_detail::check_activations(L, x, "morph_forward", "x");
+  const int64_t B = morph_detail::check_activations(L, x, "morph_forward", "x", true);
   KASMINA_CHECK(out.shape() == x.shape() && out.dtype() == x.dtype(),
                 "morph_forward: out shape/dtype differs from x");
   KASMINA_CHECK(out.raw() != x.raw(), "morph_forward: out may not alias x");
@@ -24,13 +44,13 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const PoolView<T> pool = morph_detail::pool_view<T>(L);
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
-  const T* xp = x.data<T>();
-  T* op = out.data<T>();
+  const E* xp = x.data<E>();
+  E* op = out.data<E>();
   const uint8_t* mask = L.eval_zero.data<uint8_t>();
   float* step_stats = L.step_stats.data<float>();
   double* tel = L.telemetry.data<double>();
   const double n = static_cast<double>(B) * C;
-  T delta[kMaxChunk];
+  T xr[kMaxChunk], delta[kMaxChunk];
 
   for (int32_t s = 0; s < L.seeds; ++s) {
     const int32_t stage = morph_detail::fused_stage(L, st, s);
@@ -42,8 +62,9 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
         blended || isolated ? morph_rows::row_blueprint(st.blueprint[s]) : nullptr;
     double sum = 0.0, sumsq = 0.0, dead = 0.0, maxabs = 0.0, iso = 0.0;
     for (int64_t b = 0; b < B; ++b) {
-      const T* xr = xp + b * H + static_cast<int64_t>(s) * C;
-      T* orow = op + b * H + static_cast<int64_t>(s) * C;
+      const E* xe = xp + b * H + static_cast<int64_t>(s) * C;
+      E* orow = op + b * H + static_cast<int64_t>(s) * C;
+      for (int32_t c = 0; c < C; ++c) xr[c] = widen(xe[c]);
       if (opt.collect_stats) {
         for (int32_t c = 0; c < C; ++c) {
           const double v = static_cast<double>(xr[c]);
@@ -55,9 +76,10 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
       }
       if (blended || isolated) morph_rows::delta<T>(bp, L.shape, params, xr, delta);
       if (blended) {
-        for (int32_t c = 0; c < C; ++c) orow[c] = xr[c] + static_cast<T>(alpha) * delta[c];
+        for (int32_t c = 0; c < C; ++c)
+          orow[c] = narrow<E>(xr[c] + static_cast<T>(alpha) * delta[c]);
       } else {
-        for (int32_t c = 0; c < C; ++c) orow[c] = xr[c];
+        for (int32_t c = 0; c < C; ++c) orow[c] = xe[c];
       }
       if (isolated) {
         for (int32_t c = 0; c < C; ++c) iso += static_cast<double>(delta[c]) * delta[c];
@@ -80,9 +102,10 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
 
 void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
                    const MorphForwardOptions& opt) {
-  if (x.dtype() == DType::f64) return forward_impl<double>(L, x, out, opt);
+  if (x.dtype() == DType::f64) return forward_impl<double, double>(L, x, out, opt);
+  if (x.dtype() == DType::bf16) return forward_impl<bf16, float>(L, x, out, opt);
   x.check_dtype(DType::f32);
-  forward_impl<float>(L, x, out, opt);
+  forward_impl<float, float>(L, x, out, opt);
 }
 
 }  // namespace kasmina::ops::cpu

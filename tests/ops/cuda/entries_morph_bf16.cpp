@@ -1,0 +1,145 @@
+// Op table entry of morph_forward on bf16 activations (kernels/morph/morph_forward.cu with the
+// bf16 stream and seed kernels): the CPU twin against CUDA on random mixes of every stage. The
+// chunks the seed kernel writes hold float32 blends rounded to bf16 once on each device; the two
+// float32 blends differ by float32 rounding (the blueprint's sums contract differently), which
+// moves a rounding boundary for a few elements: each element is bit for bit the twin's, one
+// bf16 unit in the last place from it, or within 1e-5 of it (a blend that cancels to near zero,
+// where float32's rounding of its order-one terms is the difference, as in the float32 entry's
+// bound), and at most 1% of them differ. Every other chunk is a
+// copy, bit for bit. The statistics (those of the same bf16 values) as in the float32 entry;
+// run to run bitwise. Shapes: both stream layouts (a block per column of seeds at 600 seeds;
+// row tiles below the SM count), the 16-byte path (C % 8 == 0) and the scalar one, batch 1.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/bf16.hpp"
+#include "ops/morph/morph_ops.hpp"
+#include "ops/precision_ops.hpp"
+#include "tests/morph/morph_test_util.hpp"
+#include "tests/ops/cuda/op_table.hpp"
+
+namespace kasmina::morph {
+namespace {
+
+using testing::MixedStageLayer;
+
+struct HalfCase {
+  int32_t seeds, chunk;
+  int64_t batch;
+};
+
+std::string half_name(const HalfCase& k) {
+  return op_table::dims({{"S", k.seeds}, {"C", k.chunk}, {"B", k.batch}});
+}
+
+Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
+  ops::cast_to_bf16(t, out);
+  return out;
+}
+
+std::vector<uint16_t> bits_of(const Tensor& bf) {
+  const Tensor h = bf.to(Device::cpu());
+  const bf16* p = h.data<bf16>();
+  std::vector<uint16_t> v(static_cast<size_t>(h.numel()));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = p[i].bits;
+  return v;
+}
+
+void expect_near(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
+                 const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!(std::fabs(double(a[i]) - b[i]) <= abs + rel * std::fabs(double(a[i]))) && reported++ < 5)
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a[i] << " cuda " << b[i];
+}
+
+void forward_agrees(const HalfCase& k) {
+  const uint64_t mix = static_cast<uint64_t>(k.seeds) * 17 + k.chunk;
+  MixedStageLayer cpu(k.seeds, k.chunk, k.batch, Device::cpu(), mix);
+  MixedStageLayer gpu(k.seeds, k.chunk, k.batch, Device::cuda(0), mix);
+  const Tensor xc = to_bf16(testing::random_tensor<float>(cpu.x.shape(), 300 + k.batch));
+  const Tensor xg = xc.to(Device::cuda(0));
+  Tensor oc = Tensor::zeros(xc.shape(), DType::bf16);
+  Tensor og = Tensor::zeros(xc.shape(), DType::bf16, Device::cuda(0));
+  const ops::MorphForwardOptions opt;
+  ops::morph_forward(cpu.layer.buffers(), xc, oc, opt);
+  ops::morph_forward(gpu.layer.buffers(), xg, og, opt);
+
+  const std::vector<uint16_t> want = bits_of(oc), got = bits_of(og), x = bits_of(xc);
+  int64_t differ = 0, blended = 0;
+  int reported = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    blended += want[i] != x[i];
+    if (want[i] == got[i]) continue;
+    ++differ;
+    const double apart =
+        std::fabs(double{bf16_bits_to_float(want[i])} - bf16_bits_to_float(got[i]));
+    if (std::abs(int{want[i]} - int{got[i]}) != 1 && apart > 1e-5 && reported++ < 5)
+      ADD_FAILURE() << half_name(k) << " out[" << i << "]: cpu " << bf16_bits_to_float(want[i])
+                    << " cuda " << bf16_bits_to_float(got[i])
+                    << " (more than one unit and 1e-5 apart)";
+  }
+  EXPECT_LE(differ * 100, static_cast<int64_t>(want.size())) << half_name(k);
+  if (k.seeds >= 9) {
+    EXPECT_GT(blended, 0) << half_name(k) << ": no seed blended";
+  }
+  expect_near(cpu.layer.buffers().step_stats.to_vector<float>(),
+              gpu.layer.buffers().step_stats.to_vector<float>(), 1e-4, 1e-6,
+              half_name(k) + " step_stats");
+  const std::vector<double> tc = cpu.layer.buffers().telemetry.to_vector<double>(),
+                            tg = gpu.layer.buffers().telemetry.to_vector<double>();
+  expect_near(std::vector<float>(tc.begin(), tc.end()), std::vector<float>(tg.begin(), tg.end()),
+              1e-5, 1e-4, half_name(k) + " telemetry");
+
+  // Run to run: the same bits, the same step measurements.
+  const std::vector<float> stats = gpu.layer.buffers().step_stats.to_vector<float>();
+  Tensor og2 = Tensor::zeros(xc.shape(), DType::bf16, Device::cuda(0));
+  ops::morph_forward(gpu.layer.buffers(), xg, og2, opt);
+  EXPECT_EQ(got, bits_of(og2)) << half_name(k) << ": second run";
+  EXPECT_EQ(stats, gpu.layer.buffers().step_stats.to_vector<float>()) << half_name(k);
+}
+
+void forward_perf(const HalfCase& k) {
+  const Device dev = op_table::perf_device();
+  MixedStageLayer rig(k.seeds, k.chunk, k.batch, dev, static_cast<uint64_t>(k.seeds) * 7);
+  const Tensor x = to_bf16(rig.x);
+  Tensor out = Tensor::zeros(x.shape(), DType::bf16, dev);
+  const ops::MorphForwardOptions opt;
+  op_table::time_op("morph_forward bf16 " + half_name(k), dev,
+                    [&] { ops::morph_forward(rig.layer.buffers(), x, out, opt); });
+}
+
+}  // namespace
+}  // namespace kasmina::morph
+
+namespace kasmina::op_table {
+
+KASMINA_OP_TABLE_ENTRY(morph_bf16) {
+  using morph::HalfCase;
+  OpTestEntry e;
+  e.ops = {"morph_forward"};
+  e.correctness = [] {
+    return cases_over(std::vector<HalfCase>{{600, 16, 64},
+                                            {200, 12, 40},
+                                            {12, 16, 33},
+                                            {9, 8, 1000},
+                                            {7, 12, 17},
+                                            {10, 3, 129},
+                                            {5, 32, 1},
+                                            {3, 64, 7}},
+                      &morph::half_name, &morph::forward_agrees);
+  };
+  e.perf = [] {
+    return cases_over(std::vector<HalfCase>{{1024, 16, 512}}, &morph::half_name,
+                      &morph::forward_perf);
+  };
+  return e;
+}
+
+}  // namespace kasmina::op_table
