@@ -16,6 +16,7 @@
 #include "morph/seed_state.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/ops.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::morph::testing {
 
@@ -189,6 +190,13 @@ inline Tensor expect_step_repeatable_and_replayed(Device dev, KasminaLayer& laye
   ops::fill(dx, 0.0);
   expect_graph_replay_equal(dev, step, snapshot, first);
   return y_first;
+}
+
+// t rounded to bf16 (ops::cast_to_bf16, on t's device).
+inline Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
+  ops::cast_to_bf16(t, out);
+  return out;
 }
 
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {

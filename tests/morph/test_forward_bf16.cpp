@@ -13,18 +13,12 @@
 #include "core/bf16.hpp"
 #include "morph_test_util.hpp"
 #include "ops/morph/morph_ops.hpp"
-#include "ops/precision_ops.hpp"
 
 namespace kasmina::morph {
 namespace {
 
 using testing::MixedStageLayer;
-
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
-  ops::cast_to_bf16(t, out);
-  return out;
-}
+using testing::to_bf16;
 
 std::vector<float> widened(const Tensor& bf) {
   const Tensor h = bf.to(Device::cpu());

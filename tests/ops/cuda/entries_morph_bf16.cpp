@@ -18,7 +18,6 @@
 
 #include "core/bf16.hpp"
 #include "ops/morph/morph_ops.hpp"
-#include "ops/precision_ops.hpp"
 #include "tests/morph/morph_test_util.hpp"
 #include "tests/ops/cuda/op_table.hpp"
 
@@ -26,6 +25,7 @@ namespace kasmina::morph {
 namespace {
 
 using testing::MixedStageLayer;
+using testing::to_bf16;
 
 struct HalfCase {
   int32_t seeds, chunk;
@@ -34,12 +34,6 @@ struct HalfCase {
 
 std::string half_name(const HalfCase& k) {
   return op_table::dims({{"S", k.seeds}, {"C", k.chunk}, {"B", k.batch}});
-}
-
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
-  ops::cast_to_bf16(t, out);
-  return out;
 }
 
 std::vector<uint16_t> bits_of(const Tensor& bf) {
