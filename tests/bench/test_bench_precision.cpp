@@ -93,11 +93,18 @@ TEST(BenchPrecision, SteadyStepReportsTimePerStep) {
   ASSERT_NE(p, nullptr) << r.out;
   ASSERT_NE(s, nullptr) << r.out;
   const double tp = (*p)["real_time"].get<double>(), ts = (*s)["real_time"].get<double>();
-  EXPECT_GT(ts, 0.4 * tp) << "steady " << ts << " us against " << tp << " us a step";
-  EXPECT_LT(ts, 2.5 * tp) << "steady " << ts << " us against " << tp << " us a step";
+  // Per step, not per timed iteration of 10 steps: within a factor of 6 or so (wide: a loaded
+  // machine times the two rows at different moments; a missing division is a factor of 10).
+  EXPECT_GT(ts, 0.15 * tp) << "steady " << ts << " us against " << tp << " us a step";
+  EXPECT_LT(ts, 6.0 * tp) << "steady " << ts << " us against " << tp << " us a step";
   const double flops = 6.0 * 128 * (784.0 * 256 + 256.0 * 128 + 128.0 * 10);
   EXPECT_NEAR((*s)["flops_per_second"].get<double>(), flops / (ts * 1e-6),
               1e-6 * flops / (ts * 1e-6));
+  // Samples a second of the step as timed (a batch of 128 per step), on both kinds of row.
+  EXPECT_NEAR((*s)["samples_per_second"].get<double>(), 128.0 / (ts * 1e-6),
+              1e-6 * 128.0 / (ts * 1e-6));
+  EXPECT_NEAR((*p)["samples_per_second"].get<double>(), 128.0 / (tp * 1e-6),
+              1e-6 * 128.0 / (tp * 1e-6));
 }
 
 }  // namespace
