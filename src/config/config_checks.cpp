@@ -62,8 +62,8 @@ int64_t check_model_widths(const Config& c, const YAML::Node& root, const ReadCo
   const DatasetShape shape = dataset_shape(c.data);
   const std::string dataset = enum_name(c.data.dataset);
   const std::vector<LayerConfig>& layers = c.model.layers;
-  WidthWalk walk{shape.features,
-                 "the " + dataset + " input has " + std::to_string(shape.features) + " features"};
+  WidthWalk walk;
+  walk.source = "the " + dataset + " input has " + std::to_string(shape.features) + " features";
   walk.set(shape.input());
   walk_layer_widths(layers, locate(root, "model", "layers"), "model.layers", walk, ctx);
   if (walk.rows != 1) {

@@ -5,7 +5,7 @@ namespace kasmina {
 DatasetShape dataset_shape(const DataConfig& data) {
   switch (data.dataset) {
     case DatasetKind::spirals:
-      return {.features = 2, .classes = 2, .train_samples = data.spirals_train};
+      return {.features = 2, .classes = 2, .train_samples = data.spirals_train, .image = {}};
     case DatasetKind::fashion_mnist:
     default:
       return {.features = 28 * 28,

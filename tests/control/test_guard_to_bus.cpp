@@ -91,8 +91,9 @@ TEST(EmergencyRollback, InjectedNanRollsBackTheGraftingSeedAndIsReportedOnTheBus
     bus.dispatch();
     controller.decide(step, 0);
     bus.dispatch();
-    if (step < nan_step)
+    if (step < nan_step) {
       EXPECT_EQ(controller.observation().layers[0].seeds[1].stage, Stage::grafting);
+    }
   }
   EXPECT_DOUBLE_EQ(loss_sum.to_vector<double>()[0], 5 * 4.0 * 0.7);
   EXPECT_EQ(controller.observation().layers[0].seeds[1].stage, Stage::dormant);

@@ -106,8 +106,9 @@ TEST(HeuristicGrowth, SpiralsGerminatesFossilizesAndCullsDeterministically) {
   EXPECT_GE(culled, 1);
   // Every germination came from the controller's commands, none from a hand schedule.
   for (const auto& e : s.growth_events) {
-    if (e.to == static_cast<int32_t>(Stage::germinated) && e.from == 0)
+    if (e.to == static_cast<int32_t>(Stage::germinated) && e.from == 0) {
       EXPECT_EQ(e.reason, static_cast<int32_t>(morph::Reason::command));
+    }
   }
   const TrainSummary again = run_config("spirals_grow.yaml", {});
   ASSERT_EQ(again.growth_events.size(), s.growth_events.size());

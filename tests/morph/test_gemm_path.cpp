@@ -155,7 +155,9 @@ TEST_P(MorphGemmWalk, GemmAndRowPathsAgreeThroughTheLifecycle) {
   // The walk covered the isolated stage and, under reconstruction, the blended ones (the
   // task_gradient gate may keep the seed in TRAINING).
   EXPECT_TRUE(stages.count(static_cast<int32_t>(Stage::training))) << "never TRAINING";
-  if (!k.task) EXPECT_TRUE(stages.count(static_cast<int32_t>(Stage::grafting))) << "no GRAFTING";
+  if (!k.task) {
+    EXPECT_TRUE(stages.count(static_cast<int32_t>(Stage::grafting))) << "no GRAFTING";
+  }
   // Eval forwards (another batch size, masked evaluation) agree too.
   const Tensor xe = testing::random_tensor<float>({kB - 5, k.width}, 7);
   expect_close(row.forward(xe, Mode::eval, crow.ctx).to_vector<float>(),
@@ -165,7 +167,9 @@ TEST_P(MorphGemmWalk, GemmAndRowPathsAgreeThroughTheLifecycle) {
   const Tensor ym = gemm.forward(xe, Mode::eval, cgemm.ctx);
   expect_close(row.forward(xe, Mode::eval, crow.ctx).to_vector<float>(), ym.to_vector<float>(),
                2e-6, "masked eval out");
-  if (k.seeds == 1) EXPECT_TRUE(testing::bitwise_equal(ym, xe)) << "masked whole-layer seed";
+  if (k.seeds == 1) {
+    EXPECT_TRUE(testing::bitwise_equal(ym, xe)) << "masked whole-layer seed";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MorphGemmWalk,

@@ -52,7 +52,9 @@ TEST(WidthGrowth, DormantUnitsAreZeroAndGetZeroGradients) {
   }
   for (int64_t j = 4; j < kHidden; ++j) EXPECT_EQ(gb[static_cast<size_t>(j)], 0.0) << j;
   for (size_t i = 0; i < g2.size(); ++i)
-    if (static_cast<int64_t>(i) % kHidden >= 4) EXPECT_EQ(g2[i], 0.0) << i;
+    if (static_cast<int64_t>(i) % kHidden >= 4) {
+      EXPECT_EQ(g2[i], 0.0) << i;
+    }
   EXPECT_GT(active_grad, 0.0);
 }
 
@@ -100,7 +102,9 @@ TEST(WidthGrowth, NextLayerStartsWithTheFanInOfTheActiveWidth) {
   Model plain(grow_mlp(0), kIn, 11, Device::cpu(), DType::f64);
   const std::vector<double> w2 = r.w2(), p2 = plain.parameters()[2]->value.to_vector<double>();
   for (size_t i = 0; i < w2.size(); ++i)
-    if (static_cast<int64_t>(i) % kHidden < 4) EXPECT_NEAR(w2[i], 2.0 * p2[i], 1e-15) << i;
+    if (static_cast<int64_t>(i) % kHidden < 4) {
+      EXPECT_NEAR(w2[i], 2.0 * p2[i], 1e-15) << i;
+    }
 }
 
 TEST(WidthGrowth, TrainingFlopsCountTheActiveWidth) {

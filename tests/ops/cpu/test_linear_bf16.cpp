@@ -69,7 +69,9 @@ TEST(CpuBf16, LinearOpsOnBf16InputsAreTheFp32PathOnRoundedValues) {
     linear_forward(to_bf16(x), to_bf16(w), b, act, y16, aux16);
     linear_forward(rounded(x), rounded(w), b, act, y32, aux32);
     EXPECT_TRUE(same_bits(y16, y32)) << activation_name(act);
-    if (act != Activation::none) EXPECT_TRUE(same_bits(aux16, aux32));
+    if (act != Activation::none) {
+      EXPECT_TRUE(same_bits(aux16, aux32));
+    }
 
     const Tensor pre = random_f32(rng, {m, k});
     Tensor pre_aux = make_linear_aux(m, k, act, Device::cpu()), unused = Tensor::empty({m, k});
@@ -84,7 +86,9 @@ TEST(CpuBf16, LinearOpsOnBf16InputsAreTheFp32PathOnRoundedValues) {
     linear_backward_input(to_bf16(dy), to_bf16(w), act, pre_aux, dx16, fused ? &db16 : nullptr);
     linear_backward_input(rounded(dy), rounded(w), act, pre_aux, dx32, fused ? &db32 : nullptr);
     EXPECT_TRUE(same_bits(dx16, dx32));
-    if (fused) EXPECT_TRUE(same_bits(db16, db32));
+    if (fused) {
+      EXPECT_TRUE(same_bits(db16, db32));
+    }
 
     Tensor dw16 = Tensor::empty({n, k}), dw32 = Tensor::empty({n, k});
     Tensor dbw16 = Tensor::empty({n}), dbw32 = Tensor::empty({n});

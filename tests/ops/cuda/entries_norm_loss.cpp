@@ -164,7 +164,9 @@ void softmax_xent_gradient(const RowsCols& c, float scale) {
   ops::softmax_xent(logits, labels, scale, &dlogits, loss_sum, nullptr);
   const double largest =
       expect_gradient(values(dlogits), numeric_gradient(logits, loss), "dlogits");
-  if (c.cols > 1) EXPECT_GT(largest, 1e-2 * scale);
+  if (c.cols > 1) {
+    EXPECT_GT(largest, 1e-2 * scale);
+  }
 }
 
 std::vector<op_table::OpCase> layernorm_gradient_cases() {

@@ -208,7 +208,9 @@ void activation_gradient(const Shape& shape, Activation act) {
   ops::activation_backward(act, r, x, dx);
   const double largest = expect_gradient(values(dx), numeric_gradient(x, loss), "dx");
   // ReLU of a single negative input has a zero gradient: nothing to prove there.
-  if (!(act == Activation::relu && shape_numel(shape) < 4)) EXPECT_GT(largest, 1e-2);
+  if (!(act == Activation::relu && shape_numel(shape) < 4)) {
+    EXPECT_GT(largest, 1e-2);
+  }
 }
 
 // dropout_backward against differences of dropout_forward (the mask is fixed by seed and step).
