@@ -179,10 +179,13 @@ class Exporter {
     for (int32_t k = 0; k < n; ++k) {
       const morph::GradBlock& b = blocks[k];
       const Shape shape = b.diag || b.nb == 1 ? Shape{b.na} : Shape{b.na, b.nb};
-      const std::string part =
-          names != part_names().end() && static_cast<size_t>(k) < names->second.size()
-              ? names->second[static_cast<size_t>(k)]
-              : "p" + std::to_string(k);
+      std::string part;
+      if (names != part_names().end() && static_cast<size_t>(k) < names->second.size()) {
+        part = names->second[static_cast<size_t>(k)];
+      } else {
+        part = 'p';
+        part += std::to_string(k);
+      }
       Tensor t = Tensor::empty(shape, DType::f32);
       std::memcpy(t.raw(), params + offset, t.nbytes());
       add(prefix + part, t);

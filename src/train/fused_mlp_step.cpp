@@ -93,7 +93,10 @@ void FusedMlpStep::run(const Tensor& x, const Tensor& labels, float grad_scale, 
 
 std::string FusedMlpStep::describe() const {
   std::string widths = std::to_string(layers_.front()->in_width());
-  for (const LinearLayer* l : layers_) widths += "-" + std::to_string(l->out_width());
+  for (const LinearLayer* l : layers_) {
+    widths += '-';
+    widths += std::to_string(l->out_width());
+  }
   return "training step: one fused MLP kernel (" + widths + "; " +
          (takes_ends_ ? "batch gather, forward, loss, backward and optimizer"
                       : "forward, loss and backward") +

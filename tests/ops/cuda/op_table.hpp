@@ -70,13 +70,19 @@ inline const std::vector<int64_t>& odd_rows() {
 // "M<m>_N<n>" style fragments for case names.
 inline std::string dims(std::initializer_list<std::pair<const char*, int64_t>> parts) {
   std::string out;
-  for (const auto& [k, v] : parts)
-    out += (out.empty() ? "" : "_") + std::string(k) + std::to_string(v);
+  for (const auto& [k, v] : parts) {
+    if (!out.empty()) out += '_';
+    out += k;
+    out += std::to_string(v);
+  }
   return out;
 }
 inline std::string shape_name(const Shape& s) {
   std::string out;
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "x" : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += 'x';
+    out += std::to_string(s[i]);
+  }
   return out;
 }
 // A float as a name fragment: 0.5 -> "0p5".
