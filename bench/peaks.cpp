@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bench/timed_loop.hpp"
+#include "core/str_cat.hpp"
 #include "ops/ops.hpp"
 #include "ops/precision_ops.hpp"
 #include "ops/timer.hpp"
@@ -143,8 +144,7 @@ void register_peak_benchmarks(Device dev) {
                    timed_loop(s, [&] { c.run(); }, {.bytes = c.bytes()});
                  });
   const int64_t n = gemm_side(dev);
-  const std::string shape =
-      "M" + std::to_string(n) + "_N" + std::to_string(n) + "_K" + std::to_string(n);
+  const std::string shape = str_cat("M", n, "_N", n, "_K", n);
   for (ops::MathMode m : {ops::MathMode::fp32, ops::MathMode::tf32, ops::MathMode::bf16}) {
     register_timed(gemm_group(m) + shape, [dev, m](benchmark::State& s) {
       GemmCase c(dev, m);

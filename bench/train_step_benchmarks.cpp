@@ -181,8 +181,12 @@ void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
 
 std::string widths_name(const std::vector<int64_t>& hidden) {
   std::string n = std::to_string(kFeatures);
-  for (int64_t width : hidden) n += "-" + std::to_string(width);
-  return n + "-" + std::to_string(kClasses);
+  for (int64_t width : hidden) {
+    n += '-';
+    n += std::to_string(width);
+  }
+  n += '-';
+  return n + std::to_string(kClasses);
 }
 
 // A step of this many FLOPs and more is skipped on the CPU (minutes for a few iterations).

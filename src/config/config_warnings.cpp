@@ -5,6 +5,7 @@
 #include "config/layers/kasmina.hpp"
 #include "config/layers/residual.hpp"
 #include "config/rules.hpp"
+#include "core/str_cat.hpp"
 #include "morph/blueprint_registry.hpp"
 
 namespace kasmina {
@@ -12,7 +13,7 @@ namespace kasmina {
 namespace {
 
 std::string where(const Config& c, const LayerConfig& layer) {
-  return c.source_path + (layer.line > 0 ? ":" + std::to_string(layer.line) : "") + ": ";
+  return layer.line > 0 ? str_cat(c.source_path, ":", layer.line, ": ") : c.source_path + ": ";
 }
 
 // The blueprints of a kasmina layer that are affine maps, joined ("low_rank, diag_scale").

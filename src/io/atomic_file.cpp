@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "core/str_cat.hpp"
 
 namespace kasmina::io {
 
@@ -24,7 +25,7 @@ std::string errno_text(int err) {
 std::string temporary_path_for(const std::string& path) {
   const fs::path p(path);
   const std::string name =
-      "." + p.filename().string() + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+      str_cat(".", p.filename().string(), ".tmp-", static_cast<long>(::getpid()));
   return (p.parent_path() / name).string();
 }
 

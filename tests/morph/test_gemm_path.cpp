@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "morph_test_util.hpp"
 #include "ops/ops.hpp"
 
@@ -176,9 +177,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, MorphGemmWalk,
                          ::testing::Values(WalkCase{32, 1, 64, false}, WalkCase{32, 1, 64, true},
                                            WalkCase{136, 2, 8, false}, WalkCase{24, 3, 5, true}),
                          [](const ::testing::TestParamInfo<WalkCase>& i) {
-                           return "H" + std::to_string(i.param.width) + "_S" +
-                                  std::to_string(i.param.seeds) + "_h" +
-                                  std::to_string(i.param.hidden) + (i.param.task ? "_task" : "");
+                           return str_cat("H", i.param.width, "_S", i.param.seeds, "_h",
+                                          i.param.hidden, i.param.task ? "_task" : "");
                          });
 
 TEST(MorphGemmPath, WholeLayerSeedPreservesTheHostBitwise) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/rng.hpp"
+#include "core/str_cat.hpp"
 #include "nn/layer_sequence.hpp"
 #include "nn/linear.hpp"
 #include "nn/simple_layers.hpp"
@@ -58,7 +59,7 @@ Chain make_chain(int64_t in, int64_t h1, int64_t h2, int64_t out, Activation act
       {in, h1, act1}, {h1, h2, act2}, {h2, out, Activation::none}};
   for (size_t i = 0; i < dims.size(); ++i) {
     const auto& [a, b, act] = dims[i];
-    auto l = std::make_unique<LinearLayer>("l" + std::to_string(i), a, b, true, act);
+    auto l = std::make_unique<LinearLayer>(str_cat("l", i), a, b, true, act);
     l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
     c.linear.push_back(l.get());
     layers.push_back(std::move(l));
@@ -86,8 +87,8 @@ Chain make_pinned_chain(Rng& rng) {
   Chain c;
   std::vector<std::unique_ptr<Layer>> layers;
   for (const auto& [a, b] : std::vector<std::pair<int64_t, int64_t>>{{9, 7}, {7, 6}, {6, 4}}) {
-    auto l = std::make_unique<LinearLayer>("l" + std::to_string(c.linear.size()), a, b, true,
-                                           Activation::relu);
+    auto l =
+        std::make_unique<LinearLayer>(str_cat("l", c.linear.size()), a, b, true, Activation::relu);
     l->initialize(InitScheme::kaiming_uniform, rng, Device::cpu());
     c.linear.push_back(l.get());
     layers.push_back(std::move(l));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "op_test_utils.hpp"
 #include "ops/conv_ops.hpp"
 
@@ -58,10 +59,8 @@ struct Direct {
 };
 
 std::string name(const Case& c) {
-  return "N" + std::to_string(c.n) + " H" + std::to_string(c.h) + " W" + std::to_string(c.w) +
-         " Cin" + std::to_string(c.cin) + " Cout" + std::to_string(c.cout) + " k" +
-         std::to_string(c.k) + " s" + std::to_string(c.stride) + " p" + std::to_string(c.padding) +
-         " g" + std::to_string(c.groups);
+  return str_cat("N", c.n, " H", c.h, " W", c.w, " Cin", c.cin, " Cout", c.cout, " k", c.k, " s",
+                 c.stride, " p", c.padding, " g", c.groups);
 }
 
 void expect_near_all(const std::vector<double>& got, const std::vector<double>& want, double tol,

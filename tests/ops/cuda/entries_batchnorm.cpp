@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "ops/conv_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
@@ -143,7 +144,7 @@ std::vector<op_table::OpCase> bn_perf_cases() {
            Tensor m = Tensor::empty(ch, DType::f32, dev), s = Tensor::empty(ch, DType::f32, dev);
            Tensor dg = Tensor::empty(ch, DType::f32, dev), db = Tensor::empty(ch, DType::f32, dev);
            const ops::BatchNormParams p{.relu = c.relu};
-           const std::string shape = " " + bn_name(c);
+           const std::string shape = str_cat(" ", bn_name(c));
            op_table::time_op("batchnorm_forward_train" + shape, dev,
                              [&] { ops::batchnorm_forward_train(x, g, b, p, rm, rv, y, m, s); });
            op_table::time_op("batchnorm_forward_eval" + shape, dev,

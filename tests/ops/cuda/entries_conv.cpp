@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
@@ -40,7 +41,9 @@ std::string conv_name(const ConvCase& c) {
   const int64_t vals[] = {c.n, c.h, c.w, c.cin, c.cout, c.k, c.stride, c.padding, c.groups};
   std::string out;
   for (size_t i = 0; i < std::size(keys); ++i) {
-    out += (i ? "_" : "") + std::string(keys[i]) + std::to_string(vals[i]);
+    if (i) out += '_';
+    out += keys[i];
+    out += std::to_string(vals[i]);
   }
   return c.bias ? out : out + "_nobias";
 }
@@ -172,7 +175,7 @@ std::vector<op_table::OpCase> conv_perf_cases() {
                      Tensor y = Tensor::empty(c.y(), DType::f32, dev);
                      Tensor dx = Tensor::empty(c.x(), DType::f32, dev);
                      Tensor dw = Tensor::empty(c.wt(), DType::f32, dev);
-                     const std::string shape = " " + conv_name(c);
+                     const std::string shape = str_cat(" ", conv_name(c));
                      for (ops::MathMode m : {ops::MathMode::fp32, ops::MathMode::tf32}) {
                        if (dev.is_cuda()) ops::set_math_mode(dev, m);
                        const std::string mode = m == ops::MathMode::fp32 ? " fp32" : " tf32";

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "kasmina_build_config.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/precision_ops.hpp"
@@ -56,8 +57,8 @@ Tensor gemm_input(const Tensor& t, MathMode m) {
 }
 
 std::string case_name(const LinearCase& c) {
-  return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
-         ops::activation_name(c.act) + "_" + math_name(c.math) + (c.fused ? "" : "_unfused") +
+  return str_cat("M", c.m, "_N", c.n, "_K", c.k, "_") + ops::activation_name(c.act) + "_" +
+         math_name(c.math) + (c.fused ? "" : "_unfused") +
          (c.path == ops::GemmPath::automatic ? "" : std::string("_") + ops::gemm_path_name(c.path));
 }
 

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "kasmina_build_config.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/precision_ops.hpp"
@@ -41,9 +42,8 @@ const char* dact_suffix(ops::DactPath p) {
 }
 
 std::string case_name(const Bf16OutCase& c) {
-  return "M" + std::to_string(c.m) + "_N" + std::to_string(c.n) + "_K" + std::to_string(c.k) + "_" +
-         ops::activation_name(c.act) + "_bf16out" + (c.fused ? "" : "_unfused") +
-         dact_suffix(c.dact) + (c.skinny ? "" : "_noskinny");
+  return str_cat("M", c.m, "_N", c.n, "_K", c.k, "_") + ops::activation_name(c.act) + "_bf16out" +
+         (c.fused ? "" : "_unfused") + dact_suffix(c.dact) + (c.skinny ? "" : "_noskinny");
 }
 
 std::string describe(const char* op, const Bf16OutCase& c) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "ops/morph/morph_gemm_ops.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "ops/ops.hpp"
@@ -302,8 +303,7 @@ const std::vector<Case>& twin_cases() {
 }
 
 std::string case_name(const Case& k) {
-  std::string name = "S" + std::to_string(k.seeds) + "_C" + std::to_string(k.chunk) + "_B" +
-                     std::to_string(k.batch);
+  std::string name = str_cat("S", k.seeds, "_C", k.chunk, "_B", k.batch);
   if (k.hidden != 4 || k.rank != 3)
     name += "_h" + std::to_string(k.hidden) + "_r" + std::to_string(k.rank);
   if (k.task) name += "_task";

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -17,7 +18,7 @@ struct RowsCols {
 };
 
 std::string rc_name(const RowsCols& c) {
-  return "M" + std::to_string(c.rows) + "_N" + std::to_string(c.cols);
+  return str_cat("M", c.rows, "_N", c.cols);
 }
 
 std::string rc_what(const char* op, const RowsCols& c) {

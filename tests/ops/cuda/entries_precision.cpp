@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/bf16.hpp"
+#include "core/str_cat.hpp"
 #include "ops/precision_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -65,8 +66,7 @@ std::vector<op_table::OpCase> cast_cases() {
   std::vector<op_table::OpCase> out;
   for (int64_t n : {1, 7, 129, 1000, 4099, 200704}) {
     for (int64_t offset : {0, 1, 4}) {
-      out.push_back({"N" + std::to_string(n) + "_off" + std::to_string(offset),
-                     [n, offset] { cast_case(n, offset); }});
+      out.push_back({str_cat("N", n, "_off", offset), [n, offset] { cast_case(n, offset); }});
     }
   }
   return out;
@@ -76,11 +76,11 @@ std::vector<op_table::OpCase> cast_cases() {
 std::vector<op_table::OpCase> cast_perf_cases() {
   std::vector<op_table::OpCase> out;
   for (int64_t n : {200704, 1048576, 16777216}) {
-    out.push_back({"N" + std::to_string(n), [n] {
+    out.push_back({str_cat("N", n), [n] {
                      const Device dev = op_table::perf_device();
                      const Tensor src = random_f32({n}, 1).to(dev);
                      Tensor dst = Tensor::empty({n}, DType::bf16, dev);
-                     op_table::time_op("cast_to_bf16 " + std::to_string(n), dev,
+                     op_table::time_op(str_cat("cast_to_bf16 ", n), dev,
                                        [&] { ops::cast_to_bf16(src, dst); });
                    }});
   }

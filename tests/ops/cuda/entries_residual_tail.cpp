@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/str_cat.hpp"
 #include "ops/conv_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
@@ -146,7 +147,7 @@ std::vector<op_table::OpCase> tail_perf_cases() {
                      const ops::BatchNormTerm bt = b.term(), st = sn.term();
                      const Tensor& skip = sn.x;
                      Tensor y = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
-                     const std::string shape = " " + tail_name(c);
+                     const std::string shape = str_cat(" ", tail_name(c));
                      op_table::time_op("batchnorm_residual_forward" + shape, dev, [&] {
                        ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu,
                                                        y);
