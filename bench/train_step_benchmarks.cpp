@@ -31,6 +31,7 @@
 #include "config/config.hpp"
 #include "config/layers/kasmina.hpp"
 #include "config/layers/linear.hpp"
+#include "core/str_cat.hpp"
 #include "data/dataset.hpp"
 #include "train/precision.hpp"
 #include "train/trainer.hpp"
@@ -181,12 +182,8 @@ void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
 
 std::string widths_name(const std::vector<int64_t>& hidden) {
   std::string n = std::to_string(kFeatures);
-  for (int64_t width : hidden) {
-    n += '-';
-    n += std::to_string(width);
-  }
-  n += '-';
-  return n + std::to_string(kClasses);
+  for (int64_t width : hidden) n += str_cat("-", width);
+  return n + str_cat("-", kClasses);
 }
 
 // A step of this many FLOPs and more is skipped on the CPU (minutes for a few iterations).

@@ -16,7 +16,6 @@
 #include "morph/seed_state.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/ops.hpp"
-#include "ops/precision_ops.hpp"
 
 namespace kasmina::morph::testing {
 
@@ -192,11 +191,18 @@ inline Tensor expect_step_repeatable_and_replayed(Device dev, KasminaLayer& laye
   return y_first;
 }
 
-// t rounded to bf16 (ops::cast_to_bf16, on t's device).
-inline Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
-  ops::cast_to_bf16(t, out);
-  return out;
+// Every element of b (CUDA) within abs + rel * |a| of a (the CPU twin), neither a NaN; the first
+// five misses reported.
+inline void expect_all_close(const std::vector<float>& a, const std::vector<float>& b, double rel,
+                             double abs, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  int reported = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const bool ok = std::fabs(double(a[i]) - b[i]) <= abs + rel * std::fabs(double(a[i])) &&
+                    !std::isnan(a[i]) && !std::isnan(b[i]);
+    if (!ok && reported++ < 5)
+      ADD_FAILURE() << what << "[" << i << "]: cpu " << a[i] << " cuda " << b[i];
+  }
 }
 
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {

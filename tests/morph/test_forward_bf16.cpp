@@ -6,25 +6,24 @@
 // their vector path (C % 8 == 0) and off it.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "core/bf16.hpp"
+#include "core/str_cat.hpp"
 #include "morph_test_util.hpp"
 #include "ops/morph/morph_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 
 namespace kasmina::morph {
 namespace {
 
+using ops::bf16_test::to_bf16;
 using testing::MixedStageLayer;
-using testing::to_bf16;
 
 std::vector<float> widened(const Tensor& bf) {
-  const Tensor h = bf.to(Device::cpu());
-  const bf16* p = h.data<bf16>();
-  std::vector<float> v(static_cast<size_t>(h.numel()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = p[i].to_float();
+  std::vector<float> v;
+  for (const bf16 b : bf.to_vector<bf16>()) v.push_back(b.to_float());
   return v;
 }
 
@@ -69,9 +68,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, MorphForwardBf16,
                          ::testing::Values(Shape{12, 16, 33}, Shape{9, 8, 5}, Shape{7, 12, 17},
                                            Shape{10, 3, 9}, Shape{5, 32, 1}),
                          [](const auto& i) {
-                           return "S" + std::to_string(i.param.seeds) + "_C" +
-                                  std::to_string(i.param.chunk) + "_B" +
-                                  std::to_string(i.param.batch);
+                           return str_cat("S", i.param.seeds, "_C", i.param.chunk, "_B",
+                                          i.param.batch);
                          });
 
 TEST(MorphForwardBf16Errors, RefusedWhereTheKernelsReadFloat) {

@@ -1,4 +1,5 @@
-// Inputs of the CPU bf16 tests: uniform random float32 tensors and their bf16 copies.
+// Inputs of the bf16 tests: uniform random float32 tensors and their bf16 copies (on the
+// float32 tensor's device).
 #pragma once
 #include <vector>
 
@@ -15,7 +16,7 @@ inline Tensor random_f32(Rng& rng, const Shape& shape, double scale = 1.0) {
 }
 
 inline Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
+  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
   cast_to_bf16(t, out);
   return out;
 }

@@ -11,11 +11,14 @@
 #include <vector>
 
 #include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
 
 namespace kasmina::cuda_test {
 namespace {
+
+using ops::bf16_test::to_bf16;
 
 using ops::Activation;
 
@@ -28,12 +31,6 @@ struct PassCase {
 std::string case_name(const PassCase& c) {
   return op_table::dims({{"M", c.m}, {"K", c.k}}) + "_" + ops::activation_name(c.act) +
          (c.bf16_g ? "_bf16g_inplace" : "_f32g");
-}
-
-Tensor bf16_of(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16, t.device());
-  ops::cast_to_bf16(t, out);
-  return out;
 }
 
 // The saved state of a fused layer whose pre-activation is exactly `pre` (float32): on the CPU
@@ -75,7 +72,7 @@ Tensor gpu_aux_of(const Tensor& pre, Activation act) {
 void pass_case(const PassCase& c) {
   const uint64_t seed = static_cast<uint64_t>(c.m * 7919 + c.k * 31 + static_cast<int>(c.act));
   const Tensor g32 = random_f32({c.m, c.k}, seed, -2.0f, 2.0f);
-  const Tensor g = c.bf16_g ? bf16_of(g32) : g32;
+  const Tensor g = c.bf16_g ? to_bf16(g32) : g32;
   const Tensor pre = random_away_from_zero({c.m, c.k}, seed + 1);
   const Tensor gpu_aux = gpu_aux_of(pre, c.act);
   const Tensor cpu_aux = c.act == Activation::none ? Tensor() : pre;
@@ -143,7 +140,7 @@ std::vector<op_table::OpCase> pass_perf_cases() {
           {op_table::dims({{"M", m}, {"K", k}}) + (bf16_g ? "_bf16g" : "_f32g"), [m, k, bf16_g] {
              const Device dev = op_table::perf_device();
              const Tensor g32 = random_f32({m, k}, 1).to(dev);
-             Tensor g = bf16_g ? bf16_of(g32) : g32;
+             Tensor g = bf16_g ? to_bf16(g32) : g32;
              Tensor dx = bf16_g ? g : Tensor::empty({m, k}, DType::bf16, dev);
              Tensor y = Tensor::empty({m, k}, DType::f32, dev);
              Tensor aux = ops::make_linear_aux(m, k, Activation::relu, dev);

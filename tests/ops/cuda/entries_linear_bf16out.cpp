@@ -16,6 +16,7 @@
 #include "kasmina_build_config.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
 #if KASMINA_HAS_CUDA
@@ -24,6 +25,8 @@
 
 namespace kasmina::cuda_test {
 namespace {
+
+using ops::bf16_test::to_bf16;
 
 using ops::Activation;
 
@@ -60,12 +63,6 @@ uint64_t seed_of(const Bf16OutCase& c, uint64_t salt) {
   return static_cast<uint64_t>(c.m * 1000003 + c.n * 1009 + c.k * 7 +
                                static_cast<int>(c.act) * 31) ^
          (salt * 0x9E3779B97F4A7C15ull);
-}
-
-Tensor bf16_of(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
-  ops::cast_to_bf16(t, out);
-  return out;
 }
 
 // bf16 mode and the case's epilogue path for the duration of one case.
@@ -140,8 +137,8 @@ Tensor first_columns(const Tensor& cuda_padded, int64_t cols) {
 void forward_case(const Bf16OutCase& c) {
   for (bool with_bias : {true, false}) {
     const std::string what = describe("linear_forward", c) + (with_bias ? " bias" : " no-bias");
-    const Tensor x = bf16_of(random_f32({c.m, c.k}, seed_of(c, 1)));
-    const Tensor w = bf16_of(random_f32({c.n, c.k}, seed_of(c, 2)));
+    const Tensor x = to_bf16(random_f32({c.m, c.k}, seed_of(c, 1)));
+    const Tensor w = to_bf16(random_f32({c.n, c.k}, seed_of(c, 2)));
     const Tensor b = with_bias ? random_f32({c.n}, seed_of(c, 3)) : Tensor();
     Tensor y_cpu = Tensor::empty({c.m, c.n}, DType::bf16);
     Tensor aux_cpu = ops::make_linear_aux(c.m, c.n, c.act, Device::cpu(), DType::bf16);
@@ -198,7 +195,7 @@ SavedState saved_state_from(const Tensor& pre16, Activation act) {
   if (act == Activation::none) return s;
   std::vector<float> eye(static_cast<size_t>(cols * cols), 0.0f);
   for (int64_t i = 0; i < cols; ++i) eye[static_cast<size_t>(i * cols + i)] = 1.0f;
-  const Tensor w = bf16_of(Tensor::from_vector(eye, {cols, cols}));
+  const Tensor w = to_bf16(Tensor::from_vector(eye, {cols, cols}));
   Tensor y_cpu = Tensor::empty({rows, cols}, DType::bf16);
   s.cpu_aux = ops::make_linear_aux(rows, cols, act, Device::cpu(), DType::bf16);
   ops::linear_forward(pre16, w, Tensor(), act, y_cpu, s.cpu_aux);
@@ -210,10 +207,10 @@ SavedState saved_state_from(const Tensor& pre16, Activation act) {
 }
 
 void backward_input_case(const Bf16OutCase& c) {
-  const Tensor dy = bf16_of(random_f32({c.m, c.n}, seed_of(c, 5)));
-  const Tensor w = bf16_of(random_f32({c.n, c.k}, seed_of(c, 6)));
+  const Tensor dy = to_bf16(random_f32({c.m, c.n}, seed_of(c, 5)));
+  const Tensor w = to_bf16(random_f32({c.n, c.k}, seed_of(c, 6)));
   const SavedState saved =
-      saved_state_from(bf16_of(random_away_from_zero({c.m, c.k}, seed_of(c, 7))), c.act);
+      saved_state_from(to_bf16(random_away_from_zero({c.m, c.k}, seed_of(c, 7))), c.act);
   for (bool with_dbias : {false, true}) {
     if (with_dbias && c.act == Activation::none) continue;
     const std::string what =
@@ -317,16 +314,16 @@ std::vector<op_table::OpCase> perf_cases(bool forward) {
                ops::set_dact_path(forced);
                const ops::SkinnyDgrad skinny_before = ops::skinny_dgrad_mode();
                ops::set_skinny_dgrad_mode(skinny ? ops::SkinnyDgrad::on : ops::SkinnyDgrad::off);
-               const Tensor x = bf16_of(random_f32({p.m, p.k}, 1)).to(dev);
-               const Tensor w = bf16_of(random_f32({p.n, p.k}, 2)).to(dev);
+               const Tensor x = to_bf16(random_f32({p.m, p.k}, 1)).to(dev);
+               const Tensor w = to_bf16(random_f32({p.n, p.k}, 2)).to(dev);
                const Tensor b = random_f32({p.n}, 3).to(dev);
                Tensor y = Tensor::empty({p.m, p.n}, DType::bf16, dev);
                Tensor aux = ops::make_linear_aux(p.m, p.n, act, dev, DType::bf16);
                ops::linear_forward(x, w, b, act, y, aux);
                // The input gradient w.r.t. a [M, N] layer input whose saved state is
                // `aux`.
-               const Tensor dy = bf16_of(random_f32({p.m, p.k}, 4)).to(dev);
-               const Tensor wt = bf16_of(random_f32({p.k, p.n}, 5)).to(dev);
+               const Tensor dy = to_bf16(random_f32({p.m, p.k}, 4)).to(dev);
+               const Tensor wt = to_bf16(random_f32({p.k, p.n}, 5)).to(dev);
                Tensor dx = Tensor::empty({p.m, p.n}, DType::bf16, dev);
                Tensor db = Tensor::empty({p.n}, DType::f32, dev);
                const std::string what =
@@ -365,8 +362,8 @@ std::vector<op_table::OpCase> fp32_y_perf_cases() {
     out.push_back({op_table::dims({{"M", m}, {"N", n}, {"K", k}}) + "_relu_fp32y_cast",
                    [m = m, n = n, k = k] {
                      const Device dev = op_table::perf_device();
-                     const Tensor x = bf16_of(random_f32({m, k}, 1)).to(dev);
-                     const Tensor w = bf16_of(random_f32({n, k}, 2)).to(dev);
+                     const Tensor x = to_bf16(random_f32({m, k}, 1)).to(dev);
+                     const Tensor w = to_bf16(random_f32({n, k}, 2)).to(dev);
                      const Tensor b = random_f32({n}, 3).to(dev);
                      Tensor y = Tensor::empty({m, n}, DType::f32, dev);
                      Tensor y16 = Tensor::empty({m, n}, DType::bf16, dev);
@@ -394,13 +391,13 @@ std::vector<op_table::OpCase> fp32_dx_perf_cases() {
     out.push_back({op_table::dims({{"M", m}, {"N", n}, {"K", k}}) + "_relu_fp32dx_cast",
                    [m = m, n = n, k = k] {
                      const Device dev = op_table::perf_device();
-                     const Tensor x = bf16_of(random_f32({m, k}, 1)).to(dev);
-                     const Tensor w = bf16_of(random_f32({n, k}, 2)).to(dev);
+                     const Tensor x = to_bf16(random_f32({m, k}, 1)).to(dev);
+                     const Tensor w = to_bf16(random_f32({n, k}, 2)).to(dev);
                      Tensor y = Tensor::empty({m, n}, DType::f32, dev);
                      Tensor aux = ops::make_linear_aux(m, n, Activation::relu, dev);
                      ops::linear_forward(x, w, Tensor(), Activation::relu, y, aux);
-                     const Tensor dy = bf16_of(random_f32({m, k}, 4)).to(dev);
-                     const Tensor wt = bf16_of(random_f32({k, n}, 5)).to(dev);
+                     const Tensor dy = to_bf16(random_f32({m, k}, 4)).to(dev);
+                     const Tensor wt = to_bf16(random_f32({k, n}, 5)).to(dev);
                      Tensor dx = Tensor::empty({m, n}, DType::f32, dev);
                      Tensor dx16 = Tensor::empty({m, n}, DType::bf16, dev);
                      Tensor db = Tensor::empty({n}, DType::f32, dev);

@@ -23,6 +23,8 @@
 namespace kasmina::morph {
 namespace {
 
+using testing::expect_all_close;
+
 struct Case {
   int32_t seeds, chunk;
   int64_t batch;
@@ -46,18 +48,6 @@ std::vector<testing::SeedSetup> case_mix(const Case& k, Rng& rng) {
     if (k.rows && s.stage != Stage::dormant && live++ % 2 == 0)
       s.blueprint = static_cast<BlueprintKind>(kRowMlpKind);
   return mix;
-}
-
-void expect_close(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
-                  const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  int reported = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const bool ok = std::fabs(double(a[i]) - b[i]) <= abs + rel * std::fabs(double(a[i])) &&
-                    !std::isnan(a[i]) && !std::isnan(b[i]);
-    if (!ok && reported++ < 5)
-      ADD_FAILURE() << what << "[" << i << "]: cpu " << a[i] << " cuda " << b[i];
-  }
 }
 
 // Seeds whose blueprint the GEMM path computes: their sums run in cuBLASLt's order, not in the
@@ -141,9 +131,9 @@ void twins_agree(const Case& k) {
 
   const Tensor ycpu = cpu.forward(x, Mode::train, ccpu.ctx);
   const Tensor ygpu = gpu.forward(x.to(Device::cuda(0)), Mode::train, cgpu.ctx);
-  expect_close(ycpu.to_vector<float>(), ygpu.to_vector<float>(), 1e-5, 1e-5, tag + " out");
-  expect_close(cpu.buffers().step_stats.to_vector<float>(),
-               gpu.buffers().step_stats.to_vector<float>(), 1e-4, 1e-6, tag + " step_stats");
+  expect_all_close(ycpu.to_vector<float>(), ygpu.to_vector<float>(), 1e-5, 1e-5, tag + " out");
+  expect_all_close(cpu.buffers().step_stats.to_vector<float>(),
+                   gpu.buffers().step_stats.to_vector<float>(), 1e-4, 1e-6, tag + " step_stats");
 
   Tensor dxcpu = Tensor::zeros({k.batch, H});
   Tensor dxgpu = Tensor::zeros({k.batch, H}, DType::f32, Device::cuda(0));
@@ -179,14 +169,14 @@ void twins_agree(const Case& k) {
       for (int64_t c = 0; c < k.chunk; ++c) idx.push_back(b * H + int64_t{s} * k.chunk + c);
     expect_as_accurate(dxc, dxg, dx64, idx, tag + " dx of GEMM-path seed " + std::to_string(s));
   }
-  expect_close(dxc, dxg, 1e-5, 1e-5, tag + " dx");
+  expect_all_close(dxc, dxg, 1e-5, 1e-5, tag + " dx");
   // (task_gradient: the backward wrote TRAINING seeds' sum <delta, dy>, a sum over the batch)
-  expect_close(cpu.buffers().step_stats.to_vector<float>(),
-               gpu.buffers().step_stats.to_vector<float>(), 1e-4,
-               1e-5 * std::sqrt(std::max<double>(1.0, k.batch / 64.0)),
-               tag + " step_stats after backward");
-  expect_close(cpu.buffers().grad_norm.to_vector<float>(),
-               gpu.buffers().grad_norm.to_vector<float>(), 1e-3, 1e-5, tag + " grad_norm");
+  expect_all_close(cpu.buffers().step_stats.to_vector<float>(),
+                   gpu.buffers().step_stats.to_vector<float>(), 1e-4,
+                   1e-5 * std::sqrt(std::max<double>(1.0, k.batch / 64.0)),
+                   tag + " step_stats after backward");
+  expect_all_close(cpu.buffers().grad_norm.to_vector<float>(),
+                   gpu.buffers().grad_norm.to_vector<float>(), 1e-3, 1e-5, tag + " grad_norm");
   // Gradients are sums over the batch in different orders: absolute slack grows with sqrt(B).
   const double grad_abs = 2e-5 * std::sqrt(std::max<double>(1.0, k.batch / 64.0));
   std::vector<float> poolg = gpu.buffers().pool.to_vector<float>();
@@ -200,7 +190,7 @@ void twins_agree(const Case& k) {
     expect_as_accurate(poolc, poolg, pool64, idx,
                        tag + " gradients of GEMM-path seed " + std::to_string(gs.seed[i]));
   }
-  expect_close(poolc, poolg, 1e-3, grad_abs, tag + " pool after backward (gradients)");
+  expect_all_close(poolc, poolg, 1e-3, grad_abs, tag + " pool after backward (gradients)");
   // AdamW turns tiny gradient differences into +-lr steps near zero gradients, so the
   // optimizer and lifecycle comparison starts both devices from the CPU's pool.
   Tensor gpu_pool = gpu.buffers().pool;
@@ -221,8 +211,8 @@ void twins_agree(const Case& k) {
   cgpu.set(9);
   cpu.end_step(ccpu.ctx);
   gpu.end_step(cgpu.ctx);
-  expect_close(cpu.buffers().pool.to_vector<float>(), gpu.buffers().pool.to_vector<float>(), 1e-3,
-               1e-5, tag + " pool after optimizer and lifecycle");
+  expect_all_close(cpu.buffers().pool.to_vector<float>(), gpu.buffers().pool.to_vector<float>(),
+                   1e-3, 1e-5, tag + " pool after optimizer and lifecycle");
   HostSeedState hc = cpu.seed_state().download(), hg = gpu.seed_state().download();
   for (int32_t f = 0; f < kSeedFieldCount; ++f) {
     const auto field = static_cast<SeedField>(f);
@@ -239,7 +229,7 @@ void twins_agree(const Case& k) {
         EXPECT_EQ(wa, wb) << tag << " " << seed_field_name(field) << "[" << s << "]";
       }
     }
-    if (!a.empty()) expect_close(a, b, 1e-3, 1e-5, tag + " " + seed_field_name(field));
+    if (!a.empty()) expect_all_close(a, b, 1e-3, 1e-5, tag + " " + seed_field_name(field));
   }
   EXPECT_EQ(cpu.buffers().slot_owner.to_vector<int32_t>(),
             gpu.buffers().slot_owner.to_vector<int32_t>());
@@ -268,9 +258,9 @@ void twins_agree(const Case& k) {
   for (int32_t s = 0; s < k.seeds; s += 2) masked.push_back(s);
   cpu.set_eval_alpha_zero(masked);
   gpu.set_eval_alpha_zero(masked);
-  expect_close(cpu.forward(x, Mode::eval, ccpu.ctx).to_vector<float>(),
-               gpu.forward(x.to(Device::cuda(0)), Mode::eval, cgpu.ctx).to_vector<float>(), 1e-5,
-               1e-5, tag + " masked eval out");
+  expect_all_close(cpu.forward(x, Mode::eval, ccpu.ctx).to_vector<float>(),
+                   gpu.forward(x.to(Device::cuda(0)), Mode::eval, cgpu.ctx).to_vector<float>(),
+                   1e-5, 1e-5, tag + " masked eval out");
 }
 
 const std::vector<Case>& twin_cases() {

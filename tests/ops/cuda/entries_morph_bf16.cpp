@@ -19,13 +19,15 @@
 #include "core/bf16.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "tests/morph/morph_test_util.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "tests/ops/cuda/op_table.hpp"
 
 namespace kasmina::morph {
 namespace {
 
+using ops::bf16_test::to_bf16;
+using testing::expect_all_close;
 using testing::MixedStageLayer;
-using testing::to_bf16;
 
 struct HalfCase {
   int32_t seeds, chunk;
@@ -37,20 +39,9 @@ std::string half_name(const HalfCase& k) {
 }
 
 std::vector<uint16_t> bits_of(const Tensor& bf) {
-  const Tensor h = bf.to(Device::cpu());
-  const bf16* p = h.data<bf16>();
-  std::vector<uint16_t> v(static_cast<size_t>(h.numel()));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = p[i].bits;
+  std::vector<uint16_t> v;
+  for (const bf16 b : bf.to_vector<bf16>()) v.push_back(b.bits);
   return v;
-}
-
-void expect_near(const std::vector<float>& a, const std::vector<float>& b, double rel, double abs,
-                 const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  int reported = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (!(std::fabs(double(a[i]) - b[i]) <= abs + rel * std::fabs(double(a[i]))) && reported++ < 5)
-      ADD_FAILURE() << what << "[" << i << "]: cpu " << a[i] << " cuda " << b[i];
 }
 
 void forward_agrees(const HalfCase& k) {
@@ -83,13 +74,14 @@ void forward_agrees(const HalfCase& k) {
   if (k.seeds >= 9) {
     EXPECT_GT(blended, 0) << half_name(k) << ": no seed blended";
   }
-  expect_near(cpu.layer.buffers().step_stats.to_vector<float>(),
-              gpu.layer.buffers().step_stats.to_vector<float>(), 1e-4, 1e-6,
-              half_name(k) + " step_stats");
+  expect_all_close(cpu.layer.buffers().step_stats.to_vector<float>(),
+                   gpu.layer.buffers().step_stats.to_vector<float>(), 1e-4, 1e-6,
+                   half_name(k) + " step_stats");
   const std::vector<double> tc = cpu.layer.buffers().telemetry.to_vector<double>(),
                             tg = gpu.layer.buffers().telemetry.to_vector<double>();
-  expect_near(std::vector<float>(tc.begin(), tc.end()), std::vector<float>(tg.begin(), tg.end()),
-              1e-5, 1e-4, half_name(k) + " telemetry");
+  expect_all_close(std::vector<float>(tc.begin(), tc.end()),
+                   std::vector<float>(tg.begin(), tg.end()), 1e-5, 1e-4,
+                   half_name(k) + " telemetry");
 
   // Run to run: the same bits, the same step measurements.
   const std::vector<float> stats = gpu.layer.buffers().step_stats.to_vector<float>();
