@@ -17,6 +17,7 @@
 #include "cli/print.hpp"
 #include "config/blueprints.hpp"
 #include "core/error.hpp"
+#include "core/str_cat.hpp"
 #include "io/atomic_file.hpp"
 #include "ir/describe.hpp"
 #include "ir/kernel_cache.hpp"
@@ -128,14 +129,22 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
 
 // --source DIR: the CUDA source the compiler compiles for (g, sh), as DIR/LABEL.cu (LABEL's
 // characters outside [A-Za-z0-9_.-] as '_'), to time or inspect it with nvcc.
-void write_source(const ir::Graph& g, const morph::BlueprintShape& sh, const std::string& label,
+// Linked (the compiler's codegen mode): DIR/LABEL.cu holds the row functions and
+// DIR/seed_kernels_C<chunk>.cu the seed kernels they are linked to.
+void write_source(const ops::BlueprintCompiler& compiler, const ir::Graph& g,
+                  const morph::BlueprintShape& sh, const std::string& label,
                   const std::string& dir) {
   std::string name = label;
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
-  const std::string path = dir + "/" + name + ".cu";
   try {
-    io::write_file_atomically(path, ops::blueprint_module_source(g, sh));
+    if (compiler.codegen_mode() == ops::CodegenMode::fused) {
+      io::write_file_atomically(dir + "/" + name + ".cu", ops::blueprint_module_source(g, sh));
+      return;
+    }
+    const ops::LinkedPrograms p = ops::linked_programs(g, sh, {});
+    io::write_file_atomically(dir + "/" + name + ".cu", p.rows);
+    io::write_file_atomically(str_cat(dir, "/seed_kernels_C", sh.chunk, ".cu"), p.templ);
   } catch (const IoError& e) {
     throw UserError(std::string("--source: ") + e.what());
   }
@@ -146,7 +155,7 @@ void write_source(const ir::Graph& g, const morph::BlueprintShape& sh, const std
 bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
                  const morph::BlueprintShape& sh, const std::string& label, const std::string& arch,
                  const CheckOptions& o, int32_t layer, KernelEventLog& events) {
-  if (!o.source_dir.empty()) write_source(g, sh, label, o.source_dir);
+  if (!o.source_dir.empty()) write_source(compiler, g, sh, label, o.source_dir);
   const auto t0 = std::chrono::steady_clock::now();
   const ops::CompiledBlueprint c = compiler.get(g, sh, arch);
   const double ms =
@@ -156,15 +165,16 @@ bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
                                       ops::compile_level_name(c.level), ms, -1.0, "",
                                       c.ok ? std::string() : "compile failed"});
   char line[512];
-  std::snprintf(line, sizeof line, "%s %s %s %s %.1f ms %zu bytes\n", label.c_str(), c.key.c_str(),
-                arch.c_str(), ops::compile_level_name(c.level), ms,
-                c.ok ? c.cubin().size() : size_t(0));
+  std::snprintf(line, sizeof line, "%s %s %s %s %s %.1f ms %zu bytes\n", label.c_str(),
+                c.key.c_str(), arch.c_str(), ops::compile_level_name(c.level),
+                c.linked ? "linked" : "fused", ms, c.ok ? c.cubin().size() : size_t(0));
+  std::string text = line;
+  if (!c.fallback.empty()) text += "  " + c.fallback + "\n";  // fused, not linked: why
   if (!c.ok) {
-    print(std::string(line) + "failed:\n" + c.log + "\n");
+    print(text + "failed:\n" + c.log + "\n");
     return false;
   }
-  print(o.repeat > 0 ? line + timed_lookups(compiler, g, sh, arch, o.cache_dir, o.repeat)
-                     : std::string(line));
+  print(o.repeat > 0 ? text + timed_lookups(compiler, g, sh, arch, o.cache_dir, o.repeat) : text);
   return true;
 }
 

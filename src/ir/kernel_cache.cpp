@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 
 #include "core/error.hpp"
 #include "ir/cache_lock.hpp"
@@ -99,6 +100,11 @@ std::string KernelCache::entry_path(const std::string& key) const {
   return (fs::path(options_.dir) / "entries" / key.substr(0, 2) / key).string();
 }
 
+void KernelCache::count(int64_t CacheStats::*counter) {
+  std::lock_guard<std::mutex> lock(counters_mutex_);
+  ++(counters_.*counter);
+}
+
 void KernelCache::quarantine(const std::string& path, const std::string& name) {
   static std::atomic<int> counter{0};
   std::error_code ec;
@@ -108,7 +114,7 @@ void KernelCache::quarantine(const std::string& path, const std::string& name) {
       (q / (name + "." + std::to_string(::getpid()) + "." + std::to_string(counter++) + ".bad"))
           .string();
   if (::rename(path.c_str(), to.c_str()) != 0) ::unlink(path.c_str());
-  ++counters_.quarantined_now;
+  count(&CacheStats::quarantined_now);
 }
 
 std::optional<DecodedEntry> KernelCache::read(const std::string& key) {
@@ -153,7 +159,7 @@ CacheLookup KernelCache::get_or_compile(const std::string& key,
     return CacheLookup{source, e.kind == EntryKind::kernel, e.payload};
   };
   if (const std::optional<DecodedEntry> e = read(key)) {
-    ++counters_.hits;
+    count(&CacheStats::hits);
     return from(*e, CacheSource::disk);
   }
   std::error_code ec;
@@ -162,11 +168,11 @@ CacheLookup KernelCache::get_or_compile(const std::string& key,
   // Past the bounded wait, compile without the lock (a duplicate compile, never a stall).
   const FileLock lock((locks / (key + ".lock")).string(), options_.lock_wait);
   if (const std::optional<DecodedEntry> e = read(key)) {  // compiled while we waited
-    ++counters_.hits;
+    count(&CacheStats::hits);
     return from(*e, CacheSource::disk);
   }
-  ++counters_.misses;
-  ++counters_.compiles;
+  count(&CacheStats::misses);
+  count(&CacheStats::compiles);
   const CompileOutcome out = compile();
   write(key, out.ok ? EntryKind::kernel : EntryKind::negative, out.ok ? out.payload : out.log);
   evict(key);
@@ -201,7 +207,11 @@ void KernelCache::evict(const std::string& keep) {
 }
 
 CacheStats KernelCache::stats() const {
-  CacheStats s = counters_;
+  CacheStats s;
+  {
+    std::lock_guard<std::mutex> lock(counters_mutex_);
+    s = counters_;
+  }
   const fs::path root(options_.dir);
   for (const EntryFile& f : list_entries(root / "entries")) {
     ++s.entries;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -76,7 +77,9 @@ class KernelCache {
  private:
   void quarantine(const std::string& path, const std::string& name);
   void limit_directory(const std::string& subdir, const std::string& keep);
+  void count(int64_t CacheStats::*counter);  // one more (threads may share the cache)
   CacheOptions options_;
+  mutable std::mutex counters_mutex_;
   CacheStats counters_;
 };
 

@@ -391,15 +391,18 @@ std::string preamble(const ir::Graph& g, const ir::Plan& plan) {
 std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, ModuleParts parts) {
   Emitter e{g, plan, preamble(g, plan)};
   const std::string C = I(plan.shape.chunk);
-  // The row functions: delta of one row, and its backward (dx += J^T g, the row's factors).
-  e.out +=
-      "__device__ __forceinline__ void ks_row_delta(const float* __restrict__ xr, "
-      "const float* __restrict__ p, float* __restrict__ out) {\n";
+  // The row functions: delta of one row, and its backward (dx += J^T g, the row's factors);
+  // inlined into the seed kernels, or called by them from another program (linked).
+  const std::string fn =
+      parts == ModuleParts::linked_rows ? kLinkedRowFunction : "__device__ __forceinline__";
+  e.out += fn +
+           " void ks_row_delta(const float* __restrict__ xr, "
+           "const float* __restrict__ p, float* __restrict__ out) {\n";
   e.forward_all(false);
   e.line("for (int c = 0; c < " + C + "; ++c) out[c] = " + e.val(g.output) + "[c];");
-  e.out +=
-      "}\n__device__ __forceinline__ void ks_row_backward(const float* __restrict__ xr, "
-      "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f) {\n";
+  e.out += "}\n" + fn +
+           " void ks_row_backward(const float* __restrict__ xr, "
+           "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f) {\n";
   e.forward_all(true);
   for (int32_t v = 0; v <= static_cast<int32_t>(g.nodes.size()); ++v)
     if (!e.st.loop_value(v)) e.line("float " + e.grad(v) + "[" + I(e.size(v)) + "] = {};");
@@ -425,6 +428,7 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, 
   }
   e.out += "}\n";
   if (parts == ModuleParts::seed_kernels) return e.out + seed_kernels_source(plan);
+  if (parts == ModuleParts::linked_rows) return e.out + linked_rows_tail(plan);
   // The row kernels: one thread per row.
   e.out += std::string("extern \"C\" __global__ void ") + kIrDeltaKernel +
            "(int rows, const float* __restrict__ x, long long ldx, const float* __restrict__ p, "

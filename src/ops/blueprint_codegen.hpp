@@ -29,7 +29,7 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 7;
+inline constexpr int kBlueprintCodegenVersion = 8;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 
@@ -63,13 +63,30 @@ struct IrSeedArgs {
 };
 
 // What a generated module holds: the row functions and the seed kernels (what a layer launches;
-// the module BlueprintCompiler compiles), or also the two row kernels (tests).
-enum class ModuleParts { seed_kernels, all };
+// the module BlueprintCompiler compiles when it inlines them), or also the two row kernels
+// (tests), or only the row functions and the blueprint's sizes, to be linked with the seed
+// kernels of its chunk width (linked_rows, below).
+enum class ModuleParts { seed_kernels, all, linked_rows };
 
 std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan,
                                       ModuleParts parts = ModuleParts::all);
 // The seed kernels' part of it (blueprint_seed_kernels.cpp).
 std::string seed_kernels_source(const ir::Plan& plan);
+
+// Linked modules: the seed kernels compiled once per chunk width (and architecture) as
+// relocatable code, calling the row functions and reading the blueprint's sizes from a
+// __constant__ array instead of having them inlined, and each blueprint's row functions compiled
+// apart (ModuleParts::linked_rows: the row functions as extern "C" __noinline__ functions, then
+// linked_rows_tail) and linked to them (nvjitlink.hpp). The blueprint then costs the compile of
+// its row functions only; the calls pass a row's arrays through the stack.
+//  - The template: the same text for every blueprint of this chunk width.
+std::string linked_template_source(int32_t chunk);
+//  - What follows the row functions in a linked rows program: ks_grad_term and ks_const.
+std::string linked_rows_tail(const ir::Plan& plan);
+inline constexpr const char* kLinkedRowFunction = "extern \"C\" __device__ __noinline__";
+//  - The row functions' register bound (--maxrregcount): the backward kernel's, so that the
+//    linker accepts the call (a callee may not use more registers than its kernel may).
+int32_t linked_rows_max_registers(int32_t chunk);
 // Dynamic shared memory of a seed kernel launched with `threads` threads per block.
 int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads);
 

@@ -8,8 +8,10 @@
 
 #include "core/enum_table.hpp"
 #include "core/sha256.hpp"
+#include "core/str_cat.hpp"
 #include "ir/plan.hpp"
 #include "ops/blueprint_codegen.hpp"
+#include "ops/nvjitlink.hpp"
 #include "ops/nvrtc.hpp"
 
 namespace kasmina::ops {
@@ -109,46 +111,127 @@ std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::stri
   return {"--gpu-architecture=" + arch, "--std=c++17"};
 }
 
+struct BlueprintCompiler::Job {
+  bool linked = false;
+  std::string key, name, arch;
+  std::string source;                // fused: the module; linked: the row functions
+  std::vector<std::string> options;  // NVRTC's (a fused program adds its kModulePrograms one)
+  std::string templ_key, templ;      // linked: the seed kernels of the chunk width
+  std::vector<std::string> templ_options;
+};
+
 BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options)
-    : disk_(std::move(disk)), extra_options_(std::move(extra_options)) {}
+    : disk_(std::move(disk)),
+      extra_options_(std::move(extra_options)),
+      mode_(codegen_mode_from_env()) {}
 
 BlueprintCompiler::~BlueprintCompiler() {
   for (std::thread& t : threads_) t.join();
 }
 
+NvrtcOutput BlueprintCompiler::compile(const std::string& source, const std::string& name,
+                                       const std::vector<std::string>& options) {
+  return compile_fn_ ? compile_fn_(source, name, options)
+                     : Nvrtc::get()->compile(source, name, options);
+}
+
+namespace {
+// The two programs of a module's source side by side (the backward, the longer, on its own
+// thread): the module, or the log of each program that failed (once when they are alike).
+ir::CompileOutcome two_programs(
+    const std::function<NvrtcOutput(const std::vector<std::string>&)>& program,
+    const std::vector<std::string>& options) {
+  auto with = [&](int i) {
+    std::vector<std::string> o = options;
+    o.push_back(kModulePrograms[i]);
+    return program(o);
+  };
+  NvrtcOutput b;
+  std::thread backward([&] { b = with(1); });
+  const NvrtcOutput f = with(0);
+  backward.join();
+  if (!f.ok || !b.ok) {
+    const bool both = !f.ok && !b.ok && f.log != b.log;
+    return ir::CompileOutcome{false, "", both ? f.log + "\n" + b.log : f.ok ? b.log : f.log};
+  }
+  return ir::CompileOutcome{true, module_binary(f.binary, b.binary), f.log + b.log};
+}
+}  // namespace
+
+ir::CompileOutcome BlueprintCompiler::compile_fused(const Job& job) {
+  ++nvrtc_calls_;
+  return two_programs(
+      [&](const std::vector<std::string>& o) { return compile(job.source, job.name, o); },
+      job.options);
+}
+
+std::shared_ptr<const std::string> BlueprintCompiler::template_module(const Job& job,
+                                                                      std::string* log) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = templates_.find(job.templ_key); it != templates_.end()) return it->second;
+  }
+  const ir::CacheLookup r = disk_.get_or_compile(job.templ_key, [&] {
+    ++nvrtc_calls_;
+    ++template_compiles_;
+    return two_programs(
+        [&](const std::vector<std::string>& o) { return compile(job.templ, "seed_kernels.cu", o); },
+        job.templ_options);
+  });
+  if (!r.ok) {
+    *log = r.payload;
+    return nullptr;
+  }
+  auto module = std::make_shared<const std::string>(r.payload);
+  std::lock_guard<std::mutex> lock(mutex_);
+  return templates_.emplace(job.templ_key, module).first->second;
+}
+
+ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
+  // The template (when it is not in memory) on its own thread while the row functions compile.
+  std::string templ_log;
+  std::shared_ptr<const std::string> templ;
+  std::thread fetch([&] { templ = template_module(job, &templ_log); });
+  ++nvrtc_calls_;
+  const NvrtcOutput rows = compile(job.source, job.name, job.options);
+  fetch.join();
+  if (!rows.ok) return ir::CompileOutcome{false, "", rows.log};
+  std::string tf, tb;
+  if (!templ) return ir::CompileOutcome{false, "", "the seed kernels: " + templ_log};
+  if (!split_module_binary(*templ, &tf, &tb))
+    return ir::CompileOutcome{false, "", "the seed kernels are not a module of two programs"};
+  const auto link = [&](const std::string& kernel) {
+    const std::vector<const std::string*> parts = {&kernel, &rows.binary};
+    return link_fn_ ? link_fn_(parts, job.arch) : NvJitLink::get()->link(parts, job.arch);
+  };
+  const NvrtcOutput f = link(tf), b = link(tb);
+  if (!f.ok || !b.ok) return ir::CompileOutcome{false, "", f.ok ? b.log : f.log};
+  return ir::CompileOutcome{true, module_binary(f.binary, b.binary), rows.log};
+}
+
 CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
-                                                 const std::string& key, const std::string& source,
-                                                 const std::string& name,
-                                                 const std::vector<std::string>& options,
-                                                 const CompileTarget& target) {
+                                                 const std::vector<Job>& jobs,
+                                                 const CompileTarget& target,
+                                                 const std::string& no_link) {
   CompiledBlueprint out;
-  out.key = key;
   out.ptx = target.ptx;
   out.target = target.name;
-  const ir::CacheLookup r = disk_.get_or_compile(key, [&] {
-    ++nvrtc_calls_;
-    // The two programs side by side (the backward, the longer, on its own thread).
-    auto program = [&](int i) {
-      std::vector<std::string> o = options;
-      o.push_back(kModulePrograms[i]);
-      return compile_fn_ ? compile_fn_(source, name, o) : Nvrtc::get()->compile(source, name, o);
-    };
-    NvrtcOutput b;
-    std::thread backward([&] { b = program(1); });
-    const NvrtcOutput f = program(0);
-    backward.join();
-    if (!f.ok || !b.ok) {  // the log of each program that failed (once when they are alike)
-      const bool both = !f.ok && !b.ok && f.log != b.log;
-      return ir::CompileOutcome{false, "", both ? f.log + "\n" + b.log : f.ok ? b.log : f.log};
+  for (const Job& job : jobs) {  // linked, then fused when linked cannot be made
+    const ir::CacheLookup r = disk_.get_or_compile(
+        job.key, [&] { return job.linked ? compile_linked(job) : compile_fused(job); });
+    out.key = job.key;
+    out.linked = job.linked;
+    out.ok = r.ok;
+    out.level = r.source == ir::CacheSource::disk ? CompileLevel::disk : CompileLevel::compiled;
+    if (r.ok) {
+      out.binary = std::make_shared<const std::string>(r.payload);
+      out.log.clear();
+      break;
     }
-    return ir::CompileOutcome{true, module_binary(f.binary, b.binary), f.log + b.log};
-  });
-  out.ok = r.ok;
-  if (r.ok)
-    out.binary = std::make_shared<const std::string>(r.payload);
-  else
     out.log = r.payload;
-  out.level = r.source == ir::CacheSource::disk ? CompileLevel::disk : CompileLevel::compiled;
+    if (job.linked) out.fallback = "the linked module could not be made: " + r.payload;
+  }
+  if (!no_link.empty()) out.fallback = "not linked: " + no_link;
   std::lock_guard<std::mutex> lock(mutex_);
   memory_[memory_key] = out;
   running_.erase(memory_key);
@@ -157,9 +240,8 @@ CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
 
 CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::BlueprintShape& sh,
                                          const std::string& arch, bool ptx) {
-  const std::string memory_key = g.hash + "/" + std::to_string(sh.chunk) + "/" +
-                                 std::to_string(sh.hidden) + "/" + std::to_string(sh.rank) + "/" +
-                                 arch + (ptx ? "/ptx" : "");
+  const std::string memory_key = str_cat(g.hash, "/", sh.chunk, "/", sh.hidden, "/", sh.rank, "/",
+                                         arch, ptx ? "/ptx/" : "/", codegen_mode_name(mode_));
   const auto limit = std::chrono::duration<double>(limit_s_);
   std::shared_future<CompiledBlueprint> pending;
   {
@@ -195,21 +277,55 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
   }
   const CompileTarget target =
       compile_target(nvrtc ? nvrtc->supported_archs() : std::vector<int>{}, arch, ptx);
-  const std::string source = blueprint_module_source(g, sh);
   std::vector<std::string> options;
   if (nvrtc)
     options = blueprint_compile_options(*nvrtc, target.name);
   else
     options = {"--gpu-architecture=" + target.name};
   options.insert(options.end(), extra_options_.begin(), extra_options_.end());
-  const std::string key = blueprint_kernel_key(
-      g.canonical_text, source, nvrtc ? nvrtc->version() : "none", options, target.name);
-  const std::string name = g.name + ".cu";
-  if (limit_s_ <= 0.0) return compile_now(memory_key, key, source, name, options, target);
-  auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(
-      [this, memory_key, key, source, name, options, target] {
-        return compile_now(memory_key, key, source, name, options, target);
-      });
+  const std::string nvrtc_version = nvrtc ? nvrtc->version() : "none";
+  std::vector<Job> jobs;
+  std::string no_link;  // why a linked module is not tried
+  if (mode_ == CodegenMode::linked) {
+    const NvJitLink* nvjitlink = link_fn_ ? nullptr : NvJitLink::get();
+    if (target.ptx)
+      no_link = "a PTX module is not linked";
+    else if (compile_fn_ && !link_fn_)
+      no_link = "a test compiler without a test linker";
+    else if (!link_fn_ && !nvjitlink)
+      no_link = NvJitLink::why();
+    if (no_link.empty()) {
+      const LinkedPrograms p = linked_programs(g, sh, options);
+      Job j;
+      j.linked = true;
+      j.name = g.name + ".cu";
+      j.arch = target.name;
+      j.source = p.rows;
+      j.options = p.rows_options;
+      j.templ = p.templ;
+      j.templ_options = p.templ_options;
+      j.templ_key = blueprint_kernel_key("seed kernels", p.templ, nvrtc_version, p.templ_options,
+                                         target.name);
+      std::vector<std::string> key_options = p.rows_options;
+      key_options.push_back("nvJitLink " + (nvjitlink ? nvjitlink->version() : "test"));
+      j.key = blueprint_kernel_key(g.canonical_text, p.rows + j.templ_key, nvrtc_version,
+                                   key_options, target.name);
+      jobs.push_back(std::move(j));
+    }
+  }
+  Job fused;
+  fused.name = g.name + ".cu";
+  fused.arch = target.name;
+  fused.source = blueprint_module_source(g, sh);
+  fused.options = options;
+  fused.key =
+      blueprint_kernel_key(g.canonical_text, fused.source, nvrtc_version, options, target.name);
+  jobs.push_back(std::move(fused));
+  const auto run = [this, memory_key, jobs, target, no_link] {
+    return compile_now(memory_key, jobs, target, no_link);
+  };
+  if (limit_s_ <= 0.0) return run();
+  auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(run);
   pending = task->get_future().share();
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -217,7 +333,7 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
     threads_.emplace_back([task] { (*task)(); });
   }
   if (pending.wait_for(limit) == std::future_status::ready) return pending.get();
-  return timed_out(key);
+  return timed_out(jobs.front().key);
 }
 
 std::vector<std::string> nvrtc_options_from_env() {

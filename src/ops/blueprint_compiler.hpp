@@ -1,12 +1,20 @@
-// IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture -> the
-// compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC: the module's
-// source compiled as two programs side by side, on two threads, one for each seed kernel
-// (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the same as in one
-// program with both, and the wall time about that of the backward alone). The key is the SHA-256
+// IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture, codegen
+// mode -> the compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC.
+// A module is two cubins, one per seed kernel, made one of two ways (blueprint_link.hpp):
+//  - linked (the default): the blueprint's row functions compiled as relocatable code and linked
+//    by nvJitLink to the seed kernels of its chunk width, which are compiled once per chunk width
+//    and architecture (two relocatable programs side by side, kept in the kernel cache under a
+//    key of their own, and in memory) while the row functions compile;
+//  - fused: the module's source compiled as two programs side by side, on two threads, one for
+//    each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the
+//    same as in one program with both, and the wall time about that of the backward alone).
+// A linked module that cannot be made (nvJitLink missing, a link error) is cached as a failure
+// under its key and the fused module is made instead (fallback says why). The key is the SHA-256
 // of everything the binary depends on: the canonical IR, the codegen version, the generated
-// source, the NVRTC version, the compile options and the architecture (no paths, no times). A
-// failed compile is cached too (with its log), so it is not retried every step. Loading the cubin
-// and launching it: src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
+// source (linked: the row functions and the template), the NVRTC version (and nvJitLink's), the
+// compile options and the architecture (no paths, no times). A failed compile is cached too (with
+// its log), so it is not retried every step. Loading the cubin and launching it:
+// src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -22,6 +30,7 @@
 #include "ir/graph.hpp"
 #include "ir/kernel_cache.hpp"
 #include "morph/morph_config.hpp"
+#include "ops/blueprint_link.hpp"
 #include "ops/nvrtc.hpp"
 
 namespace kasmina::ops {
@@ -37,8 +46,10 @@ struct CompiledBlueprint {
   std::shared_ptr<const std::string> binary;
   std::string log;  // the compiler's log, or why nothing was compiled
   CompileLevel level = CompileLevel::unavailable;
-  bool ptx = false;    // binary is PTX text (the driver compiles it when it is loaded)
-  std::string target;  // "sm_90" (a cubin) or "compute_90" (PTX)
+  bool ptx = false;      // binary is PTX text (the driver compiles it when it is loaded)
+  std::string target;    // "sm_90" (a cubin) or "compute_90" (PTX)
+  bool linked = false;   // the module is linked (else fused)
+  std::string fallback;  // asked for linked and got fused: why
 
   // The module (empty when not ok). A memory hit copies a pointer, not the binary.
   const std::string& cubin() const {
@@ -73,6 +84,7 @@ class BlueprintCompiler {
   // PTX when `ptx` or when NVRTC cannot target the architecture (compile_target).
   CompiledBlueprint get(const ir::Graph& g, const morph::BlueprintShape& sh,
                         const std::string& arch, bool ptx = false);
+  // Compiles this compiler ran (a module, or a linked module's row functions, or a template).
   int64_t nvrtc_calls() const { return nvrtc_calls_; }
 
   // The time limit of one compile, in seconds (<= 0: none, the default). A compile still running
@@ -80,14 +92,29 @@ class BlueprintCompiler {
   // it ends its result is in memory and on disk for the next get().
   void set_time_limit(double seconds) { limit_s_ = seconds; }
   // Tests: compile with `fn` instead of NVRTC (the key still names NVRTC's version when it is
-  // loaded, else "none").
+  // loaded, else "none"); such a compiler makes fused modules unless a link function is set too.
   void set_compile_function(CompileFn fn) { compile_fn_ = std::move(fn); }
+  // Tests: link with `fn` instead of nvJitLink (the cubins, the architecture).
+  using LinkFn =
+      std::function<NvrtcOutput(const std::vector<const std::string*>&, const std::string&)>;
+  void set_link_function(LinkFn fn) { link_fn_ = std::move(fn); }
+  // linked (default: $KASMINA_IR_CODEGEN) or fused.
+  void set_codegen_mode(CodegenMode mode) { mode_ = mode; }
+  CodegenMode codegen_mode() const { return mode_; }
+  // Seed-kernel templates (of a chunk width and architecture) compiled by this compiler.
+  int64_t template_compiles() const { return template_compiles_; }
 
  private:
-  CompiledBlueprint compile_now(const std::string& memory_key, const std::string& key,
-                                const std::string& source, const std::string& name,
-                                const std::vector<std::string>& options,
-                                const CompileTarget& target);
+  struct Job;  // one way to make the module: its key, sources and options
+  CompiledBlueprint compile_now(const std::string& memory_key, const std::vector<Job>& jobs,
+                                const CompileTarget& target, const std::string& no_link);
+  ir::CompileOutcome compile_fused(const Job& job);
+  ir::CompileOutcome compile_linked(const Job& job);
+  // The seed kernels of a linked job's chunk width (relocatable, two programs): from memory,
+  // disk or NVRTC; null with *log when they cannot be had.
+  std::shared_ptr<const std::string> template_module(const Job& job, std::string* log);
+  NvrtcOutput compile(const std::string& source, const std::string& name,
+                      const std::vector<std::string>& options);
 
   ir::KernelCache disk_;
   std::vector<std::string> extra_options_;
@@ -95,9 +122,13 @@ class BlueprintCompiler {
   std::map<std::string, CompiledBlueprint> memory_;
   std::map<std::string, std::shared_future<CompiledBlueprint>> running_;
   std::vector<std::thread> threads_;
+  std::map<std::string, std::shared_ptr<const std::string>> templates_;  // key -> module
   std::atomic<int64_t> nvrtc_calls_{0};
+  std::atomic<int64_t> template_compiles_{0};
   double limit_s_ = 0.0;
   CompileFn compile_fn_;
+  LinkFn link_fn_;
+  CodegenMode mode_;
 };
 
 // Extra NVRTC options from $KASMINA_NVRTC_OPTIONS (separated by spaces; e.g.

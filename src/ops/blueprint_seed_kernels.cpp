@@ -45,8 +45,8 @@ int32_t factor_stride(const ir::Plan& plan) {
   return plan.factor_count | 1;  // odd: row writes spread over the banks
 }
 // Rows a forward thread loads before computing them (the built-in's kRows).
-int32_t forward_rows(const ir::Plan& plan) {
-  return plan.shape.chunk <= 16 ? 2 : 1;
+int32_t forward_rows(int32_t chunk) {
+  return chunk <= 16 ? 2 : 1;
 }
 
 uint32_t stage_mask(bool (*pred)(int32_t)) {
@@ -75,8 +75,8 @@ std::string args_struct() {
 }
 
 // The factor pair of parameter i (the plan's gradient blocks, morph::grad_term_of).
-std::string grad_term(const ir::Plan& plan) {
-  std::string s = "__device__ __forceinline__ void ks_grad_term(int i, int* a, int* b) {\n";
+std::string grad_term(const ir::Plan& plan, const char* prefix) {
+  std::string s = std::string(prefix) + " void ks_grad_term(int i, int* a, int* b) {\n";
   for (const morph::GradBlock& b : plan.blocks) {
     const std::string ja = b.diag ? "i" : "i / " + std::to_string(b.nb),
                       jb = b.diag ? "i" : "i % " + std::to_string(b.nb);
@@ -405,6 +405,33 @@ extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
 }
 )";
 
+// What every seed-kernel module defines the same way: the chunk width and what follows from it,
+// the pool's regions and the stage masks.
+std::string chunk_constants(int32_t chunk) {
+  return "#define KS_C " + std::to_string(chunk) + "\n#define KS_ROWS " +
+         std::to_string(forward_rows(chunk)) + "\n#define KS_WPT " +
+         std::to_string(kWorkSeedsPerThread) + "\n#define KS_PARAMS " +
+         std::to_string(static_cast<int32_t>(morph::PoolRegion::params)) + "\n#define KS_GRAD " +
+         std::to_string(static_cast<int32_t>(morph::PoolRegion::grad)) + "\n#define KS_BLENDED " +
+         std::to_string(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
+         std::to_string(stage_mask(&morph::stage_trains)) + "u\n#define KS_ISOLATED " +
+         std::to_string(stage_mask(&morph::stage_trains_isolated)) + "u\n";
+}
+
+// The blueprint's sizes: parameters, factor stride, staging (ks_const in a linked module).
+int32_t blueprint_constant(const ir::Plan& plan, int i) {
+  const int32_t v[4] = {plan.param_count, factor_stride(plan),
+                        static_cast<int32_t>(staged_floats(plan)), staged(plan) ? 1 : 0};
+  return v[i];
+}
+constexpr const char* kBlueprintConstants[4] = {"KS_P", "KS_FS", "KS_PS", "KS_STAGED"};
+
+// The two kernels, each under KS_PROGRAM 1 or 2 (BlueprintCompiler's two programs).
+std::string kernels_part() {
+  return std::string(kCommon) + "#if !defined(KS_PROGRAM) || KS_PROGRAM == 1" + kForward +
+         "#endif\n#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n" + kBackward + "#endif\n";
+}
+
 }  // namespace
 
 int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
@@ -416,23 +443,39 @@ int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
 }
 
 std::string seed_kernels_source(const ir::Plan& plan) {
-  std::string s = "// The seed kernels (blueprint_seed_kernels.cpp).\n";
-  s += "#define KS_C " + std::to_string(plan.shape.chunk) + "\n#define KS_P " +
-       std::to_string(plan.param_count) + "\n#define KS_FS " + std::to_string(factor_stride(plan)) +
-       "\n#define KS_STAGED " + std::to_string(staged(plan) ? 1 : 0) + "\n#define KS_PS " +
-       std::to_string(staged_floats(plan)) + "\n#define KS_ROWS " +
-       std::to_string(forward_rows(plan)) + "\n#define KS_WPT " +
-       std::to_string(kWorkSeedsPerThread) + "\n#define KS_PARAMS " +
-       std::to_string(static_cast<int32_t>(morph::PoolRegion::params)) + "\n#define KS_GRAD " +
-       std::to_string(static_cast<int32_t>(morph::PoolRegion::grad)) + "\n#define KS_BLENDED " +
-       std::to_string(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
-       std::to_string(stage_mask(&morph::stage_trains)) + "u\n#define KS_ISOLATED " +
-       std::to_string(stage_mask(&morph::stage_trains_isolated)) + "u\n";
-  // KS_PROGRAM 1 or 2 (BlueprintCompiler's two programs): the forward or the backward only.
-  s += args_struct() + grad_term(plan) + kCommon;
-  s += std::string("#if !defined(KS_PROGRAM) || KS_PROGRAM == 1") + kForward + "#endif\n";
-  s += std::string("#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n") + kBackward + "#endif\n";
-  return s;
+  std::string s =
+      "// The seed kernels (blueprint_seed_kernels.cpp).\n" + chunk_constants(plan.shape.chunk);
+  for (int i = 0; i < 4; ++i)
+    s += std::string("#define ") + kBlueprintConstants[i] + " " +
+         std::to_string(blueprint_constant(plan, i)) + "\n";
+  return s + args_struct() + grad_term(plan, "__device__ __forceinline__") + kernels_part();
+}
+
+std::string linked_template_source(int32_t chunk) {
+  std::string s =
+      "// The seed kernels of every linked blueprint of this chunk width "
+      "(blueprint_seed_kernels.cpp).\n" +
+      chunk_constants(chunk) + "extern \"C\" __constant__ int ks_const[4];\n";
+  for (int i = 0; i < 4; ++i)
+    s += std::string("#define ") + kBlueprintConstants[i] + " (ks_const[" + std::to_string(i) +
+         "])\n";
+  s += "extern \"C\" __device__ void ks_row_delta(const float* __restrict__ xr, "
+       "const float* __restrict__ p, float* __restrict__ out);\n"
+       "extern \"C\" __device__ void ks_row_backward(const float* __restrict__ xr, "
+       "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f);\n"
+       "extern \"C\" __device__ void ks_grad_term(int i, int* a, int* b);\n";
+  return s + args_struct() + kernels_part();
+}
+
+std::string linked_rows_tail(const ir::Plan& plan) {
+  std::string s =
+      grad_term(plan, kLinkedRowFunction) + "extern \"C\" __constant__ int ks_const[4] = {";
+  for (int i = 0; i < 4; ++i) s += (i ? ", " : "") + std::to_string(blueprint_constant(plan, i));
+  return s + "};\n";
+}
+
+int32_t linked_rows_max_registers(int32_t chunk) {
+  return chunk <= 16 ? 128 : 255;  // the backward kernel's bound: 2 blocks of 256 threads
 }
 
 }  // namespace kasmina::ops

@@ -154,12 +154,20 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
                                        dir.path());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
-  // --source: the module as compiled, the seed kernels only.
-  std::ifstream in(dir.path() / "residual_mlp_ir.cu");
-  const std::string cu((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // --source: the programs as compiled (linked: the row functions, and the seed kernels of the
+  // chunk width), the seed kernels only.
+  const auto read = [&](const char* name) {
+    std::ifstream in(dir.path() / name);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string rows = read("residual_mlp_ir.cu"), cu = read("seed_kernels_C16.cu");
+  EXPECT_NE(rows.find("extern \"C\" __device__ __noinline__ void ks_row_delta("),
+            std::string::npos);
+  EXPECT_EQ(rows.find("__global__"), std::string::npos);
   EXPECT_NE(cu.find("void __launch_bounds__(256) kasmina_ir_seed_forward("), std::string::npos);
   EXPECT_NE(cu.find("kasmina_ir_seed_backward("), std::string::npos);
   EXPECT_EQ(cu.find("kasmina_ir_delta"), std::string::npos);
+  EXPECT_NE(first.out.find(" sm_90 compiled linked "), std::string::npos) << first.out;
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
   // --repeat: each blueprint's timed lookups, the disk ones by new compilers, none compiling.
   const auto count = [&](const std::string& what) {

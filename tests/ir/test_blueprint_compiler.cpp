@@ -52,6 +52,7 @@ TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
   const ir::Graph g = gated();
   const morph::BlueprintShape sh{16, 8, 4};
   BlueprintCompiler first(dir.options());
+  first.set_codegen_mode(CodegenMode::fused);
   const CompiledBlueprint a = first.get(g, sh, "sm_90");
   ASSERT_TRUE(a.ok) << a.log;
   EXPECT_EQ(a.level, CompileLevel::compiled);
@@ -62,6 +63,7 @@ TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
   EXPECT_EQ(first.get(g, sh, "sm_90").level, CompileLevel::memory);
   EXPECT_EQ(first.nvrtc_calls(), 1);
   BlueprintCompiler second(dir.options());  // as another process would
+  second.set_codegen_mode(CodegenMode::fused);
   const CompiledBlueprint b = second.get(g, sh, "sm_90");
   EXPECT_EQ(b.level, CompileLevel::disk);
   EXPECT_EQ(b.cubin(), a.cubin());
@@ -74,6 +76,7 @@ TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
   // A corrupt entry is quarantined and recompiled.
   ir::testing::write_file(ir::KernelCache(dir.options()).entry_path(a.key), "truncated");
   BlueprintCompiler third(dir.options());
+  third.set_codegen_mode(CodegenMode::fused);
   const CompiledBlueprint c = third.get(g, sh, "sm_90");
   EXPECT_EQ(c.level, CompileLevel::compiled);
   EXPECT_EQ(c.cubin(), a.cubin());
@@ -117,8 +120,11 @@ TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   const std::vector<std::string> options = blueprint_compile_options(*nvrtc, "sm_90");
   EXPECT_EQ(options.at(0), "--gpu-architecture=sm_90");
   ir::testing::CacheDir dir;
-  const CompiledBlueprint c = BlueprintCompiler(dir.options()).get(g, sh, "sm_90");
+  BlueprintCompiler compiler(dir.options());
+  compiler.set_codegen_mode(CodegenMode::fused);
+  const CompiledBlueprint c = compiler.get(g, sh, "sm_90");
   ASSERT_TRUE(c.ok) << c.log;
+  EXPECT_FALSE(c.linked);
   EXPECT_NE(c.cubin().find(kIrSeedForwardKernel), std::string::npos);
   EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
   EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);

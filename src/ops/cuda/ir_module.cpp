@@ -280,6 +280,8 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
   }
   out.level += ", launch " + f.source + "/" + b.source;
   if (out.tune_ms >= 0.0) out.level += ", autotune " + std::string(autotune_name(mode));
+  out.level += c.linked ? ", linked" : ", fused";
+  if (!c.fallback.empty()) out.note += (out.note.empty() ? "" : "; ") + c.fallback;
   return out;
 }
 

@@ -1,0 +1,37 @@
+#include "ops/blueprint_link.hpp"
+
+#include <cstdlib>
+
+#include "core/error.hpp"
+#include "core/str_cat.hpp"
+#include "ir/plan.hpp"
+#include "ops/blueprint_codegen.hpp"
+
+namespace kasmina::ops {
+
+const char* codegen_mode_name(CodegenMode mode) {
+  return mode == CodegenMode::linked ? "linked" : "fused";
+}
+
+CodegenMode codegen_mode_from_env() {
+  const char* env = std::getenv("KASMINA_IR_CODEGEN");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "linked") return CodegenMode::linked;
+  if (v == "fused") return CodegenMode::fused;
+  throw UserError(
+      str_cat("KASMINA_IR_CODEGEN: '", v, "' is not a codegen mode (allowed: linked, fused)"));
+}
+
+LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
+                               const std::vector<std::string>& base) {
+  LinkedPrograms p;
+  p.rows = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::linked_rows);
+  p.templ = linked_template_source(sh.chunk);
+  p.templ_options = base;
+  p.templ_options.push_back("-rdc=true");
+  p.rows_options = p.templ_options;
+  p.rows_options.push_back(str_cat("--maxrregcount=", linked_rows_max_registers(sh.chunk)));
+  return p;
+}
+
+}  // namespace kasmina::ops

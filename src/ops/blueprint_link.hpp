@@ -1,0 +1,32 @@
+// How a blueprint's module is made: `fused` compiles its row functions inlined into the seed
+// kernels (one NVRTC compile of the whole template per blueprint, ~0.4-0.7 s); `linked` compiles
+// the seed kernels once per chunk width and architecture (relocatable code, kept in the kernel
+// cache like any module) and, per blueprint, only its row functions, then links the two with
+// nvJitLink (blueprint_codegen.hpp, "Linked modules"). $KASMINA_IR_CODEGEN picks one (default
+// linked); linked falls back to fused where it cannot be made (no nvJitLink, PTX targets, a link
+// that fails), and says why.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ir/graph.hpp"
+#include "morph/morph_config.hpp"
+
+namespace kasmina::ops {
+
+enum class CodegenMode { linked, fused };
+const char* codegen_mode_name(CodegenMode mode);
+// $KASMINA_IR_CODEGEN: "linked" (also when unset or empty) or "fused"; anything else is an error.
+CodegenMode codegen_mode_from_env();
+
+// What a linked module is made of: the row functions' program and the template's (one text per
+// chunk width), each with its NVRTC options (`base`: blueprint_compile_options and the extra
+// options).
+struct LinkedPrograms {
+  std::string rows, templ;
+  std::vector<std::string> rows_options, templ_options;
+};
+LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
+                               const std::vector<std::string>& base);
+
+}  // namespace kasmina::ops

@@ -1,0 +1,196 @@
+// Linked blueprint modules (blueprint_link.hpp): the seed kernels compiled once per chunk width
+// and architecture, each blueprint's row functions compiled apart and linked to them. With a test
+// compiler and linker (what each program is compiled with, what is linked to what, what is
+// cached and what falls back to the fused module), then with the real NVRTC and nvJitLink when
+// both load (the seed kernels shared by blueprints of a chunk width and by processes).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "cache_test_util.hpp"
+#include "ir_graphs.hpp"
+#include "ops/blueprint_codegen.hpp"
+#include "ops/blueprint_compiler.hpp"
+#include "ops/blueprint_link.hpp"
+#include "ops/nvjitlink.hpp"
+#include "ops/nvrtc.hpp"
+
+namespace kasmina::ops {
+namespace {
+
+bool has(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Test compiler: names what it compiled ("fused", "template" or "rows", then a fused or template
+// program's KS_PROGRAM option); checks the options each program of a linked module is compiled
+// with.
+NvrtcOutput fake_compile(const std::string& source, const std::string&,
+                         const std::vector<std::string>& options) {
+  if (!has(options, "-rdc=true")) return NvrtcOutput{true, "fused" + options.back(), ""};
+  const bool templ = source.find("__global__") != std::string::npos;
+  if (templ) {
+    EXPECT_EQ(source.find("ks_row_delta(const float* __restrict__ xr, const float* __restrict__ "
+                          "p, float* __restrict__ out) {"),
+              std::string::npos)
+        << "the template defines no row function";
+    return NvrtcOutput{true, "template" + options.back(), ""};
+  }
+  EXPECT_TRUE(has(options, "--maxrregcount=128"));  // C = 8: the backward kernel's bound
+  EXPECT_EQ(source.find("__global__"), std::string::npos);
+  return NvrtcOutput{true, "rows", ""};
+}
+
+TEST(BlueprintLink, TheSeedKernelsOfAChunkWidthAreCompiledOnceAndLinkedToEachBlueprint) {
+  ir::testing::CacheDir dir;
+  const std::vector<ir::Graph> graphs = ir::testing::every_op_graphs();
+  std::vector<std::string> linked;
+  const auto link = [&](const std::vector<const std::string*>& parts, const std::string& arch) {
+    EXPECT_EQ(arch, "sm_90");
+    std::string s;
+    for (const std::string* p : parts) s += (s.empty() ? "" : "+") + *p;
+    linked.push_back(s);
+    return NvrtcOutput{true, s, ""};
+  };
+  BlueprintCompiler c(dir.options());
+  c.set_codegen_mode(CodegenMode::linked);
+  c.set_compile_function(fake_compile);
+  c.set_link_function(link);
+  const CompiledBlueprint a = c.get(graphs.at(0), {8, 4, 3}, "sm_90");
+  ASSERT_TRUE(a.ok) << a.log;
+  EXPECT_TRUE(a.linked);
+  EXPECT_TRUE(a.fallback.empty()) << a.fallback;
+  EXPECT_EQ(a.cubin(), module_binary("template-DKS_PROGRAM=1+rows", "template-DKS_PROGRAM=2+rows"));
+  EXPECT_EQ(c.template_compiles(), 1);
+  EXPECT_EQ(c.nvrtc_calls(), 2);  // the template's two programs, the row functions
+  // Another blueprint of the same chunk width: its row functions only.
+  const CompiledBlueprint b = c.get(graphs.at(1), {8, 4, 3}, "sm_90");
+  ASSERT_TRUE(b.ok && b.linked) << b.log;
+  EXPECT_NE(b.key, a.key);
+  EXPECT_EQ(c.template_compiles(), 1);
+  EXPECT_EQ(c.nvrtc_calls(), 3);
+  EXPECT_EQ(linked.size(), 4u);
+  // Another process: the template from disk, one compile for a third blueprint.
+  BlueprintCompiler other(dir.options());
+  other.set_codegen_mode(CodegenMode::linked);
+  other.set_compile_function(fake_compile);
+  other.set_link_function(link);
+  EXPECT_EQ(other.get(graphs.at(0), {8, 4, 3}, "sm_90").level, CompileLevel::disk);
+  const CompiledBlueprint d = other.get(graphs.at(2), {8, 4, 3}, "sm_90");
+  ASSERT_TRUE(d.ok && d.linked) << d.log;
+  EXPECT_EQ(d.level, CompileLevel::compiled);
+  EXPECT_EQ(other.template_compiles(), 0);
+  EXPECT_EQ(other.nvrtc_calls(), 1);
+  // The fused module of the same blueprint is another key.
+  other.set_codegen_mode(CodegenMode::fused);
+  const CompiledBlueprint f = other.get(graphs.at(0), {8, 4, 3}, "sm_90");
+  ASSERT_TRUE(f.ok) << f.log;
+  EXPECT_FALSE(f.linked);
+  EXPECT_NE(f.key, a.key);
+}
+
+// A link that fails leaves a negative entry under the linked key and the fused module is made;
+// the next process reads both from disk and compiles nothing.
+TEST(BlueprintLink, AFailedLinkFallsBackToTheFusedModule) {
+  ir::testing::CacheDir dir;
+  const ir::Graph g = ir::testing::every_op_graphs().at(0);
+  const auto refuse = [](const std::vector<const std::string*>&, const std::string&) {
+    return NvrtcOutput{false, "", "nvJitLink failed (4): version mismatch"};
+  };
+  for (int process = 0; process < 2; ++process) {
+    BlueprintCompiler c(dir.options());
+    c.set_codegen_mode(CodegenMode::linked);
+    c.set_compile_function(fake_compile);
+    c.set_link_function(refuse);
+    const CompiledBlueprint r = c.get(g, {8, 4, 3}, "sm_90");
+    ASSERT_TRUE(r.ok) << r.log;
+    EXPECT_FALSE(r.linked);
+    EXPECT_EQ(r.cubin(), module_binary("fused-DKS_PROGRAM=1", "fused-DKS_PROGRAM=2"));
+    EXPECT_EQ(r.fallback,
+              "the linked module could not be made: nvJitLink failed (4): version mismatch");
+    EXPECT_EQ(r.level, process == 0 ? CompileLevel::compiled : CompileLevel::disk);
+    EXPECT_EQ(c.nvrtc_calls(), process == 0 ? 3 : 0);
+  }
+  // A test compiler without a test linker, and PTX, are not linked: said so.
+  BlueprintCompiler c(dir.options());
+  c.set_codegen_mode(CodegenMode::linked);
+  c.set_compile_function(fake_compile);
+  const CompiledBlueprint r = c.get(g, {8, 4, 3}, "sm_90");
+  EXPECT_FALSE(r.linked);
+  EXPECT_EQ(r.fallback, "not linked: a test compiler without a test linker");
+  c.set_link_function(refuse);
+  const CompiledBlueprint p = c.get(g, {8, 4, 3}, "sm_90", true);
+  EXPECT_FALSE(p.linked);
+  EXPECT_EQ(p.fallback, "not linked: a PTX module is not linked");
+}
+
+TEST(BlueprintLink, TheModeComesFromTheEnvironment) {
+  ::unsetenv("KASMINA_IR_CODEGEN");
+  EXPECT_EQ(codegen_mode_from_env(), CodegenMode::linked);
+  ::setenv("KASMINA_IR_CODEGEN", "fused", 1);
+  EXPECT_EQ(codegen_mode_from_env(), CodegenMode::fused);
+  ::setenv("KASMINA_IR_CODEGEN", "inlined", 1);
+  try {
+    codegen_mode_from_env();
+    ADD_FAILURE() << "no error";
+  } catch (const UserError& e) {
+    EXPECT_STREQ(e.what(),
+                 "KASMINA_IR_CODEGEN: 'inlined' is not a codegen mode (allowed: linked, fused)");
+  }
+  ::unsetenv("KASMINA_IR_CODEGEN");
+}
+
+// The template is one text per chunk width (whatever the blueprint), the row functions' register
+// bound the backward kernel's.
+TEST(BlueprintLink, TheTemplateDependsOnTheChunkWidthOnly) {
+  const std::vector<ir::Graph> graphs = ir::testing::every_op_graphs();
+  const LinkedPrograms a = linked_programs(graphs.at(0), {16, 4, 3}, {"-x"});
+  const LinkedPrograms b = linked_programs(graphs.at(3), {16, 8, 2}, {"-x"});
+  EXPECT_EQ(a.templ, b.templ);
+  EXPECT_NE(a.rows, b.rows);
+  EXPECT_NE(linked_programs(graphs.at(0), {32, 4, 3}, {}).templ, a.templ);
+  EXPECT_EQ(a.templ_options, (std::vector<std::string>{"-x", "-rdc=true"}));
+  EXPECT_EQ(a.rows_options, (std::vector<std::string>{"-x", "-rdc=true", "--maxrregcount=128"}));
+  EXPECT_TRUE(
+      has(linked_programs(graphs.at(0), {32, 4, 3}, {}).rows_options, "--maxrregcount=255"));
+  EXPECT_NE(a.rows.find("extern \"C\" __device__ __noinline__ void ks_row_delta("),
+            std::string::npos);
+  EXPECT_NE(a.rows.find("extern \"C\" __constant__ int ks_const[4] = {"), std::string::npos);
+  EXPECT_NE(a.templ.find("#define KS_P (ks_const[0])"), std::string::npos);
+}
+
+// The real compilers: both kernels in each linked cubin with the row functions, the template
+// shared by two blueprints of a chunk width, and a second compiler (process) compiling nothing.
+TEST(BlueprintLink, NvrtcAndNvJitLinkMakeALinkedModule) {
+  if (!Nvrtc::get()) GTEST_SKIP() << Nvrtc::why();
+  if (!NvJitLink::get()) GTEST_SKIP() << NvJitLink::why();
+  ir::testing::CacheDir dir;
+  const std::vector<ir::Graph> graphs = ir::testing::every_op_graphs();
+  BlueprintCompiler c(dir.options());
+  c.set_codegen_mode(CodegenMode::linked);
+  const CompiledBlueprint a = c.get(graphs.at(0), {16, 4, 3}, "sm_90");
+  ASSERT_TRUE(a.ok) << a.log;
+  EXPECT_TRUE(a.linked) << a.fallback;
+  std::string forward, backward;
+  ASSERT_TRUE(split_module_binary(a.cubin(), &forward, &backward));
+  EXPECT_EQ(forward.substr(1, 3), "ELF");
+  for (const char* fn : {kIrSeedForwardKernel, "ks_row_delta"})
+    EXPECT_NE(forward.find(fn), std::string::npos) << fn;
+  for (const char* fn : {kIrSeedBackwardKernel, "ks_row_backward", "ks_grad_term"})
+    EXPECT_NE(backward.find(fn), std::string::npos) << fn;
+  const CompiledBlueprint b = c.get(graphs.at(3), {16, 8, 2}, "sm_90");
+  ASSERT_TRUE(b.ok && b.linked) << b.log << b.fallback;
+  EXPECT_EQ(c.template_compiles(), 1);
+  EXPECT_EQ(c.nvrtc_calls(), 3);
+  BlueprintCompiler other(dir.options());
+  other.set_codegen_mode(CodegenMode::linked);
+  const CompiledBlueprint again = other.get(graphs.at(3), {16, 8, 2}, "sm_90");
+  EXPECT_EQ(again.level, CompileLevel::disk);
+  EXPECT_EQ(again.cubin(), b.cubin());
+  EXPECT_EQ(other.nvrtc_calls(), 0);
+}
+
+}  // namespace
+}  // namespace kasmina::ops
