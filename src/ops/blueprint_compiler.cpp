@@ -295,7 +295,8 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
     else if (!link_fn_ && !nvjitlink)
       no_link = NvJitLink::why();
     if (no_link.empty()) {
-      const LinkedPrograms p = linked_programs(g, sh, options);
+      const LinkedPrograms p =
+          linked_programs(g, sh, options, nvrtc && nvrtc->version_at_least(12, 4));
       Job j;
       j.linked = true;
       j.name = g.name + ".cu";

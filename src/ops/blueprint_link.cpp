@@ -23,12 +23,13 @@ CodegenMode codegen_mode_from_env() {
 }
 
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
-                               const std::vector<std::string>& base) {
+                               const std::vector<std::string>& base, bool minimal) {
   LinkedPrograms p;
   p.rows = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::linked_rows);
   p.templ = linked_template_source(sh.chunk);
   p.templ_options = base;
   p.templ_options.push_back("-rdc=true");
+  if (minimal) p.templ_options.push_back("-minimal");
   p.rows_options = p.templ_options;
   p.rows_options.push_back(str_cat("--maxrregcount=", linked_rows_max_registers(sh.chunk)));
   return p;

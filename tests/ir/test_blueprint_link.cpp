@@ -190,6 +190,12 @@ TEST(BlueprintLink, NvrtcAndNvJitLinkMakeALinkedModule) {
   EXPECT_EQ(again.level, CompileLevel::disk);
   EXPECT_EQ(again.cubin(), b.cubin());
   EXPECT_EQ(other.nvrtc_calls(), 0);
+  // Every op's row functions compile and link (-minimal leaves nothing out that they use).
+  for (const ir::Graph& g : graphs) {
+    const CompiledBlueprint m = other.get(g, {5, 3, 2}, "sm_90");
+    EXPECT_TRUE(m.ok && m.linked) << g.name << ": " << m.log << m.fallback;
+  }
+  EXPECT_EQ(other.template_compiles(), 1);
 }
 
 }  // namespace

@@ -5,16 +5,19 @@
 // initial parameters (bitwise as on the CPU); graph replay (bitwise as plain launches); the
 // IR-interpreting kernels (KASMINA_IR_BACKEND=interpreter) against the CPU twins and the
 // generated kernels; the built-in step (KASMINA_IR_BACKEND=builtin) and the kernels from PTX
-// (KASMINA_IR_TARGET=ptx) against the CPU twins. Skips with a message without a CUDA device or
-// without NVRTC.
+// (KASMINA_IR_TARGET=ptx) against the CPU twins; linked modules (the default) against fused
+// ones. Skips with a message without a CUDA device or without NVRTC.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 
 #include "ir_layer_util.hpp"
+#include "ops/blueprint_compiler.hpp"
 #include "ops/morph/blueprint_module.hpp"
 #include "ops/morph/morph_ops.hpp"
+#include "ops/nvjitlink.hpp"
 #include "ops/ops.hpp"
 
 namespace kasmina::morph {
@@ -105,7 +108,47 @@ TEST_P(IrCuda, GeneratedKernelsMatchTheCpuTwins) {
   EXPECT_GE(rec.ms, 0.0);
   EXPECT_NE(rec.launch.find("forward b"), std::string::npos) << rec.launch;
   std::printf("  %s\n", gpu.layer.module_notes()[0].c_str());
+  // Linked (the default) wherever nvJitLink loads.
+  if (ops::NvJitLink::get()) {
+    EXPECT_NE(gpu.layer.module_notes()[0].find(", linked"), std::string::npos)
+        << gpu.layer.module_notes()[0];
+  }
   run_and_compare(cpu, gpu);
+}
+
+// KASMINA_IR_CODEGEN for the process compiler, in a scope (layers compile when prepared).
+struct Codegen {
+  explicit Codegen(ops::CodegenMode m) { ops::process_blueprint_compiler().set_codegen_mode(m); }
+  ~Codegen() { ops::process_blueprint_compiler().set_codegen_mode(ops::codegen_mode_from_env()); }
+};
+
+// The linked module (row functions called) against the fused one (inlined) on the same
+// parameters: the same arithmetic in the same order, so the same values; also counted bit for bit.
+TEST_P(IrCuda, LinkedAndFusedModulesAgree) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  if (!ops::NvJitLink::get()) GTEST_SKIP() << ops::NvJitLink::why();
+  const int32_t K = testing::register_ir(GetParam().file, GetParam().name);
+  const int64_t B = 300;
+  const auto rig = [&](ops::CodegenMode m) {
+    const Codegen mode(m);
+    return std::make_unique<testing::IrRig>(std::vector<int32_t>{K}, GetParam().chunk, B,
+                                            Device::cuda(0), K);
+  };
+  const std::unique_ptr<testing::IrRig> linked = rig(ops::CodegenMode::linked),
+                                        fused = rig(ops::CodegenMode::fused);
+  REQUIRE_MODULE(linked->layer);
+  REQUIRE_MODULE(fused->layer);
+  ASSERT_NE(linked->layer.module_notes()[0].find(", linked"), std::string::npos)
+      << linked->layer.module_notes()[0];
+  ASSERT_NE(fused->layer.module_notes()[0].find(", fused"), std::string::npos)
+      << fused->layer.module_notes()[0];
+  Tensor pool = fused->layer.buffers().pool;
+  pool.copy_from(linked->layer.buffers().pool);
+  run_and_compare(*fused, *linked);
+  const std::vector<float> a = linked->dx.to_vector<float>(), b = fused->dx.to_vector<float>();
+  size_t differ = 0;
+  for (size_t i = 0; i < a.size(); ++i) differ += a[i] != b[i] ? 1 : 0;
+  std::printf("  dx: %zu of %zu values differ in their bits\n", differ, a.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(Blueprints, IrCuda,
