@@ -81,9 +81,14 @@ std::string seed_kernels_source(const ir::Plan& plan);
 // its row functions only; the calls pass a row's arrays through the stack.
 //  - The template: the same text for every blueprint of this chunk width.
 std::string linked_template_source(int32_t chunk);
-//  - What follows the row functions in a linked rows program: ks_grad_term and ks_const.
+//  - The row functions' source is two programs side by side, as the seed kernels' (KS_PROGRAM):
+//    1 the delta and ks_const (linked into both kernels), 2 the backward and ks_grad_term
+//    (linked into the backward kernel, which also calls the delta for isolated seeds).
+//    What follows the row functions: ks_grad_term and ks_const.
 std::string linked_rows_tail(const ir::Plan& plan);
 inline constexpr const char* kLinkedRowFunction = "extern \"C\" __device__ __noinline__";
+inline constexpr const char* kLinkedProgram[2] = {"#if !defined(KS_PROGRAM) || KS_PROGRAM == 1\n",
+                                                  "#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n"};
 //  - The row functions' register bound (--maxrregcount): the backward kernel's, so that the
 //    linker accepts the call (a callee may not use more registers than its kernel may).
 int32_t linked_rows_max_registers(int32_t chunk);

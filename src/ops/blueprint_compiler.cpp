@@ -193,18 +193,20 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   std::shared_ptr<const std::string> templ;
   std::thread fetch([&] { templ = template_module(job, &templ_log); });
   ++nvrtc_calls_;
-  const NvrtcOutput rows = compile(job.source, job.name, job.options);
+  const ir::CompileOutcome rows = two_programs(
+      [&](const std::vector<std::string>& o) { return compile(job.source, job.name, o); },
+      job.options);
   fetch.join();
-  if (!rows.ok) return ir::CompileOutcome{false, "", rows.log};
-  std::string tf, tb;
+  if (!rows.ok) return rows;
+  std::string tf, tb, delta, backward;
   if (!templ) return ir::CompileOutcome{false, "", "the seed kernels: " + templ_log};
-  if (!split_module_binary(*templ, &tf, &tb))
+  if (!split_module_binary(*templ, &tf, &tb) ||
+      !split_module_binary(rows.payload, &delta, &backward))
     return ir::CompileOutcome{false, "", "the seed kernels are not a module of two programs"};
-  const auto link = [&](const std::string& kernel) {
-    const std::vector<const std::string*> parts = {&kernel, &rows.binary};
+  const auto link = [&](const std::vector<const std::string*>& parts) {
     return link_fn_ ? link_fn_(parts, job.arch) : NvJitLink::get()->link(parts, job.arch);
   };
-  const NvrtcOutput f = link(tf), b = link(tb);
+  const NvrtcOutput f = link({&tf, &delta}), b = link({&tb, &delta, &backward});
   if (!f.ok || !b.ok) return ir::CompileOutcome{false, "", f.ok ? b.log : f.log};
   return ir::CompileOutcome{true, module_binary(f.binary, b.binary), rows.log};
 }

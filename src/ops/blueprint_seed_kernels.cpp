@@ -468,10 +468,12 @@ std::string linked_template_source(int32_t chunk) {
 }
 
 std::string linked_rows_tail(const ir::Plan& plan) {
-  std::string s =
-      grad_term(plan, kLinkedRowFunction) + "extern \"C\" __constant__ int ks_const[4] = {";
+  // ks_grad_term with the backward (program 2), ks_const with the delta (program 1: linked into
+  // both kernels, so defined once in each).
+  std::string s = grad_term(plan, kLinkedRowFunction) + "#endif\n" + kLinkedProgram[0] +
+                  "extern \"C\" __constant__ int ks_const[4] = {";
   for (int i = 0; i < 4; ++i) s += (i ? ", " : "") + std::to_string(blueprint_constant(plan, i));
-  return s + "};\n";
+  return s + "};\n#endif\n";
 }
 
 int32_t linked_rows_max_registers(int32_t chunk) {

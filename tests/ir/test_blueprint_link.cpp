@@ -24,8 +24,8 @@ bool has(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// Test compiler: names what it compiled ("fused", "template" or "rows", then a fused or template
-// program's KS_PROGRAM option); checks the options each program of a linked module is compiled
+// Test compiler: names what it compiled ("fused", "template" or "rows", then the program's
+// KS_PROGRAM option); checks the options each program of a linked module is compiled
 // with.
 NvrtcOutput fake_compile(const std::string& source, const std::string&,
                          const std::vector<std::string>& options) {
@@ -40,7 +40,7 @@ NvrtcOutput fake_compile(const std::string& source, const std::string&,
   }
   EXPECT_TRUE(has(options, "--maxrregcount=128"));  // C = 8: the backward kernel's bound
   EXPECT_EQ(source.find("__global__"), std::string::npos);
-  return NvrtcOutput{true, "rows", ""};
+  return NvrtcOutput{true, "rows" + options.back(), ""};
 }
 
 TEST(BlueprintLink, TheSeedKernelsOfAChunkWidthAreCompiledOnceAndLinkedToEachBlueprint) {
@@ -62,7 +62,9 @@ TEST(BlueprintLink, TheSeedKernelsOfAChunkWidthAreCompiledOnceAndLinkedToEachBlu
   ASSERT_TRUE(a.ok) << a.log;
   EXPECT_TRUE(a.linked);
   EXPECT_TRUE(a.fallback.empty()) << a.fallback;
-  EXPECT_EQ(a.cubin(), module_binary("template-DKS_PROGRAM=1+rows", "template-DKS_PROGRAM=2+rows"));
+  EXPECT_EQ(a.cubin(),
+            module_binary("template-DKS_PROGRAM=1+rows-DKS_PROGRAM=1",
+                          "template-DKS_PROGRAM=2+rows-DKS_PROGRAM=1+rows-DKS_PROGRAM=2"));
   EXPECT_EQ(c.template_compiles(), 1);
   EXPECT_EQ(c.nvrtc_calls(), 2);  // the template's two programs, the row functions
   // Another blueprint of the same chunk width: its row functions only.
@@ -178,7 +180,8 @@ TEST(BlueprintLink, NvrtcAndNvJitLinkMakeALinkedModule) {
   EXPECT_EQ(forward.substr(1, 3), "ELF");
   for (const char* fn : {kIrSeedForwardKernel, "ks_row_delta"})
     EXPECT_NE(forward.find(fn), std::string::npos) << fn;
-  for (const char* fn : {kIrSeedBackwardKernel, "ks_row_backward", "ks_grad_term"})
+  EXPECT_EQ(forward.find("ks_row_backward"), std::string::npos);  // program 2's
+  for (const char* fn : {kIrSeedBackwardKernel, "ks_row_delta", "ks_row_backward", "ks_grad_term"})
     EXPECT_NE(backward.find(fn), std::string::npos) << fn;
   const CompiledBlueprint b = c.get(graphs.at(3), {16, 8, 2}, "sm_90");
   ASSERT_TRUE(b.ok && b.linked) << b.log << b.fallback;
