@@ -1,11 +1,13 @@
 // IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture, codegen
 // mode -> the compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC.
 // A module is two cubins, one per seed kernel, made one of two ways (blueprint_link.hpp):
-//  - linked (the default): the blueprint's row functions compiled as relocatable code and linked
+//  - linked (KASMINA_IR_CODEGEN=linked): the blueprint's row functions compiled as relocatable
+//    code and linked
 //    by nvJitLink to the seed kernels of its chunk width, which are compiled once per chunk width
 //    and architecture (two relocatable programs side by side, kept in the kernel cache under a
 //    key of their own, and in memory) while the row functions compile;
-//  - fused: the module's source compiled as two programs side by side, on two threads, one for
+//  - fused (the default): the module's source compiled as two programs side by side, on two
+//  threads, one for
 //    each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the
 //    same as in one program with both, and the wall time about that of the backward alone).
 // A linked module that cannot be made (nvJitLink missing, a link error) is cached as a failure
@@ -98,7 +100,7 @@ class BlueprintCompiler {
   using LinkFn =
       std::function<NvrtcOutput(const std::vector<const std::string*>&, const std::string&)>;
   void set_link_function(LinkFn fn) { link_fn_ = std::move(fn); }
-  // linked (default: $KASMINA_IR_CODEGEN) or fused.
+  // fused or linked (default: $KASMINA_IR_CODEGEN).
   void set_codegen_mode(CodegenMode mode) { mode_ = mode; }
   CodegenMode codegen_mode() const { return mode_; }
   // Seed-kernel templates (of a chunk width and architecture) compiled by this compiler.

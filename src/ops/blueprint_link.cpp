@@ -16,8 +16,8 @@ const char* codegen_mode_name(CodegenMode mode) {
 CodegenMode codegen_mode_from_env() {
   const char* env = std::getenv("KASMINA_IR_CODEGEN");
   const std::string v = env ? env : "";
-  if (v.empty() || v == "linked") return CodegenMode::linked;
-  if (v == "fused") return CodegenMode::fused;
+  if (v.empty() || v == "fused") return CodegenMode::fused;
+  if (v == "linked") return CodegenMode::linked;
   throw UserError(
       str_cat("KASMINA_IR_CODEGEN: '", v, "' is not a codegen mode (allowed: linked, fused)"));
 }

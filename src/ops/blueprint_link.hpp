@@ -3,8 +3,8 @@
 // the seed kernels once per chunk width and architecture (relocatable code, kept in the kernel
 // cache like any module) and, per blueprint, only its row functions, then links the two with
 // nvJitLink (blueprint_codegen.hpp, "Linked modules"). $KASMINA_IR_CODEGEN picks one (default
-// linked); linked falls back to fused where it cannot be made (no nvJitLink, PTX targets, a link
-// that fails), and says why.
+// fused until the linked kernels' speed is measured on a GPU: src/ir/README.md); linked falls back
+// to fused where it cannot be made (no nvJitLink, PTX targets, a link that fails), and says why.
 #pragma once
 #include <string>
 #include <vector>
@@ -16,7 +16,7 @@ namespace kasmina::ops {
 
 enum class CodegenMode { linked, fused };
 const char* codegen_mode_name(CodegenMode mode);
-// $KASMINA_IR_CODEGEN: "linked" (also when unset or empty) or "fused"; anything else is an error.
+// $KASMINA_IR_CODEGEN: "fused" (also when unset or empty) or "linked"; anything else is an error.
 CodegenMode codegen_mode_from_env();
 
 // What a linked module is made of: the row functions' program and the template's (one text per

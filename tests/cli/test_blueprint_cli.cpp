@@ -154,20 +154,32 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
                                        dir.path());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
-  // --source: the programs as compiled (linked: the row functions, and the seed kernels of the
-  // chunk width), the seed kernels only.
-  const auto read = [&](const char* name) {
-    std::ifstream in(dir.path() / name);
+  // --source: the module as compiled (fused, the default), the seed kernels only.
+  const auto read = [&](const fs::path& path) {
+    std::ifstream in(path);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   };
-  const std::string rows = read("residual_mlp_ir.cu"), cu = read("seed_kernels_C16.cu");
-  EXPECT_NE(rows.find("extern \"C\" __device__ __noinline__ void ks_row_delta("),
-            std::string::npos);
-  EXPECT_EQ(rows.find("__global__"), std::string::npos);
+  const std::string cu = read(dir.path() / "residual_mlp_ir.cu");
   EXPECT_NE(cu.find("void __launch_bounds__(256) kasmina_ir_seed_forward("), std::string::npos);
   EXPECT_NE(cu.find("kasmina_ir_seed_backward("), std::string::npos);
   EXPECT_EQ(cu.find("kasmina_ir_delta"), std::string::npos);
-  EXPECT_NE(first.out.find(" sm_90 compiled linked "), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find(" sm_90 compiled fused "), std::string::npos) << first.out;
+  // Linked: compiled again (another key), the row functions' source and the seed kernels' apart.
+  const fs::path linked_src = dir.path() / "linked";
+  fs::create_directories(linked_src);
+  const ProcessResult linked =
+      kasmina({"blueprint", "compile", file, "--dir", cache, "--source", linked_src.string()},
+              dir.path(), {{"KASMINA_IR_CODEGEN", "linked"}});
+  ASSERT_EQ(linked.exit_code, 0) << linked.err;
+  if (linked.out.find("not linked: nvJitLink could not be loaded") == std::string::npos) {
+    EXPECT_NE(linked.out.find(" sm_90 compiled linked "), std::string::npos) << linked.out;
+  }
+  const std::string rows = read(linked_src / "residual_mlp_ir.cu"),
+                    templ = read(linked_src / "seed_kernels_C16.cu");
+  EXPECT_NE(rows.find("extern \"C\" __device__ __noinline__ void ks_row_delta("),
+            std::string::npos);
+  EXPECT_EQ(rows.find("__global__"), std::string::npos);
+  EXPECT_NE(templ.find("void __launch_bounds__(256) kasmina_ir_seed_forward("), std::string::npos);
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
   // --repeat: each blueprint's timed lookups, the disk ones by new compilers, none compiling.
   const auto count = [&](const std::string& what) {

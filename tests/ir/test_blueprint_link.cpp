@@ -130,9 +130,9 @@ TEST(BlueprintLink, AFailedLinkFallsBackToTheFusedModule) {
 
 TEST(BlueprintLink, TheModeComesFromTheEnvironment) {
   ::unsetenv("KASMINA_IR_CODEGEN");
-  EXPECT_EQ(codegen_mode_from_env(), CodegenMode::linked);
-  ::setenv("KASMINA_IR_CODEGEN", "fused", 1);
   EXPECT_EQ(codegen_mode_from_env(), CodegenMode::fused);
+  ::setenv("KASMINA_IR_CODEGEN", "linked", 1);
+  EXPECT_EQ(codegen_mode_from_env(), CodegenMode::linked);
   ::setenv("KASMINA_IR_CODEGEN", "inlined", 1);
   try {
     codegen_mode_from_env();
