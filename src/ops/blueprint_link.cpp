@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "core/enum_table.hpp"
 #include "core/error.hpp"
 #include "core/str_cat.hpp"
 #include "ir/plan.hpp"
@@ -9,17 +10,22 @@
 
 namespace kasmina::ops {
 
+namespace {
+inline constexpr EnumTable<CodegenMode, 2> kCodegenModeNames{
+    {{"fused", CodegenMode::fused}, {"linked", CodegenMode::linked}}};
+}  // namespace
+
 const char* codegen_mode_name(CodegenMode mode) {
-  return mode == CodegenMode::linked ? "linked" : "fused";
+  return enum_name(kCodegenModeNames, mode);
 }
 
 CodegenMode codegen_mode_from_env() {
   const char* env = std::getenv("KASMINA_IR_CODEGEN");
   const std::string v = env ? env : "";
-  if (v.empty() || v == "fused") return CodegenMode::fused;
-  if (v == "linked") return CodegenMode::linked;
+  if (v.empty()) return CodegenMode::fused;
+  if (const auto m = enum_parse(kCodegenModeNames, v)) return *m;
   throw UserError(
-      str_cat("KASMINA_IR_CODEGEN: '", v, "' is not a codegen mode (allowed: linked, fused)"));
+      str_cat("KASMINA_IR_CODEGEN: '", v, "' is not one of ", enum_allowed(kCodegenModeNames)));
 }
 
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,

@@ -16,7 +16,8 @@ namespace kasmina::ops {
 
 enum class CodegenMode { linked, fused };
 const char* codegen_mode_name(CodegenMode mode);
-// $KASMINA_IR_CODEGEN: "fused" (also when unset or empty) or "linked"; anything else is an error.
+// $KASMINA_IR_CODEGEN: "fused" (also when unset or empty) or "linked"; anything else is a user
+// error.
 CodegenMode codegen_mode_from_env();
 
 // What a linked module is made of: the row functions' program and the template's (one text per

@@ -1,12 +1,10 @@
 #include "ops/nvjitlink.hpp"
 
-#include <dlfcn.h>
-
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 
 #include "core/str_cat.hpp"
+#include "ops/dynamic_library.hpp"
 
 namespace kasmina::ops {
 
@@ -28,66 +26,42 @@ namespace {
 
 constexpr int kInputCubin = 1;  // NVJITLINK_INPUT_CUBIN
 
-struct Loaded {
-  std::unique_ptr<NvJitLink::Api> api;
-  std::unique_ptr<NvJitLink> link;
-  std::string why;
-};
-
-template <class F>
-bool bind(void* lib, const char* name, F* f) {
-  *f = reinterpret_cast<F>(::dlsym(lib, name));
-  return *f != nullptr;
-}
+using Loaded = LoadedLibrary<NvJitLink::Api, NvJitLink>;
 
 Loaded load() {
   Loaded l;
-  std::vector<std::string> names;
-  if (const char* env = std::getenv("KASMINA_NVJITLINK"); env && *env)
-    names.push_back(env);  // only this one
-  else
-    names = {"libnvJitLink.so.13", "libnvJitLink.so.12", "libnvJitLink.so",
-             "/usr/local/cuda/lib64/libnvJitLink.so"};
-  void* lib = nullptr;
-  std::string tried;
-  for (const std::string& n : names) {
-    lib = ::dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (lib) break;
-    tried += (tried.empty() ? "" : ", ") + n;
-  }
-  if (!lib) {
-    l.why = str_cat("nvJitLink could not be loaded (tried ", tried, ")");
-    return l;
-  }
+  void* lib = open_library("KASMINA_NVJITLINK",
+                           {"libnvJitLink.so.13", "libnvJitLink.so.12", "libnvJitLink.so",
+                            "/usr/local/cuda/lib64/libnvJitLink.so"},
+                           "nvJitLink", &l.why);
+  if (!lib) return l;
   auto api = std::make_unique<NvJitLink::Api>();
-  const bool ok = bind(lib, "nvJitLinkVersion", &api->version) &&
-                  bind(lib, "nvJitLinkCreate", &api->create) &&
-                  bind(lib, "nvJitLinkAddData", &api->add_data) &&
-                  bind(lib, "nvJitLinkComplete", &api->complete) &&
-                  bind(lib, "nvJitLinkGetLinkedCubinSize", &api->cubin_size) &&
-                  bind(lib, "nvJitLinkGetLinkedCubin", &api->cubin) &&
-                  bind(lib, "nvJitLinkGetErrorLogSize", &api->error_log_size) &&
-                  bind(lib, "nvJitLinkGetErrorLog", &api->error_log) &&
-                  bind(lib, "nvJitLinkDestroy", &api->destroy);
+  const bool ok = bind_symbol(lib, "nvJitLinkVersion", &api->version) &&
+                  bind_symbol(lib, "nvJitLinkCreate", &api->create) &&
+                  bind_symbol(lib, "nvJitLinkAddData", &api->add_data) &&
+                  bind_symbol(lib, "nvJitLinkComplete", &api->complete) &&
+                  bind_symbol(lib, "nvJitLinkGetLinkedCubinSize", &api->cubin_size) &&
+                  bind_symbol(lib, "nvJitLinkGetLinkedCubin", &api->cubin) &&
+                  bind_symbol(lib, "nvJitLinkGetErrorLogSize", &api->error_log_size) &&
+                  bind_symbol(lib, "nvJitLinkGetErrorLog", &api->error_log) &&
+                  bind_symbol(lib, "nvJitLinkDestroy", &api->destroy);
   if (!ok) {
     l.why = str_cat("nvJitLink was loaded but lacks an entry point (", ::dlerror(), ")");
     return l;
   }
-  l.link = std::make_unique<NvJitLink>(api.get());
+  l.user = std::make_unique<NvJitLink>(api.get());
   l.api = std::move(api);
   return l;
 }
 
-// Never destroyed (a compile on another thread may still link when the process exits).
 const Loaded& loaded() {
-  static const Loaded* l = new Loaded(load());
-  return *l;
+  return load_once<NvJitLink::Api, NvJitLink, &load>();
 }
 
 }  // namespace
 
 const NvJitLink* NvJitLink::get() {
-  return loaded().link.get();
+  return loaded().user.get();
 }
 const std::string& NvJitLink::why() {
   return loaded().why;

@@ -1,9 +1,8 @@
 #include "ops/nvrtc.hpp"
 
-#include <dlfcn.h>
-
-#include <cstdlib>
 #include <memory>
+
+#include "ops/dynamic_library.hpp"
 
 namespace kasmina::ops {
 
@@ -27,68 +26,46 @@ struct Nvrtc::Api {
 
 namespace {
 
-struct Loaded {
-  std::unique_ptr<Nvrtc::Api> api;
-  std::unique_ptr<Nvrtc> nvrtc;
-  std::string why;
-};
-
-template <class F>
-bool bind(void* lib, const char* name, F* f) {
-  *f = reinterpret_cast<F>(::dlsym(lib, name));
-  return *f != nullptr;
-}
+using Loaded = LoadedLibrary<Nvrtc::Api, Nvrtc>;
 
 Loaded load() {
   Loaded l;
-  std::vector<std::string> names;
-  if (const char* env = std::getenv("KASMINA_NVRTC"); env && *env)
-    names.push_back(env);  // only this one
-  else
-    names = {"libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"};
-  void* lib = nullptr;
-  std::string tried;
-  for (const std::string& n : names) {
-    lib = ::dlopen(n.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (lib) break;
-    tried += (tried.empty() ? "" : ", ") + n;
-  }
-  if (!lib) {
-    l.why = "NVRTC could not be loaded (tried " + tried + ")";
-    return l;
-  }
+  void* lib = open_library("KASMINA_NVRTC",
+                           {"libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"},
+                           "NVRTC", &l.why);
+  if (!lib) return l;
   auto api = std::make_unique<Nvrtc::Api>();
-  const bool ok =
-      bind(lib, "nvrtcVersion", &api->version) && bind(lib, "nvrtcCreateProgram", &api->create) &&
-      bind(lib, "nvrtcCompileProgram", &api->compile) &&
-      bind(lib, "nvrtcGetProgramLogSize", &api->log_size) &&
-      bind(lib, "nvrtcGetProgramLog", &api->log) && bind(lib, "nvrtcGetPTXSize", &api->ptx_size) &&
-      bind(lib, "nvrtcGetPTX", &api->ptx) && bind(lib, "nvrtcGetCUBINSize", &api->cubin_size) &&
-      bind(lib, "nvrtcGetCUBIN", &api->cubin) && bind(lib, "nvrtcDestroyProgram", &api->destroy) &&
-      bind(lib, "nvrtcGetErrorString", &api->error);
+  const bool ok = bind_symbol(lib, "nvrtcVersion", &api->version) &&
+                  bind_symbol(lib, "nvrtcCreateProgram", &api->create) &&
+                  bind_symbol(lib, "nvrtcCompileProgram", &api->compile) &&
+                  bind_symbol(lib, "nvrtcGetProgramLogSize", &api->log_size) &&
+                  bind_symbol(lib, "nvrtcGetProgramLog", &api->log) &&
+                  bind_symbol(lib, "nvrtcGetPTXSize", &api->ptx_size) &&
+                  bind_symbol(lib, "nvrtcGetPTX", &api->ptx) &&
+                  bind_symbol(lib, "nvrtcGetCUBINSize", &api->cubin_size) &&
+                  bind_symbol(lib, "nvrtcGetCUBIN", &api->cubin) &&
+                  bind_symbol(lib, "nvrtcDestroyProgram", &api->destroy) &&
+                  bind_symbol(lib, "nvrtcGetErrorString", &api->error);
   if (!ok) {
     l.why = "NVRTC was loaded but lacks an entry point (" + std::string(::dlerror()) + ")";
     return l;
   }
-  if (!bind(lib, "nvrtcGetNumSupportedArchs", &api->num_archs) ||
-      !bind(lib, "nvrtcGetSupportedArchs", &api->archs))
+  if (!bind_symbol(lib, "nvrtcGetNumSupportedArchs", &api->num_archs) ||
+      !bind_symbol(lib, "nvrtcGetSupportedArchs", &api->archs))
     api->num_archs = nullptr;
-  l.nvrtc = std::make_unique<Nvrtc>(api.get());
+  l.user = std::make_unique<Nvrtc>(api.get());
   l.api = std::move(api);
   return l;
 }
 
-// Never destroyed: a compile still running on another thread when the process exits
-// (BlueprintCompiler's time limit) keeps its entry points.
 const Loaded& loaded() {
-  static const Loaded* l = new Loaded(load());
-  return *l;
+  return load_once<Nvrtc::Api, Nvrtc, &load>();
 }
 
 }  // namespace
 
 const Nvrtc* Nvrtc::get() {
-  return loaded().nvrtc.get();
+  return loaded().user.get();
 }
 const std::string& Nvrtc::why() {
   return loaded().why;
