@@ -1,9 +1,10 @@
 // Benchmarks of the fused morphogenetic ops (src/ops/morph/) at the target shapes: forward with
 // telemetry (B 512 S 1024 C 16; B 256 S 1000 C 16; float32 and bf16 activations), forward +
-// backward (B 512 S 1024 C 16), the lifecycle step and the blueprint optimizer. 10% of the seeds
-// are active, with the residual_mlp blueprint (hidden 4): every other active seed TRAINING
-// (isolated loss, no blend), the rest GRAFTING with alpha 0.5 (blended into the output). The
-// lifecycle is configured so that no seed changes stage while the benchmark runs (steady state).
+// backward (B 512 S 1024 C 16; float32 and bf16), the lifecycle step and the blueprint optimizer.
+// 10% of the seeds are active, with the residual_mlp blueprint (hidden 4): every other active seed
+// TRAINING (isolated loss, no blend), the rest GRAFTING with alpha 0.5 (blended into the output).
+// The lifecycle is configured so that no seed changes stage while the benchmark runs (steady
+// state).
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -210,6 +211,22 @@ void register_morph_benchmarks(Device dev) {
                  ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
                },
                {.bytes = 4.0 * 5.0 * big.elements(), .flops = 3.0 * big.blueprint_flops()});
+  });
+  register_timed("morph/forward_backward/bf16/" + big.name(), [big, dev](benchmark::State& s) {
+    MorphFixture f(big, dev);
+    Tensor x = Tensor::empty(f.x.shape(), DType::bf16, dev),
+           out = Tensor::empty(f.x.shape(), DType::bf16, dev),
+           dy = Tensor::empty(f.x.shape(), DType::bf16, dev),
+           dx = Tensor::empty(f.x.shape(), DType::bf16, dev);
+    ops::cast_to_bf16(f.x, x);
+    ops::cast_to_bf16(f.dy, dy);
+    ops::MorphForwardOptions opt;
+    timed_loop(s,
+               [&] {
+                 ops::morph_forward(f.layer.buffers(), x, out, opt);
+                 ops::morph_backward(f.layer.buffers(), x, dy, &dx, true);
+               },
+               {.bytes = 2.0 * 5.0 * big.elements(), .flops = 3.0 * big.blueprint_flops()});
   });
   register_timed("morph/lifecycle_step/S" + std::to_string(big.seeds),
                  [big, dev](benchmark::State& s) {

@@ -57,9 +57,9 @@ constexpr int params_per_thread() {
 }
 
 struct SeedBackwardArgs {
-  const float* x = nullptr;
-  const float* dy = nullptr;
-  float* dx = nullptr;  // null: no input gradient
+  const void* x = nullptr;  // float, or bf16 (the seed kernel's element type)
+  const void* dy = nullptr;
+  void* dx = nullptr;  // null: no input gradient
   int64_t B = 0, H = 0;
   BlueprintShape sh;
   SeedStateView st;
@@ -93,15 +93,16 @@ struct SeedRow {
   float x[CMAX], dy[CMAX];
 };
 
-template <int CMAX>
+template <int CMAX, class E>
 __device__ __forceinline__ void load_row(const SeedBackwardArgs& a, int64_t off, bool need_dy,
                                          SeedRow<CMAX>& row) {
-  load_chunk<CMAX>(a.x + off, a.sh.chunk, a.vec, row.x);
-  if (need_dy) load_chunk<CMAX>(a.dy + off, a.sh.chunk, a.vec, row.dy);
+  load_chunk<CMAX>(static_cast<const E*>(a.x) + off, a.sh.chunk, a.vec, row.x);
+  if (need_dy) load_chunk<CMAX>(static_cast<const E*>(a.dy) + off, a.sh.chunk, a.vec, row.dy);
 }
 
-// Phase A for one row (offset off): g, the blended input gradient, the gradient factors F.
-template <int CMAX>
+// Phase A for one row (offset off): g, the blended input gradient (stored as E), the gradient
+// factors F.
+template <int CMAX, class E>
 __device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t off,
                                              const SeedRow<CMAX>& row, int32_t kind,
                                              const float* params, float alpha, bool blended,
@@ -135,7 +136,7 @@ __device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t 
     KASMINA_MORPH_UNROLL
     for (int c = 0; c < CMAX; ++c)
       if (c < C) jt[c] = row.dy[c] + jt[c];
-    store_chunk<CMAX>(a.dx + off, C, a.vec, jt);
+    store_chunk<CMAX>(static_cast<E*>(a.dx) + off, C, a.vec, jt);
   } else {
     blueprint_backward<CMAX, float>(kind, a.sh, params, row.x, g, nullptr, F);
   }
@@ -143,7 +144,8 @@ __device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t 
 
 // Grid: seed_kernel_blocks; dynamic shared memory: the work list, the parameters (when staged),
 // tile_rows factor rows of fstride floats.
-template <int CMAX, bool EXACT>
+// E: the activations' element type (float or bf16; the blueprint's gradients in float32).
+template <int CMAX, bool EXACT, class E>
 // Chunks up to 16: at most 128 registers, so that two blocks of the copy fit on an SM beside a
 // block (wider chunks need more registers than that without spilling).
 __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
@@ -185,7 +187,8 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     float* F = trains ? factors + static_cast<int64_t>(tid) * a.fstride : nullptr;
     // The first tile's rows are in flight while the parameters are staged.
     SeedRow<CMAX> row;
-    if (tid < std::min<int64_t>(a.tile_rows, a.B)) load_row<CMAX>(a, tid * a.H + cs, need_dy, row);
+    if (tid < std::min<int64_t>(a.tile_rows, a.B))
+      load_row<CMAX, E>(a, tid * a.H + cs, need_dy, row);
     const float* params = f.slot >= 0 ? a.pool.at(f.slot, PoolRegion::params) : nullptr;
     if (params && a.params_in_smem) {
       stage_params(params, P, sparams, tid, kSeedThreads);
@@ -200,8 +203,8 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
       const int64_t rows = std::min<int64_t>(a.tile_rows, a.B - r0);
       if (tid < rows) {
         const int64_t off = (r0 + tid) * a.H + cs;
-        if (r0 > 0) load_row<CMAX>(a, off, need_dy, row);
-        backward_row<CMAX>(a, off, row, kind, params, f.alpha, blended, isolated, F, change);
+        if (r0 > 0) load_row<CMAX, E>(a, off, need_dy, row);
+        backward_row<CMAX, E>(a, off, row, kind, params, f.alpha, blended, isolated, F, change);
       }
       if (!trains) continue;  // block-uniform
       __syncthreads();
@@ -255,9 +258,9 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
 SeedBackwardArgs seed_backward_args(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy,
                                     Tensor* dx, bool param_grads, int64_t B) {
   return SeedBackwardArgs{
-      .x = x.data<float>(),
-      .dy = dy.data<float>(),
-      .dx = dx ? dx->data<float>() : nullptr,
+      .x = x.raw(),
+      .dy = dy.raw(),
+      .dx = dx ? dx->raw() : nullptr,
       .B = B,
       .H = morph_detail::morph_width(L),
       .sh = L.shape,
@@ -265,8 +268,9 @@ SeedBackwardArgs seed_backward_args(const MorphLayerBuffers& L, const Tensor& x,
       .pool = morph_detail::pool_view<float>(L),
       .param_grads = param_grads,
       .gemm_kinds = L.gemm_kinds,
-      .vec = L.shape.chunk % 4 == 0 && aligned16(x.raw()) && aligned16(dy.raw()) &&
-             (!dx || aligned16(dx->raw())),
+      // 16-byte accesses: 4 floats or 8 bf16.
+      .vec = L.shape.chunk % (x.dtype() == DType::bf16 ? 8 : 4) == 0 && aligned16(x.raw()) &&
+             aligned16(dy.raw()) && (!dx || aligned16(dx->raw())),
       .grad_norm = L.grad_norm.data<float>(),
       .task = L.training_objective ==
               static_cast<int32_t>(kasmina::morph::TrainingObjective::task_gradient),
@@ -306,20 +310,23 @@ void morph_seed_backward_as(const MorphLayerBuffers& L, const Tensor& x, const T
   DeviceContext& ctx = context(L.device());
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_backward_kernel<CMAX, EXACT>, smem);
+    const auto kernel = morph_seed_backward_kernel<CMAX, EXACT, float>;
+    opt_in_smem(kernel, smem);
     if (dependent)
-      launch_programmatic(morph_seed_backward_kernel<CMAX, EXACT>, dim3(blocks), dim3(kSeedThreads),
-                          smem, ctx.stream, b);
+      launch_programmatic(kernel, dim3(blocks), dim3(kSeedThreads), smem, ctx.stream, b);
     else
-      morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
+      kernel<<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
   });
   KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
 }
 
 void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                     bool param_grads) {
-  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x");
-  x.check_dtype(DType::f32);
+  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x", true);
+  const bool half = x.dtype() == DType::bf16;
+  KASMINA_CHECK(!half || L.modules.empty(),
+                "morph_backward: bf16 activations with IR blueprints (their generated kernels read "
+                "float32)");
   KASMINA_CHECK(dy.shape() == x.shape() && dy.dtype() == x.dtype() && dy.device() == x.device(),
                 "morph_backward: dy shape/dtype/device differs from x");
   if (dx) {
@@ -349,8 +356,10 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const bool fused = L.fused_seeds || L.modules.empty();
   if (fused) {
     dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-      opt_in_smem(morph_seed_backward_kernel<CMAX, EXACT>, smem);
-      morph_seed_backward_kernel<CMAX, EXACT><<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
+      const auto kernel = half ? morph_seed_backward_kernel<CMAX, EXACT, bf16>
+                               : morph_seed_backward_kernel<CMAX, EXACT, float>;
+      opt_in_smem(kernel, smem);
+      kernel<<<blocks, kSeedThreads, smem, ctx.stream>>>(b);
     });
     KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
   }
@@ -364,10 +373,14 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, b.H);
     a.dependent = true;
     a.gemm_kinds = L.gemm_kinds;
-    const bool copy_vec = C % 4 == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
+    const bool copy_vec = C % (half ? 8 : 4) == 0 && aligned16(dy.raw()) && aligned16(dx->raw());
     KASMINA_CHECK(C <= kRowChunk || copy_vec,
-                  "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx");
-    launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
+                  "morph_backward: chunks wider than 64 need 16-byte aligned dy and dx" +
+                      std::string(half ? " and, in bf16, a multiple of 8 wide" : ""));
+    if (half)
+      launch_morph_stream_bf16(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
+    else
+      launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
 }
 

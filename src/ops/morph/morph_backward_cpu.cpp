@@ -1,7 +1,10 @@
-// CPU twin of morph_backward.
+// CPU twin of morph_backward. Activations of element type E (float, double, or bf16); the
+// blueprint's gradients computed in T (the pool's type: float for bf16 activations, whose x and
+// dy widen exactly and whose dx is rounded to bf16 once on the store, as the CUDA kernels do).
 #include <cmath>
 
 #include "ops/morph/blueprint_rows.hpp"
+#include "ops/morph/element_io.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -11,10 +14,10 @@ namespace {
 
 using namespace kasmina::morph;
 
-template <class T>
+template <class E, class T>
 void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                    bool param_grads) {
-  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x");
+  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x", true);
   KASMINA_CHECK(dy.shape() == x.shape() && dy.dtype() == x.dtype(),
                 "morph_backward: dy shape/dtype differs from x");
   if (dx) {
@@ -25,14 +28,15 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
   const PoolView<T> pool = morph_detail::pool_view<T>(L);
   const int32_t C = L.shape.chunk;
   const int64_t H = morph_detail::morph_width(L);
-  const T* xp = x.data<T>();
-  const T* dyp = dy.data<T>();
-  T* dxp = dx ? dx->data<T>() : nullptr;
+  const E* xp = x.data<E>();
+  const E* dyp = dy.data<E>();
+  E* dxp = dx ? dx->data<E>() : nullptr;
   float* gnorm = L.grad_norm.data<float>();
   float* step_stats = L.step_stats.data<float>();
   const bool task = L.training_objective == static_cast<int32_t>(TrainingObjective::task_gradient);
   const T iso_scale = T(2) / (static_cast<T>(B) * static_cast<T>(C));
-  T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk], F[kMaxFactors];
+  T g[kMaxChunk], jt[kMaxChunk], delta[kMaxChunk], F[kMaxFactors], xbuf[kMaxChunk],
+      dybuf[kMaxChunk];
 
   for (int32_t s = 0; s < L.seeds; ++s) {
     const int32_t stage = morph_detail::fused_stage(L, st, s);
@@ -50,8 +54,8 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
     double change = 0.0;  // task_gradient: sum of <delta, dy> (the first-order loss change)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t off = b * H + static_cast<int64_t>(s) * C;
-      const T* xr = xp + off;
-      const T* dyr = dyp + off;
+      const T* xr = widen_row<T>(xp + off, C, xbuf);
+      const T* dyr = widen_row<T>(dyp + off, C, dybuf);
       if (blended || global_grads) {
         for (int32_t c = 0; c < C; ++c) {
           g[c] = alpha * dyr[c];
@@ -71,11 +75,11 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
         morph_rows::add_grad<T>(bp, L.shape, F, dp);
       }
       if (dxp) {
-        T* dxr = dxp + off;
+        E* dxr = dxp + off;
         if (blended) {
-          for (int32_t c = 0; c < C; ++c) dxr[c] = dyr[c] + jt[c];
+          for (int32_t c = 0; c < C; ++c) dxr[c] = narrow<E>(dyr[c] + jt[c]);
         } else {
-          for (int32_t c = 0; c < C; ++c) dxr[c] = dyr[c];
+          for (int32_t c = 0; c < C; ++c) dxr[c] = dyp[off + c];
         }
       }
     }
@@ -95,9 +99,10 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
 
 void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                     bool param_grads) {
-  if (x.dtype() == DType::f64) return backward_impl<double>(L, x, dy, dx, param_grads);
+  if (x.dtype() == DType::f64) return backward_impl<double, double>(L, x, dy, dx, param_grads);
+  if (x.dtype() == DType::bf16) return backward_impl<bf16, float>(L, x, dy, dx, param_grads);
   x.check_dtype(DType::f32);
-  backward_impl<float>(L, x, dy, dx, param_grads);
+  backward_impl<float, float>(L, x, dy, dx, param_grads);
 }
 
 }  // namespace kasmina::ops::cpu

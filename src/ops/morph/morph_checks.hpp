@@ -13,9 +13,9 @@ inline int64_t morph_width(const MorphLayerBuffers& L) {
   return static_cast<int64_t>(L.seeds) * L.shape.chunk;
 }
 
-// x-like tensor [B, S*C] of the layer's element type; returns B.
-// The activations' element type is the pool's; with allow_bf16 (the forward) also bf16 over a
-// float32 pool (the blueprint computed in float32 on values read from bf16).
+// x-like tensor [B, S*C] of the layer's element type; returns B. The activations' element type
+// is the pool's; with allow_bf16 (the fused forward and backward) also bf16 over a float32 pool
+// (the blueprint computed in float32 on values read from bf16).
 inline int64_t check_activations(const MorphLayerBuffers& L, const Tensor& t, const char* op,
                                  const char* what, bool allow_bf16 = false) {
   KASMINA_CHECK(t.ndim() == 2 && t.dim(1) == morph_width(L),

@@ -4,11 +4,10 @@
 // to bf16 once on the store, as the CUDA kernel does).
 #include <algorithm>
 #include <cmath>
-#include <type_traits>
 #include <vector>
 
-#include "core/bf16.hpp"
 #include "ops/morph/blueprint_rows.hpp"
+#include "ops/morph/element_io.hpp"
 #include "ops/morph/morph_backend.hpp"
 #include "ops/morph/morph_checks.hpp"
 
@@ -17,21 +16,6 @@ namespace kasmina::ops::cpu {
 namespace {
 
 using namespace kasmina::morph;
-
-template <class T>
-T widen(T v) {
-  return v;
-}
-float widen(bf16 v) {
-  return v.to_float();
-}
-template <class E, class T>
-E narrow(T v) {
-  if constexpr (std::is_same_v<E, bf16>)
-    return bf16::from_float(v);
-  else
-    return v;
-}
 
 template <class E, class T>
 void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
@@ -50,7 +34,7 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   float* step_stats = L.step_stats.data<float>();
   double* tel = L.telemetry.data<double>();
   const double n = static_cast<double>(B) * C;
-  T xr[kMaxChunk], delta[kMaxChunk];
+  T xbuf[kMaxChunk], delta[kMaxChunk];
 
   for (int32_t s = 0; s < L.seeds; ++s) {
     const int32_t stage = morph_detail::fused_stage(L, st, s);
@@ -64,7 +48,7 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
     for (int64_t b = 0; b < B; ++b) {
       const E* xe = xp + b * H + static_cast<int64_t>(s) * C;
       E* orow = op + b * H + static_cast<int64_t>(s) * C;
-      for (int32_t c = 0; c < C; ++c) xr[c] = widen(xe[c]);
+      const T* xr = widen_row<T>(xe, C, xbuf);
       if (opt.collect_stats) {
         for (int32_t c = 0; c < C; ++c) {
           const double v = static_cast<double>(xr[c]);
