@@ -58,8 +58,8 @@ __device__ __forceinline__ void load_g(const uint16_t* g, int64_t i, float (&v)[
     const uint32_t w[4] = {a.x, a.y, a.z, a.w};
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      v[2 * j] = bf16_bits_to_float(static_cast<uint16_t>(w[j] & 0xffffu));
-      v[2 * j + 1] = bf16_bits_to_float(static_cast<uint16_t>(w[j] >> 16));
+      v[2 * j] = bf16x2_low(w[j]);
+      v[2 * j + 1] = bf16x2_high(w[j]);
     }
   } else {
     v[0] = bf16_bits_to_float(g[i]);
@@ -70,10 +70,10 @@ template <int V>
 __device__ __forceinline__ void store_bf16(uint16_t* dx, int64_t i, const uint16_t (&o)[V]) {
   if constexpr (V == kVec) {
     uint4 a;
-    a.x = o[0] | (static_cast<uint32_t>(o[1]) << 16);
-    a.y = o[2] | (static_cast<uint32_t>(o[3]) << 16);
-    a.z = o[4] | (static_cast<uint32_t>(o[5]) << 16);
-    a.w = o[6] | (static_cast<uint32_t>(o[7]) << 16);
+    a.x = bf16x2_pack(o[0], o[1]);
+    a.y = bf16x2_pack(o[2], o[3]);
+    a.z = bf16x2_pack(o[4], o[5]);
+    a.w = bf16x2_pack(o[6], o[7]);
     *reinterpret_cast<uint4*>(dx + i) = a;
   } else {
     dx[i] = o[0];

@@ -18,10 +18,8 @@ __global__ void cast_to_bf16_vec4_kernel(const float4* __restrict__ src, uint2* 
        i += stride) {
     const float4 v = src[i];
     uint2 out;
-    out.x = static_cast<uint32_t>(float_to_bf16_bits(v.x)) |
-            (static_cast<uint32_t>(float_to_bf16_bits(v.y)) << 16);
-    out.y = static_cast<uint32_t>(float_to_bf16_bits(v.z)) |
-            (static_cast<uint32_t>(float_to_bf16_bits(v.w)) << 16);
+    out.x = bf16x2_pack(float_to_bf16_bits(v.x), float_to_bf16_bits(v.y));
+    out.y = bf16x2_pack(float_to_bf16_bits(v.z), float_to_bf16_bits(v.w));
     dst[i] = out;
   }
 }

@@ -82,7 +82,7 @@ __global__ void __launch_bounds__(kThreadsX* kRowLanes, 3)
       acc0 += bf16_bits_to_float(o0);
       const int64_t i = r * cols + c0;
       if (pair) {
-        *reinterpret_cast<uint32_t*>(dx + i) = o0 | (static_cast<uint32_t>(o1) << 16);
+        *reinterpret_cast<uint32_t*>(dx + i) = bf16x2_pack(o0, o1);
         acc1 += bf16_bits_to_float(o1);
       } else {
         dx[i] = o0;

@@ -76,8 +76,8 @@ __device__ __forceinline__ void load_chunk(const bf16* __restrict__ src, int32_t
         const uint32_t w[4] = {q.x, q.y, q.z, q.w};
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          if (c + 2 * j < CMAX) v[c + 2 * j] = bit_copy<float>(w[j] << 16);
-          if (c + 2 * j + 1 < CMAX) v[c + 2 * j + 1] = bit_copy<float>(w[j] & 0xFFFF0000u);
+          if (c + 2 * j < CMAX) v[c + 2 * j] = bf16x2_low(w[j]);
+          if (c + 2 * j + 1 < CMAX) v[c + 2 * j + 1] = bf16x2_high(w[j]);
         }
       }
     }
@@ -100,9 +100,10 @@ __device__ __forceinline__ void store_chunk(bf16* __restrict__ dst, int32_t C, b
         uint32_t w[4];
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
-          const uint32_t lo = c + 2 * j < CMAX ? float_to_bf16_bits(v[c + 2 * j]) : 0u;
-          const uint32_t hi = c + 2 * j + 1 < CMAX ? float_to_bf16_bits(v[c + 2 * j + 1]) : 0u;
-          w[j] = lo | hi << 16;
+          const uint16_t lo = c + 2 * j < CMAX ? float_to_bf16_bits(v[c + 2 * j]) : uint16_t{0};
+          const uint16_t hi =
+              c + 2 * j + 1 < CMAX ? float_to_bf16_bits(v[c + 2 * j + 1]) : uint16_t{0};
+          w[j] = bf16x2_pack(lo, hi);
         }
         d8[c / 8] = make_uint4(w[0], w[1], w[2], w[3]);
       }

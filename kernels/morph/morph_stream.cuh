@@ -217,8 +217,8 @@ struct StreamVec<bf16, 8> {
     const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      add_stat(bit_copy<float>(w[i] << 16), eps, sum, sq, dead, mx);
-      add_stat(bit_copy<float>(w[i] & 0xFFFF0000u), eps, sum, sq, dead, mx);
+      add_stat(bf16x2_low(w[i]), eps, sum, sq, dead, mx);
+      add_stat(bf16x2_high(w[i]), eps, sum, sq, dead, mx);
     }
   }
 };

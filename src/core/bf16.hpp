@@ -45,6 +45,18 @@ KASMINA_HD float bf16_bits_to_float(uint16_t b) {
   return bit_copy<float>(static_cast<uint32_t>(b) << 16);
 }
 
+// Two bf16 in one 32-bit word, in memory order (little-endian: the first in the low half), as
+// the vectorised kernels load and store them: each half widened, and two bit patterns packed.
+KASMINA_HD float bf16x2_low(uint32_t w) {
+  return bit_copy<float>(w << 16);
+}
+KASMINA_HD float bf16x2_high(uint32_t w) {
+  return bit_copy<float>(w & 0xFFFF0000u);
+}
+KASMINA_HD uint32_t bf16x2_pack(uint16_t low, uint16_t high) {
+  return static_cast<uint32_t>(low) | (static_cast<uint32_t>(high) << 16);
+}
+
 // The value of f after one bf16 store and load (what the CPU emulation computes with).
 KASMINA_HD float round_to_bf16(float f) {
   return bf16_bits_to_float(float_to_bf16_bits(f));

@@ -105,6 +105,23 @@ TEST(Bf16, EveryBf16ValueRoundTrips) {
   }
 }
 
+// Two bf16 in a 32-bit word as the vectorised kernels see them: two elements of a bf16 array,
+// the first in the low half (little-endian), widened and packed back to the same bytes.
+TEST(Bf16, PairsInAWordAreTheArrayElementsInMemoryOrder) {
+  std::mt19937 rng(7);
+  for (int i = 0; i < 1000; ++i) {
+    const uint16_t pair[2] = {static_cast<uint16_t>(rng()), static_cast<uint16_t>(rng())};
+    uint32_t w = 0;
+    std::memcpy(&w, pair, sizeof(w));
+    EXPECT_EQ(bit_copy<uint32_t>(bf16x2_low(w)), bit_copy<uint32_t>(bf16_bits_to_float(pair[0])));
+    EXPECT_EQ(bit_copy<uint32_t>(bf16x2_high(w)), bit_copy<uint32_t>(bf16_bits_to_float(pair[1])));
+    EXPECT_EQ(bf16x2_pack(pair[0], pair[1]), w);
+  }
+  EXPECT_EQ(bf16x2_pack(0x3F80, 0xC000), 0xC0003F80u);  // 1.0 then -2.0
+  EXPECT_EQ(bf16x2_low(0xC0003F80u), 1.0f);
+  EXPECT_EQ(bf16x2_high(0xC0003F80u), -2.0f);
+}
+
 // The rounding agrees with an independent search: the nearer of the two bf16 neighbours
 // (truncation and the next value up in magnitude) in double arithmetic, the even one on a tie.
 TEST(Bf16, MatchesTheNearestNeighbourOnRandomBitPatterns) {
