@@ -212,13 +212,14 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
 }
 
 CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
-                                                 const std::vector<Job>& jobs,
+                                                 const std::vector<std::function<Job()>>& jobs,
                                                  const CompileTarget& target,
                                                  const std::string& no_link) {
   CompiledBlueprint out;
   out.ptx = target.ptx;
   out.target = target.name;
-  for (const Job& job : jobs) {  // linked, then fused when linked cannot be made
+  for (const std::function<Job()>& make : jobs) {  // linked, then fused when linked cannot be made
+    const Job job = make();
     const ir::CacheLookup r = disk_.get_or_compile(
         job.key, [&] { return job.linked ? compile_linked(job) : compile_fused(job); });
     out.key = job.key;
@@ -286,7 +287,10 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
     options = {"--gpu-architecture=" + target.name};
   options.insert(options.end(), extra_options_.begin(), extra_options_.end());
   const std::string nvrtc_version = nvrtc ? nvrtc->version() : "none";
-  std::vector<Job> jobs;
+  // The ways to make the module, in order: linked (when asked for and possible), then fused. The
+  // fused job's source is generated only when it is needed (linked hits skip it).
+  std::vector<std::function<Job()>> jobs;
+  std::string first_key;
   std::string no_link;  // why a linked module is not tried
   if (mode_ == CodegenMode::linked) {
     const NvJitLink* nvjitlink = link_fn_ ? nullptr : NvJitLink::get();
@@ -313,17 +317,26 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
       key_options.push_back("nvJitLink " + (nvjitlink ? nvjitlink->version() : "test"));
       j.key = blueprint_kernel_key(g.canonical_text, p.rows + j.templ_key, nvrtc_version,
                                    key_options, target.name);
-      jobs.push_back(std::move(j));
+      first_key = j.key;
+      jobs.push_back([j] { return j; });
     }
   }
-  Job fused;
-  fused.name = g.name + ".cu";
-  fused.arch = target.name;
-  fused.source = blueprint_module_source(g, sh);
-  fused.options = options;
-  fused.key =
-      blueprint_kernel_key(g.canonical_text, fused.source, nvrtc_version, options, target.name);
-  jobs.push_back(std::move(fused));
+  const auto fused = [g, sh, target, options, nvrtc_version] {
+    Job f;
+    f.name = g.name + ".cu";
+    f.arch = target.name;
+    f.source = blueprint_module_source(g, sh);
+    f.options = options;
+    f.key = blueprint_kernel_key(g.canonical_text, f.source, nvrtc_version, options, target.name);
+    return f;
+  };
+  if (jobs.empty()) {
+    const Job f = fused();
+    first_key = f.key;
+    jobs.push_back([f] { return f; });
+  } else {
+    jobs.push_back(fused);
+  }
   const auto run = [this, memory_key, jobs, target, no_link] {
     return compile_now(memory_key, jobs, target, no_link);
   };
@@ -336,7 +349,7 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
     threads_.emplace_back([task] { (*task)(); });
   }
   if (pending.wait_for(limit) == std::future_status::ready) return pending.get();
-  return timed_out(jobs.front().key);
+  return timed_out(first_key);
 }
 
 std::vector<std::string> nvrtc_options_from_env() {

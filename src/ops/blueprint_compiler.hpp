@@ -108,7 +108,8 @@ class BlueprintCompiler {
 
  private:
   struct Job;  // one way to make the module: its key, sources and options
-  CompiledBlueprint compile_now(const std::string& memory_key, const std::vector<Job>& jobs,
+  CompiledBlueprint compile_now(const std::string& memory_key,
+                                const std::vector<std::function<Job()>>& jobs,
                                 const CompileTarget& target, const std::string& no_link);
   ir::CompileOutcome compile_fused(const Job& job);
   ir::CompileOutcome compile_linked(const Job& job);
