@@ -180,6 +180,16 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
             std::string::npos);
   EXPECT_EQ(rows.find("__global__"), std::string::npos);
   EXPECT_NE(templ.find("void __launch_bounds__(256) kasmina_ir_seed_forward("), std::string::npos);
+  // Linked asked for without nvJitLink: the fused module, and why (once per blueprint).
+  const ProcessResult no_link = kasmina(
+      {"blueprint", "compile", file, "--dir", (dir.path() / "cache2").string()}, dir.path(),
+      {{"KASMINA_IR_CODEGEN", "linked"}, {"KASMINA_NVJITLINK", "/nonexistent/libnvJitLink.so"}});
+  ASSERT_EQ(no_link.exit_code, 0) << no_link.err;
+  EXPECT_NE(no_link.out.find(" sm_90 compiled fused "), std::string::npos) << no_link.out;
+  EXPECT_NE(no_link.out.find("\n  not linked: nvJitLink could not be loaded (tried "
+                             "/nonexistent/libnvJitLink.so)\n"),
+            std::string::npos)
+      << no_link.out;
   EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
   // --repeat: each blueprint's timed lookups, the disk ones by new compilers, none compiling.
   const auto count = [&](const std::string& what) {
