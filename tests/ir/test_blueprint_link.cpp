@@ -5,8 +5,11 @@
 // both load (the seed kernels shared by blueprints of a chunk width and by processes).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cache_test_util.hpp"
@@ -126,6 +129,37 @@ TEST(BlueprintLink, AFailedLinkFallsBackToTheFusedModule) {
   const CompiledBlueprint p = c.get(g, {8, 4, 3}, "sm_90", true);
   EXPECT_FALSE(p.linked);
   EXPECT_EQ(p.fallback, "not linked: a PTX module is not linked");
+}
+
+// Past the time limit a linked compile goes on in the background, as a fused one does, and lands
+// in memory and on disk as a linked module.
+TEST(BlueprintLink, ALinkedCompilePastTheLimitFinishesInTheBackground) {
+  ir::testing::CacheDir dir;
+  const ir::Graph g = ir::testing::every_op_graphs().at(0);
+  const auto slow = [](const std::string& source, const std::string& name,
+                       const std::vector<std::string>& options) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    return fake_compile(source, name, options);
+  };
+  const auto link = [](const std::vector<const std::string*>& parts, const std::string&) {
+    return NvrtcOutput{true, *parts.front() + "+" + *parts.back(), ""};
+  };
+  BlueprintCompiler c(dir.options());
+  c.set_codegen_mode(CodegenMode::linked);
+  c.set_compile_function(slow);
+  c.set_link_function(link);
+  c.set_time_limit(0.1);
+  const CompiledBlueprint a = c.get(g, {8, 4, 3}, "sm_90");
+  EXPECT_EQ(a.level, CompileLevel::timed_out);
+  EXPECT_FALSE(a.key.empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  const CompiledBlueprint b = c.get(g, {8, 4, 3}, "sm_90");
+  ASSERT_TRUE(b.ok) << b.log;
+  EXPECT_TRUE(b.linked);
+  EXPECT_EQ(b.level, CompileLevel::memory);
+  EXPECT_EQ(b.key, a.key);
+  EXPECT_EQ(b.cubin(), module_binary("template-DKS_PROGRAM=1+rows-DKS_PROGRAM=1",
+                                     "template-DKS_PROGRAM=2+rows-DKS_PROGRAM=2"));
 }
 
 TEST(BlueprintLink, TheModeComesFromTheEnvironment) {
