@@ -241,6 +241,24 @@ CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
   return out;
 }
 
+namespace {
+// The template's key (blueprint_kernel_key of its text, NVRTC's version, its options and the
+// architecture), hashed once per process for each of them: every lookup of a linked module needs
+// it, and the text is the same for every blueprint of a chunk width.
+std::string template_key(const LinkedPrograms& p, int32_t chunk, const std::string& nvrtc_version,
+                         const std::string& arch) {
+  std::string id = str_cat(chunk, "\n", nvrtc_version, "\n", arch);
+  for (const std::string& o : p.templ_options) id += "\n" + o;
+  static std::mutex mutex;
+  static std::map<std::string, std::string> keys;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::string& key = keys[id];
+  if (key.empty())
+    key = blueprint_kernel_key("seed kernels", p.templ, nvrtc_version, p.templ_options, arch);
+  return key;
+}
+}  // namespace
+
 CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::BlueprintShape& sh,
                                          const std::string& arch, bool ptx) {
   const std::string memory_key = str_cat(g.hash, "/", sh.chunk, "/", sh.hidden, "/", sh.rank, "/",
@@ -311,8 +329,7 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
       j.options = p.rows_options;
       j.templ = p.templ;
       j.templ_options = p.templ_options;
-      j.templ_key = blueprint_kernel_key("seed kernels", p.templ, nvrtc_version, p.templ_options,
-                                         target.name);
+      j.templ_key = template_key(p, sh.chunk, nvrtc_version, target.name);
       std::vector<std::string> key_options = p.rows_options;
       key_options.push_back("nvJitLink " + (nvjitlink ? nvjitlink->version() : "test"));
       j.key = blueprint_kernel_key(g.canonical_text, p.rows + j.templ_key, nvrtc_version,

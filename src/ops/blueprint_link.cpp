@@ -1,6 +1,9 @@
 #include "ops/blueprint_link.hpp"
 
 #include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
 
 #include "core/enum_table.hpp"
 #include "core/error.hpp"
@@ -28,11 +31,20 @@ CodegenMode codegen_mode_from_env() {
       str_cat("KASMINA_IR_CODEGEN: '", v, "' is not one of ", enum_allowed(kCodegenModeNames)));
 }
 
+const std::string& linked_template_text(int32_t chunk) {
+  static std::mutex mutex;
+  static std::map<int32_t, std::unique_ptr<const std::string>> texts;  // never erased
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<const std::string>& t = texts[chunk];
+  if (!t) t = std::make_unique<const std::string>(linked_template_source(chunk));
+  return *t;
+}
+
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
                                const std::vector<std::string>& base, bool minimal) {
   LinkedPrograms p;
   p.rows = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::linked_rows);
-  p.templ = linked_template_source(sh.chunk);
+  p.templ = linked_template_text(sh.chunk);
   p.templ_options = base;
   p.templ_options.push_back("-rdc=true");
   if (minimal) p.templ_options.push_back("-minimal");

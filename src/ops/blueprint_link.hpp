@@ -28,6 +28,10 @@ struct LinkedPrograms {
   std::string rows, templ;
   std::vector<std::string> rows_options, templ_options;
 };
+// linked_template_source(chunk), made once per chunk width in a process (a lookup of a linked
+// module hashes it into the key).
+const std::string& linked_template_text(int32_t chunk);
+
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
                                const std::vector<std::string>& base, bool minimal = false);
 
