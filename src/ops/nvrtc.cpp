@@ -30,9 +30,10 @@ using Loaded = LoadedLibrary<Nvrtc::Api, Nvrtc>;
 
 Loaded load() {
   Loaded l;
-  void* lib = open_library("KASMINA_NVRTC",
-                           {"libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"},
-                           "NVRTC", &l.why);
+  void* lib = open_library(
+      "KASMINA_NVRTC",
+      {"libnvrtc.so.12", "libnvrtc.so.13", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"},
+      "NVRTC", &l.why);
   if (!lib) return l;
   auto api = std::make_unique<Nvrtc::Api>();
   const bool ok = bind_symbol(lib, "nvrtcVersion", &api->version) &&

@@ -1,6 +1,6 @@
 // NVRTC, loaded at run time (dlopen), so that every build can compile generated kernels and a
 // machine without it is told once and goes on: the library is probed once per process
-// ($KASMINA_NVRTC names the only file tried, else libnvrtc.so.12, libnvrtc.so and the CUDA
+// ($KASMINA_NVRTC names the only file tried, else libnvrtc.so.12, .so.13, libnvrtc.so and the CUDA
 // toolkit's lib64); compile() turns CUDA C++ into
 // PTX (--gpu-architecture=compute_XX) or a cubin (sm_XX) with the compiler's log.
 #pragma once

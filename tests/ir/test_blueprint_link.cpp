@@ -2,7 +2,8 @@
 // and architecture, each blueprint's row functions compiled apart and linked to them. With a test
 // compiler and linker (what each program is compiled with, what is linked to what, what is
 // cached and what falls back to the fused module), then with the real NVRTC and nvJitLink when
-// both load (the seed kernels shared by blueprints of a chunk width and by processes).
+// both load (the seed kernels shared by blueprints of a chunk width and by processes); the
+// run-time library loader they share.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "ops/blueprint_codegen.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/blueprint_link.hpp"
+#include "ops/dynamic_library.hpp"
 #include "ops/nvjitlink.hpp"
 #include "ops/nvrtc.hpp"
 
@@ -160,6 +162,28 @@ TEST(BlueprintLink, ALinkedCompilePastTheLimitFinishesInTheBackground) {
   EXPECT_EQ(b.key, a.key);
   EXPECT_EQ(b.cubin(), module_binary("template-DKS_PROGRAM=1+rows-DKS_PROGRAM=1",
                                      "template-DKS_PROGRAM=2+rows-DKS_PROGRAM=2"));
+}
+
+// The run-time loader of NVRTC and nvJitLink: the names in order, the first that loads; only the
+// environment's file when it is set; what was tried when none loads.
+TEST(DynamicLibrary, TriesEachNameInOrderOrOnlyTheEnvironments) {
+  ::unsetenv("KASMINA_TEST_LIBRARY");
+  std::string why;
+  EXPECT_EQ(open_library("KASMINA_TEST_LIBRARY", {"/nonexistent/a.so", "/nonexistent/b.so"}, "Test",
+                         &why),
+            nullptr);
+  EXPECT_EQ(why, "Test could not be loaded (tried /nonexistent/a.so, /nonexistent/b.so)");
+  void* libc =
+      open_library("KASMINA_TEST_LIBRARY", {"/nonexistent/a.so", "libc.so.6"}, "Test", &why);
+  ASSERT_NE(libc, nullptr);
+  size_t (*strlen_fn)(const char*) = nullptr;
+  EXPECT_TRUE(bind_symbol(libc, "strlen", &strlen_fn));
+  EXPECT_EQ(strlen_fn("kasmina"), 7u);
+  EXPECT_FALSE(bind_symbol(libc, "kasmina_no_such_symbol", &strlen_fn));
+  ::setenv("KASMINA_TEST_LIBRARY", "/nonexistent/c.so", 1);
+  EXPECT_EQ(open_library("KASMINA_TEST_LIBRARY", {"libc.so.6"}, "Test", &why), nullptr);
+  EXPECT_EQ(why, "Test could not be loaded (tried /nonexistent/c.so)");
+  ::unsetenv("KASMINA_TEST_LIBRARY");
 }
 
 TEST(BlueprintLink, TheModeComesFromTheEnvironment) {
