@@ -144,7 +144,7 @@ void write_source(const ops::BlueprintCompiler& compiler, const ir::Graph& g,
     }
     const ops::LinkedPrograms p = ops::linked_programs(g, sh, {});
     io::write_file_atomically(dir + "/" + name + ".cu", p.rows);
-    io::write_file_atomically(str_cat(dir, "/seed_kernels_C", sh.chunk, ".cu"), p.templ);
+    io::write_file_atomically(str_cat(dir, "/seed_kernels_C", sh.chunk, ".cu"), *p.templ);
   } catch (const IoError& e) {
     throw UserError(std::string("--source: ") + e.what());
   }

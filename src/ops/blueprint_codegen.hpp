@@ -87,8 +87,10 @@ std::string linked_template_source(int32_t chunk);
 //    What follows the row functions: ks_grad_term and ks_const.
 std::string linked_rows_tail(const ir::Plan& plan);
 inline constexpr const char* kLinkedRowFunction = "extern \"C\" __device__ __noinline__";
-inline constexpr const char* kLinkedProgram[2] = {"#if !defined(KS_PROGRAM) || KS_PROGRAM == 1\n",
-                                                  "#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n"};
+// The guards of a module's two programs (BlueprintCompiler compiles the source once with
+// -DKS_PROGRAM=1, once with 2): the seed kernels' (fused and template) and the row functions'.
+inline constexpr const char* kProgramGuard[2] = {"#if !defined(KS_PROGRAM) || KS_PROGRAM == 1\n",
+                                                 "#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n"};
 //  - The row functions' register bound (--maxrregcount): the backward kernel's, so that the
 //    linker accepts the call (a callee may not use more registers than its kernel may).
 int32_t linked_rows_max_registers(int32_t chunk);

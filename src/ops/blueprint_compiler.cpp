@@ -114,9 +114,10 @@ std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::stri
 struct BlueprintCompiler::Job {
   bool linked = false;
   std::string key, name, arch;
-  std::string source;                // fused: the module; linked: the row functions
-  std::vector<std::string> options;  // NVRTC's (a fused program adds its kModulePrograms one)
-  std::string templ_key, templ;      // linked: the seed kernels of the chunk width
+  std::string source;                  // fused: the module; linked: the row functions
+  std::vector<std::string> options;    // NVRTC's (a fused program adds its kModulePrograms one)
+  std::string templ_key;               // linked: the seed kernels of the chunk width
+  const std::string* templ = nullptr;  // (linked_template_text, kept for the process)
   std::vector<std::string> templ_options;
 };
 
@@ -175,7 +176,9 @@ std::shared_ptr<const std::string> BlueprintCompiler::template_module(const Job&
     ++nvrtc_calls_;
     ++template_compiles_;
     return two_programs(
-        [&](const std::vector<std::string>& o) { return compile(job.templ, "seed_kernels.cu", o); },
+        [&](const std::vector<std::string>& o) {
+          return compile(*job.templ, "seed_kernels.cu", o);
+        },
         job.templ_options);
   });
   if (!r.ok) {
@@ -254,7 +257,7 @@ std::string template_key(const LinkedPrograms& p, int32_t chunk, const std::stri
   std::lock_guard<std::mutex> lock(mutex);
   std::string& key = keys[id];
   if (key.empty())
-    key = blueprint_kernel_key("seed kernels", p.templ, nvrtc_version, p.templ_options, arch);
+    key = blueprint_kernel_key("seed kernels", *p.templ, nvrtc_version, p.templ_options, arch);
   return key;
 }
 }  // namespace

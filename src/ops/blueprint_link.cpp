@@ -44,7 +44,7 @@ LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& 
                                const std::vector<std::string>& base, bool minimal) {
   LinkedPrograms p;
   p.rows = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::linked_rows);
-  p.templ = linked_template_text(sh.chunk);
+  p.templ = &linked_template_text(sh.chunk);
   p.templ_options = base;
   p.templ_options.push_back("-rdc=true");
   if (minimal) p.templ_options.push_back("-minimal");

@@ -25,7 +25,8 @@ CodegenMode codegen_mode_from_env();
 // options; `minimal`: add -minimal, NVRTC 12.4 and later, which leaves out the runtime API's
 // declarations that neither program uses: 3-8% of the row functions' compile time).
 struct LinkedPrograms {
-  std::string rows, templ;
+  std::string rows;
+  const std::string* templ = nullptr;  // linked_template_text(chunk): made once per process
   std::vector<std::string> rows_options, templ_options;
 };
 // linked_template_source(chunk), made once per chunk width in a process (a lookup of a linked

@@ -428,8 +428,8 @@ constexpr const char* kBlueprintConstants[4] = {"KS_P", "KS_FS", "KS_PS", "KS_ST
 
 // The two kernels, each under KS_PROGRAM 1 or 2 (BlueprintCompiler's two programs).
 std::string kernels_part() {
-  return std::string(kCommon) + "#if !defined(KS_PROGRAM) || KS_PROGRAM == 1" + kForward +
-         "#endif\n#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n" + kBackward + "#endif\n";
+  return std::string(kCommon) + kProgramGuard[0] + kForward + "#endif\n" + kProgramGuard[1] +
+         kBackward + "#endif\n";
 }
 
 }  // namespace
@@ -470,7 +470,7 @@ std::string linked_template_source(int32_t chunk) {
 std::string linked_rows_tail(const ir::Plan& plan) {
   // ks_grad_term with the backward (program 2), ks_const with the delta (program 1: linked into
   // both kernels, so defined once in each).
-  std::string s = grad_term(plan, kLinkedRowFunction) + "#endif\n" + kLinkedProgram[0] +
+  std::string s = grad_term(plan, kLinkedRowFunction) + "#endif\n" + kProgramGuard[0] +
                   "extern \"C\" __constant__ int ks_const[4] = {";
   for (int i = 0; i < 4; ++i) s += (i ? ", " : "") + std::to_string(blueprint_constant(plan, i));
   return s + "};\n#endif\n";
