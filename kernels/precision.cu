@@ -1,9 +1,11 @@
-// The fp32 -> bf16 cast of `train.precision: bf16` (ops/precision_ops.hpp). The rounding is
-// core/bf16.hpp, the same function the CPU twin calls, so both round bit for bit alike.
+// The fp32 <-> bf16 casts of `train.precision: bf16` (ops/precision_ops.hpp), and the bias of a
+// bf16 convolution (launch.hpp). The rounding is core/bf16.hpp, the same function the CPU twins
+// call, so both round bit for bit alike; the widening is exact.
 #include "core/bf16.hpp"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
+#include "ops/cuda/launch.hpp"
 #include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::cuda {
@@ -33,23 +35,71 @@ __global__ void cast_to_bf16_kernel(const float* __restrict__ src, uint16_t* __r
   }
 }
 
-}  // namespace
+// Widening: four elements per thread (one 8-byte load, one float4 store) when aligned.
+__global__ void cast_from_bf16_vec4_kernel(const uint2* __restrict__ src, float4* __restrict__ dst,
+                                           int64_t n4) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4;
+       i += stride) {
+    const uint2 v = src[i];
+    dst[i] = make_float4(bf16x2_low(v.x), bf16x2_high(v.x), bf16x2_low(v.y), bf16x2_high(v.y));
+  }
+}
 
-void cast_to_bf16(const Tensor& src, Tensor& dst) {
-  constexpr const char* op = "cast_to_bf16";
+__global__ void cast_from_bf16_kernel(const uint16_t* __restrict__ src, float* __restrict__ dst,
+                                      int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    dst[i] = bf16_bits_to_float(src[i]);
+  }
+}
+
+// y[r, c] = bf16(y[r, c] + bias[c]) over a bf16 [rows, cols] matrix, in place.
+__global__ void add_bias_bf16_kernel(uint16_t* __restrict__ y, const float* __restrict__ bias,
+                                     int64_t n, int64_t cols) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    y[i] = float_to_bf16_bits(bf16_bits_to_float(y[i]) + bias[i % cols]);
+  }
+}
+
+// A cast's arguments: src of `from` on a CUDA device, dst of `to` on the same one, one element
+// count.
+void check_cast(const char* op, const Tensor& src, const Tensor& dst, DType from, DType to) {
   const Device dev = src.device();
-  check_arg(op, "src", src, dev, DType::f32);
+  check_arg(op, "src", src, dev, from);
   check_on_device(op, "dst", dst, dev);
-  KASMINA_CHECK(dst.dtype() == DType::bf16,
-                std::string(op) + ": dst is " + dtype_name(dst.dtype()) + ", expected bfloat16");
+  KASMINA_CHECK(dst.dtype() == to, std::string(op) + ": dst is " + dtype_name(dst.dtype()) +
+                                       ", expected " + dtype_name(to));
   KASMINA_CHECK(src.numel() == dst.numel(), std::string(op) + ": src " + shape_str(src.shape()) +
                                                 " and dst " + shape_str(dst.shape()) +
                                                 " differ in element count");
+}
+
+bool aligned8(const void* p) {
+  return (reinterpret_cast<uintptr_t>(p) & 7u) == 0;
+}
+
+}  // namespace
+
+void launch_add_bias_bf16(cudaStream_t s, void* y, const float* bias, int64_t rows, int64_t cols) {
+  const int64_t n = rows * cols;
+  if (n == 0) return;
+  constexpr int kThreads = 256;
+  add_bias_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(static_cast<uint16_t*>(y), bias,
+                                                                  n, cols);
+  KASMINA_LAUNCH_CHECK("add_bias_bf16_kernel");
+}
+
+void cast_to_bf16(const Tensor& src, Tensor& dst) {
+  check_cast("cast_to_bf16", src, dst, DType::f32, DType::bf16);
   const int64_t n = src.numel();
   if (n == 0) return;
   constexpr int kThreads = 256;
-  const cudaStream_t s = stream(dev);
-  if (n % 4 == 0 && aligned16(src.raw()) && (reinterpret_cast<uintptr_t>(dst.raw()) & 7u) == 0) {
+  const cudaStream_t s = stream(src.device());
+  if (n % 4 == 0 && aligned16(src.raw()) && aligned8(dst.raw())) {
     cast_to_bf16_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
         static_cast<const float4*>(src.raw()), static_cast<uint2*>(dst.raw()), n / 4);
     KASMINA_LAUNCH_CHECK("cast_to_bf16_vec4_kernel");
@@ -58,6 +108,23 @@ void cast_to_bf16(const Tensor& src, Tensor& dst) {
   cast_to_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
       src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
   KASMINA_LAUNCH_CHECK("cast_to_bf16_kernel");
+}
+
+void cast_from_bf16(const Tensor& src, Tensor& dst) {
+  check_cast("cast_from_bf16", src, dst, DType::bf16, DType::f32);
+  const int64_t n = src.numel();
+  if (n == 0) return;
+  constexpr int kThreads = 256;
+  const cudaStream_t s = stream(src.device());
+  if (n % 4 == 0 && aligned8(src.raw()) && aligned16(dst.raw())) {
+    cast_from_bf16_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
+        static_cast<const uint2*>(src.raw()), static_cast<float4*>(dst.raw()), n / 4);
+    KASMINA_LAUNCH_CHECK("cast_from_bf16_vec4_kernel");
+    return;
+  }
+  cast_from_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
+      static_cast<const uint16_t*>(src.raw()), dst.data<float>(), n);
+  KASMINA_LAUNCH_CHECK("cast_from_bf16_kernel");
 }
 
 }  // namespace kasmina::ops::cuda

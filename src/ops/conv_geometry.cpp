@@ -81,6 +81,12 @@ ConvGeometry check_conv(const char* op, const Tensor& ref, const ConvRoles& r,
   return g;
 }
 
+// A convolution's bias and bias gradient: float32 beside bf16 maps (the fp32 master bias and
+// its fp32 gradient), else the maps' dtype.
+DType bias_dtype(const Tensor& ref) {
+  return ref.dtype() == DType::bf16 ? DType::f32 : ref.dtype();
+}
+
 }  // namespace
 
 ConvGeometry conv_geometry(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
@@ -113,7 +119,8 @@ ConvGeometry check_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor
                                   const Conv2dParams& p, const Tensor& y) {
   constexpr const char* op = "conv2d_forward";
   const ConvGeometry g = check_conv(op, x, {{"x", &x}, {"w", &w}, {"y", &y}}, p);
-  if (bias.defined()) check_like(op, x, {g.cout}, {{"bias", &bias}});
+  const DType bias_dt = bias_dtype(x);
+  if (bias.defined()) check_like(op, x, {g.cout}, {{"bias", &bias}}, &bias_dt);
   return g;
 }
 
@@ -126,7 +133,8 @@ ConvGeometry check_conv2d_backward_weight(const Tensor& dy, const Tensor& x, con
                                           const Tensor& dw, const Tensor* db) {
   constexpr const char* op = "conv2d_backward_weight";
   const ConvGeometry g = check_conv(op, dy, {{"x", &x}, {"dw", &dw}, {"dy", &dy}}, p);
-  if (db) check_like(op, dy, {g.cout}, {{"db", db}});
+  const DType db_dt = bias_dtype(dy);
+  if (db) check_like(op, dy, {g.cout}, {{"db", db}}, &db_dt);
   return g;
 }
 

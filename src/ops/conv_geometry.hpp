@@ -1,8 +1,9 @@
 // Argument checks and derived sizes of the conv op family (conv_ops.hpp), shared by the CPU
 // twins and the CUDA launchers. Each check_* function validates every tensor of one call against
-// the first (the reference: defined, same device, same dtype, expected shapes) and throws
-// InternalError naming the op on a mismatch; the twins then check only the reference's device
-// and dtype (CPU: float32/float64; CUDA: float32).
+// the first (the reference: defined, same device, same dtype, expected shapes; a convolution's
+// bias and bias gradient are float32 beside bf16 maps) and throws InternalError naming the op on
+// a mismatch; the twins then check only the reference's device and dtype (CPU: float32/float64,
+// and bf16 for the convolutions; CUDA: float32, and bf16 for the convolutions).
 #pragma once
 #include <cstdint>
 #include <initializer_list>

@@ -72,6 +72,15 @@ struct BatchNormTerm {
 // (CUDNN_FMA_MATH), tf32 mode lets it use TF32 tensor cores. The first call of a shape and
 // direction creates descriptors and may grow the workspace: run it once before capturing a CUDA
 // graph (StepGraph's contract); later calls launch only and are graph-capturable.
+//
+// bf16 (docs/PRECISION.md, "Convolutions"): the maps and the weight of one call (x, w, y; dy, w,
+// dx; dy, x, dw) may all be bf16 instead of float32. cuDNN then multiplies on bf16 tensor cores
+// and sums in fp32 (its PSEUDO_BFLOAT16 configuration), and rounds each stored result to bf16
+// once, the weight gradient included (cuDNN writes dw in the inputs' type, as PyTorch's autocast
+// gets it); the bias and the bias gradient stay float32: a bias is added to the stored bf16 y in
+// fp32 and rounded again (two roundings), db sums the bf16 dy in fp32. The CPU twins emulate
+// this exactly: the float32 path on the widened inputs, each stored value rounded as the GPU
+// rounds it (core/bf16.hpp), so they differ from the GPU only in the order of the fp32 sums.
 // ---------------------------------------------------------------------------------------------
 
 // y[n,oh,ow,o] = bias[o] + Σ_{i,j,c} x[n, oh*s-p+i, ow*s-p+j, g*Cg+c] * w[o,i,j,c]

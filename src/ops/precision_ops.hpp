@@ -15,6 +15,12 @@ namespace kasmina::ops {
 // bf16 copy of a layer's master weights, of its input, of its output gradient.
 KASMINA_OP(void, cast_to_bf16, (const Tensor& src, Tensor& dst), (src, dst), src.device())
 
+// dst[i] = src[i] widened to float32 (exact: the low 16 bits become zero). src bf16, dst f32
+// with the same element count, both contiguous on one device. One pass: a bf16 result handed to
+// a layer that reads float32 (a bf16 convolution's output, input gradient and weight gradient,
+// nn/conv_layers.cpp).
+KASMINA_OP(void, cast_from_bf16, (const Tensor& src, Tensor& dst), (src, dst), src.device())
+
 // The activation backward of a fused linear layer as one pass that stores bf16 (the `pass`
 // route of a bf16 input gradient, ops/gemm_route.hpp; kernels/activation_bf16.cu):
 //   dx[m,k] = bf16(g[m,k] * act'(pre[m,k])),  pre from `aux` (make_linear_aux(M, K, act, dev,

@@ -1,5 +1,5 @@
 // CUDA launchers of the convolution ops (conv_ops.hpp) through cuDNN's convolution API, NHWC
-// float32 tensors and an OHWI filter.
+// float32 or bf16 tensors and an OHWI filter.
 //
 // Algorithms: on the first call of a shape (and math mode, determinism setting) and direction,
 // cudnnGet{Forward,BackwardData,BackwardFilter}Algorithm_v7 ranks cuDNN's algorithms by its
@@ -13,7 +13,9 @@
 // first call, the next is tried, and the first that runs stays. Math: fp32 mode sets
 // CUDNN_FMA_MATH on the descriptor and accepts only FMA algorithms (on Ampere and later cuDNN's
 // default math would use TF32 for float32 data); tf32 mode sets CUDNN_DEFAULT_MATH (TF32 tensor
-// cores allowed).
+// cores allowed). bf16 maps (whatever the mode) use CUDNN_DEFAULT_MATH: bf16 tensor cores with
+// fp32 sums; cuDNN stores y, dx and dw in bf16; a bias is added by kasmina's kernel
+// (launch_add_bias_bf16: fp32 add, one more rounding) and db sums the bf16 dy in fp32.
 //
 // Workspace: the device context's scratch buffer (caching allocator; grows, never shrinks, old
 // buffers kept for graphs that captured them). Graph capture: the first call of a shape creates
@@ -48,26 +50,29 @@ std::string describe(const ConvGeometry& g) {
 template <class Perf>
 std::vector<ConvAlgo> acceptable(const std::vector<Perf>& results, int found,
                                  const DeviceContext& ctx, const char* direction,
-                                 const ConvGeometry& g) {
+                                 const ConvGeometry& g, bool bf16) {
+  const bool fma_only = ctx.math == MathMode::fp32 && !bf16;
   std::vector<ConvAlgo> out;
   for (int i = 0; i < found; ++i) {
     const Perf& r = results[static_cast<size_t>(i)];
     if (r.status != CUDNN_STATUS_SUCCESS || r.memory > kConvWorkspaceLimit) continue;
     if (ctx.deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
-    if (ctx.math == MathMode::fp32 && r.mathType != CUDNN_FMA_MATH) continue;
+    if (fma_only && r.mathType != CUDNN_FMA_MATH) continue;
     out.push_back({static_cast<int>(r.algo), r.mathType, r.memory});
   }
   if (out.empty()) {
     throw InternalError(std::string("cuDNN has no acceptable ") + direction + " algorithm for " +
                         describe(g) + " (" + std::to_string(found) + " candidates; math " +
-                        (ctx.math == MathMode::fp32 ? "fp32" : "tf32") +
+                        (bf16                         ? "bf16"
+                         : ctx.math == MathMode::fp32 ? "fp32"
+                                                      : "tf32") +
                         (ctx.deterministic ? ", deterministic" : "") + ")");
   }
   return out;
 }
 
-cudnnMathType_t query_math(const DeviceContext& ctx) {
-  return ctx.math == MathMode::fp32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+cudnnMathType_t query_math(const DeviceContext& ctx, const ConvPlan& p) {
+  return ctx.math == MathMode::fp32 && !p.bf16 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
 }
 
 // Ranks the candidates of one direction on first use: count asks cuDNN how many it may return,
@@ -79,12 +84,12 @@ void rank(ConvDirection& dir, const DeviceContext& ctx, cudnnHandle_t h, const C
                                  Perf*),
           A a, B b, C c) {
   if (!dir.candidates.empty()) return;
-  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx)));
+  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, query_math(ctx, p)));
   int max_count = 0, found = 0;
   KASMINA_CUDNN_CHECK(count(h, &max_count));
   std::vector<Perf> results(static_cast<size_t>(max_count));
   KASMINA_CUDNN_CHECK(query(h, a, b, p.conv, c, max_count, &found, results.data()));
-  dir.candidates = acceptable(results, found, ctx, direction, g);
+  dir.candidates = acceptable(results, found, ctx, direction, g, p.bf16);
 }
 
 enum class Direction { forward, backward_data, backward_filter };
@@ -118,13 +123,13 @@ ConvDirection& ranked(Direction d, const DeviceContext& ctx, cudnnHandle_t h, Co
 // (all of this happens on the first call, outside any graph capture); after that a failure is an
 // InternalError.
 template <class Run>
-void execute(DeviceContext& ctx, const ConvGeometry& g, Direction d, Run run) {
+void execute(DeviceContext& ctx, const ConvGeometry& g, bool bf16, Direction d, Run run) {
   const cudnnHandle_t h = cudnn_context(ctx).handle(ctx);
-  ConvPlan& plan = conv_plan(ctx, g);
+  ConvPlan& plan = conv_plan(ctx, g, bf16);
   ConvDirection& dir = ranked(d, ctx, h, plan, g);
   if (!dir.confirmed && !dir.ordered) {  // the measured choice, when the config asks for it
     dir.ordered = true;
-    order_by_measurement(ctx, g, direction_name(d), plan.conv, dir,
+    order_by_measurement(ctx, g, direction_name(d), plan, dir,
                          [&](const ConvAlgo& a, void* ws) { return run(h, plan, a, ws); });
   }
   for (;;) {
@@ -147,32 +152,44 @@ void execute(DeviceContext& ctx, const ConvGeometry& g, Direction d, Run run) {
 
 constexpr float kOne = 1.0f, kZero = 0.0f;
 
+// The reference tensor's dtype: float32 or bf16 (conv_ops.hpp); true for bf16.
+bool bf16_maps(const char* op, const char* name, const Tensor& t) {
+  check_on_device(op, name, t, t.device());
+  KASMINA_CHECK(t.dtype() == DType::f32 || t.dtype() == DType::bf16,
+                std::string(op) + ": tensor '" + name + "' is " + dtype_name(t.dtype()) +
+                    ", expected float32 or bfloat16 (CUDA)");
+  return t.dtype() == DType::bf16;
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p,
                     Tensor& y) {
   const ConvGeometry g = check_conv2d_forward(x, w, bias, p, y);
-  check_arg("conv2d_forward", "x", x, x.device(), DType::f32);
+  const bool bf16 = bf16_maps("conv2d_forward", "x", x);
   if (g.n == 0) return;
   DeviceContext& ctx = context(x.device());
-  execute(ctx, g, Direction::forward,
+  execute(ctx, g, bf16, Direction::forward,
           [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
             return cudnnConvolutionForward(h, &kOne, l.x, x.raw(), l.w, w.raw(), l.conv,
                                            static_cast<cudnnConvolutionFwdAlgo_t>(a.algo), ws,
                                            a.workspace_bytes, &kZero, l.y, y.raw());
           });
-  if (bias.defined()) {
-    const ConvPlan& l = conv_plan(ctx, g);
-    KASMINA_CUDNN_CHECK(cudnnAddTensor(cudnn_context(ctx).handle(ctx), &kOne, l.bias, bias.raw(),
-                                       &kOne, l.y, y.raw()));
+  if (!bias.defined()) return;
+  if (bf16) {
+    launch_add_bias_bf16(ctx.stream, y.raw(), bias.data<float>(), g.n * g.ho * g.wo, g.cout);
+    return;
   }
+  const ConvPlan& l = conv_plan(ctx, g, false);
+  KASMINA_CUDNN_CHECK(cudnnAddTensor(cudnn_context(ctx).handle(ctx), &kOne, l.bias, bias.raw(),
+                                     &kOne, l.y, y.raw()));
 }
 
 void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams& p, Tensor& dx) {
   const ConvGeometry g = check_conv2d_backward_input(dy, w, p, dx);
-  check_arg("conv2d_backward_input", "dy", dy, dy.device(), DType::f32);
+  const bool bf16 = bf16_maps("conv2d_backward_input", "dy", dy);
   if (g.n == 0) return;
-  execute(context(dy.device()), g, Direction::backward_data,
+  execute(context(dy.device()), g, bf16, Direction::backward_data,
           [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
             return cudnnConvolutionBackwardData(h, &kOne, l.w, w.raw(), l.y, dy.raw(), l.conv,
                                                 static_cast<cudnnConvolutionBwdDataAlgo_t>(a.algo),
@@ -183,15 +200,19 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& w, const Conv2dParams
 void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParams& p, Tensor& dw,
                             Tensor* db) {
   const ConvGeometry g = check_conv2d_backward_weight(dy, x, p, dw, db);
-  check_arg("conv2d_backward_weight", "dy", dy, dy.device(), DType::f32);
+  const bool bf16 = bf16_maps("conv2d_backward_weight", "dy", dy);
   if (g.n == 0) {
-    fill(dw, 0.0);
+    if (bf16) {  // (fill takes no bf16; +0 is all zero bits in both types)
+      KASMINA_CUDA_CHECK(cudaMemsetAsync(dw.raw(), 0, dw.nbytes(), stream(dw.device())));
+    } else {
+      fill(dw, 0.0);
+    }
     if (db) fill(*db, 0.0);
     return;
   }
   DeviceContext& ctx = context(dy.device());
   const SideLane lane(ctx);  // off the critical path inside an ops::OffPathScope
-  execute(ctx, g, Direction::backward_filter,
+  execute(ctx, g, bf16, Direction::backward_filter,
           [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
             return cudnnConvolutionBackwardFilter(
                 h, &kOne, l.x, x.raw(), l.y, dy.raw(), l.conv,
@@ -199,7 +220,9 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
                 l.w, dw.raw());
           });
   // The bias gradient: a deterministic column sum of dy viewed as [N*Ho*Wo, Cout].
-  if (db) {
+  if (db && bf16) {
+    launch_column_sums_bf16(ctx, dy.raw(), g.n * g.ho * g.wo, g.cout, db->data<float>());
+  } else if (db) {
     launch_column_sums(ctx, dy.data<float>(), g.n * g.ho * g.wo, g.cout, db->data<float>());
   }
 }

@@ -27,7 +27,8 @@ ir::LaunchConfig config_of(const ConvAlgo& a) {
   return c;
 }
 
-ir::PerfKey conv_key(const DeviceContext& ctx, const ConvGeometry& g, const char* direction) {
+ir::PerfKey conv_key(const DeviceContext& ctx, const ConvGeometry& g, const char* direction,
+                     bool bf16) {
   const GpuId gpu = gpu_id(Device::cuda(ctx.index), nullptr, nullptr);
   ir::PerfKey k;
   k.kernel = std::string("cudnn ") + std::to_string(cudnnGetVersion()) + " convolution " +
@@ -35,7 +36,9 @@ ir::PerfKey conv_key(const DeviceContext& ctx, const ConvGeometry& g, const char
              std::to_string(g.w) + "x" + std::to_string(g.cin) + " -> " + std::to_string(g.cout) +
              " k" + std::to_string(g.k) + " s" + std::to_string(g.stride) + " p" +
              std::to_string(g.padding) + " g" + std::to_string(g.groups) +
-             (ctx.math == MathMode::fp32 ? " fp32" : " tf32") +
+             (bf16                         ? " bf16"
+              : ctx.math == MathMode::fp32 ? " fp32"
+                                           : " tf32") +
              (ctx.deterministic ? " deterministic" : "");
   k.shape = {g.n * g.ho * g.wo, g.cin, g.cout};
   k.gpu = gpu.name;
@@ -54,8 +57,8 @@ void promote(ConvDirection& dir, const ir::LaunchConfig& w) {
 }  // namespace
 
 void order_by_measurement(DeviceContext& ctx, const ConvGeometry& g, const char* direction,
-                          cudnnConvolutionDescriptor_t conv, ConvDirection& dir,
-                          const ConvTrial& trial) {
+                          const ConvPlan& plan, ConvDirection& dir, const ConvTrial& trial) {
+  const cudnnConvolutionDescriptor_t conv = plan.conv;
   if (dir.candidates.size() < 2) return;
   const Autotune mode = autotune_mode();
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
@@ -70,7 +73,7 @@ void order_by_measurement(DeviceContext& ctx, const ConvGeometry& g, const char*
   } catch (const std::exception&) {
     return;  // no database: the heuristic order
   }
-  const ir::PerfKey key = conv_key(ctx, g, direction);
+  const ir::PerfKey key = conv_key(ctx, g, direction, plan.bf16);
   if (mode != Autotune::exhaustive) {
     if (const auto w = db->winner(key)) {
       promote(dir, *w);

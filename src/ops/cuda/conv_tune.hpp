@@ -29,9 +29,8 @@ inline constexpr int kConvTuneRepeats = 5;
 using ConvTrial = std::function<cudnnStatus_t(const ConvAlgo& a, void* ws)>;
 
 // Puts the candidate to use first in dir.candidates (see above); `direction` names it in the
-// database key ("forward", "backward-data", "backward-filter").
+// database key ("forward", "backward-data", "backward-filter"), with the plan's data type.
 void order_by_measurement(DeviceContext& ctx, const ConvGeometry& g, const char* direction,
-                          cudnnConvolutionDescriptor_t conv, ConvDirection& dir,
-                          const ConvTrial& trial);
+                          const ConvPlan& plan, ConvDirection& dir, const ConvTrial& trial);
 
 }  // namespace kasmina::ops::cuda

@@ -19,11 +19,10 @@ int as_int(int64_t v, const ConvGeometry& g) {
   return static_cast<int>(v);
 }
 
-void set_nhwc(cudnnTensorDescriptor_t d, int64_t n, int64_t c, int64_t h, int64_t w,
-              const ConvGeometry& g) {
-  KASMINA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT,
-                                                 as_int(n, g), as_int(c, g), as_int(h, g),
-                                                 as_int(w, g)));
+void set_nhwc(cudnnTensorDescriptor_t d, cudnnDataType_t type, int64_t n, int64_t c, int64_t h,
+              int64_t w, const ConvGeometry& g) {
+  KASMINA_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NHWC, type, as_int(n, g),
+                                                 as_int(c, g), as_int(h, g), as_int(w, g)));
 }
 
 }  // namespace
@@ -59,11 +58,11 @@ CudnnContext& cudnn_context(DeviceContext& ctx) {
   return *c;
 }
 
-ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g) {
+ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g, bool bf16) {
   CudnnContext& cc = cudnn_context(ctx);
   const int32_t math = static_cast<int32_t>(ctx.math), det = ctx.deterministic;
   const ConvPlanKey key{g.n,      g.h,       g.w,      g.cin, g.cout, g.k,
-                        g.stride, g.padding, g.groups, math,  det};
+                        g.stride, g.padding, g.groups, math,  det,    bf16 ? 1 : 0};
   auto it = cc.plans.find(key);
   if (it != cc.plans.end()) return *it->second;
   // cuDNN's legacy API addresses tensors with int strides.
@@ -75,11 +74,15 @@ ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g) {
   KASMINA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan->bias));
   KASMINA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan->w));
   KASMINA_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan->conv));
-  set_nhwc(plan->x, g.n, g.cin, g.h, g.w, g);
-  set_nhwc(plan->y, g.n, g.cout, g.ho, g.wo, g);
-  set_nhwc(plan->bias, 1, g.cout, 1, 1, g);
+  // bf16: x, w and y bf16 with fp32 sums (compute type float below): PSEUDO_BFLOAT16. The bias
+  // descriptor is only used for float32 maps (conv.cpp adds a bf16 call's bias itself).
+  plan->bf16 = bf16;
+  const cudnnDataType_t type = bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  set_nhwc(plan->x, type, g.n, g.cin, g.h, g.w, g);
+  set_nhwc(plan->y, type, g.n, g.cout, g.ho, g.wo, g);
+  set_nhwc(plan->bias, CUDNN_DATA_FLOAT, 1, g.cout, 1, 1, g);
   // OHWI weight [Cout, k, k, Cin/groups]: cuDNN's NHWC filter format (K, R, S, C).
-  KASMINA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NHWC,
+  KASMINA_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan->w, type, CUDNN_TENSOR_NHWC,
                                                  as_int(g.cout, g), as_int(g.cin_g(), g),
                                                  as_int(g.k, g), as_int(g.k, g)));
   const int pad = as_int(g.padding, g), stride = as_int(g.stride, g);

@@ -1,8 +1,8 @@
 // Per-device cuDNN state of the convolution launchers (conv.cpp): the cuDNN handle of a device
-// context, bound to its compute stream, and the convolution plans, one per shape, math mode and
-// determinism setting: the NHWC descriptors (created once) and, per direction, the algorithm
-// chosen on first use (cuDNN's heuristic, cudnnGet*Algorithm_v7: a fixed rule, no timing and no
-// device allocation) with its workspace size.
+// context, bound to its compute stream, and the convolution plans, one per shape, data type,
+// math mode and determinism setting: the NHWC descriptors (created once) and, per direction, the
+// algorithm chosen on first use (cuDNN's heuristic, cudnnGet*Algorithm_v7: a fixed rule, no timing
+// and no device allocation) with its workspace size.
 #pragma once
 #include <cudnn.h>
 
@@ -20,8 +20,9 @@ namespace kasmina::ops::cuda {
 struct ConvPlanKey {
   int64_t n = 0, h = 0, w = 0, cin = 0, cout = 0, k = 0, stride = 0, padding = 0, groups = 0;
   int32_t math = 0, deterministic = 0;
+  int32_t bf16 = 0;  // the maps and the weight in bf16 (conv_ops.hpp), else float32
   auto tie() const {
-    return std::tie(n, h, w, cin, cout, k, stride, padding, groups, math, deterministic);
+    return std::tie(n, h, w, cin, cout, k, stride, padding, groups, math, deterministic, bf16);
   }
   friend bool operator<(const ConvPlanKey& a, const ConvPlanKey& b) { return a.tie() < b.tie(); }
 };
@@ -47,6 +48,7 @@ struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
+  bool bf16 = false;  // bf16 maps and weight, fp32 sums (cuDNN's PSEUDO_BFLOAT16 configuration)
   ConvDirection fwd, bwd_data, bwd_filter;
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;
@@ -69,9 +71,10 @@ constexpr size_t kConvWorkspaceLimit = size_t{256} << 20;
 // of the lane the context is on now (the side lane's on the first off-path launch).
 CudnnContext& cudnn_context(DeviceContext& ctx);
 
-// The plan of geometry `g` under the context's math mode and determinism setting (descriptors
-// created on first use; algorithms are chosen by the launchers, see conv.cpp).
-ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g);
+// The plan of geometry `g` with float32 or (bf16) bf16 maps and weight under the context's math
+// mode and determinism setting (descriptors created on first use; algorithms are chosen by the
+// launchers, see conv.cpp).
+ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g, bool bf16);
 
 // Throws InternalError naming the call when a cuDNN status is not success.
 void check_cudnn(cudnnStatus_t status, const char* call, const char* file, int line);

@@ -55,6 +55,11 @@ void launch_activation_backward_bf16(cudaStream_t s, Activation act, const void*
                                      const void* aux, int64_t aux_ld, bool bf16_aux, void* dx,
                                      int64_t rows, int64_t cols, float* partials, float* dbias);
 
+// y[r, c] = bf16(y[r, c] + bias[c]) over a bf16 [rows, cols] matrix in place: the bias of a bf16
+// convolution, added in fp32 to cuDNN's rounded output and rounded again (kernels/precision.cu;
+// the CPU twin in src/ops/cpu/conv2d.cpp).
+void launch_add_bias_bf16(cudaStream_t s, void* y, const float* bias, int64_t rows, int64_t cols);
+
 // out[c] = Σ_r x[r,c] over a row-major [rows, cols] matrix; deterministic two-stage reduction
 // (partials per row chunk in the context's scratch buffer, then a fixed-order sum).
 void launch_column_sums(DeviceContext& ctx, const float* x, int64_t rows, int64_t cols, float* out);

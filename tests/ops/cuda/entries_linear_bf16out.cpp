@@ -88,40 +88,6 @@ struct Bf16OutSetup {
   ops::SkinnyDgrad skinny_before;
 };
 
-// Every CUDA element finite and within one bf16 ulp of the CPU's (plus the fp32 sums' order
-// error, kTolF32Reduce of the reference's rms, for values that cancel), and at most 2% differ.
-::testing::AssertionResult within_one_ulp(const std::string& what, const Tensor& cuda_out,
-                                          const Tensor& cpu_ref) {
-  const std::vector<double> out = host_values(cuda_out), ref = host_values(cpu_ref);
-  if (out.size() != ref.size() || out.size() != static_cast<size_t>(cpu_ref.numel()))
-    return ::testing::AssertionFailure() << what << ": sizes differ";
-  double ref2 = 0.0;
-  for (double r : ref) ref2 += r * r;
-  const double rms = ref.empty() ? 0.0 : std::sqrt(ref2 / static_cast<double>(ref.size()));
-  int64_t differ = 0, bad = 0, first = -1;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double d = std::fabs(out[i] - ref[i]);
-    if (d != 0.0) ++differ;
-    // One bf16 ulp of the larger magnitude: 2^(e - 7) for a value in [2^e, 2^(e+1)) (8
-    // significant bits); sums in another order may round to the neighbouring bf16 value.
-    const double m = std::max(std::fabs(out[i]), std::fabs(ref[i]));
-    const double ulp = m > 0.0 && std::isfinite(m) ? std::ldexp(1.0, std::ilogb(m) - 7) : 0.0;
-    const double allowed = ulp + kTolF32Reduce * rms;
-    if (!std::isfinite(out[i]) || d > allowed) {
-      if (first < 0) first = static_cast<int64_t>(i);
-      ++bad;
-    }
-  }
-  const auto n = static_cast<int64_t>(ref.size());
-  if (bad == 0 && differ <= std::max<int64_t>(2, n / 50)) return ::testing::AssertionSuccess();
-  ::testing::AssertionResult r = ::testing::AssertionFailure();
-  r << what << " " << shape_str(cpu_ref.shape()) << ": " << bad << " elements beyond one ulp, "
-    << differ << " of " << n << " differ";
-  if (first >= 0)
-    r << "; first at " << first << ": cuda " << out[first] << " vs cpu " << ref[first];
-  return r;
-}
-
 // The first `cols` columns of a CUDA matrix with padded rows (cuBLASLt's aux), as float32 on
 // the CPU.
 Tensor first_columns(const Tensor& cuda_padded, int64_t cols) {

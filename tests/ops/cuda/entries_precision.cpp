@@ -1,5 +1,6 @@
 // Op table entry of the storage precision ops: cast_to_bf16 (CUDA against the CPU twin, bit for
-// bit: both round with core/bf16.hpp). The bf16 cases of the linear ops are in
+// bit: both round with core/bf16.hpp) and cast_from_bf16 (every bf16 bit pattern widened, bit for
+// bit). The bf16 cases of the linear ops are in
 // entries_linear.cpp.
 #include <cmath>
 #include <cstring>
@@ -61,14 +62,38 @@ void cast_case(int64_t n, int64_t offset) {
                     << (first >= 0 ? want[first] : 0);
 }
 
+// n bf16 elements widened from src starting at element `offset`: src runs through every bit
+// pattern (NaNs, Infs, subnormals, both zeros) from a seed-dependent start.
+void widen_case(int64_t n, int64_t offset) {
+  std::vector<bf16> v(static_cast<size_t>(n + offset));
+  for (size_t i = 0; i < v.size(); ++i) v[i].bits = static_cast<uint16_t>(i * 7 + n);
+  const Tensor src = Tensor::from_vector(v, {n + offset});
+  Tensor cpu_out = Tensor::empty({n});
+  ops::cast_from_bf16(src.flat_range(offset, {n}), cpu_out);
+  Tensor gpu_out = poisoned({n + 4}, DType::f32).flat_range(4, {n});
+  ops::cast_from_bf16(on_gpu(src).flat_range(offset, {n}), gpu_out);
+  const std::vector<float> want = cpu_out.to_vector<float>();
+  const std::vector<float> got = gpu_out.to(Device::cpu()).to_vector<float>();
+  int64_t bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    bad += bit_copy<uint32_t>(want[i]) != bit_copy<uint32_t>(got[i]);
+    // the widening is exact: the bits are the bf16 pattern shifted up
+    bad += bit_copy<uint32_t>(want[i]) != static_cast<uint32_t>(v[i + offset].bits) << 16;
+  }
+  EXPECT_EQ(bad, 0) << "cast_from_bf16 n=" << n << " offset=" << offset;
+}
+
 // One case per length and start offset (the vector and the scalar kernel, aligned or not).
 std::vector<op_table::OpCase> cast_cases() {
   std::vector<op_table::OpCase> out;
   for (int64_t n : {1, 7, 129, 1000, 4099, 200704}) {
     for (int64_t offset : {0, 1, 4}) {
       out.push_back({str_cat("N", n, "_off", offset), [n, offset] { cast_case(n, offset); }});
+      out.push_back(
+          {str_cat("widen_N", n, "_off", offset), [n, offset] { widen_case(n, offset); }});
     }
   }
+  out.push_back({"widen_all_patterns", [] { widen_case(65536 * 3, 0); }});
   return out;
 }
 
@@ -82,6 +107,9 @@ std::vector<op_table::OpCase> cast_perf_cases() {
                      Tensor dst = Tensor::empty({n}, DType::bf16, dev);
                      op_table::time_op(str_cat("cast_to_bf16 ", n), dev,
                                        [&] { ops::cast_to_bf16(src, dst); });
+                     Tensor wide = Tensor::empty({n}, DType::f32, dev);
+                     op_table::time_op(str_cat("cast_from_bf16 ", n), dev,
+                                       [&] { ops::cast_from_bf16(dst, wide); });
                    }});
   }
   return out;
@@ -93,7 +121,7 @@ std::vector<op_table::OpCase> cast_perf_cases() {
 // Bit-exact CUDA against CPU (no gradient: the cast is not differentiated through).
 KASMINA_OP_TABLE_ENTRY(cast_to_bf16) {
   kasmina::op_table::OpTestEntry e;
-  e.ops = {"cast_to_bf16"};
+  e.ops = {"cast_to_bf16", "cast_from_bf16"};
   e.correctness = &kasmina::cuda_test::cast_cases;
   e.perf = &kasmina::cuda_test::cast_perf_cases;
   return e;

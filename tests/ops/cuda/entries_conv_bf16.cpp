@@ -1,0 +1,134 @@
+// Op table entry of the bf16 convolutions (conv_ops.hpp, docs/PRECISION.md "Convolutions"):
+// conv2d_forward, conv2d_backward_input and conv2d_backward_weight with bf16 maps and weight
+// (cuDNN's PSEUDO_BFLOAT16: bf16 tensor cores, fp32 sums, y / dx / dw stored in bf16; a float32
+// bias added by kasmina's kernel and rounded again; db the fp32 sums of the bf16 dy) against the
+// CPU emulation, over odd channel counts, strides, paddings, groups, depthwise, 1x1 and the
+// ResNet's shapes at batch 128; run to run bitwise in deterministic mode; perf rows at the
+// ResNet's shapes beside the float32 entry's.
+//
+// Both sides read identical bf16 inputs and sum in fp32, so their fp32 results differ only by
+// the order of the sums (and, should cuDNN pick a Winograd or FFT algorithm, by its transform's
+// few fp32 roundings); after the one rounding each stored element is the CPU's or one bf16 ulp
+// from it, and at most 2% differ (within_one_ulp, compare.hpp). db is float32: kTolF32Reduce.
+#include <string>
+#include <vector>
+
+#include "core/str_cat.hpp"
+#include "ops/conv_ops.hpp"
+#include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
+#include "tests/ops/cuda/compare.hpp"
+#include "tests/ops/cuda/conv_case.hpp"
+#include "tests/ops/cuda/op_table.hpp"
+
+namespace kasmina::cuda_test {
+namespace {
+
+using ops::bf16_test::to_bf16;
+
+struct Bf16ConvResults {
+  Tensor y, dx, dw, db;
+};
+
+struct Bf16ConvInputs {
+  Tensor x, w, b, dy;  // bf16 maps and weight, float32 bias (CPU)
+};
+
+Bf16ConvInputs bf16_inputs(const ConvCase& c, uint64_t seed) {
+  return {to_bf16(random_f32(c.x(), seed + 1)), to_bf16(random_f32(c.wt(), seed + 2)),
+          random_f32({c.cout}, seed + 3), to_bf16(random_f32(c.y(), seed + 4))};
+}
+
+Bf16ConvResults run_bf16(const ConvCase& c, const Bf16ConvInputs& in, Device dev) {
+  const bool cuda = dev.is_cuda();
+  auto out = [&](const Shape& s, DType dt) {
+    return cuda ? poisoned(s, dt) : Tensor::empty(s, dt);
+  };
+  Bf16ConvResults r{out(c.y(), DType::bf16), out(c.x(), DType::bf16), out(c.wt(), DType::bf16),
+                    out({c.cout}, DType::f32)};
+  const Tensor x = in.x.to(dev), w = in.w.to(dev), dy = in.dy.to(dev);
+  const Tensor b = c.bias ? in.b.to(dev) : Tensor();
+  ops::conv2d_forward(x, w, b, c.params(), r.y);
+  ops::conv2d_backward_input(dy, w, c.params(), r.dx);
+  ops::conv2d_backward_weight(dy, x, c.params(), r.dw, c.bias ? &r.db : nullptr);
+  return r;
+}
+
+void conv_bf16_case(const ConvCase& c) {
+  const uint64_t seed = static_cast<uint64_t>(c.n * 1013 + c.cin * 37 + c.cout * 11 + c.k);
+  const Bf16ConvInputs in = bf16_inputs(c, seed);
+  const Bf16ConvResults cpu = run_bf16(c, in, Device::cpu());
+  const Bf16ConvResults cuda = run_bf16(c, in, gpu());
+  const std::string what = "conv2d bf16 " + conv_name(c);
+  EXPECT_TRUE(within_one_ulp(what + " y", cuda.y, cpu.y));
+  EXPECT_TRUE(within_one_ulp(what + " dx", cuda.dx, cpu.dx));
+  EXPECT_TRUE(within_one_ulp(what + " dw", cuda.dw, cpu.dw));
+  if (c.bias) EXPECT_TRUE(close(what + " db", cuda.db, cpu.db, kTolF32Reduce));
+  // Deterministic mode (the suite's): the same bits again.
+  const Bf16ConvResults again = run_bf16(c, in, gpu());
+  EXPECT_TRUE(bitwise_equal(what + " y run to run", again.y, cuda.y));
+  EXPECT_TRUE(bitwise_equal(what + " dx run to run", again.dx, cuda.dx));
+  EXPECT_TRUE(bitwise_equal(what + " dw run to run", again.dw, cuda.dw));
+  if (c.bias) EXPECT_TRUE(bitwise_equal(what + " db run to run", again.db, cuda.db));
+}
+
+std::vector<ConvCase> conv_bf16_cases() {
+  return {
+      {1, 28, 28, 3, 5, 3, 1, 1, 1},             // batch 1, odd channels
+      {2, 9, 9, 5, 7, 3, 2, 0, 1},               // stride 2, padding 0
+      {3, 11, 10, 7, 3, 3, 2, 2, 1},             // padding 2, non-square image
+      {4, 8, 8, 16, 24, 3, 1, 1, 2},             // groups 2
+      {4, 14, 14, 32, 32, 3, 1, 1, 32},          // depthwise
+      {5, 7, 7, 8, 16, 1, 1, 0, 1},              // 1x1
+      {8, 14, 14, 32, 64, 1, 2, 0, 1, false},    // 1x1 stride-2 projection shortcut
+      {2, 12, 12, 8, 8, 5, 1, 2, 1},             // 5x5
+      {128, 28, 28, 32, 32, 3, 1, 1, 1, false},  // the ResNet's stage 1 at batch 128
+      {128, 14, 14, 64, 64, 3, 1, 1, 1, false},  // stage 2
+      {128, 14, 14, 64, 128, 3, 2, 1, 1},        // stage transition, with a bias
+  };
+}
+
+// ---- perf: the ResNet's shapes at batch 128 (the float32 entry times fp32 and tf32) ----
+
+std::vector<op_table::OpCase> conv_bf16_perf_cases() {
+  std::vector<op_table::OpCase> out;
+  const std::vector<ConvCase> shapes = {{128, 28, 28, 32, 32, 3, 1, 1, 1, false},
+                                        {128, 14, 14, 64, 64, 3, 1, 1, 1, false},
+                                        {128, 7, 7, 128, 128, 3, 1, 1, 1, false},
+                                        {128, 28, 28, 32, 64, 3, 2, 1, 1, false},
+                                        {128, 28, 28, 32, 64, 1, 2, 0, 1, false}};
+  for (const ConvCase& c : shapes) {
+    out.push_back({conv_name(c), [c] {
+                     const Device dev = op_table::perf_device();
+                     const Bf16ConvInputs in = bf16_inputs(c, 1);
+                     const Tensor x = in.x.to(dev), w = in.w.to(dev), dy = in.dy.to(dev);
+                     Tensor y = Tensor::empty(c.y(), DType::bf16, dev);
+                     Tensor dx = Tensor::empty(c.x(), DType::bf16, dev);
+                     Tensor dw = Tensor::empty(c.wt(), DType::bf16, dev);
+                     const std::string shape = str_cat(" ", conv_name(c), " bf16");
+                     op_table::time_op("conv2d_forward" + shape, dev,
+                                       [&] { ops::conv2d_forward(x, w, Tensor(), c.params(), y); });
+                     op_table::time_op("conv2d_backward_input" + shape, dev,
+                                       [&] { ops::conv2d_backward_input(dy, w, c.params(), dx); });
+                     op_table::time_op("conv2d_backward_weight" + shape, dev, [&] {
+                       ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
+                     });
+                   }});
+  }
+  return out;
+}
+
+}  // namespace
+
+using op_table::cases_over;
+using op_table::OpTestEntry;
+
+KASMINA_OP_TABLE_ENTRY(conv2d_bf16) {
+  OpTestEntry e;
+  e.ops = {"conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"};
+  e.correctness = [] { return cases_over(conv_bf16_cases(), &conv_name, &conv_bf16_case); };
+  e.perf = &conv_bf16_perf_cases;
+  return e;
+}
+
+}  // namespace kasmina::cuda_test
