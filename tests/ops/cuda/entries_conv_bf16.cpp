@@ -63,13 +63,17 @@ void conv_bf16_case(const ConvCase& c) {
   EXPECT_TRUE(within_one_ulp(what + " y", cuda.y, cpu.y));
   EXPECT_TRUE(within_one_ulp(what + " dx", cuda.dx, cpu.dx));
   EXPECT_TRUE(within_one_ulp(what + " dw", cuda.dw, cpu.dw));
-  if (c.bias) EXPECT_TRUE(close(what + " db", cuda.db, cpu.db, kTolF32Reduce));
+  if (c.bias) {
+    EXPECT_TRUE(close(what + " db", cuda.db, cpu.db, kTolF32Reduce));
+  }
   // Deterministic mode (the suite's): the same bits again.
   const Bf16ConvResults again = run_bf16(c, in, gpu());
   EXPECT_TRUE(bitwise_equal(what + " y run to run", again.y, cuda.y));
   EXPECT_TRUE(bitwise_equal(what + " dx run to run", again.dx, cuda.dx));
   EXPECT_TRUE(bitwise_equal(what + " dw run to run", again.dw, cuda.dw));
-  if (c.bias) EXPECT_TRUE(bitwise_equal(what + " db run to run", again.db, cuda.db));
+  if (c.bias) {
+    EXPECT_TRUE(bitwise_equal(what + " db run to run", again.db, cuda.db));
+  }
 }
 
 std::vector<ConvCase> conv_bf16_cases() {
