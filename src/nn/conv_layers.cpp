@@ -1,6 +1,7 @@
 #include "nn/conv_layers.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include "config/layers/batchnorm.hpp"
@@ -10,6 +11,7 @@
 #include "nn/layer_registry.hpp"
 #include "nn/linear.hpp"
 #include "nn/simple_layers.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina {
 
@@ -28,7 +30,24 @@ Tensor as_map(const Tensor& t, int64_t batch, const ImageShape& s) {
   return t.view({batch, s.h, s.w, s.c});
 }
 
+// The bf16 copy of `x` in the first elements of `buffer` (x itself when it is bf16 already).
+Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
+  if (x.dtype() == DType::bf16) return x;
+  Tensor out = buffer.flat_range(0, x.shape());
+  ops::cast_to_bf16(x, out);
+  return out;
+}
+
 }  // namespace
+
+bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("KASMINA_BF16_CONV");
+    return v == nullptr || std::string(v) != "0";
+  }();
+  return enabled && dtype == DType::f32 && ops::math_mode(dev) == ops::MathMode::bf16 &&
+         in_per_group % 8 == 0 && out_per_group % 8 == 0;
+}
 
 // ---- Conv2dLayer ----
 
@@ -70,6 +89,7 @@ std::string Conv2dLayer::describe() const {
     << ", padding " << p_.padding;
   if (p_.groups > 1) o << ", groups " << p_.groups;
   if (!has_bias_) o << ", no bias";
+  if (bf16_) o << ", bf16";
   o << ")";
   return o.str();
 }
@@ -93,24 +113,57 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
   KASMINA_CHECK(weight_.value.defined() && weight_.value.device() == dev,
                 name_ + ": prepare() before initialize() on " + dev.str());
   const int64_t max_batch = max_rows / in_rows();
-  y_ = Tensor::empty({max_batch * pixels(out_), out_.c}, dtype_, dev);
+  const Shape y_shape{max_batch * pixels(out_), out_.c};
+  y_ = Tensor::empty(y_shape, dtype_, dev);
+  bf16_ = bf16_convolution(dtype_, dev, in_.c / p_.groups, out_.c / p_.groups);
+  w16_ = x16_ = y16_ = dy16_ = dx16_ = Tensor();
+  if (!bf16_) return;
+  w16_ = Tensor::empty(weight_.value.shape(), DType::bf16, dev);
+  x16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
+  dx16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
+  y16_ = Tensor::empty(y_shape, DType::bf16, dev);
+  dy16_ = Tensor::empty(y_shape, DType::bf16, dev);
 }
 
 Tensor Conv2dLayer::forward(const Tensor& x, Mode, const StepContext&) {
   batch_ = samples_of(x, pixels(in_) * in_.c);
-  x_batch_ = as_map(x, batch_, in_);
   Tensor y = y_.rows(0, batch_ * pixels(out_));
   Tensor ymap = as_map(y, batch_, out_);
-  ops::conv2d_forward(x_batch_, weight_.value, has_bias_ ? bias_.value : Tensor(), p_, ymap);
+  const Tensor bias = has_bias_ ? bias_.value : Tensor();
+  if (!bf16_) {
+    x_batch_ = as_map(x, batch_, in_);
+    ops::conv2d_forward(x_batch_, weight_.value, bias, p_, ymap);
+    return y;
+  }
+  // bf16: the weight and the input cast, cuDNN's bf16 output widened for the next layer.
+  ops::cast_to_bf16(weight_.value, w16_);
+  x_batch_ = as_map(bf16_copy(x, x16_), batch_, in_);
+  Tensor y16 = y16_.rows(0, y.dim(0));
+  Tensor y16map = as_map(y16, batch_, out_);
+  ops::conv2d_forward(x_batch_, w16_, bias, p_, y16map);
+  ops::cast_from_bf16(y16, y);
   return y;
 }
 
 void Conv2dLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
-  const Tensor dymap = as_map(dy, batch_, out_);
-  ops::conv2d_backward_weight(dymap, x_batch_, p_, weight_.grad, has_bias_ ? &bias_.grad : nullptr);
+  Tensor* db = has_bias_ ? &bias_.grad : nullptr;
+  if (!bf16_) {
+    const Tensor dymap = as_map(dy, batch_, out_);
+    ops::conv2d_backward_weight(dymap, x_batch_, p_, weight_.grad, db);
+    if (!dx) return;
+    Tensor dxmap = as_map(*dx, batch_, in_);
+    ops::conv2d_backward_input(dymap, weight_.value, p_, dxmap);
+    return;
+  }
+  // bf16: dy cast once for both; the float32 weight gradient is the rounded one widened (in the
+  // op, on the lane that computes it); dx widened.
+  const Tensor dymap = as_map(bf16_copy(dy, dy16_), batch_, out_);
+  ops::conv2d_backward_weight(dymap, x_batch_, p_, weight_.grad, db);
   if (!dx) return;
-  Tensor dxmap = as_map(*dx, batch_, in_);
-  ops::conv2d_backward_input(dymap, weight_.value, p_, dxmap);
+  Tensor dx16 = dx16_.flat_range(0, dx->shape());
+  Tensor dx16map = as_map(dx16, batch_, in_);
+  ops::conv2d_backward_input(dymap, w16_, p_, dx16map);
+  ops::cast_from_bf16(dx16, *dx);
 }
 
 // ---- BatchNormLayer ----

@@ -38,6 +38,8 @@ class Conv2dLayer final : public Layer {
   void prepare(int64_t max_rows, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
+  // True after prepare() when the layer convolves in bf16 (docs/PRECISION.md, "Convolutions").
+  bool bf16() const { return bf16_; }
 
  private:
   std::string name_;
@@ -48,9 +50,20 @@ class Conv2dLayer final : public Layer {
   bool has_bias_;
   DType dtype_;
   Parameter weight_, bias_;
-  Tensor y_, x_batch_;
+  Tensor y_, x_batch_;  // x_batch_: the forward's input map (its bf16 copy in bf16)
   int64_t batch_ = 0;
+  // bf16: the weight's copy (cast by each forward, read by the backward's input gradient), the
+  // input's copy (kept for the weight gradient), cuDNN's bf16 output, the output gradient's
+  // copy and the input gradient in bf16 (widened into the float32 dx).
+  bool bf16_ = false;
+  Tensor w16_, x16_, y16_, dy16_, dx16_;
 };
+
+// Whether a float32 convolution with these channels per group convolves in bf16 on `dev`:
+// the device's math mode is bf16 (`train.precision: bf16`), both channel counts per group are
+// multiples of 8 (the channel vectors of cuDNN's bf16 tensor-core kernels; a one-channel image
+// stem and depthwise convolutions stay as in tf32 mode), and KASMINA_BF16_CONV is not 0.
+bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group);
 
 class BatchNormLayer final : public Layer {
  public:

@@ -71,12 +71,12 @@ struct ConvRoles {
   Named in, weight, out;
 };
 ConvGeometry check_conv(const char* op, const Tensor& ref, const ConvRoles& r,
-                        const Conv2dParams& p) {
+                        const Conv2dParams& p, const DType* weight_dt = nullptr) {
   require_defined(op, r.in.name, *r.in.t);
   require_defined(op, r.weight.name, *r.weight.t);
   const ConvGeometry g = conv_geometry(op, r.in.t->shape(), r.weight.t->shape(), p);
   check_like(op, ref, g.x_shape(), {r.in});
-  check_like(op, ref, g.w_shape(), {r.weight});
+  check_like(op, ref, g.w_shape(), {r.weight}, weight_dt);
   check_like(op, ref, g.y_shape(), {r.out});
   return g;
 }
@@ -132,7 +132,10 @@ ConvGeometry check_conv2d_backward_input(const Tensor& dy, const Tensor& w, cons
 ConvGeometry check_conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParams& p,
                                           const Tensor& dw, const Tensor* db) {
   constexpr const char* op = "conv2d_backward_weight";
-  const ConvGeometry g = check_conv(op, dy, {{"x", &x}, {"dw", &dw}, {"dy", &dy}}, p);
+  // bf16 maps may have a float32 dw (the rounded gradient widened: conv_ops.hpp).
+  const DType dw_dt =
+      dy.dtype() == DType::bf16 && dw.dtype() == DType::f32 ? DType::f32 : dy.dtype();
+  const ConvGeometry g = check_conv(op, dy, {{"x", &x}, {"dw", &dw}, {"dy", &dy}}, p, &dw_dt);
   const DType db_dt = bias_dtype(dy);
   if (db) check_like(op, dy, {g.cout}, {{"db", db}}, &db_dt);
   return g;

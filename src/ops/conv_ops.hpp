@@ -77,7 +77,9 @@ struct BatchNormTerm {
 // dx; dy, x, dw) may all be bf16 instead of float32. cuDNN then multiplies on bf16 tensor cores
 // and sums in fp32 (its PSEUDO_BFLOAT16 configuration), and rounds each stored result to bf16
 // once, the weight gradient included (cuDNN writes dw in the inputs' type, as PyTorch's autocast
-// gets it); the bias and the bias gradient stay float32: a bias is added to the stored bf16 y in
+// gets it; a float32 dw receives that rounded gradient widened, in the launch that computes it,
+// so the layer's fp32 gradient needs no pass of its own); the bias and the bias gradient stay
+// float32: a bias is added to the stored bf16 y in
 // fp32 and rounded again (two roundings), db sums the bf16 dy in fp32. The CPU twins emulate
 // this exactly: the float32 path on the widened inputs, each stored value rounded as the GPU
 // rounds it (core/bf16.hpp), so they differ from the GPU only in the order of the fp32 sums.

@@ -192,9 +192,9 @@ TEST(TrainResume, WidthSeedsUnderTheControllerAreBitExact) {
 
 // A tiny convolutional network with batchnorm (running statistics), a projection shortcut, max
 // pooling and device augmentation (crops and flips keyed by the step) on a small Fashion-MNIST-
-// shaped directory of random images: 96 training samples, batch 16, 6 steps an epoch.
-TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
-  datatest::ScratchDir dir;
+// shaped directory of random images: 96 training samples, batch 16, 6 steps an epoch. `c1`, `c2`:
+// the channels of the stem and of the residual block.
+Config tiny_convnet(const datatest::ScratchDir& dir, int c1, int c2, const char* precision) {
   const uint32_t n_train = 96, n_test = 32;
   datatest::write_idx(dir.file("train-images-idx3-ubyte.gz"), {n_train, 28, 28},
                       datatest::random_bytes(n_train * 784, 1), true);
@@ -204,6 +204,7 @@ TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
                       datatest::random_bytes(n_test * 784, 3), true);
   datatest::write_idx(dir.file("t10k-labels-idx1-ubyte.gz"), {n_test},
                       datatest::random_bytes(n_test, 4, 10), true);
+  const std::string a = std::to_string(c1), b = std::to_string(c2);
   const std::string yaml = R"(name: tiny_convnet
 seed: 3
 data: {dataset: fashion_mnist, dir: )" +
@@ -211,27 +212,43 @@ data: {dataset: fashion_mnist, dir: )" +
                            R"(, validation: 16, augment: {crop_padding: 2, flip: true}}
 model:
   layers:
-    - {type: conv2d, out: 4, kernel: 3, padding: 1, bias: false}
+    - {type: conv2d, out: )" +
+                           a + R"(, kernel: 3, padding: 1, bias: false}
     - {type: batchnorm2d}
     - {type: relu}
     - {type: maxpool2d, kernel: 2}
     - type: residual
       layers:
-        - {type: conv2d, out: 6, kernel: 3, stride: 2, padding: 1}
+        - {type: conv2d, out: )" +
+                           b + R"(, kernel: 3, stride: 2, padding: 1}
         - {type: batchnorm2d}
         - {type: relu}
-        - {type: conv2d, out: 6, kernel: 3, padding: 1}
+        - {type: conv2d, out: )" +
+                           b + R"(, kernel: 3, padding: 1}
       shortcut:
-        - {type: conv2d, out: 6, kernel: 1, stride: 2}
+        - {type: conv2d, out: )" +
+                           b + R"(, kernel: 1, stride: 2}
         - {type: batchnorm2d}
     - {type: global_avgpool}
     - {type: linear, out: 10}
 optimizer: {type: sgd, lr: 0.05, momentum: 0.9, nesterov: true, weight_decay: 5.0e-4}
-train: {epochs: 3, batch_size: 16, eval_batch_size: 16}
+train: {epochs: 3, batch_size: 16, eval_batch_size: 16, precision: )" +
+                           precision + R"(}
 telemetry: {enabled: false}
 )";
-  const Config cfg = parse_config(yaml, "tiny_convnet.yaml");
-  check_resume_in_process(cfg, 8);  // 2 steps into epoch 2
+  return parse_config(yaml, "tiny_convnet.yaml");
+}
+
+TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
+  datatest::ScratchDir dir;
+  check_resume_in_process(tiny_convnet(dir, 4, 6, "fp32"), 8);  // 2 steps into epoch 2
+}
+
+// The same network with 8 and 16 channels in bf16: the convolutions after the stem run in bf16
+// (the CPU emulation), and their fp32 master weights and moments resume bit-exactly.
+TEST(TrainResume, Bf16ConvNetIsBitExact) {
+  datatest::ScratchDir dir;
+  check_resume_in_process(tiny_convnet(dir, 8, 16, "bf16"), 8);
 }
 
 TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {

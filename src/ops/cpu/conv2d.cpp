@@ -3,7 +3,8 @@
 // Cin). With groups == 1 the GEMMs read and write the NHWC tensors in place; otherwise a group's
 // columns of dy / y are copied to and from a contiguous [Ho*Wo, Cout/groups] buffer.
 // bf16 maps (conv_ops.hpp) run the float32 path on the widened inputs and round each stored
-// result as cuDNN stores it (core/bf16.hpp): y, then y + bias once more; dx; dw.
+// result as cuDNN stores it (core/bf16.hpp): y, then y + bias once more; dx; dw (widened again
+// for a float32 dw).
 #include <vector>
 
 #include "core/bf16.hpp"
@@ -130,7 +131,13 @@ void backward_weight_bf16(const ConvGeometry& g, const Tensor& dy, const Tensor&
   Tensor dwf = Tensor::empty(dw.shape());
   backward_weight<float>(g, dyf.data<float>(), xf.data<float>(), dwf.data<float>(),
                          db ? db->data<float>() : nullptr);
-  cast_to_bf16(dwf, dw);
+  if (dw.dtype() == DType::bf16) {
+    cast_to_bf16(dwf, dw);
+    return;
+  }
+  Tensor rounded = Tensor::empty(dw.shape(), DType::bf16);  // a float32 dw: rounded, widened
+  cast_to_bf16(dwf, rounded);
+  cast_from_bf16(rounded, dw);
 }
 
 }  // namespace

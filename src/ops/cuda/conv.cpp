@@ -35,6 +35,7 @@
 #include "ops/cuda/cudnn_context.hpp"
 #include "ops/cuda/launch.hpp"
 #include "ops/cuda/side_lane.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::cuda {
 
@@ -202,7 +203,7 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
   const ConvGeometry g = check_conv2d_backward_weight(dy, x, p, dw, db);
   const bool bf16 = bf16_maps("conv2d_backward_weight", "dy", dy);
   if (g.n == 0) {
-    if (bf16) {  // (fill takes no bf16; +0 is all zero bits in both types)
+    if (dw.dtype() == DType::bf16) {  // (fill takes no bf16; +0 is all zero bits in both)
       KASMINA_CUDA_CHECK(cudaMemsetAsync(dw.raw(), 0, dw.nbytes(), stream(dw.device())));
     } else {
       fill(dw, 0.0);
@@ -212,13 +213,23 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
   }
   DeviceContext& ctx = context(dy.device());
   const SideLane lane(ctx);  // off the critical path inside an ops::OffPathScope
+  // bf16 maps with a float32 dw: cuDNN writes the plan's bf16 buffer, widened below.
+  Tensor* rounded = nullptr;
+  if (bf16 && dw.dtype() == DType::f32) {
+    ConvPlan& plan = conv_plan(ctx, g, true);
+    if (!plan.dw_bf16.defined())
+      plan.dw_bf16 = Tensor::empty(g.w_shape(), DType::bf16, dy.device());
+    rounded = &plan.dw_bf16;
+  }
+  void* dw_out = rounded ? rounded->raw() : dw.raw();
   execute(ctx, g, bf16, Direction::backward_filter,
           [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
             return cudnnConvolutionBackwardFilter(
                 h, &kOne, l.x, x.raw(), l.y, dy.raw(), l.conv,
                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws, a.workspace_bytes, &kZero,
-                l.w, dw.raw());
+                l.w, dw_out);
           });
+  if (rounded) cast_from_bf16(*rounded, dw);  // on this lane's stream
   // The bias gradient: a deterministic column sum of dy viewed as [N*Ho*Wo, Cout].
   if (db && bf16) {
     launch_column_sums_bf16(ctx, dy.raw(), g.n * g.ho * g.wo, g.cout, db->data<float>());

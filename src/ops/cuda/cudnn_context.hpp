@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/tensor.hpp"
 #include "ops/conv_geometry.hpp"
 #include "ops/cuda/device_context.hpp"
 
@@ -49,6 +50,9 @@ struct ConvPlan {
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   bool bf16 = false;  // bf16 maps and weight, fp32 sums (cuDNN's PSEUDO_BFLOAT16 configuration)
+  // A bf16 plan's weight gradient for a float32 dw (conv_ops.hpp): cuDNN writes it here, the
+  // launcher widens it into dw on the same stream. Allocated on the first such call.
+  Tensor dw_bf16;
   ConvDirection fwd, bwd_data, bwd_filter;
   ConvPlan() = default;
   ConvPlan(const ConvPlan&) = delete;

@@ -7,7 +7,8 @@
 //    rounding would move far more);
 //  - the emulation the GPU comparison relies on: the float32 twin on the widened inputs, its
 //    results rounded, bit for bit; the bias added to the rounded y in fp32 and rounded again;
-//  - the dtype rules: all maps of a call bf16, bias and db float32.
+//  - the dtype rules: all maps of a call bf16, bias and db float32, dw bf16 or float32 (the
+//    rounded gradient widened).
 // And cast_from_bf16's CPU twin: every bf16 bit pattern widened exactly.
 #include <gtest/gtest.h>
 
@@ -156,6 +157,9 @@ TEST(CpuConv2dBf16, IsTheFloatTwinOnWidenedInputsRoundedOnce) {
     EXPECT_EQ(bits(r.y), bits(to_bf16(y))) << name(c) << " y";
     EXPECT_EQ(bits(r.dx), bits(to_bf16(dx))) << name(c) << " dx";
     EXPECT_EQ(bits(r.dw), bits(to_bf16(dw))) << name(c) << " dw";
+    Tensor dw32 = Tensor::empty(r.dw.shape());  // a float32 dw: the rounded gradient, widened
+    conv2d_backward_weight(r.dy, r.x, p, dw32, nullptr);
+    EXPECT_EQ(dw32.to_vector<float>(), widen(r.dw).to_vector<float>()) << name(c) << " f32 dw";
     EXPECT_EQ(r.db.to_vector<float>(), db.to_vector<float>()) << name(c) << " db";
     // The bias: added in fp32 to the stored y and rounded again (as cuDNN's output plus
     // kasmina's bias kernel).
@@ -184,8 +188,10 @@ TEST(CpuConv2dBf16, DtypeRules) {
   conv2d_forward(x, w16, Tensor::zeros({3}), p, y);                       // float32 bias: fine
   Tensor dw = Tensor::empty({3, 3, 3, 2}, DType::bf16), dw32 = Tensor::empty({3, 3, 3, 2});
   Tensor db = Tensor::empty({3}), db16 = Tensor::empty({3}, DType::bf16);
-  EXPECT_THROW(conv2d_backward_weight(y, x, p, dw32, &db), InternalError);
   EXPECT_THROW(conv2d_backward_weight(y, x, p, dw, &db16), InternalError);
+  Tensor dw64 = Tensor::empty({3, 3, 3, 2}, DType::f64);
+  EXPECT_THROW(conv2d_backward_weight(y, x, p, dw64, &db), InternalError);
+  conv2d_backward_weight(y, x, p, dw32, &db);  // a float32 dw is allowed
   conv2d_backward_weight(y, x, p, dw, &db);
   Tensor dx32 = Tensor::empty({1, 4, 4, 2});
   EXPECT_THROW(conv2d_backward_input(y, w16, p, dx32), InternalError);

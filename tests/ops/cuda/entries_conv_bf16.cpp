@@ -2,9 +2,9 @@
 // conv2d_forward, conv2d_backward_input and conv2d_backward_weight with bf16 maps and weight
 // (cuDNN's PSEUDO_BFLOAT16: bf16 tensor cores, fp32 sums, y / dx / dw stored in bf16; a float32
 // bias added by kasmina's kernel and rounded again; db the fp32 sums of the bf16 dy) against the
-// CPU emulation, over odd channel counts, strides, paddings, groups, depthwise, 1x1 and the
-// ResNet's shapes at batch 128; run to run bitwise in deterministic mode; perf rows at the
-// ResNet's shapes beside the float32 entry's.
+// CPU emulation (a float32 dw: the bf16 one widened, bit for bit), over odd channel counts,
+// strides, paddings, groups, depthwise, 1x1 and the ResNet's shapes at batch 128; run to run
+// bitwise in deterministic mode; perf rows at the ResNet's shapes beside the float32 entry's.
 //
 // Both sides read identical bf16 inputs and sum in fp32, so their fp32 results differ only by
 // the order of the sums (and, should cuDNN pick a Winograd or FFT algorithm, by its transform's
@@ -28,6 +28,7 @@ using ops::bf16_test::to_bf16;
 
 struct Bf16ConvResults {
   Tensor y, dx, dw, db;
+  Tensor dw32;  // the same weight gradient into a float32 dw (rounded, then widened)
 };
 
 struct Bf16ConvInputs {
@@ -45,12 +46,13 @@ Bf16ConvResults run_bf16(const ConvCase& c, const Bf16ConvInputs& in, Device dev
     return cuda ? poisoned(s, dt) : Tensor::empty(s, dt);
   };
   Bf16ConvResults r{out(c.y(), DType::bf16), out(c.x(), DType::bf16), out(c.wt(), DType::bf16),
-                    out({c.cout}, DType::f32)};
+                    out({c.cout}, DType::f32), out(c.wt(), DType::f32)};
   const Tensor x = in.x.to(dev), w = in.w.to(dev), dy = in.dy.to(dev);
   const Tensor b = c.bias ? in.b.to(dev) : Tensor();
   ops::conv2d_forward(x, w, b, c.params(), r.y);
   ops::conv2d_backward_input(dy, w, c.params(), r.dx);
   ops::conv2d_backward_weight(dy, x, c.params(), r.dw, c.bias ? &r.db : nullptr);
+  ops::conv2d_backward_weight(dy, x, c.params(), r.dw32, nullptr);
   return r;
 }
 
@@ -63,6 +65,9 @@ void conv_bf16_case(const ConvCase& c) {
   EXPECT_TRUE(within_one_ulp(what + " y", cuda.y, cpu.y));
   EXPECT_TRUE(within_one_ulp(what + " dx", cuda.dx, cpu.dx));
   EXPECT_TRUE(within_one_ulp(what + " dw", cuda.dw, cpu.dw));
+  Tensor dw_widened = poisoned(c.wt(), DType::f32);
+  ops::cast_from_bf16(cuda.dw, dw_widened);
+  EXPECT_TRUE(bitwise_equal(what + " float32 dw = the bf16 dw widened", cuda.dw32, dw_widened));
   if (c.bias) {
     EXPECT_TRUE(close(what + " db", cuda.db, cpu.db, kTolF32Reduce));
   }

@@ -1,0 +1,133 @@
+// Convolution layers under `train.precision: bf16` on the CPU (docs/PRECISION.md,
+// "Convolutions"): which convolutions run in bf16 (float32 layers whose channels per group are
+// multiples of 8, in bf16 mode only), and a layer's training step, equal bit for bit to the bf16
+// ops composed by hand (weight, input and output gradient cast, cuDNN's bf16 results widened,
+// the weight gradient rounded once), and close to the float32 layer's.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <tuple>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "nn/conv_layers.hpp"
+#include "ops/conv_ops.hpp"
+#include "ops/ops.hpp"
+#include "ops/precision_ops.hpp"
+
+using namespace kasmina;
+
+namespace {
+
+// bf16 mode on the CPU for one test.
+struct Bf16Mode {
+  Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
+  ~Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+};
+
+Tensor random(const Shape& s, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
+  for (float& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
+  return Tensor::from_vector(v, s);
+}
+
+Tensor to_bf16(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape(), DType::bf16);
+  ops::cast_to_bf16(t, out);
+  return out;
+}
+
+Tensor widen(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape());
+  ops::cast_from_bf16(t, out);
+  return out;
+}
+
+std::vector<float> floats(const Tensor& t) {
+  return t.to_vector<float>();
+}
+
+bool runs_bf16(const SampleShape& in, int64_t out, ops::Conv2dParams p, DType dtype = DType::f32) {
+  Conv2dLayer l("c", in, out, 3, p, false, dtype);
+  l.initialize(1, 0, Device::cpu());
+  l.prepare(2 * in.rows, Device::cpu());
+  return l.bf16();
+}
+
+}  // namespace
+
+TEST(Conv2dLayerBf16, WhichConvolutionsRunInBf16) {
+  const SampleShape map16 = SampleShape::pixels({8, 8, 16});
+  const ops::Conv2dParams same{.stride = 1, .padding = 1, .groups = 1};
+  EXPECT_FALSE(runs_bf16(map16, 16, same)) << "fp32 mode";
+  const Bf16Mode bf16;
+  EXPECT_TRUE(runs_bf16(map16, 16, same));
+  EXPECT_TRUE(runs_bf16(map16, 32, {.stride = 2, .padding = 1, .groups = 2}));  // 8 per group
+  EXPECT_FALSE(runs_bf16(map16, 12, same)) << "12 output channels";
+  EXPECT_FALSE(runs_bf16(map16, 16, {.stride = 1, .padding = 1, .groups = 16})) << "depthwise";
+  EXPECT_FALSE(runs_bf16(SampleShape::flat_image({8, 8, 1}), 16, same)) << "one-channel stem";
+  EXPECT_FALSE(runs_bf16(map16, 16, same, DType::f64)) << "a float64 layer";
+}
+
+TEST(Conv2dLayerBf16, StepIsTheBf16OpsComposed) {
+  const Bf16Mode bf16;
+  const int64_t batch = 3;
+  const ops::Conv2dParams p{.stride = 2, .padding = 1, .groups = 1};
+  Conv2dLayer layer("c", SampleShape::pixels({6, 6, 8}), 16, 3, p, true, DType::f32);
+  layer.initialize(7, 0, Device::cpu());
+  layer.prepare(batch * 36, Device::cpu());
+  ASSERT_TRUE(layer.bf16());
+  EXPECT_EQ(layer.describe(), "conv2d 6x6x8 -> 3x3x16 (3x3, stride 2, padding 1, bf16)");
+  const Tensor x = random({batch * 36, 8}, 11), dy = random({batch * 9, 16}, 12);
+  StepContext ctx;
+  const Tensor y = layer.forward(x, Mode::train, ctx);
+  Tensor dx = Tensor::empty({batch * 36, 8});
+  layer.backward(dy, &dx, ctx);
+  const std::vector<Parameter*> params = layer.parameters();
+  ASSERT_EQ(params.size(), 2u);
+  const Tensor& w = params[0]->value;
+  const Tensor& b = params[1]->value;
+
+  // The same step from the ops.
+  const Tensor x16 = to_bf16(x).view({batch, 6, 6, 8}), w16 = to_bf16(w);
+  const Tensor dy16 = to_bf16(dy).view({batch, 3, 3, 16});
+  Tensor y16 = Tensor::empty({batch, 3, 3, 16}, DType::bf16);
+  ops::conv2d_forward(x16, w16, b, p, y16);
+  Tensor dw16 = Tensor::empty(w.shape(), DType::bf16), db = Tensor::empty({16});
+  ops::conv2d_backward_weight(dy16, x16, p, dw16, &db);
+  Tensor dx16 = Tensor::empty({batch, 6, 6, 8}, DType::bf16);
+  ops::conv2d_backward_input(dy16, w16, p, dx16);
+  EXPECT_EQ(floats(y), floats(widen(y16)));
+  EXPECT_EQ(floats(dx), floats(widen(dx16)));
+  EXPECT_EQ(floats(params[0]->grad), floats(widen(dw16)));
+  EXPECT_EQ(floats(params[1]->grad), floats(db));
+
+  // And the float32 layer's step within bf16 rounding (8 significant bits; the rms error of
+  // K = 72-term sums of products of rounded values stays near 2^-8 of the rms).
+  Conv2dLayer f32("c", SampleShape::pixels({6, 6, 8}), 16, 3, p, true, DType::f32);
+  f32.initialize(7, 0, Device::cpu());
+  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+  f32.prepare(batch * 36, Device::cpu());
+  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+  ASSERT_FALSE(f32.bf16());
+  const Tensor y32 = f32.forward(x, Mode::train, ctx);
+  Tensor dx32 = Tensor::empty({batch * 36, 8});
+  f32.backward(dy, &dx32, ctx);
+  auto rel_rms = [](const Tensor& a, const Tensor& ref) {
+    const std::vector<float> u = floats(a), v = floats(ref);
+    double e = 0.0, r = 0.0;
+    for (size_t i = 0; i < v.size(); ++i) {
+      e += (u[i] - v[i]) * static_cast<double>(u[i] - v[i]);
+      r += v[i] * static_cast<double>(v[i]);
+    }
+    return std::sqrt(e / r);
+  };
+  for (const auto& [got, want, what] :
+       {std::tuple{y, y32, "y"}, std::tuple{dx, dx32, "dx"},
+        std::tuple{params[0]->grad, f32.parameters()[0]->grad, "dw"}}) {
+    const double err = rel_rms(got, want);
+    EXPECT_LT(err, 1.5e-2) << what;
+    EXPECT_GT(err, 1e-4) << what << ": bf16 should round";
+  }
+}
