@@ -1,8 +1,12 @@
 // Loads and stores of V consecutive elements (V = 1, or 4 as one vector access: float4 for
-// floats, uchar4 for bytes) so that a kernel can be written once and instantiated vectorised
-// when the shape and alignment allow.
+// floats, uchar4 for bytes, 8 bytes for bf16) so that a kernel can be written once and
+// instantiated vectorised when the shape and alignment allow. load_floats / store_floats also
+// take bf16 storage (core/bf16.hpp): widened exactly on the load, rounded to nearest-even on the
+// store, so one kernel body serves float32 and bf16 maps.
 #pragma once
 #include <cstdint>
+
+#include "core/bf16.hpp"
 
 namespace kasmina::kernels {
 
@@ -56,6 +60,42 @@ __device__ __forceinline__ void load_floats(const float* p, int64_t i, float (&o
 template <int V>
 __device__ __forceinline__ void store_floats(float* p, int64_t i, const float (&in)[V]) {
   store_vec<V>(p, i, in);
+}
+
+// bf16 storage: V = 4 is one 8-byte access (p + i 8-byte aligned).
+template <int V>
+__device__ __forceinline__ void load_floats(const bf16* p, int64_t i, float (&out)[V]) {
+  static_assert(V == 1 || V == 4, "V must be 1 or 4");
+  if constexpr (V == 4) {
+    const uint2 w = *reinterpret_cast<const uint2*>(p + i);
+    out[0] = bf16x2_low(w.x);
+    out[1] = bf16x2_high(w.x);
+    out[2] = bf16x2_low(w.y);
+    out[3] = bf16x2_high(w.y);
+  } else {
+    out[0] = p[i].to_float();
+  }
+}
+
+template <int V>
+__device__ __forceinline__ void store_floats(bf16* p, int64_t i, const float (&in)[V]) {
+  static_assert(V == 1 || V == 4, "V must be 1 or 4");
+  if constexpr (V == 4) {
+    uint2 w;
+    w.x = bf16x2_pack(float_to_bf16_bits(in[0]), float_to_bf16_bits(in[1]));
+    w.y = bf16x2_pack(float_to_bf16_bits(in[2]), float_to_bf16_bits(in[3]));
+    *reinterpret_cast<uint2*>(p + i) = w;
+  } else {
+    p[i] = bf16::from_float(in[0]);
+  }
+}
+
+// One element as a float (float32 as it is, bf16 widened).
+__device__ __forceinline__ float load_float(const float* p, int64_t i) {
+  return p[i];
+}
+__device__ __forceinline__ float load_float(const bf16* p, int64_t i) {
+  return p[i].to_float();
 }
 
 }  // namespace kasmina::kernels

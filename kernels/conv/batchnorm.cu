@@ -15,7 +15,9 @@
 //                     dx = gamma·rstd·(g - Σg/R - x̂·Σg·x̂/R) elementwise.
 // The elementwise kernels and the reductions take four channels per thread (16-byte accesses)
 // when C % 4 == 0 and every pointer is 16-byte aligned. More than 1024 channels take the
-// two-launch column_reduce.cuh path and a statistics kernel.
+// two-launch column_reduce.cuh path and a statistics kernel. The maps (x, y, dy, dx) are float32
+// or all bf16 (T: widened on the load, the arithmetic and every sum in fp32, y and dx rounded
+// once on the store); the per-channel tensors are float32.
 #include <cstdint>
 
 #include "kernels/column_reduce.cuh"
@@ -31,17 +33,19 @@ namespace kasmina::ops::cuda {
 namespace {
 
 using kernels::by_width_and_index;
+using kernels::load_float;
 using kernels::load_floats;
 using kernels::store_floats;
 
 constexpr int kThreads = 256;
 
 // x - k and (x - k)² with k = x[0, c] (the shift of the one-pass variance).
+template <class T>
 struct ShiftedTerm {
-  const float* x;
+  const T* x;
   int64_t cols;
   __device__ void operator()(int64_t r, int64_t c, float* v) const {
-    const float d = x[r * cols + c] - x[c];
+    const float d = load_float(x, r * cols + c) - load_float(x, c);
     v[0] = d;
     v[1] = d * d;
   }
@@ -60,18 +64,19 @@ struct ShiftedTerm {
 };
 
 // g and g·x̂ of the backward pass.
+template <class T>
 struct BackwardTerm {
-  const float* dy;
-  const float* x;
-  const float* y;  // null without the fused ReLU
+  const T* dy;
+  const T* x;
+  const T* y;  // null without the fused ReLU
   const float* mean;
   const float* rstd;
   int64_t cols;
   __device__ void operator()(int64_t r, int64_t c, float* v) const {
     const int64_t i = r * cols + c;
-    const float g = y && !(y[i] > 0.0f) ? 0.0f : dy[i];
+    const float g = y && !(load_float(y, i) > 0.0f) ? 0.0f : load_float(dy, i);
     v[0] = g;
-    v[1] = g * ((x[i] - mean[c]) * rstd[c]);
+    v[1] = g * ((load_float(x, i) - mean[c]) * rstd[c]);
   }
   template <int V>
   __device__ void load(int64_t r, int c, float (&v)[2][V]) const {
@@ -97,21 +102,23 @@ struct BackwardTerm {
 };
 
 // mean and rstd of column c from its shifted sums Σd, Σd²; running updates.
-__device__ __forceinline__ void finish_stats(int c, float sum_d, float sum_d2, const float* x,
+template <class T>
+__device__ __forceinline__ void finish_stats(int c, float sum_d, float sum_d2, const T* x,
                                              float* mean, float* rstd, float* running_mean,
                                              float* running_var, float rows, float eps,
                                              float momentum) {
   const float md = sum_d / rows;
   const float var = fmaxf(sum_d2 / rows - md * md, 0.0f);
-  const float mu = x[c] + md;
+  const float mu = load_float(x, c) + md;
   mean[c] = mu;
   rstd[c] = 1.0f / sqrtf(var + eps);
   running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
   running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (var * rows / (rows - 1.0f));
 }
 
+template <class T>
 struct StatsFinish {
-  const float* x;
+  const T* x;
   float *mean, *rstd, *running_mean, *running_var;
   float rows, eps, momentum;
   __device__ void operator()(int c, const float (&tot)[2]) const {
@@ -129,9 +136,10 @@ struct GradFinish {
 
 // The statistics kernel of the two-launch path: in place, mean and rstd from the shifted sums
 // Σd (in `mean`) and Σd² (in `rstd`).
-__global__ void batchnorm_stats_kernel(const float* x, float* mean, float* rstd,
-                                       float* running_mean, float* running_var, int64_t cols,
-                                       float rows, float eps, float momentum) {
+template <class T>
+__global__ void batchnorm_stats_kernel(const T* x, float* mean, float* rstd, float* running_mean,
+                                       float* running_var, int64_t cols, float rows, float eps,
+                                       float momentum) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= cols) return;
   finish_stats(static_cast<int>(c), mean[c], rstd[c], x, mean, rstd, running_mean, running_var,
@@ -142,11 +150,11 @@ __global__ void batchnorm_stats_kernel(const float* x, float* mean, float* rstd,
 // `var` non-null, rstd is computed from it (evaluation: 1/sqrt(running_var + eps)). Index:
 // uint32_t when n fits (the channel of an element is e % cols, and a 64-bit remainder is a long
 // instruction sequence), else int64_t.
-template <int V, class Index>
-__global__ void batchnorm_apply_kernel(const float* __restrict__ x, const float* mean,
+template <int V, class Index, class T>
+__global__ void batchnorm_apply_kernel(const T* __restrict__ x, const float* mean,
                                        const float* rstd, const float* var, float eps,
                                        const float* gamma, const float* beta, bool relu,
-                                       Index vectors, Index cols, float* __restrict__ y) {
+                                       Index vectors, Index cols, T* __restrict__ y) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
        i += stride) {
@@ -167,12 +175,11 @@ __global__ void batchnorm_apply_kernel(const float* __restrict__ x, const float*
   }
 }
 
-template <int V, class Index>
-__global__ void batchnorm_dx_kernel(const float* __restrict__ dy, const float* __restrict__ x,
-                                    const float* __restrict__ y, const float* mean,
-                                    const float* rstd, const float* gamma, const float* dgamma,
-                                    const float* dbeta, float inv_rows, Index vectors, Index cols,
-                                    float* __restrict__ dx) {
+template <int V, class Index, class T>
+__global__ void batchnorm_dx_kernel(const T* __restrict__ dy, const T* __restrict__ x,
+                                    const T* __restrict__ y, const float* mean, const float* rstd,
+                                    const float* gamma, const float* dgamma, const float* dbeta,
+                                    float inv_rows, Index vectors, Index cols, T* __restrict__ dx) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
        i += stride) {
@@ -231,6 +238,19 @@ bool column_sums2(DeviceContext& ctx, int v, int64_t rows, int64_t cols, const T
   return false;
 }
 
+// Calls fn(T{}) for the maps' element type: float32, or bf16 (the per-channel tensors are
+// float32 either way; conv_geometry.hpp checked that every map has x's dtype).
+template <class Fn>
+void by_map_type(const char* op, const char* name, const Tensor& t, Fn fn) {
+  check_on_device(op, name, t, t.device());
+  if (t.dtype() == DType::bf16) {
+    fn(bf16{});
+    return;
+  }
+  check_arg(op, name, t, t.device(), DType::f32);
+  fn(float{});
+}
+
 }  // namespace
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -238,31 +258,34 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              Tensor& y, Tensor& save_mean, Tensor& save_rstd) {
   const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
                                                         y, save_mean, save_rstd, p.apply);
-  check_arg("batchnorm_forward_train", "x", x, x.device(), DType::f32);
-  DeviceContext& ctx = context(x.device());
-  const float* xs = x.data<float>();
-  float *mean = save_mean.data<float>(), *rstd = save_rstd.data<float>();
-  const auto rows = static_cast<float>(d.rows);
-  const int v = kernels::channel_vector_width(d.cols, {xs, p.apply ? y.raw() : nullptr, mean, rstd,
-                                                       gamma.data<float>(), beta.data<float>()});
-  const StatsFinish finish{
-      xs,   mean,  rstd,      running_mean.data<float>(), running_var.data<float>(),
-      rows, p.eps, p.momentum};
-  if (!column_sums2(ctx, v, d.rows, d.cols, ShiftedTerm{xs, d.cols}, finish, mean, rstd)) {
-    batchnorm_stats_kernel<<<grid_for(d.cols, kThreads), kThreads, 0, ctx.stream>>>(
-        xs, mean, rstd, finish.running_mean, finish.running_var, d.cols, rows, p.eps, p.momentum);
-    KASMINA_LAUNCH_CHECK("batchnorm_stats_kernel");
-  }
-  if (!p.apply) return;
-  const int64_t n = d.rows * d.cols;
-  by_width_and_index(v, n, [&](auto vw, auto index) {
-    constexpr int V = decltype(vw)::value;
-    using I = decltype(index);
-    batchnorm_apply_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
-        xs, mean, rstd, nullptr, p.eps, gamma.data<float>(), beta.data<float>(), p.relu,
-        static_cast<I>(n / V), static_cast<I>(d.cols), y.data<float>());
+  by_map_type("batchnorm_forward_train", "x", x, [&](auto zero) {
+    using T = decltype(zero);
+    DeviceContext& ctx = context(x.device());
+    const T* xs = x.data<T>();
+    float *mean = save_mean.data<float>(), *rstd = save_rstd.data<float>();
+    const auto rows = static_cast<float>(d.rows);
+    const int v = kernels::channel_vector_width(
+        d.cols, {x.raw(), p.apply ? y.raw() : nullptr, save_mean.raw(), save_rstd.raw(),
+                 gamma.raw(), beta.raw()});
+    const StatsFinish<T> finish{
+        xs,   mean,  rstd,      running_mean.data<float>(), running_var.data<float>(),
+        rows, p.eps, p.momentum};
+    if (!column_sums2(ctx, v, d.rows, d.cols, ShiftedTerm<T>{xs, d.cols}, finish, mean, rstd)) {
+      batchnorm_stats_kernel<T><<<grid_for(d.cols, kThreads), kThreads, 0, ctx.stream>>>(
+          xs, mean, rstd, finish.running_mean, finish.running_var, d.cols, rows, p.eps, p.momentum);
+      KASMINA_LAUNCH_CHECK("batchnorm_stats_kernel");
+    }
+    if (!p.apply) return;
+    const int64_t n = d.rows * d.cols;
+    by_width_and_index(v, n, [&](auto vw, auto index) {
+      constexpr int V = decltype(vw)::value;
+      using I = decltype(index);
+      batchnorm_apply_kernel<V, I, T><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
+          xs, mean, rstd, nullptr, p.eps, gamma.data<float>(), beta.data<float>(), p.relu,
+          static_cast<I>(n / V), static_cast<I>(d.cols), y.data<T>());
+    });
+    KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
   });
-  KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -270,20 +293,22 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const Tensor& running_var, Tensor& y) {
   const BatchNormDims d =
       check_batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, y);
-  check_arg("batchnorm_forward_eval", "x", x, x.device(), DType::f32);
-  const int64_t n = d.rows * d.cols;
-  const cudaStream_t s = stream(x.device());
-  const int v = kernels::channel_vector_width(
-      d.cols, {x.raw(), y.raw(), running_mean.raw(), running_var.raw(), gamma.raw(), beta.raw()});
-  by_width_and_index(v, n, [&](auto vw, auto index) {
-    constexpr int V = decltype(vw)::value;
-    using I = decltype(index);
-    batchnorm_apply_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, s>>>(
-        x.data<float>(), running_mean.data<float>(), nullptr, running_var.data<float>(), p.eps,
-        gamma.data<float>(), beta.data<float>(), p.relu, static_cast<I>(n / V),
-        static_cast<I>(d.cols), y.data<float>());
+  by_map_type("batchnorm_forward_eval", "x", x, [&](auto zero) {
+    using T = decltype(zero);
+    const int64_t n = d.rows * d.cols;
+    const cudaStream_t s = stream(x.device());
+    const int v = kernels::channel_vector_width(
+        d.cols, {x.raw(), y.raw(), running_mean.raw(), running_var.raw(), gamma.raw(), beta.raw()});
+    by_width_and_index(v, n, [&](auto vw, auto index) {
+      constexpr int V = decltype(vw)::value;
+      using I = decltype(index);
+      batchnorm_apply_kernel<V, I, T><<<grid_for(n / V, kThreads), kThreads, 0, s>>>(
+          x.data<T>(), running_mean.data<float>(), nullptr, running_var.data<float>(), p.eps,
+          gamma.data<float>(), beta.data<float>(), p.relu, static_cast<I>(n / V),
+          static_cast<I>(d.cols), y.data<T>());
+    });
+    KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
   });
-  KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
 }
 
 void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, const Tensor& gamma,
@@ -291,26 +316,29 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const BatchNormDims d =
       check_batchnorm_backward(dy, x, y, gamma, save_mean, save_rstd, p.relu, dx, dgamma, dbeta);
-  check_arg("batchnorm_backward", "dy", dy, dy.device(), DType::f32);
-  DeviceContext& ctx = context(dy.device());
-  const float* ys = p.relu ? y.data<float>() : nullptr;
-  const BackwardTerm term{dy.data<float>(),        x.data<float>(),         ys,
-                          save_mean.data<float>(), save_rstd.data<float>(), d.cols};
-  const int v = kernels::channel_vector_width(
-      d.cols, {term.dy, term.x, ys, term.mean, term.rstd, gamma.data<float>(), dgamma.data<float>(),
-               dbeta.data<float>(), dx.data<float>()});
-  column_sums2(ctx, v, d.rows, d.cols, term, GradFinish{dbeta.data<float>(), dgamma.data<float>()},
-               dbeta.data<float>(), dgamma.data<float>());
-  const int64_t n = d.rows * d.cols;
-  by_width_and_index(v, n, [&](auto vw, auto index) {
-    constexpr int V = decltype(vw)::value;
-    using I = decltype(index);
-    batchnorm_dx_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
-        term.dy, term.x, ys, term.mean, term.rstd, gamma.data<float>(), dgamma.data<float>(),
-        dbeta.data<float>(), 1.0f / static_cast<float>(d.rows), static_cast<I>(n / V),
-        static_cast<I>(d.cols), dx.data<float>());
+  by_map_type("batchnorm_backward", "dy", dy, [&](auto zero) {
+    using T = decltype(zero);
+    DeviceContext& ctx = context(dy.device());
+    const T* ys = p.relu ? y.data<T>() : nullptr;
+    const BackwardTerm<T> term{
+        dy.data<T>(), x.data<T>(), ys, save_mean.data<float>(), save_rstd.data<float>(), d.cols};
+    const int v = kernels::channel_vector_width(
+        d.cols, {dy.raw(), x.raw(), p.relu ? y.raw() : nullptr, save_mean.raw(), save_rstd.raw(),
+                 gamma.raw(), dgamma.raw(), dbeta.raw(), dx.raw()});
+    column_sums2(ctx, v, d.rows, d.cols, term,
+                 GradFinish{dbeta.data<float>(), dgamma.data<float>()}, dbeta.data<float>(),
+                 dgamma.data<float>());
+    const int64_t n = d.rows * d.cols;
+    by_width_and_index(v, n, [&](auto vw, auto index) {
+      constexpr int V = decltype(vw)::value;
+      using I = decltype(index);
+      batchnorm_dx_kernel<V, I, T><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
+          term.dy, term.x, ys, term.mean, term.rstd, gamma.data<float>(), dgamma.data<float>(),
+          dbeta.data<float>(), 1.0f / static_cast<float>(d.rows), static_cast<I>(n / V),
+          static_cast<I>(d.cols), dx.data<T>());
+    });
+    KASMINA_LAUNCH_CHECK("batchnorm_dx_kernel");
   });
-  KASMINA_LAUNCH_CHECK("batchnorm_dx_kernel");
 }
 
 }  // namespace kasmina::ops::cuda

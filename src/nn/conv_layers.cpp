@@ -94,6 +94,10 @@ std::string Conv2dLayer::describe() const {
   return o.str();
 }
 
+bool Conv2dLayer::bf16_eligible(Device dev) const {
+  return bf16_convolution(dtype_, dev, in_.c / p_.groups, out_.c / p_.groups);
+}
+
 std::vector<Parameter*> Conv2dLayer::parameters() {
   if (has_bias_) return {&weight_, &bias_};
   return {&weight_};
@@ -115,7 +119,7 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
   const int64_t max_batch = max_rows / in_rows();
   const Shape y_shape{max_batch * pixels(out_), out_.c};
   y_ = Tensor::empty(y_shape, dtype_, dev);
-  bf16_ = bf16_convolution(dtype_, dev, in_.c / p_.groups, out_.c / p_.groups);
+  bf16_ = bf16_eligible(dev);
   w16_ = x16_ = y16_ = dy16_ = dx16_ = Tensor();
   if (!bf16_) return;
   w16_ = Tensor::empty(weight_.value.shape(), DType::bf16, dev);
@@ -135,12 +139,14 @@ Tensor Conv2dLayer::forward(const Tensor& x, Mode, const StepContext&) {
     ops::conv2d_forward(x_batch_, weight_.value, bias, p_, ymap);
     return y;
   }
-  // bf16: the weight and the input cast, cuDNN's bf16 output widened for the next layer.
+  // bf16: the weight and the input cast (an input in bf16 is used as it is), cuDNN's bf16
+  // output handed on as it is (bf16_output) or widened for the next layer.
   ops::cast_to_bf16(weight_.value, w16_);
   x_batch_ = as_map(bf16_copy(x, x16_), batch_, in_);
   Tensor y16 = y16_.rows(0, y.dim(0));
   Tensor y16map = as_map(y16, batch_, out_);
   ops::conv2d_forward(x_batch_, w16_, bias, p_, y16map);
+  if (bf16_output()) return y16;
   ops::cast_from_bf16(y16, y);
   return y;
 }
@@ -155,11 +161,17 @@ void Conv2dLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
     ops::conv2d_backward_input(dymap, weight_.value, p_, dxmap);
     return;
   }
-  // bf16: dy cast once for both; the float32 weight gradient is the rounded one widened (in the
-  // op, on the lane that computes it); dx widened.
+  // bf16: dy cast once for both (a bf16 dy is used as it is); the float32 weight gradient is the
+  // rounded one widened (in the op, on the lane that computes it); dx written in bf16 when the
+  // layer below takes it so, else widened.
   const Tensor dymap = as_map(bf16_copy(dy, dy16_), batch_, out_);
   ops::conv2d_backward_weight(dymap, x_batch_, p_, weight_.grad, db);
   if (!dx) return;
+  if (dx->dtype() == DType::bf16) {
+    Tensor dxmap = as_map(*dx, batch_, in_);
+    ops::conv2d_backward_input(dymap, w16_, p_, dxmap);
+    return;
+  }
   Tensor dx16 = dx16_.flat_range(0, dx->shape());
   Tensor dx16map = as_map(dx16, batch_, in_);
   ops::conv2d_backward_input(dymap, w16_, p_, dx16map);
@@ -186,7 +198,15 @@ std::string BatchNormLayer::describe() const {
   o << "batchnorm2d " << width_ << " (momentum " << p_.momentum << ", eps " << p_.eps << ")";
   if (p_.relu) o << " + relu (fused)";
   if (deferred_) o << " (applied in the block's fused tail)";
+  if (bf16_maps_) o << " (bf16 maps)";
   return o.str();
+}
+
+void BatchNormLayer::set_bf16_maps(bool on) {
+  KASMINA_CHECK(!y_.defined(), name_ + ": set_bf16_maps() after prepare()");
+  KASMINA_CHECK(!on || (!deferred_ && dtype_ == DType::f32),
+                name_ + ": bf16 maps need a float32 normalisation applied in its own forward");
+  bf16_maps_ = on;
 }
 
 void BatchNormLayer::defer_apply() {
@@ -212,8 +232,9 @@ bool BatchNormLayer::absorb_next(const Layer& next) {
 }
 
 void BatchNormLayer::prepare(int64_t max_rows, Device dev) {
-  y_ = Tensor::empty({max_rows, width_}, dtype_, dev);
-  scratch_ = Tensor::empty({max_rows, width_}, dtype_, dev);
+  const DType maps = bf16_maps_ ? DType::bf16 : dtype_;
+  y_ = Tensor::empty({max_rows, width_}, maps, dev);
+  scratch_ = Tensor::empty({max_rows, width_}, maps, dev);
 }
 
 Tensor BatchNormLayer::forward(const Tensor& x, Mode mode, const StepContext&) {

@@ -40,6 +40,12 @@ class Conv2dLayer final : public Layer {
   void backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) override;
   // True after prepare() when the layer convolves in bf16 (docs/PRECISION.md, "Convolutions").
   bool bf16() const { return bf16_; }
+  // Whether prepare(..., dev) will make it convolve in bf16 (bf16_convolution below).
+  bool bf16_eligible(Device dev) const;
+  // Before prepare(): hand the output to the next layer in bf16 (it is then cuDNN's bf16 output
+  // itself, not widened), and take the gradient w.r.t. it in bf16; only when bf16_eligible.
+  void set_bf16_output(bool on) { bf16_out_ = on; }
+  bool bf16_output() const override { return bf16_ && bf16_out_; }
 
  private:
   std::string name_;
@@ -55,7 +61,7 @@ class Conv2dLayer final : public Layer {
   // bf16: the weight's copy (cast by each forward, read by the backward's input gradient), the
   // input's copy (kept for the weight gradient), cuDNN's bf16 output, the output gradient's
   // copy and the input gradient in bf16 (widened into the float32 dx).
-  bool bf16_ = false;
+  bool bf16_ = false, bf16_out_ = false;
   Tensor w16_, x16_, y16_, dy16_, dx16_;
 };
 
@@ -83,7 +89,12 @@ class BatchNormLayer final : public Layer {
   // the skip and its ReLU, and hands the block's output as the backward's ReLU mask
   // (mask_backward_by; none: the gradient is not masked). Evaluation is unchanged.
   void defer_apply();
+  bool deferred() const { return deferred_; }
   ops::BatchNormTerm term() const;
+  // Before prepare(): read and write bf16 maps (x, y and their gradients; the parameters and the
+  // statistics stay float32): between two bf16 convolutions (nn/layer_sequence.cpp).
+  void set_bf16_maps(bool on);
+  bool bf16_output() const override { return bf16_maps_; }
   void mask_backward_by(const Tensor& y) { mask_ = y; }
   void prepare(int64_t max_rows, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
@@ -101,6 +112,7 @@ class BatchNormLayer final : public Layer {
   Tensor running_mean_, running_var_, save_mean_, save_rstd_;
   Tensor y_, x_batch_, y_batch_, scratch_;
   bool deferred_ = false;
+  bool bf16_maps_ = false;
   Tensor mask_;
 };
 

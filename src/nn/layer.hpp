@@ -78,6 +78,10 @@ class Layer : public Stateful {
   // True when the last forward returned its input unchanged (an identity step): the model then
   // passes the gradient through without calling backward() and without a copy.
   virtual bool passes_gradient_through() const { return false; }
+  // True when, after prepare(), the forward returns bf16 values and the backward takes the
+  // gradient w.r.t. them in bf16 (docs/PRECISION.md: bf16 activations between linear layers, bf16
+  // maps between convolutions); the sequence then makes that gradient buffer bf16.
+  virtual bool bf16_output() const { return false; }
 
   // Checkpoint section (core/stateful.hpp), given the root view: by default the layer's
   // parameters under their own names ("layers.0.weight"); a layer with more state adds its own

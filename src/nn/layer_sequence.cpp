@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "nn/conv_layers.hpp"
 #include "nn/linear.hpp"
 #include "ops/gemm_route.hpp"
 
@@ -11,11 +12,21 @@ namespace kasmina {
 
 namespace {
 
+// An environment switch: "1" on, "0" off, unset (or anything else) `fallback`.
+bool env_switch(const char* name, bool fallback) {
+  const char* v = std::getenv(name);
+  if (v != nullptr && std::string(v) == "1") return true;
+  if (v != nullptr && std::string(v) == "0") return false;
+  return fallback;
+}
+
 bool& bf16_activations_flag() {
-  static bool on = [] {
-    const char* v = std::getenv("KASMINA_BF16_ACTIVATIONS");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static bool on = env_switch("KASMINA_BF16_ACTIVATIONS", false);
+  return on;
+}
+
+bool& bf16_conv_maps_flag() {
+  static bool on = env_switch("KASMINA_BF16_MAPS", true);
   return on;
 }
 
@@ -34,6 +45,24 @@ bool bf16_gradient_handoff(const LinearLayer& below, const Layer& above, int64_t
          ops::choose_dact_path(s) == ops::DactPath::pass;
 }
 
+// bf16 maps between convolutions (docs/PRECISION.md, "Convolutions"): in conv -> batchnorm ->
+// conv with both convolutions in bf16 and the normalisation applied in its own forward (not in a
+// residual block's fused tail), the first convolution hands the normalisation its output in
+// bf16, the normalisation reads and writes bf16 maps (and their gradients), and the second reads
+// them without a cast.
+void link_bf16_maps(const std::vector<std::unique_ptr<Layer>>& layers, Device dev) {
+  if (!bf16_conv_maps_flag()) return;
+  for (size_t i = 0; i + 2 < layers.size(); ++i) {
+    auto* a = dynamic_cast<Conv2dLayer*>(layers[i].get());
+    auto* bn = dynamic_cast<BatchNormLayer*>(layers[i + 1].get());
+    const auto* b = dynamic_cast<const Conv2dLayer*>(layers[i + 2].get());
+    if (!a || !bn || !b || bn->deferred()) continue;
+    const bool on = a->bf16_eligible(dev) && b->bf16_eligible(dev);
+    a->set_bf16_output(on);
+    bn->set_bf16_maps(on);
+  }
+}
+
 }  // namespace
 
 bool bf16_activations() {
@@ -42,6 +71,14 @@ bool bf16_activations() {
 
 void set_bf16_activations(bool on) {
   bf16_activations_flag() = on;
+}
+
+bool bf16_conv_maps() {
+  return bf16_conv_maps_flag();
+}
+
+void set_bf16_conv_maps(bool on) {
+  bf16_conv_maps_flag() = on;
 }
 
 LayerSequence::LayerSequence(std::vector<std::unique_ptr<Layer>> layers)
@@ -59,6 +96,7 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
                             bool input_grad) {
   input_grad_ = input_grad;
   grad_in_.assign(layers_.size(), Tensor());
+  link_bf16_maps(layers_, dev);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const int64_t rows = max_batch * layers_[i]->in_rows();
     // bf16 activations (docs/PRECISION.md): a linear layer directly followed by a linear layer
@@ -71,8 +109,8 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
     const auto* below = i > 0 ? dynamic_cast<const LinearLayer*>(layers_[i - 1].get()) : nullptr;
-    const bool bf16_grad = below && (below->output_dtype() == DType::bf16 ||
-                                     bf16_gradient_handoff(*below, *layers_[i], rows, width));
+    const bool bf16_grad = (i > 0 && layers_[i - 1]->bf16_output()) ||
+                           (below && bf16_gradient_handoff(*below, *layers_[i], rows, width));
     const DType grad_dtype = bf16_grad ? DType::bf16 : dtype;
     if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({rows, width}, grad_dtype, dev);
   }

@@ -64,6 +64,7 @@ class LinearLayer final : public Layer {
   void keep_output_fp32() { output_fp32_pinned_ = true; }
   // The dtype of the output after prepare(): the layer's dtype, or bf16 (set_bf16_output).
   DType output_dtype() const { return y_.defined() ? y_.dtype() : dtype_; }
+  bool bf16_output() const override { return output_dtype() == DType::bf16; }
   // After prepare(): whether the layer's GEMMs read bf16 (train.precision: bf16, float32 layer).
   bool bf16_gemms() const { return bf16_.on(); }
   // After prepare(): whether the gradient w.r.t. this layer's output may arrive in bf16 although

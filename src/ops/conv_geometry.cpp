@@ -38,6 +38,13 @@ void require_defined(const char* op, const char* name, const Tensor& t) {
   require(t.defined(), op, std::string("tensor '") + name + "' is undefined");
 }
 
+// The per-channel tensors beside the maps (a convolution's bias and bias gradient; batchnorm's
+// affine parameters, statistics and their gradients): float32 beside bf16 maps (fp32 masters and
+// statistics), else the maps' dtype.
+DType per_channel_dtype(const Tensor& ref) {
+  return ref.dtype() == DType::bf16 ? DType::f32 : ref.dtype();
+}
+
 BatchNormDims batchnorm_dims(const char* op, const Tensor& x, bool training) {
   require_defined(op, "x", x);
   const Shape& s = x.shape();
@@ -56,11 +63,13 @@ BatchNormDims check_batchnorm_forward(const char* op, bool training, const Tenso
                                       const Tensor& running_mean, const Tensor& running_var,
                                       const Tensor& y, bool need_y = true) {
   const BatchNormDims d = batchnorm_dims(op, x, training);
+  const DType per_channel = per_channel_dtype(x);
   check_like(op, x, {d.cols},
              {{"gamma", &gamma},
               {"beta", &beta},
               {"running_mean", &running_mean},
-              {"running_var", &running_var}});
+              {"running_var", &running_var}},
+             &per_channel);
   if (need_y || y.defined()) check_like(op, x, x.shape(), {{"y", &y}});
   return d;
 }
@@ -79,12 +88,6 @@ ConvGeometry check_conv(const char* op, const Tensor& ref, const ConvRoles& r,
   check_like(op, ref, g.w_shape(), {r.weight}, weight_dt);
   check_like(op, ref, g.y_shape(), {r.out});
   return g;
-}
-
-// A convolution's bias and bias gradient: float32 beside bf16 maps (the fp32 master bias and
-// its fp32 gradient), else the maps' dtype.
-DType bias_dtype(const Tensor& ref) {
-  return ref.dtype() == DType::bf16 ? DType::f32 : ref.dtype();
 }
 
 }  // namespace
@@ -119,7 +122,7 @@ ConvGeometry check_conv2d_forward(const Tensor& x, const Tensor& w, const Tensor
                                   const Conv2dParams& p, const Tensor& y) {
   constexpr const char* op = "conv2d_forward";
   const ConvGeometry g = check_conv(op, x, {{"x", &x}, {"w", &w}, {"y", &y}}, p);
-  const DType bias_dt = bias_dtype(x);
+  const DType bias_dt = per_channel_dtype(x);
   if (bias.defined()) check_like(op, x, {g.cout}, {{"bias", &bias}}, &bias_dt);
   return g;
 }
@@ -136,7 +139,7 @@ ConvGeometry check_conv2d_backward_weight(const Tensor& dy, const Tensor& x, con
   const DType dw_dt =
       dy.dtype() == DType::bf16 && dw.dtype() == DType::f32 ? DType::f32 : dy.dtype();
   const ConvGeometry g = check_conv(op, dy, {{"x", &x}, {"dw", &dw}, {"dy", &dy}}, p, &dw_dt);
-  const DType db_dt = bias_dtype(dy);
+  const DType db_dt = per_channel_dtype(dy);
   if (db) check_like(op, dy, {g.cout}, {{"db", db}}, &db_dt);
   return g;
 }
@@ -149,7 +152,8 @@ BatchNormDims check_batchnorm_forward_train(const Tensor& x, const Tensor& gamma
   constexpr const char* op = "batchnorm_forward_train";
   const BatchNormDims d =
       check_batchnorm_forward(op, true, x, gamma, beta, running_mean, running_var, y, apply);
-  check_like(op, x, {d.cols}, {{"save_mean", &save_mean}, {"save_rstd", &save_rstd}});
+  const DType per_channel = per_channel_dtype(x);
+  check_like(op, x, {d.cols}, {{"save_mean", &save_mean}, {"save_rstd", &save_rstd}}, &per_channel);
   return d;
 }
 
@@ -168,12 +172,14 @@ BatchNormDims check_batchnorm_backward(const Tensor& dy, const Tensor& x, const 
   const BatchNormDims d = batchnorm_dims(op, dy, true);
   check_like(op, dy, dy.shape(), {{"x", &x}, {"dx", &dx}});
   if (relu) check_like(op, dy, dy.shape(), {{"y", &y}});
+  const DType per_channel = per_channel_dtype(dy);
   check_like(op, dy, {d.cols},
              {{"gamma", &gamma},
               {"save_mean", &save_mean},
               {"save_rstd", &save_rstd},
               {"dgamma", &dgamma},
-              {"dbeta", &dbeta}});
+              {"dbeta", &dbeta}},
+             &per_channel);
   return d;
 }
 

@@ -105,6 +105,9 @@ KASMINA_OP(void, conv2d_backward_weight,
 // Batch normalisation over the rows of an [R, C] matrix (an NHWC map viewed as [N*H*W, C]):
 // per channel c, x̂ = (x - mean_c) * rstd_c, y = gamma_c x̂ + beta_c (then ReLU when p.relu).
 // Deterministic on CUDA: two-pass column reductions (mean, then the mean of squared deviations).
+// bf16: the maps of a call (x, y; dy, x, y, dx) may all be bf16, the per-channel tensors then
+// float32: the values are widened, the statistics, sums and arithmetic fp32, y and dx rounded to
+// bf16 once on the store (the CPU twins: the float32 twin on the widened maps, rounded).
 // ---------------------------------------------------------------------------------------------
 
 // Training forward: mean and the biased variance of the batch normalise x; save_mean and

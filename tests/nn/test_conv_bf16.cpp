@@ -2,15 +2,21 @@
 // "Convolutions"): which convolutions run in bf16 (float32 layers whose channels per group are
 // multiples of 8, in bf16 mode only), and a layer's training step, equal bit for bit to the bf16
 // ops composed by hand (weight, input and output gradient cast, cuDNN's bf16 results widened,
-// the weight gradient rounded once), and close to the float32 layer's.
+// the weight gradient rounded once), and close to the float32 layer's; conv -> batchnorm -> conv
+// handing bf16 maps (no casts between them) with the same values as with float32 maps between.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <tuple>
 #include <vector>
 
+#include "config/layers/conv2d.hpp"
+#include "config/layers/linear.hpp"
 #include "core/rng.hpp"
 #include "nn/conv_layers.hpp"
+#include "nn/layer_sequence.hpp"
+#include "nn/model.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/ops.hpp"
 #include "ops/precision_ops.hpp"
@@ -129,5 +135,61 @@ TEST(Conv2dLayerBf16, StepIsTheBf16OpsComposed) {
     const double err = rel_rms(got, want);
     EXPECT_LT(err, 1.5e-2) << what;
     EXPECT_GT(err, 1e-4) << what << ": bf16 should round";
+  }
+}
+
+namespace {
+
+LayerConfig conv_cfg(int64_t out) {
+  LayerConfig l(LayerType::conv2d);
+  Conv2dConfig& c = l.as<Conv2dConfig>();
+  c.out = out;
+  c.kernel = 3;
+  c.padding = 1;
+  c.bias = false;
+  return l;
+}
+
+// One training step's values of a small conv net in bf16 mode: the logits and every gradient.
+struct StepValues {
+  std::vector<std::string> describe;
+  std::vector<std::vector<float>> values;
+};
+
+StepValues conv_net_step(bool bf16_maps) {
+  set_bf16_conv_maps(bf16_maps);
+  ModelConfig cfg;
+  LayerConfig bn(LayerType::batchnorm2d), relu(LayerType::relu), pool(LayerType::global_avgpool);
+  LayerConfig linear(LayerType::linear);
+  linear.as<LinearConfig>().out = 5;
+  cfg.layers = {conv_cfg(16), bn, relu, conv_cfg(16), bn, pool, linear};
+  const int64_t batch = 4;
+  Model m(cfg, SampleShape::flat_image({6, 6, 8}), 3, Device::cpu());
+  m.prepare(batch);
+  StepContext ctx;
+  ctx.step = Tensor::zeros({1}, DType::i64);
+  StepValues out;
+  out.describe = m.describe();
+  const Tensor logits = m.forward(random({batch, 6 * 6 * 8}, 21), Mode::train, ctx);
+  m.backward(random({batch, 5}, 22), ctx);
+  out.values.push_back(floats(logits));
+  for (Parameter* p : m.parameters()) out.values.push_back(floats(p->grad));
+  set_bf16_conv_maps(true);
+  return out;
+}
+
+}  // namespace
+
+TEST(Conv2dLayerBf16, MapsBetweenConvolutionsStayBf16WithTheSameValues) {
+  const Bf16Mode bf16;
+  const StepValues linked = conv_net_step(true), cast = conv_net_step(false);
+  ASSERT_GE(linked.describe.size(), 3u);
+  EXPECT_NE(linked.describe[1].find("(bf16 maps)"), std::string::npos) << linked.describe[1];
+  EXPECT_EQ(cast.describe[1].find("(bf16 maps)"), std::string::npos) << cast.describe[1];
+  // The second normalisation (before the pooling) keeps float32 maps.
+  EXPECT_EQ(linked.describe[3].find("(bf16 maps)"), std::string::npos) << linked.describe[3];
+  ASSERT_EQ(linked.values.size(), cast.values.size());
+  for (size_t i = 0; i < linked.values.size(); ++i) {
+    EXPECT_EQ(linked.values[i], cast.values[i]) << "tensor " << i << " (0: the logits)";
   }
 }

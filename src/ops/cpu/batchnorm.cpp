@@ -1,9 +1,14 @@
 // CPU twins of batch normalisation over the rows of [R, C] (conv_ops.hpp). Per-channel sums are
 // accumulated in double, rows in ascending order, with two passes (the mean, then the mean of
 // squared deviations: the biased variance) whatever the input dtype; the saved statistics and
-// the outputs are rounded once to the input's dtype.
+// the outputs are rounded once to the input's dtype. bf16 maps (x, y, dy, dx; conv_ops.hpp) run
+// the float32 twin on the widened maps with float32 statistics and parameters, and round y and
+// dx once to bf16, as the GPU stores them.
 #include <cmath>
 #include <vector>
+
+#include "ops/cpu/bf16_inputs.hpp"
+#include "ops/precision_ops.hpp"
 
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
@@ -29,6 +34,11 @@ void apply(const BatchNormDims& d, const T* x, const T* mean, const T* rstd, con
   }
 }
 
+// A float32 buffer for the float32 result of a bf16 call (undefined stays undefined).
+Tensor float_like(const Tensor& t) {
+  return t.defined() ? Tensor::empty(t.shape()) : Tensor();
+}
+
 }  // namespace
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta,
@@ -38,6 +48,13 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
   const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
                                                         y, save_mean, save_rstd, p.apply);
   check_cpu_tensor(op, "x", x);
+  if (x.dtype() == DType::bf16) {
+    Tensor yf = p.apply ? float_like(y) : Tensor();
+    cpu::batchnorm_forward_train(widen_bf16(op, "x", x), gamma, beta, p, running_mean, running_var,
+                                 yf, save_mean, save_rstd);
+    if (p.apply) cast_to_bf16(yf, y);
+    return;
+  }
   dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* xs = x.data<T>();
@@ -74,6 +91,13 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
   const BatchNormDims d =
       check_batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, y);
   check_cpu_tensor(op, "x", x);
+  if (x.dtype() == DType::bf16) {
+    Tensor yf = float_like(y);
+    cpu::batchnorm_forward_eval(widen_bf16(op, "x", x), gamma, beta, p, running_mean, running_var,
+                                yf);
+    cast_to_bf16(yf, y);
+    return;
+  }
   dispatch_float(op, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T* rv = running_var.data<T>();
@@ -94,6 +118,14 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
   const BatchNormDims d =
       check_batchnorm_backward(dy, x, y, gamma, save_mean, save_rstd, p.relu, dx, dgamma, dbeta);
   check_cpu_tensor(op, "dy", dy);
+  if (dy.dtype() == DType::bf16) {
+    Tensor dxf = float_like(dx);
+    cpu::batchnorm_backward(widen_bf16(op, "dy", dy), widen_bf16(op, "x", x),
+                            p.relu ? widen_bf16(op, "y", y) : Tensor(), gamma, save_mean, save_rstd,
+                            p, dxf, dgamma, dbeta);
+    cast_to_bf16(dxf, dx);
+    return;
+  }
   dispatch_float(op, dy.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T *dys = dy.data<T>(), *xs = x.data<T>(), *ys = p.relu ? y.data<T>() : nullptr;

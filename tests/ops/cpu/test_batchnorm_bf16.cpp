@@ -1,0 +1,99 @@
+// Batch normalisation on bf16 maps, CPU twins (conv_ops.hpp): the float32 twin on the widened
+// maps with float32 statistics, y and dx rounded once, bit for bit (training forward with and
+// without the fused ReLU, evaluation, backward), and the dtype rules (all maps of a call bf16,
+// the per-channel tensors float32).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "core/bf16.hpp"
+#include "core/rng.hpp"
+#include "ops/conv_ops.hpp"
+#include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
+
+namespace kasmina::ops {
+namespace {
+
+using bf16_test::random_f32;
+using bf16_test::to_bf16;
+
+Tensor widen(const Tensor& t) {
+  Tensor out = Tensor::empty(t.shape());
+  cast_from_bf16(t, out);
+  return out;
+}
+
+std::vector<uint16_t> bits(const Tensor& t) {
+  std::vector<uint16_t> out;
+  for (const bf16 v : t.to_vector<bf16>()) out.push_back(v.bits);
+  return out;
+}
+
+TEST(CpuBatchNormBf16, IsTheFloatTwinOnWidenedMapsRoundedOnce) {
+  const int64_t rows = 37, cols = 6;
+  for (bool relu : {false, true}) {
+    Rng rng(relu ? 5 : 6);
+    const Tensor x16 = to_bf16(random_f32(rng, {rows, cols}, 3.0));
+    const Tensor dy16 = to_bf16(random_f32(rng, {rows, cols}));
+    const Tensor gamma = random_f32(rng, {cols}), beta = random_f32(rng, {cols});
+    const BatchNormParams p{.eps = 1e-5f, .momentum = 0.1f, .relu = relu};
+    Tensor rm = Tensor::zeros({cols}), rv = Tensor::zeros({cols});
+    Tensor rm32 = Tensor::zeros({cols}), rv32 = Tensor::zeros({cols});
+    Tensor y16 = Tensor::empty({rows, cols}, DType::bf16), mean = Tensor::empty({cols}),
+           rstd = Tensor::empty({cols});
+    batchnorm_forward_train(x16, gamma, beta, p, rm, rv, y16, mean, rstd);
+    const Tensor xf = widen(x16);
+    Tensor yf = Tensor::empty({rows, cols}), mean32 = Tensor::empty({cols}),
+           rstd32 = Tensor::empty({cols});
+    batchnorm_forward_train(xf, gamma, beta, p, rm32, rv32, yf, mean32, rstd32);
+    EXPECT_EQ(bits(y16), bits(to_bf16(yf))) << "relu " << relu;
+    EXPECT_EQ(mean.to_vector<float>(), mean32.to_vector<float>());
+    EXPECT_EQ(rstd.to_vector<float>(), rstd32.to_vector<float>());
+    EXPECT_EQ(rm.to_vector<float>(), rm32.to_vector<float>());
+    EXPECT_EQ(rv.to_vector<float>(), rv32.to_vector<float>());
+    size_t rounded = 0, nonzero = 0;
+    const std::vector<float> yw = widen(y16).to_vector<float>(), yv = yf.to_vector<float>();
+    for (size_t i = 0; i < yv.size(); ++i) {
+      rounded += yw[i] != yv[i];
+      nonzero += yv[i] != 0.0f;
+    }
+    EXPECT_GT(rounded, nonzero / 2) << "the bf16 store rounds";
+
+    Tensor ye16 = Tensor::empty({rows, cols}, DType::bf16), yef = Tensor::empty({rows, cols});
+    batchnorm_forward_eval(x16, gamma, beta, p, rm, rv, ye16);
+    batchnorm_forward_eval(xf, gamma, beta, p, rm, rv, yef);
+    EXPECT_EQ(bits(ye16), bits(to_bf16(yef)));
+
+    Tensor dx16 = Tensor::empty({rows, cols}, DType::bf16), dg = Tensor::empty({cols}),
+           db = Tensor::empty({cols});
+    batchnorm_backward(dy16, x16, y16, gamma, mean, rstd, p, dx16, dg, db);
+    Tensor dxf = Tensor::empty({rows, cols}), dg32 = Tensor::empty({cols}),
+           db32 = Tensor::empty({cols});
+    batchnorm_backward(widen(dy16), xf, widen(y16), gamma, mean, rstd, p, dxf, dg32, db32);
+    EXPECT_EQ(bits(dx16), bits(to_bf16(dxf)));
+    EXPECT_EQ(dg.to_vector<float>(), dg32.to_vector<float>());
+    EXPECT_EQ(db.to_vector<float>(), db32.to_vector<float>());
+  }
+}
+
+TEST(CpuBatchNormBf16, DtypeRules) {
+  const Tensor x = Tensor::zeros({4, 2}, DType::bf16), g = Tensor::zeros({2});
+  Tensor rm = Tensor::zeros({2}), rv = Tensor::zeros({2}), m = Tensor::empty({2}),
+         r = Tensor::empty({2});
+  Tensor y = Tensor::empty({4, 2}, DType::bf16), y32 = Tensor::empty({4, 2});
+  const BatchNormParams p{};
+  batchnorm_forward_train(x, g, g, p, rm, rv, y, m, r);
+  EXPECT_THROW(batchnorm_forward_train(x, g, g, p, rm, rv, y32, m, r), InternalError);
+  const Tensor g16 = Tensor::zeros({2}, DType::bf16);
+  EXPECT_THROW(batchnorm_forward_train(x, g16, g, p, rm, rv, y, m, r), InternalError);
+  Tensor dx = Tensor::empty({4, 2}, DType::bf16), dx32 = Tensor::empty({4, 2});
+  Tensor dg = Tensor::empty({2}), db = Tensor::empty({2});
+  batchnorm_backward(x, x, y, g, m, r, p, dx, dg, db);
+  EXPECT_THROW(batchnorm_backward(x, x, y, g, m, r, p, dx32, dg, db), InternalError);
+  Tensor dg16 = Tensor::empty({2}, DType::bf16);
+  EXPECT_THROW(batchnorm_backward(x, x, y, g, m, r, p, dx, dg16, db), InternalError);
+}
+
+}  // namespace
+}  // namespace kasmina::ops
