@@ -15,6 +15,7 @@ void register_all_benchmarks(Device dev) {
   register_morph_benchmarks(dev);
   register_whole_layer_benchmarks(dev);
   register_train_step_benchmarks(dev);
+  register_network_step_benchmarks(dev);
 }
 
 std::vector<std::string> matching_benchmarks(const std::string& filter) {

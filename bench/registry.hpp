@@ -12,6 +12,7 @@ void register_engine_op_benchmarks(Device dev);
 void register_morph_benchmarks(Device dev);
 void register_whole_layer_benchmarks(Device dev);
 void register_train_step_benchmarks(Device dev);
+void register_network_step_benchmarks(Device dev);
 
 // Every benchmark above plus peak/copy and peak/gemm (registered first).
 void register_all_benchmarks(Device dev);

@@ -22,17 +22,20 @@
 // counter dormant_overhead is (time with / time without) - 1, against the plain benchmark of the
 // same batch when that ran earlier in the same process. With every seed dormant the trainer runs
 // the step without the loss guard (Trainer::update_guard), so Trainer::train_step is that step.
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "bench/registry.hpp"
 #include "bench/timed_loop.hpp"
+#include "bench/train_step.hpp"
 #include "config/config.hpp"
 #include "config/layers/kasmina.hpp"
 #include "config/layers/linear.hpp"
 #include "core/str_cat.hpp"
 #include "data/dataset.hpp"
+#include "nn/model.hpp"
 #include "train/precision.hpp"
 #include "train/trainer.hpp"
 
@@ -57,13 +60,10 @@ struct StepCase {
 };
 
 // Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps; on
-// the CPU, where every step is synchronous, 10), and its fixed count of iterations per
-// repetition (Google Benchmark would size the count from the time per step, the manual time,
-// and run 100 times too many steps; the fixed count shows in the name: ".../iterations:20").
-// 2000 steps take ~0.15 s on the H200.
+// the CPU, where every step is synchronous, 10); kSteadyIterations of them per repetition (the
+// fixed count shows in the name: ".../iterations:20"). 2000 steps take ~0.15 s on the H200.
 constexpr int kSteadyStepsCuda = 100;
 constexpr int kSteadyStepsCpu = 10;
-constexpr int kSteadyIterations = 20;
 
 Config mlp_config(const StepCase& k) {
   Config c;
@@ -108,26 +108,6 @@ double forward_flops(const StepCase& k) {
   return 2.0 * static_cast<double>(k.batch) * macs;
 }
 
-Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed) {
-  Dataset d;
-  d.name = name;
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * kFeatures));
-  uint64_t h = seed;
-  for (uint8_t& p : pixels) {
-    h = h * 6364136223846793005ull + 1442695040888963407ull;
-    p = static_cast<uint8_t>(h >> 56);
-  }
-  d.images = Tensor::from_vector(pixels, {n, kFeatures});
-  std::vector<int32_t> labels(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    labels[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 3) % kClasses);
-  d.labels = Tensor::from_vector(labels, {n});
-  d.num_classes = kClasses;
-  d.scale = 1.0f / (255.0f * 0.35f);
-  d.shift = -0.29f / 0.35f;
-  return d;
-}
-
 // Mean step seconds of the plain fp32 reference model per batch size, for the dormant-overhead
 // counter.
 std::map<int64_t, double>& plain_step_seconds() {
@@ -136,39 +116,9 @@ std::map<int64_t, double>& plain_step_seconds() {
 }
 
 void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
-  DataSplits data;
-  data.train = synthetic_split("train", kTrainImages, 1);
-  data.test = synthetic_split("test", kTestImages, 2);
-  data.description = "synthetic images of the Fashion-MNIST shape";
-  // The trainer sets the device's math mode from train.precision; the benchmarks after this one
-  // get the mode back.
-  const ops::MathMode mode_before = ops::math_mode(dev);
-  Trainer trainer(mlp_config(k), data, dev);
-  int64_t epoch = 0, step_in_epoch = 0;
-  trainer.begin_epoch(epoch);
-  auto next_epoch_if_due = [&] {
-    if (step_in_epoch < trainer.steps_per_epoch()) return;
-    trainer.begin_epoch(++epoch);
-    step_in_epoch = 0;
-  };
-  trainer.train_step();  // lazy set-up (GEMM algorithm choice) outside any capture
-  ++step_in_epoch;
-  ops::StepGraph graph(dev);
-  std::string reason;
-  // On the CPU replay() simply calls the step.
-  if (!graph.capture([&] { trainer.train_step(); }, &reason) && dev.is_cuda())
-    s.SetLabel("no CUDA graph: " + reason);
-  auto step = [&] {
-    graph.replay();
-    ++step_in_epoch;
-  };
-  const Work work{.flops = 3.0 * forward_flops(k), .math = math_mode_of(k.precision)};
-  const double seconds =
-      k.steady ? timed_steady(s, step, dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu, work,
-                              next_epoch_if_due)
-               : timed_loop(s, step, work, next_epoch_if_due);
-  ops::set_math_mode(dev, mode_before);
-  if (seconds > 0.0) s.counters["samples_per_second"] = static_cast<double>(k.batch) / seconds;
+  const double seconds = run_train_step(s, mlp_config(k), dev, k.steady,
+                                        dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu,
+                                        [&](Model&) { return 3.0 * forward_flops(k); });
   if (k.steady) return;  // plain_step_seconds holds the plain rows, the dormant rows' reference
   const bool plain_reference = k.hidden == kReferenceHidden && k.precision == PrecisionMode::fp32;
   if (!plain_reference) return;
@@ -190,6 +140,64 @@ std::string widths_name(const std::vector<int64_t>& hidden) {
 constexpr double kMaxCpuStepFlops = 1e11;
 
 }  // namespace
+
+Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed) {
+  Dataset d;
+  d.name = name;
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * kFeatures));
+  uint64_t h = seed;
+  for (uint8_t& p : pixels) {
+    h = h * 6364136223846793005ull + 1442695040888963407ull;
+    p = static_cast<uint8_t>(h >> 56);
+  }
+  d.images = Tensor::from_vector(pixels, {n, kFeatures});
+  std::vector<int32_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    labels[static_cast<size_t>(i)] = static_cast<int32_t>((i * 7 + 3) % kClasses);
+  d.labels = Tensor::from_vector(labels, {n});
+  d.num_classes = kClasses;
+  d.scale = 1.0f / (255.0f * 0.35f);
+  d.shift = -0.29f / 0.35f;
+  return d;
+}
+
+double run_train_step(benchmark::State& s, const Config& cfg, Device dev, bool steady, int steps,
+                      const std::function<double(Model&)>& flops) {
+  DataSplits data;
+  data.train = synthetic_split("train", kTrainImages, 1);
+  data.test = synthetic_split("test", kTestImages, 2);
+  data.description = "synthetic images of the Fashion-MNIST shape";
+  // The trainer sets the device's math mode from train.precision; the benchmarks after this one
+  // get the mode back.
+  const ops::MathMode mode_before = ops::math_mode(dev);
+  Trainer trainer(cfg, data, dev);
+  int64_t epoch = 0, step_in_epoch = 0;
+  trainer.begin_epoch(epoch);
+  auto next_epoch_if_due = [&] {
+    if (step_in_epoch < trainer.steps_per_epoch()) return;
+    trainer.begin_epoch(++epoch);
+    step_in_epoch = 0;
+  };
+  trainer.train_step();  // lazy set-up (GEMM algorithm choice) outside any capture
+  ++step_in_epoch;
+  ops::StepGraph graph(dev);
+  std::string reason;
+  // On the CPU replay() simply calls the step.
+  if (!graph.capture([&] { trainer.train_step(); }, &reason) && dev.is_cuda())
+    s.SetLabel("no CUDA graph: " + reason);
+  auto step = [&] {
+    graph.replay();
+    ++step_in_epoch;
+  };
+  const Work work{.flops = flops(trainer.model()), .math = math_mode_of(cfg.train.precision)};
+  const double seconds = steady ? timed_steady(s, step, steps, work, next_epoch_if_due)
+                                : timed_loop(s, step, work, next_epoch_if_due);
+  ops::set_math_mode(dev, mode_before);
+  if (seconds > 0.0) {
+    s.counters["samples_per_second"] = static_cast<double>(cfg.train.batch_size) / seconds;
+  }
+  return seconds;
+}
 
 void register_train_step_benchmarks(Device dev) {
   for (int64_t batch : {int64_t{128}, int64_t{256}}) {
