@@ -15,9 +15,10 @@
 //                     dx = gamma·rstd·(g - Σg/R - x̂·Σg·x̂/R) elementwise.
 // The elementwise kernels and the reductions take four channels per thread (16-byte accesses)
 // when C % 4 == 0 and every pointer is 16-byte aligned. More than 1024 channels take the
-// two-launch column_reduce.cuh path and a statistics kernel. The maps (x, y, dy, dx) are float32
-// or all bf16 (T: widened on the load, the arithmetic and every sum in fp32, y and dx rounded
-// once on the store); the per-channel tensors are float32.
+// two-launch column_reduce.cuh path and a statistics kernel. The maps are float32 or bf16, the
+// input side (x, dx: TIn) and the output side (y, dy: TOut) each (bf16 widened on the load, the
+// arithmetic and every sum in fp32, a bf16 y or dx rounded once on the store); the per-channel
+// tensors are float32.
 #include <cstdint>
 
 #include "kernels/column_reduce.cuh"
@@ -64,11 +65,11 @@ struct ShiftedTerm {
 };
 
 // g and g·x̂ of the backward pass.
-template <class T>
+template <class TIn, class TOut>
 struct BackwardTerm {
-  const T* dy;
-  const T* x;
-  const T* y;  // null without the fused ReLU
+  const TOut* dy;
+  const TIn* x;
+  const TOut* y;  // null without the fused ReLU
   const float* mean;
   const float* rstd;
   int64_t cols;
@@ -150,11 +151,11 @@ __global__ void batchnorm_stats_kernel(const T* x, float* mean, float* rstd, flo
 // `var` non-null, rstd is computed from it (evaluation: 1/sqrt(running_var + eps)). Index:
 // uint32_t when n fits (the channel of an element is e % cols, and a 64-bit remainder is a long
 // instruction sequence), else int64_t.
-template <int V, class Index, class T>
-__global__ void batchnorm_apply_kernel(const T* __restrict__ x, const float* mean,
+template <int V, class Index, class TIn, class TOut>
+__global__ void batchnorm_apply_kernel(const TIn* __restrict__ x, const float* mean,
                                        const float* rstd, const float* var, float eps,
                                        const float* gamma, const float* beta, bool relu,
-                                       Index vectors, Index cols, T* __restrict__ y) {
+                                       Index vectors, Index cols, TOut* __restrict__ y) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
        i += stride) {
@@ -175,11 +176,12 @@ __global__ void batchnorm_apply_kernel(const T* __restrict__ x, const float* mea
   }
 }
 
-template <int V, class Index, class T>
-__global__ void batchnorm_dx_kernel(const T* __restrict__ dy, const T* __restrict__ x,
-                                    const T* __restrict__ y, const float* mean, const float* rstd,
-                                    const float* gamma, const float* dgamma, const float* dbeta,
-                                    float inv_rows, Index vectors, Index cols, T* __restrict__ dx) {
+template <int V, class Index, class TIn, class TOut>
+__global__ void batchnorm_dx_kernel(const TOut* __restrict__ dy, const TIn* __restrict__ x,
+                                    const TOut* __restrict__ y, const float* mean,
+                                    const float* rstd, const float* gamma, const float* dgamma,
+                                    const float* dbeta, float inv_rows, Index vectors, Index cols,
+                                    TIn* __restrict__ dx) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
        i += stride) {
@@ -238,17 +240,27 @@ bool column_sums2(DeviceContext& ctx, int v, int64_t rows, int64_t cols, const T
   return false;
 }
 
-// Calls fn(T{}) for the maps' element type: float32, or bf16 (the per-channel tensors are
-// float32 either way; conv_geometry.hpp checked that every map has x's dtype).
+// Calls fn(TIn{}, TOut{}) for the element types of the input-side map `in` (x, dx) and the
+// output-side map `out` (y, dy): float32 or bf16 each (conv_geometry.hpp checked the others).
 template <class Fn>
-void by_map_type(const char* op, const char* name, const Tensor& t, Fn fn) {
-  check_on_device(op, name, t, t.device());
-  if (t.dtype() == DType::bf16) {
-    fn(bf16{});
-    return;
+void by_map_types(const char* op, const Tensor& in, const Tensor& out, Fn fn) {
+  const auto is_bf16 = [&](const Tensor& t, const char* name) {
+    check_on_device(op, name, t, in.device());
+    if (t.dtype() == DType::bf16) return true;
+    check_arg(op, name, t, in.device(), DType::f32);
+    return false;
+  };
+  const bool in16 = is_bf16(in, "the input-side map");
+  const bool out16 = is_bf16(out, "the output-side map");
+  if (!in16 && !out16) {
+    fn(float{}, float{});
+  } else if (in16 && out16) {
+    fn(bf16{}, bf16{});
+  } else if (in16) {
+    fn(bf16{}, float{});
+  } else {
+    fn(float{}, bf16{});
   }
-  check_arg(op, name, t, t.device(), DType::f32);
-  fn(float{});
 }
 
 }  // namespace
@@ -258,8 +270,9 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              Tensor& y, Tensor& save_mean, Tensor& save_rstd) {
   const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
                                                         y, save_mean, save_rstd, p.apply);
-  by_map_type("batchnorm_forward_train", "x", x, [&](auto zero) {
-    using T = decltype(zero);
+  by_map_types("batchnorm_forward_train", x, p.apply ? y : x, [&](auto in, auto out) {
+    using T = decltype(in);
+    using TOut = decltype(out);
     DeviceContext& ctx = context(x.device());
     const T* xs = x.data<T>();
     float *mean = save_mean.data<float>(), *rstd = save_rstd.data<float>();
@@ -280,9 +293,9 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
     by_width_and_index(v, n, [&](auto vw, auto index) {
       constexpr int V = decltype(vw)::value;
       using I = decltype(index);
-      batchnorm_apply_kernel<V, I, T><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
+      batchnorm_apply_kernel<V, I, T, TOut><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
           xs, mean, rstd, nullptr, p.eps, gamma.data<float>(), beta.data<float>(), p.relu,
-          static_cast<I>(n / V), static_cast<I>(d.cols), y.data<T>());
+          static_cast<I>(n / V), static_cast<I>(d.cols), y.data<TOut>());
     });
     KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
   });
@@ -293,8 +306,9 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
                             const Tensor& running_var, Tensor& y) {
   const BatchNormDims d =
       check_batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, y);
-  by_map_type("batchnorm_forward_eval", "x", x, [&](auto zero) {
-    using T = decltype(zero);
+  by_map_types("batchnorm_forward_eval", x, y, [&](auto in, auto out) {
+    using T = decltype(in);
+    using TOut = decltype(out);
     const int64_t n = d.rows * d.cols;
     const cudaStream_t s = stream(x.device());
     const int v = kernels::channel_vector_width(
@@ -302,10 +316,10 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
     by_width_and_index(v, n, [&](auto vw, auto index) {
       constexpr int V = decltype(vw)::value;
       using I = decltype(index);
-      batchnorm_apply_kernel<V, I, T><<<grid_for(n / V, kThreads), kThreads, 0, s>>>(
+      batchnorm_apply_kernel<V, I, T, TOut><<<grid_for(n / V, kThreads), kThreads, 0, s>>>(
           x.data<T>(), running_mean.data<float>(), nullptr, running_var.data<float>(), p.eps,
           gamma.data<float>(), beta.data<float>(), p.relu, static_cast<I>(n / V),
-          static_cast<I>(d.cols), y.data<T>());
+          static_cast<I>(d.cols), y.data<TOut>());
     });
     KASMINA_LAUNCH_CHECK("batchnorm_apply_kernel");
   });
@@ -316,12 +330,13 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
                         Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const BatchNormDims d =
       check_batchnorm_backward(dy, x, y, gamma, save_mean, save_rstd, p.relu, dx, dgamma, dbeta);
-  by_map_type("batchnorm_backward", "dy", dy, [&](auto zero) {
-    using T = decltype(zero);
+  by_map_types("batchnorm_backward", x, dy, [&](auto in, auto out) {
+    using T = decltype(in);
+    using TOut = decltype(out);
     DeviceContext& ctx = context(dy.device());
-    const T* ys = p.relu ? y.data<T>() : nullptr;
-    const BackwardTerm<T> term{
-        dy.data<T>(), x.data<T>(), ys, save_mean.data<float>(), save_rstd.data<float>(), d.cols};
+    const TOut* ys = p.relu ? y.data<TOut>() : nullptr;
+    const BackwardTerm<T, TOut> term{
+        dy.data<TOut>(), x.data<T>(), ys, save_mean.data<float>(), save_rstd.data<float>(), d.cols};
     const int v = kernels::channel_vector_width(
         d.cols, {dy.raw(), x.raw(), p.relu ? y.raw() : nullptr, save_mean.raw(), save_rstd.raw(),
                  gamma.raw(), dgamma.raw(), dbeta.raw(), dx.raw()});
@@ -332,7 +347,7 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
     by_width_and_index(v, n, [&](auto vw, auto index) {
       constexpr int V = decltype(vw)::value;
       using I = decltype(index);
-      batchnorm_dx_kernel<V, I, T><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
+      batchnorm_dx_kernel<V, I, T, TOut><<<grid_for(n / V, kThreads), kThreads, 0, ctx.stream>>>(
           term.dy, term.x, ys, term.mean, term.rstd, gamma.data<float>(), dgamma.data<float>(),
           dbeta.data<float>(), 1.0f / static_cast<float>(d.rows), static_cast<I>(n / V),
           static_cast<I>(d.cols), dx.data<T>());

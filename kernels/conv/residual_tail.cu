@@ -2,7 +2,8 @@
 // elementwise pass y = act(bn(x) + s) with s the skip or its own normalisation, and the identity
 // shortcut's gradient dx = (y > 0 ? dy : 0) + g. Four channels per thread when C % 4 == 0 and
 // the pointers are 16-byte aligned (kernels/conv/channel_vectors.cuh). Graph-safe, no host
-// synchronisation.
+// synchronisation. A normalisation's input x may be bf16 (a bf16 convolution's output, widened
+// on the load); the skip, y and the gradients are float32.
 #include <cstdint>
 
 #include "kernels/conv/channel_vectors.cuh"
@@ -21,19 +22,24 @@ using kernels::store_floats;
 
 constexpr int kThreads = 256;
 
-// Device pointers of one normalisation.
+// Device pointers of one normalisation (its input x of element type TX).
+template <class TX>
 struct NormPtrs {
-  const float *x, *gamma, *beta, *mean, *rstd;
+  const TX* x;
+  const float *gamma, *beta, *mean, *rstd;
 };
 
-NormPtrs ptrs(const BatchNormTerm& t) {
-  return {t.x->data<float>(), t.gamma->data<float>(), t.beta->data<float>(), t.mean->data<float>(),
-          t.rstd->data<float>()};
+template <class TX>
+NormPtrs<TX> ptrs(const BatchNormTerm* t) {
+  if (!t) return {};
+  return {t->x->data<TX>(), t->gamma->data<float>(), t->beta->data<float>(), t->mean->data<float>(),
+          t->rstd->data<float>()};
 }
 
 // gamma (x - mean) rstd + beta of V channels from element e (channel c), as batchnorm's apply.
-template <int V, class Index>
-__device__ __forceinline__ void normalise(const NormPtrs& n, Index e, Index c, float (&out)[V]) {
+template <int V, class Index, class TX>
+__device__ __forceinline__ void normalise(const NormPtrs<TX>& n, Index e, Index c,
+                                          float (&out)[V]) {
   float xv[V], m[V], rs[V], g[V], b[V];
   load_floats<V>(n.x, e, xv);
   load_floats<V>(n.mean, c, m);
@@ -44,8 +50,8 @@ __device__ __forceinline__ void normalise(const NormPtrs& n, Index e, Index c, f
   for (int q = 0; q < V; ++q) out[q] = (xv[q] - m[q]) * rs[q] * g[q] + b[q];
 }
 
-template <int V, class Index>
-__global__ void residual_tail_kernel(NormPtrs body, NormPtrs skip_bn, bool has_skip_bn,
+template <int V, class Index, class TB, class TS>
+__global__ void residual_tail_kernel(NormPtrs<TB> body, NormPtrs<TS> skip_bn, bool has_skip_bn,
                                      const float* __restrict__ skip, bool relu, Index vectors,
                                      Index cols, float* __restrict__ y) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
@@ -91,21 +97,40 @@ void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* 
                                 const Tensor& skip, bool relu, Tensor& y) {
   const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y);
   check_arg("batchnorm_residual_forward", "y", y, y.device(), DType::f32);
-  const NormPtrs b = ptrs(body);
-  const NormPtrs s = skip_bn ? ptrs(*skip_bn) : NormPtrs{};
   const float* skip_ptr = skip_bn ? nullptr : skip.data<float>();
-  const int v =
-      kernels::channel_vector_width(d.cols, {b.x, b.gamma, b.beta, b.mean, b.rstd, s.x, s.gamma,
-                                             s.beta, s.mean, s.rstd, skip_ptr, y.raw()});
+  const int v = kernels::channel_vector_width(
+      d.cols,
+      {body.x->raw(), body.gamma->raw(), body.beta->raw(), body.mean->raw(), body.rstd->raw(),
+       skip_bn ? skip_bn->x->raw() : nullptr, skip_bn ? skip_bn->gamma->raw() : nullptr,
+       skip_bn ? skip_bn->beta->raw() : nullptr, skip_bn ? skip_bn->mean->raw() : nullptr,
+       skip_bn ? skip_bn->rstd->raw() : nullptr, skip_ptr, y.raw()});
   const int64_t n = d.rows * d.cols;
   const cudaStream_t st = stream(y.device());
-  kernels::by_width_and_index(v, n, [&](auto vw, auto index) {
-    constexpr int V = decltype(vw)::value;
-    using I = decltype(index);
-    residual_tail_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, st>>>(
-        b, s, skip_bn != nullptr, skip_ptr, relu, static_cast<I>(n / V), static_cast<I>(d.cols),
-        y.data<float>());
-  });
+  const auto launch = [&](auto body_x, auto skip_x) {
+    using TB = decltype(body_x);
+    using TS = decltype(skip_x);
+    const NormPtrs<TB> b = ptrs<TB>(&body);
+    const NormPtrs<TS> s = ptrs<TS>(skip_bn);
+    kernels::by_width_and_index(v, n, [&](auto vw, auto index) {
+      constexpr int V = decltype(vw)::value;
+      using I = decltype(index);
+      residual_tail_kernel<V, I, TB, TS><<<grid_for(n / V, kThreads), kThreads, 0, st>>>(
+          b, s, skip_bn != nullptr, skip_ptr, relu, static_cast<I>(n / V), static_cast<I>(d.cols),
+          y.data<float>());
+    });
+  };
+  // The normalisations' inputs: float32 or bf16 each (conv_geometry.hpp checked them).
+  const bool body16 = body.x->dtype() == DType::bf16;
+  const bool skip16 = skip_bn && skip_bn->x->dtype() == DType::bf16;
+  if (!body16 && !skip16) {
+    launch(float{}, float{});
+  } else if (body16 && skip16) {
+    launch(bf16{}, bf16{});
+  } else if (body16) {
+    launch(bf16{}, float{});
+  } else {
+    launch(float{}, bf16{});
+  }
   KASMINA_LAUNCH_CHECK("residual_tail_kernel");
 }
 

@@ -198,15 +198,23 @@ std::string BatchNormLayer::describe() const {
   o << "batchnorm2d " << width_ << " (momentum " << p_.momentum << ", eps " << p_.eps << ")";
   if (p_.relu) o << " + relu (fused)";
   if (deferred_) o << " (applied in the block's fused tail)";
-  if (bf16_maps_) o << " (bf16 maps)";
+  if (bf16_in_ || bf16_out_) {
+    o << (bf16_in_ && bf16_out_ ? " (bf16 maps)" : bf16_in_ ? " (bf16 input)" : " (bf16 output)");
+  }
   return o.str();
 }
 
-void BatchNormLayer::set_bf16_maps(bool on) {
-  KASMINA_CHECK(!y_.defined(), name_ + ": set_bf16_maps() after prepare()");
+void BatchNormLayer::set_bf16_input(bool on) {
+  KASMINA_CHECK(!y_.defined(), name_ + ": set_bf16_input() after prepare()");
+  KASMINA_CHECK(!on || dtype_ == DType::f32, name_ + ": bf16 maps need a float32 normalisation");
+  bf16_in_ = on;
+}
+
+void BatchNormLayer::set_bf16_output(bool on) {
+  KASMINA_CHECK(!y_.defined(), name_ + ": set_bf16_output() after prepare()");
   KASMINA_CHECK(!on || (!deferred_ && dtype_ == DType::f32),
-                name_ + ": bf16 maps need a float32 normalisation applied in its own forward");
-  bf16_maps_ = on;
+                name_ + ": a bf16 output needs a float32 normalisation applied in its own forward");
+  bf16_out_ = on;
 }
 
 void BatchNormLayer::defer_apply() {
@@ -232,9 +240,8 @@ bool BatchNormLayer::absorb_next(const Layer& next) {
 }
 
 void BatchNormLayer::prepare(int64_t max_rows, Device dev) {
-  const DType maps = bf16_maps_ ? DType::bf16 : dtype_;
-  y_ = Tensor::empty({max_rows, width_}, maps, dev);
-  scratch_ = Tensor::empty({max_rows, width_}, maps, dev);
+  y_ = Tensor::empty({max_rows, width_}, bf16_out_ ? DType::bf16 : dtype_, dev);
+  scratch_ = Tensor::empty({max_rows, width_}, bf16_in_ ? DType::bf16 : dtype_, dev);
 }
 
 Tensor BatchNormLayer::forward(const Tensor& x, Mode mode, const StepContext&) {

@@ -91,10 +91,12 @@ class BatchNormLayer final : public Layer {
   void defer_apply();
   bool deferred() const { return deferred_; }
   ops::BatchNormTerm term() const;
-  // Before prepare(): read and write bf16 maps (x, y and their gradients; the parameters and the
-  // statistics stay float32): between two bf16 convolutions (nn/layer_sequence.cpp).
-  void set_bf16_maps(bool on);
-  bool bf16_output() const override { return bf16_maps_; }
+  // Before prepare(): take the input (and write its gradient) in bf16, after a bf16 convolution;
+  // hand the output (and take its gradient) in bf16, before one (nn/layer_sequence.cpp). The
+  // parameters and the statistics stay float32.
+  void set_bf16_input(bool on);
+  void set_bf16_output(bool on);
+  bool bf16_output() const override { return bf16_out_; }
   void mask_backward_by(const Tensor& y) { mask_ = y; }
   void prepare(int64_t max_rows, Device dev) override;
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx) override;
@@ -112,7 +114,7 @@ class BatchNormLayer final : public Layer {
   Tensor running_mean_, running_var_, save_mean_, save_rstd_;
   Tensor y_, x_batch_, y_batch_, scratch_;
   bool deferred_ = false;
-  bool bf16_maps_ = false;
+  bool bf16_in_ = false, bf16_out_ = false;
   Tensor mask_;
 };
 

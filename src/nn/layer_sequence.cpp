@@ -45,21 +45,24 @@ bool bf16_gradient_handoff(const LinearLayer& below, const Layer& above, int64_t
          ops::choose_dact_path(s) == ops::DactPath::pass;
 }
 
-// bf16 maps between convolutions (docs/PRECISION.md, "Convolutions"): in conv -> batchnorm ->
-// conv with both convolutions in bf16 and the normalisation applied in its own forward (not in a
-// residual block's fused tail), the first convolution hands the normalisation its output in
-// bf16, the normalisation reads and writes bf16 maps (and their gradients), and the second reads
-// them without a cast.
+// bf16 maps around convolutions (docs/PRECISION.md, "Convolutions"): a convolution that runs in
+// bf16 hands the batchnorm directly after it its bf16 output (and takes the gradient in bf16),
+// and a batchnorm applied in its own forward (not in a residual block's fused tail) hands the
+// bf16 convolution directly after it a bf16 output: no casts between them. The other layers keep
+// float32 maps.
 void link_bf16_maps(const std::vector<std::unique_ptr<Layer>>& layers, Device dev) {
   if (!bf16_conv_maps_flag()) return;
-  for (size_t i = 0; i + 2 < layers.size(); ++i) {
-    auto* a = dynamic_cast<Conv2dLayer*>(layers[i].get());
-    auto* bn = dynamic_cast<BatchNormLayer*>(layers[i + 1].get());
-    const auto* b = dynamic_cast<const Conv2dLayer*>(layers[i + 2].get());
-    if (!a || !bn || !b || bn->deferred()) continue;
-    const bool on = a->bf16_eligible(dev) && b->bf16_eligible(dev);
-    a->set_bf16_output(on);
-    bn->set_bf16_maps(on);
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    if (auto* conv = dynamic_cast<Conv2dLayer*>(layers[i].get())) {
+      auto* bn = dynamic_cast<BatchNormLayer*>(layers[i + 1].get());
+      if (bn && conv->bf16_eligible(dev)) {
+        conv->set_bf16_output(true);
+        bn->set_bf16_input(true);
+      }
+    } else if (auto* bn = dynamic_cast<BatchNormLayer*>(layers[i].get())) {
+      const auto* next = dynamic_cast<const Conv2dLayer*>(layers[i + 1].get());
+      if (next && !bn->deferred() && next->bf16_eligible(dev)) bn->set_bf16_output(true);
+    }
   }
 }
 

@@ -18,10 +18,11 @@ namespace kasmina {
 bool bf16_activations();
 void set_bf16_activations(bool on);
 
-// bf16 maps between convolutions (docs/PRECISION.md, "Convolutions": conv -> batchnorm -> conv
-// in bf16 hand bf16 maps, no casts): on by default; KASMINA_BF16_MAPS=0 in the environment (read
-// when first asked) or set_bf16_conv_maps(false) (tests) keeps the maps between them float32.
-// The values are the same either way (the casts round where the bf16 stores round).
+// bf16 maps around convolutions (docs/PRECISION.md, "Convolutions": a bf16 convolution and a
+// batchnorm next to it hand each other bf16 maps, no casts): on by default; KASMINA_BF16_MAPS=0
+// in the environment (read when first asked) or set_bf16_conv_maps(false) (tests) keeps those
+// maps float32. The values are the same either way (the casts round where the bf16 stores
+// round).
 bool bf16_conv_maps();
 void set_bf16_conv_maps(bool on);
 

@@ -45,6 +45,14 @@ DType per_channel_dtype(const Tensor& ref) {
   return ref.dtype() == DType::bf16 ? DType::f32 : ref.dtype();
 }
 
+// The dtype a map beside `ref` must have: bf16 and float32 maps may meet (float32 beside bf16,
+// bf16 beside float32: a batchnorm's input and output sides, a fused tail's normalisation inputs
+// beside its float32 output); otherwise ref's dtype.
+DType partner_dtype(const Tensor& ref, const Tensor& t) {
+  const auto storage = [](DType d) { return d == DType::f32 || d == DType::bf16; };
+  return storage(ref.dtype()) && storage(t.dtype()) ? t.dtype() : ref.dtype();
+}
+
 BatchNormDims batchnorm_dims(const char* op, const Tensor& x, bool training) {
   require_defined(op, "x", x);
   const Shape& s = x.shape();
@@ -70,7 +78,10 @@ BatchNormDims check_batchnorm_forward(const char* op, bool training, const Tenso
               {"running_mean", &running_mean},
               {"running_var", &running_var}},
              &per_channel);
-  if (need_y || y.defined()) check_like(op, x, x.shape(), {{"y", &y}});
+  if (need_y || y.defined()) {
+    const DType y_dt = partner_dtype(x, y);
+    check_like(op, x, x.shape(), {{"y", &y}}, &y_dt);
+  }
   return d;
 }
 
@@ -170,9 +181,12 @@ BatchNormDims check_batchnorm_backward(const Tensor& dy, const Tensor& x, const 
                                        const Tensor& dgamma, const Tensor& dbeta) {
   constexpr const char* op = "batchnorm_backward";
   const BatchNormDims d = batchnorm_dims(op, dy, true);
-  check_like(op, dy, dy.shape(), {{"x", &x}, {"dx", &dx}});
+  // The input side (x, dx) and the output side (dy, y) each of one dtype; bf16 and float32 sides
+  // may meet.
+  const DType in_dt = partner_dtype(dy, x);
+  check_like(op, dy, dy.shape(), {{"x", &x}, {"dx", &dx}}, &in_dt);
   if (relu) check_like(op, dy, dy.shape(), {{"y", &y}});
-  const DType per_channel = per_channel_dtype(dy);
+  const DType per_channel = per_channel_dtype(x.dtype() == DType::bf16 ? x : dy);
   check_like(op, dy, {d.cols},
              {{"gamma", &gamma},
               {"save_mean", &save_mean},
@@ -189,7 +203,8 @@ namespace {
 void check_term(const char* op, const char* what, const BatchNormTerm& t, const Tensor& ref) {
   require(t.x && t.gamma && t.beta && t.mean && t.rstd, op,
           std::string(what) + ": a batchnorm term needs x, gamma, beta, mean and rstd");
-  check_like(op, ref, ref.shape(), {{what, t.x}});
+  const DType x_dt = partner_dtype(ref, *t.x);  // a bf16 input beside a float32 output
+  check_like(op, ref, ref.shape(), {{what, t.x}}, &x_dt);
   check_like(op, ref, {ref.dim(1)},
              {{"gamma", t.gamma}, {"beta", t.beta}, {"mean", t.mean}, {"rstd", t.rstd}});
 }

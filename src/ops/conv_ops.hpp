@@ -105,9 +105,10 @@ KASMINA_OP(void, conv2d_backward_weight,
 // Batch normalisation over the rows of an [R, C] matrix (an NHWC map viewed as [N*H*W, C]):
 // per channel c, x̂ = (x - mean_c) * rstd_c, y = gamma_c x̂ + beta_c (then ReLU when p.relu).
 // Deterministic on CUDA: two-pass column reductions (mean, then the mean of squared deviations).
-// bf16: the maps of a call (x, y; dy, x, y, dx) may all be bf16, the per-channel tensors then
-// float32: the values are widened, the statistics, sums and arithmetic fp32, y and dx rounded to
-// bf16 once on the store (the CPU twins: the float32 twin on the widened maps, rounded).
+// bf16: the input side (x, dx) and the output side (y, dy) may each be bf16 instead of float32,
+// the per-channel tensors then float32: the values are widened, the statistics, sums and
+// arithmetic fp32, a bf16 y or dx rounded once on the store (the CPU twins: the float32 twin on
+// the widened maps, rounded).
 // ---------------------------------------------------------------------------------------------
 
 // Training forward: mean and the biased variance of the batch normalise x; save_mean and
@@ -144,7 +145,9 @@ KASMINA_OP(void, batchnorm_backward,
 // y = act(gamma (x - mean) rstd + beta + s), per channel c of [R, C], act = ReLU when relu,
 // s = skip or, when skip_bn is non-null, gamma_s (x_s - mean_s) rstd_s + beta_s (skip is then
 // not read and may be undefined). Each normalisation is computed as batchnorm's apply computes
-// it, then the sum is one rounded addition. All tensors [R, C] or [C], one dtype and device.
+// it, then the sum is one rounded addition. All tensors [R, C] or [C], one dtype and device,
+// except that a normalisation's x may be bf16 beside float32 others (a bf16 convolution's
+// output, widened exactly).
 KASMINA_OP(void, batchnorm_residual_forward,
            (const BatchNormTerm& body, const BatchNormTerm* skip_bn, const Tensor& skip, bool relu,
             Tensor& y),

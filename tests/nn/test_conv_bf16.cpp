@@ -13,6 +13,7 @@
 
 #include "config/layers/conv2d.hpp"
 #include "config/layers/linear.hpp"
+#include "config/layers/residual.hpp"
 #include "core/rng.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/layer_sequence.hpp"
@@ -156,13 +157,44 @@ struct StepValues {
   std::vector<std::vector<float>> values;
 };
 
-StepValues conv_net_step(bool bf16_maps) {
-  set_bf16_conv_maps(bf16_maps);
-  ModelConfig cfg;
-  LayerConfig bn(LayerType::batchnorm2d), relu(LayerType::relu), pool(LayerType::global_avgpool);
+const LayerConfig kBn(LayerType::batchnorm2d), kRelu(LayerType::relu);
+
+ModelConfig plain_net() {
   LayerConfig linear(LayerType::linear);
   linear.as<LinearConfig>().out = 5;
-  cfg.layers = {conv_cfg(16), bn, relu, conv_cfg(16), bn, pool, linear};
+  ModelConfig cfg;
+  cfg.layers = {conv_cfg(16), kBn, kRelu, conv_cfg(16), kBn, LayerConfig(LayerType::global_avgpool),
+                linear};
+  return cfg;
+}
+
+// A stem, an identity block and a projection block (their fused tails), as the reference ResNet.
+ModelConfig residual_net() {
+  auto block = [](std::vector<LayerConfig> body, std::vector<LayerConfig> shortcut) {
+    LayerConfig l(LayerType::residual);
+    l.as<ResidualConfig>().layers = std::move(body);
+    l.as<ResidualConfig>().shortcut = std::move(shortcut);
+    return l;
+  };
+  LayerConfig down = conv_cfg(32), project = conv_cfg(32);
+  down.as<Conv2dConfig>().stride = 2;
+  project.as<Conv2dConfig>().kernel = 1;
+  project.as<Conv2dConfig>().stride = 2;
+  project.as<Conv2dConfig>().padding = 0;
+  LayerConfig linear(LayerType::linear);
+  linear.as<LinearConfig>().out = 5;
+  ModelConfig cfg;
+  cfg.layers = {conv_cfg(16), kBn,
+                kRelu,        block({conv_cfg(16), kBn, kRelu, conv_cfg(16), kBn}, {}),
+                kRelu,        block({down, kBn, kRelu, conv_cfg(32), kBn}, {project, kBn}),
+                kRelu,        LayerConfig(LayerType::global_avgpool),
+                linear};
+  return cfg;
+}
+
+// One training step (logits, every gradient) and an evaluation forward of `cfg` in bf16 mode.
+StepValues conv_net_step(const ModelConfig& cfg, bool bf16_maps) {
+  set_bf16_conv_maps(bf16_maps);
   const int64_t batch = 4;
   Model m(cfg, SampleShape::flat_image({6, 6, 8}), 3, Device::cpu());
   m.prepare(batch);
@@ -170,26 +202,52 @@ StepValues conv_net_step(bool bf16_maps) {
   ctx.step = Tensor::zeros({1}, DType::i64);
   StepValues out;
   out.describe = m.describe();
-  const Tensor logits = m.forward(random({batch, 6 * 6 * 8}, 21), Mode::train, ctx);
+  const Tensor x = random({batch, 6 * 6 * 8}, 21);
+  out.values.push_back(floats(m.forward(x, Mode::train, ctx)));
   m.backward(random({batch, 5}, 22), ctx);
-  out.values.push_back(floats(logits));
   for (Parameter* p : m.parameters()) out.values.push_back(floats(p->grad));
+  out.values.push_back(floats(m.forward(x, Mode::eval, ctx)));
   set_bf16_conv_maps(true);
   return out;
+}
+
+void expect_same_values(const StepValues& a, const StepValues& b) {
+  ASSERT_EQ(a.values.size(), b.values.size());
+  for (size_t i = 0; i < a.values.size(); ++i) {
+    EXPECT_EQ(a.values[i], b.values[i]) << "tensor " << i << " (0: the logits, last: eval)";
+  }
 }
 
 }  // namespace
 
 TEST(Conv2dLayerBf16, MapsBetweenConvolutionsStayBf16WithTheSameValues) {
   const Bf16Mode bf16;
-  const StepValues linked = conv_net_step(true), cast = conv_net_step(false);
+  const StepValues linked = conv_net_step(plain_net(), true);
+  const StepValues cast = conv_net_step(plain_net(), false);
   ASSERT_GE(linked.describe.size(), 3u);
   EXPECT_NE(linked.describe[1].find("(bf16 maps)"), std::string::npos) << linked.describe[1];
-  EXPECT_EQ(cast.describe[1].find("(bf16 maps)"), std::string::npos) << cast.describe[1];
-  // The second normalisation (before the pooling) keeps float32 maps.
-  EXPECT_EQ(linked.describe[3].find("(bf16 maps)"), std::string::npos) << linked.describe[3];
-  ASSERT_EQ(linked.values.size(), cast.values.size());
-  for (size_t i = 0; i < linked.values.size(); ++i) {
-    EXPECT_EQ(linked.values[i], cast.values[i]) << "tensor " << i << " (0: the logits)";
+  EXPECT_EQ(cast.describe[1].find("(bf16"), std::string::npos) << cast.describe[1];
+  // The second normalisation (before the pooling) takes a bf16 input, hands on float32.
+  EXPECT_NE(linked.describe[3].find("(bf16 input)"), std::string::npos) << linked.describe[3];
+  expect_same_values(linked, cast);
+}
+
+TEST(Conv2dLayerBf16, ResidualBlocksTakeBf16NormalisationInputsWithTheSameValues) {
+  const Bf16Mode bf16;
+  const StepValues linked = conv_net_step(residual_net(), true);
+  const StepValues cast = conv_net_step(residual_net(), false);
+  ASSERT_GE(linked.describe.size(), 4u);
+  // The blocks' first normalisations link both sides, the deferred ones (the fused tails' body
+  // and shortcut normalisations) take bf16 inputs.
+  const std::string& identity = linked.describe[2];
+  EXPECT_NE(identity.find("(bf16 maps)"), std::string::npos) << identity;
+  EXPECT_NE(identity.find("fused tail) (bf16 input)"), std::string::npos) << identity;
+  const std::string& projection = linked.describe[3];
+  size_t inputs = 0;
+  for (size_t at = projection.find("(bf16 input)"); at != std::string::npos;
+       at = projection.find("(bf16 input)", at + 1)) {
+    ++inputs;
   }
+  EXPECT_EQ(inputs, 2u) << projection;  // the body's and the shortcut's deferred normalisations
+  expect_same_values(linked, cast);
 }

@@ -1,9 +1,10 @@
 // CPU twins of batch normalisation over the rows of [R, C] (conv_ops.hpp). Per-channel sums are
 // accumulated in double, rows in ascending order, with two passes (the mean, then the mean of
 // squared deviations: the biased variance) whatever the input dtype; the saved statistics and
-// the outputs are rounded once to the input's dtype. bf16 maps (x, y, dy, dx; conv_ops.hpp) run
-// the float32 twin on the widened maps with float32 statistics and parameters, and round y and
-// dx once to bf16, as the GPU stores them.
+// the outputs are rounded once to the input's dtype. bf16 maps (any of x, y, dy, dx: the input
+// side x, dx and the output side y, dy each float32 or bf16; conv_ops.hpp) run the float32 twin
+// on the widened maps with float32 statistics and parameters, and round a bf16 y or dx once, as
+// the GPU stores them.
 #include <cmath>
 #include <vector>
 
@@ -34,9 +35,23 @@ void apply(const BatchNormDims& d, const T* x, const T* mean, const T* rstd, con
   }
 }
 
-// A float32 buffer for the float32 result of a bf16 call (undefined stays undefined).
-Tensor float_like(const Tensor& t) {
-  return t.defined() ? Tensor::empty(t.shape()) : Tensor();
+bool is_bf16(const Tensor& t) {
+  return t.defined() && t.dtype() == DType::bf16;
+}
+
+// A bf16 map widened to float32 (other maps as they are).
+Tensor widened(const char* op, const char* name, const Tensor& t) {
+  return is_bf16(t) ? widen_bf16(op, name, t) : t;
+}
+
+// Where the float32 twin writes a map: a float32 buffer for a bf16 output, else the output.
+Tensor float_out(const Tensor& t) {
+  return is_bf16(t) ? Tensor::empty(t.shape()) : t;
+}
+
+// The float32 result into a bf16 output (rounded once); nothing for a float32 one.
+void store(const Tensor& result, Tensor& out) {
+  if (is_bf16(out)) cast_to_bf16(result, out);
 }
 
 }  // namespace
@@ -48,11 +63,11 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
   const BatchNormDims d = check_batchnorm_forward_train(x, gamma, beta, running_mean, running_var,
                                                         y, save_mean, save_rstd, p.apply);
   check_cpu_tensor(op, "x", x);
-  if (x.dtype() == DType::bf16) {
-    Tensor yf = p.apply ? float_like(y) : Tensor();
-    cpu::batchnorm_forward_train(widen_bf16(op, "x", x), gamma, beta, p, running_mean, running_var,
-                                 yf, save_mean, save_rstd);
-    if (p.apply) cast_to_bf16(yf, y);
+  if (is_bf16(x) || (p.apply && is_bf16(y))) {
+    Tensor yf = p.apply ? float_out(y) : Tensor();
+    cpu::batchnorm_forward_train(widened(op, "x", x), gamma, beta, p, running_mean, running_var, yf,
+                                 save_mean, save_rstd);
+    if (p.apply) store(yf, y);
     return;
   }
   dispatch_float(op, x.dtype(), [&](auto zero) {
@@ -91,11 +106,10 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
   const BatchNormDims d =
       check_batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, y);
   check_cpu_tensor(op, "x", x);
-  if (x.dtype() == DType::bf16) {
-    Tensor yf = float_like(y);
-    cpu::batchnorm_forward_eval(widen_bf16(op, "x", x), gamma, beta, p, running_mean, running_var,
-                                yf);
-    cast_to_bf16(yf, y);
+  if (is_bf16(x) || is_bf16(y)) {
+    Tensor yf = float_out(y);
+    cpu::batchnorm_forward_eval(widened(op, "x", x), gamma, beta, p, running_mean, running_var, yf);
+    store(yf, y);
     return;
   }
   dispatch_float(op, x.dtype(), [&](auto zero) {
@@ -118,12 +132,12 @@ void batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& y, cons
   const BatchNormDims d =
       check_batchnorm_backward(dy, x, y, gamma, save_mean, save_rstd, p.relu, dx, dgamma, dbeta);
   check_cpu_tensor(op, "dy", dy);
-  if (dy.dtype() == DType::bf16) {
-    Tensor dxf = float_like(dx);
-    cpu::batchnorm_backward(widen_bf16(op, "dy", dy), widen_bf16(op, "x", x),
-                            p.relu ? widen_bf16(op, "y", y) : Tensor(), gamma, save_mean, save_rstd,
-                            p, dxf, dgamma, dbeta);
-    cast_to_bf16(dxf, dx);
+  if (is_bf16(dy) || is_bf16(x)) {
+    Tensor dxf = float_out(dx);
+    cpu::batchnorm_backward(widened(op, "dy", dy), widened(op, "x", x),
+                            p.relu ? widened(op, "y", y) : Tensor(), gamma, save_mean, save_rstd, p,
+                            dxf, dgamma, dbeta);
+    store(dxf, dx);
     return;
   }
   dispatch_float(op, dy.dtype(), [&](auto zero) {

@@ -1,8 +1,10 @@
 // CPU twins of the fused residual tail (conv_ops.hpp): batchnorm_residual_forward and
 // relu_mask_add, float32 and float64, rows in order. Each normalisation is batchnorm's apply,
-// (x - mean) * rstd * gamma + beta in the tensors' dtype, then one rounded addition.
+// (x - mean) * rstd * gamma + beta in the tensors' dtype, then one rounded addition. A
+// normalisation's bf16 input (beside a float32 output) is widened first, exactly.
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
+#include "ops/cpu/bf16_inputs.hpp"
 #include "ops/cpu/cpu_common.hpp"
 
 namespace kasmina::ops::cpu {
@@ -29,6 +31,20 @@ void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* 
   constexpr const char* op = "batchnorm_residual_forward";
   const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y);
   check_cpu_tensor(op, "y", y);
+  const bool body16 = body.x->dtype() == DType::bf16;
+  const bool skip16 = skip_bn && skip_bn->x->dtype() == DType::bf16;
+  if (body16 || skip16) {  // the float32 twin on the widened inputs
+    const Tensor bx = body16 ? widen_bf16(op, "x", *body.x) : *body.x;
+    const Tensor sx = skip16 ? widen_bf16(op, "skip x", *skip_bn->x) : Tensor();
+    BatchNormTerm b = body, s;
+    b.x = &bx;
+    if (skip_bn) {
+      s = *skip_bn;
+      if (skip16) s.x = &sx;
+    }
+    cpu::batchnorm_residual_forward(b, skip_bn ? &s : nullptr, skip, relu, y);
+    return;
+  }
   dispatch_float(op, y.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const Norm<T> h(body), sn(skip_bn ? *skip_bn : body);  // sn: read only with skip_bn

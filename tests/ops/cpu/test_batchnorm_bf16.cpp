@@ -1,7 +1,8 @@
 // Batch normalisation on bf16 maps, CPU twins (conv_ops.hpp): the float32 twin on the widened
 // maps with float32 statistics, y and dx rounded once, bit for bit (training forward with and
-// without the fused ReLU, evaluation, backward), and the dtype rules (all maps of a call bf16,
-// the per-channel tensors float32).
+// without the fused ReLU, evaluation, backward; all maps bf16, and a bf16 input side with a
+// float32 output side), and the dtype rules (each side one dtype, the per-channel tensors
+// float32, float64 only with float64).
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -77,6 +78,33 @@ TEST(CpuBatchNormBf16, IsTheFloatTwinOnWidenedMapsRoundedOnce) {
   }
 }
 
+// A bf16 input side with a float32 output side (a bf16 convolution's output normalised for a
+// float32 consumer, or a residual block's deferred normalisation): the same float32 twin.
+TEST(CpuBatchNormBf16, MixedSidesAreTheFloatTwinToo) {
+  const int64_t rows = 29, cols = 8;
+  Rng rng(9);
+  const Tensor x16 = to_bf16(random_f32(rng, {rows, cols}, 2.0)),
+               dy = random_f32(rng, {rows, cols});
+  const Tensor gamma = random_f32(rng, {cols}), beta = random_f32(rng, {cols});
+  const BatchNormParams p{.relu = true};
+  Tensor rm = Tensor::zeros({cols}), rv = Tensor::zeros({cols});
+  Tensor y = Tensor::empty({rows, cols}), mean = Tensor::empty({cols}),
+         rstd = Tensor::empty({cols});
+  batchnorm_forward_train(x16, gamma, beta, p, rm, rv, y, mean, rstd);
+  const Tensor xf = widen(x16);
+  Tensor y32 = Tensor::empty({rows, cols});
+  batchnorm_forward_train(xf, gamma, beta, p, rm, rv, y32, mean, rstd);
+  EXPECT_EQ(y.to_vector<float>(), y32.to_vector<float>());
+  Tensor dx16 = Tensor::empty({rows, cols}, DType::bf16), dg = Tensor::empty({cols}),
+         db = Tensor::empty({cols});
+  batchnorm_backward(dy, x16, y, gamma, mean, rstd, p, dx16, dg, db);
+  Tensor dxf = Tensor::empty({rows, cols}), dg32 = Tensor::empty({cols}),
+         db32 = Tensor::empty({cols});
+  batchnorm_backward(dy, xf, y, gamma, mean, rstd, p, dxf, dg32, db32);
+  EXPECT_EQ(bits(dx16), bits(to_bf16(dxf)));
+  EXPECT_EQ(dg.to_vector<float>(), dg32.to_vector<float>());
+}
+
 TEST(CpuBatchNormBf16, DtypeRules) {
   const Tensor x = Tensor::zeros({4, 2}, DType::bf16), g = Tensor::zeros({2});
   Tensor rm = Tensor::zeros({2}), rv = Tensor::zeros({2}), m = Tensor::empty({2}),
@@ -84,13 +112,20 @@ TEST(CpuBatchNormBf16, DtypeRules) {
   Tensor y = Tensor::empty({4, 2}, DType::bf16), y32 = Tensor::empty({4, 2});
   const BatchNormParams p{};
   batchnorm_forward_train(x, g, g, p, rm, rv, y, m, r);
-  EXPECT_THROW(batchnorm_forward_train(x, g, g, p, rm, rv, y32, m, r), InternalError);
+  batchnorm_forward_train(x, g, g, p, rm, rv, y32, m, r);  // the sides may differ
+  const Tensor x64 = Tensor::zeros({4, 2}, DType::f64);
+  Tensor rm64 = Tensor::zeros({2}, DType::f64), rv64 = Tensor::zeros({2}, DType::f64),
+         m64 = Tensor::empty({2}, DType::f64), r64 = Tensor::empty({2}, DType::f64);
+  const Tensor g64 = Tensor::zeros({2}, DType::f64);
+  EXPECT_THROW(batchnorm_forward_train(x64, g64, g64, p, rm64, rv64, y32, m64, r64),
+               InternalError);  // float64 meets only float64
   const Tensor g16 = Tensor::zeros({2}, DType::bf16);
   EXPECT_THROW(batchnorm_forward_train(x, g16, g, p, rm, rv, y, m, r), InternalError);
   Tensor dx = Tensor::empty({4, 2}, DType::bf16), dx32 = Tensor::empty({4, 2});
   Tensor dg = Tensor::empty({2}), db = Tensor::empty({2});
   batchnorm_backward(x, x, y, g, m, r, p, dx, dg, db);
-  EXPECT_THROW(batchnorm_backward(x, x, y, g, m, r, p, dx32, dg, db), InternalError);
+  EXPECT_THROW(batchnorm_backward(x, x, y, g, m, r, p, dx32, dg, db), InternalError);  // x vs dx
+  batchnorm_backward(y32, x, y32, g, m, r, p, dx, dg, db);  // a float32 output side
   Tensor dg16 = Tensor::empty({2}, DType::bf16);
   EXPECT_THROW(batchnorm_backward(x, x, y, g, m, r, p, dx, dg16, db), InternalError);
 }

@@ -1,9 +1,9 @@
-// Op table entry of batch normalisation on bf16 maps (conv_ops.hpp): x, y, dy, dx bf16, the
-// per-channel tensors float32. CUDA (the float32 kernels instantiated for bf16 storage: widened
-// loads, fp32 statistics and arithmetic, y and dx rounded once on the store) against the CPU
-// twin (the float32 twin on the widened maps, rounded), training forward with and without the
-// fused ReLU, evaluation, backward; run to run bitwise; perf rows at the ResNet's shapes beside
-// the float32 entry's.
+// Op table entry of batch normalisation on bf16 maps (conv_ops.hpp): x, y, dy, dx bf16 (and a
+// bf16 input side x, dx with a float32 output side y, dy), the per-channel tensors float32. CUDA
+// (the float32 kernels instantiated for bf16 storage: widened loads, fp32 statistics and
+// arithmetic, y and dx rounded once on the store) against the CPU twin (the float32 twin on the
+// widened maps, rounded), training forward with and without the fused ReLU, evaluation, backward;
+// run to run bitwise; perf rows at the ResNet's shapes beside the float32 entry's.
 //
 // Tolerances: both sides read the same bf16 values; the statistics differ as in the float32
 // entry (fp32 chunked sums against double sums: kTolF32Reduce), and each stored y or dx is the
@@ -26,43 +26,54 @@ using ops::bf16_test::to_bf16;
 struct BnBf16Case {
   int64_t rows, cols;
   bool relu;
+  bool out_f32 = false;  // a bf16 input side (x, dx) with a float32 output side (y, dy)
 };
 
 std::string bn_bf16_name(const BnBf16Case& c) {
-  return str_cat(op_table::dims({{"R", c.rows}, {"C", c.cols}}), c.relu ? "_relu_bf16" : "_bf16");
+  return str_cat(op_table::dims({{"R", c.rows}, {"C", c.cols}}), c.relu ? "_relu" : "",
+                 c.out_f32 ? "_bf16in" : "_bf16");
+}
+
+// A CUDA output against the CPU's: float32 (from identical bf16 inputs: the float32 entry's
+// tolerance) or bf16 (one ulp).
+::testing::AssertionResult matches(const std::string& what, const Tensor& cuda, const Tensor& cpu) {
+  return cpu.dtype() == DType::bf16 ? within_one_ulp(what, cuda, cpu)
+                                    : close(what, cuda, cpu, kTolF32Reduce);
 }
 
 void batchnorm_bf16_case(const BnBf16Case& c) {
   const uint64_t s = static_cast<uint64_t>(c.rows * 41 + c.cols * 5 + c.relu);
   const Shape rc{c.rows, c.cols}, ch{c.cols};
-  const Tensor x = to_bf16(random_f32(rc, s + 1, -1.0f, 3.0f)), dy = to_bf16(random_f32(rc, s + 2));
+  const DType out_dt = c.out_f32 ? DType::f32 : DType::bf16;
+  const Tensor x = to_bf16(random_f32(rc, s + 1, -1.0f, 3.0f));
+  const Tensor dy = c.out_f32 ? random_f32(rc, s + 2) : to_bf16(random_f32(rc, s + 2));
   const Tensor gamma = random_f32(ch, s + 3, 0.5f, 1.5f), beta = random_f32(ch, s + 4);
   const Tensor rm0 = random_f32(ch, s + 5), rv0 = random_f32(ch, s + 6, 0.5f, 2.0f);
   const ops::BatchNormParams p{.eps = 1e-5f, .momentum = 0.1f, .relu = c.relu};
   const std::string what = "batchnorm " + bn_bf16_name(c);
 
   Tensor rm_cpu = rm0, rv_cpu = rv0;
-  Tensor y_cpu = Tensor::empty(rc, DType::bf16), mean_cpu = Tensor::empty(ch),
+  Tensor y_cpu = Tensor::empty(rc, out_dt), mean_cpu = Tensor::empty(ch),
          rstd_cpu = Tensor::empty(ch);
   ops::batchnorm_forward_train(x, gamma, beta, p, rm_cpu, rv_cpu, y_cpu, mean_cpu, rstd_cpu);
   Tensor rm_gpu = on_gpu(rm0), rv_gpu = on_gpu(rv0);
-  Tensor y_gpu = poisoned(rc, DType::bf16), mean_gpu = poisoned(ch, DType::f32),
+  Tensor y_gpu = poisoned(rc, out_dt), mean_gpu = poisoned(ch, DType::f32),
          rstd_gpu = poisoned(ch, DType::f32);
   const Tensor xg = on_gpu(x), gg = on_gpu(gamma), bg = on_gpu(beta);
   ops::batchnorm_forward_train(xg, gg, bg, p, rm_gpu, rv_gpu, y_gpu, mean_gpu, rstd_gpu);
-  EXPECT_TRUE(within_one_ulp(what + " y", y_gpu, y_cpu));
+  EXPECT_TRUE(matches(what + " y", y_gpu, y_cpu));
   EXPECT_TRUE(close(what + " save_mean", mean_gpu, mean_cpu, kTolF32Reduce));
   EXPECT_TRUE(close(what + " save_rstd", rstd_gpu, rstd_cpu, kTolF32Reduce));
   EXPECT_TRUE(close(what + " running_mean", rm_gpu, rm_cpu, kTolF32Reduce));
   EXPECT_TRUE(close(what + " running_var", rv_gpu, rv_cpu, kTolF32Reduce));
-  Tensor y_again = poisoned(rc, DType::bf16);
+  Tensor y_again = poisoned(rc, out_dt);
   ops::batchnorm_forward_train(xg, gg, bg, p, rm_gpu, rv_gpu, y_again, mean_gpu, rstd_gpu);
   EXPECT_TRUE(bitwise_equal(what + " y run to run", y_again, y_gpu));
 
-  Tensor ye_cpu = Tensor::empty(rc, DType::bf16), ye_gpu = poisoned(rc, DType::bf16);
+  Tensor ye_cpu = Tensor::empty(rc, out_dt), ye_gpu = poisoned(rc, out_dt);
   ops::batchnorm_forward_eval(x, gamma, beta, p, rm_cpu, rv_cpu, ye_cpu);
   ops::batchnorm_forward_eval(xg, gg, bg, p, on_gpu(rm_cpu), on_gpu(rv_cpu), ye_gpu);
-  EXPECT_TRUE(within_one_ulp(what + " eval y", ye_gpu, ye_cpu));
+  EXPECT_TRUE(matches(what + " eval y", ye_gpu, ye_cpu));
 
   Tensor dx_cpu = Tensor::empty(rc, DType::bf16), dg_cpu = Tensor::empty(ch),
          db_cpu = Tensor::empty(ch);
@@ -81,6 +92,10 @@ std::vector<BnBf16Case> bn_bf16_cases() {
   for (const auto& [r, c] : std::vector<std::pair<int64_t, int64_t>>{
            {7, 3}, {1000, 5}, {4099, 8}, {25088, 32}, {100352, 32}, {6272, 128}, {300, 1100}}) {
     for (bool relu : {false, true}) out.push_back({r, c, relu});
+  }
+  for (const auto& [r, c] :
+       std::vector<std::pair<int64_t, int64_t>>{{7, 3}, {4099, 8}, {100352, 32}, {6272, 128}}) {
+    for (bool relu : {false, true}) out.push_back({r, c, relu, true});
   }
   return out;
 }

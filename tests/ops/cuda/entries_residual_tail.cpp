@@ -1,6 +1,7 @@
 // Op table entries of the fused residual tail (batchnorm_residual_forward, relu_mask_add):
 // CUDA against the CPU twins over shapes with and without four-channel vectors, a plain or a
-// normalised skip, with and without the ReLU; float64 finite differences of the whole tail (the
+// normalised skip, with and without the ReLU, bf16 normalisation inputs (bf16 convolutions'
+// outputs, widened on the load); float64 finite differences of the whole tail (the
 // statistics, the fused pass, and the backward a block runs: batchnorm_backward masked by the
 // block's output, relu_mask_add for an identity skip); perf cases at the ResNet's shapes.
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "core/str_cat.hpp"
 #include "ops/conv_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -18,11 +20,15 @@ namespace {
 struct TailCase {
   int64_t rows, cols;
   bool skip_bn, relu;
+  // bf16 normalisation inputs (bf16 convolutions' outputs): 1 the body's, 2 the body's and the
+  // shortcut normalisation's, 3 the shortcut normalisation's only.
+  int bf16 = 0;
 };
 
 std::string tail_name(const TailCase& c) {
-  return op_table::dims({{"R", c.rows}, {"C", c.cols}}) + (c.skip_bn ? "_skipbn" : "_skip") +
-         (c.relu ? "_relu" : "");
+  static const char* const kBf16[] = {"", "_bf16body", "_bf16both", "_bf16skip"};
+  return str_cat(op_table::dims({{"R", c.rows}, {"C", c.cols}}), c.skip_bn ? "_skipbn" : "_skip",
+                 c.relu ? "_relu" : "", kBf16[c.bf16]);
 }
 
 // The tensors of one normalisation: x [R, C], and gamma, beta, mean, rstd [C].
@@ -44,8 +50,11 @@ NormTensors random_norm(int64_t rows, int64_t cols, uint64_t s) {
 void tail_case(const TailCase& c) {
   const uint64_t s = static_cast<uint64_t>(c.rows * 41 + c.cols * 5 + c.skip_bn * 2 + c.relu);
   const Shape rc{c.rows, c.cols};
-  const NormTensors body = random_norm(c.rows, c.cols, s),
-                    skip_norm = random_norm(c.rows, c.cols, s + 10);
+  NormTensors body = random_norm(c.rows, c.cols, s),
+              skip_norm = random_norm(c.rows, c.cols, s + 10);
+  // Both sides read the same bf16 values (widened exactly): the float32 tolerance still holds.
+  if (c.bf16 == 1 || c.bf16 == 2) body.x = ops::bf16_test::to_bf16(body.x);
+  if (c.bf16 == 2 || c.bf16 == 3) skip_norm.x = ops::bf16_test::to_bf16(skip_norm.x);
   const Tensor skip = random_f32(rc, s + 20, -2.0f, 2.0f);
   const std::string what = "batchnorm_residual_forward " + tail_name(c);
 
@@ -74,6 +83,11 @@ std::vector<TailCase> tail_cases() {
            {1, 3}, {7, 5}, {129, 4}, {4099, 8}, {25088, 64}, {6272, 128}}) {
     for (bool skip_bn : {false, true})
       for (bool relu : {false, true}) out.push_back({r, cols, skip_bn, relu});
+  }
+  for (const auto& [r, cols] :
+       std::vector<std::pair<int64_t, int64_t>>{{7, 5}, {4099, 8}, {25088, 64}}) {
+    out.push_back({r, cols, false, true, 1});
+    for (int b : {1, 2, 3}) out.push_back({r, cols, true, true, b});
   }
   return out;
 }
