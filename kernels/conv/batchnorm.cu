@@ -252,15 +252,7 @@ void by_map_types(const char* op, const Tensor& in, const Tensor& out, Fn fn) {
   };
   const bool in16 = is_bf16(in, "the input-side map");
   const bool out16 = is_bf16(out, "the output-side map");
-  if (!in16 && !out16) {
-    fn(float{}, float{});
-  } else if (in16 && out16) {
-    fn(bf16{}, bf16{});
-  } else if (in16) {
-    fn(bf16{}, float{});
-  } else {
-    fn(float{}, bf16{});
-  }
+  kernels::by_storage_pair(in16, out16, fn);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "core/bf16.hpp"
+
 namespace kasmina::kernels {
 
 inline int channel_vector_width(int64_t cols, std::initializer_list<const void*> ptrs) {
@@ -31,6 +33,22 @@ void by_width_and_index(int v, int64_t n, Launch launch) {
     launch(std::integral_constant<int, 1>{}, uint32_t{});
   } else {
     launch(std::integral_constant<int, 1>{}, int64_t{});
+  }
+}
+
+// Calls fn(A{}, B{}) with A, B = float or bf16 as a16, b16 say: the element types of two maps
+// that are each float32 or bf16 storage (batchnorm's input and output sides, a fused tail's two
+// normalisation inputs).
+template <class Fn>
+void by_storage_pair(bool a16, bool b16, Fn fn) {
+  if (!a16 && !b16) {
+    fn(float{}, float{});
+  } else if (a16 && b16) {
+    fn(bf16{}, bf16{});
+  } else if (a16) {
+    fn(bf16{}, float{});
+  } else {
+    fn(float{}, bf16{});
   }
 }
 

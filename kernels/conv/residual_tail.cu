@@ -122,15 +122,7 @@ void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* 
   // The normalisations' inputs: float32 or bf16 each (conv_geometry.hpp checked them).
   const bool body16 = body.x->dtype() == DType::bf16;
   const bool skip16 = skip_bn && skip_bn->x->dtype() == DType::bf16;
-  if (!body16 && !skip16) {
-    launch(float{}, float{});
-  } else if (body16 && skip16) {
-    launch(bf16{}, bf16{});
-  } else if (body16) {
-    launch(bf16{}, float{});
-  } else {
-    launch(float{}, bf16{});
-  }
+  kernels::by_storage_pair(body16, skip16, launch);
   KASMINA_LAUNCH_CHECK("residual_tail_kernel");
 }
 

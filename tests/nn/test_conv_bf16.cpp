@@ -21,35 +21,25 @@
 #include "ops/conv_ops.hpp"
 #include "ops/ops.hpp"
 #include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 
 using namespace kasmina;
 
 namespace {
+
+using ops::bf16_test::to_bf16;
+using ops::bf16_test::widen;
+
+Tensor random(const Shape& s, uint64_t seed) {
+  Rng rng(seed);
+  return ops::bf16_test::random_f32(rng, s);
+}
 
 // bf16 mode on the CPU for one test.
 struct Bf16Mode {
   Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
   ~Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
 };
-
-Tensor random(const Shape& s, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> v(static_cast<size_t>(shape_numel(s)));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
-  return Tensor::from_vector(v, s);
-}
-
-Tensor to_bf16(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
-  ops::cast_to_bf16(t, out);
-  return out;
-}
-
-Tensor widen(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape());
-  ops::cast_from_bf16(t, out);
-  return out;
-}
 
 std::vector<float> floats(const Tensor& t) {
   return t.to_vector<float>();

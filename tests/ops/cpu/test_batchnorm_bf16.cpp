@@ -16,20 +16,7 @@
 namespace kasmina::ops {
 namespace {
 
-using bf16_test::random_f32;
-using bf16_test::to_bf16;
-
-Tensor widen(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape());
-  cast_from_bf16(t, out);
-  return out;
-}
-
-std::vector<uint16_t> bits(const Tensor& t) {
-  std::vector<uint16_t> out;
-  for (const bf16 v : t.to_vector<bf16>()) out.push_back(v.bits);
-  return out;
-}
+using namespace bf16_test;  // NOLINT: random_f32, to_bf16, widen, bits
 
 TEST(CpuBatchNormBf16, IsTheFloatTwinOnWidenedMapsRoundedOnce) {
   const int64_t rows = 37, cols = 6;

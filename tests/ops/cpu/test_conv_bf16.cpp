@@ -26,8 +26,7 @@
 namespace kasmina::ops {
 namespace {
 
-using bf16_test::random_f32;
-using bf16_test::to_bf16;
+using namespace bf16_test;  // NOLINT: random_f32, to_bf16, widen, bits
 using conv_test::Case;
 using conv_test::Direct;
 using conv_test::name;
@@ -35,18 +34,6 @@ using conv_test::name;
 std::vector<double> widened(const Tensor& t) {
   std::vector<double> out;
   for (const bf16 v : t.to_vector<bf16>()) out.push_back(v.to_float());
-  return out;
-}
-
-Tensor widen(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape());
-  cast_from_bf16(t, out);
-  return out;
-}
-
-std::vector<uint16_t> bits(const Tensor& t) {
-  std::vector<uint16_t> out;
-  for (const bf16 v : t.to_vector<bf16>()) out.push_back(v.bits);
   return out;
 }
 

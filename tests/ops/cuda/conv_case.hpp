@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
@@ -31,6 +32,35 @@ inline std::string conv_name(const ConvCase& c) {
     out += std::to_string(vals[i]);
   }
   return c.bias ? out : out + "_nobias";
+}
+
+// The correctness cases of the convolution entries (float32 and bf16): odd channel counts,
+// strides, paddings, groups, depthwise, 1x1, 5x5, batch 1 and 256.
+inline std::vector<ConvCase> conv_cases() {
+  return {
+      {1, 28, 28, 3, 5, 3, 1, 1, 1},           // batch 1, odd channels
+      {2, 9, 9, 5, 7, 3, 2, 0, 1},             // stride 2, padding 0
+      {3, 11, 10, 7, 3, 3, 2, 2, 1},           // padding 2, non-square image
+      {4, 8, 8, 6, 10, 3, 1, 1, 2},            // groups 2
+      {4, 14, 14, 32, 32, 3, 1, 1, 32},        // depthwise
+      {2, 13, 13, 7, 7, 3, 2, 1, 7, false},    // depthwise, odd, stride 2, no bias
+      {5, 7, 7, 5, 3, 1, 1, 0, 1},             // 1x1, odd
+      {8, 14, 14, 32, 64, 1, 2, 0, 1, false},  // 1x1 stride-2 projection shortcut
+      {2, 12, 12, 3, 4, 5, 1, 2, 1},           // 5x5
+      {256, 28, 28, 1, 32, 3, 1, 1, 1},        // the stem: batch 256, one input channel
+      {256, 28, 28, 32, 32, 3, 1, 1, 1},       // batch 256, 28x28x32
+      {128, 14, 14, 64, 128, 3, 2, 1, 1},      // stage transition
+  };
+}
+
+// The perf cases' shapes: the ResNet's convolutions at batch 128 (stage 1, 2, 3, the stride-2
+// transition and its 1x1 projection shortcut).
+inline std::vector<ConvCase> resnet_conv_shapes() {
+  return {{128, 28, 28, 32, 32, 3, 1, 1, 1, false},
+          {128, 14, 14, 64, 64, 3, 1, 1, 1, false},
+          {128, 7, 7, 128, 128, 3, 1, 1, 1, false},
+          {128, 28, 28, 32, 64, 3, 2, 1, 1, false},
+          {128, 28, 28, 32, 64, 1, 2, 0, 1, false}};
 }
 
 }  // namespace kasmina::cuda_test

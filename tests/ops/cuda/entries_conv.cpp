@@ -87,23 +87,6 @@ void conv_deterministic_case(const ConvCase& c) {
   EXPECT_TRUE(bitwise_equal(what + " db", a.db, r.db));
 }
 
-std::vector<ConvCase> conv_cases() {
-  return {
-      {1, 28, 28, 3, 5, 3, 1, 1, 1},           // batch 1, odd channels
-      {2, 9, 9, 5, 7, 3, 2, 0, 1},             // stride 2, padding 0
-      {3, 11, 10, 7, 3, 3, 2, 2, 1},           // padding 2, non-square image
-      {4, 8, 8, 6, 10, 3, 1, 1, 2},            // groups 2
-      {4, 14, 14, 32, 32, 3, 1, 1, 32},        // depthwise
-      {2, 13, 13, 7, 7, 3, 2, 1, 7, false},    // depthwise, odd, stride 2, no bias
-      {5, 7, 7, 5, 3, 1, 1, 0, 1},             // 1x1, odd
-      {8, 14, 14, 32, 64, 1, 2, 0, 1, false},  // 1x1 stride-2 projection shortcut
-      {2, 12, 12, 3, 4, 5, 1, 2, 1},           // 5x5
-      {256, 28, 28, 1, 32, 3, 1, 1, 1},        // the stem: batch 256, one input channel
-      {256, 28, 28, 32, 32, 3, 1, 1, 1},       // batch 256, 28x28x32
-      {128, 14, 14, 64, 128, 3, 2, 1, 1},      // stage transition
-  };
-}
-
 // ---- gradients (float64, CPU) ----
 
 using namespace op_table;  // NOLINT: the gradient helpers
@@ -139,11 +122,7 @@ std::vector<op_table::OpCase> conv_gradient_cases() {
 
 std::vector<op_table::OpCase> conv_perf_cases() {
   std::vector<op_table::OpCase> out;
-  const std::vector<ConvCase> shapes = {{128, 28, 28, 32, 32, 3, 1, 1, 1, false},
-                                        {128, 14, 14, 64, 64, 3, 1, 1, 1, false},
-                                        {128, 7, 7, 128, 128, 3, 1, 1, 1, false},
-                                        {128, 28, 28, 32, 64, 3, 2, 1, 1, false},
-                                        {128, 28, 28, 32, 64, 1, 2, 0, 1, false}};
+  const std::vector<ConvCase> shapes = resnet_conv_shapes();
   for (const ConvCase& c : shapes) {
     out.push_back({conv_name(c), [c] {
                      const Device dev = op_table::perf_device();

@@ -81,31 +81,20 @@ void conv_bf16_case(const ConvCase& c) {
   }
 }
 
+// The float32 entry's cases, and the ResNet's shapes at batch 128.
 std::vector<ConvCase> conv_bf16_cases() {
-  return {
-      {1, 28, 28, 3, 5, 3, 1, 1, 1},             // batch 1, odd channels
-      {2, 9, 9, 5, 7, 3, 2, 0, 1},               // stride 2, padding 0
-      {3, 11, 10, 7, 3, 3, 2, 2, 1},             // padding 2, non-square image
-      {4, 8, 8, 16, 24, 3, 1, 1, 2},             // groups 2
-      {4, 14, 14, 32, 32, 3, 1, 1, 32},          // depthwise
-      {5, 7, 7, 8, 16, 1, 1, 0, 1},              // 1x1
-      {8, 14, 14, 32, 64, 1, 2, 0, 1, false},    // 1x1 stride-2 projection shortcut
-      {2, 12, 12, 8, 8, 5, 1, 2, 1},             // 5x5
-      {128, 28, 28, 32, 32, 3, 1, 1, 1, false},  // the ResNet's stage 1 at batch 128
-      {128, 14, 14, 64, 64, 3, 1, 1, 1, false},  // stage 2
-      {128, 14, 14, 64, 128, 3, 2, 1, 1},        // stage transition, with a bias
-  };
+  std::vector<ConvCase> out = conv_cases();
+  out.push_back({128, 28, 28, 32, 32, 3, 1, 1, 1, false});  // stage 1
+  out.push_back({128, 14, 14, 64, 64, 3, 1, 1, 1, false});  // stage 2
+  out.push_back({128, 14, 14, 64, 128, 3, 2, 1, 1});        // stage transition, with a bias
+  return out;
 }
 
 // ---- perf: the ResNet's shapes at batch 128 (the float32 entry times fp32 and tf32) ----
 
 std::vector<op_table::OpCase> conv_bf16_perf_cases() {
   std::vector<op_table::OpCase> out;
-  const std::vector<ConvCase> shapes = {{128, 28, 28, 32, 32, 3, 1, 1, 1, false},
-                                        {128, 14, 14, 64, 64, 3, 1, 1, 1, false},
-                                        {128, 7, 7, 128, 128, 3, 1, 1, 1, false},
-                                        {128, 28, 28, 32, 64, 3, 2, 1, 1, false},
-                                        {128, 28, 28, 32, 64, 1, 2, 0, 1, false}};
+  const std::vector<ConvCase> shapes = resnet_conv_shapes();
   for (const ConvCase& c : shapes) {
     out.push_back({conv_name(c), [c] {
                      const Device dev = op_table::perf_device();
