@@ -151,25 +151,31 @@ std::vector<op_table::OpCase> tail_gradient_cases() {
 
 std::vector<op_table::OpCase> tail_perf_cases() {
   std::vector<op_table::OpCase> out;
-  for (const TailCase& c :
-       std::vector<TailCase>{{128 * 28 * 28, 32, false, true}, {128 * 14 * 14, 64, true, true}}) {
-    out.push_back({tail_name(c), [c] {
-                     const Device dev = op_table::perf_device();
-                     const NormTensors hb = random_norm(c.rows, c.cols, 1),
-                                       hs = random_norm(c.rows, c.cols, 2);
-                     const NormTensors b = hb.to(dev), sn = hs.to(dev);
-                     const ops::BatchNormTerm bt = b.term(), st = sn.term();
-                     const Tensor& skip = sn.x;
-                     Tensor y = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
-                     const std::string shape = str_cat(" ", tail_name(c));
-                     op_table::time_op("batchnorm_residual_forward" + shape, dev, [&] {
-                       ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu,
-                                                       y);
-                     });
-                     Tensor dx = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
-                     op_table::time_op("relu_mask_add" + shape, dev,
-                                       [&] { ops::relu_mask_add(skip, y, b.x, dx); });
-                   }});
+  for (const TailCase& c : std::vector<TailCase>{{128 * 28 * 28, 32, false, true},
+                                                 {128 * 14 * 14, 64, true, true},
+                                                 {128 * 28 * 28, 32, false, true, 1},
+                                                 {128 * 14 * 14, 64, true, true, 2}}) {
+    out.push_back(
+        {tail_name(c), [c] {
+           const Device dev = op_table::perf_device();
+           NormTensors hb = random_norm(c.rows, c.cols, 1), hs = random_norm(c.rows, c.cols, 2);
+           if (c.bf16) {  // the bf16 convolutions' outputs (the skip stays float32)
+             hb.x = ops::bf16_test::to_bf16(hb.x);
+             if (c.skip_bn) hs.x = ops::bf16_test::to_bf16(hs.x);
+           }
+           const NormTensors b = hb.to(dev), sn = hs.to(dev);
+           const ops::BatchNormTerm bt = b.term(), st = sn.term();
+           const Tensor skip = c.skip_bn ? Tensor() : sn.x;
+           Tensor y = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
+           const std::string shape = str_cat(" ", tail_name(c));
+           op_table::time_op("batchnorm_residual_forward" + shape, dev, [&] {
+             ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu, y);
+           });
+           if (c.bf16) return;  // relu_mask_add reads no normalisation input: the rows above
+           Tensor dx = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
+           op_table::time_op("relu_mask_add" + shape, dev,
+                             [&] { ops::relu_mask_add(sn.x, y, b.x, dx); });
+         }});
   }
   return out;
 }
