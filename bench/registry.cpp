@@ -12,6 +12,7 @@ namespace kasmina::bench {
 void register_all_benchmarks(Device dev) {
   register_peak_benchmarks(dev);
   register_engine_op_benchmarks(dev);
+  register_conv_op_benchmarks(dev);
   register_morph_benchmarks(dev);
   register_whole_layer_benchmarks(dev);
   register_train_step_benchmarks(dev);

@@ -9,6 +9,7 @@
 namespace kasmina::bench {
 
 void register_engine_op_benchmarks(Device dev);
+void register_conv_op_benchmarks(Device dev);
 void register_morph_benchmarks(Device dev);
 void register_whole_layer_benchmarks(Device dev);
 void register_train_step_benchmarks(Device dev);

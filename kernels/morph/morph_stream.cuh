@@ -23,10 +23,9 @@
 #pragma once
 #include <cuda_pipeline.h>
 
-#include "core/bf16.hpp"
-
 #include <cstdint>
 
+#include "core/bf16.hpp"
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "morph/blueprint.hpp"
 #include "morph/seed_state.hpp"
