@@ -8,10 +8,15 @@
 #   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--repetitions N]
 #                        [--experiment] [--sanitize GTEST_FILTER] [--resume-check]
 #                        [--op-perf OPS]   (OPS: op names, or all)
+#                        [--run NAME 'ENV=... CONFIG --set KEY=VALUE ...']  (repeatable: a CUDA
+#                        training run of CONFIG with those overrides and environment variables,
+#                        logged as NAME, e.g. --run resnet-bf16 'configs/fmnist_resnet.yaml --set
+#                        train.precision=bf16' or --run resnet-casts 'KASMINA_BF16_MAPS=0 ...')
 set -uo pipefail
 bundle=$1; shift
 out=${1:-gpu-logs}; [ $# -gt 0 ] && shift
 train=1; bench=""; sanitize=""; reps=1; experiment=0; resume=0; op_perf=
+declare -a runs
 while [ $# -gt 0 ]; do
   case $1 in
     --no-train) train=0 ;;
@@ -21,6 +26,7 @@ while [ $# -gt 0 ]; do
     --experiment) experiment=1 ;;
     --resume-check) resume=1 ;;
     --op-perf) op_perf=$2; shift ;;
+    --run) runs+=("$2" "$3"); shift 2 ;;
   esac
   shift
 done
@@ -54,6 +60,14 @@ if [ -n "$op_perf" ]; then  # the op table's timings (printed, never asserted)
   opsel=(); [ "$op_perf" != all ] && opsel=("--op=$op_perf")
   step op-table-perf "${run[@]}" bin/tests/ops/cuda/test_ops_cuda_vs_cpu --mode=perf "${opsel[@]}"
 fi
+for ((i = 0; i < ${#runs[@]}; i += 2)); do  # --run NAME 'ENV=... CONFIG ARGS...'
+  read -r -a words <<< "${runs[i + 1]}"
+  envs=(); while [[ ${#words[@]} -gt 0 && ${words[0]} == *=* && ${words[0]} != -* ]]; do
+    envs+=("${words[0]}"); words=("${words[@]:1}")
+  done
+  step "run-${runs[i]}" env "${envs[@]}" "${run[@]}" bin/kasmina train "${words[@]}" --device cuda \
+    --out "$out/run-${runs[i]}"
+done
 if [ $experiment = 1 ]; then
   step growth-experiment bash scripts/growth_experiment.sh --wrapper "$bundle/run" --bin bin/kasmina \
     --device cuda --jobs 4 "$out/growth"
