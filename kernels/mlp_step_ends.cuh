@@ -48,17 +48,20 @@ __device__ inline UpdateCoefficients update_coefficients(const StepDev& s) {
   return c;
 }
 
-// The plan's chunks over the blocks (`coef` in shared memory, written before the last barrier).
+// The plan's chunks over the blocks with the update f (SgdUpdate or AdamWUpdate).
+template <class Update>
+__device__ inline void update_chunks(const optim::TableView& table, const Update f) {
+  for (int64_t c = blockIdx.x; c < table.chunk_count; c += gridDim.x)
+    optim::update_chunk(table, c, f);
+}
+
+// The update phase (`coef` in shared memory, written before the last barrier).
 __device__ inline void update_phase(const StepDev& s, const UpdateCoefficients& coef) {
   const UpdateDev& u = s.update;
   if (u.sgd) {
-    const optim::SgdUpdate f = coef.sgd;
-    for (int64_t c = blockIdx.x; c < u.table.chunk_count; c += gridDim.x)
-      optim::update_chunk(u.table, c, f);
+    update_chunks(u.table, coef.sgd);
   } else {
-    const optim::AdamWUpdate f = coef.adamw;
-    for (int64_t c = blockIdx.x; c < u.table.chunk_count; c += gridDim.x)
-      optim::update_chunk(u.table, c, f);
+    update_chunks(u.table, coef.adamw);
   }
 }
 
