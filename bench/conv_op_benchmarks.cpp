@@ -27,13 +27,13 @@ namespace kasmina::bench {
 
 namespace {
 
-constexpr int64_t kBatch = 128;
+constexpr int64_t kResNetBatch = 128;
 
 struct ConvShape {
   int64_t h, cin, cout, k, stride, padding;
   ops::ConvGeometry geometry() const {
     const ops::Conv2dParams p{.stride = stride, .padding = padding};
-    return ops::conv_geometry("bench", {kBatch, h, h, cin}, {cout, k, k, cin}, p);
+    return ops::conv_geometry("bench", {kResNetBatch, h, h, cin}, {cout, k, k, cin}, p);
   }
 };
 
@@ -46,23 +46,23 @@ const std::vector<ConvShape>& resnet_convolutions() {
   return v;
 }
 
-std::string conv_name(const ConvShape& c) {
-  return str_cat("N", kBatch, "_", c.h, "x", c.h, "x", c.cin, "_to_", c.cout, "_k", c.k, "_s",
+std::string resnet_conv_name(const ConvShape& c) {
+  return str_cat("N", kResNetBatch, "_", c.h, "x", c.h, "x", c.cin, "_to_", c.cout, "_k", c.k, "_s",
                  c.stride);
 }
 
 // The device's math mode for one benchmark (the op's own for bf16 maps: set to bf16 too).
-struct MathScope {
-  MathScope(Device dev, ops::MathMode m) : dev_(dev), before_(ops::math_mode(dev)) {
+struct ConvMathScope {
+  ConvMathScope(Device dev, ops::MathMode m) : dev_(dev), before_(ops::math_mode(dev)) {
     ops::set_math_mode(dev, m);
   }
-  ~MathScope() { ops::set_math_mode(dev_, before_); }
+  ~ConvMathScope() { ops::set_math_mode(dev_, before_); }
   Device dev_;
   ops::MathMode before_;
 };
 
 // A random map of `shape` in the benchmark's storage type.
-Tensor map_of(const Shape& shape, uint64_t seed, Device dev, bool bf16, double scale = 1.0) {
+Tensor conv_map_of(const Shape& shape, uint64_t seed, Device dev, bool bf16, double scale = 1.0) {
   const Tensor f = random_normal(shape, seed, dev, scale);
   if (!bf16) return f;
   Tensor out = Tensor::empty(shape, DType::bf16, dev);
@@ -70,7 +70,7 @@ Tensor map_of(const Shape& shape, uint64_t seed, Device dev, bool bf16, double s
   return out;
 }
 
-void register_conv(Device dev, const ConvShape& c, bool bf16) {
+void register_conv_directions(Device dev, const ConvShape& c, bool bf16) {
   const ops::ConvGeometry g = c.geometry();
   const double macs = static_cast<double>(g.n * g.ho * g.wo * g.cout * g.k * g.k * g.cin);
   const double xs = static_cast<double>(g.n * g.h * g.w * g.cin);
@@ -78,39 +78,41 @@ void register_conv(Device dev, const ConvShape& c, bool bf16) {
   const double ws = static_cast<double>(g.cout * g.k * g.k * g.cin);
   const double e = bf16 ? 2.0 : 4.0;  // bytes per element of the maps and the weight
   const ops::MathMode math = bf16 ? ops::MathMode::bf16 : ops::MathMode::tf32;
-  const std::string tail = str_cat("/", conv_name(c), bf16 ? "/bf16" : "/tf32");
+  const std::string tail = str_cat("/", resnet_conv_name(c), bf16 ? "/bf16" : "/tf32");
   const ops::Conv2dParams p{.stride = c.stride, .padding = c.padding};
   register_timed("ops/conv2d_forward" + tail, [=](benchmark::State& s) {
-    const MathScope scope(dev, math);
-    const Tensor x = map_of(g.x_shape(), 1, dev, bf16), w = map_of(g.w_shape(), 2, dev, bf16, 0.05);
+    const ConvMathScope scope(dev, math);
+    const Tensor x = conv_map_of(g.x_shape(), 1, dev, bf16),
+                 w = conv_map_of(g.w_shape(), 2, dev, bf16, 0.05);
     Tensor y = Tensor::empty(g.y_shape(), bf16 ? DType::bf16 : DType::f32, dev);
     timed_loop(s, [&] { ops::conv2d_forward(x, w, Tensor(), p, y); },
                {.bytes = e * (xs + ws + ys), .flops = 2.0 * macs, .math = math});
   });
   register_timed("ops/conv2d_backward_input" + tail, [=](benchmark::State& s) {
-    const MathScope scope(dev, math);
-    const Tensor dy = map_of(g.y_shape(), 3, dev, bf16),
-                 w = map_of(g.w_shape(), 2, dev, bf16, 0.05);
+    const ConvMathScope scope(dev, math);
+    const Tensor dy = conv_map_of(g.y_shape(), 3, dev, bf16),
+                 w = conv_map_of(g.w_shape(), 2, dev, bf16, 0.05);
     Tensor dx = Tensor::empty(g.x_shape(), bf16 ? DType::bf16 : DType::f32, dev);
     timed_loop(s, [&] { ops::conv2d_backward_input(dy, w, p, dx); },
                {.bytes = e * (ys + ws + xs), .flops = 2.0 * macs, .math = math});
   });
   register_timed("ops/conv2d_backward_weight" + tail, [=](benchmark::State& s) {
-    const MathScope scope(dev, math);
-    const Tensor dy = map_of(g.y_shape(), 3, dev, bf16), x = map_of(g.x_shape(), 1, dev, bf16);
+    const ConvMathScope scope(dev, math);
+    const Tensor dy = conv_map_of(g.y_shape(), 3, dev, bf16),
+                 x = conv_map_of(g.x_shape(), 1, dev, bf16);
     Tensor dw = Tensor::empty(g.w_shape(), DType::f32, dev);
     timed_loop(s, [&] { ops::conv2d_backward_weight(dy, x, p, dw, nullptr); },
                {.bytes = e * (ys + xs) + 4.0 * ws, .flops = 2.0 * macs, .math = math});
   });
 }
 
-void register_batchnorm(Device dev, int64_t rows, int64_t cols, bool bf16) {
+void register_batchnorm_directions(Device dev, int64_t rows, int64_t cols, bool bf16) {
   const std::string tail = str_cat("/R", rows, "_C", cols, "_relu", bf16 ? "/bf16" : "/fp32");
   const double n = static_cast<double>(rows * cols), e = bf16 ? 2.0 : 4.0;
   const DType maps = bf16 ? DType::bf16 : DType::f32;
   const ops::BatchNormParams p{.relu = true};
   register_timed("ops/batchnorm_forward_train" + tail, [=](benchmark::State& s) {
-    const Tensor x = map_of({rows, cols}, 4, dev, bf16);
+    const Tensor x = conv_map_of({rows, cols}, 4, dev, bf16);
     const Tensor gamma = random_normal({cols}, 5, dev, 0.1), beta = random_normal({cols}, 6, dev);
     Tensor rm = Tensor::zeros({cols}, DType::f32, dev), rv = Tensor::zeros({cols}, DType::f32, dev);
     Tensor mean = Tensor::empty({cols}, DType::f32, dev);
@@ -120,7 +122,8 @@ void register_batchnorm(Device dev, int64_t rows, int64_t cols, bool bf16) {
                {.bytes = e * 3.0 * n, .flops = 10.0 * n});
   });
   register_timed("ops/batchnorm_backward" + tail, [=](benchmark::State& s) {
-    const Tensor x = map_of({rows, cols}, 4, dev, bf16), dy = map_of({rows, cols}, 7, dev, bf16);
+    const Tensor x = conv_map_of({rows, cols}, 4, dev, bf16),
+                 dy = conv_map_of({rows, cols}, 7, dev, bf16);
     const Tensor gamma = random_normal({cols}, 5, dev, 0.1), beta = random_normal({cols}, 6, dev);
     Tensor rm = Tensor::zeros({cols}, DType::f32, dev), rv = Tensor::zeros({cols}, DType::f32, dev);
     Tensor mean = Tensor::empty({cols}, DType::f32, dev);
@@ -137,12 +140,12 @@ void register_batchnorm(Device dev, int64_t rows, int64_t cols, bool bf16) {
 
 void register_conv_op_benchmarks(Device dev) {
   for (bool bf16 : {false, true}) {
-    for (const ConvShape& c : resnet_convolutions()) register_conv(dev, c, bf16);
+    for (const ConvShape& c : resnet_convolutions()) register_conv_directions(dev, c, bf16);
   }
   for (bool bf16 : {false, true}) {
-    register_batchnorm(dev, kBatch * 28 * 28, 32, bf16);
-    register_batchnorm(dev, kBatch * 14 * 14, 64, bf16);
-    register_batchnorm(dev, kBatch * 7 * 7, 128, bf16);
+    register_batchnorm_directions(dev, kResNetBatch * 28 * 28, 32, bf16);
+    register_batchnorm_directions(dev, kResNetBatch * 14 * 14, 64, bf16);
+    register_batchnorm_directions(dev, kResNetBatch * 7 * 7, 128, bf16);
   }
 }
 
