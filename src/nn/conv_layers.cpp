@@ -40,13 +40,26 @@ Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
 
 }  // namespace
 
-bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group) {
-  static const bool enabled = [] {
+namespace {
+
+bool& bf16_convolutions_flag() {
+  static bool on = [] {
     const char* v = std::getenv("KASMINA_BF16_CONV");
-    return v == nullptr || std::string(v) != "0";
+    return v != nullptr && std::string(v) == "1";
   }();
-  return enabled && dtype == DType::f32 && ops::math_mode(dev) == ops::MathMode::bf16 &&
-         in_per_group % 8 == 0 && out_per_group % 8 == 0;
+  return on;
+}
+
+}  // namespace
+
+void set_bf16_convolutions(bool on) {
+  bf16_convolutions_flag() = on;
+}
+
+bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group) {
+  return bf16_convolutions_flag() && dtype == DType::f32 &&
+         ops::math_mode(dev) == ops::MathMode::bf16 && in_per_group % 8 == 0 &&
+         out_per_group % 8 == 0;
 }
 
 // ---- Conv2dLayer ----

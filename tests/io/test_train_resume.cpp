@@ -16,6 +16,7 @@
 #include "io/run_checkpoint.hpp"
 #include "io_test_util.hpp"
 #include "morph/morph_events.hpp"
+#include "nn/conv_layers.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/data/idx_files.hpp"
 #include "train/trainer.hpp"
@@ -244,11 +245,14 @@ TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
   check_resume_in_process(tiny_convnet(dir, 4, 6, "fp32"), 8);  // 2 steps into epoch 2
 }
 
-// The same network with 8 and 16 channels in bf16: the convolutions after the stem run in bf16
-// (the CPU emulation), and their fp32 master weights and moments resume bit-exactly.
+// The same network with 8 and 16 channels in bf16 with the bf16 convolutions switched on: the
+// convolutions after the stem run in bf16 (the CPU emulation), and their fp32 master weights
+// and moments resume bit-exactly.
 TEST(TrainResume, Bf16ConvNetIsBitExact) {
   datatest::ScratchDir dir;
+  set_bf16_convolutions(true);
   check_resume_in_process(tiny_convnet(dir, 8, 16, "bf16"), 8);
+  set_bf16_convolutions(false);
 }
 
 TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {

@@ -35,10 +35,16 @@ Tensor random(const Shape& s, uint64_t seed) {
   return ops::bf16_test::random_f32(rng, s);
 }
 
-// bf16 mode on the CPU for one test.
+// bf16 mode on the CPU with the bf16 convolutions switched on, for one test.
 struct Bf16Mode {
-  Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
-  ~Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+  Bf16Mode() {
+    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+    set_bf16_convolutions(true);
+  }
+  ~Bf16Mode() {
+    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+    set_bf16_convolutions(false);
+  }
 };
 
 std::vector<float> floats(const Tensor& t) {
@@ -57,7 +63,11 @@ bool runs_bf16(const SampleShape& in, int64_t out, ops::Conv2dParams p, DType dt
 TEST(Conv2dLayerBf16, WhichConvolutionsRunInBf16) {
   const SampleShape map16 = SampleShape::pixels({8, 8, 16});
   const ops::Conv2dParams same{.stride = 1, .padding = 1, .groups = 1};
+  set_bf16_convolutions(true);
   EXPECT_FALSE(runs_bf16(map16, 16, same)) << "fp32 mode";
+  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+  set_bf16_convolutions(false);
+  EXPECT_FALSE(runs_bf16(map16, 16, same)) << "bf16 mode, bf16 convolutions off (the default)";
   const Bf16Mode bf16;
   EXPECT_TRUE(runs_bf16(map16, 16, same));
   EXPECT_TRUE(runs_bf16(map16, 32, {.stride = 2, .padding = 1, .groups = 2}));  // 8 per group

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "data/dataset.hpp"
+#include "nn/conv_layers.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 #include "tests/common/rel_error.hpp"
@@ -134,5 +135,7 @@ TEST(CudaModelStep, SmallResNetMatchesCpuBf16) {
   // The convolutions after the stem in bf16 (cuDNN against the CPU emulation: the same bf16
   // inputs, sums in another order, so a stored value may round to the neighbouring bf16 value);
   // the stem in TF32 on the GPU, fp32 on the CPU.
+  set_bf16_convolutions(true);
   compare_steps({"train.precision=bf16", kSmallResNet}, 2e-2, 2e-2);
+  set_bf16_convolutions(false);
 }

@@ -52,7 +52,7 @@ void batchnorm_bf16_case(const BnBf16Case& c) {
   const ops::BatchNormParams p{.eps = 1e-5f, .momentum = 0.1f, .relu = c.relu};
   const std::string what = "batchnorm " + bn_bf16_name(c);
 
-  Tensor rm_cpu = rm0, rv_cpu = rv0;
+  Tensor rm_cpu = rm0.to(Device::cpu()), rv_cpu = rv0.to(Device::cpu());  // (copies)
   Tensor y_cpu = Tensor::empty(rc, out_dt), mean_cpu = Tensor::empty(ch),
          rstd_cpu = Tensor::empty(ch);
   ops::batchnorm_forward_train(x, gamma, beta, p, rm_cpu, rv_cpu, y_cpu, mean_cpu, rstd_cpu);

@@ -29,6 +29,7 @@ using ops::bf16_test::to_bf16;
 struct Bf16ConvResults {
   Tensor y, dx, dw, db;
   Tensor dw32;  // the same weight gradient into a float32 dw (rounded, then widened)
+  Tensor y0;    // the forward without the bias
 };
 
 struct Bf16ConvInputs {
@@ -45,11 +46,12 @@ Bf16ConvResults run_bf16(const ConvCase& c, const Bf16ConvInputs& in, Device dev
   auto out = [&](const Shape& s, DType dt) {
     return cuda ? poisoned(s, dt) : Tensor::empty(s, dt);
   };
-  Bf16ConvResults r{out(c.y(), DType::bf16), out(c.x(), DType::bf16), out(c.wt(), DType::bf16),
-                    out({c.cout}, DType::f32), out(c.wt(), DType::f32)};
+  Bf16ConvResults r{out(c.y(), DType::bf16),   out(c.x(), DType::bf16), out(c.wt(), DType::bf16),
+                    out({c.cout}, DType::f32), out(c.wt(), DType::f32), out(c.y(), DType::bf16)};
   const Tensor x = in.x.to(dev), w = in.w.to(dev), dy = in.dy.to(dev);
   const Tensor b = c.bias ? in.b.to(dev) : Tensor();
   ops::conv2d_forward(x, w, b, c.params(), r.y);
+  ops::conv2d_forward(x, w, Tensor(), c.params(), r.y0);
   ops::conv2d_backward_input(dy, w, c.params(), r.dx);
   ops::conv2d_backward_weight(dy, x, c.params(), r.dw, c.bias ? &r.db : nullptr);
   ops::conv2d_backward_weight(dy, x, c.params(), r.dw32, nullptr);
@@ -62,7 +64,22 @@ void conv_bf16_case(const ConvCase& c) {
   const Bf16ConvResults cpu = run_bf16(c, in, Device::cpu());
   const Bf16ConvResults cuda = run_bf16(c, in, gpu());
   const std::string what = "conv2d bf16 " + conv_name(c);
-  EXPECT_TRUE(within_one_ulp(what + " y", cuda.y, cpu.y));
+  // The convolution's own rounding: within one ulp. A bias then adds a second rounding of the
+  // sum (its magnitude may be smaller than the convolution's), so y with a bias must be exactly
+  // the device's bias-free y plus the bias, rounded.
+  EXPECT_TRUE(within_one_ulp(what + " y without bias", cuda.y0, cpu.y0));
+  if (c.bias) {
+    const std::vector<float> y0 = ops::bf16_test::widen(cuda.y0).to_vector<float>();
+    const std::vector<float> b = in.b.to_vector<float>();
+    const std::vector<uint16_t> got = ops::bf16_test::bits(cuda.y);
+    int64_t bad = 0;
+    for (size_t i = 0; i < y0.size(); ++i) {
+      bad += got[i] != float_to_bf16_bits(y0[i] + b[i % static_cast<size_t>(c.cout)]);
+    }
+    EXPECT_EQ(bad, 0) << what << ": y differs from bf16(y without bias + bias)";
+  } else {
+    EXPECT_TRUE(within_one_ulp(what + " y", cuda.y, cpu.y));
+  }
   EXPECT_TRUE(within_one_ulp(what + " dx", cuda.dx, cpu.dx));
   EXPECT_TRUE(within_one_ulp(what + " dw", cuda.dw, cpu.dw));
   Tensor dw_widened = poisoned(c.wt(), DType::f32);
