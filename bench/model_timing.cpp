@@ -78,33 +78,33 @@ ModelTiming time_model(const Config& cfg, Device dev, int64_t batch, int iterati
 }
 
 std::string format_model_timing(const ModelTiming& t) {
+  // The description last and unpadded: a residual block describes its whole body, hundreds of
+  // characters long.
   std::string out;
-  char line[512];
+  char line[128];
   std::snprintf(line, sizeof line, "device %s, batch %ld, median of %d iterations\n",
                 t.device.c_str(), static_cast<long>(t.batch), t.iterations);
   out += line;
-  size_t width = 28;  // "whole model (fused backward)"
-  for (const LayerTiming& l : t.layers) width = std::max(width, l.description.size());
-  const int w = static_cast<int>(width);
-  std::snprintf(line, sizeof line, "%5s  %-*s  %12s  %12s\n", "layer", w, "description",
-                "forward ms", "backward ms");
+  const auto row = [&](const std::string& label, double forward, double backward,
+                       const std::string& description) {
+    std::snprintf(line, sizeof line, "%5s  %12.4f  %12.4f  ", label.c_str(), forward * 1e3,
+                  backward * 1e3);
+    out += line;
+    out += description;
+    out += '\n';
+  };
+  std::snprintf(line, sizeof line, "%5s  %12s  %12s  %s\n", "layer", "forward ms", "backward ms",
+                "description");
   out += line;
   double fsum = 0.0, bsum = 0.0;
   for (size_t i = 0; i < t.layers.size(); ++i) {
     const LayerTiming& l = t.layers[i];
-    std::snprintf(line, sizeof line, "%5zu  %-*s  %12.4f  %12.4f\n", i, w, l.description.c_str(),
-                  l.forward_seconds * 1e3, l.backward_seconds * 1e3);
-    out += line;
+    row(std::to_string(i), l.forward_seconds, l.backward_seconds, l.description);
     fsum += l.forward_seconds;
     bsum += l.backward_seconds;
   }
-  std::snprintf(line, sizeof line, "%5s  %-*s  %12.4f  %12.4f\n", "", w, "sum of layers",
-                fsum * 1e3, bsum * 1e3);
-  out += line;
-  std::snprintf(line, sizeof line, "%5s  %-*s  %12.4f  %12.4f\n", "", w,
-                "whole model (fused backward)", t.model_forward_seconds * 1e3,
-                t.model_backward_seconds * 1e3);
-  out += line;
+  row("", fsum, bsum, "sum of layers");
+  row("", t.model_forward_seconds, t.model_backward_seconds, "whole model (fused backward)");
   return out;
 }
 

@@ -1,11 +1,11 @@
 #include "nn/conv_layers.hpp"
 
 #include <cmath>
-#include <cstdlib>
 #include <sstream>
 
 #include "config/layers/batchnorm.hpp"
 #include "config/layers/conv2d.hpp"
+#include "core/env_switch.hpp"
 #include "core/rng.hpp"
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
@@ -43,10 +43,7 @@ Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
 namespace {
 
 bool& bf16_convolutions_flag() {
-  static bool on = [] {
-    const char* v = std::getenv("KASMINA_BF16_CONV");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static bool on = env_switch("KASMINA_BF16_CONV", true);
   return on;
 }
 
@@ -54,6 +51,10 @@ bool& bf16_convolutions_flag() {
 
 void set_bf16_convolutions(bool on) {
   bf16_convolutions_flag() = on;
+}
+
+bool bf16_convolutions() {
+  return bf16_convolutions_flag();
 }
 
 bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group) {
@@ -131,9 +132,9 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
                 name_ + ": prepare() before initialize() on " + dev.str());
   const int64_t max_batch = max_rows / in_rows();
   const Shape y_shape{max_batch * pixels(out_), out_.c};
-  y_ = Tensor::empty(y_shape, dtype_, dev);
   bf16_ = bf16_eligible(dev);
-  w16_ = x16_ = y16_ = dy16_ = dx16_ = Tensor();
+  y_ = w16_ = x16_ = y16_ = dy16_ = dx16_ = Tensor();
+  if (!bf16_output()) y_ = Tensor::empty(y_shape, dtype_, dev);  // (else cuDNN's bf16 output)
   if (!bf16_) return;
   w16_ = Tensor::empty(weight_.value.shape(), DType::bf16, dev);
   x16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
@@ -144,11 +145,12 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
 
 Tensor Conv2dLayer::forward(const Tensor& x, Mode, const StepContext&) {
   batch_ = samples_of(x, pixels(in_) * in_.c);
-  Tensor y = y_.rows(0, batch_ * pixels(out_));
-  Tensor ymap = as_map(y, batch_, out_);
+  const int64_t out_rows = batch_ * pixels(out_);
   const Tensor bias = has_bias_ ? bias_.value : Tensor();
   if (!bf16_) {
     x_batch_ = as_map(x, batch_, in_);
+    Tensor y = y_.rows(0, out_rows);
+    Tensor ymap = as_map(y, batch_, out_);
     ops::conv2d_forward(x_batch_, weight_.value, bias, p_, ymap);
     return y;
   }
@@ -156,10 +158,11 @@ Tensor Conv2dLayer::forward(const Tensor& x, Mode, const StepContext&) {
   // output handed on as it is (bf16_output) or widened for the next layer.
   ops::cast_to_bf16(weight_.value, w16_);
   x_batch_ = as_map(bf16_copy(x, x16_), batch_, in_);
-  Tensor y16 = y16_.rows(0, y.dim(0));
+  Tensor y16 = y16_.rows(0, out_rows);
   Tensor y16map = as_map(y16, batch_, out_);
   ops::conv2d_forward(x_batch_, w16_, bias, p_, y16map);
   if (bf16_output()) return y16;
+  Tensor y = y_.rows(0, out_rows);
   ops::cast_from_bf16(y16, y);
   return y;
 }
@@ -180,15 +183,11 @@ void Conv2dLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
   const Tensor dymap = as_map(bf16_copy(dy, dy16_), batch_, out_);
   ops::conv2d_backward_weight(dymap, x_batch_, p_, weight_.grad, db);
   if (!dx) return;
-  if (dx->dtype() == DType::bf16) {
-    Tensor dxmap = as_map(*dx, batch_, in_);
-    ops::conv2d_backward_input(dymap, w16_, p_, dxmap);
-    return;
-  }
-  Tensor dx16 = dx16_.flat_range(0, dx->shape());
+  const bool widen = dx->dtype() != DType::bf16;
+  Tensor dx16 = widen ? dx16_.flat_range(0, dx->shape()) : *dx;
   Tensor dx16map = as_map(dx16, batch_, in_);
   ops::conv2d_backward_input(dymap, w16_, p_, dx16map);
-  ops::cast_from_bf16(dx16, *dx);
+  if (widen) ops::cast_from_bf16(dx16, *dx);
 }
 
 // ---- BatchNormLayer ----

@@ -66,13 +66,14 @@ class Conv2dLayer final : public Layer {
 };
 
 // Whether a float32 convolution with these channels per group convolves in bf16 on `dev`: the
-// bf16 convolutions are switched on (off by default: KASMINA_BF16_CONV=1 in the environment, read
-// when first asked, or set_bf16_convolutions; docs/PRECISION.md says why), the device's math mode
+// bf16 convolutions are switched on (the default; KASMINA_BF16_CONV=0 in the environment, read
+// when first asked, or set_bf16_convolutions(false) switch them off), the device's math mode
 // is bf16 (`train.precision: bf16`), and both channel counts per group are multiples of 8 (the
 // channel vectors of cuDNN's bf16 tensor-core kernels; a one-channel image stem and depthwise
 // convolutions stay as in tf32 mode).
 bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group);
 void set_bf16_convolutions(bool on);
+bool bf16_convolutions();
 
 class BatchNormLayer final : public Layer {
  public:

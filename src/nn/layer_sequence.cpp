@@ -1,8 +1,8 @@
 #include "nn/layer_sequence.hpp"
 
-#include <cstdlib>
 #include <string>
 
+#include "core/env_switch.hpp"
 #include "core/error.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/linear.hpp"
@@ -11,14 +11,6 @@
 namespace kasmina {
 
 namespace {
-
-// An environment switch: "1" on, "0" off, unset (or anything else) `fallback`.
-bool env_switch(const char* name, bool fallback) {
-  const char* v = std::getenv(name);
-  if (v != nullptr && std::string(v) == "1") return true;
-  if (v != nullptr && std::string(v) == "0") return false;
-  return fallback;
-}
 
 bool& bf16_activations_flag() {
   static bool on = env_switch("KASMINA_BF16_ACTIVATIONS", false);

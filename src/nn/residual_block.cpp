@@ -1,9 +1,9 @@
 #include "nn/residual_block.hpp"
 
-#include <cstdlib>
 #include <string>
 
 #include "config/layers/residual.hpp"
+#include "core/env_switch.hpp"
 #include "core/error.hpp"
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
@@ -28,8 +28,7 @@ ResidualBlock::ResidualBlock(std::string name, const SampleShape& in,
                         : SampleShape(shortcut_.out_rows(), shortcut_.layers().back()->out_width());
   KASMINA_CHECK(skip.rows == out_.rows && skip.width == out_.width,
                 name_ + ": the block's body and shortcut must produce the same shape");
-  const char* env = std::getenv("KASMINA_FUSED_TAIL");
-  if (env && std::string(env) == "0") return;
+  if (!env_switch("KASMINA_FUSED_TAIL", true)) return;
   auto* bn = dynamic_cast<BatchNormLayer*>(body_.layers().back().get());
   auto* sbn =
       shortcut_.empty() ? nullptr : dynamic_cast<BatchNormLayer*>(shortcut_.layers().back().get());

@@ -350,5 +350,53 @@ TEST_F(BenchCli, CountsAreBoundedBeforeAnythingRuns) {
   EXPECT_FALSE(fs::exists(dir_.path() / "r.json"));
 }
 
+// `--model`: one row per layer with its forward and backward milliseconds, then the layer's whole
+// description however long (a residual block describes its body), then the two totals.
+TEST_F(BenchCli, ModelTableShowsEveryLayerInFull) {
+  std::string body;  // eight pre-norm MLPs: a description of more than 600 characters
+  for (int i = 0; i < 8; ++i)
+    body +=
+        "        - {type: layernorm}\n        - {type: linear, out: 96}\n"
+        "        - {type: gelu}\n        - {type: linear, out: 48}\n";
+  std::ofstream(dir_.path() / "m.yaml")
+      << "name: m\ndata: {dataset: spirals, spirals_train: 64, spirals_test: 64}\nmodel:\n"
+         "  layers:\n    - {type: linear, out: 48}\n    - type: residual\n      layers:\n"
+      << body
+      << "    - {type: linear, out: 2}\noptimizer: {type: adamw, lr: 1.0e-3}\n"
+         "train: {epochs: 1, batch_size: 16}\n";
+  const ProcessResult r =
+      run({"bench", "--device", "cpu", "--model", "m.yaml", "--iterations", "3"});
+  ASSERT_TRUE(r.exited) << "killed by signal " << r.signal;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  ASSERT_EQ(lines.size(), 8u) << r.out;  // config, device, header, 3 layers, 2 totals
+  EXPECT_EQ(lines[0], "model of m.yaml");
+  EXPECT_EQ(lines[1], "device cpu, batch 16, median of 3 iterations");
+  const std::vector<std::string> labels = {"0", "1", "2", "", ""};
+  for (size_t i = 0; i < labels.size(); ++i) {
+    std::istringstream row(lines[3 + i]);
+    std::string label = labels[i];
+    if (!label.empty()) {
+      std::string got;
+      row >> got;
+      EXPECT_EQ(got, label) << lines[3 + i];
+    }
+    double forward = -1.0, backward = -1.0;
+    row >> forward >> backward;
+    EXPECT_GT(forward, 0.0) << lines[3 + i];
+    EXPECT_GT(backward, 0.0) << lines[3 + i];
+    std::string description;
+    std::getline(row >> std::ws, description);
+    const std::vector<std::string> want = {"linear 2 -> 48", "residual", "linear 48 -> 2",
+                                           "sum of layers", "whole model (fused backward)"};
+    EXPECT_EQ(description.rfind(want[i], 0), 0u) << lines[3 + i];
+  }
+  // The residual block's row ends with the last layer of its body, however long it is.
+  EXPECT_GT(lines[4].size(), 600u) << lines[4];
+  EXPECT_NE(lines[4].find("linear 96 -> 48", lines[4].size() - 40), std::string::npos) << lines[4];
+}
+
 }  // namespace
 }  // namespace kasmina

@@ -250,9 +250,10 @@ TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
 // and moments resume bit-exactly.
 TEST(TrainResume, Bf16ConvNetIsBitExact) {
   datatest::ScratchDir dir;
+  const bool was = bf16_convolutions();
   set_bf16_convolutions(true);
   check_resume_in_process(tiny_convnet(dir, 8, 16, "bf16"), 8);
-  set_bf16_convolutions(false);
+  set_bf16_convolutions(was);
 }
 
 TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {

@@ -43,8 +43,9 @@ struct Bf16Mode {
   }
   ~Bf16Mode() {
     ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
-    set_bf16_convolutions(false);
+    set_bf16_convolutions(was);
   }
+  bool was = bf16_convolutions();
 };
 
 std::vector<float> floats(const Tensor& t) {
@@ -63,11 +64,13 @@ bool runs_bf16(const SampleShape& in, int64_t out, ops::Conv2dParams p, DType dt
 TEST(Conv2dLayerBf16, WhichConvolutionsRunInBf16) {
   const SampleShape map16 = SampleShape::pixels({8, 8, 16});
   const ops::Conv2dParams same{.stride = 1, .padding = 1, .groups = 1};
+  const bool was = bf16_convolutions();
   set_bf16_convolutions(true);
   EXPECT_FALSE(runs_bf16(map16, 16, same)) << "fp32 mode";
   ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
   set_bf16_convolutions(false);
-  EXPECT_FALSE(runs_bf16(map16, 16, same)) << "bf16 mode, bf16 convolutions off (the default)";
+  EXPECT_FALSE(runs_bf16(map16, 16, same)) << "bf16 mode, bf16 convolutions off";
+  set_bf16_convolutions(was);
   const Bf16Mode bf16;
   EXPECT_TRUE(runs_bf16(map16, 16, same));
   EXPECT_TRUE(runs_bf16(map16, 32, {.stride = 2, .padding = 1, .groups = 2}));  // 8 per group

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/env_switch.hpp"
 #include "ops/cuda/allocator.hpp"
 
 namespace kasmina::ops::cuda {
@@ -14,24 +15,13 @@ constexpr int kMaxDevices = 64;
 std::mutex g_ctx_mu;
 std::array<DeviceContext*, kMaxDevices> g_contexts{};  // kept for the life of the process
 
-// An on/off switch of the environment: `flag` unchanged when `name` is unset or empty.
-void read_switch(const char* name, bool& flag) {
-  const char* p = std::getenv(name);
-  if (!p || !*p) return;
-  const std::string v = p;
-  if (v != "0" && v != "1")
-    throw UserError(std::string("environment variable ") + name + ": '" + v +
-                    "' is not allowed (allowed: 0, 1)");
-  flag = v == "1";
-}
-
 // The launch switches of the environment (KASMINA_GEMM_PATH, KASMINA_PDL, KASMINA_SIDE_STREAM),
 // read before anything is allocated so that a bad value leaves nothing behind.
 void read_environment(DeviceContext& ctx) {
   if (const char* p = std::getenv("KASMINA_GEMM_PATH"); p && *p)
     ctx.gemm_path = parse_gemm_path(p, "environment variable KASMINA_GEMM_PATH");
-  read_switch("KASMINA_PDL", ctx.pdl);
-  read_switch("KASMINA_SIDE_STREAM", ctx.side_stream);
+  ctx.pdl = env_switch("KASMINA_PDL", ctx.pdl);
+  ctx.side_stream = env_switch("KASMINA_SIDE_STREAM", ctx.side_stream);
 }
 
 DeviceContext* create_context(int index) {
