@@ -3,9 +3,10 @@
 //
 //   ops/conv2d_{forward,backward_input,backward_weight}/<shape>/{tf32,bf16}
 //       the three directions of its convolutions (stage 1, 2 and 3, the stride-2 transition and
-//       its 1x1 projection shortcut): TF32 tensor cores on float32 maps (the config's precision),
-//       and bf16 maps and weight with fp32 sums (`train.precision: bf16`); the weight gradient
-//       into a float32 dw, as the layers take it;
+//       its 1x1 projection shortcut): TF32 tensor cores on float32 maps (`train.precision:
+//       tf32`), and bf16 maps and weight with fp32 sums (`train.precision: bf16`); the weight
+//       gradient into a float32 dw, as the layers take it; the one-channel stem on float32 maps
+//       (its direct kernels, in every mode) as .../N128_28x28x1_to_32_k3_s1/tf32;
 //   ops/batchnorm_{forward_train,backward}/R<rows>_C<channels>_relu/{fp32,bf16}
 //       its normalisations with the fused ReLU on float32 maps and on bf16 maps (both sides).
 //
@@ -142,6 +143,7 @@ void register_conv_op_benchmarks(Device dev) {
   for (bool bf16 : {false, true}) {
     for (const ConvShape& c : resnet_convolutions()) register_conv_directions(dev, c, bf16);
   }
+  register_conv_directions(dev, {28, 1, 32, 3, 1, 1}, false);  // the stem: float32 maps only
   for (bool bf16 : {false, true}) {
     register_batchnorm_directions(dev, kResNetBatch * 28 * 28, 32, bf16);
     register_batchnorm_directions(dev, kResNetBatch * 14 * 14, 64, bf16);

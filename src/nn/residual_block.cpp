@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
+#include "ops/precision_ops.hpp"
 #include "ops/residual/residual_add.hpp"
 
 namespace kasmina {
@@ -99,11 +100,22 @@ void ResidualBlock::prepare(int64_t max_rows, Device dev) {
     dx_shortcut_ = Tensor::empty({max_rows, in_.width}, dtype_, dev);
   }
   y_ = Tensor::empty({max_batch * out_.rows, out_.width}, dtype_, dev);
+  const auto* conv = dynamic_cast<const Conv2dLayer*>(body_.layers().front().get());
+  const auto* skip_conv = shortcut_.empty()
+                              ? nullptr
+                              : dynamic_cast<const Conv2dLayer*>(shortcut_.layers().front().get());
+  const bool shared = conv && skip_conv && conv->bf16() && skip_conv->bf16();
+  x16_ = shared ? Tensor::empty({max_rows, in_.width}, DType::bf16, dev) : Tensor();
 }
 
 Tensor ResidualBlock::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
-  const Tensor h = body_.forward(x, mode, ctx);
-  const Tensor skip = shortcut_.empty() ? x : shortcut_.forward(x, mode, ctx);
+  Tensor in = x;
+  if (x16_.defined() && x.dtype() != DType::bf16) {
+    in = x16_.flat_range(0, x.shape());
+    ops::cast_to_bf16(x, in);
+  }
+  const Tensor h = body_.forward(in, mode, ctx);
+  const Tensor skip = shortcut_.empty() ? x : shortcut_.forward(in, mode, ctx);
   Tensor y = y_.rows(0, h.dim(0));
   if (tail_ && mode == Mode::train) {
     // h and skip are the normalisations' inputs here (their apply is deferred to this pass).

@@ -63,6 +63,9 @@ class ResidualBlock final : public Layer {
   LayerSequence body_;
   LayerSequence shortcut_;  // empty: the identity
   Tensor y_, dx_shortcut_;
+  // The block's input in bf16, cast once for both when the body and the shortcut each start with
+  // a bf16 convolution (each would cast it otherwise); undefined else.
+  Tensor x16_;
   // The fused tail: when the body ends with a batchnorm (without a fused relu) and the shortcut
   // is the identity or ends with one too, the training forward applies both normalisations,
   // the add and the block's relu in one pass (ops::batchnorm_residual_forward), and the

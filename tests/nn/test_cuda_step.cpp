@@ -115,17 +115,21 @@ TEST(CudaModelStep, TinyVitMatchesCpuFp32) {
 
 namespace {
 
-// A small ResNet on the fmnist_mlp data and optimizer: a one-channel stem (kept out of bf16), a
-// residual block of 16 channels with its fused tail, a stride-2 convolution to 32 channels.
-// The strided convolution has a bias and no batchnorm after it: a bias under a batchnorm in
-// training mode has a gradient of zero up to rounding, which no relative bound can compare.
+// A small ResNet on the fmnist_mlp data and optimizer: a one-channel stem (kept out of bf16; the
+// direct kernels), a residual block of 16 channels with its fused tail, a projection block (its
+// input cast to bf16 once for both of its convolutions in bf16 mode), then a convolution with a
+// bias and no batchnorm after it: a bias under a batchnorm in training mode has a gradient of zero
+// up to rounding, which no relative bound can compare.
 const char* kSmallResNet =
     "model.layers=[{type: conv2d, out: 16, kernel: 3, padding: 1, bias: false}, {type: "
     "batchnorm2d}, {type: relu}, {type: residual, layers: [{type: conv2d, out: 16, kernel: 3, "
     "padding: 1, bias: false}, {type: batchnorm2d}, {type: relu}, {type: conv2d, out: 16, kernel: "
-    "3, padding: 1, bias: false}, {type: batchnorm2d}]}, {type: relu}, {type: conv2d, out: 32, "
-    "kernel: 3, stride: 2, padding: 1}, {type: relu}, {type: global_avgpool}, {type: linear, "
-    "out: 10}]";
+    "3, padding: 1, bias: false}, {type: batchnorm2d}]}, {type: relu}, {type: residual, layers: "
+    "[{type: conv2d, out: 32, kernel: 3, stride: 2, padding: 1, bias: false}, {type: "
+    "batchnorm2d}, {type: relu}, {type: conv2d, out: 32, kernel: 3, padding: 1, bias: false}, "
+    "{type: batchnorm2d}], shortcut: [{type: conv2d, out: 32, kernel: 1, stride: 2, bias: "
+    "false}, {type: batchnorm2d}]}, {type: relu}, {type: conv2d, out: 32, kernel: 3, padding: "
+    "1}, {type: relu}, {type: global_avgpool}, {type: linear, out: 10}]";
 
 }  // namespace
 

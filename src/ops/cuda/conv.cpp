@@ -13,9 +13,13 @@
 // first call, the next is tried, and the first that runs stays. Math: fp32 mode sets
 // CUDNN_FMA_MATH on the descriptor and accepts only FMA algorithms (on Ampere and later cuDNN's
 // default math would use TF32 for float32 data); tf32 mode sets CUDNN_DEFAULT_MATH (TF32 tensor
-// cores allowed). bf16 maps (whatever the mode) use CUDNN_DEFAULT_MATH: bf16 tensor cores with
-// fp32 sums; cuDNN stores y, dx and dw in bf16; a bias is added by kasmina's kernel
+// cores allowed). bf16 maps (whatever the mode) use CUDNN_TENSOR_OP_MATH: bf16 tensor cores
+// with fp32 sums; cuDNN stores y, dx and dw in bf16; a bias is added by kasmina's kernel
 // (launch_add_bias_bf16: fp32 add, one more rounding) and db sums the bf16 dy in fp32.
+//
+// A one-channel image on float32 maps (an image stem; one_channel_conv) takes kasmina's direct
+// kernels for the forward and the weight gradient instead (conv_one_channel.hpp: fp32 FMA in a
+// fixed order in every math mode, deterministic); its input gradient stays cuDNN's.
 //
 // Workspace: the device context's scratch buffer (caching allocator; grows, never shrinks, old
 // buffers kept for graphs that captured them). Graph capture: the first call of a shape creates
@@ -31,6 +35,7 @@
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
+#include "ops/cuda/conv_one_channel.hpp"
 #include "ops/cuda/conv_tune.hpp"
 #include "ops/cuda/cudnn_context.hpp"
 #include "ops/cuda/launch.hpp"
@@ -174,6 +179,11 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   const bool bf16 = bf16_maps("conv2d_forward", "x", x);
   if (g.n == 0) return;
   DeviceContext& ctx = context(x.device());
+  if (!bf16 && one_channel_conv(g)) {  // an image stem: kasmina's direct kernel
+    launch_conv1c_forward(ctx, g, x.data<float>(), w.data<float>(),
+                          bias.defined() ? bias.data<float>() : nullptr, y.data<float>());
+    return;
+  }
   execute(ctx, g, bf16, Direction::forward,
           [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
             return cudnnConvolutionForward(h, &kOne, l.x, x.raw(), l.w, w.raw(), l.conv,
@@ -216,7 +226,12 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
     return;
   }
   DeviceContext& ctx = context(dy.device());
-  const SideLane lane(ctx);  // off the critical path inside an ops::OffPathScope
+  const SideLane lane(ctx);            // off the critical path inside an ops::OffPathScope
+  if (!bf16 && one_channel_conv(g)) {  // an image stem: kasmina's direct kernels
+    launch_conv1c_backward_weight(ctx, g, dy.data<float>(), x.data<float>(), dw.data<float>(),
+                                  db ? db->data<float>() : nullptr);
+    return;
+  }
   // bf16 maps with a float32 dw: cuDNN writes the plan's bf16 buffer, widened below.
   Tensor* rounded = nullptr;
   if (bf16 && dw.dtype() == DType::f32) {

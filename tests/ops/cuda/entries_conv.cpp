@@ -1,8 +1,8 @@
 // Op table entry of the convolution ops (conv2d_forward, conv2d_backward_input,
 // conv2d_backward_weight): cuDNN against the im2col + OpenBLAS CPU twin (odd channel counts,
-// strides 1/2, paddings 0/1/2, batch 1 and 256, groups 1/2/depthwise, kernels 1x1/3x3/5x5), a TF32
-// case, run-to-run bitwise equality in deterministic mode, float64 finite-difference gradients,
-// and ResNet-shaped perf cases.
+// strides 1/2, paddings 0/1/2, batch 1 and 256, groups 1/2/depthwise, kernels 1x1/3x3/5x5, one
+// input channel: kasmina's direct kernels), TF32 cases, run-to-run bitwise equality in
+// deterministic mode, float64 finite-difference gradients, and ResNet-shaped perf cases.
 //
 // Tolerances (relative L2, compare.hpp): fp32 mode restricts cuDNN to FMA kernels, so both sides
 // compute float32 sums of the same products in different orders: forward and input-gradient sums
@@ -122,7 +122,8 @@ std::vector<op_table::OpCase> conv_gradient_cases() {
 
 std::vector<op_table::OpCase> conv_perf_cases() {
   std::vector<op_table::OpCase> out;
-  const std::vector<ConvCase> shapes = resnet_conv_shapes();
+  std::vector<ConvCase> shapes = resnet_conv_shapes();
+  shapes.push_back({128, 28, 28, 1, 32, 3, 1, 1, 1, false});  // the stem (direct kernels)
   for (const ConvCase& c : shapes) {
     out.push_back({conv_name(c), [c] {
                      const Device dev = op_table::perf_device();
@@ -169,9 +170,21 @@ KASMINA_OP_TABLE_ENTRY(conv2d) {
     const ConvCase tf32{16, 14, 14, 32, 64, 3, 1, 1, 1};
     out.push_back({"tf32_" + conv_name(tf32), [tf32] { conv_tf32_case(tf32); }});
     for (const ConvCase& c :
-         {ConvCase{64, 28, 28, 32, 32, 3, 1, 1, 1}, ConvCase{64, 14, 14, 64, 64, 3, 1, 1, 64}}) {
+         {ConvCase{64, 28, 28, 32, 32, 3, 1, 1, 1}, ConvCase{64, 14, 14, 64, 64, 3, 1, 1, 64},
+          ConvCase{128, 28, 28, 1, 32, 3, 1, 1, 1}}) {
       out.push_back({"deterministic_" + conv_name(c), [c] { conv_deterministic_case(c); }});
     }
+    // One input channel on float32 maps (kasmina's direct kernels; k = 7 stays cuDNN's): kernel
+    // sizes, strides, paddings, channel counts not a multiple of 4, more than 256 channels (two
+    // passes of the weight gradient), no bias, and the stem in TF32 mode.
+    for (const ConvCase& c :
+         {ConvCase{3, 9, 11, 1, 5, 5, 2, 2, 1}, ConvCase{2, 6, 7, 1, 8, 1, 1, 0, 1, false},
+          ConvCase{1, 28, 28, 1, 300, 3, 2, 1, 1}, ConvCase{5, 13, 13, 1, 12, 3, 1, 0, 1},
+          ConvCase{1, 28, 28, 1, 32, 3, 1, 1, 1, false}, ConvCase{2, 16, 16, 1, 8, 7, 2, 3, 1}}) {
+      out.push_back({"one_channel_" + conv_name(c), [c] { conv_case(c); }});
+    }
+    const ConvCase stem{128, 28, 28, 1, 32, 3, 1, 1, 1};
+    out.push_back({"tf32_" + conv_name(stem), [stem] { conv_tf32_case(stem); }});
     return out;
   };
   e.gradients = &conv_gradient_cases;
