@@ -6,7 +6,8 @@
 //       its 1x1 projection shortcut): TF32 tensor cores on float32 maps (`train.precision:
 //       tf32`), and bf16 maps and weight with fp32 sums (`train.precision: bf16`); the weight
 //       gradient into a float32 dw, as the layers take it; the one-channel stem on float32 maps
-//       (its direct kernels, in every mode) as .../N128_28x28x1_to_32_k3_s1/tf32;
+//       as .../N128_28x28x1_to_32_k3_s1/tf32 (cuDNN) and, on CUDA, its forward and weight
+//       gradient on kasmina's direct kernels as .../direct;
 //   ops/batchnorm_{forward_train,backward}/R<rows>_C<channels>_relu/{fp32,bf16}
 //       its normalisations with the fused ReLU on float32 maps and on bf16 maps (both sides).
 //
@@ -62,6 +63,13 @@ struct ConvMathScope {
   ops::MathMode before_;
 };
 
+// The one-channel direct kernels switched on for one benchmark, then the setting as it was.
+struct DirectStemScope {
+  DirectStemScope() : was(ops::direct_stem_kernels()) { ops::set_direct_stem_kernels(true); }
+  ~DirectStemScope() { ops::set_direct_stem_kernels(was); }
+  bool was;
+};
+
 // A random map of `shape` in the benchmark's storage type.
 Tensor conv_map_of(const Shape& shape, uint64_t seed, Device dev, bool bf16, double scale = 1.0) {
   const Tensor f = random_normal(shape, seed, dev, scale);
@@ -107,6 +115,34 @@ void register_conv_directions(Device dev, const ConvShape& c, bool bf16) {
   });
 }
 
+// The one-channel stem's forward and weight gradient on kasmina's direct kernels
+// (ops::set_direct_stem_kernels), as .../<shape>/direct.
+void register_stem_direct(Device dev, const ConvShape& c) {
+  const ops::ConvGeometry g = c.geometry();
+  const double macs = static_cast<double>(g.n * g.ho * g.wo * g.cout * g.k * g.k);
+  const double xs = static_cast<double>(g.n * g.h * g.w);
+  const double ys = static_cast<double>(g.n * g.ho * g.wo * g.cout);
+  const double ws = static_cast<double>(g.cout * g.k * g.k);
+  const std::string tail = str_cat("/", resnet_conv_name(c), "/direct");
+  const ops::Conv2dParams p{.stride = c.stride, .padding = c.padding};
+  register_timed("ops/conv2d_forward" + tail, [=](benchmark::State& s) {
+    const DirectStemScope direct;
+    const Tensor x = conv_map_of(g.x_shape(), 1, dev, false),
+                 w = conv_map_of(g.w_shape(), 2, dev, false, 0.05);
+    Tensor y = Tensor::empty(g.y_shape(), DType::f32, dev);
+    timed_loop(s, [&] { ops::conv2d_forward(x, w, Tensor(), p, y); },
+               {.bytes = 4.0 * (xs + ws + ys), .flops = 2.0 * macs});
+  });
+  register_timed("ops/conv2d_backward_weight" + tail, [=](benchmark::State& s) {
+    const DirectStemScope direct;
+    const Tensor dy = conv_map_of(g.y_shape(), 3, dev, false),
+                 x = conv_map_of(g.x_shape(), 1, dev, false);
+    Tensor dw = Tensor::empty(g.w_shape(), DType::f32, dev);
+    timed_loop(s, [&] { ops::conv2d_backward_weight(dy, x, p, dw, nullptr); },
+               {.bytes = 4.0 * (ys + xs + ws), .flops = 2.0 * macs});
+  });
+}
+
 void register_batchnorm_directions(Device dev, int64_t rows, int64_t cols, bool bf16) {
   const std::string tail = str_cat("/R", rows, "_C", cols, "_relu", bf16 ? "/bf16" : "/fp32");
   const double n = static_cast<double>(rows * cols), e = bf16 ? 2.0 : 4.0;
@@ -144,6 +180,7 @@ void register_conv_op_benchmarks(Device dev) {
     for (const ConvShape& c : resnet_convolutions()) register_conv_directions(dev, c, bf16);
   }
   register_conv_directions(dev, {28, 1, 32, 3, 1, 1}, false);  // the stem: float32 maps only
+  if (dev.is_cuda()) register_stem_direct(dev, {28, 1, 32, 3, 1, 1});
   for (bool bf16 : {false, true}) {
     register_batchnorm_directions(dev, kResNetBatch * 28 * 28, 32, bf16);
     register_batchnorm_directions(dev, kResNetBatch * 14 * 14, 64, bf16);

@@ -101,6 +101,14 @@ KASMINA_OP(void, conv2d_backward_weight,
            (const Tensor& dy, const Tensor& x, const Conv2dParams& p, Tensor& dw, Tensor* db),
            (dy, x, p, dw, db), dy.device())
 
+// Whether CUDA runs the forward and weight gradient of a one-channel image (an image stem: one
+// input channel, no groups, kernel 1, 3 or 5, float32 maps) on kasmina's direct kernels
+// (kernels/conv/conv_one_channel.cu) instead of cuDNN. Off by default until they are measured
+// faster on the GPU (bench/RESULTS.md); KASMINA_DIRECT_STEM=1 in the environment (read when first
+// asked) or set_direct_stem_kernels(true) switches them on. No effect on the CPU.
+bool direct_stem_kernels();
+void set_direct_stem_kernels(bool on);
+
 // ---------------------------------------------------------------------------------------------
 // Batch normalisation over the rows of an [R, C] matrix (an NHWC map viewed as [N*H*W, C]):
 // per channel c, x̂ = (x - mean_c) * rstd_c, y = gamma_c x̂ + beta_c (then ReLU when p.relu).

@@ -115,8 +115,8 @@ TEST(CudaModelStep, TinyVitMatchesCpuFp32) {
 
 namespace {
 
-// A small ResNet on the fmnist_mlp data and optimizer: a one-channel stem (kept out of bf16; the
-// direct kernels), a residual block of 16 channels with its fused tail, a projection block (its
+// A small ResNet on the fmnist_mlp data and optimizer: a one-channel stem (kept out of bf16),
+// a residual block of 16 channels with its fused tail, a projection block (its
 // input cast to bf16 once for both of its convolutions in bf16 mode), then a convolution with a
 // bias and no batchnorm after it: a bias under a batchnorm in training mode has a gradient of zero
 // up to rounding, which no relative bound can compare.

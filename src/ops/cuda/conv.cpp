@@ -17,9 +17,10 @@
 // with fp32 sums; cuDNN stores y, dx and dw in bf16; a bias is added by kasmina's kernel
 // (launch_add_bias_bf16: fp32 add, one more rounding) and db sums the bf16 dy in fp32.
 //
-// A one-channel image on float32 maps (an image stem; one_channel_conv) takes kasmina's direct
-// kernels for the forward and the weight gradient instead (conv_one_channel.hpp: fp32 FMA in a
-// fixed order in every math mode, deterministic); its input gradient stays cuDNN's.
+// With ops::direct_stem_kernels() on (off by default), a one-channel image on float32 maps (an
+// image stem; one_channel_conv) takes kasmina's direct kernels for the forward and the weight
+// gradient instead (conv_one_channel.hpp: fp32 FMA in a fixed order in every math mode,
+// deterministic); its input gradient stays cuDNN's.
 //
 // Workspace: the device context's scratch buffer (caching allocator; grows, never shrinks, old
 // buffers kept for graphs that captured them). Graph capture: the first call of a shape creates

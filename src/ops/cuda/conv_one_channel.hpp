@@ -7,8 +7,9 @@
 
 namespace kasmina::ops::cuda {
 
-// Whether the direct kernels take this convolution: one input channel, no groups, a kernel of
-// 1, 3 or 5, and a weight that fits the forward's shared memory.
+// Whether the direct kernels take this convolution: switched on (ops::direct_stem_kernels), one
+// input channel, no groups, a kernel of 1, 3 or 5, a weight that fits the forward's shared
+// memory, and maps of fewer than 2^31 elements.
 bool one_channel_conv(const ConvGeometry& g);
 
 // y [N,Ho,Wo,Cout] = the convolution of x [N,H,W,1] with w [Cout,k,k,1], plus bias (or null).

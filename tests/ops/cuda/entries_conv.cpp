@@ -73,6 +73,16 @@ void conv_tf32_case(const ConvCase& c) {
   EXPECT_TRUE(close(what + " dw", g.dw, cpu.dw, kTolTf32));
 }
 
+// The case with the one-channel direct kernels switched on (ops::direct_stem_kernels), then the
+// setting as it was.
+template <class Case>
+void with_direct_stem(Case run) {
+  const bool was = ops::direct_stem_kernels();
+  ops::set_direct_stem_kernels(true);
+  run();
+  ops::set_direct_stem_kernels(was);
+}
+
 // Deterministic mode: two runs give the same bits (the backward-filter algorithms that
 // accumulate with atomics are excluded).
 void conv_deterministic_case(const ConvCase& c) {
@@ -123,33 +133,39 @@ std::vector<op_table::OpCase> conv_gradient_cases() {
 std::vector<op_table::OpCase> conv_perf_cases() {
   std::vector<op_table::OpCase> out;
   std::vector<ConvCase> shapes = resnet_conv_shapes();
-  shapes.push_back({128, 28, 28, 1, 32, 3, 1, 1, 1, false});  // the stem (direct kernels)
+  shapes.push_back({128, 28, 28, 1, 32, 3, 1, 1, 1, false});  // the stem
   for (const ConvCase& c : shapes) {
-    out.push_back({conv_name(c), [c] {
-                     const Device dev = op_table::perf_device();
-                     const Tensor x = random_f32(c.x(), 1).to(dev),
-                                  w = random_f32(c.wt(), 2).to(dev),
-                                  dy = random_f32(c.y(), 3).to(dev);
-                     Tensor y = Tensor::empty(c.y(), DType::f32, dev);
-                     Tensor dx = Tensor::empty(c.x(), DType::f32, dev);
-                     Tensor dw = Tensor::empty(c.wt(), DType::f32, dev);
-                     const std::string shape = str_cat(" ", conv_name(c));
-                     for (ops::MathMode m : {ops::MathMode::fp32, ops::MathMode::tf32}) {
-                       if (dev.is_cuda()) ops::set_math_mode(dev, m);
-                       const std::string mode = m == ops::MathMode::fp32 ? " fp32" : " tf32";
-                       op_table::time_op("conv2d_forward" + shape + mode, dev, [&] {
-                         ops::conv2d_forward(x, w, Tensor(), c.params(), y);
-                       });
-                       op_table::time_op("conv2d_backward_input" + shape + mode, dev, [&] {
-                         ops::conv2d_backward_input(dy, w, c.params(), dx);
-                       });
-                       op_table::time_op("conv2d_backward_weight" + shape + mode, dev, [&] {
-                         ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
-                       });
-                       if (!dev.is_cuda()) break;
-                     }
-                     if (dev.is_cuda()) ops::set_math_mode(dev, ops::MathMode::fp32);
-                   }});
+    out.push_back(
+        {conv_name(c), [c] {
+           const Device dev = op_table::perf_device();
+           const Tensor x = random_f32(c.x(), 1).to(dev), w = random_f32(c.wt(), 2).to(dev),
+                        dy = random_f32(c.y(), 3).to(dev);
+           Tensor y = Tensor::empty(c.y(), DType::f32, dev);
+           Tensor dx = Tensor::empty(c.x(), DType::f32, dev);
+           Tensor dw = Tensor::empty(c.wt(), DType::f32, dev);
+           const std::string shape = str_cat(" ", conv_name(c));
+           for (ops::MathMode m : {ops::MathMode::fp32, ops::MathMode::tf32}) {
+             if (dev.is_cuda()) ops::set_math_mode(dev, m);
+             const std::string mode = m == ops::MathMode::fp32 ? " fp32" : " tf32";
+             op_table::time_op("conv2d_forward" + shape + mode, dev,
+                               [&] { ops::conv2d_forward(x, w, Tensor(), c.params(), y); });
+             op_table::time_op("conv2d_backward_input" + shape + mode, dev,
+                               [&] { ops::conv2d_backward_input(dy, w, c.params(), dx); });
+             op_table::time_op("conv2d_backward_weight" + shape + mode, dev, [&] {
+               ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
+             });
+             if (!dev.is_cuda()) break;
+           }
+           if (dev.is_cuda()) ops::set_math_mode(dev, ops::MathMode::fp32);
+           if (!dev.is_cuda() || c.cin != 1) return;
+           with_direct_stem([&] {  // the stem's direct kernels beside cuDNN's
+             op_table::time_op("conv2d_forward" + shape + " direct", dev,
+                               [&] { ops::conv2d_forward(x, w, Tensor(), c.params(), y); });
+             op_table::time_op("conv2d_backward_weight" + shape + " direct", dev, [&] {
+               ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
+             });
+           });
+         }});
   }
   return out;
 }
@@ -170,21 +186,24 @@ KASMINA_OP_TABLE_ENTRY(conv2d) {
     const ConvCase tf32{16, 14, 14, 32, 64, 3, 1, 1, 1};
     out.push_back({"tf32_" + conv_name(tf32), [tf32] { conv_tf32_case(tf32); }});
     for (const ConvCase& c :
-         {ConvCase{64, 28, 28, 32, 32, 3, 1, 1, 1}, ConvCase{64, 14, 14, 64, 64, 3, 1, 1, 64},
-          ConvCase{128, 28, 28, 1, 32, 3, 1, 1, 1}}) {
+         {ConvCase{64, 28, 28, 32, 32, 3, 1, 1, 1}, ConvCase{64, 14, 14, 64, 64, 3, 1, 1, 64}}) {
       out.push_back({"deterministic_" + conv_name(c), [c] { conv_deterministic_case(c); }});
     }
-    // One input channel on float32 maps (kasmina's direct kernels; k = 7 stays cuDNN's): kernel
-    // sizes, strides, paddings, channel counts not a multiple of 4, more than 256 channels (two
-    // passes of the weight gradient), no bias, and the stem in TF32 mode.
+    // One input channel on float32 maps with kasmina's direct kernels switched on (k = 7 stays
+    // cuDNN's): kernel sizes, strides, paddings, channel counts not a multiple of 4, more than 256
+    // channels (two passes of the weight gradient), no bias, the stem in TF32 mode and run to run.
     for (const ConvCase& c :
          {ConvCase{3, 9, 11, 1, 5, 5, 2, 2, 1}, ConvCase{2, 6, 7, 1, 8, 1, 1, 0, 1, false},
           ConvCase{1, 28, 28, 1, 300, 3, 2, 1, 1}, ConvCase{5, 13, 13, 1, 12, 3, 1, 0, 1},
           ConvCase{1, 28, 28, 1, 32, 3, 1, 1, 1, false}, ConvCase{2, 16, 16, 1, 8, 7, 2, 3, 1}}) {
-      out.push_back({"one_channel_" + conv_name(c), [c] { conv_case(c); }});
+      out.push_back(
+          {"one_channel_" + conv_name(c), [c] { with_direct_stem([c] { conv_case(c); }); }});
     }
     const ConvCase stem{128, 28, 28, 1, 32, 3, 1, 1, 1};
-    out.push_back({"tf32_" + conv_name(stem), [stem] { conv_tf32_case(stem); }});
+    out.push_back({"one_channel_tf32_" + conv_name(stem),
+                   [stem] { with_direct_stem([stem] { conv_tf32_case(stem); }); }});
+    out.push_back({"one_channel_deterministic_" + conv_name(stem),
+                   [stem] { with_direct_stem([stem] { conv_deterministic_case(stem); }); }});
     return out;
   };
   e.gradients = &conv_gradient_cases;
