@@ -19,6 +19,8 @@
 // a second launch adds each sum's chunk partials in chunk order: bitwise reproducible, no atomics.
 // The CPU twin is the convolution's own (src/ops/cpu/conv2d.cpp: im2col + GEMM); the sums differ
 // only in their order.
+#include <type_traits>
+
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -205,6 +207,18 @@ void backward_weight_k(DeviceContext& ctx, const Geometry& g, const float* dy, c
   KASMINA_LAUNCH_CHECK("conv1c_wgrad_finish");
 }
 
+// f(std::integral_constant<int, K>) for the kernel size k (1, 3 or 5; one_channel_conv).
+template <class F>
+void by_kernel_size(int64_t k, F f) {
+  if (k == 1) {
+    f(std::integral_constant<int, 1>{});
+  } else if (k == 3) {
+    f(std::integral_constant<int, 3>{});
+  } else {
+    f(std::integral_constant<int, 5>{});
+  }
+}
+
 }  // namespace
 
 bool one_channel_conv(const ConvGeometry& g) {
@@ -215,28 +229,12 @@ bool one_channel_conv(const ConvGeometry& g) {
 
 void launch_conv1c_forward(DeviceContext& ctx, const ConvGeometry& g, const float* x,
                            const float* w, const float* bias, float* y) {
-  const Geometry q = geometry_of(g);
-  switch (g.k) {
-    case 1:
-      return forward_k<1>(ctx, q, x, w, bias, y);
-    case 3:
-      return forward_k<3>(ctx, q, x, w, bias, y);
-    default:
-      return forward_k<5>(ctx, q, x, w, bias, y);
-  }
+  by_kernel_size(g.k, [&](auto k) { forward_k<k()>(ctx, geometry_of(g), x, w, bias, y); });
 }
 
 void launch_conv1c_backward_weight(DeviceContext& ctx, const ConvGeometry& g, const float* dy,
                                    const float* x, float* dw, float* db) {
-  const Geometry q = geometry_of(g);
-  switch (g.k) {
-    case 1:
-      return backward_weight_k<1>(ctx, q, dy, x, dw, db);
-    case 3:
-      return backward_weight_k<3>(ctx, q, dy, x, dw, db);
-    default:
-      return backward_weight_k<5>(ctx, q, dy, x, dw, db);
-  }
+  by_kernel_size(g.k, [&](auto k) { backward_weight_k<k()>(ctx, geometry_of(g), dy, x, dw, db); });
 }
 
 }  // namespace kasmina::ops::cuda
