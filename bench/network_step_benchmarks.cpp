@@ -1,7 +1,7 @@
 // The training step of the reference networks, as `kasmina train` runs it (Trainer::train_step
 // captured in a CUDA graph), on synthetic images of the Fashion-MNIST shape:
 //
-//   train_step/fmnist_resnet/B128/{tf32,bf16}        configs/fmnist_resnet.yaml (tf32 is its own)
+//   train_step/fmnist_resnet/B128/{tf32,bf16}        configs/fmnist_resnet.yaml (bf16 is its own)
 //   train_step/fmnist_vit/B128/{fp32,tf32,bf16}      configs/fmnist_vit.yaml
 //
 // The configs are read from the source tree (./configs, or $KASMINA_SOURCE_ROOT/configs): the
