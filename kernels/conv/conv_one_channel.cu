@@ -16,11 +16,13 @@
 // Weight gradient (and bias gradient): dw[o, t] = Σ_r dy[r, o] x_t(r), db[o] = Σ_r dy[r, o] over
 // the output positions r. The positions are cut into fixed chunks, one block per chunk; a thread
 // keeps the k*k + 1 sums of one channel over its row lane, the lanes are added in lane order, and
-// a second launch adds each sum's chunk partials in chunk order: bitwise reproducible, no atomics.
+// column_reduce.cuh's finalize kernel adds each sum's chunk partials in a fixed order (a second
+// launch, a third for the bias gradient): bitwise reproducible, no atomics.
 // The CPU twin is the convolution's own (src/ops/cpu/conv2d.cpp: im2col + GEMM); the sums differ
 // only in their order.
 #include <type_traits>
 
+#include "kernels/column_reduce.cuh"
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -111,12 +113,13 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// partials[chunk][o][t], t < K*K + 1 (the last: Σ dy, the bias gradient's). A thread walks its
-// row lane r = r0 + lane, r0 + lane + nlanes, ... (ops::OutputWalk: (b, oh, ow) by additions).
+// The chunk partials in column_reduce.cuh's layout ([chunk][column]): weight[chunk][o * K*K + t]
+// and bias[chunk][o] (Σ dy). A thread walks its row lane r = r0 + lane, r0 + lane + nlanes, ...
+// (ops::OutputWalk: (b, oh, ow) by additions).
 template <int K>
 __global__ void __launch_bounds__(kThreads)
     conv1c_wgrad_partials(const float* __restrict__ dy, const float* __restrict__ x, Geometry g,
-                          int chunk_rows, float* __restrict__ partials) {
+                          int chunk_rows, float* __restrict__ weight, float* __restrict__ bias) {
   constexpr int T = K * K + 1;
   __shared__ float lanes[kThreads * T];  // [lane][channel of the pass][t]
   const int rows = g.n * g.ho * g.wo;
@@ -151,26 +154,13 @@ __global__ void __launch_bounds__(kThreads)
       if (o0 + ch >= cout) continue;
       float sum = 0.0f;
       for (int l = 0; l < nlanes; ++l) sum += lanes[(l * cp + ch) * T + t];
-      partials[(static_cast<int64_t>(blockIdx.x) * cout + o0 + ch) * T + t] = sum;
+      if (t < K * K) {
+        weight[(static_cast<int64_t>(blockIdx.x) * cout + o0 + ch) * (K * K) + t] = sum;
+      } else {
+        bias[static_cast<int64_t>(blockIdx.x) * cout + o0 + ch] = sum;
+      }
     }
     __syncthreads();
-  }
-}
-
-// dw[o * K*K + t] (and db[o]) = Σ over the chunks in order of partials[chunk][o][t].
-__global__ void conv1c_wgrad_finish(const float* __restrict__ partials, int chunks, int cout,
-                                    int taps, float* __restrict__ dw, float* __restrict__ db) {
-  const int T = taps + 1;
-  const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  if (e >= cout * T) return;
-  const int o = e / T, t = e % T;
-  if (t == taps && !db) return;
-  float sum = 0.0f;
-  for (int k = 0; k < chunks; ++k) sum += partials[static_cast<int64_t>(k) * cout * T + e];
-  if (t < taps) {
-    dw[o * taps + t] = sum;
-  } else {
-    db[o] = sum;
   }
 }
 
@@ -198,13 +188,21 @@ void backward_weight_k(DeviceContext& ctx, const Geometry& g, const float* dy, c
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
   auto* partials =
       static_cast<float*>(scratch(ctx, static_cast<size_t>(chunks * g.cout * T) * sizeof(float)));
+  float* bias_partials = partials + chunks * g.cout * K * K;
   conv1c_wgrad_partials<K><<<static_cast<unsigned>(chunks), kThreads, 0, ctx.stream>>>(
-      dy, x, g, static_cast<int>(chunk_rows), partials);
+      dy, x, g, static_cast<int>(chunk_rows), partials, bias_partials);
   KASMINA_LAUNCH_CHECK("conv1c_wgrad_partials");
-  const int outputs = g.cout * T;
-  conv1c_wgrad_finish<<<(outputs + kThreads - 1) / kThreads, kThreads, 0, ctx.stream>>>(
-      partials, static_cast<int>(chunks), g.cout, K * K, dw, db);
-  KASMINA_LAUNCH_CHECK("conv1c_wgrad_finish");
+  // The chunk partials of each column added in a fixed order (column_reduce.cuh's second stage).
+  const auto finish = [&](const float* p, int64_t cols, float* out) {
+    const auto blocks =
+        static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile);
+    kernels::column_finalize_kernel<1>
+        <<<blocks, dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, ctx.stream>>>(
+            p, chunks, cols, out, nullptr);
+    KASMINA_LAUNCH_CHECK("column_finalize_kernel");
+  };
+  finish(partials, static_cast<int64_t>(g.cout) * K * K, dw);
+  if (db) finish(bias_partials, g.cout, db);
 }
 
 // f(std::integral_constant<int, K>) for the kernel size k (1, 3 or 5; one_channel_conv).

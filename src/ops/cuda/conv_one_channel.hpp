@@ -17,8 +17,8 @@ void launch_conv1c_forward(DeviceContext& ctx, const ConvGeometry& g, const floa
                            const float* w, const float* bias, float* y);
 
 // dw [Cout,k,k,1] and, when db is not null, db [Cout] from dy [N,Ho,Wo,Cout] and x: fixed-order
-// fp32 sums (partials per chunk of output positions in ctx's scratch buffer, then a second
-// launch), on ctx.stream.
+// fp32 sums (partials per chunk of output positions in ctx's scratch buffer, then
+// column_reduce.cuh's finalize launch for dw and one for db), on ctx.stream.
 void launch_conv1c_backward_weight(DeviceContext& ctx, const ConvGeometry& g, const float* dy,
                                    const float* x, float* dw, float* db);
 
