@@ -30,24 +30,19 @@ Tensor as_map(const Tensor& t, int64_t batch, const ImageShape& s) {
   return t.view({batch, s.h, s.w, s.c});
 }
 
-// The bf16 copy of `x` in the first elements of `buffer` (x itself when it is bf16 already).
-Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
-  if (x.dtype() == DType::bf16) return x;
-  Tensor out = buffer.flat_range(0, x.shape());
-  ops::cast_to_bf16(x, out);
-  return out;
-}
-
-}  // namespace
-
-namespace {
-
 bool& bf16_convolutions_flag() {
   static bool on = env_switch("KASMINA_BF16_CONV", true);
   return on;
 }
 
 }  // namespace
+
+Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
+  if (x.dtype() == DType::bf16) return x;
+  Tensor out = buffer.flat_range(0, x.shape());
+  ops::cast_to_bf16(x, out);
+  return out;
+}
 
 void set_bf16_convolutions(bool on) {
   bf16_convolutions_flag() = on;

@@ -75,6 +75,9 @@ bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out
 void set_bf16_convolutions(bool on);
 bool bf16_convolutions();
 
+// The bf16 copy of `x` in the first elements of `buffer` (x itself when it is bf16 already).
+Tensor bf16_copy(const Tensor& x, const Tensor& buffer);
+
 class BatchNormLayer final : public Layer {
  public:
   BatchNormLayer(std::string name, int64_t width, const BatchNormConfig& cfg, Device dev,

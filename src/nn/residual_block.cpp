@@ -7,7 +7,6 @@
 #include "core/error.hpp"
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
-#include "ops/precision_ops.hpp"
 #include "ops/residual/residual_add.hpp"
 
 namespace kasmina {
@@ -109,11 +108,7 @@ void ResidualBlock::prepare(int64_t max_rows, Device dev) {
 }
 
 Tensor ResidualBlock::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
-  Tensor in = x;
-  if (x16_.defined() && x.dtype() != DType::bf16) {
-    in = x16_.flat_range(0, x.shape());
-    ops::cast_to_bf16(x, in);
-  }
+  const Tensor in = x16_.defined() ? bf16_copy(x, x16_) : x;
   const Tensor h = body_.forward(in, mode, ctx);
   const Tensor skip = shortcut_.empty() ? x : shortcut_.forward(in, mode, ctx);
   Tensor y = y_.rows(0, h.dim(0));
