@@ -63,11 +63,20 @@ struct ConvMathScope {
   ops::MathMode before_;
 };
 
-// The one-channel direct kernels switched on for one benchmark, then the setting as it was.
-struct DirectStemScope {
-  DirectStemScope() : was(ops::direct_stem_kernels()) { ops::set_direct_stem_kernels(true); }
-  ~DirectStemScope() { ops::set_direct_stem_kernels(was); }
-  bool was;
+// How a convolution benchmark runs: TF32 tensor cores on float32 maps, bf16 maps, or (a
+// one-channel stem) kasmina's direct fp32 kernels (ops::set_direct_stem_kernels).
+enum class ConvVariant { tf32, bf16, direct };
+
+// The settings of one benchmark of `v`, restored after it: the math mode, and the direct
+// one-channel kernels switched on for ConvVariant::direct.
+struct ConvScope {
+  ConvScope(Device dev, ConvVariant v, ops::MathMode m)
+      : math(dev, m), direct_was(ops::direct_stem_kernels()) {
+    if (v == ConvVariant::direct) ops::set_direct_stem_kernels(true);
+  }
+  ~ConvScope() { ops::set_direct_stem_kernels(direct_was); }
+  ConvMathScope math;
+  bool direct_was;
 };
 
 // A random map of `shape` in the benchmark's storage type.
@@ -79,67 +88,47 @@ Tensor conv_map_of(const Shape& shape, uint64_t seed, Device dev, bool bf16, dou
   return out;
 }
 
-void register_conv_directions(Device dev, const ConvShape& c, bool bf16) {
+// The directions of one convolution in variant `v` (direct: the forward and the weight gradient,
+// the input gradient stays cuDNN's), as ops/conv2d_<direction>/<shape>/<variant>.
+void register_conv_directions(Device dev, const ConvShape& c, ConvVariant v) {
   const ops::ConvGeometry g = c.geometry();
+  const bool bf16 = v == ConvVariant::bf16;
   const double macs = static_cast<double>(g.n * g.ho * g.wo * g.cout * g.k * g.k * g.cin);
   const double xs = static_cast<double>(g.n * g.h * g.w * g.cin);
   const double ys = static_cast<double>(g.n * g.ho * g.wo * g.cout);
   const double ws = static_cast<double>(g.cout * g.k * g.k * g.cin);
   const double e = bf16 ? 2.0 : 4.0;  // bytes per element of the maps and the weight
-  const ops::MathMode math = bf16 ? ops::MathMode::bf16 : ops::MathMode::tf32;
-  const std::string tail = str_cat("/", resnet_conv_name(c), bf16 ? "/bf16" : "/tf32");
+  const ops::MathMode math = bf16                     ? ops::MathMode::bf16
+                             : v == ConvVariant::tf32 ? ops::MathMode::tf32
+                                                      : ops::MathMode::fp32;
+  const char* name = bf16 ? "/bf16" : v == ConvVariant::tf32 ? "/tf32" : "/direct";
+  const std::string tail = str_cat("/", resnet_conv_name(c), name);
   const ops::Conv2dParams p{.stride = c.stride, .padding = c.padding};
   register_timed("ops/conv2d_forward" + tail, [=](benchmark::State& s) {
-    const ConvMathScope scope(dev, math);
+    const ConvScope scope(dev, v, math);
     const Tensor x = conv_map_of(g.x_shape(), 1, dev, bf16),
                  w = conv_map_of(g.w_shape(), 2, dev, bf16, 0.05);
     Tensor y = Tensor::empty(g.y_shape(), bf16 ? DType::bf16 : DType::f32, dev);
     timed_loop(s, [&] { ops::conv2d_forward(x, w, Tensor(), p, y); },
                {.bytes = e * (xs + ws + ys), .flops = 2.0 * macs, .math = math});
   });
-  register_timed("ops/conv2d_backward_input" + tail, [=](benchmark::State& s) {
-    const ConvMathScope scope(dev, math);
-    const Tensor dy = conv_map_of(g.y_shape(), 3, dev, bf16),
-                 w = conv_map_of(g.w_shape(), 2, dev, bf16, 0.05);
-    Tensor dx = Tensor::empty(g.x_shape(), bf16 ? DType::bf16 : DType::f32, dev);
-    timed_loop(s, [&] { ops::conv2d_backward_input(dy, w, p, dx); },
-               {.bytes = e * (ys + ws + xs), .flops = 2.0 * macs, .math = math});
-  });
+  if (v != ConvVariant::direct) {
+    register_timed("ops/conv2d_backward_input" + tail, [=](benchmark::State& s) {
+      const ConvScope scope(dev, v, math);
+      const Tensor dy = conv_map_of(g.y_shape(), 3, dev, bf16),
+                   w = conv_map_of(g.w_shape(), 2, dev, bf16, 0.05);
+      Tensor dx = Tensor::empty(g.x_shape(), bf16 ? DType::bf16 : DType::f32, dev);
+      timed_loop(s, [&] { ops::conv2d_backward_input(dy, w, p, dx); },
+                 {.bytes = e * (ys + ws + xs), .flops = 2.0 * macs, .math = math});
+    });
+  }
   register_timed("ops/conv2d_backward_weight" + tail, [=](benchmark::State& s) {
-    const ConvMathScope scope(dev, math);
+    const ConvScope scope(dev, v, math);
     const Tensor dy = conv_map_of(g.y_shape(), 3, dev, bf16),
                  x = conv_map_of(g.x_shape(), 1, dev, bf16);
     Tensor dw = Tensor::empty(g.w_shape(), DType::f32, dev);
     timed_loop(s, [&] { ops::conv2d_backward_weight(dy, x, p, dw, nullptr); },
                {.bytes = e * (ys + xs) + 4.0 * ws, .flops = 2.0 * macs, .math = math});
-  });
-}
-
-// The one-channel stem's forward and weight gradient on kasmina's direct kernels
-// (ops::set_direct_stem_kernels), as .../<shape>/direct.
-void register_stem_direct(Device dev, const ConvShape& c) {
-  const ops::ConvGeometry g = c.geometry();
-  const double macs = static_cast<double>(g.n * g.ho * g.wo * g.cout * g.k * g.k);
-  const double xs = static_cast<double>(g.n * g.h * g.w);
-  const double ys = static_cast<double>(g.n * g.ho * g.wo * g.cout);
-  const double ws = static_cast<double>(g.cout * g.k * g.k);
-  const std::string tail = str_cat("/", resnet_conv_name(c), "/direct");
-  const ops::Conv2dParams p{.stride = c.stride, .padding = c.padding};
-  register_timed("ops/conv2d_forward" + tail, [=](benchmark::State& s) {
-    const DirectStemScope direct;
-    const Tensor x = conv_map_of(g.x_shape(), 1, dev, false),
-                 w = conv_map_of(g.w_shape(), 2, dev, false, 0.05);
-    Tensor y = Tensor::empty(g.y_shape(), DType::f32, dev);
-    timed_loop(s, [&] { ops::conv2d_forward(x, w, Tensor(), p, y); },
-               {.bytes = 4.0 * (xs + ws + ys), .flops = 2.0 * macs});
-  });
-  register_timed("ops/conv2d_backward_weight" + tail, [=](benchmark::State& s) {
-    const DirectStemScope direct;
-    const Tensor dy = conv_map_of(g.y_shape(), 3, dev, false),
-                 x = conv_map_of(g.x_shape(), 1, dev, false);
-    Tensor dw = Tensor::empty(g.w_shape(), DType::f32, dev);
-    timed_loop(s, [&] { ops::conv2d_backward_weight(dy, x, p, dw, nullptr); },
-               {.bytes = 4.0 * (ys + xs + ws), .flops = 2.0 * macs});
   });
 }
 
@@ -176,11 +165,12 @@ void register_batchnorm_directions(Device dev, int64_t rows, int64_t cols, bool 
 }  // namespace
 
 void register_conv_op_benchmarks(Device dev) {
-  for (bool bf16 : {false, true}) {
-    for (const ConvShape& c : resnet_convolutions()) register_conv_directions(dev, c, bf16);
+  for (ConvVariant v : {ConvVariant::tf32, ConvVariant::bf16}) {
+    for (const ConvShape& c : resnet_convolutions()) register_conv_directions(dev, c, v);
   }
-  register_conv_directions(dev, {28, 1, 32, 3, 1, 1}, false);  // the stem: float32 maps only
-  if (dev.is_cuda()) register_stem_direct(dev, {28, 1, 32, 3, 1, 1});
+  const ConvShape stem{28, 1, 32, 3, 1, 1};  // float32 maps only
+  register_conv_directions(dev, stem, ConvVariant::tf32);
+  if (dev.is_cuda()) register_conv_directions(dev, stem, ConvVariant::direct);
   for (bool bf16 : {false, true}) {
     register_batchnorm_directions(dev, kResNetBatch * 28 * 28, 32, bf16);
     register_batchnorm_directions(dev, kResNetBatch * 14 * 14, 64, bf16);
