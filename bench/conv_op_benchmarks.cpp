@@ -19,6 +19,7 @@
 
 #include "bench/registry.hpp"
 #include "bench/timed_loop.hpp"
+#include "core/env_switch.hpp"
 #include "core/str_cat.hpp"
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
@@ -71,12 +72,11 @@ enum class ConvVariant { tf32, bf16, direct };
 // one-channel kernels switched on for ConvVariant::direct.
 struct ConvScope {
   ConvScope(Device dev, ConvVariant v, ops::MathMode m)
-      : math(dev, m), direct_was(ops::direct_stem_kernels()) {
-    if (v == ConvVariant::direct) ops::set_direct_stem_kernels(true);
-  }
-  ~ConvScope() { ops::set_direct_stem_kernels(direct_was); }
+      : math(dev, m),
+        direct(ops::direct_stem_kernels, ops::set_direct_stem_kernels,
+               v == ConvVariant::direct || ops::direct_stem_kernels()) {}
   ConvMathScope math;
-  bool direct_was;
+  ScopedSwitch direct;
 };
 
 // A random map of `shape` in the benchmark's storage type.

@@ -30,10 +30,7 @@ Tensor as_map(const Tensor& t, int64_t batch, const ImageShape& s) {
   return t.view({batch, s.h, s.w, s.c});
 }
 
-bool& bf16_convolutions_flag() {
-  static bool on = env_switch("KASMINA_BF16_CONV", true);
-  return on;
-}
+ProcessSwitch bf16_convolutions_switch("KASMINA_BF16_CONV", true);
 
 }  // namespace
 
@@ -45,15 +42,15 @@ Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
 }
 
 void set_bf16_convolutions(bool on) {
-  bf16_convolutions_flag() = on;
+  bf16_convolutions_switch.set(on);
 }
 
 bool bf16_convolutions() {
-  return bf16_convolutions_flag();
+  return bf16_convolutions_switch.on();
 }
 
 bool bf16_convolution(DType dtype, Device dev, int64_t in_per_group, int64_t out_per_group) {
-  return bf16_convolutions_flag() && dtype == DType::f32 &&
+  return bf16_convolutions_switch.on() && dtype == DType::f32 &&
          ops::math_mode(dev) == ops::MathMode::bf16 && in_per_group % 8 == 0 &&
          out_per_group % 8 == 0;
 }

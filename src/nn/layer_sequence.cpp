@@ -12,15 +12,8 @@ namespace kasmina {
 
 namespace {
 
-bool& bf16_activations_flag() {
-  static bool on = env_switch("KASMINA_BF16_ACTIVATIONS", false);
-  return on;
-}
-
-bool& bf16_conv_maps_flag() {
-  static bool on = env_switch("KASMINA_BF16_MAPS", true);
-  return on;
-}
+ProcessSwitch bf16_activations_switch("KASMINA_BF16_ACTIVATIONS", false);
+ProcessSwitch bf16_conv_maps_switch("KASMINA_BF16_MAPS", true);
 
 // The bf16 gradient hand-off (docs/PRECISION.md): the gradient from linear layer `above` to
 // the ReLU linear layer `below` directly under it is stored in bf16 when both read bf16 and the
@@ -43,7 +36,7 @@ bool bf16_gradient_handoff(const LinearLayer& below, const Layer& above, int64_t
 // bf16 convolution directly after it a bf16 output: no casts between them. The other layers keep
 // float32 maps.
 void link_bf16_maps(const std::vector<std::unique_ptr<Layer>>& layers, Device dev) {
-  if (!bf16_conv_maps_flag()) return;
+  if (!bf16_conv_maps_switch.on()) return;
   for (size_t i = 0; i + 1 < layers.size(); ++i) {
     if (auto* conv = dynamic_cast<Conv2dLayer*>(layers[i].get())) {
       auto* bn = dynamic_cast<BatchNormLayer*>(layers[i + 1].get());
@@ -61,19 +54,19 @@ void link_bf16_maps(const std::vector<std::unique_ptr<Layer>>& layers, Device de
 }  // namespace
 
 bool bf16_activations() {
-  return bf16_activations_flag();
+  return bf16_activations_switch.on();
 }
 
 void set_bf16_activations(bool on) {
-  bf16_activations_flag() = on;
+  bf16_activations_switch.set(on);
 }
 
 bool bf16_conv_maps() {
-  return bf16_conv_maps_flag();
+  return bf16_conv_maps_switch.on();
 }
 
 void set_bf16_conv_maps(bool on) {
-  bf16_conv_maps_flag() = on;
+  bf16_conv_maps_switch.set(on);
 }
 
 LayerSequence::LayerSequence(std::vector<std::unique_ptr<Layer>> layers)

@@ -6,19 +6,16 @@ namespace kasmina::ops {
 
 namespace {
 
-bool& direct_stem_flag() {
-  static bool on = env_switch("KASMINA_DIRECT_STEM", false);
-  return on;
-}
+ProcessSwitch direct_stem_switch("KASMINA_DIRECT_STEM", false);
 
 }  // namespace
 
 bool direct_stem_kernels() {
-  return direct_stem_flag();
+  return direct_stem_switch.on();
 }
 
 void set_direct_stem_kernels(bool on) {
-  direct_stem_flag() = on;
+  direct_stem_switch.set(on);
 }
 
 }  // namespace kasmina::ops

@@ -1,5 +1,5 @@
 // env_switch: "1" on, "0" off, unset or empty the fallback, anything else a user error that
-// names the variable.
+// names the variable. ProcessSwitch and ScopedSwitch: the process-wide settings made from it.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -41,6 +41,46 @@ TEST(EnvSwitch, RefusesOtherValuesNamingTheVariable) {
     }
   }
   unsetenv(kName);
+}
+
+constexpr const char* kProcessName = "KASMINA_TEST_PROCESS_SWITCH";
+ProcessSwitch test_switch(kProcessName, false);
+bool test_switch_on() {
+  return test_switch.on();
+}
+void set_test_switch(bool on) {
+  test_switch.set(on);
+}
+
+// Read from the environment once, when first asked; set() overrides it; a scope puts back the
+// value it found.
+TEST(ProcessSwitch, ReadsTheEnvironmentOnceThenKeepsWhatWasSet) {
+  setenv(kProcessName, "1", 1);
+  EXPECT_TRUE(test_switch_on());
+  setenv(kProcessName, "0", 1);
+  EXPECT_TRUE(test_switch_on()) << "read again after the first time";
+  set_test_switch(false);
+  EXPECT_FALSE(test_switch_on());
+  {
+    const ScopedSwitch on(test_switch_on, set_test_switch, true);
+    EXPECT_TRUE(test_switch_on());
+    {
+      const ScopedSwitch off(test_switch_on, set_test_switch, false);
+      EXPECT_FALSE(test_switch_on());
+    }
+    EXPECT_TRUE(test_switch_on());
+  }
+  EXPECT_FALSE(test_switch_on());
+  unsetenv(kProcessName);
+}
+
+TEST(ProcessSwitch, RefusesABadValueWhenFirstAsked) {
+  ProcessSwitch bad("KASMINA_TEST_PROCESS_SWITCH_BAD", true);
+  setenv("KASMINA_TEST_PROCESS_SWITCH_BAD", "yes", 1);
+  EXPECT_THROW(bad.on(), UserError);
+  bad.set(false);
+  EXPECT_FALSE(bad.on()) << "a set value is not read from the environment";
+  unsetenv("KASMINA_TEST_PROCESS_SWITCH_BAD");
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "cli_process.hpp"
 #include "config/config.hpp"
+#include "core/env_switch.hpp"
 #include "data/dataset.hpp"
 #include "io/checkpoint_files.hpp"
 #include "io/resume_config.hpp"
@@ -250,10 +251,8 @@ TEST(TrainResume, ConvNetWithBatchNormAndAugmentationIsBitExact) {
 // and moments resume bit-exactly.
 TEST(TrainResume, Bf16ConvNetIsBitExact) {
   datatest::ScratchDir dir;
-  const bool was = bf16_convolutions();
-  set_bf16_convolutions(true);
+  const ScopedSwitch bf16_conv(bf16_convolutions, set_bf16_convolutions, true);
   check_resume_in_process(tiny_convnet(dir, 8, 16, "bf16"), 8);
-  set_bf16_convolutions(was);
 }
 
 TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {

@@ -14,6 +14,7 @@
 #include "config/layers/conv2d.hpp"
 #include "config/layers/linear.hpp"
 #include "config/layers/residual.hpp"
+#include "core/env_switch.hpp"
 #include "core/rng.hpp"
 #include "nn/conv_layers.hpp"
 #include "nn/layer_sequence.hpp"
@@ -37,15 +38,9 @@ Tensor random(const Shape& s, uint64_t seed) {
 
 // bf16 mode on the CPU with the bf16 convolutions switched on, for one test.
 struct Bf16Mode {
-  Bf16Mode() {
-    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
-    set_bf16_convolutions(true);
-  }
-  ~Bf16Mode() {
-    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
-    set_bf16_convolutions(was);
-  }
-  bool was = bf16_convolutions();
+  Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
+  ~Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+  ScopedSwitch conv{bf16_convolutions, set_bf16_convolutions, true};
 };
 
 std::vector<float> floats(const Tensor& t) {
@@ -64,13 +59,15 @@ bool runs_bf16(const SampleShape& in, int64_t out, ops::Conv2dParams p, DType dt
 TEST(Conv2dLayerBf16, WhichConvolutionsRunInBf16) {
   const SampleShape map16 = SampleShape::pixels({8, 8, 16});
   const ops::Conv2dParams same{.stride = 1, .padding = 1, .groups = 1};
-  const bool was = bf16_convolutions();
-  set_bf16_convolutions(true);
-  EXPECT_FALSE(runs_bf16(map16, 16, same)) << "fp32 mode";
-  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
-  set_bf16_convolutions(false);
-  EXPECT_FALSE(runs_bf16(map16, 16, same)) << "bf16 mode, bf16 convolutions off";
-  set_bf16_convolutions(was);
+  {
+    const ScopedSwitch on(bf16_convolutions, set_bf16_convolutions, true);
+    EXPECT_FALSE(runs_bf16(map16, 16, same)) << "fp32 mode";
+  }
+  {
+    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+    const ScopedSwitch off(bf16_convolutions, set_bf16_convolutions, false);
+    EXPECT_FALSE(runs_bf16(map16, 16, same)) << "bf16 mode, bf16 convolutions off";
+  }
   const Bf16Mode bf16;
   EXPECT_TRUE(runs_bf16(map16, 16, same));
   EXPECT_TRUE(runs_bf16(map16, 32, {.stride = 2, .padding = 1, .groups = 2}));  // 8 per group
@@ -197,7 +194,7 @@ ModelConfig residual_net() {
 
 // One training step (logits, every gradient) and an evaluation forward of `cfg` in bf16 mode.
 StepValues conv_net_step(const ModelConfig& cfg, bool bf16_maps) {
-  set_bf16_conv_maps(bf16_maps);
+  const ScopedSwitch maps(bf16_conv_maps, set_bf16_conv_maps, bf16_maps);
   const int64_t batch = 4;
   Model m(cfg, SampleShape::flat_image({6, 6, 8}), 3, Device::cpu());
   m.prepare(batch);
@@ -210,7 +207,6 @@ StepValues conv_net_step(const ModelConfig& cfg, bool bf16_maps) {
   m.backward(random({batch, 5}, 22), ctx);
   for (Parameter* p : m.parameters()) out.values.push_back(floats(p->grad));
   out.values.push_back(floats(m.forward(x, Mode::eval, ctx)));
-  set_bf16_conv_maps(true);
   return out;
 }
 

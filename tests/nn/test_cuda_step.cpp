@@ -10,6 +10,7 @@
 #include <cstdlib>
 
 #include "config/config.hpp"
+#include "core/env_switch.hpp"
 #include "data/dataset.hpp"
 #include "nn/conv_layers.hpp"
 #include "ops/gemm_route.hpp"
@@ -141,8 +142,6 @@ TEST(CudaModelStep, SmallResNetMatchesCpuBf16) {
   // The convolutions after the stem in bf16 (cuDNN against the CPU emulation: the same bf16
   // inputs, sums in another order, so a stored value may round to the neighbouring bf16 value);
   // the stem in TF32 on the GPU, fp32 on the CPU.
-  const bool was = bf16_convolutions();
-  set_bf16_convolutions(true);
+  const ScopedSwitch bf16_conv(bf16_convolutions, set_bf16_convolutions, true);
   compare_steps({"train.precision=bf16", kSmallResNet}, 2e-2, 2e-2);
-  set_bf16_convolutions(was);
 }

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/env_switch.hpp"
 #include "core/rng.hpp"
 #include "core/str_cat.hpp"
 #include "nn/layer_sequence.hpp"
@@ -102,14 +103,9 @@ Chain make_pinned_chain(Rng& rng) {
 // The math mode, with bf16 activations switched on (they are off by default:
 // layer_sequence.hpp).
 struct MathModeScope {
-  explicit MathModeScope(ops::MathMode m) {
-    ops::set_math_mode(Device::cpu(), m);
-    set_bf16_activations(true);
-  }
-  ~MathModeScope() {
-    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
-    set_bf16_activations(false);
-  }
+  explicit MathModeScope(ops::MathMode m) { ops::set_math_mode(Device::cpu(), m); }
+  ~MathModeScope() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+  ScopedSwitch activations{bf16_activations, set_bf16_activations, true};
 };
 
 void check_chain(Activation act1, Activation act2) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env_switch.hpp"
 #include "core/str_cat.hpp"
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
@@ -77,10 +78,8 @@ void conv_tf32_case(const ConvCase& c) {
 // setting as it was.
 template <class Case>
 void with_direct_stem(Case run) {
-  const bool was = ops::direct_stem_kernels();
-  ops::set_direct_stem_kernels(true);
+  const ScopedSwitch direct(ops::direct_stem_kernels, ops::set_direct_stem_kernels, true);
   run();
-  ops::set_direct_stem_kernels(was);
 }
 
 // Deterministic mode: two runs give the same bits (the backward-filter algorithms that
