@@ -98,4 +98,12 @@ __device__ __forceinline__ float load_float(const bf16* p, int64_t i) {
   return p[i].to_float();
 }
 
+// One float result stored as the element type (bf16 rounded to nearest-even).
+__device__ __forceinline__ void store_float(float* p, int64_t i, float v) {
+  p[i] = v;
+}
+__device__ __forceinline__ void store_float(bf16* p, int64_t i, float v) {
+  p[i] = bf16::from_float(v);
+}
+
 }  // namespace kasmina::kernels

@@ -13,8 +13,10 @@
 //                p_ij and dS_ij for every query row i, dV_j = Σ_i p_ij dO_i,
 //                dK_j = scale Σ_i dS_ij Q_i.
 // Every sum runs in a fixed order and each output element is written by one thread: no atomics,
-// bitwise reproducible. Graph-safe (no host synchronisation; the scratch row comes from the
-// device context's stream-ordered scratch buffer).
+// bitwise reproducible. qkv, out, dout and dqkv float32, or bf16 (widened exactly when loaded,
+// results rounded once when stored; lse, the row terms and all arithmetic float32). Graph-safe (no
+// host synchronisation; the scratch row comes from the device context's stream-ordered scratch
+// buffer).
 #include "kernels/transformer/attention_common.cuh"
 #include "kernels/transformer/attention_rows.hpp"
 #include "kernels/warp_reduce.cuh"
@@ -25,6 +27,7 @@ namespace kasmina::ops::cuda {
 
 namespace {
 
+using kernels::store_float;
 using kernels::attention::combine_rows;
 using kernels::attention::Geom;
 using kernels::attention::kMaxDimsPerLane;
@@ -96,7 +99,8 @@ __device__ __forceinline__ float* shared_floats() {
 // Loads K and V of the block's head into shared memory (K rows first, V after; the whole block
 // cooperates, then synchronises) and returns the calling warp's scratch area of `per_warp` floats
 // behind them.
-__device__ float* stage_keys_values(const float* __restrict__ qkv, const Geom& g, const Block& k,
+template <class E>
+__device__ float* stage_keys_values(const E* __restrict__ qkv, const Geom& g, const Block& k,
                                     int per_warp, float* smem) {
   const int64_t ld = 3LL * g.width;
   float* vs = smem + g.t4 * g.stride;
@@ -106,10 +110,10 @@ __device__ float* stage_keys_values(const float* __restrict__ qkv, const Geom& g
   return vs + g.t4 * g.stride + k.warp * per_warp;
 }
 
-template <int KPL>
+template <int KPL, class E>
 __global__ void __launch_bounds__(kMaxWarps * 32)
-    attention_backward_q_kernel(const float* __restrict__ dout, const float* __restrict__ qkv,
-                                const float* __restrict__ lse, Geom g, float* __restrict__ dqkv,
+    attention_backward_q_kernel(const E* __restrict__ dout, const E* __restrict__ qkv,
+                                const float* __restrict__ lse, Geom g, E* __restrict__ dqkv,
                                 float* __restrict__ row_terms) {
   float* smem = shared_floats();
   const Block k = block_of(g);
@@ -144,18 +148,19 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
       }
     }
     __syncwarp();
-    combine_and_store(sw, ks, g, k, i0,
-                      [&](int i, int d, float v) { dqkv[k.head + i * ld + d] = g.scale * v; });
+    combine_and_store(sw, ks, g, k, i0, [&](int i, int d, float v) {
+      store_float(dqkv, k.head + i * ld + d, g.scale * v);
+    });
     store_row_stats(g, k, i0, di, row_terms);
     __syncwarp();
   }
 }
 
-template <int KPL>
+template <int KPL, class E>
 __global__ void __launch_bounds__(kMaxWarps * 32)
-    attention_backward_kv_kernel(const float* __restrict__ dout, const float* __restrict__ qkv,
+    attention_backward_kv_kernel(const E* __restrict__ dout, const E* __restrict__ qkv,
                                  const float* __restrict__ lse, const float* __restrict__ row_terms,
-                                 Geom g, float* __restrict__ dqkv) {
+                                 Geom g, E* __restrict__ dqkv) {
   float* smem = shared_floats();
   const Block k = block_of(g);
   const int64_t ld = 3LL * g.width;
@@ -195,10 +200,11 @@ __global__ void __launch_bounds__(kMaxWarps * 32)
     __syncwarp();
     // dK_j = scale Σ_i dS_ij Q_i at row j, part k; dV_j = Σ_i p_ij dO_i at part v.
     combine_and_store(sw, qs, g, k, j0, [&](int j, int d, float v) {
-      dqkv[k.head + j * ld + g.width + d] = g.scale * v;
+      store_float(dqkv, k.head + j * ld + g.width + d, g.scale * v);
     });
-    combine_and_store(pw, gs, g, k, j0,
-                      [&](int j, int d, float v) { dqkv[k.head + j * ld + 2 * g.width + d] = v; });
+    combine_and_store(pw, gs, g, k, j0, [&](int j, int d, float v) {
+      store_float(dqkv, k.head + j * ld + 2 * g.width + d, v);
+    });
     __syncwarp();
   }
 }
@@ -212,30 +218,11 @@ size_t floats_bytes(int64_t n) {
   return static_cast<size_t>(n) * sizeof(float);
 }
 
-}  // namespace
-
-void attention_forward(const Tensor& qkv, int64_t heads, Tensor& out, Tensor& lse) {
-  constexpr const char* op = "attention_forward";
-  const AttentionDims a = check_attention_forward_args(qkv, heads, out, lse);
-  check_arg(op, "qkv", qkv, qkv.device(), DType::f32);
-  if (a.batch == 0) return;
-  const cudaStream_t s = stream(qkv.device());  // also makes the device current
-  attention_rows::forward(a, qkv.data<float>(), out.data<float>(), lse.data<float>(), qkv.device(),
-                          s);
-}
-
-void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse, int64_t heads,
-                        Tensor& dqkv) {
+// The two-kernel backward (heads too large for attention_rows' one-kernel backward).
+template <class E>
+void backward_two_kernels(const AttentionDims& a, const E* dout, const E* qkv, const float* lse,
+                          E* dqkv, Device dev, DeviceContext& ctx) {
   constexpr const char* op = "attention_backward";
-  const AttentionDims a = check_attention_backward_args(dout, qkv, lse, heads, dqkv);
-  check_arg(op, "dout", dout, dout.device(), DType::f32);
-  if (a.batch == 0) return;
-  DeviceContext& ctx = context(dout.device());  // also makes the device current
-  if (attention_rows::backward_fits(a, dout.device())) {
-    attention_rows::backward(a, dout.data<float>(), qkv.data<float>(), lse.data<float>(),
-                             dqkv.data<float>(), dout.device(), ctx.stream);
-    return;
-  }
   const Geom g = kernels::attention::geom_of(a);
   auto* row_terms = static_cast<float*>(scratch(ctx, floats_bytes(a.batch * a.heads * a.tokens)));
   const auto q_bytes = [&](int warps) {
@@ -245,17 +232,64 @@ void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse
     return floats_bytes(2LL * g.t4 * g.stride + 2 * g.t4 + warps * kRows * (2 * g.dh4 + 2 * g.t4));
   };
   kernels::attention::with_keys_per_lane(g.tokens, [&](auto kpl) {
-    auto* q_kernel = attention_backward_q_kernel<decltype(kpl)::value>;
-    const int q_warps = kernels::attention::prepare_launch(q_kernel, q_bytes, dout.device(), op);
-    q_kernel<<<grid_of(a), q_warps * 32, q_bytes(q_warps), ctx.stream>>>(
-        dout.data<float>(), qkv.data<float>(), lse.data<float>(), g, dqkv.data<float>(), row_terms);
+    auto* q_kernel = attention_backward_q_kernel<decltype(kpl)::value, E>;
+    const int q_warps = kernels::attention::prepare_launch(q_kernel, q_bytes, dev, op);
+    q_kernel<<<grid_of(a), q_warps * 32, q_bytes(q_warps), ctx.stream>>>(dout, qkv, lse, g, dqkv,
+                                                                         row_terms);
     KASMINA_LAUNCH_CHECK("attention_backward_q_kernel");
-    auto* kv_kernel = attention_backward_kv_kernel<decltype(kpl)::value>;
-    const int kv_warps = kernels::attention::prepare_launch(kv_kernel, kv_bytes, dout.device(), op);
-    kv_kernel<<<grid_of(a), kv_warps * 32, kv_bytes(kv_warps), ctx.stream>>>(
-        dout.data<float>(), qkv.data<float>(), lse.data<float>(), row_terms, g, dqkv.data<float>());
+    auto* kv_kernel = attention_backward_kv_kernel<decltype(kpl)::value, E>;
+    const int kv_warps = kernels::attention::prepare_launch(kv_kernel, kv_bytes, dev, op);
+    kv_kernel<<<grid_of(a), kv_warps * 32, kv_bytes(kv_warps), ctx.stream>>>(dout, qkv, lse,
+                                                                             row_terms, g, dqkv);
     KASMINA_LAUNCH_CHECK("attention_backward_kv_kernel");
   });
+}
+
+template <class E>
+void backward_of(const AttentionDims& a, const Tensor& dout, const Tensor& qkv, const Tensor& lse,
+                 Tensor& dqkv) {
+  DeviceContext& ctx = context(dout.device());  // also makes the device current
+  if (attention_rows::backward_fits(a, dout.device())) {
+    attention_rows::backward(a, dout.data<E>(), qkv.data<E>(), lse.data<float>(), dqkv.data<E>(),
+                             dout.device(), ctx.stream);
+    return;
+  }
+  backward_two_kernels(a, dout.data<E>(), qkv.data<E>(), lse.data<float>(), dqkv.data<E>(),
+                       dout.device(), ctx);
+}
+
+// float32 or bf16 activations (the checks shared with the CPU put lse beside them).
+void check_activations(const char* op, const char* name, const Tensor& t) {
+  check_arg(op, name, t, t.device(), t.dtype() == DType::bf16 ? DType::bf16 : DType::f32);
+}
+
+}  // namespace
+
+void attention_forward(const Tensor& qkv, int64_t heads, Tensor& out, Tensor& lse) {
+  constexpr const char* op = "attention_forward";
+  const AttentionDims a = check_attention_forward_args(qkv, heads, out, lse);
+  check_activations(op, "qkv", qkv);
+  if (a.batch == 0) return;
+  const cudaStream_t s = stream(qkv.device());  // also makes the device current
+  if (qkv.dtype() == DType::bf16) {
+    attention_rows::forward(a, qkv.data<bf16>(), out.data<bf16>(), lse.data<float>(), qkv.device(),
+                            s);
+  } else {
+    attention_rows::forward(a, qkv.data<float>(), out.data<float>(), lse.data<float>(),
+                            qkv.device(), s);
+  }
+}
+
+void attention_backward(const Tensor& dout, const Tensor& qkv, const Tensor& lse, int64_t heads,
+                        Tensor& dqkv) {
+  constexpr const char* op = "attention_backward";
+  const AttentionDims a = check_attention_backward_args(dout, qkv, lse, heads, dqkv);
+  check_activations(op, "dout", dout);
+  if (a.batch == 0) return;
+  if (dout.dtype() == DType::bf16)
+    backward_of<bf16>(a, dout, qkv, lse, dqkv);
+  else
+    backward_of<float>(a, dout, qkv, lse, dqkv);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "core/tensor.hpp"
+#include "kernels/vector_io.cuh"
 #include "ops/cuda/cuda_common.hpp"
 #include "ops/transformer/transformer_checks.hpp"
 #include "ops/transformer_ops.hpp"
@@ -75,25 +76,28 @@ void with_keys_per_lane(int tokens, F&& f) {
 }
 
 // dst row t (t < t4, pitch g.stride) = src[t·ld + d] · mul for t < T, d < dh; zeros in the
-// padding (d < dh4). The whole block cooperates.
-__device__ __forceinline__ void load_rows(const float* __restrict__ src, int64_t ld, const Geom& g,
+// padding (d < dh4). The whole block cooperates. E: float, or bf16 (widened exactly).
+template <class E>
+__device__ __forceinline__ void load_rows(const E* __restrict__ src, int64_t ld, const Geom& g,
                                           float mul, float* __restrict__ dst) {
   for (int idx = threadIdx.x; idx < g.t4 * g.dh4; idx += blockDim.x) {
     const int t = idx / g.dh4, d = idx - t * g.dh4;
-    dst[t * g.stride + d] = t < g.tokens && d < g.head_dim ? src[t * ld + d] * mul : 0.0f;
+    dst[t * g.stride + d] =
+        t < g.tokens && d < g.head_dim ? kernels::load_float(src, t * ld + d) * mul : 0.0f;
   }
 }
 
 // One warp: dst[r·dh4 + d] = src[i_r·ld + d] · mul for the kRows rows i_r = min(i0 + r, last)
 // (a group past the end repeats the last row; its results are not stored), zeros past dh.
-__device__ __forceinline__ void load_warp_rows(const float* __restrict__ src, int64_t ld, int i0,
+template <class E>
+__device__ __forceinline__ void load_warp_rows(const E* __restrict__ src, int64_t ld, int i0,
                                                int last, const Geom& g, float mul, int lane,
                                                float* __restrict__ dst) {
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     const int i = min(i0 + r, last);
     for (int d = lane; d < g.dh4; d += 32) {
-      dst[r * g.dh4 + d] = d < g.head_dim ? src[i * ld + d] * mul : 0.0f;
+      dst[r * g.dh4 + d] = d < g.head_dim ? kernels::load_float(src, i * ld + d) * mul : 0.0f;
     }
   }
 }

@@ -15,10 +15,14 @@
 //             dK_j = scale Σ_i dS_ij Q_i. Nothing is recomputed and D never leaves the block.
 // Every sum runs in a fixed order and each output element is written by one thread: no atomics,
 // bitwise reproducible. Head dimensions are padded to DH = 8, 16, 32 or 64 with zeros.
+// Element type E of qkv, out, dout and dqkv: float, or bf16 (widened exactly when staged or
+// loaded, every result rounded once when stored; shared memory, sums, the softmax and lse stay
+// float32).
 #include <type_traits>
 
 #include "kernels/transformer/attention_common.cuh"
 #include "kernels/transformer/attention_rows.hpp"
+#include "kernels/vector_io.cuh"
 #include "kernels/warp_reduce.cuh"
 #include "ops/cuda/cuda_common.hpp"
 
@@ -27,6 +31,9 @@ namespace kasmina::ops::cuda::attention_rows {
 namespace {
 
 using kernels::kFullMask;
+using kernels::load_float;
+using kernels::load_floats;
+using kernels::store_floats;
 
 constexpr int kMaxThreads = 256;  // T · SPLIT <= 256 for every T <= kAttentionMaxTokens
 constexpr int kChunk = 4;         // keys per online-softmax step of the forward
@@ -38,7 +45,7 @@ struct RowGeom {
   int ppitch;  // shared row pitch of P and dS: ⌈T/32⌉·32 + SPLIT (row i, lane s: bank i·SPLIT+s)
   int64_t ld;  // 3D: the row pitch of qkv
   float scale;
-  bool vec4;  // dh and D multiples of 4: rows move as float4
+  bool vec4;  // dh and D multiples of 4: rows move 4 elements at a time (float4, 8 bytes of bf16)
 };
 
 // Threads per row: blocks of at most 128 threads up to T = 64, so that four blocks of ~110-125
@@ -70,29 +77,39 @@ __device__ __forceinline__ float* shared_floats() {
 }
 
 // One staged matrix: rows t < T of src (row pitch ld) into dst (pitch g.pitch).
+template <class E>
 struct StageJob {
-  const float* src;
+  const E* src;
   int64_t ld;
   float* dst;
 };
 
+// Four elements d..d+3 of a global row as floats (zeros past dh).
+template <class E>
+__device__ __forceinline__ float4 row_quad(const E* row, const RowGeom& g, int d) {
+  float v[4];
+  if (g.vec4 && d < g.head_dim) {
+    load_floats<4>(row, d, v);
+  } else {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) v[e] = d + e < g.head_dim ? load_float(row, d + e) : 0.0f;
+  }
+  return make_float4(v[0], v[1], v[2], v[3]);
+}
+
 // Quad idx (row idx / (DH/4), columns 4·(idx % (DH/4)) ...) of a job's source; zeros past dh.
-template <int DH>
-__device__ __forceinline__ float4 stage_quad(const StageJob& job, const RowGeom& g, int idx) {
+template <int DH, class E>
+__device__ __forceinline__ float4 stage_quad(const StageJob<E>& job, const RowGeom& g, int idx) {
   const int t = idx / (DH / 4), d = 4 * (idx % (DH / 4));
-  const float* row = job.src + t * job.ld;
-  if (g.vec4 && d < g.head_dim) return *reinterpret_cast<const float4*>(row + d);
-  return make_float4(d < g.head_dim ? row[d] : 0.0f, d + 1 < g.head_dim ? row[d + 1] : 0.0f,
-                     d + 2 < g.head_dim ? row[d + 2] : 0.0f,
-                     d + 3 < g.head_dim ? row[d + 3] : 0.0f);
+  return row_quad(job.src + t * job.ld, g, d);
 }
 
 // dst row t = src row t for t < T, d < dh, zeros for dh <= d < DH, for N matrices. The whole
 // block cooperates; each thread issues the loads of kStageBatch quads of every matrix before
 // storing any, so the block waits for about one global round trip instead of one per quad.
 constexpr int kStageBatch = 4;
-template <int DH, int N>
-__device__ __forceinline__ void stage(const StageJob (&jobs)[N], const RowGeom& g) {
+template <int DH, int N, class E>
+__device__ __forceinline__ void stage(const StageJob<E> (&jobs)[N], const RowGeom& g) {
   const int n = g.tokens * (DH / 4);
   for (int base = threadIdx.x; base < n; base += kStageBatch * blockDim.x) {
     float4 v[N][kStageBatch];
@@ -118,18 +135,13 @@ __device__ __forceinline__ void stage(const StageJob (&jobs)[N], const RowGeom& 
 }
 
 // r = row · mul (a global row of dh values; zeros past dh).
-template <int DH>
-__device__ __forceinline__ void global_row(const float* __restrict__ row, const RowGeom& g,
-                                           float mul, float (&r)[DH]) {
+template <int DH, class E>
+__device__ __forceinline__ void global_row(const E* __restrict__ row, const RowGeom& g, float mul,
+                                           float (&r)[DH]) {
 #pragma unroll
   for (int d = 0; d < DH; d += 4) {
-    if (g.vec4 && d < g.head_dim) {
-      const float4 v = *reinterpret_cast<const float4*>(row + d);
-      r[d] = v.x * mul, r[d + 1] = v.y * mul, r[d + 2] = v.z * mul, r[d + 3] = v.w * mul;
-    } else {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) r[d + e] = d + e < g.head_dim ? row[d + e] * mul : 0.0f;
-    }
+    const float4 v = row_quad(row, g, d);
+    r[d] = v.x * mul, r[d + 1] = v.y * mul, r[d + 2] = v.z * mul, r[d + 3] = v.w * mul;
   }
 }
 
@@ -191,39 +203,41 @@ __device__ __forceinline__ void split_sum(float (&v)[DH]) {
   for (int d = 0; d < DH; ++d) v[d] = split_sum<SPLIT>(v[d]);
 }
 
-// dst[d] = v[d] · mul for d < dh; lane s of the row stores the quads c with c % SPLIT == s.
-template <int DH, int SPLIT>
-__device__ __forceinline__ void store_row(float* __restrict__ dst, int s, const RowGeom& g,
-                                          float mul, const float (&v)[DH]) {
+// dst[d] = v[d] · mul for d < dh (rounded once to E); lane s of the row stores the quads c with
+// c % SPLIT == s.
+template <int DH, int SPLIT, class E>
+__device__ __forceinline__ void store_row(E* __restrict__ dst, int s, const RowGeom& g, float mul,
+                                          const float (&v)[DH]) {
 #pragma unroll
   for (int c = 0; c < DH / 4; ++c) {
     const int d = 4 * c;
     if (c % SPLIT != s || d >= g.head_dim) continue;
     if (g.vec4) {
-      *reinterpret_cast<float4*>(dst + d) =
-          make_float4(v[d] * mul, v[d + 1] * mul, v[d + 2] * mul, v[d + 3] * mul);
+      const float q[4] = {v[d] * mul, v[d + 1] * mul, v[d + 2] * mul, v[d + 3] * mul};
+      store_floats<4>(dst, d, q);
     } else {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        if (d + e < g.head_dim) dst[d + e] = v[d + e] * mul;
+        const float one[1] = {v[d + e] * mul};
+        if (d + e < g.head_dim) store_floats<1>(dst, d + e, one);
       }
     }
   }
 }
 
-template <int DH, int SPLIT>
+template <int DH, int SPLIT, class E>
 __global__ void __launch_bounds__(kMaxThreads)
-    rows_forward_kernel(const float* __restrict__ qkv, RowGeom g, float* __restrict__ out,
+    rows_forward_kernel(const E* __restrict__ qkv, RowGeom g, E* __restrict__ out,
                         float* __restrict__ lse) {
   float* ks = shared_floats();
   float* vs = ks + g.tokens * g.pitch;
   const int b = static_cast<int>(blockIdx.x) / g.heads, h = static_cast<int>(blockIdx.x) % g.heads;
-  const float* head = qkv + static_cast<int64_t>(b) * g.tokens * g.ld + h * g.head_dim;
+  const E* head = qkv + static_cast<int64_t>(b) * g.tokens * g.ld + h * g.head_dim;
   const int i = static_cast<int>(threadIdx.x) / SPLIT, s = static_cast<int>(threadIdx.x) % SPLIT;
   const bool active = i < g.tokens;  // the rest of the last warp only joins the shuffles
   float q[DH];
   global_row<DH>(head + min(i, g.tokens - 1) * g.ld, g, g.scale, q);  // in flight while staging
-  const StageJob jobs[2] = {{head + g.width, g.ld, ks}, {head + 2 * g.width, g.ld, vs}};
+  const StageJob<E> jobs[2] = {{head + g.width, g.ld, ks}, {head + 2 * g.width, g.ld, vs}};
   stage<DH>(jobs, g);
   __syncthreads();
 
@@ -274,15 +288,15 @@ __global__ void __launch_bounds__(kMaxThreads)
     m = mn;
   }
   if (!active) return;
-  float* orow = out + (static_cast<int64_t>(b) * g.tokens + i) * g.width + h * g.head_dim;
+  E* orow = out + (static_cast<int64_t>(b) * g.tokens + i) * g.width + h * g.head_dim;
   store_row<DH, SPLIT>(orow, s, g, 1.0f / l, o);
   if (s == 0) lse[(static_cast<int64_t>(b) * g.heads + h) * g.tokens + i] = m + logf(l);
 }
 
-template <int DH, int SPLIT>
+template <int DH, int SPLIT, class E>
 __global__ void __launch_bounds__(kMaxThreads)
-    rows_backward_kernel(const float* __restrict__ dout, const float* __restrict__ qkv,
-                         const float* __restrict__ lse, RowGeom g, float* __restrict__ dqkv) {
+    rows_backward_kernel(const E* __restrict__ dout, const E* __restrict__ qkv,
+                         const float* __restrict__ lse, RowGeom g, E* __restrict__ dqkv) {
   const int tp = g.tokens * g.pitch;
   float* qs = shared_floats();
   float* ks = qs + tp;
@@ -292,17 +306,17 @@ __global__ void __launch_bounds__(kMaxThreads)
   float* ds = ps + g.tokens * g.ppitch;  // dP, then dS in place
   const int b = static_cast<int>(blockIdx.x) / g.heads, h = static_cast<int>(blockIdx.x) % g.heads;
   const int64_t head_offset = static_cast<int64_t>(b) * g.tokens * g.ld + h * g.head_dim;
-  const float* head = qkv + head_offset;
+  const E* head = qkv + head_offset;
   const int r = static_cast<int>(threadIdx.x) / SPLIT, s = static_cast<int>(threadIdx.x) % SPLIT;
   const bool active = r < g.tokens;  // the rest of the last warp only joins the shuffles
   const int end = active ? g.tokens : 0;
   const int rc = min(r, g.tokens - 1);
   const float row_lse = lse[(static_cast<int64_t>(b) * g.heads + h) * g.tokens + rc];
-  const float* dout_head = dout + static_cast<int64_t>(b) * g.tokens * g.width + h * g.head_dim;
-  const StageJob jobs[4] = {{head, g.ld, qs},
-                            {head + g.width, g.ld, ks},
-                            {head + 2 * g.width, g.ld, vs},
-                            {dout_head, g.width, gs}};
+  const E* dout_head = dout + static_cast<int64_t>(b) * g.tokens * g.width + h * g.head_dim;
+  const StageJob<E> jobs[4] = {{head, g.ld, qs},
+                               {head + g.width, g.ld, ks},
+                               {head + 2 * g.width, g.ld, vs},
+                               {dout_head, g.width, gs}};
   stage<DH>(jobs, g);
   __syncthreads();
 
@@ -345,7 +359,7 @@ __global__ void __launch_bounds__(kMaxThreads)
     split_sum<SPLIT, DH>(dk);
     split_sum<SPLIT, DH>(dv);
     if (!active) return;
-    float* row = dqkv + head_offset + r * g.ld;
+    E* row = dqkv + head_offset + r * g.ld;
     store_row<DH, SPLIT>(row + g.width, s, g, g.scale, dk);
     store_row<DH, SPLIT>(row + 2 * g.width, s, g, 1.0f, dv);
   }
@@ -389,14 +403,13 @@ size_t backward_bytes(const RowGeom& g) {
   return (4 * t * g.pitch + 2 * t * g.ppitch) * sizeof(float);
 }
 
-}  // namespace
-
-void forward(const AttentionDims& a, const float* qkv, float* out, float* lse, Device dev,
-             cudaStream_t stream) {
+template <class E>
+void forward_rows(const AttentionDims& a, const E* qkv, E* out, float* lse, Device dev,
+                  cudaStream_t stream) {
   const RowGeom g = geom_of(a);
   const size_t bytes = forward_bytes(g);
   dispatch(g, [&](auto dh, auto split) {
-    auto* kernel = rows_forward_kernel<decltype(dh)::value, decltype(split)::value>;
+    auto* kernel = rows_forward_kernel<decltype(dh)::value, decltype(split)::value, E>;
     kernels::attention::prepare_launch(
         kernel, [&](int) { return bytes; }, dev, "attention_forward");
     kernel<<<static_cast<unsigned>(a.batch * a.heads), threads_of(g), bytes, stream>>>(qkv, g, out,
@@ -405,22 +418,45 @@ void forward(const AttentionDims& a, const float* qkv, float* out, float* lse, D
   });
 }
 
-bool backward_fits(const AttentionDims& a, Device dev) {
-  return backward_bytes(geom_of(a)) <= smem_optin(dev);
-}
-
-void backward(const AttentionDims& a, const float* dout, const float* qkv, const float* lse,
-              float* dqkv, Device dev, cudaStream_t stream) {
+template <class E>
+void backward_rows(const AttentionDims& a, const E* dout, const E* qkv, const float* lse, E* dqkv,
+                   Device dev, cudaStream_t stream) {
   const RowGeom g = geom_of(a);
   const size_t bytes = backward_bytes(g);
   dispatch(g, [&](auto dh, auto split) {
-    auto* kernel = rows_backward_kernel<decltype(dh)::value, decltype(split)::value>;
+    auto* kernel = rows_backward_kernel<decltype(dh)::value, decltype(split)::value, E>;
     kernels::attention::prepare_launch(
         kernel, [&](int) { return bytes; }, dev, "attention_backward");
     kernel<<<static_cast<unsigned>(a.batch * a.heads), threads_of(g), bytes, stream>>>(
         dout, qkv, lse, g, dqkv);
     KASMINA_LAUNCH_CHECK("attention rows_backward_kernel");
   });
+}
+
+}  // namespace
+
+bool backward_fits(const AttentionDims& a, Device dev) {
+  return backward_bytes(geom_of(a)) <= smem_optin(dev);
+}
+
+void forward(const AttentionDims& a, const float* qkv, float* out, float* lse, Device dev,
+             cudaStream_t stream) {
+  forward_rows(a, qkv, out, lse, dev, stream);
+}
+
+void forward(const AttentionDims& a, const bf16* qkv, bf16* out, float* lse, Device dev,
+             cudaStream_t stream) {
+  forward_rows(a, qkv, out, lse, dev, stream);
+}
+
+void backward(const AttentionDims& a, const float* dout, const float* qkv, const float* lse,
+              float* dqkv, Device dev, cudaStream_t stream) {
+  backward_rows(a, dout, qkv, lse, dqkv, dev, stream);
+}
+
+void backward(const AttentionDims& a, const bf16* dout, const bf16* qkv, const float* lse,
+              bf16* dqkv, Device dev, cudaStream_t stream) {
+  backward_rows(a, dout, qkv, lse, dqkv, dev, stream);
 }
 
 }  // namespace kasmina::ops::cuda::attention_rows

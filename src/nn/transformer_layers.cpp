@@ -2,6 +2,7 @@
 
 #include "config/layers/transformer.hpp"
 #include "config/limits.hpp"
+#include "core/env_switch.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "nn/flops.hpp"
@@ -16,6 +17,8 @@ static_assert(config_limits::kMaxAttentionHeadWidth == ops::kAttentionMaxHeadDim
 
 namespace {
 
+ProcessSwitch bf16_attention_switch("KASMINA_BF16_ATTENTION", false);
+
 // Samples in a batch of `rows` rows of `rows_per_sample` rows each.
 int64_t samples_of(int64_t rows, int64_t rows_per_sample, const std::string& who) {
   KASMINA_CHECK(rows_per_sample > 0 && rows % rows_per_sample == 0,
@@ -25,6 +28,14 @@ int64_t samples_of(int64_t rows, int64_t rows_per_sample, const std::string& who
 }
 
 }  // namespace
+
+bool bf16_attention() {
+  return bf16_attention_switch.on();
+}
+
+void set_bf16_attention(bool on) {
+  bf16_attention_switch.set(on);
+}
 
 // ---- PatchEmbedLayer ----
 
@@ -179,11 +190,15 @@ void AttentionLayer::initialize(InitScheme scheme, Rng& rng, Device dev) {
 
 void AttentionLayer::prepare(int64_t max_rows, Device dev) {
   const int64_t max_batch = samples_of(max_rows, in_rows(), name_);
+  // bf16 attention: the qkv projection stores bf16 (effective only when its GEMMs read bf16), and
+  // then so do the attention's output and the gradients w.r.t. both; lse stays float32.
+  qkv_.set_bf16_output(bf16_attention());
   qkv_.prepare(max_rows, dev);
   proj_.prepare(max_rows, dev);
-  att_ = Tensor::empty({max_rows, dim_}, dtype_, dev);
-  datt_ = Tensor::empty({max_rows, dim_}, dtype_, dev);
-  dqkv_ = Tensor::empty({max_rows, 3 * dim_}, dtype_, dev);
+  const DType act = qkv_.bf16_output() ? DType::bf16 : dtype_;
+  att_ = Tensor::empty({max_rows, dim_}, act, dev);
+  datt_ = Tensor::empty({max_rows, dim_}, act, dev);
+  dqkv_ = Tensor::empty({max_rows, 3 * dim_}, act, dev);
   lse_ = Tensor::empty({max_batch * heads_ * in_rows()}, dtype_, dev);
 }
 

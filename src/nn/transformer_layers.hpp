@@ -60,6 +60,15 @@ class PatchEmbedLayer final : public Layer {
   Tensor patches_, y_, demb_, dpatches_;  // buffers for the largest batch
 };
 
+// bf16 attention (docs/PRECISION.md, "Attention"): under `train.precision: bf16` an attention
+// layer's qkv projection writes bf16, the attention kernels read it and write bf16 (scores,
+// softmax and lse in float32), the output projection reads that without a cast, and the gradients
+// between them are bf16 the same way. Off by default (not yet measured on a GPU);
+// KASMINA_BF16_ATTENTION=1 in the environment (read when first asked) or set_bf16_attention(true)
+// switches it on. Read by AttentionLayer::prepare.
+bool bf16_attention();
+void set_bf16_attention(bool on);
+
 // `type: attention`: multi-head self-attention over a sample's T rows of D features: one linear
 // layer D -> 3D gives every token's [q | k | v] (each [heads][D/heads]), the fused attention op
 // softmax(Q Kᵀ / sqrt(D/heads)) V per head, and an output projection D -> D. Parameters
@@ -93,7 +102,7 @@ class AttentionLayer final : public Layer {
   int64_t tokens_, dim_, heads_;
   DType dtype_;
   LinearLayer qkv_, proj_;
-  Tensor att_, lse_, datt_, dqkv_;  // buffers for the largest batch
+  Tensor att_, lse_, datt_, dqkv_;  // buffers for the largest batch (bf16 with bf16 attention)
   Tensor qkv_batch_, lse_batch_;    // the last forward's (views)
 };
 

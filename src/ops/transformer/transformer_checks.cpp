@@ -47,6 +47,19 @@ AttentionDims attention_dims(const char* op, const Tensor& qkv, int64_t heads) {
   return a;
 }
 
+// lse beside the activations: float32 when they are bf16 (the softmax statistics stay float32),
+// else their dtype; on their device.
+void check_lse_kind(const char* op, const Tensor& acts, const Tensor& lse) {
+  KASMINA_CHECK(lse.defined(), std::string(op) + ": lse is undefined");
+  const DType want = acts.dtype() == DType::bf16 ? DType::f32 : acts.dtype();
+  KASMINA_CHECK(lse.dtype() == want, std::string(op) + ": lse is " + dtype_name(lse.dtype()) +
+                                         ", expected " + dtype_name(want) + " beside " +
+                                         dtype_name(acts.dtype()) + " activations");
+  KASMINA_CHECK(
+      lse.device() == acts.device(),
+      std::string(op) + ": lse is on " + lse.device().str() + ", expected " + acts.device().str());
+}
+
 }  // namespace
 
 void check_same_kind(const char* op, std::initializer_list<NamedTensor> tensors) {
@@ -69,7 +82,8 @@ void check_same_kind(const char* op, std::initializer_list<NamedTensor> tensors)
 AttentionDims check_attention_forward_args(const Tensor& qkv, int64_t heads, const Tensor& out,
                                            const Tensor& lse) {
   constexpr const char* op = "attention_forward";
-  check_same_kind(op, {{"qkv", &qkv}, {"out", &out}, {"lse", &lse}});
+  check_same_kind(op, {{"qkv", &qkv}, {"out", &out}});
+  check_lse_kind(op, qkv, lse);
   const AttentionDims a = attention_dims(op, qkv, heads);
   check_shape(op, "out", out, {a.batch, a.tokens, a.width});
   check_shape(op, "lse", lse, {a.batch, a.heads, a.tokens});
@@ -79,7 +93,8 @@ AttentionDims check_attention_forward_args(const Tensor& qkv, int64_t heads, con
 AttentionDims check_attention_backward_args(const Tensor& dout, const Tensor& qkv,
                                             const Tensor& lse, int64_t heads, const Tensor& dqkv) {
   constexpr const char* op = "attention_backward";
-  check_same_kind(op, {{"dout", &dout}, {"qkv", &qkv}, {"lse", &lse}, {"dqkv", &dqkv}});
+  check_same_kind(op, {{"dout", &dout}, {"qkv", &qkv}, {"dqkv", &dqkv}});
+  check_lse_kind(op, qkv, lse);
   const AttentionDims a = attention_dims(op, qkv, heads);
   check_shape(op, "dout", dout, {a.batch, a.tokens, a.width});
   check_shape(op, "lse", lse, {a.batch, a.heads, a.tokens});

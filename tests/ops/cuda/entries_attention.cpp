@@ -5,11 +5,16 @@
 // 128, including the largest shared-memory configuration (T 256, dh 64: above the 48 KiB
 // default). On an H200 the backward runs as one kernel per head up to T 128 at dh 32 (T 65 at
 // dh 63 above 48 KiB) and as two kernels for T 129, 197 and 256; the backward also twice,
-// bitwise equal (no atomics). Gradients: finite differences in float64.
+// bitwise equal (no atomics). Gradients: finite differences in float64. The entry attention_bf16
+// runs the same cases on bf16 activations (lse float32): each stored value within one bf16 ulp
+// of the CPU twin's (its float32 sums differ in order from the twin's double ones, which moves a
+// rounding boundary for a few elements), at most 2% differing (within_one_ulp), lse within
+// kTolF32Reduce, and the backward run to run bitwise.
 #include <string>
 #include <vector>
 
 #include "ops/transformer_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -62,6 +67,35 @@ void attention_case(const AttnCase& c) {
   EXPECT_TRUE(bitwise_equal(what + " dqkv run to run", again, dqkv_gpu));
 }
 
+// The bf16 case (file comment): the CPU twin on the same bf16 inputs is the reference.
+void attention_bf16_case(const AttnCase& c) {
+  using ops::bf16_test::to_bf16;
+  const uint64_t s = static_cast<uint64_t>(c.batch * 7919 + c.tokens * 31 + c.head_dim);
+  const Tensor qkv = to_bf16(random_f32(qkv_shape(c), s + 11, -2.0f, 2.0f));
+  const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
+  const Shape lse_shape{c.batch, c.heads, c.tokens};
+  const Tensor dout = to_bf16(random_f32(out_shape, s + 12));
+  Tensor out_cpu = Tensor::empty(out_shape, DType::bf16), lse_cpu = Tensor::empty(lse_shape);
+  ops::attention_forward(qkv, c.heads, out_cpu, lse_cpu);
+  Tensor dqkv_cpu = Tensor::empty(qkv_shape(c), DType::bf16);
+  ops::attention_backward(dout, qkv, lse_cpu, c.heads, dqkv_cpu);
+
+  const std::string what = "attention bf16 " + attn_name(c);
+  const Tensor qkv_gpu = on_gpu(qkv);
+  Tensor out_gpu = poisoned(out_shape, DType::bf16), lse_gpu = poisoned(lse_shape, DType::f32);
+  ops::attention_forward(qkv_gpu, c.heads, out_gpu, lse_gpu);
+  EXPECT_TRUE(within_one_ulp(what + " out", out_gpu, out_cpu));
+  EXPECT_TRUE(close(what + " lse", lse_gpu, lse_cpu, kTolF32Reduce));
+
+  const Tensor dout_gpu = on_gpu(dout), lse_ref = on_gpu(lse_cpu);
+  Tensor dqkv_gpu = poisoned(qkv_shape(c), DType::bf16);
+  ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, dqkv_gpu);
+  EXPECT_TRUE(within_one_ulp(what + " dqkv", dqkv_gpu, dqkv_cpu));
+  Tensor again = poisoned(qkv_shape(c), DType::bf16);
+  ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, again);
+  EXPECT_TRUE(bitwise_equal(what + " dqkv run to run", again, dqkv_gpu));
+}
+
 std::vector<AttnCase> attention_cases() {
   return {{1, 1, 1, 8},    {128, 1, 4, 32}, {1, 7, 2, 8},   {3, 7, 1, 32},    {3, 13, 3, 7},
           {2, 32, 2, 16},  {5, 33, 2, 64},  {1, 50, 4, 32}, {128, 50, 4, 32}, {128, 50, 2, 64},
@@ -97,20 +131,33 @@ std::vector<op_table::OpCase> attention_gradient_cases() {
       &attn_name, &attention_gradient);
 }
 
-// The ViT of the issue: B 128, T 50 (49 patches + class token), D 128, 4 heads.
-void attention_perf() {
+// The ViT of the issue: B 128, T 50 (49 patches + class token), D 128, 4 heads; activations of
+// type `dt` (float32 or bf16; lse float32).
+void attention_perf_of(DType dt) {
   const Device dev = op_table::perf_device();
   const AttnCase c{128, 50, 4, 32};
-  const Tensor qkv = random_f32(qkv_shape(c), 1).to(dev);
+  const auto as = [&](const Tensor& f32) {
+    return (dt == DType::bf16 ? ops::bf16_test::to_bf16(f32) : f32).to(dev);
+  };
+  const Tensor qkv = as(random_f32(qkv_shape(c), 1));
   const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
-  const Tensor dout = random_f32(out_shape, 2).to(dev);
-  Tensor out = Tensor::empty(out_shape, DType::f32, dev);
+  const Tensor dout = as(random_f32(out_shape, 2));
+  Tensor out = Tensor::empty(out_shape, dt, dev);
   Tensor lse = Tensor::empty({c.batch, c.heads, c.tokens}, DType::f32, dev);
-  Tensor dqkv = Tensor::empty(qkv_shape(c), DType::f32, dev);
-  op_table::time_op("attention_forward B128 T50 D128 H4", dev,
+  Tensor dqkv = Tensor::empty(qkv_shape(c), dt, dev);
+  const std::string tag = std::string(" B128 T50 D128 H4 ") + dtype_name(dt);
+  op_table::time_op("attention_forward" + tag, dev,
                     [&] { ops::attention_forward(qkv, c.heads, out, lse); });
-  op_table::time_op("attention_backward B128 T50 D128 H4", dev,
+  op_table::time_op("attention_backward" + tag, dev,
                     [&] { ops::attention_backward(dout, qkv, lse, c.heads, dqkv); });
+}
+
+void attention_perf() {
+  attention_perf_of(DType::f32);
+}
+
+void attention_bf16_perf() {
+  attention_perf_of(DType::bf16);
 }
 
 }  // namespace
@@ -125,6 +172,16 @@ KASMINA_OP_TABLE_ENTRY(attention) {
   };
   e.gradients = &attention_gradient_cases;
   e.perf = [] { return std::vector<op_table::OpCase>{{"B128_T50_D128_H4", &attention_perf}}; };
+  return e;
+}
+
+KASMINA_OP_TABLE_ENTRY(attention_bf16) {
+  op_table::OpTestEntry e;
+  e.ops = {"attention_forward", "attention_backward"};
+  e.correctness = [] {
+    return op_table::cases_over(attention_cases(), &attn_name, &attention_bf16_case);
+  };
+  e.perf = [] { return std::vector<op_table::OpCase>{{"B128_T50_D128_H4", &attention_bf16_perf}}; };
   return e;
 }
 
