@@ -33,6 +33,7 @@ namespace {
 using kernels::kFullMask;
 using kernels::load_float;
 using kernels::load_floats;
+using kernels::store_float;
 using kernels::store_floats;
 
 constexpr int kMaxThreads = 256;  // T · SPLIT <= 256 for every T <= kAttentionMaxTokens
@@ -87,14 +88,15 @@ struct StageJob {
 // Four elements d..d+3 of a global row as floats (zeros past dh).
 template <class E>
 __device__ __forceinline__ float4 row_quad(const E* row, const RowGeom& g, int d) {
-  float v[4];
   if (g.vec4 && d < g.head_dim) {
+    float v[4];
     load_floats<4>(row, d, v);
-  } else {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) v[e] = d + e < g.head_dim ? load_float(row, d + e) : 0.0f;
+    return make_float4(v[0], v[1], v[2], v[3]);
   }
-  return make_float4(v[0], v[1], v[2], v[3]);
+  return make_float4(d < g.head_dim ? load_float(row, d) : 0.0f,
+                     d + 1 < g.head_dim ? load_float(row, d + 1) : 0.0f,
+                     d + 2 < g.head_dim ? load_float(row, d + 2) : 0.0f,
+                     d + 3 < g.head_dim ? load_float(row, d + 3) : 0.0f);
 }
 
 // Quad idx (row idx / (DH/4), columns 4·(idx % (DH/4)) ...) of a job's source; zeros past dh.
@@ -140,8 +142,15 @@ __device__ __forceinline__ void global_row(const E* __restrict__ row, const RowG
                                            float (&r)[DH]) {
 #pragma unroll
   for (int d = 0; d < DH; d += 4) {
-    const float4 v = row_quad(row, g, d);
-    r[d] = v.x * mul, r[d + 1] = v.y * mul, r[d + 2] = v.z * mul, r[d + 3] = v.w * mul;
+    if (g.vec4 && d < g.head_dim) {
+      float v[4];
+      load_floats<4>(row, d, v);
+      r[d] = v[0] * mul, r[d + 1] = v[1] * mul, r[d + 2] = v[2] * mul, r[d + 3] = v[3] * mul;
+    } else {
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        r[d + e] = d + e < g.head_dim ? load_float(row, d + e) * mul : 0.0f;
+    }
   }
 }
 
@@ -218,8 +227,7 @@ __device__ __forceinline__ void store_row(E* __restrict__ dst, int s, const RowG
     } else {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const float one[1] = {v[d + e] * mul};
-        if (d + e < g.head_dim) store_floats<1>(dst, d + e, one);
+        if (d + e < g.head_dim) store_float(dst, d + e, v[d + e] * mul);
       }
     }
   }

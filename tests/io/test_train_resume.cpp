@@ -18,6 +18,7 @@
 #include "io_test_util.hpp"
 #include "morph/morph_events.hpp"
 #include "nn/conv_layers.hpp"
+#include "nn/transformer_layers.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/data/idx_files.hpp"
 #include "train/trainer.hpp"
@@ -266,6 +267,23 @@ TEST(TrainResume, VitWithASeedInItsMlpIsBitExact) {
   ov.sets = {string_override("data.dir", data.string()), "data.validation=20",
              "train.batch_size=20", "train.epochs=6", "telemetry.enabled=false"};
   check_resume_in_process(load_config(source_root() + "/configs/tiny_vit_grow.yaml", ov), 10);
+}
+
+TEST(TrainResume, Bf16VitWithBf16AttentionIsBitExact) {
+  // configs/tiny_vit.yaml in bf16 with the bf16 attention switched on (bf16 qkv, attention
+  // output and their gradients) on 100 random images; stop 2 steps into epoch 3.
+  const ScopedSwitch bf16_attention_on(bf16_attention, set_bf16_attention, true);
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  Overrides ov;
+  ov.sets = {string_override("data.dir", data.string()),
+             "data.validation=20",
+             "train.batch_size=20",
+             "train.epochs=4",
+             "train.precision=bf16",
+             "telemetry.enabled=false"};
+  check_resume_in_process(load_config(source_root() + "/configs/tiny_vit.yaml", ov), 10);
 }
 
 // Overrides for a config trained on `data` (100 random images, 80 to train in batches of 20: 4

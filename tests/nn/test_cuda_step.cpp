@@ -13,6 +13,7 @@
 #include "core/env_switch.hpp"
 #include "data/dataset.hpp"
 #include "nn/conv_layers.hpp"
+#include "nn/transformer_layers.hpp"
 #include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 #include "tests/common/rel_error.hpp"
@@ -112,6 +113,20 @@ TEST(CudaModelStep, TinyVitMatchesCpuFp32) {
                  "[{type: layernorm}, {type: linear, out: 64}, {type: gelu}, {type: linear, out: "
                  "32}]}, {type: layernorm}, {type: class_token}, {type: linear, out: 10}]"},
                 1e-4, 1e-3);
+}
+
+TEST(CudaModelStep, TinyVitMatchesCpuBf16Attention) {
+  // The tiny ViT above in bf16 with the bf16 attention switched on: the qkv projection, the
+  // attention kernels and the gradients between them store bf16 on both devices (the CPU
+  // emulating the stores); float32 sums in another order move a rounded value to its neighbour
+  // now and then, as in FmnistMlpMatchesCpuBf16.
+  const ScopedSwitch bf16_attention_on(bf16_attention, set_bf16_attention, true);
+  compare_steps({"optimizer.eps=1e-6", "train.precision=bf16",
+                 "model.layers=[{type: patch_embed, patch: 7, dim: 32}, {type: residual, layers: "
+                 "[{type: layernorm}, {type: attention, heads: 2}]}, {type: residual, layers: "
+                 "[{type: layernorm}, {type: linear, out: 64}, {type: gelu}, {type: linear, out: "
+                 "32}]}, {type: layernorm}, {type: class_token}, {type: linear, out: 10}]"},
+                2e-2, 1e-2);
 }
 
 namespace {
