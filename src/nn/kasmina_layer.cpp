@@ -96,6 +96,20 @@ int64_t KasminaLayer::blueprint_parameters(int32_t blueprint) const {
   return registered_param_count(blueprint, blueprint_shape());
 }
 
+bool KasminaLayer::bf16_capable() const {
+  const int32_t C = chunk();
+  if (dtype_ != DType::f32 || (C > kRowChunk && C % 8 != 0)) return false;
+  for (BlueprintKind k : cfg_.allowed_blueprints) {
+    const int32_t kind = static_cast<int32_t>(k);
+    const BlueprintDescriptor* d = find_blueprint(kind);
+    if (!d || !d->in_fused_kernels || kind >= kBlueprintKindCount) return false;
+    if (k == BlueprintKind::residual_mlp &&
+        residual_mlp_on_gemm(C, cfg_.hidden, cfg_.seeds, cfg_.seed_path))
+      return false;
+  }
+  return true;
+}
+
 void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   KASMINA_CHECK(max_batch > 0, "KasminaLayer::prepare: max_batch must be positive");
   if (dev.is_cuda() && dtype_ != DType::f32)
@@ -142,7 +156,8 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   const int64_t ev_bytes =
       sizeof(EventRingHeader) + sizeof(MorphEvent) * static_cast<int64_t>(cfg_.event_capacity);
   buf_.events = Tensor::zeros({ev_bytes}, DType::u8, dev);
-  out_ = Tensor::empty({max_batch, cfg_.width}, dtype_, dev);
+  bf16_io_ = bf16_io_wanted_ && bf16_capable();
+  out_ = Tensor::empty({max_batch, cfg_.width}, bf16_io_ ? DType::bf16 : dtype_, dev);
   auto allowed = [&](int32_t kind) {
     return std::find(cfg_.allowed_blueprints.begin(), cfg_.allowed_blueprints.end(),
                      static_cast<BlueprintKind>(kind)) != cfg_.allowed_blueprints.end();
@@ -206,6 +221,9 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
   KASMINA_CHECK(x.ndim() == 2 && x.dim(1) == cfg_.width && x.dim(0) <= max_batch_,
                 "KasminaLayer::forward: input " + shape_str(x.shape()) + " for width " +
                     std::to_string(cfg_.width) + " and max batch " + std::to_string(max_batch_));
+  KASMINA_CHECK(x.dtype() == out_.dtype(),
+                "KasminaLayer::forward: input is " + std::string(dtype_name(x.dtype())) +
+                    ", the layer was prepared for " + dtype_name(out_.dtype()));
   const bool train = mode == Mode::train;
   const StepPlan p = plan(train);
   note_plan(p, train);
@@ -225,7 +243,8 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
 
 void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx) {
   KASMINA_CHECK(x_saved_.defined(), "KasminaLayer::backward without a forward");
-  KASMINA_CHECK(dy.shape() == x_saved_.shape(), "KasminaLayer::backward: dy shape differs from x");
+  KASMINA_CHECK(dy.shape() == x_saved_.shape() && dy.dtype() == x_saved_.dtype(),
+                "KasminaLayer::backward: dy shape or type differs from x");
   if (last_train_ && grad_score_due()) grad_score_.measure(dy, x_saved_);
   if (last_identity_ || active_hint_ == 0) {
     if (dx) dx->copy_from(dy);

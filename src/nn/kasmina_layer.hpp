@@ -58,6 +58,16 @@ class KasminaLayer final : public Layer {
   std::string describe() const override;
   int64_t in_width() const override { return cfg_.width; }
   int64_t out_width() const override { return cfg_.width; }
+  // bf16 activations (docs/PRECISION.md, "The kasmina layers"): whether the fused ops can read
+  // and write this layer's activations in bf16 (a float32 layer whose allowed blueprints are all
+  // computed by the fused kernels: no IR blueprint, no row_mlp, residual_mlp not on the GEMM
+  // path; chunks at most 64 wide or a multiple of 8). Decided by the config alone.
+  bool bf16_capable() const;
+  // Asks the layer to take its input and give its output in bf16 (and the gradients w.r.t. both)
+  // because the layer before hands it bf16 and the one after reads bf16; set by the layer
+  // sequence before prepare(), effective only when bf16_capable().
+  void set_bf16_io(bool on) { bf16_io_wanted_ = on; }
+  bool bf16_output() const override { return bf16_io_; }
   // Blueprint parameters live in the layer's pool and are stepped by end_step, so the host
   // optimizer sees none.
   std::vector<Parameter*> parameters() override { return {}; }
@@ -230,6 +240,7 @@ class KasminaLayer final : public Layer {
   bool grads_fresh_ = false;
   bool last_identity_ = false;
   bool last_train_ = false;
+  bool bf16_io_wanted_ = false, bf16_io_ = false;  // bf16 activations (set_bf16_io)
   uint32_t allowed_mask_ = 0;
   std::vector<std::string> module_notes_;
   std::vector<ops::KernelRecord> kernel_records_;

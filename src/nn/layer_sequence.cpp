@@ -5,6 +5,7 @@
 #include "core/env_switch.hpp"
 #include "core/error.hpp"
 #include "nn/conv_layers.hpp"
+#include "nn/kasmina_layer.hpp"
 #include "nn/linear.hpp"
 #include "ops/gemm_route.hpp"
 
@@ -51,6 +52,23 @@ void link_bf16_maps(const std::vector<std::unique_ptr<Layer>>& layers, Device de
   }
 }
 
+// The layer a linear layer at i may hand a bf16 output with the bf16 activations on: a linear
+// layer directly after it, or a kasmina layer that can run its fused ops on bf16 with a linear
+// layer after it (the kasmina layer then hands that one bf16 too). Below a kasmina layer the
+// gradient arrives unfused, so the linear layer's activation must be ReLU or none (kasmina's
+// bf16 pass; nn/linear.cpp).
+bool bf16_consumer_after(const std::vector<std::unique_ptr<Layer>>& layers, size_t i) {
+  const auto is_linear = [&](size_t j) {
+    return j < layers.size() && dynamic_cast<const LinearLayer*>(layers[j].get()) != nullptr;
+  };
+  if (is_linear(i + 1)) return true;
+  const auto* k = i + 1 < layers.size()
+                      ? dynamic_cast<const morph::KasminaLayer*>(layers[i + 1].get())
+                      : nullptr;
+  const auto* lin = dynamic_cast<const LinearLayer*>(layers[i].get());
+  return k && k->bf16_capable() && is_linear(i + 2) && lin->activation() != ops::Activation::gelu;
+}
+
 }  // namespace
 
 bool bf16_activations() {
@@ -90,10 +108,12 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     // bf16 activations (docs/PRECISION.md): a linear layer directly followed by a linear layer
     // hands it its output in bf16 when both GEMMs read bf16; the gradient w.r.t. that output
     // (the next layer's dx) is then bf16 too.
-    if (auto* lin = dynamic_cast<LinearLayer*>(layers_[i].get())) {
-      lin->set_bf16_output(bf16_activations() && i + 1 < layers_.size() &&
-                           dynamic_cast<const LinearLayer*>(layers_[i + 1].get()) != nullptr);
-    }
+    if (auto* lin = dynamic_cast<LinearLayer*>(layers_[i].get()))
+      lin->set_bf16_output(bf16_activations() && bf16_consumer_after(layers_, i));
+    // A kasmina layer between two linear layers takes the bf16 output of the one before (set
+    // above when it could) and hands bf16 to the one after.
+    if (auto* k = dynamic_cast<morph::KasminaLayer*>(layers_[i].get()))
+      k->set_bf16_io(i > 0 && layers_[i - 1]->bf16_output());
     layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
     const auto* below = i > 0 ? dynamic_cast<const LinearLayer*>(layers_[i - 1].get()) : nullptr;

@@ -8,6 +8,7 @@
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
 #include "nn/width_grow_linear.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina {
 
@@ -62,7 +63,8 @@ void LinearLayer::prepare(int64_t max_batch, Device dev) {
   const DType out = bf16_out ? DType::bf16 : dtype_;
   y_ = Tensor::empty({max_batch, out_}, out, dev);
   aux_ = ops::make_linear_aux(max_batch, out_, act_, dev, out);
-  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, dtype_, dev);
+  // A bf16 output gradient arriving unfused (from a kasmina layer above) gives a bf16 one here.
+  if (act_ != ops::Activation::none) dpre_ = Tensor::empty({max_batch, out_}, out, dev);
 }
 
 void LinearLayer::initialize(InitScheme scheme, Rng& rng, Device dev) {
@@ -124,14 +126,23 @@ GradForm LinearLayer::backward_fused(const Tensor& dy, GradForm form, Tensor* dx
   // epilogue, the bias gradient was written there too.
   const bool fused_in = form == GradForm::pre_activation;
   Tensor dpre = dy;  // bf16 when the layer above wrote it for this layer's bf16 output
+  bool bias_done = fused_in;
   if (!fused_in && act_ != ops::Activation::none) {
-    KASMINA_CHECK(dy.dtype() == dtype_,
-                  name_ + ": a bf16 output gradient arrives fused with the activation");
     dpre = dpre_.rows(0, dy.dim(0));
-    ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
+    if (dy.dtype() == DType::bf16) {
+      // From a layer above that cannot fuse the activation (a kasmina layer with bf16
+      // activations): kasmina's pass, the bias gradient summed over the stored values.
+      KASMINA_CHECK(act_ == ops::Activation::relu,
+                    name_ + ": a bf16 output gradient arrives unfused only for ReLU");
+      ops::activation_backward_aux_bf16(act_, dy, aux_batch_, dpre,
+                                        has_bias_ ? &bias_.grad : nullptr);
+      bias_done = true;
+    } else {
+      ops::activation_backward_aux(act_, dy, aux_batch_, dpre);
+    }
   }
   dpre_batch_ = dpre;
-  Tensor* db = (has_bias_ && !fused_in) ? &bias_.grad : nullptr;
+  Tensor* db = (has_bias_ && !bias_done) ? &bias_.grad : nullptr;
   dpre = bf16_.cast_output_grad(dpre);
   ops::linear_backward_weight(dpre, x_batch_, weight_.grad, db);
   if (!dx) return GradForm::output;

@@ -18,6 +18,9 @@
 #include "io_test_util.hpp"
 #include "morph/morph_events.hpp"
 #include "nn/conv_layers.hpp"
+#include "nn/kasmina_layer.hpp"
+#include "nn/layer_sequence.hpp"
+#include "nn/model.hpp"
 #include "nn/transformer_layers.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/data/idx_files.hpp"
@@ -311,6 +314,30 @@ TEST(TrainResume, RowSeedsMidLifecycleAreBitExact) {
                    {"model.layers.2.min_grafting_steps=6", "schedule.0.step=2", "schedule.1.step=2",
                     "schedule.2.step=3", "schedule.3.step=6"});
   check_resume_in_process(load_config(source_root() + "/configs/fmnist_grow_rows.yaml", ov), 11);
+}
+
+TEST(TrainResume, Bf16KasminaLayerWithBf16ActivationsIsBitExact) {
+  // configs/fmnist_grow.yaml in bf16 with the bf16 activations on and a residual_mlp of hidden 16
+  // (the fused kernels' row path): the linear layer before the kasmina layer hands it bf16, the
+  // kasmina layer hands bf16 on, the gradients come back in bf16 (docs/PRECISION.md). The seed
+  // germinates at step 2 and grafts for 6 steps; stop at step 11 (3 steps into epoch 3).
+  const ScopedSwitch activations(bf16_activations, set_bf16_activations, true);
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  const Overrides ov = small_fmnist(data, 6,
+                                    {"train.precision=bf16", "model.layers.2.hidden=16",
+                                     "model.layers.2.min_grafting_steps=6", "schedule.0.step=2"});
+  const Config cfg = load_config(source_root() + "/configs/fmnist_grow.yaml", ov);
+  {  // the chain really runs on bf16
+    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+    Model m(cfg.model, SampleShape::flat_image({28, 28, 1}), cfg.seed, Device::cpu());
+    m.prepare(20);
+    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+    ASSERT_EQ(m.morph_layers().size(), 1u);
+    EXPECT_TRUE(m.morph_layers()[0]->bf16_output());
+  }
+  check_resume_in_process(cfg, 11);
 }
 
 // configs/fmnist_mlp.yaml in bf16 (the CPU emulation of the bf16 GEMM inputs) on 100 random
