@@ -6,6 +6,7 @@
 // kasmina's bf16 pass (its bias gradient summed over the stored values).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -205,4 +206,45 @@ TEST(KasminaBf16Link, CudaStepMatchesCpu) {
                         "l2.bias grad"};
   for (size_t i = 0; i < cpu.size(); ++i)
     EXPECT_LT(kasmina::testing::rel_error(gpu[i], cpu[i]), 1e-2) << what[i];
+}
+
+// The gradient score (nn/gradient_score.hpp) of a kasmina layer on bf16 activations: the outer
+// product of the bf16 gradient and input, summed in float32 (the bf16 weight-gradient GEMM),
+// against the same sums in double over the widened values.
+TEST(KasminaBf16Link, GradientScoreReadsTheBf16Activations) {
+  using ops::bf16_test::to_bf16;
+  MorphConfig cfg = kasmina_config(kFused);
+  cfg.telemetry_every = 1;
+  KasminaLayer layer(cfg);
+  layer.set_bf16_io(true);
+  layer.prepare(kBatch, Device::cpu());
+  ASSERT_TRUE(layer.bf16_output());
+  layer.enable_gradient_score();
+  morph::testing::StepClock clock(Device::cpu());
+  const Tensor x = to_bf16(morph::testing::random_tensor<float>({kBatch, kWidth}, 21));
+  const Tensor dy = to_bf16(morph::testing::random_tensor<float>({kBatch, kWidth}, 22));
+  EXPECT_EQ(layer.forward(x, Mode::train, clock.ctx).dtype(), DType::bf16);
+  Tensor dx = Tensor::zeros({kBatch, kWidth}, DType::bf16);
+  layer.backward(dy, &dx, clock.ctx);
+  EXPECT_EQ(half_bits(dx), half_bits(dy)) << "dormant seeds: the gradient passes unchanged";
+  layer.end_step(clock.ctx);
+  const std::vector<float> xv = ops::bf16_test::widen(x).to_vector<float>();
+  const std::vector<float> gv = ops::bf16_test::widen(dy).to_vector<float>();
+  const int64_t C = kWidth / cfg.seeds;
+  const auto& t = layer.last_telemetry();
+  ASSERT_EQ(t.size(), static_cast<size_t>(cfg.seeds));
+  for (int32_t s = 0; s < cfg.seeds; ++s) {
+    double expected = 0.0;
+    for (int64_t j = C * s; j < C * (s + 1); ++j) {
+      double sq = 0.0;
+      for (int64_t k = 0; k < kWidth; ++k) {
+        double m = 0.0;
+        for (int64_t b = 0; b < kBatch; ++b)
+          m += double{gv[b * kWidth + j]} * double{xv[b * kWidth + k]};
+        sq += m * m;
+      }
+      expected += std::sqrt(sq);
+    }
+    EXPECT_NEAR(t[static_cast<size_t>(s)].grad_score, expected, 1e-5 * expected) << s;
+  }
 }
