@@ -6,7 +6,9 @@
 // lr_at(schedule, step[0]), computed in the kernel from the device step counter, so a captured
 // graph replays with no host upload. When the plan advances counters (advance_after_step), every
 // block takes a ticket after its threads have read the step counter; the last block adds 1 to
-// each counter and resets the ticket. Launched with programmatic dependent launch.
+// each counter and resets the ticket. Launched with programmatic dependent launch. A plan that
+// keeps bf16 copies (MultiTensorPlan::keep_bf16_copies) uploads a second table, a pointer per
+// parameter, and launches the kernels' copy-writing instantiation.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -55,6 +57,25 @@ __global__ void sgd_kernel(TableView table, SgdHyper h, LrSchedule s, const int6
   advance_when_last(table, ticket);
 }
 
+// The same with the plan's bf16 copies written.
+__global__ void adamw_copies_kernel(TableView table, bf16* const* copies, AdamWHyper h,
+                                    LrSchedule s, const int64_t* step, unsigned int* ticket) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
+  const auto u = kernels::optim::adamw_at(h, s, step[0]);
+  kernels::optim::update_chunk<decltype(u), true>(table, blockIdx.x, u, copies);
+  advance_when_last(table, ticket);
+}
+
+__global__ void sgd_copies_kernel(TableView table, bf16* const* copies, SgdHyper h, LrSchedule s,
+                                  const int64_t* step, unsigned int* ticket) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
+  const auto u = kernels::optim::sgd_at(h, s, step[0]);
+  kernels::optim::update_chunk<decltype(u), true>(table, blockIdx.x, u, copies);
+  advance_when_last(table, ticket);
+}
+
 }  // namespace
 
 void check_optimizer_plan(const char* op, const MultiTensorPlan& plan, bool needs_v,
@@ -83,8 +104,10 @@ std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPla
     d.m = static_cast<float*>(plan.m()[i].raw());
     d.v = with_v ? static_cast<float*>(plan.v()[i].raw()) : nullptr;
     d.n = plan.params()[i].numel();
+    const bool copy8 = i >= plan.bf16_copies().size() || !plan.bf16_copies()[i].defined() ||
+                       reinterpret_cast<uintptr_t>(plan.bf16_copies()[i].raw()) % 8 == 0;
     d.vectorised = d.n % 4 == 0 && aligned16(d.p) && aligned16(d.g) && aligned16(d.m) &&
-                   (!d.v || aligned16(d.v));
+                   (!d.v || aligned16(d.v)) && copy8;
     for (int64_t start = 0; start < d.n; start += kChunkElements) {
       chunks.push_back({static_cast<int64_t>(i), start});
     }
@@ -99,6 +122,14 @@ std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPla
   be->chunks = static_cast<int64_t>(chunks.size());
   if (!bytes.empty()) {
     be->table = Tensor::from_vector(bytes, {static_cast<int64_t>(bytes.size())}, plan.device());
+  }
+  if (!plan.bf16_copies().empty() && count > 0) {
+    std::vector<uint64_t> copies(count, 0);
+    for (size_t i = 0; i < count; ++i) {
+      if (plan.bf16_copies()[i].defined())
+        copies[i] = reinterpret_cast<uintptr_t>(plan.bf16_copies()[i].raw());
+    }
+    be->copies = Tensor::from_vector(copies, {static_cast<int64_t>(count)}, plan.device());
   }
   return be;
 }
@@ -122,10 +153,13 @@ TableView optimizer_table(const MultiTensorPlan& plan) {
 
 namespace {
 
-// Checks the plan and launches `kernel` (one block per chunk) with the hyperparameters `h`.
+// Checks the plan and launches `kernel` (one block per chunk) with the hyperparameters `h`, or
+// `copies_kernel` when the plan keeps bf16 copies.
 template <class Hyper>
 void launch_step(const char* op, const char* kernel_name,
                  void (*kernel)(TableView, Hyper, LrSchedule, const int64_t*, unsigned int*),
+                 void (*copies_kernel)(TableView, bf16* const*, Hyper, LrSchedule, const int64_t*,
+                                       unsigned int*),
                  MultiTensorPlan& plan, const Hyper& h, const LrSchedule& s, const Tensor& step,
                  bool needs_v) {
   check_optimizer_plan(op, plan, needs_v, step);
@@ -135,20 +169,29 @@ void launch_step(const char* op, const char* kernel_name,
     return;
   }
   KASMINA_CHECK(chunks <= 2147483647, std::string(op) + ": too many chunks");
-  launch_pdl(context(plan.device()), kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads),
-             kernel_name, optimizer_table(plan), h, s, step.data<int64_t>(),
-             context(plan.device()).tickets + kTicketOptimizer);
+  DeviceContext& ctx = context(plan.device());
+  unsigned int* ticket = ctx.tickets + kTicketOptimizer;
+  const Tensor& copies = plan.backend()->copies;
+  if (copies.defined()) {
+    launch_pdl(ctx, copies_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), kernel_name,
+               optimizer_table(plan), static_cast<bf16* const*>(copies.raw()), h, s,
+               step.data<int64_t>(), ticket);
+    return;
+  }
+  launch_pdl(ctx, kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), kernel_name,
+             optimizer_table(plan), h, s, step.data<int64_t>(), ticket);
 }
 
 }  // namespace
 
 void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
                 const Tensor& step) {
-  launch_step("adamw_step", "adamw_kernel", adamw_kernel, plan, h, s, step, true);
+  launch_step("adamw_step", "adamw_kernel", adamw_kernel, adamw_copies_kernel, plan, h, s, step,
+              true);
 }
 
 void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step) {
-  launch_step("sgd_step", "sgd_kernel", sgd_kernel, plan, h, s, step, false);
+  launch_step("sgd_step", "sgd_kernel", sgd_kernel, sgd_copies_kernel, plan, h, s, step, false);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -9,6 +9,7 @@
 
 #include "core/adamw.hpp"
 #include "core/sgd.hpp"
+#include "kernels/vector_io.cuh"
 #include "ops/ops.hpp"
 
 namespace kasmina::kernels::optim {
@@ -76,11 +77,16 @@ __device__ inline SgdUpdate sgd_at(const ops::SgdHyper& h, const LrSchedule& s, 
   return u;
 }
 
-// Updates chunk `c` of the table with the block's kThreads threads.
-template <class Update>
-__device__ void update_chunk(const TableView& table, int64_t c, const Update& u) {
+// Updates chunk `c` of the table with the block's kThreads threads. With kCopies, copies[tensor]
+// (when not null) then receives the updated values rounded to bf16 (MultiTensorPlan::
+// keep_bf16_copies); without, the code is that of the plain update.
+template <class Update, bool kCopies = false>
+__device__ void update_chunk(const TableView& table, int64_t c, const Update& u,
+                             bf16* const* copies = nullptr) {
   const ChunkDesc cd = table.chunks[c];
   const TensorDesc& t = table.tensors[cd.tensor];
+  bf16* copy = nullptr;
+  if constexpr (kCopies) copy = copies[cd.tensor];
   const int64_t start = cd.start;
   const int64_t end = start + kChunkElements < t.n ? start + kChunkElements : t.n;
   if (t.vectorised) {  // start is a multiple of kChunkElements, hence of 4
@@ -108,6 +114,10 @@ __device__ void update_chunk(const TableView& table, int64_t c, const Update& u)
       *reinterpret_cast<float4*>(t.p + i) = p[k];
       *reinterpret_cast<float4*>(t.m + i) = m[k];
       if (t.v) *reinterpret_cast<float4*>(t.v + i) = v[k];
+      if constexpr (kCopies) {
+        const float q[4] = {p[k].x, p[k].y, p[k].z, p[k].w};
+        if (copy) store_floats<4>(copy, i, q);  // 8 bytes: i is a multiple of 4
+      }
     }
     return;
   }
@@ -117,6 +127,9 @@ __device__ void update_chunk(const TableView& table, int64_t c, const Update& u)
     t.p[i] = p;
     t.m[i] = m;
     if (t.v) t.v[i] = v;
+    if constexpr (kCopies) {
+      if (copy) store_float(copy, i, p);
+    }
   }
 }
 

@@ -125,10 +125,16 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
   const int64_t max_batch = max_rows / in_rows();
   const Shape y_shape{max_batch * pixels(out_), out_.c};
   bf16_ = bf16_eligible(dev);
-  y_ = w16_ = x16_ = y16_ = dy16_ = dx16_ = Tensor();
+  y_ = w16_ = x16_ = y16_ = dy16_ = dx16_ = weight_.bf16_copy = Tensor();
   if (!bf16_output()) y_ = Tensor::empty(y_shape, dtype_, dev);  // (else cuDNN's bf16 output)
   if (!bf16_) return;
   w16_ = Tensor::empty(weight_.value.shape(), DType::bf16, dev);
+  // The weight copy kept current by the optimizer (Parameter::bf16_copy), made here once.
+  weight_.bf16_copy = Tensor();
+  if (optimizer_bf16_copies()) {
+    weight_.bf16_copy = w16_;
+    ops::cast_to_bf16(weight_.value, w16_);
+  }
   x16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
   dx16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
   y16_ = Tensor::empty(y_shape, DType::bf16, dev);
@@ -148,7 +154,7 @@ Tensor Conv2dLayer::forward(const Tensor& x, Mode, const StepContext&) {
   }
   // bf16: the weight and the input cast (an input in bf16 is used as it is), cuDNN's bf16
   // output handed on as it is (bf16_output) or widened for the next layer.
-  ops::cast_to_bf16(weight_.value, w16_);
+  if (!weight_.bf16_copy.defined()) ops::cast_to_bf16(weight_.value, w16_);
   x_batch_ = as_map(bf16_copy(x, x16_), batch_, in_);
   Tensor y16 = y16_.rows(0, out_rows);
   Tensor y16map = as_map(y16, batch_, out_);

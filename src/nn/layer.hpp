@@ -21,7 +21,19 @@ struct Parameter {
   std::string name;  // "layers.0.weight"
   Tensor value;
   Tensor grad;  // same shape; overwritten by each backward
+  // In bf16 mode with optimizer_bf16_copies() on: the bf16 copy of `value` the layer's GEMMs or
+  // convolutions read, kept current by whoever changes `value` (made by the layer's prepare(),
+  // rewritten by the optimizer's update in the same launch and by Model::load_state), so the
+  // layer casts nothing in its forward. Undefined otherwise (the layer casts each forward).
+  Tensor bf16_copy;
 };
+
+// bf16 weight copies written by the optimizer (docs/PRECISION.md, "Weight copies"): off by
+// default (not yet measured on a GPU); KASMINA_OPTIMIZER_BF16_COPIES=1 in the environment (read
+// when first asked) or set_optimizer_bf16_copies(true) switches them on. Read by the layers'
+// prepare(). Defined in nn/optimizer.cpp.
+bool optimizer_bf16_copies();
+void set_optimizer_bf16_copies(bool on);
 
 enum class Mode { train, eval };
 

@@ -58,6 +58,12 @@ void LinearLayer::prepare(int64_t max_batch, Device dev) {
   KASMINA_CHECK(weight_.value.defined() && weight_.value.device() == dev,
                 name_ + ": prepare() before initialize() on " + dev.str());
   bf16_.prepare(max_batch, in_, out_, dtype_, dev);
+  // The weight copy kept current by the optimizer (Parameter::bf16_copy), made here once.
+  weight_.bf16_copy = Tensor();
+  if (bf16_.on() && optimizer_bf16_copies() && !weight_cast_pinned_) {
+    weight_.bf16_copy = bf16_.weight(weight_.value);
+    ops::cast_to_bf16(weight_.value, weight_.bf16_copy);
+  }
   // The output (and a GELU layer's saved pre-activation) in bf16 for a linear layer after it.
   const bool bf16_out = bf16_.on() && bf16_output_wanted_ && !output_fp32_pinned_;
   const DType out = bf16_out ? DType::bf16 : dtype_;
@@ -103,7 +109,9 @@ Tensor LinearLayer::forward(const Tensor& x, Mode, const StepContext&) {
   Tensor y = y_.rows(0, B);
   aux_batch_ = aux_.defined() ? aux_.rows(0, B) : Tensor();
   x_batch_ = bf16_.cast_input(x);  // bf16 mode: the bf16 copies are the GEMM's inputs
-  ops::linear_forward(x_batch_, bf16_.cast_weight(weight_.value), bias_.value, act_, y, aux_batch_);
+  const Tensor w =
+      weight_.bf16_copy.defined() ? weight_.bf16_copy : bf16_.cast_weight(weight_.value);
+  ops::linear_forward(x_batch_, w, bias_.value, act_, y, aux_batch_);
   return y;
 }
 

@@ -62,6 +62,9 @@ class LinearLayer final : public Layer {
   void set_bf16_output(bool on) { bf16_output_wanted_ = on; }
   // A width seed reads this layer's pre-activation gradient in float32: never bf16 output.
   void keep_output_fp32() { output_fp32_pinned_ = true; }
+  // A width seed changes this layer's weights outside the optimizer: no optimizer-kept bf16 copy
+  // (Parameter::bf16_copy), the forward casts its own each step. Before prepare().
+  void keep_weight_cast() { weight_cast_pinned_ = true; }
   // The dtype of the output after prepare(): the layer's dtype, or bf16 (set_bf16_output).
   DType output_dtype() const { return y_.defined() ? y_.dtype() : dtype_; }
   bool bf16_output() const override { return output_dtype() == DType::bf16; }
@@ -89,7 +92,7 @@ class LinearLayer final : public Layer {
   Tensor x_batch_, aux_batch_;  // last forward's GEMM input and aux (views)
   Tensor dpre_batch_;           // last backward's pre-activation gradient (a view)
   Bf16GemmInputs bf16_;         // train.precision: bf16 (off otherwise)
-  bool bf16_output_wanted_ = false, output_fp32_pinned_ = false;
+  bool bf16_output_wanted_ = false, output_fp32_pinned_ = false, weight_cast_pinned_ = false;
 };
 
 // The registry's builder for `type: linear` (initialised from the run seed and the entry's

@@ -1,11 +1,14 @@
 #include "nn/optimizer.hpp"
 
 #include "core/adamw.hpp"
+#include "core/env_switch.hpp"
 #include "core/sgd.hpp"
 
 namespace kasmina {
 
 namespace {
+
+ProcessSwitch optimizer_bf16_copies_switch("KASMINA_OPTIMIZER_BF16_COPIES", false);
 
 ops::MultiTensorPlan make_plan(const OptimizerConfig& cfg, const std::vector<Parameter*>& params,
                                Device dev) {
@@ -17,10 +20,27 @@ ops::MultiTensorPlan make_plan(const OptimizerConfig& cfg, const std::vector<Par
     if (cfg.type == OptimizerType::adamw)
       v.push_back(Tensor::zeros(prm->value.shape(), DType::f32, dev));
   }
-  return ops::MultiTensorPlan(std::move(p), std::move(g), std::move(m), std::move(v));
+  ops::MultiTensorPlan plan(std::move(p), std::move(g), std::move(m), std::move(v));
+  // The layers' bf16 weight copies, rewritten by every step (Parameter::bf16_copy).
+  std::vector<Tensor> copies;
+  bool any = false;
+  for (Parameter* prm : params) {
+    copies.push_back(prm->bf16_copy);
+    any = any || prm->bf16_copy.defined();
+  }
+  if (any) plan.keep_bf16_copies(std::move(copies));
+  return plan;
 }
 
 }  // namespace
+
+bool optimizer_bf16_copies() {
+  return optimizer_bf16_copies_switch.on();
+}
+
+void set_optimizer_bf16_copies(bool on) {
+  optimizer_bf16_copies_switch.set(on);
+}
 
 LrSchedule make_schedule(const OptimizerConfig& opt, const ScheduleConfig& sched,
                          int64_t total_steps) {

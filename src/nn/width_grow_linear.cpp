@@ -73,6 +73,9 @@ void WidthGrowLinear::attach_next(LinearLayer& next) {
   KASMINA_CHECK(next.in_width() == out, "WidthGrowLinear: the next layer's input width differs");
   next_ = &next;
   next.keep_output_fp32();  // measure_score reads its pre-activation gradient in float32
+  // Growth writes both layers' weights outside the optimizer: they cast their own bf16 copies.
+  inner_->keep_weight_cast();
+  next.keep_weight_cast();
   std::vector<double> w = host_values(weight_of(*inner_).value);
   std::fill(w.begin() + sched_.from * in, w.end(), 0.0);
   store_values(weight_of(*inner_).value, w);

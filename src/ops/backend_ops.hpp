@@ -19,6 +19,7 @@ inline void check_counter_shape(const Tensor& counter) {
 struct MultiTensorPlan::Backend {
   Tensor table;
   int64_t chunks = 0;
+  Tensor copies;  // the bf16 copies' pointers, one per parameter (null: none); undefined: no copies
 };
 
 namespace cuda {

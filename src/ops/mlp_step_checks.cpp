@@ -83,6 +83,8 @@ int64_t check_mlp_train_step(const MlpStepArgs& a) {
     require(
         a.update->plan->device() == dev,
         "the update's plan is on " + a.update->plan->device().str() + ", expected " + dev.str());
+    require(a.update->plan->bf16_copies().empty(),
+            "the update writes no bf16 weight copies (a float32 step has none)");
   }
   return rows;
 }

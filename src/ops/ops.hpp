@@ -250,11 +250,19 @@ class MultiTensorPlan {
   // launch of their own. An undefined tensor switches it off (the default).
   void advance_after_step(Tensor counters);
   const Tensor& advance() const { return advance_; }
+  // bf16 copies of the parameters kept current by every step over this plan (after the update,
+  // copy[i] = the parameter rounded to bf16, in the same launch): one per parameter, an undefined
+  // tensor for none; each bf16 with the parameter's element count, on the plan's device. The
+  // layers then read their GEMM weight copies without a cast of their own (nn/layer.hpp,
+  // Parameter::bf16_copy). An empty list switches it off (the default).
+  void keep_bf16_copies(std::vector<Tensor> copies);
+  const std::vector<Tensor>& bf16_copies() const { return copies_; }
   struct Backend;  // device-side descriptor table (CUDA)
   Backend* backend() const { return backend_.get(); }
 
  private:
   std::vector<Tensor> params_, grads_, m_, v_;
+  std::vector<Tensor> copies_;  // bf16 copies (keep_bf16_copies), empty: none
   Tensor advance_;
   std::unique_ptr<Backend> backend_;
 };

@@ -129,6 +129,23 @@ void MultiTensorPlan::advance_after_step(Tensor counters) {
   advance_ = std::move(counters);
 }
 
+void MultiTensorPlan::keep_bf16_copies(std::vector<Tensor> copies) {
+  KASMINA_CHECK(copies.empty() || copies.size() == params_.size(),
+                "MultiTensorPlan: one bf16 copy (or an undefined tensor) per parameter");
+  for (size_t i = 0; i < copies.size(); ++i) {
+    if (!copies[i].defined()) continue;
+    KASMINA_CHECK(copies[i].dtype() == DType::bf16 && copies[i].numel() == params_[i].numel() &&
+                      copies[i].device() == device() && params_[i].dtype() == DType::f32,
+                  "MultiTensorPlan: the copy of tensor " + std::to_string(i) +
+                      " is not a bf16 tensor of its float32 parameter's size on its device");
+  }
+  copies_ = std::move(copies);
+#if KASMINA_HAS_CUDA
+  if (!params_.empty() && params_.front().device().is_cuda())
+    backend_ = cuda::make_plan_backend(*this);
+#endif
+}
+
 Device MultiTensorPlan::device() const {
   return params_.empty() ? Device::cpu() : params_.front().device();
 }

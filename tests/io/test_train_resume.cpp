@@ -381,6 +381,17 @@ TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
   EXPECT_NE(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << "bf16 steps changed nothing";
 }
 
+// The same with the bf16 weight copies kept by the optimizer: a resumed run remakes them from
+// the loaded master weights (Model::load_state) and continues bit-exactly.
+TEST(TrainResume, Bf16WithOptimizerWeightCopiesIsBitExact) {
+  const ScopedSwitch copies(optimizer_bf16_copies, set_optimizer_bf16_copies, true);
+  test::TempDir dir;
+  const auto data =
+      clitest::write_small_fashion_mnist(std::filesystem::path(dir.path()) / "data", 100, 20);
+  const Overrides ov = small_fmnist(data, 3, {"train.precision=bf16"});
+  check_resume_in_process(load_config(source_root() + "/configs/fmnist_mlp.yaml", ov), 6);
+}
+
 TEST(TrainResume, StateOfAnotherModelIsRefused) {
   const Config cfg = spirals_seeds(1);
   const DataSplits data = load_data(cfg.data, cfg.seed);

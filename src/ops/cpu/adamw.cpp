@@ -34,6 +34,7 @@ void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
                                          static_cast<double>(taken + 1));
     adamw_update_all<T>(c, p, g, m, v, n);
   });
+  refresh_bf16_copies(plan);
   if (Tensor counters = plan.advance(); counters.defined()) counter_add(counters, 1);
 }
 

@@ -5,6 +5,7 @@
 
 #include "ops/backend_ops.hpp"
 #include "ops/cpu/cpu_common.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::cpu {
 
@@ -20,6 +21,15 @@ void for_each_param(const char* op, MultiTensorPlan& plan, Fn&& fn) {
       fn(p.data<T>(), plan.grads()[i].template data<T>(), plan.m()[i].template data<T>(),
          with_v ? plan.v()[i].template data<T>() : static_cast<T*>(nullptr), p.numel());
     });
+  }
+}
+
+// The plan's bf16 copies made from the updated parameters (MultiTensorPlan::keep_bf16_copies):
+// each rounded once, as the CUDA kernels store them.
+inline void refresh_bf16_copies(const MultiTensorPlan& plan) {
+  for (size_t i = 0; i < plan.bf16_copies().size(); ++i) {
+    Tensor copy = plan.bf16_copies()[i];
+    if (copy.defined()) cast_to_bf16(plan.params()[i], copy);
   }
 }
 

@@ -52,6 +52,7 @@ void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, con
     using T = std::remove_pointer_t<decltype(p)>;
     sgd_tensor<T>(h, lr, taken == 0, p, g, m, n);
   });
+  refresh_bf16_copies(plan);
   if (Tensor counters = plan.advance(); counters.defined()) counter_add(counters, 1);
 }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/bf16.hpp"
 #include "op_test_utils.hpp"
 #include "ops/backend_ops.hpp"
 
@@ -225,6 +226,52 @@ TEST(CpuOptimizer, PlanAdvancesCountersAfterReadingTheStep) {
   EXPECT_EQ(counters.to_vector<int64_t>(), (std::vector<int64_t>{4}));
   // Counters must be i64 on the plan's device.
   EXPECT_THROW(plan.advance_after_step(Tensor::zeros({2})), InternalError);
+}
+
+// bf16 copies kept by the plan: after each step a tensor's copy holds its updated values rounded
+// to bf16, bit for bit, and leaves the parameters themselves as a plan without copies leaves
+// them; a tensor without a copy has none written. Copies must be bf16 of the parameter's size.
+TEST(CpuOptimizer, PlanKeepsBf16CopiesOfTheUpdatedParameters) {
+  const LrSchedule sched = warmup_cosine();
+  for (bool adam : {true, false}) {
+    auto run = [&](bool copies, std::vector<Tensor>* kept) {
+      std::vector<Tensor> p = {make_tensor({0.5, -1.0, 2.0, 3.25, -0.001}, DType::f32),
+                               make_tensor({1.5, 0.25}, DType::f32)};
+      std::vector<Tensor> g = {make_tensor({0.1, 0.2, -0.3, 0.07, 1.1}, DType::f32),
+                               make_tensor({-0.4, 0.9}, DType::f32)};
+      std::vector<Tensor> m = {Tensor::zeros({5}), Tensor::zeros({2})};
+      std::vector<Tensor> v = {Tensor::zeros({5}), Tensor::zeros({2})};
+      MultiTensorPlan plan(p, g, m, adam ? v : std::vector<Tensor>{});
+      if (copies) {
+        *kept = {Tensor::zeros({5}, DType::bf16), Tensor()};
+        plan.keep_bf16_copies(*kept);
+      }
+      for (int i = 0; i < 3; ++i) {
+        const Tensor step = Tensor::from_vector<int64_t>({i}, {1});
+        if (adam)
+          cpu::adamw_step(plan, AdamWHyper{}, sched, step);
+        else
+          cpu::sgd_step(plan, SgdHyper{}, sched, step);
+      }
+      return p;
+    };
+    std::vector<Tensor> copies;
+    const std::vector<Tensor> with = run(true, &copies), without = run(false, nullptr);
+    for (size_t t = 0; t < 2; ++t)
+      EXPECT_EQ(with[t].to_vector<float>(), without[t].to_vector<float>()) << adam << t;
+    const std::vector<float> p = with[0].to_vector<float>();
+    const std::vector<bf16> c = copies[0].to_vector<bf16>();
+    ASSERT_EQ(c.size(), p.size());
+    for (size_t i = 0; i < p.size(); ++i) {
+      EXPECT_EQ(c[i].bits, float_to_bf16_bits(p[i])) << adam << " " << i;
+      EXPECT_NE(c[i].bits, 0) << "written";
+    }
+  }
+  std::vector<Tensor> p = {Tensor::zeros({3})}, g = {Tensor::zeros({3})}, m = {Tensor::zeros({3})};
+  MultiTensorPlan plan(p, g, m, {});
+  EXPECT_THROW(plan.keep_bf16_copies({Tensor::zeros({3})}), InternalError) << "not bf16";
+  EXPECT_THROW(plan.keep_bf16_copies({Tensor::zeros({4}, DType::bf16)}), InternalError) << "size";
+  EXPECT_THROW(plan.keep_bf16_copies({Tensor(), Tensor()}), InternalError) << "one per tensor";
 }
 
 }  // namespace

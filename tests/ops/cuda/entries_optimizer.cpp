@@ -1,11 +1,14 @@
 // Op table entries of the fused multi-tensor AdamW and SGD: CUDA against the CPU twins on
 // several tensors of odd sizes, every learning-rate schedule, a few consecutive steps with the
-// device step counter advanced.
+// device step counter advanced; and with bf16 weight copies kept by the step
+// (MultiTensorPlan::keep_bf16_copies): each device's copy is its own updated parameter rounded to
+// bf16, bit for bit, and a tensor without a copy is left alone.
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/bf16.hpp"
 #include "core/enum_table.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -20,6 +23,8 @@ struct OptimizerCase {
   LrScheduleType schedule;
   // The plan advances [step, cursor] itself (advance_after_step) instead of counter_add.
   bool advance = false;
+  // Every tensor but the second keeps a bf16 copy (MultiTensorPlan::keep_bf16_copies).
+  bool copies = false;
 };
 
 constexpr EnumTable<Optimizer, 3> kOptimizerNames{{
@@ -41,6 +46,27 @@ const char* schedule_name(LrScheduleType t) {
 struct ParamSet {
   std::vector<Tensor> p, g, m, v;
 };
+
+// The bf16 copies of `s` (none for tensor 1), poisoned so that an unwritten one shows.
+std::vector<Tensor> make_copies(const ParamSet& s, Device dev) {
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < s.p.size(); ++i)
+    out.push_back(i == 1 ? Tensor() : poisoned(s.p[i].shape(), DType::bf16, dev));
+  return out;
+}
+
+// The copy is the parameter rounded to bf16, bit for bit.
+::testing::AssertionResult copy_is_rounded(const std::string& what, const Tensor& copy,
+                                           const Tensor& param) {
+  const std::vector<float> p = param.to(Device::cpu()).to_vector<float>();
+  const std::vector<bf16> c = copy.to(Device::cpu()).to_vector<bf16>();
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (c[i].bits != float_to_bf16_bits(p[i]))
+      return ::testing::AssertionFailure()
+             << what << " copy differs at " << i << ": " << c[i].to_float() << " for " << p[i];
+  }
+  return ::testing::AssertionSuccess();
+}
 
 ParamSet make_set(const std::vector<int64_t>& sizes, Device dev, uint64_t seed) {
   ParamSet s;
@@ -83,6 +109,12 @@ void optimizer_case(const OptimizerCase& c) {
     plan_cpu.advance_after_step(counters_cpu);
     plan_gpu.advance_after_step(counters_gpu);
   }
+  const std::vector<Tensor> copies_cpu = make_copies(cpu, Device::cpu());
+  const std::vector<Tensor> copies_gpu = make_copies(gpu_set, gpu());
+  if (c.copies) {
+    plan_cpu.keep_bf16_copies(copies_cpu);
+    plan_gpu.keep_bf16_copies(copies_gpu);
+  }
   for (int step = 0; step < 4; ++step) {
     // Fresh gradients every step (same values on both devices).
     for (size_t i = 0; i < sizes.size(); ++i) {
@@ -111,6 +143,10 @@ void optimizer_case(const OptimizerCase& c) {
       if (adam) {
         ASSERT_TRUE(close(what + " v", gpu_set.v[i], cpu.v[i], kTolF32));
       }
+      if (c.copies && i != 1) {
+        EXPECT_TRUE(copy_is_rounded(what + " cuda", copies_gpu[i], gpu_set.p[i]));
+        EXPECT_TRUE(copy_is_rounded(what + " cpu", copies_cpu[i], cpu.p[i]));
+      }
     }
   }
   EXPECT_TRUE(same("step counter and cursor", counters_gpu, counters_cpu));
@@ -129,6 +165,9 @@ std::vector<op_table::OpCase> optimizer_case_list(std::vector<Optimizer> opts) {
                        [c] { optimizer_case(c); }});
       }
     }
+    const OptimizerCase with_copies{o, LrScheduleType::cosine, true, true};
+    out.push_back({std::string(optimizer_name(o)) + "_cosine_bf16_copies",
+                   [with_copies] { optimizer_case(with_copies); }});
   }
   return out;
 }
