@@ -23,7 +23,7 @@ struct Parameter {
   Tensor grad;  // same shape; overwritten by each backward
   // In bf16 mode with optimizer_bf16_copies() on: the bf16 copy of `value` the layer's GEMMs or
   // convolutions read, kept current by whoever changes `value` (made by the layer's prepare(),
-  // rewritten by the optimizer's update in the same launch and by Model::load_state), so the
+  // rewritten by the optimizer's update in the same launch and by Layer::load_state), so the
   // layer casts nothing in its forward. Undefined otherwise (the layer casts each forward).
   Tensor bf16_copy;
 };

@@ -382,7 +382,7 @@ TEST(TrainResume, Bf16MlpIsBitExactAndMayResumeInFp32) {
 }
 
 // The same with the bf16 weight copies kept by the optimizer: a resumed run remakes them from
-// the loaded master weights (Model::load_state) and continues bit-exactly.
+// the loaded master weights (Layer::load_state) and continues bit-exactly.
 TEST(TrainResume, Bf16WithOptimizerWeightCopiesIsBitExact) {
   const ScopedSwitch copies(optimizer_bf16_copies, set_optimizer_bf16_copies, true);
   test::TempDir dir;

@@ -117,7 +117,7 @@ TEST_F(WeightCopies, WidthSeedLayersKeepCastingTheirWeights) {
 }
 
 // The layer reads the copy and does not cast: a weight changed behind the optimizer's back is not
-// seen by the forward until Model::load_state (or an optimizer step) rewrites the copy.
+// seen by the forward until Layer::load_state (or an optimizer step) rewrites the copy.
 TEST(WeightCopiesModel, TheForwardReadsTheCopyAndLoadStateRewritesIt) {
   ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
   ModelConfig cfg;
