@@ -36,6 +36,7 @@ ProcessSwitch bf16_convolutions_switch("KASMINA_BF16_CONV", true);
 
 Tensor bf16_copy(const Tensor& x, const Tensor& buffer) {
   if (x.dtype() == DType::bf16) return x;
+  KASMINA_CHECK(buffer.defined(), "bf16_copy: a float32 input where bf16 was announced");
   Tensor out = buffer.flat_range(0, x.shape());
   ops::cast_to_bf16(x, out);
   return out;
@@ -96,6 +97,8 @@ std::string Conv2dLayer::describe() const {
   if (p_.groups > 1) o << ", groups " << p_.groups;
   if (!has_bias_) o << ", no bias";
   if (bf16_) o << ", bf16";
+  if (bf16_ && bf16_in_) o << ", bf16 input";
+  if (bf16_output()) o << ", bf16 output";
   o << ")";
   return o.str();
 }
@@ -135,10 +138,12 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
     weight_.bf16_copy = w16_;
     ops::cast_to_bf16(weight_.value, w16_);
   }
-  x16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
-  dx16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
+  // The copies of what arrives in float32 (an input, an output gradient) and the bf16 input
+  // gradient to widen into a float32 dx; none where those come or go in bf16.
+  if (!bf16_in_) x16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
+  if (!bf16_dx_) dx16_ = Tensor::empty({max_rows, in_width_}, DType::bf16, dev);
   y16_ = Tensor::empty(y_shape, DType::bf16, dev);
-  dy16_ = Tensor::empty(y_shape, DType::bf16, dev);
+  if (!bf16_output()) dy16_ = Tensor::empty(y_shape, DType::bf16, dev);
 }
 
 Tensor Conv2dLayer::forward(const Tensor& x, Mode, const StepContext&) {
@@ -182,6 +187,7 @@ void Conv2dLayer::backward(const Tensor& dy, Tensor* dx, const StepContext&) {
   ops::conv2d_backward_weight(dymap, x_batch_, p_, weight_.grad, db);
   if (!dx) return;
   const bool widen = dx->dtype() != DType::bf16;
+  KASMINA_CHECK(!widen || dx16_.defined(), name_ + ": a float32 dx where bf16 was announced");
   Tensor dx16 = widen ? dx16_.flat_range(0, dx->shape()) : *dx;
   Tensor dx16map = as_map(dx16, batch_, in_);
   ops::conv2d_backward_input(dymap, w16_, p_, dx16map);

@@ -46,6 +46,11 @@ class Conv2dLayer final : public Layer {
   // itself, not widened), and take the gradient w.r.t. it in bf16; only when bf16_eligible.
   void set_bf16_output(bool on) { bf16_out_ = on; }
   bool bf16_output() const override { return bf16_ && bf16_out_; }
+  // Before prepare(): the input arrives in bf16 (from a layer that hands bf16, or a residual
+  // block's shared cast), and the input gradient is taken in bf16: the layer then allocates no
+  // bf16 copy of its own for the one or the other (set by the layer sequence and the block).
+  void set_bf16_input(bool on) { bf16_in_ = on; }
+  void set_bf16_input_grad(bool on) { bf16_dx_ = on; }
 
  private:
   std::string name_;
@@ -61,8 +66,8 @@ class Conv2dLayer final : public Layer {
   // bf16: the weight's copy (cast by each forward, read by the backward's input gradient), the
   // input's copy (kept for the weight gradient), cuDNN's bf16 output, the output gradient's
   // copy and the input gradient in bf16 (widened into the float32 dx).
-  bool bf16_ = false, bf16_out_ = false;
-  Tensor w16_, x16_, y16_, dy16_, dx16_;
+  bool bf16_ = false, bf16_out_ = false, bf16_in_ = false, bf16_dx_ = false;
+  Tensor w16_, x16_, y16_, dy16_, dx16_;  // x16_, dy16_, dx16_ only where the data comes fp32
 };
 
 // Whether a float32 convolution with these channels per group convolves in bf16 on `dev`: the

@@ -110,6 +110,13 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     // (the next layer's dx) is then bf16 too.
     if (auto* lin = dynamic_cast<LinearLayer*>(layers_[i].get()))
       lin->set_bf16_output(bf16_activations() && bf16_consumer_after(layers_, i));
+    // A convolution after a layer that hands it bf16 takes its input and writes its input
+    // gradient in bf16 (the gradient buffer below is bf16 then): no copies of its own.
+    if (auto* conv = dynamic_cast<Conv2dLayer*>(layers_[i].get()); conv && i > 0) {
+      const bool in16 = layers_[i - 1]->bf16_output();
+      if (in16) conv->set_bf16_input(true);
+      conv->set_bf16_input_grad(in16);
+    }
     // A kasmina layer between two linear layers takes the bf16 output of the one before (set
     // above when it could) and hands bf16 to the one after.
     if (auto* k = dynamic_cast<morph::KasminaLayer*>(layers_[i].get()))

@@ -93,17 +93,23 @@ double ResidualBlock::train_flops(int64_t rows, bool input_grad) const {
 
 void ResidualBlock::prepare(int64_t max_rows, Device dev) {
   const int64_t max_batch = max_rows / in_.rows;
+  // A projection block whose body and shortcut both start with a bf16 convolution casts its
+  // input once for both (x16_ below): they take it in bf16 and keep no copies of their own.
+  auto* conv = dynamic_cast<Conv2dLayer*>(body_.layers().front().get());
+  auto* skip_conv =
+      shortcut_.empty() ? nullptr : dynamic_cast<Conv2dLayer*>(shortcut_.layers().front().get());
+  const bool shared =
+      conv && skip_conv && conv->bf16_eligible(dev) && skip_conv->bf16_eligible(dev);
+  if (shared) {
+    conv->set_bf16_input(true);
+    skip_conv->set_bf16_input(true);
+  }
   body_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true);
   if (!shortcut_.empty()) {
     shortcut_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true);
     dx_shortcut_ = Tensor::empty({max_rows, in_.width}, dtype_, dev);
   }
   y_ = Tensor::empty({max_batch * out_.rows, out_.width}, dtype_, dev);
-  const auto* conv = dynamic_cast<const Conv2dLayer*>(body_.layers().front().get());
-  const auto* skip_conv = shortcut_.empty()
-                              ? nullptr
-                              : dynamic_cast<const Conv2dLayer*>(shortcut_.layers().front().get());
-  const bool shared = conv && skip_conv && conv->bf16() && skip_conv->bf16();
   x16_ = shared ? Tensor::empty({max_rows, in_.width}, DType::bf16, dev) : Tensor();
 }
 

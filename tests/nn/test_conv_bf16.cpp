@@ -248,5 +248,16 @@ TEST(Conv2dLayerBf16, ResidualBlocksTakeBf16NormalisationInputsWithTheSameValues
     ++inputs;
   }
   EXPECT_EQ(inputs, 2u) << projection;  // the body's and the shortcut's deferred normalisations
+  // Its three convolutions take bf16 inputs (the block's one cast for the first two, the
+  // normalisation before the third) and keep no input copies of their own; all hand bf16 on.
+  size_t conv_inputs = 0;
+  for (size_t at = projection.find(", bf16, bf16 input, bf16 output)"); at != std::string::npos;
+       at = projection.find(", bf16, bf16 input, bf16 output)", at + 1)) {
+    ++conv_inputs;
+  }
+  EXPECT_EQ(conv_inputs, 3u) << projection;
+  // The stem takes float32 and hands bf16 on.
+  EXPECT_NE(linked.describe[0].find(", bf16, bf16 output)"), std::string::npos)
+      << linked.describe[0];
   expect_same_values(linked, cast);
 }
