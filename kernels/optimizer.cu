@@ -124,10 +124,10 @@ std::unique_ptr<MultiTensorPlan::Backend> make_plan_backend(const MultiTensorPla
     be->table = Tensor::from_vector(bytes, {static_cast<int64_t>(bytes.size())}, plan.device());
   }
   if (!plan.bf16_copies().empty() && count > 0) {
-    std::vector<uint64_t> copies(count, 0);
+    std::vector<int64_t> copies(count, 0);  // device pointers (0: none)
     for (size_t i = 0; i < count; ++i) {
       if (plan.bf16_copies()[i].defined())
-        copies[i] = reinterpret_cast<uintptr_t>(plan.bf16_copies()[i].raw());
+        copies[i] = static_cast<int64_t>(reinterpret_cast<uintptr_t>(plan.bf16_copies()[i].raw()));
     }
     be->copies = Tensor::from_vector(copies, {static_cast<int64_t>(count)}, plan.device());
   }

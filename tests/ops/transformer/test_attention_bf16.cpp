@@ -59,7 +59,9 @@ TEST_P(AttentionBf16, StoresTheFloat32ResultRoundedOnce) {
   // dV = dout, a bf16 value, and dQ = dK = 0).
   int64_t inexact = 0;
   for (const float v : dqkv32.to_vector<float>()) inexact += round_to_bf16(v) != v;
-  if (c.tokens > 1) EXPECT_GT(inexact * 2, dqkv32.numel());
+  if (c.tokens > 1) {
+    EXPECT_GT(inexact * 2, dqkv32.numel());
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionBf16,
