@@ -3,6 +3,9 @@
 //
 //   train_step/fmnist_resnet/B128/{tf32,bf16}        configs/fmnist_resnet.yaml (bf16 is its own)
 //   train_step/fmnist_vit/B128/{fp32,tf32,bf16}      configs/fmnist_vit.yaml
+//   .../bf16/weight_copies, .../bf16/attention, .../bf16/attention_weight_copies   bf16 with the
+//       opt-in switches on (the bf16 weight copies written by the optimizer; the ViT's bf16
+//       attention; docs/PRECISION.md); the plain rows follow the environment
 //
 // The configs are read from the source tree (./configs, or $KASMINA_SOURCE_ROOT/configs): the
 // benchmark times exactly the network, optimizer, schedule and augmentation a training run of
@@ -19,6 +22,9 @@
 #include "bench/registry.hpp"
 #include "bench/timed_loop.hpp"
 #include "bench/train_step.hpp"
+#include "core/env_switch.hpp"
+#include "nn/layer.hpp"
+#include "nn/transformer_layers.hpp"
 #include "train/precision.hpp"
 
 namespace kasmina::bench {
@@ -42,8 +48,21 @@ std::string find_config(const std::string& name) {
   return "";
 }
 
+// The opt-in bf16 switches a benchmark turns on (the others as the environment has them).
+struct Bf16Switches {
+  bool weight_copies = false, attention = false;
+  std::string suffix() const {
+    if (attention) return weight_copies ? "/attention_weight_copies" : "/attention";
+    return weight_copies ? "/weight_copies" : "";
+  }
+};
+
 void network_step_benchmark(benchmark::State& s, const std::string& file, PrecisionMode p,
-                            Device dev) {
+                            Bf16Switches sw, Device dev) {
+  const ScopedSwitch copies(optimizer_bf16_copies, set_optimizer_bf16_copies,
+                            sw.weight_copies || optimizer_bf16_copies());
+  const ScopedSwitch attention(bf16_attention, set_bf16_attention,
+                               sw.attention || bf16_attention());
   if (dev.is_cpu()) {
     s.SkipWithError("skipped on the CPU (tens of GFLOP a step); run it with --device cuda");
     return;
@@ -70,11 +89,19 @@ void register_network_step_benchmarks(Device dev) {
       {"fmnist_resnet", {PrecisionMode::tf32, PrecisionMode::bf16}},
       {"fmnist_vit", {PrecisionMode::fp32, PrecisionMode::tf32, PrecisionMode::bf16}}};
   for (const auto& [name, modes] : networks) {
-    for (PrecisionMode p : modes) {
+    std::vector<std::pair<PrecisionMode, Bf16Switches>> variants;
+    for (PrecisionMode p : modes) variants.push_back({p, {}});
+    variants.push_back({PrecisionMode::bf16, {.weight_copies = true}});
+    if (name == "fmnist_vit") {
+      variants.push_back({PrecisionMode::bf16, {.attention = true}});
+      variants.push_back({PrecisionMode::bf16, {.weight_copies = true, .attention = true}});
+    }
+    for (const auto& [p, sw] : variants) {
       const std::string file = name + ".yaml";
       register_timed(
-          "train_step/" + name + "/B" + std::to_string(kNetworkBatch) + "/" + to_string(p),
-          [file, p, dev](benchmark::State& s) { network_step_benchmark(s, file, p, dev); })
+          "train_step/" + name + "/B" + std::to_string(kNetworkBatch) + "/" + to_string(p) +
+              sw.suffix(),
+          [file, p, sw, dev](benchmark::State& s) { network_step_benchmark(s, file, p, sw, dev); })
           ->Iterations(kSteadyIterations);
     }
   }
