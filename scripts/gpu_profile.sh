@@ -5,18 +5,25 @@
 #   scripts/gpu_profile.sh BUNDLE OUT_DIR batchnorm   where the batchnorm column sums' time goes:
 #       the full Nsight Compute sections (launch, occupancy, warp states, scheduler, memory, source
 #       counters) of bn_columns_kernel in each batchnorm benchmark of the ResNet's shapes, fp32 and
-#       bf16 maps, as text (OUT_DIR/ncu_bn.txt) and as a report (OUT_DIR/ncu_bn.ncu-rep)
+#       bf16 maps, one launch each, as text (OUT_DIR/ncu_bn.txt)
 set -uo pipefail
 bundle=$1; out=$2; mode=${3:-steps}; mkdir -p "$out"
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || echo /usr/local/cuda/bin/ncu)
 export LD_LIBRARY_PATH="$bundle/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export KASMINA_DATA_DIR="$bundle/data/fashion-mnist"
 if [ "$mode" = batchnorm ]; then
-  "$ncu" -k regex:bn_columns --launch-skip 10 --launch-count 12 \
-    --section LaunchStats --section Occupancy --section WarpStateStats --section SchedulerStats \
-    --section MemoryWorkloadAnalysis --section SourceCounters --section SpeedOfLight \
-    -o "$out/ncu_bn" -f \
-    "$bundle/bin/kasmina" bench --device cuda --filter '^ops/batchnorm_(forward_train|backward)/' \
+  # One launch of the kernel per benchmark (after warm-up), every section, as text.
+  for b in $("$bundle/bin/kasmina" bench --device cuda --list \
+               --filter '^ops/batchnorm_(forward_train|backward)/'); do
+    echo "=== $b" >> "$out/ncu_bn.txt"
+    "$ncu" -k regex:bn_columns --launch-skip 5 --launch-count 1 \
+      --section LaunchStats --section Occupancy --section WarpStateStats --section SchedulerStats \
+      --section MemoryWorkloadAnalysis --section SourceCounters --section SpeedOfLight \
+      "$bundle/bin/kasmina" bench --device cuda --filter "^$b\$" --min-time 0.01 \
+      >> "$out/ncu_bn.txt" 2>> "$out/ncu_bn.log"
+  done
+  exit 0
+filter '^ops/batchnorm_(forward_train|backward)/' \
     --min-time 0.01 > "$out/ncu_bn.log" 2>&1
   "$ncu" --import "$out/ncu_bn.ncu-rep" --page details > "$out/ncu_bn.txt" 2>> "$out/ncu_bn.log"
   exit 0
