@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "core/env_switch.hpp"
 #include "core/git_commit.hpp"
 #include "kasmina_build_config.hpp"
 #include "ops/ops.hpp"
@@ -32,6 +33,10 @@ std::vector<std::pair<std::string, std::string>> run_context(Device dev) {
       {kCtxBuildType, KASMINA_BUILD_TYPE},
       {kCtxDevice, dev.str()},
   };
+  std::string env;
+  for (const auto& [name, value] : kasmina_environment())
+    env += (env.empty() ? "" : " ") + name + "=" + value;
+  ctx.emplace_back(kCtxEnvironment, env);
   if (dev.is_cpu()) {
     ctx.emplace_back(kCtxDeviceName, cpu_model_name());
     return ctx;

@@ -18,6 +18,7 @@
 #include "cli/train_ranks.hpp"
 #include "config/config.hpp"
 #include "config/config_warnings.hpp"
+#include "core/env_switch.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
 #include "io/checkpoint_files.hpp"
@@ -204,6 +205,8 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   nlohmann::json j;
   j["kasmina_version"] = KASMINA_VERSION;
   j["config"] = cfg.name;
+  j["environment"] = nlohmann::json::object();  // the KASMINA_* variables of the run
+  for (const auto& [name, value] : kasmina_environment()) j["environment"][name] = value;
   j["seed"] = cfg.seed;
   j["device"] = s.device;
   if (!s.device_name.empty()) j["device_name"] = s.device_name;
@@ -328,6 +331,12 @@ int run_train(const TrainOptions& o) {
   const std::string resolved = to_yaml(cfg);
   check_ranks_agree(ranks, resolved);
   std::printf("# kasmina %s — resolved configuration\n%s\n", KASMINA_VERSION, resolved.c_str());
+  const auto env = kasmina_environment();
+  if (!env.empty()) {
+    std::string line = "# environment:";
+    for (const auto& [name, value] : env) line += " " + name + "=" + value;
+    std::printf("%s\n", line.c_str());
+  }
   std::fflush(stdout);
 
   // The run directory is created and locked before the data is loaded: an --out that cannot be

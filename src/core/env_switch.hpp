@@ -1,8 +1,17 @@
-// On/off switches of the environment, and the process-wide settings made from them.
+// On/off switches of the environment, the process-wide settings made from them, and the record
+// of which KASMINA_* variables a process ran with.
 #pragma once
 #include <atomic>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace kasmina {
+
+// Every environment variable whose name starts with KASMINA_ (name, value), sorted by name: what
+// a run or a benchmark records beside its results, since these switches change what runs
+// (docs/PRECISION.md) and where data and caches are read from.
+std::vector<std::pair<std::string, std::string>> kasmina_environment();
 
 // An on/off switch of the environment: "1" on, "0" off, unset or empty `fallback`; any other
 // value is refused with a UserError that names the variable and the allowed values.

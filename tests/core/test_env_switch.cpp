@@ -2,6 +2,7 @@
 // names the variable. ProcessSwitch and ScopedSwitch: the process-wide settings made from it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 
@@ -81,6 +82,33 @@ TEST(ProcessSwitch, RefusesABadValueWhenFirstAsked) {
   bad.set(false);
   EXPECT_FALSE(bad.on()) << "a set value is not read from the environment";
   unsetenv("KASMINA_TEST_PROCESS_SWITCH_BAD");
+}
+
+TEST(KasminaEnvironment, ListsTheKasminaVariablesSortedByName) {
+  setenv("KASMINA_TEST_ENV_B", "two", 1);
+  setenv("KASMINA_TEST_ENV_A", "1", 1);
+  setenv("NOT_KASMINA_TEST_ENV", "3", 1);
+  const auto env = kasmina_environment();
+  for (size_t i = 0; i < env.size(); ++i) {
+    EXPECT_EQ(env[i].first.rfind("KASMINA_", 0), 0u) << env[i].first;
+    if (i > 0) {
+      EXPECT_LT(env[i - 1].first, env[i].first);
+    }
+  }
+  const auto a = std::find(env.begin(), env.end(),
+                           std::pair<std::string, std::string>{"KASMINA_TEST_ENV_A", "1"});
+  const auto b = std::find(env.begin(), env.end(),
+                           std::pair<std::string, std::string>{"KASMINA_TEST_ENV_B", "two"});
+  ASSERT_NE(a, env.end());
+  ASSERT_NE(b, env.end());
+  EXPECT_LT(a, b);
+  unsetenv("KASMINA_TEST_ENV_A");
+  unsetenv("KASMINA_TEST_ENV_B");
+  unsetenv("NOT_KASMINA_TEST_ENV");
+  const auto after = kasmina_environment();
+  EXPECT_EQ(std::count_if(after.begin(), after.end(),
+                          [](const auto& e) { return e.first.rfind("KASMINA_TEST_ENV", 0) == 0; }),
+            0);
 }
 
 }  // namespace

@@ -151,6 +151,25 @@ TEST(TrainCli, Bf16RunResumesInFp32AndSaysSo) {
   EXPECT_EQ(latest_checkpoint(run)->step, 2 * 31);
 }
 
+// The KASMINA_* variables a run ran with (they change what runs: docs/PRECISION.md) are printed
+// after the resolved configuration and kept in summary.json's "environment"; others are not.
+TEST(TrainCli, TheKasminaEnvironmentIsRecorded) {
+  REQUIRE_BINARY();
+  test::TempDir dir;
+  const std::string run = dir.file("run"), log = dir.file("log");
+  ASSERT_EQ(wait_exit(spawn({"train", seeds_config(), "--set", "train.epochs=1", "--out", run}, log,
+                            {{"KASMINA_BF16_ATTENTION", "1"}, {"NOT_KASMINA_X", "2"}})),
+            0)
+      << slurp(log);
+  EXPECT_NE(slurp(log).find("KASMINA_BF16_ATTENTION=1"), std::string::npos) << slurp(log);
+  const auto summary = nlohmann::json::parse(slurp(run + "/summary.json"));
+  ASSERT_TRUE(summary.contains("environment")) << summary.dump();
+  EXPECT_EQ(summary["environment"]["KASMINA_BF16_ATTENTION"], "1");
+  EXPECT_FALSE(summary["environment"].contains("NOT_KASMINA_X"));
+  for (const auto& [name, value] : summary["environment"].items())
+    EXPECT_EQ(name.rfind("KASMINA_", 0), 0u) << name;
+}
+
 TEST(TrainCli, SecondSigintExitsAtOnce) {
   REQUIRE_BINARY();
   test::TempDir dir;
