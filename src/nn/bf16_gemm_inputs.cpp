@@ -21,7 +21,10 @@ void Bf16GemmInputs::prepare(int64_t max_rows, int64_t in, int64_t out, DType dt
     weight_ = input_ = output_grad_ = Tensor();
     return;
   }
-  weight_ = Tensor::empty({out, in}, DType::bf16, dev);
+  // The weight copy is kept across a second prepare (an optimizer may hold it: nn/layer.hpp,
+  // Parameter::bf16_copy); the row buffers follow max_rows.
+  if (!weight_.defined() || weight_.shape() != Shape{out, in} || weight_.device() != dev)
+    weight_ = Tensor::empty({out, in}, DType::bf16, dev);
   input_ = Tensor::empty({max_rows, in}, DType::bf16, dev);
   output_grad_ = Tensor::empty({max_rows, out}, DType::bf16, dev);
 }

@@ -128,10 +128,15 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
   const int64_t max_batch = max_rows / in_rows();
   const Shape y_shape{max_batch * pixels(out_), out_.c};
   bf16_ = bf16_eligible(dev);
-  y_ = w16_ = x16_ = y16_ = dy16_ = dx16_ = weight_.bf16_copy = Tensor();
+  y_ = x16_ = y16_ = dy16_ = dx16_ = weight_.bf16_copy = Tensor();
+  // The weight copy is kept across a second prepare (an optimizer may hold it: nn/layer.hpp).
+  const Tensor w16_before = w16_;
+  w16_ = Tensor();
   if (!bf16_output()) y_ = Tensor::empty(y_shape, dtype_, dev);  // (else cuDNN's bf16 output)
   if (!bf16_) return;
-  w16_ = Tensor::empty(weight_.value.shape(), DType::bf16, dev);
+  w16_ = w16_before.defined() && w16_before.device() == dev
+             ? w16_before
+             : Tensor::empty(weight_.value.shape(), DType::bf16, dev);
   // The weight copy kept current by the optimizer (Parameter::bf16_copy), made here once.
   weight_.bf16_copy = Tensor();
   if (optimizer_bf16_copies()) {

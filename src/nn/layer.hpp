@@ -25,8 +25,8 @@ struct Parameter {
   // convolutions read, kept current by whoever changes `value` (made by the layer's prepare(),
   // rewritten by the optimizer's update in the same launch and by Layer::load_state), so the
   // layer casts nothing in its forward. Undefined otherwise (the layer casts each forward).
-  // The optimizer takes the copies when it is built, so it is built after the layers' prepare()
-  // (as the trainer does; a later prepare() would allocate copies the optimizer does not write).
+  // The optimizer takes the copies when it is built, after the layers' prepare(); a later
+  // prepare() keeps the same copy tensors, so the optimizer keeps writing the ones read.
   Tensor bf16_copy;
 };
 

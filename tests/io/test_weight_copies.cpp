@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/layers/conv2d.hpp"
 #include "config/layers/linear.hpp"
 #include "core/env_switch.hpp"
 #include "data/dataset.hpp"
 #include "io_test_util.hpp"
 #include "nn/layer.hpp"
 #include "nn/model.hpp"
+#include "nn/optimizer.hpp"
 #include "ops/ops.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/common/source_root.hpp"
@@ -145,6 +147,42 @@ TEST(WeightCopiesModel, TheForwardReadsTheCopyAndLoadStateRewritesIt) {
   EXPECT_EQ(forward(true, true, false), initial) << "the copy, not the zeroed weight";
   EXPECT_NE(forward(false, true, false), initial) << "the cast sees the zeroed weight";
   EXPECT_EQ(forward(true, true, true), initial) << "load_state restored weight and copy";
+  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+}
+
+// A second prepare() (a larger batch) after the optimizer took the copies keeps the same copy
+// tensors: the optimizer's update still reaches the weights the forward reads.
+TEST(WeightCopiesModel, ASecondPrepareKeepsTheCopiesTheOptimizerWrites) {
+  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+  // A bf16 convolution (8 -> 8 channels on a 4x4 map), the pooling and a linear layer.
+  ModelConfig cfg;
+  cfg.layers = {LayerConfig(LayerType::conv2d), LayerConfig(LayerType::global_avgpool),
+                LayerConfig(LayerType::linear)};
+  Conv2dConfig& conv = cfg.layers[0].as<Conv2dConfig>();
+  conv.out = 8;
+  conv.kernel = 3;
+  conv.padding = 1;
+  cfg.layers[2].as<LinearConfig>().out = 3;
+  std::vector<float> x(2 * 4 * 4 * 8);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7) * 0.25f - 0.75f;
+  auto stepped_forward = [&](bool copies) {
+    const ScopedSwitch sw(optimizer_bf16_copies, set_optimizer_bf16_copies, copies);
+    Model m(cfg, SampleShape::flat_image({4, 4, 8}), 5, Device::cpu());
+    m.prepare(2);
+    Optimizer opt(OptimizerConfig{}, make_schedule(OptimizerConfig{}, ScheduleConfig{}, 10),
+                  m.parameters(), Device::cpu());
+    m.prepare(8);
+    for (Parameter* p : m.parameters()) ops::fill(p->grad, 0.5);
+    opt.step(Tensor::zeros({1}, DType::i64));
+    StepContext ctx;
+    ctx.step = Tensor::zeros({1}, DType::i64);
+    int copied = 0;
+    for (Parameter* p : m.parameters()) copied += p->bf16_copy.defined() ? 1 : 0;
+    EXPECT_EQ(copied, copies ? 2 : 0) << "the convolution's and the linear layer's weights";
+    return m.forward(Tensor::from_vector(x, {2, 4 * 4 * 8}), Mode::eval, ctx).to_vector<float>();
+  };
+  const std::vector<float> with = stepped_forward(true), without = stepped_forward(false);
+  EXPECT_EQ(with, without);
   ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
 }
 
