@@ -129,16 +129,15 @@ void Conv2dLayer::prepare(int64_t max_rows, Device dev) {
   const Shape y_shape{max_batch * pixels(out_), out_.c};
   bf16_ = bf16_eligible(dev);
   y_ = x16_ = y16_ = dy16_ = dx16_ = weight_.bf16_copy = Tensor();
-  // The weight copy is kept across a second prepare (an optimizer may hold it: nn/layer.hpp).
-  const Tensor w16_before = w16_;
-  w16_ = Tensor();
   if (!bf16_output()) y_ = Tensor::empty(y_shape, dtype_, dev);  // (else cuDNN's bf16 output)
-  if (!bf16_) return;
-  w16_ = w16_before.defined() && w16_before.device() == dev
-             ? w16_before
-             : Tensor::empty(weight_.value.shape(), DType::bf16, dev);
+  if (!bf16_) {
+    w16_ = Tensor();
+    return;
+  }
+  // The weight copy is kept across a second prepare (an optimizer may hold it: nn/layer.hpp).
+  if (!w16_.defined() || w16_.device() != dev)
+    w16_ = Tensor::empty(weight_.value.shape(), DType::bf16, dev);
   // The weight copy kept current by the optimizer (Parameter::bf16_copy), made here once.
-  weight_.bf16_copy = Tensor();
   if (optimizer_bf16_copies()) {
     weight_.bf16_copy = w16_;
     ops::cast_to_bf16(weight_.value, w16_);
