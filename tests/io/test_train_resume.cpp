@@ -24,6 +24,7 @@
 #include "nn/transformer_layers.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/data/idx_files.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::io {
@@ -330,10 +331,9 @@ TEST(TrainResume, Bf16KasminaLayerWithBf16ActivationsIsBitExact) {
                                      "model.layers.2.min_grafting_steps=6", "schedule.0.step=2"});
   const Config cfg = load_config(source_root() + "/configs/fmnist_grow.yaml", ov);
   {  // the chain really runs on bf16
-    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+    const ops::bf16_test::ScopedMathMode bf16(ops::MathMode::bf16);
     Model m(cfg.model, SampleShape::flat_image({28, 28, 1}), cfg.seed, Device::cpu());
     m.prepare(20);
-    ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
     ASSERT_EQ(m.morph_layers().size(), 1u);
     EXPECT_TRUE(m.morph_layers()[0]->bf16_output());
   }

@@ -22,6 +22,7 @@
 #include "ops/ops.hpp"
 #include "tests/cli/small_data.hpp"
 #include "tests/common/source_root.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::io {
@@ -121,7 +122,7 @@ TEST_F(WeightCopies, WidthSeedLayersKeepCastingTheirWeights) {
 // The layer reads the copy and does not cast: a weight changed behind the optimizer's back is not
 // seen by the forward until Layer::load_state (or an optimizer step) rewrites the copy.
 TEST(WeightCopiesModel, TheForwardReadsTheCopyAndLoadStateRewritesIt) {
-  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+  const ops::bf16_test::ScopedMathMode bf16(ops::MathMode::bf16);
   ModelConfig cfg;
   cfg.layers = {LayerConfig(LayerType::linear)};
   cfg.layers[0].as<LinearConfig>().out = 3;
@@ -147,13 +148,12 @@ TEST(WeightCopiesModel, TheForwardReadsTheCopyAndLoadStateRewritesIt) {
   EXPECT_EQ(forward(true, true, false), initial) << "the copy, not the zeroed weight";
   EXPECT_NE(forward(false, true, false), initial) << "the cast sees the zeroed weight";
   EXPECT_EQ(forward(true, true, true), initial) << "load_state restored weight and copy";
-  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
 }
 
 // A second prepare() (a larger batch) after the optimizer took the copies keeps the same copy
 // tensors: the optimizer's update still reaches the weights the forward reads.
 TEST(WeightCopiesModel, ASecondPrepareKeepsTheCopiesTheOptimizerWrites) {
-  ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+  const ops::bf16_test::ScopedMathMode bf16(ops::MathMode::bf16);
   // A bf16 convolution (8 -> 8 channels on a 4x4 map), the pooling and a linear layer.
   ModelConfig cfg;
   cfg.layers = {LayerConfig(LayerType::conv2d), LayerConfig(LayerType::global_avgpool),
@@ -183,7 +183,6 @@ TEST(WeightCopiesModel, ASecondPrepareKeepsTheCopiesTheOptimizerWrites) {
   };
   const std::vector<float> with = stepped_forward(true), without = stepped_forward(false);
   EXPECT_EQ(with, without);
-  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
 }
 
 }  // namespace

@@ -24,16 +24,8 @@ namespace {
 
 constexpr int64_t kBatch = 3, kTokens = 5, kDim = 16, kHeads = 2;
 
-struct Bf16MathMode {
-  Bf16MathMode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
-  ~Bf16MathMode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
-};
-
-std::vector<uint32_t> bits_of(const Tensor& t) {
-  std::vector<uint32_t> out;
-  for (const float v : t.to_vector<float>()) out.push_back(bit_copy<uint32_t>(v));
-  return out;
-}
+using ops::bf16_test::float_bits;
+using ops::bf16_test::ScopedMathMode;
 
 // The step's results: y, dx, then the parameter gradients in the layer's order.
 struct Step {
@@ -58,11 +50,11 @@ Step layer_step(AttentionLayer& l) {
   StepContext ctx;
   ctx.step = Tensor::zeros({1}, DType::i64);
   Step s;
-  s.tensors.push_back(bits_of(l.forward(random_rows(1), Mode::train, ctx)));
+  s.tensors.push_back(float_bits(l.forward(random_rows(1), Mode::train, ctx)));
   Tensor dx = Tensor::empty({kBatch * kTokens, kDim});
   l.backward(random_rows(2), &dx, ctx);
-  s.tensors.push_back(bits_of(dx));
-  for (Parameter* p : l.parameters()) s.tensors.push_back(bits_of(p->grad));
+  s.tensors.push_back(float_bits(dx));
+  for (Parameter* p : l.parameters()) s.tensors.push_back(float_bits(p->grad));
   return s;
 }
 
@@ -95,7 +87,8 @@ Step composed_step(AttentionLayer& l) {
   ops::linear_backward_weight(dqkv, x, dwq, &dbq);
   Tensor dx = Tensor::empty({rows, kDim});
   ops::linear_backward_input(dqkv, wq, ops::Activation::none, Tensor(), dx, nullptr);
-  return {{bits_of(y), bits_of(dx), bits_of(dwq), bits_of(dbq), bits_of(dwp), bits_of(dbp)}};
+  return {{float_bits(y), float_bits(dx), float_bits(dwq), float_bits(dbq), float_bits(dwp),
+           float_bits(dbp)}};
 }
 
 const char* kWhat[] = {
@@ -104,7 +97,7 @@ const char* kWhat[] = {
 }  // namespace
 
 TEST(AttentionLayerBf16, StepEqualsTheOpsComposedWithBf16Storage) {
-  const Bf16MathMode bf16;
+  const ScopedMathMode bf16(ops::MathMode::bf16);
   const ScopedSwitch on(bf16_attention, set_bf16_attention, true);
   AttentionLayer l = make_layer();
   const Step got = layer_step(l), want = composed_step(l);
@@ -114,13 +107,13 @@ TEST(AttentionLayerBf16, StepEqualsTheOpsComposedWithBf16Storage) {
 }
 
 TEST(AttentionLayerBf16, SwitchedOffTheAttentionStaysFloat32) {
-  const Bf16MathMode bf16;
+  const ScopedMathMode bf16(ops::MathMode::bf16);
   const ScopedSwitch off(bf16_attention, set_bf16_attention, false);
   AttentionLayer l = make_layer();
   const Step got = layer_step(l), bf16_storage = composed_step(l);
   EXPECT_NE(got.tensors[0], bf16_storage.tensors[0]) << "y: qkv and the output not rounded";
   // In fp32 mode the switch changes nothing.
-  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+  const ScopedMathMode fp32(ops::MathMode::fp32);
   AttentionLayer plain = make_layer();
   const Step fp32_off = layer_step(plain);
   const ScopedSwitch on(bf16_attention, set_bf16_attention, true);

@@ -38,8 +38,7 @@ Tensor random(const Shape& s, uint64_t seed) {
 
 // bf16 mode on the CPU with the bf16 convolutions switched on, for one test.
 struct Bf16Mode {
-  Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
-  ~Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+  ops::bf16_test::ScopedMathMode mode{ops::MathMode::bf16};
   ScopedSwitch conv{bf16_convolutions, set_bf16_convolutions, true};
 };
 
@@ -64,7 +63,7 @@ TEST(Conv2dLayerBf16, WhichConvolutionsRunInBf16) {
     EXPECT_FALSE(runs_bf16(map16, 16, same)) << "fp32 mode";
   }
   {
-    ops::set_math_mode(Device::cpu(), ops::MathMode::bf16);
+    const ops::bf16_test::ScopedMathMode mode(ops::MathMode::bf16);
     const ScopedSwitch off(bf16_convolutions, set_bf16_convolutions, false);
     EXPECT_FALSE(runs_bf16(map16, 16, same)) << "bf16 mode, bf16 convolutions off";
   }

@@ -30,10 +30,8 @@ namespace {
 
 constexpr int64_t kIn = 12, kWidth = 32, kOut = 5, kBatch = 6;
 
-struct Bf16Mode {
-  Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::bf16); }
-  ~Bf16Mode() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
-};
+using ops::bf16_test::float_bits;
+using ops::bf16_test::ScopedMathMode;
 
 MorphConfig kasmina_config(std::vector<morph::BlueprintKind> kinds) {
   MorphConfig c = morph::testing::small_config(kWidth, 4, 4);  // chunks of 8
@@ -76,20 +74,10 @@ bool hands_bf16(const Chain& c) {
   return c.first().bf16_output() && c.kasmina().bf16_output();
 }
 
-std::vector<uint32_t> bits_of(const Tensor& t) {
-  std::vector<uint32_t> out;
-  for (const float v : t.to_vector<float>()) out.push_back(bit_copy<uint32_t>(v));
-  return out;
-}
-
-std::vector<uint16_t> half_bits(const Tensor& t) {
-  return ops::bf16_test::bits(t);
-}
-
 }  // namespace
 
 TEST(KasminaBf16Link, WhichChainsHandBf16ThroughTheKasminaLayer) {
-  const Bf16Mode bf16;
+  const ScopedMathMode bf16(ops::MathMode::bf16);
   {
     const ScopedSwitch on(bf16_activations, set_bf16_activations, true);
     EXPECT_TRUE(hands_bf16(Chain(ops::Activation::relu, kFused)));
@@ -105,14 +93,14 @@ TEST(KasminaBf16Link, WhichChainsHandBf16ThroughTheKasminaLayer) {
   }
   const ScopedSwitch off(bf16_activations, set_bf16_activations, false);
   EXPECT_FALSE(hands_bf16(Chain(ops::Activation::relu, kFused))) << "bf16 activations off";
-  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+  const ScopedMathMode fp32(ops::MathMode::fp32);
   const ScopedSwitch on(bf16_activations, set_bf16_activations, true);
   EXPECT_FALSE(hands_bf16(Chain(ops::Activation::relu, kFused))) << "fp32 mode";
 }
 
 TEST(KasminaBf16Link, StepEqualsTheOpsComposedWithBf16Storage) {
   using ops::bf16_test::to_bf16;
-  const Bf16Mode bf16;
+  const ScopedMathMode bf16(ops::MathMode::bf16);
   const ScopedSwitch on(bf16_activations, set_bf16_activations, true);
   Chain c(ops::Activation::relu, kFused);
   ASSERT_TRUE(hands_bf16(c));
@@ -124,12 +112,12 @@ TEST(KasminaBf16Link, StepEqualsTheOpsComposedWithBf16Storage) {
   ctx.step = Tensor::zeros({1}, DType::i64);
 
   // The chain, through the layer sequence.
-  const std::vector<uint32_t> y_seq = bits_of(c.seq->forward(x, Mode::train, ctx));
+  const std::vector<uint32_t> y_seq = float_bits(c.seq->forward(x, Mode::train, ctx));
   ASSERT_FALSE(c.kasmina().last_forward_was_identity());
   const Tensor dx_seq = c.seq->backward(dy, ctx);
   std::vector<std::vector<uint32_t>> grads_seq;
   for (LinearLayer* l : {&c.first(), &c.last()})
-    for (Parameter* p : l->parameters()) grads_seq.push_back(bits_of(p->grad));
+    for (Parameter* p : l->parameters()) grads_seq.push_back(float_bits(p->grad));
 
   // The same step composed from the ops (the kasmina layer's buffers, its seeds unchanged by
   // the step: end_step is not called).
@@ -143,7 +131,7 @@ TEST(KasminaBf16Link, StepEqualsTheOpsComposedWithBf16Storage) {
   ops::morph_forward(c.kasmina().buffers(), h0, h1, ops::MorphForwardOptions{});
   Tensor y = Tensor::empty({kBatch, kOut}), none;
   ops::linear_forward(h1, w2, p2[1]->value, ops::Activation::none, y, none);
-  EXPECT_EQ(y_seq, bits_of(y)) << "y";
+  EXPECT_EQ(y_seq, float_bits(y)) << "y";
 
   const Tensor dy16 = to_bf16(dy);
   Tensor dw2 = Tensor::empty(w2.shape()), db2 = Tensor::empty({kOut});
@@ -158,12 +146,12 @@ TEST(KasminaBf16Link, StepEqualsTheOpsComposedWithBf16Storage) {
   ops::linear_backward_weight(dpre, x16, dw0, nullptr);
   Tensor dx = Tensor::empty({kBatch, kIn});
   ops::linear_backward_input(dpre, w0, ops::Activation::none, Tensor(), dx, nullptr);
-  EXPECT_EQ(bits_of(dx_seq), bits_of(dx)) << "dx";
-  const std::vector<std::vector<uint32_t>> grads = {bits_of(dw0), bits_of(db0), bits_of(dw2),
-                                                    bits_of(db2)};
+  EXPECT_EQ(float_bits(dx_seq), float_bits(dx)) << "dx";
+  const std::vector<std::vector<uint32_t>> grads = {float_bits(dw0), float_bits(db0),
+                                                    float_bits(dw2), float_bits(db2)};
   EXPECT_EQ(grads_seq, grads);
   // The chain really rounds: the kasmina layer's blended chunks are not the float32 ones.
-  EXPECT_NE(half_bits(h1), half_bits(h0));
+  EXPECT_NE(ops::bf16_test::bits(h1), ops::bf16_test::bits(h0));
 }
 
 namespace {
@@ -171,8 +159,7 @@ namespace {
 // One training step of the linked chain on `dev` (seeds arranged as in the test above): y, dx
 // and the linear layers' gradients, widened to float32 on the host.
 std::vector<std::vector<float>> linked_step(Device dev) {
-  const Bf16Mode cpu_mode;
-  ops::set_math_mode(dev, ops::MathMode::bf16);
+  const ScopedMathMode cpu_mode(ops::MathMode::bf16), dev_mode(ops::MathMode::bf16, dev);
   Chain c(ops::Activation::relu, kFused, true, dev);
   EXPECT_TRUE(hands_bf16(c)) << dev.str();
   Rng mix_rng(3);
@@ -187,7 +174,6 @@ std::vector<std::vector<float>> linked_step(Device dev) {
   for (LinearLayer* l : {&c.first(), &c.last()})
     for (Parameter* p : l->parameters())
       out.push_back(p->grad.to(Device::cpu()).to_vector<float>());
-  ops::set_math_mode(dev, ops::MathMode::fp32);
   return out;
 }
 
@@ -226,7 +212,8 @@ TEST(KasminaBf16Link, GradientScoreReadsTheBf16Activations) {
   EXPECT_EQ(layer.forward(x, Mode::train, clock.ctx).dtype(), DType::bf16);
   Tensor dx = Tensor::zeros({kBatch, kWidth}, DType::bf16);
   layer.backward(dy, &dx, clock.ctx);
-  EXPECT_EQ(half_bits(dx), half_bits(dy)) << "dormant seeds: the gradient passes unchanged";
+  EXPECT_EQ(ops::bf16_test::bits(dx), ops::bf16_test::bits(dy))
+      << "dormant seeds: the gradient passes unchanged";
   layer.end_step(clock.ctx);
   const std::vector<float> xv = ops::bf16_test::widen(x).to_vector<float>();
   const std::vector<float> gv = ops::bf16_test::widen(dy).to_vector<float>();

@@ -22,23 +22,14 @@
 #include "ops/gemm_route.hpp"
 #include "ops/ops.hpp"
 #include "ops/precision_ops.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 
 namespace kasmina {
 namespace {
 
 using ops::Activation;
-
-Tensor random_f32(Rng& rng, const Shape& shape) {
-  std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
-  return Tensor::from_vector(v, shape);
-}
-
-Tensor bf16_of(const Tensor& t) {
-  Tensor out = Tensor::empty(t.shape(), DType::bf16);
-  ops::cast_to_bf16(t, out);
-  return out;
-}
+using ops::bf16_test::random_f32;
+using ops::bf16_test::to_bf16;
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.dtype() == b.dtype() && a.nbytes() == b.nbytes() &&
@@ -73,7 +64,7 @@ Chain make_chain(int64_t in, int64_t h1, int64_t h2, int64_t out, Activation act
 // Each layer's weight rounded to bf16 (what its GEMMs read), and its bias.
 std::vector<Tensor> bf16_weights(const Chain& c) {
   std::vector<Tensor> out;
-  for (LinearLayer* l : c.linear) out.push_back(bf16_of(l->parameters()[0]->value));
+  for (LinearLayer* l : c.linear) out.push_back(to_bf16(l->parameters()[0]->value));
   return out;
 }
 std::vector<Tensor> biases(const Chain& c) {
@@ -103,8 +94,8 @@ Chain make_pinned_chain(Rng& rng) {
 // The math mode, with bf16 activations switched on (they are off by default:
 // layer_sequence.hpp).
 struct MathModeScope {
-  explicit MathModeScope(ops::MathMode m) { ops::set_math_mode(Device::cpu(), m); }
-  ~MathModeScope() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+  explicit MathModeScope(ops::MathMode m) : mode(m) {}
+  ops::bf16_test::ScopedMathMode mode;
   ScopedSwitch activations{bf16_activations, set_bf16_activations, true};
 };
 
@@ -125,7 +116,7 @@ void check_chain(Activation act1, Activation act2) {
   // The same step composed from the ops.
   const std::vector<Tensor> w16 = bf16_weights(c), b = biases(c);
   const Device cpu = Device::cpu();
-  const Tensor x16 = bf16_of(x);
+  const Tensor x16 = to_bf16(x);
   Tensor y1 = Tensor::empty({B, h1}, DType::bf16), y2 = Tensor::empty({B, h2}, DType::bf16);
   Tensor y3 = Tensor::empty({B, out});
   Tensor aux1 = ops::make_linear_aux(B, h1, act1, cpu, DType::bf16);
@@ -136,7 +127,7 @@ void check_chain(Activation act1, Activation act2) {
   ops::linear_forward(y2, w16[2], b[2], Activation::none, y3, none);
   EXPECT_TRUE(same_bits(logits, y3));
 
-  const Tensor d3 = bf16_of(dlogits);
+  const Tensor d3 = to_bf16(dlogits);
   Tensor dw3 = Tensor::empty({out, h2}), db3 = Tensor::empty({out});
   ops::linear_backward_weight(d3, y2, dw3, &db3);
   Tensor d2 = Tensor::empty({B, h2}, DType::bf16), db2 = Tensor::empty({h2});
@@ -265,19 +256,19 @@ TEST(LinearBf16Handoff, PassRouteHandsBf16GradientsAndMatchesTheOpsBitForBit) {
 
   const std::vector<Tensor> w16 = bf16_weights(c), b = biases(c);
   const Device cpu = Device::cpu();
-  const Tensor x16 = bf16_of(x);
+  const Tensor x16 = to_bf16(x);
   Tensor y1 = Tensor::empty({B, h1}), y2 = Tensor::empty({B, h2}), y3 = Tensor::empty({B, out});
   Tensor aux1 = ops::make_linear_aux(B, h1, Activation::relu, cpu);
   Tensor aux2 = ops::make_linear_aux(B, h2, Activation::relu, cpu);
   Tensor none;
   ops::linear_forward(x16, w16[0], b[0], Activation::relu, y1, aux1);
-  const Tensor y1_16 = bf16_of(y1);
+  const Tensor y1_16 = to_bf16(y1);
   ops::linear_forward(y1_16, w16[1], b[1], Activation::relu, y2, aux2);
-  const Tensor y2_16 = bf16_of(y2);
+  const Tensor y2_16 = to_bf16(y2);
   ops::linear_forward(y2_16, w16[2], b[2], Activation::none, y3, none);
   EXPECT_TRUE(same_bits(logits, y3));
 
-  const Tensor d3 = bf16_of(dlogits);
+  const Tensor d3 = to_bf16(dlogits);
   Tensor dw3 = Tensor::empty({out, h2}), db3 = Tensor::empty({out});
   ops::linear_backward_weight(d3, y2_16, dw3, &db3);
   Tensor d2 = Tensor::empty({B, h2}, DType::bf16), db2 = Tensor::empty({h2});

@@ -1,5 +1,6 @@
 // Helpers of the bf16 tests: uniform random float32 tensors, their bf16 copies (on the float32
-// tensor's device), a bf16 tensor widened back to float32 (on the CPU) and its bit patterns.
+// tensor's device), a bf16 tensor widened back to float32 (on the CPU), the bit patterns of bf16
+// and float32 tensors, and a device's math mode set for a scope.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -8,6 +9,7 @@
 
 #include "core/rng.hpp"
 #include "core/tensor.hpp"
+#include "ops/ops.hpp"
 #include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::bf16_test {
@@ -36,5 +38,28 @@ inline std::vector<uint16_t> bits(const Tensor& t) {
   for (const bf16 v : t.to(Device::cpu()).to_vector<bf16>()) out.push_back(v.bits);
   return out;
 }
+
+// The bit patterns of a float32 tensor (on any device).
+inline std::vector<uint32_t> float_bits(const Tensor& t) {
+  std::vector<uint32_t> out;
+  for (const float v : t.to(Device::cpu()).to_vector<float>()) out.push_back(bit_copy<uint32_t>(v));
+  return out;
+}
+
+// The math mode of `dev` for a scope; the mode it had is put back when the scope ends.
+class ScopedMathMode {
+ public:
+  explicit ScopedMathMode(MathMode m, Device dev = Device::cpu())
+      : dev_(dev), was_(math_mode(dev)) {
+    set_math_mode(dev, m);
+  }
+  ~ScopedMathMode() { set_math_mode(dev_, was_); }
+  ScopedMathMode(const ScopedMathMode&) = delete;
+  ScopedMathMode& operator=(const ScopedMathMode&) = delete;
+
+ private:
+  Device dev_;
+  MathMode was_;
+};
 
 }  // namespace kasmina::ops::bf16_test
