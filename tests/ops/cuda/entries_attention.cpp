@@ -34,66 +34,52 @@ Shape qkv_shape(const AttnCase& c) {
   return {c.batch, c.tokens, 3 * c.heads * c.head_dim};
 }
 
-// Tolerance of both directions: relative L2 error 1e-4 (kTolF32Reduce). Each output element is a
-// float32 sum of at most 256 products (dot products of <= 64 terms inside), an exp and, for the
-// backward, a second such sum; float32 rounding of sums of n terms grows like sqrt(n)·6e-8, about
-// 1e-6 here, so 1e-4 leaves two orders of magnitude while a wrong index or a missed key shows
-// errors of order 1.
-void attention_case(const AttnCase& c) {
-  const uint64_t s = static_cast<uint64_t>(c.batch * 7919 + c.tokens * 31 + c.head_dim);
-  const Tensor qkv = random_f32(qkv_shape(c), s + 1, -2.0f, 2.0f);
+// Tolerance of both directions in float32: relative L2 error 1e-4 (kTolF32Reduce). Each output
+// element is a float32 sum of at most 256 products (dot products of <= 64 terms inside), an exp
+// and, for the backward, a second such sum; float32 rounding of sums of n terms grows like
+// sqrt(n)·6e-8, about 1e-6 here, so 1e-4 leaves two orders of magnitude while a wrong index or a
+// missed key shows errors of order 1. bf16 activations (file comment): the CPU twin on the same
+// bf16 inputs is the reference, each stored value within one bf16 ulp of it.
+void attention_case_of(const AttnCase& c, DType dt) {
+  const bool half = dt == DType::bf16;
+  const auto as = [&](const Tensor& f32) { return half ? ops::bf16_test::to_bf16(f32) : f32; };
+  const auto agree = [&](const std::string& what, const Tensor& gpu, const Tensor& cpu) {
+    return half ? within_one_ulp(what, gpu, cpu) : close(what, gpu, cpu, kTolF32Reduce);
+  };
+  const uint64_t s =
+      static_cast<uint64_t>(c.batch * 7919 + c.tokens * 31 + c.head_dim) + (half ? 10 : 0);
+  const Tensor qkv = as(random_f32(qkv_shape(c), s + 1, -2.0f, 2.0f));
   const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
   const Shape lse_shape{c.batch, c.heads, c.tokens};
-  const Tensor dout = random_f32(out_shape, s + 2);
-  Tensor out_cpu = Tensor::empty(out_shape), lse_cpu = Tensor::empty(lse_shape);
+  const Tensor dout = as(random_f32(out_shape, s + 2));
+  Tensor out_cpu = Tensor::empty(out_shape, dt), lse_cpu = Tensor::empty(lse_shape);
   ops::attention_forward(qkv, c.heads, out_cpu, lse_cpu);
-  Tensor dqkv_cpu = Tensor::empty(qkv_shape(c));
+  Tensor dqkv_cpu = Tensor::empty(qkv_shape(c), dt);
   ops::attention_backward(dout, qkv, lse_cpu, c.heads, dqkv_cpu);
 
-  const std::string what = "attention " + attn_name(c);
+  const std::string what = std::string(half ? "attention bf16 " : "attention ") + attn_name(c);
   const Tensor qkv_gpu = on_gpu(qkv);
-  Tensor out_gpu = poisoned(out_shape, DType::f32), lse_gpu = poisoned(lse_shape, DType::f32);
+  Tensor out_gpu = poisoned(out_shape, dt), lse_gpu = poisoned(lse_shape, DType::f32);
   ops::attention_forward(qkv_gpu, c.heads, out_gpu, lse_gpu);
-  EXPECT_TRUE(close(what + " out", out_gpu, out_cpu, kTolF32Reduce));
+  EXPECT_TRUE(agree(what + " out", out_gpu, out_cpu));
   EXPECT_TRUE(close(what + " lse", lse_gpu, lse_cpu, kTolF32Reduce));
 
   // The backward from the CPU's lse, so only the backward kernels are compared.
   const Tensor dout_gpu = on_gpu(dout), lse_ref = on_gpu(lse_cpu);
-  Tensor dqkv_gpu = poisoned(qkv_shape(c), DType::f32);
+  Tensor dqkv_gpu = poisoned(qkv_shape(c), dt);
   ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, dqkv_gpu);
-  EXPECT_TRUE(close(what + " dqkv", dqkv_gpu, dqkv_cpu, kTolF32Reduce));
-  Tensor again = poisoned(qkv_shape(c), DType::f32);
+  EXPECT_TRUE(agree(what + " dqkv", dqkv_gpu, dqkv_cpu));
+  Tensor again = poisoned(qkv_shape(c), dt);
   ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, again);
   EXPECT_TRUE(bitwise_equal(what + " dqkv run to run", again, dqkv_gpu));
 }
 
-// The bf16 case (file comment): the CPU twin on the same bf16 inputs is the reference.
+void attention_case(const AttnCase& c) {
+  attention_case_of(c, DType::f32);
+}
+
 void attention_bf16_case(const AttnCase& c) {
-  using ops::bf16_test::to_bf16;
-  const uint64_t s = static_cast<uint64_t>(c.batch * 7919 + c.tokens * 31 + c.head_dim);
-  const Tensor qkv = to_bf16(random_f32(qkv_shape(c), s + 11, -2.0f, 2.0f));
-  const Shape out_shape{c.batch, c.tokens, c.heads * c.head_dim};
-  const Shape lse_shape{c.batch, c.heads, c.tokens};
-  const Tensor dout = to_bf16(random_f32(out_shape, s + 12));
-  Tensor out_cpu = Tensor::empty(out_shape, DType::bf16), lse_cpu = Tensor::empty(lse_shape);
-  ops::attention_forward(qkv, c.heads, out_cpu, lse_cpu);
-  Tensor dqkv_cpu = Tensor::empty(qkv_shape(c), DType::bf16);
-  ops::attention_backward(dout, qkv, lse_cpu, c.heads, dqkv_cpu);
-
-  const std::string what = "attention bf16 " + attn_name(c);
-  const Tensor qkv_gpu = on_gpu(qkv);
-  Tensor out_gpu = poisoned(out_shape, DType::bf16), lse_gpu = poisoned(lse_shape, DType::f32);
-  ops::attention_forward(qkv_gpu, c.heads, out_gpu, lse_gpu);
-  EXPECT_TRUE(within_one_ulp(what + " out", out_gpu, out_cpu));
-  EXPECT_TRUE(close(what + " lse", lse_gpu, lse_cpu, kTolF32Reduce));
-
-  const Tensor dout_gpu = on_gpu(dout), lse_ref = on_gpu(lse_cpu);
-  Tensor dqkv_gpu = poisoned(qkv_shape(c), DType::bf16);
-  ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, dqkv_gpu);
-  EXPECT_TRUE(within_one_ulp(what + " dqkv", dqkv_gpu, dqkv_cpu));
-  Tensor again = poisoned(qkv_shape(c), DType::bf16);
-  ops::attention_backward(dout_gpu, qkv_gpu, lse_ref, c.heads, again);
-  EXPECT_TRUE(bitwise_equal(what + " dqkv run to run", again, dqkv_gpu));
+  attention_case_of(c, DType::bf16);
 }
 
 std::vector<AttnCase> attention_cases() {
