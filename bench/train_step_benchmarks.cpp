@@ -5,8 +5,9 @@
 //
 //   train_step/fmnist_mlp_784-256-128-10/B{128,256}[/bf16]   the reference MLP
 //       (configs/fmnist_mlp.yaml) at its batch and at 256; no suffix: train.precision fp32;
-//       .../bf16/weight_copies: with the bf16 weight copies written by the optimizer
-//       (KASMINA_OPTIMIZER_BF16_COPIES; the other rows follow the environment)
+//       .../bf16/forward_casts: without the bf16 weight copies written by the optimizer (each
+//       layer casts its weight in its forward, KASMINA_OPTIMIZER_BF16_COPIES=0; the other rows
+//       follow the environment, where the copies are on by default)
 //   train_step/fmnist_mlp_784-256-128-10/B{128,256}/steady   the same as a training run sees it:
 //       100 steps back to back per timed iteration (10 on the CPU), 20 iterations per repetition
 //       whatever --min-time says, the L2 not overwritten between them (the weights and optimizer
@@ -60,7 +61,7 @@ struct StepCase {
   PrecisionMode precision = PrecisionMode::fp32;
   bool dormant_kasmina = false;  // the reference MLP with a dormant kasmina layer per hidden layer
   bool steady = false;           // timed_steady: steps back to back, the L2 not overwritten
-  bool weight_copies = false;    // the optimizer keeps the bf16 weight copies (nn/layer.hpp)
+  bool forward_casts = false;    // no optimizer-written bf16 weight copies (nn/layer.hpp)
 };
 
 // Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps; on
@@ -121,7 +122,7 @@ std::map<int64_t, double>& plain_step_seconds() {
 
 void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
   const ScopedSwitch copies(optimizer_bf16_copies, set_optimizer_bf16_copies,
-                            k.weight_copies || optimizer_bf16_copies());
+                            !k.forward_casts && optimizer_bf16_copies());
   const double seconds = run_train_step(s, mlp_config(k), dev, k.steady,
                                         dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu,
                                         [&](Model&) { return 3.0 * forward_flops(k); });
@@ -224,11 +225,11 @@ void register_train_step_benchmarks(Device dev) {
     bf16.precision = PrecisionMode::bf16;
     register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/bf16",
                    [bf16, dev](benchmark::State& s) { train_step_benchmark(s, bf16, dev); });
-    StepCase copies = bf16;
-    copies.weight_copies = true;
+    StepCase casts = bf16;
+    casts.forward_casts = true;
     register_timed(
-        "train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/bf16/weight_copies",
-        [copies, dev](benchmark::State& s) { train_step_benchmark(s, copies, dev); });
+        "train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/bf16/forward_casts",
+        [casts, dev](benchmark::State& s) { train_step_benchmark(s, casts, dev); });
   }
   constexpr int64_t kWideBatch = 4096;
   for (int64_t width : {int64_t{1024}, int64_t{4096}}) {

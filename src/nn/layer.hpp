@@ -30,10 +30,11 @@ struct Parameter {
   Tensor bf16_copy;
 };
 
-// bf16 weight copies written by the optimizer (docs/PRECISION.md, "Weight copies"): off by
-// default (not yet measured on a GPU); KASMINA_OPTIMIZER_BF16_COPIES=1 in the environment (read
-// when first asked) or set_optimizer_bf16_copies(true) switches them on. Read by the layers'
-// prepare(). Defined in nn/optimizer.cpp.
+// bf16 weight copies written by the optimizer (docs/PRECISION.md, "Weight copies"): on by
+// default (measured faster on the GPU: bench/RESULTS.md); KASMINA_OPTIMIZER_BF16_COPIES=0 in the
+// environment (read when first asked) or set_optimizer_bf16_copies(false) switches them off,
+// and each layer casts its weight in its forward. Read by the layers' prepare(). Defined in
+// nn/optimizer.cpp.
 bool optimizer_bf16_copies();
 void set_optimizer_bf16_copies(bool on);
 

@@ -8,7 +8,7 @@ namespace kasmina {
 
 namespace {
 
-ProcessSwitch optimizer_bf16_copies_switch("KASMINA_OPTIMIZER_BF16_COPIES", false);
+ProcessSwitch optimizer_bf16_copies_switch("KASMINA_OPTIMIZER_BF16_COPIES", true);
 
 ops::MultiTensorPlan make_plan(const OptimizerConfig& cfg, const std::vector<Parameter*>& params,
                                Device dev) {

@@ -6,7 +6,7 @@ namespace kasmina::ops {
 
 namespace {
 
-ProcessSwitch direct_stem_switch("KASMINA_DIRECT_STEM", false);
+ProcessSwitch direct_stem_switch("KASMINA_DIRECT_STEM", true);
 
 }  // namespace
 

@@ -268,12 +268,12 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
             "train_step/fmnist_mlp_784-256-128-10/B128/steady\n"
             "train_step/fmnist_mlp_dormant_kasmina/B128\n"
             "train_step/fmnist_mlp_784-256-128-10/B128/bf16\n"
-            "train_step/fmnist_mlp_784-256-128-10/B128/bf16/weight_copies\n"
+            "train_step/fmnist_mlp_784-256-128-10/B128/bf16/forward_casts\n"
             "train_step/fmnist_mlp_784-256-128-10/B256\n"
             "train_step/fmnist_mlp_784-256-128-10/B256/steady\n"
             "train_step/fmnist_mlp_dormant_kasmina/B256\n"
             "train_step/fmnist_mlp_784-256-128-10/B256/bf16\n"
-            "train_step/fmnist_mlp_784-256-128-10/B256/bf16/weight_copies\n"
+            "train_step/fmnist_mlp_784-256-128-10/B256/bf16/forward_casts\n"
             "train_step/mlp_784-1024-1024-10/B4096/fp32\n"
             "train_step/mlp_784-1024-1024-10/B4096/tf32\n"
             "train_step/mlp_784-1024-1024-10/B4096/bf16\n"
@@ -282,13 +282,12 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
             "train_step/mlp_784-4096-4096-10/B4096/bf16\n"
             "train_step/fmnist_resnet/B128/tf32\n"
             "train_step/fmnist_resnet/B128/bf16\n"
-            "train_step/fmnist_resnet/B128/bf16/weight_copies\n"
+            "train_step/fmnist_resnet/B128/bf16/forward_casts\n"
             "train_step/fmnist_vit/B128/fp32\n"
             "train_step/fmnist_vit/B128/tf32\n"
             "train_step/fmnist_vit/B128/bf16\n"
-            "train_step/fmnist_vit/B128/bf16/weight_copies\n"
-            "train_step/fmnist_vit/B128/bf16/attention\n"
-            "train_step/fmnist_vit/B128/bf16/attention_weight_copies\n");
+            "train_step/fmnist_vit/B128/bf16/forward_casts\n"
+            "train_step/fmnist_vit/B128/bf16/attention\n");
   const ProcessResult peaks = run({"bench", "--device", "cpu", "--list", "--filter", "^peak/gemm"});
   EXPECT_EQ(peaks.out,
             "peak/gemm/M1024_N1024_K1024\npeak/gemm_tf32/M1024_N1024_K1024\n"
