@@ -18,6 +18,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/last_block.cuh"
 #include "kernels/mlp_step_ends.cuh"
 #include "kernels/mlp_step_loss.cuh"
 #include "kernels/mlp_step_tile.cuh"
@@ -122,17 +123,10 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
   mlp::tile_reduce(A.k_major, B.k_major, row_sums, acc, rsum, sh);
   float* sums = sh.a;  // kPartialFloats: the tile, then the row sums
   if (gm.splits > 1) {
-    __shared__ bool last;
     float* mine = s.partials + static_cast<int64_t>(gm.partial0 + item) * kPartialFloats;
     for (int e = threadIdx.x; e < kPartialFloats; e += mlp::kThreads) mine[e] = sums[e];
-    __threadfence();
-    __syncthreads();
-    if (threadIdx.x == 0)
-      last =
-          atomicAdd(s.tickets + 2 + gm.ticket0 + tile, 1u) == static_cast<unsigned>(gm.splits - 1);
-    __syncthreads();
-    if (!last) return;
-    __threadfence();
+    if (!kernels::last_block(s.tickets + 2 + gm.ticket0 + tile, static_cast<unsigned>(gm.splits)))
+      return;
     const float* first =
         s.partials + static_cast<int64_t>(gm.partial0 + tile * gm.splits) * kPartialFloats;
     for (int e = threadIdx.x; e < kPartialFloats; e += mlp::kThreads) {
@@ -198,14 +192,7 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
   }
   // The last block out advances the update's counters (every block has read the step counter
   // and the cursor by now) and resets the barrier for the next launch.
-  __shared__ bool last_out;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    last_out = atomicAdd(s.tickets + 1, 1u) == gridDim.x - 1;
-  }
-  __syncthreads();
-  if (!last_out) return;
+  if (!kernels::last_block(s.tickets + 1, gridDim.x)) return;
   if (s.updates) optim::advance_counters(s.update.table);
   if (threadIdx.x == 0) {
     s.tickets[0] = 0u;

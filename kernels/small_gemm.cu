@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "kernels/activation_math.cuh"
+#include "kernels/last_block.cuh"
 #include "kernels/pdl.cuh"
 #include "kernels/warp_reduce.cuh"
 #include "ops/cuda/checks.hpp"
@@ -92,7 +93,6 @@ __device__ __forceinline__ void sum_thread_rows(const float (&v)[RN],
 template <int RM, int RN>
 __device__ bool reduce_splits(const SmallGemm& g, int64_t i0, int64_t j0, float* partials,
                               unsigned int* tickets, float (&acc)[RM][RN]) {
-  __shared__ bool last;
   const int tx = static_cast<int>(threadIdx.x) % kSide, ty = static_cast<int>(threadIdx.x) / kSide;
   const int64_t plane = g.I * g.J;
   auto each = [&](auto&& fn) {
@@ -105,13 +105,8 @@ __device__ bool reduce_splits(const SmallGemm& g, int64_t i0, int64_t j0, float*
       }
   };
   each([&](float v, int64_t at) { partials[blockIdx.z * plane + at] = v; });
-  __threadfence();
-  __syncthreads();
   const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
-  if (threadIdx.x == 0) last = atomicAdd(tickets + tile, 1u) == gridDim.z - 1;
-  __syncthreads();
-  if (!last) return false;
-  __threadfence();
+  if (!kernels::last_block(tickets + tile, gridDim.z)) return false;
   each([&](float& v, int64_t at) {
     float sum = 0.0f;
     for (unsigned z = 0; z < gridDim.z; ++z) sum += __ldcg(partials + z * plane + at);
@@ -128,7 +123,6 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float as[T::K][T::M + 1];
   __shared__ float bs[T::K][T::N + 1];
   __shared__ float col_part[kSide][T::N];
-  __shared__ bool last;
   kernels::pdl_wait();
   kernels::pdl_launch_dependents();
 
@@ -239,12 +233,7 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   if (single) return;
-  __threadfence();
-  __syncthreads();
-  if (t == 0) last = atomicAdd(tickets + blockIdx.x, 1u) == gridDim.y - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!kernels::last_block(tickets + blockIdx.x, gridDim.y)) return;
   float strided[RN];
 #pragma unroll
   for (int c = 0; c < RN; ++c) {

@@ -8,6 +8,7 @@
 // NaN. Launched with programmatic dependent launch.
 #include <cmath>
 
+#include "kernels/last_block.cuh"
 #include "kernels/pdl.cuh"
 #include "kernels/softmax_xent_row.cuh"
 #include "ops/backend_ops.hpp"
@@ -37,13 +38,7 @@ __global__ void __launch_bounds__(kThreads)
     kernels::softmax_xent_row<V>(logits, labels, row, lane, classes, grad_scale, dlogits, row_loss,
                                  row_hit);
   // Last block done: publish this block's rows, take a ticket; the last block adds all rows.
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(ticket, 1u) == gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!kernels::last_block(ticket, gridDim.x)) return;
   kernels::add_rows<kThreads>(row_loss, row_hit, rows, loss_sum, correct);
   if (threadIdx.x == 0) *ticket = 0u;
 }

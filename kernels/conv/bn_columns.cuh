@@ -5,7 +5,8 @@
 // across lanes in a fixed order into partials[o][chunk][c]. The last block to finish (a ticket
 // counter taken after a memory fence) adds each column's chunk partials in ascending chunk order
 // (sub-lanes over strided chunks, then the sub-lanes in order) and hands the NOUT totals of each
-// column to `finish`, then resets the ticket. Chunking and order depend only on the
+// column to `finish`, then resets the ticket (kernels/last_block.cuh: one thread per block takes
+// the ticket with release/acquire semantics). Chunking and order depend only on the
 // shape, so the sums are bitwise reproducible run to run; there are no atomics on data.
 //
 // Replaces column_reduce.cuh's two launches (partials, then finalize) and the launch that used
@@ -13,6 +14,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/last_block.cuh"
 #include "kernels/vector_io.cuh"
 
 namespace kasmina::kernels {
@@ -74,7 +76,6 @@ __global__ void __launch_bounds__(kBnThreads)
   __shared__ float lanes[NOUT * kBnThreads * V];  // [lane][o][c]
   __shared__ float tmp[kBnThreads];
   __shared__ float sums[NOUT * kBnMaxColumns];
-  __shared__ bool last;
   const int t = threadIdx.x;
   const int L = cols / V, nlanes = kBnThreads / L;
   const int j = t % L, lane = t / L;
@@ -111,12 +112,7 @@ __global__ void __launch_bounds__(kBnThreads)
       partials[static_cast<int64_t>(p0 + t) / cols * chunks * cols +
                static_cast<int64_t>(blockIdx.x) * cols + (p0 + t) % cols] = sums[t];
   }
-  __threadfence();
-  __syncthreads();
-  if (t == 0) last = atomicAdd(ticket, 1u) == gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!last_block(ticket, gridDim.x)) return;
   // The last block: every pair's chunk partials in chunk order.
   for (int p0 = 0; p0 < pairs; p0 += kBnThreads) {
     const int np = pairs - p0 < kBnThreads ? pairs - p0 : kBnThreads;
