@@ -27,15 +27,20 @@ using kasmina::testing::source_root;
 
 namespace {
 
-void compare_steps(const std::vector<std::string>& sets, double tol, double grad_tol,
-                   int steps = 1) {
-  ops::init();
-  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
+// configs/fmnist_mlp.yaml with `sets` (and the data directory of KASMINA_DATA_DIR).
+Config step_config(const std::vector<std::string>& sets) {
   Overrides ov;
   ov.sets = sets;
   if (const char* d = std::getenv("KASMINA_DATA_DIR"))
     ov.sets.push_back(string_override("data.dir", d));
-  const Config cfg = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+  return load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+}
+
+void compare_steps(const std::vector<std::string>& sets, double tol, double grad_tol,
+                   int steps = 1) {
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
+  const Config cfg = step_config(sets);
   const DataSplits data = load_data(cfg.data, cfg.seed);
   Trainer cpu(cfg, data, Device::cpu()), gpu(cfg, data, Device::cuda(0));
   for (Trainer* t : {&cpu, &gpu}) {
@@ -60,11 +65,7 @@ void compare_steps(const std::vector<std::string>& sets, double tol, double grad
 void copies_equal_casts_on_cuda(const std::vector<std::string>& sets, int steps) {
   ops::init();
   if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
-  Overrides ov;
-  ov.sets = sets;
-  if (const char* d = std::getenv("KASMINA_DATA_DIR"))
-    ov.sets.push_back(string_override("data.dir", d));
-  const Config cfg = load_config(source_root() + "/configs/fmnist_mlp.yaml", ov);
+  const Config cfg = step_config(sets);
   ASSERT_TRUE(cfg.train.deterministic);
   const DataSplits data = load_data(cfg.data, cfg.seed);
   std::vector<std::vector<std::vector<float>>> runs;
