@@ -5,10 +5,11 @@
 // Nsight Compute), while both directions are a pass over the output map: k*k input values and one
 // output-gradient value per output element.
 //
-// Off by default (ops::direct_stem_kernels): the first version, with 64-bit divisions per
-// element, measured 16.8 us forward and 63.5 us weight gradient on the H200, no faster than
-// cuDNN; this one (32-bit index arithmetic per row, ops::OutputWalk in the weight gradient) has
-// not run on a GPU yet.
+// On by default since 2026-12-05 (ops::direct_stem_kernels): the first version, with 64-bit
+// divisions per element, measured 16.8 us forward and 63.5 us weight gradient on the H200, no
+// faster than cuDNN; this one (32-bit index arithmetic per row, ops::OutputWalk in the weight
+// gradient) measured 15.3 us forward (cuDNN TF32 25.9 us) and 42.0 us weight gradient (cuDNN
+// 122 us) on an H100 (bench/RESULTS.md, nineteenth session).
 //
 // Forward: a block per output row, a thread per (output position, V consecutive output
 // channels), the weight in shared memory as [tap][Cout], the k*k taps summed in order (i, j) in

@@ -17,10 +17,11 @@
 // with fp32 sums; cuDNN stores y, dx and dw in bf16; a bias is added by kasmina's kernel
 // (launch_add_bias_bf16: fp32 add, one more rounding) and db sums the bf16 dy in fp32.
 //
-// With ops::direct_stem_kernels() on (off by default), a one-channel image on float32 maps (an
+// With ops::direct_stem_kernels() on (the default), a one-channel image on float32 maps (an
 // image stem; one_channel_conv) takes kasmina's direct kernels for the forward and the weight
 // gradient instead (conv_one_channel.hpp: fp32 FMA in a fixed order in every math mode,
-// deterministic); its input gradient stays cuDNN's.
+// deterministic); its input gradient stays cuDNN's. With ops::gemm_weight_gradients() on (off by
+// default), a 1x1 convolution's weight gradient is one cuBLASLt GEMM (conv_gemm.hpp).
 //
 // Workspace: the device context's scratch buffer (caching allocator; grows, never shrinks, old
 // buffers kept for graphs that captured them). Graph capture: the first call of a shape creates
@@ -36,6 +37,7 @@
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cuda/checks.hpp"
+#include "ops/cuda/conv_gemm.hpp"
 #include "ops/cuda/conv_one_channel.hpp"
 #include "ops/cuda/conv_tune.hpp"
 #include "ops/cuda/cudnn_context.hpp"
@@ -242,13 +244,18 @@ void conv2d_backward_weight(const Tensor& dy, const Tensor& x, const Conv2dParam
     rounded = &plan.dw_bf16;
   }
   void* dw_out = rounded ? rounded->raw() : dw.raw();
-  execute(ctx, g, bf16, Direction::backward_filter,
-          [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
-            return cudnnConvolutionBackwardFilter(
-                h, &kOne, l.x, x.raw(), l.y, dy.raw(), l.conv,
-                static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws, a.workspace_bytes, &kZero,
-                l.w, dw_out);
-          });
+  if (gemm_weight_gradient(g, bf16)) {  // a 1x1 convolution: one GEMM (conv_gemm.hpp)
+    launch_gemm_weight_gradient(ctx, g, dy.raw(), x.raw(), bf16, dw_out,
+                                rounded || dw.dtype() == DType::bf16);
+  } else {
+    execute(ctx, g, bf16, Direction::backward_filter,
+            [&](cudnnHandle_t h, const ConvPlan& l, const ConvAlgo& a, void* ws) {
+              return cudnnConvolutionBackwardFilter(
+                  h, &kOne, l.x, x.raw(), l.y, dy.raw(), l.conv,
+                  static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.algo), ws, a.workspace_bytes,
+                  &kZero, l.w, dw_out);
+            });
+  }
   if (rounded) cast_from_bf16(*rounded, dw);  // on this lane's stream
   // The bias gradient: a deterministic column sum of dy viewed as [N*Ho*Wo, Cout].
   if (db && bf16) {

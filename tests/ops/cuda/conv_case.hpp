@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/env_switch.hpp"
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 
@@ -51,6 +52,30 @@ inline std::vector<ConvCase> conv_cases() {
       {256, 28, 28, 32, 32, 3, 1, 1, 1},       // batch 256, 28x28x32
       {128, 14, 14, 64, 128, 3, 2, 1, 1},      // stage transition
   };
+}
+
+// Runs `run` with the 1x1 weight gradient as one GEMM switched on (ops::gemm_weight_gradients),
+// then the setting as it was.
+template <class Case>
+void with_gemm_wgrad(Case run) {
+  const ScopedSwitch gemm(ops::gemm_weight_gradients, ops::set_gemm_weight_gradients, true);
+  run();
+}
+
+// 1x1 convolutions for the GEMM weight gradient: stride 1 and 2, a stride that does not divide
+// the image, odd channel counts (float32 only: 4-byte pixel rows), and the ResNet's projection
+// shortcut at batch 128.
+inline std::vector<ConvCase> conv_1x1_cases(bool bf16) {
+  if (bf16) {
+    return {{4, 9, 9, 16, 24, 1, 1, 0, 1},
+            {2, 10, 11, 8, 16, 1, 3, 0, 1},
+            {8, 14, 14, 32, 64, 1, 2, 0, 1},
+            {128, 28, 28, 32, 64, 1, 2, 0, 1, false}};
+  }
+  return {{5, 7, 7, 5, 3, 1, 1, 0, 1},
+          {3, 9, 11, 7, 6, 1, 2, 0, 1},
+          {2, 10, 10, 3, 5, 1, 3, 0, 1, false},
+          {128, 28, 28, 32, 64, 1, 2, 0, 1, false}};
 }
 
 // The perf cases' shapes: the ResNet's convolutions at batch 128 (stage 1, 2, 3, the stride-2

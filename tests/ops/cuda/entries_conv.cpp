@@ -156,6 +156,13 @@ std::vector<op_table::OpCase> conv_perf_cases() {
              if (!dev.is_cuda()) break;
            }
            if (dev.is_cuda()) ops::set_math_mode(dev, ops::MathMode::fp32);
+           if (dev.is_cuda() && c.k == 1) {
+             with_gemm_wgrad([&] {  // the 1x1 weight gradient as one GEMM beside cuDNN's
+               op_table::time_op("conv2d_backward_weight" + shape + " fp32 gemm", dev, [&] {
+                 ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
+               });
+             });
+           }
            if (!dev.is_cuda() || c.cin != 1) return;
            with_direct_stem([&] {  // the stem's direct kernels beside cuDNN's
              op_table::time_op("conv2d_forward" + shape + " direct", dev,
@@ -198,6 +205,18 @@ KASMINA_OP_TABLE_ENTRY(conv2d) {
       out.push_back(
           {"one_channel_" + conv_name(c), [c] { with_direct_stem([c] { conv_case(c); }); }});
     }
+    // The 1x1 weight gradient as one GEMM (conv_gemm.hpp), in fp32, TF32 and run to run.
+    for (const ConvCase& c : conv_1x1_cases(false)) {
+      out.push_back(
+          {"gemm_wgrad_" + conv_name(c), [c] { with_gemm_wgrad([c] { conv_case(c); }); }});
+    }
+    const ConvCase projection = conv_1x1_cases(false).back();
+    out.push_back({"gemm_wgrad_tf32_" + conv_name(projection), [projection] {
+                     with_gemm_wgrad([projection] { conv_tf32_case(projection); });
+                   }});
+    out.push_back({"gemm_wgrad_deterministic_" + conv_name(projection), [projection] {
+                     with_gemm_wgrad([projection] { conv_deterministic_case(projection); });
+                   }});
     const ConvCase stem{128, 28, 28, 1, 32, 3, 1, 1, 1};
     out.push_back({"one_channel_tf32_" + conv_name(stem),
                    [stem] { with_direct_stem([stem] { conv_tf32_case(stem); }); }});

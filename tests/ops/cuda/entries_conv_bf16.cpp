@@ -128,6 +128,12 @@ std::vector<op_table::OpCase> conv_bf16_perf_cases() {
                      op_table::time_op("conv2d_backward_weight" + shape, dev, [&] {
                        ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
                      });
+                     if (!dev.is_cuda() || c.k != 1) return;
+                     with_gemm_wgrad([&] {  // the 1x1 weight gradient as one GEMM
+                       op_table::time_op("conv2d_backward_weight" + shape + " gemm", dev, [&] {
+                         ops::conv2d_backward_weight(dy, x, c.params(), dw, nullptr);
+                       });
+                     });
                    }});
   }
   return out;
@@ -141,7 +147,15 @@ using op_table::OpTestEntry;
 KASMINA_OP_TABLE_ENTRY(conv2d_bf16) {
   OpTestEntry e;
   e.ops = {"conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"};
-  e.correctness = [] { return cases_over(conv_bf16_cases(), &conv_name, &conv_bf16_case); };
+  e.correctness = [] {
+    std::vector<op_table::OpCase> out = cases_over(conv_bf16_cases(), &conv_name, &conv_bf16_case);
+    // The 1x1 weight gradient as one GEMM (conv_gemm.hpp): the same bounds, run to run bitwise.
+    for (const ConvCase& c : conv_1x1_cases(true)) {
+      out.push_back(
+          {"gemm_wgrad_" + conv_name(c), [c] { with_gemm_wgrad([c] { conv_bf16_case(c); }); }});
+    }
+    return out;
+  };
   e.perf = &conv_bf16_perf_cases;
   return e;
 }
