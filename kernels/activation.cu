@@ -2,6 +2,8 @@
 // linear layer from its cuBLASLt aux (ReLU bit mask or GELU pre-activation), and the fused
 // bias + activation forward used when a cuBLASLt epilogue is unavailable, with float32 or bf16
 // outputs (the bf16 activations between linear layers: fp32 math, one rounding at the store).
+#include <algorithm>
+
 #include "core/bf16.hpp"
 #include "kernels/activation_math.cuh"
 #include "ops/backend_ops.hpp"
@@ -98,19 +100,30 @@ __global__ void backward_from_aux_kernel(Activation act, const float* dy, const 
 }
 
 // GELU / none: one thread per element; pre = acc + b (acc null: 0), aux = pre (GELU input, as
-// AuxT), y = act(pre) as YT. acc and y may alias (float32 in place).
+// AuxT), y = act(pre) as YT. acc and y may alias (float32 in place). Rows on the grid's y
+// dimension (strided past 65535), columns on x: no division per element (the previous
+// grid-stride form divided a 64-bit index by the column count for every element).
 template <class YT, class AuxT>
 __global__ void bias_activation_kernel(const float* acc, YT* y, const float* bias, int64_t rows,
                                        int64_t cols, Activation act, AuxT* aux, int64_t aux_ld) {
-  const int64_t n = rows * cols;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    const int64_t r = i / cols, c = i - r * cols;
-    const float pre = (acc ? acc[i] : 0.0f) + (bias ? bias[c] : 0.0f);
-    if (aux) store_value(aux, r * aux_ld + c, pre);
-    store_value(y, i, activation_value(act, pre));
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t c_step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    for (int64_t c = c0; c < cols; c += c_step) {
+      const int64_t i = r * cols + c;
+      const float pre = (acc ? acc[i] : 0.0f) + (bias ? bias[c] : 0.0f);
+      if (aux) store_value(aux, r * aux_ld + c, pre);
+      store_value(y, i, activation_value(act, pre));
+    }
   }
+}
+
+// The grid of bias_activation_kernel: enough column blocks for one row (at most 8), rows up to
+// the y dimension's limit.
+dim3 bias_activation_grid(int64_t rows, int64_t cols) {
+  const int64_t x = std::min<int64_t>((cols + kThreads - 1) / kThreads, 8);
+  const int64_t y = std::min<int64_t>(rows, 65535);
+  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
 }
 
 // ReLU: one thread per 32-bit word of the mask (32 columns of one row), so that no two threads
@@ -146,7 +159,7 @@ void bias_activation(cudaStream_t s, const float* acc, YT* y, const float* bias,
     return;
   }
   // The GELU aux has the output's type (cuBLASLt's rule for its GELU_AUX epilogues).
-  bias_activation_kernel<YT, YT><<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
+  bias_activation_kernel<YT, YT><<<bias_activation_grid(rows, cols), kThreads, 0, s>>>(
       acc, y, bias, rows, cols, act, static_cast<YT*>(aux), aux_ld);
   KASMINA_LAUNCH_CHECK("bias_activation_kernel");
 }
