@@ -2,8 +2,8 @@
 // of an [R, C] matrix (an NHWC map viewed as [N*H*W, C]) are cut into at most 128 fixed chunks,
 // one block of 1024 threads per chunk reads all C columns of its rows (V = 4 consecutive
 // channels per thread, 16-byte loads, a warp reading whole rows), adds them per row lane and then
-// across lanes in a fixed order into partials[o][chunk][c]. The last block to finish (a ticket
-// counter taken after a memory fence) adds each column's chunk partials in ascending chunk order
+// across lanes in a fixed order into partials[o][chunk][c]. The last block to finish (by a ticket
+// counter) adds each column's chunk partials in ascending chunk order
 // (sub-lanes over strided chunks, then the sub-lanes in order) and hands the NOUT totals of each
 // column to `finish`, then resets the ticket (kernels/last_block.cuh: one thread per block takes
 // the ticket with release/acquire semantics). Chunking and order depend only on the
