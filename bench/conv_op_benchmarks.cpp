@@ -69,12 +69,12 @@ struct ConvMathScope {
 enum class ConvVariant { tf32, bf16, direct };
 
 // The settings of one benchmark of `v`, restored after it: the math mode, and the direct
-// one-channel kernels switched on for ConvVariant::direct.
+// one-channel kernels switched on for ConvVariant::direct and off otherwise (whatever the
+// default and the environment say), so that the stem's .../tf32 rows are cuDNN's.
 struct ConvScope {
   ConvScope(Device dev, ConvVariant v, ops::MathMode m)
       : math(dev, m),
-        direct(ops::direct_stem_kernels, ops::set_direct_stem_kernels,
-               v == ConvVariant::direct || ops::direct_stem_kernels()) {}
+        direct(ops::direct_stem_kernels, ops::set_direct_stem_kernels, v == ConvVariant::direct) {}
   ConvMathScope math;
   ScopedSwitch direct;
 };
