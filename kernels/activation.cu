@@ -62,6 +62,15 @@ __global__ void activation_backward_vec4_kernel(Activation act, const float4* __
   }
 }
 
+// The grid of the row-and-column kernels below (bias_activation_kernel,
+// backward_from_aux_kernel): enough column blocks for one row (at most 8), rows on y up to its
+// limit (the kernels step past it).
+dim3 rows_cols_grid(int64_t rows, int64_t cols) {
+  const int64_t x = std::min<int64_t>((cols + kThreads - 1) / kThreads, 8);
+  const int64_t y = std::min<int64_t>(rows, 65535);
+  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
+}
+
 // Element loads and stores of float32 or bf16 (uint16_t bits) buffers.
 __device__ __forceinline__ float load_value(const float* p, int64_t i) {
   return p[i];
@@ -77,25 +86,27 @@ __device__ __forceinline__ void store_value(uint16_t* p, int64_t i, float v) {
 }
 
 // dpre = dy ⊙ act'(pre) with pre from aux (GELU: AuxT values; ReLU: the bit mask), computed in
-// fp32 and stored as OutT (dy and dpre may alias: no __restrict__).
+// fp32 and stored as OutT (dy and dpre may alias: no __restrict__). Rows on the grid's y
+// dimension, columns on x (rows_cols_grid): no division per element.
 template <class AuxT, class OutT>
 __global__ void backward_from_aux_kernel(Activation act, const float* dy, const void* aux,
                                          int64_t aux_ld, OutT* dpre, int64_t rows, int64_t cols) {
-  const int64_t n = rows * cols;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    const int64_t r = i / cols, c = i - r * cols;
-    float d = 0.0f;
-    if (act == Activation::relu) {
-      d = kernels::relu_mask_bit(static_cast<const uint8_t*>(aux), aux_ld, r, c) ? 1.0f : 0.0f;
-    } else if (act == Activation::gelu) {
-      d = kasmina::gelu_activation_derivative(
-          load_value(static_cast<const AuxT*>(aux), r * aux_ld + c));
-    } else {
-      d = 1.0f;
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t c_step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    for (int64_t c = c0; c < cols; c += c_step) {
+      const int64_t i = r * cols + c;
+      float d = 0.0f;
+      if (act == Activation::relu) {
+        d = kernels::relu_mask_bit(static_cast<const uint8_t*>(aux), aux_ld, r, c) ? 1.0f : 0.0f;
+      } else if (act == Activation::gelu) {
+        d = kasmina::gelu_activation_derivative(
+            load_value(static_cast<const AuxT*>(aux), r * aux_ld + c));
+      } else {
+        d = 1.0f;
+      }
+      store_value(dpre, i, dy[i] * d);
     }
-    store_value(dpre, i, dy[i] * d);
   }
 }
 
@@ -116,14 +127,6 @@ __global__ void bias_activation_kernel(const float* acc, YT* y, const float* bia
       store_value(y, i, activation_value(act, pre));
     }
   }
-}
-
-// The grid of bias_activation_kernel: enough column blocks for one row (at most 8), rows up to
-// the y dimension's limit.
-dim3 bias_activation_grid(int64_t rows, int64_t cols) {
-  const int64_t x = std::min<int64_t>((cols + kThreads - 1) / kThreads, 8);
-  const int64_t y = std::min<int64_t>(rows, 65535);
-  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(y));
 }
 
 // ReLU: one thread per 32-bit word of the mask (32 columns of one row), so that no two threads
@@ -159,7 +162,7 @@ void bias_activation(cudaStream_t s, const float* acc, YT* y, const float* bias,
     return;
   }
   // The GELU aux has the output's type (cuBLASLt's rule for its GELU_AUX epilogues).
-  bias_activation_kernel<YT, YT><<<bias_activation_grid(rows, cols), kThreads, 0, s>>>(
+  bias_activation_kernel<YT, YT><<<rows_cols_grid(rows, cols), kThreads, 0, s>>>(
       acc, y, bias, rows, cols, act, static_cast<YT*>(aux), aux_ld);
   KASMINA_LAUNCH_CHECK("bias_activation_kernel");
 }
@@ -167,7 +170,7 @@ void bias_activation(cudaStream_t s, const float* acc, YT* y, const float* bias,
 template <class AuxT, class OutT>
 void backward_from_aux(cudaStream_t s, Activation act, const float* dy, const void* aux,
                        int64_t aux_ld, void* dpre, int64_t rows, int64_t cols) {
-  backward_from_aux_kernel<AuxT, OutT><<<grid_for(rows * cols, kThreads), kThreads, 0, s>>>(
+  backward_from_aux_kernel<AuxT, OutT><<<rows_cols_grid(rows, cols), kThreads, 0, s>>>(
       act, dy, aux, aux_ld, static_cast<OutT*>(dpre), rows, cols);
   KASMINA_LAUNCH_CHECK("backward_from_aux_kernel");
 }

@@ -15,13 +15,15 @@ constexpr int kMaxDevices = 64;
 std::mutex g_ctx_mu;
 std::array<DeviceContext*, kMaxDevices> g_contexts{};  // kept for the life of the process
 
-// The launch switches of the environment (KASMINA_GEMM_PATH, KASMINA_PDL, KASMINA_SIDE_STREAM),
-// read before anything is allocated so that a bad value leaves nothing behind.
+// The launch switches of the environment (KASMINA_GEMM_PATH, KASMINA_PDL, KASMINA_SIDE_STREAM,
+// KASMINA_OWN_GELU_EPILOGUES), read before anything is allocated so that a bad value leaves
+// nothing behind.
 void read_environment(DeviceContext& ctx) {
   if (const char* p = std::getenv("KASMINA_GEMM_PATH"); p && *p)
     ctx.gemm_path = parse_gemm_path(p, "environment variable KASMINA_GEMM_PATH");
   ctx.pdl = env_switch("KASMINA_PDL", ctx.pdl);
   ctx.side_stream = env_switch("KASMINA_SIDE_STREAM", ctx.side_stream);
+  ctx.own_gelu_epilogues = env_switch("KASMINA_OWN_GELU_EPILOGUES", ctx.own_gelu_epilogues);
 }
 
 DeviceContext* create_context(int index) {
@@ -31,6 +33,7 @@ DeviceContext* create_context(int index) {
   ctx->gemm_path = settings.gemm_path;
   ctx->pdl = settings.pdl;
   ctx->side_stream = settings.side_stream;
+  ctx->own_gelu_epilogues = settings.own_gelu_epilogues;
   ctx->index = index;
   KASMINA_CUDA_CHECK(cudaSetDevice(index));
   KASMINA_CUDA_CHECK(cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking));

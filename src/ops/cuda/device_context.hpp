@@ -30,6 +30,9 @@ struct DeviceContext {
   MathMode math = MathMode::fp32;
   bool deterministic = true;
   bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)
+  // GELU and DGELU by kasmina's epilogue kernels after a plain GEMM instead of cuBLASLt's
+  // (KASMINA_OWN_GELU_EPILOGUES=1; gemm_options.hpp). Off by default: not yet measured.
+  bool own_gelu_epilogues = false;
   GemmPath gemm_path = GemmPath::automatic;  // ops/gemm_route.hpp (KASMINA_GEMM_PATH)
   // Programmatic dependent launch of own kernels (KASMINA_PDL=1). Off by default: measured on
   // the H200 with the own GEMMs, +1.2 us per step at B128 but -8 us at B256 (bench/RESULTS.md).

@@ -136,6 +136,14 @@ bool fused_epilogues(Device dev) {
   return context(dev).fused_epilogues;
 }
 
+void set_own_gelu_epilogues(Device dev, bool on) {
+  context(dev).own_gelu_epilogues = on;
+}
+
+bool own_gelu_epilogues(Device dev) {
+  return context(dev).own_gelu_epilogues;
+}
+
 GemmEpilogueStats gemm_epilogue_stats(Device dev) {
   const DeviceContext& ctx = context(dev);
   return {ctx.epilogues_fused, ctx.epilogues_unavailable, ctx.epilogues_forced};
@@ -156,6 +164,13 @@ bool gemm(DeviceContext& ctx, const GemmSpec& s) {
   // The callers' fallback (plain GEMM + kasmina's epilogue kernel) stores the formula's value.
   if (s.d_type == CUDA_R_16BF && epilogue_is_gelu(s.epilogue)) {
     ++ctx.epilogues_unavailable;
+    return false;
+  }
+  // GELU and DGELU asked to run in kasmina's kernels (own_gelu_epilogues): on the H100, cuBLASLt
+  // ran the ViT's GELU epilogues as separate kernels of 16-18 us (bench/RESULTS.md, nineteenth
+  // session); whether kasmina's are faster has not been measured.
+  if (ctx.own_gelu_epilogues && epilogue_is_gelu(s.epilogue)) {
+    ++ctx.epilogues_forced;
     return false;
   }
   // A bias gradient over B's columns (BGRADB: a weight gradient's bias gradient, B = dy) with

@@ -12,6 +12,13 @@ namespace kasmina::ops::cuda {
 void set_fused_epilogues(Device dev, bool on);
 bool fused_epilogues(Device dev);
 
+// With own GELU epilogues on, a linear op whose cuBLASLt epilogue would be GELU or DGELU runs the
+// plain GEMM and kasmina's kernels instead (the fallback path of fused epilogues off, for GELU
+// only). Default: off, or KASMINA_OWN_GELU_EPILOGUES=1 in the environment when the device is
+// first used.
+void set_own_gelu_epilogues(Device dev, bool on);
+bool own_gelu_epilogues(Device dev);
+
 // How the linear ops' epilogues ran on a device so far.
 struct GemmEpilogueStats {
   int64_t fused = 0;        // cuBLASLt epilogue used
