@@ -33,10 +33,7 @@ std::vector<std::pair<std::string, std::string>> run_context(Device dev) {
       {kCtxBuildType, KASMINA_BUILD_TYPE},
       {kCtxDevice, dev.str()},
   };
-  std::string env;
-  for (const auto& [name, value] : kasmina_environment())
-    env += (env.empty() ? "" : " ") + name + "=" + value;
-  ctx.emplace_back(kCtxEnvironment, env);
+  ctx.emplace_back(kCtxEnvironment, kasmina_environment_line());
   if (dev.is_cpu()) {
     ctx.emplace_back(kCtxDeviceName, cpu_model_name());
     return ctx;

@@ -331,12 +331,8 @@ int run_train(const TrainOptions& o) {
   const std::string resolved = to_yaml(cfg);
   check_ranks_agree(ranks, resolved);
   std::printf("# kasmina %s — resolved configuration\n%s\n", KASMINA_VERSION, resolved.c_str());
-  const auto env = kasmina_environment();
-  if (!env.empty()) {
-    std::string line = "# environment:";
-    for (const auto& [name, value] : env) line += " " + name + "=" + value;
-    std::printf("%s\n", line.c_str());
-  }
+  if (const std::string env = kasmina_environment_line(); !env.empty())
+    std::printf("# environment: %s\n", env.c_str());
   std::fflush(stdout);
 
   // The run directory is created and locked before the data is loaded: an --out that cannot be

@@ -22,6 +22,13 @@ std::vector<std::pair<std::string, std::string>> kasmina_environment() {
   return out;
 }
 
+std::string kasmina_environment_line() {
+  std::string line;
+  for (const auto& [name, value] : kasmina_environment())
+    line += (line.empty() ? "" : " ") + name + "=" + value;
+  return line;
+}
+
 bool env_switch(const char* name, bool fallback) {
   const char* p = std::getenv(name);
   if (p == nullptr || *p == '\0') return fallback;

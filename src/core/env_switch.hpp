@@ -12,6 +12,8 @@ namespace kasmina {
 // a run or a benchmark records beside its results, since these switches change what runs
 // (docs/PRECISION.md) and where data and caches are read from.
 std::vector<std::pair<std::string, std::string>> kasmina_environment();
+// The same as one line: "NAME=value" pairs separated by single spaces ("" when none is set).
+std::string kasmina_environment_line();
 
 // An on/off switch of the environment: "1" on, "0" off, unset or empty `fallback`; any other
 // value is refused with a UserError that names the variable and the allowed values.

@@ -102,6 +102,12 @@ TEST(KasminaEnvironment, ListsTheKasminaVariablesSortedByName) {
   ASSERT_NE(a, env.end());
   ASSERT_NE(b, env.end());
   EXPECT_LT(a, b);
+  // The one-line form: the same pairs as NAME=value, in the same order, one space apart.
+  const std::string line = kasmina_environment_line();
+  EXPECT_NE(line.find("KASMINA_TEST_ENV_A=1 KASMINA_TEST_ENV_B=two"), std::string::npos) << line;
+  EXPECT_EQ(line.find("NOT_KASMINA"), std::string::npos) << line;
+  EXPECT_NE(line.front(), ' ');
+  EXPECT_NE(line.back(), ' ');
   unsetenv("KASMINA_TEST_ENV_A");
   unsetenv("KASMINA_TEST_ENV_B");
   unsetenv("NOT_KASMINA_TEST_ENV");
