@@ -54,8 +54,7 @@ std::string find_config(const std::string& name) {
 struct Bf16Switches {
   bool forward_casts = false, attention = false;
   std::string suffix() const {
-    if (attention) return forward_casts ? "/attention_forward_casts" : "/attention";
-    return forward_casts ? "/forward_casts" : "";
+    return std::string(forward_casts ? "/forward_casts" : "") + (attention ? "/attention" : "");
   }
 };
 
