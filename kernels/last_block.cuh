@@ -1,6 +1,7 @@
-// The last-block pattern of kasmina's one-launch split reductions (namespace kasmina::kernels):
-// every block writes its partial results, then takes a ticket; the block that takes the last one
-// reads every block's partials and finishes the reduction.
+// The last-block pattern of kasmina's one-launch split reductions and of the optimizer's counter
+// update (namespace kasmina::kernels): every block writes its partial results (or reads what the
+// last block will change), then takes a ticket; the block that takes the last one reads every
+// block's partials and finishes the reduction (or makes the change).
 //
 // last_block(ticket, arrivals) is called by every thread of the block after the block's writes
 // and returns, in every thread, whether this block took the last of `arrivals` tickets. One

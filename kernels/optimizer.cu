@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/last_block.cuh"
 #include "kernels/optimizer_chunk.cuh"
 #include "kernels/pdl.cuh"
 #include "ops/backend_ops.hpp"
@@ -29,14 +30,11 @@ using kernels::optim::kThreads;
 using kernels::optim::TableView;
 using kernels::optim::TensorDesc;
 
-// After the block's update: the last block to finish advances the plan's counters.
+// After the block's update: the last block to finish advances the plan's counters (the ticket,
+// kernels/last_block.cuh, orders every block's read of the step counter before that write).
 __device__ void advance_when_last(const TableView& table, unsigned int* ticket) {
   if (!table.advance) return;
-  __shared__ bool last;
-  __syncthreads();  // every thread of this block has read the step counter
-  if (threadIdx.x == 0) last = atomicAdd(ticket, 1u) == gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
+  if (!kernels::last_block(ticket, gridDim.x)) return;
   kernels::optim::advance_counters(table);
   if (threadIdx.x == 0) *ticket = 0u;
 }
