@@ -80,6 +80,14 @@ TEST(FusedMlpRoute, TakesPlainReluMlpsOnly) {
 }
 
 TEST(FusedMlpRoute, CpuTwinGivesTheLayeredStep) {
+  // The layered step follows the CPU's math mode, which a Trainer built earlier in this process
+  // may have left at bf16 or tf32 (seen on a GPU machine after the CudaModelStep tests); the
+  // fused route is the fp32 step, so this compares both in fp32.
+  struct Fp32 {
+    ops::MathMode before = ops::math_mode(Device::cpu());
+    Fp32() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
+    ~Fp32() { ops::set_math_mode(Device::cpu(), before); }
+  } fp32;
   const Config cfg = spirals_with(kReluMlp);
   constexpr int64_t kBatch = 29;
   Model m(cfg.model, SampleShape(2), 3, Device::cpu());
