@@ -18,6 +18,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/batched_sum.cuh"
 #include "kernels/last_block.cuh"
 #include "kernels/mlp_step_ends.cuh"
 #include "kernels/mlp_step_loss.cuh"
@@ -130,9 +131,9 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
     const float* first =
         s.partials + static_cast<int64_t>(gm.partial0 + tile * gm.splits) * kPartialFloats;
     for (int e = threadIdx.x; e < kPartialFloats; e += mlp::kThreads) {
-      float v = mlp::load_cg(first + e);
-      for (int q = 1; q < gm.splits; ++q) v += mlp::load_cg(first + q * kPartialFloats + e);
-      sums[e] = v;
+      sums[e] = kernels::batched_sum<8>(mlp::load_cg(first + e), 1, gm.splits, 1, [&](int q) {
+        return mlp::load_cg(first + q * kPartialFloats + e);
+      });
     }
     if (threadIdx.x == 0) s.tickets[2 + gm.ticket0 + tile] = 0u;
     __syncthreads();

@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "kernels/activation_math.cuh"
+#include "kernels/batched_sum.cuh"
 #include "kernels/last_block.cuh"
 #include "kernels/pdl.cuh"
 #include "kernels/warp_reduce.cuh"
@@ -108,9 +109,8 @@ __device__ bool reduce_splits(const SmallGemm& g, int64_t i0, int64_t j0, float*
   const unsigned tile = blockIdx.y * gridDim.x + blockIdx.x;
   if (!kernels::last_block(tickets + tile, gridDim.z)) return false;
   each([&](float& v, int64_t at) {
-    float sum = 0.0f;
-    for (unsigned z = 0; z < gridDim.z; ++z) sum += __ldcg(partials + z * plane + at);
-    v = sum;
+    v = kernels::batched_sum<8>(0.0f, 0, static_cast<int>(gridDim.z), 1,
+                                [&](int z) { return __ldcg(partials + z * plane + at); });
   });
   if (threadIdx.x == 0) tickets[tile] = 0u;
   return true;
@@ -240,7 +240,9 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t j = j0 + tx + kSide * c;
     strided[c] = 0.0f;
     if (j < g.J)
-      for (unsigned y = ty; y < gridDim.y; y += kSide) strided[c] += __ldcg(partials + y * g.J + j);
+      strided[c] = kernels::batched_sum<8>(
+          0.0f, ty, static_cast<int>(gridDim.y), kSide,
+          [&](int y) { return __ldcg(partials + static_cast<int64_t>(y) * g.J + j); });
   }
   float total[RN];
   sum_thread_rows<RN>(strided, col_part, total);

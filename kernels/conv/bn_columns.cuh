@@ -14,6 +14,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/batched_sum.cuh"
 #include "kernels/last_block.cuh"
 #include "kernels/vector_io.cuh"
 
@@ -36,6 +37,12 @@ inline BnChunks bn_chunks(int64_t rows) {
 
 constexpr int64_t kBnMaxColumns = 1024;  // the shared-memory arrays below are sized for it
 
+// Loads in flight together (kernels/batched_sum.cuh): partials or lanes per thread in
+// bn_sum_lanes, and rows per row lane (registers: 64 a thread at 1024 threads), each batch added
+// in the plain loop's order.
+constexpr int kBnBatch = 8;
+constexpr int kBnRowBatch = 2;
+
 // Whether the one-launch kernel takes `cols` columns at vector width V.
 inline bool bn_columns_fit(int64_t cols, int v) {
   return cols >= 1 && cols <= kBnMaxColumns && cols % v == 0 && cols / v <= kBnThreads;
@@ -52,10 +59,8 @@ __device__ __forceinline__ void bn_sum_lanes(int pairs, int n, Load load, float*
   const int t = threadIdx.x;
   const int q = t % pairs, sub = t / pairs;
   if (sub < S) {
-    float acc = 0.0f;
-#pragma unroll 8
-    for (int l = sub; l < n; l += S) acc += load(l, q);
-    tmp[sub * pairs + q] = acc;
+    tmp[sub * pairs + q] =
+        batched_sum<kBnBatch>(0.0f, sub, n, S, [&](int l) { return load(l, q); });
   }
   __syncthreads();
   if (t < pairs) {
@@ -88,8 +93,19 @@ __global__ void __launch_bounds__(kBnThreads)
     for (int o = 0; o < NOUT; ++o)
 #pragma unroll
       for (int k = 0; k < V; ++k) acc[o][k] = 0.0f;
-#pragma unroll 4
-    for (int64_t r = r0 + lane; r < r1; r += nlanes) {
+    int64_t r = r0 + lane;
+    for (; r + (kBnRowBatch - 1) * nlanes < r1; r += kBnRowBatch * nlanes) {
+      float v[kBnRowBatch][NOUT][V];
+#pragma unroll
+      for (int b = 0; b < kBnRowBatch; ++b) term.template load<V>(r + b * nlanes, j * V, v[b]);
+#pragma unroll
+      for (int b = 0; b < kBnRowBatch; ++b)
+#pragma unroll
+        for (int o = 0; o < NOUT; ++o)
+#pragma unroll
+          for (int k = 0; k < V; ++k) acc[o][k] += v[b][o][k];
+    }
+    for (; r < r1; r += nlanes) {
       float v[NOUT][V];
       term.template load<V>(r, j * V, v);
 #pragma unroll
@@ -116,12 +132,11 @@ __global__ void __launch_bounds__(kBnThreads)
   // The last block: every pair's chunk partials in chunk order.
   for (int p0 = 0; p0 < pairs; p0 += kBnThreads) {
     const int np = pairs - p0 < kBnThreads ? pairs - p0 : kBnThreads;
+    // This thread's pair (q = t % np in bn_sum_lanes): its partials' column, found once.
+    const int p = p0 + t % np;
+    const float* column = partials + static_cast<int64_t>(p / cols) * chunks * cols + p % cols;
     bn_sum_lanes(
-        np, chunks,
-        [&](int k, int q) {
-          const int p = p0 + q;
-          return __ldcg(partials + (static_cast<int64_t>(p / cols) * chunks + k) * cols + p % cols);
-        },
+        np, chunks, [&](int k, int) { return __ldcg(column + static_cast<int64_t>(k) * cols); },
         tmp, sums + p0);
   }
   for (int c = t; c < cols; c += kBnThreads) {
