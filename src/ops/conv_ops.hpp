@@ -113,11 +113,12 @@ void set_direct_stem_kernels(bool on);
 // ResNet's projection shortcut) as one cuBLASLt GEMM over the output positions (the strided
 // input pixels gathered first when the stride is above 1; src/ops/cuda/conv_gemm.cpp) instead of
 // cuDNN's backward filter, whose deterministic choice for the ResNet's 28x28x32 -> 64 stride-2
-// projection is a one-block kernel (116 us under Nsight Compute on the H200). Off by default
-// until measured on the GPU (bench/RESULTS.md); KASMINA_CONV_GEMM_WGRAD=1 in the environment
-// (read when first asked) or set_gemm_weight_gradients(true) switches it on. Same semantics as
-// cuDNN's: fp32 sums (TF32 in tf32 mode on float32 maps), a bf16 dw rounded once. No effect on
-// the CPU.
+// projection is a one-block kernel (116 us under Nsight Compute on the H200). Off by default:
+// measured on an H100 the op fell from 141 to 19 us in bf16 but the ResNet step did not move
+// (the side lane hid it; bench/RESULTS.md, twentieth session); KASMINA_CONV_GEMM_WGRAD=1 in the
+// environment (read when first asked) or set_gemm_weight_gradients(true) switches it on. Same
+// semantics as cuDNN's: fp32 sums (TF32 in tf32 mode on float32 maps), a bf16 dw rounded once. No
+// effect on the CPU.
 bool gemm_weight_gradients();
 void set_gemm_weight_gradients(bool on);
 

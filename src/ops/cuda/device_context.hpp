@@ -31,7 +31,7 @@ struct DeviceContext {
   bool deterministic = true;
   bool fused_epilogues = true;  // false: plain GEMM + own kernels (see gemm_options.hpp)
   // GELU and DGELU by kasmina's epilogue kernels after a plain GEMM instead of cuBLASLt's
-  // (KASMINA_OWN_GELU_EPILOGUES=1; gemm_options.hpp). Off by default: not yet measured.
+  // (KASMINA_OWN_GELU_EPILOGUES=1; gemm_options.hpp). Off by default: slower (bench/RESULTS.md).
   bool own_gelu_epilogues = false;
   GemmPath gemm_path = GemmPath::automatic;  // ops/gemm_route.hpp (KASMINA_GEMM_PATH)
   // Programmatic dependent launch of own kernels (KASMINA_PDL=1). Off by default: measured on
