@@ -39,7 +39,11 @@ constexpr int64_t kBnMaxColumns = 1024;  // the shared-memory arrays below are s
 
 // Loads in flight together (kernels/batched_sum.cuh): partials or lanes per thread in
 // bn_sum_lanes, and rows per row lane (registers: 64 a thread at 1024 threads), each batch added
-// in the plain loop's order.
+// in the plain loop's order. The additions are the same as with one row at a time, but the
+// compiler contracts the terms' products differently: with rows in pairs most of the backward's
+// g·x̂ products are an FMUL and an FADD where they were one FFMA (sm_90 SASS), so the sums'
+// last bits, and a trained network's, differ from the builds before 9fc5226 (still the same run
+// to run).
 constexpr int kBnBatch = 8;
 constexpr int kBnRowBatch = 2;
 
