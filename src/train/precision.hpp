@@ -19,4 +19,22 @@ inline ops::MathMode math_mode_of(PrecisionMode p) {
   return ops::MathMode::fp32;
 }
 
+// A device's math mode for the life of a scope: set on construction, the one before put back on
+// destruction. ops::set_math_mode is per device and process wide, so a Trainer that left its
+// precision behind changed the arithmetic of whatever ran after it on that device (a bf16 run
+// turned a later float32 step on the CPU into a bf16 one).
+class MathModeScope {
+ public:
+  MathModeScope(Device dev, ops::MathMode m) : dev_(dev), before_(ops::math_mode(dev)) {
+    ops::set_math_mode(dev, m);
+  }
+  ~MathModeScope() { ops::set_math_mode(dev_, before_); }
+  MathModeScope(const MathModeScope&) = delete;
+  MathModeScope& operator=(const MathModeScope&) = delete;
+
+ private:
+  Device dev_;
+  ops::MathMode before_;
+};
+
 }  // namespace kasmina

@@ -37,7 +37,7 @@ int64_t read_i64(const Tensor& t) {
 
 Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(cfg), dev_(dev) {
   ops::use_device(dev_);
-  ops::set_math_mode(dev_, math_mode_of(cfg.train.precision));  // before the layers are prepared
+  math_.emplace(dev_, math_mode_of(cfg.train.precision));  // before the layers are prepared
   ops::set_deterministic(dev_, cfg.train.deterministic);
 
   dp_ = std::make_unique<DataParallel>(dev_, cfg.train.deterministic);

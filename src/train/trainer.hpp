@@ -12,6 +12,7 @@
 #pragma once
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "nn/optimizer.hpp"
 #include "ops/collective/communicator.hpp"
 #include "ops/ops.hpp"
+#include "train/precision.hpp"
 #include "train/train_report.hpp"
 #include "train/trainer_observer.hpp"
 
@@ -100,6 +102,10 @@ class Trainer {
 
   Config cfg_;
   Device dev_;
+  // train.precision as the device's math mode while the trainer lives (declared before the
+  // model and the data so that it is put back after they are gone, and when the constructor
+  // throws).
+  std::optional<MathModeScope> math_;
   std::unique_ptr<DeviceData> data_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Optimizer> optimizer_;

@@ -4,9 +4,12 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "config/config.hpp"
+#include "core/error.hpp"
 #include "data/dataset.hpp"
+#include "ops/ops.hpp"
 #include "tests/common/source_root.hpp"
 #include "train/trainer.hpp"
 
@@ -47,4 +50,31 @@ TEST(Training, SameSeedIsBitIdenticalAndOtherSeedDiffers) {
   Overrides other = few;
   other.sets.push_back("seed=7");
   EXPECT_NE(train_spirals(other).final_train_loss, a.final_train_loss);
+}
+
+TEST(Training, TrainerPutsTheDeviceMathModeBackWhenItIsGone) {
+  // The math mode is per device and process wide: a Trainer holds train.precision's for its
+  // life only, also when its constructor refuses the config.
+  ops::set_math_mode(Device::cpu(), ops::MathMode::tf32);
+  Overrides ov;
+  ov.sets = {"train.precision=bf16"};
+  const Config cfg = load_config(source_root() + "/configs/spirals.yaml", ov);
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+  {
+    Trainer t(cfg, data, Device::cpu());
+    EXPECT_EQ(ops::math_mode(Device::cpu()), ops::MathMode::bf16);
+  }
+  EXPECT_EQ(ops::math_mode(Device::cpu()), ops::MathMode::tf32);
+  // A training set smaller than one batch: the constructor throws after setting the mode.
+  DataSplits small = data;
+  const int64_t n = cfg.train.batch_size / 2, d = data.train.features();
+  std::vector<float> xs = data.train.images.to_vector<float>();
+  std::vector<int32_t> ys = data.train.labels.to_vector<int32_t>();
+  xs.resize(n * d);
+  ys.resize(n);
+  small.train.images = Tensor::from_vector(xs, {n, d});
+  small.train.labels = Tensor::from_vector(ys, {n});
+  EXPECT_THROW(Trainer(cfg, small, Device::cpu()), UserError);
+  EXPECT_EQ(ops::math_mode(Device::cpu()), ops::MathMode::tf32);
+  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
 }
