@@ -16,6 +16,7 @@
 #include "tests/common/rel_error.hpp"
 #include "tests/common/source_root.hpp"
 #include "train/fused_mlp_step.hpp"
+#include "train/precision.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
@@ -83,11 +84,7 @@ TEST(FusedMlpRoute, CpuTwinGivesTheLayeredStep) {
   // The layered step follows the CPU's math mode, which a Trainer built earlier in this process
   // may have left at bf16 or tf32 (seen on a GPU machine after the CudaModelStep tests); the
   // fused route is the fp32 step, so this compares both in fp32.
-  struct Fp32 {
-    ops::MathMode before = ops::math_mode(Device::cpu());
-    Fp32() { ops::set_math_mode(Device::cpu(), ops::MathMode::fp32); }
-    ~Fp32() { ops::set_math_mode(Device::cpu(), before); }
-  } fp32;
+  const MathModeScope fp32(Device::cpu(), ops::MathMode::fp32);
   const Config cfg = spirals_with(kReluMlp);
   constexpr int64_t kBatch = 29;
   Model m(cfg.model, SampleShape(2), 3, Device::cpu());
