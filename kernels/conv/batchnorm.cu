@@ -102,34 +102,45 @@ struct BackwardTerm {
   }
 };
 
+// What finishing a column's statistics reads besides its sums: the shift k = x[0, c] and the
+// running statistics (loaded before the sums are known: bn_columns.cuh's prefetch).
+struct StatsInputs {
+  float k, running_mean, running_var;
+};
+
 // mean and rstd of column c from its shifted sums Σd, Σd²; running updates.
-template <class T>
-__device__ __forceinline__ void finish_stats(int c, float sum_d, float sum_d2, const T* x,
-                                             float* mean, float* rstd, float* running_mean,
-                                             float* running_var, float rows, float eps,
-                                             float momentum) {
+__device__ __forceinline__ void finish_stats(int c, float sum_d, float sum_d2,
+                                             const StatsInputs& in, float* mean, float* rstd,
+                                             float* running_mean, float* running_var, float rows,
+                                             float eps, float momentum) {
   const float md = sum_d / rows;
   const float var = fmaxf(sum_d2 / rows - md * md, 0.0f);
-  const float mu = load_float(x, c) + md;
+  const float mu = in.k + md;
   mean[c] = mu;
   rstd[c] = 1.0f / sqrtf(var + eps);
-  running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mu;
-  running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (var * rows / (rows - 1.0f));
+  running_mean[c] = (1.0f - momentum) * in.running_mean + momentum * mu;
+  running_var[c] = (1.0f - momentum) * in.running_var + momentum * (var * rows / (rows - 1.0f));
 }
 
 template <class T>
 struct StatsFinish {
+  using Pre = StatsInputs;
   const T* x;
   float *mean, *rstd, *running_mean, *running_var;
   float rows, eps, momentum;
-  __device__ void operator()(int c, const float (&tot)[2]) const {
-    finish_stats(c, tot[0], tot[1], x, mean, rstd, running_mean, running_var, rows, eps, momentum);
+  __device__ Pre prefetch(int c) const {
+    return {load_float(x, c), running_mean[c], running_var[c]};
+  }
+  __device__ void operator()(int c, const float (&tot)[2], const Pre& in) const {
+    finish_stats(c, tot[0], tot[1], in, mean, rstd, running_mean, running_var, rows, eps, momentum);
   }
 };
 
 struct GradFinish {
+  struct Pre {};
   float *dbeta, *dgamma;
-  __device__ void operator()(int c, const float (&tot)[2]) const {
+  __device__ Pre prefetch(int) const { return {}; }
+  __device__ void operator()(int c, const float (&tot)[2], const Pre&) const {
     dbeta[c] = tot[0];
     dgamma[c] = tot[1];
   }
@@ -143,7 +154,8 @@ __global__ void batchnorm_stats_kernel(const T* x, float* mean, float* rstd, flo
                                        float momentum) {
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= cols) return;
-  finish_stats(static_cast<int>(c), mean[c], rstd[c], x, mean, rstd, running_mean, running_var,
+  const StatsInputs in{load_float(x, c), running_mean[c], running_var[c]};
+  finish_stats(static_cast<int>(c), mean[c], rstd[c], in, mean, rstd, running_mean, running_var,
                rows, eps, momentum);
 }
 
@@ -220,15 +232,18 @@ bool column_sums2(DeviceContext& ctx, int v, int64_t rows, int64_t cols, const T
     const kernels::BnChunks ch = kernels::bn_chunks(rows);
     auto* partials = static_cast<float*>(
         scratch(ctx, static_cast<size_t>(2 * ch.chunks * cols) * sizeof(float)));
+    const int threads = kernels::bn_threads(cols, v);
     const auto launch = [&](auto kernel) {
-      kernel<<<static_cast<unsigned>(ch.chunks), kernels::kBnThreads, 0, ctx.stream>>>(
+      kernel<<<static_cast<unsigned>(ch.chunks), threads, 0, ctx.stream>>>(
           rows, static_cast<int>(cols), ch.chunk_rows, static_cast<int>(ch.chunks), term, finish,
           partials, ctx.tickets + kTicketBatchnorm);
     };
-    if (v == 4) {
-      launch(kernels::bn_columns_kernel<2, 4, Term, Finish>);
+    if (threads == kernels::kBnNarrowThreads) {
+      launch(kernels::bn_columns_kernel<2, 4, kernels::kBnNarrowThreads, Term, Finish>);
+    } else if (v == 4) {
+      launch(kernels::bn_columns_kernel<2, 4, kernels::kBnThreads, Term, Finish>);
     } else {
-      launch(kernels::bn_columns_kernel<2, 1, Term, Finish>);
+      launch(kernels::bn_columns_kernel<2, 1, kernels::kBnThreads, Term, Finish>);
     }
     KASMINA_LAUNCH_CHECK("bn_columns_kernel");
     return true;

@@ -1,13 +1,16 @@
 // Per-channel sums of batch normalisation in one launch (namespace kasmina::kernels): the rows
 // of an [R, C] matrix (an NHWC map viewed as [N*H*W, C]) are cut into at most 128 fixed chunks,
-// one block of 1024 threads per chunk reads all C columns of its rows (V = 4 consecutive
-// channels per thread, 16-byte loads, a warp reading whole rows), adds them per row lane and then
-// across lanes in a fixed order into partials[o][chunk][c]. The last block to finish (by a ticket
-// counter) adds each column's chunk partials in ascending chunk order
-// (sub-lanes over strided chunks, then the sub-lanes in order) and hands the NOUT totals of each
-// column to `finish`, then resets the ticket (kernels/last_block.cuh: one thread per block takes
-// the ticket with release/acquire semantics). Chunking and order depend only on the
-// shape, so the sums are bitwise reproducible run to run; there are no atomics on data.
+// one block of THREADS threads per chunk reads all C columns of its rows (V = 4 consecutive
+// channels per thread, 16-byte loads, a warp reading whole rows; bn_row_batch(THREADS) rows of a
+// row lane in flight together), adds them per row lane and then across lanes in a fixed order
+// into partials[o][chunk][c]. Before the ticket every block loads what `finish` needs of its
+// columns (finish.prefetch), so the last block does not wait for those reads after its sums. The
+// last block to finish (by a ticket counter) adds each column's chunk partials in ascending chunk
+// order (sub-lanes over strided chunks, bn_tail_batch(THREADS) loads in flight, then the sub-lanes
+// in order) and hands the NOUT totals of each column to `finish`, then resets the ticket
+// (kernels/last_block.cuh: one thread per block takes the ticket with release/acquire
+// semantics). Chunking, block size and order depend only on the shape, so the sums are bitwise
+// reproducible run to run; there are no atomics on data.
 //
 // Replaces column_reduce.cuh's two launches (partials, then finalize) and the launch that used
 // their totals: a batchnorm's statistics or parameter gradients are one kernel.
@@ -20,7 +23,8 @@
 
 namespace kasmina::kernels {
 
-constexpr int kBnThreads = 1024;
+constexpr int kBnThreads = 1024;  // the largest block (V = 1, or more than 512 column vectors)
+constexpr int kBnNarrowThreads = 512;  // V = 4 with at most 512 column vectors
 constexpr int64_t kBnChunks = 128;  // about one block per SM: the last block adds few partials
 
 struct BnChunks {
@@ -37,15 +41,24 @@ inline BnChunks bn_chunks(int64_t rows) {
 
 constexpr int64_t kBnMaxColumns = 1024;  // the shared-memory arrays below are sized for it
 
-// Loads in flight together (kernels/batched_sum.cuh): partials or lanes per thread in
-// bn_sum_lanes, and rows per row lane (registers: 64 a thread at 1024 threads), each batch added
-// in the plain loop's order. The additions are the same as with one row at a time, but the
-// compiler contracts the terms' products differently: with rows in pairs most of the backward's
-// g·x̂ products are an FMUL and an FADD where they were one FFMA (sm_90 SASS), so the sums'
-// last bits, and a trained network's, differ from the builds before 9fc5226 (the order is
-// still fixed by the shape, so runs repeat; not yet rerun twice on a GPU).
+// Loads in flight together (kernels/batched_sum.cuh), each batch added in the plain loop's order:
+// lanes per sub-lane in the block's own sums (shared memory), chunk partials per sub-lane in the
+// last block (L2: a 512-thread block has half the sub-lanes of a 1024-thread one, so twice the
+// batch keeps the same number of round trips), rows per row lane (a 512-thread block has half
+// the row lanes: four rows at a time keep the same bytes in flight per SM with half the warps, so
+// half the index arithmetic and barrier waits of a block; registers: 64 a thread at 1024
+// threads, 128 at 512). With rows in pairs or fours the compiler contracts the backward's g·x̂
+// products differently from one row at a time (an FMUL and an FADD where there was one FFMA,
+// sm_90 SASS), so the sums' last bits depend on the batch as well as on the order.
 constexpr int kBnBatch = 8;
-constexpr int kBnRowBatch = 2;
+constexpr int bn_tail_batch(int threads) { return threads >= 1024 ? 16 : 32; }
+constexpr int bn_row_batch(int threads) { return threads >= 1024 ? 2 : 4; }
+
+// The block size of a shape: kBnNarrowThreads when the columns are read four at a time and fit,
+// else kBnThreads.
+inline int bn_threads(int64_t cols, int v) {
+  return v == 4 && cols / v <= kBnNarrowThreads ? kBnNarrowThreads : kBnThreads;
+}
 
 // Whether the one-launch kernel takes `cols` columns at vector width V.
 inline bool bn_columns_fit(int64_t cols, int v) {
@@ -53,18 +66,18 @@ inline bool bn_columns_fit(int64_t cols, int v) {
 }
 
 // out[q] = Σ_{l < n} src[l * P + q] for the P = pairs sums of a block, in ascending l: S
-// sub-lanes per sum (a power of two, S * P <= kBnThreads) take l = s, s + S, ..., then the S
-// sub-sums are added in sub-lane order. `tmp` holds kBnThreads floats; out is written by threads
-// q < P after the call's final barrier. Every thread of the block calls it.
-template <class Load>
+// sub-lanes per sum (a power of two, S * P <= THREADS) take l = s, s + S, ..., B loads in flight,
+// then the S sub-sums are added in sub-lane order. `tmp` holds THREADS floats; out is written by
+// threads q < P after the call's final barrier. Every thread of the block calls it.
+template <int THREADS, int B, class Load>
 __device__ __forceinline__ void bn_sum_lanes(int pairs, int n, Load load, float* tmp, float* out) {
   int S = 1;
-  while (S < 32 && S * 2 * pairs <= kBnThreads) S *= 2;
+  while (S < 32 && S * 2 * pairs <= THREADS) S *= 2;
   const int t = threadIdx.x;
   const int q = t % pairs, sub = t / pairs;
   if (sub < S) {
     tmp[sub * pairs + q] =
-        batched_sum<kBnBatch>(0.0f, sub, n, S, [&](int l) { return load(l, q); });
+        batched_sum<B>(0.0f, sub, n, S, [&](int l) { return load(l, q); });
   }
   __syncthreads();
   if (t < pairs) {
@@ -76,17 +89,20 @@ __device__ __forceinline__ void bn_sum_lanes(int pairs, int n, Load load, float*
 }
 
 // term.template load<V>(r, c, v) writes the NOUT x V values that row r contributes to columns
-// c..c+V-1; finish(c, totals) receives column c's NOUT sums. partials: NOUT * chunks * cols.
-// Pairs (output o, column c) are numbered o * cols + c.
-template <int NOUT, int V, class Term, class Finish>
-__global__ void __launch_bounds__(kBnThreads)
+// c..c+V-1; finish.prefetch(c) loads what finish needs of column c (a Finish::Pre), and
+// finish(c, totals, pre) receives column c's NOUT sums. partials: NOUT * chunks * cols. Pairs
+// (output o, column c) are numbered o * cols + c. Launched with THREADS threads a block.
+template <int NOUT, int V, int THREADS, class Term, class Finish>
+__global__ void __launch_bounds__(THREADS)
     bn_columns_kernel(int64_t rows, int cols, int64_t chunk_rows, int chunks, Term term,
                       Finish finish, float* partials, unsigned int* ticket) {
-  __shared__ float lanes[NOUT * kBnThreads * V];  // [lane][o][c]
-  __shared__ float tmp[kBnThreads];
+  constexpr int kRowBatch = bn_row_batch(THREADS);
+  constexpr int kColsPerThread = kBnMaxColumns / THREADS;
+  __shared__ float lanes[NOUT * THREADS * V];  // [lane][o][c]
+  __shared__ float tmp[THREADS];
   __shared__ float sums[NOUT * kBnMaxColumns];
   const int t = threadIdx.x;
-  const int L = cols / V, nlanes = kBnThreads / L;
+  const int L = cols / V, nlanes = THREADS / L;
   const int j = t % L, lane = t / L;
   const int64_t r0 = static_cast<int64_t>(blockIdx.x) * chunk_rows;
   const int64_t r1 = r0 + chunk_rows < rows ? r0 + chunk_rows : rows;
@@ -98,12 +114,12 @@ __global__ void __launch_bounds__(kBnThreads)
 #pragma unroll
       for (int k = 0; k < V; ++k) acc[o][k] = 0.0f;
     int64_t r = r0 + lane;
-    for (; r + (kBnRowBatch - 1) * nlanes < r1; r += kBnRowBatch * nlanes) {
-      float v[kBnRowBatch][NOUT][V];
+    for (; r + (kRowBatch - 1) * nlanes < r1; r += kRowBatch * nlanes) {
+      float v[kRowBatch][NOUT][V];
 #pragma unroll
-      for (int b = 0; b < kBnRowBatch; ++b) term.template load<V>(r + b * nlanes, j * V, v[b]);
+      for (int b = 0; b < kRowBatch; ++b) term.template load<V>(r + b * nlanes, j * V, v[b]);
 #pragma unroll
-      for (int b = 0; b < kBnRowBatch; ++b)
+      for (int b = 0; b < kRowBatch; ++b)
 #pragma unroll
         for (int o = 0; o < NOUT; ++o)
 #pragma unroll
@@ -123,31 +139,39 @@ __global__ void __launch_bounds__(kBnThreads)
       for (int k = 0; k < V; ++k) lanes[(lane * NOUT + o) * cols + j * V + k] = acc[o][k];
   }
   __syncthreads();
-  // The block's partial of each pair: its row lanes in order (pairs beyond kBnThreads in turns).
-  for (int p0 = 0; p0 < pairs; p0 += kBnThreads) {
-    const int np = pairs - p0 < kBnThreads ? pairs - p0 : kBnThreads;
-    bn_sum_lanes(
+  // The block's partial of each pair: its row lanes in order (pairs beyond THREADS in turns).
+  for (int p0 = 0; p0 < pairs; p0 += THREADS) {
+    const int np = pairs - p0 < THREADS ? pairs - p0 : THREADS;
+    bn_sum_lanes<THREADS, kBnBatch>(
         np, nlanes, [&](int l, int q) { return lanes[l * pairs + p0 + q]; }, tmp, sums);
     if (t < np)
       partials[static_cast<int64_t>(p0 + t) / cols * chunks * cols +
                static_cast<int64_t>(blockIdx.x) * cols + (p0 + t) % cols] = sums[t];
   }
+  // What finish needs, loaded before the ticket (only the last block uses it).
+  typename Finish::Pre pre[kColsPerThread];
+#pragma unroll
+  for (int i = 0; i < kColsPerThread; ++i)
+    if (t + i * THREADS < cols) pre[i] = finish.prefetch(t + i * THREADS);
   if (!last_block(ticket, gridDim.x)) return;
   // The last block: every pair's chunk partials in chunk order.
-  for (int p0 = 0; p0 < pairs; p0 += kBnThreads) {
-    const int np = pairs - p0 < kBnThreads ? pairs - p0 : kBnThreads;
+  for (int p0 = 0; p0 < pairs; p0 += THREADS) {
+    const int np = pairs - p0 < THREADS ? pairs - p0 : THREADS;
     // This thread's pair (q = t % np in bn_sum_lanes): its partials' column, found once.
     const int p = p0 + t % np;
     const float* column = partials + static_cast<int64_t>(p / cols) * chunks * cols + p % cols;
-    bn_sum_lanes(
+    bn_sum_lanes<THREADS, bn_tail_batch(THREADS)>(
         np, chunks, [&](int k, int) { return __ldcg(column + static_cast<int64_t>(k) * cols); },
         tmp, sums + p0);
   }
-  for (int c = t; c < cols; c += kBnThreads) {
+#pragma unroll
+  for (int i = 0; i < kColsPerThread; ++i) {
+    const int c = t + i * THREADS;
+    if (c >= cols) break;
     float tot[NOUT];
 #pragma unroll
     for (int o = 0; o < NOUT; ++o) tot[o] = sums[o * cols + c];
-    finish(c, tot);
+    finish(c, tot, pre[i]);
   }
   if (t == 0) *ticket = 0u;
 }
