@@ -23,9 +23,9 @@
 
 namespace kasmina::kernels {
 
-constexpr int kBnThreads = 1024;  // the largest block (V = 1, or more than 512 column vectors)
+constexpr int kBnThreads = 1024;       // the largest block (V = 1, or more than 512 column vectors)
 constexpr int kBnNarrowThreads = 512;  // V = 4 with at most 512 column vectors
-constexpr int64_t kBnChunks = 128;  // about one block per SM: the last block adds few partials
+constexpr int64_t kBnChunks = 128;     // about one block per SM: the last block adds few partials
 
 struct BnChunks {
   int64_t chunk_rows = 0;
@@ -43,16 +43,21 @@ constexpr int64_t kBnMaxColumns = 1024;  // the shared-memory arrays below are s
 
 // Loads in flight together (kernels/batched_sum.cuh), each batch added in the plain loop's order:
 // lanes per sub-lane in the block's own sums (shared memory), chunk partials per sub-lane in the
-// last block (L2: a 512-thread block has half the sub-lanes of a 1024-thread one, so twice the
-// batch keeps the same number of round trips), rows per row lane (a 512-thread block has half
-// the row lanes: four rows at a time keep the same bytes in flight per SM with half the warps, so
-// half the index arithmetic and barrier waits of a block; registers: 64 a thread at 1024
-// threads, 128 at 512). With rows in pairs or fours the compiler contracts the backward's g·x̂
-// products differently from one row at a time (an FMUL and an FADD where there was one FFMA,
-// sm_90 SASS), so the sums' last bits depend on the batch as well as on the order.
+// last block, rows per row lane (a 512-thread block has half the row lanes of a 1024-thread one:
+// four rows at a time keep the bytes in flight per SM; registers: 64 a thread at 1024 threads,
+// 128 at 512). Measured on an H100 (bench/RESULTS.md, twenty-first session): half of a launch is
+// the last block reading the 2 x chunks x C partials through one SM, at that SM's L2 read rate
+// whatever the batch, so these choices moved the ResNet step by 0.4% only. With rows in pairs or
+// fours the compiler contracts the backward's g·x̂ products differently from one row at a time
+// (an FMUL and an FADD where there was one FFMA, sm_90 SASS), so the sums' last bits depend on
+// the batch as well as on the order (fixed by the shape either way: runs repeat bit for bit).
 constexpr int kBnBatch = 8;
-constexpr int bn_tail_batch(int threads) { return threads >= 1024 ? 16 : 32; }
-constexpr int bn_row_batch(int threads) { return threads >= 1024 ? 2 : 4; }
+constexpr int bn_tail_batch(int threads) {
+  return threads >= 1024 ? 16 : 32;
+}
+constexpr int bn_row_batch(int threads) {
+  return threads >= 1024 ? 2 : 4;
+}
 
 // The block size of a shape: kBnNarrowThreads when the columns are read four at a time and fit,
 // else kBnThreads.
@@ -76,8 +81,7 @@ __device__ __forceinline__ void bn_sum_lanes(int pairs, int n, Load load, float*
   const int t = threadIdx.x;
   const int q = t % pairs, sub = t / pairs;
   if (sub < S) {
-    tmp[sub * pairs + q] =
-        batched_sum<B>(0.0f, sub, n, S, [&](int l) { return load(l, q); });
+    tmp[sub * pairs + q] = batched_sum<B>(0.0f, sub, n, S, [&](int l) { return load(l, q); });
   }
   __syncthreads();
   if (t < pairs) {
