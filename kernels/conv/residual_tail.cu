@@ -74,8 +74,8 @@ __global__ void residual_tail_kernel(NormPtrs<TB> body, NormPtrs<TS> skip_bn, bo
   }
 }
 
-template <int V, class Index>
-__global__ void relu_mask_add_kernel(const float* dy, const float* y, const float* g, Index vectors,
+template <int V, class Index, class TG>
+__global__ void relu_mask_add_kernel(const float* dy, const float* y, const TG* g, Index vectors,
                                      float* dx) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
@@ -132,13 +132,21 @@ void relu_mask_add(const Tensor& dy, const Tensor& y, const Tensor& g, Tensor& d
   const int64_t n = d.rows * d.cols;
   const int v = kernels::channel_vector_width(n, {dy.raw(), y.raw(), g.raw(), dx.raw()});
   const cudaStream_t st = stream(dx.device());
-  kernels::by_width_and_index(v, n, [&](auto vw, auto index) {
-    constexpr int V = decltype(vw)::value;
-    using I = decltype(index);
-    relu_mask_add_kernel<V, I><<<grid_for(n / V, kThreads), kThreads, 0, st>>>(
-        dy.data<float>(), y.data<float>(), g.data<float>(), static_cast<I>(n / V),
-        dx.data<float>());
-  });
+  // g: float32, or a bf16 input gradient widened on the load (conv_geometry.hpp checked it).
+  const auto launch = [&](auto g_type) {
+    using TG = decltype(g_type);
+    kernels::by_width_and_index(v, n, [&](auto vw, auto index) {
+      constexpr int V = decltype(vw)::value;
+      using I = decltype(index);
+      relu_mask_add_kernel<V, I, TG><<<grid_for(n / V, kThreads), kThreads, 0, st>>>(
+          dy.data<float>(), y.data<float>(), g.data<TG>(), static_cast<I>(n / V), dx.data<float>());
+    });
+  };
+  if (g.dtype() == DType::bf16) {
+    launch(bf16{});
+  } else {
+    launch(0.0f);
+  }
   KASMINA_LAUNCH_CHECK("relu_mask_add_kernel");
 }
 

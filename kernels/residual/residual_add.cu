@@ -1,5 +1,7 @@
 // residual_add on the device: one grid-stride kernel, out[i] = a[i] + b[i] (one rounded fp32
-// addition per element, as the CPU twin). Graph-safe; no host synchronisation.
+// addition per element, as the CPU twin; a bf16 operand widened exactly on the load). Graph-safe;
+// no host synchronisation.
+#include "core/bf16.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
 #include "ops/residual/residual_backend.hpp"
@@ -8,11 +10,19 @@ namespace kasmina::ops::cuda {
 
 namespace {
 
-__global__ void residual_add_kernel(const float* a, const float* b, float* out, int64_t n) {
+__device__ __forceinline__ float widened(float v) {
+  return v;
+}
+__device__ __forceinline__ float widened(bf16 v) {
+  return v.to_float();
+}
+
+template <class TA, class TB>
+__global__ void residual_add_kernel(const TA* a, const TB* b, float* out, int64_t n) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    out[i] = __fadd_rn(a[i], b[i]);
+    out[i] = __fadd_rn(widened(a[i]), widened(b[i]));
   }
 }
 
@@ -24,9 +34,24 @@ void residual_add(const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = out.numel();
   if (n == 0) return;
   constexpr int kThreads = 256;
-  residual_add_kernel<<<grid_for(n, kThreads), kThreads, 0, stream(out.device())>>>(
-      static_cast<const float*>(a.raw()), static_cast<const float*>(b.raw()),
-      static_cast<float*>(out.raw()), n);
+  const cudaStream_t st = stream(out.device());
+  const auto launch = [&](auto a_type, auto b_type) {
+    using TA = decltype(a_type);
+    using TB = decltype(b_type);
+    residual_add_kernel<TA, TB><<<grid_for(n, kThreads), kThreads, 0, st>>>(
+        static_cast<const TA*>(a.raw()), static_cast<const TB*>(b.raw()),
+        static_cast<float*>(out.raw()), n);
+  };
+  const bool a16 = a.dtype() == DType::bf16, b16 = b.dtype() == DType::bf16;
+  if (a16 && b16) {
+    launch(bf16{}, bf16{});
+  } else if (a16) {
+    launch(bf16{}, 0.0f);
+  } else if (b16) {
+    launch(0.0f, bf16{});
+  } else {
+    launch(0.0f, 0.0f);
+  }
   KASMINA_LAUNCH_CHECK("residual_add_kernel");
 }
 

@@ -99,6 +99,7 @@ std::string Conv2dLayer::describe() const {
   if (bf16_) o << ", bf16";
   if (bf16_ && bf16_in_) o << ", bf16 input";
   if (bf16_output()) o << ", bf16 output";
+  if (bf16_ && bf16_dx_) o << ", bf16 dx";
   o << ")";
   return o.str();
 }

@@ -99,7 +99,7 @@ int64_t LayerSequence::out_rows() const {
 }
 
 void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width,
-                            bool input_grad) {
+                            bool input_grad, bool bf16_input_grad) {
   input_grad_ = input_grad;
   grad_in_.assign(layers_.size(), Tensor());
   link_bf16_maps(layers_, dev);
@@ -112,10 +112,15 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
       lin->set_bf16_output(bf16_activations() && bf16_consumer_after(layers_, i));
     // A convolution after a layer that hands it bf16 takes its input and writes its input
     // gradient in bf16 (the gradient buffer below is bf16 then): no copies of its own.
+    bool grad16 = false;  // this layer's input gradient is bf16 (set for convolutions)
     if (auto* conv = dynamic_cast<Conv2dLayer*>(layers_[i].get()); conv && i > 0) {
       const bool in16 = layers_[i - 1]->bf16_output();
       if (in16) conv->set_bf16_input(true);
       conv->set_bf16_input_grad(in16);
+      grad16 = in16;
+    } else if (conv) {  // first: its input gradient is the sequence's
+      grad16 = input_grad && bf16_input_grad && bf16_conv_maps() && conv->bf16_eligible(dev);
+      conv->set_bf16_input_grad(grad16);
     }
     // A kasmina layer between two linear layers takes the bf16 output of the one before (set
     // above when it could) and hands bf16 to the one after.
@@ -124,7 +129,7 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
     const auto* below = i > 0 ? dynamic_cast<const LinearLayer*>(layers_[i - 1].get()) : nullptr;
-    const bool bf16_grad = (i > 0 && layers_[i - 1]->bf16_output()) ||
+    const bool bf16_grad = grad16 || (i > 0 && layers_[i - 1]->bf16_output()) ||
                            (below && bf16_gradient_handoff(*below, *layers_[i], rows, width));
     const DType grad_dtype = bf16_grad ? DType::bf16 : dtype;
     if (i > 0 || input_grad) grad_in_[i] = Tensor::empty({rows, width}, grad_dtype, dev);

@@ -39,8 +39,12 @@ class LayerSequence {
 
   // Allocates every layer's buffers for batches of up to `max_batch` samples and the
   // input-gradient buffers between them; with `input_grad`, also the gradient w.r.t. the
-  // sequence's input (of width `in_width`).
-  void prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width, bool input_grad);
+  // sequence's input (of width `in_width`). With `bf16_input_grad` (a caller that reads a bf16
+  // input gradient, widening it on the load: a residual block's adds), that gradient is bf16
+  // when the first layer is a convolution that runs in bf16 and the bf16 maps are on: the
+  // convolution's own bf16 input gradient, not widened by a pass of its own.
+  void prepare(int64_t max_batch, Device dev, DType dtype, int64_t in_width, bool input_grad,
+               bool bf16_input_grad = false);
   Tensor forward(const Tensor& x, Mode mode, const StepContext& ctx);
   // dy [B * out_rows(), out] of the last forward; writes every parameter gradient. Returns the
   // gradient w.r.t. the sequence's input when prepared with `input_grad` (it may be `dy` itself

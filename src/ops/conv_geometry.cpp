@@ -229,7 +229,10 @@ BatchNormDims check_relu_mask_add(const Tensor& dy, const Tensor& y, const Tenso
                                   const Tensor& dx) {
   constexpr const char* op = "relu_mask_add";
   const BatchNormDims d = batchnorm_dims(op, dx, false);
-  check_like(op, dx, dx.shape(), {{"dy", &dy}, {"y", &y}, {"g", &g}});
+  check_like(op, dx, dx.shape(), {{"dy", &dy}, {"y", &y}});
+  // g may be a bf16 input gradient beside the float32 others (widened exactly in the op).
+  const DType g_dt = dx.dtype() == DType::f32 ? partner_dtype(dx, g) : dx.dtype();
+  check_like(op, dx, dx.shape(), {{"g", &g}}, &g_dt);
   return d;
 }
 

@@ -174,7 +174,9 @@ KASMINA_OP(void, batchnorm_residual_forward,
             Tensor& y),
            (body, skip_bn, skip, relu, y), y.device())
 // dx = (y > 0 ? dy : 0) + g: the gradient reaching an identity shortcut through the block's
-// ReLU, plus the body's input gradient g. One rounded addition per element; dx may be g.
+// ReLU, plus the body's input gradient g. One rounded addition per element; dx may be g. g may
+// be bf16 beside float32 dy, y and dx (a bf16 convolution's input gradient, widened exactly), so
+// the sum is the one of the widened copy without the copy.
 KASMINA_OP(void, relu_mask_add, (const Tensor& dy, const Tensor& y, const Tensor& g, Tensor& dx),
            (dy, y, g, dx), dx.device())
 

@@ -250,11 +250,23 @@ TEST(Conv2dLayerBf16, ResidualBlocksTakeBf16NormalisationInputsWithTheSameValues
   // Its three convolutions take bf16 inputs (the block's one cast for the first two, the
   // normalisation before the third) and keep no input copies of their own; all hand bf16 on.
   size_t conv_inputs = 0;
-  for (size_t at = projection.find(", bf16, bf16 input, bf16 output)"); at != std::string::npos;
-       at = projection.find(", bf16, bf16 input, bf16 output)", at + 1)) {
+  for (size_t at = projection.find(", bf16, bf16 input, bf16 output"); at != std::string::npos;
+       at = projection.find(", bf16, bf16 input, bf16 output", at + 1)) {
     ++conv_inputs;
   }
   EXPECT_EQ(conv_inputs, 3u) << projection;
+  // Every convolution of the blocks writes its input gradient in bf16: the second ones for the
+  // normalisation below (bf16 maps), the first ones of the bodies and the shortcut for the
+  // block's adds, which widen it on the load (no widening pass); the same values as the float32
+  // gradients of the run without bf16 maps, below.
+  const auto count = [](const std::string& s, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count(identity, ", bf16 dx)"), 2u) << identity;
+  EXPECT_EQ(count(projection, ", bf16 dx)"), 3u) << projection;
+  EXPECT_EQ(count(cast.describe[2] + cast.describe[3], "bf16 dx"), 0u);
   // The stem takes float32 and hands bf16 on.
   EXPECT_NE(linked.describe[0].find(", bf16, bf16 output)"), std::string::npos)
       << linked.describe[0];

@@ -1,7 +1,8 @@
 // CPU twins of the fused residual tail (conv_ops.hpp): batchnorm_residual_forward and
 // relu_mask_add, float32 and float64, rows in order. Each normalisation is batchnorm's apply,
 // (x - mean) * rstd * gamma + beta in the tensors' dtype, then one rounded addition. A
-// normalisation's bf16 input (beside a float32 output) is widened first, exactly.
+// normalisation's bf16 input, or relu_mask_add's bf16 g (beside a float32 output), is widened
+// first, exactly.
 #include "ops/conv_geometry.hpp"
 #include "ops/conv_ops.hpp"
 #include "ops/cpu/bf16_inputs.hpp"
@@ -65,6 +66,11 @@ void relu_mask_add(const Tensor& dy, const Tensor& y, const Tensor& g, Tensor& d
   constexpr const char* op = "relu_mask_add";
   const BatchNormDims d = check_relu_mask_add(dy, y, g, dx);
   check_cpu_tensor(op, "dx", dx);
+  if (g.dtype() == DType::bf16) {  // the float32 twin on the widened gradient
+    const Tensor g32 = widen_bf16(op, "g", g);
+    cpu::relu_mask_add(dy, y, g32, dx);
+    return;
+  }
   dispatch_float(op, dx.dtype(), [&](auto zero) {
     using T = decltype(zero);
     const T *dys = dy.data<T>(), *ys = y.data<T>(), *gs = g.data<T>();

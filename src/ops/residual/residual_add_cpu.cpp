@@ -2,6 +2,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "ops/cpu/bf16_inputs.hpp"
 #include "ops/residual/residual_backend.hpp"
 
 namespace kasmina::ops::cpu {
@@ -21,6 +22,11 @@ void add(const Tensor& a, const Tensor& b, Tensor& out) {
 
 void residual_add(const Tensor& a, const Tensor& b, Tensor& out) {
   check_residual_add_args(a, b, out);
+  if (a.dtype() == DType::bf16 || b.dtype() == DType::bf16) {  // widened exactly, then added
+    const Tensor a32 = a.dtype() == DType::bf16 ? widen_bf16("residual_add", "a", a) : a;
+    const Tensor b32 = b.dtype() == DType::bf16 ? widen_bf16("residual_add", "b", b) : b;
+    return add<float>(a32, b32, out);
+  }
   switch (out.dtype()) {
     case DType::f32:
       return add<float>(a, b, out);

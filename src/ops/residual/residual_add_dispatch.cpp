@@ -12,8 +12,14 @@ void check_residual_add_args(const Tensor& a, const Tensor& b, const Tensor& out
   KASMINA_CHECK(a.shape() == out.shape() && b.shape() == out.shape(),
                 "residual_add: shapes " + shape_str(a.shape()) + " + " + shape_str(b.shape()) +
                     " -> " + shape_str(out.shape()) + " differ");
-  KASMINA_CHECK(a.dtype() == out.dtype() && b.dtype() == out.dtype(),
-                "residual_add: the tensors have different dtypes");
+  // a bf16 operand beside a float32 out is widened; otherwise one dtype.
+  const auto fits = [&](const Tensor& t) {
+    return t.dtype() == out.dtype() || (t.dtype() == DType::bf16 && out.dtype() == DType::f32);
+  };
+  KASMINA_CHECK(fits(a) && fits(b),
+                std::string("residual_add: operands ") + dtype_name(a.dtype()) + " + " +
+                    dtype_name(b.dtype()) + " -> " + dtype_name(out.dtype()) +
+                    " (allowed: one dtype, or bf16 operands beside a float32 out)");
   KASMINA_CHECK(a.device() == out.device() && b.device() == out.device(),
                 "residual_add: the tensors are on different devices");
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ops/residual/residual_add.hpp"
+#include "tests/ops/cpu/bf16_test_util.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/grad_check.hpp"
 #include "tests/ops/cuda/op_table.hpp"
@@ -272,6 +273,21 @@ void residual_add_case(const Shape& shape) {
   Tensor in_place = on_gpu(a);
   ops::residual_add(in_place, on_gpu(b), in_place);
   EXPECT_TRUE(same("residual_add in place", in_place, cpu));
+  // bf16 operands beside a float32 out (a bf16 convolution's input gradient): CUDA equals the
+  // CPU, and both equal the float32 sum of the widened copies, bit for bit.
+  const Tensor a16 = ops::bf16_test::to_bf16(a), b16 = ops::bf16_test::to_bf16(b);
+  const Tensor a16w = ops::bf16_test::widen(a16), b16w = ops::bf16_test::widen(b16);
+  const std::pair<const Tensor*, const Tensor*> mixed[][2] = {
+      {{&a16, &b}, {&a16w, &b}}, {{&a, &b16}, {&a, &b16w}}, {{&a16, &b16}, {&a16w, &b16w}}};
+  for (const auto& [ops16, widened] : mixed) {
+    Tensor want = Tensor::empty(shape), cpu16 = Tensor::empty(shape);
+    ops::residual_add(*widened.first, *widened.second, want);
+    ops::residual_add(*ops16.first, *ops16.second, cpu16);
+    EXPECT_TRUE(same("residual_add bf16 operands (CPU)", cpu16, want));
+    Tensor gpu16 = poisoned(shape, DType::f32);
+    ops::residual_add(on_gpu(*ops16.first), on_gpu(*ops16.second), gpu16);
+    EXPECT_TRUE(same("residual_add bf16 operands", gpu16, want));
+  }
 }
 
 // d/da and d/db of sum(r * (a + b)) against central differences (both are r).

@@ -75,6 +75,17 @@ void tail_case(const TailCase& c) {
   ops::relu_mask_add(on_gpu(dy), on_gpu(y_cpu), on_gpu(g), dx_gpu);
   EXPECT_EQ(dx_gpu.to(Device::cpu()).to_vector<float>(), dx_cpu.to_vector<float>())
       << "relu_mask_add " << tail_name(c);
+  // A bf16 g (a bf16 convolution's input gradient): the sum of the widened copy, bit for bit.
+  const Tensor g16 = ops::bf16_test::to_bf16(g);
+  Tensor want = Tensor::empty(rc), dx16_cpu = Tensor::empty(rc);
+  Tensor dx16_gpu = poisoned(rc, DType::f32);
+  ops::relu_mask_add(dy, y_cpu, ops::bf16_test::widen(g16), want);
+  ops::relu_mask_add(dy, y_cpu, g16, dx16_cpu);
+  ops::relu_mask_add(on_gpu(dy), on_gpu(y_cpu), on_gpu(g16), dx16_gpu);
+  EXPECT_EQ(dx16_cpu.to_vector<float>(), want.to_vector<float>())
+      << "relu_mask_add bf16 g (CPU) " << tail_name(c);
+  EXPECT_EQ(dx16_gpu.to(Device::cpu()).to_vector<float>(), want.to_vector<float>())
+      << "relu_mask_add bf16 g " << tail_name(c);
 }
 
 std::vector<TailCase> tail_cases() {
