@@ -3,7 +3,8 @@
 // shortcut's gradient dx = (y > 0 ? dy : 0) + g. Four channels per thread when C % 4 == 0 and
 // the pointers are 16-byte aligned (kernels/conv/channel_vectors.cuh). Graph-safe, no host
 // synchronisation. A normalisation's input x may be bf16 (a bf16 convolution's output, widened
-// on the load); the skip, y and the gradients are float32.
+// on the load); the skip, y and dy are float32, g float32 or bf16; y may also be stored in bf16
+// beside the float32 one (the next block's convolutions' input).
 #include <cstdint>
 
 #include "kernels/conv/channel_vectors.cuh"
@@ -53,7 +54,7 @@ __device__ __forceinline__ void normalise(const NormPtrs<TX>& n, Index e, Index 
 template <int V, class Index, class TB, class TS>
 __global__ void residual_tail_kernel(NormPtrs<TB> body, NormPtrs<TS> skip_bn, bool has_skip_bn,
                                      const float* __restrict__ skip, bool relu, Index vectors,
-                                     Index cols, float* __restrict__ y) {
+                                     Index cols, float* __restrict__ y, bf16* __restrict__ y16) {
   const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < vectors;
        i += stride) {
@@ -71,6 +72,7 @@ __global__ void residual_tail_kernel(NormPtrs<TB> body, NormPtrs<TS> skip_bn, bo
       out[q] = relu && o < 0.0f ? 0.0f : o;
     }
     store_floats<V>(y, e, out);
+    if (y16) store_floats<V>(y16, e, out);  // rounded to nearest-even, as cast_to_bf16
   }
 }
 
@@ -94,8 +96,8 @@ __global__ void relu_mask_add_kernel(const float* dy, const float* y, const TG* 
 }  // namespace
 
 void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* skip_bn,
-                                const Tensor& skip, bool relu, Tensor& y) {
-  const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y);
+                                const Tensor& skip, bool relu, Tensor& y, Tensor* y16) {
+  const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y, y16);
   check_arg("batchnorm_residual_forward", "y", y, y.device(), DType::f32);
   const float* skip_ptr = skip_bn ? nullptr : skip.data<float>();
   const int v = kernels::channel_vector_width(
@@ -103,7 +105,7 @@ void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* 
       {body.x->raw(), body.gamma->raw(), body.beta->raw(), body.mean->raw(), body.rstd->raw(),
        skip_bn ? skip_bn->x->raw() : nullptr, skip_bn ? skip_bn->gamma->raw() : nullptr,
        skip_bn ? skip_bn->beta->raw() : nullptr, skip_bn ? skip_bn->mean->raw() : nullptr,
-       skip_bn ? skip_bn->rstd->raw() : nullptr, skip_ptr, y.raw()});
+       skip_bn ? skip_bn->rstd->raw() : nullptr, skip_ptr, y.raw(), y16 ? y16->raw() : nullptr});
   const int64_t n = d.rows * d.cols;
   const cudaStream_t st = stream(y.device());
   const auto launch = [&](auto body_x, auto skip_x) {
@@ -116,7 +118,7 @@ void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* 
       using I = decltype(index);
       residual_tail_kernel<V, I, TB, TS><<<grid_for(n / V, kThreads), kThreads, 0, st>>>(
           b, s, skip_bn != nullptr, skip_ptr, relu, static_cast<I>(n / V), static_cast<I>(d.cols),
-          y.data<float>());
+          y.data<float>(), y16 ? y16->data<bf16>() : nullptr);
     });
   };
   // The normalisations' inputs: float32 or bf16 each (conv_geometry.hpp checked them).

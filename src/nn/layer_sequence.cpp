@@ -7,6 +7,7 @@
 #include "nn/conv_layers.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "nn/linear.hpp"
+#include "nn/residual_block.hpp"
 #include "ops/gemm_route.hpp"
 
 namespace kasmina {
@@ -49,6 +50,27 @@ void link_bf16_maps(const std::vector<std::unique_ptr<Layer>>& layers, Device de
       const auto* next = dynamic_cast<const Conv2dLayer*>(layers[i + 1].get());
       if (next && !bn->deferred() && next->bf16_eligible(dev)) bn->set_bf16_output(true);
     }
+  }
+}
+
+// bf16 copies between residual blocks (docs/PRECISION.md): a block directly after another that
+// reads its input only through bf16 convolutions takes the bf16 copy the block before stores
+// beside its float32 output (the fused tail's second store) instead of casting it itself. The
+// copy is the cast's result, so the values are the same.
+void link_bf16_block_inputs(const std::vector<std::unique_ptr<Layer>>& layers, Device dev) {
+  for (const auto& l : layers) {
+    if (auto* b = dynamic_cast<ResidualBlock*>(l.get())) {
+      b->set_bf16_input_source(nullptr);
+      b->set_bf16_output_copy(false);
+    }
+  }
+  if (!bf16_conv_maps_switch.on()) return;
+  for (size_t i = 1; i < layers.size(); ++i) {
+    auto* before = dynamic_cast<ResidualBlock*>(layers[i - 1].get());
+    auto* block = dynamic_cast<ResidualBlock*>(layers[i].get());
+    if (!before || !block || !block->convolutions_take_bf16_input(dev)) continue;
+    before->set_bf16_output_copy(true);
+    block->set_bf16_input_source(before);
   }
 }
 
@@ -103,6 +125,7 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
   input_grad_ = input_grad;
   grad_in_.assign(layers_.size(), Tensor());
   link_bf16_maps(layers_, dev);
+  link_bf16_block_inputs(layers_, dev);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const int64_t rows = max_batch * layers_[i]->in_rows();
     // bf16 activations (docs/PRECISION.md): a linear layer directly followed by a linear layer

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "nn/flops.hpp"
 #include "nn/layer_registry.hpp"
+#include "ops/precision_ops.hpp"
 #include "ops/residual/residual_add.hpp"
 
 namespace kasmina {
@@ -69,6 +70,8 @@ std::string ResidualBlock::describe() const {
     s += "]";
   }
   if (tail_) s += relu_ ? " + relu (tail fused)" : " (tail fused)";
+  if (copy_out_) s += " (bf16 output copy)";
+  if (from_source_) s += " (bf16 input from the block before)";
   return s;
 }
 
@@ -91,38 +94,69 @@ double ResidualBlock::train_flops(int64_t rows, bool input_grad) const {
   return body_.train_flops(batch, /*input_grad=*/true) + skip + adds + relu;
 }
 
+bool ResidualBlock::convolutions_take_bf16_input(Device dev) const {
+  auto* conv = dynamic_cast<Conv2dLayer*>(body_.layers().front().get());
+  auto* skip_conv =
+      shortcut_.empty() ? nullptr : dynamic_cast<Conv2dLayer*>(shortcut_.layers().front().get());
+  return conv && conv->bf16_eligible(dev) &&
+         (shortcut_.empty() || (skip_conv && skip_conv->bf16_eligible(dev)));
+}
+
+Tensor ResidualBlock::bf16_output_copy() const {
+  return y16_.defined() ? y16_.rows(0, y16_rows_) : Tensor();
+}
+
 void ResidualBlock::prepare(int64_t max_rows, Device dev) {
   const int64_t max_batch = max_rows / in_.rows;
   // A projection block whose body and shortcut both start with a bf16 convolution casts its
-  // input once for both (x16_ below): they take it in bf16 and keep no copies of their own.
+  // input once for both (x16_ below): they take it in bf16 and keep no copies of their own. A
+  // block whose input the block before stores in bf16 reads that copy instead (identity
+  // shortcut or projection alike).
   auto* conv = dynamic_cast<Conv2dLayer*>(body_.layers().front().get());
   auto* skip_conv =
       shortcut_.empty() ? nullptr : dynamic_cast<Conv2dLayer*>(shortcut_.layers().front().get());
   const bool shared =
       conv && skip_conv && conv->bf16_eligible(dev) && skip_conv->bf16_eligible(dev);
-  if (shared) {
-    conv->set_bf16_input(true);
-    skip_conv->set_bf16_input(true);
-  }
-  body_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true);
+  from_source_ = source_ && convolutions_take_bf16_input(dev);
+  if (conv) conv->set_bf16_input(shared || from_source_);
+  if (skip_conv) skip_conv->set_bf16_input(shared || from_source_);
+  // The body's and the shortcut's input gradients may come in bf16 (their first convolution's
+  // own): relu_mask_add and residual_add widen them on the load, exactly.
+  body_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true, /*bf16_input_grad=*/true);
   if (!shortcut_.empty()) {
-    shortcut_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true);
+    shortcut_.prepare(max_batch, dev, dtype_, in_.width, /*input_grad=*/true,
+                      /*bf16_input_grad=*/true);
     dx_shortcut_ = Tensor::empty({max_rows, in_.width}, dtype_, dev);
   }
   y_ = Tensor::empty({max_batch * out_.rows, out_.width}, dtype_, dev);
-  x16_ = shared ? Tensor::empty({max_rows, in_.width}, DType::bf16, dev) : Tensor();
+  x16_ =
+      shared && !from_source_ ? Tensor::empty({max_rows, in_.width}, DType::bf16, dev) : Tensor();
+  KASMINA_CHECK(!copy_out_ || dtype_ == DType::f32, name_ + ": a bf16 output copy needs float32");
+  y16_ =
+      copy_out_ ? Tensor::empty({max_batch * out_.rows, out_.width}, DType::bf16, dev) : Tensor();
+  y16_rows_ = 0;
 }
 
 Tensor ResidualBlock::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
-  const Tensor in = x16_.defined() ? bf16_copy(x, x16_) : x;
+  Tensor in = x;
+  if (from_source_) {  // the block before stored x in bf16 in this forward
+    in = source_->bf16_output_copy();
+    KASMINA_CHECK(in.defined() && in.dim(0) == x.dim(0),
+                  name_ + ": the bf16 copy of the input does not match it");
+  } else if (x16_.defined()) {
+    in = bf16_copy(x, x16_);
+  }
   const Tensor h = body_.forward(in, mode, ctx);
   const Tensor skip = shortcut_.empty() ? x : shortcut_.forward(in, mode, ctx);
   Tensor y = y_.rows(0, h.dim(0));
+  Tensor y16 = copy_out_ ? y16_.rows(0, h.dim(0)) : Tensor();
+  y16_rows_ = copy_out_ ? h.dim(0) : 0;
   if (tail_ && mode == Mode::train) {
     // h and skip are the normalisations' inputs here (their apply is deferred to this pass).
     const ops::BatchNormTerm body = tail_->term();
     const ops::BatchNormTerm short_bn = skip_tail_ ? skip_tail_->term() : ops::BatchNormTerm{};
-    ops::batchnorm_residual_forward(body, skip_tail_ ? &short_bn : nullptr, skip, relu_, y);
+    ops::batchnorm_residual_forward(body, skip_tail_ ? &short_bn : nullptr, skip, relu_, y,
+                                    copy_out_ ? &y16 : nullptr);
     if (relu_) {
       tail_->mask_backward_by(y);
       if (skip_tail_) skip_tail_->mask_backward_by(y);
@@ -131,6 +165,7 @@ Tensor ResidualBlock::forward(const Tensor& x, Mode mode, const StepContext& ctx
   }
   ops::residual_add(skip, h, y);
   if (relu_) ops::activation_forward(ops::Activation::relu, y, y);
+  if (copy_out_) ops::cast_to_bf16(y, y16);
   return y;
 }
 

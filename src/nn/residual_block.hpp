@@ -54,6 +54,18 @@ class ResidualBlock final : public Layer {
   // The image the block's output rows are (its builder knows it from the body's walk).
   void set_out_image(std::optional<ImageShape> image);
 
+  // bf16 copies between blocks (docs/PRECISION.md, "bf16 maps around convolutions"): whether
+  // the block reads its input only through convolutions that run in bf16 on `dev` (the body and
+  // a projection shortcut each start with one; the identity shortcut reads the float32 input);
+  // set by the layer sequence before prepare(): the block just before it, whose forward stores a
+  // bf16 copy of its output for it (the fused tail's second store), so that this block does not
+  // cast its input in a pass of its own.
+  bool convolutions_take_bf16_input(Device dev) const;
+  void set_bf16_input_source(const ResidualBlock* source) { source_ = source; }
+  void set_bf16_output_copy(bool on) { copy_out_ = on; }
+  // The bf16 copy of the last forward's output; undefined unless set_bf16_output_copy(true).
+  Tensor bf16_output_copy() const;
+
  private:
   std::vector<Layer*> all_layers() const;  // the body's, then the shortcut's
 
@@ -64,8 +76,14 @@ class ResidualBlock final : public Layer {
   LayerSequence shortcut_;  // empty: the identity
   Tensor y_, dx_shortcut_;
   // The block's input in bf16, cast once for both when the body and the shortcut each start with
-  // a bf16 convolution (each would cast it otherwise); undefined else.
+  // a bf16 convolution (each would cast it otherwise) and no block before stores it; else
+  // undefined.
   Tensor x16_;
+  const ResidualBlock* source_ = nullptr;  // stores this block's input in bf16 (set_bf16_...)
+  bool from_source_ = false;               // prepare(): the input is read from source_'s copy
+  bool copy_out_ = false;                  // the forward stores y16_ beside y_
+  Tensor y16_;
+  int64_t y16_rows_ = 0;  // rows of y16_ the last forward wrote
   // The fused tail: when the body ends with a batchnorm (without a fused relu) and the shortcut
   // is the identity or ends with one too, the training forward applies both normalisations,
   // the add and the block's relu in one pass (ops::batchnorm_residual_forward), and the

@@ -213,7 +213,7 @@ void check_term(const char* op, const char* what, const BatchNormTerm& t, const 
 
 BatchNormDims check_batchnorm_residual_forward(const BatchNormTerm& body,
                                                const BatchNormTerm* skip_bn, const Tensor& skip,
-                                               const Tensor& y) {
+                                               const Tensor& y, const Tensor* y16) {
   constexpr const char* op = "batchnorm_residual_forward";
   const BatchNormDims d = batchnorm_dims(op, y, false);
   check_term(op, "x", body, y);
@@ -221,6 +221,11 @@ BatchNormDims check_batchnorm_residual_forward(const BatchNormTerm& body,
     check_term(op, "skip x", *skip_bn, y);
   } else {
     check_like(op, y, y.shape(), {{"skip", &skip}});
+  }
+  if (y16) {
+    require(y.dtype() == DType::f32, op, "a bf16 copy of y needs a float32 y");
+    const DType bf16 = DType::bf16;
+    check_like(op, y, y.shape(), {{"y16", y16}}, &bf16);
   }
   return d;
 }

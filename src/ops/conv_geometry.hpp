@@ -74,7 +74,7 @@ BatchNormDims check_batchnorm_backward(const Tensor& dy, const Tensor& x, const 
 // batchnorm_residual_forward and relu_mask_add.
 BatchNormDims check_batchnorm_residual_forward(const BatchNormTerm& body,
                                                const BatchNormTerm* skip_bn, const Tensor& skip,
-                                               const Tensor& y);
+                                               const Tensor& y, const Tensor* y16 = nullptr);
 BatchNormDims check_relu_mask_add(const Tensor& dy, const Tensor& y, const Tensor& g,
                                   const Tensor& dx);
 // A pooling call: `in` is input-shaped (x, or dx of a backward), `out` output-shaped (y or dy);

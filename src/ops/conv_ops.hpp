@@ -168,11 +168,13 @@ KASMINA_OP(void, batchnorm_backward,
 // not read and may be undefined). Each normalisation is computed as batchnorm's apply computes
 // it, then the sum is one rounded addition. All tensors [R, C] or [C], one dtype and device,
 // except that a normalisation's x may be bf16 beside float32 others (a bf16 convolution's
-// output, widened exactly).
+// output, widened exactly). With y16 non-null (a bf16 [R, C] of y's device), y rounded to bf16
+// (nearest-even, as cast_to_bf16) is stored there too: the next block's bf16 convolutions read
+// it instead of casting y in a pass of their own.
 KASMINA_OP(void, batchnorm_residual_forward,
            (const BatchNormTerm& body, const BatchNormTerm* skip_bn, const Tensor& skip, bool relu,
-            Tensor& y),
-           (body, skip_bn, skip, relu, y), y.device())
+            Tensor& y, Tensor* y16),
+           (body, skip_bn, skip, relu, y, y16), y.device())
 // dx = (y > 0 ? dy : 0) + g: the gradient reaching an identity shortcut through the block's
 // ReLU, plus the body's input gradient g. One rounded addition per element; dx may be g. g may
 // be bf16 beside float32 dy, y and dx (a bf16 convolution's input gradient, widened exactly), so

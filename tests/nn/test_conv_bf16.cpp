@@ -3,7 +3,9 @@
 // multiples of 8, in bf16 mode only), and a layer's training step, equal bit for bit to the bf16
 // ops composed by hand (weight, input and output gradient cast, cuDNN's bf16 results widened,
 // the weight gradient rounded once), and close to the float32 layer's; conv -> batchnorm -> conv
-// handing bf16 maps (no casts between them) with the same values as with float32 maps between.
+// handing bf16 maps (no casts between them) with the same values as with float32 maps between;
+// residual blocks handing each other a bf16 copy of the output and taking their input
+// gradients back in bf16, with the same values again.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -267,6 +269,13 @@ TEST(Conv2dLayerBf16, ResidualBlocksTakeBf16NormalisationInputsWithTheSameValues
   EXPECT_EQ(count(identity, ", bf16 dx)"), 2u) << identity;
   EXPECT_EQ(count(projection, ", bf16 dx)"), 3u) << projection;
   EXPECT_EQ(count(cast.describe[2] + cast.describe[3], "bf16 dx"), 0u);
+  // The identity block stores its output in bf16 beside the float32 one (its fused tail's second
+  // store), and the projection block after it reads that copy instead of casting its input.
+  EXPECT_NE(identity.find(" (bf16 output copy)"), std::string::npos) << identity;
+  EXPECT_NE(projection.find(" (bf16 input from the block before)"), std::string::npos)
+      << projection;
+  EXPECT_EQ(projection.find(" (bf16 output copy)"), std::string::npos) << projection;
+  EXPECT_EQ(count(cast.describe[2] + cast.describe[3], "bf16 output copy"), 0u);
   // The stem takes float32 and hands bf16 on.
   EXPECT_NE(linked.describe[0].find(", bf16, bf16 output)"), std::string::npos)
       << linked.describe[0];

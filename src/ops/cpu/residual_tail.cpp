@@ -7,6 +7,7 @@
 #include "ops/conv_ops.hpp"
 #include "ops/cpu/bf16_inputs.hpp"
 #include "ops/cpu/cpu_common.hpp"
+#include "ops/precision_ops.hpp"
 
 namespace kasmina::ops::cpu {
 
@@ -28,10 +29,15 @@ struct Norm {
 }  // namespace
 
 void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* skip_bn,
-                                const Tensor& skip, bool relu, Tensor& y) {
+                                const Tensor& skip, bool relu, Tensor& y, Tensor* y16) {
   constexpr const char* op = "batchnorm_residual_forward";
-  const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y);
+  const BatchNormDims d = check_batchnorm_residual_forward(body, skip_bn, skip, y, y16);
   check_cpu_tensor(op, "y", y);
+  if (y16) {  // y, then its bf16 copy (the rounding the GPU's store makes)
+    cpu::batchnorm_residual_forward(body, skip_bn, skip, relu, y, nullptr);
+    cast_to_bf16(y, *y16);
+    return;
+  }
   const bool body16 = body.x->dtype() == DType::bf16;
   const bool skip16 = skip_bn && skip_bn->x->dtype() == DType::bf16;
   if (body16 || skip16) {  // the float32 twin on the widened inputs
@@ -43,7 +49,7 @@ void batchnorm_residual_forward(const BatchNormTerm& body, const BatchNormTerm* 
       s = *skip_bn;
       if (skip16) s.x = &sx;
     }
-    cpu::batchnorm_residual_forward(b, skip_bn ? &s : nullptr, skip, relu, y);
+    cpu::batchnorm_residual_forward(b, skip_bn ? &s : nullptr, skip, relu, y, nullptr);
     return;
   }
   dispatch_float(op, y.dtype(), [&](auto zero) {

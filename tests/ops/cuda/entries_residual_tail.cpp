@@ -60,13 +60,26 @@ void tail_case(const TailCase& c) {
 
   const ops::BatchNormTerm bt = body.term(), st = skip_norm.term();
   Tensor y_cpu = Tensor::empty(rc);
-  ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu, y_cpu);
+  ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu, y_cpu, nullptr);
   const NormTensors gbody = body.to(gpu()), gskip = skip_norm.to(gpu());
   const ops::BatchNormTerm gbt = gbody.term(), gst = gskip.term();
   Tensor y_gpu = poisoned(rc, DType::f32);
   ops::batchnorm_residual_forward(gbt, c.skip_bn ? &gst : nullptr,
-                                  c.skip_bn ? Tensor() : on_gpu(skip), c.relu, y_gpu);
+                                  c.skip_bn ? Tensor() : on_gpu(skip), c.relu, y_gpu, nullptr);
   EXPECT_TRUE(close(what + " y", y_gpu, y_cpu, kTolF32));
+  // With a bf16 copy of y (the next block's convolutions' input): y the same bits as without,
+  // the copy y's cast_to_bf16, on each side.
+  Tensor y2_gpu = poisoned(rc, DType::f32), y16_gpu = Tensor::empty(rc, DType::bf16, gpu());
+  ops::batchnorm_residual_forward(gbt, c.skip_bn ? &gst : nullptr,
+                                  c.skip_bn ? Tensor() : on_gpu(skip), c.relu, y2_gpu, &y16_gpu);
+  EXPECT_TRUE(same(what + " y beside its bf16 copy", y2_gpu, y_gpu));
+  EXPECT_EQ(ops::bf16_test::bits(y16_gpu), ops::bf16_test::bits(ops::bf16_test::to_bf16(y_gpu)))
+      << what << " y16";
+  Tensor y2_cpu = Tensor::empty(rc), y16_cpu = Tensor::empty(rc, DType::bf16);
+  ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu, y2_cpu, &y16_cpu);
+  EXPECT_EQ(y2_cpu.to_vector<float>(), y_cpu.to_vector<float>()) << what << " y (CPU)";
+  EXPECT_EQ(ops::bf16_test::bits(y16_cpu), ops::bf16_test::bits(ops::bf16_test::to_bf16(y_cpu)))
+      << what << " y16 (CPU)";
 
   // relu_mask_add from the CPU's y: one rounded addition, bitwise equal.
   const Tensor dy = random_f32(rc, s + 30), g = random_f32(rc, s + 31);
@@ -125,7 +138,7 @@ void tail_gradient(const TailCase& c) {
     ops::batchnorm_forward_train(x, gamma, beta, stats_only, rm, rv, none, mean, rstd);
     if (c.skip_bn)
       ops::batchnorm_forward_train(xs, gamma_s, beta_s, stats_only, rm, rv, none, mean_s, rstd_s);
-    ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, xs, c.relu, y);
+    ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, xs, c.relu, y, nullptr);
     return weighted_sum(y, r);
   };
   loss();
@@ -166,27 +179,29 @@ std::vector<op_table::OpCase> tail_perf_cases() {
                                                  {128 * 14 * 14, 64, true, true},
                                                  {128 * 28 * 28, 32, false, true, 1},
                                                  {128 * 14 * 14, 64, true, true, 2}}) {
-    out.push_back(
-        {tail_name(c), [c] {
-           const Device dev = op_table::perf_device();
-           NormTensors hb = random_norm(c.rows, c.cols, 1), hs = random_norm(c.rows, c.cols, 2);
-           if (c.bf16) {  // the bf16 convolutions' outputs (the skip stays float32)
-             hb.x = ops::bf16_test::to_bf16(hb.x);
-             if (c.skip_bn) hs.x = ops::bf16_test::to_bf16(hs.x);
-           }
-           const NormTensors b = hb.to(dev), sn = hs.to(dev);
-           const ops::BatchNormTerm bt = b.term(), st = sn.term();
-           const Tensor skip = c.skip_bn ? Tensor() : sn.x;
-           Tensor y = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
-           const std::string shape = str_cat(" ", tail_name(c));
-           op_table::time_op("batchnorm_residual_forward" + shape, dev, [&] {
-             ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu, y);
-           });
-           if (c.bf16) return;  // relu_mask_add reads no normalisation input: the rows above
-           Tensor dx = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
-           op_table::time_op("relu_mask_add" + shape, dev,
-                             [&] { ops::relu_mask_add(sn.x, y, b.x, dx); });
-         }});
+    out.push_back({tail_name(c), [c] {
+                     const Device dev = op_table::perf_device();
+                     NormTensors hb = random_norm(c.rows, c.cols, 1),
+                                 hs = random_norm(c.rows, c.cols, 2);
+                     if (c.bf16) {  // the bf16 convolutions' outputs (the skip stays float32)
+                       hb.x = ops::bf16_test::to_bf16(hb.x);
+                       if (c.skip_bn) hs.x = ops::bf16_test::to_bf16(hs.x);
+                     }
+                     const NormTensors b = hb.to(dev), sn = hs.to(dev);
+                     const ops::BatchNormTerm bt = b.term(), st = sn.term();
+                     const Tensor skip = c.skip_bn ? Tensor() : sn.x;
+                     Tensor y = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
+                     const std::string shape = str_cat(" ", tail_name(c));
+                     op_table::time_op("batchnorm_residual_forward" + shape, dev, [&] {
+                       ops::batchnorm_residual_forward(bt, c.skip_bn ? &st : nullptr, skip, c.relu,
+                                                       y, nullptr);
+                     });
+                     if (c.bf16)
+                       return;  // relu_mask_add reads no normalisation input: the rows above
+                     Tensor dx = Tensor::empty({c.rows, c.cols}, DType::f32, dev);
+                     op_table::time_op("relu_mask_add" + shape, dev,
+                                       [&] { ops::relu_mask_add(sn.x, y, b.x, dx); });
+                   }});
   }
   return out;
 }
