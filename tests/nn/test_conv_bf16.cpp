@@ -169,7 +169,8 @@ ModelConfig plain_net() {
   return cfg;
 }
 
-// A stem, an identity block and a projection block (their fused tails), as the reference ResNet.
+// A stem, an identity block, a projection block and an identity block again (their fused
+// tails), as the reference ResNet.
 ModelConfig residual_net() {
   auto block = [](std::vector<LayerConfig> body, std::vector<LayerConfig> shortcut) {
     LayerConfig l(LayerType::residual);
@@ -188,6 +189,7 @@ ModelConfig residual_net() {
   cfg.layers = {conv_cfg(16), kBn,
                 kRelu,        block({conv_cfg(16), kBn, kRelu, conv_cfg(16), kBn}, {}),
                 kRelu,        block({down, kBn, kRelu, conv_cfg(32), kBn}, {project, kBn}),
+                kRelu,        block({conv_cfg(32), kBn, kRelu, conv_cfg(32), kBn}, {}),
                 kRelu,        LayerConfig(LayerType::global_avgpool),
                 linear};
   return cfg;
@@ -269,13 +271,21 @@ TEST(Conv2dLayerBf16, ResidualBlocksTakeBf16NormalisationInputsWithTheSameValues
   EXPECT_EQ(count(identity, ", bf16 dx)"), 2u) << identity;
   EXPECT_EQ(count(projection, ", bf16 dx)"), 3u) << projection;
   EXPECT_EQ(count(cast.describe[2] + cast.describe[3], "bf16 dx"), 0u);
-  // The identity block stores its output in bf16 beside the float32 one (its fused tail's second
-  // store), and the projection block after it reads that copy instead of casting its input.
+  // Each block before another stores its output in bf16 beside the float32 one (its fused tail's
+  // second store), and the block after it reads that copy instead of casting its input: the
+  // projection block after the identity one, the identity block after the projection one (whose
+  // first convolution then reads it while its shortcut adds the float32 input). The first
+  // block's input comes from the stem's normalisation and is cast; the last one stores nothing.
+  ASSERT_GE(linked.describe.size(), 5u);
+  const std::string& last = linked.describe[4];
   EXPECT_NE(identity.find(" (bf16 output copy)"), std::string::npos) << identity;
-  EXPECT_NE(projection.find(" (bf16 input from the block before)"), std::string::npos)
+  EXPECT_EQ(identity.find(" (bf16 input from the block before)"), std::string::npos) << identity;
+  EXPECT_NE(projection.find(" (bf16 output copy) (bf16 input from the block before)"),
+            std::string::npos)
       << projection;
-  EXPECT_EQ(projection.find(" (bf16 output copy)"), std::string::npos) << projection;
-  EXPECT_EQ(count(cast.describe[2] + cast.describe[3], "bf16 output copy"), 0u);
+  EXPECT_NE(last.find(" (bf16 input from the block before)"), std::string::npos) << last;
+  EXPECT_EQ(last.find(" (bf16 output copy)"), std::string::npos) << last;
+  EXPECT_EQ(count(cast.describe[2] + cast.describe[3] + cast.describe[4], "bf16 output copy"), 0u);
   // The stem takes float32 and hands bf16 on.
   EXPECT_NE(linked.describe[0].find(", bf16, bf16 output)"), std::string::npos)
       << linked.describe[0];
