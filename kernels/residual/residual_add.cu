@@ -50,16 +50,7 @@ void residual_add(const Tensor& a, const Tensor& b, Tensor& out) {
           static_cast<float*>(out.raw()), static_cast<I>(n / V));
     });
   };
-  const bool a16 = a.dtype() == DType::bf16, b16 = b.dtype() == DType::bf16;
-  if (a16 && b16) {
-    launch(bf16{}, bf16{});
-  } else if (a16) {
-    launch(bf16{}, 0.0f);
-  } else if (b16) {
-    launch(0.0f, bf16{});
-  } else {
-    launch(0.0f, 0.0f);
-  }
+  kernels::by_storage_pair(a.dtype() == DType::bf16, b.dtype() == DType::bf16, launch);
   KASMINA_LAUNCH_CHECK("residual_add_kernel");
 }
 

@@ -94,10 +94,17 @@ double ResidualBlock::train_flops(int64_t rows, bool input_grad) const {
   return body_.train_flops(batch, /*input_grad=*/true) + skip + adds + relu;
 }
 
+Conv2dLayer* ResidualBlock::first_convolution() const {
+  return dynamic_cast<Conv2dLayer*>(body_.layers().front().get());
+}
+
+Conv2dLayer* ResidualBlock::first_shortcut_convolution() const {
+  return shortcut_.empty() ? nullptr : dynamic_cast<Conv2dLayer*>(shortcut_.layers().front().get());
+}
+
 bool ResidualBlock::convolutions_take_bf16_input(Device dev) const {
-  auto* conv = dynamic_cast<Conv2dLayer*>(body_.layers().front().get());
-  auto* skip_conv =
-      shortcut_.empty() ? nullptr : dynamic_cast<Conv2dLayer*>(shortcut_.layers().front().get());
+  Conv2dLayer* conv = first_convolution();
+  Conv2dLayer* skip_conv = first_shortcut_convolution();
   return conv && conv->bf16_eligible(dev) &&
          (shortcut_.empty() || (skip_conv && skip_conv->bf16_eligible(dev)));
 }
@@ -112,9 +119,8 @@ void ResidualBlock::prepare(int64_t max_rows, Device dev) {
   // input once for both (x16_ below): they take it in bf16 and keep no copies of their own. A
   // block whose input the block before stores in bf16 reads that copy instead (identity
   // shortcut or projection alike).
-  auto* conv = dynamic_cast<Conv2dLayer*>(body_.layers().front().get());
-  auto* skip_conv =
-      shortcut_.empty() ? nullptr : dynamic_cast<Conv2dLayer*>(shortcut_.layers().front().get());
+  Conv2dLayer* conv = first_convolution();
+  Conv2dLayer* skip_conv = first_shortcut_convolution();
   const bool shared =
       conv && skip_conv && conv->bf16_eligible(dev) && skip_conv->bf16_eligible(dev);
   from_source_ = source_ && convolutions_take_bf16_input(dev);

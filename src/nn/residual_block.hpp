@@ -68,6 +68,9 @@ class ResidualBlock final : public Layer {
 
  private:
   std::vector<Layer*> all_layers() const;  // the body's, then the shortcut's
+  // The body's and the shortcut's first layers when they are convolutions (else null).
+  Conv2dLayer* first_convolution() const;
+  Conv2dLayer* first_shortcut_convolution() const;
 
   std::string name_;
   SampleShape in_, out_;
