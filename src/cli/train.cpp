@@ -11,13 +11,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <nlohmann/json.hpp>
 
+#include "cli/checkpoint_saver.hpp"
 #include "cli/commands.hpp"
 #include "cli/run_output.hpp"
 #include "cli/train_ranks.hpp"
 #include "config/config.hpp"
 #include "config/config_warnings.hpp"
+#include "config/layers/residual.hpp"
 #include "core/env_switch.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
@@ -130,11 +133,19 @@ class RunObserver final : public TrainerObserver {
         yaml_(config_yaml),
         dir_(run_dir),
         run_dir_(run_dir.path().string()),
-        sigint_(sigint) {}
+        sigint_(sigint),
+        saver_(
+            run_dir_, cfg.checkpoint.keep,
+            [this](const std::string& path) { console_.on_message("checkpoint: " + path); },
+            [this] { dir_.mark_valuable(); }, background_checkpoints_possible()) {}
 
   bool wants_progress() const override { return console_.wants_progress(); }
-  void on_progress(const ProgressReport& p) override { console_.on_progress(p); }
+  void on_progress(const ProgressReport& p) override {
+    saver_.poll();
+    console_.on_progress(p);
+  }
   void on_epoch(const EpochReport& r) override {
+    saver_.poll();
     console_.on_epoch(r);
     if (tel_) tel_->epoch(r);
     if (tb_) tb_->epoch(r, trainer_.global_step());
@@ -159,6 +170,7 @@ class RunObserver final : public TrainerObserver {
   bool wants_bus_log() const override { return tel_ != nullptr; }
   void on_bus_messages(std::vector<control::MessageRecord> log) override { tel_->messages(log); }
   void on_flush_point() override {
+    saver_.poll();
     if (!tel_ && !tb_) return;
     if (tel_) tel_->flush();
     if (tb_) tb_->flush();
@@ -167,16 +179,14 @@ class RunObserver final : public TrainerObserver {
 
   bool wants_checkpoints() const override { return true; }
   void on_checkpoint(Trainer& trainer) override {
+    // The state is captured here; the file is written beside the next steps (checkpoint_saver).
     const RunState state = trainer.capture_state();
-    const std::string path = io::checkpoint_path(run_dir_, state.global_step);
-    io::write_checkpoint(path, io::to_checkpoint(state, yaml_, cfg_.name));
-    dir_.mark_valuable();  // a written (verified) checkpoint is never removed by a failure
-    io::prune_checkpoints(run_dir_, cfg_.checkpoint.keep);
-    last_checkpoint_ = path;
-    console_.on_message("checkpoint: " + path);
+    saver_.save(io::checkpoint_path(run_dir_, state.global_step),
+                io::to_checkpoint(state, yaml_, cfg_.name));
   }
+  void on_run_end() override { saver_.settle(); }
   bool stop_requested() const override { return sigint_.requested(); }
-  const std::string& last_checkpoint() const { return last_checkpoint_; }
+  const std::string& last_checkpoint() const { return saver_.last(); }
 
  private:
   TrainerObserver& console_;
@@ -188,7 +198,7 @@ class RunObserver final : public TrainerObserver {
   RunDirectory& dir_;
   std::string run_dir_;
   const InterruptHandler& sigint_;
-  std::string last_checkpoint_;
+  CheckpointSaver saver_;
 };
 
 std::string stage_label(int stage) {
@@ -221,6 +231,7 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   j["data_seconds"] = data_seconds;
   j["train_seconds"] = s.train_seconds;
   j["eval_seconds"] = s.eval_seconds;
+  j["checkpoint_seconds"] = s.checkpoint_seconds;
   j["samples_per_second"] = s.samples_per_second;
   j["train_flops"] = s.train_flops;
   j["train_loss"] = s.final_train_loss;
@@ -343,10 +354,16 @@ int run_train(const TrainOptions& o) {
                                                            : std::filesystem::path(o.out));
 
   const auto d0 = Clock::now();
+  // cuDNN's libraries load beside the data (a few hundred ms on a first run): the future waits
+  // for them, and hands over their error, before anything else runs on the device.
+  std::future<void> warm_up;
+  if (dev.is_cuda() && contains_layer_type(cfg.model.layers, LayerType::conv2d))
+    warm_up = std::async(std::launch::async, [dev] { ops::warm_up_convolutions(dev); });
   const DataSplits data =
       load_data(cfg.data, cfg.seed, [&cfg](int64_t train_samples, const std::string& source) {
         check_data_size(cfg, train_samples, source);
       });
+  if (warm_up.valid()) warm_up.get();
   Trainer trainer(cfg, data, dev);
   const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
   int64_t epochs_done = 0;

@@ -6,10 +6,16 @@ namespace kasmina::io {
 
 void hdf5_init() {
   static std::once_flag once;
-  std::call_once(once, [] {
-    H5open();
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  });
+  std::call_once(once, [] { H5open(); });
+  // The automatic error printing is a setting of the calling thread in a thread-safe build.
+  thread_local const bool quiet = H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr) >= 0;
+  (void)quiet;
+}
+
+bool hdf5_thread_safe() {
+  hdf5_init();
+  hbool_t safe = false;
+  return H5is_library_threadsafe(&safe) >= 0 && safe;
 }
 
 namespace {

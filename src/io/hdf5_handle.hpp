@@ -20,8 +20,12 @@ class Hdf5Error : public InternalError {
   explicit Hdf5Error(const std::string& msg) : InternalError(msg) {}
 };
 
-// Switches off HDF5's automatic error printing (once per process). Cheap to call repeatedly.
+// Switches off HDF5's automatic error printing (once per thread: a thread-safe HDF5 keeps the
+// setting per thread). Cheap to call repeatedly.
 void hdf5_init();
+
+// Whether the HDF5 library was built thread-safe (its calls may come from several threads).
+bool hdf5_thread_safe();
 
 // The innermost description on HDF5's current error stack, on one line (empty when the stack is
 // empty); clears the stack.

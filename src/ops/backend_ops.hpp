@@ -29,6 +29,7 @@ bool available();
 std::vector<CudaDeviceInfo> list_devices();
 void use_device(Device dev);
 void synchronize(Device dev);
+void warm_up_convolutions(Device dev);  // src/ops/cuda/cudnn_context.cpp
 void set_math_mode(Device dev, MathMode m);
 MathMode math_mode(Device dev);
 void set_deterministic(Device dev, bool on);

@@ -51,6 +51,10 @@ std::vector<CudaDeviceInfo> list_cuda_devices();  // empty without CUDA or devic
 void use_device(Device dev);
 // Host waits until all work queued on `dev` is done (no-op on CPU).
 void synchronize(Device dev);
+// Loads the convolution library of `dev` (cuDNN: its handle, its convolution and heuristics
+// sub-libraries, a few hundred ms on a first run) before a convolution needs it; it may run on
+// another thread while no convolution runs on `dev`. No-op on CPU.
+void warm_up_convolutions(Device dev);
 
 // float32 matrix math: exact fp32 (default) or TF32 tensor cores (CUDA only; CPU ignores it);
 // bf16: the layers feed their GEMMs bf16 copies (ops/precision_ops.hpp, docs/PRECISION.md) on

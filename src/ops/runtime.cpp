@@ -34,6 +34,9 @@ void use_device(Device dev) {
 void synchronize(Device dev) {
   if (dev.is_cuda()) cuda::synchronize(dev);
 }
+void warm_up_convolutions(Device dev) {
+  if (dev.is_cuda()) cuda::warm_up_convolutions(dev);
+}
 void set_math_mode(Device dev, MathMode m) {
   if (dev.is_cuda()) return cuda::set_math_mode(dev, m);
   cpu_math_mode() = m;
@@ -73,6 +76,7 @@ void use_device(Device dev) {
                     ": this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)");
 }
 void synchronize(Device) {}
+void warm_up_convolutions(Device) {}
 void set_math_mode(Device dev, MathMode m) {
   if (dev.is_cpu()) cpu_math_mode() = m;
 }

@@ -61,6 +61,9 @@ struct TrainSummary {
   double train_flops = 0.0;    // analytic training FLOPs of every step taken (Trainer::train_flops)
   double train_seconds = 0.0;  // the training loop (per-epoch evaluation included)
   double eval_seconds = 0.0;
+  // The training thread's time in the observer's checkpoint calls (capturing the state, waiting
+  // for an earlier write) and its end-of-run wait for the last write; within train_seconds.
+  double checkpoint_seconds = 0.0;
   double samples_per_second = 0.0;  // training samples / time spent in training steps
   EvalResult test;
   std::optional<EvalResult> validation;

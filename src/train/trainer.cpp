@@ -209,7 +209,9 @@ void Trainer::checkpoint_now(TrainerObserver& obs, TrainSummary& sum) {
   hand_over_bus_log(obs);
   dp_->gather_telemetry(model_->morph_layers());  // rank 0's checkpoint holds every rank's
   dp_->gather_count(correct_);
+  const auto c0 = Clock::now();
   obs.on_checkpoint(*this);
+  sum.checkpoint_seconds += seconds_since(c0);
   obs.on_flush_point();
 }
 
@@ -361,6 +363,9 @@ TrainSummary Trainer::run(TrainerObserver& obs) {
       break;
     }
   }
+  const auto c0 = Clock::now();
+  obs.on_run_end();
+  sum.checkpoint_seconds += seconds_since(c0);
   sum.train_seconds = seconds_since(run_t0);
   sum.steps = global_step_;
   growth_->flush();

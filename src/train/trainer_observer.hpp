@@ -43,9 +43,12 @@ class TrainerObserver {
 
   // Checkpoints. When wants_checkpoints(), the trainer calls on_checkpoint at the cadences of
   // the `checkpoint` config section (and before stopping); the observer reads
-  // trainer.capture_state() and writes it.
+  // trainer.capture_state() and writes it (it may finish the write in the background).
   virtual bool wants_checkpoints() const { return false; }
   virtual void on_checkpoint(Trainer&) {}
+  // The end of the run, before its time is taken (TrainSummary::train_seconds): an observer
+  // that writes in the background finishes here, so the run's time includes its last write.
+  virtual void on_run_end() {}
   // Polled once per step: finish the step, checkpoint and return (TrainSummary::interrupted).
   virtual bool stop_requested() const { return false; }
 };

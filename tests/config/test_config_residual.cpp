@@ -2,11 +2,13 @@
 // their validation with file:line:key messages (the body must return to the block's width), the
 // resolved YAML round trip, --set paths into a block, and kasmina layers inside blocks counted
 // by the germination schedule.
+#include <cstdlib>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "config/layers/residual.hpp"
 #include "config_test_util.hpp"
 
 namespace kasmina {
@@ -44,6 +46,36 @@ TEST(ConfigResidual, ParsesABlockWithItsLayers) {
   EXPECT_EQ(block.as<ResidualConfig>().layers[1].type, LayerType::gelu);
   EXPECT_EQ(block.as<ResidualConfig>().layers[2].as<LinearConfig>().out, 16);
   EXPECT_STREQ(to_string(LayerType::residual), "residual");
+}
+
+// contains_layer_type looks into blocks' bodies and shortcuts, at any depth
+// (`kasmina train` starts cuDNN beside the data loading only for a model with convolutions).
+TEST(ConfigResidual, ContainsLayerTypeLooksIntoBlocks) {
+  const Config c = parse_config(kBlockYaml, "res.yaml");
+  EXPECT_TRUE(contains_layer_type(c.model.layers, LayerType::relu));  // top level only
+  EXPECT_TRUE(contains_layer_type(c.model.layers, LayerType::gelu));  // in the body only
+  EXPECT_FALSE(contains_layer_type(c.model.layers, LayerType::conv2d));
+  const Config nested = parse_config(
+      "name: res\n"
+      "data: {dataset: fashion_mnist}\n"
+      "model:\n"
+      "  layers:\n"
+      "    - {type: flatten}\n"
+      "    - {type: linear, out: 16}\n"
+      "    - type: residual\n"
+      "      layers:\n"
+      "        - type: residual\n"
+      "          layers: [{type: linear, out: 16}, {type: layernorm}]\n"
+      "      shortcut: [{type: linear, out: 16}, {type: dropout, p: 0.1}]\n"
+      "    - {type: linear, out: 10}\n",
+      "nested.yaml");
+  EXPECT_TRUE(contains_layer_type(nested.model.layers, LayerType::layernorm));  // two deep
+  EXPECT_TRUE(contains_layer_type(nested.model.layers, LayerType::dropout));    // a shortcut
+  EXPECT_FALSE(contains_layer_type(nested.model.layers, LayerType::gelu));
+  const char* root = std::getenv("KASMINA_SOURCE_ROOT");
+  ASSERT_NE(root, nullptr) << "KASMINA_SOURCE_ROOT is not set (run through meson test)";
+  const Config resnet = load_config(std::string(root) + "/configs/fmnist_resnet.yaml");
+  EXPECT_TRUE(contains_layer_type(resnet.model.layers, LayerType::conv2d));
 }
 
 TEST(ConfigResidual, RoundTripsThroughTheResolvedYaml) {

@@ -11,39 +11,15 @@
 #include "io/hdf5_io.hpp"
 #include "io/telemetry_writer.hpp"
 #include "io_test_util.hpp"
+#include "same_state.hpp"
 #include "tests/common/user_error.hpp"
 
 namespace kasmina::io {
 namespace {
 
 namespace fs = std::filesystem;
+using test::expect_same_state;
 using test::TempDir;
-
-void expect_same_tensor(const Tensor& a, const Tensor& b, const std::string& name) {
-  ASSERT_EQ(a.dtype(), b.dtype()) << name;
-  ASSERT_EQ(a.shape(), b.shape()) << name;
-  ASSERT_EQ(a.nbytes(), b.nbytes()) << name;
-  if (a.nbytes() > 0) {
-    EXPECT_EQ(std::memcmp(a.raw(), b.raw(), a.nbytes()), 0) << name;
-  }
-}
-
-void expect_same_state(const CheckpointState& a, const CheckpointState& b) {
-  EXPECT_EQ(a.config_yaml, b.config_yaml);
-  EXPECT_EQ(a.config_name, b.config_name);
-  EXPECT_EQ(a.step, b.step);
-  EXPECT_EQ(a.epoch, b.epoch);
-  EXPECT_EQ(a.epoch_position, b.epoch_position);
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  for (size_t i = 0; i < a.tensors.size(); ++i) {
-    EXPECT_EQ(a.tensors[i].name, b.tensors[i].name);
-    expect_same_tensor(a.tensors[i].tensor, b.tensors[i].tensor, a.tensors[i].name);
-  }
-  EXPECT_EQ(a.ints, b.ints);
-  EXPECT_EQ(a.floats, b.floats);
-  EXPECT_EQ(a.strings, b.strings);
-  EXPECT_EQ(a.metrics, b.metrics);
-}
 
 // File offset of a contiguous dataset's raw data.
 haddr_t raw_data_offset(const std::string& path, const std::string& dataset) {

@@ -118,6 +118,12 @@ TEST(TrainCli, SigintWritesACheckpointAndExits130) {
   const auto summary = nlohmann::json::parse(slurp(run + "/summary.json"));
   EXPECT_EQ(summary["interrupted"], true);
   EXPECT_EQ(summary["steps"], latest->step);
+  // The interrupt's checkpoint was announced once in place (the run waited for its write), and
+  // the time the training thread gave to checkpoints is within the run's.
+  EXPECT_NE(slurp(dir.file("log")).find("checkpoint: " + latest->path), std::string::npos)
+      << slurp(dir.file("log"));
+  EXPECT_GT(summary["checkpoint_seconds"].get<double>(), 0.0);
+  EXPECT_LT(summary["checkpoint_seconds"].get<double>(), summary["train_seconds"].get<double>());
   EXPECT_TRUE(read_telemetry(run + "/telemetry.h5").epochs.size() >= 1);
 
   // It resumes (with fewer epochs: an allowed change) and ends one epoch later.

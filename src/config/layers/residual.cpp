@@ -104,3 +104,17 @@ LayerSchema residual_layer_schema() {
 }
 
 }  // namespace kasmina::config_detail
+
+namespace kasmina {
+
+bool contains_layer_type(const std::vector<LayerConfig>& layers, LayerType t) {
+  for (const LayerConfig& l : layers) {
+    if (l.type == t) return true;
+    if (l.type == LayerType::residual && (contains_layer_type(l.as<ResidualConfig>().layers, t) ||
+                                          contains_layer_type(l.as<ResidualConfig>().shortcut, t)))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace kasmina

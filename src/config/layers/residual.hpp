@@ -17,4 +17,7 @@ struct ResidualConfig {
   bool operator==(const ResidualConfig&) const = default;
 };
 
+// Whether `layers` hold a layer of type `t`, in a residual block's body or shortcut included.
+bool contains_layer_type(const std::vector<LayerConfig>& layers, LayerType t);
+
 }  // namespace kasmina

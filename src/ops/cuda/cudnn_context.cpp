@@ -5,6 +5,8 @@
 #include <mutex>
 #include <string>
 
+#include "ops/backend_ops.hpp"
+
 namespace kasmina::ops::cuda {
 
 namespace {
@@ -56,6 +58,47 @@ CudnnContext& cudnn_context(DeviceContext& ctx) {
     KASMINA_CUDNN_CHECK(cudnnSetStream(c->side, ctx.stream));
   }
   return *c;
+}
+
+void warm_up_convolutions(Device dev) {
+  DeviceContext& ctx = context(dev);  // the device current on this thread too
+  const cudnnHandle_t h = cudnn_context(ctx).main;
+  // One heuristic query of each direction of a small bf16 3x3 convolution: cuDNN loads its
+  // convolution and heuristics sub-libraries on the first. The plans are the launchers' own
+  // business (the queries' answers are dropped: nothing of a run's choices is decided here).
+  const ConvGeometry g{.n = 1,
+                       .h = 8,
+                       .w = 8,
+                       .cin = 8,
+                       .cout = 8,
+                       .k = 3,
+                       .ho = 8,
+                       .wo = 8,
+                       .stride = 1,
+                       .padding = 1,
+                       .groups = 1};
+  ConvPlan p;
+  KASMINA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.x));
+  KASMINA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.y));
+  KASMINA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.w));
+  KASMINA_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&p.conv));
+  set_nhwc(p.x, CUDNN_DATA_BFLOAT16, g.n, g.cin, g.h, g.w, g);
+  set_nhwc(p.y, CUDNN_DATA_BFLOAT16, g.n, g.cout, g.ho, g.wo, g);
+  KASMINA_CUDNN_CHECK(
+      cudnnSetFilter4dDescriptor(p.w, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NHWC, 8, 8, 3, 3));
+  KASMINA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(p.conv, 1, 1, 1, 1, 1, 1,
+                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  KASMINA_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, CUDNN_TENSOR_OP_MATH));
+  int found = 0;
+  cudnnConvolutionFwdAlgoPerf_t fwd[1];
+  KASMINA_CUDNN_CHECK(
+      cudnnGetConvolutionForwardAlgorithm_v7(h, p.x, p.w, p.conv, p.y, 1, &found, fwd));
+  cudnnConvolutionBwdDataAlgoPerf_t bwd_data[1];
+  KASMINA_CUDNN_CHECK(
+      cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p.w, p.y, p.conv, p.x, 1, &found, bwd_data));
+  cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[1];
+  KASMINA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p.x, p.y, p.conv, p.w, 1,
+                                                                    &found, bwd_filter));
 }
 
 ConvPlan& conv_plan(DeviceContext& ctx, const ConvGeometry& g, bool bf16) {

@@ -2,7 +2,9 @@
 // context, bound to its compute stream, and the convolution plans, one per shape, data type,
 // math mode and determinism setting: the NHWC descriptors (created once) and, per direction, the
 // algorithm chosen on first use (cuDNN's heuristic, cudnnGet*Algorithm_v7: a fixed rule, no timing
-// and no device allocation) with its workspace size.
+// and no device allocation) with its workspace size. ops::warm_up_convolutions (here) creates the
+// handle and makes cuDNN load its sub-libraries ahead of the first convolution: `kasmina train`
+// runs it beside its data loading.
 #pragma once
 #include <cudnn.h>
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "ir/perf_db.hpp"
 #include "ops/blueprint_tuning.hpp"
@@ -80,6 +81,24 @@ TEST(ConvGraph, ReplayMatchesPlainLaunches) {
   for (const auto& [name, member] : outputs) {
     EXPECT_TRUE(bitwise_equal(std::string("conv block ") + name, graphed.*member, plain.*member));
   }
+}
+
+// ops::warm_up_convolutions on another thread (what `kasmina train` does beside its data
+// loading) loads cuDNN and leaves every later convolution as it was: a block run after it gives
+// the bits of one run before it, and the warm-up can be repeated.
+TEST(ConvGraph, AWarmUpOnAnotherThreadChangesNoResult) {
+  KASMINA_REQUIRE_CUDA();
+  ConvBlock before(6);
+  before.run();
+  for (int i = 0; i < 2; ++i) std::thread([] { ops::warm_up_convolutions(gpu()); }).join();
+  ConvBlock after(6);
+  after.run();
+  ops::synchronize(gpu());
+  const std::pair<const char*, Tensor ConvBlock::*> outputs[] = {
+      {"y", &ConvBlock::y}, {"dx", &ConvBlock::dx}, {"dw", &ConvBlock::dw}, {"db", &ConvBlock::db}};
+  for (const auto& [name, member] : outputs)
+    EXPECT_TRUE(
+        bitwise_equal(std::string("after the warm-up: ") + name, after.*member, before.*member));
 }
 
 // autotune on_first_use (conv_tune.hpp): the first call of each direction times the acceptable
