@@ -14,7 +14,7 @@
 #include <future>
 #include <nlohmann/json.hpp>
 
-#include "cli/checkpoint_saver.hpp"
+#include "cli/background_writer.hpp"
 #include "cli/commands.hpp"
 #include "cli/run_output.hpp"
 #include "cli/train_ranks.hpp"
@@ -134,18 +134,20 @@ class RunObserver final : public TrainerObserver {
         dir_(run_dir),
         run_dir_(run_dir.path().string()),
         sigint_(sigint),
-        saver_(
+        writer_(
             run_dir_, cfg.checkpoint.keep,
-            [this](const std::string& path) { console_.on_message("checkpoint: " + path); },
-            [this] { dir_.mark_valuable(); }, background_checkpoints_possible()) {}
+            {.checkpoint_written =
+                 [this](const std::string& path) { console_.on_message("checkpoint: " + path); },
+             .valuable = [this] { dir_.mark_valuable(); }},
+            background_hdf5_possible()) {}
 
   bool wants_progress() const override { return console_.wants_progress(); }
   void on_progress(const ProgressReport& p) override {
-    saver_.poll();
+    writer_.poll();
     console_.on_progress(p);
   }
   void on_epoch(const EpochReport& r) override {
-    saver_.poll();
+    writer_.poll();
     console_.on_epoch(r);
     if (tel_) tel_->epoch(r);
     if (tb_) tb_->epoch(r, trainer_.global_step());
@@ -170,23 +172,25 @@ class RunObserver final : public TrainerObserver {
   bool wants_bus_log() const override { return tel_ != nullptr; }
   void on_bus_messages(std::vector<control::MessageRecord> log) override { tel_->messages(log); }
   void on_flush_point() override {
-    saver_.poll();
-    if (!tel_ && !tb_) return;
-    if (tel_) tel_->flush();
-    if (tb_) tb_->flush();
-    dir_.mark_valuable();  // flushed rows are kept even if the run fails later
+    writer_.poll();
+    // The telemetry file is stored by the background writer, which marks the directory valuable
+    // once it is in place (flushed rows are kept even if the run fails later).
+    if (tel_) writer_.store(tel_->path(), tel_->flush_image());
+    if (!tb_) return;
+    tb_->flush();
+    dir_.mark_valuable();
   }
 
   bool wants_checkpoints() const override { return true; }
   void on_checkpoint(Trainer& trainer) override {
-    // The state is captured here; the file is written beside the next steps (checkpoint_saver).
+    // The state is captured here; the file is written beside the next steps (background_writer).
     const RunState state = trainer.capture_state();
-    saver_.save(io::checkpoint_path(run_dir_, state.global_step),
-                io::to_checkpoint(state, yaml_, cfg_.name));
+    writer_.save_checkpoint(io::checkpoint_path(run_dir_, state.global_step),
+                            io::to_checkpoint(state, yaml_, cfg_.name));
   }
-  void on_run_end() override { saver_.settle(); }
+  void on_run_end() override { writer_.settle(); }
   bool stop_requested() const override { return sigint_.requested(); }
-  const std::string& last_checkpoint() const { return saver_.last(); }
+  const std::string& last_checkpoint() const { return writer_.last_checkpoint(); }
 
  private:
   TrainerObserver& console_;
@@ -198,7 +202,7 @@ class RunObserver final : public TrainerObserver {
   RunDirectory& dir_;
   std::string run_dir_;
   const InterruptHandler& sigint_;
-  CheckpointSaver saver_;
+  BackgroundWriter writer_;
 };
 
 std::string stage_label(int stage) {

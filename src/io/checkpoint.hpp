@@ -44,6 +44,10 @@ struct CheckpointState {
 // Writes `state` atomically to `path` (creating its directory). Throws IoError naming the file
 // when the system refuses the write ("no space left on device"), InternalError otherwise.
 void write_checkpoint(const std::string& path, const CheckpointState& state);
+// write_checkpoint's two halves: the file's bytes, built in memory (HDF5 calls), and their
+// atomic store at `path` (system calls only).
+std::vector<unsigned char> checkpoint_image(const std::string& path, const CheckpointState& state);
+void store_checkpoint_image(const std::string& path, const std::vector<unsigned char>& image);
 
 // Reads a checkpoint (tensors come back on the CPU). With `verify`, every checksum is checked
 // and the first failing dataset is named: UserError "PATH: truncated or damaged: checksum

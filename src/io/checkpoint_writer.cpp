@@ -119,15 +119,19 @@ void write_contents(hid_t file, const CheckpointState& s) {
 
 }  // namespace
 
+std::vector<unsigned char> checkpoint_image(const std::string& path, const CheckpointState& state) {
+  H5Id file = create_memory_file(path);
+  write_contents(file, state);
+  return file_image(file, path);
+}
+
+void store_checkpoint_image(const std::string& path, const std::vector<unsigned char>& image) {
+  write_file_atomically(path, image.data(), image.size(), fault_pause);
+}
+
 void write_checkpoint(const std::string& path, const CheckpointState& state) {
   // Assembled in memory, then stored in one piece (memory_file.hpp, atomic_file.hpp).
-  std::vector<unsigned char> image;
-  {
-    H5Id file = create_memory_file(path);
-    write_contents(file, state);
-    image = file_image(file, path);
-  }
-  write_file_atomically(path, image.data(), image.size(), fault_pause);
+  store_checkpoint_image(path, checkpoint_image(path, state));
 }
 
 }  // namespace kasmina::io

@@ -47,6 +47,9 @@ class RunTelemetry {
   void event(const morph::MorphEvent& e, const std::string& note);
   void messages(const std::vector<control::MessageRecord>& log);
   void flush();
+  // The file's bytes with every row appended so far, to be stored at path() (TelemetryWriter).
+  std::vector<unsigned char> flush_image() { return writer_->flush_image(); }
+  const std::string& path() const { return writer_->path(); }
   TelemetryWriter& writer() { return *writer_; }
 
  private:

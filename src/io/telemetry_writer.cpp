@@ -5,6 +5,7 @@
 #include <iostream>
 #include <map>
 
+#include "io/atomic_file.hpp"
 #include "io/extendable_column.hpp"
 #include "io/file_format.hpp"
 #include "io/hdf5_io.hpp"
@@ -163,9 +164,14 @@ void TelemetryWriter::append_message(const BusMessageRecord& m) {
 }
 
 void TelemetryWriter::flush() {
+  const std::vector<unsigned char> image = flush_image();
+  write_file_atomically(impl_->path, image.data(), image.size());
+}
+
+std::vector<unsigned char> TelemetryWriter::flush_image() {
   impl_->check_open();
   impl_->for_each_column([](ExtendableColumn& c) { c.write_pending(); });
-  store_memory_file(impl_->file, impl_->path);
+  return file_image(impl_->file, impl_->path);
 }
 
 void TelemetryWriter::close() {

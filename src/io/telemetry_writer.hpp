@@ -43,6 +43,9 @@ class TelemetryWriter {
 
   // Writes every buffered row and stores the whole file at `path` (atomic replace).
   void flush();
+  // Writes every buffered row and returns the whole file's bytes, for the caller to store at
+  // path() (write_file_atomically; `kasmina train` does it on its background writer).
+  std::vector<unsigned char> flush_image();
   // Flushes and closes; further appends are internal errors.
   void close();
   const std::string& path() const;
