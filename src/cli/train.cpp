@@ -20,7 +20,6 @@
 #include "cli/train_ranks.hpp"
 #include "config/config.hpp"
 #include "config/config_warnings.hpp"
-#include "config/layers/residual.hpp"
 #include "core/env_switch.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
@@ -32,6 +31,7 @@
 #include "kasmina_build_config.hpp"
 #include "morph/stage.hpp"
 #include "ops/ops.hpp"
+#include "train/device_warm_up.hpp"
 #include "train/trainer.hpp"
 
 namespace kasmina::cli {
@@ -358,11 +358,12 @@ int run_train(const TrainOptions& o) {
                                                            : std::filesystem::path(o.out));
 
   const auto d0 = Clock::now();
-  // cuDNN's libraries load beside the data (a few hundred ms on a first run): the future waits
-  // for them, and hands over their error, before anything else runs on the device.
+  // The device is made ready beside the data loading (train/device_warm_up.hpp: a few hundred
+  // ms of library loading, plans and kernels on a first step): the future waits for it, and
+  // hands over its error, before the Trainer uses the device.
   std::future<void> warm_up;
-  if (dev.is_cuda() && contains_layer_type(cfg.model.layers, LayerType::conv2d))
-    warm_up = std::async(std::launch::async, [dev] { ops::warm_up_convolutions(dev); });
+  if (const WarmUp kind = warm_up_kind(cfg, dev); kind != WarmUp::none)
+    warm_up = std::async(std::launch::async, [&cfg, dev, kind] { warm_up_device(cfg, dev, kind); });
   const DataSplits data =
       load_data(cfg.data, cfg.seed, [&cfg](int64_t train_samples, const std::string& source) {
         check_data_size(cfg, train_samples, source);

@@ -11,6 +11,7 @@
 #include "train/data_order.hpp"
 #include "train/data_parallel.hpp"
 #include "train/device_data.hpp"
+#include "train/device_warm_up.hpp"
 #include "train/evaluator.hpp"
 #include "train/fused_mlp_step.hpp"
 #include "train/growth.hpp"
@@ -36,9 +37,8 @@ int64_t read_i64(const Tensor& t) {
 }  // namespace
 
 Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(cfg), dev_(dev) {
-  ops::use_device(dev_);
+  configure_device(cfg, dev_);  // device, determinism, autotune, compile limit
   math_.emplace(dev_, math_mode_of(cfg.train.precision));  // before the layers are prepared
-  ops::set_deterministic(dev_, cfg.train.deterministic);
 
   dp_ = std::make_unique<DataParallel>(dev_, cfg.train.deterministic);
   batch_ = cfg.train.batch_size;
@@ -52,9 +52,6 @@ Trainer::Trainer(const Config& cfg, const DataSplits& data, Device dev) : cfg_(c
   }
   data_ = std::make_unique<DeviceData>(upload_splits(data, dev_));
 
-  ops::Autotune autotune = ops::Autotune::off;  // the layers' IR kernels read it when prepared
-  if (ops::parse_autotune(cfg.autotune, &autotune)) ops::set_autotune(autotune);
-  ops::set_compile_limit(cfg.compile_limit_s);
   model_ = std::make_unique<Model>(cfg.model, dataset_shape(cfg.data).input(), cfg.seed, dev_);
   model_->prepare(std::max(batch_, eval_batch));
   check_same_on_all_ranks(dp_->host(), parameter_hash(*model_), "the initial parameters");

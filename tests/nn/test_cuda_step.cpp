@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdlib>
+#include <thread>
 
 #include "config/config.hpp"
 #include "core/env_switch.hpp"
@@ -19,6 +20,7 @@
 #include "ops/ops.hpp"
 #include "tests/common/rel_error.hpp"
 #include "tests/common/source_root.hpp"
+#include "train/device_warm_up.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
@@ -58,6 +60,32 @@ void compare_steps(const std::vector<std::string>& sets, double tol, double grad
   }
 }
 
+// The parameters and gradients (alternating) after `steps` deterministic steps of a fresh
+// Trainer on CUDA.
+std::vector<std::vector<float>> cuda_steps(const Config& cfg, const DataSplits& data, int steps) {
+  Trainer gpu(cfg, data, Device::cuda(0));
+  gpu.begin_epoch(0);
+  for (int i = 0; i < steps; ++i) gpu.train_step();
+  std::vector<std::vector<float>> values;
+  for (const auto* p : gpu.model().parameters()) {
+    values.push_back(p->value.to_vector<float>());
+    values.push_back(p->grad.to_vector<float>());
+  }
+  return values;
+}
+
+void expect_bitwise_equal(const std::vector<std::vector<float>>& a,
+                          const std::vector<std::vector<float>>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), b[i].size());
+    for (size_t j = 0; j < a[i].size(); ++j) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(a[i][j]), std::bit_cast<uint32_t>(b[i][j]))
+          << (i % 2 ? "gradient" : "value") << " of parameter " << i / 2 << ", element " << j;
+    }
+  }
+}
+
 // The bf16 weight copies written by the optimizer (nn/layer.hpp) against the casts in each
 // forward, both on CUDA: `steps` deterministic steps give bitwise the same parameters and
 // gradients (the copies hold exactly the values the casts make; a copy the optimizer failed to
@@ -71,24 +99,9 @@ void copies_equal_casts_on_cuda(const std::vector<std::string>& sets, int steps)
   std::vector<std::vector<std::vector<float>>> runs;
   for (bool copies : {true, false}) {
     const ScopedSwitch sw(optimizer_bf16_copies, set_optimizer_bf16_copies, copies);
-    Trainer gpu(cfg, data, Device::cuda(0));
-    gpu.begin_epoch(0);
-    for (int i = 0; i < steps; ++i) gpu.train_step();
-    std::vector<std::vector<float>> values;
-    for (const auto* p : gpu.model().parameters()) {
-      values.push_back(p->value.to_vector<float>());
-      values.push_back(p->grad.to_vector<float>());
-    }
-    runs.push_back(std::move(values));
+    runs.push_back(cuda_steps(cfg, data, steps));
   }
-  ASSERT_EQ(runs[0].size(), runs[1].size());
-  for (size_t i = 0; i < runs[0].size(); ++i) {
-    ASSERT_EQ(runs[0][i].size(), runs[1][i].size());
-    for (size_t j = 0; j < runs[0][i].size(); ++j) {
-      ASSERT_EQ(std::bit_cast<uint32_t>(runs[0][i][j]), std::bit_cast<uint32_t>(runs[1][i][j]))
-          << (i % 2 ? "gradient" : "value") << " of parameter " << i / 2 << ", element " << j;
-    }
-  }
+  expect_bitwise_equal(runs[0], runs[1]);
 }
 
 }  // namespace
@@ -220,4 +233,17 @@ TEST(CudaModelStep, SmallResNetBf16CopiesEqualForwardCastsOnCuda) {
 
 TEST(CudaModelStep, FmnistMlpBf16CopiesEqualForwardCastsOnCuda) {
   copies_equal_casts_on_cuda({"train.precision=bf16"}, 3);
+}
+
+TEST(CudaModelStep, SmallResNetIsBitIdenticalAfterADeviceWarmUp) {
+  // train/device_warm_up.hpp, as `kasmina train` runs it beside its data loading: a throwaway
+  // copy of the model, on another thread, leaves the run's values as they are.
+  ops::init();
+  if (!ops::cuda_available()) GTEST_SKIP() << "no CUDA device: whole-model CUDA step not run";
+  const Config cfg = step_config({"train.precision=bf16", kSmallResNet});
+  ASSERT_EQ(warm_up_kind(cfg, Device::cuda(0)), WarmUp::model);
+  const DataSplits data = load_data(cfg.data, cfg.seed);
+  const auto before = cuda_steps(cfg, data, 3);
+  std::thread([&cfg] { warm_up_device(cfg, Device::cuda(0), WarmUp::model); }).join();
+  expect_bitwise_equal(before, cuda_steps(cfg, data, 3));
 }

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "config/config.hpp"
@@ -11,6 +12,7 @@
 #include "data/dataset.hpp"
 #include "ops/ops.hpp"
 #include "tests/common/source_root.hpp"
+#include "train/device_warm_up.hpp"
 #include "train/trainer.hpp"
 
 using namespace kasmina;
@@ -77,4 +79,41 @@ TEST(Training, TrainerPutsTheDeviceMathModeBackWhenItIsGone) {
   EXPECT_THROW(Trainer(cfg, small, Device::cpu()), UserError);
   EXPECT_EQ(ops::math_mode(Device::cpu()), ops::MathMode::tf32);
   ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+}
+
+// What `kasmina train` warms up beside its data loading (train/device_warm_up.hpp): the model
+// on CUDA for the layered step without kasmina layers, cuDNN alone for convolutions with kasmina
+// layers, nothing for the fused MLP step or on the CPU. Only the config and the device's kind
+// are read (no GPU needed).
+TEST(DeviceWarmUp, KindFollowsTheModelAndTheDevice) {
+  const auto kind = [](const char* name, Device dev) {
+    return warm_up_kind(load_config(source_root() + "/configs/" + name), dev);
+  };
+  EXPECT_EQ(kind("fmnist_resnet.yaml", Device::cuda(0)), WarmUp::model);
+  EXPECT_EQ(kind("fmnist_vit.yaml", Device::cuda(0)), WarmUp::model);
+  EXPECT_EQ(kind("fmnist_resnet_grow.yaml", Device::cuda(0)), WarmUp::libraries);
+  EXPECT_EQ(kind("fmnist_vit_grow.yaml", Device::cuda(0)), WarmUp::none);
+  EXPECT_EQ(kind("fmnist_mlp.yaml", Device::cuda(0)), WarmUp::none);
+  EXPECT_EQ(kind("fmnist_resnet.yaml", Device::cpu()), WarmUp::none);
+}
+
+// The model warm-up on another thread, forced on the CPU: the run after it is bit for bit the
+// run before it, and the device's math mode is the one before the warm-up.
+TEST(DeviceWarmUp, ARunIsBitIdenticalAfterAModelWarmUpOnAnotherThread) {
+  Overrides few;
+  few.sets = {"train.epochs=2", "train.precision=bf16"};
+  const TrainSummary a = train_spirals(few);
+  ops::set_math_mode(Device::cpu(), ops::MathMode::tf32);
+  const Config cfg = load_config(source_root() + "/configs/spirals.yaml", few);
+  std::thread([&cfg] { warm_up_device(cfg, Device::cpu(), WarmUp::model); }).join();
+  EXPECT_EQ(ops::math_mode(Device::cpu()), ops::MathMode::tf32);
+  ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
+  const TrainSummary b = train_spirals(few);
+  ASSERT_EQ(a.epoch_reports.size(), b.epoch_reports.size());
+  for (size_t i = 0; i < a.epoch_reports.size(); ++i) {
+    const double la = a.epoch_reports[i].train_loss, lb = b.epoch_reports[i].train_loss;
+    EXPECT_EQ(std::memcmp(&la, &lb, sizeof la), 0) << "epoch " << i;
+  }
+  const double ta = a.test.loss, tb = b.test.loss;
+  EXPECT_EQ(std::memcmp(&ta, &tb, sizeof ta), 0);
 }
