@@ -30,6 +30,17 @@ TrainSummary train_spirals(const Overrides& ov = {}) {
   return t.run(q);
 }
 
+// Every epoch's training loss and the test loss, bit for bit.
+void expect_same_losses(const TrainSummary& a, const TrainSummary& b) {
+  ASSERT_EQ(a.epoch_reports.size(), b.epoch_reports.size());
+  for (size_t i = 0; i < a.epoch_reports.size(); ++i) {
+    const double la = a.epoch_reports[i].train_loss, lb = b.epoch_reports[i].train_loss;
+    EXPECT_EQ(std::memcmp(&la, &lb, sizeof la), 0) << "epoch " << i;
+  }
+  const double ta = a.test.loss, tb = b.test.loss;
+  EXPECT_EQ(std::memcmp(&ta, &tb, sizeof ta), 0);
+}
+
 }  // namespace
 
 TEST(Training, SpiralsReachesHighAccuracy) {
@@ -42,13 +53,7 @@ TEST(Training, SameSeedIsBitIdenticalAndOtherSeedDiffers) {
   Overrides few;
   few.sets = {"train.epochs=3"};
   const TrainSummary a = train_spirals(few), b = train_spirals(few);
-  ASSERT_EQ(a.epoch_reports.size(), b.epoch_reports.size());
-  for (size_t i = 0; i < a.epoch_reports.size(); ++i) {
-    const double la = a.epoch_reports[i].train_loss, lb = b.epoch_reports[i].train_loss;
-    EXPECT_EQ(std::memcmp(&la, &lb, sizeof la), 0) << "epoch " << i;
-  }
-  const double ta = a.test.loss, tb = b.test.loss;
-  EXPECT_EQ(std::memcmp(&ta, &tb, sizeof ta), 0);
+  expect_same_losses(a, b);
   Overrides other = few;
   other.sets.push_back("seed=7");
   EXPECT_NE(train_spirals(other).final_train_loss, a.final_train_loss);
@@ -109,11 +114,5 @@ TEST(DeviceWarmUp, ARunIsBitIdenticalAfterAModelWarmUpOnAnotherThread) {
   EXPECT_EQ(ops::math_mode(Device::cpu()), ops::MathMode::tf32);
   ops::set_math_mode(Device::cpu(), ops::MathMode::fp32);
   const TrainSummary b = train_spirals(few);
-  ASSERT_EQ(a.epoch_reports.size(), b.epoch_reports.size());
-  for (size_t i = 0; i < a.epoch_reports.size(); ++i) {
-    const double la = a.epoch_reports[i].train_loss, lb = b.epoch_reports[i].train_loss;
-    EXPECT_EQ(std::memcmp(&la, &lb, sizeof la), 0) << "epoch " << i;
-  }
-  const double ta = a.test.loss, tb = b.test.loss;
-  EXPECT_EQ(std::memcmp(&ta, &tb, sizeof ta), 0);
+  expect_same_losses(a, b);
 }
