@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <future>
 #include <nlohmann/json.hpp>
 
 #include "cli/background_writer.hpp"
@@ -215,7 +214,8 @@ nlohmann::json eval_json(const EvalResult& r) {
   return {{"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
 }
 
-std::string summary_json(const Config& cfg, const TrainSummary& s, double data_seconds) {
+std::string summary_json(const Config& cfg, const TrainSummary& s, double data_seconds,
+                         double warm_up_seconds) {
   nlohmann::json j;
   j["kasmina_version"] = KASMINA_VERSION;
   j["config"] = cfg.name;
@@ -233,6 +233,7 @@ std::string summary_json(const Config& cfg, const TrainSummary& s, double data_s
   j["host_parameters"] = s.parameters;
   j["parameters_added"] = added;
   j["data_seconds"] = data_seconds;
+  j["warm_up_seconds"] = warm_up_seconds;  // beside the data loading (0: none)
   j["train_seconds"] = s.train_seconds;
   j["eval_seconds"] = s.eval_seconds;
   j["checkpoint_seconds"] = s.checkpoint_seconds;
@@ -359,17 +360,17 @@ int run_train(const TrainOptions& o) {
 
   const auto d0 = Clock::now();
   // The device is made ready beside the data loading (train/device_warm_up.hpp: a few hundred
-  // ms of library loading, plans and kernels on a first step): the future waits for it, and
-  // hands over its error, before the Trainer uses the device.
-  std::future<void> warm_up;
-  if (const WarmUp kind = warm_up_kind(cfg, dev); kind != WarmUp::none)
-    warm_up = std::async(std::launch::async, [&cfg, dev, kind] { warm_up_device(cfg, dev, kind); });
+  // ms of library loading, plans and kernels on a first step): wait() waits for it, and hands
+  // over its error, before the Trainer uses the device.
+  BackgroundWarmUp warm_up(cfg, dev);
   const DataSplits data =
       load_data(cfg.data, cfg.seed, [&cfg](int64_t train_samples, const std::string& source) {
         check_data_size(cfg, train_samples, source);
       });
-  if (warm_up.valid()) warm_up.get();
+  const double load_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
+  const double warm_up_seconds = warm_up.wait();
   Trainer trainer(cfg, data, dev);
+  // The data's loading and placement, and any wait for the warm-up beside it.
   const double data_seconds = std::chrono::duration<double>(Clock::now() - d0).count();
   int64_t epochs_done = 0;
   if (!resume_file.empty()) {
@@ -391,6 +392,9 @@ int run_train(const TrainOptions& o) {
 
   std::printf("data: %s (loaded and placed on %s in %.2fs)\n", data.description.c_str(),
               dev.str().c_str(), data_seconds);
+  if (warm_up.kind() != WarmUp::none)
+    std::printf("device: %s made ready beside the data loading in %.2fs (the data took %.2fs)\n",
+                warm_up.what(), warm_up_seconds, load_seconds);
   std::printf("model: %ld parameters\n", static_cast<long>(trainer.model().parameter_count()));
   for (const std::string& line : trainer.model().describe()) std::printf("  %s\n", line.c_str());
 
@@ -440,7 +444,7 @@ int run_train(const TrainOptions& o) {
   dump_rank_state(ranks, trainer, resolved, cfg.name);
   if (telemetry) telemetry->flush();
   if (tensorboard) tensorboard->flush();
-  run_dir->write_file("summary.json", summary_json(cfg, s, data_seconds));
+  run_dir->write_file("summary.json", summary_json(cfg, s, data_seconds, warm_up_seconds));
   run_dir->commit();
   if (s.interrupted) {
     std::printf("interrupted at step %ld; continue with: kasmina train --resume %s\n",

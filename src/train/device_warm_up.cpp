@@ -1,6 +1,7 @@
 #include "train/device_warm_up.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 #include "config/layers/residual.hpp"
 #include "core/env_switch.hpp"
@@ -51,6 +52,24 @@ void warm_up_device(const Config& cfg, Device dev, WarmUp kind) {
   model.backward(Tensor::zeros(logits.shape(), DType::f32, dev), ctx);
   model.forward(Tensor::zeros({eval_batch, features}, DType::f32, dev), Mode::eval, ctx);
   ops::synchronize(dev);
+}
+
+BackgroundWarmUp::BackgroundWarmUp(const Config& cfg, Device dev) : kind_(warm_up_kind(cfg, dev)) {
+  if (kind_ == WarmUp::none) return;
+  done_ = std::async(std::launch::async, [&cfg, dev, kind = kind_] {
+    const auto t0 = std::chrono::steady_clock::now();
+    warm_up_device(cfg, dev, kind);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+}
+
+double BackgroundWarmUp::wait() {
+  return done_.valid() ? done_.get() : 0.0;
+}
+
+const char* BackgroundWarmUp::what() const {
+  return kind_ == WarmUp::model ? "a copy of the model's first step and evaluation"
+                                : "cuDNN's libraries";
 }
 
 }  // namespace kasmina

@@ -11,6 +11,8 @@
 // run computes the same values with or without it.
 // WarmUp::libraries: only cuDNN's libraries (ops::warm_up_convolutions).
 #pragma once
+#include <future>
+
 #include "config/config.hpp"
 #include "core/device.hpp"
 
@@ -30,5 +32,21 @@ WarmUp warm_up_kind(const Config& cfg, Device dev);
 void configure_device(const Config& cfg, Device dev);
 
 void warm_up_device(const Config& cfg, Device dev, WarmUp kind);
+
+// warm_up_device(cfg, dev, warm_up_kind(cfg, dev)) on another thread, started at construction
+// (`cfg` must outlive it). Destruction waits for it.
+class BackgroundWarmUp {
+ public:
+  BackgroundWarmUp(const Config& cfg, Device dev);
+  // Waits for the warm-up and returns its own seconds (0 when none ran); throws its error.
+  double wait();
+  WarmUp kind() const { return kind_; }
+  // What it made ready: "a copy of the model's first step and evaluation", "cuDNN's libraries".
+  const char* what() const;
+
+ private:
+  WarmUp kind_;
+  std::future<double> done_;
+};
 
 }  // namespace kasmina
