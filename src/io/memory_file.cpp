@@ -2,8 +2,6 @@
 
 #include <atomic>
 
-#include "io/atomic_file.hpp"
-
 namespace kasmina::io {
 
 namespace {
@@ -33,11 +31,6 @@ std::vector<unsigned char> file_image(hid_t file, const std::string& name) {
   std::vector<unsigned char> image(static_cast<size_t>(size));
   if (H5Fget_file_image(file, image.data(), image.size()) != size) throw_hdf5("image of " + name);
   return image;
-}
-
-void store_memory_file(hid_t file, const std::string& path, const std::function<void()>& midway) {
-  const std::vector<unsigned char> image = file_image(file, path);
-  write_file_atomically(path, image.data(), image.size(), midway);
 }
 
 }  // namespace kasmina::io

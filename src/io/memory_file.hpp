@@ -4,7 +4,6 @@
 // The checkpoint writer builds each checkpoint this way; the telemetry writer keeps its file in
 // memory for the whole run and stores it at every flush.
 #pragma once
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,10 +17,5 @@ H5Id create_memory_file(const std::string& name);
 
 // The complete bytes of an open HDF5 file (flushed first).
 std::vector<unsigned char> file_image(hid_t file, const std::string& name);
-
-// Stores the current contents of the in-memory file `file` at `path` atomically
-// (write_file_atomically). IoError on failure; the file in memory stays usable.
-void store_memory_file(hid_t file, const std::string& path,
-                       const std::function<void()>& midway = {});
 
 }  // namespace kasmina::io

@@ -41,16 +41,16 @@ void warm_up_device(const Config& cfg, Device dev, WarmUp kind) {
   configure_device(cfg, dev);
   const MathModeScope math(dev, math_mode_of(cfg.train.precision));
   const int64_t batch = cfg.train.batch_size, eval_batch = cfg.train.eval_batch_size;
-  Model model(cfg.model, dataset_shape(cfg.data).input(), cfg.seed, dev);
+  const DatasetShape data = dataset_shape(cfg.data);
+  Model model(cfg.model, data.input(), cfg.seed, dev);
   model.prepare(std::max(batch, eval_batch));
   StepContext ctx;
   ctx.seed = derive_seed(cfg.seed, "dropout");
   ctx.step = Tensor::zeros({1}, DType::i64, dev);
-  const int64_t features = dataset_shape(cfg.data).features;
-  const Tensor x = Tensor::zeros({batch, features}, DType::f32, dev);
+  const Tensor x = Tensor::zeros({batch, data.features}, DType::f32, dev);
   const Tensor logits = model.forward(x, Mode::train, ctx);
   model.backward(Tensor::zeros(logits.shape(), DType::f32, dev), ctx);
-  model.forward(Tensor::zeros({eval_batch, features}, DType::f32, dev), Mode::eval, ctx);
+  model.forward(Tensor::zeros({eval_batch, data.features}, DType::f32, dev), Mode::eval, ctx);
   ops::synchronize(dev);
 }
 

@@ -6,8 +6,6 @@
 #include "core/rng.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/augment_ops.hpp"
-#include "ops/blueprint_compiler.hpp"
-#include "ops/blueprint_tuning.hpp"
 #include "train/data_order.hpp"
 #include "train/data_parallel.hpp"
 #include "train/device_data.hpp"

@@ -7,7 +7,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -113,11 +112,6 @@ TEST_P(BackgroundWriterTest, EachCheckpointWaitsForTheOneBeforeAndTheRetentionHo
   expect_same_state(states[3], io::read_checkpoint(paths[3], true));
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::vector<unsigned char> bytes_of(const std::string& text) {
   return {text.begin(), text.end()};
 }
@@ -137,7 +131,7 @@ TEST_P(BackgroundWriterTest, StoresDoNotWaitForACheckpointAndTheNewestBytesLand)
     w.settle();
     EXPECT_EQ(rec.valuable, 2);  // the checkpoint and one store
   }
-  EXPECT_EQ(slurp(tel), "older rows and newer rows");
+  EXPECT_EQ(io::test::read_bytes(tel), bytes_of("older rows and newer rows"));
   EXPECT_EQ(rec.announced, std::vector<std::string>{ck});
   // A store that has started is not replaced: both land, in order.
   Record again;
@@ -147,7 +141,7 @@ TEST_P(BackgroundWriterTest, StoresDoNotWaitForACheckpointAndTheNewestBytesLand)
     w.settle();
     w.store(tel, bytes_of("second"));
   }  // destruction writes what is queued
-  EXPECT_EQ(slurp(tel), "second");
+  EXPECT_EQ(io::test::read_bytes(tel), bytes_of("second"));
   EXPECT_EQ(again.valuable, 2);
 }
 
