@@ -70,6 +70,7 @@ struct MorphFixture {
                int32_t kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp))
       : shape(sh), kind(kind), layer(bench_config(sh, kind)) {
     layer.prepare(sh.batch, dev);
+    (void)layer.upgrade_kernels(true);  // IR blueprints: the kernels a run keeps (tiered compiles)
     place_seeds();
     const int64_t width = static_cast<int64_t>(sh.seeds) * kChunk;
     x = random_normal({sh.batch, width}, 50, dev);

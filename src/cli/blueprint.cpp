@@ -129,25 +129,37 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
 
 // --source DIR: the CUDA source the compiler compiles for (g, sh), as DIR/LABEL.cu (LABEL's
 // characters outside [A-Za-z0-9_.-] as '_'), to time or inspect it with nvcc.
-// Linked (the compiler's codegen mode): DIR/LABEL.cu holds the row functions and
-// DIR/seed_kernels_C<chunk>.cu the seed kernels they are linked to.
+// Linked: DIR/LABEL.cu holds the row functions and DIR/seed_kernels_C<chunk>.cu the seed kernels
+// they are linked to. Tiered: DIR/LABEL.cu the fused module, DIR/LABEL_rows.cu and
+// DIR/seed_kernels_C<chunk>.cu the linked one.
 void write_source(const ops::BlueprintCompiler& compiler, const ir::Graph& g,
                   const morph::BlueprintShape& sh, const std::string& label,
                   const std::string& dir) {
   std::string name = label;
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
+  const ops::CodegenMode mode = compiler.codegen_mode();
   try {
-    if (compiler.codegen_mode() == ops::CodegenMode::fused) {
+    if (mode != ops::CodegenMode::linked)
       io::write_file_atomically(dir + "/" + name + ".cu", ops::blueprint_module_source(g, sh));
-      return;
-    }
+    if (mode == ops::CodegenMode::fused) return;
     const ops::LinkedPrograms p = ops::linked_programs(g, sh, {});
-    io::write_file_atomically(dir + "/" + name + ".cu", p.rows);
+    const std::string rows = mode == ops::CodegenMode::tiered ? name + "_rows" : name;
+    io::write_file_atomically(dir + "/" + rows + ".cu", p.rows);
     io::write_file_atomically(str_cat(dir, "/seed_kernels_C", sh.chunk, ".cu"), *p.templ);
   } catch (const IoError& e) {
     throw UserError(std::string("--source: ") + e.what());
   }
+}
+
+// "LABEL KEY ARCH LEVEL linked|fused TIME ms BYTES bytes\n"
+std::string compile_line(const std::string& label, const std::string& arch,
+                         const ops::CompiledBlueprint& c, double ms) {
+  char line[512];
+  std::snprintf(line, sizeof line, "%s %s %s %s %s %.1f ms %zu bytes\n", label.c_str(),
+                c.key.c_str(), arch.c_str(), ops::compile_level_name(c.level),
+                c.linked ? "linked" : "fused", ms, c.ok ? c.cubin().size() : size_t(0));
+  return line;
 }
 
 // One compile (now or from the caches), its kernel event (layer: the kasmina layer's index, -1
@@ -164,15 +176,26 @@ bool compile_one(ops::BlueprintCompiler& compiler, const ir::Graph& g,
   events.publish(control::KernelEvent{layer, g.name, sh.chunk, c.key,
                                       ops::compile_level_name(c.level), ms, -1.0, "",
                                       c.ok ? std::string() : "compile failed"});
-  char line[512];
-  std::snprintf(line, sizeof line, "%s %s %s %s %s %.1f ms %zu bytes\n", label.c_str(),
-                c.key.c_str(), arch.c_str(), ops::compile_level_name(c.level),
-                c.linked ? "linked" : "fused", ms, c.ok ? c.cubin().size() : size_t(0));
-  std::string text = line;
+  std::string text = compile_line(label, arch, c, ms);
   if (!c.fallback.empty()) text += "  " + c.fallback + "\n";  // fused, not linked: why
   if (!c.ok) {
     print(text + "failed:\n" + c.log + "\n");
     return false;
+  }
+  if (c.upgrade) {  // tiered: the fused module, compiled in the background, waited for here
+    print(text);
+    const ops::CompiledBlueprint& f = c.upgrade->wait();
+    const double all_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    events.publish(control::KernelEvent{layer, g.name, sh.chunk, f.key,
+                                        ops::compile_level_name(f.level), all_ms, -1.0, "",
+                                        f.ok ? std::string() : "compile failed"});
+    text = compile_line(label, arch, f, all_ms);
+    text.insert(text.size() - 1, " (in the background; the time since the start)");
+    if (!f.ok) {
+      print(text + "failed (the linked module stays):\n" + f.log + "\n");
+      return false;
+    }
   }
   print(o.repeat > 0 ? text + timed_lookups(compiler, g, sh, arch, o.cache_dir, o.repeat) : text);
   return true;

@@ -153,6 +153,13 @@ bool KernelCache::write(const std::string& key, EntryKind kind, std::string_view
   return true;
 }
 
+std::optional<CacheLookup> KernelCache::find(const std::string& key) {
+  const std::optional<DecodedEntry> e = read(key);
+  if (!e) return std::nullopt;
+  count(&CacheStats::hits);
+  return CacheLookup{CacheSource::disk, e->kind == EntryKind::kernel, e->payload};
+}
+
 CacheLookup KernelCache::get_or_compile(const std::string& key,
                                         const std::function<CompileOutcome()>& compile) {
   auto from = [](const DecodedEntry& e, CacheSource source) {

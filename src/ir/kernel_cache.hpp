@@ -61,6 +61,8 @@ class KernelCache {
   // The entry of `key` from disk, or else (under the key's lock) compiled once and stored.
   CacheLookup get_or_compile(const std::string& key,
                              const std::function<CompileOutcome()>& compile);
+  // The entry of `key` when the disk holds it (counted as a hit), else nullopt; nothing compiled.
+  std::optional<CacheLookup> find(const std::string& key);
   // The verified entry of `key`, or nullopt (absent; a bad file is quarantined).
   std::optional<DecodedEntry> read(const std::string& key);
   // Stores an entry (temporary file, fsync, rename); false when the disk refused it.

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@
 #include "ops/morph/morph_gemm_path.hpp"
 #include "ops/morph/morph_ops.hpp"
 #include "ops/morph/morph_row_group.hpp"
+
+namespace kasmina::ops {
+class ModuleUpgrade;
+}
 
 namespace kasmina::morph {
 
@@ -157,6 +162,14 @@ class KasminaLayer final : public Layer {
   // What prepare said about the layer's IR blueprints on CUDA (one line each: compiled or found
   // in the caches, or why a blueprint's germinations are refused on this device).
   const std::vector<std::string>& module_notes() const { return module_notes_; }
+  // Swaps in the fused kernels of IR blueprints whose tiered compile served the linked ones at
+  // prepare (ops/blueprint_compiler.hpp) once they are ready, or waits for all of them (`wait`);
+  // host only, at a step boundary, never during a graph capture. One line for each swap or
+  // failed one (also appended to module_notes); empty when nothing changed. A step graph captured
+  // before a swap launches the old kernels: the trainer captures again.
+  std::vector<std::string> upgrade_kernels(bool wait);
+  // Whether kernels are still on the way (a tiered compile).
+  bool upgrades_pending() const { return !pending_upgrades_.empty(); }
   // The same as records, one per IR blueprint the config allows (also on the CPU).
   const std::vector<ops::KernelRecord>& kernel_records() const { return kernel_records_; }
   // Overwrites the seed state and slot ownership (checkpoint restore, tests); the host's view
@@ -244,6 +257,12 @@ class KasminaLayer final : public Layer {
   uint32_t allowed_mask_ = 0;
   std::vector<std::string> module_notes_;
   std::vector<ops::KernelRecord> kernel_records_;
+  struct PendingUpgrade {
+    size_t module = 0, record = 0;  // indices in buf_.modules and kernel_records_
+    std::string where;              // "kasmina layer 1: blueprint 'gated_mlp'"
+    std::shared_ptr<const ops::ModuleUpgrade> upgrade;
+  };
+  std::vector<PendingUpgrade> pending_upgrades_;
 };
 
 }  // namespace kasmina::morph

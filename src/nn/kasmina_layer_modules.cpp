@@ -31,6 +31,7 @@ void warn_once(const std::string& text) {
 
 void KasminaLayer::prepare_modules() {
   allowed_mask_ = 0;
+  pending_upgrades_.clear();
   module_notes_.clear();
   kernel_records_.clear();
   buf_.fused_seeds = !dev_.is_cuda();
@@ -93,6 +94,35 @@ void KasminaLayer::prepare_modules() {
     allowed_mask_ |= 1u << kind;
   }
   buf_.registered_init = ops::registered_init_table(with_modules, buf_.shape, dev_);
+}
+
+std::vector<std::string> KasminaLayer::upgrade_kernels(bool wait) {
+  std::vector<std::string> said;
+  for (auto it = pending_upgrades_.begin(); it != pending_upgrades_.end();) {
+    if (!wait && !it->upgrade->ready()) {
+      ++it;
+      continue;
+    }
+    const ops::PreparedModule m = it->upgrade->take();
+    if (m.module) {
+      buf_.modules[it->module] = m.module;
+      ops::KernelRecord& rec = kernel_records_[it->record];
+      rec.key = m.key;
+      rec.level = m.served_by;
+      rec.launch = m.launch;
+      if (m.tune_ms >= 0.0) rec.tune_ms = m.tune_ms;
+      char ms[32];
+      std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
+      said.push_back(it->where + ": " + m.module->describe() + " (key " + m.key.substr(0, 16) +
+                     ", " + m.level + ", loaded in " + ms + ") replaces its linked kernels");
+      if (!m.note.empty()) warn_once(it->where + ": " + m.note);
+    } else {
+      said.push_back(it->where + ": its linked kernels stay (" + m.why + ")");
+    }
+    module_notes_.push_back(said.back());
+    it = pending_upgrades_.erase(it);
+  }
+  return said;
 }
 
 }  // namespace kasmina::morph

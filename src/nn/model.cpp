@@ -102,6 +102,15 @@ void Model::replayed_train_step() {
   for (morph::KasminaLayer* k : morph_layers_) k->replayed_train_step();
 }
 
+std::vector<std::string> Model::upgrade_kernels(bool wait) {
+  std::vector<std::string> said;
+  for (morph::KasminaLayer* k : morph_layers_) {
+    const std::vector<std::string> s = k->upgrade_kernels(wait);
+    said.insert(said.end(), s.begin(), s.end());
+  }
+  return said;
+}
+
 void Model::begin_epoch(int64_t epoch, int64_t step) {
   for (WidthGrowLinear* w : width_layers_) w->begin_epoch(epoch, step);
 }

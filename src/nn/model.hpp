@@ -68,6 +68,9 @@ class Model {
   uint64_t train_step_key() const;
   // Host bookkeeping of a training step whose launches were replayed from a graph.
   void replayed_train_step();
+  // KasminaLayer::upgrade_kernels of every morphogenetic layer: what changed (empty: nothing;
+  // a step graph captured before a change must be captured again).
+  std::vector<std::string> upgrade_kernels(bool wait);
 
   // Start of training epoch `epoch` (0-based) before global step `step`: width seeds due then
   // are activated (nn/width_grow_linear.hpp).

@@ -13,6 +13,7 @@
 #include "ops/blueprint_codegen.hpp"
 #include "ops/nvjitlink.hpp"
 #include "ops/nvrtc.hpp"
+#include "ops/seed_templates.hpp"
 
 namespace kasmina::ops {
 
@@ -111,16 +112,6 @@ std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::stri
   return {"--gpu-architecture=" + arch, "--std=c++17"};
 }
 
-struct BlueprintCompiler::Job {
-  bool linked = false;
-  std::string key, name, arch;
-  std::string source;                  // fused: the module; linked: the row functions
-  std::vector<std::string> options;    // NVRTC's (a fused program adds its kModulePrograms one)
-  std::string templ_key;               // linked: the seed kernels of the chunk width
-  const std::string* templ = nullptr;  // (linked_template_text, kept for the process)
-  std::vector<std::string> templ_options;
-};
-
 BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options)
     : disk_(std::move(disk)),
       extra_options_(std::move(extra_options)),
@@ -136,10 +127,7 @@ NvrtcOutput BlueprintCompiler::compile(const std::string& source, const std::str
                      : Nvrtc::get()->compile(source, name, options);
 }
 
-namespace {
-// The two programs of a module's source side by side (the backward, the longer, on its own
-// thread): the module, or the log of each program that failed (once when they are alike).
-ir::CompileOutcome two_programs(
+ir::CompileOutcome compile_module_programs(
     const std::function<NvrtcOutput(const std::vector<std::string>&)>& program,
     const std::vector<std::string>& options) {
   auto with = [&](int i) {
@@ -157,11 +145,10 @@ ir::CompileOutcome two_programs(
   }
   return ir::CompileOutcome{true, module_binary(f.binary, b.binary), f.log + b.log};
 }
-}  // namespace
 
 ir::CompileOutcome BlueprintCompiler::compile_fused(const Job& job) {
   ++nvrtc_calls_;
-  return two_programs(
+  return compile_module_programs(
       [&](const std::vector<std::string>& o) { return compile(job.source, job.name, o); },
       job.options);
 }
@@ -171,11 +158,16 @@ std::shared_ptr<const std::string> BlueprintCompiler::template_module(const Job&
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (const auto it = templates_.find(job.templ_key); it != templates_.end()) return it->second;
+    // Built into the binary (the same text, NVRTC version, options and architecture), unless a
+    // test compiler stands in for NVRTC.
+    if (const std::string* built = compile_fn_ ? nullptr : builtin_seed_template(job.templ_key))
+      return templates_.emplace(job.templ_key, std::make_shared<const std::string>(*built))
+          .first->second;
   }
   const ir::CacheLookup r = disk_.get_or_compile(job.templ_key, [&] {
     ++nvrtc_calls_;
     ++template_compiles_;
-    return two_programs(
+    return compile_module_programs(
         [&](const std::vector<std::string>& o) {
           return compile(*job.templ, "seed_kernels.cu", o);
         },
@@ -196,7 +188,7 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   std::shared_ptr<const std::string> templ;
   std::thread fetch([&] { templ = template_module(job, &templ_log); });
   ++nvrtc_calls_;
-  const ir::CompileOutcome rows = two_programs(
+  const ir::CompileOutcome rows = compile_module_programs(
       [&](const std::vector<std::string>& o) { return compile(job.source, job.name, o); },
       job.options);
   fetch.join();
@@ -256,28 +248,74 @@ std::string template_key(const LinkedPrograms& p, int32_t chunk, const std::stri
   static std::map<std::string, std::string> keys;
   std::lock_guard<std::mutex> lock(mutex);
   std::string& key = keys[id];
-  if (key.empty())
-    key = blueprint_kernel_key("seed kernels", *p.templ, nvrtc_version, p.templ_options, arch);
+  if (key.empty()) key = seed_template_key(*p.templ, nvrtc_version, p.templ_options, arch);
   return key;
 }
 }  // namespace
 
+std::string BlueprintCompiler::memory_key(const ir::Graph& g, const morph::BlueprintShape& sh,
+                                          const std::string& arch, bool ptx, CodegenMode mode) {
+  return str_cat(g.hash, "/", sh.chunk, "/", sh.hidden, "/", sh.rank, "/", arch,
+                 ptx ? "/ptx/" : "/", codegen_mode_name(mode));
+}
+
+bool BlueprintCompiler::setup(const std::string& arch, bool ptx, Setup* s,
+                              CompiledBlueprint* unavailable) const {
+  const Nvrtc* nvrtc = Nvrtc::get();
+  if (!nvrtc && !compile_fn_) {
+    unavailable->log = Nvrtc::why();
+    return false;  // not remembered: the caller falls back and says so once
+  }
+  s->target = compile_target(nvrtc ? nvrtc->supported_archs() : std::vector<int>{}, arch, ptx);
+  if (nvrtc)
+    s->options = blueprint_compile_options(*nvrtc, s->target.name);
+  else
+    s->options = {"--gpu-architecture=" + s->target.name};
+  s->options.insert(s->options.end(), extra_options_.begin(), extra_options_.end());
+  s->nvrtc_version = nvrtc ? nvrtc->version() : "none";
+  s->minimal = nvrtc && nvrtc->version_at_least(12, 4);
+  return true;
+}
+
+BlueprintCompiler::Job BlueprintCompiler::fused_job(const ir::Graph& g,
+                                                    const morph::BlueprintShape& sh,
+                                                    const Setup& s) {
+  Job f;
+  f.name = g.name + ".cu";
+  f.arch = s.target.name;
+  f.source = blueprint_module_source(g, sh);
+  f.options = s.options;
+  f.key = blueprint_kernel_key(g.canonical_text, f.source, s.nvrtc_version, s.options, f.arch);
+  return f;
+}
+
+std::string BlueprintCompiler::why_not_linked(const CompileTarget& target) const {
+  if (target.ptx) return "a PTX module is not linked";
+  if (compile_fn_ && !link_fn_) return "a test compiler without a test linker";
+  if (!link_fn_ && !NvJitLink::get()) return NvJitLink::why();
+  return "";
+}
+
 CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::BlueprintShape& sh,
                                          const std::string& arch, bool ptx) {
-  const std::string memory_key = str_cat(g.hash, "/", sh.chunk, "/", sh.hidden, "/", sh.rank, "/",
-                                         arch, ptx ? "/ptx/" : "/", codegen_mode_name(mode_));
+  return mode_ == CodegenMode::tiered ? get_tiered(g, sh, arch, ptx)
+                                      : get_as(g, sh, arch, ptx, mode_);
+}
+
+CompiledBlueprint BlueprintCompiler::get_as(const ir::Graph& g, const morph::BlueprintShape& sh,
+                                            const std::string& arch, bool ptx, CodegenMode mode) {
+  const std::string mkey = memory_key(g, sh, arch, ptx, mode);
   const auto limit = std::chrono::duration<double>(limit_s_);
   std::shared_future<CompiledBlueprint> pending;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (const auto it = memory_.find(memory_key); it != memory_.end()) {
+    if (const auto it = memory_.find(mkey); it != memory_.end()) {
       CompiledBlueprint hit = it->second;
       hit.level = CompileLevel::memory;
       return hit;
     }
-    if (const auto it = running_.find(memory_key); it != running_.end()) pending = it->second;
+    if (const auto it = running_.find(mkey); it != running_.end()) pending = it->second;
   }
-  CompiledBlueprint out;
   const auto timed_out = [&](const std::string& key) {
     CompiledBlueprint t;
     t.key = key;
@@ -294,36 +332,20 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
     if (pending.wait_for(limit) == std::future_status::ready) return pending.get();
     return timed_out("");
   }
-  const Nvrtc* nvrtc = Nvrtc::get();
-  if (!nvrtc && !compile_fn_) {
-    out.log = Nvrtc::why();
-    return out;  // not remembered: the caller falls back and says so once
-  }
-  const CompileTarget target =
-      compile_target(nvrtc ? nvrtc->supported_archs() : std::vector<int>{}, arch, ptx);
-  std::vector<std::string> options;
-  if (nvrtc)
-    options = blueprint_compile_options(*nvrtc, target.name);
-  else
-    options = {"--gpu-architecture=" + target.name};
-  options.insert(options.end(), extra_options_.begin(), extra_options_.end());
-  const std::string nvrtc_version = nvrtc ? nvrtc->version() : "none";
+  Setup s;
+  CompiledBlueprint unavailable;
+  if (!setup(arch, ptx, &s, &unavailable)) return unavailable;
+  const CompileTarget& target = s.target;
   // The ways to make the module, in order: linked (when asked for and possible), then fused. The
   // fused job's source is generated only when it is needed (linked hits skip it).
   std::vector<std::function<Job()>> jobs;
   std::string first_key;
   std::string no_link;  // why a linked module is not tried
-  if (mode_ == CodegenMode::linked) {
+  if (mode == CodegenMode::linked) {
     const NvJitLink* nvjitlink = link_fn_ ? nullptr : NvJitLink::get();
-    if (target.ptx)
-      no_link = "a PTX module is not linked";
-    else if (compile_fn_ && !link_fn_)
-      no_link = "a test compiler without a test linker";
-    else if (!link_fn_ && !nvjitlink)
-      no_link = NvJitLink::why();
+    no_link = why_not_linked(target);
     if (no_link.empty()) {
-      const LinkedPrograms p =
-          linked_programs(g, sh, options, nvrtc && nvrtc->version_at_least(12, 4));
+      const LinkedPrograms p = linked_programs(g, sh, s.options, s.minimal);
       Job j;
       j.linked = true;
       j.name = g.name + ".cu";
@@ -332,24 +354,16 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
       j.options = p.rows_options;
       j.templ = p.templ;
       j.templ_options = p.templ_options;
-      j.templ_key = template_key(p, sh.chunk, nvrtc_version, target.name);
+      j.templ_key = template_key(p, sh.chunk, s.nvrtc_version, target.name);
       std::vector<std::string> key_options = p.rows_options;
       key_options.push_back("nvJitLink " + (nvjitlink ? nvjitlink->version() : "test"));
-      j.key = blueprint_kernel_key(g.canonical_text, p.rows + j.templ_key, nvrtc_version,
+      j.key = blueprint_kernel_key(g.canonical_text, p.rows + j.templ_key, s.nvrtc_version,
                                    key_options, target.name);
       first_key = j.key;
       jobs.push_back([j] { return j; });
     }
   }
-  const auto fused = [g, sh, target, options, nvrtc_version] {
-    Job f;
-    f.name = g.name + ".cu";
-    f.arch = target.name;
-    f.source = blueprint_module_source(g, sh);
-    f.options = options;
-    f.key = blueprint_kernel_key(g.canonical_text, f.source, nvrtc_version, options, target.name);
-    return f;
-  };
+  const auto fused = [g, sh, s] { return fused_job(g, sh, s); };
   if (jobs.empty()) {
     const Job f = fused();
     first_key = f.key;
@@ -357,15 +371,15 @@ CompiledBlueprint BlueprintCompiler::get(const ir::Graph& g, const morph::Bluepr
   } else {
     jobs.push_back(fused);
   }
-  const auto run = [this, memory_key, jobs, target, no_link] {
-    return compile_now(memory_key, jobs, target, no_link);
+  const auto run = [this, mkey, jobs, target, no_link] {
+    return compile_now(mkey, jobs, target, no_link);
   };
   if (limit_s_ <= 0.0) return run();
   auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(run);
   pending = task->get_future().share();
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    running_[memory_key] = pending;
+    running_[mkey] = pending;
     threads_.emplace_back([task] { (*task)(); });
   }
   if (pending.wait_for(limit) == std::future_status::ready) return pending.get();

@@ -9,7 +9,10 @@
 //  - fused (the default): the module's source compiled as two programs side by side, on two
 //  threads, one for
 //    each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the
-//    same as in one program with both, and the wall time about that of the backward alone).
+//    same as in one program with both, and the wall time about that of the backward alone);
+//  - tiered (the default): the fused module when memory or disk holds it; else the linked one
+//    now (about a fifth of the fused compile's time) with the fused one compiled on a thread of
+//    the compiler (`upgrade`), in the memory and disk caches once done.
 // A linked module that cannot be made (nvJitLink missing, a link error) is cached as a failure
 // under its key and the fused module is made instead (fallback says why). The key is the SHA-256
 // of everything the binary depends on: the canonical IR, the codegen version, the generated
@@ -19,6 +22,7 @@
 // src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -40,6 +44,8 @@ namespace kasmina::ops {
 enum class CompileLevel { memory, disk, compiled, unavailable, timed_out };
 const char* compile_level_name(CompileLevel level);
 
+class FusedUpgrade;
+
 struct CompiledBlueprint {
   std::string key;  // the disk key (empty when NVRTC is unavailable)
   bool ok = false;  // false: failed now or before (log), NVRTC unavailable, or timed out (log)
@@ -52,12 +58,26 @@ struct CompiledBlueprint {
   std::string target;    // "sm_90" (a cubin) or "compute_90" (PTX)
   bool linked = false;   // the module is linked (else fused)
   std::string fallback;  // asked for linked and got fused: why
+  // Tiered, served linked: the fused module being compiled in the background (null otherwise).
+  std::shared_ptr<const FusedUpgrade> upgrade;
 
   // The module (empty when not ok). A memory hit copies a pointer, not the binary.
   const std::string& cubin() const {
     static const std::string none;
     return binary ? *binary : none;
   }
+};
+
+// The fused module a tiered compile makes after the linked one (on a thread of the compiler).
+class FusedUpgrade {
+ public:
+  explicit FusedUpgrade(std::shared_future<CompiledBlueprint> f) : f_(std::move(f)) {}
+  bool ready() const { return f_.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+  // Waits for it (level compiled, or disk when another process made it first; !ok: failed).
+  const CompiledBlueprint& wait() const { return f_.get(); }
+
+ private:
+  std::shared_future<CompiledBlueprint> f_;
 };
 
 // What NVRTC is asked for, for a device of architecture `arch` ("sm_90"): a cubin for it when
@@ -100,14 +120,39 @@ class BlueprintCompiler {
   using LinkFn =
       std::function<NvrtcOutput(const std::vector<const std::string*>&, const std::string&)>;
   void set_link_function(LinkFn fn) { link_fn_ = std::move(fn); }
-  // fused or linked (default: $KASMINA_IR_CODEGEN).
+  // tiered, fused or linked (default: $KASMINA_IR_CODEGEN).
   void set_codegen_mode(CodegenMode mode) { mode_ = mode; }
   CodegenMode codegen_mode() const { return mode_; }
   // Seed-kernel templates (of a chunk width and architecture) compiled by this compiler.
   int64_t template_compiles() const { return template_compiles_; }
 
  private:
-  struct Job;  // one way to make the module: its key, sources and options
+  struct Job {  // one way to make the module: its key, sources and options
+    bool linked = false;
+    std::string key, name, arch;
+    std::string source;                  // fused: the module; linked: the row functions
+    std::vector<std::string> options;    // NVRTC's (a fused program adds its kModulePrograms one)
+    std::string templ_key;               // linked: the seed kernels of the chunk width
+    const std::string* templ = nullptr;  // (linked_template_text, kept for the process)
+    std::vector<std::string> templ_options;
+  };
+  struct Setup {  // what every job of a get() shares: target, options, NVRTC's version
+    CompileTarget target;
+    std::vector<std::string> options;
+    std::string nvrtc_version;
+    bool minimal = false;  // NVRTC 12.4 or later (-minimal)
+  };
+  static std::string memory_key(const ir::Graph& g, const morph::BlueprintShape& sh,
+                                const std::string& arch, bool ptx, CodegenMode mode);
+  bool setup(const std::string& arch, bool ptx, Setup* s, CompiledBlueprint* unavailable) const;
+  // Why no linked module can be made for `target` (empty: it can).
+  std::string why_not_linked(const CompileTarget& target) const;
+  static Job fused_job(const ir::Graph& g, const morph::BlueprintShape& sh, const Setup& s);
+  CompiledBlueprint get_as(const ir::Graph& g, const morph::BlueprintShape& sh,
+                           const std::string& arch, bool ptx, CodegenMode mode);
+  // Tiered (blueprint_tiers.cpp): fused from memory or disk, else linked with an upgrade.
+  CompiledBlueprint get_tiered(const ir::Graph& g, const morph::BlueprintShape& sh,
+                               const std::string& arch, bool ptx);
   CompiledBlueprint compile_now(const std::string& memory_key,
                                 const std::vector<std::function<Job()>>& jobs,
                                 const CompileTarget& target, const std::string& no_link);
@@ -161,6 +206,13 @@ bool split_module_binary(const std::string& module, std::string* forward, std::s
 // NVRTC's options for that source (each program adds its kModulePrograms option): the
 // architecture and the language.
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
+
+// A module's two programs compiled side by side (the backward, the longer, on its own thread;
+// `program` compiles with the options it is given, each program adding its kModulePrograms
+// option): the module, or the log of each program that failed (once when they are alike).
+ir::CompileOutcome compile_module_programs(
+    const std::function<NvrtcOutput(const std::vector<std::string>&)>& program,
+    const std::vector<std::string>& options);
 
 // The disk key (exposed for tests).
 std::string blueprint_kernel_key(const std::string& canonical_text, const std::string& source,

@@ -14,8 +14,9 @@
 namespace kasmina::ops {
 
 namespace {
-inline constexpr EnumTable<CodegenMode, 2> kCodegenModeNames{
-    {{"fused", CodegenMode::fused}, {"linked", CodegenMode::linked}}};
+inline constexpr EnumTable<CodegenMode, 3> kCodegenModeNames{{{"tiered", CodegenMode::tiered},
+                                                              {"fused", CodegenMode::fused},
+                                                              {"linked", CodegenMode::linked}}};
 }  // namespace
 
 const char* codegen_mode_name(CodegenMode mode) {
@@ -40,14 +41,20 @@ const std::string& linked_template_text(int32_t chunk) {
   return *t;
 }
 
+std::vector<std::string> linked_template_options(const std::vector<std::string>& base,
+                                                 bool minimal) {
+  std::vector<std::string> o = base;
+  o.push_back("-rdc=true");
+  if (minimal) o.push_back("-minimal");
+  return o;
+}
+
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
                                const std::vector<std::string>& base, bool minimal) {
   LinkedPrograms p;
   p.rows = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::linked_rows);
   p.templ = &linked_template_text(sh.chunk);
-  p.templ_options = base;
-  p.templ_options.push_back("-rdc=true");
-  if (minimal) p.templ_options.push_back("-minimal");
+  p.templ_options = linked_template_options(base, minimal);
   p.rows_options = p.templ_options;
   p.rows_options.push_back(str_cat("--maxrregcount=", linked_rows_max_registers(sh.chunk)));
   return p;

@@ -2,9 +2,13 @@
 // kernels (one NVRTC compile of the whole template per blueprint, ~0.4-0.7 s); `linked` compiles
 // the seed kernels once per chunk width and architecture (relocatable code, kept in the kernel
 // cache like any module) and, per blueprint, only its row functions, then links the two with
-// nvJitLink (blueprint_codegen.hpp, "Linked modules"). $KASMINA_IR_CODEGEN picks one (default
-// fused until the linked kernels' speed is measured on a GPU: src/ir/README.md); linked falls back
-// to fused where it cannot be made (no nvJitLink, PTX targets, a link that fails), and says why.
+// nvJitLink (blueprint_codegen.hpp, "Linked modules"; ~0.1 s, but the calls cost the backward
+// kernel time); `tiered` serves the fused module when the caches hold it, else the linked one at
+// once and the fused one compiled in the background, which the layer swaps in at a step boundary
+// (the two are meant to compute the same bits: src/ir/README.md, "Tiered compiles").
+// $KASMINA_IR_CODEGEN picks one; the default stays fused until tiered has run on a GPU. Linked
+// falls back to fused where it cannot be made (no nvJitLink, PTX targets, a link that fails),
+// and says why.
 #pragma once
 #include <string>
 #include <vector>
@@ -14,10 +18,10 @@
 
 namespace kasmina::ops {
 
-enum class CodegenMode { linked, fused };
+enum class CodegenMode { linked, fused, tiered };
 const char* codegen_mode_name(CodegenMode mode);
-// $KASMINA_IR_CODEGEN: "fused" (also when unset or empty) or "linked"; anything else is a user
-// error.
+// $KASMINA_IR_CODEGEN: "fused" (also when unset or empty), "linked" or "tiered"; anything else
+// is a user error.
 CodegenMode codegen_mode_from_env();
 
 // What a linked module is made of: the row functions' program and the template's (one text per
@@ -32,6 +36,10 @@ struct LinkedPrograms {
 // linked_template_source(chunk), made once per chunk width in a process (a lookup of a linked
 // module hashes it into the key).
 const std::string& linked_template_text(int32_t chunk);
+
+// The template program's NVRTC options: `base`, relocatable, and -minimal when asked.
+std::vector<std::string> linked_template_options(const std::vector<std::string>& base,
+                                                 bool minimal);
 
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
                                const std::vector<std::string>& base, bool minimal = false);

@@ -154,6 +154,13 @@ std::vector<control::MessageRecord> Trainer::take_bus_log() {
 }
 
 void Trainer::launch_step(TrainerObserver& obs, TrainSummary& sum) {
+  // Fused kernels of a tiered compile that became ready (ops/blueprint_compiler.hpp): swapped in
+  // here, between steps; graphs captured with the linked ones are captured again.
+  if (const std::vector<std::string> said = model_->upgrade_kernels(false); !said.empty()) {
+    graphs_.clear();
+    for (const std::string& s : said)
+      obs.on_message(s + " (before step " + std::to_string(global_step_ + 1) + ")");
+  }
   const uint64_t key = model_->train_step_key() * 2 + (guard_->on() ? 1 : 0);
   const bool use_graphs = dev_.is_cuda() && cfg_.train.graph;
   auto it = graphs_.find(key);

@@ -143,12 +143,22 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_EQ(none.err,
             "kasmina: error: NVRTC could not be loaded (tried /nonexistent/libnvrtc.so)\n");
-  const ProcessResult first = kasmina({"blueprint", "compile", file, "--dir", cache}, dir.path());
+  const ProcessResult first = kasmina({"blueprint", "compile", file, "--dir", cache}, dir.path(),
+                                      {{"KASMINA_IR_CODEGEN", "tiered"}});
   if (first.exit_code == 2 && first.err.find("NVRTC could not be loaded") != std::string::npos)
     GTEST_SKIP() << first.err;
   ASSERT_EQ(first.exit_code, 0) << first.err;
   EXPECT_NE(first.out.find("residual_mlp_ir "), std::string::npos);
   EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
+  // Tiered, where nvJitLink loads: the linked module, then the fused one made in the background,
+  // waited for.
+  const bool linkable = first.out.find(" linked ") != std::string::npos;
+  if (linkable) {
+    EXPECT_NE(first.out.find(" sm_90 compiled linked "), std::string::npos) << first.out;
+    EXPECT_NE(first.out.find(" bytes (in the background; the time since the start)\n"),
+              std::string::npos)
+        << first.out;
+  }
   const ProcessResult second = kasmina({"blueprint", "compile", file, "--dir", cache, "--repeat",
                                         "20", "--source", dir.path().string()},
                                        dir.path());
@@ -164,7 +174,8 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
   EXPECT_NE(cu.find("kasmina_ir_seed_backward("), std::string::npos);
   EXPECT_EQ(cu.find("kasmina_ir_delta"), std::string::npos);
   EXPECT_NE(first.out.find(" sm_90 compiled fused "), std::string::npos) << first.out;
-  // Linked: compiled again (another key), the row functions' source and the seed kernels' apart.
+  // Linked: the module the tiered compile made first (another key, from disk), the row functions'
+  // source and the seed kernels' apart.
   const fs::path linked_src = dir.path() / "linked";
   fs::create_directories(linked_src);
   const ProcessResult linked =
@@ -172,7 +183,9 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
               dir.path(), {{"KASMINA_IR_CODEGEN", "linked"}});
   ASSERT_EQ(linked.exit_code, 0) << linked.err;
   if (linked.out.find("not linked: nvJitLink could not be loaded") == std::string::npos) {
-    EXPECT_NE(linked.out.find(" sm_90 compiled linked "), std::string::npos) << linked.out;
+    EXPECT_NE(linked.out.find(linkable ? " sm_90 disk linked " : " sm_90 compiled linked "),
+              std::string::npos)
+        << linked.out;
   }
   const std::string rows = read(linked_src / "residual_mlp_ir.cu"),
                     templ = read(linked_src / "seed_kernels_C16.cu");
@@ -218,26 +231,31 @@ TEST(BlueprintCli, CompileAConfigWarmsEveryLayerShape) {
   const fs::path events1 = dir.path() / "compile1.h5", events2 = dir.path() / "compile2.h5";
   std::vector<std::string> with_events = args;
   with_events.insert(with_events.end(), {"--telemetry", events1.string()});
-  const ProcessResult first = kasmina(with_events, dir.path());
+  const ProcessResult first = kasmina(with_events, dir.path(), {{"KASMINA_IR_CODEGEN", "tiered"}});
   if (first.exit_code == 2 && first.err.find("NVRTC could not be loaded") != std::string::npos)
     GTEST_SKIP() << first.err;
   ASSERT_EQ(first.exit_code, 0) << first.err;
   // One IR blueprint at the one kasmina layer's shape: 32 wide, 4 seeds, hidden 8.
   EXPECT_EQ(first.out.rfind("gated_mlp C=8 h=8 r=4 f32 ", 0), 0u) << first.out;
   EXPECT_NE(first.out.find(" sm_90 compiled "), std::string::npos) << first.out;
-  EXPECT_EQ(std::count(first.out.begin(), first.out.end(), '\n'), 1) << first.out;
+  // Tiered where nvJitLink loads: the linked module's line, then the fused one's.
+  const bool linkable = first.out.find(" linked ") != std::string::npos;
+  const size_t lines = linkable ? 2 : 1;
+  EXPECT_EQ(std::count(first.out.begin(), first.out.end(), '\n'), lines) << first.out;
   with_events.back() = events2.string();
-  const ProcessResult second = kasmina(with_events, dir.path());
+  const ProcessResult second = kasmina(with_events, dir.path(), {{"KASMINA_IR_CODEGEN", "tiered"}});
   ASSERT_EQ(second.exit_code, 0) << second.err;
-  EXPECT_NE(second.out.find(" sm_90 disk "), std::string::npos) << second.out;
-  // The kernel events (as a training run records its layers'): the key, compiled then disk.
-  const std::string key = first.out.substr(first.out.find(" f32 ") + 5, 64);
+  EXPECT_NE(second.out.find(" sm_90 disk fused "), std::string::npos) << second.out;
+  EXPECT_EQ(std::count(second.out.begin(), second.out.end(), '\n'), 1) << second.out;
+  // The kernel events (as a training run records its layers'): the fused module's key, compiled
+  // (after the linked one's) then from disk.
+  const std::string key = first.out.substr(first.out.rfind(" f32 ") + 5, 64);
   const std::vector<std::string> e1 = kernel_events_in(events1), e2 = kernel_events_in(events2);
-  ASSERT_EQ(e1.size(), 1u);
+  ASSERT_EQ(e1.size(), lines);
   ASSERT_EQ(e2.size(), 1u);
-  EXPECT_EQ(e1[0].rfind("layer 0 blueprint gated_mlp C 8 key " + key + " level compiled ms ", 0),
-            0u)
-      << e1[0];
+  EXPECT_EQ(
+      e1.back().rfind("layer 0 blueprint gated_mlp C 8 key " + key + " level compiled ms ", 0), 0u)
+      << e1.back();
   EXPECT_EQ(e2[0].rfind("layer 0 blueprint gated_mlp C 8 key " + key + " level disk ms ", 0), 0u)
       << e2[0];
 }
@@ -279,9 +297,11 @@ TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
   const ProcessResult a =
       kasmina({"train", cfg, "--set", "train.epochs=3", "--out", cpu.string()}, dir.path(), env);
   ASSERT_EQ(a.exit_code, 0) << a.err << a.out;
+  std::map<std::string, std::string> tiered = env;
+  tiered["KASMINA_IR_CODEGEN"] = "tiered";
   const ProcessResult b = kasmina(
       {"train", cfg, "--set", "train.epochs=3", "--set", "device=cuda", "--out", gpu.string()},
-      dir.path(), env);
+      dir.path(), tiered);
   ASSERT_EQ(b.exit_code, 0) << b.err << b.out;
   EXPECT_EQ(b.err.find("warning"), std::string::npos) << b.err;
   // The layer's note: compiled now (a fresh cache), the launch configuration, the time.
@@ -295,6 +315,24 @@ TEST(BlueprintCli, TrainsAnIrBlueprintOnCudaAsOnTheCpu) {
   EXPECT_NEAR(sb["test_accuracy"].get<double>(), sa["test_accuracy"].get<double>(), 0.05);
   EXPECT_NEAR(sb["test_loss"].get<double>(), sa["test_loss"].get<double>(),
               0.1 * sa["test_loss"].get<double>() + 0.02);
+  // Tiered: the linked kernels first, the fused ones swapped in when ready (if that was before
+  // the run's end). A second run over the warm cache runs the fused ones from
+  // the start: the same bits.
+  if (b.out.find(", linked") == std::string::npos) return;  // nvJitLink missing: fused alone
+  const fs::path again = dir.path() / "gpu2";
+  const ProcessResult c = kasmina(
+      {"train", cfg, "--set", "train.epochs=3", "--set", "device=cuda", "--out", again.string()},
+      dir.path(), tiered);
+  ASSERT_EQ(c.exit_code, 0) << c.err << c.out;
+  EXPECT_NE(c.out.find(", disk, launch default/default, "), std::string::npos) << c.out;
+  EXPECT_EQ(c.out.find("replaces its linked kernels"), std::string::npos) << c.out;
+  std::printf("  first run: %s\n",
+              b.out.find("replaces its linked kernels (before step ") != std::string::npos
+                  ? "the fused kernels were swapped in during the run"
+                  : "the run ended before the fused kernels were ready");
+  const nlohmann::json sc = summary(again);
+  EXPECT_EQ(sc["test_loss"].get<double>(), sb["test_loss"].get<double>());
+  EXPECT_EQ(sc["train_loss"].get<double>(), sb["train_loss"].get<double>());
 }
 
 TEST(BlueprintCli, WithoutNvrtcCudaRunsTheInterpretedKernelsAndRecordsIt) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cache_test_util.hpp"
+#include "fake_compile.hpp"
 #include "ir_graphs.hpp"
 #include "ops/blueprint_codegen.hpp"
 #include "ops/blueprint_compiler.hpp"
@@ -21,32 +22,10 @@
 #include "ops/dynamic_library.hpp"
 #include "ops/nvjitlink.hpp"
 #include "ops/nvrtc.hpp"
+#include "ops/seed_templates.hpp"
 
 namespace kasmina::ops {
 namespace {
-
-bool has(const std::vector<std::string>& v, const std::string& x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
-
-// Test compiler: names what it compiled ("fused", "template" or "rows", then the program's
-// KS_PROGRAM option); checks the options each program of a linked module is compiled
-// with.
-NvrtcOutput fake_compile(const std::string& source, const std::string&,
-                         const std::vector<std::string>& options) {
-  if (!has(options, "-rdc=true")) return NvrtcOutput{true, "fused" + options.back(), ""};
-  const bool templ = source.find("__global__") != std::string::npos;
-  if (templ) {
-    EXPECT_EQ(source.find("ks_row_delta(const float* __restrict__ xr, const float* __restrict__ "
-                          "p, float* __restrict__ out) {"),
-              std::string::npos)
-        << "the template defines no row function";
-    return NvrtcOutput{true, "template" + options.back(), ""};
-  }
-  EXPECT_TRUE(has(options, "--maxrregcount=128"));  // C = 8: the backward kernel's bound
-  EXPECT_EQ(source.find("__global__"), std::string::npos);
-  return NvrtcOutput{true, "rows" + options.back(), ""};
-}
 
 TEST(BlueprintLink, TheSeedKernelsOfAChunkWidthAreCompiledOnceAndLinkedToEachBlueprint) {
   ir::testing::CacheDir dir;
@@ -191,12 +170,14 @@ TEST(BlueprintLink, TheModeComesFromTheEnvironment) {
   EXPECT_EQ(codegen_mode_from_env(), CodegenMode::fused);
   ::setenv("KASMINA_IR_CODEGEN", "linked", 1);
   EXPECT_EQ(codegen_mode_from_env(), CodegenMode::linked);
+  ::setenv("KASMINA_IR_CODEGEN", "tiered", 1);
+  EXPECT_EQ(codegen_mode_from_env(), CodegenMode::tiered);
   ::setenv("KASMINA_IR_CODEGEN", "inlined", 1);
   try {
     codegen_mode_from_env();
     ADD_FAILURE() << "no error";
   } catch (const UserError& e) {
-    EXPECT_STREQ(e.what(), "KASMINA_IR_CODEGEN: 'inlined' is not one of fused, linked");
+    EXPECT_STREQ(e.what(), "KASMINA_IR_CODEGEN: 'inlined' is not one of tiered, fused, linked");
   }
   ::unsetenv("KASMINA_IR_CODEGEN");
 }
@@ -213,7 +194,7 @@ TEST(BlueprintLink, TheTemplateDependsOnTheChunkWidthOnly) {
   EXPECT_EQ(a.templ_options, (std::vector<std::string>{"-x", "-rdc=true"}));
   EXPECT_EQ(a.rows_options, (std::vector<std::string>{"-x", "-rdc=true", "--maxrregcount=128"}));
   EXPECT_TRUE(
-      has(linked_programs(graphs.at(0), {32, 4, 3}, {}).rows_options, "--maxrregcount=255"));
+      has_option(linked_programs(graphs.at(0), {32, 4, 3}, {}).rows_options, "--maxrregcount=255"));
   EXPECT_NE(a.rows.find("extern \"C\" __device__ __noinline__ void ks_row_delta("),
             std::string::npos);
   EXPECT_NE(a.rows.find("extern \"C\" __constant__ int ks_const[4] = {"), std::string::npos);
@@ -242,8 +223,11 @@ TEST(BlueprintLink, NvrtcAndNvJitLinkMakeALinkedModule) {
     EXPECT_NE(backward.find(fn), std::string::npos) << fn;
   const CompiledBlueprint b = c.get(graphs.at(3), {16, 8, 2}, "sm_90");
   ASSERT_TRUE(b.ok && b.linked) << b.log << b.fallback;
-  EXPECT_EQ(c.template_compiles(), 1);
-  EXPECT_EQ(c.nvrtc_calls(), 3);
+  // C = 16's template: built into the binary (a CUDA build whose NVRTC is this one), else
+  // compiled once.
+  const bool built_in = builtin_seed_template(seed_template_key_of(16, "sm_90", {})) != nullptr;
+  EXPECT_EQ(c.template_compiles(), built_in ? 0 : 1);
+  EXPECT_EQ(c.nvrtc_calls(), built_in ? 2 : 3);
   BlueprintCompiler other(dir.options());
   other.set_codegen_mode(CodegenMode::linked);
   const CompiledBlueprint again = other.get(graphs.at(3), {16, 8, 2}, "sm_90");
@@ -256,6 +240,41 @@ TEST(BlueprintLink, NvrtcAndNvJitLinkMakeALinkedModule) {
     EXPECT_TRUE(m.ok && m.linked) << g.name << ": " << m.log << m.fallback;
   }
   EXPECT_EQ(other.template_compiles(), 1);
+}
+
+}  // namespace
+}  // namespace kasmina::ops
+
+namespace kasmina::ops {
+namespace {
+
+// The templates built into a CUDA build (ops/seed_templates.hpp) are what NVRTC makes of the same
+// text with the same options, under the key a linked module looks them up by; a linked module of
+// such a chunk width compiles its row functions only.
+TEST(BuiltinSeedTemplates, AreWhatNvrtcMakesAndSpareTheFirstCompile) {
+  if (builtin_seed_template_count() == 0)
+    GTEST_SKIP() << "no templates built in (a build without CUDA, or no NVRTC at build time)";
+  if (!Nvrtc::get()) GTEST_SKIP() << Nvrtc::why();
+  EXPECT_EQ(builtin_seed_template_count() % std::size(kBuiltinTemplateChunks), 0u);
+  const std::string key = seed_template_key_of(16, "sm_90", {});
+  const std::string* built = builtin_seed_template(key);
+  if (!built) GTEST_SKIP() << "this NVRTC (" << Nvrtc::get()->version() << ") is not the build's";
+  const SeedTemplateBuild now = build_seed_template(16, "sm_90", {});
+  ASSERT_TRUE(now.ok) << now.log;
+  EXPECT_EQ(now.key, key);
+  EXPECT_EQ(now.module, *built);
+  EXPECT_EQ(builtin_seed_template(seed_template_key_of(16, "sm_90", {"-lineinfo"})), nullptr)
+      << "other options, another key";
+  if (!NvJitLink::get()) GTEST_SKIP() << NvJitLink::why();
+  ir::testing::CacheDir dir;
+  BlueprintCompiler c(dir.options());
+  c.set_codegen_mode(CodegenMode::linked);
+  for (const int32_t chunk : kBuiltinTemplateChunks) {
+    const CompiledBlueprint m = c.get(ir::testing::every_op_graphs().at(0), {chunk, 4, 3}, "sm_90");
+    EXPECT_TRUE(m.ok && m.linked) << chunk << ": " << m.log << m.fallback;
+  }
+  EXPECT_EQ(c.template_compiles(), 0);
+  EXPECT_EQ(c.nvrtc_calls(), static_cast<int64_t>(std::size(kBuiltinTemplateChunks)));
 }
 
 }  // namespace

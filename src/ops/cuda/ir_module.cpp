@@ -195,7 +195,8 @@ std::shared_ptr<cuda::IrKernels> loaded_kernels(const std::string& id, const std
 
 namespace cuda {
 
-LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev) {
+LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev,
+                          bool final) {
   LoadedIr l;
   std::string arch;
   l.gpu = gpu_id(dev, &l.max_smem, &arch);
@@ -206,6 +207,10 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
     throw UserError(std::string("KASMINA_IR_TARGET: '") + target + "' is not one of cubin, ptx");
   for (bool as_ptx : {ptx, true}) {
     l.compiled = compiler.get(bp.graph(), sh, arch, as_ptx);
+    if (final && l.compiled.upgrade) {
+      const CompiledBlueprint fused = l.compiled.upgrade->wait();
+      if (fused.ok) l.compiled = fused;
+    }
     const CompiledBlueprint& c = l.compiled;
     if (!c.ok) {
       l.why = c.level == CompileLevel::unavailable || c.level == CompileLevel::timed_out
@@ -226,33 +231,26 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
 
 namespace {
 
-// The generated kernels' module, or null with why (the first steps of the fallback chain).
-PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
-                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
-                              int32_t seeds, int32_t pool_slots) {
+// The module of compiled kernels `c` (loaded now, if it is not loaded yet), its launch
+// configuration from the performance database or timed now; null with why.
+PreparedModule module_of(const ir::IrBlueprint& bp, int32_t kind, const morph::BlueprintShape& sh,
+                         Device dev, int64_t max_batch, int32_t seeds, int32_t pool_slots,
+                         const CompiledBlueprint& c, std::shared_ptr<cuda::IrKernels> kernels,
+                         const GpuId& gpu, int64_t max_smem) {
+  // Linked kernels with the fused ones on the way are not timed (the fused ones are, when taken).
+  const bool may_tune = !c.upgrade;
   PreparedModule out;
-  const auto t0 = std::chrono::steady_clock::now();
-  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
-  const CompiledBlueprint& c = l.compiled;
   out.key = c.key;
   out.level = compile_level_name(c.level);
   out.served_by = out.level;
-  out.why = l.why;
-  if (!l.kernels) {
-    out.ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return out;
-  }
-  const cuda::IrKernels& k = *l.kernels;
+  const cuda::IrKernels& k = *kernels;
   const ir::Plan& plan = bp.plan(sh);
-  const int64_t max_smem = l.max_smem;
-  const GpuId& gpu = l.gpu;
   std::string note;
   const std::string db = default_perf_db_path();
   const ir::PerfKey fk = seed_kernel_perf_key(c.key, false, max_batch, sh, gpu);
   const ir::PerfKey bk = seed_kernel_perf_key(c.key, true, max_batch, sh, gpu);
   const Autotune mode = autotune_mode();
-  if (mode != Autotune::off && should_tune(mode, perf_db_has_winners(db, {fk, bk}))) {
+  if (may_tune && mode != Autotune::off && should_tune(mode, perf_db_has_winners(db, {fk, bk}))) {
     const auto t1 = std::chrono::steady_clock::now();
     const TuneReport r =
         tune_blueprint_kernels(bp, sh, dev, max_batch, std::max(seeds, 1),
@@ -270,8 +268,7 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
     return out;
   }
   out.note = note;
-  out.module = std::make_shared<IrModule>(l.kernels, kind, plan, f.threads, b.threads);
-  out.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  out.module = std::make_shared<IrModule>(std::move(kernels), kind, plan, f.threads, b.threads);
   out.launch = "forward b" + std::to_string(f.threads) + " " + f.source + ", backward b" +
                std::to_string(b.threads) + " " + b.source;
   if (c.ptx) {  // the driver compiled the kernels from PTX
@@ -282,6 +279,82 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
   if (out.tune_ms >= 0.0) out.level += ", autotune " + std::string(autotune_name(mode));
   out.level += c.linked ? ", linked" : ", fused";
   if (!c.fallback.empty()) out.note += (out.note.empty() ? "" : "; ") + c.fallback;
+  return out;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The fused kernels of a tiered compile, compiled on the compiler's thread, loaded when taken.
+class IrUpgrade final : public ModuleUpgrade {
+ public:
+  IrUpgrade(const ir::IrBlueprint& bp, int32_t kind, const morph::BlueprintShape& sh, Device dev,
+            int64_t max_batch, int32_t seeds, int32_t pool_slots,
+            std::shared_ptr<const FusedUpgrade> fused)
+      : bp_(bp),
+        kind_(kind),
+        sh_(sh),
+        dev_(dev),
+        max_batch_(max_batch),
+        seeds_(seeds),
+        pool_slots_(pool_slots),
+        fused_(std::move(fused)) {}
+  bool ready() const override { return fused_->ready(); }
+  PreparedModule take() const override {
+    const auto t0 = std::chrono::steady_clock::now();
+    const CompiledBlueprint& c = fused_->wait();
+    PreparedModule out;
+    out.key = c.key;
+    out.level = compile_level_name(c.level);
+    out.served_by = out.level;
+    if (!c.ok) {
+      out.why = "compiling its fused kernels failed: " + c.log;
+      return out;
+    }
+    int64_t max_smem = 0;
+    const GpuId gpu = cuda::gpu_id(dev_, &max_smem, nullptr);
+    std::shared_ptr<cuda::IrKernels> k =
+        loaded_kernels(c.key + "@" + std::to_string(dev_.index), c.cubin(), &out.why);
+    if (!k) return out;
+    out = module_of(bp_, kind_, sh_, dev_, max_batch_, seeds_, pool_slots_, c, std::move(k), gpu,
+                    max_smem);
+    out.ms = ms_since(t0);
+    return out;
+  }
+
+ private:
+  const ir::IrBlueprint& bp_;  // registered blueprints live as long as the process
+  int32_t kind_;
+  morph::BlueprintShape sh_;
+  Device dev_;
+  int64_t max_batch_;
+  int32_t seeds_, pool_slots_;
+  std::shared_ptr<const FusedUpgrade> fused_;
+};
+
+// The generated kernels' module, or null with why (the first steps of the fallback chain).
+PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
+                              const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
+                              int32_t seeds, int32_t pool_slots) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
+  const CompiledBlueprint& c = l.compiled;
+  if (!l.kernels) {
+    PreparedModule out;
+    out.key = c.key;
+    out.level = compile_level_name(c.level);
+    out.served_by = out.level;
+    out.why = l.why;
+    out.ms = ms_since(t0);
+    return out;
+  }
+  PreparedModule out =
+      module_of(bp, kind, sh, dev, max_batch, seeds, pool_slots, c, l.kernels, l.gpu, l.max_smem);
+  out.ms = ms_since(t0);
+  if (out.module && c.upgrade)
+    out.upgrade =
+        std::make_shared<IrUpgrade>(bp, kind, sh, dev, max_batch, seeds, pool_slots, c.upgrade);
   return out;
 }
 

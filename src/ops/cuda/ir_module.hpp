@@ -47,7 +47,9 @@ struct LoadedIr {
   std::shared_ptr<IrKernels> kernels;
   std::string why;
 };
-LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev);
+// `final`: a tiered compile's fused kernels (waited for), not the linked ones served first.
+LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape& sh, Device dev,
+                          bool final = false);
 
 // The limits of one of the kernels on a device with max_smem opt-in shared memory.
 inline KernelLimits kernel_limits(const IrKernels& k, bool backward, int64_t max_smem) {

@@ -69,7 +69,7 @@ TuneReport tune_blueprint_kernels(const ir::IrBlueprint& bp, const morph::Bluepr
                                   Device dev, int64_t batch, int32_t seeds, int32_t active,
                                   const std::string& db_path, int32_t repeats) {
   TuneReport r;
-  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev);
+  const cuda::LoadedIr l = cuda::compile_and_load(bp, sh, dev, true);  // the kernels kept
   r.key = l.compiled.key;
   r.level = compile_level_name(l.compiled.level);
   r.why = l.why;

@@ -59,6 +59,18 @@ class BlueprintModule {
 
 namespace kasmina::ops {
 
+struct PreparedModule;
+// A better module of the same blueprint on the way (the fused kernels of a tiered compile,
+// ops/blueprint_compiler.hpp): the layer swaps it in at a step boundary
+// (KasminaLayer::upgrade_kernels), outside any graph capture.
+class ModuleUpgrade {
+ public:
+  virtual ~ModuleUpgrade() = default;
+  virtual bool ready() const = 0;
+  // Waits for it, then loads it (null module: why; the layer keeps the module it has).
+  virtual PreparedModule take() const = 0;
+};
+
 struct PreparedModule {
   std::shared_ptr<const morph::BlueprintModule> module;  // null: cannot run (why)
   std::string why;
@@ -70,6 +82,7 @@ struct PreparedModule {
   std::string note;       // worth a warning though it runs (e.g. the perf DB could not be read)
   double tune_ms = -1.0;  // >= 0: its launch configurations were timed now (`autotune:`)
   std::string launch;     // the launch configuration taken ("fwd b256 db, bwd b64 default")
+  std::shared_ptr<const ModuleUpgrade> upgrade;  // null: none coming
 };
 
 // The module of registered blueprint `d` (not in the fused kernels) for a layer of shape `sh`

@@ -1,0 +1,76 @@
+// Tiered compiles (blueprint_compiler.hpp): the fused module when memory or disk holds it; else
+// the linked module now and the fused one compiled on a thread of the compiler, handed to the
+// caller as an upgrade (a layer swaps it in at a step boundary: KasminaLayer::upgrade_kernels).
+// Both modules compute the same bits (the row functions' arithmetic is the same code, and the
+// seed kernels combine their results through stores or fused multiply-adds either way:
+// src/ir/README.md, "Tiered compiles"), so when the swap happens changes no result.
+#include <future>
+#include <memory>
+#include <mutex>
+
+#include "ops/blueprint_compiler.hpp"
+
+namespace kasmina::ops {
+
+CompiledBlueprint BlueprintCompiler::get_tiered(const ir::Graph& g, const morph::BlueprintShape& sh,
+                                                const std::string& arch, bool ptx) {
+  const std::string fkey = memory_key(g, sh, arch, ptx, CodegenMode::fused);
+  std::shared_future<CompiledBlueprint> pending;
+  bool fused_failed = false;  // now or before: the linked module alone, no upgrade
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = memory_.find(fkey); it != memory_.end()) {
+      if (!it->second.ok) {
+        fused_failed = true;
+      } else {
+        CompiledBlueprint hit = it->second;
+        hit.level = CompileLevel::memory;
+        return hit;
+      }
+    }
+    if (const auto it = running_.find(fkey); it != running_.end()) pending = it->second;
+  }
+  Setup s;
+  CompiledBlueprint unavailable;
+  if (!setup(arch, ptx, &s, &unavailable)) return unavailable;
+  // Nothing to link (PTX, no nvJitLink): the fused module alone, as `fused` makes it.
+  if (!why_not_linked(s.target).empty()) return get_as(g, sh, arch, ptx, CodegenMode::fused);
+  if (!pending.valid() && !fused_failed) {
+    const Job f = fused_job(g, sh, s);
+    if (const std::optional<ir::CacheLookup> e = disk_.find(f.key)) {
+      if (e->ok) {
+        CompiledBlueprint out;
+        out.key = f.key;
+        out.ok = true;
+        out.binary = std::make_shared<const std::string>(e->payload);
+        out.level = CompileLevel::disk;
+        out.ptx = s.target.ptx;
+        out.target = s.target.name;
+        std::lock_guard<std::mutex> lock(mutex_);
+        memory_[fkey] = out;
+        return out;
+      }
+      fused_failed = true;
+    }
+  }
+  CompiledBlueprint linked = get_as(g, sh, arch, ptx, CodegenMode::linked);
+  if (!linked.ok || !linked.linked || fused_failed) return linked;
+  if (!pending.valid()) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (const auto it = running_.find(fkey); it != running_.end()) {
+      pending = it->second;  // another caller started it meanwhile
+    } else {
+      const Job f = fused_job(g, sh, s);
+      const CompileTarget target = s.target;
+      auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(
+          [this, fkey, f, target] { return compile_now(fkey, {[f] { return f; }}, target, ""); });
+      pending = task->get_future().share();
+      running_[fkey] = pending;
+      threads_.emplace_back([task] { (*task)(); });
+    }
+  }
+  linked.upgrade = std::make_shared<const FusedUpgrade>(pending);
+  return linked;
+}
+
+}  // namespace kasmina::ops
