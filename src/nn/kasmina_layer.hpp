@@ -170,7 +170,8 @@ class KasminaLayer final : public Layer {
   std::vector<std::string> upgrade_kernels(bool wait);
   // Whether kernels are still on the way (a tiered compile).
   bool upgrades_pending() const { return !pending_upgrades_.empty(); }
-  // The same as records, one per IR blueprint the config allows (also on the CPU).
+  // The same as records, one per IR blueprint the config allows (also on the CPU), then one per
+  // swap of upgrade_kernels (the fused kernels' key and level, the time to take them).
   const std::vector<ops::KernelRecord>& kernel_records() const { return kernel_records_; }
   // Overwrites the seed state and slot ownership (checkpoint restore, tests); the host's view
   // of which seeds are active is recomputed.

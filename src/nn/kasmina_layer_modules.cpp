@@ -106,11 +106,14 @@ std::vector<std::string> KasminaLayer::upgrade_kernels(bool wait) {
     const ops::PreparedModule m = it->upgrade->take();
     if (m.module) {
       buf_.modules[it->module] = m.module;
-      ops::KernelRecord& rec = kernel_records_[it->record];
+      ops::KernelRecord rec = kernel_records_[it->record];  // the blueprint's, a new event
       rec.key = m.key;
       rec.level = m.served_by;
+      rec.ms = m.ms;
+      rec.tune_ms = m.tune_ms;
       rec.launch = m.launch;
-      if (m.tune_ms >= 0.0) rec.tune_ms = m.tune_ms;
+      rec.detail = "the fused kernels, compiled in the background, replace the linked ones";
+      kernel_records_.push_back(rec);
       char ms[32];
       std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
       said.push_back(it->where + ": " + m.module->describe() + " (key " + m.key.substr(0, 16) +

@@ -74,13 +74,17 @@ Growth::~Growth() = default;
 
 void Growth::before_step(int64_t step, int64_t epoch) {
   if (model_.morph_layers().empty() && !width_adapter_) return;
-  if (!kernels_published_) {  // the kernels the layers' IR blueprints got at prepare time
-    kernels_published_ = true;
-    for (const morph::KasminaLayer* l : model_.morph_layers())
-      for (const ops::KernelRecord& r : l->kernel_records())
-        bus_->publish(step,
-                      control::KernelEvent{l->config().layer_index, r.blueprint, r.chunk, r.key,
-                                           r.level, r.ms, r.tune_ms, r.launch, r.detail});
+  // The kernels the layers' IR blueprints got at prepare time, then those swapped in since.
+  const std::vector<morph::KasminaLayer*>& layers = model_.morph_layers();
+  kernels_published_.resize(layers.size(), 0);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const std::vector<ops::KernelRecord>& records = layers[i]->kernel_records();
+    for (; kernels_published_[i] < records.size(); ++kernels_published_[i]) {
+      const ops::KernelRecord& r = records[kernels_published_[i]];
+      bus_->publish(
+          step, control::KernelEvent{layers[i]->config().layer_index, r.blueprint, r.chunk, r.key,
+                                     r.level, r.ms, r.tune_ms, r.launch, r.detail});
+    }
   }
   if (cfg_.controller.type == ControllerType::heuristic && step > 0 &&
       step % cfg_.controller.eval_every == 0 && eval_.has_validation()) {

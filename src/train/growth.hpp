@@ -81,7 +81,7 @@ class Growth final : public Stateful {
   std::vector<control::GrowthEvent> pending_events_;      // published, not yet reported
   std::map<std::pair<int32_t, int32_t>, int64_t> transition_counts_;  // (layer, to stage)
   std::map<int32_t, int64_t> refusal_counts_;
-  bool kernels_published_ = false;  // by layer
+  std::vector<size_t> kernels_published_;  // kernel records published, by layer
 };
 
 }  // namespace kasmina

@@ -252,6 +252,14 @@ TEST(IrCudaTiers, TheFusedKernelsReplaceTheLinkedOnesBitForBit) {
   EXPECT_NE(said[0].find(", fused"), std::string::npos) << said[0];
   EXPECT_FALSE(rig.layer.upgrades_pending());
   EXPECT_TRUE(rig.layer.upgrade_kernels(false).empty());
+  // A second kernel record (the bus's next kernel event): the fused kernels' key and level.
+  ASSERT_EQ(rig.layer.kernel_records().size(), 2u);
+  const ops::KernelRecord& before = rig.layer.kernel_records()[0];
+  const ops::KernelRecord& after = rig.layer.kernel_records()[1];
+  EXPECT_NE(after.key, before.key);
+  EXPECT_EQ(after.blueprint, before.blueprint);
+  EXPECT_EQ(after.level, "compiled");
+  EXPECT_NE(after.detail.find("replace the linked ones"), std::string::npos) << after.detail;
   const std::vector<Outputs> fused = run_objectives(rig);
   EXPECT_EQ(bit_differences(linked, fused), 0u);
 }
