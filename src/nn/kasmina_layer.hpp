@@ -29,6 +29,9 @@
 namespace kasmina::ops {
 class ModuleUpgrade;
 }
+namespace kasmina::morph {
+class BlueprintModule;
+}
 
 namespace kasmina::morph {
 
@@ -264,6 +267,7 @@ class KasminaLayer final : public Layer {
     std::shared_ptr<const ops::ModuleUpgrade> upgrade;
   };
   std::vector<PendingUpgrade> pending_upgrades_;
+  std::vector<std::shared_ptr<const BlueprintModule>> retired_modules_;  // replaced by a swap
 };
 
 }  // namespace kasmina::morph

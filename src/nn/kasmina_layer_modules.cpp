@@ -105,6 +105,9 @@ std::vector<std::string> KasminaLayer::upgrade_kernels(bool wait) {
     }
     const ops::PreparedModule m = it->upgrade->take();
     if (m.module) {
+      // The linked kernels stay loaded while the layer lives: a step graph replayed just before
+      // may still be running them.
+      retired_modules_.push_back(buf_.modules[it->module]);
       buf_.modules[it->module] = m.module;
       ops::KernelRecord rec = kernel_records_[it->record];  // the blueprint's, a new event
       rec.key = m.key;

@@ -225,7 +225,9 @@ TEST(IrCudaTiers, TheFusedKernelsReplaceTheLinkedOnesBitForBit) {
           static_cast<double>(std::chrono::steady_clock::now().time_since_epoch().count() % 999983);
   {
     std::ofstream out(file);
-    out << "blueprints:\n  tiered_probe:\n    inputs: {x: [C]}\n"
+    static int probes = 0;  // a name of its own per run of the test (--gtest_repeat)
+    out << "blueprints:\n  tiered_probe_" << ++probes
+        << ":\n    inputs: {x: [C]}\n"
            "    params: {W1: [h, C], b1: {shape: [h], init: constant("
         << std::setprecision(17) << unique
         << ")}, W2: [C, h], Wg: [h, C]}\n    nodes:\n"
