@@ -29,7 +29,10 @@ Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed);
 // flops(model) (frac_of_peak_flops against the GEMM peak of cfg's precision); the counter
 // samples_per_second is the batch over the time. The device's math mode is restored after.
 // Returns the seconds per step.
+// `prepare`, when set, runs once the trainer is built, before the first step (e.g. seeds
+// placed in the model's kasmina layers).
 double run_train_step(benchmark::State& s, const Config& cfg, Device dev, bool steady, int steps,
-                      const std::function<double(Model&)>& flops);
+                      const std::function<double(Model&)>& flops,
+                      const std::function<void(Model&)>& prepare = {});
 
 }  // namespace kasmina::bench

@@ -20,6 +20,13 @@
 // backward twice that; frac_of_peak_flops is relative to the GEMM peak of the step's math
 // measured in the same run (bench/peaks.hpp: fp32, TF32 or bf16 tensor cores).
 //
+//   train_step/fmnist_mlp_active_kasmina{,_ir}/B256   the reference MLP with a kasmina layer after
+//       each hidden layer (16 and 8 seeds of 16), every 4th seed active (TRAINING and GRAFTING in
+//       turn) with residual_mlp, or with residual_mlp_ir, its IR restatement, through the
+//       generated kernels (from the kernel cache once compiled): issue 16's step-time overhead of
+//       a cached IR blueprint is the _ir row's counter ir_overhead, (time / the built-in row's
+//       time) - 1, when both ran in the process
+//
 // The same step with a dormant kasmina layer after each hidden layer (256 -> 16 seeds of 16,
 // 128 -> 8 seeds of 16, no germination) measures what an idle morphogenetic layer costs: its
 // counter dormant_overhead is (time with / time without) - 1, against the plain benchmark of the
@@ -30,7 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "bench/ir_blueprints.hpp"
 #include "bench/registry.hpp"
+#include "bench/seed_placement.hpp"
 #include "bench/timed_loop.hpp"
 #include "bench/train_step.hpp"
 #include "config/config.hpp"
@@ -39,6 +48,7 @@
 #include "core/env_switch.hpp"
 #include "core/str_cat.hpp"
 #include "data/dataset.hpp"
+#include "morph/blueprint.hpp"
 #include "nn/model.hpp"
 #include "train/precision.hpp"
 #include "train/trainer.hpp"
@@ -62,7 +72,14 @@ struct StepCase {
   bool dormant_kasmina = false;  // the reference MLP with a dormant kasmina layer per hidden layer
   bool steady = false;           // timed_steady: steps back to back, the L2 not overwritten
   bool forward_casts = false;    // no optimizer-written bf16 weight copies (nn/layer.hpp)
+  // >= 0: a kasmina layer after each hidden layer allowing only this blueprint kind, every
+  // kActiveEvery-th seed active with it (TRAINING and GRAFTING in turn; the layers' boundaries
+  // are not part of the step, so the seeds stay where they are placed)
+  int32_t active_kind = -1;
+  std::string active_blueprint;  // its name (the layer config's `blueprints:`)
 };
+
+constexpr int32_t kActiveEvery = 4;
 
 // Steps per timed iteration of a steady benchmark (bench/torch_reference.py times 100 steps; on
 // the CPU, where every step is synchronous, 10); kSteadyIterations of them per repetition (the
@@ -79,15 +96,20 @@ Config mlp_config(const StepCase& k) {
     return l;
   };
   const LayerConfig relu(LayerType::relu);
-  auto kasmina = [](int64_t seeds) {
+  auto kasmina = [&k](int64_t seeds) {
     LayerConfig l(LayerType::kasmina);
-    l.as<KasminaConfig>().seeds = seeds;
+    KasminaConfig& m = l.as<KasminaConfig>();
+    m.seeds = seeds;
+    if (k.active_kind >= 0) {
+      m.blueprints = {k.active_blueprint};
+      m.pool_slots = (seeds + kActiveEvery - 1) / kActiveEvery;
+    }
     return l;
   };
   for (int64_t width : k.hidden) {
     c.model.layers.push_back(linear(width));
     c.model.layers.push_back(relu);
-    if (k.dormant_kasmina) c.model.layers.push_back(kasmina(width / 16));
+    if (k.dormant_kasmina || k.active_kind >= 0) c.model.layers.push_back(kasmina(width / 16));
   }
   c.model.layers.push_back(linear(kClasses));
   c.optimizer.type = OptimizerType::adamw;
@@ -120,12 +142,43 @@ std::map<int64_t, double>& plain_step_seconds() {
   return m;
 }
 
+// Mean step seconds of the active-seed rows by blueprint kind and batch (the IR row's reference).
+std::map<std::pair<int32_t, int64_t>, double>& active_step_seconds() {
+  static std::map<std::pair<int32_t, int64_t>, double> m;
+  return m;
+}
+
+// Active seeds of k.active_kind in every kasmina layer (bench/seed_placement.hpp); IR blueprints
+// with the kernels a run keeps (a tiered compile's fused ones).
+void place_seeds(Model& model, const StepCase& k) {
+  for (morph::KasminaLayer* l : model.morph_layers()) {
+    (void)l->upgrade_kernels(true);
+    SeedPlacement p;
+    p.every = kActiveEvery;
+    p.kind = k.active_kind;
+    p.perturbation = [](int32_t seed, int32_t i) {
+      return 0.01f * static_cast<float>((seed * 31 + i * 17) % 13 - 6);
+    };
+    place_active_seeds(*l, p);
+  }
+}
+
 void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
   const ScopedSwitch copies(optimizer_bf16_copies, set_optimizer_bf16_copies,
                             !k.forward_casts && optimizer_bf16_copies());
-  const double seconds = run_train_step(s, mlp_config(k), dev, k.steady,
-                                        dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu,
-                                        [&](Model&) { return 3.0 * forward_flops(k); });
+  std::function<void(Model&)> prepare;
+  if (k.active_kind >= 0) prepare = [&k](Model& m) { place_seeds(m, k); };
+  const double seconds = run_train_step(
+      s, mlp_config(k), dev, k.steady, dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu,
+      [&](Model&) { return 3.0 * forward_flops(k); }, prepare);
+  if (k.active_kind >= 0 && seconds > 0.0) {
+    const int32_t builtin = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+    active_step_seconds()[{k.active_kind, k.batch}] = seconds;
+    if (const auto it = active_step_seconds().find({builtin, k.batch});
+        k.active_kind != builtin && it != active_step_seconds().end() && it->second > 0.0)
+      s.counters["ir_overhead"] = seconds / it->second - 1.0;
+    return;
+  }
   if (k.steady) return;  // plain_step_seconds holds the plain rows, the dormant rows' reference
   const bool plain_reference = k.hidden == kReferenceHidden && k.precision == PrecisionMode::fp32;
   if (!plain_reference) return;
@@ -169,7 +222,8 @@ Dataset synthetic_split(const std::string& name, int64_t n, uint64_t seed) {
 }
 
 double run_train_step(benchmark::State& s, const Config& cfg, Device dev, bool steady, int steps,
-                      const std::function<double(Model&)>& flops) {
+                      const std::function<double(Model&)>& flops,
+                      const std::function<void(Model&)>& prepare) {
   DataSplits data;
   data.train = synthetic_split("train", kTrainImages, 1);
   data.test = synthetic_split("test", kTestImages, 2);
@@ -178,6 +232,7 @@ double run_train_step(benchmark::State& s, const Config& cfg, Device dev, bool s
   // get the mode back.
   const ops::MathMode mode_before = ops::math_mode(dev);
   Trainer trainer(cfg, data, dev);
+  if (prepare) prepare(trainer.model());
   int64_t epoch = 0, step_in_epoch = 0;
   trainer.begin_epoch(epoch);
   auto next_epoch_if_due = [&] {
@@ -221,6 +276,20 @@ void register_train_step_benchmarks(Device dev) {
     dormant.dormant_kasmina = true;
     register_timed("train_step/fmnist_mlp_dormant_kasmina" + b,
                    [dormant, dev](benchmark::State& s) { train_step_benchmark(s, dormant, dev); });
+    if (batch == 256) {  // residual_mlp seeds, then the same as its IR restatement's kernels
+      StepCase active = plain;
+      active.active_kind = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+      active.active_blueprint = "residual_mlp";
+      register_timed("train_step/fmnist_mlp_active_kasmina" + b,
+                     [active, dev](benchmark::State& s) { train_step_benchmark(s, active, dev); });
+      register_timed("train_step/fmnist_mlp_active_kasmina_ir" + b,
+                     [plain, dev](benchmark::State& s) {
+                       StepCase ir = plain;
+                       ir.active_kind = residual_mlp_ir_kind();
+                       ir.active_blueprint = "residual_mlp_ir";
+                       train_step_benchmark(s, ir, dev);
+                     });
+    }
     StepCase bf16 = plain;
     bf16.precision = PrecisionMode::bf16;
     register_timed("train_step/fmnist_mlp_" + widths_name(kReferenceHidden) + b + "/bf16",

@@ -272,6 +272,8 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
             "train_step/fmnist_mlp_784-256-128-10/B256\n"
             "train_step/fmnist_mlp_784-256-128-10/B256/steady\n"
             "train_step/fmnist_mlp_dormant_kasmina/B256\n"
+            "train_step/fmnist_mlp_active_kasmina/B256\n"
+            "train_step/fmnist_mlp_active_kasmina_ir/B256\n"
             "train_step/fmnist_mlp_784-256-128-10/B256/bf16\n"
             "train_step/fmnist_mlp_784-256-128-10/B256/bf16/forward_casts\n"
             "train_step/mlp_784-1024-1024-10/B4096/fp32\n"
