@@ -26,10 +26,10 @@ namespace {
 
 constexpr int kInputCubin = 1;  // NVJITLINK_INPUT_CUBIN
 
-using Loaded = LoadedLibrary<NvJitLink::Api, NvJitLink>;
+using LoadedNvJitLink = LoadedLibrary<NvJitLink::Api, NvJitLink>;
 
-Loaded load() {
-  Loaded l;
+LoadedNvJitLink load_nvjitlink() {
+  LoadedNvJitLink l;
   void* lib = open_library("KASMINA_NVJITLINK",
                            {"libnvJitLink.so.13", "libnvJitLink.so.12", "libnvJitLink.so",
                             "/usr/local/cuda/lib64/libnvJitLink.so"},
@@ -54,17 +54,17 @@ Loaded load() {
   return l;
 }
 
-const Loaded& loaded() {
-  return load_once<NvJitLink::Api, NvJitLink, &load>();
+const LoadedNvJitLink& loaded_nvjitlink() {
+  return load_once<NvJitLink::Api, NvJitLink, &load_nvjitlink>();
 }
 
 }  // namespace
 
 const NvJitLink* NvJitLink::get() {
-  return loaded().user.get();
+  return loaded_nvjitlink().user.get();
 }
 const std::string& NvJitLink::why() {
-  return loaded().why;
+  return loaded_nvjitlink().why;
 }
 
 std::string NvJitLink::version() const {
