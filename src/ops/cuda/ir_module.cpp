@@ -360,6 +360,20 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
 
 }  // namespace
 
+double time_module_load(const std::string& module) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
+    cudaGetLastError();
+    return -1.0;
+  }
+  std::string why;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(module, &why);
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+  return k ? us : -1.0;  // unloaded as k goes
+}
+
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,
                               const morph::BlueprintShape& sh, Device dev, int64_t max_batch,
                               int32_t seeds, int32_t pool_slots) {

@@ -32,6 +32,12 @@ PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
 #endif
 }
 
+#if !KASMINA_HAS_CUDA
+double time_module_load(const std::string&) {
+  return -1.0;
+}
+#endif
+
 IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x) {
   const morph::SeedStateView st = morph_detail::state_view(L);
   const morph::PoolView<float> pool = morph_detail::pool_view<float>(L);

@@ -106,6 +106,13 @@ IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tens
 IrSeedArgs backward_seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x,
                                      const Tensor& dy, Tensor* dx, bool param_grads);
 
+// Loads a compiled module (ops/blueprint_compiler.hpp, module_binary) as a layer does (both
+// programs, their entry points and attributes) on CUDA device 0, then unloads it: the
+// microseconds the load took, or a negative value without a CUDA device or when it cannot be
+// loaded. `kasmina blueprint compile --repeat` adds it to the disk lookups (issue 16 counts a disk
+// hit as read, verify and load).
+double time_module_load(const std::string& module);
+
 // i32 table on `dev` for the lifecycle kernel: for kind k < kMaxBlueprintKinds, [2k] the offset
 // of its entries (-1: none) and [2k + 1] their count (its parameter count); entry i is three
 // words: the initialiser's kind, its constant as float bits, the parameter's fan_in. Kinds
