@@ -24,6 +24,7 @@
 #include "morph/morph_limits.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/morph/blueprint_module.hpp"
+#include "ops/seed_templates.hpp"
 
 namespace kasmina::cli {
 
@@ -72,7 +73,9 @@ void cache_stats(const std::string& dir) {
   print("kernel cache " + dir + "\n  entries      " + std::to_string(s.entries) + " (" +
         std::to_string(s.negative) + " failed compiles)\n  size         " +
         std::to_string(s.bytes) + " bytes\n  quarantined  " + std::to_string(s.quarantined) +
-        "\n  unfinished   " + std::to_string(s.temporary) + " temporary file(s)\n");
+        "\n  unfinished   " + std::to_string(s.temporary) +
+        " temporary file(s)\nseed-kernel templates built into this binary (linked modules): " +
+        ops::builtin_seed_templates_summary() + "\n");
 }
 
 // Exit 0 when every entry is valid; the bad ones are quarantined and listed (exit 2).

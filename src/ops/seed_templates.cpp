@@ -54,6 +54,7 @@ SeedTemplateBuild build_seed_template(int32_t chunk, const std::string& arch,
   }
   const Program p = program_of(*nvrtc, chunk, arch, extra);
   b.key = p.key;
+  b.nvrtc_version = nvrtc->version();
   const ir::CompileOutcome out = compile_module_programs(
       [&](const std::vector<std::string>& o) {
         return nvrtc->compile(*p.text, "seed_kernels.cu", o);
@@ -66,14 +67,19 @@ SeedTemplateBuild build_seed_template(int32_t chunk, const std::string& arch,
 }
 
 namespace {
+// The generated table (empty when none is linked in).
+std::vector<KasminaBuiltinModule> builtin_table() {
+  if (!kasmina_builtin_seed_templates) return {};
+  unsigned long n = 0;
+  const KasminaBuiltinModule* m = kasmina_builtin_seed_templates(&n);
+  return std::vector<KasminaBuiltinModule>(m, m + n);
+}
+
 const std::map<std::string, std::string>& builtin_templates() {
   static const std::map<std::string, std::string> table = [] {
     std::map<std::string, std::string> t;
-    if (!kasmina_builtin_seed_templates) return t;
-    unsigned long n = 0;
-    const KasminaBuiltinModule* m = kasmina_builtin_seed_templates(&n);
-    for (unsigned long i = 0; i < n; ++i)
-      t.emplace(m[i].key, std::string(reinterpret_cast<const char*>(m[i].data), m[i].size));
+    for (const KasminaBuiltinModule& m : builtin_table())
+      t.emplace(m.key, std::string(reinterpret_cast<const char*>(m.data), m.size));
     return t;
   }();
   return table;
@@ -88,6 +94,18 @@ const std::string* builtin_seed_template(const std::string& key) {
 
 size_t builtin_seed_template_count() {
   return builtin_templates().size();
+}
+
+std::string builtin_seed_templates_summary() {
+  std::map<std::string, std::string> by;  // "sm_90 (NVRTC 13.0)" -> "4, 8, ..."
+  for (const KasminaBuiltinModule& m : builtin_table()) {
+    std::string& chunks = by[std::string(m.arch) + " (NVRTC " + m.nvrtc + ")"];
+    chunks += (chunks.empty() ? "" : ", ") + std::to_string(m.chunk);
+  }
+  std::string out;
+  for (const auto& [target, chunks] : by)
+    out += (out.empty() ? "" : "; ") + ("C = " + chunks + " for " + target);
+  return out.empty() ? "none" : out;
 }
 
 }  // namespace kasmina::ops

@@ -13,11 +13,15 @@
 #include <string>
 #include <vector>
 
-// One built-in template: its kernel-cache key (64 hex digits) and module bytes.
+// One built-in template: its kernel-cache key (64 hex digits), module bytes, and what it was
+// made for (chunk width, architecture, the build's NVRTC version).
 struct KasminaBuiltinModule {
   const char* key;
   const unsigned char* data;
   unsigned long size;
+  int chunk;
+  const char* arch;
+  const char* nvrtc;
 };
 
 namespace kasmina::ops {
@@ -36,6 +40,7 @@ std::string seed_template_key_of(int32_t chunk, const std::string& arch,
 
 struct SeedTemplateBuild {
   std::string key;
+  std::string nvrtc_version;
   bool ok = false;
   std::string module;  // ok: module_binary() of the two programs
   std::string log;     // the compiler's log, or why nothing was compiled
@@ -49,5 +54,8 @@ SeedTemplateBuild build_seed_template(int32_t chunk, const std::string& arch,
 const std::string* builtin_seed_template(const std::string& key);
 // How many are built in (0 in a build without CUDA or NVRTC at build time).
 size_t builtin_seed_template_count();
+// What is built in, for people: "C = 4, 8, 16, 32, 64 for sm_90 (NVRTC 13.0)", one such part per
+// architecture and NVRTC, joined by "; ", or "none".
+std::string builtin_seed_templates_summary();
 
 }  // namespace kasmina::ops

@@ -256,6 +256,9 @@ TEST(BuiltinSeedTemplates, AreWhatNvrtcMakesAndSpareTheFirstCompile) {
     GTEST_SKIP() << "no templates built in (a build without CUDA, or no NVRTC at build time)";
   if (!Nvrtc::get()) GTEST_SKIP() << Nvrtc::why();
   EXPECT_EQ(builtin_seed_template_count() % std::size(kBuiltinTemplateChunks), 0u);
+  EXPECT_NE(builtin_seed_templates_summary().find("C = 4, 8, 16, 32, 64 for sm_"),
+            std::string::npos)
+      << builtin_seed_templates_summary();
   const std::string key = seed_template_key_of(16, "sm_90", {});
   const std::string* built = builtin_seed_template(key);
   if (!built) GTEST_SKIP() << "this NVRTC (" << Nvrtc::get()->version() << ") is not the build's";

@@ -17,7 +17,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: kasmina_seed_templates OUTPUT.cpp ARCH...\n");
     return 2;
   }
-  std::vector<kasmina::ops::SeedTemplateBuild> built;
+  struct Built {
+    kasmina::ops::SeedTemplateBuild b;
+    int32_t chunk;
+    std::string arch;
+  };
+  std::vector<Built> built;
   std::vector<std::string> archs;  // "90", "sm_90" or "80,90" (meson's cuda-arch)
   for (int a = 2; a < argc; ++a) {
     std::string list = argv[a];
@@ -36,7 +41,7 @@ int main(int argc, char** argv) {
                      arch.c_str(), b.log.c_str());
         continue;
       }
-      built.push_back(std::move(b));
+      built.push_back({std::move(b), chunk, arch});
     }
   }
   std::ofstream out(argv[1], std::ios::binary | std::ios::trunc);
@@ -44,7 +49,7 @@ int main(int argc, char** argv) {
          "#include \"ops/seed_templates.hpp\"\n\nnamespace {\n";
   for (size_t i = 0; i < built.size(); ++i) {
     out << "const unsigned char kModule" << i << "[] = {";
-    const std::string& m = built[i].module;
+    const std::string& m = built[i].b.module;
     for (size_t j = 0; j < m.size(); ++j) {
       if (j % 24 == 0) out << "\n";
       out << static_cast<unsigned>(static_cast<unsigned char>(m[j])) << ",";
@@ -53,8 +58,10 @@ int main(int argc, char** argv) {
   }
   out << "const KasminaBuiltinModule kTable[] = {\n";
   for (size_t i = 0; i < built.size(); ++i)
-    out << "    {\"" << built[i].key << "\", kModule" << i << ", sizeof kModule" << i << "},\n";
-  out << "    {nullptr, nullptr, 0}};\n}  // namespace\n\n"
+    out << "    {\"" << built[i].b.key << "\", kModule" << i << ", sizeof kModule" << i << ", "
+        << built[i].chunk << ", \"" << built[i].arch << "\", \"" << built[i].b.nvrtc_version
+        << "\"},\n";
+  out << "    {nullptr, nullptr, 0, 0, nullptr, nullptr}};\n}  // namespace\n\n"
          "extern \"C\" const KasminaBuiltinModule* kasmina_builtin_seed_templates(unsigned long* "
          "count) {\n  *count = "
       << built.size() << ";\n  return kTable;\n}\n";
