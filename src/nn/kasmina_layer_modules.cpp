@@ -27,6 +27,19 @@ void warn_once(const std::string& text) {
   if (said.insert(text).second) std::fprintf(stderr, "kasmina: warning: %s\n", text.c_str());
 }
 
+// "WHERE: KERNELS (key 0123456789abcdef, LEVEL, [WHAT]T ms[, of which timing U ms]" (no closing
+// parenthesis): a module's line in the run log.
+std::string module_line(const std::string& where, const ops::PreparedModule& m,
+                        const std::string& what) {
+  char ms[64];
+  if (m.tune_ms >= 0.0)
+    std::snprintf(ms, sizeof ms, "%.1f ms, of which timing %.1f ms", m.ms, m.tune_ms);
+  else
+    std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
+  return where + ": " + m.module->describe() + " (key " + m.key.substr(0, 16) + ", " + m.level +
+         ", " + what + ms;
+}
+
 }  // namespace
 
 void KasminaLayer::prepare_modules() {
@@ -80,15 +93,13 @@ void KasminaLayer::prepare_modules() {
       warn_once(text);
       continue;
     }
-    char ms[64];
-    if (m.tune_ms >= 0.0)
-      std::snprintf(ms, sizeof ms, "%.1f ms, of which timing %.1f ms", m.ms, m.tune_ms);
-    else
-      std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
     // The compile (and tune) event of the run log: key, cache level that served it, time.
-    module_notes_.push_back(where + ": " + m.module->describe() + " (key " + m.key.substr(0, 16) +
-                            ", " + m.level + ", " + ms + ")");
+    module_notes_.push_back(module_line(where, m, "") +
+                            (m.upgrade ? "; its fused kernels compile in the background)" : ")"));
     if (!m.note.empty()) warn_once(where + ": " + m.note);
+    if (m.upgrade)  // a tiered compile: upgrade_kernels swaps the fused kernels in
+      pending_upgrades_.push_back(
+          {buf_.modules.size(), kernel_records_.size() - 1, where, m.upgrade});
     buf_.modules.push_back(m.module);
     with_modules.push_back(kind);
     allowed_mask_ |= 1u << kind;
@@ -117,10 +128,7 @@ std::vector<std::string> KasminaLayer::upgrade_kernels(bool wait) {
       rec.launch = m.launch;
       rec.detail = "the fused kernels, compiled in the background, replace the linked ones";
       kernel_records_.push_back(rec);
-      char ms[32];
-      std::snprintf(ms, sizeof ms, "%.1f ms", m.ms);
-      said.push_back(it->where + ": " + m.module->describe() + " (key " + m.key.substr(0, 16) +
-                     ", " + m.level + ", loaded in " + ms + ") replaces its linked kernels");
+      said.push_back(module_line(it->where, m, "loaded in ") + ") replaces its linked kernels");
       if (!m.note.empty()) warn_once(it->where + ": " + m.note);
     } else {
       said.push_back(it->where + ": its linked kernels stay (" + m.why + ")");
