@@ -35,8 +35,9 @@ CompiledBlueprint BlueprintCompiler::get_tiered(const ir::Graph& g, const morph:
   if (!setup(arch, ptx, &s, &unavailable)) return unavailable;
   // Nothing to link (PTX, no nvJitLink): the fused module alone, as `fused` makes it.
   if (!why_not_linked(s.target).empty()) return get_as(g, sh, arch, ptx, CodegenMode::fused);
+  Job f;  // the fused module's job (its source generated once): when nothing runs it yet
   if (!pending.valid() && !fused_failed) {
-    const Job f = fused_job(g, sh, s);
+    f = fused_job(g, sh, s);
     if (const std::optional<ir::CacheLookup> e = disk_.find(f.key)) {
       if (e->ok) {
         CompiledBlueprint out;
@@ -60,7 +61,6 @@ CompiledBlueprint BlueprintCompiler::get_tiered(const ir::Graph& g, const morph:
     if (const auto it = running_.find(fkey); it != running_.end()) {
       pending = it->second;  // another caller started it meanwhile
     } else {
-      const Job f = fused_job(g, sh, s);
       const CompileTarget target = s.target;
       auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(
           [this, fkey, f, target] { return compile_now(fkey, {[f] { return f; }}, target, ""); });

@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "ir/blueprint.hpp"
 #include "ir/builtin_ir.hpp"
+#include "ops/backend_ops.hpp"
 #include "ops/blueprint_codegen.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/blueprint_tuning.hpp"
@@ -361,11 +362,7 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
 }  // namespace
 
 double time_module_load(const std::string& module) {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    cudaGetLastError();
-    return -1.0;
-  }
+  if (!cuda::available()) return -1.0;
   std::string why;
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(module, &why);
