@@ -135,17 +135,20 @@ double forward_flops(const StepCase& k) {
   return 2.0 * static_cast<double>(k.batch) * macs;
 }
 
-// Mean step seconds of the plain fp32 reference model per batch size, for the dormant-overhead
-// counter.
-std::map<int64_t, double>& plain_step_seconds() {
-  static std::map<int64_t, double> m;
+// Mean step seconds of the rows other rows are compared with, by row ("plain B256": the plain
+// fp32 reference model, the dormant rows' reference; "active B256": residual_mlp seeds through
+// the hand-written kernels, the IR row's reference).
+std::map<std::string, double>& reference_seconds() {
+  static std::map<std::string, double> m;
   return m;
 }
 
-// Mean step seconds of the active-seed rows by blueprint kind and batch (the IR row's reference).
-std::map<std::pair<int32_t, int64_t>, double>& active_step_seconds() {
-  static std::map<std::pair<int32_t, int64_t>, double> m;
-  return m;
+// Counter `name`: `seconds` over those of reference row `of`, minus one, when it ran earlier in
+// the process.
+void set_overhead(benchmark::State& s, const char* name, double seconds, const std::string& of) {
+  if (const auto it = reference_seconds().find(of);
+      it != reference_seconds().end() && it->second > 0.0)
+    s.counters[name] = seconds / it->second - 1.0;
 }
 
 // Active seeds of k.active_kind in every kasmina layer (bench/seed_placement.hpp); IR blueprints
@@ -171,23 +174,22 @@ void train_step_benchmark(benchmark::State& s, const StepCase& k, Device dev) {
   const double seconds = run_train_step(
       s, mlp_config(k), dev, k.steady, dev.is_cuda() ? kSteadyStepsCuda : kSteadyStepsCpu,
       [&](Model&) { return 3.0 * forward_flops(k); }, prepare);
-  if (k.active_kind >= 0 && seconds > 0.0) {
-    const int32_t builtin = static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
-    active_step_seconds()[{k.active_kind, k.batch}] = seconds;
-    if (const auto it = active_step_seconds().find({builtin, k.batch});
-        k.active_kind != builtin && it != active_step_seconds().end() && it->second > 0.0)
-      s.counters["ir_overhead"] = seconds / it->second - 1.0;
+  const std::string b = " B" + std::to_string(k.batch);
+  if (k.active_kind >= 0) {
+    const bool builtin = k.active_kind == static_cast<int32_t>(morph::BlueprintKind::residual_mlp);
+    if (builtin)
+      reference_seconds()["active" + b] = seconds;
+    else
+      set_overhead(s, "ir_overhead", seconds, "active" + b);
     return;
   }
-  if (k.steady) return;  // plain_step_seconds holds the plain rows, the dormant rows' reference
+  if (k.steady) return;  // the plain rows are the dormant rows' reference
   const bool plain_reference = k.hidden == kReferenceHidden && k.precision == PrecisionMode::fp32;
   if (!plain_reference) return;
-  if (!k.dormant_kasmina) {
-    plain_step_seconds()[k.batch] = seconds;
-  } else if (const auto it = plain_step_seconds().find(k.batch);
-             it != plain_step_seconds().end() && it->second > 0.0) {
-    s.counters["dormant_overhead"] = seconds / it->second - 1.0;
-  }
+  if (!k.dormant_kasmina)
+    reference_seconds()["plain" + b] = seconds;
+  else
+    set_overhead(s, "dormant_overhead", seconds, "plain" + b);
 }
 
 std::string widths_name(const std::vector<int64_t>& hidden) {
