@@ -209,8 +209,8 @@ INSTANTIATE_TEST_SUITE_P(Blueprints, IrCuda,
                                   std::to_string(info.param.chunk);
                          });
 
-// A tiered compile (the default): a blueprint no cache holds gets the linked kernels at
-// prepare and the fused ones when the layer swaps them in; the layer's values are the same bits
+// A tiered compile (KASMINA_IR_CODEGEN=tiered): a blueprint no cache holds gets the linked kernels
+// at prepare and the fused ones when the layer swaps them in; the layer's values are the same bits
 // before and after. The blueprint is gated_mlp with an initialiser constant unique to this
 // process, so that no earlier run's fused module is on disk.
 TEST(IrCudaTiers, TheFusedKernelsReplaceTheLinkedOnesBitForBit) {
