@@ -206,30 +206,40 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   return ir::CompileOutcome{true, module_binary(f.binary, b.binary), rows.log};
 }
 
+CompiledBlueprint BlueprintCompiler::served(const Job& job, const ir::CacheLookup& r,
+                                            const CompileTarget& target) {
+  CompiledBlueprint out;
+  out.key = job.key;
+  out.linked = job.linked;
+  out.ok = r.ok;
+  out.level = r.source == ir::CacheSource::disk ? CompileLevel::disk : CompileLevel::compiled;
+  out.ptx = target.ptx;
+  out.target = target.name;
+  if (r.ok) {
+    out.binary = std::make_shared<const std::string>(r.payload);
+  } else {
+    out.log = r.payload;
+  }
+  return out;
+}
+
 CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
                                                  const std::vector<std::function<Job()>>& jobs,
                                                  const CompileTarget& target,
                                                  const std::string& no_link) {
   CompiledBlueprint out;
-  out.ptx = target.ptx;
-  out.target = target.name;
+  std::string fallback = no_link.empty() ? "" : "not linked: " + no_link;
   for (const std::function<Job()>& make : jobs) {  // linked, then fused when linked cannot be made
     const Job job = make();
-    const ir::CacheLookup r = disk_.get_or_compile(
-        job.key, [&] { return job.linked ? compile_linked(job) : compile_fused(job); });
-    out.key = job.key;
-    out.linked = job.linked;
-    out.ok = r.ok;
-    out.level = r.source == ir::CacheSource::disk ? CompileLevel::disk : CompileLevel::compiled;
-    if (r.ok) {
-      out.binary = std::make_shared<const std::string>(r.payload);
-      out.log.clear();
-      break;
-    }
-    out.log = r.payload;
-    if (job.linked) out.fallback = "the linked module could not be made: " + r.payload;
+    out =
+        served(job,
+               disk_.get_or_compile(
+                   job.key, [&] { return job.linked ? compile_linked(job) : compile_fused(job); }),
+               target);
+    if (!out.ok && job.linked) fallback = "the linked module could not be made: " + out.log;
+    out.fallback = fallback;
+    if (out.ok) break;
   }
-  if (!no_link.empty()) out.fallback = "not linked: " + no_link;
   std::lock_guard<std::mutex> lock(mutex_);
   memory_[memory_key] = out;
   running_.erase(memory_key);

@@ -154,6 +154,9 @@ class BlueprintCompiler {
   // Tiered (blueprint_tiers.cpp): fused from memory or disk, else linked with an upgrade.
   CompiledBlueprint get_tiered(const ir::Graph& g, const morph::BlueprintShape& sh,
                                const std::string& arch, bool ptx);
+  // What the kernel cache, or a compile through it, gave for `job` (level disk or compiled).
+  static CompiledBlueprint served(const Job& job, const ir::CacheLookup& r,
+                                  const CompileTarget& target);
   CompiledBlueprint compile_now(const std::string& memory_key,
                                 const std::vector<std::function<Job()>>& jobs,
                                 const CompileTarget& target, const std::string& no_link);

@@ -40,13 +40,7 @@ CompiledBlueprint BlueprintCompiler::get_tiered(const ir::Graph& g, const morph:
     f = fused_job(g, sh, s);
     if (const std::optional<ir::CacheLookup> e = disk_.find(f.key)) {
       if (e->ok) {
-        CompiledBlueprint out;
-        out.key = f.key;
-        out.ok = true;
-        out.binary = std::make_shared<const std::string>(e->payload);
-        out.level = CompileLevel::disk;
-        out.ptx = s.target.ptx;
-        out.target = s.target.name;
+        const CompiledBlueprint out = served(f, *e, s.target);
         std::lock_guard<std::mutex> lock(mutex_);
         memory_[fkey] = out;
         return out;
