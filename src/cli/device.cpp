@@ -12,7 +12,8 @@ void add_device_command(CLI::App& app, int& exit_code) {
   cmd->callback([&exit_code] {
     exit_code = 0;
     if (!ops::cuda_built()) {
-      std::printf("no CUDA device: this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)\n");
+      std::printf(
+          "no CUDA device: this kasmina build has no CUDA support (rebuild with -Dcuda=enabled)\n");
       return;
     }
     ops::init();
@@ -22,11 +23,13 @@ void add_device_command(CLI::App& app, int& exit_code) {
       return;
     }
     for (const auto& d : devices) {
-      std::printf("cuda:%d  %s  compute capability %d.%d  %d SMs  memory %.1f GiB (%.1f GiB free)  driver %s  runtime %s\n",
-                  d.index, d.name.c_str(), d.cc_major, d.cc_minor, d.multiprocessors,
-                  static_cast<double>(d.total_bytes) / (1ull << 30),
-                  static_cast<double>(d.free_bytes) / (1ull << 30), d.driver_version.c_str(),
-                  d.runtime_version.c_str());
+      std::printf(
+          "cuda:%d  %s  compute capability %d.%d  %d SMs  memory %.1f GiB (%.1f GiB free)  driver "
+          "%s  runtime %s\n",
+          d.index, d.name.c_str(), d.cc_major, d.cc_minor, d.multiprocessors,
+          static_cast<double>(d.total_bytes) / (1ull << 30),
+          static_cast<double>(d.free_bytes) / (1ull << 30), d.driver_version.c_str(),
+          d.runtime_version.c_str());
     }
   });
 }

@@ -33,7 +33,8 @@ class CpuBackend final : public DeviceBackend {
     // 64-byte alignment: whole cache lines, and enough for any SIMD width.
     const size_t rounded = (bytes + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-    if (!p) throw InternalError("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    if (!p)
+      throw InternalError("out of host memory allocating " + std::to_string(bytes) + " bytes");
     return p;
   }
   void deallocate(Device, void* p, size_t) override { std::free(p); }
@@ -58,7 +59,9 @@ void register_backend(DeviceType t, DeviceBackend* b) {
   g_backends[static_cast<size_t>(t)] = b;
 }
 
-bool has_backend(DeviceType t) { return g_backends[static_cast<size_t>(t)] != nullptr; }
+bool has_backend(DeviceType t) {
+  return g_backends[static_cast<size_t>(t)] != nullptr;
+}
 
 DeviceBackend& backend(DeviceType t) {
   DeviceBackend* b = g_backends[static_cast<size_t>(t)];

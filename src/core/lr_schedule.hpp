@@ -13,9 +13,9 @@ enum class LrScheduleType : int32_t { constant = 0, cosine = 1, linear = 2 };
 struct LrSchedule {
   LrScheduleType type = LrScheduleType::constant;
   float base_lr = 1e-3f;
-  float min_lr = 0.0f;          // floor reached at total_steps (cosine, linear decay)
-  int64_t warmup_steps = 0;     // linear warm-up from 0 to base_lr over these steps
-  int64_t total_steps = 1;      // steps of the whole run (warm-up included)
+  float min_lr = 0.0f;       // floor reached at total_steps (cosine, linear decay)
+  int64_t warmup_steps = 0;  // linear warm-up from 0 to base_lr over these steps
+  int64_t total_steps = 1;   // steps of the whole run (warm-up included)
 };
 
 // Learning rate for the step with 0-based index `step` (the step about to be taken).

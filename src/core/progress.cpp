@@ -7,7 +7,9 @@
 
 namespace kasmina {
 
-bool is_terminal(std::FILE* f) { return ::isatty(::fileno(f)) == 1; }
+bool is_terminal(std::FILE* f) {
+  return ::isatty(::fileno(f)) == 1;
+}
 
 std::string format_duration(double seconds) {
   char buf[32];

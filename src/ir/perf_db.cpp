@@ -96,8 +96,7 @@ double distance(const ProblemShape& a, const ProblemShape& b) {
 
 std::string LaunchConfig::text() const {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "b%d r%d s%d u%d", block, rows_per_block, seeds_per_block,
-                unroll);
+  std::snprintf(buf, sizeof buf, "b%d r%d s%d u%d", block, rows_per_block, seeds_per_block, unroll);
   return buf;
 }
 
