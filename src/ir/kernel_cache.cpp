@@ -154,18 +154,18 @@ bool KernelCache::write(const std::string& key, EntryKind kind, std::string_view
 }
 
 std::optional<CacheLookup> KernelCache::find(const std::string& key) {
-  const std::optional<DecodedEntry> e = read(key);
+  std::optional<DecodedEntry> e = read(key);
   if (!e) return std::nullopt;
   count(&CacheStats::hits);
-  return CacheLookup{CacheSource::disk, e->kind == EntryKind::kernel, e->payload};
+  return CacheLookup{CacheSource::disk, e->kind == EntryKind::kernel, std::move(e->payload)};
 }
 
 CacheLookup KernelCache::get_or_compile(const std::string& key,
                                         const std::function<CompileOutcome()>& compile) {
-  auto from = [](const DecodedEntry& e, CacheSource source) {
-    return CacheLookup{source, e.kind == EntryKind::kernel, e.payload};
+  auto from = [](DecodedEntry& e, CacheSource source) {
+    return CacheLookup{source, e.kind == EntryKind::kernel, std::move(e.payload)};
   };
-  if (const std::optional<DecodedEntry> e = read(key)) {
+  if (std::optional<DecodedEntry> e = read(key)) {
     count(&CacheStats::hits);
     return from(*e, CacheSource::disk);
   }
@@ -174,7 +174,7 @@ CacheLookup KernelCache::get_or_compile(const std::string& key,
   fs::create_directories(locks, ec);
   // Past the bounded wait, compile without the lock (a duplicate compile, never a stall).
   const FileLock lock((locks / (key + ".lock")).string(), options_.lock_wait);
-  if (const std::optional<DecodedEntry> e = read(key)) {  // compiled while we waited
+  if (std::optional<DecodedEntry> e = read(key)) {  // compiled while we waited
     count(&CacheStats::hits);
     return from(*e, CacheSource::disk);
   }

@@ -117,10 +117,6 @@ BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::str
       extra_options_(std::move(extra_options)),
       mode_(codegen_mode_from_env()) {}
 
-BlueprintCompiler::~BlueprintCompiler() {
-  for (std::thread& t : threads_) t.join();
-}
-
 NvrtcOutput BlueprintCompiler::compile(const std::string& source, const std::string& name,
                                        const std::vector<std::string>& options) {
   return compile_fn_ ? compile_fn_(source, name, options)
@@ -206,7 +202,7 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   return ir::CompileOutcome{true, module_binary(f.binary, b.binary), rows.log};
 }
 
-CompiledBlueprint BlueprintCompiler::served(const Job& job, const ir::CacheLookup& r,
+CompiledBlueprint BlueprintCompiler::served(const Job& job, ir::CacheLookup&& r,
                                             const CompileTarget& target) {
   CompiledBlueprint out;
   out.key = job.key;
@@ -216,9 +212,9 @@ CompiledBlueprint BlueprintCompiler::served(const Job& job, const ir::CacheLooku
   out.ptx = target.ptx;
   out.target = target.name;
   if (r.ok) {
-    out.binary = std::make_shared<const std::string>(r.payload);
+    out.binary = std::make_shared<const std::string>(std::move(r.payload));
   } else {
-    out.log = r.payload;
+    out.log = std::move(r.payload);
   }
   return out;
 }
@@ -390,8 +386,8 @@ CompiledBlueprint BlueprintCompiler::get_as(const ir::Graph& g, const morph::Blu
   {
     std::lock_guard<std::mutex> lock(mutex_);
     running_[mkey] = pending;
-    threads_.emplace_back([task] { (*task)(); });
   }
+  start_background([task] { (*task)(); });
   if (pending.wait_for(limit) == std::future_status::ready) return pending.get();
   return timed_out(first_key);
 }

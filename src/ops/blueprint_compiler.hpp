@@ -98,7 +98,8 @@ class BlueprintCompiler {
                                               const std::vector<std::string>&)>;
 
   explicit BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options = {});
-  // Waits for the compiles still running in the background (time limit).
+  // Waits for the compiles still running in the background (a tiered compile's fused module, a
+  // compile past the time limit); so does the process's exit (blueprint_background.cpp).
   ~BlueprintCompiler();
   BlueprintCompiler(const BlueprintCompiler&) = delete;
   BlueprintCompiler& operator=(const BlueprintCompiler&) = delete;
@@ -126,8 +127,12 @@ class BlueprintCompiler {
   CodegenMode codegen_mode() const { return mode_; }
   // Seed-kernel templates (of a chunk width and architecture) compiled by this compiler.
   int64_t template_compiles() const { return template_compiles_; }
+  // Waits for the background compiles started so far (the destructor and the exit handler).
+  void join_background();
 
  private:
+  // Runs `work` on a thread of the compiler (not to be called with mutex_ held).
+  void start_background(std::function<void()> work);
   struct Job {  // one way to make the module: its key, sources and options
     bool linked = false;
     std::string key, name, arch;
@@ -155,8 +160,7 @@ class BlueprintCompiler {
   CompiledBlueprint get_tiered(const ir::Graph& g, const morph::BlueprintShape& sh,
                                const std::string& arch, bool ptx);
   // What the kernel cache, or a compile through it, gave for `job` (level disk or compiled).
-  static CompiledBlueprint served(const Job& job, const ir::CacheLookup& r,
-                                  const CompileTarget& target);
+  static CompiledBlueprint served(const Job& job, ir::CacheLookup&& r, const CompileTarget& target);
   CompiledBlueprint compile_now(const std::string& memory_key,
                                 const std::vector<std::function<Job()>>& jobs,
                                 const CompileTarget& target, const std::string& no_link);

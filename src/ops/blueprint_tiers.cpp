@@ -38,9 +38,9 @@ CompiledBlueprint BlueprintCompiler::get_tiered(const ir::Graph& g, const morph:
   Job f;  // the fused module's job (its source generated once): when nothing runs it yet
   if (!pending.valid() && !fused_failed) {
     f = fused_job(g, sh, s);
-    if (const std::optional<ir::CacheLookup> e = disk_.find(f.key)) {
+    if (std::optional<ir::CacheLookup> e = disk_.find(f.key)) {
       if (e->ok) {
-        const CompiledBlueprint out = served(f, *e, s.target);
+        const CompiledBlueprint out = served(f, std::move(*e), s.target);
         std::lock_guard<std::mutex> lock(mutex_);
         memory_[fkey] = out;
         return out;
@@ -51,17 +51,20 @@ CompiledBlueprint BlueprintCompiler::get_tiered(const ir::Graph& g, const morph:
   CompiledBlueprint linked = get_as(g, sh, arch, ptx, CodegenMode::linked);
   if (!linked.ok || !linked.linked || fused_failed) return linked;
   if (!pending.valid()) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (const auto it = running_.find(fkey); it != running_.end()) {
-      pending = it->second;  // another caller started it meanwhile
-    } else {
-      const CompileTarget target = s.target;
-      auto task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(
-          [this, fkey, f, target] { return compile_now(fkey, {[f] { return f; }}, target, ""); });
-      pending = task->get_future().share();
-      running_[fkey] = pending;
-      threads_.emplace_back([task] { (*task)(); });
+    std::shared_ptr<std::packaged_task<CompiledBlueprint()>> task;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (const auto it = running_.find(fkey); it != running_.end()) {
+        pending = it->second;  // another caller started it meanwhile
+      } else {
+        const CompileTarget target = s.target;
+        task = std::make_shared<std::packaged_task<CompiledBlueprint()>>(
+            [this, fkey, f, target] { return compile_now(fkey, {[f] { return f; }}, target, ""); });
+        pending = task->get_future().share();
+        running_[fkey] = pending;
+      }
     }
+    if (task) start_background([task] { (*task)(); });
   }
   linked.upgrade = std::make_shared<const FusedUpgrade>(pending);
   return linked;

@@ -5,6 +5,10 @@
 // linked, the fused module alone.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <future>
 #include <string>
 #include <vector>
@@ -14,6 +18,8 @@
 #include "ir_graphs.hpp"
 #include "ops/blueprint_compiler.hpp"
 #include "ops/blueprint_link.hpp"
+#include "ops/nvjitlink.hpp"
+#include "ops/nvrtc.hpp"
 
 namespace kasmina::ops {
 namespace {
@@ -149,6 +155,36 @@ TEST(BlueprintTiers, WhereNothingCanBeLinkedTheFusedModuleAlone) {
   EXPECT_FALSE(p.linked);
   EXPECT_EQ(p.upgrade, nullptr);
   EXPECT_EQ(c.get(g, {8, 4, 3}, "sm_90").level, CompileLevel::memory);
+}
+
+// A process that exits while a fused compile runs in the background (a short training run) waits
+// for it, and exits cleanly: NVRTC's own static objects are destroyed at exit, so a compile still
+// inside NVRTC then crashed the process. The child's compiler is never destroyed, as the process
+// compiler is not before the libraries' objects are; the next process finds the fused module.
+TEST(BlueprintTiers, AProcessThatExitsDuringTheFusedCompileWaitsForItAndExitsCleanly) {
+  if (!Nvrtc::get()) GTEST_SKIP() << Nvrtc::why();
+  if (!NvJitLink::get()) GTEST_SKIP() << NvJitLink::why();
+  ir::testing::CacheDir dir;
+  const ir::Graph g = ir::testing::every_op_graphs().at(3);
+  const morph::BlueprintShape sh{16, 8, 2};
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto* c = new BlueprintCompiler(dir.options());  // alive at exit
+    c->set_codegen_mode(CodegenMode::tiered);
+    const CompiledBlueprint b = c->get(g, sh, "sm_90");
+    std::exit(b.ok && b.linked && b.upgrade && !b.upgrade->ready() ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child ended on signal " << WTERMSIG(status);
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "the child got no linked module with a fused one pending";
+  BlueprintCompiler next(dir.options());
+  next.set_codegen_mode(CodegenMode::tiered);
+  const CompiledBlueprint f = next.get(g, sh, "sm_90");
+  EXPECT_TRUE(f.ok && !f.linked && !f.upgrade) << f.log;
+  EXPECT_EQ(f.level, CompileLevel::disk);
+  EXPECT_EQ(next.nvrtc_calls(), 0);
 }
 
 }  // namespace
