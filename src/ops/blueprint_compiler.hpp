@@ -7,11 +7,11 @@
 //    the binary (seed_templates.hpp) or compiled once per chunk width and architecture (two
 //    relocatable programs side by side, kept in the kernel cache under a key of their own, and
 //    in memory) while the row functions compile;
-//  - fused (the default): the module's source compiled as two programs side by side, on two
+//  - fused: the module's source compiled as two programs side by side, on two
 //    threads, one for each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's
 //    machine code is the same as in one program with both, and the wall time about that of the
 //    backward alone);
-//  - tiered: the fused module when memory or disk holds it; else the linked one now (about a
+//  - tiered (the default): the fused module when memory or disk holds it; else the linked one now (about a
 //    fifth of the fused compile's time) with the fused one compiled on a thread of the compiler
 //    (`upgrade`), in the memory and disk caches once done.
 // A linked module that cannot be made (nvJitLink missing, a link error) is cached as a failure

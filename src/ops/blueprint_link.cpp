@@ -26,7 +26,7 @@ const char* codegen_mode_name(CodegenMode mode) {
 CodegenMode codegen_mode_from_env() {
   const char* env = std::getenv("KASMINA_IR_CODEGEN");
   const std::string v = env ? env : "";
-  if (v.empty()) return CodegenMode::fused;
+  if (v.empty()) return CodegenMode::tiered;
   if (const auto m = enum_parse(kCodegenModeNames, v)) return *m;
   throw UserError(
       str_cat("KASMINA_IR_CODEGEN: '", v, "' is not one of ", enum_allowed(kCodegenModeNames)));

@@ -6,7 +6,7 @@
 // kernel time); `tiered` serves the fused module when the caches hold it, else the linked one at
 // once and the fused one compiled in the background, which the layer swaps in at a step boundary
 // (the two are meant to compute the same bits: src/ir/README.md, "Tiered compiles").
-// $KASMINA_IR_CODEGEN picks one; the default stays fused until tiered has run on a GPU. Linked
+// $KASMINA_IR_CODEGEN picks one; the default is tiered. Linked
 // falls back to fused where it cannot be made (no nvJitLink, PTX targets, a link that fails),
 // and says why.
 #pragma once
@@ -20,7 +20,7 @@ namespace kasmina::ops {
 
 enum class CodegenMode { linked, fused, tiered };
 const char* codegen_mode_name(CodegenMode mode);
-// $KASMINA_IR_CODEGEN: "fused" (also when unset or empty), "linked" or "tiered"; anything else
+// $KASMINA_IR_CODEGEN: "tiered" (also when unset or empty), "fused" or "linked"; anything else
 // is a user error.
 CodegenMode codegen_mode_from_env();
 

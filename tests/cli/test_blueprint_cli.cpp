@@ -164,7 +164,7 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
                                        dir.path());
   ASSERT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(second.out.find(" compiled "), std::string::npos) << second.out;
-  // --source: the module as compiled (fused, the default), the seed kernels only.
+  // --source: the module as compiled (fused: what tiered serves from disk), the seed kernels only.
   const auto read = [&](const fs::path& path) {
     std::ifstream in(path);
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -167,6 +167,8 @@ TEST(DynamicLibrary, TriesEachNameInOrderOrOnlyTheEnvironments) {
 
 TEST(BlueprintLink, TheModeComesFromTheEnvironment) {
   ::unsetenv("KASMINA_IR_CODEGEN");
+  EXPECT_EQ(codegen_mode_from_env(), CodegenMode::tiered);
+  ::setenv("KASMINA_IR_CODEGEN", "fused", 1);
   EXPECT_EQ(codegen_mode_from_env(), CodegenMode::fused);
   ::setenv("KASMINA_IR_CODEGEN", "linked", 1);
   EXPECT_EQ(codegen_mode_from_env(), CodegenMode::linked);

@@ -5,7 +5,7 @@
 // initial parameters (bitwise as on the CPU); graph replay (bitwise as plain launches); the
 // IR-interpreting kernels (KASMINA_IR_BACKEND=interpreter) against the CPU twins and the
 // generated kernels; the built-in step (KASMINA_IR_BACKEND=builtin) and the kernels from PTX
-// (KASMINA_IR_TARGET=ptx) against the CPU twins; linked modules against fused ones (the default).
+// (KASMINA_IR_TARGET=ptx) against the CPU twins; linked modules against fused ones.
 // Skips with a message without a CUDA device or without NVRTC.
 #include <gtest/gtest.h>
 
