@@ -7,13 +7,12 @@
 //    the binary (seed_templates.hpp) or compiled once per chunk width and architecture (two
 //    relocatable programs side by side, kept in the kernel cache under a key of their own, and
 //    in memory) while the row functions compile;
-//  - fused: the module's source compiled as two programs side by side, on two
-//    threads, one for each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's
-//    machine code is the same as in one program with both, and the wall time about that of the
-//    backward alone);
-//  - tiered (the default): the fused module when memory or disk holds it; else the linked one now (about a
-//    fifth of the fused compile's time) with the fused one compiled on a thread of the compiler
-//    (`upgrade`), in the memory and disk caches once done.
+//  - fused: the module's source compiled as two programs side by side, on two threads, one for
+//    each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the
+//    same as in one program with both, and the wall time about that of the backward alone);
+//  - tiered (the default): the fused module when memory or disk holds it; else the linked one
+//    now (about a fifth of the fused compile's time) with the fused one compiled on a thread of
+//    the compiler (`upgrade`), in the memory and disk caches once done.
 // A linked module that cannot be made (nvJitLink missing, a link error) is cached as a failure
 // under its key and the fused module is made instead (fallback says why). The key is the SHA-256
 // of everything the binary depends on: the canonical IR, the codegen version, the generated
