@@ -227,11 +227,9 @@ CompiledBlueprint BlueprintCompiler::compile_now(const std::string& memory_key,
   std::string fallback = no_link.empty() ? "" : "not linked: " + no_link;
   for (const std::function<Job()>& make : jobs) {  // linked, then fused when linked cannot be made
     const Job job = make();
-    out =
-        served(job,
-               disk_.get_or_compile(
-                   job.key, [&] { return job.linked ? compile_linked(job) : compile_fused(job); }),
-               target);
+    ir::CacheLookup r = disk_.get_or_compile(
+        job.key, [&] { return job.linked ? compile_linked(job) : compile_fused(job); });
+    out = served(job, std::move(r), target);
     if (!out.ok && job.linked) fallback = "the linked module could not be made: " + out.log;
     out.fallback = fallback;
     if (out.ok) break;

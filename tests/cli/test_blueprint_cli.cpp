@@ -452,10 +452,11 @@ TEST(BlueprintCli, CacheStatsVerifyAndClear) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("entries      1 (0 failed compiles)"), std::string::npos) << r.out;
   // What the binary carries: "none" without CUDA (or NVRTC at build time), else the widths.
-  const size_t built =
-      r.out.find("seed-kernel templates built into this binary (linked modules): ");
+  const std::string label = "seed-kernel templates built into this binary (linked modules): ";
+  const size_t built = r.out.find(label);
   ASSERT_NE(built, std::string::npos) << r.out;
-  const std::string what = r.out.substr(built + 63, r.out.find('\n', built) - built - 63);
+  const size_t from = built + label.size();
+  const std::string what = r.out.substr(from, r.out.find('\n', from) - from);
   EXPECT_TRUE(what == "none" || what.rfind("C = 4, 8, 16, 32, 64 for sm_", 0) == 0) << what;
   r = kasmina({"blueprint", "cache", "--dir", cache, "verify"}, dir.path());
   EXPECT_EQ(r.exit_code, 2);
