@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <random>
 
 #include "cache_test_util.hpp"
 
@@ -33,6 +34,33 @@ TEST(KernelCacheEntry, RoundTripAndStats) {
   EXPECT_EQ(s.negative, 1);
   EXPECT_EQ(s.bytes, static_cast<int64_t>(2 * kCacheHeaderSize + kPayload.size() + 17));
   EXPECT_EQ(s.temporary, 0);
+}
+
+// Payloads of random bytes (NULs included) around the sizes where reading could need a second
+// buffer come back whole from the disk, and the in-place decoder gives what the copying one does.
+TEST(KernelCacheEntry, PayloadsOfEverySizeComeBackWhole) {
+  CacheDir dir;
+  KernelCache cache(dir.options());
+  std::mt19937 rng(std::random_device{}());
+  for (size_t n : {size_t(0), size_t(1), size_t(4095), size_t(4096 - kCacheHeaderSize),
+                   size_t(4096), size_t(65536 - kCacheHeaderSize), size_t(65536 + 7)}) {
+    std::string payload(n, '\0');
+    for (char& c : payload) c = static_cast<char>(rng());
+    const std::string key = key_of("size" + std::to_string(n));
+    ASSERT_TRUE(cache.write(key, EntryKind::kernel, payload));
+    const std::optional<DecodedEntry> e = cache.read(key);
+    ASSERT_TRUE(e) << n;
+    EXPECT_EQ(e->payload, payload) << n;
+    const std::string bytes = encode_entry(key, EntryKind::kernel, payload);
+    DecodedEntry moved = decode_entry_in_place(key, std::string(bytes));
+    ASSERT_TRUE(moved.ok) << n;
+    EXPECT_EQ(moved.payload, decode_entry(key, bytes).payload) << n;
+    std::string flipped = bytes;
+    flipped[flipped.size() - 1] = static_cast<char>(flipped.back() ^ 1);
+    const DecodedEntry bad = decode_entry_in_place(key, std::move(flipped));
+    EXPECT_FALSE(bad.ok) << n;
+    EXPECT_EQ(bad.problem, "payload checksum mismatch") << n;  // the last byte: payload or digest
+  }
 }
 
 // Writes `bytes` under the final name of `key`, reads: a miss, the file in quarantine.
