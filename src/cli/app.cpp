@@ -11,10 +11,16 @@
 #include "core/git_commit.hpp"
 #include "io/hdf5_handle.hpp"
 #include "kasmina_build_config.hpp"
+#include "ops/blueprint_compiler.hpp"
 
 namespace kasmina::cli {
 
 int run(int argc, char** argv) {
+  // On every return, before the process exits: the fused modules of tiered compiles still
+  // compiling in the background are waited for (and land in the kernel cache).
+  struct FinishCompiles {
+    ~FinishCompiles() { ops::finish_background_compiles(); }
+  } finish_compiles;
   io::hdf5_init();  // HDF5 prints nothing itself: its failures become one kasmina message
   CLI::App app{"kasmina: morphogenetic training — networks that grow capacity while they train"};
   app.set_version_flag("--version", std::string("kasmina ") + KASMINA_VERSION + " (" +

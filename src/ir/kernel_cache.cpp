@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <mutex>
 
@@ -26,12 +27,16 @@ constexpr const char* kTempPrefix = ".tmp-";
 // that grew meanwhile is read whole, one that shrank is read as it is now; decode_entry checks).
 // A stringstream copy was half of a disk hit's time. One byte more than the size, so that the
 // read that finds the end of the file needs no second, larger buffer.
-std::optional<std::string> slurp(const std::string& path) {
+// `mtime`: the file's modification time (unchanged when fstat fails).
+std::optional<std::string> slurp(const std::string& path, struct timespec* mtime = nullptr) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   struct stat st {};
   std::string out;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size) + 1);
+  if (::fstat(fd, &st) == 0) {
+    if (mtime) *mtime = st.st_mtim;
+    if (st.st_size > 0) out.resize(static_cast<size_t>(st.st_size) + 1);
+  }
   size_t have = 0;
   for (;;) {
     if (have == out.size()) out.resize(std::max<size_t>(4096, 2 * out.size()));
@@ -121,14 +126,18 @@ void KernelCache::quarantine(const std::string& path, const std::string& name) {
 std::optional<DecodedEntry> KernelCache::read(const std::string& key) {
   KASMINA_CHECK(valid_key(key), "kernel cache: bad key '" + key + "'");
   const std::string path = entry_path(key);
-  std::optional<std::string> bytes = slurp(path);
+  struct timespec mtime {};  // the epoch when unknown: then touched
+  std::optional<std::string> bytes = slurp(path, &mtime);
   if (!bytes) return std::nullopt;
   DecodedEntry e = decode_entry_in_place(key, std::move(*bytes));
   if (!e.ok) {
     quarantine(path, key);
     return std::nullopt;
   }
-  ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // most recently used
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec - mtime.tv_sec >= options_.touch_after.count() || now.tv_sec < mtime.tv_sec)
+    ::utimensat(AT_FDCWD, path.c_str(), nullptr, 0);  // most recently used
   return e;
 }
 

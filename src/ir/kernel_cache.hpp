@@ -25,6 +25,10 @@ struct CacheOptions {
   uint64_t max_bytes = uint64_t(1) << 30;  // 1 GiB
   int32_t max_entries_per_dir = 4096;
   std::chrono::milliseconds lock_wait{30000};
+  // A hit marks its entry most recently used (the file's modification time, which eviction
+  // orders by) when that time is at least this old, so that an entry hit again and again is not
+  // given a metadata write on every hit; eviction orders entries to within this much.
+  std::chrono::seconds touch_after{60};
   // Test hook: called with the temporary file's path once its bytes are written and synced,
   // before it is renamed to its final name.
   std::function<void(const std::string&)> before_publish;

@@ -1,11 +1,13 @@
 // Compiles that outlive the get() that started them: a tiered compile's fused module, a compile
 // past the time limit. Each runs on a thread of the compiler; the compiler's destructor joins
-// them, and so does the process's exit, before the libraries' own objects are destroyed: a
-// compiler that lives to the end of the process (process_blueprint_compiler) is destroyed after
-// NVRTC's static objects (NVRTC was loaded after the compiler was made, and exit destroys in
-// reverse order), so a compile still inside NVRTC then crashed the process. An exit handler
-// registered when the first background compile starts (NVRTC is loaded by then) runs before
-// them and waits for every live compiler's threads.
+// them, and finish_background_compiles joins those of every live compiler. The process must not
+// begin to exit while one runs inside NVRTC: exit destroys NVRTC's own static objects (those made
+// when it was loaded, and those it makes on first use, perhaps on the compile's own thread, after
+// any handler of ours was registered), and the compile then crashed the process (free() of an
+// invalid pointer, a segmentation fault in NVRTC's setjmp). So kasmina's commands call
+// finish_background_compiles before they return (cli::run), and test programs before they exit;
+// an exit handler registered when the first background compile starts (NVRTC is loaded by then)
+// catches a process that exits otherwise, as far as the order of exit allows.
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -27,7 +29,9 @@ LiveCompilers& live() {
   return *l;
 }
 
-void join_at_exit() {
+}  // namespace
+
+void finish_background_compiles() {
   std::set<BlueprintCompiler*> compilers;
   {
     std::lock_guard<std::mutex> lock(live().mutex);
@@ -36,13 +40,11 @@ void join_at_exit() {
   for (BlueprintCompiler* c : compilers) c->join_background();
 }
 
-}  // namespace
-
 void BlueprintCompiler::start_background(std::function<void()> work) {
   static std::once_flag once;
   std::call_once(once, [] {
     live();
-    std::atexit(join_at_exit);
+    std::atexit(finish_background_compiles);
   });
   {
     std::lock_guard<std::mutex> lock(live().mutex);

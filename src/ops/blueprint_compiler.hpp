@@ -195,6 +195,11 @@ std::vector<std::string> nvrtc_options_from_env();
 // layers preparing IR blueprints share, so each (blueprint, shape, architecture) is looked up
 // in memory after its first use.
 BlueprintCompiler& process_blueprint_compiler();
+// Waits for the background compiles of every compiler in the process (tiered compiles' fused
+// modules, compiles past their time limit), which then land in the caches. A process calls it
+// before it begins to exit: a compile still inside NVRTC while exit destroys NVRTC's static
+// objects crashes it (blueprint_background.cpp).
+void finish_background_compiles();
 // The process compiler's time limit (config `compile_limit_s`; 30 s unless set).
 void set_compile_limit(double seconds);
 inline constexpr double kDefaultCompileLimitSeconds = 30.0;

@@ -117,6 +117,7 @@ TEST(KernelCacheProcesses, SizeCapEvictsTheLeastRecentlyUsed) {
   CacheOptions o = dir.options();
   const std::string payload(100, 'p');
   o.max_bytes = 3 * (kCacheHeaderSize + payload.size());
+  o.touch_after = std::chrono::seconds(0);  // every hit marks its entry
   KernelCache cache(o);
   auto compile = [&] { return CompileOutcome{true, payload, ""}; };
   const std::string k1 = key_of("1"), k2 = key_of("2"), k3 = key_of("3"), k4 = key_of("4");
@@ -132,6 +133,25 @@ TEST(KernelCacheProcesses, SizeCapEvictsTheLeastRecentlyUsed) {
   EXPECT_TRUE(cache.read(k3));
   EXPECT_TRUE(cache.read(k4));
   EXPECT_EQ(cache.stats().bytes, static_cast<int64_t>(o.max_bytes));
+}
+
+// A hit marks its entry most recently used only when the mark is older than touch_after (60 s
+// by default): a recent entry's time is left as it is, an old one's is set to now.
+TEST(KernelCacheProcesses, AHitMarksAnEntryThatWasNotMarkedRecently) {
+  namespace fs = std::filesystem;
+  CacheDir dir;
+  KernelCache cache(dir.options());
+  const std::string recent = key_of("recent"), old = key_of("old");
+  ASSERT_TRUE(cache.write(recent, EntryKind::kernel, "r"));
+  ASSERT_TRUE(cache.write(old, EntryKind::kernel, "o"));
+  const fs::file_time_type written = fs::last_write_time(cache.entry_path(recent));
+  const fs::file_time_type long_ago = written - std::chrono::hours(2);
+  fs::last_write_time(cache.entry_path(old), long_ago);
+  pause_for_mtime();
+  ASSERT_TRUE(cache.read(recent));
+  ASSERT_TRUE(cache.read(old));
+  EXPECT_EQ(fs::last_write_time(cache.entry_path(recent)), written);
+  EXPECT_GT(fs::last_write_time(cache.entry_path(old)), long_ago + std::chrono::hours(1));
 }
 
 TEST(KernelCacheProcesses, ADirectoryHoldsAtMostItsEntryLimit) {
