@@ -19,7 +19,14 @@ int run(int argc, char** argv) {
   // On every return, before the process exits: the fused modules of tiered compiles still
   // compiling in the background are waited for (and land in the kernel cache).
   struct FinishCompiles {
-    ~FinishCompiles() { ops::finish_background_compiles(); }
+    ~FinishCompiles() {
+      if (const int32_t n = ops::running_background_compiles(); n > 0)
+        std::fprintf(stderr,
+                     "kasmina: waiting for %d kernel compile(s) still running in the background "
+                     "(for the kernel cache, so the next run has them)\n",
+                     n);
+      ops::finish_background_compiles();
+    }
   } finish_compiles;
   io::hdf5_init();  // HDF5 prints nothing itself: its failures become one kasmina message
   CLI::App app{"kasmina: morphogenetic training — networks that grow capacity while they train"};

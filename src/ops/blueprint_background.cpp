@@ -8,6 +8,7 @@
 // finish_background_compiles before they return (cli::run), and test programs before they exit;
 // an exit handler registered when the first background compile starts (NVRTC is loaded by then)
 // catches a process that exits otherwise, as far as the order of exit allows.
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <set>
@@ -40,6 +41,13 @@ void finish_background_compiles() {
   for (BlueprintCompiler* c : compilers) c->join_background();
 }
 
+int32_t running_background_compiles() {
+  std::lock_guard<std::mutex> lock(live().mutex);
+  int32_t n = 0;
+  for (const BlueprintCompiler* c : live().compilers) n += c->background_running();
+  return n;
+}
+
 void BlueprintCompiler::start_background(std::function<void()> work) {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -51,7 +59,14 @@ void BlueprintCompiler::start_background(std::function<void()> work) {
     live().compilers.insert(this);
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  threads_.emplace_back(std::move(work));
+  ++background_running_;
+  threads_.emplace_back([this, work = std::move(work)] {
+    struct Done {
+      std::atomic<int32_t>& running;
+      ~Done() { --running; }
+    } done{background_running_};
+    work();
+  });
 }
 
 void BlueprintCompiler::join_background() {

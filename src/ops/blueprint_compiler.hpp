@@ -128,6 +128,8 @@ class BlueprintCompiler {
   int64_t template_compiles() const { return template_compiles_; }
   // Waits for the background compiles started so far (the destructor and the exit handler).
   void join_background();
+  // Background compiles started and not yet finished.
+  int32_t background_running() const { return background_running_; }
 
  private:
   // Runs `work` on a thread of the compiler (not to be called with mutex_ held).
@@ -180,6 +182,7 @@ class BlueprintCompiler {
   std::map<std::string, std::shared_ptr<const std::string>> templates_;  // key -> module
   std::atomic<int64_t> nvrtc_calls_{0};
   std::atomic<int64_t> template_compiles_{0};
+  std::atomic<int32_t> background_running_{0};
   double limit_s_ = 0.0;
   CompileFn compile_fn_;
   LinkFn link_fn_;
@@ -200,6 +203,8 @@ BlueprintCompiler& process_blueprint_compiler();
 // before it begins to exit: a compile still inside NVRTC while exit destroys NVRTC's static
 // objects crashes it (blueprint_background.cpp).
 void finish_background_compiles();
+// Background compiles running now, in every compiler of the process.
+int32_t running_background_compiles();
 // The process compiler's time limit (config `compile_limit_s`; 30 s unless set).
 void set_compile_limit(double seconds);
 inline constexpr double kDefaultCompileLimitSeconds = 30.0;

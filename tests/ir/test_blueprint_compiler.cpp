@@ -250,7 +250,10 @@ TEST(BlueprintCompiler, ACompilePastTheLimitFinishesInTheBackground) {
     EXPECT_LT(s, 0.5);
     // Still running: the same answer, no second compile.
     EXPECT_EQ(c.get(g, {16, 8, 4}, "sm_90").level, CompileLevel::timed_out);
+    EXPECT_EQ(c.background_running(), 1);
+    EXPECT_GE(running_background_compiles(), 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(900));
+    EXPECT_EQ(c.background_running(), 0);
     const CompiledBlueprint b = c.get(g, {16, 8, 4}, "sm_90");
     ASSERT_TRUE(b.ok) << b.log;
     EXPECT_EQ(b.level, CompileLevel::memory);
