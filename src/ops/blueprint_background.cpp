@@ -33,12 +33,11 @@ LiveCompilers& live() {
 }  // namespace
 
 void finish_background_compiles() {
-  std::set<BlueprintCompiler*> compilers;
-  {
-    std::lock_guard<std::mutex> lock(live().mutex);
-    compilers.swap(live().compilers);
-  }
-  for (BlueprintCompiler* c : compilers) c->join_background();
+  // Joined under the lock, so that no compiler is destroyed meanwhile (its destructor waits for
+  // the lock); a background compile takes no part of it.
+  std::lock_guard<std::mutex> lock(live().mutex);
+  for (BlueprintCompiler* c : live().compilers) c->join_background();
+  live().compilers.clear();
 }
 
 int32_t running_background_compiles() {
