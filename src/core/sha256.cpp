@@ -7,8 +7,20 @@
 
 namespace kasmina {
 
+namespace {
+// The digest's implementation, fetched from OpenSSL's providers once (EVP_sha256() fetches it
+// again on every digest started: 0.98 against 0.35 us for a digest of 64 bytes); kept to the end.
+const EVP_MD* sha256_method() {
+  static const EVP_MD* md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+}  // namespace
+
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
-  if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) {
+  if (!ctx_ || EVP_DigestInit_ex(ctx_, sha256_method(), nullptr) != 1) {
     EVP_MD_CTX_free(ctx_);
     throw InternalError("SHA-256: libcrypto could not start a digest");
   }
