@@ -1,6 +1,6 @@
 // `kasmina blueprint`: check FILE (the IR blueprints of a YAML file: shapes, parameter count,
 // canonical hash; exit 2 on errors), compile FILE|CONFIG (NVRTC into the kernel cache; with
-// --repeat N also the lookup times from memory and from disk),
+// --repeat N also the lookup times from memory and from disk: blueprint_timing.cpp),
 // tune CONFIG (blueprint_tune.cpp) and cache stats|verify|clear (the kernel cache on disk).
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/blueprint_config.hpp"
+#include "cli/blueprint_timing.hpp"
 #include "cli/commands.hpp"
 #include "cli/kernel_events.hpp"
 #include "cli/print.hpp"
@@ -86,56 +87,6 @@ int cache_verify(const std::string& dir) {
   out += std::to_string(r.good) + " of " + std::to_string(r.checked) + " entries valid\n";
   print(out);
   return r.quarantined.empty() ? 0 : 2;
-}
-
-double micros_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// "median X us, p99 Y us" of `us` (sorted here; nearest-rank percentiles).
-std::string percentiles(std::vector<double> us) {
-  std::sort(us.begin(), us.end());
-  const auto at = [&](double q) {
-    return us[std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())))];
-  };
-  char line[96];
-  std::snprintf(line, sizeof line, "median %.2f us, p99 %.2f us", at(0.5), at(0.99));
-  return line;
-}
-
-// --repeat N: N lookups of a compiled blueprint from the compiler's memory, then N through a
-// new compiler over the same directory each (the disk entry read and its SHA-256 verified), and
-// the NVRTC calls those made; with a CUDA device, each disk lookup also with the module loaded
-// as a layer loads it (after one load that starts the device).
-std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
-                          const morph::BlueprintShape& sh, const std::string& arch,
-                          const std::string& dir, int n) {
-  std::vector<double> memory, disk, loaded;
-  int64_t nvrtc = 0;
-  for (int i = 0; i < n; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    compiler.get(g, sh, arch);
-    memory.push_back(micros_since(t0));
-  }
-  const bool load = ops::time_module_load(compiler.get(g, sh, arch).cubin()) >= 0.0;
-  for (int i = 0; i < n; ++i) {
-    ops::BlueprintCompiler fresh(cache_options(dir), ops::nvrtc_options_from_env());
-    const auto t0 = std::chrono::steady_clock::now();
-    const ops::CompiledBlueprint c = fresh.get(g, sh, arch);
-    const double us = micros_since(t0);
-    disk.push_back(us);
-    if (c.level != ops::CompileLevel::disk)
-      throw InternalError("blueprint compile --repeat: a new compiler did not find " + c.key +
-                          " on disk (level " + ops::compile_level_name(c.level) + ")");
-    nvrtc += fresh.nvrtc_calls();
-    if (load) loaded.push_back(us + std::max(0.0, ops::time_module_load(c.cubin())));
-  }
-  std::string out = "  memory lookups " + std::to_string(n) + ": " + percentiles(memory) +
-                    "\n  disk lookups   " + std::to_string(n) + ": " + percentiles(disk) + ", " +
-                    std::to_string(nvrtc) + " NVRTC calls\n";
-  if (load)
-    out += "  disk lookups with the load " + std::to_string(n) + ": " + percentiles(loaded) + "\n";
-  return out;
 }
 
 // --source DIR: the CUDA source the compiler compiles for (g, sh), as DIR/LABEL.cu (LABEL's

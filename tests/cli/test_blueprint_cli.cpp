@@ -216,6 +216,11 @@ TEST(BlueprintCli, CompileWarmsTheCacheOrSaysNvrtcIsMissing) {
   EXPECT_GE(blueprints, 1u);
   EXPECT_EQ(count("  memory lookups 20: median "), blueprints) << second.out;
   EXPECT_EQ(count(" us, 0 NVRTC calls\n"), blueprints) << second.out;
+  // The disk hit in its parts (the fused module from disk: its key made again and found equal).
+  EXPECT_EQ(count("  disk hit in parts 20:\n    source generated  median "), blueprints)
+      << second.out;
+  EXPECT_EQ(count("\n    key hashed        median "), blueprints) << second.out;
+  EXPECT_EQ(count("\n    read and verified median "), blueprints) << second.out;
 }
 
 bool have_gpu(const fs::path& cwd) {

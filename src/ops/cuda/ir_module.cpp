@@ -361,14 +361,16 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
 
 }  // namespace
 
-double time_module_load(const std::string& module) {
+double time_module_load(const std::string& module, std::vector<std::shared_ptr<const void>>* keep) {
   if (!cuda::available()) return -1.0;
   std::string why;
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(module, &why);
   const double us =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-  return k ? us : -1.0;  // unloaded as k goes
+  if (!k) return -1.0;
+  if (keep) keep->push_back(k);  // else unloaded as k goes
+  return us;
 }
 
 PreparedModule load_ir_module(const ir::IrBlueprint& bp, int32_t kind,

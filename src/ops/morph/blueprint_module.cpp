@@ -33,7 +33,7 @@ PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
 }
 
 #if !KASMINA_HAS_CUDA
-double time_module_load(const std::string&) {
+double time_module_load(const std::string&, std::vector<std::shared_ptr<const void>>*) {
   return -1.0;
 }
 #endif

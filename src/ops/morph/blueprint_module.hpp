@@ -107,11 +107,12 @@ IrSeedArgs backward_seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, c
                                      const Tensor& dy, Tensor* dx, bool param_grads);
 
 // Loads a compiled module (ops/blueprint_compiler.hpp, module_binary) as a layer does (both
-// programs, their entry points and attributes) on CUDA device 0, then unloads it: the
-// microseconds the load took, or a negative value without a CUDA device or when it cannot be
-// loaded. `kasmina blueprint compile --repeat` adds it to the disk lookups (issue 16 counts a disk
-// hit as read, verify and load).
-double time_module_load(const std::string& module);
+// programs, their entry points and attributes) on CUDA device 0, then unloads it, or with `keep`
+// adds it there (unloaded when its element goes): the microseconds the load took, or a negative
+// value without a CUDA device or when it cannot be loaded. `kasmina blueprint compile --repeat`
+// adds it to the disk lookups (issue 16 counts a disk hit as read, verify and load).
+double time_module_load(const std::string& module,
+                        std::vector<std::shared_ptr<const void>>* keep = nullptr);
 
 // i32 table on `dev` for the lifecycle kernel: for kind k < kMaxBlueprintKinds, [2k] the offset
 // of its entries (-1: none) and [2k + 1] their count (its parameter count); entry i is three

@@ -1,0 +1,117 @@
+// `kasmina blueprint compile --repeat N`: the lookup times of a compiled blueprint (issue 16's
+// in-process hit and disk hit), with the disk hit taken apart into its phases.
+#include "cli/blueprint_timing.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/str_cat.hpp"
+#include "ir/kernel_cache.hpp"
+#include "ops/morph/blueprint_module.hpp"
+#include "ops/nvrtc.hpp"
+
+namespace kasmina::cli {
+
+namespace {
+
+double micros_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// "median X us, p99 Y us, max Z us" of `us` (sorted here; nearest-rank percentiles).
+std::string percentiles(std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  const auto at = [&](double q) {
+    return us[std::min(us.size() - 1, static_cast<size_t>(q * static_cast<double>(us.size())))];
+  };
+  char line[128];
+  std::snprintf(line, sizeof line, "median %.2f us, p99 %.2f us, max %.2f us", at(0.5), at(0.99),
+                us.back());
+  return line;
+}
+
+ir::CacheOptions cache_at(const std::string& dir) {
+  ir::CacheOptions o;
+  o.dir = dir;
+  return o;
+}
+
+// The disk hit of a fused module in its parts, as BlueprintCompiler::get_tiered makes it (the
+// key checked against the one the compiler found): generating the source, hashing the key,
+// reading and verifying the entry, loading the module (when `load`). Empty when the module the
+// compiler served is not the fused one (a linked module's key hashes more).
+std::string disk_phases(const ir::Graph& g, const morph::BlueprintShape& sh,
+                        const ops::CompiledBlueprint& c, const std::string& dir, int n, bool load) {
+  const ops::Nvrtc* nvrtc = ops::Nvrtc::get();
+  if (!nvrtc || c.linked) return "";
+  std::vector<std::string> options = ops::blueprint_compile_options(*nvrtc, c.target);
+  for (const std::string& o : ops::nvrtc_options_from_env()) options.push_back(o);
+  std::vector<double> codegen, key, read, loaded;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    const std::string source = ops::blueprint_module_source(g, sh);
+    codegen.push_back(micros_since(t0));
+    t0 = std::chrono::steady_clock::now();
+    const std::string k =
+        ops::blueprint_kernel_key(g.canonical_text, source, nvrtc->version(), options, c.target);
+    key.push_back(micros_since(t0));
+    if (k != c.key) return "";
+    t0 = std::chrono::steady_clock::now();
+    ir::KernelCache cache(cache_at(dir));
+    const std::optional<ir::CacheLookup> hit = cache.find(k);
+    read.push_back(micros_since(t0));
+    if (!hit || !hit->ok)
+      throw InternalError("blueprint compile --repeat: " + k + " is no longer on disk");
+    if (load) loaded.push_back(std::max(0.0, ops::time_module_load(hit->payload)));
+  }
+  std::string out = str_cat("  disk hit in parts ", n, ":\n    source generated  ",
+                            percentiles(codegen), "\n    key hashed        ", percentiles(key),
+                            "\n    read and verified ", percentiles(read), "\n");
+  if (load) out += "    loaded, unloaded  " + percentiles(loaded) + "\n";
+  return out;
+}
+
+}  // namespace
+
+std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
+                          const morph::BlueprintShape& sh, const std::string& arch,
+                          const std::string& dir, int n) {
+  std::vector<double> memory, disk, loaded, kept;
+  int64_t nvrtc = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    compiler.get(g, sh, arch);
+    memory.push_back(micros_since(t0));
+  }
+  const ops::CompiledBlueprint first = compiler.get(g, sh, arch);
+  const bool load = ops::time_module_load(first.cubin()) >= 0.0;
+  for (int i = 0; i < n; ++i) {
+    ops::BlueprintCompiler fresh(cache_at(dir), ops::nvrtc_options_from_env());
+    const auto t0 = std::chrono::steady_clock::now();
+    const ops::CompiledBlueprint c = fresh.get(g, sh, arch);
+    const double us = micros_since(t0);
+    disk.push_back(us);
+    if (c.level != ops::CompileLevel::disk)
+      throw InternalError("blueprint compile --repeat: a new compiler did not find " + c.key +
+                          " on disk (level " + ops::compile_level_name(c.level) + ")");
+    nvrtc += fresh.nvrtc_calls();
+    if (load) loaded.push_back(us + std::max(0.0, ops::time_module_load(c.cubin())));
+  }
+  std::string out = "  memory lookups " + std::to_string(n) + ": " + percentiles(memory) +
+                    "\n  disk lookups   " + std::to_string(n) + ": " + percentiles(disk) + ", " +
+                    std::to_string(nvrtc) + " NVRTC calls\n";
+  if (load) {
+    out += "  disk lookups with the load " + std::to_string(n) + ": " + percentiles(loaded) + "\n";
+    // As a training process loads modules: each kept loaded (none unloaded between the loads).
+    std::vector<std::shared_ptr<const void>> keep;
+    for (int i = 0; i < n; ++i) kept.push_back(ops::time_module_load(first.cubin(), &keep));
+    out += "  loads kept loaded " + std::to_string(n) + ": " + percentiles(kept) + "\n";
+  }
+  return out + disk_phases(g, sh, first, dir, n, load);
+}
+
+}  // namespace kasmina::cli
