@@ -5,7 +5,7 @@
                              [--expect EVAL.json] [--tolerance-samples N] [--check-numpy]
 
 Builds a torch.nn.Module from the file's `__metadata__["model"]` description and its tensors
-(docs/FORMATS.md, "Exported networks"): linear, relu, gelu (tanh approximation), layernorm,
+(docs/EXPORT.md): linear, relu, gelu (tanh approximation), layernorm,
 dropout (identity in evaluation), residual blocks, and kasmina layers with their grown seeds.
 A seed whose stage blends (GRAFTING .. FOSSILIZED) with alpha > 0 adds alpha * delta(x) to its
 columns [s*C, (s+1)*C) of the layer's input; its blueprint's delta is

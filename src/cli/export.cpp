@@ -2,7 +2,7 @@
 // CPU from the checkpoint (its own checkpoint section: host parameters, seed states, blueprint
 // pool) and writes the trained network, fossilized seeds and seeds in other live stages
 // included, as a safetensors file with the model description in its metadata
-// (io/network_export.hpp; docs/FORMATS.md, "Exported networks"). The dataset is loaded for the
+// (io/network_export.hpp; docs/EXPORT.md). The dataset is loaded for the
 // input normalisation the network was trained with. OUT is written atomically.
 #include <CLI/CLI.hpp>
 #include <cstdio>

@@ -1,5 +1,5 @@
 // A trained network as named tensors and a JSON description, for `kasmina export` (the
-// safetensors layout and the description's fields: docs/FORMATS.md, "Exported networks").
+// safetensors layout and the description's fields: docs/EXPORT.md).
 //
 // Host parameters keep their model names ("layers.0.weight" [out, in], "layers.0.bias").
 // Every morphogenetic layer "<L>" adds its seeds' stage, alpha and blueprint id

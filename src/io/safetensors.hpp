@@ -4,7 +4,7 @@
 // into the data after the header; the tensors tile it in order, without gaps), and the optional
 // key "__metadata__" to an object of string values. Tensors are row-major, little-endian.
 // kasmina writes the header padded with spaces to a multiple of 8 bytes, as the reference
-// implementation does. `kasmina export` writes networks in it (docs/FORMATS.md).
+// implementation does. `kasmina export` writes networks in it (docs/EXPORT.md).
 #pragma once
 #include <cstdint>
 #include <map>
