@@ -233,8 +233,9 @@ CacheStats KernelCache::stats() const {
   for (const EntryFile& f : list_entries(root / "entries")) {
     ++s.entries;
     s.bytes += static_cast<int64_t>(f.bytes);
-    const std::optional<std::string> bytes = slurp(f.path.string());
-    const DecodedEntry e = bytes ? decode_entry(f.name, *bytes) : DecodedEntry{};
+    std::optional<std::string> bytes = slurp(f.path.string());
+    const DecodedEntry e =
+        bytes ? decode_entry_in_place(f.name, std::move(*bytes)) : DecodedEntry{};
     if (e.ok && e.kind == EntryKind::negative) ++s.negative;
   }
   s.quarantined = static_cast<int64_t>(list_entries(root / "quarantine").size());
@@ -248,10 +249,10 @@ VerifyReport KernelCache::verify() {
   VerifyReport r;
   for (const EntryFile& f : list_entries(fs::path(options_.dir) / "entries")) {
     ++r.checked;
-    const std::optional<std::string> bytes = slurp(f.path.string());
+    std::optional<std::string> bytes = slurp(f.path.string());
     DecodedEntry e;
     e.problem = "not an entry name";
-    if (valid_key(f.name) && bytes) e = decode_entry(f.name, *bytes);
+    if (valid_key(f.name) && bytes) e = decode_entry_in_place(f.name, std::move(*bytes));
     if (e.ok && f.path.parent_path().filename() == f.name.substr(0, 2)) {
       ++r.good;
       continue;
