@@ -42,38 +42,64 @@ ir::CacheOptions cache_at(const std::string& dir) {
 
 // The disk hit of a fused module in its parts, as BlueprintCompiler::get_tiered makes it (the
 // key checked against the one the compiler found): generating the source, hashing the key,
-// reading and verifying the entry, loading the module (when `load`). Empty when the module the
-// compiler served is not the fused one (a linked module's key hashes more).
-std::string disk_phases(const ir::Graph& g, const morph::BlueprintShape& sh,
-                        const ops::CompiledBlueprint& c, const std::string& dir, int n, bool load) {
-  const ops::Nvrtc* nvrtc = ops::Nvrtc::get();
-  if (!nvrtc || c.linked) return "";
-  std::vector<std::string> options = ops::blueprint_compile_options(*nvrtc, c.target);
-  for (const std::string& o : ops::nvrtc_options_from_env()) options.push_back(o);
-  std::vector<double> codegen, key, read, loaded;
-  for (int i = 0; i < n; ++i) {
+// reading and verifying the entry, loading the module (when `load`). Off (`on` false) when the
+// module the compiler served is not the fused one (a linked module's key hashes more).
+class DiskParts {
+ public:
+  DiskParts(const ir::Graph& g, const morph::BlueprintShape& sh, const ops::CompiledBlueprint& c,
+            std::string dir, bool load)
+      : g_(g), sh_(sh), c_(c), dir_(std::move(dir)), load_(load) {
+    nvrtc_ = ops::Nvrtc::get();
+    on_ = nvrtc_ && !c.linked;
+    if (!on_) return;
+    options_ = ops::blueprint_compile_options(*nvrtc_, c.target);
+    for (const std::string& o : ops::nvrtc_options_from_env()) options_.push_back(o);
+  }
+
+  // One disk hit, its parts timed; off from then on when the key differs from the compiler's.
+  void time_once() {
+    if (!on_) return;
     auto t0 = std::chrono::steady_clock::now();
-    const std::string source = ops::blueprint_module_source(g, sh);
-    codegen.push_back(micros_since(t0));
+    const std::string source = ops::blueprint_module_source(g_, sh_);
+    codegen_.push_back(micros_since(t0));
     t0 = std::chrono::steady_clock::now();
-    const std::string k =
-        ops::blueprint_kernel_key(g.canonical_text, source, nvrtc->version(), options, c.target);
-    key.push_back(micros_since(t0));
-    if (k != c.key) return "";
+    const std::string k = ops::blueprint_kernel_key(g_.canonical_text, source, nvrtc_->version(),
+                                                    options_, c_.target);
+    key_.push_back(micros_since(t0));
+    if (k != c_.key) {
+      on_ = false;
+      return;
+    }
     t0 = std::chrono::steady_clock::now();
-    ir::KernelCache cache(cache_at(dir));
+    ir::KernelCache cache(cache_at(dir_));
     const std::optional<ir::CacheLookup> hit = cache.find(k);
-    read.push_back(micros_since(t0));
+    read_.push_back(micros_since(t0));
     if (!hit || !hit->ok)
       throw InternalError("blueprint compile --repeat: " + k + " is no longer on disk");
-    if (load) loaded.push_back(std::max(0.0, ops::time_module_load(hit->payload)));
+    if (load_) loaded_.push_back(std::max(0.0, ops::time_module_load(hit->payload)));
   }
-  std::string out = str_cat("  disk hit in parts ", n, ":\n    source generated  ",
-                            percentiles(codegen), "\n    key hashed        ", percentiles(key),
-                            "\n    read and verified ", percentiles(read), "\n");
-  if (load) out += "    loaded, unloaded  " + percentiles(loaded) + "\n";
-  return out;
-}
+
+  // The lines to print (none when off).
+  std::string report() const {
+    if (!on_ || read_.empty()) return "";
+    std::string out = str_cat("  disk hit in parts ", read_.size(), ":\n    source generated  ",
+                              percentiles(codegen_), "\n    key hashed        ", percentiles(key_),
+                              "\n    read and verified ", percentiles(read_), "\n");
+    if (load_) out += "    loaded, unloaded  " + percentiles(loaded_) + "\n";
+    return out;
+  }
+
+ private:
+  const ir::Graph& g_;
+  const morph::BlueprintShape& sh_;
+  const ops::CompiledBlueprint& c_;
+  std::string dir_;
+  bool load_;
+  const ops::Nvrtc* nvrtc_ = nullptr;
+  bool on_ = false;
+  std::vector<std::string> options_;
+  std::vector<double> codegen_, key_, read_, loaded_;
+};
 
 }  // namespace
 
@@ -89,7 +115,11 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
   }
   const ops::CompiledBlueprint first = compiler.get(g, sh, arch);
   const bool load = ops::time_module_load(first.cubin()) >= 0.0;
+  // The disk hits through a new compiler and in parts interleaved (which goes first alternates),
+  // so that both see the same conditions of the machine.
+  DiskParts parts(g, sh, first, dir, load);
   for (int i = 0; i < n; ++i) {
+    if (i % 2 == 1) parts.time_once();
     ops::BlueprintCompiler fresh(cache_at(dir), ops::nvrtc_options_from_env());
     const auto t0 = std::chrono::steady_clock::now();
     const ops::CompiledBlueprint c = fresh.get(g, sh, arch);
@@ -100,6 +130,7 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
                           " on disk (level " + ops::compile_level_name(c.level) + ")");
     nvrtc += fresh.nvrtc_calls();
     if (load) loaded.push_back(us + std::max(0.0, ops::time_module_load(c.cubin())));
+    if (i % 2 == 0) parts.time_once();
   }
   std::string out = "  memory lookups " + std::to_string(n) + ": " + percentiles(memory) +
                     "\n  disk lookups   " + std::to_string(n) + ": " + percentiles(disk) + ", " +
@@ -111,7 +142,7 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
     for (int i = 0; i < n; ++i) kept.push_back(ops::time_module_load(first.cubin(), &keep));
     out += "  loads kept loaded " + std::to_string(n) + ": " + percentiles(kept) + "\n";
   }
-  return out + disk_phases(g, sh, first, dir, n, load);
+  return out + parts.report();
 }
 
 }  // namespace kasmina::cli
