@@ -29,7 +29,7 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 8;
+inline constexpr int kBlueprintCodegenVersion = 9;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 
@@ -81,16 +81,11 @@ std::string seed_kernels_source(const ir::Plan& plan);
 // its row functions only; the calls pass a row's arrays through the stack.
 //  - The template: the same text for every blueprint of this chunk width.
 std::string linked_template_source(int32_t chunk);
-//  - The row functions' source is two programs side by side, as the seed kernels' (KS_PROGRAM):
-//    1 the delta and ks_const (linked into both kernels), 2 the backward and ks_grad_term
-//    (linked into the backward kernel, which also calls the delta for isolated seeds).
+//  - The row functions' source, one program as the template's: the delta, the backward,
+//    ks_grad_term and ks_const, linked once with the template's two kernels.
 //    What follows the row functions: ks_grad_term and ks_const.
 std::string linked_rows_tail(const ir::Plan& plan);
 inline constexpr const char* kLinkedRowFunction = "extern \"C\" __device__ __noinline__";
-// The guards of a module's two programs (BlueprintCompiler compiles the source once with
-// -DKS_PROGRAM=1, once with 2): the seed kernels' (fused and template) and the row functions'.
-inline constexpr const char* kProgramGuard[2] = {"#if !defined(KS_PROGRAM) || KS_PROGRAM == 1\n",
-                                                 "#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n"};
 //  - The row functions' register bound (--maxrregcount): the backward kernel's, so that the
 //    linker accepts the call (a callee may not use more registers than its kernel may).
 int32_t linked_rows_max_registers(int32_t chunk);

@@ -67,29 +67,6 @@ std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintSh
   return generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::seed_kernels);
 }
 
-namespace {
-constexpr const char* kModuleMagic = "kasmina-module 2 ";
-}  // namespace
-
-std::string module_binary(const std::string& forward, const std::string& backward) {
-  return kModuleMagic + std::to_string(forward.size()) + " " + std::to_string(backward.size()) +
-         "\n" + forward + backward;
-}
-
-bool split_module_binary(const std::string& module, std::string* forward, std::string* backward) {
-  const std::string magic = kModuleMagic;
-  const size_t eol = module.find('\n');
-  if (module.rfind(magic, 0) != 0 || eol == std::string::npos || eol > 64) return false;
-  unsigned long long n1 = 0, n2 = 0;
-  char tail = 0;
-  const std::string sizes = module.substr(magic.size(), eol - magic.size());
-  if (std::sscanf(sizes.c_str(), "%llu %llu%c", &n1, &n2, &tail) != 2) return false;
-  if (n1 > module.size() || n2 != module.size() - eol - 1 - n1) return false;
-  *forward = module.substr(eol + 1, n1);
-  *backward = module.substr(eol + 1 + n1);
-  return true;
-}
-
 CompileTarget compile_target(const std::vector<int>& supported, const std::string& arch, bool ptx) {
   const int want = arch_number(arch);
   const bool can =
@@ -106,9 +83,6 @@ CompileTarget compile_target(const std::vector<int>& supported, const std::strin
 }
 
 std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::string& arch) {
-  // No --split-compile (up to codegen 6 it put the optimizer and ptxas of the module's two
-  // kernels on two threads): a program of one kernel has nothing to split, and the two programs
-  // already run side by side (with it they took the same time).
   return {"--gpu-architecture=" + arch, "--std=c++17"};
 }
 
@@ -123,30 +97,14 @@ NvrtcOutput BlueprintCompiler::compile(const std::string& source, const std::str
                      : Nvrtc::get()->compile(source, name, options);
 }
 
-ir::CompileOutcome compile_module_programs(
-    const std::function<NvrtcOutput(const std::vector<std::string>&)>& program,
-    const std::vector<std::string>& options) {
-  auto with = [&](int i) {
-    std::vector<std::string> o = options;
-    o.push_back(kModulePrograms[i]);
-    return program(o);
-  };
-  NvrtcOutput b;
-  std::thread backward([&] { b = with(1); });
-  const NvrtcOutput f = with(0);
-  backward.join();
-  if (!f.ok || !b.ok) {
-    const bool both = !f.ok && !b.ok && f.log != b.log;
-    return ir::CompileOutcome{false, "", both ? f.log + "\n" + b.log : f.ok ? b.log : f.log};
-  }
-  return ir::CompileOutcome{true, module_binary(f.binary, b.binary), f.log + b.log};
+ir::CompileOutcome compile_outcome(const NvrtcOutput& out) {
+  return out.ok ? ir::CompileOutcome{true, out.binary, out.log}
+                : ir::CompileOutcome{false, "", out.log};
 }
 
 ir::CompileOutcome BlueprintCompiler::compile_fused(const Job& job) {
   ++nvrtc_calls_;
-  return compile_module_programs(
-      [&](const std::vector<std::string>& o) { return compile(job.source, job.name, o); },
-      job.options);
+  return compile_outcome(compile(job.source, job.name, job.options));
 }
 
 std::shared_ptr<const std::string> BlueprintCompiler::template_module(const Job& job,
@@ -163,11 +121,7 @@ std::shared_ptr<const std::string> BlueprintCompiler::template_module(const Job&
   const ir::CacheLookup r = disk_.get_or_compile(job.templ_key, [&] {
     ++nvrtc_calls_;
     ++template_compiles_;
-    return compile_module_programs(
-        [&](const std::vector<std::string>& o) {
-          return compile(*job.templ, "seed_kernels.cu", o);
-        },
-        job.templ_options);
+    return compile_outcome(compile(*job.templ, "seed_kernels.cu", job.templ_options));
   });
   if (!r.ok) {
     *log = r.payload;
@@ -184,22 +138,16 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   std::shared_ptr<const std::string> templ;
   std::thread fetch([&] { templ = template_module(job, &templ_log); });
   ++nvrtc_calls_;
-  const ir::CompileOutcome rows = compile_module_programs(
-      [&](const std::vector<std::string>& o) { return compile(job.source, job.name, o); },
-      job.options);
+  const NvrtcOutput rows = compile(job.source, job.name, job.options);
   fetch.join();
-  if (!rows.ok) return rows;
-  std::string tf, tb, delta, backward;
+  if (!rows.ok) return compile_outcome(rows);
   if (!templ) return ir::CompileOutcome{false, "", "the seed kernels: " + templ_log};
-  if (!split_module_binary(*templ, &tf, &tb) ||
-      !split_module_binary(rows.payload, &delta, &backward))
-    return ir::CompileOutcome{false, "", "the seed kernels are not a module of two programs"};
-  const auto link = [&](const std::vector<const std::string*>& parts) {
-    return link_fn_ ? link_fn_(parts, job.arch) : NvJitLink::get()->link(parts, job.arch);
-  };
-  const NvrtcOutput f = link({&tf, &delta}), b = link({&tb, &delta, &backward});
-  if (!f.ok || !b.ok) return ir::CompileOutcome{false, "", f.ok ? b.log : f.log};
-  return ir::CompileOutcome{true, module_binary(f.binary, b.binary), rows.log};
+  // One link: both seed kernels and the row functions in one cubin.
+  const std::vector<const std::string*> parts = {templ.get(), &rows.binary};
+  const NvrtcOutput linked =
+      link_fn_ ? link_fn_(parts, job.arch) : NvJitLink::get()->link(parts, job.arch);
+  if (!linked.ok) return ir::CompileOutcome{false, "", linked.log};
+  return ir::CompileOutcome{true, linked.binary, rows.log};
 }
 
 CompiledBlueprint BlueprintCompiler::served(const Job& job, ir::CacheLookup&& r,

@@ -1,15 +1,16 @@
 // IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture, codegen
 // mode -> the compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC.
-// A module is two cubins, one per seed kernel, made one of two ways (blueprint_link.hpp), and
-// the codegen mode picks how:
+// A module is one cubin (or PTX text) holding both seed kernels, so that a layer loads one
+// library (codegen 9; two programs side by side, one per kernel, until codegen 8: one library
+// less saves ~10 us of a disk hit's load, bench/RESULTS.md). It is made one of two ways
+// (blueprint_link.hpp), and the codegen mode picks how:
 //  - linked (KASMINA_IR_CODEGEN=linked): the blueprint's row functions compiled as relocatable
-//    code and linked by nvJitLink to the seed kernels of its chunk width, which are built into
-//    the binary (seed_templates.hpp) or compiled once per chunk width and architecture (two
-//    relocatable programs side by side, kept in the kernel cache under a key of their own, and
-//    in memory) while the row functions compile;
-//  - fused: the module's source compiled as two programs side by side, on two threads, one for
-//    each seed kernel (-DKS_PROGRAM=1 the forward, 2 the backward; a kernel's machine code is the
-//    same as in one program with both, and the wall time about that of the backward alone);
+//    code and linked by nvJitLink, once, to the seed kernels of its chunk width, which are built
+//    into the binary (seed_templates.hpp) or compiled once per chunk width and architecture (one
+//    relocatable program, kept in the kernel cache under a key of their own, and in memory)
+//    while the row functions compile;
+//  - fused: the module's source compiled as one program (each kernel's machine code is the same
+//    as when each was compiled alone, codegen 8's programs);
 //  - tiered (the default): the fused module when memory or disk holds it; else the linked one
 //    now (about a fifth of the fused compile's time) with the fused one compiled on a thread of
 //    the compiler (`upgrade`), in the memory and disk caches once done.
@@ -49,8 +50,7 @@ class FusedUpgrade;
 struct CompiledBlueprint {
   std::string key;  // the disk key (empty when NVRTC is unavailable)
   bool ok = false;  // false: failed now or before (log), NVRTC unavailable, or timed out (log)
-  // ok: the module (module_binary(): the two programs' cubins or PTX texts), shared with the
-  // memory cache
+  // ok: the module (a cubin or PTX text with both seed kernels), shared with the memory cache
   std::shared_ptr<const std::string> binary;
   std::string log;  // the compiler's log, or why nothing was compiled
   CompileLevel level = CompileLevel::unavailable;
@@ -209,27 +209,14 @@ int32_t running_background_compiles();
 void set_compile_limit(double seconds);
 inline constexpr double kDefaultCompileLimitSeconds = 30.0;
 
-// The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`),
-// once with each of kModulePrograms' options added.
+// The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
 std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);
-inline constexpr const char* kModulePrograms[2] = {"-DKS_PROGRAM=1", "-DKS_PROGRAM=2"};
 
-// A compiled module: "kasmina-module 2 N1 N2\n", then the forward program's binary (N1 bytes: a
-// cubin, or PTX text) and the backward program's (N2 bytes).
-std::string module_binary(const std::string& forward, const std::string& backward);
-// Its two binaries; false when `module` is not of that form.
-bool split_module_binary(const std::string& module, std::string* forward, std::string* backward);
-
-// NVRTC's options for that source (each program adds its kModulePrograms option): the
-// architecture and the language.
+// NVRTC's options for that source: the architecture and the language.
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
 
-// A module's two programs compiled side by side (the backward, the longer, on its own thread;
-// `program` compiles with the options it is given, each program adding its kModulePrograms
-// option): the module, or the log of each program that failed (once when they are alike).
-ir::CompileOutcome compile_module_programs(
-    const std::function<NvrtcOutput(const std::vector<std::string>&)>& program,
-    const std::vector<std::string>& options);
+// A compile's output as the kernel cache stores it: the binary, or the log when it failed.
+ir::CompileOutcome compile_outcome(const NvrtcOutput& out);
 
 // The disk key (exposed for tests).
 std::string blueprint_kernel_key(const std::string& canonical_text, const std::string& source,

@@ -426,10 +426,9 @@ int32_t blueprint_constant(const ir::Plan& plan, int i) {
 }
 constexpr const char* kBlueprintConstants[4] = {"KS_P", "KS_FS", "KS_PS", "KS_STAGED"};
 
-// The two kernels, each under KS_PROGRAM 1 or 2 (BlueprintCompiler's two programs).
+// The two kernels (one program: one cubin, one library to load).
 std::string kernels_part() {
-  return std::string(kCommon) + kProgramGuard[0] + kForward + "#endif\n" + kProgramGuard[1] +
-         kBackward + "#endif\n";
+  return std::string(kCommon) + kForward + kBackward;
 }
 
 }  // namespace
@@ -468,12 +467,11 @@ std::string linked_template_source(int32_t chunk) {
 }
 
 std::string linked_rows_tail(const ir::Plan& plan) {
-  // ks_grad_term with the backward (program 2), ks_const with the delta (program 1: linked into
-  // both kernels, so defined once in each).
-  std::string s = grad_term(plan, kLinkedRowFunction) + "#endif\n" + kProgramGuard[0] +
-                  "extern \"C\" __constant__ int ks_const[4] = {";
+  // ks_grad_term for the backward kernel, ks_const (the blueprint's sizes) for both.
+  std::string s =
+      grad_term(plan, kLinkedRowFunction) + "extern \"C\" __constant__ int ks_const[4] = {";
   for (int i = 0; i < 4; ++i) s += (i ? ", " : "") + std::to_string(blueprint_constant(plan, i));
-  return s + "};\n#endif\n";
+  return s + "};\n";
 }
 
 int32_t linked_rows_max_registers(int32_t chunk) {

@@ -55,11 +55,8 @@ SeedTemplateBuild build_seed_template(int32_t chunk, const std::string& arch,
   const Program p = program_of(*nvrtc, chunk, arch, extra);
   b.key = p.key;
   b.nvrtc_version = nvrtc->version();
-  const ir::CompileOutcome out = compile_module_programs(
-      [&](const std::vector<std::string>& o) {
-        return nvrtc->compile(*p.text, "seed_kernels.cu", o);
-      },
-      p.options);
+  const ir::CompileOutcome out =
+      compile_outcome(nvrtc->compile(*p.text, "seed_kernels.cu", p.options));
   b.ok = out.ok;
   b.module = out.payload;
   b.log = out.log;

@@ -42,7 +42,7 @@ struct SeedTemplateBuild {
   std::string key;
   std::string nvrtc_version;
   bool ok = false;
-  std::string module;  // ok: module_binary() of the two programs
+  std::string module;  // ok: the relocatable cubin of both seed kernels
   std::string log;     // the compiler's log, or why nothing was compiled
 };
 // The template of `chunk` for `arch` ("sm_90"), keyed and compiled as a linked module's get()

@@ -56,10 +56,7 @@ TEST(BlueprintCompiler, CompilesOnceThenServesFromMemoryAndDisk) {
   const CompiledBlueprint a = first.get(g, sh, "sm_90");
   ASSERT_TRUE(a.ok) << a.log;
   EXPECT_EQ(a.level, CompileLevel::compiled);
-  std::string forward, backward;
-  ASSERT_TRUE(split_module_binary(a.cubin(), &forward, &backward));
-  EXPECT_EQ(forward.substr(1, 3), "ELF");
-  EXPECT_EQ(backward.substr(1, 3), "ELF");
+  EXPECT_EQ(a.cubin().substr(1, 3), "ELF");
   EXPECT_EQ(first.get(g, sh, "sm_90").level, CompileLevel::memory);
   EXPECT_EQ(first.nvrtc_calls(), 1);
   BlueprintCompiler second(dir.options());  // as another process would
@@ -100,9 +97,8 @@ TEST(BlueprintCompiler, AFailedCompileIsCachedWithItsLog) {
 }
 
 // A layer launches only the seed kernels, so the module compiled for it holds only those (the row
-// kernels of the codegen tests would add a third to its compile time), compiled as two programs
-// (one kernel each, side by side) with options that leave the machine code as it is: the same
-// as one program with both kernels.
+// kernels of the codegen tests would add a third to its compile time): one cubin, one library to
+// load.
 TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   const ir::Graph g = gated();
   const morph::BlueprintShape sh{16, 8, 4};
@@ -129,32 +125,11 @@ TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
   EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);
   EXPECT_EQ(c.key, blueprint_kernel_key(g.canonical_text, src, nvrtc->version(), options, "sm_90"));
-  // The two programs change the compile time, not the machine code.
-  const NvrtcOutput plain = nvrtc->compile(src, "plain.cu", {options[0], options[1]});
-  ASSERT_TRUE(plain.ok) << plain.log;
-  std::string forward, backward;
-  ASSERT_TRUE(split_module_binary(c.cubin(), &forward, &backward));
-  std::map<std::string, std::string> text = text_sections(forward);
-  EXPECT_EQ(text.size(), 1u);
-  EXPECT_EQ(text.count(std::string(".text.") + kIrSeedForwardKernel), 1u);
-  const std::map<std::string, std::string> text_b = text_sections(backward);
-  EXPECT_EQ(text_b.size(), 1u);
-  text.insert(text_b.begin(), text_b.end());
+  // One cubin with the two kernels' code and nothing else (no row kernel).
+  const std::map<std::string, std::string> text = text_sections(c.cubin());
   EXPECT_EQ(text.size(), 2u);
-  EXPECT_TRUE(text == text_sections(plain.binary)) << "the programs changed the machine code";
-}
-
-TEST(BlueprintCompiler, AModuleBinaryHoldsTwoPrograms) {
-  const std::string m = module_binary("forward bytes", std::string("back\0ward\n", 10));
-  std::string f, b;
-  ASSERT_TRUE(split_module_binary(m, &f, &b));
-  EXPECT_EQ(f, "forward bytes");
-  EXPECT_EQ(b, std::string("back\0ward\n", 10));
-  EXPECT_FALSE(split_module_binary(m.substr(0, m.size() - 1), &f, &b));  // truncated
-  EXPECT_FALSE(split_module_binary(m + "x", &f, &b));
-  const std::string one_program = "\x7f" + std::string("ELF");  // a cubin of codegen 6 and older
-  EXPECT_FALSE(split_module_binary(one_program, &f, &b));
-  EXPECT_FALSE(split_module_binary("kasmina-module 2 1\nab", &f, &b));
+  EXPECT_EQ(text.count(std::string(".text.") + kIrSeedForwardKernel), 1u);
+  EXPECT_EQ(text.count(std::string(".text.") + kIrSeedBackwardKernel), 1u);
 }
 
 TEST(BlueprintCompiler, TheKeyCoversEveryInput) {
@@ -230,10 +205,9 @@ TEST(BlueprintCompiler, ACompilePastTheLimitFinishesInTheBackground) {
   ir::testing::CacheDir dir;
   const ir::Graph g = gated();
   const auto slow = [](const std::string& source, const std::string&,
-                       const std::vector<std::string>& options) {
+                       const std::vector<std::string>&) {
     std::this_thread::sleep_for(std::chrono::milliseconds(600));
-    return NvrtcOutput{true, "fake binary of " + std::to_string(source.size()) + options.back(),
-                       ""};
+    return NvrtcOutput{true, "fake binary of " + std::to_string(source.size()), ""};
   };
   int64_t calls = 0;
   {
@@ -257,11 +231,8 @@ TEST(BlueprintCompiler, ACompilePastTheLimitFinishesInTheBackground) {
     const CompiledBlueprint b = c.get(g, {16, 8, 4}, "sm_90");
     ASSERT_TRUE(b.ok) << b.log;
     EXPECT_EQ(b.level, CompileLevel::memory);
-    std::string forward, backward;  // the two programs, compiled side by side
-    ASSERT_TRUE(split_module_binary(b.cubin(), &forward, &backward));
-    EXPECT_EQ(forward.rfind("fake binary of ", 0), 0u);
-    EXPECT_EQ(forward.substr(forward.size() - 1), "1");
-    EXPECT_EQ(backward.substr(backward.size() - 1), "2");
+    EXPECT_EQ(b.cubin(),
+              "fake binary of " + std::to_string(blueprint_module_source(g, {16, 8, 4}).size()));
     calls = c.nvrtc_calls();
     // A compile still running when its compiler goes is waited for (the destructor joins).
     c.get(g, {32, 8, 4}, "sm_90");

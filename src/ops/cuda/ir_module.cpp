@@ -32,29 +32,23 @@ namespace kasmina::ops {
 namespace cuda {
 
 IrKernels::~IrKernels() {
-  for (void* lib : library)  // at exit: ignored
-    if (lib) cudaLibraryUnload(static_cast<cudaLibrary_t>(lib));
+  if (library) cudaLibraryUnload(static_cast<cudaLibrary_t>(library));  // at exit: ignored
 }
 
 std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::string* why) {
   auto k = std::make_shared<IrKernels>();
-  std::string binary[2];
-  if (!split_module_binary(module, &binary[0], &binary[1])) {
-    *why = "the compiled kernels are not a module of two programs";
+  cudaLibrary_t lib = nullptr;
+  cudaError_t rc =
+      cudaLibraryLoadData(&lib, module.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+  if (rc != cudaSuccess) {
+    cudaGetLastError();
+    *why = std::string("loading the compiled kernels failed: ") + cudaGetErrorString(rc);
     return nullptr;
   }
+  k->library = lib;
   cudaKernel_t kernel[2] = {};
   const char* names[2] = {kIrSeedForwardKernel, kIrSeedBackwardKernel};
   for (int i = 0; i < 2; ++i) {
-    cudaLibrary_t lib = nullptr;
-    cudaError_t rc =
-        cudaLibraryLoadData(&lib, binary[i].data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
-    if (rc != cudaSuccess) {
-      cudaGetLastError();
-      *why = std::string("loading the compiled kernels failed: ") + cudaGetErrorString(rc);
-      return nullptr;
-    }
-    k->library[i] = lib;
     rc = cudaLibraryGetKernel(&kernel[i], lib, names[i]);
     if (rc != cudaSuccess) {
       cudaGetLastError();
@@ -65,7 +59,7 @@ std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::strin
   k->forward = reinterpret_cast<const void*>(kernel[0]);
   k->backward = reinterpret_cast<const void*>(kernel[1]);
   cudaFuncAttributes fa{}, ba{};
-  cudaError_t rc = cudaFuncGetAttributes(&fa, k->forward);
+  rc = cudaFuncGetAttributes(&fa, k->forward);
   if (rc == cudaSuccess) rc = cudaFuncGetAttributes(&ba, k->backward);
   if (rc != cudaSuccess) {
     cudaGetLastError();

@@ -15,7 +15,7 @@
 namespace kasmina::ops::cuda {
 
 struct IrKernels {
-  void* library[2] = {};  // cudaLibrary_t: the forward program's, the backward program's
+  void* library = nullptr;  // cudaLibrary_t: the module's (both kernels)
   const void* forward = nullptr;
   const void* backward = nullptr;
   int32_t forward_threads = 0, backward_threads = 0;  // their maxThreadsPerBlock
@@ -25,7 +25,8 @@ struct IrKernels {
   ~IrKernels();
 };
 
-// Null with *why when the module (module_binary(): two cubins or PTX texts) cannot be loaded.
+// Null with *why when the module (one cubin or PTX text with both seed kernels; the string
+// must stay as it is while the call runs) cannot be loaded.
 std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::string* why);
 // Lets `kernel` use `bytes` of dynamic shared memory past the default 48 KB.
 void allow_smem(const void* kernel, int64_t bytes);
