@@ -106,8 +106,8 @@ IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tens
 IrSeedArgs backward_seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tensor& x,
                                      const Tensor& dy, Tensor* dx, bool param_grads);
 
-// Loads a compiled module (ops/blueprint_compiler.hpp, module_binary) as a layer does (both
-// programs, their entry points and attributes) on CUDA device 0, then unloads it, or with `keep`
+// Loads a compiled module (ops/blueprint_compiler.hpp: one cubin) as a layer does (the library,
+// both entry points and their attributes) on CUDA device 0, then unloads it, or with `keep`
 // adds it there (unloaded when its element goes): the microseconds the load took, or a negative
 // value without a CUDA device or when it cannot be loaded. `kasmina blueprint compile --repeat`
 // adds it to the disk lookups (issue 16 counts a disk hit as read, verify and load).
