@@ -401,12 +401,15 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, 
   // The row functions: delta of one row, and its backward (dx += J^T g, the row's factors);
   // inlined into the seed kernels, or called by them from another program (linked).
   const std::string fn = linked ? kLinkedRowFunction : "__device__ __forceinline__";
+  // Linked: the delta in row program 1, the backward in row program 2.
+  if (linked) e.out += kRowProgramGuard[0];
   e.out += fn +
            " void ks_row_delta(const float* __restrict__ xr, "
            "const float* __restrict__ p, float* __restrict__ out) {\n";
   e.forward_all(false);
   e.line("for (int c = 0; c < " + C + "; ++c) out[c] = " + e.val(g.output) + "[c];");
   e.out += "}\n";
+  if (linked) e.out += std::string("#endif\n") + kRowProgramGuard[1];
   e.out += fn +
            " void ks_row_backward(const float* __restrict__ xr, "
            "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f) {\n";

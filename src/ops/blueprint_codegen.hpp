@@ -81,11 +81,17 @@ std::string seed_kernels_source(const ir::Plan& plan);
 // its row functions only; the calls pass a row's arrays through the stack.
 //  - The template: the same text for every blueprint of this chunk width.
 std::string linked_template_source(int32_t chunk);
-//  - The row functions' source, one program as the template's: the delta, the backward,
-//    ks_grad_term and ks_const, linked once with the template's two kernels.
+//  - The row functions' source is two programs side by side (kRowPrograms, compiled at once on
+//    two threads): 1 the delta and ks_const, 2 the backward and ks_grad_term; both linked once
+//    with the template's two kernels into one cubin.
 //    What follows the row functions: ks_grad_term and ks_const.
 std::string linked_rows_tail(const ir::Plan& plan);
 inline constexpr const char* kLinkedRowFunction = "extern \"C\" __device__ __noinline__";
+// The row functions' two programs: each one's option, and the guard of its part of the source.
+inline constexpr const char* kRowPrograms[2] = {"-DKS_PROGRAM=1", "-DKS_PROGRAM=2"};
+inline constexpr const char* kRowProgramGuard[2] = {
+    "#if !defined(KS_PROGRAM) || KS_PROGRAM == 1\n",
+    "#if !defined(KS_PROGRAM) || KS_PROGRAM == 2\n"};
 //  - The row functions' register bound (--maxrregcount): the backward kernel's, so that the
 //    linker accepts the call (a callee may not use more registers than its kernel may).
 int32_t linked_rows_max_registers(int32_t chunk);

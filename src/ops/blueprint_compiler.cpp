@@ -82,8 +82,14 @@ CompileTarget compile_target(const std::vector<int>& supported, const std::strin
   return {"compute_" + std::to_string(best), true};
 }
 
-std::vector<std::string> blueprint_compile_options(const Nvrtc&, const std::string& arch) {
-  return {"--gpu-architecture=" + arch, "--std=c++17"};
+std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch) {
+  std::vector<std::string> o = {"--gpu-architecture=" + arch, "--std=c++17"};
+  // The optimizer and ptxas on two threads, for the two seed kernels of one program: the same
+  // machine code (tests/ir/test_blueprint_compiler.cpp), less wall time. NVRTC accepts
+  // --split-compile from 12.4 on, its ptxas --split-compile from 12.8 on (12.6 fails).
+  if (nvrtc.version_at_least(12, 4)) o.push_back("--split-compile=2");
+  if (nvrtc.version_at_least(12, 8)) o.push_back("--ptxas-options=--split-compile=2");
+  return o;
 }
 
 BlueprintCompiler::BlueprintCompiler(ir::CacheOptions disk, std::vector<std::string> extra_options)
@@ -137,17 +143,26 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   std::string templ_log;
   std::shared_ptr<const std::string> templ;
   std::thread fetch([&] { templ = template_module(job, &templ_log); });
+  // The row functions as two programs side by side (kRowPrograms: the delta's, the backward's).
   ++nvrtc_calls_;
-  const NvrtcOutput rows = compile(job.source, job.name, job.options);
+  const auto rows_program = [&](int i) {
+    std::vector<std::string> o = job.options;
+    o.push_back(kRowPrograms[i]);
+    return compile(job.source, job.name, o);
+  };
+  NvrtcOutput backward;
+  std::thread second([&] { backward = rows_program(1); });
+  const NvrtcOutput delta = rows_program(0);
+  second.join();
   fetch.join();
-  if (!rows.ok) return compile_outcome(rows);
+  if (!delta.ok || !backward.ok) return compile_outcome(delta.ok ? backward : delta);
   if (!templ) return ir::CompileOutcome{false, "", "the seed kernels: " + templ_log};
   // One link: both seed kernels and the row functions in one cubin.
-  const std::vector<const std::string*> parts = {templ.get(), &rows.binary};
+  const std::vector<const std::string*> parts = {templ.get(), &delta.binary, &backward.binary};
   const NvrtcOutput linked =
       link_fn_ ? link_fn_(parts, job.arch) : NvJitLink::get()->link(parts, job.arch);
   if (!linked.ok) return ir::CompileOutcome{false, "", linked.log};
-  return ir::CompileOutcome{true, linked.binary, rows.log};
+  return ir::CompileOutcome{true, linked.binary, delta.log + backward.log};
 }
 
 CompiledBlueprint BlueprintCompiler::served(const Job& job, ir::CacheLookup&& r,

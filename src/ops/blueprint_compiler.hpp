@@ -8,9 +8,10 @@
 //    code and linked by nvJitLink, once, to the seed kernels of its chunk width, which are built
 //    into the binary (seed_templates.hpp) or compiled once per chunk width and architecture (one
 //    relocatable program, kept in the kernel cache under a key of their own, and in memory)
-//    while the row functions compile;
-//  - fused: the module's source compiled as one program (each kernel's machine code is the same
-//    as when each was compiled alone, codegen 8's programs);
+//    while the row functions compile (two programs side by side: the delta's and the backward's);
+//  - fused: the module's source compiled as one program, its optimizer and ptxas on two threads
+//    (--split-compile; each kernel's machine code is the same as when each was compiled alone,
+//    codegen 8's programs);
 //  - tiered (the default): the fused module when memory or disk holds it; else the linked one
 //    now (about a fifth of the fused compile's time) with the fused one compiled on a thread of
 //    the compiler (`upgrade`), in the memory and disk caches once done.
@@ -212,7 +213,8 @@ inline constexpr double kDefaultCompileLimitSeconds = 30.0;
 // The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
 std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);
 
-// NVRTC's options for that source: the architecture and the language.
+// NVRTC's options for that source: the architecture, the language, and the optimizer and ptxas
+// on two threads where NVRTC has them.
 std::vector<std::string> blueprint_compile_options(const Nvrtc& nvrtc, const std::string& arch);
 
 // A compile's output as the kernel cache stores it: the binary, or the log when it failed.

@@ -467,11 +467,12 @@ std::string linked_template_source(int32_t chunk) {
 }
 
 std::string linked_rows_tail(const ir::Plan& plan) {
-  // ks_grad_term for the backward kernel, ks_const (the blueprint's sizes) for both.
-  std::string s =
-      grad_term(plan, kLinkedRowFunction) + "extern \"C\" __constant__ int ks_const[4] = {";
+  // ks_grad_term with the backward (row program 2), ks_const (the blueprint's sizes, read by both
+  // kernels) with the delta (row program 1).
+  std::string s = grad_term(plan, kLinkedRowFunction) + "#endif\n" + kRowProgramGuard[0] +
+                  "extern \"C\" __constant__ int ks_const[4] = {";
   for (int i = 0; i < 4; ++i) s += (i ? ", " : "") + std::to_string(blueprint_constant(plan, i));
-  return s + "};\n";
+  return s + "};\n#endif\n";
 }
 
 int32_t linked_rows_max_registers(int32_t chunk) {

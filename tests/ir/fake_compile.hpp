@@ -15,8 +15,8 @@ inline bool has_option(const std::vector<std::string>& v, const std::string& x) 
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// Test compiler: names what it compiled ("fused", "template" or "rows"); checks the options each
-// program of a linked module is compiled with.
+// Test compiler: names what it compiled ("fused", "template", or "rows" and the row program's
+// KS_PROGRAM option); checks the options each program of a linked module is compiled with.
 inline NvrtcOutput fake_compile(const std::string& source, const std::string&,
                                 const std::vector<std::string>& options) {
   if (!has_option(options, "-rdc=true")) return NvrtcOutput{true, "fused", ""};
@@ -30,7 +30,7 @@ inline NvrtcOutput fake_compile(const std::string& source, const std::string&,
   }
   EXPECT_TRUE(has_option(options, "--maxrregcount=128"));  // C = 8: the backward kernel's bound
   EXPECT_EQ(source.find("__global__"), std::string::npos);
-  return NvrtcOutput{true, "rows", ""};
+  return NvrtcOutput{true, "rows" + options.back(), ""};
 }
 
 }  // namespace kasmina::ops

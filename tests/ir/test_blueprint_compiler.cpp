@@ -125,11 +125,15 @@ TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
   EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);
   EXPECT_EQ(c.key, blueprint_kernel_key(g.canonical_text, src, nvrtc->version(), options, "sm_90"));
-  // One cubin with the two kernels' code and nothing else (no row kernel).
+  // One cubin with the two kernels' code and nothing else (no row kernel); the options beyond
+  // the architecture and the language (--split-compile) leave the machine code as it is.
   const std::map<std::string, std::string> text = text_sections(c.cubin());
   EXPECT_EQ(text.size(), 2u);
   EXPECT_EQ(text.count(std::string(".text.") + kIrSeedForwardKernel), 1u);
   EXPECT_EQ(text.count(std::string(".text.") + kIrSeedBackwardKernel), 1u);
+  const NvrtcOutput plain = nvrtc->compile(src, "plain.cu", {options[0], options[1]});
+  ASSERT_TRUE(plain.ok) << plain.log;
+  EXPECT_TRUE(text == text_sections(plain.binary)) << "the options changed the machine code";
 }
 
 TEST(BlueprintCompiler, TheKeyCoversEveryInput) {

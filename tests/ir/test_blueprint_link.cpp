@@ -46,7 +46,7 @@ TEST(BlueprintLink, TheSeedKernelsOfAChunkWidthAreCompiledOnceAndLinkedToEachBlu
   ASSERT_TRUE(a.ok) << a.log;
   EXPECT_TRUE(a.linked);
   EXPECT_TRUE(a.fallback.empty()) << a.fallback;
-  EXPECT_EQ(a.cubin(), "template+rows");  // one link: both kernels in one cubin
+  EXPECT_EQ(a.cubin(), "template+rows-DKS_PROGRAM=1+rows-DKS_PROGRAM=2");  // one link: one cubin
   EXPECT_EQ(c.template_compiles(), 1);
   EXPECT_EQ(c.nvrtc_calls(), 2);  // the template, the row functions
   // Another blueprint of the same chunk width: its row functions only.
@@ -137,7 +137,7 @@ TEST(BlueprintLink, ALinkedCompilePastTheLimitFinishesInTheBackground) {
   EXPECT_TRUE(b.linked);
   EXPECT_EQ(b.level, CompileLevel::memory);
   EXPECT_EQ(b.key, a.key);
-  EXPECT_EQ(b.cubin(), "template+rows");
+  EXPECT_EQ(b.cubin(), "template+rows-DKS_PROGRAM=2");  // this test's link: first and last
 }
 
 // The run-time loader of NVRTC and nvJitLink: the names in order, the first that loads; only the

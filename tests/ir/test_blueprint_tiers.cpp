@@ -55,7 +55,8 @@ struct GatedCompiler {
   BlueprintCompiler c;
 };
 
-const std::string kLinked = "template+rows";  // one link of the template and the row functions
+// One link of the template and the row functions' two programs.
+const std::string kLinked = "template+rows-DKS_PROGRAM=1+rows-DKS_PROGRAM=2";
 const std::string kFused = "fused";
 
 TEST(BlueprintTiers, TheLinkedModuleNowTheFusedOneWhenItIsReady) {
