@@ -1,9 +1,9 @@
 // IR blueprint -> cubin, through the caches: in memory (graph hash, shape, architecture, codegen
 // mode -> the compiled kernel), then the kernel cache on disk (ir/kernel_cache.hpp), then NVRTC.
 // A module is one cubin (or PTX text) holding both seed kernels, so that a layer loads one
-// library (codegen 9; two programs side by side, one per kernel, until codegen 8: one library
-// less saves ~10 us of a disk hit's load, bench/RESULTS.md). It is made one of two ways
-// (blueprint_link.hpp), and the codegen mode picks how:
+// library (codegen 9; two programs side by side, one per kernel, until codegen 8: the load of a
+// disk hit 20 us shorter at the median on an H100 host, bench/RESULTS.md). It is made one of two
+// ways (blueprint_link.hpp), and the codegen mode picks how:
 //  - linked (KASMINA_IR_CODEGEN=linked): the blueprint's row functions compiled as relocatable
 //    code and linked by nvJitLink, once, to the seed kernels of its chunk width, which are built
 //    into the binary (seed_templates.hpp) or compiled once per chunk width and architecture (one
