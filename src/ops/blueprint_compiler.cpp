@@ -155,7 +155,13 @@ ir::CompileOutcome BlueprintCompiler::compile_linked(const Job& job) {
   const NvrtcOutput delta = rows_program(0);
   second.join();
   fetch.join();
-  if (!delta.ok || !backward.ok) return compile_outcome(delta.ok ? backward : delta);
+  if (!delta.ok || !backward.ok) {  // each program's log that failed (once when they are alike)
+    const bool both = !delta.ok && !backward.ok && delta.log != backward.log;
+    return ir::CompileOutcome{false, "",
+                              both       ? delta.log + "\n" + backward.log
+                              : delta.ok ? backward.log
+                                         : delta.log};
+  }
   if (!templ) return ir::CompileOutcome{false, "", "the seed kernels: " + templ_log};
   // One link: both seed kernels and the row functions in one cubin.
   const std::vector<const std::string*> parts = {templ.get(), &delta.binary, &backward.binary};
