@@ -41,9 +41,10 @@ ir::CacheOptions cache_at(const std::string& dir) {
 }
 
 // The disk hit of a fused module in its parts, as BlueprintCompiler::get_tiered makes it (the
-// key checked against the one the compiler found): generating the source, hashing the key,
-// reading and verifying the entry, loading the module (when `load`). Off (`on` false) when the
-// module the compiler served is not the fused one (a linked module's key hashes more).
+// key checked against the one the compiler found): generating the source's head, hashing the key,
+// reading and verifying the entry, loading the module (when `load`; unloaded untimed). Off (`on`
+// false) when the module the compiler served is not the fused one (a linked module's key hashes
+// more).
 class DiskParts {
  public:
   DiskParts(const ir::Graph& g, const morph::BlueprintShape& sh, const ops::CompiledBlueprint& c,
@@ -60,11 +61,11 @@ class DiskParts {
   void time_once() {
     if (!on_) return;
     auto t0 = std::chrono::steady_clock::now();
-    const std::string source = ops::blueprint_module_source(g_, sh_);
+    const std::string head = ops::blueprint_module_head(g_, sh_);
     codegen_.push_back(micros_since(t0));
     t0 = std::chrono::steady_clock::now();
-    const std::string k = ops::blueprint_kernel_key(g_.canonical_text, source, nvrtc_->version(),
-                                                    options_, c_.target);
+    const std::string k =
+        ops::fused_module_key(g_.canonical_text, head, nvrtc_->version(), options_, c_.target);
     key_.push_back(micros_since(t0));
     if (k != c_.key) {
       on_ = false;
@@ -76,7 +77,10 @@ class DiskParts {
     read_.push_back(micros_since(t0));
     if (!hit || !hit->ok)
       throw InternalError("blueprint compile --repeat: " + k + " is no longer on disk");
-    if (load_) loaded_.push_back(std::max(0.0, ops::time_module_load(hit->payload)));
+    if (!load_) return;
+    loaded_.push_back(
+        std::max(0.0, ops::time_module_load(std::make_shared<const std::string>(hit->payload))));
+    hit_.push_back(read_.back() + loaded_.back());
   }
 
   // The lines to print (none when off).
@@ -85,8 +89,10 @@ class DiskParts {
     std::string out = str_cat("  disk hit in parts ", read_.size(), ":\n    source generated  ",
                               percentiles(codegen_), "\n    key hashed        ", percentiles(key_),
                               "\n    read and verified ", percentiles(read_), "\n");
-    if (load_) out += "    loaded, unloaded  " + percentiles(loaded_) + "\n";
-    return out;
+    if (!load_) return out;
+    // The disk hit: read, verified and loaded (the key known), each iteration's sum.
+    return out + "    loaded            " + percentiles(loaded_) + "\n    read, verified, loaded " +
+           percentiles(hit_) + "\n";
   }
 
  private:
@@ -98,7 +104,7 @@ class DiskParts {
   const ops::Nvrtc* nvrtc_ = nullptr;
   bool on_ = false;
   std::vector<std::string> options_;
-  std::vector<double> codegen_, key_, read_, loaded_;
+  std::vector<double> codegen_, key_, read_, loaded_, hit_;
 };
 
 }  // namespace
@@ -114,7 +120,7 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
     memory.push_back(micros_since(t0));
   }
   const ops::CompiledBlueprint first = compiler.get(g, sh, arch);
-  const bool load = ops::time_module_load(first.cubin()) >= 0.0;
+  const bool load = ops::time_module_load(first.binary) >= 0.0;
   // The disk hits through a new compiler and in parts interleaved (which goes first alternates),
   // so that both see the same conditions of the machine.
   DiskParts parts(g, sh, first, dir, load);
@@ -129,7 +135,7 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
       throw InternalError("blueprint compile --repeat: a new compiler did not find " + c.key +
                           " on disk (level " + ops::compile_level_name(c.level) + ")");
     nvrtc += fresh.nvrtc_calls();
-    if (load) loaded.push_back(us + std::max(0.0, ops::time_module_load(c.cubin())));
+    if (load) loaded.push_back(us + std::max(0.0, ops::time_module_load(c.binary)));
     if (i % 2 == 0) parts.time_once();
   }
   std::string out = "  memory lookups " + std::to_string(n) + ": " + percentiles(memory) +
@@ -139,7 +145,7 @@ std::string timed_lookups(ops::BlueprintCompiler& compiler, const ir::Graph& g,
     out += "  disk lookups with the load " + std::to_string(n) + ": " + percentiles(loaded) + "\n";
     // As a training process loads modules: each kept loaded (none unloaded between the loads).
     std::vector<std::shared_ptr<const void>> keep;
-    for (int i = 0; i < n; ++i) kept.push_back(ops::time_module_load(first.cubin(), &keep));
+    for (int i = 0; i < n; ++i) kept.push_back(ops::time_module_load(first.binary, &keep));
     out += "  loads kept loaded " + std::to_string(n) + ": " + percentiles(kept) + "\n";
   }
   return out + parts.report();

@@ -438,6 +438,7 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, 
   }
   e.out += "}\n";
   if (parts == ModuleParts::seed_kernels) return e.out + seed_kernels_source(plan);
+  if (parts == ModuleParts::seed_kernels_head) return e.out + seed_kernels_source(plan, false);
   if (parts == ModuleParts::linked_rows) return e.out + linked_rows_tail(plan);
   // The row kernels: one thread per row.
   e.out += std::string("extern \"C\" __global__ void ") + kIrDeltaKernel +

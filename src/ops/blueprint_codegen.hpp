@@ -63,15 +63,22 @@ struct IrSeedArgs {
 };
 
 // What a generated module holds: the row functions and the seed kernels (what a layer launches;
-// the module BlueprintCompiler compiles when it inlines them), or also the two row kernels
+// the module BlueprintCompiler compiles when it inlines them), or that without the seed kernels'
+// body (seed_kernels_head: what differs between blueprints), or also the two row kernels
 // (tests), or only the row functions and the blueprint's sizes, to be linked with the seed
 // kernels of its chunk width (linked_rows, below).
-enum class ModuleParts { seed_kernels, all, linked_rows };
+enum class ModuleParts { seed_kernels, seed_kernels_head, all, linked_rows };
 
 std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan,
                                       ModuleParts parts = ModuleParts::all);
-// The seed kernels' part of it (blueprint_seed_kernels.cpp).
-std::string seed_kernels_source(const ir::Plan& plan);
+// The seed kernels' part of it (blueprint_seed_kernels.cpp): the head (the chunk width, the
+// blueprint's sizes, the arguments, its parameters' gradient terms), then the body (the two
+// kernels: the same text for every blueprint) unless `body` is false.
+std::string seed_kernels_source(const ir::Plan& plan, bool body = true);
+const std::string& seed_kernels_body();
+// SHA-256 of the body (hexadecimal), hashed once per process: a fused module's disk key hashes
+// the head and this digest instead of the body's ~10 KB (fused_module_key).
+const std::string& seed_kernels_body_digest();
 
 // Linked modules: the seed kernels compiled once per chunk width (and architecture) as
 // relocatable code, calling the row functions and reading the blueprint's sizes from a

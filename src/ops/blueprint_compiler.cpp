@@ -67,6 +67,17 @@ std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintSh
   return generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::seed_kernels);
 }
 
+std::string blueprint_module_head(const ir::Graph& g, const morph::BlueprintShape& sh) {
+  return generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::seed_kernels_head);
+}
+
+std::string fused_module_key(const std::string& canonical_text, const std::string& head,
+                             const std::string& nvrtc_version,
+                             const std::vector<std::string>& options, const std::string& arch) {
+  return blueprint_kernel_key(canonical_text, head + seed_kernels_body_digest(), nvrtc_version,
+                              options, arch);
+}
+
 CompileTarget compile_target(const std::vector<int>& supported, const std::string& arch, bool ptx) {
   const int want = arch_number(arch);
   const bool can =
@@ -110,7 +121,7 @@ ir::CompileOutcome compile_outcome(const NvrtcOutput& out) {
 
 ir::CompileOutcome BlueprintCompiler::compile_fused(const Job& job) {
   ++nvrtc_calls_;
-  return compile_outcome(compile(job.source, job.name, job.options));
+  return compile_outcome(compile(job.source + seed_kernels_body(), job.name, job.options));
 }
 
 std::shared_ptr<const std::string> BlueprintCompiler::template_module(const Job& job,
@@ -256,9 +267,9 @@ BlueprintCompiler::Job BlueprintCompiler::fused_job(const ir::Graph& g,
   Job f;
   f.name = g.name + ".cu";
   f.arch = s.target.name;
-  f.source = blueprint_module_source(g, sh);
+  f.source = blueprint_module_head(g, sh);
   f.options = s.options;
-  f.key = blueprint_kernel_key(g.canonical_text, f.source, s.nvrtc_version, s.options, f.arch);
+  f.key = fused_module_key(g.canonical_text, f.source, s.nvrtc_version, s.options, f.arch);
   return f;
 }
 

@@ -18,7 +18,8 @@
 // A linked module that cannot be made (nvJitLink missing, a link error) is cached as a failure
 // under its key and the fused module is made instead (fallback says why). The key is the SHA-256
 // of everything the binary depends on: the canonical IR, the codegen version, the generated
-// source (linked: the row functions and the template), the NVRTC version (and nvJitLink's), the
+// source (fused: its head and the seed kernels' digest; linked: the row functions and the
+// template's key), the NVRTC version (and nvJitLink's), the
 // compile options and the architecture (no paths, no times). A failed compile is cached too (with
 // its log), so it is not retried every step. Loading the cubin and launching it:
 // src/ops/cuda/ir_module.cpp (ops/morph/blueprint_module.hpp).
@@ -138,7 +139,7 @@ class BlueprintCompiler {
   struct Job {  // one way to make the module: its key, sources and options
     bool linked = false;
     std::string key, name, arch;
-    std::string source;                  // fused: the module; linked: the row functions
+    std::string source;  // fused: the module's head (seed_kernels_body follows); linked: rows
     std::vector<std::string> options;    // NVRTC's (a fused program adds its kModulePrograms one)
     std::string templ_key;               // linked: the seed kernels of the chunk width
     const std::string* templ = nullptr;  // (linked_template_text, kept for the process)
@@ -212,6 +213,16 @@ inline constexpr double kDefaultCompileLimitSeconds = 30.0;
 
 // The CUDA source get() compiles for `g` at shape `sh` (`kasmina blueprint compile --source`).
 std::string blueprint_module_source(const ir::Graph& g, const morph::BlueprintShape& sh);
+// The same without the seed kernels' body (seed_kernels_body, the same for every blueprint):
+// what a lookup generates to find the fused module's key.
+std::string blueprint_module_head(const ir::Graph& g, const morph::BlueprintShape& sh);
+// The fused module's disk key: blueprint_kernel_key of the head followed by the body's SHA-256
+// (seed_kernels_body_digest), as a linked module's key hashes its row functions followed by the
+// template's key. Every byte of the source still decides the key; a lookup hashes ~5 KB instead
+// of ~15 KB and does not copy the body.
+std::string fused_module_key(const std::string& canonical_text, const std::string& head,
+                             const std::string& nvrtc_version,
+                             const std::vector<std::string>& options, const std::string& arch);
 
 // NVRTC's options for that source: the architecture, the language, and the optimizer and ptxas
 // on two threads where NVRTC has them.

@@ -24,6 +24,7 @@
 // gradient region.
 #include <cstddef>
 
+#include "core/sha256.hpp"
 #include "morph/blueprint_pool.hpp"
 #include "morph/stage.hpp"
 #include "ops/blueprint_codegen.hpp"
@@ -431,6 +432,17 @@ std::string kernels_part() {
   return std::string(kCommon) + kForward + kBackward;
 }
 
+// What precedes them in a fused module: the chunk width, the blueprint's sizes, the arguments and
+// the gradient terms of its parameters.
+std::string seed_kernels_head(const ir::Plan& plan) {
+  std::string s =
+      "// The seed kernels (blueprint_seed_kernels.cpp).\n" + chunk_constants(plan.shape.chunk);
+  for (int i = 0; i < 4; ++i)
+    s += std::string("#define ") + kBlueprintConstants[i] + " " +
+         std::to_string(blueprint_constant(plan, i)) + "\n";
+  return s + args_struct() + grad_term(plan, "__device__ __forceinline__");
+}
+
 }  // namespace
 
 int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
@@ -441,13 +453,18 @@ int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
   return bytes;
 }
 
-std::string seed_kernels_source(const ir::Plan& plan) {
-  std::string s =
-      "// The seed kernels (blueprint_seed_kernels.cpp).\n" + chunk_constants(plan.shape.chunk);
-  for (int i = 0; i < 4; ++i)
-    s += std::string("#define ") + kBlueprintConstants[i] + " " +
-         std::to_string(blueprint_constant(plan, i)) + "\n";
-  return s + args_struct() + grad_term(plan, "__device__ __forceinline__") + kernels_part();
+std::string seed_kernels_source(const ir::Plan& plan, bool body) {
+  return body ? seed_kernels_head(plan) + seed_kernels_body() : seed_kernels_head(plan);
+}
+
+const std::string& seed_kernels_body() {
+  static const std::string body = kernels_part();
+  return body;
+}
+
+const std::string& seed_kernels_body_digest() {
+  static const std::string digest = sha256_hex(seed_kernels_body());
+  return digest;
 }
 
 std::string linked_template_source(int32_t chunk) {
@@ -463,7 +480,7 @@ std::string linked_template_source(int32_t chunk) {
        "extern \"C\" __device__ void ks_row_backward(const float* __restrict__ xr, "
        "const float* __restrict__ gr, const float* __restrict__ p, float* dx, float* f);\n"
        "extern \"C\" __device__ void ks_grad_term(int i, int* a, int* b);\n";
-  return s + args_struct() + kernels_part();
+  return s + args_struct() + seed_kernels_body();
 }
 
 std::string linked_rows_tail(const ir::Plan& plan) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cache_test_util.hpp"
+#include "core/sha256.hpp"
 #include "ir/plan.hpp"
 #include "ir_test_util.hpp"
 #include "ops/blueprint_codegen.hpp"
@@ -124,7 +125,8 @@ TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   EXPECT_NE(c.cubin().find(kIrSeedForwardKernel), std::string::npos);
   EXPECT_NE(c.cubin().find(kIrSeedBackwardKernel), std::string::npos);
   EXPECT_EQ(c.cubin().find(kIrDeltaKernel), std::string::npos);
-  EXPECT_EQ(c.key, blueprint_kernel_key(g.canonical_text, src, nvrtc->version(), options, "sm_90"));
+  EXPECT_EQ(c.key, fused_module_key(g.canonical_text, blueprint_module_head(g, sh),
+                                    nvrtc->version(), options, "sm_90"));
   // One cubin with the two kernels' code and nothing else (no row kernel); the options beyond
   // the architecture and the language (--split-compile) leave the machine code as it is.
   const std::map<std::string, std::string> text = text_sections(c.cubin());
@@ -134,6 +136,29 @@ TEST(BlueprintCompiler, TheModuleHoldsTheSeedKernelsOnly) {
   const NvrtcOutput plain = nvrtc->compile(src, "plain.cu", {options[0], options[1]});
   ASSERT_TRUE(plain.ok) << plain.log;
   EXPECT_TRUE(text == text_sections(plain.binary)) << "the options changed the machine code";
+}
+
+// A lookup generates the head of the fused module's source and hashes it with the digest of the
+// seed kernels' body, the same text for every blueprint: the head and the body are the source,
+// and the key is the key of the head followed by the body's SHA-256.
+TEST(BlueprintCompiler, TheFusedKeyHashesTheHeadAndTheBodysDigest) {
+  const ir::Graph g = gated();
+  const morph::BlueprintShape sh{16, 8, 4};
+  const std::string head = blueprint_module_head(g, sh);
+  const std::string& body = seed_kernels_body();
+  EXPECT_EQ(head + body, blueprint_module_source(g, sh));
+  EXPECT_NE(body.find(kIrSeedForwardKernel), std::string::npos);
+  EXPECT_EQ(head.find(kIrSeedForwardKernel), std::string::npos);
+  EXPECT_EQ(seed_kernels_body_digest(), sha256_hex(body));
+  const std::vector<std::string> o = {"--gpu-architecture=sm_90"};
+  const std::string k = fused_module_key(g.canonical_text, head, "12.4", o, "sm_90");
+  EXPECT_EQ(k, blueprint_kernel_key(g.canonical_text, head + sha256_hex(body), "12.4", o, "sm_90"));
+  // Another shape, another head (its sizes), another key; the same inputs, the same key.
+  const std::string head2 = blueprint_module_head(g, {16, 16, 4});
+  EXPECT_NE(head2, head);
+  EXPECT_NE(fused_module_key(g.canonical_text, head2, "12.4", o, "sm_90"), k);
+  EXPECT_EQ(fused_module_key(g.canonical_text, head, "12.4", o, "sm_90"), k);
+  EXPECT_NE(fused_module_key(g.canonical_text, head, "12.4", o, "sm_80"), k);
 }
 
 TEST(BlueprintCompiler, TheKeyCoversEveryInput) {

@@ -35,11 +35,17 @@ IrKernels::~IrKernels() {
   if (library) cudaLibraryUnload(static_cast<cudaLibrary_t>(library));  // at exit: ignored
 }
 
-std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::string* why) {
+std::shared_ptr<IrKernels> load_ir_kernels(std::shared_ptr<const std::string> module,
+                                           std::string* why) {
   auto k = std::make_shared<IrKernels>();
+  k->image = std::move(module);
+  // The image stays as it is until the library is unloaded (k holds it): the driver need not copy
+  // it.
+  cudaLibraryOption preserved[1] = {cudaLibraryBinaryIsPreserved};
+  void* on[1] = {reinterpret_cast<void*>(uintptr_t{1})};
   cudaLibrary_t lib = nullptr;
   cudaError_t rc =
-      cudaLibraryLoadData(&lib, module.data(), nullptr, nullptr, 0, nullptr, nullptr, 0);
+      cudaLibraryLoadData(&lib, k->image->data(), nullptr, nullptr, 0, preserved, on, 1);
   if (rc != cudaSuccess) {
     cudaGetLastError();
     *why = std::string("loading the compiled kernels failed: ") + cudaGetErrorString(rc);
@@ -171,7 +177,8 @@ constexpr size_t kLoadedMax = 64;
 std::mutex loaded_mutex;
 std::list<std::pair<std::string, std::shared_ptr<cuda::IrKernels>>> loaded;
 
-std::shared_ptr<cuda::IrKernels> loaded_kernels(const std::string& id, const std::string& cubin,
+std::shared_ptr<cuda::IrKernels> loaded_kernels(const std::string& id,
+                                                std::shared_ptr<const std::string> cubin,
                                                 std::string* why) {
   std::lock_guard<std::mutex> lock(loaded_mutex);
   for (auto it = loaded.begin(); it != loaded.end(); ++it)
@@ -179,7 +186,7 @@ std::shared_ptr<cuda::IrKernels> loaded_kernels(const std::string& id, const std
       loaded.splice(loaded.begin(), loaded, it);
       return it->second;
     }
-  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(cubin, why);
+  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(std::move(cubin), why);
   if (!k) return nullptr;
   loaded.emplace_front(id, k);
   if (loaded.size() > kLoadedMax) loaded.pop_back();  // layers holding it keep it alive
@@ -213,7 +220,7 @@ LoadedIr compile_and_load(const ir::IrBlueprint& bp, const morph::BlueprintShape
                   : "compiling it failed: " + c.log;
       return l;
     }
-    l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.cubin(), &l.why);
+    l.kernels = loaded_kernels(c.key + "@" + std::to_string(dev.index), c.binary, &l.why);
     if (l.kernels || c.ptx) return l;
     // The driver refused the cubin (one from an NVRTC newer than the driver): PTX, which the
     // driver compiles itself, once.
@@ -310,7 +317,7 @@ class IrUpgrade final : public ModuleUpgrade {
     int64_t max_smem = 0;
     const GpuId gpu = cuda::gpu_id(dev_, &max_smem, nullptr);
     std::shared_ptr<cuda::IrKernels> k =
-        loaded_kernels(c.key + "@" + std::to_string(dev_.index), c.cubin(), &out.why);
+        loaded_kernels(c.key + "@" + std::to_string(dev_.index), c.binary, &out.why);
     if (!k) return out;
     out = module_of(bp_, kind_, sh_, dev_, max_batch_, seeds_, pool_slots_, c, std::move(k), gpu,
                     max_smem);
@@ -355,11 +362,12 @@ PreparedModule load_generated(const ir::IrBlueprint& bp, int32_t kind,
 
 }  // namespace
 
-double time_module_load(const std::string& module, std::vector<std::shared_ptr<const void>>* keep) {
-  if (!cuda::available()) return -1.0;
+double time_module_load(std::shared_ptr<const std::string> module,
+                        std::vector<std::shared_ptr<const void>>* keep) {
+  if (!cuda::available() || !module) return -1.0;
   std::string why;
   const auto t0 = std::chrono::steady_clock::now();
-  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(module, &why);
+  std::shared_ptr<cuda::IrKernels> k = cuda::load_ir_kernels(std::move(module), &why);
   const double us =
       std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
   if (!k) return -1.0;

@@ -15,7 +15,8 @@
 namespace kasmina::ops::cuda {
 
 struct IrKernels {
-  void* library = nullptr;  // cudaLibrary_t: the module's (both kernels)
+  void* library = nullptr;                   // cudaLibrary_t: the module's (both kernels)
+  std::shared_ptr<const std::string> image;  // what it was loaded from (kept until unloaded)
   const void* forward = nullptr;
   const void* backward = nullptr;
   int32_t forward_threads = 0, backward_threads = 0;  // their maxThreadsPerBlock
@@ -25,9 +26,10 @@ struct IrKernels {
   ~IrKernels();
 };
 
-// Null with *why when the module (one cubin or PTX text with both seed kernels; the string
-// must stay as it is while the call runs) cannot be loaded.
-std::shared_ptr<IrKernels> load_ir_kernels(const std::string& module, std::string* why);
+// Null with *why when the module (one cubin or PTX text with both seed kernels; kept with the
+// kernels, unchanged, as the driver may read it until it is unloaded) cannot be loaded.
+std::shared_ptr<IrKernels> load_ir_kernels(std::shared_ptr<const std::string> module,
+                                           std::string* why);
 // Lets `kernel` use `bytes` of dynamic shared memory past the default 48 KB.
 void allow_smem(const void* kernel, int64_t bytes);
 // dependent: a programmatic dependent of the kernel queued before it (runs beside it).

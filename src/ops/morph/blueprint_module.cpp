@@ -33,7 +33,8 @@ PreparedModule prepare_blueprint_module(const morph::BlueprintDescriptor& d,
 }
 
 #if !KASMINA_HAS_CUDA
-double time_module_load(const std::string&, std::vector<std::shared_ptr<const void>>*) {
+double time_module_load(std::shared_ptr<const std::string>,
+                        std::vector<std::shared_ptr<const void>>*) {
   return -1.0;
 }
 #endif

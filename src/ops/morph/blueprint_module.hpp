@@ -111,7 +111,7 @@ IrSeedArgs backward_seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, c
 // adds it there (unloaded when its element goes): the microseconds the load took, or a negative
 // value without a CUDA device or when it cannot be loaded. `kasmina blueprint compile --repeat`
 // adds it to the disk lookups (issue 16 counts a disk hit as read, verify and load).
-double time_module_load(const std::string& module,
+double time_module_load(std::shared_ptr<const std::string> module,
                         std::vector<std::shared_ptr<const void>>* keep = nullptr);
 
 // i32 table on `dev` for the lifecycle kernel: for kind k < kMaxBlueprintKinds, [2k] the offset
