@@ -77,7 +77,7 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan,
 std::string seed_kernels_source(const ir::Plan& plan, bool body = true);
 const std::string& seed_kernels_body();
 // SHA-256 of the body (hexadecimal), hashed once per process: a fused module's disk key hashes
-// the head and this digest instead of the body's ~10 KB (fused_module_key).
+// the head and this digest instead of the body's ~12 KB (fused_module_key).
 const std::string& seed_kernels_body_digest();
 
 // Linked modules: the seed kernels compiled once per chunk width (and architecture) as
