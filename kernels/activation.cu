@@ -129,25 +129,29 @@ __global__ void bias_activation_kernel(const float* acc, YT* y, const float* bia
   }
 }
 
-// ReLU: one thread per 32-bit word of the mask (32 columns of one row), so that no two threads
-// write the same mask byte; bits past the last column are zero.
+// ReLU: one thread per element of a row's aux_ld mask columns (aux_ld % 128 == 0, blocks of whole
+// warps: a warp is 32 consecutive columns of one row, one word of the mask, and takes the loop's
+// branches together); the warp's ballot is the word (bits past the last column zero) and lane 0
+// stores it. Rows on the grid's y dimension, columns on x (rows_cols_grid over aux_ld): loads and
+// stores coalesced (the form before this one gave each thread a whole word, 32 elements apart
+// from its neighbour's, and a grid of rows * aux_ld / 8192 blocks: 15 us at 256 x 256 on an H100).
 template <class YT>
 __global__ void bias_relu_mask_kernel(const float* acc, YT* y, const float* bias, int64_t rows,
                                       int64_t cols, uint32_t* mask, int64_t aux_ld) {
-  const int64_t words_per_row = aux_ld / 32;
-  const int64_t n = rows * words_per_row;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t w = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; w < n;
-       w += stride) {
-    const int64_t r = w / words_per_row, c0 = (w - r * words_per_row) * 32;
-    uint32_t bits = 0;
-    for (int j = 0; j < 32 && c0 + j < cols; ++j) {
-      const int64_t i = r * cols + c0 + j;
-      const float pre = (acc ? acc[i] : 0.0f) + (bias ? bias[c0 + j] : 0.0f);
-      if (pre > 0.0f) bits |= 1u << j;
-      store_value(y, i, pre > 0.0f ? pre : 0.0f);
+  const int64_t c0 = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t c_step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    for (int64_t c = c0; c < aux_ld; c += c_step) {
+      const int64_t i = r * cols + c;
+      bool on = false;
+      if (c < cols) {
+        const float pre = (acc ? acc[i] : 0.0f) + (bias ? bias[c] : 0.0f);
+        on = pre > 0.0f;
+        store_value(y, i, on ? pre : 0.0f);
+      }
+      const uint32_t bits = __ballot_sync(0xffffffffu, on);
+      if ((threadIdx.x & 31) == 0) mask[(r * aux_ld + c) / 32] = bits;
     }
-    mask[w] = bits;
   }
 }
 
@@ -156,7 +160,7 @@ void bias_activation(cudaStream_t s, const float* acc, YT* y, const float* bias,
                      int64_t cols, Activation act, void* aux, int64_t aux_ld) {
   if (act == Activation::relu) {
     KASMINA_CHECK(aux && aux_ld % 128 == 0, "bias_relu forward: ReLU mask missing or misaligned");
-    bias_relu_mask_kernel<YT><<<grid_for(rows * aux_ld / 32, kThreads), kThreads, 0, s>>>(
+    bias_relu_mask_kernel<YT><<<rows_cols_grid(rows, aux_ld), kThreads, 0, s>>>(
         acc, y, bias, rows, cols, static_cast<uint32_t*>(aux), aux_ld);
     KASMINA_LAUNCH_CHECK("bias_relu_mask_kernel");
     return;
