@@ -5,9 +5,9 @@
 // the H200 at 1024 x 10 x 4096, 164 us with the BGRADB epilogue (its only candidate, a SIMT kernel)
 // and 65-98 us without, for 8 MB of x that the copy bandwidth reads in ~2 us (bench/RESULTS.md).
 //
-// Stage 1, one block per (64-column tile, 128-row chunk): the chunk's dy rows are staged in
-// shared memory as fp32; warp w (of 8) walks rows w, w + 8, ... of the chunk and each lane keeps
-// the n partial sums of its two columns; the 8 warps' sums are added in warp order into
+// Stage 1, one block per (64-column tile, chunk of at most 128 rows): the chunk's dy rows are
+// staged in shared memory as fp32; warp w (of 8) walks rows w, w + 8, ... of the chunk and each
+// lane keeps the n partial sums of its two columns; the 8 warps' sums are added in warp order into
 // partials[chunk][o][c] (and the first column tile adds the chunk's dy columns in row order into
 // db_partials[chunk][o]). Stage 2 adds the chunk partials of each (o, c) in chunk order. Every
 // order depends only on the shape: bitwise reproducible run to run. The CPU twin is
@@ -25,7 +25,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;  // row lanes
 constexpr int kTileCols = 64;          // two columns per lane
-constexpr int kChunkRows = 128;        // rows per block
+constexpr int kChunkRows = 128;        // rows per block (at most; fewer for a small grid)
 constexpr int kFinalThreads = 256;
 
 __device__ __forceinline__ float load_value(const uint16_t* p, int64_t i) {
@@ -34,15 +34,15 @@ __device__ __forceinline__ float load_value(const uint16_t* p, int64_t i) {
 
 __global__ void __launch_bounds__(kThreads)
     skinny_wgrad_partials(const uint16_t* __restrict__ x, const uint16_t* __restrict__ dy,
-                          int64_t rows, int64_t cols, int n, float* __restrict__ partials,
-                          float* __restrict__ db_partials) {
+                          int64_t rows, int64_t cols, int n, int chunk_rows,
+                          float* __restrict__ partials, float* __restrict__ db_partials) {
   __shared__ float dys[kChunkRows][kSkinnyMaxOut + 1];
   __shared__ float red[kWarps][kSkinnyMaxOut][kTileCols + 1];
   kernels::pdl_wait();
   const int t = threadIdx.x, w = t / 32, lane = t % 32;
   const int64_t chunk = blockIdx.y;
-  const int64_t r0 = chunk * kChunkRows;
-  const int nrows = static_cast<int>(rows - r0 < kChunkRows ? rows - r0 : kChunkRows);
+  const int64_t r0 = chunk * chunk_rows;
+  const int nrows = static_cast<int>(rows - r0 < chunk_rows ? rows - r0 : chunk_rows);
   for (int i = t; i < nrows * n; i += kThreads) {
     const int r = i / n, o = i % n;
     dys[r][o] = load_value(dy, (r0 + r) * n + o);
@@ -125,16 +125,22 @@ void launch_skinny_weight_grad(DeviceContext& ctx, const Tensor& dy, const Tenso
                 "skinny weight gradient: bf16 dy [rows, 1..16] and x [rows, cols] expected");
   const auto* dyp = static_cast<const uint16_t*>(dy.raw());
   const auto* xp = static_cast<const uint16_t*>(x.raw());
-  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  // 128-row chunks; where that gives fewer than 128 blocks, halved down to one row a warp (a small
+  // batch's pass is latency-bound: 256 x 128 took 4 blocks, 10.6 us under Nsight Compute on an
+  // H100).
   const int64_t tiles = (cols + kTileCols - 1) / kTileCols;
+  int chunk_rows = kChunkRows;
+  while (chunk_rows > kWarps && tiles * ((rows + chunk_rows - 1) / chunk_rows) < 128)
+    chunk_rows /= 2;
+  const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
   KASMINA_CHECK(chunks <= 65535, "skinny weight gradient: more than 65535 x 128 rows");
   auto* partials = static_cast<float*>(
       scratch(ctx, static_cast<size_t>(chunks * n * (cols + 1)) * sizeof(float)));
   float* db_partials = partials + chunks * n * cols;
   launch_pdl(ctx, &skinny_wgrad_partials,
              dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(chunks)), dim3(kThreads),
-             "skinny_wgrad_partials", xp, dyp, rows, cols, static_cast<int>(n), partials,
-             db_partials);
+             "skinny_wgrad_partials", xp, dyp, rows, cols, static_cast<int>(n), chunk_rows,
+             partials, db_partials);
   const int64_t blocks = (n * cols + kFinalThreads - 1) / kFinalThreads + 1;
   launch_pdl(ctx, &skinny_wgrad_finalize, dim3(static_cast<unsigned>(blocks)), dim3(kFinalThreads),
              "skinny_wgrad_finalize", static_cast<const float*>(partials),
