@@ -21,24 +21,13 @@ constexpr int kRowLanes = 8;   // row lanes of a block (a thread takes every 8th
 constexpr int kVec = 8;        // columns a thread takes when the rows allow 16-byte accesses
 constexpr int64_t kMinChunkRows = 64;
 constexpr int64_t kMaxChunks = 1024;
-constexpr int64_t kFewBlocks = 128;  // fewer blocks than this: smaller chunks (pass_chunks)
 
-struct PassChunks {
-  int64_t chunk_rows, chunks;
-};
-
-// Chunks of at least 64 rows (a multiple of the row lanes), at most 1024 of them; where that
-// gives fewer than kFewBlocks blocks (counted as the 16-byte form's column blocks, so that the
-// chunks depend on the shape alone), halved down to one row a lane: a small batch's pass is
-// latency-bound, and a thread's rows run in sequence (256 x 256: 4 blocks of 8 rows a thread, 9.2
-// us under Nsight Compute on an H100, before; bench/RESULTS.md).
-PassChunks pass_chunks(int64_t rows, int64_t cols) {
-  int64_t chunk_rows = kMinChunkRows;
-  while ((rows + chunk_rows - 1) / chunk_rows > kMaxChunks) chunk_rows *= 2;
+// Chunks of at least 64 rows, at most 1024 of them, smaller for a small grid
+// (kernels::small_grid_chunks; the column blocks counted as the 16-byte form's, so that the chunks
+// depend on the shape alone).
+kernels::ColumnChunks pass_chunks(int64_t rows, int64_t cols) {
   const int64_t col_blocks = (cols + kThreadsX * kVec - 1) / (kThreadsX * kVec);
-  while (chunk_rows > kRowLanes && col_blocks * ((rows + chunk_rows - 1) / chunk_rows) < kFewBlocks)
-    chunk_rows /= 2;
-  return {chunk_rows, rows == 0 ? 1 : (rows + chunk_rows - 1) / chunk_rows};
+  return kernels::small_grid_chunks(rows, col_blocks, kMinChunkRows, kMaxChunks, kRowLanes);
 }
 
 __device__ __forceinline__ float load_one(const float* p, int64_t i) {
@@ -163,7 +152,7 @@ __global__ void __launch_bounds__(kThreadsX* kRowLanes)
 template <int V, class GT, class AuxT>
 void launch_pass(cudaStream_t s, Activation act, const void* g, const void* aux, int64_t aux_ld,
                  void* dx, int64_t rows, int64_t cols, float* partials) {
-  const PassChunks ch = pass_chunks(rows, cols);
+  const kernels::ColumnChunks ch = pass_chunks(rows, cols);
   const int64_t cols_per_block = int64_t{kThreadsX} * V;
   const dim3 grid(static_cast<unsigned>((cols + cols_per_block - 1) / cols_per_block),
                   static_cast<unsigned>(ch.chunks));
@@ -216,7 +205,7 @@ void launch_activation_backward_bf16(cudaStream_t s, Activation act, const void*
     launch_by_g<1>(s, act, g, bf16_g, aux, aux_ld, bf16_aux, dx, rows, cols, parts);
   }
   if (!dbias) return;
-  const PassChunks ch = pass_chunks(rows, cols);
+  const kernels::ColumnChunks ch = pass_chunks(rows, cols);
   kernels::column_finalize_kernel<1>
       <<<static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile),
          dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, s>>>(partials, ch.chunks, cols, dbias,

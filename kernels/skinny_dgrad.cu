@@ -29,20 +29,11 @@ constexpr int kTileCols = 2 * kThreadsX;
 constexpr int64_t kMinChunkRows = 64;
 constexpr int64_t kMaxChunks = 1024;
 
-struct Chunks {
-  int64_t rows, count;
-};
-
-// Chunks of at least 64 rows, at most 1024 of them; where that gives fewer than 128 blocks,
-// halved down to one row a lane (a small batch's pass is latency-bound and a thread's rows run in
-// sequence: 256 x 128 took 8 blocks of 8 rows a thread, 14 us under Nsight Compute on an H100).
-Chunks chunks_of(int64_t rows, int64_t cols) {
-  int64_t chunk_rows = kMinChunkRows;
-  while ((rows + chunk_rows - 1) / chunk_rows > kMaxChunks) chunk_rows *= 2;
-  const int64_t col_blocks = (cols + kTileCols - 1) / kTileCols;
-  while (chunk_rows > kRowLanes && col_blocks * ((rows + chunk_rows - 1) / chunk_rows) < 128)
-    chunk_rows /= 2;
-  return {chunk_rows, (rows + chunk_rows - 1) / chunk_rows};
+// Chunks of at least 64 rows, at most 1024 of them, smaller for a small grid
+// (kernels::small_grid_chunks).
+kernels::ColumnChunks chunks_of(int64_t rows, int64_t cols) {
+  return kernels::small_grid_chunks(rows, (cols + kTileCols - 1) / kTileCols, kMinChunkRows,
+                                    kMaxChunks, kRowLanes);
 }
 
 __device__ __forceinline__ float bf16_at(const uint16_t* p, int64_t i) {
@@ -126,20 +117,21 @@ void launch_skinny_input_grad_relu(DeviceContext& ctx, const Tensor& dy, const T
                     mask_ld % 128 == 0,
                 "skinny input gradient: bf16 dy [rows, 1..16], w [n, cols], dx [rows, cols] and "
                 "a ReLU mask expected");
-  const Chunks ch = chunks_of(rows, cols);
+  const kernels::ColumnChunks ch = chunks_of(rows, cols);
   float* partials =
-      dbias ? static_cast<float*>(scratch(ctx, static_cast<size_t>(ch.count * cols) * 4)) : nullptr;
+      dbias ? static_cast<float*>(scratch(ctx, static_cast<size_t>(ch.chunks * cols) * 4))
+            : nullptr;
   const dim3 grid(static_cast<unsigned>((cols + kTileCols - 1) / kTileCols),
-                  static_cast<unsigned>(ch.count));
+                  static_cast<unsigned>(ch.chunks));
   skinny_dgrad_relu_kernel<<<grid, dim3(kThreadsX, kRowLanes), 0, ctx.stream>>>(
       static_cast<const uint16_t*>(dy.raw()), static_cast<int>(n),
       static_cast<const uint16_t*>(w.raw()), static_cast<const uint8_t*>(mask), mask_ld,
-      static_cast<uint16_t*>(dx.raw()), rows, cols, ch.rows, partials);
+      static_cast<uint16_t*>(dx.raw()), rows, cols, ch.chunk_rows, partials);
   KASMINA_LAUNCH_CHECK("skinny_dgrad_relu_kernel");
   if (!dbias) return;
   kernels::column_finalize_kernel<1>
       <<<static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile),
-         dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, ctx.stream>>>(partials, ch.count,
+         dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, ctx.stream>>>(partials, ch.chunks,
                                                                             cols, dbias, nullptr);
   KASMINA_LAUNCH_CHECK("column_finalize_kernel");
 }

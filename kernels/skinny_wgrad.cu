@@ -14,6 +14,7 @@
 // linear_backward_weight on the CPU (src/ops/cpu/), compared in the CUDA-vs-CPU table's linear
 // entries.
 #include "core/bf16.hpp"
+#include "kernels/column_reduce.cuh"
 #include "kernels/pdl.cuh"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/launch.hpp"
@@ -125,14 +126,12 @@ void launch_skinny_weight_grad(DeviceContext& ctx, const Tensor& dy, const Tenso
                 "skinny weight gradient: bf16 dy [rows, 1..16] and x [rows, cols] expected");
   const auto* dyp = static_cast<const uint16_t*>(dy.raw());
   const auto* xp = static_cast<const uint16_t*>(x.raw());
-  // 128-row chunks; where that gives fewer than 128 blocks, halved down to one row a warp (a small
-  // batch's pass is latency-bound: 256 x 128 took 4 blocks, 10.6 us under Nsight Compute on an
-  // H100).
+  // 128-row chunks, smaller for a small grid (kernels::small_grid_chunks).
   const int64_t tiles = (cols + kTileCols - 1) / kTileCols;
-  int chunk_rows = kChunkRows;
-  while (chunk_rows > kWarps && tiles * ((rows + chunk_rows - 1) / chunk_rows) < 128)
-    chunk_rows /= 2;
-  const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+  const kernels::ColumnChunks ch =
+      kernels::small_grid_chunks(rows, tiles, kChunkRows, INT64_MAX, kWarps);
+  const int chunk_rows = static_cast<int>(ch.chunk_rows);
+  const int64_t chunks = ch.chunks;
   KASMINA_CHECK(chunks <= 65535, "skinny weight gradient: more than 65535 x 128 rows");
   auto* partials = static_cast<float*>(
       scratch(ctx, static_cast<size_t>(chunks * n * (cols + 1)) * sizeof(float)));
