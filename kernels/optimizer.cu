@@ -39,38 +39,20 @@ __device__ void advance_when_last(const TableView& table, unsigned int* ticket) 
   if (threadIdx.x == 0) *ticket = 0u;
 }
 
-__global__ void adamw_kernel(TableView table, AdamWHyper h, LrSchedule s, const int64_t* step,
-                             unsigned int* ticket) {
+// One block per chunk. The chunk's descriptor is read before the wait: the plan's table is
+// written once, when the plan is made, before any launch over it (kernels/pdl.cuh). The step
+// counter is read after it (the optimizer launch before may have just advanced it), with the
+// chunk's elements; the update's coefficients are computed while those loads are in flight.
+template <class Hyper, bool kCopies>
+__global__ void __launch_bounds__(kThreads)
+    optimizer_kernel(TableView table, bf16* const* copies, Hyper h, LrSchedule s,
+                     const int64_t* step, unsigned int* ticket) {
+  const kernels::optim::ChunkRef r =
+      kernels::optim::chunk_ref(table, blockIdx.x, kCopies ? copies : nullptr);
   kernels::pdl_wait();
   kernels::pdl_launch_dependents();
-  kernels::optim::update_chunk(table, blockIdx.x, kernels::optim::adamw_at(h, s, step[0]));
-  advance_when_last(table, ticket);
-}
-
-__global__ void sgd_kernel(TableView table, SgdHyper h, LrSchedule s, const int64_t* step,
-                           unsigned int* ticket) {
-  kernels::pdl_wait();
-  kernels::pdl_launch_dependents();
-  kernels::optim::update_chunk(table, blockIdx.x, kernels::optim::sgd_at(h, s, step[0]));
-  advance_when_last(table, ticket);
-}
-
-// The same with the plan's bf16 copies written.
-__global__ void adamw_copies_kernel(TableView table, bf16* const* copies, AdamWHyper h,
-                                    LrSchedule s, const int64_t* step, unsigned int* ticket) {
-  kernels::pdl_wait();
-  kernels::pdl_launch_dependents();
-  const auto u = kernels::optim::adamw_at(h, s, step[0]);
-  kernels::optim::update_chunk<decltype(u), true>(table, blockIdx.x, u, copies);
-  advance_when_last(table, ticket);
-}
-
-__global__ void sgd_copies_kernel(TableView table, bf16* const* copies, SgdHyper h, LrSchedule s,
-                                  const int64_t* step, unsigned int* ticket) {
-  kernels::pdl_wait();
-  kernels::pdl_launch_dependents();
-  const auto u = kernels::optim::sgd_at(h, s, step[0]);
-  kernels::optim::update_chunk<decltype(u), true>(table, blockIdx.x, u, copies);
+  const int64_t taken = step[0];
+  kernels::optim::update_chunk<kCopies>(r, [&] { return kernels::optim::update_at(h, s, taken); });
   advance_when_last(table, ticket);
 }
 
@@ -151,15 +133,11 @@ TableView optimizer_table(const MultiTensorPlan& plan) {
 
 namespace {
 
-// Checks the plan and launches `kernel` (one block per chunk) with the hyperparameters `h`, or
-// `copies_kernel` when the plan keeps bf16 copies.
+// Checks the plan and launches the optimizer kernel (one block per chunk) with the
+// hyperparameters `h`: its copy-writing instantiation when the plan keeps bf16 copies.
 template <class Hyper>
-void launch_step(const char* op, const char* kernel_name,
-                 void (*kernel)(TableView, Hyper, LrSchedule, const int64_t*, unsigned int*),
-                 void (*copies_kernel)(TableView, bf16* const*, Hyper, LrSchedule, const int64_t*,
-                                       unsigned int*),
-                 MultiTensorPlan& plan, const Hyper& h, const LrSchedule& s, const Tensor& step,
-                 bool needs_v) {
+void launch_step(const char* op, const char* kernel_name, MultiTensorPlan& plan, const Hyper& h,
+                 const LrSchedule& s, const Tensor& step, bool needs_v) {
   check_optimizer_plan(op, plan, needs_v, step);
   const int64_t chunks = plan.backend() ? plan.backend()->chunks : 0;
   if (chunks == 0) {
@@ -170,26 +148,23 @@ void launch_step(const char* op, const char* kernel_name,
   DeviceContext& ctx = context(plan.device());
   unsigned int* ticket = ctx.tickets + kTicketOptimizer;
   const Tensor& copies = plan.backend()->copies;
-  if (copies.defined()) {
-    launch_pdl(ctx, copies_kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), kernel_name,
-               optimizer_table(plan), static_cast<bf16* const*>(copies.raw()), h, s,
-               step.data<int64_t>(), ticket);
-    return;
-  }
+  const auto kernel =
+      copies.defined() ? &optimizer_kernel<Hyper, true> : &optimizer_kernel<Hyper, false>;
   launch_pdl(ctx, kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), kernel_name,
-             optimizer_table(plan), h, s, step.data<int64_t>(), ticket);
+             optimizer_table(plan),
+             copies.defined() ? static_cast<bf16* const*>(copies.raw()) : nullptr, h, s,
+             step.data<int64_t>(), ticket);
 }
 
 }  // namespace
 
 void adamw_step(MultiTensorPlan& plan, const AdamWHyper& h, const LrSchedule& s,
                 const Tensor& step) {
-  launch_step("adamw_step", "adamw_kernel", adamw_kernel, adamw_copies_kernel, plan, h, s, step,
-              true);
+  launch_step("adamw_step", "optimizer_kernel<AdamWHyper>", plan, h, s, step, true);
 }
 
 void sgd_step(MultiTensorPlan& plan, const SgdHyper& h, const LrSchedule& s, const Tensor& step) {
-  launch_step("sgd_step", "sgd_kernel", sgd_kernel, sgd_copies_kernel, plan, h, s, step, false);
+  launch_step("sgd_step", "optimizer_kernel<SgdHyper>", plan, h, s, step, false);
 }
 
 }  // namespace kasmina::ops::cuda

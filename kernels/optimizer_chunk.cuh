@@ -77,18 +77,44 @@ __device__ inline SgdUpdate sgd_at(const ops::SgdHyper& h, const LrSchedule& s, 
   return u;
 }
 
-// Updates chunk `c` of the table with the block's kThreads threads. With kCopies, copies[tensor]
-// (when not null) then receives the updated values rounded to bf16 (MultiTensorPlan::
-// keep_bf16_copies); without, the code is that of the plain update.
-template <class Update, bool kCopies = false>
-__device__ void update_chunk(const TableView& table, int64_t c, const Update& u,
-                             bf16* const* copies = nullptr) {
+// The update for the optimizer's hyperparameters (overloads of adamw_at / sgd_at).
+__device__ inline AdamWUpdate update_at(const ops::AdamWHyper& h, const LrSchedule& s,
+                                        int64_t taken) {
+  return adamw_at(h, s, taken);
+}
+__device__ inline SgdUpdate update_at(const ops::SgdHyper& h, const LrSchedule& s, int64_t taken) {
+  return sgd_at(h, s, taken);
+}
+
+// Chunk `c` of a table: its tensor's descriptor copied into registers (so that the chunk's
+// stores cannot alias it: read by reference, every pointer was loaded again after each store),
+// its element range and its bf16 copy (null: none).
+struct ChunkRef {
+  TensorDesc t;
+  int64_t start, end;
+  bf16* copy;
+};
+
+__device__ inline ChunkRef chunk_ref(const TableView& table, int64_t c,
+                                     bf16* const* copies = nullptr) {
   const ChunkDesc cd = table.chunks[c];
-  const TensorDesc& t = table.tensors[cd.tensor];
-  bf16* copy = nullptr;
-  if constexpr (kCopies) copy = copies[cd.tensor];
-  const int64_t start = cd.start;
-  const int64_t end = start + kChunkElements < t.n ? start + kChunkElements : t.n;
+  ChunkRef r;
+  r.t = table.tensors[cd.tensor];
+  r.start = cd.start;
+  r.end = cd.start + kChunkElements < r.t.n ? cd.start + kChunkElements : r.t.n;
+  r.copy = copies ? copies[cd.tensor] : nullptr;
+  return r;
+}
+
+// Updates a chunk with the block's kThreads threads: the thread's elements are loaded, then
+// make_update() gives the update (so that computing its coefficients overlaps the loads in
+// flight), then they are updated and stored. With kCopies, r.copy (when not null) then receives
+// the updated values rounded to bf16 (MultiTensorPlan::keep_bf16_copies); without, the code is
+// that of the plain update.
+template <bool kCopies, class MakeUpdate>
+__device__ void update_chunk(const ChunkRef& r, MakeUpdate make_update) {
+  const TensorDesc& t = r.t;
+  const int64_t start = r.start, end = r.end;
   if (t.vectorised) {  // start is a multiple of kChunkElements, hence of 4
     // All of a thread's float4 groups are loaded before any is updated: one memory round trip
     // per chunk instead of one per group.
@@ -103,6 +129,7 @@ __device__ void update_chunk(const TableView& table, int64_t c, const Update& u,
         v[k] = t.v ? *reinterpret_cast<const float4*>(t.v + i) : make_float4(0, 0, 0, 0);
       }
     }
+    const auto u = make_update();
 #pragma unroll
     for (int k = 0; k < kVecPerThread; ++k) {
       const int64_t i = start + 4 * (threadIdx.x + k * kThreads);
@@ -116,11 +143,12 @@ __device__ void update_chunk(const TableView& table, int64_t c, const Update& u,
       if (t.v) *reinterpret_cast<float4*>(t.v + i) = v[k];
       if constexpr (kCopies) {
         const float q[4] = {p[k].x, p[k].y, p[k].z, p[k].w};
-        if (copy) store_floats<4>(copy, i, q);  // 8 bytes: i is a multiple of 4
+        if (r.copy) store_floats<4>(r.copy, i, q);  // 8 bytes: i is a multiple of 4
       }
     }
     return;
   }
+  const auto u = make_update();
   for (int64_t i = start + threadIdx.x; i < end; i += kThreads) {
     float p = t.p[i], m = t.m[i], v = t.v ? t.v[i] : 0.0f;
     u(p, t.g[i], m, v);
@@ -128,9 +156,15 @@ __device__ void update_chunk(const TableView& table, int64_t c, const Update& u,
     t.m[i] = m;
     if (t.v) t.v[i] = v;
     if constexpr (kCopies) {
-      if (copy) store_float(copy, i, p);
+      if (r.copy) store_float(r.copy, i, p);
     }
   }
+}
+
+// Updates chunk `c` of the table with the update `u` (its coefficients already computed).
+template <class Update>
+__device__ void update_chunk(const TableView& table, int64_t c, const Update& u) {
+  update_chunk<false>(chunk_ref(table, c), [&u] { return u; });
 }
 
 // Adds 1 to each of the table's counters (one block; the caller makes sure that every reader of

@@ -3,7 +3,9 @@
 // call pdl_wait() before its first global memory access (read or write): that waits until the
 // previous kernels have completed and their writes are visible. pdl_launch_dependents() lets the
 // next kernel's launch begin (it too waits before touching memory). In a captured CUDA graph the
-// launches become programmatic edges. Without PDL (switched off, or before sm_90) both device
+// launches become programmatic edges. The one exception to "wait first": memory that no kernel
+// writes (a table uploaded once before any launch that reads it, such as an optimizer plan's
+// descriptors) may be read before the wait. Without PDL (switched off, or before sm_90) both device
 // calls do nothing and launch_pdl is a plain launch, so results never depend on it.
 #pragma once
 #include <cuda_runtime.h>
