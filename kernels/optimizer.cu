@@ -2,13 +2,13 @@
 // device side, shared with the fused MLP step's update phase: optimizer_chunk.cuh).
 // make_plan_backend uploads a descriptor table once: a TensorDesc (pointers to p, g, m, v and
 // the element count) per parameter, followed by a ChunkDesc (tensor index, first element) per
-// work chunk of kChunkElements; block b of the launch updates chunk b. The learning rate is
-// lr_at(schedule, step[0]), computed in the kernel from the device step counter, so a captured
-// graph replays with no host upload. When the plan advances counters (advance_after_step), every
-// block takes a ticket after its threads have read the step counter; the last block adds 1 to
-// each counter and resets the ticket. Launched with programmatic dependent launch. A plan that
-// keeps bf16 copies (MultiTensorPlan::keep_bf16_copies) uploads a second table, a pointer per
-// parameter, and launches the kernels' copy-writing instantiation.
+// work chunk of kChunkElements; blocks 2c and 2c + 1 of the launch update the halves of chunk c.
+// The learning rate is lr_at(schedule, step[0]), computed in the kernel from the device step
+// counter, so a captured graph replays with no host upload. When the plan advances counters
+// (advance_after_step), every block takes a ticket after its threads have read the step counter;
+// the last block adds 1 to each counter and resets the ticket. Launched with programmatic dependent
+// launch. A plan that keeps bf16 copies (MultiTensorPlan::keep_bf16_copies) uploads a second table,
+// a pointer per parameter, and launches the kernels' copy-writing instantiation.
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -39,16 +39,28 @@ __device__ void advance_when_last(const TableView& table, unsigned int* ticket) 
   if (threadIdx.x == 0) *ticket = 0u;
 }
 
-// One block per chunk. The chunk's descriptor is read before the wait: the plan's table is
-// written once, when the plan is made, before any launch over it (kernels/pdl.cuh). The step
-// counter is read after it (the optimizer launch before may have just advanced it), with the
+// Blocks per chunk of the plan's table (each takes kChunkElements / kBlocksPerChunk elements: one
+// float4 group a thread). H100, bf16 MLP step (118 chunks): 2 blocks 61.6 -> 59.4 us at B128 and
+// 63.0 -> 60.5 at B256 against 1, 4 blocks slower (62.8, 64.3); the standalone
+// ops/adamw_step/fmnist_mlp_params 8.5 us either way, 11.8 with 4 (bench/RESULTS.md). The fused
+// MLP step's update phase keeps one block a chunk.
+constexpr int kBlocksPerChunk = 2;
+static_assert(kernels::optim::kChunkElements % (4 * kThreads * kBlocksPerChunk) == 0,
+              "a block's part of a chunk is whole float4 groups per thread");
+
+// kBlocksPerChunk blocks per chunk. The chunk's descriptor is read before the wait: the plan's
+// table is written once, when the plan is made, before any launch over it (kernels/pdl.cuh). The
+// step counter is read after it (the optimizer launch before may have just advanced it), with the
 // chunk's elements; the update's coefficients are computed while those loads are in flight.
 template <class Hyper, bool kCopies>
 __global__ void __launch_bounds__(kThreads)
     optimizer_kernel(TableView table, bf16* const* copies, Hyper h, LrSchedule s,
                      const int64_t* step, unsigned int* ticket) {
-  const kernels::optim::ChunkRef r =
-      kernels::optim::chunk_ref(table, blockIdx.x, kCopies ? copies : nullptr);
+  kernels::optim::ChunkRef r =
+      kernels::optim::chunk_ref(table, blockIdx.x / kBlocksPerChunk, kCopies ? copies : nullptr);
+  constexpr int64_t kPart = kernels::optim::kChunkElements / kBlocksPerChunk;
+  r.start += (blockIdx.x % kBlocksPerChunk) * kPart;
+  if (r.start + kPart < r.end) r.end = r.start + kPart;
   kernels::pdl_wait();
   kernels::pdl_launch_dependents();
   const int64_t taken = step[0];
@@ -133,7 +145,7 @@ TableView optimizer_table(const MultiTensorPlan& plan) {
 
 namespace {
 
-// Checks the plan and launches the optimizer kernel (one block per chunk) with the
+// Checks the plan and launches the optimizer kernel (kBlocksPerChunk blocks per chunk) with the
 // hyperparameters `h`: its copy-writing instantiation when the plan keeps bf16 copies.
 template <class Hyper>
 void launch_step(const char* op, const char* kernel_name, MultiTensorPlan& plan, const Hyper& h,
@@ -144,14 +156,14 @@ void launch_step(const char* op, const char* kernel_name, MultiTensorPlan& plan,
     if (Tensor counters = plan.advance(); counters.defined()) counter_add(counters, 1);
     return;
   }
-  KASMINA_CHECK(chunks <= 2147483647, std::string(op) + ": too many chunks");
+  KASMINA_CHECK(chunks <= 2147483647 / kBlocksPerChunk, std::string(op) + ": too many chunks");
   DeviceContext& ctx = context(plan.device());
   unsigned int* ticket = ctx.tickets + kTicketOptimizer;
   const Tensor& copies = plan.backend()->copies;
   const auto kernel =
       copies.defined() ? &optimizer_kernel<Hyper, true> : &optimizer_kernel<Hyper, false>;
-  launch_pdl(ctx, kernel, dim3(static_cast<unsigned>(chunks)), dim3(kThreads), kernel_name,
-             optimizer_table(plan),
+  launch_pdl(ctx, kernel, dim3(static_cast<unsigned>(chunks * kBlocksPerChunk)), dim3(kThreads),
+             kernel_name, optimizer_table(plan),
              copies.defined() ? static_cast<bf16* const*>(copies.raw()) : nullptr, h, s,
              step.data<int64_t>(), ticket);
 }

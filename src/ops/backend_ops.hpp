@@ -34,6 +34,7 @@ void set_math_mode(Device dev, MathMode m);
 MathMode math_mode(Device dev);
 void set_deterministic(Device dev, bool on);
 void set_programmatic_launch(Device dev, bool on);
+bool programmatic_launch(Device dev);
 void open_off_path(Device dev);
 void close_off_path(Device dev);
 void set_gemm_path(Device dev, GemmPath p);

@@ -69,6 +69,7 @@ void set_deterministic(Device dev, bool on);
 // launch and set-up overlap the end of the kernel before it, which it waits for
 // (griddepcontrol.wait) before touching memory. Results are the same either way.
 void set_programmatic_launch(Device dev, bool on);
+bool programmatic_launch(Device dev);  // false on the CPU
 
 // Parameter gradients off the critical path (CUDA; src/ops/cuda/side_lane.hpp): while a scope is
 // open on `dev`, the ops whose outputs are only parameter gradients (linear_backward_weight,

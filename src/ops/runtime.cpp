@@ -50,6 +50,9 @@ void set_deterministic(Device dev, bool on) {
 void set_programmatic_launch(Device dev, bool on) {
   if (dev.is_cuda()) cuda::set_programmatic_launch(dev, on);
 }
+bool programmatic_launch(Device dev) {
+  return dev.is_cuda() && cuda::programmatic_launch(dev);
+}
 void set_gemm_path(Device dev, GemmPath p) {
   if (dev.is_cuda()) cuda::set_gemm_path(dev, p);
 }
@@ -85,6 +88,9 @@ MathMode math_mode(Device dev) {
 }
 void set_deterministic(Device, bool) {}
 void set_programmatic_launch(Device, bool) {}
+bool programmatic_launch(Device) {
+  return false;
+}
 void set_gemm_path(Device, GemmPath) {}
 OffPathScope::OffPathScope(Device dev) : dev_(dev), open_(true) {}
 void OffPathScope::close() {

@@ -34,9 +34,10 @@ struct DeviceContext {
   // (KASMINA_OWN_GELU_EPILOGUES=1; gemm_options.hpp). Off by default: slower (bench/RESULTS.md).
   bool own_gelu_epilogues = false;
   GemmPath gemm_path = GemmPath::automatic;  // ops/gemm_route.hpp (KASMINA_GEMM_PATH)
-  // Programmatic dependent launch of own kernels (KASMINA_PDL=1). Off by default: measured on
-  // the H200 with the own GEMMs, +1.2 us per step at B128 but -8 us at B256 (bench/RESULTS.md).
-  bool pdl = false;
+  // Programmatic dependent launch of own kernels (KASMINA_PDL=0 switches it off). On by default:
+  // on an H100 the bf16 MLP step 62.4 -> 55.9 us at B256, the gemm seed step 108 -> 74 us, every
+  // other training step within 1% (bench/RESULTS.md, twenty-eighth session).
+  bool pdl = true;
   int64_t epilogues_fused = 0, epilogues_unavailable = 0, epilogues_forced = 0;
   GemmAlgoCache algos;
   // Scratch memory for multi-stage reductions (grows, never shrinks; stream-ordered use).

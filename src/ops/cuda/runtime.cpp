@@ -95,6 +95,10 @@ void set_programmatic_launch(Device dev, bool on) {
   context(dev).pdl = on;
 }
 
+bool programmatic_launch(Device dev) {
+  return context(dev).pdl;
+}
+
 void set_gemm_path(Device dev, GemmPath p) {
   context(dev).gemm_path = p;
 }

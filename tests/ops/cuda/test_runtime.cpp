@@ -147,22 +147,28 @@ TEST_F(CudaRuntime, GraphReplayMatchesPlainLaunches) {
 
 // The step's own kernels (small GEMMs, softmax cross-entropy, the optimizer advancing its
 // counters) replayed with programmatic dependent launch give the same bits as plain launches
-// without it: a kernel that touched memory before its predecessor finished would differ.
+// without it, with the own GEMMs and with the default route (cuBLASLt between own kernels): a
+// kernel that touched memory before its predecessor finished would differ.
 TEST_F(CudaRuntime, ProgrammaticLaunchChangesNoBits) {
-  ops::set_gemm_path(gpu(), ops::GemmPath::own);  // not the default: the step's GEMMs are own
-  StepState plain(6), graphed(6);
-  ops::set_programmatic_launch(gpu(), false);
-  for (int i = 0; i < 3; ++i) plain.run();
-  ops::set_programmatic_launch(gpu(), true);
-  graphed.run();
-  ops::StepGraph graph(gpu());
-  std::string reason;
-  ASSERT_TRUE(graph.capture([&] { graphed.run(); }, &reason)) << "capture failed: " << reason;
-  for (int i = 1; i < 3; ++i) graph.replay();
-  ops::synchronize(gpu());
-  ops::set_programmatic_launch(gpu(), false);
+  const bool before = ops::programmatic_launch(gpu());
+  for (ops::GemmPath path : {ops::GemmPath::own, ops::GemmPath::automatic}) {
+    SCOPED_TRACE(path == ops::GemmPath::own ? "own GEMMs" : "default GEMM route");
+    ops::set_gemm_path(gpu(), path);
+    StepState plain(6), graphed(6);
+    ops::set_programmatic_launch(gpu(), false);
+    for (int i = 0; i < 3; ++i) plain.run();
+    ops::set_programmatic_launch(gpu(), true);
+    EXPECT_TRUE(ops::programmatic_launch(gpu()));
+    graphed.run();
+    ops::StepGraph graph(gpu());
+    std::string reason;
+    ASSERT_TRUE(graph.capture([&] { graphed.run(); }, &reason)) << "capture failed: " << reason;
+    for (int i = 1; i < 3; ++i) graph.replay();
+    ops::synchronize(gpu());
+    expect_same_step("PDL graph", graphed, plain);
+  }
+  ops::set_programmatic_launch(gpu(), before);
   ops::set_gemm_path(gpu(), ops::GemmPath::automatic);
-  expect_same_step("PDL graph", graphed, plain);
 }
 
 TEST_F(CudaRuntime, FailedCaptureLeavesStreamUsable) {
