@@ -115,7 +115,7 @@ template <bool kCopies, class MakeUpdate>
 __device__ void update_chunk(const ChunkRef& r, MakeUpdate make_update) {
   const TensorDesc& t = r.t;
   const int64_t start = r.start, end = r.end;
-  if (t.vectorised) {  // start is a multiple of kChunkElements, hence of 4
+  if (t.vectorised) {  // start is a chunk's start or a block's part of it: a multiple of 4
     // All of a thread's float4 groups are loaded before any is updated: one memory round trip
     // per chunk instead of one per group.
     float4 p[kVecPerThread], g[kVecPerThread], m[kVecPerThread], v[kVecPerThread];
