@@ -34,15 +34,21 @@ if [ ${#targets[@]} -gt 0 ]; then
 fi
 if [ ! -f "$dir/build.ninja" ]; then
   if $only_binary; then set -- -Dtests=false -Doptimization=1 --unity on "$@"; fi
-  meson setup "$dir" --buildtype=release "$@"
+  # The CUDA compiler is nvcc through scripts/nvcc-deps (below), named in a machine file that
+  # stays in the build directory (Meson reads it again when it regenerates).
+  mkdir -p "$dir"
+  printf "[binaries]\ncuda = '%s/scripts/nvcc-deps'\n" "$PWD" > "$dir/nvcc-deps.ini"
+  meson setup "$dir" --buildtype=release --native-file "$dir/nvcc-deps.ini" "$@"
 elif [ ${#targets[@]} -eq 0 ] &&
   grep -q '"name": "tests", "value": false' "$dir/meson-info/intro-buildoptions.json"; then
   meson setup --reconfigure "$dir" -Dtests=true -Doptimization=3 -Dunity=off "$@"
 fi
-# Meson 1.0 records no header dependencies for CUDA objects (nvcc is not asked for a depfile),
-# so after a header change ninja would keep stale .cu objects (e.g. a struct layout that no
-# longer matches the C++ side). Drop every CUDA object older than the newest header.
-if compgen -G "$dir/*.p/*.cu.o" > /dev/null; then
+# Meson 1.0 asks nvcc for no depfile: a directory configured here compiles CUDA through
+# scripts/nvcc-deps, which writes one, so ninja rebuilds a .cu object when a header it includes
+# changes. For a directory configured without it, header changes would leave stale .cu objects
+# (e.g. a struct layout that no longer matches the C++ side): drop every CUDA object older than
+# the newest header.
+if compgen -G "$dir/*.p/*.cu.o" > /dev/null && ! grep -q 'nvcc-deps' "$dir/build.ninja"; then
   newest=$(find src kernels bench \( -name '*.hpp' -o -name '*.cuh' -o -name '*.h' \) \
     -printf '%T@\n' | sort -n | tail -1)
   for o in "$dir"/*.p/*.cu.o; do
