@@ -14,8 +14,8 @@
 // linear_backward_weight on the CPU (src/ops/cpu/), compared in the CUDA-vs-CPU table's linear
 // entries.
 #include "core/bf16.hpp"
-#include "kernels/column_reduce.cuh"
 #include "kernels/pdl.cuh"
+#include "kernels/row_chunks.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/launch.hpp"
 
