@@ -110,6 +110,8 @@ __global__ void __launch_bounds__(kThreadsX* kRowLanes)
     dact_bf16_kernel(Activation act, const GT* g, const void* aux, int64_t aux_ld, uint16_t* dx,
                      int64_t rows, int64_t cols, int64_t chunk_rows, float* partials) {
   __shared__ float tile[kRowLanes][kThreadsX * V + 1];
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * kThreadsX + tx) * V;
   const int64_t chunk = blockIdx.y;
@@ -150,34 +152,34 @@ __global__ void __launch_bounds__(kThreadsX* kRowLanes)
 }
 
 template <int V, class GT, class AuxT>
-void launch_pass(cudaStream_t s, Activation act, const void* g, const void* aux, int64_t aux_ld,
-                 void* dx, int64_t rows, int64_t cols, float* partials) {
+void launch_pass(const DeviceContext& ctx, Activation act, const void* g, const void* aux,
+                 int64_t aux_ld, void* dx, int64_t rows, int64_t cols, float* partials) {
   const kernels::ColumnChunks ch = pass_chunks(rows, cols);
   const int64_t cols_per_block = int64_t{kThreadsX} * V;
   const dim3 grid(static_cast<unsigned>((cols + cols_per_block - 1) / cols_per_block),
                   static_cast<unsigned>(ch.chunks));
-  dact_bf16_kernel<V, GT, AuxT><<<grid, dim3(kThreadsX, kRowLanes), 0, s>>>(
-      act, static_cast<const GT*>(g), aux, aux_ld, static_cast<uint16_t*>(dx), rows, cols,
-      ch.chunk_rows, partials);
-  KASMINA_LAUNCH_CHECK("dact_bf16_kernel");
+  launch_pdl(ctx, &dact_bf16_kernel<V, GT, AuxT>, grid, dim3(kThreadsX, kRowLanes),
+             "dact_bf16_kernel", act, static_cast<const GT*>(g), aux, aux_ld,
+             static_cast<uint16_t*>(dx), rows, cols, ch.chunk_rows, partials);
 }
 
 template <int V, class GT>
-void launch_by_aux(cudaStream_t s, Activation act, const void* g, const void* aux, int64_t aux_ld,
-                   bool bf16_aux, void* dx, int64_t rows, int64_t cols, float* partials) {
+void launch_by_aux(const DeviceContext& ctx, Activation act, const void* g, const void* aux,
+                   int64_t aux_ld, bool bf16_aux, void* dx, int64_t rows, int64_t cols,
+                   float* partials) {
   if (bf16_aux)
-    return launch_pass<V, GT, uint16_t>(s, act, g, aux, aux_ld, dx, rows, cols, partials);
-  launch_pass<V, GT, float>(s, act, g, aux, aux_ld, dx, rows, cols, partials);
+    return launch_pass<V, GT, uint16_t>(ctx, act, g, aux, aux_ld, dx, rows, cols, partials);
+  launch_pass<V, GT, float>(ctx, act, g, aux, aux_ld, dx, rows, cols, partials);
 }
 
 template <int V>
-void launch_by_g(cudaStream_t s, Activation act, const void* g, bool bf16_g, const void* aux,
-                 int64_t aux_ld, bool bf16_aux, void* dx, int64_t rows, int64_t cols,
-                 float* partials) {
+void launch_by_g(const DeviceContext& ctx, Activation act, const void* g, bool bf16_g,
+                 const void* aux, int64_t aux_ld, bool bf16_aux, void* dx, int64_t rows,
+                 int64_t cols, float* partials) {
   if (bf16_g) {
-    return launch_by_aux<V, uint16_t>(s, act, g, aux, aux_ld, bf16_aux, dx, rows, cols, partials);
+    return launch_by_aux<V, uint16_t>(ctx, act, g, aux, aux_ld, bf16_aux, dx, rows, cols, partials);
   }
-  launch_by_aux<V, float>(s, act, g, aux, aux_ld, bf16_aux, dx, rows, cols, partials);
+  launch_by_aux<V, float>(ctx, act, g, aux, aux_ld, bf16_aux, dx, rows, cols, partials);
 }
 
 }  // namespace
@@ -186,12 +188,13 @@ int64_t activation_bf16_partials(int64_t rows, int64_t cols) {
   return pass_chunks(rows, cols).chunks * cols;
 }
 
-void launch_activation_backward_bf16(cudaStream_t s, Activation act, const void* g, bool bf16_g,
-                                     const void* aux, int64_t aux_ld, bool bf16_aux, void* dx,
-                                     int64_t rows, int64_t cols, float* partials, float* dbias) {
+void launch_activation_backward_bf16(const DeviceContext& ctx, Activation act, const void* g,
+                                     bool bf16_g, const void* aux, int64_t aux_ld, bool bf16_aux,
+                                     void* dx, int64_t rows, int64_t cols, float* partials,
+                                     float* dbias) {
   if (cols == 0) return;
   if (rows == 0) {
-    if (dbias) KASMINA_CUDA_CHECK(cudaMemsetAsync(dbias, 0, cols * sizeof(float), s));
+    if (dbias) KASMINA_CUDA_CHECK(cudaMemsetAsync(dbias, 0, cols * sizeof(float), ctx.stream));
     return;
   }
   KASMINA_CHECK(!dbias || partials, "activation_backward_aux_bf16: partials missing");
@@ -200,17 +203,17 @@ void launch_activation_backward_bf16(cudaStream_t s, Activation act, const void*
   const bool vec = cols % kVec == 0 && aligned16(g) && aligned16(dx) &&
                    (static_cast<size_t>(cols) * g_bytes) % 16 == 0;
   if (vec) {
-    launch_by_g<kVec>(s, act, g, bf16_g, aux, aux_ld, bf16_aux, dx, rows, cols, parts);
+    launch_by_g<kVec>(ctx, act, g, bf16_g, aux, aux_ld, bf16_aux, dx, rows, cols, parts);
   } else {
-    launch_by_g<1>(s, act, g, bf16_g, aux, aux_ld, bf16_aux, dx, rows, cols, parts);
+    launch_by_g<1>(ctx, act, g, bf16_g, aux, aux_ld, bf16_aux, dx, rows, cols, parts);
   }
   if (!dbias) return;
   const kernels::ColumnChunks ch = pass_chunks(rows, cols);
-  kernels::column_finalize_kernel<1>
-      <<<static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile),
-         dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, s>>>(partials, ch.chunks, cols, dbias,
-                                                                   nullptr);
-  KASMINA_LAUNCH_CHECK("column_finalize_kernel");
+  launch_pdl(ctx, &kernels::column_finalize_kernel<1>,
+             dim3(static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile)),
+             dim3(kernels::kColumnTile, kernels::kFinalLanes), "column_finalize_kernel",
+             static_cast<const float*>(partials), ch.chunks, cols, dbias,
+             static_cast<float*>(nullptr));
 }
 
 void activation_backward_aux_bf16(Activation act, const Tensor& g, const Tensor& aux, Tensor& dx,
@@ -233,7 +236,7 @@ void activation_backward_aux_bf16(Activation act, const Tensor& g, const Tensor&
       dbias ? static_cast<float*>(scratch(
                   ctx, static_cast<size_t>(activation_bf16_partials(rows, cols)) * sizeof(float)))
             : nullptr;
-  launch_activation_backward_bf16(ctx.stream, act, g.raw(), bf16_g,
+  launch_activation_backward_bf16(ctx, act, g.raw(), bf16_g,
                                   act == Activation::none ? nullptr : aux.raw(),
                                   linear_aux_ld(act, cols), aux_type == DType::bf16, dx.raw(), rows,
                                   cols, partials, dbias ? dbias->data<float>() : nullptr);

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/pdl.cuh"
 #include "kernels/row_chunks.hpp"
 #include "ops/cuda/cuda_common.hpp"
 
@@ -21,6 +22,8 @@ constexpr int kFinalLanes = 32;
 template <int NOUT, class Term>
 __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk_rows,
                                        int64_t chunks, Term term, float* partials) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   __shared__ float tile[NOUT][kRowLanes][kColumnTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kColumnTile + tx;
@@ -56,6 +59,8 @@ __global__ void column_partials_kernel(int64_t rows, int64_t cols, int64_t chunk
 template <int NOUT>
 __global__ void column_finalize_kernel(const float* partials, int64_t chunks, int64_t cols,
                                        float* out0, float* out1) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   __shared__ float tile[NOUT][kFinalLanes][kColumnTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kColumnTile + tx;

@@ -1,6 +1,7 @@
 // Batch gather from a device-resident dataset (ops.hpp): one block per batch row, the row's
 // work in gather_row.cuh (shared with the fused MLP step's gather phase).
 #include "kernels/gather_row.cuh"
+#include "kernels/pdl.cuh"
 
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
@@ -17,6 +18,8 @@ __global__ void gather_kernel(const Pixel* __restrict__ images, const int32_t* _
                               const int32_t* __restrict__ perm, const int64_t* __restrict__ cursor,
                               int64_t count, int64_t width, int64_t batch, float scale, float shift,
                               bool vectorised, float* __restrict__ x, int32_t* __restrict__ y) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   kernels::gather_row(images, labels, perm, cursor, count, width, batch, scale, shift, vectorised,
                       x, y, blockIdx.x, static_cast<int>(threadIdx.x), kThreads);
 }
@@ -53,18 +56,19 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& perm
                   const Tensor& cursor, float scale, float shift, Tensor& x, Tensor& y) {
   const GatherShape g = check_gather_batch("gather_batch", images, labels, perm, cursor, x, y);
   if (g.batch == 0) return;
-  const cudaStream_t s = stream(images.device());
+  const DeviceContext& ctx = context(images.device());
+  const dim3 grid(static_cast<unsigned>(g.batch));
   if (images.dtype() == DType::u8) {
-    gather_kernel<uint8_t><<<static_cast<unsigned>(g.batch), kThreads, 0, s>>>(
-        images.data<uint8_t>(), labels.data<int32_t>(), perm.data<int32_t>(),
-        cursor.data<int64_t>(), g.count, g.width, g.batch, scale, shift, g.vectorised,
-        x.data<float>(), y.data<int32_t>());
-  } else {
-    gather_kernel<float><<<static_cast<unsigned>(g.batch), kThreads, 0, s>>>(
-        images.data<float>(), labels.data<int32_t>(), perm.data<int32_t>(), cursor.data<int64_t>(),
-        g.count, g.width, g.batch, scale, shift, g.vectorised, x.data<float>(), y.data<int32_t>());
+    launch_pdl(ctx, &gather_kernel<uint8_t>, grid, dim3(kThreads), "gather_kernel",
+               images.data<uint8_t>(), labels.data<int32_t>(), perm.data<int32_t>(),
+               cursor.data<int64_t>(), g.count, g.width, g.batch, scale, shift, g.vectorised,
+               x.data<float>(), y.data<int32_t>());
+    return;
   }
-  KASMINA_LAUNCH_CHECK("gather_kernel");
+  launch_pdl(ctx, &gather_kernel<float>, grid, dim3(kThreads), "gather_kernel",
+             images.data<float>(), labels.data<int32_t>(), perm.data<int32_t>(),
+             cursor.data<int64_t>(), g.count, g.width, g.batch, scale, shift, g.vectorised,
+             x.data<float>(), y.data<int32_t>());
 }
 
 }  // namespace kasmina::ops::cuda

@@ -2,6 +2,7 @@
 // bf16 convolution (launch.hpp). The rounding is core/bf16.hpp, the same function the CPU twins
 // call, so both round bit for bit alike; the widening is exact.
 #include "core/bf16.hpp"
+#include "kernels/pdl.cuh"
 #include "ops/backend_ops.hpp"
 #include "ops/cuda/checks.hpp"
 #include "ops/cuda/cuda_common.hpp"
@@ -15,6 +16,8 @@ namespace {
 // Four elements per thread when the buffers allow it: one float4 load, one 8-byte store.
 __global__ void cast_to_bf16_vec4_kernel(const float4* __restrict__ src, uint2* __restrict__ dst,
                                          int64_t n4) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4;
        i += stride) {
@@ -28,6 +31,8 @@ __global__ void cast_to_bf16_vec4_kernel(const float4* __restrict__ src, uint2* 
 
 __global__ void cast_to_bf16_kernel(const float* __restrict__ src, uint16_t* __restrict__ dst,
                                     int64_t n) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -38,6 +43,8 @@ __global__ void cast_to_bf16_kernel(const float* __restrict__ src, uint16_t* __r
 // Widening: four elements per thread (one 8-byte load, one float4 store) when aligned.
 __global__ void cast_from_bf16_vec4_kernel(const uint2* __restrict__ src, float4* __restrict__ dst,
                                            int64_t n4) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n4;
        i += stride) {
@@ -48,6 +55,8 @@ __global__ void cast_from_bf16_vec4_kernel(const uint2* __restrict__ src, float4
 
 __global__ void cast_from_bf16_kernel(const uint16_t* __restrict__ src, float* __restrict__ dst,
                                       int64_t n) {
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
@@ -98,16 +107,15 @@ void cast_to_bf16(const Tensor& src, Tensor& dst) {
   const int64_t n = src.numel();
   if (n == 0) return;
   constexpr int kThreads = 256;
-  const cudaStream_t s = stream(src.device());
+  const DeviceContext& ctx = context(src.device());
   if (n % 4 == 0 && aligned16(src.raw()) && aligned8(dst.raw())) {
-    cast_to_bf16_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
-        static_cast<const float4*>(src.raw()), static_cast<uint2*>(dst.raw()), n / 4);
-    KASMINA_LAUNCH_CHECK("cast_to_bf16_vec4_kernel");
+    launch_pdl(ctx, &cast_to_bf16_vec4_kernel, dim3(grid_for(n / 4, kThreads)), dim3(kThreads),
+               "cast_to_bf16_vec4_kernel", static_cast<const float4*>(src.raw()),
+               static_cast<uint2*>(dst.raw()), n / 4);
     return;
   }
-  cast_to_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
-      src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
-  KASMINA_LAUNCH_CHECK("cast_to_bf16_kernel");
+  launch_pdl(ctx, &cast_to_bf16_kernel, dim3(grid_for(n, kThreads)), dim3(kThreads),
+             "cast_to_bf16_kernel", src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
 }
 
 void cast_from_bf16(const Tensor& src, Tensor& dst) {
@@ -115,16 +123,16 @@ void cast_from_bf16(const Tensor& src, Tensor& dst) {
   const int64_t n = src.numel();
   if (n == 0) return;
   constexpr int kThreads = 256;
-  const cudaStream_t s = stream(src.device());
+  const DeviceContext& ctx = context(src.device());
   if (n % 4 == 0 && aligned8(src.raw()) && aligned16(dst.raw())) {
-    cast_from_bf16_vec4_kernel<<<grid_for(n / 4, kThreads), kThreads, 0, s>>>(
-        static_cast<const uint2*>(src.raw()), static_cast<float4*>(dst.raw()), n / 4);
-    KASMINA_LAUNCH_CHECK("cast_from_bf16_vec4_kernel");
+    launch_pdl(ctx, &cast_from_bf16_vec4_kernel, dim3(grid_for(n / 4, kThreads)), dim3(kThreads),
+               "cast_from_bf16_vec4_kernel", static_cast<const uint2*>(src.raw()),
+               static_cast<float4*>(dst.raw()), n / 4);
     return;
   }
-  cast_from_bf16_kernel<<<grid_for(n, kThreads), kThreads, 0, s>>>(
-      static_cast<const uint16_t*>(src.raw()), dst.data<float>(), n);
-  KASMINA_LAUNCH_CHECK("cast_from_bf16_kernel");
+  launch_pdl(ctx, &cast_from_bf16_kernel, dim3(grid_for(n, kThreads)), dim3(kThreads),
+             "cast_from_bf16_kernel", static_cast<const uint16_t*>(src.raw()), dst.data<float>(),
+             n);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -46,6 +46,8 @@ __global__ void __launch_bounds__(kThreadsX* kRowLanes, 3)
                              uint16_t* __restrict__ dx, int64_t rows, int64_t cols,
                              int64_t chunk_rows, float* __restrict__ partials) {
   __shared__ float tile[kRowLanes][kTileCols + 1];
+  kernels::pdl_wait();
+  kernels::pdl_launch_dependents();
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t c0 = static_cast<int64_t>(blockIdx.x) * kTileCols + 2 * tx;
   const bool has0 = c0 < cols, has1 = c0 + 1 < cols;
@@ -123,17 +125,17 @@ void launch_skinny_input_grad_relu(DeviceContext& ctx, const Tensor& dy, const T
             : nullptr;
   const dim3 grid(static_cast<unsigned>((cols + kTileCols - 1) / kTileCols),
                   static_cast<unsigned>(ch.chunks));
-  skinny_dgrad_relu_kernel<<<grid, dim3(kThreadsX, kRowLanes), 0, ctx.stream>>>(
-      static_cast<const uint16_t*>(dy.raw()), static_cast<int>(n),
-      static_cast<const uint16_t*>(w.raw()), static_cast<const uint8_t*>(mask), mask_ld,
-      static_cast<uint16_t*>(dx.raw()), rows, cols, ch.chunk_rows, partials);
-  KASMINA_LAUNCH_CHECK("skinny_dgrad_relu_kernel");
+  launch_pdl(ctx, &skinny_dgrad_relu_kernel, grid, dim3(kThreadsX, kRowLanes),
+             "skinny_dgrad_relu_kernel", static_cast<const uint16_t*>(dy.raw()),
+             static_cast<int>(n), static_cast<const uint16_t*>(w.raw()),
+             static_cast<const uint8_t*>(mask), mask_ld, static_cast<uint16_t*>(dx.raw()), rows,
+             cols, ch.chunk_rows, partials);
   if (!dbias) return;
-  kernels::column_finalize_kernel<1>
-      <<<static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile),
-         dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, ctx.stream>>>(partials, ch.chunks,
-                                                                            cols, dbias, nullptr);
-  KASMINA_LAUNCH_CHECK("column_finalize_kernel");
+  launch_pdl(ctx, &kernels::column_finalize_kernel<1>,
+             dim3(static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile)),
+             dim3(kernels::kColumnTile, kernels::kFinalLanes), "column_finalize_kernel",
+             static_cast<const float*>(partials), ch.chunks, cols, dbias,
+             static_cast<float*>(nullptr));
 }
 
 }  // namespace kasmina::ops::cuda

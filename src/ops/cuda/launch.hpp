@@ -51,9 +51,10 @@ void launch_activation_backward_from_aux(cudaStream_t s, Activation act, const f
 // stored values, fp32, fixed order, through `partials` (activation_bf16_partials(rows, cols)
 // floats of device memory, not overlapping g or dx).
 int64_t activation_bf16_partials(int64_t rows, int64_t cols);
-void launch_activation_backward_bf16(cudaStream_t s, Activation act, const void* g, bool bf16_g,
-                                     const void* aux, int64_t aux_ld, bool bf16_aux, void* dx,
-                                     int64_t rows, int64_t cols, float* partials, float* dbias);
+void launch_activation_backward_bf16(const DeviceContext& ctx, Activation act, const void* g,
+                                     bool bf16_g, const void* aux, int64_t aux_ld, bool bf16_aux,
+                                     void* dx, int64_t rows, int64_t cols, float* partials,
+                                     float* dbias);
 
 // y[r, c] = bf16(y[r, c] + bias[c]) over a bf16 [rows, cols] matrix in place: the bias of a bf16
 // convolution, added in fp32 to cuDNN's rounded output and rounded again (kernels/precision.cu;

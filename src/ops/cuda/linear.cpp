@@ -157,7 +157,7 @@ void backward_input_pass(DeviceContext& ctx, const Tensor& dy, const Tensor& w, 
   GemmSpec g = product(false, false, k, m, n, w, k, dy, n, acc, k);
   g.d_type = in_place ? CUDA_R_16BF : CUDA_R_32F;
   gemm(ctx, g);
-  launch_activation_backward_bf16(ctx.stream, act, acc, in_place, aux.raw(), linear_aux_ld(act, k),
+  launch_activation_backward_bf16(ctx, act, acc, in_place, aux.raw(), linear_aux_ld(act, k),
                                   act == Activation::gelu, dx.raw(), m, k,
                                   parts > 0 ? buf + acc_floats : nullptr, dbias);
 }
