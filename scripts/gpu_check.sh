@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the GPU checks from a bundle made by the gpu-bundle tool (BUNDLE/run wrapper, bin/ with
-# the build's executables): device listing, the CUDA-vs-CPU suites (the op table driver
+# Runs the GPU checks from a bundle of the build (BUNDLE/run: a wrapper that sets the library
+# path; bin/ with the build's executables): device listing, the CUDA-vs-CPU suites (the op table driver
 # tests/ops/cuda/test_ops_cuda_vs_cpu in its correctness and gradient modes, the morph, control,
 # nn and core suites), the whole-model step test, a CUDA training run of configs/fmnist_mlp.yaml,
 # and (when asked) benchmarks and the op table's timings (--op-perf [OP[,OP]]). Logs go to

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Profiles on the GPU machine with Nsight Compute (per-kernel durations of a training step and
-# of the morphogenetic benchmarks) from a gpu-bundle folder. Writes CSVs to OUT_DIR.
+# of the morphogenetic benchmarks) from a bundle of the build (BUNDLE/run wrapper, bin/).
+# Writes CSVs to OUT_DIR.
 #   scripts/gpu_profile.sh BUNDLE OUT_DIR
 #   scripts/gpu_profile.sh BUNDLE OUT_DIR batchnorm   where the batchnorm column sums' time goes:
 #       the full Nsight Compute sections (launch, occupancy, warp states, scheduler, memory, source
