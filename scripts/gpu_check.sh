@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs the GPU checks from a bundle of the build (BUNDLE/run: a wrapper that sets the library
-# path; bin/ with the build's executables): device listing, the CUDA-vs-CPU suites (the op table
-# driver tests/ops/cuda/test_ops_cuda_vs_cpu in its correctness and gradient modes, the morph,
-# control, nn and core suites), the whole-model step test, a CUDA training run of configs/fmnist_mlp.yaml,
-# and (when asked) benchmarks and the op table's timings (--op-perf [OP[,OP]]). Logs go to
-# OUT_DIR (default ./gpu-logs); a summary table is printed last.
+# Runs the GPU checks from a bundle of the build (BUNDLE/run: a wrapper that sets the library path;
+# bin/ with the build's executables): device listing, the CUDA-vs-CPU suites (the op table driver
+# tests/ops/cuda/test_ops_cuda_vs_cpu in its correctness and gradient modes, the morph, control, nn
+# and core suites), the whole-model step test, a CUDA training run of configs/fmnist_mlp.yaml, and
+# (when asked) benchmarks and the op table's timings (--op-perf [OP[,OP]]). Logs go to OUT_DIR
+# (default ./gpu-logs); a summary table is printed last.
 #   scripts/gpu_check.sh BUNDLE [OUT_DIR] [--no-train] [--bench FILTER] [--repetitions N]
 #                        [--experiment] [--sanitize GTEST_FILTER] [--resume-check]
 #                        [--op-perf OPS]   (OPS: op names, or all)
