@@ -209,11 +209,7 @@ void launch_activation_backward_bf16(const DeviceContext& ctx, Activation act, c
   }
   if (!dbias) return;
   const kernels::ColumnChunks ch = pass_chunks(rows, cols);
-  launch_pdl(ctx, &kernels::column_finalize_kernel<1>,
-             dim3(static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile)),
-             dim3(kernels::kColumnTile, kernels::kFinalLanes), "column_finalize_kernel",
-             static_cast<const float*>(partials), ch.chunks, cols, dbias,
-             static_cast<float*>(nullptr));
+  launch_column_finalize(ctx, static_cast<const float*>(partials), ch.chunks, cols, dbias);
 }
 
 void activation_backward_aux_bf16(Activation act, const Tensor& g, const Tensor& aux, Tensor& dx,

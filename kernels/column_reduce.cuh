@@ -101,3 +101,17 @@ void column_reduce(cudaStream_t s, int64_t rows, int64_t cols, Term term, float*
 }
 
 }  // namespace kasmina::kernels
+
+namespace kasmina::ops::cuda {
+
+// Stage 2 alone for one output, as a programmatic dependent of the kernel that wrote the
+// partials: out[c] = the `chunks` partials[k][c] of column c added in the fixed order above.
+inline void launch_column_finalize(const DeviceContext& ctx, const float* partials, int64_t chunks,
+                                   int64_t cols, float* out) {
+  launch_pdl(ctx, &kernels::column_finalize_kernel<1>,
+             dim3(static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile)),
+             dim3(kernels::kColumnTile, kernels::kFinalLanes), "column_finalize_kernel", partials,
+             chunks, cols, out, static_cast<float*>(nullptr));
+}
+
+}  // namespace kasmina::ops::cuda

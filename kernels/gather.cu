@@ -58,17 +58,16 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& perm
   if (g.batch == 0) return;
   const DeviceContext& ctx = context(images.device());
   const dim3 grid(static_cast<unsigned>(g.batch));
+  const auto launch = [&]<class Pixel>(const Pixel* pixels) {
+    launch_pdl(ctx, &gather_kernel<Pixel>, grid, dim3(kThreads), "gather_kernel", pixels,
+               labels.data<int32_t>(), perm.data<int32_t>(), cursor.data<int64_t>(), g.count,
+               g.width, g.batch, scale, shift, g.vectorised, x.data<float>(), y.data<int32_t>());
+  };
   if (images.dtype() == DType::u8) {
-    launch_pdl(ctx, &gather_kernel<uint8_t>, grid, dim3(kThreads), "gather_kernel",
-               images.data<uint8_t>(), labels.data<int32_t>(), perm.data<int32_t>(),
-               cursor.data<int64_t>(), g.count, g.width, g.batch, scale, shift, g.vectorised,
-               x.data<float>(), y.data<int32_t>());
-    return;
+    launch(images.data<uint8_t>());
+  } else {
+    launch(images.data<float>());
   }
-  launch_pdl(ctx, &gather_kernel<float>, grid, dim3(kThreads), "gather_kernel",
-             images.data<float>(), labels.data<int32_t>(), perm.data<int32_t>(),
-             cursor.data<int64_t>(), g.count, g.width, g.batch, scale, shift, g.vectorised,
-             x.data<float>(), y.data<int32_t>());
 }
 
 }  // namespace kasmina::ops::cuda

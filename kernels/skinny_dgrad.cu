@@ -131,11 +131,7 @@ void launch_skinny_input_grad_relu(DeviceContext& ctx, const Tensor& dy, const T
              static_cast<const uint8_t*>(mask), mask_ld, static_cast<uint16_t*>(dx.raw()), rows,
              cols, ch.chunk_rows, partials);
   if (!dbias) return;
-  launch_pdl(ctx, &kernels::column_finalize_kernel<1>,
-             dim3(static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile)),
-             dim3(kernels::kColumnTile, kernels::kFinalLanes), "column_finalize_kernel",
-             static_cast<const float*>(partials), ch.chunks, cols, dbias,
-             static_cast<float*>(nullptr));
+  launch_column_finalize(ctx, static_cast<const float*>(partials), ch.chunks, cols, dbias);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -194,16 +194,8 @@ void backward_weight_k(DeviceContext& ctx, const Geometry& g, const float* dy, c
       dy, x, g, static_cast<int>(chunk_rows), partials, bias_partials);
   KASMINA_LAUNCH_CHECK("conv1c_wgrad_partials");
   // The chunk partials of each column added in a fixed order (column_reduce.cuh's second stage).
-  const auto finish = [&](const float* p, int64_t cols, float* out) {
-    const auto blocks =
-        static_cast<unsigned>((cols + kernels::kColumnTile - 1) / kernels::kColumnTile);
-    kernels::column_finalize_kernel<1>
-        <<<blocks, dim3(kernels::kColumnTile, kernels::kFinalLanes), 0, ctx.stream>>>(
-            p, chunks, cols, out, nullptr);
-    KASMINA_LAUNCH_CHECK("column_finalize_kernel");
-  };
-  finish(partials, static_cast<int64_t>(g.cout) * K * K, dw);
-  if (db) finish(bias_partials, g.cout, db);
+  launch_column_finalize(ctx, partials, chunks, static_cast<int64_t>(g.cout) * K * K, dw);
+  if (db) launch_column_finalize(ctx, bias_partials, chunks, g.cout, db);
 }
 
 // f(std::integral_constant<int, K>) for the kernel size k (1, 3 or 5; one_channel_conv).
