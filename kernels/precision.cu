@@ -102,37 +102,39 @@ void launch_add_bias_bf16(cudaStream_t s, void* y, const float* bias, int64_t ro
   KASMINA_LAUNCH_CHECK("add_bias_bf16_kernel");
 }
 
-void cast_to_bf16(const Tensor& src, Tensor& dst) {
-  check_cast("cast_to_bf16", src, dst, DType::f32, DType::bf16);
+namespace {
+
+// Four elements a thread (kernel4 on n / 4 groups) when n is a multiple of 4 and both buffers
+// allow the wide accesses (16 bytes on the fp32 side, 8 on the bf16 side), else one a thread.
+template <class S4, class D4, class S, class D>
+void launch_cast(const Tensor& src, Tensor& dst, bool wide,
+                 void (*kernel4)(const S4*, D4*, int64_t), const char* name4,
+                 void (*kernel1)(const S*, D*, int64_t), const char* name1) {
   const int64_t n = src.numel();
   if (n == 0) return;
   constexpr int kThreads = 256;
   const DeviceContext& ctx = context(src.device());
-  if (n % 4 == 0 && aligned16(src.raw()) && aligned8(dst.raw())) {
-    launch_pdl(ctx, &cast_to_bf16_vec4_kernel, dim3(grid_for(n / 4, kThreads)), dim3(kThreads),
-               "cast_to_bf16_vec4_kernel", static_cast<const float4*>(src.raw()),
-               static_cast<uint2*>(dst.raw()), n / 4);
+  if (n % 4 == 0 && wide) {
+    launch_pdl(ctx, kernel4, dim3(grid_for(n / 4, kThreads)), dim3(kThreads), name4,
+               static_cast<const S4*>(src.raw()), static_cast<D4*>(dst.raw()), n / 4);
     return;
   }
-  launch_pdl(ctx, &cast_to_bf16_kernel, dim3(grid_for(n, kThreads)), dim3(kThreads),
-             "cast_to_bf16_kernel", src.data<float>(), static_cast<uint16_t*>(dst.raw()), n);
+  launch_pdl(ctx, kernel1, dim3(grid_for(n, kThreads)), dim3(kThreads), name1,
+             static_cast<const S*>(src.raw()), static_cast<D*>(dst.raw()), n);
+}
+
+}  // namespace
+
+void cast_to_bf16(const Tensor& src, Tensor& dst) {
+  check_cast("cast_to_bf16", src, dst, DType::f32, DType::bf16);
+  launch_cast(src, dst, aligned16(src.raw()) && aligned8(dst.raw()), &cast_to_bf16_vec4_kernel,
+              "cast_to_bf16_vec4_kernel", &cast_to_bf16_kernel, "cast_to_bf16_kernel");
 }
 
 void cast_from_bf16(const Tensor& src, Tensor& dst) {
   check_cast("cast_from_bf16", src, dst, DType::bf16, DType::f32);
-  const int64_t n = src.numel();
-  if (n == 0) return;
-  constexpr int kThreads = 256;
-  const DeviceContext& ctx = context(src.device());
-  if (n % 4 == 0 && aligned8(src.raw()) && aligned16(dst.raw())) {
-    launch_pdl(ctx, &cast_from_bf16_vec4_kernel, dim3(grid_for(n / 4, kThreads)), dim3(kThreads),
-               "cast_from_bf16_vec4_kernel", static_cast<const uint2*>(src.raw()),
-               static_cast<float4*>(dst.raw()), n / 4);
-    return;
-  }
-  launch_pdl(ctx, &cast_from_bf16_kernel, dim3(grid_for(n, kThreads)), dim3(kThreads),
-             "cast_from_bf16_kernel", static_cast<const uint16_t*>(src.raw()), dst.data<float>(),
-             n);
+  launch_cast(src, dst, aligned8(src.raw()) && aligned16(dst.raw()), &cast_from_bf16_vec4_kernel,
+              "cast_from_bf16_vec4_kernel", &cast_from_bf16_kernel, "cast_from_bf16_kernel");
 }
 
 }  // namespace kasmina::ops::cuda
