@@ -1,9 +1,9 @@
 // Fused backward of a morphogenetic layer: two kernels that run at the same time.
 //  - The seed kernel, queued first (an ordinary launch that lets its dependent start at once):
 //    a block per seed with work (blended, when dx is wanted; training, when parameter gradients
-//    are), taken from a work list (morph_kernel_common.cuh), its parameters staged in shared
-//    memory while its first rows load. It walks the rows in tiles of up to kSeedThreads rows,
-//    one row per thread:
+//    are), found through the pool's slot table (morph_kernel_common.cuh), its parameters staged in
+//    shared memory while its first rows load. It walks the rows in tiles of up to kSeedThreads
+//    rows, one row per thread:
 //      phase A: g = alpha * dy (or, for TRAINING, the isolated reconstruction gradient
 //               2/(B*C) * delta(x), or under the task_gradient objective dy itself, straight
 //               through, each row adding <delta(x), dy> to the thread's sum, reduced into
@@ -142,7 +142,7 @@ __device__ __forceinline__ void backward_row(const SeedBackwardArgs& a, int64_t 
   }
 }
 
-// Grid: seed_kernel_blocks; dynamic shared memory: the work list, the parameters (when staged),
+// Grid: seed_kernel_blocks; dynamic shared memory: the parameters (when staged),
 // tile_rows factor rows of fstride floats.
 // E: the activations' element type (float or bf16; the blueprint's gradients in float32).
 template <int CMAX, bool EXACT, class E>
@@ -159,8 +159,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
   using Reduce = cub::BlockReduce<float, kSeedThreads>;
   __shared__ typename Reduce::TempStorage reduce_tmp;
   extern __shared__ float seed_smem[];
-  int32_t* list = reinterpret_cast<int32_t*>(seed_smem);
-  float* sparams = seed_smem + kWorkListSeeds;
+  float* sparams = seed_smem;
   float* factors = sparams + (a.params_in_smem ? a.staged : 0);
   const int tid = static_cast<int>(threadIdx.x);
   const int32_t S = a.st.seeds;
@@ -176,7 +175,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
                                       : f.kind == a.only_kind;
     return (seed_input_grad(a, f) | seed_trains(a, f)) & mine;
   };
-  auto body = [&](int32_t s) {
+  auto body = [&](int32_t s, int32_t slot) {
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
     const bool isolated = trains && stage_trains_isolated(f.stage);
@@ -189,8 +188,8 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     SeedRow<CMAX> row;
     if (tid < std::min<int64_t>(a.tile_rows, a.B))
       load_row<CMAX, E>(a, tid * a.H + cs, need_dy, row);
-    const float* params = f.slot >= 0 ? a.pool.at(f.slot, PoolRegion::params) : nullptr;
-    if (params && a.params_in_smem) {
+    const float* params = a.pool.at(slot, PoolRegion::params);
+    if (a.params_in_smem) {
       stage_params(params, P, sparams, tid, kSeedThreads);
       params = sparams;
     }
@@ -230,7 +229,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
       __syncthreads();  // the factor rows are rewritten by the next tile
     }
     if (trains) {
-      float* grad = a.pool.at(f.slot, PoolRegion::grad);
+      float* grad = a.pool.at(slot, PoolRegion::grad);
       float sq = 0.0f;
       KASMINA_MORPH_UNROLL
       for (int q = 0; q < kOwn; ++q) {
@@ -251,7 +250,8 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     }
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   };
-  for_each_work_seed(S, has_work, body, list);
+  for_each_slot_seed(
+      a.pool.owner, a.pool.slots, [](int32_t) {}, has_work, body);
   complete_after_predecessor();  // launched as a programmatic dependent (morph_seed_backward_as)
 }
 
@@ -283,8 +283,7 @@ size_t plan_factor_tile(SeedBackwardArgs& b, int32_t staged, int32_t factors) {
   b.staged = staged;
   b.params_in_smem = b.staged <= kStagedParamsMax;
   b.fstride = factors | 1;
-  const size_t fixed =
-      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * (b.params_in_smem ? b.staged : 0);
+  const size_t fixed = sizeof(float) * (b.params_in_smem ? b.staged : 0);
   const int64_t budget = wide_instantiation(b.sh) ? kWideSmemBytes : kSmemBytes;
   const int64_t fit = (budget - static_cast<int64_t>(fixed)) / (4 * b.fstride);
   b.tile_rows = static_cast<int32_t>(

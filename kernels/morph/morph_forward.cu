@@ -7,7 +7,7 @@
 //    Bytes: read x, write out (8*B*S*C) (+ 16*S*ceil(B/32) of partials).
 //  - The seed kernel, launched as a programmatic dependent of the stream kernel (Hopper), so
 //    that it runs beside the copy: a block per seed with work (blended: GRAFTING..FOSSILIZED,
-//    alpha > 0, not masked; or TRAINING while collecting), taken from a work list
+//    alpha > 0, not masked; or TRAINING while collecting), found through the pool's slot table
 //    (morph_kernel_common.cuh); each thread loads its rows while the block stages the blueprint
 //    parameters in shared memory, then computes: blended seeds write x + alpha * delta(x) to
 //    their chunk; TRAINING seeds sum their isolated loss |delta|^2 (a fixed-order block
@@ -16,7 +16,9 @@
 //    before it, then adds each seed's tile partials in tile order (f64).
 // The latency-bound blueprint rows hide under the bandwidth-bound copy. No two kernels write the
 // same element. Fixed reduction orders throughout: deterministic, no float atomics.
+#include <cstdlib>
 #include <cub/block/block_reduce.cuh>
+#include <string>
 
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "kernels/morph/morph_stream.cuh"
@@ -44,6 +46,7 @@ struct SeedForwardArgs {
   bool collect = false;
   bool vec = false;
   float* step_stats = nullptr;
+  bool rows_early = false;  // the first rows loaded before the seed's state is read
   bool trigger = false;  // let the kernels queued after this one (IR seed kernels) start beside it
   // >= 0: only the seeds of this kind, computed as the built-in as_kind (morph_seed_forward_as);
   // -1: the seeds of the built-in kinds.
@@ -101,9 +104,9 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
   if (blended) store_chunk<CMAX>(static_cast<E*>(a.out) + off, C, a.vec, o);
 }
 
-// Grid: seed_kernel_blocks; dynamic shared memory: the work list, then L.fused_region floats
-// (the largest parameter count of the kinds it computes). E: the activations' element type
-// (float or bf16; the blueprint and the blend in float32 either way).
+// Grid: seed_kernel_blocks; dynamic shared memory: L.fused_region floats (the largest parameter
+// count of the kinds it computes). E: the activations' element type (float or bf16; the
+// blueprint and the blend in float32 either way).
 template <int CMAX, bool EXACT, class E>
 __global__ void __launch_bounds__(kSeedThreads)
     morph_seed_forward_kernel(const SeedForwardArgs args) {
@@ -114,10 +117,9 @@ __global__ void __launch_bounds__(kSeedThreads)
   a.sh = exact_chunk<CMAX, EXACT>(args.sh);
   using Reduce = cub::BlockReduce<double, kSeedThreads>;
   __shared__ typename Reduce::TempStorage reduce_tmp;
-  extern __shared__ float seed_smem[];
-  int32_t* list = reinterpret_cast<int32_t*>(seed_smem);
-  float* sparams = seed_smem + kWorkListSeeds;
+  extern __shared__ float sparams[];
   const SeedStateView& st = a.st;
+  const int32_t C = a.sh.chunk;
   auto isolated = [&](const SeedFlags& f) { return a.collect & stage_trains_isolated(f.stage); };
   auto has_work = [&](int32_t s) {
     const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
@@ -125,43 +127,43 @@ __global__ void __launch_bounds__(kSeedThreads)
                                       : f.kind == a.only_kind;
     return (seed_blended(f) | isolated(f)) & mine;
   };
-  for_each_work_seed(
-      st.seeds, has_work,
+  // kRows rows per thread per pass, all loaded before any is computed; the first pass's loads
+  // are issued as soon as the seed is known (before its state is read, when a.rows_early) and
+  // are in flight while the parameters are staged.
+  constexpr int kRows = CMAX <= 16 ? 2 : 1;
+  constexpr int64_t kPass = kRows * kSeedThreads;
+  float xr[kRows][CMAX];
+  auto load_pass = [&](int32_t s, int64_t r0) {
+    const int64_t cs = static_cast<int64_t>(s) * C;
+#pragma unroll
+    for (int i = 0; i < kRows; ++i) {
+      const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
+      if (r < a.B) load_chunk<CMAX>(static_cast<const E*>(a.x) + r * a.H + cs, C, a.vec, xr[i]);
+    }
+  };
+  for_each_slot_seed(
+      a.pool.owner, a.pool.slots,
       [&](int32_t s) {
+        if (a.rows_early) load_pass(s, threadIdx.x);
+      },
+      has_work,
+      [&](int32_t s, int32_t slot) {
         const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
         const bool blended = seed_blended(f), iso_on = isolated(f);
         const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
-        const int32_t C = a.sh.chunk;
         const int64_t cs = static_cast<int64_t>(s) * C;
-        // kRows rows per thread per pass, all loaded before any is computed; the first pass's loads
-        // are in flight while the parameters are staged.
-        constexpr int kRows = CMAX <= 16 ? 2 : 1;
-        constexpr int64_t kPass = kRows * kSeedThreads;
-        float xr[kRows][CMAX];
-        auto load_pass = [&](int64_t r0) {
-#pragma unroll
-          for (int i = 0; i < kRows; ++i) {
-            const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
-            if (r < a.B)
-              load_chunk<CMAX>(static_cast<const E*>(a.x) + r * a.H + cs, C, a.vec, xr[i]);
-          }
-        };
-        load_pass(threadIdx.x);
-        const float* params = nullptr;
-        if (f.slot >= 0) {
-          stage_params(a.pool.at(f.slot, PoolRegion::params), blueprint_param_count(kind, a.sh),
-                       sparams, threadIdx.x, kSeedThreads);
-          params = sparams;
-        }
+        if (!a.rows_early) load_pass(s, threadIdx.x);
+        stage_params(a.pool.at(slot, PoolRegion::params), blueprint_param_count(kind, a.sh),
+                     sparams, threadIdx.x, kSeedThreads);
         __syncthreads();
         float iso = 0.0f;
         for (int64_t r0 = threadIdx.x; r0 < a.B; r0 += kPass) {
-          if (r0 != threadIdx.x) load_pass(r0);
+          if (r0 != threadIdx.x) load_pass(s, r0);
 #pragma unroll
           for (int i = 0; i < kRows; ++i) {
             const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
             if (r < a.B)
-              seed_row<CMAX, E>(a, kind, params, f.alpha, blended, xr[i], r * a.H + cs, iso);
+              seed_row<CMAX, E>(a, kind, sparams, f.alpha, blended, xr[i], r * a.H + cs, iso);
           }
         }
         if (iso_on) {
@@ -171,8 +173,7 @@ __global__ void __launch_bounds__(kSeedThreads)
                 static_cast<float>(total / (static_cast<double>(a.B) * C));
         }
         __syncthreads();  // the parameters and the reduction storage are reused by the next seed
-      },
-      list);
+      });
   complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
@@ -184,6 +185,16 @@ void launch_seed_forward(const BlueprintShape& sh, const SeedForwardArgs& a, uns
     launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT, E>, dim3(blocks), dim3(kSeedThreads),
                         smem, stream, a);
   });
+}
+
+// KASMINA_MORPH_ROWS_EARLY=1: the seed kernel loads a seed's first rows before it reads the
+// seed's state (an experiment; read once).
+bool rows_early() {
+  static const bool on = [] {
+    const char* v = std::getenv("KASMINA_MORPH_ROWS_EARLY");
+    return v && std::string(v) == "1";
+  }();
+  return on;
 }
 
 SeedForwardArgs seed_forward_args(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
@@ -199,7 +210,8 @@ SeedForwardArgs seed_forward_args(const MorphLayerBuffers& L, const Tensor& x, T
                          .gemm_kinds = L.gemm_kinds,
                          .collect = opt.collect_stats,
                          .vec = vec,
-                         .step_stats = L.step_stats.data<float>()};
+                         .step_stats = L.step_stats.data<float>(),
+                         .rows_early = rows_early()};
 }
 
 }  // namespace
@@ -216,8 +228,7 @@ void morph_seed_forward_as(const MorphLayerBuffers& L, const Tensor& x, Tensor& 
   a.as_kind = as_kind;
   a.trigger = true;  // as an IR module's seed kernel: the next module's may start beside it
   DeviceContext& ctx = context(L.device());
-  const size_t smem = sizeof(int32_t) * kWorkListSeeds +
-                      sizeof(float) * static_cast<size_t>(blueprint_param_count(as_kind, L.shape));
+  const size_t smem = sizeof(float) * static_cast<size_t>(blueprint_param_count(as_kind, L.shape));
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   if (dependent) {
     launch_seed_forward<float>(L.shape, a, blocks, smem, ctx.stream);
@@ -258,8 +269,7 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
   const SeedForwardArgs f = seed_forward_args(L, x, out, opt, B, vec);
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
-  const size_t smem =
-      sizeof(int32_t) * kWorkListSeeds + sizeof(float) * morph_detail::fused_region(L);
+  const size_t smem = sizeof(float) * morph_detail::fused_region(L);
 
   // The copy first; the seed kernel and the fold are programmatic dependents of the kernel
   // before them, so the seed kernel runs beside the copy (it does not read the copy's output).

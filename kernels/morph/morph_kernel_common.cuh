@@ -1,12 +1,10 @@
 // Helpers shared by the morph kernels: row loads/stores of a seed's chunk (float32 or bf16;
 // 16-byte vectors when the chunk width and the pointers allow it), the dispatch of the compile-time
-// chunk bound and the work list of the per-seed kernels.
+// chunk bound and the seeds of the per-seed kernels.
 #pragma once
 #include <algorithm>
 #include <cstdint>
 #include <utility>
-
-#include <cub/block/block_scan.cuh>
 
 #include "core/bf16.hpp"
 #include "morph/blueprint.hpp"
@@ -122,47 +120,28 @@ __device__ __forceinline__ void stage_params(const float* __restrict__ src, int3
   for (int32_t i = t; i < P; i += T) smem[i] = src[i];
 }
 
-// Per-seed kernels: a block of kSeedThreads threads takes whole seeds (all rows) from a work
-// list. Every block finds the seeds with work by scanning the seed state (a few small arrays,
-// cached), kWorkListSeeds seeds per pass, so the grid needs about as many blocks as there are
-// seeds with work instead of a block per seed that mostly reads a stage and leaves.
+// Per-seed kernels: a block of kSeedThreads threads takes whole seeds (all rows). The seeds with
+// work are found through the blueprint pool's slot table instead of a scan of the seed state:
+// only a seed that is not DORMANT can have work, and every such seed owns exactly one pool slot
+// (owner[slot[s]] == s; morph/seed_state_check.hpp refuses a state that breaks it), so block b
+// takes the slots b, b + gridDim.x, ... and reads each slot's owner: one load before it knows
+// its seed, where a scan read the state of every seed and ran a block-wide prefix sum.
 inline constexpr int kSeedThreads = 256;
-inline constexpr int kWorkListSeeds = 1024;
-inline constexpr int kWorkSeedsPerThread = kWorkListSeeds / kSeedThreads;
-static_assert(kWorkListSeeds % kSeedThreads == 0 && kWorkSeedsPerThread <= 32);
 
-// Calls body(s), uniformly across the block, for the seeds s with has_work(s) that fall to this
-// block: the seeds with work are numbered in seed order and block b takes the numbers
-// b, b + gridDim.x, ... `list` is kWorkListSeeds ints of shared memory. body may synchronise the
-// block. has_work should read the state without short-circuits (see seed_flags). The assignment
-// depends only on the seed state and the grid: deterministic.
-template <class Pred, class Body>
-__device__ void for_each_work_seed(int32_t S, Pred has_work, Body body, int32_t* list) {
-  using Scan = cub::BlockScan<int, kSeedThreads>;
-  __shared__ typename Scan::TempStorage scan_tmp;
-  const int64_t grid = gridDim.x;
-  int64_t base = 0;  // seeds with work before this pass
-  for (int32_t s0 = 0; s0 < S; s0 += kWorkListSeeds) {
-    const int32_t first = s0 + static_cast<int32_t>(threadIdx.x) * kWorkSeedsPerThread;
-    // Every seed's state is read unconditionally (indices clamped), so that all the loads are
-    // in flight together instead of one round trip per seed.
-    bool work[kWorkSeedsPerThread];
-#pragma unroll
-    for (int k = 0; k < kWorkSeedsPerThread; ++k) work[k] = has_work(min(first + k, S - 1));
-    unsigned bits = 0;
-#pragma unroll
-    for (int k = 0; k < kWorkSeedsPerThread; ++k) bits |= (work[k] && first + k < S) ? 1u << k : 0u;
-    int pos = 0, n = 0;
-    Scan(scan_tmp).ExclusiveSum(__popc(bits), pos, n);
-#pragma unroll
-    for (int k = 0; k < kWorkSeedsPerThread; ++k)
-      if ((bits >> k) & 1u) list[pos++] = first + k;
-    __syncthreads();
-    for (int64_t j = ((static_cast<int64_t>(blockIdx.x) - base) % grid + grid) % grid; j < n;
-         j += grid)
-      body(list[j]);
-    base += n;
-    __syncthreads();  // the list and the scan storage are reused by the next pass
+// For each slot of this block whose owner s exists: early(s) (loads that need only the seed's
+// index, issued before its state is read), then body(s, slot) when has_work(s). All three are
+// called uniformly across the block (every thread reads the same owner and state); body may
+// synchronise the block. The assignment depends only on the slot table and the grid:
+// deterministic.
+template <class Early, class Pred, class Body>
+__device__ void for_each_slot_seed(const int32_t* __restrict__ owner, int32_t slots, Early early,
+                                   Pred has_work, Body body) {
+  for (int32_t slot = static_cast<int32_t>(blockIdx.x); slot < slots;
+       slot += static_cast<int32_t>(gridDim.x)) {
+    const int32_t s = owner[slot];
+    if (s < 0) continue;
+    early(s);
+    if (has_work(s)) body(s, slot);
   }
 }
 

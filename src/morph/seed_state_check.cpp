@@ -64,6 +64,24 @@ SeedStateProblem seed_state_problem(const HostSeedState& host,
     const int32_t owner = slot_owner[static_cast<size_t>(p)];
     if (owner < -1 || owner >= S)
       return problem("slot_owner", "slot", p, owner, range_text(-1, S - 1, "a seed or -1"));
+    if (owner >= 0 && v.slot[owner] != p)
+      return problem("slot_owner", "slot", p, owner,
+                     "-1 or the seed whose slot it is; seed " + std::to_string(owner) +
+                         " holds slot " + std::to_string(v.slot[owner]));
+  }
+  // The lifecycle gives a seed a slot when it germinates and takes it back when the seed returns
+  // to DORMANT; the per-seed kernels find the seeds with work through the slot table
+  // (kernels/morph/morph_kernel_common.cuh).
+  for (int32_t s = 0; s < S; ++s) {
+    const bool dormant = v.stage[s] == static_cast<int32_t>(Stage::dormant);
+    if (dormant != (v.slot[s] < 0))
+      return problem("slot", "seed", s, v.slot[s],
+                     dormant ? "-1 for a DORMANT seed" : "the slot of a seed that is not DORMANT");
+    if (v.slot[s] >= 0 && slot_owner[static_cast<size_t>(v.slot[s])] != s)
+      return problem("slot", "seed", s, v.slot[s],
+                     "a slot whose slot_owner entry is this seed; slot " +
+                         std::to_string(v.slot[s]) + " belongs to " +
+                         std::to_string(slot_owner[static_cast<size_t>(v.slot[s])]));
   }
   return {};
 }

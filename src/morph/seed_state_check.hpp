@@ -1,6 +1,7 @@
 // The checks a seed state from outside the run (a checkpoint) must pass before a layer uses it:
 // every field that the kernels use as an index or a code is in its range, so a well-formed but
-// hostile file cannot make a kernel read or write out of bounds.
+// hostile file cannot make a kernel read or write out of bounds, and the slot table agrees with the
+// seeds (a seed holds a slot exactly when it is not DORMANT, and the slot's owner is that seed).
 #pragma once
 #include <cstdint>
 #include <string>

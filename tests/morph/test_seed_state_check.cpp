@@ -1,5 +1,5 @@
 // seed_state_problem: a state a run writes passes; each field out of its range is named with its
-// seed and what is allowed.
+// seed and what is allowed; a slot table that disagrees with the seeds is refused.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -82,6 +82,46 @@ TEST(SeedStateCheck, EachFieldOutOfRangeIsNamed) {
     EXPECT_EQ(p.field, c.field);
     EXPECT_EQ(p.text, c.text);
   }
+}
+
+// The per-seed kernels find the seeds with work through the slot table, so a seed that holds no
+// slot, a DORMANT seed that holds one, and a slot whose owner does not hold it are refused.
+TEST(SeedStateCheck, TheSlotTableAgreesWithTheSeeds) {
+  struct Case {
+    std::function<void(SeedStateView&, std::vector<int32_t>&)> edit;
+    const char* field;
+    const char* text;
+  };
+  const Case cases[] = {
+      {[](SeedStateView& v, auto& o) {
+         v.slot[1] = -1;
+         o[5] = -1;
+       },
+       "slot", "seed 1 is -1 (allowed: the slot of a seed that is not DORMANT)"},
+      {[](SeedStateView& v, auto&) { v.slot[2] = 3; }, "slot",
+       "seed 2 is 3 (allowed: -1 for a DORMANT seed)"},
+      {[](SeedStateView&, std::vector<int32_t>& o) { o[5] = -1; }, "slot",
+       "seed 1 is 5 (allowed: a slot whose slot_owner entry is this seed; slot 5 belongs to -1)"},
+      {[](SeedStateView&, std::vector<int32_t>& o) { o[2] = 1; }, "slot_owner",
+       "slot 2 is 1 (allowed: -1 or the seed whose slot it is; seed 1 holds slot 5)"},
+      {[](SeedStateView&, std::vector<int32_t>& o) {
+         o[5] = -1;
+         o[2] = 1;
+       },
+       "slot_owner", "slot 2 is 1 (allowed: -1 or the seed whose slot it is; seed 1 holds slot 5)"},
+  };
+  for (const Case& c : cases) {
+    const SeedStateProblem p = problem_after(c.edit);
+    EXPECT_EQ(p.field, c.field);
+    EXPECT_EQ(p.text, c.text);
+  }
+  // Two seeds that are not DORMANT, each in its own slot: valid.
+  EXPECT_FALSE(problem_after([](SeedStateView& v, std::vector<int32_t>& o) {
+    v.stage[3] = static_cast<int32_t>(Stage::germinated);
+    v.blueprint[3] = static_cast<int32_t>(BlueprintKind::residual_mlp);
+    v.slot[3] = 0;
+    o[0] = 3;
+  }));
 }
 
 }  // namespace
