@@ -47,16 +47,26 @@ SeedStateProblem problem_after(
   return seed_state_problem(h, owners, layer_config());
 }
 
+// An edit of the busy state and the problem it must raise.
+struct Case {
+  std::function<void(SeedStateView&, std::vector<int32_t>&)> edit;
+  const char* field;
+  const char* text;
+};
+template <size_t N>
+void expect_problems(const Case (&cases)[N]) {
+  for (const Case& c : cases) {
+    const SeedStateProblem p = problem_after(c.edit);
+    EXPECT_EQ(p.field, c.field);
+    EXPECT_EQ(p.text, c.text);
+  }
+}
+
 TEST(SeedStateCheck, AStateARunWritesPasses) {
   EXPECT_FALSE(problem_after([](SeedStateView&, std::vector<int32_t>&) {}));
 }
 
 TEST(SeedStateCheck, EachFieldOutOfRangeIsNamed) {
-  struct Case {
-    std::function<void(SeedStateView&, std::vector<int32_t>&)> edit;
-    const char* field;
-    const char* text;
-  };
   const Case cases[] = {
       {[](SeedStateView& v, auto&) { v.stage[2] = 77; }, "stage",
        "seed 2 is 77 (allowed: 0..10, a stage code)"},
@@ -77,21 +87,12 @@ TEST(SeedStateCheck, EachFieldOutOfRangeIsNamed) {
       {[](SeedStateView&, std::vector<int32_t>& o) { o[6] = kSeeds; }, "slot_owner",
        "slot 6 is 4 (allowed: -1..3, a seed or -1)"},
   };
-  for (const Case& c : cases) {
-    const SeedStateProblem p = problem_after(c.edit);
-    EXPECT_EQ(p.field, c.field);
-    EXPECT_EQ(p.text, c.text);
-  }
+  expect_problems(cases);
 }
 
 // The per-seed kernels find the seeds with work through the slot table, so a seed that holds no
 // slot, a DORMANT seed that holds one, and a slot whose owner does not hold it are refused.
 TEST(SeedStateCheck, TheSlotTableAgreesWithTheSeeds) {
-  struct Case {
-    std::function<void(SeedStateView&, std::vector<int32_t>&)> edit;
-    const char* field;
-    const char* text;
-  };
   const Case cases[] = {
       {[](SeedStateView& v, auto& o) {
          v.slot[1] = -1;
@@ -110,11 +111,7 @@ TEST(SeedStateCheck, TheSlotTableAgreesWithTheSeeds) {
        },
        "slot_owner", "slot 2 is 1 (allowed: -1 or the seed whose slot it is; seed 1 holds slot 5)"},
   };
-  for (const Case& c : cases) {
-    const SeedStateProblem p = problem_after(c.edit);
-    EXPECT_EQ(p.field, c.field);
-    EXPECT_EQ(p.text, c.text);
-  }
+  expect_problems(cases);
   // Two seeds that are not DORMANT, each in its own slot: valid.
   EXPECT_FALSE(problem_after([](SeedStateView& v, std::vector<int32_t>& o) {
     v.stage[3] = static_cast<int32_t>(Stage::germinated);
