@@ -250,8 +250,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     }
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   };
-  for_each_slot_seed(
-      a.pool.owner, a.pool.slots, [](int32_t) {}, has_work, body);
+  for_each_slot_seed(a.pool.owner, a.pool.slots, has_work, body);
   complete_after_predecessor();  // launched as a programmatic dependent (morph_seed_backward_as)
 }
 

@@ -16,9 +16,7 @@
 //    before it, then adds each seed's tile partials in tile order (f64).
 // The latency-bound blueprint rows hide under the bandwidth-bound copy. No two kernels write the
 // same element. Fixed reduction orders throughout: deterministic, no float atomics.
-#include <cstdlib>
 #include <cub/block/block_reduce.cuh>
-#include <string>
 
 #include "kernels/morph/morph_kernel_common.cuh"
 #include "kernels/morph/morph_stream.cuh"
@@ -46,7 +44,6 @@ struct SeedForwardArgs {
   bool collect = false;
   bool vec = false;
   float* step_stats = nullptr;
-  bool rows_early = false;  // the first rows loaded before the seed's state is read
   bool trigger = false;  // let the kernels queued after this one (IR seed kernels) start beside it
   // >= 0: only the seeds of this kind, computed as the built-in as_kind (morph_seed_forward_as);
   // -1: the seeds of the built-in kinds.
@@ -128,7 +125,6 @@ __global__ void __launch_bounds__(kSeedThreads)
     return (seed_blended(f) | isolated(f)) & mine;
   };
   // kRows rows per thread per pass, all loaded before any is computed; the first pass's loads
-  // are issued as soon as the seed is known (before its state is read, when a.rows_early) and
   // are in flight while the parameters are staged.
   constexpr int kRows = CMAX <= 16 ? 2 : 1;
   constexpr int64_t kPass = kRows * kSeedThreads;
@@ -141,39 +137,33 @@ __global__ void __launch_bounds__(kSeedThreads)
       if (r < a.B) load_chunk<CMAX>(static_cast<const E*>(a.x) + r * a.H + cs, C, a.vec, xr[i]);
     }
   };
-  for_each_slot_seed(
-      a.pool.owner, a.pool.slots,
-      [&](int32_t s) {
-        if (a.rows_early) load_pass(s, threadIdx.x);
-      },
-      has_work,
-      [&](int32_t s, int32_t slot) {
-        const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
-        const bool blended = seed_blended(f), iso_on = isolated(f);
-        const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
-        const int64_t cs = static_cast<int64_t>(s) * C;
-        if (!a.rows_early) load_pass(s, threadIdx.x);
-        stage_params(a.pool.at(slot, PoolRegion::params), blueprint_param_count(kind, a.sh),
-                     sparams, threadIdx.x, kSeedThreads);
-        __syncthreads();
-        float iso = 0.0f;
-        for (int64_t r0 = threadIdx.x; r0 < a.B; r0 += kPass) {
-          if (r0 != threadIdx.x) load_pass(s, r0);
+  for_each_slot_seed(a.pool.owner, a.pool.slots, has_work, [&](int32_t s, int32_t slot) {
+    const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
+    const bool blended = seed_blended(f), iso_on = isolated(f);
+    const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
+    const int64_t cs = static_cast<int64_t>(s) * C;
+    load_pass(s, threadIdx.x);
+    stage_params(a.pool.at(slot, PoolRegion::params), blueprint_param_count(kind, a.sh), sparams,
+                 threadIdx.x, kSeedThreads);
+    __syncthreads();
+    float iso = 0.0f;
+    for (int64_t r0 = threadIdx.x; r0 < a.B; r0 += kPass) {
+      if (r0 != threadIdx.x) load_pass(s, r0);
 #pragma unroll
-          for (int i = 0; i < kRows; ++i) {
-            const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
-            if (r < a.B)
-              seed_row<CMAX, E>(a, kind, sparams, f.alpha, blended, xr[i], r * a.H + cs, iso);
-          }
-        }
-        if (iso_on) {
-          const double total = Reduce(reduce_tmp).Sum(static_cast<double>(iso));
-          if (threadIdx.x == 0)
-            a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] =
-                static_cast<float>(total / (static_cast<double>(a.B) * C));
-        }
-        __syncthreads();  // the parameters and the reduction storage are reused by the next seed
-      });
+      for (int i = 0; i < kRows; ++i) {
+        const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
+        if (r < a.B)
+          seed_row<CMAX, E>(a, kind, sparams, f.alpha, blended, xr[i], r * a.H + cs, iso);
+      }
+    }
+    if (iso_on) {
+      const double total = Reduce(reduce_tmp).Sum(static_cast<double>(iso));
+      if (threadIdx.x == 0)
+        a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] =
+            static_cast<float>(total / (static_cast<double>(a.B) * C));
+    }
+    __syncthreads();  // the parameters and the reduction storage are reused by the next seed
+  });
   complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
@@ -185,16 +175,6 @@ void launch_seed_forward(const BlueprintShape& sh, const SeedForwardArgs& a, uns
     launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT, E>, dim3(blocks), dim3(kSeedThreads),
                         smem, stream, a);
   });
-}
-
-// KASMINA_MORPH_ROWS_EARLY=1: the seed kernel loads a seed's first rows before it reads the
-// seed's state (an experiment; read once).
-bool rows_early() {
-  static const bool on = [] {
-    const char* v = std::getenv("KASMINA_MORPH_ROWS_EARLY");
-    return v && std::string(v) == "1";
-  }();
-  return on;
 }
 
 SeedForwardArgs seed_forward_args(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
@@ -210,8 +190,7 @@ SeedForwardArgs seed_forward_args(const MorphLayerBuffers& L, const Tensor& x, T
                          .gemm_kinds = L.gemm_kinds,
                          .collect = opt.collect_stats,
                          .vec = vec,
-                         .step_stats = L.step_stats.data<float>(),
-                         .rows_early = rows_early()};
+                         .step_stats = L.step_stats.data<float>()};
 }
 
 }  // namespace

@@ -128,20 +128,16 @@ __device__ __forceinline__ void stage_params(const float* __restrict__ src, int3
 // its seed, where a scan read the state of every seed and ran a block-wide prefix sum.
 inline constexpr int kSeedThreads = 256;
 
-// For each slot of this block whose owner s exists: early(s) (loads that need only the seed's
-// index, issued before its state is read), then body(s, slot) when has_work(s). All three are
-// called uniformly across the block (every thread reads the same owner and state); body may
-// synchronise the block. The assignment depends only on the slot table and the grid:
-// deterministic.
-template <class Early, class Pred, class Body>
-__device__ void for_each_slot_seed(const int32_t* __restrict__ owner, int32_t slots, Early early,
-                                   Pred has_work, Body body) {
+// Calls body(s, slot), uniformly across the block, for each slot of this block whose owner s
+// has has_work(s) (every thread reads the same owner and state); body may synchronise the block.
+// The assignment depends only on the slot table and the grid: deterministic.
+template <class Pred, class Body>
+__device__ void for_each_slot_seed(const int32_t* __restrict__ owner, int32_t slots, Pred has_work,
+                                   Body body) {
   for (int32_t slot = static_cast<int32_t>(blockIdx.x); slot < slots;
        slot += static_cast<int32_t>(gridDim.x)) {
     const int32_t s = owner[slot];
-    if (s < 0) continue;
-    early(s);
-    if (has_work(s)) body(s, slot);
+    if (s >= 0 && has_work(s)) body(s, slot);
   }
 }
 
