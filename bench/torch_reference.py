@@ -39,9 +39,9 @@ variant's step time relative to eager+fp32. Exit 0 when every variant ran, 1 whe
 2 for bad arguments or data.
 
 On the GPU machine (PyTorch preinstalled), with the data folder of the GPU bundle:
-    python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --json torch-step.json
-    python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --models resnet --variants compile
-    python3 bench/torch_reference.py --data .gpu/data/fashion-mnist --mode train --epochs 10 \
+    python3 bench/torch_reference.py --data /usr/share/datasets/fashion-mnist --json torch-step.json
+    python3 bench/torch_reference.py --data /usr/share/datasets/fashion-mnist --models resnet --variants compile
+    python3 bench/torch_reference.py --data /usr/share/datasets/fashion-mnist --mode train --epochs 10 \
         --models resnet --variants eager+fp32,graph+tf32+cl
 """
 import argparse

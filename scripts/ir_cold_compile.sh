@@ -4,7 +4,7 @@
 # NVRTC's own caches off (CUDA_CACHE_DISABLE=1); prints medians and ranges in ms.
 #   scripts/ir_cold_compile.sh [--runs N] KASMINA_COMMAND...
 # e.g. scripts/ir_cold_compile.sh build/kasmina, or on the GPU machine
-# scripts/ir_cold_compile.sh --runs 5 .gpu/run bin/kasmina. The blueprints: the three of
+# scripts/ir_cold_compile.sh --runs 5 BUNDLE/run bin/kasmina (a packed build). The blueprints: the three of
 # configs/blueprints/builtins_ir.yaml at C = 16, h = r = 4 (each compiled from a file of its own),
 # gated_mlp at C = 32, h = 64, and gated_mlp at C = 24 (a chunk width with no built-in template).
 set -euo pipefail
