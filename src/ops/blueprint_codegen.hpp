@@ -29,7 +29,7 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 9;
+inline constexpr int kBlueprintCodegenVersion = 10;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 
@@ -48,10 +48,11 @@ struct IrSeedArgs {
   const int32_t* blueprint = nullptr;
   const int32_t* slot = nullptr;
   const float* alpha = nullptr;
-  const uint8_t* mask = nullptr;  // forward: eval_zero when masked, else null
-  float* pool = nullptr;          // PoolView::base
-  float* step_stats = nullptr;    // [S, 2]
-  float* grad_norm = nullptr;     // [S]
+  const uint8_t* mask = nullptr;   // forward: eval_zero when masked, else null
+  float* pool = nullptr;           // PoolView::base
+  float* step_stats = nullptr;     // [S, 2]
+  float* grad_norm = nullptr;      // [S]
+  const int32_t* owner = nullptr;  // PoolView::owner: the seed that holds each slot, or -1
   int64_t B = 0, H = 0;
   int64_t slot_stride = 0, region = 0;  // PoolView
   int32_t seeds = 0, kind = -1;
@@ -59,7 +60,7 @@ struct IrSeedArgs {
   int32_t vec = 0;         // 16-byte row accesses (C % 4 == 0, every row pointer aligned)
   int32_t zero_norms = 0;  // backward: also grad_norm = 0 for the seeds of any kind that do not
                            // train (when no fused seed kernel runs to do it)
-  int32_t pad = 0;
+  int32_t slots = 0;       // PoolView::slots
 };
 
 // What a generated module holds: the row functions and the seed kernels (what a layer launches;

@@ -9,19 +9,17 @@
 // kernels write the same element. The arithmetic of each seed follows the CPU twins
 // (src/ops/morph/morph_forward_cpu.cpp, morph_backward_cpu.cpp) line for line.
 //
-// As in the built-in template: every block scans the seed state for the seeds of its kind with
-// work (KS_WPT seeds per thread per pass, all loads in flight together; a fixed-order scan
-// numbers them in seed order) and takes the numbers b, b + gridDim.x, ...; its threads take rows
+// As in the built-in template: block b takes the pool slots b, b + gridDim.x, ... and the seed
+// that holds each, when it is of the kernel's kind and has work; its threads take rows
 // (forward: KS_ROWS rows per thread per pass, all loaded before any is computed, the first
 // pass's loads in flight while the parameters are staged; 16-byte loads and stores when the
 // chunk width and the pointers allow). Each kernel lets its programmatic dependent start at once
 // and its first block waits for its predecessor's grid at the end (both only on sm_90 and later),
 // so the chain of launches completes in order. Dynamic shared memory: T doubles (reductions, a
-// fixed-order tree: deterministic; the scan's scratch), the work list (T * KS_WPT 16-bit seed
-// offsets), the parameters when they are few (staged), and in the backward a tile of T factor
-// rows. The parameter gradient is the plan's blocks of factor products: thread i adds parameter
-// i's products over a tile's rows, in row order (two interleaved chains), into the slot's
-// gradient region.
+// fixed-order tree: deterministic), the parameters when they are few (staged), and in the
+// backward a tile of T factor rows. The parameter gradient is the plan's blocks of factor products:
+// thread i adds parameter i's products over a tile's rows, in row order (two interleaved chains),
+// into the slot's gradient region.
 #include <cstddef>
 
 #include "core/sha256.hpp"
@@ -34,7 +32,6 @@ namespace kasmina::ops {
 namespace {
 
 constexpr int32_t kStagedParamsMax = 4096;  // parameters staged in shared memory up to this
-constexpr int32_t kWorkSeedsPerThread = 4;  // seeds a thread checks per work-list pass
 
 bool staged(const ir::Plan& plan) {
   return plan.param_count <= kStagedParamsMax;
@@ -58,9 +55,9 @@ uint32_t stage_mask(bool (*pred)(int32_t)) {
 
 // The struct, with its size checked against IrSeedArgs (the same fields in the same order under
 // the same ABI; the host checks the offsets below).
-static_assert(offsetof(IrSeedArgs, B) == 11 * sizeof(void*) &&
-                  offsetof(IrSeedArgs, seeds) == 11 * sizeof(void*) + 4 * sizeof(int64_t) &&
-                  sizeof(IrSeedArgs) == 11 * sizeof(void*) + 4 * sizeof(int64_t) + 32,
+static_assert(offsetof(IrSeedArgs, B) == 12 * sizeof(void*) &&
+                  offsetof(IrSeedArgs, seeds) == 12 * sizeof(void*) + 4 * sizeof(int64_t) &&
+                  sizeof(IrSeedArgs) == 12 * sizeof(void*) + 4 * sizeof(int64_t) + 32,
               "IrSeedArgs: pointers, then 64-bit integers, then 32-bit integers, no padding");
 std::string args_struct() {
   std::string s =
@@ -68,8 +65,9 @@ std::string args_struct() {
       "  const float* x; const float* dy; float* out;\n"
       "  const int* stage; const int* blueprint; const int* slot; const float* alpha;\n"
       "  const unsigned char* mask; float* pool; float* step_stats; float* grad_norm;\n"
+      "  const int* owner;\n"
       "  long long B, H, slot_stride, region;\n"
-      "  int seeds, kind, collect, param_grads, task, vec, zero_norms, pad;\n};\n";
+      "  int seeds, kind, collect, param_grads, task, vec, zero_norms, slots;\n};\n";
   s += "static_assert(sizeof(KsSeedArgs) == " + std::to_string(sizeof(IrSeedArgs)) +
        ", \"KsSeedArgs\");\n";
   return s;
@@ -89,14 +87,11 @@ std::string grad_term(const ir::Plan& plan, const char* prefix) {
 }
 
 constexpr const char* kCommon = R"(
-// The shared memory: blockDim.x doubles (reductions; the scan's scratch), the work list
-// (blockDim.x * KS_WPT seed offsets), the staged parameters (KS_PS floats), the factor tile.
+// The shared memory: blockDim.x doubles (reductions), the staged parameters (KS_PS floats), the
+// factor tile.
 extern __shared__ double ks_smem[];
-__device__ __forceinline__ unsigned short* ks_list() {
-  return reinterpret_cast<unsigned short*>(ks_smem + blockDim.x);
-}
 __device__ __forceinline__ float* ks_staged() {
-  return reinterpret_cast<float*>(ks_smem + 2 * blockDim.x);
+  return reinterpret_cast<float*>(ks_smem + blockDim.x);
 }
 // Programmatic dependent launch (sm_90 and later; elsewhere the launches are plain).
 __device__ __forceinline__ void ks_launch_dependents() {
@@ -124,24 +119,6 @@ __device__ double ks_block_sum(double v) {
   __syncthreads();
   return r;
 }
-// The exclusive prefix sum of v over the block's threads (fixed order) and the total.
-__device__ int ks_block_scan(int v, int* total) {
-  int* sc = reinterpret_cast<int*>(ks_smem);
-  const int t = threadIdx.x, T = blockDim.x;
-  sc[t] = v;
-  __syncthreads();
-#pragma unroll 1
-  for (int off = 1; off < T; off *= 2) {
-    const int add = t >= off ? sc[t - off] : 0;
-    __syncthreads();
-    sc[t] += add;
-    __syncthreads();
-  }
-  const int incl = sc[t];
-  *total = sc[T - 1];
-  __syncthreads();
-  return incl - v;
-}
 __device__ __forceinline__ bool ks_in(unsigned mask, int stage) {
   return stage >= 0 && stage < 32 && ((mask >> stage) & 1u) != 0u;
 }
@@ -161,45 +138,19 @@ __device__ __forceinline__ KsFlags ks_flags(const KsSeedArgs& a, int s) {
   f.masked = a.mask != nullptr && a.mask[s] != 0;
   return f;
 }
-// Calls body(s), uniformly across the block, for the seeds s with has_work(s) that fall to this
-// block: the seeds with work numbered in seed order, block b taking b, b + gridDim.x, ...
-// Deterministic: the assignment depends only on the seed state and the grid.
-template <class Pred, class Body>
-__device__ void ks_for_each_work_seed(int S, Pred has_work, Body body) {
-  unsigned short* list = ks_list();
-  const int t = threadIdx.x, T = blockDim.x;
-  const int grid = gridDim.x;
-  int skip = blockIdx.x;  // this block's first number in this pass's list (below the grid)
-#pragma unroll 1
-  for (int s0 = 0; s0 < S; s0 += T * KS_WPT) {
-    const int first = s0 + t * KS_WPT;
-    bool work[KS_WPT];
-#pragma unroll
-    for (int k = 0; k < KS_WPT; ++k) work[k] = has_work(first + k < S ? first + k : S - 1);
-    int mine = 0;
-#pragma unroll
-    for (int k = 0; k < KS_WPT; ++k) mine += (work[k] && first + k < S) ? 1 : 0;
-    int n = 0;
-    int pos = ks_block_scan(mine, &n);
-#pragma unroll
-    for (int k = 0; k < KS_WPT; ++k)
-      if (work[k] && first + k < S) list[pos++] = (unsigned short)(first + k - s0);
-    __syncthreads();
-    int j = skip;
-#pragma unroll 1
-    for (; j < n; j += grid) body(s0 + (int)list[j]);
-    skip = j - n;
-    __syncthreads();  // the list and the scratch are reused by the next pass
-  }
-}
-// body(s, flags) for the seeds of this kernel's kind with a slot and work(flags).
+// body(s, flags) for the seeds of this kernel's kind with work(flags), uniformly across the
+// block: block b takes the pool slots b, b + gridDim.x, ... and each slot's owner (only a seed
+// that is not DORMANT can have work, and every such seed holds exactly one slot). Deterministic:
+// the assignment depends only on the slot table and the grid.
 template <class Work, class Body>
 __device__ void ks_for_each_seed_of_kind(const KsSeedArgs& a, Work work, Body body) {
-  auto has_work = [&](int s) {
+#pragma unroll 1
+  for (int slot = blockIdx.x; slot < a.slots; slot += gridDim.x) {
+    const int s = a.owner[slot];
+    if (s < 0) continue;
     const KsFlags f = ks_flags(a, s);
-    return (f.kind == a.kind) & (f.slot >= 0) & work(f);
-  };
-  ks_for_each_work_seed(a.seeds, has_work, [&](int s) { body(s, ks_flags(a, s)); });
+    if ((f.kind == a.kind) & (f.slot == slot) & work(f)) body(s, f);
+  }
 }
 // The seed's parameters: staged in shared memory when they are few (ks_stage_params, called by
 // every thread of the block), else read in place.
@@ -410,8 +361,7 @@ extern "C" __global__ void __launch_bounds__(256, KS_C <= 16 ? 2 : 1)
 // the pool's regions and the stage masks.
 std::string chunk_constants(int32_t chunk) {
   return "#define KS_C " + std::to_string(chunk) + "\n#define KS_ROWS " +
-         std::to_string(forward_rows(chunk)) + "\n#define KS_WPT " +
-         std::to_string(kWorkSeedsPerThread) + "\n#define KS_PARAMS " +
+         std::to_string(forward_rows(chunk)) + "\n#define KS_PARAMS " +
          std::to_string(static_cast<int32_t>(morph::PoolRegion::params)) + "\n#define KS_GRAD " +
          std::to_string(static_cast<int32_t>(morph::PoolRegion::grad)) + "\n#define KS_BLENDED " +
          std::to_string(stage_mask(&morph::stage_is_blended)) + "u\n#define KS_TRAINS " +
@@ -446,9 +396,8 @@ std::string seed_kernels_head(const ir::Plan& plan) {
 }  // namespace
 
 int64_t seed_kernel_smem(const ir::Plan& plan, bool backward, int32_t threads) {
-  // Reductions (doubles), the work list (16-bit offsets), the staged parameters.
-  int64_t bytes =
-      8 * int64_t{threads} + 2 * int64_t{threads} * kWorkSeedsPerThread + 4 * staged_floats(plan);
+  // Reductions (doubles), the staged parameters.
+  int64_t bytes = 8 * int64_t{threads} + 4 * staged_floats(plan);
   if (backward) bytes += 4 * int64_t{threads} * factor_stride(plan);
   return bytes;
 }

@@ -26,11 +26,11 @@ TEST(BlueprintTuning, SharedMemoryAndCandidates) {
   const Graph g = gated();
   const Plan plan = make_plan(g, {16, 32, 4});
   ASSERT_EQ(plan.param_count, 1568);
-  // T doubles for the reductions, the work list (4 seeds per thread, 16-bit offsets), the
-  // staged parameters, and in the backward T factor rows of an odd stride.
+  // T doubles for the reductions, the staged parameters, and in the backward T factor rows of
+  // an odd stride.
   const int64_t fs = plan.factor_count | 1;
-  EXPECT_EQ(ops::seed_kernel_smem(plan, false, 128), 8 * 128 + 2 * 4 * 128 + 4 * 1568);
-  EXPECT_EQ(ops::seed_kernel_smem(plan, true, 64), 8 * 64 + 2 * 4 * 64 + 4 * 1568 + 4 * 64 * fs);
+  EXPECT_EQ(ops::seed_kernel_smem(plan, false, 128), 8 * 128 + 4 * 1568);
+  EXPECT_EQ(ops::seed_kernel_smem(plan, true, 64), 8 * 64 + 4 * 1568 + 4 * 64 * fs);
   const std::vector<int32_t> all = ops::tune_candidates(plan, true, {1 << 30, 1024});
   EXPECT_EQ(all, (std::vector<int32_t>{32, 64, 128, 256, 512}));
   const std::vector<int32_t> small = ops::tune_candidates(plan, true, {48 * 1024, 1024});

@@ -51,12 +51,14 @@ IrSeedArgs seed_kernel_args(const MorphLayerBuffers& L, int32_t kind, const Tens
   a.pool = pool.base;
   a.step_stats = L.step_stats.data<float>();
   a.grad_norm = L.grad_norm.data<float>();
+  a.owner = pool.owner;
   a.B = x.dim(0);
   a.H = morph_detail::morph_width(L);
   a.slot_stride = pool.slot_stride();
   a.region = pool.region;
   a.seeds = L.seeds;
   a.kind = kind;
+  a.slots = pool.slots;
   return a;
 }
 
