@@ -142,8 +142,8 @@ void check_seed_kernels(const Case& c, const MakeKernels& make) {
 }
 
 // The generated seed kernels as blocks of one thread, over a grid of one block (every seed) and
-// of 3 blocks (seeds with work numbered n take blocks n mod 3; the work list's passes take
-// T * KS_WPT = 4 seeds each, so a block's turn carries over from one pass to the next).
+// of 3 blocks (block b takes the pool slots b, b + 3, ...: several seeds a block, the built-in
+// seed's slot among them, which the IR kernels pass over).
 class IrSeedKernelsOnHost : public ::testing::TestWithParam<Case> {};
 
 TEST_P(IrSeedKernelsOnHost, MatchTheCpuTwins) {
