@@ -38,7 +38,8 @@ variant, status (ok | error), the measurements and the setup; a table on stderr 
 variant's step time relative to eager+fp32. Exit 0 when every variant ran, 1 when one failed,
 2 for bad arguments or data.
 
-On the GPU machine (PyTorch preinstalled), with the data folder of the GPU bundle:
+On the GPU machine (PyTorch preinstalled); --data is any folder of the four IDX files (the Debian
+package's below, or the copy packed with the build):
     python3 bench/torch_reference.py --data /usr/share/datasets/fashion-mnist --json torch-step.json
     python3 bench/torch_reference.py --data /usr/share/datasets/fashion-mnist --models resnet --variants compile
     python3 bench/torch_reference.py --data /usr/share/datasets/fashion-mnist --mode train --epochs 10 \
