@@ -19,8 +19,10 @@
 #include <vector>
 
 #include "cli_process.hpp"
+#include "core/error.hpp"
 #include "io/checkpoint_files.hpp"
 #include "io/telemetry_reader.hpp"
+#include "io/tensorboard/record_file.hpp"
 #include "io_test_util.hpp"
 
 namespace kasmina::io {
@@ -97,6 +99,27 @@ TEST(WriteFailures, FullDiskKeepsTheEarlierCheckpoints) {
   const int code = train_seeds(run, 20, dir.file("log"));
   expect_clean_failure(code, slurp(dir.file("log")), run, run + "/checkpoints/step_62.h5",
                        "no space left on device", 31);
+}
+
+// The TensorBoard event file on a full disk fails as the run's other files do (an IoError
+// naming the file and what failed, so the run ends with "error: cannot write ...", not with an
+// internal error): which of a run's writers meets the full disk first depends on timing.
+TEST(WriteFailures, AFullDiskStopsTheEventFileWithAnIoError) {
+  test::TempDir dir;
+  const std::string mnt = dir.file("mnt");
+  SmallFilesystem small(mnt, "64k");
+  if (!small.mounted())
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root and mount permission): "
+                 << small.error();
+  const std::string path = mnt + "/events";
+  tb::RecordFile f(path);
+  f.append(std::string(256 * 1024, 'x'));
+  try {
+    f.flush();
+    FAIL() << "256 KB were written to a 64 KB filesystem";
+  } catch (const IoError& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot write " + path + ": no space left on device");
+  }
 }
 
 TEST(WriteFailures, FileSizeLimitIsReportedLikeAFullDisk) {

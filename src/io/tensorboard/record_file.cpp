@@ -5,10 +5,10 @@
 
 #include <cerrno>
 #include <cstdint>
-#include <cstring>
 #include <iostream>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/tensorboard/crc32c.hpp"
 
 namespace kasmina::io::tb {
@@ -32,7 +32,7 @@ void append_record(std::string& out, std::string_view data) {
 
 RecordFile::RecordFile(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw InternalError("cannot create " + path_ + ": " + std::strerror(errno));
+  if (fd_ < 0) throw IoError("cannot write " + path_ + ": create: " + errno_text(errno));
 }
 
 RecordFile::~RecordFile() {
@@ -52,7 +52,7 @@ void RecordFile::flush() {
     if (n < 0) {
       const int err = errno;
       pending_.erase(0, done);
-      throw InternalError("write " + path_ + ": " + std::strerror(err));
+      throw IoError("cannot write " + path_ + ": " + errno_text(err));
     }
     done += static_cast<size_t>(n);
   }

@@ -15,7 +15,7 @@ void append_record(std::string& out, std::string_view data);
 
 class RecordFile {
  public:
-  // Creates `path`; InternalError if it exists or cannot be created.
+  // Creates `path`; IoError ("cannot write PATH: create: ...") if it exists or cannot be created.
   explicit RecordFile(std::string path);
   // Writes what is still buffered; an error at this point goes to stderr, never thrown.
   ~RecordFile();
@@ -23,7 +23,8 @@ class RecordFile {
   RecordFile& operator=(const RecordFile&) = delete;
 
   void append(std::string_view data) { append_record(pending_, data); }
-  // Writes the buffered records to the file (InternalError naming the file on failure).
+  // Writes the buffered records to the file; IoError on failure, as the other files of a run
+  // ("cannot write PATH: no space left on device"), so the run ends with that line, exit 1.
   void flush();
   const std::string& path() const { return path_; }
 

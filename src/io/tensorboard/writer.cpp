@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.hpp"
+#include "io/atomic_file.hpp"
 #include "io/tensorboard/events.hpp"
 
 namespace kasmina::io::tb {
@@ -26,7 +27,7 @@ double wall_time_now() {
 fs::path created_dir(const fs::path& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw InternalError("cannot create directory " + dir.string() + ": " + ec.message());
+  if (ec) throw IoError("cannot create directory " + dir.string() + ": " + errno_text(ec.value()));
   return dir;
 }
 
