@@ -64,15 +64,22 @@ std::vector<std::string> hidden_files(const std::string& dir) {
   return out;
 }
 
-// What a failed write must leave: one error line naming `file` and `what`, exit 1, the
-// checkpoint of step `kept` verified and the newest (none when kept < 0), no temporary file,
-// readable telemetry holding at least one epoch.
+// What a failed write must leave: one error line naming `file` (or, when `or_prefix` is not
+// empty, a file whose path starts with it) and `what`, exit 1, the checkpoint of step `kept`
+// verified and the newest (none when kept < 0), no temporary file, readable telemetry holding at
+// least one epoch.
 void expect_clean_failure(int code, const std::string& log, const std::string& run,
-                          const std::string& file, const std::string& what, int64_t kept) {
+                          const std::string& file, const std::string& what, int64_t kept,
+                          const std::string& or_prefix = "") {
   EXPECT_EQ(code, 1) << log;  // not 139 (a crash at exit), not 153 (SIGXFSZ)
   const auto errors = lines_with(log, "error:");
   ASSERT_EQ(errors.size(), 1u) << log;
-  EXPECT_EQ(errors[0], "kasmina: error: cannot write " + file + ": " + what) << log;
+  const std::string head = "kasmina: error: cannot write ", tail = ": " + what;
+  const std::string& e = errors[0];
+  const bool other = !or_prefix.empty() && e.rfind(head + or_prefix, 0) == 0 &&
+                     e.size() > tail.size() &&
+                     e.compare(e.size() - tail.size(), tail.size(), tail) == 0;
+  if (!other) EXPECT_EQ(e, head + file + tail) << log;
   EXPECT_EQ(log.find("HDF5"), std::string::npos) << log;
   const auto latest = latest_checkpoint(run);
   if (kept < 0) {
@@ -97,8 +104,11 @@ TEST(WriteFailures, FullDiskKeepsTheEarlierCheckpoints) {
                  << small.error();
   const std::string run = mnt + "/run";
   const int code = train_seeds(run, 20, dir.file("log"));
+  // The second checkpoint's writer (a thread of its own) or the TensorBoard event file's next
+  // flush (the training thread) meets the full disk first, as timing has it; either ends the run
+  // with the first checkpoint kept.
   expect_clean_failure(code, slurp(dir.file("log")), run, run + "/checkpoints/step_62.h5",
-                       "no space left on device", 31);
+                       "no space left on device", 31, run + "/tensorboard/events.out.tfevents.");
 }
 
 // The TensorBoard event file on a full disk fails as the run's other files do (an IoError
