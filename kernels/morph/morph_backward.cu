@@ -50,6 +50,13 @@ template <int CMAX>
 constexpr int max_param_count() {
   return 2 * hidden_bound<CMAX>() * CMAX + hidden_bound<CMAX>() + CMAX;
 }
+// Whether every blueprint of chunks up to CMAX has its parameters staged in shared memory: then
+// the kernel reads them through a pointer the compiler knows is shared (LDS, vectorised), not
+// through a generic one (the parameter reads of phase A were 892 scalar generic loads at CMAX 16).
+template <int CMAX>
+constexpr bool always_staged() {
+  return max_param_count<CMAX>() <= kStagedParamsMax;
+}
 // Parameters a thread of a seed block owns in phase B.
 template <int CMAX>
 constexpr int params_per_thread() {
@@ -189,7 +196,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     if (tid < std::min<int64_t>(a.tile_rows, a.B))
       load_row<CMAX, E>(a, tid * a.H + cs, need_dy, row);
     const float* params = a.pool.at(slot, PoolRegion::params);
-    if (a.params_in_smem) {
+    if (always_staged<CMAX>() || a.params_in_smem) {
       stage_params(params, P, sparams, tid, kSeedThreads);
       params = sparams;
     }
@@ -277,9 +284,12 @@ SeedBackwardArgs seed_backward_args(const MorphLayerBuffers& L, const Tensor& x,
 }
 
 // The staged parameters (`staged` floats, when few enough) and the factor tile (rows of
-// `factors` floats) in b; the dynamic shared memory they take.
+// `factors` floats) in b for the instantiation CMAX; the dynamic shared memory they take. Where
+// every blueprint's parameters fit (always_staged), no more than the largest of them is staged
+// (a test rig's pool region may be wider).
+template <int CMAX>
 size_t plan_factor_tile(SeedBackwardArgs& b, int32_t staged, int32_t factors) {
-  b.staged = staged;
+  b.staged = always_staged<CMAX>() ? std::min(staged, max_param_count<CMAX>()) : staged;
   b.params_in_smem = b.staged <= kStagedParamsMax;
   b.fstride = factors | 1;
   const size_t fixed = sizeof(float) * (b.params_in_smem ? b.staged : 0);
@@ -302,12 +312,12 @@ void morph_seed_backward_as(const MorphLayerBuffers& L, const Tensor& x, const T
   b.zero_norms = zero_norms;
   b.only_kind = kind;
   b.as_kind = as_kind;
-  const size_t smem =
-      plan_factor_tile(b, blueprint_param_count(as_kind, L.shape),
-                       std::max(1 + 2 * L.shape.chunk, blueprint_factor_count(as_kind, L.shape)));
+  const int32_t staged = blueprint_param_count(as_kind, L.shape);
+  const int32_t factors = std::max(1 + 2 * L.shape.chunk, blueprint_factor_count(as_kind, L.shape));
   DeviceContext& ctx = context(L.device());
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+    const size_t smem = plan_factor_tile<CMAX>(b, staged, factors);
     const auto kernel = morph_seed_backward_kernel<CMAX, EXACT, float>;
     opt_in_smem(kernel, smem);
     if (dependent)
@@ -344,7 +354,6 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)
     factors = std::max(factors, blueprint_factor_count(k, L.shape));
   SeedBackwardArgs b = seed_backward_args(L, x, dy, dx, param_grads, B);
-  const size_t smem = plan_factor_tile(b, morph_detail::fused_region(L), factors);
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
 
   // The seed kernel first, as an ordinary launch (it reads x and dy, which the kernels before it
@@ -354,6 +363,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   const bool fused = L.fused_seeds || L.modules.empty();
   if (fused) {
     dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
+      const size_t smem = plan_factor_tile<CMAX>(b, morph_detail::fused_region(L), factors);
       const auto kernel = half ? morph_seed_backward_kernel<CMAX, EXACT, bf16>
                                : morph_seed_backward_kernel<CMAX, EXACT, float>;
       opt_in_smem(kernel, smem);

@@ -120,7 +120,7 @@ KASMINA_HD int32_t blueprint_grad_blocks(int32_t kind, const BlueprintShape& sh,
 
 // The factor pair of parameter i (0 <= i < blueprint_param_count).
 KASMINA_HD GradTerm blueprint_grad_term(int32_t kind, const BlueprintShape& sh, int32_t i) {
-  GradBlock blocks[kMaxGradBlocks];
+  GradBlock blocks[kMaxGradBlocks] = {};
   const int32_t n = blueprint_grad_blocks(kind, sh, blocks);
   return grad_term_of(blocks, n, i);
 }

@@ -59,15 +59,25 @@ struct GradTerm {
   int32_t a, b;  // factor indices
 };
 
-// The factor pair of parameter i of blocks[0..n).
+// The factor pair of parameter i of blocks[0..n). A walk over all kMaxGradBlocks with no early
+// exit, unrolled, so that a kernel keeps the blocks in registers (with a loop to n and a return
+// from it they went to local memory: the backward seed kernel's stack).
 KASMINA_HD GradTerm grad_term_of(const GradBlock* blocks, int32_t n, int32_t i) {
-  for (int32_t k = 0; k < n; ++k) {
-    const GradBlock& b = blocks[k];
-    if (i < b.size())
-      return b.diag ? GradTerm{b.a0 + i, b.b0 + i} : GradTerm{b.a0 + i / b.nb, b.b0 + i % b.nb};
-    i -= b.size();
+  GradTerm t{0, 0};
+  bool found = false;
+  KASMINA_MORPH_UNROLL
+  for (int32_t k = 0; k < kMaxGradBlocks; ++k) {
+    if (k < n && !found) {
+      const GradBlock& b = blocks[k];
+      if (i < b.size()) {
+        t = b.diag ? GradTerm{b.a0 + i, b.b0 + i} : GradTerm{b.a0 + i / b.nb, b.b0 + i % b.nb};
+        found = true;
+      } else {
+        i -= b.size();
+      }
+    }
   }
-  return {0, 0};
+  return t;
 }
 
 // dp[i] += dL/dp[i] of one row from its factors F (the CPU twins' per-row accumulation).
