@@ -56,6 +56,11 @@ class SmallFilesystem {
   std::string error_;
 };
 
+// Skips the test where `fs` (a SmallFilesystem) could not be mounted.
+#define REQUIRE_MOUNTED(fs) \
+  if (!(fs).mounted())      \
+  GTEST_SKIP() << "cannot mount a tmpfs here (needs root and mount permission): " << (fs).error()
+
 // Files under `dir` whose names start with '.' (temporaries, a lock left behind).
 std::vector<std::string> hidden_files(const std::string& dir) {
   std::vector<std::string> out;
@@ -76,9 +81,7 @@ void expect_clean_failure(int code, const std::string& log, const std::string& r
   ASSERT_EQ(errors.size(), 1u) << log;
   const std::string head = "kasmina: error: cannot write ", tail = ": " + what;
   const std::string& e = errors[0];
-  const bool other = !or_prefix.empty() && e.rfind(head + or_prefix, 0) == 0 &&
-                     e.size() > tail.size() &&
-                     e.compare(e.size() - tail.size(), tail.size(), tail) == 0;
+  const bool other = !or_prefix.empty() && e.starts_with(head + or_prefix) && e.ends_with(tail);
   if (!other) EXPECT_EQ(e, head + file + tail) << log;
   EXPECT_EQ(log.find("HDF5"), std::string::npos) << log;
   const auto latest = latest_checkpoint(run);
@@ -99,9 +102,7 @@ TEST(WriteFailures, FullDiskKeepsTheEarlierCheckpoints) {
   const std::string mnt = dir.file("mnt");
   // Room for the config, the telemetry and one checkpoint (about 0.7 MB), not for a second.
   SmallFilesystem small(mnt, "1100k");
-  if (!small.mounted())
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root and mount permission): "
-                 << small.error();
+  REQUIRE_MOUNTED(small);
   const std::string run = mnt + "/run";
   const int code = train_seeds(run, 20, dir.file("log"));
   // The second checkpoint's writer (a thread of its own) or the TensorBoard event file's next
@@ -118,9 +119,7 @@ TEST(WriteFailures, AFullDiskStopsTheEventFileWithAnIoError) {
   test::TempDir dir;
   const std::string mnt = dir.file("mnt");
   SmallFilesystem small(mnt, "64k");
-  if (!small.mounted())
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root and mount permission): "
-                 << small.error();
+  REQUIRE_MOUNTED(small);
   const std::string path = mnt + "/events";
   tb::RecordFile f(path);
   f.append(std::string(256 * 1024, 'x'));
