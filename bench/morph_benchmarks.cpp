@@ -203,16 +203,19 @@ void register_morph_benchmarks(Device dev) {
   register_forward(odd, dev);
   register_rollback(big, dev);
   if (dev.is_cuda()) register_ir(big, dev);
-  register_timed("morph/forward_backward/" + big.name(), [big, dev](benchmark::State& s) {
-    MorphFixture f(big, dev);
-    ops::MorphForwardOptions opt;
-    timed_loop(s,
-               [&] {
-                 ops::morph_forward(f.layer.buffers(), f.x, f.out, opt);
-                 ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
-               },
-               {.bytes = 4.0 * 5.0 * big.elements(), .flops = 3.0 * big.blueprint_flops()});
-  });
+  // Forward + backward at the big shape and at the configs' training batch (256 rows: one row
+  // tile of the backward).
+  for (const MorphShape& sh : {big, odd})
+    register_timed("morph/forward_backward/" + sh.name(), [sh, dev](benchmark::State& s) {
+      MorphFixture f(sh, dev);
+      ops::MorphForwardOptions opt;
+      timed_loop(s,
+                 [&] {
+                   ops::morph_forward(f.layer.buffers(), f.x, f.out, opt);
+                   ops::morph_backward(f.layer.buffers(), f.x, f.dy, &f.dx, true);
+                 },
+                 {.bytes = 4.0 * 5.0 * sh.elements(), .flops = 3.0 * sh.blueprint_flops()});
+    });
   register_timed("morph/forward_backward/bf16/" + big.name(), [big, dev](benchmark::State& s) {
     MorphFixture f(big, dev);
     Tensor x = Tensor::empty(f.x.shape(), DType::bf16, dev),
