@@ -2,7 +2,7 @@
 // device side, shared with the fused MLP step's update phase: optimizer_chunk.cuh).
 // make_plan_backend uploads a descriptor table once: a TensorDesc (pointers to p, g, m, v and
 // the element count) per parameter, followed by a ChunkDesc (tensor index, first element) per
-// work chunk of kChunkElements; blocks 2c and 2c + 1 of the launch update the halves of chunk c.
+// work chunk of kChunkElements; one or two blocks update each chunk (blocks_per_chunk below).
 // The learning rate is lr_at(schedule, step[0]), computed in the kernel from the device step
 // counter, so a captured graph replays with no host upload. When the plan advances counters
 // (advance_after_step), every block takes a ticket after its threads have read the step counter;
@@ -39,28 +39,36 @@ __device__ void advance_when_last(const TableView& table, unsigned int* ticket) 
   if (threadIdx.x == 0) *ticket = 0u;
 }
 
-// Blocks per chunk of the plan's table (each takes kChunkElements / kBlocksPerChunk elements: one
-// float4 group a thread). H100, bf16 MLP step (118 chunks): 2 blocks 61.6 -> 59.4 us at B128 and
-// 63.0 -> 60.5 at B256 against 1, 4 blocks slower (62.8, 64.3); the standalone
-// ops/adamw_step/fmnist_mlp_params 8.5 us either way, 11.8 with 4 (bench/RESULTS.md). The fused
-// MLP step's update phase keeps one block a chunk.
-constexpr int kBlocksPerChunk = 2;
-static_assert(kernels::optim::kChunkElements % (4 * kThreads * kBlocksPerChunk) == 0,
-              "a block's part of a chunk is whole float4 groups per thread");
+// Blocks per chunk of the plan's table: two (each half a chunk, one float4 group a thread) while
+// the doubled grid still fits in one wave of resident blocks (kThreads-thread blocks, 2048 threads
+// an SM), else one. A small plan is latency-bound and gains from the extra blocks: H100, bf16 MLP
+// step (118 chunks), 2 blocks 61.6 -> 59.4 us at B128 and 63.0 -> 60.5 at B256 against 1, 4
+// slower (62.8, 64.3). A large one is bandwidth-bound and only pays the second block's set-up and
+// ticket: the 784-4096-4096-10 bf16 step (10 k chunks) went from 1055-1056 us to 1114-1117 with
+// the commit that brought two blocks a chunk (H100; bench/RESULTS.md, thirty-fifth session). The
+// fused MLP step's update phase keeps one block a chunk. Returned as a shift: blocks per chunk = 1
+// << shift.
+constexpr int kResidentBlocksPerSm = 2048 / kThreads;
+static_assert(kernels::optim::kChunkElements % (4 * kThreads * 2) == 0,
+              "half a chunk is whole float4 groups per thread");
 
-// kBlocksPerChunk blocks per chunk. The chunk's descriptor is read before the wait: the plan's
+int blocks_per_chunk_shift(int64_t chunks, int sms) {
+  return 2 * chunks <= int64_t{kResidentBlocksPerSm} * sms ? 1 : 0;
+}
+
+// (1 << shift) blocks per chunk. The chunk's descriptor is read before the wait: the plan's
 // table is written once, when the plan is made, before any launch over it (kernels/pdl.cuh). The
 // step counter is read after it (the optimizer launch before may have just advanced it), with the
 // chunk's elements; the update's coefficients are computed while those loads are in flight.
 template <class Hyper, bool kCopies>
 __global__ void __launch_bounds__(kThreads)
     optimizer_kernel(TableView table, bf16* const* copies, Hyper h, LrSchedule s,
-                     const int64_t* step, unsigned int* ticket) {
+                     const int64_t* step, unsigned int* ticket, int shift) {
   kernels::optim::ChunkRef r =
-      kernels::optim::chunk_ref(table, blockIdx.x / kBlocksPerChunk, kCopies ? copies : nullptr);
-  constexpr int64_t kPart = kernels::optim::kChunkElements / kBlocksPerChunk;
-  r.start += (blockIdx.x % kBlocksPerChunk) * kPart;
-  if (r.start + kPart < r.end) r.end = r.start + kPart;
+      kernels::optim::chunk_ref(table, blockIdx.x >> shift, kCopies ? copies : nullptr);
+  const int64_t part = kernels::optim::kChunkElements >> shift;
+  r.start += (blockIdx.x & ((1u << shift) - 1u)) * part;
+  if (r.start + part < r.end) r.end = r.start + part;
   kernels::pdl_wait();
   kernels::pdl_launch_dependents();
   const int64_t taken = step[0];
@@ -145,7 +153,7 @@ TableView optimizer_table(const MultiTensorPlan& plan) {
 
 namespace {
 
-// Checks the plan and launches the optimizer kernel (kBlocksPerChunk blocks per chunk) with the
+// Checks the plan and launches the optimizer kernel (blocks_per_chunk_shift) with the
 // hyperparameters `h`: its copy-writing instantiation when the plan keeps bf16 copies.
 template <class Hyper>
 void launch_step(const char* op, const char* kernel_name, MultiTensorPlan& plan, const Hyper& h,
@@ -156,16 +164,17 @@ void launch_step(const char* op, const char* kernel_name, MultiTensorPlan& plan,
     if (Tensor counters = plan.advance(); counters.defined()) counter_add(counters, 1);
     return;
   }
-  KASMINA_CHECK(chunks <= 2147483647 / kBlocksPerChunk, std::string(op) + ": too many chunks");
+  KASMINA_CHECK(chunks <= 2147483647 / 2, std::string(op) + ": too many chunks");
   DeviceContext& ctx = context(plan.device());
+  const int shift = blocks_per_chunk_shift(chunks, ctx.sms);
   unsigned int* ticket = ctx.tickets + kTicketOptimizer;
   const Tensor& copies = plan.backend()->copies;
   const auto kernel =
       copies.defined() ? &optimizer_kernel<Hyper, true> : &optimizer_kernel<Hyper, false>;
-  launch_pdl(ctx, kernel, dim3(static_cast<unsigned>(chunks * kBlocksPerChunk)), dim3(kThreads),
-             kernel_name, optimizer_table(plan),
+  launch_pdl(ctx, kernel, dim3(static_cast<unsigned>(chunks << shift)), dim3(kThreads), kernel_name,
+             optimizer_table(plan),
              copies.defined() ? static_cast<bf16* const*>(copies.raw()) : nullptr, h, s,
-             step.data<int64_t>(), ticket);
+             step.data<int64_t>(), ticket, shift);
 }
 
 }  // namespace

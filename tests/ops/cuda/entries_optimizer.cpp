@@ -25,6 +25,10 @@ struct OptimizerCase {
   bool advance = false;
   // Every tensor but the second keeps a bf16 copy (MultiTensorPlan::keep_bf16_copies).
   bool copies = false;
+  // One more tensor of 4 Mi + 4 elements (float4 groups, a last chunk of one group): more than 4
+  // chunks an SM on any GPU of up to 512 SMs, so the kernel takes one block a chunk
+  // (kernels/optimizer.cu) instead of two.
+  bool large = false;
 };
 
 constexpr EnumTable<Optimizer, 3> kOptimizerNames{{
@@ -81,7 +85,8 @@ ParamSet make_set(const std::vector<int64_t>& sizes, Device dev, uint64_t seed) 
 }
 
 void optimizer_case(const OptimizerCase& c) {
-  const std::vector<int64_t> sizes = {1, 3, 1023, 4000, 16385, 70001};
+  std::vector<int64_t> sizes = {1, 3, 1023, 4000, 16385, 70001};
+  if (c.large) sizes.push_back((int64_t{1} << 22) + 4);
   ParamSet cpu = make_set(sizes, Device::cpu(), 7);
   ParamSet gpu_set = make_set(sizes, gpu(), 7);
   const bool adam = c.opt == Optimizer::adamw;
@@ -168,6 +173,9 @@ std::vector<op_table::OpCase> optimizer_case_list(std::vector<Optimizer> opts) {
     const OptimizerCase with_copies{o, LrScheduleType::cosine, true, true};
     out.push_back({std::string(optimizer_name(o)) + "_cosine_bf16_copies",
                    [with_copies] { optimizer_case(with_copies); }});
+    const OptimizerCase large{o, LrScheduleType::cosine, true, true, true};
+    out.push_back({std::string(optimizer_name(o)) + "_cosine_bf16_copies_one_block_a_chunk",
+                   [large] { optimizer_case(large); }});
   }
   return out;
 }
