@@ -2,7 +2,7 @@
 // device side, shared with the fused MLP step's update phase: optimizer_chunk.cuh).
 // make_plan_backend uploads a descriptor table once: a TensorDesc (pointers to p, g, m, v and
 // the element count) per parameter, followed by a ChunkDesc (tensor index, first element) per
-// work chunk of kChunkElements; one or two blocks update each chunk (blocks_per_chunk below).
+// work chunk of kChunkElements; one or two blocks update each chunk (blocks_per_chunk_shift).
 // The learning rate is lr_at(schedule, step[0]), computed in the kernel from the device step
 // counter, so a captured graph replays with no host upload. When the plan advances counters
 // (advance_after_step), every block takes a ticket after its threads have read the step counter;
@@ -46,8 +46,8 @@ __device__ void advance_when_last(const TableView& table, unsigned int* ticket) 
 // slower (62.8, 64.3). A large one is bandwidth-bound and only pays the second block's set-up and
 // ticket: the 784-4096-4096-10 bf16 step (10 k chunks) went from 1055-1056 us to 1114-1117 with
 // the commit that brought two blocks a chunk (H100; bench/RESULTS.md, thirty-fifth session). The
-// fused MLP step's update phase keeps one block a chunk. Returned as a shift: blocks per chunk = 1
-// << shift.
+// fused MLP step's update phase keeps one block a chunk. The function returns the log2 of the
+// count (0 or 1), which the kernel shifts and masks the block index by.
 constexpr int kResidentBlocksPerSm = 2048 / kThreads;
 static_assert(kernels::optim::kChunkElements % (4 * kThreads * 2) == 0,
               "half a chunk is whole float4 groups per thread");
