@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/gelu.hpp"
 #include "ir/ops.hpp"
+#include "ops/blueprint_rounding.hpp"
 #include "ops/blueprint_stream.hpp"
 
 namespace kasmina::ops {
@@ -68,11 +69,11 @@ struct Emitter {
     const std::string A = in_at(n, 0, "o");
     switch (n.op) {
       case Op::add:
-        return A + " + " + in_at(n, 1, "o");
+        return rn::add(A, in_at(n, 1, "o"));
       case Op::sub:
-        return A + " - " + in_at(n, 1, "o");
+        return rn::sub(A, in_at(n, 1, "o"));
       case Op::mul:
-        return A + " * " + in_at(n, 1, "o");
+        return rn::mul(A, in_at(n, 1, "o"));
       case Op::relu:
         return A + " > 0.0f ? " + A + " : 0.0f";
       case Op::gelu:
@@ -82,11 +83,11 @@ struct Emitter {
       case Op::tanh:
         return "tanhf(" + A + ")";
       case Op::silu:
-        return A + " * ks_sigmoid(" + A + ")";
+        return rn::mul(A, "ks_sigmoid(" + A + ")");
       case Op::scale:
-        return A + " * " + operand(n, "o");
+        return rn::mul(A, operand(n, "o"));
       case Op::shift:
-        return A + " + " + operand(n, "o");
+        return rn::add(A, operand(n, "o"));
       default:
         throw InternalError("codegen: " + std::string(ir::op_name(n.op)) + " is not elementwise");
     }
@@ -102,28 +103,29 @@ struct Emitter {
     const std::string D = direct ? "d" + I(n.param) : "";
     switch (n.op) {
       case Op::add:
-      case Op::sub:
-        return GA + " += " + GY + "; " + in_at(n, 1, "o", true) +
-               (n.op == Op::add ? " += " : " -= ") + GY + ";";
+      case Op::sub: {
+        const std::string GB = in_at(n, 1, "o", true);
+        return rn::add_to(GA, GY) + " " +
+               (n.op == Op::add ? rn::add_to(GB, GY) : rn::sub_from(GB, GY));
+      }
       case Op::mul:
-        return GA + " += " + GY + " * " + in_at(n, 1, "o") + "; " + in_at(n, 1, "o", true) +
-               " += " + GY + " * " + A + ";";
+        return rn::fma_to(GA, GY, in_at(n, 1, "o")) + " " +
+               rn::fma_to(in_at(n, 1, "o", true), GY, A);
       case Op::relu:
-        return GA + " += " + A + " > 0.0f ? " + GY + " : 0.0f;";
+        return rn::add_to(GA, A + " > 0.0f ? " + GY + " : 0.0f");
       case Op::gelu:
-        return "float d; ks_gelu(" + A + ", &d); " + GA + " += " + GY + " * d;";
-      case Op::sigmoid:
-        return GA + " += " + GY + " * " + Y + " * (1.0f - " + Y + ");";
-      case Op::tanh:
-        return GA + " += " + GY + " * (1.0f - " + Y + " * " + Y + ");";
-      case Op::silu:
-        return "const float s = ks_sigmoid(" + A + "); " + GA + " += " + GY + " * (s + " + A +
-               " * s * (1.0f - s));";
+        return "float d; ks_gelu(" + A + ", &d); " + rn::fma_to(GA, GY, "d");
+      case Op::sigmoid:  // (GY Y) (1 - Y)
+        return rn::fma_to(GA, rn::mul(GY, Y), rn::sub("1.0f", Y));
+      case Op::tanh:  // GY (1 - Y Y)
+        return rn::fma_to(GA, GY, rn::sub("1.0f", rn::mul(Y, Y)));
+      case Op::silu:  // GY (s + (A s) (1 - s))
+        return "const float s = ks_sigmoid(" + A + "); " +
+               rn::fma_to(GA, GY, rn::add("s", rn::mul(rn::mul(A, "s"), rn::sub("1.0f", "s"))));
       case Op::scale:
-        return GA + " += " + GY + " * " + operand(n, "o") + ";" +
-               (direct ? " " + D + " += " + GY + " * " + A + ";" : "");
+        return rn::fma_to(GA, GY, operand(n, "o")) + (direct ? " " + rn::fma_to(D, GY, A) : "");
       case Op::shift:
-        return GA + " += " + GY + ";" + (direct ? " " + D + " += " + GY + ";" : "");
+        return rn::add_to(GA, GY) + (direct ? " " + rn::add_to(D, GY) : "");
       default:
         throw InternalError("codegen: " + std::string(ir::op_name(n.op)) + " is not elementwise");
     }
@@ -134,10 +136,12 @@ struct Emitter {
   void norm_stats(const Node& n, int32_t ni, const std::string& A, const std::string& more) {
     line("{ float mu = 0.0f, ss = 0.0f" + more + ";");
     if (n.op == Op::layernorm)
-      line("  for (int i = 0; i < " + I(ni) + "; ++i) mu += " + A + "[i]; mu /= " + num(ni) + ";");
-    line("  for (int i = 0; i < " + I(ni) + "; ++i) ss += (" + A + "[i] - mu) * (" + A +
-         "[i] - mu);");
-    line("  const float r = 1.0f / sqrtf(ss / " + num(ni) + " + " + num(n.eps) + ");");
+      line("  for (int i = 0; i < " + I(ni) + "; ++i) " + rn::add_to("mu", A + "[i]") +
+           " mu = " + rn::div("mu", num(ni)) + ";");
+    line("  for (int i = 0; i < " + I(ni) + "; ++i) { const float e = " + rn::sub(A + "[i]", "mu") +
+         "; " + rn::fma_to("ss", "e", "e") + " }");
+    line("  const float r = " +
+         rn::div("1.0f", rn::sqrt(rn::add(rn::div("ss", num(ni)), num(n.eps)))) + ";");
   }
 
   void forward(size_t k) {
@@ -150,8 +154,9 @@ struct Emitter {
     switch (n.op) {
       case Op::linear:
         line(loop + "{ float s = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") +
-             "; for (int i = 0; i < " + I(ni) + "; ++i) s += p[" + poff(n.weight) + " + o * " +
-             I(ni) + " + i] * " + A + "[i]; " + Y + "[o] = s; }");
+             "; for (int i = 0; i < " + I(ni) + "; ++i) " +
+             rn::fma_to("s", "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]", A + "[i]") + " " +
+             Y + "[o] = s; }");
         return;
       case Op::add:
       case Op::sub:
@@ -168,15 +173,16 @@ struct Emitter {
       case Op::layernorm:
       case Op::rmsnorm:
         norm_stats(n, ni, A, "");
-        line("  for (int i = 0; i < " + I(ni) + "; ++i) " + Y + "[i] = (" + A + "[i] - mu) * r; }");
+        line("  for (int i = 0; i < " + I(ni) + "; ++i) " + Y +
+             "[i] = " + rn::mul(rn::sub(A + "[i]", "mu"), "r") + "; }");
         return;
       case Op::sum:
       case Op::mean:
       case Op::max:
         line("{ float s = " + std::string(n.op == Op::max ? A + "[0]" : "0.0f") +
              "; for (int i = 0; i < " + I(ni) + "; ++i) s = " +
-             (n.op == Op::max ? "(" + A + "[i] > s ? " + A + "[i] : s)" : "s + " + A + "[i]") +
-             "; " + Y + "[0] = " + (n.op == Op::mean ? "s / " + num(ni) : "s") + "; }");
+             (n.op == Op::max ? "(" + A + "[i] > s ? " + A + "[i] : s)" : rn::add("s", A + "[i]")) +
+             "; " + Y + "[0] = " + (n.op == Op::mean ? rn::div("s", num(ni)) : "s") + "; }");
         return;
       case Op::concat: {
         int32_t at = 0;
@@ -201,8 +207,9 @@ struct Emitter {
     const std::string loop = "for (int o = 0; o < " + I(ny) + "; ++o) ";
     switch (n.op) {
       case Op::linear:
-        line(loop + "for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += p[" + poff(n.weight) +
-             " + o * " + I(ni) + " + i] * " + GY + "[o];");
+        line(loop + "for (int i = 0; i < " + I(ni) + "; ++i) " +
+             rn::fma_to(GA + "[i]", "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]",
+                        GY + "[o]"));
         return;
       case Op::add:
       case Op::sub:
@@ -219,33 +226,36 @@ struct Emitter {
       case Op::layernorm:
       case Op::rmsnorm:
         norm_stats(n, ni, A, ", mg = 0.0f, mgy = 0.0f");
-        line("  for (int i = 0; i < " + I(ni) + "; ++i) { mg += " + GY + "[i]; mgy += " + GY +
-             "[i] * " + Y + "[i]; }");
-        line(std::string("  mg = ") + (n.op == Op::layernorm ? "mg / " + num(ni) : "0.0f") +
-             "; mgy /= " + num(ni) + ";");
-        line("  for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += r * (" + GY +
-             "[i] - mg - " + Y + "[i] * mgy); }");
+        line("  for (int i = 0; i < " + I(ni) + "; ++i) { " + rn::add_to("mg", GY + "[i]") + " " +
+             rn::fma_to("mgy", GY + "[i]", Y + "[i]") + " }");
+        line(std::string("  mg = ") + (n.op == Op::layernorm ? rn::div("mg", num(ni)) : "0.0f") +
+             "; mgy = " + rn::div("mgy", num(ni)) + ";");
+        // GA += r ((GY - mg) - Y mgy)
+        line("  for (int i = 0; i < " + I(ni) + "; ++i) " +
+             rn::fma_to(GA + "[i]", "r",
+                        rn::sub(rn::sub(GY + "[i]", "mg"), rn::mul(Y + "[i]", "mgy"))) +
+             " }");
         return;
       case Op::sum:
       case Op::mean:
-        line("for (int i = 0; i < " + I(ni) + "; ++i) " + GA + "[i] += " + GY + "[0]" +
-             (n.op == Op::mean ? " / " + num(ni) : "") + ";");
+        line("for (int i = 0; i < " + I(ni) + "; ++i) " +
+             rn::add_to(GA + "[i]", n.op == Op::mean ? rn::div(GY + "[0]", num(ni)) : GY + "[0]"));
         return;
       case Op::max:
         line("{ int at = 0; for (int i = 1; i < " + I(ni) + "; ++i) if (" + A + "[i] > " + A +
-             "[at]) at = i; " + GA + "[at] += " + GY + "[0]; }");
+             "[at]) at = i; " + rn::add_to(GA + "[at]", GY + "[0]") + " }");
         return;
       case Op::concat: {
         int32_t at = 0;
         for (int32_t v : n.in) {
-          line("for (int i = 0; i < " + I(size(v)) + "; ++i) " + grad(v) + "[i] += " + GY + "[" +
-               I(at) + " + i];");
+          line("for (int i = 0; i < " + I(size(v)) + "; ++i) " +
+               rn::add_to(grad(v) + "[i]", GY + "[" + I(at) + " + i]"));
           at += size(v);
         }
         return;
       }
       case Op::slice:
-        line(loop + GA + "[" + I(n.from.eval(plan.shape)) + " + o] += " + GY + "[o];");
+        line(loop + rn::add_to(GA + "[" + I(n.from.eval(plan.shape)) + " + o]", GY + "[o]"));
         return;
     }
   }
@@ -261,8 +271,8 @@ struct Emitter {
     const int32_t ni = size(n.in[0]);
     line("float " + Y + " = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") + ";  // " +
          n.out + " = linear");
-    line("for (int i = 0; i < " + I(ni) + "; ++i) " + Y + " += p[" + poff(n.weight) + " + o * " +
-         I(ni) + " + i] * " + val(n.in[0]) + "[i];");
+    line("for (int i = 0; i < " + I(ni) + "; ++i) " +
+         rn::fma_to(Y, "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]", val(n.in[0]) + "[i]"));
   }
   // Reduction k (a linear over a loop value): this iteration's term of each output, or (backward)
   // of the input's gradient.
@@ -272,8 +282,8 @@ struct Emitter {
   void loop_reduce(size_t k) {
     const Node& n = g.nodes[k];
     const int32_t y = static_cast<int32_t>(k) + 1;
-    line("for (int c = 0; c < " + I(size(y)) + "; ++c) " + val(y) +
-         "[c] += " + reduction_term(k, "c") + " * " + val(n.in[0]) + ";");
+    line("for (int c = 0; c < " + I(size(y)) + "; ++c) " +
+         rn::fma_to(val(y) + "[c]", reduction_term(k, "c"), val(n.in[0])));
   }
   // Loop node k's input gradients from its scalar gradient (mirrors backward()).
   void loop_backward(size_t k) {
@@ -283,13 +293,14 @@ struct Emitter {
       return;
     }
     const int32_t ni = size(n.in[0]);
-    line("for (int i = 0; i < " + I(ni) + "; ++i) " + grad(n.in[0]) + "[i] += p[" + poff(n.weight) +
-         " + o * " + I(ni) + " + i] * " + grad(static_cast<int32_t>(k) + 1) + ";");
+    line("for (int i = 0; i < " + I(ni) + "; ++i) " +
+         rn::fma_to(grad(n.in[0]) + "[i]", "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]",
+                    grad(static_cast<int32_t>(k) + 1)));
   }
   void loop_reduce_backward(size_t k) {
     const int32_t y = static_cast<int32_t>(k) + 1;
-    line("for (int c = 0; c < " + I(size(y)) + "; ++c) " + grad(g.nodes[k].in[0]) +
-         " += " + reduction_term(k, "c") + " * " + grad(y) + "[c];");
+    line("for (int c = 0; c < " + I(size(y)) + "; ++c) " +
+         rn::fma_to(grad(g.nodes[k].in[0]), reduction_term(k, "c"), grad(y) + "[c]"));
   }
   void open_loop() {
     if (rolled_loop) line("#pragma unroll 1");
@@ -372,23 +383,28 @@ struct Emitter {
 };
 
 std::string preamble(const ir::Graph& g, const ir::Plan& plan) {
-  const std::string k = num(GeluConstants<float>::k), c = num(GeluConstants<float>::c);
+  using rn::add, rn::mul, rn::sub;
+  const std::string k = num(GeluConstants<float>::k), c = num(GeluConstants<float>::c),
+                    c3 = num(3.0f * GeluConstants<float>::c);
   return "// kasmina IR blueprint '" + g.name + "' " + g.hash + "\n// C=" + I(plan.shape.chunk) +
          " h=" + I(plan.shape.hidden) + " r=" + I(plan.shape.rank) + ", codegen " +
          I(kBlueprintCodegenVersion) + ", " + I(plan.param_count) + " parameters, " +
          I(plan.factor_count) +
          " factors per row\n"
-         "__device__ __forceinline__ float ks_sigmoid(float a) { return 1.0f / (1.0f + expf(-a)); "
-         "}\n"
-         "// gelu as core/gelu.hpp (tanh form) with its derivative from the same tanh.\n"
+         "__device__ __forceinline__ float ks_sigmoid(float a) { return " +
+         rn::div("1.0f", add("1.0f", "expf(-a)")) +
+         "; }\n"
+         "// gelu as core/gelu.hpp (tanh form, its operations in its order) with its derivative\n"
+         "// from the same tanh.\n"
          "__device__ __forceinline__ float ks_gelu(float x, float* d) {\n"
          "  const float t = tanhf(" +
-         k + " * (x + " + c +
-         " * x * x * x));\n"
-         "  if (d) *d = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * " +
-         k + " * (1.0f + 3.0f * " + c +
-         " * x * x);\n"
-         "  return 0.5f * x * (1.0f + t);\n}\n";
+         mul(k, add("x", mul(mul(mul(c, "x"), "x"), "x"))) +
+         ");\n"
+         "  const float hx = " +
+         mul("0.5f", "x") + ";\n  if (d) *d = " +
+         add(mul("0.5f", add("1.0f", "t")), mul(mul(mul("hx", sub("1.0f", mul("t", "t"))), k),
+                                                add("1.0f", mul(mul(c3, "x"), "x")))) +
+         ";\n  return " + mul("hx", add("1.0f", "t")) + ";\n}\n";
 }
 
 }  // namespace
@@ -418,9 +434,9 @@ std::string generate_blueprint_source(const ir::Graph& g, const ir::Plan& plan, 
     if (!e.st.loop_value(v)) e.line("float " + e.grad(v) + "[" + I(e.size(v)) + "] = {};");
   for (size_t p = 0; p < g.params.size(); ++p)
     if (plan.direct_factor[p] >= 0) e.line("float d" + I(static_cast<int64_t>(p)) + " = 0.0f;");
-  e.line("for (int c = 0; c < " + C + "; ++c) " + e.grad(g.output) + "[c] += gr[c];");
+  e.line("for (int c = 0; c < " + C + "; ++c) " + rn::add_to(e.grad(g.output) + "[c]", "gr[c]"));
   e.backward_all();
-  e.line("if (dx) for (int c = 0; c < " + C + "; ++c) dx[c] += g0[c];");
+  e.line("if (dx) for (int c = 0; c < " + C + "; ++c) " + rn::add_to("dx[c]", "g0[c]"));
   e.line("if (!f) return;");
   e.line("f[0] = 1.0f;");
   e.line("for (int c = 0; c < " + C + "; ++c) { f[1 + c] = v0[c]; f[" + I(1 + plan.shape.chunk) +

@@ -18,7 +18,8 @@
 //    its blueprint kind (a.kind) and doing for them what the fused kernels do for a built-in
 //    (IrSeedArgs below is KsSeedArgs on the host).
 // The arithmetic follows the CPU interpreter op for op (ir/interpreter.cpp), so the two agree
-// within fp32 rounding.
+// within fp32 rounding, each operation an intrinsic with its rounding named (an accumulation
+// `s += a * b` one fused multiply-add): blueprint_rounding.hpp says why.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -29,7 +30,7 @@
 namespace kasmina::ops {
 
 // Bump when the generated code changes: it is part of the kernel cache key.
-inline constexpr int kBlueprintCodegenVersion = 10;
+inline constexpr int kBlueprintCodegenVersion = 11;
 inline constexpr const char* kIrDeltaKernel = "kasmina_ir_delta";
 inline constexpr const char* kIrBackwardKernel = "kasmina_ir_backward";
 

@@ -258,6 +258,7 @@ bool BlueprintCompiler::setup(const std::string& arch, bool ptx, Setup* s,
   s->options.insert(s->options.end(), extra_options_.begin(), extra_options_.end());
   s->nvrtc_version = nvrtc ? nvrtc->version() : "none";
   s->minimal = nvrtc && nvrtc->version_at_least(12, 4);
+  s->fast_rows = nvrtc && nvrtc->version_at_least(12, 8);
   return true;
 }
 
@@ -329,7 +330,7 @@ CompiledBlueprint BlueprintCompiler::get_as(const ir::Graph& g, const morph::Blu
     const NvJitLink* nvjitlink = link_fn_ ? nullptr : NvJitLink::get();
     no_link = why_not_linked(target);
     if (no_link.empty()) {
-      const LinkedPrograms p = linked_programs(g, sh, s.options, s.minimal);
+      const LinkedPrograms p = linked_programs(g, sh, s.options, s.minimal, s.fast_rows);
       Job j;
       j.linked = true;
       j.name = g.name + ".cu";

@@ -50,13 +50,14 @@ std::vector<std::string> linked_template_options(const std::vector<std::string>&
 }
 
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
-                               const std::vector<std::string>& base, bool minimal) {
+                               const std::vector<std::string>& base, bool minimal, bool fast_rows) {
   LinkedPrograms p;
   p.rows = generate_blueprint_source(g, ir::make_plan(g, sh), ModuleParts::linked_rows);
   p.templ = &linked_template_text(sh.chunk);
   p.templ_options = linked_template_options(base, minimal);
   p.rows_options = p.templ_options;
   p.rows_options.push_back(str_cat("--maxrregcount=", linked_rows_max_registers(sh.chunk)));
+  if (fast_rows) p.rows_options.push_back(kFastRowsOption);
   return p;
 }
 

@@ -27,7 +27,8 @@ CodegenMode codegen_mode_from_env();
 // What a linked module is made of: the row functions' program and the template's (one text per
 // chunk width), each with its NVRTC options (`base`: blueprint_compile_options and the extra
 // options; `minimal`: add -minimal, NVRTC 12.4 and later, which leaves out the runtime API's
-// declarations that neither program uses: 3-8% of the row functions' compile time).
+// declarations that neither program uses: 3-8% of the row functions' compile time;
+// `fast_rows`: the row functions' program also with kFastRowsOption, NVRTC 12.8 and later).
 struct LinkedPrograms {
   std::string rows;
   const std::string* templ = nullptr;  // linked_template_text(chunk): made once per process
@@ -42,6 +43,12 @@ std::vector<std::string> linked_template_options(const std::vector<std::string>&
                                                  bool minimal);
 
 LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& sh,
-                               const std::vector<std::string>& base, bool minimal = false);
+                               const std::vector<std::string>& base, bool minimal = false,
+                               bool fast_rows = false);
+// The row functions' optimisation level in a linked module: NVRTC's least reduced one, which
+// compiles them in ~20% less time (src/ir/README.md, "Linked modules"). The fused module that
+// replaces them compiles the same row source with the full optimisation; both compute the same
+// bits because every operation of that source names its rounding (blueprint_rounding.hpp).
+inline constexpr const char* kFastRowsOption = "--Ofast-compile=min";
 
 }  // namespace kasmina::ops

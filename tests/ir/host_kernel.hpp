@@ -1,7 +1,7 @@
 // The generated CUDA source built as a host library (a few definitions stand in for the CUDA
-// keywords): each kernel runs as a block of one thread, blockIdx.x set by ks_set_block and
-// gridDim.x by ks_set_grid (default 1), so the row kernels run one row per call and the seed
-// kernels take every seed in one call (a grid of one block) or their share of them.
+// keywords and intrinsics): each kernel runs as a block of one thread, blockIdx.x set by
+// ks_set_block and gridDim.x by ks_set_grid (default 1), so the row kernels run one row per call
+// and the seed kernels take every seed in one call (a grid of one block) or their share of them.
 #pragma once
 #include <dlfcn.h>
 
@@ -40,6 +40,14 @@ inline bool build_on_host(const std::string& source, const std::string& dir, Hos
                         "#define __launch_bounds__(...)\n"
                         "#define __restrict__ __restrict\n#define __shared__\n"
                         "static inline void __syncthreads() {}\n"
+                        // The intrinsics of ops/blueprint_rounding.hpp: IEEE operations here too.
+                        "static inline float __fmaf_rn(float a, float b, float c) "
+                        "{ return fmaf(a, b, c); }\n"
+                        "static inline float __fmul_rn(float a, float b) { return a * b; }\n"
+                        "static inline float __fadd_rn(float a, float b) { return a + b; }\n"
+                        "static inline float __fsub_rn(float a, float b) { return a - b; }\n"
+                        "static inline float __fdiv_rn(float a, float b) { return a / b; }\n"
+                        "static inline float __fsqrt_rn(float a) { return sqrtf(a); }\n"
                         "double ks_smem[1 << 18];\n"
                      << source << "extern \"C\" void ks_set_block(int b) { blockIdx.x = b; }\n"
                      << "extern \"C\" void ks_set_grid(int g) { gridDim.x = g; }\n";
