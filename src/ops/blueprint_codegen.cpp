@@ -45,6 +45,10 @@ struct Emitter {
   std::string val(int32_t v) const { return name('v', v); }
   std::string grad(int32_t v) const { return name('g', v); }
   std::string poff(int32_t p) const { return I(plan.param_offset[static_cast<size_t>(p)]); }
+  // Element [o][i] of linear node n's weight (ni inputs), in the loops over o and i.
+  std::string weight_at(const Node& n, int32_t ni) const {
+    return "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]";
+  }
   // Element i (an expression) of input j of node n, broadcasting a size-1 input; a loop value
   // is the scalar of this iteration.
   std::string in_at(const Node& n, size_t j, const std::string& i, bool gradient = false) const {
@@ -155,8 +159,7 @@ struct Emitter {
       case Op::linear:
         line(loop + "{ float s = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") +
              "; for (int i = 0; i < " + I(ni) + "; ++i) " +
-             rn::fma_to("s", "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]", A + "[i]") + " " +
-             Y + "[o] = s; }");
+             rn::fma_to("s", weight_at(n, ni), A + "[i]") + " " + Y + "[o] = s; }");
         return;
       case Op::add:
       case Op::sub:
@@ -208,8 +211,7 @@ struct Emitter {
     switch (n.op) {
       case Op::linear:
         line(loop + "for (int i = 0; i < " + I(ni) + "; ++i) " +
-             rn::fma_to(GA + "[i]", "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]",
-                        GY + "[o]"));
+             rn::fma_to(GA + "[i]", weight_at(n, ni), GY + "[o]"));
         return;
       case Op::add:
       case Op::sub:
@@ -272,7 +274,7 @@ struct Emitter {
     line("float " + Y + " = " + (n.bias >= 0 ? "p[" + poff(n.bias) + " + o]" : "0.0f") + ";  // " +
          n.out + " = linear");
     line("for (int i = 0; i < " + I(ni) + "; ++i) " +
-         rn::fma_to(Y, "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]", val(n.in[0]) + "[i]"));
+         rn::fma_to(Y, weight_at(n, ni), val(n.in[0]) + "[i]"));
   }
   // Reduction k (a linear over a loop value): this iteration's term of each output, or (backward)
   // of the input's gradient.
@@ -294,8 +296,7 @@ struct Emitter {
     }
     const int32_t ni = size(n.in[0]);
     line("for (int i = 0; i < " + I(ni) + "; ++i) " +
-         rn::fma_to(grad(n.in[0]) + "[i]", "p[" + poff(n.weight) + " + o * " + I(ni) + " + i]",
-                    grad(static_cast<int32_t>(k) + 1)));
+         rn::fma_to(grad(n.in[0]) + "[i]", weight_at(n, ni), grad(static_cast<int32_t>(k) + 1)));
   }
   void loop_reduce_backward(size_t k) {
     const int32_t y = static_cast<int32_t>(k) + 1;

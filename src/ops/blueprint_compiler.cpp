@@ -258,7 +258,7 @@ bool BlueprintCompiler::setup(const std::string& arch, bool ptx, Setup* s,
   s->options.insert(s->options.end(), extra_options_.begin(), extra_options_.end());
   s->nvrtc_version = nvrtc ? nvrtc->version() : "none";
   s->minimal = nvrtc && nvrtc->version_at_least(12, 4);
-  s->fast_rows = nvrtc && nvrtc->version_at_least(12, 8);
+  s->fast_rows = nvrtc && takes_fast_rows(*nvrtc);
   return true;
 }
 

@@ -150,7 +150,7 @@ class BlueprintCompiler {
     std::vector<std::string> options;
     std::string nvrtc_version;
     bool minimal = false;    // NVRTC 12.4 or later (-minimal)
-    bool fast_rows = false;  // NVRTC 12.8 or later (kFastRowsOption)
+    bool fast_rows = false;  // takes_fast_rows (kFastRowsOption)
   };
   static std::string memory_key(const ir::Graph& g, const morph::BlueprintShape& sh,
                                 const std::string& arch, bool ptx, CodegenMode mode);

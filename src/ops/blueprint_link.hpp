@@ -15,6 +15,7 @@
 
 #include "ir/graph.hpp"
 #include "morph/morph_config.hpp"
+#include "ops/nvrtc.hpp"
 
 namespace kasmina::ops {
 
@@ -50,5 +51,9 @@ LinkedPrograms linked_programs(const ir::Graph& g, const morph::BlueprintShape& 
 // replaces them compiles the same row source with the full optimisation; both compute the same
 // bits because every operation of that source names its rounding (blueprint_rounding.hpp).
 inline constexpr const char* kFastRowsOption = "--Ofast-compile=min";
+// Whether this NVRTC takes kFastRowsOption (12.8 and later).
+inline bool takes_fast_rows(const Nvrtc& nvrtc) {
+  return nvrtc.version_at_least(12, 8);
+}
 
 }  // namespace kasmina::ops

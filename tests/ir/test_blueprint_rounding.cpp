@@ -28,7 +28,7 @@ const Nvrtc* fast_compile_nvrtc(std::string* why) {
     *why = Nvrtc::why();
     return nullptr;
   }
-  if (!nvrtc->version_at_least(12, 8)) {
+  if (!takes_fast_rows(*nvrtc)) {
     *why = "NVRTC " + nvrtc->version() + " has no " + kFastRowsOption + " (12.8 and later)";
     return nullptr;
   }
