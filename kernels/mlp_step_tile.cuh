@@ -15,12 +15,13 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/mlp_step_plan.cuh"
+
 namespace kasmina::kernels::mlp {
 
-constexpr int kThreads = 256;
-constexpr int kTile = 32;                          // outputs per tile side
-constexpr int kSlab = 128;                         // k per shared-memory slab
-constexpr int kGroups = 4;                         // k-groups per block
+constexpr int kThreads = 256;  // kTile (outputs per tile side), kSlab (k per shared-memory
+                               // slab): mlp_step_plan.cuh
+constexpr int kGroups = 4;     // k-groups per block
 constexpr int kGroupK = kSlab / kGroups;           // k per group and slab
 constexpr int kStrideIK = kSlab + 4;               // [i][k] row stride (floats)
 constexpr int kStrideKI = kTile + 4;               // [k][i] row stride (floats)
