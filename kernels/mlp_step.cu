@@ -1,16 +1,16 @@
 // The fused MLP training step (ops/mlp_step_ops.hpp) as one persistent kernel: one thread block
 // per SM walks the step's phases (the batch gather, with MlpStepGather; each layer's forward; the
 // loss, a row per warp, which with at most 32 classes also computes the logits and the input
-// gradient through the last layer (mlp_step_loss.cuh); each layer's backward, its weight gradient beside the input
-// gradient through it; the optimizer's update, with MlpStepUpdate (mlp_step_ends.cuh)),
-// separated by a grid barrier. A GEMM phase's work items are 32 x 32 output tiles
-// (mlp_step_tile.cuh), split along k where the plan (mlp_step_plan.cuh, which also decides which
-// backward phase runs each weight gradient) estimates that this shortens the phase; a
-// split tile's partial sums go to scratch and the block that takes the tile's last ticket adds
-// them in split order and applies the epilogue (bias, ReLU, the ReLU mask of the layer below,
-// the bias gradient). Summation orders are fixed: deterministic, and graph-capturable (the
-// barrier's and tickets' counters return to zero by the end of every launch). Where the time
-// goes, per phase, on the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
+// gradient through the last layer (mlp_step_loss.cuh); each layer's backward, its weight gradient
+// beside the input gradient through it; the optimizer's update, with MlpStepUpdate
+// (mlp_step_ends.cuh)), separated by a grid barrier. A GEMM phase's work items are 32 x 32 output
+// tiles (mlp_step_tile.cuh), split along k where the plan (mlp_step_plan.cuh, which also decides
+// which backward phase runs each weight gradient) estimates that this shortens the phase; a split
+// tile's partial sums go to scratch and the block that takes the tile's last ticket adds them in
+// split order and applies the epilogue (bias, ReLU, the ReLU mask of the layer below, the bias
+// gradient). Summation orders are fixed: deterministic, and graph-capturable (the barrier's and
+// tickets' counters return to zero by the end of every launch). Where the time goes, per phase, on
+// the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
 //
 // The grid barrier needs every block resident at once: the grid is at most one block per SM and
 // the launcher checks that a block fits on an SM. Other kernels running beside it can delay
@@ -84,8 +84,8 @@ __device__ void gemm_operands(const StepDev& s, const GemmDev& gm, mlp::Operand&
 }
 
 // The epilogue's side input of output (m, n) of GEMM gm (the bias, or the value of the layer
-// below whose ReLU masks the input gradient): loaded for all of a thread's outputs before any
-// of them is stored, so the loads overlap.
+// below whose ReLU masks the input gradient): loaded for all of a thread's outputs before the
+// tile's product (run_item), so the loads overlap each other and the product.
 __device__ float side_input(const StepDev& s, const GemmDev& gm, int m, int n, int N) {
   const LayerDev& L = s.layer[gm.layer];
   if (gm.kind == kForward) return L.b ? __ldg(L.b + n) : 0.0f;
@@ -121,6 +121,16 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
   gemm_operands(s, gm, A, B, M, N, K);
   const bool row_sums = gm.kind == kWeightGrad && n0 == 0 && s.layer[gm.layer].db != nullptr;
   const int k_begin = split * gm.k_per, k_end = min(K, k_begin + gm.k_per);
+  // The epilogue's side inputs (the bias, or the layer below's values for its ReLU mask: all
+  // written before this phase) are loaded first, so their latency hides behind the product's.
+  constexpr int kPer = mlp::kTileOutputs / mlp::kThreads;
+  float side[kPer];
+#pragma unroll
+  for (int q = 0; q < kPer; ++q) {
+    const int e = q * mlp::kThreads + threadIdx.x;
+    const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
+    side[q] = m < M && n < N ? side_input(s, gm, m, n, N) : 0.0f;
+  }
   float acc[4][4], rsum[4];
   mlp::tile_product(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
   mlp::tile_reduce(A.k_major, B.k_major, row_sums, acc, rsum, sh);
@@ -139,14 +149,6 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
     }
     if (threadIdx.x == 0) s.tickets[2 + gm.ticket0 + tile] = 0u;
     __syncthreads();
-  }
-  constexpr int kPer = mlp::kTileOutputs / mlp::kThreads;
-  float side[kPer];
-#pragma unroll
-  for (int q = 0; q < kPer; ++q) {
-    const int e = q * mlp::kThreads + threadIdx.x;
-    const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
-    side[q] = m < M && n < N ? side_input(s, gm, m, n, N) : 0.0f;
   }
 #pragma unroll
   for (int q = 0; q < kPer; ++q) {
