@@ -1,15 +1,16 @@
 // The fused MLP training step (ops/mlp_step_ops.hpp) as one persistent kernel: one thread block
 // per SM walks the step's phases (the batch gather, with MlpStepGather; each layer's forward; the
-// loss, a row per warp, which with at most 32 classes also computes the input gradient through
-// the last layer (mlp_step_loss.cuh); each layer's backward, its weight gradient beside the input
-// gradient through it; the optimizer's update, with MlpStepUpdate (mlp_step_ends.cuh)),
-// separated by a grid barrier. A GEMM phase's work items are 32 x 32 output tiles
-// (mlp_step_tile.cuh), split along k where the plan estimates that this shortens the phase; a
-// split tile's partial sums go to scratch and the block that takes the tile's last ticket adds
-// them in split order and applies the epilogue (bias, ReLU, the ReLU mask of the layer below,
-// the bias gradient). Summation orders are fixed: deterministic, and graph-capturable (the
-// barrier's and tickets' counters return to zero by the end of every launch). Where the time
-// goes, per phase, on the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
+// loss, a row per warp, which with at most 32 classes also computes the logits and the input
+// gradient through the last layer (mlp_step_loss.cuh); each layer's backward, its weight gradient
+// beside the input gradient through it; the optimizer's update, with MlpStepUpdate
+// (mlp_step_ends.cuh)), separated by a grid barrier. A GEMM phase's work items are 32 x 32 output
+// tiles (mlp_step_tile.cuh), split along k where the plan (mlp_step_plan.cuh, which also decides
+// which backward phase runs each weight gradient) estimates that this shortens the phase; a split
+// tile's partial sums go to scratch and the block that takes the tile's last ticket adds them in
+// split order and applies the epilogue (bias, ReLU, the ReLU mask of the layer below, the bias
+// gradient). Summation orders are fixed: deterministic, and graph-capturable (the barrier's and
+// tickets' counters return to zero by the end of every launch). Where the time goes, per phase, on
+// the H200: bench/RESULTS.md (KASMINA_MLP_STEP_TRACE=1 prints it).
 //
 // The grid barrier needs every block resident at once: the grid is at most one block per SM and
 // the launcher checks that a block fits on an SM. Other kernels running beside it can delay
@@ -22,6 +23,7 @@
 #include "kernels/last_block.cuh"
 #include "kernels/mlp_step_ends.cuh"
 #include "kernels/mlp_step_loss.cuh"
+#include "kernels/mlp_step_plan.cuh"
 #include "kernels/mlp_step_tile.cuh"
 #include "kernels/mlp_step_types.cuh"
 #include "kernels/softmax_xent_row.cuh"
@@ -82,8 +84,8 @@ __device__ void gemm_operands(const StepDev& s, const GemmDev& gm, mlp::Operand&
 }
 
 // The epilogue's side input of output (m, n) of GEMM gm (the bias, or the value of the layer
-// below whose ReLU masks the input gradient): loaded for all of a thread's outputs before any
-// of them is stored, so the loads overlap.
+// below whose ReLU masks the input gradient): loaded for all of a thread's outputs before the
+// tile's product (run_item), so the loads overlap each other and the product.
 __device__ float side_input(const StepDev& s, const GemmDev& gm, int m, int n, int N) {
   const LayerDev& L = s.layer[gm.layer];
   if (gm.kind == kForward) return L.b ? __ldg(L.b + n) : 0.0f;
@@ -119,6 +121,16 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
   gemm_operands(s, gm, A, B, M, N, K);
   const bool row_sums = gm.kind == kWeightGrad && n0 == 0 && s.layer[gm.layer].db != nullptr;
   const int k_begin = split * gm.k_per, k_end = min(K, k_begin + gm.k_per);
+  // The epilogue's side inputs (the bias, or the layer below's values for its ReLU mask: all
+  // written before this phase) are loaded first, so their latency hides behind the product's.
+  constexpr int kPer = mlp::kTileOutputs / mlp::kThreads;
+  float side[kPer];
+#pragma unroll
+  for (int q = 0; q < kPer; ++q) {
+    const int e = q * mlp::kThreads + threadIdx.x;
+    const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
+    side[q] = m < M && n < N ? side_input(s, gm, m, n, N) : 0.0f;
+  }
   float acc[4][4], rsum[4];
   mlp::tile_product(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
   mlp::tile_reduce(A.k_major, B.k_major, row_sums, acc, rsum, sh);
@@ -137,14 +149,6 @@ __device__ void run_item(const StepDev& s, const GemmDev& gm, int item, mlp::Til
     }
     if (threadIdx.x == 0) s.tickets[2 + gm.ticket0 + tile] = 0u;
     __syncthreads();
-  }
-  constexpr int kPer = mlp::kTileOutputs / mlp::kThreads;
-  float side[kPer];
-#pragma unroll
-  for (int q = 0; q < kPer; ++q) {
-    const int e = q * mlp::kThreads + threadIdx.x;
-    const int m = m0 + e / mlp::kTile, n = n0 + e % mlp::kTile;
-    side[q] = m < M && n < N ? side_input(s, gm, m, n, N) : 0.0f;
   }
 #pragma unroll
   for (int q = 0; q < kPer; ++q) {
@@ -212,40 +216,6 @@ void check_residency(Device dev) {
   if (dev.index < 64) checked[dev.index] = true;
 }
 
-int int_ceil_div(int64_t a, int64_t b) {
-  return static_cast<int>(ceil_div(a, b));
-}
-
-// Plans GEMM `kind` of layer l for a phase whose tiles (with the other GEMM's) number `tiles`.
-GemmDev plan_gemm(int kind, int l, const GemmDims& d, int phase_tiles, int grid, int& tickets,
-                  int& partials) {
-  const int64_t M = d.M, N = d.N, K = d.K;
-  GemmDev g{};
-  g.kind = kind, g.layer = l;
-  g.tiles_m = int_ceil_div(M, mlp::kTile), g.tiles_n = int_ceil_div(N, mlp::kTile);
-  const int tiles = g.tiles_m * g.tiles_n, slabs = std::max(1, int_ceil_div(K, mlp::kSlab));
-  // Splits: the fewest slabs on the critical path, a split costing about as much as 2 slabs
-  // (its partial tile written and fenced, the ticket, the partials read back: ~2.7 us against
-  // ~2.4 per further slab on the H200; a cost of 2 or 1 gave the same steps, 3 a slower one at
-  // B256: bench/RESULTS.md; KASMINA_MLP_SPLIT_COST changes it), with the phase's items within
-  // one round of the grid.
-  const int cost = mlp_step_split_cost();
-  int want = 1;
-  for (int sp = 2; sp <= std::min(8, slabs); ++sp) {
-    if (phase_tiles * sp > grid) break;
-    if (int_ceil_div(slabs, sp) + cost < int_ceil_div(slabs, want) + (want > 1 ? cost : 0))
-      want = sp;
-  }
-  g.k_per = int_ceil_div(slabs, want) * mlp::kSlab;
-  g.splits = std::max(1, int_ceil_div(K, g.k_per));
-  g.items = tiles * g.splits;
-  if (g.splits > 1) {
-    g.ticket0 = tickets, g.partial0 = partials;
-    tickets += tiles, partials += g.items;
-  }
-  return g;
-}
-
 }  // namespace
 
 void mlp_train_step(const MlpStepArgs& a) {
@@ -299,11 +269,13 @@ void mlp_train_step(const MlpStepArgs& a) {
     d.out = static_cast<int>(L.w->dim(0));
     d.relu = L.act == Activation::relu ? 1 : 0;
   }
+  // The loss phase stages the last layer's weight in shared memory at row stride in + 1.
   s.dx_in_loss = s.classes <= 32 && n >= 2 &&
-                         s.classes * s.layer[n - 1].in <= mlp::kOperandFloats &&
+                         s.classes * (s.layer[n - 1].in + 1) <= mlp::kOperandFloats &&
                          mlp_step_dx_in_loss()
                      ? 1
                      : 0;
+  s.logits_in_loss = s.dx_in_loss && mlp_step_logits_in_loss() ? 1 : 0;
   if (a.gather) {
     GatherDev& g = s.gather;
     g.images = a.gather->images->raw();
@@ -328,45 +300,32 @@ void mlp_train_step(const MlpStepArgs& a) {
     u.step = a.update->step->data<int64_t>();
     s.updates = 1;
   }
-  auto add_work = [&](int work) { s.phase[s.phases++].work = work; };
-  if (s.gathers) add_work(kGatherPhase);
-  int max_tickets = 0, max_partials = 0;
-  struct Job {
-    int kind, layer;
-  };
-  // A phase of the GEMMs `jobs` (none: the loss phase).
-  auto add_phase = [&](const std::vector<Job>& jobs, bool add_losses) {
-    PhaseDev& ph = s.phase[s.phases++];
-    ph.gemms = static_cast<int>(jobs.size());
-    ph.add_losses = add_losses ? 1 : 0;
-    int tiles = 0;
-    GemmDims dims[3];
-    for (size_t q = 0; q < jobs.size(); ++q) {
-      const LayerDev& L = s.layer[jobs[q].layer];
-      dims[q] = gemm_dims(jobs[q].kind, L.in, L.out, s.rows);
-      tiles += int_ceil_div(dims[q].M, mlp::kTile) * int_ceil_div(dims[q].N, mlp::kTile);
-    }
-    int tickets = 0, partials = 0;
-    for (size_t q = 0; q < jobs.size(); ++q)
-      ph.gemm[q] = plan_gemm(jobs[q].kind, jobs[q].layer, dims[q], tiles, grid, tickets, partials);
-    max_tickets = std::max(max_tickets, tickets);
-    max_partials = std::max(max_partials, partials);
-  };
-  const int first_forward = s.phases;
-  for (int l = 0; l < n; ++l) add_phase({{kForward, l}}, false);
-  add_work(kLossPhase);
-  // Backward: layer l's weight gradient beside the input gradient through it; the last layer's
-  // input gradient, when computed with the loss, leaves its weight gradient to join layer n-2's.
-  std::vector<Job> pending;
-  for (int l = n - 1; l >= 0; --l) {
-    pending.push_back({kWeightGrad, l});
-    if (l == n - 1 && s.dx_in_loss) continue;
-    if (l > 0) pending.push_back({kInputGrad, l});
-    add_phase(pending, s.phases == first_forward + n + 1);
-    pending.clear();
+  PlanOptions plan;
+  plan.grid = grid;
+  plan.split_cost = mlp_step_split_cost();
+  plan.late_weight_grads = mlp_step_late_weight_grads();
+  PlanInput in;
+  in.layers = n, in.rows = s.rows;
+  for (int l = 0; l < n; ++l) in.in[l] = s.layer[l].in, in.out[l] = s.layer[l].out;
+  in.dx_in_loss = s.dx_in_loss, in.logits_in_loss = s.logits_in_loss;
+  in.gather = s.gathers, in.update = s.updates;
+  // The last launch's plan while the problem is the same (a plan costs a few us of host time).
+  thread_local struct {
+    PlanInput in;
+    PlanOptions options;
+    StepPlan steps;
+    PlanScratch need;
+    bool made = false;
+  } last;
+  if (!last.made || !(last.in == in) || !(last.options == plan)) {
+    last.need = plan_step(in, plan, last.steps);
+    last.in = in, last.options = plan, last.made = true;
   }
-  if (s.updates) add_work(kUpdatePhase);
-  KASMINA_CHECK(max_tickets <= kMlpStepMaxBlocks, std::string(op) + ": too many split tiles");
+  const PlanScratch need = last.need;
+  std::copy(last.steps.phase, last.steps.phase + last.steps.phases, s.phase);
+  s.phases = last.steps.phases;
+  const int max_partials = need.partials;
+  KASMINA_CHECK(need.tickets <= kMlpStepMaxBlocks, std::string(op) + ": too many split tiles");
   const size_t loss_bytes = static_cast<size_t>(rows) * (sizeof(double) + sizeof(int32_t));
   const size_t partial_at = (loss_bytes + 255) / 256 * 256;
   auto* buffer = static_cast<char*>(scratch(
@@ -389,7 +348,7 @@ void mlp_train_step(const MlpStepArgs& a) {
   std::vector<std::string> names;
   const char* kind_name[] = {"fwd", "dx", "dw"};
   for (int p = 0; p < s.phases; ++p) {
-    const char* work_name[] = {"", "loss", "gather", "update"};
+    const char* work_name[] = {"", s.logits_in_loss ? "logits + loss" : "loss", "gather", "update"};
     std::string name = work_name[s.phase[p].work];
     for (int q = 0; q < s.phase[p].gemms; ++q) {
       const GemmDev& g = s.phase[p].gemm[q];

@@ -1,8 +1,10 @@
 // The loss phase of the fused MLP step (mlp_step.cu): one warp a row. With at most 32 classes a
 // lane holds a class (the arithmetic of softmax_xent_row, softmax_xent_row.cuh, with one class a
 // lane) and, when the last layer's weight fits shared memory, the warp goes on to the input
-// gradient through the last layer for its row, so that gradient needs no GEMM phase of its own.
-// More classes: softmax_xent_row itself, and the input gradient is a GEMM phase.
+// gradient through the last layer for its row, so that gradient needs no GEMM phase of its own;
+// it also computes the row's logits first (a lane a class, the layer below's row broadcast by
+// shuffles), so the last layer needs no forward phase either. More classes: softmax_xent_row
+// itself, and the logits and the input gradient are GEMM phases.
 //
 // Measured on the H200 (bench/RESULTS.md, eleventh session): this phase replaced the logits
 // tile's tail (the block that finished a logits tile computed its 32 rows' loss and input
@@ -20,14 +22,46 @@ namespace kasmina::kernels::mlp_step {
 
 constexpr int kRowChunk = 4;  // input-gradient values per lane whose mask loads go out together
 
+// Lane c's logit of row r (c < classes; other lanes return 0), stored to the last layer's y:
+// z = Σ_i h[r, i] W[c, i] (i in order) + b[c], ReLU'd if the layer has one, with h the layer
+// below's output and W in w_sh at row stride in + 1 (no bank conflicts for a lane a class).
+__device__ float logit_row(const StepDev& s, int r, int lane, const float* w_sh) {
+  const LayerDev& L = s.layer[s.layers - 1];
+  const int in = L.in, c = lane;
+  const float* h = s.layer[s.layers - 2].y + static_cast<int64_t>(r) * in;
+  const float* wc = w_sh + min(c, s.classes - 1) * (in + 1);
+  const float bias = L.b && c < s.classes ? __ldg(L.b + c) : 0.0f;
+  float z = 0.0f;
+  for (int i0 = 0; i0 < in; i0 += kRowChunk * 32) {  // warp-uniform: every lane shuffles
+    float hv[kRowChunk];
+#pragma unroll
+    for (int q = 0; q < kRowChunk; ++q) {
+      const int i = i0 + q * 32 + lane;
+      hv[q] = i < in ? mlp::load_cg(h + i) : 0.0f;
+    }
+#pragma unroll
+    for (int q = 0; q < kRowChunk; ++q) {
+      const int base = i0 + q * 32, m = min(32, in - base);
+      for (int j = 0; j < m; ++j) z = fmaf(__shfl_sync(0xffffffffu, hv[q], j), wc[base + j], z);
+    }
+  }
+  if (c >= s.classes) return 0.0f;
+  if (L.b) z += bias;
+  if (L.relu && !(z > 0.0f)) z = 0.0f;
+  L.y[static_cast<int64_t>(r) * s.classes + c] = z;
+  return z;
+}
+
 // One row, classes <= 32: loss, hit and dlogits; with w_sh (the last layer's weight [classes,
-// in] in shared memory), g_below[r, i] = Σ_c dlogits[r, c] W[c, i] (c in order), masked by the
-// ReLU below.
+// in] in shared memory at row stride in + 1), g_below[r, i] = Σ_c dlogits[r, c] W[c, i] (c in
+// order), masked by the ReLU below, and with s.logits_in_loss the logits first (logit_row).
 __device__ void loss_row(const StepDev& s, int r, int lane, const float* w_sh) {
   const LayerDev& L = s.layer[s.layers - 1];
   const int classes = s.classes, c = lane;
   const int32_t label = s.labels[r];
-  const float z = c < classes ? mlp::load_cg(L.y + static_cast<int64_t>(r) * classes + c) : 0.0f;
+  const float z = w_sh && s.logits_in_loss ? logit_row(s, r, lane, w_sh)
+                  : c < classes ? mlp::load_cg(L.y + static_cast<int64_t>(r) * classes + c)
+                                : 0.0f;
   float best = -INFINITY;
   int64_t best_idx = classes;
   if (c < classes && (z > best || (z == best && c < best_idx))) best = z, best_idx = c;
@@ -64,14 +98,14 @@ __device__ void loss_row(const StepDev& s, int r, int lane, const float* w_sh) {
       const int i = i0 + q * 32 + lane;
       float v = 0.0f;
       for (int k = 0; k < classes; ++k)
-        v = fmaf(__shfl_sync(0xffffffffu, g, k), i < in ? w_sh[k * in + i] : 0.0f, v);
+        v = fmaf(__shfl_sync(0xffffffffu, g, k), i < in ? w_sh[k * (in + 1) + i] : 0.0f, v);
       if (i < in) out[i] = side[q] > 0.0f ? v : 0.0f;
     }
   }
 }
 
-// The loss phase: the last layer's weight staged in `w_sh` (kOperandFloats, free between tiles)
-// when the phase computes the input gradient too, then a row per warp.
+// The loss phase: the last layer's weight staged in `w_sh` (kOperandFloats, free between tiles;
+// row stride in + 1) when the phase computes the input gradient too, then a row per warp.
 __device__ void loss_phase(const StepDev& s, float* w_sh) {
   const LayerDev& L = s.layer[s.layers - 1];
   const int warps = mlp::kThreads / 32, lane = threadIdx.x % 32;
@@ -90,7 +124,7 @@ __device__ void loss_phase(const StepDev& s, float* w_sh) {
 #pragma unroll
       for (int q = 0; q < kPer; ++q) {
         const int e = base + q * mlp::kThreads + threadIdx.x;
-        if (e < nw) w_sh[e] = w[q];
+        if (e < nw) w_sh[e + e / L.in] = w[q];  // row e / in at stride in + 1
       }
     }
     __syncthreads();

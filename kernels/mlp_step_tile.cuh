@@ -15,12 +15,13 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/mlp_step_plan.cuh"
+
 namespace kasmina::kernels::mlp {
 
-constexpr int kThreads = 256;
-constexpr int kTile = 32;                          // outputs per tile side
-constexpr int kSlab = 128;                         // k per shared-memory slab
-constexpr int kGroups = 4;                         // k-groups per block
+constexpr int kThreads = 256;  // kTile (outputs per tile side), kSlab (k per shared-memory
+                               // slab): mlp_step_plan.cuh
+constexpr int kGroups = 4;     // k-groups per block
 constexpr int kGroupK = kSlab / kGroups;           // k per group and slab
 constexpr int kStrideIK = kSlab + 4;               // [i][k] row stride (floats)
 constexpr int kStrideKI = kTile + 4;               // [k][i] row stride (floats)
@@ -49,13 +50,13 @@ struct SlabRegs {
 };
 
 // Loads the slab [k0, k0 + kSlab) of rows [i0, i0 + kTile) (zero outside [0, extent) x [k0,
-// k_end)).
-__device__ __forceinline__ void load_slab(const Operand& op, int i0, int k0, int k_end,
-                                          SlabRegs& r) {
+// k_end)); k_major is op.k_major, given apart so that a caller can make it a constant.
+__device__ __forceinline__ void load_slab(const Operand& op, bool k_major, int i0, int k0,
+                                          int k_end, SlabRegs& r) {
   const int t = threadIdx.x;
   for (int q = 0; q < 4; ++q) {
     float e[4];
-    if (op.k_major) {  // thread: row i0 + t/8, k = k0 + (t%8)*4 + 32q .. +3
+    if (k_major) {  // thread: row i0 + t/8, k = k0 + (t%8)*4 + 32q .. +3
       const int i = i0 + t / 8, k = k0 + (t % 8) * 4 + 32 * q;
       const float* src = op.p + static_cast<int64_t>(i) * op.ld + k;
       if (op.vec && i < op.extent && k + 3 < k_end) {
@@ -118,33 +119,34 @@ struct alignas(16) TileShared {
 };
 static_assert(2 * kOperandFloats >= kGroups * (kTileOutputs + kTile), "reduction buffer");
 
-// The thread's 4 x 4 sums over [k_begin, k_end) of tile (m0, n0); with row_sums, the threads of
-// tile column 0 also sum A's rows (Σ_k A(m, k), for a bias gradient) into rsum.
-__device__ __forceinline__ void tile_product(const Operand& A, const Operand& B, int m0, int n0,
-                                             int k_begin, int k_end, bool row_sums, TileShared& sh,
-                                             float (&acc)[4][4], float (&rsum)[4]) {
+// tile_product with the operands' layouts (A's and B's k_major) as constants.
+template <bool AK, bool BK>
+__device__ __forceinline__ void tile_product_as(const Operand& A, const Operand& B, int m0, int n0,
+                                                int k_begin, int k_end, bool row_sums,
+                                                TileShared& sh, float (&acc)[4][4],
+                                                float (&rsum)[4]) {
   const int t = threadIdx.x, g = t / 64, tx = t % 8, ty = (t % 64) / 8;
   for (int i = 0; i < 4; ++i) {
     rsum[i] = 0.0f;
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f;
   }
   SlabRegs ra, rb;
-  load_slab(A, m0, k_begin, k_end, ra);
-  load_slab(B, n0, k_begin, k_end, rb);
+  load_slab(A, AK, m0, k_begin, k_end, ra);
+  load_slab(B, BK, n0, k_begin, k_end, rb);
   for (int k0 = k_begin; k0 < k_end; k0 += kSlab) {
     __syncthreads();  // the previous slab's readers are done
-    store_slab(A.k_major, ra, sh.a);
-    store_slab(B.k_major, rb, sh.b);
+    store_slab(AK, ra, sh.a);
+    store_slab(BK, rb, sh.b);
     __syncthreads();
     if (k0 + kSlab < k_end) {
-      load_slab(A, m0, k0 + kSlab, k_end, ra);
-      load_slab(B, n0, k0 + kSlab, k_end, rb);
+      load_slab(A, AK, m0, k0 + kSlab, k_end, ra);
+      load_slab(B, BK, n0, k0 + kSlab, k_end, rb);
     }
 #pragma unroll 2
     for (int kk0 = g * kGroupK; kk0 < (g + 1) * kGroupK; kk0 += 4) {
       float fa[4][4], fb[4][4];
-      read_fragment(A.k_major, sh.a, ty, kk0, fa);
-      read_fragment(B.k_major, sh.b, tx, kk0, fb);
+      read_fragment(AK, sh.a, ty, kk0, fa);
+      read_fragment(BK, sh.b, tx, kk0, fb);
 #pragma unroll
       for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
@@ -159,6 +161,23 @@ __device__ __forceinline__ void tile_product(const Operand& A, const Operand& B,
       }
     }
   }
+}
+
+// The thread's 4 x 4 sums over [k_begin, k_end) of tile (m0, n0); with row_sums, the threads of
+// tile column 0 also sum A's rows (Σ_k A(m, k), for a bias gradient) into rsum. One loop per
+// pair of layouts: with the layouts as run-time values, the loop carried both kinds of fragment
+// reads (predicated) and the register moves of the transposed one, half its instructions.
+__device__ __forceinline__ void tile_product(const Operand& A, const Operand& B, int m0, int n0,
+                                             int k_begin, int k_end, bool row_sums, TileShared& sh,
+                                             float (&acc)[4][4], float (&rsum)[4]) {
+  if (A.k_major && B.k_major)
+    tile_product_as<true, true>(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
+  else if (A.k_major)
+    tile_product_as<true, false>(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
+  else if (B.k_major)
+    tile_product_as<false, true>(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
+  else
+    tile_product_as<false, false>(A, B, m0, n0, k_begin, k_end, row_sums, sh, acc, rsum);
 }
 
 // Adds the four groups' tiles in group order: afterwards sh.a[e] (e = ml * kTile + nl) holds the

@@ -4,13 +4,12 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/mlp_step_plan.cuh"
 #include "kernels/mlp_step_tile.cuh"
 #include "kernels/optimizer_chunk.cuh"
 #include "ops/mlp_step_ops.hpp"
 
 namespace kasmina::kernels::mlp_step {
-
-enum GemmKind : int { kForward = 0, kInputGrad = 1, kWeightGrad = 2 };
 
 struct LayerDev {
   const float* w;
@@ -22,40 +21,6 @@ struct LayerDev {
   float* g_below;  // dpre[l - 1] (l > 0)
   int in, out;
   int relu;
-};
-
-// The sizes of GEMM `kind` of a layer, C[M, N] = Σ over K: the forward y [rows, out] over in;
-// the input gradient [rows, in] over out; the weight gradient [out, in] over the rows.
-struct GemmDims {
-  int M, N, K;
-};
-
-__host__ __device__ inline GemmDims gemm_dims(int kind, int in, int out, int rows) {
-  if (kind == kForward) return {rows, out, in};
-  if (kind == kInputGrad) return {rows, in, out};
-  return {out, in, rows};
-}
-
-// One GEMM of a phase: its kind and layer, tiles along m and n, k split into `splits` ranges of
-// k_per (a multiple of the slab), items = tiles * splits, and where its split tiles' tickets and
-// partial tiles start.
-struct GemmDev {
-  int kind, layer;
-  int tiles_m, tiles_n, splits, k_per;
-  int items;
-  int ticket0, partial0;
-};
-
-// The forward and backward phases, the loss, the gather and the update.
-constexpr int kMaxPhases = 2 * ops::kMlpStepMaxLayers + 3;
-
-enum PhaseWork : int { kGemmPhase = 0, kLossPhase = 1, kGatherPhase = 2, kUpdatePhase = 3 };
-
-struct PhaseDev {
-  int work;   // PhaseWork
-  int gemms;  // kGemmPhase: 1 to 3 GEMMs
-  GemmDev gemm[3];
-  int add_losses;  // the last block adds the rows' losses first (the first backward phase)
 };
 
 // The gather phase's arguments (ops::MlpStepGather; x and labels are the step's).
@@ -98,6 +63,8 @@ struct StepDev {
   unsigned int* tickets;      // [0]: barrier arrivals, [1]: exits, [2..]: split tiles
   int dx_in_loss;             // the loss phase's warps (a row each, classes <= 32) compute the
                               // input gradient through the last layer for their rows
+  int logits_in_loss;         // ... and, before the loss, the logits (no forward phase for the
+                              // last layer)
   unsigned long long* trace;  // KASMINA_MLP_STEP_TRACE: per phase and block, start and end (ns)
   int gathers, updates;       // the step has a gather phase, an update phase
   GatherDev gather;

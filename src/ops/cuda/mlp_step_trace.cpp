@@ -5,7 +5,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/env_switch.hpp"
+
 namespace kasmina::ops::cuda {
+
+namespace {
+ProcessSwitch logits_in_loss("KASMINA_MLP_LOGITS_IN_LOSS", true);
+ProcessSwitch late_weight_grads("KASMINA_MLP_LATE_DW", true);
+}  // namespace
 
 bool mlp_step_trace_on() {
   static const bool on = [] {
@@ -21,6 +28,19 @@ bool mlp_step_dx_in_loss() {
     return v == nullptr || std::strcmp(v, "0") != 0;
   }();
   return on;
+}
+
+bool mlp_step_logits_in_loss() {
+  return logits_in_loss.on();
+}
+void set_mlp_step_logits_in_loss(bool on) {
+  logits_in_loss.set(on);
+}
+bool mlp_step_late_weight_grads() {
+  return late_weight_grads.on();
+}
+void set_mlp_step_late_weight_grads(bool on) {
+  late_weight_grads.set(on);
 }
 
 int mlp_step_split_cost() {

@@ -1,13 +1,16 @@
 // Op table entry of the fused MLP training step (mlp_train_step, ops/mlp_step_ops.hpp): the CUDA
 // kernel against the CPU twin on the reference MLP (784-256-128-10) and on shapes that stress
 // tile edges (one row, odd widths, a width-1 hidden layer, layers without bias or activation, one
-// layer, eight layers, 1000 classes, widths up to 1100 at B = 600); every output is compared.
+// layer, eight layers, 1000 classes, widths up to 1100 at B = 600); every output is compared,
+// also under the plan's other choices (the logits as a GEMM phase, no weight gradient moved).
 // Also run-to-run bitwise determinism and replay from a captured CUDA graph; perf cases time the
 // fused step beside the layered step it replaces. The problems: mlp_step_problem.hpp.
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "core/env_switch.hpp"
+#include "ops/cuda/mlp_step_trace.hpp"
 #include "ops/mlp_step_ops.hpp"
 #include "tests/ops/cuda/compare.hpp"
 #include "tests/ops/cuda/mlp_step_problem.hpp"
@@ -60,6 +63,17 @@ std::vector<MlpCase> step_cases() {
   out.push_back({"input5000_B9", 9, 5000, {{64, kRelu}, {10, kNone}}});
   out.push_back({"empty_B0", 0, 37, {{65, kRelu}, {10, kNone}}});
   return out;
+}
+
+// The same comparison under the plan's other choices (kernels/mlp_step_plan.cuh): the logits as
+// a forward GEMM phase instead of in the loss phase, and every weight gradient left in the phase
+// of the input gradient below it.
+void plan_case(const MlpCase& c, bool logits_in_loss, bool late_weight_grads) {
+  ScopedSwitch logits(&ops::cuda::mlp_step_logits_in_loss, &ops::cuda::set_mlp_step_logits_in_loss,
+                      logits_in_loss);
+  ScopedSwitch late(&ops::cuda::mlp_step_late_weight_grads,
+                    &ops::cuda::set_mlp_step_late_weight_grads, late_weight_grads);
+  step_case(c);
 }
 
 // Without the optional correct counter: the same loss, correct untouched.
@@ -163,6 +177,10 @@ KASMINA_OP_TABLE_ENTRY(mlp_step) {
     for (const MlpCase& c : step_cases()) {
       if (c.name == "ref_B256" || c.name == "odd_B130" || c.name == "wide_B600") {
         out.push_back({"deterministic_" + c.name, [c] { determinism_case(c); }});
+      }
+      if (c.name == "ref_B256" || c.name == "odd_B130" || c.name == "eight_layers_B19") {
+        out.push_back({"logits_as_gemm_" + c.name, [c] { plan_case(c, false, true); }});
+        out.push_back({"weight_grads_early_" + c.name, [c] { plan_case(c, true, false); }});
       }
       if (c.name == "ref_B128" || c.name == "odd_B7") {
         out.push_back({"graph_replay_" + c.name, [c] { graph_case(c); }});
