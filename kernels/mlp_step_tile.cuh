@@ -142,7 +142,10 @@ __device__ __forceinline__ void tile_product_as(const Operand& A, const Operand&
       load_slab(A, AK, m0, k0 + kSlab, k_end, ra);
       load_slab(B, BK, n0, k0 + kSlab, k_end, rb);
     }
-#pragma unroll 2
+    // Not unrolled: each pair of layouts has a copy of this loop, and a launch after an L2
+    // overwrite fetches the copies it runs from memory; rolled, the step measured faster cold and
+    // steady alike (bench/RESULTS.md, thirty-ninth session).
+#pragma unroll 1
     for (int kk0 = g * kGroupK; kk0 < (g + 1) * kGroupK; kk0 += 4) {
       float fa[4][4], fb[4][4];
       read_fragment(AK, sh.a, ty, kk0, fa);
