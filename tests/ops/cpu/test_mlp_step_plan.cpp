@@ -51,47 +51,47 @@ int total_cost(const PlanInput& in, const PlanOptions& o, const StepPlan& p) {
   return cost;
 }
 
-TEST(MlpStepPlan, ReferenceMlpAtB256MovesTheUpperWeightGradientsIntoTheLastPhase) {
-  const PlanInput in = chain({784, 256, 128, 10}, 256, true);
+// The reference MLP's plan on 132 SMs (an H100 or H200).
+std::vector<std::string> reference_plan(int rows, bool in_loss, bool late, StepPlan* out = nullptr,
+                                        int* cost = nullptr) {
+  const PlanInput in = chain({784, 256, 128, 10}, rows, in_loss);
   PlanOptions o;
   o.grid = 132;
-  StepPlan late, early;
-  plan_step(in, o, late);
-  EXPECT_EQ(describe(late),
+  o.late_weight_grads = late;
+  StepPlan p;
+  plan_step(in, o, p);
+  if (out) *out = p;
+  if (cost) *cost = total_cost(in, o, p);
+  return describe(p);
+}
+
+TEST(MlpStepPlan, ReferenceMlpAtB256MovesTheUpperWeightGradientsIntoTheLastPhase) {
+  StepPlan late;
+  int late_cost = 0, early_cost = 0;
+  EXPECT_EQ(reference_plan(256, true, true, &late, &late_cost),
             (std::vector<std::string>{"gather", "fwd0 64x2", "fwd1 32x1", "loss", "dx1 64x1",
                                       "dw0 200x1 dw2 4x1 dw1 32x1", "update"}));
-  o.late_weight_grads = false;
-  plan_step(in, o, early);
-  EXPECT_EQ(describe(early),
+  EXPECT_EQ(reference_plan(256, true, false, nullptr, &early_cost),
             (std::vector<std::string>{"gather", "fwd0 64x2", "fwd1 32x1", "loss",
                                       "dw2 4x1 dw1 32x1 dx1 64x1", "dw0 200x1", "update"}));
   // dx1 alone: 1 slab instead of 2 (dw1's and dw2's 256 rows); the last phase still 2 rounds of
   // 2 slabs.
-  EXPECT_EQ(total_cost(in, o, early) - total_cost(in, o, late), 1);
+  EXPECT_EQ(early_cost - late_cost, 1);
   EXPECT_EQ(late.phase[4].add_losses, 1);
   EXPECT_EQ(late.phase[5].add_losses, 0);
 }
 
 TEST(MlpStepPlan, ReferenceMlpAtB128KeepsItsPhasesOnATie) {
-  const PlanInput in = chain({784, 256, 128, 10}, 128, true);
-  PlanOptions o;
-  o.grid = 132;
-  StepPlan p;
-  plan_step(in, o, p);
-  EXPECT_EQ(describe(p),
+  EXPECT_EQ(reference_plan(128, true, true),
             (std::vector<std::string>{"gather", "fwd0 32x4", "fwd1 16x1", "loss",
                                       "dw2 4x1 dw1 32x1 dx1 32x1", "dw0 200x1", "update"}));
 }
 
 TEST(MlpStepPlan, WithoutTheLossPhasesShortcutsTheLogitsAndTheirInputGradientAreGemms) {
-  const PlanInput in = chain({784, 256, 128, 10}, 128, false);
-  PlanOptions o;
-  o.grid = 132;
-  StepPlan p;
-  plan_step(in, o, p);
-  EXPECT_EQ(describe(p), (std::vector<std::string>{"gather", "fwd0 32x4", "fwd1 16x1", "fwd2 4x1",
-                                                   "loss", "dw2 4x1 dx2 16x1", "dw1 32x1 dx1 32x1",
-                                                   "dw0 200x1", "update"}));
+  EXPECT_EQ(
+      reference_plan(128, false, true),
+      (std::vector<std::string>{"gather", "fwd0 32x4", "fwd1 16x1", "fwd2 4x1", "loss",
+                                "dw2 4x1 dx2 16x1", "dw1 32x1 dx1 32x1", "dw0 200x1", "update"}));
 }
 
 // Over random problems: each GEMM once, after its inputs, k covered; never a worse estimate.
