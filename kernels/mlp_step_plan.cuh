@@ -1,5 +1,6 @@
-// The plan of the fused MLP step (mlp_step.cu), made on the host at every launch: the phases in
-// order, the GEMMs each GEMM phase runs, and how each GEMM's tiles are split along k.
+// The plan of the fused MLP step (mlp_step.cu), made on the host when a launch's problem differs
+// from the last one's (the launcher keeps the last plan): the phases in order, the GEMMs each
+// GEMM phase runs, and how each GEMM's tiles are split along k.
 //
 // The phases: the gather (optional); each layer's forward, except the last layer's when the loss
 // phase computes the logits itself; the loss; the backward, layer by layer from the top, each
