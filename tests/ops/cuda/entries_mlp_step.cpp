@@ -56,6 +56,10 @@ std::vector<MlpCase> step_cases() {
                   {40, kRelu},
                   {10, kNone}}});
   out.push_back({"classes1000_B64", 64, 100, {{128, kRelu}, {1000, kNone}}});
+  // The most classes the loss phase takes a lane each for (its logits and input gradient), and
+  // one class.
+  out.push_back({"classes32_B70", 70, 30, {{48, kRelu}, {32, kNone}}});
+  out.push_back({"classes1_B9", 9, 30, {{20, kRelu}, {1, kNone}}});
   out.push_back({"wide_B600", 600, 1100, {{1100, kRelu}, {257, kRelu}, {10, kNone}}});
   // 10 x 600 of last-layer weight does not fit shared memory: its input gradient is a GEMM phase.
   out.push_back({"wide_last_B33", 33, 40, {{600, kRelu}, {10, kNone}}});
