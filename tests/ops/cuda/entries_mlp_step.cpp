@@ -4,7 +4,9 @@
 // layer, eight layers, 1000 classes, widths up to 1100 at B = 600); every output is compared,
 // also under the plan's other choices (the logits as a GEMM phase, no weight gradient moved).
 // Also run-to-run bitwise determinism and replay from a captured CUDA graph; perf cases time the
-// fused step beside the layered step it replaces. The problems: mlp_step_problem.hpp.
+// fused step beside the layered step it replaces (with KASMINA_MLP_STEP_TRACE=1 also tracing
+// launches after a cold L2). The problems: mlp_step_problem.hpp.
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -152,6 +154,21 @@ void layered_step(StepTensors& t, std::vector<Tensor>& aux) {
   }
 }
 
+// With KASMINA_MLP_STEP_TRACE=1: three more launches, each after reading 128 MiB (the cold L2 of
+// the bench's timed iterations, bench/timed_loop.cpp, which also evicts the kernel's machine
+// code), so the trace shows where a cold step's time goes, phase by phase.
+void cold_traces(const ops::MlpStepArgs& a, Device dev) {
+  constexpr int64_t kCols = 1024, kBytes = int64_t{128} << 20;
+  Tensor flush = Tensor::empty({kBytes / 4 / kCols, kCols}, DType::f32, dev);
+  Tensor sums = Tensor::empty({kCols}, DType::f32, dev);
+  ops::fill(flush, 1.0);
+  for (int i = 0; i < 3; ++i) {
+    ops::column_sums(flush, sums);
+    std::fprintf(stderr, "[mlp_step trace] the next launch follows a 128 MiB read (cold L2)\n");
+    ops::mlp_train_step(a);
+  }
+}
+
 void perf_case(int64_t batch) {
   const Device dev = op_table::perf_device();
   const Problem p = make_problem(
@@ -160,6 +177,7 @@ void perf_case(int64_t batch) {
   const ops::MlpStepArgs a = t.args();
   const std::string shape = " 784-256-128-10 B" + std::to_string(batch);
   op_table::time_op("mlp_train_step" + shape, dev, [&] { ops::mlp_train_step(a); });
+  if (ops::cuda::mlp_step_trace_on()) cold_traces(a, dev);
   std::vector<Tensor> aux;
   for (size_t l = 0; l < t.w.size(); ++l) {
     aux.push_back(ops::make_linear_aux(batch, t.w[l].dim(0), t.act[l], dev));
