@@ -3,23 +3,12 @@
 #include <vector>
 
 #include "bench/bench_env.hpp"
+#include "bench/l2_flush.hpp"
 #include "core/rng.hpp"
 #include "ops/ops.hpp"
 #include "ops/timer.hpp"
 
 namespace kasmina::bench {
-
-namespace {
-
-// Bytes read before each timed CUDA iteration: over twice the largest L2 of the GPUs kasmina
-// targets (H100/H200: 50 MB). The flush reads (a column sum into 1024 floats) rather than
-// writes: an L2 left full of dirty lines would make the timed kernel pay for writing someone
-// else's data back to DRAM (up to 50 MB, ~17 us on an H100). The timed code starts with a cold,
-// clean L2, and the previous iteration's writes were flushed before it.
-constexpr int64_t kL2FlushBytes = 128ll << 20;
-constexpr int64_t kL2FlushCols = 1024;
-
-}  // namespace
 
 BenchEnv& bench_env() {
   static BenchEnv env;
@@ -73,16 +62,10 @@ double measure(benchmark::State& state, const std::function<void()>& fn, const W
 
 double timed_loop(benchmark::State& state, const std::function<void()>& fn, const Work& work,
                   const std::function<void()>& before, int warmup) {
-  const Device dev = bench_env().device;
-  Tensor flush, flush_sums;
-  if (dev.is_cuda()) {
-    flush = Tensor::empty({kL2FlushBytes / 4 / kL2FlushCols, kL2FlushCols}, DType::f32, dev);
-    ops::fill(flush, 1.0);
-    flush_sums = Tensor::empty({kL2FlushCols}, DType::f32, dev);
-  }
+  L2Flush flush(bench_env().device);  // a cold L2 before each timed iteration (l2_flush.hpp)
   return measure(state, fn, work, before, warmup, [&](ops::DeviceTimer& timer) {
     if (before) before();
-    if (flush.defined()) ops::column_sums(flush, flush_sums);
+    flush();
     timer.start();
     fn();
     return timer.stop();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/l2_flush.hpp"
 #include "core/env_switch.hpp"
 #include "ops/cuda/mlp_step_trace.hpp"
 #include "ops/mlp_step_ops.hpp"
@@ -154,16 +155,12 @@ void layered_step(StepTensors& t, std::vector<Tensor>& aux) {
   }
 }
 
-// With KASMINA_MLP_STEP_TRACE=1: three more launches, each after reading 128 MiB (the cold L2 of
-// the bench's timed iterations, bench/timed_loop.cpp, which also evicts the kernel's machine
-// code), so the trace shows where a cold step's time goes, phase by phase.
+// With KASMINA_MLP_STEP_TRACE=1: three more launches, each after the bench's cold L2
+// (bench/l2_flush.hpp), so the trace shows where a cold step's time goes, phase by phase.
 void cold_traces(const ops::MlpStepArgs& a, Device dev) {
-  constexpr int64_t kCols = 1024, kBytes = int64_t{128} << 20;
-  Tensor flush = Tensor::empty({kBytes / 4 / kCols, kCols}, DType::f32, dev);
-  Tensor sums = Tensor::empty({kCols}, DType::f32, dev);
-  ops::fill(flush, 1.0);
+  bench::L2Flush flush(dev);
   for (int i = 0; i < 3; ++i) {
-    ops::column_sums(flush, sums);
+    flush();
     std::fprintf(stderr, "[mlp_step trace] the next launch follows a 128 MiB read (cold L2)\n");
     ops::mlp_train_step(a);
   }
