@@ -1,6 +1,7 @@
 // Benchmarks of the fused morphogenetic ops (src/ops/morph/) at the target shapes: forward with
 // telemetry (B 512 S 1024 C 16; B 256 S 1000 C 16; float32 and bf16 activations), forward +
-// backward (B 512 S 1024 C 16; float32 and bf16), the lifecycle step and the blueprint optimizer.
+// backward (B 512 S 1024 C 16; float32 and bf16), each also in place (`in_place/`), the
+// lifecycle step and the blueprint optimizer.
 // 10% of the seeds are active, with the residual_mlp blueprint (hidden 4): every other active seed
 // TRAINING (isolated loss, no blend), the rest GRAFTING with alpha 0.5 (blended into the output).
 // The lifecycle is configured so that no seed changes stage while the benchmark runs (steady
@@ -42,6 +43,10 @@ struct MorphShape {
   }
   int32_t active() const { return (seeds + kActiveEvery - 1) / kActiveEvery; }
   double elements() const { return static_cast<double>(batch) * seeds * kChunk; }
+  // Elements of the blended (GRAFTING) seeds' chunks: every other active seed.
+  double blended_elements() const {
+    return static_cast<double>(batch) * ((active() + 1) / 2) * kChunk;
+  }
   // residual_mlp: C -> hidden -> C, a multiply-add per weight, for each active (seed, row).
   double blueprint_flops() const {
     return 2.0 * 2.0 * kChunk * kHidden * active() * static_cast<double>(batch);
@@ -167,6 +172,52 @@ void register_forward(const MorphShape& sh, Device dev) {
   });
 }
 
+// The in-place forward and its backward (ops::MorphForwardOptions::in_place, what a kasmina
+// layer after another layer of its sequence runs): the forward reads x for the statistics and
+// writes only the blended seeds' chunks (their input rows saved first); the backward rewrites
+// dy's blended chunks as dx (dx = dy) and puts x back. Untimed before each iteration: x (and
+// dy) as the fixture made them. float32 and bf16 activations.
+void register_in_place(const MorphShape& sh, Device dev, bool half, bool backward) {
+  const std::string name = std::string(backward ? "morph/forward_backward/in_place/"
+                                                : "morph/forward_telemetry/in_place/") +
+                           (half ? "bf16/" : "") + sh.name();
+  register_timed(name, [sh, dev, half, backward](benchmark::State& s) {
+    MorphFixture f(sh, dev);
+    const DType act = half ? DType::bf16 : DType::f32;
+    ops::MorphLayerBuffers L = f.layer.buffers();
+    L.saved_rows = sh.batch;
+    L.saved = Tensor::empty({int64_t{L.pool_slots} * sh.batch, kChunk}, act, dev);
+    Tensor x0 = f.x, dy0 = f.dy;
+    if (half) {
+      x0 = Tensor::empty(f.x.shape(), act, dev);
+      dy0 = Tensor::empty(f.x.shape(), act, dev);
+      ops::cast_to_bf16(f.x, x0);
+      ops::cast_to_bf16(f.dy, dy0);
+    }
+    Tensor x = Tensor::empty(f.x.shape(), act, dev), dy = Tensor::empty(f.x.shape(), act, dev);
+    ops::MorphForwardOptions opt;
+    opt.in_place = true;
+    const double e = half ? 2.0 : 4.0;  // bytes an element
+    // Forward: x read, the blended chunks saved and written; backward: the active chunks' dy
+    // and saved x read, dx and x written for the blended ones (their parameters aside).
+    const double fwd = e * (sh.elements() + 2.0 * sh.blended_elements());
+    const double active = 2.0 * sh.blended_elements();
+    const double bwd = e * (2.0 * active + 2.0 * sh.blended_elements());
+    timed_loop(
+        s,
+        [&] {
+          ops::morph_forward(L, x, x, opt);
+          if (backward) ops::morph_backward_saved(L, x, dy, &dy, true);
+        },
+        {.bytes = backward ? fwd + bwd : fwd,
+         .flops = (backward ? 3.0 : 1.0) * sh.blueprint_flops()},
+        [&] {
+          x.copy_from(x0);
+          if (backward) dy.copy_from(dy0);
+        });
+  });
+}
+
 // Emergency rollback latency: from a non-finite step loss to the seeds being ROLLED_BACK on the
 // device — the loss guard flags the step, the lifecycle step of the same boundary rolls back
 // every GRAFTING seed (restoring its pre-graft parameters and optimizer state). Timed: both
@@ -201,6 +252,12 @@ void register_morph_benchmarks(Device dev) {
   const MorphShape big{512, 1024}, odd{256, 1000};
   register_forward(big, dev);
   register_forward(odd, dev);
+  for (const bool half : {false, true}) {
+    register_in_place(big, dev, half, false);
+    register_in_place(big, dev, half, true);
+  }
+  register_in_place(odd, dev, false, false);
+  register_in_place(odd, dev, false, true);
   register_rollback(big, dev);
   if (dev.is_cuda()) register_ir(big, dev);
   // Forward + backward at the big shape and at the configs' training batch (256 rows: one row

@@ -85,6 +85,11 @@ struct SeedBackwardArgs {
   // >= 0: only the seeds of this kind, computed as the built-in as_kind (morph_seed_backward_as);
   // -1: the seeds of the built-in kinds.
   int32_t only_kind = -1, as_kind = 0;
+  // The forward ran in place (morph_backward_saved): a blended seed's input rows are read from
+  // saved (slot-major, saved_rows rows of C a slot) and written back into x (then the rows the
+  // layers below produced); dx may be dy.
+  const void* saved = nullptr;
+  int64_t saved_rows = 0;
 };
 
 __device__ __forceinline__ bool seed_trains(const SeedBackwardArgs& a, const SeedFlags& f) {
@@ -100,10 +105,15 @@ struct SeedRow {
   float x[CMAX], dy[CMAX];
 };
 
+// Row r (offset off in the activations) of the seed in `slot`; x from the saved rows when
+// from_saved.
 template <int CMAX, class E>
-__device__ __forceinline__ void load_row(const SeedBackwardArgs& a, int64_t off, bool need_dy,
+__device__ __forceinline__ void load_row(const SeedBackwardArgs& a, int64_t off, int64_t r,
+                                         int32_t slot, bool from_saved, bool need_dy,
                                          SeedRow<CMAX>& row) {
-  load_chunk<CMAX>(static_cast<const E*>(a.x) + off, a.sh.chunk, a.vec, row.x);
+  const E* x = from_saved ? static_cast<const E*>(a.saved) + (slot * a.saved_rows + r) * a.sh.chunk
+                          : static_cast<const E*>(a.x) + off;
+  load_chunk<CMAX>(x, a.sh.chunk, a.vec, row.x);
   if (need_dy) load_chunk<CMAX>(static_cast<const E*>(a.dy) + off, a.sh.chunk, a.vec, row.dy);
 }
 
@@ -180,11 +190,13 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool mine = a.only_kind < 0 ? f.kind < kBlueprintKindCount  // IR kinds: their modules
                                       : f.kind == a.only_kind;
-    return (seed_input_grad(a, f) | seed_trains(a, f)) & mine;
+    const bool restore = (a.saved != nullptr) & blend_applies(f.stage, f.alpha);
+    return (seed_input_grad(a, f) | seed_trains(a, f) | restore) & mine;
   };
   auto body = [&](int32_t s, int32_t slot) {
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
+    const bool from_saved = (a.saved != nullptr) & blend_applies(f.stage, f.alpha);
     const bool isolated = trains && stage_trains_isolated(f.stage);
     const bool need_dy = !isolated || a.task;
     const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
@@ -194,7 +206,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     // The first tile's rows are in flight while the parameters are staged.
     SeedRow<CMAX> row;
     if (tid < std::min<int64_t>(a.tile_rows, a.B))
-      load_row<CMAX, E>(a, tid * a.H + cs, need_dy, row);
+      load_row<CMAX, E>(a, tid * a.H + cs, tid, slot, from_saved, need_dy, row);
     const float* params = a.pool.at(slot, PoolRegion::params);
     if (always_staged<CMAX>() || a.params_in_smem) {
       stage_params(params, P, sparams, tid, kSeedThreads);
@@ -209,8 +221,13 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
       const int64_t rows = std::min<int64_t>(a.tile_rows, a.B - r0);
       if (tid < rows) {
         const int64_t off = (r0 + tid) * a.H + cs;
-        if (r0 > 0) load_row<CMAX, E>(a, off, need_dy, row);
-        backward_row<CMAX, E>(a, off, row, kind, params, f.alpha, blended, isolated, F, change);
+        if (r0 > 0) load_row<CMAX, E>(a, off, r0 + tid, slot, from_saved, need_dy, row);
+        if (blended | trains)
+          backward_row<CMAX, E>(a, off, row, kind, params, f.alpha, blended, isolated, F, change);
+        // x as the layers below produced it (after dx, which may be dy, is written)
+        if (from_saved)
+          store_chunk<CMAX>(static_cast<E*>(const_cast<void*>(a.x)) + off, a.sh.chunk, a.vec,
+                            row.x);
       }
       if (!trains) continue;  // block-uniform
       __syncthreads();
@@ -328,9 +345,14 @@ void morph_seed_backward_as(const MorphLayerBuffers& L, const Tensor& x, const T
   KASMINA_LAUNCH_CHECK("morph_seed_backward_kernel");
 }
 
-void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
-                    bool param_grads) {
-  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x", true);
+namespace {
+
+// morph_backward, or with `saved` morph_backward_saved (the forward ran in place).
+void backward_launch(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                     bool param_grads, bool saved) {
+  const char* op = saved ? "morph_backward_saved" : "morph_backward";
+  const int64_t B = morph_detail::check_activations(L, x, op, "x", true);
+  if (saved) morph_detail::check_saved(L, x, B, op);
   const bool half = x.dtype() == DType::bf16;
   KASMINA_CHECK(!half || L.modules.empty(),
                 "morph_backward: bf16 activations with IR blueprints (their generated kernels read "
@@ -341,11 +363,13 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     KASMINA_CHECK(
         dx->shape() == x.shape() && dx->dtype() == x.dtype() && dx->device() == x.device(),
         "morph_backward: dx shape/dtype/device differs from x");
-    // The copy and the seed kernel write dx while they (and each other) read x and dy.
-    KASMINA_CHECK(dx->raw() != x.raw() && dx->raw() != dy.raw(),
-                  "morph_backward: dx may not alias x or dy");
+    // The copy and the seed kernel write dx while they (and each other) read x and dy; after
+    // an in-place forward, the seed kernel alone rewrites dy's blended chunks when dx is dy.
+    KASMINA_CHECK(dx->raw() != x.raw() && (saved || dx->raw() != dy.raw()),
+                  std::string(op) + ": dx may not alias x" + (saved ? "" : " or dy"));
   }
-  if (B == 0 || (!dx && !param_grads)) return;
+  const bool alias = dx != nullptr && dx->raw() == dy.raw();
+  if (B == 0 || (!saved && !dx && !param_grads)) return;
   const int32_t C = L.shape.chunk;
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
@@ -354,6 +378,10 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   for (int32_t k = 0; k < kBlueprintKindCount; ++k)
     factors = std::max(factors, blueprint_factor_count(k, L.shape));
   SeedBackwardArgs b = seed_backward_args(L, x, dy, dx, param_grads, B);
+  if (saved) {
+    b.saved = L.saved.raw();
+    b.saved_rows = L.saved_rows;
+  }
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
 
   // The seed kernel first, as an ordinary launch (it reads x and dy, which the kernels before it
@@ -377,7 +405,7 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
   for (size_t i = 0; i < L.modules.size(); ++i)
     L.modules[i]->backward(L, x, dy, dx, param_grads,
                            {.dependent = fused || i > 0, .zero_norms = !fused && i == 0});
-  if (dx) {
+  if (dx && !alias) {
     MorphStreamArgs a = stream_copy_args(sv, C, b.dy, b.dx, B, b.H);
     a.dependent = true;
     a.gemm_kinds = L.gemm_kinds;
@@ -390,6 +418,18 @@ void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& d
     else
       launch_morph_stream(a, copy_vec, ctx.sms, ctx.stream, "morph_input_grad_stream_kernel");
   }
+}
+
+}  // namespace
+
+void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                    bool param_grads) {
+  backward_launch(L, x, dy, dx, param_grads, false);
+}
+
+void morph_backward_saved(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                          bool param_grads) {
+  backward_launch(L, x, dy, dx, param_grads, true);
 }
 
 }  // namespace kasmina::ops::cuda

@@ -45,6 +45,14 @@ struct SeedForwardArgs {
   bool vec = false;
   float* step_stats = nullptr;
   bool trigger = false;  // let the kernels queued after this one (IR seed kernels) start beside it
+  // In place (out is x): blended seeds save their input rows (saved, slot-major, saved_rows rows
+  // of C a slot) and, when collecting, count their own input statistics (the stream kernel
+  // skips their chunks) into the step measurements and the telemetry.
+  bool in_place = false;
+  void* saved = nullptr;
+  int64_t saved_rows = 0;
+  float dead_eps = 0.0f;
+  double* telemetry = nullptr;
   // >= 0: only the seeds of this kind, computed as the built-in as_kind (morph_seed_forward_as);
   // -1: the seeds of the built-in kinds.
   int32_t only_kind = -1, as_kind = 0;
@@ -58,10 +66,14 @@ constexpr int kFoldBatch = 8;  // tile partials a fold thread has in flight toge
 __global__ void __launch_bounds__(kFoldThreads)
     morph_forward_fold_kernel(int64_t B, int32_t C, SeedStateView st,
                               const float* __restrict__ partials, int64_t tiles,
-                              float* __restrict__ step_stats, double* __restrict__ telemetry) {
+                              float* __restrict__ step_stats, double* __restrict__ telemetry,
+                              const uint8_t* mask, uint32_t gemm_kinds, bool in_place) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * kFoldThreads + threadIdx.x;
-  const bool live = t < static_cast<int64_t>(st.seeds) * kStreamStats;
-  const int32_t s = live ? static_cast<int32_t>(t / kStreamStats) : 0;
+  const int32_t s0 = static_cast<int32_t>(t / kStreamStats);
+  // In place, a blended seed's statistics are the seed kernel's.
+  const bool live = t < static_cast<int64_t>(st.seeds) * kStreamStats &&
+                    !(in_place && seed_blended(seed_flags(st, s0, mask, gemm_kinds)));
+  const int32_t s = live ? s0 : 0;
   const int k = static_cast<int>(t % kStreamStats);
   const StatPrior prior = load_stat_prior(st, s, k, telemetry);  // before the wait
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -99,6 +111,25 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
       o[c] = xr[c] + alpha * delta[c];
     }
   if (blended) store_chunk<CMAX>(static_cast<E*>(a.out) + off, C, a.vec, o);
+}
+
+// In place, a blended seed's input statistics over all rows (its threads' partial sums, reduced
+// in a fixed order in f64; the maximum exact), finished as the stream kernel finishes the others.
+template <class Storage>
+__device__ void finish_own_stats(const SeedForwardArgs& a, int32_t s, int32_t C, float sum,
+                                 float sq, float dead, float mx, Storage& tmp) {
+  using Reduce = cub::BlockReduce<double, kSeedThreads>;
+  const float part[kStreamStats] = {sum, sq, dead, mx};
+  for (int k = 0; k < kStreamStats; ++k) {
+    const double v = static_cast<double>(part[k]);
+    const double acc = k == 3
+                           ? Reduce(tmp).Reduce(v, [](double p, double q) { return p > q ? p : q; })
+                           : Reduce(tmp).Sum(v);
+    if (threadIdx.x == 0)
+      finish_seed_stat(a.B, C, s, k, acc, load_stat_prior(a.st, s, k, a.telemetry), a.step_stats,
+                       a.telemetry);
+    __syncthreads();  // the reduction storage is reused
+  }
 }
 
 // Grid: seed_kernel_blocks; dynamic shared memory: L.fused_region floats (the largest parameter
@@ -147,13 +178,23 @@ __global__ void __launch_bounds__(kSeedThreads)
                  threadIdx.x, kSeedThreads);
     __syncthreads();
     float iso = 0.0f;
+    const bool own = a.in_place & blended;  // saves its rows, counts its statistics
+    float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
     for (int64_t r0 = threadIdx.x; r0 < a.B; r0 += kPass) {
       if (r0 != threadIdx.x) load_pass(s, r0);
 #pragma unroll
       for (int i = 0; i < kRows; ++i) {
         const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
-        if (r < a.B)
+        if (r < a.B) {
+          if (own) {
+            store_chunk<CMAX>(static_cast<E*>(a.saved) + (slot * a.saved_rows + r) * C, C, a.vec,
+                              xr[i]);
+            KASMINA_MORPH_UNROLL
+            for (int c = 0; c < CMAX; ++c)
+              if (c < C) add_stat(xr[i][c], a.dead_eps, sum, sq, dead, mx);
+          }
           seed_row<CMAX, E>(a, kind, sparams, f.alpha, blended, xr[i], r * a.H + cs, iso);
+        }
       }
     }
     if (iso_on) {
@@ -162,18 +203,24 @@ __global__ void __launch_bounds__(kSeedThreads)
         a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] =
             static_cast<float>(total / (static_cast<double>(a.B) * C));
     }
+    if (own && a.collect) finish_own_stats(a, s, C, sum, sq, dead, mx, reduce_tmp);
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   });
   complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
+// dependent: a programmatic dependent of the kernel queued before (the stream kernel, which it
+// runs beside); else an ordinary launch.
 template <class E>
 void launch_seed_forward(const BlueprintShape& sh, const SeedForwardArgs& a, unsigned blocks,
-                         size_t smem, cudaStream_t stream) {
+                         size_t smem, cudaStream_t stream, bool dependent = true) {
   dispatch_chunk(sh, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT, E>, smem);
-    launch_programmatic(morph_seed_forward_kernel<CMAX, EXACT, E>, dim3(blocks), dim3(kSeedThreads),
-                        smem, stream, a);
+    const auto kernel = morph_seed_forward_kernel<CMAX, EXACT, E>;
+    opt_in_smem(kernel, smem);
+    if (dependent)
+      launch_programmatic(kernel, dim3(blocks), dim3(kSeedThreads), smem, stream, a);
+    else
+      kernel<<<blocks, kSeedThreads, smem, stream>>>(a);
   });
 }
 
@@ -225,7 +272,12 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const int64_t B = morph_detail::check_activations(L, x, "morph_forward", "x", true);
   KASMINA_CHECK(out.shape() == x.shape() && out.dtype() == x.dtype() && out.device() == x.device(),
                 "morph_forward: out shape/dtype/device differs from x");
-  KASMINA_CHECK(out.raw() != x.raw(), "morph_forward: out may not alias x");
+  if (opt.in_place) {
+    KASMINA_CHECK(out.raw() == x.raw(), "morph_forward: in place, out must be x");
+    morph_detail::check_saved(L, x, B, "morph_forward");
+  } else {
+    KASMINA_CHECK(out.raw() != x.raw(), "morph_forward: out may not alias x");
+  }
   const bool half = x.dtype() == DType::bf16;
   KASMINA_CHECK(!half || L.modules.empty(),
                 "morph_forward: bf16 activations with IR blueprints (their generated kernels read "
@@ -246,7 +298,14 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   DeviceContext& ctx = context(L.device());
   const SeedStateView sv = morph_detail::state_view(L);
   const uint8_t* mask = opt.use_eval_mask ? L.eval_zero.data<uint8_t>() : nullptr;
-  const SeedForwardArgs f = seed_forward_args(L, x, out, opt, B, vec);
+  SeedForwardArgs f = seed_forward_args(L, x, out, opt, B, vec);
+  if (opt.in_place) {
+    f.in_place = true;
+    f.saved = L.saved.raw();
+    f.saved_rows = L.saved_rows;
+    f.dead_eps = opt.dead_eps;
+    f.telemetry = L.telemetry.data<double>();
+  }
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
   const size_t smem = sizeof(float) * morph_detail::fused_region(L);
 
@@ -260,16 +319,21 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   a.partials = L.partials.data<float>();
   a.step_stats = f.step_stats;
   a.telemetry = L.telemetry.data<double>();
-  const bool final_stats =
-      half ? launch_morph_stream_bf16(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel")
-           : launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
+  a.in_place = opt.in_place;
+  // In place without statistics the stream kernel has nothing to do.
+  const bool stream = !opt.in_place || opt.collect_stats;
+  bool final_stats = true;
+  if (stream)
+    final_stats =
+        half ? launch_morph_stream_bf16(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel")
+             : launch_morph_stream(a, vec, ctx.sms, ctx.stream, "morph_forward_stream_kernel");
   if (L.fused_seeds || L.modules.empty()) {
     SeedForwardArgs fa = f;
     fa.trigger = !L.modules.empty();
     if (half)
-      launch_seed_forward<bf16>(L.shape, fa, blocks, smem, ctx.stream);
+      launch_seed_forward<bf16>(L.shape, fa, blocks, smem, ctx.stream, stream);
     else
-      launch_seed_forward<float>(L.shape, fa, blocks, smem, ctx.stream);
+      launch_seed_forward<float>(L.shape, fa, blocks, smem, ctx.stream, stream);
   }
   // The seeds of blueprints outside the kind table (skipped above): their modules' seed kernels,
   // beside the copy as well (each a programmatic dependent of the kernel before it).
@@ -279,7 +343,7 @@ void morph_forward(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
         (static_cast<int64_t>(L.seeds) * kStreamStats + kFoldThreads - 1) / kFoldThreads);
     launch_programmatic(morph_forward_fold_kernel, dim3(fold_blocks), dim3(kFoldThreads), 0,
                         ctx.stream, B, C, sv, static_cast<const float*>(a.partials), tiles,
-                        a.step_stats, a.telemetry);
+                        a.step_stats, a.telemetry, mask, L.gemm_kinds, opt.in_place);
   }
 }
 

@@ -19,7 +19,9 @@
 // columns, in a fixed order; a block covering all rows finishes its seeds' statistics (step
 // measurements, telemetry), a tile block writes partials[(tile * S + s) * kMorphPartialStats + k]
 // that the fold kernel (morph_forward.cu) adds in tile order. Deterministic. Every block lets a
-// programmatic dependent start as soon as it runs.
+// programmatic dependent start as soon as it runs. In place (a.in_place, the forward of
+// MorphForwardOptions::in_place): dst is null or src, nothing is stored, and the blended chunks
+// are neither read nor counted (the seed kernel overwrites them and counts their statistics).
 #pragma once
 #include <cuda_pipeline.h>
 
@@ -80,6 +82,7 @@ struct MorphStreamArgs {
   morph::SeedStateView st;
   const uint8_t* mask = nullptr;  // forward in masked evaluation: masked seeds are copied
   uint32_t gemm_kinds = 0;        // seeds of these kinds are copied (the GEMM path blends them)
+  bool in_place = false;          // blended chunks untouched (see the header comment)
   // Statistics (when collect): with one block per column (finalize) the block writes the step
   // measurements and the telemetry itself; else partials [tiles, S, kStreamStats] for the fold.
   bool collect = false;
@@ -257,6 +260,7 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   }
   if (s < a.S) {
     const bool skip = seed_blended(seed_flags(a.st, s, a.mask, a.gemm_kinds));
+    const bool store = !skip && a.dst != nullptr && a.dst != a.src;
     const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
     const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
     const V* src =
@@ -269,7 +273,8 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     // is stored and its loads re-issued, so the thread never waits with no load in flight (one
     // batch of kStreamRowsPerThread drained to zero before its next loads). Rows are stored and
     // added to the statistics in the same order as in one batch.
-    const int rows = static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes);
+    const int rows =
+        skip && a.in_place ? 0 : static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes);
     constexpr int kHalf = kStreamRowsPerThread / 2;
     const int64_t half = step * kHalf;  // between a thread's halves
     V va[kHalf], vb[kHalf];
@@ -282,7 +287,7 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
 #pragma unroll
       for (int i = 0; i < kHalf; ++i) {
         if (i < n) {
-          if (!skip) p[i * step] = v[i];
+          if (store) p[i * step] = v[i];
           if (a.collect) StreamVec<E, W>::add_stats(v[i], a.dead_eps, sum, sq, dead, mx);
         }
       }
@@ -315,7 +320,8 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   if (t < kStreamStats * a.spb) {  // thread t folds statistic t / spb of seed t % spb
     const int k = t / a.spb;
     const int32_t seed = blockIdx.x * a.spb + t % a.spb;
-    if (seed < a.S) {
+    // In place, a blended seed's statistics are the seed kernel's.
+    if (seed < a.S && !(a.in_place && seed_blended(seed_flags(a.st, seed, a.mask, a.gemm_kinds)))) {
       const float* c = colred + k * cols + (t % a.spb) * units;
       float acc = c[0];
       for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "core/env_switch.hpp"
 #include "core/error.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
@@ -15,6 +16,8 @@
 namespace kasmina::morph {
 
 namespace {
+
+ProcessSwitch in_place_switch("KASMINA_MORPH_IN_PLACE", true);
 
 [[noreturn]] void bad_option(const MorphConfig& c, const std::string& key,
                              const std::string& what) {
@@ -28,6 +31,14 @@ std::string allowed_blueprint_list() {
 }
 
 }  // namespace
+
+bool morph_in_place() {
+  return in_place_switch.on();
+}
+
+void set_morph_in_place(bool on) {
+  in_place_switch.set(on);
+}
 
 KasminaLayer::KasminaLayer(const MorphConfig& cfg, DType dtype) : cfg_(cfg), dtype_(dtype) {
   validate();
@@ -172,6 +183,14 @@ void KasminaLayer::prepare(int64_t max_batch, Device dev) {
   flops_.reset(S, buf_.shape);
   grad_score_.prepare(cfg_.gradient_score, cfg_.width, dtype_, dev);
   prepare_modules();
+  // The rows an in-place forward saves (MorphLayerBuffers::saved), where only the fused ops
+  // write the output.
+  buf_.saved = Tensor();
+  buf_.saved_rows = 0;
+  if (buf_.gemm_kinds == 0 && !rows_.enabled() && buf_.modules.empty()) {
+    buf_.saved_rows = max_batch;
+    buf_.saved = Tensor::empty({int64_t{cfg_.pool_slots} * max_batch, chunk()}, out_.dtype(), dev);
+  }
   ring_tail_ = 0;
   dropped_events_ = 0;
   boundaries_ = 0;
@@ -195,17 +214,23 @@ KasminaLayer::StepPlan KasminaLayer::plan(bool train) const {
   p.collect = train && (active_hint_ > 0 || telemetry_due());
   // Dormant fast path: every seed is the identity and no statistics are due.
   p.identity = active_hint_ == 0 && !p.collect;
+  // In place where x is this layer's alone and only the fused ops write the output (the saved
+  // rows exist then); not while the gradient score is due (it reads x before the backward).
+  p.in_place = !p.identity && input_owned_ && buf_.saved.defined() && morph_in_place() &&
+               !(train && grad_score_due());
   return p;
 }
 
 uint32_t KasminaLayer::train_step_key() const {
   const StepPlan p = plan(true);
-  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u) | (grad_score_due() ? 4u : 0u);
+  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u) | (grad_score_due() ? 4u : 0u) |
+         (p.in_place ? 8u : 0u);
 }
 
 void KasminaLayer::note_plan(const StepPlan& p, bool train) {
   last_train_ = train;
   last_identity_ = p.identity;
+  last_in_place_ = p.in_place;
   if (p.collect) stats_fresh_ = true;
 }
 
@@ -235,6 +260,10 @@ Tensor KasminaLayer::forward(const Tensor& x, Mode mode, const StepContext& ctx)
   opt.collect_stats = p.collect;
   opt.use_eval_mask = !train && eval_mask_active_;
   opt.dead_eps = cfg_.dead_eps;
+  if (p.in_place) {
+    opt.in_place = true;
+    out = x;
+  }
   ops::morph_forward(buf_, x, out, opt);
   if (gemm_.enabled()) gemm_.forward(buf_, x, out, opt);
   if (rows_.enabled()) rows_.forward(buf_, x, out, opt);
@@ -246,8 +275,19 @@ void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx
   KASMINA_CHECK(dy.shape() == x_saved_.shape() && dy.dtype() == x_saved_.dtype(),
                 "KasminaLayer::backward: dy shape or type differs from x");
   if (last_train_ && grad_score_due()) grad_score_.measure(dy, x_saved_);
-  if (last_identity_ || active_hint_ == 0) {
-    if (dx) dx->copy_from(dy);
+  // After an in-place forward dx is dy itself where the sequence owns dy.
+  const bool alias = dx && last_in_place_ && output_grad_owned_;
+  if (last_identity_ || active_hint_ == 0) {  // (nothing blended: x is as it was)
+    if (alias)
+      *dx = dy;
+    else if (dx)
+      dx->copy_from(dy);
+    return;
+  }
+  if (last_in_place_) {
+    if (alias) *dx = dy;
+    ops::morph_backward_saved(buf_, x_saved_, dy, dx, last_train_);
+    if (last_train_) grads_fresh_ = true;
     return;
   }
   ops::morph_backward(buf_, x_saved_, dy, dx, last_train_);

@@ -35,6 +35,11 @@ class BlueprintModule;
 
 namespace kasmina::morph {
 
+// Whether kasmina layers may run in place (KASMINA_MORPH_IN_PLACE, default on; tests and
+// benchmarks set it): KasminaLayer::set_input_owned.
+bool morph_in_place();
+void set_morph_in_place(bool on);
+
 // Per-seed statistics over the steps since the previous read (mean/var/dead fraction/max |x| of
 // the chunk's input activations) and the seed's lifecycle values at the read.
 struct SeedTelemetry {
@@ -181,6 +186,15 @@ class KasminaLayer final : public Layer {
   void restore_state(const HostSeedState& state, const std::vector<int32_t>& slot_owner);
   // Whether the last forward took the dormant fast path (output aliased the input).
   bool last_forward_was_identity() const { return last_identity_; }
+  // In place (ops::MorphForwardOptions::in_place, on unless KASMINA_MORPH_IN_PLACE=0): a
+  // forward writes its blends over x and leaves the other chunks unread but for the statistics
+  // (no copy), and its backward puts x back. The sequence that runs the layer says, before each
+  // forward, whether x is the output of a layer before it that nothing else reads
+  // (input_owned), and before each backward whether dy is its own buffer (output_grad_owned:
+  // then dx is dy, rewritten in its blended chunks only). Layers run outside a sequence copy.
+  void set_input_owned(bool on) { input_owned_ = on; }
+  void set_output_grad_owned(bool on) { output_grad_owned_ = on; }
+  bool last_forward_in_place() const { return last_in_place_; }
   int64_t boundaries() const { return boundaries_; }
   // Host counters a checkpoint carries for a bit-exact resume: step boundaries seen (the
   // telemetry cadence), the event-ring read position, and the host's count of seeds that may be
@@ -218,6 +232,7 @@ class KasminaLayer final : public Layer {
   struct StepPlan {
     bool identity = false;  // output aliases the input
     bool collect = false;   // statistics accumulated in this forward
+    bool in_place = false;  // blends written over x (set_input_owned)
   };
   StepPlan plan(bool train) const;
   void note_plan(const StepPlan& p, bool train);
@@ -257,6 +272,8 @@ class KasminaLayer final : public Layer {
   bool grads_fresh_ = false;
   bool last_identity_ = false;
   bool last_train_ = false;
+  bool last_in_place_ = false;
+  bool input_owned_ = false, output_grad_owned_ = false;
   bool bf16_io_wanted_ = false, bf16_io_ = false;  // bf16 activations (set_bf16_io)
   uint32_t allowed_mask_ = 0;
   std::vector<std::string> module_notes_;

@@ -124,6 +124,7 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
                             bool input_grad, bool bf16_input_grad) {
   input_grad_ = input_grad;
   grad_in_.assign(layers_.size(), Tensor());
+  kasmina_.assign(layers_.size(), nullptr);
   link_bf16_maps(layers_, dev);
   link_bf16_block_inputs(layers_, dev);
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -147,8 +148,10 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
     }
     // A kasmina layer between two linear layers takes the bf16 output of the one before (set
     // above when it could) and hands bf16 to the one after.
-    if (auto* k = dynamic_cast<morph::KasminaLayer*>(layers_[i].get()))
+    if (auto* k = dynamic_cast<morph::KasminaLayer*>(layers_[i].get())) {
       k->set_bf16_io(i > 0 && layers_[i - 1]->bf16_output());
+      kasmina_[i] = k;
+    }
     layers_[i]->prepare(rows, dev);
     const int64_t width = i > 0 ? layers_[i]->in_width() : in_width;
     const auto* below = i > 0 ? dynamic_cast<const LinearLayer*>(layers_[i - 1].get()) : nullptr;
@@ -161,7 +164,13 @@ void LayerSequence::prepare(int64_t max_batch, Device dev, DType dtype, int64_t 
 
 Tensor LayerSequence::forward(const Tensor& x, Mode mode, const StepContext& ctx) {
   Tensor h = x;
-  for (auto& l : layers_) h = l->forward(h, mode, ctx);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    // A kasmina layer may write over its input when a layer of this sequence made it (not the
+    // sequence's input, which the caller may read again: a residual block's shortcut, a batch).
+    if (i < kasmina_.size() && kasmina_[i])
+      kasmina_[i]->set_input_owned(i > 0 && h.raw() != x.raw());
+    h = layers_[i]->forward(h, mode, ctx);
+  }
   return h;
 }
 
@@ -193,6 +202,8 @@ Tensor LayerSequence::backward(const Tensor& dy, const StepContext& ctx) {
       while (j > 0 && layers_[j]->passes_gradient_through()) --j;
       if (!layers_[j]->passes_gradient_through()) below = layers_[j]->output_grad_epilogue();
     }
+    // dy of a kasmina layer is this sequence's buffer unless it is the sequence's own dy.
+    if (kasmina_[i]) kasmina_[i]->set_output_grad_owned(g.raw() != dy.raw());
     form = layers_[i]->backward_fused(g, form, want_dx ? &dx : nullptr, below, ctx);
     if (!want_dx) return Tensor();
     g = dx;

@@ -8,6 +8,10 @@
 
 #include "nn/layer.hpp"
 
+namespace kasmina::morph {
+class KasminaLayer;
+}
+
 namespace kasmina {
 
 // bf16 activations between linear layers (docs/PRECISION.md, "bf16 activations"): off by
@@ -59,6 +63,9 @@ class LayerSequence {
  private:
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Tensor> grad_in_;  // grad_in_[i]: gradient w.r.t. the input of layer i
+  // kasmina_[i]: layer i as a kasmina layer (null for others), told whether its input and its
+  // output gradient are the sequence's own buffers (KasminaLayer::set_input_owned).
+  std::vector<morph::KasminaLayer*> kasmina_;
   bool input_grad_ = false;
 };
 

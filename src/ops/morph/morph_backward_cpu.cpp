@@ -1,6 +1,7 @@
 // CPU twin of morph_backward. Activations of element type E (float, double, or bf16); the
 // blueprint's gradients computed in T (the pool's type: float for bf16 activations, whose x and
 // dy widen exactly and whose dx is rounded to bf16 once on the store, as the CUDA kernels do).
+#include <algorithm>
 #include <cmath>
 
 #include "ops/morph/blueprint_rows.hpp"
@@ -14,10 +15,14 @@ namespace {
 
 using namespace kasmina::morph;
 
+// saved: the forward ran in place (morph_backward_saved): blended chunks' input rows come from
+// L.saved and go back into x at the end; dx may alias dy.
 template <class E, class T>
 void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
-                   bool param_grads) {
-  const int64_t B = morph_detail::check_activations(L, x, "morph_backward", "x", true);
+                   bool param_grads, bool saved) {
+  const char* op = saved ? "morph_backward_saved" : "morph_backward";
+  const int64_t B = morph_detail::check_activations(L, x, op, "x", true);
+  if (saved) morph_detail::check_saved(L, x, B, op);
   KASMINA_CHECK(dy.shape() == x.shape() && dy.dtype() == x.dtype(),
                 "morph_backward: dy shape/dtype differs from x");
   if (dx) {
@@ -31,6 +36,7 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
   const E* xp = x.data<E>();
   const E* dyp = dy.data<E>();
   E* dxp = dx ? dx->data<E>() : nullptr;
+  const bool alias = dxp != nullptr && static_cast<const void*>(dxp) == dy.raw();
   float* gnorm = L.grad_norm.data<float>();
   float* step_stats = L.step_stats.data<float>();
   const bool task = L.training_objective == static_cast<int32_t>(TrainingObjective::task_gradient);
@@ -54,7 +60,8 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
     double change = 0.0;  // task_gradient: sum of <delta, dy> (the first-order loss change)
     for (int64_t b = 0; b < B; ++b) {
       const int64_t off = b * H + static_cast<int64_t>(s) * C;
-      const T* xr = widen_row<T>(xp + off, C, xbuf);
+      const E* xe = saved && blended ? L.saved.data<E>() + (slot * L.saved_rows + b) * C : xp + off;
+      const T* xr = widen_row<T>(xe, C, xbuf);
       const T* dyr = widen_row<T>(dyp + off, C, dybuf);
       if (blended || global_grads) {
         for (int32_t c = 0; c < C; ++c) {
@@ -78,9 +85,16 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
         E* dxr = dxp + off;
         if (blended) {
           for (int32_t c = 0; c < C; ++c) dxr[c] = narrow<E>(dyr[c] + jt[c]);
-        } else {
+        } else if (!alias) {
           for (int32_t c = 0; c < C; ++c) dxr[c] = dyp[off + c];
         }
+      }
+    }
+    if (saved && blended) {  // x as the layers below produced it
+      E* xw = static_cast<E*>(const_cast<void*>(x.raw()));
+      for (int64_t b = 0; b < B; ++b) {
+        const E* keep = L.saved.data<E>() + (slot * L.saved_rows + b) * C;
+        std::copy(keep, keep + C, xw + b * H + static_cast<int64_t>(s) * C);
       }
     }
     if (iso_grads && task) step_stats[s * kMorphStepStats + 1] = static_cast<float>(change);
@@ -97,12 +111,27 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
 
 }  // namespace
 
+namespace {
+
+void backward_any(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                  bool param_grads, bool saved) {
+  if (x.dtype() == DType::f64)
+    return backward_impl<double, double>(L, x, dy, dx, param_grads, saved);
+  if (x.dtype() == DType::bf16) return backward_impl<bf16, float>(L, x, dy, dx, param_grads, saved);
+  x.check_dtype(DType::f32);
+  backward_impl<float, float>(L, x, dy, dx, param_grads, saved);
+}
+
+}  // namespace
+
 void morph_backward(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                     bool param_grads) {
-  if (x.dtype() == DType::f64) return backward_impl<double, double>(L, x, dy, dx, param_grads);
-  if (x.dtype() == DType::bf16) return backward_impl<bf16, float>(L, x, dy, dx, param_grads);
-  x.check_dtype(DType::f32);
-  backward_impl<float, float>(L, x, dy, dx, param_grads);
+  backward_any(L, x, dy, dx, param_grads, false);
+}
+
+void morph_backward_saved(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+                          bool param_grads) {
+  backward_any(L, x, dy, dx, param_grads, true);
 }
 
 }  // namespace kasmina::ops::cpu

@@ -37,6 +37,20 @@ inline int32_t fused_region(const MorphLayerBuffers& L) {
   return L.fused_region > 0 ? L.fused_region : L.pool_region;
 }
 
+// The in-place forward's saved rows (MorphLayerBuffers::saved) for a batch of B rows of t's type;
+// in place, the fused ops alone write the layer's output (no GEMM path, no IR modules).
+inline void check_saved(const MorphLayerBuffers& L, const Tensor& t, int64_t B, const char* op) {
+  KASMINA_CHECK(L.saved.defined() && L.saved.dtype() == t.dtype() && L.saved_rows >= B &&
+                    L.saved.ndim() == 2 && L.saved.dim(0) == L.pool_slots * L.saved_rows &&
+                    L.saved.dim(1) == L.shape.chunk,
+                std::string(op) + ": in place needs the layer's saved rows for a batch of " +
+                    std::to_string(B) + " in " + dtype_name(t.dtype()));
+  KASMINA_CHECK(L.modules.empty() && L.gemm_kinds == 0,
+                std::string(op) +
+                    ": in place with seeds outside the fused kernels (GEMM path or "
+                    "IR blueprints)");
+}
+
 inline morph::SeedStateView state_view(const MorphLayerBuffers& L) {
   return morph::make_seed_state_view(L.state.raw(), L.seeds);
 }

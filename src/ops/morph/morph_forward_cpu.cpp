@@ -23,7 +23,12 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
   const int64_t B = morph_detail::check_activations(L, x, "morph_forward", "x", true);
   KASMINA_CHECK(out.shape() == x.shape() && out.dtype() == x.dtype(),
                 "morph_forward: out shape/dtype differs from x");
-  KASMINA_CHECK(out.raw() != x.raw(), "morph_forward: out may not alias x");
+  if (opt.in_place) {
+    KASMINA_CHECK(out.raw() == x.raw(), "morph_forward: in place, out must be x");
+    morph_detail::check_saved(L, x, B, "morph_forward");
+  } else {
+    KASMINA_CHECK(out.raw() != x.raw(), "morph_forward: out may not alias x");
+  }
   const SeedStateView st = morph_detail::state_view(L);
   const PoolView<T> pool = morph_detail::pool_view<T>(L);
   const int32_t C = L.shape.chunk;
@@ -48,6 +53,11 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
     for (int64_t b = 0; b < B; ++b) {
       const E* xe = xp + b * H + static_cast<int64_t>(s) * C;
       E* orow = op + b * H + static_cast<int64_t>(s) * C;
+      if (opt.in_place && blended) {  // the input rows first (the blend overwrites them)
+        E* keep = L.saved.data<E>() + (st.slot[s] * L.saved_rows + b) * C;
+        std::copy(xe, xe + C, keep);
+        xe = keep;
+      }
       const T* xr = widen_row<T>(xe, C, xbuf);
       if (opt.collect_stats) {
         for (int32_t c = 0; c < C; ++c) {
@@ -62,7 +72,7 @@ void forward_impl(const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
       if (blended) {
         for (int32_t c = 0; c < C; ++c)
           orow[c] = narrow<E>(xr[c] + static_cast<T>(alpha) * delta[c]);
-      } else {
+      } else if (!opt.in_place) {
         for (int32_t c = 0; c < C; ++c) orow[c] = xe[c];
       }
       if (isolated) {

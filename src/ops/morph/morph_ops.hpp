@@ -49,9 +49,14 @@ struct MorphLayerBuffers {
   Tensor step_stats;  // f32 [S, kMorphStepStats]
   Tensor telemetry;   // f64 [S, kMorphTelemetryStats] (accumulates)
   Tensor grad_norm;   // f32 [S] blueprint gradient norm of the last backward
-  Tensor eval_zero;   // u8 [S]: 1 = alpha forced to 0 in masked evaluation
-  Tensor commands;    // u8: CommandBufferHeader + command_capacity MorphCommand
-  Tensor events;      // u8: EventRingHeader + event_capacity MorphEvent
+  // In-place forwards (MorphForwardOptions::in_place): the input rows of each blended seed's
+  // chunk, [pool_slots * saved_rows, C] in the activations' type, slot-major (the rows of slot q
+  // at q * saved_rows); undefined: the layer never runs in place.
+  Tensor saved;
+  int64_t saved_rows = 0;  // batch rows a slot holds (the layer's max batch)
+  Tensor eval_zero;        // u8 [S]: 1 = alpha forced to 0 in masked evaluation
+  Tensor commands;         // u8: CommandBufferHeader + command_capacity MorphCommand
+  Tensor events;           // u8: EventRingHeader + event_capacity MorphEvent
   int32_t command_capacity = 0;
   int32_t event_capacity = 0;
   int32_t training_objective = 0;  // morph::TrainingObjective of TRAINING seeds (backward)
@@ -76,11 +81,17 @@ struct MorphForwardOptions {
   // Seeds with eval_zero[s] = 1 are treated as identity (alpha forced to 0).
   bool use_eval_mask = false;
   float dead_eps = 1e-6f;
+  // In place: out is x. Chunks that are not blended are left as they are (no copy: the
+  // statistics pass only reads them); each blended seed first saves its chunk's input rows to
+  // L.saved (its slot's rows), then writes x + alpha * delta(x) over them. The backward of such a
+  // forward is morph_backward_saved, which reads those rows and puts them back into x.
+  bool in_place = false;
 };
 
 // out = x for seeds that are not blended; out = x + alpha * delta(x) for blended seeds (stage
 // GRAFTING..FOSSILIZED with alpha > 0). x, out [B, S*C] (f32, or f64 on CPU); out may not alias
-// x. Statistics as in MorphForwardOptions; telemetry accumulates, step_stats is overwritten.
+// x, except in place (opt.in_place: out must be x). Statistics as in MorphForwardOptions;
+// telemetry accumulates, step_stats is overwritten.
 KASMINA_OP(void, morph_forward,
            (const MorphLayerBuffers& L, const Tensor& x, Tensor& out,
             const MorphForwardOptions& opt),
@@ -96,6 +107,17 @@ KASMINA_OP(void, morph_forward,
 //   reaches dx either), and step_stats[s][1] = sum over the batch of <delta(x), dy>;
 // and grad_norm[s] = ||dL/dp||_2 (0 for other seeds). dx may be null.
 KASMINA_OP(void, morph_backward,
+           (const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
+            bool param_grads),
+           (L, x, dy, dx, param_grads), L.device())
+
+// morph_backward of a forward that ran in place (MorphForwardOptions::in_place): x is the
+// tensor the forward overwrote, whose blended chunks hold the blend; their input rows are read
+// from L.saved, and written back into x at the end (x then holds the forward's input again, for
+// the layers below). dx may alias dy (then only the blended chunks of dy are rewritten: dx = dy
+// elsewhere without a copy), else dx gets the copy as in morph_backward. dx may be null; x is
+// restored either way.
+KASMINA_OP(void, morph_backward_saved,
            (const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
             bool param_grads),
            (L, x, dy, dx, param_grads), L.device())
