@@ -254,9 +254,10 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
   std::vector<std::string> names;
   for (std::string l; std::getline(lines, l);) names.push_back(l);
   // forward x2 in float32 and in bf16, rollback, forward+backward x2 in float32 and in bf16,
-  // lifecycle, optimizer; the whole-layer seed's step and eval forward on the per-row and GEMM
-  // paths; the row seeds' step and eval forward
-  ASSERT_EQ(names.size(), 16u) << r.out;
+  // lifecycle, optimizer; the in-place forward and forward+backward at both shapes in float32
+  // and at the big one in bf16; the whole-layer seed's step and eval forward on the per-row and
+  // GEMM paths; the row seeds' step and eval forward
+  ASSERT_EQ(names.size(), 22u) << r.out;
   for (const std::string& n : names) EXPECT_EQ(n.rfind("morph/", 0), 0u) << n;
   const ProcessResult all = run({"bench", "--device", "cpu", "--list"});
   EXPECT_NE(all.out.find("peak/gemm/"), std::string::npos);

@@ -58,10 +58,13 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
       for (int32_t i = 0; i < pool.region; ++i) dp[i] = T(0);
     }
     double change = 0.0;  // task_gradient: sum of <delta, dy> (the first-order loss change)
+    // The seed's x rows: its chunk of x, or its saved rows (after an in-place forward).
+    const bool from_saved = saved && blended;
+    const E* xs = from_saved ? L.saved.data<E>() + slot * L.saved_rows * C : xp + int64_t{s} * C;
+    const int64_t xstride = from_saved ? C : H;
     for (int64_t b = 0; b < B; ++b) {
       const int64_t off = b * H + static_cast<int64_t>(s) * C;
-      const E* xe = saved && blended ? L.saved.data<E>() + (slot * L.saved_rows + b) * C : xp + off;
-      const T* xr = widen_row<T>(xe, C, xbuf);
+      const T* xr = widen_row<T>(xs + b * xstride, C, xbuf);
       const T* dyr = widen_row<T>(dyp + off, C, dybuf);
       if (blended || global_grads) {
         for (int32_t c = 0; c < C; ++c) {
