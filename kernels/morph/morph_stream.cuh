@@ -320,16 +320,19 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   if (t < kStreamStats * a.spb) {  // thread t folds statistic t / spb of seed t % spb
     const int k = t / a.spb;
     const int32_t seed = blockIdx.x * a.spb + t % a.spb;
-    // In place, a blended seed's statistics are the seed kernel's.
-    if (seed < a.S && !(a.in_place && seed_blended(seed_flags(a.st, seed, a.mask, a.gemm_kinds)))) {
+    if (seed < a.S) {
       const float* c = colred + k * cols + (t % a.spb) * units;
       float acc = c[0];
       for (int u = 1; u < units; ++u) acc = k == 3 ? fmaxf(acc, c[u]) : acc + c[u];
-      if (a.finalize)
-        finish_seed_stat(a.B, a.C, seed, k, acc, prefetched_stat_prior(k, priors + t), a.step_stats,
-                         a.telemetry);
-      else
+      // In place, a blended seed's statistics are the seed kernel's (its prior is still waited
+      // for: no copy into shared memory outlives the thread).
+      const bool mine = !(a.in_place && seed_blended(seed_flags(a.st, seed, a.mask, a.gemm_kinds)));
+      if (a.finalize) {
+        const StatPrior prior = prefetched_stat_prior(k, priors + t);
+        if (mine) finish_seed_stat(a.B, a.C, seed, k, acc, prior, a.step_stats, a.telemetry);
+      } else if (mine) {
         a.partials[(static_cast<int64_t>(blockIdx.y) * a.S + seed) * kMorphPartialStats + k] = acc;
+      }
     }
   }
 }
