@@ -113,22 +113,36 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
   if (blended) store_chunk<CMAX>(static_cast<E*>(a.out) + off, C, a.vec, o);
 }
 
-// In place, a blended seed's input statistics over all rows (its threads' partial sums, reduced
-// in a fixed order in f64; the maximum exact), finished as the stream kernel finishes the others.
-template <class Storage>
+// In place, a blended seed's input statistics over all rows, finished as the stream kernel
+// finishes the others: each thread's float32 partials widened to f64, added over a warp in a
+// fixed shuffle order (the maximum exact), then over the warps in order by four threads (one a
+// statistic) through `red` (kSeedThreads / 32 x kStreamStats doubles). All threads call it.
 __device__ void finish_own_stats(const SeedForwardArgs& a, int32_t s, int32_t C, float sum,
-                                 float sq, float dead, float mx, Storage& tmp) {
-  using Reduce = cub::BlockReduce<double, kSeedThreads>;
-  const float part[kStreamStats] = {sum, sq, dead, mx};
-  for (int k = 0; k < kStreamStats; ++k) {
-    const double v = static_cast<double>(part[k]);
-    const double acc = k == 3
-                           ? Reduce(tmp).Reduce(v, [](double p, double q) { return p > q ? p : q; })
-                           : Reduce(tmp).Sum(v);
-    if (threadIdx.x == 0)
-      finish_seed_stat(a.B, C, s, k, acc, load_stat_prior(a.st, s, k, a.telemetry), a.step_stats,
-                       a.telemetry);
-    __syncthreads();  // the reduction storage is reused
+                                 float sq, float dead, float mx, double* red) {
+  double v[kStreamStats] = {sum, sq, dead, mx};
+#pragma unroll
+  for (int off = 16; off > 0; off /= 2) {
+#pragma unroll
+    for (int k = 0; k < kStreamStats; ++k) {
+      const double o = __shfl_down_sync(0xffffffffu, v[k], off);
+      v[k] = k == 3 ? fmax(v[k], o) : v[k] + o;
+    }
+  }
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  if (lane == 0) {
+#pragma unroll
+    for (int k = 0; k < kStreamStats; ++k) red[warp * kStreamStats + k] = v[k];
+  }
+  __syncthreads();
+  if (threadIdx.x < kStreamStats) {
+    const int k = static_cast<int>(threadIdx.x);
+    double acc = red[k];
+    for (int w = 1; w < kSeedThreads / 32; ++w) {
+      const double o = red[w * kStreamStats + k];
+      acc = k == 3 ? fmax(acc, o) : acc + o;
+    }
+    finish_seed_stat(a.B, C, s, k, acc, load_stat_prior(a.st, s, k, a.telemetry), a.step_stats,
+                     a.telemetry);
   }
 }
 
@@ -145,6 +159,7 @@ __global__ void __launch_bounds__(kSeedThreads)
   a.sh = exact_chunk<CMAX, EXACT>(args.sh);
   using Reduce = cub::BlockReduce<double, kSeedThreads>;
   __shared__ typename Reduce::TempStorage reduce_tmp;
+  __shared__ double own_red[kSeedThreads / 32 * kStreamStats];  // finish_own_stats
   extern __shared__ float sparams[];
   const SeedStateView& st = a.st;
   const int32_t C = a.sh.chunk;
@@ -203,7 +218,7 @@ __global__ void __launch_bounds__(kSeedThreads)
         a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] =
             static_cast<float>(total / (static_cast<double>(a.B) * C));
     }
-    if (own && a.collect) finish_own_stats(a, s, C, sum, sq, dead, mx, reduce_tmp);
+    if (own && a.collect) finish_own_stats(a, s, C, sum, sq, dead, mx, own_red);
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
   });
   complete_after_predecessor();  // the copy, which this kernel runs beside
