@@ -179,31 +179,31 @@ void in_place_perf(const InPlaceCase& k) {
   });
 }
 
+const std::vector<InPlaceCase>& in_place_cases() {
+  static const std::vector<InPlaceCase> v = {
+      {1024, 16, 512}, {600, 16, 64, true}, {64, 16, 512}, {12, 16, 33, true}, {7, 12, 33},
+      {10, 3, 129},    {33, 64, 100},       {5, 100, 64},  {9, 8, 1000, true}, {5, 32, 1}};
+  return v;
+}
+
+const std::vector<InPlaceCase>& in_place_perf_cases() {
+  static const std::vector<InPlaceCase> v = {{1024, 16, 512}, {1024, 16, 512, true}};
+  return v;
+}
+
 }  // namespace
 }  // namespace kasmina::morph
 
 namespace kasmina::op_table {
 
 KASMINA_OP_TABLE_ENTRY(morph_in_place) {
-  using morph::InPlaceCase;
   OpTestEntry e;
   e.ops = {"morph_forward", "morph_backward_saved"};
   e.correctness = [] {
-    return cases_over(std::vector<InPlaceCase>{{1024, 16, 512},
-                                               {600, 16, 64, true},
-                                               {64, 16, 512},
-                                               {12, 16, 33, true},
-                                               {7, 12, 33},
-                                               {10, 3, 129},
-                                               {33, 64, 100},
-                                               {5, 100, 64},
-                                               {9, 8, 1000, true},
-                                               {5, 32, 1}},
-                      &morph::in_place_name, &morph::in_place_agrees);
+    return cases_over(morph::in_place_cases(), &morph::in_place_name, &morph::in_place_agrees);
   };
   e.perf = [] {
-    return cases_over(std::vector<InPlaceCase>{{1024, 16, 512}, {1024, 16, 512, true}},
-                      &morph::in_place_name, &morph::in_place_perf);
+    return cases_over(morph::in_place_perf_cases(), &morph::in_place_name, &morph::in_place_perf);
   };
   return e;
 }
