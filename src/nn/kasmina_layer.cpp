@@ -223,8 +223,10 @@ KasminaLayer::StepPlan KasminaLayer::plan(bool train) const {
 
 uint32_t KasminaLayer::train_step_key() const {
   const StepPlan p = plan(true);
-  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u) | (grad_score_due() ? 4u : 0u) |
-         (p.in_place ? 8u : 0u);
+  // (Whether the step runs in place is not a bit of its own: it follows from these bits and
+  // from those of the layers before this one, which decide whether its input is a buffer of its
+  // sequence — set_input_owned — and the model's key holds them all.)
+  return (p.identity ? 1u : 0u) | (p.collect ? 2u : 0u) | (grad_score_due() ? 4u : 0u);
 }
 
 void KasminaLayer::note_plan(const StepPlan& p, bool train) {
