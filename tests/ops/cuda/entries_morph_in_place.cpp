@@ -10,7 +10,8 @@
 // - x put back bit for bit, dy untouched when dx is apart, run to run bitwise;
 // - a masked evaluation forward in place (no statistics: the seed kernel alone).
 // Shapes: both stream layouts (a block per column at 1024 and 600 seeds, row tiles below the SM
-// count with the fold), the 16-byte path and the scalar one, the wide instantiation, batch 1.
+// count with the fold), the 16-byte path and the scalar one, the 64-wide instantiation, batch 1.
+// (Chunks past 64 put residual_mlp on the GEMM path, and such a layer never runs in place.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -182,7 +183,7 @@ void in_place_perf(const InPlaceCase& k) {
 const std::vector<InPlaceCase>& in_place_cases() {
   static const std::vector<InPlaceCase> v = {
       {1024, 16, 512}, {600, 16, 64, true}, {64, 16, 512}, {12, 16, 33, true}, {7, 12, 33},
-      {10, 3, 129},    {33, 64, 100},       {5, 100, 64},  {9, 8, 1000, true}, {5, 32, 1}};
+      {10, 3, 129},    {33, 64, 100},       {6, 40, 65},   {9, 8, 1000, true}, {5, 32, 1}};
   return v;
 }
 
