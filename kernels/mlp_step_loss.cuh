@@ -60,9 +60,11 @@ __device__ float logit_row(const StepDev& s, int r, int lane, const float* w_sh)
     for (int q = 0; q < kRowChunk; ++q) {
       const int i = i0 + q * 32 + lane;
       if (i < in) {
+        // Every slot, with no branch between the reads and the FMAs: a slot past the classes
+        // sums the last class's weights again, which ends in a lane past the classes, unused.
 #pragma unroll
         for (int c = 0; c < 32; ++c)
-          if (c < classes) v[c] = fmaf(hv[q], w_sh[c * (in + 1) + i], v[c]);
+          v[c] = fmaf(hv[q], w_sh[min(c, classes - 1) * (in + 1) + i], v[c]);
       }
     }
   }
