@@ -2,9 +2,9 @@
 // lane holds a class (the arithmetic of softmax_xent_row, softmax_xent_row.cuh, with one class a
 // lane) and, when the last layer's weight fits shared memory, the warp goes on to the input
 // gradient through the last layer for its row, so that gradient needs no GEMM phase of its own;
-// it also computes the row's logits first (a lane a class, the layer below's row broadcast by
-// shuffles), so the last layer needs no forward phase either. More classes: softmax_xent_row
-// itself, and the logits and the input gradient are GEMM phases.
+// it also computes the row's logits first (each lane its share of the row for every class, then
+// a reduce-scatter across the warp), so the last layer needs no forward phase either. More classes:
+// softmax_xent_row itself, and the logits and the input gradient are GEMM phases.
 //
 // Measured on the H200 (bench/RESULTS.md, eleventh session): this phase replaced the logits
 // tile's tail (the block that finished a logits tile computed its 32 rows' loss and input
@@ -22,17 +22,34 @@ namespace kasmina::kernels::mlp_step {
 
 constexpr int kRowChunk = 4;  // input-gradient values per lane whose mask loads go out together
 
+// One step of a warp's reduce-scatter of 2 * kHalf values a lane: the lane keeps the lower or
+// the upper half (by its bit kHalf), adds its partner's values of that half, and the kept half
+// moves to v[0 .. kHalf).
+template <int kHalf>
+__device__ __forceinline__ void reduce_scatter_step(float (&v)[32], int lane) {
+  const bool upper = (lane & kHalf) != 0;
+#pragma unroll
+  for (int k = 0; k < kHalf; ++k) {
+    const float send = upper ? v[k] : v[k + kHalf];
+    const float keep = upper ? v[k + kHalf] : v[k];
+    v[k] = keep + __shfl_xor_sync(0xffffffffu, send, kHalf);
+  }
+}
+
 // Lane c's logit of row r (c < classes; other lanes return 0), stored to the last layer's y:
-// z = Σ_i h[r, i] W[c, i] (i in order) + b[c], ReLU'd if the layer has one, with h the layer
-// below's output and W in w_sh at row stride in + 1 (no bank conflicts for a lane a class).
+// z = Σ_i h[r, i] W[c, i] + b[c], ReLU'd if the layer has one, with h the layer below's output
+// and W in w_sh at row stride in + 1. Each lane sums its own i (lane, lane + 32, ...; in order)
+// for every class, then the warp adds the lanes' sums in a fixed tree that leaves class c's total
+// in lane c (a reduce-scatter: 16 + 8 + 4 + 2 + 1 shuffles).
 __device__ float logit_row(const StepDev& s, int r, int lane, const float* w_sh) {
   const LayerDev& L = s.layer[s.layers - 1];
-  const int in = L.in, c = lane;
+  const int in = L.in, classes = s.classes;
   const float* h = s.layer[s.layers - 2].y + static_cast<int64_t>(r) * in;
-  const float* wc = w_sh + min(c, s.classes - 1) * (in + 1);
-  const float bias = L.b && c < s.classes ? __ldg(L.b + c) : 0.0f;
-  float z = 0.0f;
-  for (int i0 = 0; i0 < in; i0 += kRowChunk * 32) {  // warp-uniform: every lane shuffles
+  const float bias = L.b && lane < classes ? __ldg(L.b + lane) : 0.0f;
+  float v[32];
+#pragma unroll
+  for (int c = 0; c < 32; ++c) v[c] = 0.0f;
+  for (int i0 = 0; i0 < in; i0 += kRowChunk * 32) {
     float hv[kRowChunk];
 #pragma unroll
     for (int q = 0; q < kRowChunk; ++q) {
@@ -41,14 +58,26 @@ __device__ float logit_row(const StepDev& s, int r, int lane, const float* w_sh)
     }
 #pragma unroll
     for (int q = 0; q < kRowChunk; ++q) {
-      const int base = i0 + q * 32, m = min(32, in - base);
-      for (int j = 0; j < m; ++j) z = fmaf(__shfl_sync(0xffffffffu, hv[q], j), wc[base + j], z);
+      const int i = i0 + q * 32 + lane;
+      if (i < in) {
+        // Every slot, with no branch between the reads and the FMAs: a slot past the classes
+        // sums the last class's weights again, which ends in a lane past the classes, unused.
+#pragma unroll
+        for (int c = 0; c < 32; ++c)
+          v[c] = fmaf(hv[q], w_sh[min(c, classes - 1) * (in + 1) + i], v[c]);
+      }
     }
   }
-  if (c >= s.classes) return 0.0f;
+  reduce_scatter_step<16>(v, lane);  // v[k]: class (lane & 16) + k
+  reduce_scatter_step<8>(v, lane);   // v[k]: class (lane & 24) + k
+  reduce_scatter_step<4>(v, lane);
+  reduce_scatter_step<2>(v, lane);
+  reduce_scatter_step<1>(v, lane);  // v[0]: class lane
+  if (lane >= classes) return 0.0f;
+  float z = v[0];
   if (L.b) z += bias;
   if (L.relu && !(z > 0.0f)) z = 0.0f;
-  L.y[static_cast<int64_t>(r) * s.classes + c] = z;
+  L.y[static_cast<int64_t>(r) * classes + lane] = z;
   return z;
 }
 
