@@ -19,6 +19,7 @@
 #include "core/rng.hpp"
 #include "morph/blueprint.hpp"
 #include "morph/blueprint_pool.hpp"
+#include "morph/seed_state.hpp"
 #include "nn/kasmina_layer.hpp"
 #include "ops/guard/loss_guard.hpp"
 #include "ops/morph/morph_ops.hpp"
@@ -177,6 +178,14 @@ void register_forward(const MorphShape& sh, Device dev) {
 // writes only the blended seeds' chunks (their input rows saved first); the backward rewrites
 // dy's blended chunks as dx (dx = dy) and puts x back. Untimed before each iteration: x (and
 // dy) as the fixture made them. float32 and bf16 activations.
+// The fixture layer's buffers with saved rows for an in-place forward on `act` activations.
+ops::MorphLayerBuffers in_place_buffers(const MorphFixture& f, DType act, Device dev) {
+  ops::MorphLayerBuffers L = f.layer.buffers();
+  L.saved_rows = f.shape.batch;
+  L.saved = Tensor::empty({int64_t{L.pool_slots} * f.shape.batch, kChunk}, act, dev);
+  return L;
+}
+
 void register_in_place(const MorphShape& sh, Device dev, bool half, bool backward) {
   const std::string name = std::string(backward ? "morph/forward_backward/in_place/"
                                                 : "morph/forward_telemetry/in_place/") +
@@ -184,9 +193,7 @@ void register_in_place(const MorphShape& sh, Device dev, bool half, bool backwar
   register_timed(name, [sh, dev, half, backward](benchmark::State& s) {
     MorphFixture f(sh, dev);
     const DType act = half ? DType::bf16 : DType::f32;
-    ops::MorphLayerBuffers L = f.layer.buffers();
-    L.saved_rows = sh.batch;
-    L.saved = Tensor::empty({int64_t{L.pool_slots} * sh.batch, kChunk}, act, dev);
+    const ops::MorphLayerBuffers L = in_place_buffers(f, act, dev);
     Tensor x0 = f.x, dy0 = f.dy;
     if (half) {
       x0 = Tensor::empty(f.x.shape(), act, dev);
@@ -216,6 +223,37 @@ void register_in_place(const MorphShape& sh, Device dev, bool half, bool backwar
           if (backward) dy.copy_from(dy0);
         });
   });
+}
+
+// The two halves of the in-place forward, which run side by side in it, to tell which one bounds
+// it: the statistics pass alone (every seed dormant: the stream kernel reads x and writes
+// nothing; also what a dormant layer pays on the step before a telemetry read) and the seeds
+// alone (no statistics: the seed kernel by itself, blending and saving the active seeds' rows).
+void register_in_place_parts(const MorphShape& sh, Device dev) {
+  register_timed("morph/forward_telemetry/in_place/dormant/" + sh.name(), [sh, dev](
+                                                                              benchmark::State& s) {
+    MorphFixture f(sh, dev);
+    f.layer.restore_state(
+        morph::SeedState::initial_host_state(sh.seeds),
+        std::vector<int32_t>(static_cast<size_t>(f.layer.config().pool_slots), -1));
+    const ops::MorphLayerBuffers L = in_place_buffers(f, DType::f32, dev);
+    ops::MorphForwardOptions opt;
+    opt.in_place = true;
+    timed_loop(s, [&] { ops::morph_forward(L, f.x, f.x, opt); }, {.bytes = 4.0 * sh.elements()});
+  });
+  register_timed("morph/forward/in_place/no_statistics/" + sh.name(),
+                 [sh, dev](benchmark::State& s) {
+                   MorphFixture f(sh, dev);
+                   const ops::MorphLayerBuffers L = in_place_buffers(f, DType::f32, dev);
+                   ops::MorphForwardOptions opt;
+                   opt.in_place = true;
+                   opt.collect_stats = false;
+                   Tensor x = Tensor::empty(f.x.shape(), DType::f32, dev);
+                   timed_loop(
+                       s, [&] { ops::morph_forward(L, x, x, opt); },
+                       {.bytes = 4.0 * 4.0 * sh.blended_elements(), .flops = sh.blueprint_flops()},
+                       [&] { x.copy_from(f.x); });
+                 });
 }
 
 // Emergency rollback latency: from a non-finite step loss to the seeds being ROLLED_BACK on the
@@ -258,6 +296,7 @@ void register_morph_benchmarks(Device dev) {
   }
   register_in_place(odd, dev, false, false);
   register_in_place(odd, dev, false, true);
+  register_in_place_parts(big, dev);
   register_rollback(big, dev);
   if (dev.is_cuda()) register_ir(big, dev);
   // Forward + backward at the big shape and at the configs' training batch (256 rows: one row
