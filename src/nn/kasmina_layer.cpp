@@ -279,15 +279,12 @@ void KasminaLayer::backward(const Tensor& dy, Tensor* dx, const StepContext& ctx
   if (last_train_ && grad_score_due()) grad_score_.measure(dy, x_saved_);
   // After an in-place forward dx is dy itself where the sequence owns dy.
   const bool alias = dx && last_in_place_ && output_grad_owned_;
+  if (alias) *dx = dy;
   if (last_identity_ || active_hint_ == 0) {  // (nothing blended: x is as it was)
-    if (alias)
-      *dx = dy;
-    else if (dx)
-      dx->copy_from(dy);
+    if (dx && !alias) dx->copy_from(dy);
     return;
   }
   if (last_in_place_) {
-    if (alias) *dx = dy;
     ops::morph_backward_saved(buf_, x_saved_, dy, dx, last_train_);
     if (last_train_) grads_fresh_ = true;
     return;
