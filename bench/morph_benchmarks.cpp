@@ -297,6 +297,7 @@ void register_morph_benchmarks(Device dev) {
   register_in_place(odd, dev, false, false);
   register_in_place(odd, dev, false, true);
   register_in_place_parts(big, dev);
+  register_in_place_parts(odd, dev);
   register_rollback(big, dev);
   if (dev.is_cuda()) register_ir(big, dev);
   // Forward + backward at the big shape and at the configs' training batch (256 rows: one row
