@@ -98,6 +98,10 @@ __device__ __forceinline__ bool seed_trains(const SeedBackwardArgs& a, const See
 __device__ __forceinline__ bool seed_input_grad(const SeedBackwardArgs& a, const SeedFlags& f) {
   return (a.dx != nullptr) & blend_applies(f.stage, f.alpha);
 }
+// In place (morph_backward_saved): the seed's x is in the saved rows, and is put back.
+__device__ __forceinline__ bool seed_from_saved(const SeedBackwardArgs& a, const SeedFlags& f) {
+  return (a.saved != nullptr) & blend_applies(f.stage, f.alpha);
+}
 
 // One thread's row of a seed: its x and dy chunks (loaded before the compute).
 template <int CMAX>
@@ -190,13 +194,12 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool mine = a.only_kind < 0 ? f.kind < kBlueprintKindCount  // IR kinds: their modules
                                       : f.kind == a.only_kind;
-    const bool restore = (a.saved != nullptr) & blend_applies(f.stage, f.alpha);
-    return (seed_input_grad(a, f) | seed_trains(a, f) | restore) & mine;
+    return (seed_input_grad(a, f) | seed_trains(a, f) | seed_from_saved(a, f)) & mine;
   };
   auto body = [&](int32_t s, int32_t slot) {
     const SeedFlags f = seed_flags(a.st, s, nullptr, a.gemm_kinds);
     const bool blended = seed_input_grad(a, f), trains = seed_trains(a, f);
-    const bool from_saved = (a.saved != nullptr) & blend_applies(f.stage, f.alpha);
+    const bool from_saved = seed_from_saved(a, f);
     const bool isolated = trains && stage_trains_isolated(f.stage);
     const bool need_dy = !isolated || a.task;
     const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;

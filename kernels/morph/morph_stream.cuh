@@ -260,7 +260,7 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
   }
   if (s < a.S) {
     const bool skip = seed_blended(seed_flags(a.st, s, a.mask, a.gemm_kinds));
-    const bool store = !skip && a.dst != nullptr && a.dst != a.src;
+    const bool store = !skip && !a.in_place;
     const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
     const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
     const V* src =

@@ -93,12 +93,9 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
         }
       }
     }
-    if (saved && blended) {  // x as the layers below produced it
-      E* xw = static_cast<E*>(const_cast<void*>(x.raw()));
-      for (int64_t b = 0; b < B; ++b) {
-        const E* keep = L.saved.data<E>() + (slot * L.saved_rows + b) * C;
-        std::copy(keep, keep + C, xw + b * H + static_cast<int64_t>(s) * C);
-      }
+    if (from_saved) {  // x as the layers below produced it: the saved rows (xs) put back
+      E* xw = static_cast<E*>(const_cast<void*>(x.raw())) + static_cast<int64_t>(s) * C;
+      for (int64_t b = 0; b < B; ++b) std::copy(xs + b * C, xs + (b + 1) * C, xw + b * H);
     }
     if (iso_grads && task) step_stats[s * kMorphStepStats + 1] = static_cast<float>(change);
     if (param_grads) {
@@ -111,10 +108,6 @@ void backward_impl(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy
     }
   }
 }
-
-}  // namespace
-
-namespace {
 
 void backward_any(const MorphLayerBuffers& L, const Tensor& x, const Tensor& dy, Tensor* dx,
                   bool param_grads, bool saved) {
