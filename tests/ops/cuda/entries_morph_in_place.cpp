@@ -86,7 +86,9 @@ void in_place_agrees(const InPlaceCase& k) {
   ops::morph_forward(copy.layer.buffers(), xcopy, out, opt);
   expect_values_close(xc, xg, tag + " out against the twin");
   EXPECT_TRUE(testing::bitwise_equal(out, xg)) << tag << ": out against the copy ops";
-  if (k.seeds >= 9) EXPECT_FALSE(testing::bitwise_equal(x, xg)) << tag << ": nothing blended";
+  if (k.seeds >= 9) {
+    EXPECT_FALSE(testing::bitwise_equal(x, xg)) << tag << ": nothing blended";
+  }
   expect_all_close(Lc.step_stats.to_vector<float>(), Lg.step_stats.to_vector<float>(), 1e-4, 1e-6,
                    tag + " step_stats");
   expect_all_close(copy.layer.buffers().step_stats.to_vector<float>(),
