@@ -56,7 +56,9 @@ __device__ float logit_row(const StepDev& s, int r, int lane, const float* w_sh)
       const int i = i0 + q * 32 + lane;
       hv[q] = i < in ? mlp::load_cg(h + i) : 0.0f;
     }
-#pragma unroll
+    // One copy of the 32 FMAs, rolled over the chunk's values (hv[0], then the next one moved
+    // into it: register moves), so that the phase's code stays short (see loss_row).
+#pragma unroll 1
     for (int q = 0; q < kRowChunk; ++q) {
       const int i = i0 + q * 32 + lane;
       if (i < in) {
@@ -64,8 +66,10 @@ __device__ float logit_row(const StepDev& s, int r, int lane, const float* w_sh)
         // sums the last class's weights again, which ends in a lane past the classes, unused.
 #pragma unroll
         for (int c = 0; c < 32; ++c)
-          v[c] = fmaf(hv[q], w_sh[min(c, classes - 1) * (in + 1) + i], v[c]);
+          v[c] = fmaf(hv[0], w_sh[min(c, classes - 1) * (in + 1) + i], v[c]);
       }
+#pragma unroll
+      for (int j = 0; j + 1 < kRowChunk; ++j) hv[j] = hv[j + 1];
     }
   }
   reduce_scatter_step<16>(v, lane);  // v[k]: class (lane & 16) + k
@@ -122,13 +126,24 @@ __device__ void loss_row(const StepDev& s, int r, int lane, const float* w_sh) {
       const int i = i0 + q * 32 + lane;
       side[q] = i < in && P.relu ? mlp::load_cg(below + i) : 1.0f;
     }
+    // Each value sums its classes in order; a class's dlogit is shuffled once for the chunk. The
+    // class loop stays rolled: unrolled inside the chunk it was ~3300 instructions (53 KB of
+    // code), which a step that finds them evicted from L2 fetches from memory (the cold rows).
+    float v[kRowChunk];
+#pragma unroll
+    for (int q = 0; q < kRowChunk; ++q) v[q] = 0.0f;
+#pragma unroll 1
+    for (int k = 0; k < classes; ++k) {
+      const float gk = __shfl_sync(0xffffffffu, g, k);
+      const float* wk = w_sh + k * (in + 1) + i0 + lane;
+#pragma unroll
+      for (int q = 0; q < kRowChunk; ++q)
+        v[q] = fmaf(gk, i0 + q * 32 + lane < in ? wk[q * 32] : 0.0f, v[q]);
+    }
 #pragma unroll
     for (int q = 0; q < kRowChunk; ++q) {
       const int i = i0 + q * 32 + lane;
-      float v = 0.0f;
-      for (int k = 0; k < classes; ++k)
-        v = fmaf(__shfl_sync(0xffffffffu, g, k), i < in ? w_sh[k * (in + 1) + i] : 0.0f, v);
-      if (i < in) out[i] = side[q] > 0.0f ? v : 0.0f;
+      if (i < in) out[i] = side[q] > 0.0f ? v[q] : 0.0f;
     }
   }
 }
