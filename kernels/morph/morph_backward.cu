@@ -234,9 +234,7 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
       }
       if (!trains) continue;  // block-uniform
       __syncthreads();
-      // One copy of the sum's code, rolled over the thread's parameters: acc[0] is parameter
-      // q's, and the accumulators rotate by one after each (back in order after kOwn).
-#pragma unroll 1
+      KASMINA_MORPH_UNROLL
       for (int q = 0; q < kOwn; ++q) {
         const int32_t i = tid + q * kSeedThreads;
         if (i < P) {
@@ -252,12 +250,8 @@ __global__ void __launch_bounds__(kSeedThreads, CMAX <= 16 ? 2 : 1)
             o += fa[(k + 1) * fs] * fb[(k + 1) * fs];
           }
           if (k < rows) e += fa[k * fs] * fb[k * fs];
-          acc[0] += e + o;
+          acc[q] += e + o;
         }
-        const float first = acc[0];
-        KASMINA_MORPH_UNROLL
-        for (int j = 0; j + 1 < kOwn; ++j) acc[j] = acc[j + 1];
-        acc[kOwn - 1] = first;
       }
       __syncthreads();  // the factor rows are rewritten by the next tile
     }

@@ -197,27 +197,19 @@ __global__ void __launch_bounds__(kSeedThreads)
     float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
     for (int64_t r0 = threadIdx.x; r0 < a.B; r0 += kPass) {
       if (r0 != threadIdx.x) load_pass(s, r0);
-      // One copy of the row's code, rolled over the pass's rows (xr[0], then the next row moved
-      // into it: register moves): unrolled, a cold launch fetched each copy from memory.
-#pragma unroll 1
+#pragma unroll
       for (int i = 0; i < kRows; ++i) {
         const int64_t r = r0 + static_cast<int64_t>(i) * kSeedThreads;
         if (r < a.B) {
           if (own) {
             store_chunk<CMAX>(static_cast<E*>(a.saved) + (slot * a.saved_rows + r) * C, C, a.vec,
-                              xr[0]);
-            if (a.collect) {
-              KASMINA_MORPH_UNROLL
-              for (int c = 0; c < CMAX; ++c)
-                if (c < C) add_stat(xr[0][c], a.dead_eps, sum, sq, dead, mx);
-            }
+                              xr[i]);
+            KASMINA_MORPH_UNROLL
+            for (int c = 0; c < CMAX; ++c)
+              if (c < C) add_stat(xr[i][c], a.dead_eps, sum, sq, dead, mx);
           }
-          seed_row<CMAX, E>(a, kind, sparams, f.alpha, blended, xr[0], r * a.H + cs, iso);
+          seed_row<CMAX, E>(a, kind, sparams, f.alpha, blended, xr[i], r * a.H + cs, iso);
         }
-#pragma unroll
-        for (int j = 0; j + 1 < kRows; ++j)
-          KASMINA_MORPH_UNROLL
-          for (int c = 0; c < CMAX; ++c) xr[j][c] = xr[j + 1][c];
       }
     }
     if (iso_on) {
