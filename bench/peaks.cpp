@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/timed_loop.hpp"
@@ -24,9 +25,9 @@ int64_t gemm_side(Device dev) {
 }
 
 struct CopyCase {
-  explicit CopyCase(Device dev)
-      : src(random_normal({copy_floats(dev)}, 1, dev)),
-        dst(Tensor::empty({copy_floats(dev)}, DType::f32, dev)) {}
+  explicit CopyCase(Device dev, int64_t floats = 0)
+      : src(random_normal({floats > 0 ? floats : copy_floats(dev)}, 1, dev)),
+        dst(Tensor::empty(src.shape(), DType::f32, dev)) {}
   void run() { dst.copy_from(src); }
   double bytes() const { return 2.0 * static_cast<double>(src.nbytes()); }
   Tensor src, dst;
@@ -143,6 +144,16 @@ void register_peak_benchmarks(Device dev) {
                    CopyCase c(dev);
                    timed_loop(s, [&] { c.run(); }, {.bytes = c.bytes()});
                  });
+  // The driver's copy of a morph layer's float32 activations at the morph benchmarks' shapes
+  // (bench/morph_benchmarks.cpp): what the plain copy of those bytes costs, timed the same way.
+  for (const auto& [name, floats] :
+       {std::pair<const char*, int64_t>{"B512_S1024_C16", 512 * 1024 * 16},
+        {"B256_S1000_C16", 256 * 1000 * 16}}) {
+    register_timed(std::string("peak/copy/") + name, [dev, floats](benchmark::State& s) {
+      CopyCase c(dev, floats);
+      timed_loop(s, [&] { c.run(); }, {.bytes = c.bytes()});
+    });
+  }
   const int64_t n = gemm_side(dev);
   const std::string shape = str_cat("M", n, "_N", n, "_K", n);
   for (ops::MathMode m : {ops::MathMode::fp32, ops::MathMode::tf32, ops::MathMode::bf16}) {
