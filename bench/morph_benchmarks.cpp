@@ -287,7 +287,7 @@ void register_rollback(const MorphShape& sh, Device dev) {
 }  // namespace
 
 void register_morph_benchmarks(Device dev) {
-  const MorphShape big{512, 1024}, odd{256, 1000};
+  const MorphShape big{512, 1024}, odd{256, 1000}, short_rows{128, 1024};
   register_forward(big, dev);
   register_forward(odd, dev);
   for (const bool half : {false, true}) {
@@ -298,6 +298,9 @@ void register_morph_benchmarks(Device dev) {
   register_in_place(odd, dev, false, true);
   register_in_place_parts(big, dev);
   register_in_place_parts(odd, dev);
+  // The same seeds over a quarter of B512's rows: one row a thread, as at B256, over a quarter of
+  // the address range (the rows are 64 KB apart), to tell per-row work from per-page cost.
+  register_in_place_parts(short_rows, dev);
   register_rollback(big, dev);
   if (dev.is_cuda()) register_ir(big, dev);
   // Forward + backward at the big shape and at the configs' training batch (256 rows: one row

@@ -255,10 +255,10 @@ TEST_F(BenchCli, ListHonoursTheFilter) {
   for (std::string l; std::getline(lines, l);) names.push_back(l);
   // forward x2 in float32 and in bf16, rollback, forward+backward x2 in float32 and in bf16,
   // lifecycle, optimizer; the in-place forward and forward+backward at both shapes in float32
-  // and at the big one in bf16, and the in-place forward's two halves at both shapes; the
+  // and at the big one in bf16, and the in-place forward's two halves at both shapes and B128; the
   // whole-layer seed's step and eval forward on the per-row and GEMM paths; the row seeds' step
   // and eval forward
-  ASSERT_EQ(names.size(), 26u) << r.out;
+  ASSERT_EQ(names.size(), 28u) << r.out;
   for (const std::string& n : names) EXPECT_EQ(n.rfind("morph/", 0), 0u) << n;
   const ProcessResult all = run({"bench", "--device", "cpu", "--list"});
   EXPECT_NE(all.out.find("peak/gemm/"), std::string::npos);
