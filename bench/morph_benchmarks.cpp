@@ -173,11 +173,6 @@ void register_forward(const MorphShape& sh, Device dev) {
   });
 }
 
-// The in-place forward and its backward (ops::MorphForwardOptions::in_place, what a kasmina
-// layer after another layer of its sequence runs): the forward reads x for the statistics and
-// writes only the blended seeds' chunks (their input rows saved first); the backward rewrites
-// dy's blended chunks as dx (dx = dy) and puts x back. Untimed before each iteration: x (and
-// dy) as the fixture made them. float32 and bf16 activations.
 // The fixture layer's buffers with saved rows for an in-place forward on `act` activations.
 ops::MorphLayerBuffers in_place_buffers(const MorphFixture& f, DType act, Device dev) {
   ops::MorphLayerBuffers L = f.layer.buffers();
@@ -186,6 +181,11 @@ ops::MorphLayerBuffers in_place_buffers(const MorphFixture& f, DType act, Device
   return L;
 }
 
+// The in-place forward and its backward (ops::MorphForwardOptions::in_place, what a kasmina
+// layer after another layer of its sequence runs): the forward reads x for the statistics and
+// writes only the blended seeds' chunks (their input rows saved first); the backward rewrites
+// dy's blended chunks as dx (dx = dy) and puts x back. Untimed before each iteration: x (and
+// dy) as the fixture made them. float32 and bf16 activations.
 void register_in_place(const MorphShape& sh, Device dev, bool half, bool backward) {
   const std::string name = std::string(backward ? "morph/forward_backward/in_place/"
                                                 : "morph/forward_telemetry/in_place/") +

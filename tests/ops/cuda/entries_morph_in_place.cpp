@@ -53,8 +53,7 @@ ops::MorphLayerBuffers with_saved(const MixedStageLayer& rig, int64_t B, DType a
 // bf16_rounding_compare.hpp (the blends and dx rounded to bf16 once on each device).
 void expect_values_close(const Tensor& want, const Tensor& got, const std::string& what) {
   if (want.dtype() == DType::f32)
-    return expect_all_close(want.to_vector<float>(), got.to(Device::cpu()).to_vector<float>(), 1e-5,
-                            1e-5, what);
+    return expect_all_close(want.to_vector<float>(), got.to_vector<float>(), 1e-5, 1e-5, what);
   ops::bf16_test::expect_rounding_apart(ops::bf16_test::bits(want), ops::bf16_test::bits(got),
                                         what);
 }
