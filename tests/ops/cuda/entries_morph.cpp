@@ -269,6 +269,7 @@ const std::vector<Case>& twin_cases() {
       {7, 12, 33},
       {64, 16, 512},
       {1000, 16, 256},
+      {1001, 16, 256},  // the stream kernel's whole-column layout with a partial last column
       {1024, 16, 512},
       {4096, 4, 64},
       {128, 32, 4096},

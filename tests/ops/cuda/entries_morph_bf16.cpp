@@ -120,6 +120,7 @@ KASMINA_OP_TABLE_ENTRY(morph_bf16) {
   e.ops = {"morph_forward", "morph_backward"};
   e.correctness = [] {
     return cases_over(std::vector<HalfCase>{{600, 16, 64},
+                                            {601, 16, 64},  // a partial last whole column
                                             {200, 12, 40},
                                             {12, 16, 33},
                                             {9, 8, 1000},

@@ -157,8 +157,19 @@ void in_place_perf(const InPlaceCase& k) {
 
 const std::vector<InPlaceCase>& in_place_cases() {
   static const std::vector<InPlaceCase> v = {
-      {1024, 16, 512}, {600, 16, 64, true}, {64, 16, 512}, {12, 16, 33, true}, {7, 12, 33},
-      {10, 3, 129},    {33, 64, 100},       {6, 40, 65},   {9, 8, 1000, true}, {5, 32, 1}};
+      {1024, 16, 512},
+      {600, 16, 64, true},
+      {64, 16, 512},
+      {12, 16, 33, true},
+      {7, 12, 33},
+      {10, 3, 129},
+      {33, 64, 100},
+      {6, 40, 65},
+      {9, 8, 1000, true},
+      {5, 32, 1},
+      // the stream kernel's whole-column layout with a partial last column (float32 and bf16)
+      {601, 16, 64},
+      {602, 16, 64, true}};
   return v;
 }
 
