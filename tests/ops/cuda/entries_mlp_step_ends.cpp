@@ -222,6 +222,15 @@ std::vector<EndsCase> ends_cases() {
                  false,
                  12});
   out.push_back({"empty_B0_adamw", {"ends_empty_B0", 0, 37, odd}, true, true, true, false, 4});
+  // More update chunks (784 x 1024 weights: 392 of them) than blocks: the blocks' first chunks
+  // read at the launch's start, the others in the update phase.
+  out.push_back({"wide_B16_f32_adamw_t9",
+                 {"ends_wide_B16", 16, 784, {{1024, kRelu}, {64, kRelu}, {10, kNone}}},
+                 true,
+                 false,
+                 true,
+                 false,
+                 9});
   return out;
 }
 
