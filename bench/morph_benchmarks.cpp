@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench/ir_blueprints.hpp"
+#include "bench/peaks.hpp"
 #include "bench/registry.hpp"
 #include "bench/seed_placement.hpp"
 #include "bench/timed_loop.hpp"
@@ -288,6 +289,9 @@ void register_rollback(const MorphShape& sh, Device dev) {
 
 void register_morph_benchmarks(Device dev) {
   const MorphShape big{512, 1024}, odd{256, 1000}, short_rows{128, 1024};
+  // The driver's copy of the same float32 activations: what a plain copy of those bytes costs.
+  for (const MorphShape& sh : {big, odd})
+    register_copy_benchmark(sh.name(), static_cast<int64_t>(sh.elements()), dev);
   register_forward(big, dev);
   register_forward(odd, dev);
   for (const bool half : {false, true}) {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "bench/timed_loop.hpp"
@@ -138,22 +137,19 @@ double peak_flops_of(const Peaks& p, ops::MathMode m) {
   return p.flops;
 }
 
+void register_copy_benchmark(const std::string& shape, int64_t floats, Device dev) {
+  register_timed("peak/copy/" + shape, [dev, floats](benchmark::State& s) {
+    CopyCase c(dev, floats);
+    timed_loop(s, [&] { c.run(); }, {.bytes = c.bytes()});
+  });
+}
+
 void register_peak_benchmarks(Device dev) {
   register_timed("peak/copy/" + std::to_string(copy_floats(dev) * 4 >> 20) + "MiB",
                  [dev](benchmark::State& s) {
                    CopyCase c(dev);
                    timed_loop(s, [&] { c.run(); }, {.bytes = c.bytes()});
                  });
-  // The driver's copy of a morph layer's float32 activations at the morph benchmarks' shapes
-  // (bench/morph_benchmarks.cpp): what the plain copy of those bytes costs, timed the same way.
-  for (const auto& [name, floats] :
-       {std::pair<const char*, int64_t>{"B512_S1024_C16", 512 * 1024 * 16},
-        {"B256_S1000_C16", 256 * 1000 * 16}}) {
-    register_timed(std::string("peak/copy/") + name, [dev, floats](benchmark::State& s) {
-      CopyCase c(dev, floats);
-      timed_loop(s, [&] { c.run(); }, {.bytes = c.bytes()});
-    });
-  }
   const int64_t n = gemm_side(dev);
   const std::string shape = str_cat("M", n, "_N", n, "_K", n);
   for (ops::MathMode m : {ops::MathMode::fp32, ops::MathMode::tf32, ops::MathMode::bf16}) {

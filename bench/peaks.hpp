@@ -5,6 +5,7 @@
 // layers run under `train.precision: bf16`). The other benchmarks report their throughput as a
 // fraction of these (frac_of_peak_bw, frac_of_peak_flops against the peak of their math).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -39,5 +40,9 @@ double peak_flops_of(const Peaks& p, ops::MathMode m);
 
 // Registers peak/copy, peak/gemm, peak/gemm_tf32 and peak/gemm_bf16 as benchmarks of their own.
 void register_peak_benchmarks(Device dev);
+
+// Registers peak/copy/SHAPE: the driver's copy of `floats` float32 values, timed as the other
+// benchmarks are (the morph benchmarks register one for each of their layers' activations).
+void register_copy_benchmark(const std::string& shape, int64_t floats, Device dev);
 
 }  // namespace kasmina::bench
