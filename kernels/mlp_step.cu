@@ -167,10 +167,14 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
     mlp_step_kernel(const __grid_constant__ StepDev s) {
   __shared__ mlp::TileShared sh;
   __shared__ UpdateCoefficients coef;
-  // The update's coefficients depend only on the step counter, which no phase changes: one
-  // thread computes them now, off the update phase's path (the last thread: idle in most
-  // gather rows).
+  __shared__ optim::ChunkRef first_chunk;
+  // The update's coefficients depend only on the step counter, which no phase changes, and the
+  // block's first chunk of the update is known from the start: two threads read them now, off
+  // the update phase's path, each waiting only on its own loads (the last two threads: idle in
+  // most gather rows).
   if (s.updates && threadIdx.x == mlp::kThreads - 1) coef = update_coefficients(s);
+  if (s.updates && threadIdx.x == mlp::kThreads - 2)
+    prefetch_first_chunk(s.update.table, first_chunk);
   unsigned int target = 0;
   for (int p = 0; p < s.phases; ++p) {
     if (p > 0) grid_barrier(s.tickets, target);
@@ -181,7 +185,7 @@ __global__ void __launch_bounds__(mlp::kThreads, 1)
     if (ph.work == kGatherPhase) {
       gather_phase(s);
     } else if (ph.work == kUpdatePhase) {
-      update_phase(s, coef);
+      update_phase(s, coef, first_chunk);
     } else if (ph.work == kLossPhase) {
       loss_phase(s, sh.a);
     } else {

@@ -17,17 +17,29 @@ namespace kasmina::kernels::mlp_step {
 
 static_assert(mlp::kThreads == optim::kThreads, "the update phase runs the optimizer's chunks");
 
+// A row's gather is a chain of dependent loads (the cursor, the row's perm entry, the image row),
+// so a block gathers several rows at once: the block splits into groups of the warps a row's
+// 16-byte loads need (a 784-pixel uint8 row: 49 loads, two warps, so four groups of 64 threads),
+// group q taking rows blockIdx.x + gridDim.x * (q + groups * k). At B256 on 132 blocks a block's
+// two rows then load side by side instead of one chain after the other.
 __device__ inline void gather_phase(const StepDev& s) {
   const GatherDev& g = s.gather;
-  for (int64_t b = blockIdx.x; b < s.rows; b += gridDim.x) {
+  const int64_t loads = g.vectorised ? g.width / (g.u8 ? 16 : 4) : g.width;
+  const int per_row = loads >= mlp::kThreads || loads < 1
+                          ? mlp::kThreads
+                          : static_cast<int>((loads + 31) / 32 * 32);
+  const int groups = mlp::kThreads / per_row;
+  const int q = static_cast<int>(threadIdx.x) / per_row;
+  if (q >= groups) return;  // the threads past the last whole group
+  const int tid = static_cast<int>(threadIdx.x) % per_row;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * groups;
+  for (int64_t b = blockIdx.x + static_cast<int64_t>(gridDim.x) * q; b < s.rows; b += stride) {
     if (g.u8)
       gather_row(static_cast<const uint8_t*>(g.images), g.labels, g.perm, g.cursor, g.count,
-                 g.width, s.rows, g.scale, g.shift, g.vectorised != 0, g.x, g.y, b,
-                 static_cast<int>(threadIdx.x), mlp::kThreads);
+                 g.width, s.rows, g.scale, g.shift, g.vectorised != 0, g.x, g.y, b, tid, per_row);
     else
       gather_row(static_cast<const float*>(g.images), g.labels, g.perm, g.cursor, g.count, g.width,
-                 s.rows, g.scale, g.shift, g.vectorised != 0, g.x, g.y, b,
-                 static_cast<int>(threadIdx.x), mlp::kThreads);
+                 s.rows, g.scale, g.shift, g.vectorised != 0, g.x, g.y, b, tid, per_row);
   }
 }
 
@@ -48,20 +60,51 @@ __device__ inline UpdateCoefficients update_coefficients(const StepDev& s) {
   return c;
 }
 
-// The plan's chunks over the blocks with the update f (SgdUpdate or AdamWUpdate).
-template <class Update>
-__device__ inline void update_chunks(const optim::TableView& table, const Update f) {
-  for (int64_t c = blockIdx.x; c < table.chunk_count; c += gridDim.x)
-    optim::update_chunk(table, c, f);
+// The block's first chunk of the update (chunk blockIdx.x), read by one thread when the launch
+// starts, long before the update phase (~120 chunks at 784-256-128-10 for 132 blocks: nearly
+// every block's only chunk): its descriptor into `first` (shared memory; the grid
+// barriers before the update phase publish it to the block), and its optimizer moments m and v
+// prefetched into L2 (the weights were read into L2 by the forward phases and the gradients are
+// written there by the backward ones). The update phase then starts with one round trip to L2
+// instead of the descriptor's two dependent loads and then the moments from memory. The
+// prefetch is a hint: it changes no value.
+__device__ inline void prefetch_first_chunk(const optim::TableView& table, optim::ChunkRef& first) {
+  if (static_cast<int64_t>(blockIdx.x) >= table.chunk_count) return;
+  const optim::ChunkRef r = optim::chunk_ref(table, blockIdx.x);
+  first = r;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  // Vectorised: 16-byte aligned ranges of whole float4 groups, as the bulk prefetch needs.
+  if (r.t.vectorised) {
+    const auto bytes = static_cast<uint32_t>((r.end - r.start) * sizeof(float));
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(r.t.m + r.start), "r"(bytes)
+                 : "memory");
+    if (r.t.v)
+      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(r.t.v + r.start), "r"(bytes)
+                   : "memory");
+  }
+#endif
 }
 
-// The update phase (`coef` in shared memory, written before the last barrier).
-__device__ inline void update_phase(const StepDev& s, const UpdateCoefficients& coef) {
+// The plan's chunks over the blocks with the update f (SgdUpdate or AdamWUpdate); the block's
+// first chunk from its descriptor read at the start (prefetch_first_chunk).
+template <class Update>
+__device__ inline void update_chunks(const optim::TableView& table, const optim::ChunkRef& first,
+                                     const Update f) {
+  for (int64_t c = blockIdx.x; c < table.chunk_count; c += gridDim.x) {
+    // In registers (the chunk's stores cannot alias it); one call, so one copy of the code.
+    const optim::ChunkRef r = c == blockIdx.x ? first : optim::chunk_ref(table, c);
+    optim::update_chunk<false>(r, [&f] { return f; });
+  }
+}
+
+// The update phase (`coef` and `first` in shared memory, written before the last barrier).
+__device__ inline void update_phase(const StepDev& s, const UpdateCoefficients& coef,
+                                    const optim::ChunkRef& first) {
   const UpdateDev& u = s.update;
   if (u.sgd) {
-    update_chunks(u.table, coef.sgd);
+    update_chunks(u.table, first, coef.sgd);
   } else {
-    update_chunks(u.table, coef.adamw);
+    update_chunks(u.table, first, coef.adamw);
   }
 }
 

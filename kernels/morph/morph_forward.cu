@@ -45,6 +45,7 @@ struct SeedForwardArgs {
   bool vec = false;
   float* step_stats = nullptr;
   bool trigger = false;  // let the kernels queued after this one (IR seed kernels) start beside it
+  int32_t staged = 0;    // floats of dynamic shared memory: a slot's parameters copied up front
   // In place (out is x): blended seeds save their input rows (saved, slot-major, saved_rows rows
   // of C a slot) and, when collecting, count their own input statistics (the stream kernel
   // skips their chunks) into the step measurements and the telemetry.
@@ -118,7 +119,8 @@ __device__ __forceinline__ void seed_row(const SeedForwardArgs& a, int32_t kind,
 // fixed shuffle order (the maximum exact), then over the warps in order by four threads (one a
 // statistic) through `red` (kSeedThreads / 32 x kStreamStats doubles). All threads call it.
 __device__ void finish_own_stats(const SeedForwardArgs& a, int32_t s, int32_t C, float sum,
-                                 float sq, float dead, float mx, double* red) {
+                                 float sq, float dead, float mx, const StatPrior& prior,
+                                 double* red) {
   double v[kStreamStats] = {sum, sq, dead, mx};
 #pragma unroll
   for (int off = 16; off > 0; off /= 2) {
@@ -141,8 +143,7 @@ __device__ void finish_own_stats(const SeedForwardArgs& a, int32_t s, int32_t C,
       const double o = red[w * kStreamStats + k];
       acc = k == 3 ? fmax(acc, o) : acc + o;
     }
-    finish_seed_stat(a.B, C, s, k, acc, load_stat_prior(a.st, s, k, a.telemetry), a.step_stats,
-                     a.telemetry);
+    finish_seed_stat(a.B, C, s, k, acc, prior, a.step_stats, a.telemetry);
   }
 }
 
@@ -164,14 +165,12 @@ __global__ void __launch_bounds__(kSeedThreads)
   const SeedStateView& st = a.st;
   const int32_t C = a.sh.chunk;
   auto isolated = [&](const SeedFlags& f) { return a.collect & stage_trains_isolated(f.stage); };
-  auto has_work = [&](int32_t s) {
-    const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
+  auto has_work = [&](const SeedFlags& f) {
     const bool mine = a.only_kind < 0 ? f.kind < kBlueprintKindCount  // IR: its module
                                       : f.kind == a.only_kind;
     return (seed_blended(f) | isolated(f)) & mine;
   };
-  // kRows rows per thread per pass, all loaded before any is computed; the first pass's loads
-  // are in flight while the parameters are staged.
+  // kRows rows per thread per pass, all loaded before any is computed.
   constexpr int kRows = CMAX <= 16 ? 2 : 1;
   constexpr int64_t kPass = kRows * kSeedThreads;
   float xr[kRows][CMAX];
@@ -183,15 +182,38 @@ __global__ void __launch_bounds__(kSeedThreads)
       if (r < a.B) load_chunk<CMAX>(static_cast<const E*>(a.x) + r * a.H + cs, C, a.vec, xr[i]);
     }
   };
-  for_each_slot_seed(a.pool.owner, a.pool.slots, has_work, [&](int32_t s, int32_t slot) {
+  const bool own_stats = a.in_place & a.collect;
+  const int32_t staged = a.staged < a.pool.region ? a.staged : a.pool.region;
+  // Block b takes the slots b, b + gridDim.x, ... (morph_kernel_common.cuh). Three loads wait
+  // on nothing but the slot, so they go first, together: the slot's owner, and the slot's
+  // parameter region (as many floats as the shared memory holds, at least the blueprint's
+  // parameters) copied asynchronously into shared memory. Once the owner s is known, its rows of
+  // the first pass, its state and its statistics' priors are loaded together, before the block
+  // knows whether s has work (unused when it has none): two memory round trips before the
+  // first row is computed, where loading each after the one it seemed to need took four.
+  for (int32_t slot = static_cast<int32_t>(blockIdx.x); slot < a.pool.slots;
+       slot += static_cast<int32_t>(gridDim.x)) {
+    const float* params = a.pool.at(slot, PoolRegion::params);
+    for (int32_t i = static_cast<int32_t>(threadIdx.x); i < staged; i += kSeedThreads)
+      __pipeline_memcpy_async(sparams + i, params + i, sizeof(float));
+    __pipeline_commit();
+    const int32_t s = a.pool.owner[slot];
+    if (s < 0) {
+      __pipeline_wait_prior(0);
+      continue;
+    }
+    load_pass(s, threadIdx.x);
+    __syncwarp();  // the state's loads after the rows' (as in morph_stream.cuh)
     const SeedFlags f = seed_flags(st, s, a.mask, a.gemm_kinds);
+    StatPrior prior{};
+    if (own_stats && threadIdx.x < kStreamStats)
+      prior = load_stat_prior(st, s, static_cast<int>(threadIdx.x), a.telemetry);
+    __pipeline_wait_prior(0);
+    if (!has_work(f)) continue;
     const bool blended = seed_blended(f), iso_on = isolated(f);
     const int32_t kind = a.only_kind < 0 ? f.kind : a.as_kind;
     const int64_t cs = static_cast<int64_t>(s) * C;
-    load_pass(s, threadIdx.x);
-    stage_params(a.pool.at(slot, PoolRegion::params), blueprint_param_count(kind, a.sh), sparams,
-                 threadIdx.x, kSeedThreads);
-    __syncthreads();
+    __syncthreads();  // every thread's part of the parameters is in shared memory
     float iso = 0.0f;
     const bool own = a.in_place & blended;  // saves its rows, counts its statistics
     float sum = 0.0f, sq = 0.0f, dead = 0.0f, mx = 0.0f;
@@ -218,9 +240,9 @@ __global__ void __launch_bounds__(kSeedThreads)
         a.step_stats[static_cast<int64_t>(s) * kMorphStepStats + 1] =
             static_cast<float>(total / (static_cast<double>(a.B) * C));
     }
-    if (own && a.collect) finish_own_stats(a, s, C, sum, sq, dead, mx, own_red);
+    if (own && a.collect) finish_own_stats(a, s, C, sum, sq, dead, mx, prior, own_red);
     __syncthreads();  // the parameters and the reduction storage are reused by the next seed
-  });
+  }
   complete_after_predecessor();  // the copy, which this kernel runs beside
 }
 
@@ -229,13 +251,15 @@ __global__ void __launch_bounds__(kSeedThreads)
 template <class E>
 void launch_seed_forward(const BlueprintShape& sh, const SeedForwardArgs& a, unsigned blocks,
                          size_t smem, cudaStream_t stream, bool dependent = true) {
+  SeedForwardArgs b = a;
+  b.staged = static_cast<int32_t>(smem / sizeof(float));
   dispatch_chunk(sh, [&]<int CMAX, bool EXACT>() {
     const auto kernel = morph_seed_forward_kernel<CMAX, EXACT, E>;
     opt_in_smem(kernel, smem);
     if (dependent)
-      launch_programmatic(kernel, dim3(blocks), dim3(kSeedThreads), smem, stream, a);
+      launch_programmatic(kernel, dim3(blocks), dim3(kSeedThreads), smem, stream, b);
     else
-      kernel<<<blocks, kSeedThreads, smem, stream>>>(a);
+      kernel<<<blocks, kSeedThreads, smem, stream>>>(b);
   });
 }
 
@@ -271,14 +295,7 @@ void morph_seed_forward_as(const MorphLayerBuffers& L, const Tensor& x, Tensor& 
   DeviceContext& ctx = context(L.device());
   const size_t smem = sizeof(float) * static_cast<size_t>(blueprint_param_count(as_kind, L.shape));
   const unsigned blocks = seed_kernel_blocks(L.seeds, L.pool_slots, ctx.sms);
-  if (dependent) {
-    launch_seed_forward<float>(L.shape, a, blocks, smem, ctx.stream);
-    return;
-  }
-  dispatch_chunk(L.shape, [&]<int CMAX, bool EXACT>() {
-    opt_in_smem(morph_seed_forward_kernel<CMAX, EXACT, float>, smem);
-    morph_seed_forward_kernel<CMAX, EXACT, float><<<blocks, kSeedThreads, smem, ctx.stream>>>(a);
-  });
+  launch_seed_forward<float>(L.shape, a, blocks, smem, ctx.stream, dependent);
   KASMINA_LAUNCH_CHECK("morph_seed_forward_kernel");
 }
 

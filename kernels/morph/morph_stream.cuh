@@ -258,31 +258,42 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
     const int32_t seed = blockIdx.x * a.spb + t % a.spb;
     if (seed < a.S) prefetch_stat_prior(a.st, seed, t / a.spb, a.telemetry, priors + t);
   }
-  if (s < a.S) {
+  // A thread past the last seed (a partial last column) loads and stores nothing.
+  const bool live = s < a.S;
+  const int64_t c0 =
+      static_cast<int64_t>(live ? s : 0) * a.C + static_cast<int64_t>(col % units) * W;
+  const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
+  const V* src =
+      reinterpret_cast<const V*>(static_cast<const E*>(a.src) + c0) + (row_begin + lane) * ld;
+  V* dst = reinterpret_cast<V*>(static_cast<E*>(a.dst) + c0) + (row_begin + lane) * ld;
+  const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
+  static_assert(kStreamRowsPerThread % 2 == 0, "the rows in flight split into two halves");
+  // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts), in two
+  // register halves of kHalf rows: the loads of one half stay in flight while the other half is
+  // stored and its loads re-issued, so the thread never waits with no load in flight (one batch
+  // of kStreamRowsPerThread drained to zero before its next loads). Rows are stored and added to
+  // the statistics in the same order as in one batch.
+  const int all_rows =
+      live ? static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes) : 0;
+  constexpr int kHalf = kStreamRowsPerThread / 2;
+  const int64_t half = step * kHalf;  // between a thread's halves
+  V va[kHalf], vb[kHalf];
+  auto load = [&](V(&v)[kHalf], const V* p, int n) {  // the first min(n, kHalf) rows at p
+#pragma unroll
+    for (int i = 0; i < kHalf; ++i)
+      if (i < n) v[i] = __ldg(p + i * step);
+  };
+  // The first rows are loaded before the seed's state, so that both are in flight at once (one
+  // memory round trip before the rows instead of two); in place, a blended seed's are not used.
+  // The whole warp's __syncwarp keeps the compiler from hoisting the state's loads, and a wait
+  // for them, above the rows' (which it did: bench/RESULTS.md, forty-second session).
+  load(va, src, all_rows);
+  load(vb, src + half, all_rows - kHalf);
+  __syncwarp();
+  if (live) {
     const bool skip = seed_blended(seed_flags(a.st, s, a.mask, a.gemm_kinds));
     const bool store = !skip && !a.in_place;
-    const int64_t c0 = static_cast<int64_t>(s) * a.C + static_cast<int64_t>(col % units) * W;
-    const int64_t ld = a.H / W;  // row stride in V units (H % W == 0 since C % W == 0)
-    const V* src =
-        reinterpret_cast<const V*>(static_cast<const E*>(a.src) + c0) + (row_begin + lane) * ld;
-    V* dst = reinterpret_cast<V*>(static_cast<E*>(a.dst) + c0) + (row_begin + lane) * ld;
-    const int64_t step = static_cast<int64_t>(lanes) * ld;  // between a thread's rows
-    static_assert(kStreamRowsPerThread % 2 == 0, "the rows in flight split into two halves");
-    // This thread's rows: lane, lane + lanes, ... of the block's rows (32-bit counts), in two
-    // register halves of kHalf rows: the loads of one half stay in flight while the other half
-    // is stored and its loads re-issued, so the thread never waits with no load in flight (one
-    // batch of kStreamRowsPerThread drained to zero before its next loads). Rows are stored and
-    // added to the statistics in the same order as in one batch.
-    const int rows =
-        skip && a.in_place ? 0 : static_cast<int>((row_end - row_begin - lane + lanes - 1) / lanes);
-    constexpr int kHalf = kStreamRowsPerThread / 2;
-    const int64_t half = step * kHalf;  // between a thread's halves
-    V va[kHalf], vb[kHalf];
-    auto load = [&](V(&v)[kHalf], const V* p, int n) {  // the first min(n, kHalf) rows at p
-#pragma unroll
-      for (int i = 0; i < kHalf; ++i)
-        if (i < n) v[i] = __ldg(p + i * step);
-    };
+    const int rows = skip && a.in_place ? 0 : all_rows;
     auto consume = [&](const V(&v)[kHalf], V* p, int n) {
 #pragma unroll
       for (int i = 0; i < kHalf; ++i) {
@@ -292,8 +303,6 @@ __device__ __forceinline__ void morph_stream_body(const MorphStreamArgs& a) {
         }
       }
     };
-    load(va, src, rows);
-    load(vb, src + half, rows - kHalf);
     for (int r = 0; r < rows; r += 2 * kHalf, src += 2 * half, dst += 2 * half) {
       consume(va, dst, rows - r);
       load(va, src + 2 * half, rows - r - 2 * kHalf);
